@@ -1,0 +1,32 @@
+# The two commands: `make run` serves a demo instance, `make test` runs the suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv run test test-pg bench migrate clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+migrate: venv
+	$(BIN)/tallystick migrate
+
+run: venv
+	$(BIN)/tallystick migrate
+	$(BIN)/tallystick demo
+	$(BIN)/tallystick serve
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+bench: venv
+	$(BIN)/python bench/ledger.py
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

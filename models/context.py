@@ -1,0 +1,77 @@
+"""What an operation knows about its caller and the instance it runs on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .actors import Actor, Role, User
+from .errors import BadInput, Forbidden, Unauthorized
+from .events import Event
+
+__all__ = ["Site", "Context"]
+
+@dataclass(frozen=True)
+class Site:
+    """Instance facts the domain needs, without importing the server's settings."""
+
+    base_url: str
+    domain: str
+    data_dir: Path
+    max_media_bytes: int = 5_242_880
+    max_string_length: int = 10_000
+    max_attributes: int = 64
+    default_page_size: int = 20
+    max_page_size: int = 50
+    max_set_search_tokens: int = 10_000
+
+@dataclass
+class Context:
+    """The caller (maybe anonymous), the instance, and per-call request facts."""
+
+    site: Site
+    user: User | None = None
+    actor: Actor | None = None
+    if_match: str | None = None
+    system: bool = False  # trusted internal caller (CLI, demo): passes permission checks
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def require_user(self) -> User:
+        if self.user is None:
+            raise Unauthorized("this action needs a bearer token", code="authentication-required")
+        return self.user
+
+    def require_actor(self) -> Actor:
+        self.require_user()
+        assert self.actor is not None
+        return self.actor
+
+    def has_role(self, role: Role) -> bool:
+        return self.system or (self.user is not None and self.user.has_role(role))
+
+    def require_role(self, role: Role) -> User | None:
+        if self.system:
+            return self.user
+        user = self.require_user()
+        if not user.has_role(role):
+            raise Forbidden(f"this action needs the {role.value} role", code="role-required")
+        return user
+
+    def expected_version(self) -> int | None:
+        """The version named by If-Match ("3", W/"3" or *), or None when absent."""
+        if self.if_match is None:
+            return None
+        value = self.if_match.strip()
+        if value == "*":
+            return None
+        value = value.removeprefix("W/").strip('"')
+        if not value.isdigit():
+            raise BadInput("If-Match must be a version number such as \"3\"", code="invalid-if-match")
+        return int(value)
+
+    async def emit(self, name: str, object_type: str, object_id: str, payload: dict[str, Any]) -> None:
+        """Record a domain event in the current transaction (the outbox)."""
+        await Event.create(
+            name=name, actor=self.actor, object_type=object_type, object_id=object_id, payload=payload
+        )

@@ -1,0 +1,50 @@
+"""Ledger tables: every create/give/burn is an entry; gives and burns consume sources.
+
+An entry with a recipient is an output; `remaining` is its unspent part. Spending is a
+conditional decrement (`remaining >= x`), so two spends of the same units cannot both win.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+
+from .base import APP, Entity
+
+__all__ = ["EntryKind", "LedgerEntry", "LedgerSource"]
+
+
+class EntryKind(StrEnum):
+    CREATE = "create"
+    GIVE = "give"
+    BURN = "burn"
+
+
+class LedgerEntry(Entity):
+    kind = fields.CharField(max_length=8)
+    type = fields.ForeignKeyField(f"{APP}.TokenType", related_name="entries", on_delete=fields.RESTRICT)
+    token = fields.ForeignKeyField(f"{APP}.Token", related_name="entries", null=True, on_delete=fields.RESTRICT)
+    author = fields.ForeignKeyField(f"{APP}.Actor", related_name="authored_entries", on_delete=fields.RESTRICT)
+    recipient = fields.ForeignKeyField(
+        f"{APP}.Actor", related_name="received_entries", null=True, on_delete=fields.RESTRICT
+    )
+    amount = fields.BigIntField()  # minor units
+    remaining = fields.BigIntField(default=0)  # unspent minor units of this output
+    description = fields.TextField(default="")
+    flags = fields.JSONField(default=list)
+
+    class Meta:
+        app = APP
+        table = "ledger_entries"
+        indexes = (("recipient_id", "type_id", "remaining"),)
+
+
+class LedgerSource(Entity):
+    entry = fields.ForeignKeyField(f"{APP}.LedgerEntry", related_name="sources", on_delete=fields.CASCADE)
+    source = fields.ForeignKeyField(f"{APP}.LedgerEntry", related_name="spent_by", on_delete=fields.RESTRICT)
+    amount = fields.BigIntField()
+
+    class Meta:
+        app = APP
+        table = "ledger_sources"

@@ -1,0 +1,3 @@
+"""Importing this package registers every operation in REGISTRY."""
+
+from . import accounts  # noqa: F401

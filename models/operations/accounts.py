@@ -1,0 +1,234 @@
+"""Accounts: registration, login, the caller's profile, and admin user management."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from ..actors import AccessToken, Actor, Role, TokenKind, User, UserStatus
+from ..context import Context
+from ..errors import Conflict, NotFound, Unauthorized
+from ..paging import ListInput, paginate
+from ..registry import REGISTRY, Access, Input
+from ..security import check_password, hash_password, new_bearer_token, token_digest
+from ..views import user_view
+
+__all__ = ["create_user", "issue_token", "authenticate_token", "find_user"]
+
+USERNAME = re.compile(r"^[a-z0-9_]{1,30}$")
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s.]{1,63}$")
+LOGIN_TOKEN_DAYS = 30
+_DUMMY_HASH = hash_password("timing-equaliser")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Credentials(Input):
+    username: str = Field(min_length=1, max_length=30)
+    password: str = Field(min_length=1, max_length=256)
+
+    @field_validator("username")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.lower()
+
+
+class RegisterInput(Credentials):
+    password: str = Field(min_length=8, max_length=256)
+    email: str = Field(max_length=254)
+
+    @field_validator("username")
+    @classmethod
+    def _username(cls, value: str) -> str:
+        if not USERNAME.match(value):
+            raise ValueError("use 1-30 characters: letters, digits and underscore")
+        return value
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        if not EMAIL.match(value):
+            raise ValueError("is not an email address")
+        return value
+
+
+async def create_user(username: str, password: str, email: str, roles: list[str] | None = None) -> User:
+    """Create the local actor and user; 409 if the name is taken."""
+    if await User.filter(username=username).exists() or await Actor.filter(username=username, domain="").exists():
+        raise Conflict(f"the username {username!r} is taken", code="username-taken")
+    actor = await Actor.create(username=username, display_name=username, kind="Person")
+    return await User.create(
+        actor=actor,
+        username=username,
+        email=email,
+        password_hash=hash_password(password),
+        roles=sorted(set(roles or [])),
+    )
+
+
+async def issue_token(user: User, kind: TokenKind, *, lifetime: timedelta | None = None) -> str:
+    """Store a new token's hash and return the secret (the only time it is visible)."""
+    secret = new_bearer_token()
+    await AccessToken.create(
+        user=user,
+        kind=kind.value,
+        token_hash=token_digest(secret),
+        expires_at=_now() + lifetime if lifetime else None,
+    )
+    return secret
+
+
+async def authenticate_token(secret: str) -> tuple[User, AccessToken]:
+    """Resolve a bearer token to an active user, or raise 401."""
+    token = await AccessToken.get_or_none(token_hash=token_digest(secret)).select_related("user")
+    if token is None or token.revoked_at is not None:
+        raise Unauthorized("the bearer token is not valid", code="invalid-token")
+    if token.expires_at is not None and token.expires_at <= _now():
+        raise Unauthorized("the bearer token has expired", code="token-expired")
+    if token.user.status == UserStatus.DELETED.value:
+        raise Unauthorized("this account has been deleted", code="account-deleted")
+    return token.user, token
+
+
+async def find_user(username: str) -> User:
+    user = await User.get_or_none(username=username.lower())
+    if user is None or user.status == UserStatus.DELETED.value:
+        raise NotFound(f"there is no user named {username!r}", code="user-not-found")
+    return user
+
+
+@REGISTRY.operation("auth.register", RegisterInput, access=Access.PUBLIC, writes=True)
+async def register(ctx: Context, params: RegisterInput) -> dict[str, Any]:
+    """Create an account and return it with its non-expiring personal bearer token."""
+    user = await create_user(params.username, params.password, params.email)
+    token = await issue_token(user, TokenKind.PERSONAL)
+    ctx.actor = await user.actor
+    await ctx.emit("user.registered", "user", user.id, {"username": user.username})
+    return {"user": user_view(user, private=True), "token": token}
+
+
+@REGISTRY.operation("auth.login", Credentials, access=Access.PUBLIC, writes=True)
+async def login(ctx: Context, params: Credentials) -> dict[str, Any]:
+    """Check a password and issue a login token valid for 30 days."""
+    user = await User.get_or_none(username=params.username)
+    stored = user.password_hash if user else _DUMMY_HASH
+    valid = check_password(params.password, stored)  # always hash: no timing hint for unknown names
+    if user is None or not valid or user.status == UserStatus.DELETED.value:
+        raise Unauthorized("wrong username or password", code="invalid-credentials")
+    token = await issue_token(user, TokenKind.LOGIN, lifetime=timedelta(days=LOGIN_TOKEN_DAYS))
+    return {"token": token, "token_type": "Bearer", "expires_in": LOGIN_TOKEN_DAYS * 86400}
+
+
+class NoInput(Input):
+    pass
+
+
+@REGISTRY.operation("auth.logout", NoInput, access=Access.USER, writes=True)
+async def logout(ctx: Context, params: NoInput) -> dict[str, Any]:
+    """Revoke the token used for this call."""
+    token = ctx.extra.get("access_token")
+    if isinstance(token, AccessToken):
+        await AccessToken.filter(id=token.id).update(revoked_at=_now())
+    return {"revoked": True}
+
+
+@REGISTRY.operation("users.me", NoInput, access=Access.USER)
+async def me(ctx: Context, params: NoInput) -> dict[str, Any]:
+    """The signed-in user, with private fields."""
+    return user_view(ctx.require_user(), private=True)
+
+
+class UserListInput(ListInput):
+    status: Literal["active", "frozen", "deleted"] | None = None
+    role: Role | None = None
+
+
+@REGISTRY.operation("admin.users.list", UserListInput, access=Access.USER, role=Role.ADMIN)
+async def list_users(ctx: Context, params: UserListInput) -> Any:
+    """All users, filterable by status and role (admin)."""
+    query = User.all()
+    if params.status:
+        query = query.filter(status=params.status)
+    page = await paginate(query, params)
+    if params.role:  # roles are a JSON list; filter the page portably
+        page.items = [user for user in page.items if user.has_role(params.role)]
+    return page.map(lambda user: user_view(user, private=True))
+
+
+class UsernameInput(Input):
+    username: str = Field(min_length=1, max_length=30)
+
+
+async def _set_status(ctx: Context, username: str, status: UserStatus, event: str) -> dict[str, Any]:
+    user = await find_user(username)
+    if ctx.user is not None and user.id == ctx.user.id and status != UserStatus.ACTIVE:
+        raise Conflict("an admin cannot freeze or delete their own account", code="self-lockout")
+    user.status = status.value
+    await user.save(update_fields=["status", "updated_at"])
+    if status == UserStatus.DELETED:
+        await AccessToken.filter(user=user, revoked_at=None).update(revoked_at=_now())
+    await ctx.emit(event, "user", user.id, {"username": user.username, "status": user.status})
+    return user_view(user, private=True)
+
+
+@REGISTRY.operation("admin.users.freeze", UsernameInput, role=Role.ADMIN)
+async def freeze(ctx: Context, params: UsernameInput) -> dict[str, Any]:
+    """Freeze a user: they can still sign in and read, but change nothing."""
+    return await _set_status(ctx, params.username, UserStatus.FROZEN, "user.frozen")
+
+
+@REGISTRY.operation("admin.users.unfreeze", UsernameInput, role=Role.ADMIN)
+async def unfreeze(ctx: Context, params: UsernameInput) -> dict[str, Any]:
+    """Make a frozen user active again."""
+    return await _set_status(ctx, params.username, UserStatus.ACTIVE, "user.unfrozen")
+
+
+@REGISTRY.operation("admin.users.delete", UsernameInput, role=Role.ADMIN)
+async def delete_user(ctx: Context, params: UsernameInput) -> dict[str, Any]:
+    """Soft-delete a user and revoke all their tokens; history stays."""
+    return await _set_status(ctx, params.username, UserStatus.DELETED, "user.deleted")
+
+
+@REGISTRY.operation("admin.users.regenerate_token", UsernameInput, role=Role.ADMIN)
+async def regenerate_token(ctx: Context, params: UsernameInput) -> dict[str, Any]:
+    """Revoke a user's personal token and issue a new one."""
+    user = await find_user(params.username)
+    await AccessToken.filter(user=user, kind=TokenKind.PERSONAL.value, revoked_at=None).update(revoked_at=_now())
+    token = await issue_token(user, TokenKind.PERSONAL)
+    await ctx.emit("user.token_regenerated", "user", user.id, {"username": user.username})
+    return {"user": user_view(user, private=True), "token": token}
+
+
+class RolesInput(UsernameInput):
+    roles: list[Role] = Field(max_length=len(Role))
+
+
+@REGISTRY.operation("admin.users.set_roles", RolesInput, role=Role.ADMIN)
+async def set_roles(ctx: Context, params: RolesInput) -> dict[str, Any]:
+    """Replace a user's roles."""
+    user = await find_user(params.username)
+    roles = sorted({role.value for role in params.roles})
+    if ctx.user is not None and user.id == ctx.user.id and Role.ADMIN.value not in roles:
+        raise Conflict("an admin cannot remove their own admin role", code="self-lockout")
+    user.roles = roles
+    await user.save(update_fields=["roles", "updated_at"])
+    await ctx.emit("user.roles_changed", "user", user.id, {"username": user.username, "roles": roles})
+    return user_view(user, private=True)
+
+
+class CreateUserInput(RegisterInput):
+    roles: list[Role] = Field(default_factory=list, max_length=len(Role))
+
+
+@REGISTRY.operation("admin.users.create", CreateUserInput, role=Role.ADMIN)
+async def admin_create_user(ctx: Context, params: CreateUserInput) -> dict[str, Any]:
+    """Create a user with roles and return their personal token."""
+    user = await create_user(params.username, params.password, params.email, [r.value for r in params.roles])
+    token = await issue_token(user, TokenKind.PERSONAL)
+    await ctx.emit("user.registered", "user", user.id, {"username": user.username})
+    return {"user": user_view(user, private=True), "token": token}

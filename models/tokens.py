@@ -1,0 +1,66 @@
+"""Token types, tokens and media uploads (tables only; rules live in operations)."""
+
+from __future__ import annotations
+
+from tortoise import fields
+
+from .base import APP, Entity
+
+__all__ = ["TokenType", "TypeParent", "Token", "Media"]
+
+
+class TokenType(Entity):
+    owner = fields.ForeignKeyField(f"{APP}.Actor", related_name="token_types", on_delete=fields.RESTRICT)
+    name = fields.CharField(max_length=200)
+    symbol = fields.CharField(max_length=32)
+    description = fields.TextField(default="")
+    fungible = fields.BooleanField(default=True)
+    smallest_unit = fields.SmallIntField(default=0)  # decimal places
+    supply_limit = fields.BigIntField(null=True)  # minor units
+    minted = fields.BigIntField(default=0)  # minor units ever created; checked against the limit
+    attributes = fields.JSONField(default=list)  # list of attribute definitions
+    version = fields.IntField(default=1)
+    is_deleted = fields.BooleanField(default=False)
+
+    class Meta:
+        app = APP
+        table = "token_types"
+
+
+class TypeParent(Entity):
+    child = fields.ForeignKeyField(f"{APP}.TokenType", related_name="parent_links", on_delete=fields.CASCADE)
+    parent = fields.ForeignKeyField(f"{APP}.TokenType", related_name="child_links", on_delete=fields.RESTRICT)
+    position = fields.SmallIntField(default=0)
+
+    class Meta:
+        app = APP
+        table = "type_parents"
+        unique_together = (("child", "parent"),)
+
+
+class Token(Entity):
+    type = fields.ForeignKeyField(f"{APP}.TokenType", related_name="tokens", on_delete=fields.RESTRICT)
+    owner = fields.ForeignKeyField(f"{APP}.Actor", related_name="tokens", on_delete=fields.RESTRICT)
+    parent = fields.ForeignKeyField(f"{APP}.Token", related_name="children", null=True, on_delete=fields.RESTRICT)
+    attributes = fields.JSONField(default=dict)  # own values only; the rest is inherited
+    shareable = fields.BooleanField(default=False)  # may be put in other owners' sets
+    version = fields.IntField(default=1)
+    content_hash = fields.CharField(max_length=71, default="")
+    is_deleted = fields.BooleanField(default=False)
+
+    class Meta:
+        app = APP
+        table = "tokens"
+
+
+class Media(Entity):
+    owner = fields.ForeignKeyField(f"{APP}.Actor", related_name="media", on_delete=fields.RESTRICT)
+    token = fields.ForeignKeyField(f"{APP}.Token", related_name="media", null=True, on_delete=fields.SET_NULL)
+    attribute = fields.CharField(max_length=100)
+    content_type = fields.CharField(max_length=100)
+    size = fields.BigIntField()
+    sha256 = fields.CharField(max_length=64)
+
+    class Meta:
+        app = APP
+        table = "media"

@@ -1,0 +1,117 @@
+"""The HTTP API over the operation registry: one generic handler per route."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlencode
+
+import orjson
+from aiohttp import web
+
+from models.errors import BadInput, TooLarge, UnsupportedMediaType
+from models.paging import Page
+from models.registry import REGISTRY
+from models.results import FileResult, Rendered
+
+from .keys import CTX, SETTINGS
+
+__all__ = ["Route", "operation_handler", "read_json_object", "json_response"]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    operation: str
+    status: int = 200
+    location: str | None = None  # e.g. "/api/v1/types/{id}" for 201 responses
+    body: Literal["json", "raw", "none"] = "json"
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json", headers=headers)
+
+
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    """The body as a JSON object; an empty body is {}."""
+    body = await request.read()
+    limit = request.app[SETTINGS].limits.max_body_bytes
+    if len(body) > limit:
+        raise TooLarge(f"the JSON body is {len(body)} bytes; the limit is {limit}")
+    if not body.strip():
+        return {}
+    if request.content_type not in ("application/json", "application/octet-stream") and not (
+        request.content_type.endswith("+json")
+    ):
+        raise UnsupportedMediaType(
+            f"send JSON with Content-Type: application/json, not {request.content_type}",
+        )
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise BadInput(f"the body is not valid JSON: {error}", code="malformed-json") from None
+    if not isinstance(data, dict):
+        raise BadInput("the body must be a JSON object", code="malformed-json")
+    return data
+
+
+def _page_body(request: web.Request, page: Page) -> dict[str, Any]:
+    def link(**changes: Any) -> str:
+        query = {key: value for key, value in request.query.items() if key not in ("page", "cursor")}
+        query.update({key: value for key, value in changes.items() if value is not None})
+        return f"{request.path}?{urlencode(query)}"
+
+    body: dict[str, Any] = {"items": page.items, "page_size": page.page_size, "sort": page.sort}
+    if page.using_cursor:
+        body["next"] = link(cursor=page.next_cursor) if page.next_cursor else None
+        body["previous"] = None
+    else:
+        body["page"] = page.page
+        body["next"] = link(page=page.page + 1) if page.has_next else None
+        body["previous"] = link(page=page.page - 1) if page.page > 1 else None
+    body["next_cursor"] = page.next_cursor
+    return body
+
+
+def _render(request: web.Request, route: Route, result: Any) -> web.StreamResponse:
+    if isinstance(result, Rendered):
+        return web.Response(text=result.body, content_type=result.content_type.split(";")[0], charset="utf-8")
+    if isinstance(result, FileResult):
+        headers = {"Content-Type": result.content_type, "X-Content-Type-Options": "nosniff"}
+        if result.filename:
+            headers["Content-Disposition"] = f'attachment; filename="{result.filename}"'
+        return web.FileResponse(result.path, headers=headers)
+    if isinstance(result, Page):
+        return json_response(_page_body(request, result))
+    headers: dict[str, str] = {}
+    if isinstance(result, dict):
+        if isinstance(result.get("version"), int):
+            headers["ETag"] = f'"{result["version"]}"'
+        if route.location and route.status == 201 and "id" in result:
+            headers["Location"] = route.location.format(id=result["id"])
+    if result is None:
+        return web.Response(status=204)
+    return json_response(result, status=route.status, headers=headers)
+
+
+def operation_handler(route: Route) -> Any:
+    """Gather input from path, query and body, call the operation, render its result."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        raw: dict[str, Any] = {}
+        if route.body == "json" and request.method in ("POST", "PUT", "PATCH"):
+            raw.update(await read_json_object(request))
+        elif route.body == "raw":
+            raw["content"] = await request.read()
+            raw["content_type"] = request.content_type
+        if request.method in ("GET", "DELETE"):
+            for key in request.query:
+                values = request.query.getall(key)
+                raw[key] = values if len(values) > 1 else values[0]
+        raw.update(request.match_info)
+        result = await REGISTRY.call(request[CTX], route.operation, raw)
+        return _render(request, route, result)
+
+    handle.__name__ = route.operation.replace(".", "_")
+    return handle

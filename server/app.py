@@ -1,0 +1,94 @@
+"""Application factory: settings -> aiohttp app with middlewares, routes and the database."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from importlib.metadata import PackageNotFoundError, version
+
+from aiohttp import web
+
+import models.operations  # noqa: F401  (registers every operation)
+from models.context import Site
+from models.registry import REGISTRY
+
+from .api import json_response, operation_handler
+from .database import close_database, open_database
+from .keys import OPENAPI, SETTINGS, SITE
+from .middlewares import auth_middleware, error_middleware
+from .openapi import build_openapi, path_item
+from .routes import ROUTES
+from .settings import Settings
+
+__all__ = ["create_app", "VERSION"]
+
+log = logging.getLogger("tallystick")
+
+try:
+    VERSION = version("tallystick")
+except PackageNotFoundError:  # running from a source tree without installing
+    VERSION = "0.0.0"
+
+
+def site_from(settings: Settings) -> Site:
+    limits = settings.limits
+    return Site(
+        base_url=settings.base_url,
+        domain=settings.domain,
+        data_dir=settings.data_dir.resolve(),
+        max_media_bytes=limits.max_media_bytes,
+        max_string_length=limits.max_string_length,
+        max_attributes=limits.max_attributes,
+        default_page_size=limits.default_page_size,
+        max_page_size=limits.max_page_size,
+        max_set_search_tokens=limits.max_set_search_tokens,
+    )
+
+
+async def _openapi(request: web.Request) -> web.Response:
+    return json_response(request.app[OPENAPI])
+
+
+def _options_handler(path: str, methods: list[str]):  # type: ignore[no-untyped-def]
+    """OPTIONS on a resource answers its part of the OpenAPI document."""
+
+    async def handle(request: web.Request) -> web.Response:
+        allow = ", ".join(sorted({*methods, "OPTIONS"}))
+        return json_response(
+            {"path": path, "methods": path_item(request.app[OPENAPI], path)},
+            headers={"Allow": allow},
+        )
+
+    return handle
+
+
+def create_app(settings: Settings, *, with_database: bool = True) -> web.Application:
+    """Build the app; the database opens on startup and closes on cleanup."""
+    missing = [route.operation for route in ROUTES if route.operation not in REGISTRY]
+    if missing:
+        raise RuntimeError(f"routes name unregistered operations: {missing}")
+    app = web.Application(
+        middlewares=[error_middleware, auth_middleware],
+        client_max_size=max(settings.limits.max_body_bytes, settings.limits.max_media_bytes),
+    )
+    app[SETTINGS] = settings
+    app[SITE] = site_from(settings)
+    app[OPENAPI] = build_openapi(ROUTES, settings.base_url, VERSION)
+
+    by_path: dict[str, list[str]] = {}
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, operation_handler(route), name=route.operation)
+        by_path.setdefault(route.path, []).append(route.method)
+    for path, methods in by_path.items():
+        app.router.add_route("OPTIONS", path, _options_handler(path, methods))
+    app.router.add_get("/api/v1/openapi.json", _openapi)
+
+    if with_database:
+
+        async def database(app: web.Application) -> AsyncIterator[None]:
+            await open_database(settings)
+            yield
+            await close_database()
+
+        app.cleanup_ctx.append(database)
+    return app

@@ -1,0 +1,144 @@
+"""The `tallystick` command: serve, worker, migrate, create-user, regenerate-token, demo, verify."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from models.context import Context
+from models.errors import DomainError
+from models.registry import REGISTRY
+
+from .settings import Settings, SettingsError, load_settings
+
+__all__ = ["main", "system_call"]
+
+
+async def system_call(settings: Settings, name: str, params: dict[str, Any]) -> Any:
+    """Call an operation as the trusted local operator (the person at the console)."""
+    from .app import site_from
+
+    return await REGISTRY.call(Context(site=site_from(settings), system=True), name, params)
+
+
+async def _with_database(settings: Settings, work: Callable[[], Awaitable[int]]) -> int:
+    import models.operations  # noqa: F401
+
+    from .database import close_database, open_database
+
+    await open_database(settings)
+    try:
+        return await work()
+    finally:
+        await close_database()
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from .app import create_app
+
+    app = create_app(settings)
+    host, port = args.host or settings.host, args.port if args.port is not None else settings.port
+    print(f"Tallystick serving {settings.base_url} on http://{host}:{port}", flush=True)
+    web.run_app(app, host=host, port=port, reuse_port=args.reuse_port, print=None, access_log=None)
+    return 0
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    print(
+        "tallystick worker: the job queue is not built yet (see the Jobs issue); "
+        "`serve` handles every request directly for now.",
+        file=sys.stderr,
+    )
+    return 2
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from .database import run_migrations
+
+    asyncio.run(run_migrations(settings))
+    print(f"database is up to date ({settings.resolved_database_url.split('?')[0]})")
+    return 0
+
+
+def _create_user(settings: Settings, args: argparse.Namespace) -> int:
+    async def work() -> int:
+        result = await system_call(
+            settings,
+            "admin.users.create",
+            {"username": args.username, "password": args.password, "email": args.email or f"{args.username}@example.invalid", "roles": args.role},
+        )
+        print(f"created {result['user']['username']} roles={result['user']['roles']}\ntoken: {result['token']}")
+        return 0
+
+    return asyncio.run(_with_database(settings, work))
+
+
+def _regenerate_token(settings: Settings, args: argparse.Namespace) -> int:
+    async def work() -> int:
+        result = await system_call(settings, "admin.users.regenerate_token", {"username": args.username})
+        print(result["token"])
+        return 0
+
+    return asyncio.run(_with_database(settings, work))
+
+
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from .demo import load_demo
+
+    return asyncio.run(_with_database(settings, lambda: load_demo(settings)))
+
+
+def _verify(settings: Settings, args: argparse.Namespace) -> int:
+    print("tallystick verify: verification against the origin arrives with the export/verification issue.", file=sys.stderr)
+    return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tallystick", description="Federated token server")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve HTTP (and run workers in-process)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--reuse-port", action="store_true", help="let several processes share the port")
+    serve.set_defaults(run=_serve)
+    commands.add_parser("worker", help="run job workers only").set_defaults(run=_worker)
+    commands.add_parser("migrate", help="apply database migrations").set_defaults(run=_migrate)
+    create = commands.add_parser("create-user", help="create a local user")
+    create.add_argument("username")
+    create.add_argument("--password", required=True)
+    create.add_argument("--email")
+    create.add_argument("--role", action="append", default=[], help="repeat for several roles")
+    create.set_defaults(run=_create_user)
+    regenerate = commands.add_parser("regenerate-token", help="issue a new personal token")
+    regenerate.add_argument("username")
+    regenerate.set_defaults(run=_regenerate_token)
+    commands.add_parser("demo", help="load demo users and tokens (idempotent)").set_defaults(run=_demo)
+    verify = commands.add_parser("verify", help="verify a copied token against its origin")
+    verify.add_argument("target", nargs="?")
+    verify.set_defaults(run=_verify)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        print(f"tallystick: {error}", file=sys.stderr)
+        return 2
+    try:
+        return int(args.run(settings, args))
+    except DomainError as error:
+        print(f"tallystick: {error.detail}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""Open, migrate and close the database with tortoise's built-in migrations."""
+
+from __future__ import annotations
+
+from tortoise import Tortoise
+from tortoise.migrations.api import migrate
+
+from models.db import tortoise_config
+
+from .settings import Settings
+
+__all__ = ["open_database", "close_database", "run_migrations"]
+
+
+def _config(settings: Settings) -> dict:
+    if settings.is_sqlite:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return tortoise_config(settings.resolved_database_url, max_connections=settings.database.max_connections)
+
+
+async def run_migrations(settings: Settings) -> None:
+    """Apply every pending migration, then release the connections it opened."""
+    try:
+        await migrate(config=_config(settings))
+    finally:
+        await Tortoise.close_connections()
+
+
+async def open_database(settings: Settings) -> None:
+    await Tortoise.init(config=_config(settings))
+
+
+async def close_database() -> None:
+    await Tortoise.close_connections()

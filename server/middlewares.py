@@ -1,0 +1,101 @@
+"""Middlewares: problem+json for every error, bearer authentication into a Context."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import orjson
+from aiohttp import web
+
+from models.context import Context
+from models.errors import DomainError, Unauthorized
+from models.operations.accounts import authenticate_token
+
+from .keys import CTX, SITE
+
+__all__ = ["problem_response", "error_middleware", "auth_middleware"]
+
+log = logging.getLogger("tallystick.server")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_HTTP_CODES = {
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    406: "not-acceptable",
+    409: "conflict",
+    413: "too-large",
+    415: "unsupported-media-type",
+    429: "rate-limited",
+}
+
+
+def problem_response(problem: dict, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(problem),
+        status=problem["status"],
+        content_type="application/problem+json",
+        headers=headers,
+    )
+
+
+def _http_problem(error: web.HTTPException) -> dict:
+    code = _HTTP_CODES.get(error.status, "http-error")
+    detail = error.text if error.text and not error.text.startswith(f"{error.status}:") else error.reason
+    if error.status == 413:
+        detail = "the request body is larger than this server accepts"
+    if error.status == 404:
+        detail = "there is nothing at this address"
+    return {
+        "type": f"https://tallystick.dev/problems/{code}",
+        "code": code,
+        "title": error.reason,
+        "status": error.status,
+        "detail": detail,
+    }
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure becomes application/problem+json; never a traceback."""
+    try:
+        return await handler(request)
+    except DomainError as error:
+        headers = {"WWW-Authenticate": 'Bearer realm="tallystick"'} if error.status == 401 else None
+        return problem_response(error.to_problem(), headers)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        headers = {"Allow": error.headers["Allow"]} if "Allow" in error.headers else None
+        return problem_response(_http_problem(error), headers)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return problem_response(
+            {
+                "type": "https://tallystick.dev/problems/internal-error",
+                "code": "internal-error",
+                "title": "Internal server error",
+                "status": 500,
+                "detail": "something went wrong on our side; it has been logged",
+            }
+        )
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Resolve `Authorization: Bearer` to a user; anonymous callers get a Context too."""
+    ctx = Context(site=request.app[SITE], if_match=request.headers.get("If-Match"))
+    header = request.headers.get("Authorization")
+    if header:
+        scheme, _, secret = header.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise Unauthorized("use an Authorization: Bearer <token> header", code="invalid-authorization")
+        user, token = await authenticate_token(secret.strip())
+        ctx.user = user
+        ctx.actor = await user.actor
+        ctx.extra["access_token"] = token
+    request[CTX] = ctx
+    return await handler(request)

@@ -1,0 +1,125 @@
+"""OpenAPI 3.1 generated from the route table and the operations' pydantic models."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from models.registry import REGISTRY
+
+from .api import Route
+
+__all__ = ["build_openapi", "path_item"]
+
+_PARAM = re.compile(r"{(\w+)}")
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+_PROBLEM_SCHEMA = {
+    "type": "object",
+    "description": "RFC 9457 problem details",
+    "properties": {
+        "type": {"type": "string"},
+        "code": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object"}},
+    },
+    "required": ["type", "code", "title", "status", "detail"],
+}
+_ERROR_STATUSES = {
+    "400": "Bad input",
+    "401": "Missing or invalid credentials",
+    "403": "Not allowed",
+    "404": "Not found, or not visible to the caller",
+    "409": "Conflict (double spend, version mismatch, duplicate)",
+    "413": "Body too large",
+    "415": "Unsupported media type",
+    "422": "Semantic error",
+}
+
+
+def _schema(route: Route, components: dict[str, Any]) -> dict[str, Any]:
+    schema = REGISTRY.get(route.operation).input.model_json_schema(
+        ref_template="#/components/schemas/{model}", mode="validation"
+    )
+    for name, definition in schema.pop("$defs", {}).items():
+        components[name] = definition
+    return schema
+
+
+def _operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
+    operation = REGISTRY.get(route.operation)
+    schema = _schema(route, components)
+    properties: dict[str, Any] = dict(schema.get("properties", {}))
+    required = set(schema.get("required", []))
+    path_names = _PARAM.findall(route.path)
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": properties.pop(name, {"type": "string"})}
+        for name in path_names
+    ]
+    required -= set(path_names)
+    spec: dict[str, Any] = {
+        "operationId": operation.name,
+        "summary": operation.summary,
+        "tags": [operation.name.split(".")[0]],
+    }
+    if route.method in ("GET", "DELETE"):
+        parameters += [
+            {"name": name, "in": "query", "required": name in required, "schema": prop}
+            for name, prop in properties.items()
+        ]
+    elif route.body == "raw":
+        spec["requestBody"] = {
+            "required": True,
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        }
+        parameters += [
+            {"name": name, "in": "query", "required": name in required, "schema": prop}
+            for name, prop in properties.items()
+            if name not in ("content", "content_type")
+        ]
+    else:
+        body_schema = {
+            "type": "object",
+            "properties": properties,
+            "additionalProperties": False,
+        }
+        if required:
+            body_schema["required"] = sorted(required)
+        spec["requestBody"] = {"required": bool(required), "content": {"application/json": {"schema": body_schema}}}
+    if parameters:
+        spec["parameters"] = parameters
+    if operation.access.value != "public":
+        spec["security"] = [{"bearer": []}]
+    responses: dict[str, Any] = {
+        str(route.status): {"description": "Success", "content": {"application/json": {"schema": {}}}}
+    }
+    for status, description in _ERROR_STATUSES.items():
+        responses[status] = {"description": description, "content": {"application/problem+json": {"schema": PROBLEM_REF}}}
+    spec["responses"] = responses
+    return spec
+
+
+def build_openapi(routes: list[Route], base_url: str, version: str) -> dict[str, Any]:
+    components: dict[str, Any] = {"Problem": _PROBLEM_SCHEMA}
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, components)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Tallystick API",
+            "version": version,
+            "description": "Federated token server. Amounts are decimal strings; errors are problem+json.",
+        },
+        "servers": [{"url": base_url}],
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+def path_item(spec: dict[str, Any], path: str) -> dict[str, Any]:
+    return spec["paths"].get(path, {})

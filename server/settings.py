@@ -1,0 +1,167 @@
+"""Settings: config/default.toml, then $TALLYSTICK_CONFIG, then TALLYSTICK_* variables.
+
+Checked once at start-up by pydantic (errors name the key and the bad value), then frozen.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+__all__ = ["Settings", "SettingsError", "load_settings"]
+
+DEFAULT_FILE = Path(__file__).resolve().parent.parent / "config" / "default.toml"
+ENV_PREFIX = "TALLYSTICK_"
+
+
+class SettingsError(Exception):
+    """A setting is missing or has a value we cannot use."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Limits(_Frozen):
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    max_media_bytes: int = Field(5_242_880, ge=1024)
+    max_string_length: int = Field(10_000, ge=64)
+    max_attributes: int = Field(64, ge=1, le=1000)
+    default_page_size: int = Field(20, ge=1, le=50)
+    max_page_size: int = Field(50, ge=1, le=1000)
+    max_set_search_tokens: int = Field(10_000, ge=1)
+
+
+class FederationSettings(_Frozen):
+    allow_private_addresses: bool = False
+    fetch_timeout_seconds: float = Field(10, gt=0, le=300)
+    fetch_max_bytes: int = Field(1_048_576, ge=1024)
+
+
+class DatabaseSettings(_Frozen):
+    max_connections: int = Field(10, ge=1, le=500)
+
+
+class Settings(_Frozen):
+    database_url: str = ""
+    data_dir: Path = Path("data")
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    base_url: str = "http://127.0.0.1:8080"
+    secret_key: str = ""
+    embedded_workers: bool = True
+    limits: Limits = Limits()
+    federation: FederationSettings = FederationSettings()
+    database: DatabaseSettings = DatabaseSettings()
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an absolute http(s) URL such as https://tokens.example")
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ValueError("must not have a path, query or fragment")
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if value and urlsplit(value).scheme not in ("sqlite", "postgres", "postgresql", "asyncpg"):
+            raise ValueError("must start with sqlite://, postgres:// or postgresql://")
+        return value
+
+    @property
+    def domain(self) -> str:
+        """Host (and port if not default) of the public URL: the domain in actor ids."""
+        return urlsplit(self.base_url).netloc
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite://{(self.data_dir / 'tallystick.sqlite3').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise SettingsError(f"settings file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as error:
+        raise SettingsError(f"settings file {path} is not valid TOML: {error}") from None
+
+
+def _from_environment(environ: dict[str, str]) -> dict[str, Any]:
+    """TALLYSTICK_PORT=1 -> {"port": "1"}; TALLYSTICK_LIMITS__MAX_BODY_BYTES -> nested."""
+    values: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "CONFIG":
+            continue
+        path = name[len(ENV_PREFIX) :].lower().split("__")
+        target = values
+        for part in path[:-1]:
+            target = target.setdefault(part, {})
+        target[path[-1]] = value
+    return values
+
+
+def _describe(error: ValidationError, source: dict[str, Any]) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"])
+        env = ENV_PREFIX + "__".join(str(part) for part in item["loc"]).upper()
+        given = item.get("input")
+        shown = "" if isinstance(given, dict) else f" (got {given!r})"
+        lines.append(f"setting {key} / {env}: {item['msg']}{shown}")
+    return "invalid settings:\n  " + "\n  ".join(lines)
+
+
+def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Read and check all settings; raise SettingsError with a readable message."""
+    environ = dict(os.environ if environ is None else environ)
+    data = _read_toml(DEFAULT_FILE)
+    if environ.get(ENV_PREFIX + "CONFIG"):
+        data = _merge(data, _read_toml(Path(environ[ENV_PREFIX + "CONFIG"])))
+    data = _merge(data, _from_environment(environ))
+    data = _merge(data, overrides)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as error:
+        raise SettingsError(_describe(error, data)) from None
+    if not settings.secret_key:
+        settings = settings.model_copy(update={"secret_key": _stored_secret(settings.data_dir)})
+    return settings
+
+
+def _stored_secret(data_dir: Path) -> str:
+    """A per-instance secret kept in the data dir, so restarts keep sessions valid."""
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    path.write_text(secret)
+    path.chmod(0o600)
+    return secret

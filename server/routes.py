@@ -24,12 +24,39 @@ ACCOUNTS = [
 
 GROUPS: list[Route] = []
 
-TYPES: list[Route] = []
+TYPES = [
+    Route("POST", f"{V1}/types", "types.create", status=201, location=f"{V1}/types/{{id}}"),
+    Route("GET", f"{V1}/types", "types.list"),
+    Route("GET", f"{V1}/types/{{id}}", "types.get"),
+    Route("PATCH", f"{V1}/types/{{id}}", "types.update"),
+    Route("DELETE", f"{V1}/types/{{id}}", "types.delete"),
+]
 
-TOKENS: list[Route] = []
+TOKENS = [
+    Route("POST", f"{V1}/tokens", "tokens.create", status=201, location=f"{V1}/tokens/{{id}}"),
+    Route("GET", f"{V1}/tokens", "tokens.list"),
+    Route("GET", f"{V1}/tokens/{{id}}", "tokens.get"),
+    Route("PATCH", f"{V1}/tokens/{{id}}", "tokens.update"),
+    Route("DELETE", f"{V1}/tokens/{{id}}", "tokens.delete"),
+]
 
-LEDGER: list[Route] = []
+MEDIA = [
+    Route("POST", f"{V1}/tokens/{{id}}/media/{{attribute}}", "media.upload", body="raw"),
+    Route("GET", f"{V1}/media/{{id}}", "media.get"),
+]
+
+LEDGER = [
+    Route("POST", f"{V1}/ledger/create", "ledger.create", status=201, location=f"{V1}/ledger/operations/{{id}}"),
+    Route("POST", f"{V1}/ledger/give", "ledger.give", status=201, location=f"{V1}/ledger/operations/{{id}}"),
+    Route("POST", f"{V1}/ledger/burn", "ledger.burn", status=201, location=f"{V1}/ledger/operations/{{id}}"),
+    Route("GET", f"{V1}/ledger/balance", "ledger.balance"),
+    Route("GET", f"{V1}/ledger/operations", "ledger.list"),
+    Route("GET", f"{V1}/ledger/operations/{{id}}", "ledger.get"),
+    Route("GET", f"{V1}/ledger/operations/{{id}}/trace", "ledger.trace"),
+    Route("POST", f"{V1}/ledger/operations/{{id}}/flags", "ledger.flag"),
+    Route("DELETE", f"{V1}/ledger/operations/{{id}}/flags/{{flag}}", "ledger.unflag"),
+]
 
 SETS: list[Route] = []
 
-ROUTES: list[Route] = [*ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *LEDGER, *SETS]
+ROUTES: list[Route] = [*ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS]

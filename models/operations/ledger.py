@@ -1,0 +1,498 @@
+"""The ledger: create, give, burn, balance, list, trace, flag (the ssb-tokens set, strict).
+
+Every create and give is an *output* owned by its recipient; `remaining` is its unspent
+part. Gives and burns consume outputs through LedgerSource rows. Spending is a
+conditional decrement (`remaining >= x`), so the database refuses a double spend even
+when two processes race on PostgreSQL; on SQLite transactions are serialised.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+from tortoise.connection import connections
+from tortoise.expressions import F, Q
+from tortoise.functions import Sum
+
+from ..actors import Actor, Role, User, UserStatus
+from ..amounts import to_decimal_string, to_minor
+from ..base import iso
+from ..context import Context
+from ..errors import Conflict, Forbidden, NotFound, Unprocessable
+from ..ledger import EntryKind, LedgerEntry, LedgerSource
+from ..paging import ListInput, paginate
+from ..registry import REGISTRY, Access, Input
+from ..tokens import TokenType
+
+__all__ = ["resolve_actor", "entry_views"]
+
+AMOUNT = Field(min_length=1, max_length=40, description="decimal string, e.g. \"12.50\"")
+ID = Field(min_length=1, max_length=64)
+FLAG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,49}$")
+MAX_SOURCES = 100
+AUTO_SPEND_ATTEMPTS = 20
+
+
+# ---------------------------------------------------------------- lookups
+
+
+async def _ledger_type(type_id: str) -> TokenType:
+    token_type = await TokenType.get_or_none(id=type_id, is_deleted=False)
+    if token_type is None:
+        raise NotFound(f"there is no token type {type_id!r}", code="type-not-found")
+    return token_type
+
+
+async def resolve_actor(handle: str, ctx: Context, *, field: str = "to") -> Actor:
+    """`bob`, `@bob` or `bob@<this domain>` -> the local actor; other domains are remote."""
+    name = handle.strip().lstrip("@")
+    username, _, domain = name.partition("@")
+    if domain and domain.lower() != ctx.site.domain.lower():
+        raise Unprocessable(
+            f"{handle!r} is on another server; giving to remote actors arrives with federation",
+            code="remote-actor-unsupported",
+            errors=[{"field": field, "message": "remote actors are not supported yet"}],
+        )
+    user = await User.get_or_none(username=username.lower()).select_related("actor")
+    if user is None or user.status == UserStatus.DELETED.value:
+        raise NotFound(f"there is no user {handle!r} on this server", code="actor-not-found")
+    return user.actor
+
+
+def _amount(minor: int, token_type: TokenType) -> str:
+    return to_decimal_string(minor, token_type.smallest_unit)
+
+
+async def entry_views(entries: list[LedgerEntry], ctx: Context) -> list[dict[str, Any]]:
+    """JSON views for ledger entries, loading their sources, types and actors in bulk."""
+    if not entries:
+        return []
+    ids = [entry.id for entry in entries]
+    sources: dict[str, list[LedgerSource]] = defaultdict(list)
+    for chunk in _chunks(ids):
+        for row in await LedgerSource.filter(entry_id__in=chunk).order_by("id"):
+            sources[row.entry_id].append(row)  # type: ignore[attr-defined]
+    type_ids = {entry.type_id for entry in entries}  # type: ignore[attr-defined]
+    types = {t.id: t for t in await TokenType.filter(id__in=list(type_ids))}
+    actor_ids = {entry.author_id for entry in entries} | {  # type: ignore[attr-defined]
+        entry.recipient_id for entry in entries if entry.recipient_id  # type: ignore[attr-defined]
+    }
+    actors = {a.id: a for a in await Actor.filter(id__in=list(actor_ids))}
+    views = []
+    for entry in entries:
+        token_type = types[entry.type_id]  # type: ignore[attr-defined]
+        recipient = actors.get(entry.recipient_id) if entry.recipient_id else None  # type: ignore[attr-defined]
+        views.append(
+            {
+                "id": entry.id,
+                "kind": entry.kind,
+                "type": token_type.id,
+                "token": entry.token_id,  # type: ignore[attr-defined]
+                "author": actors[entry.author_id].handle(ctx.site.domain),  # type: ignore[attr-defined]
+                "recipient": recipient.handle(ctx.site.domain) if recipient else None,
+                "amount": _amount(entry.amount, token_type),
+                "remaining": _amount(entry.remaining, token_type) if recipient else None,
+                "status": ("unspent" if entry.remaining > 0 else "spent") if recipient else None,
+                "sources": [
+                    [_amount(row.amount, token_type), row.source_id]  # type: ignore[attr-defined]
+                    for row in sources[entry.id]
+                ],
+                "description": entry.description,
+                "flags": list(entry.flags or []),
+                "created_at": iso(entry.created_at),
+            }
+        )
+    return views
+
+
+def _chunks(values: list[str], size: int = 500) -> list[list[str]]:
+    return [values[start : start + size] for start in range(0, len(values), size)]
+
+
+# ---------------------------------------------------------------- spending
+
+
+async def _spend_explicit(owner: Actor, token_type: TokenType, sources: list[tuple[int, str]]) -> list[tuple[str, int]]:
+    """Consume exactly the named outputs; any that is not ours, or is spent, is refused."""
+    spent = []
+    for amount, source_id in sorted(sources, key=lambda pair: pair[1]):  # one lock order: no deadlocks
+        source = await LedgerEntry.get_or_none(id=source_id)
+        if source is None or source.recipient_id != owner.id:  # type: ignore[attr-defined]
+            raise NotFound(f"source {source_id!r} is not an output you hold", code="source-not-found")
+        if source.type_id != token_type.id:  # type: ignore[attr-defined]
+            raise Unprocessable(f"source {source_id!r} is of another token type", code="source-type-mismatch")
+        updated = await LedgerEntry.filter(id=source_id, remaining__gte=amount).update(
+            remaining=F("remaining") - amount
+        )
+        if updated != 1:
+            raise Conflict(f"source {source_id!r} does not have that much unspent", code="double-spend")
+        spent.append((source_id, amount))
+    return spent
+
+
+async def _spend_oldest_first(owner: Actor, token_type: TokenType, amount: int) -> list[tuple[str, int]]:
+    """Consume the owner's unspent outputs oldest first; re-read when a race took one."""
+    needed, spent = amount, []
+    for _ in range(AUTO_SPEND_ATTEMPTS):
+        outputs = await LedgerEntry.filter(recipient=owner, type=token_type, remaining__gt=0).order_by("id")
+        if sum(output.remaining for output in outputs) < needed:
+            raise Conflict(
+                f"insufficient balance: {_amount(needed, token_type)} needed",
+                code="insufficient-balance",
+            )
+        raced = False
+        for output in outputs:
+            take = min(output.remaining, needed)
+            updated = await LedgerEntry.filter(id=output.id, remaining__gte=take).update(
+                remaining=F("remaining") - take
+            )
+            if updated != 1:
+                raced = True
+                break
+            spent.append((output.id, take))
+            needed -= take
+            if needed == 0:
+                return spent
+        if not raced:
+            break
+    raise Conflict("the balance changed while spending; try again", code="concurrent-spend")
+
+
+async def _spend(ctx: Context, token_type: TokenType, amount: int, sources: list[tuple[int, str]] | None) -> list[tuple[str, int]]:
+    owner = ctx.require_actor()
+    if not sources:
+        return await _spend_oldest_first(owner, token_type, amount)
+    if sum(pair[0] for pair in sources) != amount:
+        raise Unprocessable("the source amounts must add up to the amount", code="sources-mismatch")
+    return await _spend_explicit(owner, token_type, sources)
+
+
+async def _record(
+    ctx: Context,
+    kind: EntryKind,
+    token_type: TokenType,
+    amount: int,
+    recipient: Actor | None,
+    spent: list[tuple[str, int]],
+    description: str,
+) -> dict[str, Any]:
+    entry = await LedgerEntry.create(
+        kind=kind.value,
+        type=token_type,
+        author=ctx.require_actor(),
+        recipient=recipient,
+        amount=amount,
+        remaining=amount if recipient else 0,
+        description=description,
+    )
+    if spent:
+        await LedgerSource.bulk_create(
+            [LedgerSource(entry=entry, source_id=source_id, amount=taken) for source_id, taken in spent]
+        )
+    [view] = await entry_views([entry], ctx)
+    await ctx.emit(f"ledger.{kind.value}", "ledger_entry", entry.id, view)
+    return view
+
+
+# ---------------------------------------------------------------- inputs
+
+
+class SourcesMixin(Input):
+    sources: list[tuple[str, str]] | None = Field(
+        None,
+        max_length=MAX_SOURCES,
+        description="explicit outputs to spend: [[amount, operation_id], ...]",
+    )
+
+    @field_validator("sources")
+    @classmethod
+    def _distinct(cls, value: list[tuple[str, str]] | None) -> list[tuple[str, str]] | None:
+        if value is not None:
+            if not value:
+                raise ValueError("give at least one source, or leave sources out")
+            ids = [source_id for _, source_id in value]
+            if len(set(ids)) != len(ids):
+                raise ValueError("an operation may be named once")
+            if any(not source_id or len(source_id) > 64 for source_id in ids):
+                raise ValueError("operation ids are 1-64 characters")
+        return value
+
+
+def _minor_sources(sources: list[tuple[str, str]] | None, token_type: TokenType) -> list[tuple[int, str]] | None:
+    if sources is None:
+        return None
+    return [
+        (to_minor(amount, token_type.smallest_unit, field=f"sources.{index}.0"), source_id)
+        for index, (amount, source_id) in enumerate(sources)
+    ]
+
+
+class CreateInput(Input):
+    type: str = ID
+    amount: str = AMOUNT
+    description: str = Field("", max_length=1000)
+
+
+class GiveInput(SourcesMixin):
+    type: str = ID
+    amount: str = AMOUNT
+    to: str = Field(min_length=1, max_length=320, description="username, or user@host")
+    description: str = Field("", max_length=1000)
+
+
+class BurnInput(SourcesMixin):
+    type: str = ID
+    amount: str | None = Field(None, min_length=1, max_length=40)
+    description: str = Field("", max_length=1000)
+
+    @model_validator(mode="after")
+    def _amount_or_sources(self) -> BurnInput:
+        if self.amount is None and not self.sources:
+            raise ValueError("give an amount, or sources to burn")
+        return self
+
+
+# ---------------------------------------------------------------- operations
+
+
+@REGISTRY.operation("ledger.create", CreateInput)
+async def create(ctx: Context, params: CreateInput) -> dict[str, Any]:
+    """Mint new units of a type you own."""
+    token_type = await _ledger_type(params.type)
+    actor = ctx.require_actor()
+    if token_type.owner_id != actor.id:  # type: ignore[attr-defined]
+        raise Forbidden("only the owner of a token type can mint it", code="not-owner")
+    if not token_type.fungible:
+        raise Unprocessable(
+            "a unique token type has no units to mint: create tokens with POST /api/v1/tokens",
+            code="unique-type",
+        )
+    amount = to_minor(params.amount, token_type.smallest_unit)
+    if token_type.supply_limit is not None:
+        allowed = await TokenType.filter(id=token_type.id, minted__lte=token_type.supply_limit - amount).update(
+            minted=F("minted") + amount
+        )
+        if allowed != 1:
+            raise Unprocessable(
+                f"minting {params.amount} would pass the supply limit of "
+                f"{_amount(token_type.supply_limit, token_type)}",
+                code="supply-limit-exceeded",
+            )
+    else:
+        await TokenType.filter(id=token_type.id).update(minted=F("minted") + amount)
+    return await _record(ctx, EntryKind.CREATE, token_type, amount, actor, [], params.description)
+
+
+@REGISTRY.operation("ledger.give", GiveInput)
+async def give(ctx: Context, params: GiveInput) -> dict[str, Any]:
+    """Give units to another actor, from explicit sources or oldest-first."""
+    token_type = await _ledger_type(params.type)
+    amount = to_minor(params.amount, token_type.smallest_unit)
+    sources = _minor_sources(params.sources, token_type)
+    recipient = await resolve_actor(params.to, ctx)
+    if recipient.id == ctx.require_actor().id:
+        raise Unprocessable("you cannot give to yourself", code="self-give")
+    spent = await _spend(ctx, token_type, amount, sources)
+    return await _record(ctx, EntryKind.GIVE, token_type, amount, recipient, spent, params.description)
+
+
+@REGISTRY.operation("ledger.burn", BurnInput)
+async def burn(ctx: Context, params: BurnInput) -> dict[str, Any]:
+    """Destroy units you hold, by amount (oldest first) or explicit sources."""
+    token_type = await _ledger_type(params.type)
+    sources = _minor_sources(params.sources, token_type)
+    if params.amount is not None:
+        amount = to_minor(params.amount, token_type.smallest_unit)
+    else:
+        amount = sum(pair[0] for pair in sources or [])
+    spent = await _spend(ctx, token_type, amount, sources)
+    return await _record(ctx, EntryKind.BURN, token_type, amount, None, spent, params.description)
+
+
+class BalanceInput(Input):
+    type: str | None = Field(None, min_length=1, max_length=64)
+    owner: str | None = Field(None, min_length=1, max_length=320, description="username; default: the caller")
+
+
+async def _owner(ctx: Context, handle: str | None) -> Actor:
+    if handle:
+        return await resolve_actor(handle, ctx, field="owner")
+    return ctx.require_actor()
+
+
+async def _sum(query: Any) -> int:
+    rows = await query.annotate(total=Sum("amount")).values("total")
+    return int(rows[0]["total"] or 0) if rows else 0
+
+
+async def balance_of(owner: Actor, token_type: TokenType) -> dict[str, Any]:
+    """Balance with its parts; unspent must equal created + received - given - burnt."""
+    unspent = await LedgerEntry.filter(recipient=owner, type=token_type, remaining__gt=0).annotate(
+        total=Sum("remaining")
+    ).values("total")
+    mine = LedgerEntry.filter(type=token_type)
+    created = await _sum(mine.filter(kind=EntryKind.CREATE.value, recipient=owner))
+    received = await _sum(mine.filter(kind=EntryKind.GIVE.value, recipient=owner))
+    given = await _sum(mine.filter(kind=EntryKind.GIVE.value, author=owner))
+    burnt = await _sum(mine.filter(kind=EntryKind.BURN.value, author=owner))
+    return {
+        "type": token_type.id,
+        "symbol": token_type.symbol,
+        "balance": _amount(int(unspent[0]["total"] or 0) if unspent else 0, token_type),
+        "created": _amount(created, token_type),
+        "received": _amount(received, token_type),
+        "given": _amount(given, token_type),
+        "burnt": _amount(burnt, token_type),
+    }
+
+
+@REGISTRY.operation("ledger.balance", BalanceInput, access=Access.PUBLIC)
+async def balance(ctx: Context, params: BalanceInput) -> dict[str, Any]:
+    """An owner's balance of one type, or of every type they hold."""
+    owner = await _owner(ctx, params.owner)
+    handle = owner.handle(ctx.site.domain)
+    if params.type:
+        return {"owner": handle, **await balance_of(owner, await _ledger_type(params.type))}
+    type_ids = await LedgerEntry.filter(recipient=owner).distinct().values_list("type_id", flat=True)
+    types = await TokenType.filter(id__in=list(type_ids)).order_by("id")
+    return {"owner": handle, "balances": [await balance_of(owner, token_type) for token_type in types]}
+
+
+class ListEntriesInput(ListInput):
+    type: str | None = Field(None, min_length=1, max_length=64)
+    owner: str | None = Field(None, min_length=1, max_length=320)
+    status: Literal["unspent", "spent", "all"] = "all"
+    kind: EntryKind | None = None
+
+
+@REGISTRY.operation("ledger.list", ListEntriesInput, access=Access.PUBLIC)
+async def list_entries(ctx: Context, params: ListEntriesInput) -> Any:
+    """Ledger entries, filtered by type, owner, status (unspent/spent outputs) and kind."""
+    query = LedgerEntry.all()
+    if params.type:
+        query = query.filter(type=await _ledger_type(params.type))
+    owner = await _owner(ctx, params.owner) if (params.owner or params.status != "all") else None
+    if params.status == "unspent":
+        query = query.filter(recipient=owner, remaining__gt=0)
+    elif params.status == "spent":
+        query = query.filter(recipient=owner, remaining=0)
+    elif owner is not None:
+        query = query.filter(Q(recipient=owner) | Q(author=owner))
+    if params.kind:
+        query = query.filter(kind=params.kind.value)
+    page = await paginate(query, params)
+    page.items = await entry_views(page.items, ctx)
+    return page
+
+
+class EntryIdInput(Input):
+    id: str = ID
+
+
+async def _entry(entry_id: str) -> LedgerEntry:
+    entry = await LedgerEntry.get_or_none(id=entry_id)
+    if entry is None:
+        raise NotFound(f"there is no ledger operation {entry_id!r}", code="operation-not-found")
+    return entry
+
+
+@REGISTRY.operation("ledger.get", EntryIdInput, access=Access.PUBLIC)
+async def get_entry(ctx: Context, params: EntryIdInput) -> dict[str, Any]:
+    """One ledger operation."""
+    [view] = await entry_views([await _entry(params.id)], ctx)
+    return view
+
+
+class TraceInput(EntryIdInput):
+    limit: int = Field(10_000, ge=1, le=100_000)
+
+
+@REGISTRY.operation("ledger.trace", TraceInput, access=Access.PUBLIC)
+async def trace(ctx: Context, params: TraceInput) -> dict[str, Any]:
+    """Every ancestor of an operation back to the creates it came from (one recursive query)."""
+    entry = await _entry(params.id)
+    edges = await _ancestry_edges(entry.id)
+    ancestor_ids = sorted({source for _, source, _ in edges})
+    truncated = len(ancestor_ids) > params.limit
+    ancestor_ids = ancestor_ids[-params.limit :] if truncated else ancestor_ids
+    ancestors: list[LedgerEntry] = []
+    for chunk in _chunks(ancestor_ids):
+        ancestors.extend(await LedgerEntry.filter(id__in=chunk))
+    ancestors.sort(key=lambda row: row.id)
+    views = await entry_views([entry, *ancestors], ctx)
+    token_type = await TokenType.get(id=entry.type_id)  # type: ignore[attr-defined]
+    roots = [view["id"] for view in views if view["kind"] == EntryKind.CREATE.value]
+    return {
+        "operation": views[0],
+        "ancestors": views[1:],
+        "roots": roots,
+        "edges": [{"entry": child, "source": source, "amount": _amount(amount, token_type)} for child, source, amount in edges],
+        "truncated": truncated,
+    }
+
+
+_TRACE_SQL = """
+WITH RECURSIVE walk(entry_id, source_id, amount) AS (
+    SELECT entry_id, source_id, amount FROM ledger_sources WHERE entry_id = {param}
+    UNION
+    SELECT s.entry_id, s.source_id, s.amount FROM ledger_sources s JOIN walk w ON s.entry_id = w.source_id
+)
+SELECT entry_id, source_id, amount FROM walk
+"""
+
+
+async def _ancestry_edges(entry_id: str) -> list[tuple[str, str, int]]:
+    connection = connections.get("default")
+    param = "?" if connection.capabilities.dialect == "sqlite" else "$1"
+    rows = await connection.execute_query_dict(_TRACE_SQL.format(param=param), [entry_id])
+    return [(row["entry_id"], row["source_id"], int(row["amount"])) for row in rows]
+
+
+class FlagInput(EntryIdInput):
+    flag: str = Field(min_length=1, max_length=50)
+
+    @field_validator("flag")
+    @classmethod
+    def _label(cls, value: str) -> str:
+        if not FLAG.match(value):
+            raise ValueError("flags are 1-50 characters: a-z, 0-9, - and _, starting with a letter or digit")
+        return value
+
+
+async def _flaggable(ctx: Context, entry_id: str) -> LedgerEntry:
+    entry = await _entry(entry_id)
+    actor = ctx.require_actor()
+    involved = actor.id in (entry.author_id, entry.recipient_id)  # type: ignore[attr-defined]
+    if not involved and not ctx.has_role(Role.MODERATOR):
+        raise Forbidden("only the parties of an operation, or a moderator, can flag it", code="not-party")
+    return entry
+
+
+@REGISTRY.operation("ledger.flag", FlagInput)
+async def flag(ctx: Context, params: FlagInput) -> dict[str, Any]:
+    """Add a label to a ledger operation (idempotent)."""
+    entry = await _flaggable(ctx, params.id)
+    if params.flag not in entry.flags:
+        if len(entry.flags) >= 20:
+            raise Unprocessable("an operation carries at most 20 flags", code="too-many-flags")
+        entry.flags = sorted([*entry.flags, params.flag])
+        await entry.save(update_fields=["flags", "updated_at"])
+        await ctx.emit("ledger.flagged", "ledger_entry", entry.id, {"flag": params.flag, "flags": entry.flags})
+    [view] = await entry_views([entry], ctx)
+    return view
+
+
+@REGISTRY.operation("ledger.unflag", FlagInput)
+async def unflag(ctx: Context, params: FlagInput) -> dict[str, Any]:
+    """Remove a label from a ledger operation."""
+    entry = await _flaggable(ctx, params.id)
+    if params.flag not in entry.flags:
+        raise NotFound(f"operation {entry.id} has no flag {params.flag!r}", code="flag-not-found")
+    entry.flags = [label for label in entry.flags if label != params.flag]
+    await entry.save(update_fields=["flags", "updated_at"])
+    await ctx.emit("ledger.unflagged", "ledger_entry", entry.id, {"flag": params.flag, "flags": entry.flags})
+    [view] = await entry_views([entry], ctx)
+    return view

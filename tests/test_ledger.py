@@ -1,0 +1,213 @@
+"""The ledger: create, give, burn, balance, list, trace, flags — and its invariants."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models.events import Event
+from models.ledger import LedgerEntry, LedgerSource
+
+from .conftest import Api, assert_problem
+
+
+async def new_type(api: Api, token: str, **fields: Any) -> dict[str, Any]:
+    body = {"name": "Coin", "symbol": "CN", "fungible": True, "smallest_unit": 2, **fields}
+    reply = await api.post("/api/v1/types", body, token=token)
+    assert reply.status == 201, reply
+    return reply.body
+
+
+async def minted(api: Api, token: str, amount: str = "100.00", **fields: Any) -> str:
+    coin = await new_type(api, token, **fields)
+    reply = await api.post("/api/v1/ledger/create", {"type": coin["id"], "amount": amount}, token=token)
+    assert reply.status == 201, reply
+    return coin["id"]
+
+
+async def balance(api: Api, type_id: str, owner: str) -> str:
+    reply = await api.get("/api/v1/ledger/balance", params={"type": type_id, "owner": owner})
+    assert reply.status == 200, reply
+    return reply.body["balance"]
+
+
+async def assert_invariant(api: Api, type_id: str, owner: str) -> None:
+    """balance = created + received - given - burnt = sum of unspent outputs."""
+    reply = await api.get("/api/v1/ledger/balance", params={"type": type_id, "owner": owner})
+    parts = {key: float(reply.body[key]) for key in ("balance", "created", "received", "given", "burnt")}
+    assert parts["balance"] == parts["created"] + parts["received"] - parts["given"] - parts["burnt"], reply
+    total, url = 0.0, None
+    params: dict[str, str] | None = {"type": type_id, "owner": owner, "status": "unspent", "page_size": "50"}
+    while True:
+        page = await api.get(url or "/api/v1/ledger/operations", params=params)
+        total += sum(float(item["remaining"]) for item in page.body["items"])
+        url, params = page.body["next"], None
+        if not url:
+            break
+    assert total == parts["balance"]
+
+
+async def test_create__mints_units_for_the_type_owner(api: Api) -> None:
+    alice = await api.user("alice")
+    coin = await new_type(api, alice)
+    reply = await api.post("/api/v1/ledger/create", {"type": coin["id"], "amount": "12.50", "description": "first"}, token=alice)
+    assert reply.status == 201
+    assert reply.body["amount"] == "12.50" and reply.body["status"] == "unspent" and reply.body["kind"] == "create"
+    assert reply.headers["Location"] == f"/api/v1/ledger/operations/{reply.body['id']}"
+    assert await balance(api, coin["id"], "alice") == "12.50"
+    assert await Event.filter(name="ledger.create", object_id=reply.body["id"]).count() == 1
+
+
+async def test_create__only_the_owner_mints(api: Api) -> None:
+    alice, bob = await api.user("alice"), await api.user("bob")
+    coin = await new_type(api, alice)
+    assert_problem(await api.post("/api/v1/ledger/create", {"type": coin["id"], "amount": "1"}, token=bob), 403, "not-owner")
+    assert_problem(await api.post("/api/v1/ledger/create", {"type": coin["id"], "amount": "1"}), 401)
+    assert await LedgerEntry.all().count() == 0
+
+
+async def test_create__bad_amounts_are_refused_and_change_nothing(api: Api) -> None:
+    alice = await api.user("alice")
+    coin = await new_type(api, alice)
+    for amount in ["0", "-1", "1.001", "abc", "NaN", "Infinity", "1e400", "", "99999999999999999999999"]:
+        reply = await api.post("/api/v1/ledger/create", {"type": coin["id"], "amount": amount}, token=alice)
+        assert reply.status == 400, (amount, reply)
+    for body in [{"type": coin["id"], "amount": 5}, {"type": coin["id"]}, {"amount": "1"}, {"type": coin["id"], "amount": "1", "extra": 1}]:
+        assert_problem(await api.post("/api/v1/ledger/create", body, token=alice), 400, "validation-failed")
+    assert_problem(await api.post("/api/v1/ledger/create", {"type": "nope", "amount": "1"}, token=alice), 404, "type-not-found")
+    assert await LedgerEntry.all().count() == 0
+    assert await Event.filter(name__startswith="ledger.").count() == 0
+
+
+async def test_create__supply_limit_is_enforced(api: Api) -> None:
+    alice = await api.user("alice")
+    coin = await new_type(api, alice, supply_limit="10.00")
+    assert (await api.post("/api/v1/ledger/create", {"type": coin["id"], "amount": "7"}, token=alice)).status == 201
+    assert_problem(await api.post("/api/v1/ledger/create", {"type": coin["id"], "amount": "3.01"}, token=alice), 422, "supply-limit-exceeded")
+    assert (await api.post("/api/v1/ledger/create", {"type": coin["id"], "amount": "3"}, token=alice)).status == 201
+    assert await balance(api, coin["id"], "alice") == "10.00"
+
+
+async def test_give__oldest_first_and_balances(api: Api) -> None:
+    alice, _ = await api.user("alice"), await api.user("bob")
+    type_id = await minted(api, alice, "30.00")
+    await api.post("/api/v1/ledger/create", {"type": type_id, "amount": "20.00"}, token=alice)
+    reply = await api.post("/api/v1/ledger/give", {"type": type_id, "amount": "35.00", "to": "bob"}, token=alice)
+    assert reply.status == 201, reply
+    assert reply.body["recipient"].startswith("bob@")
+    assert [source[0] for source in reply.body["sources"]] == ["30.00", "5.00"]
+    assert await balance(api, type_id, "alice") == "15.00"
+    assert await balance(api, type_id, "bob") == "35.00"
+    await assert_invariant(api, type_id, "alice")
+    await assert_invariant(api, type_id, "bob")
+
+
+async def test_give__explicit_sources(api: Api) -> None:
+    alice, bob = await api.user("alice"), await api.user("bob")
+    type_id = await minted(api, alice, "10.00")
+    first = (await api.get("/api/v1/ledger/operations", params={"owner": "alice", "status": "unspent"})).body["items"][0]["id"]
+    reply = await api.post("/api/v1/ledger/give", {"type": type_id, "amount": "4", "to": "bob", "sources": [["4", first]]}, token=alice)
+    assert reply.status == 201 and reply.body["sources"] == [["4.00", first]]
+    # The same units cannot be spent twice, and sources must add up and belong to the giver.
+    given = reply.body["id"]
+    assert_problem(await api.post("/api/v1/ledger/give", {"type": type_id, "amount": "7", "to": "bob", "sources": [["7", first]]}, token=alice), 409, "double-spend")
+    assert_problem(await api.post("/api/v1/ledger/give", {"type": type_id, "amount": "3", "to": "bob", "sources": [["2", first]]}, token=alice), 422, "sources-mismatch")
+    assert_problem(await api.post("/api/v1/ledger/give", {"type": type_id, "amount": "1", "to": "bob", "sources": [["1", given]]}, token=alice), 404, "source-not-found")
+    assert_problem(await api.post("/api/v1/ledger/give", {"type": type_id, "amount": "1", "to": "bob", "sources": [["1", first], ["1", first]]}, token=alice), 400)
+    # Bob spends what he received, naming it.
+    back = await api.post("/api/v1/ledger/give", {"type": type_id, "amount": "1.50", "to": "alice", "sources": [["1.50", given]]}, token=bob)
+    assert back.status == 201
+    assert await balance(api, type_id, "alice") == "7.50"
+    assert await balance(api, type_id, "bob") == "2.50"
+
+
+async def test_give__refusals_change_nothing(api: Api) -> None:
+    alice, bob = await api.user("alice"), await api.user("bob")
+    type_id = await minted(api, alice, "5.00")
+    entries, events = await LedgerEntry.all().count(), await Event.all().count()
+    cases = [
+        (alice, {"type": type_id, "amount": "6", "to": "bob"}, 409, "insufficient-balance"),
+        (alice, {"type": type_id, "amount": "1", "to": "nobody"}, 404, "actor-not-found"),
+        (alice, {"type": type_id, "amount": "1", "to": "alice"}, 422, "self-give"),
+        (alice, {"type": type_id, "amount": "1", "to": "carl@elsewhere.example"}, 422, "remote-actor-unsupported"),
+        (alice, {"type": type_id, "amount": "0.001", "to": "bob"}, 400, "invalid-amount"),
+        (alice, {"type": type_id, "amount": "1", "to": ""}, 400, "validation-failed"),
+        (alice, {"type": type_id, "amount": "1", "to": "b" * 400}, 400, "validation-failed"),
+        (bob, {"type": type_id, "amount": "1", "to": "alice"}, 409, "insufficient-balance"),
+        (None, {"type": type_id, "amount": "1", "to": "alice"}, 401, None),
+    ]
+    for token, body, status, code in cases:
+        assert_problem(await api.post("/api/v1/ledger/give", body, token=token), status, code)
+    assert await LedgerEntry.all().count() == entries and await Event.all().count() == events
+    assert await balance(api, type_id, "alice") == "5.00"
+
+
+async def test_give__frozen_user_cannot_spend(api: Api) -> None:
+    admin, alice, _ = await api.user("root", roles=["admin"]), await api.user("alice"), await api.user("bob")
+    type_id = await minted(api, alice, "5")
+    await api.post("/api/v1/admin/users/alice/freeze", token=admin)
+    assert_problem(await api.post("/api/v1/ledger/give", {"type": type_id, "amount": "1", "to": "bob"}, token=alice), 403, "account-frozen")
+    assert await balance(api, type_id, "alice") == "5.00"
+
+
+async def test_burn__by_amount_and_by_sources(api: Api) -> None:
+    alice = await api.user("alice")
+    type_id = await minted(api, alice, "10")
+    reply = await api.post("/api/v1/ledger/burn", {"type": type_id, "amount": "3"}, token=alice)
+    assert reply.status == 201 and reply.body["kind"] == "burn" and reply.body["recipient"] is None
+    source = reply.body["sources"][0][1]
+    reply = await api.post("/api/v1/ledger/burn", {"type": type_id, "sources": [["2", source]]}, token=alice)
+    assert reply.status == 201 and reply.body["amount"] == "2.00"
+    assert await balance(api, type_id, "alice") == "5.00"
+    assert_problem(await api.post("/api/v1/ledger/burn", {"type": type_id}, token=alice), 400, "validation-failed")
+    assert_problem(await api.post("/api/v1/ledger/burn", {"type": type_id, "amount": "6"}, token=alice), 409, "insufficient-balance")
+    await assert_invariant(api, type_id, "alice")
+
+
+async def test_list__filters_status_and_paging(api: Api) -> None:
+    alice, _ = await api.user("alice"), await api.user("bob")
+    type_id = await minted(api, alice, "3")
+    for _ in range(3):
+        assert (await api.post("/api/v1/ledger/give", {"type": type_id, "amount": "1", "to": "bob"}, token=alice)).status == 201
+    spent = await api.get("/api/v1/ledger/operations", params={"owner": "alice", "status": "spent"})
+    assert [item["kind"] for item in spent.body["items"]] == ["create"]
+    unspent = await api.get("/api/v1/ledger/operations", params={"owner": "bob", "status": "unspent", "page_size": "2", "sort": "created_at"})
+    assert len(unspent.body["items"]) == 2 and unspent.body["next"]
+    rest = await api.get(unspent.body["next"])
+    assert len(rest.body["items"]) == 1 and rest.body["previous"]
+    by_cursor = await api.get("/api/v1/ledger/operations", params={"owner": "bob", "status": "unspent", "page_size": "2", "sort": "created_at", "cursor": unspent.body["next_cursor"]})
+    assert [item["id"] for item in by_cursor.body["items"]] == [item["id"] for item in rest.body["items"]]
+    assert_problem(await api.get("/api/v1/ledger/operations", params={"status": "weird"}), 400)
+    assert_problem(await api.get("/api/v1/ledger/operations", params={"cursor": "garbage!"}), 400, "invalid-cursor")
+    assert_problem(await api.get("/api/v1/ledger/operations", params={"page_size": "0"}), 400)
+
+
+async def test_trace__walks_back_to_the_roots(api: Api) -> None:
+    alice, bob, carol = await api.user("alice"), await api.user("bob"), await api.user("carol")
+    type_id = await minted(api, alice, "5")
+    await api.post("/api/v1/ledger/create", {"type": type_id, "amount": "5"}, token=alice)
+    to_bob = await api.post("/api/v1/ledger/give", {"type": type_id, "amount": "8", "to": "bob"}, token=alice)
+    to_carol = await api.post("/api/v1/ledger/give", {"type": type_id, "amount": "6", "to": "carol"}, token=bob)
+    back = await api.post("/api/v1/ledger/give", {"type": type_id, "amount": "2", "to": "alice"}, token=carol)
+    reply = await api.get(f"/api/v1/ledger/operations/{back.body['id']}/trace")
+    assert reply.status == 200
+    ancestors = {item["id"]: item["kind"] for item in reply.body["ancestors"]}
+    assert to_carol.body["id"] in ancestors and to_bob.body["id"] in ancestors
+    assert sorted(ancestors.values()) == ["create", "create", "give", "give"]
+    assert len(reply.body["roots"]) == 2
+    assert_problem(await api.get("/api/v1/ledger/operations/nope/trace"), 404, "operation-not-found")
+    assert await LedgerSource.filter(entry_id=back.body["id"]).count() == 1
+
+
+async def test_flags__parties_and_moderators_only(api: Api) -> None:
+    alice, bob, mod = await api.user("alice"), await api.user("bob"), await api.user("mod", roles=["moderator"])
+    type_id = await minted(api, alice, "5")
+    entry = (await api.get("/api/v1/ledger/operations", params={"type": type_id})).body["items"][0]["id"]
+    reply = await api.post(f"/api/v1/ledger/operations/{entry}/flags", {"flag": "disputed"}, token=alice)
+    assert reply.status == 200 and reply.body["flags"] == ["disputed"]
+    assert_problem(await api.post(f"/api/v1/ledger/operations/{entry}/flags", {"flag": "spam"}, token=bob), 403, "not-party")
+    assert (await api.post(f"/api/v1/ledger/operations/{entry}/flags", {"flag": "reviewed"}, token=mod)).body["flags"] == ["disputed", "reviewed"]
+    assert_problem(await api.post(f"/api/v1/ledger/operations/{entry}/flags", {"flag": "Bad Flag!"}, token=alice), 400)
+    reply = await api.delete(f"/api/v1/ledger/operations/{entry}/flags/disputed", token=alice)
+    assert reply.body["flags"] == ["reviewed"]
+    assert_problem(await api.delete(f"/api/v1/ledger/operations/{entry}/flags/disputed", token=alice), 404, "flag-not-found")
+    assert await Event.filter(name__in=["ledger.flagged", "ledger.unflagged"]).count() == 3

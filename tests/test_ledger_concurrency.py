@@ -1,0 +1,43 @@
+"""No double spend under concurrency: 200 simultaneous gives of 1 unit from a balance of 100."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+from models.ledger import LedgerEntry
+
+from .conftest import Api
+from .test_ledger import assert_invariant, balance, minted
+
+
+async def test_concurrent_gives__exactly_the_balance_succeeds(api: Api) -> None:
+    alice, _ = await api.user("alice"), await api.user("bob")
+    type_id = await minted(api, alice, "100", smallest_unit=0)
+
+    async def give() -> int:
+        reply = await api.post("/api/v1/ledger/give", {"type": type_id, "amount": "1", "to": "bob"}, token=alice)
+        if reply.status == 409:
+            assert reply.body["code"] == "insufficient-balance", reply
+        return reply.status
+
+    statuses = Counter(await asyncio.gather(*(give() for _ in range(200))))
+    assert statuses == {201: 100, 409: 100}, statuses
+    assert await balance(api, type_id, "alice") == "0"
+    assert await balance(api, type_id, "bob") == "100"
+    assert await LedgerEntry.filter(kind="give").count() == 100
+    await assert_invariant(api, type_id, "alice")
+
+
+async def test_concurrent_explicit_double_spend__one_wins(api: Api) -> None:
+    alice, _, _ = await api.user("alice"), await api.user("bob"), await api.user("carol")
+    type_id = await minted(api, alice, "10", smallest_unit=0)
+    source = (await api.get("/api/v1/ledger/operations", params={"type": type_id})).body["items"][0]["id"]
+
+    async def give(to: str) -> int:
+        body = {"type": type_id, "amount": "10", "to": to, "sources": [["10", source]]}
+        return (await api.post("/api/v1/ledger/give", body, token=alice)).status
+
+    statuses = sorted(await asyncio.gather(*(give(name) for name in ["bob", "carol"] * 10)))
+    assert statuses.count(201) == 1 and statuses.count(409) == 19
+    assert int(await balance(api, type_id, "bob")) + int(await balance(api, type_id, "carol")) == 10

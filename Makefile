@@ -25,8 +25,13 @@ run: venv
 test: venv
 	$(BIN)/python -m pytest -q
 
+# The suite on PostgreSQL (`bash .ci/postgres.sh` sets one up); each test gets its own database.
+PG_URL ?= postgres://tallystick:tallystick@127.0.0.1:5432/tallystick
+test-pg: venv
+	TALLYSTICK_DATABASE_URL='$(PG_URL)' $(BIN)/python -m pytest -q
+
 bench: venv
-	$(BIN)/python bench/ledger.py
+	$(BIN)/python bench/ledger.py && $(BIN)/python bench/trace.py && $(BIN)/python bench/paging.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

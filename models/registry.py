@@ -13,6 +13,7 @@ from enum import Enum
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+from tortoise.exceptions import ValidationError as OrmValidationError
 from tortoise.transactions import in_transaction
 
 from .actors import Role, UserStatus
@@ -113,10 +114,14 @@ class Registry:
         operation = self.get(name)
         self.authorize(ctx, operation)
         params = self.parse(name, raw)
-        if not operation.writes:
-            return await operation.run(ctx, params)
-        async with in_transaction():
-            return await operation.run(ctx, params)
+        try:
+            if not operation.writes:
+                return await operation.run(ctx, params)
+            async with in_transaction():
+                return await operation.run(ctx, params)
+        except OrmValidationError as error:
+            # A value the columns cannot hold (e.g. an over-long id in a lookup) is bad input.
+            raise BadInput(f"a value does not fit: {error}", code="invalid-value") from None
 
 
 def validation_problem(error: ValidationError) -> BadInput:

@@ -47,6 +47,8 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
         raise UnsupportedMediaType(
             f"send JSON with Content-Type: application/json, not {request.content_type}",
         )
+    if b"\\u0000" in body:
+        raise BadInput("NUL characters are not allowed in text", code="nul-character")
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as error:
@@ -110,6 +112,8 @@ def operation_handler(route: Route) -> Any:
                 values = request.query.getall(key)
                 raw[key] = values if len(values) > 1 else values[0]
         raw.update(request.match_info)
+        if "\x00" in request.path or "\x00" in request.query_string or "%00" in request.raw_path:
+            raise BadInput("NUL characters are not allowed in text", code="nul-character")
         result = await REGISTRY.call(request[CTX], route.operation, raw)
         return _render(request, route, result)
 

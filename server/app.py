@@ -14,6 +14,7 @@ from models.registry import REGISTRY
 
 from .api import json_response, operation_handler
 from .database import close_database, open_database
+from .formats import load_format_plugins
 from .keys import OPENAPI, SETTINGS, SITE
 from .middlewares import auth_middleware, error_middleware
 from .openapi import build_openapi, path_item
@@ -74,6 +75,7 @@ def create_app(settings: Settings, *, with_database: bool = True) -> web.Applica
     app[SETTINGS] = settings
     app[SITE] = site_from(settings)
     app[OPENAPI] = build_openapi(ROUTES, settings.base_url, VERSION)
+    load_format_plugins()  # entry points -> models.formats, for the operation sets.format
 
     by_path: dict[str, list[str]] = {}
     for route in ROUTES:

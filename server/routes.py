@@ -22,7 +22,15 @@ ACCOUNTS = [
     Route("PUT", f"{V1}/admin/users/{{username}}/roles", "admin.users.set_roles"),
 ]
 
-GROUPS: list[Route] = []
+GROUPS = [
+    Route("POST", f"{V1}/groups", "groups.create", status=201, location=f"{V1}/groups/{{id}}"),
+    Route("GET", f"{V1}/groups", "groups.list"),
+    Route("GET", f"{V1}/groups/{{id}}", "groups.get"),
+    Route("PATCH", f"{V1}/groups/{{id}}", "groups.update"),
+    Route("DELETE", f"{V1}/groups/{{id}}", "groups.delete"),
+    Route("POST", f"{V1}/groups/{{id}}/members", "groups.add_member"),
+    Route("DELETE", f"{V1}/groups/{{id}}/members/{{username}}", "groups.remove_member"),
+]
 
 TYPES = [
     Route("POST", f"{V1}/types", "types.create", status=201, location=f"{V1}/types/{{id}}"),
@@ -57,6 +65,17 @@ LEDGER = [
     Route("DELETE", f"{V1}/ledger/operations/{{id}}/flags/{{flag}}", "ledger.unflag"),
 ]
 
-SETS: list[Route] = []
+SETS = [
+    Route("POST", f"{V1}/sets", "sets.create", status=201, location=f"{V1}/sets/{{id}}"),
+    Route("GET", f"{V1}/sets", "sets.list"),
+    Route("GET", f"{V1}/sets/{{id}}", "sets.get"),
+    Route("PATCH", f"{V1}/sets/{{id}}", "sets.update"),
+    Route("DELETE", f"{V1}/sets/{{id}}", "sets.delete"),
+    Route("GET", f"{V1}/sets/{{id}}/tokens", "sets.tokens"),
+    Route("POST", f"{V1}/sets/{{id}}/tokens", "sets.add_tokens"),
+    Route("DELETE", f"{V1}/sets/{{id}}/tokens/{{token_id}}", "sets.remove_token"),
+    Route("POST", f"{V1}/sets/{{id}}/search", "sets.search"),
+    Route("GET", f"{V1}/sets/{{id}}/format/{{format}}", "sets.format"),
+]
 
 ROUTES: list[Route] = [*ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS]

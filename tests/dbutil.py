@@ -41,6 +41,22 @@ async def _admin_execute(sql: str) -> None:
         await connection.close()
 
 
+async def _drop_database(name: str) -> None:
+    """DROP ... WITH (FORCE), or, when an autovacuum worker is in that database (a non-superuser
+    may not terminate it: "must be a member of the role whose process is being terminated"),
+    end our own sessions and use a plain DROP, which stops autovacuum by itself."""
+    import asyncpg
+
+    try:
+        await _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except asyncpg.InsufficientPrivilegeError:
+        await _admin_execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            f" WHERE datname = '{name}' AND usename = current_user AND pid <> pg_backend_pid()"
+        )
+        await _admin_execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
 def test_settings(data_dir: Path, database_url: str, **overrides: object) -> Settings:
     environ = {key: value for key, value in os.environ.items() if not key.startswith("TALLYSTICK_")}
     overrides.setdefault("secret_key", "test-secret")
@@ -71,9 +87,8 @@ class TemplateDatabase:
 
     def drop(self, url: str) -> None:
         if is_postgres():
-            name = urlsplit(url).path.lstrip("/")
-            asyncio.run(_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            asyncio.run(_drop_database(urlsplit(url).path.lstrip("/")))
 
     def close(self) -> None:
         if is_postgres():
-            asyncio.run(_admin_execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+            asyncio.run(_drop_database(self.name))

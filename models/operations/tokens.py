@@ -1,0 +1,386 @@
+"""Tokens: instances of a type with attribute values, one owner, a version and a content hash.
+
+A token stores only its own values. Its effective value of an attribute is, in order: its
+own value, its parent token's effective value, the type's default, the parent types'
+defaults. Writes are conditional on the version read, so two concurrent updates cannot both win.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import Field, StrictBool
+
+from ..actors import Actor
+from ..attributes import MediaUploadRequired, ScriptForbidden, TextInput, content_hash, is_hidden, validate_value
+from ..base import iso
+from ..context import Context
+from ..errors import BadInput, Conflict, Forbidden, NotFound, Unprocessable
+from ..ids import new_id
+from ..paging import ListInput, paginate
+from ..registry import REGISTRY, Access
+from ..tokens import Token, TokenType
+from ..views import actor_view
+from .types import TypeSchema, get_type, type_schema
+
+__all__ = [
+    "Resolver",
+    "effective_attributes",
+    "token_view",
+    "get_visible_token",
+    "token_document",
+    "require_token_owner",
+    "check_token_version",
+    "save_token_change",
+]
+
+MAX_PARENT_DEPTH = 32
+ID = Field(min_length=1, max_length=64)
+
+
+class Resolver:
+    """Type schemas and effective values, cached for the length of one call."""
+
+    def __init__(self) -> None:
+        self._schemas: dict[str, TypeSchema] = {}
+        self._values: dict[str, dict[str, Any]] = {}
+
+    async def schema(self, type_id: str) -> TypeSchema:
+        if type_id not in self._schemas:
+            token_type = await TokenType.get_or_none(id=type_id)
+            self._schemas[type_id] = await type_schema(token_type) if token_type else TypeSchema()
+        return self._schemas[type_id]
+
+    async def effective(self, token: Token, depth: int = 0) -> dict[str, Any]:
+        """Every attribute of the token's schema with its effective value (None when unset)."""
+        if token.id in self._values:
+            return self._values[token.id]
+        schema = await self.schema(token.type_id)  # type: ignore[attr-defined]
+        inherited: dict[str, Any] = {}
+        parent_schema = TypeSchema()
+        parent_id = token.parent_id  # type: ignore[attr-defined]
+        if parent_id and depth < MAX_PARENT_DEPTH:
+            parent = await Token.get_or_none(id=parent_id, is_deleted=False)
+            if parent is not None:
+                inherited = dict(await self.effective(parent, depth + 1))
+                parent_schema = await self.schema(parent.type_id)  # type: ignore[attr-defined]
+                if parent.owner_id != token.owner_id:  # type: ignore[attr-defined]
+                    # another owner's private values must not leak through inheritance
+                    for name, definition in parent_schema.definitions.items():
+                        if is_hidden(definition):
+                            inherited.pop(name, None)
+        own = token.attributes or {}
+        values: dict[str, Any] = {}
+        for name, definition in schema.definitions.items():
+            if own.get(name) is not None:
+                values[name] = own[name]
+            elif inherited.get(name) is not None and _fits(definition, parent_schema, name, inherited[name]):
+                values[name] = inherited[name]
+            else:
+                values[name] = schema.defaults.get(name)
+        self._values[token.id] = values
+        return values
+
+    def forget(self, token_id: str) -> None:
+        self._values.pop(token_id, None)
+
+
+def _fits(definition: Any, parent_schema: TypeSchema, name: str, value: Any) -> bool:
+    """A parent token of another type passes on only values valid under this token's schema."""
+    try:
+        validate_value(definition, value)
+    except ValueError:
+        return False
+    except (ScriptForbidden, MediaUploadRequired):
+        source = parent_schema.definitions.get(name)
+        return source is not None and source.type == definition.type
+    return True
+
+
+async def effective_attributes(token: Token) -> dict[str, Any]:
+    """The token's effective values, including private ones (callers filter for views)."""
+    return await Resolver().effective(token)
+
+
+def token_document(token: Token, effective: dict[str, Any]) -> dict[str, Any]:
+    """What the content hash covers (and what verification recomputes)."""
+    return {
+        "id": token.id,
+        "type": token.type_id,  # type: ignore[attr-defined]
+        "owner": token.owner_id,  # type: ignore[attr-defined]
+        "version": token.version,
+        "attributes": effective,
+    }
+
+
+async def get_visible_token(ctx: Context, token_id: str) -> Token:
+    """A live token (tokens are public); 404 token-not-found otherwise."""
+    token = await Token.get_or_none(id=token_id, is_deleted=False).select_related("owner")
+    if token is None:
+        raise NotFound(f"there is no token with id {token_id!r}", code="token-not-found")
+    return token
+
+
+def _is_owner(ctx: Context, token: Token) -> bool:
+    return ctx.system or (ctx.actor is not None and ctx.actor.id == token.owner_id)  # type: ignore[attr-defined]
+
+
+def require_token_owner(ctx: Context, token: Token) -> None:
+    if not ctx.system:
+        ctx.require_actor()
+    if not _is_owner(ctx, token):
+        raise Forbidden("only the owner of this token may change it", code="not-owner")
+
+
+def check_token_version(ctx: Context, token: Token) -> None:
+    """Honour If-Match: 409 version-mismatch when it names another version."""
+    expected = ctx.expected_version()
+    if expected is not None and expected != token.version:
+        raise Conflict(
+            f"If-Match names version {expected} but the token is at version {token.version}",
+            code="version-mismatch",
+            extra={"current_version": token.version},
+        )
+
+
+async def token_view(token: Token, ctx: Context, resolver: Resolver | None = None) -> dict[str, Any]:
+    """The JSON of a token; private attributes are left out unless the caller owns it."""
+    resolver = resolver or Resolver()
+    effective = await resolver.effective(token)
+    schema = await resolver.schema(token.type_id)  # type: ignore[attr-defined]
+    owner = token.owner
+    if not isinstance(owner, Actor):
+        owner = await Actor.get(id=token.owner_id)  # type: ignore[attr-defined]
+    hidden = set() if _is_owner(ctx, token) else {n for n, d in schema.definitions.items() if is_hidden(d)}
+    return {
+        "id": token.id,
+        "type": token.type_id,  # type: ignore[attr-defined]
+        "owner": actor_view(owner, ctx.site),
+        "parent": token.parent_id,  # type: ignore[attr-defined]
+        "attributes": {name: value for name, value in effective.items() if name not in hidden},
+        "own_attributes": {name: value for name, value in (token.attributes or {}).items() if name not in hidden},
+        "shareable": token.shareable,
+        "version": token.version,
+        "content_hash": content_hash(token_document(token, effective)),
+        "created_at": iso(token.created_at),
+        "updated_at": iso(token.updated_at),
+    }
+
+
+async def _validated(
+    ctx: Context, schema: TypeSchema, values: dict[str, Any], current: dict[str, Any]
+) -> dict[str, Any]:
+    """Normalize submitted values; None means "remove the own value". One 400 lists every error."""
+    errors: list[dict[str, Any]] = []
+    result: dict[str, Any] = {}
+    references: list[tuple[str, str]] = []  # (attribute, token id)
+    for name, value in values.items():
+        field = f"attributes.{name}"
+        definition = schema.definitions.get(name)
+        if definition is None:
+            if value is None and name in current:  # a value left over from a removed definition
+                result[name] = None
+            else:
+                message = "is not an attribute of this token's type"
+                errors.append({"field": field, "message": message, "type": "unknown"})
+            continue
+        if definition.type == "script":
+            raise Unprocessable(
+                f"{name!r} is a script attribute; it cannot be set through the API", code="script-attribute-forbidden"
+            )
+        if value is None:
+            result[name] = None
+            continue
+        try:
+            result[name] = validate_value(definition, value, ctx.site.max_string_length)
+        except MediaUploadRequired:
+            raise Unprocessable(
+                f"{name!r} is a media attribute: upload the file with POST /api/v1/tokens/{{id}}/media/{name}",
+                code="media-upload-required",
+            ) from None
+        except ValueError as error:
+            errors.append({"field": field, "message": str(error), "type": definition.type})
+            continue
+        if definition.type == "token":
+            references.append((name, result[name]))
+    if references:
+        wanted = list({token_id for _, token_id in references})
+        live = set(await Token.filter(id__in=wanted, is_deleted=False).values_list("id", flat=True))
+        errors += [
+            {"field": f"attributes.{name}", "message": f"there is no token with id {token_id!r}", "type": "token"}
+            for name, token_id in references
+            if token_id not in live
+        ]
+    if errors:
+        summary = "; ".join(f"{error['field']}: {error['message']}" for error in errors[:5])
+        raise BadInput(f"some attribute values are not valid: {summary}", code="invalid-attributes", errors=errors)
+    return result
+
+
+def _require_values(schema: TypeSchema, effective: dict[str, Any]) -> None:
+    missing = [
+        name
+        for name, definition in schema.definitions.items()
+        if not definition.nullable and effective.get(name) is None and definition.type not in ("media", "script")
+    ]
+    if missing:
+        message = "is required: it is not nullable and inherits no value"
+        errors = [{"field": f"attributes.{name}", "message": message, "type": "missing"} for name in missing]
+        raise BadInput(f"attribute {missing[0]!r} needs a value", code="invalid-attributes", errors=errors)
+
+
+async def save_token_change(
+    ctx: Context, token: Token, attributes: dict[str, Any], shareable: bool, resolver: Resolver
+) -> Token:
+    """Write new own values with version + 1 and a fresh hash, only if nobody wrote first."""
+    schema = await resolver.schema(token.type_id)  # type: ignore[attr-defined]
+    old_version = token.version
+    token.attributes, token.shareable, token.version = attributes, shareable, old_version + 1
+    resolver.forget(token.id)
+    effective = await resolver.effective(token)
+    _require_values(schema, effective)
+    token.content_hash = content_hash(token_document(token, effective))
+    token.updated_at = datetime.now(timezone.utc)
+    updated = await Token.filter(id=token.id, version=old_version, is_deleted=False).update(
+        attributes=attributes,
+        shareable=shareable,
+        version=token.version,
+        content_hash=token.content_hash,
+        updated_at=token.updated_at,
+    )
+    if not updated:
+        current = await Token.get_or_none(id=token.id, is_deleted=False)
+        if current is None:
+            raise NotFound(f"there is no token with id {token.id!r}", code="token-not-found")
+        raise Conflict(
+            "the token changed while this update ran; read it again and retry",
+            code="version-mismatch",
+            extra={"current_version": current.version},
+        )
+    return token
+
+
+class TokenCreateInput(TextInput):
+    type: str = ID
+    attributes: dict[str, Any] = Field(default_factory=dict, max_length=1000)
+    parent: str | None = Field(None, min_length=1, max_length=64, description="a token to inherit values from")
+    shareable: StrictBool = False
+
+
+class TokenUpdateInput(TextInput):
+    id: str = ID
+    attributes: dict[str, Any] = Field(default_factory=dict, max_length=1000, description="null removes a value")
+    shareable: StrictBool | None = None
+
+
+class TokenIdInput(TextInput):
+    id: str = ID
+
+
+class TokenListInput(ListInput, TextInput):
+    type: str | None = Field(None, max_length=64)
+    owner: str | None = Field(None, max_length=300, description="username, or user@host for a remote owner")
+
+
+async def _parent_depth(parent: Token) -> int:
+    depth, current = 1, parent.parent_id  # type: ignore[attr-defined]
+    while current and depth <= MAX_PARENT_DEPTH:
+        depth += 1
+        row = await Token.get_or_none(id=current)
+        current = row.parent_id if row else None  # type: ignore[attr-defined]
+    return depth
+
+
+@REGISTRY.operation("tokens.create", TokenCreateInput)
+async def create_token(ctx: Context, params: TokenCreateInput) -> dict[str, Any]:
+    """Create a token of a type, owned by the caller."""
+    actor = ctx.require_actor()
+    token_type = await get_type(params.type)
+    resolver = Resolver()
+    schema = await resolver.schema(token_type.id)
+    parent: Token | None = None
+    if params.parent is not None:
+        parent = await get_visible_token(ctx, params.parent)
+        if parent.owner_id != actor.id and not parent.shareable:  # type: ignore[attr-defined]
+            raise Forbidden(
+                "the parent token belongs to someone else and is not shareable", code="parent-not-shareable"
+            )
+        if await _parent_depth(parent) >= MAX_PARENT_DEPTH:
+            raise Unprocessable(
+                f"parent chains may be at most {MAX_PARENT_DEPTH} tokens long", code="parent-chain-too-deep"
+            )
+    given = await _validated(ctx, schema, params.attributes, {})
+    own = {name: value for name, value in given.items() if value is not None}  # null on create: not set
+    token = Token(id=new_id(), type=token_type, owner=actor, parent=parent, attributes=own, shareable=params.shareable)
+    effective = await resolver.effective(token)
+    _require_values(schema, effective)
+    token.content_hash = content_hash(token_document(token, effective))
+    await token.save(force_create=True)
+    await ctx.emit(
+        "token.created", "token", token.id,
+        {"type": token_type.id, "owner": actor.id, "version": token.version, "content_hash": token.content_hash},
+    )
+    return await token_view(token, ctx, resolver)
+
+
+@REGISTRY.operation("tokens.get", TokenIdInput, access=Access.PUBLIC)
+async def read_token(ctx: Context, params: TokenIdInput) -> dict[str, Any]:
+    """A token with its effective attribute values."""
+    return await token_view(await get_visible_token(ctx, params.id), ctx)
+
+
+@REGISTRY.operation("tokens.list", TokenListInput, access=Access.PUBLIC)
+async def list_tokens(ctx: Context, params: TokenListInput) -> Any:
+    """Tokens, newest first; filter by type and owner username."""
+    query = Token.filter(is_deleted=False)
+    if params.type:
+        query = query.filter(type_id=params.type)
+    if params.owner:
+        username, _, domain = params.owner.lower().lstrip("@").partition("@")
+        query = query.filter(owner__username=username, owner__domain="" if domain in ("", ctx.site.domain) else domain)
+    page = await paginate(query.select_related("owner"), params)
+    resolver = Resolver()
+    page.items = [await token_view(token, ctx, resolver) for token in page.items]
+    return page
+
+
+@REGISTRY.operation("tokens.update", TokenUpdateInput)
+async def update_token(ctx: Context, params: TokenUpdateInput) -> dict[str, Any]:
+    """Change a token's values (null falls back to inheritance) or shareability (owner only)."""
+    token = await get_visible_token(ctx, params.id)
+    require_token_owner(ctx, token)
+    check_token_version(ctx, token)
+    resolver = Resolver()
+    if not params.attributes and params.shareable is None:
+        return await token_view(token, ctx, resolver)
+    schema = await resolver.schema(token.type_id)  # type: ignore[attr-defined]
+    own = dict(token.attributes or {})
+    for name, value in (await _validated(ctx, schema, params.attributes, own)).items():
+        if value is None:
+            own.pop(name, None)
+        else:
+            own[name] = value
+    shareable = token.shareable if params.shareable is None else params.shareable
+    await save_token_change(ctx, token, own, shareable, resolver)
+    changed = sorted([*params.attributes, *(["shareable"] if params.shareable is not None else [])])
+    await ctx.emit(
+        "token.updated", "token", token.id,
+        {"version": token.version, "content_hash": token.content_hash, "fields": changed},
+    )
+    return await token_view(token, ctx, resolver)
+
+
+@REGISTRY.operation("tokens.delete", TokenIdInput)
+async def delete_token(ctx: Context, params: TokenIdInput) -> None:
+    """Soft-delete a token (owner only); it is gone from reads afterwards."""
+    token = await get_visible_token(ctx, params.id)
+    require_token_owner(ctx, token)
+    check_token_version(ctx, token)
+    version = token.version + 1
+    updated = await Token.filter(id=token.id, version=token.version, is_deleted=False).update(
+        is_deleted=True, version=version, updated_at=datetime.now(timezone.utc)
+    )
+    if not updated:
+        raise Conflict("the token changed while it was being deleted; try again", code="version-mismatch")
+    await ctx.emit("token.deleted", "token", token.id, {"version": version})

@@ -1,0 +1,448 @@
+"""Token types: create, read, list, update and soft-delete, with acyclic multiple inheritance.
+
+A type's attribute schema is its own definitions plus those of its ancestors, searched
+breadth-first (own, then parents in order, then grandparents): the nearest definition wins.
+Types are public; only the owner changes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import Field, StrictBool, StrictInt, field_validator
+
+from ..actors import Actor
+from ..amounts import MAX_DECIMALS, to_decimal_string, to_minor
+from ..attributes import AttributeDef, TextInput, fits
+from ..base import iso
+from ..context import Context, Site
+from ..errors import BadInput, Conflict, Forbidden, NotFound, Unprocessable
+from ..ledger import LedgerEntry
+from ..paging import ListInput, paginate
+from ..registry import REGISTRY, Access
+from ..tokens import Token, TokenType, TypeParent
+from ..views import actor_view
+
+__all__ = [
+    "TypeSchema",
+    "get_type",
+    "type_view",
+    "type_schema",
+    "resolve_schema",
+    "definitions_of",
+    "require_type_owner",
+]
+
+MAX_PARENTS = 16
+MAX_ANCESTORS = 1000  # a breadth-first walk stops here; real hierarchies are far smaller
+ID = Field(min_length=1, max_length=64)
+
+
+@dataclass
+class TypeSchema:
+    """The effective attribute schema of a type: nearest definitions, resolved defaults."""
+
+    definitions: dict[str, AttributeDef] = field(default_factory=dict)
+    sources: dict[str, str | None] = field(default_factory=dict)  # attribute -> type id (None: being defined)
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Each effective definition with the type it comes from."""
+        return [
+            {**definition.as_json(), "defined_by": self.sources[name]} for name, definition in self.definitions.items()
+        ]
+
+
+def definitions_of(token_type: TokenType) -> list[AttributeDef]:
+    """The type's own definitions (stored already validated)."""
+    return [AttributeDef.model_validate(item) for item in token_type.attributes or []]
+
+
+async def get_type(type_id: str) -> TokenType:
+    """A live type with its owner and parent links loaded; 404 type-not-found otherwise."""
+    token_type = await TokenType.get_or_none(id=type_id, is_deleted=False).select_related("owner")
+    if token_type is None:
+        raise NotFound(f"there is no token type with id {type_id!r}", code="type-not-found")
+    await token_type.fetch_related("parent_links")
+    return token_type
+
+
+def _parent_ids(token_type: TokenType) -> list[str]:
+    links = token_type.parent_links.related_objects if token_type.parent_links._fetched else []
+    return [link.parent_id for link in sorted(links, key=lambda link: link.position)]  # type: ignore[attr-defined]
+
+
+def type_view(token_type: TokenType, site: Site) -> dict[str, Any]:
+    """The public JSON of a type (owner and parent links should be loaded, as get_type does)."""
+    decimals = token_type.smallest_unit
+    owner = token_type.owner
+    owner_id = token_type.owner_id  # type: ignore[attr-defined]
+    limit = token_type.supply_limit
+    return {
+        "id": token_type.id,
+        "name": token_type.name,
+        "symbol": token_type.symbol,
+        "description": token_type.description,
+        "fungible": token_type.fungible,
+        "smallest_unit": decimals,
+        "supply_limit": None if limit is None else to_decimal_string(limit, decimals),
+        "minted": to_decimal_string(token_type.minted, decimals),
+        "owner": actor_view(owner, site) if isinstance(owner, Actor) else {"id": owner_id},
+        "parents": _parent_ids(token_type),
+        "attributes": [definition.as_json() for definition in definitions_of(token_type)],
+        "version": token_type.version,
+        "created_at": iso(token_type.created_at),
+        "updated_at": iso(token_type.updated_at),
+    }
+
+
+async def resolve_schema(own: list[AttributeDef], parent_ids: list[str], own_id: str | None = None) -> TypeSchema:
+    """Walk the ancestors breadth-first; the first definition of a name wins.
+
+    A default comes from the nearest definition of the same name and value type that has one
+    valid under the effective definition, so a child may leave the default to a parent
+    ("type default -> parent types' defaults") without inheriting one it forbids.
+    """
+    schema = TypeSchema()
+    ordered: list[tuple[str | None, list[AttributeDef]]] = [(own_id, own)]
+    seen: set[str] = {own_id} if own_id else set()
+    level = [pid for pid in dict.fromkeys(parent_ids) if pid not in seen]
+    while level and len(seen) < MAX_ANCESTORS:
+        seen.update(level)
+        rows = {row.id: row for row in await TokenType.filter(id__in=level)}
+        links = await TypeParent.filter(child_id__in=level).order_by("position")
+        by_child: dict[str, list[str]] = {}
+        for link in links:
+            by_child.setdefault(link.child_id, []).append(link.parent_id)  # type: ignore[attr-defined]
+        following: list[str] = []
+        for type_id in level:
+            if type_id in rows:
+                ordered.append((type_id, definitions_of(rows[type_id])))
+            following += [pid for pid in by_child.get(type_id, []) if pid not in seen and pid not in following]
+        level = following
+    for source, definitions in ordered:
+        for definition in definitions:
+            if definition.name not in schema.definitions:
+                schema.definitions[definition.name] = definition
+                schema.sources[definition.name] = source
+            effective = schema.definitions[definition.name]
+            if (
+                definition.name not in schema.defaults
+                and definition.default is not None
+                and definition.type == effective.type
+                and (definition is effective or fits(effective, definition.default))
+            ):
+                schema.defaults[definition.name] = definition.default
+    return schema
+
+
+async def type_schema(token_type: TokenType) -> TypeSchema:
+    """The effective schema of a stored type."""
+    links = await TypeParent.filter(child_id=token_type.id).order_by("position")
+    parents = [link.parent_id for link in links]  # type: ignore[attr-defined]
+    return await resolve_schema(definitions_of(token_type), parents, token_type.id)
+
+
+def require_type_owner(ctx: Context, token_type: TokenType) -> None:
+    if ctx.system:
+        return
+    if ctx.require_actor().id != token_type.owner_id:  # type: ignore[attr-defined]
+        raise Forbidden("only the owner of this token type may change it", code="not-owner")
+
+
+def _check_version(ctx: Context, current: int) -> None:
+    expected = ctx.expected_version()
+    if expected is not None and expected != current:
+        raise Conflict(
+            f"If-Match names version {expected} but the current version is {current}",
+            code="version-mismatch",
+            extra={"current_version": current},
+        )
+
+
+def _unique_names(value: list[AttributeDef] | None) -> list[AttributeDef] | None:
+    names = [definition.name for definition in value or []]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"attribute names must be unique; repeated: {', '.join(duplicates)}")
+    return value
+
+
+def _unique_ids(value: list[str] | None) -> list[str] | None:
+    if value is not None and len(set(value)) != len(value):
+        raise ValueError("each parent may be listed once")
+    return value
+
+
+class TypeCreateInput(TextInput):
+    name: str = Field(min_length=1, max_length=200)
+    symbol: str = Field(min_length=1, max_length=32)
+    fungible: StrictBool
+    smallest_unit: StrictInt = Field(ge=0, le=MAX_DECIMALS, description="decimal places of the smallest unit")
+    description: str = Field("", max_length=10_000)
+    supply_limit: str | StrictInt | None = Field(None, description="a decimal string; no limit when absent")
+    parents: list[str] = Field(default_factory=list, max_length=MAX_PARENTS)
+    attributes: list[AttributeDef] = Field(default_factory=list, max_length=1000)
+
+    _names = field_validator("attributes")(_unique_names)
+    _parents = field_validator("parents")(_unique_ids)
+
+
+class TypeUpdateInput(TextInput):
+    id: str = ID
+    name: str | None = Field(None, min_length=1, max_length=200)
+    symbol: str | None = Field(None, min_length=1, max_length=32)
+    description: str | None = Field(None, max_length=10_000)
+    fungible: StrictBool | None = None
+    smallest_unit: StrictInt | None = Field(None, ge=0, le=MAX_DECIMALS)
+    supply_limit: str | StrictInt | None = Field(None, description="a decimal string; null removes the limit")
+    parents: list[str] | None = Field(None, max_length=MAX_PARENTS)
+    attributes: list[AttributeDef] | None = Field(None, max_length=1000)
+
+    _names = field_validator("attributes")(_unique_names)
+    _parents = field_validator("parents")(_unique_ids)
+
+
+class TypeIdInput(TextInput):
+    id: str = ID
+
+
+class TypeListInput(ListInput, TextInput):
+    owner: str | None = Field(None, max_length=300, description="username, or user@host for a remote owner")
+
+
+def _merge_scripts(submitted: list[AttributeDef], existing: list[AttributeDef]) -> list[AttributeDef]:
+    """Script definitions can only be carried over unchanged; omitted ones are kept."""
+    current = {definition.name: definition for definition in existing if definition.type == "script"}
+    for definition in submitted:
+        if definition.type == "script" and current.get(definition.name) != definition:
+            raise Unprocessable(
+                f"attribute {definition.name!r}: script attributes cannot be added or edited through the API",
+                code="script-attribute-forbidden",
+            )
+        if definition.name in current and definition.type != "script":
+            raise Unprocessable(
+                f"attribute {definition.name!r} is a script attribute and cannot be replaced through the API",
+                code="script-attribute-forbidden",
+            )
+    names = {definition.name for definition in submitted}
+    return submitted + [definition for name, definition in current.items() if name not in names]
+
+
+async def _check_parents(parent_ids: list[str], child_id: str | None) -> None:
+    """Parents must be live types, and the child must not be among their ancestors."""
+    if child_id is not None and child_id in parent_ids:
+        raise Unprocessable("a type cannot be its own parent", code="cyclic-parents")
+    found = set(await TokenType.filter(id__in=parent_ids, is_deleted=False).values_list("id", flat=True))
+    missing = [pid for pid in parent_ids if pid not in found]
+    if missing:
+        raise NotFound(f"parent type {missing[0]!r} does not exist", code="type-not-found")
+    if child_id is None:
+        return
+    seen: set[str] = set()
+    level = list(parent_ids)
+    while level and len(seen) < MAX_ANCESTORS:
+        seen.update(level)
+        level = [
+            pid
+            for pid in await TypeParent.filter(child_id__in=level).values_list("parent_id", flat=True)
+            if pid not in seen
+        ]
+        if child_id in level:
+            raise Unprocessable(
+                "these parents would make the type its own ancestor; type hierarchies must not be cyclic",
+                code="cyclic-parents",
+            )
+
+
+async def _checked_schema(ctx: Context, own: list[AttributeDef], parents: list[str], type_id: str | None) -> TypeSchema:
+    if len(own) > ctx.site.max_attributes:
+        raise Unprocessable(
+            f"a type may define at most {ctx.site.max_attributes} attributes; this one has {len(own)}",
+            code="too-many-attributes",
+        )
+    await _check_parents(parents, type_id)
+    inherited = await resolve_schema([], parents)
+    for definition in own:
+        parent = inherited.definitions.get(definition.name)
+        if parent is not None and parent.type != definition.type:
+            raise Unprocessable(
+                f"attribute {definition.name!r} is a {parent.type} in parent type {inherited.sources[definition.name]}"
+                f" and cannot be redefined as a {definition.type}",
+                code="attribute-type-conflict",
+            )
+    references = {d.default: d.name for d in own if d.type == "token" and d.default is not None}
+    if references:
+        live = set(await Token.filter(id__in=list(references), is_deleted=False).values_list("id", flat=True))
+        for token_id, name in references.items():
+            if token_id not in live:
+                raise Unprocessable(
+                    f"the default of {name!r} names token {token_id!r}, which does not exist", code="token-not-found"
+                )
+    return await resolve_schema(own, parents, type_id)
+
+
+def _supply(value: str | int | None, decimals: int, minted: int) -> int | None:
+    if value is None:
+        return None
+    limit = to_minor(value, decimals, field="supply_limit")
+    if limit < minted:
+        raise Conflict(
+            f"the supply limit {to_decimal_string(limit, decimals)} is below the "
+            f"{to_decimal_string(minted, decimals)} already created",
+            code="supply-below-minted",
+        )
+    return limit
+
+
+async def _view(token_type: TokenType, ctx: Context) -> dict[str, Any]:
+    view = type_view(token_type, ctx.site)
+    view["effective_attributes"] = (await type_schema(token_type)).describe()
+    return view
+
+
+@REGISTRY.operation("types.create", TypeCreateInput)
+async def create_type(ctx: Context, params: TypeCreateInput) -> dict[str, Any]:
+    """Create a token type owned by the caller."""
+    actor = ctx.require_actor()
+    own = _merge_scripts(params.attributes, [])
+    await _checked_schema(ctx, own, params.parents, None)
+    limit = _supply(params.supply_limit, params.smallest_unit, 0)
+    token_type = await TokenType.create(
+        owner=actor,
+        name=params.name,
+        symbol=params.symbol,
+        description=params.description,
+        fungible=params.fungible,
+        smallest_unit=params.smallest_unit,
+        supply_limit=limit,
+        attributes=[definition.as_json() for definition in own],
+    )
+    for position, parent_id in enumerate(params.parents):
+        await TypeParent.create(child=token_type, parent_id=parent_id, position=position)
+    await ctx.emit("type.created", "type", token_type.id, {"name": token_type.name, "symbol": token_type.symbol})
+    return await _view(await get_type(token_type.id), ctx)
+
+
+@REGISTRY.operation("types.get", TypeIdInput, access=Access.PUBLIC)
+async def read_type(ctx: Context, params: TypeIdInput) -> dict[str, Any]:
+    """A token type with its own and its effective (inherited) attribute definitions."""
+    return await _view(await get_type(params.id), ctx)
+
+
+@REGISTRY.operation("types.list", TypeListInput, access=Access.PUBLIC)
+async def list_types(ctx: Context, params: TypeListInput) -> Any:
+    """Token types, newest first; filter by owner username."""
+    query = TokenType.filter(is_deleted=False)
+    if params.owner:
+        username, _, domain = params.owner.lower().lstrip("@").partition("@")
+        query = query.filter(owner__username=username, owner__domain="" if domain in ("", ctx.site.domain) else domain)
+    page = await paginate(query.select_related("owner").prefetch_related("parent_links"), params)
+    return page.map(lambda row: type_view(row, ctx.site))
+
+
+def _not_null(params: TypeUpdateInput) -> None:
+    nullable = {"supply_limit"}
+    errors = [
+        {"field": name, "message": "cannot be null", "type": "null"}
+        for name in sorted(params.model_fields_set - nullable)
+        if getattr(params, name) is None
+    ]
+    if errors:
+        raise BadInput(f"{errors[0]['field']} cannot be null", code="validation-failed", errors=errors)
+
+
+@REGISTRY.operation("types.update", TypeUpdateInput)
+async def update_type(ctx: Context, params: TypeUpdateInput) -> dict[str, Any]:
+    """Change a type (owner only). fungible and smallest_unit are fixed once units exist."""
+    _not_null(params)
+    token_type = await get_type(params.id)
+    require_type_owner(ctx, token_type)
+    _check_version(ctx, token_type.version)
+    given = params.model_fields_set - {"id"}
+    changes: dict[str, Any] = {
+        name: getattr(params, name) for name in ("name", "symbol", "description") if name in given
+    }
+    for name in ("fungible", "smallest_unit"):
+        value = getattr(params, name)
+        if name in given and value != getattr(token_type, name):
+            if await LedgerEntry.filter(type_id=token_type.id).exists():
+                raise Conflict(f"{name} cannot change: this type already has ledger entries", code="type-has-entries")
+            changes[name] = value
+    decimals = changes.get("smallest_unit", token_type.smallest_unit)
+    if "supply_limit" in given:
+        changes["supply_limit"] = _supply(params.supply_limit, decimals, token_type.minted)
+    elif token_type.supply_limit is not None and decimals != token_type.smallest_unit:
+        text = to_decimal_string(token_type.supply_limit, token_type.smallest_unit)
+        try:
+            changes["supply_limit"] = to_minor(text, decimals, field="supply_limit")
+        except BadInput:
+            raise Unprocessable(
+                f"the supply limit {text} cannot be written with {decimals} decimal places; set a new supply_limit",
+                code="supply-limit-not-representable",
+            ) from None
+    own = definitions_of(token_type)
+    parents = _parent_ids(token_type)
+    if "attributes" in given or "parents" in given:
+        if "attributes" in given:
+            own = _merge_scripts(params.attributes or [], own)
+            changes["attributes"] = [definition.as_json() for definition in own]
+        parents = params.parents if params.parents is not None else parents
+        before = await type_schema(token_type)
+        after = await _checked_schema(ctx, own, parents, token_type.id)
+        required = [
+            name
+            for name, definition in after.definitions.items()
+            if not definition.nullable and name not in after.defaults and definition.type not in ("media", "script")
+            and not (name in before.definitions and not before.definitions[name].nullable)
+        ]
+        if required and await Token.filter(type_id=token_type.id, is_deleted=False).exists():
+            raise Unprocessable(
+                f"attribute {required[0]!r} is not nullable and has no default, but tokens of this type exist;"
+                " give it a default",
+                code="default-required",
+            )
+    if not changes and "parents" not in given:
+        return await _view(token_type, ctx)
+    version = token_type.version + 1
+    # `minted` in the condition: a mint racing this update (units, supply limit) makes it fail
+    updated = await TokenType.filter(
+        id=token_type.id, version=token_type.version, minted=token_type.minted, is_deleted=False
+    ).update(**changes, version=version, updated_at=datetime.now(timezone.utc))
+    if not updated:
+        current = await TokenType.get(id=token_type.id)
+        raise Conflict(
+            "the type changed while this update ran; read it again and retry",
+            code="version-mismatch",
+            extra={"current_version": current.version},
+        )
+    if "parents" in given:
+        await TypeParent.filter(child_id=token_type.id).delete()
+        for position, parent_id in enumerate(parents):
+            await TypeParent.create(child_id=token_type.id, parent_id=parent_id, position=position)
+    fields = sorted(given)
+    await ctx.emit("type.updated", "type", token_type.id, {"fields": fields, "version": version})
+    return await _view(await get_type(token_type.id), ctx)
+
+
+@REGISTRY.operation("types.delete", TypeIdInput)
+async def delete_type(ctx: Context, params: TypeIdInput) -> None:
+    """Soft-delete a type (owner only) that no live token, child type or ledger entry uses."""
+    token_type = await get_type(params.id)
+    require_type_owner(ctx, token_type)
+    _check_version(ctx, token_type.version)
+    if await Token.filter(type_id=token_type.id, is_deleted=False).exists():
+        raise Conflict("tokens of this type exist; delete them first", code="type-in-use")
+    if await TypeParent.filter(parent_id=token_type.id, child__is_deleted=False).exists():
+        raise Conflict("other types inherit from this type", code="type-in-use")
+    if await LedgerEntry.filter(type_id=token_type.id).exists():
+        raise Conflict("this type has ledger entries; its history must stay readable", code="type-in-use")
+    version = token_type.version + 1
+    updated = await TokenType.filter(id=token_type.id, version=token_type.version, is_deleted=False).update(
+        is_deleted=True, version=version, updated_at=datetime.now(timezone.utc)
+    )
+    if not updated:
+        raise Conflict("the type changed while it was being deleted; try again", code="version-mismatch")
+    await ctx.emit("type.deleted", "type", token_type.id, {"version": version})

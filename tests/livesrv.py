@@ -1,0 +1,79 @@
+"""Run the real `tallystick serve` in a subprocess on a free port, on a fresh database."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+__all__ = ["LiveServer", "free_port"]
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LiveServer:
+    """A real server process; `create_user` runs the CLI against the same database."""
+
+    def __init__(self, data_dir: Path, database_url: str) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("TALLYSTICK_")},
+            "TALLYSTICK_DATA_DIR": str(data_dir),
+            "TALLYSTICK_DATABASE_URL": database_url,
+            "TALLYSTICK_PORT": str(self.port),
+            "TALLYSTICK_BASE_URL": self.base_url,
+            "TALLYSTICK_SECRET_KEY": "live-test-secret",
+        }
+        self.log_path = data_dir / "server.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def cli(self, *args: str) -> str:
+        done = subprocess.run([str(BIN / "tallystick"), *args], env=self.env, capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(f"tallystick {' '.join(args)} failed: {done.stderr}")
+        return done.stdout
+
+    def create_user(self, username: str, *roles: str) -> str:
+        role_args = [part for role in roles for part in ("--role", role)]
+        output = self.cli("create-user", username, "--password", "correct horse", *role_args)
+        match = re.search(r"token: (\S+)", output)
+        assert match, output
+        return match.group(1)
+
+    def start(self, timeout: float = 30) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [str(BIN / "tallystick"), "serve"], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                urllib.request.urlopen(f"{self.base_url}/api/v1/openapi.json", timeout=1).read()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not start in time")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()

@@ -1,0 +1,77 @@
+"""Helpers shared by the set and format tests: types, tokens and sets through the API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tortoise.context import get_current_context
+
+from models.events import Event
+from models.sets import SetLink, SetMember, TokenSet
+
+from server.app import create_app
+
+from . import dbutil
+from .conftest import Api
+
+SETS = "/api/v1/sets"
+
+ATTRIBUTES: list[dict[str, Any]] = [
+    {"name": "label", "type": "string"},
+    {"name": "colour", "type": "enum", "enum": ["red", "blue"]},
+    {"name": "weight", "type": "decimal"},
+    {"name": "count", "type": "integer"},
+    {"name": "active", "type": "boolean"},
+    {"name": "minted_at", "type": "datetime"},
+    {"name": "secret", "type": "string", "private": True},
+]
+
+
+async def make_type(api: Api, token: str, attributes: list[dict[str, Any]] | None = None, **body: Any) -> str:
+    payload = {"name": "Gem", "symbol": "GEM", "fungible": False, "smallest_unit": 0,
+               "attributes": ATTRIBUTES if attributes is None else attributes, **body}
+    reply = await api.post("/api/v1/types", payload, token=token)
+    assert reply.status == 201, reply
+    return reply.body["id"]
+
+
+async def make_token(api: Api, token: str, type_id: str, shareable: bool = False, **attributes: Any) -> str:
+    reply = await api.post("/api/v1/tokens", {"type": type_id, "attributes": attributes, "shareable": shareable},
+                           token=token)
+    assert reply.status == 201, reply
+    return reply.body["id"]
+
+
+async def make_set(api: Api, token: str, name: str = "Shelf", **body: Any) -> dict[str, Any]:
+    reply = await api.post(SETS, {"name": name, **body}, token=token)
+    assert reply.status == 201, reply
+    return reply.body
+
+
+async def add(api: Api, token: str, set_id: str, *token_ids: str) -> Any:
+    return await api.post(f"{SETS}/{set_id}/tokens", {"tokens": list(token_ids)}, token=token)
+
+
+async def set_counts() -> tuple[int, int, int, int]:
+    """Sets, memberships, links and events: what a refused call must leave unchanged."""
+    return (
+        await TokenSet.all().count(),
+        await SetMember.all().count(),
+        await SetLink.all().count(),
+        await Event.all().count(),
+    )
+
+
+@pytest.fixture
+async def small_api(aiohttp_client: Any, tmp_path: Path, database_url: str) -> AsyncIterator[Api]:
+    """The app with site.max_set_search_tokens = 2."""
+    settings = dbutil.test_settings(tmp_path, database_url, limits={"max_set_search_tokens": 2})
+    client = await aiohttp_client(create_app(settings))
+    orm = get_current_context()
+    yield Api(client, settings)
+    await client.close()
+    if orm is not None:
+        await orm.close_connections()

@@ -7,6 +7,7 @@ seen, which keeps a deep page as cheap as the first one.
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass
 from collections.abc import Callable
 from typing import Any, Literal
@@ -16,6 +17,8 @@ from tortoise.queryset import QuerySet
 
 from .errors import BadInput
 from .registry import Input
+
+_ID = re.compile(r"[0-9a-z]{26}")
 
 __all__ = ["ListInput", "Page", "paginate", "encode_cursor", "decode_cursor"]
 
@@ -53,7 +56,7 @@ def decode_cursor(cursor: str, sort: str) -> str:
         cursor_sort, last_id = base64.urlsafe_b64decode(padded).decode().split("|", 1)
     except (ValueError, UnicodeDecodeError):
         raise BadInput("cursor is not one this server issued", code="invalid-cursor") from None
-    if cursor_sort != sort or not last_id or len(last_id) > 64:
+    if cursor_sort != sort or not _ID.fullmatch(last_id):
         raise BadInput("cursor does not match this list's sort order", code="invalid-cursor")
     return last_id
 

@@ -179,13 +179,15 @@ async def test_tokens_inheritance__other_owners_parents_must_be_shareable_and_ke
     type_id = await make_type(api, alice, attributes=[
         {"name": "public_note", "type": "string"}, {"name": "secret", "type": "string", "private": True},
     ])
+    bobs_type = await make_type(api, bob, parents=[type_id], attributes=[])
     closed = await make_token(api, alice, type_id, attributes={"secret": "s"})
     before = await snapshot()
-    reply = await api.post(TOKENS, {"type": type_id, "parent": closed["id"]}, token=bob)
+    reply = await api.post(TOKENS, {"type": bobs_type, "parent": closed["id"]}, token=bob)
     assert_problem(reply, 403, "parent-not-shareable")
+    assert_problem(await api.post(TOKENS, {"type": type_id}, token=bob), 403, "not-owner")
     assert await snapshot() == before
     shared = await make_token(api, alice, type_id, shareable=True, attributes={"secret": "s", "public_note": "hi"})
-    child = await make_token(api, bob, type_id, parent=shared["id"])
+    child = await make_token(api, bob, bobs_type, parent=shared["id"])
     assert child["attributes"] == {"public_note": "hi", "secret": None}
 
 
@@ -209,7 +211,7 @@ async def test_tokens_get__private_values_only_for_the_owner(api: Api) -> None:
 async def test_tokens_list__filters_by_type_and_owner_and_pages(api: Api) -> None:
     alice, bob = await api.user("alice"), await api.user("bob")
     first_type = await make_type(api, alice, attributes=[{"name": "secret", "type": "string", "private": True}])
-    second_type = await make_type(api, alice, attributes=[])
+    second_type = await make_type(api, bob, attributes=[])
     ids = [(await make_token(api, alice, first_type, attributes={"secret": "x"}))["id"] for _ in range(3)]
     bobs = await make_token(api, bob, second_type)
     page = await api.get(TOKENS, params={"page_size": 2})

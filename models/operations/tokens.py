@@ -294,9 +294,12 @@ async def _parent_depth(parent: Token) -> int:
 
 @REGISTRY.operation("tokens.create", TokenCreateInput)
 async def create_token(ctx: Context, params: TokenCreateInput) -> dict[str, Any]:
-    """Create a token of a type, owned by the caller."""
+    """Create a token of a type you own; it is owned by you until you give it away."""
     actor = ctx.require_actor()
     token_type = await get_type(params.type)
+    if token_type.owner_id != actor.id:  # type: ignore[attr-defined]
+        # Using another owner's type needs their consent (contracts, a later feature).
+        raise Forbidden("only the owner of a token type can create tokens of it", code="not-owner")
     resolver = Resolver()
     schema = await resolver.schema(token_type.id)
     parent: Token | None = None

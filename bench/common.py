@@ -174,9 +174,17 @@ class Instance:
         self.process = None
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds through the `finally` blocks that clean up
+
+
 @contextmanager
 def instance(prefix: str = "tallystick-bench-") -> Iterator[Instance]:
-    """A migrated instance in a temp dir; the server is stopped and the dir removed at the end."""
+    """A migrated instance in a temp dir; the server is stopped and the dir removed at the end.
+
+    Also on an error, Ctrl-C or SIGTERM (turned into SystemExit so the cleanup runs).
+    """
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     data_dir = Path(tempfile.mkdtemp(prefix=prefix))
     inst = Instance(data_dir)
     try:

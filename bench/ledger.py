@@ -58,6 +58,9 @@ def serve_baseline(port: int, database: str) -> None:
     sys.path.insert(0, str(REPO))
     from models.ids import new_id
 
+    db_key = web.AppKey("db", aiosqlite.Connection)
+    lock_key = web.AppKey("lock", asyncio.Lock)
+
     async def open_db(app: web.Application):  # type: ignore[no-untyped-def]
         db = await aiosqlite.connect(database, isolation_level=None)
         for pragma in ("journal_mode=WAL", "journal_size_limit=16384", "foreign_keys=ON", "busy_timeout=10000"):
@@ -66,16 +69,16 @@ def serve_baseline(port: int, database: str) -> None:
             "CREATE TABLE IF NOT EXISTS gives (id TEXT PRIMARY KEY, type TEXT NOT NULL, "
             "recipient TEXT NOT NULL, amount BIGINT NOT NULL, created_at TEXT NOT NULL)"
         )
-        app["db"] = db
-        app["lock"] = asyncio.Lock()  # one connection, one transaction at a time (as tortoise does)
+        app[db_key] = db
+        app[lock_key] = asyncio.Lock()  # one connection, one transaction at a time (as tortoise does)
         yield
         await db.close()
 
     async def give(request: web.Request) -> web.Response:
         data = orjson.loads(await request.read())
-        row = (new_id(), data["type"], data["to"], int(data["amount"]), time.strftime("%Y-%m-%dT%H:%M:%SZ"))
-        db = request.app["db"]
-        async with request.app["lock"]:
+        row = (new_id(), data["type"], data["to"], int(data["amount"]), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        db = request.app[db_key]
+        async with request.app[lock_key]:
             await db.execute("BEGIN")
             await db.execute("INSERT INTO gives (id, type, recipient, amount, created_at) VALUES (?, ?, ?, ?, ?)", row)
             await db.execute("COMMIT")
@@ -235,7 +238,8 @@ async def run(args: argparse.Namespace) -> None:
     baseline.report()
     ratio = app.best().rate / baseline.best().rate
     verdict = "meets" if ratio >= TARGET else "BELOW"
-    print_row("ratio give / baseline", f"{ratio:8.2f}", f"({verdict} the {TARGET} target)")
+    paired = ", ".join(f"{mine.rate / bare.rate:.2f}" for mine, bare in zip(app.rounds, baseline.rounds))
+    print_row("ratio give / baseline", f"{ratio:8.2f}", f"({verdict} the {TARGET} target; round by round: {paired})")
 
 
 def main() -> int:

@@ -8,7 +8,7 @@ from tortoise import fields
 
 from .base import APP, Entity
 
-__all__ = ["AccessToken", "TokenKind", "Actor", "User", "Role", "UserStatus", "UserGroup", "GroupMember", "GroupRole"]
+__all__ = ["owner_filter", "AccessToken", "TokenKind", "Actor", "User", "Role", "UserStatus", "UserGroup", "GroupMember", "GroupRole"]
 
 
 class Role(StrEnum):
@@ -46,6 +46,13 @@ class Actor(Entity):
 
     def handle(self, local_domain: str) -> str:
         return f"{self.username}@{self.domain or local_domain}"
+
+
+def owner_filter(handle: str, local_domain: str, field: str = "owner") -> dict[str, str]:
+    """Query filter for rows owned by `name`, `@name` or `name@domain` (ours or remote)."""
+    username, _, domain = handle.lower().lstrip("@").partition("@")
+    local = domain in ("", local_domain.lower())
+    return {f"{field}__username": username, f"{field}__domain": "" if local else domain}
 
 
 class User(Entity):

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .actors import Actor, Role, User
-from .errors import BadInput, Forbidden, Unauthorized
+from .errors import BadInput, Conflict, Forbidden, Unauthorized
 from .events import Event
 
 __all__ = ["Site", "Context"]
@@ -69,6 +69,16 @@ class Context:
         if not value.isdigit():
             raise BadInput("If-Match must be a version number such as \"3\"", code="invalid-if-match")
         return int(value)
+
+    def check_version(self, current: int, what: str) -> None:
+        """Honour If-Match: 409 version-mismatch (with the current version) when it differs."""
+        expected = self.expected_version()
+        if expected is not None and expected != current:
+            raise Conflict(
+                f"If-Match names version {expected} but the {what} is at version {current}",
+                code="version-mismatch",
+                extra={"current_version": current},
+            )
 
     async def emit(self, name: str, object_type: str, object_id: str, payload: dict[str, Any]) -> None:
         """Record a domain event in the current transaction (the outbox)."""

@@ -19,7 +19,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Subquery
 from tortoise.functions import Count
 
-from ..actors import Actor
+from ..actors import Actor, owner_filter
 from ..base import iso
 from ..context import Context
 from ..errors import Conflict, Forbidden, NotFound, Unprocessable
@@ -130,16 +130,6 @@ def require_set_owner(ctx: Context, token_set: TokenSet) -> None:
         return
     if ctx.require_actor().id != token_set.owner_id:  # type: ignore[attr-defined]
         raise Forbidden("only the owner of this set may change it", code="not-owner")
-
-
-def _check_version(ctx: Context, token_set: TokenSet) -> None:
-    expected = ctx.expected_version()
-    if expected is not None and expected != token_set.version:
-        raise Conflict(
-            f"If-Match names version {expected} but the set is at version {token_set.version}",
-            code="version-mismatch",
-            extra={"current_version": token_set.version},
-        )
 
 
 async def set_views(sets: list[TokenSet], ctx: Context) -> list[dict[str, Any]]:
@@ -286,8 +276,7 @@ async def list_sets(ctx: Context, params: SetListInput) -> Any:
     """Token sets, newest first; filter by owner username or parent set."""
     query = TokenSet.filter(is_deleted=False)
     if params.owner:
-        username, _, domain = params.owner.lower().lstrip("@").partition("@")
-        query = query.filter(owner__username=username, owner__domain="" if domain in ("", ctx.site.domain) else domain)
+        query = query.filter(**owner_filter(params.owner, ctx.site.domain))
     if params.parent:
         query = query.filter(parent_id=params.parent)
     page = await paginate(query.select_related("owner"), params)
@@ -300,7 +289,7 @@ async def update_set(ctx: Context, params: SetUpdateInput) -> dict[str, Any]:
     """Rename, describe, re-parent (null clears) or re-link a set (owner only; If-Match honoured)."""
     token_set = await get_visible_set(params.id)
     require_set_owner(ctx, token_set)
-    _check_version(ctx, token_set)
+    ctx.check_version(token_set.version, "set")
     owner_id: str = token_set.owner_id  # type: ignore[attr-defined]
     given = params.model_fields_set
     changes: dict[str, Any] = {}
@@ -335,7 +324,7 @@ async def delete_set(ctx: Context, params: SetIdInput) -> None:
     """Soft-delete a set (owner only); its children lose their parent, its tokens are untouched."""
     token_set = await get_visible_set(params.id)
     require_set_owner(ctx, token_set)
-    _check_version(ctx, token_set)
+    ctx.check_version(token_set.version, "set")
     await _bump(token_set, is_deleted=True)
     await ctx.emit("set.deleted", "set", token_set.id, {"version": token_set.version, "name": token_set.name})
 
@@ -356,7 +345,7 @@ async def add_tokens(ctx: Context, params: SetTokensInput) -> dict[str, Any]:
     """Put tokens in a set: all or nothing; each must be the set owner's or shareable."""
     token_set = await get_visible_set(params.id)
     require_set_owner(ctx, token_set)
-    _check_version(ctx, token_set)
+    ctx.check_version(token_set.version, "set")
     wanted = list(dict.fromkeys(params.tokens))
     tokens = [await get_visible_token(ctx, token_id) for token_id in wanted]
     owner_id = token_set.owner_id  # type: ignore[attr-defined]
@@ -392,7 +381,7 @@ async def remove_token(ctx: Context, params: SetTokenInput) -> None:
             raise Forbidden("only the owner of this set (or of the token) may take a token out", code="not-owner")
     if member is None:
         raise NotFound(f"token {params.token_id!r} is not in this set", code="token-not-in-set")
-    _check_version(ctx, token_set)
+    ctx.check_version(token_set.version, "set")
     await SetMember.filter(id=member.id).delete()
     version = await _touch(token_set)
     await ctx.emit("set.token_removed", "set", token_set.id, {"token": params.token_id, "version": version})

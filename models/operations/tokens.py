@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import Field, StrictBool
 
-from ..actors import Actor
+from ..actors import Actor, owner_filter
 from ..attributes import MediaUploadRequired, ScriptForbidden, TextInput, content_hash, is_hidden, validate_value
 from ..base import iso
 from ..context import Context
@@ -31,7 +31,6 @@ __all__ = [
     "get_visible_token",
     "token_document",
     "require_token_owner",
-    "check_token_version",
     "save_token_change",
 ]
 
@@ -131,17 +130,6 @@ def require_token_owner(ctx: Context, token: Token) -> None:
         ctx.require_actor()
     if not _is_owner(ctx, token):
         raise Forbidden("only the owner of this token may change it", code="not-owner")
-
-
-def check_token_version(ctx: Context, token: Token) -> None:
-    """Honour If-Match: 409 version-mismatch when it names another version."""
-    expected = ctx.expected_version()
-    if expected is not None and expected != token.version:
-        raise Conflict(
-            f"If-Match names version {expected} but the token is at version {token.version}",
-            code="version-mismatch",
-            extra={"current_version": token.version},
-        )
 
 
 async def token_view(token: Token, ctx: Context, resolver: Resolver | None = None) -> dict[str, Any]:
@@ -340,8 +328,7 @@ async def list_tokens(ctx: Context, params: TokenListInput) -> Any:
     if params.type:
         query = query.filter(type_id=params.type)
     if params.owner:
-        username, _, domain = params.owner.lower().lstrip("@").partition("@")
-        query = query.filter(owner__username=username, owner__domain="" if domain in ("", ctx.site.domain) else domain)
+        query = query.filter(**owner_filter(params.owner, ctx.site.domain))
     page = await paginate(query.select_related("owner"), params)
     resolver = Resolver()
     page.items = [await token_view(token, ctx, resolver) for token in page.items]
@@ -353,7 +340,7 @@ async def update_token(ctx: Context, params: TokenUpdateInput) -> dict[str, Any]
     """Change a token's values (null falls back to inheritance) or shareability (owner only)."""
     token = await get_visible_token(ctx, params.id)
     require_token_owner(ctx, token)
-    check_token_version(ctx, token)
+    ctx.check_version(token.version, "token")
     resolver = Resolver()
     if not params.attributes and params.shareable is None:
         return await token_view(token, ctx, resolver)
@@ -379,7 +366,7 @@ async def delete_token(ctx: Context, params: TokenIdInput) -> None:
     """Soft-delete a token (owner only); it is gone from reads afterwards."""
     token = await get_visible_token(ctx, params.id)
     require_token_owner(ctx, token)
-    check_token_version(ctx, token)
+    ctx.check_version(token.version, "token")
     version = token.version + 1
     updated = await Token.filter(id=token.id, version=token.version, is_deleted=False).update(
         is_deleted=True, version=version, updated_at=datetime.now(timezone.utc)

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import Field, StrictBool, StrictInt, field_validator
 
-from ..actors import Actor
+from ..actors import Actor, owner_filter
 from ..amounts import MAX_DECIMALS, to_decimal_string, to_minor
 from ..attributes import AttributeDef, TextInput, fits
 from ..base import iso
@@ -150,16 +150,6 @@ def require_type_owner(ctx: Context, token_type: TokenType) -> None:
         return
     if ctx.require_actor().id != token_type.owner_id:  # type: ignore[attr-defined]
         raise Forbidden("only the owner of this token type may change it", code="not-owner")
-
-
-def _check_version(ctx: Context, current: int) -> None:
-    expected = ctx.expected_version()
-    if expected is not None and expected != current:
-        raise Conflict(
-            f"If-Match names version {expected} but the current version is {current}",
-            code="version-mismatch",
-            extra={"current_version": current},
-        )
 
 
 def _unique_names(value: list[AttributeDef] | None) -> list[AttributeDef] | None:
@@ -337,8 +327,7 @@ async def list_types(ctx: Context, params: TypeListInput) -> Any:
     """Token types, newest first; filter by owner username."""
     query = TokenType.filter(is_deleted=False)
     if params.owner:
-        username, _, domain = params.owner.lower().lstrip("@").partition("@")
-        query = query.filter(owner__username=username, owner__domain="" if domain in ("", ctx.site.domain) else domain)
+        query = query.filter(**owner_filter(params.owner, ctx.site.domain))
     page = await paginate(query.select_related("owner").prefetch_related("parent_links"), params)
     return page.map(lambda row: type_view(row, ctx.site))
 
@@ -360,7 +349,7 @@ async def update_type(ctx: Context, params: TypeUpdateInput) -> dict[str, Any]:
     _not_null(params)
     token_type = await get_type(params.id)
     require_type_owner(ctx, token_type)
-    _check_version(ctx, token_type.version)
+    ctx.check_version(token_type.version, "token type")
     given = params.model_fields_set - {"id"}
     changes: dict[str, Any] = {
         name: getattr(params, name) for name in ("name", "symbol", "description") if name in given
@@ -432,7 +421,7 @@ async def delete_type(ctx: Context, params: TypeIdInput) -> None:
     """Soft-delete a type (owner only) that no live token, child type or ledger entry uses."""
     token_type = await get_type(params.id)
     require_type_owner(ctx, token_type)
-    _check_version(ctx, token_type.version)
+    ctx.check_version(token_type.version, "token type")
     if await Token.filter(type_id=token_type.id, is_deleted=False).exists():
         raise Conflict("tokens of this type exist; delete them first", code="type-in-use")
     if await TypeParent.filter(parent_id=token_type.id, child__is_deleted=False).exists():

@@ -37,7 +37,7 @@ class LedgerEntry(Entity):
     class Meta:
         app = APP
         table = "ledger_entries"
-        indexes = (("recipient_id", "type_id", "remaining"),)
+        indexes = (("recipient_id", "type_id", "remaining"), ("token_id",))
 
 
 class LedgerSource(Entity):
@@ -48,3 +48,4 @@ class LedgerSource(Entity):
     class Meta:
         app = APP
         table = "ledger_sources"
+        indexes = (("entry_id",), ("source_id",))

@@ -88,9 +88,9 @@ def create_app(settings: Settings, *, with_database: bool = True) -> web.Applica
     if with_database:
 
         async def database(app: web.Application) -> AsyncIterator[None]:
-            await open_database(settings)
+            orm = await open_database(settings)
             yield
-            await close_database()
+            await close_database(orm)
 
         app.cleanup_ctx.append(database)
     return app

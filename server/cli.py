@@ -32,11 +32,11 @@ async def _with_database(settings: Settings, work: Callable[[], Awaitable[int]])
 
     from .database import close_database, open_database
 
-    await open_database(settings)
+    orm = await open_database(settings)
     try:
         return await work()
     finally:
-        await close_database()
+        await close_database(orm)
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tortoise import Tortoise
+from tortoise.context import TortoiseContext
 from tortoise.migrations.api import migrate
 
 from models.db import tortoise_config
@@ -26,9 +27,18 @@ async def run_migrations(settings: Settings) -> None:
         await Tortoise.close_connections()
 
 
-async def open_database(settings: Settings) -> None:
-    await Tortoise.init(config=_config(settings))
+async def open_database(settings: Settings) -> TortoiseContext:
+    """Open the connections; keep the returned context to close exactly these later.
+
+    Tortoise keeps its state in a ContextVar: code running in another context (aiohttp's
+    cleanup, a test fixture's teardown) must close through this object, or an aiosqlite
+    thread stays alive and the interpreter never exits.
+    """
+    return await Tortoise.init(config=_config(settings))
 
 
-async def close_database() -> None:
-    await Tortoise.close_connections()
+async def close_database(orm: TortoiseContext | None = None) -> None:
+    if orm is not None:
+        await orm.close_connections()
+    else:
+        await Tortoise.close_connections()

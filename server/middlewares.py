@@ -95,7 +95,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             raise Unauthorized("use an Authorization: Bearer <token> header", code="invalid-authorization")
         user, token = await authenticate_token(secret.strip())
         ctx.user = user
-        ctx.actor = await user.actor
+        ctx.actor = user.actor  # loaded with the token, in one query
         ctx.extra["access_token"] = token
     request[CTX] = ctx
     return await handler(request)

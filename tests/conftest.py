@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from tortoise.context import get_current_context
 
 from server.app import create_app
 from server.cli import system_call
@@ -107,14 +106,8 @@ class Api:
 @pytest.fixture
 async def api(aiohttp_client: Any, settings: Settings) -> AsyncIterator[Api]:
     client = await aiohttp_client(create_app(settings))
-    # Tortoise.init records its context in a ContextVar of this fixture's context; the app's
-    # cleanup runs in another one and finds nothing to close, and an open aiosqlite
-    # connection keeps the interpreter alive after the last test. Close it from here.
-    orm = get_current_context()
     yield Api(client, settings)
     await client.close()
-    if orm is not None:
-        await orm.close_connections()
 
 
 def assert_problem(reply: Reply, status: int, code: str | None = None) -> dict[str, Any]:

@@ -211,3 +211,35 @@ async def test_flags__parties_and_moderators_only(api: Api) -> None:
     assert reply.body["flags"] == ["reviewed"]
     assert_problem(await api.delete(f"/api/v1/ledger/operations/{entry}/flags/disputed", token=alice), 404, "flag-not-found")
     assert await Event.filter(name__in=["ledger.flagged", "ledger.unflagged"]).count() == 3
+
+
+async def test_unique_tokens__minted_given_whole_and_burnt_on_delete(api: Api) -> None:
+    alice, bob = await api.user("alice"), await api.user("bob")
+    card_type = await new_type(api, alice, fungible=False, smallest_unit=0, supply_limit="2")
+    card = (await api.post("/api/v1/tokens", {"type": card_type["id"]}, token=alice)).body
+    assert await balance(api, card_type["id"], "alice") == "1"
+    assert_problem(await api.post("/api/v1/ledger/create", {"type": card_type["id"], "amount": "1"}, token=alice), 422, "unique-type")
+    for body, code in [
+        ({"type": card_type["id"], "amount": "1", "to": "bob"}, "token-required"),
+        ({"type": card_type["id"], "amount": "2", "to": "bob", "token": card["id"]}, "unique-amount"),
+    ]:
+        assert_problem(await api.post("/api/v1/ledger/give", body, token=alice), 422, code)
+    reply = await api.post("/api/v1/ledger/give", {"type": card_type["id"], "amount": "1", "to": "bob", "token": card["id"]}, token=alice)
+    assert reply.status == 201 and reply.body["token"] == card["id"]
+    moved = (await api.get(f"/api/v1/tokens/{card['id']}")).body
+    assert moved["owner"]["username"] == "bob" and moved["version"] == card["version"] + 1
+    assert moved["content_hash"] != card["content_hash"]
+    assert await balance(api, card_type["id"], "alice") == "0" and await balance(api, card_type["id"], "bob") == "1"
+    # Alice no longer holds it: she can neither give it again nor change it.
+    again = {"type": card_type["id"], "amount": "1", "to": "bob", "token": card["id"]}
+    assert_problem(await api.post("/api/v1/ledger/give", again, token=bob), 422, "self-give")
+    assert (await api.post("/api/v1/ledger/give", again, token=alice)).status == 409
+    assert_problem(await api.patch(f"/api/v1/tokens/{card['id']}", {"shareable": True}, token=alice), 403, "not-owner")
+    trace = (await api.get(f"/api/v1/ledger/operations/{reply.body['id']}/trace")).body
+    assert [item["kind"] for item in trace["ancestors"]] == ["create"]
+    # Deleting the token burns its unit; the supply limit counts every unique token ever made.
+    assert (await api.delete(f"/api/v1/tokens/{card['id']}", token=bob)).status == 204
+    assert await balance(api, card_type["id"], "bob") == "0"
+    await assert_invariant(api, card_type["id"], "bob")
+    assert (await api.post("/api/v1/tokens", {"type": card_type["id"]}, token=alice)).status == 201
+    assert_problem(await api.post("/api/v1/tokens", {"type": card_type["id"]}, token=alice), 422, "supply-limit-exceeded")

@@ -124,7 +124,7 @@ class Migration(migrations.Migration):
                 ('description', fields.TextField(default='', unique=False)),
                 ('flags', fields.JSONField(default=list, encoder=JSON_DUMPS, decoder=loads)),
             ],
-            options={'table': 'ledger_entries', 'app': 'tallystick', 'indexes': [Index(fields=['recipient_id', 'type_id', 'remaining'])], 'pk_attr': 'id'},
+            options={'table': 'ledger_entries', 'app': 'tallystick', 'indexes': [Index(fields=['recipient_id', 'type_id', 'remaining']), Index(fields=['token_id'])], 'pk_attr': 'id'},
             bases=['Entity'],
         ),
         ops.CreateModel(
@@ -137,7 +137,7 @@ class Migration(migrations.Migration):
                 ('source', fields.ForeignKeyField('tallystick.LedgerEntry', source_field='source_id', db_constraint=True, to_field='id', related_name='spent_by', on_delete=OnDelete.RESTRICT)),
                 ('amount', fields.BigIntField()),
             ],
-            options={'table': 'ledger_sources', 'app': 'tallystick', 'pk_attr': 'id'},
+            options={'table': 'ledger_sources', 'app': 'tallystick', 'indexes': [Index(fields=['entry_id']), Index(fields=['source_id'])], 'pk_attr': 'id'},
             bases=['Entity'],
         ),
         ops.CreateModel(

@@ -85,7 +85,7 @@ async def issue_token(user: User, kind: TokenKind, *, lifetime: timedelta | None
 
 async def authenticate_token(secret: str) -> tuple[User, AccessToken]:
     """Resolve a bearer token to an active user, or raise 401."""
-    token = await AccessToken.get_or_none(token_hash=token_digest(secret)).select_related("user")
+    token = await AccessToken.get_or_none(token_hash=token_digest(secret)).select_related("user__actor")
     if token is None or token.revoked_at is not None:
         raise Unauthorized("the bearer token is not valid", code="invalid-token")
     if token.expires_at is not None and token.expires_at <= _now():

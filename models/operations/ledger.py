@@ -9,7 +9,6 @@ when two processes race on PostgreSQL; on SQLite transactions are serialised.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -18,16 +17,25 @@ from tortoise.expressions import F, Q
 from tortoise.functions import Sum
 
 from ..actors import Actor, Role, User, UserStatus
-from ..amounts import to_decimal_string, to_minor
-from ..base import iso
+from ..amounts import to_minor
 from ..context import Context
 from ..errors import Conflict, Forbidden, NotFound, Unprocessable
-from ..ledger import EntryKind, LedgerEntry, LedgerSource
+from ..ledger import EntryKind, LedgerEntry
 from ..paging import ListInput, paginate
 from ..registry import REGISTRY, Access, Input
 from ..tokens import TokenType
+from .entries import (
+    amount_text,
+    chunks,
+    entry_views,
+    record_entry,
+    reserve_supply,
+    spend_token_unit,
+    unit,
+)
+from .tokens import get_visible_token, transfer_token
 
-__all__ = ["resolve_actor", "entry_views"]
+__all__ = ["resolve_actor", "balance_of"]
 
 AMOUNT = Field(min_length=1, max_length=40, description="decimal string, e.g. \"12.50\"")
 ID = Field(min_length=1, max_length=64)
@@ -62,56 +70,6 @@ async def resolve_actor(handle: str, ctx: Context, *, field: str = "to") -> Acto
     return user.actor
 
 
-def _amount(minor: int, token_type: TokenType) -> str:
-    return to_decimal_string(minor, token_type.smallest_unit)
-
-
-async def entry_views(entries: list[LedgerEntry], ctx: Context) -> list[dict[str, Any]]:
-    """JSON views for ledger entries, loading their sources, types and actors in bulk."""
-    if not entries:
-        return []
-    ids = [entry.id for entry in entries]
-    sources: dict[str, list[LedgerSource]] = defaultdict(list)
-    for chunk in _chunks(ids):
-        for row in await LedgerSource.filter(entry_id__in=chunk).order_by("id"):
-            sources[row.entry_id].append(row)  # type: ignore[attr-defined]
-    type_ids = {entry.type_id for entry in entries}  # type: ignore[attr-defined]
-    types = {t.id: t for t in await TokenType.filter(id__in=list(type_ids))}
-    actor_ids = {entry.author_id for entry in entries} | {  # type: ignore[attr-defined]
-        entry.recipient_id for entry in entries if entry.recipient_id  # type: ignore[attr-defined]
-    }
-    actors = {a.id: a for a in await Actor.filter(id__in=list(actor_ids))}
-    views = []
-    for entry in entries:
-        token_type = types[entry.type_id]  # type: ignore[attr-defined]
-        recipient = actors.get(entry.recipient_id) if entry.recipient_id else None  # type: ignore[attr-defined]
-        views.append(
-            {
-                "id": entry.id,
-                "kind": entry.kind,
-                "type": token_type.id,
-                "token": entry.token_id,  # type: ignore[attr-defined]
-                "author": actors[entry.author_id].handle(ctx.site.domain),  # type: ignore[attr-defined]
-                "recipient": recipient.handle(ctx.site.domain) if recipient else None,
-                "amount": _amount(entry.amount, token_type),
-                "remaining": _amount(entry.remaining, token_type) if recipient else None,
-                "status": ("unspent" if entry.remaining > 0 else "spent") if recipient else None,
-                "sources": [
-                    [_amount(row.amount, token_type), row.source_id]  # type: ignore[attr-defined]
-                    for row in sources[entry.id]
-                ],
-                "description": entry.description,
-                "flags": list(entry.flags or []),
-                "created_at": iso(entry.created_at),
-            }
-        )
-    return views
-
-
-def _chunks(values: list[str], size: int = 500) -> list[list[str]]:
-    return [values[start : start + size] for start in range(0, len(values), size)]
-
-
 # ---------------------------------------------------------------- spending
 
 
@@ -137,22 +95,24 @@ async def _spend_oldest_first(owner: Actor, token_type: TokenType, amount: int) 
     """Consume the owner's unspent outputs oldest first; re-read when a race took one."""
     needed, spent = amount, []
     for _ in range(AUTO_SPEND_ATTEMPTS):
-        outputs = await LedgerEntry.filter(recipient=owner, type=token_type, remaining__gt=0).order_by("id")
-        if sum(output.remaining for output in outputs) < needed:
+        outputs = await LedgerEntry.filter(recipient=owner, type=token_type, remaining__gt=0).order_by("id").values_list(
+            "id", "remaining"
+        )
+        if sum(remaining for _, remaining in outputs) < needed:
             raise Conflict(
-                f"insufficient balance: {_amount(needed, token_type)} needed",
+                f"insufficient balance: {amount_text(needed, token_type)} needed",
                 code="insufficient-balance",
             )
         raced = False
-        for output in outputs:
-            take = min(output.remaining, needed)
-            updated = await LedgerEntry.filter(id=output.id, remaining__gte=take).update(
+        for output_id, remaining in outputs:
+            take = min(remaining, needed)
+            updated = await LedgerEntry.filter(id=output_id, remaining__gte=take).update(
                 remaining=F("remaining") - take
             )
             if updated != 1:
                 raced = True
                 break
-            spent.append((output.id, take))
+            spent.append((output_id, take))
             needed -= take
             if needed == 0:
                 return spent
@@ -168,33 +128,6 @@ async def _spend(ctx: Context, token_type: TokenType, amount: int, sources: list
     if sum(pair[0] for pair in sources) != amount:
         raise Unprocessable("the source amounts must add up to the amount", code="sources-mismatch")
     return await _spend_explicit(owner, token_type, sources)
-
-
-async def _record(
-    ctx: Context,
-    kind: EntryKind,
-    token_type: TokenType,
-    amount: int,
-    recipient: Actor | None,
-    spent: list[tuple[str, int]],
-    description: str,
-) -> dict[str, Any]:
-    entry = await LedgerEntry.create(
-        kind=kind.value,
-        type=token_type,
-        author=ctx.require_actor(),
-        recipient=recipient,
-        amount=amount,
-        remaining=amount if recipient else 0,
-        description=description,
-    )
-    if spent:
-        await LedgerSource.bulk_create(
-            [LedgerSource(entry=entry, source_id=source_id, amount=taken) for source_id, taken in spent]
-        )
-    [view] = await entry_views([entry], ctx)
-    await ctx.emit(f"ledger.{kind.value}", "ledger_entry", entry.id, view)
-    return view
 
 
 # ---------------------------------------------------------------- inputs
@@ -240,6 +173,7 @@ class GiveInput(SourcesMixin):
     type: str = ID
     amount: str = AMOUNT
     to: str = Field(min_length=1, max_length=320, description="username, or user@host")
+    token: str | None = Field(None, min_length=1, max_length=64, description="the token to hand over (unique types)")
     description: str = Field("", max_length=1000)
 
 
@@ -271,19 +205,8 @@ async def create(ctx: Context, params: CreateInput) -> dict[str, Any]:
             code="unique-type",
         )
     amount = to_minor(params.amount, token_type.smallest_unit)
-    if token_type.supply_limit is not None:
-        allowed = await TokenType.filter(id=token_type.id, minted__lte=token_type.supply_limit - amount).update(
-            minted=F("minted") + amount
-        )
-        if allowed != 1:
-            raise Unprocessable(
-                f"minting {params.amount} would pass the supply limit of "
-                f"{_amount(token_type.supply_limit, token_type)}",
-                code="supply-limit-exceeded",
-            )
-    else:
-        await TokenType.filter(id=token_type.id).update(minted=F("minted") + amount)
-    return await _record(ctx, EntryKind.CREATE, token_type, amount, actor, [], params.description)
+    await reserve_supply(token_type, amount)
+    return await record_entry(ctx, EntryKind.CREATE, token_type, amount, actor, [], params.description)
 
 
 @REGISTRY.operation("ledger.give", GiveInput)
@@ -295,21 +218,42 @@ async def give(ctx: Context, params: GiveInput) -> dict[str, Any]:
     recipient = await resolve_actor(params.to, ctx)
     if recipient.id == ctx.require_actor().id:
         raise Unprocessable("you cannot give to yourself", code="self-give")
-    spent = await _spend(ctx, token_type, amount, sources)
-    return await _record(ctx, EntryKind.GIVE, token_type, amount, recipient, spent, params.description)
+    if token_type.fungible:
+        if params.token is not None:
+            raise Unprocessable("units of a fungible type are given by amount, not by token", code="fungible-type")
+        spent = await _spend(ctx, token_type, amount, sources)
+        return await record_entry(ctx, EntryKind.GIVE, token_type, amount, recipient, spent, params.description)
+    return await _give_unique(ctx, token_type, amount, recipient, params)
+
+
+async def _give_unique(ctx: Context, token_type: TokenType, amount: int, recipient: Actor, params: GiveInput) -> dict[str, Any]:
+    """Hand over one unique token: spend its output, record the give, change its owner."""
+    if params.token is None:
+        raise Unprocessable("name the token to give: this type is unique", code="token-required")
+    if amount != unit(token_type) or params.sources:
+        raise Unprocessable("a unique token is given whole: amount 1 and no sources", code="unique-amount")
+    token = await get_visible_token(ctx, params.token)
+    if token.type_id != token_type.id:  # type: ignore[attr-defined]
+        raise Unprocessable(f"token {token.id} is not of type {token_type.id}", code="token-type-mismatch")
+    spent = await spend_token_unit(ctx.require_actor(), token)
+    view = await record_entry(ctx, EntryKind.GIVE, token_type, amount, recipient, spent, params.description, token)
+    await transfer_token(ctx, token, recipient)
+    return view
 
 
 @REGISTRY.operation("ledger.burn", BurnInput)
 async def burn(ctx: Context, params: BurnInput) -> dict[str, Any]:
     """Destroy units you hold, by amount (oldest first) or explicit sources."""
     token_type = await _ledger_type(params.type)
+    if not token_type.fungible:
+        raise Unprocessable("a unique token is burnt by deleting it: DELETE /api/v1/tokens/{id}", code="unique-type")
     sources = _minor_sources(params.sources, token_type)
     if params.amount is not None:
         amount = to_minor(params.amount, token_type.smallest_unit)
     else:
         amount = sum(pair[0] for pair in sources or [])
     spent = await _spend(ctx, token_type, amount, sources)
-    return await _record(ctx, EntryKind.BURN, token_type, amount, None, spent, params.description)
+    return await record_entry(ctx, EntryKind.BURN, token_type, amount, None, spent, params.description)
 
 
 class BalanceInput(Input):
@@ -341,11 +285,11 @@ async def balance_of(owner: Actor, token_type: TokenType) -> dict[str, Any]:
     return {
         "type": token_type.id,
         "symbol": token_type.symbol,
-        "balance": _amount(int(unspent[0]["total"] or 0) if unspent else 0, token_type),
-        "created": _amount(created, token_type),
-        "received": _amount(received, token_type),
-        "given": _amount(given, token_type),
-        "burnt": _amount(burnt, token_type),
+        "balance": amount_text(int(unspent[0]["total"] or 0) if unspent else 0, token_type),
+        "created": amount_text(created, token_type),
+        "received": amount_text(received, token_type),
+        "given": amount_text(given, token_type),
+        "burnt": amount_text(burnt, token_type),
     }
 
 
@@ -419,7 +363,7 @@ async def trace(ctx: Context, params: TraceInput) -> dict[str, Any]:
     truncated = len(ancestor_ids) > params.limit
     ancestor_ids = ancestor_ids[-params.limit :] if truncated else ancestor_ids
     ancestors: list[LedgerEntry] = []
-    for chunk in _chunks(ancestor_ids):
+    for chunk in chunks(ancestor_ids):
         ancestors.extend(await LedgerEntry.filter(id__in=chunk))
     ancestors.sort(key=lambda row: row.id)
     views = await entry_views([entry, *ancestors], ctx)
@@ -429,7 +373,7 @@ async def trace(ctx: Context, params: TraceInput) -> dict[str, Any]:
         "operation": views[0],
         "ancestors": views[1:],
         "roots": roots,
-        "edges": [{"entry": child, "source": source, "amount": _amount(amount, token_type)} for child, source, amount in edges],
+        "edges": [{"entry": child, "source": source, "amount": amount_text(amount, token_type)} for child, source, amount in edges],
         "truncated": truncated,
     }
 

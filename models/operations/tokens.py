@@ -13,15 +13,24 @@ from typing import Any
 from pydantic import Field, StrictBool
 
 from ..actors import Actor, owner_filter
-from ..attributes import MediaUploadRequired, ScriptForbidden, TextInput, content_hash, is_hidden, validate_value
+from ..attributes import (
+    MediaUploadRequired,
+    ScriptForbidden,
+    TextInput,
+    content_hash,
+    is_hidden,
+    validate_value,
+)
 from ..base import iso
 from ..context import Context
 from ..errors import BadInput, Conflict, Forbidden, NotFound, Unprocessable
 from ..ids import new_id
+from ..ledger import EntryKind
 from ..paging import ListInput, paginate
 from ..registry import REGISTRY, Access
 from ..tokens import Token, TokenType
 from ..views import actor_view
+from .entries import record_entry, reserve_supply, spend_token_unit, unit
 from .types import TypeSchema, get_type, type_schema
 
 __all__ = [
@@ -312,7 +321,27 @@ async def create_token(ctx: Context, params: TokenCreateInput) -> dict[str, Any]
         "token.created", "token", token.id,
         {"type": token_type.id, "owner": actor.id, "version": token.version, "content_hash": token.content_hash},
     )
+    if not token_type.fungible:  # a unique token is one unit in the ledger, held by its owner
+        await reserve_supply(token_type, unit(token_type))
+        await record_entry(ctx, EntryKind.CREATE, token_type, unit(token_type), actor, [], "", token)
     return await token_view(token, ctx, resolver)
+
+
+async def transfer_token(ctx: Context, token: Token, new_owner: Actor) -> None:
+    """Make `new_owner` the owner (version + 1, fresh hash); 409 if the token changed meanwhile."""
+    old_version = token.version
+    token.owner, token.version = new_owner, old_version + 1
+    token.content_hash = content_hash(token_document(token, await Resolver().effective(token)))
+    token.updated_at = datetime.now(timezone.utc)
+    updated = await Token.filter(id=token.id, version=old_version, is_deleted=False).update(
+        owner_id=new_owner.id, version=token.version, content_hash=token.content_hash, updated_at=token.updated_at
+    )
+    if not updated:
+        raise Conflict("the token changed while it was being given; try again", code="version-mismatch")
+    await ctx.emit(
+        "token.updated", "token", token.id,
+        {"owner": new_owner.id, "version": token.version, "content_hash": token.content_hash},
+    )
 
 
 @REGISTRY.operation("tokens.get", TokenIdInput, access=Access.PUBLIC)
@@ -374,3 +403,7 @@ async def delete_token(ctx: Context, params: TokenIdInput) -> None:
     if not updated:
         raise Conflict("the token changed while it was being deleted; try again", code="version-mismatch")
     await ctx.emit("token.deleted", "token", token.id, {"version": version})
+    token_type = await TokenType.get(id=token.type_id)  # type: ignore[attr-defined]
+    if not token_type.fungible:  # deleting a unique token burns its unit
+        spent = await spend_token_unit(ctx.require_actor(), token)
+        await record_entry(ctx, EntryKind.BURN, token_type, unit(token_type), None, spent, "token deleted", token)

@@ -1,0 +1,145 @@
+"""Ledger entries: recording one (with its sources and outbox event) and their JSON views.
+
+Shared by the ledger operations and by token creation (a unique token's mint is an entry).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from tortoise.expressions import F
+
+from ..actors import Actor
+from ..amounts import to_decimal_string
+from ..base import iso
+from ..context import Context
+from ..errors import Conflict, Unprocessable
+from ..ledger import EntryKind, LedgerEntry, LedgerSource
+from ..tokens import Token, TokenType
+
+__all__ = ["amount_text", "chunks", "entry_views", "record_entry", "reserve_supply", "spend_token_unit"]
+
+
+def amount_text(minor: int, token_type: TokenType) -> str:
+    return to_decimal_string(minor, token_type.smallest_unit)
+
+
+def _view(
+    entry: LedgerEntry,
+    token_type: TokenType,
+    author: Actor,
+    recipient: Actor | None,
+    sources: list[tuple[str, int]],
+    domain: str,
+) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "kind": entry.kind,
+        "type": token_type.id,
+        "token": entry.token_id,  # type: ignore[attr-defined]
+        "author": author.handle(domain),
+        "recipient": recipient.handle(domain) if recipient else None,
+        "amount": amount_text(entry.amount, token_type),
+        "remaining": amount_text(entry.remaining, token_type) if recipient else None,
+        "status": ("unspent" if entry.remaining > 0 else "spent") if recipient else None,
+        "sources": [[amount_text(amount, token_type), source_id] for source_id, amount in sources],
+        "description": entry.description,
+        "flags": list(entry.flags or []),
+        "created_at": iso(entry.created_at),
+    }
+
+
+async def entry_views(entries: list[LedgerEntry], ctx: Context) -> list[dict[str, Any]]:
+    """JSON views for ledger entries, loading their sources, types and actors in bulk."""
+    if not entries:
+        return []
+    ids = [entry.id for entry in entries]
+    sources: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for chunk in chunks(ids):
+        rows = await LedgerSource.filter(entry_id__in=chunk).order_by("id").values_list("entry_id", "source_id", "amount")
+        for entry_id, source_id, amount in rows:
+            sources[entry_id].append((source_id, amount))
+    type_ids = {entry.type_id for entry in entries}  # type: ignore[attr-defined]
+    types = {t.id: t for t in await TokenType.filter(id__in=list(type_ids))}
+    actor_ids = {entry.author_id for entry in entries} | {  # type: ignore[attr-defined]
+        entry.recipient_id for entry in entries if entry.recipient_id  # type: ignore[attr-defined]
+    }
+    actors = {a.id: a for a in await Actor.filter(id__in=list(actor_ids))}
+    return [
+        _view(
+            entry,
+            types[entry.type_id],  # type: ignore[attr-defined]
+            actors[entry.author_id],  # type: ignore[attr-defined]
+            actors.get(entry.recipient_id) if entry.recipient_id else None,  # type: ignore[attr-defined]
+            sources[entry.id],
+            ctx.site.domain,
+        )
+        for entry in entries
+    ]
+
+
+def chunks(values: list[str], size: int = 500) -> list[list[str]]:
+    return [values[start : start + size] for start in range(0, len(values), size)]
+
+
+async def record_entry(
+    ctx: Context,
+    kind: EntryKind,
+    token_type: TokenType,
+    amount: int,
+    recipient: Actor | None,
+    spent: list[tuple[str, int]],
+    description: str,
+    token: Token | None = None,
+) -> dict[str, Any]:
+    """Write the entry and its sources, and emit `ledger.<kind>` with the entry's view."""
+    entry = await LedgerEntry.create(
+        kind=kind.value,
+        type=token_type,
+        token=token,
+        author=ctx.require_actor(),
+        recipient=recipient,
+        amount=amount,
+        remaining=amount if recipient else 0,
+        description=description,
+    )
+    if spent:
+        await LedgerSource.bulk_create(
+            [LedgerSource(entry=entry, source_id=source_id, amount=taken) for source_id, taken in spent]
+        )
+    view = _view(entry, token_type, ctx.require_actor(), recipient, spent, ctx.site.domain)
+    await ctx.emit(f"ledger.{kind.value}", "ledger_entry", entry.id, view)
+    return view
+
+
+async def reserve_supply(token_type: TokenType, amount: int) -> None:
+    """Count `amount` as minted; refuse (422) past the type's supply limit, even under races."""
+    if token_type.supply_limit is None:
+        await TokenType.filter(id=token_type.id).update(minted=F("minted") + amount)
+        return
+    allowed = await TokenType.filter(id=token_type.id, minted__lte=token_type.supply_limit - amount).update(
+        minted=F("minted") + amount
+    )
+    if allowed != 1:
+        raise Unprocessable(
+            f"minting {amount_text(amount, token_type)} would pass the supply limit of "
+            f"{amount_text(token_type.supply_limit, token_type)}",
+            code="supply-limit-exceeded",
+        )
+
+
+def unit(token_type: TokenType) -> int:
+    """One whole unit in minor units: what a unique token counts for in the ledger."""
+    return 10**token_type.smallest_unit
+
+
+async def spend_token_unit(owner: Actor, token: Token) -> list[tuple[str, int]]:
+    """Consume the output that carries a unique token; 409 if the owner no longer holds it."""
+    output = await LedgerEntry.get_or_none(token_id=token.id, recipient=owner, remaining__gt=0)
+    if output is None:
+        raise Conflict(f"you do not hold token {token.id}", code="token-not-held")
+    updated = await LedgerEntry.filter(id=output.id, remaining=output.remaining).update(remaining=0)
+    if updated != 1:
+        raise Conflict(f"token {token.id} was spent by another operation", code="double-spend")
+    return [(output.id, output.remaining)]

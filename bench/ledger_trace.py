@@ -8,7 +8,7 @@ real HTTP, on one database holding both chains.
 The baseline is the short chain: time(long) / time(short) is about long/short when the
 trace is linear in the chain length.
 
-    .venv/bin/python bench/trace.py [--quick] [--short N] [--long N] [--runs R]
+    .venv/bin/python bench/ledger_trace.py [--quick] [--short N] [--long N] [--runs R]
 """
 
 from __future__ import annotations

@@ -110,6 +110,15 @@ async def api(aiohttp_client: Any, settings: Settings) -> AsyncIterator[Api]:
     await client.close()
 
 
+@pytest.fixture
+async def small_api(aiohttp_client: Any, tmp_path: Path, database_url: str) -> AsyncIterator[Api]:
+    """The app with site.max_set_search_tokens = 2, for tests of that cap."""
+    settings = test_settings(tmp_path, database_url, limits={"max_set_search_tokens": 2})
+    client = await aiohttp_client(create_app(settings))
+    yield Api(client, settings)
+    await client.close()
+
+
 def assert_problem(reply: Reply, status: int, code: str | None = None) -> dict[str, Any]:
     """The reply is an RFC 9457 problem with this status (and code)."""
     assert reply.status == status, reply

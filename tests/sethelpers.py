@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-from tortoise.context import get_current_context
 
 from models.events import Event
 from models.sets import SetLink, SetMember, TokenSet
 
-from server.app import create_app
 
-from . import dbutil
 from .conftest import Api
 
 SETS = "/api/v1/sets"
@@ -63,15 +57,3 @@ async def set_counts() -> tuple[int, int, int, int]:
         await SetLink.all().count(),
         await Event.all().count(),
     )
-
-
-@pytest.fixture
-async def small_api(aiohttp_client: Any, tmp_path: Path, database_url: str) -> AsyncIterator[Api]:
-    """The app with site.max_set_search_tokens = 2."""
-    settings = dbutil.test_settings(tmp_path, database_url, limits={"max_set_search_tokens": 2})
-    client = await aiohttp_client(create_app(settings))
-    orm = get_current_context()
-    yield Api(client, settings)
-    await client.close()
-    if orm is not None:
-        await orm.close_connections()

@@ -17,7 +17,7 @@ from models.results import Rendered
 from server.formats import escape_markdown, load_format_plugins, render_html, render_markdown
 
 from .conftest import Api, assert_problem
-from .sethelpers import SETS, add, make_set, make_token, make_type, small_api  # noqa: F401
+from .sethelpers import SETS, add, make_set, make_token, make_type
 
 NASTY = '<script>alert("x")</script> & *bold* _it_ [link](https://evil.example) `code` # hash | pipe ~~gone~~'
 

@@ -9,7 +9,7 @@ from models.sets import SetLink, SetMember, TokenSet
 from models.tokens import Token
 
 from .conftest import Api, assert_problem
-from .sethelpers import SETS, add, make_set, make_token, make_type, set_counts, small_api  # noqa: F401
+from .sethelpers import SETS, add, make_set, make_token, make_type, set_counts
 
 
 async def events(name: str, object_id: str) -> list[Event]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from server.settings import SettingsError, load_settings
 
@@ -66,5 +67,5 @@ def test_settings__missing_or_broken_config_file(tmp_path: Path) -> None:
 
 def test_settings__frozen_after_loading(tmp_path: Path) -> None:
     settings = load_settings({"TALLYSTICK_DATA_DIR": str(tmp_path)})
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         settings.port = 1  # type: ignore[misc]

@@ -6,9 +6,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
+from . import sql
 from .actors import Actor, Role, User
 from .errors import BadInput, Conflict, Forbidden, Unauthorized
 from .events import Event
+from .ids import new_id
 
 __all__ = ["Site", "Context"]
 
@@ -82,6 +86,15 @@ class Context:
 
     async def emit(self, name: str, object_type: str, object_id: str, payload: dict[str, Any]) -> None:
         """Record a domain event in the current transaction (the outbox)."""
-        await Event.create(
-            name=name, actor=self.actor, object_type=object_type, object_id=object_id, payload=payload
+        moment = sql.now()
+        await sql.insert(
+            Event._meta.db_table,
+            id=new_id(),
+            name=name,
+            actor_id=self.actor.id if self.actor else None,
+            object_type=object_type,
+            object_id=object_id,
+            payload=orjson.dumps(payload).decode(),
+            created_at=moment,
+            updated_at=moment,
         )

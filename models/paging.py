@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import base64
 import re
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import Field

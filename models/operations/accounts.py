@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
+from functools import cache
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from .. import sql
 from ..actors import AccessToken, Actor, Role, TokenKind, User, UserStatus
 from ..context import Context
 from ..errors import Conflict, NotFound, Unauthorized
@@ -83,16 +85,29 @@ async def issue_token(user: User, kind: TokenKind, *, lifetime: timedelta | None
     return secret
 
 
+@cache
+def _auth_sql() -> str:
+    """Built on first use: the models know their foreign-key columns only after ORM init."""
+    return (
+        f"SELECT {sql.columns(AccessToken, 't')}, {sql.columns(User, 'u')}, {sql.columns(Actor, 'a')} "
+        "FROM access_tokens t JOIN users u ON u.id = t.user_id JOIN actors a ON a.id = u.actor_id "
+        "WHERE t.token_hash = ?"
+    )
+
+
 async def authenticate_token(secret: str) -> tuple[User, AccessToken]:
     """Resolve a bearer token to an active user, or raise 401."""
-    token = await AccessToken.get_or_none(token_hash=token_digest(secret)).select_related("user__actor")
+    rows = await sql.fetch(_auth_sql(), token_digest(secret))
+    token = sql.load(AccessToken, rows[0], "t") if rows else None
     if token is None or token.revoked_at is not None:
         raise Unauthorized("the bearer token is not valid", code="invalid-token")
     if token.expires_at is not None and token.expires_at <= _now():
         raise Unauthorized("the bearer token has expired", code="token-expired")
-    if token.user.status == UserStatus.DELETED.value:
+    user = sql.load(User, rows[0], "u")
+    if user.status == UserStatus.DELETED.value:
         raise Unauthorized("this account has been deleted", code="account-deleted")
-    return token.user, token
+    user.actor = sql.load(Actor, rows[0], "a")
+    return user, token
 
 
 async def find_user(username: str) -> User:

@@ -13,10 +13,11 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from tortoise.connection import connections
-from tortoise.expressions import F, Q
+from tortoise.expressions import Q
 from tortoise.functions import Sum
 
-from ..actors import Actor, Role, User, UserStatus
+from .. import sql
+from ..actors import Actor, Role, UserStatus
 from ..amounts import to_minor
 from ..context import Context
 from ..errors import Conflict, Forbidden, NotFound, Unprocessable
@@ -48,10 +49,10 @@ AUTO_SPEND_ATTEMPTS = 20
 
 
 async def _ledger_type(type_id: str) -> TokenType:
-    token_type = await TokenType.get_or_none(id=type_id, is_deleted=False)
-    if token_type is None:
+    rows = await sql.fetch(f"SELECT {sql.columns(TokenType, 't')} FROM token_types t WHERE t.id = ?", type_id)
+    if not rows or rows[0]["t__is_deleted"]:
         raise NotFound(f"there is no token type {type_id!r}", code="type-not-found")
-    return token_type
+    return sql.load(TokenType, rows[0], "t")
 
 
 async def resolve_actor(handle: str, ctx: Context, *, field: str = "to") -> Actor:
@@ -64,13 +65,26 @@ async def resolve_actor(handle: str, ctx: Context, *, field: str = "to") -> Acto
             code="remote-actor-unsupported",
             errors=[{"field": field, "message": "remote actors are not supported yet"}],
         )
-    user = await User.get_or_none(username=username.lower()).select_related("actor")
-    if user is None or user.status == UserStatus.DELETED.value:
+    rows = await sql.fetch(
+        f"SELECT u.status, {sql.columns(Actor, 'a')} FROM users u JOIN actors a ON a.id = u.actor_id WHERE u.username = ?",
+        username.lower(),
+    )
+    if not rows or rows[0]["status"] == UserStatus.DELETED.value:
         raise NotFound(f"there is no user {handle!r} on this server", code="actor-not-found")
-    return user.actor
+    return sql.load(Actor, rows[0], "a")
 
 
 # ---------------------------------------------------------------- spending
+
+
+async def _decrement(output_id: str, amount: int) -> int:
+    """Spend `amount` of an output only if that much is unspent: the double-spend guard."""
+    return await sql.execute(
+        "UPDATE ledger_entries SET remaining = remaining - ? WHERE id = ? AND remaining >= ?",
+        amount,
+        output_id,
+        amount,
+    )
 
 
 async def _spend_explicit(owner: Actor, token_type: TokenType, sources: list[tuple[int, str]]) -> list[tuple[str, int]]:
@@ -82,10 +96,7 @@ async def _spend_explicit(owner: Actor, token_type: TokenType, sources: list[tup
             raise NotFound(f"source {source_id!r} is not an output you hold", code="source-not-found")
         if source.type_id != token_type.id:  # type: ignore[attr-defined]
             raise Unprocessable(f"source {source_id!r} is of another token type", code="source-type-mismatch")
-        updated = await LedgerEntry.filter(id=source_id, remaining__gte=amount).update(
-            remaining=F("remaining") - amount
-        )
-        if updated != 1:
+        if await _decrement(source_id, amount) != 1:
             raise Conflict(f"source {source_id!r} does not have that much unspent", code="double-spend")
         spent.append((source_id, amount))
     return spent
@@ -95,9 +106,15 @@ async def _spend_oldest_first(owner: Actor, token_type: TokenType, amount: int) 
     """Consume the owner's unspent outputs oldest first; re-read when a race took one."""
     needed, spent = amount, []
     for _ in range(AUTO_SPEND_ATTEMPTS):
-        outputs = await LedgerEntry.filter(recipient=owner, type=token_type, remaining__gt=0).order_by("id").values_list(
-            "id", "remaining"
-        )
+        outputs = [
+            (row["id"], int(row["remaining"]))
+            for row in await sql.fetch(
+                "SELECT id, remaining FROM ledger_entries"
+                " WHERE recipient_id = ? AND type_id = ? AND remaining > 0 ORDER BY id",
+                owner.id,
+                token_type.id,
+            )
+        ]
         if sum(remaining for _, remaining in outputs) < needed:
             raise Conflict(
                 f"insufficient balance: {amount_text(needed, token_type)} needed",
@@ -106,10 +123,7 @@ async def _spend_oldest_first(owner: Actor, token_type: TokenType, amount: int) 
         raced = False
         for output_id, remaining in outputs:
             take = min(remaining, needed)
-            updated = await LedgerEntry.filter(id=output_id, remaining__gte=take).update(
-                remaining=F("remaining") - take
-            )
-            if updated != 1:
+            if await _decrement(output_id, take) != 1:
                 raced = True
                 break
             spent.append((output_id, take))

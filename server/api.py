@@ -14,6 +14,7 @@ from models.paging import Page
 from models.registry import REGISTRY
 from models.results import FileResult, Rendered
 
+from .job_requests import respond_async, wants_async
 from .keys import CTX, SETTINGS
 
 __all__ = ["Route", "operation_handler", "read_json_object", "json_response"]
@@ -98,7 +99,7 @@ def _render(request: web.Request, route: Route, result: Any) -> web.StreamRespon
 
 
 def operation_handler(route: Route) -> Any:
-    """Gather input from path, query and body, call the operation, render its result."""
+    """Gather input from path, query and body, call the operation (or queue it), render its result."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
         raw: dict[str, Any] = {}
@@ -114,6 +115,8 @@ def operation_handler(route: Route) -> Any:
         raw.update(request.match_info)
         if "\x00" in request.path or "\x00" in request.query_string or "%00" in request.raw_path:
             raise BadInput("NUL characters are not allowed in text", code="nul-character")
+        if wants_async(request, raw):  # Prefer: respond-async, run=async, ...: queue it as a job
+            return await respond_async(request, route, raw, _render)
         result = await REGISTRY.call(request[CTX], route.operation, raw)
         return _render(request, route, result)
 

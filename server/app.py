@@ -15,6 +15,7 @@ from models.registry import REGISTRY
 from .api import json_response, operation_handler
 from .database import close_database, open_database
 from .formats import load_format_plugins
+from .jobs import WORKERS, WorkerPool
 from .keys import OPENAPI, SETTINGS, SITE
 from .middlewares import auth_middleware, error_middleware
 from .openapi import build_openapi, path_item
@@ -86,10 +87,18 @@ def create_app(settings: Settings, *, with_database: bool = True) -> web.Applica
     app.router.add_get("/api/v1/openapi.json", _openapi)
 
     if with_database:
+        if settings.embedded_workers and settings.jobs.workers > 0:
+            app[WORKERS] = WorkerPool(app[SITE], settings.jobs)
 
         async def database(app: web.Application) -> AsyncIterator[None]:
             orm = await open_database(settings)
+            # Workers are tasks started here, so they inherit the ORM context just opened.
+            pool = app.get(WORKERS)
+            if pool is not None:
+                pool.start()
             yield
+            if pool is not None:
+                await pool.stop()
             await close_database(orm)
 
         app.cleanup_ctx.append(database)

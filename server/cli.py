@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -50,12 +51,33 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
-    print(
-        "tallystick worker: the job queue is not built yet (see the Jobs issue); "
-        "`serve` handles every request directly for now.",
-        file=sys.stderr,
-    )
-    return 2
+    """Run job workers (and the lease reaper) until SIGINT or SIGTERM; no HTTP."""
+    import signal
+
+    from .app import site_from
+    from .jobs import WorkerPool
+
+    count = args.workers if args.workers is not None else settings.jobs.workers
+    if count < 1:
+        print("tallystick worker: --workers must be at least 1", file=sys.stderr)
+        return 2
+
+    async def work() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        pool = WorkerPool(site_from(settings), settings.jobs, count=count)
+        pool.start()
+        where = urlsplit(settings.resolved_database_url)
+        print(f"tallystick worker: {count} worker(s) on {where.scheme}://{where.hostname or ''}{where.path}", flush=True)
+        try:
+            await stop.wait()
+        finally:
+            await pool.stop()
+        return 0
+
+    return asyncio.run(_with_database(settings, work))
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
@@ -107,7 +129,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int)
     serve.add_argument("--reuse-port", action="store_true", help="let several processes share the port")
     serve.set_defaults(run=_serve)
-    commands.add_parser("worker", help="run job workers only").set_defaults(run=_worker)
+    worker = commands.add_parser("worker", help="run job workers only")
+    worker.add_argument("--workers", type=int, help="worker tasks (default: settings jobs.workers)")
+    worker.set_defaults(run=_worker)
     commands.add_parser("migrate", help="apply database migrations").set_defaults(run=_migrate)
     create = commands.add_parser("create-user", help="create a local user")
     create.add_argument("username")

@@ -78,4 +78,11 @@ SETS = [
     Route("GET", f"{V1}/sets/{{id}}/format/{{format}}", "sets.format"),
 ]
 
-ROUTES: list[Route] = [*ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS]
+JOBS = [
+    Route("GET", f"{V1}/jobs", "jobs.list"),
+    Route("GET", f"{V1}/jobs/{{id}}", "jobs.get"),
+    Route("POST", f"{V1}/jobs/{{id}}/cancel", "jobs.cancel"),
+    Route("DELETE", f"{V1}/jobs/{{id}}", "jobs.delete"),
+]
+
+ROUTES: list[Route] = [*ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *JOBS]

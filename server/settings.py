@@ -48,6 +48,16 @@ class DatabaseSettings(_Frozen):
     max_connections: int = Field(10, ge=1, le=500)
 
 
+class JobSettings(_Frozen):
+    """Workers and leases. A lease is renewed every third of its length while a job runs."""
+
+    workers: int = Field(2, ge=0, le=64)  # worker tasks per process (serve or worker)
+    lease_seconds: float = Field(30, gt=0, le=3600)
+    poll_interval_seconds: float = Field(1, gt=0, le=300)
+    max_attempts: int = Field(3, ge=1, le=100)
+    max_wait_seconds: float = Field(30, ge=0, le=300)  # cap on a tester's Prefer: wait=N
+
+
 class Settings(_Frozen):
     database_url: str = ""
     data_dir: Path = Path("data")
@@ -59,6 +69,7 @@ class Settings(_Frozen):
     limits: Limits = Limits()
     federation: FederationSettings = FederationSettings()
     database: DatabaseSettings = DatabaseSettings()
+    jobs: JobSettings = JobSettings()
 
     @field_validator("base_url")
     @classmethod

@@ -45,6 +45,6 @@ def test_cli__bad_setting_stops_with_a_clear_message(tmp_path: Path) -> None:
     assert result.returncode == 2 and "TALLYSTICK_PORT" in result.stderr and "not-a-port" in result.stderr
 
 
-def test_cli__worker_says_it_is_not_built_yet(tmp_path: Path) -> None:
-    result = run(tmp_path, "worker")
-    assert result.returncode == 2 and "not built yet" in result.stderr
+def test_cli__worker_refuses_zero_workers(tmp_path: Path) -> None:
+    result = run(tmp_path, "worker", "--workers", "0")
+    assert result.returncode == 2 and "at least 1" in result.stderr

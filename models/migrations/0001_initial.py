@@ -1,11 +1,12 @@
-from tortoise import migrations
-from tortoise.migrations import operations as ops
-from models.ids import new_id
 from orjson import loads
+from tortoise import fields, migrations
 from tortoise.fields.base import OnDelete
 from tortoise.fields.data import JSON_DUMPS
-from tortoise import fields
 from tortoise.indexes import Index
+from tortoise.migrations import operations as ops
+
+from models.ids import new_id
+
 
 class Migration(migrations.Migration):
     initial = True
@@ -213,6 +214,36 @@ class Migration(migrations.Migration):
                 ('last_used_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
             ],
             options={'table': 'access_tokens', 'app': 'tallystick', 'pk_attr': 'id', 'table_description': 'A bearer credential. Only the SHA-256 of the secret is kept.'},
+            bases=['Entity'],
+        ),
+        ops.CreateModel(
+            name='Job',
+            fields=[
+                ('id', fields.CharField(primary_key=True, default=new_id, unique=True, db_index=True, max_length=26)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
+                ('caller', fields.ForeignKeyField('tallystick.User', source_field='caller_id', db_constraint=True, to_field='id', related_name='jobs_called', on_delete=OnDelete.CASCADE)),
+                ('on_behalf_of', fields.ForeignKeyField('tallystick.User', source_field='on_behalf_of_id', null=True, db_constraint=True, to_field='id', related_name='jobs_for', on_delete=OnDelete.CASCADE)),
+                ('operation', fields.CharField(max_length=100)),
+                ('input', fields.JSONField(default=dict, encoder=JSON_DUMPS, decoder=loads)),
+                ('steps', fields.JSONField(null=True, encoder=JSON_DUMPS, decoder=loads)),
+                ('state', fields.CharField(default='queued', max_length=16)),
+                ('result', fields.JSONField(null=True, encoder=JSON_DUMPS, decoder=loads)),
+                ('error', fields.JSONField(null=True, encoder=JSON_DUMPS, decoder=loads)),
+                ('attempts', fields.IntField(default=0)),
+                ('max_attempts', fields.IntField(default=3)),
+                ('lease_owner', fields.CharField(null=True, max_length=100)),
+                ('lease_expires_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('idempotency_key', fields.CharField(null=True, max_length=255)),
+                ('request_fingerprint', fields.CharField(null=True, max_length=64)),
+                ('callback_url', fields.CharField(null=True, max_length=2048)),
+                ('callback_state', fields.CharField(null=True, max_length=16)),
+                ('callback_attempts', fields.IntField(default=0)),
+                ('callback_last_status', fields.IntField(null=True)),
+                ('started_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('finished_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'jobs', 'app': 'tallystick', 'unique_together': (('caller', 'idempotency_key'),), 'indexes': [Index(fields=['state', 'lease_expires_at']), Index(fields=['on_behalf_of_id'])], 'pk_attr': 'id', 'table_description': 'One queued call of an operation, with who asked, who it acts for, and how it ended.'},
             bases=['Entity'],
         ),
         ops.CreateModel(

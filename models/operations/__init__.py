@@ -1,7 +1,12 @@
 """Importing this package registers every operation in REGISTRY."""
 
-from . import accounts  # noqa: F401
-from . import groups  # noqa: F401
-from . import ledger  # noqa: F401
-from . import media, tokens, types  # noqa: F401
-from . import sets  # noqa: F401
+from . import (  # noqa: F401
+    accounts,  # noqa: F401
+    groups,  # noqa: F401
+    jobs,  # noqa: F401
+    ledger,  # noqa: F401
+    media,
+    sets,  # noqa: F401
+    tokens,
+    types,
+)

@@ -1,0 +1,98 @@
+"""Durable jobs: any operation queued in the database and run by a worker under a lease.
+
+A worker claims a queued job with a compare-and-set update (state queued -> running plus its
+own name and a lease deadline), renews the lease while it runs, and records the result or
+the problem. A reaper puts running jobs whose lease ran out back in the queue. The columns
+for chains (steps) and callbacks exist now so later work needs no table change.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from tortoise import fields
+
+from .base import APP, Entity, iso
+
+__all__ = ["Job", "JobState", "FINISHED", "job_view", "job_location"]
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINISHED = (JobState.SUCCEEDED.value, JobState.FAILED.value, JobState.CANCELLED.value)
+
+
+class Job(Entity):
+    """One queued call of an operation, with who asked, who it acts for, and how it ended."""
+
+    caller = fields.ForeignKeyField(f"{APP}.User", related_name="jobs_called", on_delete=fields.CASCADE)
+    on_behalf_of = fields.ForeignKeyField(
+        f"{APP}.User", related_name="jobs_for", null=True, on_delete=fields.CASCADE
+    )
+    operation = fields.CharField(max_length=100)
+    input = fields.JSONField(default=dict)
+    steps = fields.JSONField(null=True)  # chains: ordered steps with per-step results (later)
+    state = fields.CharField(max_length=16, default=JobState.QUEUED.value)
+    result = fields.JSONField(null=True)
+    error = fields.JSONField(null=True)  # a problem document
+    attempts = fields.IntField(default=0)  # how many times a worker started it
+    max_attempts = fields.IntField(default=3)
+    lease_owner = fields.CharField(max_length=100, null=True)
+    lease_expires_at = fields.DatetimeField(null=True)
+    idempotency_key = fields.CharField(max_length=255, null=True)
+    request_fingerprint = fields.CharField(max_length=64, null=True)
+    callback_url = fields.CharField(max_length=2048, null=True)
+    callback_state = fields.CharField(max_length=16, null=True)
+    callback_attempts = fields.IntField(default=0)
+    callback_last_status = fields.IntField(null=True)
+    started_at = fields.DatetimeField(null=True)
+    finished_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        app = APP
+        table = "jobs"
+        unique_together = (("caller", "idempotency_key"),)
+        indexes = (("state", "lease_expires_at"), ("on_behalf_of_id",))
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED
+
+    @property
+    def runs_as_id(self) -> str:
+        """The user whose rights the operation uses: the on-behalf-of user if set."""
+        return self.on_behalf_of_id or self.caller_id  # type: ignore[attr-defined,no-any-return]
+
+
+def job_location(job_id: str) -> str:
+    return f"/api/v1/jobs/{job_id}"
+
+
+def job_view(job: Job, usernames: dict[str, str]) -> dict[str, Any]:
+    """The public job record; `usernames` maps the caller and behalf user ids to names."""
+    behalf_id = job.on_behalf_of_id  # type: ignore[attr-defined]
+    return {
+        "id": job.id,
+        "url": job_location(job.id),
+        "state": job.state,
+        "operation": job.operation,
+        "input": job.input,
+        "result": job.result,
+        "error": job.error,
+        "caller": usernames.get(job.caller_id),  # type: ignore[attr-defined]
+        "on_behalf_of": usernames.get(behalf_id) if behalf_id else None,
+        "attempts": job.attempts,
+        "max_attempts": job.max_attempts,
+        "idempotency_key": job.idempotency_key,
+        "created_at": iso(job.created_at),
+        "updated_at": iso(job.updated_at),
+        "started_at": iso(job.started_at),
+        "finished_at": iso(job.finished_at),
+    }

@@ -1,0 +1,321 @@
+"""Job workers: claim by compare-and-set under a lease, renew it, record the outcome, reap.
+
+Claiming is `UPDATE jobs SET state='running', lease_owner=me ... WHERE id=? AND state='queued'`;
+only the worker whose update changed a row owns the job. On PostgreSQL the candidates are
+picked with `SELECT ... FOR UPDATE SKIP LOCKED`, so busy workers do not all fight for the
+same row. While the operation runs, the worker renews its lease every third of the lease
+time; the reaper puts jobs whose lease ran out (their worker died) back in the queue, and
+fails them after `max_attempts` starts.
+
+Exactly-once effects: the operation and the `running -> succeeded` update of the job row
+(conditional on this worker still holding the lease) commit in one transaction. A worker
+that lost its lease (reaped, or the job was cancelled) therefore cannot commit anything:
+its update matches no row and the operation's changes roll back with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import orjson
+from aiohttp import web
+from tortoise.connection import connections
+from tortoise.expressions import F
+from tortoise.transactions import in_transaction
+
+from models.actors import User, UserStatus
+from models.context import Context, Site
+from models.errors import DomainError, Unauthorized, Unprocessable
+from models.ids import new_id
+from models.jobs import Job, JobState
+from models.operations.jobs import record_job_event
+from models.paging import Page
+from models.registry import REGISTRY
+from models.results import FileResult, Rendered
+
+from .settings import JobSettings
+
+__all__ = ["Worker", "WorkerPool", "WORKERS", "reap_expired", "storable", "INTERNAL_PROBLEM"]
+
+log = logging.getLogger("tallystick.jobs")
+
+INTERNAL_PROBLEM: dict[str, Any] = {
+    "type": "https://tallystick.dev/problems/internal-error",
+    "code": "internal-error",
+    "title": "Internal server error",
+    "status": 500,
+    "detail": "the operation failed on our side; it has been logged",
+}
+CLAIM_CANDIDATES = 5
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _is_postgres() -> bool:
+    return connections.get("default").capabilities.dialect == "postgres"
+
+
+class LostLease(Exception):
+    """The job is no longer ours: the reaper requeued it or someone cancelled it."""
+
+
+def storable(result: Any) -> Any:
+    """The operation's result as a JSON value for the job record."""
+    if isinstance(result, Page):
+        return {
+            "items": result.items,
+            "page": result.page,
+            "page_size": result.page_size,
+            "next_cursor": result.next_cursor,
+            "sort": result.sort,
+        }
+    if isinstance(result, Rendered):
+        return {"content_type": result.content_type, "body": result.body}
+    if isinstance(result, FileResult):
+        raise Unprocessable("this operation answers with a file: call it directly", code="file-result")
+    return orjson.loads(orjson.dumps(result))
+
+
+async def _job_context(site: Site, job: Job) -> Context:
+    user = await User.filter(id=job.runs_as_id).select_related("actor").first()
+    if user is None or user.status == UserStatus.DELETED.value:
+        raise Unauthorized("the account this job acts for has been deleted", code="account-deleted")
+    return Context(site=site, user=user, actor=user.actor, extra={"job_id": job.id})
+
+
+class Worker:
+    """Runs one job at a time; several workers (tasks or processes) share the queue."""
+
+    def __init__(self, site: Site, settings: JobSettings, *, name: str | None = None) -> None:
+        self.site = site
+        self.settings = settings
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{new_id()[-8:]}"
+
+    def _deadline(self) -> datetime:
+        return _now() + timedelta(seconds=self.settings.lease_seconds)
+
+    async def _take(self, job_id: str) -> bool:
+        """The compare-and-set: true only for the one worker whose update changed the row."""
+        now = _now()
+        changed = await Job.filter(id=job_id, state=JobState.QUEUED.value).update(
+            state=JobState.RUNNING.value,
+            lease_owner=self.name,
+            lease_expires_at=self._deadline(),
+            attempts=F("attempts") + 1,
+            started_at=now,
+            updated_at=now,
+        )
+        return changed == 1
+
+    async def claim(self) -> Job | None:
+        """Take the oldest queued job, or None when the queue is empty."""
+        if _is_postgres():
+            async with in_transaction():
+                ids = await (
+                    Job.filter(state=JobState.QUEUED.value)
+                    .order_by("id")
+                    .limit(1)
+                    .select_for_update(skip_locked=True)
+                    .values_list("id", flat=True)
+                )
+                taken = [job_id for job_id in ids if await self._take(job_id)]
+        else:
+            candidates = await Job.filter(state=JobState.QUEUED.value).order_by("id").limit(CLAIM_CANDIDATES).values_list(
+                "id", flat=True
+            )
+            taken = []
+            for job_id in candidates:
+                if await self._take(job_id):
+                    taken = [job_id]
+                    break
+        return await Job.get(id=taken[0]) if taken else None
+
+    async def renew(self, job: Job) -> bool:
+        """Extend our lease; false when the job is no longer ours."""
+        changed = await Job.filter(id=job.id, state=JobState.RUNNING.value, lease_owner=self.name).update(
+            lease_expires_at=self._deadline()
+        )
+        return changed == 1
+
+    async def _finish(self, job: Job, state: JobState, *, result: Any = None, error: dict[str, Any] | None = None) -> bool:
+        now = _now()
+        changed = await Job.filter(id=job.id, state=JobState.RUNNING.value, lease_owner=self.name).update(
+            state=state.value, result=result, error=error, finished_at=now, updated_at=now,
+            lease_owner=None, lease_expires_at=None,
+        )
+        if changed != 1:
+            return False
+        job.state = state.value
+        await record_job_event(job, f"job.{state.value}", {"attempts": job.attempts})
+        return True
+
+    async def _execute(self, job: Job) -> str:
+        """Run the operation; commit its changes only together with the job's success."""
+        try:
+            ctx = await _job_context(self.site, job)
+            if REGISTRY.get(job.operation).writes:
+                async with in_transaction():
+                    result = storable(await REGISTRY.call(ctx, job.operation, job.input))
+                    if not await self._finish(job, JobState.SUCCEEDED, result=result):
+                        raise LostLease
+            else:  # a read changes nothing: no need to hold a transaction (SQLite's lock) while it runs
+                result = storable(await REGISTRY.call(ctx, job.operation, job.input))
+                async with in_transaction():
+                    if not await self._finish(job, JobState.SUCCEEDED, result=result):
+                        raise LostLease
+            return JobState.SUCCEEDED.value
+        except LostLease:
+            log.warning("job %s: %s lost its lease; its changes were rolled back", job.id, self.name)
+            return "lost"
+        except DomainError as error:
+            problem = error.to_problem()
+        except Exception:
+            log.exception("job %s (%s) failed unexpectedly", job.id, job.operation)
+            problem = dict(INTERNAL_PROBLEM)
+        async with in_transaction():
+            if await self._finish(job, JobState.FAILED, error=problem):
+                return JobState.FAILED.value
+        return "lost"
+
+    async def _release(self, job: Job) -> None:
+        """Give a job back on shutdown, as if this start never happened."""
+        with contextlib.suppress(Exception):
+            await Job.filter(id=job.id, state=JobState.RUNNING.value, lease_owner=self.name).update(
+                state=JobState.QUEUED.value, lease_owner=None, lease_expires_at=None, attempts=F("attempts") - 1
+            )
+
+    async def run_job(self, job: Job) -> str:
+        """Run a claimed job while renewing its lease; the final state, or "lost"."""
+        task = asyncio.create_task(self._execute(job))  # outside any transaction of ours
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=self.settings.lease_seconds / 3)
+                if done:
+                    return task.result()
+                if not await self.renew(job) and not task.done():
+                    log.warning("job %s: lease lost (cancelled or reaped); stopping it", job.id)
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                    return "lost"
+        except asyncio.CancelledError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            await self._release(job)
+            raise
+
+    async def run_once(self) -> bool:
+        """Claim and run one job; false when the queue was empty."""
+        job = await self.claim()
+        if job is None:
+            return False
+        await self.run_job(job)
+        return True
+
+
+async def reap_expired(now: datetime | None = None, *, limit: int = 100) -> int:
+    """Requeue running jobs whose lease ran out, or fail them after max_attempts starts."""
+    now = now or _now()
+    expired = await Job.filter(state=JobState.RUNNING.value, lease_expires_at__lt=now).limit(limit).values(
+        "id", "lease_owner", "attempts", "max_attempts"
+    )
+    reaped = 0
+    for row in expired:
+        give_up = row["attempts"] >= row["max_attempts"]
+        async with in_transaction():
+            same = Job.filter(id=row["id"], state=JobState.RUNNING.value, lease_owner=row["lease_owner"])
+            if give_up:
+                problem = {
+                    "type": "https://tallystick.dev/problems/job-abandoned",
+                    "code": "job-abandoned",
+                    "title": "Job abandoned",
+                    "status": 500,
+                    "detail": f"the worker running this job stopped {row['attempts']} times; it will not be tried again",
+                }
+                changed = await same.update(
+                    state=JobState.FAILED.value, error=problem, finished_at=now, updated_at=now,
+                    lease_owner=None, lease_expires_at=None,
+                )
+            else:
+                changed = await same.update(
+                    state=JobState.QUEUED.value, lease_owner=None, lease_expires_at=None, updated_at=now
+                )
+            if changed:
+                reaped += 1
+                job = await Job.get(id=row["id"])
+                await record_job_event(job, "job.failed" if give_up else "job.requeued", {"attempts": job.attempts})
+    if reaped:
+        log.warning("reaper: %d job(s) with an expired lease requeued or failed", reaped)
+    return reaped
+
+
+class WorkerPool:
+    """N workers and one reaper as tasks of this process; `wake` skips the poll wait."""
+
+    def __init__(self, site: Site, settings: JobSettings, *, count: int | None = None) -> None:
+        self.site = site
+        self.settings = settings
+        self.count = settings.workers if count is None else count
+        self.workers = [Worker(site, settings) for _ in range(self.count)]
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _idle(self, seconds: float) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        self._wake.clear()
+
+    async def _work(self, worker: Worker) -> None:
+        while not self._stop.is_set():
+            try:
+                if await worker.run_once():
+                    continue
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("worker %s: cannot reach the job queue; retrying", worker.name)
+            await self._idle(self.settings.poll_interval_seconds)
+
+    async def _reap(self) -> None:
+        interval = max(self.settings.lease_seconds / 2, self.settings.poll_interval_seconds)
+        while not self._stop.is_set():
+            try:
+                if await reap_expired():
+                    self.wake()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reaper: cannot reach the job queue; retrying")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=interval)
+
+    def start(self) -> None:
+        """Start the tasks; they use the ORM context of the caller (see open_database)."""
+        if self._tasks or not self.workers:
+            return
+        self._tasks = [asyncio.create_task(self._work(worker), name=worker.name) for worker in self.workers]
+        self._tasks.append(asyncio.create_task(self._reap(), name="job-reaper"))
+
+    async def stop(self) -> None:
+        """Stop at once: a job in progress is rolled back and handed back to the queue."""
+        self._stop.set()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+
+WORKERS = web.AppKey("job_workers", WorkerPool)

@@ -38,6 +38,31 @@ _ERROR_STATUSES = {
 }
 
 
+_JOB_HEADERS = [
+    {
+        "name": "Prefer",
+        "in": "header",
+        "required": False,
+        "description": "respond-async runs the call as a job (202); wait=N (tester role) waits for it",
+        "schema": {"type": "string"},
+    },
+    {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "description": "with an async call: the same key and request give the same job",
+        "schema": {"type": "string", "maxLength": 255},
+    },
+    {
+        "name": "X-On-Behalf-Of",
+        "in": "header",
+        "required": False,
+        "description": "username to act for (admin or agent role); always runs as a job",
+        "schema": {"type": "string", "maxLength": 64},
+    },
+]
+
+
 def _schema(route: Route, components: dict[str, Any]) -> dict[str, Any]:
     schema = REGISTRY.get(route.operation).input.model_json_schema(
         ref_template="#/components/schemas/{model}", mode="validation"
@@ -87,6 +112,8 @@ def _operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
         if required:
             body_schema["required"] = sorted(required)
         spec["requestBody"] = {"required": bool(required), "content": {"application/json": {"schema": body_schema}}}
+    if route.body != "raw":
+        parameters += _JOB_HEADERS
     if parameters:
         spec["parameters"] = parameters
     if operation.access.value != "public":
@@ -94,6 +121,12 @@ def _operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
     responses: dict[str, Any] = {
         str(route.status): {"description": "Success", "content": {"application/json": {"schema": {}}}}
     }
+    if route.body != "raw":
+        responses["202"] = {
+            "description": "Queued as a job (Prefer: respond-async); poll the Location",
+            "headers": {"Location": {"schema": {"type": "string"}}, "Retry-After": {"schema": {"type": "integer"}}},
+            "content": {"application/json": {"schema": {}}},
+        }
     for status, description in _ERROR_STATUSES.items():
         responses[status] = {"description": description, "content": {"application/problem+json": {"schema": PROBLEM_REF}}}
     spec["responses"] = responses

@@ -102,9 +102,26 @@ async def _spend_explicit(owner: Actor, token_type: TokenType, sources: list[tup
     return spent
 
 
+async def _spend_from_oldest_output(owner: Actor, token_type: TokenType, amount: int) -> list[tuple[str, int]]:
+    """The common case in one statement: the oldest unspent output covers the whole amount."""
+    rows = await sql.fetch(
+        "UPDATE ledger_entries SET remaining = remaining - ? WHERE id = ("
+        "SELECT id FROM ledger_entries WHERE recipient_id = ? AND type_id = ? AND remaining > 0 ORDER BY id LIMIT 1"
+        ") AND remaining >= ? RETURNING id",
+        amount,
+        owner.id,
+        token_type.id,
+        amount,
+    )
+    return [(rows[0]["id"], amount)] if rows else []
+
+
 async def _spend_oldest_first(owner: Actor, token_type: TokenType, amount: int) -> list[tuple[str, int]]:
     """Consume the owner's unspent outputs oldest first; re-read when a race took one."""
-    needed, spent = amount, []
+    spent = await _spend_from_oldest_output(owner, token_type, amount)
+    if spent:
+        return spent
+    needed = amount
     for _ in range(AUTO_SPEND_ATTEMPTS):
         outputs = [
             (row["id"], int(row["remaining"]))

@@ -29,6 +29,7 @@ class Site:
     default_page_size: int = 20
     max_page_size: int = 50
     max_set_search_tokens: int = 10_000
+    allow_private_addresses: bool = False  # SSRF guard off (tests, closed networks)
 
 @dataclass
 class Context:

@@ -2,8 +2,11 @@
 
 A worker claims a queued job with a compare-and-set update (state queued -> running plus its
 own name and a lease deadline), renews the lease while it runs, and records the result or
-the problem. A reaper puts running jobs whose lease ran out back in the queue. The columns
-for chains (steps) and callbacks exist now so later work needs no table change.
+the problem. A reaper puts running jobs whose lease ran out back in the queue.
+
+A chain is a job whose `steps` hold the ordered steps with their per-step state, result or
+problem (see models/operations/chains.py). A job with a callback URL has its record POSTed
+there when it finishes, signed with the caller's webhook secret (server/callbacks.py).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from tortoise import fields
 
 from .base import APP, Entity, iso
 
-__all__ = ["Job", "JobState", "FINISHED", "job_view", "job_location"]
+__all__ = ["Job", "JobState", "CallbackState", "FINISHED", "WebhookSecret", "job_view", "job_location"]
 
 
 class JobState(StrEnum):
@@ -24,6 +27,12 @@ class JobState(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+
+class CallbackState(StrEnum):
+    PENDING = "pending"  # to be delivered once the job has finished (or retried later)
+    DELIVERED = "delivered"
+    FAILED = "failed"  # gave up after the last try; POST /jobs/{id}/callback tries again
 
 
 FINISHED = (JobState.SUCCEEDED.value, JobState.FAILED.value, JobState.CANCELLED.value)
@@ -38,7 +47,7 @@ class Job(Entity):
     )
     operation = fields.CharField(max_length=100)
     input = fields.JSONField(default=dict)
-    steps = fields.JSONField(null=True)  # chains: ordered steps with per-step results (later)
+    steps = fields.JSONField(null=True)  # chains: ordered steps with per-step state and result
     state = fields.CharField(max_length=16, default=JobState.QUEUED.value)
     result = fields.JSONField(null=True)
     error = fields.JSONField(null=True)  # a problem document
@@ -52,6 +61,9 @@ class Job(Entity):
     callback_state = fields.CharField(max_length=16, null=True)
     callback_attempts = fields.IntField(default=0)
     callback_last_status = fields.IntField(null=True)
+    callback_last_error = fields.CharField(max_length=500, null=True)
+    callback_next_at = fields.DatetimeField(null=True)  # earliest next try, null means now
+    callback_delivered_at = fields.DatetimeField(null=True)
     started_at = fields.DatetimeField(null=True)
     finished_at = fields.DatetimeField(null=True)
 
@@ -69,6 +81,17 @@ class Job(Entity):
     def runs_as_id(self) -> str:
         """The user whose rights the operation uses: the on-behalf-of user if set."""
         return self.on_behalf_of_id or self.caller_id  # type: ignore[attr-defined,no-any-return]
+
+
+class WebhookSecret(Entity):
+    """The secret a user signs job callbacks with (Standard Webhooks whsec_ form), rotatable."""
+
+    user = fields.OneToOneField(f"{APP}.User", related_name="webhook_secret", on_delete=fields.CASCADE)
+    secret = fields.CharField(max_length=100)
+
+    class Meta:
+        app = APP
+        table = "webhook_secrets"
 
 
 def job_location(job_id: str) -> str:
@@ -91,6 +114,18 @@ def job_view(job: Job, usernames: dict[str, str]) -> dict[str, Any]:
         "attempts": job.attempts,
         "max_attempts": job.max_attempts,
         "idempotency_key": job.idempotency_key,
+        "steps": job.steps,
+        "callback": None
+        if job.callback_url is None
+        else {
+            "url": job.callback_url,
+            "state": job.callback_state,
+            "attempts": job.callback_attempts,
+            "last_status": job.callback_last_status,
+            "last_error": job.callback_last_error,
+            "next_attempt_at": iso(job.callback_next_at) if job.callback_state == "pending" else None,
+            "delivered_at": iso(job.callback_delivered_at),
+        },
         "created_at": iso(job.created_at),
         "updated_at": iso(job.updated_at),
         "started_at": iso(job.started_at),

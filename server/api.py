@@ -91,7 +91,7 @@ def _render(request: web.Request, route: Route, result: Any) -> web.StreamRespon
     if isinstance(result, dict):
         if isinstance(result.get("version"), int):
             headers["ETag"] = f'"{result["version"]}"'
-        if route.location and route.status == 201 and "id" in result:
+        if route.location and route.status in (201, 202) and "id" in result:
             headers["Location"] = route.location.format(id=result["id"])
     if result is None:
         return web.Response(status=204)

@@ -12,6 +12,7 @@ import models.operations  # noqa: F401  (registers every operation)
 from models.context import Site
 from models.registry import REGISTRY
 
+from .activitypub import add_activitypub_routes
 from .api import json_response, operation_handler
 from .database import close_database, open_database
 from .formats import load_format_plugins
@@ -21,6 +22,7 @@ from .middlewares import auth_middleware, error_middleware
 from .openapi import build_openapi, path_item
 from .routes import ROUTES
 from .settings import Settings
+from .wellknown import add_wellknown_routes
 
 __all__ = ["create_app", "VERSION"]
 
@@ -44,6 +46,7 @@ def site_from(settings: Settings) -> Site:
         default_page_size=limits.default_page_size,
         max_page_size=limits.max_page_size,
         max_set_search_tokens=limits.max_set_search_tokens,
+        allow_private_addresses=settings.federation.allow_private_addresses,
     )
 
 
@@ -85,6 +88,8 @@ def create_app(settings: Settings, *, with_database: bool = True) -> web.Applica
     for path, methods in by_path.items():
         app.router.add_route("OPTIONS", path, _options_handler(path, methods))
     app.router.add_get("/api/v1/openapi.json", _openapi)
+    add_wellknown_routes(app.router)  # discovery and ActivityPub documents (federation)
+    add_activitypub_routes(app.router)
 
     if with_database:
         if settings.embedded_workers and settings.jobs.workers > 0:

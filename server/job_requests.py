@@ -6,6 +6,10 @@ someone is recorded as a job with both users). Input and rights are checked befo
 queued, so bad requests still get their 400/401/403/404 at once. The answer is
 `202 Accepted` with `Location: /api/v1/jobs/{id}`, `Retry-After` and the job record.
 
+`X-Callback-Url: https://...` (implies async): when the job finishes, its record is POSTed
+there, signed with the caller's webhook secret (Standard Webhooks; see server/callbacks.py).
+The URL must be public (SSRF guard): 422 callback-url-refused otherwise.
+
 `Idempotency-Key` (async calls only): the same key with the same request (method, path and
 input) names the same job: 200 with it once it has finished, 409 while it is still queued or
 running; the same key with a different request is 422.
@@ -30,6 +34,7 @@ from models.actors import Role
 from models.errors import BadInput, Unprocessable
 from models.jobs import Job, JobState, job_location
 from models.operations.jobs import JobRequest, enqueue, render_job
+from models.registry import REGISTRY
 
 from .jobs import WORKERS
 from .keys import CTX, SETTINGS
@@ -63,7 +68,9 @@ def wants_async(request: web.Request, raw: dict[str, Any]) -> bool:
     if run is not None and run not in ("async", "sync"):
         raise BadInput('run must be "async" or "sync"', code="invalid-run")
     prefs = preferences(request)
-    return run == "async" or "respond-async" in prefs or "wait" in prefs or "X-On-Behalf-Of" in request.headers
+    return run == "async" or "respond-async" in prefs or "wait" in prefs or any(
+        name in request.headers for name in ("X-On-Behalf-Of", "X-Callback-Url")
+    )
 
 
 def _fingerprint(request: web.Request, raw: dict[str, Any]) -> str:
@@ -72,6 +79,7 @@ def _fingerprint(request: web.Request, raw: dict[str, Any]) -> str:
         "path": request.path,
         "input": raw,
         "on_behalf_of": request.headers.get("X-On-Behalf-Of"),
+        "callback_url": request.headers.get("X-Callback-Url"),
     }
     return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
@@ -113,6 +121,8 @@ async def respond_async(
         raise Unprocessable(
             "uploads cannot run as jobs: send this request without asking for async", code="async-not-supported"
         )
+    if route.operation == "jobs.submit":
+        return await _submit_chain(request, route, raw, render)
     settings = request.app[SETTINGS]
     job, created = await enqueue(
         request[CTX],
@@ -123,6 +133,7 @@ async def respond_async(
             idempotency_key=request.headers.get("Idempotency-Key"),
             fingerprint=_fingerprint(request, raw),
             max_attempts=settings.jobs.max_attempts,
+            callback_url=request.headers.get("X-Callback-Url"),
         ),
     )
     if created and WORKERS in request.app:
@@ -140,6 +151,21 @@ async def respond_async(
     if "respond-async" in prefs:
         headers["Preference-Applied"] = "respond-async"
     return _json(await render_job(job), 202, headers)
+
+
+async def _submit_chain(
+    request: web.Request,
+    route: Route,
+    raw: dict[str, Any],
+    render: Callable[[web.Request, Route, Any], web.StreamResponse],
+) -> web.StreamResponse:
+    """POST /api/v1/jobs is always queued: async preferences are already met, X-Callback-Url is
+    the body's callback_url; acting on behalf of someone is not supported for chains."""
+    if "X-On-Behalf-Of" in request.headers:
+        raise Unprocessable("chains cannot run on behalf of another user", code="on-behalf-of-not-supported")
+    if "X-Callback-Url" in request.headers:
+        raw.setdefault("callback_url", request.headers["X-Callback-Url"])
+    return render(request, route, await REGISTRY.call(request[CTX], route.operation, raw))
 
 
 def _inline(

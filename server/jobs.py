@@ -11,6 +11,14 @@ Exactly-once effects: the operation and the `running -> succeeded` update of the
 (conditional on this worker still holding the lease) commit in one transaction. A worker
 that lost its lease (reaped, or the job was cancelled) therefore cannot commit anything:
 its update matches no row and the operation's changes roll back with it.
+
+Chains (models/operations/chains.py) run their steps in order, each in its own transaction
+together with the update that records its result in `steps` (again conditional on the
+lease). So each step takes effect exactly once, a worker that takes over a reaped chain
+skips the steps already recorded, and a later failure does not undo earlier steps.
+
+Callbacks (models/callbacks.py): the worker that finishes a job tries its callback right
+away, outside any transaction; the pool's sweeper retries the ones that failed when due.
 """
 
 from __future__ import annotations
@@ -30,10 +38,12 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from models.actors import User, UserStatus
+from models.callbacks import deliver, deliver_due_callbacks
 from models.context import Context, Site
 from models.errors import DomainError, Unauthorized, Unprocessable
 from models.ids import new_id
 from models.jobs import Job, JobState
+from models.operations.chains import RefError, resolve_refs
 from models.operations.jobs import record_job_event
 from models.paging import Page
 from models.registry import REGISTRY
@@ -53,6 +63,7 @@ INTERNAL_PROBLEM: dict[str, Any] = {
     "detail": "the operation failed on our side; it has been logged",
 }
 CLAIM_CANDIDATES = 5
+CALLBACK_SWEEP_SECONDS = 5.0
 
 
 def _now() -> datetime:
@@ -145,11 +156,20 @@ class Worker:
         )
         return changed == 1
 
-    async def _finish(self, job: Job, state: JobState, *, result: Any = None, error: dict[str, Any] | None = None) -> bool:
+    async def _finish(
+        self,
+        job: Job,
+        state: JobState,
+        *,
+        result: Any = None,
+        error: dict[str, Any] | None = None,
+        steps: list[dict[str, Any]] | None = None,
+    ) -> bool:
         now = _now()
+        extra: dict[str, Any] = {} if steps is None else {"steps": steps}
         changed = await Job.filter(id=job.id, state=JobState.RUNNING.value, lease_owner=self.name).update(
             state=state.value, result=result, error=error, finished_at=now, updated_at=now,
-            lease_owner=None, lease_expires_at=None,
+            lease_owner=None, lease_expires_at=None, **extra,
         )
         if changed != 1:
             return False
@@ -157,8 +177,75 @@ class Worker:
         await record_job_event(job, f"job.{state.value}", {"attempts": job.attempts})
         return True
 
+    async def _save_steps(self, job: Job, steps: list[dict[str, Any]]) -> bool:
+        changed = await Job.filter(id=job.id, state=JobState.RUNNING.value, lease_owner=self.name).update(
+            steps=steps, updated_at=_now()
+        )
+        return changed == 1
+
+    async def _run_step(self, ctx: Context, job: Job, steps: list[dict[str, Any]], step: dict[str, Any]) -> Any:
+        """Run one step and record its result in the same transaction; LostLease if not ours."""
+        try:
+            raw = resolve_refs(step["input"], {s["id"]: s["result"] for s in steps if s["state"] == "succeeded"})
+        except RefError as error:
+            raise Unprocessable(str(error), code="ref-unresolved") from None
+        async with in_transaction():  # a read step holds it only for its own queries
+            result = storable(await REGISTRY.call(ctx, step["operation"], raw))
+            recorded = [dict(s, state="succeeded", result=result, error=None) if s is step else s for s in steps]
+            if not await self._save_steps(job, recorded):
+                raise LostLease
+        step.update(state="succeeded", result=result, error=None)
+        return result
+
+    async def _execute_chain(self, job: Job) -> str:
+        """Run the steps not yet done, in order; the first failure fails the rest and the job."""
+        steps: list[dict[str, Any]] = [dict(step) for step in job.steps or []]
+        failed: dict[str, Any] | None = None
+        problem: dict[str, Any] | None = None
+        try:
+            ctx = await _job_context(self.site, job)
+            for step in steps:
+                if step["state"] != "succeeded":
+                    failed = step
+                    await self._run_step(ctx, job, steps, step)
+                    failed = None
+        except LostLease:
+            log.warning("job %s: %s lost its lease during a step; that step was rolled back", job.id, self.name)
+            return "lost"
+        except DomainError as error:
+            problem = error.to_problem()
+        except Exception:
+            log.exception("job %s: a chain step failed unexpectedly", job.id)
+            problem = dict(INTERNAL_PROBLEM)
+        if problem is None:
+            async with in_transaction():
+                results = {step["id"]: step["result"] for step in steps}
+                if await self._finish(job, JobState.SUCCEEDED, result=results, steps=steps):
+                    return JobState.SUCCEEDED.value
+            return "lost"
+        if failed is not None:
+            failed.update(state="failed", error=problem)
+            later = steps[steps.index(failed) + 1 :]
+            for step in later:
+                step.update(state="failed_dependency", error=None)
+            problem = {
+                **problem,
+                "code": "chain-step-failed",
+                "type": "https://tallystick.dev/problems/chain-step-failed",
+                "detail": f"step {failed['id']!r} ({failed['operation']}) failed: {problem.get('detail')}; "
+                f"{len(later)} later step(s) did not run; earlier steps were kept",
+                "step": failed["id"],
+                "step_problem": failed["error"],
+            }
+        async with in_transaction():
+            if await self._finish(job, JobState.FAILED, error=problem, steps=steps):
+                return JobState.FAILED.value
+        return "lost"
+
     async def _execute(self, job: Job) -> str:
         """Run the operation; commit its changes only together with the job's success."""
+        if job.steps is not None:
+            return await self._execute_chain(job)
         try:
             ctx = await _job_context(self.site, job)
             if REGISTRY.get(job.operation).writes:
@@ -218,7 +305,12 @@ class Worker:
         job = await self.claim()
         if job is None:
             return False
-        await self.run_job(job)
+        outcome = await self.run_job(job)
+        if job.callback_url and outcome != "lost":
+            try:
+                await deliver(self.site, job.id)  # failures are recorded and retried by the sweep
+            except Exception:
+                log.exception("job %s: callback delivery failed unexpectedly", job.id)
         return True
 
 
@@ -302,12 +394,24 @@ class WorkerPool:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=interval)
 
+    async def _sweep_callbacks(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await deliver_due_callbacks(self.site)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("callback sweep: cannot reach the job queue; retrying")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=CALLBACK_SWEEP_SECONDS)
+
     def start(self) -> None:
         """Start the tasks; they use the ORM context of the caller (see open_database)."""
         if self._tasks or not self.workers:
             return
         self._tasks = [asyncio.create_task(self._work(worker), name=worker.name) for worker in self.workers]
         self._tasks.append(asyncio.create_task(self._reap(), name="job-reaper"))
+        self._tasks.append(asyncio.create_task(self._sweep_callbacks(), name="callback-sweeper"))
 
     async def stop(self) -> None:
         """Stop at once: a job in progress is rolled back and handed back to the queue."""

@@ -83,6 +83,10 @@ JOBS = [
     Route("GET", f"{V1}/jobs/{{id}}", "jobs.get"),
     Route("POST", f"{V1}/jobs/{{id}}/cancel", "jobs.cancel"),
     Route("DELETE", f"{V1}/jobs/{{id}}", "jobs.delete"),
+    Route("POST", f"{V1}/jobs", "jobs.submit", status=202, location=f"{V1}/jobs/{{id}}"),
+    Route("POST", f"{V1}/jobs/{{id}}/callback", "jobs.redeliver"),
+    Route("GET", f"{V1}/me/webhook-secret", "webhooks.secret.get"),
+    Route("POST", f"{V1}/me/webhook-secret", "webhooks.secret.rotate"),
 ]
 
 ROUTES: list[Route] = [*ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *JOBS]

@@ -1,12 +1,11 @@
+from tortoise import migrations
+from tortoise.migrations import operations as ops
+from models.ids import new_id
 from orjson import loads
-from tortoise import fields, migrations
 from tortoise.fields.base import OnDelete
 from tortoise.fields.data import JSON_DUMPS
+from tortoise import fields
 from tortoise.indexes import Index
-from tortoise.migrations import operations as ops
-
-from models.ids import new_id
-
 
 class Migration(migrations.Migration):
     initial = True
@@ -25,6 +24,21 @@ class Migration(migrations.Migration):
                 ('uri', fields.CharField(null=True, unique=True, max_length=2048)),
             ],
             options={'table': 'actors', 'app': 'tallystick', 'unique_together': (('username', 'domain'),), 'pk_attr': 'id', 'table_description': 'Anyone who can own tokens or appear in the ledger. Local actors have an empty domain.'},
+            bases=['Entity'],
+        ),
+        ops.CreateModel(
+            name='ActorKey',
+            fields=[
+                ('id', fields.CharField(primary_key=True, default=new_id, unique=True, db_index=True, max_length=26)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
+                ('actor', fields.OneToOneField('tallystick.Actor', source_field='actor_id', db_constraint=True, to_field='id', related_name='keys', on_delete=OnDelete.CASCADE)),
+                ('rsa_private_pem', fields.TextField(unique=False)),
+                ('rsa_public_pem', fields.TextField(unique=False)),
+                ('ed25519_private_pem', fields.TextField(unique=False)),
+                ('ed25519_public_pem', fields.TextField(unique=False)),
+            ],
+            options={'table': 'actor_keys', 'app': 'tallystick', 'pk_attr': 'id', 'table_description': 'RSA and Ed25519 key pairs of a local actor, stored as PEM text'},
             bases=['Entity'],
         ),
         ops.CreateModel(
@@ -240,6 +254,9 @@ class Migration(migrations.Migration):
                 ('callback_state', fields.CharField(null=True, max_length=16)),
                 ('callback_attempts', fields.IntField(default=0)),
                 ('callback_last_status', fields.IntField(null=True)),
+                ('callback_last_error', fields.CharField(null=True, max_length=500)),
+                ('callback_next_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('callback_delivered_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('started_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('finished_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
             ],
@@ -270,6 +287,18 @@ class Migration(migrations.Migration):
                 ('role', fields.CharField(default='member', max_length=16)),
             ],
             options={'table': 'group_members', 'app': 'tallystick', 'unique_together': (('group', 'user'),), 'pk_attr': 'id'},
+            bases=['Entity'],
+        ),
+        ops.CreateModel(
+            name='WebhookSecret',
+            fields=[
+                ('id', fields.CharField(primary_key=True, default=new_id, unique=True, db_index=True, max_length=26)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
+                ('user', fields.OneToOneField('tallystick.User', source_field='user_id', db_constraint=True, to_field='id', related_name='webhook_secret', on_delete=OnDelete.CASCADE)),
+                ('secret', fields.CharField(max_length=100)),
+            ],
+            options={'table': 'webhook_secrets', 'app': 'tallystick', 'pk_attr': 'id', 'table_description': 'The secret a user signs job callbacks with (Standard Webhooks whsec_ form), rotatable.'},
             bases=['Entity'],
         ),
     ]

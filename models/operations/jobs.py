@@ -22,11 +22,13 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from federation.ssrf import check_callback_url
+
 from ..actors import Role, User
 from ..context import Context
 from ..errors import BadInput, Conflict, Forbidden, NotFound, Unprocessable
 from ..events import Event
-from ..jobs import FINISHED, Job, JobState, job_location, job_view
+from ..jobs import FINISHED, CallbackState, Job, JobState, job_location, job_view
 from ..paging import ListInput, paginate
 from ..registry import REGISTRY, Access, Input
 from .accounts import find_user
@@ -56,6 +58,7 @@ class JobRequest:
     idempotency_key: str | None = None
     fingerprint: str | None = None  # hash of method, path and input, for Idempotency-Key
     max_attempts: int = 3
+    callback_url: str | None = None  # POST the finished job there (SSRF-checked here and before each try)
 
 
 async def record_job_event(job: Job, name: str, payload: dict[str, Any] | None = None) -> None:
@@ -117,6 +120,8 @@ async def enqueue(ctx: Context, request: JobRequest) -> tuple[Job, bool]:
     REGISTRY.authorize(ctx, operation)  # the caller needs the kind of right too (role, not frozen)
     REGISTRY.authorize(run_ctx, operation)
     REGISTRY.parse(request.operation, request.input)
+    if request.callback_url is not None:
+        await check_callback_url(request.callback_url, allow_private=ctx.site.allow_private_addresses)
     key = request.idempotency_key
     if key is not None:
         existing = await Job.get_or_none(caller_id=caller.id, idempotency_key=key)
@@ -133,6 +138,8 @@ async def enqueue(ctx: Context, request: JobRequest) -> tuple[Job, bool]:
                 max_attempts=request.max_attempts,
                 idempotency_key=key,
                 request_fingerprint=request.fingerprint if key is not None else None,
+                callback_url=request.callback_url,
+                callback_state=CallbackState.PENDING.value if request.callback_url else None,
             )
             await record_job_event(job, "job.queued", {"on_behalf_of": behalf.username if behalf else None})
     except IntegrityError:

@@ -1,0 +1,323 @@
+"""ActivityStreams 2.0 JSON-LD documents for what other servers read about us.
+
+Pure functions: they take plain dicts (the API views of our rows, plus the URLs the caller
+resolved) and return JSON-LD dicts. No database, no network, so they are easy to test and to
+reuse for outgoing activities later.
+
+Objects carry `name`, `summary` and an HTML `content` besides our own vocabulary, so that a
+generic ActivityPub server that knows nothing about tokens still has something readable to
+show (ActivityStreams 2.0 section 4: `name`/`summary`/`content` are plain display fields).
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+__all__ = [
+    "AS_CONTEXT",
+    "MULTIKEY_CONTEXT",
+    "PUBLIC",
+    "SECURITY_CONTEXT",
+    "actor_document",
+    "actor_url",
+    "collection_page",
+    "entry_document",
+    "instance_actor_url",
+    "object_url",
+    "ordered_collection",
+    "set_document",
+    "token_document",
+    "type_document",
+    "vocabulary_document",
+    "vocabulary_url",
+]
+
+AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
+SECURITY_CONTEXT = "https://w3id.org/security/v1"
+MULTIKEY_CONTEXT = "https://w3id.org/security/multikey/v1"
+PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
+NAMESPACE = "https://tallystick.dev/ns#"  # stable term IRIs, whichever instance serves the context
+ACTOR_TYPES = {"Person", "Service", "Organization", "Group", "Application"}
+OBJECT_PATHS = {"token": "tokens", "type": "types", "set": "sets", "ledger": "ledger"}
+
+_TERMS = {
+    "ts": NAMESPACE,
+    "Token": "ts:Token",
+    "TokenType": "ts:TokenType",
+    "TokenSet": "ts:TokenSet",
+    "LedgerEntry": "ts:LedgerEntry",
+    "tokenType": {"@id": "ts:tokenType", "@type": "@id"},
+    "parentToken": {"@id": "ts:parentToken", "@type": "@id"},
+    "parentTypes": {"@id": "ts:parentTypes", "@type": "@id", "@container": "@list"},
+    "parentSet": {"@id": "ts:parentSet", "@type": "@id"},
+    "linkedSets": {"@id": "ts:linkedSets", "@type": "@id", "@container": "@set"},
+    "token": {"@id": "ts:token", "@type": "@id"},
+    "sources": {"@id": "ts:sources", "@container": "@list"},
+    "attributes": {"@id": "ts:attributes", "@type": "@json"},
+    "attributeDefinitions": {"@id": "ts:attributeDefinitions", "@type": "@json"},
+    "symbol": "ts:symbol",
+    "fungible": "ts:fungible",
+    "smallestUnit": "ts:smallestUnit",
+    "supplyLimit": "ts:supplyLimit",
+    "minted": "ts:minted",
+    "amount": "ts:amount",
+    "entryKind": "ts:entryKind",
+    "flags": "ts:flags",
+    "shareable": "ts:shareable",
+    "version": "ts:version",
+    "contentHash": "ts:contentHash",
+    "manuallyApprovesFollowers": "as:manuallyApprovesFollowers",
+}
+
+
+def vocabulary_url(base_url: str) -> str:
+    """Where this instance serves the JSON-LD context of our token vocabulary."""
+    return f"{base_url}/ns"
+
+
+def vocabulary_document() -> dict[str, Any]:
+    return {"@context": dict(_TERMS)}
+
+
+def actor_url(base_url: str, username: str) -> str:
+    return f"{base_url}/users/{username}"
+
+
+def instance_actor_url(base_url: str) -> str:
+    return f"{base_url}/actor"
+
+
+def object_url(base_url: str, kind: str, object_id: str) -> str:
+    """The stable URL of a token ("token"), type, set or ledger entry ("ledger")."""
+    return f"{base_url}/{OBJECT_PATHS[kind]}/{object_id}"
+
+
+def _object_context(base_url: str) -> list[Any]:
+    return [AS_CONTEXT, vocabulary_url(base_url)]
+
+
+def actor_document(
+    actor: dict[str, Any],
+    *,
+    actor_id: str,
+    base_url: str,
+    rsa_public_pem: str,
+    ed25519_multibase: str,
+) -> dict[str, Any]:
+    """A Person/Service actor with its RSA `publicKey` and Ed25519 Multikey (FEP-521a).
+
+    `actor` has username, display_name, kind, created_at and optionally summary.
+    """
+    kind = actor.get("kind") if actor.get("kind") in ACTOR_TYPES else "Person"
+    return {
+        "@context": [AS_CONTEXT, SECURITY_CONTEXT, MULTIKEY_CONTEXT, vocabulary_url(base_url)],
+        "id": actor_id,
+        "type": kind,
+        "preferredUsername": actor["username"],
+        "name": actor.get("display_name") or actor["username"],
+        "summary": escape(actor.get("summary") or ""),
+        "url": actor_id,
+        "inbox": f"{actor_id}/inbox",
+        "outbox": f"{actor_id}/outbox",
+        "followers": f"{actor_id}/followers",
+        "following": f"{actor_id}/following",
+        "endpoints": {"sharedInbox": f"{base_url}/inbox"},
+        "manuallyApprovesFollowers": False,
+        "published": actor.get("created_at"),
+        "publicKey": {"id": f"{actor_id}#main-key", "owner": actor_id, "publicKeyPem": rsa_public_pem},
+        "assertionMethod": [
+            {
+                "id": f"{actor_id}#ed25519-key",
+                "type": "Multikey",
+                "controller": actor_id,
+                "publicKeyMultibase": ed25519_multibase,
+            }
+        ],
+    }
+
+
+def ordered_collection(collection_id: str, total: int, *, paged: bool) -> dict[str, Any]:
+    """An OrderedCollection; paged ones name their `first` page instead of listing items."""
+    document: dict[str, Any] = {
+        "@context": AS_CONTEXT,
+        "id": collection_id,
+        "type": "OrderedCollection",
+        "totalItems": total,
+    }
+    if paged:
+        document["first"] = f"{collection_id}?page=1"
+    else:
+        document["orderedItems"] = []
+    return document
+
+
+def collection_page(collection_id: str, page: int, items: list[Any], *, has_next: bool) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "@context": AS_CONTEXT,
+        "id": f"{collection_id}?page={page}",
+        "type": "OrderedCollectionPage",
+        "partOf": collection_id,
+        "orderedItems": items,
+    }
+    if has_next:
+        document["next"] = f"{collection_id}?page={page + 1}"
+    if page > 1:
+        document["prev"] = f"{collection_id}?page={page - 1}"
+    return document
+
+
+def _html_list(pairs: list[tuple[str, Any]]) -> str:
+    rows = "".join(f"<li>{escape(str(key))}: {escape(_text(value))}</li>" for key, value in pairs)
+    return f"<ul>{rows}</ul>" if rows else ""
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_text(item) for item in value)
+    return str(value)
+
+
+def token_document(
+    token: dict[str, Any], *, base_url: str, owner_url: str, type_name: str, type_symbol: str
+) -> dict[str, Any]:
+    """A token (its public view: private attributes must already be left out)."""
+    object_id = object_url(base_url, "token", token["id"])
+    attributes: dict[str, Any] = token.get("attributes") or {}
+    title = attributes.get("name") if isinstance(attributes.get("name"), str) else None
+    name = title or f"{type_name} token {token['id']}"
+    owner = token["owner"].get("handle", "")
+    summary = f"A {type_name} ({type_symbol}) token owned by @{owner}"
+    content = f"<p>{escape(summary)}</p>" + _html_list(sorted(attributes.items()))
+    document: dict[str, Any] = {
+        "@context": _object_context(base_url),
+        "id": object_id,
+        "type": "Token",
+        "url": object_id,
+        "attributedTo": owner_url,
+        "name": name,
+        "summary": escape(summary),
+        "content": content,
+        "mediaType": "text/html",
+        "tokenType": object_url(base_url, "type", token["type"]),
+        "attributes": attributes,
+        "shareable": token.get("shareable", False),
+        "version": token.get("version"),
+        "contentHash": token.get("content_hash"),
+        "published": token.get("created_at"),
+        "updated": token.get("updated_at"),
+        "to": [PUBLIC],
+    }
+    if token.get("parent"):
+        document["parentToken"] = object_url(base_url, "token", token["parent"])
+    return document
+
+
+def type_document(token_type: dict[str, Any], *, base_url: str, owner_url: str) -> dict[str, Any]:
+    """A token type: its symbol, units, supply and attribute definitions."""
+    object_id = object_url(base_url, "type", token_type["id"])
+    kind = "fungible" if token_type.get("fungible") else "non-fungible"
+    summary = token_type.get("description") or f"A {kind} token type ({token_type['symbol']})"
+    facts = [
+        ("symbol", token_type["symbol"]),
+        ("fungible", token_type.get("fungible")),
+        ("decimal places", token_type.get("smallest_unit")),
+        ("supply limit", token_type.get("supply_limit") or "none"),
+        ("minted", token_type.get("minted")),
+    ]
+    return {
+        "@context": _object_context(base_url),
+        "id": object_id,
+        "type": "TokenType",
+        "url": object_id,
+        "attributedTo": owner_url,
+        "name": token_type["name"],
+        "summary": escape(summary),
+        "content": f"<p>{escape(summary)}</p>" + _html_list(facts),
+        "mediaType": "text/html",
+        "symbol": token_type["symbol"],
+        "fungible": token_type.get("fungible"),
+        "smallestUnit": token_type.get("smallest_unit"),
+        "supplyLimit": token_type.get("supply_limit"),
+        "minted": token_type.get("minted"),
+        "parentTypes": [object_url(base_url, "type", parent) for parent in token_type.get("parents") or []],
+        "attributeDefinitions": token_type.get("attributes") or [],
+        "version": token_type.get("version"),
+        "published": token_type.get("created_at"),
+        "updated": token_type.get("updated_at"),
+        "to": [PUBLIC],
+    }
+
+
+def set_document(token_set: dict[str, Any], *, base_url: str, owner_url: str) -> dict[str, Any]:
+    """A token set: a named collection of tokens with a parent set and linked sets."""
+    object_id = object_url(base_url, "set", token_set["id"])
+    count = token_set.get("token_count", 0)
+    summary = token_set.get("description") or f"A set of {count} tokens"
+    document: dict[str, Any] = {
+        "@context": _object_context(base_url),
+        "id": object_id,
+        "type": "TokenSet",
+        "url": object_id,
+        "attributedTo": owner_url,
+        "name": token_set["name"],
+        "summary": escape(summary),
+        "content": f"<p>{escape(summary)}</p>" + _html_list([("tokens", count)]),
+        "mediaType": "text/html",
+        "totalItems": count,
+        "linkedSets": [object_url(base_url, "set", linked) for linked in token_set.get("links") or []],
+        "version": token_set.get("version"),
+        "published": token_set.get("created_at"),
+        "updated": token_set.get("updated_at"),
+        "to": [PUBLIC],
+    }
+    if token_set.get("parent"):
+        document["parentSet"] = object_url(base_url, "set", token_set["parent"])
+    return document
+
+
+def entry_document(
+    entry: dict[str, Any],
+    *,
+    base_url: str,
+    author_url: str,
+    recipient_url: str | None,
+    type_symbol: str,
+) -> dict[str, Any]:
+    """A ledger entry (create, give or burn) with the entries it spent as sources."""
+    object_id = object_url(base_url, "ledger", entry["id"])
+    amount = f"{entry['amount']} {type_symbol}"
+    verbs = {"create": "created", "give": "gave", "burn": "burned"}
+    summary = f"@{entry['author']} {verbs.get(entry['kind'], entry['kind'])} {amount}"
+    if entry.get("recipient") and entry["kind"] == "give":
+        summary += f" to @{entry['recipient']}"
+    facts = [("description", entry.get("description") or "—"), ("flags", entry.get("flags") or "none")]
+    document: dict[str, Any] = {
+        "@context": _object_context(base_url),
+        "id": object_id,
+        "type": "LedgerEntry",
+        "url": object_id,
+        "attributedTo": author_url,
+        "name": f"{entry['kind']} {amount}",
+        "summary": escape(summary),
+        "content": f"<p>{escape(summary)}</p>" + _html_list(facts),
+        "mediaType": "text/html",
+        "entryKind": entry["kind"],
+        "tokenType": object_url(base_url, "type", entry["type"]),
+        "amount": entry["amount"],
+        "sources": [
+            {"id": object_url(base_url, "ledger", source_id), "amount": spent} for spent, source_id in entry.get("sources") or []
+        ],
+        "flags": entry.get("flags") or [],
+        "published": entry.get("created_at"),
+        "to": [PUBLIC],
+    }
+    if recipient_url:
+        document["target"] = recipient_url
+    if entry.get("token"):
+        document["token"] = object_url(base_url, "token", entry["token"])
+    return document

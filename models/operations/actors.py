@@ -1,0 +1,298 @@
+"""Federation reads: actor documents, objects, WebFinger, NodeInfo, and actor keys.
+
+What other servers read about us. Every operation here is public and read-only; the one write
+is the lazy creation of an actor's key pair (and of the instance actor), which is idempotent
+and guarded by unique constraints, so concurrent first fetches agree on one result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import UTC, datetime, timedelta
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, Literal
+
+from pydantic import Field
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from federation import documents
+from federation.keys import KeyPair, ed25519_to_multibase, generate_ed25519, generate_rsa, load_public_key
+
+from ..actors import AccessToken, Actor, User, UserStatus
+from ..base import iso
+from ..context import Context
+from ..errors import BadInput, Gone, NotFound
+from ..events import Event
+from ..federation import ActorKey
+from ..registry import REGISTRY, Access, Input
+from ..tokens import Token
+
+__all__ = ["INSTANCE_USERNAME", "actor_keys", "instance_actor", "local_actor_url", "software_version"]
+
+INSTANCE_USERNAME = "instance.actor"  # a dot is not allowed in usernames, so no user can take it
+ACCT = re.compile(r"^@?([a-z0-9_.]{1,64})@([a-z0-9.\-]{1,253}(?::[0-9]{1,5})?)$")
+ID = Field(min_length=1, max_length=64)
+
+
+def software_version() -> str:
+    try:
+        return version("tallystick")
+    except PackageNotFoundError:  # running from a source tree without installing
+        return "0.0.0"
+
+
+def _make_keys() -> tuple[KeyPair, KeyPair]:
+    """Fresh RSA-2048 and Ed25519 pairs (CPU-bound: run it in a thread)."""
+    return generate_rsa(), generate_ed25519()
+
+
+async def actor_keys(actor: Actor) -> ActorKey:
+    """The actor's key pairs, created on first use exactly once.
+
+    Two concurrent first calls may both generate keys; the unique actor column lets one insert
+    win and the loser reads the winner's row, so every caller sees the same keys.
+    """
+    existing = await ActorKey.get_or_none(actor_id=actor.id)
+    if existing is not None:
+        return existing
+    rsa, ed = await asyncio.to_thread(_make_keys)
+    try:
+        async with in_transaction():  # a savepoint when nested, so a lost race does not spoil the caller
+            keys = await ActorKey.create(
+                actor_id=actor.id,
+                rsa_private_pem=rsa.private_pem,
+                rsa_public_pem=rsa.public_pem,
+                ed25519_private_pem=ed.private_pem,
+                ed25519_public_pem=ed.public_pem,
+            )
+            # New keys are security-relevant: record them in the outbox with the public halves only.
+            await Event.create(
+                name="actor.keys_created",
+                actor_id=actor.id,
+                object_type="actor",
+                object_id=actor.id,
+                payload={"rsa_public_pem": rsa.public_pem, "ed25519_public_pem": ed.public_pem},
+            )
+            return keys
+    except IntegrityError:
+        return await ActorKey.get(actor_id=actor.id)
+
+
+async def instance_actor() -> Actor:
+    """The Service actor that speaks for the instance itself (created on first use)."""
+    actor = await Actor.get_or_none(username=INSTANCE_USERNAME, domain="")
+    if actor is not None:
+        return actor
+    try:
+        async with in_transaction():
+            actor = await Actor.create(username=INSTANCE_USERNAME, domain="", kind="Service", display_name="Tallystick")
+            await Event.create(name="actor.created", actor_id=actor.id, object_type="actor", object_id=actor.id,
+                               payload={"username": INSTANCE_USERNAME, "kind": "Service"})
+            return actor
+    except IntegrityError:
+        return await Actor.get(username=INSTANCE_USERNAME, domain="")
+
+
+def local_actor_url(base_url: str, actor: Actor) -> str:
+    if actor.username == INSTANCE_USERNAME:
+        return documents.instance_actor_url(base_url)
+    return documents.actor_url(base_url, actor.username)
+
+
+async def _local_user_actor(username: str) -> Actor:
+    """A local user's actor: 404 when unknown, 410 when the account was deleted."""
+    name = username.lower()
+    user = await User.get_or_none(username=name).select_related("actor")
+    if user is None:
+        raise NotFound(f"there is no user named {username!r} here", code="actor-not-found")
+    if user.status == UserStatus.DELETED.value:
+        raise Gone(f"the account {username!r} has been deleted", code="actor-gone")
+    return user.actor
+
+
+class ActorInput(Input):
+    username: str | None = Field(None, min_length=1, max_length=64, description="omit for the instance actor")
+
+
+@REGISTRY.operation("federation.actor", ActorInput, access=Access.PUBLIC, writes=False)
+async def actor_document(ctx: Context, params: ActorInput) -> dict[str, Any]:
+    """The ActivityPub actor document of a user or of the instance actor."""
+    base = ctx.site.base_url
+    if params.username is None:
+        actor = await instance_actor()
+    else:
+        actor = await _local_user_actor(params.username)
+    keys = await actor_keys(actor)
+    ed_key = load_public_key(keys.ed25519_public_pem)
+    return documents.actor_document(
+        {
+            "username": actor.username,
+            "display_name": actor.display_name,
+            "kind": actor.kind,
+            "created_at": iso(actor.created_at),
+        },
+        actor_id=local_actor_url(base, actor),
+        base_url=base,
+        rsa_public_pem=keys.rsa_public_pem,
+        ed25519_multibase=ed25519_to_multibase(ed_key),  # type: ignore[arg-type]
+    )
+
+
+class CollectionInput(Input):
+    username: str | None = Field(None, min_length=1, max_length=64, description="omit for the instance actor")
+    collection: Literal["inbox", "outbox", "followers", "following"]
+    page: int | None = Field(None, ge=1, le=100_000)
+
+
+@REGISTRY.operation("federation.collection", CollectionInput, access=Access.PUBLIC, writes=False)
+async def actor_collection(ctx: Context, params: CollectionInput) -> dict[str, Any]:
+    """An actor's inbox, outbox, followers or following collection (empty until delivery exists)."""
+    base = ctx.site.base_url
+    actor = await instance_actor() if params.username is None else await _local_user_actor(params.username)
+    collection_id = f"{local_actor_url(base, actor)}/{params.collection}"
+    paged = params.collection in ("outbox", "followers", "following")
+    if paged and params.page is not None:
+        return documents.collection_page(collection_id, params.page, [], has_next=False)
+    return documents.ordered_collection(collection_id, 0, paged=paged)
+
+
+class ObjectInput(Input):
+    kind: Literal["token", "type", "set", "ledger"]
+    id: str = ID
+
+
+async def _actor_urls(ctx: Context, handles: list[str]) -> dict[str, str]:
+    """ActivityPub ids for handles (`user@domain`): ours are computed, remote ones read."""
+    urls: dict[str, str] = {}
+    for handle in handles:
+        username, _, domain = handle.partition("@")
+        if domain in ("", ctx.site.domain):
+            actor = await Actor.get_or_none(username=username, domain="")
+            urls[handle] = local_actor_url(ctx.site.base_url, actor) if actor else documents.actor_url(ctx.site.base_url, username)
+        else:
+            actor = await Actor.get_or_none(username=username, domain=domain)
+            urls[handle] = (actor.uri if actor and actor.uri else None) or f"acct:{handle}"
+    return urls
+
+
+@REGISTRY.operation("federation.object", ObjectInput, access=Access.PUBLIC, writes=False)
+async def object_document(ctx: Context, params: ObjectInput) -> dict[str, Any]:
+    """The ActivityPub form of a token, token type, set or ledger entry (public data only)."""
+    public = Context(site=ctx.site)  # always the anonymous view: private attributes never leave
+    base = ctx.site.base_url
+    if params.kind == "token":
+        view = await REGISTRY.call(public, "tokens.get", {"id": params.id})
+        token_type = await REGISTRY.call(public, "types.get", {"id": view["type"]})
+        owner = (await _actor_urls(ctx, [view["owner"]["handle"]]))[view["owner"]["handle"]]
+        return documents.token_document(
+            view, base_url=base, owner_url=owner, type_name=token_type["name"], type_symbol=token_type["symbol"]
+        )
+    if params.kind == "type":
+        view = await REGISTRY.call(public, "types.get", {"id": params.id})
+        owner = (await _actor_urls(ctx, [view["owner"]["handle"]]))[view["owner"]["handle"]]
+        return documents.type_document(view, base_url=base, owner_url=owner)
+    if params.kind == "set":
+        view = await REGISTRY.call(public, "sets.get", {"id": params.id})
+        owner = (await _actor_urls(ctx, [view["owner"]["handle"]]))[view["owner"]["handle"]]
+        return documents.set_document(view, base_url=base, owner_url=owner)
+    view = await REGISTRY.call(public, "ledger.get", {"id": params.id})
+    token_type = await REGISTRY.call(public, "types.get", {"id": view["type"]}) if view["type"] else None
+    handles = [view["author"]] + ([view["recipient"]] if view.get("recipient") else [])
+    urls = await _actor_urls(ctx, handles)
+    return documents.entry_document(
+        view,
+        base_url=base,
+        author_url=urls[view["author"]],
+        recipient_url=urls.get(view["recipient"]) if view.get("recipient") else None,
+        type_symbol=token_type["symbol"] if token_type else "",
+    )
+
+
+class WebFingerInput(Input):
+    resource: str = Field(min_length=1, max_length=2048)
+
+
+def _jrd(subject: str, actor_id: str) -> dict[str, Any]:
+    return {
+        "subject": subject,
+        "aliases": [actor_id],
+        "links": [
+            {"rel": "self", "type": "application/activity+json", "href": actor_id},
+            {"rel": "http://webfinger.net/rel/profile-page", "type": "text/html", "href": actor_id},
+        ],
+    }
+
+
+def _username_of(ctx: Context, resource: str) -> str:
+    """The local username a WebFinger resource names: 400 when malformed, 404 when not ours."""
+    base = ctx.site.base_url
+    if resource.startswith(("http://", "https://")):
+        if resource == documents.instance_actor_url(base):
+            return INSTANCE_USERNAME
+        prefix = documents.actor_url(base, "")
+        name = resource[len(prefix):] if resource.startswith(prefix) else ""
+        if not name or "/" in name or "?" in name or "#" in name:
+            raise NotFound(f"{resource!r} is not an actor on this server", code="actor-not-found")
+        return name.lower()
+    match = ACCT.match(resource.lower().removeprefix("acct:"))
+    if match is None:
+        raise BadInput(
+            "resource must be acct:user@domain or an actor URL of this server", code="invalid-resource"
+        )
+    username, domain = match.groups()
+    if domain != ctx.site.domain.lower():
+        raise NotFound(f"{domain!r} is not this server; ask that server instead", code="actor-not-found")
+    return username
+
+
+@REGISTRY.operation("federation.webfinger", WebFingerInput, access=Access.PUBLIC, writes=False)
+async def webfinger(ctx: Context, params: WebFingerInput) -> dict[str, Any]:
+    """WebFinger (RFC 7033): find the actor for acct:user@domain or an actor URL."""
+    username = _username_of(ctx, params.resource)
+    if username == INSTANCE_USERNAME:
+        actor = await instance_actor()
+    else:
+        actor = await _local_user_actor(username)
+    return _jrd(f"acct:{actor.username}@{ctx.site.domain}", local_actor_url(ctx.site.base_url, actor))
+
+
+class NoInput(Input):
+    pass
+
+
+async def _active_users(since: datetime) -> int:
+    """Users who signed in or used a token since `since` (a new account counts: it got a token)."""
+    recent = AccessToken.filter(user__status__not=UserStatus.DELETED.value)
+    used = await recent.filter(last_used_at__gte=since).distinct().values_list("user_id", flat=True)
+    issued = await recent.filter(created_at__gte=since).distinct().values_list("user_id", flat=True)
+    return len(set(used) | set(issued))
+
+
+@REGISTRY.operation("federation.nodeinfo", NoInput, access=Access.PUBLIC, writes=False)
+async def nodeinfo(ctx: Context, params: NoInput) -> dict[str, Any]:
+    """NodeInfo 2.1: software, protocols and usage counts of this instance."""
+    now = datetime.now(UTC)
+    users = await User.filter(status__not=UserStatus.DELETED.value).count()
+    posts = await Token.filter(is_deleted=False, owner__domain="").count()
+    return {
+        "version": "2.1",
+        "software": {
+            "name": "tallystick",
+            "version": software_version(),
+            "homepage": "https://tallystick.dev/",
+        },
+        "protocols": ["activitypub"],
+        "services": {"inbound": [], "outbound": []},
+        "openRegistrations": True,
+        "usage": {
+            "users": {
+                "total": users,
+                "activeMonth": await _active_users(now - timedelta(days=30)),
+                "activeHalfyear": await _active_users(now - timedelta(days=180)),
+            },
+            "localPosts": posts,
+        },
+        "metadata": {"nodeName": ctx.site.domain},
+    }

@@ -1,0 +1,189 @@
+"""ActivityPub documents over HTTP: actors, their collections, and object URLs.
+
+The same URL serves ActivityPub JSON to servers and a small HTML page to browsers (DESIGN.md,
+"API conventions"). Negotiation follows the Accept header with its q-values; ActivityPub
+wins ties and answers `*/*` or a missing Accept, because machine clients often send those
+while browsers always name text/html. Handlers stay thin: parse, call one operation, render.
+"""
+
+from __future__ import annotations
+
+import html
+from functools import cache
+from typing import Any, Literal
+
+import orjson
+from aiohttp import web
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from federation.documents import vocabulary_document
+from models.errors import BadInput, DomainError
+from models.registry import REGISTRY
+
+from .keys import CTX, SITE
+
+__all__ = ["ACTIVITY_JSON", "LD_JSON", "activity_response", "add_activitypub_routes", "negotiate", "reject_nul"]
+
+ACTIVITY_JSON = "application/activity+json"
+LD_JSON = 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
+Choice = Literal["activity", "ld", "html"]
+
+
+class NotAcceptable(DomainError):
+    status, code, title = 406, "not-acceptable", "Not acceptable"
+
+
+def _media_ranges(accept: str) -> list[tuple[str, dict[str, str], float]]:
+    """(type/subtype, parameters, q) for each media range of an Accept header (RFC 9110 12.5.1)."""
+    ranges = []
+    for part in accept.split(","):
+        pieces = [piece.strip() for piece in part.split(";")]
+        if not pieces[0]:
+            continue
+        params: dict[str, str] = {}
+        for piece in pieces[1:]:
+            key, _, value = piece.partition("=")
+            params[key.strip().lower()] = value.strip().strip('"')
+        try:
+            q = float(params.pop("q", "1"))
+        except ValueError:
+            q = 0.0
+        ranges.append((pieces[0].lower(), params, q))
+    return ranges
+
+
+def _quality(ranges: list[tuple[str, dict[str, str], float]], wanted: str) -> tuple[int, float]:
+    """(specificity, q) of the most specific range matching `wanted`; (-1, 0) when none does."""
+    best = (-1, 0.0)
+    major = wanted.split("/")[0]
+    for media, params, q in ranges:
+        if media == wanted:
+            specificity = 2
+        elif media == f"{major}/*":
+            specificity = 1
+        elif media == "*/*":
+            specificity = 0
+        else:
+            continue
+        if specificity > best[0]:
+            best = (specificity, q)
+    return best
+
+
+def negotiate(accept: str | None) -> Choice:
+    """Which representation to send; 406 when the client accepts none of ours."""
+    if not accept or not accept.strip():
+        return "activity"
+    ranges = _media_ranges(accept)
+    scores: dict[Choice, tuple[int, float]] = {
+        # plain application/json and JSON-LD without the profile get ActivityPub too (lenient for interop)
+        "activity": max(_quality(ranges, ACTIVITY_JSON), _quality(ranges, "application/json")),
+        "ld": _quality(ranges, "application/ld+json"),
+        "html": max(_quality(ranges, "text/html"), _quality(ranges, "application/xhtml+xml")),
+    }
+    choice: Choice = max(scores, key=lambda name: (scores[name][1], scores[name][0] == 2, name != "html"))
+    if scores[choice][1] <= 0:
+        raise NotAcceptable(
+            f"this resource is available as {ACTIVITY_JSON}, {LD_JSON} or text/html", code="not-acceptable"
+        )
+    return choice
+
+
+def reject_nul(request: web.Request) -> None:
+    """NUL cannot be stored or looked up (PostgreSQL refuses it): 400, as the API does."""
+    if "\x00" in request.path or "\x00" in request.query_string or "%00" in request.raw_path:
+        raise BadInput("NUL characters are not allowed in text", code="nul-character")
+
+
+def activity_response(document: dict[str, Any], choice: Choice = "activity") -> web.Response:
+    content_type = LD_JSON if choice == "ld" else ACTIVITY_JSON
+    return web.Response(body=orjson.dumps(document), headers={"Content-Type": content_type, "Vary": "Accept"})
+
+
+@cache
+def _pages() -> Environment:
+    return Environment(
+        loader=PackageLoader("templates", "pages"), autoescape=True, undefined=StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True,
+    )
+
+
+def _html(template: str, **values: Any) -> web.Response:
+    body = _pages().get_template(template).render(**values)
+    return web.Response(text=body, content_type="text/html", charset="utf-8", headers={"Vary": "Accept"})
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return "—"
+    return orjson.dumps(value).decode()
+
+
+_FACTS = {
+    "TokenType": ["symbol", "fungible", "smallestUnit", "supplyLimit", "minted", "version"],
+    "TokenSet": ["totalItems", "version"],
+    "LedgerEntry": ["entryKind", "amount", "tokenType", "target", "flags"],
+    "Token": ["tokenType", "version", "contentHash"],
+}
+
+
+def _object_page(document: dict[str, Any]) -> web.Response:
+    facts = [(name, _shown(document.get(name))) for name in _FACTS.get(document["type"], []) if name in document]
+    if document["type"] == "Token":
+        facts += [(name, _shown(value)) for name, value in sorted((document.get("attributes") or {}).items())]
+    summary = html.unescape(document.get("summary") or "")  # the document's summary is HTML; the page escapes
+    return _html("object.html.j2", document=document, summary=summary, facts=facts)
+
+
+async def _actor(request: web.Request) -> web.StreamResponse:
+    reject_nul(request)
+    choice = negotiate(request.headers.get("Accept"))
+    username = request.match_info.get("username")
+    document = await REGISTRY.call(request[CTX], "federation.actor", {"username": username} if username else {})
+    if choice == "html":
+        handle = f"{document['preferredUsername']}@{request.app[SITE].domain}"
+        return _html("actor.html.j2", actor=document, handle=handle)
+    return activity_response(document, choice)
+
+
+async def _collection(request: web.Request) -> web.StreamResponse:
+    reject_nul(request)
+    choice = negotiate(request.headers.get("Accept"))
+    raw: dict[str, Any] = {"collection": request.match_info["collection"]}
+    if "username" in request.match_info:
+        raw["username"] = request.match_info["username"]
+    if "page" in request.query:
+        raw["page"] = request.query["page"]
+    document = await REGISTRY.call(request[CTX], "federation.collection", raw)
+    return activity_response(document, "ld" if choice == "ld" else "activity")
+
+
+def _object_handler(kind: str) -> Any:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        reject_nul(request)
+        choice = negotiate(request.headers.get("Accept"))
+        document = await REGISTRY.call(request[CTX], "federation.object", {"kind": kind, "id": request.match_info["id"]})
+        if choice == "html":
+            return _object_page(document)
+        return activity_response(document, choice)
+
+    handle.__name__ = f"ap_{kind}"
+    return handle
+
+
+async def _vocabulary(request: web.Request) -> web.StreamResponse:
+    """The JSON-LD context of our token vocabulary (its URL is in every object's @context)."""
+    return web.Response(body=orjson.dumps(vocabulary_document()), content_type="application/ld+json")
+
+
+def add_activitypub_routes(router: web.UrlDispatcher) -> None:
+    collections = "{collection:inbox|outbox|followers|following}"
+    router.add_get("/actor", _actor, name="ap_instance_actor")
+    router.add_get(f"/actor/{collections}", _collection)
+    router.add_get("/users/{username}", _actor, name="ap_actor")
+    router.add_get(f"/users/{{username}}/{collections}", _collection)
+    for kind, path in (("token", "tokens"), ("type", "types"), ("set", "sets"), ("ledger", "ledger")):
+        router.add_get(f"/{path}/{{id}}", _object_handler(kind), name=f"ap_{kind}")
+    router.add_get("/ns", _vocabulary, name="ap_vocabulary")

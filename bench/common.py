@@ -135,7 +135,7 @@ class Instance:
         fast_writes turns off fsync for this setup connection only: bulk setup data needs no
         durability, and the server later opens its own connection with the normal settings.
         """
-        import models.operations  # noqa: F401  (registers every operation)
+        import federation.operations  # noqa: F401  (registers every operation)
         from tortoise.connection import connections
 
         from server.database import close_database, open_database

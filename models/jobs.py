@@ -6,7 +6,7 @@ the problem. A reaper puts running jobs whose lease ran out back in the queue.
 
 A chain is a job whose `steps` hold the ordered steps with their per-step state, result or
 problem (see models/operations/chains.py). A job with a callback URL has its record POSTed
-there when it finishes, signed with the caller's webhook secret (server/callbacks.py).
+there when it finishes, signed with the caller's webhook secret (federation/callbacks.py).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from aiohttp import web
 
-import models.operations  # noqa: F401  (registers every operation)
+import federation.operations  # noqa: F401  (registers every operation)
 from models.context import Site
 from models.registry import REGISTRY
 

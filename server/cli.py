@@ -29,7 +29,7 @@ async def system_call(settings: Settings, name: str, params: dict[str, Any]) -> 
 
 
 async def _with_database(settings: Settings, work: Callable[[], Awaitable[int]]) -> int:
-    import models.operations  # noqa: F401
+    import federation.operations  # noqa: F401
 
     from .database import close_database, open_database
 

@@ -7,7 +7,7 @@ queued, so bad requests still get their 400/401/403/404 at once. The answer is
 `202 Accepted` with `Location: /api/v1/jobs/{id}`, `Retry-After` and the job record.
 
 `X-Callback-Url: https://...` (implies async): when the job finishes, its record is POSTed
-there, signed with the caller's webhook secret (Standard Webhooks; see server/callbacks.py).
+there, signed with the caller's webhook secret (Standard Webhooks; see federation/callbacks.py).
 The URL must be public (SSRF guard): 422 callback-url-refused otherwise.
 
 `Idempotency-Key` (async calls only): the same key with the same request (method, path and
@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import web
 
+from federation.ssrf import check_callback_url
 from models.actors import Role
 from models.errors import BadInput, Unprocessable
 from models.jobs import Job, JobState, job_location
@@ -124,6 +125,7 @@ async def respond_async(
     if route.operation == "jobs.submit":
         return await _submit_chain(request, route, raw, render)
     settings = request.app[SETTINGS]
+    await _check_callback(request, request.headers.get("X-Callback-Url"))
     job, created = await enqueue(
         request[CTX],
         JobRequest(
@@ -165,7 +167,14 @@ async def _submit_chain(
         raise Unprocessable("chains cannot run on behalf of another user", code="on-behalf-of-not-supported")
     if "X-Callback-Url" in request.headers:
         raw.setdefault("callback_url", request.headers["X-Callback-Url"])
+    await _check_callback(request, raw.get("callback_url"))
     return render(request, route, await REGISTRY.call(request[CTX], route.operation, raw))
+
+
+async def _check_callback(request: web.Request, url: Any) -> None:
+    """The DNS half of the SSRF guard, at the edge (the operation checks the syntax itself)."""
+    if isinstance(url, str):
+        await check_callback_url(url, allow_private=request[CTX].site.allow_private_addresses)
 
 
 def _inline(

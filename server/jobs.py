@@ -17,7 +17,7 @@ together with the update that records its result in `steps` (again conditional o
 lease). So each step takes effect exactly once, a worker that takes over a reaped chain
 skips the steps already recorded, and a later failure does not undo earlier steps.
 
-Callbacks (models/callbacks.py): the worker that finishes a job tries its callback right
+Callbacks (federation/callbacks.py): the worker that finishes a job tries its callback right
 away, outside any transaction; the pool's sweeper retries the ones that failed when due.
 """
 
@@ -38,7 +38,7 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from models.actors import User, UserStatus
-from models.callbacks import deliver, deliver_due_callbacks
+from federation.callbacks import deliver, deliver_due_callbacks
 from models.context import Context, Site
 from models.errors import DomainError, Unauthorized, Unprocessable
 from models.ids import new_id

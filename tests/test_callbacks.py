@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from models.callbacks import MAX_TRIES, deliver, deliver_due_callbacks
+from federation.callbacks import MAX_TRIES, deliver, deliver_due_callbacks
 from models.events import Event
 from models.jobs import Job
 from server.app import create_app

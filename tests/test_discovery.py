@@ -15,7 +15,7 @@ from federation.signatures import sign_cavage, verify_request
 from models.actors import Actor
 from models.events import Event
 from models.federation import ActorKey
-from models.operations.actors import actor_keys
+from federation.actors import actor_keys
 from server.activitypub import negotiate
 
 from .conftest import Api, assert_problem

@@ -2,7 +2,6 @@
 
 from . import (  # noqa: F401
     accounts,  # noqa: F401
-    actors,  # noqa: F401
     groups,  # noqa: F401
     jobs,  # noqa: F401
     chains,  # noqa: F401  (after jobs)

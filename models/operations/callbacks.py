@@ -7,21 +7,50 @@ once (callbacks retried later are signed with the new one).
 
 from __future__ import annotations
 
+import base64
+import secrets
 from typing import Any
 
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from ..actors import User
 from ..base import iso
-from ..callbacks import deliver, new_secret, secret_for
 from ..context import Context
-from ..errors import Conflict, Unprocessable
+from ..events import Event
 from ..jobs import WebhookSecret
 from ..registry import REGISTRY, Access, Input
-from .jobs import JobIdInput, render_job, visible_job
 
-__all__ = ["secret_view"]
+__all__ = ["new_secret", "secret_for", "secret_view"]
 
 
 class NoInput(Input):
     pass
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+async def secret_for(user_id: str) -> WebhookSecret:
+    """The user's webhook secret, created (with its event) on first use."""
+    found = await WebhookSecret.get_or_none(user_id=user_id)
+    if found is not None:
+        return found
+    try:
+        async with in_transaction():
+            created = await WebhookSecret.create(user_id=user_id, secret=new_secret())
+            actor_ids = await User.filter(id=user_id).values_list("actor_id", flat=True)
+            await Event.create(
+                name="webhook_secret.created",
+                actor_id=actor_ids[0] if actor_ids else None,
+                object_type="user",
+                object_id=user_id,
+                payload={},
+            )
+            return created
+    except IntegrityError:  # created by a concurrent request
+        return await WebhookSecret.get(user_id=user_id)
 
 
 def secret_view(secret: WebhookSecret) -> dict[str, Any]:
@@ -43,17 +72,3 @@ async def rotate_secret(ctx: Context, params: NoInput) -> dict[str, Any]:
     await secret.save(update_fields=["secret", "updated_at"])
     await ctx.emit("webhook_secret.rotated", "user", user.id, {})
     return secret_view(secret)
-
-
-@REGISTRY.operation("jobs.redeliver", JobIdInput, access=Access.WRITE, writes=False)
-async def redeliver(ctx: Context, params: JobIdInput) -> dict[str, Any]:
-    """Send a finished job's callback again now (also after it was delivered or gave up)."""
-    job = await visible_job(ctx, params.id)
-    if not job.callback_url:
-        raise Unprocessable("this job has no callback URL", code="no-callback")
-    if not job.finished:
-        raise Conflict(f"the job is still {job.state}; its callback is sent when it finishes", code="job-not-finished")
-    done = await deliver(ctx.site, job.id, manual=True)
-    if done is None:
-        raise Conflict("a delivery of this callback is in progress; try again shortly", code="callback-busy")
-    return await render_job(done)

@@ -22,11 +22,10 @@ from typing import Any
 from pydantic import Field, ValidationError
 from tortoise.transactions import in_transaction
 
-from federation.ssrf import check_callback_url
-
 from ..context import Context
 from ..errors import BadInput, TooLarge, Unprocessable
 from ..jobs import CallbackState, Job
+from ..urls import check_callback_syntax
 from ..registry import REGISTRY, Access, Input
 from .jobs import NOT_QUEUEABLE, record_job_event, render_job
 
@@ -196,7 +195,7 @@ async def submit_chain(ctx: Context, params: ChainInput) -> dict[str, Any]:
     for step in params.steps:
         _check_input(ctx, step, ref_paths[step.id])
     if params.callback_url is not None:
-        await check_callback_url(params.callback_url, allow_private=ctx.site.allow_private_addresses)
+        check_callback_syntax(params.callback_url, allow_private=ctx.site.allow_private_addresses)
     steps = [
         {"id": step.id, "operation": step.operation, "input": step.input, "state": "queued", "result": None, "error": None}
         for step in params.steps

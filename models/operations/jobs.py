@@ -22,14 +22,13 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from federation.ssrf import check_callback_url
-
 from ..actors import Role, User
 from ..context import Context
 from ..errors import BadInput, Conflict, Forbidden, NotFound, Unprocessable
 from ..events import Event
 from ..jobs import FINISHED, CallbackState, Job, JobState, job_location, job_view
 from ..paging import ListInput, paginate
+from ..urls import check_callback_syntax
 from ..registry import REGISTRY, Access, Input
 from .accounts import find_user
 
@@ -121,7 +120,7 @@ async def enqueue(ctx: Context, request: JobRequest) -> tuple[Job, bool]:
     REGISTRY.authorize(run_ctx, operation)
     REGISTRY.parse(request.operation, request.input)
     if request.callback_url is not None:
-        await check_callback_url(request.callback_url, allow_private=ctx.site.allow_private_addresses)
+        check_callback_syntax(request.callback_url, allow_private=ctx.site.allow_private_addresses)
     key = request.idempotency_key
     if key is not None:
         existing = await Job.get_or_none(caller_id=caller.id, idempotency_key=key)

@@ -17,17 +17,17 @@ from pydantic import Field
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from federation import documents
-from federation.keys import KeyPair, ed25519_to_multibase, generate_ed25519, generate_rsa, load_public_key
+from models.actors import AccessToken, Actor, User, UserStatus
+from models.base import iso
+from models.context import Context
+from models.errors import BadInput, Gone, NotFound
+from models.events import Event
+from models.federation import ActorKey
+from models.registry import REGISTRY, Access, Input
+from models.tokens import Token
 
-from ..actors import AccessToken, Actor, User, UserStatus
-from ..base import iso
-from ..context import Context
-from ..errors import BadInput, Gone, NotFound
-from ..events import Event
-from ..federation import ActorKey
-from ..registry import REGISTRY, Access, Input
-from ..tokens import Token
+from . import documents
+from .keys import KeyPair, ed25519_to_multibase, generate_ed25519, generate_rsa, load_public_key
 
 __all__ = ["INSTANCE_USERNAME", "actor_keys", "instance_actor", "local_actor_url", "software_version"]
 

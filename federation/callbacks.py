@@ -19,26 +19,25 @@ import base64
 import hashlib
 import hmac
 import logging
-import secrets
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import aiohttp
 import orjson
-from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from federation.ssrf import GuardedResolver, UrlRefused, check_callback_url
+from models.context import Context, Site
+from models.errors import Conflict, Unprocessable
+from models.jobs import FINISHED, CallbackState, Job
+from models.operations.callbacks import secret_for
+from models.operations.jobs import JobIdInput, record_job_event, render_job, visible_job
+from models.registry import REGISTRY, Access
 
-from .actors import User
-from .context import Site
-from .events import Event
-from .jobs import FINISHED, CallbackState, Job, WebhookSecret
-from .operations.jobs import record_job_event, render_job
+from .ssrf import GuardedResolver, UrlRefused, check_callback_url
 
-__all__ = ["BACKOFF", "MAX_TRIES", "new_secret", "secret_for", "sign", "deliver", "deliver_due_callbacks"]
+__all__ = ["BACKOFF", "MAX_TRIES", "sign", "deliver", "deliver_due_callbacks"]
 
 log = logging.getLogger("tallystick.callbacks")
 
@@ -50,31 +49,6 @@ CLAIM_SECONDS = 60  # a claimed try is not picked again by the sweep before this
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def new_secret() -> str:
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
-async def secret_for(user_id: str) -> WebhookSecret:
-    """The user's webhook secret, created (with its event) on first use."""
-    found = await WebhookSecret.get_or_none(user_id=user_id)
-    if found is not None:
-        return found
-    try:
-        async with in_transaction():
-            created = await WebhookSecret.create(user_id=user_id, secret=new_secret())
-            actor_ids = await User.filter(id=user_id).values_list("actor_id", flat=True)
-            await Event.create(
-                name="webhook_secret.created",
-                actor_id=actor_ids[0] if actor_ids else None,
-                object_type="user",
-                object_id=user_id,
-                payload={},
-            )
-            return created
-    except IntegrityError:  # created by a concurrent request
-        return await WebhookSecret.get(user_id=user_id)
 
 
 def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
@@ -180,3 +154,17 @@ async def deliver_due_callbacks(site: Site, *, now: datetime | None = None, limi
         except Exception:
             log.exception("job %s: callback delivery failed unexpectedly", job_id)
     return tried
+
+
+@REGISTRY.operation("jobs.redeliver", JobIdInput, access=Access.WRITE, writes=False)
+async def redeliver(ctx: Context, params: JobIdInput) -> dict[str, Any]:
+    """Send a finished job's callback again now (also after it was delivered or gave up)."""
+    job = await visible_job(ctx, params.id)
+    if not job.callback_url:
+        raise Unprocessable("this job has no callback URL", code="no-callback")
+    if not job.finished:
+        raise Conflict(f"the job is still {job.state}; its callback is sent when it finishes", code="job-not-finished")
+    done = await deliver(ctx.site, job.id, manual=True)
+    if done is None:
+        raise Conflict("a delivery of this callback is in progress; try again shortly", code="callback-busy")
+    return await render_job(done)

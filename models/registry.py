@@ -46,6 +46,7 @@ class Operation:
     role: Role | None
     summary: str
     writes: bool
+    own_transaction: bool = False  # the operation opens its own transaction(s) (hot paths)
 
 
 class Registry:
@@ -61,6 +62,7 @@ class Registry:
         role: Role | None = None,
         summary: str = "",
         writes: bool | None = None,
+        own_transaction: bool = False,
     ) -> Callable[[Callable[[Context, InputT], Awaitable[Any]]], Callable[[Context, InputT], Awaitable[Any]]]:
         """Register `run(ctx, params)` under `name`; a name may be registered once."""
 
@@ -76,6 +78,7 @@ class Registry:
                 role=role,
                 summary=summary or (doc[0] if doc else name),
                 writes=(access is Access.WRITE) if writes is None else writes,
+                own_transaction=own_transaction,
             )
             return run
 
@@ -115,7 +118,7 @@ class Registry:
         self.authorize(ctx, operation)
         params = self.parse(name, raw)
         try:
-            if not operation.writes:
+            if not operation.writes or operation.own_transaction:
                 return await operation.run(ctx, params)
             async with in_transaction():
                 return await operation.run(ctx, params)

@@ -10,14 +10,24 @@ placeholders; PostgreSQL gets `$1, $2, ...`.
 from __future__ import annotations
 
 import re
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any, TypeVar
 
+from tortoise.backends.base.client import TransactionalDBClient
 from tortoise.connection import connections
+from tortoise.exceptions import IntegrityError, OperationalError
 from tortoise.models import Model
+from tortoise.transactions import in_transaction
 
-__all__ = ["columns", "fetch", "execute", "insert", "insert_many", "load", "now"]
+__all__ = [
+    "Statement", "columns", "deferred", "execute", "fetch", "fetch_together", "insert", "insert_many", "load", "now", "run_atomic",
+]
 
 M = TypeVar("M", bound=Model)
 _PLACEHOLDER = re.compile(r"\?")
@@ -48,6 +58,24 @@ async def execute(query: str, *params: Any) -> int:
     return int(count)
 
 
+def _fetch_in_sqlite_thread(raw: sqlite3.Connection, queries: list[tuple[str, tuple[Any, ...]]]) -> list[list[dict[str, Any]]]:
+    return [[dict(row) for row in raw.execute(query, params).fetchall()] for query, params in queries]
+
+
+async def fetch_together(*queries: tuple[Any, ...]) -> list[list[dict[str, Any]]]:
+    """Several independent reads, each `(query, *params)`: on SQLite in one trip to the
+    database thread (see run_atomic for why trips matter), elsewhere one after another."""
+    client = connections.get("default")
+    if client.capabilities.dialect == "sqlite":
+        batch = [(query, tuple(params)) for query, *params in queries]
+        async with client.acquire_connection() as connection:
+            try:
+                return await connection._execute(_fetch_in_sqlite_thread, connection._conn, batch)
+            except sqlite3.OperationalError as error:
+                raise OperationalError(error) from error
+    return [await fetch(query, *params) for query, *params in queries]
+
+
 def columns(model: type[Model], alias: str) -> str:
     """`alias.col AS "alias__col", ...` for every column (call after ORM init: FKs come then)."""
     return ", ".join(f'{alias}."{column}" AS "{alias}__{column}"' for column in model._meta.db_fields)
@@ -65,14 +93,97 @@ def now() -> datetime:
 
 
 async def insert_many(table: str, rows: list[dict[str, Any]]) -> None:
-    """INSERT rows that share their columns; values must already be database-ready."""
+    """INSERT rows that share their columns; values must already be database-ready.
+    Inside `deferred()` the statement is queued instead of run."""
     if not rows:
         return
     names = list(rows[0])
     one = "(" + ", ".join("?" for _ in names) + ")"
     quoted = ", ".join(f'"{name}"' for name in names)
     params = [row[name] for row in rows for name in names]
-    await execute(f'INSERT INTO "{table}" ({quoted}) VALUES ' + ", ".join(one for _ in rows), *params)
+    query = f'INSERT INTO "{table}" ({quoted}) VALUES ' + ", ".join(one for _ in rows)
+    queued = _DEFERRED.get()
+    if queued is not None:
+        queued.append(Statement(query, tuple(params)))
+        return
+    await execute(query, *params)
+
+
+# ---------------------------------------------------------------- one round trip for a whole write
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One write of an atomic batch; with `expect_rows`, a guard: unless it changes exactly that
+    many rows, the whole batch is rolled back (e.g. the conditional decrement of a spend)."""
+
+    query: str
+    params: tuple[Any, ...] = ()
+    expect_rows: int | None = None
+
+
+_DEFERRED: ContextVar[list[Statement] | None] = ContextVar("deferred_writes", default=None)
+
+
+@contextmanager
+def deferred() -> Iterator[list[Statement]]:
+    """Collect the INSERTs made by insert()/insert_many() (and so ctx.emit) instead of running
+    them, for `run_atomic`. Code inside must not read back what it inserts."""
+    statements: list[Statement] = []
+    token = _DEFERRED.set(statements)
+    try:
+        yield statements
+    finally:
+        _DEFERRED.reset(token)
+
+
+class _GuardFailed(Exception):
+    pass
+
+
+def _run_in_sqlite_thread(raw: sqlite3.Connection, statements: list[Statement]) -> bool:
+    """Runs on aiosqlite's thread: BEGIN .. COMMIT without going back to the event loop."""
+    raw.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in statements:
+            cursor = raw.execute(statement.query, statement.params)
+            if statement.expect_rows is not None and cursor.rowcount != statement.expect_rows:
+                raw.execute("ROLLBACK")
+                return False
+        raw.execute("COMMIT")
+        return True
+    except BaseException:
+        raw.execute("ROLLBACK")
+        raise
+
+
+async def run_atomic(statements: list[Statement]) -> bool:
+    """Run the statements in one transaction; False, with nothing written, when a guard fails.
+
+    On SQLite, outside any transaction, the batch goes to the database thread in ONE round trip
+    while holding tortoise's connection lock. Every statement in tortoise's SQLite client holds
+    that one lock, so a write that takes eight trips holds it across eight event-loop turns,
+    and under load that, not SQLite, is what bounds throughput (bench/ledger.py). Elsewhere
+    (PostgreSQL, or inside a caller's transaction) the statements run one by one.
+    """
+    client = connections.get("default")
+    if client.capabilities.dialect == "sqlite" and not isinstance(client, TransactionalDBClient):
+        async with client.acquire_connection() as connection:
+            try:
+                return await connection._execute(_run_in_sqlite_thread, connection._conn, statements)
+            except sqlite3.IntegrityError as error:
+                raise IntegrityError(error) from error
+            except sqlite3.OperationalError as error:
+                raise OperationalError(error) from error
+    try:
+        async with in_transaction():
+            for statement in statements:
+                changed = await execute(statement.query, *statement.params)
+                if statement.expect_rows is not None and changed != statement.expect_rows:
+                    raise _GuardFailed
+    except _GuardFailed:
+        return False
+    return True
 
 
 async def insert(table: str, **values: Any) -> None:

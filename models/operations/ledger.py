@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from tortoise.connection import connections
 from tortoise.expressions import Q
 from tortoise.functions import Sum
+from tortoise.transactions import in_transaction
 
 from .. import sql
 from ..actors import Actor, Role, UserStatus
@@ -48,15 +49,22 @@ AUTO_SPEND_ATTEMPTS = 20
 # ---------------------------------------------------------------- lookups
 
 
-async def _ledger_type(type_id: str) -> TokenType:
-    rows = await sql.fetch(f"SELECT {sql.columns(TokenType, 't')} FROM token_types t WHERE t.id = ?", type_id)
+def _type_sql() -> str:
+    return f"SELECT {sql.columns(TokenType, 't')} FROM token_types t WHERE t.id = ?"
+
+
+def _type_from(rows: list[dict[str, Any]], type_id: str) -> TokenType:
     if not rows or rows[0]["t__is_deleted"]:
         raise NotFound(f"there is no token type {type_id!r}", code="type-not-found")
     return sql.load(TokenType, rows[0], "t")
 
 
-async def resolve_actor(handle: str, ctx: Context, *, field: str = "to") -> Actor:
-    """`bob`, `@bob` or `bob@<this domain>` -> the local actor; other domains are remote."""
+async def _ledger_type(type_id: str) -> TokenType:
+    return _type_from(await sql.fetch(_type_sql(), type_id), type_id)
+
+
+def local_username(handle: str, ctx: Context, *, field: str = "to") -> str:
+    """`bob`, `@bob` or `bob@<this domain>` -> `bob`; other domains are remote."""
     name = handle.strip().lstrip("@")
     username, _, domain = name.partition("@")
     if domain and domain.lower() != ctx.site.domain.lower():
@@ -65,13 +73,22 @@ async def resolve_actor(handle: str, ctx: Context, *, field: str = "to") -> Acto
             code="remote-actor-unsupported",
             errors=[{"field": field, "message": "remote actors are not supported yet"}],
         )
-    rows = await sql.fetch(
-        f"SELECT u.status, {sql.columns(Actor, 'a')} FROM users u JOIN actors a ON a.id = u.actor_id WHERE u.username = ?",
-        username.lower(),
-    )
+    return username.lower()
+
+
+def _actor_sql() -> str:
+    return f"SELECT u.status, {sql.columns(Actor, 'a')} FROM users u JOIN actors a ON a.id = u.actor_id WHERE u.username = ?"
+
+
+def _actor_from(rows: list[dict[str, Any]], handle: str) -> Actor:
     if not rows or rows[0]["status"] == UserStatus.DELETED.value:
         raise NotFound(f"there is no user {handle!r} on this server", code="actor-not-found")
     return sql.load(Actor, rows[0], "a")
+
+
+async def resolve_actor(handle: str, ctx: Context, *, field: str = "to") -> Actor:
+    """The local actor a handle names (see local_username)."""
+    return _actor_from(await sql.fetch(_actor_sql(), local_username(handle, ctx, field=field)), handle)
 
 
 # ---------------------------------------------------------------- spending
@@ -240,21 +257,56 @@ async def create(ctx: Context, params: CreateInput) -> dict[str, Any]:
     return await record_entry(ctx, EntryKind.CREATE, token_type, amount, actor, [], params.description)
 
 
-@REGISTRY.operation("ledger.give", GiveInput)
+_OLDEST_OUTPUT_SQL = (
+    "SELECT id, remaining FROM ledger_entries WHERE recipient_id = ? AND type_id = ? AND remaining > 0 ORDER BY id LIMIT 1"
+)
+
+
+@REGISTRY.operation("ledger.give", GiveInput, own_transaction=True)
 async def give(ctx: Context, params: GiveInput) -> dict[str, Any]:
     """Give units to another actor, from explicit sources or oldest-first."""
-    token_type = await _ledger_type(params.type)
+    owner = ctx.require_actor()
+    type_rows, actor_rows, oldest = await sql.fetch_together(
+        (_type_sql(), params.type),
+        (_actor_sql(), local_username(params.to, ctx)),
+        (_OLDEST_OUTPUT_SQL, owner.id, params.type),
+    )
+    token_type = _type_from(type_rows, params.type)
     amount = to_minor(params.amount, token_type.smallest_unit)
     sources = _minor_sources(params.sources, token_type)
-    recipient = await resolve_actor(params.to, ctx)
-    if recipient.id == ctx.require_actor().id:
+    recipient = _actor_from(actor_rows, params.to)
+    if recipient.id == owner.id:
         raise Unprocessable("you cannot give to yourself", code="self-give")
-    if token_type.fungible:
-        if params.token is not None:
-            raise Unprocessable("units of a fungible type are given by amount, not by token", code="fungible-type")
-        spent = await _spend(ctx, token_type, amount, sources)
-        return await record_entry(ctx, EntryKind.GIVE, token_type, amount, recipient, spent, params.description)
-    return await _give_unique(ctx, token_type, amount, recipient, params)
+    if token_type.fungible and params.token is not None:
+        raise Unprocessable("units of a fungible type are given by amount, not by token", code="fungible-type")
+    if token_type.fungible and not sources and oldest and int(oldest[0]["remaining"]) >= amount:
+        done = await _give_from_output(ctx, token_type, amount, recipient, oldest[0]["id"], params.description)
+        if done is not None:
+            return done
+    async with in_transaction():
+        if token_type.fungible:
+            spent = await _spend(ctx, token_type, amount, sources)
+            return await record_entry(ctx, EntryKind.GIVE, token_type, amount, recipient, spent, params.description)
+        return await _give_unique(ctx, token_type, amount, recipient, params)
+
+
+async def _give_from_output(
+    ctx: Context, token_type: TokenType, amount: int, recipient: Actor, output_id: str, description: str
+) -> dict[str, Any] | None:
+    """The common give in one database round trip: the oldest unspent output covers it.
+
+    The entry, its source and its event are written together with the conditional decrement
+    (the double-spend guard) by `sql.run_atomic`; None when another give spent that output
+    first, and the caller then takes the general path, which re-reads.
+    """
+    with sql.deferred() as writes:
+        view = await record_entry(ctx, EntryKind.GIVE, token_type, amount, recipient, [(output_id, amount)], description)
+    guard = sql.Statement(
+        "UPDATE ledger_entries SET remaining = remaining - ? WHERE id = ? AND remaining >= ?",
+        (amount, output_id, amount),
+        expect_rows=1,
+    )
+    return view if await sql.run_atomic([guard, *writes]) else None
 
 
 async def _give_unique(ctx: Context, token_type: TokenType, amount: int, recipient: Actor, params: GiveInput) -> dict[str, Any]:

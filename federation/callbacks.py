@@ -20,7 +20,7 @@ import hashlib
 import hmac
 import logging
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -37,7 +37,7 @@ from models.registry import REGISTRY, Access
 
 from .ssrf import GuardedResolver, UrlRefused, check_callback_url
 
-__all__ = ["BACKOFF", "MAX_TRIES", "sign", "deliver", "deliver_due_callbacks"]
+__all__ = ["BACKOFF", "MAX_TRIES", "deliver", "deliver_due_callbacks", "sign"]
 
 log = logging.getLogger("tallystick.callbacks")
 
@@ -48,7 +48,7 @@ CLAIM_SECONDS = 60  # a claimed try is not picked again by the sweep before this
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, TypeVar
 
@@ -89,7 +89,7 @@ def load(model: type[M], row: dict[str, Any], alias: str) -> M:
 
 def now() -> datetime:
     """Timestamps as the ORM writes them (aware UTC); tortoise adapts them for SQLite."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 async def insert_many(table: str, rows: list[dict[str, Any]]) -> None:

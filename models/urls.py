@@ -13,7 +13,15 @@ from urllib.parse import urlsplit
 
 from .errors import Unprocessable
 
-__all__ = ["MAX_URL_LENGTH", "UrlRefused", "Target", "check_url", "check_callback_syntax", "is_public", "literal_address"]
+__all__ = [
+    "MAX_URL_LENGTH",
+    "Target",
+    "UrlRefused",
+    "check_callback_syntax",
+    "check_url",
+    "is_public",
+    "literal_address",
+]
 
 MAX_URL_LENGTH = 2048
 
@@ -84,7 +92,6 @@ def check_url(url: str, *, allow_private: bool = False) -> Target:
     if not allow_private and (host.lower() == "localhost" or host.lower().endswith(".localhost")):
         raise UrlRefused(f"{host} is not a public address (RFC 6761: it always means this machine)")
     return Target(parts.scheme, host, port or (443 if parts.scheme == "https" else 80))
-
 
 
 def check_callback_syntax(url: str, *, allow_private: bool = False) -> Target:

@@ -37,7 +37,7 @@ from .entries import (
 )
 from .tokens import get_visible_token, transfer_token
 
-__all__ = ["resolve_actor", "balance_of"]
+__all__ = ["balance_of", "resolve_actor"]
 
 AMOUNT = Field(min_length=1, max_length=40, description="decimal string, e.g. \"12.50\"")
 ID = Field(min_length=1, max_length=64)

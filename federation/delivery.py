@@ -23,12 +23,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
+from pydantic import Field
 from tortoise.expressions import Q
 
-from models.actors import Actor
-from models.context import Site
+from models.actors import Actor, Role
+from models.base import iso
+from models.context import Context, Site
 from models.federation import Delivery, DeliveryState, DomainHealth
 from models.ids import new_id
+from models.paging import ListInput, Page, paginate
+from models.registry import REGISTRY, Access
 from models.sql import insert_many, now as sql_now
 from models.urls import UrlRefused, check_url
 
@@ -37,7 +41,7 @@ from .remote import USER_AGENT, domain_of
 from .signatures import sign_cavage
 from .ssrf import GuardedResolver
 
-__all__ = ["CLAIM_SECONDS", "Outcome", "deliver_due", "enqueue", "is_permanent", "retry_delay"]
+__all__ = ["CLAIM_SECONDS", "Outcome", "deliver_due", "enqueue", "is_permanent", "list_deliveries", "retry_delay"]
 
 log = logging.getLogger("tallystick.delivery")
 
@@ -205,3 +209,25 @@ async def deliver_due(site: Site, *, now: datetime | None = None, limit: int = 2
         if not outcome.ok:
             log.info("delivery %s to %s, try %d: %s", delivery.activity_uri, delivery.inbox, delivery.attempts, outcome.error)
     return len(due)
+
+
+class DeliveryListInput(ListInput):
+    state: DeliveryState | None = None
+    domain: str | None = Field(None, max_length=255)
+
+
+@REGISTRY.operation("admin.federation.deliveries", DeliveryListInput, access=Access.USER, role=Role.ADMIN)
+async def list_deliveries(ctx: Context, params: DeliveryListInput) -> Page:
+    """Outgoing deliveries with their attempts and last outcome (admins: to see what is stuck)."""
+    query = Delivery.all()
+    if params.state is not None:
+        query = query.filter(state=params.state.value)
+    if params.domain:
+        query = query.filter(domain=params.domain.lower())
+    page = await paginate(query, params)
+    return page.map(lambda row: {
+        "id": row.id, "activity": row.activity_uri, "inbox": row.inbox, "domain": row.domain, "state": row.state,
+        "attempts": row.attempts, "next_attempt_at": iso(row.next_at) if row.state == "pending" else None,
+        "last_status": row.last_status, "last_error": row.last_error, "delivered_at": iso(row.delivered_at),
+        "created_at": iso(row.created_at), "updated_at": iso(row.updated_at),
+    })

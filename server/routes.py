@@ -99,6 +99,7 @@ FEDERATION = [
     Route("PATCH", f"{V1}/me/federation", "federation.settings"),
     Route("GET", f"{V1}/federation/objects", "federation.remote_objects"),
     Route("GET", f"{V1}/federation/inbox", "federation.inbox"),
+    Route("GET", f"{V1}/admin/federation/deliveries", "admin.federation.deliveries"),
 ]
 
 ROUTES: list[Route] = [*ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *JOBS, *FEDERATION]

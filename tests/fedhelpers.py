@@ -30,8 +30,8 @@ from .dbutil import test_settings
 
 __all__ = ["FakeActor", "Remote", "fed_api", "remote", "signed_post", "site_of"]
 
-# One RSA key for every fake actor keeps the tests fast; `other_key` is for forgeries.
-_KEY = generate_rsa()
+# One RSA key for every fake actor keeps the tests fast; OTHER_KEY is for forgeries.
+SHARED_KEY = generate_rsa()
 OTHER_KEY = generate_rsa()
 
 
@@ -85,7 +85,7 @@ class Remote:
         return FakeActor(self, name)
 
     def public_pem(self, name: str) -> str:
-        return self.keys.get(name, _KEY.public_pem)
+        return self.keys.get(name, SHARED_KEY.public_pem)
 
     def posts(self, path_end: str = "inbox") -> list[dict[str, Any]]:
         return [r for r in self.requests if r["method"] == "POST" and r["path"].endswith(path_end)]
@@ -172,7 +172,7 @@ async def signed_post(
     """POST an activity to our inbox at `path`, signed as `actor` (or with another key/id)."""
     body = activity if isinstance(activity, bytes) else orjson.dumps(activity)
     url = f"http://{api.client.host}:{api.client.port}{path}"
-    pem = private_pem or _KEY.private_pem
+    pem = private_pem or SHARED_KEY.private_pem
     signer = sign_rfc9421 if scheme == "rfc9421" else sign_cavage
     headers = signer("POST", url, key_id=key_id or actor.key_id, private_key=pem, body=body)
     headers["Content-Type"] = "application/activity+json"

@@ -22,14 +22,14 @@ from models.base import iso
 from models.context import Context
 from models.errors import BadInput, Gone, NotFound
 from models.events import Event
-from models.federation import ActorKey
+from models.federation import ActorKey, FederationProfile
 from models.registry import REGISTRY, Access, Input
 from models.tokens import Token
 
 from . import documents
 from .keys import KeyPair, ed25519_to_multibase, generate_ed25519, generate_rsa, load_public_key
 
-__all__ = ["INSTANCE_USERNAME", "actor_keys", "instance_actor", "local_actor_url", "software_version"]
+__all__ = ["INSTANCE_USERNAME", "actor_keys", "instance_actor", "local_actor_url", "local_user_actor", "software_version"]
 
 INSTANCE_USERNAME = "instance.actor"  # a dot is not allowed in usernames, so no user can take it
 ACCT = re.compile(r"^@?([a-z0-9_.]{1,64})@([a-z0-9.\-]{1,253}(?::[0-9]{1,5})?)$")
@@ -101,7 +101,7 @@ def local_actor_url(base_url: str, actor: Actor) -> str:
     return documents.actor_url(base_url, actor.username)
 
 
-async def _local_user_actor(username: str) -> Actor:
+async def local_user_actor(username: str) -> Actor:
     """A local user's actor: 404 when unknown, 410 when the account was deleted."""
     name = username.lower()
     user = await User.get_or_none(username=name).select_related("actor")
@@ -123,10 +123,11 @@ async def actor_document(ctx: Context, params: ActorInput) -> dict[str, Any]:
     if params.username is None:
         actor = await instance_actor()
     else:
-        actor = await _local_user_actor(params.username)
+        actor = await local_user_actor(params.username)
     keys = await actor_keys(actor)
     ed_key = load_public_key(keys.ed25519_public_pem)
-    return documents.actor_document(
+    profile = await FederationProfile.get_or_none(actor_id=actor.id)
+    document = documents.actor_document(
         {
             "username": actor.username,
             "display_name": actor.display_name,
@@ -138,24 +139,8 @@ async def actor_document(ctx: Context, params: ActorInput) -> dict[str, Any]:
         rsa_public_pem=keys.rsa_public_pem,
         ed25519_multibase=ed25519_to_multibase(ed_key),  # type: ignore[arg-type]
     )
-
-
-class CollectionInput(Input):
-    username: str | None = Field(None, min_length=1, max_length=64, description="omit for the instance actor")
-    collection: Literal["inbox", "outbox", "followers", "following"]
-    page: int | None = Field(None, ge=1, le=100_000)
-
-
-@REGISTRY.operation("federation.collection", CollectionInput, access=Access.PUBLIC, writes=False)
-async def actor_collection(ctx: Context, params: CollectionInput) -> dict[str, Any]:
-    """An actor's inbox, outbox, followers or following collection (empty until delivery exists)."""
-    base = ctx.site.base_url
-    actor = await instance_actor() if params.username is None else await _local_user_actor(params.username)
-    collection_id = f"{local_actor_url(base, actor)}/{params.collection}"
-    paged = params.collection in ("outbox", "followers", "following")
-    if paged and params.page is not None:
-        return documents.collection_page(collection_id, params.page, [], has_next=False)
-    return documents.ordered_collection(collection_id, 0, paged=paged)
+    document["manuallyApprovesFollowers"] = bool(profile and profile.manually_approves_followers)
+    return document
 
 
 class ObjectInput(Input):
@@ -254,7 +239,7 @@ async def webfinger(ctx: Context, params: WebFingerInput) -> dict[str, Any]:
     if username == INSTANCE_USERNAME:
         actor = await instance_actor()
     else:
-        actor = await _local_user_actor(username)
+        actor = await local_user_actor(username)
     return _jrd(f"acct:{actor.username}@{ctx.site.domain}", local_actor_url(ctx.site.base_url, actor))
 
 

@@ -14,7 +14,21 @@ from .errors import BadInput, Conflict, Forbidden, Unauthorized
 from .events import Event
 from .ids import new_id
 
-__all__ = ["Site", "Context"]
+__all__ = ["FederationLimits", "Site", "Context"]
+
+
+@dataclass(frozen=True)
+class FederationLimits:
+    """Limits and timings of remote fetches, the inbox and delivery (settings [federation])."""
+
+    fetch_timeout_seconds: float = 10
+    fetch_max_bytes: int = 1_048_576
+    inbox_max_bytes: int = 262_144
+    actor_cache_seconds: float = 86_400
+    delivery_max_attempts: int = 16
+    delivery_per_host: int = 4
+    unavailable_after_days: int = 7
+
 
 @dataclass(frozen=True)
 class Site:
@@ -30,6 +44,7 @@ class Site:
     max_page_size: int = 50
     max_set_search_tokens: int = 10_000
     allow_private_addresses: bool = False  # SSRF guard off (tests, closed networks)
+    federation: FederationLimits = field(default_factory=FederationLimits)
 
 @dataclass
 class Context:

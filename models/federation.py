@@ -1,17 +1,35 @@
-"""Federation tables: the key pairs each local actor signs with.
+"""Federation tables: keys, remote actors, follows, received and sent activities, deliveries.
 
 Keys are made lazily the first time an actor is published or signs something; the unique
-actor column makes concurrent first fetches agree on one pair.
+actor column makes concurrent first fetches agree on one pair. Everything that crosses the
+network is a row first (inbox activities, outbox activities, deliveries), so a process that
+dies loses nothing: the loops in server/jobs.py pick the rows up again.
 """
 
 from __future__ import annotations
+
+from enum import StrEnum
 
 from tortoise import fields
 
 from .actors import Actor
 from .base import APP, Entity
 
-__all__ = ["ActorKey"]
+__all__ = [
+    "ActorKey",
+    "Delivery",
+    "DeliveryState",
+    "DomainHealth",
+    "Follow",
+    "FollowState",
+    "FederationCursor",
+    "FederationProfile",
+    "InboxActivity",
+    "InboxState",
+    "OutboxActivity",
+    "RemoteActor",
+    "RemoteObject",
+]
 
 
 class ActorKey(Entity):
@@ -26,3 +44,176 @@ class ActorKey(Entity):
     class Meta:
         app = APP
         table = "actor_keys"
+
+
+class RemoteActor(Entity):
+    """The cached actor document of a remote actor, refetched when older than the cache time"""
+
+    actor: fields.OneToOneRelation[Actor] = fields.OneToOneField(
+        f"{APP}.Actor", related_name="remote", on_delete=fields.CASCADE
+    )
+    uri = fields.CharField(max_length=2048, unique=True)
+    inbox = fields.CharField(max_length=2048)
+    shared_inbox = fields.CharField(max_length=2048, null=True)
+    key_id = fields.CharField(max_length=2048, default="")
+    public_key_pem = fields.TextField(default="")
+    preferred_username = fields.CharField(max_length=255)
+    domain = fields.CharField(max_length=255, db_index=True)
+    fetched_at = fields.DatetimeField()
+
+    class Meta:
+        app = APP
+        table = "remote_actors"
+
+
+class FederationProfile(Entity):
+    """Per-actor federation preferences (created on first change)"""
+
+    actor: fields.OneToOneRelation[Actor] = fields.OneToOneField(
+        f"{APP}.Actor", related_name="federation_profile", on_delete=fields.CASCADE
+    )
+    manually_approves_followers = fields.BooleanField(default=False)
+
+    class Meta:
+        app = APP
+        table = "federation_profiles"
+
+
+class FollowState(StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+class Follow(Entity):
+    """One follower relation, in either direction (local follows remote, or remote follows local)"""
+
+    follower: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
+        f"{APP}.Actor", related_name="following_rows", on_delete=fields.CASCADE
+    )
+    target: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
+        f"{APP}.Actor", related_name="follower_rows", on_delete=fields.CASCADE
+    )
+    state = fields.CharField(max_length=16, default=FollowState.PENDING.value)
+    activity_uri = fields.CharField(max_length=2048, unique=True)
+
+    class Meta:
+        app = APP
+        table = "follows"
+        unique_together = (("follower", "target"),)
+
+
+class InboxState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    IGNORED = "ignored"
+    FAILED = "failed"
+
+
+class InboxActivity(Entity):
+    """A verified activity received in an inbox, stored once by its id and processed later"""
+
+    activity_uri = fields.CharField(max_length=2048, unique=True)
+    type = fields.CharField(max_length=64)
+    actor_uri = fields.CharField(max_length=2048)
+    recipient: fields.ForeignKeyNullableRelation[Actor] = fields.ForeignKeyField(
+        f"{APP}.Actor", related_name="inbox_activities", null=True, on_delete=fields.SET_NULL
+    )
+    payload = fields.JSONField()
+    state = fields.CharField(max_length=16, default=InboxState.QUEUED.value)
+    attempts = fields.IntField(default=0)
+    lease_expires_at = fields.DatetimeField(null=True)
+    outcome = fields.CharField(max_length=500, null=True)
+
+    class Meta:
+        app = APP
+        table = "inbox_activities"
+        indexes = (("state", "lease_expires_at"),)
+
+
+class RemoteObject(Entity):
+    """A remote copy of a token, type or set created by a remote actor we follow"""
+
+    uri = fields.CharField(max_length=2048, unique=True)
+    type = fields.CharField(max_length=64)
+    owner: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
+        f"{APP}.Actor", related_name="remote_objects", on_delete=fields.CASCADE
+    )
+    document = fields.JSONField()
+    is_deleted = fields.BooleanField(default=False)
+
+    class Meta:
+        app = APP
+        table = "remote_objects"
+
+
+class OutboxActivity(Entity):
+    """An activity published by a local actor, made from one domain event"""
+
+    actor: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
+        f"{APP}.Actor", related_name="outbox_activities", on_delete=fields.CASCADE
+    )
+    event_id = fields.CharField(max_length=26, null=True, unique=True)
+    type = fields.CharField(max_length=32)
+    document = fields.JSONField()
+
+    class Meta:
+        app = APP
+        table = "outbox_activities"
+        indexes = (("actor_id", "id"),)
+
+
+class FederationCursor(Entity):
+    """How far a loop has read the events table (the last event id fully handled)"""
+
+    name = fields.CharField(max_length=64, unique=True)
+    position = fields.CharField(max_length=26, default="")
+
+    class Meta:
+        app = APP
+        table = "federation_cursors"
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"  # permanent refusal or out of attempts
+    SKIPPED = "skipped"  # the domain was unavailable or blocked
+
+
+class Delivery(Entity):
+    """One signed POST of an activity to one inbox, retried with backoff until it lands"""
+
+    signer: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
+        f"{APP}.Actor", related_name="deliveries", on_delete=fields.CASCADE
+    )
+    activity_uri = fields.CharField(max_length=2048)
+    inbox = fields.CharField(max_length=2048)
+    domain = fields.CharField(max_length=255)
+    body = fields.TextField()
+    state = fields.CharField(max_length=16, default=DeliveryState.PENDING.value)
+    attempts = fields.IntField(default=0)
+    next_at = fields.DatetimeField(null=True)
+    last_status = fields.IntField(null=True)
+    last_error = fields.CharField(max_length=500, null=True)
+    delivered_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        app = APP
+        table = "deliveries"
+        unique_together = (("activity_uri", "inbox"),)
+        indexes = (("state", "next_at"),)
+
+
+class DomainHealth(Entity):
+    """Delivery failures of a remote domain by day, and whether it counts as unavailable"""
+
+    domain = fields.CharField(max_length=255, unique=True)
+    failure_days = fields.JSONField(default=list)
+    unavailable = fields.BooleanField(default=False)
+    blocked = fields.BooleanField(default=False)
+
+    class Meta:
+        app = APP
+        table = "domain_health"

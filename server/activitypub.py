@@ -17,9 +17,12 @@ from aiohttp import web
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from federation.documents import vocabulary_document
-from models.errors import BadInput, DomainError
+from federation.inbox import receive
+from federation.sigcore import IncomingRequest
+from models.errors import BadInput, DomainError, TooLarge
 from models.registry import REGISTRY
 
+from .jobs import WORKERS
 from .keys import CTX, SITE
 
 __all__ = ["ACTIVITY_JSON", "LD_JSON", "activity_response", "add_activitypub_routes", "negotiate", "reject_nul"]
@@ -173,6 +176,30 @@ def _object_handler(kind: str) -> Any:
     return handle
 
 
+async def _inbox(request: web.Request) -> web.StreamResponse:
+    """An inbox POST: verified and stored by federation.inbox, answered 202, processed later."""
+    reject_nul(request)
+    site = request.app[SITE]
+    limit = site.federation.inbox_max_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise TooLarge(f"the activity is {request.content_length} bytes; the limit is {limit}")
+    body = await request.read()
+    scheme = site.base_url.split("://", 1)[0]  # the public scheme, also behind a TLS-terminating proxy
+    incoming = IncomingRequest.build(request.method, request.raw_path, request.headers.items(), body, scheme)
+    outcome = await receive(site, request.match_info.get("username"), incoming)
+    pool = request.app.get(WORKERS)
+    if pool is not None and outcome == "accepted":
+        pool.wake_federation()
+    return web.Response(status=202, text=outcome)
+
+
+async def _activity(request: web.Request) -> web.StreamResponse:
+    reject_nul(request)
+    choice = negotiate(request.headers.get("Accept"))
+    document = await REGISTRY.call(request[CTX], "federation.activity", {"id": request.match_info["id"]})
+    return activity_response(document, "ld" if choice == "ld" else "activity")
+
+
 async def _vocabulary(request: web.Request) -> web.StreamResponse:
     """The JSON-LD context of our token vocabulary (its URL is in every object's @context)."""
     return web.Response(body=orjson.dumps(vocabulary_document()), content_type="application/ld+json")
@@ -187,3 +214,7 @@ def add_activitypub_routes(router: web.UrlDispatcher) -> None:
     for kind, path in (("token", "tokens"), ("type", "types"), ("set", "sets"), ("ledger", "ledger")):
         router.add_get(f"/{path}/{{id}}", _object_handler(kind), name=f"ap_{kind}")
     router.add_get("/ns", _vocabulary, name="ap_vocabulary")
+    router.add_post("/inbox", _inbox, name="ap_shared_inbox")
+    router.add_post("/actor/inbox", _inbox, name="ap_instance_inbox")
+    router.add_post("/users/{username}/inbox", _inbox, name="ap_inbox")
+    router.add_get("/activities/{id}", _activity, name="ap_activity")

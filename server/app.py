@@ -9,7 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 from aiohttp import web
 
 import federation.operations  # noqa: F401  (registers every operation)
-from models.context import Site
+from models.context import FederationLimits, Site
 from models.registry import REGISTRY
 
 from .activitypub import add_activitypub_routes
@@ -47,6 +47,9 @@ def site_from(settings: Settings) -> Site:
         max_page_size=limits.max_page_size,
         max_set_search_tokens=limits.max_set_search_tokens,
         allow_private_addresses=settings.federation.allow_private_addresses,
+        federation=FederationLimits(
+            **settings.federation.model_dump(exclude={"allow_private_addresses"})
+        ),
     )
 
 

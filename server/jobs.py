@@ -39,6 +39,9 @@ from tortoise.transactions import in_transaction
 
 from models.actors import User, UserStatus
 from federation.callbacks import deliver, deliver_due_callbacks
+from federation.delivery import deliver_due
+from federation.inbox import process_due
+from federation.outbox import publish_due_events
 from models.context import Context, Site
 from models.errors import DomainError, Unauthorized, Unprocessable
 from models.ids import new_id
@@ -64,6 +67,7 @@ INTERNAL_PROBLEM: dict[str, Any] = {
 }
 CLAIM_CANDIDATES = 5
 CALLBACK_SWEEP_SECONDS = 5.0
+FEDERATION_SWEEP_SECONDS = 1.0
 
 
 def _now() -> datetime:
@@ -359,6 +363,7 @@ class WorkerPool:
         self.count = settings.workers if count is None else count
         self.workers = [Worker(site, settings) for _ in range(self.count)]
         self._wake = asyncio.Event()
+        self._federation_wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -405,6 +410,31 @@ class WorkerPool:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=CALLBACK_SWEEP_SECONDS)
 
+    def wake_federation(self) -> None:
+        self._federation_wake.set()
+
+    async def federation_sweep(self) -> int:
+        """One round: inbox activities, new events into activities, due deliveries; work done."""
+        done = await process_due(self.site)
+        done += await publish_due_events(self.site)
+        done += await deliver_due(self.site)
+        return done
+
+    async def _sweep_federation(self) -> None:
+        while not self._stop.is_set():
+            busy = 0
+            try:
+                busy = await self.federation_sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("federation sweep failed; retrying")
+            if busy:
+                continue
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._federation_wake.wait(), timeout=FEDERATION_SWEEP_SECONDS)
+            self._federation_wake.clear()
+
     def start(self) -> None:
         """Start the tasks; they use the ORM context of the caller (see open_database)."""
         if self._tasks or not self.workers:
@@ -412,6 +442,7 @@ class WorkerPool:
         self._tasks = [asyncio.create_task(self._work(worker), name=worker.name) for worker in self.workers]
         self._tasks.append(asyncio.create_task(self._reap(), name="job-reaper"))
         self._tasks.append(asyncio.create_task(self._sweep_callbacks(), name="callback-sweeper"))
+        self._tasks.append(asyncio.create_task(self._sweep_federation(), name="federation-sweeper"))
 
     async def stop(self) -> None:
         """Stop at once: a job in progress is rolled back and handed back to the queue."""

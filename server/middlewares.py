@@ -89,8 +89,10 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     """Resolve `Authorization: Bearer` to a user; anonymous callers get a Context too."""
     ctx = Context(site=request.app[SITE], if_match=request.headers.get("If-Match"))
     header = request.headers.get("Authorization")
-    if header:
-        scheme, _, secret = header.partition(" ")
+    scheme, _, secret = (header or "").partition(" ")
+    # `Authorization: Signature ...` is an HTTP signature (some servers send it there):
+    # the inbox and signed fetches check it themselves; the caller stays anonymous here.
+    if header and scheme.lower() != "signature":
         if scheme.lower() != "bearer" or not secret.strip():
             raise Unauthorized("use an Authorization: Bearer <token> header", code="invalid-authorization")
         user, token = await authenticate_token(secret.strip())

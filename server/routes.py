@@ -89,4 +89,17 @@ JOBS = [
     Route("POST", f"{V1}/me/webhook-secret", "webhooks.secret.rotate"),
 ]
 
-ROUTES: list[Route] = [*ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *JOBS]
+FEDERATION = [
+    Route("POST", f"{V1}/follows", "follows.create", status=201, location=f"{V1}/follows/{{id}}"),
+    Route("GET", f"{V1}/follows", "follows.list"),
+    Route("DELETE", f"{V1}/follows/{{id}}", "follows.delete"),
+    Route("GET", f"{V1}/followers", "followers.list"),
+    Route("POST", f"{V1}/followers/{{id}}/approve", "followers.approve"),
+    Route("POST", f"{V1}/followers/{{id}}/reject", "followers.reject"),
+    Route("PATCH", f"{V1}/me/federation", "federation.settings"),
+    Route("GET", f"{V1}/federation/objects", "federation.remote_objects"),
+    Route("GET", f"{V1}/federation/inbox", "federation.inbox"),
+    Route("GET", f"{V1}/admin/federation/deliveries", "admin.federation.deliveries"),
+]
+
+ROUTES: list[Route] = [*ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *JOBS, *FEDERATION]

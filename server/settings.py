@@ -42,6 +42,11 @@ class FederationSettings(_Frozen):
     allow_private_addresses: bool = False
     fetch_timeout_seconds: float = Field(10, gt=0, le=300)
     fetch_max_bytes: int = Field(1_048_576, ge=1024)
+    inbox_max_bytes: int = Field(262_144, ge=1024)  # larger inbox POSTs are refused with 413
+    actor_cache_seconds: float = Field(86_400, ge=0)  # how long a fetched remote actor is trusted
+    delivery_max_attempts: int = Field(16, ge=1, le=100)  # about 2-3 days with the backoff
+    delivery_per_host: int = Field(4, ge=1, le=100)  # concurrent POSTs to one host
+    unavailable_after_days: int = Field(7, ge=1, le=365)  # distinct failing days before a domain is skipped
 
 
 class DatabaseSettings(_Frozen):

@@ -1,0 +1,233 @@
+"""Delivery: signed POSTs of our activities to remote inboxes, durable and retried.
+
+One `deliveries` row per (activity, inbox), written in the same transaction as whatever
+caused it; the sweep (`deliver_due`, run by the worker pool) sends what is due, outside any
+transaction. Each try is claimed first by a compare-and-set on `attempts`, so two sweepers
+never send the same try.
+
+Retry policy, as Mastodon's (DESIGN.md field notes): try n failing waits ``n**4 + 15``
+seconds (16 tries span about 2.6 days), or longer when the receiver sends Retry-After; a 4xx
+other than 401, 408 and 429 is permanent. A domain that failed on `unavailable_after_days`
+distinct days is unavailable: its deliveries are skipped until it answers once (a fetch from
+it or an activity it sends). Blocked domains are never delivered to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+from pydantic import Field
+from tortoise.expressions import Q
+
+from models.actors import Actor, Role
+from models.base import iso
+from models.context import Context, Site
+from models.federation import Delivery, DeliveryState, DomainHealth
+from models.ids import new_id
+from models.paging import ListInput, Page, paginate
+from models.registry import REGISTRY, Access
+from models.sql import insert_many, now as sql_now
+from models.urls import UrlRefused, check_url
+
+from .actors import actor_keys, local_actor_url
+from .remote import USER_AGENT, domain_of
+from .signatures import sign_cavage
+from .ssrf import GuardedResolver
+
+__all__ = ["CLAIM_SECONDS", "Outcome", "deliver_due", "enqueue", "is_permanent", "list_deliveries", "retry_delay"]
+
+log = logging.getLogger("tallystick.delivery")
+
+CLAIM_SECONDS = 120  # a claimed try is not picked again before this, even if its sender died
+MAX_RETRY_AFTER = 86_400
+KEPT_FAILURE_DAYS = 30
+
+
+def retry_delay(attempt: int) -> int:
+    """Seconds to wait after failed try number `attempt` (1-based)."""
+    return attempt**4 + 15
+
+
+def is_permanent(status: int) -> bool:
+    """A refusal that will not change by trying again."""
+    return 400 <= status < 500 and status not in (401, 408, 429)
+
+
+def _retry_after(value: str | None, now: datetime) -> int | None:
+    """Seconds named by a Retry-After header (delta-seconds or an HTTP date; RFC 9110 10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(int(value), MAX_RETRY_AFTER)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0, min(int((moment - now).total_seconds()), MAX_RETRY_AFTER))
+
+
+async def enqueue(signer: Actor, activity_uri: str, body: str, inboxes: Iterable[str]) -> int:
+    """Queue one delivery per distinct inbox (inside the caller's transaction); the number queued."""
+    moment = sql_now()
+    rows = [
+        {
+            "id": new_id(), "signer_id": signer.id, "activity_uri": activity_uri, "inbox": inbox,
+            "domain": domain_of(inbox), "body": body, "state": DeliveryState.PENDING.value, "attempts": 0,
+            "next_at": None, "last_status": None, "last_error": None, "delivered_at": None,
+            "created_at": moment, "updated_at": moment,
+        }
+        for inbox in dict.fromkeys(inboxes)
+        if inbox
+    ]
+    await insert_many(Delivery._meta.db_table, rows)
+    return len(rows)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int | None
+    error: str | None
+    retry_after: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+async def _post(session: aiohttp.ClientSession, site: Site, delivery: Delivery, key_id: str, pem: str) -> Outcome:
+    try:
+        check_url(delivery.inbox, allow_private=site.allow_private_addresses)
+    except UrlRefused as error:
+        return Outcome(None, error.detail)
+    body = delivery.body.encode()
+    headers = sign_cavage("POST", delivery.inbox, key_id=key_id, private_key=pem, body=body)
+    headers.update({"Content-Type": "application/activity+json", "User-Agent": USER_AGENT})
+    try:
+        async with session.post(delivery.inbox, data=body, headers=headers, allow_redirects=False) as reply:
+            await reply.read()
+            if 200 <= reply.status < 300:
+                return Outcome(reply.status, None)
+            retry_after = _retry_after(reply.headers.get("Retry-After"), datetime.now(UTC))
+            return Outcome(reply.status, f"the inbox answered {reply.status}", retry_after)
+    except TimeoutError:
+        return Outcome(None, "no answer in time")
+    except (aiohttp.ClientError, OSError) as error:
+        return Outcome(None, f"cannot reach the inbox: {error}"[:500])
+
+
+async def _note_domain(domain: str, ok: bool, now: datetime, site: Site) -> None:
+    health, _ = await DomainHealth.get_or_create(domain=domain)
+    if ok:
+        if health.failure_days or health.unavailable:
+            await DomainHealth.filter(id=health.id).update(failure_days=[], unavailable=False)
+        return
+    days = sorted({*health.failure_days, now.date().isoformat()})[-KEPT_FAILURE_DAYS:]
+    unavailable = len(days) >= site.federation.unavailable_after_days
+    if unavailable and not health.unavailable:
+        log.warning("delivery: %s failed on %d distinct days; marked unavailable", domain, len(days))
+    await DomainHealth.filter(id=health.id).update(failure_days=days, unavailable=unavailable)
+
+
+async def _record(delivery: Delivery, outcome: Outcome, now: datetime, site: Site) -> None:
+    values: dict[str, Any] = {"last_status": outcome.status, "last_error": outcome.error}
+    if outcome.ok:
+        values.update(state=DeliveryState.DELIVERED.value, next_at=None, delivered_at=datetime.now(UTC))
+    elif outcome.status is not None and is_permanent(outcome.status):
+        values.update(state=DeliveryState.FAILED.value, next_at=None)
+    elif delivery.attempts >= site.federation.delivery_max_attempts:
+        values.update(state=DeliveryState.FAILED.value, next_at=None)
+    else:
+        wait = max(retry_delay(delivery.attempts), outcome.retry_after or 0)
+        values.update(next_at=now + timedelta(seconds=wait))
+    await Delivery.filter(id=delivery.id, attempts=delivery.attempts).update(**values)
+    if outcome.status is None or outcome.status >= 500 or outcome.ok:
+        await _note_domain(delivery.domain, outcome.ok, now, site)
+
+
+async def _skip_unreachable_domains(due: list[Delivery]) -> list[Delivery]:
+    domains = {delivery.domain for delivery in due}
+    closed = {
+        row.domain: "blocked" if row.blocked else "unavailable"
+        for row in await DomainHealth.filter(Q(blocked=True) | Q(unavailable=True), domain__in=list(domains))
+    }
+    for delivery in due:
+        if delivery.domain in closed:
+            await Delivery.filter(id=delivery.id, state=DeliveryState.PENDING.value).update(
+                state=DeliveryState.SKIPPED.value, last_error=f"the domain is {closed[delivery.domain]}"
+            )
+    return [delivery for delivery in due if delivery.domain not in closed]
+
+
+async def _claim(delivery: Delivery, now: datetime) -> bool:
+    changed = await Delivery.filter(
+        id=delivery.id, state=DeliveryState.PENDING.value, attempts=delivery.attempts
+    ).update(attempts=delivery.attempts + 1, next_at=now + timedelta(seconds=CLAIM_SECONDS))
+    if changed:
+        delivery.attempts += 1
+    return changed == 1
+
+
+async def deliver_due(site: Site, *, now: datetime | None = None, limit: int = 200) -> int:
+    """Send every due delivery once (at most `delivery_per_host` at a time per host); the number tried."""
+    now = now or datetime.now(UTC)
+    due = await (
+        Delivery.filter(Q(next_at__isnull=True) | Q(next_at__lte=now), state=DeliveryState.PENDING.value)
+        .order_by("next_at", "id")
+        .limit(limit)
+    )
+    if not due:
+        return 0
+    due = [delivery for delivery in await _skip_unreachable_domains(due) if await _claim(delivery, now)]
+    signers: dict[str, tuple[str, str]] = {}
+    for delivery in due:
+        signer_id = delivery.signer_id  # type: ignore[attr-defined]
+        if signer_id not in signers:
+            actor = await Actor.get(id=signer_id)
+            keys = await actor_keys(actor)
+            signers[signer_id] = (f"{local_actor_url(site.base_url, actor)}#main-key", keys.rsa_private_pem)
+    connector = aiohttp.TCPConnector(
+        resolver=GuardedResolver(allow_private=site.allow_private_addresses),
+        limit=0, limit_per_host=site.federation.delivery_per_host,
+    )
+    timeout = aiohttp.ClientTimeout(total=site.federation.fetch_timeout_seconds)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        outcomes = await asyncio.gather(
+            *(_post(session, site, delivery, *signers[delivery.signer_id]) for delivery in due)  # type: ignore[attr-defined]
+        )
+    for delivery, outcome in zip(due, outcomes, strict=True):
+        await _record(delivery, outcome, now, site)
+        if not outcome.ok:
+            log.info("delivery %s to %s, try %d: %s", delivery.activity_uri, delivery.inbox, delivery.attempts, outcome.error)
+    return len(due)
+
+
+class DeliveryListInput(ListInput):
+    state: DeliveryState | None = None
+    domain: str | None = Field(None, max_length=255)
+
+
+@REGISTRY.operation("admin.federation.deliveries", DeliveryListInput, access=Access.USER, role=Role.ADMIN)
+async def list_deliveries(ctx: Context, params: DeliveryListInput) -> Page:
+    """Outgoing deliveries with their attempts and last outcome (admins: to see what is stuck)."""
+    query = Delivery.all()
+    if params.state is not None:
+        query = query.filter(state=params.state.value)
+    if params.domain:
+        query = query.filter(domain=params.domain.lower())
+    page = await paginate(query, params)
+    return page.map(lambda row: {
+        "id": row.id, "activity": row.activity_uri, "inbox": row.inbox, "domain": row.domain, "state": row.state,
+        "attempts": row.attempts, "next_attempt_at": iso(row.next_at) if row.state == "pending" else None,
+        "last_status": row.last_status, "last_error": row.last_error, "delivered_at": iso(row.delivered_at),
+        "created_at": iso(row.created_at), "updated_at": iso(row.updated_at),
+    })

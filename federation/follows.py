@@ -1,0 +1,312 @@
+"""Follows: who follows whom across servers, the API over it, and the inbox side.
+
+A `follows` row links a follower actor to a target actor, in either direction: a local user
+following a remote actor (we send Follow and wait for Accept/Reject) or a remote actor
+following a local user (we receive Follow and answer Accept, at once or after the user
+approves when `manually_approves_followers` is set). Undo(Follow) removes the row.
+
+The API operations that need the network (resolving `user@host` through WebFinger, fetching
+the actor) do it before opening their transaction; the activities they send are only queued
+(federation/delivery.py) in that transaction and posted later by the sweep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import Field
+from tortoise.transactions import in_transaction
+
+from models.actors import Actor, User, UserStatus
+from models.base import iso
+from models.context import Context, Site
+from models.errors import BadInput, Conflict, NotFound, Unprocessable
+from models.federation import FederationProfile, Follow, FollowState, RemoteActor
+from models.ids import new_id
+from models.paging import ListInput, Page, paginate
+from models.registry import REGISTRY, Access, Input
+
+from . import documents
+from .actors import local_actor_url
+from .outbox import activity_url, publish
+from .remote import FetchError, as_id, domain_of, remote_actor, webfinger_lookup
+
+__all__ = ["on_accept", "on_follow", "on_reject", "on_undo"]
+
+ID = Field(min_length=1, max_length=64)
+
+
+async def _handles(site: Site, actor_ids: list[str]) -> dict[str, Actor]:
+    return {actor.id: actor for actor in await Actor.filter(id__in=actor_ids)}
+
+
+def _view(site: Site, follow: Follow, actors: Mapping[str, Actor]) -> dict[str, Any]:
+    follower, target = actors[follow.follower_id], actors[follow.target_id]  # type: ignore[attr-defined]
+    return {
+        "id": follow.id,
+        "follower": follower.handle(site.domain),
+        "follower_uri": follower.uri or local_actor_url(site.base_url, follower),
+        "target": target.handle(site.domain),
+        "target_uri": target.uri or local_actor_url(site.base_url, target),
+        "state": follow.state,
+        "created_at": iso(follow.created_at),
+        "updated_at": iso(follow.updated_at),
+    }
+
+
+async def _render_page(site: Site, page: Page) -> Page:
+    ids = [row.follower_id for row in page.items] + [row.target_id for row in page.items]
+    actors = await _handles(site, ids)
+    return page.map(lambda row: _view(site, row, actors))
+
+
+async def _local_actor_of(site: Site, url: str) -> Actor | None:
+    """The local actor an URL of ours names (a user's actor URL), or None."""
+    prefix = documents.actor_url(site.base_url, "")
+    if not url.startswith(prefix):
+        return None
+    user = await User.get_or_none(username=url[len(prefix):].lower()).select_related("actor")
+    if user is None or user.status == UserStatus.DELETED.value:
+        return None
+    return user.actor
+
+
+async def manually_approves(actor: Actor) -> bool:
+    profile = await FederationProfile.get_or_none(actor_id=actor.id)
+    return bool(profile and profile.manually_approves_followers)
+
+
+# ---------------------------------------------------------------- the API
+
+
+class FollowInput(Input):
+    target: str = Field(min_length=3, max_length=2048, description="user@host, or the URL of an actor")
+
+
+async def _resolve_target(ctx: Context, target: str) -> Actor:
+    """The actor to follow; remote ones are looked up (WebFinger) and fetched before any transaction."""
+    site = ctx.site
+    if target.startswith(("http://", "https://")):
+        local = await _local_actor_of(site, target)
+        if local is not None:
+            return local
+        uri = target
+    else:
+        username, _, host = target.lstrip("@").partition("@")
+        if not username or not host:
+            raise BadInput("target must be user@host or an actor URL", code="invalid-target")
+        if host.lower() == site.domain.lower():
+            user = await User.get_or_none(username=username.lower()).select_related("actor")
+            if user is None or user.status == UserStatus.DELETED.value:
+                raise NotFound(f"there is no user named {username!r} here", code="actor-not-found")
+            return user.actor
+        try:
+            uri = await webfinger_lookup(site, target)
+        except FetchError as error:
+            raise Unprocessable(f"cannot find {target}: {error.detail}", code="remote-actor-unavailable") from None
+    try:
+        remote = await remote_actor(site, uri)
+    except FetchError as error:
+        raise Unprocessable(f"cannot fetch {uri}: {error.detail}", code="remote-actor-unavailable") from None
+    return await Actor.get(id=remote.actor_id)  # type: ignore[attr-defined]
+
+
+@REGISTRY.operation("follows.create", FollowInput, access=Access.WRITE, writes=False)
+async def follow(ctx: Context, params: FollowInput) -> dict[str, Any]:
+    """Follow an actor here or on another server; remote ones answer with Accept or Reject."""
+    me = ctx.require_actor()
+    target = await _resolve_target(ctx, params.target)
+    if target.id == me.id:
+        raise Unprocessable("you cannot follow yourself", code="self-follow")
+    async with in_transaction():
+        existing = await Follow.get_or_none(follower_id=me.id, target_id=target.id)
+        if existing is not None:
+            return _view(ctx.site, existing, {me.id: me, target.id: target})
+        row_id = new_id()
+        if target.is_local:
+            state = FollowState.PENDING if await manually_approves(target) else FollowState.ACCEPTED
+        else:
+            state = FollowState.PENDING
+        row = await Follow.create(
+            id=row_id, follower=me, target=target, state=state.value,
+            activity_uri=activity_url(ctx.site.base_url, row_id),
+        )
+        if not target.is_local:
+            remote = await RemoteActor.get(actor_id=target.id)
+            await publish(ctx.site, me, "Follow", target.uri, inboxes=[remote.inbox], to=[target.uri or ""], row_id=row_id)
+        await ctx.emit("follow.requested", "follow", row.id, {"target": target.handle(ctx.site.domain), "state": state.value})
+    return _view(ctx.site, row, {me.id: me, target.id: target})
+
+
+class FollowListInput(ListInput):
+    state: FollowState | None = None
+
+
+@REGISTRY.operation("follows.list", FollowListInput, access=Access.USER)
+async def list_follows(ctx: Context, params: FollowListInput) -> Page:
+    """The actors you follow (or asked to follow)."""
+    query = Follow.filter(follower_id=ctx.require_actor().id)
+    if params.state is not None:
+        query = query.filter(state=params.state.value)
+    return await _render_page(ctx.site, await paginate(query, params))
+
+
+@REGISTRY.operation("followers.list", FollowListInput, access=Access.USER)
+async def list_followers(ctx: Context, params: FollowListInput) -> Page:
+    """The actors who follow you; `state=pending` lists requests awaiting your approval."""
+    query = Follow.filter(target_id=ctx.require_actor().id)
+    if params.state is not None:
+        query = query.filter(state=params.state.value)
+    return await _render_page(ctx.site, await paginate(query, params))
+
+
+class FollowIdInput(Input):
+    id: str = ID
+
+
+async def _undo_payload(site: Site, row: Follow, me: Actor, target: Actor) -> dict[str, Any]:
+    return {"id": row.activity_uri, "type": "Follow", "actor": local_actor_url(site.base_url, me), "object": target.uri}
+
+
+@REGISTRY.operation("follows.delete", FollowIdInput, access=Access.WRITE)
+async def unfollow(ctx: Context, params: FollowIdInput) -> None:
+    """Stop following (sends Undo(Follow) to a remote actor)."""
+    me = ctx.require_actor()
+    row = await Follow.get_or_none(id=params.id, follower_id=me.id)
+    if row is None:
+        raise NotFound("you do not follow anything with this id", code="follow-not-found")
+    target = await Actor.get(id=row.target_id)  # type: ignore[attr-defined]
+    if not target.is_local:
+        remote = await RemoteActor.get(actor_id=target.id)
+        undo = await _undo_payload(ctx.site, row, me, target)
+        await publish(ctx.site, me, "Undo", undo, inboxes=[remote.inbox], to=[target.uri or ""])
+    await row.delete()
+    await ctx.emit("follow.undone", "follow", row.id, {"target": target.handle(ctx.site.domain)})
+
+
+async def _answer(ctx: Context, row: Follow, kind: str) -> None:
+    """Send Accept or Reject of a remote actor's Follow."""
+    follower = await Actor.get(id=row.follower_id)  # type: ignore[attr-defined]
+    if follower.is_local:
+        return
+    remote = await RemoteActor.get(actor_id=follower.id)
+    me = await Actor.get(id=row.target_id)  # type: ignore[attr-defined]
+    original = {"id": row.activity_uri, "type": "Follow", "actor": follower.uri,
+                "object": local_actor_url(ctx.site.base_url, me)}
+    await publish(ctx.site, me, kind, original, inboxes=[remote.inbox], to=[follower.uri or ""])
+
+
+async def _pending_request(ctx: Context, follow_id: str) -> Follow:
+    row = await Follow.get_or_none(id=follow_id, target_id=ctx.require_actor().id)
+    if row is None:
+        raise NotFound("nobody asked to follow you with this id", code="follow-not-found")
+    return row
+
+
+@REGISTRY.operation("followers.approve", FollowIdInput, access=Access.WRITE)
+async def approve(ctx: Context, params: FollowIdInput) -> dict[str, Any]:
+    """Accept a pending follow request."""
+    row = await _pending_request(ctx, params.id)
+    if row.state != FollowState.PENDING.value:
+        raise Conflict(f"this follow is already {row.state}", code="follow-not-pending")
+    row.state = FollowState.ACCEPTED.value
+    await row.save(update_fields=["state", "updated_at"])
+    await _answer(ctx, row, "Accept")
+    await ctx.emit("follow.accepted", "follow", row.id, {})
+    return _view(ctx.site, row, await _handles(ctx.site, [row.follower_id, row.target_id]))  # type: ignore[attr-defined]
+
+
+@REGISTRY.operation("followers.reject", FollowIdInput, access=Access.WRITE)
+async def reject(ctx: Context, params: FollowIdInput) -> None:
+    """Refuse a follow request, or remove a follower."""
+    row = await _pending_request(ctx, params.id)
+    await _answer(ctx, row, "Reject")
+    await row.delete()
+    await ctx.emit("follow.rejected", "follow", row.id, {})
+
+
+class FederationSettingsInput(Input):
+    manually_approves_followers: bool | None = None
+
+
+@REGISTRY.operation("federation.settings", FederationSettingsInput, access=Access.WRITE)
+async def federation_settings(ctx: Context, params: FederationSettingsInput) -> dict[str, Any]:
+    """Read or change your federation settings (omit a field to keep it)."""
+    me = ctx.require_actor()
+    profile, _ = await FederationProfile.get_or_create(actor_id=me.id)
+    if params.manually_approves_followers is not None:
+        profile.manually_approves_followers = params.manually_approves_followers
+        await profile.save(update_fields=["manually_approves_followers", "updated_at"])
+        await ctx.emit("federation.settings_changed", "actor", me.id, {"manually_approves_followers": params.manually_approves_followers})
+    return {"manually_approves_followers": profile.manually_approves_followers}
+
+
+# ---------------------------------------------------------------- the inbox side
+
+
+async def on_follow(site: Site, activity: Mapping[str, Any], sender: RemoteActor) -> str:
+    """A remote actor follows one of our users: record it and answer (now, or after approval)."""
+    target = await _local_actor_of(site, as_id(activity.get("object")) or "")
+    if target is None:
+        return "ignored: the object is not an actor here"
+    ctx = Context(site=site, actor=target, system=True)
+    async with in_transaction():
+        row = await Follow.get_or_none(follower_id=sender.actor_id, target_id=target.id)  # type: ignore[attr-defined]
+        if row is None:
+            manual = await manually_approves(target)
+            state = FollowState.PENDING if manual else FollowState.ACCEPTED
+            row = await Follow.create(
+                follower_id=sender.actor_id, target=target, state=state.value,  # type: ignore[attr-defined]
+                activity_uri=str(activity["id"]),
+            )
+            await ctx.emit("follow.received", "follow", row.id, {"follower": sender.uri, "state": state.value})
+        elif row.activity_uri != activity["id"]:  # a repeated Follow: answer the newest one
+            await Follow.filter(id=row.id).update(activity_uri=str(activity["id"]))
+            row.activity_uri = str(activity["id"])
+        if row.state == FollowState.ACCEPTED.value:
+            await _answer(ctx, row, "Accept")
+    return row.state
+
+
+async def _our_follow(site: Site, activity: Mapping[str, Any], sender: RemoteActor) -> Follow | None:
+    """The follow of ours an Accept/Reject answers: by the Follow's id, else by who and whom."""
+    obj = activity.get("object")
+    uri = as_id(obj)
+    if uri and domain_of(uri) == domain_of(site.base_url):
+        row = await Follow.get_or_none(activity_uri=uri, target_id=sender.actor_id)  # type: ignore[attr-defined]
+        if row is not None:
+            return row
+    if isinstance(obj, Mapping):
+        follower = await _local_actor_of(site, as_id(obj.get("actor")) or "")
+        if follower is not None:
+            return await Follow.get_or_none(follower_id=follower.id, target_id=sender.actor_id)  # type: ignore[attr-defined]
+    return None
+
+
+async def on_accept(site: Site, activity: Mapping[str, Any], sender: RemoteActor) -> str:
+    row = await _our_follow(site, activity, sender)
+    if row is None:
+        return "ignored: no such follow"
+    await Follow.filter(id=row.id).update(state=FollowState.ACCEPTED.value)
+    return "accepted"
+
+
+async def on_reject(site: Site, activity: Mapping[str, Any], sender: RemoteActor) -> str:
+    row = await _our_follow(site, activity, sender)
+    if row is None:
+        return "ignored: no such follow"
+    await Follow.filter(id=row.id).update(state=FollowState.REJECTED.value)
+    return "rejected"
+
+
+async def on_undo(site: Site, activity: Mapping[str, Any], sender: RemoteActor) -> str:
+    """Undo(Follow): the sender stops following one of our users."""
+    obj = activity.get("object")
+    uri = as_id(obj)
+    removed = await Follow.filter(activity_uri=uri or "", follower_id=sender.actor_id).delete()  # type: ignore[attr-defined]
+    if not removed and isinstance(obj, Mapping):
+        target = await _local_actor_of(site, as_id(obj.get("object")) or "")
+        if target is not None:
+            removed = await Follow.filter(follower_id=sender.actor_id, target_id=target.id).delete()  # type: ignore[attr-defined]
+    return "unfollowed" if removed else "ignored: no such follow"

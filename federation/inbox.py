@@ -1,0 +1,270 @@
+"""Inbox: verify, store and acknowledge incoming activities; process them later.
+
+`receive` is all the HTTP handler calls (per-user and shared inbox alike). In order: the body
+size; the JSON shape; a Delete from an actor we never met is answered 202 and dropped without
+fetching anything (refetch storms after account deletions are the most reported federation
+bug); blocked domains; the HTTP signature and body digest (federation/signatures.py, which
+refetches the key once on failure); the origin rules: the key's owner is the activity's
+actor and the objects it creates or changes live on the actor's host. Then the activity is
+stored once by its id and the caller answers 202.
+
+`process_due` (run by the worker pool) claims stored activities under a lease and dispatches
+on their type in one place. A worker that dies leaves an expired lease: the row is claimed
+again. Unknown types are stored and marked ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from pydantic import Field
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F, Q
+from tortoise.transactions import in_transaction
+
+from models.actors import Actor, Role, User, UserStatus
+from models.base import iso
+from models.context import Context, Site
+from models.errors import BadInput, Forbidden, NotFound, TooLarge, Unauthorized
+from models.federation import DomainHealth, Follow, InboxActivity, InboxState, RemoteActor, RemoteObject
+from models.paging import ListInput, Page, paginate
+from models.registry import REGISTRY, Access
+
+from .follows import on_accept, on_follow, on_reject, on_undo
+from .remote import KeyResolver, as_id, domain_of
+from .sigcore import IncomingRequest
+from .signatures import verify_request
+
+__all__ = ["Received", "process_due", "receive"]
+
+log = logging.getLogger("tallystick.inbox")
+
+LEASE_SECONDS = 60
+MAX_ATTEMPTS = 5
+OBJECT_TYPES = {"Token", "TokenType", "TokenSet", "LedgerEntry"}
+_CHANGES = {"Create", "Update", "Delete"}
+
+Received = str  # "accepted", "duplicate" or "dropped"
+
+
+def _parse(body: bytes) -> dict[str, Any]:
+    try:
+        activity = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise BadInput("the body is not JSON", code="malformed-activity") from None
+    if not isinstance(activity, dict):
+        raise BadInput("an activity is a JSON object", code="malformed-activity")
+    if not isinstance(activity.get("type"), str) or not isinstance(activity.get("id"), str) or not as_id(activity.get("actor")):
+        raise BadInput("an activity needs an id, a type and an actor", code="malformed-activity")
+    if not str(activity["id"]).startswith(("https://", "http://")) or len(str(activity["id"])) > 2048:
+        raise BadInput("the activity id must be an http(s) URL", code="malformed-activity")
+    return activity
+
+
+async def _recipient(username: str | None) -> Actor | None:
+    if username is None:
+        return None
+    user = await User.get_or_none(username=username.lower()).select_related("actor")
+    if user is None or user.status == UserStatus.DELETED.value:
+        raise NotFound(f"there is no user named {username!r} here", code="actor-not-found")
+    return user.actor
+
+
+def _check_origin(activity: Mapping[str, Any], actor_uri: str) -> None:
+    """Actor, key owner and changed objects share one origin (DESIGN.md "Federation")."""
+    origin = domain_of(actor_uri)
+    if activity["type"] in _CHANGES:
+        obj = activity.get("object")
+        object_id = as_id(obj)
+        if not object_id or domain_of(object_id) != origin:
+            raise Forbidden("the object of this activity lives on another server than its actor", code="origin-mismatch")
+        if isinstance(obj, Mapping) and activity["type"] != "Delete":
+            owner = as_id(obj.get("attributedTo"))
+            if owner is not None and owner != actor_uri:
+                raise Forbidden("only the owner of an object may create or change it", code="origin-mismatch")
+
+
+async def receive(site: Site, username: str | None, request: IncomingRequest) -> Received:
+    """Check and store one inbox POST; raises a DomainError (400/401/403/404/413) to refuse it."""
+    limit = site.federation.inbox_max_bytes
+    if len(request.body) > limit:
+        raise TooLarge(f"the activity is {len(request.body)} bytes; the limit is {limit}")
+    recipient = await _recipient(username)
+    activity = _parse(request.body)
+    actor_uri = str(as_id(activity["actor"]))
+    if activity["type"] == "Delete" and not await RemoteActor.filter(uri=actor_uri).exists():
+        return "dropped"
+    if await DomainHealth.filter(domain=domain_of(actor_uri), blocked=True).exists():
+        raise Forbidden("this server does not accept activities from your domain", code="domain-blocked")
+    keys = KeyResolver(site)
+    result = await verify_request(request, keys)
+    if not result.ok:
+        raise Unauthorized(f"the HTTP signature was refused: {result.failure}: {result.detail}", code="bad-signature")
+    if keys.actor is None or keys.actor.uri != actor_uri:
+        raise Forbidden("the activity's actor is not the owner of the key that signed it", code="origin-mismatch")
+    _check_origin(activity, actor_uri)
+    if await InboxActivity.filter(activity_uri=activity["id"]).exists():
+        return "duplicate"
+    try:
+        await InboxActivity.create(
+            activity_uri=activity["id"], type=str(activity["type"])[:64], actor_uri=actor_uri,
+            recipient=recipient, payload=activity,
+        )
+    except IntegrityError:
+        return "duplicate"
+    # It answers us, so it is reachable again.
+    await DomainHealth.filter(domain=domain_of(actor_uri), unavailable=True).update(unavailable=False, failure_days=[])
+    return "accepted"
+
+
+# ---------------------------------------------------------------- processing
+
+
+async def _on_change(site: Site, activity: Mapping[str, Any], sender: RemoteActor) -> str:
+    """Create/Update/Delete of a remote token, type or set: keep (or drop) our copy."""
+    obj = activity.get("object")
+    object_id = as_id(obj) or ""
+    if object_id == sender.uri and activity["type"] == "Delete":  # the account itself is gone
+        await Actor.filter(id=sender.actor_id).update(display_name="(deleted)")  # type: ignore[attr-defined]
+        await Follow.filter(Q(follower_id=sender.actor_id) | Q(target_id=sender.actor_id)).delete()  # type: ignore[attr-defined]
+        return "actor deleted"
+    copy = await RemoteObject.get_or_none(uri=object_id)
+    if copy is not None and copy.owner_id != sender.actor_id:  # type: ignore[attr-defined]
+        return "ignored: not the owner"
+    if activity["type"] == "Delete":
+        if copy is None:
+            return "ignored: unknown object"
+        await RemoteObject.filter(id=copy.id).update(is_deleted=True)
+        return "deleted"
+    if not isinstance(obj, Mapping) or obj.get("type") not in OBJECT_TYPES:
+        return "ignored: not a token, type, set or ledger entry"
+    if copy is None:
+        try:
+            await RemoteObject.create(uri=object_id, type=obj["type"], owner_id=sender.actor_id, document=dict(obj))  # type: ignore[attr-defined]
+        except IntegrityError:
+            return "duplicate"
+        return "stored"
+    await RemoteObject.filter(id=copy.id).update(document=dict(obj), type=obj["type"], is_deleted=False)
+    return "updated"
+
+
+async def _on_undo(site: Site, activity: Mapping[str, Any], sender: RemoteActor) -> str:
+    obj = activity.get("object")
+    if isinstance(obj, Mapping) and obj.get("type") not in (None, "Follow"):
+        return f"ignored: Undo of {obj.get('type')}"
+    return await on_undo(site, activity, sender)
+
+
+Handler = Callable[[Site, Mapping[str, Any], RemoteActor], Awaitable[str]]
+HANDLERS: dict[str, Handler] = {
+    "Follow": on_follow,
+    "Accept": on_accept,
+    "Reject": on_reject,
+    "Undo": _on_undo,
+    "Create": _on_change,
+    "Update": _on_change,
+    "Delete": _on_change,
+}
+
+
+async def _claim(row: InboxActivity, now: datetime) -> bool:
+    changed = await InboxActivity.filter(id=row.id, state=row.state, attempts=row.attempts).update(
+        state=InboxState.RUNNING.value, attempts=F("attempts") + 1, lease_expires_at=now + timedelta(seconds=LEASE_SECONDS)
+    )
+    return changed == 1
+
+
+async def _finish(row: InboxActivity, state: InboxState, outcome: str) -> None:
+    await InboxActivity.filter(id=row.id, attempts=row.attempts + 1).update(
+        state=state.value, outcome=outcome[:500], lease_expires_at=None
+    )
+
+
+async def process_one(site: Site, row: InboxActivity) -> str:
+    """Run the handler of one claimed activity; the outcome recorded."""
+    handler = HANDLERS.get(row.type)
+    if handler is None:
+        await _finish(row, InboxState.IGNORED, f"ignored: {row.type} is not handled")
+        return "ignored"
+    sender = await RemoteActor.get_or_none(uri=row.actor_uri)
+    if sender is None:  # it was verified with this actor's key, so it was cached: only a purge removes it
+        await _finish(row, InboxState.IGNORED, "ignored: the actor is no longer known")
+        return "ignored"
+    try:
+        outcome = await handler(site, row.payload, sender)
+    except Exception:
+        log.exception("inbox: %s %s failed", row.type, row.activity_uri)
+        state = InboxState.FAILED if row.attempts + 1 >= MAX_ATTEMPTS else InboxState.QUEUED
+        await _finish(row, state, "failed: see the server log")
+        return "failed"
+    await _finish(row, InboxState.IGNORED if outcome.startswith("ignored") else InboxState.DONE, outcome)
+    return outcome
+
+
+async def process_due(site: Site, *, now: datetime | None = None, limit: int = 100) -> int:
+    """Process queued activities, and running ones whose worker died; the number processed."""
+    now = now or datetime.now(UTC)
+    due = await (
+        InboxActivity.filter(
+            Q(state=InboxState.QUEUED.value) | Q(state=InboxState.RUNNING.value, lease_expires_at__lt=now)
+        )
+        .order_by("id")
+        .limit(limit)
+    )
+    done = 0
+    for row in due:
+        if await _claim(row, now):
+            await process_one(site, row)
+            done += 1
+    return done
+
+
+# ---------------------------------------------------------------- reading what arrived
+
+
+class RemoteObjectsInput(ListInput):
+    actor: str | None = Field(None, max_length=2048, description="only objects of this actor (its URL)")
+    type: str | None = Field(None, max_length=64)
+
+
+@REGISTRY.operation("federation.remote_objects", RemoteObjectsInput, access=Access.USER)
+async def remote_objects(ctx: Context, params: RemoteObjectsInput) -> Page:
+    """Copies of tokens, types, sets and ledger entries received from other servers."""
+    query = RemoteObject.filter(is_deleted=False)
+    if params.actor:
+        query = query.filter(owner__uri=params.actor)
+    if params.type:
+        query = query.filter(type=params.type)
+    page = await paginate(query, params)
+    owners = {a.id: a for a in await Actor.filter(id__in=[row.owner_id for row in page.items])}  # type: ignore[attr-defined]
+    return page.map(lambda row: {
+        "id": row.id,
+        "uri": row.uri,
+        "type": row.type,
+        "owner": owners[row.owner_id].handle(ctx.site.domain) if row.owner_id in owners else None,
+        "document": row.document,
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
+    })
+
+
+class InboxListInput(ListInput):
+    state: InboxState | None = None
+
+
+@REGISTRY.operation("federation.inbox", InboxListInput, access=Access.USER)
+async def inbox_list(ctx: Context, params: InboxListInput) -> Page:
+    """Activities received for you (or for everyone, through the shared inbox, if you are an admin)."""
+    query = InboxActivity.all() if ctx.has_role(Role.ADMIN) else InboxActivity.filter(recipient_id=ctx.require_actor().id)
+    if params.state is not None:
+        query = query.filter(state=params.state.value)
+    page = await paginate(query, params)
+    return page.map(lambda row: {
+        "id": row.id, "activity": row.activity_uri, "type": row.type, "actor": row.actor_uri,
+        "state": row.state, "outcome": row.outcome, "payload": row.payload,
+        "created_at": iso(row.created_at), "updated_at": iso(row.updated_at),
+    })

@@ -1,0 +1,240 @@
+"""Outbox: our activities, made from domain events, kept per actor and handed to delivery.
+
+`publish_due_events` reads the events table (the transactional outbox written by every
+operation) and turns each event about a public object of a local actor into an activity:
+Create/Update/Delete of tokens, types and sets, and a Create of a LedgerEntry for each
+ledger entry. The activity is stored (`outbox_activities`, served at /activities/{id} and in
+the actor's paged outbox) and queued for delivery to the actor's followers, one delivery per
+shared inbox, all in one transaction per event; the event id is unique in that table, so an
+event never becomes two activities even when two sweepers race.
+
+The cursor only passes events older than SETTLE_SECONDS: an event written by a transaction
+that commits late (it got its id earlier) is still seen on a later sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import orjson
+from pydantic import Field
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from models.actors import Actor
+from models.context import Context, Site
+from models.errors import Gone, NotFound
+from models.events import Event
+from models.federation import FederationCursor, Follow, FollowState, OutboxActivity, RemoteActor
+from models.ids import new_id
+from models.registry import REGISTRY, Access, Input
+
+from . import documents
+from .actors import instance_actor, local_actor_url, local_user_actor
+from .delivery import enqueue
+
+__all__ = [
+    "OUTBOX_TYPES",
+    "activity_url",
+    "collection",
+    "follower_inboxes",
+    "publish",
+    "publish_due_events",
+]
+
+log = logging.getLogger("tallystick.outbox")
+
+SETTLE_SECONDS = 30
+PAGE = 200
+PAGES_PER_SWEEP = 10
+COLLECTION_PAGE_SIZE = 20
+OUTBOX_TYPES = ("Create", "Update", "Delete")
+CURSOR = "outbox"
+
+# event name -> (object kind, activity type)
+_EVENTS: dict[str, tuple[str, str]] = {
+    "token.created": ("token", "Create"),
+    "token.updated": ("token", "Update"),
+    "token.deleted": ("token", "Delete"),
+    "type.created": ("type", "Create"),
+    "type.updated": ("type", "Update"),
+    "type.deleted": ("type", "Delete"),
+    "set.created": ("set", "Create"),
+    "set.updated": ("set", "Update"),
+    "set.tokens_added": ("set", "Update"),
+    "set.token_removed": ("set", "Update"),
+    "set.deleted": ("set", "Delete"),
+    "ledger.create": ("ledger", "Create"),
+    "ledger.give": ("ledger", "Create"),
+    "ledger.burn": ("ledger", "Create"),
+    "ledger.flagged": ("ledger", "Update"),
+    "ledger.unflagged": ("ledger", "Update"),
+}
+_OBJECT_KINDS = {"token": "token", "type": "type", "set": "set", "ledger_entry": "ledger"}
+
+
+def activity_url(base_url: str, activity_id: str) -> str:
+    return f"{base_url}/activities/{activity_id}"
+
+
+async def follower_inboxes(actor: Actor) -> list[str]:
+    """Where the actor's remote followers receive: their shared inbox when they have one, once each."""
+    follower_ids = await Follow.filter(target_id=actor.id, state=FollowState.ACCEPTED.value).values_list(
+        "follower_id", flat=True
+    )
+    rows = await RemoteActor.filter(actor_id__in=list(follower_ids)).values_list("shared_inbox", "inbox")
+    return list(dict.fromkeys(shared or inbox for shared, inbox in rows))
+
+
+async def publish(
+    site: Site,
+    actor: Actor,
+    kind: str,
+    obj: Any,
+    *,
+    inboxes: list[str] | None = None,
+    to: list[str] | None = None,
+    event_id: str | None = None,
+    row_id: str | None = None,
+) -> dict[str, Any]:
+    """Store an activity of a local actor and queue its deliveries (call inside a transaction).
+
+    Without `inboxes` it goes to the actor's followers and is public; with them, to those only.
+    """
+    row_id = row_id or new_id()
+    actor_id = local_actor_url(site.base_url, actor)
+    document: dict[str, Any] = {
+        "@context": [documents.AS_CONTEXT, documents.vocabulary_url(site.base_url)],
+        "id": activity_url(site.base_url, row_id),
+        "type": kind,
+        "actor": actor_id,
+        "object": obj,
+        "published": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+    }
+    if inboxes is None:
+        document["to"] = [documents.PUBLIC]
+        document["cc"] = [f"{actor_id}/followers"]
+        targets = await follower_inboxes(actor)
+    else:
+        document["to"] = to or []
+        targets = inboxes
+    await OutboxActivity.create(id=row_id, actor=actor, event_id=event_id, type=kind, document=document)
+    await enqueue(actor, document["id"], orjson.dumps(document).decode(), targets)
+    return document
+
+
+async def _object_for(site: Site, kind: str, object_id: str, activity: str) -> dict[str, Any] | None:
+    """The object's public document, a Tombstone for a Delete, or None when there is nothing to say."""
+    url = documents.object_url(site.base_url, kind, object_id)
+    if activity == "Delete":
+        return {"id": url, "type": "Tombstone"}
+    try:
+        document: dict[str, Any] = await REGISTRY.call(Context(site=site), "federation.object", {"kind": kind, "id": object_id})
+    except (NotFound, Gone):
+        return None  # deleted (or made private) since: its own event says so
+    document.pop("@context", None)
+    return document
+
+
+async def _publish_event(site: Site, event: Event) -> bool:
+    mapping = _EVENTS.get(event.name)
+    kind = _OBJECT_KINDS.get(event.object_type)
+    if mapping is None or kind is None or event.actor_id is None:  # type: ignore[attr-defined]
+        return False
+    actor = await Actor.get_or_none(id=event.actor_id, domain="")  # type: ignore[attr-defined]
+    if actor is None:
+        return False
+    obj = await _object_for(site, mapping[0], event.object_id, mapping[1])
+    if obj is None:
+        return False
+    try:
+        async with in_transaction():
+            await publish(site, actor, mapping[1], obj, event_id=event.id)
+    except IntegrityError:  # another sweeper made this event's activity first
+        return False
+    return True
+
+
+async def publish_due_events(site: Site, *, now: datetime | None = None) -> int:
+    """Turn new events into activities and deliveries; the number of activities made."""
+    now = now or datetime.now(UTC)
+    cursor, _ = await FederationCursor.get_or_create(name=CURSOR)
+    settled_before = now - timedelta(seconds=SETTLE_SECONDS)
+    position, settled, made = cursor.position, cursor.position, 0
+    for _ in range(PAGES_PER_SWEEP):
+        events = await Event.filter(id__gt=position).order_by("id").limit(PAGE)
+        if not events:
+            break
+        relevant = [event.id for event in events if event.name in _EVENTS]
+        done = set(await OutboxActivity.filter(event_id__in=relevant).values_list("event_id", flat=True)) if relevant else set()
+        for event in events:
+            if event.name in _EVENTS and event.id not in done:
+                try:
+                    made += await _publish_event(site, event)
+                except Exception:
+                    log.exception("outbox: event %s (%s) could not be published", event.id, event.name)
+            if event.created_at < settled_before and settled == position:
+                settled = event.id
+            position = event.id
+        if len(events) < PAGE:
+            break
+    if settled != cursor.position:
+        await FederationCursor.filter(id=cursor.id).update(position=settled)
+    return made
+
+
+class CollectionInput(Input):
+    username: str | None = Field(None, min_length=1, max_length=64, description="omit for the instance actor")
+    collection: Literal["inbox", "outbox", "followers", "following"]
+    page: int | None = Field(None, ge=1, le=100_000)
+
+
+@REGISTRY.operation("federation.collection", CollectionInput, access=Access.PUBLIC, writes=False)
+async def actor_collection(ctx: Context, params: CollectionInput) -> dict[str, Any]:
+    """An actor's outbox, followers or following (paged), or its inbox (never listed)."""
+    actor = await instance_actor() if params.username is None else await local_user_actor(params.username)
+    if params.collection == "inbox":
+        return documents.ordered_collection(f"{local_actor_url(ctx.site.base_url, actor)}/inbox", 0, paged=False)
+    return await collection(ctx.site, actor, params.collection, params.page)
+
+
+class ActivityInput(Input):
+    id: str = Field(min_length=1, max_length=64)
+
+
+@REGISTRY.operation("federation.activity", ActivityInput, access=Access.PUBLIC, writes=False)
+async def activity_document(ctx: Context, params: ActivityInput) -> dict[str, Any]:
+    """One of our public activities (Create/Update/Delete) by its id."""
+    row = await OutboxActivity.get_or_none(id=params.id, type__in=OUTBOX_TYPES)
+    if row is None:
+        raise NotFound("there is no public activity with this id", code="activity-not-found")
+    return dict(row.document)
+
+
+async def collection(site: Site, actor: Actor, name: str, page: int | None) -> dict[str, Any]:
+    """The actor's outbox, followers or following as a paged OrderedCollection (newest first)."""
+    collection_id = f"{local_actor_url(site.base_url, actor)}/{name}"
+    if name == "outbox":
+        query: Any = OutboxActivity.filter(actor_id=actor.id, type__in=OUTBOX_TYPES)
+    elif name == "followers":
+        query = Follow.filter(target_id=actor.id, state=FollowState.ACCEPTED.value)
+    else:
+        query = Follow.filter(follower_id=actor.id, state=FollowState.ACCEPTED.value)
+    if page is None:
+        return documents.ordered_collection(collection_id, await query.count(), paged=True)
+    rows = await query.order_by("-id").offset((page - 1) * COLLECTION_PAGE_SIZE).limit(COLLECTION_PAGE_SIZE + 1)
+    has_next = len(rows) > COLLECTION_PAGE_SIZE
+    rows = rows[:COLLECTION_PAGE_SIZE]
+    if name == "outbox":
+        items: list[Any] = [{k: v for k, v in row.document.items() if k != "@context"} for row in rows]
+    else:
+        other = [row.follower_id if name == "followers" else row.target_id for row in rows]
+        actors = {a.id: a for a in await Actor.filter(id__in=other)}
+        items = [
+            actors[actor_id].uri or local_actor_url(site.base_url, actors[actor_id])
+            for actor_id in other
+            if actor_id in actors
+        ]
+    return documents.collection_page(collection_id, page, items, has_next=has_next)

@@ -1,0 +1,269 @@
+"""Remote fetches: signed GETs of actors and objects, WebFinger, and the remote actor cache.
+
+Every GET is signed by the instance actor (draft-cavage-12, ``(request-target) host date``),
+so servers in authorized-fetch mode answer it. Each fetch is bounded: the SSRF guard checks
+the URL and every address the connector uses (federation/ssrf.py), the whole exchange must
+finish within ``fetch_timeout_seconds`` and the body may not exceed ``fetch_max_bytes``.
+Failures are typed (`FetchError.kind`), never bare aiohttp exceptions.
+
+Remote actors are cached in the `remote_actors` table (with an `actors` row, so they can own
+things and appear in the ledger) and refetched after ``actor_cache_seconds``, or at once when
+a signature does not verify with the cached key (key rotation).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import aiohttp
+import orjson
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from models.actors import Actor
+from models.context import Site
+from models.federation import DomainHealth, RemoteActor
+from models.urls import UrlRefused, check_url
+
+from . import documents
+from .actors import actor_keys, instance_actor
+from .signatures import sign_cavage
+from .ssrf import GuardedResolver, resolve_public
+
+__all__ = ["ACCEPT", "FetchError", "KeyResolver", "as_id", "as_list", "domain_of", "fetch_json", "remote_actor",
+           "webfinger_lookup"]
+
+log = logging.getLogger("tallystick.federation")
+
+ACCEPT = 'application/activity+json, application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
+USER_AGENT = "tallystick (+https://tallystick.dev/)"
+
+
+class FetchError(Exception):
+    """A remote fetch failed; `kind` is refused, unreachable, gone, not-found, too-large or invalid."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+
+
+def as_id(value: Any) -> str | None:
+    """The id of a link that may be a string or an object with an id (ActivityStreams 2.0 section 2)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping) and isinstance(value.get("id"), str):
+        return str(value["id"])
+    return None
+
+
+def as_list(value: Any) -> list[Any]:
+    """A property that may be a single value or a list, as a list."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def domain_of(url: str) -> str:
+    """The authority (host and port) of a URL, lower case: what origin rules compare."""
+    try:
+        return urlsplit(url).netloc.lower()
+    except ValueError:
+        return ""
+
+
+async def _read_limited(reply: aiohttp.ClientResponse, limit: int) -> bytes:
+    if reply.content_length is not None and reply.content_length > limit:
+        raise FetchError("too-large", f"the document is {reply.content_length} bytes; the limit is {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in reply.content.iter_chunked(65_536):
+        size += len(chunk)
+        if size > limit:
+            raise FetchError("too-large", f"the document is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def fetch_json(site: Site, url: str, *, signed: bool = True, accept: str = ACCEPT) -> dict[str, Any]:
+    """GET a JSON object, signed by the instance actor, within the size and time limits."""
+    allow = site.allow_private_addresses
+    try:
+        target = check_url(url, allow_private=allow)
+        await resolve_public(target.host, target.port, allow_private=allow)
+    except UrlRefused as error:
+        raise FetchError("refused", error.detail) from None
+    headers = {"Accept": accept, "User-Agent": USER_AGENT}
+    if signed:
+        instance = await instance_actor()
+        keys = await actor_keys(instance)
+        key_id = f"{documents.instance_actor_url(site.base_url)}#main-key"
+        headers.update(sign_cavage("GET", url, key_id=key_id, private_key=keys.rsa_private_pem))
+    limits = site.federation
+    connector = aiohttp.TCPConnector(resolver=GuardedResolver(allow_private=allow), force_close=True)
+    try:
+        async with aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=limits.fetch_timeout_seconds)
+        ) as session, session.get(url, headers=headers, allow_redirects=False) as reply:
+            if reply.status == 410:
+                raise FetchError("gone", f"{url} is gone (410)")
+            if reply.status == 404:
+                raise FetchError("not-found", f"{url} was not found (404)")
+            if reply.status != 200:
+                raise FetchError("unreachable", f"{url} answered {reply.status}")
+            body = await _read_limited(reply, limits.fetch_max_bytes)
+    except TimeoutError:
+        raise FetchError("unreachable", f"{url} did not answer within {limits.fetch_timeout_seconds} seconds") from None
+    except (aiohttp.ClientError, OSError) as error:
+        raise FetchError("unreachable", f"cannot reach {url}: {error}"[:300]) from None
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise FetchError("invalid", f"{url} did not answer JSON") from None
+    if not isinstance(document, dict):
+        raise FetchError("invalid", f"{url} did not answer a JSON object")
+    return document
+
+
+@dataclass(frozen=True)
+class ActorFacts:
+    """What we keep of a remote actor document."""
+
+    uri: str
+    inbox: str
+    shared_inbox: str | None
+    key_id: str
+    public_key_pem: str
+    preferred_username: str
+    name: str
+    kind: str
+
+
+def _public_key(document: Mapping[str, Any], uri: str) -> tuple[str, str]:
+    for key in as_list(document.get("publicKey")):
+        if isinstance(key, Mapping) and isinstance(key.get("publicKeyPem"), str):
+            owner = as_id(key.get("owner")) or uri
+            if owner == uri:
+                return str(key.get("id") or f"{uri}#main-key"), str(key["publicKeyPem"])
+    return "", ""
+
+
+def parse_actor(document: Mapping[str, Any], fetched_from: str) -> ActorFacts:
+    """Read an actor document; its id must live on the host it was fetched from."""
+    uri = as_id(document)
+    inbox = as_id(document.get("inbox"))
+    if not uri or not inbox:
+        raise FetchError("invalid", f"{fetched_from} is not an actor (no id or inbox)")
+    if domain_of(uri) != domain_of(fetched_from) or domain_of(inbox) != domain_of(uri):
+        raise FetchError("invalid", f"the actor {uri} does not live on the host it was fetched from")
+    endpoints = document.get("endpoints")
+    shared = as_id(endpoints.get("sharedInbox")) if isinstance(endpoints, Mapping) else None
+    key_id, pem = _public_key(document, uri)
+    username = document.get("preferredUsername")
+    if not isinstance(username, str) or not username:
+        username = uri.rstrip("/").rsplit("/", 1)[-1] or domain_of(uri)
+    name = document.get("name") if isinstance(document.get("name"), str) else username
+    kind = document.get("type") if isinstance(document.get("type"), str) else "Person"
+    return ActorFacts(uri, inbox, shared, key_id, pem, username[:64], str(name)[:200], str(kind)[:16])
+
+
+async def _store_actor(facts: ActorFacts) -> RemoteActor:
+    """Create or refresh the actor and its cache row (concurrent first fetches agree on one)."""
+    now = datetime.now(UTC)
+    values = {
+        "inbox": facts.inbox, "shared_inbox": facts.shared_inbox, "key_id": facts.key_id,
+        "public_key_pem": facts.public_key_pem, "preferred_username": facts.preferred_username,
+        "domain": domain_of(facts.uri), "fetched_at": now,
+    }
+    for _ in range(2):
+        existing = await RemoteActor.get_or_none(uri=facts.uri)
+        if existing is not None:
+            await RemoteActor.filter(id=existing.id).update(**values)
+            await Actor.filter(id=existing.actor_id).update(  # type: ignore[attr-defined]
+                display_name=facts.name, kind=facts.kind
+            )
+            return await RemoteActor.get(id=existing.id)
+        try:
+            async with in_transaction():
+                actor = await Actor.get_or_none(uri=facts.uri)
+                if actor is None:
+                    actor = await Actor.create(
+                        username=facts.preferred_username.lower(), domain=domain_of(facts.uri),
+                        display_name=facts.name, kind=facts.kind, uri=facts.uri,
+                    )
+                return await RemoteActor.create(actor=actor, uri=facts.uri, **values)
+        except IntegrityError:
+            continue
+    raise FetchError("invalid", f"cannot record the actor {facts.uri}")
+
+
+async def remote_actor(site: Site, uri: str, *, refresh: bool = False) -> RemoteActor:
+    """The remote actor at `uri`, from the cache when fresh, else fetched (FetchError when not)."""
+    cached = await RemoteActor.get_or_none(uri=uri)
+    max_age = timedelta(seconds=site.federation.actor_cache_seconds)
+    if cached is not None and not refresh and cached.fetched_at > datetime.now(UTC) - max_age:
+        return cached
+    document = await fetch_json(site, uri)
+    if as_id(document) != uri and "owner" in document and "inbox" not in document:
+        owner = as_id(document.get("owner"))  # a key document (Mastodon's /actor#main-key style): go to its owner
+        if not owner or domain_of(owner) != domain_of(uri):
+            raise FetchError("invalid", f"{uri} is a key without an owner on the same host")
+        return await remote_actor(site, owner, refresh=refresh)
+    facts = parse_actor(document, uri)
+    stored = await _store_actor(facts)
+    await DomainHealth.filter(domain=stored.domain, unavailable=True).update(unavailable=False, failure_days=[])
+    return stored
+
+
+def actor_uri_of_key(key_id: str) -> str:
+    """The actor a key id belongs to, by convention: the key id without its fragment."""
+    return key_id.split("#", 1)[0]
+
+
+class KeyResolver:
+    """A `FetchKey` for federation.signatures.verify_request that remembers whose key it gave.
+
+    The inbox needs the owner to apply the origin rules: the activity's actor must be the
+    owner of the key that signed it.
+    """
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        self.actor: RemoteActor | None = None
+        self.error: FetchError | None = None
+
+    async def __call__(self, key_id: str, refresh: bool) -> str | None:
+        try:
+            actor = await remote_actor(self.site, actor_uri_of_key(key_id), refresh=refresh)
+        except FetchError as error:
+            self.error = error
+            log.info("cannot fetch the key %s: %s", key_id, error.detail)
+            return None
+        if actor.key_id and actor.key_id != key_id:
+            self.error = FetchError("invalid", f"{actor.uri} does not publish the key {key_id}")
+            return None
+        self.actor = actor
+        return actor.public_key_pem or None
+
+
+async def webfinger_lookup(site: Site, handle: str) -> str:
+    """The ActivityPub id of `user@host` (RFC 7033), via the host's WebFinger."""
+    username, _, host = handle.lstrip("@").partition("@")
+    if not username or not host:
+        raise FetchError("invalid", f"{handle!r} is not user@host")
+    scheme = "http" if site.allow_private_addresses and site.base_url.startswith("http://") else "https"
+    url = f"{scheme}://{host}/.well-known/webfinger?resource={quote(f'acct:{username}@{host}')}"
+    document = await fetch_json(site, url, signed=False, accept="application/jrd+json, application/json")
+    for link in as_list(document.get("links")):
+        if (
+            isinstance(link, Mapping) and link.get("rel") == "self"
+            and isinstance(link.get("href"), str)
+            and str(link.get("type", "")).startswith(("application/activity+json", "application/ld+json"))
+        ):
+            return str(link["href"])
+    raise FetchError("not-found", f"{handle} has no ActivityPub actor")

@@ -1,0 +1,185 @@
+"""A fake remote ActivityPub server on 127.0.0.1 for federation tests, and signing helpers.
+
+`Remote` serves WebFinger and actor documents for the actors it holds (each with its own RSA
+key), records every request it gets, and answers inbox POSTs with a status the test chooses.
+`signed_post` sends an activity to our app's inbox the way a remote server would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp import web
+
+from federation.keys import generate_rsa
+from federation.signatures import sign_cavage
+from federation.rfc9421 import sign_rfc9421
+from models.context import Site
+from models.federation import ActorKey
+from models.actors import Actor
+from server.app import create_app
+from server.keys import SITE
+
+from .conftest import Api, Reply
+from .dbutil import test_settings
+
+__all__ = ["FakeActor", "Remote", "fed_api", "remote", "signed_post", "site_of"]
+
+# One RSA key for every fake actor keeps the tests fast; OTHER_KEY is for forgeries.
+SHARED_KEY = generate_rsa()
+OTHER_KEY = generate_rsa()
+
+
+@dataclass
+class FakeActor:
+    remote: Remote
+    name: str
+
+    @property
+    def uri(self) -> str:
+        return f"{self.remote.base}/users/{self.name}"
+
+    @property
+    def key_id(self) -> str:
+        return f"{self.uri}#main-key"
+
+    @property
+    def handle(self) -> str:
+        return f"{self.name}@127.0.0.1:{self.remote.port}"
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"],
+            "id": self.uri,
+            "type": "Person",
+            "preferredUsername": self.name,
+            "name": self.name.title(),
+            "inbox": f"{self.uri}/inbox",
+            "outbox": f"{self.uri}/outbox",
+            "endpoints": {"sharedInbox": f"{self.remote.base}/inbox"},
+            "publicKey": {"id": self.key_id, "owner": self.uri, "publicKeyPem": self.remote.public_pem(self.name)},
+        }
+
+
+@dataclass
+class Remote:
+    """A minimal remote server: actors, WebFinger, inboxes that record what they get."""
+
+    port: int = 0
+    inbox_status: int = 202
+    inbox_headers: dict[str, str] = field(default_factory=dict)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    keys: dict[str, str] = field(default_factory=dict)  # actor name -> public PEM override
+    _runner: web.AppRunner | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def actor(self, name: str) -> FakeActor:
+        return FakeActor(self, name)
+
+    def public_pem(self, name: str) -> str:
+        return self.keys.get(name, SHARED_KEY.public_pem)
+
+    def posts(self, path_end: str = "inbox") -> list[dict[str, Any]]:
+        return [r for r in self.requests if r["method"] == "POST" and r["path"].endswith(path_end)]
+
+    def fetches(self) -> list[dict[str, Any]]:
+        return [r for r in self.requests if r["method"] == "GET"]
+
+    async def _record(self, request: web.Request) -> dict[str, Any]:
+        body = await request.read()
+        entry = {"method": request.method, "path": request.path_qs, "headers": dict(request.headers), "body": body,
+                 "json": orjson.loads(body) if body else None}
+        self.requests.append(entry)
+        return entry
+
+    async def _actor(self, request: web.Request) -> web.Response:
+        await self._record(request)
+        document = self.actor(request.match_info["name"]).document()
+        return web.Response(body=orjson.dumps(document), content_type="application/activity+json")
+
+    async def _webfinger(self, request: web.Request) -> web.Response:
+        await self._record(request)
+        resource = request.query.get("resource", "")
+        name = resource.removeprefix("acct:").split("@", 1)[0]
+        jrd = {"subject": resource, "links": [
+            {"rel": "self", "type": "application/activity+json", "href": self.actor(name).uri}]}
+        return web.Response(body=orjson.dumps(jrd), content_type="application/jrd+json")
+
+    async def _inbox(self, request: web.Request) -> web.Response:
+        await self._record(request)
+        return web.Response(status=self.inbox_status, headers=self.inbox_headers)
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/.well-known/webfinger", self._webfinger)
+        app.router.add_get("/users/{name}", self._actor)
+        app.router.add_post("/users/{name}/inbox", self._inbox)
+        app.router.add_post("/inbox", self._inbox)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        self.port = self._runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+@pytest.fixture
+async def remote() -> AsyncIterator[Remote]:
+    server = Remote()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def fed_api(aiohttp_client: Any, tmp_path: Path, database_url: str) -> AsyncIterator[Api]:
+    """The app with private addresses allowed and no embedded workers: tests run the sweeps."""
+    settings = test_settings(
+        tmp_path, database_url, embedded_workers=False,
+        federation={"allow_private_addresses": True, "inbox_max_bytes": 4096},
+    )
+    client = await aiohttp_client(create_app(settings))
+    yield Api(client, settings)
+    await client.close()
+
+
+def site_of(api: Api) -> Site:
+    return api.client.app[SITE]
+
+
+async def signed_post(
+    api: Api,
+    path: str,
+    activity: dict[str, Any] | bytes,
+    actor: FakeActor,
+    *,
+    private_pem: str | None = None,
+    key_id: str | None = None,
+    scheme: str = "cavage",
+    tamper: bytes | None = None,
+) -> Reply:
+    """POST an activity to our inbox at `path`, signed as `actor` (or with another key/id)."""
+    body = activity if isinstance(activity, bytes) else orjson.dumps(activity)
+    url = f"http://{api.client.host}:{api.client.port}{path}"
+    pem = private_pem or SHARED_KEY.private_pem
+    signer = sign_rfc9421 if scheme == "rfc9421" else sign_cavage
+    headers = signer("POST", url, key_id=key_id or actor.key_id, private_key=pem, body=body)
+    headers["Content-Type"] = "application/activity+json"
+    return await api.call("POST", path, data=tamper if tamper is not None else body, headers=headers)
+
+
+async def local_key_pem(username: str) -> str:
+    """The public RSA key our server signs with for a local user."""
+    actor = await Actor.get(username=username, domain="")
+    return (await ActorKey.get(actor_id=actor.id)).rsa_public_pem

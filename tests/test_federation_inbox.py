@@ -1,0 +1,221 @@
+"""The inbox: signed activities are verified, stored once and processed later; forgeries,
+foreign-origin objects, bad digests and oversized bodies are refused and store nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from federation.delivery import deliver_due
+from federation.inbox import process_due
+from federation.keys import load_public_key
+from federation.sigcore import IncomingRequest
+from federation.signatures import verify_request
+from models.federation import InboxActivity, RemoteObject
+from server.app import create_app
+
+from .conftest import Api, assert_problem
+from .dbutil import test_settings as make_settings
+from .fedhelpers import OTHER_KEY, Remote, fed_api, local_key_pem, remote, signed_post, site_of  # noqa: F401
+
+ALICE = "http://127.0.0.1:8080/users/alice"  # our actor URL (the test settings' base_url)
+
+
+def follow(actor_uri: str, n: int = 1, target: str = ALICE) -> dict[str, Any]:
+    return {"@context": "https://www.w3.org/ns/activitystreams", "id": f"{actor_uri}/follows/{n}",
+            "type": "Follow", "actor": actor_uri, "object": target}
+
+
+def token_object(remote: Remote, owner: str, n: int = 1, name: str = "Gold") -> dict[str, Any]:
+    return {"id": f"{remote.base}/tokens/{n}", "type": "TokenType", "attributedTo": owner, "name": name,
+            "symbol": "GLD"}
+
+
+async def verify_our_signature(entry: dict[str, Any], username: str) -> bool:
+    """Check a request we sent with the public key of our local user."""
+    pem = await local_key_pem(username)
+    incoming = IncomingRequest.build("POST", entry["path"], entry["headers"], entry["body"], "http")
+
+    async def key(key_id: str, refresh: bool) -> Any:
+        return load_public_key(pem) if key_id.endswith(f"/users/{username}#main-key") else None
+
+    return (await verify_request(incoming, key)).ok
+
+
+async def test_inbox__follow_is_accepted_and_answered_with_a_signed_accept(fed_api: Api, remote: Remote) -> None:
+    token = await fed_api.user("alice")
+    bob = remote.actor("bob")
+    reply = await signed_post(fed_api, "/users/alice/inbox", follow(bob.uri), bob)
+    assert reply.status == 202, reply
+    site = site_of(fed_api)
+    assert await process_due(site) == 1
+    followers = await fed_api.get("/api/v1/followers", token=token)
+    assert [(f["follower_uri"], f["state"]) for f in followers.body["items"]] == [(bob.uri, "accepted")]
+
+    await deliver_due(site)
+    accepts = [r for r in remote.posts() if r["json"]["type"] == "Accept"]
+    assert len(accepts) == 1
+    assert accepts[0]["json"]["object"]["id"] == f"{bob.uri}/follows/1"
+    assert accepts[0]["path"] == "/users/bob/inbox"
+    assert await verify_our_signature(accepts[0], "alice")
+    collection = await fed_api.get("/users/alice/followers?page=1", headers={"Accept": "application/activity+json"})
+    assert orjson.loads(collection.text)["orderedItems"] == [bob.uri]
+
+
+async def test_inbox__rfc9421_signature_is_accepted(fed_api: Api, remote: Remote) -> None:
+    await fed_api.user("alice")
+    bob = remote.actor("bob")
+    reply = await signed_post(fed_api, "/inbox", follow(bob.uri), bob, scheme="rfc9421")
+    assert reply.status == 202, reply
+
+
+async def test_inbox__same_activity_twice_is_stored_and_processed_once(fed_api: Api, remote: Remote) -> None:
+    token = await fed_api.user("alice")
+    bob = remote.actor("bob")
+    for _ in range(2):
+        assert (await signed_post(fed_api, "/users/alice/inbox", follow(bob.uri), bob)).status == 202
+    assert await InboxActivity.all().count() == 1
+    assert await process_due(site_of(fed_api)) == 1
+    assert await process_due(site_of(fed_api)) == 0
+    assert len((await fed_api.get("/api/v1/followers", token=token)).body["items"]) == 1
+
+
+async def test_inbox__bad_signature_is_401_and_nothing_is_stored(fed_api: Api, remote: Remote) -> None:
+    await fed_api.user("alice")
+    bob = remote.actor("bob")
+    reply = await signed_post(fed_api, "/users/alice/inbox", follow(bob.uri), bob, private_pem=OTHER_KEY.private_pem)
+    assert_problem(reply, 401, "bad-signature")
+    unsigned = await fed_api.post("/users/alice/inbox", data=orjson.dumps(follow(bob.uri)),
+                                  headers={"Content-Type": "application/activity+json"})
+    assert_problem(unsigned, 401, "bad-signature")
+    assert await InboxActivity.all().count() == 0
+
+
+async def test_inbox__key_refetched_once_after_rotation(fed_api: Api, remote: Remote) -> None:
+    await fed_api.user("alice")
+    bob = remote.actor("bob")
+    assert (await signed_post(fed_api, "/inbox", follow(bob.uri, 1), bob)).status == 202
+    remote.keys["bob"] = OTHER_KEY.public_pem  # bob rotates his key; our cache still has the old one
+    fetches = len(remote.fetches())
+    reply = await signed_post(fed_api, "/inbox", follow(bob.uri, 2), bob, private_pem=OTHER_KEY.private_pem)
+    assert reply.status == 202, reply
+    assert len(remote.fetches()) == fetches + 1
+
+
+async def test_inbox__digest_mismatch_is_401(fed_api: Api, remote: Remote) -> None:
+    await fed_api.user("alice")
+    bob = remote.actor("bob")
+    changed = orjson.dumps(follow(bob.uri, 9))
+    reply = await signed_post(fed_api, "/users/alice/inbox", follow(bob.uri), bob, tamper=changed)
+    assert_problem(reply, 401, "bad-signature")
+    assert "digest" in reply.body["detail"]
+    assert await InboxActivity.all().count() == 0
+
+
+async def test_inbox__actor_signed_with_someone_elses_key_is_403(fed_api: Api, remote: Remote) -> None:
+    await fed_api.user("alice")
+    bob, mallory = remote.actor("bob"), remote.actor("mallory")
+    reply = await signed_post(fed_api, "/users/alice/inbox", follow(bob.uri), mallory)
+    assert_problem(reply, 403, "origin-mismatch")
+    assert await InboxActivity.all().count() == 0
+
+
+async def test_inbox__object_of_another_origin_is_403(fed_api: Api, remote: Remote) -> None:
+    await fed_api.user("alice")
+    bob = remote.actor("bob")
+    spoof = {"id": f"{bob.uri}/create/1", "type": "Create", "actor": bob.uri,
+             "object": {"id": "http://elsewhere.example/tokens/1", "type": "TokenType", "attributedTo": bob.uri}}
+    assert_problem(await signed_post(fed_api, "/inbox", spoof, bob), 403, "origin-mismatch")
+    stolen = {"id": f"{bob.uri}/create/2", "type": "Create", "actor": bob.uri,
+              "object": token_object(remote, remote.actor("carol").uri)}
+    assert_problem(await signed_post(fed_api, "/inbox", stolen, bob), 403, "origin-mismatch")
+    assert await InboxActivity.all().count() == 0
+
+
+async def test_inbox__delete_from_unknown_actor_is_dropped_without_fetching(fed_api: Api, remote: Remote) -> None:
+    ghost = remote.actor("ghost")
+    delete = {"id": f"{ghost.uri}#delete", "type": "Delete", "actor": ghost.uri, "object": ghost.uri}
+    reply = await signed_post(fed_api, "/inbox", delete, ghost)
+    assert reply.status == 202
+    assert remote.fetches() == []
+    assert await InboxActivity.all().count() == 0
+
+
+async def test_inbox__oversized_and_malformed_bodies_are_refused(fed_api: Api, remote: Remote) -> None:
+    bob = remote.actor("bob")
+    big = follow(bob.uri) | {"summary": "x" * 5000}
+    assert_problem(await signed_post(fed_api, "/inbox", big, bob), 413)
+    assert_problem(await signed_post(fed_api, "/inbox", b"{not json", bob), 400, "malformed-activity")
+    assert_problem(await signed_post(fed_api, "/inbox", {"type": "Follow"}, bob), 400, "malformed-activity")
+    assert_problem(await signed_post(fed_api, "/users/nobody/inbox", follow(bob.uri), bob), 404)
+    assert await InboxActivity.all().count() == 0
+
+
+async def test_inbox__actor_at_a_private_address_is_refused_when_not_allowed(
+    aiohttp_client: Any, tmp_path: Any, database_url: str, remote: Remote
+) -> None:
+    settings = make_settings(tmp_path, database_url, embedded_workers=False)
+    api = Api(await aiohttp_client(create_app(settings)), settings)
+    bob = remote.actor("bob")
+    reply = await signed_post(api, "/inbox", follow(bob.uri), bob)
+    assert_problem(reply, 401, "bad-signature")
+    assert remote.fetches() == []
+    assert await InboxActivity.all().count() == 0
+
+
+async def test_inbox__unknown_types_are_stored_and_ignored(fed_api: Api, remote: Remote) -> None:
+    token = await fed_api.user("alice", roles=["admin"])
+    bob = remote.actor("bob")
+    odd = {"id": f"{bob.uri}/odd/1", "type": "Dance", "actor": bob.uri, "object": {"weird": [1, 2]}}
+    assert (await signed_post(fed_api, "/inbox", odd, bob)).status == 202
+    await process_due(site_of(fed_api))
+    listed = await fed_api.get("/api/v1/federation/inbox", token=token)
+    assert [(item["type"], item["state"]) for item in listed.body["items"]] == [("Dance", "ignored")]
+
+
+async def test_inbox__create_update_delete_keep_a_remote_copy(fed_api: Api, remote: Remote) -> None:
+    token = await fed_api.user("alice")
+    bob = remote.actor("bob")
+    site = site_of(fed_api)
+    created = {"id": f"{bob.uri}/a/1", "type": "Create", "actor": bob.uri, "object": token_object(remote, bob.uri)}
+    assert (await signed_post(fed_api, "/inbox", created, bob)).status == 202
+    await process_due(site)
+    copies = await fed_api.get("/api/v1/federation/objects", token=token)
+    assert [(c["type"], c["document"]["name"], c["owner"]) for c in copies.body["items"]] == [
+        ("TokenType", "Gold", f"bob@127.0.0.1:{remote.port}")
+    ]
+    updated = {"id": f"{bob.uri}/a/2", "type": "Update", "actor": bob.uri,
+               "object": token_object(remote, bob.uri, name="Gold v2")}
+    assert (await signed_post(fed_api, "/inbox", updated, bob)).status == 202
+    await process_due(site)
+    assert (await RemoteObject.get()).document["name"] == "Gold v2"
+    deleted = {"id": f"{bob.uri}/a/3", "type": "Delete", "actor": bob.uri, "object": f"{remote.base}/tokens/1"}
+    assert (await signed_post(fed_api, "/inbox", deleted, bob)).status == 202
+    await process_due(site)
+    assert (await fed_api.get("/api/v1/federation/objects", token=token)).body["items"] == []
+
+
+async def test_inbox__manual_approval_then_undo(fed_api: Api, remote: Remote) -> None:
+    token = await fed_api.user("alice")
+    site = site_of(fed_api)
+    settings = await fed_api.patch("/api/v1/me/federation", {"manually_approves_followers": True}, token=token)
+    assert settings.body == {"manually_approves_followers": True}
+    actor = await fed_api.get("/users/alice", headers={"Accept": "application/activity+json"})
+    assert orjson.loads(actor.text)["manuallyApprovesFollowers"] is True
+    bob = remote.actor("bob")
+    await signed_post(fed_api, "/users/alice/inbox", follow(bob.uri), bob)
+    await process_due(site)
+    pending = await fed_api.get("/api/v1/followers", token=token, params={"state": "pending"})
+    [request] = pending.body["items"]
+    await deliver_due(site)
+    assert remote.posts() == []  # nothing is answered before alice decides
+    approved = await fed_api.post(f"/api/v1/followers/{request['id']}/approve", token=token)
+    assert approved.body["state"] == "accepted"
+    await deliver_due(site)
+    assert [r["json"]["type"] for r in remote.posts()] == ["Accept"]
+
+    undo = {"id": f"{bob.uri}/undo/1", "type": "Undo", "actor": bob.uri, "object": follow(bob.uri)}
+    assert (await signed_post(fed_api, "/users/alice/inbox", undo, bob)).status == 202
+    await process_due(site)
+    assert (await fed_api.get("/api/v1/followers", token=token)).body["items"] == []

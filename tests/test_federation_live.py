@@ -1,0 +1,199 @@
+"""Real `tallystick serve` processes on 127.0.0.1 federating with each other: WebFinger and
+follow across instances, signed Create/Update delivered and kept as copies, Undo stops
+delivery, forged and foreign-origin activities refused, a receiver that was down catches up."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+
+from federation.keys import generate_rsa
+from federation.signatures import sign_cavage
+
+from .dbutil import TemplateDatabase
+from .fedhelpers import SHARED_KEY, Remote, remote  # noqa: F401
+from .livesrv import LiveServer
+
+pytestmark = pytest.mark.slow
+COIN = {"name": "Gold", "symbol": "GLD", "fungible": True, "smallest_unit": 0}
+
+
+class Instance:
+    """One live server plus an HTTP client for its API."""
+
+    def __init__(self, server: LiveServer, session: aiohttp.ClientSession) -> None:
+        self.server = server
+        self.session = session
+        self.tokens: dict[str, str] = {}
+
+    @property
+    def domain(self) -> str:
+        return self.server.base_url.removeprefix("http://")
+
+    def user(self, name: str) -> str:
+        self.tokens[name] = self.server.create_user(name)
+        return name
+
+    async def call(self, method: str, path: str, user: str | None = None, **kwargs: Any) -> tuple[int, Any]:
+        headers = kwargs.pop("headers", {})
+        if user:
+            headers["Authorization"] = f"Bearer {self.tokens[user]}"
+        async with self.session.request(method, self.server.base_url + path, headers=headers, **kwargs) as reply:
+            body = await reply.read()
+            try:
+                return reply.status, orjson.loads(body) if body else None
+            except orjson.JSONDecodeError:
+                return reply.status, body.decode()
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], what: str, limit: float = 45) -> Any:
+    """Poll until `check` returns something truthy (federation is asynchronous by design)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        found = await check()
+        if found:
+            return found
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def servers(template_database: TemplateDatabase, tmp_path: Path) -> Iterator[list[LiveServer]]:
+    made: list[tuple[LiveServer, str]] = []
+    for name in ("a", "b"):
+        data_dir = tmp_path / name
+        data_dir.mkdir()
+        url = template_database.new_database(data_dir)
+        server = LiveServer(data_dir, url)
+        server.env["TALLYSTICK_FEDERATION__ALLOW_PRIVATE_ADDRESSES"] = "true"
+        server.env["TALLYSTICK_JOBS__POLL_INTERVAL_SECONDS"] = "0.1"
+        made.append((server, url))
+    yield [server for server, _ in made]
+    for server, url in made:
+        server.stop()
+        template_database.drop(url)
+
+
+@pytest.fixture
+async def pair(servers: list[LiveServer]) -> AsyncIterator[tuple[Instance, Instance]]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        yield Instance(servers[0], session), Instance(servers[1], session)
+
+
+async def follow_accepted(a: Instance, b: Instance) -> str:
+    """bob@B follows alice@A through B's API; the follow id once A has accepted."""
+    status, made = await b.call("POST", "/api/v1/follows", "bob", json={"target": f"alice@{a.domain}"})
+    assert status == 201, made
+
+    async def accepted() -> bool:
+        _, listed = await b.call("GET", "/api/v1/follows", "bob")
+        return [f["state"] for f in listed["items"]] == ["accepted"]
+
+    await eventually(accepted, "A to accept bob's follow")
+    return str(made["id"])
+
+
+async def copies(instance: Instance, user: str) -> dict[str, dict[str, Any]]:
+    _, listed = await instance.call("GET", "/api/v1/federation/objects", user)
+    return {item["document"]["name"]: item for item in listed["items"]}
+
+
+async def test_live__follow_create_update_and_undo_across_two_servers(pair: tuple[Instance, Instance]) -> None:
+    a, b = pair
+    a.user("alice")
+    b.user("bob")
+    a.server.start()
+    b.server.start()
+    follow_id = await follow_accepted(a, b)
+    _, followers = await a.call("GET", "/api/v1/followers", "alice")
+    assert [f["follower"] for f in followers["items"]] == [f"bob@{b.domain}"]
+
+    status, created = await a.call("POST", "/api/v1/types", "alice", json=COIN)
+    assert status == 201
+    copy = await eventually(lambda: _named(b, "Gold"), "the Create to reach B")
+    assert copy["owner"] == f"alice@{a.domain}"
+    assert copy["uri"] == f"{a.server.base_url}/types/{created['id']}"
+
+    await a.call("PATCH", f"/api/v1/types/{created['id']}", "alice", json={"description": "shiny"})
+
+    async def updated() -> bool:
+        return "shiny" in ((await copies(b, "bob")).get("Gold") or {}).get("document", {}).get("summary", "")
+
+    await eventually(updated, "the Update to reach B")
+
+    assert (await b.call("DELETE", f"/api/v1/follows/{follow_id}", "bob"))[0] == 204
+
+    async def unfollowed() -> bool:
+        return (await a.call("GET", "/api/v1/followers", "alice"))[1]["items"] == []
+
+    await eventually(unfollowed, "the Undo to reach A")
+    await a.call("POST", "/api/v1/types", "alice", json={**COIN, "name": "Silver", "symbol": "SLV"})
+
+    async def published() -> bool:
+        _, page = await a.call("GET", "/users/alice/outbox?page=1", headers={"Accept": "application/activity+json"})
+        return any(item["object"].get("name") == "Silver" for item in page["orderedItems"])
+
+    await eventually(published, "A to publish Silver")  # its deliveries were queued in the same transaction
+    assert "Silver" not in await copies(b, "bob")
+
+
+async def _named(instance: Instance, name: str) -> dict[str, Any] | None:
+    return (await copies(instance, "bob")).get(name)
+
+
+async def test_live__forged_and_foreign_origin_activities_are_refused(
+    pair: tuple[Instance, Instance], remote: Remote
+) -> None:
+    a, b = pair
+    a.user("alice")
+    b.user("bob")
+    a.server.start()
+    b.server.start()
+    alice = f"{a.server.base_url}/users/alice"
+    inbox = f"{b.server.base_url}/inbox"
+    forged = {"id": f"{alice}#forged", "type": "Create", "actor": alice,
+              "object": {"id": f"{a.server.base_url}/types/forged", "type": "TokenType", "name": "Forged",
+                         "attributedTo": alice}}
+    body = orjson.dumps(forged)
+    headers = sign_cavage("POST", inbox, key_id=f"{alice}#main-key", private_key=generate_rsa().private_pem, body=body)
+    status, problem = await b.call("POST", "/inbox", data=body, headers={**headers, "Content-Type": "application/activity+json"})
+    assert (status, problem["code"]) == (401, "bad-signature")
+
+    mallory = remote.actor("mallory")
+    spoof = {**forged, "id": f"{mallory.uri}#spoof", "actor": mallory.uri,
+             "object": {**forged["object"], "attributedTo": mallory.uri}}
+    body = orjson.dumps(spoof)
+    headers = sign_cavage("POST", inbox, key_id=mallory.key_id, private_key=SHARED_KEY.private_pem, body=body)
+    status, problem = await b.call("POST", "/inbox", data=body, headers={**headers, "Content-Type": "application/activity+json"})
+    assert (status, problem["code"]) == (403, "origin-mismatch")
+    assert await copies(b, "bob") == {}
+
+
+async def test_live__a_receiver_that_was_down_gets_the_activity_when_it_is_back(
+    pair: tuple[Instance, Instance]
+) -> None:
+    a, b = pair
+    a.user("alice")
+    a.tokens["admin"] = a.server.create_user("admin", "admin")
+    b.user("bob")
+    a.server.start()
+    b.server.start()
+    await follow_accepted(a, b)
+    b.server.stop()
+    await a.call("POST", "/api/v1/types", "alice", json=COIN)
+
+    async def failed_once() -> bool:
+        _, listed = await a.call("GET", "/api/v1/admin/federation/deliveries", "admin", params={"state": "pending"})
+        return any(row["attempts"] >= 1 and row["last_error"] for row in listed["items"])
+
+    await eventually(failed_once, "A's first delivery try to fail")
+    b.server.start()  # same port and database: A's retry (after about 16 s) finds it
+    copy = await eventually(lambda: _named(b, "Gold"), "the retried Create to reach B", limit=90)
+    assert copy["owner"] == f"alice@{a.domain}"

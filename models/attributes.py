@@ -166,6 +166,9 @@ class AttributeDef(BaseModel):
     nullable: StrictBool = True
     private: StrictBool = False
     read: Literal["public", "owner"] = "public"
+    verifiable: StrictBool | None = Field(
+        None, description="private/owner-readable values: allow range and pattern checks by verification clients"
+    )
     write: Literal["owner"] = "owner"
 
     @field_serializer("min", "max")

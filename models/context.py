@@ -14,7 +14,7 @@ from .errors import BadInput, Conflict, Forbidden, Unauthorized
 from .events import Event
 from .ids import new_id
 
-__all__ = ["FederationLimits", "Site", "Context"]
+__all__ = ["Context", "FederationLimits", "Site"]
 
 
 @dataclass(frozen=True)
@@ -78,20 +78,34 @@ class Context:
             raise Forbidden(f"this action needs the {role.value} role", code="role-required")
         return user
 
-    def expected_version(self) -> int | None:
-        """The version named by If-Match ("3", W/"3" or *), or None when absent."""
+    def _if_match_value(self) -> str | None:
         if self.if_match is None:
             return None
         value = self.if_match.strip()
-        if value == "*":
+        return None if value == "*" else value.removeprefix("W/").strip('"')
+
+    def expected_version(self) -> int | None:
+        """The version named by If-Match ("3", W/"3" or *), or None when absent."""
+        value = self._if_match_value()
+        if value is None:
             return None
-        value = value.removeprefix("W/").strip('"')
         if not value.isdigit():
             raise BadInput("If-Match must be a version number such as \"3\"", code="invalid-if-match")
         return int(value)
 
-    def check_version(self, current: int, what: str) -> None:
-        """Honour If-Match: 409 version-mismatch (with the current version) when it differs."""
+    def check_version(self, current: int, what: str, checksum: str | None = None) -> None:
+        """Honour If-Match: 409 version-mismatch (with the current version) when it differs.
+        Where the resource has a checksum (a token's content hash, as verification answers
+        give it), If-Match may name that instead of the version."""
+        value = self._if_match_value()
+        if checksum is not None and value is not None and value.startswith("sha256:"):
+            if value != checksum:
+                raise Conflict(
+                    f"the {what} changed since the checksum in If-Match was given (now at version {current})",
+                    code="checksum-mismatch",
+                    extra={"current_version": current},
+                )
+            return
         expected = self.expected_version()
         if expected is not None and expected != current:
             raise Conflict(

@@ -15,7 +15,7 @@ from models.registry import REGISTRY
 from models.results import FileResult, Rendered
 
 from .job_requests import respond_async, wants_async
-from .keys import CTX, SETTINGS
+from .keys import ANONYMOUS_LIMITER, CTX, SETTINGS
 
 __all__ = ["Route", "operation_handler", "read_json_object", "json_response"]
 
@@ -28,6 +28,7 @@ class Route:
     status: int = 200
     location: str | None = None  # e.g. "/api/v1/types/{id}" for 201 responses
     body: Literal["json", "raw", "none"] = "json"
+    anonymous_limited: bool = False  # callers without a token get a per-address budget (server/ratelimit.py)
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -102,6 +103,8 @@ def operation_handler(route: Route) -> Any:
     """Gather input from path, query and body, call the operation (or queue it), render its result."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
+        if route.anonymous_limited and request[CTX].user is None:
+            request.app[ANONYMOUS_LIMITER].take(request.remote or "unknown")
         raw: dict[str, Any] = {}
         if route.body == "json" and request.method in ("POST", "PUT", "PATCH"):
             raw.update(await read_json_object(request))

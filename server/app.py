@@ -16,8 +16,9 @@ from .activitypub import add_activitypub_routes
 from .api import json_response, operation_handler
 from .database import close_database, open_database
 from .formats import load_format_plugins
+from .ratelimit import RateLimiter
 from .jobs import WORKERS, WorkerPool
-from .keys import OPENAPI, SETTINGS, SITE
+from .keys import ANONYMOUS_LIMITER, OPENAPI, SETTINGS, SITE
 from .middlewares import auth_middleware, error_middleware
 from .openapi import build_openapi, path_item
 from .routes import ROUTES
@@ -81,6 +82,7 @@ def create_app(settings: Settings, *, with_database: bool = True) -> web.Applica
     )
     app[SETTINGS] = settings
     app[SITE] = site_from(settings)
+    app[ANONYMOUS_LIMITER] = RateLimiter(settings.limits.anonymous_requests_per_minute)
     app[OPENAPI] = build_openapi(ROUTES, settings.base_url, VERSION)
     load_format_plugins()  # entry points -> models.formats, for the operation sets.format
 

@@ -6,11 +6,13 @@ from aiohttp import web
 
 from models.context import Context, Site
 
+from .ratelimit import RateLimiter
 from .settings import Settings
 
-__all__ = ["SETTINGS", "SITE", "OPENAPI", "CTX"]
+__all__ = ["SETTINGS", "SITE", "OPENAPI", "CTX", "ANONYMOUS_LIMITER"]
 
 SETTINGS = web.AppKey("settings", Settings)
 SITE = web.AppKey("site", Site)
 OPENAPI = web.AppKey("openapi", dict)
+ANONYMOUS_LIMITER = web.AppKey("anonymous_limiter", RateLimiter)  # routes anonymous clients may call
 CTX = web.RequestKey("ctx", Context)  # the operation Context for this request

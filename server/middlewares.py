@@ -65,6 +65,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except DomainError as error:
         headers = {"WWW-Authenticate": 'Bearer realm="tallystick"'} if error.status == 401 else None
+        if error.status == 429 and "retry_after" in error.extra:
+            headers = {"Retry-After": str(error.extra["retry_after"])}
         return problem_response(error.to_problem(), headers)
     except web.HTTPException as error:
         if error.status < 400:

@@ -102,4 +102,9 @@ FEDERATION = [
     Route("GET", f"{V1}/admin/federation/deliveries", "admin.federation.deliveries"),
 ]
 
-ROUTES: list[Route] = [*ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *JOBS, *FEDERATION]
+VERIFY = [
+    Route("POST", f"{V1}/verify", "verify.token", anonymous_limited=True),
+    Route("GET", f"{V1}/verify", "verify.token", anonymous_limited=True),
+]
+
+ROUTES: list[Route] = [*ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *JOBS, *VERIFY, *FEDERATION]

@@ -36,6 +36,7 @@ class Limits(_Frozen):
     default_page_size: int = Field(20, ge=1, le=50)
     max_page_size: int = Field(50, ge=1, le=1000)
     max_set_search_tokens: int = Field(10_000, ge=1)
+    anonymous_requests_per_minute: int = Field(60, ge=1)  # per client address, on verification routes
 
 
 class FederationSettings(_Frozen):

@@ -35,7 +35,7 @@ from .entries import (
     spend_token_unit,
     unit,
 )
-from .tokens import get_visible_token, transfer_token
+from .tokens import check_token_if_match, get_visible_token, transfer_token
 
 __all__ = ["balance_of", "resolve_actor"]
 
@@ -318,6 +318,7 @@ async def _give_unique(ctx: Context, token_type: TokenType, amount: int, recipie
     token = await get_visible_token(ctx, params.token)
     if token.type_id != token_type.id:  # type: ignore[attr-defined]
         raise Unprocessable(f"token {token.id} is not of type {token_type.id}", code="token-type-mismatch")
+    await check_token_if_match(ctx, token)
     spent = await spend_token_unit(ctx.require_actor(), token)
     view = await record_entry(ctx, EntryKind.GIVE, token_type, amount, recipient, spent, params.description, token)
     await transfer_token(ctx, token, recipient)

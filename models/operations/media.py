@@ -20,7 +20,7 @@ from ..errors import BadInput, NotFound, TooLarge, Unprocessable, UnsupportedMed
 from ..registry import REGISTRY, Access
 from ..results import FileResult
 from ..tokens import Media, Token
-from .tokens import Resolver, get_visible_token, require_token_owner, save_token_change, token_view
+from .tokens import Resolver, check_token_if_match, get_visible_token, require_token_owner, save_token_change, token_view
 
 __all__ = ["ALLOWED_TYPES", "sniff_matches", "media_path"]
 
@@ -95,7 +95,7 @@ async def upload(ctx: Context, params: UploadInput) -> dict[str, Any]:
         raise Unprocessable(
             f"the file's content is not {content_type}; declare the type it really has", code="media-content-mismatch"
         )
-    ctx.check_version(token.version, "token")
+    await check_token_if_match(ctx, token)
     digest = hashlib.sha256(params.content).hexdigest()
     await asyncio.to_thread(_store, media_path(ctx, digest), params.content)
     media = await Media.create(

@@ -130,6 +130,14 @@ async def get_visible_token(ctx: Context, token_id: str) -> Token:
     return token
 
 
+async def check_token_if_match(ctx: Context, token: Token) -> None:
+    """If-Match on a token: its version, or the checksum a verification answer gave (its content hash)."""
+    checksum = None
+    if ctx.if_match is not None and "sha256:" in ctx.if_match:
+        checksum = content_hash(token_document(token, await Resolver().effective(token)))
+    ctx.check_version(token.version, "token", checksum)
+
+
 def _is_owner(ctx: Context, token: Token) -> bool:
     return ctx.system or (ctx.actor is not None and ctx.actor.id == token.owner_id)  # type: ignore[attr-defined]
 
@@ -369,7 +377,7 @@ async def update_token(ctx: Context, params: TokenUpdateInput) -> dict[str, Any]
     """Change a token's values (null falls back to inheritance) or shareability (owner only)."""
     token = await get_visible_token(ctx, params.id)
     require_token_owner(ctx, token)
-    ctx.check_version(token.version, "token")
+    await check_token_if_match(ctx, token)
     resolver = Resolver()
     if not params.attributes and params.shareable is None:
         return await token_view(token, ctx, resolver)
@@ -395,7 +403,7 @@ async def delete_token(ctx: Context, params: TokenIdInput) -> None:
     """Soft-delete a token (owner only); it is gone from reads afterwards."""
     token = await get_visible_token(ctx, params.id)
     require_token_owner(ctx, token)
-    ctx.check_version(token.version, "token")
+    await check_token_if_match(ctx, token)
     version = token.version + 1
     updated = await Token.filter(id=token.id, version=token.version, is_deleted=False).update(
         is_deleted=True, version=version, updated_at=datetime.now(timezone.utc)

@@ -1,0 +1,166 @@
+"""Answers to verification queries about our own tokens (the origin side of the tally stick).
+
+A holder of a copy asks the origin one of three things:
+- is this copy accurate? (its content hash, or the token document itself) -> `accurate`,
+  `outdated` (we issued that content once; the answer names the current version),
+  `withdrawn` (the token was deleted) or `unknown` (we never issued that content);
+- is attribute X within [min, max]?
+- does attribute X match /pattern/?
+Range and pattern answers are true/false and never contain the value. Attributes that are
+private or owner-readable can be checked only when their definition says `verifiable: true`.
+Every answer carries the token's current content hash as `checksum`: presented later in
+If-Match, it makes a change to the token fail with 409 if the token changed meanwhile.
+Signing the answer is federation's part (federation/verification.py).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import Field, StrictInt, model_validator
+
+from .attributes import NAME_PATTERN, content_hash, is_hidden
+from .base import iso
+from .context import Context
+from .errors import Forbidden, Unprocessable
+from .events import Event
+from .operations.tokens import Resolver, token_document
+from .registry import Input
+from .set_search import MAX_PATTERN_LENGTH, Matcher, Number, SearchFilter
+from .tokens import Token
+
+__all__ = ["HASH_PATTERN", "VerifyInput", "assess"]
+
+HASH_PATTERN = r"^sha256:[0-9a-f]{64}$"
+_TOKEN_PATH = re.compile(r"^/(?:api/v1/)?tokens/(?P<id>[^/]{1,64})/?$")
+
+
+class VerifyInput(Input):
+    """Exactly one question: a copy (`content_hash`, or the token document as `copy`),
+    a range (`attribute` with `min` and/or `max`) or a pattern (`attribute` with `pattern`)."""
+
+    token: str = Field(min_length=1, max_length=2048, description="the token's id or its URL on this server")
+    content_hash: str | None = Field(None, pattern=HASH_PATTERN, description="the copy's content hash")
+    copy_document: dict[str, Any] | None = Field(
+        None,
+        alias="copy",
+        description="the token document the content hash covers: {id, type, owner, version, attributes}",
+    )
+    attribute: str | None = Field(None, pattern=NAME_PATTERN)
+    min: Number | None = Field(None, description="range: lowest value, inclusive")
+    max: Number | None = Field(None, description="range: highest value, inclusive")
+    pattern: str | None = Field(
+        None, min_length=1, max_length=MAX_PATTERN_LENGTH, description="regex searched in the value"
+    )
+    version: StrictInt | None = Field(None, ge=1, description="the copy's version, if known")
+
+    @model_validator(mode="after")
+    def _one_question(self) -> VerifyInput:
+        asks_copy = self.content_hash is not None or self.copy_document is not None
+        asks_range = self.min is not None or self.max is not None
+        asks_pattern = self.pattern is not None
+        if sum((asks_copy, asks_range, asks_pattern)) != 1:
+            raise ValueError("ask exactly one thing: content_hash (or copy), a range (min/max) or a pattern")
+        if self.content_hash is not None and self.copy_document is not None:
+            raise ValueError("send content_hash or copy, not both")
+        if (asks_range or asks_pattern) != (self.attribute is not None):
+            raise ValueError("range and pattern questions need an attribute, and only they take one")
+        if asks_range:  # the same checks a set search applies (numbers, min <= max)
+            SearchFilter(attribute=self.attribute or "x", op="range", min=self.min, max=self.max)
+        return self
+
+    @property
+    def question(self) -> str:
+        if self.pattern is not None:
+            return "pattern"
+        if self.attribute is not None:
+            return "range"
+        return "copy"
+
+
+def token_id_of(reference: str, ctx: Context) -> str:
+    """A bare id, or the id in one of our token URLs; 422 for another server's URL."""
+    if "/" not in reference:
+        return reference
+    parts = urlsplit(reference)
+    ours = urlsplit(ctx.site.base_url)
+    if parts.scheme and (parts.scheme, parts.netloc.lower()) != (ours.scheme, ours.netloc.lower()):
+        raise Unprocessable(
+            f"{reference} is not a token of this server: ask the server that issued it", code="not-our-token"
+        )
+    match = _TOKEN_PATH.match(parts.path)
+    if match is None:
+        raise Unprocessable(f"{reference} is not a token URL of this server", code="not-our-token")
+    return match["id"]
+
+
+async def _issued_hashes(token_id: str) -> dict[str, int]:
+    """Every content hash this token has had, with its version (from the outbox history)."""
+    issued: dict[str, int] = {}
+    for payload in await Event.filter(object_type="token", object_id=token_id).values_list("payload", flat=True):
+        if isinstance(payload, dict) and isinstance(payload.get("content_hash"), str):
+            issued[payload["content_hash"]] = int(payload.get("version") or 0)
+    return issued
+
+
+async def _copy_verdict(params: VerifyInput, token: Token, current_hash: str) -> dict[str, Any]:
+    claimed = params.content_hash
+    if params.copy_document is not None:
+        try:
+            claimed = content_hash(params.copy_document)
+        except TypeError:
+            claimed = "sha256:" + "0" * 64  # not canonical JSON: cannot be anything we issued
+    if claimed == current_hash:
+        return {"verdict": "accurate"}
+    issued = await _issued_hashes(token.id)
+    if claimed in issued:
+        return {
+            "verdict": "outdated",
+            "copy_version": issued[claimed],
+            "reason": f"the copy is version {issued[claimed]}; the token is now at version {token.version}",
+        }
+    return {"verdict": "unknown", "reason": "this server never issued that content for this token"}
+
+
+async def _attribute_verdict(
+    params: VerifyInput, token: Token, effective: dict[str, Any], resolver: Resolver
+) -> dict[str, Any]:
+    schema = await resolver.schema(token.type_id)  # type: ignore[attr-defined]
+    name = params.attribute or ""
+    definition = schema.definitions.get(name)
+    if definition is None:
+        raise Unprocessable(f"tokens of this type have no attribute {name!r}", code="unknown-attribute")
+    if is_hidden(definition) and not definition.verifiable:
+        raise Forbidden(
+            f"the owner keeps {name!r} private and does not allow checks on it", code="attribute-not-verifiable"
+        )
+    if params.question == "range":
+        spec = SearchFilter(attribute=name, op="range", min=params.min, max=params.max)
+    else:
+        spec = SearchFilter(attribute=name, op="regex", pattern=params.pattern)
+    holds = Matcher([spec]).matches({name: effective.get(name)}, {name: definition.type})
+    return {"result": holds}
+
+
+async def assess(ctx: Context, params: VerifyInput) -> dict[str, Any]:
+    """The unsigned answer to one verification question about one of our tokens."""
+    token_id = token_id_of(params.token, ctx)
+    question: dict[str, Any] = params.model_dump(mode="json", by_alias=True, exclude_none=True)
+    question.pop("copy", None)  # echo the question, not a possibly large document
+    answer: dict[str, Any] = {"question": question, "answered_at": iso(datetime.now(UTC))}
+    token = await Token.get_or_none(id=token_id)
+    if token is None:
+        return {**answer, "verdict": "unknown", "reason": f"this server has no token {token_id!r}"}
+    answer.update(token_id=token.id, version=token.version)
+    if token.is_deleted:
+        return {**answer, "verdict": "withdrawn", "reason": "the owner deleted this token"}
+    resolver = Resolver()
+    effective = await resolver.effective(token)
+    current_hash = content_hash(token_document(token, effective))
+    answer["checksum"] = current_hash
+    if params.question == "copy":
+        return {**answer, **await _copy_verdict(params, token, current_hash)}
+    return {**answer, **await _attribute_verdict(params, token, effective, resolver)}

@@ -1,0 +1,199 @@
+"""Verification queries at the origin: accurate / outdated / withdrawn / unknown copies,
+range and pattern checks that never reveal the value, private attributes, the signed answer,
+the checksum in If-Match, and the budget for anonymous clients."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from federation.keys import ed25519_from_multibase
+from federation.proofs import ProofError, verify_object
+from models.operations.tokens import Resolver, token_document
+from models.tokens import Token
+from server.app import create_app
+
+from .conftest import Api, assert_problem
+from .dbutil import test_settings as settings_for
+
+VERIFY = "/api/v1/verify"
+SECRET_SERIAL = "SN-7731-QX"
+ATTRIBUTES: list[dict[str, Any]] = [
+    {"name": "weight", "type": "decimal", "min": "0"},
+    {"name": "serial", "type": "string"},
+    {"name": "vault_code", "type": "string", "private": True},
+    {"name": "grade", "type": "integer", "read": "owner", "verifiable": True},
+]
+
+
+async def gold_token(api: Api, owner: str) -> dict[str, Any]:
+    kind = await api.post(
+        "/api/v1/types",
+        {"name": "Gold", "symbol": "AU", "fungible": False, "smallest_unit": 0, "attributes": ATTRIBUTES},
+        token=owner,
+    )
+    assert kind.status == 201, kind
+    reply = await api.post(
+        "/api/v1/tokens",
+        {
+            "type": kind.body["id"],
+            "attributes": {"weight": "31.10", "serial": SECRET_SERIAL, "vault_code": "V-99", "grade": 7},
+        },
+        token=owner,
+    )
+    assert reply.status == 201, reply
+    return reply.body
+
+
+async def instance_key(api: Api) -> Any:
+    actor = await api.get("/actor", headers={"Accept": "application/activity+json"})
+    assert actor.status == 200, actor
+    method = json.loads(actor.text)["assertionMethod"][0]
+    return method["id"], ed25519_from_multibase(method["publicKeyMultibase"])
+
+
+async def test_verify_copy__accurate_then_outdated_after_a_change_and_withdrawn_after_delete(api: Api) -> None:
+    alice = await api.user("alice")
+    token = await gold_token(api, alice)
+    first_hash = token["content_hash"]
+
+    answer = await api.post(VERIFY, {"token": token["id"], "content_hash": first_hash})  # anonymous client
+    assert answer.status == 200, answer
+    assert answer.body["verdict"] == "accurate" and answer.body["checksum"] == first_hash
+    assert answer.body["version"] == 1
+
+    changed = await api.call(
+        "PATCH", f"/api/v1/tokens/{token['id']}", json={"attributes": {"weight": "31.00"}}, token=alice
+    )
+    assert changed.status == 200, changed
+    old = await api.post(VERIFY, {"token": token["id"], "content_hash": first_hash})
+    assert old.body["verdict"] == "outdated" and old.body["copy_version"] == 1 and old.body["version"] == 2
+    assert old.body["checksum"] == changed.body["content_hash"] != first_hash
+
+    forged = await api.post(VERIFY, {"token": token["id"], "content_hash": "sha256:" + "ab" * 32})
+    assert forged.body["verdict"] == "unknown"
+
+    deleted = await api.call("DELETE", f"/api/v1/tokens/{token['id']}", token=alice)
+    assert deleted.status in (200, 204), deleted
+    gone = await api.post(VERIFY, {"token": token["id"], "content_hash": changed.body["content_hash"]})
+    assert gone.body["verdict"] == "withdrawn"
+    missing = await api.post(VERIFY, {"token": "01nosuchtoken", "content_hash": first_hash})
+    assert missing.body["verdict"] == "unknown" and "no token" in missing.body["reason"]
+
+
+async def test_verify_copy__a_whole_document_or_a_token_url_and_tampering_is_unknown(api: Api) -> None:
+    alice = await api.user("alice")
+    token = await gold_token(api, alice)
+    stored = await Token.get(id=token["id"])
+    document = token_document(stored, await Resolver().effective(stored))
+    url = f"{api.settings.base_url}/tokens/{token['id']}"
+    accurate = await api.post(VERIFY, {"token": url, "copy": document})
+    assert accurate.body["verdict"] == "accurate", accurate
+    tampered = {**document, "attributes": {**document["attributes"], "weight": "99.00"}}
+    assert (await api.post(VERIFY, {"token": url, "copy": tampered})).body["verdict"] == "unknown"
+    via_get = await api.get(
+        VERIFY, params={"token": f"/api/v1/tokens/{token['id']}", "content_hash": token["content_hash"]}
+    )
+    assert via_get.body["verdict"] == "accurate", via_get
+    elsewhere = await api.post(
+        VERIFY, {"token": f"https://other.example/tokens/{token['id']}", "content_hash": token["content_hash"]}
+    )
+    assert_problem(elsewhere, 422, "not-our-token")
+
+
+async def test_verify_range_and_pattern__answer_true_or_false_without_the_value(api: Api) -> None:
+    alice = await api.user("alice")
+    token = await gold_token(api, alice)
+    asks = [
+        ({"attribute": "weight", "min": "31", "max": "32"}, True),
+        ({"attribute": "weight", "min": "31.2"}, False),
+        ({"attribute": "weight", "max": 31}, False),
+        ({"attribute": "serial", "pattern": "^SN-[0-9]{4}-"}, True),
+        ({"attribute": "serial", "pattern": "QZ$"}, False),
+        ({"attribute": "grade", "min": 5, "max": 9}, True),  # owner-readable but verifiable
+    ]
+    for question, expected in asks:
+        reply = await api.post(VERIFY, {"token": token["id"], **question})
+        assert reply.status == 200, (question, reply)
+        assert reply.body["result"] is expected, question
+        assert SECRET_SERIAL not in reply.text and "31.10" not in reply.text
+
+
+async def test_verify__refusals(api: Api) -> None:
+    alice = await api.user("alice")
+    token = await gold_token(api, alice)
+    tid = token["id"]
+    assert_problem(
+        await api.post(VERIFY, {"token": tid, "attribute": "vault_code", "pattern": "^V"}),
+        403,
+        "attribute-not-verifiable",
+    )
+    assert_problem(
+        await api.post(VERIFY, {"token": tid, "attribute": "colour", "pattern": "x"}), 422, "unknown-attribute"
+    )
+    assert_problem(
+        await api.post(VERIFY, {"token": tid, "attribute": "serial", "pattern": "(a+)+$"}), 422, "unsafe-regex"
+    )
+    assert_problem(
+        await api.post(VERIFY, {"token": tid, "attribute": "serial", "pattern": "([a-"}), 400, "invalid-regex"
+    )
+    for body in (
+        {"token": tid},  # no question
+        {"token": tid, "content_hash": token["content_hash"], "attribute": "weight", "min": 1},  # two questions
+        {"token": tid, "min": 1},  # range without attribute
+        {"token": tid, "attribute": "weight", "min": 5, "max": 1},
+        {"token": tid, "content_hash": "md5:abc"},
+    ):
+        assert_problem(await api.post(VERIFY, body), 400, "validation-failed")
+
+
+async def test_verify__answers_are_signed_by_the_instance_key(api: Api) -> None:
+    alice = await api.user("alice")
+    token = await gold_token(api, alice)
+    answer = (await api.post(VERIFY, {"token": token["id"], "attribute": "weight", "min": "1"})).body
+    method_id, key = await instance_key(api)
+    assert answer["proof"]["verificationMethod"] == method_id
+    assert verify_object(answer, key)
+    with pytest.raises(ProofError):
+        verify_object({**answer, "result": not answer["result"]}, key)
+
+
+async def test_checksum_in_if_match__a_change_after_the_answer_is_refused_with_409(api: Api) -> None:
+    alice = await api.user("alice")
+    token = await gold_token(api, alice)
+    checksum = (await api.post(VERIFY, {"token": token["id"], "content_hash": token["content_hash"]})).body["checksum"]
+    path = f"/api/v1/tokens/{token['id']}"
+    first = await api.call(
+        "PATCH", path, json={"attributes": {"weight": "30.00"}}, token=alice, headers={"If-Match": f'"{checksum}"'}
+    )
+    assert first.status == 200, first
+    again = await api.call(
+        "PATCH", path, json={"attributes": {"weight": "29.00"}}, token=alice, headers={"If-Match": f'"{checksum}"'}
+    )
+    problem = assert_problem(again, 409, "checksum-mismatch")
+    assert problem["current_version"] == 2
+    assert (await api.get(path, token=alice)).body["attributes"]["weight"] == "30.00"  # nothing changed
+
+
+@pytest.fixture
+async def strict_api(aiohttp_client: Any, tmp_path: Path, database_url: str) -> AsyncIterator[Api]:
+    settings = settings_for(tmp_path, database_url, limits={"anonymous_requests_per_minute": 3})
+    client = await aiohttp_client(create_app(settings))
+    yield Api(client, settings)
+    await client.close()
+
+
+async def test_verify__anonymous_clients_have_a_budget_token_holders_do_not(strict_api: Api) -> None:
+    alice = await strict_api.user("alice")
+    token = await gold_token(strict_api, alice)
+    question = {"token": token["id"], "content_hash": token["content_hash"]}
+    for _ in range(3):
+        assert (await strict_api.post(VERIFY, question)).status == 200
+    limited = await strict_api.post(VERIFY, question)
+    assert_problem(limited, 429, "rate-limited")
+    assert int(limited.headers["Retry-After"]) >= 1
+    assert (await strict_api.post(VERIFY, question, token=alice)).status == 200

@@ -11,14 +11,18 @@ there when it finishes, signed with the caller's webhook secret (federation/call
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any
 
 from tortoise import fields
 
+from .actors import AccessToken
 from .base import APP, Entity, iso
 
-__all__ = ["Job", "JobState", "CallbackState", "FINISHED", "WebhookSecret", "job_view", "job_location"]
+__all__ = [
+    "Job", "JobState", "CallbackState", "FINISHED", "WebhookSecret", "job_view", "job_location", "revoke_job_tokens",
+]
 
 
 class JobState(StrEnum):
@@ -66,6 +70,8 @@ class Job(Entity):
     callback_delivered_at = fields.DatetimeField(null=True)
     started_at = fields.DatetimeField(null=True)
     finished_at = fields.DatetimeField(null=True)
+    # The bearer token the current run acts with (an AccessToken of kind job), revoked when the run ends.
+    job_token_id = fields.CharField(max_length=26, null=True)
 
     class Meta:
         app = APP
@@ -92,6 +98,15 @@ class WebhookSecret(Entity):
     class Meta:
         app = APP
         table = "webhook_secrets"
+
+
+async def revoke_job_tokens(*job_ids: str) -> int:
+    """End the job tokens of these jobs' runs, so a leaked one is useless from now on."""
+    token_ids = await Job.filter(id__in=job_ids, job_token_id__not_isnull=True).values_list("job_token_id", flat=True)
+    if not token_ids:
+        return 0
+    now = datetime.now(timezone.utc)
+    return await AccessToken.filter(id__in=list(token_ids), revoked_at=None).update(revoked_at=now)
 
 
 def job_location(job_id: str) -> str:

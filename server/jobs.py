@@ -37,12 +37,14 @@ from tortoise.connection import connections
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from models.actors import User, UserStatus
+from models.actors import AccessToken, TokenKind, User, UserStatus
 from federation.callbacks import deliver, deliver_due_callbacks
 from models.context import Context, Site
 from models.errors import DomainError, Unauthorized, Unprocessable
 from models.ids import new_id
-from models.jobs import Job, JobState
+from models.jobs import Job, JobState, revoke_job_tokens
+from models.operations.accounts import authenticate_token
+from models.security import new_bearer_token, token_digest
 from models.operations.chains import RefError, resolve_refs
 from models.operations.jobs import record_job_event
 from models.paging import Page
@@ -95,7 +97,11 @@ def storable(result: Any) -> Any:
     return orjson.loads(orjson.dumps(result))
 
 
-async def _job_context(site: Site, job: Job) -> Context:
+async def _job_context(site: Site, job: Job, token: str | None = None) -> Context:
+    """The job's caller: authenticated by its job token when it has one, as an HTTP request would be."""
+    if token is not None:
+        user, access = await authenticate_token(token)
+        return Context(site=site, user=user, actor=user.actor, extra={"job_id": job.id, "job_token": token, "access_token": access})
     user = await User.filter(id=job.runs_as_id).select_related("actor").first()
     if user is None or user.status == UserStatus.DELETED.value:
         raise Unauthorized("the account this job acts for has been deleted", code="account-deleted")
@@ -150,11 +156,38 @@ class Worker:
         return await Job.get(id=taken[0]) if taken else None
 
     async def renew(self, job: Job) -> bool:
-        """Extend our lease; false when the job is no longer ours."""
+        """Extend our lease (and the job token with it); false when the job is no longer ours."""
+        deadline = self._deadline()
         changed = await Job.filter(id=job.id, state=JobState.RUNNING.value, lease_owner=self.name).update(
-            lease_expires_at=self._deadline()
+            lease_expires_at=deadline
         )
+        if changed == 1 and job.job_token_id:
+            await AccessToken.filter(id=job.job_token_id, revoked_at=None).update(expires_at=deadline)
         return changed == 1
+
+    async def _issue_token(self, job: Job) -> str:
+        """A bearer token for this run, as the user the job acts for; it lives as long as our lease.
+
+        Only its hash is stored (like every AccessToken); _finish, cancel, terminate and the reaper
+        revoke it, so a copy that leaks from the job is useless once the run is over.
+        """
+        user = await User.filter(id=job.runs_as_id).first()
+        if user is None or user.status == UserStatus.DELETED.value:
+            raise Unauthorized("the account this job acts for has been deleted", code="account-deleted")
+        secret = new_bearer_token()
+        token = await AccessToken.create(
+            user=user,
+            kind=TokenKind.JOB.value,
+            token_hash=token_digest(secret),
+            scopes=[f"job:{job.id}"],
+            expires_at=self._deadline(),
+        )
+        mine = Job.filter(id=job.id, state=JobState.RUNNING.value, lease_owner=self.name)
+        if await mine.update(job_token_id=token.id) != 1:
+            await AccessToken.filter(id=token.id).update(revoked_at=_now())
+            raise LostLease
+        job.job_token_id = token.id
+        return secret
 
     async def _finish(
         self,
@@ -174,6 +207,7 @@ class Worker:
         if changed != 1:
             return False
         job.state = state.value
+        await revoke_job_tokens(job.id)
         await record_job_event(job, f"job.{state.value}", {"attempts": job.attempts})
         return True
 
@@ -203,7 +237,7 @@ class Worker:
         failed: dict[str, Any] | None = None
         problem: dict[str, Any] | None = None
         try:
-            ctx = await _job_context(self.site, job)
+            ctx = await _job_context(self.site, job, await self._issue_token(job))
             for step in steps:
                 if step["state"] != "succeeded":
                     failed = step
@@ -247,7 +281,7 @@ class Worker:
         if job.steps is not None:
             return await self._execute_chain(job)
         try:
-            ctx = await _job_context(self.site, job)
+            ctx = await _job_context(self.site, job, await self._issue_token(job))
             if REGISTRY.get(job.operation).writes:
                 async with in_transaction():
                     result = storable(await REGISTRY.call(ctx, job.operation, job.input))
@@ -275,6 +309,7 @@ class Worker:
     async def _release(self, job: Job) -> None:
         """Give a job back on shutdown, as if this start never happened."""
         with contextlib.suppress(Exception):
+            await revoke_job_tokens(job.id)
             await Job.filter(id=job.id, state=JobState.RUNNING.value, lease_owner=self.name).update(
                 state=JobState.QUEUED.value, lease_owner=None, lease_expires_at=None, attempts=F("attempts") - 1
             )
@@ -343,6 +378,7 @@ async def reap_expired(now: datetime | None = None, *, limit: int = 100) -> int:
                 )
             if changed:
                 reaped += 1
+                await revoke_job_tokens(row["id"])
                 job = await Job.get(id=row["id"])
                 await record_job_event(job, "job.failed" if give_up else "job.requeued", {"attempts": job.attempts})
     if reaped:

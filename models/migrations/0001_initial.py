@@ -259,6 +259,7 @@ class Migration(migrations.Migration):
                 ('callback_delivered_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('started_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('finished_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('job_token_id', fields.CharField(null=True, max_length=26)),
             ],
             options={'table': 'jobs', 'app': 'tallystick', 'unique_together': (('caller', 'idempotency_key'),), 'indexes': [Index(fields=['state', 'lease_expires_at']), Index(fields=['on_behalf_of_id'])], 'pk_attr': 'id', 'table_description': 'One queued call of an operation, with who asked, who it acts for, and how it ended.'},
             bases=['Entity'],

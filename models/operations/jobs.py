@@ -26,7 +26,7 @@ from ..actors import Role, User
 from ..context import Context
 from ..errors import BadInput, Conflict, Forbidden, NotFound, Unprocessable
 from ..events import Event
-from ..jobs import FINISHED, CallbackState, Job, JobState, job_location, job_view
+from ..jobs import FINISHED, CallbackState, Job, JobState, job_location, job_view, revoke_job_tokens
 from ..paging import ListInput, paginate
 from ..urls import check_callback_syntax
 from ..registry import REGISTRY, Access, Input
@@ -210,6 +210,7 @@ async def cancel_job(ctx: Context, params: JobIdInput) -> dict[str, Any]:
     await job.refresh_from_db()
     if not changed:
         raise Conflict(f"the job has already {job.state}", code="job-finished", extra={"state": job.state})
+    await revoke_job_tokens(job.id)
     await record_job_event(job, "job.cancelled", {"by": ctx.require_user().username})
     return await render_job(job)
 

@@ -30,6 +30,7 @@ class Site:
     max_page_size: int = 50
     max_set_search_tokens: int = 10_000
     allow_private_addresses: bool = False  # SSRF guard off (tests, closed networks)
+    stuck_job_seconds: float = 3600  # a job running longer than this is listed as stuck for admins
 
 @dataclass
 class Context:

@@ -21,7 +21,7 @@ from .actors import AccessToken
 from .base import APP, Entity, iso
 
 __all__ = [
-    "Job", "JobState", "CallbackState", "FINISHED", "WebhookSecret", "job_view", "job_location", "revoke_job_tokens",
+    "Job", "JobState", "CallbackState", "FINISHED", "MANUAL_TRANSITIONS", "WebhookSecret", "job_view", "job_location", "revoke_job_tokens",
 ]
 
 
@@ -40,6 +40,16 @@ class CallbackState(StrEnum):
 
 
 FINISHED = (JobState.SUCCEEDED.value, JobState.FAILED.value, JobState.CANCELLED.value)
+
+# The moves a person (admin terminate, job-write status update) may make; workers make the rest
+# (queued -> running -> succeeded/failed). A job that succeeded is final: its effects are committed.
+MANUAL_TRANSITIONS: dict[str, frozenset[str]] = {
+    JobState.QUEUED.value: frozenset({JobState.FAILED.value, JobState.CANCELLED.value}),
+    JobState.RUNNING.value: frozenset({JobState.QUEUED.value, JobState.FAILED.value, JobState.CANCELLED.value}),
+    JobState.FAILED.value: frozenset({JobState.QUEUED.value}),
+    JobState.CANCELLED.value: frozenset({JobState.QUEUED.value}),
+    JobState.SUCCEEDED.value: frozenset(),
+}
 
 
 class Job(Entity):

@@ -47,6 +47,7 @@ def site_from(settings: Settings) -> Site:
         max_page_size=limits.max_page_size,
         max_set_search_tokens=limits.max_set_search_tokens,
         allow_private_addresses=settings.federation.allow_private_addresses,
+        stuck_job_seconds=settings.jobs.stuck_after_seconds,
     )
 
 

@@ -47,6 +47,7 @@ from models.operations.accounts import authenticate_token
 from models.security import new_bearer_token, token_digest
 from models.operations.chains import RefError, resolve_refs
 from models.operations.jobs import record_job_event
+from models.operations.jobs_admin import reap_expired
 from models.paging import Page
 from models.registry import REGISTRY
 from models.results import FileResult, Rendered
@@ -347,43 +348,6 @@ class Worker:
             except Exception:
                 log.exception("job %s: callback delivery failed unexpectedly", job.id)
         return True
-
-
-async def reap_expired(now: datetime | None = None, *, limit: int = 100) -> int:
-    """Requeue running jobs whose lease ran out, or fail them after max_attempts starts."""
-    now = now or _now()
-    expired = await Job.filter(state=JobState.RUNNING.value, lease_expires_at__lt=now).limit(limit).values(
-        "id", "lease_owner", "attempts", "max_attempts"
-    )
-    reaped = 0
-    for row in expired:
-        give_up = row["attempts"] >= row["max_attempts"]
-        async with in_transaction():
-            same = Job.filter(id=row["id"], state=JobState.RUNNING.value, lease_owner=row["lease_owner"])
-            if give_up:
-                problem = {
-                    "type": "https://tallystick.dev/problems/job-abandoned",
-                    "code": "job-abandoned",
-                    "title": "Job abandoned",
-                    "status": 500,
-                    "detail": f"the worker running this job stopped {row['attempts']} times; it will not be tried again",
-                }
-                changed = await same.update(
-                    state=JobState.FAILED.value, error=problem, finished_at=now, updated_at=now,
-                    lease_owner=None, lease_expires_at=None,
-                )
-            else:
-                changed = await same.update(
-                    state=JobState.QUEUED.value, lease_owner=None, lease_expires_at=None, updated_at=now
-                )
-            if changed:
-                reaped += 1
-                await revoke_job_tokens(row["id"])
-                job = await Job.get(id=row["id"])
-                await record_job_event(job, "job.failed" if give_up else "job.requeued", {"attempts": job.attempts})
-    if reaped:
-        log.warning("reaper: %d job(s) with an expired lease requeued or failed", reaped)
-    return reaped
 
 
 class WorkerPool:

@@ -87,6 +87,10 @@ JOBS = [
     Route("POST", f"{V1}/jobs/{{id}}/callback", "jobs.redeliver"),
     Route("GET", f"{V1}/me/webhook-secret", "webhooks.secret.get"),
     Route("POST", f"{V1}/me/webhook-secret", "webhooks.secret.rotate"),
+    Route("GET", f"{V1}/admin/jobs/stuck", "admin.jobs.stuck"),
+    Route("GET", f"{V1}/admin/jobs/metrics", "admin.jobs.metrics"),
+    Route("POST", f"{V1}/admin/jobs/{{id}}/terminate", "admin.jobs.terminate"),
+    Route("PUT", f"{V1}/admin/jobs/{{id}}/state", "admin.jobs.set_state"),
 ]
 
 ROUTES: list[Route] = [*ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *JOBS]

@@ -56,6 +56,7 @@ class JobSettings(_Frozen):
     poll_interval_seconds: float = Field(1, gt=0, le=300)
     max_attempts: int = Field(3, ge=1, le=100)
     max_wait_seconds: float = Field(30, ge=0, le=300)  # cap on a tester's Prefer: wait=N
+    stuck_after_seconds: float = Field(3600, gt=0)  # admins see jobs running longer than this as stuck
 
 
 class Settings(_Frozen):

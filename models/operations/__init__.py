@@ -4,6 +4,7 @@ from . import (  # noqa: F401
     accounts,  # noqa: F401
     groups,  # noqa: F401
     jobs,  # noqa: F401
+    jobs_admin,  # noqa: F401  (after jobs)
     chains,  # noqa: F401  (after jobs)
     callbacks,  # noqa: F401  (after jobs)
     ledger,  # noqa: F401

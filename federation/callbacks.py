@@ -33,7 +33,7 @@ from models.errors import Conflict, Unprocessable
 from models.jobs import FINISHED, CallbackState, Job
 from models.operations.callbacks import secret_for
 from models.operations.jobs import JobIdInput, record_job_event, render_job, visible_job
-from models.registry import REGISTRY, Access
+from models.registry import REGISTRY, Access, Input
 
 from .ssrf import GuardedResolver, UrlRefused, check_callback_url
 
@@ -168,3 +168,13 @@ async def redeliver(ctx: Context, params: JobIdInput) -> dict[str, Any]:
     if done is None:
         raise Conflict("a delivery of this callback is in progress; try again shortly", code="callback-busy")
     return await render_job(done)
+
+
+class NoInput(Input):
+    pass
+
+
+@REGISTRY.operation("system.callbacks.retry", NoInput, access=Access.SYSTEM, writes=False)
+async def retry_callbacks(ctx: Context, params: NoInput) -> dict[str, Any]:
+    """Periodic: try every pending callback whose next try is due."""
+    return {"tried": await deliver_due_callbacks(ctx.site)}

@@ -55,7 +55,8 @@ MANUAL_TRANSITIONS: dict[str, frozenset[str]] = {
 class Job(Entity):
     """One queued call of an operation, with who asked, who it acts for, and how it ended."""
 
-    caller = fields.ForeignKeyField(f"{APP}.User", related_name="jobs_called", on_delete=fields.CASCADE)
+    # null for system jobs: periodic work enqueued by the scheduler, run with a system context
+    caller = fields.ForeignKeyField(f"{APP}.User", related_name="jobs_called", null=True, on_delete=fields.CASCADE)
     on_behalf_of = fields.ForeignKeyField(
         f"{APP}.User", related_name="jobs_for", null=True, on_delete=fields.CASCADE
     )
@@ -82,6 +83,8 @@ class Job(Entity):
     finished_at = fields.DatetimeField(null=True)
     # The bearer token the current run acts with (an AccessToken of kind job), revoked when the run ends.
     job_token_id = fields.CharField(max_length=26, null=True)
+    # periodic work: operation and time slot, unique so several schedulers enqueue a slot once
+    periodic_key = fields.CharField(max_length=150, null=True, unique=True)
 
     class Meta:
         app = APP
@@ -94,8 +97,12 @@ class Job(Entity):
         return self.state in FINISHED
 
     @property
-    def runs_as_id(self) -> str:
-        """The user whose rights the operation uses: the on-behalf-of user if set."""
+    def is_system(self) -> bool:
+        return self.caller_id is None  # type: ignore[attr-defined]
+
+    @property
+    def runs_as_id(self) -> str | None:
+        """The user whose rights the operation uses: the on-behalf-of user if set; None for system jobs."""
         return self.on_behalf_of_id or self.caller_id  # type: ignore[attr-defined,no-any-return]
 
 

@@ -18,7 +18,8 @@ lease). So each step takes effect exactly once, a worker that takes over a reape
 skips the steps already recorded, and a later failure does not undo earlier steps.
 
 Callbacks (federation/callbacks.py): the worker that finishes a job tries its callback right
-away, outside any transaction; the pool's sweeper retries the ones that failed when due.
+away, outside any transaction; the periodic `system.callbacks.retry` job retries the ones that
+failed when due, and `system.jobs.sweep` is the reaper (both enqueued by server/scheduler.py).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from models.actors import AccessToken, TokenKind, User, UserStatus
-from federation.callbacks import deliver, deliver_due_callbacks
+from federation.callbacks import deliver
 from models.context import Context, Site
 from models.errors import DomainError, Unauthorized, Unprocessable
 from models.ids import new_id
@@ -52,6 +53,7 @@ from models.paging import Page
 from models.registry import REGISTRY
 from models.results import FileResult, Rendered
 
+from .scheduler import Scheduler, periodic_work
 from .settings import JobSettings
 
 __all__ = ["Worker", "WorkerPool", "WORKERS", "reap_expired", "storable", "INTERNAL_PROBLEM"]
@@ -66,7 +68,6 @@ INTERNAL_PROBLEM: dict[str, Any] = {
     "detail": "the operation failed on our side; it has been logged",
 }
 CLAIM_CANDIDATES = 5
-CALLBACK_SWEEP_SECONDS = 5.0
 
 
 def _now() -> datetime:
@@ -100,6 +101,8 @@ def storable(result: Any) -> Any:
 
 async def _job_context(site: Site, job: Job, token: str | None = None) -> Context:
     """The job's caller: authenticated by its job token when it has one, as an HTTP request would be."""
+    if job.is_system:
+        return Context(site=site, system=True, extra={"job_id": job.id})
     if token is not None:
         user, access = await authenticate_token(token)
         return Context(site=site, user=user, actor=user.actor, extra={"job_id": job.id, "job_token": token, "access_token": access})
@@ -166,12 +169,15 @@ class Worker:
             await AccessToken.filter(id=job.job_token_id, revoked_at=None).update(expires_at=deadline)
         return changed == 1
 
-    async def _issue_token(self, job: Job) -> str:
+    async def _issue_token(self, job: Job) -> str | None:
         """A bearer token for this run, as the user the job acts for; it lives as long as our lease.
 
         Only its hash is stored (like every AccessToken); _finish, cancel, terminate and the reaper
-        revoke it, so a copy that leaks from the job is useless once the run is over.
+        revoke it, so a copy that leaks from the job is useless once the run is over. System jobs
+        act for nobody and get none.
         """
+        if job.is_system:
+            return None
         user = await User.filter(id=job.runs_as_id).first()
         if user is None or user.status == UserStatus.DELETED.value:
             raise Unauthorized("the account this job acts for has been deleted", code="account-deleted")
@@ -351,7 +357,7 @@ class Worker:
 
 
 class WorkerPool:
-    """N workers and one reaper as tasks of this process; `wake` skips the poll wait."""
+    """N workers as tasks of this process, and the scheduler of periodic work; `wake` skips the poll wait."""
 
     def __init__(self, site: Site, settings: JobSettings, *, count: int | None = None) -> None:
         self.site = site
@@ -361,6 +367,8 @@ class WorkerPool:
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        # Periodic work (lease sweep, callback retries, purge) is enqueued here as system jobs.
+        self.scheduler = Scheduler(periodic_work(settings), self.wake) if settings.scheduler else None
 
     def wake(self) -> None:
         self._wake.set()
@@ -381,41 +389,19 @@ class WorkerPool:
                 log.exception("worker %s: cannot reach the job queue; retrying", worker.name)
             await self._idle(self.settings.poll_interval_seconds)
 
-    async def _reap(self) -> None:
-        interval = max(self.settings.lease_seconds / 2, self.settings.poll_interval_seconds)
-        while not self._stop.is_set():
-            try:
-                if await reap_expired():
-                    self.wake()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("reaper: cannot reach the job queue; retrying")
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=interval)
-
-    async def _sweep_callbacks(self) -> None:
-        while not self._stop.is_set():
-            try:
-                await deliver_due_callbacks(self.site)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("callback sweep: cannot reach the job queue; retrying")
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=CALLBACK_SWEEP_SECONDS)
-
     def start(self) -> None:
         """Start the tasks; they use the ORM context of the caller (see open_database)."""
         if self._tasks or not self.workers:
             return
         self._tasks = [asyncio.create_task(self._work(worker), name=worker.name) for worker in self.workers]
-        self._tasks.append(asyncio.create_task(self._reap(), name="job-reaper"))
-        self._tasks.append(asyncio.create_task(self._sweep_callbacks(), name="callback-sweeper"))
+        if self.scheduler is not None:
+            self.scheduler.start()
 
     async def stop(self) -> None:
         """Stop at once: a job in progress is rolled back and handed back to the queue."""
         self._stop.set()
+        if self.scheduler is not None:
+            self.scheduler.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

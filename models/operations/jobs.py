@@ -61,7 +61,9 @@ class JobRequest:
 
 
 async def record_job_event(job: Job, name: str, payload: dict[str, Any] | None = None) -> None:
-    """Outbox event for a job state change, attributed to the job's caller."""
+    """Outbox event for a job state change, attributed to the job's caller (none for system jobs)."""
+    if job.caller_id is None:  # type: ignore[attr-defined]
+        return  # periodic housekeeping is not news to anyone
     actor_ids = await User.filter(id=job.caller_id).values_list("actor_id", flat=True)  # type: ignore[attr-defined]
     await Event.create(
         name=name,

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 from pydantic import Field
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
@@ -25,7 +26,7 @@ from ..paging import ListInput, paginate
 from ..registry import REGISTRY, Access, Input
 from .jobs import _usernames, record_job_event, render_job
 
-__all__ = ["reap_expired", "percentiles", "change_state"]
+__all__ = ["reap_expired", "percentiles", "change_state", "enqueue_periodic"]
 
 log = logging.getLogger("tallystick.jobs")
 
@@ -240,3 +241,46 @@ async def job_metrics(ctx: Context, params: MetricsInput) -> dict[str, Any]:
             "run": percentiles(runs),  # last start -> finished
         },
     }
+
+
+# Periodic work. The scheduler (server/scheduler.py) only enqueues these as system jobs, one per
+# operation and time slot (Job.periodic_key is unique), and workers run them like any job.
+
+
+async def enqueue_periodic(operation: str, raw: dict[str, Any], slot: str) -> Job | None:
+    """Queue one system job for this slot; None when another process already queued it."""
+    try:
+        return await Job.create(
+            caller=None, operation=operation, input=raw, max_attempts=1, periodic_key=f"{operation}@{slot}"
+        )
+    except IntegrityError:
+        return None
+
+
+class NoInput(Input):
+    pass
+
+
+@REGISTRY.operation("system.jobs.sweep", NoInput, access=Access.SYSTEM, writes=False)
+async def sweep_stuck_jobs(ctx: Context, params: NoInput) -> dict[str, Any]:
+    """Requeue (or fail) jobs whose worker died: their lease ran out."""
+    return {"reaped": await reap_expired()}
+
+
+class PurgeInput(Input):
+    retention_days: float = Field(30, gt=0)
+    system_retention_hours: float = Field(1, gt=0)
+
+
+@REGISTRY.operation("system.jobs.purge", PurgeInput, access=Access.SYSTEM, writes=False)
+async def purge_jobs(ctx: Context, params: PurgeInput) -> dict[str, Any]:
+    """Forget finished jobs older than the retention; finished periodic jobs go after an hour."""
+    now = _now()
+    finished = Job.filter(state__in=list(FINISHED))
+    users = await finished.filter(
+        caller_id__not_isnull=True, finished_at__lt=now - timedelta(days=params.retention_days)
+    ).delete()
+    system = await finished.filter(
+        caller_id__isnull=True, finished_at__lt=now - timedelta(hours=params.system_retention_hours)
+    ).delete()
+    return {"purged": users, "purged_system": system}

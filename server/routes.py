@@ -93,4 +93,13 @@ JOBS = [
     Route("PUT", f"{V1}/admin/jobs/{{id}}/state", "admin.jobs.set_state"),
 ]
 
-ROUTES: list[Route] = [*ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *JOBS]
+WEBHOOKS = [
+    Route("POST", f"{V1}/webhooks", "webhooks.create", status=201, location=f"{V1}/webhooks/{{id}}"),
+    Route("GET", f"{V1}/webhooks", "webhooks.list"),
+    Route("GET", f"{V1}/webhooks/{{id}}", "webhooks.get"),
+    Route("PATCH", f"{V1}/webhooks/{{id}}", "webhooks.update"),
+    Route("DELETE", f"{V1}/webhooks/{{id}}", "webhooks.delete"),
+    Route("GET", f"{V1}/webhooks/{{id}}/deliveries", "webhooks.deliveries"),
+]
+
+ROUTES: list[Route] = [*ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *JOBS, *WEBHOOKS]

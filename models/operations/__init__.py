@@ -7,6 +7,7 @@ from . import (  # noqa: F401
     jobs_admin,  # noqa: F401  (after jobs)
     chains,  # noqa: F401  (after jobs)
     callbacks,  # noqa: F401  (after jobs)
+    webhooks,  # noqa: F401
     ledger,  # noqa: F401
     media,
     sets,  # noqa: F401

@@ -62,9 +62,9 @@ async def deliver_webhook(site: Site, delivery_id: str, *, now: datetime | None 
         return None
     if delivery.next_at is not None and delivery.next_at > now:
         return None
-    claimed = await WebhookDelivery.filter(id=delivery.id, attempts=delivery.attempts, state=DeliveryState.PENDING.value).update(
-        attempts=delivery.attempts + 1, next_at=now + timedelta(seconds=CLAIM_SECONDS)
-    )
+    claimed = await WebhookDelivery.filter(
+        id=delivery.id, attempts=delivery.attempts, state=DeliveryState.PENDING.value
+    ).update(attempts=delivery.attempts + 1, next_at=now + timedelta(seconds=CLAIM_SECONDS))
     if not claimed:
         return None
     delivery.attempts += 1

@@ -21,7 +21,8 @@ from .actors import AccessToken
 from .base import APP, Entity, iso
 
 __all__ = [
-    "Job", "JobState", "CallbackState", "FINISHED", "MANUAL_TRANSITIONS", "WebhookSecret", "job_view", "job_location", "revoke_job_tokens",
+    "Job", "JobState", "CallbackState", "FINISHED", "MANUAL_TRANSITIONS", "WebhookSecret",
+    "job_view", "job_location", "revoke_job_tokens",
 ]
 
 

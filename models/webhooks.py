@@ -11,6 +11,7 @@ types and sets, ledger entries they wrote or received, jobs they queued or that 
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any
 
@@ -21,19 +22,31 @@ from tortoise.transactions import in_transaction
 from .actors import User
 from .base import APP, Entity, iso
 from .events import Event
-from .ids import new_id
+from .ids import first_id_at, new_id
 from .jobs import Job
 from .ledger import LedgerEntry
 from .sets import TokenSet
 from .tokens import Token, TokenType
 
 __all__ = [
-    "Webhook", "WebhookDelivery", "DeliveryState", "OBJECT_TYPES", "can_see", "matches", "fan_out",
-    "webhook_view", "delivery_view", "event_message",
+    "Webhook",
+    "WebhookDelivery",
+    "DeliveryState",
+    "OBJECT_TYPES",
+    "can_see",
+    "matches",
+    "fan_out",
+    "webhook_view",
+    "delivery_view",
+    "event_message",
 ]
 
 OBJECT_TYPES = ("token", "type", "set", "ledger_entry", "job", "user", "group")
 FAN_OUT_BATCH = 200  # events read per subscription and pass
+# Event ids are made before their transaction commits, so an event may become visible after a
+# later one. Fan-out leaves the newest SETTLE_SECONDS of events for the next pass, so a cursor
+# does not move past an event whose transaction is still open (transactions are short).
+SETTLE_SECONDS = 2.0
 
 
 class DeliveryState(StrEnum):
@@ -115,15 +128,18 @@ async def can_see(owner: User, event: Event) -> bool:
     return False
 
 
-async def fan_out(limit: int = FAN_OUT_BATCH) -> int:
+async def fan_out(limit: int = FAN_OUT_BATCH, *, settle_seconds: float | None = None) -> int:
     """Turn new outbox events into delivery rows for every enabled subscription; the number created.
 
     The cursor moves by compare-and-set in the same transaction as the rows, so two processes
     fanning out at once never record an event twice (the unique (webhook, event) pair backs it).
     """
     created = 0
+    settle = SETTLE_SECONDS if settle_seconds is None else settle_seconds
+    settled = datetime.now(timezone.utc) - timedelta(seconds=settle)
+    window = {"id__lt": first_id_at(int(settled.timestamp() * 1000))} if settle > 0 else {}
     for hook in await Webhook.filter(enabled=True).select_related("owner"):
-        events = await Event.filter(id__gt=hook.cursor).order_by("id").limit(limit)
+        events = await Event.filter(id__gt=hook.cursor, **window).order_by("id").limit(limit)
         if not events:
             continue
         wanted = [event for event in events if matches(hook, event) and await can_see(hook.owner, event)]

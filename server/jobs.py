@@ -38,20 +38,20 @@ from tortoise.connection import connections
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from models.actors import AccessToken, TokenKind, User, UserStatus
 from federation.callbacks import deliver
+from models.actors import AccessToken, TokenKind, User, UserStatus
 from models.context import Context, Site
 from models.errors import DomainError, Unauthorized, Unprocessable
 from models.ids import new_id
 from models.jobs import Job, JobState, revoke_job_tokens
 from models.operations.accounts import authenticate_token
-from models.security import new_bearer_token, token_digest
 from models.operations.chains import RefError, resolve_refs
 from models.operations.jobs import record_job_event
 from models.operations.jobs_admin import reap_expired
 from models.paging import Page
 from models.registry import REGISTRY
 from models.results import FileResult, Rendered
+from models.security import new_bearer_token, token_digest
 
 from .scheduler import Scheduler, periodic_work
 from .settings import JobSettings
@@ -105,7 +105,8 @@ async def _job_context(site: Site, job: Job, token: str | None = None) -> Contex
         return Context(site=site, system=True, extra={"job_id": job.id})
     if token is not None:
         user, access = await authenticate_token(token)
-        return Context(site=site, user=user, actor=user.actor, extra={"job_id": job.id, "job_token": token, "access_token": access})
+        extra = {"job_id": job.id, "job_token": token, "access_token": access}
+        return Context(site=site, user=user, actor=user.actor, extra=extra)
     user = await User.filter(id=job.runs_as_id).select_related("actor").first()
     if user is None or user.status == UserStatus.DELETED.value:
         raise Unauthorized("the account this job acts for has been deleted", code="account-deleted")

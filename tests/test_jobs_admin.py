@@ -54,7 +54,9 @@ async def test_stuck__lists_running_jobs_past_their_lease_or_too_long_by_operati
     everything = await queue_api.get(f"{ADMIN}/stuck", token=admin, params={"running_longer_than": "0.01"})
     found = {job["id"]: job["stuck_because"] for job in everything.body["items"]}
     assert found == {dead_id: "lease-expired", long_id: "running-too-long"} and waiting_id not in found
-    only = await queue_api.get(f"{ADMIN}/stuck", token=admin, params={"running_longer_than": "0.01", "operation": "jobs.list"})
+    only = await queue_api.get(
+        f"{ADMIN}/stuck", token=admin, params={"running_longer_than": "0.01", "operation": "jobs.list"}
+    )
     assert [job["id"] for job in only.body["items"]] == [long_id]
 
     assert_problem(await queue_api.get(f"{ADMIN}/stuck", token=alice), 403, "role-required")
@@ -78,7 +80,9 @@ async def test_terminate__the_worker_notices_at_its_heartbeat_and_stops(
     assert finished == []
     seen = await queue_api.get(f"{JOBS}/{job_id}", token=alice)  # the caller sees why
     assert seen.body["state"] == "failed" and "hangs on a remote" in seen.body["error"]["detail"]
-    assert_problem(await queue_api.post(f"{ADMIN}/{job_id}/terminate", {"reason": "again"}, token=admin), 409, "job-finished")
+    assert_problem(
+        await queue_api.post(f"{ADMIN}/{job_id}/terminate", {"reason": "again"}, token=admin), 409, "job-finished"
+    )
 
 
 async def test_terminate__refuses_non_admins_unknown_jobs_and_missing_reasons(queue_api: Api) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from models.actors import User
+from models.actors import AccessToken, User
 from models.jobs import Job
 from server.app import create_app
 from server.scheduler import Periodic, Scheduler, periodic_work, slot_of
@@ -36,7 +36,9 @@ async def test_scheduler__several_processes_enqueue_one_job_per_slot(queue_api: 
     assert await second.tick(SWEEP, moment + 30) is False  # same minute: already queued
     assert await first.tick(SWEEP, moment) is False
     assert await second.tick(SWEEP, moment + 60) is True  # the next slot
-    keys = await Job.filter(operation="system.jobs.sweep").order_by("periodic_key").values_list("periodic_key", flat=True)
+    keys = (
+        await Job.filter(operation="system.jobs.sweep").order_by("periodic_key").values_list("periodic_key", flat=True)
+    )
     assert keys == [f"system.jobs.sweep@{slot_of(60, moment)}", f"system.jobs.sweep@{slot_of(60, moment + 60)}"]
 
 
@@ -61,12 +63,17 @@ async def test_purge__forgets_finished_jobs_past_retention_and_keeps_the_rest(qu
     assert await runner.run_once() and await runner.run_once()
     await Job.filter(id=old).update(finished_at=days_ago(31))
     await Job.filter(id=recent).update(finished_at=days_ago(29))
+    run_tokens = await AccessToken.filter(kind="job").order_by("id").values_list("id", flat=True)
+    assert len(run_tokens) == 2  # one per run, revoked when it ended
+    await AccessToken.filter(id=run_tokens[0]).update(revoked_at=days_ago(1 / 12))  # two hours ago
     await Scheduler([]).tick(Periodic("system.jobs.purge", 3600, {"retention_days": 30}))
     assert await runner.run_once() and await runner.run_once()  # the waiting job, then the purge (id order)
     assert set(await Job.filter(id__in=ids).values_list("id", flat=True)) == {recent, waiting}
     assert (await queue_api.get(f"{JOBS}/{old}", token=alice)).status == 404
     purge = await Job.get(operation="system.jobs.purge")
-    assert purge.state == "succeeded" and purge.result == {"purged": 1, "purged_system": 0}
+    assert purge.state == "succeeded" and purge.result["purged"] == 1 and purge.result["purged_system"] == 0
+    assert purge.result["job_tokens"] == 1 and not await AccessToken.filter(id=run_tokens[0]).exists()
+    assert await AccessToken.filter(kind="job").count() == 2  # the recent run's and the waiting job's
     listed = await queue_api.get(JOBS, token=alice)
     assert "system.jobs.purge" not in {job["operation"] for job in listed.body["items"]}
 

@@ -28,8 +28,8 @@ from ..errors import BadInput, Conflict, Forbidden, NotFound, Unprocessable
 from ..events import Event
 from ..jobs import FINISHED, CallbackState, Job, JobState, job_location, job_view, revoke_job_tokens
 from ..paging import ListInput, paginate
-from ..urls import check_callback_syntax
 from ..registry import REGISTRY, Access, Input
+from ..urls import check_callback_syntax
 from .accounts import find_user
 
 __all__ = ["JobRequest", "enqueue", "acting_context", "record_job_event", "render_job", "ON_BEHALF_ROLES"]

@@ -18,12 +18,13 @@ from tortoise.expressions import Q
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
-from ..actors import Role
+from ..actors import AccessToken, Role, TokenKind
 from ..context import Context
 from ..errors import Conflict, Forbidden, NotFound
 from ..jobs import FINISHED, MANUAL_TRANSITIONS, CallbackState, Job, JobState, job_view, revoke_job_tokens
 from ..paging import ListInput, paginate
 from ..registry import REGISTRY, Access, Input
+from ..webhooks import DeliveryState, WebhookDelivery
 from .jobs import _usernames, record_job_event, render_job
 
 __all__ = ["reap_expired", "percentiles", "change_state", "enqueue_periodic"]
@@ -47,14 +48,22 @@ def _require_any(ctx: Context, *roles: Role) -> None:
 
 
 def _problem(code: str, title: str, status: int, detail: str) -> dict[str, Any]:
-    return {"type": f"https://tallystick.dev/problems/{code}", "code": code, "title": title, "status": status, "detail": detail}
+    return {
+        "type": f"https://tallystick.dev/problems/{code}",
+        "code": code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
 
 
 async def reap_expired(now: datetime | None = None, *, limit: int = 100) -> int:
     """Requeue running jobs whose lease ran out, or fail them after max_attempts starts."""
     now = now or _now()
-    expired = await Job.filter(state=JobState.RUNNING.value, lease_expires_at__lt=now).limit(limit).values(
-        "id", "lease_owner", "attempts", "max_attempts"
+    expired = (
+        await Job.filter(state=JobState.RUNNING.value, lease_expires_at__lt=now)
+        .limit(limit)
+        .values("id", "lease_owner", "attempts", "max_attempts")
     )
     reaped = 0
     for row in expired:
@@ -63,12 +72,18 @@ async def reap_expired(now: datetime | None = None, *, limit: int = 100) -> int:
             same = Job.filter(id=row["id"], state=JobState.RUNNING.value, lease_owner=row["lease_owner"])
             if give_up:
                 problem = _problem(
-                    "job-abandoned", "Job abandoned", 500,
+                    "job-abandoned",
+                    "Job abandoned",
+                    500,
                     f"the worker running this job stopped {row['attempts']} times; it will not be tried again",
                 )
                 changed = await same.update(
-                    state=JobState.FAILED.value, error=problem, finished_at=now, updated_at=now,
-                    lease_owner=None, lease_expires_at=None,
+                    state=JobState.FAILED.value,
+                    error=problem,
+                    finished_at=now,
+                    updated_at=now,
+                    lease_owner=None,
+                    lease_expires_at=None,
                 )
             else:
                 changed = await same.update(
@@ -124,7 +139,9 @@ async def _any_job(job_id: str) -> Job:
 
 class StuckInput(ListInput):
     operation: str | None = Field(None, min_length=1, max_length=100)
-    running_longer_than: float | None = Field(None, gt=0, description="seconds; the stuck_after_seconds setting if absent")
+    running_longer_than: float | None = Field(
+        None, gt=0, description="seconds; the stuck_after_seconds setting if absent"
+    )
 
 
 @REGISTRY.operation("admin.jobs.stuck", StuckInput, access=Access.USER, role=Role.ADMIN)
@@ -215,8 +232,11 @@ async def job_metrics(ctx: Context, params: MetricsInput) -> dict[str, Any]:
         by_state[row["state"]] += row["n"]
         by_operation.setdefault(row["operation"], {})[row["state"]] = row["n"]
     now = _now()
-    oldest = await base.filter(state=JobState.QUEUED.value).order_by("created_at").first().values_list(
-        "created_at", flat=True
+    oldest = (
+        await base.filter(state=JobState.QUEUED.value)
+        .order_by("created_at")
+        .first()
+        .values_list("created_at", flat=True)
     )
     finished = await (
         base.filter(state__in=list(FINISHED), finished_at__gte=now - timedelta(hours=params.hours))
@@ -274,13 +294,17 @@ class PurgeInput(Input):
 
 @REGISTRY.operation("system.jobs.purge", PurgeInput, access=Access.SYSTEM, writes=False)
 async def purge_jobs(ctx: Context, params: PurgeInput) -> dict[str, Any]:
-    """Forget finished jobs older than the retention; finished periodic jobs go after an hour."""
+    """Forget finished jobs and webhook deliveries older than the retention; finished periodic jobs
+    and dead job tokens (each run leaves one) go after an hour."""
     now = _now()
+    kept_since, short = now - timedelta(days=params.retention_days), now - timedelta(hours=params.system_retention_hours)
     finished = Job.filter(state__in=list(FINISHED))
-    users = await finished.filter(
-        caller_id__not_isnull=True, finished_at__lt=now - timedelta(days=params.retention_days)
+    users = await finished.filter(caller_id__not_isnull=True, finished_at__lt=kept_since).delete()
+    system = await finished.filter(caller_id__isnull=True, finished_at__lt=short).delete()
+    tokens = await AccessToken.filter(
+        Q(revoked_at__lt=short) | Q(expires_at__lt=short), kind=TokenKind.JOB.value
     ).delete()
-    system = await finished.filter(
-        caller_id__isnull=True, finished_at__lt=now - timedelta(hours=params.system_retention_hours)
+    deliveries = await WebhookDelivery.filter(
+        state__in=[DeliveryState.DELIVERED.value, DeliveryState.FAILED.value], updated_at__lt=kept_since
     ).delete()
-    return {"purged": users, "purged_system": system}
+    return {"purged": users, "purged_system": system, "job_tokens": tokens, "webhook_deliveries": deliveries}

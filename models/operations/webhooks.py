@@ -19,14 +19,13 @@ from ..events import Event
 from ..paging import ListInput, paginate
 from ..registry import REGISTRY, Access, Input
 from ..urls import MAX_URL_LENGTH, check_callback_syntax
-from ..webhooks import OBJECT_TYPES, Webhook, WebhookDelivery, delivery_view, fresh_cursor, webhook_view
+from ..webhooks import Webhook, WebhookDelivery, delivery_view, fresh_cursor, webhook_view
 
 __all__ = ["MAX_WEBHOOKS"]
 
 MAX_WEBHOOKS = 20  # per user
 EVENT_PATTERN = re.compile(r"^(\*|[a-z_]+(\.[a-z_]+)*(\.\*)?)$")
-ObjectType = Literal["token", "type", "set", "ledger_entry", "job", "user", "group"]
-assert set(OBJECT_TYPES) == set(ObjectType.__args__)  # type: ignore[attr-defined]
+ObjectType = Literal["token", "type", "set", "ledger_entry", "job", "user", "group"]  # models.webhooks.OBJECT_TYPES
 
 
 def _check_patterns(patterns: list[str] | None) -> list[str] | None:
@@ -80,7 +79,9 @@ async def create_webhook(ctx: Context, params: WebhookInput) -> dict[str, Any]:
     check_callback_syntax(params.url, allow_private=ctx.site.allow_private_addresses)
     _check_filter(params.object_type, params.object_id)
     if await Webhook.filter(owner_id=user.id).count() >= MAX_WEBHOOKS:
-        raise Conflict(f"you have {MAX_WEBHOOKS} webhooks, the most allowed: delete one first", code="too-many-webhooks")
+        raise Conflict(
+            f"you have {MAX_WEBHOOKS} webhooks, the most allowed: delete one first", code="too-many-webhooks"
+        )
     hook = await Webhook.create(
         owner=user,
         url=params.url,
@@ -133,7 +134,11 @@ async def update_webhook(ctx: Context, params: WebhookUpdateInput) -> dict[str, 
     if params.enabled is True and not hook.enabled:
         hook.enabled, hook.disabled_reason, hook.disabled_at, hook.cursor = True, None, None, fresh_cursor()
     elif params.enabled is False and hook.enabled:
-        hook.enabled, hook.disabled_reason, hook.disabled_at = False, "disabled by its owner", datetime.now(timezone.utc)
+        hook.enabled, hook.disabled_reason, hook.disabled_at = (
+            False,
+            "disabled by its owner",
+            datetime.now(timezone.utc),
+        )
     hook.version += 1
     await hook.save()
     await ctx.emit("webhook.updated", "webhook", hook.id, {"fields": sorted(given), "enabled": hook.enabled})

@@ -297,7 +297,8 @@ async def purge_jobs(ctx: Context, params: PurgeInput) -> dict[str, Any]:
     """Forget finished jobs and webhook deliveries older than the retention; finished periodic jobs
     and dead job tokens (each run leaves one) go after an hour."""
     now = _now()
-    kept_since, short = now - timedelta(days=params.retention_days), now - timedelta(hours=params.system_retention_hours)
+    kept_since = now - timedelta(days=params.retention_days)
+    short = now - timedelta(hours=params.system_retention_hours)
     finished = Job.filter(state__in=list(FINISHED))
     users = await finished.filter(caller_id__not_isnull=True, finished_at__lt=kept_since).delete()
     system = await finished.filter(caller_id__isnull=True, finished_at__lt=short).delete()

@@ -20,7 +20,7 @@ import hashlib
 import hmac
 import logging
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import aiohttp
@@ -33,11 +33,11 @@ from models.errors import Conflict, Unprocessable
 from models.jobs import FINISHED, CallbackState, Job
 from models.operations.callbacks import secret_for
 from models.operations.jobs import JobIdInput, record_job_event, render_job, visible_job
-from models.registry import REGISTRY, Access
+from models.registry import REGISTRY, Access, Input
 
 from .ssrf import GuardedResolver, UrlRefused, check_callback_url
 
-__all__ = ["BACKOFF", "MAX_TRIES", "deliver", "deliver_due_callbacks", "sign"]
+__all__ = ["BACKOFF", "MAX_TRIES", "sign", "post_signed", "deliver", "deliver_due_callbacks"]
 
 log = logging.getLogger("tallystick.callbacks")
 
@@ -48,7 +48,7 @@ CLAIM_SECONDS = 60  # a claimed try is not picked again by the sweep before this
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    return datetime.now(timezone.utc)
 
 
 def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
@@ -72,28 +72,30 @@ async def _claim(job: Job, now: datetime, *, manual: bool) -> bool:
     return changed == 1
 
 
-async def _post(site: Site, job: Job) -> tuple[int | None, str | None]:
-    """One try: (HTTP status, None) or (status or None, why it failed)."""
+async def post_signed(site: Site, url: str, secret: str, message_id: str, body: bytes) -> tuple[int | None, str | None]:
+    """POST one signed Standard Webhooks message: (HTTP status, None) or (status or None, why it failed).
+
+    Shared by job callbacks and event webhooks. The SSRF guard runs right before the try, and
+    the connection uses only the addresses it approved (GuardedResolver).
+    """
     allow = site.allow_private_addresses
     try:
-        await check_callback_url(job.callback_url or "", allow_private=allow)
+        await check_callback_url(url, allow_private=allow)
     except UrlRefused as error:
         return None, error.detail
-    secret = await secret_for(job.caller_id)  # type: ignore[attr-defined]
-    body = orjson.dumps(await render_job(job))
     stamp = int(time.time())
     headers = {
         "Content-Type": "application/json",
-        "User-Agent": "tallystick-callbacks",
-        "webhook-id": job.id,
+        "User-Agent": "tallystick-webhooks",
+        "webhook-id": message_id,
         "webhook-timestamp": str(stamp),
-        "webhook-signature": sign(secret.secret, job.id, stamp, body),
+        "webhook-signature": sign(secret, message_id, stamp, body),
     }
     connector = aiohttp.TCPConnector(resolver=GuardedResolver(allow_private=allow), force_close=True)
     try:
         async with aiohttp.ClientSession(
             connector=connector, timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS)
-        ) as session, session.post(job.callback_url or "", data=body, headers=headers, allow_redirects=False) as reply:
+        ) as session, session.post(url, data=body, headers=headers, allow_redirects=False) as reply:
             if 200 <= reply.status < 300:
                 return reply.status, None
             return reply.status, f"the receiver answered {reply.status}"
@@ -101,6 +103,12 @@ async def _post(site: Site, job: Job) -> tuple[int | None, str | None]:
         return None, f"no answer within {TIMEOUT_SECONDS} seconds"
     except (aiohttp.ClientError, OSError) as error:
         return None, f"cannot reach the receiver: {error}"[:500]
+
+
+async def _post(site: Site, job: Job) -> tuple[int | None, str | None]:
+    """One try of a job's callback, signed with its caller's secret."""
+    secret = await secret_for(job.caller_id)  # type: ignore[attr-defined]
+    return await post_signed(site, job.callback_url or "", secret.secret, job.id, orjson.dumps(await render_job(job)))
 
 
 async def deliver(site: Site, job_id: str, *, now: datetime | None = None, manual: bool = False) -> Job | None:
@@ -168,3 +176,13 @@ async def redeliver(ctx: Context, params: JobIdInput) -> dict[str, Any]:
     if done is None:
         raise Conflict("a delivery of this callback is in progress; try again shortly", code="callback-busy")
     return await render_job(done)
+
+
+class NoInput(Input):
+    pass
+
+
+@REGISTRY.operation("system.callbacks.retry", NoInput, access=Access.SYSTEM, writes=False)
+async def retry_callbacks(ctx: Context, params: NoInput) -> dict[str, Any]:
+    """Periodic: try every pending callback whose next try is due."""
+    return {"tried": await deliver_due_callbacks(ctx.site)}

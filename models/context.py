@@ -45,6 +45,7 @@ class Site:
     max_set_search_tokens: int = 10_000
     allow_private_addresses: bool = False  # SSRF guard off (tests, closed networks)
     federation: FederationLimits = field(default_factory=FederationLimits)
+    stuck_job_seconds: float = 3600  # a job running longer than this is listed as stuck for admins
 
 @dataclass
 class Context:

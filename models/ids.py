@@ -6,7 +6,7 @@ import os
 import threading
 import time
 
-__all__ = ["new_id"]
+__all__ = ["new_id", "first_id_at"]
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
 _lock = threading.Lock()
@@ -33,3 +33,8 @@ def new_id() -> str:
             randomness = int.from_bytes(os.urandom(10), "big") >> 1
         _last = (millis, randomness)
     return _encode(millis, 10) + _encode(randomness, 16)
+
+
+def first_id_at(millis: int) -> str:
+    """The smallest id made at this Unix millisecond: ids below it were made earlier."""
+    return _encode(millis, 10) + "0" * 16

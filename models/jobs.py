@@ -11,14 +11,19 @@ there when it finishes, signed with the caller's webhook secret (federation/call
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any
 
 from tortoise import fields
 
+from .actors import AccessToken
 from .base import APP, Entity, iso
 
-__all__ = ["Job", "JobState", "CallbackState", "FINISHED", "WebhookSecret", "job_view", "job_location"]
+__all__ = [
+    "Job", "JobState", "CallbackState", "FINISHED", "MANUAL_TRANSITIONS", "WebhookSecret",
+    "job_view", "job_location", "revoke_job_tokens",
+]
 
 
 class JobState(StrEnum):
@@ -37,11 +42,22 @@ class CallbackState(StrEnum):
 
 FINISHED = (JobState.SUCCEEDED.value, JobState.FAILED.value, JobState.CANCELLED.value)
 
+# The moves a person (admin terminate, job-write status update) may make; workers make the rest
+# (queued -> running -> succeeded/failed). A job that succeeded is final: its effects are committed.
+MANUAL_TRANSITIONS: dict[str, frozenset[str]] = {
+    JobState.QUEUED.value: frozenset({JobState.FAILED.value, JobState.CANCELLED.value}),
+    JobState.RUNNING.value: frozenset({JobState.QUEUED.value, JobState.FAILED.value, JobState.CANCELLED.value}),
+    JobState.FAILED.value: frozenset({JobState.QUEUED.value}),
+    JobState.CANCELLED.value: frozenset({JobState.QUEUED.value}),
+    JobState.SUCCEEDED.value: frozenset(),
+}
+
 
 class Job(Entity):
     """One queued call of an operation, with who asked, who it acts for, and how it ended."""
 
-    caller = fields.ForeignKeyField(f"{APP}.User", related_name="jobs_called", on_delete=fields.CASCADE)
+    # null for system jobs: periodic work enqueued by the scheduler, run with a system context
+    caller = fields.ForeignKeyField(f"{APP}.User", related_name="jobs_called", null=True, on_delete=fields.CASCADE)
     on_behalf_of = fields.ForeignKeyField(
         f"{APP}.User", related_name="jobs_for", null=True, on_delete=fields.CASCADE
     )
@@ -66,6 +82,10 @@ class Job(Entity):
     callback_delivered_at = fields.DatetimeField(null=True)
     started_at = fields.DatetimeField(null=True)
     finished_at = fields.DatetimeField(null=True)
+    # The bearer token the current run acts with (an AccessToken of kind job), revoked when the run ends.
+    job_token_id = fields.CharField(max_length=26, null=True)
+    # periodic work: operation and time slot, unique so several schedulers enqueue a slot once
+    periodic_key = fields.CharField(max_length=150, null=True, unique=True)
 
     class Meta:
         app = APP
@@ -78,8 +98,12 @@ class Job(Entity):
         return self.state in FINISHED
 
     @property
-    def runs_as_id(self) -> str:
-        """The user whose rights the operation uses: the on-behalf-of user if set."""
+    def is_system(self) -> bool:
+        return self.caller_id is None  # type: ignore[attr-defined]
+
+    @property
+    def runs_as_id(self) -> str | None:
+        """The user whose rights the operation uses: the on-behalf-of user if set; None for system jobs."""
         return self.on_behalf_of_id or self.caller_id  # type: ignore[attr-defined,no-any-return]
 
 
@@ -92,6 +116,15 @@ class WebhookSecret(Entity):
     class Meta:
         app = APP
         table = "webhook_secrets"
+
+
+async def revoke_job_tokens(*job_ids: str) -> int:
+    """End the job tokens of these jobs' runs, so a leaked one is useless from now on."""
+    token_ids = await Job.filter(id__in=job_ids, job_token_id__not_isnull=True).values_list("job_token_id", flat=True)
+    if not token_ids:
+        return 0
+    now = datetime.now(timezone.utc)
+    return await AccessToken.filter(id__in=list(token_ids), revoked_at=None).update(revoked_at=now)
 
 
 def job_location(job_id: str) -> str:

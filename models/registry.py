@@ -35,6 +35,7 @@ class Access(Enum):
     PUBLIC = "public"  # anyone, signed in or not
     USER = "user"  # any signed-in, active user
     WRITE = "write"  # a signed-in user who is not frozen
+    SYSTEM = "system"  # internal (periodic work): only a system context; unknown to everyone else
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,8 @@ class Registry:
     def authorize(self, ctx: Context, operation: Operation) -> None:
         if operation.access is Access.PUBLIC or ctx.system:
             return
+        if operation.access is Access.SYSTEM:
+            raise NotFound(f"there is no operation named {operation.name!r}", code="unknown-operation")
         user = ctx.require_user()
         if operation.access is Access.WRITE and user.status == UserStatus.FROZEN.value:
             raise Forbidden("this account is frozen and cannot change anything", code="account-frozen")

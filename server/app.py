@@ -51,6 +51,7 @@ def site_from(settings: Settings) -> Site:
         federation=FederationLimits(
             **settings.federation.model_dump(exclude={"allow_private_addresses"})
         ),
+        stuck_job_seconds=settings.jobs.stuck_after_seconds,
     )
 
 

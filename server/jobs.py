@@ -18,7 +18,8 @@ lease). So each step takes effect exactly once, a worker that takes over a reape
 skips the steps already recorded, and a later failure does not undo earlier steps.
 
 Callbacks (federation/callbacks.py): the worker that finishes a job tries its callback right
-away, outside any transaction; the pool's sweeper retries the ones that failed when due.
+away, outside any transaction; the periodic `system.callbacks.retry` job retries the ones that
+failed when due, and `system.jobs.sweep` is the reaper (both enqueued by server/scheduler.py).
 """
 
 from __future__ import annotations
@@ -37,21 +38,25 @@ from tortoise.connection import connections
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from models.actors import User, UserStatus
-from federation.callbacks import deliver, deliver_due_callbacks
+from federation.callbacks import deliver
 from federation.delivery import deliver_due
 from federation.inbox import process_due
 from federation.outbox import publish_due_events
+from models.actors import AccessToken, TokenKind, User, UserStatus
 from models.context import Context, Site
 from models.errors import DomainError, Unauthorized, Unprocessable
 from models.ids import new_id
-from models.jobs import Job, JobState
+from models.jobs import Job, JobState, revoke_job_tokens
+from models.operations.accounts import authenticate_token
 from models.operations.chains import RefError, resolve_refs
 from models.operations.jobs import record_job_event
+from models.operations.jobs_admin import reap_expired
 from models.paging import Page
 from models.registry import REGISTRY
 from models.results import FileResult, Rendered
+from models.security import new_bearer_token, token_digest
 
+from .scheduler import Scheduler, periodic_work
 from .settings import JobSettings
 
 __all__ = ["Worker", "WorkerPool", "WORKERS", "reap_expired", "storable", "INTERNAL_PROBLEM"]
@@ -66,7 +71,6 @@ INTERNAL_PROBLEM: dict[str, Any] = {
     "detail": "the operation failed on our side; it has been logged",
 }
 CLAIM_CANDIDATES = 5
-CALLBACK_SWEEP_SECONDS = 5.0
 FEDERATION_SWEEP_SECONDS = 1.0
 
 
@@ -99,7 +103,14 @@ def storable(result: Any) -> Any:
     return orjson.loads(orjson.dumps(result))
 
 
-async def _job_context(site: Site, job: Job) -> Context:
+async def _job_context(site: Site, job: Job, token: str | None = None) -> Context:
+    """The job's caller: authenticated by its job token when it has one, as an HTTP request would be."""
+    if job.is_system:
+        return Context(site=site, system=True, extra={"job_id": job.id})
+    if token is not None:
+        user, access = await authenticate_token(token)
+        extra = {"job_id": job.id, "job_token": token, "access_token": access}
+        return Context(site=site, user=user, actor=user.actor, extra=extra)
     user = await User.filter(id=job.runs_as_id).select_related("actor").first()
     if user is None or user.status == UserStatus.DELETED.value:
         raise Unauthorized("the account this job acts for has been deleted", code="account-deleted")
@@ -154,11 +165,41 @@ class Worker:
         return await Job.get(id=taken[0]) if taken else None
 
     async def renew(self, job: Job) -> bool:
-        """Extend our lease; false when the job is no longer ours."""
+        """Extend our lease (and the job token with it); false when the job is no longer ours."""
+        deadline = self._deadline()
         changed = await Job.filter(id=job.id, state=JobState.RUNNING.value, lease_owner=self.name).update(
-            lease_expires_at=self._deadline()
+            lease_expires_at=deadline
         )
+        if changed == 1 and job.job_token_id:
+            await AccessToken.filter(id=job.job_token_id, revoked_at=None).update(expires_at=deadline)
         return changed == 1
+
+    async def _issue_token(self, job: Job) -> str | None:
+        """A bearer token for this run, as the user the job acts for; it lives as long as our lease.
+
+        Only its hash is stored (like every AccessToken); _finish, cancel, terminate and the reaper
+        revoke it, so a copy that leaks from the job is useless once the run is over. System jobs
+        act for nobody and get none.
+        """
+        if job.is_system:
+            return None
+        user = await User.filter(id=job.runs_as_id).first()
+        if user is None or user.status == UserStatus.DELETED.value:
+            raise Unauthorized("the account this job acts for has been deleted", code="account-deleted")
+        secret = new_bearer_token()
+        token = await AccessToken.create(
+            user=user,
+            kind=TokenKind.JOB.value,
+            token_hash=token_digest(secret),
+            scopes=[f"job:{job.id}"],
+            expires_at=self._deadline(),
+        )
+        mine = Job.filter(id=job.id, state=JobState.RUNNING.value, lease_owner=self.name)
+        if await mine.update(job_token_id=token.id) != 1:
+            await AccessToken.filter(id=token.id).update(revoked_at=_now())
+            raise LostLease
+        job.job_token_id = token.id
+        return secret
 
     async def _finish(
         self,
@@ -178,6 +219,7 @@ class Worker:
         if changed != 1:
             return False
         job.state = state.value
+        await revoke_job_tokens(job.id)
         await record_job_event(job, f"job.{state.value}", {"attempts": job.attempts})
         return True
 
@@ -207,7 +249,7 @@ class Worker:
         failed: dict[str, Any] | None = None
         problem: dict[str, Any] | None = None
         try:
-            ctx = await _job_context(self.site, job)
+            ctx = await _job_context(self.site, job, await self._issue_token(job))
             for step in steps:
                 if step["state"] != "succeeded":
                     failed = step
@@ -251,7 +293,7 @@ class Worker:
         if job.steps is not None:
             return await self._execute_chain(job)
         try:
-            ctx = await _job_context(self.site, job)
+            ctx = await _job_context(self.site, job, await self._issue_token(job))
             if REGISTRY.get(job.operation).writes:
                 async with in_transaction():
                     result = storable(await REGISTRY.call(ctx, job.operation, job.input))
@@ -279,6 +321,7 @@ class Worker:
     async def _release(self, job: Job) -> None:
         """Give a job back on shutdown, as if this start never happened."""
         with contextlib.suppress(Exception):
+            await revoke_job_tokens(job.id)
             await Job.filter(id=job.id, state=JobState.RUNNING.value, lease_owner=self.name).update(
                 state=JobState.QUEUED.value, lease_owner=None, lease_expires_at=None, attempts=F("attempts") - 1
             )
@@ -318,44 +361,8 @@ class Worker:
         return True
 
 
-async def reap_expired(now: datetime | None = None, *, limit: int = 100) -> int:
-    """Requeue running jobs whose lease ran out, or fail them after max_attempts starts."""
-    now = now or _now()
-    expired = await Job.filter(state=JobState.RUNNING.value, lease_expires_at__lt=now).limit(limit).values(
-        "id", "lease_owner", "attempts", "max_attempts"
-    )
-    reaped = 0
-    for row in expired:
-        give_up = row["attempts"] >= row["max_attempts"]
-        async with in_transaction():
-            same = Job.filter(id=row["id"], state=JobState.RUNNING.value, lease_owner=row["lease_owner"])
-            if give_up:
-                problem = {
-                    "type": "https://tallystick.dev/problems/job-abandoned",
-                    "code": "job-abandoned",
-                    "title": "Job abandoned",
-                    "status": 500,
-                    "detail": f"the worker running this job stopped {row['attempts']} times; it will not be tried again",
-                }
-                changed = await same.update(
-                    state=JobState.FAILED.value, error=problem, finished_at=now, updated_at=now,
-                    lease_owner=None, lease_expires_at=None,
-                )
-            else:
-                changed = await same.update(
-                    state=JobState.QUEUED.value, lease_owner=None, lease_expires_at=None, updated_at=now
-                )
-            if changed:
-                reaped += 1
-                job = await Job.get(id=row["id"])
-                await record_job_event(job, "job.failed" if give_up else "job.requeued", {"attempts": job.attempts})
-    if reaped:
-        log.warning("reaper: %d job(s) with an expired lease requeued or failed", reaped)
-    return reaped
-
-
 class WorkerPool:
-    """N workers and one reaper as tasks of this process; `wake` skips the poll wait."""
+    """N workers as tasks of this process, and the scheduler of periodic work; `wake` skips the poll wait."""
 
     def __init__(self, site: Site, settings: JobSettings, *, count: int | None = None) -> None:
         self.site = site
@@ -366,6 +373,8 @@ class WorkerPool:
         self._federation_wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        # Periodic work (lease sweep, callback retries, purge) is enqueued here as system jobs.
+        self.scheduler = Scheduler(periodic_work(settings), self.wake) if settings.scheduler else None
 
     def wake(self) -> None:
         self._wake.set()
@@ -385,30 +394,6 @@ class WorkerPool:
             except Exception:
                 log.exception("worker %s: cannot reach the job queue; retrying", worker.name)
             await self._idle(self.settings.poll_interval_seconds)
-
-    async def _reap(self) -> None:
-        interval = max(self.settings.lease_seconds / 2, self.settings.poll_interval_seconds)
-        while not self._stop.is_set():
-            try:
-                if await reap_expired():
-                    self.wake()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("reaper: cannot reach the job queue; retrying")
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=interval)
-
-    async def _sweep_callbacks(self) -> None:
-        while not self._stop.is_set():
-            try:
-                await deliver_due_callbacks(self.site)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("callback sweep: cannot reach the job queue; retrying")
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=CALLBACK_SWEEP_SECONDS)
 
     def wake_federation(self) -> None:
         self._federation_wake.set()
@@ -440,13 +425,15 @@ class WorkerPool:
         if self._tasks or not self.workers:
             return
         self._tasks = [asyncio.create_task(self._work(worker), name=worker.name) for worker in self.workers]
-        self._tasks.append(asyncio.create_task(self._reap(), name="job-reaper"))
-        self._tasks.append(asyncio.create_task(self._sweep_callbacks(), name="callback-sweeper"))
         self._tasks.append(asyncio.create_task(self._sweep_federation(), name="federation-sweeper"))
+        if self.scheduler is not None:
+            self.scheduler.start()
 
     async def stop(self) -> None:
         """Stop at once: a job in progress is rolled back and handed back to the queue."""
         self._stop.set()
+        if self.scheduler is not None:
+            self.scheduler.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

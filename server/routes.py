@@ -87,6 +87,10 @@ JOBS = [
     Route("POST", f"{V1}/jobs/{{id}}/callback", "jobs.redeliver"),
     Route("GET", f"{V1}/me/webhook-secret", "webhooks.secret.get"),
     Route("POST", f"{V1}/me/webhook-secret", "webhooks.secret.rotate"),
+    Route("GET", f"{V1}/admin/jobs/stuck", "admin.jobs.stuck"),
+    Route("GET", f"{V1}/admin/jobs/metrics", "admin.jobs.metrics"),
+    Route("POST", f"{V1}/admin/jobs/{{id}}/terminate", "admin.jobs.terminate"),
+    Route("PUT", f"{V1}/admin/jobs/{{id}}/state", "admin.jobs.set_state"),
 ]
 
 FEDERATION = [
@@ -107,4 +111,15 @@ VERIFY = [
     Route("GET", f"{V1}/verify", "verify.token", anonymous_limited=True),
 ]
 
-ROUTES: list[Route] = [*ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *JOBS, *VERIFY, *FEDERATION]
+WEBHOOKS = [
+    Route("POST", f"{V1}/webhooks", "webhooks.create", status=201, location=f"{V1}/webhooks/{{id}}"),
+    Route("GET", f"{V1}/webhooks", "webhooks.list"),
+    Route("GET", f"{V1}/webhooks/{{id}}", "webhooks.get"),
+    Route("PATCH", f"{V1}/webhooks/{{id}}", "webhooks.update"),
+    Route("DELETE", f"{V1}/webhooks/{{id}}", "webhooks.delete"),
+    Route("GET", f"{V1}/webhooks/{{id}}/deliveries", "webhooks.deliveries"),
+]
+
+ROUTES: list[Route] = [
+    *ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *JOBS, *WEBHOOKS, *VERIFY, *FEDERATION
+]

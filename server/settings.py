@@ -62,6 +62,13 @@ class JobSettings(_Frozen):
     poll_interval_seconds: float = Field(1, gt=0, le=300)
     max_attempts: int = Field(3, ge=1, le=100)
     max_wait_seconds: float = Field(30, ge=0, le=300)  # cap on a tester's Prefer: wait=N
+    stuck_after_seconds: float = Field(3600, gt=0)  # admins see jobs running longer than this as stuck
+    retention_days: float = Field(30, gt=0)  # finished jobs are purged after this
+    scheduler: bool = True  # enqueue periodic work (server/scheduler.py) in processes that run workers
+    sweep_seconds: float = Field(15, gt=0)  # stuck-job sweep (expired leases)
+    callback_retry_seconds: float = Field(10, gt=0)
+    purge_seconds: float = Field(3600, gt=0)
+    webhook_seconds: float = Field(5, gt=0)  # event webhooks: fan out the outbox, post due deliveries
 
 
 class Settings(_Frozen):

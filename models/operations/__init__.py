@@ -4,8 +4,10 @@ from . import (  # noqa: F401
     accounts,  # noqa: F401
     groups,  # noqa: F401
     jobs,  # noqa: F401
+    jobs_admin,  # noqa: F401  (after jobs)
     chains,  # noqa: F401  (after jobs)
     callbacks,  # noqa: F401  (after jobs)
+    webhooks,  # noqa: F401
     ledger,  # noqa: F401
     media,
     sets,  # noqa: F401

@@ -26,10 +26,10 @@ from ..actors import Role, User
 from ..context import Context
 from ..errors import BadInput, Conflict, Forbidden, NotFound, Unprocessable
 from ..events import Event
-from ..jobs import FINISHED, CallbackState, Job, JobState, job_location, job_view
+from ..jobs import FINISHED, CallbackState, Job, JobState, job_location, job_view, revoke_job_tokens
 from ..paging import ListInput, paginate
-from ..urls import check_callback_syntax
 from ..registry import REGISTRY, Access, Input
+from ..urls import check_callback_syntax
 from .accounts import find_user
 
 __all__ = ["JobRequest", "enqueue", "acting_context", "record_job_event", "render_job", "ON_BEHALF_ROLES"]
@@ -61,7 +61,9 @@ class JobRequest:
 
 
 async def record_job_event(job: Job, name: str, payload: dict[str, Any] | None = None) -> None:
-    """Outbox event for a job state change, attributed to the job's caller."""
+    """Outbox event for a job state change, attributed to the job's caller (none for system jobs)."""
+    if job.caller_id is None:  # type: ignore[attr-defined]
+        return  # periodic housekeeping is not news to anyone
     actor_ids = await User.filter(id=job.caller_id).values_list("actor_id", flat=True)  # type: ignore[attr-defined]
     await Event.create(
         name=name,
@@ -210,6 +212,7 @@ async def cancel_job(ctx: Context, params: JobIdInput) -> dict[str, Any]:
     await job.refresh_from_db()
     if not changed:
         raise Conflict(f"the job has already {job.state}", code="job-finished", extra={"state": job.state})
+    await revoke_job_tokens(job.id)
     await record_job_event(job, "job.cancelled", {"by": ctx.require_user().username})
     return await render_job(job)
 

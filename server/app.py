@@ -20,6 +20,7 @@ from .jobs import WORKERS, WorkerPool
 from .keys import OPENAPI, SETTINGS, SITE
 from .middlewares import auth_middleware, error_middleware
 from .openapi import build_openapi, path_item
+from .pages import add_page_routes, html_error_pages
 from .routes import ROUTES
 from .settings import Settings
 from .wellknown import add_wellknown_routes
@@ -73,7 +74,7 @@ def create_app(settings: Settings, *, with_database: bool = True) -> web.Applica
     if missing:
         raise RuntimeError(f"routes name unregistered operations: {missing}")
     app = web.Application(
-        middlewares=[error_middleware, auth_middleware],
+        middlewares=[html_error_pages, error_middleware, auth_middleware],
         client_max_size=max(settings.limits.max_body_bytes, settings.limits.max_media_bytes),
     )
     app[SETTINGS] = settings
@@ -90,6 +91,7 @@ def create_app(settings: Settings, *, with_database: bool = True) -> web.Applica
     app.router.add_get("/api/v1/openapi.json", _openapi)
     add_wellknown_routes(app.router)  # discovery and ActivityPub documents (federation)
     add_activitypub_routes(app.router)
+    add_page_routes(app.router)  # web pages for browsers (sessions, forms)
 
     if with_database:
         if settings.embedded_workers and settings.jobs.workers > 0:

@@ -19,6 +19,7 @@ from .formats import load_format_plugins
 from .jobs import WORKERS, WorkerPool
 from .keys import OPENAPI, SETTINGS, SITE
 from .middlewares import auth_middleware, error_middleware
+from .oauth import add_oauth_routes
 from .openapi import build_openapi, path_item
 from .pages import add_page_routes, html_error_pages
 from .routes import ROUTES
@@ -92,6 +93,7 @@ def create_app(settings: Settings, *, with_database: bool = True) -> web.Applica
     add_wellknown_routes(app.router)  # discovery and ActivityPub documents (federation)
     add_activitypub_routes(app.router)
     add_page_routes(app.router)  # web pages for browsers (sessions, forms)
+    add_oauth_routes(app.router)
 
     if with_database:
         if settings.embedded_workers and settings.jobs.workers > 0:

@@ -89,4 +89,8 @@ JOBS = [
     Route("POST", f"{V1}/me/webhook-secret", "webhooks.secret.rotate"),
 ]
 
-ROUTES: list[Route] = [*ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *JOBS]
+OAUTH = [
+    Route("POST", f"{V1}/apps", "oauth.apps.create"),
+]
+
+ROUTES: list[Route] = [*ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *JOBS, *OAUTH]

@@ -8,6 +8,7 @@ from . import (  # noqa: F401
     callbacks,  # noqa: F401  (after jobs)
     ledger,  # noqa: F401
     media,
+    oauth,  # noqa: F401
     sets,  # noqa: F401
     tokens,
     types,

@@ -147,6 +147,12 @@ def page(handler: PageHandler) -> PageHandler:
     """Wrap a page: sign in from the cookie, check CSRF on POST, keep the CSRF cookie."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
+        ctx = request[CTX]
+        if ctx.user is not None or "oauth_scopes" in ctx.extra:
+            # Pages act for the browser's session only: a bearer token (an app's, with its scopes) is ignored here.
+            ctx.user = ctx.actor = None
+            ctx.extra.pop("access_token", None)
+            ctx.extra.pop("oauth_scopes", None)
         await load_session(request)
         if request.method == "POST":
             form = await request.post()

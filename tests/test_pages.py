@@ -180,3 +180,38 @@ async def test_pages__missing_things_are_friendly_404_pages(browser: Browser) ->
     for path in ("/app/types/nosuch", "/app/tokens/nosuch", "/app/entries/nosuch", "/app/sets/nosuch"):
         page = await browser.get(path)
         assert page.status == 404 and "<title>Page not found" in page.text, path
+
+
+async def test_pages__edit_a_type_keeps_options_the_editor_does_not_show(browser: Browser, api: Api) -> None:
+    token = await api.user("ed")
+    created = await api.post("/api/v1/types", {
+        "name": "Cards", "symbol": "CRD", "fungible": False, "smallest_unit": 0,
+        "attributes": [{"name": "rarity", "type": "string", "default": "common", "private": True}],
+    }, token=token)
+    type_id = created.body["id"]
+    await browser.sign_in("ed")
+    form = await browser.get(f"/app/types/{type_id}/edit")
+    assert form.status == 200 and 'value="rarity"' in form.text
+    assert_labelled(form.text)
+    saved = await browser.post(f"/app/types/{type_id}/edit", {
+        "name": "Trading cards", "symbol": "CRD", "smallest_unit": "0", "version": "1", "rows": "2",
+        "attr-0-name": "rarity", "attr-0-type": "string", "attr-0-max": "20",
+        "attr-1-name": "year", "attr-1-type": "integer",
+    }, csrf=form.csrf())
+    assert saved.status == 200 and "Token type Trading cards saved." in saved
+    body = (await api.get(f"/api/v1/types/{type_id}")).body
+    rarity = body["attributes"][0]
+    assert body["name"] == "Trading cards" and rarity["max"] == 20 and rarity["default"] == "common" and rarity["private"]
+    assert [a["name"] for a in body["attributes"]] == ["rarity", "year"]
+    stale = await browser.post(f"/app/types/{type_id}/edit", {"name": "Old", "symbol": "CRD", "version": "1", "rows": "0"},
+                               csrf=form.csrf())
+    assert stale.status == 409 and "version" in stale
+    assert (await api.get(f"/api/v1/types/{type_id}")).body["name"] == "Trading cards"
+
+
+async def test_pages__only_the_owner_may_edit_a_type(browser: Browser, api: Api) -> None:
+    token = await api.user("ed")
+    created = await api.post("/api/v1/types", {"name": "C", "symbol": "C", "fungible": True, "smallest_unit": 0}, token=token)
+    await browser.sign_up("eve")
+    page = await browser.get(f"/app/types/{created.body['id']}/edit")
+    assert page.status == 403

@@ -21,6 +21,8 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/app/types/new", tokens.new_type_form, name="page_type_new")
     router.add_post("/app/types/new", tokens.create_type)
     router.add_get("/app/types/{id}", tokens.type_page, name="page_type")
+    router.add_get("/app/types/{id}/edit", tokens.edit_type_form, name="page_type_edit")
+    router.add_post("/app/types/{id}/edit", tokens.update_type)
     router.add_post("/app/types/{id}/{action:mint|give|burn}", tokens.ledger_action)
     router.add_post("/app/types/{id}/tokens", tokens.create_token)
     router.add_get("/app/tokens/{id}", tokens.token_page, name="page_token")

@@ -7,15 +7,16 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from models.errors import DomainError
+from models.errors import DomainError, Forbidden
 from models.registry import REGISTRY
 
 from ..keys import CTX
 from .base import FormError, call, page, read_form, redirect, render, require_signed_in
 
-__all__ = ["new_type_form", "create_type", "type_page", "ledger_action", "create_token", "token_page", "entry_page"]
+__all__ = ["new_type_form", "create_type", "edit_type_form", "update_type", "type_page", "ledger_action", "create_token", "token_page", "entry_page"]
 
-ATTRIBUTE_KINDS = ["string", "integer", "decimal", "boolean", "datetime", "enum", "url", "markdown", "json", "token"]
+ATTRIBUTE_KINDS = ["string", "integer", "decimal", "boolean", "datetime", "enum", "url", "markdown", "json", "token", "media"]
+_EDITED = ("name", "type", "min", "max", "enum", "regex", "description", "nullable")
 BLANK_ROWS = 2
 MAX_ROWS = 50
 _ROW_FIELDS = ("name", "type", "min", "max", "enum", "regex", "description")
@@ -33,8 +34,11 @@ def _rows(form: dict[str, str]) -> list[dict[str, str]]:
     return rows
 
 
-def _definition(row: dict[str, str]) -> dict[str, Any]:
-    definition: dict[str, Any] = {"name": row["name"], "type": row["type"] or "string"}
+def _definition(row: dict[str, str], existing: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A row as an attribute definition; options the editor does not show (default, private,
+    read) are kept from the existing definition of the same name."""
+    definition: dict[str, Any] = {key: value for key, value in (existing or {}).items() if key not in _EDITED}
+    definition |= {"name": row["name"], "type": row["type"] or "string"}
     for bound in ("min", "max"):
         if row[bound]:
             definition[bound] = row[bound]
@@ -56,10 +60,73 @@ def _type_values(form: dict[str, str]) -> dict[str, Any]:
 
 
 def _editor(request: web.Request, values: dict[str, Any], rows: list[dict[str, str]], errors: dict[str, str],
-            error: str = "", status: int = 200) -> web.Response:
+            error: str = "", status: int = 200, editing: dict[str, Any] | None = None) -> web.Response:
     shown = rows + [dict.fromkeys((*_ROW_FIELDS, "required"), "") for _ in range(BLANK_ROWS)]
     return render(request, "type_new.html.j2", status=status, values=values, rows=shown, kinds=ATTRIBUTE_KINDS,
-                  errors=errors, error=error)
+                  errors=errors, error=error, editing=editing)
+
+
+def _row_of(definition: dict[str, Any]) -> dict[str, str]:
+    def text(value: Any) -> str:
+        return "" if value is None else str(value)
+
+    return {
+        "name": definition["name"], "type": definition["type"], "min": text(definition.get("min")),
+        "max": text(definition.get("max")), "enum": ", ".join(str(item) for item in definition.get("enum") or []),
+        "regex": text(definition.get("regex")), "description": text(definition.get("description")),
+        "required": "" if definition.get("nullable", True) else "on",
+    }
+
+
+def _names(rows: list[dict[str, str]]) -> dict[str, str]:
+    return {f"attributes.{index}.{key}": f"attr-{index}-{key}" for index in range(len(rows)) for key in _ROW_FIELDS}
+
+
+async def _owned_type(request: web.Request, type_id: str) -> dict[str, Any]:
+    token_type = await REGISTRY.call(request[CTX], "types.get", {"id": type_id})
+    actor = request[CTX].actor
+    if actor is None or token_type["owner"].get("id") != actor.id:
+        raise Forbidden("only the owner of a token type can edit it", code="not-owner")
+    return token_type
+
+
+@page
+async def edit_type_form(request: web.Request) -> web.StreamResponse:
+    require_signed_in(request)
+    token_type = await _owned_type(request, request.match_info["id"])
+    values = {key: "" if token_type.get(key) is None else str(token_type[key])
+              for key in ("name", "symbol", "description", "smallest_unit", "supply_limit")}
+    values["fungible"] = "on" if token_type["fungible"] else ""
+    rows = [_row_of(item) for item in token_type["attributes"] if item["type"] != "script"]
+    return _editor(request, values, rows, {}, editing=token_type)
+
+
+@page
+async def update_type(request: web.Request) -> web.StreamResponse:
+    """Save the edited type with If-Match: a change made meanwhile by someone else is a conflict, not lost."""
+    require_signed_in(request)
+    token_type = await _owned_type(request, request.match_info["id"])
+    form = await read_form(request)
+    values, rows = _type_values(form), _rows(form)
+    if "more" in form:
+        return _editor(request, values, rows, {}, editing=token_type)
+    existing = {item["name"]: item for item in token_type["attributes"]}
+    data: dict[str, Any] = {
+        "id": token_type["id"], "name": values["name"], "symbol": values["symbol"], "description": values["description"],
+        "attributes": [_definition(row, existing.get(row["name"])) for row in rows],
+        "supply_limit": values["supply_limit"].strip() or None,
+    }
+    if bool(values["fungible"]) != token_type["fungible"]:
+        data["fungible"] = bool(values["fungible"])
+    unit = values["smallest_unit"].strip() or "0"
+    if unit != str(token_type["smallest_unit"]):
+        data["smallest_unit"] = int(unit) if unit.lstrip("-").isdigit() else unit
+    request[CTX].if_match = form.get("version") or None
+    try:
+        updated = await call(request, "types.update", data, _names(rows))
+    except FormError as error:
+        return _editor(request, values, rows, error.fields, error.general, error.status, editing=token_type)
+    raise redirect(f"/app/types/{updated['id']}", f"Token type {updated['name']} saved.")
 
 
 @page
@@ -84,9 +151,8 @@ async def create_type(request: web.Request) -> web.StreamResponse:
     data["smallest_unit"] = int(unit) if unit.lstrip("-").isdigit() else unit
     if values["supply_limit"].strip():
         data["supply_limit"] = values["supply_limit"].strip()
-    names = {f"attributes.{index}.{key}": f"attr-{index}-{key}" for index in range(len(rows)) for key in _ROW_FIELDS}
     try:
-        created = await call(request, "types.create", data, names)
+        created = await call(request, "types.create", data, _names(rows))
     except FormError as error:
         return _editor(request, values, rows, error.fields, error.general, error.status)
     raise redirect(f"/app/types/{created['id']}", f"Token type {created['name']} created.")

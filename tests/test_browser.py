@@ -208,5 +208,11 @@ def test_browser__people_create_mint_give_and_apps_get_consent(live: LiveServer,
         bob.goto(path)
         accessible(bob)
         shot(bob, name)
+    # On a phone-sized screen the layout reflows instead of scrolling sideways.
+    bob.set_viewport_size({"width": 390, "height": 844})
+    for path, name in (("/", "11-wallet-phone"), (f"/app/types/{type_id}", "12-type-phone")):
+        bob.goto(path)
+        assert bob.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), path
+        shot(bob, name)
     ann_context.close()
     bob_context.close()

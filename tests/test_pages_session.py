@@ -134,3 +134,26 @@ def assert_labelled(text: str) -> None:
             continue
         match = re.search(r'id="([^"]+)"', tag)
         assert match and match.group(1) in labels, f"unlabelled: {tag}"
+
+
+async def test_pages__a_crash_is_a_friendly_500_without_the_traceback(aiohttp_client: Any, settings: Any) -> None:
+    from aiohttp import web
+
+    from server.app import create_app
+
+    app = create_app(settings)
+
+    async def boom(request: web.Request) -> web.Response:
+        raise RuntimeError("secret internals")
+
+    app.router.add_get("/boom", boom)
+    client = await aiohttp_client(app)
+    response = await client.get("/boom", headers={"Accept": "text/html"})
+    text = await response.text()
+    assert response.status == 500 and "<title>Something broke" in text
+    assert "secret internals" not in text and "Traceback" not in text
+
+
+async def test_pages__bad_input_in_a_url_is_a_friendly_400(browser: Browser) -> None:
+    page = await browser.get("/app/types/" + "x" * 100)
+    assert page.status == 400 and "<title>Bad request" in page.text

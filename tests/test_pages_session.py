@@ -157,3 +157,11 @@ async def test_pages__a_crash_is_a_friendly_500_without_the_traceback(aiohttp_cl
 async def test_pages__bad_input_in_a_url_is_a_friendly_400(browser: Browser) -> None:
     page = await browser.get("/app/types/" + "x" * 100)
     assert page.status == 400 and "<title>Bad request" in page.text
+
+
+async def test_pages__pages_forbid_scripts_and_framing(browser: Browser) -> None:
+    response = await browser.client.get("/signin", headers={"Accept": "text/html"})
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'none'" in policy and "frame-ancestors 'none'" in policy
+    missing = await browser.client.get("/nothing/here", headers={"Accept": "text/html"})
+    assert "script-src 'none'" in missing.headers["Content-Security-Policy"]

@@ -122,7 +122,7 @@ def test_browser__people_create_mint_give_and_apps_get_consent(live: LiveServer,
     ann.fill("#attr-1-min", "1")
     ann.fill("#attr-1-max", "5")
     shot(ann, "02-type-editor")
-    ann.click("button[name=create]")
+    ann.click("#save-type")
     type_id = re.search(r"/app/types/(\w+)$", ann.url).group(1)
     assert ann.locator("table >> text=roast").count() == 1 and ann.locator("table >> text=strength").count() == 1
 

@@ -139,6 +139,12 @@ async def test_oauth__admin_scope_is_needed_for_admin_operations(api: Api) -> No
     code = await authorize(browser, app, challenge=challenge)
     _, body = await exchange(api, app, code, verifier)
     assert_problem(await api.get("/api/v1/admin/users", token=body["access_token"]), 403, "insufficient-scope")
+    admin_app = await register_app(api, "read admin:read")
+    verifier, challenge = pkce()
+    code = await authorize(browser, admin_app, scope="read admin:read", challenge=challenge)
+    _, body = await exchange(api, admin_app, code, verifier)
+    assert (await api.get("/api/v1/admin/users", token=body["access_token"])).status == 200
+    assert_problem(await api.post("/api/v1/admin/users/root/token", token=body["access_token"]), 403, "insufficient-scope")
 
 
 async def test_oauth__scopes_beyond_the_registration_are_refused(api: Api, signed_in: Browser) -> None:

@@ -10,6 +10,7 @@ import orjson
 from aiohttp import web
 
 from models.errors import BadInput, TooLarge, UnsupportedMediaType
+from models.oauth import check_scope
 from models.paging import Page
 from models.registry import REGISTRY
 from models.results import FileResult, Rendered
@@ -118,6 +119,7 @@ def operation_handler(route: Route) -> Any:
         raw.update(request.match_info)
         if "\x00" in request.path or "\x00" in request.query_string or "%00" in request.raw_path:
             raise BadInput("NUL characters are not allowed in text", code="nul-character")
+        check_scope(request[CTX].extra, route.operation, raw)  # an app's OAuth token needs the scope
         if wants_async(request, raw):  # Prefer: respond-async, run=async, ...: queue it as a job
             return await respond_async(request, route, raw, _render)
         result = await REGISTRY.call(request[CTX], route.operation, raw)

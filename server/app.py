@@ -20,7 +20,9 @@ from .ratelimit import RateLimiter
 from .jobs import WORKERS, WorkerPool
 from .keys import ANONYMOUS_LIMITER, OPENAPI, SETTINGS, SITE
 from .middlewares import auth_middleware, error_middleware
+from .oauth import add_oauth_routes
 from .openapi import build_openapi, path_item
+from .pages import add_page_routes, html_error_pages
 from .routes import ROUTES
 from .settings import Settings
 from .wellknown import add_wellknown_routes
@@ -78,7 +80,7 @@ def create_app(settings: Settings, *, with_database: bool = True) -> web.Applica
     if missing:
         raise RuntimeError(f"routes name unregistered operations: {missing}")
     app = web.Application(
-        middlewares=[error_middleware, auth_middleware],
+        middlewares=[html_error_pages, error_middleware, auth_middleware],
         client_max_size=max(settings.limits.max_body_bytes, settings.limits.max_media_bytes),
     )
     app[SETTINGS] = settings
@@ -96,6 +98,8 @@ def create_app(settings: Settings, *, with_database: bool = True) -> web.Applica
     app.router.add_get("/api/v1/openapi.json", _openapi)
     add_wellknown_routes(app.router)  # discovery and ActivityPub documents (federation)
     add_activitypub_routes(app.router)
+    add_page_routes(app.router)  # web pages for browsers (sessions, forms)
+    add_oauth_routes(app.router)
 
     if with_database:
         if settings.embedded_workers and settings.jobs.workers > 0:

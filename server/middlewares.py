@@ -10,7 +10,9 @@ from aiohttp import web
 
 from models.context import Context
 from models.errors import DomainError, Unauthorized
+from models.oauth import APP_TOKEN_PREFIX
 from models.operations.accounts import authenticate_token
+from models.operations.oauth import authenticate_app_token
 
 from .keys import CTX, SITE
 
@@ -91,12 +93,19 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     """Resolve `Authorization: Bearer` to a user; anonymous callers get a Context too."""
     ctx = Context(site=request.app[SITE], if_match=request.headers.get("If-Match"))
     header = request.headers.get("Authorization")
+    if header and request.path in ("/oauth/token", "/oauth/revoke") and header.lower().startswith("basic "):
+        header = None  # OAuth client credentials (RFC 6749 2.3.1), read by the endpoint itself
     scheme, _, secret = (header or "").partition(" ")
     # `Authorization: Signature ...` is an HTTP signature (some servers send it there):
     # the inbox and signed fetches check it themselves; the caller stays anonymous here.
     if header and scheme.lower() != "signature":
         if scheme.lower() != "bearer" or not secret.strip():
             raise Unauthorized("use an Authorization: Bearer <token> header", code="invalid-authorization")
+        if secret.strip().startswith(APP_TOKEN_PREFIX):  # an OAuth app acting for itself, no user
+            app_token = await authenticate_app_token(secret.strip())
+            ctx.extra["oauth_scopes"] = list(app_token.scopes)
+            request[CTX] = ctx
+            return await handler(request)
         user, token = await authenticate_token(secret.strip())
         ctx.user = user
         ctx.actor = user.actor  # loaded with the token, in one query

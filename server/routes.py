@@ -120,6 +120,10 @@ WEBHOOKS = [
     Route("GET", f"{V1}/webhooks/{{id}}/deliveries", "webhooks.deliveries"),
 ]
 
+OAUTH = [
+    Route("POST", f"{V1}/apps", "oauth.apps.create"),
+]
+
 ROUTES: list[Route] = [
-    *ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *JOBS, *WEBHOOKS, *VERIFY, *FEDERATION
+    *ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *JOBS, *WEBHOOKS, *VERIFY, *FEDERATION, *OAUTH
 ]

@@ -10,6 +10,7 @@ from . import (  # noqa: F401
     webhooks,  # noqa: F401
     ledger,  # noqa: F401
     media,
+    oauth,  # noqa: F401
     sets,  # noqa: F401
     tokens,
     types,

@@ -1,0 +1,36 @@
+"""Server-rendered web pages for people on their home instance (see server/pages/base.py)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from . import account, manage, tokens
+from .base import STATIC_DIR, html_error_pages
+
+__all__ = ["add_page_routes", "html_error_pages"]
+
+
+def add_page_routes(router: web.UrlDispatcher) -> None:
+    router.add_static("/static", STATIC_DIR, name="static", append_version=False)
+    router.add_get("/", account.home, name="page_home")
+    router.add_get("/signup", account.signup_form, name="page_signup")
+    router.add_post("/signup", account.signup)
+    router.add_get("/signin", account.signin_form, name="page_signin")
+    router.add_post("/signin", account.signin)
+    router.add_post("/signout", account.signout, name="page_signout")
+    router.add_get("/app/types/new", tokens.new_type_form, name="page_type_new")
+    router.add_post("/app/types/new", tokens.create_type)
+    router.add_get("/app/types/{id}", tokens.type_page, name="page_type")
+    router.add_get("/app/types/{id}/edit", tokens.edit_type_form, name="page_type_edit")
+    router.add_post("/app/types/{id}/edit", tokens.update_type)
+    router.add_post("/app/types/{id}/{action:mint|give|burn}", tokens.ledger_action)
+    router.add_post("/app/types/{id}/tokens", tokens.create_token)
+    router.add_get("/app/tokens/{id}", tokens.token_page, name="page_token")
+    router.add_get("/app/entries/{id}", tokens.entry_page, name="page_entry")
+    router.add_get("/app/sets", manage.sets_page, name="page_sets")
+    router.add_post("/app/sets", manage.create_set)
+    router.add_get("/app/sets/{id}", manage.set_page, name="page_set")
+    router.add_post("/app/sets/{id}/tokens", manage.add_set_tokens)
+    router.add_get("/app/jobs", manage.jobs_page, name="page_jobs")
+    router.add_get("/app/admin/users", manage.admin_users, name="page_admin_users")
+    router.add_post("/app/admin/users/{username}/{action:freeze|unfreeze|token|roles}", manage.admin_action)

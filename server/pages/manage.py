@@ -1,0 +1,127 @@
+"""Sets, the job list, and the admin pages (users, roles, freeze, regenerate token)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aiohttp import web
+
+from models.actors import Role
+from models.registry import REGISTRY
+
+from ..keys import CTX
+from .base import FormError, call, page, read_form, redirect, render, require_signed_in
+
+__all__ = ["sets_page", "create_set", "set_page", "add_set_tokens", "jobs_page", "admin_users", "admin_action"]
+
+ACTIVE_JOB_STATES = ("queued", "running")
+
+
+async def _sets_page(request: web.Request, *, values: dict[str, str] | None = None,
+                     errors: dict[str, str] | None = None, error: str = "", status: int = 200) -> web.Response:
+    ctx = request[CTX]
+    mine = await REGISTRY.call(ctx, "sets.list", {"owner": ctx.user.username, "page_size": 50})
+    return render(request, "sets.html.j2", status=status, sets=mine.items, values=values or {}, errors=errors or {},
+                  error=error)
+
+
+@page
+async def sets_page(request: web.Request) -> web.StreamResponse:
+    require_signed_in(request)
+    return await _sets_page(request)
+
+
+@page
+async def create_set(request: web.Request) -> web.StreamResponse:
+    require_signed_in(request)
+    form = await read_form(request)
+    data = {key: form.get(key, "").strip() for key in ("name", "description")}
+    try:
+        created = await call(request, "sets.create", data)
+    except FormError as error:
+        if error.problem.code.endswith("taken") or error.problem.status == 409:
+            error.fields.setdefault("name", error.problem.detail)
+        return await _sets_page(request, values=data, errors=error.fields,
+                                error="" if error.fields else error.general, status=error.status)
+    raise redirect(f"/app/sets/{created['id']}", f"Set {created['name']} created.")
+
+
+async def _set_page(request: web.Request, set_id: str, *, errors: dict[str, str] | None = None,
+                    values: dict[str, str] | None = None, status: int = 200) -> web.Response:
+    ctx = request[CTX]
+    token_set = await REGISTRY.call(ctx, "sets.get", {"id": set_id})
+    tokens = await REGISTRY.call(ctx, "sets.tokens", {"id": set_id, "page_size": 50})
+    is_owner = ctx.actor is not None and token_set["owner"]["id"] == ctx.actor.id
+    return render(request, "set.html.j2", status=status, set=token_set, tokens=tokens.items, is_owner=is_owner,
+                  errors=errors or {}, values=values or {})
+
+
+@page
+async def set_page(request: web.Request) -> web.StreamResponse:
+    return await _set_page(request, request.match_info["id"])
+
+
+@page
+async def add_set_tokens(request: web.Request) -> web.StreamResponse:
+    require_signed_in(request)
+    set_id = request.match_info["id"]
+    form = await read_form(request)
+    ids = [item for item in re.split(r"[\s,]+", form.get("tokens", "")) if item]
+    try:
+        await call(request, "sets.add_tokens", {"id": set_id, "tokens": ids}, {"tokens": "tokens"})
+    except FormError as error:
+        fields = {"tokens": next(iter(error.fields.values()), error.general)}
+        return await _set_page(request, set_id, errors=fields, values={"tokens": form.get("tokens", "")},
+                               status=error.status)
+    raise redirect(f"/app/sets/{set_id}", f"Added {len(ids)} token(s).")
+
+
+@page
+async def jobs_page(request: web.Request) -> web.StreamResponse:
+    """Your jobs; while any is queued or running the page refreshes itself (no JavaScript needed)."""
+    require_signed_in(request)
+    raw: dict[str, Any] = {"page_size": 50}
+    if request.query.get("state"):
+        raw["state"] = request.query["state"]
+    jobs = await REGISTRY.call(request[CTX], "jobs.list", raw)
+    active = any(job["state"] in ACTIVE_JOB_STATES for job in jobs.items)
+    return render(request, "jobs.html.j2", jobs=jobs.items, active=active, state=request.query.get("state", ""))
+
+
+async def _admin_page(request: web.Request, *, issued: dict[str, str] | None = None, error: str = "",
+                      status: int = 200) -> web.Response:
+    users = await REGISTRY.call(request[CTX], "admin.users.list", {"page_size": 50, "page": request.query.get("page", "1")})
+    return render(request, "admin_users.html.j2", status=status, users=users.items, roles=[role.value for role in Role],
+                  issued=issued, error=error, next_page=users.page + 1 if users.has_next else None)
+
+
+@page
+async def admin_users(request: web.Request) -> web.StreamResponse:
+    require_signed_in(request)
+    return await _admin_page(request)
+
+
+_ADMIN_ACTIONS = {
+    "freeze": "admin.users.freeze",
+    "unfreeze": "admin.users.unfreeze",
+    "token": "admin.users.regenerate_token",
+    "roles": "admin.users.set_roles",
+}
+
+
+@page
+async def admin_action(request: web.Request) -> web.StreamResponse:
+    require_signed_in(request)
+    username, action = request.match_info["username"], request.match_info["action"]
+    form = await request.post()
+    data: dict[str, Any] = {"username": username}
+    if action == "roles":
+        data["roles"] = [value for value in form.getall("roles", []) if isinstance(value, str)]
+    try:
+        result = await call(request, _ADMIN_ACTIONS[action], data)
+    except FormError as error:
+        return await _admin_page(request, error=f"{username}: {error.problem.detail}", status=error.status)
+    if action == "token":  # the new secret is shown once, on this response, never stored in a cookie
+        return await _admin_page(request, issued={"username": username, "token": result["token"]})
+    raise redirect("/app/admin/users", f"{username}: done ({action}).")

@@ -1,0 +1,63 @@
+"""A tiny browser over the aiohttp test client: cookies kept, forms posted with their CSRF token."""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+__all__ = ["Browser", "Page"]
+
+HTML = {"Accept": "text/html,application/xhtml+xml"}
+_CSRF = re.compile(r'name="csrf_token" value="([^"]*)"')
+
+
+@dataclass
+class Page:
+    status: int
+    text: str
+    url: str
+
+    def csrf(self) -> str:
+        match = _CSRF.search(self.text)
+        assert match, f"no CSRF token on {self.url}"
+        return match.group(1)
+
+    def field_error(self, name: str) -> str | None:
+        """The message shown beside the field `name`, or None."""
+        match = re.search(rf'class="error" data-field="{re.escape(name)}">([^<]*)<', self.text)
+        return html.unescape(match.group(1)) if match else None
+
+    def __contains__(self, needle: str) -> bool:
+        return needle in html.unescape(self.text)
+
+
+class Browser:
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+
+    async def get(self, path: str, **kwargs: Any) -> Page:
+        response = await self.client.get(path, headers=HTML, **kwargs)
+        return Page(response.status, await response.text(), str(response.url))
+
+    async def post(self, path: str, data: dict[str, Any] | list[tuple[str, str]], *, csrf: str | None = None) -> Page:
+        fields = list(data.items()) if isinstance(data, dict) else list(data)
+        if csrf is not None:
+            fields.append(("csrf_token", csrf))
+        response = await self.client.post(path, data=fields, headers=HTML)
+        return Page(response.status, await response.text(), str(response.url))
+
+    async def submit(self, form_page: str, action: str, data: dict[str, Any] | list[tuple[str, str]]) -> Page:
+        """Open `form_page`, then post `data` to `action` with that page's CSRF token."""
+        opened = await self.get(form_page)
+        assert opened.status == 200, opened.text[:500]
+        return await self.post(action, data, csrf=opened.csrf())
+
+    async def sign_up(self, username: str, password: str = "correct horse") -> Page:
+        return await self.submit("/signup", "/signup", {"username": username, "email": f"{username}@example.org", "password": password})
+
+    async def sign_in(self, username: str, password: str = "correct horse") -> Page:
+        return await self.submit("/signin", "/signin", {"username": username, "password": password})

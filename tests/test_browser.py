@@ -1,0 +1,218 @@
+"""End-to-end in a real browser: Debian's headless Chromium driven by Playwright against `tallystick serve`.
+
+Skipped (with the reason) when /usr/bin/chromium or the playwright package is missing;
+`.ci/run` installs chromium. Screenshots of the main pages go to test-artifacts/browser/.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import secrets
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .livesrv import LiveServer
+from .test_pages_session import assert_labelled
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "browser"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+try:
+    from playwright.sync_api import Browser, Page, sync_playwright
+except ImportError:  # pragma: no cover - the test extra installs it
+    sync_playwright = None  # type: ignore[assignment]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"),
+    pytest.mark.skipif(sync_playwright is None, reason="needs the playwright package (pip install -e '.[test]')"),
+]
+
+
+@pytest.fixture
+def live(tmp_path: Path, database_url: str) -> Iterator[LiveServer]:
+    server = LiveServer(tmp_path, database_url)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def chromium() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def accessible(page: Page) -> None:
+    """A title, and a label for every visible form control (read from the served HTML, so JS may be off)."""
+    assert page.title().strip(), page.url
+    assert_labelled(page.content())
+
+
+def field_error(page: Page, form: str, field: str) -> str:
+    return page.locator(f"#{form} .error[data-field='{field}']").inner_text()
+
+
+def balance_cell(page: Page, type_id: str) -> str:
+    return page.locator(f"tr[data-type='{type_id}'] .balance").inner_text()
+
+
+def api(live: LiveServer, method: str, path: str, body: dict[str, Any] | None = None, *, token: str | None = None,
+        form: bool = False) -> tuple[int, Any]:
+    data = None
+    headers = {"Accept": "application/json"}
+    if body is not None:
+        data = urllib.parse.urlencode(body).encode() if form else json.dumps(body).encode()
+        headers["Content-Type"] = "application/x-www-form-urlencoded" if form else "application/json"
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(live.base_url + path, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def test_browser__people_create_mint_give_and_apps_get_consent(live: LiveServer, chromium: Browser) -> None:
+    live.create_user("bob")
+    base = live.base_url
+
+    # Ann works with JavaScript off: the core forms must not need it.
+    ann_context = chromium.new_context(java_script_enabled=False, base_url=base)
+    ann = ann_context.new_page()
+    ann.goto("/signup")
+    accessible(ann)
+    shot(ann, "01-signup")
+    ann.fill("#f-username", "ann")
+    ann.fill("#f-email", "ann@example.org")
+    ann.fill("#f-password", "correct horse")
+    ann.click("button[type=submit]:has-text('Sign up')")
+    assert ann.locator("h1").inner_text() == "Your wallet"
+
+    # A token type with two attributes, through the schema editor.
+    ann.goto("/app/types/new")
+    ann.fill("#f-name", "Coffee cups")
+    ann.fill("#f-symbol", "CUP")
+    ann.fill("#attr-0-name", "roast")
+    ann.select_option("#attr-0-type", "enum")
+    ann.fill("#attr-0-enum", "light, dark")
+    ann.fill("#attr-1-name", "strength")
+    ann.select_option("#attr-1-type", "integer")
+    ann.fill("#attr-1-min", "1")
+    ann.fill("#attr-1-max", "5")
+    shot(ann, "02-type-editor")
+    ann.click("#save-type")
+    type_id = re.search(r"/app/types/(\w+)$", ann.url).group(1)
+    assert ann.locator("table >> text=roast").count() == 1 and ann.locator("table >> text=strength").count() == 1
+
+    # Mint 100, give 10 to bob; the trace is drawn create -> give.
+    ann.fill("#mint-amount", "100")
+    ann.click("#mint-form button[type=submit]")
+    assert "Minted 100." in ann.locator(".flash").inner_text()
+    ann.goto(f"/app/types/{type_id}")
+    ann.fill("#give-amount", "10")
+    ann.fill("#give-to", "bob")
+    ann.click("#give-form button[type=submit]")
+    steps = ann.locator("ol.trace li .kind").all_inner_texts()
+    assert [step.lower() for step in steps] == ["create", "give"]
+    shot(ann, "03-trace")
+    ann.goto("/")
+    assert balance_cell(ann, type_id) == "90"
+    shot(ann, "04-wallet")
+
+    # Bad input: the message sits beside the field and nothing changes.
+    ann.goto(f"/app/types/{type_id}")
+    ann.fill("#give-amount", "-3")
+    ann.fill("#give-to", "bob")
+    ann.click("#give-form button[type=submit]")
+    assert field_error(ann, "give-form", "amount")
+    assert ann.locator("#give-amount").get_attribute("aria-invalid") == "true"
+    shot(ann, "05-form-error")
+    ann.goto("/")
+    assert balance_cell(ann, type_id) == "90"
+
+    # Bob signs in and sees his 10.
+    bob_context = chromium.new_context(base_url=base)
+    bob = bob_context.new_page()
+    bob.goto("/signin")
+    accessible(bob)
+    bob.fill("#f-username", "bob")
+    bob.fill("#f-password", "correct horse")
+    bob.click("button[type=submit]:has-text('Sign in')")
+    assert balance_cell(bob, type_id) == "10"
+
+    # A form posted without its CSRF token is refused with a friendly page, and changes nothing.
+    bob.goto(f"/app/types/{type_id}")
+    bob.evaluate("document.querySelector('#give-form input[name=csrf_token]').remove()")
+    bob.fill("#give-amount", "5")
+    bob.fill("#give-to", "ann")
+    with bob.expect_navigation():
+        bob.click("#give-form button[type=submit]")
+    assert bob.title().startswith("Not allowed") and "security token" in bob.inner_text("main")
+    shot(bob, "06-csrf-refused")
+    bob.goto("/")
+    assert balance_cell(bob, type_id) == "10"
+
+    # An app gets a token through the consent page (authorization code + PKCE) and calls the API.
+    callback = f"{base}/app-callback"
+    status, app = api(live, "POST", "/api/v1/apps", {"client_name": "Pocket", "redirect_uris": callback, "scopes": "read write"})
+    assert status == 200
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    query = urllib.parse.urlencode({
+        "client_id": app["client_id"], "redirect_uri": callback, "response_type": "code", "scope": "read write",
+        "state": "st8", "code_challenge": challenge, "code_challenge_method": "S256",
+    })
+    bob.goto(f"/oauth/authorize?{query}")
+    assert bob.locator("h1").inner_text() == "Authorize Pocket?"
+    accessible(bob)
+    shot(bob, "07-consent")
+    bob.click("#approve")
+    bob.wait_for_url(f"{callback}*")
+    # The redirect lands on this same test server (a 404 page there): only its query matters.
+    values = urllib.parse.parse_qs(urllib.parse.urlsplit(bob.url).query)
+    assert values["state"] == ["st8"]
+    status, token = api(live, "POST", "/oauth/token", {
+        "grant_type": "authorization_code", "code": values["code"][0], "redirect_uri": callback,
+        "client_id": app["client_id"], "code_verifier": verifier,
+    }, form=True)
+    assert status == 200, token
+    status, me = api(live, "GET", "/api/v1/me", token=token["access_token"])
+    assert status == 200 and me["username"] == "bob"
+    status, balance = api(live, "GET", f"/api/v1/ledger/balance?type={type_id}", token=token["access_token"])
+    assert balance["balance"] == "10"
+
+    # The remaining main pages, for the record.
+    for path, name in ((f"/app/types/{type_id}", "08-type"), ("/app/sets", "09-sets"), ("/app/jobs", "10-jobs")):
+        bob.goto(path)
+        accessible(bob)
+        shot(bob, name)
+    # On a phone-sized screen the layout reflows instead of scrolling sideways.
+    bob.set_viewport_size({"width": 390, "height": 844})
+    for path, name in (("/", "11-wallet-phone"), (f"/app/types/{type_id}", "12-type-phone")):
+        bob.goto(path)
+        assert bob.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), path
+        shot(bob, name)
+    ann_context.close()
+    bob_context.close()

@@ -90,9 +90,15 @@ async def _read_limited(reply: aiohttp.ClientResponse, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+async def _refuse_blocked(url: str) -> None:
+    if await DomainHealth.filter(domain=domain_of(url), blocked=True).exists():
+        raise FetchError("refused", f"{domain_of(url)} is blocked here")
+
+
 async def fetch_json(site: Site, url: str, *, signed: bool = True, accept: str = ACCEPT) -> dict[str, Any]:
     """GET a JSON object, signed by the instance actor, within the size and time limits."""
     allow = site.allow_private_addresses
+    await _refuse_blocked(url)
     try:
         target = check_url(url, allow_private=allow)
         await resolve_public(target.host, target.port, allow_private=allow)
@@ -204,6 +210,7 @@ async def _store_actor(facts: ActorFacts) -> RemoteActor:
 
 async def remote_actor(site: Site, uri: str, *, refresh: bool = False) -> RemoteActor:
     """The remote actor at `uri`, from the cache when fresh, else fetched (FetchError when not)."""
+    await _refuse_blocked(uri)
     cached = await RemoteActor.get_or_none(uri=uri)
     max_age = timedelta(seconds=site.federation.actor_cache_seconds)
     if cached is not None and not refresh and cached.fetched_at > datetime.now(UTC) - max_age:

@@ -100,6 +100,9 @@ FEDERATION = [
     Route("GET", f"{V1}/federation/objects", "federation.remote_objects"),
     Route("GET", f"{V1}/federation/inbox", "federation.inbox"),
     Route("GET", f"{V1}/admin/federation/deliveries", "admin.federation.deliveries"),
+    Route("GET", f"{V1}/admin/federation/blocks", "admin.federation.blocks"),
+    Route("PUT", f"{V1}/admin/federation/blocks/{{domain}}", "admin.federation.block"),
+    Route("DELETE", f"{V1}/admin/federation/blocks/{{domain}}", "admin.federation.unblock"),
 ]
 
 ROUTES: list[Route] = [*ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *JOBS, *FEDERATION]

@@ -34,6 +34,7 @@ from models.federation import DomainHealth, Follow, InboxActivity, InboxState, R
 from models.paging import ListInput, Page, paginate
 from models.registry import REGISTRY, Access
 
+from .credits import credit_remote_give, is_give_to_us
 from .follows import on_accept, on_follow, on_reject, on_undo
 from .remote import KeyResolver, as_id, domain_of
 from .sigcore import IncomingRequest
@@ -142,6 +143,9 @@ async def _on_change(site: Site, activity: Mapping[str, Any], sender: RemoteActo
         return "deleted"
     if not isinstance(obj, Mapping) or obj.get("type") not in OBJECT_TYPES:
         return "ignored: not a token, type, set or ledger entry"
+    credited = await credit_remote_give(site, obj, sender) if is_give_to_us(site, obj) else ""
+    if credited.startswith("ignored"):
+        return credited
     if copy is None:
         try:
             await RemoteObject.create(uri=object_id, type=obj["type"], owner_id=sender.actor_id, document=dict(obj))  # type: ignore[attr-defined]

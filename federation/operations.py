@@ -2,4 +2,4 @@
 that live in federation because they touch keys, documents or the network."""
 
 import models.operations  # noqa: F401
-from . import actors, blocks, callbacks, delivery, follows, inbox, outbox  # noqa: F401
+from . import actors, blocks, callbacks, credits, delivery, follows, inbox, outbox  # noqa: F401

@@ -98,10 +98,12 @@ async def publish(
     to: list[str] | None = None,
     event_id: str | None = None,
     row_id: str | None = None,
+    addressee: RemoteActor | None = None,
 ) -> dict[str, Any]:
     """Store an activity of a local actor and queue its deliveries (call inside a transaction).
 
     Without `inboxes` it goes to the actor's followers and is public; with them, to those only.
+    An `addressee` (the remote recipient of a give) gets it in its own inbox as well.
     """
     row_id = row_id or new_id()
     actor_id = local_actor_url(site.base_url, actor)
@@ -119,7 +121,10 @@ async def publish(
         targets = await follower_inboxes(actor)
     else:
         document["to"] = to or []
-        targets = inboxes
+        targets = list(inboxes)
+    if addressee is not None:
+        document["to"] = [*document["to"], addressee.uri]
+        targets.append(addressee.inbox)
     await OutboxActivity.create(id=row_id, actor=actor, event_id=event_id, type=kind, document=document)
     await enqueue(actor, document["id"], orjson.dumps(document).decode(), targets)
     return document
@@ -138,6 +143,16 @@ async def _object_for(site: Site, kind: str, object_id: str, activity: str) -> d
     return document
 
 
+async def _remote_recipient(site: Site, event: Event) -> RemoteActor | None:
+    """The remote actor a ledger entry gives to, who must hear of it even if it follows nobody here."""
+    if event.name != "ledger.give":
+        return None
+    username, _, domain = str((event.payload or {}).get("recipient") or "").partition("@")
+    if not domain or domain.lower() == site.domain.lower():
+        return None
+    return await RemoteActor.get_or_none(actor__username=username, actor__domain=domain)
+
+
 async def _publish_event(site: Site, event: Event) -> bool:
     mapping = _EVENTS.get(event.name)
     kind = _OBJECT_KINDS.get(event.object_type)
@@ -149,9 +164,10 @@ async def _publish_event(site: Site, event: Event) -> bool:
     obj = await _object_for(site, mapping[0], event.object_id, mapping[1])
     if obj is None:
         return False
+    addressee = await _remote_recipient(site, event)
     try:
         async with in_transaction():
-            await publish(site, actor, mapping[1], obj, event_id=event.id)
+            await publish(site, actor, mapping[1], obj, event_id=event.id, addressee=addressee)
     except IntegrityError:  # another sweeper made this event's activity first
         return False
     return True

@@ -28,6 +28,7 @@ __all__ = [
     "InboxState",
     "OutboxActivity",
     "RemoteActor",
+    "RemoteCredit",
     "RemoteObject",
 ]
 
@@ -217,3 +218,23 @@ class DomainHealth(Entity):
     class Meta:
         app = APP
         table = "domain_health"
+
+
+class RemoteCredit(Entity):
+    """Units of a remote token type given to a local actor, confirmed with the origin server"""
+
+    entry_uri = fields.CharField(max_length=2048, unique=True)
+    recipient: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
+        f"{APP}.Actor", related_name="remote_credits", on_delete=fields.CASCADE
+    )
+    sender: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
+        f"{APP}.Actor", related_name="remote_debits", on_delete=fields.CASCADE
+    )
+    type_uri = fields.CharField(max_length=2048)
+    symbol = fields.CharField(max_length=64, default="")
+    amount = fields.CharField(max_length=40)  # a decimal string, as the origin wrote it
+
+    class Meta:
+        app = APP
+        table = "remote_credits"
+        indexes = (("recipient_id", "type_uri"),)

@@ -182,6 +182,22 @@ class Migration(migrations.Migration):
             bases=['Entity'],
         ),
         ops.CreateModel(
+            name='RemoteCredit',
+            fields=[
+                ('id', fields.CharField(primary_key=True, default=new_id, unique=True, db_index=True, max_length=26)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
+                ('entry_uri', fields.CharField(unique=True, max_length=2048)),
+                ('recipient', fields.ForeignKeyField('tallystick.Actor', source_field='recipient_id', db_constraint=True, to_field='id', related_name='remote_credits', on_delete=OnDelete.CASCADE)),
+                ('sender', fields.ForeignKeyField('tallystick.Actor', source_field='sender_id', db_constraint=True, to_field='id', related_name='remote_debits', on_delete=OnDelete.CASCADE)),
+                ('type_uri', fields.CharField(max_length=2048)),
+                ('symbol', fields.CharField(default='', max_length=64)),
+                ('amount', fields.CharField(max_length=40)),
+            ],
+            options={'table': 'remote_credits', 'app': 'tallystick', 'indexes': [Index(fields=['recipient_id', 'type_uri'])], 'pk_attr': 'id', 'table_description': 'Units of a remote token type given to a local actor, confirmed with the origin server'},
+            bases=['Entity'],
+        ),
+        ops.CreateModel(
             name='RemoteObject',
             fields=[
                 ('id', fields.CharField(primary_key=True, default=new_id, unique=True, db_index=True, max_length=26)),

@@ -56,15 +56,23 @@ async def _ledger_type(type_id: str) -> TokenType:
 
 
 async def resolve_actor(handle: str, ctx: Context, *, field: str = "to") -> Actor:
-    """`bob`, `@bob` or `bob@<this domain>` -> the local actor; other domains are remote."""
+    """`bob`, `@bob` or `bob@<this domain>` -> the local actor; `bob@other.host` -> a known remote actor.
+
+    Remote actors become known when they are looked up (POST /api/v1/federation/lookup), followed
+    or heard from; finding an unknown one needs the network, which operations never use.
+    """
     name = handle.strip().lstrip("@")
     username, _, domain = name.partition("@")
     if domain and domain.lower() != ctx.site.domain.lower():
-        raise Unprocessable(
-            f"{handle!r} is on another server; giving to remote actors arrives with federation",
-            code="remote-actor-unsupported",
-            errors=[{"field": field, "message": "remote actors are not supported yet"}],
-        )
+        remote = await Actor.get_or_none(username=username.lower(), domain=domain.lower(), uri__isnull=False)
+        if remote is None:
+            raise Unprocessable(
+                f"{handle!r} is on another server and not known here yet: look it up first "
+                "(POST /api/v1/federation/lookup) or follow it",
+                code="remote-actor-unknown",
+                errors=[{"field": field, "message": "unknown remote actor"}],
+            )
+        return remote
     rows = await sql.fetch(
         f"SELECT u.status, {sql.columns(Actor, 'a')} FROM users u JOIN actors a ON a.id = u.actor_id WHERE u.username = ?",
         username.lower(),

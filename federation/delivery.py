@@ -24,6 +24,7 @@ from typing import Any
 
 import aiohttp
 from pydantic import Field
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 
 from models.actors import Actor, Role
@@ -125,8 +126,16 @@ async def _post(session: aiohttp.ClientSession, site: Site, delivery: Delivery, 
         return Outcome(None, f"cannot reach the inbox: {error}"[:500])
 
 
+async def _domain_health(domain: str) -> DomainHealth:
+    """The domain's row, created on first need (two sweepers may race to create it)."""
+    try:
+        return (await DomainHealth.get_or_create(domain=domain))[0]
+    except IntegrityError:
+        return await DomainHealth.get(domain=domain)
+
+
 async def _note_domain(domain: str, ok: bool, now: datetime, site: Site) -> None:
-    health, _ = await DomainHealth.get_or_create(domain=domain)
+    health = await _domain_health(domain)
     if ok:
         if health.failure_days or health.unavailable:
             await DomainHealth.filter(id=health.id).update(failure_days=[], unavailable=False)

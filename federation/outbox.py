@@ -176,7 +176,10 @@ async def _publish_event(site: Site, event: Event) -> bool:
 async def publish_due_events(site: Site, *, now: datetime | None = None) -> int:
     """Turn new events into activities and deliveries; the number of activities made."""
     now = now or datetime.now(UTC)
-    cursor, _ = await FederationCursor.get_or_create(name=CURSOR)
+    try:
+        cursor, _ = await FederationCursor.get_or_create(name=CURSOR)
+    except IntegrityError:  # another process made it first
+        cursor = await FederationCursor.get(name=CURSOR)
     settled_before = now - timedelta(seconds=SETTLE_SECONDS)
     position, settled, made = cursor.position, cursor.position, 0
     for _ in range(PAGES_PER_SWEEP):

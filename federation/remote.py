@@ -42,6 +42,7 @@ log = logging.getLogger("tallystick.federation")
 
 ACCEPT = 'application/activity+json, application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
 USER_AGENT = "tallystick (+https://tallystick.dev/)"
+MAX_URI = 2048  # the longest id we store (the columns' size)
 
 
 class FetchError(Exception):
@@ -165,11 +166,15 @@ def parse_actor(document: Mapping[str, Any], fetched_from: str) -> ActorFacts:
     inbox = as_id(document.get("inbox"))
     if not uri or not inbox:
         raise FetchError("invalid", f"{fetched_from} is not an actor (no id or inbox)")
-    if domain_of(uri) != domain_of(fetched_from) or domain_of(inbox) != domain_of(uri):
-        raise FetchError("invalid", f"the actor {uri} does not live on the host it was fetched from")
     endpoints = document.get("endpoints")
     shared = as_id(endpoints.get("sharedInbox")) if isinstance(endpoints, Mapping) else None
+    if max(len(uri), len(inbox), len(shared or "")) > MAX_URI:
+        raise FetchError("invalid", f"the actor document at {fetched_from} has over-long URLs")
+    if domain_of(uri) != domain_of(fetched_from) or domain_of(inbox) != domain_of(uri):
+        raise FetchError("invalid", f"the actor {uri} does not live on the host it was fetched from")
     key_id, pem = _public_key(document, uri)
+    if len(key_id) > MAX_URI:
+        raise FetchError("invalid", f"the actor document at {fetched_from} has an over-long key id")
     username = document.get("preferredUsername")
     if not isinstance(username, str) or not username:
         username = uri.rstrip("/").rsplit("/", 1)[-1] or domain_of(uri)
@@ -210,6 +215,8 @@ async def _store_actor(facts: ActorFacts) -> RemoteActor:
 
 async def remote_actor(site: Site, uri: str, *, refresh: bool = False) -> RemoteActor:
     """The remote actor at `uri`, from the cache when fresh, else fetched (FetchError when not)."""
+    if len(uri) > MAX_URI:
+        raise FetchError("invalid", f"actor ids longer than {MAX_URI} characters are not accepted")
     await _refuse_blocked(uri)
     cached = await RemoteActor.get_or_none(uri=uri)
     max_age = timedelta(seconds=site.federation.actor_cache_seconds)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -32,17 +33,24 @@ from models.urls import UrlRefused, check_url
 
 from . import documents
 from .actors import actor_keys, instance_actor
+from .keys import PrivateKey, load_private_key
 from .signatures import sign_cavage
 from .ssrf import GuardedResolver, resolve_public
 
 __all__ = ["ACCEPT", "FetchError", "KeyResolver", "as_id", "as_list", "domain_of", "fetch_json", "remote_actor",
-           "webfinger_lookup"]
+           "signing_key", "webfinger_lookup"]
 
 log = logging.getLogger("tallystick.federation")
 
 ACCEPT = 'application/activity+json, application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
 USER_AGENT = "tallystick (+https://tallystick.dev/)"
 MAX_URI = 2048  # the longest id we store (the columns' size)
+
+
+@lru_cache(maxsize=256)
+def signing_key(private_pem: str) -> PrivateKey:
+    """A private key read from PEM once: loading an RSA key checks it, about 30 ms each time."""
+    return load_private_key(private_pem)
 
 
 class FetchError(Exception):
@@ -110,7 +118,7 @@ async def fetch_json(site: Site, url: str, *, signed: bool = True, accept: str =
         instance = await instance_actor()
         keys = await actor_keys(instance)
         key_id = f"{documents.instance_actor_url(site.base_url)}#main-key"
-        headers.update(sign_cavage("GET", url, key_id=key_id, private_key=keys.rsa_private_pem))
+        headers.update(sign_cavage("GET", url, key_id=key_id, private_key=signing_key(keys.rsa_private_pem)))
     limits = site.federation
     connector = aiohttp.TCPConnector(resolver=GuardedResolver(allow_private=allow), force_close=True)
     try:

@@ -196,6 +196,7 @@ class Delivery(Entity):
     state = fields.CharField(max_length=16, default=DeliveryState.PENDING.value)
     attempts = fields.IntField(default=0)
     next_at = fields.DatetimeField(null=True)
+    lease = fields.CharField(max_length=26, null=True)  # which sweep claimed the current try
     last_status = fields.IntField(null=True)
     last_error = fields.CharField(max_length=500, null=True)
     delivered_at = fields.DatetimeField(null=True)

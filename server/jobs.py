@@ -67,7 +67,6 @@ INTERNAL_PROBLEM: dict[str, Any] = {
 }
 CLAIM_CANDIDATES = 5
 CALLBACK_SWEEP_SECONDS = 5.0
-FEDERATION_SWEEP_SECONDS = 1.0
 
 
 def _now() -> datetime:
@@ -432,7 +431,7 @@ class WorkerPool:
             if busy:
                 continue
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._federation_wake.wait(), timeout=FEDERATION_SWEEP_SECONDS)
+                await asyncio.wait_for(self._federation_wake.wait(), timeout=self.settings.poll_interval_seconds)
             self._federation_wake.clear()
 
     def start(self) -> None:

@@ -55,6 +55,7 @@ class Migration(migrations.Migration):
                 ('state', fields.CharField(default='pending', max_length=16)),
                 ('attempts', fields.IntField(default=0)),
                 ('next_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('lease', fields.CharField(null=True, max_length=26)),
                 ('last_status', fields.IntField(null=True)),
                 ('last_error', fields.CharField(null=True, max_length=500)),
                 ('delivered_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),

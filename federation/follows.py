@@ -22,7 +22,7 @@ from models.actors import Actor, User, UserStatus
 from models.base import iso
 from models.context import Context, Site
 from models.errors import BadInput, Conflict, NotFound, Unprocessable
-from models.federation import FederationProfile, Follow, FollowState, RemoteActor
+from models.federation import FederationProfile, Follow, FollowState, RemoteActor, Subscription
 from models.ids import new_id
 from models.paging import ListInput, Page, paginate
 from models.registry import REGISTRY, Access, Input
@@ -31,6 +31,7 @@ from . import documents
 from .actors import local_actor_url
 from .outbox import activity_url, publish
 from .remote import FetchError, as_id, domain_of, remote_actor, webfinger_lookup
+from .subscriptions import on_follow_object
 
 __all__ = ["local_actor_of", "on_accept", "on_follow", "on_reject", "on_undo", "resolve_target"]
 
@@ -262,7 +263,7 @@ async def on_follow(site: Site, activity: Mapping[str, Any], sender: RemoteActor
     """A remote actor follows one of our users: record it and answer (now, or after approval)."""
     target = await local_actor_of(site, as_id(activity.get("object")) or "")
     if target is None:
-        return "ignored: the object is not an actor here"
+        return await on_follow_object(site, activity, sender)
     ctx = Context(site=site, actor=target, system=True)
     async with in_transaction():
         row = await Follow.get_or_none(follower_id=sender.actor_id, target_id=target.id)  # type: ignore[attr-defined]
@@ -314,10 +315,12 @@ async def on_reject(site: Site, activity: Mapping[str, Any], sender: RemoteActor
 
 
 async def on_undo(site: Site, activity: Mapping[str, Any], sender: RemoteActor) -> str:
-    """Undo(Follow): the sender stops following one of our users."""
+    """Undo(Follow): the sender stops following one of our users (or one of our objects)."""
     obj = activity.get("object")
     uri = as_id(obj)
     removed = await Follow.filter(activity_uri=uri or "", follower_id=sender.actor_id).delete()  # type: ignore[attr-defined]
+    if not removed:
+        removed = await Subscription.filter(activity_uri=uri or "", follower_id=sender.actor_id).delete()  # type: ignore[attr-defined]
     if not removed and isinstance(obj, Mapping):
         target = await local_actor_of(site, as_id(obj.get("object")) or "")
         if target is not None:

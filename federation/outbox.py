@@ -27,7 +27,7 @@ from models.actors import Actor
 from models.context import Context, Site
 from models.errors import Gone, NotFound
 from models.events import Event
-from models.federation import FederationCursor, Follow, FollowState, OutboxActivity, RemoteActor
+from models.federation import FederationCursor, Follow, FollowState, OutboxActivity, RemoteActor, Subscription
 from models.ids import new_id
 from models.registry import REGISTRY, Access, Input
 
@@ -42,6 +42,7 @@ __all__ = [
     "follower_inboxes",
     "publish",
     "publish_due_events",
+    "subscriber_inboxes",
 ]
 
 log = logging.getLogger("tallystick.outbox")
@@ -88,6 +89,13 @@ async def follower_inboxes(actor: Actor) -> list[str]:
     return list(dict.fromkeys(shared or inbox for shared, inbox in rows))
 
 
+async def subscriber_inboxes(kind: str, object_id: str) -> list[str]:
+    """Where the remote subscribers of one of our objects receive (shared inbox first, once each)."""
+    follower_ids = await Subscription.filter(object_kind=kind, object_id=object_id).values_list("follower_id", flat=True)
+    rows = await RemoteActor.filter(actor_id__in=list(follower_ids)).values_list("shared_inbox", "inbox")
+    return list(dict.fromkeys(shared or inbox for shared, inbox in rows))
+
+
 async def publish(
     site: Site,
     actor: Actor,
@@ -99,11 +107,13 @@ async def publish(
     event_id: str | None = None,
     row_id: str | None = None,
     addressee: RemoteActor | None = None,
+    subscribers: list[str] | None = None,
 ) -> dict[str, Any]:
     """Store an activity of a local actor and queue its deliveries (call inside a transaction).
 
     Without `inboxes` it goes to the actor's followers and is public; with them, to those only.
-    An `addressee` (the remote recipient of a give) gets it in its own inbox as well.
+    An `addressee` (the remote recipient of a give) gets it in its own inbox as well, and so do
+    the `subscribers` (inboxes of those who follow the object itself).
     """
     row_id = row_id or new_id()
     actor_id = local_actor_url(site.base_url, actor)
@@ -118,7 +128,7 @@ async def publish(
     if inboxes is None:
         document["to"] = [documents.PUBLIC]
         document["cc"] = [f"{actor_id}/followers"]
-        targets = await follower_inboxes(actor)
+        targets = [*await follower_inboxes(actor), *(subscribers or [])]
     else:
         document["to"] = to or []
         targets = list(inboxes)
@@ -165,9 +175,10 @@ async def _publish_event(site: Site, event: Event) -> bool:
     if obj is None:
         return False
     addressee = await _remote_recipient(site, event)
+    subscribers = await subscriber_inboxes(mapping[0], event.object_id)
     try:
         async with in_transaction():
-            await publish(site, actor, mapping[1], obj, event_id=event.id, addressee=addressee)
+            await publish(site, actor, mapping[1], obj, event_id=event.id, addressee=addressee, subscribers=subscribers)
     except IntegrityError:  # another sweeper made this event's activity first
         return False
     return True

@@ -30,6 +30,7 @@ __all__ = [
     "RemoteActor",
     "RemoteCredit",
     "RemoteObject",
+    "Subscription",
 ]
 
 
@@ -102,6 +103,23 @@ class Follow(Entity):
         app = APP
         table = "follows"
         unique_together = (("follower", "target"),)
+
+
+class Subscription(Entity):
+    """A remote actor following one of our tokens, types or sets (not its owner)"""
+
+    follower: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
+        f"{APP}.Actor", related_name="subscriptions", on_delete=fields.CASCADE
+    )
+    object_kind = fields.CharField(max_length=16)  # token, type or set
+    object_id = fields.CharField(max_length=64)
+    activity_uri = fields.CharField(max_length=2048, unique=True)
+
+    class Meta:
+        app = APP
+        table = "subscriptions"
+        unique_together = (("follower", "object_kind", "object_id"),)
+        indexes = (("object_kind", "object_id"),)
 
 
 class InboxState(StrEnum):

@@ -212,3 +212,35 @@ async def test_blocks__a_blocked_domain_is_refused_and_not_delivered_to(fed_api:
     assert remote.posts() == []
     assert (await fed_api.delete(f"/api/v1/admin/federation/blocks/{domain}", token=admin)).status == 204
     assert (await signed_post(fed_api, "/inbox", follow(bob.uri, 6), bob)).status == 202
+
+
+async def test_subscriptions__a_followed_type_notifies_its_subscriber_until_undo(fed_api: Api, remote: Remote) -> None:
+    token = await fed_api.user("alice")
+    site = site_of(fed_api)
+    type_id = (await fed_api.post("/api/v1/types", COIN, token=token)).body["id"]
+    other_id = (await fed_api.post("/api/v1/types", {**COIN, "name": "Other", "symbol": "OT"}, token=token)).body["id"]
+    await publish_due_events(site)
+    carol = remote.actor("carol")
+    subscribe = follow(carol.uri, 1, target=f"http://127.0.0.1:8080/types/{type_id}")
+    assert (await signed_post(fed_api, "/inbox", subscribe, carol)).status == 202
+    await process_due(site)
+    await deliver_due(site)
+    [accept] = remote.posts()
+    assert (accept["json"]["type"], accept["json"]["actor"], accept["json"]["object"]["id"]) == (
+        "Accept", ALICE, subscribe["id"])
+    remote.requests.clear()
+
+    await fed_api.patch(f"/api/v1/types/{type_id}", {"description": "shiny"}, token=token)
+    await fed_api.patch(f"/api/v1/types/{other_id}", {"description": "dull"}, token=token)
+    await publish_due_events(site)
+    await deliver_due(site)
+    [update] = remote.posts()  # only the followed type, and carol does not follow alice herself
+    assert (update["json"]["type"], update["json"]["object"]["id"]) == ("Update", f"http://127.0.0.1:8080/types/{type_id}")
+
+    undo = {"id": f"{carol.uri}/undo/1", "type": "Undo", "actor": carol.uri, "object": subscribe}
+    assert (await signed_post(fed_api, "/inbox", undo, carol)).status == 202
+    await process_due(site)
+    await fed_api.patch(f"/api/v1/types/{type_id}", {"description": "shinier"}, token=token)
+    await publish_due_events(site)
+    await deliver_due(site)
+    assert len(remote.posts()) == 1

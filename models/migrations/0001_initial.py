@@ -214,6 +214,20 @@ class Migration(migrations.Migration):
             bases=['Entity'],
         ),
         ops.CreateModel(
+            name='Subscription',
+            fields=[
+                ('id', fields.CharField(primary_key=True, default=new_id, unique=True, db_index=True, max_length=26)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
+                ('follower', fields.ForeignKeyField('tallystick.Actor', source_field='follower_id', db_constraint=True, to_field='id', related_name='subscriptions', on_delete=OnDelete.CASCADE)),
+                ('object_kind', fields.CharField(max_length=16)),
+                ('object_id', fields.CharField(max_length=64)),
+                ('activity_uri', fields.CharField(unique=True, max_length=2048)),
+            ],
+            options={'table': 'subscriptions', 'app': 'tallystick', 'unique_together': (('follower', 'object_kind', 'object_id'),), 'indexes': [Index(fields=['object_kind', 'object_id'])], 'pk_attr': 'id', 'table_description': 'A remote actor following one of our tokens, types or sets (not its owner)'},
+            bases=['Entity'],
+        ),
+        ops.CreateModel(
             name='TokenSet',
             fields=[
                 ('id', fields.CharField(primary_key=True, default=new_id, unique=True, db_index=True, max_length=26)),

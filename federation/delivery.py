@@ -24,7 +24,9 @@ from typing import Any
 
 import aiohttp
 from pydantic import Field
-from tortoise.expressions import Q
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F, Q
+from tortoise.transactions import in_transaction
 
 from models.actors import Actor, Role
 from models.base import iso
@@ -37,7 +39,8 @@ from models.sql import insert_many, now as sql_now
 from models.urls import UrlRefused, check_url
 
 from .actors import actor_keys, local_actor_url
-from .remote import USER_AGENT, domain_of
+from .keys import PrivateKey
+from .remote import USER_AGENT, domain_of, signing_key
 from .signatures import sign_cavage
 from .ssrf import GuardedResolver
 
@@ -48,6 +51,7 @@ log = logging.getLogger("tallystick.delivery")
 CLAIM_SECONDS = 120  # a claimed try is not picked again before this, even if its sender died
 MAX_RETRY_AFTER = 86_400
 KEPT_FAILURE_DAYS = 30
+SENDERS = 64  # requests in flight per sweep (each host also gets at most delivery_per_host)
 
 
 def retry_delay(attempt: int) -> int:
@@ -83,7 +87,7 @@ async def enqueue(signer: Actor, activity_uri: str, body: str, inboxes: Iterable
         {
             "id": new_id(), "signer_id": signer.id, "activity_uri": activity_uri, "inbox": inbox,
             "domain": domain_of(inbox), "body": body, "state": DeliveryState.PENDING.value, "attempts": 0,
-            "next_at": None, "last_status": None, "last_error": None, "delivered_at": None,
+            "next_at": None, "lease": None, "last_status": None, "last_error": None, "delivered_at": None,
             "created_at": moment, "updated_at": moment,
         }
         for inbox in dict.fromkeys(inboxes)
@@ -104,13 +108,13 @@ class Outcome:
         return self.error is None
 
 
-async def _post(session: aiohttp.ClientSession, site: Site, delivery: Delivery, key_id: str, pem: str) -> Outcome:
+async def _post(session: aiohttp.ClientSession, site: Site, delivery: Delivery, key_id: str, key: PrivateKey) -> Outcome:
     try:
         check_url(delivery.inbox, allow_private=site.allow_private_addresses)
     except UrlRefused as error:
         return Outcome(None, error.detail)
     body = delivery.body.encode()
-    headers = sign_cavage("POST", delivery.inbox, key_id=key_id, private_key=pem, body=body)
+    headers = sign_cavage("POST", delivery.inbox, key_id=key_id, private_key=key, body=body)
     headers.update({"Content-Type": "application/activity+json", "User-Agent": USER_AGENT})
     try:
         async with session.post(delivery.inbox, data=body, headers=headers, allow_redirects=False) as reply:
@@ -125,90 +129,124 @@ async def _post(session: aiohttp.ClientSession, site: Site, delivery: Delivery, 
         return Outcome(None, f"cannot reach the inbox: {error}"[:500])
 
 
-async def _note_domain(domain: str, ok: bool, now: datetime, site: Site) -> None:
-    health, _ = await DomainHealth.get_or_create(domain=domain)
+async def _domain_health(domain: str) -> DomainHealth:
+    """The domain's row, created on first need (two sweepers may race to create it)."""
+    try:
+        return (await DomainHealth.get_or_create(domain=domain))[0]
+    except IntegrityError:
+        return await DomainHealth.get(domain=domain)
+
+
+async def _note_domains(ok: set[str], failed: set[str], now: datetime, site: Site) -> None:
+    """One success makes a domain available again; failures count distinct days."""
     if ok:
-        if health.failure_days or health.unavailable:
-            await DomainHealth.filter(id=health.id).update(failure_days=[], unavailable=False)
-        return
-    days = sorted({*health.failure_days, now.date().isoformat()})[-KEPT_FAILURE_DAYS:]
-    unavailable = len(days) >= site.federation.unavailable_after_days
-    if unavailable and not health.unavailable:
-        log.warning("delivery: %s failed on %d distinct days; marked unavailable", domain, len(days))
-    await DomainHealth.filter(id=health.id).update(failure_days=days, unavailable=unavailable)
+        await DomainHealth.filter(domain__in=list(ok)).update(failure_days=[], unavailable=False)
+    for domain in failed - ok:
+        health = await _domain_health(domain)
+        days = sorted({*health.failure_days, now.date().isoformat()})[-KEPT_FAILURE_DAYS:]
+        unavailable = len(days) >= site.federation.unavailable_after_days
+        if unavailable and not health.unavailable:
+            log.warning("delivery: %s failed on %d distinct days; marked unavailable", domain, len(days))
+        await DomainHealth.filter(id=health.id).update(failure_days=days, unavailable=unavailable)
 
 
 async def _record(delivery: Delivery, outcome: Outcome, now: datetime, site: Site) -> None:
-    values: dict[str, Any] = {"last_status": outcome.status, "last_error": outcome.error}
-    if outcome.ok:
-        values.update(state=DeliveryState.DELIVERED.value, next_at=None, delivered_at=datetime.now(UTC))
-    elif outcome.status is not None and is_permanent(outcome.status):
+    """A failed try: retry later, or give up for good."""
+    values: dict[str, Any] = {"last_status": outcome.status, "last_error": outcome.error, "lease": None}
+    if outcome.status is not None and is_permanent(outcome.status):
         values.update(state=DeliveryState.FAILED.value, next_at=None)
     elif delivery.attempts >= site.federation.delivery_max_attempts:
         values.update(state=DeliveryState.FAILED.value, next_at=None)
     else:
         wait = max(retry_delay(delivery.attempts), outcome.retry_after or 0)
         values.update(next_at=now + timedelta(seconds=wait))
-    await Delivery.filter(id=delivery.id, attempts=delivery.attempts).update(**values)
-    if outcome.status is None or outcome.status >= 500 or outcome.ok:
-        await _note_domain(delivery.domain, outcome.ok, now, site)
+    await Delivery.filter(id=delivery.id, lease=delivery.lease).update(**values)
 
 
-async def _skip_unreachable_domains(due: list[Delivery]) -> list[Delivery]:
-    domains = {delivery.domain for delivery in due}
+async def _skip_unreachable_domains(due: list[str], domains: set[str]) -> set[str]:
+    """Mark due deliveries to blocked or unavailable domains skipped; those domains."""
     closed = {
         row.domain: "blocked" if row.blocked else "unavailable"
         for row in await DomainHealth.filter(Q(blocked=True) | Q(unavailable=True), domain__in=list(domains))
     }
-    for delivery in due:
-        if delivery.domain in closed:
-            await Delivery.filter(id=delivery.id, state=DeliveryState.PENDING.value).update(
-                state=DeliveryState.SKIPPED.value, last_error=f"the domain is {closed[delivery.domain]}"
-            )
-    return [delivery for delivery in due if delivery.domain not in closed]
+    for domain, why in closed.items():
+        await Delivery.filter(id__in=due, domain=domain, state=DeliveryState.PENDING.value).update(
+            state=DeliveryState.SKIPPED.value, last_error=f"the domain is {why}"
+        )
+    return set(closed)
 
 
-async def _claim(delivery: Delivery, now: datetime) -> bool:
-    changed = await Delivery.filter(
-        id=delivery.id, state=DeliveryState.PENDING.value, attempts=delivery.attempts
-    ).update(attempts=delivery.attempts + 1, next_at=now + timedelta(seconds=CLAIM_SECONDS))
-    if changed:
-        delivery.attempts += 1
-    return changed == 1
+async def _claim(due: list[str], now: datetime) -> list[Delivery]:
+    """Take the due rows no other sweeper took, in one conditional UPDATE marked with our lease."""
+    lease = new_id()
+    await Delivery.filter(Q(next_at__isnull=True) | Q(next_at__lte=now), id__in=due, state=DeliveryState.PENDING.value).update(
+        lease=lease, attempts=F("attempts") + 1, next_at=now + timedelta(seconds=CLAIM_SECONDS)
+    )
+    return await Delivery.filter(lease=lease, state=DeliveryState.PENDING.value).order_by("id")
 
 
-async def deliver_due(site: Site, *, now: datetime | None = None, limit: int = 200) -> int:
+async def _signers(site: Site, deliveries: list[Delivery]) -> dict[str, tuple[str, PrivateKey]]:
+    """Key id and private key of each local actor that signs one of these deliveries."""
+    signers: dict[str, tuple[str, PrivateKey]] = {}
+    for signer_id in {delivery.signer_id for delivery in deliveries}:  # type: ignore[attr-defined]
+        actor = await Actor.get(id=signer_id)
+        keys = await actor_keys(actor)
+        signers[signer_id] = (f"{local_actor_url(site.base_url, actor)}#main-key", signing_key(keys.rsa_private_pem))
+    return signers
+
+
+async def deliver_due(site: Site, *, now: datetime | None = None, limit: int = 2000) -> int:
     """Send every due delivery once (at most `delivery_per_host` at a time per host); the number tried."""
     now = now or datetime.now(UTC)
     due = await (
         Delivery.filter(Q(next_at__isnull=True) | Q(next_at__lte=now), state=DeliveryState.PENDING.value)
         .order_by("next_at", "id")
         .limit(limit)
+        .values_list("id", "domain")
     )
     if not due:
         return 0
-    due = [delivery for delivery in await _skip_unreachable_domains(due) if await _claim(delivery, now)]
-    signers: dict[str, tuple[str, str]] = {}
-    for delivery in due:
-        signer_id = delivery.signer_id  # type: ignore[attr-defined]
-        if signer_id not in signers:
-            actor = await Actor.get(id=signer_id)
-            keys = await actor_keys(actor)
-            signers[signer_id] = (f"{local_actor_url(site.base_url, actor)}#main-key", keys.rsa_private_pem)
+    closed = await _skip_unreachable_domains([row[0] for row in due], {row[1] for row in due})
+    claimed = await _claim([row_id for row_id, domain in due if domain not in closed], now)
+    if not claimed:
+        return 0
+    signers = await _signers(site, claimed)
     connector = aiohttp.TCPConnector(
         resolver=GuardedResolver(allow_private=site.allow_private_addresses),
         limit=0, limit_per_host=site.federation.delivery_per_host,
     )
     timeout = aiohttp.ClientTimeout(total=site.federation.fetch_timeout_seconds)
+    outcomes: list[Outcome] = [Outcome(None, "not sent")] * len(claimed)
+    queue = iter(enumerate(claimed))
+
+    async def sender() -> None:
+        # A few senders that each sign right before they post: signing (CPU) overlaps the
+        # network waits, instead of signing every request before the first one leaves.
+        for index, delivery in queue:
+            outcomes[index] = await _post(session, site, delivery, *signers[delivery.signer_id])  # type: ignore[attr-defined]
+
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        outcomes = await asyncio.gather(
-            *(_post(session, site, delivery, *signers[delivery.signer_id]) for delivery in due)  # type: ignore[attr-defined]
-        )
-    for delivery, outcome in zip(due, outcomes, strict=True):
-        await _record(delivery, outcome, now, site)
+        await asyncio.gather(*(sender() for _ in range(min(len(claimed), SENDERS))))
+    delivered: dict[int | None, list[str]] = {}
+    for delivery, outcome in zip(claimed, outcomes, strict=True):
+        if outcome.ok:
+            delivered.setdefault(outcome.status, []).append(delivery.id)
+    async with in_transaction():  # one commit for the whole batch, one statement per success status
+        for status, ids in delivered.items():
+            await Delivery.filter(id__in=ids, lease=claimed[0].lease).update(
+                state=DeliveryState.DELIVERED.value, next_at=None, delivered_at=datetime.now(UTC),
+                last_status=status, last_error=None, lease=None,
+            )
+        for delivery, outcome in zip(claimed, outcomes, strict=True):
+            if not outcome.ok:
+                await _record(delivery, outcome, now, site)
+    ok = {d.domain for d, o in zip(claimed, outcomes, strict=True) if o.ok}
+    failed = {d.domain for d, o in zip(claimed, outcomes, strict=True) if o.status is None or o.status >= 500}
+    await _note_domains(ok, failed, now, site)
+    for delivery, outcome in zip(claimed, outcomes, strict=True):
         if not outcome.ok:
             log.info("delivery %s to %s, try %d: %s", delivery.activity_uri, delivery.inbox, delivery.attempts, outcome.error)
-    return len(due)
+    return len(claimed)
 
 
 class DeliveryListInput(ListInput):

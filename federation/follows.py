@@ -22,7 +22,7 @@ from models.actors import Actor, User, UserStatus
 from models.base import iso
 from models.context import Context, Site
 from models.errors import BadInput, Conflict, NotFound, Unprocessable
-from models.federation import FederationProfile, Follow, FollowState, RemoteActor
+from models.federation import FederationProfile, Follow, FollowState, RemoteActor, Subscription
 from models.ids import new_id
 from models.paging import ListInput, Page, paginate
 from models.registry import REGISTRY, Access, Input
@@ -31,8 +31,9 @@ from . import documents
 from .actors import local_actor_url
 from .outbox import activity_url, publish
 from .remote import FetchError, as_id, domain_of, remote_actor, webfinger_lookup
+from .subscriptions import on_follow_object
 
-__all__ = ["on_accept", "on_follow", "on_reject", "on_undo"]
+__all__ = ["local_actor_of", "on_accept", "on_follow", "on_reject", "on_undo", "resolve_target"]
 
 ID = Field(min_length=1, max_length=64)
 
@@ -61,7 +62,7 @@ async def _render_page(site: Site, page: Page) -> Page:
     return page.map(lambda row: _view(site, row, actors))
 
 
-async def _local_actor_of(site: Site, url: str) -> Actor | None:
+async def local_actor_of(site: Site, url: str) -> Actor | None:
     """The local actor an URL of ours names (a user's actor URL), or None."""
     prefix = documents.actor_url(site.base_url, "")
     if not url.startswith(prefix):
@@ -84,11 +85,11 @@ class FollowInput(Input):
     target: str = Field(min_length=3, max_length=2048, description="user@host, or the URL of an actor")
 
 
-async def _resolve_target(ctx: Context, target: str) -> Actor:
+async def resolve_target(ctx: Context, target: str) -> Actor:
     """The actor to follow; remote ones are looked up (WebFinger) and fetched before any transaction."""
     site = ctx.site
     if target.startswith(("http://", "https://")):
-        local = await _local_actor_of(site, target)
+        local = await local_actor_of(site, target)
         if local is not None:
             return local
         uri = target
@@ -112,11 +113,24 @@ async def _resolve_target(ctx: Context, target: str) -> Actor:
     return await Actor.get(id=remote.actor_id)  # type: ignore[attr-defined]
 
 
+@REGISTRY.operation("federation.lookup", FollowInput, access=Access.USER, writes=False)
+async def lookup(ctx: Context, params: FollowInput) -> dict[str, Any]:
+    """Find an actor by user@host or URL (WebFinger and a fetch for remote ones) so you can give to it."""
+    actor = await resolve_target(ctx, params.target)
+    return {
+        "handle": actor.handle(ctx.site.domain),
+        "uri": actor.uri or local_actor_url(ctx.site.base_url, actor),
+        "name": actor.display_name or actor.username,
+        "kind": actor.kind,
+        "local": actor.is_local,
+    }
+
+
 @REGISTRY.operation("follows.create", FollowInput, access=Access.WRITE, writes=False)
 async def follow(ctx: Context, params: FollowInput) -> dict[str, Any]:
     """Follow an actor here or on another server; remote ones answer with Accept or Reject."""
     me = ctx.require_actor()
-    target = await _resolve_target(ctx, params.target)
+    target = await resolve_target(ctx, params.target)
     if target.id == me.id:
         raise Unprocessable("you cannot follow yourself", code="self-follow")
     async with in_transaction():
@@ -247,9 +261,9 @@ async def federation_settings(ctx: Context, params: FederationSettingsInput) -> 
 
 async def on_follow(site: Site, activity: Mapping[str, Any], sender: RemoteActor) -> str:
     """A remote actor follows one of our users: record it and answer (now, or after approval)."""
-    target = await _local_actor_of(site, as_id(activity.get("object")) or "")
+    target = await local_actor_of(site, as_id(activity.get("object")) or "")
     if target is None:
-        return "ignored: the object is not an actor here"
+        return await on_follow_object(site, activity, sender)
     ctx = Context(site=site, actor=target, system=True)
     async with in_transaction():
         row = await Follow.get_or_none(follower_id=sender.actor_id, target_id=target.id)  # type: ignore[attr-defined]
@@ -278,7 +292,7 @@ async def _our_follow(site: Site, activity: Mapping[str, Any], sender: RemoteAct
         if row is not None:
             return row
     if isinstance(obj, Mapping):
-        follower = await _local_actor_of(site, as_id(obj.get("actor")) or "")
+        follower = await local_actor_of(site, as_id(obj.get("actor")) or "")
         if follower is not None:
             return await Follow.get_or_none(follower_id=follower.id, target_id=sender.actor_id)  # type: ignore[attr-defined]
     return None
@@ -301,12 +315,14 @@ async def on_reject(site: Site, activity: Mapping[str, Any], sender: RemoteActor
 
 
 async def on_undo(site: Site, activity: Mapping[str, Any], sender: RemoteActor) -> str:
-    """Undo(Follow): the sender stops following one of our users."""
+    """Undo(Follow): the sender stops following one of our users (or one of our objects)."""
     obj = activity.get("object")
     uri = as_id(obj)
     removed = await Follow.filter(activity_uri=uri or "", follower_id=sender.actor_id).delete()  # type: ignore[attr-defined]
+    if not removed:
+        removed = await Subscription.filter(activity_uri=uri or "", follower_id=sender.actor_id).delete()  # type: ignore[attr-defined]
     if not removed and isinstance(obj, Mapping):
-        target = await _local_actor_of(site, as_id(obj.get("object")) or "")
+        target = await local_actor_of(site, as_id(obj.get("object")) or "")
         if target is not None:
             removed = await Follow.filter(follower_id=sender.actor_id, target_id=target.id).delete()  # type: ignore[attr-defined]
     return "unfollowed" if removed else "ignored: no such follow"

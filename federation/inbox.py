@@ -34,6 +34,7 @@ from models.federation import DomainHealth, Follow, InboxActivity, InboxState, R
 from models.paging import ListInput, Page, paginate
 from models.registry import REGISTRY, Access
 
+from .credits import credit_remote_give, is_give_to_us
 from .follows import on_accept, on_follow, on_reject, on_undo
 from .remote import KeyResolver, as_id, domain_of
 from .sigcore import IncomingRequest
@@ -44,6 +45,7 @@ __all__ = ["Received", "process_due", "receive"]
 log = logging.getLogger("tallystick.inbox")
 
 LEASE_SECONDS = 60
+MAX_URI = 2048
 MAX_ATTEMPTS = 5
 OBJECT_TYPES = {"Token", "TokenType", "TokenSet", "LedgerEntry"}
 _CHANGES = {"Create", "Update", "Delete"}
@@ -52,6 +54,8 @@ Received = str  # "accepted", "duplicate" or "dropped"
 
 
 def _parse(body: bytes) -> dict[str, Any]:
+    if b"\\u0000" in body:
+        raise BadInput("NUL characters are not allowed in text", code="nul-character")
     try:
         activity = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -60,8 +64,10 @@ def _parse(body: bytes) -> dict[str, Any]:
         raise BadInput("an activity is a JSON object", code="malformed-activity")
     if not isinstance(activity.get("type"), str) or not isinstance(activity.get("id"), str) or not as_id(activity.get("actor")):
         raise BadInput("an activity needs an id, a type and an actor", code="malformed-activity")
-    if not str(activity["id"]).startswith(("https://", "http://")) or len(str(activity["id"])) > 2048:
-        raise BadInput("the activity id must be an http(s) URL", code="malformed-activity")
+    for name, value in (("id", activity["id"]), ("actor", as_id(activity["actor"]))):
+        if not str(value).startswith(("https://", "http://")) or len(str(value)) > MAX_URI:
+            raise BadInput(f"the activity {name} must be an http(s) URL of at most {MAX_URI} characters",
+                           code="malformed-activity")
     return activity
 
 
@@ -142,6 +148,9 @@ async def _on_change(site: Site, activity: Mapping[str, Any], sender: RemoteActo
         return "deleted"
     if not isinstance(obj, Mapping) or obj.get("type") not in OBJECT_TYPES:
         return "ignored: not a token, type, set or ledger entry"
+    credited = await credit_remote_give(site, obj, sender) if is_give_to_us(site, obj) else ""
+    if credited.startswith("ignored"):
+        return credited
     if copy is None:
         try:
             await RemoteObject.create(uri=object_id, type=obj["type"], owner_id=sender.actor_id, document=dict(obj))  # type: ignore[attr-defined]

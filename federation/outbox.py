@@ -27,7 +27,7 @@ from models.actors import Actor
 from models.context import Context, Site
 from models.errors import Gone, NotFound
 from models.events import Event
-from models.federation import FederationCursor, Follow, FollowState, OutboxActivity, RemoteActor
+from models.federation import FederationCursor, Follow, FollowState, OutboxActivity, RemoteActor, Subscription
 from models.ids import new_id
 from models.registry import REGISTRY, Access, Input
 
@@ -42,6 +42,7 @@ __all__ = [
     "follower_inboxes",
     "publish",
     "publish_due_events",
+    "subscriber_inboxes",
 ]
 
 log = logging.getLogger("tallystick.outbox")
@@ -88,6 +89,13 @@ async def follower_inboxes(actor: Actor) -> list[str]:
     return list(dict.fromkeys(shared or inbox for shared, inbox in rows))
 
 
+async def subscriber_inboxes(kind: str, object_id: str) -> list[str]:
+    """Where the remote subscribers of one of our objects receive (shared inbox first, once each)."""
+    follower_ids = await Subscription.filter(object_kind=kind, object_id=object_id).values_list("follower_id", flat=True)
+    rows = await RemoteActor.filter(actor_id__in=list(follower_ids)).values_list("shared_inbox", "inbox")
+    return list(dict.fromkeys(shared or inbox for shared, inbox in rows))
+
+
 async def publish(
     site: Site,
     actor: Actor,
@@ -98,10 +106,14 @@ async def publish(
     to: list[str] | None = None,
     event_id: str | None = None,
     row_id: str | None = None,
+    addressee: RemoteActor | None = None,
+    subscribers: list[str] | None = None,
 ) -> dict[str, Any]:
     """Store an activity of a local actor and queue its deliveries (call inside a transaction).
 
     Without `inboxes` it goes to the actor's followers and is public; with them, to those only.
+    An `addressee` (the remote recipient of a give) gets it in its own inbox as well, and so do
+    the `subscribers` (inboxes of those who follow the object itself).
     """
     row_id = row_id or new_id()
     actor_id = local_actor_url(site.base_url, actor)
@@ -116,10 +128,13 @@ async def publish(
     if inboxes is None:
         document["to"] = [documents.PUBLIC]
         document["cc"] = [f"{actor_id}/followers"]
-        targets = await follower_inboxes(actor)
+        targets = [*await follower_inboxes(actor), *(subscribers or [])]
     else:
         document["to"] = to or []
-        targets = inboxes
+        targets = list(inboxes)
+    if addressee is not None:
+        document["to"] = [*document["to"], addressee.uri]
+        targets.append(addressee.inbox)
     await OutboxActivity.create(id=row_id, actor=actor, event_id=event_id, type=kind, document=document)
     await enqueue(actor, document["id"], orjson.dumps(document).decode(), targets)
     return document
@@ -138,6 +153,16 @@ async def _object_for(site: Site, kind: str, object_id: str, activity: str) -> d
     return document
 
 
+async def _remote_recipient(site: Site, event: Event) -> RemoteActor | None:
+    """The remote actor a ledger entry gives to, who must hear of it even if it follows nobody here."""
+    if event.name != "ledger.give":
+        return None
+    username, _, domain = str((event.payload or {}).get("recipient") or "").partition("@")
+    if not domain or domain.lower() == site.domain.lower():
+        return None
+    return await RemoteActor.get_or_none(actor__username=username, actor__domain=domain)
+
+
 async def _publish_event(site: Site, event: Event) -> bool:
     mapping = _EVENTS.get(event.name)
     kind = _OBJECT_KINDS.get(event.object_type)
@@ -149,9 +174,11 @@ async def _publish_event(site: Site, event: Event) -> bool:
     obj = await _object_for(site, mapping[0], event.object_id, mapping[1])
     if obj is None:
         return False
+    addressee = await _remote_recipient(site, event)
+    subscribers = await subscriber_inboxes(mapping[0], event.object_id)
     try:
         async with in_transaction():
-            await publish(site, actor, mapping[1], obj, event_id=event.id)
+            await publish(site, actor, mapping[1], obj, event_id=event.id, addressee=addressee, subscribers=subscribers)
     except IntegrityError:  # another sweeper made this event's activity first
         return False
     return True
@@ -160,7 +187,10 @@ async def _publish_event(site: Site, event: Event) -> bool:
 async def publish_due_events(site: Site, *, now: datetime | None = None) -> int:
     """Turn new events into activities and deliveries; the number of activities made."""
     now = now or datetime.now(UTC)
-    cursor, _ = await FederationCursor.get_or_create(name=CURSOR)
+    try:
+        cursor, _ = await FederationCursor.get_or_create(name=CURSOR)
+    except IntegrityError:  # another process made it first
+        cursor = await FederationCursor.get(name=CURSOR)
     settled_before = now - timedelta(seconds=SETTLE_SECONDS)
     position, settled, made = cursor.position, cursor.position, 0
     for _ in range(PAGES_PER_SWEEP):

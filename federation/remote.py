@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -32,16 +33,24 @@ from models.urls import UrlRefused, check_url
 
 from . import documents
 from .actors import actor_keys, instance_actor
+from .keys import PrivateKey, load_private_key
 from .signatures import sign_cavage
 from .ssrf import GuardedResolver, resolve_public
 
 __all__ = ["ACCEPT", "FetchError", "KeyResolver", "as_id", "as_list", "domain_of", "fetch_json", "remote_actor",
-           "webfinger_lookup"]
+           "signing_key", "webfinger_lookup"]
 
 log = logging.getLogger("tallystick.federation")
 
 ACCEPT = 'application/activity+json, application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
 USER_AGENT = "tallystick (+https://tallystick.dev/)"
+MAX_URI = 2048  # the longest id we store (the columns' size)
+
+
+@lru_cache(maxsize=256)
+def signing_key(private_pem: str) -> PrivateKey:
+    """A private key read from PEM once: loading an RSA key checks it, about 30 ms each time."""
+    return load_private_key(private_pem)
 
 
 class FetchError(Exception):
@@ -90,9 +99,15 @@ async def _read_limited(reply: aiohttp.ClientResponse, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+async def _refuse_blocked(url: str) -> None:
+    if await DomainHealth.filter(domain=domain_of(url), blocked=True).exists():
+        raise FetchError("refused", f"{domain_of(url)} is blocked here")
+
+
 async def fetch_json(site: Site, url: str, *, signed: bool = True, accept: str = ACCEPT) -> dict[str, Any]:
     """GET a JSON object, signed by the instance actor, within the size and time limits."""
     allow = site.allow_private_addresses
+    await _refuse_blocked(url)
     try:
         target = check_url(url, allow_private=allow)
         await resolve_public(target.host, target.port, allow_private=allow)
@@ -103,7 +118,7 @@ async def fetch_json(site: Site, url: str, *, signed: bool = True, accept: str =
         instance = await instance_actor()
         keys = await actor_keys(instance)
         key_id = f"{documents.instance_actor_url(site.base_url)}#main-key"
-        headers.update(sign_cavage("GET", url, key_id=key_id, private_key=keys.rsa_private_pem))
+        headers.update(sign_cavage("GET", url, key_id=key_id, private_key=signing_key(keys.rsa_private_pem)))
     limits = site.federation
     connector = aiohttp.TCPConnector(resolver=GuardedResolver(allow_private=allow), force_close=True)
     try:
@@ -159,11 +174,15 @@ def parse_actor(document: Mapping[str, Any], fetched_from: str) -> ActorFacts:
     inbox = as_id(document.get("inbox"))
     if not uri or not inbox:
         raise FetchError("invalid", f"{fetched_from} is not an actor (no id or inbox)")
-    if domain_of(uri) != domain_of(fetched_from) or domain_of(inbox) != domain_of(uri):
-        raise FetchError("invalid", f"the actor {uri} does not live on the host it was fetched from")
     endpoints = document.get("endpoints")
     shared = as_id(endpoints.get("sharedInbox")) if isinstance(endpoints, Mapping) else None
+    if max(len(uri), len(inbox), len(shared or "")) > MAX_URI:
+        raise FetchError("invalid", f"the actor document at {fetched_from} has over-long URLs")
+    if domain_of(uri) != domain_of(fetched_from) or domain_of(inbox) != domain_of(uri):
+        raise FetchError("invalid", f"the actor {uri} does not live on the host it was fetched from")
     key_id, pem = _public_key(document, uri)
+    if len(key_id) > MAX_URI:
+        raise FetchError("invalid", f"the actor document at {fetched_from} has an over-long key id")
     username = document.get("preferredUsername")
     if not isinstance(username, str) or not username:
         username = uri.rstrip("/").rsplit("/", 1)[-1] or domain_of(uri)
@@ -204,6 +223,9 @@ async def _store_actor(facts: ActorFacts) -> RemoteActor:
 
 async def remote_actor(site: Site, uri: str, *, refresh: bool = False) -> RemoteActor:
     """The remote actor at `uri`, from the cache when fresh, else fetched (FetchError when not)."""
+    if len(uri) > MAX_URI:
+        raise FetchError("invalid", f"actor ids longer than {MAX_URI} characters are not accepted")
+    await _refuse_blocked(uri)
     cached = await RemoteActor.get_or_none(uri=uri)
     max_age = timedelta(seconds=site.federation.actor_cache_seconds)
     if cached is not None and not refresh and cached.fetched_at > datetime.now(UTC) - max_age:

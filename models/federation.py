@@ -28,7 +28,9 @@ __all__ = [
     "InboxState",
     "OutboxActivity",
     "RemoteActor",
+    "RemoteCredit",
     "RemoteObject",
+    "Subscription",
 ]
 
 
@@ -101,6 +103,23 @@ class Follow(Entity):
         app = APP
         table = "follows"
         unique_together = (("follower", "target"),)
+
+
+class Subscription(Entity):
+    """A remote actor following one of our tokens, types or sets (not its owner)"""
+
+    follower: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
+        f"{APP}.Actor", related_name="subscriptions", on_delete=fields.CASCADE
+    )
+    object_kind = fields.CharField(max_length=16)  # token, type or set
+    object_id = fields.CharField(max_length=64)
+    activity_uri = fields.CharField(max_length=2048, unique=True)
+
+    class Meta:
+        app = APP
+        table = "subscriptions"
+        unique_together = (("follower", "object_kind", "object_id"),)
+        indexes = (("object_kind", "object_id"),)
 
 
 class InboxState(StrEnum):
@@ -195,6 +214,7 @@ class Delivery(Entity):
     state = fields.CharField(max_length=16, default=DeliveryState.PENDING.value)
     attempts = fields.IntField(default=0)
     next_at = fields.DatetimeField(null=True)
+    lease = fields.CharField(max_length=26, null=True)  # which sweep claimed the current try
     last_status = fields.IntField(null=True)
     last_error = fields.CharField(max_length=500, null=True)
     delivered_at = fields.DatetimeField(null=True)
@@ -217,3 +237,23 @@ class DomainHealth(Entity):
     class Meta:
         app = APP
         table = "domain_health"
+
+
+class RemoteCredit(Entity):
+    """Units of a remote token type given to a local actor, confirmed with the origin server"""
+
+    entry_uri = fields.CharField(max_length=2048, unique=True)
+    recipient: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
+        f"{APP}.Actor", related_name="remote_credits", on_delete=fields.CASCADE
+    )
+    sender: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
+        f"{APP}.Actor", related_name="remote_debits", on_delete=fields.CASCADE
+    )
+    type_uri = fields.CharField(max_length=2048)
+    symbol = fields.CharField(max_length=64, default="")
+    amount = fields.CharField(max_length=40)  # a decimal string, as the origin wrote it
+
+    class Meta:
+        app = APP
+        table = "remote_credits"
+        indexes = (("recipient_id", "type_uri"),)

@@ -16,6 +16,7 @@ from models.registry import REGISTRY
 from models.results import FileResult, Rendered
 
 from .job_requests import respond_async, wants_async
+from .jobs import WORKERS
 from .keys import ANONYMOUS_LIMITER, CTX, SETTINGS
 
 __all__ = ["Route", "operation_handler", "read_json_object", "json_response"]
@@ -123,6 +124,8 @@ def operation_handler(route: Route) -> Any:
         if wants_async(request, raw):  # Prefer: respond-async, run=async, ...: queue it as a job
             return await respond_async(request, route, raw, _render)
         result = await REGISTRY.call(request[CTX], route.operation, raw)
+        if WORKERS in request.app and request.method != "GET":
+            request.app[WORKERS].wake_federation()  # its events may have followers waiting
         return _render(request, route, result)
 
     handle.__name__ = route.operation.replace(".", "_")

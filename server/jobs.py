@@ -417,7 +417,7 @@ class WorkerPool:
             if busy:
                 continue
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._federation_wake.wait(), timeout=FEDERATION_SWEEP_SECONDS)
+                await asyncio.wait_for(self._federation_wake.wait(), timeout=self.settings.poll_interval_seconds)
             self._federation_wake.clear()
 
     def start(self) -> None:

@@ -103,7 +103,12 @@ FEDERATION = [
     Route("PATCH", f"{V1}/me/federation", "federation.settings"),
     Route("GET", f"{V1}/federation/objects", "federation.remote_objects"),
     Route("GET", f"{V1}/federation/inbox", "federation.inbox"),
+    Route("POST", f"{V1}/federation/lookup", "federation.lookup"),
+    Route("GET", f"{V1}/federation/holdings", "federation.holdings"),
     Route("GET", f"{V1}/admin/federation/deliveries", "admin.federation.deliveries"),
+    Route("GET", f"{V1}/admin/federation/blocks", "admin.federation.blocks"),
+    Route("PUT", f"{V1}/admin/federation/blocks/{{domain}}", "admin.federation.block"),
+    Route("DELETE", f"{V1}/admin/federation/blocks/{{domain}}", "admin.federation.unblock"),
 ]
 
 VERIFY = [

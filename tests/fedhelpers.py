@@ -75,6 +75,7 @@ class Remote:
     inbox_headers: dict[str, str] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
     keys: dict[str, str] = field(default_factory=dict)  # actor name -> public PEM override
+    objects: dict[str, dict[str, Any]] = field(default_factory=dict)  # path under /objects/ -> document
     _runner: web.AppRunner | None = None
 
     @property
@@ -113,6 +114,13 @@ class Remote:
             {"rel": "self", "type": "application/activity+json", "href": self.actor(name).uri}]}
         return web.Response(body=orjson.dumps(jrd), content_type="application/jrd+json")
 
+    async def _object(self, request: web.Request) -> web.Response:
+        await self._record(request)
+        document = self.objects.get(request.match_info["path"])
+        if document is None:
+            return web.Response(status=404)
+        return web.Response(body=orjson.dumps(document), content_type="application/activity+json")
+
     async def _inbox(self, request: web.Request) -> web.Response:
         await self._record(request)
         return web.Response(status=self.inbox_status, headers=self.inbox_headers)
@@ -123,6 +131,7 @@ class Remote:
         app.router.add_get("/users/{name}", self._actor)
         app.router.add_post("/users/{name}/inbox", self._inbox)
         app.router.add_post("/inbox", self._inbox)
+        app.router.add_get("/objects/{path:.*}", self._object)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()

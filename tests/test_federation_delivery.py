@@ -190,3 +190,57 @@ async def test_follows__bad_targets_are_refused(fed_api: Api, remote: Remote) ->
     assert_problem(await fed_api.post("/api/v1/follows", unreachable, token=token), 422, "remote-actor-unavailable")
     assert_problem(await fed_api.post("/api/v1/follows", {"target": "x@y.example"}), 401)
     assert_problem(await fed_api.delete("/api/v1/follows/nope", token=token), 404, "follow-not-found")
+
+
+async def test_blocks__a_blocked_domain_is_refused_and_not_delivered_to(fed_api: Api, remote: Remote) -> None:
+    token = await followed_alice(fed_api, remote, "bob")
+    admin = await fed_api.user("root", roles=["admin"])
+    domain = f"127.0.0.1:{remote.port}"
+    assert_problem(await fed_api.put(f"/api/v1/admin/federation/blocks/{domain}", token=token), 403, "role-required")
+    blocked = await fed_api.put(f"/api/v1/admin/federation/blocks/{domain}", token=admin)
+    assert blocked.body["blocked"] is True
+    assert [b["domain"] for b in (await fed_api.get("/api/v1/admin/federation/blocks", token=admin)).body["items"]] == [domain]
+    assert (await fed_api.get("/api/v1/followers", token=token)).body["items"] == []
+    bob = remote.actor("bob")
+    assert_problem(await signed_post(fed_api, "/inbox", follow(bob.uri, 5), bob), 403, "domain-blocked")
+    fetches = len(remote.fetches())
+    assert_problem(await fed_api.post("/api/v1/follows", {"target": bob.handle}, token=token), 422)
+    assert len(remote.fetches()) == fetches  # not even a WebFinger lookup
+    await fed_api.post("/api/v1/types", COIN, token=token)
+    await publish_due_events(site_of(fed_api))
+    await deliver_due(site_of(fed_api))
+    assert remote.posts() == []
+    assert (await fed_api.delete(f"/api/v1/admin/federation/blocks/{domain}", token=admin)).status == 204
+    assert (await signed_post(fed_api, "/inbox", follow(bob.uri, 6), bob)).status == 202
+
+
+async def test_subscriptions__a_followed_type_notifies_its_subscriber_until_undo(fed_api: Api, remote: Remote) -> None:
+    token = await fed_api.user("alice")
+    site = site_of(fed_api)
+    type_id = (await fed_api.post("/api/v1/types", COIN, token=token)).body["id"]
+    other_id = (await fed_api.post("/api/v1/types", {**COIN, "name": "Other", "symbol": "OT"}, token=token)).body["id"]
+    await publish_due_events(site)
+    carol = remote.actor("carol")
+    subscribe = follow(carol.uri, 1, target=f"http://127.0.0.1:8080/types/{type_id}")
+    assert (await signed_post(fed_api, "/inbox", subscribe, carol)).status == 202
+    await process_due(site)
+    await deliver_due(site)
+    [accept] = remote.posts()
+    assert (accept["json"]["type"], accept["json"]["actor"], accept["json"]["object"]["id"]) == (
+        "Accept", ALICE, subscribe["id"])
+    remote.requests.clear()
+
+    await fed_api.patch(f"/api/v1/types/{type_id}", {"description": "shiny"}, token=token)
+    await fed_api.patch(f"/api/v1/types/{other_id}", {"description": "dull"}, token=token)
+    await publish_due_events(site)
+    await deliver_due(site)
+    [update] = remote.posts()  # only the followed type, and carol does not follow alice herself
+    assert (update["json"]["type"], update["json"]["object"]["id"]) == ("Update", f"http://127.0.0.1:8080/types/{type_id}")
+
+    undo = {"id": f"{carol.uri}/undo/1", "type": "Undo", "actor": carol.uri, "object": subscribe}
+    assert (await signed_post(fed_api, "/inbox", undo, carol)).status == 202
+    await process_due(site)
+    await fed_api.patch(f"/api/v1/types/{type_id}", {"description": "shinier"}, token=token)
+    await publish_due_events(site)
+    await deliver_due(site)
+    assert len(remote.posts()) == 1

@@ -149,6 +149,10 @@ async def test_inbox__oversized_and_malformed_bodies_are_refused(fed_api: Api, r
     assert_problem(await signed_post(fed_api, "/inbox", b"{not json", bob), 400, "malformed-activity")
     assert_problem(await signed_post(fed_api, "/inbox", {"type": "Follow"}, bob), 400, "malformed-activity")
     assert_problem(await signed_post(fed_api, "/users/nobody/inbox", follow(bob.uri), bob), 404)
+    nul = follow(bob.uri) | {"summary": "a\u0000b"}
+    assert_problem(await signed_post(fed_api, "/inbox", nul, bob), 400, "nul-character")
+    long_actor = follow(bob.uri) | {"actor": bob.uri + "x" * 2100}
+    assert_problem(await signed_post(fed_api, "/inbox", long_actor, bob), 400, "malformed-activity")
     assert await InboxActivity.all().count() == 0
 
 

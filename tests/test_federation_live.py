@@ -5,6 +5,8 @@ delivery, forged and foreign-origin activities refused, a receiver that was down
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -67,7 +69,7 @@ async def eventually(check: Callable[[], Awaitable[Any]], what: str, limit: floa
 @pytest.fixture
 def servers(template_database: TemplateDatabase, tmp_path: Path) -> Iterator[list[LiveServer]]:
     made: list[tuple[LiveServer, str]] = []
-    for name in ("a", "b"):
+    for name in ("a", "b", "c"):
         data_dir = tmp_path / name
         data_dir.mkdir()
         url = template_database.new_database(data_dir)
@@ -82,9 +84,15 @@ def servers(template_database: TemplateDatabase, tmp_path: Path) -> Iterator[lis
 
 
 @pytest.fixture
-async def pair(servers: list[LiveServer]) -> AsyncIterator[tuple[Instance, Instance]]:
+async def trio(servers: list[LiveServer]) -> AsyncIterator[tuple[Instance, Instance, Instance]]:
+    """Three servers (not started: each test sets them up first)."""
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-        yield Instance(servers[0], session), Instance(servers[1], session)
+        yield Instance(servers[0], session), Instance(servers[1], session), Instance(servers[2], session)
+
+
+@pytest.fixture
+def pair(trio: tuple[Instance, Instance, Instance]) -> tuple[Instance, Instance]:
+    return trio[0], trio[1]
 
 
 async def follow_accepted(a: Instance, b: Instance) -> str:
@@ -197,3 +205,60 @@ async def test_live__a_receiver_that_was_down_gets_the_activity_when_it_is_back(
     b.server.start()  # same port and database: A's retry (after about 16 s) finds it
     copy = await eventually(lambda: _named(b, "Gold"), "the retried Create to reach B", limit=90)
     assert copy["owner"] == f"alice@{a.domain}"
+
+
+async def test_live__alice_on_a_gives_to_carol_on_c_and_c_credits_her(trio: tuple[Instance, Instance, Instance]) -> None:
+    a, _, c = trio
+    a.user("alice")
+    c.user("carol")
+    a.server.start()
+    c.server.start()
+    _, coin = await a.call("POST", "/api/v1/types", "alice", json=COIN)
+    await a.call("POST", "/api/v1/ledger/create", "alice", json={"type": coin["id"], "amount": "10"})
+    status, found = await a.call("POST", "/api/v1/federation/lookup", "alice", json={"target": f"carol@{c.domain}"})
+    assert (status, found["uri"]) == (200, f"{c.server.base_url}/users/carol")
+    status, given = await a.call("POST", "/api/v1/ledger/give", "alice",
+                                 json={"type": coin["id"], "amount": "4", "to": f"carol@{c.domain}"})
+    assert status == 201, given
+    _, left = await a.call("GET", "/api/v1/ledger/balance", "alice", params={"type": coin["id"]})
+    assert left["balance"] == "6"
+
+    async def credited() -> Any:
+        _, held = await c.call("GET", "/api/v1/federation/holdings", "carol")
+        return held["items"]
+
+    [item] = await eventually(credited, "C to credit carol")
+    assert (item["symbol"], item["amount"]) == ("GLD", "4")
+    assert item["type"] == f"{a.server.base_url}/types/{coin['id']}"
+    assert [entry["from"] for entry in item["entries"]] == [f"alice@{a.domain}"]
+
+
+async def test_live__an_activity_accepted_before_a_crash_is_processed_after_restart(
+    pair: tuple[Instance, Instance]
+) -> None:
+    a, b = pair
+    a.user("alice")
+    b.user("bob")
+    b.tokens["admin"] = b.server.create_user("admin", "admin")
+    a.server.env["TALLYSTICK_EMBEDDED_WORKERS"] = "false"  # A stores inbox activities but runs no workers
+    a.server.start()
+    b.server.start()
+    status, _ = await b.call("POST", "/api/v1/follows", "bob", json={"target": f"alice@{a.domain}"})
+    assert status == 201
+
+    async def accepted_by_a() -> bool:
+        _, listed = await b.call("GET", "/api/v1/admin/federation/deliveries", "admin", params={"state": "delivered"})
+        return len(listed["items"]) == 1
+
+    await eventually(accepted_by_a, "A to answer 202 to bob's Follow")
+    assert a.server.process is not None
+    os.killpg(a.server.process.pid, signal.SIGKILL)  # dies with the Follow stored, unprocessed
+    a.server.process.wait()
+    a.server.env["TALLYSTICK_EMBEDDED_WORKERS"] = "true"
+    a.server.start()
+
+    async def accepted() -> bool:
+        _, listed = await b.call("GET", "/api/v1/follows", "bob")
+        return [f["state"] for f in listed["items"]] == ["accepted"]
+
+    await eventually(accepted, "A to process the stored Follow after its restart")

@@ -128,7 +128,7 @@ async def test_give__refusals_change_nothing(api: Api) -> None:
         (alice, {"type": type_id, "amount": "6", "to": "bob"}, 409, "insufficient-balance"),
         (alice, {"type": type_id, "amount": "1", "to": "nobody"}, 404, "actor-not-found"),
         (alice, {"type": type_id, "amount": "1", "to": "alice"}, 422, "self-give"),
-        (alice, {"type": type_id, "amount": "1", "to": "carl@elsewhere.example"}, 422, "remote-actor-unsupported"),
+        (alice, {"type": type_id, "amount": "1", "to": "carl@elsewhere.example"}, 422, "remote-actor-unknown"),
         (alice, {"type": type_id, "amount": "0.001", "to": "bob"}, 400, "invalid-amount"),
         (alice, {"type": type_id, "amount": "1", "to": ""}, 400, "validation-failed"),
         (alice, {"type": type_id, "amount": "1", "to": "b" * 400}, 400, "validation-failed"),

@@ -55,6 +55,7 @@ class Migration(migrations.Migration):
                 ('state', fields.CharField(default='pending', max_length=16)),
                 ('attempts', fields.IntField(default=0)),
                 ('next_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('lease', fields.CharField(null=True, max_length=26)),
                 ('last_status', fields.IntField(null=True)),
                 ('last_error', fields.CharField(null=True, max_length=500)),
                 ('delivered_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
@@ -198,6 +199,22 @@ class Migration(migrations.Migration):
             bases=['Entity'],
         ),
         ops.CreateModel(
+            name='RemoteCredit',
+            fields=[
+                ('id', fields.CharField(primary_key=True, default=new_id, unique=True, db_index=True, max_length=26)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
+                ('entry_uri', fields.CharField(unique=True, max_length=2048)),
+                ('recipient', fields.ForeignKeyField('tallystick.Actor', source_field='recipient_id', db_constraint=True, to_field='id', related_name='remote_credits', on_delete=OnDelete.CASCADE)),
+                ('sender', fields.ForeignKeyField('tallystick.Actor', source_field='sender_id', db_constraint=True, to_field='id', related_name='remote_debits', on_delete=OnDelete.CASCADE)),
+                ('type_uri', fields.CharField(max_length=2048)),
+                ('symbol', fields.CharField(default='', max_length=64)),
+                ('amount', fields.CharField(max_length=40)),
+            ],
+            options={'table': 'remote_credits', 'app': 'tallystick', 'indexes': [Index(fields=['recipient_id', 'type_uri'])], 'pk_attr': 'id', 'table_description': 'Units of a remote token type given to a local actor, confirmed with the origin server'},
+            bases=['Entity'],
+        ),
+        ops.CreateModel(
             name='RemoteObject',
             fields=[
                 ('id', fields.CharField(primary_key=True, default=new_id, unique=True, db_index=True, max_length=26)),
@@ -210,6 +227,20 @@ class Migration(migrations.Migration):
                 ('is_deleted', fields.BooleanField(default=False)),
             ],
             options={'table': 'remote_objects', 'app': 'tallystick', 'pk_attr': 'id', 'table_description': 'A remote copy of a token, type or set created by a remote actor we follow'},
+            bases=['Entity'],
+        ),
+        ops.CreateModel(
+            name='Subscription',
+            fields=[
+                ('id', fields.CharField(primary_key=True, default=new_id, unique=True, db_index=True, max_length=26)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
+                ('follower', fields.ForeignKeyField('tallystick.Actor', source_field='follower_id', db_constraint=True, to_field='id', related_name='subscriptions', on_delete=OnDelete.CASCADE)),
+                ('object_kind', fields.CharField(max_length=16)),
+                ('object_id', fields.CharField(max_length=64)),
+                ('activity_uri', fields.CharField(unique=True, max_length=2048)),
+            ],
+            options={'table': 'subscriptions', 'app': 'tallystick', 'unique_together': (('follower', 'object_kind', 'object_id'),), 'indexes': [Index(fields=['object_kind', 'object_id'])], 'pk_attr': 'id', 'table_description': 'A remote actor following one of our tokens, types or sets (not its owner)'},
             bases=['Entity'],
         ),
         ops.CreateModel(

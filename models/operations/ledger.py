@@ -63,17 +63,28 @@ async def _ledger_type(type_id: str) -> TokenType:
     return _type_from(await sql.fetch(_type_sql(), type_id), type_id)
 
 
-def local_username(handle: str, ctx: Context, *, field: str = "to") -> str:
-    """`bob`, `@bob` or `bob@<this domain>` -> `bob`; other domains are remote."""
+def split_handle(handle: str, ctx: Context) -> tuple[str, str | None]:
+    """`bob`, `@bob` or `bob@<this domain>` -> ("bob", None); `bob@other.host` -> ("bob", "other.host")."""
     name = handle.strip().lstrip("@")
     username, _, domain = name.partition("@")
     if domain and domain.lower() != ctx.site.domain.lower():
+        return username.lower(), domain.lower()
+    return username.lower(), None
+
+
+async def _remote_actor(handle: str, username: str, domain: str, field: str) -> Actor:
+    """A remote actor we already know. Remote actors become known when they are looked up
+    (POST /api/v1/federation/lookup), followed or heard from; finding an unknown one needs
+    the network, which operations never use."""
+    remote = await Actor.get_or_none(username=username, domain=domain, uri__isnull=False)
+    if remote is None:
         raise Unprocessable(
-            f"{handle!r} is on another server; giving to remote actors arrives with federation",
-            code="remote-actor-unsupported",
-            errors=[{"field": field, "message": "remote actors are not supported yet"}],
+            f"{handle!r} is on another server and not known here yet: look it up first "
+            "(POST /api/v1/federation/lookup) or follow it",
+            code="remote-actor-unknown",
+            errors=[{"field": field, "message": "unknown remote actor"}],
         )
-    return username.lower()
+    return remote
 
 
 def _actor_sql() -> str:
@@ -87,8 +98,11 @@ def _actor_from(rows: list[dict[str, Any]], handle: str) -> Actor:
 
 
 async def resolve_actor(handle: str, ctx: Context, *, field: str = "to") -> Actor:
-    """The local actor a handle names (see local_username)."""
-    return _actor_from(await sql.fetch(_actor_sql(), local_username(handle, ctx, field=field)), handle)
+    """The actor a handle names: a local user, or a remote actor we know (see split_handle)."""
+    username, domain = split_handle(handle, ctx)
+    if domain is not None:
+        return await _remote_actor(handle, username, domain, field)
+    return _actor_from(await sql.fetch(_actor_sql(), username), handle)
 
 
 # ---------------------------------------------------------------- spending
@@ -266,15 +280,18 @@ _OLDEST_OUTPUT_SQL = (
 async def give(ctx: Context, params: GiveInput) -> dict[str, Any]:
     """Give units to another actor, from explicit sources or oldest-first."""
     owner = ctx.require_actor()
-    type_rows, actor_rows, oldest = await sql.fetch_together(
-        (_type_sql(), params.type),
-        (_actor_sql(), local_username(params.to, ctx)),
-        (_OLDEST_OUTPUT_SQL, owner.id, params.type),
-    )
+    username, domain = split_handle(params.to, ctx)
+    lookups = [(_type_sql(), params.type), (_OLDEST_OUTPUT_SQL, owner.id, params.type)]
+    if domain is None:
+        lookups.append((_actor_sql(), username))
+    type_rows, oldest, *actor_rows = await sql.fetch_together(*lookups)
     token_type = _type_from(type_rows, params.type)
     amount = to_minor(params.amount, token_type.smallest_unit)
     sources = _minor_sources(params.sources, token_type)
-    recipient = _actor_from(actor_rows, params.to)
+    if domain is None:
+        recipient = _actor_from(actor_rows[0], params.to)
+    else:  # remote: the entry is delivered to its inbox like any other ledger activity
+        recipient = await _remote_actor(params.to, username, domain, "to")
     if recipient.id == owner.id:
         raise Unprocessable("you cannot give to yourself", code="self-give")
     if token_type.fungible and params.token is not None:

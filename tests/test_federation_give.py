@@ -1,0 +1,81 @@
+"""Giving across servers: a give to a remote actor is recorded here and delivered to its
+inbox; a remote give to one of our users is credited only as far as the origin confirms it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from federation.delivery import deliver_due
+from federation.inbox import process_due
+from federation.outbox import publish_due_events
+from models.federation import RemoteCredit
+
+from .conftest import Api, assert_problem
+from .fedhelpers import Remote, fed_api, remote, signed_post, site_of  # noqa: F401
+from .test_federation_inbox import ALICE, verify_our_signature
+
+COIN = {"name": "Coin", "symbol": "CN", "fungible": True, "smallest_unit": 2}
+
+
+async def test_give__to_a_remote_actor_is_recorded_and_delivered_to_its_inbox(fed_api: Api, remote: Remote) -> None:
+    token = await fed_api.user("alice")
+    bob = remote.actor("bob")
+    type_id = (await fed_api.post("/api/v1/types", COIN, token=token)).body["id"]
+    await fed_api.post("/api/v1/ledger/create", {"type": type_id, "amount": "10"}, token=token)
+    give = {"type": type_id, "amount": "3", "to": bob.handle}
+    assert_problem(await fed_api.post("/api/v1/ledger/give", give, token=token), 422, "remote-actor-unknown")
+    found = await fed_api.post("/api/v1/federation/lookup", {"target": bob.handle}, token=token)
+    assert (found.body["uri"], found.body["local"]) == (bob.uri, False)
+    assert (await fed_api.post("/api/v1/ledger/give", give, token=token)).status == 201
+    balance = await fed_api.get("/api/v1/ledger/balance", token=token, params={"type": type_id, "owner": bob.handle})
+    assert balance.body["balance"] == "3.00"
+
+    await publish_due_events(site_of(fed_api))
+    await deliver_due(site_of(fed_api))
+    [post] = [p for p in remote.posts() if p["json"]["object"].get("entryKind") == "give"]
+    assert post["path"] == "/users/bob/inbox"  # bob follows nobody here, yet hears of his units
+    entry = post["json"]["object"]
+    assert (entry["target"], entry["amount"], entry["attributedTo"]) == (bob.uri, "3.00", ALICE)
+    assert bob.uri in post["json"]["to"]
+    assert await verify_our_signature(post, "alice")
+
+
+def remote_give(remote: Remote, amount: str, n: int = 1) -> dict[str, Any]:
+    """bob@remote gives `amount` GLD to alice here; the origin serves the entry and the type."""
+    bob = remote.actor("bob")
+    entry = {"id": f"{remote.base}/objects/entries/{n}", "type": "LedgerEntry", "entryKind": "give",
+             "attributedTo": bob.uri, "target": ALICE, "amount": amount,
+             "tokenType": f"{remote.base}/objects/types/1", "name": f"give {amount} GLD"}
+    remote.objects[f"entries/{n}"] = entry
+    remote.objects["types/1"] = {"id": f"{remote.base}/objects/types/1", "type": "TokenType", "symbol": "GLD",
+                                 "attributedTo": bob.uri, "name": "Gold"}
+    return {"id": f"{bob.uri}/activities/{n}", "type": "Create", "actor": bob.uri, "object": entry}
+
+
+async def test_give__from_a_remote_server_is_credited_once_after_the_origin_confirms(
+    fed_api: Api, remote: Remote
+) -> None:
+    token = await fed_api.user("alice")
+    bob = remote.actor("bob")
+    activity = remote_give(remote, "3.5")
+    for _ in range(2):
+        assert (await signed_post(fed_api, "/users/alice/inbox", activity, bob)).status == 202
+    again = {**activity, "id": f"{activity['id']}-resent"}  # the same entry in another activity
+    assert (await signed_post(fed_api, "/inbox", again, bob)).status == 202
+    await process_due(site_of(fed_api))
+    assert any(r["path"] == "/objects/entries/1" for r in remote.fetches())  # asked the origin
+    held = await fed_api.get("/api/v1/federation/holdings", token=token)
+    [item] = held.body["items"]
+    assert (item["symbol"], item["amount"], item["type"]) == ("GLD", "3.5", f"{remote.base}/objects/types/1")
+    assert [e["from"] for e in item["entries"]] == [bob.handle]
+
+
+async def test_give__an_amount_the_origin_does_not_confirm_is_not_credited(fed_api: Api, remote: Remote) -> None:
+    token = await fed_api.user("alice")
+    bob = remote.actor("bob")
+    activity = remote_give(remote, "3")
+    activity["object"] = {**activity["object"], "amount": "3000"}  # the activity claims more than the origin says
+    assert (await signed_post(fed_api, "/users/alice/inbox", activity, bob)).status == 202
+    await process_due(site_of(fed_api))
+    assert await RemoteCredit.all().count() == 0
+    assert (await fed_api.get("/api/v1/federation/holdings", token=token)).body["items"] == []

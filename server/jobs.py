@@ -39,6 +39,7 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from federation.callbacks import deliver
+from models import sql
 from models.actors import AccessToken, TokenKind, User, UserStatus
 from models.context import Context, Site
 from models.errors import DomainError, Unauthorized, Unprocessable
@@ -179,22 +180,23 @@ class Worker:
         """
         if job.is_system:
             return None
-        user = await User.filter(id=job.runs_as_id).first()
-        if user is None or user.status == UserStatus.DELETED.value:
-            raise Unauthorized("the account this job acts for has been deleted", code="account-deleted")
-        secret = new_bearer_token()
-        token = await AccessToken.create(
-            user=user,
-            kind=TokenKind.JOB.value,
-            token_hash=token_digest(secret),
-            scopes=[f"job:{job.id}"],
-            expires_at=self._deadline(),
-        )
-        mine = Job.filter(id=job.id, state=JobState.RUNNING.value, lease_owner=self.name)
-        if await mine.update(job_token_id=token.id) != 1:
-            await AccessToken.filter(id=token.id).update(revoked_at=_now())
-            raise LostLease
-        job.job_token_id = token.id
+        secret, token_id, moment = new_bearer_token(), new_id(), sql.now()
+        async with in_transaction():  # one commit for both; a deleted account is refused when it is used
+            await sql.insert(
+                AccessToken._meta.db_table,
+                id=token_id,
+                user_id=job.runs_as_id,
+                kind=TokenKind.JOB.value,
+                token_hash=token_digest(secret),
+                scopes=orjson.dumps([f"job:{job.id}"]).decode(),
+                expires_at=self._deadline(),
+                created_at=moment,
+                updated_at=moment,
+            )
+            mine = Job.filter(id=job.id, state=JobState.RUNNING.value, lease_owner=self.name)
+            if await mine.update(job_token_id=token_id) != 1:
+                raise LostLease  # rolls the token back with it
+        job.job_token_id = token_id
         return secret
 
     async def _finish(
@@ -215,7 +217,8 @@ class Worker:
         if changed != 1:
             return False
         job.state = state.value
-        await revoke_job_tokens(job.id)
+        if job.job_token_id:  # ours: no need to look it up
+            await AccessToken.filter(id=job.job_token_id, revoked_at=None).update(revoked_at=now)
         await record_job_event(job, f"job.{state.value}", {"attempts": job.attempts})
         return True
 
@@ -402,7 +405,7 @@ class WorkerPool:
         """Stop at once: a job in progress is rolled back and handed back to the queue."""
         self._stop.set()
         if self.scheduler is not None:
-            self.scheduler.stop()
+            await self.scheduler.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

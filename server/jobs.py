@@ -69,6 +69,7 @@ INTERNAL_PROBLEM: dict[str, Any] = {
     "detail": "the operation failed on our side; it has been logged",
 }
 CLAIM_CANDIDATES = 5
+RELEASE_SECONDS = 5.0  # longest a stopping worker tries to hand its job back
 
 
 def _now() -> datetime:
@@ -180,22 +181,25 @@ class Worker:
         """
         if job.is_system:
             return None
+        # No transaction here: this runs right after a claim, when shutdown may cancel the task,
+        # and a tortoise transaction cancelled while it begins keeps SQLite's lock for good.
+        # A deleted account is refused when the token is used (authenticate_token).
         secret, token_id, moment = new_bearer_token(), new_id(), sql.now()
-        async with in_transaction():  # one commit for both; a deleted account is refused when it is used
-            await sql.insert(
-                AccessToken._meta.db_table,
-                id=token_id,
-                user_id=job.runs_as_id,
-                kind=TokenKind.JOB.value,
-                token_hash=token_digest(secret),
-                scopes=orjson.dumps([f"job:{job.id}"]).decode(),
-                expires_at=self._deadline(),
-                created_at=moment,
-                updated_at=moment,
-            )
-            mine = Job.filter(id=job.id, state=JobState.RUNNING.value, lease_owner=self.name)
-            if await mine.update(job_token_id=token_id) != 1:
-                raise LostLease  # rolls the token back with it
+        await sql.insert(
+            AccessToken._meta.db_table,
+            id=token_id,
+            user_id=job.runs_as_id,
+            kind=TokenKind.JOB.value,
+            token_hash=token_digest(secret),
+            scopes=orjson.dumps([f"job:{job.id}"]).decode(),
+            expires_at=self._deadline(),
+            created_at=moment,
+            updated_at=moment,
+        )
+        mine = Job.filter(id=job.id, state=JobState.RUNNING.value, lease_owner=self.name)
+        if await mine.update(job_token_id=token_id) != 1:
+            await AccessToken.filter(id=token_id).update(revoked_at=_now())
+            raise LostLease
         job.job_token_id = token_id
         return secret
 
@@ -343,7 +347,9 @@ class Worker:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-            await self._release(job)
+            # Bounded: if the cancelled task left the database locked, the lease expires instead.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._release(job), RELEASE_SECONDS)
             raise
 
     async def run_once(self) -> bool:

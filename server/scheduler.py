@@ -59,9 +59,12 @@ class Scheduler:
         self.on_enqueued = on_enqueued
         self._scheduler: AsyncIOScheduler | None = None
         self._ticking: set[asyncio.Task[Any]] = set()
+        self._stopped = False
 
     async def tick(self, periodic: Periodic, now: float | None = None) -> bool:
         """Enqueue this slot's job; False when another process (or an earlier tick) already did."""
+        if self._stopped:  # a tick the executor had already started as a task when we stopped
+            return False
         task = asyncio.current_task()
         if task is not None:
             self._ticking.add(task)  # stop() waits for it: no query may outlive the database
@@ -81,6 +84,7 @@ class Scheduler:
         """Start firing; call it inside the ORM context the ticks should use (they inherit it)."""
         if self._scheduler is not None:
             return
+        self._stopped = False
         scheduler = AsyncIOScheduler(timezone=timezone.utc)
         epoch = datetime.fromtimestamp(0, timezone.utc)
         for periodic in self.work:
@@ -98,6 +102,7 @@ class Scheduler:
 
     async def stop(self) -> None:
         """Stop firing and end a tick in progress (before the caller closes the database)."""
+        self._stopped = True
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None

@@ -42,6 +42,7 @@ from federation.callbacks import deliver
 from federation.delivery import deliver_due
 from federation.inbox import process_due
 from federation.outbox import publish_due_events
+from models import sql
 from models.actors import AccessToken, TokenKind, User, UserStatus
 from models.context import Context, Site
 from models.errors import DomainError, Unauthorized, Unprocessable
@@ -72,6 +73,7 @@ INTERNAL_PROBLEM: dict[str, Any] = {
 }
 CLAIM_CANDIDATES = 5
 FEDERATION_SWEEP_SECONDS = 1.0
+RELEASE_SECONDS = 5.0  # longest a stopping worker tries to hand its job back
 
 
 def _now() -> datetime:
@@ -183,22 +185,26 @@ class Worker:
         """
         if job.is_system:
             return None
-        user = await User.filter(id=job.runs_as_id).first()
-        if user is None or user.status == UserStatus.DELETED.value:
-            raise Unauthorized("the account this job acts for has been deleted", code="account-deleted")
-        secret = new_bearer_token()
-        token = await AccessToken.create(
-            user=user,
+        # No transaction here: this runs right after a claim, when shutdown may cancel the task,
+        # and a tortoise transaction cancelled while it begins keeps SQLite's lock for good.
+        # A deleted account is refused when the token is used (authenticate_token).
+        secret, token_id, moment = new_bearer_token(), new_id(), sql.now()
+        await sql.insert(
+            AccessToken._meta.db_table,
+            id=token_id,
+            user_id=job.runs_as_id,
             kind=TokenKind.JOB.value,
             token_hash=token_digest(secret),
-            scopes=[f"job:{job.id}"],
+            scopes=orjson.dumps([f"job:{job.id}"]).decode(),
             expires_at=self._deadline(),
+            created_at=moment,
+            updated_at=moment,
         )
         mine = Job.filter(id=job.id, state=JobState.RUNNING.value, lease_owner=self.name)
-        if await mine.update(job_token_id=token.id) != 1:
-            await AccessToken.filter(id=token.id).update(revoked_at=_now())
+        if await mine.update(job_token_id=token_id) != 1:
+            await AccessToken.filter(id=token_id).update(revoked_at=_now())
             raise LostLease
-        job.job_token_id = token.id
+        job.job_token_id = token_id
         return secret
 
     async def _finish(
@@ -219,7 +225,8 @@ class Worker:
         if changed != 1:
             return False
         job.state = state.value
-        await revoke_job_tokens(job.id)
+        if job.job_token_id:  # ours: no need to look it up
+            await AccessToken.filter(id=job.job_token_id, revoked_at=None).update(revoked_at=now)
         await record_job_event(job, f"job.{state.value}", {"attempts": job.attempts})
         return True
 
@@ -344,7 +351,9 @@ class Worker:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-            await self._release(job)
+            # Bounded: if the cancelled task left the database locked, the lease expires instead.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._release(job), RELEASE_SECONDS)
             raise
 
     async def run_once(self) -> bool:
@@ -433,7 +442,7 @@ class WorkerPool:
         """Stop at once: a job in progress is rolled back and handed back to the queue."""
         self._stop.set()
         if self.scheduler is not None:
-            self.scheduler.stop()
+            await self.scheduler.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -9,6 +9,7 @@ processes fire, one job per slot is queued (the others' inserts hit the unique c
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -57,14 +58,24 @@ class Scheduler:
         self.work = work
         self.on_enqueued = on_enqueued
         self._scheduler: AsyncIOScheduler | None = None
+        self._ticking: set[asyncio.Task[Any]] = set()
+        self._stopped = False
 
     async def tick(self, periodic: Periodic, now: float | None = None) -> bool:
         """Enqueue this slot's job; False when another process (or an earlier tick) already did."""
+        if self._stopped:  # a tick the executor had already started as a task when we stopped
+            return False
+        task = asyncio.current_task()
+        if task is not None:
+            self._ticking.add(task)  # stop() waits for it: no query may outlive the database
         try:
             job = await enqueue_periodic(periodic.operation, periodic.input, slot_of(periodic.seconds, now))
         except Exception:
             log.exception("scheduler: cannot enqueue %s; the next slot will", periodic.operation)
             return False
+        finally:
+            if task is not None:
+                self._ticking.discard(task)
         if job is not None and self.on_enqueued is not None:
             self.on_enqueued()
         return job is not None
@@ -73,6 +84,7 @@ class Scheduler:
         """Start firing; call it inside the ORM context the ticks should use (they inherit it)."""
         if self._scheduler is not None:
             return
+        self._stopped = False
         scheduler = AsyncIOScheduler(timezone=timezone.utc)
         epoch = datetime.fromtimestamp(0, timezone.utc)
         for periodic in self.work:
@@ -88,7 +100,13 @@ class Scheduler:
         scheduler.start()
         self._scheduler = scheduler
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
+        """Stop firing and end a tick in progress (before the caller closes the database)."""
+        self._stopped = True
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
+        for task in list(self._ticking):
+            task.cancel()
+        await asyncio.gather(*self._ticking, return_exceptions=True)
+        self._ticking.clear()

@@ -16,6 +16,8 @@ from models.federation import Delivery, DeliveryState, DomainHealth, Follow
 from models.paging import ListInput, Page, paginate
 from models.registry import REGISTRY, Access, Input
 
+from .remote import DOMAIN_STATES
+
 __all__ = ["block_domain", "list_blocks", "unblock_domain"]
 
 DOMAIN = re.compile(r"^[a-z0-9.\-]{1,253}(?::[0-9]{1,5})?$")
@@ -49,6 +51,7 @@ async def block_domain(ctx: Context, params: DomainInput) -> dict[str, Any]:
     await Delivery.filter(domain=params.domain, state=DeliveryState.PENDING.value).update(
         state=DeliveryState.SKIPPED.value, last_error="the domain is blocked"
     )
+    DOMAIN_STATES.forget()  # this process sees the block at once; others within seconds
     await ctx.emit("federation.domain_blocked", "domain", params.domain[:64], {"domain": params.domain, "follows_ended": ended})
     return _view(row)
 
@@ -57,6 +60,7 @@ async def block_domain(ctx: Context, params: DomainInput) -> dict[str, Any]:
 async def unblock_domain(ctx: Context, params: DomainInput) -> None:
     """Lift a domain block (ended follows stay ended)."""
     changed = await DomainHealth.filter(domain=params.domain, blocked=True).update(blocked=False)
+    DOMAIN_STATES.forget()
     if changed:
         await ctx.emit("federation.domain_unblocked", "domain", params.domain[:64], {"domain": params.domain})
 

@@ -40,7 +40,7 @@ from models.urls import UrlRefused, check_url
 
 from .actors import actor_keys, local_actor_url
 from .keys import PrivateKey
-from .remote import USER_AGENT, domain_of, signing_key
+from .remote import DOMAIN_STATES, USER_AGENT, domain_of, signing_key
 from .signatures import sign_cavage
 from .ssrf import GuardedResolver
 
@@ -141,12 +141,14 @@ async def _note_domains(ok: set[str], failed: set[str], now: datetime, site: Sit
     """One success makes a domain available again; failures count distinct days."""
     if ok:
         await DomainHealth.filter(domain__in=list(ok)).update(failure_days=[], unavailable=False)
+        DOMAIN_STATES.forget()
     for domain in failed - ok:
         health = await _domain_health(domain)
         days = sorted({*health.failure_days, now.date().isoformat()})[-KEPT_FAILURE_DAYS:]
         unavailable = len(days) >= site.federation.unavailable_after_days
         if unavailable and not health.unavailable:
             log.warning("delivery: %s failed on %d distinct days; marked unavailable", domain, len(days))
+            DOMAIN_STATES.forget()
         await DomainHealth.filter(id=health.id).update(failure_days=days, unavailable=unavailable)
 
 

@@ -40,7 +40,7 @@ from models.registry import REGISTRY, Access
 
 from .credits import credit_remote_give, is_give_to_us
 from .follows import on_accept, on_follow, on_reject, on_undo
-from .remote import KeyResolver, as_id, closed_domains, domain_of, mark_available
+from .remote import KeyResolver, as_id, blocked_actors, closed_domains, domain_of, mark_available
 from .sigcore import IncomingRequest
 from .signatures import verify_request
 
@@ -111,6 +111,8 @@ async def receive(site: Site, username: str | None, request: IncomingRequest) ->
         return "dropped"
     if (await closed_domains()).get(domain_of(actor_uri)) == "blocked":
         raise Forbidden("this server does not accept activities from your domain", code="domain-blocked")
+    if actor_uri in await blocked_actors():
+        raise Forbidden("this server does not accept activities from this actor", code="actor-blocked")
     keys = KeyResolver(site)
     result = await verify_request(request, keys)
     if not result.ok:

@@ -32,7 +32,7 @@ from tortoise.transactions import in_transaction
 
 from models.actors import Actor
 from models.context import Site
-from models.federation import DomainHealth, RemoteActor
+from models.federation import ActorBlock, DomainHealth, RemoteActor
 from models.urls import UrlRefused, check_url
 
 from . import documents
@@ -41,7 +41,7 @@ from .keys import KeyFormatError, PrivateKey, PublicKey, load_private_key, load_
 from .signatures import sign_cavage
 from .ssrf import GuardedResolver, resolve_public
 
-__all__ = ["ACCEPT", "DOMAIN_STATES", "FetchError", "LoopMemo", "closed_domains", "mark_available", "KeyResolver", "as_id", "as_list", "domain_of", "fetch_json", "remote_actor",
+__all__ = ["ACCEPT", "DOMAIN_STATES", "FetchError", "LoopMemo", "blocked_actors", "closed_domains", "mark_available", "KeyResolver", "as_id", "as_list", "domain_of", "fetch_json", "remote_actor",
            "signing_key", "webfinger_lookup"]
 
 log = logging.getLogger("tallystick.federation")
@@ -148,7 +148,7 @@ class LoopMemo:
             self._map().pop(key, None)
 
 
-DOMAIN_STATES = LoopMemo(ttl=5)  # "closed" domains: {domain: "blocked" | "unavailable"}
+DOMAIN_STATES = LoopMemo(ttl=5)  # "all": closed domains {domain: "blocked" | "unavailable"}; "actors": blocked ids
 _ACTORS = LoopMemo(ttl=60)  # remote actors by uri (the table stays the cache of record)
 
 
@@ -162,9 +162,20 @@ async def closed_domains() -> dict[str, str]:
     return found  # type: ignore[no-any-return]
 
 
+async def blocked_actors() -> frozenset[str]:
+    """Ids of the remote actors an admin blocked (re-read at most every few seconds)."""
+    found = DOMAIN_STATES.get("actors")
+    if found is None:
+        found = frozenset(await ActorBlock.all().values_list("uri", flat=True))
+        DOMAIN_STATES.put("actors", found)
+    return found  # type: ignore[no-any-return]
+
+
 async def _refuse_blocked(url: str) -> None:
     if (await closed_domains()).get(domain_of(url)) == "blocked":
         raise FetchError("refused", f"{domain_of(url)} is blocked here")
+    if url in await blocked_actors():
+        raise FetchError("refused", f"{url} is blocked here")
 
 
 async def mark_available(domain: str) -> None:

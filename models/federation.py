@@ -16,6 +16,7 @@ from .actors import Actor
 from .base import APP, Entity
 
 __all__ = [
+    "ActorBlock",
     "ActorKey",
     "Delivery",
     "DeliveryState",
@@ -257,3 +258,13 @@ class RemoteCredit(Entity):
         app = APP
         table = "remote_credits"
         indexes = (("recipient_id", "type_uri"),)
+
+
+class ActorBlock(Entity):
+    """A remote actor an admin blocked: its activities are refused and nothing is sent to it"""
+
+    uri = fields.CharField(max_length=2048, unique=True)
+
+    class Meta:
+        app = APP
+        table = "actor_blocks"

@@ -244,3 +244,20 @@ async def test_subscriptions__a_followed_type_notifies_its_subscriber_until_undo
     await publish_due_events(site)
     await deliver_due(site)
     assert len(remote.posts()) == 1
+
+
+async def test_blocks__a_blocked_actor_is_refused_but_its_domain_is_not(fed_api: Api, remote: Remote) -> None:
+    token = await followed_alice(fed_api, remote, "bob", "carol")
+    admin = await fed_api.user("root", roles=["admin"])
+    bob, carol = remote.actor("bob"), remote.actor("carol")
+    blocked = await fed_api.post("/api/v1/admin/federation/actor-blocks", {"actor": bob.uri}, token=admin)
+    assert blocked.status == 201, blocked
+    followers = await fed_api.get("/api/v1/followers", token=token)
+    assert [f["follower_uri"] for f in followers.body["items"]] == [carol.uri]
+    assert_problem(await signed_post(fed_api, "/inbox", follow(bob.uri, 8), bob), 403, "actor-blocked")
+    assert (await signed_post(fed_api, "/inbox", follow(carol.uri, 8), carol)).status == 202
+    listed = await fed_api.get("/api/v1/admin/federation/actor-blocks", token=admin)
+    assert [b["actor"] for b in listed.body["items"]] == [bob.uri]
+    assert (await fed_api.delete(f"/api/v1/admin/federation/actor-blocks/{blocked.body['id']}", token=admin)).status == 204
+    assert (await signed_post(fed_api, "/inbox", follow(bob.uri, 9), bob)).status == 202
+

@@ -262,3 +262,25 @@ async def test_live__an_activity_accepted_before_a_crash_is_processed_after_rest
         return [f["state"] for f in listed["items"]] == ["accepted"]
 
     await eventually(accepted, "A to process the stored Follow after its restart")
+
+
+async def test_live__a_blocked_domain_is_refused(pair: tuple[Instance, Instance]) -> None:
+    a, b = pair
+    a.user("alice")
+    a.tokens["admin"] = a.server.create_user("admin", "admin")
+    b.user("bob")
+    b.tokens["admin"] = b.server.create_user("admin", "admin")
+    a.server.start()
+    b.server.start()
+    status, _ = await a.call("PUT", f"/api/v1/admin/federation/blocks/{b.domain}", "admin")
+    assert status == 200
+    status, problem = await b.call("POST", "/api/v1/follows", "bob", json={"target": f"alice@{a.domain}"})
+    assert status == 201, problem  # B may look alice up; A refuses what B sends
+
+    async def refused() -> bool:
+        _, listed = await b.call("GET", "/api/v1/admin/federation/deliveries", "admin", params={"state": "failed"})
+        return [row["last_status"] for row in listed["items"]] == [403]
+
+    await eventually(refused, "A to refuse B's Follow")
+    _, followers = await a.call("GET", "/api/v1/followers", "alice")
+    assert followers["items"] == []

@@ -99,11 +99,13 @@ class Follow(Entity):
     )
     state = fields.CharField(max_length=16, default=FollowState.PENDING.value)
     activity_uri = fields.CharField(max_length=2048, unique=True)
+    # Empty for following the actor itself, else the one remote token, type or set we subscribe to.
+    object_uri = fields.CharField(max_length=2048, default="")
 
     class Meta:
         app = APP
         table = "follows"
-        unique_together = (("follower", "target"),)
+        unique_together = (("follower", "target", "object_uri"),)
 
 
 class Subscription(Entity):

@@ -137,8 +137,9 @@ class Migration(migrations.Migration):
                 ('target', fields.ForeignKeyField('tallystick.Actor', source_field='target_id', db_constraint=True, to_field='id', related_name='follower_rows', on_delete=OnDelete.CASCADE)),
                 ('state', fields.CharField(default='pending', max_length=16)),
                 ('activity_uri', fields.CharField(unique=True, max_length=2048)),
+                ('object_uri', fields.CharField(default='', max_length=2048)),
             ],
-            options={'table': 'follows', 'app': 'tallystick', 'unique_together': (('follower', 'target'),), 'pk_attr': 'id', 'table_description': 'One follower relation, in either direction (local follows remote, or remote follows local)'},
+            options={'table': 'follows', 'app': 'tallystick', 'unique_together': (('follower', 'target', 'object_uri'),), 'pk_attr': 'id', 'table_description': 'One follower relation, in either direction (local follows remote, or remote follows local)'},
             bases=['Entity'],
         ),
         ops.CreateModel(

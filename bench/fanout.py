@@ -31,10 +31,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Client, Instance, print_header, print_row, timed  # noqa: E402
-
 import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
+from common import Client, Instance, print_header, print_row, timed  # noqa: E402
 
 TARGET = 0.6
 PER_HOST = 4  # the default delivery_per_host

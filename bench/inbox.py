@@ -25,12 +25,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import free_port, print_header, print_row, run_load, timed  # noqa: E402
-from fanout import fed_instance  # noqa: E402
-
 import aiohttp  # noqa: E402
 import orjson  # noqa: E402
 from aiohttp import web  # noqa: E402
+from common import free_port, print_header, print_row, run_load, timed  # noqa: E402
+from fanout import fed_instance  # noqa: E402
 
 TARGET = 0.4
 

@@ -35,7 +35,8 @@ from models.federation import Delivery, DeliveryState, DomainHealth
 from models.ids import new_id
 from models.paging import ListInput, Page, paginate
 from models.registry import REGISTRY, Access
-from models.sql import insert_many, now as sql_now
+from models.sql import insert_many
+from models.sql import now as sql_now
 from models.urls import UrlRefused, check_url
 
 from .actors import actor_keys, local_actor_url
@@ -155,9 +156,8 @@ async def _note_domains(ok: set[str], failed: set[str], now: datetime, site: Sit
 async def _record(delivery: Delivery, outcome: Outcome, now: datetime, site: Site) -> None:
     """A failed try: retry later, or give up for good."""
     values: dict[str, Any] = {"last_status": outcome.status, "last_error": outcome.error, "lease": None}
-    if outcome.status is not None and is_permanent(outcome.status):
-        values.update(state=DeliveryState.FAILED.value, next_at=None)
-    elif delivery.attempts >= site.federation.delivery_max_attempts:
+    permanent = outcome.status is not None and is_permanent(outcome.status)
+    if permanent or delivery.attempts >= site.federation.delivery_max_attempts:
         values.update(state=DeliveryState.FAILED.value, next_at=None)
     else:
         wait = max(retry_delay(delivery.attempts), outcome.retry_after or 0)

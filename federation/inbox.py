@@ -26,14 +26,13 @@ import orjson
 from pydantic import Field
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
-from tortoise.transactions import in_transaction
 
+from models import sql
 from models.actors import Actor, Role, User, UserStatus
 from models.base import iso
 from models.context import Context, Site
 from models.errors import BadInput, Forbidden, NotFound, TooLarge, Unauthorized
-from models.federation import DomainHealth, Follow, InboxActivity, InboxState, RemoteActor, RemoteObject
-from models import sql
+from models.federation import Follow, InboxActivity, InboxState, RemoteActor, RemoteObject
 from models.ids import new_id
 from models.paging import ListInput, Page, paginate
 from models.registry import REGISTRY, Access
@@ -161,7 +160,7 @@ class _GroupInsert:
                 batch, self.pending = self.pending[:GROUP_MAX], self.pending[GROUP_MAX:]
                 try:
                     inserted = await _insert_rows([row for row, _ in batch])
-                except Exception as error:  # each waiting request reports it (a 500 the sender retries)
+                except Exception as error:  # noqa: BLE001  each waiting request reports it (a 500 the sender retries)
                     for _, future in batch:
                         if not future.done():
                             future.set_exception(error)

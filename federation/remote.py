@@ -19,8 +19,8 @@ import time
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -41,8 +41,23 @@ from .keys import KeyFormatError, PrivateKey, PublicKey, load_private_key, load_
 from .signatures import sign_cavage
 from .ssrf import GuardedResolver, resolve_public
 
-__all__ = ["ACCEPT", "DOMAIN_STATES", "FetchError", "LoopMemo", "blocked_actors", "closed_domains", "mark_available", "KeyResolver", "as_id", "as_list", "domain_of", "fetch_json", "remote_actor",
-           "signing_key", "webfinger_lookup"]
+__all__ = [
+    "ACCEPT",
+    "DOMAIN_STATES",
+    "FetchError",
+    "KeyResolver",
+    "LoopMemo",
+    "as_id",
+    "as_list",
+    "blocked_actors",
+    "closed_domains",
+    "domain_of",
+    "fetch_json",
+    "mark_available",
+    "remote_actor",
+    "signing_key",
+    "webfinger_lookup",
+]
 
 log = logging.getLogger("tallystick.federation")
 

@@ -31,7 +31,8 @@ test-pg: venv
 	TALLYSTICK_DATABASE_URL='$(PG_URL)' $(BIN)/python -m pytest -q
 
 bench: venv
-	$(BIN)/python bench/ledger.py && $(BIN)/python bench/ledger_trace.py && $(BIN)/python bench/paging.py && $(BIN)/python bench/jobs.py && $(BIN)/python bench/fanout.py
+	$(BIN)/python bench/ledger.py && $(BIN)/python bench/ledger_trace.py && $(BIN)/python bench/paging.py \
+		&& $(BIN)/python bench/jobs.py && $(BIN)/python bench/fanout.py && $(BIN)/python bench/inbox.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

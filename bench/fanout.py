@@ -31,10 +31,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Client, Instance, print_header, print_row, timed  # noqa: E402
-
 import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
+from common import Client, Instance, print_header, print_row, timed  # noqa: E402
 
 TARGET = 0.6
 PER_HOST = 4  # the default delivery_per_host
@@ -44,10 +43,13 @@ PER_HOST = 4  # the default delivery_per_host
 class FedInstance(Instance):
     """An instance that may talk to receivers on 127.0.0.1 and sweeps often."""
 
+    env_extra: dict[str, str] = field(default_factory=dict)
+
     @property
     def env(self) -> dict[str, str]:
         return {
             **super().env,
+            **self.env_extra,
             "TALLYSTICK_FEDERATION__ALLOW_PRIVATE_ADDRESSES": "true",
             "TALLYSTICK_JOBS__POLL_INTERVAL_SECONDS": "0.05",
             "TALLYSTICK_FEDERATION__DELIVERY_PER_HOST": str(PER_HOST),

@@ -35,12 +35,13 @@ from models.federation import Delivery, DeliveryState, DomainHealth
 from models.ids import new_id
 from models.paging import ListInput, Page, paginate
 from models.registry import REGISTRY, Access
-from models.sql import insert_many, now as sql_now
+from models.sql import insert_many
+from models.sql import now as sql_now
 from models.urls import UrlRefused, check_url
 
 from .actors import actor_keys, local_actor_url
 from .keys import PrivateKey
-from .remote import USER_AGENT, domain_of, signing_key
+from .remote import DOMAIN_STATES, USER_AGENT, domain_of, signing_key
 from .signatures import sign_cavage
 from .ssrf import GuardedResolver
 
@@ -141,21 +142,22 @@ async def _note_domains(ok: set[str], failed: set[str], now: datetime, site: Sit
     """One success makes a domain available again; failures count distinct days."""
     if ok:
         await DomainHealth.filter(domain__in=list(ok)).update(failure_days=[], unavailable=False)
+        DOMAIN_STATES.forget()
     for domain in failed - ok:
         health = await _domain_health(domain)
         days = sorted({*health.failure_days, now.date().isoformat()})[-KEPT_FAILURE_DAYS:]
         unavailable = len(days) >= site.federation.unavailable_after_days
         if unavailable and not health.unavailable:
             log.warning("delivery: %s failed on %d distinct days; marked unavailable", domain, len(days))
+            DOMAIN_STATES.forget()
         await DomainHealth.filter(id=health.id).update(failure_days=days, unavailable=unavailable)
 
 
 async def _record(delivery: Delivery, outcome: Outcome, now: datetime, site: Site) -> None:
     """A failed try: retry later, or give up for good."""
     values: dict[str, Any] = {"last_status": outcome.status, "last_error": outcome.error, "lease": None}
-    if outcome.status is not None and is_permanent(outcome.status):
-        values.update(state=DeliveryState.FAILED.value, next_at=None)
-    elif delivery.attempts >= site.federation.delivery_max_attempts:
+    permanent = outcome.status is not None and is_permanent(outcome.status)
+    if permanent or delivery.attempts >= site.federation.delivery_max_attempts:
         values.update(state=DeliveryState.FAILED.value, next_at=None)
     else:
         wait = max(retry_delay(delivery.attempts), outcome.retry_after or 0)

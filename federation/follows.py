@@ -30,7 +30,7 @@ from models.registry import REGISTRY, Access, Input
 from . import documents
 from .actors import local_actor_url
 from .outbox import activity_url, publish
-from .remote import FetchError, as_id, domain_of, remote_actor, webfinger_lookup
+from .remote import FetchError, as_id, domain_of, fetch_json, remote_actor, webfinger_lookup
 from .subscriptions import on_follow_object
 
 __all__ = ["local_actor_of", "on_accept", "on_follow", "on_reject", "on_undo", "resolve_target"]
@@ -50,6 +50,7 @@ def _view(site: Site, follow: Follow, actors: Mapping[str, Actor]) -> dict[str, 
         "follower_uri": follower.uri or local_actor_url(site.base_url, follower),
         "target": target.handle(site.domain),
         "target_uri": target.uri or local_actor_url(site.base_url, target),
+        "object": follow.object_uri or None,
         "state": follow.state,
         "created_at": iso(follow.created_at),
         "updated_at": iso(follow.updated_at),
@@ -83,6 +84,44 @@ async def manually_approves(actor: Actor) -> bool:
 
 class FollowInput(Input):
     target: str = Field(min_length=3, max_length=2048, description="user@host, or the URL of an actor")
+
+
+class FollowTargetInput(Input):
+    target: str = Field(
+        min_length=3, max_length=2048, description="user@host, the URL of an actor, or the URL of a remote token, type or set"
+    )
+
+
+FOLLOWABLE_TYPES = {"Token", "TokenType", "TokenSet"}
+
+
+async def _remote_object_owner(site: Site, uri: str) -> Actor:
+    """The owner of a remote token, type or set (fetched), for a subscription to that object alone."""
+    try:
+        document = await fetch_json(site, uri)
+    except FetchError as error:
+        raise Unprocessable(f"cannot fetch {uri}: {error.detail}", code="remote-actor-unavailable") from None
+    owner = as_id(document.get("attributedTo"))
+    if as_id(document) != uri or document.get("type") not in FOLLOWABLE_TYPES or not owner or domain_of(owner) != domain_of(uri):
+        raise Unprocessable(f"{uri} is neither an actor nor a token, type or set", code="not-followable")
+    try:
+        remote = await remote_actor(site, owner)
+    except FetchError as error:
+        raise Unprocessable(f"cannot fetch {owner}: {error.detail}", code="remote-actor-unavailable") from None
+    return await Actor.get(id=remote.actor_id)  # type: ignore[attr-defined]
+
+
+async def follow_target(ctx: Context, target: str) -> tuple[Actor, str]:
+    """(actor to follow, object URL or "" for the actor itself)."""
+    if target.startswith(("http://", "https://")) and domain_of(target) != domain_of(ctx.site.base_url):
+        try:
+            remote = await remote_actor(ctx.site, target)
+            return await Actor.get(id=remote.actor_id), ""  # type: ignore[attr-defined]
+        except FetchError as error:
+            if error.kind != "invalid":
+                raise Unprocessable(f"cannot fetch {target}: {error.detail}", code="remote-actor-unavailable") from None
+        return await _remote_object_owner(ctx.site, target), target
+    return await resolve_target(ctx, target), ""
 
 
 async def resolve_target(ctx: Context, target: str) -> Actor:
@@ -126,15 +165,15 @@ async def lookup(ctx: Context, params: FollowInput) -> dict[str, Any]:
     }
 
 
-@REGISTRY.operation("follows.create", FollowInput, access=Access.WRITE, writes=False)
-async def follow(ctx: Context, params: FollowInput) -> dict[str, Any]:
-    """Follow an actor here or on another server; remote ones answer with Accept or Reject."""
+@REGISTRY.operation("follows.create", FollowTargetInput, access=Access.WRITE, writes=False)
+async def follow(ctx: Context, params: FollowTargetInput) -> dict[str, Any]:
+    """Follow an actor, or one remote token, type or set; remote ones answer with Accept or Reject."""
     me = ctx.require_actor()
-    target = await resolve_target(ctx, params.target)
+    target, object_uri = await follow_target(ctx, params.target)
     if target.id == me.id:
         raise Unprocessable("you cannot follow yourself", code="self-follow")
     async with in_transaction():
-        existing = await Follow.get_or_none(follower_id=me.id, target_id=target.id)
+        existing = await Follow.get_or_none(follower_id=me.id, target_id=target.id, object_uri=object_uri)
         if existing is not None:
             return _view(ctx.site, existing, {me.id: me, target.id: target})
         row_id = new_id()
@@ -144,11 +183,12 @@ async def follow(ctx: Context, params: FollowInput) -> dict[str, Any]:
             state = FollowState.PENDING
         row = await Follow.create(
             id=row_id, follower=me, target=target, state=state.value,
-            activity_uri=activity_url(ctx.site.base_url, row_id),
+            activity_uri=activity_url(ctx.site.base_url, row_id), object_uri=object_uri,
         )
         if not target.is_local:
             remote = await RemoteActor.get(actor_id=target.id)
-            await publish(ctx.site, me, "Follow", target.uri, inboxes=[remote.inbox], to=[target.uri or ""], row_id=row_id)
+            await publish(ctx.site, me, "Follow", object_uri or target.uri, inboxes=[remote.inbox], to=[target.uri or ""],
+                          row_id=row_id)
         await ctx.emit("follow.requested", "follow", row.id, {"target": target.handle(ctx.site.domain), "state": state.value})
     return _view(ctx.site, row, {me.id: me, target.id: target})
 
@@ -180,7 +220,8 @@ class FollowIdInput(Input):
 
 
 async def _undo_payload(site: Site, row: Follow, me: Actor, target: Actor) -> dict[str, Any]:
-    return {"id": row.activity_uri, "type": "Follow", "actor": local_actor_url(site.base_url, me), "object": target.uri}
+    return {"id": row.activity_uri, "type": "Follow", "actor": local_actor_url(site.base_url, me),
+            "object": row.object_uri or target.uri}
 
 
 @REGISTRY.operation("follows.delete", FollowIdInput, access=Access.WRITE)
@@ -266,7 +307,7 @@ async def on_follow(site: Site, activity: Mapping[str, Any], sender: RemoteActor
         return await on_follow_object(site, activity, sender)
     ctx = Context(site=site, actor=target, system=True)
     async with in_transaction():
-        row = await Follow.get_or_none(follower_id=sender.actor_id, target_id=target.id)  # type: ignore[attr-defined]
+        row = await Follow.get_or_none(follower_id=sender.actor_id, target_id=target.id, object_uri="")  # type: ignore[attr-defined]
         if row is None:
             manual = await manually_approves(target)
             state = FollowState.PENDING if manual else FollowState.ACCEPTED
@@ -294,7 +335,9 @@ async def _our_follow(site: Site, activity: Mapping[str, Any], sender: RemoteAct
     if isinstance(obj, Mapping):
         follower = await local_actor_of(site, as_id(obj.get("actor")) or "")
         if follower is not None:
-            return await Follow.get_or_none(follower_id=follower.id, target_id=sender.actor_id)  # type: ignore[attr-defined]
+            return await Follow.get_or_none(
+                follower_id=follower.id, target_id=sender.actor_id, object_uri=as_id(obj.get("object")) or ""  # type: ignore[attr-defined]
+            ) or await Follow.get_or_none(follower_id=follower.id, target_id=sender.actor_id, object_uri="")  # type: ignore[attr-defined]
     return None
 
 
@@ -324,5 +367,5 @@ async def on_undo(site: Site, activity: Mapping[str, Any], sender: RemoteActor) 
     if not removed and isinstance(obj, Mapping):
         target = await local_actor_of(site, as_id(obj.get("object")) or "")
         if target is not None:
-            removed = await Follow.filter(follower_id=sender.actor_id, target_id=target.id).delete()  # type: ignore[attr-defined]
+            removed = await Follow.filter(follower_id=sender.actor_id, target_id=target.id, object_uri="").delete()  # type: ignore[attr-defined]
     return "unfollowed" if removed else "ignored: no such follow"

@@ -15,7 +15,9 @@ again. Unknown types are stored and marked ignored.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,19 +26,20 @@ import orjson
 from pydantic import Field
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
-from tortoise.transactions import in_transaction
 
+from models import sql
 from models.actors import Actor, Role, User, UserStatus
 from models.base import iso
 from models.context import Context, Site
 from models.errors import BadInput, Forbidden, NotFound, TooLarge, Unauthorized
-from models.federation import DomainHealth, Follow, InboxActivity, InboxState, RemoteActor, RemoteObject
+from models.federation import Follow, InboxActivity, InboxState, RemoteActor, RemoteObject
+from models.ids import new_id
 from models.paging import ListInput, Page, paginate
 from models.registry import REGISTRY, Access
 
 from .credits import credit_remote_give, is_give_to_us
 from .follows import on_accept, on_follow, on_reject, on_undo
-from .remote import KeyResolver, as_id, domain_of
+from .remote import KeyResolver, as_id, blocked_actors, closed_domains, domain_of, mark_available
 from .sigcore import IncomingRequest
 from .signatures import verify_request
 
@@ -46,6 +49,7 @@ log = logging.getLogger("tallystick.inbox")
 
 LEASE_SECONDS = 60
 MAX_URI = 2048
+GROUP_MAX = 200  # rows per INSERT (12 parameters each, far below the databases' limits)
 MAX_ATTEMPTS = 5
 OBJECT_TYPES = {"Token", "TokenType", "TokenSet", "LedgerEntry"}
 _CHANGES = {"Create", "Update", "Delete"}
@@ -104,8 +108,10 @@ async def receive(site: Site, username: str | None, request: IncomingRequest) ->
     actor_uri = str(as_id(activity["actor"]))
     if activity["type"] == "Delete" and not await RemoteActor.filter(uri=actor_uri).exists():
         return "dropped"
-    if await DomainHealth.filter(domain=domain_of(actor_uri), blocked=True).exists():
+    if (await closed_domains()).get(domain_of(actor_uri)) == "blocked":
         raise Forbidden("this server does not accept activities from your domain", code="domain-blocked")
+    if actor_uri in await blocked_actors():
+        raise Forbidden("this server does not accept activities from this actor", code="actor-blocked")
     keys = KeyResolver(site)
     result = await verify_request(request, keys)
     if not result.ok:
@@ -113,18 +119,80 @@ async def receive(site: Site, username: str | None, request: IncomingRequest) ->
     if keys.actor is None or keys.actor.uri != actor_uri:
         raise Forbidden("the activity's actor is not the owner of the key that signed it", code="origin-mismatch")
     _check_origin(activity, actor_uri)
-    if await InboxActivity.filter(activity_uri=activity["id"]).exists():
+    moment = sql.now()
+    row = {
+        "id": new_id(), "created_at": moment, "updated_at": moment, "activity_uri": activity["id"],
+        "type": str(activity["type"])[:64], "actor_uri": actor_uri, "recipient_id": recipient.id if recipient else None,
+        "payload": request.body.decode("utf-8"),  # the JSON as received: orjson already proved it valid
+        "state": InboxState.QUEUED.value, "attempts": 0,
+        "lease_expires_at": None, "outcome": None,
+    }
+    if not await _group_insert(row):
         return "duplicate"
-    try:
-        await InboxActivity.create(
-            activity_uri=activity["id"], type=str(activity["type"])[:64], actor_uri=actor_uri,
-            recipient=recipient, payload=activity,
-        )
-    except IntegrityError:
-        return "duplicate"
-    # It answers us, so it is reachable again.
-    await DomainHealth.filter(domain=domain_of(actor_uri), unavailable=True).update(unavailable=False, failure_days=[])
+    await mark_available(domain_of(actor_uri))  # it speaks to us, so it is reachable again
     return "accepted"
+
+
+class _GroupInsert:
+    """Store concurrent inbox POSTs with one INSERT (and one commit) per batch.
+
+    Each accepted activity must be durable before we answer 202, and a commit costs an fsync;
+    under load, requests that arrive while a batch is being written wait for the next one,
+    so one commit serves many of them (group commit). Duplicates are skipped by the unique
+    activity id (ON CONFLICT DO NOTHING); RETURNING tells each caller whether its row is new.
+    """
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[dict[str, Any], asyncio.Future[bool]]] = []
+        self.flushing = False
+
+    async def add(self, row: dict[str, Any]) -> bool:
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.pending.append((row, future))
+        if not self.flushing:
+            self.flushing = True
+            asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        try:
+            while self.pending:
+                batch, self.pending = self.pending[:GROUP_MAX], self.pending[GROUP_MAX:]
+                try:
+                    inserted = await _insert_rows([row for row, _ in batch])
+                except Exception as error:  # noqa: BLE001  each waiting request reports it (a 500 the sender retries)
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(error)
+                    continue
+                for row, future in batch:
+                    if not future.done():
+                        future.set_result(row["activity_uri"] in inserted)
+        finally:
+            self.flushing = False
+
+
+async def _insert_rows(rows: list[dict[str, Any]]) -> set[str]:
+    names = list(rows[0])
+    one = "(" + ", ".join("?" for _ in names) + ")"
+    found = await sql.fetch(
+        f'INSERT INTO "{InboxActivity._meta.db_table}" ({", ".join(names)}) VALUES {", ".join(one for _ in rows)} '
+        "ON CONFLICT (activity_uri) DO NOTHING RETURNING activity_uri",
+        *[row[name] for row in rows for name in names],
+    )
+    return {item["activity_uri"] for item in found}
+
+
+_GROUPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _GroupInsert] = weakref.WeakKeyDictionary()
+
+
+async def _group_insert(row: dict[str, Any]) -> bool:
+    """Store one activity row durably (batched with concurrent ones); False when it was already stored."""
+    loop = asyncio.get_running_loop()
+    group = _GROUPS.get(loop)
+    if group is None:
+        group = _GROUPS[loop] = _GroupInsert()
+    return await group.add(row)
 
 
 # ---------------------------------------------------------------- processing

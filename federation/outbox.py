@@ -249,9 +249,9 @@ async def collection(site: Site, actor: Actor, name: str, page: int | None) -> d
     if name == "outbox":
         query: Any = OutboxActivity.filter(actor_id=actor.id, type__in=OUTBOX_TYPES)
     elif name == "followers":
-        query = Follow.filter(target_id=actor.id, state=FollowState.ACCEPTED.value)
-    else:
-        query = Follow.filter(follower_id=actor.id, state=FollowState.ACCEPTED.value)
+        query = Follow.filter(target_id=actor.id, state=FollowState.ACCEPTED.value, object_uri="")
+    else:  # following: actors only (subscriptions to single objects are not "following" them)
+        query = Follow.filter(follower_id=actor.id, state=FollowState.ACCEPTED.value, object_uri="")
     if page is None:
         return documents.ordered_collection(collection_id, await query.count(), paged=True)
     rows = await query.order_by("-id").offset((page - 1) * COLLECTION_PAGE_SIZE).limit(COLLECTION_PAGE_SIZE + 1)

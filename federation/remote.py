@@ -13,32 +13,51 @@ a signature does not verify with the cached key (key rotation).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import aiohttp
 import orjson
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from models.actors import Actor
 from models.context import Site
-from models.federation import DomainHealth, RemoteActor
+from models.federation import ActorBlock, DomainHealth, RemoteActor
 from models.urls import UrlRefused, check_url
 
 from . import documents
 from .actors import actor_keys, instance_actor
-from .keys import PrivateKey, load_private_key
+from .keys import KeyFormatError, PrivateKey, PublicKey, load_private_key, load_public_key
 from .signatures import sign_cavage
 from .ssrf import GuardedResolver, resolve_public
 
-__all__ = ["ACCEPT", "FetchError", "KeyResolver", "as_id", "as_list", "domain_of", "fetch_json", "remote_actor",
-           "signing_key", "webfinger_lookup"]
+__all__ = [
+    "ACCEPT",
+    "DOMAIN_STATES",
+    "FetchError",
+    "KeyResolver",
+    "LoopMemo",
+    "as_id",
+    "as_list",
+    "blocked_actors",
+    "closed_domains",
+    "domain_of",
+    "fetch_json",
+    "mark_available",
+    "remote_actor",
+    "signing_key",
+    "webfinger_lookup",
+]
 
 log = logging.getLogger("tallystick.federation")
 
@@ -51,6 +70,12 @@ MAX_URI = 2048  # the longest id we store (the columns' size)
 def signing_key(private_pem: str) -> PrivateKey:
     """A private key read from PEM once: loading an RSA key checks it, about 30 ms each time."""
     return load_private_key(private_pem)
+
+
+@lru_cache(maxsize=4096)
+def verifying_key(public_pem: str) -> PublicKey:
+    """A public key read from PEM once per process (remote keys rarely change)."""
+    return load_public_key(public_pem)
 
 
 class FetchError(Exception):
@@ -99,9 +124,80 @@ async def _read_limited(reply: aiohttp.ClientResponse, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+class LoopMemo:
+    """A small per-event-loop, time-limited memo of database answers read on every inbox POST.
+
+    Each process (and each test, with its own loop) keeps its own; entries expire after `ttl`
+    seconds, so a change made by another process is seen within that time.
+    """
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._maps: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, tuple[float, Any]]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _map(self) -> dict[str, tuple[float, Any]]:
+        loop = asyncio.get_running_loop()
+        found = self._maps.get(loop)
+        if found is None:
+            found = self._maps[loop] = {}
+        return found
+
+    def get(self, key: str) -> Any:
+        entry = self._map().get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, key: str, value: Any) -> None:
+        memo = self._map()
+        if len(memo) > 10_000:
+            memo.clear()
+        memo[key] = (time.monotonic() + self.ttl, value)
+
+    def forget(self, key: str | None = None) -> None:
+        if key is None:
+            self._map().clear()
+        else:
+            self._map().pop(key, None)
+
+
+DOMAIN_STATES = LoopMemo(ttl=5)  # "all": closed domains {domain: "blocked" | "unavailable"}; "actors": blocked ids
+_ACTORS = LoopMemo(ttl=60)  # remote actors by uri (the table stays the cache of record)
+
+
+async def closed_domains() -> dict[str, str]:
+    """Blocked and unavailable domains (re-read at most every few seconds)."""
+    found = DOMAIN_STATES.get("all")
+    if found is None:
+        rows = await DomainHealth.filter(Q(blocked=True) | Q(unavailable=True)).values_list("domain", "blocked")
+        found = {domain: "blocked" if blocked else "unavailable" for domain, blocked in rows}
+        DOMAIN_STATES.put("all", found)
+    return found  # type: ignore[no-any-return]
+
+
+async def blocked_actors() -> frozenset[str]:
+    """Ids of the remote actors an admin blocked (re-read at most every few seconds)."""
+    found = DOMAIN_STATES.get("actors")
+    if found is None:
+        found = frozenset(await ActorBlock.all().values_list("uri", flat=True))
+        DOMAIN_STATES.put("actors", found)
+    return found  # type: ignore[no-any-return]
+
+
 async def _refuse_blocked(url: str) -> None:
-    if await DomainHealth.filter(domain=domain_of(url), blocked=True).exists():
+    if (await closed_domains()).get(domain_of(url)) == "blocked":
         raise FetchError("refused", f"{domain_of(url)} is blocked here")
+    if url in await blocked_actors():
+        raise FetchError("refused", f"{url} is blocked here")
+
+
+async def mark_available(domain: str) -> None:
+    """A domain answered or spoke to us: deliveries to it resume."""
+    if (await closed_domains()).get(domain) == "unavailable":
+        await DomainHealth.filter(domain=domain, unavailable=True).update(unavailable=False, failure_days=[])
+        DOMAIN_STATES.forget()
 
 
 async def fetch_json(site: Site, url: str, *, signed: bool = True, accept: str = ACCEPT) -> dict[str, Any]:
@@ -226,9 +322,12 @@ async def remote_actor(site: Site, uri: str, *, refresh: bool = False) -> Remote
     if len(uri) > MAX_URI:
         raise FetchError("invalid", f"actor ids longer than {MAX_URI} characters are not accepted")
     await _refuse_blocked(uri)
-    cached = await RemoteActor.get_or_none(uri=uri)
     max_age = timedelta(seconds=site.federation.actor_cache_seconds)
+    cached = None if refresh else _ACTORS.get(uri)
+    if cached is None:
+        cached = await RemoteActor.get_or_none(uri=uri)
     if cached is not None and not refresh and cached.fetched_at > datetime.now(UTC) - max_age:
+        _ACTORS.put(uri, cached)
         return cached
     document = await fetch_json(site, uri)
     if as_id(document) != uri and "owner" in document and "inbox" not in document:
@@ -238,7 +337,8 @@ async def remote_actor(site: Site, uri: str, *, refresh: bool = False) -> Remote
         return await remote_actor(site, owner, refresh=refresh)
     facts = parse_actor(document, uri)
     stored = await _store_actor(facts)
-    await DomainHealth.filter(domain=stored.domain, unavailable=True).update(unavailable=False, failure_days=[])
+    _ACTORS.put(uri, stored)
+    await mark_available(stored.domain)
     return stored
 
 
@@ -259,7 +359,7 @@ class KeyResolver:
         self.actor: RemoteActor | None = None
         self.error: FetchError | None = None
 
-    async def __call__(self, key_id: str, refresh: bool) -> str | None:
+    async def __call__(self, key_id: str, refresh: bool) -> PublicKey | None:
         try:
             actor = await remote_actor(self.site, actor_uri_of_key(key_id), refresh=refresh)
         except FetchError as error:
@@ -270,7 +370,11 @@ class KeyResolver:
             self.error = FetchError("invalid", f"{actor.uri} does not publish the key {key_id}")
             return None
         self.actor = actor
-        return actor.public_key_pem or None
+        try:
+            return verifying_key(actor.public_key_pem) if actor.public_key_pem else None
+        except KeyFormatError:
+            self.error = FetchError("invalid", f"{actor.uri} publishes an unreadable key")
+            return None
 
 
 async def webfinger_lookup(site: Site, handle: str) -> str:

@@ -16,14 +16,15 @@ from .actors import Actor
 from .base import APP, Entity
 
 __all__ = [
+    "ActorBlock",
     "ActorKey",
     "Delivery",
     "DeliveryState",
     "DomainHealth",
-    "Follow",
-    "FollowState",
     "FederationCursor",
     "FederationProfile",
+    "Follow",
+    "FollowState",
     "InboxActivity",
     "InboxState",
     "OutboxActivity",
@@ -98,11 +99,13 @@ class Follow(Entity):
     )
     state = fields.CharField(max_length=16, default=FollowState.PENDING.value)
     activity_uri = fields.CharField(max_length=2048, unique=True)
+    # Empty for following the actor itself, else the one remote token, type or set we subscribe to.
+    object_uri = fields.CharField(max_length=2048, default="")
 
     class Meta:
         app = APP
         table = "follows"
-        unique_together = (("follower", "target"),)
+        unique_together = (("follower", "target", "object_uri"),)
 
 
 class Subscription(Entity):
@@ -257,3 +260,13 @@ class RemoteCredit(Entity):
         app = APP
         table = "remote_credits"
         indexes = (("recipient_id", "type_uri"),)
+
+
+class ActorBlock(Entity):
+    """A remote actor an admin blocked: its activities are refused and nothing is sent to it"""
+
+    uri = fields.CharField(max_length=2048, unique=True)
+
+    class Meta:
+        app = APP
+        table = "actor_blocks"

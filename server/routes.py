@@ -109,6 +109,9 @@ FEDERATION = [
     Route("GET", f"{V1}/admin/federation/blocks", "admin.federation.blocks"),
     Route("PUT", f"{V1}/admin/federation/blocks/{{domain}}", "admin.federation.block"),
     Route("DELETE", f"{V1}/admin/federation/blocks/{{domain}}", "admin.federation.unblock"),
+    Route("GET", f"{V1}/admin/federation/actor-blocks", "admin.federation.actor_blocks"),
+    Route("POST", f"{V1}/admin/federation/actor-blocks", "admin.federation.block_actor", status=201),
+    Route("DELETE", f"{V1}/admin/federation/actor-blocks/{{id}}", "admin.federation.unblock_actor"),
 ]
 
 VERIFY = [

@@ -17,11 +17,11 @@ import pytest
 from aiohttp import web
 
 from federation.keys import generate_rsa
-from federation.signatures import sign_cavage
 from federation.rfc9421 import sign_rfc9421
+from federation.signatures import sign_cavage
+from models.actors import Actor
 from models.context import Site
 from models.federation import ActorKey
-from models.actors import Actor
 from server.app import create_app
 from server.keys import SITE
 

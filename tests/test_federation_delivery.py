@@ -244,3 +244,43 @@ async def test_subscriptions__a_followed_type_notifies_its_subscriber_until_undo
     await publish_due_events(site)
     await deliver_due(site)
     assert len(remote.posts()) == 1
+
+
+async def test_blocks__a_blocked_actor_is_refused_but_its_domain_is_not(fed_api: Api, remote: Remote) -> None:
+    token = await followed_alice(fed_api, remote, "bob", "carol")
+    admin = await fed_api.user("root", roles=["admin"])
+    bob, carol = remote.actor("bob"), remote.actor("carol")
+    blocked = await fed_api.post("/api/v1/admin/federation/actor-blocks", {"actor": bob.uri}, token=admin)
+    assert blocked.status == 201, blocked
+    followers = await fed_api.get("/api/v1/followers", token=token)
+    assert [f["follower_uri"] for f in followers.body["items"]] == [carol.uri]
+    assert_problem(await signed_post(fed_api, "/inbox", follow(bob.uri, 8), bob), 403, "actor-blocked")
+    assert (await signed_post(fed_api, "/inbox", follow(carol.uri, 8), carol)).status == 202
+    listed = await fed_api.get("/api/v1/admin/federation/actor-blocks", token=admin)
+    assert [b["actor"] for b in listed.body["items"]] == [bob.uri]
+    assert (await fed_api.delete(f"/api/v1/admin/federation/actor-blocks/{blocked.body['id']}", token=admin)).status == 204
+    assert (await signed_post(fed_api, "/inbox", follow(bob.uri, 9), bob)).status == 202
+
+
+
+async def test_follows__one_remote_token_can_be_followed_alone(fed_api: Api, remote: Remote) -> None:
+    token = await fed_api.user("alice")
+    bob = remote.actor("bob")
+    url = f"{remote.base}/objects/tokens/1"
+    remote.objects["tokens/1"] = {"id": url, "type": "Token", "attributedTo": bob.uri, "name": "Ring"}
+    made = await fed_api.post("/api/v1/follows", {"target": url}, token=token)
+    assert made.status == 201, made
+    assert (made.body["target_uri"], made.body["object"], made.body["state"]) == (bob.uri, url, "pending")
+    await deliver_due(site_of(fed_api))
+    [sent] = remote.posts()
+    assert (sent["json"]["type"], sent["json"]["object"]) == ("Follow", url)
+    accept = {"id": f"{bob.uri}/accept/9", "type": "Accept", "actor": bob.uri, "object": sent["json"]}
+    assert (await signed_post(fed_api, "/users/alice/inbox", accept, bob)).status == 202
+    await process_due(site_of(fed_api))
+    [listed] = (await fed_api.get("/api/v1/follows", token=token)).body["items"]
+    assert (listed["object"], listed["state"]) == (url, "accepted")
+    following = orjson.loads((await fed_api.get("/users/alice/following?page=1", headers=AP)).text)
+    assert following["orderedItems"] == []  # following one token is not following its owner
+    remote.objects["notes/1"] = {"id": f"{remote.base}/objects/notes/1", "type": "Note", "attributedTo": bob.uri}
+    refused = await fed_api.post("/api/v1/follows", {"target": f"{remote.base}/objects/notes/1"}, token=token)
+    assert_problem(refused, 422, "not-followable")

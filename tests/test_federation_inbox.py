@@ -121,6 +121,18 @@ async def test_inbox__actor_signed_with_someone_elses_key_is_403(fed_api: Api, r
     assert await InboxActivity.all().count() == 0
 
 
+async def test_inbox__a_key_from_another_origin_is_403(fed_api: Api, remote: Remote) -> None:
+    await fed_api.user("alice")
+    other = Remote()
+    await other.start()
+    try:
+        bob, mallory = remote.actor("bob"), other.actor("mallory")
+        reply = await signed_post(fed_api, "/users/alice/inbox", follow(bob.uri), mallory)
+        assert_problem(reply, 403, "origin-mismatch")
+    finally:
+        await other.stop()
+
+
 async def test_inbox__object_of_another_origin_is_403(fed_api: Api, remote: Remote) -> None:
     await fed_api.user("alice")
     bob = remote.actor("bob")

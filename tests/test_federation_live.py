@@ -262,3 +262,57 @@ async def test_live__an_activity_accepted_before_a_crash_is_processed_after_rest
         return [f["state"] for f in listed["items"]] == ["accepted"]
 
     await eventually(accepted, "A to process the stored Follow after its restart")
+
+
+async def test_live__a_blocked_domain_is_refused(pair: tuple[Instance, Instance]) -> None:
+    a, b = pair
+    a.user("alice")
+    a.tokens["admin"] = a.server.create_user("admin", "admin")
+    b.user("bob")
+    b.tokens["admin"] = b.server.create_user("admin", "admin")
+    a.server.start()
+    b.server.start()
+    status, _ = await a.call("PUT", f"/api/v1/admin/federation/blocks/{b.domain}", "admin")
+    assert status == 200
+    status, problem = await b.call("POST", "/api/v1/follows", "bob", json={"target": f"alice@{a.domain}"})
+    assert status == 201, problem  # B may look alice up; A refuses what B sends
+
+    async def refused() -> bool:
+        _, listed = await b.call("GET", "/api/v1/admin/federation/deliveries", "admin", params={"state": "failed"})
+        return [row["last_status"] for row in listed["items"]] == [403]
+
+    await eventually(refused, "A to refuse B's Follow")
+    _, followers = await a.call("GET", "/api/v1/followers", "alice")
+    assert followers["items"] == []
+
+
+async def test_live__a_token_followed_alone_notifies_its_subscriber(pair: tuple[Instance, Instance]) -> None:
+    a, b = pair
+    a.user("alice")
+    b.user("bob")
+    a.server.start()
+    b.server.start()
+    _, ring_type = await a.call("POST", "/api/v1/types", "alice",
+                                json={"name": "Ring", "symbol": "RNG", "fungible": False, "smallest_unit": 0})
+    status, ring = await a.call("POST", "/api/v1/tokens", "alice", json={"type": ring_type["id"]})
+    assert status == 201, ring
+    ring_url = f"{a.server.base_url}/tokens/{ring['id']}"
+    status, made = await b.call("POST", "/api/v1/follows", "bob", json={"target": ring_url})
+    assert (status, made["object"]) == (201, ring_url), made
+
+    async def accepted() -> bool:
+        _, listed = await b.call("GET", "/api/v1/follows", "bob")
+        return [f["state"] for f in listed["items"]] == ["accepted"]
+
+    await eventually(accepted, "A to accept the subscription to the token")
+    _, followers = await a.call("GET", "/api/v1/followers", "alice")
+    assert followers["items"] == []  # bob subscribed to the token, not to alice
+    status, _ = await a.call("PATCH", f"/api/v1/tokens/{ring['id']}", "alice", json={"shareable": True})
+    assert status == 200
+
+    async def copied() -> Any:
+        _, listed = await b.call("GET", "/api/v1/federation/objects", "bob")
+        return [item for item in listed["items"] if item["uri"] == ring_url]
+
+    [copy] = await eventually(copied, "the token's Update to reach its subscriber")
+    assert copy["type"] == "Token" and copy["owner"] == f"alice@{a.domain}"

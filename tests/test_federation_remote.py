@@ -4,7 +4,6 @@ addresses, cached with expiry, and WebFinger lookups of user@host."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -41,8 +40,8 @@ async def test_remote__actors_are_cached_until_they_expire(fed_api: Api, remote:
     await remote_actor(site, bob.uri)
     await remote_actor(site, bob.uri)
     assert len(remote.fetches()) == 1
-    await RemoteActor.filter(uri=bob.uri).update(fetched_at=datetime.now(UTC) - timedelta(days=2))
-    await remote_actor(site, bob.uri)
+    expired = dataclasses.replace(site, federation=dataclasses.replace(site.federation, actor_cache_seconds=0))
+    await remote_actor(expired, bob.uri)
     assert len(remote.fetches()) == 2
 
 

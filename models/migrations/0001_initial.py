@@ -27,6 +27,17 @@ class Migration(migrations.Migration):
             bases=['Entity'],
         ),
         ops.CreateModel(
+            name='ActorBlock',
+            fields=[
+                ('id', fields.CharField(primary_key=True, default=new_id, unique=True, db_index=True, max_length=26)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
+                ('uri', fields.CharField(unique=True, max_length=2048)),
+            ],
+            options={'table': 'actor_blocks', 'app': 'tallystick', 'pk_attr': 'id', 'table_description': 'A remote actor an admin blocked: its activities are refused and nothing is sent to it'},
+            bases=['Entity'],
+        ),
+        ops.CreateModel(
             name='ActorKey',
             fields=[
                 ('id', fields.CharField(primary_key=True, default=new_id, unique=True, db_index=True, max_length=26)),
@@ -126,8 +137,9 @@ class Migration(migrations.Migration):
                 ('target', fields.ForeignKeyField('tallystick.Actor', source_field='target_id', db_constraint=True, to_field='id', related_name='follower_rows', on_delete=OnDelete.CASCADE)),
                 ('state', fields.CharField(default='pending', max_length=16)),
                 ('activity_uri', fields.CharField(unique=True, max_length=2048)),
+                ('object_uri', fields.CharField(default='', max_length=2048)),
             ],
-            options={'table': 'follows', 'app': 'tallystick', 'unique_together': (('follower', 'target'),), 'pk_attr': 'id', 'table_description': 'One follower relation, in either direction (local follows remote, or remote follows local)'},
+            options={'table': 'follows', 'app': 'tallystick', 'unique_together': (('follower', 'target', 'object_uri'),), 'pk_attr': 'id', 'table_description': 'One follower relation, in either direction (local follows remote, or remote follows local)'},
             bases=['Entity'],
         ),
         ops.CreateModel(

@@ -29,6 +29,7 @@ class Route:
     status: int = 200
     location: str | None = None  # e.g. "/api/v1/types/{id}" for 201 responses
     body: Literal["json", "raw", "none"] = "json"
+    forms: bool = False  # also accept application/x-www-form-urlencoded (Mastodon clients send it)
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -104,7 +105,9 @@ def operation_handler(route: Route) -> Any:
 
     async def handle(request: web.Request) -> web.StreamResponse:
         raw: dict[str, Any] = {}
-        if route.body == "json" and request.method in ("POST", "PUT", "PATCH"):
+        if route.forms and request.content_type == "application/x-www-form-urlencoded":
+            raw.update({key: value for key, value in (await request.post()).items() if isinstance(value, str)})
+        elif route.body == "json" and request.method in ("POST", "PUT", "PATCH"):
             raw.update(await read_json_object(request))
         elif route.body == "raw":
             raw["content"] = await request.read()

@@ -90,7 +90,7 @@ JOBS = [
 ]
 
 OAUTH = [
-    Route("POST", f"{V1}/apps", "oauth.apps.create"),
+    Route("POST", f"{V1}/apps", "oauth.apps.create", forms=True),
 ]
 
 ROUTES: list[Route] = [*ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *JOBS, *OAUTH]

@@ -14,6 +14,7 @@ from .conftest import Api, assert_problem
 from .pagehelpers import Browser
 
 REDIRECT = "https://app.example/callback"
+OOB = "urn:ietf:wg:oauth:2.0:oob"
 NEW_TYPE = {"name": "T", "symbol": "T", "fungible": True, "smallest_unit": 0}
 
 
@@ -241,3 +242,22 @@ async def test_oauth__unsupported_grant_type(api: Api) -> None:
     app = await register_app(api)
     response = await api.client.post("/oauth/token", data={"grant_type": "password", "client_id": app["client_id"]})
     assert response.status == 400 and (await response.json())["error"] == "unsupported_grant_type"
+
+
+async def test_oauth__apps_register_with_a_form_body_as_mastodon_clients_do(api: Api) -> None:
+    response = await api.client.post("/api/v1/apps", data={"client_name": "Tuskish", "redirect_uris": OOB, "scopes": "read"})
+    body = await response.json()
+    assert response.status == 200 and body["name"] == "Tuskish" and body["redirect_uri"] == OOB and body["client_secret"]
+
+
+async def test_oauth__out_of_band_redirect_shows_the_code(api: Api, signed_in: Browser) -> None:
+    reply = await api.post("/api/v1/apps", {"client_name": "Cli", "redirect_uris": OOB, "scopes": "read"})
+    app = reply.body
+    query = {"client_id": app["client_id"], "redirect_uri": OOB, "response_type": "code"}
+    consent = await signed_in.get("/oauth/authorize?" + "&".join(f"{k}={v}" for k, v in query.items()))
+    shown = await signed_in.post("/oauth/authorize", {**query, "decision": "approve"}, csrf=consent.csrf())
+    code = shown.text.split('id="code">')[1].split("<")[0]
+    response = await api.client.post("/oauth/token", data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": OOB, "client_id": app["client_id"],
+        "client_secret": app["client_secret"]})
+    assert response.status == 200 and (await response.json())["scope"] == "read"

@@ -215,3 +215,16 @@ async def test_pages__only_the_owner_may_edit_a_type(browser: Browser, api: Api)
     await browser.sign_up("eve")
     page = await browser.get(f"/app/types/{created.body['id']}/edit")
     assert page.status == 403
+
+
+async def test_pages__the_owner_gives_a_unique_token_from_its_page(browser: Browser, api: Api) -> None:
+    await api.user("bob")
+    await browser.sign_up("ann")
+    type_id = await make_type(browser, fungible="")
+    token_page = await browser.submit(f"/app/types/{type_id}", f"/app/types/{type_id}/tokens", {"a-roast": "light", "a-strength": "2"})
+    assert 'id="give-token-form"' in token_page.text
+    token_id = token_page.url.rsplit("/", 1)[1]
+    given = await browser.post(f"/app/types/{type_id}/give", {"token": token_id, "amount": "1", "to": "bob"}, csrf=token_page.csrf())
+    assert given.status == 200 and "Gave 1." in given
+    after = await browser.get(f"/app/tokens/{token_id}")
+    assert re.search(r'class="owner">bob@', after.text) and 'id="give-token-form"' not in after.text

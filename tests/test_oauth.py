@@ -261,3 +261,15 @@ async def test_oauth__out_of_band_redirect_shows_the_code(api: Api, signed_in: B
         "grant_type": "authorization_code", "code": code, "redirect_uri": OOB, "client_id": app["client_id"],
         "client_secret": app["client_secret"]})
     assert response.status == 200 and (await response.json())["scope"] == "read"
+
+
+async def test_oauth__finer_scopes_reach_only_their_area(api: Api, signed_in: Browser) -> None:
+    app = await register_app(api, "read:ledger write:types")
+    verifier, challenge = pkce()
+    code = await authorize(signed_in, app, scope="read:ledger write:types", challenge=challenge)
+    _, body = await exchange(api, app, code, verifier)
+    token = body["access_token"]
+    assert (await api.get("/api/v1/ledger/balance", token=token)).status == 200
+    assert (await api.post("/api/v1/types", NEW_TYPE, token=token)).status == 201
+    assert_problem(await api.get("/api/v1/sets", token=token), 403, "insufficient-scope")
+    assert_problem(await api.post("/api/v1/ledger/burn", {"type": "x", "amount": "1"}, token=token), 403, "insufficient-scope")

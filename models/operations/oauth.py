@@ -52,7 +52,9 @@ def parse_scopes(value: str | list[str] | None, *, default: str = "read") -> lis
     scopes = sorted(set(items))
     bad = [scope for scope in scopes if scope not in BASE_SCOPES and not _FINE_SCOPE.match(scope)]
     if bad or not scopes:
-        raise BadInput(f"unknown scope(s): {' '.join(bad) or '(none)'}; use {' '.join(BASE_SCOPES)}", code="invalid_scope")
+        raise BadInput(
+            f"unknown scope(s): {' '.join(bad) or '(none)'}; use {' '.join(BASE_SCOPES)}", code="invalid_scope"
+        )
     return scopes
 
 
@@ -61,8 +63,11 @@ def _check_redirect_uri(uri: str) -> str:
         return uri
     parts = urlsplit(uri)
     if not parts.scheme or parts.fragment or (parts.scheme in ("http", "https") and not parts.netloc):
-        raise BadInput(f"{uri!r} is not an absolute redirect URI without a fragment", code="invalid_request",
-                       errors=[{"field": "redirect_uris", "message": "must be absolute, without a #fragment"}])
+        raise BadInput(
+            f"{uri!r} is not an absolute redirect URI without a fragment",
+            code="invalid_request",
+            errors=[{"field": "redirect_uris", "message": "must be absolute, without a #fragment"}],
+        )
     if parts.scheme.lower() in ("javascript", "data", "vbscript", "file"):
         raise BadInput(f"the scheme of {uri!r} is not allowed", code="invalid_request")
     return uri
@@ -101,8 +106,12 @@ async def create_app(ctx: Context, params: AppInput) -> dict[str, Any]:
     """Register an app; the answer holds its client_id and client_secret (the secret only this once)."""
     secret = secrets.token_urlsafe(32)
     app = await OAuthApp.create(
-        name=params.client_name, website=params.website, client_id=secrets.token_urlsafe(24),
-        secret_hash=token_digest(secret), redirect_uris=params.redirect_uris, scopes=parse_scopes(params.scopes),
+        name=params.client_name,
+        website=params.website,
+        client_id=secrets.token_urlsafe(24),
+        secret_hash=token_digest(secret),
+        redirect_uris=params.redirect_uris,
+        scopes=parse_scopes(params.scopes),
     )
     await ctx.emit("oauth.app_registered", "oauth_app", app.id, {"name": app.name})
     return {**_app_view(app), "client_secret": secret}
@@ -143,8 +152,12 @@ async def _checked_request(params: AuthorizeInput) -> tuple[OAuthApp, list[str]]
 async def check_authorization(ctx: Context, params: AuthorizeInput) -> dict[str, Any]:
     """What the consent page shows: the app, the scopes it asks for, where it will return."""
     app, scopes = await _checked_request(params)
-    return {"app": {"name": app.name, "website": app.website}, "scopes": scopes, "redirect_uri": params.redirect_uri,
-            "state": params.state}
+    return {
+        "app": {"name": app.name, "website": app.website},
+        "scopes": scopes,
+        "redirect_uri": params.redirect_uri,
+        "state": params.state,
+    }
 
 
 def with_query(uri: str, values: dict[str, str | None]) -> str:
@@ -165,8 +178,13 @@ async def grant_authorization(ctx: Context, params: AuthorizeInput) -> dict[str,
     app, scopes = await _checked_request(params)
     code = secrets.token_urlsafe(32)
     await OAuthCode.create(
-        app=app, user=ctx.require_user(), code_hash=token_digest(code), redirect_uri=params.redirect_uri,
-        scopes=scopes, code_challenge=params.code_challenge, expires_at=_now() + CODE_LIFETIME,
+        app=app,
+        user=ctx.require_user(),
+        code_hash=token_digest(code),
+        redirect_uri=params.redirect_uri,
+        scopes=scopes,
+        code_challenge=params.code_challenge,
+        expires_at=_now() + CODE_LIFETIME,
     )
     await ctx.emit("oauth.authorized", "oauth_app", app.id, {"user": ctx.require_user().username, "scopes": scopes})
     if params.redirect_uri == OOB_URI:
@@ -200,7 +218,12 @@ def _s256(verifier: str) -> str:
 
 
 def _token_answer(secret: str, scopes: list[str]) -> dict[str, Any]:
-    return {"access_token": secret, "token_type": "Bearer", "scope": " ".join(scopes), "created_at": int(_now().timestamp())}
+    return {
+        "access_token": secret,
+        "token_type": "Bearer",
+        "scope": " ".join(scopes),
+        "created_at": int(_now().timestamp()),
+    }
 
 
 async def _exchange_code(ctx: Context, app: OAuthApp, params: TokenInput) -> dict[str, Any]:
@@ -220,8 +243,9 @@ async def _exchange_code(ctx: Context, app: OAuthApp, params: TokenInput) -> dic
         if not _VERIFIER.match(verifier) or not hmac.compare_digest(_s256(verifier), code.code_challenge):
             raise BadInput("code_verifier does not match the code_challenge", code="invalid_grant")
     secret = new_bearer_token()
-    access = await AccessToken.create(user=code.user, kind=TokenKind.OAUTH.value, token_hash=token_digest(secret),
-                                      scopes=list(code.scopes))
+    access = await AccessToken.create(
+        user=code.user, kind=TokenKind.OAUTH.value, token_hash=token_digest(secret), scopes=list(code.scopes)
+    )
     await OAuthToken.create(app=app, access_token=access, code=code, scopes=list(code.scopes))
     await ctx.emit("oauth.token_issued", "oauth_app", app.id, {"user": code.user.username, "scopes": code.scopes})
     return _token_answer(secret, list(code.scopes))

@@ -115,6 +115,8 @@ async def test_pages__bad_amount_shows_beside_the_field_and_changes_nothing(brow
         assert page.status in (400, 409, 422), page.text[:300]
         assert page.field_error("amount"), page.text
         assert f'value="{amount}"' in page.text  # what was typed stays in the form
+    to_self = await browser.submit(f"/app/types/{type_id}", f"/app/types/{type_id}/give", {"amount": "5", "to": "ann"})
+    assert to_self.status == 422 and to_self.field_error("to")
     unknown = await browser.submit(
         f"/app/types/{type_id}", f"/app/types/{type_id}/give", {"amount": "5", "to": "nobody"}
     )

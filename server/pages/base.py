@@ -110,7 +110,7 @@ def require_signed_in(request: web.Request) -> None:
 
 
 async def read_form(request: web.Request) -> dict[str, str]:
-    """The posted form as str -> str (repeated names keep their last value; see read_form_lists)."""
+    """The posted form as str -> str (a repeated name keeps one value; use request.post().getall for lists)."""
     data = await request.post()
     return {key: value for key, value in data.items() if isinstance(value, str)}
 

@@ -255,6 +255,16 @@ _LEDGER_FIELDS = {
 }
 
 
+_FIELD_OF_CODE = {
+    "actor-not-found": "to",
+    "self-give": "to",
+    "insufficient-balance": "amount",
+    "double-spend": "amount",
+    "supply-limit-exceeded": "amount",
+    "token-required": "token",
+}
+
+
 @page
 async def ledger_action(request: web.Request) -> web.StreamResponse:
     """Mint, give or burn from the type page; on refusal the page shows why beside the field."""
@@ -267,16 +277,12 @@ async def ledger_action(request: web.Request) -> web.StreamResponse:
     try:
         entry = await call(request, operation, data)
     except FormError as error:
-        errors = {action: error.fields | ({"_form": error.general} if error.general and not error.fields else {})}
-        if (
-            error.problem.code in ("user-not-found", "actor-not-found", "unknown-recipient")
-            and "to" not in error.fields
-        ):
-            errors[action]["to"] = error.problem.detail
-            errors[action].pop("_form", None)
-        if error.problem.code in ("insufficient-funds", "insufficient-balance") and "amount" not in error.fields:
-            errors[action]["amount"] = error.problem.detail
-            errors[action].pop("_form", None)
+        fields = dict(error.fields)
+        # Problems without field errors that still concern one field: say so beside it.
+        field = _FIELD_OF_CODE.get(error.problem.code)
+        if field and field not in fields:
+            fields[field] = error.problem.detail
+        errors = {action: fields or {"_form": error.general}}
         return await _type_page(request, type_id, errors=errors, values={action: form}, status=error.status)
     done = {"mint": "Minted", "give": "Gave", "burn": "Burnt"}[action]
     raise redirect(f"/app/entries/{entry['id']}", f"{done} {entry['amount']}.")

@@ -303,3 +303,39 @@ async def test_pages__the_owner_gives_a_unique_token_from_its_page(browser: Brow
     assert given.status == 200 and "Gave 1." in given
     after = await browser.get(f"/app/tokens/{token_id}")
     assert re.search(r'class="owner">bob@', after.text) and 'id="give-token-form"' not in after.text
+
+
+async def test_pages__every_page_passes_the_accessibility_smoke_check(browser: Browser, api: Api) -> None:
+    """Each page: a <title>, one <h1>, lang set, and a label for every form control."""
+    await api.user("root", roles=["admin"])
+    await browser.sign_in("root")
+    unique = await make_type(browser, fungible="")
+    token_page = await browser.submit(
+        f"/app/types/{unique}", f"/app/types/{unique}/tokens", {"a-roast": "dark", "a-strength": "4"}
+    )
+    fungible = await make_type(browser, name="Beans", symbol="BN")
+    entry = await browser.submit(f"/app/types/{fungible}", f"/app/types/{fungible}/mint", {"amount": "3"})
+    made_set = await browser.submit("/app/sets", "/app/sets", {"name": "Box"})
+    app = (await api.post("/api/v1/apps", {"client_name": "A", "redirect_uris": "https://a.example/cb"})).body
+    paths = [
+        "/",
+        "/signin?next=/",
+        "/app/types/new",
+        f"/app/types/{unique}",
+        f"/app/types/{unique}/edit",
+        f"/app/types/{fungible}",
+        token_page.url,
+        entry.url,
+        "/app/sets",
+        made_set.url,
+        "/app/jobs",
+        "/app/admin/users",
+        "/no/such/page",
+        f"/oauth/authorize?client_id={app['client_id']}&redirect_uri=https://a.example/cb&response_type=code",
+    ]
+    for path in paths:
+        page = await browser.get(path.removeprefix(str(browser.client.make_url(""))))
+        assert page.status == (404 if "no/such" in path else 200), path
+        assert re.search(r"<title>[^<]+</title>", page.text), path
+        assert '<html lang="en">' in page.text and page.text.count("<h1") == 1, path
+        assert_labelled(page.text)

@@ -328,3 +328,16 @@ async def test_oauth__finer_scopes_reach_only_their_area(api: Api, signed_in: Br
     assert_problem(
         await api.post("/api/v1/ledger/burn", {"type": "x", "amount": "1"}, token=token), 403, "insufficient-scope"
     )
+
+
+async def test_oauth__people_see_and_revoke_the_apps_they_authorized(api: Api, signed_in: Browser) -> None:
+    app = await register_app(api)
+    verifier, challenge = pkce()
+    code = await authorize(signed_in, app, challenge=challenge)
+    _, body = await exchange(api, app, code, verifier)
+    token = body["access_token"]
+    listed = await signed_in.get("/app/apps")
+    assert f'id="app-{app["id"]}"' in listed.text and "<code>write</code>" in listed.text
+    revoked = await signed_in.post(f"/app/apps/{app['id']}/revoke", {}, csrf=listed.csrf())
+    assert "Access revoked." in revoked and f'id="app-{app["id"]}"' not in revoked.text
+    assert (await api.get("/api/v1/me", token=token)).status == 401

@@ -298,3 +298,49 @@ async def authenticate_app_token(secret: str) -> OAuthToken:
     if token is None or token.revoked_at is not None:
         raise Unauthorized("the bearer token is not valid", code="invalid-token")
     return token
+
+
+class NoParams(OAuthInput):
+    pass
+
+
+def _require_session(ctx: Context) -> None:
+    token = ctx.extra.get("access_token")
+    if token is None or getattr(token, "kind", None) != TokenKind.LOGIN.value:
+        raise Forbidden("apps' access is managed on the web pages, signed in", code="consent-required")
+
+
+@REGISTRY.operation("oauth.authorizations.list", NoParams, access=Access.USER)
+async def list_authorizations(ctx: Context, params: NoParams) -> list[dict[str, Any]]:
+    """The apps holding a live token for you, with the scopes they hold."""
+    _require_session(ctx)
+    links = await OAuthToken.filter(
+        access_token__user_id=ctx.require_user().id, access_token__revoked_at=None, revoked_at=None
+    ).prefetch_related("app", "access_token")
+    apps: dict[str, dict[str, Any]] = {}
+    for link in links:
+        entry = apps.setdefault(link.app.id, {"app": _app_view(link.app), "scopes": set(), "since": link.created_at})
+        entry["scopes"].update(link.scopes or [])
+        entry["since"] = min(entry["since"], link.created_at)
+    return [
+        {"app": item["app"], "scopes": sorted(item["scopes"]), "since": iso(item["since"])}
+        for item in sorted(apps.values(), key=lambda item: item["since"])
+    ]
+
+
+class AppIdInput(OAuthInput):
+    app: str = Field(min_length=1, max_length=64)
+
+
+@REGISTRY.operation("oauth.authorizations.revoke", AppIdInput)
+async def revoke_authorization(ctx: Context, params: AppIdInput) -> dict[str, Any]:
+    """Take back an app's access: every token it holds for you stops working."""
+    _require_session(ctx)
+    user = ctx.require_user()
+    links = await OAuthToken.filter(app_id=params.app, access_token__user_id=user.id, revoked_at=None)
+    if not links:
+        raise BadInput("that app holds no access for you", code="not-authorized")
+    await AccessToken.filter(id__in=[link.access_token_id for link in links]).update(revoked_at=_now())  # type: ignore[attr-defined]
+    await OAuthToken.filter(id__in=[link.id for link in links]).update(revoked_at=_now())
+    await ctx.emit("oauth.access_revoked", "oauth_app", params.app, {"user": user.username})
+    return {"revoked": len(links)}

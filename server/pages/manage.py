@@ -13,7 +13,17 @@ from models.registry import REGISTRY
 from ..keys import CTX
 from .base import FormError, call, page, read_form, redirect, render, require_signed_in
 
-__all__ = ["sets_page", "create_set", "set_page", "add_set_tokens", "jobs_page", "admin_users", "admin_action"]
+__all__ = [
+    "apps_page",
+    "revoke_app",
+    "sets_page",
+    "create_set",
+    "set_page",
+    "add_set_tokens",
+    "jobs_page",
+    "admin_users",
+    "admin_action",
+]
 
 ACTIVE_JOB_STATES = ("queued", "running")
 
@@ -159,3 +169,21 @@ async def admin_action(request: web.Request) -> web.StreamResponse:
     if action == "token":  # the new secret is shown once, on this response, never stored in a cookie
         return await _admin_page(request, issued={"username": username, "token": result["token"]})
     raise redirect("/app/admin/users", f"{username}: done ({action}).")
+
+
+@page
+async def apps_page(request: web.Request) -> web.StreamResponse:
+    """The apps you have authorized, each with a button to take its access back."""
+    require_signed_in(request)
+    authorizations = await REGISTRY.call(request[CTX], "oauth.authorizations.list", {})
+    return render(request, "apps.html.j2", authorizations=authorizations)
+
+
+@page
+async def revoke_app(request: web.Request) -> web.StreamResponse:
+    require_signed_in(request)
+    try:
+        await call(request, "oauth.authorizations.revoke", {"app": request.match_info["app"]})
+    except FormError as error:
+        raise redirect("/app/apps", error.problem.detail) from None
+    raise redirect("/app/apps", "Access revoked.")

@@ -91,6 +91,7 @@ JOBS = [
 
 OAUTH = [
     Route("POST", f"{V1}/apps", "oauth.apps.create", forms=True),
+    Route("GET", f"{V1}/apps/verify_credentials", "oauth.apps.verify"),
 ]
 
 ROUTES: list[Route] = [*ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *JOBS, *OAUTH]

@@ -341,3 +341,19 @@ async def test_oauth__people_see_and_revoke_the_apps_they_authorized(api: Api, s
     revoked = await signed_in.post(f"/app/apps/{app['id']}/revoke", {}, csrf=listed.csrf())
     assert "Access revoked." in revoked and f'id="app-{app["id"]}"' not in revoked.text
     assert (await api.get("/api/v1/me", token=token)).status == 401
+
+
+async def test_oauth__verify_credentials_names_the_app_behind_a_token(api: Api, signed_in: Browser) -> None:
+    app = await register_app(api)
+    response = await api.client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "client_id": app["client_id"], "client_secret": app["client_secret"]},
+    )
+    app_token = (await response.json())["access_token"]
+    assert (await api.get("/api/v1/apps/verify_credentials", token=app_token)).body["name"] == "Pocket"
+    verifier, challenge = pkce()
+    code = await authorize(signed_in, app, challenge=challenge)
+    _, body = await exchange(api, app, code, verifier)
+    assert (await api.get("/api/v1/apps/verify_credentials", token=body["access_token"])).body["name"] == "Pocket"
+    personal = await api.user("zed")
+    assert_problem(await api.get("/api/v1/apps/verify_credentials", token=personal), 401, "app-token-required")

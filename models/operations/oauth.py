@@ -344,3 +344,17 @@ async def revoke_authorization(ctx: Context, params: AppIdInput) -> dict[str, An
     await OAuthToken.filter(id__in=[link.id for link in links]).update(revoked_at=_now())
     await ctx.emit("oauth.access_revoked", "oauth_app", params.app, {"user": user.username})
     return {"revoked": len(links)}
+
+
+@REGISTRY.operation("oauth.apps.verify", NoParams, access=Access.PUBLIC)
+async def verify_app(ctx: Context, params: NoParams) -> dict[str, Any]:
+    """The app behind the calling token (Mastodon's verify_credentials); 401 for other tokens."""
+    app_id = ctx.extra.get("oauth_app_id")
+    token = ctx.extra.get("access_token")
+    if app_id is None and getattr(token, "kind", None) == TokenKind.OAUTH.value:
+        link = await OAuthToken.get_or_none(access_token_id=token.id)  # type: ignore[union-attr]
+        app_id = link.app_id if link else None  # type: ignore[attr-defined]
+    app = await OAuthApp.get_or_none(id=app_id) if app_id else None
+    if app is None:
+        raise Unauthorized("call this with a token issued to an app", code="app-token-required")
+    return {"name": app.name, "website": app.website, "scopes": list(app.scopes)}

@@ -237,7 +237,15 @@ def test_browser__people_create_mint_give_and_apps_get_consent(live: LiveServer,
     assert balance["balance"] == "10"
 
     # The remaining main pages, for the record.
-    for path, name in ((f"/app/types/{type_id}", "08-type"), ("/app/sets", "09-sets"), ("/app/jobs", "10-jobs")):
+    bob.goto("/app/sets")
+    bob.fill("#f-name", "Shelf")
+    bob.fill("#f-description", "Things on my *shelf*")
+    bob.click("form[action='/app/sets'] button[type=submit]")
+    assert bob.locator("h1").inner_text() == "Shelf" and bob.locator(".description em").inner_text() == "shelf"
+    bob.frame_locator("iframe.format").locator("h1").wait_for()  # the set, rendered by its HTML format
+    bob.locator("iframe.format").screenshot(path=str(ARTIFACTS / "09-set-format.png"))  # full-page shots skip frames
+    shot(bob, "09-set")
+    for path, name in ((f"/app/types/{type_id}", "08-type"), ("/app/apps", "09-apps"), ("/app/jobs", "10-jobs")):
         bob.goto(path)
         accessible(bob)
         shot(bob, name)

@@ -113,7 +113,9 @@ def check_scope(ctx_extra: dict[str, Any], name: str, raw: dict[str, Any] | None
     names = [name]
     steps = (raw or {}).get("steps")
     if isinstance(steps, list):
-        names += [step["operation"] for step in steps if isinstance(step, dict) and isinstance(step.get("operation"), str)]
+        names += [
+            step["operation"] for step in steps if isinstance(step, dict) and isinstance(step.get("operation"), str)
+        ]
     for each in names:
         if each not in REGISTRY:
             continue  # the operation itself refuses unknown names
@@ -121,6 +123,7 @@ def check_scope(ctx_extra: dict[str, Any], name: str, raw: dict[str, Any] | None
         needed = required_scope(each, operation.writes, operation.role.value if operation.role else None)
         if needed not in scopes and f"{needed}:{each.split('.')[0]}" not in scopes:
             raise Forbidden(
-                f"this app's token lacks the {needed!r} scope that {each} needs", code="insufficient-scope",
+                f"this app's token lacks the {needed!r} scope that {each} needs",
+                code="insufficient-scope",
                 extra={"required_scope": needed},
             )

@@ -31,6 +31,7 @@ class Route:
     location: str | None = None  # e.g. "/api/v1/types/{id}" for 201 responses
     body: Literal["json", "raw", "none"] = "json"
     anonymous_limited: bool = False  # callers without a token get a per-address budget (server/ratelimit.py)
+    forms: bool = False  # also accept application/x-www-form-urlencoded (Mastodon clients send it)
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -108,7 +109,9 @@ def operation_handler(route: Route) -> Any:
         if route.anonymous_limited and request[CTX].user is None:
             request.app[ANONYMOUS_LIMITER].take(request.remote or "unknown")
         raw: dict[str, Any] = {}
-        if route.body == "json" and request.method in ("POST", "PUT", "PATCH"):
+        if route.forms and request.content_type == "application/x-www-form-urlencoded":
+            raw.update({key: value for key, value in (await request.post()).items() if isinstance(value, str)})
+        elif route.body == "json" and request.method in ("POST", "PUT", "PATCH"):
             raw.update(await read_json_object(request))
         elif route.body == "raw":
             raw["content"] = await request.read()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlencode
 
 import orjson
 from aiohttp import web
@@ -27,8 +27,15 @@ from .pages.base import page, read_form, render
 
 __all__ = ["add_oauth_routes"]
 
-_AUTHORIZE_FIELDS = ("client_id", "redirect_uri", "response_type", "scope", "state", "code_challenge",
-                     "code_challenge_method")
+_AUTHORIZE_FIELDS = (
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+)
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
@@ -37,8 +44,12 @@ def _oauth_error(error: DomainError) -> web.Response:
     headers = dict(_NO_STORE)
     if error.status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="tallystick"'
-    return web.Response(body=orjson.dumps(body), status=error.status if error.status in (400, 401) else 400,
-                        content_type="application/json", headers=headers)
+    return web.Response(
+        body=orjson.dumps(body),
+        status=error.status if error.status in (400, 401) else 400,
+        content_type="application/json",
+        headers=headers,
+    )
 
 
 async def _oauth_body(request: web.Request) -> dict[str, Any]:
@@ -87,8 +98,9 @@ async def authorize_page(request: web.Request) -> web.StreamResponse:
 async def authorize_decision(request: web.Request) -> web.StreamResponse:
     form = await read_form(request)
     params = _authorize_params(form)
-    if request[CTX].user is None:
-        raise web.HTTPSeeOther(f"/signin?next={quote('/oauth/authorize?' + '&'.join(f'{k}={quote(v)}' for k, v in params.items()), safe='')}")
+    if request[CTX].user is None:  # the session ended meanwhile: sign in, then see the consent page again
+        back = "/oauth/authorize?" + urlencode(params)
+        raise web.HTTPSeeOther(f"/signin?next={quote(back, safe='')}")
     if form.get("decision") != "approve":
         asked = await REGISTRY.call(request[CTX], "oauth.authorization.check", params)
         if asked["redirect_uri"] == OOB_URI:
@@ -116,8 +128,9 @@ async def _metadata(request: web.Request) -> web.StreamResponse:
         "revocation_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic", "none"],
         "service_documentation": f"{base}/api/v1/openapi.json",
     }
-    return web.Response(body=orjson.dumps(document), content_type="application/json",
-                        headers={"Access-Control-Allow-Origin": "*"})
+    return web.Response(
+        body=orjson.dumps(document), content_type="application/json", headers={"Access-Control-Allow-Origin": "*"}
+    )
 
 
 def add_oauth_routes(router: web.UrlDispatcher) -> None:

@@ -129,7 +129,8 @@ WEBHOOKS = [
 ]
 
 OAUTH = [
-    Route("POST", f"{V1}/apps", "oauth.apps.create"),
+    Route("POST", f"{V1}/apps", "oauth.apps.create", forms=True),
+    Route("GET", f"{V1}/apps/verify_credentials", "oauth.apps.verify"),
 ]
 
 ROUTES: list[Route] = [

@@ -70,8 +70,13 @@ def session_secret(request: web.Request) -> str:
 
 def set_session_cookie(request: web.Request, response: web.StreamResponse, secret: str) -> None:
     response.set_cookie(
-        SESSION_COOKIE, secret, max_age=LOGIN_TOKEN_DAYS * 86400, path="/", httponly=True,
-        samesite="Lax", secure=_secure(request),
+        SESSION_COOKIE,
+        secret,
+        max_age=LOGIN_TOKEN_DAYS * 86400,
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=_secure(request),
     )
     # A fresh nonce on sign-in: a token seen before sign-in is worth nothing after it.
     request[_NEW_NONCE] = secrets.token_urlsafe(24)
@@ -110,9 +115,7 @@ def check_csrf(request: web.Request, submitted: str | None) -> None:
             "this form was sent without its security token; reload the page and try again", code="csrf-failed"
         )
     if not hmac.compare_digest(_mac(request, nonce, session_secret(request)), submitted):
-        raise Forbidden(
-            "this form's security token does not match; reload the page and try again", code="csrf-failed"
-        )
+        raise Forbidden("this form's security token does not match; reload the page and try again", code="csrf-failed")
 
 
 def finish_csrf_cookie(request: web.Request, response: web.StreamResponse) -> None:

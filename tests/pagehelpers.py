@@ -57,7 +57,9 @@ class Browser:
         return await self.post(action, data, csrf=opened.csrf())
 
     async def sign_up(self, username: str, password: str = "correct horse") -> Page:
-        return await self.submit("/signup", "/signup", {"username": username, "email": f"{username}@example.org", "password": password})
+        return await self.submit(
+            "/signup", "/signup", {"username": username, "email": f"{username}@example.org", "password": password}
+        )
 
     async def sign_in(self, username: str, password: str = "correct horse") -> Page:
         return await self.submit("/signin", "/signin", {"username": username, "password": password})

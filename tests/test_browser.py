@@ -25,8 +25,14 @@ from .test_pages_session import assert_labelled
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "browser"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 try:
@@ -37,7 +43,9 @@ except ImportError:  # pragma: no cover - the test extra installs it
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
+    ),
     pytest.mark.skipif(sync_playwright is None, reason="needs the playwright package (pip install -e '.[test]')"),
 ]
 
@@ -77,8 +85,15 @@ def balance_cell(page: Page, type_id: str) -> str:
     return page.locator(f"tr[data-type='{type_id}'] .balance").inner_text()
 
 
-def api(live: LiveServer, method: str, path: str, body: dict[str, Any] | None = None, *, token: str | None = None,
-        form: bool = False) -> tuple[int, Any]:
+def api(
+    live: LiveServer,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    *,
+    token: str | None = None,
+    form: bool = False,
+) -> tuple[int, Any]:
     data = None
     headers = {"Accept": "application/json"}
     if body is not None:
@@ -176,14 +191,23 @@ def test_browser__people_create_mint_give_and_apps_get_consent(live: LiveServer,
 
     # An app gets a token through the consent page (authorization code + PKCE) and calls the API.
     callback = f"{base}/app-callback"
-    status, app = api(live, "POST", "/api/v1/apps", {"client_name": "Pocket", "redirect_uris": callback, "scopes": "read write"})
+    status, app = api(
+        live, "POST", "/api/v1/apps", {"client_name": "Pocket", "redirect_uris": callback, "scopes": "read write"}
+    )
     assert status == 200
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    query = urllib.parse.urlencode({
-        "client_id": app["client_id"], "redirect_uri": callback, "response_type": "code", "scope": "read write",
-        "state": "st8", "code_challenge": challenge, "code_challenge_method": "S256",
-    })
+    query = urllib.parse.urlencode(
+        {
+            "client_id": app["client_id"],
+            "redirect_uri": callback,
+            "response_type": "code",
+            "scope": "read write",
+            "state": "st8",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+    )
     bob.goto(f"/oauth/authorize?{query}")
     assert bob.locator("h1").inner_text() == "Authorize Pocket?"
     accessible(bob)
@@ -193,10 +217,19 @@ def test_browser__people_create_mint_give_and_apps_get_consent(live: LiveServer,
     # The redirect lands on this same test server (a 404 page there): only its query matters.
     values = urllib.parse.parse_qs(urllib.parse.urlsplit(bob.url).query)
     assert values["state"] == ["st8"]
-    status, token = api(live, "POST", "/oauth/token", {
-        "grant_type": "authorization_code", "code": values["code"][0], "redirect_uri": callback,
-        "client_id": app["client_id"], "code_verifier": verifier,
-    }, form=True)
+    status, token = api(
+        live,
+        "POST",
+        "/oauth/token",
+        {
+            "grant_type": "authorization_code",
+            "code": values["code"][0],
+            "redirect_uri": callback,
+            "client_id": app["client_id"],
+            "code_verifier": verifier,
+        },
+        form=True,
+    )
     assert status == 200, token
     status, me = api(live, "GET", "/api/v1/me", token=token["access_token"])
     assert status == 200 and me["username"] == "bob"
@@ -204,7 +237,15 @@ def test_browser__people_create_mint_give_and_apps_get_consent(live: LiveServer,
     assert balance["balance"] == "10"
 
     # The remaining main pages, for the record.
-    for path, name in ((f"/app/types/{type_id}", "08-type"), ("/app/sets", "09-sets"), ("/app/jobs", "10-jobs")):
+    bob.goto("/app/sets")
+    bob.fill("#f-name", "Shelf")
+    bob.fill("#f-description", "Things on my *shelf*")
+    bob.click("form[action='/app/sets'] button[type=submit]")
+    assert bob.locator("h1").inner_text() == "Shelf" and bob.locator(".description em").inner_text() == "shelf"
+    bob.frame_locator("iframe.format").locator("h1").wait_for()  # the set, rendered by its HTML format
+    bob.locator("iframe.format").screenshot(path=str(ARTIFACTS / "09-set-format.png"))  # full-page shots skip frames
+    shot(bob, "09-set")
+    for path, name in ((f"/app/types/{type_id}", "08-type"), ("/app/apps", "09-apps"), ("/app/jobs", "10-jobs")):
         bob.goto(path)
         accessible(bob)
         shot(bob, name)

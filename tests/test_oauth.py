@@ -14,6 +14,7 @@ from .conftest import Api, assert_problem
 from .pagehelpers import Browser
 
 REDIRECT = "https://app.example/callback"
+OOB = "urn:ietf:wg:oauth:2.0:oob"
 NEW_TYPE = {"name": "T", "symbol": "T", "fungible": True, "smallest_unit": 0}
 
 
@@ -29,10 +30,22 @@ async def register_app(api: Api, scopes: str = "read write") -> dict[str, Any]:
     return reply.body
 
 
-async def authorize(browser: Browser, app: dict[str, Any], *, scope: str = "read write", challenge: str | None = None,
-                    state: str = "xyz") -> str:
+async def authorize(
+    browser: Browser,
+    app: dict[str, Any],
+    *,
+    scope: str = "read write",
+    challenge: str | None = None,
+    state: str = "xyz",
+) -> str:
     """Walk the consent page as the signed-in browser; return the code from the redirect."""
-    query = {"client_id": app["client_id"], "redirect_uri": REDIRECT, "response_type": "code", "scope": scope, "state": state}
+    query = {
+        "client_id": app["client_id"],
+        "redirect_uri": REDIRECT,
+        "response_type": "code",
+        "scope": scope,
+        "state": state,
+    }
     if challenge:
         query |= {"code_challenge": challenge, "code_challenge_method": "S256"}
     consent = await browser.client.get("/oauth/authorize", params=query, headers={"Accept": "text/html"})
@@ -144,29 +157,41 @@ async def test_oauth__admin_scope_is_needed_for_admin_operations(api: Api) -> No
     code = await authorize(browser, admin_app, scope="read admin:read", challenge=challenge)
     _, body = await exchange(api, admin_app, code, verifier)
     assert (await api.get("/api/v1/admin/users", token=body["access_token"])).status == 200
-    assert_problem(await api.post("/api/v1/admin/users/root/token", token=body["access_token"]), 403, "insufficient-scope")
+    assert_problem(
+        await api.post("/api/v1/admin/users/root/token", token=body["access_token"]), 403, "insufficient-scope"
+    )
 
 
 async def test_oauth__scopes_beyond_the_registration_are_refused(api: Api, signed_in: Browser) -> None:
     app = await register_app(api, "read")
-    response = await signed_in.client.get("/oauth/authorize", headers={"Accept": "text/html"}, params={
-        "client_id": app["client_id"], "redirect_uri": REDIRECT, "response_type": "code", "scope": "write"})
+    response = await signed_in.client.get(
+        "/oauth/authorize",
+        headers={"Accept": "text/html"},
+        params={"client_id": app["client_id"], "redirect_uri": REDIRECT, "response_type": "code", "scope": "write"},
+    )
     assert response.status == 400 and "not registered" in await response.text()
 
 
 async def test_oauth__unregistered_redirect_uri_is_never_followed(api: Api, signed_in: Browser) -> None:
     app = await register_app(api)
-    response = await signed_in.client.get("/oauth/authorize", headers={"Accept": "text/html"}, allow_redirects=False,
-                                          params={"client_id": app["client_id"], "redirect_uri": "https://evil.example/",
-                                                  "response_type": "code"})
+    response = await signed_in.client.get(
+        "/oauth/authorize",
+        headers={"Accept": "text/html"},
+        allow_redirects=False,
+        params={"client_id": app["client_id"], "redirect_uri": "https://evil.example/", "response_type": "code"},
+    )
     assert response.status == 400 and "Location" not in response.headers
 
 
 async def test_oauth__consent_needs_sign_in_first(api: Api) -> None:
     app = await register_app(api)
     browser = Browser(api.client)
-    response = await browser.client.get("/oauth/authorize", allow_redirects=False, headers={"Accept": "text/html"},
-                                        params={"client_id": app["client_id"], "redirect_uri": REDIRECT, "response_type": "code"})
+    response = await browser.client.get(
+        "/oauth/authorize",
+        allow_redirects=False,
+        headers={"Accept": "text/html"},
+        params={"client_id": app["client_id"], "redirect_uri": REDIRECT, "response_type": "code"},
+    )
     location = response.headers["Location"]
     assert response.status == 303 and location.startswith("/signin?next=") and "authorize" in location
 
@@ -175,16 +200,21 @@ async def test_oauth__deny_sends_access_denied_back(api: Api, signed_in: Browser
     app = await register_app(api)
     query = {"client_id": app["client_id"], "redirect_uri": REDIRECT, "response_type": "code", "state": "s1"}
     consent = await signed_in.get("/oauth/authorize?" + "&".join(f"{k}={v}" for k, v in query.items()))
-    response = await signed_in.client.post("/oauth/authorize", data={**query, "decision": "deny", "csrf_token": consent.csrf()},
-                                           allow_redirects=False)
+    response = await signed_in.client.post(
+        "/oauth/authorize", data={**query, "decision": "deny", "csrf_token": consent.csrf()}, allow_redirects=False
+    )
     values = parse_qs(urlsplit(response.headers["Location"]).query)
     assert values == {"error": ["access_denied"], "state": ["s1"]}
 
 
 async def test_oauth__consent_without_csrf_is_refused(api: Api, signed_in: Browser) -> None:
     app = await register_app(api)
-    response = await signed_in.client.post("/oauth/authorize", allow_redirects=False, headers={"Accept": "text/html"}, data={
-        "client_id": app["client_id"], "redirect_uri": REDIRECT, "response_type": "code", "decision": "approve"})
+    response = await signed_in.client.post(
+        "/oauth/authorize",
+        allow_redirects=False,
+        headers={"Accept": "text/html"},
+        data={"client_id": app["client_id"], "redirect_uri": REDIRECT, "response_type": "code", "decision": "approve"},
+    )
     assert response.status == 403
 
 
@@ -194,9 +224,13 @@ async def test_oauth__an_app_token_cannot_grant_itself_more(api: Api, signed_in:
     code = await authorize(signed_in, app, challenge=challenge)
     _, body = await exchange(api, app, code, verifier)
     # the bearer token is ignored by pages: without the session cookie this is a signed-out request
-    response = await api.client.post("/oauth/authorize", headers={"Authorization": f"Bearer {body['access_token']}"},
-                                     data={"client_id": app["client_id"], "redirect_uri": REDIRECT, "decision": "approve"},
-                                     allow_redirects=False, cookies={})
+    response = await api.client.post(
+        "/oauth/authorize",
+        headers={"Authorization": f"Bearer {body['access_token']}"},
+        data={"client_id": app["client_id"], "redirect_uri": REDIRECT, "decision": "approve"},
+        allow_redirects=False,
+        cookies={},
+    )
     assert response.status in (303, 403)
     assert "code=" not in response.headers.get("Location", "")
 
@@ -204,15 +238,20 @@ async def test_oauth__an_app_token_cannot_grant_itself_more(api: Api, signed_in:
 async def test_oauth__client_credentials_token_reads_public_data_only(api: Api) -> None:
     app = await register_app(api)
     basic = base64.b64encode(f"{app['client_id']}:{app['client_secret']}".encode()).decode()
-    response = await api.client.post("/oauth/token", data={"grant_type": "client_credentials", "scope": "read"},
-                                     headers={"Authorization": f"Basic {basic}"})
+    response = await api.client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "scope": "read"},
+        headers={"Authorization": f"Basic {basic}"},
+    )
     body = await response.json()
     assert response.status == 200 and body["access_token"].startswith("tsa_")
     token = body["access_token"]
     assert (await api.get("/api/v1/types", token=token)).status == 200
     assert (await api.get("/api/v1/me", token=token)).status == 401  # no user behind it
-    wrong = await api.client.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": app["client_id"],
-                                                        "client_secret": "nope"})
+    wrong = await api.client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "client_id": app["client_id"], "client_secret": "nope"},
+    )
     assert wrong.status == 401 and (await wrong.json())["error"] == "invalid_client"
 
 
@@ -222,10 +261,14 @@ async def test_oauth__revoke_ends_the_token(api: Api, signed_in: Browser) -> Non
     code = await authorize(signed_in, app, challenge=challenge)
     _, body = await exchange(api, app, code, verifier)
     other = await register_app(api)
-    response = await api.client.post("/oauth/revoke", data={"token": body["access_token"], "client_id": other["client_id"]})
+    response = await api.client.post(
+        "/oauth/revoke", data={"token": body["access_token"], "client_id": other["client_id"]}
+    )
     assert response.status == 200
     assert (await api.get("/api/v1/me", token=body["access_token"])).status == 200  # another app cannot revoke it
-    response = await api.client.post("/oauth/revoke", data={"token": body["access_token"], "client_id": app["client_id"]})
+    response = await api.client.post(
+        "/oauth/revoke", data={"token": body["access_token"], "client_id": app["client_id"]}
+    )
     assert response.status == 200
     assert (await api.get("/api/v1/me", token=body["access_token"])).status == 401
 
@@ -241,3 +284,76 @@ async def test_oauth__unsupported_grant_type(api: Api) -> None:
     app = await register_app(api)
     response = await api.client.post("/oauth/token", data={"grant_type": "password", "client_id": app["client_id"]})
     assert response.status == 400 and (await response.json())["error"] == "unsupported_grant_type"
+
+
+async def test_oauth__apps_register_with_a_form_body_as_mastodon_clients_do(api: Api) -> None:
+    response = await api.client.post(
+        "/api/v1/apps", data={"client_name": "Tuskish", "redirect_uris": OOB, "scopes": "read"}
+    )
+    body = await response.json()
+    assert (
+        response.status == 200 and body["name"] == "Tuskish" and body["redirect_uri"] == OOB and body["client_secret"]
+    )
+
+
+async def test_oauth__out_of_band_redirect_shows_the_code(api: Api, signed_in: Browser) -> None:
+    reply = await api.post("/api/v1/apps", {"client_name": "Cli", "redirect_uris": OOB, "scopes": "read"})
+    app = reply.body
+    query = {"client_id": app["client_id"], "redirect_uri": OOB, "response_type": "code"}
+    consent = await signed_in.get("/oauth/authorize?" + "&".join(f"{k}={v}" for k, v in query.items()))
+    shown = await signed_in.post("/oauth/authorize", {**query, "decision": "approve"}, csrf=consent.csrf())
+    code = shown.text.split('id="code">')[1].split("<")[0]
+    response = await api.client.post(
+        "/oauth/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": OOB,
+            "client_id": app["client_id"],
+            "client_secret": app["client_secret"],
+        },
+    )
+    assert response.status == 200 and (await response.json())["scope"] == "read"
+
+
+async def test_oauth__finer_scopes_reach_only_their_area(api: Api, signed_in: Browser) -> None:
+    app = await register_app(api, "read:ledger write:types")
+    verifier, challenge = pkce()
+    code = await authorize(signed_in, app, scope="read:ledger write:types", challenge=challenge)
+    _, body = await exchange(api, app, code, verifier)
+    token = body["access_token"]
+    assert (await api.get("/api/v1/ledger/balance", token=token)).status == 200
+    assert (await api.post("/api/v1/types", NEW_TYPE, token=token)).status == 201
+    assert_problem(await api.get("/api/v1/sets", token=token), 403, "insufficient-scope")
+    assert_problem(
+        await api.post("/api/v1/ledger/burn", {"type": "x", "amount": "1"}, token=token), 403, "insufficient-scope"
+    )
+
+
+async def test_oauth__people_see_and_revoke_the_apps_they_authorized(api: Api, signed_in: Browser) -> None:
+    app = await register_app(api)
+    verifier, challenge = pkce()
+    code = await authorize(signed_in, app, challenge=challenge)
+    _, body = await exchange(api, app, code, verifier)
+    token = body["access_token"]
+    listed = await signed_in.get("/app/apps")
+    assert f'id="app-{app["id"]}"' in listed.text and "<code>write</code>" in listed.text
+    revoked = await signed_in.post(f"/app/apps/{app['id']}/revoke", {}, csrf=listed.csrf())
+    assert "Access revoked." in revoked and f'id="app-{app["id"]}"' not in revoked.text
+    assert (await api.get("/api/v1/me", token=token)).status == 401
+
+
+async def test_oauth__verify_credentials_names_the_app_behind_a_token(api: Api, signed_in: Browser) -> None:
+    app = await register_app(api)
+    response = await api.client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "client_id": app["client_id"], "client_secret": app["client_secret"]},
+    )
+    app_token = (await response.json())["access_token"]
+    assert (await api.get("/api/v1/apps/verify_credentials", token=app_token)).body["name"] == "Pocket"
+    verifier, challenge = pkce()
+    code = await authorize(signed_in, app, challenge=challenge)
+    _, body = await exchange(api, app, code, verifier)
+    assert (await api.get("/api/v1/apps/verify_credentials", token=body["access_token"])).body["name"] == "Pocket"
+    personal = await api.user("zed")
+    assert_problem(await api.get("/api/v1/apps/verify_credentials", token=personal), 401, "app-token-required")

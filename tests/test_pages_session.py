@@ -19,7 +19,8 @@ def browser(api: Api) -> Browser:
 async def test_pages__sign_up_signs_in_and_shows_the_wallet(browser: Browser, api: Api) -> None:
     opened = await browser.get("/signup")
     response = await browser.client.post(
-        "/signup", data={"username": "dora", "email": "d@example.org", "password": "correct horse", "csrf_token": opened.csrf()},
+        "/signup",
+        data={"username": "dora", "email": "d@example.org", "password": "correct horse", "csrf_token": opened.csrf()},
         allow_redirects=False,
     )
     assert response.status == 303
@@ -58,7 +59,9 @@ async def test_pages__sign_in_returns_to_the_page_asked_for(browser: Browser, ap
     await api.user("erin")
     opened = await browser.get("/app/jobs")
     assert "/signin?next=" in opened.url and opened.url.endswith("jobs")
-    page = await browser.post("/signin", {"username": "erin", "password": "correct horse", "next": "/app/jobs"}, csrf=opened.csrf())
+    page = await browser.post(
+        "/signin", {"username": "erin", "password": "correct horse", "next": "/app/jobs"}, csrf=opened.csrf()
+    )
     assert page.url.endswith("/app/jobs")
 
 
@@ -67,7 +70,8 @@ async def test_pages__sign_in_never_redirects_off_site(browser: Browser, api: Ap
     await api.user("erin")
     opened = await browser.get("/signin")
     response = await browser.client.post(
-        "/signin", data={"username": "erin", "password": "correct horse", "next": target, "csrf_token": opened.csrf()},
+        "/signin",
+        data={"username": "erin", "password": "correct horse", "next": target, "csrf_token": opened.csrf()},
         allow_redirects=False,
     )
     assert response.status == 303 and response.headers["Location"] == "/"
@@ -90,7 +94,9 @@ async def test_pages__a_taken_username_is_refused_beside_the_field(browser: Brow
 @pytest.mark.parametrize("token", [None, "forged", ""])
 async def test_pages__a_post_without_a_valid_csrf_token_is_refused(browser: Browser, api: Api, token: Any) -> None:
     await browser.get("/signup")  # the browser has its CSRF cookie
-    page = await browser.post("/signup", {"username": "mallory", "email": "m@example.org", "password": "correct horse"}, csrf=token)
+    page = await browser.post(
+        "/signup", {"username": "mallory", "email": "m@example.org", "password": "correct horse"}, csrf=token
+    )
     assert page.status == 403 and "security token" in page and "<title>Not allowed" in page.text
     assert (await api.post("/api/v1/auth/login", {"username": "mallory", "password": "correct horse"})).status == 401
 
@@ -100,7 +106,9 @@ async def test_pages__csrf_token_of_another_browser_is_refused(api: Api, aiohttp
     token = (await first.get("/signup")).csrf()
     other = Browser(await aiohttp_client(api.client.server))
     await other.get("/signup")
-    page = await other.post("/signup", {"username": "mallory", "email": "m@example.org", "password": "correct horse"}, csrf=token)
+    page = await other.post(
+        "/signup", {"username": "mallory", "email": "m@example.org", "password": "correct horse"}, csrf=token
+    )
     assert page.status == 403
 
 

@@ -52,7 +52,9 @@ def parse_scopes(value: str | list[str] | None, *, default: str = "read") -> lis
     scopes = sorted(set(items))
     bad = [scope for scope in scopes if scope not in BASE_SCOPES and not _FINE_SCOPE.match(scope)]
     if bad or not scopes:
-        raise BadInput(f"unknown scope(s): {' '.join(bad) or '(none)'}; use {' '.join(BASE_SCOPES)}", code="invalid_scope")
+        raise BadInput(
+            f"unknown scope(s): {' '.join(bad) or '(none)'}; use {' '.join(BASE_SCOPES)}", code="invalid_scope"
+        )
     return scopes
 
 
@@ -61,8 +63,11 @@ def _check_redirect_uri(uri: str) -> str:
         return uri
     parts = urlsplit(uri)
     if not parts.scheme or parts.fragment or (parts.scheme in ("http", "https") and not parts.netloc):
-        raise BadInput(f"{uri!r} is not an absolute redirect URI without a fragment", code="invalid_request",
-                       errors=[{"field": "redirect_uris", "message": "must be absolute, without a #fragment"}])
+        raise BadInput(
+            f"{uri!r} is not an absolute redirect URI without a fragment",
+            code="invalid_request",
+            errors=[{"field": "redirect_uris", "message": "must be absolute, without a #fragment"}],
+        )
     if parts.scheme.lower() in ("javascript", "data", "vbscript", "file"):
         raise BadInput(f"the scheme of {uri!r} is not allowed", code="invalid_request")
     return uri
@@ -101,8 +106,12 @@ async def create_app(ctx: Context, params: AppInput) -> dict[str, Any]:
     """Register an app; the answer holds its client_id and client_secret (the secret only this once)."""
     secret = secrets.token_urlsafe(32)
     app = await OAuthApp.create(
-        name=params.client_name, website=params.website, client_id=secrets.token_urlsafe(24),
-        secret_hash=token_digest(secret), redirect_uris=params.redirect_uris, scopes=parse_scopes(params.scopes),
+        name=params.client_name,
+        website=params.website,
+        client_id=secrets.token_urlsafe(24),
+        secret_hash=token_digest(secret),
+        redirect_uris=params.redirect_uris,
+        scopes=parse_scopes(params.scopes),
     )
     await ctx.emit("oauth.app_registered", "oauth_app", app.id, {"name": app.name})
     return {**_app_view(app), "client_secret": secret}
@@ -143,8 +152,12 @@ async def _checked_request(params: AuthorizeInput) -> tuple[OAuthApp, list[str]]
 async def check_authorization(ctx: Context, params: AuthorizeInput) -> dict[str, Any]:
     """What the consent page shows: the app, the scopes it asks for, where it will return."""
     app, scopes = await _checked_request(params)
-    return {"app": {"name": app.name, "website": app.website}, "scopes": scopes, "redirect_uri": params.redirect_uri,
-            "state": params.state}
+    return {
+        "app": {"name": app.name, "website": app.website},
+        "scopes": scopes,
+        "redirect_uri": params.redirect_uri,
+        "state": params.state,
+    }
 
 
 def with_query(uri: str, values: dict[str, str | None]) -> str:
@@ -165,8 +178,13 @@ async def grant_authorization(ctx: Context, params: AuthorizeInput) -> dict[str,
     app, scopes = await _checked_request(params)
     code = secrets.token_urlsafe(32)
     await OAuthCode.create(
-        app=app, user=ctx.require_user(), code_hash=token_digest(code), redirect_uri=params.redirect_uri,
-        scopes=scopes, code_challenge=params.code_challenge, expires_at=_now() + CODE_LIFETIME,
+        app=app,
+        user=ctx.require_user(),
+        code_hash=token_digest(code),
+        redirect_uri=params.redirect_uri,
+        scopes=scopes,
+        code_challenge=params.code_challenge,
+        expires_at=_now() + CODE_LIFETIME,
     )
     await ctx.emit("oauth.authorized", "oauth_app", app.id, {"user": ctx.require_user().username, "scopes": scopes})
     if params.redirect_uri == OOB_URI:
@@ -200,7 +218,12 @@ def _s256(verifier: str) -> str:
 
 
 def _token_answer(secret: str, scopes: list[str]) -> dict[str, Any]:
-    return {"access_token": secret, "token_type": "Bearer", "scope": " ".join(scopes), "created_at": int(_now().timestamp())}
+    return {
+        "access_token": secret,
+        "token_type": "Bearer",
+        "scope": " ".join(scopes),
+        "created_at": int(_now().timestamp()),
+    }
 
 
 async def _exchange_code(ctx: Context, app: OAuthApp, params: TokenInput) -> dict[str, Any]:
@@ -220,8 +243,9 @@ async def _exchange_code(ctx: Context, app: OAuthApp, params: TokenInput) -> dic
         if not _VERIFIER.match(verifier) or not hmac.compare_digest(_s256(verifier), code.code_challenge):
             raise BadInput("code_verifier does not match the code_challenge", code="invalid_grant")
     secret = new_bearer_token()
-    access = await AccessToken.create(user=code.user, kind=TokenKind.OAUTH.value, token_hash=token_digest(secret),
-                                      scopes=list(code.scopes))
+    access = await AccessToken.create(
+        user=code.user, kind=TokenKind.OAUTH.value, token_hash=token_digest(secret), scopes=list(code.scopes)
+    )
     await OAuthToken.create(app=app, access_token=access, code=code, scopes=list(code.scopes))
     await ctx.emit("oauth.token_issued", "oauth_app", app.id, {"user": code.user.username, "scopes": code.scopes})
     return _token_answer(secret, list(code.scopes))
@@ -274,3 +298,63 @@ async def authenticate_app_token(secret: str) -> OAuthToken:
     if token is None or token.revoked_at is not None:
         raise Unauthorized("the bearer token is not valid", code="invalid-token")
     return token
+
+
+class NoParams(OAuthInput):
+    pass
+
+
+def _require_session(ctx: Context) -> None:
+    token = ctx.extra.get("access_token")
+    if token is None or getattr(token, "kind", None) != TokenKind.LOGIN.value:
+        raise Forbidden("apps' access is managed on the web pages, signed in", code="consent-required")
+
+
+@REGISTRY.operation("oauth.authorizations.list", NoParams, access=Access.USER)
+async def list_authorizations(ctx: Context, params: NoParams) -> list[dict[str, Any]]:
+    """The apps holding a live token for you, with the scopes they hold."""
+    _require_session(ctx)
+    links = await OAuthToken.filter(
+        access_token__user_id=ctx.require_user().id, access_token__revoked_at=None, revoked_at=None
+    ).prefetch_related("app", "access_token")
+    apps: dict[str, dict[str, Any]] = {}
+    for link in links:
+        entry = apps.setdefault(link.app.id, {"app": _app_view(link.app), "scopes": set(), "since": link.created_at})
+        entry["scopes"].update(link.scopes or [])
+        entry["since"] = min(entry["since"], link.created_at)
+    return [
+        {"app": item["app"], "scopes": sorted(item["scopes"]), "since": iso(item["since"])}
+        for item in sorted(apps.values(), key=lambda item: item["since"])
+    ]
+
+
+class AppIdInput(OAuthInput):
+    app: str = Field(min_length=1, max_length=64)
+
+
+@REGISTRY.operation("oauth.authorizations.revoke", AppIdInput)
+async def revoke_authorization(ctx: Context, params: AppIdInput) -> dict[str, Any]:
+    """Take back an app's access: every token it holds for you stops working."""
+    _require_session(ctx)
+    user = ctx.require_user()
+    links = await OAuthToken.filter(app_id=params.app, access_token__user_id=user.id, revoked_at=None)
+    if not links:
+        raise BadInput("that app holds no access for you", code="not-authorized")
+    await AccessToken.filter(id__in=[link.access_token_id for link in links]).update(revoked_at=_now())  # type: ignore[attr-defined]
+    await OAuthToken.filter(id__in=[link.id for link in links]).update(revoked_at=_now())
+    await ctx.emit("oauth.access_revoked", "oauth_app", params.app, {"user": user.username})
+    return {"revoked": len(links)}
+
+
+@REGISTRY.operation("oauth.apps.verify", NoParams, access=Access.PUBLIC)
+async def verify_app(ctx: Context, params: NoParams) -> dict[str, Any]:
+    """The app behind the calling token (Mastodon's verify_credentials); 401 for other tokens."""
+    app_id = ctx.extra.get("oauth_app_id")
+    token = ctx.extra.get("access_token")
+    if app_id is None and getattr(token, "kind", None) == TokenKind.OAUTH.value:
+        link = await OAuthToken.get_or_none(access_token_id=token.id)  # type: ignore[union-attr]
+        app_id = link.app_id if link else None  # type: ignore[attr-defined]
+    app = await OAuthApp.get_or_none(id=app_id) if app_id else None
+    if app is None:
+        raise Unauthorized("call this with a token issued to an app", code="app-token-required")
+    return {"name": app.name, "website": app.website, "scopes": list(app.scopes)}

@@ -32,5 +32,7 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/app/sets/{id}", manage.set_page, name="page_set")
     router.add_post("/app/sets/{id}/tokens", manage.add_set_tokens)
     router.add_get("/app/jobs", manage.jobs_page, name="page_jobs")
+    router.add_get("/app/apps", manage.apps_page, name="page_apps")
+    router.add_post("/app/apps/{app}/revoke", manage.revoke_app)
     router.add_get("/app/admin/users", manage.admin_users, name="page_admin_users")
     router.add_post("/app/admin/users/{username}/{action:freeze|unfreeze|token|roles}", manage.admin_action)

@@ -24,7 +24,9 @@ async def home(request: web.Request) -> web.StreamResponse:
         return render(request, "home.html.j2")
     ctx = request[CTX]
     balances = (await REGISTRY.call(ctx, "ledger.balance", {}))["balances"]
-    entries = await REGISTRY.call(ctx, "ledger.list", {"owner": ctx.user.username, "page_size": RECENT_ENTRIES, "sort": "-created_at"})
+    entries = await REGISTRY.call(
+        ctx, "ledger.list", {"owner": ctx.user.username, "page_size": RECENT_ENTRIES, "sort": "-created_at"}
+    )
     types = await REGISTRY.call(ctx, "types.list", {"owner": ctx.user.username, "page_size": 50})
     names = {item["id"]: item["name"] for item in types.items}
     for balance in balances:
@@ -53,8 +55,9 @@ async def signup(request: web.Request) -> web.StreamResponse:
     except FormError as error:
         if error.problem.code == "username-taken":
             error.fields["username"] = error.problem.detail
-        return render(request, "signup.html.j2", status=error.status, values=values, errors=error.fields,
-                      error=error.general)
+        return render(
+            request, "signup.html.j2", status=error.status, values=values, errors=error.fields, error=error.general
+        )
     raise await _start_session(request, form["username"], form["password"], "/")
 
 
@@ -74,8 +77,15 @@ async def signin(request: web.Request) -> web.StreamResponse:
         response = await _start_session(request, form.get("username", ""), form.get("password", ""), target)
     except DomainError as error:  # wrong password or invalid input: say so on the form
         message = "Wrong username or password." if error.status == 401 else error.detail
-        return render(request, "signin.html.j2", status=error.status, values={"username": form.get("username", "")},
-                      errors={}, error=message, next=target)
+        return render(
+            request,
+            "signin.html.j2",
+            status=error.status,
+            values={"username": form.get("username", "")},
+            errors={},
+            error=message,
+            next=target,
+        )
     raise response
 
 

@@ -50,8 +50,11 @@ PageHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 @cache
 def environment() -> Environment:
     env = Environment(
-        loader=PackageLoader("templates", "pages"), autoescape=True, undefined=StrictUndefined,
-        trim_blocks=True, lstrip_blocks=True,
+        loader=PackageLoader("templates", "pages"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
     env.filters["markdown"] = render_markdown
     env.filters["display"] = display
@@ -66,9 +69,17 @@ def signed_in_user(request: web.Request) -> Any:
 def render(request: web.Request, template: str, *, status: int = 200, **values: Any) -> web.Response:
     """A page from templates/pages with the signed-in user, the CSRF token and any flash message."""
     flash = request.cookies.get(FLASH_COOKIE, "")
-    body = environment().get_template(template).render(
-        me=signed_in_user(request), csrf_token=csrf_token(request), csrf_field=CSRF_FIELD,
-        flash=flash, path=request.path, **values,
+    body = (
+        environment()
+        .get_template(template)
+        .render(
+            me=signed_in_user(request),
+            csrf_token=csrf_token(request),
+            csrf_field=CSRF_FIELD,
+            flash=flash,
+            path=request.path,
+            **values,
+        )
     )
     response = web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
     if flash:
@@ -99,7 +110,7 @@ def require_signed_in(request: web.Request) -> None:
 
 
 async def read_form(request: web.Request) -> dict[str, str]:
-    """The posted form as str -> str (repeated names keep their last value; see read_form_lists)."""
+    """The posted form as str -> str (a repeated name keeps one value; use request.post().getall for lists)."""
     data = await request.post()
     return {key: value for key, value in data.items() if isinstance(value, str)}
 
@@ -188,7 +199,13 @@ def page(handler: PageHandler) -> PageHandler:
 
 
 _MACHINE_PATHS = ("/api/", "/oauth/token", "/oauth/revoke", "/.well-known/", "/nodeinfo/")
-_TITLES = {400: "Bad request", 403: "Not allowed", 404: "Page not found", 405: "Not allowed here", 500: "Something broke"}
+_TITLES = {
+    400: "Bad request",
+    403: "Not allowed",
+    404: "Page not found",
+    405: "Not allowed here",
+    500: "Something broke",
+}
 
 
 def _wants_html(request: web.Request) -> bool:
@@ -215,11 +232,20 @@ async def html_error_pages(request: web.Request, handler: PageHandler) -> web.St
             await load_session(request)
         except Exception:  # the error page must render even when the database is the problem
             log.exception("could not load the session for an error page")
-    body = environment().get_template("error.html.j2").render(
-        me=request[CTX].user if CTX in request else None, csrf_token=csrf_token(request) if CTX in request else "",
-        csrf_field=CSRF_FIELD, flash="",
-        path=request.path, status=status, title=_TITLES.get(status, problem.get("title") or "Error"),
-        detail=detail, code=problem.get("code", ""),
+    body = (
+        environment()
+        .get_template("error.html.j2")
+        .render(
+            me=request[CTX].user if CTX in request else None,
+            csrf_token=csrf_token(request) if CTX in request else "",
+            csrf_field=CSRF_FIELD,
+            flash="",
+            path=request.path,
+            status=status,
+            title=_TITLES.get(status, problem.get("title") or "Error"),
+            detail=detail,
+            code=problem.get("code", ""),
+        )
     )
     page_response = web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
     if CTX in request:

@@ -13,17 +13,34 @@ from models.registry import REGISTRY
 from ..keys import CTX
 from .base import FormError, call, page, read_form, redirect, render, require_signed_in
 
-__all__ = ["sets_page", "create_set", "set_page", "add_set_tokens", "jobs_page", "admin_users", "admin_action"]
+__all__ = [
+    "apps_page",
+    "revoke_app",
+    "sets_page",
+    "create_set",
+    "set_page",
+    "add_set_tokens",
+    "jobs_page",
+    "admin_users",
+    "admin_action",
+]
 
 ACTIVE_JOB_STATES = ("queued", "running")
 
 
-async def _sets_page(request: web.Request, *, values: dict[str, str] | None = None,
-                     errors: dict[str, str] | None = None, error: str = "", status: int = 200) -> web.Response:
+async def _sets_page(
+    request: web.Request,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    error: str = "",
+    status: int = 200,
+) -> web.Response:
     ctx = request[CTX]
     mine = await REGISTRY.call(ctx, "sets.list", {"owner": ctx.user.username, "page_size": 50})
-    return render(request, "sets.html.j2", status=status, sets=mine.items, values=values or {}, errors=errors or {},
-                  error=error)
+    return render(
+        request, "sets.html.j2", status=status, sets=mine.items, values=values or {}, errors=errors or {}, error=error
+    )
 
 
 @page
@@ -42,19 +59,34 @@ async def create_set(request: web.Request) -> web.StreamResponse:
     except FormError as error:
         if error.problem.code.endswith("taken") or error.problem.status == 409:
             error.fields.setdefault("name", error.problem.detail)
-        return await _sets_page(request, values=data, errors=error.fields,
-                                error="" if error.fields else error.general, status=error.status)
+        return await _sets_page(
+            request, values=data, errors=error.fields, error="" if error.fields else error.general, status=error.status
+        )
     raise redirect(f"/app/sets/{created['id']}", f"Set {created['name']} created.")
 
 
-async def _set_page(request: web.Request, set_id: str, *, errors: dict[str, str] | None = None,
-                    values: dict[str, str] | None = None, status: int = 200) -> web.Response:
+async def _set_page(
+    request: web.Request,
+    set_id: str,
+    *,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    status: int = 200,
+) -> web.Response:
     ctx = request[CTX]
     token_set = await REGISTRY.call(ctx, "sets.get", {"id": set_id})
     tokens = await REGISTRY.call(ctx, "sets.tokens", {"id": set_id, "page_size": 50})
     is_owner = ctx.actor is not None and token_set["owner"]["id"] == ctx.actor.id
-    return render(request, "set.html.j2", status=status, set=token_set, tokens=tokens.items, is_owner=is_owner,
-                  errors=errors or {}, values=values or {})
+    return render(
+        request,
+        "set.html.j2",
+        status=status,
+        set=token_set,
+        tokens=tokens.items,
+        is_owner=is_owner,
+        errors=errors or {},
+        values=values or {},
+    )
 
 
 @page
@@ -72,8 +104,9 @@ async def add_set_tokens(request: web.Request) -> web.StreamResponse:
         await call(request, "sets.add_tokens", {"id": set_id, "tokens": ids}, {"tokens": "tokens"})
     except FormError as error:
         fields = {"tokens": next(iter(error.fields.values()), error.general)}
-        return await _set_page(request, set_id, errors=fields, values={"tokens": form.get("tokens", "")},
-                               status=error.status)
+        return await _set_page(
+            request, set_id, errors=fields, values={"tokens": form.get("tokens", "")}, status=error.status
+        )
     raise redirect(f"/app/sets/{set_id}", f"Added {len(ids)} token(s).")
 
 
@@ -89,11 +122,22 @@ async def jobs_page(request: web.Request) -> web.StreamResponse:
     return render(request, "jobs.html.j2", jobs=jobs.items, active=active, state=request.query.get("state", ""))
 
 
-async def _admin_page(request: web.Request, *, issued: dict[str, str] | None = None, error: str = "",
-                      status: int = 200) -> web.Response:
-    users = await REGISTRY.call(request[CTX], "admin.users.list", {"page_size": 50, "page": request.query.get("page", "1")})
-    return render(request, "admin_users.html.j2", status=status, users=users.items, roles=[role.value for role in Role],
-                  issued=issued, error=error, next_page=users.page + 1 if users.has_next else None)
+async def _admin_page(
+    request: web.Request, *, issued: dict[str, str] | None = None, error: str = "", status: int = 200
+) -> web.Response:
+    users = await REGISTRY.call(
+        request[CTX], "admin.users.list", {"page_size": 50, "page": request.query.get("page", "1")}
+    )
+    return render(
+        request,
+        "admin_users.html.j2",
+        status=status,
+        users=users.items,
+        roles=[role.value for role in Role],
+        issued=issued,
+        error=error,
+        next_page=users.page + 1 if users.has_next else None,
+    )
 
 
 @page
@@ -125,3 +169,21 @@ async def admin_action(request: web.Request) -> web.StreamResponse:
     if action == "token":  # the new secret is shown once, on this response, never stored in a cookie
         return await _admin_page(request, issued={"username": username, "token": result["token"]})
     raise redirect("/app/admin/users", f"{username}: done ({action}).")
+
+
+@page
+async def apps_page(request: web.Request) -> web.StreamResponse:
+    """The apps you have authorized, each with a button to take its access back."""
+    require_signed_in(request)
+    authorizations = await REGISTRY.call(request[CTX], "oauth.authorizations.list", {})
+    return render(request, "apps.html.j2", authorizations=authorizations)
+
+
+@page
+async def revoke_app(request: web.Request) -> web.StreamResponse:
+    require_signed_in(request)
+    try:
+        await call(request, "oauth.authorizations.revoke", {"app": request.match_info["app"]})
+    except FormError as error:
+        raise redirect("/app/apps", error.problem.detail) from None
+    raise redirect("/app/apps", "Access revoked.")

@@ -13,9 +13,31 @@ from models.registry import REGISTRY
 from ..keys import CTX
 from .base import FormError, call, page, read_form, redirect, render, require_signed_in
 
-__all__ = ["new_type_form", "create_type", "edit_type_form", "update_type", "type_page", "ledger_action", "create_token", "token_page", "entry_page"]
+__all__ = [
+    "new_type_form",
+    "create_type",
+    "edit_type_form",
+    "update_type",
+    "type_page",
+    "ledger_action",
+    "create_token",
+    "token_page",
+    "entry_page",
+]
 
-ATTRIBUTE_KINDS = ["string", "integer", "decimal", "boolean", "datetime", "enum", "url", "markdown", "json", "token", "media"]
+ATTRIBUTE_KINDS = [
+    "string",
+    "integer",
+    "decimal",
+    "boolean",
+    "datetime",
+    "enum",
+    "url",
+    "markdown",
+    "json",
+    "token",
+    "media",
+]
 _EDITED = ("name", "type", "min", "max", "enum", "regex", "description", "nullable")
 BLANK_ROWS = 2
 MAX_ROWS = 50
@@ -59,11 +81,27 @@ def _type_values(form: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def _editor(request: web.Request, values: dict[str, Any], rows: list[dict[str, str]], errors: dict[str, str],
-            error: str = "", status: int = 200, editing: dict[str, Any] | None = None) -> web.Response:
+def _editor(
+    request: web.Request,
+    values: dict[str, Any],
+    rows: list[dict[str, str]],
+    errors: dict[str, str],
+    error: str = "",
+    status: int = 200,
+    editing: dict[str, Any] | None = None,
+) -> web.Response:
     shown = rows + [dict.fromkeys((*_ROW_FIELDS, "required"), "") for _ in range(BLANK_ROWS)]
-    return render(request, "type_new.html.j2", status=status, values=values, rows=shown, kinds=ATTRIBUTE_KINDS,
-                  errors=errors, error=error, editing=editing)
+    return render(
+        request,
+        "type_new.html.j2",
+        status=status,
+        values=values,
+        rows=shown,
+        kinds=ATTRIBUTE_KINDS,
+        errors=errors,
+        error=error,
+        editing=editing,
+    )
 
 
 def _row_of(definition: dict[str, Any]) -> dict[str, str]:
@@ -71,9 +109,13 @@ def _row_of(definition: dict[str, Any]) -> dict[str, str]:
         return "" if value is None else str(value)
 
     return {
-        "name": definition["name"], "type": definition["type"], "min": text(definition.get("min")),
-        "max": text(definition.get("max")), "enum": ", ".join(str(item) for item in definition.get("enum") or []),
-        "regex": text(definition.get("regex")), "description": text(definition.get("description")),
+        "name": definition["name"],
+        "type": definition["type"],
+        "min": text(definition.get("min")),
+        "max": text(definition.get("max")),
+        "enum": ", ".join(str(item) for item in definition.get("enum") or []),
+        "regex": text(definition.get("regex")),
+        "description": text(definition.get("description")),
         "required": "" if definition.get("nullable", True) else "on",
     }
 
@@ -94,8 +136,10 @@ async def _owned_type(request: web.Request, type_id: str) -> dict[str, Any]:
 async def edit_type_form(request: web.Request) -> web.StreamResponse:
     require_signed_in(request)
     token_type = await _owned_type(request, request.match_info["id"])
-    values = {key: "" if token_type.get(key) is None else str(token_type[key])
-              for key in ("name", "symbol", "description", "smallest_unit", "supply_limit")}
+    values = {
+        key: "" if token_type.get(key) is None else str(token_type[key])
+        for key in ("name", "symbol", "description", "smallest_unit", "supply_limit")
+    }
     values["fungible"] = "on" if token_type["fungible"] else ""
     rows = [_row_of(item) for item in token_type["attributes"] if item["type"] != "script"]
     return _editor(request, values, rows, {}, editing=token_type)
@@ -112,7 +156,10 @@ async def update_type(request: web.Request) -> web.StreamResponse:
         return _editor(request, values, rows, {}, editing=token_type)
     existing = {item["name"]: item for item in token_type["attributes"]}
     data: dict[str, Any] = {
-        "id": token_type["id"], "name": values["name"], "symbol": values["symbol"], "description": values["description"],
+        "id": token_type["id"],
+        "name": values["name"],
+        "symbol": values["symbol"],
+        "description": values["description"],
         "attributes": [_definition(row, existing.get(row["name"])) for row in rows],
         "supply_limit": values["supply_limit"].strip() or None,
     }
@@ -144,8 +191,11 @@ async def create_type(request: web.Request) -> web.StreamResponse:
     if "more" in form:
         return _editor(request, values, rows, {})
     data: dict[str, Any] = {
-        "name": values["name"], "symbol": values["symbol"], "description": values["description"],
-        "fungible": bool(values["fungible"]), "attributes": [_definition(row) for row in rows],
+        "name": values["name"],
+        "symbol": values["symbol"],
+        "description": values["description"],
+        "fungible": bool(values["fungible"]),
+        "attributes": [_definition(row) for row in rows],
     }
     unit = values["smallest_unit"].strip() or "0"
     data["smallest_unit"] = int(unit) if unit.lstrip("-").isdigit() else unit
@@ -158,8 +208,14 @@ async def create_type(request: web.Request) -> web.StreamResponse:
     raise redirect(f"/app/types/{created['id']}", f"Token type {created['name']} created.")
 
 
-async def _type_page(request: web.Request, type_id: str, *, errors: dict[str, dict[str, str]] | None = None,
-                     values: dict[str, dict[str, str]] | None = None, status: int = 200) -> web.Response:
+async def _type_page(
+    request: web.Request,
+    type_id: str,
+    *,
+    errors: dict[str, dict[str, str]] | None = None,
+    values: dict[str, dict[str, str]] | None = None,
+    status: int = 200,
+) -> web.Response:
     ctx = request[CTX]
     token_type = await REGISTRY.call(ctx, "types.get", {"id": type_id})
     balance = None
@@ -167,12 +223,24 @@ async def _type_page(request: web.Request, type_id: str, *, errors: dict[str, di
     tokens: list[dict[str, Any]] = []
     if ctx.user is not None:
         balance = await REGISTRY.call(ctx, "ledger.balance", {"type": type_id})
-        entries = (await REGISTRY.call(ctx, "ledger.list", {"type": type_id, "owner": ctx.user.username, "page_size": 10})).items
+        entries = (
+            await REGISTRY.call(ctx, "ledger.list", {"type": type_id, "owner": ctx.user.username, "page_size": 10})
+        ).items
         tokens = (await REGISTRY.call(ctx, "tokens.list", {"type": type_id, "page_size": 20})).items
     is_owner = ctx.actor is not None and token_type["owner"].get("id") == ctx.actor.id
-    return render(request, "type.html.j2", status=status, type=token_type, balance=balance, entries=entries,
-                  tokens=tokens, is_owner=is_owner, names={token_type["id"]: token_type["name"]},
-                  errors=errors or {}, values=values or {})
+    return render(
+        request,
+        "type.html.j2",
+        status=status,
+        type=token_type,
+        balance=balance,
+        entries=entries,
+        tokens=tokens,
+        is_owner=is_owner,
+        names={token_type["id"]: token_type["name"]},
+        errors=errors or {},
+        values=values or {},
+    )
 
 
 @page
@@ -184,6 +252,16 @@ _LEDGER_FIELDS = {
     "mint": ("ledger.create", ("amount", "description")),
     "give": ("ledger.give", ("amount", "to", "token", "description")),
     "burn": ("ledger.burn", ("amount", "description")),
+}
+
+
+_FIELD_OF_CODE = {
+    "actor-not-found": "to",
+    "self-give": "to",
+    "insufficient-balance": "amount",
+    "double-spend": "amount",
+    "supply-limit-exceeded": "amount",
+    "token-required": "token",
 }
 
 
@@ -199,13 +277,12 @@ async def ledger_action(request: web.Request) -> web.StreamResponse:
     try:
         entry = await call(request, operation, data)
     except FormError as error:
-        errors = {action: error.fields | ({"_form": error.general} if error.general and not error.fields else {})}
-        if error.problem.code in ("user-not-found", "actor-not-found", "unknown-recipient") and "to" not in error.fields:
-            errors[action]["to"] = error.problem.detail
-            errors[action].pop("_form", None)
-        if error.problem.code in ("insufficient-funds", "insufficient-balance") and "amount" not in error.fields:
-            errors[action]["amount"] = error.problem.detail
-            errors[action].pop("_form", None)
+        fields = dict(error.fields)
+        # Problems without field errors that still concern one field: say so beside it.
+        field = _FIELD_OF_CODE.get(error.problem.code)
+        if field and field not in fields:
+            fields[field] = error.problem.detail
+        errors = {action: fields or {"_form": error.general}}
         return await _type_page(request, type_id, errors=errors, values={action: form}, status=error.status)
     done = {"mint": "Minted", "give": "Gave", "burn": "Burnt"}[action]
     raise redirect(f"/app/entries/{entry['id']}", f"{done} {entry['amount']}.")
@@ -234,14 +311,20 @@ async def create_token(request: web.Request) -> web.StreamResponse:
     attributes = {
         definition["name"]: _attribute_value(definition["type"], form[f"a-{definition['name']}"].strip())
         for definition in token_type["attributes"]
-        if form.get(f"a-{definition['name']}", "").strip() or (definition["type"] == "boolean" and f"a-{definition['name']}" in form)
+        if form.get(f"a-{definition['name']}", "").strip()
+        or (definition["type"] == "boolean" and f"a-{definition['name']}" in form)
     }
     names = {f"attributes.{name}": f"a-{name}" for name in attributes} | {name: f"a-{name}" for name in attributes}
     try:
         token = await call(request, "tokens.create", {"type": type_id, "attributes": attributes}, names)
     except FormError as error:
-        return await _type_page(request, type_id, errors={"token": error.fields | {"_form": error.general}},
-                                values={"token": form}, status=error.status)
+        return await _type_page(
+            request,
+            type_id,
+            errors={"token": error.fields | {"_form": error.general}},
+            values={"token": form},
+            status=error.status,
+        )
     raise redirect(f"/app/tokens/{token['id']}", "Token created.")
 
 
@@ -269,5 +352,12 @@ async def entry_page(request: web.Request) -> web.StreamResponse:
     entry = traced["operation"]
     token_type = await REGISTRY.call(ctx, "types.get", {"id": entry["type"]})
     chain = sorted(traced["ancestors"], key=lambda item: item["id"]) + [entry]
-    return render(request, "entry.html.j2", entry=entry, chain=chain, type=token_type, edges=traced["edges"],
-                  truncated=traced["truncated"])
+    return render(
+        request,
+        "entry.html.j2",
+        entry=entry,
+        chain=chain,
+        type=token_type,
+        edges=traced["edges"],
+        truncated=traced["truncated"],
+    )

@@ -9,7 +9,7 @@ from .base import APP
 
 __all__ = ["TABLE_MODULES", "tortoise_config", "TORTOISE_ORM"]
 
-TABLE_MODULES = ["models.actors", "models.tokens", "models.ledger", "models.sets", "models.events", "models.jobs", "models.federation"]
+TABLE_MODULES = ["models.actors", "models.tokens", "models.ledger", "models.sets", "models.events", "models.jobs", "models.federation", "models.exports"]
 
 
 def tortoise_config(database_url: str, *, max_connections: int = 10) -> dict[str, Any]:

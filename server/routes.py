@@ -102,9 +102,18 @@ FEDERATION = [
     Route("GET", f"{V1}/admin/federation/deliveries", "admin.federation.deliveries"),
 ]
 
+EXPORTS = [
+    Route("POST", f"{V1}/sets/{{id}}/export", "exports.create", status=202, location=f"{V1}/jobs/{{id}}"),
+    Route("GET", f"{V1}/exports/{{id}}", "exports.get"),
+    Route("POST", f"{V1}/imports", "imports.create", status=201, location=f"{V1}/imports/{{id}}"),
+    Route("GET", f"{V1}/imports", "imports.list"),
+    Route("GET", f"{V1}/imports/{{id}}", "imports.get"),
+    Route("GET", f"{V1}/copies", "copies.list"),
+]
+
 VERIFY = [
     Route("POST", f"{V1}/verify", "verify.token", anonymous_limited=True),
     Route("GET", f"{V1}/verify", "verify.token", anonymous_limited=True),
 ]
 
-ROUTES: list[Route] = [*ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *JOBS, *VERIFY, *FEDERATION]
+ROUTES: list[Route] = [*ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *JOBS, *VERIFY, *FEDERATION, *EXPORTS]

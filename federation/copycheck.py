@@ -56,7 +56,8 @@ async def ask_origin(site: Site, token_url: str, claimed_hash: str, actors: Acto
     except ObjectRefused as error:
         return Verdict(token_url, "refused", f"the origin's answer is not signed by it: {error.reason}")
     if checked.signer != instance_actor_url(origin):
-        return Verdict(token_url, "refused", f"the answer was signed by {checked.signer}, not the origin's instance actor")
+        signer = checked.signer
+        return Verdict(token_url, "refused", f"the answer was signed by {signer}, not the origin's instance actor")
     if answer.get("token") not in (token_url, None):  # None: the origin has no such token (verdict unknown)
         return Verdict(token_url, "refused", "the origin answered about another token")
     verdict = str(answer.get("verdict"))
@@ -66,7 +67,12 @@ async def ask_origin(site: Site, token_url: str, claimed_hash: str, actors: Acto
 
 
 async def check_token(
-    site: Site, token: Mapping[str, Any], actors: ActorDocuments, *, content: Any = None, claimed_hash: str | None = None
+    site: Site,
+    token: Mapping[str, Any],
+    actors: ActorDocuments,
+    *,
+    content: Any = None,
+    claimed_hash: str | None = None,
 ) -> Verdict:
     """Check a signed token document (and the content it came with), then ask its origin."""
     url = str(token.get("id") or "?")

@@ -100,7 +100,8 @@ async def _type_ids_with_parents(type_ids: list[str]) -> list[str]:
     for _ in range(MAX_TYPE_DEPTH):
         if not frontier:
             break
-        parents = await TypeParent.filter(child_id__in=frontier).order_by("position").values_list("parent_id", flat=True)
+        links = TypeParent.filter(child_id__in=frontier).order_by("position")
+        parents = await links.values_list("parent_id", flat=True)
         frontier = [parent for parent in dict.fromkeys(parents) if parent not in found]
         found += frontier
     return found
@@ -133,10 +134,11 @@ async def build_export(ctx: Context, params: BuildInput) -> dict[str, Any]:
             omitted.append({"id": signed["id"], "reason": "owned by an actor on another server"})
             continue
         entries.append({"object": signed, "content": await _content(token, resolver)})
-    type_ids = await _type_ids_with_parents([tokens[token_id].type_id for token_id in members])  # type: ignore[attr-defined]
+    own_types = [tokens[token_id].type_id for token_id in members]  # type: ignore[attr-defined]
+    type_ids = await _type_ids_with_parents(own_types)
     types = [await _signed(ctx, "type", type_id) for type_id in type_ids]
     owner = token_set.owner
-    ledger = [await balance_of(owner, token_type) for token_type in await TokenType.filter(id__in=type_ids).order_by("id")]
+    ledger = [await balance_of(owner, kind) for kind in await TokenType.filter(id__in=type_ids).order_by("id")]
     export_id = new_id()
     owner_url = local_actor_url(ctx.site.base_url, owner)
     document: dict[str, Any] = {
@@ -153,7 +155,9 @@ async def build_export(ctx: Context, params: BuildInput) -> dict[str, Any]:
         "types": types,
         "ledger": {
             "owner": owner.handle(ctx.site.domain),
-            "balances": [{**row, "type": documents.object_url(ctx.site.base_url, "type", row["type"])} for row in ledger],
+            "balances": [
+                {**row, "type": documents.object_url(ctx.site.base_url, "type", row["type"])} for row in ledger
+            ],
         },
         "omitted": omitted,
     }

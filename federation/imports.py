@@ -26,7 +26,7 @@ from models.actors import Actor
 from models.attributes import content_hash
 from models.base import iso
 from models.context import Context, Site
-from models.errors import NotFound, Unprocessable
+from models.errors import DomainError, NotFound, Unprocessable
 from models.exports import ImportedCopy, ImportRecord
 from models.federation import RemoteObject
 from models.paging import ListInput, Page, paginate
@@ -37,7 +37,7 @@ from .integrity import ActorDocuments, ObjectRefused, verify_remote_object
 from .proofs import canonicalize
 from .remote import FetchError, as_id, domain_of, fetch_json, remote_actor
 
-__all__ = ["check_export", "CheckedExport"]
+__all__ = ["CheckedExport", "check_export"]
 
 ID = Field(min_length=1, max_length=64)
 
@@ -102,9 +102,10 @@ def _check_content(token: Mapping[str, Any], content: Any) -> None:
 
 
 async def _origin_confirms(site: Site, token: Mapping[str, Any], actors: ActorDocuments) -> None:
-    """For a token whose private values stay at the origin: the origin's signed word on its hash."""
+    """For a token whose private values stay at the origin: its signed word that it issued this hash."""
     origin = f"{urlsplit(str(token['id'])).scheme}://{urlsplit(str(token['id'])).netloc}"
-    url = f"{origin}/api/v1/verify?token={quote(str(token['id']), safe='')}&content_hash={quote(str(token.get('contentHash')))}"
+    query = f"token={quote(str(token['id']), safe='')}&content_hash={quote(str(token.get('contentHash')), safe='')}"
+    url = f"{origin}/api/v1/verify?{query}"
     try:
         answer = await fetch_json(site, url)
     except FetchError as error:
@@ -115,8 +116,8 @@ async def _origin_confirms(site: Site, token: Mapping[str, Any], actors: ActorDo
         raise _refuse(f"the origin's answer about {token['id']} is not signed by it: {error.reason}") from None
     if answer.get("token") != token["id"] or not checked.signer:
         raise _refuse(f"the origin answered about another token than {token['id']}")
-    if answer.get("verdict") != "accurate":
-        raise _refuse(f"the origin says the copy of {token['id']} is {answer.get('verdict')}, not accurate")
+    if answer.get("verdict") not in ("accurate", "outdated"):  # outdated: issued once; Updates bring it forward
+        raise _refuse(f"the origin says the copy of {token['id']} is {answer.get('verdict')}: it never issued it")
 
 
 async def check_export(site: Site, raw: Mapping[str, Any], actors: ActorDocuments | None = None) -> CheckedExport:
@@ -201,18 +202,24 @@ async def import_export(ctx: Context, params: ImportInput) -> dict[str, Any]:
     raw = await _source(ctx, params)
     checked = await check_export(ctx.site, raw)
     if checked.origin == domain_of(ctx.site.base_url):
-        raise Unprocessable("these tokens live on this server already: there is nothing to copy", code="import-from-self")
+        raise Unprocessable(
+            "these tokens live on this server already: there is nothing to copy", code="import-from-self"
+        )
+    document_hash = "sha256:" + hashlib.sha256(canonicalize(checked.document)).hexdigest()
+    earlier = await ImportRecord.get_or_none(importer_id=me.id, document_hash=document_hash)
+    if earlier is not None:  # the same document again: the same import, not a second set of copies
+        return {**await _record_view(ctx, earlier), "following": [], "not_following": []}
     owners = await _owner_actors(ctx.site, checked)
     async with in_transaction():
         record = await ImportRecord.create(
             importer=me, source_url=params.url, export_uri=checked.document["id"], origin=checked.origin,
             set_uri=str(checked.set["id"]), set_name=str(checked.set.get("name", ""))[:200],
-            exporter_uri=checked.exporter, token_count=len(checked.tokens),
-            document_hash="sha256:" + hashlib.sha256(canonicalize(checked.document)).hexdigest(),
+            exporter_uri=checked.exporter, token_count=len(checked.tokens), document_hash=document_hash,
         )
         await _keep(str(checked.set["id"]), "TokenSet", owners[checked.exporter], checked.set)
         for type_document in checked.types:
-            await _keep(str(type_document["id"]), "TokenType", owners[str(type_document["attributedTo"])], type_document)
+            type_owner = owners[str(type_document["attributedTo"])]
+            await _keep(str(type_document["id"]), "TokenType", type_owner, type_document)
         for token, hash_checked in checked.tokens:
             row = await _keep(str(token["id"]), "Token", owners[str(token["attributedTo"])], token)
             await ImportedCopy.create(
@@ -227,14 +234,15 @@ async def import_export(ctx: Context, params: ImportInput) -> dict[str, Any]:
         try:
             await REGISTRY.call(ctx, "follows.create", {"target": uri})
             following.append(uri)
-        except Exception as error:  # the copies stand; following can be retried with POST /api/v1/follows
-            not_following.append({"actor": uri, "reason": str(getattr(error, "detail", error))[:300]})
+        except DomainError as error:  # the copies stand; following can be retried with POST /api/v1/follows
+            not_following.append({"actor": uri, "reason": error.detail[:300]})
     view = await _record_view(ctx, record)
     return {**view, "following": following, "not_following": not_following}
 
 
 async def _copy_views(rows: list[ImportedCopy]) -> list[dict[str, Any]]:
-    objects = {obj.id: obj for obj in await RemoteObject.filter(id__in=[row.remote_object_id for row in rows])}  # type: ignore[attr-defined]
+    held_ids = [row.remote_object_id for row in rows]  # type: ignore[attr-defined]
+    objects = {obj.id: obj for obj in await RemoteObject.filter(id__in=held_ids)}
     views = []
     for row in rows:
         held = objects.get(row.remote_object_id)  # type: ignore[attr-defined]

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from models.actors import Actor
 from models.context import Context, Site
+from models.errors import DomainError
 from models.registry import REGISTRY, Access
 
 from . import documents
@@ -89,8 +90,8 @@ class ActorDocuments:
             params = {} if username in ("", INSTANCE_USERNAME) else {"username": username}
             try:
                 document: dict[str, Any] = await REGISTRY.call(Context(site=self.site), "federation.actor", params)
-            except Exception as error:  # NotFound/Gone: the signer is not (or no longer) ours
-                raise ObjectRefused(f"the signer {url} is not an actor of this server: {error}") from None
+            except DomainError as error:  # NotFound/Gone: the signer is not (or no longer) ours
+                raise ObjectRefused(f"the signer {url} is not an actor of this server: {error.detail}") from None
             return document
         try:
             return await fetch_json(self.site, url, signed=self.signed)

@@ -116,4 +116,6 @@ VERIFY = [
     Route("GET", f"{V1}/verify", "verify.token", anonymous_limited=True),
 ]
 
-ROUTES: list[Route] = [*ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *JOBS, *VERIFY, *FEDERATION, *EXPORTS]
+ROUTES: list[Route] = [
+    *ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *JOBS, *VERIFY, *FEDERATION, *EXPORTS,
+]

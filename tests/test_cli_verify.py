@@ -44,7 +44,8 @@ async def a_token(origin: Instance) -> dict[str, Any]:
         "name": "Stamp", "symbol": "STP", "fungible": False, "smallest_unit": 0,
         "attributes": [{"name": "label", "type": "string"}]})
     assert status == 201, kind
-    status, token = await origin.call("POST", "/api/v1/tokens", "alice", json={"type": kind["id"], "attributes": {"label": "Blue"}})
+    body = {"type": kind["id"], "attributes": {"label": "Blue"}}
+    status, token = await origin.call("POST", "/api/v1/tokens", "alice", json=body)
     assert status == 201, token
     return dict(token)
 
@@ -58,7 +59,8 @@ async def test_cli_verify__a_token_url_is_accurate_and_an_old_copy_outdated(orig
         f"ACCURATE  {url} (origin version 1): matches the origin's version 1",
         "1 of 1 token(s) accurate at their origin",
     ]
-    status, changed = await origin.call("PATCH", f"/api/v1/tokens/{token['id']}", "alice", json={"attributes": {"label": "Red"}})
+    red = {"attributes": {"label": "Red"}}
+    status, changed = await origin.call("PATCH", f"/api/v1/tokens/{token['id']}", "alice", json=red)
     assert status == 200
     old = verify_cli(origin.server, url, "--content-hash", token["content_hash"])
     assert old.returncode == 1 and old.stdout.startswith(f"OUTDATED  {url} (origin version 2)"), old.stdout
@@ -67,7 +69,9 @@ async def test_cli_verify__a_token_url_is_accurate_and_an_old_copy_outdated(orig
     assert verify_cli(origin.server, url, "--content-hash", changed["content_hash"]).returncode == 0
 
 
-async def test_cli_verify__a_token_file_is_checked_by_its_proof_and_at_the_origin(origin: Instance, tmp_path: Path) -> None:
+async def test_cli_verify__a_token_file_is_checked_by_its_proof_and_at_the_origin(
+    origin: Instance, tmp_path: Path
+) -> None:
     token = await a_token(origin)
     url = f"{origin.server.base_url}/tokens/{token['id']}"
     async with origin.session.get(url, headers={"Accept": "application/activity+json"}) as reply:
@@ -77,7 +81,8 @@ async def test_cli_verify__a_token_file_is_checked_by_its_proof_and_at_the_origi
     assert verify_cli(origin.server, str(saved)).returncode == 0
     saved.write_bytes(orjson.dumps({**document, "attributes": {"label": "Gold"}}))
     forged = verify_cli(origin.server, str(saved))
-    assert forged.returncode == 1 and forged.stdout.startswith(f"REFUSED   {url}: its proof does not hold"), forged.stdout
+    assert forged.returncode == 1, forged.stdout
+    assert forged.stdout.startswith(f"REFUSED   {url}: its proof does not hold"), forged.stdout
     status, _ = await origin.call("DELETE", f"/api/v1/tokens/{token['id']}", "alice")
     assert status == 204
     saved.write_bytes(orjson.dumps(document))

@@ -193,12 +193,21 @@ async def test_import__refuses_inner_changes_even_when_the_export_is_resigned(
     await refused(fed_api, bob, await sign_as(site, alice, missing_type), "whose type the export carries")
 
 
+async def test_import__a_url_is_fetched_only_behind_the_ssrf_guard(api: Api) -> None:
+    bob = await api.user("bob")
+    listening = f"http://127.0.0.1:{api.client.port}/api/v1/exports/x"  # this very server: only the guard refuses it
+    for url in (listening, "http://10.0.0.1/e", "file:///etc/passwd"):
+        assert_problem(await api.post("/api/v1/imports", {"url": url}, token=bob), 422, "import-source-unavailable")
+    assert await stored_counts() == (0, 0, 0, 0)
+
+
 async def test_import__an_intact_export_of_this_server_is_not_copied_onto_itself(
     fed_api: Api, export_document: dict[str, Any]
 ) -> None:
     bob = await fed_api.user("bob")
     before = await stored_counts()
-    assert_problem(await fed_api.post("/api/v1/imports", {"document": export_document}, token=bob), 422, "import-from-self")
+    ours = await fed_api.post("/api/v1/imports", {"document": export_document}, token=bob)
+    assert_problem(ours, 422, "import-from-self")
     assert_problem(await fed_api.post("/api/v1/imports", {"document": export_document, "url": "http://x.test/e"},
                                       token=bob), 400, "validation-failed")
     assert_problem(await fed_api.post("/api/v1/imports", {"document": export_document}), 401)

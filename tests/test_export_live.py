@@ -24,14 +24,14 @@ ATTRIBUTES = [{"name": "label", "type": "string"}, {"name": "weight", "type": "d
 
 def verify_cli(server: LiveServer, *args: str) -> subprocess.CompletedProcess[str]:
     """`tallystick verify` as a user would run it (the environment only allows loopback fetches)."""
-    return subprocess.run([str(BIN / "tallystick"), "verify", *args], env=server.env, capture_output=True,
-                          text=True, timeout=120)
+    command = [str(BIN / "tallystick"), "verify", *args]
+    return subprocess.run(command, check=False, env=server.env, capture_output=True, text=True, timeout=120)
 
 
-async def export_set(a: Instance, user: str) -> dict[str, Any]:
+async def export_set(a: Instance, user: str, attributes: list[dict[str, Any]] = ATTRIBUTES) -> dict[str, Any]:
     """Make a type, two tokens and a set on A, export it, and wait for the job; the job's result."""
     status, kind = await a.call("POST", "/api/v1/types", user, json={
-        "name": "Ingot", "symbol": "ING", "fungible": False, "smallest_unit": 0, "attributes": ATTRIBUTES})
+        "name": "Ingot", "symbol": "ING", "fungible": False, "smallest_unit": 0, "attributes": attributes})
     assert status == 201, kind
     token_ids = []
     for label in ("Bar 1", "Bar 2"):
@@ -82,6 +82,8 @@ async def test_live__export_import_verify_and_follow_changes_across_two_servers(
     assert held[first]["hash_checked_on_import"] and not held[first]["withdrawn"]
     status, record = await b.call("GET", f"/api/v1/imports/{imported['id']}", "bob")
     assert status == 200 and len(record["copies"]) == 2
+    status, again = await b.call("POST", "/api/v1/imports", "bob", json={"url": made["url"]})
+    assert status == 201 and again["id"] == imported["id"] and len(await copies_of(b, "bob")) == 2
 
     token_url = held[first]["token"]
     checked = verify_cli(b.server, token_url, "--content-hash", held[first]["content_hash"])
@@ -132,7 +134,8 @@ async def test_live__tampered_exports_are_refused_and_nothing_is_stored(pair: tu
     foreign = sign_object(document, stranger, document["proof"]["verificationMethod"])  # type: ignore[arg-type]
     swapped = copy.deepcopy(document)
     swapped["tokens"][0]["object"]["proof"] = document["tokens"][1]["object"]["proof"]
-    for name, tampered in (("one byte", one_byte), ("truncated", truncated), ("foreign", foreign), ("swapped", swapped)):
+    cases = {"one byte": one_byte, "truncated": truncated, "foreign": foreign, "swapped": swapped}
+    for name, tampered in cases.items():
         status, problem = await b.call("POST", "/api/v1/imports", "bob", json={"document": tampered})
         assert status == 422 and problem["code"] == "import-refused", (name, problem)
     body = orjson.dumps({"document": document})
@@ -152,3 +155,35 @@ async def test_live__tampered_exports_are_refused_and_nothing_is_stored(pair: tu
     path.write_bytes(orjson.dumps(one_byte))
     broken = verify_cli(b.server, str(path))
     assert broken.returncode == 1 and broken.stdout.startswith("REFUSED"), broken.stdout
+
+
+async def test_live__tokens_with_private_values_are_confirmed_by_the_origin_on_import(
+    pair: tuple[Instance, Instance],
+) -> None:
+    a, b = pair
+    a.user("alice")
+    b.user("bob")
+    a.server.start()
+    b.server.start()
+    made = await export_set(a, "alice", [*ATTRIBUTES, {"name": "vault", "type": "string", "private": True}])
+    status, imported = await b.call("POST", "/api/v1/imports", "bob", json={"url": made["url"]})
+    assert status == 201, imported
+    held = await copies_of(b, "bob")
+    assert len(held) == 2 and not any(copy["hash_checked_on_import"] for copy in held.values())
+    assert all("vault" not in copy["attributes"] for copy in held.values())
+    first = held[made["tokens"][0]]
+    assert verify_cli(b.server, first["token"], "--content-hash", first["content_hash"]).returncode == 0
+
+    moved = {"attributes": {"vault": "C"}}
+    status, _ = await a.call("PATCH", f"/api/v1/tokens/{made['tokens'][0]}", "alice", json=moved)
+    assert status == 200
+    b.user("carol")  # an older export: the origin confirms it issued that content, the copy is then outdated
+    status, late = await b.call("POST", "/api/v1/imports", "carol", json={"url": made["url"]})
+    assert status == 201, late
+    old = verify_cli(b.server, first["token"], "--content-hash", first["content_hash"])
+    assert old.returncode == 1 and old.stdout.startswith("OUTDATED"), old.stdout
+    status, _ = await a.call("DELETE", f"/api/v1/tokens/{made['tokens'][0]}", "alice")
+    assert status == 204
+    b.user("dave")  # a withdrawn token: the origin no longer vouches for it, so nothing is imported
+    status, refused = await b.call("POST", "/api/v1/imports", "dave", json={"url": made["url"]})
+    assert status == 422 and refused["code"] == "import-refused" and "withdrawn" in refused["detail"], refused

@@ -21,6 +21,7 @@ from .sethelpers import add, make_set, make_token, make_type
 
 AP = "application/activity+json"
 REMOTE_KEY = generate_ed25519()
+REMOTE_PUBLIC = load_private_key(REMOTE_KEY.private_pem).public_key()  # type: ignore[union-attr]
 
 
 async def served(api: Api, path: str) -> dict[str, Any]:
@@ -92,7 +93,7 @@ class KeyedRemote(Remote):
         document = self.actor(request.match_info["name"]).document()
         document["assertionMethod"] = [{
             "id": f"{document['id']}#ed25519-key", "type": "Multikey", "controller": document["id"],
-            "publicKeyMultibase": ed25519_to_multibase(load_private_key(REMOTE_KEY.private_pem).public_key()),  # type: ignore[union-attr,arg-type]
+            "publicKeyMultibase": ed25519_to_multibase(REMOTE_PUBLIC),
         }]
         return web.Response(body=orjson.dumps(document), content_type=AP)
 
@@ -117,10 +118,13 @@ async def test_verify_remote_object__fetches_a_remote_signer_once_and_checks_ori
     assert (await verify_remote_object(site, signed, actors=actors)).signer == carol.uri
     assert (await verify_remote_object(site, signed, actors=actors)).signer == carol.uri
     assert [r["path"] for r in keyed_remote.fetches()] == ["/users/carol"]  # one fetch per signer
-    foreign = sign_object({**document, "id": f"{site.base_url}/tokens/t1"}, private, f"{carol.uri}#ed25519-key")  # type: ignore[arg-type]
+    method = f"{carol.uri}#ed25519-key"
+    foreign = sign_object({**document, "id": f"{site.base_url}/tokens/t1"}, private, method)  # type: ignore[arg-type]
     with pytest.raises(ObjectRefused, match="lives on .* but was signed by"):
         await verify_remote_object(site, foreign, actors=actors)
     missing = f"{keyed_remote.base}/missing/dave"
-    gone = sign_object({**document, "attributedTo": missing}, private, f"{missing}#ed25519-key")  # type: ignore[arg-type]
+    gone = sign_object(
+        {**document, "attributedTo": missing}, private, f"{missing}#ed25519-key"  # type: ignore[arg-type]
+    )
     with pytest.raises(ObjectRefused, match="cannot fetch the signer"):
         await verify_remote_object(site, gone, actors=actors)

@@ -195,7 +195,9 @@ async def _keep(uri: str, kind: str, owner: Actor, document: dict[str, Any]) -> 
     return row
 
 
-@REGISTRY.operation("imports.create", ImportInput, own_transaction=True)
+# writes=False: it fetches keys and follows owners over the network, so no caller (HTTP or job
+# worker) may wrap it in a transaction; it opens its own, only for storing (as follows.create does).
+@REGISTRY.operation("imports.create", ImportInput, writes=False)
 async def import_export(ctx: Context, params: ImportInput) -> dict[str, Any]:
     """Import another server's export as read-only copies, after checking every proof and hash."""
     me = ctx.require_actor()

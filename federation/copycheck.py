@@ -49,7 +49,8 @@ async def ask_origin(site: Site, token_url: str, claimed_hash: str, actors: Acto
     origin = _origin_of(token_url)
     query = f"token={quote(token_url, safe='')}&content_hash={quote(claimed_hash, safe='')}"
     try:
-        answer = await fetch_json(site, f"{origin}/api/v1/verify?{query}", signed=False, accept="application/json")
+        url = f"{origin}/api/v1/verify?{query}"
+        answer = await fetch_json(site, url, signed=actors.signed, accept="application/json")
         checked = await verify_remote_object(site, answer, actors=actors, origin=token_url)
     except FetchError as error:
         return Verdict(token_url, "refused", f"the origin did not answer: {error.detail}")

@@ -10,6 +10,8 @@ document with a 422 that says which object and why; nothing is kept.
 Tokens become `RemoteObject` copies (the same rows federation's Create/Update/Delete keep
 current) with an `ImportedCopy` per token naming origin server, token id and version. Then
 the importer follows each owner at the origin, so later changes arrive as signed Updates.
+A copy that missed an Update is found out by `copies.verify`, which asks the origin and
+brings the copy forward from the origin's signed document.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from models.federation import RemoteObject
 from models.paging import ListInput, Page, paginate
 from models.registry import REGISTRY, Access, Input
 
+from .copycheck import ask_origin
 from .exports import EXPORT_TYPE
 from .integrity import ActorDocuments, ObjectRefused, verify_remote_object
 from .proofs import canonicalize
@@ -321,3 +324,49 @@ async def list_copies(ctx: Context, params: CopiesInput) -> Page:
     page = await paginate(query, params)
     page.items = await _copy_views(page.items)
     return page
+
+
+class CopyIdInput(Input):
+    id: str = ID
+
+
+async def _refresh(site: Site, held: RemoteObject, token_uri: str, actors: ActorDocuments) -> str | None:
+    """Bring an outdated copy forward to the origin's current signed document; None, or why not."""
+    try:
+        document = await fetch_json(site, token_uri)
+        await verify_remote_object(site, document, actors=actors)
+    except FetchError as error:
+        return f"cannot fetch the current version: {error.detail}"
+    except ObjectRefused as error:
+        return f"the current version's proof does not hold: {error.reason}"
+    if document.get("attributedTo") != held.document.get("attributedTo"):
+        return "the token has a new owner: import it again from its new owner's export"
+    version, held_version = document.get("version"), held.document.get("version")
+    if not isinstance(version, int) or (isinstance(held_version, int) and version <= held_version):
+        return "the origin serves no newer version than the copy"
+    await RemoteObject.filter(id=held.id).update(document=document, is_deleted=False)
+    return None
+
+
+@REGISTRY.operation("copies.verify", CopyIdInput, access=Access.USER, writes=False)
+async def verify_copy(ctx: Context, params: CopyIdInput) -> dict[str, Any]:
+    """Ask the origin about your copy; an outdated copy is refreshed, a withdrawn one marked."""
+    row = await ImportedCopy.get_or_none(id=params.id, importer_id=ctx.require_actor().id)
+    if row is None:
+        raise NotFound(f"you have no copy with id {params.id!r}", code="copy-not-found")
+    held = await RemoteObject.get(id=row.remote_object_id)  # type: ignore[attr-defined]
+    actors = ActorDocuments(ctx.site)
+    verdict = await ask_origin(ctx.site, row.token_uri, str(held.document.get("contentHash")), actors)
+    problem = None
+    if verdict.verdict == "outdated":
+        problem = await _refresh(ctx.site, held, row.token_uri, actors)
+    elif verdict.verdict == "withdrawn":
+        await RemoteObject.filter(id=held.id).update(is_deleted=True)
+    return {
+        "verdict": verdict.verdict,
+        "detail": verdict.detail,
+        "origin_version": verdict.version,
+        "refreshed": verdict.verdict == "outdated" and problem is None,
+        "refresh_problem": problem,
+        "copy": (await _copy_views([row]))[0],
+    }

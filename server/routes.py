@@ -109,6 +109,7 @@ EXPORTS = [
     Route("GET", f"{V1}/imports", "imports.list"),
     Route("GET", f"{V1}/imports/{{id}}", "imports.get"),
     Route("GET", f"{V1}/copies", "copies.list"),
+    Route("POST", f"{V1}/copies/{{id}}/verify", "copies.verify"),
 ]
 
 VERIFY = [

@@ -187,3 +187,46 @@ async def test_live__tokens_with_private_values_are_confirmed_by_the_origin_on_i
     b.user("dave")  # a withdrawn token: the origin no longer vouches for it, so nothing is imported
     status, refused = await b.call("POST", "/api/v1/imports", "dave", json={"url": made["url"]})
     assert status == 422 and refused["code"] == "import-refused" and "withdrawn" in refused["detail"], refused
+
+
+async def test_live__a_copy_that_missed_an_update_is_found_out_and_refreshed(
+    pair: tuple[Instance, Instance],
+) -> None:
+    a, b = pair
+    a.user("alice")
+    b.user("bob")
+    a.server.start()
+    b.server.start()
+    made = await export_set(a, "alice")
+    status, imported = await b.call("POST", "/api/v1/imports", "bob", json={"url": made["url"]})
+    assert status == 201, imported
+    _, follows = await b.call("GET", "/api/v1/follows", "bob")
+    status, _ = await b.call("DELETE", f"/api/v1/follows/{follows['items'][0]['id']}", "bob")
+    assert status == 204
+
+    async def unfollowed() -> bool:
+        _, followers = await a.call("GET", "/api/v1/followers", "alice")
+        return followers["items"] == []
+
+    await eventually(unfollowed, "A to receive bob's Undo")
+    first = made["tokens"][0]
+    relabel = {"attributes": {"label": "New"}}
+    status, changed = await a.call("PATCH", f"/api/v1/tokens/{first}", "alice", json=relabel)
+    assert status == 200
+    stale = (await copies_of(b, "bob"))[first]
+    assert stale["version"] == 1  # nobody told B
+
+    status, checked = await b.call("POST", f"/api/v1/copies/{stale['id']}/verify", "bob")
+    assert status == 200, checked
+    assert checked["verdict"] == "outdated" and checked["origin_version"] == 2 and checked["refreshed"], checked
+    assert checked["copy"]["version"] == 2 and checked["copy"]["attributes"]["label"] == "New"
+    assert checked["copy"]["content_hash"] == changed["content_hash"]
+    status, again = await b.call("POST", f"/api/v1/copies/{stale['id']}/verify", "bob")
+    assert again["verdict"] == "accurate" and not again["refreshed"], again
+    status, _ = await a.call("DELETE", f"/api/v1/tokens/{first}", "alice")
+    assert status == 204
+    status, withdrawn = await b.call("POST", f"/api/v1/copies/{stale['id']}/verify", "bob")
+    assert withdrawn["verdict"] == "withdrawn" and withdrawn["copy"]["withdrawn"], withdrawn
+    b.user("carol")
+    status, other = await b.call("POST", f"/api/v1/copies/{stale['id']}/verify", "carol")
+    assert status == 404 and other["code"] == "copy-not-found", other

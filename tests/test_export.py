@@ -5,11 +5,14 @@ without storing anything. Importing across two real servers is in test_export_li
 from __future__ import annotations
 
 import copy
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+from federation import exports
 from federation.imports import check_export
 from federation.integrity import sign_as, verify_remote_object
 from models.actors import Actor
@@ -19,8 +22,10 @@ from models.exports import ImportedCopy, ImportRecord, SetExport
 from models.federation import Follow, RemoteObject
 from models.jobs import Job
 from models.registry import REGISTRY
+from server.app import create_app
 
 from .conftest import Api, assert_problem
+from .dbutil import test_settings as settings_for
 from .fedhelpers import fed_api, site_of  # noqa: F401
 from .jobhelpers import worker
 from .sethelpers import add, make_set, make_token, make_type
@@ -215,3 +220,38 @@ async def test_import__an_intact_export_of_this_server_is_not_copied_onto_itself
     listed = await fed_api.get("/api/v1/copies", token=bob)
     assert listed.status == 200 and listed.body["items"] == []
     assert_problem(await fed_api.get("/api/v1/imports/nope", token=bob), 404, "import-not-found")
+
+
+@pytest.fixture
+async def small_fetch_api(aiohttp_client: Any, tmp_path: Path, database_url: str) -> AsyncIterator[Api]:
+    """Private addresses allowed (the export is fetched from this very server) and a small fetch limit."""
+    settings = settings_for(tmp_path, database_url, embedded_workers=False,
+                            federation={"allow_private_addresses": True, "fetch_max_bytes": 4096})
+    client = await aiohttp_client(create_app(settings))
+    yield Api(client, settings)
+    await client.close()
+
+
+async def test_import__a_url_is_fetched_within_the_size_limit(small_fetch_api: Api) -> None:
+    api = small_fetch_api
+    alice, made = await shelf_with_tokens(api)
+    result, download = await exported(api, alice, made["set"])
+    assert len(download.text) > 4096
+    bob = await api.user("bob")
+    here = f"http://127.0.0.1:{api.client.port}/api/v1/exports/{result['id']}"
+    reply = await api.post("/api/v1/imports", {"url": here}, token=bob)
+    too_large = assert_problem(reply, 422, "import-source-unavailable")
+    assert "the limit is 4096" in too_large["detail"]
+    assert await stored_counts() == (0, 0, 0, 0)
+
+
+async def test_export__a_set_beyond_the_limit_fails_its_job_with_a_clear_problem(
+    fed_api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice, made = await shelf_with_tokens(fed_api)
+    monkeypatch.setattr(exports, "MAX_EXPORT_TOKENS", 1)
+    queued = await fed_api.post(f"/api/v1/sets/{made['set']}/export", token=alice)
+    await run_jobs(fed_api)
+    job = await fed_api.get(f"/api/v1/jobs/{queued.body['id']}", token=alice)
+    assert job.body["state"] == "failed" and job.body["error"]["code"] == "export-too-large", job
+    assert await SetExport.all().count() == 0

@@ -101,7 +101,7 @@ async def _type_ids_with_parents(type_ids: list[str]) -> list[str]:
         if not frontier:
             break
         links = TypeParent.filter(child_id__in=frontier).order_by("position")
-        parents = await links.values_list("parent_id", flat=True)
+        parents = [str(parent) for parent in await links.values_list("parent_id", flat=True)]
         frontier = [parent for parent in dict.fromkeys(parents) if parent not in found]
         found += frontier
     return found
@@ -116,9 +116,8 @@ async def build_export(ctx: Context, params: BuildInput) -> dict[str, Any]:
         done = await SetExport.get_or_none(job_id=job_id)
         if done is not None:  # a retried job: the document was written by the first run
             return _summary(ctx, done)
-    members = await SetMember.filter(set_id=token_set.id, token__is_deleted=False).order_by("id").limit(
-        MAX_EXPORT_TOKENS + 1
-    ).values_list("token_id", flat=True)
+    in_set = SetMember.filter(set_id=token_set.id, token__is_deleted=False).order_by("id").limit(MAX_EXPORT_TOKENS + 1)
+    members = [str(token_id) for token_id in await in_set.values_list("token_id", flat=True)]
     if len(members) > MAX_EXPORT_TOKENS:
         raise Unprocessable(
             f"a set of more than {MAX_EXPORT_TOKENS} tokens cannot be exported in one document", code="export-too-large"

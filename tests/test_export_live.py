@@ -134,7 +134,9 @@ async def test_live__tampered_exports_are_refused_and_nothing_is_stored(pair: tu
     foreign = sign_object(document, stranger, document["proof"]["verificationMethod"])  # type: ignore[arg-type]
     swapped = copy.deepcopy(document)
     swapped["tokens"][0]["object"]["proof"] = document["tokens"][1]["object"]["proof"]
-    cases = {"one byte": one_byte, "truncated": truncated, "foreign": foreign, "swapped": swapped}
+    edited = copy.deepcopy(document)
+    edited["tokens"][0]["object"]["contentHash"] = "sha256:" + "0" * 64
+    cases = {"one byte": one_byte, "truncated": truncated, "foreign": foreign, "swapped": swapped, "hash": edited}
     for name, tampered in cases.items():
         status, problem = await b.call("POST", "/api/v1/imports", "bob", json={"document": tampered})
         assert status == 422 and problem["code"] == "import-refused", (name, problem)

@@ -255,3 +255,31 @@ async def test_export__a_set_beyond_the_limit_fails_its_job_with_a_clear_problem
     job = await fed_api.get(f"/api/v1/jobs/{queued.body['id']}", token=alice)
     assert job.body["state"] == "failed" and job.body["error"]["code"] == "export-too-large", job
     assert await SetExport.all().count() == 0
+
+
+async def test_import__malformed_documents_get_a_clear_4xx_never_a_500(
+    fed_api: Api, export_document: dict[str, Any]
+) -> None:
+    bob = await fed_api.user("bob")
+    token = export_document["tokens"][0]
+    variants: list[Any] = [
+        {},
+        {"type": "TokenSetExport"},
+        {**export_document, "id": 7},
+        {**export_document, "tokens": "all of them"},
+        {**export_document, "tokens": [1, 2]},
+        {**export_document, "set": None},
+        {**export_document, "proof": {"type": "DataIntegrityProof"}},
+        {**export_document, "proof": {**export_document["proof"], "proofValue": "z0OIl"}},
+        {**export_document, "proof": {**export_document["proof"], "verificationMethod": "not a url"}},
+        {**export_document, "proof": {**export_document["proof"], "verificationMethod": "http://[::1/x#k"}},
+        {**export_document, "attributedTo": {"id": 3}},
+        {**export_document, "tokens": [{**token, "object": "a token"}]},
+        {**export_document, "types": [None]},
+        {**export_document, "published": 2**60},  # beyond what JSON numbers keep exactly
+    ]
+    before = await stored_counts()
+    for variant in variants:
+        reply = await fed_api.post("/api/v1/imports", {"document": variant}, token=bob)
+        assert reply.status in (400, 422), (variant.keys() if isinstance(variant, dict) else variant, reply)
+    assert await stored_counts() == before

@@ -167,7 +167,8 @@ def _object_handler(kind: str) -> Any:
     async def handle(request: web.Request) -> web.StreamResponse:
         reject_nul(request)
         choice = negotiate(request.headers.get("Accept"))
-        document = await REGISTRY.call(request[CTX], "federation.object", {"kind": kind, "id": request.match_info["id"]})
+        raw = {"kind": kind, "id": request.match_info["id"]}
+        document = await REGISTRY.call(request[CTX], "federation.signed_object", raw)  # with the owner's proof
         if choice == "html":
             return _object_page(document)
         return activity_response(document, choice)

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -117,8 +118,33 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _verify(settings: Settings, args: argparse.Namespace) -> int:
-    print("tallystick verify: verification against the origin arrives with the export/verification issue.", file=sys.stderr)
-    return 2
+    """Check a token URL, or every token of an export (or token) file, against its origin."""
+    import orjson
+
+    from federation.copycheck import check_document, check_token_url
+
+    from .app import site_from
+
+    site = site_from(settings)
+    target = args.target
+    if target.startswith(("https://", "http://")):
+        verdicts = [asyncio.run(check_token_url(site, target, claimed_hash=args.content_hash))]
+    else:
+        try:
+            document = orjson.loads(Path(target).read_bytes())
+        except (OSError, orjson.JSONDecodeError) as error:
+            print(f"tallystick verify: cannot read {target}: {error}", file=sys.stderr)
+            return 2
+        if not isinstance(document, dict):
+            print(f"tallystick verify: {target} is not a JSON object", file=sys.stderr)
+            return 2
+        verdicts = asyncio.run(check_document(site, document))
+    for verdict in verdicts:
+        version = f" (origin version {verdict.version})" if verdict.version is not None else ""
+        print(f"{verdict.verdict.upper():<9} {verdict.token}{version}: {verdict.detail}")
+    good = sum(verdict.accurate for verdict in verdicts)
+    print(f"{good} of {len(verdicts)} token(s) accurate at their origin")
+    return 0 if verdicts and good == len(verdicts) else 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -144,7 +170,8 @@ def _parser() -> argparse.ArgumentParser:
     regenerate.set_defaults(run=_regenerate_token)
     commands.add_parser("demo", help="load demo users and tokens (idempotent)").set_defaults(run=_demo)
     verify = commands.add_parser("verify", help="verify a copied token against its origin")
-    verify.add_argument("target", nargs="?")
+    verify.add_argument("target", help="a token URL, or an export (or token) JSON file")
+    verify.add_argument("--content-hash", help="check a copy with this content hash instead of the current document")
     verify.set_defaults(run=_verify)
     return parser
 

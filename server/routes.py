@@ -114,6 +114,16 @@ FEDERATION = [
     Route("DELETE", f"{V1}/admin/federation/actor-blocks/{{id}}", "admin.federation.unblock_actor"),
 ]
 
+EXPORTS = [
+    Route("POST", f"{V1}/sets/{{id}}/export", "exports.create", status=202, location=f"{V1}/jobs/{{id}}"),
+    Route("GET", f"{V1}/exports/{{id}}", "exports.get"),
+    Route("POST", f"{V1}/imports", "imports.create", status=201, location=f"{V1}/imports/{{id}}"),
+    Route("GET", f"{V1}/imports", "imports.list"),
+    Route("GET", f"{V1}/imports/{{id}}", "imports.get"),
+    Route("GET", f"{V1}/copies", "copies.list"),
+    Route("POST", f"{V1}/copies/{{id}}/verify", "copies.verify"),
+]
+
 VERIFY = [
     Route("POST", f"{V1}/verify", "verify.token", anonymous_limited=True),
     Route("GET", f"{V1}/verify", "verify.token", anonymous_limited=True),
@@ -134,5 +144,5 @@ OAUTH = [
 ]
 
 ROUTES: list[Route] = [
-    *ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *JOBS, *WEBHOOKS, *VERIFY, *FEDERATION, *OAUTH
+    *ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *JOBS, *WEBHOOKS, *VERIFY, *FEDERATION, *EXPORTS, *OAUTH
 ]

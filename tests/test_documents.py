@@ -37,7 +37,8 @@ async def test_token_document__public_attributes_only(api: Api) -> None:
     alice = await api.user("alice")
     type_id = await make_type(api, alice)
     token_id = await make_token(api, alice, type_id, label="Ruby", colour="red", secret="under the mattress")
-    events = await Event.all().count()
+    published = Event.exclude(name="actor.keys_created")  # signing makes the owner's keys on first use
+    events = await published.count()
     for accept in (AP, LD):
         document = await fetch(api, f"/tokens/{token_id}", accept)
         check_readable(document)
@@ -53,7 +54,7 @@ async def test_token_document__public_attributes_only(api: Api) -> None:
     page = await api.get(f"/tokens/{token_id}", headers={"Accept": BROWSER})
     assert page.status == 200 and page.headers["Content-Type"].startswith("text/html")
     assert "Ruby" in page.text and "under the mattress" not in page.text
-    assert await Event.all().count() == events  # reading publishes nothing
+    assert await published.count() == events  # reading publishes nothing
 
 
 async def test_token_document__html_escapes_attribute_values(api: Api) -> None:

@@ -143,6 +143,25 @@ class Migration(migrations.Migration):
             bases=['Entity'],
         ),
         ops.CreateModel(
+            name='ImportRecord',
+            fields=[
+                ('id', fields.CharField(primary_key=True, default=new_id, unique=True, db_index=True, max_length=26)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
+                ('importer', fields.ForeignKeyField('tallystick.Actor', source_field='importer_id', db_constraint=True, to_field='id', related_name='imports', on_delete=OnDelete.CASCADE)),
+                ('source_url', fields.CharField(null=True, max_length=2048)),
+                ('export_uri', fields.CharField(max_length=2048)),
+                ('origin', fields.CharField(max_length=255)),
+                ('set_uri', fields.CharField(max_length=2048)),
+                ('set_name', fields.CharField(max_length=200)),
+                ('exporter_uri', fields.CharField(max_length=2048)),
+                ('document_hash', fields.CharField(max_length=71)),
+                ('token_count', fields.IntField(default=0)),
+            ],
+            options={'table': 'imports', 'app': 'tallystick', 'pk_attr': 'id', 'table_description': 'One import of an export document by a local user, and where the document came from'},
+            bases=['Entity'],
+        ),
+        ops.CreateModel(
             name='InboxActivity',
             fields=[
                 ('id', fields.CharField(primary_key=True, default=new_id, unique=True, db_index=True, max_length=26)),
@@ -242,6 +261,25 @@ class Migration(migrations.Migration):
             bases=['Entity'],
         ),
         ops.CreateModel(
+            name='ImportedCopy',
+            fields=[
+                ('id', fields.CharField(primary_key=True, default=new_id, unique=True, db_index=True, max_length=26)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
+                ('record', fields.ForeignKeyField('tallystick.ImportRecord', source_field='record_id', db_constraint=True, to_field='id', related_name='copies', on_delete=OnDelete.CASCADE)),
+                ('importer', fields.ForeignKeyField('tallystick.Actor', source_field='importer_id', db_constraint=True, to_field='id', related_name='imported_copies', on_delete=OnDelete.CASCADE)),
+                ('remote_object', fields.ForeignKeyField('tallystick.RemoteObject', source_field='remote_object_id', db_constraint=True, to_field='id', related_name='imported_copies', on_delete=OnDelete.CASCADE)),
+                ('token_uri', fields.CharField(max_length=2048)),
+                ('origin', fields.CharField(max_length=255)),
+                ('origin_token_id', fields.CharField(max_length=255)),
+                ('version', fields.IntField()),
+                ('content_hash', fields.CharField(max_length=71)),
+                ('hash_checked', fields.BooleanField(default=False)),
+            ],
+            options={'table': 'imported_copies', 'app': 'tallystick', 'unique_together': (('record', 'token_uri'),), 'pk_attr': 'id', 'table_description': 'A read-only copy of a token brought in by an import, with the origin facts it was checked against'},
+            bases=['Entity'],
+        ),
+        ops.CreateModel(
             name='Subscription',
             fields=[
                 ('id', fields.CharField(primary_key=True, default=new_id, unique=True, db_index=True, max_length=26)),
@@ -269,6 +307,21 @@ class Migration(migrations.Migration):
                 ('is_deleted', fields.BooleanField(default=False)),
             ],
             options={'table': 'token_sets', 'app': 'tallystick', 'unique_together': (('owner', 'name'),), 'pk_attr': 'id'},
+            bases=['Entity'],
+        ),
+        ops.CreateModel(
+            name='SetExport',
+            fields=[
+                ('id', fields.CharField(primary_key=True, default=new_id, unique=True, db_index=True, max_length=26)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
+                ('set', fields.ForeignKeyField('tallystick.TokenSet', source_field='set_id', db_constraint=True, to_field='id', related_name='exports', on_delete=OnDelete.CASCADE)),
+                ('owner', fields.ForeignKeyField('tallystick.Actor', source_field='owner_id', db_constraint=True, to_field='id', related_name='exports', on_delete=OnDelete.CASCADE)),
+                ('job_id', fields.CharField(null=True, unique=True, max_length=26)),
+                ('token_count', fields.IntField(default=0)),
+                ('document', fields.JSONField(encoder=JSON_DUMPS, decoder=loads)),
+            ],
+            options={'table': 'set_exports', 'app': 'tallystick', 'pk_attr': 'id', 'table_description': 'The signed export document of a set, as it was when the export job ran'},
             bases=['Entity'],
         ),
         ops.CreateModel(

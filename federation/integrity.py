@@ -1,0 +1,174 @@
+"""Signing what we serve and checking what others signed: proofs tied to their owners.
+
+federation/proofs.py does the mathematics of FEP-8b32; this module adds the two things a
+proof alone does not say. Who signed: `verificationMethod` names a key, which must be listed
+in its controller's `assertionMethod` (FEP-521a Multikey). And whether that signer may speak
+for the object (FEP-fe34 "origin-based security"): the signer lives on the object's origin
+and, when the object names an owner (`attributedTo`), is that owner.
+
+Actor documents are read through an `ActorDocuments` fetcher: ours from the database, others
+with a remote fetch behind the SSRF guard and size limit; each is fetched once per fetcher.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from models.actors import Actor
+from models.context import Context, Site
+from models.errors import DomainError
+from models.registry import REGISTRY, Access
+
+from . import documents
+from .actors import INSTANCE_USERNAME, ObjectInput, actor_keys, local_actor_url, local_user_actor
+from .keys import KeyFormatError, ed25519_from_multibase, load_private_key
+from .proofs import ProofError, proof_of, sign_object, verify_object
+from .remote import FetchError, as_id, as_list, domain_of, fetch_json
+
+__all__ = ["ActorDocuments", "ObjectRefused", "Verified", "key_in_actor", "sign_as", "verify_remote_object"]
+
+KEY_FRAGMENT = "#ed25519-key"
+
+
+class ObjectRefused(ValueError):
+    """A signed object does not check out; `reason` says why in words a person can act on."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A proof that checked out: who signed it (actor URL) and the proof itself."""
+
+    signer: str
+    proof: dict[str, Any]
+
+
+async def sign_as(site: Site, actor: Actor, document: dict[str, Any]) -> dict[str, Any]:
+    """The document with a proof by a local actor's Ed25519 key (`<actor url>#ed25519-key`)."""
+    keys = await actor_keys(actor)
+    private = load_private_key(keys.ed25519_private_pem)
+    method = local_actor_url(site.base_url, actor) + KEY_FRAGMENT
+    return sign_object(document, private, method)  # type: ignore[arg-type]
+
+
+def _local_username(site: Site, url: str) -> str | None:
+    """The username of one of our actor URLs ("" for the instance actor), or None."""
+    if url == documents.instance_actor_url(site.base_url):
+        return ""
+    prefix = documents.actor_url(site.base_url, "")
+    name = url[len(prefix):] if url.startswith(prefix) else ""
+    return name if name and "/" not in name else None
+
+
+class ActorDocuments:
+    """Actor documents by URL, read once each: local ones from the database, remote ones fetched.
+
+    `signed=False` fetches without an HTTP signature and never touches the database, for
+    the command-line verifier that runs without a server's keys.
+    """
+
+    def __init__(self, site: Site, *, signed: bool = True) -> None:
+        self.site = site
+        self.signed = signed
+        self._seen: dict[str, dict[str, Any]] = {}
+
+    async def __call__(self, url: str) -> dict[str, Any]:
+        if url not in self._seen:
+            self._seen[url] = await self._load(url)
+        return self._seen[url]
+
+    async def _load(self, url: str) -> dict[str, Any]:
+        username = _local_username(self.site, url) if self.signed else None
+        if username is not None:
+            params = {} if username in ("", INSTANCE_USERNAME) else {"username": username}
+            try:
+                document: dict[str, Any] = await REGISTRY.call(Context(site=self.site), "federation.actor", params)
+            except DomainError as error:  # NotFound/Gone: the signer is not (or no longer) ours
+                raise ObjectRefused(f"the signer {url} is not an actor of this server: {error.detail}") from None
+            return document
+        try:
+            return await fetch_json(self.site, url, signed=self.signed)
+        except FetchError as error:
+            raise ObjectRefused(f"cannot fetch the signer {url}: {error.detail}") from None
+
+
+def key_in_actor(actor: Mapping[str, Any], method: str) -> ed25519.Ed25519PublicKey:
+    """The Ed25519 key `method` if the actor lists it in `assertionMethod` as its own Multikey."""
+    actor_id = as_id(actor)
+    for entry in as_list(actor.get("assertionMethod")):
+        if not isinstance(entry, Mapping) or entry.get("id") != method:
+            continue
+        if entry.get("type") != "Multikey" or as_id(entry.get("controller")) != actor_id:
+            raise ObjectRefused(f"the key {method} is not a Multikey controlled by {actor_id}")
+        try:
+            return ed25519_from_multibase(str(entry.get("publicKeyMultibase", "")))
+        except (KeyFormatError, ValueError) as error:
+            raise ObjectRefused(f"the key {method} cannot be read: {error}") from None
+    raise ObjectRefused(f"{actor_id} does not list the key {method} in its assertionMethod")
+
+
+async def verify_remote_object(
+    site: Site,
+    document: Mapping[str, Any],
+    *,
+    actors: ActorDocuments | None = None,
+    origin: str | None = None,
+) -> Verified:
+    """Check a signed object: its proof, the signer's key, and that the signer may speak for it.
+
+    The object's origin is its `id`'s (or `origin` for objects without an id, such as
+    verification answers); the signer must live there, and must be the `attributedTo`
+    owner when the object names one. ObjectRefused (with the reason) otherwise.
+    """
+    try:
+        proof = proof_of(document)
+    except ProofError as error:
+        raise ObjectRefused(str(error)) from None
+    method = proof["verificationMethod"]
+    signer = method.split("#", 1)[0]
+    if not signer.startswith(("https://", "http://")) or "#" not in method:
+        raise ObjectRefused(f"the verificationMethod {method!r} is not a key URL")
+    object_origin = domain_of(str(as_id(document) or origin or ""))
+    if not object_origin:
+        raise ObjectRefused("the object has no id, so nobody can be its signer")
+    if domain_of(signer) != object_origin:
+        raise ObjectRefused(f"the object lives on {object_origin} but was signed by {signer}")
+    owner = as_id(document.get("attributedTo"))
+    if owner is not None and owner != signer:
+        raise ObjectRefused(f"the object belongs to {owner} but was signed by {signer}")
+    actor = await (actors or ActorDocuments(site))(signer)
+    if as_id(actor) != signer:
+        raise ObjectRefused(f"{signer} answered with the document of another actor")
+    key = key_in_actor(actor, method)
+    try:
+        verify_object(document, key)
+    except ProofError as error:
+        raise ObjectRefused(str(error)) from None
+    return Verified(signer=signer, proof=proof)
+
+
+SIGNED_KINDS = ("token", "type", "set")
+
+
+@REGISTRY.operation("federation.signed_object", ObjectInput, access=Access.PUBLIC, writes=False)
+async def signed_object(ctx: Context, params: ObjectInput) -> dict[str, Any]:
+    """The ActivityPub form of a token, type or set with a proof by its owner (FEP-8b32).
+
+    Ledger entries, and objects whose owner lives on another server (we hold no key of
+    theirs), are served without a proof.
+    """
+    document: dict[str, Any] = await REGISTRY.call(ctx, "federation.object", params.model_dump())
+    if params.kind not in SIGNED_KINDS:
+        return document
+    username = _local_username(ctx.site, str(document.get("attributedTo") or ""))
+    if not username:
+        return document
+    owner = await local_user_actor(username)
+    return await sign_as(ctx.site, owner, document)

@@ -10,6 +10,7 @@ import pytest
 from aiohttp import FormData
 
 from .conftest import Api
+from .fedhelpers import Remote, fed_api, remote  # noqa: F401
 from .jobhelpers import queue_api, worker  # noqa: F401
 from .pagehelpers import HTML, Browser, Page
 from .test_jobs_admin import balance_job
@@ -137,8 +138,51 @@ async def test_pages_federation__verify_page_refuses_what_it_cannot_check(browse
 async def test_pages_federation__new_pages_pass_the_accessibility_smoke_check(browser: Browser, api: Api) -> None:
     await api.user("root", roles=["admin"])
     await browser.sign_in("root")
-    for path in ("/app/follows", "/app/verify", "/app/admin/blocks", "/app/admin/jobs"):
+    for path in ("/app/follows", "/app/verify", "/app/copies", "/app/admin/blocks", "/app/admin/jobs"):
         assert_accessible(await browser.get(path))
     assert (await browser.get("/app/verify")).status == 200
     browser.client.session.cookie_jar.clear()
     assert "/signin?next=" in (await browser.get("/app/verify")).url
+
+
+async def test_pages_federation__profile_of_a_local_user_has_a_follow_button(browser: Browser, api: Api) -> None:
+    await api.user("bob")
+    await browser.sign_up("ann")
+    profile = await browser.get(f"/app/actors?target=bob@{api.settings.domain}")
+    assert_accessible(profile)
+    assert "@bob@" in profile and "An account on this server" in profile and ">Follow</button>" in profile
+    back = re.search(r'name="back" value="([^"]+)"', profile.text).group(1)  # type: ignore[union-attr]
+    target = re.search(r'name="target" value="([^"]+)"', profile.text).group(1)  # type: ignore[union-attr]
+    followed = await browser.post("/app/follows", {"target": target, "back": back.replace("&amp;", "&")},
+                                  csrf=profile.csrf())
+    assert followed.status == 200 and "/app/actors" in followed.url
+    assert "You follow them (accepted)." in followed and ">Unfollow</button>" in followed
+    mine = await browser.get(f"/app/actors?target=ann@{api.settings.domain}")
+    assert "This is you." in mine and ">Follow</button>" not in mine
+    missing = await browser.get(f"/app/actors?target=nobody@{api.settings.domain}")
+    assert missing.status == 404 and "nobody" in (missing.field_error("target") or "")
+
+
+async def test_pages_federation__profile_of_a_remote_actor_and_following_it(
+    fed_api: Api, remote: Remote  # noqa: F811
+) -> None:
+    browser = Browser(fed_api.client)
+    await browser.sign_up("ann")
+    bob = remote.actor("bob")
+    profile = await browser.get(f"/app/actors?target={bob.handle}")
+    assert_accessible(profile)
+    assert "<h1>Bob</h1>" in profile.text and f"@{bob.handle}" in profile
+    assert "An account on another server" in profile and f'href="{remote.base}/"' in profile.text
+    followed = await browser.post("/app/follows", {"target": bob.uri}, csrf=profile.csrf())
+    assert "waiting for their approval" in followed and re.search(r'class="state">pending<', followed.text)
+    again = await browser.get(f"/app/actors?target={bob.uri}")
+    assert "You follow them (pending)." in again
+
+
+async def test_pages_federation__copies_page_without_copies_and_an_unknown_copy(browser: Browser) -> None:
+    await browser.sign_up("ann")
+    copies = await browser.get("/app/copies")
+    assert_accessible(copies)
+    assert "No copies." in copies
+    unknown = await browser.post("/app/copies/01aaaaaaaaaaaaaaaaaaaaaaaa/verify", {}, csrf=copies.csrf())
+    assert unknown.status == 200 and "you have no copy" in unknown

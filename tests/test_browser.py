@@ -245,7 +245,9 @@ def test_browser__people_create_mint_give_and_apps_get_consent(live: LiveServer,
     bob.frame_locator("iframe.format").locator("h1").wait_for()  # the set, rendered by its HTML format
     bob.locator("iframe.format").screenshot(path=str(ARTIFACTS / "09-set-format.png"))  # full-page shots skip frames
     shot(bob, "09-set")
-    for path, name in ((f"/app/types/{type_id}", "08-type"), ("/app/apps", "09-apps"), ("/app/jobs", "10-jobs")):
+    pages = ((f"/app/types/{type_id}", "08-type"), ("/app/apps", "09-apps"), ("/app/jobs", "10-jobs"),
+             ("/app/follows", "13-follows"), ("/app/copies", "14-copies"), ("/app/verify", "15-verify"))
+    for path, name in pages:
         bob.goto(path)
         accessible(bob)
         shot(bob, name)

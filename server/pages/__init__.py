@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import account, manage, tokens
+from . import account, admin, manage, social, tokens, verify
 from .base import STATIC_DIR, html_error_pages
 
 __all__ = ["add_page_routes", "html_error_pages"]
@@ -36,3 +36,17 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/app/apps/{app}/revoke", manage.revoke_app)
     router.add_get("/app/admin/users", manage.admin_users, name="page_admin_users")
     router.add_post("/app/admin/users/{username}/{action:freeze|unfreeze|token|roles}", manage.admin_action)
+    router.add_get("/app/follows", social.follows_page, name="page_follows")
+    router.add_post("/app/follows", social.follow)
+    router.add_post("/app/follows/{id}/delete", social.unfollow)
+    router.add_post("/app/followers/{id}/{action:approve|reject}", social.answer_follower)
+    router.add_get("/app/actors", social.profile_page, name="page_profile")
+    router.add_get("/app/copies", social.copies_page, name="page_copies")
+    router.add_post("/app/copies/{id}/verify", social.verify_copy)
+    router.add_get("/app/verify", verify.verify_form, name="page_verify")
+    router.add_post("/app/verify", verify.verify)
+    router.add_get("/app/admin/blocks", admin.blocks_page, name="page_admin_blocks")
+    router.add_post("/app/admin/blocks", admin.block_domain)
+    router.add_post("/app/admin/blocks/unblock", admin.unblock_domain)
+    router.add_get("/app/admin/jobs", admin.stuck_jobs_page, name="page_admin_jobs")
+    router.add_post("/app/admin/jobs/{id}/terminate", admin.terminate_job)

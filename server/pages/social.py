@@ -1,0 +1,134 @@
+"""Following and followers: the lists, the follow form (user@host or URL), approve/reject and unfollow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from models.registry import REGISTRY
+
+from ..keys import CTX
+from .base import FormError, call, page, read_form, redirect, render, require_signed_in
+
+__all__ = ["follows_page", "follow", "unfollow", "answer_follower", "profile_page", "copies_page", "verify_copy"]
+
+
+async def _follows_page(
+    request: web.Request,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    error: str = "",
+    status: int = 200,
+) -> web.Response:
+    ctx = request[CTX]
+    following = await REGISTRY.call(ctx, "follows.list", {"page_size": 50})
+    followers = await REGISTRY.call(ctx, "followers.list", {"page_size": 50})
+    return render(
+        request,
+        "follows.html.j2",
+        status=status,
+        following=following.items,
+        followers=followers.items,
+        values=values or {},
+        errors=errors or {},
+        error=error,
+    )
+
+
+@page
+async def follows_page(request: web.Request) -> web.StreamResponse:
+    require_signed_in(request)
+    return await _follows_page(request, values={"target": request.query.get("target", "")})
+
+
+@page
+async def follow(request: web.Request) -> web.StreamResponse:
+    """Follow user@host, an actor URL, or a remote token, type or set (the operation looks it up)."""
+    require_signed_in(request)
+    form = await read_form(request)
+    target = form.get("target", "").strip()
+    try:
+        followed = await call(request, "follows.create", {"target": target})
+    except FormError as error:
+        fields = dict(error.fields) or {"target": error.problem.detail}
+        return await _follows_page(request, values={"target": target}, errors=fields, status=error.status)
+    waiting = " (waiting for their approval)" if followed["state"] == "pending" else ""
+    raise redirect(_back(form), f"You follow {followed['target']}{waiting}.")
+
+
+def _back(form: dict[str, str]) -> str:
+    """Back to the profile the follow button was on, or to the follows page."""
+    back = form.get("back", "")
+    return back if back.startswith("/app/") and not back.startswith("//") else "/app/follows"
+
+
+@page
+async def unfollow(request: web.Request) -> web.StreamResponse:
+    require_signed_in(request)
+    try:
+        await call(request, "follows.delete", {"id": request.match_info["id"]})
+    except FormError as error:
+        raise redirect("/app/follows", error.problem.detail) from None
+    raise redirect("/app/follows", "Unfollowed.")
+
+
+_ANSWERS: dict[str, tuple[str, str]] = {
+    "approve": ("followers.approve", "Follower approved."),
+    "reject": ("followers.reject", "Follow request rejected."),
+}
+
+
+@page
+async def answer_follower(request: web.Request) -> web.StreamResponse:
+    require_signed_in(request)
+    operation, done = _ANSWERS[request.match_info["action"]]
+    data: dict[str, Any] = {"id": request.match_info["id"]}
+    try:
+        await call(request, operation, data)
+    except FormError as error:
+        raise redirect("/app/follows", error.problem.detail) from None
+    raise redirect("/app/follows", done)
+
+
+@page
+async def profile_page(request: web.Request) -> web.StreamResponse:
+    """Any actor by user@host or URL, local or remote (looked up, fetched), with a follow button."""
+    require_signed_in(request)
+    target = request.query.get("target", "").strip()
+    try:
+        actor = await call(request, "federation.lookup", {"target": target})
+    except FormError as error:
+        fields = dict(error.fields) or {"target": error.problem.detail}
+        return await _follows_page(request, values={"target": target}, errors=fields, status=error.status)
+    following = await REGISTRY.call(request[CTX], "follows.list", {"page_size": 50})
+    follow = next((item for item in following.items if item["target"] == actor["handle"] and not item["object"]), None)
+    me = request[CTX].user
+    is_me = actor["local"] and actor["handle"].split("@")[0] == me.username
+    return render(request, "profile.html.j2", actor=actor, follow=follow, is_me=is_me, server=_server_of(actor["uri"]))
+
+
+def _server_of(uri: str) -> str:
+    scheme, _, rest = uri.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}/"
+
+
+@page
+async def copies_page(request: web.Request) -> web.StreamResponse:
+    """Your imported copies with their verification status and a "verify now" button each."""
+    require_signed_in(request)
+    copies = await REGISTRY.call(request[CTX], "copies.list", {"page_size": 50})
+    return render(request, "copies.html.j2", copies=copies.items, checked=None)
+
+
+@page
+async def verify_copy(request: web.Request) -> web.StreamResponse:
+    """Ask the origin about one copy now (it is refreshed when outdated) and show the answer above the list."""
+    require_signed_in(request)
+    try:
+        checked = await call(request, "copies.verify", {"id": request.match_info["id"]})
+    except FormError as error:
+        raise redirect("/app/copies", error.problem.detail) from None
+    copies = await REGISTRY.call(request[CTX], "copies.list", {"page_size": 50})
+    return render(request, "copies.html.j2", copies=copies.items, checked=checked)

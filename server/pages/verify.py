@@ -1,0 +1,77 @@
+"""The verification page: a token URL or an exported file, checked at its origin like `tallystick verify`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from federation.copycheck import Verdict, check_document, check_token_url
+
+from ..keys import CTX
+from .base import page, render, require_signed_in
+
+__all__ = ["verify_form", "verify"]
+
+
+def _verify_page(
+    request: web.Request,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    verdicts: list[Verdict] | None = None,
+    status: int = 200,
+) -> web.Response:
+    shown = verdicts or []
+    return render(
+        request,
+        "verify.html.j2",
+        status=status,
+        values=values or {},
+        errors=errors or {},
+        verdicts=shown,
+        accurate=sum(verdict.accurate for verdict in shown),
+    )
+
+
+@page
+async def verify_form(request: web.Request) -> web.StreamResponse:
+    require_signed_in(request)
+    return _verify_page(request, values={"url": request.query.get("url", "")})
+
+
+async def _uploaded(form: Any) -> tuple[dict[str, Any] | None, str]:
+    """The uploaded file as a JSON object, or why it is not one."""
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str) or not upload.filename:
+        return None, ""
+    try:
+        document = orjson.loads(upload.file.read())
+    except orjson.JSONDecodeError:
+        return None, "the file is not JSON; upload a token or export file saved from a Tallystick server"
+    if not isinstance(document, dict):
+        return None, "the file is not a JSON object"
+    return document, ""
+
+
+@page
+async def verify(request: web.Request) -> web.StreamResponse:
+    """Fetches happen here, outside any transaction; signed in only, so strangers cannot make us fetch."""
+    require_signed_in(request)
+    form = await request.post()
+    url = str(form.get("url") or "").strip()
+    content_hash = str(form.get("content_hash") or "").strip() or None
+    values = {"url": url, "content_hash": content_hash or ""}
+    site = request[CTX].site
+    document, problem = await _uploaded(form)
+    if problem:
+        return _verify_page(request, values=values, errors={"file": problem}, status=422)
+    if document is not None:
+        verdicts = await check_document(site, document)
+    elif url.startswith(("https://", "http://")):
+        verdicts = [await check_token_url(site, url, claimed_hash=content_hash)]
+    else:
+        message = "paste the URL of a token (https://...)" if url else "paste a token URL or choose a file"
+        return _verify_page(request, values=values, errors={"url": message}, status=422)
+    return _verify_page(request, values=values, verdicts=verdicts)

@@ -8,16 +8,20 @@ import os
 import signal
 import sqlite3
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import requests
 
 from .dbutil import TemplateDatabase, is_postgres
+from .fedhelpers import Remote
 from .livesrv import BIN, LiveServer
 
 pytestmark = pytest.mark.slow
@@ -168,3 +172,93 @@ def test_two_worker_processes_drain_the_queue_running_every_job_exactly_once(
     assert balance(live, type_id, "bob") == str(QUEUED_GIVES)
     assert balance(live, type_id, "alice") == "0"
     assert first.returncode == 0 and second.returncode == 0
+
+
+class StallingActorHost:
+    """A remote server on 127.0.0.1 serving one actor; its first request hangs (a slow peer),
+    so a job that looks the actor up is caught mid-job, deterministically."""
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+        self.first_request = threading.Event()
+        self.release = threading.Event()
+        host = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                host.requests.append(self.path)
+                if len(host.requests) == 1:
+                    host.first_request.set()
+                    host.release.wait(60)
+                body = orjson.dumps(host.actor.document())
+                self.send_response(200)
+                self.send_header("Content-Type", "application/activity+json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.actor = Remote(port=self.server.server_address[1]).actor("slowpoke")
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_worker_killed_mid_job_loses_nothing_and_the_job_completes_exactly_once(
+    live: LiveServer, workers: Workers
+) -> None:
+    alice, _ = live.create_user("alice"), live.create_user("bob")
+    live.start()
+    type_id = minted_coin(live, alice, 10)
+    peer = StallingActorHost()
+    try:
+        give = {"operation": "ledger.give", "input": {"type": type_id, "amount": "1", "to": "bob"}}
+        chain = {"steps": [
+            {"id": "before", **give},
+            {"id": "lookup", "operation": "federation.lookup", "input": {"target": peer.actor.uri}},
+            {"id": "after", **give},
+        ]}
+        with requests.Session() as session:
+            job_id = call(live, session, "POST", f"{V1}/jobs", alice, json=chain)["id"]
+        fast_leases = {
+            "TALLYSTICK_JOBS__LEASE_SECONDS": "2",
+            "TALLYSTICK_JOBS__SWEEP_SECONDS": "1",
+            "TALLYSTICK_FEDERATION__ALLOW_PRIVATE_ADDRESSES": "true",
+        }
+        doomed = workers.start(1, **fast_leases)
+        assert peer.first_request.wait(30), workers.logs()  # the job is running, in its second step
+        url = live.env["TALLYSTICK_DATABASE_URL"]
+        assert rows(url, f"SELECT state, attempts FROM jobs WHERE id = '{job_id}'") == [("running", 1)]
+        os.killpg(doomed.pid, signal.SIGKILL)
+        assert doomed.wait(15) == -signal.SIGKILL
+
+        workers.start(1, **fast_leases)  # its sweep requeues the job once the dead worker's lease runs out
+        finished = ("succeeded", "failed", "cancelled")
+        wait_until(lambda: rows(url, f"SELECT state FROM jobs WHERE id = '{job_id}'")[0][0] in finished, 60,
+                   "the job to finish after the kill")
+    finally:
+        peer.close()
+
+    job = requests.get(f"{live.base_url}{V1}/jobs/{job_id}", headers={"Authorization": f"Bearer {alice}"},
+                       timeout=10).json()
+    assert job["state"] == "succeeded", (job, workers.logs())
+    assert job["attempts"] == 2
+    assert [(step["id"], step["state"]) for step in job["steps"]] == [
+        ("before", "succeeded"), ("lookup", "succeeded"), ("after", "succeeded")
+    ]
+    # The step committed before the kill was not run again; the interrupted one was.
+    assert rows(url, "SELECT count(*) FROM ledger_entries WHERE kind = 'give'") == [(2,)]
+    assert balance(live, type_id, "bob") == "2" and balance(live, type_id, "alice") == "8"
+    assert len(peer.requests) == 2
+    assert rows(url, f"SELECT name, count(*) FROM events WHERE object_id = '{job_id}' AND name IN "
+                     "('job.requeued', 'job.succeeded') GROUP BY name ORDER BY name") == [
+        ("job.requeued", 1), ("job.succeeded", 1)
+    ]

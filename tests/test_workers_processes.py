@@ -101,8 +101,8 @@ def workers(live: LiveServer, tmp_path: Path) -> Iterator[Workers]:
 
 
 def call(server: LiveServer, session: requests.Session, method: str, path: str, token: str, **kwargs: Any) -> Any:
-    reply = session.request(method, f"{server.base_url}{path}", headers={"Authorization": f"Bearer {token}",
-                                                                          **kwargs.pop("headers", {})}, timeout=30, **kwargs)
+    headers = {"Authorization": f"Bearer {token}", **kwargs.pop("headers", {})}
+    reply = session.request(method, f"{server.base_url}{path}", headers=headers, timeout=30, **kwargs)
     assert reply.status_code < 300, reply.text
     return reply.json()
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from tortoise.backends.base.config_generator import expand_db_url
+
 from .base import APP
 
 __all__ = ["TABLE_MODULES", "tortoise_config", "TORTOISE_ORM"]
@@ -13,6 +15,12 @@ TABLE_MODULES = [
     "models.actors", "models.tokens", "models.ledger", "models.sets", "models.events", "models.jobs", "models.federation",
     "models.webhooks", "models.oauth", "models.exports",
 ]
+
+
+def _sqlite_engine(url: str) -> dict[str, Any]:
+    """Tortoise's settings for the URL, on our SQLite client (write transactions in several processes)."""
+    expanded = expand_db_url(url)
+    return {**expanded, "engine": "models.sqlite_engine"}
 
 
 def tortoise_config(database_url: str, *, max_connections: int = 10) -> dict[str, Any]:
@@ -25,7 +33,7 @@ def tortoise_config(database_url: str, *, max_connections: int = 10) -> dict[str
         # WAL lets readers in other processes proceed during a write; busy_timeout waits for locks.
         url += ("&" if "?" in url else "?") + "journal_mode=WAL&busy_timeout=10000"
     return {
-        "connections": {"default": url},
+        "connections": {"default": _sqlite_engine(url) if url.startswith("sqlite") else url},
         "apps": {
             APP: {
                 "models": TABLE_MODULES,

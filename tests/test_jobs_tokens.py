@@ -101,6 +101,28 @@ async def test_job_token__acts_for_the_behalf_user_only(queue_api: Api, spy: Spy
     assert_problem(await _me(queue_api, leaked), 401)
 
 
+async def test_job_token__cannot_queue_jobs_nor_use_the_callers_roles(queue_api: Api, spy: Spy) -> None:
+    boss = await queue_api.user("boss", roles=["agent", "admin", "job-read"])
+    await queue_api.user("bob")
+    reply = await queue_api.get(BALANCE, token=boss, headers={"X-On-Behalf-Of": "bob"})
+    assert reply.status == 202, reply
+    running = asyncio.create_task(worker(queue_api, "w1").run_once())
+    leaked = await spy.token()
+    assert (await _me(queue_api, leaked)).status == 200  # alive while the job runs
+    # It acts as bob, who has none of the caller's roles.
+    assert_problem(await queue_api.get("/api/v1/admin/users", token=leaked), 403, "role-required")
+    assert_problem(await queue_api.get("/api/v1/admin/jobs/metrics", token=leaked), 403)
+    # Nor can it queue work that would outlive it, async or as a chain.
+    queued = await queue_api.get("/api/v1/me", token=leaked, headers={"Prefer": "respond-async"})
+    assert_problem(queued, 403, "job-token-cannot-queue")
+    chain = {"steps": [{"id": "a", "operation": "users.me", "input": {}}]}
+    assert_problem(await queue_api.post(JOBS, chain, token=leaked), 403, "job-token-cannot-queue")
+    assert await Job.all().count() == 1
+    spy.release.set()
+    await asyncio.wait_for(running, timeout=30)
+    assert (await queue_api.get(f"{JOBS}/{reply.body['id']}", token=boss)).body["result"] == {"user": "bob"}
+
+
 async def test_job_token__cancelling_the_job_revokes_it_at_once(queue_api: Api, spy: Spy) -> None:
     alice = await queue_api.user("alice")
     job = (await queue_api.get(BALANCE, token=alice, headers={"Prefer": "respond-async"})).body

@@ -27,7 +27,7 @@ from ..errors import BadInput, TooLarge, Unprocessable
 from ..jobs import CallbackState, Job
 from ..urls import check_callback_syntax
 from ..registry import REGISTRY, Access, Input
-from .jobs import NOT_QUEUEABLE, record_job_event, render_job
+from .jobs import NOT_QUEUEABLE, record_job_event, refuse_job_token, render_job
 
 __all__ = ["MAX_STEPS", "CHAIN_OPERATION", "parse_ref", "resolve_refs", "StepInput", "ChainInput"]
 
@@ -184,6 +184,7 @@ def _check_input(ctx: Context, step: StepInput, ref_paths: list[Path]) -> None:
 async def submit_chain(ctx: Context, params: ChainInput) -> dict[str, Any]:
     """Queue a chain of operations; a step may use an earlier step's result with {"$ref": "step#/pointer"}."""
     user = ctx.require_user()
+    refuse_job_token(ctx)
     if len(params.steps) > MAX_STEPS:
         raise TooLarge(f"a chain has at most {MAX_STEPS} steps, this one has {len(params.steps)}", code="chain-too-long")
     seen: set[str] = set()

@@ -22,7 +22,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from ..actors import Role, User
+from ..actors import Role, TokenKind, User
 from ..context import Context
 from ..errors import BadInput, Conflict, Forbidden, NotFound, Unprocessable
 from ..events import Event
@@ -32,7 +32,9 @@ from ..registry import REGISTRY, Access, Input
 from ..urls import check_callback_syntax
 from .accounts import find_user
 
-__all__ = ["JobRequest", "enqueue", "acting_context", "record_job_event", "render_job", "ON_BEHALF_ROLES"]
+__all__ = [
+    "JobRequest", "enqueue", "acting_context", "record_job_event", "refuse_job_token", "render_job", "ON_BEHALF_ROLES",
+]
 
 ON_BEHALF_ROLES = (Role.ADMIN, Role.AGENT)
 # Operations that take a password, hand out a bearer token or act on the caller's own session:
@@ -106,6 +108,14 @@ def _repeat(job: Job, request: JobRequest) -> Job:
     return job
 
 
+def refuse_job_token(ctx: Context) -> None:
+    """A job's own token, sent back to us from outside the job (it leaked), cannot queue work
+    that would outlive it: new jobs run with fresh tokens after this one is revoked."""
+    token = ctx.extra.get("access_token")
+    if getattr(token, "kind", None) == TokenKind.JOB.value and "job_id" not in ctx.extra:
+        raise Forbidden("a job's own token cannot queue jobs", code="job-token-cannot-queue")
+
+
 async def enqueue(ctx: Context, request: JobRequest) -> tuple[Job, bool]:
     """Check and queue a call: (new job, True), or (the earlier job, False) for a repeated key."""
     operation = REGISTRY.get(request.operation)
@@ -120,6 +130,7 @@ async def enqueue(ctx: Context, request: JobRequest) -> tuple[Job, bool]:
     run_ctx = await acting_context(ctx, request.on_behalf_of)
     REGISTRY.authorize(ctx, operation)  # the caller needs the kind of right too (role, not frozen)
     REGISTRY.authorize(run_ctx, operation)
+    refuse_job_token(ctx)
     REGISTRY.parse(request.operation, request.input)
     if request.callback_url is not None:
         check_callback_syntax(request.callback_url, allow_private=ctx.site.allow_private_addresses)

@@ -1,0 +1,34 @@
+"""Tortoise's SQLite backend with transactions that take the write lock when they begin.
+
+A plain (deferred) BEGIN reads first and asks for the write lock at its first write. When
+another process committed in between, SQLite cannot upgrade the stale read snapshot and fails
+at once with "database is locked": busy_timeout does not apply. Two `tallystick worker`
+processes on one SQLite file failed a quarter of their jobs that way. BEGIN IMMEDIATE waits
+(up to busy_timeout) for the write lock instead, so concurrent processes take turns.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from tortoise.backends.sqlite.client import SqliteClient, SqliteTransactionContext, SqliteTransactionWrapper
+from tortoise.exceptions import TransactionManagementError
+
+__all__ = ["ImmediateSqliteClient", "client_class"]
+
+
+class _ImmediateTransaction(SqliteTransactionWrapper):
+    async def begin(self) -> None:
+        try:
+            await self._connection.commit()
+            await self._connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise TransactionManagementError(exc) from exc
+
+
+class ImmediateSqliteClient(SqliteClient):
+    def _in_transaction(self) -> SqliteTransactionContext:
+        return SqliteTransactionContext(_ImmediateTransaction(self), self._lock)
+
+
+client_class = ImmediateSqliteClient

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from federation.inbox import process_due
 from models.actors import Actor
 from models.agents import AgentGrant, AgentReport
 from models.events import Event
+from models.federation import InboxActivity
 from models.tokens import Token
 
 from .conftest import Api, assert_problem
+from .fedhelpers import FakeActor, Remote, fed_api, remote, signed_post, site_of  # noqa: F401
 from .sethelpers import add, make_set, make_token, make_type
 
 GRANTS = "/api/v1/agents/grants"
@@ -196,3 +199,58 @@ async def test_grants__a_known_remote_actor_can_be_granted_by_its_url(api: Api) 
     assert reply.body["agent"]["handle"] == "scanner@agents.example" and reply.body["agent"]["local"] is False
     unknown = await api.post(GRANTS, {"agent": "https://agents.example/users/nobody", "token": token_id}, token=alice)
     assert_problem(unknown, 404, "agent-not-found")
+
+
+BASE = "http://127.0.0.1:8080"  # the test settings' base_url
+
+
+def agent_update(actor_uri: str, token_id: str, attributes: dict[str, Any], n: int = 1) -> dict[str, Any]:
+    return {"@context": "https://www.w3.org/ns/activitystreams", "id": f"{actor_uri}/updates/{n}", "type": "Update",
+            "actor": actor_uri, "object": {"id": f"{BASE}/tokens/{token_id}", "type": "Token",
+                                           "attributes": attributes, "content": "scanned at the door"}}
+
+
+async def known_remote(api: Api, actor: FakeActor) -> None:
+    """The remote actor follows alice, so this server has fetched and cached it."""
+    follow = {"@context": "https://www.w3.org/ns/activitystreams", "id": f"{actor.uri}/follows/1", "type": "Follow",
+              "actor": actor.uri, "object": f"{BASE}/users/alice"}
+    assert (await signed_post(api, "/users/alice/inbox", follow, actor)).status == 202
+    assert await process_due(site_of(api)) == 1
+
+
+async def test_inbox__update_signed_by_a_granted_remote_agent_is_its_report(fed_api: Api, remote: Remote) -> None:
+    alice = await fed_api.user("alice")
+    type_id = await make_type(fed_api, alice)
+    token_id = await make_token(fed_api, alice, type_id, label="raw")
+    scanner = remote.actor("scanner")
+    await known_remote(fed_api, scanner)
+    body = {"agent": scanner.uri, "token": token_id, "attributes": ["label"]}
+    granted = await fed_api.post(GRANTS, body, token=alice)
+    assert granted.status == 201, granted
+    reply = await signed_post(fed_api, "/inbox", agent_update(scanner.uri, token_id, {"label": "scanned"}), scanner)
+    assert reply.status == 202, reply
+    assert await process_due(site_of(fed_api)) == 1
+    version, attributes = await token_state(fed_api, token_id)
+    assert (version, attributes["label"]) == (2, "scanned")
+    update = await Event.get(name="token.updated", object_id=token_id)
+    assert update.payload["agent"] == (await Actor.get(uri=scanner.uri)).id
+    reports = await fed_api.get(REPORTS, token=alice)
+    assert [(r["state"], r["note"]) for r in reports.body["items"]] == [("applied", "scanned at the door")]
+    # outside the grant: processed, refused, nothing changed
+    outside = agent_update(scanner.uri, token_id, {"colour": "blue"}, n=2)
+    assert (await signed_post(fed_api, "/inbox", outside, scanner)).status == 202
+    assert await process_due(site_of(fed_api)) == 1
+    assert (await token_state(fed_api, token_id))[0] == 2
+    assert (await InboxActivity.get(activity_uri=f"{scanner.uri}/updates/2")).outcome.startswith("ignored")
+
+
+async def test_inbox__update_of_our_token_without_a_grant_is_refused(fed_api: Api, remote: Remote) -> None:
+    alice = await fed_api.user("alice")
+    type_id = await make_type(fed_api, alice)
+    token_id = await make_token(fed_api, alice, type_id, label="raw")
+    mallory = remote.actor("mallory")
+    await known_remote(fed_api, mallory)
+    reply = await signed_post(fed_api, "/inbox", agent_update(mallory.uri, token_id, {"label": "forged"}), mallory)
+    assert_problem(reply, 403, "origin-mismatch")
+    assert await InboxActivity.filter(type="Update").count() == 0
+    assert (await token_state(fed_api, token_id))[0] == 1

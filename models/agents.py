@@ -30,7 +30,7 @@ class AgentGrant(Entity):
     class Meta:
         app = APP
         table = "agent_grants"
-        indexes = (("agent", "token"), ("agent", "set"))
+        indexes = (("agent_id", "token_id"), ("agent_id", "set_id"))
 
 
 class AgentReport(Entity):
@@ -50,4 +50,4 @@ class AgentReport(Entity):
     class Meta:
         app = APP
         table = "agent_reports"
-        indexes = (("owner", "state"), ("agent", "state"))
+        indexes = (("owner_id", "state"), ("agent_id", "state"))

@@ -388,7 +388,7 @@ class Migration(migrations.Migration):
                 ('attributes', fields.JSONField(default=list, encoder=JSON_DUMPS, decoder=loads)),
                 ('needs_approval', fields.BooleanField(default=False)),
             ],
-            options={'table': 'agent_grants', 'app': 'tallystick', 'indexes': [Index(fields=['agent', 'token']), Index(fields=['agent', 'set'])], 'pk_attr': 'id', 'table_description': 'An owner lets an agent actor report changes to one token or to the tokens of one set'},
+            options={'table': 'agent_grants', 'app': 'tallystick', 'indexes': [Index(fields=['agent_id', 'token_id']), Index(fields=['agent_id', 'set_id'])], 'pk_attr': 'id', 'table_description': 'An owner lets an agent actor report changes to one token or to the tokens of one set'},
             bases=['Entity'],
         ),
         ops.CreateModel(
@@ -408,7 +408,7 @@ class Migration(migrations.Migration):
                 ('state', fields.CharField(default='pending', max_length=16)),
                 ('decided_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'agent_reports', 'app': 'tallystick', 'indexes': [Index(fields=['owner', 'state']), Index(fields=['agent', 'state'])], 'pk_attr': 'id', 'table_description': 'An off-server change an agent reported, applied at once or held for the owner'},
+            options={'table': 'agent_reports', 'app': 'tallystick', 'indexes': [Index(fields=['owner_id', 'state']), Index(fields=['agent_id', 'state'])], 'pk_attr': 'id', 'table_description': 'An off-server change an agent reported, applied at once or held for the owner'},
             bases=['Entity'],
         ),
         ops.CreateModel(

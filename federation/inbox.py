@@ -37,6 +37,7 @@ from models.ids import new_id
 from models.paging import ListInput, Page, paginate
 from models.registry import REGISTRY, Access
 
+from .agent_reports import agent_update_token, on_agent_update
 from .credits import credit_remote_give, is_give_to_us
 from .follows import on_accept, on_follow, on_reject, on_undo
 from .remote import KeyResolver, as_id, blocked_actors, closed_domains, domain_of, mark_available
@@ -118,7 +119,8 @@ async def receive(site: Site, username: str | None, request: IncomingRequest) ->
         raise Unauthorized(f"the HTTP signature was refused: {result.failure}: {result.detail}", code="bad-signature")
     if keys.actor is None or keys.actor.uri != actor_uri:
         raise Forbidden("the activity's actor is not the owner of the key that signed it", code="origin-mismatch")
-    _check_origin(activity, actor_uri)
+    if await agent_update_token(site, activity, actor_uri) is None:  # an agent's report is checked when processed
+        _check_origin(activity, actor_uri)
     moment = sql.now()
     row = {
         "id": new_id(), "created_at": moment, "updated_at": moment, "activity_uri": activity["id"],
@@ -236,6 +238,11 @@ async def _on_undo(site: Site, activity: Mapping[str, Any], sender: RemoteActor)
     return await on_undo(site, activity, sender)
 
 
+async def _on_update(site: Site, activity: Mapping[str, Any], sender: RemoteActor) -> str:
+    """An agent's report on one of our tokens, or a change to a copy of a remote object."""
+    return await on_agent_update(site, activity, sender) or await _on_change(site, activity, sender)
+
+
 Handler = Callable[[Site, Mapping[str, Any], RemoteActor], Awaitable[str]]
 HANDLERS: dict[str, Handler] = {
     "Follow": on_follow,
@@ -243,7 +250,7 @@ HANDLERS: dict[str, Handler] = {
     "Reject": on_reject,
     "Undo": _on_undo,
     "Create": _on_change,
-    "Update": _on_change,
+    "Update": _on_update,
     "Delete": _on_change,
 }
 

@@ -65,6 +65,16 @@ LEDGER = [
     Route("DELETE", f"{V1}/ledger/operations/{{id}}/flags/{{flag}}", "ledger.unflag"),
 ]
 
+AGENTS = [
+    Route("POST", f"{V1}/agents/grants", "agents.grants.create", status=201),
+    Route("GET", f"{V1}/agents/grants", "agents.grants.list"),
+    Route("DELETE", f"{V1}/agents/grants/{{id}}", "agents.grants.delete"),
+    Route("POST", f"{V1}/agents/reports", "agents.reports.create", status=201),
+    Route("GET", f"{V1}/agents/reports", "agents.reports.list"),
+    Route("POST", f"{V1}/agents/reports/{{id}}/approve", "agents.reports.approve"),
+    Route("POST", f"{V1}/agents/reports/{{id}}/reject", "agents.reports.reject"),
+]
+
 SETS = [
     Route("POST", f"{V1}/sets", "sets.create", status=201, location=f"{V1}/sets/{{id}}"),
     Route("GET", f"{V1}/sets", "sets.list"),
@@ -144,5 +154,5 @@ OAUTH = [
 ]
 
 ROUTES: list[Route] = [
-    *ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *JOBS, *WEBHOOKS, *VERIFY, *FEDERATION, *EXPORTS, *OAUTH
+    *ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *AGENTS, *JOBS, *WEBHOOKS, *VERIFY, *FEDERATION, *EXPORTS, *OAUTH
 ]

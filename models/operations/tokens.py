@@ -41,6 +41,9 @@ __all__ = [
     "token_document",
     "require_token_owner",
     "save_token_change",
+    "apply_token_update",
+    "merged_own_values",
+    "check_token_if_match",
 ]
 
 MAX_PARENT_DEPTH = 32
@@ -381,21 +384,41 @@ async def update_token(ctx: Context, params: TokenUpdateInput) -> dict[str, Any]
     resolver = Resolver()
     if not params.attributes and params.shareable is None:
         return await token_view(token, ctx, resolver)
+    await apply_token_update(ctx, token, params.attributes, params.shareable, resolver)
+    return await token_view(token, ctx, resolver)
+
+
+async def merged_own_values(
+    ctx: Context, token: Token, attributes: dict[str, Any], resolver: Resolver
+) -> dict[str, Any]:
+    """The token's own values with `attributes` applied, validated against its type (400 otherwise)."""
     schema = await resolver.schema(token.type_id)  # type: ignore[attr-defined]
     own = dict(token.attributes or {})
-    for name, value in (await _validated(ctx, schema, params.attributes, own)).items():
+    for name, value in (await _validated(ctx, schema, attributes, own)).items():
         if value is None:
             own.pop(name, None)
         else:
             own[name] = value
-    shareable = token.shareable if params.shareable is None else params.shareable
-    await save_token_change(ctx, token, own, shareable, resolver)
-    changed = sorted([*params.attributes, *(["shareable"] if params.shareable is not None else [])])
+    return own
+
+
+async def apply_token_update(
+    ctx: Context,
+    token: Token,
+    attributes: dict[str, Any],
+    shareable: bool | None,
+    resolver: Resolver,
+    event_extra: dict[str, Any] | None = None,
+) -> Token:
+    """Validate, save and announce a change; owners' updates and agents' reports both go through here."""
+    own = await merged_own_values(ctx, token, attributes, resolver)
+    await save_token_change(ctx, token, own, token.shareable if shareable is None else shareable, resolver)
+    changed = sorted([*attributes, *(["shareable"] if shareable is not None else [])])
     await ctx.emit(
         "token.updated", "token", token.id,
-        {"version": token.version, "content_hash": token.content_hash, "fields": changed},
+        {"version": token.version, "content_hash": token.content_hash, "fields": changed, **(event_extra or {})},
     )
-    return await token_view(token, ctx, resolver)
+    return token
 
 
 @REGISTRY.operation("tokens.delete", TokenIdInput)

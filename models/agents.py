@@ -1,0 +1,53 @@
+"""Agents: grants that let an outside program report token changes, and the reports it made."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+
+from .base import APP, Entity
+
+__all__ = ["AgentGrant", "AgentReport", "ReportState"]
+
+
+class ReportState(StrEnum):
+    PENDING = "pending"
+    APPLIED = "applied"
+    REJECTED = "rejected"
+
+
+class AgentGrant(Entity):
+    """An owner lets an agent actor report changes to one token or to the tokens of one set"""
+
+    owner = fields.ForeignKeyField(f"{APP}.Actor", related_name="agent_grants_given", on_delete=fields.CASCADE)
+    agent = fields.ForeignKeyField(f"{APP}.Actor", related_name="agent_grants", on_delete=fields.CASCADE)
+    token = fields.ForeignKeyField(f"{APP}.Token", related_name="agent_grants", null=True, on_delete=fields.CASCADE)
+    set = fields.ForeignKeyField(f"{APP}.TokenSet", related_name="agent_grants", null=True, on_delete=fields.CASCADE)
+    attributes = fields.JSONField(default=list)  # empty: every attribute
+    needs_approval = fields.BooleanField(default=False)
+
+    class Meta:
+        app = APP
+        table = "agent_grants"
+        indexes = (("agent_id", "token_id"), ("agent_id", "set_id"))
+
+
+class AgentReport(Entity):
+    """An off-server change an agent reported, applied at once or held for the owner"""
+
+    grant = fields.ForeignKeyField(f"{APP}.AgentGrant", related_name="reports", null=True, on_delete=fields.SET_NULL)
+    agent = fields.ForeignKeyField(f"{APP}.Actor", related_name="agent_reports", on_delete=fields.CASCADE)
+    owner = fields.ForeignKeyField(f"{APP}.Actor", related_name="agent_reports_received", on_delete=fields.CASCADE)
+    token = fields.ForeignKeyField(f"{APP}.Token", related_name="agent_reports", on_delete=fields.CASCADE)
+    attributes = fields.JSONField(default=dict)
+    base_version = fields.IntField()
+    applied_version = fields.IntField(null=True)
+    note = fields.TextField(default="")
+    state = fields.CharField(max_length=16, default=ReportState.PENDING.value)
+    decided_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        app = APP
+        table = "agent_reports"
+        indexes = (("owner_id", "state"), ("agent_id", "state"))

@@ -141,15 +141,18 @@ async def publish(
 
 
 async def _object_for(site: Site, kind: str, object_id: str, activity: str) -> dict[str, Any] | None:
-    """The object's public document, a Tombstone for a Delete, or None when there is nothing to say."""
+    """The object's public document (with its owner's FEP-8b32 proof), a Tombstone for a Delete, or None."""
     url = documents.object_url(site.base_url, kind, object_id)
     if activity == "Delete":
         return {"id": url, "type": "Tombstone"}
     try:
-        document: dict[str, Any] = await REGISTRY.call(Context(site=site), "federation.object", {"kind": kind, "id": object_id})
+        document: dict[str, Any] = await REGISTRY.call(
+            Context(site=site), "federation.signed_object", {"kind": kind, "id": object_id}
+        )
     except (NotFound, Gone):
         return None  # deleted (or made private) since: its own event says so
-    document.pop("@context", None)
+    if "proof" not in document:  # a signed object keeps its @context: the proof covers it
+        document.pop("@context", None)
     return document
 
 

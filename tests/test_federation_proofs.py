@@ -51,7 +51,8 @@ async def test_outbox__create_and_update_embed_the_object_with_a_proof_by_its_ow
 def signed_token(remote: Remote, owner: str, name: str = "Gold") -> dict[str, Any]:
     document = {"@context": "https://www.w3.org/ns/activitystreams", "id": f"{remote.base}/tokens/1",
                 "type": "TokenType", "attributedTo": owner, "name": name, "symbol": "GLD"}
-    return sign_object(document, load_private_key(REMOTE_KEY.private_pem), f"{owner}#ed25519-key")  # type: ignore[arg-type]
+    private = load_private_key(REMOTE_KEY.private_pem)
+    return sign_object(document, private, f"{owner}#ed25519-key")  # type: ignore[arg-type]
 
 
 def create(actor_uri: str, obj: dict[str, Any], n: int = 1) -> dict[str, Any]:

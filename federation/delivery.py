@@ -115,11 +115,7 @@ async def _post(session: aiohttp.ClientSession, site: Site, delivery: Delivery, 
     except UrlRefused as error:
         return Outcome(None, error.detail)
     body = delivery.body.encode()
-    # RSA signing is most of a delivery's CPU time and OpenSSL runs it without the GIL: in a
-    # thread, the event loop keeps sending and reading the other POSTs meanwhile.
-    headers = await asyncio.to_thread(
-        sign_cavage, "POST", delivery.inbox, key_id=key_id, private_key=key, body=body
-    )
+    headers = sign_cavage("POST", delivery.inbox, key_id=key_id, private_key=key, body=body)
     headers.update({"Content-Type": "application/activity+json", "User-Agent": USER_AGENT})
     try:
         async with session.post(delivery.inbox, data=body, headers=headers, allow_redirects=False) as reply:

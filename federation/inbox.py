@@ -5,8 +5,9 @@ size; the JSON shape; a Delete from an actor we never met is answered 202 and dr
 fetching anything (refetch storms after account deletions are the most reported federation
 bug); blocked domains; the HTTP signature and body digest (federation/signatures.py, which
 refetches the key once on failure); the origin rules: the key's owner is the activity's
-actor and the objects it creates or changes live on the actor's host. Then the activity is
-stored once by its id and the caller answers 202.
+actor and the objects it creates or changes live on the actor's host; the FEP-8b32 proof of
+a created or updated object, when it carries one. Then the activity is stored once by its id
+and the caller answers 202.
 
 `process_due` (run by the worker pool) claims stored activities under a lease and dispatches
 on their type in one place. A worker that dies leaves an expired lease: the row is claimed
@@ -40,6 +41,7 @@ from models.registry import REGISTRY, Access
 from .agent_reports import agent_update_token, on_agent_update
 from .credits import credit_remote_give, is_give_to_us
 from .follows import on_accept, on_follow, on_reject, on_undo
+from .integrity import ObjectRefused, verify_remote_object
 from .remote import KeyResolver, as_id, blocked_actors, closed_domains, domain_of, mark_available
 from .sigcore import IncomingRequest
 from .signatures import verify_request
@@ -99,6 +101,21 @@ def _check_origin(activity: Mapping[str, Any], actor_uri: str) -> None:
                 raise Forbidden("only the owner of an object may create or change it", code="origin-mismatch")
 
 
+async def _check_embedded_proof(site: Site, activity: Mapping[str, Any]) -> None:
+    """An object created or updated with its FEP-8b32 proof must carry a proof that checks out.
+
+    Objects without a proof are still taken (most servers sign none); a proof that is there
+    but wrong means the object was changed on the way or forged, so the activity is refused.
+    """
+    obj = activity.get("object")
+    if activity["type"] not in ("Create", "Update") or not isinstance(obj, Mapping) or "proof" not in obj:
+        return
+    try:
+        await verify_remote_object(site, obj)
+    except ObjectRefused as error:
+        raise Forbidden(f"the embedded object's proof was refused: {error.reason}", code="bad-proof") from None
+
+
 async def receive(site: Site, username: str | None, request: IncomingRequest) -> Received:
     """Check and store one inbox POST; raises a DomainError (400/401/403/404/413) to refuse it."""
     limit = site.federation.inbox_max_bytes
@@ -121,6 +138,7 @@ async def receive(site: Site, username: str | None, request: IncomingRequest) ->
         raise Forbidden("the activity's actor is not the owner of the key that signed it", code="origin-mismatch")
     if await agent_update_token(site, activity, actor_uri) is None:  # an agent's report is checked when processed
         _check_origin(activity, actor_uri)
+        await _check_embedded_proof(site, activity)
     moment = sql.now()
     row = {
         "id": new_id(), "created_at": moment, "updated_at": moment, "activity_uri": activity["id"],

@@ -140,16 +140,22 @@ async def publish(
     return document
 
 
-async def _object_for(site: Site, kind: str, object_id: str, activity: str) -> dict[str, Any] | None:
-    """The object's public document, a Tombstone for a Delete, or None when there is nothing to say."""
+async def _object_for(
+    site: Site, kind: str, object_id: str, activity: str, *, signed: bool
+) -> dict[str, Any] | None:
+    """The object's public document (with its owner's FEP-8b32 proof), a Tombstone for a Delete, or None."""
     url = documents.object_url(site.base_url, kind, object_id)
     if activity == "Delete":
         return {"id": url, "type": "Tombstone"}
     try:
-        document: dict[str, Any] = await REGISTRY.call(Context(site=site), "federation.object", {"kind": kind, "id": object_id})
+        document: dict[str, Any] = await REGISTRY.call(
+            Context(site=site), "federation.signed_object" if signed else "federation.object",
+            {"kind": kind, "id": object_id},
+        )
     except (NotFound, Gone):
         return None  # deleted (or made private) since: its own event says so
-    document.pop("@context", None)
+    if "proof" not in document:  # a signed object keeps its @context: the proof covers it
+        document.pop("@context", None)
     return document
 
 
@@ -171,11 +177,13 @@ async def _publish_event(site: Site, event: Event) -> bool:
     actor = await Actor.get_or_none(id=event.actor_id, domain="")  # type: ignore[attr-defined]
     if actor is None:
         return False
-    obj = await _object_for(site, mapping[0], event.object_id, mapping[1])
-    if obj is None:
-        return False
     addressee = await _remote_recipient(site, event)
     subscribers = await subscriber_inboxes(mapping[0], event.object_id)
+    # Signed only when someone receives it: the first proof creates the owner's keys.
+    heard = bool(addressee or subscribers or await follower_inboxes(actor))
+    obj = await _object_for(site, mapping[0], event.object_id, mapping[1], signed=heard)
+    if obj is None:
+        return False
     try:
         async with in_transaction():
             await publish(site, actor, mapping[1], obj, event_id=event.id, addressee=addressee, subscribers=subscribers)

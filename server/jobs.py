@@ -242,13 +242,22 @@ class Worker:
             raw = resolve_refs(step["input"], {s["id"]: s["result"] for s in steps if s["state"] == "succeeded"})
         except RefError as error:
             raise Unprocessable(str(error), code="ref-unresolved") from None
-        async with in_transaction():  # a read step holds it only for its own queries
+        if REGISTRY.get(step["operation"]).writes:  # its changes commit only with its recorded result
+            async with in_transaction():
+                result = storable(await REGISTRY.call(ctx, step["operation"], raw))
+                if not await self._save_steps(job, self._recorded(steps, step, result)):
+                    raise LostLease
+        else:  # reads and network steps (lookups, follows, imports) hold no transaction while they wait
             result = storable(await REGISTRY.call(ctx, step["operation"], raw))
-            recorded = [dict(s, state="succeeded", result=result, error=None) if s is step else s for s in steps]
-            if not await self._save_steps(job, recorded):
-                raise LostLease
+            async with in_transaction():
+                if not await self._save_steps(job, self._recorded(steps, step, result)):
+                    raise LostLease
         step.update(state="succeeded", result=result, error=None)
         return result
+
+    @staticmethod
+    def _recorded(steps: list[dict[str, Any]], step: dict[str, Any], result: Any) -> list[dict[str, Any]]:
+        return [dict(s, state="succeeded", result=result, error=None) if s is step else s for s in steps]
 
     async def _execute_chain(self, job: Job) -> str:
         """Run the steps not yet done, in order; the first failure fails the rest and the job."""

@@ -199,13 +199,17 @@ class WebFingerInput(Input):
     resource: str = Field(min_length=1, max_length=2048)
 
 
-def _jrd(subject: str, actor_id: str) -> dict[str, Any]:
+SUBSCRIBE_REL = "http://ostatus.org/schema/1.0/subscribe"  # "follow this from your server" (Mastodon's too)
+
+
+def _jrd(subject: str, actor_id: str, base_url: str) -> dict[str, Any]:
     return {
         "subject": subject,
         "aliases": [actor_id],
         "links": [
             {"rel": "self", "type": "application/activity+json", "href": actor_id},
             {"rel": "http://webfinger.net/rel/profile-page", "type": "text/html", "href": actor_id},
+            {"rel": SUBSCRIBE_REL, "template": f"{base_url}/authorize_interaction?uri={{uri}}"},
         ],
     }
 
@@ -240,7 +244,7 @@ async def webfinger(ctx: Context, params: WebFingerInput) -> dict[str, Any]:
         actor = await instance_actor()
     else:
         actor = await local_user_actor(username)
-    return _jrd(f"acct:{actor.username}@{ctx.site.domain}", local_actor_url(ctx.site.base_url, actor))
+    return _jrd(f"acct:{actor.username}@{ctx.site.domain}", local_actor_url(ctx.site.base_url, actor), ctx.site.base_url)
 
 
 class NoInput(Input):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import Field
 from tortoise.transactions import in_transaction
@@ -28,7 +29,7 @@ from models.paging import ListInput, Page, paginate
 from models.registry import REGISTRY, Access, Input
 
 from . import documents
-from .actors import local_actor_url
+from .actors import SUBSCRIBE_REL, local_actor_url
 from .outbox import activity_url, publish
 from .remote import FetchError, as_id, domain_of, fetch_json, remote_actor, webfinger_lookup
 from .subscriptions import on_follow_object
@@ -369,3 +370,34 @@ async def on_undo(site: Site, activity: Mapping[str, Any], sender: RemoteActor) 
         if target is not None:
             removed = await Follow.filter(follower_id=sender.actor_id, target_id=target.id, object_uri="").delete()  # type: ignore[attr-defined]
     return "unfollowed" if removed else "ignored: no such follow"
+
+
+class RemoteFollowInput(Input):
+    handle: str = Field(min_length=3, max_length=320, description="the visitor's own account, user@their.server")
+    target: str = Field(min_length=8, max_length=2048, description="the URL of our actor, token, type or set")
+
+
+@REGISTRY.operation("federation.remote_follow", RemoteFollowInput, access=Access.PUBLIC, writes=False)
+async def remote_follow(ctx: Context, params: RemoteFollowInput) -> dict[str, Any]:
+    """Where a visitor from another server follows one of ours: their server's subscribe page.
+
+    Their WebFinger names it (rel http://ostatus.org/schema/1.0/subscribe, as Mastodon and
+    Tallystick publish it); the visitor confirms the follow there, signed in at home.
+    """
+    if not params.target.startswith(ctx.site.base_url + "/"):
+        raise BadInput("only actors and objects of this server can be followed from here", code="not-our-object")
+    username, _, host = params.handle.strip().lstrip("@").partition("@")
+    if not username or not host or "/" in host:
+        raise BadInput("give your account as user@your.server", code="invalid-handle",
+                       errors=[{"field": "handle", "message": "not user@host"}])
+    scheme = "http" if ctx.site.allow_private_addresses and ctx.site.base_url.startswith("http://") else "https"
+    url = f"{scheme}://{host}/.well-known/webfinger?resource=acct:{username}@{host}"
+    try:
+        document = await fetch_json(ctx.site, url, signed=False, accept="application/jrd+json, application/json")
+    except FetchError as error:
+        raise Unprocessable(f"cannot ask {host} about {params.handle}: {error.detail}", code="remote-follow-unavailable") from None
+    for link in document.get("links") or []:
+        template = link.get("template") if isinstance(link, Mapping) else None
+        if link.get("rel") == SUBSCRIBE_REL and isinstance(template, str) and "{uri}" in template:
+            return {"location": template.replace("{uri}", quote(params.target, safe=""))}
+    raise Unprocessable(f"{host} does not offer following from other servers", code="remote-follow-unavailable")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 from functools import cache
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 import orjson
 from aiohttp import web
@@ -206,6 +207,23 @@ async def _vocabulary(request: web.Request) -> web.StreamResponse:
     return web.Response(body=orjson.dumps(vocabulary_document()), content_type="application/ld+json")
 
 
+async def _remote_follow(request: web.Request) -> web.StreamResponse:
+    """The follow form on our public pages: off to the visitor's own server to confirm."""
+    reject_nul(request)
+    raw = {key: request.query[key] for key in ("handle", "target") if key in request.query}
+    answer = await REGISTRY.call(request[CTX], "federation.remote_follow", raw)
+    raise web.HTTPFound(answer["location"])
+
+
+async def _authorize_interaction(request: web.Request) -> web.StreamResponse:
+    """Our WebFinger subscribe template: someone of ours wants to follow `uri` (anywhere)."""
+    reject_nul(request)
+    uri = request.query.get("uri", "")
+    if not uri.startswith(("https://", "http://")) or len(uri) > 2048:
+        raise BadInput("uri must be the http(s) URL of an actor or object to follow", code="invalid-uri")
+    raise web.HTTPFound(f"/app/actors?{urlencode({'target': uri})}")
+
+
 def add_activitypub_routes(router: web.UrlDispatcher) -> None:
     collections = "{collection:inbox|outbox|followers|following}"
     router.add_get("/actor", _actor, name="ap_instance_actor")
@@ -219,3 +237,5 @@ def add_activitypub_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/actor/inbox", _inbox, name="ap_instance_inbox")
     router.add_post("/users/{username}/inbox", _inbox, name="ap_inbox")
     router.add_get("/activities/{id}", _activity, name="ap_activity")
+    router.add_get("/remote-follow", _remote_follow, name="remote_follow")
+    router.add_get("/authorize_interaction", _authorize_interaction, name="authorize_interaction")

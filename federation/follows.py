@@ -31,7 +31,7 @@ from models.registry import REGISTRY, Access, Input
 from . import documents
 from .actors import SUBSCRIBE_REL, local_actor_url
 from .outbox import activity_url, publish
-from .remote import FetchError, as_id, domain_of, fetch_json, remote_actor, webfinger_lookup
+from .remote import FetchError, as_id, domain_of, fetch_json, remote_actor, webfinger_document, webfinger_lookup
 from .subscriptions import on_follow_object
 
 __all__ = ["local_actor_of", "on_accept", "on_follow", "on_reject", "on_undo", "resolve_target"]
@@ -390,10 +390,8 @@ async def remote_follow(ctx: Context, params: RemoteFollowInput) -> dict[str, An
     if not username or not host or "/" in host:
         raise BadInput("give your account as user@your.server", code="invalid-handle",
                        errors=[{"field": "handle", "message": "not user@host"}])
-    scheme = "http" if ctx.site.allow_private_addresses and ctx.site.base_url.startswith("http://") else "https"
-    url = f"{scheme}://{host}/.well-known/webfinger?resource=acct:{username}@{host}"
     try:
-        document = await fetch_json(ctx.site, url, signed=False, accept="application/jrd+json, application/json")
+        document = await webfinger_document(ctx.site, f"{username}@{host}")
     except FetchError as error:
         raise Unprocessable(f"cannot ask {host} about {params.handle}: {error.detail}", code="remote-follow-unavailable") from None
     for link in document.get("links") or []:

@@ -56,6 +56,7 @@ __all__ = [
     "mark_available",
     "remote_actor",
     "signing_key",
+    "webfinger_document",
     "webfinger_lookup",
 ]
 
@@ -381,14 +382,19 @@ class KeyResolver:
             return None
 
 
-async def webfinger_lookup(site: Site, handle: str) -> str:
-    """The ActivityPub id of `user@host` (RFC 7033), via the host's WebFinger."""
+async def webfinger_document(site: Site, handle: str) -> dict[str, Any]:
+    """The WebFinger (RFC 7033) document of `user@host`, fetched from that host."""
     username, _, host = handle.lstrip("@").partition("@")
     if not username or not host:
         raise FetchError("invalid", f"{handle!r} is not user@host")
     scheme = "http" if site.allow_private_addresses and site.base_url.startswith("http://") else "https"
     url = f"{scheme}://{host}/.well-known/webfinger?resource={quote(f'acct:{username}@{host}')}"
-    document = await fetch_json(site, url, signed=False, accept="application/jrd+json, application/json")
+    return await fetch_json(site, url, signed=False, accept="application/jrd+json, application/json")
+
+
+async def webfinger_lookup(site: Site, handle: str) -> str:
+    """The ActivityPub id of `user@host`, via the host's WebFinger."""
+    document = await webfinger_document(site, handle)
     for link in as_list(document.get("links")):
         if (
             isinstance(link, Mapping) and link.get("rel") == "self"

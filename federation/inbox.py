@@ -38,7 +38,7 @@ from models.ids import new_id
 from models.paging import ListInput, Page, paginate
 from models.registry import REGISTRY, Access
 
-from .agent_reports import agent_update_token, on_agent_update
+from .agent_reports import agent_update_token, on_agent_update, on_report_answer
 from .credits import credit_remote_give, is_give_to_us
 from .follows import on_accept, on_follow, on_reject, on_undo
 from .integrity import ObjectRefused, verify_remote_object
@@ -261,11 +261,20 @@ async def _on_update(site: Site, activity: Mapping[str, Any], sender: RemoteActo
     return await on_agent_update(site, activity, sender) or await _on_change(site, activity, sender)
 
 
+async def _on_accept(site: Site, activity: Mapping[str, Any], sender: RemoteActor) -> str:
+    """The answer to a report one of our agents sent, or to one of our Follows."""
+    return await on_report_answer(site, activity, sender) or await on_accept(site, activity, sender)
+
+
+async def _on_reject(site: Site, activity: Mapping[str, Any], sender: RemoteActor) -> str:
+    return await on_report_answer(site, activity, sender) or await on_reject(site, activity, sender)
+
+
 Handler = Callable[[Site, Mapping[str, Any], RemoteActor], Awaitable[str]]
 HANDLERS: dict[str, Handler] = {
     "Follow": on_follow,
-    "Accept": on_accept,
-    "Reject": on_reject,
+    "Accept": _on_accept,
+    "Reject": _on_reject,
     "Undo": _on_undo,
     "Create": _on_change,
     "Update": _on_update,

@@ -15,6 +15,7 @@ that commits late (it got its id earlier) is still seen on a later sweep.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -36,6 +37,7 @@ from .actors import instance_actor, local_actor_url, local_user_actor
 from .delivery import enqueue
 
 __all__ = [
+    "EVENT_PUBLISHERS",
     "OUTBOX_TYPES",
     "activity_url",
     "collection",
@@ -75,6 +77,10 @@ _EVENTS: dict[str, tuple[str, str]] = {
 }
 _OBJECT_KINDS = {"token": "token", "type": "type", "set": "set", "ledger_entry": "ledger"}
 
+# event name -> a publisher for events that are not a change of a public object (registered by
+# the module that owns them; it returns whether an activity was made, with event_id=event.id)
+EVENT_PUBLISHERS: dict[str, Callable[[Site, Event], Awaitable[bool]]] = {}
+
 
 def activity_url(base_url: str, activity_id: str) -> str:
     return f"{base_url}/activities/{activity_id}"
@@ -108,12 +114,14 @@ async def publish(
     row_id: str | None = None,
     addressee: RemoteActor | None = None,
     subscribers: list[str] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Store an activity of a local actor and queue its deliveries (call inside a transaction).
 
     Without `inboxes` it goes to the actor's followers and is public; with them, to those only.
     An `addressee` (the remote recipient of a give) gets it in its own inbox as well, and so do
-    the `subscribers` (inboxes of those who follow the object itself).
+    the `subscribers` (inboxes of those who follow the object itself). `extra` adds properties
+    (a `content` reason on a Reject, say).
     """
     row_id = row_id or new_id()
     actor_id = local_actor_url(site.base_url, actor)
@@ -124,6 +132,7 @@ async def publish(
         "actor": actor_id,
         "object": obj,
         "published": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        **(extra or {}),
     }
     if inboxes is None:
         document["to"] = [documents.PUBLIC]
@@ -170,6 +179,9 @@ async def _remote_recipient(site: Site, event: Event) -> RemoteActor | None:
 
 
 async def _publish_event(site: Site, event: Event) -> bool:
+    special = EVENT_PUBLISHERS.get(event.name)
+    if special is not None:
+        return await special(site, event)
     mapping = _EVENTS.get(event.name)
     kind = _OBJECT_KINDS.get(event.object_type)
     if mapping is None or kind is None or event.actor_id is None:  # type: ignore[attr-defined]
@@ -205,10 +217,10 @@ async def publish_due_events(site: Site, *, now: datetime | None = None) -> int:
         events = await Event.filter(id__gt=position).order_by("id").limit(PAGE)
         if not events:
             break
-        relevant = [event.id for event in events if event.name in _EVENTS]
-        done = set(await OutboxActivity.filter(event_id__in=relevant).values_list("event_id", flat=True)) if relevant else set()
+        relevant = {event.id for event in events if event.name in _EVENTS or event.name in EVENT_PUBLISHERS}
+        done = set(await OutboxActivity.filter(event_id__in=list(relevant)).values_list("event_id", flat=True)) if relevant else set()
         for event in events:
-            if event.name in _EVENTS and event.id not in done:
+            if event.id in relevant and event.id not in done:
                 try:
                     made += await _publish_event(site, event)
                 except Exception:
@@ -245,7 +257,7 @@ class ActivityInput(Input):
 @REGISTRY.operation("federation.activity", ActivityInput, access=Access.PUBLIC, writes=False)
 async def activity_document(ctx: Context, params: ActivityInput) -> dict[str, Any]:
     """One of our public activities (Create/Update/Delete) by its id."""
-    row = await OutboxActivity.get_or_none(id=params.id, type__in=OUTBOX_TYPES)
+    row = await OutboxActivity.get_or_none(id=params.id, type__in=OUTBOX_TYPES, event_id__isnull=False)
     if row is None:
         raise NotFound("there is no public activity with this id", code="activity-not-found")
     return dict(row.document)
@@ -255,7 +267,8 @@ async def collection(site: Site, actor: Actor, name: str, page: int | None) -> d
     """The actor's outbox, followers or following as a paged OrderedCollection (newest first)."""
     collection_id = f"{local_actor_url(site.base_url, actor)}/{name}"
     if name == "outbox":
-        query: Any = OutboxActivity.filter(actor_id=actor.id, type__in=OUTBOX_TYPES)
+        # public ones only: those made from events (an agent's report to one owner is not)
+        query: Any = OutboxActivity.filter(actor_id=actor.id, type__in=OUTBOX_TYPES, event_id__isnull=False)
     elif name == "followers":
         query = Follow.filter(target_id=actor.id, state=FollowState.ACCEPTED.value, object_uri="")
     else:  # following: actors only (subscriptions to single objects are not "following" them)

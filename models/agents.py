@@ -8,7 +8,7 @@ from tortoise import fields
 
 from .base import APP, Entity
 
-__all__ = ["AgentGrant", "AgentReport", "ReportState"]
+__all__ = ["AgentGrant", "AgentReport", "ReportState", "SentReport", "SentState"]
 
 
 class ReportState(StrEnum):
@@ -46,8 +46,35 @@ class AgentReport(Entity):
     note = fields.TextField(default="")
     state = fields.CharField(max_length=16, default=ReportState.PENDING.value)
     decided_at = fields.DatetimeField(null=True)
+    activity_uri = fields.CharField(max_length=2048, null=True)  # a remote agent's Update, answered when decided
 
     class Meta:
         app = APP
         table = "agent_reports"
         indexes = (("owner_id", "state"), ("agent_id", "state"))
+
+
+class SentState(StrEnum):
+    SENT = "sent"
+    APPLIED = "applied"
+    REJECTED = "rejected"
+
+
+class SentReport(Entity):
+    """A report one of our agents sent to the server of a remote token, and that server's answer"""
+
+    agent = fields.ForeignKeyField(f"{APP}.Actor", related_name="sent_reports", on_delete=fields.CASCADE)
+    token_uri = fields.CharField(max_length=2048)
+    owner_uri = fields.CharField(max_length=2048)
+    activity_uri = fields.CharField(max_length=2048, unique=True)
+    attributes = fields.JSONField(default=dict)
+    base_version = fields.IntField(null=True)
+    note = fields.TextField(default="")
+    state = fields.CharField(max_length=16, default=SentState.SENT.value)
+    detail = fields.TextField(default="")
+    decided_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        app = APP
+        table = "agent_sent_reports"
+        indexes = (("agent_id", "state"),)

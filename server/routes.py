@@ -73,6 +73,8 @@ AGENTS = [
     Route("GET", f"{V1}/agents/reports", "agents.reports.list"),
     Route("POST", f"{V1}/agents/reports/{{id}}/approve", "agents.reports.approve"),
     Route("POST", f"{V1}/agents/reports/{{id}}/reject", "agents.reports.reject"),
+    Route("POST", f"{V1}/agents/sent-reports", "agents.reports.send", status=202),
+    Route("GET", f"{V1}/agents/sent-reports", "agents.reports.sent"),
 ]
 
 SETS = [

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from federation.inbox import process_due
+from federation.outbox import publish_due_events
 from models.actors import Actor
 from models.agents import AgentGrant, AgentReport
 from models.events import Event
-from models.federation import InboxActivity
+from models.federation import Delivery, InboxActivity
 from models.tokens import Token
 
 from .conftest import Api, assert_problem
@@ -254,3 +257,43 @@ async def test_inbox__update_of_our_token_without_a_grant_is_refused(fed_api: Ap
     assert_problem(reply, 403, "origin-mismatch")
     assert await InboxActivity.filter(type="Update").count() == 0
     assert (await token_state(fed_api, token_id))[0] == 1
+
+
+async def answers_to(agent: FakeActor, activity_id: str) -> list[dict[str, Any]]:
+    """Activities queued for the agent's inbox that answer its activity."""
+    queued = [orjson.loads(d.body) for d in await Delivery.filter(inbox=f"{agent.uri}/inbox")]
+    return [activity for activity in queued if activity["object"] == activity_id]
+
+
+async def test_inbox__a_held_report_is_answered_when_the_owner_decides(fed_api: Api, remote: Remote) -> None:
+    alice = await fed_api.user("alice")
+    type_id = await make_type(fed_api, alice)
+    token_id = await make_token(fed_api, alice, type_id, label="raw")
+    scanner = remote.actor("scanner")
+    await known_remote(fed_api, scanner)
+    body = {"agent": scanner.uri, "token": token_id, "needs_approval": True}
+    assert (await fed_api.post(GRANTS, body, token=alice)).status == 201
+    update = agent_update(scanner.uri, token_id, {"label": "scanned"})
+    assert (await signed_post(fed_api, "/inbox", update, scanner)).status == 202
+    assert await process_due(site_of(fed_api)) == 1
+    await publish_due_events(site_of(fed_api))
+    assert await answers_to(scanner, update["id"]) == []  # held: no answer yet
+    reports = await fed_api.get(REPORTS, token=alice)
+    assert [r["state"] for r in reports.body["items"]] == ["pending"]
+    approved = await fed_api.post(f"{REPORTS}/{reports.body['items'][0]['id']}/approve", {}, token=alice)
+    assert approved.status == 200, approved
+    await publish_due_events(site_of(fed_api))
+    answers = await answers_to(scanner, update["id"])
+    assert [(a["type"], a["actor"]) for a in answers] == [("Accept", f"{BASE}/users/alice")]
+
+
+async def test_grants__a_remote_agent_is_looked_up_by_handle(fed_api: Api, remote: Remote) -> None:
+    alice = await fed_api.user("alice")
+    type_id = await make_type(fed_api, alice)
+    token_id = await make_token(fed_api, alice, type_id, label="raw")
+    scanner = remote.actor("scanner")
+    reply = await fed_api.post(GRANTS, {"agent": scanner.handle, "token": token_id}, token=alice)
+    assert reply.status == 201, reply
+    assert reply.body["agent"]["handle"] == scanner.handle and reply.body["agent"]["local"] is False
+    missing = await fed_api.post(GRANTS, {"agent": "nobody@127.0.0.1:9", "token": token_id}, token=alice)  # no server
+    assert_problem(missing, 404, "agent-not-found")

@@ -27,9 +27,9 @@ from ..sets import SetMember
 from ..tokens import Token
 from ..views import actor_view
 from .sets import get_visible_set
-from .tokens import Resolver, apply_token_update, check_token_if_match, get_visible_token, merged_own_values, token_view
+from .tokens import Resolver, apply_token_update, check_token_if_match, get_visible_token, merged_own_values
 
-__all__ = ["report_change"]
+__all__ = ["GrantCreateInput", "create_grant", "report_change"]
 
 MAX_GRANT_ATTRIBUTES = 100
 ID = Field(min_length=1, max_length=64)
@@ -119,9 +119,11 @@ def _report_view(report: AgentReport, ctx: Context) -> dict[str, Any]:
     }
 
 
-@REGISTRY.operation("agents.grants.create", GrantCreateInput)
-async def create_grant(ctx: Context, params: GrantCreateInput) -> dict[str, Any]:
-    """Let an agent report changes to one of your tokens or to the tokens of one of your sets."""
+async def create_grant(ctx: Context, params: GrantCreateInput, agent: Actor | None = None) -> dict[str, Any]:
+    """Let an agent report changes to one of your tokens or to the tokens of one of your sets.
+
+    The operation (federation/agent_reports.py) looks a remote agent up first and passes it as `agent`.
+    """
     actor = ctx.require_actor()
     if (params.token is None) == (params.set is None):
         raise BadInput("name exactly one of token or set", code="grant-target-required")
@@ -133,7 +135,7 @@ async def create_grant(ctx: Context, params: GrantCreateInput) -> dict[str, Any]
         target = await get_visible_set(params.set or "")
         if target.owner_id != actor.id:  # type: ignore[attr-defined]
             raise NotFound(f"you have no set with id {params.set!r}", code="set-not-found")
-    agent = await _agent_actor(ctx, params.agent)
+    agent = agent or await _agent_actor(ctx, params.agent)
     if agent.id == actor.id:
         raise BadInput("you cannot grant yourself; you may change your tokens directly", code="self-grant")
     grant = await AgentGrant.create(
@@ -205,7 +207,8 @@ async def _apply(ctx: Context, token: Token, report: AgentReport, resolver: Reso
 
 
 async def report_change(
-    ctx: Context, agent: Actor, token_id: str, attributes: dict[str, Any], version: int | None, note: str
+    ctx: Context, agent: Actor, token_id: str, attributes: dict[str, Any], version: int | None, note: str,
+    activity_uri: str | None = None,
 ) -> dict[str, Any]:
     """An agent's report (from the API or a signed inbox activity): applied, or held for approval."""
     token = await get_visible_token(ctx, token_id)
@@ -216,7 +219,7 @@ async def report_change(
     await merged_own_values(ctx, token, attributes, resolver)  # refuse invalid values before storing anything
     report = AgentReport(
         grant=grant, agent=agent, owner_id=token.owner_id, token=token,  # type: ignore[attr-defined]
-        attributes=attributes, base_version=token.version, note=note,
+        attributes=attributes, base_version=token.version, note=note, activity_uri=activity_uri,
     )
     if not grant.needs_approval:
         await _apply(ctx, token, report, resolver)

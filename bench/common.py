@@ -94,6 +94,7 @@ class Instance:
     data_dir: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    env_extra: dict[str, str] = field(default_factory=dict)  # settings for this run (TALLYSTICK_...)
 
     @property
     def base_url(self) -> str:
@@ -108,6 +109,7 @@ class Instance:
             "TALLYSTICK_BASE_URL": self.base_url,
             "TALLYSTICK_PORT": str(self.port),
             "TALLYSTICK_SECRET_KEY": "bench-secret-key",
+            **self.env_extra,
         }
 
     @property
@@ -179,14 +181,14 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 
 
 @contextmanager
-def instance(prefix: str = "tallystick-bench-") -> Iterator[Instance]:
+def instance(prefix: str = "tallystick-bench-", env_extra: dict[str, str] | None = None) -> Iterator[Instance]:
     """A migrated instance in a temp dir; the server is stopped and the dir removed at the end.
 
     Also on an error, Ctrl-C or SIGTERM (turned into SystemExit so the cleanup runs).
     """
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     data_dir = Path(tempfile.mkdtemp(prefix=prefix))
-    inst = Instance(data_dir)
+    inst = Instance(data_dir, env_extra=dict(env_extra or {}))
     try:
         inst.migrate()
         yield inst

@@ -19,13 +19,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
-import signal
+import contextlib
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,40 +29,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
-from common import Client, Instance, print_header, print_row, timed  # noqa: E402
+from common import Client, Instance, instance, print_header, print_row, timed  # noqa: E402
 
 TARGET = 0.6
 PER_HOST = 4  # the default delivery_per_host
 
 
-@dataclass
-class FedInstance(Instance):
+def fed_instance() -> contextlib.AbstractContextManager[Instance]:
     """An instance that may talk to receivers on 127.0.0.1 and sweeps often."""
-
-    env_extra: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def env(self) -> dict[str, str]:
-        return {
-            **super().env,
-            **self.env_extra,
-            "TALLYSTICK_FEDERATION__ALLOW_PRIVATE_ADDRESSES": "true",
-            "TALLYSTICK_JOBS__POLL_INTERVAL_SECONDS": "0.05",
-            "TALLYSTICK_FEDERATION__DELIVERY_PER_HOST": str(PER_HOST),
-        }
-
-
-@contextmanager
-def fed_instance() -> Iterator[FedInstance]:
-    signal.signal(signal.SIGTERM, lambda signum, frame: (_ for _ in ()).throw(SystemExit(128 + signum)))
-    data_dir = Path(tempfile.mkdtemp(prefix="tallystick-bench-fed-"))
-    inst = FedInstance(data_dir)
-    try:
-        inst.migrate()
-        yield inst
-    finally:
-        inst.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
+    return instance("tallystick-bench-fed-", env_extra={
+        "TALLYSTICK_FEDERATION__ALLOW_PRIVATE_ADDRESSES": "true",
+        "TALLYSTICK_JOBS__POLL_INTERVAL_SECONDS": "0.05",
+        "TALLYSTICK_FEDERATION__DELIVERY_PER_HOST": str(PER_HOST),
+    })
 
 
 @dataclass
@@ -118,7 +93,7 @@ def inboxes(receivers: Receivers, followers: int, shared: bool) -> list[tuple[st
     return result
 
 
-async def add_followers(inst: FedInstance, username: str, followers: list[tuple[str, str, str | None]]) -> None:
+async def add_followers(inst: Instance, username: str, followers: list[tuple[str, str, str | None]]) -> None:
     """Accepted remote followers, written the way the inbox would after their Follow."""
     from datetime import UTC, datetime
 

@@ -118,7 +118,7 @@ async def main(args: argparse.Namespace) -> None:
     baseline.start()
     try:
         with fed_instance() as inst:
-            inst.env_extra = {"TALLYSTICK_EMBEDDED_WORKERS": "false"}
+            inst.env_extra["TALLYSTICK_EMBEDDED_WORKERS"] = "false"
             inst.start()
             budget = int(args.seconds * 4000) + 100  # more requests than any round can send
             with timed(f"signing {budget * args.rounds + 1000} requests"):

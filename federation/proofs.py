@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -132,8 +133,35 @@ def _write(value: Any, out: list[str]) -> None:
         raise TypeError(f"{type(value).__name__} has no JSON form")
 
 
+def _orjson_agrees(value: Any) -> bool:
+    """Whether orjson's sorted output is exactly RFC 8785 for this value: no floats (JCS formats
+    them as ECMAScript does), integers within the safe range, and keys whose UTF-8 order is their
+    UTF-16 order (no characters beyond U+FFFF). orjson escapes strings as JCS does."""
+    if value is None or value is True or value is False or isinstance(value, str):
+        return True
+    if isinstance(value, int):
+        return abs(value) <= MAX_SAFE_INTEGER
+    if isinstance(value, dict):
+        return all(
+            isinstance(key, str) and (key.isascii() or max(key) <= "\uffff") and _orjson_agrees(item)
+            for key, item in value.items()
+        )
+    if isinstance(value, list):
+        return all(_orjson_agrees(item) for item in value)
+    return False
+
+
 def canonicalize(value: Any) -> bytes:
-    """The RFC 8785 canonical UTF-8 bytes of a JSON value."""
+    """The RFC 8785 canonical UTF-8 bytes of a JSON value.
+
+    Most documents (no floats) take orjson's sorted output, which is the same bytes several
+    times faster; the rest go through our own writer.
+    """
+    if _orjson_agrees(value):
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:  # lone surrogates: the writer below keeps them
+            pass
     out: list[str] = []
     _write(value, out)
     return "".join(out).encode("utf-8", "surrogatepass")

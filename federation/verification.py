@@ -18,18 +18,26 @@ from . import documents
 from .actors import actor_keys, instance_actor
 from .keys import load_private_key
 from .proofs import DATA_INTEGRITY_CONTEXT, sign_object
+from .remote import LoopMemo
 
 __all__ = ["ANSWER_TYPE", "verify_token"]
 
 ANSWER_TYPE = "VerificationAnswer"
 
 
+# The instance's Ed25519 key, read and parsed once a minute instead of on every answer.
+_SIGNER = LoopMemo(ttl=60)
+
+
 async def sign_as_instance(ctx: Context, document: dict[str, Any]) -> dict[str, Any]:
     """The document with a proof by the instance actor (its `#ed25519-key`)."""
-    keys = await actor_keys(await instance_actor())
-    private = load_private_key(keys.ed25519_private_pem)
     method = f"{documents.instance_actor_url(ctx.site.base_url)}#ed25519-key"
-    return sign_object(document, private, method)  # type: ignore[arg-type]
+    private = _SIGNER.get(method)
+    if private is None:
+        keys = await actor_keys(await instance_actor())
+        private = load_private_key(keys.ed25519_private_pem)
+        _SIGNER.put(method, private)
+    return sign_object(document, private, method)
 
 
 @REGISTRY.operation("verify.token", VerifyInput, access=Access.PUBLIC, writes=False)

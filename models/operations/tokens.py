@@ -57,6 +57,10 @@ class Resolver:
         self._schemas: dict[str, TypeSchema] = {}
         self._values: dict[str, dict[str, Any]] = {}
 
+    def prime(self, type_id: str, schema: TypeSchema) -> None:
+        """A schema the caller already resolved (read together with the token, say)."""
+        self._schemas[type_id] = schema
+
     async def schema(self, type_id: str) -> TypeSchema:
         if type_id not in self._schemas:
             token_type = await TokenType.get_or_none(id=type_id)

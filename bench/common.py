@@ -272,6 +272,19 @@ async def run_load(
     return LoadResult(len(latencies), time.perf_counter() - start, latencies)
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time a process has used so far (Linux /proc; None elsewhere).
+
+    CPU per request is steadier than requests per second on a machine other work shares:
+    a process that waits for a core is slower, but not more expensive.
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)
 

@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import multiprocessing
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from aiohttp import web  # noqa: E402
 from common import (  # noqa: E402
     Client,
     LoadResult,
+    cpu_seconds,
     free_port,
     instance,
     ms,
@@ -81,8 +83,15 @@ def serve_baseline(port: int, database: str) -> None:
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
-async def measure(url: str, body: bytes, concurrency: int, seconds: float, check: bool) -> LoadResult:
+@dataclass
+class Round:
+    load: LoadResult
+    cpu_per_request: float | None  # the server's CPU seconds per answer in this round
+
+
+async def measure(url: str, body: bytes, concurrency: int, seconds: float, check: bool, pid: int = 0) -> Round:
     failures: list[str] = []
+    cpu_before = cpu_seconds(pid) if pid else None
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
 
         async def one() -> None:
@@ -92,9 +101,11 @@ async def measure(url: str, body: bytes, concurrency: int, seconds: float, check
                     failures.append(f"{reply.status}: {answer[:300]!r}")
 
         result = await run_load(concurrency, one, seconds=seconds)
+    cpu_after = cpu_seconds(pid) if pid else None
     if failures:
         raise RuntimeError(f"{len(failures)} answers from {url} were not signed answers, e.g. {failures[0]}")
-    return result
+    used = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
+    return Round(result, used / result.requests if used is not None and result.requests else None)
 
 
 async def wait_for_baseline(url: str, body: bytes) -> None:
@@ -136,13 +147,14 @@ async def main(args: argparse.Namespace) -> None:
             for body in questions.values():  # warm-up, and a check that each question is answered
                 await measure(ours_url, orjson.dumps(body), 4, 0.5, check=True)
             await wait_for_baseline(base_url, orjson.dumps(questions["range"]))
-            results: dict[str, tuple[list[LoadResult], list[LoadResult]]] = {}
+            results: dict[str, tuple[list[Round], list[Round]]] = {}
+            server_pid = inst.process.pid if inst.process else 0
             for name, question in questions.items():
                 body = orjson.dumps(question)
                 ours, raw = [], []
                 for _ in range(args.rounds):
-                    raw.append(await measure(base_url, body, args.concurrency, args.seconds, check=False))
-                    ours.append(await measure(ours_url, body, args.concurrency, args.seconds, check=True))
+                    raw.append(await measure(base_url, body, args.concurrency, args.seconds, False, baseline.pid or 0))
+                    ours.append(await measure(ours_url, body, args.concurrency, args.seconds, True, server_pid))
                 results[name] = (ours, raw)
     finally:
         if baseline is not None:
@@ -152,11 +164,15 @@ async def main(args: argparse.Namespace) -> None:
     print_header("verify", f"signed verification answers, anonymous client, {args.concurrency} concurrent, "
                  f"best of {args.rounds} rounds of {args.seconds:g} s; baseline: {floor}")
     for name, (ours, raw) in results.items():
-        best_ours, best_raw = max(ours, key=lambda r: r.rate), max(raw, key=lambda r: r.rate)
-        ratio = best_ours.rate / best_raw.rate
-        print_row(f"ours: {name}", f"{best_ours.rate:.0f} /s", f"p99 {ms(percentile(best_ours.latencies, 99))}")
-        print_row(f"baseline: {name}", f"{best_raw.rate:.0f} /s", f"p99 {ms(percentile(best_raw.latencies, 99))}")
+        best_ours, best_raw = max(ours, key=lambda r: r.load.rate), max(raw, key=lambda r: r.load.rate)
+        ratio = best_ours.load.rate / best_raw.load.rate
+        for label, best in ((f"ours: {name}", best_ours), (f"baseline: {name}", best_raw)):
+            cpu = f", server CPU {best.cpu_per_request * 1e6:.0f} us/answer" if best.cpu_per_request else ""
+            print_row(label, f"{best.load.rate:.0f} /s", f"p99 {ms(percentile(best.load.latencies, 99))}{cpu}")
         print_row(f"ratio: {name}", f"{ratio:.2f}", f"target >= {TARGET}: {'met' if ratio >= TARGET else 'NOT met'}")
+        if best_ours.cpu_per_request and best_raw.cpu_per_request:
+            print_row(f"CPU ratio: {name}", f"{best_raw.cpu_per_request / best_ours.cpu_per_request:.2f}",
+                      "baseline CPU per answer / ours (steadier on a shared machine)")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import pytest
 from federation.delivery import deliver_due, retry_delay
 from federation.inbox import process_due
 from federation.outbox import publish_due_events
-from models.federation import Delivery, DomainHealth
+from models.federation import Delivery, DomainHealth, OutboxActivity
 
 from .conftest import Api, assert_problem
 from .fedhelpers import Remote, fed_api, remote, signed_post, site_of  # noqa: F401
@@ -70,6 +70,21 @@ async def test_outbox__updates_deletes_and_ledger_entries_are_published(fed_api:
     assert kinds == [("Create", "TokenType"), ("Create", "LedgerEntry"), ("Update", "TokenType")]
     entry = remote.posts()[1]["json"]["object"]
     assert entry["amount"] == "5.00" and "CN" in entry["name"] and entry["content"]
+
+
+async def test_delivery__activities_to_one_inbox_arrive_in_the_order_they_were_made(fed_api: Api, remote: Remote) -> None:
+    """Signatures are made side by side in threads; the posts to one inbox still go in order."""
+    token = await followed_alice(fed_api, remote, "bob")
+    created = await fed_api.post("/api/v1/types", COIN, token=token)
+    for n in range(12):
+        await fed_api.patch(f"/api/v1/types/{created.body['id']}", {"description": f"step {n}"}, token=token)
+    site = site_of(fed_api)
+    await publish_due_events(site)
+    assert await deliver_due(site) == 13
+    received = [p["json"] for p in remote.posts()]
+    assert [a["type"] for a in received] == ["Create"] + ["Update"] * 12
+    made = [row["document"]["id"] for row in await OutboxActivity.filter(type__in=["Create", "Update"]).order_by("id").values("document")]
+    assert [a["id"] for a in received] == made
 
 
 async def test_outbox__undo_follow_stops_delivery(fed_api: Api, remote: Remote) -> None:

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import aiohttp  # noqa: E402
 import orjson  # noqa: E402
 from aiohttp import web  # noqa: E402
-from common import free_port, print_header, print_row, run_load, timed  # noqa: E402
+from common import cpu_seconds, free_port, print_header, print_row, run_load, timed  # noqa: E402
 from fanout import fed_instance  # noqa: E402
 
 TARGET = 0.4
@@ -84,11 +84,13 @@ def signed_requests(base_url: str, actor: str, private_pem: str, count: int, tag
 
 async def measure(
     url: str, requests: list[tuple[bytes, dict[str, str]]], concurrency: int, seconds: float | None = None,
-    *, reuse: bool = False,
-) -> float:
-    """Requests per second; for `seconds`, or until the requests run out (`reuse`: cycle through them)."""
+    *, reuse: bool = False, pid: int = 0,
+) -> tuple[float, float | None]:
+    """Requests per second, and the server's CPU seconds per request (with its `pid`); for
+    `seconds`, or until the requests run out (`reuse`: cycle through them)."""
     queue = iter(requests) if seconds is None or not reuse else itertools.cycle(requests)
     failures = 0
+    cpu_before = cpu_seconds(pid) if pid else None
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
 
         async def one() -> None:
@@ -103,9 +105,11 @@ async def measure(
             result = await run_load(concurrency, one, total=len(requests))
         else:
             result = await run_load(concurrency, one, seconds=seconds)
+    cpu_after = cpu_seconds(pid) if pid else None
     if failures:
         raise RuntimeError(f"{failures} requests to {url} were not accepted")
-    return result.rate
+    used = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
+    return result.rate, (used / len(result.latencies) if used is not None and result.latencies else None)
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -128,19 +132,28 @@ async def main(args: argparse.Namespace) -> None:
             await measure(f"{inst.base_url}/inbox", signed_requests(inst.base_url, actor, key.private_pem, 50, "warm"),
                           4)  # fetches and caches the sender's key
             ours, raw = [], []
+            server_pid = inst.process.pid if inst.process else 0
             for r in range(args.rounds):
                 raw.append(await measure(f"http://127.0.0.1:{baseline_port}/inbox", base_requests, args.concurrency,
-                                         args.seconds, reuse=True))
-                ours.append(await measure(f"{inst.base_url}/inbox", ours_requests[r], args.concurrency, args.seconds))
+                                         args.seconds, reuse=True, pid=baseline.pid or 0))
+                ours.append(await measure(f"{inst.base_url}/inbox", ours_requests[r], args.concurrency, args.seconds,
+                                          pid=server_pid))
     finally:
         await runner.cleanup()
         baseline.terminate()
         baseline.join(5)
     print_header("inbox", f"signed activities accepted (202), {args.concurrency} concurrent, best of {args.rounds} rounds of {args.seconds:g} s")
-    print_row("ours: POST /inbox (verify, store)", f"{max(ours):.0f} /s")
-    print_row("baseline: bare aiohttp handler (parse, 202)", f"{max(raw):.0f} /s")
-    ratio = max(ours) / max(raw)
+    best_ours, best_raw = max(ours), max(raw)
+
+    def cpu(best: tuple[float, float | None]) -> str:
+        return f"server CPU {best[1] * 1e6:.0f} us/request" if best[1] else ""
+
+    print_row("ours: POST /inbox (verify, store)", f"{best_ours[0]:.0f} /s", cpu(best_ours))
+    print_row("baseline: bare aiohttp handler (parse, 202)", f"{best_raw[0]:.0f} /s", cpu(best_raw))
+    ratio = best_ours[0] / best_raw[0]
     print_row("ratio (ours / baseline)", f"{ratio:.2f}", f"target >= {TARGET}: {'met' if ratio >= TARGET else 'NOT met'}")
+    if best_ours[1] and best_raw[1]:
+        print_row("CPU ratio (baseline / ours)", f"{best_raw[1] / best_ours[1]:.2f}", "CPU per request; steadier when shared")
 
 
 if __name__ == "__main__":

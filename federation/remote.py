@@ -137,12 +137,17 @@ class LoopMemo:
         self._maps: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, tuple[float, Any]]] = (
             weakref.WeakKeyDictionary()
         )
+        self._last: tuple[weakref.ref[asyncio.AbstractEventLoop], dict[str, tuple[float, Any]]] | None = None
 
     def _map(self) -> dict[str, tuple[float, Any]]:
         loop = asyncio.get_running_loop()
+        last = self._last
+        if last is not None and last[0]() is loop:  # the usual case, without a weak-dictionary lookup
+            return last[1]
         found = self._maps.get(loop)
         if found is None:
             found = self._maps[loop] = {}
+        self._last = (weakref.ref(loop), found)
         return found
 
     def get(self, key: str) -> Any:

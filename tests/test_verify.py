@@ -197,3 +197,16 @@ async def test_verify__anonymous_clients_have_a_budget_token_holders_do_not(stri
     assert_problem(limited, 429, "rate-limited")
     assert int(limited.headers["Retry-After"]) >= 1
     assert (await strict_api.post(VERIFY, question, token=alice)).status == 200
+
+
+async def test_verify__huge_numbers_and_unknown_tokens_get_a_clear_answer(api: Api) -> None:
+    alice = await api.user("alice")
+    token = await gold_token(api, alice)
+    for bound in ("1e400", "-1e400", "9" * 5000):
+        raw = f'{{"token": "{token["id"]}", "attribute": "weight", "min": {bound}}}'.encode()
+        reply = await api.call("POST", VERIFY, data=raw, headers={"Content-Type": "application/json"})
+        assert 400 <= reply.status < 500, reply
+    unknown = await api.post(VERIFY, {"token": "nope", "content_hash": token["content_hash"]})
+    assert unknown.status == 200 and unknown.body["verdict"] == "unknown", unknown
+    ranged = await api.post(VERIFY, {"token": "nope", "attribute": "weight", "min": 1})
+    assert ranged.status == 200 and ranged.body["verdict"] == "unknown" and "result" not in ranged.body, ranged

@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
+import yarl
 from pydantic import Field
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
@@ -115,7 +116,8 @@ class Outcome:
 def _signed_headers(delivery: Delivery, key_id: str, key: PrivateKey) -> dict[str, str]:
     """The request's headers with its draft-cavage signature (run in a worker thread: RSA signing
     releases the GIL, so it overlaps the event loop's posting)."""
-    headers = sign_cavage("POST", delivery.inbox, key_id=key_id, private_key=key, body=delivery.body.encode())
+    inbox = str(yarl.URL(delivery.inbox))  # as aiohttp sends it (yarl normalises percent-escapes)
+    headers = sign_cavage("POST", inbox, key_id=key_id, private_key=key, body=delivery.body.encode())
     headers.update({"Content-Type": "application/activity+json", "User-Agent": USER_AGENT})
     return headers
 

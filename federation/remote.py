@@ -26,6 +26,7 @@ from urllib.parse import quote, urlsplit
 
 import aiohttp
 import orjson
+import yarl
 from tortoise.exceptions import ConfigurationError, IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
@@ -224,7 +225,8 @@ async def fetch_json(site: Site, url: str, *, signed: bool = True, accept: str =
         instance = await instance_actor()
         keys = await actor_keys(instance)
         key_id = f"{documents.instance_actor_url(site.base_url)}#main-key"
-        headers.update(sign_cavage("GET", url, key_id=key_id, private_key=signing_key(keys.rsa_private_pem)))
+        # signed as aiohttp will send it: yarl normalises percent-escapes (%3A -> :) in the query
+        headers.update(sign_cavage("GET", str(yarl.URL(url)), key_id=key_id, private_key=signing_key(keys.rsa_private_pem)))
     limits = site.federation
     connector = aiohttp.TCPConnector(resolver=GuardedResolver(allow_private=allow), force_close=True)
     try:

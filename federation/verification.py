@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.context import Context
+from models.context import Context, Site
+from models.errors import Unauthorized
 from models.registry import REGISTRY, Access
 from models.verification import VerifyInput, assess
 
@@ -18,9 +19,11 @@ from . import documents
 from .actors import actor_keys, instance_actor
 from .keys import load_private_key
 from .proofs import DATA_INTEGRITY_CONTEXT, sign_object
-from .remote import LoopMemo
+from .remote import KeyResolver, LoopMemo
+from .sigcore import IncomingRequest
+from .signatures import verify_request
 
-__all__ = ["ANSWER_TYPE", "verify_token"]
+__all__ = ["ANSWER_TYPE", "signed_caller", "verify_token"]
 
 ANSWER_TYPE = "VerificationAnswer"
 
@@ -40,6 +43,16 @@ async def sign_as_instance(ctx: Context, document: dict[str, Any]) -> dict[str, 
     return sign_object(document, private, method)
 
 
+async def signed_caller(site: Site, request: IncomingRequest) -> str:
+    """The actor whose key signed this request (draft-cavage or RFC 9421, its key fetched and
+    cached as for the inbox); 401 when the signature does not check."""
+    keys = KeyResolver(site)
+    result = await verify_request(request, keys)
+    if not result.ok or keys.actor is None:
+        raise Unauthorized(f"the HTTP signature was refused: {result.failure}: {result.detail}", code="bad-signature")
+    return keys.actor.uri
+
+
 @REGISTRY.operation("verify.token", VerifyInput, access=Access.PUBLIC, writes=False)
 async def verify_token(ctx: Context, params: VerifyInput) -> dict[str, Any]:
     """Check a copy of one of our tokens, or an attribute's range or pattern, without revealing values."""
@@ -52,4 +65,6 @@ async def verify_token(ctx: Context, params: VerifyInput) -> dict[str, Any]:
         "token": documents.object_url(ctx.site.base_url, "token", token_id) if token_id else None,
         **answer,
     }
+    if ctx.extra.get("signed_by"):
+        document["askedBy"] = ctx.extra["signed_by"]  # the server that signed the question
     return await sign_as_instance(ctx, document)

@@ -9,6 +9,9 @@ from urllib.parse import urlencode
 import orjson
 from aiohttp import web
 
+from federation.remote import domain_of
+from federation.sigcore import IncomingRequest
+from federation.verification import signed_caller
 from models.errors import BadInput, TooLarge, UnsupportedMediaType
 from models.oauth import check_scope
 from models.paging import Page
@@ -17,7 +20,7 @@ from models.results import FileResult, Rendered
 
 from .job_requests import respond_async, wants_async
 from .jobs import WORKERS
-from .keys import ANONYMOUS_LIMITER, CTX, SETTINGS
+from .keys import ANONYMOUS_LIMITER, CTX, SETTINGS, SIGNED_LIMITER, SITE
 
 __all__ = ["Route", "operation_handler", "read_json_object", "json_response"]
 
@@ -102,12 +105,27 @@ def _render(request: web.Request, route: Route, result: Any) -> web.StreamRespon
     return json_response(result, status=route.status, headers=headers)
 
 
+async def _spend_budget(request: web.Request) -> None:
+    """A caller without a token spends a per-address budget; a server that signs its request
+    with an actor's key (an HTTP signature, as ActivityPub servers sign fetches) is known by that
+    actor and spends its domain's larger budget instead. A signature that does not check is 401."""
+    if "Signature" not in request.headers and not request.headers.get("Authorization", "").lower().startswith("signature"):
+        request.app[ANONYMOUS_LIMITER].take(request.remote or "unknown")
+        return
+    site = request.app[SITE]
+    scheme = site.base_url.split("://", 1)[0]
+    incoming = IncomingRequest.build(request.method, request.raw_path, request.headers.items(), await request.read(), scheme)
+    actor = await signed_caller(site, incoming)
+    request[CTX].extra["signed_by"] = actor
+    request.app[SIGNED_LIMITER].take(domain_of(actor))
+
+
 def operation_handler(route: Route) -> Any:
     """Gather input from path, query and body, call the operation (or queue it), render its result."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
         if route.anonymous_limited and request[CTX].user is None:
-            request.app[ANONYMOUS_LIMITER].take(request.remote or "unknown")
+            await _spend_budget(request)
         raw: dict[str, Any] = {}
         if route.forms and request.content_type == "application/x-www-form-urlencoded":
             raw.update({key: value for key, value in (await request.post()).items() if isinstance(value, str)})

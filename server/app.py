@@ -18,7 +18,7 @@ from .database import close_database, open_database
 from .formats import load_format_plugins
 from .ratelimit import RateLimiter
 from .jobs import WORKERS, WorkerPool
-from .keys import ANONYMOUS_LIMITER, OPENAPI, SETTINGS, SITE
+from .keys import ANONYMOUS_LIMITER, OPENAPI, SETTINGS, SIGNED_LIMITER, SITE
 from .middlewares import auth_middleware, error_middleware
 from .oauth import add_oauth_routes
 from .openapi import build_openapi, path_item
@@ -86,6 +86,7 @@ def create_app(settings: Settings, *, with_database: bool = True) -> web.Applica
     app[SETTINGS] = settings
     app[SITE] = site_from(settings)
     app[ANONYMOUS_LIMITER] = RateLimiter(settings.limits.anonymous_requests_per_minute)
+    app[SIGNED_LIMITER] = RateLimiter(settings.limits.signed_requests_per_minute)
     app[OPENAPI] = build_openapi(ROUTES, settings.base_url, VERSION)
     load_format_plugins()  # entry points -> models.formats, for the operation sets.format
 

@@ -37,6 +37,7 @@ class Limits(_Frozen):
     max_page_size: int = Field(50, ge=1, le=1000)
     max_set_search_tokens: int = Field(10_000, ge=1)
     anonymous_requests_per_minute: int = Field(60, ge=1)  # per client address, on verification routes
+    signed_requests_per_minute: int = Field(600, ge=1)  # per server (domain) that signs its verification requests
 
 
 class FederationSettings(_Frozen):

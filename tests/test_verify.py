@@ -8,17 +8,21 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
+import yarl
 
 from federation.keys import ed25519_from_multibase
 from federation.proofs import ProofError, verify_object
+from federation.signatures import sign_cavage
 from models.operations.tokens import Resolver, token_document
 from models.tokens import Token
 from server.app import create_app
 
 from .conftest import Api, assert_problem
 from .dbutil import test_settings as settings_for
+from .fedhelpers import SHARED_KEY, Remote, remote  # noqa: F401
 
 VERIFY = "/api/v1/verify"
 SECRET_SERIAL = "SN-7731-QX"
@@ -210,3 +214,38 @@ async def test_verify__huge_numbers_and_unknown_tokens_get_a_clear_answer(api: A
     assert unknown.status == 200 and unknown.body["verdict"] == "unknown", unknown
     ranged = await api.post(VERIFY, {"token": "nope", "attribute": "weight", "min": 1})
     assert ranged.status == 200 and ranged.body["verdict"] == "unknown" and "result" not in ranged.body, ranged
+
+
+@pytest.fixture
+async def strict_fed_api(aiohttp_client: Any, tmp_path: Path, database_url: str) -> AsyncIterator[Api]:
+    """Three anonymous questions a minute; private addresses allowed, so a fake remote server can sign."""
+    settings = settings_for(tmp_path, database_url, embedded_workers=False, limits={"anonymous_requests_per_minute": 3},
+                            federation={"allow_private_addresses": True})
+    client = await aiohttp_client(create_app(settings))
+    yield Api(client, settings)
+    await client.close()
+
+
+async def test_verify__a_server_that_signs_its_question_is_known_and_has_its_own_budget(
+    strict_fed_api: Api, remote: Remote
+) -> None:
+    api = strict_fed_api
+    alice = await api.user("alice")
+    token = await gold_token(api, alice)
+    checker = remote.actor("checker")
+    # signed as the client sends it (yarl turns %3A back into ":" in the query)
+    path = str(yarl.URL(f"{VERIFY}?token={quote(token['id'], safe='')}&content_hash={quote(token['content_hash'], safe='')}"))
+
+    def signed(key_id: str) -> dict[str, str]:
+        return sign_cavage("GET", f"http://{api.client.host}:{api.client.port}{path}", key_id=key_id,
+                           private_key=SHARED_KEY.private_pem)
+
+    for _ in range(5):  # beyond the anonymous budget of 3
+        answer = await api.get(path, headers=signed(checker.key_id))
+        assert answer.status == 200 and answer.body["verdict"] == "accurate", answer
+    assert answer.body["askedBy"] == checker.uri  # inside the signed answer
+    forged = await api.get(path, headers={**signed(checker.key_id), "Date": "Mon, 01 Jan 2024 00:00:00 GMT"})
+    assert_problem(forged, 401, "bad-signature")
+    for _ in range(3):
+        assert (await api.get(path)).status == 200
+    assert_problem(await api.get(path), 429, "rate-limited")  # anonymous callers still have theirs

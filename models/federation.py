@@ -153,7 +153,7 @@ class InboxActivity(Entity):
     class Meta:
         app = APP
         table = "inbox_activities"
-        indexes = (("state", "lease_expires_at"), ("state", "updated_at"))
+        indexes = (("state", "lease_expires_at"), ("state", "created_at"))
 
 
 class RemoteObject(Entity):
@@ -228,7 +228,7 @@ class Delivery(Entity):
         app = APP
         table = "deliveries"
         unique_together = (("activity_uri", "inbox"),)
-        indexes = (("state", "next_at"), ("state", "updated_at"))
+        indexes = (("state", "next_at"), ("state", "created_at"))
 
 
 class DomainHealth(Entity):

@@ -72,7 +72,7 @@ class Migration(migrations.Migration):
                 ('last_error', fields.CharField(null=True, max_length=500)),
                 ('delivered_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'deliveries', 'app': 'tallystick', 'unique_together': (('activity_uri', 'inbox'),), 'indexes': [Index(fields=['state', 'next_at']), Index(fields=['state', 'updated_at'])], 'pk_attr': 'id', 'table_description': 'One signed POST of an activity to one inbox, retried with backoff until it lands'},
+            options={'table': 'deliveries', 'app': 'tallystick', 'unique_together': (('activity_uri', 'inbox'),), 'indexes': [Index(fields=['state', 'next_at']), Index(fields=['state', 'created_at'])], 'pk_attr': 'id', 'table_description': 'One signed POST of an activity to one inbox, retried with backoff until it lands'},
             bases=['Entity'],
         ),
         ops.CreateModel(
@@ -178,7 +178,7 @@ class Migration(migrations.Migration):
                 ('lease_expires_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('outcome', fields.CharField(null=True, max_length=500)),
             ],
-            options={'table': 'inbox_activities', 'app': 'tallystick', 'indexes': [Index(fields=['state', 'lease_expires_at']), Index(fields=['state', 'updated_at'])], 'pk_attr': 'id', 'table_description': 'A verified activity received in an inbox, stored once by its id and processed later'},
+            options={'table': 'inbox_activities', 'app': 'tallystick', 'indexes': [Index(fields=['state', 'lease_expires_at']), Index(fields=['state', 'created_at'])], 'pk_attr': 'id', 'table_description': 'A verified activity received in an inbox, stored once by its id and processed later'},
             bases=['Entity'],
         ),
         ops.CreateModel(

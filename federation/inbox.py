@@ -131,7 +131,7 @@ async def receive(site: Site, username: str | None, request: IncomingRequest) ->
         raise Forbidden("this server does not accept activities from your domain", code="domain-blocked")
     if actor_uri in await blocked_actors():
         raise Forbidden("this server does not accept activities from this actor", code="actor-blocked")
-    keys = KeyResolver(site)
+    keys = KeyResolver(site, accept_gone=activity["type"] == "Delete" and as_id(activity.get("object")) == actor_uri)
     result = await verify_request(request, keys)
     if not result.ok:
         raise Unauthorized(f"the HTTP signature was refused: {result.failure}: {result.detail}", code="bad-signature")

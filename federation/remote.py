@@ -379,11 +379,14 @@ class KeyResolver:
     """A `FetchKey` for federation.signatures.verify_request that remembers whose key it gave.
 
     The inbox needs the owner to apply the origin rules: the activity's actor must be the
-    owner of the key that signed it.
+    owner of the key that signed it. With `accept_gone` (a Delete of the actor by itself), an
+    actor whose document now answers 410 is checked with the key we cached: a deleted account
+    can no longer serve its key, and its last word must still reach us.
     """
 
-    def __init__(self, site: Site) -> None:
+    def __init__(self, site: Site, *, accept_gone: bool = False) -> None:
         self.site = site
+        self.accept_gone = accept_gone
         self.actor: RemoteActor | None = None
         self.error: FetchError | None = None
 
@@ -391,9 +394,12 @@ class KeyResolver:
         try:
             actor = await remote_actor(self.site, actor_uri_of_key(key_id), refresh=refresh)
         except FetchError as error:
-            self.error = error
-            log.info("cannot fetch the key %s: %s", key_id, error.detail)
-            return None
+            cached = await RemoteActor.get_or_none(uri=actor_uri_of_key(key_id)) if self.accept_gone else None
+            if cached is None or error.kind != "gone":
+                self.error = error
+                log.info("cannot fetch the key %s: %s", key_id, error.detail)
+                return None
+            actor = cached
         if actor.key_id and actor.key_id != key_id:
             self.error = FetchError("invalid", f"{actor.uri} does not publish the key {key_id}")
             return None

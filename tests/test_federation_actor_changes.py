@@ -4,12 +4,14 @@ copy and its Delete of itself drops its follows and subscriptions here."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
 from federation.delivery import deliver_due
 from federation.inbox import process_due
+from federation import remote as remote_module
 from federation.outbox import publish_due_events
 from models.actors import Actor, User
 from models.federation import Follow, InboxActivity, RemoteActor, Subscription
@@ -179,3 +181,20 @@ async def test_inbox__delete_of_itself_drops_follows_and_subscriptions(fed_api: 
     refollow = await fed_api.post("/api/v1/follows", {"target": bob.uri}, token=token)
     assert_problem(refollow, 422, "remote-actor-unavailable")
     assert len(remote.fetches()) == fetches  # a gone actor is never fetched again
+
+
+async def test_inbox__delete_of_itself_is_checked_with_the_cached_key_once_the_actor_is_gone(
+    fed_api: Api, remote: Remote
+) -> None:
+    await _bob_follows_alice(fed_api, remote)
+    bob = remote.actor("bob")
+    await RemoteActor.filter(uri=bob.uri).update(fetched_at=datetime.now(UTC) - timedelta(days=2))  # stale cache
+    remote_module._ACTORS.forget()  # and not in the per-process memo either
+    remote.gone.add("bob")  # his document answers 410 now
+    other = {"id": f"{bob.uri}#follow-again", "type": "Follow", "actor": bob.uri, "object": ALICE}
+    assert_problem(await signed_post(fed_api, "/inbox", other, bob), 401, "bad-signature")
+    delete = {"id": f"{bob.uri}#delete", "type": "Delete", "actor": bob.uri, "object": bob.uri}
+    assert (await signed_post(fed_api, "/inbox", delete, bob)).text == "accepted"
+    await process_due(site_of(fed_api))
+    assert await Follow.all().count() == 0
+    assert (await RemoteActor.get(uri=bob.uri)).gone_at is not None

@@ -9,9 +9,9 @@ from typing import Any
 
 import orjson
 
+from federation import remote as remote_module
 from federation.delivery import deliver_due
 from federation.inbox import process_due
-from federation import remote as remote_module
 from federation.outbox import publish_due_events
 from models.actors import Actor, User
 from models.federation import Follow, InboxActivity, RemoteActor, Subscription

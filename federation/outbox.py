@@ -4,10 +4,10 @@
 operation) and turns each event about a public object of a local actor into an activity:
 Create/Update/Delete of tokens, types and sets, a Create of a LedgerEntry for each ledger
 entry, and an Update (the full actor document) or Delete of a user's actor when the profile
-changes or the account is deleted. The activity is stored (`outbox_activities`, served at /activities/{id} and in
-the actor's paged outbox) and queued for delivery to the actor's followers, one delivery per
-shared inbox, all in one transaction per event; the event id is unique in that table, so an
-event never becomes two activities even when two sweepers race.
+changes or the account is deleted. The activity is stored (`outbox_activities`, served at
+/activities/{id} and in the actor's paged outbox) and queued for delivery to the actor's
+followers, one delivery per shared inbox, all in one transaction per event; the event id is
+unique in that table, so an event never becomes two activities even when two sweepers race.
 
 The cursor only passes events older than SETTLE_SECONDS: an event written by a transaction
 that commits late (it got its id earlier) is still seen on a later sweep.

@@ -151,9 +151,9 @@ async def _actor_object(site: Site, actor: Actor, activity: str) -> dict[str, An
     """The actor's full document for an Update (with its own @context: it names the key vocabularies),
     a Tombstone for a Delete, or None when the account is gone by the time the Update goes out."""
     if activity == "Delete":
-        document = documents.tombstone(local_actor_url(site.base_url, actor), actor.kind)
-        document.pop("@context")  # the activity's context covers it
-        return document
+        gone = documents.tombstone(local_actor_url(site.base_url, actor), actor.kind)
+        gone.pop("@context")  # the activity's context covers it
+        return gone
     try:
         document: dict[str, Any] = await REGISTRY.call(Context(site=site), "federation.actor", {"username": actor.username})
     except (NotFound, Gone):

@@ -143,7 +143,7 @@ async def test_inbox__update_of_itself_refreshes_our_copy_without_a_fetch(fed_ap
     cached = await RemoteActor.get(uri=bob.uri)
     assert (cached.inbox, cached.summary) == (f"{bob.uri}/in2", "<p>Hi </p>")
     found = await fed_api.post("/api/v1/federation/lookup", {"target": bob.uri}, token=token)
-    assert found.body["name"] == "Robert"
+    assert (found.body["name"], found.body["summary"]) == ("Robert", "<p>Hi </p>")
     assert len(remote.fetches()) == fetches
 
 

@@ -18,6 +18,7 @@ from models.federation import Follow, InboxActivity, RemoteActor, Subscription
 
 from .conftest import Api, assert_problem
 from .fedhelpers import Remote, fed_api, remote, signed_post, site_of  # noqa: F401
+from .pagehelpers import Browser
 from .test_federation_delivery import COIN, followed_alice
 from .test_federation_inbox import ALICE, follow, verify_our_signature
 
@@ -198,3 +199,16 @@ async def test_inbox__delete_of_itself_is_checked_with_the_cached_key_once_the_a
     await process_due(site_of(fed_api))
     assert await Follow.all().count() == 0
     assert (await RemoteActor.get(uri=bob.uri)).gone_at is not None
+
+
+async def test_pages__edit_your_profile_from_your_profile_page(fed_api: Api) -> None:
+    browser = Browser(fed_api.client)
+    await browser.sign_up("ann")
+    mine = f"/app/actors?target=ann@{fed_api.settings.domain}"
+    saved = await browser.submit(mine, "/app/profile", {"display_name": "Ann Abacus", "summary": "I *count*."})
+    assert saved.status == 200 and "Profile saved." in saved
+    assert "<h1>Ann Abacus</h1>" in saved.text and "<em>count</em>" in saved.text
+    assert "I *count*." in saved  # the form holds the markdown to edit
+    refused = await browser.submit(mine, "/app/profile", {"display_name": "", "summary": ""})
+    assert refused.status == 400 and refused.field_error("display_name")
+    assert (await Actor.get(username="ann")).display_name == "Ann Abacus"

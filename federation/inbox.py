@@ -131,7 +131,8 @@ async def receive(site: Site, username: str | None, request: IncomingRequest) ->
         raise Forbidden("this server does not accept activities from your domain", code="domain-blocked")
     if actor_uri in await blocked_actors():
         raise Forbidden("this server does not accept activities from this actor", code="actor-blocked")
-    keys = KeyResolver(site, accept_gone=activity["type"] == "Delete" and as_id(activity.get("object")) == actor_uri)
+    deletes_itself = activity["type"] == "Delete" and as_id(activity.get("object")) == actor_uri
+    keys = KeyResolver(site, accept_gone=deletes_itself)
     result = await verify_request(request, keys)
     if not result.ok:
         raise Unauthorized(f"the HTTP signature was refused: {result.failure}: {result.detail}", code="bad-signature")
@@ -256,7 +257,7 @@ async def _on_undo(site: Site, activity: Mapping[str, Any], sender: RemoteActor)
 
 
 async def _on_update(site: Site, activity: Mapping[str, Any], sender: RemoteActor) -> str:
-    """A remote actor's new profile, an agent's report on one of our tokens, or a change to a copy of a remote object."""
+    """A remote actor's new profile, an agent's report on one of our tokens, or a change to a remote copy."""
     return (
         await on_actor_update(site, activity, sender)
         or await on_agent_update(site, activity, sender)

@@ -155,7 +155,9 @@ async def _actor_object(site: Site, actor: Actor, activity: str) -> dict[str, An
         gone.pop("@context")  # the activity's context covers it
         return gone
     try:
-        document: dict[str, Any] = await REGISTRY.call(Context(site=site), "federation.actor", {"username": actor.username})
+        document: dict[str, Any] = await REGISTRY.call(
+            Context(site=site), "federation.actor", {"username": actor.username}
+        )
     except (NotFound, Gone):
         return None  # deleted since: the Delete follows
     return document

@@ -62,7 +62,7 @@ async def prune_rows(
 
 
 class PruneInput(Input):
-    inbox_retention_days: int | None = Field(None, ge=1, description="default: settings federation.inbox_retention_days")
+    inbox_retention_days: int | None = Field(None, ge=1, description="default: federation.inbox_retention_days")
     delivery_retention_days: int | None = Field(None, ge=1, description="default: federation.delivery_retention_days")
     batch_size: int = Field(500, ge=1, le=10_000)
     max_batches: int = Field(100, ge=1, le=10_000)

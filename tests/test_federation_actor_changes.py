@@ -136,7 +136,8 @@ async def _bob_follows_alice(api: Api, remote: Remote) -> str:
 async def test_inbox__update_of_itself_refreshes_our_copy_without_a_fetch(fed_api: Api, remote: Remote) -> None:
     token = await _bob_follows_alice(fed_api, remote)
     bob = remote.actor("bob")
-    profile = bob.document() | {"name": "Robert", "summary": "<p>Hi <script>x()</script></p>", "inbox": f"{bob.uri}/in2"}
+    new = {"name": "Robert", "summary": "<p>Hi <script>x()</script></p>", "inbox": f"{bob.uri}/in2"}
+    profile = bob.document() | new
     fetches = len(remote.fetches())
     update = {"id": f"{bob.uri}#update-1", "type": "Update", "actor": bob.uri, "object": profile}
     assert (await signed_post(fed_api, "/inbox", update, bob)).status == 202

@@ -13,7 +13,8 @@ from ..keys import CTX
 from .base import FormError, call, page, read_form, redirect, render, require_signed_in
 
 __all__ = [
-    "answer_follower", "copies_page", "edit_profile", "follow", "follows_page", "profile_page", "unfollow", "verify_copy",
+    "answer_follower", "copies_page", "edit_profile", "follow", "follows_page", "profile_page", "unfollow",
+    "verify_copy",
 ]
 
 

@@ -23,6 +23,7 @@ from models.context import Context
 from models.errors import BadInput, Gone, NotFound
 from models.events import Event
 from models.federation import ActorKey, FederationProfile
+from models.markdown import markdown_to_html
 from models.registry import REGISTRY, Access, Input
 from models.tokens import Token
 
@@ -131,6 +132,7 @@ async def actor_document(ctx: Context, params: ActorInput) -> dict[str, Any]:
         {
             "username": actor.username,
             "display_name": actor.display_name,
+            "summary_html": markdown_to_html(actor.summary),
             "kind": actor.kind,
             "created_at": iso(actor.created_at),
         },

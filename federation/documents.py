@@ -28,6 +28,7 @@ __all__ = [
     "ordered_collection",
     "set_document",
     "token_document",
+    "tombstone",
     "type_document",
     "vocabulary_document",
     "vocabulary_url",
@@ -107,7 +108,8 @@ def actor_document(
 ) -> dict[str, Any]:
     """A Person/Service actor with its RSA `publicKey` and Ed25519 Multikey (FEP-521a).
 
-    `actor` has username, display_name, kind, created_at and optionally summary.
+    `actor` has username, display_name, kind, created_at and optionally summary_html (HTML that
+    the caller already sanitised, as ActivityStreams `summary` is HTML).
     """
     kind = actor.get("kind") if actor.get("kind") in ACTOR_TYPES else "Person"
     return {
@@ -116,7 +118,7 @@ def actor_document(
         "type": kind,
         "preferredUsername": actor["username"],
         "name": actor.get("display_name") or actor["username"],
-        "summary": escape(actor.get("summary") or ""),
+        "summary": actor.get("summary_html") or "",
         "url": actor_id,
         "inbox": f"{actor_id}/inbox",
         "outbox": f"{actor_id}/outbox",
@@ -135,6 +137,14 @@ def actor_document(
             }
         ],
     }
+
+
+def tombstone(object_id: str, former_type: str | None = None) -> dict[str, Any]:
+    """What stands in for a deleted object or actor (ActivityStreams vocabulary: Tombstone)."""
+    document: dict[str, Any] = {"@context": AS_CONTEXT, "id": object_id, "type": "Tombstone"}
+    if former_type:
+        document["formerType"] = former_type
+    return document
 
 
 def ordered_collection(collection_id: str, total: int, *, paged: bool) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from models.context import Context, Site
 from models.errors import BadInput, Conflict, NotFound, Unprocessable
 from models.federation import FederationProfile, Follow, FollowState, RemoteActor, Subscription
 from models.ids import new_id
+from models.markdown import markdown_to_html
 from models.paging import ListInput, Page, paginate
 from models.registry import REGISTRY, Access, Input
 
@@ -157,10 +158,16 @@ async def resolve_target(ctx: Context, target: str) -> Actor:
 async def lookup(ctx: Context, params: FollowInput) -> dict[str, Any]:
     """Find an actor by user@host or URL (WebFinger and a fetch for remote ones) so you can give to it."""
     actor = await resolve_target(ctx, params.target)
+    if actor.is_local:
+        summary = markdown_to_html(actor.summary)
+    else:
+        cached = await RemoteActor.get_or_none(actor_id=actor.id)
+        summary = cached.summary if cached else ""  # sanitised when it was stored
     return {
         "handle": actor.handle(ctx.site.domain),
         "uri": actor.uri or local_actor_url(ctx.site.base_url, actor),
         "name": actor.display_name or actor.username,
+        "summary": summary,
         "kind": actor.kind,
         "local": actor.is_local,
     }

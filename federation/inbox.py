@@ -33,11 +33,12 @@ from models.actors import Actor, Role, User, UserStatus
 from models.base import iso
 from models.context import Context, Site
 from models.errors import BadInput, Forbidden, NotFound, TooLarge, Unauthorized
-from models.federation import Follow, InboxActivity, InboxState, RemoteActor, RemoteObject
+from models.federation import InboxActivity, InboxState, RemoteActor, RemoteObject
 from models.ids import new_id
 from models.paging import ListInput, Page, paginate
 from models.registry import REGISTRY, Access
 
+from .actor_changes import on_actor_delete, on_actor_update
 from .agent_reports import agent_update_token, on_agent_update, on_report_answer
 from .credits import credit_remote_give, is_give_to_us
 from .follows import on_accept, on_follow, on_reject, on_undo
@@ -124,13 +125,14 @@ async def receive(site: Site, username: str | None, request: IncomingRequest) ->
     recipient = await _recipient(username)
     activity = _parse(request.body)
     actor_uri = str(as_id(activity["actor"]))
-    if activity["type"] == "Delete" and not await RemoteActor.filter(uri=actor_uri).exists():
-        return "dropped"
+    if activity["type"] == "Delete" and not await RemoteActor.filter(uri=actor_uri, gone_at=None).exists():
+        return "dropped"  # unknown, or already gone (a repeated Delete of itself)
     if (await closed_domains()).get(domain_of(actor_uri)) == "blocked":
         raise Forbidden("this server does not accept activities from your domain", code="domain-blocked")
     if actor_uri in await blocked_actors():
         raise Forbidden("this server does not accept activities from this actor", code="actor-blocked")
-    keys = KeyResolver(site)
+    deletes_itself = activity["type"] == "Delete" and as_id(activity.get("object")) == actor_uri
+    keys = KeyResolver(site, accept_gone=deletes_itself)
     result = await verify_request(request, keys)
     if not result.ok:
         raise Unauthorized(f"the HTTP signature was refused: {result.failure}: {result.detail}", code="bad-signature")
@@ -223,9 +225,7 @@ async def _on_change(site: Site, activity: Mapping[str, Any], sender: RemoteActo
     obj = activity.get("object")
     object_id = as_id(obj) or ""
     if object_id == sender.uri and activity["type"] == "Delete":  # the account itself is gone
-        await Actor.filter(id=sender.actor_id).update(display_name="(deleted)")  # type: ignore[attr-defined]
-        await Follow.filter(Q(follower_id=sender.actor_id) | Q(target_id=sender.actor_id)).delete()  # type: ignore[attr-defined]
-        return "actor deleted"
+        return await on_actor_delete(site, sender)
     copy = await RemoteObject.get_or_none(uri=object_id)
     if copy is not None and copy.owner_id != sender.actor_id:  # type: ignore[attr-defined]
         return "ignored: not the owner"
@@ -257,8 +257,12 @@ async def _on_undo(site: Site, activity: Mapping[str, Any], sender: RemoteActor)
 
 
 async def _on_update(site: Site, activity: Mapping[str, Any], sender: RemoteActor) -> str:
-    """An agent's report on one of our tokens, or a change to a copy of a remote object."""
-    return await on_agent_update(site, activity, sender) or await _on_change(site, activity, sender)
+    """A remote actor's new profile, an agent's report on one of our tokens, or a change to a remote copy."""
+    return (
+        await on_actor_update(site, activity, sender)
+        or await on_agent_update(site, activity, sender)
+        or await _on_change(site, activity, sender)
+    )
 
 
 async def _on_accept(site: Site, activity: Mapping[str, Any], sender: RemoteActor) -> str:

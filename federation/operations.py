@@ -3,5 +3,6 @@ that live in federation because they touch keys, documents or the network."""
 
 import models.operations  # noqa: F401
 from . import (  # noqa: F401
-    actors, blocks, callbacks, credits, delivery, exports, follows, imports, inbox, integrity, outbox, verification, webhooks,
+    actors, blocks, callbacks, credits, delivery, exports, follows, imports, inbox, integrity, outbox, pruning,
+    verification, webhooks,
 )

@@ -2,11 +2,12 @@
 
 `publish_due_events` reads the events table (the transactional outbox written by every
 operation) and turns each event about a public object of a local actor into an activity:
-Create/Update/Delete of tokens, types and sets, and a Create of a LedgerEntry for each
-ledger entry. The activity is stored (`outbox_activities`, served at /activities/{id} and in
-the actor's paged outbox) and queued for delivery to the actor's followers, one delivery per
-shared inbox, all in one transaction per event; the event id is unique in that table, so an
-event never becomes two activities even when two sweepers race.
+Create/Update/Delete of tokens, types and sets, a Create of a LedgerEntry for each ledger
+entry, and an Update (the full actor document) or Delete of a user's actor when the profile
+changes or the account is deleted. The activity is stored (`outbox_activities`, served at
+/activities/{id} and in the actor's paged outbox) and queued for delivery to the actor's
+followers, one delivery per shared inbox, all in one transaction per event; the event id is
+unique in that table, so an event never becomes two activities even when two sweepers race.
 
 The cursor only passes events older than SETTLE_SECONDS: an event written by a transaction
 that commits late (it got its id earlier) is still seen on a later sweep.
@@ -74,8 +75,10 @@ _EVENTS: dict[str, tuple[str, str]] = {
     "ledger.burn": ("ledger", "Create"),
     "ledger.flagged": ("ledger", "Update"),
     "ledger.unflagged": ("ledger", "Update"),
+    "actor.updated": ("actor", "Update"),
+    "actor.deleted": ("actor", "Delete"),
 }
-_OBJECT_KINDS = {"token": "token", "type": "type", "set": "set", "ledger_entry": "ledger"}
+_OBJECT_KINDS = {"token": "token", "type": "type", "set": "set", "ledger_entry": "ledger", "actor": "actor"}
 
 # event name -> a publisher for events that are not a change of a public object (registered by
 # the module that owns them; it returns whether an activity was made, with event_id=event.id)
@@ -86,20 +89,24 @@ def activity_url(base_url: str, activity_id: str) -> str:
     return f"{base_url}/activities/{activity_id}"
 
 
+async def _inboxes_of(actor_ids: list[str]) -> list[str]:
+    """Where these actors receive: the shared inbox when they have one, once each (local actors have none)."""
+    rows = await RemoteActor.filter(actor_id__in=actor_ids).values_list("shared_inbox", "inbox")
+    return list(dict.fromkeys(shared or inbox for shared, inbox in rows))
+
+
 async def follower_inboxes(actor: Actor) -> list[str]:
     """Where the actor's remote followers receive: their shared inbox when they have one, once each."""
     follower_ids = await Follow.filter(target_id=actor.id, state=FollowState.ACCEPTED.value).values_list(
         "follower_id", flat=True
     )
-    rows = await RemoteActor.filter(actor_id__in=list(follower_ids)).values_list("shared_inbox", "inbox")
-    return list(dict.fromkeys(shared or inbox for shared, inbox in rows))
+    return await _inboxes_of(list(follower_ids))
 
 
 async def subscriber_inboxes(kind: str, object_id: str) -> list[str]:
     """Where the remote subscribers of one of our objects receive (shared inbox first, once each)."""
     follower_ids = await Subscription.filter(object_kind=kind, object_id=object_id).values_list("follower_id", flat=True)
-    rows = await RemoteActor.filter(actor_id__in=list(follower_ids)).values_list("shared_inbox", "inbox")
-    return list(dict.fromkeys(shared or inbox for shared, inbox in rows))
+    return await _inboxes_of(list(follower_ids))
 
 
 async def publish(
@@ -149,6 +156,22 @@ async def publish(
     return document
 
 
+async def _actor_object(site: Site, actor: Actor, activity: str) -> dict[str, Any] | None:
+    """The actor's full document for an Update (with its own @context: it names the key vocabularies),
+    a Tombstone for a Delete, or None when the account is gone by the time the Update goes out."""
+    if activity == "Delete":
+        gone = documents.tombstone(local_actor_url(site.base_url, actor), actor.kind)
+        gone.pop("@context")  # the activity's context covers it
+        return gone
+    try:
+        document: dict[str, Any] = await REGISTRY.call(
+            Context(site=site), "federation.actor", {"username": actor.username}
+        )
+    except (NotFound, Gone):
+        return None  # deleted since: the Delete follows
+    return document
+
+
 async def _object_for(
     site: Site, kind: str, object_id: str, activity: str, *, signed: bool
 ) -> dict[str, Any] | None:
@@ -178,27 +201,46 @@ async def _remote_recipient(site: Site, event: Event) -> RemoteActor | None:
     return await RemoteActor.get_or_none(actor__username=username, actor__domain=domain)
 
 
+async def _audience(event: Event) -> list[str] | None:
+    """The inboxes an event names itself: a deleted account's follows are gone by the time it is
+    published, so the deletion recorded who was on the other side (models/operations/accounts.py)."""
+    audience = (event.payload or {}).get("audience")
+    if event.name != "actor.deleted" or not isinstance(audience, list):
+        return None
+    return await _inboxes_of([str(actor_id) for actor_id in audience])
+
+
 async def _publish_event(site: Site, event: Event) -> bool:
     special = EVENT_PUBLISHERS.get(event.name)
     if special is not None:
         return await special(site, event)
     mapping = _EVENTS.get(event.name)
     kind = _OBJECT_KINDS.get(event.object_type)
-    if mapping is None or kind is None or event.actor_id is None:  # type: ignore[attr-defined]
+    if mapping is None or kind is None:
         return False
-    actor = await Actor.get_or_none(id=event.actor_id, domain="")  # type: ignore[attr-defined]
+    # An actor event is about the actor itself, whoever caused it (an admin deletes a user);
+    # any other event is published by the actor who caused it.
+    subject = event.object_id if kind == "actor" else event.actor_id  # type: ignore[attr-defined]
+    actor = await Actor.get_or_none(id=subject, domain="") if subject else None
     if actor is None:
         return False
     addressee = await _remote_recipient(site, event)
     subscribers = await subscriber_inboxes(mapping[0], event.object_id)
-    # Signed only when someone receives it: the first proof creates the owner's keys.
-    heard = bool(addressee or subscribers or await follower_inboxes(actor))
-    obj = await _object_for(site, mapping[0], event.object_id, mapping[1], signed=heard)
+    audience = await _audience(event)
+    if kind == "actor":
+        obj = await _actor_object(site, actor, mapping[1])
+    else:
+        # Signed only when someone receives it: the first proof creates the owner's keys.
+        heard = bool(addressee or subscribers or await follower_inboxes(actor))
+        obj = await _object_for(site, mapping[0], event.object_id, mapping[1], signed=heard)
     if obj is None:
         return False
     try:
         async with in_transaction():
-            await publish(site, actor, mapping[1], obj, event_id=event.id, addressee=addressee, subscribers=subscribers)
+            await publish(
+                site, actor, mapping[1], obj, event_id=event.id, addressee=addressee, subscribers=subscribers,
+                inboxes=audience, to=[documents.PUBLIC] if audience is not None else None,
+            )
     except IntegrityError:  # another sweeper made this event's activity first
         return False
     return True

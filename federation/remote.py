@@ -8,7 +8,8 @@ Failures are typed (`FetchError.kind`), never bare aiohttp exceptions.
 
 Remote actors are cached in the `remote_actors` table (with an `actors` row, so they can own
 things and appear in the ledger) and refetched after ``actor_cache_seconds``, or at once when
-a signature does not verify with the cached key (key rotation).
+a signature does not verify with the cached key (key rotation). An actor that told us it was
+deleted (`gone_at`) is never fetched again: asking would only start a refetch storm.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from tortoise.transactions import in_transaction
 from models.actors import Actor
 from models.context import Site
 from models.federation import ActorBlock, DomainHealth, RemoteActor
+from models.markdown import sanitize_html
 from models.urls import UrlRefused, check_url
 
 from . import documents
@@ -55,6 +57,8 @@ __all__ = [
     "domain_of",
     "fetch_json",
     "mark_available",
+    "mark_gone",
+    "refresh_actor",
     "remote_actor",
     "signing_key",
     "webfinger_document",
@@ -66,6 +70,7 @@ log = logging.getLogger("tallystick.federation")
 ACCEPT = 'application/activity+json, application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
 USER_AGENT = "tallystick (+https://tallystick.dev/)"
 MAX_URI = 2048  # the longest id we store (the columns' size)
+MAX_SUMMARY = 5000  # characters of a remote actor's summary we keep
 
 
 @lru_cache(maxsize=256)
@@ -265,6 +270,7 @@ class ActorFacts:
     preferred_username: str
     name: str
     kind: str
+    summary: str  # sanitised HTML
 
 
 def _public_key(document: Mapping[str, Any], uri: str) -> tuple[str, str]:
@@ -296,7 +302,9 @@ def parse_actor(document: Mapping[str, Any], fetched_from: str) -> ActorFacts:
         username = uri.rstrip("/").rsplit("/", 1)[-1] or domain_of(uri)
     name = document.get("name") if isinstance(document.get("name"), str) else username
     kind = document.get("type") if isinstance(document.get("type"), str) else "Person"
-    return ActorFacts(uri, inbox, shared, key_id, pem, username[:64], str(name)[:200], str(kind)[:16])
+    summary = document.get("summary")
+    summary = sanitize_html(summary[:MAX_SUMMARY]) if isinstance(summary, str) else ""
+    return ActorFacts(uri, inbox, shared, key_id, pem, username[:64], str(name)[:200], str(kind)[:16], summary)
 
 
 async def _store_actor(facts: ActorFacts) -> RemoteActor:
@@ -305,7 +313,7 @@ async def _store_actor(facts: ActorFacts) -> RemoteActor:
     values = {
         "inbox": facts.inbox, "shared_inbox": facts.shared_inbox, "key_id": facts.key_id,
         "public_key_pem": facts.public_key_pem, "preferred_username": facts.preferred_username,
-        "domain": domain_of(facts.uri), "fetched_at": now,
+        "summary": facts.summary, "domain": domain_of(facts.uri), "fetched_at": now,
     }
     for _ in range(2):
         existing = await RemoteActor.get_or_none(uri=facts.uri)
@@ -338,6 +346,8 @@ async def remote_actor(site: Site, uri: str, *, refresh: bool = False) -> Remote
     cached = None if refresh else _ACTORS.get(uri)
     if cached is None:
         cached = await RemoteActor.get_or_none(uri=uri)
+    if cached is not None and cached.gone_at is not None:
+        raise FetchError("gone", f"{uri} was deleted")
     if cached is not None and not refresh and cached.fetched_at > datetime.now(UTC) - max_age:
         _ACTORS.put(uri, cached)
         return cached
@@ -354,6 +364,19 @@ async def remote_actor(site: Site, uri: str, *, refresh: bool = False) -> Remote
     return stored
 
 
+async def refresh_actor(document: Mapping[str, Any], uri: str) -> RemoteActor:
+    """Take a document the actor sent about itself (a signed Update) as if we had just fetched it."""
+    stored = await _store_actor(parse_actor(document, uri))
+    _ACTORS.put(uri, stored)
+    return stored
+
+
+async def mark_gone(actor: RemoteActor) -> None:
+    """Remember that the actor was deleted (inside the caller's transaction)."""
+    await RemoteActor.filter(id=actor.id).update(gone_at=datetime.now(UTC))
+    _ACTORS.forget(actor.uri)
+
+
 def actor_uri_of_key(key_id: str) -> str:
     """The actor a key id belongs to, by convention: the key id without its fragment."""
     return key_id.split("#", 1)[0]
@@ -363,11 +386,14 @@ class KeyResolver:
     """A `FetchKey` for federation.signatures.verify_request that remembers whose key it gave.
 
     The inbox needs the owner to apply the origin rules: the activity's actor must be the
-    owner of the key that signed it.
+    owner of the key that signed it. With `accept_gone` (a Delete of the actor by itself), an
+    actor whose document now answers 410 is checked with the key we cached: a deleted account
+    can no longer serve its key, and its last word must still reach us.
     """
 
-    def __init__(self, site: Site) -> None:
+    def __init__(self, site: Site, *, accept_gone: bool = False) -> None:
         self.site = site
+        self.accept_gone = accept_gone
         self.actor: RemoteActor | None = None
         self.error: FetchError | None = None
 
@@ -375,9 +401,12 @@ class KeyResolver:
         try:
             actor = await remote_actor(self.site, actor_uri_of_key(key_id), refresh=refresh)
         except FetchError as error:
-            self.error = error
-            log.info("cannot fetch the key %s: %s", key_id, error.detail)
-            return None
+            cached = await RemoteActor.get_or_none(uri=actor_uri_of_key(key_id)) if self.accept_gone else None
+            if cached is None or error.kind != "gone":
+                self.error = error
+                log.info("cannot fetch the key %s: %s", key_id, error.detail)
+                return None
+            actor = cached
         if actor.key_id and actor.key_id != key_id:
             self.error = FetchError("invalid", f"{actor.uri} does not publish the key {key_id}")
             return None

@@ -33,6 +33,7 @@ class Actor(Entity):
     username = fields.CharField(max_length=64)
     domain = fields.CharField(max_length=255, default="")
     display_name = fields.CharField(max_length=200, default="")
+    summary = fields.TextField(default="")  # a local actor's bio as markdown (rendered and sanitised when shown)
     uri = fields.CharField(max_length=2048, null=True, unique=True)
 
     class Meta:

@@ -28,6 +28,8 @@ class FederationLimits:
     delivery_max_attempts: int = 16
     delivery_per_host: int = 4
     unavailable_after_days: int = 7
+    inbox_retention_days: int = 30  # finished inbox activities are pruned after this
+    delivery_retention_days: int = 14  # delivered, failed and skipped deliveries are pruned after this
 
 
 @dataclass(frozen=True)

@@ -61,8 +61,10 @@ class RemoteActor(Entity):
     key_id = fields.CharField(max_length=2048, default="")
     public_key_pem = fields.TextField(default="")
     preferred_username = fields.CharField(max_length=255)
+    summary = fields.TextField(default="")  # HTML from the actor document, sanitised before it is stored
     domain = fields.CharField(max_length=255, db_index=True)
     fetched_at = fields.DatetimeField()
+    gone_at = fields.DatetimeField(null=True)  # when the actor told us it was deleted: never fetched again
 
     class Meta:
         app = APP
@@ -151,7 +153,7 @@ class InboxActivity(Entity):
     class Meta:
         app = APP
         table = "inbox_activities"
-        indexes = (("state", "lease_expires_at"),)
+        indexes = (("state", "lease_expires_at"), ("state", "created_at"))
 
 
 class RemoteObject(Entity):
@@ -226,7 +228,7 @@ class Delivery(Entity):
         app = APP
         table = "deliveries"
         unique_together = (("activity_uri", "inbox"),)
-        indexes = (("state", "next_at"),)
+        indexes = (("state", "next_at"), ("state", "created_at"))
 
 
 class DomainHealth(Entity):

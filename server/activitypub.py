@@ -17,10 +17,10 @@ import orjson
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from federation.documents import vocabulary_document
+from federation.documents import actor_url, tombstone, vocabulary_document
 from federation.inbox import receive
 from federation.sigcore import IncomingRequest
-from models.errors import BadInput, DomainError, TooLarge
+from models.errors import BadInput, DomainError, Gone, TooLarge
 from models.registry import REGISTRY
 
 from .jobs import WORKERS
@@ -99,9 +99,11 @@ def reject_nul(request: web.Request) -> None:
         raise BadInput("NUL characters are not allowed in text", code="nul-character")
 
 
-def activity_response(document: dict[str, Any], choice: Choice = "activity") -> web.Response:
+def activity_response(document: dict[str, Any], choice: Choice = "activity", *, status: int = 200) -> web.Response:
     content_type = LD_JSON if choice == "ld" else ACTIVITY_JSON
-    return web.Response(body=orjson.dumps(document), headers={"Content-Type": content_type, "Vary": "Accept"})
+    return web.Response(
+        body=orjson.dumps(document), status=status, headers={"Content-Type": content_type, "Vary": "Accept"}
+    )
 
 
 @cache
@@ -145,7 +147,14 @@ async def _actor(request: web.Request) -> web.StreamResponse:
     reject_nul(request)
     choice = negotiate(request.headers.get("Accept"))
     username = request.match_info.get("username")
-    document = await REGISTRY.call(request[CTX], "federation.actor", {"username": username} if username else {})
+    try:
+        document = await REGISTRY.call(request[CTX], "federation.actor", {"username": username} if username else {})
+    except Gone:
+        if choice == "html" or not username:
+            raise
+        # A deleted account: servers get 410 with a Tombstone, so they drop it instead of retrying.
+        gone = tombstone(actor_url(request.app[SITE].base_url, username.lower()), "Person")
+        return activity_response(gone, choice, status=410)
     if choice == "html":
         handle = f"{document['preferredUsername']}@{request.app[SITE].domain}"
         return _html("actor.html.j2", actor=document, handle=handle)

@@ -129,7 +129,7 @@ def operation_handler(route: Route) -> Any:
         raw: dict[str, Any] = {}
         if route.forms and request.content_type == "application/x-www-form-urlencoded":
             raw.update({key: value for key, value in (await request.post()).items() if isinstance(value, str)})
-        elif route.body == "json" and request.method in ("POST", "PUT", "PATCH"):
+        elif route.body == "json" and request.method in ("POST", "PUT", "PATCH", "DELETE"):  # a password to delete
             raw.update(await read_json_object(request))
         elif route.body == "raw":
             raw["content"] = await request.read()

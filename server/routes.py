@@ -13,6 +13,8 @@ ACCOUNTS = [
     Route("POST", f"{V1}/auth/login", "auth.login"),
     Route("POST", f"{V1}/auth/logout", "auth.logout"),
     Route("GET", f"{V1}/me", "users.me"),
+    Route("PATCH", f"{V1}/users/me", "users.me.update"),
+    Route("DELETE", f"{V1}/users/me", "users.me.delete"),
     Route("GET", f"{V1}/admin/users", "admin.users.list"),
     Route("POST", f"{V1}/admin/users", "admin.users.create", status=201),
     Route("POST", f"{V1}/admin/users/{{username}}/freeze", "admin.users.freeze"),

@@ -49,6 +49,10 @@ class FederationSettings(_Frozen):
     delivery_max_attempts: int = Field(16, ge=1, le=100)  # about 2-3 days with the backoff
     delivery_per_host: int = Field(4, ge=1, le=100)  # concurrent POSTs to one host
     unavailable_after_days: int = Field(7, ge=1, le=365)  # distinct failing days before a domain is skipped
+    # Finished inbox activities and deliveries are pruned after these many days (system.federation.prune).
+    # At least one day: longer than the signature date window, so a pruned activity cannot be replayed.
+    inbox_retention_days: int = Field(30, ge=1, le=3650)
+    delivery_retention_days: int = Field(14, ge=1, le=3650)
 
 
 class DatabaseSettings(_Frozen):

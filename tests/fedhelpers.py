@@ -76,6 +76,7 @@ class Remote:
     requests: list[dict[str, Any]] = field(default_factory=list)
     keys: dict[str, str] = field(default_factory=dict)  # actor name -> public PEM override
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)  # path under /objects/ -> document
+    gone: set[str] = field(default_factory=set)  # actor names whose documents answer 410 (deleted accounts)
     _runner: web.AppRunner | None = None
 
     @property
@@ -103,6 +104,8 @@ class Remote:
 
     async def _actor(self, request: web.Request) -> web.Response:
         await self._record(request)
+        if request.match_info["name"] in self.gone:
+            return web.Response(status=410)
         document = self.actor(request.match_info["name"]).document()
         return web.Response(body=orjson.dumps(document), content_type="application/activity+json")
 

@@ -1,6 +1,7 @@
 """Real `tallystick serve` processes on 127.0.0.1 federating with each other: WebFinger and
 follow across instances, signed Create/Update delivered and kept as copies, Undo stops
-delivery, forged and foreign-origin activities refused, a receiver that was down catches up."""
+delivery, forged and foreign-origin activities refused, a receiver that was down catches up,
+profile changes and account deletions reach followers."""
 
 from __future__ import annotations
 
@@ -316,3 +317,27 @@ async def test_live__a_token_followed_alone_notifies_its_subscriber(pair: tuple[
 
     [copy] = await eventually(copied, "the token's Update to reach its subscriber")
     assert copy["type"] == "Token" and copy["owner"] == f"alice@{a.domain}"
+
+
+async def test_live__a_renamed_then_deleted_account_reaches_its_follower(pair: tuple[Instance, Instance]) -> None:
+    a, b = pair
+    a.user("alice")
+    a.tokens["admin"] = a.server.create_user("admin", "admin")
+    b.user("bob")
+    a.server.start()
+    b.server.start()
+    await follow_accepted(a, b)
+    status, _ = await a.call("PATCH", "/api/v1/users/me", "alice", json={"display_name": "Alice of A"})
+    assert status == 200
+
+    async def renamed() -> bool:  # B's cached actor, refreshed by the Update (it is fresh: no refetch)
+        _, found = await b.call("POST", "/api/v1/federation/lookup", "bob", json={"target": f"alice@{a.domain}"})
+        return bool(found.get("name") == "Alice of A")
+
+    await eventually(renamed, "alice's new name to reach B")
+    assert (await a.call("DELETE", "/api/v1/admin/users/alice", "admin"))[0] == 200
+
+    async def dropped() -> bool:
+        return (await b.call("GET", "/api/v1/follows", "bob"))[1]["items"] == []
+
+    await eventually(dropped, "alice's Delete to end bob's follow on B")

@@ -45,7 +45,10 @@ async def test_scheduler__several_processes_enqueue_one_job_per_slot(queue_api: 
 def test_periodic_work__uses_the_job_settings(settings: Any) -> None:
     jobs = settings.jobs.model_copy(update={"retention_days": 7, "sweep_seconds": 2})
     work = {periodic.operation: periodic for periodic in periodic_work(jobs)}
-    assert set(work) == {"system.jobs.sweep", "system.callbacks.retry", "system.jobs.purge", "system.webhooks.deliver"}
+    assert set(work) == {
+        "system.jobs.sweep", "system.callbacks.retry", "system.jobs.purge", "system.webhooks.deliver",
+        "system.federation.prune",
+    }
     assert work["system.jobs.purge"].input == {"retention_days": 7} and work["system.jobs.sweep"].seconds == 2
 
 

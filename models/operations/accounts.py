@@ -1,4 +1,10 @@
-"""Accounts: registration, login, the caller's profile, and admin user management."""
+"""Accounts: registration, login, the caller's profile, and admin user management.
+
+A profile change emits `actor.updated` and a deletion `actor.deleted` (besides `user.deleted`),
+both about the actor: the outbox (federation/outbox.py) turns them into Update and Delete of
+the actor for its followers. A deletion removes the account's follows in its own transaction,
+so the remote actors to tell are recorded in the event first (its `audience`).
+"""
 
 from __future__ import annotations
 
@@ -7,20 +13,25 @@ from datetime import datetime, timedelta, timezone
 from functools import cache
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
+from tortoise.expressions import Q
 
 from .. import sql
 from ..actors import AccessToken, Actor, Role, TokenKind, User, UserStatus
 from ..context import Context
-from ..errors import Conflict, NotFound, Unauthorized
+from ..errors import Conflict, Forbidden, NotFound, Unauthorized
+from ..federation import Follow
 from ..paging import ListInput, paginate
 from ..registry import REGISTRY, Access, Input
 from ..security import check_password, hash_password, new_bearer_token, token_digest
 from ..views import user_view
 
-__all__ = ["create_user", "issue_token", "authenticate_token", "find_user"]
+__all__ = ["authenticate_token", "create_user", "find_user", "issue_token", "profile_view"]
 
 USERNAME = re.compile(r"^[a-z0-9_]{1,30}$")
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+DISPLAY_NAME_MAX = 100
+SUMMARY_MAX = 2000
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s.]{1,63}$")
 LOGIN_TOKEN_DAYS = 30
 _DUMMY_HASH = hash_password("timing-equaliser")
@@ -152,10 +163,50 @@ async def logout(ctx: Context, params: NoInput) -> dict[str, Any]:
     return {"revoked": True}
 
 
+def profile_view(user: User, actor: Actor) -> dict[str, Any]:
+    """The user's own view: private fields and the public profile (display name, markdown summary)."""
+    return user_view(user, private=True) | {"display_name": actor.display_name, "summary": actor.summary}
+
+
 @REGISTRY.operation("users.me", NoInput, access=Access.USER)
 async def me(ctx: Context, params: NoInput) -> dict[str, Any]:
     """The signed-in user, with private fields."""
-    return user_view(ctx.require_user(), private=True)
+    return profile_view(ctx.require_user(), ctx.require_actor())
+
+
+class ProfileInput(Input):
+    display_name: str | None = Field(None, min_length=1, max_length=DISPLAY_NAME_MAX)
+    summary: str | None = Field(None, max_length=SUMMARY_MAX, description="markdown; shown sanitised")
+
+    @field_validator("display_name")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        if value is not None and CONTROL.search(value):
+            raise ValueError("must be one line without control characters")
+        return value
+
+    @model_validator(mode="after")
+    def _something(self) -> ProfileInput:
+        if self.display_name is None and self.summary is None:
+            raise ValueError("give display_name, summary or both")
+        return self
+
+
+@REGISTRY.operation("users.me.update", ProfileInput)
+async def update_profile(ctx: Context, params: ProfileInput) -> dict[str, Any]:
+    """Change your display name and summary; your followers elsewhere get the new profile."""
+    user, actor = ctx.require_user(), ctx.require_actor()
+    changes = {
+        name: value
+        for name, value in (("display_name", params.display_name), ("summary", params.summary))
+        if value is not None and value != getattr(actor, name)
+    }
+    if changes:
+        await Actor.filter(id=actor.id).update(**changes)
+        for name, value in changes.items():
+            setattr(actor, name, value)
+        await ctx.emit("actor.updated", "actor", actor.id, {"username": user.username, "changed": sorted(changes)})
+    return profile_view(user, actor)
 
 
 class UserListInput(ListInput):
@@ -183,11 +234,30 @@ async def _set_status(ctx: Context, username: str, status: UserStatus, event: st
     user = await find_user(username)
     if ctx.user is not None and user.id == ctx.user.id and status != UserStatus.ACTIVE:
         raise Conflict("an admin cannot freeze or delete their own account", code="self-lockout")
+    if status == UserStatus.DELETED:
+        return await _delete_account(ctx, user)
     user.status = status.value
     await user.save(update_fields=["status", "updated_at"])
-    if status == UserStatus.DELETED:
-        await AccessToken.filter(user=user, revoked_at=None).update(revoked_at=_now())
     await ctx.emit(event, "user", user.id, {"username": user.username, "status": user.status})
+    return user_view(user, private=True)
+
+
+async def _delete_account(ctx: Context, user: User) -> dict[str, Any]:
+    """Soft-delete the user, revoke their tokens and drop their follows, in the caller's transaction.
+
+    The actors on either side of those follows are collected before the rows go: the outbox
+    sends them the actor's Delete (remote ones only; local ones need no message).
+    """
+    actor_id = user.actor_id  # type: ignore[attr-defined]
+    user.status = UserStatus.DELETED.value
+    await user.save(update_fields=["status", "updated_at"])
+    await AccessToken.filter(user=user, revoked_at=None).update(revoked_at=_now())
+    follows = Follow.filter(Q(follower_id=actor_id) | Q(target_id=actor_id))
+    pairs = await follows.values_list("follower_id", "target_id")
+    audience = sorted({other for pair in pairs for other in pair if other != actor_id})
+    await follows.delete()
+    await ctx.emit("user.deleted", "user", user.id, {"username": user.username, "status": user.status})
+    await ctx.emit("actor.deleted", "actor", actor_id, {"username": user.username, "audience": audience})
     return user_view(user, private=True)
 
 
@@ -207,6 +277,21 @@ async def unfreeze(ctx: Context, params: UsernameInput) -> dict[str, Any]:
 async def delete_user(ctx: Context, params: UsernameInput) -> dict[str, Any]:
     """Soft-delete a user and revoke all their tokens; history stays."""
     return await _set_status(ctx, params.username, UserStatus.DELETED, "user.deleted")
+
+
+class PasswordInput(Input):
+    password: str = Field(min_length=1, max_length=256)
+
+
+@REGISTRY.operation("users.me.delete", PasswordInput)
+async def delete_me(ctx: Context, params: PasswordInput) -> dict[str, Any]:
+    """Delete your own account (give your current password); servers that follow you are told."""
+    user = ctx.require_user()
+    if not check_password(params.password, user.password_hash):
+        raise Forbidden("the password is not right", code="invalid-password")
+    if user.has_role(Role.ADMIN):
+        raise Conflict("an admin cannot delete their own account; ask another admin", code="self-lockout")
+    return await _delete_account(ctx, user)
 
 
 @REGISTRY.operation("admin.users.regenerate_token", UsernameInput, role=Role.ADMIN)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -11,7 +12,10 @@ from models.registry import REGISTRY
 from ..keys import CTX
 from .base import FormError, call, page, read_form, redirect, render, require_signed_in
 
-__all__ = ["follows_page", "follow", "unfollow", "answer_follower", "profile_page", "copies_page", "verify_copy"]
+__all__ = [
+    "answer_follower", "copies_page", "edit_profile", "follow", "follows_page", "profile_page", "unfollow",
+    "verify_copy",
+]
 
 
 async def _follows_page(
@@ -94,7 +98,8 @@ async def answer_follower(request: web.Request) -> web.StreamResponse:
 
 @page
 async def profile_page(request: web.Request) -> web.StreamResponse:
-    """Any actor by user@host or URL, local or remote (looked up, fetched), with a follow button."""
+    """Any actor by user@host or URL, local or remote (looked up, fetched), with a follow button;
+    your own with a form to edit your display name and summary."""
     require_signed_in(request)
     target = request.query.get("target", "").strip()
     try:
@@ -102,11 +107,39 @@ async def profile_page(request: web.Request) -> web.StreamResponse:
     except FormError as error:
         fields = dict(error.fields) or {"target": error.problem.detail}
         return await _follows_page(request, values={"target": target}, errors=fields, status=error.status)
+    return await _profile(request, actor)
+
+
+async def _profile(
+    request: web.Request, actor: dict[str, Any], *, values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None, status: int = 200,
+) -> web.Response:
     following = await REGISTRY.call(request[CTX], "follows.list", {"page_size": 50})
     follow = next((item for item in following.items if item["target"] == actor["handle"] and not item["object"]), None)
     me = request[CTX].user
     is_me = actor["local"] and actor["handle"].split("@")[0] == me.username
-    return render(request, "profile.html.j2", actor=actor, follow=follow, is_me=is_me, server=_server_of(actor["uri"]))
+    if is_me and values is None:
+        mine = await REGISTRY.call(request[CTX], "users.me", {})
+        values = {"display_name": mine["display_name"], "summary": mine["summary"]}  # the markdown, not the HTML
+    return render(
+        request, "profile.html.j2", status=status, actor=actor, follow=follow, is_me=is_me,
+        server=_server_of(actor["uri"]), values=values or {}, errors=errors or {},
+    )
+
+
+@page
+async def edit_profile(request: web.Request) -> web.StreamResponse:
+    """Your display name and summary (users.me.update: your followers elsewhere get an Update)."""
+    require_signed_in(request)
+    form = await read_form(request)
+    values = {"display_name": form.get("display_name", ""), "summary": form.get("summary", "")}
+    handle = f"{request[CTX].user.username}@{request[CTX].site.domain}"
+    try:
+        await call(request, "users.me.update", values)
+    except FormError as error:
+        actor = await REGISTRY.call(request[CTX], "federation.lookup", {"target": handle})
+        return await _profile(request, actor, values=values, errors=dict(error.fields), status=error.status)
+    raise redirect(f"/app/actors?target={quote(handle)}", "Profile saved.")
 
 
 def _server_of(uri: str) -> str:

@@ -59,6 +59,8 @@ class Context:
     if_match: str | None = None
     system: bool = False  # trusted internal caller (CLI, demo): passes permission checks
     extra: dict[str, Any] = field(default_factory=dict)
+    # names of the events this call emitted (the list is shared with contexts derived by replace())
+    emitted: list[str] = field(default_factory=list)
 
     def require_user(self) -> User:
         if self.user is None:
@@ -119,6 +121,7 @@ class Context:
 
     async def emit(self, name: str, object_type: str, object_id: str, payload: dict[str, Any]) -> None:
         """Record a domain event in the current transaction (the outbox)."""
+        self.emitted.append(name)
         moment = sql.now()
         await sql.insert(
             Event._meta.db_table,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -70,21 +70,24 @@ async def fetch_together(*queries: tuple[Any, ...]) -> list[list[dict[str, Any]]
         batch = [(query, tuple(params)) for query, *params in queries]
         async with client.acquire_connection() as connection:
             try:
-                return await connection._execute(_fetch_in_sqlite_thread, connection._conn, batch)
+                return _fetch_in_sqlite_thread(connection._conn, batch)
             except sqlite3.OperationalError as error:
                 raise OperationalError(error) from error
     return [await fetch(query, *params) for query, *params in queries]
 
 
-def columns(model: type[Model], alias: str) -> str:
-    """`alias.col AS "alias__col", ...` for every column (call after ORM init: FKs come then)."""
-    return ", ".join(f'{alias}."{column}" AS "{alias}__{column}"' for column in model._meta.db_fields)
+def columns(model: type[Model], alias: str, only: Iterable[str] | None = None) -> str:
+    """`alias.col AS "alias__col", ...` for every column, or those `only` names (a reader that needs
+    no timestamps saves parsing them); call after ORM init: FKs come then."""
+    names = model._meta.db_fields if only is None else [name for name in model._meta.db_fields if name in set(only)]
+    return ", ".join(f'{alias}."{column}" AS "{alias}__{column}"' for column in names)
 
 
 def load(model: type[M], row: dict[str, Any], alias: str) -> M:
-    """A model instance from the aliased columns of a joined row (as if the ORM had loaded it)."""
+    """A model instance from the aliased columns of a joined row (as if the ORM had loaded it;
+    columns the query left out stay unset, as with QuerySet.only)."""
     prefix = f"{alias}__"
-    return model._init_from_db(**{column: row[prefix + column] for column in model._meta.db_fields})
+    return model._init_from_db(**{column: row[prefix + column] for column in model._meta.db_fields if prefix + column in row})
 
 
 def now() -> datetime:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import sqlite3
 
+import aiosqlite
+
 from tortoise.backends.sqlite.client import SqliteClient, SqliteTransactionContext, SqliteTransactionWrapper
 from tortoise.exceptions import TransactionManagementError
 
@@ -27,6 +29,15 @@ class _ImmediateTransaction(SqliteTransactionWrapper):
 
 
 class ImmediateSqliteClient(SqliteClient):
+    async def create_connection(self, with_db: bool) -> None:
+        if not self._connection:
+            self._connection = await aiosqlite.connect(self.filename, isolation_level=None, check_same_thread=False)
+            self._connection._conn.row_factory = sqlite3.Row
+            for pragma, val in self.pragmas.items():
+                cursor = await self._connection.execute(f"PRAGMA {pragma}={val}")
+                await cursor.close()
+            await self._post_connect()
+
     def _in_transaction(self) -> SqliteTransactionContext:
         return SqliteTransactionContext(_ImmediateTransaction(self), self._lock)
 

@@ -147,11 +147,15 @@ async def _attribute_verdict(
     return {"result": holds}
 
 
+_TOKEN_COLUMNS = ("id", "type_id", "owner_id", "parent_id", "version", "attributes", "is_deleted")
+
+
 async def _token_and_schema(token_id: str) -> tuple[Token | None, Resolver]:
     """The token and its type's schema, read in one trip to the database (verification clients
     ask often; most of an answer's cost was separate small reads)."""
     token_rows, parent_rows = await sql.fetch_together(
-        (f'SELECT {sql.columns(Token, "t")}, {sql.columns(TokenType, "y")} FROM "tokens" t '
+        (f'SELECT {sql.columns(Token, "t", _TOKEN_COLUMNS)}, {sql.columns(TokenType, "y", ("id", "attributes"))} '
+         'FROM "tokens" t '
          'LEFT JOIN "token_types" y ON y."id" = t."type_id" WHERE t."id" = ?', token_id),
         ('SELECT p."parent_id" FROM "type_parents" p JOIN "tokens" t ON t."type_id" = p."child_id" '
          'WHERE t."id" = ? ORDER BY p."position"', token_id),

@@ -145,7 +145,7 @@ def operation_handler(route: Route) -> Any:
         if wants_async(request, raw):  # Prefer: respond-async, run=async, ...: queue it as a job
             return await respond_async(request, route, raw, _render)
         result = await REGISTRY.call(request[CTX], route.operation, raw)
-        if WORKERS in request.app and request.method != "GET":
+        if WORKERS in request.app and request[CTX].emitted:
             request.app[WORKERS].wake_federation()  # its events may have followers waiting
         return _render(request, route, result)
 

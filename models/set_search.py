@@ -17,6 +17,7 @@ and the data, so the answer is deterministic.
 
 from __future__ import annotations
 
+import functools
 import re
 import re._constants as sre  # the stdlib regex parser: the only way to see a pattern's structure
 import re._parser as sre_parse
@@ -152,8 +153,10 @@ def _walk(items: Any, inside_variable: bool, spans: list[int | None]) -> None:
             _walk(arg, inside_variable, spans)
 
 
+@functools.lru_cache(maxsize=512)
 def compile_search_pattern(pattern: str) -> tuple[re.Pattern[str], _Cost]:
-    """Compile a search regex: 400 invalid-regex if malformed, 422 unsafe-regex if it may blow up."""
+    """Compile a search regex: 400 invalid-regex if malformed, 422 unsafe-regex if it may blow up.
+    Kept per pattern: verification clients ask the same one again and again (refusals are not kept)."""
     if len(pattern) > MAX_PATTERN_LENGTH:
         raise BadInput(f"a search pattern may be at most {MAX_PATTERN_LENGTH} characters", code="invalid-regex")
     try:

@@ -122,13 +122,15 @@ async def publish(
     addressee: RemoteActor | None = None,
     subscribers: list[str] | None = None,
     extra: Mapping[str, Any] | None = None,
+    followers: list[str] | None = None,
 ) -> dict[str, Any]:
     """Store an activity of a local actor and queue its deliveries (call inside a transaction).
 
     Without `inboxes` it goes to the actor's followers and is public; with them, to those only.
     An `addressee` (the remote recipient of a give) gets it in its own inbox as well, and so do
     the `subscribers` (inboxes of those who follow the object itself). `extra` adds properties
-    (a `content` reason on a Reject, say).
+    (a `content` reason on a Reject, say). `followers`: the follower inboxes, when the caller
+    has just read them.
     """
     row_id = row_id or new_id()
     actor_id = local_actor_url(site.base_url, actor)
@@ -144,7 +146,7 @@ async def publish(
     if inboxes is None:
         document["to"] = [documents.PUBLIC]
         document["cc"] = [f"{actor_id}/followers"]
-        targets = [*await follower_inboxes(actor), *(subscribers or [])]
+        targets = [*(await follower_inboxes(actor) if followers is None else followers), *(subscribers or [])]
     else:
         document["to"] = to or []
         targets = list(inboxes)
@@ -227,11 +229,12 @@ async def _publish_event(site: Site, event: Event) -> bool:
     addressee = await _remote_recipient(site, event)
     subscribers = await subscriber_inboxes(mapping[0], event.object_id)
     audience = await _audience(event)
+    followers = await follower_inboxes(actor) if audience is None else None
     if kind == "actor":
         obj = await _actor_object(site, actor, mapping[1])
     else:
         # Signed only when someone receives it: the first proof creates the owner's keys.
-        heard = bool(addressee or subscribers or await follower_inboxes(actor))
+        heard = bool(addressee or subscribers or audience or followers)
         obj = await _object_for(site, mapping[0], event.object_id, mapping[1], signed=heard)
     if obj is None:
         return False
@@ -239,7 +242,7 @@ async def _publish_event(site: Site, event: Event) -> bool:
         async with in_transaction():
             await publish(
                 site, actor, mapping[1], obj, event_id=event.id, addressee=addressee, subscribers=subscribers,
-                inboxes=audience, to=[documents.PUBLIC] if audience is not None else None,
+                inboxes=audience, to=[documents.PUBLIC] if audience is not None else None, followers=followers,
             )
     except IntegrityError:  # another sweeper made this event's activity first
         return False

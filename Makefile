@@ -32,7 +32,8 @@ test-pg: venv
 
 bench: venv
 	$(BIN)/python bench/ledger.py && $(BIN)/python bench/ledger_trace.py && $(BIN)/python bench/paging.py \
-		&& $(BIN)/python bench/jobs.py && $(BIN)/python bench/fanout.py && $(BIN)/python bench/inbox.py
+		&& $(BIN)/python bench/jobs.py && $(BIN)/python bench/fanout.py && $(BIN)/python bench/inbox.py \
+		&& $(BIN)/python bench/verify.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

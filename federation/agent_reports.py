@@ -32,7 +32,7 @@ from models.events import Event
 from models.federation import Delivery, DeliveryState, RemoteActor
 from models.operations.agents import GrantCreateInput, create_grant, report_change
 from models.paging import ListInput, Page, paginate
-from models.registry import REGISTRY, Input
+from models.registry import REGISTRY, Access, Input
 from models.tokens import Token
 
 from .actors import instance_actor
@@ -249,7 +249,7 @@ async def send_report(ctx: Context, params: SendReportInput) -> dict[str, Any]:
     return _sent_view(row, None)
 
 
-@REGISTRY.operation("agents.reports.sent", SentListInput, role=Role.AGENT)
+@REGISTRY.operation("agents.reports.sent", SentListInput, access=Access.USER, role=Role.AGENT)
 async def list_sent(ctx: Context, params: SentListInput) -> Page:
     """The reports you sent to other servers, with their answers (newest first)."""
     me = ctx.require_actor()

@@ -29,13 +29,14 @@ from models.base import iso
 from models.context import Context, Site
 from models.errors import BadInput, DomainError, NotFound, Unprocessable
 from models.events import Event
-from models.federation import Delivery, DeliveryState, RemoteActor
+from models.federation import Delivery, RemoteActor
 from models.operations.agents import GrantCreateInput, create_grant, report_change
 from models.paging import ListInput, Page, paginate
 from models.registry import REGISTRY, Access, Input
 from models.tokens import Token
 
 from .actors import instance_actor
+from .delivery import GIVEN_UP
 from .documents import object_url
 from .follows import resolve_target
 from .outbox import EVENT_PUBLISHERS, publish
@@ -186,11 +187,7 @@ class SentListInput(ListInput):
 
 
 def _sent_view(row: SentReport, delivery: Delivery | None) -> dict[str, Any]:
-    """A sent report; while unanswered, its delivery says whether it arrived or was refused."""
-    state, detail = row.state, row.detail
-    if state == SentState.SENT.value and delivery is not None and delivery.state == DeliveryState.FAILED.value:
-        state = "refused" if delivery.last_status and 400 <= delivery.last_status < 500 else "undeliverable"
-        detail = delivery.last_error or ""
+    """A sent report, its answer (or why it never arrived), and its delivery while that is kept."""
     return {
         "id": row.id,
         "token": row.token_uri,
@@ -199,8 +196,8 @@ def _sent_view(row: SentReport, delivery: Delivery | None) -> dict[str, Any]:
         "attributes": row.attributes,
         "version": row.base_version,
         "note": row.note,
-        "state": state,
-        "detail": detail,
+        "state": row.state,
+        "detail": row.detail,
         "delivery": None if delivery is None else {
             "state": delivery.state, "attempts": delivery.attempts, "last_status": delivery.last_status,
         },
@@ -260,6 +257,18 @@ async def list_sent(ctx: Context, params: SentListInput) -> Page:
     deliveries = await _deliveries(page.items)
     page.items = [_sent_view(row, deliveries.get(row.activity_uri)) for row in page.items]
     return page
+
+
+async def _given_up(activity_uri: str, status: int | None, error: str | None) -> None:
+    """Delivery gave up on one of our reports: the owner's server refused it (4xx) or never answered."""
+    refused = status is not None and 400 <= status < 500
+    await SentReport.filter(activity_uri=activity_uri, state=SentState.SENT.value).update(
+        state=(SentState.REFUSED if refused else SentState.UNDELIVERABLE).value,
+        detail=(error or "")[:2000], decided_at=datetime.now(UTC),
+    )
+
+
+GIVEN_UP.append(_given_up)
 
 
 async def on_report_answer(site: Site, activity: Mapping[str, Any], sender: RemoteActor) -> str | None:

@@ -20,7 +20,7 @@ import email.utils
 import functools
 import logging
 import os
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -49,7 +49,7 @@ from .remote import DOMAIN_STATES, USER_AGENT, domain_of, signing_key
 from .signatures import sign_cavage
 from .ssrf import GuardedResolver
 
-__all__ = ["CLAIM_SECONDS", "Outcome", "deliver_due", "enqueue", "is_permanent", "list_deliveries", "retry_delay"]
+__all__ = ["CLAIM_SECONDS", "GIVEN_UP", "Outcome", "deliver_due", "enqueue", "is_permanent", "list_deliveries", "retry_delay"]
 
 log = logging.getLogger("tallystick.delivery")
 
@@ -166,12 +166,19 @@ async def _note_domains(ok: set[str], failed: set[str], now: datetime, site: Sit
         await DomainHealth.filter(id=health.id).update(failure_days=days, unavailable=unavailable)
 
 
+# Called (inside the sweep's transaction) when a delivery is given up for good, by modules that
+# keep their own record of what they sent (agent reports): (activity id, last status, last error).
+GIVEN_UP: list[Callable[[str, int | None, str | None], Awaitable[None]]] = []
+
+
 async def _record(delivery: Delivery, outcome: Outcome, now: datetime, site: Site) -> None:
     """A failed try: retry later, or give up for good."""
     values: dict[str, Any] = {"last_status": outcome.status, "last_error": outcome.error, "lease": None}
     permanent = outcome.status is not None and is_permanent(outcome.status)
     if permanent or delivery.attempts >= site.federation.delivery_max_attempts:
         values.update(state=DeliveryState.FAILED.value, next_at=None)
+        for listener in GIVEN_UP:
+            await listener(delivery.activity_uri, outcome.status, outcome.error)
     else:
         wait = max(retry_delay(delivery.attempts), outcome.retry_after or 0)
         values.update(next_at=now + timedelta(seconds=wait))

@@ -58,6 +58,8 @@ class SentState(StrEnum):
     SENT = "sent"
     APPLIED = "applied"
     REJECTED = "rejected"
+    REFUSED = "refused"  # the owner's server turned the delivery away (a 4xx: no grant, say)
+    UNDELIVERABLE = "undeliverable"  # it never answered within the delivery's tries
 
 
 class SentReport(Entity):

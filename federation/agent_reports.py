@@ -40,7 +40,7 @@ from .delivery import GIVEN_UP
 from .documents import object_url
 from .follows import resolve_target
 from .outbox import EVENT_PUBLISHERS, publish
-from .remote import FetchError, as_id, domain_of, fetch_json, remote_actor
+from .remote import FetchError, as_id, domain_of, remote_actor, remote_object_owner
 
 __all__ = ["agent_update_token", "on_agent_update", "on_report_answer"]
 
@@ -221,12 +221,11 @@ async def send_report(ctx: Context, params: SendReportInput) -> dict[str, Any]:
     if domain_of(url) == domain_of(ctx.site.base_url):
         raise BadInput("this token is on this server: report it with POST /api/v1/agents/reports", code="local-token")
     try:
-        document = await fetch_json(ctx.site, url)
+        owner = await remote_object_owner(ctx.site, url, ("Token",))
     except FetchError as error:
+        if error.kind == "not-object":
+            raise Unprocessable(f"{url} is not a token", code="not-a-token") from None
         raise Unprocessable(f"cannot fetch {url}: {error.detail}", code="token-unavailable") from None
-    owner = as_id(document.get("attributedTo"))
-    if as_id(document) != url or document.get("type") != "Token" or not owner or domain_of(owner) != domain_of(url):
-        raise Unprocessable(f"{url} is not a token", code="not-a-token")
     try:
         recipient = await remote_actor(ctx.site, owner)
     except FetchError as error:

@@ -32,7 +32,15 @@ from models.registry import REGISTRY, Access, Input
 from . import documents
 from .actors import SUBSCRIBE_REL, local_actor_url
 from .outbox import activity_url, publish
-from .remote import FetchError, as_id, domain_of, fetch_json, remote_actor, webfinger_document, webfinger_lookup
+from .remote import (
+    FetchError,
+    as_id,
+    domain_of,
+    remote_actor,
+    remote_object_owner,
+    webfinger_document,
+    webfinger_lookup,
+)
 from .subscriptions import on_follow_object
 
 __all__ = ["local_actor_of", "on_accept", "on_follow", "on_reject", "on_undo", "resolve_target"]
@@ -100,12 +108,11 @@ FOLLOWABLE_TYPES = {"Token", "TokenType", "TokenSet"}
 async def _remote_object_owner(site: Site, uri: str) -> Actor:
     """The owner of a remote token, type or set (fetched), for a subscription to that object alone."""
     try:
-        document = await fetch_json(site, uri)
+        owner = await remote_object_owner(site, uri, FOLLOWABLE_TYPES)
     except FetchError as error:
+        if error.kind == "not-object":
+            raise Unprocessable(f"{uri} is neither an actor nor a token, type or set", code="not-followable") from None
         raise Unprocessable(f"cannot fetch {uri}: {error.detail}", code="remote-actor-unavailable") from None
-    owner = as_id(document.get("attributedTo"))
-    if as_id(document) != uri or document.get("type") not in FOLLOWABLE_TYPES or not owner or domain_of(owner) != domain_of(uri):
-        raise Unprocessable(f"{uri} is neither an actor nor a token, type or set", code="not-followable")
     try:
         remote = await remote_actor(site, owner)
     except FetchError as error:

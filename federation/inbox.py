@@ -32,7 +32,7 @@ from models import sql
 from models.actors import Actor, Role, User, UserStatus
 from models.base import iso
 from models.context import Context, Site
-from models.errors import BadInput, Forbidden, NotFound, TooLarge, Unauthorized
+from models.errors import BadInput, Forbidden, NotFound, TooLarge
 from models.federation import InboxActivity, InboxState, RemoteActor, RemoteObject
 from models.ids import new_id
 from models.paging import ListInput, Page, paginate
@@ -43,9 +43,8 @@ from .agent_reports import agent_update_token, on_agent_update, on_report_answer
 from .credits import credit_remote_give, is_give_to_us
 from .follows import on_accept, on_follow, on_reject, on_undo
 from .integrity import ObjectRefused, verify_remote_object
-from .remote import KeyResolver, as_id, blocked_actors, closed_domains, domain_of, mark_available
+from .remote import as_id, blocked_actors, closed_domains, domain_of, mark_available, signing_actor
 from .sigcore import IncomingRequest
-from .signatures import verify_request
 
 __all__ = ["Received", "process_due", "receive"]
 
@@ -132,11 +131,8 @@ async def receive(site: Site, username: str | None, request: IncomingRequest) ->
     if actor_uri in await blocked_actors():
         raise Forbidden("this server does not accept activities from this actor", code="actor-blocked")
     deletes_itself = activity["type"] == "Delete" and as_id(activity.get("object")) == actor_uri
-    keys = KeyResolver(site, accept_gone=deletes_itself)
-    result = await verify_request(request, keys)
-    if not result.ok:
-        raise Unauthorized(f"the HTTP signature was refused: {result.failure}: {result.detail}", code="bad-signature")
-    if keys.actor is None or keys.actor.uri != actor_uri:
+    signer = await signing_actor(site, request, accept_gone=deletes_itself)
+    if signer.uri != actor_uri:
         raise Forbidden("the activity's actor is not the owner of the key that signed it", code="origin-mismatch")
     if await agent_update_token(site, activity, actor_uri) is None:  # an agent's report is checked when processed
         _check_origin(activity, actor_uri)

@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -34,6 +34,7 @@ from tortoise.transactions import in_transaction
 
 from models.actors import Actor
 from models.context import Site
+from models.errors import Unauthorized
 from models.federation import ActorBlock, DomainHealth, RemoteActor
 from models.markdown import sanitize_html
 from models.urls import UrlRefused, check_url
@@ -41,7 +42,8 @@ from models.urls import UrlRefused, check_url
 from . import documents
 from .actors import actor_keys, instance_actor
 from .keys import KeyFormatError, PrivateKey, PublicKey, load_private_key, load_public_key
-from .signatures import sign_cavage
+from .sigcore import IncomingRequest
+from .signatures import sign_cavage, verify_request
 from .ssrf import GuardedResolver, resolve_public
 
 __all__ = [
@@ -60,6 +62,8 @@ __all__ = [
     "mark_gone",
     "refresh_actor",
     "remote_actor",
+    "remote_object_owner",
+    "signing_actor",
     "signing_key",
     "webfinger_document",
     "webfinger_lookup",
@@ -86,7 +90,8 @@ def verifying_key(public_pem: str) -> PublicKey:
 
 
 class FetchError(Exception):
-    """A remote fetch failed; `kind` is refused, unreachable, gone, not-found, too-large or invalid."""
+    """A remote fetch failed; `kind` is refused, unreachable, gone, not-found, too-large, invalid,
+    or not-object (the document is not the kind of object asked for)."""
 
     def __init__(self, kind: str, detail: str) -> None:
         super().__init__(detail)
@@ -416,6 +421,26 @@ class KeyResolver:
         except KeyFormatError:
             self.error = FetchError("invalid", f"{actor.uri} publishes an unreadable key")
             return None
+
+
+async def remote_object_owner(site: Site, uri: str, types: Collection[str]) -> str:
+    """The actor a remote object of one of `types` is attributed to, on the object's own server
+    (the object fetched); FetchError, kind not-object, when the document is no such object."""
+    document = await fetch_json(site, uri)
+    owner = as_id(document.get("attributedTo"))
+    if as_id(document) != uri or document.get("type") not in types or not owner or domain_of(owner) != domain_of(uri):
+        raise FetchError("not-object", f"{uri} is not a {' or '.join(sorted(types))} of its server's actor")
+    return owner
+
+
+async def signing_actor(site: Site, request: IncomingRequest, *, accept_gone: bool = False) -> RemoteActor:
+    """The remote actor whose key signed this request (draft-cavage or RFC 9421; its key fetched
+    and cached by KeyResolver, `accept_gone` as there); 401 bad-signature when it does not check."""
+    keys = KeyResolver(site, accept_gone=accept_gone)
+    result = await verify_request(request, keys)
+    if not result.ok or keys.actor is None:
+        raise Unauthorized(f"the HTTP signature was refused: {result.failure}: {result.detail}", code="bad-signature")
+    return keys.actor
 
 
 async def webfinger_document(site: Site, handle: str) -> dict[str, Any]:

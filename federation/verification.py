@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.context import Context, Site
-from models.errors import Unauthorized
+from models.context import Context
 from models.registry import REGISTRY, Access
 from models.verification import VerifyInput, assess
 
@@ -19,11 +18,9 @@ from . import documents
 from .actors import actor_keys, instance_actor
 from .keys import load_private_key
 from .proofs import DATA_INTEGRITY_CONTEXT, sign_object
-from .remote import KeyResolver, LoopMemo
-from .sigcore import IncomingRequest
-from .signatures import verify_request
+from .remote import LoopMemo
 
-__all__ = ["ANSWER_TYPE", "signed_caller", "verify_token"]
+__all__ = ["ANSWER_TYPE", "verify_token"]
 
 ANSWER_TYPE = "VerificationAnswer"
 
@@ -41,16 +38,6 @@ async def sign_as_instance(ctx: Context, document: dict[str, Any]) -> dict[str, 
         private = load_private_key(keys.ed25519_private_pem)
         _SIGNER.put(method, private)
     return sign_object(document, private, method)
-
-
-async def signed_caller(site: Site, request: IncomingRequest) -> str:
-    """The actor whose key signed this request (draft-cavage or RFC 9421, its key fetched and
-    cached as for the inbox); 401 when the signature does not check."""
-    keys = KeyResolver(site)
-    result = await verify_request(request, keys)
-    if not result.ok or keys.actor is None:
-        raise Unauthorized(f"the HTTP signature was refused: {result.failure}: {result.detail}", code="bad-signature")
-    return keys.actor.uri
 
 
 @REGISTRY.operation("verify.token", VerifyInput, access=Access.PUBLIC, writes=False)

@@ -187,6 +187,13 @@ def _object_handler(kind: str) -> Any:
     return handle
 
 
+async def signed_request(request: web.Request) -> IncomingRequest:
+    """What an HTTP signature covers, as received (body read), with our public scheme: the same
+    behind a TLS-terminating proxy."""
+    scheme = request.app[SITE].base_url.split("://", 1)[0]
+    return IncomingRequest.build(request.method, request.raw_path, request.headers.items(), await request.read(), scheme)
+
+
 async def _inbox(request: web.Request) -> web.StreamResponse:
     """An inbox POST: verified and stored by federation.inbox, answered 202, processed later."""
     reject_nul(request)
@@ -194,10 +201,7 @@ async def _inbox(request: web.Request) -> web.StreamResponse:
     limit = site.federation.inbox_max_bytes
     if request.content_length is not None and request.content_length > limit:
         raise TooLarge(f"the activity is {request.content_length} bytes; the limit is {limit}")
-    body = await request.read()
-    scheme = site.base_url.split("://", 1)[0]  # the public scheme, also behind a TLS-terminating proxy
-    incoming = IncomingRequest.build(request.method, request.raw_path, request.headers.items(), body, scheme)
-    outcome = await receive(site, request.match_info.get("username"), incoming)
+    outcome = await receive(site, request.match_info.get("username"), await signed_request(request))
     pool = request.app.get(WORKERS)
     if pool is not None and outcome == "accepted":
         pool.wake_federation()

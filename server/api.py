@@ -9,15 +9,14 @@ from urllib.parse import urlencode
 import orjson
 from aiohttp import web
 
-from federation.remote import domain_of
-from federation.sigcore import IncomingRequest
-from federation.verification import signed_caller
+from federation.remote import domain_of, signing_actor
 from models.errors import BadInput, TooLarge, UnsupportedMediaType
 from models.oauth import check_scope
 from models.paging import Page
 from models.registry import REGISTRY
 from models.results import FileResult, Rendered
 
+from .activitypub import signed_request
 from .job_requests import respond_async, wants_async
 from .jobs import WORKERS
 from .keys import ANONYMOUS_LIMITER, CTX, SETTINGS, SIGNED_LIMITER, SITE
@@ -112,12 +111,9 @@ async def _spend_budget(request: web.Request) -> None:
     if "Signature" not in request.headers and not request.headers.get("Authorization", "").lower().startswith("signature"):
         request.app[ANONYMOUS_LIMITER].take(request.remote or "unknown")
         return
-    site = request.app[SITE]
-    scheme = site.base_url.split("://", 1)[0]
-    incoming = IncomingRequest.build(request.method, request.raw_path, request.headers.items(), await request.read(), scheme)
-    actor = await signed_caller(site, incoming)
-    request[CTX].extra["signed_by"] = actor
-    request.app[SIGNED_LIMITER].take(domain_of(actor))
+    actor = await signing_actor(request.app[SITE], await signed_request(request))
+    request[CTX].extra["signed_by"] = actor.uri
+    request.app[SIGNED_LIMITER].take(domain_of(actor.uri))
 
 
 def operation_handler(route: Route) -> Any:

@@ -297,3 +297,25 @@ async def test_grants__a_remote_agent_is_looked_up_by_handle(fed_api: Api, remot
     assert reply.body["agent"]["handle"] == scanner.handle and reply.body["agent"]["local"] is False
     missing = await fed_api.post(GRANTS, {"agent": "nobody@127.0.0.1:9", "token": token_id}, token=alice)  # no server
     assert_problem(missing, 404, "agent-not-found")
+
+
+async def test_send_report__needs_the_agent_role_a_remote_token_and_stores_nothing_on_refusal(
+    fed_api: Api, remote: Remote
+) -> None:
+    robot = await fed_api.user("robot", roles=["agent"])
+    plain = await fed_api.user("plain")
+    person = remote.actor("someone").uri  # a Person, not a Token
+    sent = "/api/v1/agents/sent-reports"
+    change = {"attributes": {"label": "x"}}
+    refused = await fed_api.post(sent, {"token": f"http://127.0.0.1:{remote.port}/tokens/1", **change}, token=plain)
+    assert refused.status == 403, refused
+    assert_problem(await fed_api.post(sent, {"token": "ftp://example.org/tokens/1", **change}, token=robot), 400,
+                   "invalid-token-url")
+    assert_problem(await fed_api.post(sent, {"token": person, **change}, token=robot), 422, "not-a-token")
+    assert_problem(await fed_api.post(sent, {"token": "http://127.0.0.1:9/tokens/1", **change}, token=robot), 422,
+                   "token-unavailable")
+    assert_problem(await fed_api.post(sent, {"token": person, "attributes": {}}, token=robot), 400, "validation-failed")
+    listed = await fed_api.get(sent, token=robot)
+    assert listed.status == 200 and listed.body["items"] == []
+    assert (await fed_api.get(sent, token=plain)).status == 403
+    assert await Delivery.all().count() == 0

@@ -70,7 +70,10 @@ FetchKey: TypeAlias = Callable[[str, bool], Awaitable[PublicKey | str | None]]
 
 # One ``name="value"`` or ``name=value`` member of the Signature header, then a comma or
 # the end (draft-cavage-12 section 2.1: a comma-separated list of parameters).
-_PARAM = re.compile(r'\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^",\s]+))\s*(?:,|$)')
+# The quoted value is matched as runs of plain characters between escapes ("unrolled"): an
+# alternation per character made this the costliest step of an inbox POST (20 us of 30).
+_PARAM = re.compile(r'\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"([^"\\]*(?:\\.[^"\\]*)*)"|([^",\s]+))\s*(?:,|$)')
+_ESCAPED = re.compile(r"\\(.)")
 
 
 def parse_cavage_header(value: str) -> dict[str, str]:
@@ -86,7 +89,10 @@ def parse_cavage_header(value: str) -> dict[str, str]:
         if name in params:
             raise SignatureError(Failure.MALFORMED, f"Signature parameter {name} appears twice")
         quoted = match.group(2)
-        params[name] = re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else match.group(3)
+        if quoted is None:
+            params[name] = match.group(3)
+        else:
+            params[name] = _ESCAPED.sub(r"\1", quoted) if "\\" in quoted else quoted
         position = match.end()
     return params
 

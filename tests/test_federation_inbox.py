@@ -3,6 +3,7 @@ foreign-origin objects, bad digests and oversized bodies are refused and store n
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -79,6 +80,25 @@ async def test_inbox__same_activity_twice_is_stored_and_processed_once(fed_api: 
     assert await process_due(site_of(fed_api)) == 1
     assert await process_due(site_of(fed_api)) == 0
     assert len((await fed_api.get("/api/v1/followers", token=token)).body["items"]) == 1
+
+
+async def test_inbox__concurrent_posts_are_each_stored_once_and_told_apart(fed_api: Api, remote: Remote) -> None:
+    """Concurrent POSTs share batched INSERTs: every new activity is stored and answered
+    "accepted", and a copy of one sent in the same burst is answered "duplicate", never stored twice."""
+    await fed_api.user("alice")
+    bob = remote.actor("bob")
+    activities = [{**follow(bob.uri, n), "type": "Like"} for n in range(40)]
+    for burst in range(3):  # later bursts are written while earlier batches had several rows
+        sent = activities[burst * 10: burst * 10 + 10]
+        sent = sent + sent[:4]  # four of them twice in the same burst
+        replies = await asyncio.gather(*(signed_post(fed_api, "/inbox", activity, bob) for activity in sent))
+        assert [reply.status for reply in replies] == [202] * len(sent)
+        outcomes: dict[str, list[str]] = {}
+        for activity, reply in zip(sent, replies, strict=True):
+            outcomes.setdefault(activity["id"], []).append(reply.text)
+        assert all(sorted(texts) == ["accepted", "duplicate"][: len(texts)] for texts in outcomes.values()), outcomes
+    stored = await InboxActivity.all().values_list("activity_uri", flat=True)
+    assert sorted(stored) == sorted(activity["id"] for activity in activities[:30])
 
 
 async def test_inbox__bad_signature_is_401_and_nothing_is_stored(fed_api: Api, remote: Remote) -> None:

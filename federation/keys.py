@@ -59,6 +59,8 @@ ED25519_PRIV_MULTICODEC = b"\x80\x26"
 BASE58BTC_PREFIX = "z"
 _B58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _B58_INDEX = {char: index for index, char in enumerate(_B58_ALPHABET)}
+_B58_PAIRS = [high + low for high in _B58_ALPHABET for low in _B58_ALPHABET]  # 0..58**2-1 as two digits
+_B58_CHUNK = 58**10  # ten digits at a time fit a machine word: a tenth of the big-number divisions
 
 
 class KeyFormatError(ValueError):
@@ -154,11 +156,13 @@ def base58btc_encode(data: bytes) -> str:
     """
     zeros = len(data) - len(data.lstrip(b"\x00"))
     number = int.from_bytes(data, "big")
-    digits: list[str] = []
+    pairs: list[str] = []
     while number:
-        number, remainder = divmod(number, 58)
-        digits.append(_B58_ALPHABET[remainder])
-    return "1" * zeros + "".join(reversed(digits))
+        number, chunk = divmod(number, _B58_CHUNK)
+        for _ in range(5):
+            chunk, pair = divmod(chunk, 58 * 58)
+            pairs.append(_B58_PAIRS[pair])
+    return "1" * zeros + "".join(reversed(pairs)).lstrip("1")  # the chunks' own leading zeros go
 
 
 def base58btc_decode(text: str) -> bytes:

@@ -22,6 +22,7 @@ import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -184,7 +185,12 @@ def _hash_data(options: Mapping[str, Any], document: Mapping[str, Any]) -> bytes
 
 
 def _timestamp(moment: datetime | None) -> str:
-    moment = (moment or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+    return _second((moment or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0))
+
+
+@lru_cache(maxsize=4)
+def _second(moment: datetime) -> str:
+    """XML Schema dateTime in UTC to the second (answers made within one second share it)."""
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

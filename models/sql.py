@@ -79,6 +79,12 @@ async def fetch_together(*queries: tuple[Any, ...]) -> list[list[dict[str, Any]]
 def columns(model: type[Model], alias: str, only: Iterable[str] | None = None) -> str:
     """`alias.col AS "alias__col", ...` for every column, or those `only` names (a reader that needs
     no timestamps saves parsing them); call after ORM init: FKs come then."""
+    key = None if only is None else tuple(only)
+    return _columns(model, alias, key) if model._meta._inited else _columns.__wrapped__(model, alias, key)
+
+
+@lru_cache(maxsize=256)
+def _columns(model: type[Model], alias: str, only: tuple[str, ...] | None) -> str:
     names = model._meta.db_fields if only is None else [name for name in model._meta.db_fields if name in set(only)]
     return ", ".join(f'{alias}."{column}" AS "{alias}__{column}"' for column in names)
 

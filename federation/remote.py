@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 import weakref
-from collections.abc import Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -342,8 +342,9 @@ async def _store_actor(facts: ActorFacts) -> RemoteActor:
     raise FetchError("invalid", f"cannot record the actor {facts.uri}")
 
 
-async def remote_actor(site: Site, uri: str, *, refresh: bool = False) -> RemoteActor:
-    """The remote actor at `uri`, from the cache when fresh, else fetched (FetchError when not)."""
+async def remote_actor(site: Site, uri: str, *, refresh: bool = False, shared: bool = False) -> RemoteActor:
+    """The remote actor at `uri`, from the cache when fresh, else fetched (FetchError when not);
+    `shared`: callers outside any transaction share one fetch (see _single_flight)."""
     if len(uri) > MAX_URI:
         raise FetchError("invalid", f"actor ids longer than {MAX_URI} characters are not accepted")
     await _refuse_blocked(uri)
@@ -356,6 +357,12 @@ async def remote_actor(site: Site, uri: str, *, refresh: bool = False) -> Remote
     if cached is not None and not refresh and cached.fetched_at > datetime.now(UTC) - max_age:
         _ACTORS.put(uri, cached)
         return cached
+    if shared:
+        return await _single_flight((uri, refresh), lambda: _fetch_actor(site, uri, refresh))
+    return await _fetch_actor(site, uri, refresh)
+
+
+async def _fetch_actor(site: Site, uri: str, refresh: bool) -> RemoteActor:
     document = await fetch_json(site, uri)
     if as_id(document) != uri and "owner" in document and "inbox" not in document:
         owner = as_id(document.get("owner"))  # a key document (Mastodon's /actor#main-key style): go to its owner
@@ -367,6 +374,31 @@ async def remote_actor(site: Site, uri: str, *, refresh: bool = False) -> Remote
     _ACTORS.put(uri, stored)
     await mark_available(stored.domain)
     return stored
+
+
+_FLIGHTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, bool], asyncio.Future[RemoteActor]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _single_flight(key: tuple[str, bool], fetch: Callable[[], Awaitable[RemoteActor]]) -> RemoteActor:
+    """One lookup of a signer at a time: requests that need it meanwhile wait for that lookup.
+
+    A burst of activities from a server we have not met (or whose key just rotated) would
+    otherwise fetch the same actor once per request. The lookup runs as its own task, so a
+    request that gives up (cancelled) does not cancel it for the others. Only for signature
+    checks, which run outside any transaction: a caller inside one must not be handed an
+    actor stored by another caller's transaction.
+    """
+    loop = asyncio.get_running_loop()
+    flights = _FLIGHTS.get(loop)
+    if flights is None:
+        flights = _FLIGHTS[loop] = {}
+    running = flights.get(key)
+    if running is None:
+        running = flights[key] = asyncio.ensure_future(fetch())
+        running.add_done_callback(lambda done: flights.pop(key, None) if flights.get(key) is done else None)
+    return await asyncio.shield(running)
 
 
 async def refresh_actor(document: Mapping[str, Any], uri: str) -> RemoteActor:
@@ -404,7 +436,7 @@ class KeyResolver:
 
     async def __call__(self, key_id: str, refresh: bool) -> PublicKey | None:
         try:
-            actor = await remote_actor(self.site, actor_uri_of_key(key_id), refresh=refresh)
+            actor = await remote_actor(self.site, actor_uri_of_key(key_id), refresh=refresh, shared=True)
         except FetchError as error:
             cached = await RemoteActor.get_or_none(uri=actor_uri_of_key(key_id)) if self.accept_gone else None
             if cached is None or error.kind != "gone":

@@ -83,8 +83,9 @@ async def test_inbox__same_activity_twice_is_stored_and_processed_once(fed_api: 
 
 
 async def test_inbox__concurrent_posts_are_each_stored_once_and_told_apart(fed_api: Api, remote: Remote) -> None:
-    """Concurrent POSTs share batched INSERTs: every new activity is stored and answered
-    "accepted", and a copy of one sent in the same burst is answered "duplicate", never stored twice."""
+    """Concurrent POSTs share one fetch of their unknown sender and batched INSERTs: every new
+    activity is stored and answered "accepted", and a copy of one sent in the same burst is
+    answered "duplicate", never stored twice."""
     await fed_api.user("alice")
     bob = remote.actor("bob")
     activities = [{**follow(bob.uri, n), "type": "Like"} for n in range(40)]
@@ -99,6 +100,8 @@ async def test_inbox__concurrent_posts_are_each_stored_once_and_told_apart(fed_a
         assert all(sorted(texts) == ["accepted", "duplicate"][: len(texts)] for texts in outcomes.values()), outcomes
     stored = await InboxActivity.all().values_list("activity_uri", flat=True)
     assert sorted(stored) == sorted(activity["id"] for activity in activities[:30])
+    # bob was unknown when the first burst came: its requests waited for one fetch of his actor
+    assert [fetch["path"] for fetch in remote.fetches()] == ["/users/bob"]
 
 
 async def test_inbox__bad_signature_is_401_and_nothing_is_stored(fed_api: Api, remote: Remote) -> None:

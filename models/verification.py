@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, StrictInt, model_validator
+import orjson
+from pydantic import Field, PrivateAttr, StrictInt, model_validator
 
 from . import sql
 from .attributes import NAME_PATTERN, content_hash, is_hidden
@@ -29,7 +30,7 @@ from .context import Context
 from .errors import Forbidden, Unprocessable
 from .events import Event
 from .operations.tokens import Resolver, token_document
-from .operations.types import definitions_of, resolve_schema
+from .operations.types import resolve_schema, stored_definitions
 from .registry import Input
 from .set_search import MAX_PATTERN_LENGTH, Matcher, Number, SearchFilter
 from .tokens import Token, TokenType
@@ -58,6 +59,7 @@ class VerifyInput(Input):
         None, min_length=1, max_length=MAX_PATTERN_LENGTH, description="regex searched in the value"
     )
     version: StrictInt | None = Field(None, ge=1, description="the copy's version, if known")
+    _filter: SearchFilter | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _one_question(self) -> VerifyInput:
@@ -71,8 +73,16 @@ class VerifyInput(Input):
         if (asks_range or asks_pattern) != (self.attribute is not None):
             raise ValueError("range and pattern questions need an attribute, and only they take one")
         if asks_range:  # the same checks a set search applies (numbers, min <= max)
-            SearchFilter(attribute=self.attribute or "x", op="range", min=self.min, max=self.max)
+            self._filter = SearchFilter(attribute=self.attribute or "x", op="range", min=self.min, max=self.max)
+        elif asks_pattern:
+            self._filter = SearchFilter(attribute=self.attribute or "x", op="regex", pattern=self.pattern)
         return self
+
+    @property
+    def search_filter(self) -> SearchFilter:
+        """A range or pattern question as the set-search filter that answers it (built once, when validated)."""
+        assert self._filter is not None, "only range and pattern questions have a filter"
+        return self._filter
 
     @property
     def question(self) -> str:
@@ -102,7 +112,11 @@ def token_id_of(reference: str, ctx: Context) -> str:
 async def _issued_hashes(token_id: str) -> dict[str, int]:
     """Every content hash this token has had, with its version (from the outbox history)."""
     issued: dict[str, int] = {}
-    for payload in await Event.filter(object_type="token", object_id=token_id).values_list("payload", flat=True):
+    (rows,) = await sql.fetch_together(  # a read on the loop's thread: an outdated copy is a common question
+        (f'SELECT "payload" FROM "{Event._meta.db_table}" WHERE "object_type" = ? AND "object_id" = ?', "token", token_id),
+    )
+    for row in rows:
+        payload = orjson.loads(row["payload"]) if isinstance(row["payload"], (str, bytes)) else row["payload"]
         if isinstance(payload, dict) and isinstance(payload.get("content_hash"), str):
             issued[payload["content_hash"]] = int(payload.get("version") or 0)
     return issued
@@ -139,11 +153,7 @@ async def _attribute_verdict(
         raise Forbidden(
             f"the owner keeps {name!r} private and does not allow checks on it", code="attribute-not-verifiable"
         )
-    if params.question == "range":
-        spec = SearchFilter(attribute=name, op="range", min=params.min, max=params.max)
-    else:
-        spec = SearchFilter(attribute=name, op="regex", pattern=params.pattern)
-    holds = Matcher([spec]).matches({name: effective.get(name)}, {name: definition.type})
+    holds = Matcher([params.search_filter]).matches({name: effective.get(name)}, {name: definition.type})
     return {"result": holds}
 
 
@@ -164,10 +174,10 @@ async def _token_and_schema(token_id: str) -> tuple[Token | None, Resolver]:
     if not token_rows:
         return None, resolver
     token = sql.load(Token, token_rows[0], "t")
-    if token_rows[0]["y__id"] is not None:
-        token_type = sql.load(TokenType, token_rows[0], "y")
+    type_id = token_rows[0]["y__id"]
+    if type_id is not None:
         parents = [row["parent_id"] for row in parent_rows]
-        resolver.prime(token_type.id, await resolve_schema(definitions_of(token_type), parents, token_type.id))
+        resolver.prime(type_id, await resolve_schema(stored_definitions(token_rows[0]["y__attributes"]), parents, type_id))
     return token, resolver
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 
+import orjson
 from pydantic import Field, StrictBool, StrictInt, field_validator
 
 from ..actors import Actor, owner_filter
@@ -58,6 +60,20 @@ class TypeSchema:
 def definitions_of(token_type: TokenType) -> list[AttributeDef]:
     """The type's own definitions (stored already validated)."""
     return [AttributeDef.model_validate(item) for item in token_type.attributes or []]
+
+
+def stored_definitions(column: str | list[Any] | None) -> list[AttributeDef]:
+    """Definitions from a type's `attributes` column as a raw read returns it (JSON text on
+    SQLite), each distinct text parsed once: verification answers read the same types again
+    and again. Callers must not change the definitions they get."""
+    if isinstance(column, str):
+        return list(_parsed_definitions(column))
+    return [AttributeDef.model_validate(item) for item in column or []]
+
+
+@lru_cache(maxsize=512)
+def _parsed_definitions(text: str) -> tuple[AttributeDef, ...]:
+    return tuple(AttributeDef.model_validate(item) for item in orjson.loads(text) or [])
 
 
 async def get_type(type_id: str) -> TokenType:

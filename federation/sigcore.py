@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import email.utils
 import enum
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -243,8 +244,21 @@ def verify_bytes(key: PublicKey, alg: SigAlg, data: bytes, signature: bytes) -> 
     return False
 
 
+# IMF-fixdate (RFC 9110 section 5.6.7), what every sender writes: read without the general parser.
+_IMF_FIXDATE = re.compile(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d\d) ([A-Z][a-z]{2}) (\d{4}) (\d\d):(\d\d):(\d\d) GMT")
+_MONTHS = {name: number for number, name in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), start=1)}
+
+
 def _parse_http_date(value: str) -> datetime:
-    try:
+    fixed = _IMF_FIXDATE.fullmatch(value)
+    if fixed is not None and fixed[2] in _MONTHS:
+        day, _, year, hour, minute, second = fixed.groups()
+        try:
+            return datetime(int(year), _MONTHS[fixed[2]], int(day), int(hour), int(minute), int(second), tzinfo=UTC)
+        except ValueError as exc:  # 31 Feb, hour 25: well formed, still no date
+            raise SignatureError(Failure.MALFORMED, f"unreadable Date header {value!r}") from exc
+    try:  # the obsolete forms (RFC 850, asctime) and anything a lenient sender writes
         moment = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError) as exc:
         raise SignatureError(Failure.MALFORMED, f"unreadable Date header {value!r}") from exc

@@ -9,6 +9,8 @@ import time
 __all__ = ["new_id", "first_id_at"]
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
+_PAIRS = [high + low for high in _ALPHABET for low in _ALPHABET]  # every 10-bit value as two characters
+_SHIFTS = tuple(range(120, -1, -10))  # 13 pairs: 130 bits, the top two always zero
 _lock = threading.Lock()
 _last = (0, 0)
 
@@ -32,7 +34,8 @@ def new_id() -> str:
         else:
             randomness = int.from_bytes(os.urandom(10), "big") >> 1
         _last = (millis, randomness)
-    return _encode(millis, 10) + _encode(randomness, 16)
+    value = millis << 80 | randomness  # the same text as _encode(millis, 10) + _encode(randomness, 16), faster
+    return "".join([_PAIRS[(value >> shift) & 1023] for shift in _SHIFTS])
 
 
 def first_id_at(millis: int) -> str:

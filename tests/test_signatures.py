@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from federation import keys
 from federation.rfc9421 import sign_rfc9421
-from federation.sigcore import SignatureError, VerifyResult, sign_bytes
+from federation.sigcore import SignatureError, VerifyResult, _parse_http_date, sign_bytes
 from federation.signatures import (
     Failure,
     cavage_signing_string,
@@ -528,3 +528,14 @@ async def test_verify__extra_cavage_parameter(name: str, value: str) -> None:
         assert result.ok  # parameters the signature does not cover are ignored
     else:
         assert result.failure is Failure.MALFORMED  # a repeated parameter
+
+
+@pytest.mark.parametrize("text", ["Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994"])
+def test_http_date__the_three_forms_of_rfc_9110_name_one_moment(text: str) -> None:
+    assert _parse_http_date(text) == datetime(1994, 11, 6, 8, 49, 37, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("text", ["Mon, 31 Feb 2026 10:00:00 GMT", "Mon, 02 Foo 2026 10:00:00 GMT", "yesterday"])
+def test_http_date__impossible_or_unreadable_dates_are_malformed(text: str) -> None:
+    with pytest.raises(SignatureError, match="unreadable Date header"):
+        _parse_http_date(text)

@@ -38,6 +38,7 @@ __all__ = [
     "REGEX_WORK_BUDGET",
     "SearchFilter",
     "Matcher",
+    "check_range",
     "compile_search_pattern",
 ]
 
@@ -90,14 +91,19 @@ class SearchFilter(Input):
         if self.op == "regex" and self.pattern is None:
             raise ValueError("op 'regex' needs a pattern")
         if self.op == "range":
-            if self.min is None and self.max is None:
-                raise ValueError("op 'range' needs min, max or both")
-            low, high = (None if bound is None else _decimal(bound) for bound in (self.min, self.max))
-            if (self.min is not None and low is None) or (self.max is not None and high is None):
-                raise ValueError("min and max must be integers or decimal strings such as \"12.50\"")
-            if low is not None and high is not None and low > high:
-                raise ValueError("min must not be greater than max")
+            check_range(self.min, self.max)
         return self
+
+
+def check_range(low: int | str | None, high: int | str | None) -> None:
+    """A range's bounds: at least one, each an integer or a decimal string, low <= high (ValueError)."""
+    if low is None and high is None:
+        raise ValueError("op 'range' needs min, max or both")
+    lowest, highest = (None if bound is None else _decimal(bound) for bound in (low, high))
+    if (low is not None and lowest is None) or (high is not None and highest is None):
+        raise ValueError("min and max must be integers or decimal strings such as \"12.50\"")
+    if lowest is not None and highest is not None and lowest > highest:
+        raise ValueError("min must not be greater than max")
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-from pydantic import Field, PrivateAttr, StrictInt, model_validator
+from pydantic import Field, StrictInt, model_validator
 
 from . import sql
 from .attributes import NAME_PATTERN, content_hash, is_hidden
@@ -32,7 +32,7 @@ from .events import Event
 from .operations.tokens import Resolver, token_document
 from .operations.types import resolve_schema, stored_definitions
 from .registry import Input
-from .set_search import MAX_PATTERN_LENGTH, Matcher, Number, SearchFilter
+from .set_search import MAX_PATTERN_LENGTH, Matcher, Number, SearchFilter, check_range
 from .tokens import Token, TokenType
 
 __all__ = ["HASH_PATTERN", "VerifyInput", "assess"]
@@ -59,7 +59,6 @@ class VerifyInput(Input):
         None, min_length=1, max_length=MAX_PATTERN_LENGTH, description="regex searched in the value"
     )
     version: StrictInt | None = Field(None, ge=1, description="the copy's version, if known")
-    _filter: SearchFilter | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _one_question(self) -> VerifyInput:
@@ -73,16 +72,18 @@ class VerifyInput(Input):
         if (asks_range or asks_pattern) != (self.attribute is not None):
             raise ValueError("range and pattern questions need an attribute, and only they take one")
         if asks_range:  # the same checks a set search applies (numbers, min <= max)
-            self._filter = SearchFilter(attribute=self.attribute or "x", op="range", min=self.min, max=self.max)
-        elif asks_pattern:
-            self._filter = SearchFilter(attribute=self.attribute or "x", op="regex", pattern=self.pattern)
+            check_range(self.min, self.max)
         return self
 
     @property
     def search_filter(self) -> SearchFilter:
-        """A range or pattern question as the set-search filter that answers it (built once, when validated)."""
-        assert self._filter is not None, "only range and pattern questions have a filter"
-        return self._filter
+        """A range or pattern question as the set-search filter that answers it. Built without a
+        second validation: the fields above carry the filter's own constraints (name pattern,
+        pattern length) and the validator its range check."""
+        if self.pattern is not None:
+            return SearchFilter.model_construct(attribute=self.attribute, op="regex", pattern=self.pattern)
+        bounds = {name: value for name, value in (("min", self.min), ("max", self.max)) if value is not None}
+        return SearchFilter.model_construct(attribute=self.attribute, op="range", **bounds)
 
     @property
     def question(self) -> str:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,7 +42,7 @@ from .agent_reports import agent_update_token, on_agent_update, on_report_answer
 from .credits import credit_remote_give, is_give_to_us
 from .follows import on_accept, on_follow, on_reject, on_undo
 from .integrity import ObjectRefused, verify_remote_object
-from .remote import as_id, blocked_actors, closed_domains, domain_of, mark_available, signing_actor
+from .remote import PerLoop, as_id, blocked_actors, closed_domains, domain_of, mark_available, signing_actor
 from .sigcore import IncomingRequest
 
 __all__ = ["Received", "process_due", "receive"]
@@ -122,7 +121,7 @@ async def receive(site: Site, username: str | None, request: IncomingRequest) ->
     row = await _checked_row(site, username, request)
     if row is None:
         return "dropped"  # a Delete from an actor we do not know, or one already gone
-    if not await _group().add(row):
+    if not await _GROUPS.get().add(row):
         return "duplicate"
     await mark_available(domain_of(row["actor_uri"]))  # it speaks to us, so it is reachable again
     return "accepted"
@@ -238,16 +237,7 @@ async def _insert_rows(rows: list[dict[str, Any]]) -> set[str]:
     return {item["activity_uri"] for item in found}
 
 
-_GROUPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _GroupInsert] = weakref.WeakKeyDictionary()
-
-
-def _group() -> _GroupInsert:
-    """This event loop's group insert (each test runs its own loop)."""
-    loop = asyncio.get_running_loop()
-    group = _GROUPS.get(loop)
-    if group is None:
-        group = _GROUPS[loop] = _GroupInsert()
-    return group
+_GROUPS: PerLoop[_GroupInsert] = PerLoop(_GroupInsert)  # futures belong to one loop
 
 
 # ---------------------------------------------------------------- processing

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import quote, urlsplit
 
 import aiohttp
@@ -52,6 +52,7 @@ __all__ = [
     "FetchError",
     "KeyResolver",
     "LoopMemo",
+    "PerLoop",
     "as_id",
     "as_list",
     "blocked_actors",
@@ -136,6 +137,34 @@ async def _read_limited(reply: aiohttp.ClientResponse, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+T = TypeVar("T")
+
+
+class PerLoop(Generic[T]):
+    """One value per running event loop, made by `factory` on first use there.
+
+    State that holds futures or memoised rows must not cross loops: each test runs its own, and
+    a process runs one. The last loop's value is kept at hand (a weak-dictionary lookup was 8%
+    of an inbox POST).
+    """
+
+    def __init__(self, factory: Callable[[], T]) -> None:
+        self._factory = factory
+        self._values: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T] = weakref.WeakKeyDictionary()
+        self._last: tuple[weakref.ref[asyncio.AbstractEventLoop], T] | None = None
+
+    def get(self) -> T:
+        loop = asyncio.get_running_loop()
+        last = self._last
+        if last is not None and last[0]() is loop:  # the usual case
+            return last[1]
+        value = self._values.get(loop)
+        if value is None:
+            value = self._values[loop] = self._factory()
+        self._last = (weakref.ref(loop), value)
+        return value
+
+
 class LoopMemo:
     """A small per-event-loop, time-limited memo of database answers read on every inbox POST.
 
@@ -145,21 +174,10 @@ class LoopMemo:
 
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
-        self._maps: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, tuple[float, Any]]] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._last: tuple[weakref.ref[asyncio.AbstractEventLoop], dict[str, tuple[float, Any]]] | None = None
+        self._maps: PerLoop[dict[str, tuple[float, Any]]] = PerLoop(dict)
 
     def _map(self) -> dict[str, tuple[float, Any]]:
-        loop = asyncio.get_running_loop()
-        last = self._last
-        if last is not None and last[0]() is loop:  # the usual case, without a weak-dictionary lookup
-            return last[1]
-        found = self._maps.get(loop)
-        if found is None:
-            found = self._maps[loop] = {}
-        self._last = (weakref.ref(loop), found)
-        return found
+        return self._maps.get()
 
     def get(self, key: str) -> Any:
         entry = self._map().get(key)
@@ -376,9 +394,7 @@ async def _fetch_actor(site: Site, uri: str, refresh: bool) -> RemoteActor:
     return stored
 
 
-_FLIGHTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, bool], asyncio.Future[RemoteActor]]] = (
-    weakref.WeakKeyDictionary()
-)
+_FLIGHTS: PerLoop[dict[tuple[str, bool], asyncio.Future[RemoteActor]]] = PerLoop(dict)
 
 
 async def _single_flight(key: tuple[str, bool], fetch: Callable[[], Awaitable[RemoteActor]]) -> RemoteActor:
@@ -390,10 +406,7 @@ async def _single_flight(key: tuple[str, bool], fetch: Callable[[], Awaitable[Re
     checks, which run outside any transaction: a caller inside one must not be handed an
     actor stored by another caller's transaction.
     """
-    loop = asyncio.get_running_loop()
-    flights = _FLIGHTS.get(loop)
-    if flights is None:
-        flights = _FLIGHTS[loop] = {}
+    flights = _FLIGHTS.get()
     running = flights.get(key)
     if running is None:
         running = flights[key] = asyncio.ensure_future(fetch())

@@ -258,13 +258,18 @@ async def list_sent(ctx: Context, params: SentListInput) -> Page:
     return page
 
 
+async def _settle(activity_uri: str, state: SentState, detail: str) -> bool:
+    """Record how a sent report ended, once: False when it had ended before."""
+    changed = await SentReport.filter(activity_uri=activity_uri, state=SentState.SENT.value).update(
+        state=state.value, detail=detail[:2000], decided_at=datetime.now(UTC)
+    )
+    return bool(changed)
+
+
 async def _given_up(activity_uri: str, status: int | None, error: str | None) -> None:
     """Delivery gave up on one of our reports: the owner's server refused it (4xx) or never answered."""
     refused = status is not None and 400 <= status < 500
-    await SentReport.filter(activity_uri=activity_uri, state=SentState.SENT.value).update(
-        state=(SentState.REFUSED if refused else SentState.UNDELIVERABLE).value,
-        detail=(error or "")[:2000], decided_at=datetime.now(UTC),
-    )
+    await _settle(activity_uri, SentState.REFUSED if refused else SentState.UNDELIVERABLE, error or "")
 
 
 GIVEN_UP.append(_given_up)
@@ -279,7 +284,6 @@ async def on_report_answer(site: Site, activity: Mapping[str, Any], sender: Remo
         return "ignored: only the token's owner answers a report"
     state = SentState.APPLIED if activity.get("type") == "Accept" else SentState.REJECTED
     reason = activity.get("content")
-    changed = await SentReport.filter(id=row.id, state=SentState.SENT.value).update(
-        state=state.value, detail=reason[:2000] if isinstance(reason, str) else "", decided_at=datetime.now(UTC)
-    )
-    return f"agent report {row.id} {state.value}" if changed else f"ignored: agent report {row.id} was answered before"
+    if not await _settle(row.activity_uri, state, reason if isinstance(reason, str) else ""):
+        return f"ignored: agent report {row.id} was answered before"
+    return f"agent report {row.id} {state.value}"

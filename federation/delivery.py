@@ -113,17 +113,17 @@ class Outcome:
         return self.error is None
 
 
-def _signed_headers(delivery: Delivery, key_id: str, key: PrivateKey) -> dict[str, str]:
+def _signed_headers(delivery: Delivery, body: bytes, key_id: str, key: PrivateKey) -> dict[str, str]:
     """The request's headers with its draft-cavage signature (run in a worker thread: RSA signing
     releases the GIL, so it overlaps the event loop's posting)."""
     inbox = str(yarl.URL(delivery.inbox))  # as aiohttp sends it (yarl normalises percent-escapes)
-    headers = sign_cavage("POST", inbox, key_id=key_id, private_key=key, body=delivery.body.encode())
+    headers = sign_cavage("POST", inbox, key_id=key_id, private_key=key, body=body)
     headers.update({"Content-Type": "application/activity+json", "User-Agent": USER_AGENT})
     return headers
 
 
 async def _post(
-    session: aiohttp.ClientSession, site: Site, delivery: Delivery, signed: Awaitable[dict[str, str]]
+    session: aiohttp.ClientSession, site: Site, delivery: Delivery, body: bytes, signed: Awaitable[dict[str, str]]
 ) -> Outcome:
     try:
         check_url(delivery.inbox, allow_private=site.allow_private_addresses)
@@ -131,7 +131,7 @@ async def _post(
         return Outcome(None, error.detail)
     headers = await signed
     try:
-        async with session.post(delivery.inbox, data=delivery.body.encode(), headers=headers, allow_redirects=False) as reply:
+        async with session.post(delivery.inbox, data=body, headers=headers, allow_redirects=False) as reply:
             await reply.read()
             if 200 <= reply.status < 300:
                 return Outcome(reply.status, None)
@@ -253,9 +253,10 @@ async def deliver_due(site: Site, *, now: datetime | None = None, limit: int = 2
     # Signatures are made in worker threads, all started now; each inbox's deliveries are then
     # posted one after another in id order (a Create before its Update), inboxes side by side.
     loop = asyncio.get_running_loop()
+    bodies = [delivery.body.encode() for delivery in claimed]  # what is signed is what is sent
     signatures = [
-        loop.run_in_executor(_signing_pool(), _signed_headers, delivery, *signers[delivery.signer_id])  # type: ignore[attr-defined]
-        for delivery in claimed
+        loop.run_in_executor(_signing_pool(), _signed_headers, delivery, body, *signers[delivery.signer_id])  # type: ignore[attr-defined]
+        for delivery, body in zip(claimed, bodies, strict=True)
     ]
     by_inbox: dict[str, list[int]] = {}
     for index, delivery in enumerate(claimed):
@@ -265,7 +266,7 @@ async def deliver_due(site: Site, *, now: datetime | None = None, limit: int = 2
     async def sender() -> None:
         for indexes in queue:
             for index in indexes:
-                outcomes[index] = await _post(session, site, claimed[index], signatures[index])
+                outcomes[index] = await _post(session, site, claimed[index], bodies[index], signatures[index])
 
     try:
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:

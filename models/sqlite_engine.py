@@ -30,6 +30,9 @@ class _ImmediateTransaction(SqliteTransactionWrapper):
 
 class ImmediateSqliteClient(SqliteClient):
     async def create_connection(self, with_db: bool) -> None:
+        """Tortoise's own, but opened with check_same_thread=False: sql.fetch_together runs small
+        reads on the event loop's thread, under the client's lock, on this same connection
+        (tortoise has no way to pass that argument through)."""
         if not self._connection:
             self._connection = await aiosqlite.connect(self.filename, isolation_level=None, check_same_thread=False)
             self._connection._conn.row_factory = sqlite3.Row

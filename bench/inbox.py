@@ -124,7 +124,7 @@ async def main(args: argparse.Namespace) -> None:
         with fed_instance() as inst:
             inst.env_extra["TALLYSTICK_EMBEDDED_WORKERS"] = "false"
             inst.start()
-            budget = int(args.seconds * 7000) + 100  # more requests than any round can send
+            budget = int(args.seconds * 10000) + 100  # more requests than any round can send
             with timed(f"signing {budget * args.rounds + 1000} requests"):
                 ours_requests = [signed_requests(inst.base_url, actor, key.private_pem, budget, f"o{r}") for r in range(args.rounds)]
                 # the bare handler keeps nothing, so it may get the same requests again and again

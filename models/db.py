@@ -24,7 +24,7 @@ def _sqlite_engine(url: str) -> dict[str, Any]:
     return {**expanded, "engine": "models.sqlite_engine"}
 
 
-def tortoise_config(database_url: str, *, max_connections: int = 10) -> dict[str, Any]:
+def tortoise_config(database_url: str, *, max_connections: int = 10, sqlite_synchronous: str = "normal") -> dict[str, Any]:
     url = database_url
     if url.startswith("postgresql://"):
         url = "postgres://" + url[len("postgresql://") :]
@@ -33,6 +33,9 @@ def tortoise_config(database_url: str, *, max_connections: int = 10) -> dict[str
     if url.startswith("sqlite") and "journal_mode" not in url:
         # WAL lets readers in other processes proceed during a write; busy_timeout waits for locks.
         url += ("&" if "?" in url else "?") + "journal_mode=WAL&busy_timeout=10000"
+    if url.startswith("sqlite") and "synchronous=" not in url:
+        # An fsync per commit ("full") or only at checkpoints ("normal"): DatabaseSettings says which.
+        url += ("&" if "?" in url else "?") + f"synchronous={sqlite_synchronous.upper()}"
     return {
         "connections": {"default": _sqlite_engine(url) if url.startswith("sqlite") else url},
         "apps": {

@@ -16,7 +16,9 @@ __all__ = ["open_database", "close_database", "run_migrations"]
 def _config(settings: Settings) -> dict:
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return tortoise_config(settings.resolved_database_url, max_connections=settings.database.max_connections)
+    database = settings.database
+    return tortoise_config(settings.resolved_database_url, max_connections=database.max_connections,
+                           sqlite_synchronous=database.sqlite_synchronous)
 
 
 async def run_migrations(settings: Settings) -> None:

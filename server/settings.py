@@ -9,7 +9,7 @@ import os
 import secrets
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -57,6 +57,11 @@ class FederationSettings(_Frozen):
 
 class DatabaseSettings(_Frozen):
     max_connections: int = Field(10, ge=1, le=500)
+    # SQLite's PRAGMA synchronous (https://www.sqlite.org/pragma.html#pragma_synchronous). With
+    # WAL, "normal" loses nothing when the process dies and never corrupts the file; only an OS
+    # crash or power cut may roll back the last commits. "full" also survives those, at an fsync
+    # per commit. The trade-off GoToSocial makes by default too; see README "Configuration".
+    sqlite_synchronous: Literal["normal", "full", "extra"] = "normal"
 
 
 class JobSettings(_Frozen):

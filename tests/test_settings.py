@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from server.database import close_database, open_database
 from server.settings import SettingsError, load_settings
 
 
@@ -48,6 +49,7 @@ def test_settings__config_file_then_environment(tmp_path: Path) -> None:
         ({"TALLYSTICK_DATABASE_URL": "mysql://x"}, "sqlite://"),
         ({"TALLYSTICK_LIMITS__MAX_BODY_BYTES": "10"}, "TALLYSTICK_LIMITS__MAX_BODY_BYTES"),
         ({"TALLYSTICK_NO_SUCH_KEY": "1"}, "no_such_key"),
+        ({"TALLYSTICK_DATABASE__SQLITE_SYNCHRONOUS": "off"}, "TALLYSTICK_DATABASE__SQLITE_SYNCHRONOUS"),
     ],
 )
 def test_settings__bad_values_name_the_key_and_value(tmp_path: Path, environ: dict[str, str], expected: str) -> None:
@@ -69,3 +71,19 @@ def test_settings__frozen_after_loading(tmp_path: Path) -> None:
     settings = load_settings({"TALLYSTICK_DATA_DIR": str(tmp_path)})
     with pytest.raises(ValidationError, match="frozen"):
         settings.port = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("environ", "expected"), [({}, 1), ({"TALLYSTICK_DATABASE__SQLITE_SYNCHRONOUS": "full"}, 2)])
+async def test_settings__sqlite_synchronous_reaches_the_connection(
+    tmp_path: Path, environ: dict[str, str], expected: int
+) -> None:
+    """WAL with NORMAL by default (an fsync per checkpoint); FULL (an fsync per commit) when asked."""
+    from models import sql
+
+    settings = load_settings({"TALLYSTICK_DATA_DIR": str(tmp_path), **environ})
+    orm = await open_database(settings)
+    try:
+        assert (await sql.fetch("PRAGMA synchronous"))[0]["synchronous"] == expected
+        assert (await sql.fetch("PRAGMA journal_mode"))[0]["journal_mode"] == "wal"
+    finally:
+        await close_database(orm)

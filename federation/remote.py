@@ -368,8 +368,9 @@ async def remote_actor(site: Site, uri: str, *, refresh: bool = False, shared: b
     await _refuse_blocked(uri)
     max_age = timedelta(seconds=site.federation.actor_cache_seconds)
     cached = None if refresh else _ACTORS.get(uri)
-    if cached is None:
-        cached = await RemoteActor.get_or_none(uri=uri)
+    if cached is not None and cached.fetched_at > datetime.now(UTC) - max_age:
+        return cached  # memoised in this process: read back from the table when the memo expires
+    cached = await RemoteActor.get_or_none(uri=uri)
     if cached is not None and cached.gone_at is not None:
         raise FetchError("gone", f"{uri} was deleted")
     if cached is not None and not refresh and cached.fetched_at > datetime.now(UTC) - max_age:

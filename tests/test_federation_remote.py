@@ -45,6 +45,27 @@ async def test_remote__actors_are_cached_until_they_expire(fed_api: Api, remote:
     assert len(remote.fetches()) == 2
 
 
+async def test_remote__memo_is_reread_from_the_table_after_its_ttl_however_often_it_is_hit(
+    fed_api: Api, remote: Remote, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process (a worker taking a signed Update) may change the stored actor: this
+    process's memo must read the table again once its minute is up, even while every inbox
+    POST keeps asking for the actor."""
+    import federation.remote as remote_module
+
+    site = site_of(fed_api)
+    bob = remote.actor("bob")
+    clock = [1000.0]
+    monkeypatch.setattr(remote_module.time, "monotonic", lambda: clock[0])
+    await remote_actor(site, bob.uri)
+    await RemoteActor.filter(uri=bob.uri).update(inbox=f"{bob.uri}/moved-inbox")
+    for _ in range(7):  # a hit every 10 s for 70 s: the memo (60 s) must not be extended by hits
+        assert (await remote_actor(site, bob.uri)).inbox == f"{bob.uri}/inbox"
+        clock[0] += 10
+    assert (await remote_actor(site, bob.uri)).inbox == f"{bob.uri}/moved-inbox"
+    assert len(remote.fetches()) == 1  # the table, not the remote server, answered
+
+
 async def test_remote__private_addresses_are_refused_unless_allowed(fed_api: Api, remote: Remote) -> None:
     strict = dataclasses.replace(site_of(fed_api), allow_private_addresses=False)
     with pytest.raises(FetchError) as refused:

@@ -126,12 +126,14 @@ class IncomingRequest:
         scheme: str = "https",
     ) -> IncomingRequest:
         """Normalise header names and join repeated fields (works on aiohttp's CIMultiDict)."""
-        merged: dict[str, str] = {}
-        pairs = headers.items() if isinstance(headers, Mapping) else headers
-        for name, value in pairs:
-            key = name.lower()
-            value = value.strip(" \t")
-            merged[key] = f"{merged[key]}, {value}" if key in merged else value
+        pairs = list(headers.items() if isinstance(headers, Mapping) else headers)
+        merged = {name.lower(): value.strip(" \t") for name, value in pairs}
+        if len(merged) < len(pairs):  # a repeated field: its values joined in order
+            merged = {}
+            for name, value in pairs:
+                key = name.lower()
+                value = value.strip(" \t")
+                merged[key] = f"{merged[key]}, {value}" if key in merged else value
         return cls(method.upper(), target or "/", MappingProxyType(merged), body, scheme.lower())
 
     def header(self, name: str) -> str | None:
@@ -227,14 +229,18 @@ def sign_bytes(key: PrivateKey, alg: SigAlg, data: bytes) -> bytes:
     raise ValueError(f"a {type(key).__name__} cannot sign with {alg}")
 
 
+_PKCS1 = padding.PKCS1v15()  # stateless parameter objects, shared
+_SHA256 = hashes.SHA256()
+
+
 def verify_bytes(key: PublicKey, alg: SigAlg, data: bytes, signature: bytes) -> bool:
     """True when ``signature`` over ``data`` verifies; never raises for bad input."""
     try:
+        if alg == "rsa-v1_5-sha256" and isinstance(key, rsa.RSAPublicKey):  # nearly every request
+            key.verify(signature, data, _PKCS1, _SHA256)
+            return True
         if alg == "ed25519" and isinstance(key, ed25519.Ed25519PublicKey):
             key.verify(signature, data)
-            return True
-        if alg == "rsa-v1_5-sha256" and isinstance(key, rsa.RSAPublicKey):
-            key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
             return True
         if alg == "rsa-pss-sha512" and isinstance(key, rsa.RSAPublicKey):
             key.verify(signature, data, _pss(), hashes.SHA512())

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Literal, TypeAlias
 
-from federation.digests import DigestStatus, check_body_digests, digest_header
+from federation.digests import DigestStatus, check_body_digests, decode_base64, digest_header
 from federation.keys import KeyFormatError, PrivateKey, PublicKey
 from federation.rfc9421 import parse_rfc9421, sign_rfc9421
 from federation.sigcore import (
@@ -196,7 +196,7 @@ def parse_cavage(request: IncomingRequest) -> ParsedSignature:
     if not key_id or not encoded:
         raise SignatureError(Failure.MALFORMED, "keyId and signature are required")
     try:
-        signature = base64.b64decode(encoded, validate=True)
+        signature = decode_base64(encoded)
     except (binascii.Error, ValueError) as exc:
         raise SignatureError(Failure.MALFORMED, "signature is not base64") from exc
     algorithm = params.get("algorithm", "hs2019").lower()

@@ -47,7 +47,9 @@ def test_check_digest__other_body_is_a_mismatch() -> None:
     assert check_digest(f"SHA-256={SHA256}", BODY + b"\n") is DigestStatus.MISMATCH
 
 
-@pytest.mark.parametrize("value", ["", "SHA-256", "SHA-256=", "=abc", "SHA-256=not*base64"])
+@pytest.mark.parametrize(
+    "value", ["", "SHA-256", "SHA-256=", "=abc", "SHA-256=not*base64", f"SHA-256={SHA256}AA", "SHA-256=AAAÄ", "SHA-256=AAA"]
+)
 def test_check_digest__unparseable_values_are_malformed(value: str) -> None:
     assert check_digest(value, BODY) is DigestStatus.MALFORMED
 

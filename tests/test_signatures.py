@@ -404,6 +404,8 @@ async def test_verify__rfc9421_date_may_replace_created() -> None:
         'keyId="k",algorithm="rsa-sha256",headers="(request-target) host date"',  # no signature
         'algorithm="rsa-sha256",headers="(request-target) host date",signature="AAAA"',  # no keyId
         'keyId="k",headers="(request-target) host date",signature="not base64!"',
+        'keyId="k",headers="(request-target) host date",signature="AAAA=AAA"',  # data after the padding
+        'keyId="k",headers="(request-target) host date",signature="AAAÄ"',  # not ASCII
         'keyId="k",keyId="j",headers="date",signature="AAAA"',  # duplicate parameter
         'keyId="k",headers="(request-target) host date",signature="AAAA",created=soon,',
     ],
@@ -539,3 +541,13 @@ def test_http_date__the_three_forms_of_rfc_9110_name_one_moment(text: str) -> No
 def test_http_date__impossible_or_unreadable_dates_are_malformed(text: str) -> None:
     with pytest.raises(SignatureError, match="unreadable Date header"):
         _parse_http_date(text)
+
+
+def test_incoming_request__repeated_fields_are_joined_in_order() -> None:
+    """RFC 9110 section 5.3: what a signature over a repeated field covers is the joined value."""
+    from federation.sigcore import IncomingRequest
+
+    built = IncomingRequest.build("post", "/inbox", [("Accept", "a/b"), ("X-Tag", " one "), ("x-tag", "two\t")], b"{}")
+    assert dict(built.headers) == {"accept": "a/b", "x-tag": "one, two"}
+    single = IncomingRequest.build("GET", "", {"Host": " b.example "})
+    assert (single.method, single.target, dict(single.headers)) == ("GET", "/", {"host": "b.example"})

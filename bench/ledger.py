@@ -63,7 +63,11 @@ def serve_baseline(port: int, database: str) -> None:
 
     async def open_db(app: web.Application):  # type: ignore[no-untyped-def]
         db = await aiosqlite.connect(database, isolation_level=None)
-        for pragma in ("journal_mode=WAL", "journal_size_limit=16384", "foreign_keys=ON", "busy_timeout=10000"):
+        from server.settings import DatabaseSettings
+
+        synchronous = DatabaseSettings().sqlite_synchronous.upper()  # the same durability as our default
+        for pragma in ("journal_mode=WAL", "journal_size_limit=16384", "foreign_keys=ON", "busy_timeout=10000",
+                       f"synchronous={synchronous}"):
             await db.execute(f"PRAGMA {pragma}")
         await db.execute(
             "CREATE TABLE IF NOT EXISTS gives (id TEXT PRIMARY KEY, type TEXT NOT NULL, "

@@ -24,7 +24,7 @@ def _sqlite_engine(url: str) -> dict[str, Any]:
     return {**expanded, "engine": "models.sqlite_engine"}
 
 
-def tortoise_config(database_url: str, *, max_connections: int = 10, sqlite_synchronous: str = "normal") -> dict[str, Any]:
+def tortoise_config(database_url: str, *, max_connections: int = 10, sqlite_synchronous: str = "full") -> dict[str, Any]:
     url = database_url
     if url.startswith("postgresql://"):
         url = "postgres://" + url[len("postgresql://") :]

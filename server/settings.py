@@ -57,11 +57,11 @@ class FederationSettings(_Frozen):
 
 class DatabaseSettings(_Frozen):
     max_connections: int = Field(10, ge=1, le=500)
-    # SQLite's PRAGMA synchronous (https://www.sqlite.org/pragma.html#pragma_synchronous). With
-    # WAL, "normal" loses nothing when the process dies and never corrupts the file; only an OS
-    # crash or power cut may roll back the last commits. "full" also survives those, at an fsync
-    # per commit. The trade-off GoToSocial makes by default too; see README "Configuration".
-    sqlite_synchronous: Literal["normal", "full", "extra"] = "normal"
+    # SQLite's PRAGMA synchronous (https://www.sqlite.org/pragma.html#pragma_synchronous). "full"
+    # fsyncs every commit: an acknowledged give survives a power cut. With WAL, "normal" syncs
+    # only at checkpoints: nothing is lost when the process dies, but an OS crash or power cut
+    # may roll back the last commits. See README "Configuration".
+    sqlite_synchronous: Literal["normal", "full", "extra"] = "full"
 
 
 class JobSettings(_Frozen):

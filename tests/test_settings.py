@@ -73,11 +73,11 @@ def test_settings__frozen_after_loading(tmp_path: Path) -> None:
         settings.port = 1  # type: ignore[misc]
 
 
-@pytest.mark.parametrize(("environ", "expected"), [({}, 1), ({"TALLYSTICK_DATABASE__SQLITE_SYNCHRONOUS": "full"}, 2)])
+@pytest.mark.parametrize(("environ", "expected"), [({}, 2), ({"TALLYSTICK_DATABASE__SQLITE_SYNCHRONOUS": "normal"}, 1)])
 async def test_settings__sqlite_synchronous_reaches_the_connection(
     tmp_path: Path, environ: dict[str, str], expected: int
 ) -> None:
-    """WAL with NORMAL by default (an fsync per checkpoint); FULL (an fsync per commit) when asked."""
+    """WAL with FULL by default (an fsync per commit); NORMAL (an fsync per checkpoint) when asked."""
     from models import sql
 
     settings = load_settings({"TALLYSTICK_DATA_DIR": str(tmp_path), **environ})

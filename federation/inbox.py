@@ -227,12 +227,25 @@ class _GroupInsert:
 
 
 async def _insert_rows(rows: list[dict[str, Any]]) -> set[str]:
+    """Insert the rows whose activity is new; the activity ids of those inserted.
+
+    On SQLite the INSERT returns nothing: the count of rows it added says whether all were new
+    (nearly always), and only when not are they read back by our ids. Handing 16 rows back
+    through RETURNING cost about 6% of the inbox's throughput (bench/inbox.py 0.33-0.35 -> 0.35-0.37,
+    in alternating runs).
+    """
     names = list(rows[0])
     one = "(" + ", ".join("?" for _ in names) + ")"
+    insert = (f'INSERT INTO "{InboxActivity._meta.db_table}" ({", ".join(names)}) VALUES {", ".join(one for _ in rows)} '
+              "ON CONFLICT (activity_uri) DO NOTHING")
+    values = [row[name] for row in rows for name in names]
+    if not sql.is_sqlite():
+        return {item["activity_uri"] for item in await sql.fetch(f"{insert} RETURNING activity_uri", *values)}
+    if await sql.execute(insert, *values) == len(rows):
+        return {row["activity_uri"] for row in rows}
     found = await sql.fetch(
-        f'INSERT INTO "{InboxActivity._meta.db_table}" ({", ".join(names)}) VALUES {", ".join(one for _ in rows)} '
-        "ON CONFLICT (activity_uri) DO NOTHING RETURNING activity_uri",
-        *[row[name] for row in rows for name in names],
+        f'SELECT activity_uri FROM "{InboxActivity._meta.db_table}" WHERE id IN ({", ".join("?" for _ in rows)})',
+        *[row["id"] for row in rows],
     )
     return {item["activity_uri"] for item in found}
 

@@ -26,7 +26,8 @@ from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 __all__ = [
-    "Statement", "columns", "deferred", "execute", "fetch", "fetch_together", "insert", "insert_many", "load", "now", "run_atomic",
+    "Statement", "columns", "deferred", "execute", "fetch", "fetch_together", "insert", "insert_many", "is_sqlite", "load", "now",
+    "run_atomic",
 ]
 
 M = TypeVar("M", bound=Model)
@@ -51,8 +52,15 @@ async def fetch(query: str, *params: Any) -> list[dict[str, Any]]:
     return await connection.execute_query_dict(sql, list(params))
 
 
+def is_sqlite() -> bool:
+    """Whether the default connection is SQLite (some statements are cheaper written for it)."""
+    return bool(connections.get("default").capabilities.dialect == "sqlite")
+
+
 async def execute(query: str, *params: Any) -> int:
-    """Run an UPDATE/INSERT/DELETE; return the number of rows it changed."""
+    """Run an UPDATE/INSERT/DELETE; return the number of rows it changed. (On PostgreSQL
+    tortoise reads an INSERT's count from the wrong field of "INSERT 0 n": count inserted rows
+    there with RETURNING.)"""
     connection, sql = _prepare(query)
     count, _ = await connection.execute_query(sql, list(params))
     return int(count)

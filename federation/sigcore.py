@@ -126,14 +126,12 @@ class IncomingRequest:
         scheme: str = "https",
     ) -> IncomingRequest:
         """Normalise header names and join repeated fields (works on aiohttp's CIMultiDict)."""
-        pairs = list(headers.items() if isinstance(headers, Mapping) else headers)
-        merged = {name.lower(): value.strip(" \t") for name, value in pairs}
-        if len(merged) < len(pairs):  # a repeated field: its values joined in order
-            merged = {}
-            for name, value in pairs:
-                key = name.lower()
-                value = value.strip(" \t")
-                merged[key] = f"{merged[key]}, {value}" if key in merged else value
+        merged: dict[str, str] = {}
+        pairs = headers.items() if isinstance(headers, Mapping) else headers
+        for name, value in pairs:
+            key = name.lower()
+            value = value.strip(" \t")
+            merged[key] = f"{merged[key]}, {value}" if key in merged else value
         return cls(method.upper(), target or "/", MappingProxyType(merged), body, scheme.lower())
 
     def header(self, name: str) -> str | None:

@@ -366,14 +366,14 @@ async def remote_actor(site: Site, uri: str, *, refresh: bool = False, shared: b
     if len(uri) > MAX_URI:
         raise FetchError("invalid", f"actor ids longer than {MAX_URI} characters are not accepted")
     await _refuse_blocked(uri)
-    max_age = timedelta(seconds=site.federation.actor_cache_seconds)
+    fresh_since = datetime.now(UTC) - timedelta(seconds=site.federation.actor_cache_seconds)
     cached = None if refresh else _ACTORS.get(uri)
-    if cached is not None and cached.fetched_at > datetime.now(UTC) - max_age:
+    if cached is not None and cached.fetched_at > fresh_since:
         return cached  # memoised in this process: read back from the table when the memo expires
     cached = await RemoteActor.get_or_none(uri=uri)
     if cached is not None and cached.gone_at is not None:
         raise FetchError("gone", f"{uri} was deleted")
-    if cached is not None and not refresh and cached.fetched_at > datetime.now(UTC) - max_age:
+    if cached is not None and not refresh and cached.fetched_at > fresh_since:
         _ACTORS.put(uri, cached)
         return cached
     if shared:

@@ -252,9 +252,10 @@ class LoadResult:
 async def run_load(
     concurrency: int, request: Callable[[], Awaitable[None]], *, total: int | None = None, seconds: float | None = None
 ) -> LoadResult:
-    """Call `request` with `concurrency` in flight, `total` times or for `seconds`; rate and latencies."""
-    if (total is None) == (seconds is None):
-        raise ValueError("give either total or seconds")
+    """Call `request` with `concurrency` in flight, `total` times or for `seconds` (both: whichever
+    ends first); rate and latencies."""
+    if total is None and seconds is None:
+        raise ValueError("give total, seconds or both")
     latencies: list[float] = []
     remaining = total if total is not None else -1
     start = time.perf_counter()

@@ -109,8 +109,8 @@ async def measure(
     url: str, requests: list[tuple[bytes, dict[str, str]]], concurrency: int, seconds: float | None,
     *, reuse: bool = False, pid: int = 0,
 ) -> Round:
-    """Send for `seconds` (`reuse`: cycle through the requests), or each request once (None);
-    the server's CPU read with its `pid`."""
+    """Send for `seconds`, or until the requests run out (`reuse`: cycle through them); the
+    server's CPU read with its `pid`."""
     queue = itertools.cycle(requests) if reuse else iter(requests)
     failures = 0
     cpu_before = cpu_seconds(pid) if pid else None
@@ -124,16 +124,20 @@ async def measure(
                 await reply.read()
                 failures += reply.status != 202
 
-        if seconds is None:
-            result = await run_load(concurrency, one, total=len(requests))
-        else:
-            result = await run_load(concurrency, one, seconds=seconds)
+        result = await run_load(concurrency, one, total=None if reuse else len(requests), seconds=seconds)
     cpu_after = cpu_seconds(pid) if pid else None
     if failures:
         raise RuntimeError(f"{failures} requests to {url} were not accepted")
     used = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
     return Round(result.rate, used / len(result.latencies) if used is not None and result.latencies else None,
                  result.latencies)
+
+
+def levels_of(text: str) -> list[int]:
+    levels = [int(level) for level in text.split(",")]
+    if not levels or min(levels) < 1:
+        raise ValueError(text)
+    return levels
 
 
 def describe(best: Round) -> str:
@@ -144,7 +148,7 @@ def describe(best: Round) -> str:
 async def main(args: argparse.Namespace) -> None:
     from federation.keys import generate_rsa
 
-    levels = [int(level) for level in args.concurrency.split(",")]
+    levels = args.concurrency
     key = generate_rsa()
     runner, actor = await remote_actor_server(key.public_pem)
     baseline_port = free_port()
@@ -156,7 +160,7 @@ async def main(args: argparse.Namespace) -> None:
         with fed_instance() as inst:
             inst.env_extra["TALLYSTICK_EMBEDDED_WORKERS"] = "false"
             inst.start()
-            budget = int(args.seconds * 10000) + 100  # more requests than any round can send
+            budget = int(args.seconds * 10000) + 100  # a round that sends them all ends early
             rounds = len(levels) * args.rounds
             with timed(f"signing {budget * rounds + 1050} requests"):
                 ours_requests = sign_in_parallel(
@@ -197,5 +201,5 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--concurrency", default="16,32,64", help="comma-separated levels (default 16,32,64)")
+    parser.add_argument("--concurrency", type=levels_of, default="16,32,64", help="comma-separated levels (default 16,32,64)")
     asyncio.run(main(parser.parse_args()))

@@ -135,7 +135,7 @@ async def measure(
 
 def levels_of(text: str) -> list[int]:
     levels = [int(level) for level in text.split(",")]
-    if not levels or min(levels) < 1:
+    if min(levels) < 1:
         raise ValueError(text)
     return levels
 

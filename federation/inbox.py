@@ -167,8 +167,8 @@ class _GroupInsert:
     arrive while a batch is written wait for the next one. Under load (the last batch had
     several rows) a batch also waits up to GATHER_SECONDS for as many rows as the last one
     had, like PostgreSQL's commit_delay; a quiet server writes each row at once. Duplicates
-    are skipped by the unique activity id (ON CONFLICT DO NOTHING); RETURNING tells each
-    caller whether its row is new.
+    are skipped by the unique activity id (ON CONFLICT DO NOTHING); _insert_rows says which
+    rows were new, and so each caller whether its activity was.
     """
 
     def __init__(self) -> None:
@@ -231,8 +231,8 @@ async def _insert_rows(rows: list[dict[str, Any]]) -> set[str]:
 
     On SQLite the INSERT returns nothing: the count of rows it added says whether all were new
     (nearly always), and only when not are they read back by our ids. Handing 16 rows back
-    through RETURNING cost about 6% of the inbox's throughput (bench/inbox.py 0.33-0.35 -> 0.35-0.37,
-    in alternating runs).
+    through RETURNING cost about 6% of the inbox's throughput (bench/inbox.py at 16 concurrent
+    senders: 0.33-0.35 -> 0.35-0.37, in alternating runs).
     """
     names = list(rows[0])
     one = "(" + ", ".join("?" for _ in names) + ")"

@@ -21,10 +21,11 @@ def _config(settings: Settings) -> dict:
                            sqlite_synchronous=database.sqlite_synchronous)
 
 
-async def run_migrations(settings: Settings) -> None:
-    """Apply every pending migration, then release the connections it opened."""
+async def run_migrations(settings: Settings, target: str | None = None) -> None:
+    """Apply every pending migration (or those up to `target`, "app.name"), then release the
+    connections it opened."""
     try:
-        await migrate(config=_config(settings))
+        await migrate(config=_config(settings), target=target)
     finally:
         await Tortoise.close_connections()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 
 from models.delegations import Delegation
@@ -10,7 +11,9 @@ from models.jobs import Job
 
 from .conftest import Api, assert_problem
 from .jobhelpers import ASYNC, JOBS, delegate, fast_api, finished_job, queue_api, worker  # noqa: F401
+from .pagehelpers import Browser
 from .test_ledger import balance, minted
+from .test_pages_session import assert_labelled
 
 DELEGATIONS = "/api/v1/delegations"
 GIVE = "/api/v1/ledger/give"
@@ -188,3 +191,50 @@ async def test_delegations__the_openapi_header_says_it_needs_a_delegation(queue_
     headers = [p for op in spec["paths"]["/api/v1/ledger/give"].values() for p in op.get("parameters", [])]
     behalf = next(p for p in headers if p.get("name") == "X-On-Behalf-Of")
     assert "delegation" in behalf["description"] and "agent role" not in behalf["description"]
+
+
+# ---------------------------------------------------------------- the page
+
+
+async def test_delegations_page__grant_give_up_and_revoke_without_javascript(api: Api) -> None:
+    browser = Browser(api.client)
+    bob = await api.user("bob")
+    assert (await browser.sign_up("ann")).status == 200
+    opened = await browser.get("/app/delegations")
+    assert opened.status == 200 and 'href="/app/delegations"' in opened.text  # in the navigation
+    assert "No one may act for you." in opened and "No one has allowed you to act for them." in opened
+    assert_labelled(opened.text)
+    form = [("to", "bob"), ("scopes", "read"), ("scopes", "write"), ("expires_at", "2099-01-01T12:00")]
+    granted = await browser.post("/app/delegations", form, csrf=opened.csrf())
+    assert granted.status == 200 and "bob may now act for you (read, write)." in granted, granted.text[:2000]
+    seen_by_bob = (await api.get(DELEGATIONS, token=bob)).body["items"]
+    assert [(item["grantor"], item["scopes"], item["state"]) for item in seen_by_bob] == [("ann", ["read", "write"], "active")]
+    assert seen_by_bob[0]["expires_at"].startswith("2099-01-01T12:00")
+    # Refusals are shown beside the field, and nothing is saved.
+    unknown = await browser.post("/app/delegations", {"to": "ghost", "scopes": "read"}, csrf=granted.csrf())
+    assert unknown.status == 422 and "there is no user named 'ghost'" in (unknown.field_error("to") or "")
+    no_scope = await browser.post("/app/delegations", {"to": "bob"}, csrf=granted.csrf())
+    assert no_scope.status == 400 and no_scope.field_error("scopes"), no_scope.text[:2000]
+    again = await browser.post("/app/delegations", {"to": "bob", "scopes": "read"}, csrf=granted.csrf())
+    assert again.status == 409 and "revoke that delegation first" in (again.field_error("to") or "")
+    myself = await browser.post("/app/delegations", {"to": "ann", "scopes": "read"}, csrf=granted.csrf())
+    assert myself.status == 422 and "yourself" in (myself.field_error("to") or "")
+    past = await browser.post("/app/delegations", {"to": "bob", "scopes": "read", "expires_at": "2001-01-01T00:00"},
+                              csrf=granted.csrf())
+    assert past.status == 422 and "in the past" in (past.field_error("expires_at") or "")
+    assert await Delegation.all().count() == 1
+    # bob lets ann act for him; ann sees it under "People you may act for" and gives it up.
+    await delegate(api, bob, "ann", "read")
+    listed = await browser.get("/app/delegations")
+    ids = re.findall(r'action="/app/delegations/([0-9a-z]+)/revoke"', listed.text)
+    received = (await api.get(DELEGATIONS, token=bob, params={"role": "grantor"})).body["items"][0]["id"]
+    assert received in ids and "Give up" in listed and len(ids) == 2
+    gave_up = await browser.post(f"/app/delegations/{received}/revoke", {}, csrf=listed.csrf())
+    assert gave_up.status == 200 and "Delegation ended." in gave_up
+    revoked = await browser.post(f"/app/delegations/{seen_by_bob[0]['id']}/revoke", {}, csrf=gave_up.csrf())
+    assert revoked.status == 200 and "Delegation ended." in revoked
+    assert not re.findall(r'action="/app/delegations/[0-9a-z]+/revoke"', revoked.text)
+    assert {item["state"] for item in (await api.get(DELEGATIONS, token=bob)).body["items"]} == {"revoked"}
+    # Without the CSRF token nothing happens.
+    assert (await browser.post("/app/delegations", {"to": "bob", "scopes": "read"})).status == 403
+    assert await Delegation.filter(revoked_at=None).count() == 0

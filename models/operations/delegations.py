@@ -141,7 +141,7 @@ async def grant(ctx: Context, params: GrantInput) -> dict[str, Any]:
             f"you already allow {delegate.username} to act for you ({', '.join(existing.scopes)}); "
             "revoke that delegation first to change it",
             code="delegation-exists",
-            extra={"id": existing.id},
+            extra={"id": existing.id, "field": "to"},
         )
     scopes = [scope for scope in DELEGATION_SCOPES if scope in params.scopes]
     delegation = await Delegation.create(grantor=user, delegate=delegate, scopes=scopes, expires_at=expires_at)

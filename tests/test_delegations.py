@@ -13,6 +13,7 @@ from .conftest import Api, assert_problem
 from .jobhelpers import ASYNC, JOBS, delegate, fast_api, finished_job, queue_api, worker  # noqa: F401
 from .pagehelpers import Browser
 from .test_ledger import balance, minted
+from .test_oauth import authorize, exchange, pkce, register_app
 from .test_pages_session import assert_labelled
 
 DELEGATIONS = "/api/v1/delegations"
@@ -238,3 +239,17 @@ async def test_delegations_page__grant_give_up_and_revoke_without_javascript(api
     # Without the CSRF token nothing happens.
     assert (await browser.post("/app/delegations", {"to": "bob", "scopes": "read"})).status == 403
     assert await Delegation.filter(revoked_at=None).count() == 0
+
+
+async def test_delegations__an_apps_token_cannot_grant_them(api: Api) -> None:
+    """Consent comes from the person: an app holding ann's write token cannot hand her account on."""
+    browser = Browser(api.client)
+    await api.user("mallory")
+    assert (await browser.sign_up("ann")).status == 200
+    app = await register_app(api)
+    verifier, challenge = pkce()
+    status, body = await exchange(api, app, await authorize(browser, app, challenge=challenge), verifier)
+    assert status == 200 and "write" in body["scope"], body
+    reply = await api.post(DELEGATIONS, {"to": "mallory", "scopes": ["write"]}, token=body["access_token"])
+    assert_problem(reply, 403, "consent-required")
+    assert await Delegation.all().count() == 0

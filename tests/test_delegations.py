@@ -129,6 +129,9 @@ async def test_on_behalf_of__delegations_cannot_be_managed_for_someone_else(queu
     grant = {"to": "mallory", "scopes": ["write"]}
     reply = await queue_api.post(DELEGATIONS, grant, token=agent, headers={"X-On-Behalf-Of": "alice"})
     assert_problem(reply, 403, "on-behalf-of-not-allowed")
+    # Nor does a read delegation hand out the secret that signs alice's job callbacks.
+    secret = await queue_api.get("/api/v1/me/webhook-secret", token=agent, headers={"X-On-Behalf-Of": "alice"})
+    assert_problem(secret, 403, "on-behalf-of-not-allowed")
     assert (await Delegation.all().count(), await Job.all().count()) == before
 
 

@@ -30,8 +30,11 @@ from ..registry import REGISTRY, Access, Input
 __all__ = ["DELEGATIONS_PAGE", "ACT_FOR_SELF_ONLY", "needed_scope", "require_consent", "delegation_view"]
 
 DELEGATIONS_PAGE = "/app/delegations"
-# Consent cannot itself be delegated: these run only for the signed-in user.
-ACT_FOR_SELF_ONLY = frozenset({"delegations.grant", "delegations.list", "delegations.revoke"})
+# Consent cannot itself be delegated, nor the secret that signs the user's job callbacks handed
+# out: these run only for the signed-in user (or an admin).
+ACT_FOR_SELF_ONLY = frozenset(
+    {"delegations.grant", "delegations.list", "delegations.revoke", "webhooks.secret.get", "webhooks.secret.rotate"}
+)
 
 
 def _now() -> datetime:
@@ -57,7 +60,8 @@ async def require_consent(caller: User, grantor: User, operation: str) -> None:
         return
     if operation in ACT_FOR_SELF_ONLY:
         raise Forbidden(
-            f"{operation} runs only for the signed-in user: no one can manage delegations for someone else",
+            f"{operation} runs only for the signed-in user: no one can manage delegations or "
+            "webhook secrets for someone else",
             code="on-behalf-of-not-allowed",
         )
     delegations = await _active(grantor.id, caller.id)

@@ -50,7 +50,7 @@ from models.ids import new_id
 from models.jobs import Job, JobState, revoke_job_tokens
 from models.operations.accounts import authenticate_token
 from models.operations.chains import RefError, resolve_refs
-from models.operations.jobs import record_job_event
+from models.operations.jobs import check_job_consent, record_job_event
 from models.operations.jobs_admin import reap_expired
 from models.paging import Page
 from models.registry import REGISTRY
@@ -109,6 +109,7 @@ async def _job_context(site: Site, job: Job, token: str | None = None) -> Contex
     """The job's caller: authenticated by its job token when it has one, as an HTTP request would be."""
     if job.is_system:
         return Context(site=site, system=True, extra={"job_id": job.id})
+    await check_job_consent(job)  # a delegation revoked or expired since it was queued stops it here
     if token is not None:
         user, access = await authenticate_token(token)
         extra = {"job_id": job.id, "job_token": token, "access_token": access}

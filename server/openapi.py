@@ -57,7 +57,8 @@ _JOB_HEADERS = [
         "name": "X-On-Behalf-Of",
         "in": "header",
         "required": False,
-        "description": "username to act for (admin or agent role); always runs as a job",
+        "description": "username to act for: needs their active delegation to you covering the "
+        "operation's scope (POST /api/v1/delegations), or the admin role; always runs as a job",
         "schema": {"type": "string", "maxLength": 64},
     },
 ]

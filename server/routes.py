@@ -152,11 +152,18 @@ WEBHOOKS = [
     Route("GET", f"{V1}/webhooks/{{id}}/deliveries", "webhooks.deliveries"),
 ]
 
+DELEGATIONS = [
+    Route("POST", f"{V1}/delegations", "delegations.grant", status=201),
+    Route("GET", f"{V1}/delegations", "delegations.list"),
+    Route("DELETE", f"{V1}/delegations/{{id}}", "delegations.revoke"),
+]
+
 OAUTH = [
     Route("POST", f"{V1}/apps", "oauth.apps.create", forms=True),
     Route("GET", f"{V1}/apps/verify_credentials", "oauth.apps.verify"),
 ]
 
 ROUTES: list[Route] = [
-    *ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *AGENTS, *JOBS, *WEBHOOKS, *VERIFY, *FEDERATION, *EXPORTS, *OAUTH
+    *ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *AGENTS, *JOBS, *WEBHOOKS, *VERIFY, *FEDERATION, *EXPORTS, *OAUTH,
+    *DELEGATIONS,
 ]

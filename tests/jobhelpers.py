@@ -61,3 +61,10 @@ async def queued(api: Api, path: str, body: Any, token: str, **headers: str) -> 
     assert reply.status == 202, reply
     assert reply.headers["Location"] == f"{JOBS}/{reply.body['id']}"
     return reply.body
+
+
+async def delegate(api: Api, grantor: str, to: str, *scopes: str, **fields: Any) -> dict[str, Any]:
+    """The grantor lets `to` act for them (X-On-Behalf-Of) with these scopes; assert the 201."""
+    reply = await api.post("/api/v1/delegations", {"to": to, "scopes": list(scopes), **fields}, token=grantor)
+    assert reply.status == 201, reply
+    return reply.body

@@ -11,7 +11,7 @@ from models.ledger import LedgerEntry
 from models.tokens import TokenType
 
 from .conftest import Api, assert_problem
-from .jobhelpers import ASYNC, JOBS, fast_api, finished_job, queue_api, queued, worker  # noqa: F401
+from .jobhelpers import ASYNC, JOBS, delegate, fast_api, finished_job, queue_api, queued, worker  # noqa: F401
 from .test_ledger import balance, minted
 
 COIN = {"name": "Coin", "symbol": "CN", "fungible": True, "smallest_unit": 2}
@@ -198,6 +198,7 @@ async def test_on_behalf_of__an_agent_acts_as_the_user_and_the_job_records_both(
     bob, admin = await fast_api.user("bob"), await fast_api.user("root", roles=["admin"])
     type_id = await minted(fast_api, alice, "10.00")
     give = {"type": type_id, "amount": "4", "to": "bob"}
+    await delegate(fast_api, alice, "agent", "read", "write")  # alice's consent (tests/test_delegations.py)
     reply = await fast_api.post("/api/v1/ledger/give", give, token=agent, headers={"X-On-Behalf-Of": "alice"})
     assert reply.status == 202, reply  # acting for someone is always a recorded job
     job = await finished_job(fast_api, agent, reply.body["id"])
@@ -211,11 +212,14 @@ async def test_on_behalf_of__an_agent_acts_as_the_user_and_the_job_records_both(
     assert (await finished_job(fast_api, admin, reply.body["id"]))["on_behalf_of"] == "alice"
 
 
-async def test_on_behalf_of__refused_without_the_role_or_for_unknown_users(queue_api: Api) -> None:
+async def test_on_behalf_of__refused_without_consent_or_for_unknown_users(queue_api: Api) -> None:
     alice, bob = await queue_api.user("alice"), await queue_api.user("bob")
     agent = await queue_api.user("agent", roles=["agent"])
     type_id = await minted(queue_api, alice, "10.00")
     give = {"type": type_id, "amount": "4", "to": "bob"}
+    await delegate(queue_api, bob, "agent", "read", "write")
+    root = await queue_api.user("root", roles=["admin"])
+    await delegate(queue_api, root, "agent", "read", "write")
     before = await counts()
     forbidden = await queue_api.post("/api/v1/ledger/give", give, token=bob, headers={"X-On-Behalf-Of": "alice"})
     assert_problem(forbidden, 403, "on-behalf-of-forbidden")
@@ -223,8 +227,7 @@ async def test_on_behalf_of__refused_without_the_role_or_for_unknown_users(queue
     assert_problem(unknown, 404, "user-not-found")
     long_name = await queue_api.post("/api/v1/ledger/give", give, token=agent, headers={"X-On-Behalf-Of": "a" * 65})
     assert_problem(long_name, 400, "invalid-on-behalf-of")
-    # Acting for an admin does not lend an agent admin-only operations.
-    await queue_api.user("root", roles=["admin"])
+    # Acting for an admin (who consented) does not lend an agent admin-only operations.
     as_admin = await queue_api.get("/api/v1/admin/users", token=agent, headers={"X-On-Behalf-Of": "root"})
     assert_problem(as_admin, 403, "role-required")
     # The behalf user's own rights apply: bob cannot be made to give alice's coins.

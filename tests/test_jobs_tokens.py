@@ -17,7 +17,7 @@ from models.security import token_digest
 from server.jobs import reap_expired
 
 from .conftest import Api, assert_problem
-from .jobhelpers import JOBS, queue_api, worker  # noqa: F401
+from .jobhelpers import JOBS, delegate, queue_api, worker  # noqa: F401
 
 BALANCE = "/api/v1/ledger/balance"
 
@@ -84,14 +84,14 @@ async def test_job_token__is_stored_only_as_a_hash_and_expires_with_the_lease(qu
 
 async def test_job_token__acts_for_the_behalf_user_only(queue_api: Api, spy: Spy) -> None:
     agent = await queue_api.user("agent", roles=["agent"])
-    await queue_api.user("bob")
+    await delegate(queue_api, await queue_api.user("bob"), "agent", "read")
     reply = await queue_api.get(BALANCE, token=agent, headers={"X-On-Behalf-Of": "bob"})
     assert reply.status == 202, reply
     running = asyncio.create_task(worker(queue_api, "w1").run_once())
     leaked = await spy.token()
     me = await _me(queue_api, leaked)
     assert me.body["username"] == "bob" and "agent" not in me.body.get("roles", [])
-    # bob has no admin or agent role: the job token cannot act on behalf of anyone else.
+    # agent has not delegated to bob: the job token cannot act on behalf of anyone else.
     assert_problem(
         await queue_api.get(BALANCE, token=leaked, headers={"X-On-Behalf-Of": "agent"}), 403, "on-behalf-of-forbidden"
     )

@@ -331,6 +331,7 @@ async def test_pages__every_page_passes_the_accessibility_smoke_check(browser: B
         "/app/jobs",
         "/app/admin/users",
         "/app/apps",
+        "/app/delegations",
         "/no/such/page",
         f"/oauth/authorize?client_id={app['client_id']}&redirect_uri=https://a.example/cb&response_type=code",
     ]

@@ -12,6 +12,7 @@ from . import (  # noqa: F401
     ledger,  # noqa: F401
     media,
     oauth,  # noqa: F401
+    delegations,  # noqa: F401  (after oauth)
     sets,  # noqa: F401
     tokens,
     types,

@@ -4,10 +4,13 @@
 to run asynchronously. It refuses bad input and missing rights at once (the same checks a
 direct call makes), so a queued job can only fail for reasons found while it runs.
 
-On behalf of: a caller with the admin or agent role may send `X-On-Behalf-Of: username`;
-the job then runs with that user's rights and records both users. Both may see the job.
-The caller must also pass the operation's own checks (its role, not frozen), so acting for
-an admin does not lend admin-only operations to an agent.
+On behalf of: a caller may send `X-On-Behalf-Of: username` when that user has granted them
+an active delegation covering the operation's scope, or when the caller is an admin (see
+models/operations/delegations.py); the job then runs with that user's rights and records
+both users. Both may see the job. The worker checks the consent again when the job starts,
+so a delegation revoked (or expired) meanwhile stops it. The caller must also pass the
+operation's own checks (its role, not frozen), so acting for an admin does not lend
+admin-only operations to an agent.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from ..actors import Role, TokenKind, User
+from ..actors import TokenKind, User
 from ..context import Context
 from ..errors import BadInput, Conflict, Forbidden, NotFound, Unprocessable
 from ..events import Event
@@ -31,12 +34,12 @@ from ..paging import ListInput, paginate
 from ..registry import REGISTRY, Access, Input
 from ..urls import check_callback_syntax
 from .accounts import find_user
+from .delegations import require_consent
 
 __all__ = [
-    "JobRequest", "enqueue", "acting_context", "record_job_event", "refuse_job_token", "render_job", "ON_BEHALF_ROLES",
+    "JobRequest", "enqueue", "acting_context", "check_job_consent", "record_job_event", "refuse_job_token", "render_job",
 ]
 
-ON_BEHALF_ROLES = (Role.ADMIN, Role.AGENT)
 # Operations that take a password, hand out a bearer token or act on the caller's own session:
 # a job record would keep the secret (or lose the session), so they only run directly.
 NOT_QUEUEABLE = frozenset(
@@ -76,19 +79,27 @@ async def record_job_event(job: Job, name: str, payload: dict[str, Any] | None =
     )
 
 
-async def acting_context(ctx: Context, behalf_username: str | None) -> Context:
-    """The Context the job will run with: the caller's, or the behalf user's if allowed."""
+async def acting_context(ctx: Context, behalf_username: str | None, operation: str) -> Context:
+    """The Context the job will run with: the caller's, or the behalf user's if they consented."""
     caller = ctx.require_user()
     if behalf_username is None:
         return ctx
-    if not any(caller.has_role(role) for role in ON_BEHALF_ROLES):
-        raise Forbidden(
-            "acting on behalf of another user needs the admin or agent role", code="on-behalf-of-forbidden"
-        )
     if not behalf_username.strip() or len(behalf_username) > 64:
         raise BadInput("X-On-Behalf-Of must be a username", code="invalid-on-behalf-of")
     target = await find_user(behalf_username.strip())
+    await require_consent(caller, target, operation)
     return Context(site=ctx.site, user=target, actor=await target.actor)
+
+
+async def check_job_consent(job: Job) -> None:
+    """Before a run: the behalf user's consent still holds (not revoked or expired since queueing)."""
+    if job.on_behalf_of_id is None or job.caller_id is None:  # type: ignore[attr-defined]
+        return
+    users = {user.id: user for user in await User.filter(id__in=[job.caller_id, job.on_behalf_of_id])}  # type: ignore[attr-defined]
+    caller, grantor = users.get(job.caller_id), users.get(job.on_behalf_of_id)  # type: ignore[attr-defined]
+    if caller is None or grantor is None:
+        raise Forbidden("the account that queued this job or the one it acts for is gone", code="on-behalf-of-forbidden")
+    await require_consent(caller, grantor, job.operation)
 
 
 def _repeat(job: Job, request: JobRequest) -> Job:
@@ -127,8 +138,8 @@ async def enqueue(ctx: Context, request: JobRequest) -> tuple[Job, bool]:
     caller = ctx.require_user()
     if request.idempotency_key is not None and not IDEMPOTENCY_KEY.match(request.idempotency_key):
         raise BadInput("Idempotency-Key must be 1-255 visible ASCII characters", code="invalid-idempotency-key")
-    run_ctx = await acting_context(ctx, request.on_behalf_of)
     REGISTRY.authorize(ctx, operation)  # the caller needs the kind of right too (role, not frozen)
+    run_ctx = await acting_context(ctx, request.on_behalf_of, operation.name)
     REGISTRY.authorize(run_ctx, operation)
     refuse_job_token(ctx)
     REGISTRY.parse(request.operation, request.input)

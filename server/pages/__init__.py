@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import account, admin, manage, social, tokens, verify
+from . import account, admin, delegations, manage, social, tokens, verify
 from .base import STATIC_DIR, html_error_pages
 
 __all__ = ["add_page_routes", "html_error_pages"]
@@ -34,6 +34,9 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/app/jobs", manage.jobs_page, name="page_jobs")
     router.add_get("/app/apps", manage.apps_page, name="page_apps")
     router.add_post("/app/apps/{app}/revoke", manage.revoke_app)
+    router.add_get("/app/delegations", delegations.delegations_page, name="page_delegations")
+    router.add_post("/app/delegations", delegations.grant_delegation)
+    router.add_post("/app/delegations/{id}/revoke", delegations.revoke_delegation)
     router.add_get("/app/admin/users", manage.admin_users, name="page_admin_users")
     router.add_post("/app/admin/users/{username}/{action:freeze|unfreeze|token|roles}", manage.admin_action)
     router.add_get("/app/follows", social.follows_page, name="page_follows")

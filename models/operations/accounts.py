@@ -22,7 +22,7 @@ from ..context import Context
 from ..errors import Conflict, Forbidden, NotFound, Unauthorized
 from ..federation import Follow
 from ..paging import ListInput, paginate
-from ..registry import REGISTRY, Access, Input
+from ..registry import REGISTRY, Access, Effect, Input, Transaction
 from ..security import check_password, hash_password, new_bearer_token, token_digest
 from ..views import user_view
 
@@ -128,7 +128,7 @@ async def find_user(username: str) -> User:
     return user
 
 
-@REGISTRY.operation("auth.register", RegisterInput, access=Access.PUBLIC, writes=True)
+@REGISTRY.operation("auth.register", RegisterInput, access=Access.PUBLIC, effect=Effect.WRITE)
 async def register(ctx: Context, params: RegisterInput) -> dict[str, Any]:
     """Create an account and return it with its non-expiring personal bearer token."""
     user = await create_user(params.username, params.password, params.email)
@@ -138,7 +138,7 @@ async def register(ctx: Context, params: RegisterInput) -> dict[str, Any]:
     return {"user": user_view(user, private=True), "token": token}
 
 
-@REGISTRY.operation("auth.login", Credentials, access=Access.PUBLIC, writes=True)
+@REGISTRY.operation("auth.login", Credentials, access=Access.PUBLIC, effect=Effect.WRITE)
 async def login(ctx: Context, params: Credentials) -> dict[str, Any]:
     """Check a password and issue a login token valid for 30 days."""
     user = await User.get_or_none(username=params.username)
@@ -154,7 +154,7 @@ class NoInput(Input):
     pass
 
 
-@REGISTRY.operation("auth.logout", NoInput, access=Access.USER, writes=True)
+@REGISTRY.operation("auth.logout", NoInput, access=Access.USER, transaction=Transaction.REGISTRY)
 async def logout(ctx: Context, params: NoInput) -> dict[str, Any]:
     """Revoke the token used for this call."""
     token = ctx.extra.get("access_token")

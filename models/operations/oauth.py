@@ -25,7 +25,7 @@ from ..base import iso
 from ..context import Context
 from ..errors import BadInput, Forbidden, Unauthorized
 from ..oauth import APP_TOKEN_PREFIX, BASE_SCOPES, OAuthApp, OAuthCode, OAuthToken
-from ..registry import REGISTRY, Access, Input
+from ..registry import REGISTRY, Access, Effect, Input
 from ..security import new_bearer_token, token_digest
 
 __all__ = ["CODE_LIFETIME", "OOB_URI", "authenticate_app_token", "parse_scopes"]
@@ -101,7 +101,7 @@ def _app_view(app: OAuthApp) -> dict[str, Any]:
     }
 
 
-@REGISTRY.operation("oauth.apps.create", AppInput, access=Access.PUBLIC, writes=True)
+@REGISTRY.operation("oauth.apps.create", AppInput, access=Access.PUBLIC, effect=Effect.WRITE)
 async def create_app(ctx: Context, params: AppInput) -> dict[str, Any]:
     """Register an app; the answer holds its client_id and client_secret (the secret only this once)."""
     secret = secrets.token_urlsafe(32)
@@ -168,7 +168,7 @@ def with_query(uri: str, values: dict[str, str | None]) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
 
 
-@REGISTRY.operation("oauth.authorization.grant", AuthorizeInput, access=Access.USER, writes=True)
+@REGISTRY.operation("oauth.authorization.grant", AuthorizeInput, access=Access.USER, effect=Effect.WRITE)
 async def grant_authorization(ctx: Context, params: AuthorizeInput) -> dict[str, Any]:
     """The signed-in user approves: a single-use code, valid 10 minutes, and where to send it."""
     token = ctx.extra.get("access_token")
@@ -251,7 +251,7 @@ async def _exchange_code(ctx: Context, app: OAuthApp, params: TokenInput) -> dic
     return _token_answer(secret, list(code.scopes))
 
 
-@REGISTRY.operation("oauth.token", TokenInput, access=Access.PUBLIC, writes=True)
+@REGISTRY.operation("oauth.token", TokenInput, access=Access.PUBLIC, effect=Effect.WRITE)
 async def issue_token(ctx: Context, params: TokenInput) -> dict[str, Any]:
     """Exchange a code (authorization_code, PKCE) or the app's credentials (client_credentials) for a token."""
     if params.grant_type == "authorization_code":
@@ -276,7 +276,7 @@ class RevokeInput(OAuthInput):
     client_secret: str | None = Field(None, max_length=256)
 
 
-@REGISTRY.operation("oauth.revoke", RevokeInput, access=Access.PUBLIC, writes=True)
+@REGISTRY.operation("oauth.revoke", RevokeInput, access=Access.PUBLIC, effect=Effect.WRITE)
 async def revoke(ctx: Context, params: RevokeInput) -> dict[str, Any]:
     """Revoke a token the app holds; unknown tokens are not an error (RFC 7009 section 2.2)."""
     app = await _client(params.client_id, params.client_secret, secret_required=False)

@@ -140,12 +140,27 @@ async def register(ctx: Context, params: RegisterInput) -> dict[str, Any]:
 
 @REGISTRY.operation("auth.login", Credentials, access=Access.PUBLIC, effect=Effect.WRITE)
 async def login(ctx: Context, params: Credentials) -> dict[str, Any]:
-    """Check a password and issue a login token valid for 30 days."""
+    """Check a password and issue a login token valid for 30 days.
+
+    Failed attempts are counted per account and per client address (models/login_throttle.py):
+    too many answer 429 for a growing while. A frozen account cannot sign in (403).
+    """
+    throttle = ctx.site.login_throttle
+    if throttle is not None:
+        throttle.check(params.username, ctx.client_address)
     user = await User.get_or_none(username=params.username)
     stored = user.password_hash if user else _DUMMY_HASH
     valid = check_password(params.password, stored)  # always hash: no timing hint for unknown names
     if user is None or not valid or user.status == UserStatus.DELETED.value:
+        if throttle is not None:
+            throttle.failed(params.username, ctx.client_address)
         raise Unauthorized("wrong username or password", code="invalid-credentials")
+    if throttle is not None:
+        throttle.succeeded(params.username)
+    if user.status == UserStatus.FROZEN.value:
+        raise Forbidden(
+            "this account is frozen: it cannot sign in; ask an administrator to unfreeze it", code="account-frozen"
+        )
     token = await issue_token(user, TokenKind.LOGIN, lifetime=timedelta(days=LOGIN_TOKEN_DAYS))
     return {"token": token, "token_type": "Bearer", "expires_in": LOGIN_TOKEN_DAYS * 86400}
 
@@ -263,7 +278,7 @@ async def _delete_account(ctx: Context, user: User) -> dict[str, Any]:
 
 @REGISTRY.operation("admin.users.freeze", UsernameInput, role=Role.ADMIN)
 async def freeze(ctx: Context, params: UsernameInput) -> dict[str, Any]:
-    """Freeze a user: they can still sign in and read, but change nothing."""
+    """Freeze a user: their existing tokens can still read, but they cannot sign in or change anything."""
     return await _set_status(ctx, params.username, UserStatus.FROZEN, "user.frozen")
 
 
@@ -287,7 +302,12 @@ class PasswordInput(Input):
 async def delete_me(ctx: Context, params: PasswordInput) -> dict[str, Any]:
     """Delete your own account (give your current password); servers that follow you are told."""
     user = ctx.require_user()
+    throttle = ctx.site.login_throttle  # a stolen token must not become a password oracle
+    if throttle is not None:
+        throttle.check(user.username, ctx.client_address)
     if not check_password(params.password, user.password_hash):
+        if throttle is not None:
+            throttle.failed(user.username, ctx.client_address)
         raise Forbidden("the password is not right", code="invalid-password")
     if user.has_role(Role.ADMIN):
         raise Conflict("an admin cannot delete their own account; ask another admin", code="self-lockout")

@@ -91,7 +91,7 @@ def required_scope(operation: Operation) -> str:
     It follows what the operation does (`Operation.effect`), never how its transaction runs.
     Internal operations (Access.SYSTEM) are unknown to every token; they get the strictest scope.
     """
-    writes = operation.effect is Effect.WRITE
+    writes = operation.effect is not Effect.READ
     role = operation.role.value if operation.role else None
     if operation.access is Access.SYSTEM:
         return "admin:write"

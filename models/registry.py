@@ -5,9 +5,9 @@ registry validates input with the operation's pydantic model, checks the declare
 permission, and runs the operation as its `transaction` says.
 
 Two declarations, one meaning each:
-- `effect` is what an operation does (read or write). It decides the OAuth scope a token needs
-  (models/oauth.py `required_scope`; admin:* comes from the role) and whether a frozen account
-  may call it.
+- `effect` is what an operation does (read, write, or relinquish: take back the caller's own
+  access). It decides the OAuth scope a token needs (models/oauth.py `required_scope`; admin:*
+  comes from the role) and whether a frozen account may call it.
 - `transaction` is how its transaction is run: by the registry, by the operation itself, or
   none at all (reads, and operations that await network I/O and must hold no transaction).
 """
@@ -52,6 +52,9 @@ class Effect(Enum):
 
     READ = "read"  # changes nothing of anyone's: scope read; frozen accounts may call it
     WRITE = "write"  # changes state here or elsewhere (federates, fetches to store): scope write; not when frozen
+    # only takes back the caller's own access (sign out, an app's access): scope write, and a
+    # frozen account may still do it, since it can only shrink what the account exposes
+    RELINQUISH = "relinquish"
 
 
 class Transaction(Enum):
@@ -97,9 +100,9 @@ class Registry:
         and its effect stays WRITE (so a read-scope token or a frozen account cannot call it).
         """
         effect = effect or (Effect.WRITE if access in (Access.WRITE, Access.SYSTEM) else Effect.READ)
-        if access is Access.WRITE and effect is not Effect.WRITE:
+        if access is Access.WRITE and effect is Effect.READ:
             raise ValueError(f"operation {name!r}: Access.WRITE operations write; use Access.USER for a read")
-        transaction = transaction or (Transaction.REGISTRY if effect is Effect.WRITE else Transaction.NONE)
+        transaction = transaction or (Transaction.NONE if effect is Effect.READ else Transaction.REGISTRY)
 
         def register(run: Callable[[Context, InputT], Awaitable[Any]]) -> Callable[[Context, InputT], Awaitable[Any]]:
             if name in self._operations:

@@ -16,7 +16,7 @@ from server.app import create_app
 from .conftest import Api, assert_problem
 from .dbutil import test_settings as app_settings
 from .pagehelpers import Browser
-from .test_oauth import REDIRECT, pkce, register_app
+from .test_oauth import REDIRECT, authorize, exchange, pkce, register_app
 
 LOGIN = "/api/v1/auth/login"
 
@@ -179,3 +179,23 @@ def test_throttle__forgets_the_oldest_keys_beyond_its_bound() -> None:
     throttle.check("user0", None, now=1)  # forgotten: no longer locked
     with pytest.raises(RateLimited):
         throttle.check(f"user{MAX_KEYS + 49}", None, now=1)
+
+
+async def test_frozen__can_still_sign_out_and_take_back_an_apps_access(api: Api) -> None:
+    admin = await api.user("root", roles=["admin"])
+    browser = Browser(api.client)
+    assert (await browser.sign_up("ann")).status == 200
+    app = await register_app(api)
+    verifier, challenge = pkce()
+    status, body = await exchange(api, app, await authorize(browser, app, challenge=challenge), verifier)
+    assert status == 200
+    assert (await api.post("/api/v1/admin/users/ann/freeze", token=admin)).status == 200
+    listed = await browser.get("/app/apps")
+    assert listed.status == 200 and f'id="app-{app["id"]}"' in listed.text
+    revoked = await browser.post(f"/app/apps/{app['id']}/revoke", {}, csrf=listed.csrf())
+    assert revoked.status == 200 and "Access revoked." in revoked, revoked.text[:500]
+    assert_problem(await api.get("/api/v1/me", token=body["access_token"]), 401)
+    home = await browser.get("/")
+    signed_out = await browser.post("/signout", {}, csrf=home.csrf())
+    assert signed_out.status == 200 and "You are signed out." in signed_out
+    assert "/signin?next=" in (await browser.get("/app/apps")).url

@@ -46,7 +46,7 @@ EXPECTED_SCOPES = {
     "agents.reports.send": W,
     "agents.reports.sent": R,
     "auth.login": W,
-    "auth.logout": R,  # revoking the token in hand: any scope may (RFC 7009), frozen accounts too
+    "auth.logout": W,  # Effect.RELINQUISH: frozen accounts may, a read-only app may not
     "auth.register": W,
     "copies.list": R,
     "copies.verify": R,  # asks the origin; refreshes only the caller's cached copy

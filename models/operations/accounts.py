@@ -22,7 +22,7 @@ from ..context import Context
 from ..errors import Conflict, Forbidden, NotFound, Unauthorized
 from ..federation import Follow
 from ..paging import ListInput, paginate
-from ..registry import REGISTRY, Access, Effect, Input, Transaction
+from ..registry import REGISTRY, Access, Effect, Input
 from ..security import check_password, hash_password, new_bearer_token, token_digest
 from ..views import user_view
 
@@ -169,7 +169,7 @@ class NoInput(Input):
     pass
 
 
-@REGISTRY.operation("auth.logout", NoInput, access=Access.USER, transaction=Transaction.REGISTRY)
+@REGISTRY.operation("auth.logout", NoInput, access=Access.USER, effect=Effect.RELINQUISH)
 async def logout(ctx: Context, params: NoInput) -> dict[str, Any]:
     """Revoke the token used for this call."""
     token = ctx.extra.get("access_token")

@@ -393,7 +393,7 @@ class AppIdInput(OAuthInput):
     app: str = Field(min_length=1, max_length=64)
 
 
-@REGISTRY.operation("oauth.authorizations.revoke", AppIdInput)
+@REGISTRY.operation("oauth.authorizations.revoke", AppIdInput, access=Access.USER, effect=Effect.RELINQUISH)
 async def revoke_authorization(ctx: Context, params: AppIdInput) -> dict[str, Any]:
     """Take back an app's access: every token it holds for you stops working."""
     _require_session(ctx)

@@ -32,7 +32,7 @@ from models.events import Event
 from models.federation import Delivery, RemoteActor
 from models.operations.agents import GrantCreateInput, create_grant, report_change
 from models.paging import ListInput, Page, paginate
-from models.registry import REGISTRY, Access, Input
+from models.registry import REGISTRY, Access, Input, Transaction
 from models.tokens import Token
 
 from .actors import instance_actor
@@ -55,7 +55,7 @@ def _names_remote(site: Site, name: str) -> bool:
     return bool(at) and host.lower() != site.domain.lower()
 
 
-@REGISTRY.operation("agents.grants.create", GrantCreateInput, writes=False)
+@REGISTRY.operation("agents.grants.create", GrantCreateInput, transaction=Transaction.NONE)
 async def grant(ctx: Context, params: GrantCreateInput) -> dict[str, Any]:
     """Let an agent report changes to one of your tokens or to the tokens of one of your sets.
 
@@ -211,7 +211,7 @@ async def _deliveries(rows: list[SentReport]) -> dict[str, Delivery]:
     return {delivery.activity_uri: delivery for delivery in found}
 
 
-@REGISTRY.operation("agents.reports.send", SendReportInput, role=Role.AGENT, writes=False)
+@REGISTRY.operation("agents.reports.send", SendReportInput, role=Role.AGENT, transaction=Transaction.NONE)
 async def send_report(ctx: Context, params: SendReportInput) -> dict[str, Any]:
     """Report a change to a token on another server (agents only); its owner's server answers later."""
     me = ctx.require_actor()

@@ -33,7 +33,7 @@ from models.errors import Conflict, Unprocessable
 from models.jobs import FINISHED, CallbackState, Job
 from models.operations.callbacks import secret_for
 from models.operations.jobs import JobIdInput, record_job_event, render_job, visible_job
-from models.registry import REGISTRY, Access, Input
+from models.registry import REGISTRY, Access, Input, Transaction
 
 from .ssrf import GuardedResolver, UrlRefused, check_callback_url
 
@@ -164,7 +164,7 @@ async def deliver_due_callbacks(site: Site, *, now: datetime | None = None, limi
     return tried
 
 
-@REGISTRY.operation("jobs.redeliver", JobIdInput, access=Access.WRITE, writes=False)
+@REGISTRY.operation("jobs.redeliver", JobIdInput, transaction=Transaction.NONE)
 async def redeliver(ctx: Context, params: JobIdInput) -> dict[str, Any]:
     """Send a finished job's callback again now (also after it was delivered or gave up)."""
     job = await visible_job(ctx, params.id)
@@ -182,7 +182,7 @@ class NoInput(Input):
     pass
 
 
-@REGISTRY.operation("system.callbacks.retry", NoInput, access=Access.SYSTEM, writes=False)
+@REGISTRY.operation("system.callbacks.retry", NoInput, access=Access.SYSTEM, transaction=Transaction.NONE)
 async def retry_callbacks(ctx: Context, params: NoInput) -> dict[str, Any]:
     """Periodic: try every pending callback whose next try is due."""
     return {"tried": await deliver_due_callbacks(ctx.site)}

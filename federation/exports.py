@@ -187,7 +187,7 @@ def _filename(name: str, export_id: str) -> str:
     return f"tallystick-{slug}-{export_id}.json"
 
 
-@REGISTRY.operation("exports.get", ExportIdInput, access=Access.PUBLIC, writes=False)
+@REGISTRY.operation("exports.get", ExportIdInput, access=Access.PUBLIC)
 async def download_export(ctx: Context, params: ExportIdInput) -> FileResult:
     """Download an export document (its id is the link to share)."""
     row = await SetExport.get_or_none(id=params.id)

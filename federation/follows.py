@@ -27,7 +27,7 @@ from models.federation import FederationProfile, Follow, FollowState, RemoteActo
 from models.ids import new_id
 from models.markdown import markdown_to_html
 from models.paging import ListInput, Page, paginate
-from models.registry import REGISTRY, Access, Input
+from models.registry import REGISTRY, Access, Input, Transaction
 
 from . import documents
 from .actors import SUBSCRIBE_REL, local_actor_url
@@ -161,7 +161,7 @@ async def resolve_target(ctx: Context, target: str) -> Actor:
     return await Actor.get(id=remote.actor_id)  # type: ignore[attr-defined]
 
 
-@REGISTRY.operation("federation.lookup", FollowInput, access=Access.USER, writes=False)
+@REGISTRY.operation("federation.lookup", FollowInput, access=Access.USER)
 async def lookup(ctx: Context, params: FollowInput) -> dict[str, Any]:
     """Find an actor by user@host or URL (WebFinger and a fetch for remote ones) so you can give to it."""
     actor = await resolve_target(ctx, params.target)
@@ -180,7 +180,7 @@ async def lookup(ctx: Context, params: FollowInput) -> dict[str, Any]:
     }
 
 
-@REGISTRY.operation("follows.create", FollowTargetInput, access=Access.WRITE, writes=False)
+@REGISTRY.operation("follows.create", FollowTargetInput, transaction=Transaction.NONE)
 async def follow(ctx: Context, params: FollowTargetInput) -> dict[str, Any]:
     """Follow an actor, or one remote token, type or set; remote ones answer with Accept or Reject."""
     me = ctx.require_actor()
@@ -391,7 +391,7 @@ class RemoteFollowInput(Input):
     target: str = Field(min_length=8, max_length=2048, description="the URL of our actor, token, type or set")
 
 
-@REGISTRY.operation("federation.remote_follow", RemoteFollowInput, access=Access.PUBLIC, writes=False)
+@REGISTRY.operation("federation.remote_follow", RemoteFollowInput, access=Access.PUBLIC)
 async def remote_follow(ctx: Context, params: RemoteFollowInput) -> dict[str, Any]:
     """Where a visitor from another server follows one of ours: their server's subscribe page.
 

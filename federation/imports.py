@@ -32,7 +32,7 @@ from models.errors import DomainError, NotFound, Unprocessable
 from models.exports import ImportedCopy, ImportRecord
 from models.federation import RemoteObject
 from models.paging import ListInput, Page, paginate
-from models.registry import REGISTRY, Access, Input
+from models.registry import REGISTRY, Access, Input, Transaction
 
 from .copycheck import ask_origin
 from .exports import EXPORT_TYPE
@@ -198,9 +198,9 @@ async def _keep(uri: str, kind: str, owner: Actor, document: dict[str, Any]) -> 
     return row
 
 
-# writes=False: it fetches keys and follows owners over the network, so no caller (HTTP or job
+# Transaction.NONE: it fetches keys and follows owners over the network, so no caller (HTTP or job
 # worker) may wrap it in a transaction; it opens its own, only for storing (as follows.create does).
-@REGISTRY.operation("imports.create", ImportInput, writes=False)
+@REGISTRY.operation("imports.create", ImportInput, transaction=Transaction.NONE)
 async def import_export(ctx: Context, params: ImportInput) -> dict[str, Any]:
     """Import another server's export as read-only copies, after checking every proof and hash."""
     me = ctx.require_actor()
@@ -348,7 +348,7 @@ async def _refresh(site: Site, held: RemoteObject, token_uri: str, actors: Actor
     return None
 
 
-@REGISTRY.operation("copies.verify", CopyIdInput, access=Access.USER, writes=False)
+@REGISTRY.operation("copies.verify", CopyIdInput, access=Access.USER)
 async def verify_copy(ctx: Context, params: CopyIdInput) -> dict[str, Any]:
     """Ask the origin about your copy; an outdated copy is refreshed, a withdrawn one marked."""
     row = await ImportedCopy.get_or_none(id=params.id, importer_id=ctx.require_actor().id)

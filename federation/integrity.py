@@ -157,7 +157,7 @@ async def verify_remote_object(
 SIGNED_KINDS = ("token", "type", "set")
 
 
-@REGISTRY.operation("federation.signed_object", ObjectInput, access=Access.PUBLIC, writes=False)
+@REGISTRY.operation("federation.signed_object", ObjectInput, access=Access.PUBLIC)
 async def signed_object(ctx: Context, params: ObjectInput) -> dict[str, Any]:
     """The ActivityPub form of a token, type or set with a proof by its owner (FEP-8b32).
 

@@ -286,7 +286,7 @@ class CollectionInput(Input):
     page: int | None = Field(None, ge=1, le=100_000)
 
 
-@REGISTRY.operation("federation.collection", CollectionInput, access=Access.PUBLIC, writes=False)
+@REGISTRY.operation("federation.collection", CollectionInput, access=Access.PUBLIC)
 async def actor_collection(ctx: Context, params: CollectionInput) -> dict[str, Any]:
     """An actor's outbox, followers or following (paged), or its inbox (never listed)."""
     actor = await instance_actor() if params.username is None else await local_user_actor(params.username)
@@ -299,7 +299,7 @@ class ActivityInput(Input):
     id: str = Field(min_length=1, max_length=64)
 
 
-@REGISTRY.operation("federation.activity", ActivityInput, access=Access.PUBLIC, writes=False)
+@REGISTRY.operation("federation.activity", ActivityInput, access=Access.PUBLIC)
 async def activity_document(ctx: Context, params: ActivityInput) -> dict[str, Any]:
     """One of our public activities (Create/Update/Delete) by its id."""
     row = await OutboxActivity.get_or_none(id=params.id, type__in=OUTBOX_TYPES, event_id__isnull=False)

@@ -31,7 +31,7 @@ from tortoise.models import Model
 
 from models.context import Context
 from models.federation import Delivery, DeliveryState, InboxActivity, InboxState
-from models.registry import REGISTRY, Access, Input
+from models.registry import REGISTRY, Access, Input, Transaction
 
 __all__ = ["FINISHED_DELIVERIES", "FINISHED_INBOX", "prune_rows"]
 
@@ -68,7 +68,7 @@ class PruneInput(Input):
     max_batches: int = Field(100, ge=1, le=10_000)
 
 
-@REGISTRY.operation("system.federation.prune", PruneInput, access=Access.SYSTEM, writes=False)
+@REGISTRY.operation("system.federation.prune", PruneInput, access=Access.SYSTEM, transaction=Transaction.NONE)
 async def prune(ctx: Context, params: PruneInput) -> dict[str, Any]:
     """Forget finished inbox activities and deliveries older than their retention."""
     now = datetime.now(UTC)

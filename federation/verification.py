@@ -40,7 +40,7 @@ async def sign_as_instance(ctx: Context, document: dict[str, Any]) -> dict[str, 
     return sign_object(document, private, method)
 
 
-@REGISTRY.operation("verify.token", VerifyInput, access=Access.PUBLIC, writes=False)
+@REGISTRY.operation("verify.token", VerifyInput, access=Access.PUBLIC)
 async def verify_token(ctx: Context, params: VerifyInput) -> dict[str, Any]:
     """Check a copy of one of our tokens, or an attribute's range or pattern, without revealing values."""
     answer = await assess(ctx, params)

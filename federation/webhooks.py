@@ -22,7 +22,7 @@ from tortoise.transactions import in_transaction
 from models.context import Context, Site
 from models.events import Event
 from models.operations.callbacks import secret_for
-from models.registry import REGISTRY, Access, Input
+from models.registry import REGISTRY, Access, Input, Transaction
 from models.webhooks import DeliveryState, Webhook, WebhookDelivery, event_message, fan_out
 
 from .callbacks import BACKOFF, CLAIM_SECONDS, MAX_TRIES, post_signed
@@ -122,7 +122,7 @@ class NoInput(Input):
     pass
 
 
-@REGISTRY.operation("system.webhooks.deliver", NoInput, access=Access.SYSTEM, writes=False)
+@REGISTRY.operation("system.webhooks.deliver", NoInput, access=Access.SYSTEM, transaction=Transaction.NONE)
 async def deliver_webhooks(ctx: Context, params: NoInput) -> dict[str, int]:
     """Periodic: fan out new outbox events to subscriptions and post the due deliveries."""
     return await run_webhooks(ctx.site)

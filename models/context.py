@@ -13,6 +13,7 @@ from .actors import Actor, Role, User
 from .errors import BadInput, Conflict, Forbidden, Unauthorized
 from .events import Event
 from .ids import new_id
+from .login_throttle import LoginThrottle
 
 __all__ = ["Context", "FederationLimits", "Site"]
 
@@ -48,6 +49,8 @@ class Site:
     allow_private_addresses: bool = False  # SSRF guard off (tests, closed networks)
     federation: FederationLimits = field(default_factory=FederationLimits)
     stuck_job_seconds: float = 3600  # a job running longer than this is listed as stuck for admins
+    # failed sign-ins of this process (None: not counted, as in the CLI)
+    login_throttle: LoginThrottle | None = field(default=None, compare=False, repr=False)
 
 @dataclass
 class Context:
@@ -58,6 +61,7 @@ class Context:
     actor: Actor | None = None
     if_match: str | None = None
     system: bool = False  # trusted internal caller (CLI, demo): passes permission checks
+    client_address: str | None = None  # the caller's IP address, as the server layer determined it
     extra: dict[str, Any] = field(default_factory=dict)
     # names of the events this call emitted (the list is shared with contexts derived by replace())
     emitted: list[str] = field(default_factory=list)

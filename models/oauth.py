@@ -14,7 +14,7 @@ from tortoise import fields
 
 from .base import APP, Entity
 from .errors import Forbidden
-from .registry import REGISTRY
+from .registry import REGISTRY, Access, Effect, Operation
 
 __all__ = [
     "APP_TOKEN_PREFIX",
@@ -85,9 +85,17 @@ class OAuthToken(Entity):
         table = "oauth_tokens"
 
 
-def required_scope(name: str, writes: bool, role: str | None) -> str:
-    """The scope an operation needs: admin:* for admin and moderator actions, else read or write."""
-    if role in _ADMIN_ROLES or name.startswith("admin."):
+def required_scope(operation: Operation) -> str:
+    """The scope an operation needs: admin:* for admin and moderator actions, else read or write.
+
+    It follows what the operation does (`Operation.effect`), never how its transaction runs.
+    Internal operations (Access.SYSTEM) are unknown to every token; they get the strictest scope.
+    """
+    writes = operation.effect is not Effect.READ
+    role = operation.role.value if operation.role else None
+    if operation.access is Access.SYSTEM:
+        return "admin:write"
+    if role in _ADMIN_ROLES or operation.name.startswith("admin."):
         return "admin:write" if writes else "admin:read"
     return "write" if writes else "read"
 
@@ -119,8 +127,7 @@ def check_scope(ctx_extra: dict[str, Any], name: str, raw: dict[str, Any] | None
     for each in names:
         if each not in REGISTRY:
             continue  # the operation itself refuses unknown names
-        operation = REGISTRY.get(each)
-        needed = required_scope(each, operation.writes, operation.role.value if operation.role else None)
+        needed = required_scope(REGISTRY.get(each))
         if needed not in scopes and f"{needed}:{each.split('.')[0]}" not in scopes:
             raise Forbidden(
                 f"this app's token lacks the {needed!r} scope that {each} needs",

@@ -2,7 +2,14 @@
 
 HTTP routes, jobs, the inbox and pages call `REGISTRY.call(ctx, name, raw_input)`. The
 registry validates input with the operation's pydantic model, checks the declared
-permission, and runs writing operations in one transaction with their outbox events.
+permission, and runs the operation as its `transaction` says.
+
+Two declarations, one meaning each:
+- `effect` is what an operation does (read, write, or relinquish: take back the caller's own
+  access). It decides the OAuth scope a token needs (models/oauth.py `required_scope`; admin:*
+  comes from the role) and whether a frozen account may call it.
+- `transaction` is how its transaction is run: by the registry, by the operation itself, or
+  none at all (reads, and operations that await network I/O and must hold no transaction).
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from .actors import Role, UserStatus
 from .context import Context
 from .errors import BadInput, Forbidden, NotFound
 
-__all__ = ["Access", "Input", "Operation", "Registry", "REGISTRY", "validation_problem"]
+__all__ = ["Access", "Effect", "Input", "Operation", "Registry", "REGISTRY", "Transaction", "validation_problem"]
 
 InputT = TypeVar("InputT", bound=BaseModel)
 
@@ -32,10 +39,30 @@ class Input(BaseModel):
 
 
 class Access(Enum):
+    """Who may call an operation (what it does is its `Effect`)."""
+
     PUBLIC = "public"  # anyone, signed in or not
-    USER = "user"  # any signed-in, active user
-    WRITE = "write"  # a signed-in user who is not frozen
+    USER = "user"  # any signed-in user; by default the operation only reads
+    WRITE = "write"  # any signed-in user; the operation writes (the default access)
     SYSTEM = "system"  # internal (periodic work): only a system context; unknown to everyone else
+
+
+class Effect(Enum):
+    """What an operation does: it drives the OAuth scope and the frozen-account check."""
+
+    READ = "read"  # changes nothing of anyone's: scope read; frozen accounts may call it
+    WRITE = "write"  # changes state here or elsewhere (federates, fetches to store): scope write; not when frozen
+    # only takes back the caller's own access (sign out, an app's access): scope write, and a
+    # frozen account may still do it, since it can only shrink what the account exposes
+    RELINQUISH = "relinquish"
+
+
+class Transaction(Enum):
+    """How an operation's transaction is run (nothing to do with its scope)."""
+
+    REGISTRY = "registry"  # the registry (or a job, with the job's result) runs it in one transaction
+    OWN = "own"  # it opens its own (hot paths); may still be nested in a job's transaction
+    NONE = "none"  # never wrapped: reads, and work that awaits network I/O between short transactions
 
 
 @dataclass(frozen=True)
@@ -46,8 +73,8 @@ class Operation:
     access: Access
     role: Role | None
     summary: str
-    writes: bool
-    own_transaction: bool = False  # the operation opens its own transaction(s) (hot paths)
+    effect: Effect
+    transaction: Transaction
 
 
 class Registry:
@@ -62,10 +89,20 @@ class Registry:
         access: Access = Access.WRITE,
         role: Role | None = None,
         summary: str = "",
-        writes: bool | None = None,
-        own_transaction: bool = False,
+        effect: Effect | None = None,
+        transaction: Transaction | None = None,
     ) -> Callable[[Callable[[Context, InputT], Awaitable[Any]]], Callable[[Context, InputT], Awaitable[Any]]]:
-        """Register `run(ctx, params)` under `name`; a name may be registered once."""
+        """Register `run(ctx, params)` under `name`; a name may be registered once.
+
+        Defaults: Access.WRITE and Access.SYSTEM operations write, PUBLIC and USER ones read;
+        a writing operation runs in the registry's transaction, a reading one in none. An
+        operation that writes but manages its own transactions says so with `transaction`,
+        and its effect stays WRITE (so a read-scope token or a frozen account cannot call it).
+        """
+        effect = effect or (Effect.WRITE if access in (Access.WRITE, Access.SYSTEM) else Effect.READ)
+        if access is Access.WRITE and effect is Effect.READ:
+            raise ValueError(f"operation {name!r}: Access.WRITE operations write; use Access.USER for a read")
+        transaction = transaction or (Transaction.NONE if effect is Effect.READ else Transaction.REGISTRY)
 
         def register(run: Callable[[Context, InputT], Awaitable[Any]]) -> Callable[[Context, InputT], Awaitable[Any]]:
             if name in self._operations:
@@ -78,8 +115,8 @@ class Registry:
                 access=access,
                 role=role,
                 summary=summary or (doc[0] if doc else name),
-                writes=(access is Access.WRITE) if writes is None else writes,
-                own_transaction=own_transaction,
+                effect=effect,
+                transaction=transaction,
             )
             return run
 
@@ -111,7 +148,7 @@ class Registry:
         if operation.access is Access.SYSTEM:
             raise NotFound(f"there is no operation named {operation.name!r}", code="unknown-operation")
         user = ctx.require_user()
-        if operation.access is Access.WRITE and user.status == UserStatus.FROZEN.value:
+        if operation.effect is Effect.WRITE and user.status == UserStatus.FROZEN.value:
             raise Forbidden("this account is frozen and cannot change anything", code="account-frozen")
         if operation.role is not None:
             ctx.require_role(operation.role)
@@ -121,7 +158,7 @@ class Registry:
         self.authorize(ctx, operation)
         params = self.parse(name, raw)
         try:
-            if not operation.writes or operation.own_transaction:
+            if operation.transaction is not Transaction.REGISTRY:
                 return await operation.run(ctx, params)
             async with in_transaction():
                 return await operation.run(ctx, params)

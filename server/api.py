@@ -109,7 +109,7 @@ async def _spend_budget(request: web.Request) -> None:
     with an actor's key (an HTTP signature, as ActivityPub servers sign fetches) is known by that
     actor and spends its domain's larger budget instead. A signature that does not check is 401."""
     if "Signature" not in request.headers and not request.headers.get("Authorization", "").lower().startswith("signature"):
-        request.app[ANONYMOUS_LIMITER].take(request.remote or "unknown")
+        request.app[ANONYMOUS_LIMITER].take(request[CTX].client_address or "unknown")
         return
     actor = await signing_actor(request.app[SITE], await signed_request(request))
     request[CTX].extra["signed_by"] = actor.uri

@@ -10,6 +10,7 @@ from aiohttp import web
 
 import federation.operations  # noqa: F401  (registers every operation)
 from models.context import FederationLimits, Site
+from models.login_throttle import LoginLimits, LoginThrottle
 from models.registry import REGISTRY
 
 from .activitypub import add_activitypub_routes
@@ -54,6 +55,15 @@ def site_from(settings: Settings) -> Site:
             **settings.federation.model_dump(exclude={"allow_private_addresses"})
         ),
         stuck_job_seconds=settings.jobs.stuck_after_seconds,
+        login_throttle=LoginThrottle(
+            LoginLimits(
+                failures_per_account=limits.login_failures_per_account,
+                failures_per_address=limits.login_failures_per_address,
+                window_seconds=limits.login_failure_window_seconds,
+                lockout_seconds=limits.login_lockout_seconds,
+                lockout_max_seconds=limits.login_lockout_max_seconds,
+            )
+        ),
     )
 
 

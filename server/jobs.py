@@ -53,7 +53,7 @@ from models.operations.chains import RefError, resolve_refs
 from models.operations.jobs import check_job_consent, record_job_event
 from models.operations.jobs_admin import reap_expired
 from models.paging import Page
-from models.registry import REGISTRY
+from models.registry import REGISTRY, Transaction
 from models.results import FileResult, Rendered
 from models.security import new_bearer_token, token_digest
 
@@ -243,7 +243,7 @@ class Worker:
             raw = resolve_refs(step["input"], {s["id"]: s["result"] for s in steps if s["state"] == "succeeded"})
         except RefError as error:
             raise Unprocessable(str(error), code="ref-unresolved") from None
-        if REGISTRY.get(step["operation"]).writes:  # its changes commit only with its recorded result
+        if REGISTRY.get(step["operation"]).transaction is not Transaction.NONE:  # commit with its recorded result
             async with in_transaction():
                 result = storable(await REGISTRY.call(ctx, step["operation"], raw))
                 if not await self._save_steps(job, self._recorded(steps, step, result)):
@@ -311,12 +311,12 @@ class Worker:
             return await self._execute_chain(job)
         try:
             ctx = await _job_context(self.site, job, await self._issue_token(job))
-            if REGISTRY.get(job.operation).writes:
+            if REGISTRY.get(job.operation).transaction is not Transaction.NONE:
                 async with in_transaction():
                     result = storable(await REGISTRY.call(ctx, job.operation, job.input))
                     if not await self._finish(job, JobState.SUCCEEDED, result=result):
                         raise LostLease
-            else:  # a read changes nothing: no need to hold a transaction (SQLite's lock) while it runs
+            else:  # reads and network work: no transaction (SQLite's lock) held while they wait
                 result = storable(await REGISTRY.call(ctx, job.operation, job.input))
                 async with in_transaction():
                     if not await self._finish(job, JobState.SUCCEEDED, result=result):

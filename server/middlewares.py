@@ -14,9 +14,9 @@ from models.oauth import APP_TOKEN_PREFIX
 from models.operations.accounts import authenticate_token
 from models.operations.oauth import authenticate_app_token
 
-from .keys import CTX, SITE
+from .keys import CTX, SETTINGS, SITE
 
-__all__ = ["problem_response", "error_middleware", "auth_middleware"]
+__all__ = ["client_address", "problem_response", "error_middleware", "auth_middleware"]
 
 log = logging.getLogger("tallystick.server")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -88,10 +88,22 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         )
 
 
+def client_address(request: web.Request) -> str | None:
+    """The caller's address: the peer's, or (setting trust_forwarded_for, behind a proxy) the
+    last X-Forwarded-For entry, the one our proxy appended; earlier entries are the client's word."""
+    if request.app[SETTINGS].trust_forwarded_for:
+        forwarded = ",".join(request.headers.getall("X-Forwarded-For", [])).split(",")[-1].strip()
+        if forwarded:
+            return forwarded[:100]
+    return request.remote
+
+
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Resolve `Authorization: Bearer` to a user; anonymous callers get a Context too."""
-    ctx = Context(site=request.app[SITE], if_match=request.headers.get("If-Match"))
+    ctx = Context(
+        site=request.app[SITE], if_match=request.headers.get("If-Match"), client_address=client_address(request)
+    )
     header = request.headers.get("Authorization")
     if header and request.path in ("/oauth/token", "/oauth/revoke") and header.lower().startswith("basic "):
         header = None  # OAuth client credentials (RFC 6749 2.3.1), read by the endpoint itself

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from models.oauth import required_scope
 from models.registry import REGISTRY
 
 from .api import Route
@@ -119,6 +120,7 @@ def _operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
         spec["parameters"] = parameters
     if operation.access.value != "public":
         spec["security"] = [{"bearer": []}]
+    spec["x-oauth-scope"] = required_scope(operation)  # what an app's OAuth token needs for it
     responses: dict[str, Any] = {
         str(route.status): {"description": "Success", "content": {"application/json": {"schema": {}}}}
     }

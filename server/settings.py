@@ -38,6 +38,13 @@ class Limits(_Frozen):
     max_set_search_tokens: int = Field(10_000, ge=1)
     anonymous_requests_per_minute: int = Field(60, ge=1)  # per client address, on verification routes
     signed_requests_per_minute: int = Field(600, ge=1)  # per server (domain) that signs its verification requests
+    # Failed sign-ins (API login, sign-in page, account deletion): after this many for one account
+    # or from one address within the window, a lock-out that doubles with each further failure.
+    login_failures_per_account: int = Field(5, ge=1, le=1000)
+    login_failures_per_address: int = Field(20, ge=1, le=100_000)
+    login_failure_window_seconds: float = Field(900, gt=0)
+    login_lockout_seconds: float = Field(30, gt=0)
+    login_lockout_max_seconds: float = Field(3600, gt=0)
 
 
 class FederationSettings(_Frozen):
@@ -89,6 +96,7 @@ class Settings(_Frozen):
     base_url: str = "http://127.0.0.1:8080"
     secret_key: str = ""
     embedded_workers: bool = True
+    trust_forwarded_for: bool = False  # behind a proxy: the client address is the last X-Forwarded-For entry
     limits: Limits = Limits()
     federation: FederationSettings = FederationSettings()
     database: DatabaseSettings = DatabaseSettings()

@@ -108,6 +108,50 @@ async def test_oauth__code_works_once(api: Api, signed_in: Browser) -> None:
     assert status == 400 and second["error"] == "invalid_grant"
 
 
+async def test_oauth__reused_code_revokes_the_token_it_gave(api: Api, signed_in: Browser) -> None:
+    """RFC 6749 4.1.2: a code seen twice was intercepted; the token issued for it stops working."""
+    app = await register_app(api)
+    verifier, challenge = pkce()
+    code = await authorize(signed_in, app, challenge=challenge)
+    status, first = await exchange(api, app, code, verifier)
+    assert status == 200
+    assert (await api.get("/api/v1/me", token=first["access_token"])).status == 200
+    status, second = await exchange(api, app, code, verifier)
+    assert status == 400 and second["error"] == "invalid_grant" and "revoked" in second["error_description"]
+    assert_problem(await api.get("/api/v1/me", token=first["access_token"]), 401, "invalid-token")
+    listed = await signed_in.get("/app/apps")
+    assert listed.status == 200 and f'id="app-{app["id"]}"' not in listed.text
+    # another code of the same app and user is not affected
+    verifier, challenge = pkce()
+    status, other = await exchange(api, app, await authorize(signed_in, app, challenge=challenge), verifier)
+    assert status == 200 and (await api.get("/api/v1/me", token=other["access_token"])).status == 200
+
+
+async def test_oauth__app_website_must_be_http_or_https(api: Api, signed_in: Browser) -> None:
+    for website in ("javascript:alert(document.cookie)", "data:text/html,hi", "ftp://files.example", "//evil.example"):
+        reply = await api.post(
+            "/api/v1/apps", {"client_name": "X", "redirect_uris": REDIRECT, "website": website}
+        )
+        problem = assert_problem(reply, 400, "invalid-website")
+        assert "http:// or https://" in problem["detail"], problem
+    good = await api.post(
+        "/api/v1/apps", {"client_name": "Pocket", "redirect_uris": REDIRECT, "website": "https://pocket.example"}
+    )
+    assert good.status == 200 and good.body["website"] == "https://pocket.example", good
+
+
+async def test_oauth__a_stored_non_http_website_is_not_linked(api: Api, signed_in: Browser) -> None:
+    """Apps registered before websites were checked keep working; their bad website is not shown."""
+    from models.oauth import OAuthApp
+
+    app = await register_app(api)
+    assert await OAuthApp.filter(id=app["id"]).update(website="javascript:alert(1)") == 1
+    query = {"client_id": app["client_id"], "redirect_uri": REDIRECT, "response_type": "code"}
+    consent = await signed_in.get("/oauth/authorize", params=query)
+    assert consent.status == 200 and "Authorize Pocket?" in consent.text
+    assert "javascript:" not in consent.text
+
+
 async def test_oauth__public_client_without_pkce_is_refused(api: Api, signed_in: Browser) -> None:
     app = await register_app(api)
     code = await authorize(signed_in, app)

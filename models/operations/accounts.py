@@ -22,7 +22,7 @@ from ..context import Context
 from ..errors import Conflict, Forbidden, NotFound, Unauthorized
 from ..federation import Follow
 from ..paging import ListInput, paginate
-from ..registry import REGISTRY, Access, Input
+from ..registry import REGISTRY, Access, Effect, Input
 from ..security import check_password, hash_password, new_bearer_token, token_digest
 from ..views import user_view
 
@@ -128,7 +128,7 @@ async def find_user(username: str) -> User:
     return user
 
 
-@REGISTRY.operation("auth.register", RegisterInput, access=Access.PUBLIC, writes=True)
+@REGISTRY.operation("auth.register", RegisterInput, access=Access.PUBLIC, effect=Effect.WRITE)
 async def register(ctx: Context, params: RegisterInput) -> dict[str, Any]:
     """Create an account and return it with its non-expiring personal bearer token."""
     user = await create_user(params.username, params.password, params.email)
@@ -138,14 +138,29 @@ async def register(ctx: Context, params: RegisterInput) -> dict[str, Any]:
     return {"user": user_view(user, private=True), "token": token}
 
 
-@REGISTRY.operation("auth.login", Credentials, access=Access.PUBLIC, writes=True)
+@REGISTRY.operation("auth.login", Credentials, access=Access.PUBLIC, effect=Effect.WRITE)
 async def login(ctx: Context, params: Credentials) -> dict[str, Any]:
-    """Check a password and issue a login token valid for 30 days."""
+    """Check a password and issue a login token valid for 30 days.
+
+    Failed attempts are counted per account and per client address (models/login_throttle.py):
+    too many answer 429 for a growing while. A frozen account cannot sign in (403).
+    """
+    throttle = ctx.site.login_throttle
+    if throttle is not None:
+        throttle.check(params.username, ctx.client_address)
     user = await User.get_or_none(username=params.username)
     stored = user.password_hash if user else _DUMMY_HASH
     valid = check_password(params.password, stored)  # always hash: no timing hint for unknown names
     if user is None or not valid or user.status == UserStatus.DELETED.value:
+        if throttle is not None:
+            throttle.failed(params.username, ctx.client_address)
         raise Unauthorized("wrong username or password", code="invalid-credentials")
+    if throttle is not None:
+        throttle.succeeded(params.username)
+    if user.status == UserStatus.FROZEN.value:
+        raise Forbidden(
+            "this account is frozen: it cannot sign in; ask an administrator to unfreeze it", code="account-frozen"
+        )
     token = await issue_token(user, TokenKind.LOGIN, lifetime=timedelta(days=LOGIN_TOKEN_DAYS))
     return {"token": token, "token_type": "Bearer", "expires_in": LOGIN_TOKEN_DAYS * 86400}
 
@@ -154,7 +169,7 @@ class NoInput(Input):
     pass
 
 
-@REGISTRY.operation("auth.logout", NoInput, access=Access.USER, writes=True)
+@REGISTRY.operation("auth.logout", NoInput, access=Access.USER, effect=Effect.RELINQUISH)
 async def logout(ctx: Context, params: NoInput) -> dict[str, Any]:
     """Revoke the token used for this call."""
     token = ctx.extra.get("access_token")
@@ -263,7 +278,7 @@ async def _delete_account(ctx: Context, user: User) -> dict[str, Any]:
 
 @REGISTRY.operation("admin.users.freeze", UsernameInput, role=Role.ADMIN)
 async def freeze(ctx: Context, params: UsernameInput) -> dict[str, Any]:
-    """Freeze a user: they can still sign in and read, but change nothing."""
+    """Freeze a user: their existing tokens can still read, but they cannot sign in or change anything."""
     return await _set_status(ctx, params.username, UserStatus.FROZEN, "user.frozen")
 
 
@@ -287,7 +302,12 @@ class PasswordInput(Input):
 async def delete_me(ctx: Context, params: PasswordInput) -> dict[str, Any]:
     """Delete your own account (give your current password); servers that follow you are told."""
     user = ctx.require_user()
+    throttle = ctx.site.login_throttle  # a stolen token must not become a password oracle
+    if throttle is not None:
+        throttle.check(user.username, ctx.client_address)
     if not check_password(params.password, user.password_hash):
+        if throttle is not None:
+            throttle.failed(user.username, ctx.client_address)
         raise Forbidden("the password is not right", code="invalid-password")
     if user.has_role(Role.ADMIN):
         raise Conflict("an admin cannot delete their own account; ask another admin", code="self-lockout")

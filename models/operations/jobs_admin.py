@@ -23,7 +23,7 @@ from ..context import Context
 from ..errors import Conflict, Forbidden, NotFound
 from ..jobs import FINISHED, MANUAL_TRANSITIONS, CallbackState, Job, JobState, job_view, revoke_job_tokens
 from ..paging import ListInput, paginate
-from ..registry import REGISTRY, Access, Input
+from ..registry import REGISTRY, Access, Input, Transaction
 from ..webhooks import DeliveryState, WebhookDelivery
 from .jobs import _usernames, record_job_event, render_job
 
@@ -175,7 +175,7 @@ class TerminateInput(Input):
     state: Literal["failed", "cancelled"] = "failed"
 
 
-@REGISTRY.operation("admin.jobs.terminate", TerminateInput, role=Role.ADMIN, writes=False)
+@REGISTRY.operation("admin.jobs.terminate", TerminateInput, role=Role.ADMIN, transaction=Transaction.NONE)
 async def terminate_job(ctx: Context, params: TerminateInput) -> dict[str, Any]:
     """End a queued or running job with a reason; its worker notices at its next heartbeat and stops."""
     job = await _any_job(params.id)
@@ -191,7 +191,7 @@ class StatusInput(Input):
     reason: str = Field(min_length=1, max_length=500)
 
 
-@REGISTRY.operation("admin.jobs.set_state", StatusInput, writes=False)
+@REGISTRY.operation("admin.jobs.set_state", StatusInput, transaction=Transaction.NONE)
 async def set_job_state(ctx: Context, params: StatusInput) -> dict[str, Any]:
     """Change a job's state (job-write role): fail or cancel it, or queue a stopped one again."""
     _require_any(ctx, Role.JOB_WRITE, Role.ADMIN)
@@ -281,7 +281,7 @@ class NoInput(Input):
     pass
 
 
-@REGISTRY.operation("system.jobs.sweep", NoInput, access=Access.SYSTEM, writes=False)
+@REGISTRY.operation("system.jobs.sweep", NoInput, access=Access.SYSTEM, transaction=Transaction.NONE)
 async def sweep_stuck_jobs(ctx: Context, params: NoInput) -> dict[str, Any]:
     """Requeue (or fail) jobs whose worker died: their lease ran out."""
     return {"reaped": await reap_expired()}
@@ -292,7 +292,7 @@ class PurgeInput(Input):
     system_retention_hours: float = Field(1, gt=0)
 
 
-@REGISTRY.operation("system.jobs.purge", PurgeInput, access=Access.SYSTEM, writes=False)
+@REGISTRY.operation("system.jobs.purge", PurgeInput, access=Access.SYSTEM, transaction=Transaction.NONE)
 async def purge_jobs(ctx: Context, params: PurgeInput) -> dict[str, Any]:
     """Forget finished jobs and webhook deliveries older than the retention; finished periodic jobs
     and dead job tokens (each run leaves one) go after an hour."""

@@ -24,7 +24,7 @@ from ..context import Context
 from ..errors import Conflict, Forbidden, NotFound, Unprocessable
 from ..ledger import EntryKind, LedgerEntry
 from ..paging import ListInput, paginate
-from ..registry import REGISTRY, Access, Input
+from ..registry import REGISTRY, Access, Input, Transaction
 from ..tokens import TokenType
 from .entries import (
     amount_text,
@@ -276,7 +276,7 @@ _OLDEST_OUTPUT_SQL = (
 )
 
 
-@REGISTRY.operation("ledger.give", GiveInput, own_transaction=True)
+@REGISTRY.operation("ledger.give", GiveInput, transaction=Transaction.OWN)
 async def give(ctx: Context, params: GiveInput) -> dict[str, Any]:
     """Give units to another actor, from explicit sources or oldest-first."""
     owner = ctx.require_actor()

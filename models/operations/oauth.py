@@ -4,7 +4,9 @@ Shaped like Mastodon's (POST /api/v1/apps, /oauth/authorize, /oauth/token, /oaut
 and RFC 6749 / 7636 / 7009. Error codes are the OAuth ones (invalid_request, invalid_client,
 invalid_grant, unsupported_grant_type, invalid_scope) so the token endpoint can answer in
 OAuth's own shape. Codes live 10 minutes and work once; PKCE S256 is required whenever the
-client does not authenticate with its secret (a public client).
+client does not authenticate with its secret (a public client). A code presented a second
+time is refused and the token issued for it is revoked (RFC 6749 section 4.1.2): someone else
+holds the code, so the token may be in the wrong hands.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from pydantic import ConfigDict, Field, field_validator
+from tortoise.transactions import in_transaction
 
 from ..actors import AccessToken, TokenKind
 from ..base import iso
 from ..context import Context
 from ..errors import BadInput, Forbidden, Unauthorized
 from ..oauth import APP_TOKEN_PREFIX, BASE_SCOPES, OAuthApp, OAuthCode, OAuthToken
-from ..registry import REGISTRY, Access, Input
+from ..registry import REGISTRY, Access, Effect, Input, Transaction
 from ..security import new_bearer_token, token_digest
 
 __all__ = ["CODE_LIFETIME", "OOB_URI", "authenticate_app_token", "parse_scopes"]
@@ -73,6 +76,28 @@ def _check_redirect_uri(uri: str) -> str:
     return uri
 
 
+def _check_website(value: str | None) -> str | None:
+    """An app's home page is shown as a link on the consent page: only http(s) addresses."""
+    if value is None or not value.strip():
+        return None
+    parts = urlsplit(value.strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise BadInput(
+            f"website must be an http:// or https:// address such as https://app.example, not {value[:80]!r}",
+            code="invalid-website",
+            errors=[{"field": "website", "message": "must be an http(s) URL"}],
+        )
+    return value.strip()
+
+
+def _shown_website(app: OAuthApp) -> str | None:
+    """The website to show or link; one stored before it was checked and not http(s) is left out."""
+    try:
+        return _check_website(app.website)
+    except BadInput:
+        return None
+
+
 class AppInput(OAuthInput):
     client_name: str = Field(min_length=1, max_length=200)
     redirect_uris: str | list[str] = Field(description="one URI, several separated by new lines, or a list")
@@ -87,12 +112,17 @@ class AppInput(OAuthInput):
             raise ValueError("give between 1 and 10 redirect URIs")
         return [_check_redirect_uri(item.strip()) for item in items]
 
+    @field_validator("website")
+    @classmethod
+    def _website(cls, value: str | None) -> str | None:
+        return _check_website(value)
+
 
 def _app_view(app: OAuthApp) -> dict[str, Any]:
     return {
         "id": app.id,
         "name": app.name,
-        "website": app.website,
+        "website": _shown_website(app),
         "client_id": app.client_id,
         "redirect_uri": "\n".join(app.redirect_uris),
         "redirect_uris": list(app.redirect_uris),
@@ -101,7 +131,7 @@ def _app_view(app: OAuthApp) -> dict[str, Any]:
     }
 
 
-@REGISTRY.operation("oauth.apps.create", AppInput, access=Access.PUBLIC, writes=True)
+@REGISTRY.operation("oauth.apps.create", AppInput, access=Access.PUBLIC, effect=Effect.WRITE)
 async def create_app(ctx: Context, params: AppInput) -> dict[str, Any]:
     """Register an app; the answer holds its client_id and client_secret (the secret only this once)."""
     secret = secrets.token_urlsafe(32)
@@ -153,7 +183,7 @@ async def check_authorization(ctx: Context, params: AuthorizeInput) -> dict[str,
     """What the consent page shows: the app, the scopes it asks for, where it will return."""
     app, scopes = await _checked_request(params)
     return {
-        "app": {"name": app.name, "website": app.website},
+        "app": {"name": app.name, "website": _shown_website(app)},
         "scopes": scopes,
         "redirect_uri": params.redirect_uri,
         "state": params.state,
@@ -168,7 +198,7 @@ def with_query(uri: str, values: dict[str, str | None]) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
 
 
-@REGISTRY.operation("oauth.authorization.grant", AuthorizeInput, access=Access.USER, writes=True)
+@REGISTRY.operation("oauth.authorization.grant", AuthorizeInput, access=Access.USER, effect=Effect.WRITE)
 async def grant_authorization(ctx: Context, params: AuthorizeInput) -> dict[str, Any]:
     """The signed-in user approves: a single-use code, valid 10 minutes, and where to send it."""
     token = ctx.extra.get("access_token")
@@ -226,14 +256,44 @@ def _token_answer(secret: str, scopes: list[str]) -> dict[str, Any]:
     }
 
 
+class _CodeReused(Exception):
+    """The code was used before (maybe concurrently): revoke what it gave, outside the failed transaction."""
+
+
+async def _refuse_reused(code: OAuthCode) -> BadInput:
+    """Revoke every token issued for a code presented again; committed though the request fails."""
+    now = _now()
+    async with in_transaction():
+        links = await OAuthToken.filter(code_id=code.id, revoked_at=None).values_list("access_token_id", flat=True)
+        await OAuthToken.filter(code_id=code.id, revoked_at=None).update(revoked_at=now)
+        held = [token_id for token_id in links if token_id is not None]
+        if held:
+            await AccessToken.filter(id__in=held, revoked_at=None).update(revoked_at=now)
+    return BadInput(
+        "the code has already been used; the token issued for it is now revoked", code="invalid_grant"
+    )
+
+
 async def _exchange_code(ctx: Context, app: OAuthApp, params: TokenInput) -> dict[str, Any]:
     if not params.code:
         raise BadInput("code is required", code="invalid_request")
     code = await OAuthCode.get_or_none(code_hash=token_digest(params.code), app=app).prefetch_related("user")
-    if code is None or code.expires_at <= _now():
+    if code is None:
         raise BadInput("the code is unknown or expired", code="invalid_grant")
-    if code.used_at is not None or await OAuthCode.filter(id=code.id, used_at=None).update(used_at=_now()) != 1:
-        raise BadInput("the code has already been used", code="invalid_grant")
+    if code.used_at is not None:
+        raise await _refuse_reused(code)
+    if code.expires_at <= _now():
+        raise BadInput("the code is unknown or expired", code="invalid_grant")
+    try:
+        async with in_transaction():  # a refused verifier leaves the code unused
+            if await OAuthCode.filter(id=code.id, used_at=None).update(used_at=_now()) != 1:
+                raise _CodeReused
+            return await _issue_for_code(ctx, app, code, params)
+    except _CodeReused:
+        raise await _refuse_reused(code) from None
+
+
+async def _issue_for_code(ctx: Context, app: OAuthApp, code: OAuthCode, params: TokenInput) -> dict[str, Any]:
     if params.redirect_uri != code.redirect_uri:
         raise BadInput("redirect_uri differs from the one authorized", code="invalid_grant")
     if code.code_challenge is None and params.client_secret is None:
@@ -251,7 +311,8 @@ async def _exchange_code(ctx: Context, app: OAuthApp, params: TokenInput) -> dic
     return _token_answer(secret, list(code.scopes))
 
 
-@REGISTRY.operation("oauth.token", TokenInput, access=Access.PUBLIC, writes=True)
+# Transaction.OWN: revoking the tokens of a reused code must commit although the request fails.
+@REGISTRY.operation("oauth.token", TokenInput, access=Access.PUBLIC, effect=Effect.WRITE, transaction=Transaction.OWN)
 async def issue_token(ctx: Context, params: TokenInput) -> dict[str, Any]:
     """Exchange a code (authorization_code, PKCE) or the app's credentials (client_credentials) for a token."""
     if params.grant_type == "authorization_code":
@@ -276,7 +337,7 @@ class RevokeInput(OAuthInput):
     client_secret: str | None = Field(None, max_length=256)
 
 
-@REGISTRY.operation("oauth.revoke", RevokeInput, access=Access.PUBLIC, writes=True)
+@REGISTRY.operation("oauth.revoke", RevokeInput, access=Access.PUBLIC, effect=Effect.WRITE)
 async def revoke(ctx: Context, params: RevokeInput) -> dict[str, Any]:
     """Revoke a token the app holds; unknown tokens are not an error (RFC 7009 section 2.2)."""
     app = await _client(params.client_id, params.client_secret, secret_required=False)
@@ -332,7 +393,7 @@ class AppIdInput(OAuthInput):
     app: str = Field(min_length=1, max_length=64)
 
 
-@REGISTRY.operation("oauth.authorizations.revoke", AppIdInput)
+@REGISTRY.operation("oauth.authorizations.revoke", AppIdInput, access=Access.USER, effect=Effect.RELINQUISH)
 async def revoke_authorization(ctx: Context, params: AppIdInput) -> dict[str, Any]:
     """Take back an app's access: every token it holds for you stops working."""
     _require_session(ctx)
@@ -357,4 +418,4 @@ async def verify_app(ctx: Context, params: NoParams) -> dict[str, Any]:
     app = await OAuthApp.get_or_none(id=app_id) if app_id else None
     if app is None:
         raise Unauthorized("call this with a token issued to an app", code="app-token-required")
-    return {"name": app.name, "website": app.website, "scopes": list(app.scopes)}
+    return {"name": app.name, "website": _shown_website(app), "scopes": list(app.scopes)}

@@ -75,9 +75,9 @@ async def signin(request: web.Request) -> web.StreamResponse:
     target = safe_next(form.get("next"))
     try:
         response = await _start_session(request, form.get("username", ""), form.get("password", ""), target)
-    except DomainError as error:  # wrong password or invalid input: say so on the form
+    except DomainError as error:  # wrong password, locked out, frozen, invalid input: say so on the form
         message = "Wrong username or password." if error.status == 401 else error.detail
-        return render(
+        page = render(
             request,
             "signin.html.j2",
             status=error.status,
@@ -86,6 +86,9 @@ async def signin(request: web.Request) -> web.StreamResponse:
             error=message,
             next=target,
         )
+        if "retry_after" in error.extra:
+            page.headers["Retry-After"] = str(error.extra["retry_after"])
+        return page
     raise response
 
 

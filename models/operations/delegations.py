@@ -25,7 +25,7 @@ from ..delegations import DELEGATION_SCOPES, Delegation, DelegationState
 from ..errors import Conflict, Forbidden, NotFound, Unprocessable
 from ..oauth import granted_scopes, required_scope
 from ..paging import ListInput, paginate
-from ..registry import REGISTRY, Access, Input
+from ..registry import REGISTRY, Access, Effect, Input
 
 __all__ = ["DELEGATIONS_PAGE", "ACT_FOR_SELF_ONLY", "needed_scope", "require_consent", "delegation_view"]
 
@@ -43,8 +43,7 @@ def _now() -> datetime:
 
 def needed_scope(operation: str) -> str:
     """The scope an operation needs, as for an app's OAuth token: read, write or admin:*."""
-    op = REGISTRY.get(operation)
-    return required_scope(operation, op.writes, op.role.value if op.role else None)
+    return required_scope(REGISTRY.get(operation))
 
 
 def _active(grantor_id: str, delegate_id: str) -> Any:
@@ -181,7 +180,7 @@ class DelegationIdInput(Input):
 
 
 # A frozen account may still take back what it allowed (USER access, but it writes).
-@REGISTRY.operation("delegations.revoke", DelegationIdInput, access=Access.USER, writes=True)
+@REGISTRY.operation("delegations.revoke", DelegationIdInput, access=Access.USER, effect=Effect.RELINQUISH)
 async def revoke(ctx: Context, params: DelegationIdInput) -> dict[str, Any]:
     """End a delegation at once: its grantor takes it back, or its delegate gives it up."""
     user = ctx.require_user()

@@ -42,7 +42,16 @@ from .agent_reports import agent_update_token, on_agent_update, on_report_answer
 from .credits import credit_remote_give, is_give_to_us
 from .follows import on_accept, on_follow, on_reject, on_undo
 from .integrity import ObjectRefused, verify_remote_object
-from .remote import PerLoop, as_id, blocked_actors, closed_domains, domain_of, mark_available, signing_actor
+from .remote import (
+    PerLoop,
+    as_id,
+    blocked_actors,
+    closed_domains,
+    domain_of,
+    mark_available,
+    signing_actor,
+    type_of,
+)
 from .sigcore import IncomingRequest
 
 __all__ = ["Received", "process_due", "receive"]
@@ -69,8 +78,10 @@ def _parse(body: bytes) -> dict[str, Any]:
         raise BadInput("the body is not JSON", code="malformed-activity") from None
     if not isinstance(activity, dict):
         raise BadInput("an activity is a JSON object", code="malformed-activity")
-    if not isinstance(activity.get("type"), str) or not isinstance(activity.get("id"), str) or not as_id(activity.get("actor")):
+    kind = type_of(activity)
+    if kind is None or not isinstance(activity.get("id"), str) or not as_id(activity.get("actor")):
         raise BadInput("an activity needs an id, a type and an actor", code="malformed-activity")
+    activity["type"] = kind  # one type from here on (the stored payload keeps what was sent)
     for name, value in (("id", activity["id"]), ("actor", as_id(activity["actor"]))):
         if not str(value).startswith(("https://", "http://")) or len(str(value)) > MAX_URI:
             raise BadInput(f"the activity {name} must be an http(s) URL of at most {MAX_URI} characters",
@@ -270,25 +281,26 @@ async def _on_change(site: Site, activity: Mapping[str, Any], sender: RemoteActo
             return "ignored: unknown object"
         await RemoteObject.filter(id=copy.id).update(is_deleted=True)
         return "deleted"
-    if not isinstance(obj, Mapping) or obj.get("type") not in OBJECT_TYPES:
+    kind = type_of(obj)
+    if not isinstance(obj, Mapping) or kind not in OBJECT_TYPES:
         return "ignored: not a token, type, set or ledger entry"
     credited = await credit_remote_give(site, obj, sender) if is_give_to_us(site, obj) else ""
     if credited.startswith("ignored"):
         return credited
     if copy is None:
         try:
-            await RemoteObject.create(uri=object_id, type=obj["type"], owner_id=sender.actor_id, document=dict(obj))  # type: ignore[attr-defined]
+            await RemoteObject.create(uri=object_id, type=kind, owner_id=sender.actor_id, document=dict(obj))  # type: ignore[attr-defined]
         except IntegrityError:
             return "duplicate"
         return "stored"
-    await RemoteObject.filter(id=copy.id).update(document=dict(obj), type=obj["type"], is_deleted=False)
+    await RemoteObject.filter(id=copy.id).update(document=dict(obj), type=kind, is_deleted=False)
     return "updated"
 
 
 async def _on_undo(site: Site, activity: Mapping[str, Any], sender: RemoteActor) -> str:
     obj = activity.get("object")
-    if isinstance(obj, Mapping) and obj.get("type") not in (None, "Follow"):
-        return f"ignored: Undo of {obj.get('type')}"
+    if isinstance(obj, Mapping) and type_of(obj) not in (None, "Follow"):
+        return f"ignored: Undo of {type_of(obj)}"
     return await on_undo(site, activity, sender)
 
 
@@ -345,8 +357,9 @@ async def process_one(site: Site, row: InboxActivity) -> str:
     if sender is None:  # it was verified with this actor's key, so it was cached: only a purge removes it
         await _finish(row, InboxState.IGNORED, "ignored: the actor is no longer known")
         return "ignored"
+    activity = {**row.payload, "type": row.type}  # the type as _parse chose it (AS2 allows a list)
     try:
-        outcome = await handler(site, row.payload, sender)
+        outcome = await handler(site, activity, sender)
     except Exception:
         log.exception("inbox: %s %s failed", row.type, row.activity_uri)
         state = InboxState.FAILED if row.attempts + 1 >= MAX_ATTEMPTS else InboxState.QUEUED

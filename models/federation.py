@@ -69,6 +69,7 @@ class RemoteActor(Entity):
     class Meta:
         app = APP
         table = "remote_actors"
+        indexes = (("key_id",),)  # a key id that is a URL of its own (GoToSocial) finds its actor
 
 
 class FederationProfile(Entity):

@@ -11,7 +11,9 @@ and the caller answers 202.
 
 `process_due` (run by the worker pool) claims stored activities under a lease and dispatches
 on their type in one place. A worker that dies leaves an expired lease: the row is claimed
-again. Unknown types are stored and marked ignored.
+again. Unknown types are stored and marked ignored. A handler that fails (the origin of a
+give we must confirm is down, say) is retried with delivery's backoff and attempt limit
+(federation/delivery.py: minutes, then hours, over about 2.6 days), not at once.
 """
 
 from __future__ import annotations
@@ -40,9 +42,11 @@ from models.registry import REGISTRY, Access
 from .actor_changes import on_actor_delete, on_actor_update
 from .agent_reports import agent_update_token, on_agent_update, on_report_answer
 from .credits import credit_remote_give, is_give_to_us
+from .delivery import retry_delay
 from .follows import on_accept, on_follow, on_reject, on_undo
 from .integrity import ObjectRefused, verify_remote_object
 from .remote import (
+    FetchError,
     PerLoop,
     as_id,
     blocked_actors,
@@ -62,7 +66,6 @@ LEASE_SECONDS = 60
 MAX_URI = 2048
 GROUP_MAX = 200  # rows per INSERT (12 parameters each, far below the databases' limits)
 GATHER_SECONDS = 0.002  # the longest a batch waits for more rows under load
-MAX_ATTEMPTS = 5
 OBJECT_TYPES = {"Token", "TokenType", "TokenSet", "LedgerEntry"}
 _CHANGES = {"Create", "Update", "Delete"}
 
@@ -341,13 +344,22 @@ async def _claim(row: InboxActivity, now: datetime) -> bool:
     return changed == 1
 
 
-async def _finish(row: InboxActivity, state: InboxState, outcome: str) -> None:
+async def _finish(row: InboxActivity, state: InboxState, outcome: str, next_at: datetime | None = None) -> None:
     await InboxActivity.filter(id=row.id, attempts=row.attempts + 1).update(
-        state=state.value, outcome=outcome[:500], lease_expires_at=None
+        state=state.value, outcome=outcome[:500], lease_expires_at=None, next_at=next_at
     )
 
 
-async def process_one(site: Site, row: InboxActivity) -> str:
+async def _retry_later(site: Site, row: InboxActivity, outcome: str, now: datetime) -> None:
+    """A failed try: queued again after delivery's backoff, or failed for good after its last attempt."""
+    attempts = row.attempts + 1
+    if attempts >= site.federation.delivery_max_attempts:
+        await _finish(row, InboxState.FAILED, f"failed after {attempts} tries: {outcome}")
+    else:
+        await _finish(row, InboxState.QUEUED, f"try {attempts} failed: {outcome}", now + timedelta(seconds=retry_delay(attempts)))
+
+
+async def process_one(site: Site, row: InboxActivity, *, now: datetime | None = None) -> str:
     """Run the handler of one claimed activity; the outcome recorded."""
     handler = HANDLERS.get(row.type)
     if handler is None:
@@ -360,21 +372,26 @@ async def process_one(site: Site, row: InboxActivity) -> str:
     activity = {**row.payload, "type": row.type}  # the type as _parse chose it (AS2 allows a list)
     try:
         outcome = await handler(site, activity, sender)
+    except FetchError as error:  # expected: a server we must ask is down; not a bug to trace
+        log.info("inbox: %s %s, try %d: %s", row.type, row.activity_uri, row.attempts + 1, error.detail)
+        await _retry_later(site, row, error.detail, now or datetime.now(UTC))
+        return "failed"
     except Exception:
         log.exception("inbox: %s %s failed", row.type, row.activity_uri)
-        state = InboxState.FAILED if row.attempts + 1 >= MAX_ATTEMPTS else InboxState.QUEUED
-        await _finish(row, state, "failed: see the server log")
+        await _retry_later(site, row, "see the server log", now or datetime.now(UTC))
         return "failed"
     await _finish(row, InboxState.IGNORED if outcome.startswith("ignored") else InboxState.DONE, outcome)
     return outcome
 
 
 async def process_due(site: Site, *, now: datetime | None = None, limit: int = 100) -> int:
-    """Process queued activities, and running ones whose worker died; the number processed."""
+    """Process due queued activities, and running ones whose worker died; the number processed."""
     now = now or datetime.now(UTC)
     due = await (
         InboxActivity.filter(
-            Q(state=InboxState.QUEUED.value) | Q(state=InboxState.RUNNING.value, lease_expires_at__lt=now)
+            Q(state=InboxState.QUEUED.value, next_at__isnull=True)
+            | Q(state=InboxState.QUEUED.value, next_at__lte=now)
+            | Q(state=InboxState.RUNNING.value, lease_expires_at__lt=now)
         )
         .order_by("id")
         .limit(limit)
@@ -382,7 +399,7 @@ async def process_due(site: Site, *, now: datetime | None = None, limit: int = 1
     done = 0
     for row in due:
         if await _claim(row, now):
-            await process_one(site, row)
+            await process_one(site, row, now=now)
             done += 1
     return done
 

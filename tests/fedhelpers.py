@@ -96,6 +96,7 @@ class Remote:
     key_style: str = "mastodon"  # or "gotosocial": key ids <actor>/main-key, served as a stub of the actor
     inbox_base: str | None = None  # the actors' inboxes on another server than their ids
     extra: dict[str, dict[str, Any]] = field(default_factory=dict)  # actor name -> fields to change in its document
+    objects_down: bool = False  # /objects/... answer 503, as a server that is down
     _runner: web.AppRunner | None = None
 
     @property
@@ -145,6 +146,8 @@ class Remote:
 
     async def _object(self, request: web.Request) -> web.Response:
         await self._record(request)
+        if self.objects_down:
+            return web.Response(status=503)
         document = self.objects.get(request.match_info["path"])
         if document is None:
             return web.Response(status=404)

@@ -345,7 +345,7 @@ def parse_actor(document: Mapping[str, Any], fetched_from: str) -> ActorFacts:
     if not inbox.startswith(("https://", "http://")) or (shared and not shared.startswith(("https://", "http://"))):
         raise FetchError("invalid", f"the actor {uri} names an inbox that is not an http(s) URL")
     key_id, pem = _public_key(document, uri)
-    if len(key_id) > MAX_URI:
+    if len(key_id.encode()) > MAX_URI:  # in bytes: it is indexed, and PostgreSQL bounds an index entry
         raise FetchError("invalid", f"the actor document at {fetched_from} has an over-long key id")
     username = document.get("preferredUsername")
     if not isinstance(username, str) or not username:

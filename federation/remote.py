@@ -121,7 +121,7 @@ def as_list(value: Any) -> list[Any]:
 # document give several, e.g. ["Person", "http://schema.org/Person"]: the first of these wins.
 KNOWN_TYPES = frozenset({
     "Accept", "Add", "Announce", "Block", "Create", "Delete", "Flag", "Follow", "Like", "Move", "Reject",
-    "Remove", "Undo", "Update", "Tombstone", "Token", "TokenType", "TokenSet", "LedgerEntry",
+    "Remove", "Undo", "Update", "Tombstone", "Token", "TokenType", "TokenSet", "LedgerEntry", "Multikey",
     *documents.ACTOR_TYPES,
 })
 

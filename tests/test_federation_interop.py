@@ -9,6 +9,8 @@ import pytest
 
 from federation.delivery import deliver_due
 from federation.inbox import process_due
+from federation.integrity import key_in_actor
+from federation.keys import ed25519_to_multibase, generate_ed25519
 from federation.remote import FetchError, parse_actor, type_of
 from models.federation import InboxActivity, RemoteActor, RemoteObject
 
@@ -124,3 +126,12 @@ async def test_interop__types_given_as_lists_in_actors_activities_and_objects(fe
     assert (await RemoteObject.get()).type == "TokenType"
     found = await fed_api.post("/api/v1/federation/lookup", {"target": bob.uri}, token=token)
     assert (found.body["kind"], found.body["name"]) == ("Service", "Robert")
+
+
+def test_interop__a_multikey_typed_as_a_list_is_read() -> None:
+    public = generate_ed25519().public_key()
+    actor = {"id": "https://a.example/users/bob", "assertionMethod": [{
+        "id": "https://a.example/users/bob#ed25519-key", "type": ["Multikey", "https://example.org/ns#Key"],
+        "controller": "https://a.example/users/bob", "publicKeyMultibase": ed25519_to_multibase(public)}]}
+    found = key_in_actor(actor, "https://a.example/users/bob#ed25519-key")
+    assert ed25519_to_multibase(found) == ed25519_to_multibase(public)

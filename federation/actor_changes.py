@@ -19,7 +19,7 @@ from models.context import Site
 from models.federation import Follow, RemoteActor, Subscription
 
 from .documents import ACTOR_TYPES
-from .remote import FetchError, as_id, mark_gone, refresh_actor
+from .remote import FetchError, as_id, mark_gone, refresh_actor, type_of
 
 __all__ = ["on_actor_delete", "on_actor_update"]
 
@@ -27,7 +27,7 @@ __all__ = ["on_actor_delete", "on_actor_update"]
 async def on_actor_update(site: Site, activity: Mapping[str, Any], sender: RemoteActor) -> str | None:
     """Refresh our cached copy of the sender from its Update; None when the object is not an actor."""
     obj = activity.get("object")
-    if not isinstance(obj, Mapping) or obj.get("type") not in ACTOR_TYPES:
+    if not isinstance(obj, Mapping) or type_of(obj) not in ACTOR_TYPES:
         return None
     if as_id(obj) != sender.uri:
         return "ignored: an actor may only update itself"

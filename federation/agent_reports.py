@@ -40,7 +40,7 @@ from .delivery import GIVEN_UP
 from .documents import object_url
 from .follows import resolve_target
 from .outbox import EVENT_PUBLISHERS, publish
-from .remote import FetchError, as_id, domain_of, remote_actor, remote_object_owner
+from .remote import FetchError, as_id, domain_of, remote_actor, remote_object_owner, type_of
 
 __all__ = ["agent_update_token", "on_agent_update", "on_report_answer"]
 
@@ -81,7 +81,7 @@ async def grant(ctx: Context, params: GrantCreateInput) -> dict[str, Any]:
 
 
 def _local_token_id(site: Site, activity: Mapping[str, Any]) -> str | None:
-    if activity.get("type") != "Update":
+    if type_of(activity) != "Update":
         return None
     prefix = object_url(site.base_url, "token", "")
     object_id = str(as_id(activity.get("object")) or "")
@@ -282,7 +282,7 @@ async def on_report_answer(site: Site, activity: Mapping[str, Any], sender: Remo
         return None
     if sender.uri != row.owner_uri:
         return "ignored: only the token's owner answers a report"
-    state = SentState.APPLIED if activity.get("type") == "Accept" else SentState.REJECTED
+    state = SentState.APPLIED if type_of(activity) == "Accept" else SentState.REJECTED
     reason = activity.get("content")
     if not await _settle(row.activity_uri, state, reason if isinstance(reason, str) else ""):
         return f"ignored: agent report {row.id} was answered before"

@@ -22,7 +22,7 @@ from models.federation import RemoteActor, RemoteCredit
 from models.registry import REGISTRY, Access, Input
 
 from .follows import local_actor_of
-from .remote import FetchError, as_id, fetch_json
+from .remote import FetchError, as_id, fetch_json, type_of
 
 __all__ = ["credit_remote_give", "holdings", "is_give_to_us"]
 
@@ -33,7 +33,7 @@ def is_give_to_us(site: Site, obj: Any) -> bool:
     """A ledger entry that gives units to an actor of this server."""
     return (
         isinstance(obj, Mapping)
-        and obj.get("type") == "LedgerEntry"
+        and type_of(obj) == "LedgerEntry"
         and obj.get("entryKind") == "give"
         and str(as_id(obj.get("target")) or "").startswith(f"{site.base_url}/")
     )

@@ -316,7 +316,12 @@ async def federation_settings(ctx: Context, params: FederationSettingsInput) -> 
 
 
 async def on_follow(site: Site, activity: Mapping[str, Any], sender: RemoteActor) -> str:
-    """A remote actor follows one of our users: record it and answer (now, or after approval)."""
+    """A remote actor follows one of our users: record it and answer (now, or after approval).
+
+    A Follow from an actor that already follows (or asked to) is answered once, not again each
+    time: a repeated Follow would otherwise make us queue and sign an Accept per request. Our
+    Accept is delivered durably, with retries over days; after an Undo a Follow is new again.
+    """
     target = await local_actor_of(site, as_id(activity.get("object")) or "")
     if target is None:
         return await on_follow_object(site, activity, sender)
@@ -331,9 +336,10 @@ async def on_follow(site: Site, activity: Mapping[str, Any], sender: RemoteActor
                 activity_uri=str(activity["id"]),
             )
             await ctx.emit("follow.received", "follow", row.id, {"follower": sender.uri, "state": state.value})
-        elif row.activity_uri != activity["id"]:  # a repeated Follow: answer the newest one
-            await Follow.filter(id=row.id).update(activity_uri=str(activity["id"]))
-            row.activity_uri = str(activity["id"])
+        else:  # a repeated Follow: an Undo naming the newest one must still find the row
+            if row.activity_uri != activity["id"]:
+                await Follow.filter(id=row.id).update(activity_uri=str(activity["id"]))
+            return f"ignored: already a follower ({row.state})"
         if row.state == FollowState.ACCEPTED.value:
             await _answer(ctx, row, "Accept")
     return row.state

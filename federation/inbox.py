@@ -11,7 +11,9 @@ and the caller answers 202.
 
 `process_due` (run by the worker pool) claims stored activities under a lease and dispatches
 on their type in one place. A worker that dies leaves an expired lease: the row is claimed
-again. Unknown types are stored and marked ignored.
+again. Unknown types are stored and marked ignored. A handler that fails (the origin of a
+give we must confirm is down, say) is retried with delivery's backoff and attempt limit
+(federation/delivery.py: minutes, then hours, over about 2.6 days), not at once.
 """
 
 from __future__ import annotations
@@ -40,9 +42,20 @@ from models.registry import REGISTRY, Access
 from .actor_changes import on_actor_delete, on_actor_update
 from .agent_reports import agent_update_token, on_agent_update, on_report_answer
 from .credits import credit_remote_give, is_give_to_us
+from .delivery import retry_delay
 from .follows import on_accept, on_follow, on_reject, on_undo
 from .integrity import ObjectRefused, verify_remote_object
-from .remote import PerLoop, as_id, blocked_actors, closed_domains, domain_of, mark_available, signing_actor
+from .remote import (
+    FetchError,
+    PerLoop,
+    as_id,
+    blocked_actors,
+    closed_domains,
+    domain_of,
+    mark_available,
+    signing_actor,
+    type_of,
+)
 from .sigcore import IncomingRequest
 
 __all__ = ["Received", "process_due", "receive"]
@@ -53,7 +66,6 @@ LEASE_SECONDS = 60
 MAX_URI = 2048
 GROUP_MAX = 200  # rows per INSERT (12 parameters each, far below the databases' limits)
 GATHER_SECONDS = 0.002  # the longest a batch waits for more rows under load
-MAX_ATTEMPTS = 5
 OBJECT_TYPES = {"Token", "TokenType", "TokenSet", "LedgerEntry"}
 _CHANGES = {"Create", "Update", "Delete"}
 
@@ -69,8 +81,10 @@ def _parse(body: bytes) -> dict[str, Any]:
         raise BadInput("the body is not JSON", code="malformed-activity") from None
     if not isinstance(activity, dict):
         raise BadInput("an activity is a JSON object", code="malformed-activity")
-    if not isinstance(activity.get("type"), str) or not isinstance(activity.get("id"), str) or not as_id(activity.get("actor")):
+    kind = type_of(activity)
+    if kind is None or not isinstance(activity.get("id"), str) or not as_id(activity.get("actor")):
         raise BadInput("an activity needs an id, a type and an actor", code="malformed-activity")
+    activity["type"] = kind  # one type from here on (the stored payload keeps what was sent)
     for name, value in (("id", activity["id"]), ("actor", as_id(activity["actor"]))):
         if not str(value).startswith(("https://", "http://")) or len(str(value)) > MAX_URI:
             raise BadInput(f"the activity {name} must be an http(s) URL of at most {MAX_URI} characters",
@@ -270,25 +284,26 @@ async def _on_change(site: Site, activity: Mapping[str, Any], sender: RemoteActo
             return "ignored: unknown object"
         await RemoteObject.filter(id=copy.id).update(is_deleted=True)
         return "deleted"
-    if not isinstance(obj, Mapping) or obj.get("type") not in OBJECT_TYPES:
+    kind = type_of(obj)
+    if not isinstance(obj, Mapping) or kind not in OBJECT_TYPES:
         return "ignored: not a token, type, set or ledger entry"
     credited = await credit_remote_give(site, obj, sender) if is_give_to_us(site, obj) else ""
     if credited.startswith("ignored"):
         return credited
     if copy is None:
         try:
-            await RemoteObject.create(uri=object_id, type=obj["type"], owner_id=sender.actor_id, document=dict(obj))  # type: ignore[attr-defined]
+            await RemoteObject.create(uri=object_id, type=kind, owner_id=sender.actor_id, document=dict(obj))  # type: ignore[attr-defined]
         except IntegrityError:
             return "duplicate"
         return "stored"
-    await RemoteObject.filter(id=copy.id).update(document=dict(obj), type=obj["type"], is_deleted=False)
+    await RemoteObject.filter(id=copy.id).update(document=dict(obj), type=kind, is_deleted=False)
     return "updated"
 
 
 async def _on_undo(site: Site, activity: Mapping[str, Any], sender: RemoteActor) -> str:
     obj = activity.get("object")
-    if isinstance(obj, Mapping) and obj.get("type") not in (None, "Follow"):
-        return f"ignored: Undo of {obj.get('type')}"
+    if isinstance(obj, Mapping) and type_of(obj) not in (None, "Follow"):
+        return f"ignored: Undo of {type_of(obj)}"
     return await on_undo(site, activity, sender)
 
 
@@ -329,13 +344,22 @@ async def _claim(row: InboxActivity, now: datetime) -> bool:
     return changed == 1
 
 
-async def _finish(row: InboxActivity, state: InboxState, outcome: str) -> None:
+async def _finish(row: InboxActivity, state: InboxState, outcome: str, next_at: datetime | None = None) -> None:
     await InboxActivity.filter(id=row.id, attempts=row.attempts + 1).update(
-        state=state.value, outcome=outcome[:500], lease_expires_at=None
+        state=state.value, outcome=outcome[:500], lease_expires_at=None, next_at=next_at
     )
 
 
-async def process_one(site: Site, row: InboxActivity) -> str:
+async def _retry_later(site: Site, row: InboxActivity, outcome: str, now: datetime) -> None:
+    """A failed try: queued again after delivery's backoff, or failed for good after its last attempt."""
+    attempts = row.attempts + 1
+    if attempts >= site.federation.delivery_max_attempts:
+        await _finish(row, InboxState.FAILED, f"failed after {attempts} tries: {outcome}")
+    else:
+        await _finish(row, InboxState.QUEUED, f"try {attempts} failed: {outcome}", now + timedelta(seconds=retry_delay(attempts)))
+
+
+async def process_one(site: Site, row: InboxActivity, *, now: datetime | None = None) -> str:
     """Run the handler of one claimed activity; the outcome recorded."""
     handler = HANDLERS.get(row.type)
     if handler is None:
@@ -345,23 +369,29 @@ async def process_one(site: Site, row: InboxActivity) -> str:
     if sender is None:  # it was verified with this actor's key, so it was cached: only a purge removes it
         await _finish(row, InboxState.IGNORED, "ignored: the actor is no longer known")
         return "ignored"
+    activity = {**row.payload, "type": row.type}  # the type as _parse chose it (AS2 allows a list)
     try:
-        outcome = await handler(site, row.payload, sender)
+        outcome = await handler(site, activity, sender)
+    except FetchError as error:  # expected: a server we must ask is down; not a bug to trace
+        log.info("inbox: %s %s, try %d: %s", row.type, row.activity_uri, row.attempts + 1, error.detail)
+        await _retry_later(site, row, error.detail, now or datetime.now(UTC))
+        return "failed"
     except Exception:
         log.exception("inbox: %s %s failed", row.type, row.activity_uri)
-        state = InboxState.FAILED if row.attempts + 1 >= MAX_ATTEMPTS else InboxState.QUEUED
-        await _finish(row, state, "failed: see the server log")
+        await _retry_later(site, row, "see the server log", now or datetime.now(UTC))
         return "failed"
     await _finish(row, InboxState.IGNORED if outcome.startswith("ignored") else InboxState.DONE, outcome)
     return outcome
 
 
 async def process_due(site: Site, *, now: datetime | None = None, limit: int = 100) -> int:
-    """Process queued activities, and running ones whose worker died; the number processed."""
+    """Process due queued activities, and running ones whose worker died; the number processed."""
     now = now or datetime.now(UTC)
     due = await (
         InboxActivity.filter(
-            Q(state=InboxState.QUEUED.value) | Q(state=InboxState.RUNNING.value, lease_expires_at__lt=now)
+            Q(state=InboxState.QUEUED.value, next_at__isnull=True)
+            | Q(state=InboxState.QUEUED.value, next_at__lte=now)
+            | Q(state=InboxState.RUNNING.value, lease_expires_at__lt=now)
         )
         .order_by("id")
         .limit(limit)
@@ -369,7 +399,7 @@ async def process_due(site: Site, *, now: datetime | None = None, limit: int = 1
     done = 0
     for row in due:
         if await _claim(row, now):
-            await process_one(site, row)
+            await process_one(site, row, now=now)
             done += 1
     return done
 

@@ -27,7 +27,7 @@ from . import documents
 from .actors import INSTANCE_USERNAME, ObjectInput, actor_keys, local_actor_url, local_user_actor
 from .keys import KeyFormatError, ed25519_from_multibase, load_private_key
 from .proofs import ProofError, proof_of, sign_object, verify_object
-from .remote import FetchError, as_id, as_list, domain_of, fetch_json
+from .remote import FetchError, as_id, as_list, domain_of, fetch_json, type_of
 
 __all__ = ["ActorDocuments", "ObjectRefused", "Verified", "key_in_actor", "sign_as", "verify_remote_object"]
 
@@ -105,7 +105,7 @@ def key_in_actor(actor: Mapping[str, Any], method: str) -> ed25519.Ed25519Public
     for entry in as_list(actor.get("assertionMethod")):
         if not isinstance(entry, Mapping) or entry.get("id") != method:
             continue
-        if entry.get("type") != "Multikey" or as_id(entry.get("controller")) != actor_id:
+        if type_of(entry) != "Multikey" or as_id(entry.get("controller")) != actor_id:
             raise ObjectRefused(f"the key {method} is not a Multikey controlled by {actor_id}")
         try:
             return ed25519_from_multibase(str(entry.get("publicKeyMultibase", "")))

@@ -66,6 +66,7 @@ __all__ = [
     "remote_object_owner",
     "signing_actor",
     "signing_key",
+    "type_of",
     "webfinger_document",
     "webfinger_lookup",
 ]
@@ -114,6 +115,25 @@ def as_list(value: Any) -> list[Any]:
     if value is None:
         return []
     return list(value) if isinstance(value, list) else [value]
+
+
+# Types whose meaning we know. AS2 (section 4.1 of the core spec, "@type" may be an array) lets a
+# document give several, e.g. ["Person", "http://schema.org/Person"]: the first of these wins.
+KNOWN_TYPES = frozenset({
+    "Accept", "Add", "Announce", "Block", "Create", "Delete", "Flag", "Follow", "Like", "Move", "Reject",
+    "Remove", "Undo", "Update", "Tombstone", "Token", "TokenType", "TokenSet", "LedgerEntry", "Multikey",
+    *documents.ACTOR_TYPES,
+})
+
+
+def type_of(document: Any) -> str | None:
+    """The one type of an object or activity: its `type` string, or from a list the first type we
+    know (else the first given); None when it has none. The only place that reads `type` shapes."""
+    value = document.get("type") if isinstance(document, Mapping) else None
+    if isinstance(value, str):
+        return value
+    names = [name for name in value if isinstance(name, str)] if isinstance(value, list) else []
+    return next((name for name in names if name in KNOWN_TYPES), names[0] if names else None)
 
 
 def domain_of(url: str) -> str:
@@ -306,7 +326,12 @@ def _public_key(document: Mapping[str, Any], uri: str) -> tuple[str, str]:
 
 
 def parse_actor(document: Mapping[str, Any], fetched_from: str) -> ActorFacts:
-    """Read an actor document; its id must live on the host it was fetched from."""
+    """Read an actor document; its id must live on the host it was fetched from.
+
+    Its inbox may be elsewhere (a server whose inboxes are served by another host): what proves
+    who the actor is, is its id's origin and the key it publishes, not where its mail goes;
+    Mastodon accepts such actors too. Deliveries to that inbox pass the same SSRF guard.
+    """
     uri = as_id(document)
     inbox = as_id(document.get("inbox"))
     if not uri or not inbox:
@@ -315,16 +340,18 @@ def parse_actor(document: Mapping[str, Any], fetched_from: str) -> ActorFacts:
     shared = as_id(endpoints.get("sharedInbox")) if isinstance(endpoints, Mapping) else None
     if max(len(uri), len(inbox), len(shared or "")) > MAX_URI:
         raise FetchError("invalid", f"the actor document at {fetched_from} has over-long URLs")
-    if domain_of(uri) != domain_of(fetched_from) or domain_of(inbox) != domain_of(uri):
-        raise FetchError("invalid", f"the actor {uri} does not live on the host it was fetched from")
+    if domain_of(uri) != domain_of(fetched_from):
+        raise FetchError("invalid", f"the actor {uri} is not on {domain_of(fetched_from)}, where its document was fetched")
+    if not inbox.startswith(("https://", "http://")) or (shared and not shared.startswith(("https://", "http://"))):
+        raise FetchError("invalid", f"the actor {uri} names an inbox that is not an http(s) URL")
     key_id, pem = _public_key(document, uri)
-    if len(key_id) > MAX_URI:
+    if len(key_id.encode()) > MAX_URI:  # in bytes: it is indexed, and PostgreSQL bounds an index entry
         raise FetchError("invalid", f"the actor document at {fetched_from} has an over-long key id")
     username = document.get("preferredUsername")
     if not isinstance(username, str) or not username:
         username = uri.rstrip("/").rsplit("/", 1)[-1] or domain_of(uri)
     name = document.get("name") if isinstance(document.get("name"), str) else username
-    kind = document.get("type") if isinstance(document.get("type"), str) else "Person"
+    kind = type_of(document) or "Person"
     summary = document.get("summary")
     summary = sanitize_html(summary[:MAX_SUMMARY]) if isinstance(summary, str) else ""
     return ActorFacts(uri, inbox, shared, key_id, pem, username[:64], str(name)[:200], str(kind)[:16], summary)
@@ -361,8 +388,22 @@ async def _store_actor(facts: ActorFacts) -> RemoteActor:
 
 
 async def remote_actor(site: Site, uri: str, *, refresh: bool = False, shared: bool = False) -> RemoteActor:
-    """The remote actor at `uri`, from the cache when fresh, else fetched (FetchError when not);
-    `shared`: callers outside any transaction share one fetch (see _single_flight)."""
+    """The remote actor at `uri` (its id, or the URL of its key), from the cache when fresh, else
+    fetched (FetchError when not); `shared`: callers outside any transaction share one fetch
+    (see _single_flight)."""
+    return await _remote_actor(site, uri, refresh, shared, hops=1)
+
+
+async def _cached_actor(uri: str) -> RemoteActor | None:
+    """The stored actor whose id is `uri`, or whose key id is (GoToSocial's key ids are URLs of
+    their own, /users/x/main-key); a key only counts on its actor's host."""
+    found = await RemoteActor.get_or_none(uri=uri)
+    if found is None:
+        found = await RemoteActor.filter(key_id=uri, domain=domain_of(uri)).order_by("-fetched_at").first()
+    return found
+
+
+async def _remote_actor(site: Site, uri: str, refresh: bool, shared: bool, hops: int) -> RemoteActor:
     if len(uri) > MAX_URI:
         raise FetchError("invalid", f"actor ids longer than {MAX_URI} characters are not accepted")
     await _refuse_blocked(uri)
@@ -370,24 +411,44 @@ async def remote_actor(site: Site, uri: str, *, refresh: bool = False, shared: b
     cached = None if refresh else _ACTORS.get(uri)
     if cached is not None and cached.fetched_at > fresh_since:
         return cached  # memoised in this process: read back from the table when the memo expires
-    cached = await RemoteActor.get_or_none(uri=uri)
+    cached = await _cached_actor(uri)
     if cached is not None and cached.gone_at is not None:
-        raise FetchError("gone", f"{uri} was deleted")
+        raise FetchError("gone", f"{cached.uri} was deleted")
     if cached is not None and not refresh and cached.fetched_at > fresh_since:
         _ACTORS.put(uri, cached)
         return cached
     if shared:
-        return await _single_flight((uri, refresh), lambda: _fetch_actor(site, uri, refresh))
-    return await _fetch_actor(site, uri, refresh)
+        return await _single_flight((uri, refresh), lambda: _fetch_actor(site, uri, refresh, hops))
+    return await _fetch_actor(site, uri, refresh, hops)
 
 
-async def _fetch_actor(site: Site, uri: str, refresh: bool) -> RemoteActor:
+def _actor_behind(document: Mapping[str, Any], fetched_from: str) -> str | None:
+    """The actor a document that is not itself the actor at `fetched_from` stands for.
+
+    A key document names its `owner` (Mastodon's /actor#main-key); a copy of the actor served at
+    its key's URL names it as its `publicKey.owner` (GoToSocial's /users/x/main-key); any other
+    document is its own `id` (a second URL of the actor). Mastodon follows all three.
+    """
+    if "owner" in document and "inbox" not in document:
+        return as_id(document.get("owner"))
+    for key in as_list(document.get("publicKey")):
+        if isinstance(key, Mapping) and as_id(key) == fetched_from and as_id(key.get("owner")):
+            return as_id(key.get("owner"))
+    return as_id(document)
+
+
+async def _fetch_actor(site: Site, uri: str, refresh: bool, hops: int) -> RemoteActor:
     document = await fetch_json(site, uri)
-    if as_id(document) != uri and "owner" in document and "inbox" not in document:
-        owner = as_id(document.get("owner"))  # a key document (Mastodon's /actor#main-key style): go to its owner
-        if not owner or domain_of(owner) != domain_of(uri):
-            raise FetchError("invalid", f"{uri} is a key without an owner on the same host")
-        return await remote_actor(site, owner, refresh=refresh)
+    if as_id(document) != uri:
+        owner = _actor_behind(document, uri)
+        if not owner or owner == uri or domain_of(owner) != domain_of(uri):
+            raise FetchError("invalid", f"{uri} is neither an actor nor the key of an actor on the same host")
+        if hops < 1:
+            raise FetchError("invalid", f"{uri} is not the actor it names, nor the key of one")
+        # the actor itself is fetched from its own id (whose document must be that actor) and checked
+        stored = await _remote_actor(site, owner, refresh, False, hops - 1)
+        _ACTORS.put(uri, stored)
+        return stored
     facts = parse_actor(document, uri)
     stored = await _store_actor(facts)
     _ACTORS.put(uri, stored)
@@ -452,10 +513,10 @@ class KeyResolver:
         try:
             actor = await remote_actor(self.site, actor_uri_of_key(key_id), refresh=refresh, shared=True)
         except FetchError as error:
-            cached = await RemoteActor.get_or_none(uri=actor_uri_of_key(key_id)) if self.accept_gone else None
+            cached = await _cached_actor(actor_uri_of_key(key_id)) if self.accept_gone else None
             if cached is None or error.kind != "gone":
                 self.error = error
-                log.info("cannot fetch the key %s: %s", key_id, error.detail)
+                log.info("the key %s is not usable: %s", key_id, error.detail)
                 return None
             actor = cached
         if actor.key_id and actor.key_id != key_id:
@@ -474,7 +535,7 @@ async def remote_object_owner(site: Site, uri: str, types: Collection[str]) -> s
     (the object fetched); FetchError, kind not-object, when the document is no such object."""
     document = await fetch_json(site, uri)
     owner = as_id(document.get("attributedTo"))
-    if as_id(document) != uri or document.get("type") not in types or not owner or domain_of(owner) != domain_of(uri):
+    if as_id(document) != uri or type_of(document) not in types or not owner or domain_of(owner) != domain_of(uri):
         raise FetchError("not-object", f"{uri} is not a {' or '.join(sorted(types))} of its server's actor")
     return owner
 

@@ -73,8 +73,10 @@ async def on_follow_object(site: Site, activity: Mapping[str, Any], sender: Remo
                                               activity_uri=uri)
             except IntegrityError:
                 return "duplicate"
-        elif existing.activity_uri != uri:
-            await Subscription.filter(id=existing.id).update(activity_uri=uri)
+        else:  # a repeated Follow is answered once, as in follows.on_follow
+            if existing.activity_uri != uri:
+                await Subscription.filter(id=existing.id).update(activity_uri=uri)
+            return "ignored: already subscribed"
         answered = {"id": uri, "type": "Follow", "actor": sender.uri, "object": as_id(activity.get("object"))}
         await publish(site, owner, "Accept", answered, inboxes=[sender.inbox], to=[sender.uri])
     await Context(site=site, actor=owner, system=True).emit(

@@ -69,6 +69,7 @@ class RemoteActor(Entity):
     class Meta:
         app = APP
         table = "remote_actors"
+        indexes = (("key_id",),)  # a key id that is a URL of its own (GoToSocial) finds its actor
 
 
 class FederationProfile(Entity):
@@ -148,12 +149,13 @@ class InboxActivity(Entity):
     state = fields.CharField(max_length=16, default=InboxState.QUEUED.value)
     attempts = fields.IntField(default=0)
     lease_expires_at = fields.DatetimeField(null=True)
+    next_at = fields.DatetimeField(null=True)  # a failed try waits until then (null: due now)
     outcome = fields.CharField(max_length=500, null=True)
 
     class Meta:
         app = APP
         table = "inbox_activities"
-        indexes = (("state", "lease_expires_at"), ("state", "created_at"))
+        indexes = (("state", "lease_expires_at"), ("state", "created_at"), ("state", "next_at"))
 
 
 class RemoteObject(Entity):

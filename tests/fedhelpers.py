@@ -46,7 +46,13 @@ class FakeActor:
 
     @property
     def key_id(self) -> str:
+        if self.remote.key_style == "gotosocial":
+            return f"{self.uri}/main-key"  # a URL of its own, which serves a stub of the actor
         return f"{self.uri}#main-key"
+
+    @property
+    def inbox(self) -> str:
+        return f"{self.remote.inbox_base or self.remote.base}/users/{self.name}/inbox"
 
     @property
     def handle(self) -> str:
@@ -59,9 +65,19 @@ class FakeActor:
             "type": "Person",
             "preferredUsername": self.name,
             "name": self.name.title(),
-            "inbox": f"{self.uri}/inbox",
+            "inbox": self.inbox,
             "outbox": f"{self.uri}/outbox",
-            "endpoints": {"sharedInbox": f"{self.remote.base}/inbox"},
+            "endpoints": {"sharedInbox": f"{self.remote.inbox_base or self.remote.base}/inbox"},
+            "publicKey": {"id": self.key_id, "owner": self.uri, "publicKeyPem": self.remote.public_pem(self.name)},
+        } | self.remote.extra.get(self.name, {})
+
+    def key_document(self) -> dict[str, Any]:
+        """What GoToSocial serves at a key id: the actor's id and key, no inbox."""
+        return {
+            "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"],
+            "id": self.uri,
+            "type": "Person",
+            "preferredUsername": self.name,
             "publicKey": {"id": self.key_id, "owner": self.uri, "publicKeyPem": self.remote.public_pem(self.name)},
         }
 
@@ -77,6 +93,10 @@ class Remote:
     keys: dict[str, str] = field(default_factory=dict)  # actor name -> public PEM override
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)  # path under /objects/ -> document
     gone: set[str] = field(default_factory=set)  # actor names whose documents answer 410 (deleted accounts)
+    key_style: str = "mastodon"  # or "gotosocial": key ids <actor>/main-key, served as a stub of the actor
+    inbox_base: str | None = None  # the actors' inboxes on another server than their ids
+    extra: dict[str, dict[str, Any]] = field(default_factory=dict)  # actor name -> fields to change in its document
+    objects_down: bool = False  # /objects/... answer 503, as a server that is down
     _runner: web.AppRunner | None = None
 
     @property
@@ -109,6 +129,13 @@ class Remote:
         document = self.actor(request.match_info["name"]).document()
         return web.Response(body=orjson.dumps(document), content_type="application/activity+json")
 
+    async def _key(self, request: web.Request) -> web.Response:
+        await self._record(request)
+        if self.key_style != "gotosocial":
+            return web.Response(status=404)
+        document = self.actor(request.match_info["name"]).key_document()
+        return web.Response(body=orjson.dumps(document), content_type="application/activity+json")
+
     async def _webfinger(self, request: web.Request) -> web.Response:
         await self._record(request)
         resource = request.query.get("resource", "")
@@ -119,6 +146,8 @@ class Remote:
 
     async def _object(self, request: web.Request) -> web.Response:
         await self._record(request)
+        if self.objects_down:
+            return web.Response(status=503)
         document = self.objects.get(request.match_info["path"])
         if document is None:
             return web.Response(status=404)
@@ -132,6 +161,7 @@ class Remote:
         app = web.Application()
         app.router.add_get("/.well-known/webfinger", self._webfinger)
         app.router.add_get("/users/{name}", self._actor)
+        app.router.add_get("/users/{name}/main-key", self._key)
         app.router.add_post("/users/{name}/inbox", self._inbox)
         app.router.add_post("/inbox", self._inbox)
         app.router.add_get("/objects/{path:.*}", self._object)

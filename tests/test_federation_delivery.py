@@ -299,3 +299,18 @@ async def test_follows__one_remote_token_can_be_followed_alone(fed_api: Api, rem
     remote.objects["notes/1"] = {"id": f"{remote.base}/objects/notes/1", "type": "Note", "attributedTo": bob.uri}
     refused = await fed_api.post("/api/v1/follows", {"target": f"{remote.base}/objects/notes/1"}, token=token)
     assert_problem(refused, 422, "not-followable")
+
+
+async def test_subscriptions__a_repeated_follow_of_a_type_is_answered_once(fed_api: Api, remote: Remote) -> None:
+    token = await fed_api.user("alice")
+    site = site_of(fed_api)
+    type_id = (await fed_api.post("/api/v1/types", COIN, token=token)).body["id"]
+    assert type_id
+    carol = remote.actor("carol")
+    for n in (1, 2):
+        subscribe = follow(carol.uri, n, target=f"http://127.0.0.1:8080/types/{type_id}")
+        assert (await signed_post(fed_api, "/inbox", subscribe, carol)).status == 202
+    assert await process_due(site) == 2
+    await publish_due_events(site)
+    await deliver_due(site)
+    assert [r["json"]["object"]["id"] for r in remote.posts() if r["json"]["type"] == "Accept"] == [f"{carol.uri}/follows/1"]

@@ -258,3 +258,28 @@ async def test_inbox__manual_approval_then_undo(fed_api: Api, remote: Remote) ->
     assert (await signed_post(fed_api, "/users/alice/inbox", undo, bob)).status == 202
     await process_due(site)
     assert (await fed_api.get("/api/v1/followers", token=token)).body["items"] == []
+
+
+async def test_inbox__a_repeated_follow_is_answered_once_until_undone(fed_api: Api, remote: Remote) -> None:
+    token = await fed_api.user("alice")
+    bob = remote.actor("bob")
+    site = site_of(fed_api)
+    for n in (1, 2, 3):  # the same follower, three Follow activities
+        assert (await signed_post(fed_api, "/users/alice/inbox", follow(bob.uri, n), bob)).status == 202
+    assert await process_due(site) == 3
+    await deliver_due(site)
+    accepts = [r["json"]["object"]["id"] for r in remote.posts() if r["json"]["type"] == "Accept"]
+    assert accepts == [f"{bob.uri}/follows/1"]
+    followers = await fed_api.get("/api/v1/followers", token=token)
+    assert [(f["follower_uri"], f["state"]) for f in followers.body["items"]] == [(bob.uri, "accepted")]
+
+    undo = {"id": f"{bob.uri}/undo/1", "type": "Undo", "actor": bob.uri, "object": follow(bob.uri, 3)}
+    assert (await signed_post(fed_api, "/users/alice/inbox", undo, bob)).status == 202
+    await process_due(site)
+    assert (await fed_api.get("/api/v1/followers", token=token)).body["items"] == []
+    assert (await signed_post(fed_api, "/users/alice/inbox", follow(bob.uri, 4), bob)).status == 202
+    await process_due(site)
+    await deliver_due(site)
+    accepts = [r["json"]["object"]["id"] for r in remote.posts() if r["json"]["type"] == "Accept"]
+    assert accepts == [f"{bob.uri}/follows/1", f"{bob.uri}/follows/4"]  # after the Undo it is a new follow
+    assert len((await fed_api.get("/api/v1/followers", token=token)).body["items"]) == 1

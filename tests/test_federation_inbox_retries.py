@@ -1,0 +1,78 @@
+"""Inbox activities whose processing fails wait before the next try, with delivery's backoff and
+attempt limit: a give whose origin is down for a while is credited once the origin is back."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+
+from federation.delivery import retry_delay
+from federation.inbox import process_due
+from models.federation import InboxActivity, RemoteCredit
+
+from .conftest import Api
+from .fedhelpers import Remote, fed_api, remote, signed_post, site_of  # noqa: F401
+from .test_federation_give import remote_give
+
+
+async def test_inbox__a_give_is_credited_when_its_origin_comes_back_after_being_down(fed_api: Api, remote: Remote) -> None:
+    token = await fed_api.user("alice")
+    bob = remote.actor("bob")
+    assert (await signed_post(fed_api, "/users/alice/inbox", remote_give(remote, "3"), bob)).status == 202
+    site = site_of(fed_api)
+    remote.objects_down = True  # the origin cannot confirm the give for an hour
+    moment = datetime.now(UTC)
+    assert await process_due(site, now=moment) == 1
+    assert await process_due(site, now=moment) == 0  # not again at once
+    for _ in range(60):  # a sweep every minute
+        moment += timedelta(minutes=1)
+        await process_due(site, now=moment)
+    row = await InboxActivity.get()
+    assert row.state == "queued" and 1 < row.attempts < 10, (row.state, row.attempts, row.outcome)
+    assert row.outcome is not None and "503" in row.outcome
+    assert await RemoteCredit.all().count() == 0
+
+    remote.objects_down = False
+    moment += timedelta(hours=2)
+    assert await process_due(site, now=moment) == 1
+    assert (await InboxActivity.get()).state == "done"
+    held = await fed_api.get("/api/v1/federation/holdings", token=token)
+    assert [(item["symbol"], item["amount"]) for item in held.body["items"]] == [("GLD", "3")]
+
+
+async def test_inbox__retries_wait_longer_each_time_and_stop_at_deliverys_limit(fed_api: Api, remote: Remote) -> None:
+    await fed_api.user("alice")
+    bob = remote.actor("bob")
+    assert (await signed_post(fed_api, "/users/alice/inbox", remote_give(remote, "3"), bob)).status == 202
+    site = site_of(fed_api)
+    remote.objects_down = True
+    moment = datetime.now(UTC)
+    waits: list[float] = []
+    for _ in range(site.federation.delivery_max_attempts):
+        assert await process_due(site, now=moment) == 1
+        row = await InboxActivity.get()
+        if row.next_at is None:
+            break
+        waits.append((row.next_at - moment).total_seconds())
+        assert await process_due(site, now=row.next_at - timedelta(seconds=1)) == 0  # not before it is due
+        moment = row.next_at
+    assert waits == [retry_delay(n) for n in range(1, site.federation.delivery_max_attempts)]
+    assert all(later > earlier for earlier, later in zip(waits, waits[1:], strict=False))
+    assert waits[0] < 60 and sum(waits) > 2 * 86_400  # from seconds to days, as deliveries
+    row = await InboxActivity.get()
+    assert (row.state, row.attempts) == ("failed", site.federation.delivery_max_attempts)
+    assert row.outcome is not None and row.outcome.startswith(f"failed after {row.attempts} tries")
+    assert await process_due(site, now=moment + timedelta(days=30)) == 0
+
+
+async def test_inbox__the_attempt_limit_is_deliverys_setting(fed_api: Api, remote: Remote) -> None:
+    await fed_api.user("alice")
+    bob = remote.actor("bob")
+    assert (await signed_post(fed_api, "/users/alice/inbox", remote_give(remote, "3"), bob)).status == 202
+    site = site_of(fed_api)
+    few = dataclasses.replace(site, federation=dataclasses.replace(site.federation, delivery_max_attempts=2))
+    remote.objects_down = True
+    moment = datetime.now(UTC)
+    assert await process_due(few, now=moment) == 1
+    assert await process_due(few, now=moment + timedelta(days=1)) == 1
+    assert (await InboxActivity.get()).state == "failed"

@@ -15,7 +15,7 @@ from models.ids import new_id
 
 
 class Migration(migrations.Migration):
-    dependencies = [("tallystick", "0001_initial")]
+    dependencies = [("tallystick", "0002_inbox_retry_and_key_ids")]
 
     operations = [
         ops.CreateModel(

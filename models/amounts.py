@@ -112,6 +112,9 @@ def out_of_range(field: str, what: str, decimals: int) -> Unprocessable:
 
 def to_decimal_string(minor: int, decimals: int) -> str:
     """Render minor units as a fixed-point string with exactly `decimals` places."""
+    # int(): a count that an older version let overflow was stored by SQLite as a REAL (a
+    # float when read back); it must still render, so the type stays readable after upgrading.
+    minor = int(minor)
     if decimals == 0:
         return str(minor)
     sign = "-" if minor < 0 else ""

@@ -8,6 +8,7 @@ import time
 import orjson
 import pytest
 
+from models import sql
 from models.amounts import MAX_MINOR_UNITS, to_minor
 from models.errors import DomainError
 from models.events import Event
@@ -157,3 +158,22 @@ def test_to_minor__refuses_what_is_not_an_amount_of_the_type(text: str, code: st
     with pytest.raises(DomainError) as refused:
         to_minor(text, 18)
     assert refused.value.code == code
+
+
+async def test_types__a_minted_total_an_older_version_let_overflow_still_reads(api: Api) -> None:
+    """SQLite stored the overflowed sum as a REAL; after upgrading, the type reads and the
+    next mint is refused instead of every read answering 500."""
+    if not sql.is_sqlite():
+        pytest.skip("PostgreSQL refused the overflowing write itself")
+    alice = await api.user("alice")
+    coin = await new_type(api, alice, smallest_unit=18)
+    assert (await api.post(CREATE, {"type": coin["id"], "amount": "5"}, token=alice)).status == 201
+    await sql.execute("UPDATE token_types SET minted = minted + 5000000000000000000 WHERE id = ?", coin["id"])
+    assert (await sql.fetch("SELECT typeof(minted) AS kind FROM token_types"))[0]["kind"] == "real"
+    listed = await api.get("/api/v1/types")
+    assert listed.status == 200 and listed.body["items"][0]["minted"] == "10.000000000000000000", listed
+    assert (await api.get(f"/api/v1/types/{coin['id']}")).status == 200
+    document = await api.get(f"/types/{coin['id']}", headers={"Accept": "application/activity+json"})
+    assert document.status == 200, document
+    assert_problem(await api.post(CREATE, {"type": coin["id"], "amount": "1"}, token=alice), 422, "amount-out-of-range")
+    assert await balance(api, coin["id"], "alice") == "5.000000000000000000"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
 from .errors import BadInput, Unprocessable
 
 __all__ = [

@@ -185,6 +185,8 @@ class AttributeDef(BaseModel):
                 raise ValueError(f"min and max apply to numbers and strings, not to {kind} attributes")
             if abs(bound) >= _BOUND_LIMIT:
                 raise ValueError("min and max must have at most 30 integer digits")
+            if _places(bound) > _MAX_DECIMAL_DIGITS:
+                raise ValueError(f"min and max must have at most {_MAX_DECIMAL_DIGITS} decimal places")
             integral = bound == bound.to_integral_value()
             if kind in _TEXTUAL and (not integral or bound < 0):
                 raise ValueError(f"min and max of a {kind} attribute are lengths: whole numbers from 0")
@@ -255,7 +257,15 @@ def _decimal(value: Any) -> str:
         raise ValueError("must be a finite number")
     if abs(number) >= _BOUND_LIMIT or len(number.as_tuple().digits) > _MAX_DECIMAL_DIGITS:
         raise ValueError("is out of range (at most 30 integer digits and 40 digits in all)")
+    if _places(number) > _MAX_DECIMAL_DIGITS:  # "1e-999999999" would be written out as a gigabyte of zeros
+        raise ValueError(f"has more than {_MAX_DECIMAL_DIGITS} decimal places")
     return format(number, "f")
+
+
+def _places(number: Decimal) -> int:
+    """The decimal places `format(number, "f")` writes, read from the exponent without writing them."""
+    exponent = number.as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
 
 
 def _datetime(value: Any) -> str:

@@ -3,6 +3,7 @@ inbox; a remote give to one of our users is credited only as far as the origin c
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from federation.delivery import deliver_due
@@ -79,3 +80,32 @@ async def test_give__an_amount_the_origin_does_not_confirm_is_not_credited(fed_a
     await process_due(site_of(fed_api))
     assert await RemoteCredit.all().count() == 0
     assert (await fed_api.get("/api/v1/federation/holdings", token=token)).body["items"] == []
+
+
+async def test_give__a_remote_amount_we_cannot_hold_exactly_is_not_credited(fed_api: Api, remote: Remote) -> None:
+    """Amounts are read by the ledger's parser: a zero after scaling, an exponent too large to
+    expand, more than 64 bits or than the amount column holds are refused, quickly."""
+    token = await fed_api.user("alice")
+    bob = remote.actor("bob")
+    refused = ["1e-999999999", "1e999990", "1e999981", "0", "-3", "NaN", "1" + "0" * 45, "9223372036854775808", "0.0000000000000000001"]
+    for n, amount in enumerate(refused, start=1):
+        assert (await signed_post(fed_api, "/users/alice/inbox", remote_give(remote, amount, n), bob)).status == 202
+    started = time.monotonic()
+    await process_due(site_of(fed_api))
+    assert time.monotonic() - started < 5
+    assert await RemoteCredit.all().count() == 0
+    held = await fed_api.get("/api/v1/federation/holdings", token=token)
+    assert held.status == 200 and held.body["items"] == [], held
+
+
+async def test_give__remote_credits_stay_within_what_a_holding_can_hold(fed_api: Api, remote: Remote) -> None:
+    token = await fed_api.user("alice")
+    bob = remote.actor("bob")
+    for n, amount in enumerate(["9223372036854775000", "807", "1", "0.5"], start=1):
+        assert (await signed_post(fed_api, "/users/alice/inbox", remote_give(remote, amount, n), bob)).status == 202
+        await process_due(site_of(fed_api))
+    assert sorted(await RemoteCredit.all().values_list("amount", flat=True)) == ["807", "9223372036854775000"]
+    held = await fed_api.get("/api/v1/federation/holdings", token=token)
+    assert held.status == 200, held
+    [item] = held.body["items"]
+    assert item["amount"] == "9223372036854775807" and len(item["entries"]) == 2

@@ -68,9 +68,10 @@ async def test_create__only_the_owner_mints(api: Api) -> None:
 async def test_create__bad_amounts_are_refused_and_change_nothing(api: Api) -> None:
     alice = await api.user("alice")
     coin = await new_type(api, alice)
-    for amount in ["0", "-1", "1.001", "abc", "NaN", "Infinity", "1e400", "", "99999999999999999999999"]:
-        reply = await api.post("/api/v1/ledger/create", {"type": coin["id"], "amount": amount}, token=alice)
-        assert reply.status == 400, (amount, reply)
+    for amount in ["0", "-1", "1.001", "abc", "NaN", "Infinity", "1_000", "0.000"]:
+        assert_problem(await api.post("/api/v1/ledger/create", {"type": coin["id"], "amount": amount}, token=alice), 400, "invalid-amount")
+    for amount in ["1e400", "99999999999999999999999"]:  # more than a 64-bit column holds
+        assert_problem(await api.post("/api/v1/ledger/create", {"type": coin["id"], "amount": amount}, token=alice), 422, "amount-out-of-range")
     for body in [{"type": coin["id"], "amount": 5}, {"type": coin["id"]}, {"amount": "1"}, {"type": coin["id"], "amount": "1", "extra": 1}]:
         assert_problem(await api.post("/api/v1/ledger/create", body, token=alice), 400, "validation-failed")
     assert_problem(await api.post("/api/v1/ledger/create", {"type": "nope", "amount": "1"}, token=alice), 404, "type-not-found")

@@ -41,3 +41,21 @@ async def test_concurrent_explicit_double_spend__one_wins(api: Api) -> None:
     statuses = sorted(await asyncio.gather(*(give(name) for name in ["bob", "carol"] * 10)))
     assert statuses.count(201) == 1 and statuses.count(409) == 19
     assert int(await balance(api, type_id, "bob")) + int(await balance(api, type_id, "carol")) == 10
+
+
+async def test_concurrent_mints__cannot_pass_the_largest_total_together(api: Api) -> None:
+    """30 mints of 1 unit at 18 decimals race for room for 9: exactly 9 win."""
+    alice = await api.user("alice")
+    type_id = await minted(api, alice, "0.000000000000000001", smallest_unit=18)
+
+    async def mint() -> int:
+        reply = await api.post("/api/v1/ledger/create", {"type": type_id, "amount": "1"}, token=alice)
+        if reply.status == 422:
+            assert reply.body["code"] == "amount-out-of-range", reply
+        return reply.status
+
+    statuses = Counter(await asyncio.gather(*(mint() for _ in range(30))))
+    assert statuses == {201: 9, 422: 21}, statuses
+    assert await balance(api, type_id, "alice") == "9.000000000000000001"
+    listed = await api.get(f"/api/v1/types/{type_id}")
+    assert listed.status == 200 and listed.body["minted"] == "9.000000000000000001", listed

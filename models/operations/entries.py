@@ -14,7 +14,7 @@ from tortoise.expressions import F
 
 from .. import sql
 from ..actors import Actor
-from ..amounts import to_decimal_string
+from ..amounts import MAX_MINOR_UNITS, out_of_range, to_decimal_string
 from ..base import iso
 from ..context import Context
 from ..errors import Conflict, Unprocessable
@@ -157,19 +157,21 @@ async def record_entry(
 
 
 async def reserve_supply(token_type: TokenType, amount: int) -> None:
-    """Count `amount` as minted; refuse (422) past the type's supply limit, even under races."""
-    if token_type.supply_limit is None:
-        await TokenType.filter(id=token_type.id).update(minted=F("minted") + amount)
-        return
-    allowed = await TokenType.filter(id=token_type.id, minted__lte=token_type.supply_limit - amount).update(
+    """Count `amount` as minted; refuse (422) past the type's supply limit or past what the
+    `minted` column can hold, in the UPDATE itself so that racing mints cannot slip past."""
+    ceiling = MAX_MINOR_UNITS if token_type.supply_limit is None else min(token_type.supply_limit, MAX_MINOR_UNITS)
+    allowed = await TokenType.filter(id=token_type.id, minted__lte=ceiling - amount).update(
         minted=F("minted") + amount
     )
-    if allowed != 1:
-        raise Unprocessable(
-            f"minting {amount_text(amount, token_type)} would pass the supply limit of "
-            f"{amount_text(token_type.supply_limit, token_type)}",
-            code="supply-limit-exceeded",
-        )
+    if allowed == 1:
+        return
+    if token_type.supply_limit is None:
+        raise out_of_range("amount", "this would make the minted total exceed", token_type.smallest_unit)
+    raise Unprocessable(
+        f"minting {amount_text(amount, token_type)} would pass the supply limit of "
+        f"{amount_text(token_type.supply_limit, token_type)}",
+        code="supply-limit-exceeded",
+    )
 
 
 def unit(token_type: TokenType) -> int:

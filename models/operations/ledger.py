@@ -14,12 +14,11 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 from tortoise.connection import connections
 from tortoise.expressions import Q
-from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
 from .. import sql
 from ..actors import Actor, Role, UserStatus
-from ..amounts import to_minor
+from ..amounts import check_in_range, to_minor
 from ..context import Context
 from ..errors import Conflict, Forbidden, NotFound, Unprocessable
 from ..ledger import EntryKind, LedgerEntry
@@ -219,10 +218,13 @@ class SourcesMixin(Input):
 def _minor_sources(sources: list[tuple[str, str]] | None, token_type: TokenType) -> list[tuple[int, str]] | None:
     if sources is None:
         return None
-    return [
+    minor = [
         (to_minor(amount, token_type.smallest_unit, field=f"sources.{index}.0"), source_id)
         for index, (amount, source_id) in enumerate(sources)
     ]
+    total = sum(amount for amount, _ in minor)
+    check_in_range(total, token_type.smallest_unit, field="sources", what="the sources add up to more than")
+    return minor
 
 
 class CreateInput(Input):
@@ -368,29 +370,37 @@ async def _owner(ctx: Context, handle: str | None) -> Actor:
     return ctx.require_actor()
 
 
-async def _sum(query: Any) -> int:
-    rows = await query.annotate(total=Sum("amount")).values("total")
-    return int(rows[0]["total"] or 0) if rows else 0
+# Each part of a balance, summed in two halves: SQLite's SUM() fails with "integer
+# overflow" past 64 bits, and what an owner received over time may pass that although no
+# balance or entry can. The halves (< 2**31 and < 2**32 per row) cannot overflow.
+_BALANCE_PARTS = {
+    "balance": ("remaining", "recipient_id = ?"),
+    "created": ("amount", "kind = 'create' AND recipient_id = ?"),
+    "received": ("amount", "kind = 'give' AND recipient_id = ?"),
+    "given": ("amount", "kind = 'give' AND author_id = ?"),
+    "burnt": ("amount", "kind = 'burn' AND author_id = ?"),
+}
+_HALF = 2**32
+_BALANCE_SQL = (
+    "SELECT "
+    + ", ".join(
+        f"SUM(CASE WHEN {condition} THEN {column} / {_HALF} ELSE 0 END) AS {name}_high, "
+        f"SUM(CASE WHEN {condition} THEN {column} % {_HALF} ELSE 0 END) AS {name}_low"
+        for name, (column, condition) in _BALANCE_PARTS.items()
+    )
+    + " FROM ledger_entries WHERE type_id = ? AND (recipient_id = ? OR author_id = ?)"
+)
 
 
 async def balance_of(owner: Actor, token_type: TokenType) -> dict[str, Any]:
     """Balance with its parts; unspent must equal created + received - given - burnt."""
-    unspent = await LedgerEntry.filter(recipient=owner, type=token_type, remaining__gt=0).annotate(
-        total=Sum("remaining")
-    ).values("total")
-    mine = LedgerEntry.filter(type=token_type)
-    created = await _sum(mine.filter(kind=EntryKind.CREATE.value, recipient=owner))
-    received = await _sum(mine.filter(kind=EntryKind.GIVE.value, recipient=owner))
-    given = await _sum(mine.filter(kind=EntryKind.GIVE.value, author=owner))
-    burnt = await _sum(mine.filter(kind=EntryKind.BURN.value, author=owner))
+    params = [owner.id, owner.id] * len(_BALANCE_PARTS) + [token_type.id, owner.id, owner.id]
+    [row] = await sql.fetch(_BALANCE_SQL, *params)
+    totals = {name: int(row[f"{name}_high"] or 0) * _HALF + int(row[f"{name}_low"] or 0) for name in _BALANCE_PARTS}
     return {
         "type": token_type.id,
         "symbol": token_type.symbol,
-        "balance": amount_text(int(unspent[0]["total"] or 0) if unspent else 0, token_type),
-        "created": amount_text(created, token_type),
-        "received": amount_text(received, token_type),
-        "given": amount_text(given, token_type),
-        "burnt": amount_text(burnt, token_type),
+        **{name: amount_text(total, token_type) for name, total in totals.items()},
     }
 
 

@@ -293,7 +293,7 @@ async def _checked_schema(ctx: Context, own: list[AttributeDef], parents: list[s
 def _supply(value: str | int | None, decimals: int, minted: int) -> int | None:
     if value is None:
         return None
-    limit = to_minor(value, decimals, field="supply_limit")
+    limit = to_minor(value, decimals, field="supply_limit", what="the supply limit is more than")
     if limit < minted:
         raise Conflict(
             f"the supply limit {to_decimal_string(limit, decimals)} is below the "
@@ -383,7 +383,7 @@ async def update_type(ctx: Context, params: TypeUpdateInput) -> dict[str, Any]:
         text = to_decimal_string(token_type.supply_limit, token_type.smallest_unit)
         try:
             changes["supply_limit"] = to_minor(text, decimals, field="supply_limit")
-        except BadInput:
+        except (BadInput, Unprocessable):
             raise Unprocessable(
                 f"the supply limit {text} cannot be written with {decimals} decimal places; set a new supply_limit",
                 code="supply-limit-not-representable",

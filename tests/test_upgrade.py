@@ -140,3 +140,18 @@ async def test_upgrade__release_0001_data_reads_and_writes_after_migrating(upgra
     assert give.status in (200, 201), give
     balance = await upgraded_api.get("/api/v1/ledger/balance", token=alice, params={"type": coin, "owner": "alice"})
     assert balance.status == 200 and balance.body["balance"] == "10.00", balance
+
+
+async def test_migrations__describe_every_model_field() -> None:
+    """A model change without its migration would pass on fresh test databases and break an
+    operator's upgrade: the migrations must leave nothing for `tortoise makemigrations` to add."""
+    from tortoise.context import TortoiseContext
+    from tortoise.migrations.autodetector import MigrationAutodetector
+
+    from models.db import tortoise_config
+
+    config = tortoise_config("sqlite://:memory:")
+    async with TortoiseContext() as ctx:
+        await ctx.init(config=config)
+        changes = await MigrationAutodetector(ctx.apps, config["apps"]).changes()
+    assert changes == [], [change.migration_name for change in changes]

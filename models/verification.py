@@ -154,7 +154,7 @@ async def _attribute_verdict(
         raise Forbidden(
             f"the owner keeps {name!r} private and does not allow checks on it", code="attribute-not-verifiable"
         )
-    holds = Matcher([params.search_filter]).matches({name: effective.get(name)}, {name: definition.type})
+    (holds,) = await Matcher([params.search_filter]).select([({name: effective.get(name)}, {name: definition.type})])
     return {"result": holds}
 
 

@@ -17,7 +17,7 @@ from pydantic import Field, StrictBool, StrictInt, field_validator
 
 from ..actors import Actor, owner_filter
 from ..amounts import MAX_DECIMALS, to_decimal_string, to_minor
-from ..attributes import AttributeDef, TextInput, fits
+from ..attributes import STORED, AttributeDef, TextInput, fits
 from ..base import iso
 from ..context import Context, Site
 from ..errors import BadInput, Conflict, Forbidden, NotFound, Unprocessable
@@ -59,7 +59,7 @@ class TypeSchema:
 
 def definitions_of(token_type: TokenType) -> list[AttributeDef]:
     """The type's own definitions (stored already validated)."""
-    return [AttributeDef.model_validate(item) for item in token_type.attributes or []]
+    return [AttributeDef.model_validate(item, context=STORED) for item in token_type.attributes or []]
 
 
 def stored_definitions(column: str | list[Any] | None) -> list[AttributeDef]:
@@ -68,12 +68,12 @@ def stored_definitions(column: str | list[Any] | None) -> list[AttributeDef]:
     and again. Callers must not change the definitions they get."""
     if isinstance(column, str):
         return list(_parsed_definitions(column))
-    return [AttributeDef.model_validate(item) for item in column or []]
+    return [AttributeDef.model_validate(item, context=STORED) for item in column or []]
 
 
 @lru_cache(maxsize=512)
 def _parsed_definitions(text: str) -> tuple[AttributeDef, ...]:
-    return tuple(AttributeDef.model_validate(item) for item in orjson.loads(text) or [])
+    return tuple(AttributeDef.model_validate(item, context=STORED) for item in orjson.loads(text) or [])
 
 
 async def get_type(type_id: str) -> TokenType:

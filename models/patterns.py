@@ -176,10 +176,16 @@ def _pool() -> ThreadPoolExecutor:
     return _executor
 
 
-async def run_bounded(work: Callable[[float], T], text_size: int, what: str) -> T:
+async def run_bounded(
+    work: Callable[[float], T],
+    text_size: int,
+    what: str,
+    advice: str = "anchor the pattern with ^, simplify it, or add eq/range filters to narrow the search first",
+    code: str = "search-too-expensive",
+) -> T:
     """`work(deadline)` within MATCH_TIME_BUDGET: inline when `text_size` characters are few,
-    else in the regex pool. `work` raises OutOfTime past the deadline; either way, or when
-    the pool is busy for the whole budget, the caller gets 422 search-too-expensive."""
+    else in the regex pool. `work` raises OutOfTime past the deadline; then, or when the pool
+    stays busy for the whole budget, the caller gets 422 `code`: matching `what` took too long."""
     budget = MATCH_TIME_BUDGET
     deadline = time.monotonic() + budget
     try:
@@ -189,7 +195,5 @@ async def run_bounded(work: Callable[[float], T], text_size: int, what: str) -> 
         return await asyncio.wait_for(future, budget)
     except (OutOfTime, TimeoutError):
         raise Unprocessable(
-            f"matching {what} took longer than {budget:g} s and was stopped; anchor the pattern with ^, "
-            "simplify it, or add eq/range filters to narrow the search first",
-            code="search-too-expensive",
+            f"matching {what} took longer than {budget:g} s and was stopped; {advice}", code=code
         ) from None

@@ -141,7 +141,26 @@ async def test_attribute_regex__checked_in_linear_time_and_backtracking_refused(
     refused = await api.post("/api/v1/tokens", {"type": type_id, "attributes": {"s": "a" * 24}}, token=alice)
     assert "must match the pattern" in words(assert_problem(refused, 400))
     assert time.monotonic() - started < 1.0
+    started = time.monotonic()
+    refused = await api.post("/api/v1/tokens", {"type": type_id, "attributes": {"s": "a" * 10_000}}, token=alice)
+    assert "must match the pattern" in words(assert_problem(refused, 400))
+    assert time.monotonic() - started < 1.0
     assert (await api.post("/api/v1/tokens", {"type": type_id, "attributes": {"s": "a" * 24 + "b"}},
+                           token=alice)).status == 201
+    refused = await api.post("/api/v1/types", {"name": "T", "symbol": "T", "fungible": False, "smallest_unit": 0,
+                                               "attributes": [{"name": "s", "type": "string", "regex": "(?<=x)y"}]},
+                             token=alice)
+    assert "lookbehind (?<=...) is not supported" in words(assert_problem(refused, 400, "validation-failed"))
+
+
+async def test_attribute_regex__checks_past_the_time_budget_are_422(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    alice = await api.user("alice")
+    type_id = await make_type(api, alice, attributes=[{"name": "s", "type": "string", "regex": "b$"}])
+    monkeypatch.setattr(patterns, "MATCH_TIME_BUDGET", 0.0)
+    reply = await api.post("/api/v1/tokens", {"type": type_id, "attributes": {"s": "a" * 5_000 + "b"}}, token=alice)
+    assert "type's patterns" in assert_problem(reply, 422, "pattern-too-slow")["detail"]
+    monkeypatch.undo()
+    assert (await api.post("/api/v1/tokens", {"type": type_id, "attributes": {"s": "a" * 5_000 + "b"}},
                            token=alice)).status == 201
 
 

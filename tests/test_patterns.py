@@ -36,6 +36,11 @@ REFUSED = [
 ]
 
 
+def a_type(pattern: str) -> dict[str, Any]:
+    return {"name": "T", "symbol": "T", "fungible": False, "smallest_unit": 0,
+            "attributes": [{"name": "s", "type": "string", "regex": pattern}]}
+
+
 def words(problem: dict[str, Any]) -> str:
     """A problem's detail and its field errors' messages, as a reader sees them."""
     return " ".join([problem["detail"], *(str(error.get("message", "")) for error in problem.get("errors", []))])
@@ -55,7 +60,8 @@ async def served_meanwhile(api: Api, slow: Awaitable[Reply], other_path: str) ->
 async def a_tokens(api: Api, owner: str) -> tuple[str, str, str]:
     """A type with one string attribute, and tokens holding 24 and 10,000 a's."""
     type_id = await make_type(api, owner, attributes=ATTRIBUTES)
-    return type_id, await make_token(api, owner, type_id, s="a" * 24), await make_token(api, owner, type_id, s="a" * 10_000)
+    short = await make_token(api, owner, type_id, s="a" * 24)
+    return type_id, short, await make_token(api, owner, type_id, s="a" * 10_000)
 
 
 @pytest.mark.timeout(30)  # before RE2 the first question never came back
@@ -115,9 +121,7 @@ async def test_patterns__backtracking_constructs_are_refused_by_name(api: Api) -
         search = await api.post(f"{SETS}/{shelf['id']}/search",
                                 {"filters": [{"attribute": "s", "op": "regex", "pattern": pattern}]})
         assert construct in assert_problem(search, 422, "unsupported-regex")["detail"]
-        definition = await api.post("/api/v1/types", {"name": "T", "symbol": "T", "fungible": False, "smallest_unit": 0,
-                                                      "attributes": [{"name": "s", "type": "string", "regex": pattern}]},
-                                    token=alice)
+        definition = await api.post("/api/v1/types", a_type(pattern), token=alice)
         assert construct in words(assert_problem(definition, 400, "validation-failed")), definition
     # what Python's re reads differently gets a hint, not a silent change of meaning
     for pattern, hint in (("a\\Z", "\\z"), ("a{,3}", "{0,3}"), ("(?x) a", "(?x)"), ("\\u00e9", "\\x{00e9}")):
@@ -147,9 +151,7 @@ async def test_attribute_regex__checked_in_linear_time_and_backtracking_refused(
     assert time.monotonic() - started < 1.0
     assert (await api.post("/api/v1/tokens", {"type": type_id, "attributes": {"s": "a" * 24 + "b"}},
                            token=alice)).status == 201
-    refused = await api.post("/api/v1/types", {"name": "T", "symbol": "T", "fungible": False, "smallest_unit": 0,
-                                               "attributes": [{"name": "s", "type": "string", "regex": "(?<=x)y"}]},
-                             token=alice)
+    refused = await api.post("/api/v1/types", a_type("(?<=x)y"), token=alice)
     assert "lookbehind (?<=...) is not supported" in words(assert_problem(refused, 400, "validation-failed"))
 
 
@@ -180,6 +182,23 @@ async def test_attribute_regex__a_stored_pattern_re2_refuses_keeps_the_type_read
                             {"attributes": [{"name": "s", "type": "string", "regex": "^x"}]}, token=alice)
     assert fixed.status == 200, fixed
     assert (await api.post("/api/v1/tokens", {"type": type_id, "attributes": {"s": "xz"}}, token=alice)).status == 201
+
+
+@pytest.mark.timeout(30)
+async def test_attribute_regex__inherited_values_are_checked_off_the_loop(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice = await api.user("alice")
+    plain = await make_type(api, alice, attributes=ATTRIBUTES)
+    strict = await make_type(api, alice, attributes=[{"name": "s", "type": "string", "regex": "^(a|aa)*$"}])
+    parent = await make_token(api, alice, plain, s="a" * 10_000)
+    reply = await api.post("/api/v1/tokens", {"type": strict, "parent": parent}, token=alice)
+    assert reply.status == 201 and reply.body["attributes"]["s"] == "a" * 10_000, reply  # fits: inherited
+    child = reply.body["id"]
+    reply, elapsed = await served_meanwhile(api, api.get(f"/api/v1/tokens/{child}"), f"/api/v1/tokens/{parent}")
+    assert reply.status == 200 and reply.body["attributes"]["s"] == "a" * 10_000 and elapsed < 1.0, reply
+    monkeypatch.setattr(patterns, "MATCH_TIME_BUDGET", 0.0)
+    assert_problem(await api.get(f"/api/v1/tokens/{child}"), 422, "pattern-too-slow")
 
 
 async def test_sets_search__matching_past_the_time_budget_is_422(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -89,11 +89,24 @@ class Resolver:
                         if is_hidden(definition):
                             inherited.pop(name, None)
         own = token.attributes or {}
+        candidates = [
+            (name, definition) for name, definition in schema.definitions.items()
+            if own.get(name) is None and inherited.get(name) is not None
+        ]
+        patterned = sum(
+            len(inherited[name]) for name, definition in candidates
+            if definition.regex and isinstance(inherited[name], str)
+        )
+        fitting = await run_bounded(
+            functools.partial(_fitting, candidates, parent_schema, inherited), patterned,
+            "inherited values against the type's patterns", "ask the type's owner for a simpler pattern",
+            code="pattern-too-slow",
+        )
         values: dict[str, Any] = {}
         for name, definition in schema.definitions.items():
             if own.get(name) is not None:
                 values[name] = own[name]
-            elif inherited.get(name) is not None and _fits(definition, parent_schema, name, inherited[name]):
+            elif name in fitting:
                 values[name] = inherited[name]
             else:
                 values[name] = schema.defaults.get(name)
@@ -102,6 +115,20 @@ class Resolver:
 
     def forget(self, token_id: str) -> None:
         self._values.pop(token_id, None)
+
+
+def _fitting(
+    candidates: list[tuple[str, Any]], parent_schema: TypeSchema, inherited: dict[str, Any], deadline: float
+) -> set[str]:
+    """Names whose inherited value is valid under this token's definition (OutOfTime past the
+    deadline): values checked against a pattern may be long, so this may run off the loop."""
+    fitting = set()
+    for name, definition in candidates:
+        if time.monotonic() > deadline:
+            raise OutOfTime
+        if _fits(definition, parent_schema, name, inherited[name]):
+            fitting.add(name)
+    return fitting
 
 
 def _fits(definition: Any, parent_schema: TypeSchema, name: str, value: Any) -> bool:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -186,6 +187,8 @@ async def run_bounded(
     """`work(deadline)` within MATCH_TIME_BUDGET: inline when `text_size` characters are few,
     else in the regex pool. `work` raises OutOfTime past the deadline; then, or when the pool
     stays busy for the whole budget, the caller gets 422 `code`: matching `what` took too long."""
+    if text_size == 0:
+        return work(math.inf)  # no text for a pattern to run on: nothing to bound
     budget = MATCH_TIME_BUDGET
     deadline = time.monotonic() + budget
     try:

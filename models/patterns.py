@@ -6,10 +6,12 @@ pattern's compiled size times the value's length, so no pattern can hang the ser
 `^(a*){20}b` did with Python's `re`. Constructs that need backtracking (backreferences,
 lookaround, possessive repeats, atomic groups, conditionals) are refused by name.
 
-Linear is not free: a 200-character pattern can still cost ~20 us per character of value
-(~0.2 s on 10,000 characters). So matching over more than a few characters runs in a small
-thread pool (RE2 releases the GIL) within MATCH_TIME_BUDGET, checked between values, and a
-search that runs out of time is refused with 422 instead of stalling other requests.
+Linear is not free: a short pattern such as `(?:\\w{1,9}\\W?){1,99}!` costs 5-20 us per
+character of value (0.05-0.2 s on 10,000 characters, measured). So matching over more than a
+few characters runs in a small thread pool (RE2 releases the GIL) within MATCH_TIME_BUDGET,
+checked between values; matching that runs out of time is refused with 422 instead of
+stalling other requests. run_bounded is that runner, for searches, verification and the
+checks of token values against their type's patterns.
 
 Differences from Python's `re` a pattern written for it may meet (docs: README "Verification"):
 `\\d \\w \\s \\b` are ASCII only (use `\\p{Nd}`, `\\p{L}`); `$` matches only at the very end, not
@@ -43,7 +45,7 @@ __all__ = [
 
 MATCH_TIME_BUDGET = 0.5  # seconds of matching per request; well under the 1 s a client may wait
 # Up to this many characters in all (at most ~2 ms with the worst pattern measured), matching
-# runs on the loop's thread: a thread hop costs ~60 us, a third of a whole verification answer.
+# runs on the loop's thread: a thread hop costs ~60 us, a fifth to a third of a verification answer.
 INLINE_TEXT_LIMIT = 64
 _WORKERS = 2
 
@@ -118,8 +120,9 @@ def _construct(pattern: str) -> tuple[str, bool] | None:
             i += 1
             continue
         if char == "[":
-            i += 2 if pattern[i + 1 : i + 2] == "^" else 1
-            i += 2 if pattern[i + 1 : i + 2] == "]" else 1  # "[]...]": the first ] is literal
+            i += 1
+            i += pattern[i : i + 1] == "^"
+            i += pattern[i : i + 1] == "]"  # "[]...]" and "[^]...]": that first ] is literal
             in_class = True
             continue
         if char == "(":

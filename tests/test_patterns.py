@@ -227,6 +227,17 @@ async def test_sets_search__matching_past_the_time_budget_is_422(api: Api, monke
     assert "/a$/" in problem["detail"]
 
 
+def test_compile_user_pattern__names_constructs_after_character_classes() -> None:
+    for pattern, construct in (("[a](?=x)", "lookahead"), ("[]a](a)\\1", "backreferences"),
+                               ("[^]](?<!x)", "negative lookbehind"), ("[\\]](?>a)", "atomic groups"),
+                               ("[a]b{,3}", "{0,3}")):
+        with pytest.raises(patterns.PatternError) as refused:
+            patterns.compile_user_pattern(pattern)
+        assert construct in str(refused.value) and refused.value.unsupported, pattern
+    for pattern, text in (("[(?=]", "="), ("[]a++]", "+"), ("[^](?=]x", "ax")):  # literals inside a class
+        assert patterns.compile_user_pattern(pattern).search(text) is not None, pattern
+
+
 @pytest.mark.timeout(30)
 async def test_run_bounded__stops_at_the_budget_and_the_loop_keeps_running(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(patterns, "MATCH_TIME_BUDGET", 0.2)

@@ -26,6 +26,7 @@ from tortoise.transactions import in_transaction
 from models.actors import Actor, Role
 from models.agents import AgentGrant, AgentReport, SentReport, SentState
 from models.base import iso
+from models.bounds import Version
 from models.context import Context, Site
 from models.errors import BadInput, DomainError, NotFound, Unprocessable
 from models.events import Event
@@ -178,7 +179,7 @@ for _name in _DECISIONS:
 class SendReportInput(Input):
     token: str = Field(min_length=8, max_length=2048, description="the URL of a token on another server")
     attributes: dict[str, Any] = Field(min_length=1, max_length=1000, description="null removes a value")
-    version: int | None = Field(None, ge=1, description="the token version the change was made against")
+    version: Version | None = Field(None, description="the token version the change was made against")
     note: str = Field("", max_length=2000)
 
 

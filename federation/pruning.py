@@ -29,6 +29,7 @@ from typing import Any
 from pydantic import Field
 from tortoise.models import Model
 
+from models.bounds import WholeDays
 from models.context import Context
 from models.federation import Delivery, DeliveryState, InboxActivity, InboxState
 from models.registry import REGISTRY, Access, Input, Transaction
@@ -62,8 +63,8 @@ async def prune_rows(
 
 
 class PruneInput(Input):
-    inbox_retention_days: int | None = Field(None, ge=1, description="default: federation.inbox_retention_days")
-    delivery_retention_days: int | None = Field(None, ge=1, description="default: federation.delivery_retention_days")
+    inbox_retention_days: WholeDays | None = Field(None, description="default: federation.inbox_retention_days")
+    delivery_retention_days: WholeDays | None = Field(None, description="default: federation.delivery_retention_days")
     batch_size: int = Field(500, ge=1, le=10_000)
     max_batches: int = Field(100, ge=1, le=10_000)
 

@@ -9,18 +9,26 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import re
-import re._constants as sre  # the stdlib regex parser: the only way to see a pattern's structure
-import re._parser as sre_parse
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_serializer, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationInfo,
+    field_serializer,
+    model_validator,
+)
 
 from .base import iso
+from .patterns import PatternError, compile_user_pattern
 from .registry import Input
 
 __all__ = [
@@ -30,6 +38,7 @@ __all__ = [
     "MediaUploadRequired",
     "ScriptForbidden",
     "compile_pattern",
+    "STORED",
     "validate_value",
     "is_hidden",
     "content_hash",
@@ -44,6 +53,9 @@ AttributeKind = Literal[
 ]
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 MAX_PATTERN_LENGTH = 500
+# Validation context for definitions read back from the database: they were checked when
+# saved, and a pattern saved before RE2 must not make the type unreadable.
+STORED: dict[str, Any] = {"stored": True}
 DEFAULT_MAX_STRING = 10_000
 MAX_URL_LENGTH = 2048
 MAX_TOKEN_ID_LENGTH = 64
@@ -98,49 +110,13 @@ class MediaUploadRequired(Exception):
     """Media values come from an upload, not from a JSON value."""
 
 
-def _walk_repeats(items: Any, inside_unbounded: bool) -> None:
-    """Refuse shapes known to backtrack exponentially: nested quantifiers, ambiguous alternation."""
-    for op, arg in items:
-        if op in (sre.MAX_REPEAT, sre.MIN_REPEAT):
-            low, high, body = arg
-            if inside_unbounded and high > 1 and low != high:
-                raise ValueError("nested repetition such as (a+)+ can take exponential time; simplify the pattern")
-            _walk_repeats(body, inside_unbounded or high == sre.MAXREPEAT)
-        elif op == sre.BRANCH:
-            branches = arg[1]
-            if inside_unbounded:
-                firsts = [branch[0] if branch else None for branch in branches]
-                literal = all(first is not None and first[0] == sre.LITERAL for first in firsts)
-                if not literal or len({first[1] for first in firsts if first}) != len(firsts):
-                    raise ValueError(
-                        "alternation inside a repetition must start each branch with a different "
-                        "character; use a character class such as [ab]+ instead"
-                    )
-            for branch in branches:
-                _walk_repeats(branch, inside_unbounded)
-        elif op == sre.SUBPATTERN:
-            _walk_repeats(arg[-1], inside_unbounded)
-        elif op in (sre.ASSERT, sre.ASSERT_NOT):
-            _walk_repeats(arg[1], inside_unbounded)
-        elif hasattr(sre, "ATOMIC_GROUP") and op == sre.ATOMIC_GROUP:
-            _walk_repeats(arg, inside_unbounded)
-        elif hasattr(sre, "POSSESSIVE_REPEAT") and op == sre.POSSESSIVE_REPEAT:
-            _walk_repeats(arg[2], False)  # possessive repeats never backtrack into their body
-
-
 @functools.lru_cache(maxsize=512)
-def compile_pattern(pattern: str) -> re.Pattern[str]:
-    """Compile a user regex (at most 500 characters), refusing invalid and catastrophic ones."""
+def compile_pattern(pattern: str) -> Any:
+    """Compile a user regex (at most 500 characters) with RE2 (models/patterns.py); ValueError
+    (a PatternError) when it is malformed or uses a construct RE2 refuses."""
     if len(pattern) > MAX_PATTERN_LENGTH:
         raise ValueError(f"the pattern is {len(pattern)} characters; the limit is {MAX_PATTERN_LENGTH}")
-    try:
-        compiled = re.compile(pattern)
-        _walk_repeats(sre_parse.parse(pattern).data, False)
-    except re.error as error:
-        raise ValueError(f"is not a valid regular expression: {error}") from None
-    except RecursionError:
-        raise ValueError("the pattern is nested too deeply") from None
-    return compiled
+    return compile_user_pattern(pattern)
 
 
 def _plain_number(value: Decimal) -> int | str:
@@ -176,7 +152,7 @@ class AttributeDef(BaseModel):
         return None if value is None else _plain_number(value)
 
     @model_validator(mode="after")
-    def _consistent(self) -> AttributeDef:
+    def _consistent(self, info: ValidationInfo) -> AttributeDef:
         kind = self.type
         for bound in (self.min, self.max):
             if bound is None:
@@ -205,15 +181,16 @@ class AttributeDef(BaseModel):
         if self.regex is not None:
             if kind not in _TEXTUAL:
                 raise ValueError(f"regex applies to string, markdown and url attributes, not to {kind}")
-            compile_pattern(self.regex)
+            if not (info.context or {}).get("stored"):
+                compile_pattern(self.regex)  # a stored one may predate RE2: see _check_length
         if self.default is not None and kind != "script":
             if kind == "media":
                 raise ValueError("a media attribute cannot have a default; upload a file to a token instead")
             try:
-                normalized = validate_value(self, self.default)
+                self.default = validate_value(self, self.default)
             except ValueError as error:
-                raise ValueError(f"default {error}") from None
-            self.default = normalized
+                if not (info.context or {}).get("stored"):  # stored ones were checked when saved
+                    raise ValueError(f"default {error}") from None
         return self
 
     def as_json(self) -> dict[str, Any]:
@@ -234,7 +211,16 @@ def _check_length(definition: AttributeDef, text: str, max_string: int) -> None:
         raise ValueError(f"must be at least {low} characters long")
     if len(text) > high:
         raise ValueError(f"must be at most {high} characters long")
-    if definition.regex is not None and compile_pattern(definition.regex).search(text) is None:
+    if definition.regex is None:
+        return
+    try:
+        compiled = compile_pattern(definition.regex)
+    except PatternError as error:  # stored before patterns ran on RE2: values cannot be checked
+        raise ValueError(
+            f"cannot be checked: the type's pattern {definition.regex} can no longer be used ({error}); "
+            "the type's owner must change it"
+        ) from None
+    if compiled.search(text) is None:  # on the loop's thread: RE2 is linear and text <= max_string
         raise ValueError(f"must match the pattern {definition.regex}")
 
 

@@ -3,24 +3,16 @@
 Pure rules, no database: the operation (models/operations/sets.py) hands each token's
 visible effective attributes and their kinds to a Matcher.
 
-Regexes run on Python's backtracking `re`, so they are bounded three ways (DESIGN.md
-"Sets"; the brief's limits): the pattern is at most 200 characters; shapes that backtrack
-exponentially are refused with 422 unsafe-regex (nested repetition such as (a+)+ or
-(.*)*, ambiguous alternation inside a repetition); and values longer than 10,000
-characters are never matched. Polynomial blow-ups remain (`.*.*x` on 10,000 characters
-takes minutes), so each search also has a work budget: before a value is matched its
-worst-case step count is estimated (start positions x the product of the variable
-repetitions' spans) and the search stops with 422 search-too-expensive once the sum passes
-REGEX_WORK_BUDGET, a second or so of matching. The estimate depends only on the pattern
-and the data, so the answer is deterministic.
+Regexes run on RE2 (models/patterns.py), in linear time: the pattern is at most 200
+characters, constructs that need backtracking are refused with 422 unsupported-regex, values
+longer than 10,000 characters are never matched, and a search's matching runs off the event
+loop within MATCH_TIME_BUDGET (422 search-too-expensive past it).
 """
 
 from __future__ import annotations
 
 import functools
-import re
-import re._constants as sre  # the stdlib regex parser: the only way to see a pattern's structure
-import re._parser as sre_parse
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -28,14 +20,14 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 
-from .attributes import NAME_PATTERN, compile_pattern
+from .attributes import NAME_PATTERN
 from .errors import BadInput, Unprocessable
+from .patterns import OutOfTime, PatternError, compile_user_pattern, run_bounded
 from .registry import Input
 
 __all__ = [
     "MAX_PATTERN_LENGTH",
     "MAX_REGEX_VALUE_LENGTH",
-    "REGEX_WORK_BUDGET",
     "SearchFilter",
     "Matcher",
     "check_range",
@@ -44,9 +36,7 @@ __all__ = [
 
 MAX_PATTERN_LENGTH = 200
 MAX_REGEX_VALUE_LENGTH = 10_000
-REGEX_WORK_BUDGET = 200_000_000  # estimated backtracking steps per search (~1 s of `re` at worst)
 _NUMERIC_KINDS = ("integer", "decimal")
-_REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT) + ((sre.POSSESSIVE_REPEAT,) if hasattr(sre, "POSSESSIVE_REPEAT") else ())
 
 Number = StrictInt | StrictStr
 
@@ -106,82 +96,18 @@ def check_range(low: int | str | None, high: int | str | None) -> None:
         raise ValueError("min must not be greater than max")
 
 
-@dataclass(frozen=True)
-class _Cost:
-    """A pattern's worst-case step estimate as a function of the value's length."""
-
-    anchored: bool
-    spans: tuple[int | None, ...]  # variable repetitions: span (high - low), None when unbounded
-
-    def steps(self, length: int) -> int:
-        total = 1 if self.anchored else length + 1
-        for span in self.spans:
-            total *= min(length, span if span is not None else length) + 1
-            if total > REGEX_WORK_BUDGET:
-                break  # the caller only compares with the budget
-        return total
-
-
-def _distinct_literal_starts(branches: list[Any]) -> bool:
-    firsts = [branch[0] if branch else None for branch in branches]
-    if not all(first is not None and first[0] == sre.LITERAL for first in firsts):
-        return False
-    return len({first[1] for first in firsts if first}) == len(firsts)
-
-
-def _walk(items: Any, inside_variable: bool, spans: list[int | None]) -> None:
-    """Collect variable repetitions; refuse nesting and ambiguous alternation under one."""
-    for op, arg in items:
-        if op in _REPEATS:
-            low, high, body = arg
-            variable = low != high
-            if variable and inside_variable:
-                raise ValueError(
-                    "nested repetition such as (a+)+ or (a{1,9}){1,9} can take exponential time; simplify the pattern"
-                )
-            if variable:
-                spans.append(None if high == sre.MAXREPEAT else high - low)
-            _walk(body, inside_variable or variable, spans)
-        elif op == sre.BRANCH:
-            if inside_variable and not _distinct_literal_starts(arg[1]):
-                raise ValueError("alternation inside a repetition must start each branch with a different character")
-            for branch in arg[1]:
-                _walk(branch, inside_variable, spans)
-        elif op == sre.SUBPATTERN:
-            _walk(arg[-1], inside_variable, spans)
-        elif op in (sre.ASSERT, sre.ASSERT_NOT):
-            _walk(arg[1], inside_variable, spans)
-        elif op == sre.GROUPREF_EXISTS:
-            for branch in arg[1:]:
-                if branch is not None:
-                    _walk(branch, inside_variable, spans)
-        elif hasattr(sre, "ATOMIC_GROUP") and op == sre.ATOMIC_GROUP:
-            _walk(arg, inside_variable, spans)
-
-
 @functools.lru_cache(maxsize=512)
-def compile_search_pattern(pattern: str) -> tuple[re.Pattern[str], _Cost]:
-    """Compile a search regex: 400 invalid-regex if malformed, 422 unsafe-regex if it may blow up.
-    Kept per pattern: verification clients ask the same one again and again (refusals are not kept)."""
+def compile_search_pattern(pattern: str) -> Any:
+    """Compile a search regex with RE2: 400 invalid-regex if malformed, 422 unsupported-regex
+    if it uses a construct RE2 refuses (the detail names it). Kept per pattern."""
     if len(pattern) > MAX_PATTERN_LENGTH:
         raise BadInput(f"a search pattern may be at most {MAX_PATTERN_LENGTH} characters", code="invalid-regex")
     try:
-        re.compile(pattern)
-    except (re.error, RecursionError, OverflowError) as error:
-        raise BadInput(f"/{pattern}/ is not a valid regular expression: {error}", code="invalid-regex") from None
-    spans: list[int | None] = []
-    try:
-        compiled = compile_pattern(pattern)  # the shared check used for attribute definitions
-        parsed = sre_parse.parse(pattern)
-        _walk(parsed.data, False, spans)
-    except (ValueError, RecursionError) as error:
-        raise Unprocessable(f"the pattern /{pattern}/ is not safe to run: {error}", code="unsafe-regex") from None
-    first = parsed.data[0] if len(parsed.data) else None
-    multiline = bool(parsed.state.flags & re.MULTILINE)
-    anchored = first is not None and first[0] == sre.AT and (
-        first[1] == sre.AT_BEGINNING_STRING or (first[1] == sre.AT_BEGINNING and not multiline)
-    )
-    return compiled, _Cost(anchored=anchored, spans=tuple(spans))
+        return compile_user_pattern(pattern)
+    except PatternError as error:
+        if error.unsupported:
+            raise Unprocessable(f"the pattern /{pattern}/ cannot be used: {error}", code="unsupported-regex") from None
+        raise BadInput(f"/{pattern}/ {error}", code="invalid-regex") from None
 
 
 @dataclass
@@ -189,8 +115,7 @@ class _Compiled:
     spec: SearchFilter
     low: Decimal | None = None
     high: Decimal | None = None
-    regex: re.Pattern[str] | None = None
-    cost: _Cost | None = None
+    regex: Any = None
 
 
 def _same_moment(actual: str, expected: str) -> bool:
@@ -214,13 +139,14 @@ def _equal(actual: Any, expected: Any, kind: str | None) -> bool:
     return type(actual) is type(expected) and actual == expected  # True is not 1
 
 
+Row = tuple[dict[str, Any], dict[str, str]]  # a token's visible attributes and their kinds
+
+
 @dataclass
 class Matcher:
-    """All filters of one search, cheapest first, with the regex work budget of that search."""
+    """All filters of one search, cheapest first; regexes run off the loop within a time budget."""
 
     filters: list[SearchFilter]
-    budget: int = REGEX_WORK_BUDGET
-    spent: int = 0
     _compiled: list[_Compiled] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -231,13 +157,32 @@ class Matcher:
                 entry.low = None if spec.min is None else _decimal(spec.min)
                 entry.high = None if spec.max is None else _decimal(spec.max)
             elif spec.op == "regex":
-                entry.regex, entry.cost = compile_search_pattern(spec.pattern or "")
+                entry.regex = compile_search_pattern(spec.pattern or "")
             self._compiled.append(entry)
+        self._regex_names = [entry.spec.attribute for entry in self._compiled if entry.regex is not None]
 
-    def matches(self, attributes: dict[str, Any], kinds: dict[str, str]) -> bool:
-        """True when every filter holds; attributes the caller may not see are simply absent."""
-        return all(self._holds(entry, attributes.get(entry.spec.attribute), kinds.get(entry.spec.attribute))
-                   for entry in self._compiled)
+    async def select(self, rows: list[Row]) -> list[bool]:
+        """For each row, whether it meets every filter; attributes the caller may not see are
+        simply absent. 422 search-too-expensive when matching takes longer than the budget."""
+        text_size = sum(
+            len(value)
+            for attributes, _ in rows
+            for name in self._regex_names
+            if isinstance(value := attributes.get(name), str) and len(value) <= MAX_REGEX_VALUE_LENGTH
+        )
+        patterns = ", ".join(f"/{entry.spec.pattern}/" for entry in self._compiled if entry.regex is not None)
+        return await run_bounded(functools.partial(self._select, rows), text_size, patterns or "the filters")
+
+    def _select(self, rows: list[Row], deadline: float) -> list[bool]:
+        selected = []
+        for attributes, kinds in rows:
+            if time.monotonic() > deadline:
+                raise OutOfTime
+            selected.append(
+                all(self._holds(entry, attributes.get(entry.spec.attribute), kinds.get(entry.spec.attribute))
+                    for entry in self._compiled)
+            )
+        return selected
 
     def _holds(self, entry: _Compiled, actual: Any, kind: str | None) -> bool:
         spec = entry.spec
@@ -252,12 +197,7 @@ class Matcher:
             return (entry.low is None or number >= entry.low) and (entry.high is None or number <= entry.high)
         if not isinstance(actual, str) or len(actual) > MAX_REGEX_VALUE_LENGTH:
             return False
-        assert entry.regex is not None and entry.cost is not None
-        self.spent += entry.cost.steps(len(actual))
-        if self.spent > self.budget:
-            raise Unprocessable(
-                f"the pattern /{spec.pattern}/ would take too long on the values in this set; anchor it "
-                "with ^, use fewer * and +, or add eq/range filters to narrow the search first",
-                code="search-too-expensive",
-            )
-        return entry.regex.search(actual) is not None
+        try:
+            return entry.regex.search(actual) is not None
+        except UnicodeEncodeError:  # a lone surrogate: not text RE2 can read, so no match
+            return False

@@ -26,6 +26,7 @@ from pydantic import Field, StrictInt, model_validator
 from . import sql
 from .attributes import NAME_PATTERN, content_hash, is_hidden
 from .base import iso
+from .bounds import MAX_VERSION
 from .context import Context
 from .errors import Forbidden, Unprocessable
 from .events import Event
@@ -58,7 +59,7 @@ class VerifyInput(Input):
     pattern: str | None = Field(
         None, min_length=1, max_length=MAX_PATTERN_LENGTH, description="regex searched in the value"
     )
-    version: StrictInt | None = Field(None, ge=1, description="the copy's version, if known")
+    version: StrictInt | None = Field(None, ge=1, le=MAX_VERSION, description="the copy's version, if known")
 
     @model_validator(mode="after")
     def _one_question(self) -> VerifyInput:
@@ -154,7 +155,7 @@ async def _attribute_verdict(
         raise Forbidden(
             f"the owner keeps {name!r} private and does not allow checks on it", code="attribute-not-verifiable"
         )
-    holds = Matcher([params.search_filter]).matches({name: effective.get(name)}, {name: definition.type})
+    (holds,) = await Matcher([params.search_filter]).select([({name: effective.get(name)}, {name: definition.type})])
     return {"result": holds}
 
 

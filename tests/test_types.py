@@ -83,7 +83,7 @@ async def test_types_create__bad_input_is_refused_and_changes_nothing(api: Api) 
         type_body(attributes=[{"name": "1bad", "type": "string"}]),
         type_body(attributes=[{"name": "x", "type": "colour"}]),
         type_body(attributes=[{"name": "x", "type": "string", "regex": "(unclosed"}]),
-        type_body(attributes=[{"name": "x", "type": "string", "regex": "(a+)+$"}]),
+        type_body(attributes=[{"name": "x", "type": "string", "regex": "(a)\\1"}]),  # backreference
         type_body(attributes=[{"name": "x", "type": "string", "regex": "a" * 501}]),
         type_body(attributes=[{"name": "x", "type": "enum"}]),
         type_body(attributes=[{"name": "x", "type": "integer", "min": 5, "max": 1}]),

@@ -140,7 +140,7 @@ async def test_verify__refusals(api: Api) -> None:
         await api.post(VERIFY, {"token": tid, "attribute": "colour", "pattern": "x"}), 422, "unknown-attribute"
     )
     assert_problem(
-        await api.post(VERIFY, {"token": tid, "attribute": "serial", "pattern": "(a+)+$"}), 422, "unsafe-regex"
+        await api.post(VERIFY, {"token": tid, "attribute": "serial", "pattern": "(a)\\1"}), 422, "unsupported-regex"
     )
     assert_problem(
         await api.post(VERIFY, {"token": tid, "attribute": "serial", "pattern": "([a-"}), 400, "invalid-regex"

@@ -18,6 +18,7 @@ from pydantic import Field, StrictBool
 from ..actors import Actor, Role, User
 from ..agents import AgentGrant, AgentReport, ReportState
 from ..base import iso
+from ..bounds import Version
 from ..context import Context
 from ..errors import BadInput, Conflict, Forbidden, NotFound
 from ..federation import RemoteActor
@@ -57,7 +58,7 @@ class IdInput(Input):
 class ReportCreateInput(Input):
     token: str = ID
     attributes: dict[str, Any] = Field(min_length=1, max_length=1000, description="null removes a value")
-    version: int | None = Field(None, ge=1, description="the token version the change was made against")
+    version: Version | None = Field(None, description="the token version the change was made against")
     note: str = Field("", max_length=2000)
 
 

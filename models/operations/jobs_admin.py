@@ -19,6 +19,7 @@ from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
 from ..actors import AccessToken, Role, TokenKind
+from ..bounds import Days, Hours, Seconds
 from ..context import Context
 from ..errors import Conflict, Forbidden, NotFound
 from ..jobs import FINISHED, MANUAL_TRANSITIONS, CallbackState, Job, JobState, job_view, revoke_job_tokens
@@ -139,9 +140,7 @@ async def _any_job(job_id: str) -> Job:
 
 class StuckInput(ListInput):
     operation: str | None = Field(None, min_length=1, max_length=100)
-    running_longer_than: float | None = Field(
-        None, gt=0, description="seconds; the stuck_after_seconds setting if absent"
-    )
+    running_longer_than: Seconds | None = Field(None, description="seconds; the stuck_after_seconds setting if absent")
 
 
 @REGISTRY.operation("admin.jobs.stuck", StuckInput, access=Access.USER, role=Role.ADMIN)
@@ -288,8 +287,8 @@ async def sweep_stuck_jobs(ctx: Context, params: NoInput) -> dict[str, Any]:
 
 
 class PurgeInput(Input):
-    retention_days: float = Field(30, gt=0)
-    system_retention_hours: float = Field(1, gt=0)
+    retention_days: Days = 30
+    system_retention_hours: Hours = 1
 
 
 @REGISTRY.operation("system.jobs.purge", PurgeInput, access=Access.SYSTEM, transaction=Transaction.NONE)

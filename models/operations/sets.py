@@ -413,13 +413,14 @@ async def search_set(ctx: Context, params: SetSearchInput) -> dict[str, Any]:
     tokens = await Token.filter(id__in=members, is_deleted=False).select_related("owner").order_by("id").limit(cap + 1)
     truncated, tokens = len(tokens) > cap, tokens[:cap]
     resolver = Resolver()
-    matches: list[dict[str, Any]] = []
+    views: list[dict[str, Any]] = []
+    rows: list[tuple[dict[str, Any], dict[str, str]]] = []
     for token in tokens:
         view = await token_view(token, ctx, resolver)  # what the caller may see is what they may search
         schema = await resolver.schema(token.type_id)  # type: ignore[attr-defined]
-        kinds = {name: definition.type for name, definition in schema.definitions.items()}
-        if matcher.matches(view["attributes"], kinds):
-            matches.append(view)
+        views.append(view)
+        rows.append((view["attributes"], {name: definition.type for name, definition in schema.definitions.items()}))
+    matches = [view for view, selected in zip(views, await matcher.select(rows), strict=True) if selected]
     start = (params.page - 1) * params.page_size
     has_next = len(matches) > start + params.page_size
     return {

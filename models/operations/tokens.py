@@ -7,6 +7,8 @@ defaults. Writes are conditional on the version read, so two concurrent updates 
 
 from __future__ import annotations
 
+import functools
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -27,6 +29,7 @@ from ..errors import BadInput, Conflict, Forbidden, NotFound, Unprocessable
 from ..ids import new_id
 from ..ledger import EntryKind
 from ..paging import ListInput, paginate
+from ..patterns import OutOfTime, run_bounded
 from ..registry import REGISTRY, Access
 from ..tokens import Token, TokenType
 from ..views import actor_view
@@ -86,11 +89,24 @@ class Resolver:
                         if is_hidden(definition):
                             inherited.pop(name, None)
         own = token.attributes or {}
+        candidates = [
+            (name, definition) for name, definition in schema.definitions.items()
+            if own.get(name) is None and inherited.get(name) is not None
+        ]
+        patterned = sum(
+            len(inherited[name]) for name, definition in candidates
+            if definition.regex and isinstance(inherited[name], str)
+        )
+        fitting = await run_bounded(
+            functools.partial(_fitting, candidates, parent_schema, inherited), patterned,
+            "inherited values against the type's patterns", "ask the type's owner for a simpler pattern",
+            code="pattern-too-slow",
+        )
         values: dict[str, Any] = {}
         for name, definition in schema.definitions.items():
             if own.get(name) is not None:
                 values[name] = own[name]
-            elif inherited.get(name) is not None and _fits(definition, parent_schema, name, inherited[name]):
+            elif name in fitting:
                 values[name] = inherited[name]
             else:
                 values[name] = schema.defaults.get(name)
@@ -99,6 +115,20 @@ class Resolver:
 
     def forget(self, token_id: str) -> None:
         self._values.pop(token_id, None)
+
+
+def _fitting(
+    candidates: list[tuple[str, Any]], parent_schema: TypeSchema, inherited: dict[str, Any], deadline: float
+) -> set[str]:
+    """Names whose inherited value is valid under this token's definition (OutOfTime past the
+    deadline): values checked against a pattern may be long, so this may run off the loop."""
+    fitting = set()
+    for name, definition in candidates:
+        if time.monotonic() > deadline:
+            raise OutOfTime
+        if _fits(definition, parent_schema, name, inherited[name]):
+            fitting.add(name)
+    return fitting
 
 
 def _fits(definition: Any, parent_schema: TypeSchema, name: str, value: Any) -> bool:
@@ -180,14 +210,16 @@ async def token_view(token: Token, ctx: Context, resolver: Resolver | None = Non
     }
 
 
-async def _validated(
-    ctx: Context, schema: TypeSchema, values: dict[str, Any], current: dict[str, Any]
-) -> dict[str, Any]:
-    """Normalize submitted values; None means "remove the own value". One 400 lists every error."""
+def _check_values(
+    schema: TypeSchema, values: dict[str, Any], current: dict[str, Any], max_string: int, deadline: float
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[tuple[str, str]]]:
+    """Normalized values, errors and token references; OutOfTime past the deadline."""
     errors: list[dict[str, Any]] = []
     result: dict[str, Any] = {}
     references: list[tuple[str, str]] = []  # (attribute, token id)
     for name, value in values.items():
+        if time.monotonic() > deadline:
+            raise OutOfTime
         field = f"attributes.{name}"
         definition = schema.definitions.get(name)
         if definition is None:
@@ -205,7 +237,7 @@ async def _validated(
             result[name] = None
             continue
         try:
-            result[name] = validate_value(definition, value, ctx.site.max_string_length)
+            result[name] = validate_value(definition, value, max_string)
         except MediaUploadRequired:
             raise Unprocessable(
                 f"{name!r} is a media attribute: upload the file with POST /api/v1/tokens/{{id}}/media/{name}",
@@ -216,6 +248,24 @@ async def _validated(
             continue
         if definition.type == "token":
             references.append((name, result[name]))
+    return result, errors, references
+
+
+async def _validated(
+    ctx: Context, schema: TypeSchema, values: dict[str, Any], current: dict[str, Any]
+) -> dict[str, Any]:
+    """Normalize submitted values; None means "remove the own value". One 400 lists every error.
+    Values checked against a type's pattern are checked off the event loop when long
+    (models/patterns.py): a pattern may cost ~50 ms on a 10,000-character value."""
+    patterned = sum(
+        len(value) for name, value in values.items()
+        if isinstance(value, str) and (definition := schema.definitions.get(name)) is not None and definition.regex
+    )
+    check = functools.partial(_check_values, schema, values, current, ctx.site.max_string_length)
+    result, errors, references = await run_bounded(
+        check, patterned, "the values against the type's patterns", "send shorter values, or ask the type's owner "
+        "for a simpler pattern", code="pattern-too-slow",
+    )
     if references:
         wanted = list({token_id for _, token_id in references})
         live = set(await Token.filter(id__in=wanted, is_deleted=False).values_list("id", flat=True))

@@ -7,9 +7,10 @@ Types are public; only the owner changes them.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 import orjson
@@ -17,12 +18,13 @@ from pydantic import Field, StrictBool, StrictInt, field_validator
 
 from ..actors import Actor, owner_filter
 from ..amounts import MAX_DECIMALS, to_decimal_string, to_minor
-from ..attributes import AttributeDef, TextInput, fits
+from ..attributes import STORED, AttributeDef, TextInput, fits
 from ..base import iso
 from ..context import Context, Site
 from ..errors import BadInput, Conflict, Forbidden, NotFound, Unprocessable
 from ..ledger import LedgerEntry
 from ..paging import ListInput, paginate
+from ..patterns import OutOfTime, run_bounded
 from ..registry import REGISTRY, Access
 from ..tokens import Token, TokenType, TypeParent
 from ..views import actor_view
@@ -59,7 +61,7 @@ class TypeSchema:
 
 def definitions_of(token_type: TokenType) -> list[AttributeDef]:
     """The type's own definitions (stored already validated)."""
-    return [AttributeDef.model_validate(item) for item in token_type.attributes or []]
+    return [AttributeDef.model_validate(item, context=STORED) for item in token_type.attributes or []]
 
 
 def stored_definitions(column: str | list[Any] | None) -> list[AttributeDef]:
@@ -68,12 +70,12 @@ def stored_definitions(column: str | list[Any] | None) -> list[AttributeDef]:
     and again. Callers must not change the definitions they get."""
     if isinstance(column, str):
         return list(_parsed_definitions(column))
-    return [AttributeDef.model_validate(item) for item in column or []]
+    return [AttributeDef.model_validate(item, context=STORED) for item in column or []]
 
 
 @lru_cache(maxsize=512)
 def _parsed_definitions(text: str) -> tuple[AttributeDef, ...]:
-    return tuple(AttributeDef.model_validate(item) for item in orjson.loads(text) or [])
+    return tuple(AttributeDef.model_validate(item, context=STORED) for item in orjson.loads(text) or [])
 
 
 async def get_type(type_id: str) -> TokenType:
@@ -121,7 +123,6 @@ async def resolve_schema(own: list[AttributeDef], parent_ids: list[str], own_id:
     valid under the effective definition, so a child may leave the default to a parent
     ("type default -> parent types' defaults") without inheriting one it forbids.
     """
-    schema = TypeSchema()
     ordered: list[tuple[str | None, list[AttributeDef]]] = [(own_id, own)]
     seen: set[str] = {own_id} if own_id else set()
     level = [pid for pid in dict.fromkeys(parent_ids) if pid not in seen]
@@ -138,7 +139,25 @@ async def resolve_schema(own: list[AttributeDef], parent_ids: list[str], own_id:
                 ordered.append((type_id, definitions_of(rows[type_id])))
             following += [pid for pid in by_child.get(type_id, []) if pid not in seen and pid not in following]
         level = following
+    nearest: dict[str, AttributeDef] = {}
+    patterned = 0  # characters of farther defaults that nearer definitions' patterns check
+    for _, definitions in ordered:
+        for definition in definitions:
+            effective = nearest.setdefault(definition.name, definition)
+            if effective is not definition and effective.regex and isinstance(definition.default, str):
+                patterned += len(definition.default)
+    return await run_bounded(  # a default checked against another type's pattern may be long
+        partial(_merged, ordered), patterned, "inherited defaults against the type's patterns",
+        "ask the type's owner for a simpler pattern", code="pattern-too-slow",
+    )
+
+
+def _merged(ordered: list[tuple[str | None, list[AttributeDef]]], deadline: float) -> TypeSchema:
+    """The nearest definition of each name and the nearest default valid under it."""
+    schema = TypeSchema()
     for source, definitions in ordered:
+        if time.monotonic() > deadline:
+            raise OutOfTime
         for definition in definitions:
             if definition.name not in schema.definitions:
                 schema.definitions[definition.name] = definition

@@ -68,6 +68,7 @@ _TERMS = {
     "shareable": "ts:shareable",
     "version": "ts:version",
     "contentHash": "ts:contentHash",
+    "commitments": {"@id": "ts:commitments", "@type": "@json"},
     "manuallyApprovesFollowers": "as:manuallyApprovesFollowers",
 }
 
@@ -222,6 +223,8 @@ def token_document(
         "updated": token.get("updated_at"),
         "to": [PUBLIC],
     }
+    if token.get("commitments"):  # salted commitments to private values (models/commitments.py)
+        document["commitments"] = token["commitments"]
     if token.get("parent"):
         document["parentToken"] = object_url(base_url, "token", token["parent"])
     return document

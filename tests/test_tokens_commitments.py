@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib
 import json
 from typing import Any
 
@@ -13,7 +14,6 @@ from tortoise import connections
 
 from models.attributes import content_hash
 from models.events import Event
-from models.migrations import __name__ as migrations_package
 from models.tokens import Token
 
 from .conftest import Api, assert_problem
@@ -138,7 +138,7 @@ async def test_migration_0003__existing_tokens_get_salts_a_new_version_and_an_up
     plain = reply.body
     connection = connections.get("default")
     await connection.execute_query('UPDATE "tokens" SET "salts" = \'{}\'')  # as before the migration
-    migration = __import__(f"{migrations_package}.0003_token_salts", fromlist=["add_salts"])
+    migration = importlib.import_module("models.migrations.0003_token_salts")
 
     class Editor:
         client = connection

@@ -114,7 +114,7 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name="Token",
             name="salts",
-            field=fields.JSONField(default=dict, encoder=JSON_DUMPS, decoder=loads),
+            field=fields.JSONField(default=dict, db_default="{}", encoder=JSON_DUMPS, decoder=loads),
         ),
         ops.RunPython(add_salts),
     ]

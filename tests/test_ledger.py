@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 from typing import Any
 
 from tortoise import connections
@@ -12,6 +13,7 @@ from models.events import Event
 from models.ledger import LedgerEntry, LedgerSource
 
 from .conftest import Api, assert_problem
+from .pagehelpers import Browser
 
 
 async def new_type(api: Api, token: str, **fields: Any) -> dict[str, Any]:
@@ -253,6 +255,8 @@ async def test_flags__a_third_party_flags_each_owns_their_label_and_a_moderator_
     [detail] = json.loads(document.text)["flagDetails"]
     assert detail["label"] == "disputed" and detail["by"].startswith("alice@")
     assert await Event.filter(name__in=["ledger.flagged", "ledger.unflagged"]).count() == 5
+    page = await Browser(api.client).get(f"/app/entries/{entry}")
+    assert page.status == 200 and "disputed" in page.text and re.search(r"set by alice@\S+ ·", page.text), page.text[-800:]
 
 
 async def test_migration_0005__an_existing_flag_is_kept_and_attributed_to_the_entry_author(api: Api) -> None:

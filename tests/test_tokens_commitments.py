@@ -17,6 +17,7 @@ from models.events import Event
 from models.tokens import Token
 
 from .conftest import Api, assert_problem
+from .pagehelpers import Browser
 
 TOKENS = "/api/v1/tokens"
 VERIFY = "/api/v1/verify"
@@ -158,3 +159,18 @@ async def test_migration_0003__existing_tokens_get_salts_a_new_version_and_an_up
     assert (await api.post(VERIFY, {"token": secret["id"], "disclosure": shared})).body["result"] is True
     old = await api.post(VERIFY, {"token": secret["id"], "content_hash": secret["content_hash"]})
     assert old.status == 200 and old.body["verdict"] == "outdated", old
+
+
+async def test_token_page__the_owner_sees_disclosures_to_share_others_do_not(api: Api) -> None:
+    alice = await api.user("alice")
+    token = await card(api, alice, await card_type(api, alice))
+    reply = await api.get(f"{TOKENS}/{token['id']}/disclosures", token=alice)
+    assert reply.status == 200, reply
+    shared = reply.body["disclosures"][0]["disclosure"]
+    anonymous = await Browser(api.client).get(f"/app/tokens/{token['id']}")
+    assert anonymous.status == 200 and shared not in anonymous.text and "Prove a private value" not in anonymous.text
+    owner = Browser(api.client)
+    signed_in = await owner.sign_in("alice")
+    assert signed_in.status == 200, signed_in.text[:300]
+    page = await owner.get(f"/app/tokens/{token['id']}")
+    assert page.status == 200 and "Prove a private value" in page.text and shared in page.text

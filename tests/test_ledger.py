@@ -259,6 +259,17 @@ async def test_flags__a_third_party_flags_each_owns_their_label_and_a_moderator_
     assert page.status == 200 and "disputed" in page.text and re.search(r"set by alice@\S+ ·", page.text), page.text[-800:]
 
 
+async def test_flags__at_most_twenty_labels_but_anyone_may_join_an_existing_one(api: Api) -> None:
+    alice, carol = await api.user("alice"), await api.user("carol")
+    entry = await given_entry(api, alice, "carol")
+    flags = f"/api/v1/ledger/operations/{entry}/flags"
+    for number in range(20):
+        assert (await api.post(flags, {"flag": f"label-{number}"}, token=alice)).status == 200
+    assert_problem(await api.post(flags, {"flag": "one-more"}, token=carol), 422, "too-many-flags")
+    joined = await api.post(flags, {"flag": "label-0"}, token=carol)
+    assert joined.status == 200 and len(joined.body["flags"]) == 20 and len(joined.body["flag_details"]) == 21, joined
+
+
 async def test_migration_0005__an_existing_flag_is_kept_and_attributed_to_the_entry_author(api: Api) -> None:
     alice, bob = await api.user("alice"), await api.user("bob")
     entry = await given_entry(api, alice, "bob")

@@ -508,6 +508,7 @@ class FlagInput(EntryIdInput):
 
 
 MAX_FLAGS_PER_ACTOR = 20
+MAX_LABELS = 20  # distinct labels on one operation, whoever set them
 
 
 async def _locked_entry(entry_id: str) -> LedgerEntry:
@@ -536,6 +537,8 @@ async def flag(ctx: Context, params: FlagInput) -> dict[str, Any]:
             raise Unprocessable(
                 f"you may set at most {MAX_FLAGS_PER_ACTOR} flags on one operation", code="too-many-flags"
             )
+        if params.flag not in entry.flags and len(entry.flags) >= MAX_LABELS:
+            raise Unprocessable(f"an operation carries at most {MAX_LABELS} different flags", code="too-many-flags")
         await LedgerFlag.create(entry=entry, label=params.flag, author=actor)
         await _refresh_labels(entry)
         await ctx.emit(

@@ -102,5 +102,7 @@ def open_disclosure(text: str) -> tuple[str, str, Any, str]:
     if not (isinstance(parsed, list) and len(parsed) == 3 and all(isinstance(item, str) for item in parsed[:2])):
         raise ValueError("is not a disclosure: base64url of a JSON array [salt, name, value]")
     salt, name, value = parsed
-    # the commitment is over the canonical form, so a re-encoded but equal array still opens it
-    return salt, name, value, commitment(salt, name, value)
+    try:  # the commitment is over the canonical form, so a re-encoded but equal array still opens it
+        return salt, name, value, commitment(salt, name, value)
+    except (orjson.JSONEncodeError, TypeError):  # e.g. nested deeper than canonical JSON allows
+        raise ValueError("is not a disclosure: its value is not canonical JSON") from None

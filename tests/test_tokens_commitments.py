@@ -122,6 +122,8 @@ async def test_verify_disclosure__the_holder_checks_it_offline_and_at_the_origin
     forged = base64.urlsafe_b64encode(orjson.dumps([salt, "pin", "0000"])).rstrip(b"=").decode()
     assert (await api.post(VERIFY, {"token": token["id"], "disclosure": forged})).body["result"] is False
     assert_problem(await api.post(VERIFY, {"token": token["id"], "disclosure": "bm90LWFuLWFycmF5"}), 400)
+    deep = base64.urlsafe_b64encode(b'["s", "pin", ' + b"[" * 300 + b"]" * 300 + b"]").rstrip(b"=").decode()
+    assert_problem(await api.post(VERIFY, {"token": token["id"], "disclosure": deep}), 400)
     # a new value gets a new salt: the old disclosure no longer opens anything
     changed = await api.patch(f"{TOKENS}/{token['id']}", {"attributes": {"pin": "1234"}}, token=alice)
     assert changed.status == 200, changed

@@ -37,6 +37,7 @@ async def insert_tokens(settings: Any, count: int) -> list[str]:
     from models.context import Context
     from models.ids import new_id
     from models.operations.tokens import token_document
+    from models.operations.types import TypeSchema
     from models.registry import REGISTRY
     from models.tokens import Token
     from server.app import site_from
@@ -55,7 +56,7 @@ async def insert_tokens(settings: Any, count: int) -> list[str]:
         for serial in range(start, min(start + BATCH, count)):
             values = {"title": f"Card {serial}", "serial": serial}
             token = Token(id=new_id(), type_id=token_type["id"], owner_id=user.actor.id, attributes=values)
-            token.content_hash = content_hash(token_document(token, values))
+            token.content_hash = content_hash(token_document(token, values, TypeSchema()))  # no private values
             rows.append(token)
         async with in_transaction():
             await Token.bulk_create(rows)

@@ -65,9 +65,11 @@ _TERMS = {
     "amount": "ts:amount",
     "entryKind": "ts:entryKind",
     "flags": "ts:flags",
+    "flagDetails": {"@id": "ts:flagDetails", "@type": "@json"},
     "shareable": "ts:shareable",
     "version": "ts:version",
     "contentHash": "ts:contentHash",
+    "commitments": {"@id": "ts:commitments", "@type": "@json"},
     "manuallyApprovesFollowers": "as:manuallyApprovesFollowers",
 }
 
@@ -222,6 +224,8 @@ def token_document(
         "updated": token.get("updated_at"),
         "to": [PUBLIC],
     }
+    if token.get("commitments"):  # salted commitments to private values (models/commitments.py)
+        document["commitments"] = token["commitments"]
     if token.get("parent"):
         document["parentToken"] = object_url(base_url, "token", token["parent"])
     return document
@@ -305,7 +309,8 @@ def entry_document(
     summary = f"@{entry['author']} {verbs.get(entry['kind'], entry['kind'])} {amount}"
     if entry.get("recipient") and entry["kind"] == "give":
         summary += f" to @{entry['recipient']}"
-    facts = [("description", entry.get("description") or "—"), ("flags", entry.get("flags") or "none")]
+    flagged = [f"{flag['label']} (by @{flag['by']})" for flag in entry.get("flag_details") or []]
+    facts = [("description", entry.get("description") or "—"), ("flags", flagged or entry.get("flags") or "none")]
     document: dict[str, Any] = {
         "@context": _object_context(base_url),
         "id": object_id,
@@ -323,6 +328,7 @@ def entry_document(
             {"id": object_url(base_url, "ledger", source_id), "amount": spent} for spent, source_id in entry.get("sources") or []
         ],
         "flags": entry.get("flags") or [],
+        "flagDetails": entry.get("flag_details") or [],  # who set each label, and when
         "published": entry.get("created_at"),
         "to": [PUBLIC],
     }

@@ -31,7 +31,7 @@ from models.ids import new_id
 from models.operations.jobs import JobRequest, enqueue, render_job
 from models.operations.ledger import balance_of
 from models.operations.sets import get_visible_set
-from models.operations.tokens import Resolver, token_document
+from models.operations.tokens import Resolver, hashed_document
 from models.registry import REGISTRY, Access, Input
 from models.results import FileResult
 from models.sets import SetMember, TokenSet
@@ -90,7 +90,7 @@ async def _content(token: Token, resolver: Resolver) -> dict[str, Any] | None:
     schema = await resolver.schema(token.type_id)  # type: ignore[attr-defined]
     if any(is_hidden(definition) for definition in schema.definitions.values()):
         return None
-    return token_document(token, await resolver.effective(token))
+    return await hashed_document(token, resolver)
 
 
 async def _type_ids_with_parents(type_ids: list[str]) -> list[str]:

@@ -12,7 +12,7 @@ from tortoise import fields
 
 from .base import APP, Entity
 
-__all__ = ["EntryKind", "LedgerEntry", "LedgerSource"]
+__all__ = ["EntryKind", "LedgerEntry", "LedgerFlag", "LedgerSource"]
 
 
 class EntryKind(StrEnum):
@@ -32,7 +32,7 @@ class LedgerEntry(Entity):
     amount = fields.BigIntField()  # minor units
     remaining = fields.BigIntField(default=0)  # unspent minor units of this output
     description = fields.TextField(default="")
-    flags = fields.JSONField(default=list)
+    flags = fields.JSONField(default=list)  # the distinct labels of its LedgerFlag rows, sorted (what views list)
 
     class Meta:
         app = APP
@@ -49,3 +49,16 @@ class LedgerSource(Entity):
         app = APP
         table = "ledger_sources"
         indexes = (("entry_id",), ("source_id",))
+
+
+class LedgerFlag(Entity):
+    """One label set on an entry by one actor: each party owns the flags they set."""
+
+    entry = fields.ForeignKeyField(f"{APP}.LedgerEntry", related_name="flag_rows", on_delete=fields.CASCADE)
+    label = fields.CharField(max_length=50)
+    author = fields.ForeignKeyField(f"{APP}.Actor", related_name="ledger_flags", on_delete=fields.RESTRICT)
+
+    class Meta:
+        app = APP
+        table = "ledger_flags"
+        unique_together = (("entry", "label", "author"),)

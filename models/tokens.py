@@ -5,8 +5,14 @@ from __future__ import annotations
 from tortoise import fields
 
 from .base import APP, Entity
+from .commitments import SEED_KEY, new_salt
 
-__all__ = ["TokenType", "TypeParent", "Token", "Media"]
+__all__ = ["TokenType", "TypeParent", "Token", "Media", "new_salts"]
+
+
+def new_salts() -> dict[str, str]:
+    """A new token's salt seed (models/commitments.py); per-attribute salts are added beside it."""
+    return {SEED_KEY: new_salt()}
 
 
 class TokenType(Entity):
@@ -46,6 +52,8 @@ class Token(Entity):
     shareable = fields.BooleanField(default=False)  # may be put in other owners' sets
     version = fields.IntField(default=1)
     content_hash = fields.CharField(max_length=71, default="")
+    # secret salts of the commitments to private values; never in a view or document
+    salts = fields.JSONField(default=new_salts, db_default="{}")
     is_deleted = fields.BooleanField(default=False)
 
     class Meta:

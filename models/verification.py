@@ -1,12 +1,14 @@
 """Answers to verification queries about our own tokens (the origin side of the tally stick).
 
-A holder of a copy asks the origin one of three things:
+A holder of a copy asks the origin one of four things:
 - is this copy accurate? (its content hash, or the token document itself) -> `accurate`,
   `outdated` (we issued that content once; the answer names the current version),
   `withdrawn` (the token was deleted) or `unknown` (we never issued that content);
 - is attribute X within [min, max]?
 - does attribute X match /pattern/?
-Range and pattern answers are true/false and never contain the value. Attributes that are
+- does this disclosure (salt and value of a private attribute, handed over by the owner)
+  open the token's current commitment to that attribute? (models/commitments.py)
+Range, pattern and disclosure answers are true/false and never contain the value. Attributes that are
 private or owner-readable can be checked only when their definition says `verifiable: true`.
 Every answer carries the token's current content hash as `checksum`: presented later in
 If-Match, it makes a change to the token fail with 409 if the token changed meanwhile.
@@ -27,6 +29,7 @@ from . import sql
 from .attributes import NAME_PATTERN, content_hash, is_hidden
 from .base import iso
 from .bounds import MAX_VERSION
+from .commitments import open_disclosure
 from .context import Context
 from .errors import Forbidden, Unprocessable
 from .events import Event
@@ -44,20 +47,28 @@ _TOKEN_PATH = re.compile(r"^/(?:api/v1/)?tokens/(?P<id>[^/]{1,64})/?$")
 
 class VerifyInput(Input):
     """Exactly one question: a copy (`content_hash`, or the token document as `copy`),
-    a range (`attribute` with `min` and/or `max`) or a pattern (`attribute` with `pattern`)."""
+    a range (`attribute` with `min` and/or `max`), a pattern (`attribute` with `pattern`) or
+    a `disclosure` of a private value."""
 
     token: str = Field(min_length=1, max_length=2048, description="the token's id or its URL on this server")
     content_hash: str | None = Field(None, pattern=HASH_PATTERN, description="the copy's content hash")
     copy_document: dict[str, Any] | None = Field(
         None,
         alias="copy",
-        description="the token document the content hash covers: {id, type, owner, version, attributes}",
+        description="the token document the content hash covers: {id, type, owner, version, attributes, commitments?}",
     )
     attribute: str | None = Field(None, pattern=NAME_PATTERN)
     min: Number | None = Field(None, description="range: lowest value, inclusive")
     max: Number | None = Field(None, description="range: highest value, inclusive")
     pattern: str | None = Field(
         None, min_length=1, max_length=MAX_PATTERN_LENGTH, description="regex searched in the value"
+    )
+    disclosure: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200_000,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="a private value's disclosure from its owner: base64url of the JSON array [salt, name, value]",
     )
     version: StrictInt | None = Field(None, ge=1, le=MAX_VERSION, description="the copy's version, if known")
 
@@ -66,8 +77,13 @@ class VerifyInput(Input):
         asks_copy = self.content_hash is not None or self.copy_document is not None
         asks_range = self.min is not None or self.max is not None
         asks_pattern = self.pattern is not None
-        if sum((asks_copy, asks_range, asks_pattern)) != 1:
-            raise ValueError("ask exactly one thing: content_hash (or copy), a range (min/max) or a pattern")
+        asks_disclosure = self.disclosure is not None
+        if sum((asks_copy, asks_range, asks_pattern, asks_disclosure)) != 1:
+            raise ValueError(
+                "ask exactly one thing: content_hash (or copy), a range (min/max), a pattern or a disclosure"
+            )
+        if asks_disclosure:
+            open_disclosure(self.disclosure or "")  # a ValueError here is a 400 naming the field
         if self.content_hash is not None and self.copy_document is not None:
             raise ValueError("send content_hash or copy, not both")
         if (asks_range or asks_pattern) != (self.attribute is not None):
@@ -88,6 +104,8 @@ class VerifyInput(Input):
 
     @property
     def question(self) -> str:
+        if self.disclosure is not None:
+            return "disclosure"
         if self.pattern is not None:
             return "pattern"
         if self.attribute is not None:
@@ -143,6 +161,18 @@ async def _copy_verdict(params: VerifyInput, token: Token, current_hash: str) ->
     return {"verdict": "unknown", "reason": "this server never issued that content for this token"}
 
 
+def _disclosure_verdict(params: VerifyInput, document: dict[str, Any]) -> dict[str, Any]:
+    """Whether the disclosure opens the commitment the token's current document carries."""
+    _, name, _, opened = open_disclosure(params.disclosure or "")
+    committed = (document.get("commitments") or {}).get(name)
+    if committed is None:
+        return {"attribute": name, "result": False, "reason": f"the token commits to no private attribute {name!r}"}
+    if opened != committed:
+        reason = "the disclosure does not open the current commitment (a wrong salt or value, or the value changed)"
+        return {"attribute": name, "result": False, "reason": reason}
+    return {"attribute": name, "result": True}
+
+
 async def _attribute_verdict(
     params: VerifyInput, token: Token, effective: dict[str, Any], resolver: Resolver
 ) -> dict[str, Any]:
@@ -159,7 +189,7 @@ async def _attribute_verdict(
     return {"result": holds}
 
 
-_TOKEN_COLUMNS = ("id", "type_id", "owner_id", "parent_id", "version", "attributes", "is_deleted")
+_TOKEN_COLUMNS = ("id", "type_id", "owner_id", "parent_id", "version", "attributes", "salts", "is_deleted")
 
 
 async def _token_and_schema(token_id: str) -> tuple[Token | None, Resolver]:
@@ -188,6 +218,7 @@ async def assess(ctx: Context, params: VerifyInput) -> dict[str, Any]:
     token_id = token_id_of(params.token, ctx)
     question: dict[str, Any] = params.model_dump(mode="json", by_alias=True, exclude_none=True)
     question.pop("copy", None)  # echo the question, not a possibly large document
+    question.pop("disclosure", None)  # nor a private value
     answer: dict[str, Any] = {"question": question, "answered_at": iso(datetime.now(UTC))}
     token, resolver = await _token_and_schema(token_id)
     if token is None:
@@ -196,8 +227,11 @@ async def assess(ctx: Context, params: VerifyInput) -> dict[str, Any]:
     if token.is_deleted:
         return {**answer, "verdict": "withdrawn", "reason": "the owner deleted this token"}
     effective = await resolver.effective(token)
-    current_hash = content_hash(token_document(token, effective))
+    document = token_document(token, effective, await resolver.schema(token.type_id))  # type: ignore[attr-defined]
+    current_hash = content_hash(document)
     answer["checksum"] = current_hash
     if params.question == "copy":
         return {**answer, **await _copy_verdict(params, token, current_hash)}
+    if params.question == "disclosure":
+        return {**answer, **_disclosure_verdict(params, document)}
     return {**answer, **await _attribute_verdict(params, token, effective, resolver)}

@@ -48,6 +48,7 @@ TOKENS = [
     Route("GET", f"{V1}/tokens/{{id}}", "tokens.get"),
     Route("PATCH", f"{V1}/tokens/{{id}}", "tokens.update"),
     Route("DELETE", f"{V1}/tokens/{{id}}", "tokens.delete"),
+    Route("GET", f"{V1}/tokens/{{id}}/disclosures", "tokens.disclosures"),
 ]
 
 MEDIA = [

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import importlib
+import json
+import re
 from typing import Any
+
+from tortoise import connections
 
 from models.events import Event
 from models.ledger import LedgerEntry, LedgerSource
 
 from .conftest import Api, assert_problem
+from .pagehelpers import Browser
 
 
 async def new_type(api: Api, token: str, **fields: Any) -> dict[str, Any]:
@@ -199,19 +205,90 @@ async def test_trace__walks_back_to_the_roots(api: Api) -> None:
     assert await LedgerSource.filter(entry_id=back.body["id"]).count() == 1
 
 
-async def test_flags__parties_and_moderators_only(api: Api) -> None:
-    alice, bob, mod = await api.user("alice"), await api.user("bob"), await api.user("mod", roles=["moderator"])
-    type_id = await minted(api, alice, "5")
-    entry = (await api.get("/api/v1/ledger/operations", params={"type": type_id})).body["items"][0]["id"]
-    reply = await api.post(f"/api/v1/ledger/operations/{entry}/flags", {"flag": "disputed"}, token=alice)
-    assert reply.status == 200 and reply.body["flags"] == ["disputed"]
-    assert_problem(await api.post(f"/api/v1/ledger/operations/{entry}/flags", {"flag": "spam"}, token=bob), 403, "not-party")
-    assert (await api.post(f"/api/v1/ledger/operations/{entry}/flags", {"flag": "reviewed"}, token=mod)).body["flags"] == ["disputed", "reviewed"]
-    assert_problem(await api.post(f"/api/v1/ledger/operations/{entry}/flags", {"flag": "Bad Flag!"}, token=alice), 400)
-    reply = await api.delete(f"/api/v1/ledger/operations/{entry}/flags/disputed", token=alice)
-    assert reply.body["flags"] == ["reviewed"]
-    assert_problem(await api.delete(f"/api/v1/ledger/operations/{entry}/flags/disputed", token=alice), 404, "flag-not-found")
-    assert await Event.filter(name__in=["ledger.flagged", "ledger.unflagged"]).count() == 3
+async def given_entry(api: Api, giver: str, to: str) -> str:
+    """A give from `giver` to the user `to`: an entry with two parties."""
+    type_id = await minted(api, giver, "5")
+    reply = await api.post("/api/v1/ledger/give", {"type": type_id, "amount": "2", "to": to}, token=giver)
+    assert reply.status == 201, reply
+    return str(reply.body["id"])
+
+
+def flag_authors(view: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(flag["label"], flag["by"].split("@")[0]) for flag in view["flag_details"]]
+
+
+async def test_unflag__a_party_cannot_remove_the_other_partys_flag(api: Api) -> None:
+    alice, bob = await api.user("alice"), await api.user("bob")
+    entry = await given_entry(api, alice, "bob")
+    flags = f"/api/v1/ledger/operations/{entry}/flags"
+    set_by_alice = await api.post(flags, {"flag": "disputed"}, token=alice)
+    assert set_by_alice.status == 200 and set_by_alice.body["flags"] == ["disputed"], set_by_alice
+    assert_problem(await api.delete(f"{flags}/disputed", token=bob), 403, "not-flag-author")
+    assert flag_authors(set_by_alice.body) == [("disputed", "alice")] and set_by_alice.body["flag_details"][0]["at"]
+    kept = await api.get(f"/api/v1/ledger/operations/{entry}")
+    assert kept.status == 200 and flag_authors(kept.body) == [("disputed", "alice")], kept
+    removed = await api.delete(f"{flags}/disputed", token=alice)
+    assert removed.status == 200 and removed.body["flags"] == [] and removed.body["flag_details"] == [], removed
+
+
+async def test_flags__a_third_party_flags_each_owns_their_label_and_a_moderator_removes_any(api: Api) -> None:
+    alice, bob = await api.user("alice"), await api.user("bob")
+    carol, mod = await api.user("carol"), await api.user("mod", roles=["moderator"])
+    entry = await given_entry(api, alice, "bob")
+    flags = f"/api/v1/ledger/operations/{entry}/flags"
+    for who in (alice, carol):  # carol is no party, but sees the entry (entries are public)
+        reply = await api.post(flags, {"flag": "disputed"}, token=who)
+        assert reply.status == 200, reply
+    assert (await api.post(flags, {"flag": "disputed"}, token=carol)).status == 200  # idempotent
+    reply = await api.post(flags, {"flag": "spam"}, token=carol)
+    assert reply.status == 200 and reply.body["flags"] == ["disputed", "spam"], reply
+    assert flag_authors(reply.body) == [("disputed", "alice"), ("disputed", "carol"), ("spam", "carol")]
+    assert_problem(await api.post(flags, {"flag": "Bad Flag!"}, token=alice), 400)
+    assert_problem(await api.post(flags, {"flag": "x"}), 401)
+    assert_problem(await api.delete(f"{flags}/spam", token=bob), 403, "not-flag-author")
+    mine = await api.delete(f"{flags}/disputed", token=carol)  # removes carol's, alice's stays
+    assert mine.status == 200 and flag_authors(mine.body) == [("disputed", "alice"), ("spam", "carol")], mine
+    moderated = await api.delete(f"{flags}/spam", token=mod)
+    assert moderated.status == 200 and flag_authors(moderated.body) == [("disputed", "alice")], moderated
+    assert_problem(await api.delete(f"{flags}/spam", token=carol), 404, "flag-not-found")
+    document = await api.get(f"/ledger/{entry}", headers={"Accept": "application/activity+json"})
+    assert document.status == 200, document
+    [detail] = json.loads(document.text)["flagDetails"]
+    assert detail["label"] == "disputed" and detail["by"].startswith("alice@")
+    assert await Event.filter(name__in=["ledger.flagged", "ledger.unflagged"]).count() == 5
+    page = await Browser(api.client).get(f"/app/entries/{entry}")
+    assert page.status == 200 and "disputed" in page.text and re.search(r"set by alice@\S+ ·", page.text), page.text[-800:]
+
+
+async def test_flags__at_most_twenty_labels_but_anyone_may_join_an_existing_one(api: Api) -> None:
+    alice, carol = await api.user("alice"), await api.user("carol")
+    entry = await given_entry(api, alice, "carol")
+    flags = f"/api/v1/ledger/operations/{entry}/flags"
+    for number in range(20):
+        assert (await api.post(flags, {"flag": f"label-{number}"}, token=alice)).status == 200
+    assert_problem(await api.post(flags, {"flag": "one-more"}, token=carol), 422, "too-many-flags")
+    joined = await api.post(flags, {"flag": "label-0"}, token=carol)
+    assert joined.status == 200 and len(joined.body["flags"]) == 20 and len(joined.body["flag_details"]) == 21, joined
+
+
+async def test_migration_0005__an_existing_flag_is_kept_and_attributed_to_the_entry_author(api: Api) -> None:
+    alice, bob = await api.user("alice"), await api.user("bob")
+    entry = await given_entry(api, alice, "bob")
+    connection = connections.get("default")
+    await connection.execute_query('DELETE FROM "ledger_flags"')
+    await connection.execute_query('UPDATE "ledger_entries" SET "flags" = \'["legacy"]\' WHERE "id" = \'' + entry + "'")
+    migration = importlib.import_module("models.migrations.0005_ledger_flag_authors")
+
+    class Editor:
+        client = connection
+
+    await migration.attribute_flags(None, Editor())
+    reply = await api.get(f"/api/v1/ledger/operations/{entry}")
+    assert reply.status == 200 and reply.body["flags"] == ["legacy"], reply
+    assert flag_authors(reply.body) == [("legacy", "alice")]
+    assert_problem(await api.delete(f"/api/v1/ledger/operations/{entry}/flags/legacy", token=bob), 403, "not-flag-author")
+    removed = await api.delete(f"/api/v1/ledger/operations/{entry}/flags/legacy", token=alice)
+    assert removed.status == 200 and removed.body["flags"] == [], removed
 
 
 async def test_unique_tokens__minted_given_whole_and_burnt_on_delete(api: Api) -> None:

@@ -125,6 +125,7 @@ EXPECTED_SCOPES = {
     "system.webhooks.deliver": AW,
     "tokens.create": W,
     "tokens.delete": W,
+    "tokens.disclosures": R,
     "tokens.get": R,
     "tokens.list": R,
     "tokens.update": W,

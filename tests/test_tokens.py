@@ -71,8 +71,11 @@ async def test_tokens_create__stores_values_and_reports_effective_ones(api: Api)
     assert body["attributes"]["notes"] is None and body["attributes"]["secret"] == "Hidden-Value"
     assert "count" not in body["own_attributes"] and body["own_attributes"]["title"] == "Ace"
     stored = await Token.get(id=body["id"])
+    public = {name: value for name, value in body["attributes"].items() if name != "secret"}
+    assert list(body["commitments"]) == ["secret"]  # the private value is hashed only as a salted commitment
     expected = content_hash({
-        "id": body["id"], "type": type_id, "owner": stored.owner_id, "version": 1, "attributes": body["attributes"],
+        "id": body["id"], "type": type_id, "owner": stored.owner_id, "version": 1, "attributes": public,
+        "commitments": body["commitments"],
     })
     assert body["content_hash"] == expected == stored.content_hash and expected.startswith("sha256:")
     event = await Event.get(name="token.created", object_id=body["id"])

@@ -154,4 +154,4 @@ async def test_migrations__describe_every_model_field() -> None:
     async with TortoiseContext() as ctx:
         await ctx.init(config=config)
         changes = await MigrationAutodetector(ctx.apps, config["apps"]).changes()
-    assert changes == [], [change.migration_name for change in changes]
+    assert changes == [], "\n".join(change.as_string() for change in changes)

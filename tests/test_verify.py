@@ -16,7 +16,7 @@ import yarl
 from federation.keys import ed25519_from_multibase
 from federation.proofs import ProofError, verify_object
 from federation.signatures import sign_cavage
-from models.operations.tokens import Resolver, token_document
+from models.operations.tokens import hashed_document
 from models.tokens import Token
 from server.app import create_app
 
@@ -93,7 +93,7 @@ async def test_verify_copy__a_whole_document_or_a_token_url_and_tampering_is_unk
     alice = await api.user("alice")
     token = await gold_token(api, alice)
     stored = await Token.get(id=token["id"])
-    document = token_document(stored, await Resolver().effective(stored))
+    document = await hashed_document(stored)
     url = f"{api.settings.base_url}/tokens/{token['id']}"
     accurate = await api.post(VERIFY, {"token": url, "copy": document})
     assert accurate.body["verdict"] == "accurate", accurate

@@ -15,7 +15,7 @@ from models.ids import new_id
 
 
 class Migration(migrations.Migration):
-    dependencies = [("tallystick", "0002_inbox_retry_and_key_ids")]
+    dependencies = [("tallystick", "0003_token_salts")]
 
     operations = [
         ops.CreateModel(

@@ -19,7 +19,7 @@ from ..base import iso
 from ..context import Context
 from ..errors import Conflict, Unprocessable
 from ..ids import new_id
-from ..ledger import EntryKind, LedgerEntry, LedgerSource
+from ..ledger import EntryKind, LedgerEntry, LedgerFlag, LedgerSource
 from ..tokens import Token, TokenType
 
 __all__ = ["amount_text", "chunks", "entry_views", "record_entry", "reserve_supply", "spend_token_unit"]
@@ -50,6 +50,7 @@ def _view(
     recipient: Actor | None,
     sources: list[tuple[str, int]],
     domain: str,
+    flag_details: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     return {
         "id": entry.id,
@@ -63,7 +64,8 @@ def _view(
         "status": ("unspent" if entry.remaining > 0 else "spent") if recipient else None,
         "sources": [[amount_text(amount, token_type), source_id] for source_id, amount in sources],
         "description": entry.description,
-        "flags": list(entry.flags or []),
+        "flags": list(entry.flags or []),  # distinct labels, as before flags were attributed
+        "flag_details": flag_details or [],  # each flag: {label, by, at}
         "created_at": iso(entry.created_at),
     }
 
@@ -83,7 +85,17 @@ async def entry_views(entries: list[LedgerEntry], ctx: Context) -> list[dict[str
     actor_ids = {entry.author_id for entry in entries} | {  # type: ignore[attr-defined]
         entry.recipient_id for entry in entries if entry.recipient_id  # type: ignore[attr-defined]
     }
+    flagged = [entry.id for entry in entries if entry.flags]
+    flag_rows: list[tuple[str, str, str, Any]] = []
+    for chunk in chunks(flagged):
+        query = LedgerFlag.filter(entry_id__in=chunk).order_by("created_at", "id")
+        flag_rows += await query.values_list("entry_id", "label", "author_id", "created_at")
+    actor_ids |= {row[2] for row in flag_rows}
     actors = {a.id: a for a in await Actor.filter(id__in=list(actor_ids))}
+    details: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for entry_id, label, author_id, created_at in flag_rows:
+        by = actors[author_id].handle(ctx.site.domain) if author_id in actors else None
+        details[entry_id].append({"label": label, "by": by, "at": iso(created_at)})
     return [
         _view(
             entry,
@@ -92,6 +104,7 @@ async def entry_views(entries: list[LedgerEntry], ctx: Context) -> list[dict[str
             actors.get(entry.recipient_id) if entry.recipient_id else None,  # type: ignore[attr-defined]
             sources[entry.id],
             ctx.site.domain,
+            details.get(entry.id),
         )
         for entry in entries
     ]

@@ -21,7 +21,7 @@ from ..actors import Actor, Role, UserStatus
 from ..amounts import check_in_range, to_minor
 from ..context import Context
 from ..errors import Conflict, Forbidden, NotFound, Unprocessable
-from ..ledger import EntryKind, LedgerEntry
+from ..ledger import EntryKind, LedgerEntry, LedgerFlag
 from ..paging import ListInput, paginate
 from ..registry import REGISTRY, Access, Input, Transaction
 from ..tokens import TokenType
@@ -517,37 +517,71 @@ class FlagInput(EntryIdInput):
         return value
 
 
-async def _flaggable(ctx: Context, entry_id: str) -> LedgerEntry:
-    entry = await _entry(entry_id)
-    actor = ctx.require_actor()
-    involved = actor.id in (entry.author_id, entry.recipient_id)  # type: ignore[attr-defined]
-    if not involved and not ctx.has_role(Role.MODERATOR):
-        raise Forbidden("only the parties of an operation, or a moderator, can flag it", code="not-party")
+MAX_FLAGS_PER_ACTOR = 20
+MAX_LABELS = 20  # distinct labels on one operation, whoever set them
+
+
+async def _locked_entry(entry_id: str) -> LedgerEntry:
+    """The entry, its row locked until the operation commits (PostgreSQL; SQLite runs one
+    writing transaction at a time), so `flags` is rebuilt from every committed flag row."""
+    entry = await LedgerEntry.filter(id=entry_id).select_for_update().first()
+    if entry is None:
+        raise NotFound(f"there is no ledger operation {entry_id!r}", code="operation-not-found")
     return entry
+
+
+async def _refresh_labels(entry: LedgerEntry) -> None:
+    labels = await LedgerFlag.filter(entry_id=entry.id).distinct().values_list("label", flat=True)
+    entry.flags = sorted({str(label) for label in labels})
+    await entry.save(update_fields=["flags", "updated_at"])
 
 
 @REGISTRY.operation("ledger.flag", FlagInput)
 async def flag(ctx: Context, params: FlagInput) -> dict[str, Any]:
-    """Add a label to a ledger operation (idempotent)."""
-    entry = await _flaggable(ctx, params.id)
-    if params.flag not in entry.flags:
-        if len(entry.flags) >= 20:
-            raise Unprocessable("an operation carries at most 20 flags", code="too-many-flags")
-        entry.flags = sorted([*entry.flags, params.flag])
-        await entry.save(update_fields=["flags", "updated_at"])
-        await ctx.emit("ledger.flagged", "ledger_entry", entry.id, {"flag": params.flag, "flags": entry.flags})
+    """Add your label to a ledger operation (idempotent). Operations are public, so anyone
+    signed in may flag one, as in ssb-tokens; each flag records who set it and when."""
+    actor = ctx.require_actor()
+    entry = await _locked_entry(params.id)
+    if not await LedgerFlag.exists(entry_id=entry.id, label=params.flag, author_id=actor.id):
+        if await LedgerFlag.filter(entry_id=entry.id, author_id=actor.id).count() >= MAX_FLAGS_PER_ACTOR:
+            raise Unprocessable(
+                f"you may set at most {MAX_FLAGS_PER_ACTOR} flags on one operation", code="too-many-flags"
+            )
+        if params.flag not in entry.flags and len(entry.flags) >= MAX_LABELS:
+            raise Unprocessable(f"an operation carries at most {MAX_LABELS} different flags", code="too-many-flags")
+        await LedgerFlag.create(entry=entry, label=params.flag, author=actor)
+        await _refresh_labels(entry)
+        await ctx.emit(
+            "ledger.flagged", "ledger_entry", entry.id,
+            {"flag": params.flag, "flags": entry.flags, "by": actor.handle(ctx.site.domain)},
+        )
     [view] = await entry_views([entry], ctx)
     return view
 
 
 @REGISTRY.operation("ledger.unflag", FlagInput)
 async def unflag(ctx: Context, params: FlagInput) -> dict[str, Any]:
-    """Remove a label from a ledger operation."""
-    entry = await _flaggable(ctx, params.id)
-    if params.flag not in entry.flags:
+    """Remove your label from a ledger operation; a moderator or admin removes everyone's."""
+    actor = ctx.require_actor()
+    entry = await _locked_entry(params.id)
+    rows = LedgerFlag.filter(entry_id=entry.id, label=params.flag)
+    authors = {str(author) for author in await rows.values_list("author_id", flat=True)}
+    if not authors:
         raise NotFound(f"operation {entry.id} has no flag {params.flag!r}", code="flag-not-found")
-    entry.flags = [label for label in entry.flags if label != params.flag]
-    await entry.save(update_fields=["flags", "updated_at"])
-    await ctx.emit("ledger.unflagged", "ledger_entry", entry.id, {"flag": params.flag, "flags": entry.flags})
+    moderator = ctx.has_role(Role.MODERATOR) or ctx.has_role(Role.ADMIN)
+    if actor.id in authors:
+        await rows.filter(author_id=actor.id).delete()  # your own flag; others' stay
+    elif moderator:
+        await rows.delete()
+    else:
+        raise Forbidden(
+            f"the flag {params.flag!r} was set by someone else: only they or a moderator can remove it",
+            code="not-flag-author",
+        )
+    await _refresh_labels(entry)
+    await ctx.emit(
+        "ledger.unflagged", "ledger_entry", entry.id,
+        {"flag": params.flag, "flags": entry.flags, "by": actor.handle(ctx.site.domain)},
+    )
     [view] = await entry_views([entry], ctx)
     return view

@@ -16,6 +16,7 @@ from pydantic import Field, StrictBool
 
 from ..actors import Actor, owner_filter
 from ..attributes import (
+    NAME_PATTERN,
     MediaUploadRequired,
     ScriptForbidden,
     TextInput,
@@ -24,6 +25,7 @@ from ..attributes import (
     validate_value,
 )
 from ..base import iso
+from ..commitments import SEED_KEY, commitment, disclosure, new_salt, salt_for
 from ..context import Context
 from ..errors import BadInput, Conflict, Forbidden, NotFound, Unprocessable
 from ..ids import new_id
@@ -42,6 +44,7 @@ __all__ = [
     "token_view",
     "get_visible_token",
     "token_document",
+    "hashed_document",
     "require_token_owner",
     "save_token_change",
     "apply_token_update",
@@ -148,15 +151,50 @@ async def effective_attributes(token: Token) -> dict[str, Any]:
     return await Resolver().effective(token)
 
 
-def token_document(token: Token, effective: dict[str, Any]) -> dict[str, Any]:
-    """What the content hash covers (and what verification recomputes)."""
-    return {
+def token_document(token: Token, effective: dict[str, Any], schema: TypeSchema) -> dict[str, Any]:
+    """What the content hash covers (and what verification recomputes): the public values, and
+    for each private or owner-readable attribute only its salted commitment (models/commitments.py).
+
+    A token without such attributes has no `commitments` member, so its hash is what it was
+    before commitments existed."""
+    salts = token.salts or {}
+    public: dict[str, Any] = {}
+    committed: dict[str, str] = {}
+    for name, value in effective.items():
+        definition = schema.definitions.get(name)
+        if definition is not None and is_hidden(definition):
+            committed[name] = commitment(salt_for(salts, name), name, value)
+        else:
+            public[name] = value
+    document: dict[str, Any] = {
         "id": token.id,
         "type": token.type_id,  # type: ignore[attr-defined]
         "owner": token.owner_id,  # type: ignore[attr-defined]
         "version": token.version,
-        "attributes": effective,
+        "attributes": public,
     }
+    if committed:
+        document["commitments"] = committed
+    return document
+
+
+async def hashed_document(token: Token, resolver: Resolver | None = None) -> dict[str, Any]:
+    """The document the token's content hash covers, resolving its values and schema."""
+    resolver = resolver or Resolver()
+    effective = await resolver.effective(token)
+    return token_document(token, effective, await resolver.schema(token.type_id))  # type: ignore[attr-defined]
+
+
+def _rotate_salts(token: Token, schema: TypeSchema, before: dict[str, Any], after: dict[str, Any]) -> None:
+    """A fresh random salt for each private value that changed (or is new): an old disclosure
+    cannot open the new commitment, and equal values at two moments do not look equal."""
+    salts = dict(token.salts or {})
+    for name, definition in schema.definitions.items():
+        if is_hidden(definition) and (name not in before or before.get(name) != after.get(name)):
+            salts[name] = new_salt()
+    for name in [name for name in salts if name != SEED_KEY and name not in schema.definitions]:
+        del salts[name]  # a definition that went away: its salt guards nothing any more
+    token.salts = salts
 
 
 async def get_visible_token(ctx: Context, token_id: str) -> Token:
@@ -171,7 +209,7 @@ async def check_token_if_match(ctx: Context, token: Token) -> None:
     """If-Match on a token: its version, or the checksum a verification answer gave (its content hash)."""
     checksum = None
     if ctx.if_match is not None and "sha256:" in ctx.if_match:
-        checksum = content_hash(token_document(token, await Resolver().effective(token)))
+        checksum = content_hash(await hashed_document(token))
     ctx.check_version(token.version, "token", checksum)
 
 
@@ -195,6 +233,7 @@ async def token_view(token: Token, ctx: Context, resolver: Resolver | None = Non
     if not isinstance(owner, Actor):
         owner = await Actor.get(id=token.owner_id)  # type: ignore[attr-defined]
     hidden = set() if _is_owner(ctx, token) else {n for n, d in schema.definitions.items() if is_hidden(d)}
+    document = token_document(token, effective, schema)
     return {
         "id": token.id,
         "type": token.type_id,  # type: ignore[attr-defined]
@@ -204,7 +243,8 @@ async def token_view(token: Token, ctx: Context, resolver: Resolver | None = Non
         "own_attributes": {name: value for name, value in (token.attributes or {}).items() if name not in hidden},
         "shareable": token.shareable,
         "version": token.version,
-        "content_hash": content_hash(token_document(token, effective)),
+        "commitments": document.get("commitments", {}),
+        "content_hash": content_hash(document),
         "created_at": iso(token.created_at),
         "updated_at": iso(token.updated_at),
     }
@@ -297,18 +337,21 @@ async def save_token_change(
 ) -> Token:
     """Write new own values with version + 1 and a fresh hash, only if nobody wrote first."""
     schema = await resolver.schema(token.type_id)  # type: ignore[attr-defined]
+    before = dict(await resolver.effective(token))
     old_version = token.version
     token.attributes, token.shareable, token.version = attributes, shareable, old_version + 1
     resolver.forget(token.id)
     effective = await resolver.effective(token)
     _require_values(schema, effective)
-    token.content_hash = content_hash(token_document(token, effective))
+    _rotate_salts(token, schema, before, effective)
+    token.content_hash = content_hash(token_document(token, effective, schema))
     token.updated_at = datetime.now(timezone.utc)
     updated = await Token.filter(id=token.id, version=old_version, is_deleted=False).update(
         attributes=attributes,
         shareable=shareable,
         version=token.version,
         content_hash=token.content_hash,
+        salts=token.salts,
         updated_at=token.updated_at,
     )
     if not updated:
@@ -380,7 +423,8 @@ async def create_token(ctx: Context, params: TokenCreateInput) -> dict[str, Any]
     token = Token(id=new_id(), type=token_type, owner=actor, parent=parent, attributes=own, shareable=params.shareable)
     effective = await resolver.effective(token)
     _require_values(schema, effective)
-    token.content_hash = content_hash(token_document(token, effective))
+    _rotate_salts(token, schema, {}, effective)
+    token.content_hash = content_hash(token_document(token, effective, schema))
     await token.save(force_create=True)
     await ctx.emit(
         "token.created", "token", token.id,
@@ -396,7 +440,7 @@ async def transfer_token(ctx: Context, token: Token, new_owner: Actor) -> None:
     """Make `new_owner` the owner (version + 1, fresh hash); 409 if the token changed meanwhile."""
     old_version = token.version
     token.owner, token.version = new_owner, old_version + 1
-    token.content_hash = content_hash(token_document(token, await Resolver().effective(token)))
+    token.content_hash = content_hash(await hashed_document(token))
     token.updated_at = datetime.now(timezone.utc)
     updated = await Token.filter(id=token.id, version=old_version, is_deleted=False).update(
         owner_id=new_owner.id, version=token.version, content_hash=token.content_hash, updated_at=token.updated_at
@@ -413,6 +457,51 @@ async def transfer_token(ctx: Context, token: Token, new_owner: Actor) -> None:
 async def read_token(ctx: Context, params: TokenIdInput) -> dict[str, Any]:
     """A token with its effective attribute values."""
     return await token_view(await get_visible_token(ctx, params.id), ctx)
+
+
+class DisclosuresInput(TextInput):
+    id: str = ID
+    attribute: str | None = Field(None, pattern=NAME_PATTERN, description="one private attribute; all when left out")
+
+
+async def token_disclosures(ctx: Context, token: Token, attribute: str | None = None) -> dict[str, Any]:
+    """The disclosures of the token's private values (the caller checked ownership)."""
+    resolver = Resolver()
+    effective = await resolver.effective(token)
+    schema = await resolver.schema(token.type_id)  # type: ignore[attr-defined]
+    names = [name for name, definition in schema.definitions.items() if is_hidden(definition)]
+    if attribute is not None:
+        if attribute not in names:
+            raise NotFound(
+                f"tokens of this type have no private attribute {attribute!r}", code="attribute-not-private"
+            )
+        names = [attribute]
+    salts = token.salts or {}
+    document = token_document(token, effective, schema)
+    items = []
+    for name in names:
+        salt = salt_for(salts, name)
+        items.append({
+            "attribute": name,
+            "value": effective.get(name),
+            "salt": salt,
+            "commitment": commitment(salt, name, effective.get(name)),
+            "disclosure": disclosure(salt, name, effective.get(name)),
+        })
+    return {"token": token.id, "version": token.version, "content_hash": content_hash(document), "disclosures": items}
+
+
+@REGISTRY.operation("tokens.disclosures", DisclosuresInput, access=Access.USER)
+async def read_disclosures(ctx: Context, params: DisclosuresInput) -> dict[str, Any]:
+    """Your token's private values with their salts, to hand a copy holder (owner only).
+
+    A holder checks a disclosure offline: base64url(SHA-256(base64url-decoded disclosure)) must
+    equal the token's `commitments[attribute]`, which its content hash covers; or asks the
+    origin with POST /api/v1/verify {"token", "disclosure"}."""
+    token = await get_visible_token(ctx, params.id)
+    if not _is_owner(ctx, token):  # 404, not 403: others may not learn which secrets exist
+        raise NotFound(f"you have no token with id {params.id!r}", code="token-not-found")
+    return await token_disclosures(ctx, token, params.attribute)
 
 
 @REGISTRY.operation("tokens.list", TokenListInput, access=Access.PUBLIC)

@@ -341,7 +341,13 @@ async def token_page(request: web.Request) -> web.StreamResponse:
             chain.append(await REGISTRY.call(ctx, "tokens.get", {"id": chain[-1]["parent"]}))
         except DomainError:  # a parent the caller may not see ends the chain
             break
-    return render(request, "token.html.j2", token=token, type=token_type, kinds=kinds, chain=list(reversed(chain)))
+    disclosures: list[dict[str, Any]] = []
+    if ctx.actor is not None and token["owner"].get("id") == ctx.actor.id and token.get("commitments"):
+        disclosures = (await REGISTRY.call(ctx, "tokens.disclosures", {"id": token["id"]}))["disclosures"]
+    return render(
+        request, "token.html.j2", token=token, type=token_type, kinds=kinds, chain=list(reversed(chain)),
+        disclosures=disclosures,
+    )
 
 
 @page

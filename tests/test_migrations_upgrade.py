@@ -1,0 +1,91 @@
+"""An operator upgrading keeps their data: rows written under 0001 survive the later migrations
+(issue 14: token salts in 0003, attributed ledger flags in 0005)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from tortoise import Tortoise, connections
+from tortoise.migrations.api import migrate
+
+from models.db import tortoise_config
+
+from .dbutil import BASE_URL, _admin_execute, _drop_database, _with_database, is_postgres
+
+PRIVATE = '[{"name": "pin", "type": "string", "private": true}, {"name": "label", "type": "string"}]'
+
+
+@pytest.fixture
+async def empty_database(tmp_path: Path) -> AsyncIterator[str]:
+    if not is_postgres():
+        yield f"sqlite://{tmp_path / 'upgrade.sqlite3'}"
+        return
+    name = f"ts_up_{uuid.uuid4().hex[:12]}"
+    await _admin_execute(f'CREATE DATABASE "{name}"')
+    yield _with_database(BASE_URL, name)
+    await _drop_database(name)
+
+
+async def _execute(sql: str, *values: Any) -> None:
+    connection = connections.get("default")
+    if connection.capabilities.dialect == "postgres":
+        parts = sql.split("?")
+        sql = "".join(part + (f"${index}" if index < len(parts) else "") for index, part in enumerate(parts, 1))
+    await connection.execute_query(sql, list(values))
+
+
+async def _rows(sql: str) -> list[dict[str, Any]]:
+    return list(await connections.get("default").execute_query_dict(sql))
+
+
+async def test_upgrade_from_0001__tokens_get_salts_and_flags_keep_an_author(empty_database: str) -> None:
+    config = tortoise_config(empty_database)
+    await migrate(config=config, target="tallystick.0001_initial")
+    await Tortoise.close_connections()
+    await Tortoise.init(config=config)
+    try:
+        now = datetime.now(UTC)
+        await _execute(
+            'INSERT INTO "actors" ("id", "created_at", "updated_at", "kind", "username", "domain", "display_name", '
+            '"summary") VALUES (?, ?, ?, ?, ?, ?, ?, ?)', "a1", now, now, "Person", "alice", "", "", "",
+        )
+        for type_id, attributes in (("t1", PRIVATE), ("t2", "[]")):
+            await _execute(
+                'INSERT INTO "token_types" ("id", "created_at", "updated_at", "owner_id", "name", "symbol", '
+                '"description", "fungible", "smallest_unit", "minted", "attributes", "version", "is_deleted") '
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                type_id, now, now, "a1", "Card", "C", "", False, 0, 1, attributes, 1, False,
+            )
+        for token_id, type_id, values in (("k1", "t1", '{"pin": "4821"}'), ("k2", "t2", "{}")):
+            await _execute(
+                'INSERT INTO "tokens" ("id", "created_at", "updated_at", "type_id", "owner_id", "attributes", '
+                '"shareable", "version", "content_hash", "is_deleted") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+                token_id, now, now, type_id, "a1", values, False, 1, "sha256:" + "0" * 64, False,
+            )
+        await _execute(
+            'INSERT INTO "ledger_entries" ("id", "created_at", "updated_at", "kind", "type_id", "token_id", '
+            '"author_id", "amount", "remaining", "description", "flags") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+            "e1", now, now, "create", "t1", "k1", "a1", 1, 1, "", '["disputed"]',
+        )
+    finally:
+        await Tortoise.close_connections()
+    await migrate(config=config)
+    await Tortoise.close_connections()
+    await Tortoise.init(config=config)
+    try:
+        tokens = {row["id"]: row for row in await _rows('SELECT "id", "version", "salts" FROM "tokens"')}
+        flags = await _rows('SELECT "entry_id", "label", "author_id" FROM "ledger_flags"')
+        events = await _rows('SELECT "name", "object_id" FROM "events"')
+    finally:
+        await Tortoise.close_connections()
+    salts = {key: orjson.loads(row["salts"]) for key, row in tokens.items()}
+    assert all(len(value["*"]) >= 22 for value in salts.values()) and salts["k1"] != salts["k2"]  # 128-bit seeds
+    assert tokens["k1"]["version"] == 2 and tokens["k2"]["version"] == 1  # only the hash that changed moves on
+    assert events == [{"name": "token.updated", "object_id": "k1"}]
+    assert flags == [{"entry_id": "e1", "label": "disputed", "author_id": "a1"}]

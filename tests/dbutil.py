@@ -10,13 +10,15 @@ import asyncio
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from server.database import run_migrations
 from server.settings import Settings, load_settings
 
-__all__ = ["BASE_URL", "is_postgres", "TemplateDatabase"]
+__all__ = ["BASE_URL", "is_postgres", "TemplateDatabase", "empty_database"]
 
 BASE_URL = os.environ.get("TALLYSTICK_DATABASE_URL", "")
 
@@ -55,6 +57,20 @@ async def _drop_database(name: str) -> None:
             f" WHERE datname = '{name}' AND usename = current_user AND pid <> pg_backend_pid()"
         )
         await _admin_execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+@contextmanager
+def empty_database(data_dir: Path) -> Iterator[str]:
+    """A database with no tables at all (for upgrade tests that migrate step by step)."""
+    if not is_postgres():
+        yield f"sqlite://{data_dir / 'empty.sqlite3'}"
+        return
+    name = f"ts_up_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin_execute(f'CREATE DATABASE "{name}"'))
+    try:
+        yield _with_database(BASE_URL, name)
+    finally:
+        asyncio.run(_drop_database(name))
 
 
 def test_settings(data_dir: Path, database_url: str, **overrides: object) -> Settings:

@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,20 +15,15 @@ from tortoise.migrations.api import migrate
 
 from models.db import tortoise_config
 
-from .dbutil import BASE_URL, _admin_execute, _drop_database, _with_database, is_postgres
+from . import dbutil
 
 PRIVATE = '[{"name": "pin", "type": "string", "private": true}, {"name": "label", "type": "string"}]'
 
 
 @pytest.fixture
-async def empty_database(tmp_path: Path) -> AsyncIterator[str]:
-    if not is_postgres():
-        yield f"sqlite://{tmp_path / 'upgrade.sqlite3'}"
-        return
-    name = f"ts_up_{uuid.uuid4().hex[:12]}"
-    await _admin_execute(f'CREATE DATABASE "{name}"')
-    yield _with_database(BASE_URL, name)
-    await _drop_database(name)
+def empty_database(tmp_path: Path) -> Iterator[str]:
+    with dbutil.empty_database(tmp_path) as url:
+        yield url
 
 
 async def _execute(sql: str, *values: Any) -> None:

@@ -5,12 +5,10 @@ with that release's code) is migrated to the current schema and read through tod
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 import pytest
@@ -21,7 +19,7 @@ from server.database import open_database, run_migrations
 
 from .conftest import Api
 from . import dbutil
-from .dbutil import BASE_URL, _admin_execute, _drop_database, _with_database, is_postgres
+from .dbutil import is_postgres
 
 RELEASE_ROWS = Path(__file__).parent / "upgrade" / "release_0001.json"
 # Parents before children, so PostgreSQL's foreign keys hold at every insert.
@@ -71,16 +69,9 @@ async def _load_release(url: str, root: Path) -> None:
 
 @pytest.fixture
 def upgraded_url(tmp_path: Path) -> Iterator[str]:
-    if is_postgres():
-        name = f"ts_up_{uuid.uuid4().hex[:10]}"
-        asyncio.run(_admin_execute(f'CREATE DATABASE "{name}"'))
-        url = _with_database(BASE_URL, name)
-    else:
-        url = f"sqlite://{tmp_path / 'release.sqlite3'}"
-    asyncio.run(_load_release(url, tmp_path))
-    yield url
-    if is_postgres():
-        asyncio.run(_drop_database(urlsplit(url).path.lstrip("/")))
+    with dbutil.empty_database(tmp_path) as url:
+        asyncio.run(_load_release(url, tmp_path))
+        yield url
 
 
 @pytest.fixture
@@ -118,6 +109,8 @@ async def test_upgrade__release_0001_data_reads_and_writes_after_migrating(upgra
     mine = await upgraded_api.get(f"/api/v1/tokens/{token['id']}", token=carol)
     assert mine.status == 200, mine
     assert mine.body["attributes"]["pin"] == 4821 and mine.body["attributes"]["label"] == "door"
+    # Its old hash covered the pin itself; the upgrade moved it to a new version with a commitment.
+    assert mine.body["version"] == 2 and "pin" in mine.body["commitments"], mine
     other = await upgraded_api.get(f"/api/v1/tokens/{token['id']}", token=alice)
     assert other.status == 200, other
     assert "pin" not in other.body["attributes"], "a private value must stay private after the upgrade"
@@ -129,7 +122,8 @@ async def test_upgrade__release_0001_data_reads_and_writes_after_migrating(upgra
     entries = await upgraded_api.get("/api/v1/ledger/operations", token=alice, params={"type": coin, "owner": "alice"})
     assert entries.status == 200, entries
     (received,) = entries.body["items"]
-    assert "disputed" in received["flags"]
+    assert received["flags"] == ["disputed"]
+    assert [flag["label"] for flag in received["flag_details"]] == ["disputed"]
 
     sets = await upgraded_api.get("/api/v1/sets", token=carol)
     assert sets.status == 200, sets

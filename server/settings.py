@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 __all__ = ["Settings", "SettingsError", "load_settings"]
 
@@ -33,11 +33,17 @@ class Limits(_Frozen):
     max_media_bytes: int = Field(5_242_880, ge=1024)
     max_string_length: int = Field(10_000, ge=64)
     max_attributes: int = Field(64, ge=1, le=1000)
-    default_page_size: int = Field(20, ge=1, le=50)
-    max_page_size: int = Field(50, ge=1, le=1000)
+    default_page_size: int = Field(20, ge=1, le=1000)  # lists without page_size (models/paging.py)
+    max_page_size: int = Field(50, ge=1, le=1000)  # larger page_size values are refused (400)
     max_set_search_tokens: int = Field(10_000, ge=1)
     anonymous_requests_per_minute: int = Field(60, ge=1)  # per client address, on verification routes
     signed_requests_per_minute: int = Field(600, ge=1)  # per server (domain) that signs its verification requests
+
+    @model_validator(mode="after")
+    def _default_page_fits(self) -> Limits:
+        if self.default_page_size > self.max_page_size:
+            raise ValueError(f"default_page_size ({self.default_page_size}) is larger than max_page_size ({self.max_page_size})")
+        return self
 
 
 class FederationSettings(_Frozen):

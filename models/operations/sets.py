@@ -25,7 +25,7 @@ from ..context import Context
 from ..errors import Conflict, Forbidden, NotFound, Unprocessable
 from ..formats import get_renderer
 from ..ids import new_id
-from ..paging import ListInput, paginate
+from ..paging import ListInput, PagedInput, paginate
 from ..registry import REGISTRY, Access, Input
 from ..results import Rendered
 from ..set_search import Matcher, SearchFilter
@@ -104,12 +104,10 @@ class SetTokenInput(Input):
     token_id: str = ID
 
 
-class SetSearchInput(Input):
+class SetSearchInput(PagedInput):
     id: str = ID
     filters: list[SearchFilter] = Field(default_factory=list, max_length=20, description="all must hold")
     include_children: StrictBool = False
-    page: int = Field(1, ge=1, le=100_000)
-    page_size: int = Field(20, ge=1, le=50)
 
 
 class SetFormatInput(Input):

@@ -198,10 +198,13 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
 def _stored_secret(data_dir: Path) -> str:
     """A per-instance secret kept in the data dir, so restarts keep sessions valid."""
     path = data_dir / "secret_key"
-    if path.exists():
-        return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_urlsafe(48)
-    path.write_text(secret)
-    path.chmod(0o600)
+    try:
+        if path.exists():
+            return path.read_text().strip()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        secret = secrets.token_urlsafe(48)
+        path.write_text(secret)
+        path.chmod(0o600)
+    except OSError as error:
+        raise SettingsError(f"data dir {data_dir} / TALLYSTICK_DATA_DIR cannot be used: {error.strerror}") from None
     return secret

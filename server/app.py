@@ -19,7 +19,7 @@ from .formats import load_format_plugins
 from .ratelimit import RateLimiter
 from .jobs import WORKERS, WorkerPool
 from .keys import ANONYMOUS_LIMITER, OPENAPI, SETTINGS, SIGNED_LIMITER, SITE
-from .middlewares import auth_middleware, error_middleware
+from .middlewares import auth_middleware, body_timeout_middleware, error_middleware
 from .oauth import add_oauth_routes
 from .openapi import build_openapi, path_item
 from .pages import add_page_routes, html_error_pages
@@ -80,7 +80,7 @@ def create_app(settings: Settings, *, with_database: bool = True) -> web.Applica
     if missing:
         raise RuntimeError(f"routes name unregistered operations: {missing}")
     app = web.Application(
-        middlewares=[html_error_pages, error_middleware, auth_middleware],
+        middlewares=[body_timeout_middleware(settings.limits.body_timeout), html_error_pages, error_middleware, auth_middleware],
         client_max_size=max(settings.limits.max_body_bytes, settings.limits.max_media_bytes),
     )
     app[SETTINGS] = settings

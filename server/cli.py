@@ -56,7 +56,17 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         print(f"Tallystick serving {where}", flush=True)
 
     try:
-        web.run_app(app, host=host, port=port, reuse_port=args.reuse_port, print=started, access_log=None)
+        web.run_app(
+            app,
+            host=host,
+            port=port,
+            reuse_port=args.reuse_port,
+            print=started,
+            access_log=None,
+            # aiohttp closes a connection that has not sent a complete request head within its
+            # keep-alive timeout, counted from connecting or from the previous answer.
+            keepalive_timeout=settings.limits.header_timeout,
+        )
     except OSError as error:
         reason = os.strerror(error.errno) if error.errno else str(error)
         print(f"tallystick serve: cannot listen on {host}:{port}: {reason}", file=sys.stderr)

@@ -29,6 +29,11 @@ class _Frozen(BaseModel):
 
 
 class Limits(_Frozen):
+    # Slow clients: seconds to send a complete request head (from connecting, or from the
+    # previous answer on a kept-alive connection; also how long an idle connection is kept),
+    # and to send the body once the head is in (408 and the connection closes).
+    header_timeout: float = Field(10, gt=0, le=3600)
+    body_timeout: float = Field(30, gt=0, le=3600)
     max_body_bytes: int = Field(1_048_576, ge=1024)
     max_media_bytes: int = Field(5_242_880, ge=1024)
     max_string_length: int = Field(10_000, ge=64)

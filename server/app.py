@@ -9,6 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 from aiohttp import web
 
 import federation.operations  # noqa: F401  (registers every operation)
+from federation.ssrf import check_callback_url
 from models.context import FederationLimits, Site
 from models.registry import REGISTRY
 
@@ -54,6 +55,7 @@ def site_from(settings: Settings) -> Site:
             **settings.federation.model_dump(exclude={"allow_private_addresses"})
         ),
         stuck_job_seconds=settings.jobs.stuck_after_seconds,
+        check_url_host=check_callback_url,  # DNS: a saved webhook URL must resolve to public addresses
     )
 
 

@@ -22,6 +22,7 @@ from models.errors import DomainError
 from models.registry import REGISTRY
 
 from ..formats import display
+from ..headers import protect
 from ..keys import CTX
 from ..sessions import CSRF_FIELD, check_csrf, csrf_token, finish_csrf_cookie, load_session
 from .markdown import render_markdown
@@ -154,22 +155,6 @@ async def call(request: web.Request, operation: str, data: dict[str, Any], names
         raise
 
 
-# No script runs on our pages (user Markdown is sanitised as well; this is the second wall).
-# form-action is left out: the OAuth consent form ends in a redirect to the app's own URI.
-_CSP = (
-    "default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
-    "img-src 'self' https: data:; style-src 'self'; frame-src 'self'"
-)
-
-
-def _protect(response: web.StreamResponse) -> None:
-    response.headers.setdefault("Cache-Control", "no-store")
-    response.headers.setdefault("Content-Security-Policy", _CSP)
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-
-
 def page(handler: PageHandler) -> PageHandler:
     """Wrap a page: sign in from the cookie, check CSRF on POST, keep the CSRF cookie."""
 
@@ -191,7 +176,7 @@ def page(handler: PageHandler) -> PageHandler:
             finish_csrf_cookie(request, moved)
             raise
         finish_csrf_cookie(request, response)
-        _protect(response)
+        protect(response)
         return response
 
     handle.__name__ = handler.__name__
@@ -250,7 +235,7 @@ async def html_error_pages(request: web.Request, handler: PageHandler) -> web.St
     page_response = web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
     if CTX in request:
         finish_csrf_cookie(request, page_response)
-    _protect(page_response)
+    protect(page_response)
     for name in ("WWW-Authenticate", "Allow"):
         if name in response.headers:
             page_response.headers[name] = response.headers[name]

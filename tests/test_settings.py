@@ -15,6 +15,7 @@ from server.database import close_database, open_database
 from server.settings import Settings, SettingsError, load_settings
 
 from .conftest import Api, assert_problem
+from .pagehelpers import Browser
 from . import dbutil
 
 
@@ -117,6 +118,13 @@ async def test_settings__page_sizes_reach_every_list(aiohttp_client: Any, tmp_pa
     search = await api.post(f"/api/v1/sets/{shelf.body['id']}/search", {"filters": []})
     assert search.status == 200 and search.body["page_size"] == 2, search
     assert_problem(await api.post(f"/api/v1/sets/{shelf.body['id']}/search", {"page_size": 4}), 400, "validation-failed")
+    # Pages ask for up to 50 rows; with a smaller maximum they list that many instead of failing.
+    browser = Browser(api.client)
+    signed_in = await browser.sign_in("alice")
+    assert signed_in.status == 200, signed_in.text[:500]
+    for path in ("/", "/app/sets", "/app/jobs", "/app/follows", "/app/copies"):
+        shown = await browser.get(path)
+        assert shown.status == 200, (path, shown.text[:500])
 
 
 def test_settings__default_page_size_must_fit_the_largest_page(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ import orjson
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from models.context import Context
 from models.errors import DomainError
 from models.registry import REGISTRY
 
@@ -34,6 +35,7 @@ __all__ = [
     "form_errors",
     "html_error_pages",
     "page",
+    "page_size",
     "read_form",
     "redirect",
     "render",
@@ -46,6 +48,11 @@ log = logging.getLogger("tallystick.pages")
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 FLASH_COOKIE = "tallystick_flash"
 PageHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def page_size(ctx: Context, wanted: int = 50) -> int:
+    """How many rows a page lists: `wanted`, or the server's largest page (limits.max_page_size) if smaller."""
+    return min(wanted, ctx.site.max_page_size)
 
 
 @cache

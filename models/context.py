@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,9 @@ class Site:
     stuck_job_seconds: float = 3600  # a job running longer than this is listed as stuck for admins
     # failed sign-ins of this process (None: not counted, as in the CLI)
     login_throttle: LoginThrottle | None = field(default=None, compare=False, repr=False)
+    # The DNS half of the SSRF guard for URLs users save (webhooks): the server installs
+    # federation.ssrf.check_callback_url here, as models do no network I/O. None: syntax only.
+    check_url_host: Callable[[str], Awaitable[object]] | None = None
 
 @dataclass
 class Context:

@@ -12,20 +12,55 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from tortoise.queryset import QuerySet
 
+from .context import Site
 from .errors import BadInput
 from .registry import Input
 
 _ID = re.compile(r"[0-9a-z]{26}")
 
-__all__ = ["ListInput", "Page", "paginate", "encode_cursor", "decode_cursor"]
+__all__ = ["ListInput", "PagedInput", "Page", "paginate", "encode_cursor", "decode_cursor"]
 
 
-class ListInput(Input):
+def _site(info: ValidationInfo) -> Site | None:
+    """The instance whose limits apply: the registry passes it as the validation context."""
+    context = info.context if isinstance(info.context, dict) else {}
+    site = context.get("site")
+    return site if isinstance(site, Site) else None
+
+
+class PagedInput(Input):
+    """page/page_size; the default and the largest page come from the site's limits settings."""
+
     page: int = Field(1, ge=1, le=100_000)
-    page_size: int = Field(20, ge=1, le=50)
+    page_size: int = Field(
+        Site.default_page_size,
+        ge=1,
+        le=1000,
+        description="default limits.default_page_size, at most limits.max_page_size (settings)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_page_size(cls, data: Any, info: ValidationInfo) -> Any:
+        site = _site(info)
+        if site is not None and isinstance(data, dict) and data.get("page_size") in (None, ""):
+            data = {**data, "page_size": site.default_page_size}
+        return data
+
+    @field_validator("page_size")
+    @classmethod
+    def _at_most_max_page_size(cls, value: int, info: ValidationInfo) -> int:
+        site = _site(info)
+        largest = site.max_page_size if site is not None else Site.max_page_size
+        if value > largest:
+            raise ValueError(f"Input should be less than or equal to {largest} (this server's largest page)")
+        return value
+
+
+class ListInput(PagedInput):
     cursor: str | None = Field(None, max_length=200)
     sort: Literal["created_at", "-created_at"] = "-created_at"
 

@@ -134,11 +134,15 @@ class Registry:
     def all(self) -> list[Operation]:
         return sorted(self._operations.values(), key=lambda op: op.name)
 
-    def parse(self, name: str, raw: dict[str, Any]) -> Any:
-        """Validate raw input for an operation; BadInput lists every field error."""
+    def parse(self, name: str, raw: dict[str, Any], ctx: Context | None = None) -> Any:
+        """Validate raw input for an operation; BadInput lists every field error.
+
+        The caller's site is the validation context: inputs read instance limits from it
+        (page sizes, models/paging.py).
+        """
         operation = self.get(name)
         try:
-            return operation.input.model_validate(raw)
+            return operation.input.model_validate(raw, context={"site": ctx.site} if ctx is not None else None)
         except ValidationError as error:
             raise validation_problem(error) from None
 
@@ -156,7 +160,7 @@ class Registry:
     async def call(self, ctx: Context, name: str, raw: dict[str, Any]) -> Any:
         operation = self.get(name)
         self.authorize(ctx, operation)
-        params = self.parse(name, raw)
+        params = self.parse(name, raw, ctx)
         try:
             if operation.transaction is not Transaction.REGISTRY:
                 return await operation.run(ctx, params)

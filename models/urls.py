@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from .errors import Unprocessable
+
+if TYPE_CHECKING:
+    from .context import Site
 
 __all__ = [
     "MAX_URL_LENGTH",
     "Target",
     "UrlRefused",
     "check_callback_syntax",
+    "check_saved_url",
     "check_url",
     "is_public",
     "literal_address",
@@ -99,3 +104,13 @@ def check_callback_syntax(url: str, *, allow_private: bool = False) -> Target:
     if len(url) > MAX_URL_LENGTH:
         raise UrlRefused(f"the URL is longer than {MAX_URL_LENGTH} characters")
     return check_url(url, allow_private=allow_private)
+
+
+async def check_saved_url(site: Site, url: str) -> None:
+    """A URL a user saves for us to post to later: the syntax here, then the server's DNS check
+    (Site.check_url_host), so a host that resolves to a private address is refused when saved,
+    not only when a delivery tries it. Call it before opening a transaction: it may wait on DNS.
+    """
+    check_callback_syntax(url, allow_private=site.allow_private_addresses)
+    if site.check_url_host is not None and not site.allow_private_addresses:
+        await site.check_url_host(url)

@@ -18,6 +18,7 @@ from models.results import FileResult, Rendered
 
 from .activitypub import signed_request
 from .job_requests import respond_async, wants_async
+from .headers import protect
 from .jobs import WORKERS
 from .keys import ANONYMOUS_LIMITER, CTX, SETTINGS, SIGNED_LIMITER, SITE
 
@@ -85,7 +86,8 @@ def _page_body(request: web.Request, page: Page) -> dict[str, Any]:
 
 def _render(request: web.Request, route: Route, result: Any) -> web.StreamResponse:
     if isinstance(result, Rendered):
-        return web.Response(text=result.body, content_type=result.content_type.split(";")[0], charset="utf-8")
+        rendered = web.Response(text=result.body, content_type=result.content_type.split(";")[0], charset="utf-8")
+        return protect(rendered, rendered_format=True)  # a browser renders it: the pages' headers
     if isinstance(result, FileResult):
         headers = {"Content-Type": result.content_type, "X-Content-Type-Options": "nosniff"}
         if result.filename:

@@ -9,6 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 from aiohttp import web
 
 import federation.operations  # noqa: F401  (registers every operation)
+from federation.ssrf import check_callback_url
 from models.context import FederationLimits, Site
 from models.login_throttle import LoginLimits, LoginThrottle
 from models.registry import REGISTRY
@@ -20,7 +21,7 @@ from .formats import load_format_plugins
 from .ratelimit import RateLimiter
 from .jobs import WORKERS, WorkerPool
 from .keys import ANONYMOUS_LIMITER, OPENAPI, SETTINGS, SIGNED_LIMITER, SITE
-from .middlewares import auth_middleware, error_middleware
+from .middlewares import auth_middleware, body_timeout_middleware, error_middleware
 from .oauth import add_oauth_routes
 from .openapi import build_openapi, path_item
 from .pages import add_page_routes, html_error_pages
@@ -64,6 +65,7 @@ def site_from(settings: Settings) -> Site:
                 lockout_max_seconds=limits.login_lockout_max_seconds,
             )
         ),
+        check_url_host=check_callback_url,  # DNS: a saved webhook URL must resolve to public addresses
     )
 
 
@@ -90,7 +92,7 @@ def create_app(settings: Settings, *, with_database: bool = True) -> web.Applica
     if missing:
         raise RuntimeError(f"routes name unregistered operations: {missing}")
     app = web.Application(
-        middlewares=[html_error_pages, error_middleware, auth_middleware],
+        middlewares=[body_timeout_middleware(settings.limits.body_timeout), html_error_pages, error_middleware, auth_middleware],
         client_max_size=max(settings.limits.max_body_bytes, settings.limits.max_media_bytes),
     )
     app[SETTINGS] = settings

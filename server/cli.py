@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,6 +19,7 @@ from models.context import Context
 from models.errors import DomainError
 from models.registry import REGISTRY
 
+from .database import DatabaseUnavailable
 from .settings import Settings, SettingsError, load_settings
 
 __all__ = ["main", "system_call"]
@@ -46,8 +49,28 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     app = create_app(settings)
     host, port = args.host or settings.host, args.port if args.port is not None else settings.port
-    print(f"Tallystick serving {settings.base_url} on http://{host}:{port}", flush=True)
-    web.run_app(app, host=host, port=port, reuse_port=args.reuse_port, print=None, access_log=None)
+    listening = f"http://{host}:{port}"
+    where = settings.base_url if listening == settings.base_url else f"{settings.base_url} on {listening}"
+
+    def started(_message: str) -> None:  # run_app calls this once the socket listens
+        print(f"Tallystick serving {where}", flush=True)
+
+    try:
+        web.run_app(
+            app,
+            host=host,
+            port=port,
+            reuse_port=args.reuse_port,
+            print=started,
+            access_log=None,
+            # aiohttp closes a connection that has not sent a complete request head within its
+            # keep-alive timeout, counted from connecting or from the previous answer.
+            keepalive_timeout=settings.limits.header_timeout,
+        )
+    except OSError as error:
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        print(f"tallystick serve: cannot listen on {host}:{port}: {reason}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -149,6 +172,7 @@ def _verify(settings: Settings, args: argparse.Namespace) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tallystick", description="Federated token server")
+    parser.add_argument("--version", action="version", version=f"tallystick {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve HTTP (and run workers in-process)")
     serve.add_argument("--host")
@@ -176,9 +200,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    try:
+        return version("tallystick")
+    except PackageNotFoundError:  # a source tree that was not installed
+        return "unknown (not installed)"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # APScheduler logs every run of every periodic job at INFO (45 lines a minute), and tortoise
+    # its start-up and shutdown: keep their warnings only.
+    for noisy in ("apscheduler", "tortoise"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         settings = load_settings()
     except SettingsError as error:
@@ -188,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.run(settings, args))
     except DomainError as error:
         print(f"tallystick: {error.detail}", file=sys.stderr)
+        return 1
+    except DatabaseUnavailable as error:
+        print(f"tallystick: {error}", file=sys.stderr)
         return 1
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -16,7 +17,7 @@ from models.operations.oauth import authenticate_app_token
 
 from .keys import CTX, SETTINGS, SITE
 
-__all__ = ["client_address", "problem_response", "error_middleware", "auth_middleware"]
+__all__ = ["client_address", "problem_response", "error_middleware", "auth_middleware", "body_timeout_middleware"]
 
 log = logging.getLogger("tallystick.server")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -96,6 +97,62 @@ def client_address(request: web.Request) -> str | None:
         if forwarded:
             return forwarded[:100]
     return request.remote
+
+
+def body_timeout_middleware(seconds: float) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    """A request body must arrive within `seconds` of its headers, or the answer is 408 and the
+    connection closes (limits.body_timeout): a client sending a byte a second cannot hold a
+    handler, and what it reserved, for minutes.
+
+    The deadline covers receiving the body only: once the body is in, a slow handler (a
+    tester's Prefer: wait=N) is not cut short.
+    """
+    if seconds <= 0:
+        raise ValueError("body timeout must be positive")
+
+    @web.middleware
+    async def body_timeout(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.body_exists or request.content.is_eof():
+            return await handler(request)
+        loop = asyncio.get_running_loop()
+        late = False
+        try:
+            async with asyncio.timeout(None) as scope:
+
+                def check() -> None:
+                    nonlocal late
+                    if not request.content.is_eof():  # still receiving: stop the handler now
+                        late = True
+                        scope.reschedule(loop.time())
+
+                watchdog = loop.call_at(loop.time() + seconds, check)
+                try:
+                    return await handler(request)
+                finally:
+                    watchdog.cancel()
+        except TimeoutError:
+            if not late:
+                raise
+        log.info("%s %s: the body did not arrive within %s s; closing", request.method, request.path, seconds)
+        response = problem_response(
+            {
+                "type": "https://tallystick.dev/problems/request-timeout",
+                "code": "request-timeout",
+                "title": "Request Timeout",
+                "status": 408,
+                "detail": f"the request body did not arrive within {seconds:g} seconds",
+            },
+        )
+        # Send the answer, then drop the connection: aiohttp would otherwise keep reading the
+        # rest of the trickling body for its lingering time (10 s) before closing.
+        response.force_close()  # says Connection: close
+        await response.prepare(request)
+        await response.write_eof()
+        if request.protocol is not None:
+            request.protocol.force_close()  # the transport flushes the answer, then closes
+        return response
+
+    return body_timeout
 
 
 @web.middleware

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 __all__ = ["Settings", "SettingsError", "load_settings"]
 
@@ -29,12 +29,17 @@ class _Frozen(BaseModel):
 
 
 class Limits(_Frozen):
+    # Slow clients: seconds to send a complete request head (from connecting, or from the
+    # previous answer on a kept-alive connection; also how long an idle connection is kept),
+    # and to send the body once the head is in (408 and the connection closes).
+    header_timeout: float = Field(10, gt=0, le=3600)
+    body_timeout: float = Field(30, gt=0, le=3600)
     max_body_bytes: int = Field(1_048_576, ge=1024)
     max_media_bytes: int = Field(5_242_880, ge=1024)
     max_string_length: int = Field(10_000, ge=64)
     max_attributes: int = Field(64, ge=1, le=1000)
-    default_page_size: int = Field(20, ge=1, le=50)
-    max_page_size: int = Field(50, ge=1, le=1000)
+    default_page_size: int = Field(20, ge=1, le=1000)  # lists without page_size (models/paging.py)
+    max_page_size: int = Field(50, ge=1, le=1000)  # larger page_size values are refused (400)
     max_set_search_tokens: int = Field(10_000, ge=1)
     anonymous_requests_per_minute: int = Field(60, ge=1)  # per client address, on verification routes
     signed_requests_per_minute: int = Field(600, ge=1)  # per server (domain) that signs its verification requests
@@ -45,6 +50,12 @@ class Limits(_Frozen):
     login_failure_window_seconds: float = Field(900, gt=0)
     login_lockout_seconds: float = Field(30, gt=0)
     login_lockout_max_seconds: float = Field(3600, gt=0)
+
+    @model_validator(mode="after")
+    def _default_page_fits(self) -> Limits:
+        if self.default_page_size > self.max_page_size:
+            raise ValueError(f"default_page_size ({self.default_page_size}) is larger than max_page_size ({self.max_page_size})")
+        return self
 
 
 class FederationSettings(_Frozen):
@@ -200,10 +211,13 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
 def _stored_secret(data_dir: Path) -> str:
     """A per-instance secret kept in the data dir, so restarts keep sessions valid."""
     path = data_dir / "secret_key"
-    if path.exists():
-        return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_urlsafe(48)
-    path.write_text(secret)
-    path.chmod(0o600)
+    try:
+        if path.exists():
+            return path.read_text().strip()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        secret = secrets.token_urlsafe(48)
+        path.write_text(secret)
+        path.chmod(0o600)
+    except OSError as error:
+        raise SettingsError(f"data dir {data_dir} / TALLYSTICK_DATA_DIR cannot be used: {error.strerror}") from None
     return secret

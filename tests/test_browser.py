@@ -251,6 +251,16 @@ def test_browser__people_create_mint_give_and_apps_get_consent(live: LiveServer,
         bob.goto(path)
         accessible(bob)
         shot(bob, name)
+    # Submit the verification form as a browser does: the file input left empty is still sent,
+    # as an empty part (it was a 500). A token URL on this private address is refused, not fetched.
+    bob.goto("/app/verify")
+    bob.fill("#f-url", f"{base}/tokens/01aaaaaaaaaaaaaaaaaaaaaaaa")
+    with bob.expect_navigation():
+        bob.click("form[action='/app/verify'] button[type=submit]")
+    assert bob.locator("h1").inner_text() == "Verify a token at its origin", bob.content()[:1000]
+    assert bob.locator("section[aria-label=Verdict] h2").inner_text() == "0 of 1 token(s) accurate at their origin"
+    assert bob.locator(".verdicts li strong").inner_text() == "REFUSED"
+    shot(bob, "16-verify-result")
     # On a phone-sized screen the layout reflows instead of scrolling sideways.
     bob.set_viewport_size({"width": 390, "height": 844})
     for path, name in (("/", "11-wallet-phone"), (f"/app/types/{type_id}", "12-type-phone")):

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import time
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+
+from .livesrv import LiveServer, free_port
 
 BIN = Path(sys.executable).parent / "tallystick"
 pytestmark = pytest.mark.slow
 
 
-def run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def run(tmp_path: Path, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+    """The command in a subprocess; a hang fails the test (TimeoutExpired) after `timeout` seconds."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("TALLYSTICK_")}
     environ.update({"TALLYSTICK_DATA_DIR": str(tmp_path), "TALLYSTICK_SECRET_KEY": "cli-test", **env})
-    return subprocess.run([str(BIN), *args], env=environ, capture_output=True, text=True, timeout=120)
+    return subprocess.run([str(BIN), *args], env=environ, capture_output=True, text=True, timeout=timeout)
 
 
 def test_cli__operator_commands_on_a_fresh_sqlite_instance(tmp_path: Path) -> None:
@@ -48,3 +54,68 @@ def test_cli__bad_setting_stops_with_a_clear_message(tmp_path: Path) -> None:
 def test_cli__worker_refuses_zero_workers(tmp_path: Path) -> None:
     result = run(tmp_path, "worker", "--workers", "0")
     assert result.returncode == 2 and "at least 1" in result.stderr
+
+
+def one_line_error(result: subprocess.CompletedProcess[str], *expected: str) -> str:
+    """A failed command says why in one line on stderr (no traceback) and exits non-zero."""
+    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
+    message = result.stderr.strip()
+    assert "\n" not in message and "Traceback" not in message, message
+    for text in expected:
+        assert text in message, message
+    return message
+
+
+def test_cli__unreachable_postgresql_is_one_line(tmp_path: Path) -> None:
+    url = f"postgres://tallystick:secret@127.0.0.1:{free_port()}/tallystick"  # a closed port
+    for command in (["migrate"], ["worker"], ["create-user", "root", "--password", "long password"]):
+        message = one_line_error(run(tmp_path, *command, TALLYSTICK_DATABASE_URL=url), "cannot connect", "refused")
+        assert "secret" not in message  # the password is not printed
+
+
+def test_cli__sqlite_in_a_missing_directory_fails_instead_of_hanging(tmp_path: Path) -> None:
+    """This hung forever, printing nothing: tortoise kept its lock after the failed connect."""
+    url = f"sqlite://{tmp_path}/nonexistent/dir/x.sqlite3"
+    for command in ("migrate", "demo"):
+        result = run(tmp_path, command, TALLYSTICK_DATABASE_URL=url, timeout=30)
+        one_line_error(result, "cannot open the SQLite database", "directory does not exist")
+
+
+def test_cli__unusable_data_dir_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    data_dir = str(tmp_path / "file" / "data")
+    one_line_error(run(tmp_path, "migrate", TALLYSTICK_DATA_DIR=data_dir), "data dir", "Not a directory")
+    generated_secret = run(tmp_path, "migrate", TALLYSTICK_DATA_DIR=data_dir, TALLYSTICK_SECRET_KEY="")
+    assert generated_secret.returncode == 2 and "Traceback" not in generated_secret.stderr, generated_secret.stderr
+    assert "TALLYSTICK_DATA_DIR" in generated_secret.stderr and "Not a directory" in generated_secret.stderr
+
+
+def test_cli__port_in_use_is_one_line_without_a_serving_line(tmp_path: Path) -> None:
+    assert run(tmp_path, "migrate").returncode == 0
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run(tmp_path, "serve", TALLYSTICK_PORT=str(port), timeout=60)
+    one_line_error(result, f"cannot listen on 127.0.0.1:{port}", "in use")
+    assert "serving" not in result.stdout
+
+
+def test_cli__version_from_the_package_metadata(tmp_path: Path) -> None:
+    result = run(tmp_path, "--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"tallystick {version('tallystick')}", result
+
+
+def test_cli__serve_names_its_url_once_and_keeps_apscheduler_quiet(tmp_path: Path) -> None:
+    server = LiveServer(tmp_path, f"sqlite://{tmp_path / 'live.sqlite3'}")
+    server.env["TALLYSTICK_JOBS__SWEEP_SECONDS"] = "0.2"  # periodic jobs fire (and used to log) while we watch
+    server.cli("migrate")
+    server.start()
+    try:
+        time.sleep(1.5)
+    finally:
+        server.stop()
+    log = server.log_path.read_text()
+    started = [line for line in log.splitlines() if "serving" in line]
+    assert started == [f"Tallystick serving {server.base_url}"], log
+    assert "apscheduler" not in log, log

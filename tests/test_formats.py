@@ -63,6 +63,20 @@ async def test_sets_format__html_is_autoescaped(api: Api) -> None:
     assert "vault-7" in (await api.get(f"{SETS}/{shelf['id']}/format/html", token=alice)).text
 
 
+async def test_sets_format__rendered_formats_get_the_pages_security_headers(api: Api) -> None:
+    """A browser renders these: no script, no sniffing; only our own set page may frame them."""
+    alice = await api.user("alice")
+    shelf = await nasty_set(api, alice)
+    for name in ("html", "markdown"):
+        reply = await api.get(f"{SETS}/{shelf['id']}/format/{name}")
+        assert reply.status == 200, reply
+        policy = reply.headers["Content-Security-Policy"]
+        assert "script-src 'none'" in policy and "object-src 'none'" in policy and "base-uri 'none'" in policy
+        assert "frame-ancestors 'self'" in policy, policy
+        assert reply.headers["X-Content-Type-Options"] == "nosniff"
+        assert reply.headers["X-Frame-Options"] == "SAMEORIGIN"
+
+
 async def test_sets_format__markdown_escapes_significant_characters(api: Api) -> None:
     alice = await api.user("alice")
     shelf = await nasty_set(api, alice)

@@ -135,6 +135,26 @@ async def test_pages_federation__verify_page_refuses_what_it_cannot_check(browse
     assert unreachable.status == 200 and "REFUSED" in unreachable and "0 of 1 token(s) accurate" in unreachable
 
 
+async def test_pages_federation__verify_page_takes_an_empty_file_field_as_no_file(browser: Browser) -> None:
+    """Chromium sends an unchosen file input as an empty part (filename="", octet-stream): no file, not a 500."""
+    await browser.sign_up("ann")
+    opened = await browser.get("/app/verify")
+    assert opened.status == 200, opened.text[:500]
+    for url, status in (("", 422), ("http://127.0.0.1:9/tokens/x", 200)):
+        data = FormData()
+        data.add_field("csrf_token", opened.csrf())
+        data.add_field("url", url)
+        data.add_field("content_hash", "")
+        data.add_field("file", b"", filename="", content_type="application/octet-stream")
+        response = await browser.client.post("/app/verify", data=data, headers=HTML)
+        page = Page(response.status, await response.text(), str(response.url))
+        assert page.status == status, page.text[:1000]
+        if url:
+            assert "REFUSED" in page and "0 of 1 token(s) accurate" in page
+        else:
+            assert page.field_error("url") and not page.field_error("file")
+
+
 async def test_pages_federation__new_pages_pass_the_accessibility_smoke_check(browser: Browser, api: Api) -> None:
     await api.user("root", roles=["admin"])
     await browser.sign_in("root")

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import inspect
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
+from server.app import create_app, site_from
 from server.database import close_database, open_database
-from server.settings import SettingsError, load_settings
+from server.settings import Settings, SettingsError, load_settings
+
+from .conftest import Api, assert_problem
+from .pagehelpers import Browser
+from . import dbutil
 
 
 def test_settings__defaults_and_environment_overrides(tmp_path: Path) -> None:
@@ -87,3 +95,74 @@ async def test_settings__sqlite_synchronous_reaches_the_connection(
         assert (await sql.fetch("PRAGMA journal_mode"))[0]["journal_mode"] == "wal"
     finally:
         await close_database(orm)
+
+
+async def test_settings__page_sizes_reach_every_list(aiohttp_client: Any, tmp_path: Path, database_url: str) -> None:
+    """limits.default_page_size is the page a list answers without page_size; max_page_size is the cap."""
+    settings = dbutil.test_settings(tmp_path, database_url, limits={"default_page_size": 2, "max_page_size": 3})
+    api = Api(await aiohttp_client(create_app(settings)), settings)
+    alice = await api.user("alice")
+    for index in range(4):
+        created = await api.post("/api/v1/groups", {"name": f"Group {index}"}, token=alice)
+        assert created.status == 201, created
+    first = await api.get("/api/v1/groups", token=alice)
+    assert first.status == 200, first
+    assert len(first.body["items"]) == 2 and first.body["page_size"] == 2 and first.body["next"]
+    largest = await api.get("/api/v1/groups", token=alice, params={"page_size": "3"})
+    assert largest.status == 200 and len(largest.body["items"]) == 3, largest
+    problem = assert_problem(await api.get("/api/v1/groups", token=alice, params={"page_size": "4"}), 400, "validation-failed")
+    assert "less than or equal to 3" in problem["detail"]
+    # The same limits apply to set search, which pages its matches itself.
+    shelf = await api.post("/api/v1/sets", {"name": "Shelf"}, token=alice)
+    assert shelf.status == 201, shelf
+    search = await api.post(f"/api/v1/sets/{shelf.body['id']}/search", {"filters": []})
+    assert search.status == 200 and search.body["page_size"] == 2, search
+    assert_problem(await api.post(f"/api/v1/sets/{shelf.body['id']}/search", {"page_size": 4}), 400, "validation-failed")
+    # Pages ask for up to 50 rows; with a smaller maximum they list that many instead of failing.
+    browser = Browser(api.client)
+    signed_in = await browser.sign_in("alice")
+    assert signed_in.status == 200, signed_in.text[:500]
+    for path in ("/", "/app/sets", "/app/jobs", "/app/follows", "/app/copies"):
+        shown = await browser.get(path)
+        assert shown.status == 200, (path, shown.text[:500])
+
+
+def test_settings__default_page_size_must_fit_the_largest_page(tmp_path: Path) -> None:
+    environ = {"TALLYSTICK_DATA_DIR": str(tmp_path), "TALLYSTICK_LIMITS__DEFAULT_PAGE_SIZE": "40",
+               "TALLYSTICK_LIMITS__MAX_PAGE_SIZE": "30"}
+    with pytest.raises(SettingsError, match="default_page_size"):
+        load_settings(environ)
+
+
+def _setting_paths(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str]]:
+    """(dotted key, attribute name) of every leaf setting."""
+    leaves = []
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            leaves.extend(_setting_paths(annotation, f"{prefix}{name}."))
+        else:
+            leaves.append((f"{prefix}{name}", name))
+    return leaves
+
+
+def test_settings__every_setting_is_read_somewhere() -> None:
+    """A setting nothing reads is a promise the server does not keep (default_page_size was one).
+
+    A read is an attribute access `.name` in server/, federation/ or models/. Copying settings
+    into the domain's Site (server.app.site_from) does not count: the Site field must be read.
+    """
+    root = Path(__file__).resolve().parent.parent
+    copies = inspect.getsource(site_from)
+    sources = [
+        path.read_text().replace(copies, "")
+        for package in ("server", "federation", "models")
+        for path in (root / package).rglob("*.py")
+    ]
+    site_field = {setting: field for field, setting in re.findall(r"(\w+)=[\w.]*\.(\w+)\b", copies)}
+    unread = [
+        key
+        for key, name in _setting_paths(Settings)
+        if not any(re.search(rf"\.{site_field.get(name, name)}\b", text) for text in sources)
+    ]
+    assert unread == [], f"settings read nowhere: {unread}"

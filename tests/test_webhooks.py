@@ -4,6 +4,8 @@ with backoff; an endpoint that keeps failing is disabled with the reason, and re
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -14,6 +16,7 @@ import pytest
 from federation.callbacks import MAX_TRIES
 from federation.webhooks import run_webhooks
 from models import webhooks as webhook_models
+from models.urls import is_public
 from models.webhooks import fan_out
 from server.app import create_app
 from server.keys import SITE
@@ -126,6 +129,33 @@ async def test_webhooks__bad_subscriptions_are_refused(
 async def test_webhooks__private_addresses_are_refused_unless_allowed(api: Api) -> None:
     alice = await api.user("alice")
     assert_problem(await api.post(HOOKS, {"url": "http://127.0.0.1:9/hook"}, token=alice), 422, "callback-url-refused")
+
+
+def _private_host_name() -> str:
+    """A host name (not `localhost`, which is refused by name) that resolves to a non-public
+    address without leaving the machine: this machine's own name, from /etc/hosts."""
+    name = socket.gethostname()
+    try:
+        found = {info[4][0] for info in socket.getaddrinfo(name, 80, type=socket.SOCK_STREAM)}
+    except OSError:
+        pytest.skip(f"this machine's name {name!r} does not resolve")
+    if not found or any(is_public(ipaddress.ip_address(address.split("%")[0])) for address in found):
+        pytest.skip(f"this machine's name {name!r} resolves to a public address")
+    return name
+
+
+async def test_webhooks__a_host_name_resolving_to_a_private_address_is_refused_when_saved(api: Api) -> None:
+    """The name passes the syntax check; its DNS answer is what is refused, at create and update."""
+    host = _private_host_name()
+    alice = await api.user("alice")
+    refused = assert_problem(await api.post(HOOKS, {"url": f"http://{host}:9/hook"}, token=alice), 422, "callback-url-refused")
+    assert "non-public address" in refused["detail"]
+    assert (await api.get(HOOKS, token=alice)).body["items"] == []
+    created = await api.post(HOOKS, {"url": "http://93.184.215.14/hook"}, token=alice)  # a public literal: no DNS
+    assert created.status == 201, created
+    moved = await api.patch(f"{HOOKS}/{created.body['id']}", {"url": f"http://{host}:9/hook"}, token=alice)
+    assert_problem(moved, 422, "callback-url-refused")
+    assert (await api.get(f"{HOOKS}/{created.body['id']}", token=alice)).body["url"] == "http://93.184.215.14/hook"
 
 
 async def test_webhooks__events_are_delivered_signed_and_filtered(hook_api: Api, receivers: list[Receiver]) -> None:

@@ -22,6 +22,7 @@ from ..context import Context
 from ..errors import Conflict, Forbidden, NotFound, Unauthorized
 from ..federation import Follow
 from ..paging import ListInput, paginate
+from ..names import Name
 from ..registry import REGISTRY, Access, Effect, Input
 from ..security import check_password, hash_password, new_bearer_token, token_digest
 from ..views import user_view
@@ -29,7 +30,6 @@ from ..views import user_view
 __all__ = ["authenticate_token", "create_user", "find_user", "issue_token", "profile_view"]
 
 USERNAME = re.compile(r"^[a-z0-9_]{1,30}$")
-CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 DISPLAY_NAME_MAX = 100
 SUMMARY_MAX = 2000
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s.]{1,63}$")
@@ -190,15 +190,8 @@ async def me(ctx: Context, params: NoInput) -> dict[str, Any]:
 
 
 class ProfileInput(Input):
-    display_name: str | None = Field(None, min_length=1, max_length=DISPLAY_NAME_MAX)
+    display_name: Name | None = Field(None, min_length=1, max_length=DISPLAY_NAME_MAX)
     summary: str | None = Field(None, max_length=SUMMARY_MAX, description="markdown; shown sanitised")
-
-    @field_validator("display_name")
-    @classmethod
-    def _one_line(cls, value: str | None) -> str | None:
-        if value is not None and CONTROL.search(value):
-            raise ValueError("must be one line without control characters")
-        return value
 
     @model_validator(mode="after")
     def _something(self) -> ProfileInput:

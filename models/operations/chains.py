@@ -155,7 +155,7 @@ def _check_input(ctx: Context, step: StepInput, ref_paths: list[Path]) -> None:
         raise _refused(step.id, f"{operation.name} cannot run in a chain: call it directly", "async-not-supported")
     REGISTRY.authorize(ctx, operation)
     try:
-        operation.input.model_validate(step.input)
+        operation.input.model_validate(step.input, context={"site": ctx.site})
     except ValidationError as error:
         remaining = [
             item

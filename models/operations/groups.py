@@ -13,7 +13,6 @@ Who may do what (others, including site admins, do not see the group at all: 404
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from pydantic import Field, field_validator
@@ -26,13 +25,13 @@ from ..base import iso
 from ..context import Context
 from ..errors import BadInput, Conflict, Forbidden, NotFound, Unprocessable
 from ..paging import ListInput, paginate
+from ..names import Name
 from ..registry import REGISTRY, Access, Input
 from .accounts import USERNAME, find_user
 
 __all__ = ["OWNER", "caller_role"]
 
 OWNER = "owner"  # the role a view shows for the owner; never stored in GroupMember.role
-NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,100}$")  # any printable text, no control characters
 MAX_DESCRIPTION = 2000
 
 
@@ -48,15 +47,8 @@ class GroupIdInput(Input):
 
 
 class CreateGroupInput(Input):
-    name: str = Field(min_length=1, max_length=100)
+    name: Name = Field(min_length=1, max_length=100)
     description: str = Field("", max_length=MAX_DESCRIPTION)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not NAME.match(value):
-            raise ValueError("must not contain control characters such as newlines or tabs")
-        return value
 
 
 class UpdateGroupInput(GroupIdInput):

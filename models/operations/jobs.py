@@ -142,7 +142,7 @@ async def enqueue(ctx: Context, request: JobRequest) -> tuple[Job, bool]:
     run_ctx = await acting_context(ctx, request.on_behalf_of, operation.name)
     REGISTRY.authorize(run_ctx, operation)
     refuse_job_token(ctx)
-    REGISTRY.parse(request.operation, request.input)
+    REGISTRY.parse(request.operation, request.input, ctx)
     if request.callback_url is not None:
         check_callback_syntax(request.callback_url, allow_private=ctx.site.allow_private_addresses)
     key = request.idempotency_key

@@ -28,6 +28,7 @@ from ..base import iso
 from ..context import Context
 from ..errors import BadInput, Forbidden, Unauthorized
 from ..oauth import APP_TOKEN_PREFIX, BASE_SCOPES, OAuthApp, OAuthCode, OAuthToken
+from ..names import Name
 from ..registry import REGISTRY, Access, Effect, Input, Transaction
 from ..security import new_bearer_token, token_digest
 
@@ -99,7 +100,7 @@ def _shown_website(app: OAuthApp) -> str | None:
 
 
 class AppInput(OAuthInput):
-    client_name: str = Field(min_length=1, max_length=200)
+    client_name: Name = Field(min_length=1, max_length=200)
     redirect_uris: str | list[str] = Field(description="one URI, several separated by new lines, or a list")
     scopes: str = Field("read", max_length=1000, description="space separated: read write admin:read admin:write")
     website: str | None = Field(None, max_length=2048)

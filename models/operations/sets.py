@@ -25,7 +25,8 @@ from ..context import Context
 from ..errors import Conflict, Forbidden, NotFound, Unprocessable
 from ..formats import get_renderer
 from ..ids import new_id
-from ..paging import ListInput, paginate
+from ..names import Name
+from ..paging import ListInput, PagedInput, paginate
 from ..registry import REGISTRY, Access, Input
 from ..results import Rendered
 from ..set_search import Matcher, SearchFilter
@@ -49,24 +50,16 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _plain_text(value: str | None) -> str | None:
-    if value is not None and any(ord(char) < 32 or ord(char) == 127 for char in value):
-        raise ValueError("must be one line of text without control characters")
-    return value
-
-
 class SetCreateInput(Input):
-    name: str = Field(min_length=1, max_length=200)
+    name: Name = Field(min_length=1, max_length=200)
     description: str = Field("", max_length=5000)
     parent: str | None = Field(None, min_length=1, max_length=64, description="a set of yours to nest this one in")
     links: list[SetId] = Field(default_factory=list, max_length=MAX_LINKS, description="ids of related sets")
 
-    _name = field_validator("name")(_plain_text)
-
 
 class SetUpdateInput(Input):
     id: str = ID
-    name: str | None = Field(None, min_length=1, max_length=200)
+    name: Name | None = Field(None, min_length=1, max_length=200)
     description: str | None = Field(None, max_length=5000)
     parent: str | None = Field(None, min_length=1, max_length=64, description="null removes the parent")
     links: list[SetId] | None = Field(None, max_length=MAX_LINKS, description="replaces every link")
@@ -77,8 +70,6 @@ class SetUpdateInput(Input):
         if value is None:
             raise ValueError("may not be null; leave the field out to keep it")
         return value
-
-    _name = field_validator("name")(_plain_text)
 
 
 class SetIdInput(Input):
@@ -104,12 +95,10 @@ class SetTokenInput(Input):
     token_id: str = ID
 
 
-class SetSearchInput(Input):
+class SetSearchInput(PagedInput):
     id: str = ID
     filters: list[SearchFilter] = Field(default_factory=list, max_length=20, description="all must hold")
     include_children: StrictBool = False
-    page: int = Field(1, ge=1, le=100_000)
-    page_size: int = Field(20, ge=1, le=50)
 
 
 class SetFormatInput(Input):

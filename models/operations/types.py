@@ -23,6 +23,7 @@ from ..base import iso
 from ..context import Context, Site
 from ..errors import BadInput, Conflict, Forbidden, NotFound, Unprocessable
 from ..ledger import LedgerEntry
+from ..names import Name
 from ..paging import ListInput, paginate
 from ..patterns import OutOfTime, run_bounded
 from ..registry import REGISTRY, Access
@@ -202,8 +203,8 @@ def _unique_ids(value: list[str] | None) -> list[str] | None:
 
 
 class TypeCreateInput(TextInput):
-    name: str = Field(min_length=1, max_length=200)
-    symbol: str = Field(min_length=1, max_length=32)
+    name: Name = Field(min_length=1, max_length=200)
+    symbol: Name = Field(min_length=1, max_length=32)
     fungible: StrictBool
     smallest_unit: StrictInt = Field(ge=0, le=MAX_DECIMALS, description="decimal places of the smallest unit")
     description: str = Field("", max_length=10_000)
@@ -217,8 +218,8 @@ class TypeCreateInput(TextInput):
 
 class TypeUpdateInput(TextInput):
     id: str = ID
-    name: str | None = Field(None, min_length=1, max_length=200)
-    symbol: str | None = Field(None, min_length=1, max_length=32)
+    name: Name | None = Field(None, min_length=1, max_length=200)
+    symbol: Name | None = Field(None, min_length=1, max_length=32)
     description: str | None = Field(None, max_length=10_000)
     fungible: StrictBool | None = None
     smallest_unit: StrictInt | None = Field(None, ge=0, le=MAX_DECIMALS)

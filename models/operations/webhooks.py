@@ -12,13 +12,15 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
+from tortoise.transactions import in_transaction
 
+from ..actors import User
 from ..context import Context
 from ..errors import BadInput, Conflict, NotFound
 from ..events import Event
 from ..paging import ListInput, paginate
-from ..registry import REGISTRY, Access, Input
-from ..urls import MAX_URL_LENGTH, check_callback_syntax
+from ..registry import REGISTRY, Access, Input, Transaction
+from ..urls import MAX_URL_LENGTH, check_saved_url
 from ..webhooks import Webhook, WebhookDelivery, delivery_view, fresh_cursor, webhook_view
 
 __all__ = ["MAX_WEBHOOKS"]
@@ -72,12 +74,18 @@ async def _mine(ctx: Context, hook_id: str) -> Webhook:
     return hook
 
 
-@REGISTRY.operation("webhooks.create", WebhookInput)
+# Transaction.NONE: the URL's host is resolved (DNS) before the transaction opens, not inside it.
+@REGISTRY.operation("webhooks.create", WebhookInput, transaction=Transaction.NONE)
 async def create_webhook(ctx: Context, params: WebhookInput) -> dict[str, Any]:
     """Subscribe a URL to the events you may see, optionally filtered by name and object."""
     user = ctx.require_user()
-    check_callback_syntax(params.url, allow_private=ctx.site.allow_private_addresses)
     _check_filter(params.object_type, params.object_id)
+    await check_saved_url(ctx.site, params.url)
+    async with in_transaction():
+        return await _create_webhook(ctx, user, params)
+
+
+async def _create_webhook(ctx: Context, user: User, params: WebhookInput) -> dict[str, Any]:
     if await Webhook.filter(owner_id=user.id).count() >= MAX_WEBHOOKS:
         raise Conflict(
             f"you have {MAX_WEBHOOKS} webhooks, the most allowed: delete one first", code="too-many-webhooks"
@@ -113,14 +121,21 @@ async def get_webhook(ctx: Context, params: WebhookIdInput) -> dict[str, Any]:
     return {**webhook_view(hook), "deliveries": counts}
 
 
-@REGISTRY.operation("webhooks.update", WebhookUpdateInput)
+@REGISTRY.operation("webhooks.update", WebhookUpdateInput, transaction=Transaction.NONE)
 async def update_webhook(ctx: Context, params: WebhookUpdateInput) -> dict[str, Any]:
     """Change a webhook's URL or filters, or re-enable it after it was disabled (If-Match: version)."""
+    ctx.require_user()
+    if params.url is not None:
+        await check_saved_url(ctx.site, params.url)  # before the transaction: it may wait on DNS
+    async with in_transaction():
+        return await _update_webhook(ctx, params)
+
+
+async def _update_webhook(ctx: Context, params: WebhookUpdateInput) -> dict[str, Any]:
     hook = await _mine(ctx, params.id)
     ctx.check_version(hook.version, "webhook")
     given = params.model_fields_set - {"id"}
     if "url" in given and params.url is not None:
-        check_callback_syntax(params.url, allow_private=ctx.site.allow_private_addresses)
         hook.url = params.url
     if "events" in given:
         hook.events = sorted(set(params.events or []))

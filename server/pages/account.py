@@ -11,7 +11,7 @@ from models.registry import REGISTRY
 
 from ..keys import CTX
 from ..sessions import clear_session_cookie, set_session_cookie
-from .base import FormError, call, page, read_form, redirect, render, safe_next, signed_in_user
+from .base import FormError, call, page, page_size, read_form, redirect, render, safe_next, signed_in_user
 
 __all__ = ["home", "signup_form", "signup", "signin_form", "signin", "signout"]
 
@@ -25,9 +25,9 @@ async def home(request: web.Request) -> web.StreamResponse:
     ctx = request[CTX]
     balances = (await REGISTRY.call(ctx, "ledger.balance", {}))["balances"]
     entries = await REGISTRY.call(
-        ctx, "ledger.list", {"owner": ctx.user.username, "page_size": RECENT_ENTRIES, "sort": "-created_at"}
+        ctx, "ledger.list", {"owner": ctx.user.username, "page_size": page_size(ctx, RECENT_ENTRIES), "sort": "-created_at"}
     )
-    types = await REGISTRY.call(ctx, "types.list", {"owner": ctx.user.username, "page_size": 50})
+    types = await REGISTRY.call(ctx, "types.list", {"owner": ctx.user.username, "page_size": page_size(ctx)})
     names = {item["id"]: item["name"] for item in types.items}
     for balance in balances:
         names.setdefault(balance["type"], balance["symbol"])

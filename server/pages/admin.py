@@ -9,7 +9,7 @@ from aiohttp import web
 from models.registry import REGISTRY
 
 from ..keys import CTX
-from .base import FormError, call, page, read_form, redirect, render, require_signed_in
+from .base import FormError, call, page, page_size, read_form, redirect, render, require_signed_in
 
 __all__ = ["blocks_page", "block_domain", "unblock_domain", "stuck_jobs_page", "terminate_job"]
 
@@ -21,7 +21,7 @@ async def _blocks_page(
     errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> web.Response:
-    blocks = await REGISTRY.call(request[CTX], "admin.federation.blocks", {"page_size": 50})
+    blocks = await REGISTRY.call(request[CTX], "admin.federation.blocks", {"page_size": page_size(request[CTX])})
     return render(
         request, "admin_blocks.html.j2", status=status, blocks=blocks.items, values=values or {}, errors=errors or {}
     )
@@ -58,7 +58,7 @@ async def unblock_domain(request: web.Request) -> web.StreamResponse:
 
 
 async def _stuck_page(request: web.Request, *, error: str = "", status: int = 200) -> web.Response:
-    stuck = await REGISTRY.call(request[CTX], "admin.jobs.stuck", {"page_size": 50})
+    stuck = await REGISTRY.call(request[CTX], "admin.jobs.stuck", {"page_size": page_size(request[CTX])})
     return render(request, "admin_stuck.html.j2", status=status, jobs=stuck.items, error=error)
 
 

@@ -18,10 +18,12 @@ import orjson
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from models.context import Context
 from models.errors import DomainError
 from models.registry import REGISTRY
 
 from ..formats import display
+from ..headers import protect
 from ..keys import CTX
 from ..sessions import CSRF_FIELD, check_csrf, csrf_token, finish_csrf_cookie, load_session
 from .markdown import render_markdown
@@ -33,6 +35,7 @@ __all__ = [
     "form_errors",
     "html_error_pages",
     "page",
+    "page_size",
     "read_form",
     "redirect",
     "render",
@@ -45,6 +48,11 @@ log = logging.getLogger("tallystick.pages")
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 FLASH_COOKIE = "tallystick_flash"
 PageHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def page_size(ctx: Context, wanted: int = 50) -> int:
+    """How many rows a page lists: `wanted`, or the server's largest page (limits.max_page_size) if smaller."""
+    return min(wanted, ctx.site.max_page_size)
 
 
 @cache
@@ -154,22 +162,6 @@ async def call(request: web.Request, operation: str, data: dict[str, Any], names
         raise
 
 
-# No script runs on our pages (user Markdown is sanitised as well; this is the second wall).
-# form-action is left out: the OAuth consent form ends in a redirect to the app's own URI.
-_CSP = (
-    "default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
-    "img-src 'self' https: data:; style-src 'self'; frame-src 'self'"
-)
-
-
-def _protect(response: web.StreamResponse) -> None:
-    response.headers.setdefault("Cache-Control", "no-store")
-    response.headers.setdefault("Content-Security-Policy", _CSP)
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-
-
 def page(handler: PageHandler) -> PageHandler:
     """Wrap a page: sign in from the cookie, check CSRF on POST, keep the CSRF cookie."""
 
@@ -191,7 +183,7 @@ def page(handler: PageHandler) -> PageHandler:
             finish_csrf_cookie(request, moved)
             raise
         finish_csrf_cookie(request, response)
-        _protect(response)
+        protect(response)
         return response
 
     handle.__name__ = handler.__name__
@@ -250,7 +242,7 @@ async def html_error_pages(request: web.Request, handler: PageHandler) -> web.St
     page_response = web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
     if CTX in request:
         finish_csrf_cookie(request, page_response)
-    _protect(page_response)
+    protect(page_response)
     for name in ("WWW-Authenticate", "Allow"):
         if name in response.headers:
             page_response.headers[name] = response.headers[name]

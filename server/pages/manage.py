@@ -11,7 +11,7 @@ from models.actors import Role
 from models.registry import REGISTRY
 
 from ..keys import CTX
-from .base import FormError, call, page, read_form, redirect, render, require_signed_in
+from .base import FormError, call, page, page_size, read_form, redirect, render, require_signed_in
 
 __all__ = [
     "apps_page",
@@ -37,7 +37,7 @@ async def _sets_page(
     status: int = 200,
 ) -> web.Response:
     ctx = request[CTX]
-    mine = await REGISTRY.call(ctx, "sets.list", {"owner": ctx.user.username, "page_size": 50})
+    mine = await REGISTRY.call(ctx, "sets.list", {"owner": ctx.user.username, "page_size": page_size(ctx)})
     return render(
         request, "sets.html.j2", status=status, sets=mine.items, values=values or {}, errors=errors or {}, error=error
     )
@@ -75,7 +75,7 @@ async def _set_page(
 ) -> web.Response:
     ctx = request[CTX]
     token_set = await REGISTRY.call(ctx, "sets.get", {"id": set_id})
-    tokens = await REGISTRY.call(ctx, "sets.tokens", {"id": set_id, "page_size": 50})
+    tokens = await REGISTRY.call(ctx, "sets.tokens", {"id": set_id, "page_size": page_size(ctx)})
     is_owner = ctx.actor is not None and token_set["owner"]["id"] == ctx.actor.id
     return render(
         request,
@@ -114,7 +114,7 @@ async def add_set_tokens(request: web.Request) -> web.StreamResponse:
 async def jobs_page(request: web.Request) -> web.StreamResponse:
     """Your jobs; while any is queued or running the page refreshes itself (no JavaScript needed)."""
     require_signed_in(request)
-    raw: dict[str, Any] = {"page_size": 50}
+    raw: dict[str, Any] = {"page_size": page_size(request[CTX])}
     if request.query.get("state"):
         raw["state"] = request.query["state"]
     jobs = await REGISTRY.call(request[CTX], "jobs.list", raw)
@@ -126,7 +126,7 @@ async def _admin_page(
     request: web.Request, *, issued: dict[str, str] | None = None, error: str = "", status: int = 200
 ) -> web.Response:
     users = await REGISTRY.call(
-        request[CTX], "admin.users.list", {"page_size": 50, "page": request.query.get("page", "1")}
+        request[CTX], "admin.users.list", {"page_size": page_size(request[CTX]), "page": request.query.get("page", "1")}
     )
     return render(
         request,

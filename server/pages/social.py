@@ -10,7 +10,7 @@ from aiohttp import web
 from models.registry import REGISTRY
 
 from ..keys import CTX
-from .base import FormError, call, page, read_form, redirect, render, require_signed_in
+from .base import FormError, call, page, page_size, read_form, redirect, render, require_signed_in
 
 __all__ = [
     "answer_follower", "copies_page", "edit_profile", "follow", "follows_page", "profile_page", "unfollow",
@@ -27,8 +27,8 @@ async def _follows_page(
     status: int = 200,
 ) -> web.Response:
     ctx = request[CTX]
-    following = await REGISTRY.call(ctx, "follows.list", {"page_size": 50})
-    followers = await REGISTRY.call(ctx, "followers.list", {"page_size": 50})
+    following = await REGISTRY.call(ctx, "follows.list", {"page_size": page_size(ctx)})
+    followers = await REGISTRY.call(ctx, "followers.list", {"page_size": page_size(ctx)})
     return render(
         request,
         "follows.html.j2",
@@ -114,7 +114,7 @@ async def _profile(
     request: web.Request, actor: dict[str, Any], *, values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None, status: int = 200,
 ) -> web.Response:
-    following = await REGISTRY.call(request[CTX], "follows.list", {"page_size": 50})
+    following = await REGISTRY.call(request[CTX], "follows.list", {"page_size": page_size(request[CTX])})
     follow = next((item for item in following.items if item["target"] == actor["handle"] and not item["object"]), None)
     me = request[CTX].user
     is_me = actor["local"] and actor["handle"].split("@")[0] == me.username
@@ -151,7 +151,7 @@ def _server_of(uri: str) -> str:
 async def copies_page(request: web.Request) -> web.StreamResponse:
     """Your imported copies with their verification status and a "verify now" button each."""
     require_signed_in(request)
-    copies = await REGISTRY.call(request[CTX], "copies.list", {"page_size": 50})
+    copies = await REGISTRY.call(request[CTX], "copies.list", {"page_size": page_size(request[CTX])})
     return render(request, "copies.html.j2", copies=copies.items, checked=None)
 
 
@@ -163,5 +163,5 @@ async def verify_copy(request: web.Request) -> web.StreamResponse:
         checked = await call(request, "copies.verify", {"id": request.match_info["id"]})
     except FormError as error:
         raise redirect("/app/copies", error.problem.detail) from None
-    copies = await REGISTRY.call(request[CTX], "copies.list", {"page_size": 50})
+    copies = await REGISTRY.call(request[CTX], "copies.list", {"page_size": page_size(request[CTX])})
     return render(request, "copies.html.j2", copies=copies.items, checked=checked)

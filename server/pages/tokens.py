@@ -11,7 +11,7 @@ from models.errors import DomainError, Forbidden
 from models.registry import REGISTRY
 
 from ..keys import CTX
-from .base import FormError, call, page, read_form, redirect, render, require_signed_in
+from .base import FormError, call, page, page_size, read_form, redirect, render, require_signed_in
 
 __all__ = [
     "new_type_form",
@@ -224,9 +224,9 @@ async def _type_page(
     if ctx.user is not None:
         balance = await REGISTRY.call(ctx, "ledger.balance", {"type": type_id})
         entries = (
-            await REGISTRY.call(ctx, "ledger.list", {"type": type_id, "owner": ctx.user.username, "page_size": 10})
+            await REGISTRY.call(ctx, "ledger.list", {"type": type_id, "owner": ctx.user.username, "page_size": page_size(ctx, 10)})
         ).items
-        tokens = (await REGISTRY.call(ctx, "tokens.list", {"type": type_id, "page_size": 20})).items
+        tokens = (await REGISTRY.call(ctx, "tokens.list", {"type": type_id, "page_size": page_size(ctx, 20)})).items
     is_owner = ctx.actor is not None and token_type["owner"].get("id") == ctx.actor.id
     return render(
         request,

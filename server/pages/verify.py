@@ -42,12 +42,24 @@ async def verify_form(request: web.Request) -> web.StreamResponse:
 
 
 async def _uploaded(form: Any) -> tuple[dict[str, Any] | None, str]:
-    """The uploaded file as a JSON object, or why it is not one."""
+    """The uploaded file as a JSON object, or why it is not one.
+
+    A file input left empty arrives as a part without a filename, which aiohttp hands over
+    as bytes (Chromium: filename="", application/octet-stream): that is no file.
+    """
     upload = form.get("file")
-    if upload is None or isinstance(upload, str) or not upload.filename:
+    if isinstance(upload, web.FileField):
+        content = upload.file.read() if upload.filename else b""
+        if upload.filename and not content:
+            return None, "the file is empty; upload a token or export file saved from a Tallystick server"
+    elif isinstance(upload, (bytes, bytearray)):
+        content = bytes(upload)
+    else:
+        content = b""
+    if not content:
         return None, ""
     try:
-        document = orjson.loads(upload.file.read())
+        document = orjson.loads(content)
     except orjson.JSONDecodeError:
         return None, "the file is not JSON; upload a token or export file saved from a Tallystick server"
     if not isinstance(document, dict):

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import secrets
 
-__all__ = ["hash_password", "check_password", "new_bearer_token", "token_digest"]
+__all__ = ["hash_password", "check_password", "hash_password_off_loop", "check_password_off_loop", "new_bearer_token",
+           "token_digest"]
 
 _N, _R, _P = 2**14, 8, 1  # scrypt cost: ~16 MiB and ~50 ms per hash
+
+
+async def hash_password_off_loop(password: str) -> str:
+    """hash_password on a worker thread: scrypt's ~50 ms would otherwise stop every other request."""
+    return await asyncio.to_thread(hash_password, password)
+
+
+async def check_password_off_loop(password: str, stored: str) -> bool:
+    """check_password on a worker thread (hashlib's scrypt releases the GIL while it works)."""
+    return await asyncio.to_thread(check_password, password, stored)
 
 
 def _b64(data: bytes) -> str:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import threading
+from typing import Any
+
 from models.actors import AccessToken, User
 from models.events import Event
 
@@ -137,3 +142,31 @@ async def test_admin__roles_and_listing(api: Api) -> None:
     listing = await api.get("/api/v1/admin/users", token=admin, params={"role": "tester"})
     assert [item["username"] for item in listing.body["items"]] == ["jack"]
     assert_problem(await api.get("/api/v1/admin/users", token=admin, params={"page_size": "500"}), 400)
+
+
+async def test_login__the_password_check_does_not_stop_other_requests(api: Api, monkeypatch: Any) -> None:
+    """scrypt takes ~50 ms a check: on the event loop, a burst of sign-ins would stall everyone."""
+    await api.user("alice")
+    started, release = threading.Event(), threading.Event()
+    real_scrypt = hashlib.scrypt
+
+    def held_scrypt(*args: Any, **kwargs: Any) -> bytes:
+        started.set()
+        release.wait(10)
+        return real_scrypt(*args, **kwargs)
+
+    monkeypatch.setattr(hashlib, "scrypt", held_scrypt)
+    login = asyncio.create_task(api.post("/api/v1/auth/login", {"username": "alice", "password": "correct horse"}))
+    try:
+        for _ in range(500):  # the login reaches scrypt
+            if started.is_set():
+                break
+            await asyncio.sleep(0.01)
+        assert started.is_set(), "the login never checked the password"
+        other = await asyncio.wait_for(api.get("/api/v1/types"), timeout=5)  # served while scrypt is held
+        assert other.status == 200, other
+        assert not login.done()
+    finally:
+        release.set()
+    reply = await login
+    assert reply.status == 200 and reply.body["token"], reply

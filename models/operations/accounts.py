@@ -23,8 +23,8 @@ from ..errors import Conflict, Forbidden, NotFound, Unauthorized
 from ..federation import Follow
 from ..paging import ListInput, paginate
 from ..names import Name
-from ..registry import REGISTRY, Access, Effect, Input
-from ..security import check_password, hash_password, new_bearer_token, token_digest
+from ..registry import REGISTRY, Access, Effect, Input, Transaction
+from ..security import check_password_off_loop, hash_password, hash_password_off_loop, new_bearer_token, token_digest
 from ..views import user_view
 
 __all__ = ["authenticate_token", "create_user", "find_user", "issue_token", "profile_view"]
@@ -74,12 +74,13 @@ async def create_user(username: str, password: str, email: str, roles: list[str]
     """Create the local actor and user; 409 if the name is taken."""
     if await User.filter(username=username).exists() or await Actor.filter(username=username, domain="").exists():
         raise Conflict(f"the username {username!r} is taken", code="username-taken")
+    password_hash = await hash_password_off_loop(password)
     actor = await Actor.create(username=username, display_name=username, kind="Person")
     return await User.create(
         actor=actor,
         username=username,
         email=email,
-        password_hash=hash_password(password),
+        password_hash=password_hash,
         roles=sorted(set(roles or [])),
     )
 
@@ -138,7 +139,9 @@ async def register(ctx: Context, params: RegisterInput) -> dict[str, Any]:
     return {"user": user_view(user, private=True), "token": token}
 
 
-@REGISTRY.operation("auth.login", Credentials, access=Access.PUBLIC, effect=Effect.WRITE)
+# Transaction.NONE: the password check (~50 ms of scrypt on a thread) must not hold the database's
+# write lock; the one write, the new token, commits on its own.
+@REGISTRY.operation("auth.login", Credentials, access=Access.PUBLIC, effect=Effect.WRITE, transaction=Transaction.NONE)
 async def login(ctx: Context, params: Credentials) -> dict[str, Any]:
     """Check a password and issue a login token valid for 30 days.
 
@@ -150,7 +153,7 @@ async def login(ctx: Context, params: Credentials) -> dict[str, Any]:
         throttle.check(params.username, ctx.client_address)
     user = await User.get_or_none(username=params.username)
     stored = user.password_hash if user else _DUMMY_HASH
-    valid = check_password(params.password, stored)  # always hash: no timing hint for unknown names
+    valid = await check_password_off_loop(params.password, stored)  # always hash: no hint for unknown names
     if user is None or not valid or user.status == UserStatus.DELETED.value:
         if throttle is not None:
             throttle.failed(params.username, ctx.client_address)
@@ -298,7 +301,7 @@ async def delete_me(ctx: Context, params: PasswordInput) -> dict[str, Any]:
     throttle = ctx.site.login_throttle  # a stolen token must not become a password oracle
     if throttle is not None:
         throttle.check(user.username, ctx.client_address)
-    if not check_password(params.password, user.password_hash):
+    if not await check_password_off_loop(params.password, user.password_hash):
         if throttle is not None:
             throttle.failed(user.username, ctx.client_address)
         raise Forbidden("the password is not right", code="invalid-password")

@@ -118,4 +118,7 @@ def test_cli__serve_names_its_url_once_and_keeps_apscheduler_quiet(tmp_path: Pat
     log = server.log_path.read_text()
     started = [line for line in log.splitlines() if "serving" in line]
     assert started == [f"Tallystick serving {server.base_url}"], log
-    assert "apscheduler" not in log, log
+    # Its routine INFO lines (added, running, executed: 45 a minute) are gone; a WARNING stays
+    # (on a loaded machine a 0.2 s tick may be skipped, which an operator should hear about).
+    chatter = [line for line in log.splitlines() if "apscheduler" in line and "WARNING" not in line]
+    assert not chatter, log

@@ -309,7 +309,9 @@ def entry_document(
     summary = f"@{entry['author']} {verbs.get(entry['kind'], entry['kind'])} {amount}"
     if entry.get("recipient") and entry["kind"] == "give":
         summary += f" to @{entry['recipient']}"
-    flagged = [f"{flag['label']} (by @{flag['by']})" for flag in entry.get("flag_details") or []]
+    flagged = [
+        f"{flag['label']} (by @{flag['by']})" if flag['by'] else flag['label'] for flag in entry.get("flag_details") or []
+    ]
     facts = [("description", entry.get("description") or "—"), ("flags", flagged or entry.get("flags") or "none")]
     document: dict[str, Any] = {
         "@context": _object_context(base_url),

@@ -56,7 +56,9 @@ class LedgerFlag(Entity):
 
     entry = fields.ForeignKeyField(f"{APP}.LedgerEntry", related_name="flag_rows", on_delete=fields.CASCADE)
     label = fields.CharField(max_length=50)
-    author = fields.ForeignKeyField(f"{APP}.Actor", related_name="ledger_flags", on_delete=fields.RESTRICT)
+    # None: set before flags were attributed (migration 0005); either party of the entry, who
+    # alone could set flags then, or a moderator may remove it.
+    author = fields.ForeignKeyField(f"{APP}.Actor", related_name="ledger_flags", on_delete=fields.RESTRICT, null=True)
 
     class Meta:
         app = APP

@@ -82,4 +82,4 @@ async def test_upgrade_from_0001__tokens_get_salts_and_flags_keep_an_author(empt
     assert all(len(value["*"]) >= 22 for value in salts.values()) and salts["k1"] != salts["k2"]  # 128-bit seeds
     assert tokens["k1"]["version"] == 2 and tokens["k2"]["version"] == 1  # only the hash that changed moves on
     assert events == [{"name": "token.updated", "object_id": "k1"}]
-    assert flags == [{"entry_id": "e1", "label": "disputed", "author_id": "a1"}]
+    assert flags == [{"entry_id": "e1", "label": "disputed", "author_id": None}]  # who set it was never known

@@ -123,7 +123,7 @@ async def test_upgrade__release_0001_data_reads_and_writes_after_migrating(upgra
     assert entries.status == 200, entries
     (received,) = entries.body["items"]
     assert received["flags"] == ["disputed"]
-    assert [flag["label"] for flag in received["flag_details"]] == ["disputed"]
+    assert [(flag["label"], flag["by"]) for flag in received["flag_details"]] == [("disputed", None)]  # never recorded
 
     sets = await upgraded_api.get("/api/v1/sets", token=carol)
     assert sets.status == 200, sets

@@ -1,10 +1,10 @@
 """Flags on ledger entries record who set them (issue 14, item 16).
 
 A `ledger_flags` row per (entry, label, author); `ledger_entries.flags` stays as the list of
-distinct labels that views show. Who set an existing flag was never recorded: each is
-attributed to the entry's author (the party who made the operation), dated when the entry
-last changed. So its author can remove it, and moderators can; a recipient who had set one
-asks a moderator.
+distinct labels that views show. Who set an existing flag was never recorded, and naming a
+party who may not have set it would tell users something false: an existing flag gets no
+author (shown as set before flags were attributed), dated when the entry last changed. Either
+party of the entry (the only ones who could set flags then) or a moderator may remove it.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ async def attribute_flags(apps: Any, schema_editor: Any) -> None:
         return ", ".join(f"${index}" if mark == "$" else "?" for index in range(1, count + 1))
 
     rows = await client.execute_query_dict(
-        'SELECT "id", "author_id", "flags", "updated_at" FROM "ledger_entries" WHERE "flags" IS NOT NULL'
+        'SELECT "id", "flags", "updated_at" FROM "ledger_entries" WHERE "flags" IS NOT NULL'
     )
     for row in rows:
         labels = orjson.loads(row["flags"]) if isinstance(row["flags"], (str, bytes)) else row["flags"]
@@ -35,7 +35,7 @@ async def attribute_flags(apps: Any, schema_editor: Any) -> None:
             await client.execute_query(
                 'INSERT INTO "ledger_flags" ("id", "created_at", "updated_at", "entry_id", "label", "author_id") '
                 f"VALUES ({params(6)})",
-                [new_id(), row["updated_at"], row["updated_at"], row["id"], label[:50], row["author_id"]],
+                [new_id(), row["updated_at"], row["updated_at"], row["id"], label[:50], None],
             )
 
 
@@ -51,7 +51,7 @@ class Migration(migrations.Migration):
                 ("updated_at", fields.DatetimeField(auto_now=True, auto_now_add=False)),
                 ("entry", fields.ForeignKeyField("tallystick.LedgerEntry", source_field="entry_id", db_constraint=True, to_field="id", related_name="flag_rows", on_delete=OnDelete.CASCADE)),
                 ("label", fields.CharField(max_length=50)),
-                ("author", fields.ForeignKeyField("tallystick.Actor", source_field="author_id", db_constraint=True, to_field="id", related_name="ledger_flags", on_delete=OnDelete.RESTRICT)),
+                ("author", fields.ForeignKeyField("tallystick.Actor", source_field="author_id", db_constraint=True, to_field="id", related_name="ledger_flags", on_delete=OnDelete.RESTRICT, null=True)),
             ],
             options={"table": "ledger_flags", "app": "tallystick", "unique_together": (("entry", "label", "author"),), "pk_attr": "id", "table_description": "One label set on an entry by one actor: each party owns the flags they set."},
             bases=["Entity"],

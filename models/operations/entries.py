@@ -90,7 +90,7 @@ async def entry_views(entries: list[LedgerEntry], ctx: Context) -> list[dict[str
     for chunk in chunks(flagged):
         query = LedgerFlag.filter(entry_id__in=chunk).order_by("created_at", "id")
         flag_rows += await query.values_list("entry_id", "label", "author_id", "created_at")
-    actor_ids |= {row[2] for row in flag_rows}
+    actor_ids |= {row[2] for row in flag_rows if row[2] is not None}
     actors = {a.id: a for a in await Actor.filter(id__in=list(actor_ids))}
     details: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for entry_id, label, author_id, created_at in flag_rows:

@@ -561,16 +561,23 @@ async def flag(ctx: Context, params: FlagInput) -> dict[str, Any]:
 
 @REGISTRY.operation("ledger.unflag", FlagInput)
 async def unflag(ctx: Context, params: FlagInput) -> dict[str, Any]:
-    """Remove your label from a ledger operation; a moderator or admin removes everyone's."""
+    """Remove your label from a ledger operation; a moderator or admin removes everyone's.
+
+    A flag set before flags were attributed (no author) is removed by either party of the
+    operation, as the rules of that time allowed, or by a moderator.
+    """
     actor = ctx.require_actor()
     entry = await _locked_entry(params.id)
     rows = LedgerFlag.filter(entry_id=entry.id, label=params.flag)
-    authors = {str(author) for author in await rows.values_list("author_id", flat=True)}
+    authors = {None if author is None else str(author) for author in await rows.values_list("author_id", flat=True)}
     if not authors:
         raise NotFound(f"operation {entry.id} has no flag {params.flag!r}", code="flag-not-found")
     moderator = ctx.has_role(Role.MODERATOR) or ctx.has_role(Role.ADMIN)
+    party = actor.id in (entry.author_id, entry.recipient_id)  # type: ignore[attr-defined]
     if actor.id in authors:
         await rows.filter(author_id=actor.id).delete()  # your own flag; others' stay
+    elif None in authors and party:
+        await rows.filter(author_id__isnull=True).delete()  # unattributed: either party's to remove
     elif moderator:
         await rows.delete()
     else:

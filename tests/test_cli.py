@@ -70,7 +70,8 @@ def test_cli__check_port_says_when_the_port_is_taken(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        one_line_error(run(tmp_path, "check-port", TALLYSTICK_PORT=str(port)), f"cannot listen on 127.0.0.1:{port}", "in use")
+        taken_port = run(tmp_path, "check-port", TALLYSTICK_PORT=str(port))
+        one_line_error(taken_port, f"cannot listen on 127.0.0.1:{port}", "in use")
     assert run(tmp_path, "check-port", "--port", str(free_port())).returncode == 0
 
 

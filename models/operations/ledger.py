@@ -75,7 +75,7 @@ async def _remote_actor(handle: str, username: str, domain: str, field: str, sit
     """A remote actor we know. Remote actors become known when they are looked up
     (POST /api/v1/federation/lookup), followed or heard from; given a `site` whose server
     installed `find_remote_actor` (the network lives there, not in models), an unknown one is
-    looked up now, outside any transaction."""
+    looked up now (give calls this before it opens its transaction)."""
     remote = await Actor.get_or_none(username=username, domain=domain, uri__isnull=False)
     if remote is None and site is not None and site.find_remote_actor is not None:
         remote = await site.find_remote_actor(site, f"{username}@{domain}")

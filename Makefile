@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test test-pg bench migrate clean
+.PHONY: venv run run-federated test test-pg bench migrate clean
 
 venv: $(STAMP)
 
@@ -17,10 +17,25 @@ $(STAMP): pyproject.toml
 migrate: venv
 	$(BIN)/tallystick migrate
 
+# check-port first: a second `make run` stops here instead of touching the database.
 run: venv
+	$(BIN)/tallystick check-port
 	$(BIN)/tallystick migrate
 	$(BIN)/tallystick demo
 	$(BIN)/tallystick serve
+
+# Two local instances that may talk to each other over 127.0.0.1 (the README tour): A, with the
+# demo, on http://127.0.0.1:8080 (data in data/) and B on http://127.0.0.1:8081 (data-b/).
+# Ctrl-C stops both.
+FED_A := TALLYSTICK_FEDERATION__ALLOW_PRIVATE_ADDRESSES=true
+FED_B := $(FED_A) TALLYSTICK_DATA_DIR=data-b TALLYSTICK_PORT=8081 TALLYSTICK_BASE_URL=http://127.0.0.1:8081
+run-federated: venv
+	$(FED_A) $(BIN)/tallystick check-port
+	$(FED_B) $(BIN)/tallystick check-port
+	$(FED_A) $(BIN)/tallystick migrate
+	$(FED_A) $(BIN)/tallystick demo
+	$(FED_B) $(BIN)/tallystick migrate
+	trap 'kill $$b 2>/dev/null' EXIT INT TERM; $(FED_B) $(BIN)/tallystick serve & b=$$!; $(FED_A) $(BIN)/tallystick serve
 
 test: venv
 	$(BIN)/python -m pytest -q
@@ -36,4 +51,4 @@ bench: venv
 		&& $(BIN)/python bench/verify.py
 
 clean:
-	rm -rf $(VENV) data .pytest_cache
+	rm -rf $(VENV) data data-b .pytest_cache

@@ -161,6 +161,19 @@ async def resolve_target(ctx: Context, target: str) -> Actor:
     return await Actor.get(id=remote.actor_id)  # type: ignore[attr-defined]
 
 
+async def find_remote_actor(site: Site, handle: str) -> Actor:
+    """`user@host` through WebFinger, then its actor fetched and stored (Site.find_remote_actor:
+    a give to someone this server has not seen yet looks them up itself). The SSRF guard of
+    every remote fetch applies; a failure is a 422 that says why."""
+    try:
+        remote = await remote_actor(site, await webfinger_lookup(site, handle))
+    except FetchError as error:
+        raise Unprocessable(
+            f"no account {handle} could be found: {error.detail}", code="remote-actor-unavailable"
+        ) from None
+    return await Actor.get(id=remote.actor_id)  # type: ignore[attr-defined]
+
+
 @REGISTRY.operation("federation.lookup", FollowInput, access=Access.USER)
 async def lookup(ctx: Context, params: FollowInput) -> dict[str, Any]:
     """Find an actor by user@host or URL (WebFinger and a fetch for remote ones) so you can give to it."""

@@ -21,7 +21,7 @@ from typing import Any
 from aiohttp.abc import AbstractResolver
 from aiohttp.resolver import DefaultResolver
 
-from models.urls import UrlRefused, Target, check_callback_syntax, check_url, is_public, literal_address
+from models.urls import PRIVATE_HINT, UrlRefused, Target, check_callback_syntax, check_url, is_public, literal_address
 
 __all__ = ["UrlRefused", "Target", "check_url", "is_public", "resolve_public", "check_callback_url", "GuardedResolver"]
 
@@ -44,7 +44,7 @@ async def resolve_public(host: str, port: int, *, allow_private: bool = False) -
     literal = literal_address(host)
     if literal is not None:
         if not allow_private and not is_public(literal):
-            raise UrlRefused(f"{host} is not a public address")
+            raise UrlRefused(f"{host} is not a public address{PRIVATE_HINT}")
         return [host]
     found = await _addresses(host, port)
     if not found:
@@ -52,7 +52,7 @@ async def resolve_public(host: str, port: int, *, allow_private: bool = False) -
     if not allow_private:
         refused = sorted({addr for addr in found if not is_public(ipaddress.ip_address(addr))})
         if refused:
-            raise UrlRefused(f"the host {host} resolves to a non-public address ({', '.join(refused)})")
+            raise UrlRefused(f"the host {host} resolves to a non-public address ({', '.join(refused)}){PRIVATE_HINT}")
     return found
 
 
@@ -75,7 +75,7 @@ class GuardedResolver(AbstractResolver):
         if not self.allow_private:
             for item in results:
                 if not is_public(ipaddress.ip_address(item["host"])):
-                    raise OSError(f"refused to connect to {host}: {item['host']} is not a public address")
+                    raise OSError(f"refused to connect to {host}: {item['host']} is not a public address{PRIVATE_HINT}")
         return results
 
     async def close(self) -> None:

@@ -55,6 +55,11 @@ class Site:
     # The DNS half of the SSRF guard for URLs users save (webhooks): the server installs
     # federation.ssrf.check_callback_url here, as models do no network I/O. None: syntax only.
     check_url_host: Callable[[str], Awaitable[object]] | None = None
+    # Finding a remote account not seen yet by `user@host` (WebFinger, then a fetch of its
+    # actor, which stores it; returns its Actor), so a give to it needs no lookup first. The
+    # server installs federation.follows.find_remote_actor here, as models do no network I/O;
+    # it raises a DomainError when there is no such account. None: unknown ones are refused.
+    find_remote_actor: Callable[[Site, str], Awaitable[Actor]] | None = field(default=None, compare=False, repr=False)
 
 @dataclass
 class Context:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_URL_LENGTH",
+    "PRIVATE_HINT",
     "Target",
     "UrlRefused",
     "check_callback_syntax",
@@ -29,6 +30,8 @@ __all__ = [
 ]
 
 MAX_URL_LENGTH = 2048
+# Two servers on one machine refused each other and nothing said how to allow it (issue 24).
+PRIVATE_HINT = " (TALLYSTICK_FEDERATION__ALLOW_PRIVATE_ADDRESSES=true allows it on a closed network)"
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -93,9 +96,9 @@ def check_url(url: str, *, allow_private: bool = False) -> Target:
         raise UrlRefused("the URL contains spaces or control characters")
     literal = literal_address(host)
     if literal is not None and not allow_private and not is_public(literal):
-        raise UrlRefused(f"{host} is not a public address")
+        raise UrlRefused(f"{host} is not a public address{PRIVATE_HINT}")
     if not allow_private and (host.lower() == "localhost" or host.lower().endswith(".localhost")):
-        raise UrlRefused(f"{host} is not a public address (RFC 6761: it always means this machine)")
+        raise UrlRefused(f"{host} is not a public address (RFC 6761: it always means this machine){PRIVATE_HINT}")
     return Target(parts.scheme, host, port or (443 if parts.scheme == "https" else 80))
 
 

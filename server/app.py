@@ -9,6 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 from aiohttp import web
 
 import federation.operations  # noqa: F401  (registers every operation)
+from federation.follows import find_remote_actor
 from federation.ssrf import check_callback_url
 from models.context import FederationLimits, Site
 from models.login_throttle import LoginLimits, LoginThrottle
@@ -66,6 +67,7 @@ def site_from(settings: Settings) -> Site:
             )
         ),
         check_url_host=check_callback_url,  # DNS: a saved webhook URL must resolve to public addresses
+        find_remote_actor=find_remote_actor,  # a give to user@host not seen yet looks it up
     )
 
 
@@ -103,8 +105,10 @@ def create_app(settings: Settings, *, with_database: bool = True) -> web.Applica
     load_format_plugins()  # entry points -> models.formats, for the operation sets.format
 
     by_path: dict[str, list[str]] = {}
+    named: dict[str, str] = {}  # operation -> the path its route name points at (its first path)
     for route in ROUTES:
-        app.router.add_route(route.method, route.path, operation_handler(route), name=route.operation)
+        name = route.operation if named.setdefault(route.operation, route.path) == route.path else None
+        app.router.add_route(route.method, route.path, operation_handler(route), name=name)
         by_path.setdefault(route.path, []).append(route.method)
     for path, methods in by_path.items():
         app.router.add_route("OPTIONS", path, _options_handler(path, methods))

@@ -1,4 +1,4 @@
-"""The `tallystick` command: serve, worker, migrate, create-user, regenerate-token, demo, verify."""
+"""The `tallystick` command: serve, check-port, worker, migrate, create-user, regenerate-token, demo, verify."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
@@ -44,11 +45,46 @@ async def _with_database(settings: Settings, work: Callable[[], Awaitable[int]])
         await close_database(orm)
 
 
+def _port_problem(host: str, port: int) -> str | None:
+    """Why `host:port` cannot be listened on (e.g. another server holds it), or None when it can."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as error:
+        return str(error.strerror or error)
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server itself binds
+        try:
+            probe.bind(address)
+        except OSError as error:
+            return os.strerror(error.errno) if error.errno else str(error)
+    return None
+
+
+def _listen_address(settings: Settings, args: argparse.Namespace) -> tuple[str, int]:
+    return args.host or settings.host, args.port if args.port is not None else settings.port
+
+
+def _check_port(settings: Settings, args: argparse.Namespace) -> int:
+    """Exit 1 with one line when the port `serve` would use is taken (`make run` asks first,
+    before migrating and loading the demo)."""
+    host, port = _listen_address(settings, args)
+    problem = _port_problem(host, port)
+    if problem is not None:
+        print(f"tallystick: cannot listen on {host}:{port}: {problem}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from .app import create_app
 
+    host, port = _listen_address(settings, args)
+    problem = None if args.reuse_port else _port_problem(host, port)
+    if problem is not None:  # before building the app, opening the database or starting workers
+        print(f"tallystick serve: cannot listen on {host}:{port}: {problem}", file=sys.stderr)
+        return 1
     app = create_app(settings)
-    host, port = args.host or settings.host, args.port if args.port is not None else settings.port
     listening = f"http://{host}:{port}"
     where = settings.base_url if listening == settings.base_url else f"{settings.base_url} on {listening}"
 
@@ -182,6 +218,10 @@ def _parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run job workers only")
     worker.add_argument("--workers", type=int, help="worker tasks (default: settings jobs.workers)")
     worker.set_defaults(run=_worker)
+    check = commands.add_parser("check-port", help="exit 1 if serve could not listen (the port is taken)")
+    check.add_argument("--host")
+    check.add_argument("--port", type=int)
+    check.set_defaults(run=_check_port)
     commands.add_parser("migrate", help="apply database migrations").set_defaults(run=_migrate)
     create = commands.add_parser("create-user", help="create a local user")
     create.add_argument("username")

@@ -13,6 +13,7 @@ ACCOUNTS = [
     Route("POST", f"{V1}/auth/login", "auth.login"),
     Route("POST", f"{V1}/auth/logout", "auth.logout"),
     Route("GET", f"{V1}/me", "users.me"),
+    Route("GET", f"{V1}/users/me", "users.me"),  # the same answer where PATCH and DELETE live
     Route("PATCH", f"{V1}/users/me", "users.me.update"),
     Route("DELETE", f"{V1}/users/me", "users.me.delete"),
     Route("GET", f"{V1}/admin/users", "admin.users.list"),

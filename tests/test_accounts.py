@@ -22,6 +22,15 @@ async def test_register__returns_user_and_a_working_token(api: Api) -> None:
     assert await Event.filter(name="user.registered").count() == 1
 
 
+async def test_me__get_users_me_answers_like_me(api: Api) -> None:
+    reply = await api.post("/api/v1/auth/register", {"username": "ann", "password": "s3cret-pass", "email": "ann@example.org"})
+    assert reply.status == 201, reply
+    me = await api.get("/api/v1/me", token=reply.body["token"])
+    same = await api.get("/api/v1/users/me", token=reply.body["token"])
+    assert me.status == same.status == 200 and same.body == me.body and same.body["username"] == "ann"
+    assert_problem(await api.get("/api/v1/users/me"), 401, "authentication-required")
+
+
 async def test_register__token_is_stored_hashed(api: Api) -> None:
     reply = await api.post("/api/v1/auth/register", {"username": "bob", "password": "s3cret-pass", "email": "b@example.org"})
     token = reply.body["token"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -44,6 +45,34 @@ def test_cli__demo_is_idempotent_and_prints_credentials(tmp_path: Path) -> None:
     assert first.returncode == 0 and second.returncode == 0, first.stderr
     for output in (first.stdout, second.stdout):
         assert "alice" in output and "alice-demo-password" in output and "token=tsk_" in output
+
+
+def demo_tokens(output: str) -> dict[str, str]:
+    return dict(re.findall(r"^  (\w+)\s+password=\S+\s+token=(\S+)", output, re.MULTILINE))
+
+
+def test_cli__demo_again_prints_the_same_working_tokens(tmp_path: Path) -> None:
+    """A second `make run` printed new tokens and revoked the ones the first run printed."""
+    assert run(tmp_path, "migrate").returncode == 0
+    first, second = run(tmp_path, "demo"), run(tmp_path, "demo")
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    printed = demo_tokens(first.stdout)
+    assert set(printed) == {"admin", "alice", "bob"} and demo_tokens(second.stdout) == printed
+    assert ((tmp_path / "demo-tokens.json").stat().st_mode & 0o777) == 0o600
+    replaced = run(tmp_path, "regenerate-token", "alice").stdout.strip()  # the printed one stops working
+    third = demo_tokens(run(tmp_path, "demo").stdout)
+    assert third["alice"] not in (printed["alice"], replaced) and third["bob"] == printed["bob"]
+
+
+def test_cli__check_port_says_when_the_port_is_taken(tmp_path: Path) -> None:
+    """`make run` asks first, so a second one stops before the demo touches anything."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        taken_port = run(tmp_path, "check-port", TALLYSTICK_PORT=str(port))
+        one_line_error(taken_port, f"cannot listen on 127.0.0.1:{port}", "in use")
+    assert run(tmp_path, "check-port", "--port", str(free_port())).returncode == 0
 
 
 def test_cli__bad_setting_stops_with_a_clear_message(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from models.federation import RemoteCredit
 
 from .conftest import Api, assert_problem
 from .fedhelpers import Remote, fed_api, remote, signed_post, site_of  # noqa: F401
+from .livesrv import free_port
 from .test_federation_inbox import ALICE, verify_our_signature
 
 COIN = {"name": "Coin", "symbol": "CN", "fungible": True, "smallest_unit": 2}
@@ -24,10 +25,7 @@ async def test_give__to_a_remote_actor_is_recorded_and_delivered_to_its_inbox(fe
     type_id = (await fed_api.post("/api/v1/types", COIN, token=token)).body["id"]
     await fed_api.post("/api/v1/ledger/create", {"type": type_id, "amount": "10"}, token=token)
     give = {"type": type_id, "amount": "3", "to": bob.handle}
-    assert_problem(await fed_api.post("/api/v1/ledger/give", give, token=token), 422, "remote-actor-unknown")
-    found = await fed_api.post("/api/v1/federation/lookup", {"target": bob.handle}, token=token)
-    assert (found.body["uri"], found.body["local"]) == (bob.uri, False)
-    assert (await fed_api.post("/api/v1/ledger/give", give, token=token)).status == 201
+    assert (await fed_api.post("/api/v1/ledger/give", give, token=token)).status == 201  # looked up on the way
     balance = await fed_api.get("/api/v1/ledger/balance", token=token, params={"type": type_id, "owner": bob.handle})
     assert balance.body["balance"] == "3.00"
 
@@ -39,6 +37,18 @@ async def test_give__to_a_remote_actor_is_recorded_and_delivered_to_its_inbox(fe
     assert (entry["target"], entry["amount"], entry["attributedTo"]) == (bob.uri, "3.00", ALICE)
     assert bob.uri in post["json"]["to"]
     assert await verify_our_signature(post, "alice")
+
+
+async def test_give__to_a_remote_handle_nobody_answers_for_is_a_clear_422(fed_api: Api) -> None:
+    token = await fed_api.user("alice")
+    type_id = (await fed_api.post("/api/v1/types", COIN, token=token)).body["id"]
+    assert (await fed_api.post("/api/v1/ledger/create", {"type": type_id, "amount": "10"}, token=token)).status == 201
+    ghost = f"ghost@127.0.0.1:{free_port()}"  # no server there
+    reply = await fed_api.post("/api/v1/ledger/give", {"type": type_id, "amount": "3", "to": ghost}, token=token)
+    assert_problem(reply, 422, "remote-actor-unavailable")
+    assert reply.body["detail"].startswith(f"no account {ghost} could be found: ")
+    balance = await fed_api.get("/api/v1/ledger/balance", token=token, params={"type": type_id, "owner": "alice"})
+    assert balance.body["balance"] == "10.00"
 
 
 def remote_give(remote: Remote, amount: str, n: int = 1) -> dict[str, Any]:

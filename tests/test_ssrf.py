@@ -106,3 +106,12 @@ async def test_callback_url__refused_at_submission_and_nothing_is_queued(queue_a
                                  token=alice, headers={"X-Callback-Url": url})
     assert_problem(reply, 422, "callback-url-refused")
     assert (await Job.all().count(), await Event.all().count()) == before
+
+
+async def test_lookup__a_private_address_names_the_setting_that_allows_it(api: Api) -> None:
+    """Two servers on one machine refused each other and nothing said how to allow it (issue 24)."""
+    token = await api.user("carol")
+    reply = await api.post("/api/v1/federation/lookup", {"target": "dave@127.0.0.1:8081"}, token=token)
+    assert_problem(reply, 422, "remote-actor-unavailable")
+    assert "127.0.0.1 is not a public address" in reply.body["detail"]
+    assert "TALLYSTICK_FEDERATION__ALLOW_PRIVATE_ADDRESSES=true" in reply.body["detail"]

@@ -19,7 +19,7 @@ from tortoise.transactions import in_transaction
 from .. import sql
 from ..actors import Actor, Role, UserStatus
 from ..amounts import check_in_range, to_minor
-from ..context import Context
+from ..context import Context, Site
 from ..errors import Conflict, Forbidden, NotFound, Unprocessable
 from ..ledger import EntryKind, LedgerEntry, LedgerFlag
 from ..paging import ListInput, paginate
@@ -71,11 +71,14 @@ def split_handle(handle: str, ctx: Context) -> tuple[str, str | None]:
     return username.lower(), None
 
 
-async def _remote_actor(handle: str, username: str, domain: str, field: str) -> Actor:
-    """A remote actor we already know. Remote actors become known when they are looked up
-    (POST /api/v1/federation/lookup), followed or heard from; finding an unknown one needs
-    the network, which operations never use."""
+async def _remote_actor(handle: str, username: str, domain: str, field: str, site: Site | None = None) -> Actor:
+    """A remote actor we know. Remote actors become known when they are looked up
+    (POST /api/v1/federation/lookup), followed or heard from; given a `site` whose server
+    installed `find_remote_actor` (the network lives there, not in models), an unknown one is
+    looked up now (give calls this before it opens its transaction)."""
     remote = await Actor.get_or_none(username=username, domain=domain, uri__isnull=False)
+    if remote is None and site is not None and site.find_remote_actor is not None:
+        remote = await site.find_remote_actor(site, f"{username}@{domain}")
     if remote is None:
         raise Unprocessable(
             f"{handle!r} is on another server and not known here yet: look it up first "
@@ -293,7 +296,7 @@ async def give(ctx: Context, params: GiveInput) -> dict[str, Any]:
     if domain is None:
         recipient = _actor_from(actor_rows[0], params.to)
     else:  # remote: the entry is delivered to its inbox like any other ledger activity
-        recipient = await _remote_actor(params.to, username, domain, "to")
+        recipient = await _remote_actor(params.to, username, domain, "to", ctx.site)
     if recipient.id == owner.id:
         raise Unprocessable("you cannot give to yourself", code="self-give")
     if token_type.fungible and params.token is not None:

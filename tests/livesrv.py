@@ -10,9 +10,15 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["LiveServer", "free_port"]
+if TYPE_CHECKING:
+    from .dbutil import TemplateDatabase
+
+__all__ = ["LiveServer", "federated_servers", "free_port"]
 
 BIN = Path(sys.executable).parent
 
@@ -77,3 +83,24 @@ class LiveServer:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+
+
+@contextmanager
+def federated_servers(template: TemplateDatabase, root: Path, names: tuple[str, ...]) -> Iterator[list[LiveServer]]:
+    """Instances (not started), each with its own database and data dir under `root`, allowed to
+    federate over 127.0.0.1 and polling jobs briskly; stopped and dropped afterwards."""
+    made: list[tuple[LiveServer, str]] = []
+    try:
+        for name in names:
+            data_dir = root / name
+            data_dir.mkdir()
+            url = template.new_database(data_dir)
+            server = LiveServer(data_dir, url)
+            server.env["TALLYSTICK_FEDERATION__ALLOW_PRIVATE_ADDRESSES"] = "true"
+            server.env["TALLYSTICK_JOBS__POLL_INTERVAL_SECONDS"] = "0.1"
+            made.append((server, url))
+        yield [server for server, _ in made]
+    finally:
+        for server, url in made:
+            server.stop()
+            template.drop(url)

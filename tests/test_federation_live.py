@@ -22,7 +22,7 @@ from federation.signatures import sign_cavage
 
 from .dbutil import TemplateDatabase
 from .fedhelpers import SHARED_KEY, Remote, remote  # noqa: F401
-from .livesrv import LiveServer
+from .livesrv import LiveServer, federated_servers
 
 pytestmark = pytest.mark.slow
 COIN = {"name": "Gold", "symbol": "GLD", "fungible": True, "smallest_unit": 0}
@@ -69,19 +69,8 @@ async def eventually(check: Callable[[], Awaitable[Any]], what: str, limit: floa
 
 @pytest.fixture
 def servers(template_database: TemplateDatabase, tmp_path: Path) -> Iterator[list[LiveServer]]:
-    made: list[tuple[LiveServer, str]] = []
-    for name in ("a", "b", "c"):
-        data_dir = tmp_path / name
-        data_dir.mkdir()
-        url = template_database.new_database(data_dir)
-        server = LiveServer(data_dir, url)
-        server.env["TALLYSTICK_FEDERATION__ALLOW_PRIVATE_ADDRESSES"] = "true"
-        server.env["TALLYSTICK_JOBS__POLL_INTERVAL_SECONDS"] = "0.1"
-        made.append((server, url))
-    yield [server for server, _ in made]
-    for server, url in made:
-        server.stop()
-        template_database.drop(url)
+    with federated_servers(template_database, tmp_path, ("a", "b", "c")) as made:
+        yield made
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from .dbutil import TemplateDatabase
-from .livesrv import LiveServer
+from .livesrv import LiveServer, federated_servers
 
 pytestmark = pytest.mark.slow
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -31,24 +31,11 @@ def tour_blocks() -> list[str]:
 @pytest.fixture
 def two_servers(template_database: TemplateDatabase, tmp_path: Path) -> Iterator[tuple[LiveServer, LiveServer]]:
     """A (with the demo loaded) and B, allowed to talk to each other over 127.0.0.1."""
-    made: list[tuple[LiveServer, str]] = []
-    for name in ("a", "b"):
-        data_dir = tmp_path / name
-        data_dir.mkdir()
-        url = template_database.new_database(data_dir)
-        server = LiveServer(data_dir, url)
-        server.env["TALLYSTICK_FEDERATION__ALLOW_PRIVATE_ADDRESSES"] = "true"
-        server.env["TALLYSTICK_JOBS__POLL_INTERVAL_SECONDS"] = "0.1"
-        made.append((server, url))
-    try:
-        made[0][0].cli("demo")
-        for server, _ in made:
-            server.start()
-        yield made[0][0], made[1][0]
-    finally:
-        for server, url in made:
-            server.stop()
-            template_database.drop(url)
+    with federated_servers(template_database, tmp_path, ("a", "b")) as (a, b):
+        a.cli("demo")
+        a.start()
+        b.start()
+        yield a, b
 
 
 def test_readme_tour__blocks_are_found_and_use_only_the_two_local_servers() -> None:

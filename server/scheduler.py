@@ -71,6 +71,12 @@ class Scheduler:
             self._ticking.add(task)  # stop() waits for it: no query may outlive the database
         try:
             job = await enqueue_periodic(periodic.operation, periodic.input, slot_of(periodic.seconds, now))
+        except asyncio.CancelledError:
+            if not self._stopped:
+                raise
+            # stop() cancelled us: end quietly, since APScheduler logs an ERROR for an exception
+            # from a job, and the next process start enqueues this slot anyway.
+            return False
         except Exception:
             log.exception("scheduler: cannot enqueue %s; the next slot will", periodic.operation)
             return False
@@ -102,12 +108,19 @@ class Scheduler:
         self._scheduler = scheduler
 
     async def stop(self) -> None:
-        """Stop firing and end a tick in progress (before the caller closes the database)."""
+        """Stop firing and let a tick in progress finish (before the caller closes the database).
+
+        APScheduler's shutdown cancels the ticks its executor is running, so it comes last.
+        """
         self._stopped = True
+        if self._scheduler is not None:
+            self._scheduler.pause()
+        if self._ticking:  # an enqueue is one short INSERT: let it finish, cancel only a stuck one
+            _, stuck = await asyncio.wait(list(self._ticking), timeout=2.0)
+            for task in stuck:
+                task.cancel()
+            await asyncio.gather(*stuck, return_exceptions=True)
+        self._ticking.clear()
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
-        for task in list(self._ticking):
-            task.cancel()
-        await asyncio.gather(*self._ticking, return_exceptions=True)
-        self._ticking.clear()

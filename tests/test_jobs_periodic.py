@@ -135,3 +135,28 @@ async def test_scheduler__embedded_workers_reap_a_dead_worker_s_job_on_their_own
     assert done["state"] == "succeeded" and done["attempts"] == 2
     slots = await Job.filter(operation="system.jobs.sweep").values_list("periodic_key", flat=True)
     assert len(slots) == len(set(slots)) >= 1
+
+
+async def test_scheduler__stopping_mid_enqueue_lets_it_finish_and_logs_no_error(
+    queue_api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stop while a tick is writing used to cancel it, and APScheduler logged that as an ERROR."""
+    import server.scheduler as scheduler_module
+
+    real_enqueue = scheduler_module.enqueue_periodic
+    writing = asyncio.Event()
+
+    async def slow_enqueue(*args: Any) -> Any:
+        writing.set()
+        await asyncio.sleep(0.3)  # stop() arrives while the INSERT is under way
+        return await real_enqueue(*args)
+
+    monkeypatch.setattr(scheduler_module, "enqueue_periodic", slow_enqueue)
+    scheduler = Scheduler([Periodic("system.jobs.sweep", 0.1, {})])
+    scheduler.start()
+    await asyncio.wait_for(writing.wait(), 5)
+    await scheduler.stop()
+    await asyncio.sleep(0.2)  # anything the executor would log about the tick has been logged
+    assert await Job.filter(operation="system.jobs.sweep").count() == 1  # the slot was enqueued
+    errors = [r for r in caplog.records if r.levelno >= 40]
+    assert not errors, [r.getMessage() for r in errors]

@@ -10,8 +10,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from .actors import AccessToken
-from .engine import Machine, backoff
+import orjson
+
+from . import sql
+from .actors import AccessToken, TokenKind
+from .engine import Lease, Machine, backoff
+from .ids import new_id
+from .security import new_bearer_token, token_digest
 from .jobs import FINISHED, MANUAL_TRANSITIONS, Job, JobState, revoke_job_tokens
 
 __all__ = ["JOBS"]
@@ -50,6 +55,39 @@ def _claimed(now: datetime) -> dict[str, Any]:
     return {"started_at": now}
 
 
+async def _issue_job_tokens(site: Any, jobs: list[Job], lease: Lease) -> None:
+    """A bearer token per claimed job, as the user it acts for, living as long as the lease.
+
+    One round trip and one commit for the whole claim (sql.run_atomic, which a cancelled task
+    cannot leave holding SQLite's lock). Only the hash is stored, like every AccessToken;
+    finishing, cancel, terminate and the reaper revoke it, so a copy that leaks from the job is
+    useless once the run is over. System jobs act for nobody and get none. The secret waits on
+    the row object (`job_token`) for the handler.
+    """
+    moment = sql.now()
+    tokens, statements = [], []
+    for job in jobs:
+        if job.is_system:
+            continue
+        secret, token_id = new_bearer_token(), new_id()
+        tokens.append({
+            "id": token_id, "user_id": job.runs_as_id, "kind": TokenKind.JOB.value, "token_hash": token_digest(secret),
+            "scopes": orjson.dumps([f"job:{job.id}"]).decode(), "expires_at": lease.expires_at,
+            "created_at": moment, "updated_at": moment,
+        })
+        statements.append(sql.Statement(
+            f'UPDATE "{Job._meta.db_table}" SET "job_token_id" = ? WHERE "id" = ? AND "lease_owner" = ?',
+            (token_id, job.id, lease.owner),
+        ))
+        job.job_token_id = token_id
+        job.job_token = secret  # type: ignore[attr-defined]  # in memory only, never stored
+    if not tokens:
+        return
+    with sql.deferred() as inserts:
+        await sql.insert_many(AccessToken._meta.db_table, tokens)
+    await sql.run_atomic([*inserts, *statements])
+
+
 JOBS: Machine[Job] = Machine(
     name="jobs",
     model=Job,
@@ -64,9 +102,10 @@ JOBS: Machine[Job] = Machine(
     max_attempts=3,
     attempts_column="max_attempts",  # each job carries its own limit
     lease_seconds=lambda site: site.job_lease_seconds,
-    batch=1,
+    batch=4,  # a claim takes a few (one commit for their claim and tokens); a worker runs them in order
     order=("id",),
     claim_values=_claimed,
+    prepare=_issue_job_tokens,
     on_renew=_extend_job_tokens,
     on_release=_revoke_job_tokens,
     on_reaped=_job_reaped,

@@ -20,8 +20,6 @@ outside any transaction; failures are retried when due.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import logging
 from datetime import datetime, timezone
@@ -35,8 +33,7 @@ from federation.callbacks import deliver
 from federation.delivery import deliver_due
 from federation.inbox import process_due
 from federation.outbox import publish_due_events
-from models import sql
-from models.actors import AccessToken, TokenKind, User, UserStatus
+from models.actors import AccessToken, User, UserStatus
 from models.context import Context, Site
 from models.engine import GiveUp, Go, Lease, LostLease, Outcome, Pump, Runner, claim, run_claimed, run_due
 from models.engine.runner import runner_name
@@ -51,7 +48,6 @@ from models.operations.jobs_admin import reap_expired
 from models.paging import Page
 from models.registry import REGISTRY, Transaction
 from models.results import FileResult, Rendered
-from models.security import new_bearer_token, token_digest
 
 from .scheduler import Scheduler, periodic_work
 from .settings import JobSettings
@@ -112,37 +108,14 @@ async def _job_context(site: Site, job: Job, token: str | None = None) -> Contex
     return Context(site=site, user=user, actor=user.actor, extra={"job_id": job.id})
 
 
-async def _issue_token(job: Job, lease: Lease) -> str | None:
-    """A bearer token for this run, as the user the job acts for; it lives as long as the lease.
-
-    Only its hash is stored (like every AccessToken); finishing, cancel, terminate and the reaper
-    revoke it, so a copy that leaks from the job is useless once the run is over. System jobs
-    act for nobody and get none.
-    """
+async def _token_for(site: Site, job: Job, lease: Lease) -> str | None:
+    """The run's bearer token, issued for the whole claim by the machine's prepare step."""
     if job.is_system:
         return None
-    # No transaction here: this runs right after a claim, when shutdown may cancel the task,
-    # and a tortoise transaction cancelled while it begins keeps SQLite's lock for good.
-    # A deleted account is refused when the token is used (authenticate_token).
-    secret, token_id, moment = new_bearer_token(), new_id(), sql.now()
-    await sql.insert(
-        AccessToken._meta.db_table,
-        id=token_id,
-        user_id=job.runs_as_id,
-        kind=TokenKind.JOB.value,
-        token_hash=token_digest(secret),
-        scopes=orjson.dumps([f"job:{job.id}"]).decode(),
-        expires_at=lease.expires_at,
-        created_at=moment,
-        updated_at=moment,
-    )
-    try:
-        await lease.save(job, job_token_id=token_id)
-    except LostLease:
-        await AccessToken.filter(id=token_id).update(revoked_at=_now())
-        raise
-    job.job_token_id = token_id
-    return secret
+    if getattr(job, "job_token", None) is None and JOBS.prepare is not None:  # run outside the runner
+        await JOBS.prepare(site, [job], lease)
+    token: str | None = getattr(job, "job_token", None)
+    return token
 
 
 async def _finish(job: Job, lease: Lease, outcome: Outcome) -> Outcome:
@@ -192,7 +165,7 @@ async def _run_chain(site: Site, job: Job, lease: Lease) -> Outcome:
     failed: dict[str, Any] | None = None
     problem: dict[str, Any] | None = None
     try:
-        ctx = await _job_context(site, job, await _issue_token(job, lease))
+        ctx = await _job_context(site, job, await _token_for(site, job, lease))
         for step in steps:
             if step["state"] != "succeeded":
                 failed = step
@@ -232,7 +205,7 @@ async def _run(site: Site, job: Job, lease: Lease) -> Outcome:
     if job.steps is not None:
         return await _run_chain(site, job, lease)
     try:
-        ctx = await _job_context(site, job, await _issue_token(job, lease))
+        ctx = await _job_context(site, job, await _token_for(site, job, lease))
         if REGISTRY.get(job.operation).transaction is not Transaction.NONE:
             async with in_transaction():
                 result = storable(await REGISTRY.call(ctx, job.operation, job.input))

@@ -187,7 +187,7 @@ async def claim(
     if _has_updated_at(machine):
         columns["updated_at"] = now
     if machine.claim_values is not None:
-        columns.update(machine.claim_values(now))
+        columns.update(machine.claim_values(_now()))  # after `now`: a row queued meanwhile may be taken
     if _is_postgres():
         async with in_transaction():
             ids = await (
@@ -297,6 +297,12 @@ def _checked(machine: Machine[Any], row_id: str, outcome: Outcome) -> Outcome:
 
 async def _handle(site: Site | None, lease: Lease, rows: list[Any]) -> dict[str, Outcome]:
     machine = lease.machine
+    if machine.prepare is not None:
+        try:
+            await machine.prepare(site, rows, lease)
+        except Exception:
+            log.exception("machine %s: preparing %d row(s) failed", machine.name, len(rows))
+            return {row.id: Retry(error=INTERNAL_ERROR) for row in rows}
     if machine.run_batch is not None:
         try:
             answered = await machine.run_batch(site, rows, lease)

@@ -23,7 +23,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 from datetime import datetime, timezone
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
@@ -55,6 +56,8 @@ from .settings import JobSettings
 __all__ = ["LostLease", "Worker", "WorkerPool", "WORKERS", "reap_expired", "storable", "INTERNAL_PROBLEM"]
 
 log = logging.getLogger("tallystick.jobs")
+
+T = TypeVar("T")
 
 INTERNAL_PROBLEM: dict[str, Any] = {
     "type": "https://tallystick.dev/problems/internal-error",
@@ -141,79 +144,72 @@ def _recorded(steps: list[dict[str, Any]], step: dict[str, Any], result: Any) ->
     return [dict(s, state="succeeded", result=result, error=None) if s is step else s for s in steps]
 
 
+async def _call_and_record(ctx: Context, operation: str, raw: Any, record: Callable[[Any], Awaitable[T]]) -> T:
+    """Run an operation and record its result conditional on the lease: in ONE transaction when
+    the operation writes (exactly once: a lost lease rolls both back); reads and network work
+    (lookups, follows, imports) hold no transaction, and so no SQLite lock, while they wait."""
+    if REGISTRY.get(operation).transaction is not Transaction.NONE:
+        async with in_transaction():
+            return await record(storable(await REGISTRY.call(ctx, operation, raw)))
+    result = storable(await REGISTRY.call(ctx, operation, raw))
+    async with in_transaction():
+        return await record(result)
+
+
 async def _run_step(ctx: Context, job: Job, lease: Lease, steps: list[dict[str, Any]], step: dict[str, Any]) -> Any:
-    """Run one step and record its result in the same transaction; LostLease if not ours."""
+    """Run one chain step and record its result with it (lease.save); LostLease if not ours."""
     try:
         raw = resolve_refs(step["input"], {s["id"]: s["result"] for s in steps if s["state"] == "succeeded"})
     except RefError as error:
         raise Unprocessable(str(error), code="ref-unresolved") from None
-    if REGISTRY.get(step["operation"]).transaction is not Transaction.NONE:  # commit with its recorded result
-        async with in_transaction():
-            result = storable(await REGISTRY.call(ctx, step["operation"], raw))
-            await lease.save(job, steps=_recorded(steps, step, result))
-    else:  # reads and network steps (lookups, follows, imports) hold no transaction while they wait
-        result = storable(await REGISTRY.call(ctx, step["operation"], raw))
-        async with in_transaction():
-            await lease.save(job, steps=_recorded(steps, step, result))
+
+    async def record(result: Any) -> Any:
+        await lease.save(job, steps=_recorded(steps, step, result))
+        return result
+
+    result = await _call_and_record(ctx, step["operation"], raw, record)
     step.update(state="succeeded", result=result, error=None)
     return result
 
 
-async def _run_chain(site: Site, job: Job, lease: Lease) -> Outcome:
-    """Run the steps not yet done, in order; the first failure fails the rest and the job."""
+def _chain_problem(problem: dict[str, Any], steps: list[dict[str, Any]], failed: dict[str, Any]) -> dict[str, Any]:
+    """The failed step keeps its problem, later ones did not run; the job's problem says so."""
+    failed.update(state="failed", error=problem)
+    later = steps[steps.index(failed) + 1 :]
+    for step in later:
+        step.update(state="failed_dependency", error=None)
+    return {
+        **problem,
+        "code": "chain-step-failed",
+        "type": "https://tallystick.dev/problems/chain-step-failed",
+        "detail": f"step {failed['id']!r} ({failed['operation']}) failed: {problem.get('detail')}; "
+        f"{len(later)} later step(s) did not run; earlier steps were kept",
+        "step": failed["id"],
+        "step_problem": failed["error"],
+    }
+
+
+async def _run(site: Site, job: Job, lease: Lease) -> Outcome:
+    """Run the job's steps not yet done, in order. A single job is a chain of one step whose
+    record IS the job's success (one transaction); a chain records each step, then finishes.
+    The first failure fails the rest and the job; earlier steps are kept."""
+    chain = job.steps is not None
     steps: list[dict[str, Any]] = [dict(step) for step in job.steps or []]
     failed: dict[str, Any] | None = None
-    problem: dict[str, Any] | None = None
     try:
         ctx = await _job_context(site, job, await _token_for(site, job, lease))
+        if not chain:
+            return await _call_and_record(
+                ctx, job.operation, job.input, lambda result: _finish(job, lease, _succeeded(result))
+            )
         for step in steps:
             if step["state"] != "succeeded":
                 failed = step
                 await _run_step(ctx, job, lease, steps, step)
                 failed = None
-    except DomainError as error:
-        problem = error.to_problem()
-    except LostLease:
-        raise
-    except Exception:
-        log.exception("job %s: a chain step failed unexpectedly", job.id)
-        problem = dict(INTERNAL_PROBLEM)
-    if problem is None:
         async with in_transaction():
             results = {step["id"]: step["result"] for step in steps}
             return await _finish(job, lease, _succeeded(results, steps=steps))
-    if failed is not None:
-        failed.update(state="failed", error=problem)
-        later = steps[steps.index(failed) + 1 :]
-        for step in later:
-            step.update(state="failed_dependency", error=None)
-        problem = {
-            **problem,
-            "code": "chain-step-failed",
-            "type": "https://tallystick.dev/problems/chain-step-failed",
-            "detail": f"step {failed['id']!r} ({failed['operation']}) failed: {problem.get('detail')}; "
-            f"{len(later)} later step(s) did not run; earlier steps were kept",
-            "step": failed["id"],
-            "step_problem": failed["error"],
-        }
-    async with in_transaction():
-        return await _finish(job, lease, _failed(problem, steps=steps))
-
-
-async def _run(site: Site, job: Job, lease: Lease) -> Outcome:
-    """Run the operation; commit its changes only together with the job's success."""
-    if job.steps is not None:
-        return await _run_chain(site, job, lease)
-    try:
-        ctx = await _job_context(site, job, await _token_for(site, job, lease))
-        if REGISTRY.get(job.operation).transaction is not Transaction.NONE:
-            async with in_transaction():
-                result = storable(await REGISTRY.call(ctx, job.operation, job.input))
-                return await _finish(job, lease, _succeeded(result))
-        # reads and network work: no transaction (SQLite's lock) held while they wait
-        result = storable(await REGISTRY.call(ctx, job.operation, job.input))
-        async with in_transaction():
-            return await _finish(job, lease, _succeeded(result))
     except LostLease:
         raise
     except DomainError as error:
@@ -221,8 +217,10 @@ async def _run(site: Site, job: Job, lease: Lease) -> Outcome:
     except Exception:
         log.exception("job %s (%s) failed unexpectedly", job.id, job.operation)
         problem = dict(INTERNAL_PROBLEM)
+    if failed is not None:
+        problem = _chain_problem(problem, steps, failed)
     async with in_transaction():
-        return await _finish(job, lease, _failed(problem))
+        return await _finish(job, lease, _failed(problem, steps=steps) if chain else _failed(problem))
 
 
 @JOBS.handler(may={JobState.SUCCEEDED.value, JobState.FAILED.value})

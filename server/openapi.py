@@ -8,7 +8,7 @@ from typing import Any
 from models.oauth import required_scope
 from models.registry import REGISTRY
 
-from .api import Route
+from .routes import Route
 
 __all__ = ["build_openapi", "path_item"]
 

@@ -27,10 +27,10 @@ from tortoise.transactions import in_transaction
 
 from ..actors import TokenKind, User
 from ..context import Context
-from ..errors import BadInput, Conflict, Forbidden, NotFound, Unprocessable
 from ..engine import move
-from ..events import Event
-from ..jobs import FINISHED, CallbackState, Job, JobState, job_location, job_view, revoke_job_tokens
+from ..errors import BadInput, Conflict, Forbidden, NotFound, Unprocessable
+from ..jobs import FINISHED, CallbackState, Job, JobState, job_location, job_view, record_job_event, revoke_job_tokens
+from ..machines import JOBS
 from ..paging import ListInput, paginate
 from ..registry import REGISTRY, Access, Input
 from ..urls import check_callback_syntax
@@ -64,20 +64,6 @@ class JobRequest:
     fingerprint: str | None = None  # hash of method, path and input, for Idempotency-Key
     max_attempts: int = 3
     callback_url: str | None = None  # POST the finished job there (SSRF-checked here and before each try)
-
-
-async def record_job_event(job: Job, name: str, payload: dict[str, Any] | None = None) -> None:
-    """Outbox event for a job state change, attributed to the job's caller (none for system jobs)."""
-    if job.caller_id is None:  # type: ignore[attr-defined]
-        return  # periodic housekeeping is not news to anyone
-    actor_ids = await User.filter(id=job.caller_id).values_list("actor_id", flat=True)  # type: ignore[attr-defined]
-    await Event.create(
-        name=name,
-        actor_id=actor_ids[0] if actor_ids else None,
-        object_type="job",
-        object_id=job.id,
-        payload={"operation": job.operation, "state": job.state, **(payload or {})},
-    )
 
 
 async def acting_context(ctx: Context, behalf_username: str | None, operation: str) -> Context:
@@ -229,8 +215,6 @@ async def cancel_job(ctx: Context, params: JobIdInput) -> dict[str, Any]:
     """Cancel a queued or running job; a running one is stopped and its changes are not kept."""
     job = await visible_job(ctx, params.id)
     now = _now()
-    from ..machines import JOBS  # the machine's module imports this one (record_job_event)
-
     running = [JobState.QUEUED.value, JobState.RUNNING.value]
     changed = await move(JOBS, job.id, running, JobState.CANCELLED.value, finished_at=now)
     await job.refresh_from_db()

@@ -43,6 +43,7 @@ _ERROR_STATUSES = {
     "413": "Body too large",
     "415": "Unsupported media type",
     "422": "Semantic error",
+    "429": "Too many requests (sign-in attempts, anonymous budget): wait Retry-After seconds",
 }
 
 

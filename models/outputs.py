@@ -42,7 +42,7 @@ class Paged(Output, Generic[ItemT]):
     next_cursor: str | None = Field(description="pass as cursor= for the next page")
 
     @classmethod
-    def model_parametrized_name(cls, params: tuple[type[Any], ...]) -> str:
+    def model_parametrized_name(cls, params: tuple[Any, ...]) -> str:
         """`Paged[TokenOut]` is the OpenAPI component TokenOutPage (names allow no brackets)."""
         return f"{getattr(params[0], '__name__', 'Item')}Page"
 

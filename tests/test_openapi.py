@@ -103,7 +103,7 @@ class Conformance:
         self.answered: set[str] = set()  # operationIds that answered 2xx
         self.problems: list[str] = []
         self._call = api.call
-        api.call = self.call  # type: ignore[method-assign]
+        api.call = self.call  # type: ignore[method-assign]  # wrap every call the test makes
 
     async def call(self, method: str, path: str, **kwargs: Any) -> Reply:
         reply = await self._call(method, path, **kwargs)
@@ -147,7 +147,8 @@ async def test_openapi__real_answers_match_declared_outputs(api: Api) -> None:
     await ok("GET", f"{v1}/me")
     await ok("PATCH", f"{v1}/users/me", json={"display_name": "Alice"})
     await ok("GET", f"{v1}/admin/users", token=root)
-    await ok("POST", f"{v1}/admin/users", 201, root, json={"username": "carol", "password": "correct horse", "email": "carol@example.org"})
+    carol = {"username": "carol", "password": "correct horse", "email": "carol@example.org"}
+    await ok("POST", f"{v1}/admin/users", 201, root, json=carol)
     await ok("POST", f"{v1}/admin/users/carol/freeze", token=root)
     await ok("POST", f"{v1}/admin/users/carol/unfreeze", token=root)
     await ok("PUT", f"{v1}/admin/users/carol/roles", token=root, json={"roles": ["tester"]})
@@ -160,14 +161,17 @@ async def test_openapi__real_answers_match_declared_outputs(api: Api) -> None:
     await ok("GET", f"{v1}/types/{gem['id']}")
     await ok("GET", f"{v1}/types")
     await ok("PATCH", f"{v1}/types/{gem['id']}", json={"description": "shiny"})
-    ruby = await ok("POST", f"{v1}/tokens", 201, json={"type": gem["id"], "attributes": {"label": "ruby", "secret": "s"}})
+    ruby = await ok("POST", f"{v1}/tokens", 201, json={
+        "type": gem["id"], "attributes": {"label": "ruby", "secret": "s"}
+    })
     await ok("GET", f"{v1}/tokens/{ruby['id']}")
     await ok("GET", f"{v1}/tokens", params={"owner": "alice"})
     await ok("PATCH", f"{v1}/tokens/{ruby['id']}", json={"attributes": {"label": "Ruby"}})
     await ok("GET", f"{v1}/tokens/{ruby['id']}/disclosures")
     await ok("POST", f"{v1}/verify", token=bob, json={"token": ruby["id"], "content_hash": ruby["content_hash"]})
 
-    coin = await ok("POST", f"{v1}/types", 201, json={"name": "Coin", "symbol": "C", "fungible": True, "smallest_unit": 2})
+    coin_type = {"name": "Coin", "symbol": "C", "fungible": True, "smallest_unit": 2}
+    coin = await ok("POST", f"{v1}/types", 201, json=coin_type)
     minted = await ok("POST", f"{v1}/ledger/create", 201, json={"type": coin["id"], "amount": "10"})
     given = await ok("POST", f"{v1}/ledger/give", 201, json={"type": coin["id"], "amount": "2.5", "to": "bob"})
     await ok("POST", f"{v1}/ledger/burn", 201, json={"type": coin["id"], "amount": "1"})
@@ -184,7 +188,8 @@ async def test_openapi__real_answers_match_declared_outputs(api: Api) -> None:
     await ok("GET", f"{v1}/sets/{shelf['id']}")
     await ok("GET", f"{v1}/sets")
     await ok("GET", f"{v1}/sets/{shelf['id']}/tokens")
-    await ok("POST", f"{v1}/sets/{shelf['id']}/search", json={"filters": [{"attribute": "label", "op": "eq", "value": "Ruby"}]})
+    ruby_filter = {"attribute": "label", "op": "eq", "value": "Ruby"}
+    await ok("POST", f"{v1}/sets/{shelf['id']}/search", json={"filters": [ruby_filter]})
     await ok("GET", f"{v1}/sets/{shelf['id']}/format/html")
     await ok("PATCH", f"{v1}/sets/{shelf['id']}", json={"description": "mine"})
     await ok("DELETE", f"{v1}/sets/{shelf['id']}/tokens/{ruby['id']}", 204)
@@ -232,7 +237,8 @@ async def test_openapi__real_answers_match_declared_outputs(api: Api) -> None:
     assert app["client_secret"]
     await ok("DELETE", f"{v1}/tokens/{ruby['id']}", 204)
     await ok("POST", f"{v1}/auth/login", token="", json={"username": "bob", "password": "correct horse"})
-    await ok("POST", f"{v1}/auth/register", 201, "", json={"username": "dave", "password": "correct horse battery", "email": "dave@example.org"})
+    dave = {"username": "dave", "password": "correct horse battery", "email": "dave@example.org"}
+    await ok("POST", f"{v1}/auth/register", 201, "", json=dave)
     await ok("POST", f"{v1}/auth/logout", token=bob)
 
     assert conformance.problems == []

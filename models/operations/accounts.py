@@ -166,7 +166,9 @@ async def register(ctx: Context, params: RegisterInput) -> dict[str, Any]:
 
 # Transaction.NONE: the password check (~50 ms of scrypt on a thread) must not hold the database's
 # write lock; the one write, the new token, commits on its own.
-@REGISTRY.operation("auth.login", Credentials, output=LoginOut, access=Access.PUBLIC, effect=Effect.WRITE, transaction=Transaction.NONE)
+@REGISTRY.operation(
+    "auth.login", Credentials, output=LoginOut, access=Access.PUBLIC, effect=Effect.WRITE, transaction=Transaction.NONE
+)
 async def login(ctx: Context, params: Credentials) -> dict[str, Any]:
     """Check a password and issue a login token valid for 30 days.
 

@@ -192,7 +192,9 @@ class DelegationIdInput(Input):
 
 
 # A frozen account may still take back what it allowed (USER access, but it writes).
-@REGISTRY.operation("delegations.revoke", DelegationIdInput, output=DelegationOut, access=Access.USER, effect=Effect.RELINQUISH)
+@REGISTRY.operation(
+    "delegations.revoke", DelegationIdInput, output=DelegationOut, access=Access.USER, effect=Effect.RELINQUISH
+)
 async def revoke(ctx: Context, params: DelegationIdInput) -> dict[str, Any]:
     """End a delegation at once: its grantor takes it back, or its delegate gives it up."""
     user = ctx.require_user()

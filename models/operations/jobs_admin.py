@@ -181,7 +181,9 @@ class TerminateInput(Input):
     state: Literal["failed", "cancelled"] = "failed"
 
 
-@REGISTRY.operation("admin.jobs.terminate", TerminateInput, output=JobOut, role=Role.ADMIN, transaction=Transaction.NONE)
+@REGISTRY.operation(
+    "admin.jobs.terminate", TerminateInput, output=JobOut, role=Role.ADMIN, transaction=Transaction.NONE
+)
 async def terminate_job(ctx: Context, params: TerminateInput) -> dict[str, Any]:
     """End a queued or running job with a reason; its worker notices at its next heartbeat and stops."""
     job = await _any_job(params.id)
@@ -332,7 +334,9 @@ class PurgeOut(Output):
     webhook_deliveries: int
 
 
-@REGISTRY.operation("system.jobs.purge", PurgeInput, output=PurgeOut, access=Access.SYSTEM, transaction=Transaction.NONE)
+@REGISTRY.operation(
+    "system.jobs.purge", PurgeInput, output=PurgeOut, access=Access.SYSTEM, transaction=Transaction.NONE
+)
 async def purge_jobs(ctx: Context, params: PurgeInput) -> dict[str, Any]:
     """Forget finished jobs and webhook deliveries older than the retention; finished periodic jobs
     and dead job tokens (each run leaves one) go after an hour."""

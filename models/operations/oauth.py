@@ -263,7 +263,9 @@ def with_query(uri: str, values: dict[str, str | None]) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
 
 
-@REGISTRY.operation("oauth.authorization.grant", AuthorizeInput, output=CodeOut, access=Access.USER, effect=Effect.WRITE)
+@REGISTRY.operation(
+    "oauth.authorization.grant", AuthorizeInput, output=CodeOut, access=Access.USER, effect=Effect.WRITE
+)
 async def grant_authorization(ctx: Context, params: AuthorizeInput) -> dict[str, Any]:
     """The signed-in user approves: a single-use code, valid 10 minutes, and where to send it."""
     token = ctx.extra.get("access_token")
@@ -377,7 +379,14 @@ async def _issue_for_code(ctx: Context, app: OAuthApp, code: OAuthCode, params: 
 
 
 # Transaction.OWN: revoking the tokens of a reused code must commit although the request fails.
-@REGISTRY.operation("oauth.token", TokenInput, output=OAuthTokenOut, access=Access.PUBLIC, effect=Effect.WRITE, transaction=Transaction.OWN)
+@REGISTRY.operation(
+    "oauth.token",
+    TokenInput,
+    output=OAuthTokenOut,
+    access=Access.PUBLIC,
+    effect=Effect.WRITE,
+    transaction=Transaction.OWN,
+)
 async def issue_token(ctx: Context, params: TokenInput) -> dict[str, Any]:
     """Exchange a code (authorization_code, PKCE) or the app's credentials (client_credentials) for a token."""
     if params.grant_type == "authorization_code":
@@ -458,7 +467,9 @@ class AppIdInput(OAuthInput):
     app: str = Field(min_length=1, max_length=64)
 
 
-@REGISTRY.operation("oauth.authorizations.revoke", AppIdInput, output=RevokedCountOut, access=Access.USER, effect=Effect.RELINQUISH)
+@REGISTRY.operation(
+    "oauth.authorizations.revoke", AppIdInput, output=RevokedCountOut, access=Access.USER, effect=Effect.RELINQUISH
+)
 async def revoke_authorization(ctx: Context, params: AppIdInput) -> dict[str, Any]:
     """Take back an app's access: every token it holds for you stops working."""
     _require_session(ctx)

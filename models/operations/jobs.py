@@ -31,6 +31,7 @@ from ..engine import move
 from ..errors import BadInput, Conflict, Forbidden, NotFound, Unprocessable
 from ..jobs import FINISHED, CallbackState, Job, JobState, job_location, job_view, record_job_event, revoke_job_tokens
 from ..machines import JOBS
+from ..outputs import JobOut, Paged
 from ..paging import ListInput, paginate
 from ..registry import REGISTRY, Access, Input
 from ..urls import check_callback_syntax
@@ -186,7 +187,7 @@ class JobIdInput(Input):
     id: str = Field(min_length=1, max_length=64)
 
 
-@REGISTRY.operation("jobs.get", JobIdInput, access=Access.USER)
+@REGISTRY.operation("jobs.get", JobIdInput, output=JobOut, access=Access.USER)
 async def get_job(ctx: Context, params: JobIdInput) -> dict[str, Any]:
     """A job you queued or that acts for you: state, result or problem, timestamps."""
     return await render_job(await visible_job(ctx, params.id))
@@ -197,7 +198,7 @@ class JobListInput(ListInput):
     operation: str | None = Field(None, min_length=1, max_length=100)
 
 
-@REGISTRY.operation("jobs.list", JobListInput, access=Access.USER)
+@REGISTRY.operation("jobs.list", JobListInput, output=Paged[JobOut], access=Access.USER)
 async def list_jobs(ctx: Context, params: JobListInput) -> Any:
     """Your jobs (queued by you or acting for you), newest first, filterable by state and operation."""
     query = Job.filter(_mine(ctx.require_user()))
@@ -210,7 +211,7 @@ async def list_jobs(ctx: Context, params: JobListInput) -> Any:
     return page.map(lambda job: job_view(job, usernames))
 
 
-@REGISTRY.operation("jobs.cancel", JobIdInput)
+@REGISTRY.operation("jobs.cancel", JobIdInput, output=JobOut)
 async def cancel_job(ctx: Context, params: JobIdInput) -> dict[str, Any]:
     """Cancel a queued or running job; a running one is stopped and its changes are not kept."""
     job = await visible_job(ctx, params.id)
@@ -225,7 +226,7 @@ async def cancel_job(ctx: Context, params: JobIdInput) -> dict[str, Any]:
     return await render_job(job)
 
 
-@REGISTRY.operation("jobs.delete", JobIdInput)
+@REGISTRY.operation("jobs.delete", JobIdInput, output=None)
 async def delete_job(ctx: Context, params: JobIdInput) -> None:
     """Forget a finished job (succeeded, failed or cancelled)."""
     job = await visible_job(ctx, params.id)

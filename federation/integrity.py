@@ -30,7 +30,9 @@ from .objects import read_object
 from .proofs import ProofError, proof_of, sign_object, verify_object
 from .remote import FetchError, as_id, as_list, domain_of, fetch_json, type_of
 
-__all__ = ["ActorDocuments", "ObjectRefused", "Verified", "key_in_actor", "sign_as", "signed_document", "verify_remote_object"]
+__all__ = [
+    "ActorDocuments", "ObjectRefused", "Verified", "key_in_actor", "sign_as", "signed_document", "verify_remote_object",
+]
 
 KEY_FRAGMENT = "#ed25519-key"
 

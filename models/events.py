@@ -372,7 +372,8 @@ JobPayload = TypedDict(
         "status": NotRequired[int | None],
     },
 )
-JobPayload.__pydantic_config__ = _STRICT  # type: ignore[attr-defined]  # with_config cannot decorate the functional form
+# with_config cannot decorate the functional form; pydantic reads the attribute the same way
+JobPayload.__pydantic_config__ = _STRICT  # type: ignore[attr-defined]
 
 _JOB_EVENTS = (
     "queued", "running", "succeeded", "failed", "cancelled", "requeued", "deleted", "terminated", "state_set",

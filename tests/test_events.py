@@ -45,7 +45,9 @@ async def test_events__an_undeclared_name_is_refused_when_recorded(api: Api) -> 
         {"version": 2, "owner_handle": "alice"},  # a key nobody declared
     ],
 )
-async def test_events__a_payload_that_does_not_match_its_declaration_is_refused(api: Api, payload: dict[str, Any]) -> None:
+async def test_events__a_payload_that_does_not_match_its_declaration_is_refused(
+    api: Api, payload: dict[str, Any]
+) -> None:
     ctx = Context(site=site_of(api), system=True)
     before = await _event_count()
     with pytest.raises(EventPayloadError, match="'token.deleted' does not match its declaration"):

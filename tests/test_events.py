@@ -4,6 +4,8 @@ by those ids instead of calling operations by name or parsing handles out of vie
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -134,3 +136,18 @@ async def test_outbox__a_give_recorded_before_payloads_held_ids_still_reaches_it
     await deliver_due(site_of(fed_api))
     [post] = [p for p in remote.posts() if p["json"]["object"].get("entryKind") == "give"]
     assert post["path"] == "/users/bob/inbox" and post["json"]["object"]["target"] == bob.uri
+
+
+def test_events__every_name_recorded_in_the_code_is_declared() -> None:
+    """Names written literally at the call sites (dynamic ones, such as ledger.<kind>, are checked
+    when recorded): a new event without a declaration fails here, before any flow reaches it."""
+    root = Path(__file__).resolve().parent.parent
+    call = re.compile(r'(?:\.emit\(|record_job_event\(\s*\w+,|Event\.create\(\s*name=)\s*"([a-z_.]+)"')
+    found = {
+        name: path.relative_to(root)
+        for package in ("models", "federation", "server")
+        for path in sorted((root / package).rglob("*.py"))
+        for name in call.findall(path.read_text())
+    }
+    assert len(found) > 40  # the pattern still matches the call sites
+    assert {name: str(path) for name, path in found.items() if name not in EVENTS} == {}

@@ -40,7 +40,7 @@ from models.tokens import Token, TokenType, TypeParent
 
 from . import documents
 from .actors import local_actor_url
-from .integrity import sign_as
+from .integrity import sign_as, signed_document
 from .outputs import ExportOut
 from .proofs import DATA_INTEGRITY_CONTEXT
 
@@ -78,13 +78,6 @@ async def create_export(ctx: Context, params: ExportInput) -> dict[str, Any]:
 
 class BuildInput(Input):
     set: str = ID
-
-
-async def _signed(ctx: Context, kind: str, object_id: str) -> dict[str, Any]:
-    document: dict[str, Any] = await REGISTRY.call(
-        Context(site=ctx.site), "federation.signed_object", {"kind": kind, "id": object_id}
-    )
-    return document
 
 
 async def _content(token: Token, resolver: Resolver) -> dict[str, Any] | None:
@@ -130,14 +123,14 @@ async def build_export(ctx: Context, params: BuildInput) -> dict[str, Any]:
     omitted: list[dict[str, str]] = []
     for token_id in members:
         token = tokens[token_id]
-        signed = await _signed(ctx, "token", token.id)
+        signed = await signed_document(ctx.site, "token", token.id)
         if "proof" not in signed:  # its owner lives elsewhere: we cannot sign for them
             omitted.append({"id": signed["id"], "reason": "owned by an actor on another server"})
             continue
         entries.append({"object": signed, "content": await _content(token, resolver)})
     own_types = [tokens[token_id].type_id for token_id in members]  # type: ignore[attr-defined]
     type_ids = await _type_ids_with_parents(own_types)
-    types = [await _signed(ctx, "type", type_id) for type_id in type_ids]
+    types = [await signed_document(ctx.site, "type", type_id) for type_id in type_ids]
     owner = token_set.owner
     ledger = [await balance_of(owner, kind) for kind in await TokenType.filter(id__in=type_ids).order_by("id")]
     export_id = new_id()
@@ -151,7 +144,7 @@ async def build_export(ctx: Context, params: BuildInput) -> dict[str, Any]:
         "exporter": owner_url,
         "origin": ctx.site.base_url,
         "published": iso(datetime.now(UTC)),
-        "set": await _signed(ctx, "set", token_set.id),
+        "set": await signed_document(ctx.site, "set", token_set.id),
         "tokens": entries,
         "types": types,
         "ledger": {

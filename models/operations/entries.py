@@ -18,6 +18,7 @@ from ..amounts import MAX_MINOR_UNITS, out_of_range, to_decimal_string
 from ..base import iso
 from ..context import Context
 from ..errors import Conflict, Unprocessable
+from ..events import LedgerEntryPayload
 from ..ids import new_id
 from ..ledger import EntryKind, LedgerEntry, LedgerFlag, LedgerSource
 from ..tokens import Token, TokenType
@@ -124,7 +125,8 @@ async def record_entry(
     description: str,
     token: Token | None = None,
 ) -> dict[str, Any]:
-    """Write the entry and its sources, and emit `ledger.<kind>` with the entry's view.
+    """Write the entry and its sources, emit `ledger.<kind>` (with the ids of the entry, its type and
+    actors) and return the entry's view.
 
     Plain INSERTs: this is the hottest write path (bench/ledger.py), and the ORM's
     model building cost more than the statements themselves.
@@ -165,7 +167,18 @@ async def record_entry(
         ],
     )
     view = _view(entry, token_type, author, recipient, spent, ctx.site.domain)
-    await ctx.emit(f"ledger.{kind.value}", "ledger_entry", entry.id, view)
+    payload: LedgerEntryPayload = {
+        "entry": entry.id,
+        "kind": entry.kind,
+        "type": token_type.id,
+        "token": entry.token_id,
+        "author": author.id,
+        "author_handle": view["author"],
+        "recipient": recipient.id if recipient else None,
+        "recipient_handle": view["recipient"],
+        "amount": view["amount"],
+    }
+    await ctx.emit(f"ledger.{kind.value}", "ledger_entry", entry.id, dict(payload))
     return view
 
 

@@ -22,6 +22,7 @@ from ..amounts import check_in_range, to_minor
 from ..context import Context, Site
 from ..errors import Conflict, Forbidden, NotFound, Unprocessable
 from ..ledger import EntryKind, LedgerEntry, LedgerFlag
+from ..ledger_commit import run_grouped
 from ..paging import ListInput, paginate
 from ..registry import REGISTRY, Access, Input, Transaction
 from ..tokens import TokenType
@@ -318,8 +319,9 @@ async def _give_from_output(
     """The common give in one database round trip: the oldest unspent output covers it.
 
     The entry, its source and its event are written together with the conditional decrement
-    (the double-spend guard) by `sql.run_atomic`; None when another give spent that output
-    first, and the caller then takes the general path, which re-reads.
+    (the double-spend guard) in one transaction, committed together with concurrent gives
+    (models/ledger_commit.py); None when another give spent that output first, and the caller
+    then takes the general path, which re-reads.
     """
     with sql.deferred() as writes:
         view = await record_entry(ctx, EntryKind.GIVE, token_type, amount, recipient, [(output_id, amount)], description)
@@ -328,7 +330,7 @@ async def _give_from_output(
         (amount, output_id, amount),
         expect_rows=1,
     )
-    return view if await sql.run_atomic([guard, *writes]) else None
+    return view if await run_grouped([guard, *writes]) else None
 
 
 async def _give_unique(ctx: Context, token_type: TokenType, amount: int, recipient: Actor, params: GiveInput) -> dict[str, Any]:

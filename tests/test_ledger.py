@@ -333,7 +333,8 @@ async def test_trace__each_entry_as_ledger_get_shows_it(api: Api) -> None:
     (sources in order, flags with their authors, times, remaining), and edges for every source."""
     alice, bob, carol = await api.user("alice"), await api.user("bob"), await api.user("carol")
     type_id = await minted(api, alice, "5")
-    second = await api.post("/api/v1/ledger/create", {"type": type_id, "amount": "5", "description": "more"}, token=alice)
+    more = {"type": type_id, "amount": "5", "description": "more"}
+    second = await api.post("/api/v1/ledger/create", more, token=alice)
     assert second.status == 201, second
     to_bob = await api.post("/api/v1/ledger/give", {"type": type_id, "amount": "8", "to": "bob"}, token=alice)
     assert to_bob.status == 201 and len(to_bob.body["sources"]) == 2, to_bob
@@ -341,7 +342,8 @@ async def test_trace__each_entry_as_ledger_get_shows_it(api: Api) -> None:
     assert flagged.status == 200, flagged
     to_carol = await api.post("/api/v1/ledger/give", {"type": type_id, "amount": "6.50", "to": "carol"}, token=bob)
     assert to_carol.status == 201, to_carol
-    back = await api.post("/api/v1/ledger/give", {"type": type_id, "amount": "2", "to": "alice", "description": "back"}, token=carol)
+    give_back = {"type": type_id, "amount": "2", "to": "alice", "description": "back"}
+    back = await api.post("/api/v1/ledger/give", give_back, token=carol)
     assert back.status == 201, back
 
     reply = await api.get(f"/api/v1/ledger/operations/{back.body['id']}/trace")

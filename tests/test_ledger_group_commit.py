@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+from types import ModuleType
 
 import pytest
 from tortoise.exceptions import IntegrityError
@@ -21,7 +22,7 @@ SQLITE_ONLY = pytest.mark.skipif(
 )
 
 
-def _group_commit():  # type: ignore[no-untyped-def]
+def _group_commit() -> ModuleType:
     """The module under test, imported when a test runs (so the rest of the file still loads without it)."""
     return importlib.import_module("models.ledger_commit")
 
@@ -34,7 +35,9 @@ async def _create_scratch() -> None:
 def _spend(key: str, amount: int, *, duplicate_of: str | None = None) -> list[sql.Statement]:
     """A give in miniature: the guard (a conditional decrement), then its row."""
     return [
-        sql.Statement("UPDATE scratch_gives SET n = n - ? WHERE id = 'pot' AND n >= ?", (amount, amount), expect_rows=1),
+        sql.Statement(
+            "UPDATE scratch_gives SET n = n - ? WHERE id = 'pot' AND n >= ?", (amount, amount), expect_rows=1
+        ),
         sql.Statement("INSERT INTO scratch_gives (id, n) VALUES (?, ?)", (duplicate_of or key, amount)),
     ]
 

@@ -26,7 +26,8 @@ from ..ledger import EntryKind, LedgerEntry, LedgerFlag, LedgerSource
 from ..tokens import Token, TokenType
 
 __all__ = [
-    "EntryRow", "amount_text", "chunks", "entry_rows", "entry_views", "record_entry", "reserve_supply", "spend_token_unit",
+    "EntryRow", "amount_text", "chunks", "entry_rows", "entry_views", "record_entry", "reserve_supply",
+    "spend_token_unit",
 ]
 
 
@@ -105,7 +106,7 @@ def _view(
         "id": entry.id,
         "kind": entry.kind,
         "type": token_type.id,
-        "token": entry.token_id,  # type: ignore[attr-defined]
+        "token": entry.token_id,  # type: ignore[union-attr]  # ORM FK id
         "author": author.handle(domain),
         "recipient": recipient.handle(domain) if recipient else None,
         "amount": amount_text(entry.amount, token_type),
@@ -140,10 +141,10 @@ async def entry_views(
         rows = await LedgerSource.filter(entry_id__in=chunk).order_by("id").values_list("entry_id", "source_id", "amount")
         for entry_id, source_id, amount in rows:
             sources[entry_id].append((source_id, amount))
-    type_ids = {entry.type_id for entry in entries}  # type: ignore[attr-defined]
+    type_ids = {entry.type_id for entry in entries}  # type: ignore[union-attr]  # ORM FK id
     types = {t.id: t for t in await TokenType.filter(id__in=list(type_ids))}
-    actor_ids = {entry.author_id for entry in entries} | {  # type: ignore[attr-defined]
-        entry.recipient_id for entry in entries if entry.recipient_id  # type: ignore[attr-defined]
+    actor_ids = {entry.author_id for entry in entries} | {  # type: ignore[union-attr]  # ORM FK id
+        entry.recipient_id for entry in entries if entry.recipient_id  # type: ignore[union-attr]  # ORM FK id
     }
     flagged = [entry.id for entry in entries if entry.flags]
     flag_rows: list[tuple[str, str, str, Any]] = []
@@ -159,9 +160,9 @@ async def entry_views(
     return [
         _view(
             entry,
-            types[entry.type_id],  # type: ignore[attr-defined]
-            actors[entry.author_id],  # type: ignore[attr-defined]
-            actors.get(entry.recipient_id) if entry.recipient_id else None,  # type: ignore[attr-defined]
+            types[entry.type_id],  # type: ignore[union-attr]  # ORM FK id
+            actors[entry.author_id],  # type: ignore[union-attr]  # ORM FK id
+            actors.get(entry.recipient_id) if entry.recipient_id else None,  # type: ignore[union-attr]  # ORM FK id
             sources[entry.id],
             ctx.site.domain,
             details.get(entry.id),

@@ -96,13 +96,14 @@ class _Group:
     def __init__(self) -> None:
         self.pending: list[tuple[list[sql.Statement], asyncio.Future[bool]]] = []
         self.flushing = False
+        self.task: asyncio.Task[None] | None = None  # held: the loop keeps only weak references to tasks
 
     async def add(self, statements: list[sql.Statement]) -> bool:
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self.pending.append((statements, future))
         if not self.flushing:
             self.flushing = True
-            asyncio.create_task(self._flush())
+            self.task = asyncio.create_task(self._flush())
         return await future
 
     async def _flush(self) -> None:

@@ -78,7 +78,7 @@ async def post_signed(site: Site, url: str, secret: str, message_id: str, body: 
     Shared by job callbacks and event webhooks. The SSRF guard runs right before the try, and
     the connection uses only the addresses it approved (GuardedResolver).
     """
-    allow = site.allow_private_addresses
+    allow = site.federation.allow_private_addresses
     try:
         await check_callback_url(url, allow_private=allow)
     except UrlRefused as error:

@@ -126,7 +126,7 @@ async def _post(
     session: aiohttp.ClientSession, site: Site, delivery: Delivery, body: bytes, signed: Awaitable[dict[str, str]]
 ) -> Outcome:
     try:
-        check_url(delivery.inbox, allow_private=site.allow_private_addresses)
+        check_url(delivery.inbox, allow_private=site.federation.allow_private_addresses)
     except UrlRefused as error:
         return Outcome(None, error.detail)
     headers = await signed
@@ -245,7 +245,7 @@ async def deliver_due(site: Site, *, now: datetime | None = None, limit: int = 2
         return 0
     signers = await _signers(site, claimed)
     connector = aiohttp.TCPConnector(
-        resolver=GuardedResolver(allow_private=site.allow_private_addresses),
+        resolver=GuardedResolver(allow_private=site.federation.allow_private_addresses),
         limit=0, limit_per_host=site.federation.delivery_per_host,
     )
     timeout = aiohttp.ClientTimeout(total=site.federation.fetch_timeout_seconds)

@@ -261,7 +261,7 @@ async def mark_available(domain: str) -> None:
 
 async def fetch_json(site: Site, url: str, *, signed: bool = True, accept: str = ACCEPT) -> dict[str, Any]:
     """GET a JSON object, signed by the instance actor, within the size and time limits."""
-    allow = site.allow_private_addresses
+    allow = site.federation.allow_private_addresses
     await _refuse_blocked(url)
     try:
         target = check_url(url, allow_private=allow)
@@ -555,7 +555,7 @@ async def webfinger_document(site: Site, handle: str) -> dict[str, Any]:
     username, _, host = handle.lstrip("@").partition("@")
     if not username or not host:
         raise FetchError("invalid", f"{handle!r} is not user@host")
-    scheme = "http" if site.allow_private_addresses and site.base_url.startswith("http://") else "https"
+    scheme = "http" if site.federation.allow_private_addresses and site.base_url.startswith("http://") else "https"
     url = f"{scheme}://{host}/.well-known/webfinger?resource={quote(f'acct:{username}@{host}')}"
     return await fetch_json(site, url, signed=False, accept="application/jrd+json, application/json")
 

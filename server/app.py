@@ -11,8 +11,8 @@ from aiohttp import web
 import federation.operations  # noqa: F401  (registers every operation)
 from federation.follows import find_remote_actor
 from federation.ssrf import check_callback_url
-from models.context import FederationLimits, Site
-from models.login_throttle import LoginLimits, LoginThrottle
+from models.context import Site
+from models.login_throttle import LoginThrottle
 from models.registry import REGISTRY
 
 from .activitypub import add_activitypub_routes
@@ -41,31 +41,15 @@ except PackageNotFoundError:  # running from a source tree without installing
 
 
 def site_from(settings: Settings) -> Site:
-    limits = settings.limits
+    """The domain's view of the instance: the loaded settings sections, not copies of their fields."""
     return Site(
         base_url=settings.base_url,
         domain=settings.domain,
         data_dir=settings.data_dir.resolve(),
-        max_media_bytes=limits.max_media_bytes,
-        max_string_length=limits.max_string_length,
-        max_attributes=limits.max_attributes,
-        default_page_size=limits.default_page_size,
-        max_page_size=limits.max_page_size,
-        max_set_search_tokens=limits.max_set_search_tokens,
-        allow_private_addresses=settings.federation.allow_private_addresses,
-        federation=FederationLimits(
-            **settings.federation.model_dump(exclude={"allow_private_addresses"})
-        ),
-        stuck_job_seconds=settings.jobs.stuck_after_seconds,
-        login_throttle=LoginThrottle(
-            LoginLimits(
-                failures_per_account=limits.login_failures_per_account,
-                failures_per_address=limits.login_failures_per_address,
-                window_seconds=limits.login_failure_window_seconds,
-                lockout_seconds=limits.login_lockout_seconds,
-                lockout_max_seconds=limits.login_lockout_max_seconds,
-            )
-        ),
+        limits=settings.limits,
+        federation=settings.federation,
+        jobs=settings.jobs,
+        login_throttle=LoginThrottle(settings.limits),
         check_url_host=check_callback_url,  # DNS: a saved webhook URL must resolve to public addresses
         find_remote_actor=find_remote_actor,  # a give to user@host not seen yet looks it up
     )

@@ -144,7 +144,7 @@ async def enqueue(ctx: Context, request: JobRequest) -> tuple[Job, bool]:
     refuse_job_token(ctx)
     REGISTRY.parse(request.operation, request.input, ctx)
     if request.callback_url is not None:
-        check_callback_syntax(request.callback_url, allow_private=ctx.site.allow_private_addresses)
+        check_callback_syntax(request.callback_url, allow_private=ctx.site.federation.allow_private_addresses)
     key = request.idempotency_key
     if key is not None:
         existing = await Job.get_or_none(caller_id=caller.id, idempotency_key=key)

@@ -147,7 +147,7 @@ class StuckInput(ListInput):
 async def stuck_jobs(ctx: Context, params: StuckInput) -> Any:
     """Running jobs past their lease (their worker died) or running longer than the limit."""
     now = _now()
-    limit = params.running_longer_than or ctx.site.stuck_job_seconds
+    limit = params.running_longer_than or ctx.site.jobs.stuck_after_seconds
     too_long = now - timedelta(seconds=limit)
     query = Job.filter(Q(lease_expires_at__lt=now) | Q(started_at__lt=too_long), state=JobState.RUNNING.value)
     if params.operation:

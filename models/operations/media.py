@@ -89,8 +89,8 @@ async def upload(ctx: Context, params: UploadInput) -> dict[str, Any]:
     size = len(params.content)
     if size == 0:
         raise BadInput("the upload is empty; send the file as the request body", code="empty-upload")
-    if size > ctx.site.max_media_bytes:
-        raise TooLarge(f"the file is {size} bytes; the limit is {ctx.site.max_media_bytes}", code="media-too-large")
+    if size > ctx.site.limits.max_media_bytes:
+        raise TooLarge(f"the file is {size} bytes; the limit is {ctx.site.limits.max_media_bytes}", code="media-too-large")
     if not sniff_matches(content_type, params.content):
         raise Unprocessable(
             f"the file's content is not {content_type}; declare the type it really has", code="media-content-mismatch"

@@ -397,7 +397,7 @@ async def search_set(ctx: Context, params: SetSearchInput) -> dict[str, Any]:
     token_set = await get_visible_set(params.id)
     matcher = Matcher(params.filters)  # bad or unsafe patterns fail here, before any scanning
     set_ids = [token_set.id, *(await _descendants(token_set) if params.include_children else [])]
-    cap = ctx.site.max_set_search_tokens
+    cap = ctx.site.limits.max_set_search_tokens
     members = Subquery(SetMember.filter(set_id__in=set_ids).values("token_id"))
     tokens = await Token.filter(id__in=members, is_deleted=False).select_related("owner").order_by("id").limit(cap + 1)
     truncated, tokens = len(tokens) > cap, tokens[:cap]
@@ -431,7 +431,7 @@ async def format_set(ctx: Context, params: SetFormatInput) -> Rendered:
     renderer = get_renderer(params.format)
     token_set = await get_visible_set(params.id)
     view = await _view(token_set, ctx)
-    limit = min(MAX_FORMAT_TOKENS, ctx.site.max_set_search_tokens)
+    limit = min(MAX_FORMAT_TOKENS, ctx.site.limits.max_set_search_tokens)
     members = await (
         SetMember.filter(set_id=token_set.id, token__is_deleted=False)
         .select_related("token__owner").order_by("id").limit(limit + 1)

@@ -301,7 +301,7 @@ async def _validated(
         len(value) for name, value in values.items()
         if isinstance(value, str) and (definition := schema.definitions.get(name)) is not None and definition.regex
     )
-    check = functools.partial(_check_values, schema, values, current, ctx.site.max_string_length)
+    check = functools.partial(_check_values, schema, values, current, ctx.site.limits.max_string_length)
     result, errors, references = await run_bounded(
         check, patterned, "the values against the type's patterns", "send shorter values, or ask the type's owner "
         "for a simpler pattern", code="pattern-too-slow",

@@ -284,9 +284,9 @@ async def _check_parents(parent_ids: list[str], child_id: str | None) -> None:
 
 
 async def _checked_schema(ctx: Context, own: list[AttributeDef], parents: list[str], type_id: str | None) -> TypeSchema:
-    if len(own) > ctx.site.max_attributes:
+    if len(own) > ctx.site.limits.max_attributes:
         raise Unprocessable(
-            f"a type may define at most {ctx.site.max_attributes} attributes; this one has {len(own)}",
+            f"a type may define at most {ctx.site.limits.max_attributes} attributes; this one has {len(own)}",
             code="too-many-attributes",
         )
     await _check_parents(parents, type_id)

@@ -360,7 +360,7 @@ def parse_actor(document: Mapping[str, Any], fetched_from: str) -> ActorFacts:
 async def _store_actor(facts: ActorFacts) -> RemoteActor:
     """Create or refresh the actor and its cache row (concurrent first fetches agree on one)."""
     now = datetime.now(UTC)
-    values = {
+    values: dict[str, Any] = {
         "inbox": facts.inbox, "shared_inbox": facts.shared_inbox, "key_id": facts.key_id,
         "public_key_pem": facts.public_key_pem, "preferred_username": facts.preferred_username,
         "summary": facts.summary, "domain": domain_of(facts.uri), "fetched_at": now,
@@ -408,7 +408,7 @@ async def _remote_actor(site: Site, uri: str, refresh: bool, shared: bool, hops:
         raise FetchError("invalid", f"actor ids longer than {MAX_URI} characters are not accepted")
     await _refuse_blocked(uri)
     fresh_since = datetime.now(UTC) - timedelta(seconds=site.federation.actor_cache_seconds)
-    cached = None if refresh else _ACTORS.get(uri)
+    cached: RemoteActor | None = None if refresh else _ACTORS.get(uri)
     if cached is not None and cached.fetched_at > fresh_since:
         return cached  # memoised in this process: read back from the table when the memo expires
     cached = await _cached_actor(uri)

@@ -65,7 +65,7 @@ class User(Entity):
     username = fields.CharField(max_length=64, unique=True)
     email = fields.CharField(max_length=254)
     password_hash = fields.CharField(max_length=255)
-    roles = fields.JSONField(default=list)
+    roles: fields.JSONField[list[str]] = fields.JSONField(default=list)
     status = fields.CharField(max_length=16, default=UserStatus.ACTIVE.value)
 
     class Meta:
@@ -123,7 +123,7 @@ class AccessToken(Entity):
     )
     kind = fields.CharField(max_length=16)
     token_hash = fields.CharField(max_length=64, unique=True)
-    scopes = fields.JSONField(default=list)
+    scopes: fields.JSONField[list[str]] = fields.JSONField(default=list)
     expires_at = fields.DatetimeField(null=True)
     revoked_at = fields.DatetimeField(null=True)
     last_used_at = fields.DatetimeField(null=True)

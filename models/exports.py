@@ -8,6 +8,8 @@ holding the copy, which federation keeps current when the origin sends an Update
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 
 from .actors import Actor
@@ -29,7 +31,7 @@ class SetExport(Entity):
     )
     job_id = fields.CharField(max_length=26, null=True, unique=True)
     token_count = fields.IntField(default=0)
-    document = fields.JSONField()
+    document: fields.JSONField[dict[str, Any]] = fields.JSONField()
 
     class Meta:
         app = APP

@@ -71,7 +71,7 @@ async def upload(ctx: Context, params: UploadInput) -> dict[str, Any]:
     token = await get_visible_token(ctx, params.id)
     require_token_owner(ctx, token)
     resolver = Resolver()
-    schema = await resolver.schema(token.type_id)  # type: ignore[attr-defined]
+    schema = await resolver.schema(token.type_id)
     definition = schema.definitions.get(params.attribute)
     if definition is None:
         raise NotFound(f"this token's type has no attribute {params.attribute!r}", code="attribute-not-found")
@@ -99,7 +99,7 @@ async def upload(ctx: Context, params: UploadInput) -> dict[str, Any]:
     digest = hashlib.sha256(params.content).hexdigest()
     await asyncio.to_thread(_store, media_path(ctx, digest), params.content)
     media = await Media.create(
-        owner_id=ctx.actor.id if ctx.actor else token.owner_id,  # type: ignore[attr-defined]
+        owner_id=ctx.actor.id if ctx.actor else token.owner_id,
         token=token,
         attribute=params.attribute,
         content_type=content_type,
@@ -128,14 +128,14 @@ async def read_media(ctx: Context, params: MediaIdInput) -> FileResult:
     missing = NotFound(f"there is no media with id {params.id!r}", code="media-not-found")
     if media is None:
         raise missing
-    token = await Token.get_or_none(id=media.token_id) if media.token_id else None  # type: ignore[attr-defined]
+    token = await Token.get_or_none(id=media.token_id) if media.token_id else None
     caller = ctx.actor.id if ctx.actor else None
     if not ctx.system:
         if token is None or token.is_deleted:
-            if caller != media.owner_id:  # type: ignore[attr-defined]
+            if caller != media.owner_id:
                 raise missing
-        elif caller != token.owner_id:  # type: ignore[attr-defined]
-            schema = await Resolver().schema(token.type_id)  # type: ignore[attr-defined]
+        elif caller != token.owner_id:
+            schema = await Resolver().schema(token.type_id)
             definition = schema.definitions.get(media.attribute)
             if definition is None or is_hidden(definition):
                 raise missing

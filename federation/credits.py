@@ -108,7 +108,7 @@ async def credit_remote_give(site: Site, obj: Mapping[str, Any], sender: RemoteA
             total, places = _total([*held, amount], decimals)
             check_in_range(total, places, field="amount", what="this would make the holding exceed")
             await RemoteCredit.create(
-                entry_uri=entry_uri, recipient=recipient, sender_id=sender.actor_id,  # type: ignore[attr-defined]
+                entry_uri=entry_uri, recipient=recipient, sender_id=sender.actor_id,
                 type_uri=type_uri, symbol=symbol, amount=amount.strip(),
             )
     except DomainError as refused:

@@ -171,7 +171,7 @@ async def build_export(ctx: Context, params: BuildInput) -> dict[str, Any]:
 def _summary(ctx: Context, row: SetExport) -> dict[str, Any]:
     return {
         "id": row.id,
-        "set": row.set_id,  # type: ignore[attr-defined]
+        "set": row.set_id,
         "token_count": row.token_count,
         "url": export_url(ctx.site.base_url, row.id),
         "created_at": iso(row.created_at),

@@ -33,6 +33,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from models.actors import Actor
+from models.base import column
 from models.context import Site
 from models.errors import Unauthorized
 from models.federation import ActorBlock, DomainHealth, RemoteActor
@@ -224,21 +225,21 @@ _ACTORS = LoopMemo(ttl=60)  # remote actors by uri (the table stays the cache of
 
 async def closed_domains() -> dict[str, str]:
     """Blocked and unavailable domains (re-read at most every few seconds)."""
-    found = DOMAIN_STATES.get("all")
+    found: dict[str, str] | None = DOMAIN_STATES.get("all")
     if found is None:
         rows = await DomainHealth.filter(Q(blocked=True) | Q(unavailable=True)).values_list("domain", "blocked")
         found = {domain: "blocked" if blocked else "unavailable" for domain, blocked in rows}
         DOMAIN_STATES.put("all", found)
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 async def blocked_actors() -> frozenset[str]:
     """Ids of the remote actors an admin blocked (re-read at most every few seconds)."""
-    found = DOMAIN_STATES.get("actors")
+    found: frozenset[str] | None = DOMAIN_STATES.get("actors")
     if found is None:
-        found = frozenset(await ActorBlock.all().values_list("uri", flat=True))
+        found = frozenset(await column(ActorBlock.all().values_list("uri", flat=True), str))
         DOMAIN_STATES.put("actors", found)
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 async def _refuse_blocked(url: str) -> None:
@@ -369,7 +370,7 @@ async def _store_actor(facts: ActorFacts) -> RemoteActor:
         existing = await RemoteActor.get_or_none(uri=facts.uri)
         if existing is not None:
             await RemoteActor.filter(id=existing.id).update(**values)
-            await Actor.filter(id=existing.actor_id).update(  # type: ignore[attr-defined]
+            await Actor.filter(id=existing.actor_id).update(
                 display_name=facts.name, kind=facts.kind
             )
             return await RemoteActor.get(id=existing.id)

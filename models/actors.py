@@ -59,6 +59,7 @@ def owner_filter(handle: str, local_domain: str, field: str = "owner") -> dict[s
 class User(Entity):
     """A local account. Credentials live in AccessToken, stored only as hashes."""
 
+    actor_id: str
     actor: fields.OneToOneRelation[Actor] = fields.OneToOneField(
         f"{APP}.Actor", related_name="user", on_delete=fields.RESTRICT
     )
@@ -82,6 +83,7 @@ class GroupRole(StrEnum):
 
 
 class UserGroup(Entity):
+    owner_id: str
     owner: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         f"{APP}.User", related_name="owned_groups", on_delete=fields.RESTRICT
     )
@@ -94,9 +96,11 @@ class UserGroup(Entity):
 
 
 class GroupMember(Entity):
+    group_id: str
     group: fields.ForeignKeyRelation[UserGroup] = fields.ForeignKeyField(
         f"{APP}.UserGroup", related_name="members", on_delete=fields.CASCADE
     )
+    user_id: str
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         f"{APP}.User", related_name="memberships", on_delete=fields.CASCADE
     )
@@ -118,6 +122,7 @@ class TokenKind(StrEnum):
 class AccessToken(Entity):
     """A bearer credential. Only the SHA-256 of the secret is kept."""
 
+    user_id: str
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         f"{APP}.User", related_name="access_tokens", on_delete=fields.CASCADE
     )

@@ -23,9 +23,11 @@ __all__ = ["ImportRecord", "ImportedCopy", "SetExport"]
 class SetExport(Entity):
     """The signed export document of a set, as it was when the export job ran"""
 
+    set_id: str
     set: fields.ForeignKeyRelation[TokenSet] = fields.ForeignKeyField(
         f"{APP}.TokenSet", related_name="exports", on_delete=fields.CASCADE
     )
+    owner_id: str
     owner: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
         f"{APP}.Actor", related_name="exports", on_delete=fields.CASCADE
     )
@@ -41,6 +43,7 @@ class SetExport(Entity):
 class ImportRecord(Entity):
     """One import of an export document by a local user, and where the document came from"""
 
+    importer_id: str
     importer: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
         f"{APP}.Actor", related_name="imports", on_delete=fields.CASCADE
     )
@@ -61,12 +64,15 @@ class ImportRecord(Entity):
 class ImportedCopy(Entity):
     """A read-only copy of a token brought in by an import, with the origin facts it was checked against"""
 
+    record_id: str
     record: fields.ForeignKeyRelation[ImportRecord] = fields.ForeignKeyField(
         f"{APP}.ImportRecord", related_name="copies", on_delete=fields.CASCADE
     )
+    importer_id: str
     importer: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
         f"{APP}.Actor", related_name="imported_copies", on_delete=fields.CASCADE
     )
+    remote_object_id: str
     remote_object: fields.ForeignKeyRelation[RemoteObject] = fields.ForeignKeyField(
         f"{APP}.RemoteObject", related_name="imported_copies", on_delete=fields.CASCADE
     )

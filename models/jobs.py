@@ -13,12 +13,15 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tortoise import fields
 
 from .actors import AccessToken
 from .base import APP, Entity, iso
+
+if TYPE_CHECKING:  # relation annotations only (the models refer to each other by name)
+    from .actors import User
 
 __all__ = [
     "Job", "JobState", "CallbackState", "FINISHED", "MANUAL_TRANSITIONS", "WebhookSecret",
@@ -57,16 +60,21 @@ class Job(Entity):
     """One queued call of an operation, with who asked, who it acts for, and how it ended."""
 
     # null for system jobs: periodic work enqueued by the scheduler, run with a system context
-    caller = fields.ForeignKeyField(f"{APP}.User", related_name="jobs_called", null=True, on_delete=fields.CASCADE)
-    on_behalf_of = fields.ForeignKeyField(
+    caller_id: str | None
+    caller: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        f"{APP}.User", related_name="jobs_called", null=True, on_delete=fields.CASCADE
+    )
+    on_behalf_of_id: str | None
+    on_behalf_of: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         f"{APP}.User", related_name="jobs_for", null=True, on_delete=fields.CASCADE
     )
     operation = fields.CharField(max_length=100)
-    input = fields.JSONField(default=dict)
-    steps = fields.JSONField(null=True)  # chains: ordered steps with per-step state and result
+    input: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
+    # chains: ordered steps with per-step state and result
+    steps: fields.JSONField[list[dict[str, Any]] | None] = fields.JSONField(null=True)
     state = fields.CharField(max_length=16, default=JobState.QUEUED.value)
-    result = fields.JSONField(null=True)
-    error = fields.JSONField(null=True)  # a problem document
+    result: fields.JSONField[Any] = fields.JSONField(null=True)
+    error: fields.JSONField[dict[str, Any] | None] = fields.JSONField(null=True)  # a problem document
     attempts = fields.IntField(default=0)  # how many times a worker started it
     max_attempts = fields.IntField(default=3)
     lease_owner = fields.CharField(max_length=100, null=True)
@@ -99,18 +107,21 @@ class Job(Entity):
 
     @property
     def is_system(self) -> bool:
-        return self.caller_id is None  # type: ignore[attr-defined]
+        return self.caller_id is None
 
     @property
     def runs_as_id(self) -> str | None:
         """The user whose rights the operation uses: the on-behalf-of user if set; None for system jobs."""
-        return self.on_behalf_of_id or self.caller_id  # type: ignore[attr-defined,no-any-return]
+        return self.on_behalf_of_id or self.caller_id
 
 
 class WebhookSecret(Entity):
     """The secret a user signs job callbacks with (Standard Webhooks whsec_ form), rotatable."""
 
-    user = fields.OneToOneField(f"{APP}.User", related_name="webhook_secret", on_delete=fields.CASCADE)
+    user_id: str
+    user: fields.OneToOneRelation[User] = fields.OneToOneField(
+        f"{APP}.User", related_name="webhook_secret", on_delete=fields.CASCADE
+    )
     secret = fields.CharField(max_length=100)
 
     class Meta:
@@ -133,7 +144,7 @@ def job_location(job_id: str) -> str:
 
 def job_view(job: Job, usernames: dict[str, str]) -> dict[str, Any]:
     """The public job record; `usernames` maps the caller and behalf user ids to names."""
-    behalf_id = job.on_behalf_of_id  # type: ignore[attr-defined]
+    behalf_id = job.on_behalf_of_id
     return {
         "id": job.id,
         "url": job_location(job.id),
@@ -142,7 +153,7 @@ def job_view(job: Job, usernames: dict[str, str]) -> dict[str, Any]:
         "input": job.input,
         "result": job.result,
         "error": job.error,
-        "caller": usernames.get(job.caller_id),  # type: ignore[attr-defined]
+        "caller": usernames.get(job.caller_id or ""),
         "on_behalf_of": usernames.get(behalf_id) if behalf_id else None,
         "attempts": job.attempts,
         "max_attempts": job.max_attempts,

@@ -53,6 +53,7 @@ class OAuthApp(Entity):
 class OAuthCode(Entity):
     """An authorization code: single use, short-lived, bound to its redirect URI and PKCE challenge."""
 
+    app_id: str
     app: fields.ForeignKeyRelation[OAuthApp] = fields.ForeignKeyField(
         f"{APP}.OAuthApp", related_name="codes", on_delete=fields.CASCADE
     )
@@ -75,6 +76,7 @@ class OAuthCode(Entity):
 class OAuthToken(Entity):
     """Which app holds a token: a user token (access_token set) or an app-only token (token_hash set)."""
 
+    app_id: str
     app: fields.ForeignKeyRelation[OAuthApp] = fields.ForeignKeyField(
         f"{APP}.OAuthApp", related_name="tokens", on_delete=fields.CASCADE
     )

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from importlib.metadata import PackageNotFoundError, version
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 import federation.operations  # noqa: F401  (registers every operation)
 from federation.follows import find_remote_actor
@@ -59,7 +60,7 @@ async def _openapi(request: web.Request) -> web.Response:
     return json_response(request.app[OPENAPI])
 
 
-def _options_handler(path: str, methods: list[str]):  # type: ignore[no-untyped-def]
+def _options_handler(path: str, methods: list[str]) -> Handler:
     """OPTIONS on a resource answers its part of the OpenAPI document."""
 
     async def handle(request: web.Request) -> web.Response:

@@ -67,9 +67,9 @@ class JobRequest:
 
 async def record_job_event(job: Job, name: str, payload: dict[str, Any] | None = None) -> None:
     """Outbox event for a job state change, attributed to the job's caller (none for system jobs)."""
-    if job.caller_id is None:  # type: ignore[attr-defined]
+    if job.caller_id is None:
         return  # periodic housekeeping is not news to anyone
-    actor_ids = await User.filter(id=job.caller_id).values_list("actor_id", flat=True)  # type: ignore[attr-defined]
+    actor_ids = await User.filter(id=job.caller_id).values_list("actor_id", flat=True)
     await Event.create(
         name=name,
         actor_id=actor_ids[0] if actor_ids else None,
@@ -93,10 +93,10 @@ async def acting_context(ctx: Context, behalf_username: str | None, operation: s
 
 async def check_job_consent(job: Job) -> None:
     """Before a run: the behalf user's consent still holds (not revoked or expired since queueing)."""
-    if job.on_behalf_of_id is None or job.caller_id is None:  # type: ignore[attr-defined]
+    if job.on_behalf_of_id is None or job.caller_id is None:
         return
-    users = {user.id: user for user in await User.filter(id__in=[job.caller_id, job.on_behalf_of_id])}  # type: ignore[attr-defined]
-    caller, grantor = users.get(job.caller_id), users.get(job.on_behalf_of_id)  # type: ignore[attr-defined]
+    users = {user.id: user for user in await User.filter(id__in=[job.caller_id, job.on_behalf_of_id])}
+    caller, grantor = users.get(job.caller_id), users.get(job.on_behalf_of_id)
     if caller is None or grantor is None:
         raise Forbidden("the account that queued this job or the one it acts for is gone", code="on-behalf-of-forbidden")
     await require_consent(caller, grantor, job.operation)
@@ -174,7 +174,7 @@ async def enqueue(ctx: Context, request: JobRequest) -> tuple[Job, bool]:
 
 
 async def _usernames(jobs: list[Job]) -> dict[str, str]:
-    ids = {job.caller_id for job in jobs} | {job.on_behalf_of_id for job in jobs if job.on_behalf_of_id}  # type: ignore[attr-defined]
+    ids = {job.caller_id for job in jobs} | {job.on_behalf_of_id for job in jobs if job.on_behalf_of_id}
     rows = await User.filter(id__in=list(ids)).values_list("id", "username")
     return {user_id: username for user_id, username in rows}
 

@@ -414,9 +414,9 @@ async def verify_app(ctx: Context, params: NoParams) -> dict[str, Any]:
     """The app behind the calling token (Mastodon's verify_credentials); 401 for other tokens."""
     app_id = ctx.extra.get("oauth_app_id")
     token = ctx.extra.get("access_token")
-    if app_id is None and getattr(token, "kind", None) == TokenKind.OAUTH.value:
-        link = await OAuthToken.get_or_none(access_token_id=token.id)  # type: ignore[union-attr]
-        app_id = link.app_id if link else None  # type: ignore[attr-defined]
+    if app_id is None and token is not None and getattr(token, "kind", None) == TokenKind.OAUTH.value:
+        link = await OAuthToken.get_or_none(access_token_id=token.id)
+        app_id = link.app_id if link else None
     app = await OAuthApp.get_or_none(id=app_id) if app_id else None
     if app is None:
         raise Unauthorized("call this with a token issued to an app", code="app-token-required")

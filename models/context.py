@@ -28,8 +28,9 @@ class Site:
     domain: str
     data_dir: Path
     # The settings sections as loaded (server/settings.py); their defaults are in models/settings.py.
+    # federation.allow_private_addresses turns the SSRF guard off (tests, closed networks).
     limits: Limits = field(default_factory=Limits)
-    federation: FederationSettings = field(default_factory=FederationSettings)  # allow_private_addresses: SSRF guard off
+    federation: FederationSettings = field(default_factory=FederationSettings)
     jobs: JobSettings = field(default_factory=JobSettings)
     # failed sign-ins of this process (None: not counted, as in the CLI)
     login_throttle: LoginThrottle | None = field(default=None, compare=False, repr=False)

@@ -54,7 +54,8 @@ class _Counter:
         entry.last = now
         if entry.count >= self.threshold:
             doublings = min(entry.count - self.threshold, 32)
-            entry.locked_until = now + min(limits.login_lockout_max_seconds, limits.login_lockout_seconds * 2**doublings)
+            lockout = min(limits.login_lockout_max_seconds, limits.login_lockout_seconds * 2**doublings)
+            entry.locked_until = now + lockout
         self.entries[key] = entry  # most recent last
         while len(self.entries) > MAX_KEYS:
             self.entries.popitem(last=False)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import SettingsError as SourceError
 from pydantic_settings import (
     BaseSettings,
@@ -114,14 +114,35 @@ class _Environment(EnvSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         values = super().__call__()
-        # Variables naming no setting are refused (a typo must not be ignored quietly): pass
-        # them on so that validation reports them as extra inputs, with their names.
-        fields = set(self.settings_cls.model_fields)
+        # A variable naming no setting is refused (a typo must not be ignored quietly): it is
+        # passed on as written, so that validation reports it by name. The source itself drops
+        # unknown top-level names and paths that go on past a setting (TALLYSTICK_PORT__X).
         for name, value in self._environ.items():
-            key = name[len(ENV_PREFIX) :].lower() if name.startswith(ENV_PREFIX) else None
-            if key and name != CONFIG_VARIABLE and key.split("__")[0] not in fields:
-                values[key] = value
+            if name.startswith(ENV_PREFIX) and name != CONFIG_VARIABLE and len(name) > len(ENV_PREFIX):
+                path = name[len(ENV_PREFIX) :].lower().split("__")
+                if not _names_a_setting(self.settings_cls, path):
+                    target = values
+                    for part in path[:-1]:
+                        inner = target.get(part)
+                        if not isinstance(inner, dict):
+                            inner = target[part] = {}
+                        target = inner
+                    target[path[-1]] = value
         return values
+
+
+def _names_a_setting(model: type[BaseModel], path: list[str]) -> bool:
+    """Whether a variable's path (lower case, split at `__`) names a setting or a section, or a
+    key inside a section that validation then judges (pydantic-settings passes those on)."""
+    field = model.model_fields.get(path[0])
+    if field is None:
+        return False
+    section = field.annotation
+    if len(path) == 1:
+        return True
+    if isinstance(section, type) and issubclass(section, BaseModel):
+        return path[1] not in section.model_fields or _names_a_setting(section, path[1:])
+    return False
 
 
 def _check_file(path: Path) -> None:

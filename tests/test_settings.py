@@ -57,6 +57,8 @@ def test_settings__config_file_then_environment(tmp_path: Path) -> None:
         ({"TALLYSTICK_DATABASE_URL": "mysql://x"}, "sqlite://"),
         ({"TALLYSTICK_LIMITS__MAX_BODY_BYTES": "10"}, "TALLYSTICK_LIMITS__MAX_BODY_BYTES"),
         ({"TALLYSTICK_NO_SUCH_KEY": "1"}, "no_such_key"),
+        ({"TALLYSTICK_LIMITS__NO_SUCH_KEY": "1"}, "TALLYSTICK_LIMITS__NO_SUCH_KEY"),
+        ({"TALLYSTICK_PORT__X": "1"}, "TALLYSTICK_PORT"),  # a path past a setting is a typo too
         ({"TALLYSTICK_DATABASE__SQLITE_SYNCHRONOUS": "off"}, "TALLYSTICK_DATABASE__SQLITE_SYNCHRONOUS"),
     ],
 )

@@ -40,7 +40,7 @@ async def on_actor_update(site: Site, activity: Mapping[str, Any], sender: Remot
 
 async def on_actor_delete(site: Site, sender: RemoteActor) -> str:
     """The sender deleted its account: drop its follows both ways and its subscriptions, remember it is gone."""
-    actor_id = sender.actor_id  # type: ignore[attr-defined]
+    actor_id = sender.actor_id
     async with in_transaction():
         await Follow.filter(Q(follower_id=actor_id) | Q(target_id=actor_id)).delete()
         await Subscription.filter(follower_id=actor_id).delete()

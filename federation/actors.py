@@ -141,7 +141,7 @@ async def actor_document(ctx: Context, params: ActorInput) -> dict[str, Any]:
         actor_id=local_actor_url(base, actor),
         base_url=base,
         rsa_public_pem=keys.rsa_public_pem,
-        ed25519_multibase=ed25519_to_multibase(ed_key),  # type: ignore[arg-type]
+        ed25519_multibase=ed25519_to_multibase(ed_key),  # type: ignore[arg-type]  # an Ed25519 key in that column
     )
     document["manuallyApprovesFollowers"] = bool(profile and profile.manually_approves_followers)
     return document

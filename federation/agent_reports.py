@@ -158,7 +158,7 @@ async def _answer_decided(site: Site, event: Event) -> bool:
     report = await AgentReport.get_or_none(id=str((event.payload or {}).get("report") or "")).select_related("owner")
     if report is None or not report.activity_uri or not report.owner.is_local:
         return False
-    agent = await RemoteActor.get_or_none(actor_id=report.agent_id)  # type: ignore[attr-defined]
+    agent = await RemoteActor.get_or_none(actor_id=report.agent_id)
     if agent is None:  # a local agent reads its reports through the API
         return False
     kind = _DECISIONS[event.name]

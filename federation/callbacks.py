@@ -28,6 +28,7 @@ import orjson
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from models.base import column
 from models.context import Context, Site
 from models.errors import Conflict, Unprocessable
 from models.jobs import FINISHED, CallbackState, Job
@@ -80,7 +81,7 @@ async def post_signed(site: Site, url: str, secret: str, message_id: str, body: 
     Shared by job callbacks and event webhooks. The SSRF guard runs right before the try, and
     the connection uses only the addresses it approved (GuardedResolver).
     """
-    allow = site.allow_private_addresses
+    allow = site.federation.allow_private_addresses
     try:
         await check_callback_url(url, allow_private=allow)
     except UrlRefused as error:
@@ -109,7 +110,7 @@ async def post_signed(site: Site, url: str, secret: str, message_id: str, body: 
 
 async def _post(site: Site, job: Job) -> tuple[int | None, str | None]:
     """One try of a job's callback, signed with its caller's secret."""
-    secret = await secret_for(job.caller_id)  # type: ignore[attr-defined]
+    secret = await secret_for(job.caller_id or "")  # system jobs have no callback
     return await post_signed(site, job.callback_url or "", secret.secret, job.id, orjson.dumps(await render_job(job)))
 
 
@@ -149,12 +150,13 @@ async def deliver(site: Site, job_id: str, *, now: datetime | None = None, manua
 async def deliver_due_callbacks(site: Site, *, now: datetime | None = None, limit: int = 50) -> int:
     """The periodic sweep: try every pending callback whose next try is due; the number tried."""
     now = now or _now()
-    due = await (
+    due = await column(
         Job.filter(Q(callback_next_at__isnull=True) | Q(callback_next_at__lte=now))
         .filter(callback_state=CallbackState.PENDING.value, state__in=list(FINISHED))
         .order_by("updated_at")
         .limit(limit)
-        .values_list("id", flat=True)
+        .values_list("id", flat=True),
+        str,
     )
     tried = 0
     for job_id in due:

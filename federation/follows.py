@@ -55,7 +55,7 @@ async def _handles(site: Site, actor_ids: list[str]) -> dict[str, Actor]:
 
 
 def _view(site: Site, follow: Follow, actors: Mapping[str, Actor]) -> dict[str, Any]:
-    follower, target = actors[follow.follower_id], actors[follow.target_id]  # type: ignore[attr-defined]
+    follower, target = actors[follow.follower_id], actors[follow.target_id]
     return {
         "id": follow.id,
         "follower": follower.handle(site.domain),
@@ -119,7 +119,7 @@ async def _remote_object_owner(site: Site, uri: str) -> Actor:
         remote = await remote_actor(site, owner)
     except FetchError as error:
         raise Unprocessable(f"cannot fetch {owner}: {error.detail}", code="remote-actor-unavailable") from None
-    return await Actor.get(id=remote.actor_id)  # type: ignore[attr-defined]
+    return await Actor.get(id=remote.actor_id)
 
 
 async def follow_target(ctx: Context, target: str) -> tuple[Actor, str]:
@@ -127,7 +127,7 @@ async def follow_target(ctx: Context, target: str) -> tuple[Actor, str]:
     if target.startswith(("http://", "https://")) and domain_of(target) != domain_of(ctx.site.base_url):
         try:
             remote = await remote_actor(ctx.site, target)
-            return await Actor.get(id=remote.actor_id), ""  # type: ignore[attr-defined]
+            return await Actor.get(id=remote.actor_id), ""
         except FetchError as error:
             if error.kind != "invalid":
                 raise Unprocessable(f"cannot fetch {target}: {error.detail}", code="remote-actor-unavailable") from None
@@ -160,7 +160,7 @@ async def resolve_target(ctx: Context, target: str) -> Actor:
         remote = await remote_actor(site, uri)
     except FetchError as error:
         raise Unprocessable(f"cannot fetch {uri}: {error.detail}", code="remote-actor-unavailable") from None
-    return await Actor.get(id=remote.actor_id)  # type: ignore[attr-defined]
+    return await Actor.get(id=remote.actor_id)
 
 
 async def find_remote_actor(site: Site, handle: str) -> Actor:
@@ -173,7 +173,7 @@ async def find_remote_actor(site: Site, handle: str) -> Actor:
         raise Unprocessable(
             f"no account {handle} could be found: {error.detail}", code="remote-actor-unavailable"
         ) from None
-    return await Actor.get(id=remote.actor_id)  # type: ignore[attr-defined]
+    return await Actor.get(id=remote.actor_id)
 
 
 @REGISTRY.operation("federation.lookup", FollowInput, output=LookupOut, access=Access.USER)
@@ -261,7 +261,7 @@ async def unfollow(ctx: Context, params: FollowIdInput) -> None:
     row = await Follow.get_or_none(id=params.id, follower_id=me.id)
     if row is None:
         raise NotFound("you do not follow anything with this id", code="follow-not-found")
-    target = await Actor.get(id=row.target_id)  # type: ignore[attr-defined]
+    target = await Actor.get(id=row.target_id)
     if not target.is_local:
         remote = await RemoteActor.get(actor_id=target.id)
         undo = await _undo_payload(ctx.site, row, me, target)
@@ -272,11 +272,11 @@ async def unfollow(ctx: Context, params: FollowIdInput) -> None:
 
 async def _answer(ctx: Context, row: Follow, kind: str) -> None:
     """Send Accept or Reject of a remote actor's Follow."""
-    follower = await Actor.get(id=row.follower_id)  # type: ignore[attr-defined]
+    follower = await Actor.get(id=row.follower_id)
     if follower.is_local:
         return
     remote = await RemoteActor.get(actor_id=follower.id)
-    me = await Actor.get(id=row.target_id)  # type: ignore[attr-defined]
+    me = await Actor.get(id=row.target_id)
     original = {"id": row.activity_uri, "type": "Follow", "actor": follower.uri,
                 "object": local_actor_url(ctx.site.base_url, me)}
     await publish(ctx.site, me, kind, original, inboxes=[remote.inbox], to=[follower.uri or ""])
@@ -299,7 +299,7 @@ async def approve(ctx: Context, params: FollowIdInput) -> dict[str, Any]:
     await row.save(update_fields=["state", "updated_at"])
     await _answer(ctx, row, "Accept")
     await ctx.emit("follow.accepted", "follow", row.id, {})
-    return _view(ctx.site, row, await _handles(ctx.site, [row.follower_id, row.target_id]))  # type: ignore[attr-defined]
+    return _view(ctx.site, row, await _handles(ctx.site, [row.follower_id, row.target_id]))
 
 
 @REGISTRY.operation("followers.reject", FollowIdInput, output=None, access=Access.WRITE)
@@ -342,12 +342,12 @@ async def on_follow(site: Site, activity: Mapping[str, Any], sender: RemoteActor
         return await on_follow_object(site, activity, sender)
     ctx = Context(site=site, actor=target, system=True)
     async with in_transaction():
-        row = await Follow.get_or_none(follower_id=sender.actor_id, target_id=target.id, object_uri="")  # type: ignore[attr-defined]
+        row = await Follow.get_or_none(follower_id=sender.actor_id, target_id=target.id, object_uri="")
         if row is None:
             manual = await manually_approves(target)
             state = FollowState.PENDING if manual else FollowState.ACCEPTED
             row = await Follow.create(
-                follower_id=sender.actor_id, target=target, state=state.value,  # type: ignore[attr-defined]
+                follower_id=sender.actor_id, target=target, state=state.value,
                 activity_uri=str(activity["id"]),
             )
             await ctx.emit("follow.received", "follow", row.id, {"follower": sender.uri, "state": state.value})
@@ -365,15 +365,15 @@ async def _our_follow(site: Site, activity: Mapping[str, Any], sender: RemoteAct
     obj = activity.get("object")
     uri = as_id(obj)
     if uri and domain_of(uri) == domain_of(site.base_url):
-        row = await Follow.get_or_none(activity_uri=uri, target_id=sender.actor_id)  # type: ignore[attr-defined]
+        row = await Follow.get_or_none(activity_uri=uri, target_id=sender.actor_id)
         if row is not None:
             return row
     if isinstance(obj, Mapping):
         follower = await local_actor_of(site, as_id(obj.get("actor")) or "")
         if follower is not None:
             return await Follow.get_or_none(
-                follower_id=follower.id, target_id=sender.actor_id, object_uri=as_id(obj.get("object")) or ""  # type: ignore[attr-defined]
-            ) or await Follow.get_or_none(follower_id=follower.id, target_id=sender.actor_id, object_uri="")  # type: ignore[attr-defined]
+                follower_id=follower.id, target_id=sender.actor_id, object_uri=as_id(obj.get("object")) or ""
+            ) or await Follow.get_or_none(follower_id=follower.id, target_id=sender.actor_id, object_uri="")
     return None
 
 
@@ -397,13 +397,13 @@ async def on_undo(site: Site, activity: Mapping[str, Any], sender: RemoteActor) 
     """Undo(Follow): the sender stops following one of our users (or one of our objects)."""
     obj = activity.get("object")
     uri = as_id(obj)
-    removed = await Follow.filter(activity_uri=uri or "", follower_id=sender.actor_id).delete()  # type: ignore[attr-defined]
+    removed = await Follow.filter(activity_uri=uri or "", follower_id=sender.actor_id).delete()
     if not removed:
-        removed = await Subscription.filter(activity_uri=uri or "", follower_id=sender.actor_id).delete()  # type: ignore[attr-defined]
+        removed = await Subscription.filter(activity_uri=uri or "", follower_id=sender.actor_id).delete()
     if not removed and isinstance(obj, Mapping):
         target = await local_actor_of(site, as_id(obj.get("object")) or "")
         if target is not None:
-            removed = await Follow.filter(follower_id=sender.actor_id, target_id=target.id, object_uri="").delete()  # type: ignore[attr-defined]
+            removed = await Follow.filter(follower_id=sender.actor_id, target_id=target.id, object_uri="").delete()
     return "unfollowed" if removed else "ignored: no such follow"
 
 

@@ -185,7 +185,7 @@ async def _owner_actors(site: Site, checked: CheckedExport) -> dict[str, Actor]:
             remote = await remote_actor(site, uri)
         except FetchError as error:
             raise _refuse(f"cannot fetch the owner {uri}: {error.detail}") from None
-        found[uri] = await Actor.get(id=remote.actor_id)  # type: ignore[attr-defined]
+        found[uri] = await Actor.get(id=remote.actor_id)
     return found
 
 
@@ -248,15 +248,15 @@ async def import_export(ctx: Context, params: ImportInput) -> dict[str, Any]:
 
 
 async def _copy_views(rows: list[ImportedCopy]) -> list[dict[str, Any]]:
-    held_ids = [row.remote_object_id for row in rows]  # type: ignore[attr-defined]
+    held_ids = [row.remote_object_id for row in rows]
     objects = {obj.id: obj for obj in await RemoteObject.filter(id__in=held_ids)}
     views = []
     for row in rows:
-        held = objects.get(row.remote_object_id)  # type: ignore[attr-defined]
+        held = objects.get(row.remote_object_id)
         current: Mapping[str, Any] = held.document if held is not None and isinstance(held.document, Mapping) else {}
         views.append({
             "id": row.id,
-            "import": row.record_id,  # type: ignore[attr-defined]
+            "import": row.record_id,
             "token": row.token_uri,
             "origin": row.origin,
             "origin_token_id": row.origin_token_id,
@@ -356,7 +356,7 @@ async def verify_copy(ctx: Context, params: CopyIdInput) -> dict[str, Any]:
     row = await ImportedCopy.get_or_none(id=params.id, importer_id=ctx.require_actor().id)
     if row is None:
         raise NotFound(f"you have no copy with id {params.id!r}", code="copy-not-found")
-    held = await RemoteObject.get(id=row.remote_object_id)  # type: ignore[attr-defined]
+    held = await RemoteObject.get(id=row.remote_object_id)
     actors = ActorDocuments(ctx.site)
     verdict = await ask_origin(ctx.site, row.token_uri, str(held.document.get("contentHash")), actors)
     problem = None

@@ -279,7 +279,7 @@ async def _on_change(site: Site, activity: Mapping[str, Any], sender: RemoteActo
     if object_id == sender.uri and activity["type"] == "Delete":  # the account itself is gone
         return await on_actor_delete(site, sender)
     copy = await RemoteObject.get_or_none(uri=object_id)
-    if copy is not None and copy.owner_id != sender.actor_id:  # type: ignore[attr-defined]
+    if copy is not None and copy.owner_id != sender.actor_id:
         return "ignored: not the owner"
     if activity["type"] == "Delete":
         if copy is None:
@@ -294,7 +294,7 @@ async def _on_change(site: Site, activity: Mapping[str, Any], sender: RemoteActo
         return credited
     if copy is None:
         try:
-            await RemoteObject.create(uri=object_id, type=kind, owner_id=sender.actor_id, document=dict(obj))  # type: ignore[attr-defined]
+            await RemoteObject.create(uri=object_id, type=kind, owner_id=sender.actor_id, document=dict(obj))
         except IntegrityError:
             return "duplicate"
         return "stored"
@@ -423,7 +423,7 @@ async def remote_objects(ctx: Context, params: RemoteObjectsInput) -> Page:
     if params.type:
         query = query.filter(type=params.type)
     page = await paginate(query, params)
-    owners = {a.id: a for a in await Actor.filter(id__in=[row.owner_id for row in page.items])}  # type: ignore[attr-defined]
+    owners = {a.id: a for a in await Actor.filter(id__in=[row.owner_id for row in page.items])}
     return page.map(lambda row: {
         "id": row.id,
         "uri": row.uri,

@@ -59,7 +59,7 @@ async def sign_as(site: Site, actor: Actor, document: dict[str, Any]) -> dict[st
     keys = await actor_keys(actor)
     private = load_private_key(keys.ed25519_private_pem)
     method = local_actor_url(site.base_url, actor) + KEY_FRAGMENT
-    return sign_object(document, private, method)  # type: ignore[arg-type]
+    return sign_object(document, private, method)  # type: ignore[arg-type]  # the ed25519 column holds an Ed25519 key
 
 
 def _local_username(site: Site, url: str) -> str | None:

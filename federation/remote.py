@@ -33,6 +33,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from models.actors import Actor
+from models.base import column
 from models.context import Site
 from models.errors import Unauthorized
 from models.federation import ActorBlock, DomainHealth, RemoteActor
@@ -224,21 +225,21 @@ _ACTORS = LoopMemo(ttl=60)  # remote actors by uri (the table stays the cache of
 
 async def closed_domains() -> dict[str, str]:
     """Blocked and unavailable domains (re-read at most every few seconds)."""
-    found = DOMAIN_STATES.get("all")
+    found: dict[str, str] | None = DOMAIN_STATES.get("all")
     if found is None:
         rows = await DomainHealth.filter(Q(blocked=True) | Q(unavailable=True)).values_list("domain", "blocked")
         found = {domain: "blocked" if blocked else "unavailable" for domain, blocked in rows}
         DOMAIN_STATES.put("all", found)
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 async def blocked_actors() -> frozenset[str]:
     """Ids of the remote actors an admin blocked (re-read at most every few seconds)."""
-    found = DOMAIN_STATES.get("actors")
+    found: frozenset[str] | None = DOMAIN_STATES.get("actors")
     if found is None:
-        found = frozenset(await ActorBlock.all().values_list("uri", flat=True))
+        found = frozenset(await column(ActorBlock.all().values_list("uri", flat=True), str))
         DOMAIN_STATES.put("actors", found)
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 async def _refuse_blocked(url: str) -> None:
@@ -261,7 +262,7 @@ async def mark_available(domain: str) -> None:
 
 async def fetch_json(site: Site, url: str, *, signed: bool = True, accept: str = ACCEPT) -> dict[str, Any]:
     """GET a JSON object, signed by the instance actor, within the size and time limits."""
-    allow = site.allow_private_addresses
+    allow = site.federation.allow_private_addresses
     await _refuse_blocked(url)
     try:
         target = check_url(url, allow_private=allow)
@@ -360,7 +361,7 @@ def parse_actor(document: Mapping[str, Any], fetched_from: str) -> ActorFacts:
 async def _store_actor(facts: ActorFacts) -> RemoteActor:
     """Create or refresh the actor and its cache row (concurrent first fetches agree on one)."""
     now = datetime.now(UTC)
-    values = {
+    values: dict[str, Any] = {
         "inbox": facts.inbox, "shared_inbox": facts.shared_inbox, "key_id": facts.key_id,
         "public_key_pem": facts.public_key_pem, "preferred_username": facts.preferred_username,
         "summary": facts.summary, "domain": domain_of(facts.uri), "fetched_at": now,
@@ -369,7 +370,7 @@ async def _store_actor(facts: ActorFacts) -> RemoteActor:
         existing = await RemoteActor.get_or_none(uri=facts.uri)
         if existing is not None:
             await RemoteActor.filter(id=existing.id).update(**values)
-            await Actor.filter(id=existing.actor_id).update(  # type: ignore[attr-defined]
+            await Actor.filter(id=existing.actor_id).update(
                 display_name=facts.name, kind=facts.kind
             )
             return await RemoteActor.get(id=existing.id)
@@ -408,7 +409,7 @@ async def _remote_actor(site: Site, uri: str, refresh: bool, shared: bool, hops:
         raise FetchError("invalid", f"actor ids longer than {MAX_URI} characters are not accepted")
     await _refuse_blocked(uri)
     fresh_since = datetime.now(UTC) - timedelta(seconds=site.federation.actor_cache_seconds)
-    cached = None if refresh else _ACTORS.get(uri)
+    cached: RemoteActor | None = None if refresh else _ACTORS.get(uri)
     if cached is not None and cached.fetched_at > fresh_since:
         return cached  # memoised in this process: read back from the table when the memo expires
     cached = await _cached_actor(uri)
@@ -555,7 +556,7 @@ async def webfinger_document(site: Site, handle: str) -> dict[str, Any]:
     username, _, host = handle.lstrip("@").partition("@")
     if not username or not host:
         raise FetchError("invalid", f"{handle!r} is not user@host")
-    scheme = "http" if site.allow_private_addresses and site.base_url.startswith("http://") else "https"
+    scheme = "http" if site.federation.allow_private_addresses and site.base_url.startswith("http://") else "https"
     url = f"{scheme}://{host}/.well-known/webfinger?resource={quote(f'acct:{username}@{host}')}"
     return await fetch_json(site, url, signed=False, accept="application/jrd+json, application/json")
 

@@ -61,12 +61,12 @@ async def on_follow_object(site: Site, activity: Mapping[str, Any], sender: Remo
     uri = str(activity["id"])
     async with in_transaction():
         existing = await Subscription.get_or_none(
-            follower_id=sender.actor_id, object_kind=kind, object_id=object_id  # type: ignore[attr-defined]
+            follower_id=sender.actor_id, object_kind=kind, object_id=object_id
         )
         if existing is None:
             try:
                 async with in_transaction():
-                    await Subscription.create(follower_id=sender.actor_id, object_kind=kind, object_id=object_id,  # type: ignore[attr-defined]
+                    await Subscription.create(follower_id=sender.actor_id, object_kind=kind, object_id=object_id,
                                               activity_uri=uri)
             except IntegrityError:
                 return "duplicate"

@@ -19,6 +19,7 @@ import orjson
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from models.base import column
 from models.context import Context, Site
 from models.events import Event
 from models.operations.callbacks import secret_for
@@ -47,7 +48,7 @@ async def _disable(hook: Webhook, reason: str) -> None:
         owner = await hook.owner
         await Event.create(
             name="webhook.disabled",
-            actor_id=owner.actor_id,  # type: ignore[attr-defined]
+            actor_id=owner.actor_id,
             object_type="webhook",
             object_id=hook.id,
             payload={"url": hook.url, "reason": reason[:500]},
@@ -70,7 +71,7 @@ async def deliver_webhook(site: Site, delivery_id: str, *, now: datetime | None 
         return None
     delivery.attempts += 1
     hook = delivery.webhook
-    secret = await secret_for(hook.owner_id)  # type: ignore[attr-defined]
+    secret = await secret_for(hook.owner_id)
     body = orjson.dumps(event_message(delivery.event))
     status, problem = await post_signed(site, hook.url, secret.secret, delivery.id, body)  # no transaction open
     fields: dict[str, Any] = {"last_status": status, "last_error": problem}
@@ -97,12 +98,13 @@ async def deliver_webhook(site: Site, delivery_id: str, *, now: datetime | None 
 async def deliver_due_webhooks(site: Site, *, now: datetime | None = None, limit: int = 100) -> int:
     """Try every pending delivery that is due, oldest first, for enabled endpoints; the number tried."""
     now = now or _now()
-    due = await (
+    due = await column(
         WebhookDelivery.filter(Q(next_at__isnull=True) | Q(next_at__lte=now))
         .filter(state=DeliveryState.PENDING.value, webhook__enabled=True)
         .order_by("id")
         .limit(limit)
-        .values_list("id", flat=True)
+        .values_list("id", flat=True),
+        str,
     )
     tried = 0
     for delivery_id in due:

@@ -174,7 +174,7 @@ async def _submit_chain(
 async def _check_callback(request: web.Request, url: Any) -> None:
     """The DNS half of the SSRF guard, at the edge (the operation checks the syntax itself)."""
     if isinstance(url, str):
-        await check_callback_url(url, allow_private=request[CTX].site.allow_private_addresses)
+        await check_callback_url(url, allow_private=request[CTX].site.federation.allow_private_addresses)
 
 
 def _inline(

@@ -173,7 +173,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if secret.strip().startswith(APP_TOKEN_PREFIX):  # an OAuth app acting for itself, no user
             app_token = await authenticate_app_token(secret.strip())
             ctx.extra["oauth_scopes"] = list(app_token.scopes)
-            ctx.extra["oauth_app_id"] = app_token.app_id  # type: ignore[attr-defined]
+            ctx.extra["oauth_app_id"] = app_token.app_id
             request[CTX] = ctx
             return await handler(request)
         user, token = await authenticate_token(secret.strip())

@@ -15,6 +15,7 @@ from urllib.parse import quote, unquote, urlencode
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from models.errors import DomainError
 from models.oauth import BASE_SCOPES
@@ -68,7 +69,7 @@ async def _oauth_body(request: web.Request) -> dict[str, Any]:
     return data
 
 
-def _endpoint(operation: str):  # type: ignore[no-untyped-def]
+def _endpoint(operation: str) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         try:
             result = await REGISTRY.call(request[CTX], operation, await _oauth_body(request))

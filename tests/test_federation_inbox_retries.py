@@ -70,7 +70,7 @@ async def test_inbox__the_attempt_limit_is_deliverys_setting(fed_api: Api, remot
     bob = remote.actor("bob")
     assert (await signed_post(fed_api, "/users/alice/inbox", remote_give(remote, "3"), bob)).status == 202
     site = site_of(fed_api)
-    few = dataclasses.replace(site, federation=dataclasses.replace(site.federation, delivery_max_attempts=2))
+    few = dataclasses.replace(site, federation=site.federation.model_copy(update={"delivery_max_attempts": 2}))
     remote.objects_down = True
     moment = datetime.now(UTC)
     assert await process_due(few, now=moment) == 1

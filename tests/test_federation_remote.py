@@ -40,7 +40,7 @@ async def test_remote__actors_are_cached_until_they_expire(fed_api: Api, remote:
     await remote_actor(site, bob.uri)
     await remote_actor(site, bob.uri)
     assert len(remote.fetches()) == 1
-    expired = dataclasses.replace(site, federation=dataclasses.replace(site.federation, actor_cache_seconds=0))
+    expired = dataclasses.replace(site, federation=site.federation.model_copy(update={"actor_cache_seconds": 0}))
     await remote_actor(expired, bob.uri)
     assert len(remote.fetches()) == 2
 
@@ -67,7 +67,8 @@ async def test_remote__memo_is_reread_from_the_table_after_its_ttl_however_often
 
 
 async def test_remote__private_addresses_are_refused_unless_allowed(fed_api: Api, remote: Remote) -> None:
-    strict = dataclasses.replace(site_of(fed_api), allow_private_addresses=False)
+    site = site_of(fed_api)
+    strict = dataclasses.replace(site, federation=site.federation.model_copy(update={"allow_private_addresses": False}))
     with pytest.raises(FetchError) as refused:
         await remote_actor(strict, remote.actor("bob").uri)
     assert refused.value.kind == "refused"
@@ -76,7 +77,7 @@ async def test_remote__private_addresses_are_refused_unless_allowed(fed_api: Api
 
 async def test_remote__oversized_documents_are_refused(fed_api: Api, remote: Remote) -> None:
     site = site_of(fed_api)
-    small = dataclasses.replace(site, federation=dataclasses.replace(site.federation, fetch_max_bytes=200))
+    small = dataclasses.replace(site, federation=site.federation.model_copy(update={"fetch_max_bytes": 200}))
     with pytest.raises(FetchError) as too_big:
         await fetch_json(small, remote.actor("bob").uri)
     assert too_big.value.kind == "too-large"

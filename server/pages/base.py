@@ -52,7 +52,7 @@ PageHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def page_size(ctx: Context, wanted: int = 50) -> int:
     """How many rows a page lists: `wanted`, or the server's largest page (limits.max_page_size) if smaller."""
-    return min(wanted, ctx.site.max_page_size)
+    return min(wanted, ctx.site.limits.max_page_size)
 
 
 @cache

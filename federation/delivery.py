@@ -32,7 +32,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
-from models.actors import Actor, Role
+from models.actors import Actor, Role, local_actor_url
 from models.base import iso
 from models.context import Context, Site
 from models.federation import Delivery, DeliveryState, DomainHealth
@@ -44,7 +44,7 @@ from models.sql import insert_many
 from models.sql import now as sql_now
 from models.urls import UrlRefused, check_url
 
-from .actors import actor_keys, local_actor_url
+from .actors import actor_keys
 from .keys import PrivateKey
 from .outputs import OutgoingDeliveryOut
 from .remote import DOMAIN_STATES, USER_AGENT, domain_of, signing_key

@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 from pydantic import Field
 
+from models.actors import local_actor_url
 from models.attributes import is_hidden
 from models.base import iso
 from models.context import Context
@@ -39,7 +40,6 @@ from models.sets import SetMember, TokenSet
 from models.tokens import Token, TokenType, TypeParent
 
 from . import documents
-from .actors import local_actor_url
 from .integrity import sign_as
 from .outputs import ExportOut
 from .proofs import DATA_INTEGRITY_CONTEXT

@@ -25,7 +25,7 @@ from pydantic import Field
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from models.actors import Actor
+from models.actors import Actor, local_actor_url
 from models.context import Context, Site
 from models.errors import Gone, NotFound
 from models.events import Event
@@ -34,7 +34,7 @@ from models.ids import new_id
 from models.registry import REGISTRY, Access, Input
 
 from . import documents
-from .actors import instance_actor, local_actor_url, local_user_actor
+from .actors import instance_actor, local_user_actor
 from .delivery import enqueue
 from .outputs import ActivityDocument, CollectionDocument
 

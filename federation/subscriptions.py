@@ -13,14 +13,13 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from models.actors import Actor
+from models.actors import Actor, local_actor_url
 from models.context import Context, Site
 from models.errors import Gone, NotFound
 from models.federation import RemoteActor, Subscription
 from models.registry import REGISTRY
 
 from . import documents
-from .actors import local_actor_url
 from .outbox import publish
 from .remote import as_id
 

@@ -45,9 +45,10 @@ from models.sql import now as sql_now
 from models.urls import UrlRefused, check_url
 
 from .actors import actor_keys
+from .as2 import domain_of
+from .fetch import DOMAIN_STATES, USER_AGENT, signing_key
 from .keys import PrivateKey
 from .outputs import OutgoingDeliveryOut
-from .remote import DOMAIN_STATES, USER_AGENT, domain_of, signing_key
 from .signatures import sign_cavage
 from .ssrf import GuardedResolver
 

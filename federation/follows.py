@@ -32,18 +32,13 @@ from models.registry import REGISTRY, Access, Input, Transaction
 
 from . import documents
 from .actors import SUBSCRIBE_REL
+from .as2 import as_id, domain_of
+from .fetch import FetchError, remote_object_owner
 from .outbox import activity_url, publish
 from .outputs import FederationSettingsOut, LookupOut, RemoteFollowOut
-from .remote import (
-    FetchError,
-    as_id,
-    domain_of,
-    remote_actor,
-    remote_object_owner,
-    webfinger_document,
-    webfinger_lookup,
-)
+from .remote_actors import remote_actor
 from .subscriptions import on_follow_object
+from .webfinger import webfinger_document, webfinger_lookup
 
 __all__ = ["local_actor_of", "on_accept", "on_follow", "on_reject", "on_undo", "resolve_target"]
 

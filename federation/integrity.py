@@ -25,10 +25,11 @@ from models.registry import REGISTRY, Access
 
 from . import documents
 from .actors import ObjectInput, actor_keys, local_user_actor
+from .as2 import as_id, as_list, domain_of, type_of
+from .fetch import FetchError, fetch_json
 from .keys import KeyFormatError, ed25519_from_multibase, load_private_key
 from .outputs import ObjectDocument
 from .proofs import ProofError, proof_of, sign_object, verify_object
-from .remote import FetchError, as_id, as_list, domain_of, fetch_json, type_of
 
 __all__ = ["ActorDocuments", "ObjectRefused", "Verified", "key_in_actor", "sign_as", "verify_remote_object"]
 

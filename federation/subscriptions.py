@@ -20,8 +20,8 @@ from models.federation import RemoteActor, Subscription
 from models.registry import REGISTRY
 
 from . import documents
+from .as2 import as_id
 from .outbox import publish
-from .remote import as_id
 
 __all__ = ["followable_object", "on_follow_object"]
 

@@ -17,9 +17,9 @@ from models.verification import VerifyInput, assess
 from . import documents
 from .actors import actor_keys, instance_actor
 from .keys import load_private_key
+from .memo import LoopMemo
 from .outputs import VerifyAnswerDocument
 from .proofs import DATA_INTEGRITY_CONTEXT, sign_object
-from .remote import LoopMemo
 
 __all__ = ["ANSWER_TYPE", "verify_token"]
 

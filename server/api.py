@@ -8,7 +8,8 @@ from urllib.parse import urlencode
 import orjson
 from aiohttp import web
 
-from federation.remote import domain_of, signing_actor
+from federation.as2 import domain_of
+from federation.remote_actors import signing_actor
 from models.errors import BadInput, TooLarge, UnsupportedMediaType
 from models.oauth import check_scope
 from models.paging import Page

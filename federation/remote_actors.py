@@ -1,304 +1,63 @@
-"""Remote fetches: signed GETs of actors and objects, WebFinger, and the remote actor cache.
-
-Every GET is signed by the instance actor (draft-cavage-12, ``(request-target) host date``),
-so servers in authorized-fetch mode answer it. Each fetch is bounded: the SSRF guard checks
-the URL and every address the connector uses (federation/ssrf.py), the whole exchange must
-finish within ``fetch_timeout_seconds`` and the body may not exceed ``fetch_max_bytes``.
-Failures are typed (`FetchError.kind`), never bare aiohttp exceptions.
+"""The remote actor cache: remote actors fetched, checked, stored and looked up by id or key id.
 
 Remote actors are cached in the `remote_actors` table (with an `actors` row, so they can own
 things and appear in the ledger) and refetched after ``actor_cache_seconds``, or at once when
 a signature does not verify with the cached key (key rotation). An actor that told us it was
-deleted (`gone_at`) is never fetched again: asking would only start a refetch storm.
+deleted (`gone_at`) is never fetched again: asking would only start a refetch storm. A
+per-process memo spares the table on every inbox POST, and concurrent lookups of one signer
+share one fetch (single flight). `signing_actor` checks an incoming request's signature with
+the key so found.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-import weakref
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any, Generic, TypeVar
-from urllib.parse import quote, urlsplit
+from typing import Any
 
-import aiohttp
-import orjson
-import yarl
-from tortoise.exceptions import ConfigurationError, IntegrityError
-from tortoise.expressions import Q
+from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from models.actors import Actor
 from models.context import Site
 from models.errors import Unauthorized
-from models.federation import ActorBlock, DomainHealth, RemoteActor
+from models.federation import RemoteActor
 from models.markdown import sanitize_html
-from models.urls import UrlRefused, check_url
 
-from . import documents
-from .actors import actor_keys, instance_actor
-from .keys import KeyFormatError, PrivateKey, PublicKey, load_private_key, load_public_key
+from .as2 import as_id, as_list, domain_of, type_of
+from .fetch import FetchError, fetch_json, mark_available, refuse_blocked
+from .keys import KeyFormatError, PublicKey, load_public_key
+from .memo import LoopMemo, PerLoop
 from .sigcore import IncomingRequest
-from .signatures import sign_cavage, verify_request
-from .ssrf import GuardedResolver, resolve_public
+from .signatures import verify_request
 
 __all__ = [
-    "ACCEPT",
-    "DOMAIN_STATES",
-    "FetchError",
+    "ActorFacts",
     "KeyResolver",
-    "LoopMemo",
-    "PerLoop",
-    "as_id",
-    "as_list",
-    "blocked_actors",
-    "closed_domains",
-    "domain_of",
-    "fetch_json",
-    "mark_available",
     "mark_gone",
+    "parse_actor",
     "refresh_actor",
     "remote_actor",
-    "remote_object_owner",
     "signing_actor",
-    "signing_key",
-    "type_of",
-    "webfinger_document",
-    "webfinger_lookup",
+    "verifying_key",
 ]
 
 log = logging.getLogger("tallystick.federation")
 
-ACCEPT = 'application/activity+json, application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
-USER_AGENT = "tallystick (+https://tallystick.dev/)"
 MAX_URI = 2048  # the longest id we store (the columns' size)
 MAX_SUMMARY = 5000  # characters of a remote actor's summary we keep
 
-
-@lru_cache(maxsize=256)
-def signing_key(private_pem: str) -> PrivateKey:
-    """A private key read from PEM once: loading an RSA key checks it, about 30 ms each time."""
-    return load_private_key(private_pem)
+_ACTORS = LoopMemo(ttl=60)  # remote actors by uri (the table stays the cache of record)
 
 
 @lru_cache(maxsize=4096)
 def verifying_key(public_pem: str) -> PublicKey:
     """A public key read from PEM once per process (remote keys rarely change)."""
     return load_public_key(public_pem)
-
-
-class FetchError(Exception):
-    """A remote fetch failed; `kind` is refused, unreachable, gone, not-found, too-large, invalid,
-    or not-object (the document is not the kind of object asked for)."""
-
-    def __init__(self, kind: str, detail: str) -> None:
-        super().__init__(detail)
-        self.kind = kind
-        self.detail = detail
-
-
-def as_id(value: Any) -> str | None:
-    """The id of a link that may be a string or an object with an id (ActivityStreams 2.0 section 2)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, Mapping) and isinstance(value.get("id"), str):
-        return str(value["id"])
-    return None
-
-
-def as_list(value: Any) -> list[Any]:
-    """A property that may be a single value or a list, as a list."""
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list) else [value]
-
-
-# Types whose meaning we know. AS2 (section 4.1 of the core spec, "@type" may be an array) lets a
-# document give several, e.g. ["Person", "http://schema.org/Person"]: the first of these wins.
-KNOWN_TYPES = frozenset({
-    "Accept", "Add", "Announce", "Block", "Create", "Delete", "Flag", "Follow", "Like", "Move", "Reject",
-    "Remove", "Undo", "Update", "Tombstone", "Token", "TokenType", "TokenSet", "LedgerEntry", "Multikey",
-    *documents.ACTOR_TYPES,
-})
-
-
-def type_of(document: Any) -> str | None:
-    """The one type of an object or activity: its `type` string, or from a list the first type we
-    know (else the first given); None when it has none. The only place that reads `type` shapes."""
-    value = document.get("type") if isinstance(document, Mapping) else None
-    if isinstance(value, str):
-        return value
-    names = [name for name in value if isinstance(name, str)] if isinstance(value, list) else []
-    return next((name for name in names if name in KNOWN_TYPES), names[0] if names else None)
-
-
-def domain_of(url: str) -> str:
-    """The authority (host and port) of a URL, lower case: what origin rules compare."""
-    try:
-        return urlsplit(url).netloc.lower()
-    except ValueError:
-        return ""
-
-
-async def _read_limited(reply: aiohttp.ClientResponse, limit: int) -> bytes:
-    if reply.content_length is not None and reply.content_length > limit:
-        raise FetchError("too-large", f"the document is {reply.content_length} bytes; the limit is {limit}")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in reply.content.iter_chunked(65_536):
-        size += len(chunk)
-        if size > limit:
-            raise FetchError("too-large", f"the document is larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-T = TypeVar("T")
-
-
-class PerLoop(Generic[T]):
-    """One value per running event loop, made by `factory` on first use there.
-
-    State that holds futures or memoised rows must not cross loops: each test runs its own, and
-    a process runs one. The last loop's value is kept at hand (a weak-dictionary lookup was 8%
-    of an inbox POST).
-    """
-
-    def __init__(self, factory: Callable[[], T]) -> None:
-        self._factory = factory
-        self._values: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T] = weakref.WeakKeyDictionary()
-        self._last: tuple[weakref.ref[asyncio.AbstractEventLoop], T] | None = None
-
-    def get(self) -> T:
-        loop = asyncio.get_running_loop()
-        last = self._last
-        if last is not None and last[0]() is loop:  # the usual case
-            return last[1]
-        value = self._values.get(loop)
-        if value is None:
-            value = self._values[loop] = self._factory()
-        self._last = (weakref.ref(loop), value)
-        return value
-
-
-class LoopMemo:
-    """A small per-event-loop, time-limited memo of database answers read on every inbox POST.
-
-    Each process (and each test, with its own loop) keeps its own; entries expire after `ttl`
-    seconds, so a change made by another process is seen within that time.
-    """
-
-    def __init__(self, ttl: float) -> None:
-        self.ttl = ttl
-        self._maps: PerLoop[dict[str, tuple[float, Any]]] = PerLoop(dict)
-
-    def _map(self) -> dict[str, tuple[float, Any]]:
-        return self._maps.get()
-
-    def get(self, key: str) -> Any:
-        entry = self._map().get(key)
-        if entry is None or entry[0] < time.monotonic():
-            return None
-        return entry[1]
-
-    def put(self, key: str, value: Any) -> None:
-        memo = self._map()
-        if len(memo) > 10_000:
-            memo.clear()
-        memo[key] = (time.monotonic() + self.ttl, value)
-
-    def forget(self, key: str | None = None) -> None:
-        if key is None:
-            self._map().clear()
-        else:
-            self._map().pop(key, None)
-
-
-DOMAIN_STATES = LoopMemo(ttl=5)  # "all": closed domains {domain: "blocked" | "unavailable"}; "actors": blocked ids
-_ACTORS = LoopMemo(ttl=60)  # remote actors by uri (the table stays the cache of record)
-
-
-async def closed_domains() -> dict[str, str]:
-    """Blocked and unavailable domains (re-read at most every few seconds)."""
-    found = DOMAIN_STATES.get("all")
-    if found is None:
-        rows = await DomainHealth.filter(Q(blocked=True) | Q(unavailable=True)).values_list("domain", "blocked")
-        found = {domain: "blocked" if blocked else "unavailable" for domain, blocked in rows}
-        DOMAIN_STATES.put("all", found)
-    return found  # type: ignore[no-any-return]
-
-
-async def blocked_actors() -> frozenset[str]:
-    """Ids of the remote actors an admin blocked (re-read at most every few seconds)."""
-    found = DOMAIN_STATES.get("actors")
-    if found is None:
-        found = frozenset(await ActorBlock.all().values_list("uri", flat=True))
-        DOMAIN_STATES.put("actors", found)
-    return found  # type: ignore[no-any-return]
-
-
-async def _refuse_blocked(url: str) -> None:
-    try:
-        closed = await closed_domains()
-    except ConfigurationError:  # no database in this process (the `verify` client): nothing is blocked
-        return
-    if closed.get(domain_of(url)) == "blocked":
-        raise FetchError("refused", f"{domain_of(url)} is blocked here")
-    if url in await blocked_actors():
-        raise FetchError("refused", f"{url} is blocked here")
-
-
-async def mark_available(domain: str) -> None:
-    """A domain answered or spoke to us: deliveries to it resume."""
-    if (await closed_domains()).get(domain) == "unavailable":
-        await DomainHealth.filter(domain=domain, unavailable=True).update(unavailable=False, failure_days=[])
-        DOMAIN_STATES.forget()
-
-
-async def fetch_json(site: Site, url: str, *, signed: bool = True, accept: str = ACCEPT) -> dict[str, Any]:
-    """GET a JSON object, signed by the instance actor, within the size and time limits."""
-    allow = site.allow_private_addresses
-    await _refuse_blocked(url)
-    try:
-        target = check_url(url, allow_private=allow)
-        await resolve_public(target.host, target.port, allow_private=allow)
-    except UrlRefused as error:
-        raise FetchError("refused", error.detail) from None
-    headers = {"Accept": accept, "User-Agent": USER_AGENT}
-    if signed:
-        instance = await instance_actor()
-        keys = await actor_keys(instance)
-        key_id = f"{documents.instance_actor_url(site.base_url)}#main-key"
-        # signed as aiohttp will send it: yarl normalises percent-escapes (%3A -> :) in the query
-        headers.update(sign_cavage("GET", str(yarl.URL(url)), key_id=key_id, private_key=signing_key(keys.rsa_private_pem)))
-    limits = site.federation
-    connector = aiohttp.TCPConnector(resolver=GuardedResolver(allow_private=allow), force_close=True)
-    try:
-        async with aiohttp.ClientSession(
-            connector=connector, timeout=aiohttp.ClientTimeout(total=limits.fetch_timeout_seconds)
-        ) as session, session.get(url, headers=headers, allow_redirects=False) as reply:
-            if reply.status == 410:
-                raise FetchError("gone", f"{url} is gone (410)")
-            if reply.status == 404:
-                raise FetchError("not-found", f"{url} was not found (404)")
-            if reply.status != 200:
-                raise FetchError("unreachable", f"{url} answered {reply.status}")
-            body = await _read_limited(reply, limits.fetch_max_bytes)
-    except TimeoutError:
-        raise FetchError("unreachable", f"{url} did not answer within {limits.fetch_timeout_seconds} seconds") from None
-    except (aiohttp.ClientError, OSError) as error:
-        raise FetchError("unreachable", f"cannot reach {url}: {error}"[:300]) from None
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise FetchError("invalid", f"{url} did not answer JSON") from None
-    if not isinstance(document, dict):
-        raise FetchError("invalid", f"{url} did not answer a JSON object")
-    return document
 
 
 @dataclass(frozen=True)
@@ -406,7 +165,7 @@ async def _cached_actor(uri: str) -> RemoteActor | None:
 async def _remote_actor(site: Site, uri: str, refresh: bool, shared: bool, hops: int) -> RemoteActor:
     if len(uri) > MAX_URI:
         raise FetchError("invalid", f"actor ids longer than {MAX_URI} characters are not accepted")
-    await _refuse_blocked(uri)
+    await refuse_blocked(uri)
     fresh_since = datetime.now(UTC) - timedelta(seconds=site.federation.actor_cache_seconds)
     cached = None if refresh else _ACTORS.get(uri)
     if cached is not None and cached.fetched_at > fresh_since:
@@ -530,16 +289,6 @@ class KeyResolver:
             return None
 
 
-async def remote_object_owner(site: Site, uri: str, types: Collection[str]) -> str:
-    """The actor a remote object of one of `types` is attributed to, on the object's own server
-    (the object fetched); FetchError, kind not-object, when the document is no such object."""
-    document = await fetch_json(site, uri)
-    owner = as_id(document.get("attributedTo"))
-    if as_id(document) != uri or type_of(document) not in types or not owner or domain_of(owner) != domain_of(uri):
-        raise FetchError("not-object", f"{uri} is not a {' or '.join(sorted(types))} of its server's actor")
-    return owner
-
-
 async def signing_actor(site: Site, request: IncomingRequest, *, accept_gone: bool = False) -> RemoteActor:
     """The remote actor whose key signed this request (draft-cavage or RFC 9421; its key fetched
     and cached by KeyResolver, `accept_gone` as there); 401 bad-signature when it does not check."""
@@ -548,26 +297,3 @@ async def signing_actor(site: Site, request: IncomingRequest, *, accept_gone: bo
     if not result.ok or keys.actor is None:
         raise Unauthorized(f"the HTTP signature was refused: {result.failure}: {result.detail}", code="bad-signature")
     return keys.actor
-
-
-async def webfinger_document(site: Site, handle: str) -> dict[str, Any]:
-    """The WebFinger (RFC 7033) document of `user@host`, fetched from that host."""
-    username, _, host = handle.lstrip("@").partition("@")
-    if not username or not host:
-        raise FetchError("invalid", f"{handle!r} is not user@host")
-    scheme = "http" if site.allow_private_addresses and site.base_url.startswith("http://") else "https"
-    url = f"{scheme}://{host}/.well-known/webfinger?resource={quote(f'acct:{username}@{host}')}"
-    return await fetch_json(site, url, signed=False, accept="application/jrd+json, application/json")
-
-
-async def webfinger_lookup(site: Site, handle: str) -> str:
-    """The ActivityPub id of `user@host`, via the host's WebFinger."""
-    document = await webfinger_document(site, handle)
-    for link in as_list(document.get("links")):
-        if (
-            isinstance(link, Mapping) and link.get("rel") == "self"
-            and isinstance(link.get("href"), str)
-            and str(link.get("type", "")).startswith(("application/activity+json", "application/ld+json"))
-        ):
-            return str(link["href"])
-    raise FetchError("not-found", f"{handle} has no ActivityPub actor")

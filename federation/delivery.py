@@ -47,9 +47,9 @@ from models.urls import UrlRefused, check_url
 from .actors import actor_keys
 from .as2 import domain_of
 from .fetch import DOMAIN_STATES, USER_AGENT, signing_key
+from .httpsig_cavage import sign_cavage
 from .keys import PrivateKey
 from .outputs import OutgoingDeliveryOut
-from .signatures import sign_cavage
 from .ssrf import GuardedResolver
 
 __all__ = ["CLAIM_SECONDS", "GIVEN_UP", "Outcome", "deliver_due", "enqueue", "is_permanent", "list_deliveries", "retry_delay"]

@@ -40,9 +40,9 @@ from models.sets import SetMember, TokenSet
 from models.tokens import Token, TokenType, TypeParent
 
 from . import documents
-from .integrity import sign_as
 from .outputs import ExportOut
 from .proofs import DATA_INTEGRITY_CONTEXT
+from .signed_objects import sign_as
 
 __all__ = ["EXPORT_TYPE", "MAX_EXPORT_TOKENS", "export_url"]
 

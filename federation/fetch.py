@@ -27,9 +27,9 @@ from models.urls import UrlRefused, check_url
 from . import documents
 from .actors import actor_keys, instance_actor
 from .as2 import as_id, domain_of, type_of
+from .httpsig_cavage import sign_cavage
 from .keys import PrivateKey, load_private_key
 from .memo import LoopMemo
-from .signatures import sign_cavage
 from .ssrf import GuardedResolver, resolve_public
 
 __all__ = [

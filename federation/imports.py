@@ -35,13 +35,13 @@ from models.operations.imports import copy_views, record_view
 from models.registry import REGISTRY, Access, Input, Transaction
 
 from .as2 import as_id, domain_of
-from .copycheck import ask_origin
 from .exports import EXPORT_TYPE
 from .fetch import FetchError, fetch_json
-from .integrity import ActorDocuments, ObjectRefused, verify_remote_object
 from .outputs import CopyVerdictOut, ImportedOut
 from .proofs import canonicalize
 from .remote_actors import remote_actor
+from .signed_objects import ActorDocuments, ObjectRefused, verify_remote_object
+from .verify_client import ask_origin
 
 __all__ = ["CheckedExport", "check_export"]
 

@@ -110,7 +110,7 @@ class HoldingOut(Output):
 
 
 class HoldingsOut(Output):
-    """federation/credits.py holdings."""
+    """federation/remote_gives.py holdings."""
 
     items: list[HoldingOut]
 
@@ -219,7 +219,7 @@ class PruneOut(Output):
 
 
 class VerifyAnswerDocument(Document):
-    """A signed verification answer (federation/verification.py, models/verification.py)."""
+    """A signed verification answer (federation/verify_service.py, models/verify_answers.py)."""
 
     type: str
     origin: str

@@ -30,10 +30,10 @@ from models.markdown import sanitize_html
 
 from .as2 import as_id, as_list, domain_of, type_of
 from .fetch import FetchError, fetch_json, mark_available, refuse_blocked
+from .httpsig import verify_request
+from .httpsig_core import IncomingRequest
 from .keys import KeyFormatError, PublicKey, load_public_key
 from .memo import LoopMemo, PerLoop
-from .sigcore import IncomingRequest
-from .signatures import verify_request
 
 __all__ = [
     "ActorFacts",
@@ -254,7 +254,7 @@ def actor_uri_of_key(key_id: str) -> str:
 
 
 class KeyResolver:
-    """A `FetchKey` for federation.signatures.verify_request that remembers whose key it gave.
+    """A `FetchKey` for federation.httpsig.verify_request that remembers whose key it gave.
 
     The inbox needs the owner to apply the origin rules: the activity's actor must be the
     owner of the key that signed it. With `accept_gone` (a Delete of the actor by itself), an

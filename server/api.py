@@ -17,10 +17,10 @@ from models.registry import REGISTRY
 from models.results import FileResult, Rendered
 
 from .activitypub import signed_request
+from .appkeys import ANONYMOUS_LIMITER, CTX, SETTINGS, SIGNED_LIMITER, SITE
 from .headers import protect
 from .job_requests import respond_async, wants_async
 from .jobs import WORKERS
-from .keys import ANONYMOUS_LIMITER, CTX, SETTINGS, SIGNED_LIMITER, SITE
 from .routes import Route
 
 __all__ = ["Route", "operation_handler", "read_json_object", "json_response"]

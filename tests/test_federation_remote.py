@@ -10,10 +10,10 @@ import pytest
 
 from federation.actors import actor_keys, instance_actor
 from federation.fetch import FetchError, fetch_json
+from federation.httpsig import verify_request
+from federation.httpsig_core import IncomingRequest
 from federation.keys import load_public_key
 from federation.remote_actors import remote_actor
-from federation.sigcore import IncomingRequest
-from federation.signatures import verify_request
 from federation.webfinger import webfinger_lookup
 from models.federation import RemoteActor
 

@@ -20,7 +20,7 @@ from models.context import Site
 from .documents import instance_actor_url
 from .exports import EXPORT_TYPE
 from .fetch import FetchError, fetch_json
-from .integrity import ActorDocuments, ObjectRefused, verify_remote_object
+from .signed_objects import ActorDocuments, ObjectRefused, verify_remote_object
 
 __all__ = ["Verdict", "check_document", "check_token_url"]
 

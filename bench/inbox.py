@@ -76,8 +76,8 @@ async def remote_actor_server(key_pem: str) -> tuple[web.AppRunner, str]:
 
 
 def signed_requests(base_url: str, actor: str, private_pem: str, count: int, tag: str) -> list[tuple[bytes, dict[str, str]]]:
+    from federation.httpsig_cavage import sign_cavage
     from federation.keys import load_private_key
-    from federation.signatures import sign_cavage
 
     key = load_private_key(private_pem)
     requests = []

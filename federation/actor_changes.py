@@ -18,8 +18,10 @@ from models.actors import Actor
 from models.context import Site
 from models.federation import Follow, RemoteActor, Subscription
 
+from .as2 import as_id, type_of
 from .documents import ACTOR_TYPES
-from .remote import FetchError, as_id, mark_gone, refresh_actor, type_of
+from .fetch import FetchError
+from .remote_actors import mark_gone, refresh_actor
 
 __all__ = ["on_actor_delete", "on_actor_update"]
 

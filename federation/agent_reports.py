@@ -38,12 +38,14 @@ from models.registry import REGISTRY, Access, Input, Transaction
 from models.tokens import Token
 
 from .actors import instance_actor
+from .as2 import as_id, domain_of, type_of
 from .delivery import GIVEN_UP
 from .documents import object_url
+from .fetch import FetchError, remote_object_owner
 from .follows import resolve_target
 from .outbox import EVENT_PUBLISHERS, publish
 from .outputs import SentReportOut
-from .remote import FetchError, as_id, domain_of, remote_actor, remote_object_owner, type_of
+from .remote_actors import remote_actor
 
 __all__ = ["agent_update_token", "on_agent_update", "on_report_answer"]
 

@@ -32,7 +32,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
-from models.actors import Actor, Role
+from models.actors import Actor, Role, local_actor_url
 from models.base import iso
 from models.context import Context, Site
 from models.federation import Delivery, DeliveryState, DomainHealth
@@ -44,11 +44,12 @@ from models.sql import insert_many
 from models.sql import now as sql_now
 from models.urls import UrlRefused, check_url
 
-from .actors import actor_keys, local_actor_url
+from .actors import actor_keys
+from .as2 import domain_of
+from .fetch import DOMAIN_STATES, USER_AGENT, signing_key
+from .httpsig_cavage import sign_cavage
 from .keys import PrivateKey
 from .outputs import OutgoingDeliveryOut
-from .remote import DOMAIN_STATES, USER_AGENT, domain_of, signing_key
-from .signatures import sign_cavage
 from .ssrf import GuardedResolver
 
 __all__ = ["CLAIM_SECONDS", "GIVEN_UP", "Outcome", "deliver_due", "enqueue", "is_permanent", "list_deliveries", "retry_delay"]

@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 from pydantic import Field
 
+from models.actors import local_actor_url
 from models.attributes import is_hidden
 from models.base import iso
 from models.context import Context
@@ -39,10 +40,9 @@ from models.sets import SetMember, TokenSet
 from models.tokens import Token, TokenType, TypeParent
 
 from . import documents
-from .actors import local_actor_url
-from .integrity import sign_as, signed_document
 from .outputs import ExportOut
 from .proofs import DATA_INTEGRITY_CONTEXT
+from .signed_objects import sign_as, signed_document
 
 __all__ = ["EXPORT_TYPE", "MAX_EXPORT_TOKENS", "export_url"]
 

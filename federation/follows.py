@@ -7,7 +7,8 @@ approves when `manually_approves_followers` is set). Undo(Follow) removes the ro
 
 The API operations that need the network (resolving `user@host` through WebFinger, fetching
 the actor) do it before opening their transaction; the activities they send are only queued
-(federation/delivery.py) in that transaction and posted later by the sweep.
+(federation/delivery.py) in that transaction and posted later by the sweep. Listing follows and
+followers is a plain query: models/operations/follows.py.
 """
 
 from __future__ import annotations
@@ -19,60 +20,29 @@ from urllib.parse import quote
 from pydantic import Field
 from tortoise.transactions import in_transaction
 
-from models.actors import Actor, User, UserStatus
-from models.base import iso
+from models.actors import Actor, User, UserStatus, local_actor_url
 from models.context import Context, Site
 from models.errors import BadInput, Conflict, NotFound, Unprocessable
 from models.federation import FederationProfile, Follow, FollowState, RemoteActor, Subscription
 from models.ids import new_id
 from models.markdown import markdown_to_html
-from models.outputs import Paged
-from models.paging import ListInput, Page, paginate
+from models.operations.follows import actors_by_id, follow_view
+from models.outputs import FollowOut
 from models.registry import REGISTRY, Access, Input, Transaction
 
 from . import documents
-from .actors import SUBSCRIBE_REL, local_actor_url
+from .actors import SUBSCRIBE_REL
+from .as2 import as_id, domain_of
+from .fetch import FetchError, remote_object_owner
 from .outbox import activity_url, publish
-from .outputs import FederationSettingsOut, FollowOut, LookupOut, RemoteFollowOut
-from .remote import (
-    FetchError,
-    as_id,
-    domain_of,
-    remote_actor,
-    remote_object_owner,
-    webfinger_document,
-    webfinger_lookup,
-)
+from .outputs import FederationSettingsOut, LookupOut, RemoteFollowOut
+from .remote_actors import remote_actor
 from .subscriptions import on_follow_object
+from .webfinger import webfinger_document, webfinger_lookup
 
 __all__ = ["local_actor_of", "on_accept", "on_follow", "on_reject", "on_undo", "resolve_target"]
 
 ID = Field(min_length=1, max_length=64)
-
-
-async def _handles(site: Site, actor_ids: list[str]) -> dict[str, Actor]:
-    return {actor.id: actor for actor in await Actor.filter(id__in=actor_ids)}
-
-
-def _view(site: Site, follow: Follow, actors: Mapping[str, Actor]) -> dict[str, Any]:
-    follower, target = actors[follow.follower_id], actors[follow.target_id]
-    return {
-        "id": follow.id,
-        "follower": follower.handle(site.domain),
-        "follower_uri": follower.uri or local_actor_url(site.base_url, follower),
-        "target": target.handle(site.domain),
-        "target_uri": target.uri or local_actor_url(site.base_url, target),
-        "object": follow.object_uri or None,
-        "state": follow.state,
-        "created_at": iso(follow.created_at),
-        "updated_at": iso(follow.updated_at),
-    }
-
-
-async def _render_page(site: Site, page: Page) -> Page:
-    ids = [row.follower_id for row in page.items] + [row.target_id for row in page.items]
-    actors = await _handles(site, ids)
-    return page.map(lambda row: _view(site, row, actors))
 
 
 async def local_actor_of(site: Site, url: str) -> Actor | None:
@@ -205,7 +175,7 @@ async def follow(ctx: Context, params: FollowTargetInput) -> dict[str, Any]:
     async with in_transaction():
         existing = await Follow.get_or_none(follower_id=me.id, target_id=target.id, object_uri=object_uri)
         if existing is not None:
-            return _view(ctx.site, existing, {me.id: me, target.id: target})
+            return follow_view(ctx.site, existing, {me.id: me, target.id: target})
         row_id = new_id()
         if target.is_local:
             state = FollowState.PENDING if await manually_approves(target) else FollowState.ACCEPTED
@@ -220,29 +190,7 @@ async def follow(ctx: Context, params: FollowTargetInput) -> dict[str, Any]:
             await publish(ctx.site, me, "Follow", object_uri or target.uri, inboxes=[remote.inbox], to=[target.uri or ""],
                           row_id=row_id)
         await ctx.emit("follow.requested", "follow", row.id, {"target": target.handle(ctx.site.domain), "state": state.value})
-    return _view(ctx.site, row, {me.id: me, target.id: target})
-
-
-class FollowListInput(ListInput):
-    state: FollowState | None = None
-
-
-@REGISTRY.operation("follows.list", FollowListInput, output=Paged[FollowOut], access=Access.USER)
-async def list_follows(ctx: Context, params: FollowListInput) -> Page:
-    """The actors you follow (or asked to follow)."""
-    query = Follow.filter(follower_id=ctx.require_actor().id)
-    if params.state is not None:
-        query = query.filter(state=params.state.value)
-    return await _render_page(ctx.site, await paginate(query, params))
-
-
-@REGISTRY.operation("followers.list", FollowListInput, output=Paged[FollowOut], access=Access.USER)
-async def list_followers(ctx: Context, params: FollowListInput) -> Page:
-    """The actors who follow you; `state=pending` lists requests awaiting your approval."""
-    query = Follow.filter(target_id=ctx.require_actor().id)
-    if params.state is not None:
-        query = query.filter(state=params.state.value)
-    return await _render_page(ctx.site, await paginate(query, params))
+    return follow_view(ctx.site, row, {me.id: me, target.id: target})
 
 
 class FollowIdInput(Input):
@@ -299,7 +247,7 @@ async def approve(ctx: Context, params: FollowIdInput) -> dict[str, Any]:
     await row.save(update_fields=["state", "updated_at"])
     await _answer(ctx, row, "Accept")
     await ctx.emit("follow.accepted", "follow", row.id, {})
-    return _view(ctx.site, row, await _handles(ctx.site, [row.follower_id, row.target_id]))
+    return follow_view(ctx.site, row, await actors_by_id([row.follower_id, row.target_id]))
 
 
 @REGISTRY.operation("followers.reject", FollowIdInput, output=None, access=Access.WRITE)

@@ -42,23 +42,16 @@ from models.registry import REGISTRY, Access
 
 from .actor_changes import on_actor_delete, on_actor_update
 from .agent_reports import agent_update_token, on_agent_update, on_report_answer
-from .credits import credit_remote_give, is_give_to_us
+from .as2 import as_id, domain_of, type_of
 from .delivery import retry_delay
+from .fetch import FetchError, blocked_actors, closed_domains, mark_available
 from .follows import on_accept, on_follow, on_reject, on_undo
-from .integrity import ObjectRefused, verify_remote_object
+from .httpsig_core import IncomingRequest
+from .memo import PerLoop
 from .outputs import InboxActivityOut, RemoteObjectOut
-from .remote import (
-    FetchError,
-    PerLoop,
-    as_id,
-    blocked_actors,
-    closed_domains,
-    domain_of,
-    mark_available,
-    signing_actor,
-    type_of,
-)
-from .sigcore import IncomingRequest
+from .remote_actors import signing_actor
+from .remote_gives import credit_remote_give, is_give_to_us
+from .signed_objects import ObjectRefused, verify_remote_object
 
 __all__ = ["Received", "process_due", "receive"]
 

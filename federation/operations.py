@@ -2,7 +2,20 @@
 that live in federation because they touch keys, documents or the network."""
 
 import models.operations  # noqa: F401
+
 from . import (  # noqa: F401
-    actors, blocks, callbacks, credits, delivery, exports, follows, imports, inbox, integrity, outbox, pruning,
-    verification, webhooks,
+    actors,
+    blocks,
+    callbacks,
+    delivery,
+    exports,
+    follows,
+    imports,
+    inbox,
+    outbox,
+    pruning,
+    remote_gives,
+    signed_objects,
+    verify_service,
+    webhooks,
 )

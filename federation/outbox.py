@@ -29,7 +29,7 @@ from pydantic import Field
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from models.actors import Actor
+from models.actors import Actor, local_actor_url
 from models.base import column
 from models.context import Context, Site
 from models.errors import Gone, NotFound
@@ -39,11 +39,11 @@ from models.ids import new_id
 from models.registry import REGISTRY, Access, Input
 
 from . import documents
-from .actors import ActorInput, actor_document, instance_actor, local_actor_url, local_user_actor
+from .actors import ActorInput, actor_document, instance_actor, local_user_actor
 from .delivery import enqueue
-from .integrity import signed_document
 from .objects import read_object
 from .outputs import ActivityDocument, CollectionDocument
+from .signed_objects import signed_document
 
 __all__ = [
     "EVENT_PUBLISHERS",

@@ -13,15 +13,14 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from models.actors import Actor
+from models.actors import Actor, local_actor_url
 from models.context import Context, Site
 from models.errors import Gone, NotFound
 from models.federation import RemoteActor, Subscription
 
-from .actors import local_actor_url
+from .as2 import as_id
 from .objects import read_object
 from .outbox import publish
-from .remote import as_id
 
 __all__ = ["followable_object", "on_follow_object"]
 

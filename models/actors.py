@@ -8,7 +8,7 @@ from tortoise import fields
 
 from .base import APP, Entity
 
-__all__ = ["owner_filter", "AccessToken", "TokenKind", "Actor", "User", "Role", "UserStatus", "UserGroup", "GroupMember", "GroupRole"]
+__all__ = ["INSTANCE_USERNAME", "local_actor_url", "owner_filter", "AccessToken", "TokenKind", "Actor", "User", "Role", "UserStatus", "UserGroup", "GroupMember", "GroupRole"]
 
 
 class Role(StrEnum):
@@ -47,6 +47,16 @@ class Actor(Entity):
 
     def handle(self, local_domain: str) -> str:
         return f"{self.username}@{self.domain or local_domain}"
+
+
+INSTANCE_USERNAME = "instance.actor"  # a dot is not allowed in usernames, so no user can take it
+
+
+def local_actor_url(base_url: str, actor: Actor) -> str:
+    """The ActivityPub id of a local actor (the same URLs federation/documents.py serves)."""
+    if actor.username == INSTANCE_USERNAME:
+        return f"{base_url}/actor"
+    return f"{base_url}/users/{actor.username}"
 
 
 def owner_filter(handle: str, local_domain: str, field: str = "owner") -> dict[str, str]:

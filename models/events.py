@@ -379,7 +379,7 @@ JobPayload = TypedDict(
     },
 )
 # with_config cannot decorate the functional form; pydantic reads the attribute the same way
-JobPayload.__pydantic_config__ = _STRICT  # type: ignore[attr-defined]
+JobPayload.__pydantic_config__ = _STRICT  # type: ignore[attr-defined]  # pydantic reads it off a TypedDict
 
 _JOB_EVENTS = (
     "queued", "running", "succeeded", "failed", "cancelled", "requeued", "deleted", "terminated", "state_set",

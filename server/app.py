@@ -18,10 +18,10 @@ from models.registry import REGISTRY
 
 from .activitypub import add_activitypub_routes
 from .api import json_response, operation_handler
+from .appkeys import ANONYMOUS_LIMITER, OPENAPI, SETTINGS, SIGNED_LIMITER, SITE
 from .database import close_database, open_database
 from .formats import load_format_plugins
 from .jobs import WORKERS, WorkerPool
-from .keys import ANONYMOUS_LIMITER, OPENAPI, SETTINGS, SIGNED_LIMITER, SITE
 from .middlewares import auth_middleware, body_timeout_middleware, error_middleware
 from .oauth import add_oauth_routes
 from .openapi import build_openapi, path_item

@@ -37,8 +37,8 @@ from models.jobs import Job, JobState, job_location
 from models.operations.jobs import JobRequest, enqueue, render_job
 from models.registry import REGISTRY
 
+from .appkeys import CTX, SETTINGS
 from .jobs import WORKERS
-from .keys import CTX, SETTINGS
 from .middlewares import problem_response
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from models.oauth import APP_TOKEN_PREFIX
 from models.operations.accounts import authenticate_token
 from models.operations.oauth import authenticate_app_token
 
-from .keys import CTX, SETTINGS, SITE
+from .appkeys import CTX, SETTINGS, SITE
 
 __all__ = ["client_address", "problem_response", "error_middleware", "auth_middleware", "body_timeout_middleware"]
 

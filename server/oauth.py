@@ -23,7 +23,7 @@ from models.operations.oauth import OOB_URI, with_query
 from models.registry import REGISTRY
 
 from .api import read_json_object
-from .keys import CTX, SITE
+from .appkeys import CTX, SITE
 from .pages.base import page, read_form, render
 
 __all__ = ["add_oauth_routes"]

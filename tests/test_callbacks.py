@@ -18,7 +18,7 @@ from federation.callbacks import MAX_TRIES, deliver, deliver_due_callbacks
 from models.events import Event
 from models.jobs import Job
 from server.app import create_app
-from server.keys import SITE
+from server.appkeys import SITE
 
 from .conftest import Api, assert_problem
 from .dbutil import test_settings as make_settings

@@ -9,10 +9,10 @@ from typing import Any
 import orjson
 
 from federation.delivery import deliver_due
+from federation.httpsig import verify_request
+from federation.httpsig_core import IncomingRequest
 from federation.inbox import process_due
 from federation.keys import load_public_key
-from federation.sigcore import IncomingRequest
-from federation.signatures import verify_request
 from models.federation import InboxActivity, RemoteObject
 from server.app import create_app
 

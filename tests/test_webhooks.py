@@ -19,7 +19,7 @@ from models import webhooks as webhook_models
 from models.urls import is_public
 from models.webhooks import fan_out
 from server.app import create_app
-from server.keys import SITE
+from server.appkeys import SITE
 from server.scheduler import Periodic, Scheduler
 
 from .conftest import Api, assert_problem

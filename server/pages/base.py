@@ -22,9 +22,9 @@ from models.context import Context
 from models.errors import DomainError
 from models.registry import REGISTRY
 
+from ..appkeys import CTX
 from ..formats import display
 from ..headers import protect
-from ..keys import CTX
 from ..sessions import CSRF_FIELD, check_csrf, csrf_token, finish_csrf_cookie, load_session
 from .markdown import render_markdown
 

@@ -12,7 +12,7 @@ Range, pattern and disclosure answers are true/false and never contain the value
 private or owner-readable can be checked only when their definition says `verifiable: true`.
 Every answer carries the token's current content hash as `checksum`: presented later in
 If-Match, it makes a change to the token fail with 409 if the token changed meanwhile.
-Signing the answer is federation's part (federation/verification.py).
+Signing the answer is federation's part (federation/verify_service.py).
 """
 
 from __future__ import annotations

@@ -23,9 +23,10 @@ from models.errors import BadInput, DomainError
 from models.federation import RemoteActor, RemoteCredit
 from models.registry import REGISTRY, Access, Input
 
+from .as2 import as_id, type_of
+from .fetch import FetchError, fetch_json
 from .follows import local_actor_of
 from .outputs import HoldingsOut
-from .remote import FetchError, as_id, fetch_json, type_of
 
 __all__ = ["credit_remote_give", "holdings", "is_give_to_us"]
 

@@ -20,6 +20,7 @@ import yarl
 from tortoise.exceptions import ConfigurationError
 from tortoise.expressions import Q
 
+from models.base import column
 from models.context import Site
 from models.federation import ActorBlock, DomainHealth
 from models.urls import UrlRefused, check_url
@@ -84,21 +85,21 @@ DOMAIN_STATES = LoopMemo(ttl=5)  # "all": closed domains {domain: "blocked" | "u
 
 async def closed_domains() -> dict[str, str]:
     """Blocked and unavailable domains (re-read at most every few seconds)."""
-    found = DOMAIN_STATES.get("all")
+    found: dict[str, str] | None = DOMAIN_STATES.get("all")
     if found is None:
         rows = await DomainHealth.filter(Q(blocked=True) | Q(unavailable=True)).values_list("domain", "blocked")
         found = {domain: "blocked" if blocked else "unavailable" for domain, blocked in rows}
         DOMAIN_STATES.put("all", found)
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 async def blocked_actors() -> frozenset[str]:
     """Ids of the remote actors an admin blocked (re-read at most every few seconds)."""
-    found = DOMAIN_STATES.get("actors")
+    found: frozenset[str] | None = DOMAIN_STATES.get("actors")
     if found is None:
-        found = frozenset(await ActorBlock.all().values_list("uri", flat=True))
+        found = frozenset(await column(ActorBlock.all().values_list("uri", flat=True), str))
         DOMAIN_STATES.put("actors", found)
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 async def refuse_blocked(url: str) -> None:

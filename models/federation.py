@@ -148,9 +148,11 @@ class InboxActivity(Entity):
     payload = fields.JSONField()
     state = fields.CharField(max_length=16, default=InboxState.QUEUED.value)
     attempts = fields.IntField(default=0)
+    lease_owner = fields.CharField(max_length=100, null=True)
     lease_expires_at = fields.DatetimeField(null=True)
     next_at = fields.DatetimeField(null=True)  # a failed try waits until then (null: due now)
-    outcome = fields.CharField(max_length=500, null=True)
+    last_error = fields.CharField(max_length=500, null=True)  # why the last try failed
+    outcome = fields.CharField(max_length=500, null=True)  # what processing did, as the inbox list shows
 
     class Meta:
         app = APP

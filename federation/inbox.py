@@ -58,7 +58,7 @@ from .remote import (
 )
 from .sigcore import IncomingRequest
 
-__all__ = ["Received", "process_due", "receive"]
+__all__ = ["Received", "drain", "process_due", "receive"]
 
 log = logging.getLogger("tallystick.inbox")
 
@@ -66,6 +66,7 @@ LEASE_SECONDS = 60
 MAX_URI = 2048
 GROUP_MAX = 200  # rows per INSERT (12 parameters each, far below the databases' limits)
 GATHER_SECONDS = 0.002  # the longest a batch waits for more rows under load
+DRAIN_SECONDS = 10.0  # the longest shutdown waits for a group insert under way
 OBJECT_TYPES = {"Token", "TokenType", "TokenSet", "LedgerEntry"}
 _CHANGES = {"Create", "Update", "Delete"}
 
@@ -187,7 +188,7 @@ class _GroupInsert:
 
     def __init__(self) -> None:
         self.pending: list[tuple[dict[str, Any], asyncio.Future[bool]]] = []
-        self.flushing = False
+        self.task: asyncio.Task[None] | None = None  # the flush under way (kept: see drain)
         self.last_size = 0  # rows in the last batch written
         self._gathered: asyncio.Future[None] | None = None
 
@@ -196,10 +197,24 @@ class _GroupInsert:
         self.pending.append((row, future))
         if len(self.pending) >= self.last_size:
             self._release()
-        if not self.flushing:
-            self.flushing = True
-            asyncio.create_task(self._flush())
+        if self.task is None:
+            self.task = asyncio.create_task(self._flush(), name="inbox-group-insert")
         return await future
+
+    async def drain(self, timeout: float) -> None:
+        """Wait until the rows handed in are written (at most `timeout` s, then the flush is cancelled).
+
+        A request cancelled while its row is written (the sender hung up, or the server stops)
+        leaves the flush running: the server's shutdown waits for it before the database closes.
+        """
+        task = self.task
+        if task is None:
+            return
+        await asyncio.wait({task}, timeout=timeout)
+        if not task.done():
+            log.warning("inbox: a group insert still running after %g s at shutdown; cancelled", timeout)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     def _release(self) -> None:
         if self._gathered is not None and not self._gathered.done():
@@ -237,7 +252,7 @@ class _GroupInsert:
                     if not future.done():
                         future.set_result(new)
         finally:
-            self.flushing = False
+            self.task = None
 
 
 async def _insert_rows(rows: list[dict[str, Any]]) -> set[str]:
@@ -265,6 +280,11 @@ async def _insert_rows(rows: list[dict[str, Any]]) -> set[str]:
 
 
 _GROUPS: PerLoop[_GroupInsert] = PerLoop(_GroupInsert)  # futures belong to one loop
+
+
+async def drain(timeout: float = DRAIN_SECONDS) -> None:
+    """Let the inbox rows being written reach the database; the server calls it before closing it."""
+    await _GROUPS.get().drain(timeout)
 
 
 # ---------------------------------------------------------------- processing

@@ -9,11 +9,12 @@ actor and the objects it creates or changes live on the actor's host; the FEP-8b
 a created or updated object, when it carries one. Then the activity is stored once by its id
 and the caller answers 202.
 
-`process_due` (run by the worker pool) claims stored activities under a lease and dispatches
-on their type in one place. A worker that dies leaves an expired lease: the row is claimed
-again. Unknown types are stored and marked ignored. A handler that fails (the origin of a
-give we must confirm is down, say) is retried with delivery's backoff and attempt limit
-(federation/delivery.py: minutes, then hours, over about 2.6 days), not at once.
+Processing is the engine's machine INBOX (models/engine): the runner claims stored activities
+under a lease and `process` dispatches on their type in one place. A worker that dies leaves
+an expired lease: the row is reaped and claimed again. Unknown types are stored and marked
+ignored. A handler that fails (the origin of a give we must confirm is down, say) is retried
+with delivery's backoff and attempt limit (n**4 + 15 s: minutes, then hours, over about 2.6
+days), not at once; the reason is kept in `last_error`, and `outcome` says what was done.
 """
 
 from __future__ import annotations
@@ -21,18 +22,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import orjson
 from pydantic import Field
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F, Q
 
 from models import sql
 from models.actors import Actor, Role, User, UserStatus
 from models.base import iso
 from models.context import Context, Site
+from models.engine import Go, Lease, Machine, Outcome, Retry, backoff, run_due
 from models.errors import BadInput, Forbidden, NotFound, TooLarge
 from models.federation import InboxActivity, InboxState, RemoteActor, RemoteObject
 from models.ids import new_id
@@ -42,7 +43,6 @@ from models.registry import REGISTRY, Access
 from .actor_changes import on_actor_delete, on_actor_update
 from .agent_reports import agent_update_token, on_agent_update, on_report_answer
 from .credits import credit_remote_give, is_give_to_us
-from .delivery import retry_delay
 from .follows import on_accept, on_follow, on_reject, on_undo
 from .integrity import ObjectRefused, verify_remote_object
 from .remote import (
@@ -58,7 +58,7 @@ from .remote import (
 )
 from .sigcore import IncomingRequest
 
-__all__ = ["Received", "drain", "process_due", "receive"]
+__all__ = ["INBOX", "Received", "drain", "process_due", "receive"]
 
 log = logging.getLogger("tallystick.inbox")
 
@@ -169,7 +169,7 @@ async def _checked_row(site: Site, username: str | None, request: IncomingReques
         "type": str(activity["type"])[:64], "actor_uri": actor_uri, "recipient_id": recipient.id if recipient else None,
         "payload": request.body.decode("utf-8"),  # the JSON as received: orjson already proved it valid
         "state": InboxState.QUEUED.value, "attempts": 0,
-        "lease_expires_at": None, "outcome": None,
+        "lease_expires_at": None, "outcome": None,  # lease_owner, next_at, last_error: NULL by default
     }
 
 
@@ -357,71 +357,49 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
-async def _claim(row: InboxActivity, now: datetime) -> bool:
-    changed = await InboxActivity.filter(id=row.id, state=row.state, attempts=row.attempts).update(
-        state=InboxState.RUNNING.value, attempts=F("attempts") + 1, lease_expires_at=now + timedelta(seconds=LEASE_SECONDS)
-    )
-    return changed == 1
+INBOX: Machine[InboxActivity] = Machine(
+    name="federation.inbox",
+    model=InboxActivity,
+    states=[state.value for state in InboxState],
+    ready=InboxState.QUEUED.value,
+    running=InboxState.RUNNING.value,
+    failed=InboxState.FAILED.value,
+    terminal={InboxState.DONE.value, InboxState.IGNORED.value, InboxState.FAILED.value},
+    transitions={InboxState.RUNNING.value: {InboxState.DONE.value, InboxState.IGNORED.value, InboxState.FAILED.value}},
+    retry=backoff.mastodon(jitter=0),  # delivery's figures: n**4 + 15 s after try n
+    max_attempts=lambda site: site.federation.delivery_max_attempts,
+    lease_seconds=LEASE_SECONDS,
+    batch=100,
+    order=("id",),  # in the order they arrived
+)
 
 
-async def _finish(row: InboxActivity, state: InboxState, outcome: str, next_at: datetime | None = None) -> None:
-    await InboxActivity.filter(id=row.id, attempts=row.attempts + 1).update(
-        state=state.value, outcome=outcome[:500], lease_expires_at=None, next_at=next_at
-    )
+def _done(outcome: str) -> Outcome:
+    """Where processing that returned `outcome` leaves the row; the text is what the inbox list shows."""
+    state = InboxState.IGNORED if outcome.startswith("ignored") else InboxState.DONE
+    return Go(state.value, values={"outcome": outcome[:500]})
 
 
-async def _retry_later(site: Site, row: InboxActivity, outcome: str, now: datetime) -> None:
-    """A failed try: queued again after delivery's backoff, or failed for good after its last attempt."""
-    attempts = row.attempts + 1
-    if attempts >= site.federation.delivery_max_attempts:
-        await _finish(row, InboxState.FAILED, f"failed after {attempts} tries: {outcome}")
-    else:
-        await _finish(row, InboxState.QUEUED, f"try {attempts} failed: {outcome}", now + timedelta(seconds=retry_delay(attempts)))
-
-
-async def process_one(site: Site, row: InboxActivity, *, now: datetime | None = None) -> str:
-    """Run the handler of one claimed activity; the outcome recorded."""
+@INBOX.handler(may={InboxState.DONE.value, InboxState.IGNORED.value})
+async def process(site: Site, row: InboxActivity, lease: Lease) -> Outcome:
+    """Dispatch one claimed activity on its type; a server we must ask being down is retried later."""
     handler = HANDLERS.get(row.type)
     if handler is None:
-        await _finish(row, InboxState.IGNORED, f"ignored: {row.type} is not handled")
-        return "ignored"
+        return _done(f"ignored: {row.type} is not handled")
     sender = await RemoteActor.get_or_none(uri=row.actor_uri)
     if sender is None:  # it was verified with this actor's key, so it was cached: only a purge removes it
-        await _finish(row, InboxState.IGNORED, "ignored: the actor is no longer known")
-        return "ignored"
+        return _done("ignored: the actor is no longer known")
     activity = {**row.payload, "type": row.type}  # the type as _parse chose it (AS2 allows a list)
     try:
-        outcome = await handler(site, activity, sender)
+        return _done(await handler(site, activity, sender))
     except FetchError as error:  # expected: a server we must ask is down; not a bug to trace
-        log.info("inbox: %s %s, try %d: %s", row.type, row.activity_uri, row.attempts + 1, error.detail)
-        await _retry_later(site, row, error.detail, now or datetime.now(UTC))
-        return "failed"
-    except Exception:
-        log.exception("inbox: %s %s failed", row.type, row.activity_uri)
-        await _retry_later(site, row, "see the server log", now or datetime.now(UTC))
-        return "failed"
-    await _finish(row, InboxState.IGNORED if outcome.startswith("ignored") else InboxState.DONE, outcome)
-    return outcome
+        log.info("inbox: %s %s, try %d: %s", row.type, row.activity_uri, row.attempts, error.detail)
+        return Retry(error=error.detail)
 
 
-async def process_due(site: Site, *, now: datetime | None = None, limit: int = 100) -> int:
-    """Process due queued activities, and running ones whose worker died; the number processed."""
-    now = now or datetime.now(UTC)
-    due = await (
-        InboxActivity.filter(
-            Q(state=InboxState.QUEUED.value, next_at__isnull=True)
-            | Q(state=InboxState.QUEUED.value, next_at__lte=now)
-            | Q(state=InboxState.RUNNING.value, lease_expires_at__lt=now)
-        )
-        .order_by("id")
-        .limit(limit)
-    )
-    done = 0
-    for row in due:
-        if await _claim(row, now):
-            await process_one(site, row, now=now)
-            done += 1
-    return done
+async def process_due(site: Site, *, now: datetime | None = None, limit: int | None = None) -> int:
+    """Process one batch of due activities (and those of a worker that died); the number processed."""
+    return await run_due(site, INBOX, now=now, limit=limit)
 
 
 # ---------------------------------------------------------------- reading what arrived
@@ -466,6 +444,6 @@ async def inbox_list(ctx: Context, params: InboxListInput) -> Page:
     page = await paginate(query, params)
     return page.map(lambda row: {
         "id": row.id, "activity": row.activity_uri, "type": row.type, "actor": row.actor_uri,
-        "state": row.state, "outcome": row.outcome, "payload": row.payload,
+        "state": row.state, "outcome": row.outcome, "last_error": row.last_error, "payload": row.payload,
         "created_at": iso(row.created_at), "updated_at": iso(row.updated_at),
     })

@@ -14,6 +14,7 @@ from tortoise import fields
 
 from .actors import Actor
 from .base import APP, Entity
+from .engine import Durable
 
 __all__ = [
     "ActorBlock",
@@ -136,7 +137,7 @@ class InboxState(StrEnum):
     FAILED = "failed"
 
 
-class InboxActivity(Entity):
+class InboxActivity(Durable, Entity):
     """A verified activity received in an inbox, stored once by its id and processed later"""
 
     activity_uri = fields.CharField(max_length=2048, unique=True)
@@ -146,12 +147,7 @@ class InboxActivity(Entity):
         f"{APP}.Actor", related_name="inbox_activities", null=True, on_delete=fields.SET_NULL
     )
     payload = fields.JSONField()
-    state = fields.CharField(max_length=16, default=InboxState.QUEUED.value)
-    attempts = fields.IntField(default=0)
-    lease_owner = fields.CharField(max_length=100, null=True)
-    lease_expires_at = fields.DatetimeField(null=True)
-    next_at = fields.DatetimeField(null=True)  # a failed try waits until then (null: due now)
-    last_error = fields.CharField(max_length=500, null=True)  # why the last try failed
+    state = fields.CharField(max_length=16, default=InboxState.QUEUED.value)  # the machine: federation/inbox.py
     outcome = fields.CharField(max_length=500, null=True)  # what processing did, as the inbox list shows
 
     class Meta:

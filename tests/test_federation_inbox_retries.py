@@ -28,8 +28,8 @@ async def test_inbox__a_give_is_credited_when_its_origin_comes_back_after_being_
         moment += timedelta(minutes=1)
         await process_due(site, now=moment)
     row = await InboxActivity.get()
-    assert row.state == "queued" and 1 < row.attempts < 10, (row.state, row.attempts, row.outcome)
-    assert row.outcome is not None and "503" in row.outcome
+    assert row.state == "queued" and 1 < row.attempts < 10, (row.state, row.attempts, row.last_error)
+    assert row.last_error is not None and "503" in row.last_error
     assert await RemoteCredit.all().count() == 0
 
     remote.objects_down = False
@@ -61,7 +61,7 @@ async def test_inbox__retries_wait_longer_each_time_and_stop_at_deliverys_limit(
     assert waits[0] < 60 and sum(waits) > 2 * 86_400  # from seconds to days, as deliveries
     row = await InboxActivity.get()
     assert (row.state, row.attempts) == ("failed", site.federation.delivery_max_attempts)
-    assert row.outcome is not None and row.outcome.startswith(f"failed after {row.attempts} tries")
+    assert row.last_error is not None and row.last_error.startswith(f"gave up after {row.attempts} tries")
     assert await process_due(site, now=moment + timedelta(days=30)) == 0
 
 

@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
-from federation.delivery import deliver_due
 from federation import inbox
+from federation.delivery import deliver_due
 from federation.inbox import process_due
 from federation.keys import load_public_key
 from federation.sigcore import IncomingRequest

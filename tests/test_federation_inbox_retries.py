@@ -42,7 +42,7 @@ async def test_inbox__a_give_is_credited_when_its_origin_comes_back_after_being_
 
 
 async def test_inbox__retries_wait_longer_each_time_and_stop_at_deliverys_limit(fed_api: Api, remote: Remote) -> None:
-    await fed_api.user("alice")
+    token = await fed_api.user("alice")
     bob = remote.actor("bob")
     assert (await signed_post(fed_api, "/users/alice/inbox", remote_give(remote, "3"), bob)).status == 202
     site = site_of(fed_api)
@@ -64,6 +64,11 @@ async def test_inbox__retries_wait_longer_each_time_and_stop_at_deliverys_limit(
     assert (row.state, row.attempts) == ("failed", site.federation.delivery_max_attempts)
     assert row.last_error is not None and row.last_error.startswith(f"gave up after {row.attempts} tries")
     assert await process_due(site, now=moment + timedelta(days=30)) == 0
+    listed = await fed_api.get("/api/v1/federation/inbox", token=token)  # alice sees why it stopped
+    assert listed.status == 200, listed
+    assert [(item["state"], item["outcome"], item["last_error"]) for item in listed.body["items"]] == [
+        ("failed", None, row.last_error)
+    ]
 
 
 async def test_inbox__the_attempt_limit_is_deliverys_setting(fed_api: Api, remote: Remote) -> None:

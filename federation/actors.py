@@ -29,6 +29,7 @@ from models.tokens import Token
 
 from . import documents
 from .keys import KeyPair, ed25519_to_multibase, generate_ed25519, generate_rsa, load_public_key
+from .outputs import ActorDocument, NodeInfoDocument, ObjectDocument, WebFingerDocument
 
 __all__ = ["INSTANCE_USERNAME", "actor_keys", "instance_actor", "local_actor_url", "local_user_actor", "software_version"]
 
@@ -117,7 +118,7 @@ class ActorInput(Input):
     username: str | None = Field(None, min_length=1, max_length=64, description="omit for the instance actor")
 
 
-@REGISTRY.operation("federation.actor", ActorInput, access=Access.PUBLIC)
+@REGISTRY.operation("federation.actor", ActorInput, output=ActorDocument, access=Access.PUBLIC)
 async def actor_document(ctx: Context, params: ActorInput) -> dict[str, Any]:
     """The ActivityPub actor document of a user or of the instance actor."""
     base = ctx.site.base_url
@@ -164,7 +165,7 @@ async def _actor_urls(ctx: Context, handles: list[str]) -> dict[str, str]:
     return urls
 
 
-@REGISTRY.operation("federation.object", ObjectInput, access=Access.PUBLIC)
+@REGISTRY.operation("federation.object", ObjectInput, output=ObjectDocument, access=Access.PUBLIC)
 async def object_document(ctx: Context, params: ObjectInput) -> dict[str, Any]:
     """The ActivityPub form of a token, token type, set or ledger entry (public data only)."""
     public = Context(site=ctx.site)  # always the anonymous view: private attributes never leave
@@ -238,7 +239,7 @@ def _username_of(ctx: Context, resource: str) -> str:
     return username
 
 
-@REGISTRY.operation("federation.webfinger", WebFingerInput, access=Access.PUBLIC)
+@REGISTRY.operation("federation.webfinger", WebFingerInput, output=WebFingerDocument, access=Access.PUBLIC)
 async def webfinger(ctx: Context, params: WebFingerInput) -> dict[str, Any]:
     """WebFinger (RFC 7033): find the actor for acct:user@domain or an actor URL."""
     username = _username_of(ctx, params.resource)
@@ -261,7 +262,7 @@ async def _active_users(since: datetime) -> int:
     return len(set(used) | set(issued))
 
 
-@REGISTRY.operation("federation.nodeinfo", NoInput, access=Access.PUBLIC)
+@REGISTRY.operation("federation.nodeinfo", NoInput, output=NodeInfoDocument, access=Access.PUBLIC)
 async def nodeinfo(ctx: Context, params: NoInput) -> dict[str, Any]:
     """NodeInfo 2.1: software, protocols and usage counts of this instance."""
     now = datetime.now(UTC)

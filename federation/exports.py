@@ -32,6 +32,7 @@ from models.operations.jobs import JobRequest, enqueue, render_job
 from models.operations.ledger import balance_of
 from models.operations.sets import get_visible_set
 from models.operations.tokens import Resolver, hashed_document
+from models.outputs import JobOut
 from models.registry import REGISTRY, Access, Input
 from models.results import FileResult
 from models.sets import SetMember, TokenSet
@@ -40,6 +41,7 @@ from models.tokens import Token, TokenType, TypeParent
 from . import documents
 from .actors import local_actor_url
 from .integrity import sign_as
+from .outputs import ExportOut
 from .proofs import DATA_INTEGRITY_CONTEXT
 
 __all__ = ["EXPORT_TYPE", "MAX_EXPORT_TOKENS", "export_url"]
@@ -66,7 +68,7 @@ class ExportInput(Input):
     id: str = ID
 
 
-@REGISTRY.operation("exports.create", ExportInput)
+@REGISTRY.operation("exports.create", ExportInput, output=JobOut)
 async def create_export(ctx: Context, params: ExportInput) -> dict[str, Any]:
     """Export one of your sets as a signed document; always a job (poll it, then download)."""
     token_set = await _owned_set(ctx, params.id)
@@ -107,7 +109,7 @@ async def _type_ids_with_parents(type_ids: list[str]) -> list[str]:
     return found
 
 
-@REGISTRY.operation("exports.build", BuildInput)
+@REGISTRY.operation("exports.build", BuildInput, output=ExportOut)
 async def build_export(ctx: Context, params: BuildInput) -> dict[str, Any]:
     """Write the signed export document of a set (runs in the job `exports.create` queued)."""
     token_set = await _owned_set(ctx, params.set)
@@ -187,7 +189,7 @@ def _filename(name: str, export_id: str) -> str:
     return f"tallystick-{slug}-{export_id}.json"
 
 
-@REGISTRY.operation("exports.get", ExportIdInput, access=Access.PUBLIC)
+@REGISTRY.operation("exports.get", ExportIdInput, output=FileResult, access=Access.PUBLIC)
 async def download_export(ctx: Context, params: ExportIdInput) -> FileResult:
     """Download an export document (its id is the link to share)."""
     row = await SetExport.get_or_none(id=params.id)

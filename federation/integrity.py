@@ -26,6 +26,7 @@ from models.registry import REGISTRY, Access
 from . import documents
 from .actors import INSTANCE_USERNAME, ObjectInput, actor_keys, local_actor_url, local_user_actor
 from .keys import KeyFormatError, ed25519_from_multibase, load_private_key
+from .outputs import ObjectDocument
 from .proofs import ProofError, proof_of, sign_object, verify_object
 from .remote import FetchError, as_id, as_list, domain_of, fetch_json, type_of
 
@@ -157,7 +158,7 @@ async def verify_remote_object(
 SIGNED_KINDS = ("token", "type", "set")
 
 
-@REGISTRY.operation("federation.signed_object", ObjectInput, access=Access.PUBLIC)
+@REGISTRY.operation("federation.signed_object", ObjectInput, output=ObjectDocument, access=Access.PUBLIC)
 async def signed_object(ctx: Context, params: ObjectInput) -> dict[str, Any]:
     """The ActivityPub form of a token, type or set with a proof by its owner (FEP-8b32).
 

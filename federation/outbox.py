@@ -36,6 +36,7 @@ from models.registry import REGISTRY, Access, Input
 from . import documents
 from .actors import instance_actor, local_actor_url, local_user_actor
 from .delivery import enqueue
+from .outputs import ActivityDocument, CollectionDocument
 
 __all__ = [
     "EVENT_PUBLISHERS",
@@ -286,7 +287,7 @@ class CollectionInput(Input):
     page: int | None = Field(None, ge=1, le=100_000)
 
 
-@REGISTRY.operation("federation.collection", CollectionInput, access=Access.PUBLIC)
+@REGISTRY.operation("federation.collection", CollectionInput, output=CollectionDocument, access=Access.PUBLIC)
 async def actor_collection(ctx: Context, params: CollectionInput) -> dict[str, Any]:
     """An actor's outbox, followers or following (paged), or its inbox (never listed)."""
     actor = await instance_actor() if params.username is None else await local_user_actor(params.username)
@@ -299,7 +300,7 @@ class ActivityInput(Input):
     id: str = Field(min_length=1, max_length=64)
 
 
-@REGISTRY.operation("federation.activity", ActivityInput, access=Access.PUBLIC)
+@REGISTRY.operation("federation.activity", ActivityInput, output=ActivityDocument, access=Access.PUBLIC)
 async def activity_document(ctx: Context, params: ActivityInput) -> dict[str, Any]:
     """One of our public activities (Create/Update/Delete) by its id."""
     row = await OutboxActivity.get_or_none(id=params.id, type__in=OUTBOX_TYPES, event_id__isnull=False)

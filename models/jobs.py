@@ -17,12 +17,14 @@ from typing import Any
 
 from tortoise import fields
 
-from .actors import AccessToken
+from .actors import AccessToken, User
 from .base import APP, Entity, iso
+from .engine import Durable
+from .events import Event
 
 __all__ = [
     "Job", "JobState", "CallbackState", "FINISHED", "MANUAL_TRANSITIONS", "WebhookSecret",
-    "job_view", "job_location", "revoke_job_tokens",
+    "job_view", "job_location", "record_job_event", "revoke_job_tokens",
 ]
 
 
@@ -53,8 +55,12 @@ MANUAL_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
-class Job(Entity):
-    """One queued call of an operation, with who asked, who it acts for, and how it ended."""
+class Job(Durable, Entity):
+    """One queued call of an operation, with who asked, who it acts for, and how it ended.
+
+    Its bookkeeping (state, attempts, next_at, lease, last_error) is the engine's: models/machines.py
+    declares the machine, server/jobs.py its handler.
+    """
 
     # null for system jobs: periodic work enqueued by the scheduler, run with a system context
     caller = fields.ForeignKeyField(f"{APP}.User", related_name="jobs_called", null=True, on_delete=fields.CASCADE)
@@ -67,10 +73,7 @@ class Job(Entity):
     state = fields.CharField(max_length=16, default=JobState.QUEUED.value)
     result = fields.JSONField(null=True)
     error = fields.JSONField(null=True)  # a problem document
-    attempts = fields.IntField(default=0)  # how many times a worker started it
     max_attempts = fields.IntField(default=3)
-    lease_owner = fields.CharField(max_length=100, null=True)
-    lease_expires_at = fields.DatetimeField(null=True)
     idempotency_key = fields.CharField(max_length=255, null=True)
     request_fingerprint = fields.CharField(max_length=64, null=True)
     callback_url = fields.CharField(max_length=2048, null=True)
@@ -164,3 +167,17 @@ def job_view(job: Job, usernames: dict[str, str]) -> dict[str, Any]:
         "started_at": iso(job.started_at),
         "finished_at": iso(job.finished_at),
     }
+
+
+async def record_job_event(job: Job, name: str, payload: dict[str, Any] | None = None) -> None:
+    """Outbox event for a job state change, attributed to the job's caller (none for system jobs)."""
+    if job.caller_id is None:  # type: ignore[attr-defined]
+        return  # periodic housekeeping is not news to anyone
+    actor_ids = await User.filter(id=job.caller_id).values_list("actor_id", flat=True)  # type: ignore[attr-defined]
+    await Event.create(
+        name=name,
+        actor_id=actor_ids[0] if actor_ids else None,
+        object_type="job",
+        object_id=job.id,
+        payload={"operation": job.operation, "state": job.state, **(payload or {})},
+    )

@@ -21,8 +21,11 @@ from tortoise.transactions import in_transaction
 from ..actors import AccessToken, Role, TokenKind
 from ..bounds import Days, Hours, Seconds
 from ..context import Context
+from ..engine import move, reap, reap_all
 from ..errors import Conflict, Forbidden, NotFound
-from ..jobs import FINISHED, MANUAL_TRANSITIONS, CallbackState, Job, JobState, job_view, revoke_job_tokens
+from ..jobs import FINISHED, CallbackState, Job, JobState, job_view, revoke_job_tokens
+from ..machines import JOBS
+from ..outputs import JobOut, Output, Paged
 from ..paging import ListInput, paginate
 from ..registry import REGISTRY, Access, Input, Transaction
 from ..webhooks import DeliveryState, WebhookDelivery
@@ -58,51 +61,14 @@ def _problem(code: str, title: str, status: int, detail: str) -> dict[str, Any]:
     }
 
 
-async def reap_expired(now: datetime | None = None, *, limit: int = 100) -> int:
+async def reap_expired(now: datetime | None = None) -> int:
     """Requeue running jobs whose lease ran out, or fail them after max_attempts starts."""
-    now = now or _now()
-    expired = (
-        await Job.filter(state=JobState.RUNNING.value, lease_expires_at__lt=now)
-        .limit(limit)
-        .values("id", "lease_owner", "attempts", "max_attempts")
-    )
-    reaped = 0
-    for row in expired:
-        give_up = row["attempts"] >= row["max_attempts"]
-        async with in_transaction():
-            same = Job.filter(id=row["id"], state=JobState.RUNNING.value, lease_owner=row["lease_owner"])
-            if give_up:
-                problem = _problem(
-                    "job-abandoned",
-                    "Job abandoned",
-                    500,
-                    f"the worker running this job stopped {row['attempts']} times; it will not be tried again",
-                )
-                changed = await same.update(
-                    state=JobState.FAILED.value,
-                    error=problem,
-                    finished_at=now,
-                    updated_at=now,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                )
-            else:
-                changed = await same.update(
-                    state=JobState.QUEUED.value, lease_owner=None, lease_expires_at=None, updated_at=now
-                )
-            if changed:
-                reaped += 1
-                await revoke_job_tokens(row["id"])
-                job = await Job.get(id=row["id"])
-                await record_job_event(job, "job.failed" if give_up else "job.requeued", {"attempts": job.attempts})
-    if reaped:
-        log.warning("reaper: %d job(s) with an expired lease requeued or failed", reaped)
-    return reaped
+    return await reap(JOBS, None, now=now)
 
 
 async def change_state(job: Job, target: str, *, reason: str, by: str, event: str) -> Job:
     """Move a job along MANUAL_TRANSITIONS with a compare-and-set on its current state; 409 otherwise."""
-    allowed = MANUAL_TRANSITIONS[job.state]
+    allowed = JOBS.manual.get(job.state, frozenset())
     if target not in allowed:
         raise Conflict(
             f"a {job.state} job cannot become {target}"
@@ -111,17 +77,16 @@ async def change_state(job: Job, target: str, *, reason: str, by: str, event: st
             extra={"state": job.state, "allowed": sorted(allowed)},
         )
     now = _now()
-    changes: dict[str, Any] = {"state": target, "updated_at": now, "lease_owner": None, "lease_expires_at": None}
+    changes: dict[str, Any] = {"updated_at": now}
     if target == JobState.QUEUED.value:  # a fresh start: as if it had just been queued
-        changes.update(result=None, error=None, finished_at=None, started_at=None, attempts=0)
+        changes.update(result=None, error=None, finished_at=None, started_at=None, attempts=0, last_error=None)
         if job.callback_url:
             changes.update(callback_state=CallbackState.PENDING.value, callback_next_at=None)
     else:
         title = "Job cancelled" if target == JobState.CANCELLED.value else "Job terminated"
         changes.update(finished_at=now, error=_problem("job-terminated", title, 409, f"{by}: {reason}"))
     async with in_transaction():
-        changed = await Job.filter(id=job.id, state=job.state).update(**changes)
-        if not changed:
+        if not await move(JOBS, job.id, job.state, target, **changes):
             await job.refresh_from_db()
             raise Conflict(f"the job changed meanwhile; it is now {job.state}", code="job-changed")
         await revoke_job_tokens(job.id)
@@ -143,7 +108,13 @@ class StuckInput(ListInput):
     running_longer_than: Seconds | None = Field(None, description="seconds; the stuck_after_seconds setting if absent")
 
 
-@REGISTRY.operation("admin.jobs.stuck", StuckInput, access=Access.USER, role=Role.ADMIN)
+class StuckJobOut(JobOut):
+    lease_owner: str | None
+    stuck_because: Literal["lease-expired", "running-too-long"]
+    running_seconds: float | None
+
+
+@REGISTRY.operation("admin.jobs.stuck", StuckInput, output=Paged[StuckJobOut], access=Access.USER, role=Role.ADMIN)
 async def stuck_jobs(ctx: Context, params: StuckInput) -> Any:
     """Running jobs past their lease (their worker died) or running longer than the limit."""
     now = _now()
@@ -174,7 +145,9 @@ class TerminateInput(Input):
     state: Literal["failed", "cancelled"] = "failed"
 
 
-@REGISTRY.operation("admin.jobs.terminate", TerminateInput, role=Role.ADMIN, transaction=Transaction.NONE)
+@REGISTRY.operation(
+    "admin.jobs.terminate", TerminateInput, output=JobOut, role=Role.ADMIN, transaction=Transaction.NONE
+)
 async def terminate_job(ctx: Context, params: TerminateInput) -> dict[str, Any]:
     """End a queued or running job with a reason; its worker notices at its next heartbeat and stops."""
     job = await _any_job(params.id)
@@ -190,7 +163,7 @@ class StatusInput(Input):
     reason: str = Field(min_length=1, max_length=500)
 
 
-@REGISTRY.operation("admin.jobs.set_state", StatusInput, transaction=Transaction.NONE)
+@REGISTRY.operation("admin.jobs.set_state", StatusInput, output=JobOut, transaction=Transaction.NONE)
 async def set_job_state(ctx: Context, params: StatusInput) -> dict[str, Any]:
     """Change a job's state (job-write role): fail or cancel it, or queue a stopped one again."""
     _require_any(ctx, Role.JOB_WRITE, Role.ADMIN)
@@ -219,7 +192,30 @@ class MetricsInput(Input):
     hours: float = Field(24, gt=0, le=24 * 90, description="latency window: jobs finished in the last N hours")
 
 
-@REGISTRY.operation("admin.jobs.metrics", MetricsInput, access=Access.USER)
+class PercentilesOut(Output):
+    p50: float | None
+    p95: float | None
+    p99: float | None
+
+
+class LatencyOut(Output):
+    total: PercentilesOut = Field(description="queued -> finished")
+    wait: PercentilesOut = Field(description="queued -> last start")
+    run: PercentilesOut = Field(description="last start -> finished")
+
+
+class JobMetricsOut(Output):
+    by_state: dict[str, int]
+    by_operation: dict[str, dict[str, int]]
+    queue_depth: int
+    running: int
+    oldest_queued_seconds: float | None
+    window_hours: float
+    finished_in_window: int
+    latency_seconds: LatencyOut
+
+
+@REGISTRY.operation("admin.jobs.metrics", MetricsInput, output=JobMetricsOut, access=Access.USER)
 async def job_metrics(ctx: Context, params: MetricsInput) -> dict[str, Any]:
     """Counts by state and operation, queue depth, and latency percentiles of finished jobs (job-read role)."""
     _require_any(ctx, Role.JOB_READ, Role.ADMIN)
@@ -280,10 +276,14 @@ class NoInput(Input):
     pass
 
 
-@REGISTRY.operation("system.jobs.sweep", NoInput, access=Access.SYSTEM, transaction=Transaction.NONE)
+class SweepOut(Output):
+    reaped: int
+
+
+@REGISTRY.operation("system.jobs.sweep", NoInput, output=SweepOut, access=Access.SYSTEM, transaction=Transaction.NONE)
 async def sweep_stuck_jobs(ctx: Context, params: NoInput) -> dict[str, Any]:
-    """Requeue (or fail) jobs whose worker died: their lease ran out."""
-    return {"reaped": await reap_expired()}
+    """Requeue (or fail) work whose runner died: rows of every machine whose lease ran out."""
+    return {"reaped": await reap_all(ctx.site)}
 
 
 class PurgeInput(Input):
@@ -291,7 +291,16 @@ class PurgeInput(Input):
     system_retention_hours: Hours = 1
 
 
-@REGISTRY.operation("system.jobs.purge", PurgeInput, access=Access.SYSTEM, transaction=Transaction.NONE)
+class PurgeOut(Output):
+    purged: int
+    purged_system: int
+    job_tokens: int
+    webhook_deliveries: int
+
+
+@REGISTRY.operation(
+    "system.jobs.purge", PurgeInput, output=PurgeOut, access=Access.SYSTEM, transaction=Transaction.NONE
+)
 async def purge_jobs(ctx: Context, params: PurgeInput) -> dict[str, Any]:
     """Forget finished jobs and webhook deliveries older than the retention; finished periodic jobs
     and dead job tokens (each run leaves one) go after an hour."""

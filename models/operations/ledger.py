@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, RootModel, field_validator, model_validator
 from tortoise.connection import connections
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
@@ -22,6 +22,7 @@ from ..amounts import check_in_range, to_minor
 from ..context import Context, Site
 from ..errors import Conflict, Forbidden, NotFound, Unprocessable
 from ..ledger import EntryKind, LedgerEntry, LedgerFlag
+from ..outputs import Output, Paged, Timestamp
 from ..paging import ListInput, paginate
 from ..registry import REGISTRY, Access, Input, Transaction
 from ..tokens import TokenType
@@ -259,7 +260,69 @@ class BurnInput(SourcesMixin):
 # ---------------------------------------------------------------- operations
 
 
-@REGISTRY.operation("ledger.create", CreateInput)
+class FlagOut(Output):
+    label: str
+    by: str | None = Field(description="the handle of who set it")
+    at: Timestamp
+
+
+class EntryOut(Output):
+    """A ledger operation (models/operations/entries.py); amounts are decimal strings."""
+
+    id: str
+    kind: Literal["create", "give", "burn"]
+    type: str
+    token: str | None
+    author: str = Field(description="handle")
+    recipient: str | None = Field(description="handle; null for a burn")
+    amount: str
+    remaining: str | None
+    status: Literal["unspent", "spent"] | None
+    sources: list[tuple[str, str]] = Field(description="[amount, source entry id] pairs")
+    description: str
+    flags: list[str]
+    flag_details: list[FlagOut]
+    created_at: Timestamp
+
+
+class TypeBalanceOut(Output):
+    type: str
+    symbol: str
+    balance: str
+    created: str
+    received: str
+    given: str
+    burnt: str
+
+
+class OneBalanceOut(TypeBalanceOut):
+    owner: str
+
+
+class AllBalancesOut(Output):
+    owner: str
+    balances: list[TypeBalanceOut]
+
+
+class BalanceOut(RootModel[OneBalanceOut | AllBalancesOut]):
+    """An owner's balance of one type (type given), or of every type they hold."""
+
+
+class TraceEdgeOut(Output):
+    entry: str
+    source: str
+    amount: str
+
+
+class TraceOut(Output):
+    operation: EntryOut
+    ancestors: list[EntryOut]
+    roots: list[str]
+    edges: list[TraceEdgeOut]
+    truncated: bool
+
+
+@REGISTRY.operation("ledger.create", CreateInput, output=EntryOut)
 async def create(ctx: Context, params: CreateInput) -> dict[str, Any]:
     """Mint new units of a type you own."""
     token_type = await _ledger_type(params.type)
@@ -281,7 +344,7 @@ _OLDEST_OUTPUT_SQL = (
 )
 
 
-@REGISTRY.operation("ledger.give", GiveInput, transaction=Transaction.OWN)
+@REGISTRY.operation("ledger.give", GiveInput, output=EntryOut, transaction=Transaction.OWN)
 async def give(ctx: Context, params: GiveInput) -> dict[str, Any]:
     """Give units to another actor, from explicit sources or oldest-first."""
     owner = ctx.require_actor()
@@ -347,7 +410,7 @@ async def _give_unique(ctx: Context, token_type: TokenType, amount: int, recipie
     return view
 
 
-@REGISTRY.operation("ledger.burn", BurnInput)
+@REGISTRY.operation("ledger.burn", BurnInput, output=EntryOut)
 async def burn(ctx: Context, params: BurnInput) -> dict[str, Any]:
     """Destroy units you hold, by amount (oldest first) or explicit sources."""
     token_type = await _ledger_type(params.type)
@@ -407,7 +470,7 @@ async def balance_of(owner: Actor, token_type: TokenType) -> dict[str, Any]:
     }
 
 
-@REGISTRY.operation("ledger.balance", BalanceInput, access=Access.PUBLIC)
+@REGISTRY.operation("ledger.balance", BalanceInput, output=BalanceOut, access=Access.PUBLIC)
 async def balance(ctx: Context, params: BalanceInput) -> dict[str, Any]:
     """An owner's balance of one type, or of every type they hold."""
     owner = await _owner(ctx, params.owner)
@@ -426,7 +489,7 @@ class ListEntriesInput(ListInput):
     kind: EntryKind | None = None
 
 
-@REGISTRY.operation("ledger.list", ListEntriesInput, access=Access.PUBLIC)
+@REGISTRY.operation("ledger.list", ListEntriesInput, output=Paged[EntryOut], access=Access.PUBLIC)
 async def list_entries(ctx: Context, params: ListEntriesInput) -> Any:
     """Ledger entries, filtered by type, owner, status (unspent/spent outputs) and kind."""
     query = LedgerEntry.all()
@@ -457,7 +520,7 @@ async def _entry(entry_id: str) -> LedgerEntry:
     return entry
 
 
-@REGISTRY.operation("ledger.get", EntryIdInput, access=Access.PUBLIC)
+@REGISTRY.operation("ledger.get", EntryIdInput, output=EntryOut, access=Access.PUBLIC)
 async def get_entry(ctx: Context, params: EntryIdInput) -> dict[str, Any]:
     """One ledger operation."""
     [view] = await entry_views([await _entry(params.id)], ctx)
@@ -468,7 +531,7 @@ class TraceInput(EntryIdInput):
     limit: int = Field(10_000, ge=1, le=100_000)
 
 
-@REGISTRY.operation("ledger.trace", TraceInput, access=Access.PUBLIC)
+@REGISTRY.operation("ledger.trace", TraceInput, output=TraceOut, access=Access.PUBLIC)
 async def trace(ctx: Context, params: TraceInput) -> dict[str, Any]:
     """Every ancestor of an operation back to the creates it came from (one recursive query)."""
     entry = await _entry(params.id)
@@ -539,7 +602,7 @@ async def _refresh_labels(entry: LedgerEntry) -> None:
     await entry.save(update_fields=["flags", "updated_at"])
 
 
-@REGISTRY.operation("ledger.flag", FlagInput)
+@REGISTRY.operation("ledger.flag", FlagInput, output=EntryOut)
 async def flag(ctx: Context, params: FlagInput) -> dict[str, Any]:
     """Add your label to a ledger operation (idempotent). Operations are public, so anyone
     signed in may flag one, as in ssb-tokens; each flag records who set it and when."""
@@ -562,7 +625,7 @@ async def flag(ctx: Context, params: FlagInput) -> dict[str, Any]:
     return view
 
 
-@REGISTRY.operation("ledger.unflag", FlagInput)
+@REGISTRY.operation("ledger.unflag", FlagInput, output=EntryOut)
 async def unflag(ctx: Context, params: FlagInput) -> dict[str, Any]:
     """Remove your label from a ledger operation; a moderator or admin removes everyone's.
 

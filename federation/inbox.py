@@ -371,7 +371,9 @@ INBOX: Machine[InboxActivity] = Machine(
     retry=backoff.mastodon(jitter=0),  # delivery's figures: n**4 + 15 s after try n
     max_attempts=lambda site: site.federation.delivery_max_attempts,
     lease_seconds=LEASE_SECONDS,
-    batch=100,
+    # The runner records a claim's outcomes when its last row is done: a worker killed meanwhile
+    # has every row of the claim processed again, so claims stay small.
+    batch=10,
     order=("id",),  # in the order they arrived
 )
 

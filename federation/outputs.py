@@ -135,7 +135,8 @@ class InboxActivityOut(Output):
     type: str
     actor: str
     state: str
-    outcome: str | None
+    outcome: str | None  # what processing did
+    last_error: str | None  # why the last try failed ("gave up after N tries: ..." once it stopped)
     payload: Any
     created_at: Timestamp
     updated_at: Timestamp

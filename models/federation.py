@@ -15,6 +15,7 @@ from tortoise import fields
 
 from .actors import Actor
 from .base import APP, Entity
+from .engine import Durable
 
 __all__ = [
     "ActorBlock",
@@ -145,7 +146,7 @@ class InboxState(StrEnum):
     FAILED = "failed"
 
 
-class InboxActivity(Entity):
+class InboxActivity(Durable, Entity):
     """A verified activity received in an inbox, stored once by its id and processed later"""
 
     activity_uri = fields.CharField(max_length=2048, unique=True)
@@ -156,11 +157,8 @@ class InboxActivity(Entity):
         f"{APP}.Actor", related_name="inbox_activities", null=True, on_delete=fields.SET_NULL
     )
     payload: fields.JSONField[dict[str, Any]] = fields.JSONField()
-    state = fields.CharField(max_length=16, default=InboxState.QUEUED.value)
-    attempts = fields.IntField(default=0)
-    lease_expires_at = fields.DatetimeField(null=True)
-    next_at = fields.DatetimeField(null=True)  # a failed try waits until then (null: due now)
-    outcome = fields.CharField(max_length=500, null=True)
+    state = fields.CharField(max_length=16, default=InboxState.QUEUED.value)  # the machine: federation/inbox.py
+    outcome = fields.CharField(max_length=500, null=True)  # what processing did, as the inbox list shows
 
     class Meta:
         app = APP

@@ -11,6 +11,7 @@ from aiohttp.typedefs import Handler
 
 import federation.operations  # noqa: F401  (registers every operation)
 from federation.follows import find_remote_actor
+from federation.inbox import drain as drain_inbox
 from federation.ssrf import check_callback_url
 from models.context import Site
 from models.login_throttle import LoginThrottle
@@ -116,6 +117,7 @@ def create_app(settings: Settings, *, with_database: bool = True) -> web.Applica
             yield
             if pool is not None:
                 await pool.stop()
+            await drain_inbox()  # rows of requests cancelled mid-insert are written before the close
             await close_database(orm)
 
         app.cleanup_ctx.append(database)

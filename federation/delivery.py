@@ -92,7 +92,7 @@ async def enqueue(signer: Actor, activity_uri: str, body: str, inboxes: Iterable
         {
             "id": new_id(), "signer_id": signer.id, "activity_uri": activity_uri, "inbox": inbox,
             "domain": domain_of(inbox), "body": body, "state": DeliveryState.PENDING.value, "attempts": 0,
-            "next_at": None, "lease": None, "last_status": None, "last_error": None, "delivered_at": None,
+            "next_at": None, "lease_owner": None, "lease_expires_at": None, "last_status": None, "last_error": None, "delivered_at": None,
             "created_at": moment, "updated_at": moment,
         }
         for inbox in dict.fromkeys(inboxes)

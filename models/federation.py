@@ -221,7 +221,8 @@ class Delivery(Entity):
     state = fields.CharField(max_length=16, default=DeliveryState.PENDING.value)
     attempts = fields.IntField(default=0)
     next_at = fields.DatetimeField(null=True)
-    lease = fields.CharField(max_length=26, null=True)  # which sweep claimed the current try
+    lease_owner = fields.CharField(max_length=100, null=True)
+    lease_expires_at = fields.DatetimeField(null=True)
     last_status = fields.IntField(null=True)
     last_error = fields.CharField(max_length=500, null=True)
     delivered_at = fields.DatetimeField(null=True)

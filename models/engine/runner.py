@@ -72,6 +72,7 @@ class Lease:
     expires_at: datetime
     committed: set[str] = field(default_factory=set)
     current: str | None = None  # the row a one-row handler is working on
+    claimed_at: datetime = field(default_factory=_now)  # the claim's clock (run_due's `now` in tests)
 
     def mine(self, *ids: str) -> Any:
         return self.machine.model.filter(id__in=list(ids), lease_owner=self.owner, state=self.machine.source)
@@ -174,7 +175,7 @@ async def claim(
     now = now or _now()
     token = f"{owner or runner_name()}:{new_id()}"[-100:]
     deadline = now + timedelta(seconds=machine.lease_seconds(site))
-    lease = Lease(machine, token, site, deadline)
+    lease = Lease(machine, token, site, deadline, claimed_at=now)
     limit = limit or machine.batch(site)
     model = machine.model
     columns: dict[str, Any] = {

@@ -14,6 +14,7 @@ from tortoise import fields
 
 from .actors import Actor
 from .base import APP, Entity
+from .engine import Durable
 
 __all__ = [
     "ActorBlock",
@@ -208,8 +209,9 @@ class DeliveryState(StrEnum):
     SKIPPED = "skipped"  # the domain was unavailable or blocked
 
 
-class Delivery(Entity):
-    """One signed POST of an activity to one inbox, retried with backoff until it lands"""
+class Delivery(Durable, Entity):
+    """One signed POST of an activity to one inbox, retried with backoff until it lands
+    (the machine federation.deliveries keeps its state, attempts, next_at, lease and last_error)"""
 
     signer: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
         f"{APP}.Actor", related_name="deliveries", on_delete=fields.CASCADE
@@ -219,12 +221,7 @@ class Delivery(Entity):
     domain = fields.CharField(max_length=255)
     body = fields.TextField()
     state = fields.CharField(max_length=16, default=DeliveryState.PENDING.value)
-    attempts = fields.IntField(default=0)
-    next_at = fields.DatetimeField(null=True)
-    lease_owner = fields.CharField(max_length=100, null=True)
-    lease_expires_at = fields.DatetimeField(null=True)
     last_status = fields.IntField(null=True)
-    last_error = fields.CharField(max_length=500, null=True)
     delivered_at = fields.DatetimeField(null=True)
 
     class Meta:

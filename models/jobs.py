@@ -19,6 +19,7 @@ from tortoise import fields
 
 from .actors import AccessToken
 from .base import APP, Entity, iso
+from .engine import Durable
 
 __all__ = [
     "Job", "JobState", "CallbackState", "FINISHED", "MANUAL_TRANSITIONS", "WebhookSecret",
@@ -53,8 +54,12 @@ MANUAL_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
-class Job(Entity):
-    """One queued call of an operation, with who asked, who it acts for, and how it ended."""
+class Job(Durable, Entity):
+    """One queued call of an operation, with who asked, who it acts for, and how it ended.
+
+    Its bookkeeping (state, attempts, next_at, lease, last_error) is the engine's: models/machines.py
+    declares the machine, server/jobs.py its handler.
+    """
 
     # null for system jobs: periodic work enqueued by the scheduler, run with a system context
     caller = fields.ForeignKeyField(f"{APP}.User", related_name="jobs_called", null=True, on_delete=fields.CASCADE)
@@ -67,10 +72,7 @@ class Job(Entity):
     state = fields.CharField(max_length=16, default=JobState.QUEUED.value)
     result = fields.JSONField(null=True)
     error = fields.JSONField(null=True)  # a problem document
-    attempts = fields.IntField(default=0)  # how many times a worker started it
     max_attempts = fields.IntField(default=3)
-    lease_owner = fields.CharField(max_length=100, null=True)
-    lease_expires_at = fields.DatetimeField(null=True)
     idempotency_key = fields.CharField(max_length=255, null=True)
     request_fingerprint = fields.CharField(max_length=64, null=True)
     callback_url = fields.CharField(max_length=2048, null=True)

@@ -28,6 +28,7 @@ from tortoise.transactions import in_transaction
 from ..actors import TokenKind, User
 from ..context import Context
 from ..errors import BadInput, Conflict, Forbidden, NotFound, Unprocessable
+from ..engine import move
 from ..events import Event
 from ..jobs import FINISHED, CallbackState, Job, JobState, job_location, job_view, revoke_job_tokens
 from ..paging import ListInput, paginate
@@ -228,9 +229,10 @@ async def cancel_job(ctx: Context, params: JobIdInput) -> dict[str, Any]:
     """Cancel a queued or running job; a running one is stopped and its changes are not kept."""
     job = await visible_job(ctx, params.id)
     now = _now()
-    changed = await Job.filter(id=job.id, state__in=[JobState.QUEUED.value, JobState.RUNNING.value]).update(
-        state=JobState.CANCELLED.value, finished_at=now, updated_at=now, lease_owner=None, lease_expires_at=None
-    )
+    from ..machines import JOBS  # the machine's module imports this one (record_job_event)
+
+    running = [JobState.QUEUED.value, JobState.RUNNING.value]
+    changed = await move(JOBS, job.id, running, JobState.CANCELLED.value, finished_at=now)
     await job.refresh_from_db()
     if not changed:
         raise Conflict(f"the job has already {job.state}", code="job-finished", extra={"state": job.state})

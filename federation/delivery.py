@@ -1,9 +1,9 @@
 """Delivery: signed POSTs of our activities to remote inboxes, durable and retried.
 
 One `deliveries` row per (activity, inbox), written in the same transaction as whatever
-caused it. The rows are the machine `federation.deliveries` (models/engine): the runner
-claims up to 2,000 due rows at once under one lease, and `send` posts them outside any
-transaction and answers an outcome per row, which the runner records.
+caused it. The rows are the machine `federation.deliveries` (declared in models/machines.py):
+the runner claims up to 2,000 due rows at once under one lease, and `send` posts them outside
+any transaction and answers an outcome per row, which the runner records.
 
 Retry policy, as Mastodon's (DESIGN.md field notes): try n failing waits ``n**4 + 15``
 seconds (16 tries span about 2.6 days), or longer when the receiver sends Retry-After; a 4xx
@@ -34,9 +34,10 @@ from tortoise.transactions import in_transaction
 from models.actors import Actor, Role
 from models.base import iso
 from models.context import Context, Site
-from models.engine import GiveUp, Go, Lease, LostLease, Machine, Outcome, Retry, backoff, run_due
+from models.engine import GiveUp, Go, Lease, LostLease, Outcome, Retry, backoff, run_due
 from models.federation import Delivery, DeliveryState, DomainHealth
 from models.ids import new_id
+from models.machines import DELIVERIES
 from models.paging import ListInput, Page, paginate
 from models.registry import REGISTRY, Access
 from models.sql import insert_many
@@ -55,23 +56,6 @@ log = logging.getLogger("tallystick.delivery")
 
 KEPT_FAILURE_DAYS = 30
 SENDERS = 64  # requests in flight per sweep (each host also gets at most delivery_per_host)
-
-DELIVERIES: Machine[Delivery] = Machine(
-    name="federation.deliveries",
-    model=Delivery,
-    states=[state.value for state in DeliveryState],
-    ready=DeliveryState.PENDING.value,
-    failed=DeliveryState.FAILED.value,  # a permanent refusal, or out of attempts
-    terminal=[DeliveryState.DELIVERED.value, DeliveryState.FAILED.value, DeliveryState.SKIPPED.value],
-    transitions={DeliveryState.PENDING.value: {state.value for state in DeliveryState} - {DeliveryState.PENDING.value}},
-    manual={DeliveryState.PENDING.value: {DeliveryState.SKIPPED.value}},  # an admin blocks the domain or actor
-    retry=backoff.mastodon(jitter=0.0),  # today's figures exactly: try n waits n**4 + 15 s
-    max_attempts=lambda site: site.federation.delivery_max_attempts,
-    lease_seconds=120,  # a claimed try is not picked again before this, even if its sender died
-    batch=2000,
-    order=("next_at", "id"),
-    only=("signer_id", "activity_uri", "inbox", "domain", "body"),  # no timestamps to parse for 2,000 rows
-)
 
 
 def retry_delay(attempt: int) -> float:

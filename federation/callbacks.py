@@ -33,8 +33,10 @@ from models.errors import Conflict, Unprocessable
 from models.jobs import FINISHED, CallbackState, Job
 from models.operations.callbacks import secret_for
 from models.operations.jobs import JobIdInput, record_job_event, render_job, visible_job
+from models.outputs import JobOut
 from models.registry import REGISTRY, Access, Input, Transaction
 
+from .outputs import TriedOut
 from .ssrf import GuardedResolver, UrlRefused, check_callback_url
 
 __all__ = ["BACKOFF", "MAX_TRIES", "sign", "post_signed", "deliver", "deliver_due_callbacks"]
@@ -164,7 +166,7 @@ async def deliver_due_callbacks(site: Site, *, now: datetime | None = None, limi
     return tried
 
 
-@REGISTRY.operation("jobs.redeliver", JobIdInput, transaction=Transaction.NONE)
+@REGISTRY.operation("jobs.redeliver", JobIdInput, output=JobOut, transaction=Transaction.NONE)
 async def redeliver(ctx: Context, params: JobIdInput) -> dict[str, Any]:
     """Send a finished job's callback again now (also after it was delivered or gave up)."""
     job = await visible_job(ctx, params.id)
@@ -182,7 +184,9 @@ class NoInput(Input):
     pass
 
 
-@REGISTRY.operation("system.callbacks.retry", NoInput, access=Access.SYSTEM, transaction=Transaction.NONE)
+@REGISTRY.operation(
+    "system.callbacks.retry", NoInput, output=TriedOut, access=Access.SYSTEM, transaction=Transaction.NONE
+)
 async def retry_callbacks(ctx: Context, params: NoInput) -> dict[str, Any]:
     """Periodic: try every pending callback whose next try is due."""
     return {"tried": await deliver_due_callbacks(ctx.site)}

@@ -26,6 +26,7 @@ from models.registry import REGISTRY, Access, Input, Transaction
 from models.webhooks import DeliveryState, Webhook, WebhookDelivery, event_message, fan_out
 
 from .callbacks import BACKOFF, CLAIM_SECONDS, MAX_TRIES, post_signed
+from .outputs import WebhookRunOut
 
 __all__ = ["deliver_webhook", "deliver_due_webhooks", "run_webhooks"]
 
@@ -122,7 +123,9 @@ class NoInput(Input):
     pass
 
 
-@REGISTRY.operation("system.webhooks.deliver", NoInput, access=Access.SYSTEM, transaction=Transaction.NONE)
+@REGISTRY.operation(
+    "system.webhooks.deliver", NoInput, output=WebhookRunOut, access=Access.SYSTEM, transaction=Transaction.NONE
+)
 async def deliver_webhooks(ctx: Context, params: NoInput) -> dict[str, int]:
     """Periodic: fan out new outbox events to subscriptions and post the due deliveries."""
     return await run_webhooks(ctx.site)

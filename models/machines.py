@@ -17,8 +17,8 @@ from .actors import AccessToken, TokenKind
 from .engine import Lease, Machine, backoff
 from .federation import Delivery, DeliveryState
 from .ids import new_id
+from .jobs import FINISHED, MANUAL_TRANSITIONS, Job, JobState, record_job_event, revoke_job_tokens
 from .security import new_bearer_token, token_digest
-from .jobs import FINISHED, MANUAL_TRANSITIONS, Job, JobState, revoke_job_tokens
 
 __all__ = ["DELIVERIES", "JOBS"]
 
@@ -36,8 +36,6 @@ async def _revoke_job_tokens(jobs: list[Job], _: datetime) -> None:
 
 async def _job_reaped(job: Job, gave_up: bool, now: datetime) -> None:
     """A job whose worker died: its token ends; users see why it failed, or that it was requeued."""
-    from .operations.jobs import record_job_event  # the operations import this module's machines
-
     await revoke_job_tokens(job.id)
     if gave_up:
         problem = {

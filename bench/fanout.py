@@ -12,7 +12,7 @@ The receivers (minimal aiohttp handlers that answer 202) run in this process on 
 Rounds alternate between the two so a busy machine slows both alike; the best round of each
 is reported. Target: baseline time / our time >= 0.6.
 
-    .venv/bin/python bench/fanout.py [--followers N] [--servers S] [--rounds R] [--shared-inbox]
+    .venv/bin/python bench/fanout.py [--quick] [--followers N] [--servers S] [--rounds R] [--shared-inbox]
 """
 
 from __future__ import annotations
@@ -175,4 +175,8 @@ if __name__ == "__main__":
     parser.add_argument("--servers", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--shared-inbox", action="store_true", help="followers share one inbox per server")
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument("--quick", action="store_true", help="300 followers on 30 servers, 5 rounds (a smoke run)")
+    parsed = parser.parse_args()
+    if parsed.quick:
+        parsed.followers, parsed.servers, parsed.rounds = 300, 30, 5
+    asyncio.run(main(parsed))

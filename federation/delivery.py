@@ -1,9 +1,9 @@
 """Delivery: signed POSTs of our activities to remote inboxes, durable and retried.
 
 One `deliveries` row per (activity, inbox), written in the same transaction as whatever
-caused it; the sweep (`deliver_due`, run by the worker pool) sends what is due, outside any
-transaction. Each try is claimed first by a compare-and-set on `attempts`, so two sweepers
-never send the same try.
+caused it. The rows are the machine `federation.deliveries` (declared in models/machines.py):
+the runner claims up to 2,000 due rows at once under one lease, and `send` posts them outside
+any transaction and answers an outcome per row, which the runner records.
 
 Retry policy, as Mastodon's (DESIGN.md field notes): try n failing waits ``n**4 + 15``
 seconds (16 tries span about 2.6 days), or longer when the receiver sends Retry-After; a 4xx
@@ -16,27 +16,28 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import email.utils
+import contextlib
 import functools
 import logging
 import os
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime
 
 import aiohttp
 import yarl
 from pydantic import Field
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F, Q
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from models.actors import Actor, Role, local_actor_url
 from models.base import iso
 from models.context import Context, Site
+from models.engine import GiveUp, Go, Lease, LostLease, Outcome, Retry, backoff, run_due
 from models.federation import Delivery, DeliveryState, DomainHealth
 from models.ids import new_id
+from models.machines import DELIVERIES
 from models.outputs import Paged
 from models.paging import ListInput, Page, paginate
 from models.registry import REGISTRY, Access
@@ -52,40 +53,22 @@ from .keys import PrivateKey
 from .outputs import OutgoingDeliveryOut
 from .ssrf import GuardedResolver
 
-__all__ = ["CLAIM_SECONDS", "GIVEN_UP", "Outcome", "deliver_due", "enqueue", "is_permanent", "list_deliveries", "retry_delay"]
+__all__ = ["DELIVERIES", "GIVEN_UP", "deliver_due", "enqueue", "is_permanent", "list_deliveries", "retry_delay"]
 
 log = logging.getLogger("tallystick.delivery")
 
-CLAIM_SECONDS = 120  # a claimed try is not picked again before this, even if its sender died
-MAX_RETRY_AFTER = 86_400
 KEPT_FAILURE_DAYS = 30
 SENDERS = 64  # requests in flight per sweep (each host also gets at most delivery_per_host)
 
 
-def retry_delay(attempt: int) -> int:
-    """Seconds to wait after failed try number `attempt` (1-based)."""
-    return attempt**4 + 15
+def retry_delay(attempt: int) -> float:
+    """Seconds to wait after failed try number `attempt` (1-based): the machine's policy."""
+    return DELIVERIES.retry.delay(attempt)
 
 
 def is_permanent(status: int) -> bool:
     """A refusal that will not change by trying again."""
     return 400 <= status < 500 and status not in (401, 408, 429)
-
-
-def _retry_after(value: str | None, now: datetime) -> int | None:
-    """Seconds named by a Retry-After header (delta-seconds or an HTTP date; RFC 9110 10.2.3)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return min(int(value), MAX_RETRY_AFTER)
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max(0, min(int((moment - now).total_seconds()), MAX_RETRY_AFTER))
 
 
 async def enqueue(signer: Actor, activity_uri: str, body: str, inboxes: Iterable[str]) -> int:
@@ -95,8 +78,8 @@ async def enqueue(signer: Actor, activity_uri: str, body: str, inboxes: Iterable
         {
             "id": new_id(), "signer_id": signer.id, "activity_uri": activity_uri, "inbox": inbox,
             "domain": domain_of(inbox), "body": body, "state": DeliveryState.PENDING.value, "attempts": 0,
-            "next_at": None, "lease": None, "last_status": None, "last_error": None, "delivered_at": None,
-            "created_at": moment, "updated_at": moment,
+            "next_at": None, "lease_owner": None, "lease_expires_at": None, "last_status": None, "last_error": None,
+            "delivered_at": None, "created_at": moment, "updated_at": moment,
         }
         for inbox in dict.fromkeys(inboxes)
         if inbox
@@ -105,11 +88,18 @@ async def enqueue(signer: Actor, activity_uri: str, body: str, inboxes: Iterable
     return len(rows)
 
 
+async def deliver_due(site: Site, *, now: datetime | None = None, limit: int | None = None) -> int:
+    """Send every due delivery once (at most `delivery_per_host` at a time per host); the number tried."""
+    return await run_due(site, DELIVERIES, now=now, limit=limit)
+
+
 @dataclass(frozen=True)
-class Outcome:
+class Sent:
+    """What one POST came to."""
+
     status: int | None
     error: str | None
-    retry_after: int | None = None
+    retry_after: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -127,23 +117,23 @@ def _signed_headers(delivery: Delivery, body: bytes, key_id: str, key: PrivateKe
 
 async def _post(
     session: aiohttp.ClientSession, site: Site, delivery: Delivery, body: bytes, signed: Awaitable[dict[str, str]]
-) -> Outcome:
+) -> Sent:
     try:
         check_url(delivery.inbox, allow_private=site.federation.allow_private_addresses)
     except UrlRefused as error:
-        return Outcome(None, error.detail)
+        return Sent(None, error.detail)
     headers = await signed
     try:
         async with session.post(delivery.inbox, data=body, headers=headers, allow_redirects=False) as reply:
             await reply.read()
             if 200 <= reply.status < 300:
-                return Outcome(reply.status, None)
-            retry_after = _retry_after(reply.headers.get("Retry-After"), datetime.now(UTC))
-            return Outcome(reply.status, f"the inbox answered {reply.status}", retry_after)
+                return Sent(reply.status, None)
+            retry_after = backoff.parse_retry_after(reply.headers.get("Retry-After"))
+            return Sent(reply.status, f"the inbox answered {reply.status}", retry_after)
     except TimeoutError:
-        return Outcome(None, "no answer in time")
+        return Sent(None, "no answer in time")
     except (aiohttp.ClientError, OSError) as error:
-        return Outcome(None, f"cannot reach the inbox: {error}"[:500])
+        return Sent(None, f"cannot reach the inbox: {error}"[:500])
 
 
 async def _domain_health(domain: str) -> DomainHealth:
@@ -169,50 +159,17 @@ async def _note_domains(ok: set[str], failed: set[str], now: datetime, site: Sit
         await DomainHealth.filter(id=health.id).update(failure_days=days, unavailable=unavailable)
 
 
-# Called (inside the sweep's transaction) when a delivery is given up for good, by modules that
+# Called when a delivery gives up for good, in the transaction that records it, by modules that
 # keep their own record of what they sent (agent reports): (activity id, last status, last error).
 GIVEN_UP: list[Callable[[str, int | None, str | None], Awaitable[None]]] = []
 
 
-async def _record(delivery: Delivery, outcome: Outcome, now: datetime, site: Site) -> None:
-    """A failed try: retry later, or give up for good."""
-    values: dict[str, Any] = {"last_status": outcome.status, "last_error": outcome.error, "lease": None}
-    permanent = outcome.status is not None and is_permanent(outcome.status)
-    if permanent or delivery.attempts >= site.federation.delivery_max_attempts:
-        values.update(state=DeliveryState.FAILED.value, next_at=None)
-        for listener in GIVEN_UP:
-            await listener(delivery.activity_uri, outcome.status, outcome.error)
-    else:
-        wait = max(retry_delay(delivery.attempts), outcome.retry_after or 0)
-        values.update(next_at=now + timedelta(seconds=wait))
-    await Delivery.filter(id=delivery.id, lease=delivery.lease).update(**values)
-
-
-async def _skip_unreachable_domains(due: list[str], domains: set[str]) -> set[str]:
-    """Mark due deliveries to blocked or unavailable domains skipped; those domains."""
-    closed = {
+async def _closed_domains(domains: set[str]) -> dict[str, str]:
+    """The blocked or unavailable domains among these, with why."""
+    return {
         row.domain: "blocked" if row.blocked else "unavailable"
         for row in await DomainHealth.filter(Q(blocked=True) | Q(unavailable=True), domain__in=list(domains))
     }
-    for domain, why in closed.items():
-        await Delivery.filter(id__in=due, domain=domain, state=DeliveryState.PENDING.value).update(
-            state=DeliveryState.SKIPPED.value, last_error=f"the domain is {why}"
-        )
-    return set(closed)
-
-
-async def _claim(due: list[str], now: datetime) -> list[Delivery]:
-    """Take the due rows no other sweeper took, in one conditional UPDATE marked with our lease."""
-    lease = new_id()
-    await Delivery.filter(Q(next_at__isnull=True) | Q(next_at__lte=now), id__in=due, state=DeliveryState.PENDING.value).update(
-        lease=lease, attempts=F("attempts") + 1, next_at=now + timedelta(seconds=CLAIM_SECONDS)
-    )
-    # only what sending needs: no timestamps to parse for a thousand rows
-    return await (
-        Delivery.filter(lease=lease, state=DeliveryState.PENDING.value)
-        .order_by("id")
-        .only("id", "signer_id", "activity_uri", "inbox", "domain", "body", "attempts", "lease")
-    )
 
 
 @functools.cache
@@ -231,28 +188,15 @@ async def _signers(site: Site, deliveries: list[Delivery]) -> dict[str, tuple[st
     return signers
 
 
-async def deliver_due(site: Site, *, now: datetime | None = None, limit: int = 2000) -> int:
-    """Send every due delivery once (at most `delivery_per_host` at a time per host); the number tried."""
-    now = now or datetime.now(UTC)
-    due = await (
-        Delivery.filter(Q(next_at__isnull=True) | Q(next_at__lte=now), state=DeliveryState.PENDING.value)
-        .order_by("next_at", "id")
-        .limit(limit)
-        .values_list("id", "domain")
-    )
-    if not due:
-        return 0
-    closed = await _skip_unreachable_domains([row[0] for row in due], {row[1] for row in due})
-    claimed = await _claim([row_id for row_id, domain in due if domain not in closed], now)
-    if not claimed:
-        return 0
+async def _send_all(site: Site, claimed: list[Delivery]) -> list[Sent]:
+    """POST each delivery once; what each came to, in the same order."""
     signers = await _signers(site, claimed)
     connector = aiohttp.TCPConnector(
         resolver=GuardedResolver(allow_private=site.federation.allow_private_addresses),
         limit=0, limit_per_host=site.federation.delivery_per_host,
     )
     timeout = aiohttp.ClientTimeout(total=site.federation.fetch_timeout_seconds)
-    outcomes: list[Outcome] = [Outcome(None, "not sent")] * len(claimed)
+    results: list[Sent] = [Sent(None, "not sent")] * len(claimed)
     # Signatures are made in worker threads, all started now; each inbox's deliveries are then
     # posted one after another in id order (a Create before its Update), inboxes side by side.
     loop = asyncio.get_running_loop()
@@ -269,7 +213,7 @@ async def deliver_due(site: Site, *, now: datetime | None = None, limit: int = 2
     async def sender() -> None:
         for indexes in queue:
             for index in indexes:
-                outcomes[index] = await _post(session, site, claimed[index], bodies[index], signatures[index])
+                results[index] = await _post(session, site, claimed[index], bodies[index], signatures[index])
 
     try:
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -277,26 +221,47 @@ async def deliver_due(site: Site, *, now: datetime | None = None, limit: int = 2
     finally:
         for signature in signatures:
             signature.cancel()  # those never awaited (an URL refused before signing was needed)
-    delivered: dict[int | None, list[str]] = {}
-    for delivery, outcome in zip(claimed, outcomes, strict=True):
-        if outcome.ok:
-            delivered.setdefault(outcome.status, []).append(delivery.id)
-    async with in_transaction():  # one commit for the whole batch, one statement per success status
-        for status, ids in delivered.items():
-            await Delivery.filter(id__in=ids, lease=claimed[0].lease).update(
-                state=DeliveryState.DELIVERED.value, next_at=None, delivered_at=datetime.now(UTC),
-                last_status=status, last_error=None, lease=None,
-            )
-        for delivery, outcome in zip(claimed, outcomes, strict=True):
-            if not outcome.ok:
-                await _record(delivery, outcome, now, site)
-    ok = {d.domain for d, o in zip(claimed, outcomes, strict=True) if o.ok}
-    failed = {d.domain for d, o in zip(claimed, outcomes, strict=True) if o.status is None or o.status >= 500}
-    await _note_domains(ok, failed, now, site)
-    for delivery, outcome in zip(claimed, outcomes, strict=True):
-        if not outcome.ok:
-            log.info("delivery %s to %s, try %d: %s", delivery.activity_uri, delivery.inbox, delivery.attempts, outcome.error)
-    return len(claimed)
+    return results
+
+
+def _outcome(sent: Sent, delivered_at: datetime) -> Outcome:
+    if sent.ok:
+        return Go(DeliveryState.DELIVERED.value, values={"delivered_at": delivered_at, "last_status": sent.status})
+    values = {"last_status": sent.status}
+    if sent.status is not None and is_permanent(sent.status):
+        return GiveUp(sent.error or "", values=values)
+    return Retry(sent.error or "", retry_after=sent.retry_after, values=values)
+
+
+@DELIVERIES.batch_handler(may={DeliveryState.DELIVERED.value, DeliveryState.FAILED.value, DeliveryState.SKIPPED.value})
+async def send(site: Site, rows: list[Delivery], lease: Lease) -> dict[str, Outcome]:
+    """Send a claimed batch: skip closed domains, post the rest, note each domain's health."""
+    outcomes: dict[str, Outcome] = {}
+    closed = await _closed_domains({row.domain for row in rows})
+    for row in rows:
+        if row.domain in closed:
+            outcomes[row.id] = GiveUp(f"the domain is {closed[row.domain]}", state=DeliveryState.SKIPPED.value)
+    claimed = sorted((row for row in rows if row.domain not in closed), key=lambda row: row.id)
+    if not claimed:
+        return outcomes
+    results = await _send_all(site, claimed)
+    delivered_at = datetime.now(UTC)  # one moment for the batch: the runner records it in one UPDATE
+    for row, sent in zip(claimed, results, strict=True):
+        outcomes[row.id] = outcome = _outcome(sent, delivered_at)
+        if sent.ok:
+            continue
+        log.info("delivery %s to %s, try %d: %s", row.activity_uri, row.inbox, row.attempts, sent.error)
+        if isinstance(outcome, GiveUp) or lease.is_last_try(row):
+            # The delivery ends here: what hangs on it (a sent agent report) is settled with it.
+            with contextlib.suppress(LostLease):  # taken from us meanwhile (its domain was blocked)
+                async with in_transaction():
+                    await lease.commit(row, outcome)
+                    for listener in GIVEN_UP:
+                        await listener(row.activity_uri, sent.status, sent.error)
+    ok = {row.domain for row, sent in zip(claimed, results, strict=True) if sent.ok}
+    failed = {row.domain for row, sent in zip(claimed, results, strict=True) if sent.status is None or sent.status >= 500}
+    await _note_domains(ok, failed, lease.claimed_at, site)
+    return outcomes
 
 
 class DeliveryListInput(ListInput):

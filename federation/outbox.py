@@ -32,6 +32,7 @@ from tortoise.transactions import in_transaction
 from models.actors import Actor, local_actor_url
 from models.base import column
 from models.context import Context, Site
+from models.engine import MACHINES
 from models.errors import Gone, NotFound
 from models.events import Event
 from models.federation import FederationCursor, Follow, FollowState, OutboxActivity, RemoteActor, Subscription
@@ -260,6 +261,7 @@ async def _publish_event(site: Site, event: Event) -> bool:
     return True
 
 
+@MACHINES.pump("federation.outbox")  # the runner turns new events into activities each round
 async def publish_due_events(site: Site, *, now: datetime | None = None) -> int:
     """Turn new events into activities and deliveries; the number of activities made."""
     now = now or datetime.now(UTC)

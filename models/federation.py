@@ -218,8 +218,9 @@ class DeliveryState(StrEnum):
     SKIPPED = "skipped"  # the domain was unavailable or blocked
 
 
-class Delivery(Entity):
-    """One signed POST of an activity to one inbox, retried with backoff until it lands"""
+class Delivery(Durable, Entity):
+    """One signed POST of an activity to one inbox, retried with backoff until it lands
+    (the machine federation.deliveries keeps its state, attempts, next_at, lease and last_error)"""
 
     signer_id: str
     signer: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
@@ -230,11 +231,7 @@ class Delivery(Entity):
     domain = fields.CharField(max_length=255)
     body = fields.TextField()
     state = fields.CharField(max_length=16, default=DeliveryState.PENDING.value)
-    attempts = fields.IntField(default=0)
-    next_at = fields.DatetimeField(null=True)
-    lease = fields.CharField(max_length=26, null=True)  # which sweep claimed the current try
     last_status = fields.IntField(null=True)
-    last_error = fields.CharField(max_length=500, null=True)
     delivered_at = fields.DatetimeField(null=True)
 
     class Meta:

@@ -15,11 +15,12 @@ import orjson
 from . import sql
 from .actors import AccessToken, TokenKind
 from .engine import Lease, Machine, backoff
+from .federation import Delivery, DeliveryState
 from .ids import new_id
 from .jobs import FINISHED, MANUAL_TRANSITIONS, Job, JobState, record_job_event, revoke_job_tokens
 from .security import new_bearer_token, token_digest
 
-__all__ = ["JOBS"]
+__all__ = ["DELIVERIES", "JOBS"]
 
 
 async def _extend_job_tokens(jobs: list[Job], deadline: datetime) -> None:
@@ -107,4 +108,23 @@ JOBS: Machine[Job] = Machine(
     on_renew=_extend_job_tokens,
     on_release=_revoke_job_tokens,
     on_reaped=_job_reaped,
+)
+
+
+# Signed POSTs of our activities to remote inboxes; the handler is federation/delivery.py `send`.
+DELIVERIES: Machine[Delivery] = Machine(
+    name="federation.deliveries",
+    model=Delivery,
+    states=[state.value for state in DeliveryState],
+    ready=DeliveryState.PENDING.value,
+    failed=DeliveryState.FAILED.value,  # a permanent refusal, or out of attempts
+    terminal=[DeliveryState.DELIVERED.value, DeliveryState.FAILED.value, DeliveryState.SKIPPED.value],
+    transitions={DeliveryState.PENDING.value: {state.value for state in DeliveryState} - {DeliveryState.PENDING.value}},
+    manual={DeliveryState.PENDING.value: {DeliveryState.SKIPPED.value}},  # an admin blocks the domain or actor
+    retry=backoff.mastodon(jitter=0.0),  # today's figures exactly: try n waits n**4 + 15 s
+    max_attempts=lambda site: site.federation.delivery_max_attempts,
+    lease_seconds=120,  # a claimed try is not picked again before this, even if its sender died
+    batch=2000,
+    order=("next_at", "id"),
+    only=("signer_id", "activity_uri", "inbox", "domain", "body"),  # no timestamps to parse for 2,000 rows
 )

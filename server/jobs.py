@@ -31,12 +31,9 @@ from aiohttp import web
 from tortoise.transactions import in_transaction
 
 from federation.callbacks import deliver
-from federation.delivery import deliver_due
-from federation.inbox import process_due
-from federation.outbox import publish_due_events
 from models.actors import AccessToken, User, UserStatus
 from models.context import Context, Site
-from models.engine import GiveUp, Go, Lease, LostLease, Outcome, Pump, Runner, claim, run_claimed, run_due
+from models.engine import GiveUp, Go, Lease, LostLease, Outcome, Runner, claim, run_claimed, run_due
 from models.engine.runner import renew, runner_name
 from models.errors import DomainError, Unauthorized, Unprocessable
 from models.ids import new_id
@@ -72,11 +69,6 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-async def _federation_pump(site: Site) -> int:
-    return await _federation_round(site)
-
-
-_FEDERATION_PUMP = Pump("federation", _federation_pump)
 
 
 def storable(result: Any) -> Any:
@@ -269,14 +261,6 @@ class Worker:
         return await run_due(self.site, JOBS, owner=self.name, limit=1) > 0
 
 
-async def _federation_round(site: Site) -> int:
-    """Inbox activities, new events into activities, due deliveries: the work done."""
-    done = await process_due(site)
-    done += await publish_due_events(site)
-    done += await deliver_due(site)
-    return done
-
-
 class WorkerPool:
     """This process's runner of every machine (jobs on `count` tasks), and the periodic scheduler."""
 
@@ -287,7 +271,6 @@ class WorkerPool:
         self.runner = Runner(
             self.site, poll_seconds=settings.poll_interval_seconds, concurrency={JOBS.name: self.count}
         )
-        self.runner.registry.pumps.setdefault("federation", _FEDERATION_PUMP)
         # Periodic work (engine reap, purge, prune) is enqueued here as system jobs.
         self.scheduler = Scheduler(periodic_work(settings), self.wake) if settings.scheduler else None
         self._started = False
@@ -296,11 +279,8 @@ class WorkerPool:
         self.runner.wake(JOBS.name)
 
     def wake_federation(self) -> None:
+        """New events or activities: every machine and pump of this process looks now."""
         self.runner.wake()
-
-    async def federation_sweep(self) -> int:
-        """One round of the federation work (tests drive it directly)."""
-        return await _federation_round(self.site)
 
     def start(self) -> None:
         """Start the tasks; they use the ORM context of the caller (see open_database)."""

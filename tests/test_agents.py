@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import orjson
+import pytest
 
+from federation.delivery import deliver_due
 from federation.inbox import process_due
 from federation.outbox import publish_due_events
 from models.actors import Actor
@@ -319,3 +322,31 @@ async def test_send_report__needs_the_agent_role_a_remote_token_and_stores_nothi
     assert listed.status == 200 and listed.body["items"] == []
     assert (await fed_api.get(sent, token=plain)).status == 403
     assert await Delivery.all().count() == 0
+
+
+@pytest.mark.parametrize(
+    ("status", "state", "last_error"),
+    [(403, "refused", "the inbox answered 403"), (503, "undeliverable", "gave up after 1 tries: the inbox answered 503")],
+)
+async def test_send_report__is_settled_when_its_delivery_gives_up(
+    fed_api: Api, remote: Remote, status: int, state: str, last_error: str
+) -> None:
+    """A permanent refusal, or a failure on the last try, ends the report with its delivery."""
+    robot = await fed_api.user("robot", roles=["agent"])
+    bob = remote.actor("bob")
+    url = f"{remote.base}/objects/tokens/1"
+    remote.objects["tokens/1"] = {"id": url, "type": "Token", "attributedTo": bob.uri, "name": "Ring"}
+    remote.inbox_status = status
+    made = await fed_api.post("/api/v1/agents/sent-reports", {"token": url, "attributes": {"label": "x"}}, token=robot)
+    assert made.status == 202 and made.body["state"] == "sent", made
+    site = site_of(fed_api)
+    one_try = dataclasses.replace(site, federation=site.federation.model_copy(update={"delivery_max_attempts": 1}))
+    assert await deliver_due(one_try) == 1
+    assert [post["json"]["type"] for post in remote.posts()] == ["Update"]
+    listed = await fed_api.get("/api/v1/agents/sent-reports", token=robot)
+    assert listed.status == 200, listed
+    [report] = listed.body["items"]
+    assert (report["state"], report["detail"]) == (state, f"the inbox answered {status}")
+    assert report["delivery"] == {"state": "failed", "attempts": 1, "last_status": status}
+    assert (await Delivery.get()).last_error == last_error
+

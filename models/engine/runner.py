@@ -453,6 +453,9 @@ class Runner:
         """Start the loops; they use the ORM context of the caller."""
         if self._tasks:
             return
+        missing = [machine.name for machine in self.machines if machine.run_one is None and machine.run_batch is None]
+        if missing:  # its handler's module was never imported: say so at start, not in every poll
+            raise EngineError(f"machine(s) without a handler: {', '.join(missing)}")
         self._stop.clear()
         self.registry.listen(self.wake)
         for machine in self.machines:

@@ -25,7 +25,7 @@ async def move_errors(apps: Any, schema_editor: Any) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("tallystick", "0006_jobs_machine")]
+    dependencies = [("tallystick", "0007_deliveries_machine")]
 
     operations = [
         ops.AddField(

@@ -48,7 +48,12 @@ class Reply:
 
 
 class Api:
-    """Thin helper over the test client: JSON in, (status, parsed body) out."""
+    """Thin helper over the test client: JSON in, (status, parsed body) out.
+
+    A setup call (one whose reply the test does not look at) passes `expect=<status>`: a failed
+    setup then fails the test there, instead of letting a later negative assertion pass.
+    tests/test_hygiene.py refuses bare `await api.post(...)` statements without it.
+    """
 
     def __init__(self, client: TestClient, settings: Settings) -> None:
         self.client = client
@@ -65,6 +70,7 @@ class Api:
         data: bytes | str | None = None,
         headers: dict[str, str] | None = None,
         params: dict[str, Any] | None = None,
+        expect: int | None = None,
     ) -> Reply:
         all_headers = dict(headers or {})
         if token:
@@ -74,7 +80,10 @@ class Api:
         body: Any = None
         if response.content_type in ("application/json", "application/problem+json"):
             body = await response.json(content_type=None)
-        return Reply(response.status, body, response.headers, text)
+        reply = Reply(response.status, body, response.headers, text)
+        if expect is not None:
+            assert reply.status == expect, f"{method} {path}: expected {expect}, got {reply!r}"
+        return reply
 
     async def get(self, path: str, **kwargs: Any) -> Reply:
         return await self.call("GET", path, **kwargs)

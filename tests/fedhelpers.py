@@ -210,6 +210,7 @@ async def signed_post(
     key_id: str | None = None,
     scheme: str = "cavage",
     tamper: bytes | None = None,
+    expect: int | None = None,
 ) -> Reply:
     """POST an activity to our inbox at `path`, signed as `actor` (or with another key/id)."""
     body = activity if isinstance(activity, bytes) else orjson.dumps(activity)
@@ -218,7 +219,7 @@ async def signed_post(
     signer = sign_rfc9421 if scheme == "rfc9421" else sign_cavage
     headers = signer("POST", url, key_id=key_id or actor.key_id, private_key=pem, body=body)
     headers["Content-Type"] = "application/activity+json"
-    return await api.call("POST", path, data=tamper if tamper is not None else body, headers=headers)
+    return await api.call("POST", path, data=tamper if tamper is not None else body, headers=headers, expect=expect)
 
 
 async def local_key_pem(username: str) -> str:

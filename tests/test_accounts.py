@@ -75,7 +75,8 @@ async def test_register__malformed_and_oversized_bodies(api: Api) -> None:
 
 
 async def test_login__issues_a_new_token_and_rejects_wrong_password(api: Api) -> None:
-    await api.post("/api/v1/auth/register", {"username": "dave", "password": "s3cret-pass", "email": "d@example.org"})
+    body = {"username": "dave", "password": "s3cret-pass", "email": "d@example.org"}
+    await api.post("/api/v1/auth/register", body, expect=201)
     reply = await api.post("/api/v1/auth/login", {"username": "dave", "password": "s3cret-pass"})
     assert reply.status == 200 and reply.body["token"].startswith("tsk_")
     assert (await api.get("/api/v1/me", token=reply.body["token"])).body["username"] == "dave"

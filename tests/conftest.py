@@ -7,14 +7,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-from aiohttp.test_utils import TestClient
+from models import security
 
-from server.app import create_app
-from server.cli import system_call
-from server.settings import Settings
+# scrypt at test cost: ~50 ms a hash at production cost, paid by every user a test makes and every
+# sign-in. Set before the imports below load models.operations (its login dummy is hashed at
+# import). Hashes record their cost, so this changes no behaviour; test_accounts.py checks that
+# production keeps its cost.
+TEST_PASSWORD_COST = (2**4, 8, 1)
+security.cost = TEST_PASSWORD_COST
 
-from .dbutil import TemplateDatabase, test_settings
+import pytest  # noqa: E402
+from aiohttp.test_utils import TestClient  # noqa: E402
+
+from server.app import create_app  # noqa: E402
+from server.cli import system_call  # noqa: E402
+from server.settings import Settings  # noqa: E402
+
+from .dbutil import TemplateDatabase, test_settings  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 from models.actors import AccessToken, User
 from models.events import Event
+from models.security import check_password, hash_password
 
 from .conftest import Api, assert_problem
 
@@ -38,6 +42,18 @@ async def test_register__token_is_stored_hashed(api: Api) -> None:
     assert token not in stored and all(len(value) == 64 for value in stored)
     user = await User.get(username="bob")
     assert "s3cret-pass" not in user.password_hash and user.password_hash.startswith("scrypt$")
+
+
+def test_password_hash__production_cost_is_the_default_and_every_cost_verifies() -> None:
+    """The suite hashes at a cheap scrypt cost (tests/conftest.py); a process that does not lower
+    it hashes at n=2**14, r=8, p=1, and such a hash still verifies where the cost is low."""
+    assert hash_password("correct horse").startswith("scrypt$16$8$1$")  # the suite's cost
+    program = "from models.security import hash_password; print(hash_password('correct horse'))"
+    done = subprocess.run([sys.executable, "-c", program], cwd=Path(__file__).parents[1], capture_output=True,
+                          text=True, timeout=60, check=True)
+    stored = done.stdout.strip()
+    assert stored.startswith("scrypt$16384$8$1$"), stored
+    assert check_password("correct horse", stored) and not check_password("correct horsE", stored)
 
 
 async def test_register__duplicate_username_conflicts(api: Api) -> None:

@@ -71,3 +71,25 @@ def test_hygiene__setup_calls_assert_their_status() -> None:
         for line, code in bare_calls(path.read_text())
     ]
     assert not offenders, "pass expect=<status> (or assert the reply):\n" + "\n".join(offenders)
+
+
+# Where each of these may appear: the one helper that starts local peers (tests/loopback.py) and
+# the one that starts live servers (tests/livesrv.py). Not yet moved, in files other work owns
+# now: the callbacks Receiver (test_callbacks.py) and the fuzz server (test_openapi_fuzz.py).
+ONE_HELPER = {
+    "web.AppRunner(": {"loopback.py", "test_callbacks.py"},
+    "web.TCPSite(": {"loopback.py", "test_callbacks.py"},
+    "HTTPServer(": {"loopback.py"},
+    "LiveServer(": {"livesrv.py", "test_openapi_fuzz.py"},
+}
+
+
+def test_hygiene__peers_and_live_servers_are_started_by_one_helper_each() -> None:
+    offenders = [
+        f"{path.name}: {needle}"
+        for path in sorted(TESTS.rglob("*.py"))
+        if path.name != Path(__file__).name
+        for needle, allowed in ONE_HELPER.items()
+        if needle in path.read_text() and path.name not in allowed
+    ]
+    assert not offenders, "use tests/loopback.py (peers) or livesrv.live_server (servers):\n" + "\n".join(offenders)

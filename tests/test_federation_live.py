@@ -81,7 +81,10 @@ def servers(template_database: TemplateDatabase, tmp_path: Path) -> Iterator[lis
 @pytest.fixture
 async def trio(servers: list[LiveServer]) -> AsyncIterator[tuple[Instance, Instance, Instance]]:
     """Three servers (not started: each test sets them up first)."""
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+    # The servers close a connection idle for limits.header_timeout (10 s); the client must drop it
+    # first (aiohttp keeps one 15 s), or a call after a slow CLI step races the close.
+    connector = aiohttp.TCPConnector(keepalive_timeout=5)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30), connector=connector) as session:
         yield Instance(servers[0], session), Instance(servers[1], session), Instance(servers[2], session)
 
 

@@ -11,7 +11,10 @@ import secrets
 __all__ = ["hash_password", "check_password", "hash_password_off_loop", "check_password_off_loop", "new_bearer_token",
            "token_digest"]
 
-_N, _R, _P = 2**14, 8, 1  # scrypt cost: ~16 MiB and ~50 ms per hash
+PRODUCTION_COST = (2**14, 8, 1)  # scrypt n, r, p: ~16 MiB and ~50 ms per hash
+# The cost of new hashes. Only the test suite lowers it (tests/conftest.py); every stored hash
+# records its own n, r, p, so hashes made at any cost keep verifying.
+cost: tuple[int, int, int] = PRODUCTION_COST
 
 
 async def hash_password_off_loop(password: str) -> str:
@@ -29,9 +32,11 @@ def _b64(data: bytes) -> str:
 
 
 def hash_password(password: str) -> str:
+    """A salted scrypt hash at the current `cost`, as `scrypt$n$r$p$salt$digest`."""
+    n, r, p = cost
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
-    return f"scrypt${_N}${_R}${_P}${_b64(salt)}${_b64(digest)}"
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=32)
+    return f"scrypt${n}${r}${p}${_b64(salt)}${_b64(digest)}"
 
 
 def check_password(password: str, stored: str) -> bool:

@@ -7,14 +7,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-from aiohttp.test_utils import TestClient
+from models import security
 
-from server.app import create_app
-from server.cli import system_call
-from server.settings import Settings
+# scrypt at test cost: ~50 ms a hash at production cost, paid by every user a test makes and every
+# sign-in. Set before the imports below load models.operations (its login dummy is hashed at
+# import). Hashes record their cost, so this changes no behaviour; test_accounts.py checks that
+# production keeps its cost.
+TEST_PASSWORD_COST = (2**4, 8, 1)
+security.cost = TEST_PASSWORD_COST
 
-from .dbutil import TemplateDatabase, test_settings
+import pytest  # noqa: E402
+from aiohttp.test_utils import TestClient  # noqa: E402
+
+from server.app import create_app  # noqa: E402
+from server.cli import system_call  # noqa: E402
+from server.settings import Settings  # noqa: E402
+
+from .dbutil import TemplateDatabase, test_settings  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +57,12 @@ class Reply:
 
 
 class Api:
-    """Thin helper over the test client: JSON in, (status, parsed body) out."""
+    """Thin helper over the test client: JSON in, (status, parsed body) out.
+
+    A setup call (one whose reply the test does not look at) passes `expect=<status>`: a failed
+    setup then fails the test there, instead of letting a later negative assertion pass.
+    tests/test_hygiene.py refuses bare `await api.post(...)` statements without it.
+    """
 
     def __init__(self, client: TestClient, settings: Settings) -> None:
         self.client = client
@@ -65,6 +79,7 @@ class Api:
         data: bytes | str | None = None,
         headers: dict[str, str] | None = None,
         params: dict[str, Any] | None = None,
+        expect: int | None = None,
     ) -> Reply:
         all_headers = dict(headers or {})
         if token:
@@ -74,7 +89,10 @@ class Api:
         body: Any = None
         if response.content_type in ("application/json", "application/problem+json"):
             body = await response.json(content_type=None)
-        return Reply(response.status, body, response.headers, text)
+        reply = Reply(response.status, body, response.headers, text)
+        if expect is not None:
+            assert reply.status == expect, f"{method} {path}: expected {expect}, got {reply!r}"
+        return reply
 
     async def get(self, path: str, **kwargs: Any) -> Reply:
         return await self.call("GET", path, **kwargs)

@@ -1,7 +1,8 @@
 """A fake remote ActivityPub server on 127.0.0.1 for federation tests, and signing helpers.
 
 `Remote` serves WebFinger and actor documents for the actors it holds (each with its own RSA
-key), records every request it gets, and answers inbox POSTs with a status the test chooses.
+key), records every request it gets (a tests/loopback.py server), and answers inbox POSTs with a
+status the test chooses.
 `signed_post` sends an activity to our app's inbox the way a remote server would.
 """
 
@@ -27,6 +28,7 @@ from server.appkeys import SITE
 
 from .conftest import Api, Reply
 from .dbutil import test_settings
+from .loopback import Loopback
 
 __all__ = ["FakeActor", "Remote", "fed_api", "remote", "signed_post", "site_of"]
 
@@ -97,7 +99,7 @@ class Remote:
     inbox_base: str | None = None  # the actors' inboxes on another server than their ids
     extra: dict[str, dict[str, Any]] = field(default_factory=dict)  # actor name -> fields to change in its document
     objects_down: bool = False  # /objects/... answer 503, as a server that is down
-    _runner: web.AppRunner | None = None
+    _server: Loopback | None = None
 
     @property
     def base(self) -> str:
@@ -115,29 +117,19 @@ class Remote:
     def fetches(self) -> list[dict[str, Any]]:
         return [r for r in self.requests if r["method"] == "GET"]
 
-    async def _record(self, request: web.Request) -> dict[str, Any]:
-        body = await request.read()
-        entry = {"method": request.method, "path": request.path_qs, "headers": dict(request.headers), "body": body,
-                 "json": orjson.loads(body) if body else None}
-        self.requests.append(entry)
-        return entry
-
     async def _actor(self, request: web.Request) -> web.Response:
-        await self._record(request)
         if request.match_info["name"] in self.gone:
             return web.Response(status=410)
         document = self.actor(request.match_info["name"]).document()
         return web.Response(body=orjson.dumps(document), content_type="application/activity+json")
 
     async def _key(self, request: web.Request) -> web.Response:
-        await self._record(request)
         if self.key_style != "gotosocial":
             return web.Response(status=404)
         document = self.actor(request.match_info["name"]).key_document()
         return web.Response(body=orjson.dumps(document), content_type="application/activity+json")
 
     async def _webfinger(self, request: web.Request) -> web.Response:
-        await self._record(request)
         resource = request.query.get("resource", "")
         name = resource.removeprefix("acct:").split("@", 1)[0]
         jrd = {"subject": resource, "links": [
@@ -145,7 +137,6 @@ class Remote:
         return web.Response(body=orjson.dumps(jrd), content_type="application/jrd+json")
 
     async def _object(self, request: web.Request) -> web.Response:
-        await self._record(request)
         if self.objects_down:
             return web.Response(status=503)
         document = self.objects.get(request.match_info["path"])
@@ -154,26 +145,24 @@ class Remote:
         return web.Response(body=orjson.dumps(document), content_type="application/activity+json")
 
     async def _inbox(self, request: web.Request) -> web.Response:
-        await self._record(request)
         return web.Response(status=self.inbox_status, headers=self.inbox_headers)
 
     async def start(self) -> None:
-        app = web.Application()
-        app.router.add_get("/.well-known/webfinger", self._webfinger)
-        app.router.add_get("/users/{name}", self._actor)
-        app.router.add_get("/users/{name}/main-key", self._key)
-        app.router.add_post("/users/{name}/inbox", self._inbox)
-        app.router.add_post("/inbox", self._inbox)
-        app.router.add_get("/objects/{path:.*}", self._object)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-        self.port = self._runner.addresses[0][1]
+        server = self._server = Loopback()
+        server.port, server.requests = self.port, self.requests
+        server.route("GET", "/.well-known/webfinger", self._webfinger)
+        server.route("GET", "/users/{name}", self._actor)
+        server.route("GET", "/users/{name}/main-key", self._key)
+        server.route("POST", "/users/{name}/inbox", self._inbox)
+        server.route("POST", "/inbox", self._inbox)
+        server.route("GET", "/objects/{path:.*}", self._object)
+        await server.start()
+        self.port = server.port
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._server is not None:
+            await self._server.stop()
+            self._server = None
 
 
 @pytest.fixture
@@ -210,6 +199,7 @@ async def signed_post(
     key_id: str | None = None,
     scheme: str = "cavage",
     tamper: bytes | None = None,
+    expect: int | None = None,
 ) -> Reply:
     """POST an activity to our inbox at `path`, signed as `actor` (or with another key/id)."""
     body = activity if isinstance(activity, bytes) else orjson.dumps(activity)
@@ -218,7 +208,7 @@ async def signed_post(
     signer = sign_rfc9421 if scheme == "rfc9421" else sign_cavage
     headers = signer("POST", url, key_id=key_id or actor.key_id, private_key=pem, body=body)
     headers["Content-Type"] = "application/activity+json"
-    return await api.call("POST", path, data=tamper if tamper is not None else body, headers=headers)
+    return await api.call("POST", path, data=tamper if tamper is not None else body, headers=headers, expect=expect)
 
 
 async def local_key_pem(username: str) -> str:

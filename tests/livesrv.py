@@ -1,4 +1,8 @@
-"""Run the real `tallystick serve` in a subprocess on a free port, on a fresh database."""
+"""Run the real `tallystick serve` in a subprocess on a free port, on a fresh database.
+
+`live_server` is the one way a test gets such a server (`federated_servers` for several that
+talk to each other); tests/loopback.py is the one way to stand up a peer that records requests.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +15,14 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .dbutil import TemplateDatabase
 
-__all__ = ["LiveServer", "federated_servers", "free_port"]
+__all__ = ["LiveServer", "federated_servers", "free_port", "live_server"]
 
 BIN = Path(sys.executable).parent
 
@@ -86,21 +90,36 @@ class LiveServer:
 
 
 @contextmanager
+def live_server(
+    template: TemplateDatabase, data_dir: Path, *, start: bool = False, **env: str
+) -> Iterator[LiveServer]:
+    """A server on a fresh database (from the template) with `env` added (TALLYSTICK_... names),
+    started at once if `start` (otherwise when the test is ready); stopped and dropped afterwards."""
+    url = template.new_database(data_dir)
+    try:
+        server = LiveServer(data_dir, url)
+        server.env.update(env)
+        try:
+            if start:
+                server.start()
+            yield server
+        finally:
+            server.stop()
+    finally:
+        template.drop(url)
+
+
+@contextmanager
 def federated_servers(template: TemplateDatabase, root: Path, names: tuple[str, ...]) -> Iterator[list[LiveServer]]:
     """Instances (not started), each with its own database and data dir under `root`, allowed to
     federate over 127.0.0.1 and polling jobs briskly; stopped and dropped afterwards."""
-    made: list[tuple[LiveServer, str]] = []
-    try:
+    with ExitStack() as stack:
+        made: list[LiveServer] = []
         for name in names:
             data_dir = root / name
             data_dir.mkdir()
-            url = template.new_database(data_dir)
-            server = LiveServer(data_dir, url)
-            server.env["TALLYSTICK_FEDERATION__ALLOW_PRIVATE_ADDRESSES"] = "true"
-            server.env["TALLYSTICK_JOBS__POLL_INTERVAL_SECONDS"] = "0.1"
-            made.append((server, url))
-        yield [server for server, _ in made]
-    finally:
-        for server, url in made:
-            server.stop()
-            template.drop(url)
+            made.append(stack.enter_context(live_server(
+                template, data_dir, TALLYSTICK_FEDERATION__ALLOW_PRIVATE_ADDRESSES="true",
+                TALLYSTICK_JOBS__POLL_INTERVAL_SECONDS="0.1",
+            )))
+        yield made

@@ -39,27 +39,45 @@ class Browser:
     def __init__(self, client: TestClient) -> None:
         self.client = client
 
-    async def get(self, path: str, **kwargs: Any) -> Page:
+    async def get(self, path: str, *, expect: int | None = None, **kwargs: Any) -> Page:
         response = await self.client.get(path, headers=HTML, **kwargs)
-        return Page(response.status, await response.text(), str(response.url))
+        return _checked(Page(response.status, await response.text(), str(response.url)), expect)
 
-    async def post(self, path: str, data: dict[str, Any] | list[tuple[str, str]], *, csrf: str | None = None) -> Page:
+    async def post(
+        self,
+        path: str,
+        data: dict[str, Any] | list[tuple[str, str]],
+        *,
+        csrf: str | None = None,
+        expect: int | None = None,
+    ) -> Page:
+        """POST a form; `expect` asserts the status of the page it ends on (after redirects)."""
         fields = list(data.items()) if isinstance(data, dict) else list(data)
         if csrf is not None:
             fields.append(("csrf_token", csrf))
         response = await self.client.post(path, data=fields, headers=HTML)
-        return Page(response.status, await response.text(), str(response.url))
+        return _checked(Page(response.status, await response.text(), str(response.url)), expect)
 
-    async def submit(self, form_page: str, action: str, data: dict[str, Any] | list[tuple[str, str]]) -> Page:
+    async def submit(
+        self, form_page: str, action: str, data: dict[str, Any] | list[tuple[str, str]], *, expect: int | None = None
+    ) -> Page:
         """Open `form_page`, then post `data` to `action` with that page's CSRF token."""
-        opened = await self.get(form_page)
-        assert opened.status == 200, opened.text[:500]
-        return await self.post(action, data, csrf=opened.csrf())
+        opened = await self.get(form_page, expect=200)
+        return await self.post(action, data, csrf=opened.csrf(), expect=expect)
 
-    async def sign_up(self, username: str, password: str = "correct horse") -> Page:
+    async def sign_up(self, username: str, password: str = "correct horse", *, expect: int | None = 200) -> Page:
+        """Sign up (and so in); asserts it worked unless told another `expect`ed status."""
         return await self.submit(
-            "/signup", "/signup", {"username": username, "email": f"{username}@example.org", "password": password}
+            "/signup", "/signup", {"username": username, "email": f"{username}@example.org", "password": password},
+            expect=expect,
         )
 
-    async def sign_in(self, username: str, password: str = "correct horse") -> Page:
-        return await self.submit("/signin", "/signin", {"username": username, "password": password})
+    async def sign_in(self, username: str, password: str = "correct horse", *, expect: int | None = 200) -> Page:
+        """Sign in; asserts it worked unless told another `expect`ed status."""
+        return await self.submit("/signin", "/signin", {"username": username, "password": password}, expect=expect)
+
+
+def _checked(page: Page, expect: int | None) -> Page:
+    if expect is not None:
+        assert page.status == expect, f"{page.url}: expected {expect}, got {page.status}: {page.text[:500]}"
+    return page

@@ -45,8 +45,8 @@ async def make_set(api: Api, token: str, name: str = "Shelf", **body: Any) -> di
     return reply.body
 
 
-async def add(api: Api, token: str, set_id: str, *token_ids: str) -> Any:
-    return await api.post(f"{SETS}/{set_id}/tokens", {"tokens": list(token_ids)}, token=token)
+async def add(api: Api, token: str, set_id: str, *token_ids: str, expect: int | None = None) -> Any:
+    return await api.post(f"{SETS}/{set_id}/tokens", {"tokens": list(token_ids)}, token=token, expect=expect)
 
 
 async def set_counts() -> tuple[int, int, int, int]:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 from models.actors import AccessToken, User
 from models.events import Event
+from models.security import check_password, hash_password
 
 from .conftest import Api, assert_problem
 
@@ -38,6 +42,18 @@ async def test_register__token_is_stored_hashed(api: Api) -> None:
     assert token not in stored and all(len(value) == 64 for value in stored)
     user = await User.get(username="bob")
     assert "s3cret-pass" not in user.password_hash and user.password_hash.startswith("scrypt$")
+
+
+def test_password_hash__production_cost_is_the_default_and_every_cost_verifies() -> None:
+    """The suite hashes at a cheap scrypt cost (tests/conftest.py); a process that does not lower
+    it hashes at n=2**14, r=8, p=1, and such a hash still verifies where the cost is low."""
+    assert hash_password("correct horse").startswith("scrypt$16$8$1$")  # the suite's cost
+    program = "from models.security import hash_password; print(hash_password('correct horse'))"
+    done = subprocess.run([sys.executable, "-c", program], cwd=Path(__file__).parents[1], capture_output=True,
+                          text=True, timeout=60, check=True)
+    stored = done.stdout.strip()
+    assert stored.startswith("scrypt$16384$8$1$"), stored
+    assert check_password("correct horse", stored) and not check_password("correct horsE", stored)
 
 
 async def test_register__duplicate_username_conflicts(api: Api) -> None:
@@ -75,7 +91,8 @@ async def test_register__malformed_and_oversized_bodies(api: Api) -> None:
 
 
 async def test_login__issues_a_new_token_and_rejects_wrong_password(api: Api) -> None:
-    await api.post("/api/v1/auth/register", {"username": "dave", "password": "s3cret-pass", "email": "d@example.org"})
+    body = {"username": "dave", "password": "s3cret-pass", "email": "d@example.org"}
+    await api.post("/api/v1/auth/register", body, expect=201)
     reply = await api.post("/api/v1/auth/login", {"username": "dave", "password": "s3cret-pass"})
     assert reply.status == 200 and reply.body["token"].startswith("tsk_")
     assert (await api.get("/api/v1/me", token=reply.body["token"])).body["username"] == "dave"

@@ -76,7 +76,7 @@ async def test_report__set_grant_covers_only_tokens_in_the_set(api: Api) -> None
     alice, robot, type_id, token_id = await setup(api)
     other_id = await make_token(api, alice, type_id, label="other")
     shelf = await make_set(api, alice)
-    await add(api, alice, shelf["id"], token_id)
+    await add(api, alice, shelf["id"], token_id, expect=200)
     await grant(api, alice, set=shelf["id"])
     reply = await api.post(REPORTS, {"token": token_id, "attributes": {"count": 3}}, token=robot)
     assert reply.status == 201, reply

@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from .livesrv import LiveServer
+from .dbutil import TemplateDatabase
+from .livesrv import LiveServer, live_server
 from .test_pages_session import assert_labelled
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -51,11 +52,9 @@ pytestmark = [
 
 
 @pytest.fixture
-def live(tmp_path: Path, database_url: str) -> Iterator[LiveServer]:
-    server = LiveServer(tmp_path, database_url)
-    server.start()
-    yield server
-    server.stop()
+def live(template_database: TemplateDatabase, tmp_path: Path) -> Iterator[LiveServer]:
+    with live_server(template_database, tmp_path, start=True) as server:
+        yield server
 
 
 @pytest.fixture

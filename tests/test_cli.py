@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from .livesrv import LiveServer, free_port
+from .dbutil import TemplateDatabase
+from .livesrv import free_port, live_server
 
 BIN = Path(sys.executable).parent / "tallystick"
 pytestmark = pytest.mark.slow
@@ -135,15 +136,12 @@ def test_cli__version_from_the_package_metadata(tmp_path: Path) -> None:
     assert result.returncode == 0 and result.stdout.strip() == f"tallystick {version('tallystick')}", result
 
 
-def test_cli__serve_names_its_url_once_and_keeps_apscheduler_quiet(tmp_path: Path) -> None:
-    server = LiveServer(tmp_path, f"sqlite://{tmp_path / 'live.sqlite3'}")
-    server.env["TALLYSTICK_JOBS__SWEEP_SECONDS"] = "0.2"  # periodic jobs fire (and used to log) while we watch
-    server.cli("migrate")
-    server.start()
-    try:
+def test_cli__serve_names_its_url_once_and_keeps_apscheduler_quiet(
+    template_database: TemplateDatabase, tmp_path: Path
+) -> None:
+    # TALLYSTICK_JOBS__SWEEP_SECONDS: periodic jobs fire (and used to log) while we watch
+    with live_server(template_database, tmp_path, start=True, TALLYSTICK_JOBS__SWEEP_SECONDS="0.2") as server:
         time.sleep(1.5)
-    finally:
-        server.stop()
     log = server.log_path.read_text()
     started = [line for line in log.splitlines() if "serving" in line]
     assert started == [f"Tallystick serving {server.base_url}"], log

@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from .dbutil import TemplateDatabase
-from .livesrv import LiveServer
+from .livesrv import LiveServer, live_server
 from .test_export_live import verify_cli
 from .test_federation_live import Instance
 
@@ -22,12 +22,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def server(template_database: TemplateDatabase, tmp_path: Path) -> Iterator[LiveServer]:
-    url = template_database.new_database(tmp_path)
-    live = LiveServer(tmp_path, url)
-    live.env["TALLYSTICK_FEDERATION__ALLOW_PRIVATE_ADDRESSES"] = "true"
-    yield live
-    live.stop()
-    template_database.drop(url)
+    with live_server(template_database, tmp_path, TALLYSTICK_FEDERATION__ALLOW_PRIVATE_ADDRESSES="true") as live:
+        yield live
 
 
 @pytest.fixture

@@ -120,7 +120,7 @@ async def test_export__tokens_with_private_values_carry_no_content(fed_api: Api)
     kind = await make_type(fed_api, alice, [*PUBLIC_ATTRIBUTES, {"name": "vault", "type": "string", "private": True}])
     token = await make_token(fed_api, alice, kind, label="Sealed", vault="B-12")
     shelf = await make_set(fed_api, alice)
-    await add(fed_api, alice, shelf["id"], token)
+    await add(fed_api, alice, shelf["id"], token, expect=200)
     _, download = await exported(fed_api, alice, shelf["id"])
     assert "B-12" not in download.text
     assert orjson.loads(download.text)["tokens"][0]["content"] is None

@@ -61,7 +61,8 @@ async def test_profile__bad_edits_are_refused(fed_api: Api) -> None:
 
 async def test_profile__change_goes_to_followers_as_update_of_the_actor(fed_api: Api, remote: Remote) -> None:
     token = await followed_alice(fed_api, remote, "bob")
-    await fed_api.patch("/api/v1/users/me", {"display_name": "Alice Anvil", "summary": "Coins."}, token=token)
+    profile = {"display_name": "Alice Anvil", "summary": "Coins."}
+    await fed_api.patch("/api/v1/users/me", profile, token=token, expect=200)
     [update] = await sent(fed_api, remote)
     assert (update["type"], update["actor"], update["object"]["id"]) == ("Update", ALICE, ALICE)
     assert update["object"]["type"] == "Person" and update["object"]["name"] == "Alice Anvil"
@@ -70,7 +71,7 @@ async def test_profile__change_goes_to_followers_as_update_of_the_actor(fed_api:
     assert await verify_our_signature(remote.posts()[0], "alice")
 
     remote.requests.clear()
-    await fed_api.patch("/api/v1/users/me", {"display_name": "Alice Anvil"}, token=token)  # no change
+    await fed_api.patch("/api/v1/users/me", {"display_name": "Alice Anvil"}, token=token, expect=200)  # no change
     assert await sent(fed_api, remote) == []
 
 
@@ -117,8 +118,8 @@ async def test_delete__an_admin_cannot_delete_their_own_account(fed_api: Api) ->
 
 async def test_delete__a_profile_change_not_yet_sent_is_dropped_after_deletion(fed_api: Api, remote: Remote) -> None:
     token = await followed_alice(fed_api, remote, "bob")
-    await fed_api.patch("/api/v1/users/me", {"display_name": "Alice Anvil"}, token=token)
-    await fed_api.delete("/api/v1/users/me", json={"password": "correct horse"}, token=token)
+    await fed_api.patch("/api/v1/users/me", {"display_name": "Alice Anvil"}, token=token, expect=200)
+    await fed_api.delete("/api/v1/users/me", json={"password": "correct horse"}, token=token, expect=200)
     assert [activity["type"] for activity in await sent(fed_api, remote)] == ["Delete"]
 
 

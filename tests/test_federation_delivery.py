@@ -61,8 +61,8 @@ async def test_outbox__updates_deletes_and_ledger_entries_are_published(fed_api:
     token = await followed_alice(fed_api, remote, "bob")
     created = await fed_api.post("/api/v1/types", COIN, token=token)
     type_id = created.body["id"]
-    await fed_api.post("/api/v1/ledger/create", {"type": type_id, "amount": "5.00"}, token=token)
-    await fed_api.patch(f"/api/v1/types/{type_id}", {"description": "shiny"}, token=token)
+    await fed_api.post("/api/v1/ledger/create", {"type": type_id, "amount": "5.00"}, token=token, expect=201)
+    await fed_api.patch(f"/api/v1/types/{type_id}", {"description": "shiny"}, token=token, expect=200)
     site = site_of(fed_api)
     await publish_due_events(site)
     await deliver_due(site)
@@ -77,7 +77,9 @@ async def test_delivery__activities_to_one_inbox_arrive_in_the_order_they_were_m
     token = await followed_alice(fed_api, remote, "bob")
     created = await fed_api.post("/api/v1/types", COIN, token=token)
     for n in range(12):
-        await fed_api.patch(f"/api/v1/types/{created.body['id']}", {"description": f"step {n}"}, token=token)
+        await fed_api.patch(
+            f"/api/v1/types/{created.body['id']}", {"description": f"step {n}"}, token=token, expect=200
+        )
     site = site_of(fed_api)
     await publish_due_events(site)
     assert await deliver_due(site) == 13
@@ -93,7 +95,7 @@ async def test_outbox__undo_follow_stops_delivery(fed_api: Api, remote: Remote) 
     undo = {"id": f"{bob.uri}/undo", "type": "Undo", "actor": bob.uri, "object": follow(bob.uri, 0)}
     assert (await signed_post(fed_api, "/users/alice/inbox", undo, bob)).status == 202
     await process_due(site_of(fed_api))
-    await fed_api.post("/api/v1/types", COIN, token=token)
+    await fed_api.post("/api/v1/types", COIN, token=token, expect=201)
     await publish_due_events(site_of(fed_api))
     await deliver_due(site_of(fed_api))
     assert remote.posts() == []
@@ -103,7 +105,7 @@ async def _one_delivery(api: Api, remote: Remote, status: int, headers: dict[str
     """A Create of alice's new type queued for bob, whose inbox will answer `status`."""
     token = await followed_alice(api, remote, "bob")
     remote.inbox_status, remote.inbox_headers = status, headers or {}
-    await api.post("/api/v1/types", COIN, token=token)
+    await api.post("/api/v1/types", COIN, token=token, expect=201)
     await publish_due_events(site_of(api))
     return await Delivery.get(state="pending"), datetime.now(UTC)
 
@@ -168,7 +170,7 @@ async def test_delivery__a_domain_failing_on_distinct_days_is_skipped_until_it_a
     await delivery.refresh_from_db()
     assert delivery.state == "skipped"
     bob = remote.actor("bob")  # the domain speaks to us again: it is available
-    await signed_post(fed_api, "/inbox", follow(bob.uri, 7), bob)
+    await signed_post(fed_api, "/inbox", follow(bob.uri, 7), bob, expect=202)
     assert not (await DomainHealth.get(domain=f"127.0.0.1:{remote.port}")).unavailable
 
 
@@ -221,7 +223,7 @@ async def test_blocks__a_blocked_domain_is_refused_and_not_delivered_to(fed_api:
     fetches = len(remote.fetches())
     assert_problem(await fed_api.post("/api/v1/follows", {"target": bob.handle}, token=token), 422)
     assert len(remote.fetches()) == fetches  # not even a WebFinger lookup
-    await fed_api.post("/api/v1/types", COIN, token=token)
+    await fed_api.post("/api/v1/types", COIN, token=token, expect=201)
     await publish_due_events(site_of(fed_api))
     await deliver_due(site_of(fed_api))
     assert remote.posts() == []
@@ -245,8 +247,8 @@ async def test_subscriptions__a_followed_type_notifies_its_subscriber_until_undo
         "Accept", ALICE, subscribe["id"])
     remote.requests.clear()
 
-    await fed_api.patch(f"/api/v1/types/{type_id}", {"description": "shiny"}, token=token)
-    await fed_api.patch(f"/api/v1/types/{other_id}", {"description": "dull"}, token=token)
+    await fed_api.patch(f"/api/v1/types/{type_id}", {"description": "shiny"}, token=token, expect=200)
+    await fed_api.patch(f"/api/v1/types/{other_id}", {"description": "dull"}, token=token, expect=200)
     await publish_due_events(site)
     await deliver_due(site)
     [update] = remote.posts()  # only the followed type, and carol does not follow alice herself
@@ -255,7 +257,7 @@ async def test_subscriptions__a_followed_type_notifies_its_subscriber_until_undo
     undo = {"id": f"{carol.uri}/undo/1", "type": "Undo", "actor": carol.uri, "object": subscribe}
     assert (await signed_post(fed_api, "/inbox", undo, carol)).status == 202
     await process_due(site)
-    await fed_api.patch(f"/api/v1/types/{type_id}", {"description": "shinier"}, token=token)
+    await fed_api.patch(f"/api/v1/types/{type_id}", {"description": "shinier"}, token=token, expect=200)
     await publish_due_events(site)
     await deliver_due(site)
     assert len(remote.posts()) == 1

@@ -23,7 +23,7 @@ async def test_give__to_a_remote_actor_is_recorded_and_delivered_to_its_inbox(fe
     token = await fed_api.user("alice")
     bob = remote.actor("bob")
     type_id = (await fed_api.post("/api/v1/types", COIN, token=token)).body["id"]
-    await fed_api.post("/api/v1/ledger/create", {"type": type_id, "amount": "10"}, token=token)
+    await fed_api.post("/api/v1/ledger/create", {"type": type_id, "amount": "10"}, token=token, expect=201)
     give = {"type": type_id, "amount": "3", "to": bob.handle}
     assert (await fed_api.post("/api/v1/ledger/give", give, token=token)).status == 201  # looked up on the way
     balance = await fed_api.get("/api/v1/ledger/balance", token=token, params={"type": type_id, "owner": bob.handle})

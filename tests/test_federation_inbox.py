@@ -284,7 +284,7 @@ async def test_inbox__manual_approval_then_undo(fed_api: Api, remote: Remote) ->
     actor = await fed_api.get("/users/alice", headers={"Accept": "application/activity+json"})
     assert orjson.loads(actor.text)["manuallyApprovesFollowers"] is True
     bob = remote.actor("bob")
-    await signed_post(fed_api, "/users/alice/inbox", follow(bob.uri), bob)
+    await signed_post(fed_api, "/users/alice/inbox", follow(bob.uri), bob, expect=202)
     await process_due(site)
     pending = await fed_api.get("/api/v1/followers", token=token, params={"state": "pending"})
     [request] = pending.body["items"]

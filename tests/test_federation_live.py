@@ -44,16 +44,21 @@ class Instance:
         self.tokens[name] = self.server.create_user(name)
         return name
 
-    async def call(self, method: str, path: str, user: str | None = None, **kwargs: Any) -> tuple[int, Any]:
+    async def call(
+        self, method: str, path: str, user: str | None = None, *, expect: int | None = None, **kwargs: Any
+    ) -> tuple[int, Any]:
+        """(status, parsed body); `expect` asserts the status (for setup calls)."""
         headers = kwargs.pop("headers", {})
         if user:
             headers["Authorization"] = f"Bearer {self.tokens[user]}"
         async with self.session.request(method, self.server.base_url + path, headers=headers, **kwargs) as reply:
             body = await reply.read()
             try:
-                return reply.status, orjson.loads(body) if body else None
+                parsed = orjson.loads(body) if body else None
             except orjson.JSONDecodeError:
-                return reply.status, body.decode()
+                parsed = body.decode()
+        assert expect is None or reply.status == expect, f"{method} {path}: expected {expect}: {reply.status} {parsed}"
+        return reply.status, parsed
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], what: str, limit: float = 45) -> Any:
@@ -76,7 +81,10 @@ def servers(template_database: TemplateDatabase, tmp_path: Path) -> Iterator[lis
 @pytest.fixture
 async def trio(servers: list[LiveServer]) -> AsyncIterator[tuple[Instance, Instance, Instance]]:
     """Three servers (not started: each test sets them up first)."""
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+    # The servers close a connection idle for limits.header_timeout (10 s); the client must drop it
+    # first (aiohttp keeps one 15 s), or a call after a slow CLI step races the close.
+    connector = aiohttp.TCPConnector(keepalive_timeout=5)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30), connector=connector) as session:
         yield Instance(servers[0], session), Instance(servers[1], session), Instance(servers[2], session)
 
 
@@ -119,7 +127,7 @@ async def test_live__follow_create_update_and_undo_across_two_servers(pair: tupl
     assert copy["owner"] == f"alice@{a.domain}"
     assert copy["uri"] == f"{a.server.base_url}/types/{created['id']}"
 
-    await a.call("PATCH", f"/api/v1/types/{created['id']}", "alice", json={"description": "shiny"})
+    await a.call("PATCH", f"/api/v1/types/{created['id']}", "alice", json={"description": "shiny"}, expect=200)
 
     async def updated() -> bool:
         return "shiny" in ((await copies(b, "bob")).get("Gold") or {}).get("document", {}).get("summary", "")
@@ -132,7 +140,7 @@ async def test_live__follow_create_update_and_undo_across_two_servers(pair: tupl
         return (await a.call("GET", "/api/v1/followers", "alice"))[1]["items"] == []
 
     await eventually(unfollowed, "the Undo to reach A")
-    await a.call("POST", "/api/v1/types", "alice", json={**COIN, "name": "Silver", "symbol": "SLV"})
+    await a.call("POST", "/api/v1/types", "alice", json={**COIN, "name": "Silver", "symbol": "SLV"}, expect=201)
 
     async def published() -> bool:
         _, page = await a.call("GET", "/users/alice/outbox?page=1", headers={"Accept": "application/activity+json"})
@@ -185,7 +193,7 @@ async def test_live__a_receiver_that_was_down_gets_the_activity_when_it_is_back(
     b.server.start()
     await follow_accepted(a, b)
     b.server.stop()
-    await a.call("POST", "/api/v1/types", "alice", json=COIN)
+    await a.call("POST", "/api/v1/types", "alice", json=COIN, expect=201)
 
     async def failed_once() -> bool:
         _, listed = await a.call("GET", "/api/v1/admin/federation/deliveries", "admin", params={"state": "pending"})
@@ -204,7 +212,7 @@ async def test_live__alice_on_a_gives_to_carol_on_c_and_c_credits_her(trio: tupl
     a.server.start()
     c.server.start()
     _, coin = await a.call("POST", "/api/v1/types", "alice", json=COIN)
-    await a.call("POST", "/api/v1/ledger/create", "alice", json={"type": coin["id"], "amount": "10"})
+    await a.call("POST", "/api/v1/ledger/create", "alice", json={"type": coin["id"], "amount": "10"}, expect=201)
     status, found = await a.call("POST", "/api/v1/federation/lookup", "alice", json={"target": f"carol@{c.domain}"})
     assert (status, found["uri"]) == (200, f"{c.server.base_url}/users/carol")
     status, given = await a.call("POST", "/api/v1/ledger/give", "alice",

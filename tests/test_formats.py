@@ -126,7 +126,7 @@ async def test_sets_format__empty_set_and_truncation(small_api: Api) -> None:
     type_id = await make_type(api, alice)
     tokens = [await make_token(api, alice, type_id, label=f"gem {index}") for index in range(3)]
     shelf = await make_set(api, alice)
-    await add(api, alice, shelf["id"], *tokens)
+    await add(api, alice, shelf["id"], *tokens, expect=200)
     text = (await api.get(f"{SETS}/{shelf['id']}/format/html")).text
     assert "gem 0" in text and "gem 1" in text and "gem 2" not in text
     assert "Only the first 2 tokens are shown." in text and "3 tokens" in text
@@ -168,7 +168,7 @@ async def test_sets_format__a_third_party_plugin_gets_a_plain_document(api: Api,
     type_id = await make_type(api, alice)
     token = await make_token(api, alice, type_id, label="ruby")
     shelf = await make_set(api, alice)
-    await add(api, alice, shelf["id"], token)
+    await add(api, alice, shelf["id"], token, expect=200)
     reply = await api.get(f"{SETS}/{shelf['id']}/format/csv")
     assert reply.status == 200 and reply.headers["Content-Type"] == "text/csv; charset=utf-8"
     assert reply.text == f"id,label\n{token},ruby"

@@ -89,7 +89,6 @@ class KeyedRemote(Remote):
     """The fake remote server, whose actors also publish an Ed25519 Multikey."""
 
     async def _actor(self, request: web.Request) -> web.Response:
-        await self._record(request)
         document = self.actor(request.match_info["name"]).document()
         document["assertionMethod"] = [{
             "id": f"{document['id']}#ed25519-key", "type": "Multikey", "controller": document["id"],

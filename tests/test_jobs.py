@@ -116,7 +116,7 @@ async def test_jobs_list__my_jobs_newest_first_filtered_by_state_and_operation(q
     first = await queued(queue_api, "/api/v1/types", COIN, alice)
     second = await queued(queue_api, "/api/v1/types", {**COIN, "symbol": "C2"}, alice)
     balance_job = (await queue_api.get("/api/v1/ledger/balance", token=alice, headers=ASYNC)).body
-    await queue_api.post(f"{JOBS}/{first['id']}/cancel", token=alice)
+    await queue_api.post(f"{JOBS}/{first['id']}/cancel", token=alice, expect=200)
     listed = await queue_api.get(JOBS, token=alice)
     assert [item["id"] for item in listed.body["items"]] == [balance_job["id"], second["id"], first["id"]]
     only = await queue_api.get(JOBS, token=alice, params={"state": "cancelled"})
@@ -148,7 +148,7 @@ async def test_jobs_delete__forgets_only_finished_jobs(queue_api: Api) -> None:
     alice, bob = await queue_api.user("alice"), await queue_api.user("bob")
     job = await queued(queue_api, "/api/v1/types", COIN, alice)
     assert_problem(await queue_api.delete(f"{JOBS}/{job['id']}", token=alice), 409, "job-not-finished")
-    await queue_api.post(f"{JOBS}/{job['id']}/cancel", token=alice)
+    await queue_api.post(f"{JOBS}/{job['id']}/cancel", token=alice, expect=200)
     assert_problem(await queue_api.delete(f"{JOBS}/{job['id']}", token=bob), 404, "job-not-found")
     assert (await queue_api.delete(f"{JOBS}/{job['id']}", token=alice)).status == 204
     assert_problem(await queue_api.get(f"{JOBS}/{job['id']}", token=alice), 404, "job-not-found")

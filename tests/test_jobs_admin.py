@@ -100,7 +100,7 @@ async def test_metrics__counts_queue_depth_and_latency_for_job_read(queue_api: A
     reader, alice = await queue_api.user("ops", roles=["job-read"]), await queue_api.user("alice")
     for _ in range(3):
         await balance_job(queue_api, alice)
-    await queue_api.get("/api/v1/jobs", token=alice, headers=ASYNC)
+    await queue_api.get("/api/v1/jobs", token=alice, headers=ASYNC, expect=202)
     runner = worker(queue_api, "w")
     assert await runner.run_once() and await runner.run_once()
 

@@ -138,7 +138,7 @@ async def test_job_token__a_reaped_run_loses_its_token_and_the_next_run_gets_a_n
     queue_api: Api, spy: Spy
 ) -> None:
     alice = await queue_api.user("alice")
-    await queue_api.get(BALANCE, token=alice, headers={"Prefer": "respond-async"})
+    await queue_api.get(BALANCE, token=alice, headers={"Prefer": "respond-async"}, expect=202)
     dying = worker(queue_api, "dying")
     job = await dying.claim()
     assert job is not None

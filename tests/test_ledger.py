@@ -97,7 +97,7 @@ async def test_create__supply_limit_is_enforced(api: Api) -> None:
 async def test_give__oldest_first_and_balances(api: Api) -> None:
     alice, _ = await api.user("alice"), await api.user("bob")
     type_id = await minted(api, alice, "30.00")
-    await api.post("/api/v1/ledger/create", {"type": type_id, "amount": "20.00"}, token=alice)
+    await api.post("/api/v1/ledger/create", {"type": type_id, "amount": "20.00"}, token=alice, expect=201)
     reply = await api.post("/api/v1/ledger/give", {"type": type_id, "amount": "35.00", "to": "bob"}, token=alice)
     assert reply.status == 201, reply
     assert reply.body["recipient"].startswith("bob@")
@@ -152,7 +152,7 @@ async def test_give__refusals_change_nothing(api: Api) -> None:
 async def test_give__frozen_user_cannot_spend(api: Api) -> None:
     admin, alice, _ = await api.user("root", roles=["admin"]), await api.user("alice"), await api.user("bob")
     type_id = await minted(api, alice, "5")
-    await api.post("/api/v1/admin/users/alice/freeze", token=admin)
+    await api.post("/api/v1/admin/users/alice/freeze", token=admin, expect=200)
     assert_problem(await api.post("/api/v1/ledger/give", {"type": type_id, "amount": "1", "to": "bob"}, token=alice), 403, "account-frozen")
     assert await balance(api, type_id, "alice") == "5.00"
 
@@ -192,7 +192,7 @@ async def test_list__filters_status_and_paging(api: Api) -> None:
 async def test_trace__walks_back_to_the_roots(api: Api) -> None:
     alice, bob, carol = await api.user("alice"), await api.user("bob"), await api.user("carol")
     type_id = await minted(api, alice, "5")
-    await api.post("/api/v1/ledger/create", {"type": type_id, "amount": "5"}, token=alice)
+    await api.post("/api/v1/ledger/create", {"type": type_id, "amount": "5"}, token=alice, expect=201)
     to_bob = await api.post("/api/v1/ledger/give", {"type": type_id, "amount": "8", "to": "bob"}, token=alice)
     to_carol = await api.post("/api/v1/ledger/give", {"type": type_id, "amount": "6", "to": "carol"}, token=bob)
     back = await api.post("/api/v1/ledger/give", {"type": type_id, "amount": "2", "to": "alice"}, token=carol)

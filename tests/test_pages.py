@@ -197,12 +197,13 @@ async def test_pages__admin_freezes_regenerates_and_sets_roles(browser: Browser,
         "/api/v1/types", {"name": "T", "symbol": "T", "fungible": True, "smallest_unit": 0}, token=old
     )
     assert refused.status == 403
-    await browser.post("/app/admin/users/carl/unfreeze", {}, csrf=page.csrf())
+    await browser.post("/app/admin/users/carl/unfreeze", {}, csrf=page.csrf(), expect=200)
     regenerated = await browser.post("/app/admin/users/carl/token", {}, csrf=page.csrf())
     new = re.search(r'class="secret">([^<]+)<', regenerated.text).group(1)
     assert (await api.get("/api/v1/me", token=old)).status == 401
     assert (await api.get("/api/v1/me", token=new)).body["username"] == "carl"
-    await browser.post("/app/admin/users/carl/roles", [("roles", "tester"), ("roles", "job-read")], csrf=page.csrf())
+    roles = [("roles", "tester"), ("roles", "job-read")]
+    await browser.post("/app/admin/users/carl/roles", roles, csrf=page.csrf(), expect=200)
     assert (await api.get("/api/v1/me", token=new)).body["roles"] == ["job-read", "tester"]
 
 

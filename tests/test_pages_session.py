@@ -50,7 +50,7 @@ async def test_pages__sign_out_revokes_the_session(browser: Browser) -> None:
 
 async def test_pages__wrong_password_is_said_on_the_form(browser: Browser, api: Api) -> None:
     await api.user("erin")
-    page = await browser.sign_in("erin", "not the password")
+    page = await browser.sign_in("erin", "not the password", expect=401)
     assert page.status == 401 and "Wrong username or password." in page
     assert "@erin" not in page
 
@@ -87,13 +87,13 @@ async def test_pages__signup_errors_sit_beside_their_fields(browser: Browser) ->
 
 async def test_pages__a_taken_username_is_refused_beside_the_field(browser: Browser, api: Api) -> None:
     await api.user("dora")
-    page = await browser.sign_up("dora")
+    page = await browser.sign_up("dora", expect=409)
     assert page.status == 409 and "taken" in (page.field_error("username") or "")
 
 
 @pytest.mark.parametrize("token", [None, "forged", ""])
 async def test_pages__a_post_without_a_valid_csrf_token_is_refused(browser: Browser, api: Api, token: Any) -> None:
-    await browser.get("/signup")  # the browser has its CSRF cookie
+    await browser.get("/signup", expect=200)  # the browser has its CSRF cookie
     page = await browser.post(
         "/signup", {"username": "mallory", "email": "m@example.org", "password": "correct horse"}, csrf=token
     )
@@ -105,7 +105,7 @@ async def test_pages__csrf_token_of_another_browser_is_refused(api: Api, aiohttp
     first = Browser(api.client)
     token = (await first.get("/signup")).csrf()
     other = Browser(await aiohttp_client(api.client.server))
-    await other.get("/signup")
+    await other.get("/signup", expect=200)
     page = await other.post(
         "/signup", {"username": "mallory", "email": "m@example.org", "password": "correct horse"}, csrf=token
     )

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from .conftest import Api, assert_problem
 from .fedhelpers import fed_api  # noqa: F401
+from .loopback import Loopback
 
 SUBSCRIBE = "http://ostatus.org/schema/1.0/subscribe"
 
@@ -35,14 +36,10 @@ async def home_server() -> AsyncIterator[str]:
         links = [{"rel": SUBSCRIBE, "template": f"http://{request.host}/interact?uri={{uri}}"}]
         return web.json_response({"subject": resource, "links": links})
 
-    app = web.Application()
-    app.router.add_get("/.well-known/webfinger", webfinger)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"127.0.0.1:{runner.addresses[0][1]}"
-    await runner.cleanup()
+    server = Loopback()
+    server.route("GET", "/.well-known/webfinger", webfinger)
+    async with server:
+        yield f"127.0.0.1:{server.port}"
 
 
 async def test_webfinger__names_our_subscribe_template_and_it_leads_to_the_follow_page(fed_api: Api) -> None:

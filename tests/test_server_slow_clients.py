@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from .livesrv import LiveServer
+from .dbutil import TemplateDatabase
+from .livesrv import LiveServer, live_server
 
 pytestmark = pytest.mark.slow
 
@@ -22,13 +23,10 @@ TIMEOUT = 1  # seconds, for both settings
 
 
 @pytest.fixture
-def live(tmp_path: Path, database_url: str) -> Iterator[LiveServer]:
-    server = LiveServer(tmp_path, database_url)
-    server.env["TALLYSTICK_LIMITS__HEADER_TIMEOUT"] = str(TIMEOUT)
-    server.env["TALLYSTICK_LIMITS__BODY_TIMEOUT"] = str(TIMEOUT)
-    server.start()
-    yield server
-    server.stop()
+def live(template_database: TemplateDatabase, tmp_path: Path) -> Iterator[LiveServer]:
+    limits = {"TALLYSTICK_LIMITS__HEADER_TIMEOUT": str(TIMEOUT), "TALLYSTICK_LIMITS__BODY_TIMEOUT": str(TIMEOUT)}
+    with live_server(template_database, tmp_path, start=True, **limits) as server:
+        yield server
 
 
 def trickle(live: LiveServer, head: bytes, drip: bytes, *, seconds: float) -> tuple[bytes, float]:

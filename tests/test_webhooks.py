@@ -164,7 +164,7 @@ async def test_webhooks__events_are_delivered_signed_and_filtered(hook_api: Api,
     receivers[1].secret = receivers[0].secret  # same owner, same secret
     await subscribe(hook_api, alice, receivers[1].url, events=["ledger.*"])
     type_id = await coin(hook_api, alice)
-    await hook_api.post("/api/v1/sets", {"name": "shelf"}, token=alice)
+    await hook_api.post("/api/v1/sets", {"name": "shelf"}, token=alice, expect=201)
 
     result = await deliver(hook_api)
     assert result["tried"] == result["queued"]
@@ -207,7 +207,7 @@ async def test_webhooks__object_filter_and_job_events(hook_api: Api, receivers: 
     alice = await user_with_secret(hook_api, receivers[0])
     receivers[1].secret = receivers[0].secret
     shelf = (await hook_api.post("/api/v1/sets", {"name": "shelf"}, token=alice)).body
-    await hook_api.post("/api/v1/sets", {"name": "other"}, token=alice)
+    await hook_api.post("/api/v1/sets", {"name": "other"}, token=alice, expect=201)
     await subscribe(hook_api, alice, receivers[0].url, object_type="set", object_id=shelf["id"])
     await subscribe(hook_api, alice, receivers[1].url, events=["job.succeeded"])
     renamed = await hook_api.patch(f"/api/v1/sets/{shelf['id']}", {"description": "mine"}, token=alice)
@@ -227,7 +227,7 @@ async def test_webhooks__a_failing_endpoint_is_retried_then_disabled_and_re_enab
     alice = await user_with_secret(hook_api, receivers[0])
     hook = await subscribe(hook_api, alice, receivers[0].url, events=["type.*"])
     receivers[0].status = 500
-    await hook_api.post("/api/v1/types", COIN, token=alice)
+    await hook_api.post("/api/v1/types", COIN, token=alice, expect=201)
     assert (await deliver(hook_api))["tried"] == 1
     [first] = (await hook_api.get(f"{HOOKS}/{hook['id']}/deliveries", token=alice)).body["items"]
     assert first["state"] == "pending" and first["attempts"] == 1 and first["last_status"] == 500
@@ -240,12 +240,12 @@ async def test_webhooks__a_failing_endpoint_is_retried_then_disabled_and_re_enab
     assert got["enabled"] is False and got["disabled_at"] and got["deliveries"]["failed"] == 1
     assert f"{MAX_TRIES} tries" in got["disabled_reason"] and "500" in got["disabled_reason"]
 
-    await hook_api.post("/api/v1/types", {**COIN, "name": "Ignored"}, token=alice)  # while disabled
+    await hook_api.post("/api/v1/types", {**COIN, "name": "Ignored"}, token=alice, expect=201)  # while disabled
     assert await deliver(hook_api) == {"queued": 0, "tried": 0}
     receivers[0].status = 200
     again = await hook_api.patch(f"{HOOKS}/{hook['id']}", {"enabled": True}, token=alice)
     assert again.body["enabled"] is True and again.body["disabled_reason"] is None
-    await hook_api.post("/api/v1/types", {**COIN, "name": "Seen"}, token=alice)
+    await hook_api.post("/api/v1/types", {**COIN, "name": "Seen"}, token=alice, expect=201)
     await deliver(hook_api)
     payloads = [hit["payload"]["data"]["payload"] for hit in receivers[0].received[MAX_TRIES:]]
     assert [p["name"] for p in payloads] == ["Seen"]  # from re-enabling on, not the missed ones
@@ -255,7 +255,7 @@ async def test_webhooks__410_gone_disables_at_once(hook_api: Api, receivers: lis
     alice = await user_with_secret(hook_api, receivers[0])
     hook = await subscribe(hook_api, alice, receivers[0].url)
     receivers[0].status = 410
-    await hook_api.post("/api/v1/types", COIN, token=alice)
+    await hook_api.post("/api/v1/types", COIN, token=alice, expect=201)
     await deliver(hook_api)
     got = (await hook_api.get(f"{HOOKS}/{hook['id']}", token=alice)).body
     assert got["enabled"] is False and "410" in got["disabled_reason"]
@@ -264,7 +264,7 @@ async def test_webhooks__410_gone_disables_at_once(hook_api: Api, receivers: lis
 async def test_webhooks__the_periodic_job_delivers(hook_api: Api, receivers: list[Receiver]) -> None:
     alice = await user_with_secret(hook_api, receivers[0])
     await subscribe(hook_api, alice, receivers[0].url, events=["type.created"])
-    await hook_api.post("/api/v1/types", COIN, token=alice)
+    await hook_api.post("/api/v1/types", COIN, token=alice, expect=201)
     assert await Scheduler([]).tick(Periodic("system.webhooks.deliver", 5, {}))
     assert await worker(hook_api, "w").run_once()
     assert received(receivers[0]) == ["type.created"]
@@ -274,6 +274,6 @@ async def test_fan_out__leaves_the_newest_events_for_the_next_pass(hook_api: Api
     """An event whose transaction may still be open elsewhere is not passed by the cursor yet."""
     alice = await user_with_secret(hook_api, receivers[0])
     await subscribe(hook_api, alice, receivers[0].url, events=["type.created"])
-    await hook_api.post("/api/v1/types", COIN, token=alice)
+    await hook_api.post("/api/v1/types", COIN, token=alice, expect=201)
     assert await fan_out(settle_seconds=60) == 0
     assert await fan_out(settle_seconds=0) == 1

@@ -22,6 +22,7 @@ from models.ledger import LedgerEntry
 from models.registry import REGISTRY, Operation
 from server.jobs import reap_expired
 
+from . import livesrv
 from .conftest import Api
 from .dbutil import TemplateDatabase
 from .jobhelpers import JOBS, finished_job, queue_api, queued, worker  # noqa: F401
@@ -199,12 +200,8 @@ async def test_workers__several_workers_drain_the_queue_running_each_job_once(qu
 
 @pytest.fixture
 def live_server(template_database: TemplateDatabase, tmp_path: Path) -> Iterator[LiveServer]:
-    url = template_database.new_database(tmp_path)
-    server = LiveServer(tmp_path, url)
-    server.env["TALLYSTICK_JOBS__POLL_INTERVAL_SECONDS"] = "0.1"
-    yield server
-    server.stop()
-    template_database.drop(url)
+    with livesrv.live_server(template_database, tmp_path, TALLYSTICK_JOBS__POLL_INTERVAL_SECONDS="0.1") as server:
+        yield server
 
 
 def poll_job(server: LiveServer, token: str, job_id: str, *, limit: float = 30) -> dict[str, Any]:

@@ -12,17 +12,19 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 import requests
+from aiohttp import web
 
 from .dbutil import TemplateDatabase, is_postgres
 from .fedhelpers import Remote
-from .livesrv import BIN, LiveServer
+from .livesrv import BIN, LiveServer, live_server
+from .loopback import Loopback
 
 pytestmark = pytest.mark.slow
 
@@ -52,12 +54,9 @@ def rows(database_url: str, sql: str) -> list[tuple[Any, ...]]:
 @pytest.fixture
 def live(template_database: TemplateDatabase, tmp_path: Path) -> Iterator[LiveServer]:
     """A server that only queues (no embedded workers); workers are separate processes."""
-    url = template_database.new_database(tmp_path)
-    server = LiveServer(tmp_path, url)
-    server.env.update({"TALLYSTICK_EMBEDDED_WORKERS": "false", "TALLYSTICK_JOBS__POLL_INTERVAL_SECONDS": "0.1"})
-    yield server
-    server.stop()
-    template_database.drop(url)
+    quiet = {"TALLYSTICK_EMBEDDED_WORKERS": "false", "TALLYSTICK_JOBS__POLL_INTERVAL_SECONDS": "0.1"}
+    with live_server(template_database, tmp_path, **quiet) as server:
+        yield server
 
 
 class Workers:
@@ -179,37 +178,27 @@ class StallingActorHost:
     so a job that looks the actor up is caught mid-job, deterministically."""
 
     def __init__(self) -> None:
-        self.requests: list[str] = []
         self.first_request = threading.Event()
         self.release = threading.Event()
-        host = self
+        self.server = Loopback()
+        self.server.route("GET", "/{path:.*}", self._actor)
+        self._serving = ExitStack()
+        self._serving.enter_context(self.server.in_thread())
+        self.actor = Remote(port=self.server.port).actor("slowpoke")
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                host.requests.append(self.path)
-                if len(host.requests) == 1:
-                    host.first_request.set()
-                    host.release.wait(60)
-                body = orjson.dumps(host.actor.document())
-                self.send_response(200)
-                self.send_header("Content-Type", "application/activity+json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+    @property
+    def requests(self) -> list[str]:
+        return [request["path"] for request in self.server.requests]
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.actor = Remote(port=self.server.server_address[1]).actor("slowpoke")
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+    async def _actor(self, request: web.Request) -> web.Response:
+        if len(self.server.requests) == 1:
+            self.first_request.set()
+            await asyncio.to_thread(self.release.wait, 60)
+        return web.Response(body=orjson.dumps(self.actor.document()), content_type="application/activity+json")
 
     def close(self) -> None:
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        self._serving.close()
 
 
 def test_a_worker_killed_mid_job_loses_nothing_and_the_job_completes_exactly_once(

@@ -84,6 +84,8 @@ class WebhookDelivery(Entity):
     state = fields.CharField(max_length=16, default=DeliveryState.PENDING.value)
     attempts = fields.IntField(default=0)
     next_at = fields.DatetimeField(null=True)  # earliest next try, null means now
+    lease_owner = fields.CharField(max_length=100, null=True)
+    lease_expires_at = fields.DatetimeField(null=True)
     last_status = fields.IntField(null=True)
     last_error = fields.CharField(max_length=500, null=True)
     delivered_at = fields.DatetimeField(null=True)

@@ -1,11 +1,12 @@
-"""Job callbacks: one row per job that asked for one (`job_callbacks`), delivered by a machine.
+"""Job callbacks: one row per job that asked for one (`job_callbacks`), run by the engine.
 
 A job's callback is `waiting` while the job has not finished (shown as `pending` in the job
 view, as before), becomes `pending` and due at once in the transaction that finishes the job
-(`queue_callback`), and is then posted by federation/callbacks.py until `delivered`, or `failed`
-after the last try (POST /jobs/{id}/callback sends it again). The bookkeeping columns (state,
-attempts, next_at, lease, last_error) belong to the engine; the row keeps the URL, the last
-HTTP status and when it was delivered.
+(`queue_callback`), and is then posted by the CALLBACKS machine's handler (federation/callbacks.py)
+until `delivered`, or `failed` after the last try (POST /jobs/{id}/callback sends it again).
+The bookkeeping columns (state, attempts, next_at, lease, last_error) are the engine's; the row
+keeps the URL, the last HTTP status and when it was delivered. The machine is declared here,
+next to its rows, because models move them too (a job cancelled, requeued or reaped).
 """
 
 from __future__ import annotations
@@ -17,13 +18,19 @@ from typing import TYPE_CHECKING, Any
 from tortoise import fields
 
 from .base import APP, Entity, iso
+from .engine import MACHINES, Durable, Machine, backoff, move
 
 if TYPE_CHECKING:
     from .jobs import Job
 
-__all__ = ["JobCallback", "CallbackState", "callback_view", "callbacks_of", "queue_callback", "rewind_callback"]
+__all__ = [
+    "BACKOFF", "CALLBACKS", "CLAIM_SECONDS", "CallbackState", "JobCallback", "MAX_TRIES",
+    "callback_view", "callbacks_of", "queue_callback", "rewind_callback",
+]
 
-MACHINE_NAME = "jobs.callbacks"  # the engine machine that posts these rows (federation/callbacks.py)
+BACKOFF = (10, 60, 300, 1800, 3600, 3 * 3600, 6 * 3600)  # seconds after try 1, 2, ... (webhooks too)
+MAX_TRIES = len(BACKOFF) + 1
+CLAIM_SECONDS = 60  # a claimed try is not picked again before this (the runner renews it meanwhile)
 
 
 class CallbackState(StrEnum):
@@ -33,17 +40,12 @@ class CallbackState(StrEnum):
     FAILED = "failed"  # gave up after the last try; POST /jobs/{id}/callback tries again
 
 
-class JobCallback(Entity):
+class JobCallback(Durable, Entity):
     """Where to POST a finished job's record, and how that went."""
 
+    state = fields.CharField(max_length=16, default=CallbackState.WAITING.value)
     job = fields.OneToOneField(f"{APP}.Job", related_name="callback", on_delete=fields.CASCADE)
     url = fields.CharField(max_length=2048)
-    state = fields.CharField(max_length=16, default=CallbackState.WAITING.value)
-    attempts = fields.IntField(default=0)
-    next_at = fields.DatetimeField(null=True)  # earliest next try, null means now
-    lease_owner = fields.CharField(max_length=100, null=True)
-    lease_expires_at = fields.DatetimeField(null=True)
-    last_error = fields.CharField(max_length=500, null=True)
     last_status = fields.IntField(null=True)
     delivered_at = fields.DatetimeField(null=True)
 
@@ -51,6 +53,31 @@ class JobCallback(Entity):
         app = APP
         table = "job_callbacks"
         indexes = (("state", "next_at"),)
+
+
+_ANY = tuple(CallbackState)
+CALLBACKS: Machine[JobCallback] = Machine(
+    name="jobs.callbacks",
+    model=JobCallback,
+    states=[state.value for state in _ANY],
+    ready=CallbackState.PENDING.value,
+    failed=CallbackState.FAILED.value,
+    transitions={CallbackState.PENDING.value: {CallbackState.DELIVERED.value, CallbackState.FAILED.value}},
+    terminal=(CallbackState.DELIVERED.value, CallbackState.FAILED.value),
+    # The job finished (or was cancelled, or given up): send it. Requeued: wait for the new end.
+    # Sent by hand (POST /jobs/{id}/callback): pending again, due now, whatever it was.
+    manual={
+        CallbackState.WAITING.value: {CallbackState.PENDING.value},
+        CallbackState.PENDING.value: {CallbackState.PENDING.value, CallbackState.WAITING.value},
+        CallbackState.DELIVERED.value: {CallbackState.PENDING.value, CallbackState.WAITING.value},
+        CallbackState.FAILED.value: {CallbackState.PENDING.value, CallbackState.WAITING.value},
+    },
+    retry=backoff.table(BACKOFF),
+    max_attempts=MAX_TRIES,
+    lease_seconds=CLAIM_SECONDS,
+    batch=50,
+    order=("next_at", "id"),
+)
 
 
 def callback_view(callback: JobCallback | None) -> dict[str, Any] | None:
@@ -78,17 +105,22 @@ async def callbacks_of(job_ids: Iterable[str]) -> dict[str, JobCallback]:
 
 
 async def queue_callback(job: Job) -> bool:
-    """Make a finishing job's callback due now; call it in the transaction that finishes the job.
+    """Make a finishing job's callback due now: call it in the transaction that finishes the job.
 
-    False when the job has no callback or it is already queued. Wake the machine after the commit
-    (`wake_callbacks()`), so it does not wait for its next poll.
+    False when the job has no callback or it was queued already. It wakes the callbacks machine;
+    a runner woken before the commit finds the row at its next poll.
     """
-    changed = await JobCallback.filter(job_id=job.id, state=CallbackState.WAITING.value).update(
-        state=CallbackState.PENDING.value, next_at=None
-    )
-    return bool(changed)
+    row = await JobCallback.get_or_none(job_id=job.id, state=CallbackState.WAITING.value).only("id")
+    if row is None:
+        return False
+    moved = await move(CALLBACKS, row.id, CallbackState.WAITING.value, CallbackState.PENDING.value)
+    if moved:
+        MACHINES.wake(CALLBACKS.name)
+    return moved
 
 
 async def rewind_callback(job: Job) -> None:
-    """A job queued again: its callback waits for the new run's end (tries so far are kept)."""
-    await JobCallback.filter(job_id=job.id).update(state=CallbackState.WAITING.value, next_at=None)
+    """A job queued again: its callback waits for the new run's end (the tries so far are kept)."""
+    row = await JobCallback.get_or_none(job_id=job.id).only("id", "state")
+    if row is not None and row.state != CallbackState.WAITING.value:
+        await move(CALLBACKS, row.id, row.state, CallbackState.WAITING.value)

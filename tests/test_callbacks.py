@@ -16,7 +16,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from federation.callbacks import MAX_TRIES, deliver, deliver_due_callbacks
 from models.events import Event
-from models.jobs import Job
+from models.job_callbacks import JobCallback
 from server.app import create_app
 from server.keys import SITE
 
@@ -235,14 +235,14 @@ async def test_redeliver__refused_without_callback_unfinished_or_invisible(hook_
     bob = await hook_api.user("bob")
     plain = (await hook_api.post("/api/v1/types", COIN, token=alice, headers=ASYNC)).body
     hooked = await queued_with_callback(hook_api, alice, receiver.url)
-    before = (await Event.all().count(), await Job.filter(callback_attempts__gt=0).count())
+    before = (await Event.all().count(), await JobCallback.filter(attempts__gt=0).count())
     assert_problem(await hook_api.post(f"{JOBS}/{plain['id']}/callback", token=alice), 422, "no-callback")
     assert_problem(await hook_api.post(f"{JOBS}/{hooked['id']}/callback", token=alice), 409, "job-not-finished")
     assert_problem(await hook_api.post(f"{JOBS}/{hooked['id']}/callback", token=bob), 404, "job-not-found")
     assert_problem(await hook_api.post(f"{JOBS}/nope/callback", token=alice), 404, "job-not-found")
     assert_problem(await hook_api.post(f"{JOBS}/{'x' * 65}/callback", token=alice), 400, "validation-failed")
     assert_problem(await hook_api.post(f"{JOBS}/{hooked['id']}/callback"), 401)
-    assert (await Event.all().count(), await Job.filter(callback_attempts__gt=0).count()) == before
+    assert (await Event.all().count(), await JobCallback.filter(attempts__gt=0).count()) == before
     assert receiver.received == []
 
 

@@ -17,9 +17,9 @@ together with the update that records its result in `steps` (again conditional o
 lease). So each step takes effect exactly once, a worker that takes over a reaped chain
 skips the steps already recorded, and a later failure does not undo earlier steps.
 
-Callbacks (federation/callbacks.py): the worker that finishes a job tries its callback right
-away, outside any transaction; the periodic `system.callbacks.retry` job retries the ones that
-failed when due, and `system.jobs.sweep` is the reaper (both enqueued by server/scheduler.py).
+Callbacks (federation/callbacks.py): the worker that finishes a job queues its callback and
+tries it right away, outside any transaction; the engine's callbacks machine retries the ones
+that failed when due. `system.jobs.sweep` is the reaper (enqueued by server/scheduler.py).
 """
 
 from __future__ import annotations
@@ -372,9 +372,9 @@ class Worker:
         if job is None:
             return False
         outcome = await self.run_job(job)
-        if job.callback_url and outcome != "lost":
+        if outcome != "lost":
             try:
-                await deliver(self.site, job.id)  # failures are recorded and retried by the sweep
+                await deliver(self.site, job.id)  # queues the callback, if any; the engine retries failures
             except Exception:
                 log.exception("job %s: callback delivery failed unexpectedly", job.id)
         return True

@@ -227,6 +227,29 @@ async def test_callback__the_address_is_checked_again_before_each_try(hook_api: 
     assert receiver.received == []
 
 
+async def test_callback__a_requeued_job_posts_again_only_when_it_finishes_again(
+    hook_api: Api, receiver: Receiver
+) -> None:
+    alice = await user_with_secret(hook_api, receiver)
+    writer = await hook_api.user("ops", roles=["job-write"])
+    site = hook_api.client.app[SITE]
+    job = await queued_with_callback(hook_api, alice, receiver.url)
+    failed = await hook_api.put(f"/api/v1/admin/jobs/{job['id']}/state", {"state": "failed", "reason": "x"}, token=writer)
+    assert failed.status == 200 and failed.body["callback"]["state"] == "pending", failed
+    assert await deliver_due_callbacks(site) == 1  # the failed job is reported
+    requeued = await hook_api.put(
+        f"/api/v1/admin/jobs/{job['id']}/state", {"state": "queued", "reason": "retry after fix"}, token=writer
+    )
+    assert requeued.status == 200, requeued
+    assert requeued.body["callback"]["state"] == "pending" and requeued.body["callback"]["attempts"] == 1
+    assert await deliver_due_callbacks(site) == 0  # not before the new run has finished
+    assert await worker(hook_api, "w").run_once()
+    assert await deliver_due_callbacks(site) == 0  # the worker posted it already
+    assert [hit["payload"]["state"] for hit in receiver.received] == ["failed", "succeeded"]
+    callback = await callback_of(hook_api, alice, job["id"])
+    assert callback["state"] == "delivered" and callback["attempts"] == 2
+
+
 # ------------------------------------------------------------------ redeliver and secrets
 
 

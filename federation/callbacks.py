@@ -5,9 +5,9 @@ Signing follows Standard Webhooks (https://www.standardwebhooks.com): headers `w
 (Unix seconds) and `webhook-signature` = `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`,
 keyed with the caller's secret `whsec_<base64>` (GET /api/v1/me/webhook-secret).
 
-The rows (`job_callbacks`) and their machine are declared in models/job_callbacks.py: the
-transaction that finishes a job makes its callback due (`queue_callback`), and the engine's
-runner claims due rows, calls `send` below with no transaction open, and retries failures after
+The rows (`job_callbacks`, models/job_callbacks.py) belong to the CALLBACKS machine
+(models/machines.py): the transaction that finishes a job makes its callback due
+(`queue_callback`), and the engine's runner claims due rows, calls `send` below with no transaction open, and retries failures after
 BACKOFF (10 s, 1 min, 5 min, ...) up to MAX_TRIES; then the callback is `failed` until
 redelivered. The outcome and the job's callback event commit together. The SSRF guard runs
 again right before each try, and the connection itself uses only the addresses the guard
@@ -31,10 +31,9 @@ from tortoise.transactions import in_transaction
 from models.context import Context, Site
 from models.engine import GiveUp, Go, Lease, Outcome, Retry, move, run_due
 from models.errors import Conflict, Unprocessable
-from models.job_callbacks import (
-    BACKOFF, CALLBACKS, CLAIM_SECONDS, MAX_TRIES, CallbackState, JobCallback, queue_callback,
-)
+from models.job_callbacks import BACKOFF, CLAIM_SECONDS, MAX_TRIES, CallbackState, JobCallback, queue_callback
 from models.jobs import Job
+from models.machines import CALLBACKS
 from models.operations.callbacks import secret_for
 from models.operations.jobs import JobIdInput, record_job_event, render_job, visible_job
 from models.registry import REGISTRY, Transaction
@@ -99,7 +98,7 @@ async def post_signed(site: Site, url: str, secret: str, message_id: str, body: 
 async def send(site: Site, row: JobCallback, lease: Lease) -> Outcome:
     """One try of a finished job's callback, signed with its caller's secret; the job's callback
     event (delivered, retrying, failed) commits with the outcome."""
-    job = await Job.get(id=row.job_id)  # type: ignore[attr-defined]
+    job = await Job.get(id=row.id)
     secret = await secret_for(job.caller_id)  # type: ignore[attr-defined]
     body = orjson.dumps(await render_job(job))
     status, problem = await post_signed(site, row.url, secret.secret, job.id, body)  # no transaction open
@@ -122,16 +121,15 @@ async def send(site: Site, row: JobCallback, lease: Lease) -> Outcome:
 async def deliver(site: Site, job_id: str, *, now: datetime | None = None) -> JobCallback | None:
     """Queue a finished job's callback if it waits, and try it now if it is due; the row after the
     try, or None when there was nothing to try (no callback, not finished, not due, or being sent)."""
-    row = await JobCallback.get_or_none(job_id=job_id).only("id")
-    if row is None:
+    if not await JobCallback.exists(id=job_id):
         return None
     job = await Job.get_or_none(id=job_id)
     if job is None or not job.finished:
         return None
     await queue_callback(job)
-    if not await run_due(site, CALLBACKS, now=now, ids=[row.id]):
+    if not await run_due(site, CALLBACKS, now=now, ids=[job_id]):
         return None
-    return await JobCallback.get(id=row.id)
+    return await JobCallback.get(id=job_id)
 
 
 async def deliver_due_callbacks(site: Site, *, now: datetime | None = None) -> int:
@@ -143,7 +141,7 @@ async def deliver_due_callbacks(site: Site, *, now: datetime | None = None) -> i
 async def redeliver(ctx: Context, params: JobIdInput) -> dict[str, Any]:
     """Send a finished job's callback again now (also after it was delivered or gave up)."""
     job = await visible_job(ctx, params.id)
-    row = await JobCallback.get_or_none(job_id=job.id)
+    row = await JobCallback.get_or_none(id=job.id)
     if row is None:
         raise Unprocessable("this job has no callback URL", code="no-callback")
     if not job.finished:

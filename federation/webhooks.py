@@ -3,7 +3,7 @@
 Each delivery is POSTed with the shared Standard Webhooks poster (federation/callbacks.py:
 one signer, one SSRF guard), `webhook-id` = the delivery id (the same on every retry, so
 receivers drop duplicates), signed with the owner's webhook secret. Deliveries are rows of the
-WEBHOOK_DELIVERIES machine: the engine's runner claims the due ones under a lease, `send` posts
+WEBHOOK_DELIVERIES machine (models/machines.py): the engine's runner claims the due ones under a lease, `send` posts
 one with no transaction open and answers what happens next, and failed tries are retried after
 the callbacks' BACKOFF. When a delivery fails its last try (MAX_TRIES), or the endpoint answers
 410 Gone, the endpoint is disabled with the reason in the transaction that records the outcome,
@@ -21,32 +21,17 @@ import orjson
 from tortoise.transactions import in_transaction
 
 from models.context import Site
-from models.engine import MACHINES, GiveUp, Go, Lease, Machine, Outcome, Retry, backoff, run_due
+from models.engine import MACHINES, GiveUp, Go, Lease, Outcome, Retry, run_due
 from models.events import Event
+from models.machines import WEBHOOK_DELIVERIES
 from models.operations.callbacks import secret_for
 from models.webhooks import DeliveryState, Webhook, WebhookDelivery, event_message, fan_out
 
-from .callbacks import BACKOFF, CLAIM_SECONDS, MAX_TRIES, post_signed
+from .callbacks import post_signed
 
 __all__ = ["WEBHOOK_DELIVERIES", "send", "fan_out_webhooks", "deliver_due_webhooks", "run_webhooks"]
 
 log = logging.getLogger("tallystick.webhooks")
-
-WEBHOOK_DELIVERIES: Machine[WebhookDelivery] = Machine(
-    name="webhooks.deliveries",
-    model=WebhookDelivery,
-    states=[state.value for state in DeliveryState],
-    ready=DeliveryState.PENDING.value,
-    failed=DeliveryState.FAILED.value,
-    transitions={DeliveryState.PENDING.value: {DeliveryState.DELIVERED.value, DeliveryState.FAILED.value}},
-    terminal=(DeliveryState.DELIVERED.value, DeliveryState.FAILED.value),
-    retry=backoff.table(BACKOFF),
-    max_attempts=MAX_TRIES,
-    lease_seconds=CLAIM_SECONDS,
-    batch=100,
-    order=("id",),  # oldest event first, as before
-)
-
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)

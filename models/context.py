@@ -50,6 +50,7 @@ class Site:
     allow_private_addresses: bool = False  # SSRF guard off (tests, closed networks)
     federation: FederationLimits = field(default_factory=FederationLimits)
     stuck_job_seconds: float = 3600  # a job running longer than this is listed as stuck for admins
+    job_lease_seconds: float = 30  # a worker renews it every third while a job runs
     # failed sign-ins of this process (None: not counted, as in the CLI)
     login_throttle: LoginThrottle | None = field(default=None, compare=False, repr=False)
     # The DNS half of the SSRF guard for URLs users save (webhooks): the server installs

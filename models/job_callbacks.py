@@ -4,9 +4,10 @@ A job's callback is `waiting` while the job has not finished (shown as `pending`
 view, as before), becomes `pending` and due at once in the transaction that finishes the job
 (`queue_callback`), and is then posted by the CALLBACKS machine's handler (federation/callbacks.py)
 until `delivered`, or `failed` after the last try (POST /jobs/{id}/callback sends it again).
-The bookkeeping columns (state, attempts, next_at, lease, last_error) are the engine's; the row
-keeps the URL, the last HTTP status and when it was delivered. The machine is declared here,
-next to its rows, because models move them too (a job cancelled, requeued or reaped).
+The bookkeeping columns (state, attempts, next_at, lease, last_error) are the engine's (the
+machine, CALLBACKS, is declared in models/machines.py); the row keeps the URL, the last HTTP
+status and when it was delivered. A callback's id is its job's id, so finishing a job queues its
+callback with one conditional UPDATE, which changes nothing for the jobs that have none.
 """
 
 from __future__ import annotations
@@ -18,14 +19,14 @@ from typing import TYPE_CHECKING, Any
 from tortoise import fields
 
 from .base import APP, Entity, iso
-from .engine import MACHINES, Durable, Machine, backoff, move
+from .engine import MACHINES, Durable, move
 
 if TYPE_CHECKING:
     from .jobs import Job
 
 __all__ = [
-    "BACKOFF", "CALLBACKS", "CLAIM_SECONDS", "CallbackState", "JobCallback", "MAX_TRIES",
-    "callback_view", "callbacks_of", "queue_callback", "rewind_callback",
+    "BACKOFF", "CLAIM_SECONDS", "CallbackState", "JobCallback", "MAX_TRIES",
+    "callback_of", "callback_view", "callbacks_of", "queue_callback", "rewind_callback",
 ]
 
 BACKOFF = (10, 60, 300, 1800, 3600, 3 * 3600, 6 * 3600)  # seconds after try 1, 2, ... (webhooks too)
@@ -43,6 +44,7 @@ class CallbackState(StrEnum):
 class JobCallback(Durable, Entity):
     """Where to POST a finished job's record, and how that went."""
 
+    # id: the job's id (see the module docstring)
     state = fields.CharField(max_length=16, default=CallbackState.WAITING.value)
     job = fields.OneToOneField(f"{APP}.Job", related_name="callback", on_delete=fields.CASCADE)
     url = fields.CharField(max_length=2048)
@@ -53,31 +55,6 @@ class JobCallback(Durable, Entity):
         app = APP
         table = "job_callbacks"
         indexes = (("state", "next_at"),)
-
-
-_ANY = tuple(CallbackState)
-CALLBACKS: Machine[JobCallback] = Machine(
-    name="jobs.callbacks",
-    model=JobCallback,
-    states=[state.value for state in _ANY],
-    ready=CallbackState.PENDING.value,
-    failed=CallbackState.FAILED.value,
-    transitions={CallbackState.PENDING.value: {CallbackState.DELIVERED.value, CallbackState.FAILED.value}},
-    terminal=(CallbackState.DELIVERED.value, CallbackState.FAILED.value),
-    # The job finished (or was cancelled, or given up): send it. Requeued: wait for the new end.
-    # Sent by hand (POST /jobs/{id}/callback): pending again, due now, whatever it was.
-    manual={
-        CallbackState.WAITING.value: {CallbackState.PENDING.value},
-        CallbackState.PENDING.value: {CallbackState.PENDING.value, CallbackState.WAITING.value},
-        CallbackState.DELIVERED.value: {CallbackState.PENDING.value, CallbackState.WAITING.value},
-        CallbackState.FAILED.value: {CallbackState.PENDING.value, CallbackState.WAITING.value},
-    },
-    retry=backoff.table(BACKOFF),
-    max_attempts=MAX_TRIES,
-    lease_seconds=CLAIM_SECONDS,
-    batch=50,
-    order=("next_at", "id"),
-)
 
 
 def callback_view(callback: JobCallback | None) -> dict[str, Any] | None:
@@ -96,31 +73,36 @@ def callback_view(callback: JobCallback | None) -> dict[str, Any] | None:
     }
 
 
-async def callbacks_of(job_ids: Iterable[str]) -> dict[str, JobCallback]:
-    """The callback rows of these jobs, by job id (one query, for lists)."""
+async def callback_of(job_id: str) -> dict[str, Any] | None:
+    """The `callback` block of one job's view."""
+    return callback_view(await JobCallback.get_or_none(id=job_id))
+
+
+async def callbacks_of(job_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The `callback` blocks of these jobs' views, by job id (one query, for lists)."""
     ids = list(job_ids)
     if not ids:
         return {}
-    return {row.job_id: row for row in await JobCallback.filter(job_id__in=ids)}  # type: ignore[attr-defined]
+    return {row.id: view for row in await JobCallback.filter(id__in=ids) if (view := callback_view(row))}
 
 
 async def queue_callback(job: Job) -> bool:
     """Make a finishing job's callback due now: call it in the transaction that finishes the job.
 
-    False when the job has no callback or it was queued already. It wakes the callbacks machine;
-    a runner woken before the commit finds the row at its next poll.
+    One conditional UPDATE; False when the job has no callback or it was queued already. It
+    wakes the callbacks machine (a runner woken before the commit finds the row at its next poll).
     """
-    row = await JobCallback.get_or_none(job_id=job.id, state=CallbackState.WAITING.value).only("id")
-    if row is None:
-        return False
-    moved = await move(CALLBACKS, row.id, CallbackState.WAITING.value, CallbackState.PENDING.value)
+    from .machines import CALLBACKS  # the machines module imports this one's model
+
+    moved = await move(CALLBACKS, job.id, CallbackState.WAITING.value, CallbackState.PENDING.value)
     if moved:
         MACHINES.wake(CALLBACKS.name)
     return moved
 
 
-async def rewind_callback(job: Job) -> None:
+async def rewind_callback(job: Job) -> bool:
     """A job queued again: its callback waits for the new run's end (the tries so far are kept)."""
-    row = await JobCallback.get_or_none(job_id=job.id).only("id", "state")
-    if row is not None and row.state != CallbackState.WAITING.value:
-        await move(CALLBACKS, row.id, row.state, CallbackState.WAITING.value)
+    from .machines import CALLBACKS
+
+    sent = (CallbackState.PENDING.value, CallbackState.DELIVERED.value, CallbackState.FAILED.value)
+    return await move(CALLBACKS, job.id, sent, CallbackState.WAITING.value)

@@ -20,10 +20,10 @@ from tortoise import fields
 
 from .actors import AccessToken
 from .base import APP, Entity, iso
-from .job_callbacks import CallbackState, JobCallback, callback_view
+from .engine import Durable
 
 __all__ = [
-    "Job", "JobState", "CallbackState", "FINISHED", "MANUAL_TRANSITIONS", "WebhookSecret",
+    "Job", "JobState", "FINISHED", "MANUAL_TRANSITIONS", "WebhookSecret",
     "job_view", "job_location", "revoke_job_tokens",
 ]
 
@@ -49,8 +49,12 @@ MANUAL_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
-class Job(Entity):
-    """One queued call of an operation, with who asked, who it acts for, and how it ended."""
+class Job(Durable, Entity):
+    """One queued call of an operation, with who asked, who it acts for, and how it ended.
+
+    Its bookkeeping (state, attempts, next_at, lease, last_error) is the engine's: models/machines.py
+    declares the machine, server/jobs.py its handler.
+    """
 
     # null for system jobs: periodic work enqueued by the scheduler, run with a system context
     caller = fields.ForeignKeyField(f"{APP}.User", related_name="jobs_called", null=True, on_delete=fields.CASCADE)
@@ -63,10 +67,7 @@ class Job(Entity):
     state = fields.CharField(max_length=16, default=JobState.QUEUED.value)
     result = fields.JSONField(null=True)
     error = fields.JSONField(null=True)  # a problem document
-    attempts = fields.IntField(default=0)  # how many times a worker started it
     max_attempts = fields.IntField(default=3)
-    lease_owner = fields.CharField(max_length=100, null=True)
-    lease_expires_at = fields.DatetimeField(null=True)
     idempotency_key = fields.CharField(max_length=255, null=True)
     request_fingerprint = fields.CharField(max_length=64, null=True)
     started_at = fields.DatetimeField(null=True)
@@ -120,9 +121,9 @@ def job_location(job_id: str) -> str:
     return f"/api/v1/jobs/{job_id}"
 
 
-def job_view(job: Job, usernames: dict[str, str], callback: JobCallback | None = None) -> dict[str, Any]:
+def job_view(job: Job, usernames: dict[str, str], callback: dict[str, Any] | None = None) -> dict[str, Any]:
     """The public job record; `usernames` maps the caller and behalf user ids to names, `callback`
-    is the job's callback row if it has one (models/job_callbacks.py)."""
+    is the view of the job's callback if it has one (models/job_callbacks.py callback_view)."""
     behalf_id = job.on_behalf_of_id  # type: ignore[attr-defined]
     return {
         "id": job.id,
@@ -138,7 +139,7 @@ def job_view(job: Job, usernames: dict[str, str], callback: JobCallback | None =
         "max_attempts": job.max_attempts,
         "idempotency_key": job.idempotency_key,
         "steps": job.steps,
-        "callback": callback_view(callback),
+        "callback": callback,
         "created_at": iso(job.created_at),
         "updated_at": iso(job.updated_at),
         "started_at": iso(job.started_at),

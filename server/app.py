@@ -57,6 +57,7 @@ def site_from(settings: Settings) -> Site:
             **settings.federation.model_dump(exclude={"allow_private_addresses"})
         ),
         stuck_job_seconds=settings.jobs.stuck_after_seconds,
+        job_lease_seconds=settings.jobs.lease_seconds,
         login_throttle=LoginThrottle(
             LoginLimits(
                 failures_per_account=limits.login_failures_per_account,

@@ -154,6 +154,7 @@ async def test_callback__a_chain_posts_its_steps(hook_api: Api, receiver: Receiv
     reply = await hook_api.post(JOBS, {"steps": steps, "callback_url": receiver.url}, token=alice)
     assert reply.status == 202, reply
     assert await worker(hook_api, "w").run_once()
+    assert await deliver_due_callbacks(hook_api.client.app[SITE]) == 1  # its end queued the callback
     [hit] = receiver.received
     assert hit["verified"] and [step["state"] for step in hit["payload"]["steps"]] == ["succeeded", "succeeded"]
     assert (await callback_of(hook_api, alice, reply.body["id"]))["state"] == "delivered"
@@ -174,7 +175,8 @@ async def test_callback__receiver_down_is_retried_with_backoff_then_delivered(ho
     site = hook_api.client.app[SITE]
     await receiver.stop()  # nothing listens on the port now
     job = await queued_with_callback(hook_api, alice, receiver.url)
-    assert await worker(hook_api, "w").run_once()  # runs the job, then the first try fails
+    assert await worker(hook_api, "w").run_once()  # runs the job, which queues its callback
+    assert await deliver_due_callbacks(site) == 1  # the first try fails
     first = await callback_of(hook_api, alice, job["id"])
     assert first["state"] == "pending" and first["attempts"] == 1
     assert first["last_status"] is None and "cannot reach" in first["last_error"]
@@ -203,6 +205,7 @@ async def test_callback__gives_up_after_the_last_try_then_manual_redelivery(hook
     receiver.status = 503
     job = await queued_with_callback(hook_api, alice, receiver.url)
     assert await worker(hook_api, "w").run_once()
+    assert await deliver_due_callbacks(hook_api.client.app[SITE]) == 1  # its end queued the callback
     for day in range(1, MAX_TRIES + 2):
         await deliver_due_callbacks(site, now=later(day * 86400))
     callback = await callback_of(hook_api, alice, job["id"])
@@ -244,7 +247,7 @@ async def test_callback__a_requeued_job_posts_again_only_when_it_finishes_again(
     assert requeued.body["callback"]["state"] == "pending" and requeued.body["callback"]["attempts"] == 1
     assert await deliver_due_callbacks(site) == 0  # not before the new run has finished
     assert await worker(hook_api, "w").run_once()
-    assert await deliver_due_callbacks(site) == 0  # the worker posted it already
+    assert await deliver_due_callbacks(site) == 1  # its end queued the callback again
     assert [hit["payload"]["state"] for hit in receiver.received] == ["failed", "succeeded"]
     callback = await callback_of(hook_api, alice, job["id"])
     assert callback["state"] == "delivered" and callback["attempts"] == 2
@@ -284,6 +287,7 @@ async def test_webhook_secret__stable_until_rotated_and_rotation_signs_new_callb
     assert await Event.filter(name="webhook_secret.rotated").count() == 1
     job = await queued_with_callback(hook_api, alice, receiver.url)
     assert await worker(hook_api, "w").run_once()
+    assert await deliver_due_callbacks(hook_api.client.app[SITE]) == 1  # its end queued the callback
     assert receiver.received[-1]["verified"] is False  # the receiver still has the old secret
     receiver.secret = rotated.body["secret"]
     assert (await hook_api.post(f"{JOBS}/{job['id']}/callback", token=alice)).status == 200

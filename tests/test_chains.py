@@ -15,7 +15,7 @@ from models.ledger import LedgerEntry
 from models.operations.chains import parse_ref, resolve_refs
 from models.sets import SetMember, TokenSet
 from models.tokens import Token, TokenType
-from server.jobs import LostLease, _job_context, reap_expired
+from server.jobs import LostLease, _job_context, _run_step, reap_expired
 from server.keys import SITE
 
 from .conftest import Api, assert_problem
@@ -242,11 +242,12 @@ async def test_chain__a_reaped_chain_resumes_after_its_last_committed_step(queue
     assert job is not None and job.id == submitted["id"]
     ctx = await _job_context(queue_api.client.app[SITE], job)
     mine = [dict(step) for step in job.steps or []]
-    await first._run_step(ctx, job, mine, mine[0])  # step 1 commits, then the worker "dies"
+    lease = first._leases[job.id]
+    await _run_step(ctx, job, lease, mine, mine[0])  # step 1 commits, then the worker "dies"
     await Job.filter(id=job.id).update(lease_expires_at=datetime.now(timezone.utc) - timedelta(seconds=1))
     assert await reap_expired() == 1
     with pytest.raises(LostLease):  # the old worker can no longer commit anything
-        await first._run_step(ctx, job, mine, mine[1])
+        await _run_step(ctx, job, lease, mine, mine[1])
     assert await LedgerEntry.all().count() == 0
     assert await worker(queue_api, "second").run_once()
     done = (await queue_api.get(f"{JOBS}/{job.id}", token=alice)).body

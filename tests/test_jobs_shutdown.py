@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from models.engine import runner as engine_runner
 from models.jobs import Job
 from models.registry import REGISTRY, Operation
-from server import jobs as server_jobs
 from server.jobs import WorkerPool
 from server.keys import SITE
 
@@ -28,12 +28,12 @@ async def test_pool_stop__returns_when_the_job_cannot_be_handed_back(
         started.set()
         await asyncio.Event().wait()
 
-    async def stuck_release(self: Any, job: Job) -> None:
+    async def stuck_release(lease: Any) -> int:
         await asyncio.Event().wait()  # as if the database lock were never released
 
     monkeypatch.setitem(REGISTRY._operations, "ledger.balance", Operation(**{**original.__dict__, "run": forever}))
-    monkeypatch.setattr(server_jobs.Worker, "_release", stuck_release)
-    monkeypatch.setattr(server_jobs, "RELEASE_SECONDS", 0.2)
+    monkeypatch.setattr(engine_runner, "release", stuck_release)
+    monkeypatch.setattr(engine_runner, "RELEASE_SECONDS", 0.2)
     alice = await queue_api.user("alice")
     job_id = (await queue_api.get("/api/v1/ledger/balance", token=alice, headers=ASYNC)).body["id"]
     settings = queue_api.settings.jobs.model_copy(update={"scheduler": False})

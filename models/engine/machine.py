@@ -121,6 +121,8 @@ class Machine(Generic[M]):
         on_release: Hook | None = None,
         on_reaped: Callable[[Any, bool, datetime], Awaitable[None]] | None = None,
         attempts_column: str | None = None,
+        claim_values: Callable[[datetime], Mapping[str, Any]] | None = None,
+        prepare: Callable[[Any, list[Any], Lease], Awaitable[None]] | None = None,
         registry: Machines | None = None,
     ) -> None:
         self.name = name
@@ -143,6 +145,8 @@ class Machine(Generic[M]):
         self.on_release = on_release
         self.on_reaped = on_reaped  # in the reap's transaction: (row, gave_up, now)
         self.attempts_column = attempts_column  # a column holding each row's own attempt limit
+        self.claim_values = claim_values  # domain columns a claim also writes (a job's started_at)
+        self.prepare = prepare  # once per claimed batch, before the handler (one write for many rows)
         self.run_one: Handler | None = None
         self.run_batch: BatchHandler | None = None
         self.may: frozenset[str] = frozenset()

@@ -37,7 +37,8 @@ if TYPE_CHECKING:
     from ..context import Site
 
 __all__ = [
-    "Lease", "LostLease", "Runner", "claim", "move", "reap", "reap_all", "record", "release", "run_due", "runner_name",
+    "Lease", "LostLease", "Runner", "claim", "move", "reap", "reap_all", "record", "release", "run_claimed", "run_due",
+    "runner_name",
 ]
 
 log = logging.getLogger("tallystick.engine")
@@ -174,7 +175,9 @@ async def claim(
     "send it now"); the lease and the rows (possibly none)."""
     now = now or _now()
     due = _due(machine, now) if ids is None else _due(machine, now) & Q(id__in=list(ids))
-    token = f"{owner or runner_name()}:{new_id()}"[-100:]
+    # The lease token names who holds the rows (admins see it). An owner runs one claim at a time
+    # (a worker, a runner's task); a caller without a name gets a fresh one for this claim.
+    token = (owner or f"{runner_name()}:{new_id()[-10:]}")[-100:]
     deadline = now + timedelta(seconds=machine.lease_seconds(site))
     lease = Lease(machine, token, site, deadline)
     limit = limit or machine.batch(site)
@@ -185,6 +188,8 @@ async def claim(
     }
     if _has_updated_at(machine):
         columns["updated_at"] = now
+    if machine.claim_values is not None:
+        columns.update(machine.claim_values(_now()))  # after `now`: a row queued meanwhile may be taken
     if _is_postgres():
         async with in_transaction():
             ids = await (
@@ -267,16 +272,18 @@ async def reap_all(site: Site | None, registry: Machines = MACHINES) -> int:
     return sum([await reap(machine, site) for machine in registry])
 
 
-async def move(machine: Machine[Any], row_id: str, source: str, target: str, **values: Any) -> bool:
+async def move(machine: Machine[Any], row_id: str, source: str | Iterable[str], target: str, **values: Any) -> bool:
     """A person's move (cancel, requeue ...): declared as manual, conditional on the row's state."""
-    if not machine.allows_manual(source, target):
-        raise EngineError(f"machine {machine.name}: {source!r} -> {target!r} is not a declared manual move")
+    sources = [source] if isinstance(source, str) else list(source)
+    for state in sources:
+        if not machine.allows_manual(state, target):
+            raise EngineError(f"machine {machine.name}: {state!r} -> {target!r} is not a declared manual move")
     columns: dict[str, Any] = {"state": target, "lease_owner": None, "lease_expires_at": None, **values}
     if target == machine.ready:
         columns.setdefault("next_at", None)
     if _has_updated_at(machine):
         columns.setdefault("updated_at", _now())
-    changed: int = await machine.model.filter(id=row_id, state=source).update(**columns)
+    changed: int = await machine.model.filter(id=row_id, state__in=sources).update(**columns)
     return changed == 1
 
 
@@ -292,6 +299,12 @@ def _checked(machine: Machine[Any], row_id: str, outcome: Outcome) -> Outcome:
 
 async def _handle(site: Site | None, lease: Lease, rows: list[Any]) -> dict[str, Outcome]:
     machine = lease.machine
+    if machine.prepare is not None:
+        try:
+            await machine.prepare(site, rows, lease)
+        except Exception:
+            log.exception("machine %s: preparing %d row(s) failed", machine.name, len(rows))
+            return {row.id: Retry(error=INTERNAL_ERROR) for row in rows}
     if machine.run_batch is not None:
         try:
             answered = await machine.run_batch(site, rows, lease)
@@ -333,8 +346,17 @@ async def run_due(
             _last_reap[key] = moment
             await reap(machine, site, now=now)
     lease, rows = await claim(machine, site, owner=owner, limit=limit, now=now, ids=ids)
-    if not rows:
-        return 0
+    if rows:
+        await run_claimed(lease, rows)
+    return len(rows)
+
+
+async def run_claimed(lease: Lease, rows: list[Any]) -> dict[str, Outcome | None]:
+    """Run claimed rows' handler while renewing the lease, and record what it answered.
+
+    The outcome per row id, None where the row was taken from us (a person's move, a reap).
+    """
+    machine, site = lease.machine, lease.site
     task = asyncio.create_task(_handle(site, lease, rows))
     try:
         while True:
@@ -346,13 +368,11 @@ async def run_due(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-                if lease.current is None:
-                    return len(rows)
-                lease.committed.add(lease.current)  # the rest are still ours: hand them back
                 with contextlib.suppress(Exception):
-                    await release(lease)
-                return len(rows)
-        await record(lease, rows, task.result())
+                    await release(lease)  # rows not started yet are still ours: hand them back
+                return {row.id: None for row in rows}
+        outcomes = task.result()
+        await record(lease, rows, outcomes)
     except asyncio.CancelledError:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -360,7 +380,7 @@ async def run_due(
         with contextlib.suppress(asyncio.TimeoutError, Exception):  # bounded: else the lease expires
             await asyncio.wait_for(release(lease), RELEASE_SECONDS)
         raise
-    return len(rows)
+    return {row.id: outcomes.get(row.id) for row in rows}
 
 
 class Runner:
@@ -393,10 +413,10 @@ class Runner:
             await asyncio.wait_for(event.wait(), timeout=self.poll_seconds)
         event.clear()
 
-    async def _loop(self, machine: Machine[Any]) -> None:
+    async def _loop(self, machine: Machine[Any], owner: str) -> None:
         while not self._stop.is_set():
             try:
-                if await run_due(self.site, machine, owner=self.name):
+                if await run_due(self.site, machine, owner=owner):
                     continue
             except asyncio.CancelledError:
                 raise
@@ -432,7 +452,8 @@ class Runner:
             self._wake[machine.name] = asyncio.Event()
             count = self.concurrency.get(machine.name, machine.concurrency(self.site))
             for index in range(count):
-                self._tasks.append(asyncio.create_task(self._loop(machine), name=f"{machine.name}#{index}"))
+                owner = f"{self.name}:{machine.name}#{index}"  # one claim at a time each
+                self._tasks.append(asyncio.create_task(self._loop(machine, owner), name=owner))
         if self.pumps:
             self._wake[""] = asyncio.Event()
             self._tasks.append(asyncio.create_task(self._pump_loop(), name="pumps"))

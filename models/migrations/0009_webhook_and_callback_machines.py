@@ -4,9 +4,13 @@
 with; its other bookkeeping columns (state, attempts, next_at, last_error) keep their names, so a
 pending delivery stays due. Job callbacks move from seven `callback_*` columns on `jobs` to their
 own `job_callbacks` table (a job row cannot carry two machines' bookkeeping): every job with a
-callback URL gets a row with its state, tries, next try, last status and error copied over. A
-callback of a job that has not finished is `waiting` (it becomes due when the job finishes);
-a finished job's callback keeps `pending`, `delivered` or `failed`. Then the columns are dropped.
+callback URL gets a row (whose id is the job's id) with its state, tries, next try, last status
+and error copied over. A callback of a job that has not finished is `waiting` (it becomes due
+when the job finishes); a finished job's callback keeps `pending`, `delivered` or `failed`.
+Then the columns are dropped.
+
+On SQLite, dropping columns rebuilds `jobs` from the migrations' model state, so this migration
+must come after every other migration that changes `jobs` (here: 0006).
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ async def copy_callbacks(apps: Any, schema_editor: Any) -> None:
             '"next_at", "lease_owner", "lease_expires_at", "last_error", "last_status", "delivered_at") '
             f"VALUES ({params(13)})",
             [
-                new_id(), row["updated_at"], row["updated_at"], row["id"], row["callback_url"], state,
+                row["id"], row["updated_at"], row["updated_at"], row["id"], row["callback_url"], state,
                 row["callback_attempts"] or 0, row["callback_next_at"] if state == "pending" else None, None, None,
                 row["callback_last_error"], row["callback_last_status"], row["callback_delivered_at"],
             ],
@@ -65,7 +69,7 @@ async def copy_callbacks(apps: Any, schema_editor: Any) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("tallystick", "0005_ledger_flag_authors")]
+    dependencies = [("tallystick", "0006_jobs_machine")]
 
     operations = [
         ops.AddField(

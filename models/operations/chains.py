@@ -210,6 +210,6 @@ async def submit_chain(ctx: Context, params: ChainInput) -> dict[str, Any]:
             steps=steps,
         )
         if params.callback_url:
-            await JobCallback.create(job=job, url=params.callback_url)
+            await JobCallback.create(id=job.id, job=job, url=params.callback_url)
         await record_job_event(job, "job.queued", {"steps": [step.id for step in params.steps]})
     return await render_job(job)

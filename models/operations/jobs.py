@@ -28,8 +28,9 @@ from tortoise.transactions import in_transaction
 from ..actors import TokenKind, User
 from ..context import Context
 from ..errors import BadInput, Conflict, Forbidden, NotFound, Unprocessable
+from ..engine import move
 from ..events import Event
-from ..job_callbacks import JobCallback, callbacks_of, queue_callback
+from ..job_callbacks import JobCallback, callback_of, callbacks_of, queue_callback
 from ..jobs import FINISHED, Job, JobState, job_location, job_view, revoke_job_tokens
 from ..paging import ListInput, paginate
 from ..registry import REGISTRY, Access, Input
@@ -164,7 +165,7 @@ async def enqueue(ctx: Context, request: JobRequest) -> tuple[Job, bool]:
                 request_fingerprint=request.fingerprint if key is not None else None,
             )
             if request.callback_url:
-                await JobCallback.create(job=job, url=request.callback_url)
+                await JobCallback.create(id=job.id, job=job, url=request.callback_url)
             await record_job_event(job, "job.queued", {"on_behalf_of": behalf.username if behalf else None})
     except IntegrityError:
         if key is None:
@@ -181,7 +182,7 @@ async def _usernames(jobs: list[Job]) -> dict[str, str]:
 
 
 async def render_job(job: Job) -> dict[str, Any]:
-    return job_view(job, await _usernames([job]), await JobCallback.get_or_none(job_id=job.id))
+    return job_view(job, await _usernames([job]), await callback_of(job.id))
 
 
 def _mine(user: User) -> Q:
@@ -230,9 +231,10 @@ async def cancel_job(ctx: Context, params: JobIdInput) -> dict[str, Any]:
     """Cancel a queued or running job; a running one is stopped and its changes are not kept."""
     job = await visible_job(ctx, params.id)
     now = _now()
-    changed = await Job.filter(id=job.id, state__in=[JobState.QUEUED.value, JobState.RUNNING.value]).update(
-        state=JobState.CANCELLED.value, finished_at=now, updated_at=now, lease_owner=None, lease_expires_at=None
-    )
+    from ..machines import JOBS  # the machine's module imports this one (record_job_event)
+
+    running = [JobState.QUEUED.value, JobState.RUNNING.value]
+    changed = await move(JOBS, job.id, running, JobState.CANCELLED.value, finished_at=now)
     await job.refresh_from_db()
     if not changed:
         raise Conflict(f"the job has already {job.state}", code="job-finished", extra={"state": job.state})

@@ -22,11 +22,13 @@ from ..actors import AccessToken, Role, TokenKind
 from ..bounds import Days, Hours, Seconds
 from ..context import Context
 from ..errors import Conflict, Forbidden, NotFound
+from ..engine import move, reap, reap_all
 from ..job_callbacks import callbacks_of, queue_callback, rewind_callback
-from ..jobs import FINISHED, MANUAL_TRANSITIONS, Job, JobState, job_view, revoke_job_tokens
+from ..jobs import FINISHED, Job, JobState, job_view, revoke_job_tokens
 from ..paging import ListInput, paginate
 from ..registry import REGISTRY, Access, Input, Transaction
 from ..webhooks import DeliveryState, WebhookDelivery
+from ..machines import JOBS
 from .jobs import _usernames, record_job_event, render_job
 
 __all__ = ["reap_expired", "percentiles", "change_state", "enqueue_periodic"]
@@ -59,53 +61,14 @@ def _problem(code: str, title: str, status: int, detail: str) -> dict[str, Any]:
     }
 
 
-async def reap_expired(now: datetime | None = None, *, limit: int = 100) -> int:
+async def reap_expired(now: datetime | None = None) -> int:
     """Requeue running jobs whose lease ran out, or fail them after max_attempts starts."""
-    now = now or _now()
-    expired = (
-        await Job.filter(state=JobState.RUNNING.value, lease_expires_at__lt=now)
-        .limit(limit)
-        .values("id", "lease_owner", "attempts", "max_attempts")
-    )
-    reaped = 0
-    for row in expired:
-        give_up = row["attempts"] >= row["max_attempts"]
-        async with in_transaction():
-            same = Job.filter(id=row["id"], state=JobState.RUNNING.value, lease_owner=row["lease_owner"])
-            if give_up:
-                problem = _problem(
-                    "job-abandoned",
-                    "Job abandoned",
-                    500,
-                    f"the worker running this job stopped {row['attempts']} times; it will not be tried again",
-                )
-                changed = await same.update(
-                    state=JobState.FAILED.value,
-                    error=problem,
-                    finished_at=now,
-                    updated_at=now,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                )
-            else:
-                changed = await same.update(
-                    state=JobState.QUEUED.value, lease_owner=None, lease_expires_at=None, updated_at=now
-                )
-            if changed:
-                reaped += 1
-                await revoke_job_tokens(row["id"])
-                job = await Job.get(id=row["id"])
-                if give_up:
-                    await queue_callback(job)
-                await record_job_event(job, "job.failed" if give_up else "job.requeued", {"attempts": job.attempts})
-    if reaped:
-        log.warning("reaper: %d job(s) with an expired lease requeued or failed", reaped)
-    return reaped
+    return await reap(JOBS, None, now=now)
 
 
 async def change_state(job: Job, target: str, *, reason: str, by: str, event: str) -> Job:
     """Move a job along MANUAL_TRANSITIONS with a compare-and-set on its current state; 409 otherwise."""
-    allowed = MANUAL_TRANSITIONS[job.state]
+    allowed = JOBS.manual.get(job.state, frozenset())
     if target not in allowed:
         raise Conflict(
             f"a {job.state} job cannot become {target}"
@@ -114,15 +77,14 @@ async def change_state(job: Job, target: str, *, reason: str, by: str, event: st
             extra={"state": job.state, "allowed": sorted(allowed)},
         )
     now = _now()
-    changes: dict[str, Any] = {"state": target, "updated_at": now, "lease_owner": None, "lease_expires_at": None}
+    changes: dict[str, Any] = {"updated_at": now}
     if target == JobState.QUEUED.value:  # a fresh start: as if it had just been queued
-        changes.update(result=None, error=None, finished_at=None, started_at=None, attempts=0)
+        changes.update(result=None, error=None, finished_at=None, started_at=None, attempts=0, last_error=None)
     else:
         title = "Job cancelled" if target == JobState.CANCELLED.value else "Job terminated"
         changes.update(finished_at=now, error=_problem("job-terminated", title, 409, f"{by}: {reason}"))
     async with in_transaction():
-        changed = await Job.filter(id=job.id, state=job.state).update(**changes)
-        if not changed:
+        if not await move(JOBS, job.id, job.state, target, **changes):
             await job.refresh_from_db()
             raise Conflict(f"the job changed meanwhile; it is now {job.state}", code="job-changed")
         await revoke_job_tokens(job.id)
@@ -288,8 +250,8 @@ class NoInput(Input):
 
 @REGISTRY.operation("system.jobs.sweep", NoInput, access=Access.SYSTEM, transaction=Transaction.NONE)
 async def sweep_stuck_jobs(ctx: Context, params: NoInput) -> dict[str, Any]:
-    """Requeue (or fail) jobs whose worker died: their lease ran out."""
-    return {"reaped": await reap_expired()}
+    """Requeue (or fail) work whose runner died: rows of every machine whose lease ran out."""
+    return {"reaped": await reap_all(ctx.site)}
 
 
 class PurgeInput(Input):

@@ -1,0 +1,158 @@
+"""Every durable process, declared in one place (the engine: models/engine/).
+
+A newcomer reads this page to learn what runs in the background: each machine's states, the
+moves its handler may make, what a person may do by hand, and how it retries. The handlers live
+with the code they drive (server/jobs.py for jobs); the runner finds them through MACHINES.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from . import sql
+from .actors import AccessToken, TokenKind
+from .engine import Lease, Machine, backoff
+from .ids import new_id
+from .job_callbacks import BACKOFF, CLAIM_SECONDS, MAX_TRIES, CallbackState, JobCallback, queue_callback
+from .security import new_bearer_token, token_digest
+from .jobs import FINISHED, MANUAL_TRANSITIONS, Job, JobState, revoke_job_tokens
+from .webhooks import DeliveryState, WebhookDelivery
+
+__all__ = ["JOBS", "CALLBACKS", "WEBHOOK_DELIVERIES"]
+
+
+async def _extend_job_tokens(jobs: list[Job], deadline: datetime) -> None:
+    """A running job's bearer token lives as long as its lease."""
+    token_ids = [job.job_token_id for job in jobs if job.job_token_id and job.state == JobState.RUNNING.value]
+    if token_ids:
+        await AccessToken.filter(id__in=token_ids, revoked_at=None).update(expires_at=deadline)
+
+
+async def _revoke_job_tokens(jobs: list[Job], _: datetime) -> None:
+    await revoke_job_tokens(*[job.id for job in jobs])
+
+
+async def _job_reaped(job: Job, gave_up: bool, now: datetime) -> None:
+    """A job whose worker died: its token ends; users see why it failed, or that it was requeued."""
+    from .operations.jobs import record_job_event  # the operations import this module's machines
+
+    await revoke_job_tokens(job.id)
+    if gave_up:
+        problem = {
+            "type": "https://tallystick.dev/problems/job-abandoned",
+            "code": "job-abandoned",
+            "title": "Job abandoned",
+            "status": 500,
+            "detail": f"the worker running this job stopped {job.attempts} times; it will not be tried again",
+        }
+        await Job.filter(id=job.id).update(error=problem, finished_at=now)
+        await queue_callback(job)  # a job that ends here still reports to its callback
+    job.state = JobState.FAILED.value if gave_up else JobState.QUEUED.value
+    await record_job_event(job, "job.failed" if gave_up else "job.requeued", {"attempts": job.attempts})
+
+
+def _claimed(now: datetime) -> dict[str, Any]:
+    return {"started_at": now}
+
+
+async def _issue_job_tokens(site: Any, jobs: list[Job], lease: Lease) -> None:
+    """A bearer token per claimed job, as the user it acts for, living as long as the lease.
+
+    One round trip and one commit for the whole claim (sql.run_atomic, which a cancelled task
+    cannot leave holding SQLite's lock). Only the hash is stored, like every AccessToken;
+    finishing, cancel, terminate and the reaper revoke it, so a copy that leaks from the job is
+    useless once the run is over. System jobs act for nobody and get none. The secret waits on
+    the row object (`job_token`) for the handler.
+    """
+    moment = sql.now()
+    tokens, statements = [], []
+    for job in jobs:
+        if job.is_system:
+            continue
+        secret, token_id = new_bearer_token(), new_id()
+        tokens.append({
+            "id": token_id, "user_id": job.runs_as_id, "kind": TokenKind.JOB.value, "token_hash": token_digest(secret),
+            "scopes": orjson.dumps([f"job:{job.id}"]).decode(), "expires_at": lease.expires_at,
+            "created_at": moment, "updated_at": moment,
+        })
+        statements.append(sql.Statement(
+            f'UPDATE "{Job._meta.db_table}" SET "job_token_id" = ? WHERE "id" = ? AND "lease_owner" = ?',
+            (token_id, job.id, lease.owner),
+        ))
+        job.job_token_id = token_id
+        job.job_token = secret  # type: ignore[attr-defined]  # in memory only, never stored
+    if not tokens:
+        return
+    with sql.deferred() as inserts:
+        await sql.insert_many(AccessToken._meta.db_table, tokens)
+    await sql.run_atomic([*inserts, *statements])
+
+
+JOBS: Machine[Job] = Machine(
+    name="jobs",
+    model=Job,
+    states=[state.value for state in JobState],
+    ready=JobState.QUEUED.value,
+    running=JobState.RUNNING.value,  # users see it: the job record says "running"
+    failed=JobState.FAILED.value,
+    terminal=FINISHED,
+    transitions={JobState.RUNNING.value: {JobState.SUCCEEDED.value, JobState.FAILED.value}},
+    manual=MANUAL_TRANSITIONS,  # admins terminate and requeue, callers cancel, job-write tokens report
+    retry=backoff.fixed(0),  # a job is retried only when its worker died: at once
+    max_attempts=3,
+    attempts_column="max_attempts",  # each job carries its own limit
+    lease_seconds=lambda site: site.job_lease_seconds,
+    batch=4,  # a claim takes a few (one commit for their claim and tokens); a worker runs them in order
+    order=("id",),
+    claim_values=_claimed,
+    prepare=_issue_job_tokens,
+    on_renew=_extend_job_tokens,
+    on_release=_revoke_job_tokens,
+    on_reaped=_job_reaped,
+)
+
+
+# Job callbacks (rows: models/job_callbacks.py; handler: federation/callbacks.py `send`). A row
+# waits while its job runs; the job's end makes it due (queue_callback).
+CALLBACKS: Machine[JobCallback] = Machine(
+    name="jobs.callbacks",
+    model=JobCallback,
+    states=[state.value for state in CallbackState],
+    ready=CallbackState.PENDING.value,
+    failed=CallbackState.FAILED.value,
+    terminal=(CallbackState.DELIVERED.value, CallbackState.FAILED.value),
+    transitions={CallbackState.PENDING.value: {CallbackState.DELIVERED.value, CallbackState.FAILED.value}},
+    # The job ended (finished, cancelled, terminated, given up): send it. Requeued: wait for the
+    # new end. Sent again by hand (POST /jobs/{id}/callback): due now, whatever it was.
+    manual={
+        CallbackState.WAITING.value: {CallbackState.PENDING.value},
+        CallbackState.PENDING.value: {CallbackState.PENDING.value, CallbackState.WAITING.value},
+        CallbackState.DELIVERED.value: {CallbackState.PENDING.value, CallbackState.WAITING.value},
+        CallbackState.FAILED.value: {CallbackState.PENDING.value, CallbackState.WAITING.value},
+    },
+    retry=backoff.table(BACKOFF),  # 10 s, 1 min, 5 min, 30 min, 1 h, 3 h, 6 h
+    max_attempts=MAX_TRIES,
+    lease_seconds=CLAIM_SECONDS,
+    batch=50,
+    order=("id",),
+)
+
+# Event webhook deliveries (rows: models/webhooks.py; handler: federation/webhooks.py `send`,
+# which disables the endpoint on 410 or a failed last try; fan-out: the `webhooks.fan_out` pump).
+WEBHOOK_DELIVERIES: Machine[WebhookDelivery] = Machine(
+    name="webhooks.deliveries",
+    model=WebhookDelivery,
+    states=[state.value for state in DeliveryState],
+    ready=DeliveryState.PENDING.value,
+    failed=DeliveryState.FAILED.value,
+    terminal=(DeliveryState.DELIVERED.value, DeliveryState.FAILED.value),
+    transitions={DeliveryState.PENDING.value: {DeliveryState.DELIVERED.value, DeliveryState.FAILED.value}},
+    retry=backoff.table(BACKOFF),  # the callbacks' table
+    max_attempts=MAX_TRIES,
+    lease_seconds=CLAIM_SECONDS,
+    batch=100,
+    order=("id",),  # oldest event first
+)

@@ -29,6 +29,8 @@ from models.tokens import Token
 
 from . import documents
 from .keys import KeyPair, ed25519_to_multibase, generate_ed25519, generate_rsa, load_public_key
+from .objects import read_object
+from .outputs import ActorDocument, NodeInfoDocument, ObjectDocument, WebFingerDocument
 
 __all__ = ["INSTANCE_USERNAME", "actor_keys", "instance_actor", "local_actor_url", "local_user_actor", "software_version"]
 
@@ -117,7 +119,7 @@ class ActorInput(Input):
     username: str | None = Field(None, min_length=1, max_length=64, description="omit for the instance actor")
 
 
-@REGISTRY.operation("federation.actor", ActorInput, access=Access.PUBLIC)
+@REGISTRY.operation("federation.actor", ActorInput, output=ActorDocument, access=Access.PUBLIC)
 async def actor_document(ctx: Context, params: ActorInput) -> dict[str, Any]:
     """The ActivityPub actor document of a user or of the instance actor."""
     base = ctx.site.base_url
@@ -150,51 +152,10 @@ class ObjectInput(Input):
     id: str = ID
 
 
-async def _actor_urls(ctx: Context, handles: list[str]) -> dict[str, str]:
-    """ActivityPub ids for handles (`user@domain`): ours are computed, remote ones read."""
-    urls: dict[str, str] = {}
-    for handle in handles:
-        username, _, domain = handle.partition("@")
-        if domain in ("", ctx.site.domain):
-            actor = await Actor.get_or_none(username=username, domain="")
-            urls[handle] = local_actor_url(ctx.site.base_url, actor) if actor else documents.actor_url(ctx.site.base_url, username)
-        else:
-            actor = await Actor.get_or_none(username=username, domain=domain)
-            urls[handle] = (actor.uri if actor and actor.uri else None) or f"acct:{handle}"
-    return urls
-
-
-@REGISTRY.operation("federation.object", ObjectInput, access=Access.PUBLIC)
+@REGISTRY.operation("federation.object", ObjectInput, output=ObjectDocument, access=Access.PUBLIC)
 async def object_document(ctx: Context, params: ObjectInput) -> dict[str, Any]:
     """The ActivityPub form of a token, token type, set or ledger entry (public data only)."""
-    public = Context(site=ctx.site)  # always the anonymous view: private attributes never leave
-    base = ctx.site.base_url
-    if params.kind == "token":
-        view = await REGISTRY.call(public, "tokens.get", {"id": params.id})
-        token_type = await REGISTRY.call(public, "types.get", {"id": view["type"]})
-        owner = (await _actor_urls(ctx, [view["owner"]["handle"]]))[view["owner"]["handle"]]
-        return documents.token_document(
-            view, base_url=base, owner_url=owner, type_name=token_type["name"], type_symbol=token_type["symbol"]
-        )
-    if params.kind == "type":
-        view = await REGISTRY.call(public, "types.get", {"id": params.id})
-        owner = (await _actor_urls(ctx, [view["owner"]["handle"]]))[view["owner"]["handle"]]
-        return documents.type_document(view, base_url=base, owner_url=owner)
-    if params.kind == "set":
-        view = await REGISTRY.call(public, "sets.get", {"id": params.id})
-        owner = (await _actor_urls(ctx, [view["owner"]["handle"]]))[view["owner"]["handle"]]
-        return documents.set_document(view, base_url=base, owner_url=owner)
-    view = await REGISTRY.call(public, "ledger.get", {"id": params.id})
-    token_type = await REGISTRY.call(public, "types.get", {"id": view["type"]}) if view["type"] else None
-    handles = [view["author"]] + ([view["recipient"]] if view.get("recipient") else [])
-    urls = await _actor_urls(ctx, handles)
-    return documents.entry_document(
-        view,
-        base_url=base,
-        author_url=urls[view["author"]],
-        recipient_url=urls.get(view["recipient"]) if view.get("recipient") else None,
-        type_symbol=token_type["symbol"] if token_type else "",
-    )
+    return (await read_object(ctx.site, params.kind, params.id)).document
 
 
 class WebFingerInput(Input):
@@ -238,7 +199,7 @@ def _username_of(ctx: Context, resource: str) -> str:
     return username
 
 
-@REGISTRY.operation("federation.webfinger", WebFingerInput, access=Access.PUBLIC)
+@REGISTRY.operation("federation.webfinger", WebFingerInput, output=WebFingerDocument, access=Access.PUBLIC)
 async def webfinger(ctx: Context, params: WebFingerInput) -> dict[str, Any]:
     """WebFinger (RFC 7033): find the actor for acct:user@domain or an actor URL."""
     username = _username_of(ctx, params.resource)
@@ -261,7 +222,7 @@ async def _active_users(since: datetime) -> int:
     return len(set(used) | set(issued))
 
 
-@REGISTRY.operation("federation.nodeinfo", NoInput, access=Access.PUBLIC)
+@REGISTRY.operation("federation.nodeinfo", NoInput, output=NodeInfoDocument, access=Access.PUBLIC)
 async def nodeinfo(ctx: Context, params: NoInput) -> dict[str, Any]:
     """NodeInfo 2.1: software, protocols and usage counts of this instance."""
     now = datetime.now(UTC)

@@ -31,7 +31,8 @@ from models.context import Context, Site
 from models.errors import BadInput, DomainError, NotFound, Unprocessable
 from models.events import Event
 from models.federation import Delivery, RemoteActor
-from models.operations.agents import GrantCreateInput, create_grant, report_change
+from models.operations.agents import GrantCreateInput, GrantOut, create_grant, report_change
+from models.outputs import Paged
 from models.paging import ListInput, Page, paginate
 from models.registry import REGISTRY, Access, Input, Transaction
 from models.tokens import Token
@@ -41,6 +42,7 @@ from .delivery import GIVEN_UP
 from .documents import object_url
 from .follows import resolve_target
 from .outbox import EVENT_PUBLISHERS, publish
+from .outputs import SentReportOut
 from .remote import FetchError, as_id, domain_of, remote_actor, remote_object_owner, type_of
 
 __all__ = ["agent_update_token", "on_agent_update", "on_report_answer"]
@@ -56,7 +58,7 @@ def _names_remote(site: Site, name: str) -> bool:
     return bool(at) and host.lower() != site.domain.lower()
 
 
-@REGISTRY.operation("agents.grants.create", GrantCreateInput, transaction=Transaction.NONE)
+@REGISTRY.operation("agents.grants.create", GrantCreateInput, output=GrantOut, transaction=Transaction.NONE)
 async def grant(ctx: Context, params: GrantCreateInput) -> dict[str, Any]:
     """Let an agent report changes to one of your tokens or to the tokens of one of your sets.
 
@@ -212,7 +214,9 @@ async def _deliveries(rows: list[SentReport]) -> dict[str, Delivery]:
     return {delivery.activity_uri: delivery for delivery in found}
 
 
-@REGISTRY.operation("agents.reports.send", SendReportInput, role=Role.AGENT, transaction=Transaction.NONE)
+@REGISTRY.operation(
+    "agents.reports.send", SendReportInput, output=SentReportOut, role=Role.AGENT, transaction=Transaction.NONE
+)
 async def send_report(ctx: Context, params: SendReportInput) -> dict[str, Any]:
     """Report a change to a token on another server (agents only); its owner's server answers later."""
     me = ctx.require_actor()
@@ -246,7 +250,9 @@ async def send_report(ctx: Context, params: SendReportInput) -> dict[str, Any]:
     return _sent_view(row, None)
 
 
-@REGISTRY.operation("agents.reports.sent", SentListInput, access=Access.USER, role=Role.AGENT)
+@REGISTRY.operation(
+    "agents.reports.sent", SentListInput, output=Paged[SentReportOut], access=Access.USER, role=Role.AGENT
+)
 async def list_sent(ctx: Context, params: SentListInput) -> Page:
     """The reports you sent to other servers, with their answers (newest first)."""
     me = ctx.require_actor()

@@ -14,9 +14,11 @@ from models.base import iso
 from models.context import Context
 from models.errors import NotFound
 from models.federation import ActorBlock, Delivery, DeliveryState, DomainHealth, Follow, RemoteActor
+from models.outputs import Paged
 from models.paging import ListInput, Page, paginate
 from models.registry import REGISTRY, Access, Input
 
+from .outputs import ActorBlockOut, DomainBlockOut
 from .remote import DOMAIN_STATES
 
 __all__ = ["block_actor", "block_domain", "list_actor_blocks", "list_blocks", "unblock_actor", "unblock_domain"]
@@ -41,7 +43,7 @@ def _view(row: DomainHealth) -> dict[str, Any]:
             "failure_days": row.failure_days, "updated_at": iso(row.updated_at)}
 
 
-@REGISTRY.operation("admin.federation.block", DomainInput, access=Access.WRITE, role=Role.ADMIN)
+@REGISTRY.operation("admin.federation.block", DomainInput, output=DomainBlockOut, access=Access.WRITE, role=Role.ADMIN)
 async def block_domain(ctx: Context, params: DomainInput) -> dict[str, Any]:
     """Block a domain: refuse its activities, stop delivering to it, end its follows."""
     row, _ = await DomainHealth.get_or_create(domain=params.domain)
@@ -57,7 +59,7 @@ async def block_domain(ctx: Context, params: DomainInput) -> dict[str, Any]:
     return _view(row)
 
 
-@REGISTRY.operation("admin.federation.unblock", DomainInput, access=Access.WRITE, role=Role.ADMIN)
+@REGISTRY.operation("admin.federation.unblock", DomainInput, output=None, access=Access.WRITE, role=Role.ADMIN)
 async def unblock_domain(ctx: Context, params: DomainInput) -> None:
     """Lift a domain block (ended follows stay ended)."""
     changed = await DomainHealth.filter(domain=params.domain, blocked=True).update(blocked=False)
@@ -66,7 +68,9 @@ async def unblock_domain(ctx: Context, params: DomainInput) -> None:
         await ctx.emit("federation.domain_unblocked", "domain", params.domain[:64], {"domain": params.domain})
 
 
-@REGISTRY.operation("admin.federation.blocks", ListInput, access=Access.USER, role=Role.ADMIN)
+@REGISTRY.operation(
+    "admin.federation.blocks", ListInput, output=Paged[DomainBlockOut], access=Access.USER, role=Role.ADMIN
+)
 async def list_blocks(ctx: Context, params: ListInput) -> Page:
     """Blocked domains."""
     return (await paginate(DomainHealth.filter(blocked=True), params)).map(_view)
@@ -80,7 +84,9 @@ def _actor_view(row: ActorBlock) -> dict[str, Any]:
     return {"id": row.id, "actor": row.uri, "created_at": iso(row.created_at)}
 
 
-@REGISTRY.operation("admin.federation.block_actor", ActorBlockInput, access=Access.WRITE, role=Role.ADMIN)
+@REGISTRY.operation(
+    "admin.federation.block_actor", ActorBlockInput, output=ActorBlockOut, access=Access.WRITE, role=Role.ADMIN
+)
 async def block_actor(ctx: Context, params: ActorBlockInput) -> dict[str, Any]:
     """Block one remote actor: refuse its activities, stop delivering to its own inbox, end its follows."""
     row, _ = await ActorBlock.get_or_create(uri=params.actor)
@@ -102,7 +108,9 @@ class ActorBlockIdInput(Input):
     id: str = Field(min_length=1, max_length=64)
 
 
-@REGISTRY.operation("admin.federation.unblock_actor", ActorBlockIdInput, access=Access.WRITE, role=Role.ADMIN)
+@REGISTRY.operation(
+    "admin.federation.unblock_actor", ActorBlockIdInput, output=None, access=Access.WRITE, role=Role.ADMIN
+)
 async def unblock_actor(ctx: Context, params: ActorBlockIdInput) -> None:
     """Lift an actor block (ended follows stay ended)."""
     row = await ActorBlock.get_or_none(id=params.id)
@@ -113,7 +121,9 @@ async def unblock_actor(ctx: Context, params: ActorBlockIdInput) -> None:
     await ctx.emit("federation.actor_unblocked", "actor_block", row.id, {"actor": row.uri})
 
 
-@REGISTRY.operation("admin.federation.actor_blocks", ListInput, access=Access.USER, role=Role.ADMIN)
+@REGISTRY.operation(
+    "admin.federation.actor_blocks", ListInput, output=Paged[ActorBlockOut], access=Access.USER, role=Role.ADMIN
+)
 async def list_actor_blocks(ctx: Context, params: ListInput) -> Page:
     """Blocked remote actors."""
     return (await paginate(ActorBlock.all(), params)).map(_actor_view)

@@ -36,6 +36,7 @@ from models.jobs import Job
 from models.machines import CALLBACKS
 from models.operations.callbacks import secret_for
 from models.operations.jobs import JobIdInput, record_job_event, render_job, visible_job
+from models.outputs import JobOut
 from models.registry import REGISTRY, Transaction
 
 from .ssrf import GuardedResolver, UrlRefused, check_callback_url
@@ -137,7 +138,7 @@ async def deliver_due_callbacks(site: Site, *, now: datetime | None = None) -> i
     return await run_due(site, CALLBACKS, now=now)
 
 
-@REGISTRY.operation("jobs.redeliver", JobIdInput, transaction=Transaction.NONE)
+@REGISTRY.operation("jobs.redeliver", JobIdInput, output=JobOut, transaction=Transaction.NONE)
 async def redeliver(ctx: Context, params: JobIdInput) -> dict[str, Any]:
     """Send a finished job's callback again now (also after it was delivered or gave up)."""
     job = await visible_job(ctx, params.id)

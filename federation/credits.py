@@ -24,6 +24,7 @@ from models.federation import RemoteActor, RemoteCredit
 from models.registry import REGISTRY, Access, Input
 
 from .follows import local_actor_of
+from .outputs import HoldingsOut
 from .remote import FetchError, as_id, fetch_json, type_of
 
 __all__ = ["credit_remote_give", "holdings", "is_give_to_us"]
@@ -121,7 +122,7 @@ class NoInput(Input):
     pass
 
 
-@REGISTRY.operation("federation.holdings", NoInput, access=Access.USER)
+@REGISTRY.operation("federation.holdings", NoInput, output=HoldingsOut, access=Access.USER)
 async def holdings(ctx: Context, params: NoInput) -> dict[str, Any]:
     """Your balances of token types from other servers, with the gives that make them up."""
     me = ctx.require_actor()

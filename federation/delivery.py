@@ -37,6 +37,7 @@ from models.base import iso
 from models.context import Context, Site
 from models.federation import Delivery, DeliveryState, DomainHealth
 from models.ids import new_id
+from models.outputs import Paged
 from models.paging import ListInput, Page, paginate
 from models.registry import REGISTRY, Access
 from models.sql import insert_many
@@ -45,6 +46,7 @@ from models.urls import UrlRefused, check_url
 
 from .actors import actor_keys, local_actor_url
 from .keys import PrivateKey
+from .outputs import OutgoingDeliveryOut
 from .remote import DOMAIN_STATES, USER_AGENT, domain_of, signing_key
 from .signatures import sign_cavage
 from .ssrf import GuardedResolver
@@ -301,7 +303,13 @@ class DeliveryListInput(ListInput):
     domain: str | None = Field(None, max_length=255)
 
 
-@REGISTRY.operation("admin.federation.deliveries", DeliveryListInput, access=Access.USER, role=Role.ADMIN)
+@REGISTRY.operation(
+    "admin.federation.deliveries",
+    DeliveryListInput,
+    output=Paged[OutgoingDeliveryOut],
+    access=Access.USER,
+    role=Role.ADMIN,
+)
 async def list_deliveries(ctx: Context, params: DeliveryListInput) -> Page:
     """Outgoing deliveries with their attempts and last outcome (admins: to see what is stuck)."""
     query = Delivery.all()

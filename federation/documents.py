@@ -1,7 +1,7 @@
 """ActivityStreams 2.0 JSON-LD documents for what other servers read about us.
 
-Pure functions: they take plain dicts (the API views of our rows, plus the URLs the caller
-resolved) and return JSON-LD dicts. No database, no network, so they are easy to test and to
+Pure functions: they take plain dicts (the public views of our rows, which federation/objects.py
+reads by id, plus the actor URLs it computed from the rows) and return JSON-LD dicts. No database, no network, so they are easy to test and to
 reuse for outgoing activities later.
 
 Objects carry `name`, `summary` and an HTML `content` besides our own vocabulary, so that a

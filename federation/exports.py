@@ -32,6 +32,7 @@ from models.operations.jobs import JobRequest, enqueue, render_job
 from models.operations.ledger import balance_of
 from models.operations.sets import get_visible_set
 from models.operations.tokens import Resolver, hashed_document
+from models.outputs import JobOut
 from models.registry import REGISTRY, Access, Input
 from models.results import FileResult
 from models.sets import SetMember, TokenSet
@@ -39,7 +40,8 @@ from models.tokens import Token, TokenType, TypeParent
 
 from . import documents
 from .actors import local_actor_url
-from .integrity import sign_as
+from .integrity import sign_as, signed_document
+from .outputs import ExportOut
 from .proofs import DATA_INTEGRITY_CONTEXT
 
 __all__ = ["EXPORT_TYPE", "MAX_EXPORT_TOKENS", "export_url"]
@@ -66,7 +68,7 @@ class ExportInput(Input):
     id: str = ID
 
 
-@REGISTRY.operation("exports.create", ExportInput)
+@REGISTRY.operation("exports.create", ExportInput, output=JobOut)
 async def create_export(ctx: Context, params: ExportInput) -> dict[str, Any]:
     """Export one of your sets as a signed document; always a job (poll it, then download)."""
     token_set = await _owned_set(ctx, params.id)
@@ -76,13 +78,6 @@ async def create_export(ctx: Context, params: ExportInput) -> dict[str, Any]:
 
 class BuildInput(Input):
     set: str = ID
-
-
-async def _signed(ctx: Context, kind: str, object_id: str) -> dict[str, Any]:
-    document: dict[str, Any] = await REGISTRY.call(
-        Context(site=ctx.site), "federation.signed_object", {"kind": kind, "id": object_id}
-    )
-    return document
 
 
 async def _content(token: Token, resolver: Resolver) -> dict[str, Any] | None:
@@ -107,7 +102,7 @@ async def _type_ids_with_parents(type_ids: list[str]) -> list[str]:
     return found
 
 
-@REGISTRY.operation("exports.build", BuildInput)
+@REGISTRY.operation("exports.build", BuildInput, output=ExportOut)
 async def build_export(ctx: Context, params: BuildInput) -> dict[str, Any]:
     """Write the signed export document of a set (runs in the job `exports.create` queued)."""
     token_set = await _owned_set(ctx, params.set)
@@ -128,14 +123,14 @@ async def build_export(ctx: Context, params: BuildInput) -> dict[str, Any]:
     omitted: list[dict[str, str]] = []
     for token_id in members:
         token = tokens[token_id]
-        signed = await _signed(ctx, "token", token.id)
+        signed = await signed_document(ctx.site, "token", token.id)
         if "proof" not in signed:  # its owner lives elsewhere: we cannot sign for them
             omitted.append({"id": signed["id"], "reason": "owned by an actor on another server"})
             continue
         entries.append({"object": signed, "content": await _content(token, resolver)})
     own_types = [tokens[token_id].type_id for token_id in members]  # type: ignore[attr-defined]
     type_ids = await _type_ids_with_parents(own_types)
-    types = [await _signed(ctx, "type", type_id) for type_id in type_ids]
+    types = [await signed_document(ctx.site, "type", type_id) for type_id in type_ids]
     owner = token_set.owner
     ledger = [await balance_of(owner, kind) for kind in await TokenType.filter(id__in=type_ids).order_by("id")]
     export_id = new_id()
@@ -149,7 +144,7 @@ async def build_export(ctx: Context, params: BuildInput) -> dict[str, Any]:
         "exporter": owner_url,
         "origin": ctx.site.base_url,
         "published": iso(datetime.now(UTC)),
-        "set": await _signed(ctx, "set", token_set.id),
+        "set": await signed_document(ctx.site, "set", token_set.id),
         "tokens": entries,
         "types": types,
         "ledger": {
@@ -187,7 +182,7 @@ def _filename(name: str, export_id: str) -> str:
     return f"tallystick-{slug}-{export_id}.json"
 
 
-@REGISTRY.operation("exports.get", ExportIdInput, access=Access.PUBLIC)
+@REGISTRY.operation("exports.get", ExportIdInput, output=FileResult, access=Access.PUBLIC)
 async def download_export(ctx: Context, params: ExportIdInput) -> FileResult:
     """Download an export document (its id is the link to share)."""
     row = await SetExport.get_or_none(id=params.id)

@@ -26,12 +26,14 @@ from models.errors import BadInput, Conflict, NotFound, Unprocessable
 from models.federation import FederationProfile, Follow, FollowState, RemoteActor, Subscription
 from models.ids import new_id
 from models.markdown import markdown_to_html
+from models.outputs import Paged
 from models.paging import ListInput, Page, paginate
 from models.registry import REGISTRY, Access, Input, Transaction
 
 from . import documents
 from .actors import SUBSCRIBE_REL, local_actor_url
 from .outbox import activity_url, publish
+from .outputs import FederationSettingsOut, FollowOut, LookupOut, RemoteFollowOut
 from .remote import (
     FetchError,
     as_id,
@@ -174,7 +176,7 @@ async def find_remote_actor(site: Site, handle: str) -> Actor:
     return await Actor.get(id=remote.actor_id)  # type: ignore[attr-defined]
 
 
-@REGISTRY.operation("federation.lookup", FollowInput, access=Access.USER)
+@REGISTRY.operation("federation.lookup", FollowInput, output=LookupOut, access=Access.USER)
 async def lookup(ctx: Context, params: FollowInput) -> dict[str, Any]:
     """Find an actor by user@host or URL (WebFinger and a fetch for remote ones) so you can give to it."""
     actor = await resolve_target(ctx, params.target)
@@ -193,7 +195,7 @@ async def lookup(ctx: Context, params: FollowInput) -> dict[str, Any]:
     }
 
 
-@REGISTRY.operation("follows.create", FollowTargetInput, transaction=Transaction.NONE)
+@REGISTRY.operation("follows.create", FollowTargetInput, output=FollowOut, transaction=Transaction.NONE)
 async def follow(ctx: Context, params: FollowTargetInput) -> dict[str, Any]:
     """Follow an actor, or one remote token, type or set; remote ones answer with Accept or Reject."""
     me = ctx.require_actor()
@@ -225,7 +227,7 @@ class FollowListInput(ListInput):
     state: FollowState | None = None
 
 
-@REGISTRY.operation("follows.list", FollowListInput, access=Access.USER)
+@REGISTRY.operation("follows.list", FollowListInput, output=Paged[FollowOut], access=Access.USER)
 async def list_follows(ctx: Context, params: FollowListInput) -> Page:
     """The actors you follow (or asked to follow)."""
     query = Follow.filter(follower_id=ctx.require_actor().id)
@@ -234,7 +236,7 @@ async def list_follows(ctx: Context, params: FollowListInput) -> Page:
     return await _render_page(ctx.site, await paginate(query, params))
 
 
-@REGISTRY.operation("followers.list", FollowListInput, access=Access.USER)
+@REGISTRY.operation("followers.list", FollowListInput, output=Paged[FollowOut], access=Access.USER)
 async def list_followers(ctx: Context, params: FollowListInput) -> Page:
     """The actors who follow you; `state=pending` lists requests awaiting your approval."""
     query = Follow.filter(target_id=ctx.require_actor().id)
@@ -252,7 +254,7 @@ async def _undo_payload(site: Site, row: Follow, me: Actor, target: Actor) -> di
             "object": row.object_uri or target.uri}
 
 
-@REGISTRY.operation("follows.delete", FollowIdInput, access=Access.WRITE)
+@REGISTRY.operation("follows.delete", FollowIdInput, output=None, access=Access.WRITE)
 async def unfollow(ctx: Context, params: FollowIdInput) -> None:
     """Stop following (sends Undo(Follow) to a remote actor)."""
     me = ctx.require_actor()
@@ -287,7 +289,7 @@ async def _pending_request(ctx: Context, follow_id: str) -> Follow:
     return row
 
 
-@REGISTRY.operation("followers.approve", FollowIdInput, access=Access.WRITE)
+@REGISTRY.operation("followers.approve", FollowIdInput, output=FollowOut, access=Access.WRITE)
 async def approve(ctx: Context, params: FollowIdInput) -> dict[str, Any]:
     """Accept a pending follow request."""
     row = await _pending_request(ctx, params.id)
@@ -300,7 +302,7 @@ async def approve(ctx: Context, params: FollowIdInput) -> dict[str, Any]:
     return _view(ctx.site, row, await _handles(ctx.site, [row.follower_id, row.target_id]))  # type: ignore[attr-defined]
 
 
-@REGISTRY.operation("followers.reject", FollowIdInput, access=Access.WRITE)
+@REGISTRY.operation("followers.reject", FollowIdInput, output=None, access=Access.WRITE)
 async def reject(ctx: Context, params: FollowIdInput) -> None:
     """Refuse a follow request, or remove a follower."""
     row = await _pending_request(ctx, params.id)
@@ -313,7 +315,7 @@ class FederationSettingsInput(Input):
     manually_approves_followers: bool | None = None
 
 
-@REGISTRY.operation("federation.settings", FederationSettingsInput, access=Access.WRITE)
+@REGISTRY.operation("federation.settings", FederationSettingsInput, output=FederationSettingsOut, access=Access.WRITE)
 async def federation_settings(ctx: Context, params: FederationSettingsInput) -> dict[str, Any]:
     """Read or change your federation settings (omit a field to keep it)."""
     me = ctx.require_actor()
@@ -410,7 +412,7 @@ class RemoteFollowInput(Input):
     target: str = Field(min_length=8, max_length=2048, description="the URL of our actor, token, type or set")
 
 
-@REGISTRY.operation("federation.remote_follow", RemoteFollowInput, access=Access.PUBLIC)
+@REGISTRY.operation("federation.remote_follow", RemoteFollowInput, output=RemoteFollowOut, access=Access.PUBLIC)
 async def remote_follow(ctx: Context, params: RemoteFollowInput) -> dict[str, Any]:
     """Where a visitor from another server follows one of ours: their server's subscribe page.
 

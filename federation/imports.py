@@ -31,12 +31,14 @@ from models.context import Context, Site
 from models.errors import DomainError, NotFound, Unprocessable
 from models.exports import ImportedCopy, ImportRecord
 from models.federation import RemoteObject
+from models.outputs import Paged
 from models.paging import ListInput, Page, paginate
 from models.registry import REGISTRY, Access, Input, Transaction
 
 from .copycheck import ask_origin
 from .exports import EXPORT_TYPE
 from .integrity import ActorDocuments, ObjectRefused, verify_remote_object
+from .outputs import CopyOut, CopyVerdictOut, ImportOut, ImportedOut
 from .proofs import canonicalize
 from .remote import FetchError, as_id, domain_of, fetch_json, remote_actor
 
@@ -200,7 +202,7 @@ async def _keep(uri: str, kind: str, owner: Actor, document: dict[str, Any]) -> 
 
 # Transaction.NONE: it fetches keys and follows owners over the network, so no caller (HTTP or job
 # worker) may wrap it in a transaction; it opens its own, only for storing (as follows.create does).
-@REGISTRY.operation("imports.create", ImportInput, transaction=Transaction.NONE)
+@REGISTRY.operation("imports.create", ImportInput, output=ImportedOut, transaction=Transaction.NONE)
 async def import_export(ctx: Context, params: ImportInput) -> dict[str, Any]:
     """Import another server's export as read-only copies, after checking every proof and hash."""
     me = ctx.require_actor()
@@ -294,7 +296,7 @@ class ImportIdInput(Input):
     id: str = ID
 
 
-@REGISTRY.operation("imports.get", ImportIdInput, access=Access.USER)
+@REGISTRY.operation("imports.get", ImportIdInput, output=ImportOut, access=Access.USER)
 async def read_import(ctx: Context, params: ImportIdInput) -> dict[str, Any]:
     """One of your imports with its copies and their current versions."""
     record = await ImportRecord.get_or_none(id=params.id, importer_id=ctx.require_actor().id)
@@ -303,7 +305,7 @@ async def read_import(ctx: Context, params: ImportIdInput) -> dict[str, Any]:
     return await _record_view(ctx, record)
 
 
-@REGISTRY.operation("imports.list", ListInput, access=Access.USER)
+@REGISTRY.operation("imports.list", ListInput, output=Paged[ImportOut], access=Access.USER)
 async def list_imports(ctx: Context, params: ListInput) -> Page:
     """Your imports, newest first."""
     page = await paginate(ImportRecord.filter(importer_id=ctx.require_actor().id), params)
@@ -315,7 +317,7 @@ class CopiesInput(ListInput):
     origin: str | None = Field(None, max_length=255, description="only copies from this server (host[:port])")
 
 
-@REGISTRY.operation("copies.list", CopiesInput, access=Access.USER)
+@REGISTRY.operation("copies.list", CopiesInput, output=Paged[CopyOut], access=Access.USER)
 async def list_copies(ctx: Context, params: CopiesInput) -> Page:
     """Your imported copies: origin, the version imported, the version held now, withdrawn or not."""
     query = ImportedCopy.filter(importer_id=ctx.require_actor().id)
@@ -348,7 +350,7 @@ async def _refresh(site: Site, held: RemoteObject, token_uri: str, actors: Actor
     return None
 
 
-@REGISTRY.operation("copies.verify", CopyIdInput, access=Access.USER)
+@REGISTRY.operation("copies.verify", CopyIdInput, output=CopyVerdictOut, access=Access.USER)
 async def verify_copy(ctx: Context, params: CopyIdInput) -> dict[str, Any]:
     """Ask the origin about your copy; an outdated copy is refreshed, a withdrawn one marked."""
     row = await ImportedCopy.get_or_none(id=params.id, importer_id=ctx.require_actor().id)

@@ -36,6 +36,7 @@ from models.context import Context, Site
 from models.errors import BadInput, Forbidden, NotFound, TooLarge
 from models.federation import InboxActivity, InboxState, RemoteActor, RemoteObject
 from models.ids import new_id
+from models.outputs import Paged
 from models.paging import ListInput, Page, paginate
 from models.registry import REGISTRY, Access
 
@@ -45,6 +46,7 @@ from .credits import credit_remote_give, is_give_to_us
 from .delivery import retry_delay
 from .follows import on_accept, on_follow, on_reject, on_undo
 from .integrity import ObjectRefused, verify_remote_object
+from .outputs import InboxActivityOut, RemoteObjectOut
 from .remote import (
     FetchError,
     PerLoop,
@@ -412,7 +414,7 @@ class RemoteObjectsInput(ListInput):
     type: str | None = Field(None, max_length=64)
 
 
-@REGISTRY.operation("federation.remote_objects", RemoteObjectsInput, access=Access.USER)
+@REGISTRY.operation("federation.remote_objects", RemoteObjectsInput, output=Paged[RemoteObjectOut], access=Access.USER)
 async def remote_objects(ctx: Context, params: RemoteObjectsInput) -> Page:
     """Copies of tokens, types, sets and ledger entries received from other servers."""
     query = RemoteObject.filter(is_deleted=False)
@@ -437,7 +439,7 @@ class InboxListInput(ListInput):
     state: InboxState | None = None
 
 
-@REGISTRY.operation("federation.inbox", InboxListInput, access=Access.USER)
+@REGISTRY.operation("federation.inbox", InboxListInput, output=Paged[InboxActivityOut], access=Access.USER)
 async def inbox_list(ctx: Context, params: InboxListInput) -> Page:
     """Activities received for you (or for everyone, through the shared inbox, if you are an admin)."""
     query = InboxActivity.all() if ctx.has_role(Role.ADMIN) else InboxActivity.filter(recipient_id=ctx.require_actor().id)

@@ -26,10 +26,14 @@ from models.registry import REGISTRY, Access
 from . import documents
 from .actors import INSTANCE_USERNAME, ObjectInput, actor_keys, local_actor_url, local_user_actor
 from .keys import KeyFormatError, ed25519_from_multibase, load_private_key
+from .objects import read_object
+from .outputs import ObjectDocument
 from .proofs import ProofError, proof_of, sign_object, verify_object
 from .remote import FetchError, as_id, as_list, domain_of, fetch_json, type_of
 
-__all__ = ["ActorDocuments", "ObjectRefused", "Verified", "key_in_actor", "sign_as", "verify_remote_object"]
+__all__ = [
+    "ActorDocuments", "ObjectRefused", "Verified", "key_in_actor", "sign_as", "signed_document", "verify_remote_object",
+]
 
 KEY_FRAGMENT = "#ed25519-key"
 
@@ -157,18 +161,20 @@ async def verify_remote_object(
 SIGNED_KINDS = ("token", "type", "set")
 
 
-@REGISTRY.operation("federation.signed_object", ObjectInput, access=Access.PUBLIC)
+@REGISTRY.operation("federation.signed_object", ObjectInput, output=ObjectDocument, access=Access.PUBLIC)
 async def signed_object(ctx: Context, params: ObjectInput) -> dict[str, Any]:
     """The ActivityPub form of a token, type or set with a proof by its owner (FEP-8b32).
 
     Ledger entries, and objects whose owner lives on another server (we hold no key of
     theirs), are served without a proof.
     """
-    document: dict[str, Any] = await REGISTRY.call(ctx, "federation.object", params.model_dump())
-    if params.kind not in SIGNED_KINDS:
-        return document
-    username = _local_username(ctx.site, str(document.get("attributedTo") or ""))
-    if not username:
-        return document
-    owner = await local_user_actor(username)
-    return await sign_as(ctx.site, owner, document)
+    return await signed_document(ctx.site, params.kind, params.id)
+
+
+async def signed_document(site: Site, kind: str, object_id: str) -> dict[str, Any]:
+    """An object's public document, with its local owner's proof for the kinds that carry one."""
+    found = await read_object(site, kind, object_id)
+    if kind not in SIGNED_KINDS or found.owner.domain:  # we hold no key of a remote owner
+        return found.document
+    owner = await local_user_actor(found.owner.username)  # 410 once the owner's account is deleted
+    return await sign_as(site, owner, found.document)

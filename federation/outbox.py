@@ -9,6 +9,10 @@ changes or the account is deleted. The activity is stored (`outbox_activities`, 
 followers, one delivery per shared inbox, all in one transaction per event; the event id is
 unique in that table, so an event never becomes two activities even when two sweepers race.
 
+Events name their subject by id (models/events.py declares each payload): the object's
+document is built from model reads by that id (federation/objects.py), and a give's remote
+recipient is the actor id in its payload.
+
 The cursor only passes events older than SETTLE_SECONDS: an event written by a transaction
 that commits late (it got its id earlier) is still seen on a later sweep.
 """
@@ -34,8 +38,11 @@ from models.ids import new_id
 from models.registry import REGISTRY, Access, Input
 
 from . import documents
-from .actors import instance_actor, local_actor_url, local_user_actor
+from .actors import ActorInput, actor_document, instance_actor, local_actor_url, local_user_actor
 from .delivery import enqueue
+from .integrity import signed_document
+from .objects import read_object
+from .outputs import ActivityDocument, CollectionDocument
 
 __all__ = [
     "EVENT_PUBLISHERS",
@@ -166,12 +173,9 @@ async def _actor_object(site: Site, actor: Actor, activity: str) -> dict[str, An
         gone.pop("@context")  # the activity's context covers it
         return gone
     try:
-        document: dict[str, Any] = await REGISTRY.call(
-            Context(site=site), "federation.actor", {"username": actor.username}
-        )
+        return await actor_document(Context(site=site), ActorInput(username=actor.username))
     except (NotFound, Gone):
         return None  # deleted since: the Delete follows
-    return document
 
 
 async def _object_for(
@@ -182,10 +186,10 @@ async def _object_for(
     if activity == "Delete":
         return {"id": url, "type": "Tombstone"}
     try:
-        document: dict[str, Any] = await REGISTRY.call(
-            Context(site=site), "federation.signed_object" if signed else "federation.object",
-            {"kind": kind, "id": object_id},
-        )
+        if signed:
+            document = await signed_document(site, kind, object_id)
+        else:
+            document = (await read_object(site, kind, object_id)).document
     except (NotFound, Gone):
         return None  # deleted (or made private) since: its own event says so
     if "proof" not in document:  # a signed object keeps its @context: the proof covers it
@@ -193,20 +197,27 @@ async def _object_for(
     return document
 
 
+def _payload(event: Event) -> Mapping[str, Any]:
+    return event.payload if isinstance(event.payload, Mapping) else {}
+
+
 async def _remote_recipient(site: Site, event: Event) -> RemoteActor | None:
     """The remote actor a ledger entry gives to, who must hear of it even if it follows nobody here."""
     if event.name != "ledger.give":
         return None
-    username, _, domain = str((event.payload or {}).get("recipient") or "").partition("@")
-    if not domain or domain.lower() == site.domain.lower():
-        return None
-    return await RemoteActor.get_or_none(actor__username=username, actor__domain=domain)
+    recipient = str(_payload(event).get("recipient") or "")
+    if "@" in recipient:  # an event recorded before payloads named actors by id held the handle
+        username, _, domain = recipient.partition("@")
+        if domain.lower() == site.domain.lower():
+            return None
+        return await RemoteActor.get_or_none(actor__username=username, actor__domain=domain)
+    return await RemoteActor.get_or_none(actor_id=recipient) if recipient else None
 
 
 async def _audience(event: Event) -> list[str] | None:
     """The inboxes an event names itself: a deleted account's follows are gone by the time it is
     published, so the deletion recorded who was on the other side (models/operations/accounts.py)."""
-    audience = (event.payload or {}).get("audience")
+    audience = _payload(event).get("audience")
     if event.name != "actor.deleted" or not isinstance(audience, list):
         return None
     return await _inboxes_of([str(actor_id) for actor_id in audience])
@@ -286,7 +297,7 @@ class CollectionInput(Input):
     page: int | None = Field(None, ge=1, le=100_000)
 
 
-@REGISTRY.operation("federation.collection", CollectionInput, access=Access.PUBLIC)
+@REGISTRY.operation("federation.collection", CollectionInput, output=CollectionDocument, access=Access.PUBLIC)
 async def actor_collection(ctx: Context, params: CollectionInput) -> dict[str, Any]:
     """An actor's outbox, followers or following (paged), or its inbox (never listed)."""
     actor = await instance_actor() if params.username is None else await local_user_actor(params.username)
@@ -299,7 +310,7 @@ class ActivityInput(Input):
     id: str = Field(min_length=1, max_length=64)
 
 
-@REGISTRY.operation("federation.activity", ActivityInput, access=Access.PUBLIC)
+@REGISTRY.operation("federation.activity", ActivityInput, output=ActivityDocument, access=Access.PUBLIC)
 async def activity_document(ctx: Context, params: ActivityInput) -> dict[str, Any]:
     """One of our public activities (Create/Update/Delete) by its id."""
     row = await OutboxActivity.get_or_none(id=params.id, type__in=OUTBOX_TYPES, event_id__isnull=False)

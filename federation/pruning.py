@@ -34,6 +34,8 @@ from models.context import Context
 from models.federation import Delivery, DeliveryState, InboxActivity, InboxState
 from models.registry import REGISTRY, Access, Input, Transaction
 
+from .outputs import PruneOut
+
 __all__ = ["FINISHED_DELIVERIES", "FINISHED_INBOX", "prune_rows"]
 
 FINISHED_INBOX = (InboxState.DONE.value, InboxState.IGNORED.value, InboxState.FAILED.value)
@@ -69,7 +71,9 @@ class PruneInput(Input):
     max_batches: int = Field(100, ge=1, le=10_000)
 
 
-@REGISTRY.operation("system.federation.prune", PruneInput, access=Access.SYSTEM, transaction=Transaction.NONE)
+@REGISTRY.operation(
+    "system.federation.prune", PruneInput, output=PruneOut, access=Access.SYSTEM, transaction=Transaction.NONE
+)
 async def prune(ctx: Context, params: PruneInput) -> dict[str, Any]:
     """Forget finished inbox activities and deliveries older than their retention."""
     now = datetime.now(UTC)

@@ -17,10 +17,9 @@ from models.actors import Actor
 from models.context import Context, Site
 from models.errors import Gone, NotFound
 from models.federation import RemoteActor, Subscription
-from models.registry import REGISTRY
 
-from . import documents
 from .actors import local_actor_url
+from .objects import read_object
 from .outbox import publish
 from .remote import as_id
 
@@ -44,12 +43,10 @@ def followable_object(site: Site, url: str) -> tuple[str, str] | None:
 async def _owner(site: Site, kind: str, object_id: str) -> Actor | None:
     """The local owner of a public object, or None when it is not (publicly) there."""
     try:
-        document = await REGISTRY.call(Context(site=site), "federation.object", {"kind": kind, "id": object_id})
+        owner = (await read_object(site, kind, object_id)).owner
     except (NotFound, Gone):
         return None
-    owner = as_id(document.get("attributedTo")) or ""
-    username = owner.removeprefix(documents.actor_url(site.base_url, ""))
-    return await Actor.get_or_none(username=username, domain="") if username != owner else None
+    return None if owner.domain else owner
 
 
 async def on_follow_object(site: Site, activity: Mapping[str, Any], sender: RemoteActor) -> str:

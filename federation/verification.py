@@ -17,6 +17,7 @@ from models.verification import VerifyInput, assess
 from . import documents
 from .actors import actor_keys, instance_actor
 from .keys import load_private_key
+from .outputs import VerifyAnswerDocument
 from .proofs import DATA_INTEGRITY_CONTEXT, sign_object
 from .remote import LoopMemo
 
@@ -40,7 +41,7 @@ async def sign_as_instance(ctx: Context, document: dict[str, Any]) -> dict[str, 
     return sign_object(document, private, method)
 
 
-@REGISTRY.operation("verify.token", VerifyInput, access=Access.PUBLIC)
+@REGISTRY.operation("verify.token", VerifyInput, output=VerifyAnswerDocument, access=Access.PUBLIC)
 async def verify_token(ctx: Context, params: VerifyInput) -> dict[str, Any]:
     """Check a copy of one of our tokens, or an attribute's range or pattern, without revealing values."""
     answer = await assess(ctx, params)

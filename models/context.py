@@ -12,7 +12,7 @@ import orjson
 from . import sql
 from .actors import Actor, Role, User
 from .errors import BadInput, Conflict, Forbidden, Unauthorized
-from .events import Event
+from .events import Event, check_payload
 from .ids import new_id
 from .login_throttle import LoginThrottle
 
@@ -134,7 +134,9 @@ class Context:
             )
 
     async def emit(self, name: str, object_type: str, object_id: str, payload: dict[str, Any]) -> None:
-        """Record a domain event in the current transaction (the outbox)."""
+        """Record a domain event in the current transaction (the outbox); its payload must match
+        the name's declaration in models/events.py."""
+        check_payload(name, payload)
         self.emitted.append(name)
         moment = sql.now()
         await sql.insert(

@@ -1,12 +1,37 @@
-"""The transactional outbox: domain events written in the same transaction as the change."""
+"""The transactional outbox: domain events written in the same transaction as the change.
+
+Every event name is declared here with the type of its payload (`EVENTS`), and an event is
+checked against its declaration when it is recorded (`check_payload`, called by
+`Context.emit` and, for events created through the ORM, by a pre-save hook): an undeclared
+name or a payload with a missing, unknown or mistyped key is a bug and fails the transaction
+that records it, instead of surprising the outbox, webhooks or federation later.
+
+Payloads name what they are about by id (entry, actor, type, token ids); readers such as the
+federation outbox read the models by those ids rather than parsing handles or API views.
+Handles that are kept beside an id (`agent_handle`, `author_handle`) are for people reading
+webhook bodies. The payload is also what webhook subscribers receive in `data.payload`.
+"""
 
 from __future__ import annotations
 
+from functools import cache
+from typing import Any
+
+from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
 from tortoise import fields
+from tortoise.signals import pre_save
+from typing_extensions import NotRequired, TypedDict
 
 from .base import APP, Entity
 
-__all__ = ["Event"]
+__all__ = ["EVENTS", "Event", "EventPayloadError", "LedgerEntryPayload", "check_payload"]
+
+# Unknown keys are refused: a key that nobody declared is a key nobody reads.
+_STRICT = ConfigDict(extra="forbid")
+
+
+class EventPayloadError(Exception):
+    """An event was recorded under an undeclared name or with a payload that does not match its type."""
 
 
 class Event(Entity):
@@ -20,3 +45,432 @@ class Event(Entity):
         app = APP
         table = "events"
         indexes = (("object_type", "object_id"),)
+
+
+# --- payload types, by subject ------------------------------------------------------------
+
+
+@with_config(_STRICT)
+class Empty(TypedDict):
+    """No payload: the event's object says it all."""
+
+
+@with_config(_STRICT)
+class UserNamed(TypedDict):
+    username: str
+
+
+@with_config(_STRICT)
+class UserStatusChanged(TypedDict):
+    username: str
+    status: str
+
+
+@with_config(_STRICT)
+class UserRolesChanged(TypedDict):
+    username: str
+    roles: list[str]
+
+
+@with_config(_STRICT)
+class ActorCreated(TypedDict):
+    username: str
+    kind: str
+
+
+@with_config(_STRICT)
+class ActorUpdated(TypedDict):
+    username: str
+    changed: list[str]
+
+
+@with_config(_STRICT)
+class ActorDeleted(TypedDict):
+    username: str
+    audience: list[str]  # actor ids of the remote followers and followed, who hear of the deletion
+
+
+@with_config(_STRICT)
+class ActorKeysCreated(TypedDict):
+    rsa_public_pem: str
+    ed25519_public_pem: str
+
+
+@with_config(_STRICT)
+class LedgerEntryPayload(TypedDict):
+    """ledger.create, ledger.give, ledger.burn: the entry just written (object_id is its id too)."""
+
+    entry: str  # ledger entry id
+    kind: str  # create, give or burn
+    type: str  # token type id
+    token: str | None  # the unique token this entry moves, if any
+    author: str  # actor id
+    author_handle: str
+    recipient: str | None  # actor id (local or remote); None for a burn
+    recipient_handle: str | None
+    amount: str  # decimal string in the type's units, as the API shows it
+
+
+@with_config(_STRICT)
+class LedgerFlagChanged(TypedDict):
+    flag: str
+    flags: list[str]
+    by: str  # handle of who set or removed it
+
+
+@with_config(_STRICT)
+class TokenCreated(TypedDict):
+    type: str
+    owner: str  # actor id
+    version: int
+    content_hash: str
+
+
+@with_config(_STRICT)
+class TokenUpdated(TypedDict):
+    version: int
+    content_hash: str
+    fields: NotRequired[list[str]]
+    owner: NotRequired[str]  # actor id of the new owner, on a transfer
+    agent: NotRequired[str]  # actor id of the agent whose report made the change
+    agent_handle: NotRequired[str]
+    report: NotRequired[str]  # agent report id
+
+
+@with_config(_STRICT)
+class Versioned(TypedDict):
+    version: int
+
+
+@with_config(_STRICT)
+class TypeCreated(TypedDict):
+    name: str
+    symbol: str
+
+
+@with_config(_STRICT)
+class FieldsChanged(TypedDict):
+    fields: list[str]
+    version: int
+
+
+@with_config(_STRICT)
+class SetCreated(TypedDict):
+    name: str
+    owner: str  # actor id
+    parent: str | None
+    links: list[str]
+    version: int
+
+
+@with_config(_STRICT)
+class SetDeleted(TypedDict):
+    version: int
+    name: str
+
+
+@with_config(_STRICT)
+class SetTokensAdded(TypedDict):
+    tokens: list[str]
+    version: int
+
+
+@with_config(_STRICT)
+class SetTokenRemoved(TypedDict):
+    token: str
+    version: int
+
+
+@with_config(_STRICT)
+class MediaUploaded(TypedDict):
+    token: str
+    attribute: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+@with_config(_STRICT)
+class GroupCreated(TypedDict):
+    name: str
+    owner: str  # username
+
+
+@with_config(_STRICT)
+class GroupUpdated(TypedDict):
+    name: str
+    changes: dict[str, Any]
+
+
+@with_config(_STRICT)
+class GroupDeleted(TypedDict):
+    name: str
+    members_removed: int
+
+
+@with_config(_STRICT)
+class GroupMember(TypedDict):
+    username: str
+    role: str
+    previous_role: NotRequired[str]
+    left: NotRequired[bool]
+
+
+@with_config(_STRICT)
+class AgentGrantCreated(TypedDict):
+    agent: str  # actor id
+    token: str | None
+    set: str | None
+    needs_approval: bool
+
+
+@with_config(_STRICT)
+class AgentGrantDeleted(TypedDict):
+    agent: str
+
+
+@with_config(_STRICT)
+class AgentReportDecided(TypedDict):
+    agent: str  # actor id
+    report: str  # agent report id
+    fields: NotRequired[list[str]]
+
+
+@with_config(_STRICT)
+class AgentReportSent(TypedDict):
+    token: str  # the token's URL on its owner's server
+    fields: list[str]
+
+
+@with_config(_STRICT)
+class DelegationGranted(TypedDict):
+    to: str
+    scopes: list[str]
+
+
+@with_config(_STRICT)
+class ByUser(TypedDict):
+    by: str
+
+
+@with_config(_STRICT)
+class OAuthApp(TypedDict):
+    name: str
+
+
+@with_config(_STRICT)
+class OAuthGrant(TypedDict):
+    user: str
+    scopes: list[str]
+
+
+@with_config(_STRICT)
+class OAuthUser(TypedDict):
+    user: str
+
+
+@with_config(_STRICT)
+class WebhookCreated(TypedDict):
+    url: str
+    events: list[str]
+
+
+@with_config(_STRICT)
+class WebhookUpdated(TypedDict):
+    fields: list[str]
+    enabled: bool
+
+
+@with_config(_STRICT)
+class WebhookUrl(TypedDict):
+    url: str
+
+
+@with_config(_STRICT)
+class WebhookDisabled(TypedDict):
+    url: str
+    reason: str
+
+
+@with_config(_STRICT)
+class ExportCreated(TypedDict):
+    set: str
+    tokens: int
+
+
+@with_config(_STRICT)
+class ImportCreated(TypedDict):
+    export: str
+    origin: str
+    tokens: int
+
+
+@with_config(_STRICT)
+class SubscriptionCreated(TypedDict):
+    follower: str  # the remote actor's URI
+    owner: str  # our owner's actor URL
+
+
+@with_config(_STRICT)
+class FollowRequested(TypedDict):
+    target: str  # handle
+    state: str
+
+
+@with_config(_STRICT)
+class FollowUndone(TypedDict):
+    target: str
+
+
+@with_config(_STRICT)
+class FollowReceived(TypedDict):
+    follower: str  # the remote actor's URI
+    state: str
+
+
+@with_config(_STRICT)
+class FederationSettingsChanged(TypedDict):
+    manually_approves_followers: bool
+
+
+@with_config(_STRICT)
+class DomainBlocked(TypedDict):
+    domain: str
+    follows_ended: int
+
+
+@with_config(_STRICT)
+class DomainUnblocked(TypedDict):
+    domain: str
+
+
+@with_config(_STRICT)
+class ActorBlocked(TypedDict):
+    actor: str  # the remote actor's URI
+    follows_ended: int
+
+
+@with_config(_STRICT)
+class ActorUnblocked(TypedDict):
+    actor: str
+
+
+# A job's events carry its operation and state, plus what the change was about
+# (functional form: "from" is a keyword).
+JobPayload = TypedDict(
+    "JobPayload",
+    {
+        "operation": str,
+        "state": str,
+        "on_behalf_of": NotRequired[str | None],  # username
+        "steps": NotRequired[list[str]],
+        "by": NotRequired[str],
+        "attempts": NotRequired[int],
+        "from": NotRequired[str],
+        "reason": NotRequired[str],
+        "callback_attempts": NotRequired[int],
+        "status": NotRequired[int | None],
+    },
+)
+# with_config cannot decorate the functional form; pydantic reads the attribute the same way
+JobPayload.__pydantic_config__ = _STRICT  # type: ignore[attr-defined]
+
+_JOB_EVENTS = (
+    "queued", "running", "succeeded", "failed", "cancelled", "requeued", "deleted", "terminated", "state_set",
+    "callback_delivered", "callback_failed", "callback_retrying",
+)
+
+# --- the declaration: every event name and its payload type --------------------------------
+
+EVENTS: dict[str, Any] = {
+    "user.registered": UserNamed,
+    "user.frozen": UserStatusChanged,
+    "user.unfrozen": UserStatusChanged,
+    "user.deleted": UserStatusChanged,
+    "user.token_regenerated": UserNamed,
+    "user.roles_changed": UserRolesChanged,
+    "actor.created": ActorCreated,
+    "actor.updated": ActorUpdated,
+    "actor.deleted": ActorDeleted,
+    "actor.keys_created": ActorKeysCreated,
+    "ledger.create": LedgerEntryPayload,
+    "ledger.give": LedgerEntryPayload,
+    "ledger.burn": LedgerEntryPayload,
+    "ledger.flagged": LedgerFlagChanged,
+    "ledger.unflagged": LedgerFlagChanged,
+    "token.created": TokenCreated,
+    "token.updated": TokenUpdated,
+    "token.deleted": Versioned,
+    "type.created": TypeCreated,
+    "type.updated": FieldsChanged,
+    "type.deleted": Versioned,
+    "set.created": SetCreated,
+    "set.updated": FieldsChanged,
+    "set.deleted": SetDeleted,
+    "set.tokens_added": SetTokensAdded,
+    "set.token_removed": SetTokenRemoved,
+    "media.uploaded": MediaUploaded,
+    "group.created": GroupCreated,
+    "group.updated": GroupUpdated,
+    "group.deleted": GroupDeleted,
+    "group.member_added": GroupMember,
+    "group.member_role_changed": GroupMember,
+    "group.member_removed": GroupMember,
+    "agent.grant.created": AgentGrantCreated,
+    "agent.grant.deleted": AgentGrantDeleted,
+    "agent.report.pending": AgentReportDecided,
+    "agent.report.applied": AgentReportDecided,
+    "agent.report.rejected": AgentReportDecided,
+    "agent.report.sent": AgentReportSent,
+    "delegation.granted": DelegationGranted,
+    "delegation.revoked": ByUser,
+    "oauth.app_registered": OAuthApp,
+    "oauth.authorized": OAuthGrant,
+    "oauth.token_issued": OAuthGrant,
+    "oauth.access_revoked": OAuthUser,
+    "webhook.created": WebhookCreated,
+    "webhook.updated": WebhookUpdated,
+    "webhook.deleted": WebhookUrl,
+    "webhook.disabled": WebhookDisabled,
+    "webhook_secret.created": Empty,
+    "webhook_secret.rotated": Empty,
+    "export.created": ExportCreated,
+    "import.created": ImportCreated,
+    "subscription.created": SubscriptionCreated,
+    "follow.requested": FollowRequested,
+    "follow.undone": FollowUndone,
+    "follow.accepted": Empty,
+    "follow.rejected": Empty,
+    "follow.received": FollowReceived,
+    "federation.settings_changed": FederationSettingsChanged,
+    "federation.domain_blocked": DomainBlocked,
+    "federation.domain_unblocked": DomainUnblocked,
+    "federation.actor_blocked": ActorBlocked,
+    "federation.actor_unblocked": ActorUnblocked,
+    **{f"job.{name}": JobPayload for name in _JOB_EVENTS},
+}
+
+
+@cache
+def _adapter(name: str) -> TypeAdapter[Any]:
+    return TypeAdapter(EVENTS[name])
+
+
+def check_payload(name: str, payload: Any) -> None:
+    """Refuse an undeclared event name or a payload that does not match the name's type."""
+    if name not in EVENTS:
+        raise EventPayloadError(f"event {name!r} is not declared in models/events.py")
+    try:
+        _adapter(name).validate_python(payload)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in item['loc']) or 'payload'}: {item['msg']}"
+            for item in error.errors(include_url=False)
+        )
+        raise EventPayloadError(f"the payload of event {name!r} does not match its declaration: {problems}") from None
+
+
+@pre_save(Event)
+async def _check_before_save(sender: type[Event], instance: Event, using_db: Any, update_fields: Any) -> None:
+    """Events created through the ORM (not Context.emit) are checked as well."""
+    check_payload(instance.name, instance.payload)

@@ -18,13 +18,14 @@ from typing import Any
 
 from tortoise import fields
 
-from .actors import AccessToken
+from .actors import AccessToken, User
 from .base import APP, Entity, iso
 from .engine import Durable
+from .events import Event
 
 __all__ = [
     "Job", "JobState", "FINISHED", "MANUAL_TRANSITIONS", "WebhookSecret",
-    "job_view", "job_location", "revoke_job_tokens",
+    "job_view", "job_location", "record_job_event", "revoke_job_tokens",
 ]
 
 
@@ -145,3 +146,17 @@ def job_view(job: Job, usernames: dict[str, str], callback: dict[str, Any] | Non
         "started_at": iso(job.started_at),
         "finished_at": iso(job.finished_at),
     }
+
+
+async def record_job_event(job: Job, name: str, payload: dict[str, Any] | None = None) -> None:
+    """Outbox event for a job state change, attributed to the job's caller (none for system jobs)."""
+    if job.caller_id is None:  # type: ignore[attr-defined]
+        return  # periodic housekeeping is not news to anyone
+    actor_ids = await User.filter(id=job.caller_id).values_list("actor_id", flat=True)  # type: ignore[attr-defined]
+    await Event.create(
+        name=name,
+        actor_id=actor_ids[0] if actor_ids else None,
+        object_type="job",
+        object_id=job.id,
+        payload={"operation": job.operation, "state": job.state, **(payload or {})},
+    )

@@ -17,8 +17,8 @@ from .actors import AccessToken, TokenKind
 from .engine import Lease, Machine, backoff
 from .ids import new_id
 from .job_callbacks import BACKOFF, CLAIM_SECONDS, MAX_TRIES, CallbackState, JobCallback, queue_callback
+from .jobs import FINISHED, MANUAL_TRANSITIONS, Job, JobState, record_job_event, revoke_job_tokens
 from .security import new_bearer_token, token_digest
-from .jobs import FINISHED, MANUAL_TRANSITIONS, Job, JobState, revoke_job_tokens
 from .webhooks import DeliveryState, WebhookDelivery
 
 __all__ = ["JOBS", "CALLBACKS", "WEBHOOK_DELIVERIES"]
@@ -37,8 +37,6 @@ async def _revoke_job_tokens(jobs: list[Job], _: datetime) -> None:
 
 async def _job_reaped(job: Job, gave_up: bool, now: datetime) -> None:
     """A job whose worker died: its token ends; users see why it failed, or that it was requeued."""
-    from .operations.jobs import record_job_event  # the operations import this module's machines
-
     await revoke_job_tokens(job.id)
     if gave_up:
         problem = {

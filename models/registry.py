@@ -10,6 +10,10 @@ Two declarations, one meaning each:
   comes from the role) and whether a frozen account may call it.
 - `transaction` is how its transaction is run: by the registry, by the operation itself, or
   none at all (reads, and operations that await network I/O and must hold no transaction).
+
+Every operation also declares its `output`: the pydantic model of what it answers (OpenAPI's
+response schema comes from it), `Paged[Model]` for a page of a list, `Rendered` or `FileResult`
+for a document or a file, and None for an operation that answers no body (HTTP 204).
 """
 
 from __future__ import annotations
@@ -26,8 +30,20 @@ from tortoise.transactions import in_transaction
 from .actors import Role, UserStatus
 from .context import Context
 from .errors import BadInput, Forbidden, NotFound
+from .results import FileResult, Rendered
 
-__all__ = ["Access", "Effect", "Input", "Operation", "Registry", "REGISTRY", "Transaction", "validation_problem"]
+__all__ = [
+    "Access",
+    "Effect",
+    "Input",
+    "Operation",
+    "OutputSpec",
+    "Registry",
+    "REGISTRY",
+    "Transaction",
+    "UNDECLARED",
+    "validation_problem",
+]
 
 InputT = TypeVar("InputT", bound=BaseModel)
 
@@ -65,6 +81,19 @@ class Transaction(Enum):
     NONE = "none"  # never wrapped: reads, and work that awaits network I/O between short transactions
 
 
+class _Undeclared:
+    """The output of an operation registered without one (tests/test_openapi.py refuses it)."""
+
+    def __repr__(self) -> str:
+        return "UNDECLARED"
+
+
+UNDECLARED = _Undeclared()
+
+# What an operation answers: a pydantic model (JSON), a rendered document, a file, or nothing (204).
+OutputSpec = type[BaseModel] | type[Rendered] | type[FileResult] | None
+
+
 @dataclass(frozen=True)
 class Operation:
     name: str
@@ -75,6 +104,7 @@ class Operation:
     summary: str
     effect: Effect
     transaction: Transaction
+    output: OutputSpec | _Undeclared = UNDECLARED
 
 
 class Registry:
@@ -86,6 +116,7 @@ class Registry:
         name: str,
         input: type[InputT],
         *,
+        output: OutputSpec | _Undeclared = UNDECLARED,
         access: Access = Access.WRITE,
         role: Role | None = None,
         summary: str = "",
@@ -93,6 +124,8 @@ class Registry:
         transaction: Transaction | None = None,
     ) -> Callable[[Callable[[Context, InputT], Awaitable[Any]]], Callable[[Context, InputT], Awaitable[Any]]]:
         """Register `run(ctx, params)` under `name`; a name may be registered once.
+
+        `output` is what it answers (see the module docstring); None means no body (204).
 
         Defaults: Access.WRITE and Access.SYSTEM operations write, PUBLIC and USER ones read;
         a writing operation runs in the registry's transaction, a reading one in none. An
@@ -117,6 +150,7 @@ class Registry:
                 summary=summary or (doc[0] if doc else name),
                 effect=effect,
                 transaction=transaction,
+                output=output,
             )
             return run
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlencode
 
 import orjson
@@ -17,24 +16,13 @@ from models.registry import REGISTRY
 from models.results import FileResult, Rendered
 
 from .activitypub import signed_request
-from .job_requests import respond_async, wants_async
 from .headers import protect
+from .job_requests import respond_async, wants_async
 from .jobs import WORKERS
 from .keys import ANONYMOUS_LIMITER, CTX, SETTINGS, SIGNED_LIMITER, SITE
+from .routes import Route
 
 __all__ = ["Route", "operation_handler", "read_json_object", "json_response"]
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    path: str
-    operation: str
-    status: int = 200
-    location: str | None = None  # e.g. "/api/v1/types/{id}" for 201 responses
-    body: Literal["json", "raw", "none"] = "json"
-    anonymous_limited: bool = False  # callers without a token get a per-address budget (server/ratelimit.py)
-    forms: bool = False  # also accept application/x-www-form-urlencoded (Mastodon clients send it)
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

@@ -11,26 +11,17 @@ import sys
 from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from models.context import Context
 from models.errors import DomainError
-from models.registry import REGISTRY
 
 from .database import DatabaseUnavailable
 from .settings import Settings, SettingsError, load_settings
+from .system import system_call
 
 __all__ = ["main", "system_call"]
-
-
-async def system_call(settings: Settings, name: str, params: dict[str, Any]) -> Any:
-    """Call an operation as the trusted local operator (the person at the console)."""
-    from .app import site_from
-
-    return await REGISTRY.call(Context(site=site_from(settings), system=True), name, params)
 
 
 async def _with_database(settings: Settings, work: Callable[[], Awaitable[int]]) -> int:

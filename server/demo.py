@@ -12,8 +12,8 @@ from models.errors import DomainError
 from models.operations.accounts import authenticate_token
 from models.tokens import TokenType
 
-from .cli import system_call
 from .settings import Settings
+from .system import system_call
 
 __all__ = ["load_demo", "DEMO_USERS", "DEMO_TOKENS_FILE"]
 

@@ -42,7 +42,7 @@ from .keys import CTX, SETTINGS
 from .middlewares import problem_response
 
 if TYPE_CHECKING:
-    from .api import Route
+    from .routes import Route
 
 __all__ = ["preferences", "wants_async", "respond_async"]
 

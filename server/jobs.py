@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from datetime import datetime, timezone
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 import orjson
@@ -37,7 +37,7 @@ from federation.outbox import publish_due_events
 from models.actors import AccessToken, User, UserStatus
 from models.context import Context, Site
 from models.engine import GiveUp, Go, Lease, LostLease, Outcome, Pump, Runner, claim, run_claimed, run_due
-from models.engine.runner import runner_name
+from models.engine.runner import renew, runner_name
 from models.errors import DomainError, Unauthorized, Unprocessable
 from models.ids import new_id
 from models.job_callbacks import queue_callback
@@ -247,6 +247,10 @@ class Worker:
             return None
         self._leases[rows[0].id] = lease
         return rows[0]  # type: ignore[no-any-return]  # the jobs machine's rows are jobs
+
+    async def renew(self, job: Job) -> bool:
+        """Extend the lease of a claimed job; False when it is no longer ours."""
+        return await renew(self._leases[job.id])
 
     async def run_job(self, job: Job) -> str:
         """Run a claimed job while renewing its lease; the final state, or "lost"."""

@@ -1,14 +1,21 @@
-"""OpenAPI 3.1 generated from the route table and the operations' pydantic models."""
+"""OpenAPI 3.1 generated from the route table and the operations' pydantic models.
+
+Inputs become parameters and request bodies; each operation's declared `output` becomes its
+success response (a component schema), None a 204 without a body.
+"""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from models.oauth import required_scope
-from models.registry import REGISTRY
+from pydantic import BaseModel
 
-from .api import Route
+from models.oauth import required_scope
+from models.registry import REGISTRY, UNDECLARED, Operation
+from models.results import FileResult, Rendered
+
+from .routes import Route
 
 __all__ = ["build_openapi", "path_item"]
 
@@ -36,6 +43,7 @@ _ERROR_STATUSES = {
     "413": "Body too large",
     "415": "Unsupported media type",
     "422": "Semantic error",
+    "429": "Too many requests (sign-in attempts, anonymous budget): wait Retry-After seconds",
 }
 
 
@@ -51,7 +59,8 @@ _JOB_HEADERS = [
         "name": "Idempotency-Key",
         "in": "header",
         "required": False,
-        "description": "with an async call: the same key and request give the same job",
+        "description": "with an async call: the same key and request give the same job "
+        "(a repeat answers the earlier job's record with 200)",
         "schema": {"type": "string", "maxLength": 255},
     },
     {
@@ -65,13 +74,51 @@ _JOB_HEADERS = [
 ]
 
 
+_REF = "#/components/schemas/{model}"
+# The job record a 202 (and a job's own URL) answers; models/operations/jobs.py declares it.
+_JOB_OUTPUT = "jobs.get"
+
+
+def _add_component(components: dict[str, Any], name: str, definition: dict[str, Any]) -> None:
+    """Two different models of one name would silently replace each other: refuse that."""
+    if components.get(name, definition) != definition:
+        raise ValueError(f"two different schemas are both named {name!r}: rename one model")
+    components[name] = definition
+
+
 def _schema(route: Route, components: dict[str, Any]) -> dict[str, Any]:
-    schema = REGISTRY.get(route.operation).input.model_json_schema(
-        ref_template="#/components/schemas/{model}", mode="validation"
-    )
+    schema = REGISTRY.get(route.operation).input.model_json_schema(ref_template=_REF, mode="validation")
     for name, definition in schema.pop("$defs", {}).items():
-        components[name] = definition
+        _add_component(components, name, definition)
     return schema
+
+
+def _model_ref(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
+    """A $ref to the model's component (answers are serialised, so the serialization schema)."""
+    schema = model.model_json_schema(ref_template=_REF, mode="serialization")
+    for name, definition in schema.pop("$defs", {}).items():
+        _add_component(components, name, definition)
+    _add_component(components, model.__name__, schema)
+    return {"$ref": _REF.format(model=model.__name__)}
+
+
+def _success(operation: Operation, status: int, components: dict[str, Any]) -> dict[str, Any]:
+    """The success responses of an operation, from its declared output."""
+    output = operation.output
+    if output is UNDECLARED:
+        raise ValueError(f"operation {operation.name!r} declares no output")
+    if output is None:
+        return {"204": {"description": "Done; no body"}}
+    if output is Rendered:
+        text = {"schema": {"type": "string"}}
+        content = {"text/html": text, "text/markdown": text, "text/*": text}
+        return {str(status): {"description": "The rendered document", "content": content}}
+    if output is FileResult:
+        binary = {"schema": {"type": "string", "format": "binary"}}
+        return {str(status): {"description": "The file", "content": {"*/*": binary}}}
+    assert isinstance(output, type) and issubclass(output, BaseModel)
+    content = {"application/json": {"schema": _model_ref(output, components)}}
+    return {str(status): {"description": operation.summary or "Success", "content": content}}
 
 
 def _operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
@@ -121,14 +168,26 @@ def _operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
     if operation.access.value != "public":
         spec["security"] = [{"bearer": []}]
     spec["x-oauth-scope"] = required_scope(operation)  # what an app's OAuth token needs for it
-    responses: dict[str, Any] = {
-        str(route.status): {"description": "Success", "content": {"application/json": {"schema": {}}}}
-    }
+    responses = _success(operation, route.status, components)
     if route.body != "raw":
+        job = _success(REGISTRY.get(_JOB_OUTPUT), 200, components)["200"]["content"]["application/json"]["schema"]
+        if route.status != 200:
+            # an async call whose Idempotency-Key was used before answers the earlier job with 200
+            responses.setdefault(
+                "200",
+                {
+                    "description": "The job an earlier call with this Idempotency-Key queued",
+                    "content": {"application/json": {"schema": job}},
+                },
+            )
+        queued = job
+        if route.status == 202 and operation.name != _JOB_OUTPUT:
+            answer = responses["202"]["content"]["application/json"]["schema"]
+            queued = job if answer == job else {"anyOf": [answer, job]}
         responses["202"] = {
             "description": "Queued as a job (Prefer: respond-async); poll the Location",
             "headers": {"Location": {"schema": {"type": "string"}}, "Retry-After": {"schema": {"type": "integer"}}},
-            "content": {"application/json": {"schema": {}}},
+            "content": {"application/json": {"schema": queued}},
         }
     for status, description in _ERROR_STATUSES.items():
         responses[status] = {"description": description, "content": {"application/problem+json": {"schema": PROBLEM_REF}}}

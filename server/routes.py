@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
-from .api import Route
+from dataclasses import dataclass
+from typing import Literal
 
-__all__ = ["ROUTES"]
+__all__ = ["ROUTES", "Route"]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    operation: str
+    status: int = 200
+    location: str | None = None  # e.g. "/api/v1/types/{id}" for 201 responses
+    body: Literal["json", "raw", "none"] = "json"
+    anonymous_limited: bool = False  # callers without a token get a per-address budget (server/ratelimit.py)
+    forms: bool = False  # also accept application/x-www-form-urlencoded (Mastodon clients send it)
+
 
 V1 = "/api/v1"
 

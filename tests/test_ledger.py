@@ -326,3 +326,42 @@ async def test_unique_tokens__minted_given_whole_and_burnt_on_delete(api: Api) -
     await assert_invariant(api, card_type["id"], "bob")
     assert (await api.post("/api/v1/tokens", {"type": card_type["id"]}, token=alice)).status == 201
     assert_problem(await api.post("/api/v1/tokens", {"type": card_type["id"]}, token=alice), 422, "supply-limit-exceeded")
+
+
+async def test_trace__each_entry_as_ledger_get_shows_it(api: Api) -> None:
+    """The trace lists the operation and every ancestor exactly as GET .../operations/{id} does
+    (sources in order, flags with their authors, times, remaining), and edges for every source."""
+    alice, bob, carol = await api.user("alice"), await api.user("bob"), await api.user("carol")
+    type_id = await minted(api, alice, "5")
+    more = {"type": type_id, "amount": "5", "description": "more"}
+    second = await api.post("/api/v1/ledger/create", more, token=alice)
+    assert second.status == 201, second
+    to_bob = await api.post("/api/v1/ledger/give", {"type": type_id, "amount": "8", "to": "bob"}, token=alice)
+    assert to_bob.status == 201 and len(to_bob.body["sources"]) == 2, to_bob
+    flagged = await api.post(f"/api/v1/ledger/operations/{to_bob.body['id']}/flags", {"flag": "checked"}, token=carol)
+    assert flagged.status == 200, flagged
+    to_carol = await api.post("/api/v1/ledger/give", {"type": type_id, "amount": "6.50", "to": "carol"}, token=bob)
+    assert to_carol.status == 201, to_carol
+    give_back = {"type": type_id, "amount": "2", "to": "alice", "description": "back"}
+    back = await api.post("/api/v1/ledger/give", give_back, token=carol)
+    assert back.status == 201, back
+
+    reply = await api.get(f"/api/v1/ledger/operations/{back.body['id']}/trace")
+    assert reply.status == 200, reply
+    listed = [reply.body["operation"], *reply.body["ancestors"]]
+    assert [item["id"] for item in reply.body["ancestors"]] == sorted(item["id"] for item in reply.body["ancestors"])
+    assert len(listed) == 5
+    for item in listed:
+        one = await api.get(f"/api/v1/ledger/operations/{item['id']}")
+        assert one.status == 200 and item == one.body, (item, one.body)
+    assert flag_authors(next(item for item in listed if item["id"] == to_bob.body["id"])) == [("checked", "carol")]
+    edges = sorted((edge["entry"], edge["source"], edge["amount"]) for edge in reply.body["edges"])
+    expected = sorted(
+        (item["id"], source, amount) for item in listed for amount, source in item["sources"]
+    )
+    assert edges == expected and len(edges) == 4, edges
+    assert sorted(reply.body["roots"]) == sorted(item["id"] for item in listed if item["kind"] == "create")
+    assert reply.body["truncated"] is False
+    capped = await api.get(f"/api/v1/ledger/operations/{back.body['id']}/trace", params={"limit": "2"})
+    assert capped.status == 200 and capped.body["truncated"] is True, capped
+    assert capped.body["ancestors"] == reply.body["ancestors"][-2:]

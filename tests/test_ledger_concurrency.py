@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from typing import Any
 
 from models.ledger import LedgerEntry
 
@@ -59,3 +60,46 @@ async def test_concurrent_mints__cannot_pass_the_largest_total_together(api: Api
     assert await balance(api, type_id, "alice") == "9.000000000000000001"
     listed = await api.get(f"/api/v1/types/{type_id}")
     assert listed.status == 200 and listed.body["minted"] == "9.000000000000000001", listed
+
+
+async def test_concurrent_gives__overspends_refused_alone_and_balances_exact(api: Api) -> None:
+    """Two givers race many gives at once, some past their balance: every answer is right on
+    its own (201 with the entry, or 409 insufficient-balance), and the balances add up exactly:
+    no double spend, no lost give (gives committed together fail and succeed one by one)."""
+    alice, carol, _, _ = await api.user("alice"), await api.user("carol"), await api.user("bob"), await api.user("dave")
+    type_a = await minted(api, alice, "100", smallest_unit=0)
+    type_c = await minted(api, carol, "50", smallest_unit=0)
+
+    async def give(token: str, type_id: str, amount: str, to: str) -> tuple[str, str, int, Any]:
+        reply = await api.post("/api/v1/ledger/give", {"type": type_id, "amount": amount, "to": to}, token=token)
+        return type_id, to, reply.status, reply.body
+
+    calls = [give(alice, type_a, "7", ["bob", "dave"][i % 2]) for i in range(40)]  # 14 fit in 100
+    calls += [give(carol, type_c, "2", "bob") for _ in range(30)]  # 25 fit in 50
+    answers = await asyncio.gather(*calls)
+
+    received: Counter[tuple[str, str]] = Counter()
+    ids = set()
+    for type_id, to, status, body in answers:
+        if status == 409:
+            assert body["code"] == "insufficient-balance", body
+            continue
+        assert status == 201, (status, body)
+        amount = "7" if type_id == type_a else "2"
+        recipient = body["recipient"].partition("@")[0]
+        assert (body["type"], recipient, body["amount"], body["kind"]) == (type_id, to, amount, "give"), body
+        assert sum(int(taken) for taken, _ in body["sources"]) == int(amount), body
+        received[(type_id, to)] += int(amount)
+        ids.add(body["id"])
+    statuses = Counter((type_id, status) for type_id, _, status, _ in answers)
+    assert statuses == {(type_a, 201): 14, (type_a, 409): 26, (type_c, 201): 25, (type_c, 409): 5}, statuses
+    assert len(ids) == 39
+    assert await balance(api, type_a, "alice") == "2"
+    assert await balance(api, type_c, "carol") == "0"
+    assert int(await balance(api, type_a, "bob")) == received[(type_a, "bob")]
+    assert int(await balance(api, type_a, "dave")) == received[(type_a, "dave")] == 98 - received[(type_a, "bob")]
+    assert await balance(api, type_c, "bob") == "50"
+    assert await LedgerEntry.filter(kind="give", id__in=list(ids)).count() == 39
+    assert await LedgerEntry.filter(kind="give").count() == 39
+    for type_id, owner in [(type_a, "alice"), (type_a, "bob"), (type_a, "dave"), (type_c, "carol"), (type_c, "bob")]:
+        await assert_invariant(api, type_id, owner)

@@ -81,11 +81,14 @@ class Lease:
         """A Retry now would give up: the handler may settle what hangs on the row."""
         return bool(row.attempts >= max_attempts_of(self.machine, self.site, row))
 
-    async def commit(self, row: Any, outcome: Outcome) -> None:
-        """Record `outcome` now, in the caller's open transaction; LostLease if the row is not ours."""
+    async def commit(self, row: Any, outcome: Outcome) -> Outcome:
+        """Record `outcome` now, in the caller's open transaction; LostLease if the row is not ours.
+
+        Returns the outcome, for the handler to return (the runner sees it is recorded)."""
         if await _write(self.machine, self.site, self.owner, [row], {row.id: outcome}) != 1:
             raise LostLease
         self.committed.add(row.id)
+        return outcome
 
     async def save(self, row: Any, **values: Any) -> None:
         """Write domain columns of a claimed row (a chain's finished step); LostLease if not ours."""

@@ -21,6 +21,7 @@ from ..actors import AccessToken, Actor, Role, TokenKind, User, UserStatus
 from ..context import Context
 from ..errors import Conflict, Forbidden, NotFound, Unauthorized
 from ..federation import Follow
+from ..outputs import Output, Paged, UserOut
 from ..paging import ListInput, paginate
 from ..names import Name
 from ..registry import REGISTRY, Access, Effect, Input, Transaction
@@ -129,7 +130,31 @@ async def find_user(username: str) -> User:
     return user
 
 
-@REGISTRY.operation("auth.register", RegisterInput, access=Access.PUBLIC, effect=Effect.WRITE)
+class UserWithTokenOut(Output):
+    """A new account (or one whose token was replaced) and its personal bearer token, shown once."""
+
+    user: UserOut
+    token: str
+
+
+class LoginOut(Output):
+    token: str
+    token_type: Literal["Bearer"]
+    expires_in: int = Field(description="seconds")
+
+
+class RevokedOut(Output):
+    revoked: bool
+
+
+class ProfileOut(UserOut):
+    """The signed-in user's own view: private fields and the public profile."""
+
+    display_name: str | None
+    summary: str | None
+
+
+@REGISTRY.operation("auth.register", RegisterInput, output=UserWithTokenOut, access=Access.PUBLIC, effect=Effect.WRITE)
 async def register(ctx: Context, params: RegisterInput) -> dict[str, Any]:
     """Create an account and return it with its non-expiring personal bearer token."""
     user = await create_user(params.username, params.password, params.email)
@@ -141,7 +166,9 @@ async def register(ctx: Context, params: RegisterInput) -> dict[str, Any]:
 
 # Transaction.NONE: the password check (~50 ms of scrypt on a thread) must not hold the database's
 # write lock; the one write, the new token, commits on its own.
-@REGISTRY.operation("auth.login", Credentials, access=Access.PUBLIC, effect=Effect.WRITE, transaction=Transaction.NONE)
+@REGISTRY.operation(
+    "auth.login", Credentials, output=LoginOut, access=Access.PUBLIC, effect=Effect.WRITE, transaction=Transaction.NONE
+)
 async def login(ctx: Context, params: Credentials) -> dict[str, Any]:
     """Check a password and issue a login token valid for 30 days.
 
@@ -172,7 +199,7 @@ class NoInput(Input):
     pass
 
 
-@REGISTRY.operation("auth.logout", NoInput, access=Access.USER, effect=Effect.RELINQUISH)
+@REGISTRY.operation("auth.logout", NoInput, output=RevokedOut, access=Access.USER, effect=Effect.RELINQUISH)
 async def logout(ctx: Context, params: NoInput) -> dict[str, Any]:
     """Revoke the token used for this call."""
     token = ctx.extra.get("access_token")
@@ -186,7 +213,7 @@ def profile_view(user: User, actor: Actor) -> dict[str, Any]:
     return user_view(user, private=True) | {"display_name": actor.display_name, "summary": actor.summary}
 
 
-@REGISTRY.operation("users.me", NoInput, access=Access.USER)
+@REGISTRY.operation("users.me", NoInput, output=ProfileOut, access=Access.USER)
 async def me(ctx: Context, params: NoInput) -> dict[str, Any]:
     """The signed-in user, with private fields."""
     return profile_view(ctx.require_user(), ctx.require_actor())
@@ -203,7 +230,7 @@ class ProfileInput(Input):
         return self
 
 
-@REGISTRY.operation("users.me.update", ProfileInput)
+@REGISTRY.operation("users.me.update", ProfileInput, output=ProfileOut)
 async def update_profile(ctx: Context, params: ProfileInput) -> dict[str, Any]:
     """Change your display name and summary; your followers elsewhere get the new profile."""
     user, actor = ctx.require_user(), ctx.require_actor()
@@ -225,7 +252,7 @@ class UserListInput(ListInput):
     role: Role | None = None
 
 
-@REGISTRY.operation("admin.users.list", UserListInput, access=Access.USER, role=Role.ADMIN)
+@REGISTRY.operation("admin.users.list", UserListInput, output=Paged[UserOut], access=Access.USER, role=Role.ADMIN)
 async def list_users(ctx: Context, params: UserListInput) -> Any:
     """All users, filterable by status and role (admin)."""
     query = User.all()
@@ -272,19 +299,19 @@ async def _delete_account(ctx: Context, user: User) -> dict[str, Any]:
     return user_view(user, private=True)
 
 
-@REGISTRY.operation("admin.users.freeze", UsernameInput, role=Role.ADMIN)
+@REGISTRY.operation("admin.users.freeze", UsernameInput, output=UserOut, role=Role.ADMIN)
 async def freeze(ctx: Context, params: UsernameInput) -> dict[str, Any]:
     """Freeze a user: their existing tokens can still read, but they cannot sign in or change anything."""
     return await _set_status(ctx, params.username, UserStatus.FROZEN, "user.frozen")
 
 
-@REGISTRY.operation("admin.users.unfreeze", UsernameInput, role=Role.ADMIN)
+@REGISTRY.operation("admin.users.unfreeze", UsernameInput, output=UserOut, role=Role.ADMIN)
 async def unfreeze(ctx: Context, params: UsernameInput) -> dict[str, Any]:
     """Make a frozen user active again."""
     return await _set_status(ctx, params.username, UserStatus.ACTIVE, "user.unfrozen")
 
 
-@REGISTRY.operation("admin.users.delete", UsernameInput, role=Role.ADMIN)
+@REGISTRY.operation("admin.users.delete", UsernameInput, output=UserOut, role=Role.ADMIN)
 async def delete_user(ctx: Context, params: UsernameInput) -> dict[str, Any]:
     """Soft-delete a user and revoke all their tokens; history stays."""
     return await _set_status(ctx, params.username, UserStatus.DELETED, "user.deleted")
@@ -294,7 +321,7 @@ class PasswordInput(Input):
     password: str = Field(min_length=1, max_length=256)
 
 
-@REGISTRY.operation("users.me.delete", PasswordInput)
+@REGISTRY.operation("users.me.delete", PasswordInput, output=UserOut)
 async def delete_me(ctx: Context, params: PasswordInput) -> dict[str, Any]:
     """Delete your own account (give your current password); servers that follow you are told."""
     user = ctx.require_user()
@@ -310,7 +337,7 @@ async def delete_me(ctx: Context, params: PasswordInput) -> dict[str, Any]:
     return await _delete_account(ctx, user)
 
 
-@REGISTRY.operation("admin.users.regenerate_token", UsernameInput, role=Role.ADMIN)
+@REGISTRY.operation("admin.users.regenerate_token", UsernameInput, output=UserWithTokenOut, role=Role.ADMIN)
 async def regenerate_token(ctx: Context, params: UsernameInput) -> dict[str, Any]:
     """Revoke a user's personal token and issue a new one."""
     user = await find_user(params.username)
@@ -324,7 +351,7 @@ class RolesInput(UsernameInput):
     roles: list[Role] = Field(max_length=len(Role))
 
 
-@REGISTRY.operation("admin.users.set_roles", RolesInput, role=Role.ADMIN)
+@REGISTRY.operation("admin.users.set_roles", RolesInput, output=UserOut, role=Role.ADMIN)
 async def set_roles(ctx: Context, params: RolesInput) -> dict[str, Any]:
     """Replace a user's roles."""
     user = await find_user(params.username)
@@ -341,7 +368,7 @@ class CreateUserInput(RegisterInput):
     roles: list[Role] = Field(default_factory=list, max_length=len(Role))
 
 
-@REGISTRY.operation("admin.users.create", CreateUserInput, role=Role.ADMIN)
+@REGISTRY.operation("admin.users.create", CreateUserInput, output=UserWithTokenOut, role=Role.ADMIN)
 async def admin_create_user(ctx: Context, params: CreateUserInput) -> dict[str, Any]:
     """Create a user with roles and return their personal token."""
     user = await create_user(params.username, params.password, params.email, [r.value for r in params.roles])

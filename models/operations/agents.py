@@ -23,6 +23,7 @@ from ..context import Context
 from ..errors import BadInput, Conflict, Forbidden, NotFound
 from ..federation import RemoteActor
 from ..paging import ListInput, paginate
+from ..outputs import ActorOut, Output, Paged, Timestamp
 from ..registry import REGISTRY, Access, Input
 from ..sets import SetMember
 from ..tokens import Token
@@ -90,6 +91,36 @@ async def _agent_actor(ctx: Context, name: str) -> Actor:
     return user.actor
 
 
+class GrantOut(Output):
+    """An agent grant: which agent may report changes to which token or set's tokens."""
+
+    id: str
+    owner: ActorOut
+    agent: ActorOut
+    token: str | None
+    set: str | None
+    attributes: list[str]
+    needs_approval: bool
+    created_at: Timestamp
+
+
+class ReportOut(Output):
+    """A change an agent reported, and what became of it."""
+
+    id: str
+    agent: ActorOut
+    owner: ActorOut
+    token: str
+    grant: str | None
+    attributes: dict[str, Any]
+    base_version: int
+    applied_version: int | None
+    note: str
+    state: str
+    created_at: Timestamp
+    decided_at: Timestamp
+
+
 def _grant_view(grant: AgentGrant, ctx: Context) -> dict[str, Any]:
     return {
         "id": grant.id,
@@ -155,7 +186,7 @@ async def create_grant(ctx: Context, params: GrantCreateInput, agent: Actor | No
     return _grant_view(grant, ctx)
 
 
-@REGISTRY.operation("agents.grants.list", GrantListInput, access=Access.USER)
+@REGISTRY.operation("agents.grants.list", GrantListInput, output=Paged[GrantOut], access=Access.USER)
 async def list_grants(ctx: Context, params: GrantListInput) -> Any:
     """Grants you gave (role=owner) or grants that let you act as an agent (role=agent)."""
     actor = ctx.require_actor()
@@ -165,7 +196,7 @@ async def list_grants(ctx: Context, params: GrantListInput) -> Any:
     return page
 
 
-@REGISTRY.operation("agents.grants.delete", IdInput)
+@REGISTRY.operation("agents.grants.delete", IdInput, output=None)
 async def delete_grant(ctx: Context, params: IdInput) -> None:
     """Withdraw a grant; its pending reports are rejected."""
     actor = ctx.require_actor()
@@ -234,13 +265,13 @@ async def report_change(
     return _report_view(report, ctx)
 
 
-@REGISTRY.operation("agents.reports.create", ReportCreateInput, role=Role.AGENT)
+@REGISTRY.operation("agents.reports.create", ReportCreateInput, output=ReportOut, role=Role.AGENT)
 async def create_report(ctx: Context, params: ReportCreateInput) -> dict[str, Any]:
     """Report a change made to a token off the server (agents only, within a grant)."""
     return await report_change(ctx, ctx.require_actor(), params.token, params.attributes, params.version, params.note)
 
 
-@REGISTRY.operation("agents.reports.list", ReportListInput, access=Access.USER)
+@REGISTRY.operation("agents.reports.list", ReportListInput, output=Paged[ReportOut], access=Access.USER)
 async def list_reports(ctx: Context, params: ReportListInput) -> Any:
     """Reports on your tokens (role=owner) or the reports you made as an agent (role=agent)."""
     actor = ctx.require_actor()
@@ -264,7 +295,7 @@ async def _pending_report(ctx: Context, report_id: str) -> AgentReport:
     return report
 
 
-@REGISTRY.operation("agents.reports.approve", IdInput)
+@REGISTRY.operation("agents.reports.approve", IdInput, output=ReportOut)
 async def approve_report(ctx: Context, params: IdInput) -> dict[str, Any]:
     """Apply a held report; 409 if the token changed since the agent reported."""
     report = await _pending_report(ctx, params.id)
@@ -284,7 +315,7 @@ async def approve_report(ctx: Context, params: IdInput) -> dict[str, Any]:
     return _report_view(report, ctx)
 
 
-@REGISTRY.operation("agents.reports.reject", IdInput)
+@REGISTRY.operation("agents.reports.reject", IdInput, output=ReportOut)
 async def reject_report(ctx: Context, params: IdInput) -> dict[str, Any]:
     """Refuse a held report; the token stays as it is."""
     report = await _pending_report(ctx, params.id)

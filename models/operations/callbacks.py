@@ -19,6 +19,7 @@ from ..base import iso
 from ..context import Context
 from ..events import Event
 from ..jobs import WebhookSecret
+from ..outputs import Output, Timestamp
 from ..registry import REGISTRY, Access, Input
 
 __all__ = ["new_secret", "secret_for", "secret_view"]
@@ -53,17 +54,23 @@ async def secret_for(user_id: str) -> WebhookSecret:
         return await WebhookSecret.get(user_id=user_id)
 
 
+class SecretOut(Output):
+    secret: str
+    algorithm: str
+    updated_at: Timestamp
+
+
 def secret_view(secret: WebhookSecret) -> dict[str, Any]:
     return {"secret": secret.secret, "algorithm": "Standard Webhooks v1 (HMAC-SHA256)", "updated_at": iso(secret.updated_at)}
 
 
-@REGISTRY.operation("webhooks.secret.get", NoInput, access=Access.USER)
+@REGISTRY.operation("webhooks.secret.get", NoInput, output=SecretOut, access=Access.USER)
 async def get_secret(ctx: Context, params: NoInput) -> dict[str, Any]:
     """Your webhook secret, which signs your job callbacks (created on first use)."""
     return secret_view(await secret_for(ctx.require_user().id))
 
 
-@REGISTRY.operation("webhooks.secret.rotate", NoInput)
+@REGISTRY.operation("webhooks.secret.rotate", NoInput, output=SecretOut)
 async def rotate_secret(ctx: Context, params: NoInput) -> dict[str, Any]:
     """Replace your webhook secret with a new one; the old one stops working at once."""
     user = ctx.require_user()

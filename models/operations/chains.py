@@ -27,6 +27,7 @@ from ..errors import BadInput, TooLarge, Unprocessable
 from ..job_callbacks import JobCallback
 from ..jobs import Job
 from ..urls import check_callback_syntax
+from ..outputs import JobOut
 from ..registry import REGISTRY, Input, Transaction
 from .jobs import NOT_QUEUEABLE, record_job_event, refuse_job_token, render_job
 
@@ -181,7 +182,7 @@ def _check_input(ctx: Context, step: StepInput, ref_paths: list[Path]) -> None:
             ) from None
 
 
-@REGISTRY.operation("jobs.submit", ChainInput, transaction=Transaction.NONE)
+@REGISTRY.operation("jobs.submit", ChainInput, output=JobOut, transaction=Transaction.NONE)
 async def submit_chain(ctx: Context, params: ChainInput) -> dict[str, Any]:
     """Queue a chain of operations; a step may use an earlier step's result with {"$ref": "step#/pointer"}."""
     user = ctx.require_user()

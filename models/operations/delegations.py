@@ -25,6 +25,7 @@ from ..delegations import DELEGATION_SCOPES, Delegation, DelegationState
 from ..errors import Conflict, Forbidden, NotFound, Unprocessable
 from ..oauth import granted_scopes, required_scope
 from ..paging import ListInput, paginate
+from ..outputs import Output, Paged, Timestamp
 from ..registry import REGISTRY, Access, Effect, Input
 
 __all__ = ["DELEGATIONS_PAGE", "ACT_FOR_SELF_ONLY", "needed_scope", "require_consent", "delegation_view"]
@@ -81,6 +82,17 @@ async def require_consent(caller: User, grantor: User, operation: str) -> None:
         )
 
 
+class DelegationOut(Output):
+    id: str
+    grantor: str | None = Field(description="username")
+    delegate: str | None = Field(description="username")
+    scopes: list[str]
+    state: str
+    expires_at: Timestamp
+    revoked_at: Timestamp
+    created_at: Timestamp
+
+
 def delegation_view(delegation: Delegation, usernames: dict[str, str]) -> dict[str, Any]:
     return {
         "id": delegation.id,
@@ -117,7 +129,7 @@ class GrantInput(Input):
     expires_at: datetime | None = Field(None, description="when it ends (ISO 8601, UTC if no zone); none: until revoked")
 
 
-@REGISTRY.operation("delegations.grant", GrantInput)
+@REGISTRY.operation("delegations.grant", GrantInput, output=DelegationOut)
 async def grant(ctx: Context, params: GrantInput) -> dict[str, Any]:
     """Allow another local user to act for you (X-On-Behalf-Of) within scopes, until revoked or expired."""
     user = ctx.require_user()
@@ -160,7 +172,7 @@ class ListDelegationsInput(ListInput):
     )
 
 
-@REGISTRY.operation("delegations.list", ListDelegationsInput, access=Access.USER)
+@REGISTRY.operation("delegations.list", ListDelegationsInput, output=Paged[DelegationOut], access=Access.USER)
 async def list_delegations(ctx: Context, params: ListDelegationsInput) -> Any:
     """Delegations you granted and those granted to you (with their state: active, expired, revoked)."""
     user = ctx.require_user()
@@ -180,7 +192,9 @@ class DelegationIdInput(Input):
 
 
 # A frozen account may still take back what it allowed (USER access, but it writes).
-@REGISTRY.operation("delegations.revoke", DelegationIdInput, access=Access.USER, effect=Effect.RELINQUISH)
+@REGISTRY.operation(
+    "delegations.revoke", DelegationIdInput, output=DelegationOut, access=Access.USER, effect=Effect.RELINQUISH
+)
 async def revoke(ctx: Context, params: DelegationIdInput) -> dict[str, Any]:
     """End a delegation at once: its grantor takes it back, or its delegate gives it up."""
     user = ctx.require_user()

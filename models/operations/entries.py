@@ -6,9 +6,12 @@ Shared by the ledger operations and by token creation (a unique token's mint is 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 from tortoise.expressions import F
 
@@ -18,11 +21,15 @@ from ..amounts import MAX_MINOR_UNITS, out_of_range, to_decimal_string
 from ..base import iso
 from ..context import Context
 from ..errors import Conflict, Unprocessable
+from ..events import LedgerEntryPayload
 from ..ids import new_id
 from ..ledger import EntryKind, LedgerEntry, LedgerFlag, LedgerSource
 from ..tokens import Token, TokenType
 
-__all__ = ["amount_text", "chunks", "entry_views", "record_entry", "reserve_supply", "spend_token_unit"]
+__all__ = [
+    "EntryRow", "amount_text", "chunks", "entry_rows", "entry_views", "record_entry", "reserve_supply",
+    "spend_token_unit",
+]
 
 
 def amount_text(minor: int, token_type: TokenType) -> str:
@@ -43,8 +50,52 @@ class NewEntry:
     created_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class EntryRow:
+    """An entry as read for its view by `entry_rows`: one small object, where a LedgerEntry
+    costs a model instance, its __dict__ and two parsed timestamps (a trace reads thousands)."""
+
+    id: str
+    kind: str
+    type_id: str
+    token_id: str | None
+    author_id: str
+    recipient_id: str | None
+    amount: int
+    remaining: int
+    description: str
+    flags: list[str]
+    created_at: datetime
+
+
+_ROW_COLUMNS = "id, kind, type_id, token_id, author_id, recipient_id, amount, remaining, description, flags, created_at"
+
+
+def _row(row: Mapping[str, Any]) -> EntryRow:
+    flags, created_at = row["flags"], row["created_at"]
+    if isinstance(flags, (str, bytes)):  # SQLite's text, PostgreSQL's jsonb as asyncpg hands it over
+        flags = orjson.loads(flags)
+    if isinstance(created_at, str):  # SQLite stores ISO 8601 text; fromisoformat is C and reads it whole
+        created_at = datetime.fromisoformat(created_at)
+    return EntryRow(
+        row["id"], row["kind"], row["type_id"], row["token_id"], row["author_id"], row["recipient_id"],
+        int(row["amount"]), int(row["remaining"]), row["description"], flags or [], created_at,
+    )
+
+
+async def entry_rows(ids: Sequence[str]) -> list[EntryRow]:
+    """The entries with these ids (those that exist), by id, in plain SQL for views."""
+    rows: list[EntryRow] = []
+    for chunk in chunks(list(ids)):
+        placeholders = ", ".join("?" for _ in chunk)
+        found = await sql.fetch(f"SELECT {_ROW_COLUMNS} FROM ledger_entries WHERE id IN ({placeholders})", *chunk)
+        rows.extend(_row(row) for row in found)
+    rows.sort(key=lambda row: row.id)
+    return rows
+
+
 def _view(
-    entry: LedgerEntry | NewEntry,
+    entry: LedgerEntry | NewEntry | EntryRow,
     token_type: TokenType,
     author: Actor,
     recipient: Actor | None,
@@ -56,7 +107,7 @@ def _view(
         "id": entry.id,
         "kind": entry.kind,
         "type": token_type.id,
-        "token": entry.token_id,  # type: ignore[attr-defined]
+        "token": entry.token_id,  # type: ignore[union-attr]  # ORM FK id
         "author": author.handle(domain),
         "recipient": recipient.handle(domain) if recipient else None,
         "amount": amount_text(entry.amount, token_type),
@@ -70,20 +121,31 @@ def _view(
     }
 
 
-async def entry_views(entries: list[LedgerEntry], ctx: Context) -> list[dict[str, Any]]:
-    """JSON views for ledger entries, loading their sources, types and actors in bulk."""
+async def entry_views(
+    entries: Sequence[LedgerEntry | EntryRow],
+    ctx: Context,
+    *,
+    known_sources: Mapping[str, list[tuple[str, int]]] | None = None,
+) -> list[dict[str, Any]]:
+    """JSON views for ledger entries, loading their sources, types and actors in bulk.
+
+    `known_sources` (entry id -> [(source id, amount)] in source-row order, for every entry
+    that has sources) spares reading them again when the caller has them (a trace's edges).
+    """
     if not entries:
         return []
     ids = [entry.id for entry in entries]
     sources: dict[str, list[tuple[str, int]]] = defaultdict(list)
-    for chunk in chunks(ids):
+    if known_sources is not None:
+        sources.update(known_sources)
+    for chunk in chunks(ids) if known_sources is None else []:
         rows = await LedgerSource.filter(entry_id__in=chunk).order_by("id").values_list("entry_id", "source_id", "amount")
         for entry_id, source_id, amount in rows:
             sources[entry_id].append((source_id, amount))
-    type_ids = {entry.type_id for entry in entries}  # type: ignore[attr-defined]
+    type_ids = {entry.type_id for entry in entries}  # type: ignore[union-attr]  # ORM FK id
     types = {t.id: t for t in await TokenType.filter(id__in=list(type_ids))}
-    actor_ids = {entry.author_id for entry in entries} | {  # type: ignore[attr-defined]
-        entry.recipient_id for entry in entries if entry.recipient_id  # type: ignore[attr-defined]
+    actor_ids = {entry.author_id for entry in entries} | {  # type: ignore[union-attr]  # ORM FK id
+        entry.recipient_id for entry in entries if entry.recipient_id  # type: ignore[union-attr]  # ORM FK id
     }
     flagged = [entry.id for entry in entries if entry.flags]
     flag_rows: list[tuple[str, str, str, Any]] = []
@@ -99,9 +161,9 @@ async def entry_views(entries: list[LedgerEntry], ctx: Context) -> list[dict[str
     return [
         _view(
             entry,
-            types[entry.type_id],  # type: ignore[attr-defined]
-            actors[entry.author_id],  # type: ignore[attr-defined]
-            actors.get(entry.recipient_id) if entry.recipient_id else None,  # type: ignore[attr-defined]
+            types[entry.type_id],  # type: ignore[union-attr]  # ORM FK id
+            actors[entry.author_id],  # type: ignore[union-attr]  # ORM FK id
+            actors.get(entry.recipient_id) if entry.recipient_id else None,  # type: ignore[union-attr]  # ORM FK id
             sources[entry.id],
             ctx.site.domain,
             details.get(entry.id),
@@ -124,7 +186,8 @@ async def record_entry(
     description: str,
     token: Token | None = None,
 ) -> dict[str, Any]:
-    """Write the entry and its sources, and emit `ledger.<kind>` with the entry's view.
+    """Write the entry and its sources, emit `ledger.<kind>` (with the ids of the entry, its type and
+    actors) and return the entry's view.
 
     Plain INSERTs: this is the hottest write path (bench/ledger.py), and the ORM's
     model building cost more than the statements themselves.
@@ -165,7 +228,18 @@ async def record_entry(
         ],
     )
     view = _view(entry, token_type, author, recipient, spent, ctx.site.domain)
-    await ctx.emit(f"ledger.{kind.value}", "ledger_entry", entry.id, view)
+    payload: LedgerEntryPayload = {
+        "entry": entry.id,
+        "kind": entry.kind,
+        "type": token_type.id,
+        "token": entry.token_id,
+        "author": author.id,
+        "author_handle": view["author"],
+        "recipient": recipient.id if recipient else None,
+        "recipient_handle": view["recipient"],
+        "amount": view["amount"],
+    }
+    await ctx.emit(f"ledger.{kind.value}", "ledger_entry", entry.id, dict(payload))
     return view
 
 

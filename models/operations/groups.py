@@ -26,6 +26,7 @@ from ..context import Context
 from ..errors import BadInput, Conflict, Forbidden, NotFound, Unprocessable
 from ..paging import ListInput, paginate
 from ..names import Name
+from ..outputs import Output, Paged, Timestamp
 from ..registry import REGISTRY, Access, Input
 from .accounts import USERNAME, find_user
 
@@ -105,6 +106,34 @@ def _require(role: str, allowed: tuple[str, ...], action: str) -> None:
         raise Forbidden(f"only the group's {who} may {action} (your role here is {role})", code="group-role-required")
 
 
+class GroupOwnerOut(Output):
+    username: str
+    actor_id: str
+
+
+class GroupMemberOut(Output):
+    username: str
+    role: str
+    added_at: Timestamp
+
+
+class GroupSummaryOut(Output):
+    """A group in a list: without its members, with their count (the owner included)."""
+
+    id: str
+    name: str
+    description: str
+    owner: GroupOwnerOut
+    my_role: str
+    member_count: int
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class GroupOut(GroupSummaryOut):
+    members: list[GroupMemberOut]
+
+
 async def _view(group: UserGroup, role: str, *, members: bool = True) -> dict[str, Any]:
     owner = await User.get(id=group.owner_id)  # type: ignore[attr-defined]
     view: dict[str, Any] = {
@@ -130,7 +159,7 @@ async def _touch(group: UserGroup) -> None:
     await group.save(update_fields=["updated_at"])
 
 
-@REGISTRY.operation("groups.create", CreateGroupInput)
+@REGISTRY.operation("groups.create", CreateGroupInput, output=GroupOut)
 async def create_group(ctx: Context, params: CreateGroupInput) -> dict[str, Any]:
     """Create a group; the caller becomes its owner. Names are unique, ignoring case."""
     user = ctx.require_user()
@@ -144,7 +173,7 @@ async def create_group(ctx: Context, params: CreateGroupInput) -> dict[str, Any]
     return await _view(group, OWNER)
 
 
-@REGISTRY.operation("groups.list", ListInput, access=Access.USER)
+@REGISTRY.operation("groups.list", ListInput, output=Paged[GroupSummaryOut], access=Access.USER)
 async def list_groups(ctx: Context, params: ListInput) -> Any:
     """Groups the caller owns or belongs to, with the caller's role in each."""
     user = ctx.require_user()
@@ -172,14 +201,14 @@ async def list_groups(ctx: Context, params: ListInput) -> Any:
     return page
 
 
-@REGISTRY.operation("groups.get", GroupIdInput, access=Access.USER)
+@REGISTRY.operation("groups.get", GroupIdInput, output=GroupOut, access=Access.USER)
 async def get_group(ctx: Context, params: GroupIdInput) -> dict[str, Any]:
     """A group with every member and their role (owner, admin, member)."""
     group, role = await _load(ctx, params.id)
     return await _view(group, role)
 
 
-@REGISTRY.operation("groups.update", UpdateGroupInput)
+@REGISTRY.operation("groups.update", UpdateGroupInput, output=GroupOut)
 async def update_group(ctx: Context, params: UpdateGroupInput) -> dict[str, Any]:
     """Edit the description (owner, admin) or hand ownership to a member (owner only)."""
     if params.description is None and params.owner is None:
@@ -212,7 +241,7 @@ async def update_group(ctx: Context, params: UpdateGroupInput) -> dict[str, Any]
     return await _view(group, role)
 
 
-@REGISTRY.operation("groups.delete", GroupIdInput)
+@REGISTRY.operation("groups.delete", GroupIdInput, output=None)
 async def delete_group(ctx: Context, params: GroupIdInput) -> None:
     """Delete a group and all its memberships (owner only)."""
     group, role = await _load(ctx, params.id, lock=True)
@@ -223,7 +252,7 @@ async def delete_group(ctx: Context, params: GroupIdInput) -> None:
     await ctx.emit("group.deleted", "group", params.id, {"name": group.name, "members_removed": members})
 
 
-@REGISTRY.operation("groups.add_member", AddMemberInput)
+@REGISTRY.operation("groups.add_member", AddMemberInput, output=GroupOut)
 async def add_member(ctx: Context, params: AddMemberInput) -> dict[str, Any]:
     """Add a user (owner, admin), or change an existing member's role (owner only)."""
     group, role = await _load(ctx, params.id, lock=True)
@@ -251,7 +280,7 @@ async def add_member(ctx: Context, params: AddMemberInput) -> dict[str, Any]:
     return await _view(group, role)
 
 
-@REGISTRY.operation("groups.remove_member", MemberInput)
+@REGISTRY.operation("groups.remove_member", MemberInput, output=None)
 async def remove_member(ctx: Context, params: MemberInput) -> None:
     """Remove a member (owner: anyone, admin: plain members) or leave the group yourself."""
     group, role = await _load(ctx, params.id, lock=True)

@@ -27,11 +27,12 @@ from tortoise.transactions import in_transaction
 
 from ..actors import TokenKind, User
 from ..context import Context
-from ..errors import BadInput, Conflict, Forbidden, NotFound, Unprocessable
 from ..engine import move
-from ..events import Event
+from ..errors import BadInput, Conflict, Forbidden, NotFound, Unprocessable
 from ..job_callbacks import JobCallback, callback_of, callbacks_of, queue_callback
-from ..jobs import FINISHED, Job, JobState, job_location, job_view, revoke_job_tokens
+from ..jobs import FINISHED, Job, JobState, job_location, job_view, record_job_event, revoke_job_tokens
+from ..machines import JOBS
+from ..outputs import JobOut, Paged
 from ..paging import ListInput, paginate
 from ..registry import REGISTRY, Access, Input
 from ..urls import check_callback_syntax
@@ -65,20 +66,6 @@ class JobRequest:
     fingerprint: str | None = None  # hash of method, path and input, for Idempotency-Key
     max_attempts: int = 3
     callback_url: str | None = None  # POST the finished job there (SSRF-checked here and before each try)
-
-
-async def record_job_event(job: Job, name: str, payload: dict[str, Any] | None = None) -> None:
-    """Outbox event for a job state change, attributed to the job's caller (none for system jobs)."""
-    if job.caller_id is None:  # type: ignore[attr-defined]
-        return  # periodic housekeeping is not news to anyone
-    actor_ids = await User.filter(id=job.caller_id).values_list("actor_id", flat=True)  # type: ignore[attr-defined]
-    await Event.create(
-        name=name,
-        actor_id=actor_ids[0] if actor_ids else None,
-        object_type="job",
-        object_id=job.id,
-        payload={"operation": job.operation, "state": job.state, **(payload or {})},
-    )
 
 
 async def acting_context(ctx: Context, behalf_username: str | None, operation: str) -> Context:
@@ -201,7 +188,7 @@ class JobIdInput(Input):
     id: str = Field(min_length=1, max_length=64)
 
 
-@REGISTRY.operation("jobs.get", JobIdInput, access=Access.USER)
+@REGISTRY.operation("jobs.get", JobIdInput, output=JobOut, access=Access.USER)
 async def get_job(ctx: Context, params: JobIdInput) -> dict[str, Any]:
     """A job you queued or that acts for you: state, result or problem, timestamps."""
     return await render_job(await visible_job(ctx, params.id))
@@ -212,7 +199,7 @@ class JobListInput(ListInput):
     operation: str | None = Field(None, min_length=1, max_length=100)
 
 
-@REGISTRY.operation("jobs.list", JobListInput, access=Access.USER)
+@REGISTRY.operation("jobs.list", JobListInput, output=Paged[JobOut], access=Access.USER)
 async def list_jobs(ctx: Context, params: JobListInput) -> Any:
     """Your jobs (queued by you or acting for you), newest first, filterable by state and operation."""
     query = Job.filter(_mine(ctx.require_user()))
@@ -226,13 +213,11 @@ async def list_jobs(ctx: Context, params: JobListInput) -> Any:
     return page.map(lambda job: job_view(job, usernames, callbacks.get(job.id)))
 
 
-@REGISTRY.operation("jobs.cancel", JobIdInput)
+@REGISTRY.operation("jobs.cancel", JobIdInput, output=JobOut)
 async def cancel_job(ctx: Context, params: JobIdInput) -> dict[str, Any]:
     """Cancel a queued or running job; a running one is stopped and its changes are not kept."""
     job = await visible_job(ctx, params.id)
     now = _now()
-    from ..machines import JOBS  # the machine's module imports this one (record_job_event)
-
     running = [JobState.QUEUED.value, JobState.RUNNING.value]
     changed = await move(JOBS, job.id, running, JobState.CANCELLED.value, finished_at=now)
     await job.refresh_from_db()
@@ -244,7 +229,7 @@ async def cancel_job(ctx: Context, params: JobIdInput) -> dict[str, Any]:
     return await render_job(job)
 
 
-@REGISTRY.operation("jobs.delete", JobIdInput)
+@REGISTRY.operation("jobs.delete", JobIdInput, output=None)
 async def delete_job(ctx: Context, params: JobIdInput) -> None:
     """Forget a finished job (succeeded, failed or cancelled)."""
     job = await visible_job(ctx, params.id)

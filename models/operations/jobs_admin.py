@@ -21,14 +21,15 @@ from tortoise.transactions import in_transaction
 from ..actors import AccessToken, Role, TokenKind
 from ..bounds import Days, Hours, Seconds
 from ..context import Context
-from ..errors import Conflict, Forbidden, NotFound
 from ..engine import move, reap, reap_all
+from ..errors import Conflict, Forbidden, NotFound
 from ..job_callbacks import callbacks_of, queue_callback, rewind_callback
 from ..jobs import FINISHED, Job, JobState, job_view, revoke_job_tokens
+from ..machines import JOBS
+from ..outputs import JobOut, Output, Paged
 from ..paging import ListInput, paginate
 from ..registry import REGISTRY, Access, Input, Transaction
 from ..webhooks import DeliveryState, WebhookDelivery
-from ..machines import JOBS
 from .jobs import _usernames, record_job_event, render_job
 
 __all__ = ["reap_expired", "percentiles", "change_state", "enqueue_periodic"]
@@ -110,7 +111,13 @@ class StuckInput(ListInput):
     running_longer_than: Seconds | None = Field(None, description="seconds; the stuck_after_seconds setting if absent")
 
 
-@REGISTRY.operation("admin.jobs.stuck", StuckInput, access=Access.USER, role=Role.ADMIN)
+class StuckJobOut(JobOut):
+    lease_owner: str | None
+    stuck_because: Literal["lease-expired", "running-too-long"]
+    running_seconds: float | None
+
+
+@REGISTRY.operation("admin.jobs.stuck", StuckInput, output=Paged[StuckJobOut], access=Access.USER, role=Role.ADMIN)
 async def stuck_jobs(ctx: Context, params: StuckInput) -> Any:
     """Running jobs past their lease (their worker died) or running longer than the limit."""
     now = _now()
@@ -142,7 +149,9 @@ class TerminateInput(Input):
     state: Literal["failed", "cancelled"] = "failed"
 
 
-@REGISTRY.operation("admin.jobs.terminate", TerminateInput, role=Role.ADMIN, transaction=Transaction.NONE)
+@REGISTRY.operation(
+    "admin.jobs.terminate", TerminateInput, output=JobOut, role=Role.ADMIN, transaction=Transaction.NONE
+)
 async def terminate_job(ctx: Context, params: TerminateInput) -> dict[str, Any]:
     """End a queued or running job with a reason; its worker notices at its next heartbeat and stops."""
     job = await _any_job(params.id)
@@ -158,7 +167,7 @@ class StatusInput(Input):
     reason: str = Field(min_length=1, max_length=500)
 
 
-@REGISTRY.operation("admin.jobs.set_state", StatusInput, transaction=Transaction.NONE)
+@REGISTRY.operation("admin.jobs.set_state", StatusInput, output=JobOut, transaction=Transaction.NONE)
 async def set_job_state(ctx: Context, params: StatusInput) -> dict[str, Any]:
     """Change a job's state (job-write role): fail or cancel it, or queue a stopped one again."""
     _require_any(ctx, Role.JOB_WRITE, Role.ADMIN)
@@ -187,7 +196,30 @@ class MetricsInput(Input):
     hours: float = Field(24, gt=0, le=24 * 90, description="latency window: jobs finished in the last N hours")
 
 
-@REGISTRY.operation("admin.jobs.metrics", MetricsInput, access=Access.USER)
+class PercentilesOut(Output):
+    p50: float | None
+    p95: float | None
+    p99: float | None
+
+
+class LatencyOut(Output):
+    total: PercentilesOut = Field(description="queued -> finished")
+    wait: PercentilesOut = Field(description="queued -> last start")
+    run: PercentilesOut = Field(description="last start -> finished")
+
+
+class JobMetricsOut(Output):
+    by_state: dict[str, int]
+    by_operation: dict[str, dict[str, int]]
+    queue_depth: int
+    running: int
+    oldest_queued_seconds: float | None
+    window_hours: float
+    finished_in_window: int
+    latency_seconds: LatencyOut
+
+
+@REGISTRY.operation("admin.jobs.metrics", MetricsInput, output=JobMetricsOut, access=Access.USER)
 async def job_metrics(ctx: Context, params: MetricsInput) -> dict[str, Any]:
     """Counts by state and operation, queue depth, and latency percentiles of finished jobs (job-read role)."""
     _require_any(ctx, Role.JOB_READ, Role.ADMIN)
@@ -248,7 +280,11 @@ class NoInput(Input):
     pass
 
 
-@REGISTRY.operation("system.jobs.sweep", NoInput, access=Access.SYSTEM, transaction=Transaction.NONE)
+class SweepOut(Output):
+    reaped: int
+
+
+@REGISTRY.operation("system.jobs.sweep", NoInput, output=SweepOut, access=Access.SYSTEM, transaction=Transaction.NONE)
 async def sweep_stuck_jobs(ctx: Context, params: NoInput) -> dict[str, Any]:
     """Requeue (or fail) work whose runner died: rows of every machine whose lease ran out."""
     return {"reaped": await reap_all(ctx.site)}
@@ -259,7 +295,16 @@ class PurgeInput(Input):
     system_retention_hours: Hours = 1
 
 
-@REGISTRY.operation("system.jobs.purge", PurgeInput, access=Access.SYSTEM, transaction=Transaction.NONE)
+class PurgeOut(Output):
+    purged: int
+    purged_system: int
+    job_tokens: int
+    webhook_deliveries: int
+
+
+@REGISTRY.operation(
+    "system.jobs.purge", PurgeInput, output=PurgeOut, access=Access.SYSTEM, transaction=Transaction.NONE
+)
 async def purge_jobs(ctx: Context, params: PurgeInput) -> dict[str, Any]:
     """Forget finished jobs and webhook deliveries older than the retention; finished periodic jobs
     and dead job tokens (each run leaves one) go after an hour."""

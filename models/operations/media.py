@@ -20,7 +20,15 @@ from ..errors import BadInput, NotFound, TooLarge, Unprocessable, UnsupportedMed
 from ..registry import REGISTRY, Access
 from ..results import FileResult
 from ..tokens import Media, Token
-from .tokens import Resolver, check_token_if_match, get_visible_token, require_token_owner, save_token_change, token_view
+from .tokens import (
+    Resolver,
+    TokenOut,
+    check_token_if_match,
+    get_visible_token,
+    require_token_owner,
+    save_token_change,
+    token_view,
+)
 
 __all__ = ["ALLOWED_TYPES", "sniff_matches", "media_path"]
 
@@ -65,7 +73,7 @@ class MediaIdInput(TextInput):
     id: str = Field(min_length=1, max_length=64)
 
 
-@REGISTRY.operation("media.upload", UploadInput)
+@REGISTRY.operation("media.upload", UploadInput, output=TokenOut)
 async def upload(ctx: Context, params: UploadInput) -> dict[str, Any]:
     """Upload a file (the raw body) as the value of a token's media attribute (owner only)."""
     token = await get_visible_token(ctx, params.id)
@@ -121,7 +129,7 @@ async def upload(ctx: Context, params: UploadInput) -> dict[str, Any]:
     return await token_view(token, ctx, resolver)
 
 
-@REGISTRY.operation("media.get", MediaIdInput, access=Access.PUBLIC)
+@REGISTRY.operation("media.get", MediaIdInput, output=FileResult, access=Access.PUBLIC)
 async def read_media(ctx: Context, params: MediaIdInput) -> FileResult:
     """The uploaded file, served with its content type."""
     media = await Media.get_or_none(id=params.id)

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, RootModel, field_validator
 from tortoise.transactions import in_transaction
 
 from ..actors import AccessToken, TokenKind
@@ -29,6 +29,7 @@ from ..context import Context
 from ..errors import BadInput, Forbidden, Unauthorized
 from ..oauth import APP_TOKEN_PREFIX, BASE_SCOPES, OAuthApp, OAuthCode, OAuthToken
 from ..names import Name
+from ..outputs import Output, Timestamp
 from ..registry import REGISTRY, Access, Effect, Input, Transaction
 from ..security import new_bearer_token, token_digest
 
@@ -119,6 +120,69 @@ class AppInput(OAuthInput):
         return _check_website(value)
 
 
+class AppOut(Output):
+    id: str
+    name: str
+    website: str | None
+    client_id: str
+    redirect_uri: str = Field(description="the redirect URIs, one a line (Mastodon's field)")
+    redirect_uris: list[str]
+    scopes: list[str]
+    created_at: Timestamp
+
+
+class NewAppOut(AppOut):
+    client_secret: str = Field(description="shown only in this answer")
+
+
+class AppNameOut(Output):
+    name: str
+    website: str | None
+
+
+class AuthorizationRequestOut(Output):
+    app: AppNameOut
+    scopes: list[str]
+    redirect_uri: str
+    state: str | None
+
+
+class CodeOut(Output):
+    code: str
+    redirect: str | None = Field(description="where to send the browser with the code; null out of band")
+
+
+class OAuthTokenOut(Output):
+    access_token: str
+    token_type: str
+    scope: str
+    created_at: int = Field(description="Unix time")
+
+
+class NothingOut(Output):
+    """An empty object (RFC 7009: a revocation answers 200 with no content of note)."""
+
+
+class AuthorizationOut(Output):
+    app: AppOut
+    scopes: list[str]
+    since: Timestamp
+
+
+class AuthorizationsOut(RootModel[list[AuthorizationOut]]):
+    """The apps holding a live token for you."""
+
+
+class RevokedCountOut(Output):
+    revoked: int
+
+
+class AppSummaryOut(Output):
+    name: str
+    website: str | None
+    scopes: list[str]
+
+
 def _app_view(app: OAuthApp) -> dict[str, Any]:
     return {
         "id": app.id,
@@ -132,7 +196,7 @@ def _app_view(app: OAuthApp) -> dict[str, Any]:
     }
 
 
-@REGISTRY.operation("oauth.apps.create", AppInput, access=Access.PUBLIC, effect=Effect.WRITE)
+@REGISTRY.operation("oauth.apps.create", AppInput, output=NewAppOut, access=Access.PUBLIC, effect=Effect.WRITE)
 async def create_app(ctx: Context, params: AppInput) -> dict[str, Any]:
     """Register an app; the answer holds its client_id and client_secret (the secret only this once)."""
     secret = secrets.token_urlsafe(32)
@@ -179,7 +243,7 @@ async def _checked_request(params: AuthorizeInput) -> tuple[OAuthApp, list[str]]
     return app, scopes
 
 
-@REGISTRY.operation("oauth.authorization.check", AuthorizeInput, access=Access.PUBLIC)
+@REGISTRY.operation("oauth.authorization.check", AuthorizeInput, output=AuthorizationRequestOut, access=Access.PUBLIC)
 async def check_authorization(ctx: Context, params: AuthorizeInput) -> dict[str, Any]:
     """What the consent page shows: the app, the scopes it asks for, where it will return."""
     app, scopes = await _checked_request(params)
@@ -199,7 +263,9 @@ def with_query(uri: str, values: dict[str, str | None]) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
 
 
-@REGISTRY.operation("oauth.authorization.grant", AuthorizeInput, access=Access.USER, effect=Effect.WRITE)
+@REGISTRY.operation(
+    "oauth.authorization.grant", AuthorizeInput, output=CodeOut, access=Access.USER, effect=Effect.WRITE
+)
 async def grant_authorization(ctx: Context, params: AuthorizeInput) -> dict[str, Any]:
     """The signed-in user approves: a single-use code, valid 10 minutes, and where to send it."""
     token = ctx.extra.get("access_token")
@@ -313,7 +379,14 @@ async def _issue_for_code(ctx: Context, app: OAuthApp, code: OAuthCode, params: 
 
 
 # Transaction.OWN: revoking the tokens of a reused code must commit although the request fails.
-@REGISTRY.operation("oauth.token", TokenInput, access=Access.PUBLIC, effect=Effect.WRITE, transaction=Transaction.OWN)
+@REGISTRY.operation(
+    "oauth.token",
+    TokenInput,
+    output=OAuthTokenOut,
+    access=Access.PUBLIC,
+    effect=Effect.WRITE,
+    transaction=Transaction.OWN,
+)
 async def issue_token(ctx: Context, params: TokenInput) -> dict[str, Any]:
     """Exchange a code (authorization_code, PKCE) or the app's credentials (client_credentials) for a token."""
     if params.grant_type == "authorization_code":
@@ -338,7 +411,7 @@ class RevokeInput(OAuthInput):
     client_secret: str | None = Field(None, max_length=256)
 
 
-@REGISTRY.operation("oauth.revoke", RevokeInput, access=Access.PUBLIC, effect=Effect.WRITE)
+@REGISTRY.operation("oauth.revoke", RevokeInput, output=NothingOut, access=Access.PUBLIC, effect=Effect.WRITE)
 async def revoke(ctx: Context, params: RevokeInput) -> dict[str, Any]:
     """Revoke a token the app holds; unknown tokens are not an error (RFC 7009 section 2.2)."""
     app = await _client(params.client_id, params.client_secret, secret_required=False)
@@ -372,7 +445,7 @@ def _require_session(ctx: Context) -> None:
         raise Forbidden("apps' access is managed on the web pages, signed in", code="consent-required")
 
 
-@REGISTRY.operation("oauth.authorizations.list", NoParams, access=Access.USER)
+@REGISTRY.operation("oauth.authorizations.list", NoParams, output=AuthorizationsOut, access=Access.USER)
 async def list_authorizations(ctx: Context, params: NoParams) -> list[dict[str, Any]]:
     """The apps holding a live token for you, with the scopes they hold."""
     _require_session(ctx)
@@ -394,7 +467,9 @@ class AppIdInput(OAuthInput):
     app: str = Field(min_length=1, max_length=64)
 
 
-@REGISTRY.operation("oauth.authorizations.revoke", AppIdInput, access=Access.USER, effect=Effect.RELINQUISH)
+@REGISTRY.operation(
+    "oauth.authorizations.revoke", AppIdInput, output=RevokedCountOut, access=Access.USER, effect=Effect.RELINQUISH
+)
 async def revoke_authorization(ctx: Context, params: AppIdInput) -> dict[str, Any]:
     """Take back an app's access: every token it holds for you stops working."""
     _require_session(ctx)
@@ -408,7 +483,7 @@ async def revoke_authorization(ctx: Context, params: AppIdInput) -> dict[str, An
     return {"revoked": len(links)}
 
 
-@REGISTRY.operation("oauth.apps.verify", NoParams, access=Access.PUBLIC)
+@REGISTRY.operation("oauth.apps.verify", NoParams, output=AppSummaryOut, access=Access.PUBLIC)
 async def verify_app(ctx: Context, params: NoParams) -> dict[str, Any]:
     """The app behind the calling token (Mastodon's verify_credentials); 401 for other tokens."""
     app_id = ctx.extra.get("oauth_app_id")

@@ -27,13 +27,14 @@ from ..formats import get_renderer
 from ..ids import new_id
 from ..names import Name
 from ..paging import ListInput, PagedInput, paginate
+from ..outputs import ActorOut, Output, Paged, Timestamp
 from ..registry import REGISTRY, Access, Input
 from ..results import Rendered
 from ..set_search import Matcher, SearchFilter
 from ..sets import SetLink, SetMember, TokenSet
 from ..tokens import Token, TokenType
 from ..views import actor_view
-from .tokens import Resolver, get_visible_token, token_view
+from .tokens import Resolver, TokenOut, get_visible_token, token_view
 
 __all__ = ["get_visible_set", "set_views", "require_set_owner"]
 
@@ -119,6 +120,41 @@ def require_set_owner(ctx: Context, token_set: TokenSet) -> None:
         return
     if ctx.require_actor().id != token_set.owner_id:  # type: ignore[attr-defined]
         raise Forbidden("only the owner of this set may change it", code="not-owner")
+
+
+class SetOut(Output):
+    """A token set (set_views): its owner, parent, links and token count."""
+
+    id: str
+    name: str
+    description: str
+    owner: ActorOut
+    parent: str | None
+    links: list[str]
+    version: int
+    token_count: int
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class SetAddedOut(Output):
+    set: SetOut
+    added: list[str]
+    already_present: list[str]
+
+
+class SetSearchOut(Output):
+    """A page of the tokens that match, and how much was searched."""
+
+    items: list[TokenOut]
+    page: int
+    page_size: int
+    next_page: int | None
+    previous_page: int | None
+    total: int
+    scanned: int
+    truncated: bool = Field(description="more tokens than the server searches in one call")
+    sets_searched: int
 
 
 async def set_views(sets: list[TokenSet], ctx: Context) -> list[dict[str, Any]]:
@@ -234,7 +270,7 @@ async def _touch(token_set: TokenSet) -> int:
     return token_set.version
 
 
-@REGISTRY.operation("sets.create", SetCreateInput)
+@REGISTRY.operation("sets.create", SetCreateInput, output=SetOut)
 async def create_set(ctx: Context, params: SetCreateInput) -> dict[str, Any]:
     """Create a token set owned by the caller."""
     actor = ctx.require_actor()
@@ -254,13 +290,13 @@ async def create_set(ctx: Context, params: SetCreateInput) -> dict[str, Any]:
     return await _view(token_set, ctx)
 
 
-@REGISTRY.operation("sets.get", SetIdInput, access=Access.PUBLIC)
+@REGISTRY.operation("sets.get", SetIdInput, output=SetOut, access=Access.PUBLIC)
 async def read_set(ctx: Context, params: SetIdInput) -> dict[str, Any]:
     """A token set with its owner, parent, links and token count."""
     return await _view(await get_visible_set(params.id), ctx)
 
 
-@REGISTRY.operation("sets.list", SetListInput, access=Access.PUBLIC)
+@REGISTRY.operation("sets.list", SetListInput, output=Paged[SetOut], access=Access.PUBLIC)
 async def list_sets(ctx: Context, params: SetListInput) -> Any:
     """Token sets, newest first; filter by owner username or parent set."""
     query = TokenSet.filter(is_deleted=False)
@@ -273,7 +309,7 @@ async def list_sets(ctx: Context, params: SetListInput) -> Any:
     return page
 
 
-@REGISTRY.operation("sets.update", SetUpdateInput)
+@REGISTRY.operation("sets.update", SetUpdateInput, output=SetOut)
 async def update_set(ctx: Context, params: SetUpdateInput) -> dict[str, Any]:
     """Rename, describe, re-parent (null clears) or re-link a set (owner only; If-Match honoured)."""
     token_set = await get_visible_set(params.id)
@@ -308,7 +344,7 @@ async def update_set(ctx: Context, params: SetUpdateInput) -> dict[str, Any]:
     return await _view(token_set, ctx)
 
 
-@REGISTRY.operation("sets.delete", SetIdInput)
+@REGISTRY.operation("sets.delete", SetIdInput, output=None)
 async def delete_set(ctx: Context, params: SetIdInput) -> None:
     """Soft-delete a set (owner only); its children lose their parent, its tokens are untouched."""
     token_set = await get_visible_set(params.id)
@@ -318,7 +354,7 @@ async def delete_set(ctx: Context, params: SetIdInput) -> None:
     await ctx.emit("set.deleted", "set", token_set.id, {"version": token_set.version, "name": token_set.name})
 
 
-@REGISTRY.operation("sets.tokens", SetTokensListInput, access=Access.PUBLIC)
+@REGISTRY.operation("sets.tokens", SetTokensListInput, output=Paged[TokenOut], access=Access.PUBLIC)
 async def list_set_tokens(ctx: Context, params: SetTokensListInput) -> Any:
     """The tokens in a set, in the order they were added (newest first by default)."""
     token_set = await get_visible_set(params.id)
@@ -329,7 +365,7 @@ async def list_set_tokens(ctx: Context, params: SetTokensListInput) -> Any:
     return page
 
 
-@REGISTRY.operation("sets.add_tokens", SetTokensInput)
+@REGISTRY.operation("sets.add_tokens", SetTokensInput, output=SetAddedOut)
 async def add_tokens(ctx: Context, params: SetTokensInput) -> dict[str, Any]:
     """Put tokens in a set: all or nothing; each must be the set owner's or shareable."""
     token_set = await get_visible_set(params.id)
@@ -358,7 +394,7 @@ async def add_tokens(ctx: Context, params: SetTokensInput) -> dict[str, Any]:
     return {"set": await _view(token_set, ctx), "added": added, "already_present": [t for t in wanted if t in present]}
 
 
-@REGISTRY.operation("sets.remove_token", SetTokenInput)
+@REGISTRY.operation("sets.remove_token", SetTokenInput, output=None)
 async def remove_token(ctx: Context, params: SetTokenInput) -> None:
     """Take a token out of a set (the set's owner, or the token's owner for their own token)."""
     token_set = await get_visible_set(params.id)
@@ -391,7 +427,7 @@ async def _descendants(token_set: TokenSet) -> list[str]:
     return found
 
 
-@REGISTRY.operation("sets.search", SetSearchInput, access=Access.PUBLIC)
+@REGISTRY.operation("sets.search", SetSearchInput, output=SetSearchOut, access=Access.PUBLIC)
 async def search_set(ctx: Context, params: SetSearchInput) -> dict[str, Any]:
     """Tokens in a set (optionally its child sets too) whose visible attributes match every filter."""
     token_set = await get_visible_set(params.id)
@@ -425,7 +461,7 @@ async def search_set(ctx: Context, params: SetSearchInput) -> dict[str, Any]:
     }
 
 
-@REGISTRY.operation("sets.format", SetFormatInput, access=Access.PUBLIC)
+@REGISTRY.operation("sets.format", SetFormatInput, output=Rendered, access=Access.PUBLIC)
 async def format_set(ctx: Context, params: SetFormatInput) -> Rendered:
     """A set rendered by a format plugin (html, markdown, ...) with the tokens the caller may see."""
     renderer = get_renderer(params.format)

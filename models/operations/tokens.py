@@ -30,6 +30,7 @@ from ..context import Context
 from ..errors import BadInput, Conflict, Forbidden, NotFound, Unprocessable
 from ..ids import new_id
 from ..ledger import EntryKind
+from ..outputs import ActorOut, Output, Paged, Timestamp
 from ..paging import ListInput, paginate
 from ..patterns import OutOfTime, run_bounded
 from ..registry import REGISTRY, Access
@@ -224,6 +225,38 @@ def require_token_owner(ctx: Context, token: Token) -> None:
         raise Forbidden("only the owner of this token may change it", code="not-owner")
 
 
+class TokenOut(Output):
+    """A token (token_view): private attribute values only in its owner's view."""
+
+    id: str
+    type: str = Field(description="the token type's id")
+    owner: ActorOut
+    parent: str | None
+    attributes: dict[str, Any] = Field(description="effective values, inherited ones included")
+    own_attributes: dict[str, Any]
+    shareable: bool
+    version: int
+    commitments: dict[str, str] = Field(description="per private attribute, the salted commitment")
+    content_hash: str
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class DisclosureOut(Output):
+    attribute: str
+    value: Any
+    salt: str
+    commitment: str
+    disclosure: str
+
+
+class DisclosuresOut(Output):
+    token: str
+    version: int
+    content_hash: str
+    disclosures: list[DisclosureOut]
+
+
 async def token_view(token: Token, ctx: Context, resolver: Resolver | None = None) -> dict[str, Any]:
     """The JSON of a token; private attributes are left out unless the caller owns it."""
     resolver = resolver or Resolver()
@@ -397,7 +430,7 @@ async def _parent_depth(parent: Token) -> int:
     return depth
 
 
-@REGISTRY.operation("tokens.create", TokenCreateInput)
+@REGISTRY.operation("tokens.create", TokenCreateInput, output=TokenOut)
 async def create_token(ctx: Context, params: TokenCreateInput) -> dict[str, Any]:
     """Create a token of a type you own; it is owned by you until you give it away."""
     actor = ctx.require_actor()
@@ -453,7 +486,7 @@ async def transfer_token(ctx: Context, token: Token, new_owner: Actor) -> None:
     )
 
 
-@REGISTRY.operation("tokens.get", TokenIdInput, access=Access.PUBLIC)
+@REGISTRY.operation("tokens.get", TokenIdInput, output=TokenOut, access=Access.PUBLIC)
 async def read_token(ctx: Context, params: TokenIdInput) -> dict[str, Any]:
     """A token with its effective attribute values."""
     return await token_view(await get_visible_token(ctx, params.id), ctx)
@@ -491,7 +524,7 @@ async def token_disclosures(ctx: Context, token: Token, attribute: str | None = 
     return {"token": token.id, "version": token.version, "content_hash": content_hash(document), "disclosures": items}
 
 
-@REGISTRY.operation("tokens.disclosures", DisclosuresInput, access=Access.USER)
+@REGISTRY.operation("tokens.disclosures", DisclosuresInput, output=DisclosuresOut, access=Access.USER)
 async def read_disclosures(ctx: Context, params: DisclosuresInput) -> dict[str, Any]:
     """Your token's private values with their salts, to hand a copy holder (owner only).
 
@@ -504,7 +537,7 @@ async def read_disclosures(ctx: Context, params: DisclosuresInput) -> dict[str, 
     return await token_disclosures(ctx, token, params.attribute)
 
 
-@REGISTRY.operation("tokens.list", TokenListInput, access=Access.PUBLIC)
+@REGISTRY.operation("tokens.list", TokenListInput, output=Paged[TokenOut], access=Access.PUBLIC)
 async def list_tokens(ctx: Context, params: TokenListInput) -> Any:
     """Tokens, newest first; filter by type and owner username."""
     query = Token.filter(is_deleted=False)
@@ -518,7 +551,7 @@ async def list_tokens(ctx: Context, params: TokenListInput) -> Any:
     return page
 
 
-@REGISTRY.operation("tokens.update", TokenUpdateInput)
+@REGISTRY.operation("tokens.update", TokenUpdateInput, output=TokenOut)
 async def update_token(ctx: Context, params: TokenUpdateInput) -> dict[str, Any]:
     """Change a token's values (null falls back to inheritance) or shareability (owner only)."""
     token = await get_visible_token(ctx, params.id)
@@ -564,7 +597,7 @@ async def apply_token_update(
     return token
 
 
-@REGISTRY.operation("tokens.delete", TokenIdInput)
+@REGISTRY.operation("tokens.delete", TokenIdInput, output=None)
 async def delete_token(ctx: Context, params: TokenIdInput) -> None:
     """Soft-delete a token (owner only); it is gone from reads afterwards."""
     token = await get_visible_token(ctx, params.id)

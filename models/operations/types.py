@@ -24,6 +24,7 @@ from ..context import Context, Site
 from ..errors import BadInput, Conflict, Forbidden, NotFound, Unprocessable
 from ..ledger import LedgerEntry
 from ..names import Name
+from ..outputs import ActorOut, Output, Paged, Timestamp
 from ..paging import ListInput, paginate
 from ..patterns import OutOfTime, run_bounded
 from ..registry import REGISTRY, Access
@@ -91,6 +92,46 @@ async def get_type(type_id: str) -> TokenType:
 def _parent_ids(token_type: TokenType) -> list[str]:
     links = token_type.parent_links.related_objects if token_type.parent_links._fetched else []
     return [link.parent_id for link in sorted(links, key=lambda link: link.position)]  # type: ignore[attr-defined]
+
+
+class AttributeDefOut(Output):
+    """An attribute definition as stored (models/attributes.py AttributeDef; unset options left out)."""
+
+    name: str
+    type: str
+
+
+class EffectiveAttributeOut(AttributeDefOut):
+    defined_by: str | None = Field(description="the id of the type that defines it")
+
+
+class OwnerRef(Output):
+    id: str
+
+
+class TypeOut(Output):
+    """A token type (type_view); amounts are decimal strings."""
+
+    id: str
+    name: str
+    symbol: str
+    description: str
+    fungible: bool
+    smallest_unit: int
+    supply_limit: str | None
+    minted: str
+    owner: ActorOut | OwnerRef
+    parents: list[str]
+    attributes: list[AttributeDefOut]
+    version: int
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class TypeDetailOut(TypeOut):
+    """A type with its effective (own and inherited) attribute definitions."""
+
+    effective_attributes: list[EffectiveAttributeOut]
 
 
 def type_view(token_type: TokenType, site: Site) -> dict[str, Any]:
@@ -329,7 +370,7 @@ async def _view(token_type: TokenType, ctx: Context) -> dict[str, Any]:
     return view
 
 
-@REGISTRY.operation("types.create", TypeCreateInput)
+@REGISTRY.operation("types.create", TypeCreateInput, output=TypeDetailOut)
 async def create_type(ctx: Context, params: TypeCreateInput) -> dict[str, Any]:
     """Create a token type owned by the caller."""
     actor = ctx.require_actor()
@@ -352,13 +393,13 @@ async def create_type(ctx: Context, params: TypeCreateInput) -> dict[str, Any]:
     return await _view(await get_type(token_type.id), ctx)
 
 
-@REGISTRY.operation("types.get", TypeIdInput, access=Access.PUBLIC)
+@REGISTRY.operation("types.get", TypeIdInput, output=TypeDetailOut, access=Access.PUBLIC)
 async def read_type(ctx: Context, params: TypeIdInput) -> dict[str, Any]:
     """A token type with its own and its effective (inherited) attribute definitions."""
     return await _view(await get_type(params.id), ctx)
 
 
-@REGISTRY.operation("types.list", TypeListInput, access=Access.PUBLIC)
+@REGISTRY.operation("types.list", TypeListInput, output=Paged[TypeOut], access=Access.PUBLIC)
 async def list_types(ctx: Context, params: TypeListInput) -> Any:
     """Token types, newest first; filter by owner username."""
     query = TokenType.filter(is_deleted=False)
@@ -379,7 +420,7 @@ def _not_null(params: TypeUpdateInput) -> None:
         raise BadInput(f"{errors[0]['field']} cannot be null", code="validation-failed", errors=errors)
 
 
-@REGISTRY.operation("types.update", TypeUpdateInput)
+@REGISTRY.operation("types.update", TypeUpdateInput, output=TypeDetailOut)
 async def update_type(ctx: Context, params: TypeUpdateInput) -> dict[str, Any]:
     """Change a type (owner only). fungible and smallest_unit are fixed once units exist."""
     _not_null(params)
@@ -452,7 +493,7 @@ async def update_type(ctx: Context, params: TypeUpdateInput) -> dict[str, Any]:
     return await _view(await get_type(token_type.id), ctx)
 
 
-@REGISTRY.operation("types.delete", TypeIdInput)
+@REGISTRY.operation("types.delete", TypeIdInput, output=None)
 async def delete_type(ctx: Context, params: TypeIdInput) -> None:
     """Soft-delete a type (owner only) that no live token, child type or ledger entry uses."""
     token_type = await get_type(params.id)

@@ -19,6 +19,7 @@ from ..context import Context
 from ..errors import BadInput, Conflict, NotFound
 from ..events import Event
 from ..paging import ListInput, paginate
+from ..outputs import Output, Paged, Timestamp
 from ..registry import REGISTRY, Access, Input, Transaction
 from ..urls import MAX_URL_LENGTH, check_saved_url
 from ..webhooks import Webhook, WebhookDelivery, delivery_view, fresh_cursor, webhook_view
@@ -75,7 +76,49 @@ async def _mine(ctx: Context, hook_id: str) -> Webhook:
 
 
 # Transaction.NONE: the URL's host is resolved (DNS) before the transaction opens, not inside it.
-@REGISTRY.operation("webhooks.create", WebhookInput, transaction=Transaction.NONE)
+class WebhookOut(Output):
+    """A webhook (models/webhooks.py webhook_view)."""
+
+    id: str
+    url: str
+    events: list[str]
+    object_type: str | None
+    object_id: str | None
+    description: str
+    enabled: bool
+    disabled_reason: str | None
+    disabled_at: Timestamp
+    version: int
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class DeliveryCountsOut(Output):
+    pending: int
+    delivered: int
+    failed: int
+
+
+class WebhookDetailOut(WebhookOut):
+    deliveries: DeliveryCountsOut
+
+
+class WebhookDeliveryOut(Output):
+    """One event sent (or to be sent) to a webhook."""
+
+    id: str
+    event_id: str
+    event: str | None
+    state: str
+    attempts: int
+    next_attempt_at: Timestamp
+    last_status: int | None
+    last_error: str | None
+    delivered_at: Timestamp
+    created_at: Timestamp
+
+
+@REGISTRY.operation("webhooks.create", WebhookInput, output=WebhookOut, transaction=Transaction.NONE)
 async def create_webhook(ctx: Context, params: WebhookInput) -> dict[str, Any]:
     """Subscribe a URL to the events you may see, optionally filtered by name and object."""
     user = ctx.require_user()
@@ -104,14 +147,14 @@ async def _create_webhook(ctx: Context, user: User, params: WebhookInput) -> dic
     return webhook_view(hook)
 
 
-@REGISTRY.operation("webhooks.list", ListInput, access=Access.USER)
+@REGISTRY.operation("webhooks.list", ListInput, output=Paged[WebhookOut], access=Access.USER)
 async def list_webhooks(ctx: Context, params: ListInput) -> Any:
     """Your webhooks, enabled or not (a disabled one says why)."""
     page = await paginate(Webhook.filter(owner_id=ctx.require_user().id), params)
     return page.map(webhook_view)
 
 
-@REGISTRY.operation("webhooks.get", WebhookIdInput, access=Access.USER)
+@REGISTRY.operation("webhooks.get", WebhookIdInput, output=WebhookDetailOut, access=Access.USER)
 async def get_webhook(ctx: Context, params: WebhookIdInput) -> dict[str, Any]:
     """One of your webhooks, with its delivery counts by state."""
     hook = await _mine(ctx, params.id)
@@ -121,7 +164,7 @@ async def get_webhook(ctx: Context, params: WebhookIdInput) -> dict[str, Any]:
     return {**webhook_view(hook), "deliveries": counts}
 
 
-@REGISTRY.operation("webhooks.update", WebhookUpdateInput, transaction=Transaction.NONE)
+@REGISTRY.operation("webhooks.update", WebhookUpdateInput, output=WebhookOut, transaction=Transaction.NONE)
 async def update_webhook(ctx: Context, params: WebhookUpdateInput) -> dict[str, Any]:
     """Change a webhook's URL or filters, or re-enable it after it was disabled (If-Match: version)."""
     ctx.require_user()
@@ -160,7 +203,7 @@ async def _update_webhook(ctx: Context, params: WebhookUpdateInput) -> dict[str,
     return webhook_view(hook)
 
 
-@REGISTRY.operation("webhooks.delete", WebhookIdInput)
+@REGISTRY.operation("webhooks.delete", WebhookIdInput, output=None)
 async def delete_webhook(ctx: Context, params: WebhookIdInput) -> None:
     """Unsubscribe: no more deliveries, pending ones are dropped."""
     hook = await _mine(ctx, params.id)
@@ -173,7 +216,7 @@ class DeliveryListInput(ListInput):
     state: Literal["pending", "delivered", "failed"] | None = None
 
 
-@REGISTRY.operation("webhooks.deliveries", DeliveryListInput, access=Access.USER)
+@REGISTRY.operation("webhooks.deliveries", DeliveryListInput, output=Paged[WebhookDeliveryOut], access=Access.USER)
 async def list_deliveries(ctx: Context, params: DeliveryListInput) -> Any:
     """A webhook's deliveries, newest first: state, tries, last status and error."""
     hook = await _mine(ctx, params.id)

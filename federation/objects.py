@@ -1,0 +1,99 @@
+"""Our objects' ActivityPub documents, built from model reads by id.
+
+A token, type, set or ledger entry is read once by its id with its owner's actor row, turned
+into its public view by the models' view functions (as an anonymous reader sees it: private
+attributes never leave), and rendered by `documents`. The actor ids come from the rows, so
+no handle is parsed back out of a view and no operation is called by name on the way. The
+outbox (Create/Update of an object), exports and `federation.object` all use this one path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from models.actors import Actor
+from models.context import Context, Site
+from models.errors import NotFound
+from models.ledger import LedgerEntry
+from models.operations.entries import entry_views
+from models.operations.sets import get_visible_set, set_views
+from models.operations.tokens import get_visible_token, token_view
+from models.operations.types import get_type, type_view
+
+from . import documents
+
+__all__ = ["ObjectKind", "PublicObject", "read_object"]
+
+ObjectKind = Literal["token", "type", "set", "ledger"]
+
+
+@dataclass(frozen=True)
+class PublicObject:
+    """An object's public document and the actor it is attributed to (the owner, or an entry's author)."""
+
+    document: dict[str, Any]
+    owner: Actor
+
+
+def actor_url(site: Site, actor: Actor) -> str:
+    """An actor's ActivityPub id: ours are computed, remote ones are their URI (or an acct: URI)."""
+    if not actor.domain:
+        return documents.actor_url(site.base_url, actor.username)
+    return actor.uri or f"acct:{actor.handle(site.domain)}"
+
+
+async def _token(site: Site, public: Context, object_id: str) -> PublicObject:
+    token = await get_visible_token(public, object_id)
+    view = await token_view(token, public)
+    token_type = await get_type(token.type_id)  # type: ignore[attr-defined]
+    document = documents.token_document(
+        view, base_url=site.base_url, owner_url=actor_url(site, token.owner),
+        type_name=token_type.name, type_symbol=token_type.symbol,
+    )
+    return PublicObject(document, token.owner)
+
+
+async def _type(site: Site, object_id: str) -> PublicObject:
+    token_type = await get_type(object_id)
+    view = type_view(token_type, site)
+    document = documents.type_document(view, base_url=site.base_url, owner_url=actor_url(site, token_type.owner))
+    return PublicObject(document, token_type.owner)
+
+
+async def _set(site: Site, public: Context, object_id: str) -> PublicObject:
+    token_set = await get_visible_set(object_id)
+    [view] = await set_views([token_set], public)
+    document = documents.set_document(view, base_url=site.base_url, owner_url=actor_url(site, token_set.owner))
+    return PublicObject(document, token_set.owner)
+
+
+async def _entry(site: Site, public: Context, object_id: str) -> PublicObject:
+    entry = await LedgerEntry.get_or_none(id=object_id).select_related("author", "recipient")
+    if entry is None:
+        raise NotFound(f"there is no ledger operation {object_id!r}", code="operation-not-found")
+    [view] = await entry_views([entry], public)
+    token_type = await get_type(entry.type_id)  # type: ignore[attr-defined]
+    recipient: Actor | None = entry.recipient
+    document = documents.entry_document(
+        view,
+        base_url=site.base_url,
+        author_url=actor_url(site, entry.author),
+        recipient_url=actor_url(site, recipient) if recipient is not None else None,
+        type_symbol=token_type.symbol,
+    )
+    return PublicObject(document, entry.author)
+
+
+async def read_object(site: Site, kind: str, object_id: str) -> PublicObject:
+    """The public document of one of our objects; NotFound (404) or Gone (410) as its read says."""
+    public = Context(site=site)  # always the anonymous view
+    if kind == "token":
+        return await _token(site, public, object_id)
+    if kind == "type":
+        return await _type(site, object_id)
+    if kind == "set":
+        return await _set(site, public, object_id)
+    if kind == "ledger":
+        return await _entry(site, public, object_id)
+    raise NotFound(f"there is no object kind {kind!r}", code="object-not-found")

@@ -1,0 +1,305 @@
+"""Output models of the federation operations (what they answer; see models/outputs.py).
+
+They live apart from the protocol code so that a view and its model are read side by side:
+each class names the function whose dict it documents.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from models.outputs import Document, Output, Timestamp
+
+__all__ = [
+    "ActivityDocument",
+    "ActorBlockOut",
+    "ActorDocument",
+    "CollectionDocument",
+    "CopyOut",
+    "CopyVerdictOut",
+    "DomainBlockOut",
+    "ExportOut",
+    "FederationSettingsOut",
+    "FollowOut",
+    "HoldingsOut",
+    "ImportOut",
+    "ImportedOut",
+    "InboxActivityOut",
+    "LookupOut",
+    "NodeInfoDocument",
+    "ObjectDocument",
+    "OutgoingDeliveryOut",
+    "PruneOut",
+    "RemoteFollowOut",
+    "RemoteObjectOut",
+    "SentReportOut",
+    "VerifyAnswerDocument",
+    "WebFingerDocument",
+]
+
+
+class DomainBlockOut(Output):
+    """federation/blocks.py _view: a remote domain's health and block."""
+
+    domain: str
+    blocked: bool
+    unavailable: bool
+    failure_days: list[Any]
+    updated_at: Timestamp
+
+
+class ActorBlockOut(Output):
+    """federation/blocks.py _actor_view."""
+
+    id: str
+    actor: str = Field(description="the blocked actor's id (URL)")
+    created_at: Timestamp
+
+
+class OutgoingDeliveryOut(Output):
+    """federation/delivery.py list_deliveries: one activity to one inbox."""
+
+    id: str
+    activity: str
+    inbox: str
+    domain: str
+    state: str
+    attempts: int
+    next_attempt_at: Timestamp
+    last_status: int | None
+    last_error: str | None
+    delivered_at: Timestamp
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class FollowOut(Output):
+    """federation/follows.py _view: a follow, either way."""
+
+    id: str
+    follower: str = Field(description="handle")
+    follower_uri: str
+    target: str = Field(description="handle")
+    target_uri: str
+    object: str | None = Field(description="the followed object's URL, when an object is followed")
+    state: str
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class LookupOut(Output):
+    """federation/follows.py lookup."""
+
+    handle: str
+    uri: str
+    name: str
+    summary: str = Field(description="sanitised HTML")
+    kind: str
+    local: bool
+
+
+class RemoteFollowOut(Output):
+    location: str = Field(description="the visitor's own server's page to confirm the follow")
+
+
+class FederationSettingsOut(Output):
+    manually_approves_followers: bool
+
+
+class HoldingEntryOut(Output):
+    entry: str
+    amount: str
+    from_: str = Field(alias="from", description="the giver's handle")
+    received_at: Timestamp
+
+
+class HoldingOut(Output):
+    type: str = Field(description="the remote type's URL")
+    symbol: str | None
+    amount: str
+    entries: list[HoldingEntryOut]
+
+
+class HoldingsOut(Output):
+    """federation/credits.py holdings."""
+
+    items: list[HoldingOut]
+
+
+class RemoteObjectOut(Output):
+    """federation/inbox.py remote_objects."""
+
+    id: str
+    uri: str
+    type: str
+    owner: str | None = Field(description="handle")
+    document: Any
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class InboxActivityOut(Output):
+    """federation/inbox.py inbox_list."""
+
+    id: str
+    activity: str
+    type: str
+    actor: str
+    state: str
+    outcome: str | None
+    payload: Any
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class CopyOut(Output):
+    """federation/imports.py _copy_views: an imported copy, as imported and as held now."""
+
+    id: str
+    import_: str = Field(alias="import")
+    token: str
+    origin: str
+    origin_token_id: str | None
+    imported_version: int
+    imported_content_hash: str
+    hash_checked_on_import: bool
+    version: Any
+    content_hash: Any
+    name: Any
+    attributes: Any
+    withdrawn: bool
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class ImportedSetOut(Output):
+    id: str | None
+    name: str | None
+
+
+class ImportOut(Output):
+    """federation/imports.py _record_view; copies only in the one-import view."""
+
+    id: str
+    export: str
+    source_url: str | None
+    origin: str
+    set: ImportedSetOut
+    exporter: str
+    document_hash: str
+    token_count: int
+    created_at: Timestamp
+    updated_at: Timestamp
+    copies: list[CopyOut] | None = None
+
+
+class NotFollowingOut(Output):
+    actor: str
+    reason: str
+
+
+class ImportedOut(ImportOut):
+    """A new import, and which of its actors are now followed (for later changes)."""
+
+    following: list[str]
+    not_following: list[NotFollowingOut]
+
+
+class CopyVerdictOut(Output):
+    """federation/imports.py verify_copy."""
+
+    verdict: str
+    detail: str | None
+    origin_version: int | None
+    refreshed: bool
+    refresh_problem: str | None
+    copy_: CopyOut = Field(alias="copy")
+
+
+class ExportOut(Output):
+    """federation/exports.py _summary."""
+
+    id: str
+    set: str
+    token_count: int
+    url: str
+    created_at: Timestamp
+
+
+class SentDeliveryOut(Output):
+    state: str
+    attempts: int
+    last_status: int | None
+
+
+class SentReportOut(Output):
+    """federation/agent_reports.py _sent_view."""
+
+    id: str
+    token: str
+    owner: str
+    activity: str
+    attributes: dict[str, Any]
+    version: int | None
+    note: str
+    state: str
+    detail: str
+    delivery: SentDeliveryOut | None
+    created_at: Timestamp
+    decided_at: Timestamp
+
+
+class PruneOut(Output):
+    inbox_activities: int
+    deliveries: int
+    more: bool
+
+
+class VerifyAnswerDocument(Document):
+    """A signed verification answer (federation/verification.py, models/verification.py)."""
+
+    type: str
+    origin: str
+    token: str | None
+    question: Any
+    answered_at: Timestamp
+    verdict: str
+
+
+class ActorDocument(Document):
+    """An ActivityPub actor (Person or Application)."""
+
+    id: str
+    type: str
+
+
+class ObjectDocument(Document):
+    """The ActivityPub form of a token, type, set or ledger entry."""
+
+    id: str
+    type: str
+
+
+class ActivityDocument(Document):
+    id: str
+    type: str
+
+
+class CollectionDocument(Document):
+    """An ActivityStreams collection (outbox, followers, following)."""
+
+    id: str
+    type: str
+
+
+class WebFingerDocument(Document):
+    """RFC 7033 JRD."""
+
+    subject: str
+    links: list[dict[str, Any]]
+
+
+class NodeInfoDocument(Document):
+    version: str

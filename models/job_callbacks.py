@@ -25,8 +25,16 @@ if TYPE_CHECKING:
     from .jobs import Job
 
 __all__ = [
-    "BACKOFF", "CLAIM_SECONDS", "CallbackState", "JobCallback", "MAX_TRIES",
-    "callback_of", "callback_view", "callbacks_of", "queue_callback", "rewind_callback",
+    "BACKOFF",
+    "CLAIM_SECONDS",
+    "MAX_TRIES",
+    "CallbackState",
+    "JobCallback",
+    "callback_of",
+    "callback_view",
+    "callbacks_of",
+    "queue_callback",
+    "rewind_callback",
 ]
 
 BACKOFF = (10, 60, 300, 1800, 3600, 3 * 3600, 6 * 3600)  # seconds after try 1, 2, ... (webhooks too)
@@ -46,7 +54,7 @@ class JobCallback(Durable, Entity):
 
     # id: the job's id (see the module docstring)
     state = fields.CharField(max_length=16, default=CallbackState.WAITING.value)
-    job = fields.OneToOneField(f"{APP}.Job", related_name="callback", on_delete=fields.CASCADE)
+    job: fields.OneToOneRelation[Job] = fields.OneToOneField(f"{APP}.Job", related_name="callback", on_delete=fields.CASCADE)
     url = fields.CharField(max_length=2048)
     last_status = fields.IntField(null=True)
     delivered_at = fields.DatetimeField(null=True)

@@ -21,7 +21,7 @@ from .jobs import FINISHED, MANUAL_TRANSITIONS, Job, JobState, record_job_event,
 from .security import new_bearer_token, token_digest
 from .webhooks import DeliveryState, WebhookDelivery
 
-__all__ = ["JOBS", "CALLBACKS", "WEBHOOK_DELIVERIES"]
+__all__ = ["CALLBACKS", "JOBS", "WEBHOOK_DELIVERIES"]
 
 
 async def _extend_job_tokens(jobs: list[Job], deadline: datetime) -> None:

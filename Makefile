@@ -4,14 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run run-federated test test-pg bench migrate clean
+.PHONY: venv run run-federated test test-pg typecheck bench migrate clean
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
 
 migrate: venv
@@ -44,6 +44,10 @@ test: venv
 PG_URL ?= postgres://tallystick:tallystick@127.0.0.1:5432/tallystick
 test-pg: venv
 	TALLYSTICK_DATABASE_URL='$(PG_URL)' $(BIN)/python -m pytest -q
+
+# mypy, strict on models/ and federation/ (the files and flags are in pyproject's [tool.mypy]).
+typecheck: venv
+	$(BIN)/mypy
 
 bench: venv
 	$(BIN)/python bench/ledger.py && $(BIN)/python bench/ledger_trace.py && $(BIN)/python bench/paging.py \

@@ -18,8 +18,10 @@ from models.actors import Actor
 from models.context import Site
 from models.federation import Follow, RemoteActor, Subscription
 
+from .as2 import as_id, type_of
 from .documents import ACTOR_TYPES
-from .remote import FetchError, as_id, mark_gone, refresh_actor, type_of
+from .fetch import FetchError
+from .remote_actors import mark_gone, refresh_actor
 
 __all__ = ["on_actor_delete", "on_actor_update"]
 
@@ -40,7 +42,7 @@ async def on_actor_update(site: Site, activity: Mapping[str, Any], sender: Remot
 
 async def on_actor_delete(site: Site, sender: RemoteActor) -> str:
     """The sender deleted its account: drop its follows both ways and its subscriptions, remember it is gone."""
-    actor_id = sender.actor_id  # type: ignore[attr-defined]
+    actor_id = sender.actor_id
     async with in_transaction():
         await Follow.filter(Q(follower_id=actor_id) | Q(target_id=actor_id)).delete()
         await Subscription.filter(follower_id=actor_id).delete()

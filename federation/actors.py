@@ -17,7 +17,7 @@ from pydantic import Field
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from models.actors import AccessToken, Actor, User, UserStatus
+from models.actors import INSTANCE_USERNAME, AccessToken, Actor, User, UserStatus, local_actor_url
 from models.base import iso
 from models.context import Context
 from models.errors import BadInput, Gone, NotFound
@@ -32,9 +32,8 @@ from .keys import KeyPair, ed25519_to_multibase, generate_ed25519, generate_rsa,
 from .objects import read_object
 from .outputs import ActorDocument, NodeInfoDocument, ObjectDocument, WebFingerDocument
 
-__all__ = ["INSTANCE_USERNAME", "actor_keys", "instance_actor", "local_actor_url", "local_user_actor", "software_version"]
+__all__ = ["actor_keys", "instance_actor", "local_user_actor", "software_version"]
 
-INSTANCE_USERNAME = "instance.actor"  # a dot is not allowed in usernames, so no user can take it
 ACCT = re.compile(r"^@?([a-z0-9_.]{1,64})@([a-z0-9.\-]{1,253}(?::[0-9]{1,5})?)$")
 ID = Field(min_length=1, max_length=64)
 
@@ -98,12 +97,6 @@ async def instance_actor() -> Actor:
         return await Actor.get(username=INSTANCE_USERNAME, domain="")
 
 
-def local_actor_url(base_url: str, actor: Actor) -> str:
-    if actor.username == INSTANCE_USERNAME:
-        return documents.instance_actor_url(base_url)
-    return documents.actor_url(base_url, actor.username)
-
-
 async def local_user_actor(username: str) -> Actor:
     """A local user's actor: 404 when unknown, 410 when the account was deleted."""
     name = username.lower()
@@ -141,7 +134,7 @@ async def actor_document(ctx: Context, params: ActorInput) -> dict[str, Any]:
         actor_id=local_actor_url(base, actor),
         base_url=base,
         rsa_public_pem=keys.rsa_public_pem,
-        ed25519_multibase=ed25519_to_multibase(ed_key),  # type: ignore[arg-type]
+        ed25519_multibase=ed25519_to_multibase(ed_key),  # type: ignore[arg-type]  # an Ed25519 key in that column
     )
     document["manuallyApprovesFollowers"] = bool(profile and profile.manually_approves_followers)
     return document

@@ -38,12 +38,14 @@ from models.registry import REGISTRY, Access, Input, Transaction
 from models.tokens import Token
 
 from .actors import instance_actor
+from .as2 import as_id, domain_of, type_of
 from .delivery import GIVEN_UP
 from .documents import object_url
+from .fetch import FetchError, remote_object_owner
 from .follows import resolve_target
 from .outbox import EVENT_PUBLISHERS, publish
 from .outputs import SentReportOut
-from .remote import FetchError, as_id, domain_of, remote_actor, remote_object_owner, type_of
+from .remote_actors import remote_actor
 
 __all__ = ["agent_update_token", "on_agent_update", "on_report_answer"]
 
@@ -158,7 +160,7 @@ async def _answer_decided(site: Site, event: Event) -> bool:
     report = await AgentReport.get_or_none(id=str((event.payload or {}).get("report") or "")).select_related("owner")
     if report is None or not report.activity_uri or not report.owner.is_local:
         return False
-    agent = await RemoteActor.get_or_none(actor_id=report.agent_id)  # type: ignore[attr-defined]
+    agent = await RemoteActor.get_or_none(actor_id=report.agent_id)
     if agent is None:  # a local agent reads its reports through the API
         return False
     kind = _DECISIONS[event.name]

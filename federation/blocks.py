@@ -18,8 +18,8 @@ from models.outputs import Paged
 from models.paging import ListInput, Page, paginate
 from models.registry import REGISTRY, Access, Input
 
+from .fetch import DOMAIN_STATES
 from .outputs import ActorBlockOut, DomainBlockOut
-from .remote import DOMAIN_STATES
 
 __all__ = ["block_actor", "block_domain", "list_actor_blocks", "list_blocks", "unblock_actor", "unblock_domain"]
 

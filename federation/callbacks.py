@@ -68,7 +68,7 @@ async def post_signed(site: Site, url: str, secret: str, message_id: str, body: 
     Shared by job callbacks and event webhooks. The SSRF guard runs right before the try, and
     the connection uses only the addresses it approved (GuardedResolver).
     """
-    allow = site.allow_private_addresses
+    allow = site.federation.allow_private_addresses
     try:
         await check_callback_url(url, allow_private=allow)
     except UrlRefused as error:
@@ -100,7 +100,7 @@ async def send(site: Site, row: JobCallback, lease: Lease) -> Outcome:
     """One try of a finished job's callback, signed with its caller's secret; the job's callback
     event (delivered, retrying, failed) commits with the outcome."""
     job = await Job.get(id=row.id)
-    secret = await secret_for(job.caller_id)  # type: ignore[attr-defined]
+    secret = await secret_for(job.caller_id or "")  # system jobs have no callback
     body = orjson.dumps(await render_job(job))
     status, problem = await post_signed(site, row.url, secret.secret, job.id, body)  # no transaction open
     outcome: Outcome

@@ -32,7 +32,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
-from models.actors import Actor, Role
+from models.actors import Actor, Role, local_actor_url
 from models.base import iso
 from models.context import Context, Site
 from models.federation import Delivery, DeliveryState, DomainHealth
@@ -44,11 +44,12 @@ from models.sql import insert_many
 from models.sql import now as sql_now
 from models.urls import UrlRefused, check_url
 
-from .actors import actor_keys, local_actor_url
+from .actors import actor_keys
+from .as2 import domain_of
+from .fetch import DOMAIN_STATES, USER_AGENT, signing_key
+from .httpsig_cavage import sign_cavage
 from .keys import PrivateKey
 from .outputs import OutgoingDeliveryOut
-from .remote import DOMAIN_STATES, USER_AGENT, domain_of, signing_key
-from .signatures import sign_cavage
 from .ssrf import GuardedResolver
 
 __all__ = ["CLAIM_SECONDS", "GIVEN_UP", "Outcome", "deliver_due", "enqueue", "is_permanent", "list_deliveries", "retry_delay"]
@@ -128,7 +129,7 @@ async def _post(
     session: aiohttp.ClientSession, site: Site, delivery: Delivery, body: bytes, signed: Awaitable[dict[str, str]]
 ) -> Outcome:
     try:
-        check_url(delivery.inbox, allow_private=site.allow_private_addresses)
+        check_url(delivery.inbox, allow_private=site.federation.allow_private_addresses)
     except UrlRefused as error:
         return Outcome(None, error.detail)
     headers = await signed
@@ -223,7 +224,7 @@ def _signing_pool() -> concurrent.futures.ThreadPoolExecutor:
 async def _signers(site: Site, deliveries: list[Delivery]) -> dict[str, tuple[str, PrivateKey]]:
     """Key id and private key of each local actor that signs one of these deliveries."""
     signers: dict[str, tuple[str, PrivateKey]] = {}
-    for signer_id in {delivery.signer_id for delivery in deliveries}:  # type: ignore[attr-defined]
+    for signer_id in {delivery.signer_id for delivery in deliveries}:
         actor = await Actor.get(id=signer_id)
         keys = await actor_keys(actor)
         signers[signer_id] = (f"{local_actor_url(site.base_url, actor)}#main-key", signing_key(keys.rsa_private_pem))
@@ -247,7 +248,7 @@ async def deliver_due(site: Site, *, now: datetime | None = None, limit: int = 2
         return 0
     signers = await _signers(site, claimed)
     connector = aiohttp.TCPConnector(
-        resolver=GuardedResolver(allow_private=site.allow_private_addresses),
+        resolver=GuardedResolver(allow_private=site.federation.allow_private_addresses),
         limit=0, limit_per_host=site.federation.delivery_per_host,
     )
     timeout = aiohttp.ClientTimeout(total=site.federation.fetch_timeout_seconds)
@@ -257,7 +258,7 @@ async def deliver_due(site: Site, *, now: datetime | None = None, limit: int = 2
     loop = asyncio.get_running_loop()
     bodies = [delivery.body.encode() for delivery in claimed]  # what is signed is what is sent
     signatures = [
-        loop.run_in_executor(_signing_pool(), _signed_headers, delivery, body, *signers[delivery.signer_id])  # type: ignore[attr-defined]
+        loop.run_in_executor(_signing_pool(), _signed_headers, delivery, body, *signers[delivery.signer_id])
         for delivery, body in zip(claimed, bodies, strict=True)
     ]
     by_inbox: dict[str, list[int]] = {}

@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 from pydantic import Field
 
+from models.actors import local_actor_url
 from models.attributes import is_hidden
 from models.base import iso
 from models.context import Context
@@ -39,10 +40,9 @@ from models.sets import SetMember, TokenSet
 from models.tokens import Token, TokenType, TypeParent
 
 from . import documents
-from .actors import local_actor_url
-from .integrity import sign_as, signed_document
 from .outputs import ExportOut
 from .proofs import DATA_INTEGRITY_CONTEXT
+from .signed_objects import sign_as, signed_document
 
 __all__ = ["EXPORT_TYPE", "MAX_EXPORT_TOKENS", "export_url"]
 
@@ -59,7 +59,7 @@ def export_url(base_url: str, export_id: str) -> str:
 async def _owned_set(ctx: Context, set_id: str) -> TokenSet:
     """The caller's live set; 404 for sets of others too (an export reveals what they chose)."""
     token_set = await get_visible_set(set_id)
-    if not ctx.system and ctx.require_actor().id != token_set.owner_id:  # type: ignore[attr-defined]
+    if not ctx.system and ctx.require_actor().id != token_set.owner_id:
         raise NotFound(f"you have no set with id {set_id!r}", code="set-not-found")
     return token_set
 
@@ -82,7 +82,7 @@ class BuildInput(Input):
 
 async def _content(token: Token, resolver: Resolver) -> dict[str, Any] | None:
     """What the content hash covers, when every value is public (else it stays at the origin)."""
-    schema = await resolver.schema(token.type_id)  # type: ignore[attr-defined]
+    schema = await resolver.schema(token.type_id)
     if any(is_hidden(definition) for definition in schema.definitions.values()):
         return None
     return await hashed_document(token, resolver)
@@ -128,7 +128,7 @@ async def build_export(ctx: Context, params: BuildInput) -> dict[str, Any]:
             omitted.append({"id": signed["id"], "reason": "owned by an actor on another server"})
             continue
         entries.append({"object": signed, "content": await _content(token, resolver)})
-    own_types = [tokens[token_id].type_id for token_id in members]  # type: ignore[attr-defined]
+    own_types = [tokens[token_id].type_id for token_id in members]
     type_ids = await _type_ids_with_parents(own_types)
     types = [await signed_document(ctx.site, "type", type_id) for type_id in type_ids]
     owner = token_set.owner
@@ -166,7 +166,7 @@ async def build_export(ctx: Context, params: BuildInput) -> dict[str, Any]:
 def _summary(ctx: Context, row: SetExport) -> dict[str, Any]:
     return {
         "id": row.id,
-        "set": row.set_id,  # type: ignore[attr-defined]
+        "set": row.set_id,
         "token_count": row.token_count,
         "url": export_url(ctx.site.base_url, row.id),
         "created_at": iso(row.created_at),

@@ -7,7 +7,8 @@ approves when `manually_approves_followers` is set). Undo(Follow) removes the ro
 
 The API operations that need the network (resolving `user@host` through WebFinger, fetching
 the actor) do it before opening their transaction; the activities they send are only queued
-(federation/delivery.py) in that transaction and posted later by the sweep.
+(federation/delivery.py) in that transaction and posted later by the sweep. Listing follows and
+followers is a plain query: models/operations/follows.py.
 """
 
 from __future__ import annotations
@@ -19,60 +20,29 @@ from urllib.parse import quote
 from pydantic import Field
 from tortoise.transactions import in_transaction
 
-from models.actors import Actor, User, UserStatus
-from models.base import iso
+from models.actors import Actor, User, UserStatus, local_actor_url
 from models.context import Context, Site
 from models.errors import BadInput, Conflict, NotFound, Unprocessable
 from models.federation import FederationProfile, Follow, FollowState, RemoteActor, Subscription
 from models.ids import new_id
 from models.markdown import markdown_to_html
-from models.outputs import Paged
-from models.paging import ListInput, Page, paginate
+from models.operations.follows import actors_by_id, follow_view
+from models.outputs import FollowOut
 from models.registry import REGISTRY, Access, Input, Transaction
 
 from . import documents
-from .actors import SUBSCRIBE_REL, local_actor_url
+from .actors import SUBSCRIBE_REL
+from .as2 import as_id, domain_of
+from .fetch import FetchError, remote_object_owner
 from .outbox import activity_url, publish
-from .outputs import FederationSettingsOut, FollowOut, LookupOut, RemoteFollowOut
-from .remote import (
-    FetchError,
-    as_id,
-    domain_of,
-    remote_actor,
-    remote_object_owner,
-    webfinger_document,
-    webfinger_lookup,
-)
+from .outputs import FederationSettingsOut, LookupOut, RemoteFollowOut
+from .remote_actors import remote_actor
 from .subscriptions import on_follow_object
+from .webfinger import webfinger_document, webfinger_lookup
 
 __all__ = ["local_actor_of", "on_accept", "on_follow", "on_reject", "on_undo", "resolve_target"]
 
 ID = Field(min_length=1, max_length=64)
-
-
-async def _handles(site: Site, actor_ids: list[str]) -> dict[str, Actor]:
-    return {actor.id: actor for actor in await Actor.filter(id__in=actor_ids)}
-
-
-def _view(site: Site, follow: Follow, actors: Mapping[str, Actor]) -> dict[str, Any]:
-    follower, target = actors[follow.follower_id], actors[follow.target_id]  # type: ignore[attr-defined]
-    return {
-        "id": follow.id,
-        "follower": follower.handle(site.domain),
-        "follower_uri": follower.uri or local_actor_url(site.base_url, follower),
-        "target": target.handle(site.domain),
-        "target_uri": target.uri or local_actor_url(site.base_url, target),
-        "object": follow.object_uri or None,
-        "state": follow.state,
-        "created_at": iso(follow.created_at),
-        "updated_at": iso(follow.updated_at),
-    }
-
-
-async def _render_page(site: Site, page: Page) -> Page:
-    ids = [row.follower_id for row in page.items] + [row.target_id for row in page.items]
-    actors = await _handles(site, ids)
-    return page.map(lambda row: _view(site, row, actors))
 
 
 async def local_actor_of(site: Site, url: str) -> Actor | None:
@@ -119,7 +89,7 @@ async def _remote_object_owner(site: Site, uri: str) -> Actor:
         remote = await remote_actor(site, owner)
     except FetchError as error:
         raise Unprocessable(f"cannot fetch {owner}: {error.detail}", code="remote-actor-unavailable") from None
-    return await Actor.get(id=remote.actor_id)  # type: ignore[attr-defined]
+    return await Actor.get(id=remote.actor_id)
 
 
 async def follow_target(ctx: Context, target: str) -> tuple[Actor, str]:
@@ -127,7 +97,7 @@ async def follow_target(ctx: Context, target: str) -> tuple[Actor, str]:
     if target.startswith(("http://", "https://")) and domain_of(target) != domain_of(ctx.site.base_url):
         try:
             remote = await remote_actor(ctx.site, target)
-            return await Actor.get(id=remote.actor_id), ""  # type: ignore[attr-defined]
+            return await Actor.get(id=remote.actor_id), ""
         except FetchError as error:
             if error.kind != "invalid":
                 raise Unprocessable(f"cannot fetch {target}: {error.detail}", code="remote-actor-unavailable") from None
@@ -160,7 +130,7 @@ async def resolve_target(ctx: Context, target: str) -> Actor:
         remote = await remote_actor(site, uri)
     except FetchError as error:
         raise Unprocessable(f"cannot fetch {uri}: {error.detail}", code="remote-actor-unavailable") from None
-    return await Actor.get(id=remote.actor_id)  # type: ignore[attr-defined]
+    return await Actor.get(id=remote.actor_id)
 
 
 async def find_remote_actor(site: Site, handle: str) -> Actor:
@@ -173,7 +143,7 @@ async def find_remote_actor(site: Site, handle: str) -> Actor:
         raise Unprocessable(
             f"no account {handle} could be found: {error.detail}", code="remote-actor-unavailable"
         ) from None
-    return await Actor.get(id=remote.actor_id)  # type: ignore[attr-defined]
+    return await Actor.get(id=remote.actor_id)
 
 
 @REGISTRY.operation("federation.lookup", FollowInput, output=LookupOut, access=Access.USER)
@@ -205,7 +175,7 @@ async def follow(ctx: Context, params: FollowTargetInput) -> dict[str, Any]:
     async with in_transaction():
         existing = await Follow.get_or_none(follower_id=me.id, target_id=target.id, object_uri=object_uri)
         if existing is not None:
-            return _view(ctx.site, existing, {me.id: me, target.id: target})
+            return follow_view(ctx.site, existing, {me.id: me, target.id: target})
         row_id = new_id()
         if target.is_local:
             state = FollowState.PENDING if await manually_approves(target) else FollowState.ACCEPTED
@@ -220,29 +190,7 @@ async def follow(ctx: Context, params: FollowTargetInput) -> dict[str, Any]:
             await publish(ctx.site, me, "Follow", object_uri or target.uri, inboxes=[remote.inbox], to=[target.uri or ""],
                           row_id=row_id)
         await ctx.emit("follow.requested", "follow", row.id, {"target": target.handle(ctx.site.domain), "state": state.value})
-    return _view(ctx.site, row, {me.id: me, target.id: target})
-
-
-class FollowListInput(ListInput):
-    state: FollowState | None = None
-
-
-@REGISTRY.operation("follows.list", FollowListInput, output=Paged[FollowOut], access=Access.USER)
-async def list_follows(ctx: Context, params: FollowListInput) -> Page:
-    """The actors you follow (or asked to follow)."""
-    query = Follow.filter(follower_id=ctx.require_actor().id)
-    if params.state is not None:
-        query = query.filter(state=params.state.value)
-    return await _render_page(ctx.site, await paginate(query, params))
-
-
-@REGISTRY.operation("followers.list", FollowListInput, output=Paged[FollowOut], access=Access.USER)
-async def list_followers(ctx: Context, params: FollowListInput) -> Page:
-    """The actors who follow you; `state=pending` lists requests awaiting your approval."""
-    query = Follow.filter(target_id=ctx.require_actor().id)
-    if params.state is not None:
-        query = query.filter(state=params.state.value)
-    return await _render_page(ctx.site, await paginate(query, params))
+    return follow_view(ctx.site, row, {me.id: me, target.id: target})
 
 
 class FollowIdInput(Input):
@@ -261,7 +209,7 @@ async def unfollow(ctx: Context, params: FollowIdInput) -> None:
     row = await Follow.get_or_none(id=params.id, follower_id=me.id)
     if row is None:
         raise NotFound("you do not follow anything with this id", code="follow-not-found")
-    target = await Actor.get(id=row.target_id)  # type: ignore[attr-defined]
+    target = await Actor.get(id=row.target_id)
     if not target.is_local:
         remote = await RemoteActor.get(actor_id=target.id)
         undo = await _undo_payload(ctx.site, row, me, target)
@@ -272,11 +220,11 @@ async def unfollow(ctx: Context, params: FollowIdInput) -> None:
 
 async def _answer(ctx: Context, row: Follow, kind: str) -> None:
     """Send Accept or Reject of a remote actor's Follow."""
-    follower = await Actor.get(id=row.follower_id)  # type: ignore[attr-defined]
+    follower = await Actor.get(id=row.follower_id)
     if follower.is_local:
         return
     remote = await RemoteActor.get(actor_id=follower.id)
-    me = await Actor.get(id=row.target_id)  # type: ignore[attr-defined]
+    me = await Actor.get(id=row.target_id)
     original = {"id": row.activity_uri, "type": "Follow", "actor": follower.uri,
                 "object": local_actor_url(ctx.site.base_url, me)}
     await publish(ctx.site, me, kind, original, inboxes=[remote.inbox], to=[follower.uri or ""])
@@ -299,7 +247,7 @@ async def approve(ctx: Context, params: FollowIdInput) -> dict[str, Any]:
     await row.save(update_fields=["state", "updated_at"])
     await _answer(ctx, row, "Accept")
     await ctx.emit("follow.accepted", "follow", row.id, {})
-    return _view(ctx.site, row, await _handles(ctx.site, [row.follower_id, row.target_id]))  # type: ignore[attr-defined]
+    return follow_view(ctx.site, row, await actors_by_id([row.follower_id, row.target_id]))
 
 
 @REGISTRY.operation("followers.reject", FollowIdInput, output=None, access=Access.WRITE)
@@ -342,12 +290,12 @@ async def on_follow(site: Site, activity: Mapping[str, Any], sender: RemoteActor
         return await on_follow_object(site, activity, sender)
     ctx = Context(site=site, actor=target, system=True)
     async with in_transaction():
-        row = await Follow.get_or_none(follower_id=sender.actor_id, target_id=target.id, object_uri="")  # type: ignore[attr-defined]
+        row = await Follow.get_or_none(follower_id=sender.actor_id, target_id=target.id, object_uri="")
         if row is None:
             manual = await manually_approves(target)
             state = FollowState.PENDING if manual else FollowState.ACCEPTED
             row = await Follow.create(
-                follower_id=sender.actor_id, target=target, state=state.value,  # type: ignore[attr-defined]
+                follower_id=sender.actor_id, target=target, state=state.value,
                 activity_uri=str(activity["id"]),
             )
             await ctx.emit("follow.received", "follow", row.id, {"follower": sender.uri, "state": state.value})
@@ -365,15 +313,15 @@ async def _our_follow(site: Site, activity: Mapping[str, Any], sender: RemoteAct
     obj = activity.get("object")
     uri = as_id(obj)
     if uri and domain_of(uri) == domain_of(site.base_url):
-        row = await Follow.get_or_none(activity_uri=uri, target_id=sender.actor_id)  # type: ignore[attr-defined]
+        row = await Follow.get_or_none(activity_uri=uri, target_id=sender.actor_id)
         if row is not None:
             return row
     if isinstance(obj, Mapping):
         follower = await local_actor_of(site, as_id(obj.get("actor")) or "")
         if follower is not None:
             return await Follow.get_or_none(
-                follower_id=follower.id, target_id=sender.actor_id, object_uri=as_id(obj.get("object")) or ""  # type: ignore[attr-defined]
-            ) or await Follow.get_or_none(follower_id=follower.id, target_id=sender.actor_id, object_uri="")  # type: ignore[attr-defined]
+                follower_id=follower.id, target_id=sender.actor_id, object_uri=as_id(obj.get("object")) or ""
+            ) or await Follow.get_or_none(follower_id=follower.id, target_id=sender.actor_id, object_uri="")
     return None
 
 
@@ -397,13 +345,13 @@ async def on_undo(site: Site, activity: Mapping[str, Any], sender: RemoteActor) 
     """Undo(Follow): the sender stops following one of our users (or one of our objects)."""
     obj = activity.get("object")
     uri = as_id(obj)
-    removed = await Follow.filter(activity_uri=uri or "", follower_id=sender.actor_id).delete()  # type: ignore[attr-defined]
+    removed = await Follow.filter(activity_uri=uri or "", follower_id=sender.actor_id).delete()
     if not removed:
-        removed = await Subscription.filter(activity_uri=uri or "", follower_id=sender.actor_id).delete()  # type: ignore[attr-defined]
+        removed = await Subscription.filter(activity_uri=uri or "", follower_id=sender.actor_id).delete()
     if not removed and isinstance(obj, Mapping):
         target = await local_actor_of(site, as_id(obj.get("object")) or "")
         if target is not None:
-            removed = await Follow.filter(follower_id=sender.actor_id, target_id=target.id, object_uri="").delete()  # type: ignore[attr-defined]
+            removed = await Follow.filter(follower_id=sender.actor_id, target_id=target.id, object_uri="").delete()
     return "unfollowed" if removed else "ignored: no such follow"
 
 

@@ -11,7 +11,8 @@ Tokens become `RemoteObject` copies (the same rows federation's Create/Update/De
 current) with an `ImportedCopy` per token naming origin server, token id and version. Then
 the importer follows each owner at the origin, so later changes arrive as signed Updates.
 A copy that missed an Update is found out by `copies.verify`, which asks the origin and
-brings the copy forward from the origin's signed document.
+brings the copy forward from the origin's signed document. Reading imports and copies is a plain
+query: models/operations/imports.py.
 """
 
 from __future__ import annotations
@@ -26,21 +27,21 @@ from tortoise.transactions import in_transaction
 
 from models.actors import Actor
 from models.attributes import content_hash
-from models.base import iso
 from models.context import Context, Site
 from models.errors import DomainError, NotFound, Unprocessable
 from models.exports import ImportedCopy, ImportRecord
 from models.federation import RemoteObject
-from models.outputs import Paged
-from models.paging import ListInput, Page, paginate
+from models.operations.imports import copy_views, record_view
 from models.registry import REGISTRY, Access, Input, Transaction
 
-from .copycheck import ask_origin
+from .as2 import as_id, domain_of
 from .exports import EXPORT_TYPE
-from .integrity import ActorDocuments, ObjectRefused, verify_remote_object
-from .outputs import CopyOut, CopyVerdictOut, ImportOut, ImportedOut
+from .fetch import FetchError, fetch_json
+from .outputs import CopyVerdictOut, ImportedOut
 from .proofs import canonicalize
-from .remote import FetchError, as_id, domain_of, fetch_json, remote_actor
+from .remote_actors import remote_actor
+from .signed_objects import ActorDocuments, ObjectRefused, verify_remote_object
+from .verify_client import ask_origin
 
 __all__ = ["CheckedExport", "check_export"]
 
@@ -185,7 +186,7 @@ async def _owner_actors(site: Site, checked: CheckedExport) -> dict[str, Actor]:
             remote = await remote_actor(site, uri)
         except FetchError as error:
             raise _refuse(f"cannot fetch the owner {uri}: {error.detail}") from None
-        found[uri] = await Actor.get(id=remote.actor_id)  # type: ignore[attr-defined]
+        found[uri] = await Actor.get(id=remote.actor_id)
     return found
 
 
@@ -215,7 +216,7 @@ async def import_export(ctx: Context, params: ImportInput) -> dict[str, Any]:
     document_hash = "sha256:" + hashlib.sha256(canonicalize(checked.document)).hexdigest()
     earlier = await ImportRecord.get_or_none(importer_id=me.id, document_hash=document_hash)
     if earlier is not None:  # the same document again: the same import, not a second set of copies
-        return {**await _record_view(ctx, earlier), "following": [], "not_following": []}
+        return {**await record_view(ctx, earlier), "following": [], "not_following": []}
     owners = await _owner_actors(ctx.site, checked)
     async with in_transaction():
         record = await ImportRecord.create(
@@ -243,89 +244,8 @@ async def import_export(ctx: Context, params: ImportInput) -> dict[str, Any]:
             following.append(uri)
         except DomainError as error:  # the copies stand; following can be retried with POST /api/v1/follows
             not_following.append({"actor": uri, "reason": error.detail[:300]})
-    view = await _record_view(ctx, record)
+    view = await record_view(ctx, record)
     return {**view, "following": following, "not_following": not_following}
-
-
-async def _copy_views(rows: list[ImportedCopy]) -> list[dict[str, Any]]:
-    held_ids = [row.remote_object_id for row in rows]  # type: ignore[attr-defined]
-    objects = {obj.id: obj for obj in await RemoteObject.filter(id__in=held_ids)}
-    views = []
-    for row in rows:
-        held = objects.get(row.remote_object_id)  # type: ignore[attr-defined]
-        current: Mapping[str, Any] = held.document if held is not None and isinstance(held.document, Mapping) else {}
-        views.append({
-            "id": row.id,
-            "import": row.record_id,  # type: ignore[attr-defined]
-            "token": row.token_uri,
-            "origin": row.origin,
-            "origin_token_id": row.origin_token_id,
-            "imported_version": row.version,
-            "imported_content_hash": row.content_hash,
-            "hash_checked_on_import": row.hash_checked,
-            "version": current.get("version"),
-            "content_hash": current.get("contentHash"),
-            "name": current.get("name"),
-            "attributes": current.get("attributes"),
-            "withdrawn": bool(held is None or held.is_deleted),
-            "created_at": iso(row.created_at),
-            "updated_at": iso(held.updated_at if held is not None else row.updated_at),
-        })
-    return views
-
-
-async def _record_view(ctx: Context, record: ImportRecord, *, with_copies: bool = True) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "id": record.id,
-        "export": record.export_uri,
-        "source_url": record.source_url,
-        "origin": record.origin,
-        "set": {"id": record.set_uri, "name": record.set_name},
-        "exporter": record.exporter_uri,
-        "document_hash": record.document_hash,
-        "token_count": record.token_count,
-        "created_at": iso(record.created_at),
-        "updated_at": iso(record.updated_at),
-    }
-    if with_copies:
-        view["copies"] = await _copy_views(await ImportedCopy.filter(record_id=record.id).order_by("id"))
-    return view
-
-
-class ImportIdInput(Input):
-    id: str = ID
-
-
-@REGISTRY.operation("imports.get", ImportIdInput, output=ImportOut, access=Access.USER)
-async def read_import(ctx: Context, params: ImportIdInput) -> dict[str, Any]:
-    """One of your imports with its copies and their current versions."""
-    record = await ImportRecord.get_or_none(id=params.id, importer_id=ctx.require_actor().id)
-    if record is None:
-        raise NotFound(f"you have no import with id {params.id!r}", code="import-not-found")
-    return await _record_view(ctx, record)
-
-
-@REGISTRY.operation("imports.list", ListInput, output=Paged[ImportOut], access=Access.USER)
-async def list_imports(ctx: Context, params: ListInput) -> Page:
-    """Your imports, newest first."""
-    page = await paginate(ImportRecord.filter(importer_id=ctx.require_actor().id), params)
-    page.items = [await _record_view(ctx, record, with_copies=False) for record in page.items]
-    return page
-
-
-class CopiesInput(ListInput):
-    origin: str | None = Field(None, max_length=255, description="only copies from this server (host[:port])")
-
-
-@REGISTRY.operation("copies.list", CopiesInput, output=Paged[CopyOut], access=Access.USER)
-async def list_copies(ctx: Context, params: CopiesInput) -> Page:
-    """Your imported copies: origin, the version imported, the version held now, withdrawn or not."""
-    query = ImportedCopy.filter(importer_id=ctx.require_actor().id)
-    if params.origin:
-        query = query.filter(origin=params.origin.lower())
-    page = await paginate(query, params)
-    page.items = await _copy_views(page.items)
-    return page
 
 
 class CopyIdInput(Input):
@@ -356,7 +276,7 @@ async def verify_copy(ctx: Context, params: CopyIdInput) -> dict[str, Any]:
     row = await ImportedCopy.get_or_none(id=params.id, importer_id=ctx.require_actor().id)
     if row is None:
         raise NotFound(f"you have no copy with id {params.id!r}", code="copy-not-found")
-    held = await RemoteObject.get(id=row.remote_object_id)  # type: ignore[attr-defined]
+    held = await RemoteObject.get(id=row.remote_object_id)
     actors = ActorDocuments(ctx.site)
     verdict = await ask_origin(ctx.site, row.token_uri, str(held.document.get("contentHash")), actors)
     problem = None
@@ -370,5 +290,5 @@ async def verify_copy(ctx: Context, params: CopyIdInput) -> dict[str, Any]:
         "origin_version": verdict.version,
         "refreshed": verdict.verdict == "outdated" and problem is None,
         "refresh_problem": problem,
-        "copy": (await _copy_views([row]))[0],
+        "copy": (await copy_views([row]))[0],
     }

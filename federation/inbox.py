@@ -3,17 +3,18 @@
 `receive` is all the HTTP handler calls (per-user and shared inbox alike). In order: the body
 size; the JSON shape; a Delete from an actor we never met is answered 202 and dropped without
 fetching anything (refetch storms after account deletions are the most reported federation
-bug); blocked domains; the HTTP signature and body digest (federation/signatures.py, which
+bug); blocked domains; the HTTP signature and body digest (federation/httpsig.py, which
 refetches the key once on failure); the origin rules: the key's owner is the activity's
 actor and the objects it creates or changes live on the actor's host; the FEP-8b32 proof of
 a created or updated object, when it carries one. Then the activity is stored once by its id
 and the caller answers 202.
 
-`process_due` (run by the worker pool) claims stored activities under a lease and dispatches
-on their type in one place. A worker that dies leaves an expired lease: the row is claimed
-again. Unknown types are stored and marked ignored. A handler that fails (the origin of a
-give we must confirm is down, say) is retried with delivery's backoff and attempt limit
-(federation/delivery.py: minutes, then hours, over about 2.6 days), not at once.
+Processing is the engine's machine INBOX (models/engine): the runner claims stored activities
+under a lease and `process` dispatches on their type in one place. A worker that dies leaves
+an expired lease: the row is reaped and claimed again. Unknown types are stored and marked
+ignored. A handler that fails (the origin of a give we must confirm is down, say) is retried
+with delivery's backoff and attempt limit (n**4 + 15 s: minutes, then hours, over about 2.6
+days), not at once; the reason is kept in `last_error`, and `outcome` says what was done.
 """
 
 from __future__ import annotations
@@ -21,18 +22,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import orjson
 from pydantic import Field
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F, Q
 
 from models import sql
 from models.actors import Actor, Role, User, UserStatus
 from models.base import iso
 from models.context import Context, Site
+from models.engine import Go, Lease, Machine, Outcome, Retry, backoff, run_due
 from models.errors import BadInput, Forbidden, NotFound, TooLarge
 from models.federation import InboxActivity, InboxState, RemoteActor, RemoteObject
 from models.ids import new_id
@@ -42,25 +43,17 @@ from models.registry import REGISTRY, Access
 
 from .actor_changes import on_actor_delete, on_actor_update
 from .agent_reports import agent_update_token, on_agent_update, on_report_answer
-from .credits import credit_remote_give, is_give_to_us
-from .delivery import retry_delay
+from .as2 import as_id, domain_of, type_of
+from .fetch import FetchError, blocked_actors, closed_domains, mark_available
 from .follows import on_accept, on_follow, on_reject, on_undo
-from .integrity import ObjectRefused, verify_remote_object
+from .httpsig_core import IncomingRequest
+from .memo import PerLoop
 from .outputs import InboxActivityOut, RemoteObjectOut
-from .remote import (
-    FetchError,
-    PerLoop,
-    as_id,
-    blocked_actors,
-    closed_domains,
-    domain_of,
-    mark_available,
-    signing_actor,
-    type_of,
-)
-from .sigcore import IncomingRequest
+from .remote_actors import signing_actor
+from .remote_gives import credit_remote_give, is_give_to_us
+from .signed_objects import ObjectRefused, verify_remote_object
 
-__all__ = ["Received", "process_due", "receive"]
+__all__ = ["INBOX", "Received", "drain", "process_due", "receive"]
 
 log = logging.getLogger("tallystick.inbox")
 
@@ -68,6 +61,7 @@ LEASE_SECONDS = 60
 MAX_URI = 2048
 GROUP_MAX = 200  # rows per INSERT (12 parameters each, far below the databases' limits)
 GATHER_SECONDS = 0.002  # the longest a batch waits for more rows under load
+DRAIN_SECONDS = 10.0  # the longest shutdown waits for a group insert under way
 OBJECT_TYPES = {"Token", "TokenType", "TokenSet", "LedgerEntry"}
 _CHANGES = {"Create", "Update", "Delete"}
 
@@ -170,7 +164,7 @@ async def _checked_row(site: Site, username: str | None, request: IncomingReques
         "type": str(activity["type"])[:64], "actor_uri": actor_uri, "recipient_id": recipient.id if recipient else None,
         "payload": request.body.decode("utf-8"),  # the JSON as received: orjson already proved it valid
         "state": InboxState.QUEUED.value, "attempts": 0,
-        "lease_expires_at": None, "outcome": None,
+        "lease_expires_at": None, "outcome": None,  # lease_owner, next_at, last_error: NULL by default
     }
 
 
@@ -189,7 +183,7 @@ class _GroupInsert:
 
     def __init__(self) -> None:
         self.pending: list[tuple[dict[str, Any], asyncio.Future[bool]]] = []
-        self.flushing = False
+        self.task: asyncio.Task[None] | None = None  # the flush under way (kept: see drain)
         self.last_size = 0  # rows in the last batch written
         self._gathered: asyncio.Future[None] | None = None
 
@@ -198,10 +192,24 @@ class _GroupInsert:
         self.pending.append((row, future))
         if len(self.pending) >= self.last_size:
             self._release()
-        if not self.flushing:
-            self.flushing = True
-            asyncio.create_task(self._flush())
+        if self.task is None:
+            self.task = asyncio.create_task(self._flush(), name="inbox-group-insert")
         return await future
+
+    async def drain(self, timeout: float) -> None:
+        """Wait until the rows handed in are written (at most `timeout` s, then the flush is cancelled).
+
+        A request cancelled while its row is written (the sender hung up, or the server stops)
+        leaves the flush running: the server's shutdown waits for it before the database closes.
+        """
+        task = self.task
+        if task is None:
+            return
+        await asyncio.wait({task}, timeout=timeout)
+        if not task.done():
+            log.warning("inbox: a group insert still running after %g s at shutdown; cancelled", timeout)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     def _release(self) -> None:
         if self._gathered is not None and not self._gathered.done():
@@ -239,7 +247,7 @@ class _GroupInsert:
                     if not future.done():
                         future.set_result(new)
         finally:
-            self.flushing = False
+            self.task = None
 
 
 async def _insert_rows(rows: list[dict[str, Any]]) -> set[str]:
@@ -269,6 +277,11 @@ async def _insert_rows(rows: list[dict[str, Any]]) -> set[str]:
 _GROUPS: PerLoop[_GroupInsert] = PerLoop(_GroupInsert)  # futures belong to one loop
 
 
+async def drain(timeout: float = DRAIN_SECONDS) -> None:
+    """Let the inbox rows being written reach the database; the server calls it before closing it."""
+    await _GROUPS.get().drain(timeout)
+
+
 # ---------------------------------------------------------------- processing
 
 
@@ -279,7 +292,7 @@ async def _on_change(site: Site, activity: Mapping[str, Any], sender: RemoteActo
     if object_id == sender.uri and activity["type"] == "Delete":  # the account itself is gone
         return await on_actor_delete(site, sender)
     copy = await RemoteObject.get_or_none(uri=object_id)
-    if copy is not None and copy.owner_id != sender.actor_id:  # type: ignore[attr-defined]
+    if copy is not None and copy.owner_id != sender.actor_id:
         return "ignored: not the owner"
     if activity["type"] == "Delete":
         if copy is None:
@@ -294,7 +307,7 @@ async def _on_change(site: Site, activity: Mapping[str, Any], sender: RemoteActo
         return credited
     if copy is None:
         try:
-            await RemoteObject.create(uri=object_id, type=kind, owner_id=sender.actor_id, document=dict(obj))  # type: ignore[attr-defined]
+            await RemoteObject.create(uri=object_id, type=kind, owner_id=sender.actor_id, document=dict(obj))
         except IntegrityError:
             return "duplicate"
         return "stored"
@@ -339,71 +352,51 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
-async def _claim(row: InboxActivity, now: datetime) -> bool:
-    changed = await InboxActivity.filter(id=row.id, state=row.state, attempts=row.attempts).update(
-        state=InboxState.RUNNING.value, attempts=F("attempts") + 1, lease_expires_at=now + timedelta(seconds=LEASE_SECONDS)
-    )
-    return changed == 1
+INBOX: Machine[InboxActivity] = Machine(
+    name="federation.inbox",
+    model=InboxActivity,
+    states=[state.value for state in InboxState],
+    ready=InboxState.QUEUED.value,
+    running=InboxState.RUNNING.value,
+    failed=InboxState.FAILED.value,
+    terminal={InboxState.DONE.value, InboxState.IGNORED.value, InboxState.FAILED.value},
+    transitions={InboxState.RUNNING.value: {InboxState.DONE.value, InboxState.IGNORED.value, InboxState.FAILED.value}},
+    retry=backoff.mastodon(jitter=0),  # delivery's figures: n**4 + 15 s after try n
+    max_attempts=lambda site: site.federation.delivery_max_attempts,
+    lease_seconds=LEASE_SECONDS,
+    # The runner records a claim's outcomes when its last row is done: a worker killed meanwhile
+    # has every row of the claim processed again, so claims stay small.
+    batch=10,
+    order=("id",),  # in the order they arrived
+)
 
 
-async def _finish(row: InboxActivity, state: InboxState, outcome: str, next_at: datetime | None = None) -> None:
-    await InboxActivity.filter(id=row.id, attempts=row.attempts + 1).update(
-        state=state.value, outcome=outcome[:500], lease_expires_at=None, next_at=next_at
-    )
+def _done(outcome: str) -> Outcome:
+    """Where processing that returned `outcome` leaves the row; the text is what the inbox list shows."""
+    state = InboxState.IGNORED if outcome.startswith("ignored") else InboxState.DONE
+    return Go(state.value, values={"outcome": outcome[:500]})
 
 
-async def _retry_later(site: Site, row: InboxActivity, outcome: str, now: datetime) -> None:
-    """A failed try: queued again after delivery's backoff, or failed for good after its last attempt."""
-    attempts = row.attempts + 1
-    if attempts >= site.federation.delivery_max_attempts:
-        await _finish(row, InboxState.FAILED, f"failed after {attempts} tries: {outcome}")
-    else:
-        await _finish(row, InboxState.QUEUED, f"try {attempts} failed: {outcome}", now + timedelta(seconds=retry_delay(attempts)))
-
-
-async def process_one(site: Site, row: InboxActivity, *, now: datetime | None = None) -> str:
-    """Run the handler of one claimed activity; the outcome recorded."""
+@INBOX.handler(may={InboxState.DONE.value, InboxState.IGNORED.value})
+async def process(site: Site, row: InboxActivity, lease: Lease) -> Outcome:
+    """Dispatch one claimed activity on its type; a server we must ask being down is retried later."""
     handler = HANDLERS.get(row.type)
     if handler is None:
-        await _finish(row, InboxState.IGNORED, f"ignored: {row.type} is not handled")
-        return "ignored"
+        return _done(f"ignored: {row.type} is not handled")
     sender = await RemoteActor.get_or_none(uri=row.actor_uri)
     if sender is None:  # it was verified with this actor's key, so it was cached: only a purge removes it
-        await _finish(row, InboxState.IGNORED, "ignored: the actor is no longer known")
-        return "ignored"
+        return _done("ignored: the actor is no longer known")
     activity = {**row.payload, "type": row.type}  # the type as _parse chose it (AS2 allows a list)
     try:
-        outcome = await handler(site, activity, sender)
+        return _done(await handler(site, activity, sender))
     except FetchError as error:  # expected: a server we must ask is down; not a bug to trace
-        log.info("inbox: %s %s, try %d: %s", row.type, row.activity_uri, row.attempts + 1, error.detail)
-        await _retry_later(site, row, error.detail, now or datetime.now(UTC))
-        return "failed"
-    except Exception:
-        log.exception("inbox: %s %s failed", row.type, row.activity_uri)
-        await _retry_later(site, row, "see the server log", now or datetime.now(UTC))
-        return "failed"
-    await _finish(row, InboxState.IGNORED if outcome.startswith("ignored") else InboxState.DONE, outcome)
-    return outcome
+        log.info("inbox: %s %s, try %d: %s", row.type, row.activity_uri, row.attempts, error.detail)
+        return Retry(error=error.detail)
 
 
-async def process_due(site: Site, *, now: datetime | None = None, limit: int = 100) -> int:
-    """Process due queued activities, and running ones whose worker died; the number processed."""
-    now = now or datetime.now(UTC)
-    due = await (
-        InboxActivity.filter(
-            Q(state=InboxState.QUEUED.value, next_at__isnull=True)
-            | Q(state=InboxState.QUEUED.value, next_at__lte=now)
-            | Q(state=InboxState.RUNNING.value, lease_expires_at__lt=now)
-        )
-        .order_by("id")
-        .limit(limit)
-    )
-    done = 0
-    for row in due:
-        if await _claim(row, now):
-            await process_one(site, row, now=now)
-            done += 1
-    return done
+async def process_due(site: Site, *, now: datetime | None = None, limit: int | None = None) -> int:
+    """Process one batch of due activities (and those of a worker that died); the number processed."""
+    return await run_due(site, INBOX, now=now, limit=limit)
 
 
 # ---------------------------------------------------------------- reading what arrived
@@ -423,7 +416,7 @@ async def remote_objects(ctx: Context, params: RemoteObjectsInput) -> Page:
     if params.type:
         query = query.filter(type=params.type)
     page = await paginate(query, params)
-    owners = {a.id: a for a in await Actor.filter(id__in=[row.owner_id for row in page.items])}  # type: ignore[attr-defined]
+    owners = {a.id: a for a in await Actor.filter(id__in=[row.owner_id for row in page.items])}
     return page.map(lambda row: {
         "id": row.id,
         "uri": row.uri,
@@ -448,6 +441,6 @@ async def inbox_list(ctx: Context, params: InboxListInput) -> Page:
     page = await paginate(query, params)
     return page.map(lambda row: {
         "id": row.id, "activity": row.activity_uri, "type": row.type, "actor": row.actor_uri,
-        "state": row.state, "outcome": row.outcome, "payload": row.payload,
+        "state": row.state, "outcome": row.outcome, "last_error": row.last_error, "payload": row.payload,
         "created_at": iso(row.created_at), "updated_at": iso(row.updated_at),
     })

@@ -46,7 +46,7 @@ def actor_url(site: Site, actor: Actor) -> str:
 async def _token(site: Site, public: Context, object_id: str) -> PublicObject:
     token = await get_visible_token(public, object_id)
     view = await token_view(token, public)
-    token_type = await get_type(token.type_id)  # type: ignore[attr-defined]
+    token_type = await get_type(token.type_id)
     document = documents.token_document(
         view, base_url=site.base_url, owner_url=actor_url(site, token.owner),
         type_name=token_type.name, type_symbol=token_type.symbol,
@@ -73,7 +73,7 @@ async def _entry(site: Site, public: Context, object_id: str) -> PublicObject:
     if entry is None:
         raise NotFound(f"there is no ledger operation {object_id!r}", code="operation-not-found")
     [view] = await entry_views([entry], public)
-    token_type = await get_type(entry.type_id)  # type: ignore[attr-defined]
+    token_type = await get_type(entry.type_id)
     recipient: Actor | None = entry.recipient
     document = documents.entry_document(
         view,

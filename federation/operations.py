@@ -4,7 +4,20 @@ machines and pumps declared here (webhooks: deliveries and the fan-out pump; cal
 handler of the jobs.callbacks machine)."""
 
 import models.operations  # noqa: F401
+
 from . import (  # noqa: F401
-    actors, blocks, callbacks, credits, delivery, exports, follows, imports, inbox, integrity, outbox, pruning,
-    verification, webhooks,
+    actors,
+    blocks,
+    callbacks,
+    delivery,
+    exports,
+    follows,
+    imports,
+    inbox,
+    outbox,
+    pruning,
+    remote_gives,
+    signed_objects,
+    verify_service,
+    webhooks,
 )

@@ -29,7 +29,8 @@ from pydantic import Field
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from models.actors import Actor
+from models.actors import Actor, local_actor_url
+from models.base import column
 from models.context import Context, Site
 from models.errors import Gone, NotFound
 from models.events import Event
@@ -38,11 +39,11 @@ from models.ids import new_id
 from models.registry import REGISTRY, Access, Input
 
 from . import documents
-from .actors import ActorInput, actor_document, instance_actor, local_actor_url, local_user_actor
+from .actors import ActorInput, actor_document, instance_actor, local_user_actor
 from .delivery import enqueue
-from .integrity import signed_document
 from .objects import read_object
 from .outputs import ActivityDocument, CollectionDocument
+from .signed_objects import signed_document
 
 __all__ = [
     "EVENT_PUBLISHERS",
@@ -104,16 +105,14 @@ async def _inboxes_of(actor_ids: list[str]) -> list[str]:
 
 async def follower_inboxes(actor: Actor) -> list[str]:
     """Where the actor's remote followers receive: their shared inbox when they have one, once each."""
-    follower_ids = await Follow.filter(target_id=actor.id, state=FollowState.ACCEPTED.value).values_list(
-        "follower_id", flat=True
-    )
-    return await _inboxes_of(list(follower_ids))
+    accepted = Follow.filter(target_id=actor.id, state=FollowState.ACCEPTED.value)
+    return await _inboxes_of(await column(accepted.values_list("follower_id", flat=True), str))
 
 
 async def subscriber_inboxes(kind: str, object_id: str) -> list[str]:
     """Where the remote subscribers of one of our objects receive (shared inbox first, once each)."""
-    follower_ids = await Subscription.filter(object_kind=kind, object_id=object_id).values_list("follower_id", flat=True)
-    return await _inboxes_of(list(follower_ids))
+    subscribed = Subscription.filter(object_kind=kind, object_id=object_id)
+    return await _inboxes_of(await column(subscribed.values_list("follower_id", flat=True), str))
 
 
 async def publish(
@@ -173,7 +172,8 @@ async def _actor_object(site: Site, actor: Actor, activity: str) -> dict[str, An
         gone.pop("@context")  # the activity's context covers it
         return gone
     try:
-        return await actor_document(Context(site=site), ActorInput(username=actor.username))
+        document: dict[str, Any] = await actor_document(Context(site=site), ActorInput(username=actor.username))
+        return document
     except (NotFound, Gone):
         return None  # deleted since: the Delete follows
 
@@ -233,7 +233,7 @@ async def _publish_event(site: Site, event: Event) -> bool:
         return False
     # An actor event is about the actor itself, whoever caused it (an admin deletes a user);
     # any other event is published by the actor who caused it.
-    subject = event.object_id if kind == "actor" else event.actor_id  # type: ignore[attr-defined]
+    subject = event.object_id if kind == "actor" else event.actor_id
     actor = await Actor.get_or_none(id=subject, domain="") if subject else None
     if actor is None:
         return False
@@ -274,7 +274,8 @@ async def publish_due_events(site: Site, *, now: datetime | None = None) -> int:
         if not events:
             break
         relevant = {event.id for event in events if event.name in _EVENTS or event.name in EVENT_PUBLISHERS}
-        done = set(await OutboxActivity.filter(event_id__in=list(relevant)).values_list("event_id", flat=True)) if relevant else set()
+        published = OutboxActivity.filter(event_id__in=list(relevant)).values_list("event_id", flat=True)
+        done = set(await column(published, str)) if relevant else set()
         for event in events:
             if event.id in relevant and event.id not in done:
                 try:

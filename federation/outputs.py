@@ -10,21 +10,18 @@ from typing import Any
 
 from pydantic import Field
 
-from models.outputs import Document, Output, Timestamp
+from models.outputs import CopyOut, Document, ImportOut, Output, Timestamp
 
 __all__ = [
     "ActivityDocument",
     "ActorBlockOut",
     "ActorDocument",
     "CollectionDocument",
-    "CopyOut",
     "CopyVerdictOut",
     "DomainBlockOut",
     "ExportOut",
     "FederationSettingsOut",
-    "FollowOut",
     "HoldingsOut",
-    "ImportOut",
     "ImportedOut",
     "InboxActivityOut",
     "LookupOut",
@@ -75,18 +72,6 @@ class OutgoingDeliveryOut(Output):
     updated_at: Timestamp
 
 
-class FollowOut(Output):
-    """federation/follows.py _view: a follow, either way."""
-
-    id: str
-    follower: str = Field(description="handle")
-    follower_uri: str
-    target: str = Field(description="handle")
-    target_uri: str
-    object: str | None = Field(description="the followed object's URL, when an object is followed")
-    state: str
-    created_at: Timestamp
-    updated_at: Timestamp
 
 
 class LookupOut(Output):
@@ -123,7 +108,7 @@ class HoldingOut(Output):
 
 
 class HoldingsOut(Output):
-    """federation/credits.py holdings."""
+    """federation/remote_gives.py holdings."""
 
     items: list[HoldingOut]
 
@@ -148,51 +133,17 @@ class InboxActivityOut(Output):
     type: str
     actor: str
     state: str
-    outcome: str | None
+    outcome: str | None  # what processing did
+    last_error: str | None  # why the last try failed ("gave up after N tries: ..." once it stopped)
     payload: Any
     created_at: Timestamp
     updated_at: Timestamp
 
 
-class CopyOut(Output):
-    """federation/imports.py _copy_views: an imported copy, as imported and as held now."""
-
-    id: str
-    import_: str = Field(alias="import")
-    token: str
-    origin: str
-    origin_token_id: str | None
-    imported_version: int
-    imported_content_hash: str
-    hash_checked_on_import: bool
-    version: Any
-    content_hash: Any
-    name: Any
-    attributes: Any
-    withdrawn: bool
-    created_at: Timestamp
-    updated_at: Timestamp
 
 
-class ImportedSetOut(Output):
-    id: str | None
-    name: str | None
 
 
-class ImportOut(Output):
-    """federation/imports.py _record_view; copies only in the one-import view."""
-
-    id: str
-    export: str
-    source_url: str | None
-    origin: str
-    set: ImportedSetOut
-    exporter: str
-    document_hash: str
-    token_count: int
-    created_at: Timestamp
-    updated_at: Timestamp
-    copies: list[CopyOut] | None = None
 
 
 class NotFollowingOut(Output):
@@ -258,7 +209,7 @@ class PruneOut(Output):
 
 
 class VerifyAnswerDocument(Document):
-    """A signed verification answer (federation/verification.py, models/verification.py)."""
+    """A signed verification answer (federation/verify_service.py, models/verify_answers.py)."""
 
     type: str
     origin: str

@@ -144,7 +144,7 @@ def _orjson_agrees(value: Any) -> bool:
     if kind is str or value is None or value is True or value is False:
         return True
     if kind is int:
-        return -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER
+        return bool(-MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER)
     if kind is dict:
         for key, item in value.items():
             if type(key) is not str or not (key.isascii() or max(key) <= "\uffff"):
@@ -267,6 +267,8 @@ def verify_object(
 
 
 def _context_prefix(expected: Any, actual: Any) -> bool:
-    as_list = lambda value: value if isinstance(value, list) else [value]
+    def as_list(value: Any) -> list[Any]:
+        return value if isinstance(value, list) else [value]
+
     wanted, found = as_list(expected), as_list(actual)
     return found[: len(wanted)] == wanted

@@ -10,7 +10,7 @@ run goes on). Queued, running and pending rows are never touched, however old.
 Idempotency after pruning: the inbox stores each activity once by its id, and a pruned id is
 no longer known. It still cannot be applied twice, because
 - a replay of the request we received carries the same signature, and the signature date
-  window (federation.sigcore.MAX_AGE, 12 hours) refuses it once it is older than that; the
+  window (federation.httpsig_core.MAX_AGE, 12 hours) refuses it once it is older than that; the
   retention is at least one day (the settings refuse less), so every pruned activity is far
   outside the window;
 - a fresh signature over an old activity needs the sender's own key, and the handlers that

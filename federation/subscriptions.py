@@ -13,15 +13,14 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from models.actors import Actor
+from models.actors import Actor, local_actor_url
 from models.context import Context, Site
 from models.errors import Gone, NotFound
 from models.federation import RemoteActor, Subscription
 
-from .actors import local_actor_url
+from .as2 import as_id
 from .objects import read_object
 from .outbox import publish
-from .remote import as_id
 
 __all__ = ["followable_object", "on_follow_object"]
 
@@ -61,12 +60,12 @@ async def on_follow_object(site: Site, activity: Mapping[str, Any], sender: Remo
     uri = str(activity["id"])
     async with in_transaction():
         existing = await Subscription.get_or_none(
-            follower_id=sender.actor_id, object_kind=kind, object_id=object_id  # type: ignore[attr-defined]
+            follower_id=sender.actor_id, object_kind=kind, object_id=object_id
         )
         if existing is None:
             try:
                 async with in_transaction():
-                    await Subscription.create(follower_id=sender.actor_id, object_kind=kind, object_id=object_id,  # type: ignore[attr-defined]
+                    await Subscription.create(follower_id=sender.actor_id, object_kind=kind, object_id=object_id,
                                               activity_uri=uri)
             except IntegrityError:
                 return "duplicate"

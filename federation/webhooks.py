@@ -47,7 +47,7 @@ async def _disable(hook: Webhook, reason: str) -> None:
         owner = await hook.owner
         await Event.create(
             name="webhook.disabled",
-            actor_id=owner.actor_id,  # type: ignore[attr-defined]
+            actor_id=owner.actor_id,
             object_type="webhook",
             object_id=hook.id,
             payload={"url": hook.url, "reason": reason[:500]},
@@ -62,7 +62,7 @@ async def send(site: Site, delivery: WebhookDelivery, lease: Lease) -> Outcome:
     hook, event = delivery.webhook, delivery.event
     if not hook.enabled:
         return GiveUp("not sent: the endpoint was disabled")
-    secret = await secret_for(hook.owner_id)  # type: ignore[attr-defined]
+    secret = await secret_for(hook.owner_id)
     body = orjson.dumps(event_message(event))
     status, problem = await post_signed(site, hook.url, secret.secret, delivery.id, body)  # no transaction open
     if problem is None:

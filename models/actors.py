@@ -8,7 +8,7 @@ from tortoise import fields
 
 from .base import APP, Entity
 
-__all__ = ["owner_filter", "AccessToken", "TokenKind", "Actor", "User", "Role", "UserStatus", "UserGroup", "GroupMember", "GroupRole"]
+__all__ = ["INSTANCE_USERNAME", "local_actor_url", "owner_filter", "AccessToken", "TokenKind", "Actor", "User", "Role", "UserStatus", "UserGroup", "GroupMember", "GroupRole"]
 
 
 class Role(StrEnum):
@@ -49,6 +49,16 @@ class Actor(Entity):
         return f"{self.username}@{self.domain or local_domain}"
 
 
+INSTANCE_USERNAME = "instance.actor"  # a dot is not allowed in usernames, so no user can take it
+
+
+def local_actor_url(base_url: str, actor: Actor) -> str:
+    """The ActivityPub id of a local actor (the same URLs federation/documents.py serves)."""
+    if actor.username == INSTANCE_USERNAME:
+        return f"{base_url}/actor"
+    return f"{base_url}/users/{actor.username}"
+
+
 def owner_filter(handle: str, local_domain: str, field: str = "owner") -> dict[str, str]:
     """Query filter for rows owned by `name`, `@name` or `name@domain` (ours or remote)."""
     username, _, domain = handle.lower().lstrip("@").partition("@")
@@ -59,13 +69,14 @@ def owner_filter(handle: str, local_domain: str, field: str = "owner") -> dict[s
 class User(Entity):
     """A local account. Credentials live in AccessToken, stored only as hashes."""
 
+    actor_id: str
     actor: fields.OneToOneRelation[Actor] = fields.OneToOneField(
         f"{APP}.Actor", related_name="user", on_delete=fields.RESTRICT
     )
     username = fields.CharField(max_length=64, unique=True)
     email = fields.CharField(max_length=254)
     password_hash = fields.CharField(max_length=255)
-    roles = fields.JSONField(default=list)
+    roles: fields.JSONField[list[str]] = fields.JSONField(default=list)
     status = fields.CharField(max_length=16, default=UserStatus.ACTIVE.value)
 
     class Meta:
@@ -82,6 +93,7 @@ class GroupRole(StrEnum):
 
 
 class UserGroup(Entity):
+    owner_id: str
     owner: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         f"{APP}.User", related_name="owned_groups", on_delete=fields.RESTRICT
     )
@@ -94,9 +106,11 @@ class UserGroup(Entity):
 
 
 class GroupMember(Entity):
+    group_id: str
     group: fields.ForeignKeyRelation[UserGroup] = fields.ForeignKeyField(
         f"{APP}.UserGroup", related_name="members", on_delete=fields.CASCADE
     )
+    user_id: str
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         f"{APP}.User", related_name="memberships", on_delete=fields.CASCADE
     )
@@ -118,12 +132,13 @@ class TokenKind(StrEnum):
 class AccessToken(Entity):
     """A bearer credential. Only the SHA-256 of the secret is kept."""
 
+    user_id: str
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         f"{APP}.User", related_name="access_tokens", on_delete=fields.CASCADE
     )
     kind = fields.CharField(max_length=16)
     token_hash = fields.CharField(max_length=64, unique=True)
-    scopes = fields.JSONField(default=list)
+    scopes: fields.JSONField[list[str]] = fields.JSONField(default=list)
     expires_at = fields.DatetimeField(null=True)
     revoked_at = fields.DatetimeField(null=True)
     last_used_at = fields.DatetimeField(null=True)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any, TypeVar, cast
 
 from tortoise import fields
 from tortoise.models import Model
+from tortoise.queryset import ValuesListQuery
 
 from .ids import new_id
 
-__all__ = ["Entity", "iso", "APP"]
+__all__ = ["Entity", "column", "iso", "APP"]
+
+_T = TypeVar("_T")
 
 APP = "tallystick"
 
@@ -30,3 +34,11 @@ def iso(moment: datetime | None) -> str | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+async def column(query: ValuesListQuery[Any], kind: type[_T]) -> list[_T]:
+    """The values of the one column a `values_list(name, flat=True)` query selects.
+
+    tortoise types every values_list result as tuples; with flat=True it is the bare values.
+    """
+    return cast(list[_T], await query)

@@ -15,23 +15,9 @@ from .errors import BadInput, Conflict, Forbidden, Unauthorized
 from .events import Event, check_payload
 from .ids import new_id
 from .login_throttle import LoginThrottle
+from .settings import FederationSettings, JobSettings, Limits
 
-__all__ = ["Context", "FederationLimits", "Site"]
-
-
-@dataclass(frozen=True)
-class FederationLimits:
-    """Limits and timings of remote fetches, the inbox and delivery (settings [federation])."""
-
-    fetch_timeout_seconds: float = 10
-    fetch_max_bytes: int = 1_048_576
-    inbox_max_bytes: int = 262_144
-    actor_cache_seconds: float = 86_400
-    delivery_max_attempts: int = 16
-    delivery_per_host: int = 4
-    unavailable_after_days: int = 7
-    inbox_retention_days: int = 30  # finished inbox activities are pruned after this
-    delivery_retention_days: int = 14  # delivered, failed and skipped deliveries are pruned after this
+__all__ = ["Context", "Site"]
 
 
 @dataclass(frozen=True)
@@ -41,16 +27,11 @@ class Site:
     base_url: str
     domain: str
     data_dir: Path
-    max_media_bytes: int = 5_242_880
-    max_string_length: int = 10_000
-    max_attributes: int = 64
-    default_page_size: int = 20
-    max_page_size: int = 50
-    max_set_search_tokens: int = 10_000
-    allow_private_addresses: bool = False  # SSRF guard off (tests, closed networks)
-    federation: FederationLimits = field(default_factory=FederationLimits)
-    stuck_job_seconds: float = 3600  # a job running longer than this is listed as stuck for admins
-    job_lease_seconds: float = 30  # a worker renews it every third while a job runs
+    # The settings sections as loaded (server/settings.py); their defaults are in models/settings.py.
+    # federation.allow_private_addresses turns the SSRF guard off (tests, closed networks).
+    limits: Limits = field(default_factory=Limits)
+    federation: FederationSettings = field(default_factory=FederationSettings)
+    jobs: JobSettings = field(default_factory=JobSettings)
     # failed sign-ins of this process (None: not counted, as in the CLI)
     login_throttle: LoginThrottle | None = field(default=None, compare=False, repr=False)
     # The DNS half of the SSRF guard for URLs users save (webhooks): the server installs

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from tortoise import fields
 
 from .base import APP, Entity
+
+if TYPE_CHECKING:  # relation annotations only (the models refer to each other by name)
+    from .actors import User
 
 __all__ = ["DELEGATION_SCOPES", "Delegation", "DelegationState"]
 
@@ -30,9 +34,15 @@ class DelegationState(StrEnum):
 class Delegation(Entity):
     """A user lets another local user act for them, within scopes, until revoked or expired."""
 
-    grantor = fields.ForeignKeyField(f"{APP}.User", related_name="delegations_given", on_delete=fields.CASCADE)
-    delegate = fields.ForeignKeyField(f"{APP}.User", related_name="delegations_received", on_delete=fields.CASCADE)
-    scopes = fields.JSONField(default=list)
+    grantor_id: str
+    grantor: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        f"{APP}.User", related_name="delegations_given", on_delete=fields.CASCADE
+    )
+    delegate_id: str
+    delegate: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        f"{APP}.User", related_name="delegations_received", on_delete=fields.CASCADE
+    )
+    scopes: fields.JSONField[list[str]] = fields.JSONField(default=list)
     expires_at = fields.DatetimeField(null=True)  # null: until revoked
     revoked_at = fields.DatetimeField(null=True)
 

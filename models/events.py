@@ -15,7 +15,7 @@ webhook bodies. The payload is also what webhook subscribers receive in `data.pa
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
 from tortoise import fields
@@ -23,6 +23,9 @@ from tortoise.signals import pre_save
 from typing_extensions import NotRequired, TypedDict
 
 from .base import APP, Entity
+
+if TYPE_CHECKING:  # relation annotations only (the models refer to each other by name)
+    from .actors import Actor
 
 __all__ = ["EVENTS", "Event", "EventPayloadError", "LedgerEntryPayload", "check_payload"]
 
@@ -36,10 +39,13 @@ class EventPayloadError(Exception):
 
 class Event(Entity):
     name = fields.CharField(max_length=64)  # e.g. "ledger.give", "token.updated"
-    actor = fields.ForeignKeyField(f"{APP}.Actor", related_name="events", null=True, on_delete=fields.SET_NULL)
+    actor_id: str | None
+    actor: fields.ForeignKeyNullableRelation[Actor] = fields.ForeignKeyField(
+        f"{APP}.Actor", related_name="events", null=True, on_delete=fields.SET_NULL
+    )
     object_type = fields.CharField(max_length=32)
     object_id = fields.CharField(max_length=64)
-    payload = fields.JSONField(default=dict)
+    payload: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
 
     class Meta:
         app = APP
@@ -373,7 +379,7 @@ JobPayload = TypedDict(
     },
 )
 # with_config cannot decorate the functional form; pydantic reads the attribute the same way
-JobPayload.__pydantic_config__ = _STRICT  # type: ignore[attr-defined]
+JobPayload.__pydantic_config__ = _STRICT  # type: ignore[attr-defined]  # pydantic reads it off a TypedDict
 
 _JOB_EVENTS = (
     "queued", "running", "succeeded", "failed", "cancelled", "requeued", "deleted", "terminated", "state_set",

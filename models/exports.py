@@ -8,6 +8,8 @@ holding the copy, which federation keeps current when the origin sends an Update
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 
 from .actors import Actor
@@ -21,15 +23,17 @@ __all__ = ["ImportRecord", "ImportedCopy", "SetExport"]
 class SetExport(Entity):
     """The signed export document of a set, as it was when the export job ran"""
 
+    set_id: str
     set: fields.ForeignKeyRelation[TokenSet] = fields.ForeignKeyField(
         f"{APP}.TokenSet", related_name="exports", on_delete=fields.CASCADE
     )
+    owner_id: str
     owner: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
         f"{APP}.Actor", related_name="exports", on_delete=fields.CASCADE
     )
     job_id = fields.CharField(max_length=26, null=True, unique=True)
     token_count = fields.IntField(default=0)
-    document = fields.JSONField()
+    document: fields.JSONField[dict[str, Any]] = fields.JSONField()
 
     class Meta:
         app = APP
@@ -39,6 +43,7 @@ class SetExport(Entity):
 class ImportRecord(Entity):
     """One import of an export document by a local user, and where the document came from"""
 
+    importer_id: str
     importer: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
         f"{APP}.Actor", related_name="imports", on_delete=fields.CASCADE
     )
@@ -59,12 +64,15 @@ class ImportRecord(Entity):
 class ImportedCopy(Entity):
     """A read-only copy of a token brought in by an import, with the origin facts it was checked against"""
 
+    record_id: str
     record: fields.ForeignKeyRelation[ImportRecord] = fields.ForeignKeyField(
         f"{APP}.ImportRecord", related_name="copies", on_delete=fields.CASCADE
     )
+    importer_id: str
     importer: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
         f"{APP}.Actor", related_name="imported_copies", on_delete=fields.CASCADE
     )
+    remote_object_id: str
     remote_object: fields.ForeignKeyRelation[RemoteObject] = fields.ForeignKeyField(
         f"{APP}.RemoteObject", related_name="imported_copies", on_delete=fields.CASCADE
     )

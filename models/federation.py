@@ -9,11 +9,13 @@ dies loses nothing: the loops in server/jobs.py pick the rows up again.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from tortoise import fields
 
 from .actors import Actor
 from .base import APP, Entity
+from .engine import Durable
 
 __all__ = [
     "ActorBlock",
@@ -38,7 +40,10 @@ __all__ = [
 class ActorKey(Entity):
     """RSA and Ed25519 key pairs of a local actor, stored as PEM text"""
 
-    actor: fields.OneToOneRelation[Actor] = fields.OneToOneField(f"{APP}.Actor", related_name="keys", on_delete=fields.CASCADE)
+    actor_id: str
+    actor: fields.OneToOneRelation[Actor] = fields.OneToOneField(
+        f"{APP}.Actor", related_name="keys", on_delete=fields.CASCADE
+    )
     rsa_private_pem = fields.TextField()
     rsa_public_pem = fields.TextField()
     ed25519_private_pem = fields.TextField()
@@ -52,6 +57,7 @@ class ActorKey(Entity):
 class RemoteActor(Entity):
     """The cached actor document of a remote actor, refetched when older than the cache time"""
 
+    actor_id: str
     actor: fields.OneToOneRelation[Actor] = fields.OneToOneField(
         f"{APP}.Actor", related_name="remote", on_delete=fields.CASCADE
     )
@@ -75,6 +81,7 @@ class RemoteActor(Entity):
 class FederationProfile(Entity):
     """Per-actor federation preferences (created on first change)"""
 
+    actor_id: str
     actor: fields.OneToOneRelation[Actor] = fields.OneToOneField(
         f"{APP}.Actor", related_name="federation_profile", on_delete=fields.CASCADE
     )
@@ -94,9 +101,11 @@ class FollowState(StrEnum):
 class Follow(Entity):
     """One follower relation, in either direction (local follows remote, or remote follows local)"""
 
+    follower_id: str
     follower: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
         f"{APP}.Actor", related_name="following_rows", on_delete=fields.CASCADE
     )
+    target_id: str
     target: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
         f"{APP}.Actor", related_name="follower_rows", on_delete=fields.CASCADE
     )
@@ -114,6 +123,7 @@ class Follow(Entity):
 class Subscription(Entity):
     """A remote actor following one of our tokens, types or sets (not its owner)"""
 
+    follower_id: str
     follower: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
         f"{APP}.Actor", related_name="subscriptions", on_delete=fields.CASCADE
     )
@@ -136,21 +146,19 @@ class InboxState(StrEnum):
     FAILED = "failed"
 
 
-class InboxActivity(Entity):
+class InboxActivity(Durable, Entity):
     """A verified activity received in an inbox, stored once by its id and processed later"""
 
     activity_uri = fields.CharField(max_length=2048, unique=True)
     type = fields.CharField(max_length=64)
     actor_uri = fields.CharField(max_length=2048)
+    recipient_id: str | None
     recipient: fields.ForeignKeyNullableRelation[Actor] = fields.ForeignKeyField(
         f"{APP}.Actor", related_name="inbox_activities", null=True, on_delete=fields.SET_NULL
     )
-    payload = fields.JSONField()
-    state = fields.CharField(max_length=16, default=InboxState.QUEUED.value)
-    attempts = fields.IntField(default=0)
-    lease_expires_at = fields.DatetimeField(null=True)
-    next_at = fields.DatetimeField(null=True)  # a failed try waits until then (null: due now)
-    outcome = fields.CharField(max_length=500, null=True)
+    payload: fields.JSONField[dict[str, Any]] = fields.JSONField()
+    state = fields.CharField(max_length=16, default=InboxState.QUEUED.value)  # the machine: federation/inbox.py
+    outcome = fields.CharField(max_length=500, null=True)  # what processing did, as the inbox list shows
 
     class Meta:
         app = APP
@@ -163,10 +171,11 @@ class RemoteObject(Entity):
 
     uri = fields.CharField(max_length=2048, unique=True)
     type = fields.CharField(max_length=64)
+    owner_id: str
     owner: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
         f"{APP}.Actor", related_name="remote_objects", on_delete=fields.CASCADE
     )
-    document = fields.JSONField()
+    document: fields.JSONField[dict[str, Any]] = fields.JSONField()
     is_deleted = fields.BooleanField(default=False)
 
     class Meta:
@@ -177,12 +186,13 @@ class RemoteObject(Entity):
 class OutboxActivity(Entity):
     """An activity published by a local actor, made from one domain event"""
 
+    actor_id: str
     actor: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
         f"{APP}.Actor", related_name="outbox_activities", on_delete=fields.CASCADE
     )
     event_id = fields.CharField(max_length=26, null=True, unique=True)
     type = fields.CharField(max_length=32)
-    document = fields.JSONField()
+    document: fields.JSONField[dict[str, Any]] = fields.JSONField()
 
     class Meta:
         app = APP
@@ -211,6 +221,7 @@ class DeliveryState(StrEnum):
 class Delivery(Entity):
     """One signed POST of an activity to one inbox, retried with backoff until it lands"""
 
+    signer_id: str
     signer: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
         f"{APP}.Actor", related_name="deliveries", on_delete=fields.CASCADE
     )
@@ -237,7 +248,7 @@ class DomainHealth(Entity):
     """Delivery failures of a remote domain by day, and whether it counts as unavailable"""
 
     domain = fields.CharField(max_length=255, unique=True)
-    failure_days = fields.JSONField(default=list)
+    failure_days: fields.JSONField[list[str]] = fields.JSONField(default=list)
     unavailable = fields.BooleanField(default=False)
     blocked = fields.BooleanField(default=False)
 
@@ -250,9 +261,11 @@ class RemoteCredit(Entity):
     """Units of a remote token type given to a local actor, confirmed with the origin server"""
 
     entry_uri = fields.CharField(max_length=2048, unique=True)
+    recipient_id: str
     recipient: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
         f"{APP}.Actor", related_name="remote_credits", on_delete=fields.CASCADE
     )
+    sender_id: str
     sender: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
         f"{APP}.Actor", related_name="remote_debits", on_delete=fields.CASCADE
     )

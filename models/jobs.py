@@ -58,16 +58,21 @@ class Job(Durable, Entity):
     """
 
     # null for system jobs: periodic work enqueued by the scheduler, run with a system context
-    caller = fields.ForeignKeyField(f"{APP}.User", related_name="jobs_called", null=True, on_delete=fields.CASCADE)
-    on_behalf_of = fields.ForeignKeyField(
+    caller_id: str | None
+    caller: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        f"{APP}.User", related_name="jobs_called", null=True, on_delete=fields.CASCADE
+    )
+    on_behalf_of_id: str | None
+    on_behalf_of: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         f"{APP}.User", related_name="jobs_for", null=True, on_delete=fields.CASCADE
     )
     operation = fields.CharField(max_length=100)
-    input = fields.JSONField(default=dict)
-    steps = fields.JSONField(null=True)  # chains: ordered steps with per-step state and result
+    input: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
+    # chains: ordered steps with per-step state and result
+    steps: fields.JSONField[list[dict[str, Any]] | None] = fields.JSONField(null=True)
     state = fields.CharField(max_length=16, default=JobState.QUEUED.value)
-    result = fields.JSONField(null=True)
-    error = fields.JSONField(null=True)  # a problem document
+    result: fields.JSONField[Any] = fields.JSONField(null=True)
+    error: fields.JSONField[dict[str, Any] | None] = fields.JSONField(null=True)  # a problem document
     max_attempts = fields.IntField(default=3)
     idempotency_key = fields.CharField(max_length=255, null=True)
     request_fingerprint = fields.CharField(max_length=64, null=True)
@@ -90,18 +95,21 @@ class Job(Durable, Entity):
 
     @property
     def is_system(self) -> bool:
-        return self.caller_id is None  # type: ignore[attr-defined]
+        return self.caller_id is None
 
     @property
     def runs_as_id(self) -> str | None:
         """The user whose rights the operation uses: the on-behalf-of user if set; None for system jobs."""
-        return self.on_behalf_of_id or self.caller_id  # type: ignore[attr-defined,no-any-return]
+        return self.on_behalf_of_id or self.caller_id
 
 
 class WebhookSecret(Entity):
     """The secret a user signs job callbacks with (Standard Webhooks whsec_ form), rotatable."""
 
-    user = fields.OneToOneField(f"{APP}.User", related_name="webhook_secret", on_delete=fields.CASCADE)
+    user_id: str
+    user: fields.OneToOneRelation[User] = fields.OneToOneField(
+        f"{APP}.User", related_name="webhook_secret", on_delete=fields.CASCADE
+    )
     secret = fields.CharField(max_length=100)
 
     class Meta:
@@ -125,7 +133,7 @@ def job_location(job_id: str) -> str:
 def job_view(job: Job, usernames: dict[str, str], callback: dict[str, Any] | None = None) -> dict[str, Any]:
     """The public job record; `usernames` maps the caller and behalf user ids to names, `callback`
     is the view of the job's callback if it has one (models/job_callbacks.py callback_view)."""
-    behalf_id = job.on_behalf_of_id  # type: ignore[attr-defined]
+    behalf_id = job.on_behalf_of_id
     return {
         "id": job.id,
         "url": job_location(job.id),
@@ -134,7 +142,7 @@ def job_view(job: Job, usernames: dict[str, str], callback: dict[str, Any] | Non
         "input": job.input,
         "result": job.result,
         "error": job.error,
-        "caller": usernames.get(job.caller_id),  # type: ignore[attr-defined]
+        "caller": usernames.get(job.caller_id or ""),
         "on_behalf_of": usernames.get(behalf_id) if behalf_id else None,
         "attempts": job.attempts,
         "max_attempts": job.max_attempts,
@@ -150,9 +158,9 @@ def job_view(job: Job, usernames: dict[str, str], callback: dict[str, Any] | Non
 
 async def record_job_event(job: Job, name: str, payload: dict[str, Any] | None = None) -> None:
     """Outbox event for a job state change, attributed to the job's caller (none for system jobs)."""
-    if job.caller_id is None:  # type: ignore[attr-defined]
+    if job.caller_id is None:
         return  # periodic housekeeping is not news to anyone
-    actor_ids = await User.filter(id=job.caller_id).values_list("actor_id", flat=True)  # type: ignore[attr-defined]
+    actor_ids = await User.filter(id=job.caller_id).values_list("actor_id", flat=True)
     await Event.create(
         name=name,
         actor_id=actor_ids[0] if actor_ids else None,

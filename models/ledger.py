@@ -7,10 +7,15 @@ conditional decrement (`remaining >= x`), so two spends of the same units cannot
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from tortoise import fields
 
 from .base import APP, Entity
+
+if TYPE_CHECKING:  # relation annotations only (the models refer to each other by name)
+    from .actors import Actor
+    from .tokens import Token, TokenType
 
 __all__ = ["EntryKind", "LedgerEntry", "LedgerFlag", "LedgerSource"]
 
@@ -23,16 +28,27 @@ class EntryKind(StrEnum):
 
 class LedgerEntry(Entity):
     kind = fields.CharField(max_length=8)
-    type = fields.ForeignKeyField(f"{APP}.TokenType", related_name="entries", on_delete=fields.RESTRICT)
-    token = fields.ForeignKeyField(f"{APP}.Token", related_name="entries", null=True, on_delete=fields.RESTRICT)
-    author = fields.ForeignKeyField(f"{APP}.Actor", related_name="authored_entries", on_delete=fields.RESTRICT)
-    recipient = fields.ForeignKeyField(
+    type_id: str
+    type: fields.ForeignKeyRelation[TokenType] = fields.ForeignKeyField(
+        f"{APP}.TokenType", related_name="entries", on_delete=fields.RESTRICT
+    )
+    token_id: str | None
+    token: fields.ForeignKeyNullableRelation[Token] = fields.ForeignKeyField(
+        f"{APP}.Token", related_name="entries", null=True, on_delete=fields.RESTRICT
+    )
+    author_id: str
+    author: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
+        f"{APP}.Actor", related_name="authored_entries", on_delete=fields.RESTRICT
+    )
+    recipient_id: str | None
+    recipient: fields.ForeignKeyNullableRelation[Actor] = fields.ForeignKeyField(
         f"{APP}.Actor", related_name="received_entries", null=True, on_delete=fields.RESTRICT
     )
     amount = fields.BigIntField()  # minor units
     remaining = fields.BigIntField(default=0)  # unspent minor units of this output
     description = fields.TextField(default="")
-    flags = fields.JSONField(default=list)  # the distinct labels of its LedgerFlag rows, sorted (what views list)
+    # the distinct labels of its LedgerFlag rows, sorted (what views list)
+    flags: fields.JSONField[list[str]] = fields.JSONField(default=list)
 
     class Meta:
         app = APP
@@ -41,8 +57,14 @@ class LedgerEntry(Entity):
 
 
 class LedgerSource(Entity):
-    entry = fields.ForeignKeyField(f"{APP}.LedgerEntry", related_name="sources", on_delete=fields.CASCADE)
-    source = fields.ForeignKeyField(f"{APP}.LedgerEntry", related_name="spent_by", on_delete=fields.RESTRICT)
+    entry_id: str
+    entry: fields.ForeignKeyRelation[LedgerEntry] = fields.ForeignKeyField(
+        f"{APP}.LedgerEntry", related_name="sources", on_delete=fields.CASCADE
+    )
+    source_id: str
+    source: fields.ForeignKeyRelation[LedgerEntry] = fields.ForeignKeyField(
+        f"{APP}.LedgerEntry", related_name="spent_by", on_delete=fields.RESTRICT
+    )
     amount = fields.BigIntField()
 
     class Meta:
@@ -54,11 +76,17 @@ class LedgerSource(Entity):
 class LedgerFlag(Entity):
     """One label set on an entry by one actor: each party owns the flags they set."""
 
-    entry = fields.ForeignKeyField(f"{APP}.LedgerEntry", related_name="flag_rows", on_delete=fields.CASCADE)
+    entry_id: str
+    entry: fields.ForeignKeyRelation[LedgerEntry] = fields.ForeignKeyField(
+        f"{APP}.LedgerEntry", related_name="flag_rows", on_delete=fields.CASCADE
+    )
     label = fields.CharField(max_length=50)
     # None: set before flags were attributed (migration 0005); either party of the entry, who
     # alone could set flags then, or a moderator may remove it.
-    author = fields.ForeignKeyField(f"{APP}.Actor", related_name="ledger_flags", on_delete=fields.RESTRICT, null=True)
+    author_id: str | None
+    author: fields.ForeignKeyNullableRelation[Actor] = fields.ForeignKeyField(
+        f"{APP}.Actor", related_name="ledger_flags", on_delete=fields.RESTRICT, null=True
+    )
 
     class Meta:
         app = APP

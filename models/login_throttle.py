@@ -1,8 +1,9 @@
 """Failed sign-ins, counted per account and per client address, with a growing lock-out.
 
-After `failures_per_account` wrong passwords for one account (or `failures_per_address` from one
-client address) within the window, sign-ins for it are refused with 429 for
-`lockout_seconds`, doubling with each further failure up to `lockout_max_seconds`. A locked
+After `login_failures_per_account` wrong passwords for one account (or
+`login_failures_per_address` from one client address) within the window (settings [limits]),
+sign-ins for it are refused with 429 for `login_lockout_seconds`, doubling with each further
+failure up to `login_lockout_max_seconds`. A locked
 account or address is refused before its password is checked, so a guesser learns nothing and
 costs no hashing. A successful sign-in clears the account's count (not the address's: an
 attacker signing in to their own account must not reset the address they guess from).
@@ -20,21 +21,11 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from .errors import RateLimited
+from .settings import Limits
 
-__all__ = ["LoginLimits", "LoginThrottle", "MAX_KEYS"]
+__all__ = ["LoginThrottle", "MAX_KEYS"]
 
 MAX_KEYS = 10_000  # per kind (accounts, addresses): memory stays bounded whatever callers send
-
-
-@dataclass(frozen=True)
-class LoginLimits:
-    """Settings [limits] login_*: how many failures, over which window, and how long a lock-out lasts."""
-
-    failures_per_account: int = 5
-    failures_per_address: int = 20
-    window_seconds: float = 900
-    lockout_seconds: float = 30
-    lockout_max_seconds: float = 3600
 
 
 @dataclass
@@ -55,15 +46,16 @@ class _Counter:
         entry = self.entries.get(key)
         return max(0.0, entry.locked_until - now) if entry is not None else 0.0
 
-    def fail(self, key: str, now: float, limits: LoginLimits) -> None:
+    def fail(self, key: str, now: float, limits: Limits) -> None:
         entry = self.entries.pop(key, None)
-        if entry is None or now - entry.last > limits.window_seconds:
+        if entry is None or now - entry.last > limits.login_failure_window_seconds:
             entry = _Failures()
         entry.count += 1
         entry.last = now
         if entry.count >= self.threshold:
             doublings = min(entry.count - self.threshold, 32)
-            entry.locked_until = now + min(limits.lockout_max_seconds, limits.lockout_seconds * 2**doublings)
+            lockout = min(limits.login_lockout_max_seconds, limits.login_lockout_seconds * 2**doublings)
+            entry.locked_until = now + lockout
         self.entries[key] = entry  # most recent last
         while len(self.entries) > MAX_KEYS:
             self.entries.popitem(last=False)
@@ -75,10 +67,10 @@ class _Counter:
 class LoginThrottle:
     """Counts failed sign-ins (see the module docstring); one per server process."""
 
-    def __init__(self, limits: LoginLimits | None = None) -> None:
-        self.limits = limits or LoginLimits()
-        self._accounts = _Counter(self.limits.failures_per_account)
-        self._addresses = _Counter(self.limits.failures_per_address)
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()  # the login_* settings are read
+        self._accounts = _Counter(self.limits.login_failures_per_account)
+        self._addresses = _Counter(self.limits.login_failures_per_address)
 
     def check(self, username: str, address: str | None, *, now: float | None = None) -> None:
         """429 with Retry-After while the account or the address is locked out."""

@@ -81,7 +81,7 @@ async def _issue_job_tokens(site: Any, jobs: list[Job], lease: Lease) -> None:
             (token_id, job.id, lease.owner),
         ))
         job.job_token_id = token_id
-        job.job_token = secret  # type: ignore[attr-defined]  # in memory only, never stored
+        job.job_token = secret  # in memory only, never stored
     if not tokens:
         return
     with sql.deferred() as inserts:
@@ -102,7 +102,7 @@ JOBS: Machine[Job] = Machine(
     retry=backoff.fixed(0),  # a job is retried only when its worker died: at once
     max_attempts=3,
     attempts_column="max_attempts",  # each job carries its own limit
-    lease_seconds=lambda site: site.job_lease_seconds,
+    lease_seconds=lambda site: site.jobs.lease_seconds,
     batch=4,  # a claim takes a few (one commit for their claim and tokens); a worker runs them in order
     order=("id",),
     claim_values=_claimed,

@@ -8,13 +8,16 @@ found by its own hash. Scopes bound what a token may call (`check_scope`).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tortoise import fields
 
 from .base import APP, Entity
 from .errors import Forbidden
 from .registry import REGISTRY, Access, Effect, Operation
+
+if TYPE_CHECKING:  # relation annotations only (the models refer to each other by name)
+    from .actors import AccessToken, User
 
 __all__ = [
     "APP_TOKEN_PREFIX",
@@ -39,8 +42,8 @@ class OAuthApp(Entity):
     website = fields.CharField(max_length=2048, null=True)
     client_id = fields.CharField(max_length=64, unique=True)
     secret_hash = fields.CharField(max_length=64)
-    redirect_uris = fields.JSONField(default=list)
-    scopes = fields.JSONField(default=list)
+    redirect_uris: fields.JSONField[list[str]] = fields.JSONField(default=list)
+    scopes: fields.JSONField[list[str]] = fields.JSONField(default=list)
 
     class Meta:
         app = APP
@@ -50,13 +53,17 @@ class OAuthApp(Entity):
 class OAuthCode(Entity):
     """An authorization code: single use, short-lived, bound to its redirect URI and PKCE challenge."""
 
+    app_id: str
     app: fields.ForeignKeyRelation[OAuthApp] = fields.ForeignKeyField(
         f"{APP}.OAuthApp", related_name="codes", on_delete=fields.CASCADE
     )
-    user = fields.ForeignKeyField(f"{APP}.User", related_name="oauth_codes", on_delete=fields.CASCADE)
+    user_id: str
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        f"{APP}.User", related_name="oauth_codes", on_delete=fields.CASCADE
+    )
     code_hash = fields.CharField(max_length=64, unique=True)
     redirect_uri = fields.CharField(max_length=2048)
-    scopes = fields.JSONField(default=list)
+    scopes: fields.JSONField[list[str]] = fields.JSONField(default=list)
     code_challenge = fields.CharField(max_length=128, null=True)
     expires_at = fields.DatetimeField()
     used_at = fields.DatetimeField(null=True)
@@ -69,15 +76,20 @@ class OAuthCode(Entity):
 class OAuthToken(Entity):
     """Which app holds a token: a user token (access_token set) or an app-only token (token_hash set)."""
 
+    app_id: str
     app: fields.ForeignKeyRelation[OAuthApp] = fields.ForeignKeyField(
         f"{APP}.OAuthApp", related_name="tokens", on_delete=fields.CASCADE
     )
-    access_token = fields.ForeignKeyField(
+    access_token_id: str | None
+    access_token: fields.ForeignKeyNullableRelation[AccessToken] = fields.ForeignKeyField(
         f"{APP}.AccessToken", related_name="oauth_link", null=True, on_delete=fields.CASCADE
     )
-    code = fields.ForeignKeyField(f"{APP}.OAuthCode", related_name="tokens", null=True, on_delete=fields.SET_NULL)
+    code_id: str | None
+    code: fields.ForeignKeyNullableRelation[OAuthCode] = fields.ForeignKeyField(
+        f"{APP}.OAuthCode", related_name="tokens", null=True, on_delete=fields.SET_NULL
+    )
     token_hash = fields.CharField(max_length=64, unique=True, null=True)
-    scopes = fields.JSONField(default=list)
+    scopes: fields.JSONField[list[str]] = fields.JSONField(default=list)
     revoked_at = fields.DatetimeField(null=True)
 
     class Meta:

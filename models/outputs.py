@@ -12,7 +12,10 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["ActorOut", "CallbackOut", "Document", "JobOut", "Output", "Paged", "Timestamp", "UserOut"]
+__all__ = [
+    "ActorOut", "CallbackOut", "CopyOut", "Document", "FollowOut", "ImportOut", "ImportedSetOut", "JobOut", "Output",
+    "Paged", "Timestamp", "UserOut",
+]
 
 ItemT = TypeVar("ItemT")
 
@@ -103,3 +106,58 @@ class JobOut(Output):
     updated_at: Timestamp
     started_at: Timestamp
     finished_at: Timestamp
+
+
+class FollowOut(Output):
+    """models/operations/follows.py follow_view: a follow, either way."""
+
+    id: str
+    follower: str = Field(description="handle")
+    follower_uri: str
+    target: str = Field(description="handle")
+    target_uri: str
+    object: str | None = Field(description="the followed object's URL, when an object is followed")
+    state: str
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class CopyOut(Output):
+    """models/operations/imports.py copy_views: an imported copy, as imported and as held now."""
+
+    id: str
+    import_: str = Field(alias="import")
+    token: str
+    origin: str
+    origin_token_id: str | None
+    imported_version: int
+    imported_content_hash: str
+    hash_checked_on_import: bool
+    version: Any
+    content_hash: Any
+    name: Any
+    attributes: Any
+    withdrawn: bool
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class ImportedSetOut(Output):
+    id: str | None
+    name: str | None
+
+
+class ImportOut(Output):
+    """models/operations/imports.py record_view; copies only in the one-import view."""
+
+    id: str
+    export: str
+    source_url: str | None
+    origin: str
+    set: ImportedSetOut
+    exporter: str
+    document_hash: str
+    token_count: int
+    created_at: Timestamp
+    updated_at: Timestamp
+    copies: list[CopyOut] | None = None

@@ -18,8 +18,10 @@ from tortoise.queryset import QuerySet
 from .context import Site
 from .errors import BadInput
 from .registry import Input
+from .settings import Limits
 
 _ID = re.compile(r"[0-9a-z]{26}")
+_DEFAULTS = Limits()  # outside a site (OpenAPI, direct validation): the default limits
 
 __all__ = ["ListInput", "PagedInput", "Page", "paginate", "encode_cursor", "decode_cursor"]
 
@@ -36,7 +38,7 @@ class PagedInput(Input):
 
     page: int = Field(1, ge=1, le=100_000)
     page_size: int = Field(
-        Site.default_page_size,
+        _DEFAULTS.default_page_size,
         ge=1,
         le=1000,
         description="default limits.default_page_size, at most limits.max_page_size (settings)",
@@ -47,14 +49,14 @@ class PagedInput(Input):
     def _default_page_size(cls, data: Any, info: ValidationInfo) -> Any:
         site = _site(info)
         if site is not None and isinstance(data, dict) and data.get("page_size") in (None, ""):
-            data = {**data, "page_size": site.default_page_size}
+            data = {**data, "page_size": site.limits.default_page_size}
         return data
 
     @field_validator("page_size")
     @classmethod
     def _at_most_max_page_size(cls, value: int, info: ValidationInfo) -> int:
         site = _site(info)
-        largest = site.max_page_size if site is not None else Site.max_page_size
+        largest = site.limits.max_page_size if site is not None else _DEFAULTS.max_page_size
         if value > largest:
             raise ValueError(f"Input should be less than or equal to {largest} (this server's largest page)")
         return value

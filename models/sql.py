@@ -49,7 +49,8 @@ def _prepare(query: str) -> tuple[Any, str]:
 
 async def fetch(query: str, *params: Any) -> list[dict[str, Any]]:
     connection, sql = _prepare(query)
-    return await connection.execute_query_dict(sql, list(params))
+    rows: list[dict[str, Any]] = await connection.execute_query_dict(sql, list(params))
+    return rows
 
 
 def is_sqlite() -> bool:
@@ -187,7 +188,8 @@ async def run_atomic(statements: list[Statement]) -> bool:
     if client.capabilities.dialect == "sqlite" and not isinstance(client, TransactionalDBClient):
         async with client.acquire_connection() as connection:
             try:
-                return await connection._execute(_run_in_sqlite_thread, connection._conn, statements)
+                applied: bool = await connection._execute(_run_in_sqlite_thread, connection._conn, statements)
+                return applied
             except sqlite3.IntegrityError as error:
                 raise IntegrityError(error) from error
             except sqlite3.OperationalError as error:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from tortoise import fields
 
 from .base import APP, Entity
 from .commitments import SEED_KEY, new_salt
+
+if TYPE_CHECKING:  # relation annotations only (the models refer to each other by name)
+    from .actors import Actor
 
 __all__ = ["TokenType", "TypeParent", "Token", "Media", "new_salts"]
 
@@ -16,7 +21,11 @@ def new_salts() -> dict[str, str]:
 
 
 class TokenType(Entity):
-    owner = fields.ForeignKeyField(f"{APP}.Actor", related_name="token_types", on_delete=fields.RESTRICT)
+    parent_links: fields.ReverseRelation[TypeParent]  # the links to its parents (TypeParent.child)
+    owner_id: str
+    owner: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
+        f"{APP}.Actor", related_name="token_types", on_delete=fields.RESTRICT
+    )
     name = fields.CharField(max_length=200)
     symbol = fields.CharField(max_length=32)
     description = fields.TextField(default="")
@@ -24,7 +33,7 @@ class TokenType(Entity):
     smallest_unit = fields.SmallIntField(default=0)  # decimal places
     supply_limit = fields.BigIntField(null=True)  # minor units
     minted = fields.BigIntField(default=0)  # minor units ever created; checked against the limit
-    attributes = fields.JSONField(default=list)  # list of attribute definitions
+    attributes: fields.JSONField[Any] = fields.JSONField(default=list)  # list of attribute definitions
     version = fields.IntField(default=1)
     is_deleted = fields.BooleanField(default=False)
 
@@ -34,8 +43,14 @@ class TokenType(Entity):
 
 
 class TypeParent(Entity):
-    child = fields.ForeignKeyField(f"{APP}.TokenType", related_name="parent_links", on_delete=fields.CASCADE)
-    parent = fields.ForeignKeyField(f"{APP}.TokenType", related_name="child_links", on_delete=fields.RESTRICT)
+    child_id: str
+    child: fields.ForeignKeyRelation[TokenType] = fields.ForeignKeyField(
+        f"{APP}.TokenType", related_name="parent_links", on_delete=fields.CASCADE
+    )
+    parent_id: str
+    parent: fields.ForeignKeyRelation[TokenType] = fields.ForeignKeyField(
+        f"{APP}.TokenType", related_name="child_links", on_delete=fields.RESTRICT
+    )
     position = fields.SmallIntField(default=0)
 
     class Meta:
@@ -45,15 +60,24 @@ class TypeParent(Entity):
 
 
 class Token(Entity):
-    type = fields.ForeignKeyField(f"{APP}.TokenType", related_name="tokens", on_delete=fields.RESTRICT)
-    owner = fields.ForeignKeyField(f"{APP}.Actor", related_name="tokens", on_delete=fields.RESTRICT)
-    parent = fields.ForeignKeyField(f"{APP}.Token", related_name="children", null=True, on_delete=fields.RESTRICT)
-    attributes = fields.JSONField(default=dict)  # own values only; the rest is inherited
+    type_id: str
+    type: fields.ForeignKeyRelation[TokenType] = fields.ForeignKeyField(
+        f"{APP}.TokenType", related_name="tokens", on_delete=fields.RESTRICT
+    )
+    owner_id: str
+    owner: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
+        f"{APP}.Actor", related_name="tokens", on_delete=fields.RESTRICT
+    )
+    parent_id: str | None
+    parent: fields.ForeignKeyNullableRelation[Token] = fields.ForeignKeyField(
+        f"{APP}.Token", related_name="children", null=True, on_delete=fields.RESTRICT
+    )
+    attributes: fields.JSONField[Any] = fields.JSONField(default=dict)  # own values only; the rest is inherited
     shareable = fields.BooleanField(default=False)  # may be put in other owners' sets
     version = fields.IntField(default=1)
     content_hash = fields.CharField(max_length=71, default="")
     # secret salts of the commitments to private values; never in a view or document
-    salts = fields.JSONField(default=new_salts, db_default="{}")
+    salts: fields.JSONField[dict[str, str]] = fields.JSONField(default=new_salts, db_default="{}")
     is_deleted = fields.BooleanField(default=False)
 
     class Meta:
@@ -62,8 +86,14 @@ class Token(Entity):
 
 
 class Media(Entity):
-    owner = fields.ForeignKeyField(f"{APP}.Actor", related_name="media", on_delete=fields.RESTRICT)
-    token = fields.ForeignKeyField(f"{APP}.Token", related_name="media", null=True, on_delete=fields.SET_NULL)
+    owner_id: str
+    owner: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
+        f"{APP}.Actor", related_name="media", on_delete=fields.RESTRICT
+    )
+    token_id: str | None
+    token: fields.ForeignKeyNullableRelation[Token] = fields.ForeignKeyField(
+        f"{APP}.Token", related_name="media", null=True, on_delete=fields.SET_NULL
+    )
     attribute = fields.CharField(max_length=100)
     content_type = fields.CharField(max_length=100)
     size = fields.BigIntField()

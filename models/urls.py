@@ -114,6 +114,6 @@ async def check_saved_url(site: Site, url: str) -> None:
     (Site.check_url_host), so a host that resolves to a private address is refused when saved,
     not only when a delivery tries it. Call it before opening a transaction: it may wait on DNS.
     """
-    check_callback_syntax(url, allow_private=site.allow_private_addresses)
-    if site.check_url_host is not None and not site.allow_private_addresses:
+    check_callback_syntax(url, allow_private=site.federation.allow_private_addresses)
+    if site.check_url_host is not None and not site.federation.allow_private_addresses:
         await site.check_url_host(url)

@@ -25,7 +25,7 @@ def user_view(user: User, *, private: bool = False) -> dict[str, Any]:
     view: dict[str, Any] = {
         "id": user.id,
         "username": user.username,
-        "actor_id": user.actor_id,  # type: ignore[attr-defined]
+        "actor_id": user.actor_id,
         "roles": list(user.roles or []),
         "status": user.status,
         "created_at": iso(user.created_at),

@@ -59,9 +59,13 @@ class DeliveryState(StrEnum):
 class Webhook(Entity):
     """A subscription: where to POST which events. Disabled endpoints keep the reason."""
 
-    owner = fields.ForeignKeyField(f"{APP}.User", related_name="webhooks", on_delete=fields.CASCADE)
+    owner_id: str
+    owner: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        f"{APP}.User", related_name="webhooks", on_delete=fields.CASCADE
+    )
     url = fields.CharField(max_length=2048)
-    events = fields.JSONField(default=list)  # names or prefixes ending in .*; empty means every event
+    # names or prefixes ending in .*; empty means every event
+    events: fields.JSONField[list[str]] = fields.JSONField(default=list)
     object_type = fields.CharField(max_length=32, null=True)
     object_id = fields.CharField(max_length=64, null=True)
     description = fields.CharField(max_length=200, default="")
@@ -81,11 +85,17 @@ class WebhookDelivery(Durable, Entity):
     """One event for one subscription, with its tries."""
 
     # The bookkeeping columns (Durable) are the engine's; the machine that posts these rows,
-    # WEBHOOK_DELIVERIES, is declared in federation/webhooks.py.
+    # WEBHOOK_DELIVERIES, is declared in models/machines.py.
 
     state = fields.CharField(max_length=16, default=DeliveryState.PENDING.value)
-    webhook = fields.ForeignKeyField(f"{APP}.Webhook", related_name="deliveries", on_delete=fields.CASCADE)
-    event = fields.ForeignKeyField(f"{APP}.Event", related_name="webhook_deliveries", on_delete=fields.CASCADE)
+    webhook_id: str
+    webhook: fields.ForeignKeyRelation[Webhook] = fields.ForeignKeyField(
+        f"{APP}.Webhook", related_name="deliveries", on_delete=fields.CASCADE
+    )
+    event_id: str
+    event: fields.ForeignKeyRelation[Event] = fields.ForeignKeyField(
+        f"{APP}.Event", related_name="webhook_deliveries", on_delete=fields.CASCADE
+    )
     last_status = fields.IntField(null=True)
     delivered_at = fields.DatetimeField(null=True)
 
@@ -110,8 +120,8 @@ def matches(hook: Webhook, event: Event) -> bool:
 
 async def can_see(owner: User, event: Event) -> bool:
     """Whether the event concerns something the owner may see (see the module docstring)."""
-    actor_id = owner.actor_id  # type: ignore[attr-defined]
-    if event.actor_id is not None and event.actor_id == actor_id:  # type: ignore[attr-defined]
+    actor_id = owner.actor_id
+    if event.actor_id is not None and event.actor_id == actor_id:
         return True
     kind, object_id = event.object_type, event.object_id
     if kind == "job":
@@ -166,7 +176,7 @@ def event_message(event: Event) -> dict[str, Any]:
             "event_id": event.id,
             "object_type": event.object_type,
             "object_id": event.object_id,
-            "actor_id": event.actor_id,  # type: ignore[attr-defined]
+            "actor_id": event.actor_id,
             "payload": event.payload,
         },
     }
@@ -192,7 +202,7 @@ def webhook_view(hook: Webhook) -> dict[str, Any]:
 def delivery_view(delivery: WebhookDelivery, event_name: str | None = None) -> dict[str, Any]:
     return {
         "id": delivery.id,
-        "event_id": delivery.event_id,  # type: ignore[attr-defined]
+        "event_id": delivery.event_id,
         "event": event_name,
         "state": delivery.state,
         "attempts": delivery.attempts,

@@ -18,13 +18,13 @@ from aiohttp import web
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from federation.documents import actor_url, tombstone, vocabulary_document
+from federation.httpsig_core import IncomingRequest
 from federation.inbox import receive
-from federation.sigcore import IncomingRequest
 from models.errors import BadInput, DomainError, Gone, TooLarge
 from models.registry import REGISTRY
 
+from .appkeys import CTX, SITE
 from .jobs import WORKERS
-from .keys import CTX, SITE
 
 __all__ = ["ACTIVITY_JSON", "LD_JSON", "activity_response", "add_activitypub_routes", "negotiate", "reject_nul"]
 

@@ -8,7 +8,8 @@ from urllib.parse import urlencode
 import orjson
 from aiohttp import web
 
-from federation.remote import domain_of, signing_actor
+from federation.as2 import domain_of
+from federation.remote_actors import signing_actor
 from models.errors import BadInput, TooLarge, UnsupportedMediaType
 from models.oauth import check_scope
 from models.paging import Page
@@ -16,10 +17,10 @@ from models.registry import REGISTRY
 from models.results import FileResult, Rendered
 
 from .activitypub import signed_request
+from .appkeys import ANONYMOUS_LIMITER, CTX, SETTINGS, SIGNED_LIMITER, SITE
 from .headers import protect
 from .job_requests import respond_async, wants_async
 from .jobs import WORKERS
-from .keys import ANONYMOUS_LIMITER, CTX, SETTINGS, SIGNED_LIMITER, SITE
 from .routes import Route
 
 __all__ = ["Route", "operation_handler", "read_json_object", "json_response"]

@@ -7,25 +7,27 @@ from collections.abc import AsyncIterator
 from importlib.metadata import PackageNotFoundError, version
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 import federation.operations  # noqa: F401  (registers every operation)
 from federation.follows import find_remote_actor
+from federation.inbox import drain as drain_inbox
 from federation.ssrf import check_callback_url
-from models.context import FederationLimits, Site
-from models.login_throttle import LoginLimits, LoginThrottle
+from models.context import Site
+from models.login_throttle import LoginThrottle
 from models.registry import REGISTRY
 
 from .activitypub import add_activitypub_routes
 from .api import json_response, operation_handler
+from .appkeys import ANONYMOUS_LIMITER, OPENAPI, SETTINGS, SIGNED_LIMITER, SITE
 from .database import close_database, open_database
 from .formats import load_format_plugins
-from .ratelimit import RateLimiter
 from .jobs import WORKERS, WorkerPool
-from .keys import ANONYMOUS_LIMITER, OPENAPI, SETTINGS, SIGNED_LIMITER, SITE
 from .middlewares import auth_middleware, body_timeout_middleware, error_middleware
 from .oauth import add_oauth_routes
 from .openapi import build_openapi, path_item
 from .pages import add_page_routes, html_error_pages
+from .ratelimit import RateLimiter
 from .routes import ROUTES
 from .settings import Settings
 from .wellknown import add_wellknown_routes
@@ -41,32 +43,15 @@ except PackageNotFoundError:  # running from a source tree without installing
 
 
 def site_from(settings: Settings) -> Site:
-    limits = settings.limits
+    """The domain's view of the instance: the loaded settings sections, not copies of their fields."""
     return Site(
         base_url=settings.base_url,
         domain=settings.domain,
         data_dir=settings.data_dir.resolve(),
-        max_media_bytes=limits.max_media_bytes,
-        max_string_length=limits.max_string_length,
-        max_attributes=limits.max_attributes,
-        default_page_size=limits.default_page_size,
-        max_page_size=limits.max_page_size,
-        max_set_search_tokens=limits.max_set_search_tokens,
-        allow_private_addresses=settings.federation.allow_private_addresses,
-        federation=FederationLimits(
-            **settings.federation.model_dump(exclude={"allow_private_addresses"})
-        ),
-        stuck_job_seconds=settings.jobs.stuck_after_seconds,
-        job_lease_seconds=settings.jobs.lease_seconds,
-        login_throttle=LoginThrottle(
-            LoginLimits(
-                failures_per_account=limits.login_failures_per_account,
-                failures_per_address=limits.login_failures_per_address,
-                window_seconds=limits.login_failure_window_seconds,
-                lockout_seconds=limits.login_lockout_seconds,
-                lockout_max_seconds=limits.login_lockout_max_seconds,
-            )
-        ),
+        limits=settings.limits,
+        federation=settings.federation,
+        jobs=settings.jobs,
+        login_throttle=LoginThrottle(settings.limits),
         check_url_host=check_callback_url,  # DNS: a saved webhook URL must resolve to public addresses
         find_remote_actor=find_remote_actor,  # a give to user@host not seen yet looks it up
     )
@@ -76,7 +61,7 @@ async def _openapi(request: web.Request) -> web.Response:
     return json_response(request.app[OPENAPI])
 
 
-def _options_handler(path: str, methods: list[str]):  # type: ignore[no-untyped-def]
+def _options_handler(path: str, methods: list[str]) -> Handler:
     """OPTIONS on a resource answers its part of the OpenAPI document."""
 
     async def handle(request: web.Request) -> web.Response:
@@ -132,6 +117,7 @@ def create_app(settings: Settings, *, with_database: bool = True) -> web.Applica
             yield
             if pool is not None:
                 await pool.stop()
+            await drain_inbox()  # rows of requests cancelled mid-insert are written before the close
             await close_database(orm)
 
         app.cleanup_ctx.append(database)

@@ -171,7 +171,7 @@ def _verify(settings: Settings, args: argparse.Namespace) -> int:
     """Check a token URL, or every token of an export (or token) file, against its origin."""
     import orjson
 
-    from federation.copycheck import check_document, check_token_url
+    from federation.verify_client import check_document, check_token_url
 
     from .app import site_from
 

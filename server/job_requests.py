@@ -37,8 +37,8 @@ from models.jobs import Job, JobState, job_location
 from models.operations.jobs import JobRequest, enqueue, render_job
 from models.registry import REGISTRY
 
+from .appkeys import CTX, SETTINGS
 from .jobs import WORKERS
-from .keys import CTX, SETTINGS
 from .middlewares import problem_response
 
 if TYPE_CHECKING:
@@ -174,7 +174,7 @@ async def _submit_chain(
 async def _check_callback(request: web.Request, url: Any) -> None:
     """The DNS half of the SSRF guard, at the edge (the operation checks the syntax itself)."""
     if isinstance(url, str):
-        await check_callback_url(url, allow_private=request[CTX].site.allow_private_addresses)
+        await check_callback_url(url, allow_private=request[CTX].site.federation.allow_private_addresses)
 
 
 def _inline(

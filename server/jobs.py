@@ -235,7 +235,7 @@ class Worker:
     """One job at a time, by name: what tests and `tallystick worker --once` drive directly."""
 
     def __init__(self, site: Site, settings: JobSettings, *, name: str | None = None) -> None:
-        self.site = dataclasses.replace(site, job_lease_seconds=settings.lease_seconds)
+        self.site = dataclasses.replace(site, jobs=settings)
         self.settings = settings
         self.name = name or f"{runner_name()}:{new_id()[-8:]}"
         self._leases: dict[str, Lease] = {}
@@ -277,7 +277,7 @@ class WorkerPool:
     """This process's runner of every machine (jobs on `count` tasks), and the periodic scheduler."""
 
     def __init__(self, site: Site, settings: JobSettings, *, count: int | None = None) -> None:
-        self.site = dataclasses.replace(site, job_lease_seconds=settings.lease_seconds)
+        self.site = dataclasses.replace(site, jobs=settings)
         self.settings = settings
         self.count = settings.workers if count is None else count
         self.runner = Runner(

@@ -15,7 +15,7 @@ from models.oauth import APP_TOKEN_PREFIX
 from models.operations.accounts import authenticate_token
 from models.operations.oauth import authenticate_app_token
 
-from .keys import CTX, SETTINGS, SITE
+from .appkeys import CTX, SETTINGS, SITE
 
 __all__ = ["client_address", "problem_response", "error_middleware", "auth_middleware", "body_timeout_middleware"]
 
@@ -173,7 +173,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if secret.strip().startswith(APP_TOKEN_PREFIX):  # an OAuth app acting for itself, no user
             app_token = await authenticate_app_token(secret.strip())
             ctx.extra["oauth_scopes"] = list(app_token.scopes)
-            ctx.extra["oauth_app_id"] = app_token.app_id  # type: ignore[attr-defined]
+            ctx.extra["oauth_app_id"] = app_token.app_id
             request[CTX] = ctx
             return await handler(request)
         user, token = await authenticate_token(secret.strip())

@@ -15,6 +15,7 @@ from urllib.parse import quote, unquote, urlencode
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from models.errors import DomainError
 from models.oauth import BASE_SCOPES
@@ -22,7 +23,7 @@ from models.operations.oauth import OOB_URI, with_query
 from models.registry import REGISTRY
 
 from .api import read_json_object
-from .keys import CTX, SITE
+from .appkeys import CTX, SITE
 from .pages.base import page, read_form, render
 
 __all__ = ["add_oauth_routes"]
@@ -68,7 +69,7 @@ async def _oauth_body(request: web.Request) -> dict[str, Any]:
     return data
 
 
-def _endpoint(operation: str):  # type: ignore[no-untyped-def]
+def _endpoint(operation: str) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         try:
             result = await REGISTRY.call(request[CTX], operation, await _oauth_body(request))

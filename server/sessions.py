@@ -22,7 +22,7 @@ from models.actors import TokenKind
 from models.errors import DomainError, Forbidden
 from models.operations.accounts import LOGIN_TOKEN_DAYS, authenticate_token
 
-from .keys import CTX, SETTINGS
+from .appkeys import CTX, SETTINGS
 
 __all__ = [
     "SESSION_COOKIE",

@@ -1,103 +1,61 @@
 """Settings: config/default.toml, then $TALLYSTICK_CONFIG, then TALLYSTICK_* variables.
 
-Checked once at start-up by pydantic (errors name the key and the bad value), then frozen.
+Read by pydantic-settings (a TOML source for the two files, an environment source with
+`__` for nesting; earlier sources win: keyword overrides, then the environment, then the
+files, then the defaults in models/settings.py). Checked once at start-up (errors name the
+key and the bad value), then frozen.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import SettingsError as SourceError
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
-__all__ = ["Settings", "SettingsError", "load_settings"]
+from models.settings import DatabaseSettings, FederationSettings, JobSettings, Limits
+
+__all__ = [
+    "DatabaseSettings",
+    "FederationSettings",
+    "JobSettings",
+    "Limits",
+    "Settings",
+    "SettingsError",
+    "load_settings",
+]
 
 DEFAULT_FILE = Path(__file__).resolve().parent.parent / "config" / "default.toml"
 ENV_PREFIX = "TALLYSTICK_"
+CONFIG_VARIABLE = ENV_PREFIX + "CONFIG"  # names the operator's settings file, not a setting
 
 
 class SettingsError(Exception):
     """A setting is missing or has a value we cannot use."""
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class Settings(BaseSettings):
+    """Every setting; built by load_settings() (the sources and their order are there)."""
 
+    model_config = SettingsConfigDict(
+        frozen=True, extra="forbid", env_prefix=ENV_PREFIX, env_nested_delimiter="__", case_sensitive=False
+    )
 
-class Limits(_Frozen):
-    # Slow clients: seconds to send a complete request head (from connecting, or from the
-    # previous answer on a kept-alive connection; also how long an idle connection is kept),
-    # and to send the body once the head is in (408 and the connection closes).
-    header_timeout: float = Field(10, gt=0, le=3600)
-    body_timeout: float = Field(30, gt=0, le=3600)
-    max_body_bytes: int = Field(1_048_576, ge=1024)
-    max_media_bytes: int = Field(5_242_880, ge=1024)
-    max_string_length: int = Field(10_000, ge=64)
-    max_attributes: int = Field(64, ge=1, le=1000)
-    default_page_size: int = Field(20, ge=1, le=1000)  # lists without page_size (models/paging.py)
-    max_page_size: int = Field(50, ge=1, le=1000)  # larger page_size values are refused (400)
-    max_set_search_tokens: int = Field(10_000, ge=1)
-    anonymous_requests_per_minute: int = Field(60, ge=1)  # per client address, on verification routes
-    signed_requests_per_minute: int = Field(600, ge=1)  # per server (domain) that signs its verification requests
-    # Failed sign-ins (API login, sign-in page, account deletion): after this many for one account
-    # or from one address within the window, a lock-out that doubles with each further failure.
-    login_failures_per_account: int = Field(5, ge=1, le=1000)
-    login_failures_per_address: int = Field(20, ge=1, le=100_000)
-    login_failure_window_seconds: float = Field(900, gt=0)
-    login_lockout_seconds: float = Field(30, gt=0)
-    login_lockout_max_seconds: float = Field(3600, gt=0)
-
-    @model_validator(mode="after")
-    def _default_page_fits(self) -> Limits:
-        if self.default_page_size > self.max_page_size:
-            raise ValueError(f"default_page_size ({self.default_page_size}) is larger than max_page_size ({self.max_page_size})")
-        return self
-
-
-class FederationSettings(_Frozen):
-    allow_private_addresses: bool = False
-    fetch_timeout_seconds: float = Field(10, gt=0, le=300)
-    fetch_max_bytes: int = Field(1_048_576, ge=1024)
-    inbox_max_bytes: int = Field(262_144, ge=1024)  # larger inbox POSTs are refused with 413
-    actor_cache_seconds: float = Field(86_400, ge=0)  # how long a fetched remote actor is trusted
-    delivery_max_attempts: int = Field(16, ge=1, le=100)  # about 2-3 days with the backoff
-    delivery_per_host: int = Field(4, ge=1, le=100)  # concurrent POSTs to one host
-    unavailable_after_days: int = Field(7, ge=1, le=365)  # distinct failing days before a domain is skipped
-    # Finished inbox activities and deliveries are pruned after these many days (system.federation.prune).
-    # At least one day: longer than the signature date window, so a pruned activity cannot be replayed.
-    inbox_retention_days: int = Field(30, ge=1, le=3650)
-    delivery_retention_days: int = Field(14, ge=1, le=3650)
-
-
-class DatabaseSettings(_Frozen):
-    max_connections: int = Field(10, ge=1, le=500)
-    # SQLite's PRAGMA synchronous (https://www.sqlite.org/pragma.html#pragma_synchronous). "full"
-    # fsyncs every commit: an acknowledged give survives a power cut. With WAL, "normal" syncs
-    # only at checkpoints: nothing is lost when the process dies, but an OS crash or power cut
-    # may roll back the last commits. See README "Configuration".
-    sqlite_synchronous: Literal["normal", "full", "extra"] = "full"
-
-
-class JobSettings(_Frozen):
-    """Workers and leases. A lease is renewed every third of its length while a job runs."""
-
-    workers: int = Field(2, ge=0, le=64)  # worker tasks per process (serve or worker)
-    lease_seconds: float = Field(30, gt=0, le=3600)
-    poll_interval_seconds: float = Field(1, gt=0, le=300)
-    max_attempts: int = Field(3, ge=1, le=100)
-    max_wait_seconds: float = Field(30, ge=0, le=300)  # cap on a tester's Prefer: wait=N
-    stuck_after_seconds: float = Field(3600, gt=0)  # admins see jobs running longer than this as stuck
-    retention_days: float = Field(30, gt=0)  # finished jobs are purged after this
-    scheduler: bool = True  # enqueue periodic work (server/scheduler.py) in processes that run workers
-    sweep_seconds: float = Field(15, gt=0)  # stuck-job sweep (expired leases)
-    purge_seconds: float = Field(3600, gt=0)
-
-
-class Settings(_Frozen):
     database_url: str = ""
     data_dir: Path = Path("data")
     host: str = "127.0.0.1"
@@ -144,41 +102,61 @@ class Settings(_Frozen):
         return self.resolved_database_url.startswith("sqlite")
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
+class _Environment(EnvSettingsSource):
+    """TALLYSTICK_* variables of the given mapping (os.environ unless a caller passes its own)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {name.lower(): value for name, value in self._environ.items()}  # names match in any case
+
+    def __call__(self) -> dict[str, Any]:
+        values = super().__call__()
+        # A variable naming no setting is refused (a typo must not be ignored quietly): it is
+        # passed on as written, so that validation reports it by name. The source itself drops
+        # unknown top-level names and paths that go on past a setting (TALLYSTICK_PORT__X).
+        for name, value in self._environ.items():
+            if name.startswith(ENV_PREFIX) and name != CONFIG_VARIABLE and len(name) > len(ENV_PREFIX):
+                path = name[len(ENV_PREFIX) :].lower().split("__")
+                if not _names_a_setting(self.settings_cls, path):
+                    target = values
+                    for part in path[:-1]:
+                        inner = target.get(part)
+                        if not isinstance(inner, dict):
+                            inner = target[part] = {}
+                        target = inner
+                    target[path[-1]] = value
+        return values
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _names_a_setting(model: type[BaseModel], path: list[str]) -> bool:
+    """Whether a variable's path (lower case, split at `__`) names a setting or a section, or a
+    key inside a section that validation then judges (pydantic-settings passes those on)."""
+    field = model.model_fields.get(path[0])
+    if field is None:
+        return False
+    section = field.annotation
+    if len(path) == 1:
+        return True
+    if isinstance(section, type) and issubclass(section, BaseModel):
+        return path[1] not in section.model_fields or _names_a_setting(section, path[1:])
+    return False
+
+
+def _check_file(path: Path) -> None:
+    """pydantic-settings skips a missing file and lets a parse error escape: say which file."""
     try:
         with path.open("rb") as handle:
-            return tomllib.load(handle)
+            tomllib.load(handle)
     except FileNotFoundError:
         raise SettingsError(f"settings file {path} does not exist") from None
     except tomllib.TOMLDecodeError as error:
         raise SettingsError(f"settings file {path} is not valid TOML: {error}") from None
 
 
-def _from_environment(environ: dict[str, str]) -> dict[str, Any]:
-    """TALLYSTICK_PORT=1 -> {"port": "1"}; TALLYSTICK_LIMITS__MAX_BODY_BYTES -> nested."""
-    values: dict[str, Any] = {}
-    for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "CONFIG":
-            continue
-        path = name[len(ENV_PREFIX) :].lower().split("__")
-        target = values
-        for part in path[:-1]:
-            target = target.setdefault(part, {})
-        target[path[-1]] = value
-    return values
-
-
-def _describe(error: ValidationError, source: dict[str, Any]) -> str:
+def _describe(error: ValidationError) -> str:
     lines = []
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"])
@@ -189,18 +167,34 @@ def _describe(error: ValidationError, source: dict[str, Any]) -> str:
     return "invalid settings:\n  " + "\n  ".join(lines)
 
 
-def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
-    """Read and check all settings; raise SettingsError with a readable message."""
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Read and check all settings; raise SettingsError with a readable message.
+
+    Keyword overrides (tests, tools) win over the environment, which wins over the file named
+    by TALLYSTICK_CONFIG, which wins over config/default.toml, which wins over the defaults.
+    """
     environ = dict(os.environ if environ is None else environ)
-    data = _read_toml(DEFAULT_FILE)
-    if environ.get(ENV_PREFIX + "CONFIG"):
-        data = _merge(data, _read_toml(Path(environ[ENV_PREFIX + "CONFIG"])))
-    data = _merge(data, _from_environment(environ))
-    data = _merge(data, overrides)
+    files = [DEFAULT_FILE]
+    if environ.get(CONFIG_VARIABLE):
+        files.append(Path(environ[CONFIG_VARIABLE]))
+    for path in files:
+        _check_file(path)
+    sources: tuple[PydanticBaseSettingsSource, ...] = (
+        InitSettingsSource(Settings, overrides),
+        _Environment(Settings, environ),
+        TomlConfigSettingsSource(Settings, toml_file=files, deep_merge=True),  # later files win
+    )
     try:
-        settings = Settings.model_validate(data)
+        settings = Settings(_build_sources=(sources, overrides))
     except ValidationError as error:
-        raise SettingsError(_describe(error, data)) from None
+        raise SettingsError(_describe(error)) from None
+    except SourceError as error:  # a section given as one variable that is not a JSON object
+        named = re.search(r'field "(\w+)"', str(error))
+        key = named.group(1) if named else "?"
+        raise SettingsError(
+            f"invalid settings:\n  setting {key} / {ENV_PREFIX}{key.upper()}: must be a JSON object, or set "
+            f"its keys one by one ({ENV_PREFIX}{key.upper()}__<KEY>) (got {environ.get(ENV_PREFIX + key.upper())!r})"
+        ) from None
     if not settings.secret_key:
         settings = settings.model_copy(update={"secret_key": _stored_secret(settings.data_dir)})
     return settings

@@ -16,7 +16,7 @@ from aiohttp import web
 from models.registry import REGISTRY
 
 from .activitypub import reject_nul
-from .keys import CTX, SITE
+from .appkeys import CTX, SITE
 
 __all__ = ["NODEINFO_SCHEMA", "add_wellknown_routes"]
 

@@ -112,7 +112,7 @@ async def api(aiohttp_client: Any, settings: Settings) -> AsyncIterator[Api]:
 
 @pytest.fixture
 async def small_api(aiohttp_client: Any, tmp_path: Path, database_url: str) -> AsyncIterator[Api]:
-    """The app with site.max_set_search_tokens = 2, for tests of that cap."""
+    """The app with site.limits.max_set_search_tokens = 2, for tests of that cap."""
     settings = test_settings(tmp_path, database_url, limits={"max_set_search_tokens": 2})
     client = await aiohttp_client(create_app(settings))
     yield Api(client, settings)

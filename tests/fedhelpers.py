@@ -16,14 +16,14 @@ import orjson
 import pytest
 from aiohttp import web
 
+from federation.httpsig_cavage import sign_cavage
+from federation.httpsig_rfc9421 import sign_rfc9421
 from federation.keys import generate_rsa
-from federation.rfc9421 import sign_rfc9421
-from federation.signatures import sign_cavage
 from models.actors import Actor
 from models.context import Site
 from models.federation import ActorKey
 from server.app import create_app
-from server.keys import SITE
+from server.appkeys import SITE
 
 from .conftest import Api, Reply
 from .dbutil import test_settings

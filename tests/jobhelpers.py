@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from server.app import create_app
+from server.appkeys import SITE
 from server.jobs import Worker
-from server.keys import SITE
 
 from .conftest import Api
 from .dbutil import test_settings

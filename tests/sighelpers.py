@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from federation.httpsig_core import IncomingRequest
 from federation.keys import PrivateKey, PublicKey, load_private_key, load_public_key
-from federation.sigcore import IncomingRequest
 
 FIXTURES = Path(__file__).parent / "fixtures" / "httpsig"
 RSA_PRIVATE_PEM = (FIXTURES / "rsa_private.pem").read_text()

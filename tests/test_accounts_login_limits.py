@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from models.login_throttle import MAX_KEYS, LoginLimits, LoginThrottle
+from models.login_throttle import MAX_KEYS, LoginThrottle
+from models.settings import Limits
 from models.errors import RateLimited
 from server.app import create_app
 
@@ -154,7 +155,7 @@ async def test_frozen__cannot_approve_an_app(api: Api) -> None:
 
 
 def test_throttle__lockout_doubles_with_each_further_failure_up_to_the_cap() -> None:
-    throttle = LoginThrottle(LoginLimits(failures_per_account=5, lockout_seconds=30, lockout_max_seconds=100))
+    throttle = LoginThrottle(Limits(login_failures_per_account=5, login_lockout_seconds=30, login_lockout_max_seconds=100))
     for second in range(5):
         throttle.check("ann", "192.0.2.1", now=second)
         throttle.failed("ann", "192.0.2.1", now=second)
@@ -172,7 +173,7 @@ def test_throttle__lockout_doubles_with_each_further_failure_up_to_the_cap() -> 
 
 
 def test_throttle__forgets_the_oldest_keys_beyond_its_bound() -> None:
-    throttle = LoginThrottle(LoginLimits(failures_per_account=1, failures_per_address=10**6))
+    throttle = LoginThrottle(Limits(login_failures_per_account=1, login_failures_per_address=100_000))  # the address never locks here
     for index in range(MAX_KEYS + 50):
         throttle.failed(f"user{index}", "192.0.2.1", now=0)
     assert len(throttle._accounts.entries) == MAX_KEYS

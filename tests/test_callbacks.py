@@ -18,7 +18,7 @@ from federation.callbacks import MAX_TRIES, deliver, deliver_due_callbacks
 from models.events import Event
 from models.job_callbacks import JobCallback
 from server.app import create_app
-from server.keys import SITE
+from server.appkeys import SITE
 
 from .conftest import Api, assert_problem
 from .dbutil import test_settings as make_settings
@@ -223,7 +223,8 @@ async def test_callback__the_address_is_checked_again_before_each_try(hook_api: 
     alice = await user_with_secret(hook_api, receiver)
     job = await queued_with_callback(hook_api, alice, receiver.url)  # allowed at submission here
     assert (await hook_api.post(f"{JOBS}/{job['id']}/cancel", token=alice)).status == 200
-    strict = dataclasses.replace(hook_api.client.app[SITE], allow_private_addresses=False)
+    site = hook_api.client.app[SITE]
+    strict = dataclasses.replace(site, federation=site.federation.model_copy(update={"allow_private_addresses": False}))
     assert await deliver(strict, job["id"]) is not None
     callback = await callback_of(hook_api, alice, job["id"])
     assert callback["state"] == "pending" and "not a public address" in callback["last_error"]

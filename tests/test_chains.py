@@ -15,8 +15,8 @@ from models.ledger import LedgerEntry
 from models.operations.chains import parse_ref, resolve_refs
 from models.sets import SetMember, TokenSet
 from models.tokens import Token, TokenType
+from server.appkeys import SITE
 from server.jobs import LostLease, _job_context, _run_step, reap_expired
-from server.keys import SITE
 
 from .conftest import Api, assert_problem
 from .jobhelpers import JOBS, fast_api, finished_job, queue_api, worker  # noqa: F401

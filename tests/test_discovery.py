@@ -9,13 +9,14 @@ import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
+from federation.actors import actor_keys
+from federation.httpsig import verify_request
+from federation.httpsig_cavage import sign_cavage
+from federation.httpsig_core import IncomingRequest
 from federation.keys import ed25519_from_multibase, load_public_key, public_key_pem
-from federation.sigcore import IncomingRequest
-from federation.signatures import sign_cavage, verify_request
 from models.actors import Actor
 from models.events import Event
 from models.federation import ActorKey
-from federation.actors import actor_keys
 from server.activitypub import negotiate
 
 from .conftest import Api, assert_problem

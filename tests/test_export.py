@@ -14,7 +14,7 @@ import pytest
 
 from federation import exports
 from federation.imports import check_export
-from federation.integrity import sign_as, verify_remote_object
+from federation.signed_objects import sign_as, verify_remote_object
 from models.actors import Actor
 from models.attributes import content_hash
 from models.context import Context

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from federation import remote as remote_module
+from federation import remote_actors
 from federation.delivery import deliver_due
 from federation.inbox import process_due
 from federation.outbox import publish_due_events
@@ -191,7 +191,7 @@ async def test_inbox__delete_of_itself_is_checked_with_the_cached_key_once_the_a
     await _bob_follows_alice(fed_api, remote)
     bob = remote.actor("bob")
     await RemoteActor.filter(uri=bob.uri).update(fetched_at=datetime.now(UTC) - timedelta(days=2))  # stale cache
-    remote_module._ACTORS.forget()  # and not in the per-process memo either
+    remote_actors._ACTORS.forget()  # and not in the per-process memo either
     remote.gone.add("bob")  # his document answers 410 now
     other = {"id": f"{bob.uri}#follow-again", "type": "Follow", "actor": bob.uri, "object": ALICE}
     assert_problem(await signed_post(fed_api, "/inbox", other, bob), 401, "bad-signature")

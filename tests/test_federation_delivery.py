@@ -145,7 +145,7 @@ async def test_delivery__429_waits_as_long_as_retry_after_asks(fed_api: Api, rem
 async def test_delivery__gives_up_after_the_last_attempt(fed_api: Api, remote: Remote) -> None:
     delivery, now = await _one_delivery(fed_api, remote, 500)
     site = site_of(fed_api)
-    few = dataclasses.replace(site, federation=dataclasses.replace(site.federation, delivery_max_attempts=2))
+    few = dataclasses.replace(site, federation=site.federation.model_copy(update={"delivery_max_attempts": 2}))
     await deliver_due(few, now=now)
     await deliver_due(few, now=now + timedelta(days=1))
     await delivery.refresh_from_db()
@@ -156,7 +156,7 @@ async def test_delivery__a_domain_failing_on_distinct_days_is_skipped_until_it_a
     fed_api: Api, remote: Remote
 ) -> None:
     site = site_of(fed_api)
-    two_days = dataclasses.replace(site, federation=dataclasses.replace(site.federation, unavailable_after_days=2))
+    two_days = dataclasses.replace(site, federation=site.federation.model_copy(update={"unavailable_after_days": 2}))
     delivery, day = await _one_delivery(fed_api, remote, 500)
     await deliver_due(two_days, now=day)
     await deliver_due(two_days, now=day + timedelta(days=1))

@@ -7,18 +7,22 @@ import asyncio
 from typing import Any
 
 import orjson
+import pytest
 
+from federation import inbox
 from federation.delivery import deliver_due
+from federation.httpsig import verify_request
+from federation.httpsig_cavage import sign_cavage
+from federation.httpsig_core import IncomingRequest
 from federation.inbox import process_due
 from federation.keys import load_public_key
-from federation.sigcore import IncomingRequest
-from federation.signatures import verify_request
 from models.federation import InboxActivity, RemoteObject
 from server.app import create_app
+from server.database import close_database, open_database
 
 from .conftest import Api, assert_problem
 from .dbutil import test_settings as make_settings
-from .fedhelpers import OTHER_KEY, Remote, fed_api, local_key_pem, remote, signed_post, site_of  # noqa: F401
+from .fedhelpers import OTHER_KEY, SHARED_KEY, Remote, fed_api, local_key_pem, remote, signed_post, site_of  # noqa: F401
 
 ALICE = "http://127.0.0.1:8080/users/alice"  # our actor URL (the test settings' base_url)
 
@@ -102,6 +106,43 @@ async def test_inbox__concurrent_posts_are_each_stored_once_and_told_apart(fed_a
     assert sorted(stored) == sorted(activity["id"] for activity in activities[:30])
     # bob was unknown when the first burst came: its requests waited for one fetch of his actor
     assert [fetch["path"] for fetch in remote.fetches()] == ["/users/bob"]
+
+
+async def test_inbox__a_row_being_written_when_the_server_stops_is_stored_before_the_database_closes(
+    fed_api: Api, remote: Remote, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request cancelled while its group INSERT runs (the sender hung up, the server stops)
+    leaves the insert to finish: shutdown waits for it, so it neither outlives the app nor
+    writes to a closed database ("Event loop is closed" at exit)."""
+    await fed_api.user("alice")
+    bob = remote.actor("bob")
+    assert (await signed_post(fed_api, "/inbox", {**follow(bob.uri, 1), "type": "Like"}, bob)).status == 202  # bob known
+    writing = asyncio.Event()
+    insert_rows = inbox._insert_rows
+
+    async def slow_insert(rows: list[dict[str, Any]]) -> set[str]:
+        writing.set()
+        await asyncio.sleep(0.5)  # a slow fsync
+        return await insert_rows(rows)
+
+    monkeypatch.setattr(inbox, "_insert_rows", slow_insert)
+    body = orjson.dumps({**follow(bob.uri, 2), "type": "Like"})
+    url = f"http://{fed_api.client.host}:{fed_api.client.port}/inbox"
+    headers = sign_cavage("POST", url, key_id=bob.key_id, private_key=SHARED_KEY.private_pem, body=body)
+    request = IncomingRequest.build("POST", "/inbox", headers, body, "http")
+    receiving = asyncio.create_task(inbox.receive(site_of(fed_api), None, request))
+    await asyncio.wait_for(writing.wait(), timeout=30)
+    receiving.cancel()  # the request goes away; its row is still being written
+    await fed_api.client.close()  # the app's cleanup: workers stop, the database closes
+
+    left = [task for task in asyncio.all_tasks() if "_flush" in getattr(task.get_coro(), "__qualname__", "")]
+    assert left == []
+    orm = await open_database(fed_api.settings)
+    try:
+        stored = sorted(await InboxActivity.all().values_list("activity_uri", flat=True))
+    finally:
+        await close_database(orm)
+    assert stored == [f"{bob.uri}/follows/1", f"{bob.uri}/follows/2"]
 
 
 async def test_inbox__bad_signature_is_401_and_nothing_is_stored(fed_api: Api, remote: Remote) -> None:

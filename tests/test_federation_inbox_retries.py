@@ -7,7 +7,8 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 
 from federation.delivery import retry_delay
-from federation.inbox import process_due
+from federation.inbox import INBOX, process_due
+from models.engine import claim
 from models.federation import InboxActivity, RemoteCredit
 
 from .conftest import Api
@@ -28,8 +29,8 @@ async def test_inbox__a_give_is_credited_when_its_origin_comes_back_after_being_
         moment += timedelta(minutes=1)
         await process_due(site, now=moment)
     row = await InboxActivity.get()
-    assert row.state == "queued" and 1 < row.attempts < 10, (row.state, row.attempts, row.outcome)
-    assert row.outcome is not None and "503" in row.outcome
+    assert row.state == "queued" and 1 < row.attempts < 10, (row.state, row.attempts, row.last_error)
+    assert row.last_error is not None and "503" in row.last_error
     assert await RemoteCredit.all().count() == 0
 
     remote.objects_down = False
@@ -41,7 +42,7 @@ async def test_inbox__a_give_is_credited_when_its_origin_comes_back_after_being_
 
 
 async def test_inbox__retries_wait_longer_each_time_and_stop_at_deliverys_limit(fed_api: Api, remote: Remote) -> None:
-    await fed_api.user("alice")
+    token = await fed_api.user("alice")
     bob = remote.actor("bob")
     assert (await signed_post(fed_api, "/users/alice/inbox", remote_give(remote, "3"), bob)).status == 202
     site = site_of(fed_api)
@@ -61,8 +62,13 @@ async def test_inbox__retries_wait_longer_each_time_and_stop_at_deliverys_limit(
     assert waits[0] < 60 and sum(waits) > 2 * 86_400  # from seconds to days, as deliveries
     row = await InboxActivity.get()
     assert (row.state, row.attempts) == ("failed", site.federation.delivery_max_attempts)
-    assert row.outcome is not None and row.outcome.startswith(f"failed after {row.attempts} tries")
+    assert row.last_error is not None and row.last_error.startswith(f"gave up after {row.attempts} tries")
     assert await process_due(site, now=moment + timedelta(days=30)) == 0
+    listed = await fed_api.get("/api/v1/federation/inbox", token=token)  # alice sees why it stopped
+    assert listed.status == 200, listed
+    assert [(item["state"], item["outcome"], item["last_error"]) for item in listed.body["items"]] == [
+        ("failed", None, row.last_error)
+    ]
 
 
 async def test_inbox__the_attempt_limit_is_deliverys_setting(fed_api: Api, remote: Remote) -> None:
@@ -70,9 +76,28 @@ async def test_inbox__the_attempt_limit_is_deliverys_setting(fed_api: Api, remot
     bob = remote.actor("bob")
     assert (await signed_post(fed_api, "/users/alice/inbox", remote_give(remote, "3"), bob)).status == 202
     site = site_of(fed_api)
-    few = dataclasses.replace(site, federation=dataclasses.replace(site.federation, delivery_max_attempts=2))
+    few = dataclasses.replace(site, federation=site.federation.model_copy(update={"delivery_max_attempts": 2}))
     remote.objects_down = True
     moment = datetime.now(UTC)
     assert await process_due(few, now=moment) == 1
     assert await process_due(few, now=moment + timedelta(days=1)) == 1
     assert (await InboxActivity.get()).state == "failed"
+
+
+async def test_inbox__an_activity_left_running_by_a_dead_worker_is_processed_once_its_lease_expires(
+    fed_api: Api, remote: Remote
+) -> None:
+    token = await fed_api.user("alice")
+    bob = remote.actor("bob")
+    follow = {"@context": "https://www.w3.org/ns/activitystreams", "id": f"{bob.uri}/follows/1", "type": "Follow",
+              "actor": bob.uri, "object": "http://127.0.0.1:8080/users/alice"}
+    assert (await signed_post(fed_api, "/users/alice/inbox", follow, bob)).status == 202
+    site = site_of(fed_api)
+    _, taken = await claim(INBOX, site)  # a worker takes it, then is killed (-9) before it finishes
+    assert [(row.state, row.attempts) for row in taken] == [("running", 1)]
+    assert (await claim(INBOX, site))[1] == []  # nobody else takes it while the lease holds
+    assert await process_due(site, now=datetime.now(UTC) + timedelta(seconds=INBOX.lease_seconds(site) + 1)) == 1
+    row = await InboxActivity.get()
+    assert (row.state, row.attempts, row.lease_owner) == ("done", 2, None)
+    followers = await fed_api.get("/api/v1/followers", token=token)
+    assert [(f["follower_uri"], f["state"]) for f in followers.body["items"]] == [(bob.uri, "accepted")]

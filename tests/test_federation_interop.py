@@ -7,11 +7,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from federation.as2 import type_of
 from federation.delivery import deliver_due
+from federation.fetch import FetchError
 from federation.inbox import process_due
-from federation.integrity import key_in_actor
 from federation.keys import ed25519_to_multibase, generate_ed25519
-from federation.remote import FetchError, parse_actor, type_of
+from federation.remote_actors import parse_actor
+from federation.signed_objects import key_in_actor
 from models.federation import InboxActivity, RemoteActor, RemoteObject
 
 from .conftest import Api, assert_problem

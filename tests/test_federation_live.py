@@ -17,8 +17,8 @@ import aiohttp
 import orjson
 import pytest
 
+from federation.httpsig_cavage import sign_cavage
 from federation.keys import generate_rsa
-from federation.signatures import sign_cavage
 
 from .dbutil import TemplateDatabase
 from .fedhelpers import SHARED_KEY, Remote, remote  # noqa: F401

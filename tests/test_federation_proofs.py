@@ -9,10 +9,10 @@ import pytest
 
 from federation.delivery import deliver_due
 from federation.inbox import process_due
-from federation.integrity import verify_remote_object
 from federation.keys import load_private_key
 from federation.outbox import publish_due_events
 from federation.proofs import sign_object
+from federation.signed_objects import verify_remote_object
 from models.federation import InboxActivity, RemoteObject
 
 from .conftest import Api, assert_problem

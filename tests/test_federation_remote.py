@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 
 from federation.actors import actor_keys, instance_actor
+from federation.fetch import FetchError, fetch_json
+from federation.httpsig import verify_request
+from federation.httpsig_core import IncomingRequest
 from federation.keys import load_public_key
-from federation.remote import FetchError, fetch_json, remote_actor, webfinger_lookup
-from federation.sigcore import IncomingRequest
-from federation.signatures import verify_request
+from federation.remote_actors import remote_actor
+from federation.webfinger import webfinger_lookup
 from models.federation import RemoteActor
 
 from .conftest import Api
@@ -40,7 +42,7 @@ async def test_remote__actors_are_cached_until_they_expire(fed_api: Api, remote:
     await remote_actor(site, bob.uri)
     await remote_actor(site, bob.uri)
     assert len(remote.fetches()) == 1
-    expired = dataclasses.replace(site, federation=dataclasses.replace(site.federation, actor_cache_seconds=0))
+    expired = dataclasses.replace(site, federation=site.federation.model_copy(update={"actor_cache_seconds": 0}))
     await remote_actor(expired, bob.uri)
     assert len(remote.fetches()) == 2
 
@@ -51,12 +53,12 @@ async def test_remote__memo_is_reread_from_the_table_after_its_ttl_however_often
     """Another process (a worker taking a signed Update) may change the stored actor: this
     process's memo must read the table again once its minute is up, even while every inbox
     POST keeps asking for the actor."""
-    import federation.remote as remote_module
+    import federation.memo as memo_module
 
     site = site_of(fed_api)
     bob = remote.actor("bob")
     clock = [1000.0]
-    monkeypatch.setattr(remote_module.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(memo_module.time, "monotonic", lambda: clock[0])
     await remote_actor(site, bob.uri)
     await RemoteActor.filter(uri=bob.uri).update(inbox=f"{bob.uri}/moved-inbox")
     for _ in range(7):  # a hit every 10 s for 70 s: the memo (60 s) must not be extended by hits
@@ -67,7 +69,8 @@ async def test_remote__memo_is_reread_from_the_table_after_its_ttl_however_often
 
 
 async def test_remote__private_addresses_are_refused_unless_allowed(fed_api: Api, remote: Remote) -> None:
-    strict = dataclasses.replace(site_of(fed_api), allow_private_addresses=False)
+    site = site_of(fed_api)
+    strict = dataclasses.replace(site, federation=site.federation.model_copy(update={"allow_private_addresses": False}))
     with pytest.raises(FetchError) as refused:
         await remote_actor(strict, remote.actor("bob").uri)
     assert refused.value.kind == "refused"
@@ -76,7 +79,7 @@ async def test_remote__private_addresses_are_refused_unless_allowed(fed_api: Api
 
 async def test_remote__oversized_documents_are_refused(fed_api: Api, remote: Remote) -> None:
     site = site_of(fed_api)
-    small = dataclasses.replace(site, federation=dataclasses.replace(site.federation, fetch_max_bytes=200))
+    small = dataclasses.replace(site, federation=site.federation.model_copy(update={"fetch_max_bytes": 200}))
     with pytest.raises(FetchError) as too_big:
         await fetch_json(small, remote.actor("bob").uri)
     assert too_big.value.kind == "too-large"

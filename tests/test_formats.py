@@ -118,7 +118,7 @@ def test_escape_markdown__round_trips_through_a_commonmark_parser() -> None:
 
 
 async def test_sets_format__empty_set_and_truncation(small_api: Api) -> None:
-    api = small_api  # site.max_set_search_tokens = 2 bounds the rendering too
+    api = small_api  # site.limits.max_set_search_tokens = 2 bounds the rendering too
     alice = await api.user("alice")
     empty = await make_set(api, alice, "Empty")
     assert "This set has no tokens." in (await api.get(f"{SETS}/{empty['id']}/format/html")).text

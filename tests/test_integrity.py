@@ -10,9 +10,9 @@ import orjson
 import pytest
 from aiohttp import web
 
-from federation.integrity import ActorDocuments, ObjectRefused, sign_as, verify_remote_object
 from federation.keys import ed25519_from_multibase, ed25519_to_multibase, generate_ed25519, load_private_key
 from federation.proofs import sign_object, verify_object
+from federation.signed_objects import ActorDocuments, ObjectRefused, sign_as, verify_remote_object
 from models.actors import Actor
 
 from .conftest import Api

@@ -19,7 +19,7 @@ from models.jobs import Job
 from models.machines import CALLBACKS
 from models.registry import REGISTRY
 from server.app import create_app
-from server.keys import SITE
+from server.appkeys import SITE
 from server.scheduler import Periodic, Scheduler, periodic_work, slot_of
 
 from .conftest import Api, assert_problem

@@ -11,8 +11,8 @@ import pytest
 from models.engine import runner as engine_runner
 from models.jobs import Job
 from models.registry import REGISTRY, Operation
+from server.appkeys import SITE
 from server.jobs import WorkerPool
-from server.keys import SITE
 
 from .conftest import Api
 from .jobhelpers import ASYNC, queue_api  # noqa: F401

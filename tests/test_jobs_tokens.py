@@ -14,8 +14,8 @@ from models.actors import AccessToken
 from models.jobs import Job
 from models.registry import REGISTRY, Operation
 from models.security import token_digest
+from server.appkeys import SITE
 from server.jobs import LostLease, _run, reap_expired
-from server.keys import SITE
 
 from .conftest import Api, assert_problem
 from .jobhelpers import JOBS, delegate, queue_api, worker  # noqa: F401

@@ -85,6 +85,46 @@ async def test_upgrade_from_0001__tokens_get_salts_and_flags_keep_an_author(empt
     assert flags == [{"entry_id": "e1", "label": "disputed", "author_id": None}]  # who set it was never known
 
 
+async def test_upgrade_to_0008__inbox_retry_reasons_move_to_last_error(empty_database: str) -> None:
+    config = tortoise_config(empty_database)
+    await migrate(config=config, target="tallystick.0005_ledger_flag_authors")
+    await Tortoise.close_connections()
+    await Tortoise.init(config=config)
+    rows = (
+        ("i1", "queued", 2, "try 2 failed: the origin answered 503"),
+        ("i2", "failed", 8, "failed after 8 tries: the origin answered 503"),
+        ("i3", "done", 1, "stored"),
+        ("i4", "ignored", 1, "ignored: not the owner"),
+        ("i5", "queued", 0, None),
+    )
+    try:
+        now = datetime.now(UTC)
+        for row_id, state, attempts, outcome in rows:
+            await _execute(
+                'INSERT INTO "inbox_activities" ("id", "created_at", "updated_at", "activity_uri", "type", '
+                '"actor_uri", "payload", "state", "attempts", "outcome") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+                row_id, now, now, f"https://remote.example/activities/{row_id}", "Create",
+                "https://remote.example/users/bob", "{}", state, attempts, outcome,
+            )
+    finally:
+        await Tortoise.close_connections()
+    await migrate(config=config)
+    await Tortoise.close_connections()
+    await Tortoise.init(config=config)
+    try:
+        found = await _rows('SELECT "id", "state", "attempts", "outcome", "last_error", "lease_owner" '
+                            'FROM "inbox_activities" ORDER BY "id"')
+    finally:
+        await Tortoise.close_connections()
+    assert [(r["id"], r["state"], r["attempts"], r["outcome"], r["last_error"], r["lease_owner"]) for r in found] == [
+        ("i1", "queued", 2, None, "try 2 failed: the origin answered 503", None),
+        ("i2", "failed", 8, None, "failed after 8 tries: the origin answered 503", None),
+        ("i3", "done", 1, "stored", None, None),
+        ("i4", "ignored", 1, "ignored: not the owner", None, None),
+        ("i5", "queued", 0, None, None, None),
+    ]
+
+
 async def test_upgrade_to_0009__job_callbacks_move_to_their_own_rows_and_keep_their_state(
     empty_database: str,
 ) -> None:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from server.app import create_app, site_from
 from server.database import close_database, open_database
-from server.settings import Settings, SettingsError, load_settings
+from server.settings import JobSettings, Settings, SettingsError, load_settings
 
 from .conftest import Api, assert_problem
 from .pagehelpers import Browser
@@ -57,6 +57,8 @@ def test_settings__config_file_then_environment(tmp_path: Path) -> None:
         ({"TALLYSTICK_DATABASE_URL": "mysql://x"}, "sqlite://"),
         ({"TALLYSTICK_LIMITS__MAX_BODY_BYTES": "10"}, "TALLYSTICK_LIMITS__MAX_BODY_BYTES"),
         ({"TALLYSTICK_NO_SUCH_KEY": "1"}, "no_such_key"),
+        ({"TALLYSTICK_LIMITS__NO_SUCH_KEY": "1"}, "TALLYSTICK_LIMITS__NO_SUCH_KEY"),
+        ({"TALLYSTICK_PORT__X": "1"}, "TALLYSTICK_PORT"),  # a path past a setting is a typo too
         ({"TALLYSTICK_DATABASE__SQLITE_SYNCHRONOUS": "off"}, "TALLYSTICK_DATABASE__SQLITE_SYNCHRONOUS"),
     ],
 )
@@ -166,3 +168,60 @@ def test_settings__every_setting_is_read_somewhere() -> None:
         if not any(re.search(rf"\.{site_field.get(name, name)}\b", text) for text in sources)
     ]
     assert unread == [], f"settings read nowhere: {unread}"
+
+
+def test_settings__site_reads_the_loaded_sections_not_copies(tmp_path: Path) -> None:
+    """The domain's Site carries the settings sections as loaded: a default is written once
+    (models/settings.py), and a setting changed by an operator reaches the domain unchanged."""
+    settings = load_settings(
+        {
+            "TALLYSTICK_DATA_DIR": str(tmp_path),
+            "TALLYSTICK_LIMITS__MAX_ATTRIBUTES": "7",
+            "TALLYSTICK_FEDERATION__ALLOW_PRIVATE_ADDRESSES": "true",
+            "TALLYSTICK_JOBS__STUCK_AFTER_SECONDS": "60",
+        }
+    )
+    site = site_from(settings)
+    assert site.limits is settings.limits and site.federation is settings.federation and site.jobs is settings.jobs
+    assert (site.limits.max_attributes, site.federation.allow_private_addresses, site.jobs.stuck_after_seconds) == (7, True, 60)
+    assert site.login_throttle is not None and site.login_throttle.limits is settings.limits
+
+
+def test_settings__a_section_may_be_one_json_variable(tmp_path: Path) -> None:
+    """TALLYSTICK_<SECTION> may hold the section as a JSON object; its own keys still win."""
+    settings = load_settings(
+        {
+            "TALLYSTICK_DATA_DIR": str(tmp_path),
+            "TALLYSTICK_LIMITS": '{"max_body_bytes": 2048, "max_page_size": 40}',
+            "TALLYSTICK_LIMITS__MAX_PAGE_SIZE": "30",
+        }
+    )
+    assert (settings.limits.max_body_bytes, settings.limits.max_page_size) == (2048, 30)
+    with pytest.raises(SettingsError) as error:
+        load_settings({"TALLYSTICK_DATA_DIR": str(tmp_path), "TALLYSTICK_JOBS": "fast"})
+    assert str(error.value).count("\n") == 1 and "TALLYSTICK_JOBS" in str(error.value) and "'fast'" in str(error.value)
+
+
+def test_settings__overrides_then_environment_then_file_then_defaults(tmp_path: Path) -> None:
+    config = tmp_path / "site.toml"
+    config.write_text('port = 7000\nhost = "0.0.0.0"\n[jobs]\nworkers = 5\nlease_seconds = 12\n')
+    settings = load_settings(
+        {"TALLYSTICK_CONFIG": str(config), "TALLYSTICK_JOBS__WORKERS": "6", "TALLYSTICK_PORT": "7001"},
+        data_dir=str(tmp_path),
+        port=7002,
+    )
+    assert (settings.port, settings.host, settings.jobs.workers, settings.jobs.lease_seconds) == (7002, "0.0.0.0", 6, 12)
+    assert settings.jobs.max_attempts == JobSettings().max_attempts  # not named anywhere: the default
+
+
+def test_settings__default_file_agrees_with_the_defaults() -> None:
+    """config/default.toml documents every setting; its values are the defaults of the models."""
+    import tomllib
+
+    from server.settings import DEFAULT_FILE
+
+    with DEFAULT_FILE.open("rb") as handle:
+        written = tomllib.load(handle)
+    defaults = Settings.model_construct().model_dump(mode="json")
+    defaults["data_dir"] = str(defaults["data_dir"])
+    assert written == defaults

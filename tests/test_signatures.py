@@ -10,15 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from federation import keys
-from federation.rfc9421 import sign_rfc9421
-from federation.sigcore import SignatureError, VerifyResult, _parse_http_date, sign_bytes
-from federation.signatures import (
-    Failure,
-    cavage_signing_string,
-    parse_cavage_header,
-    sign_cavage,
-    verify_request,
-)
+from federation.httpsig import verify_request
+from federation.httpsig_cavage import cavage_signing_string, parse_cavage_header, sign_cavage
+from federation.httpsig_core import Failure, SignatureError, VerifyResult, _parse_http_date, sign_bytes
+from federation.httpsig_rfc9421 import sign_rfc9421
 
 from .sighelpers import (
     BODY,
@@ -545,7 +540,7 @@ def test_http_date__impossible_or_unreadable_dates_are_malformed(text: str) -> N
 
 def test_incoming_request__repeated_fields_are_joined_in_order() -> None:
     """RFC 9110 section 5.3: what a signature over a repeated field covers is the joined value."""
-    from federation.sigcore import IncomingRequest
+    from federation.httpsig_core import IncomingRequest
 
     built = IncomingRequest.build("post", "/inbox", [("Accept", "a/b"), ("X-Tag", " one "), ("x-tag", "two\t")], b"{}")
     assert dict(built.headers) == {"accept": "a/b", "x-tag": "one, two"}

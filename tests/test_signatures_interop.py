@@ -24,15 +24,11 @@ from http_message_signatures import (
 )
 from http_message_signatures.resolvers import MappingKeyResolver
 
+from federation.httpsig import verify_request
+from federation.httpsig_cavage import cavage_signing_string, sign_cavage
+from federation.httpsig_core import Failure, IncomingRequest, sign_bytes, verify_bytes
+from federation.httpsig_rfc9421 import sign_rfc9421, signature_base
 from federation.keys import load_private_key, load_public_key
-from federation.rfc9421 import sign_rfc9421, signature_base
-from federation.sigcore import IncomingRequest, sign_bytes, verify_bytes
-from federation.signatures import (
-    Failure,
-    cavage_signing_string,
-    sign_cavage,
-    verify_request,
-)
 
 from .sighelpers import (
     BODY,

@@ -14,7 +14,7 @@ from models.events import Event
 from models.operations.tokens import Resolver, effective_attributes, save_token_change
 from models.registry import REGISTRY
 from models.tokens import Token, TokenType
-from server.keys import SITE
+from server.appkeys import SITE
 
 from .conftest import Api, assert_problem
 

@@ -13,9 +13,9 @@ from urllib.parse import quote
 import pytest
 import yarl
 
+from federation.httpsig_cavage import sign_cavage
 from federation.keys import ed25519_from_multibase
 from federation.proofs import ProofError, verify_object
-from federation.signatures import sign_cavage
 from models.operations.tokens import hashed_document
 from models.tokens import Token
 from server.app import create_app

@@ -21,7 +21,7 @@ from models.engine import Runner
 from models.urls import is_public
 from models.webhooks import WebhookDelivery, fan_out
 from server.app import create_app
-from server.keys import SITE
+from server.appkeys import SITE
 
 from .conftest import Api, assert_problem
 from .dbutil import test_settings as make_settings

@@ -73,6 +73,12 @@ class Lease:
     expires_at: datetime
     committed: set[str] = field(default_factory=set)
     current: str | None = None  # the row a one-row handler is working on
+    claimed_at: datetime = field(default_factory=_now)  # the claim's clock (run_due's `now` in tests)
+    clock_given: bool = False  # run_due was given `now`: outcomes are dated by it too (tests step through time)
+
+    def now(self) -> datetime:
+        """When an outcome happens: the clock run_due was given, else the real time."""
+        return self.claimed_at if self.clock_given else _now()
 
     def mine(self, *ids: str) -> Any:
         return self.machine.model.filter(id__in=list(ids), lease_owner=self.owner, state=self.machine.source)
@@ -85,7 +91,7 @@ class Lease:
         """Record `outcome` now, in the caller's open transaction; LostLease if the row is not ours.
 
         Returns the outcome, for the handler to return (the runner sees it is recorded)."""
-        if await _write(self.machine, self.site, self.owner, [row], {row.id: outcome}) != 1:
+        if await _write(self.machine, self.site, self.owner, [row], {row.id: outcome}, self.now()) != 1:
             raise LostLease
         self.committed.add(row.id)
         return outcome
@@ -136,10 +142,11 @@ def _columns(machine: Machine[Any], site: Site | None, row: Any, outcome: Outcom
 
 
 async def _write(
-    machine: Machine[Any], site: Site | None, owner: str, rows: Iterable[Any], outcomes: Mapping[str, Outcome]
+    machine: Machine[Any], site: Site | None, owner: str, rows: Iterable[Any], outcomes: Mapping[str, Outcome],
+    now: datetime | None = None,
 ) -> int:
     """Record outcomes conditional on the lease; rows with the same new columns share one UPDATE."""
-    now = _now()
+    now = now or _now()
     groups: dict[bytes, tuple[dict[str, Any], list[str]]] = {}
     for row in rows:
         columns = _columns(machine, site, row, outcomes[row.id], now)
@@ -159,7 +166,7 @@ async def record(lease: Lease, rows: list[Any], outcomes: Mapping[str, Outcome])
         if row.id not in outcomes:
             log.error("machine %s: the handler gave no outcome for %s", lease.machine.name, row.id)
     full = {row.id: outcomes.get(row.id) or Retry(error=INTERNAL_ERROR) for row in todo}
-    return await _write(lease.machine, lease.site, lease.owner, todo, full)
+    return await _write(lease.machine, lease.site, lease.owner, todo, full, lease.now())
 
 
 def _due(machine: Machine[Any], now: datetime) -> Q:
@@ -176,13 +183,13 @@ async def claim(
 ) -> tuple[Lease, list[Any]]:
     """Take up to `limit` due rows no other runner took (only among `ids` if given: a person's
     "send it now"); the lease and the rows (possibly none)."""
-    now = now or _now()
+    given, now = now is not None, now or _now()
     due = _due(machine, now) if ids is None else _due(machine, now) & Q(id__in=list(ids))
     # The lease token names who holds the rows (admins see it). An owner runs one claim at a time
     # (a worker, a runner's task); a caller without a name gets a fresh one for this claim.
     token = (owner or f"{runner_name()}:{new_id()[-10:]}")[-100:]
     deadline = now + timedelta(seconds=machine.lease_seconds(site))
-    lease = Lease(machine, token, site, deadline)
+    lease = Lease(machine, token, site, deadline, claimed_at=now, clock_given=given)
     limit = limit or machine.batch(site)
     model = machine.model
     columns: dict[str, Any] = {

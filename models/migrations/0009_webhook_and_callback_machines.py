@@ -10,7 +10,7 @@ when the job finishes); a finished job's callback keeps `pending`, `delivered` o
 Then the columns are dropped.
 
 On SQLite, dropping columns rebuilds `jobs` from the migrations' model state, so this migration
-must come after every other migration that changes `jobs` (here: 0006).
+must come after every other migration that changes `jobs` (here: 0006; it follows 0008).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ async def copy_callbacks(apps: Any, schema_editor: Any) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("tallystick", "0006_jobs_machine")]
+    dependencies = [("tallystick", "0008_inbox_machine")]
 
     operations = [
         ops.AddField(

@@ -13,6 +13,8 @@ from . import (  # noqa: F401
     media,
     oauth,  # noqa: F401
     delegations,  # noqa: F401  (after oauth)
+    follows,
+    imports,
     sets,  # noqa: F401
     tokens,
     types,

@@ -286,7 +286,7 @@ async def _delete_account(ctx: Context, user: User) -> dict[str, Any]:
     The actors on either side of those follows are collected before the rows go: the outbox
     sends them the actor's Delete (remote ones only; local ones need no message).
     """
-    actor_id = user.actor_id  # type: ignore[attr-defined]
+    actor_id = user.actor_id
     user.status = UserStatus.DELETED.value
     await user.save(update_fields=["status", "updated_at"])
     await AccessToken.filter(user=user, revoked_at=None).update(revoked_at=_now())

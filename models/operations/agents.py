@@ -17,7 +17,7 @@ from pydantic import Field, StrictBool
 
 from ..actors import Actor, Role, User
 from ..agents import AgentGrant, AgentReport, ReportState
-from ..base import iso
+from ..base import column, iso
 from ..bounds import Version
 from ..context import Context
 from ..errors import BadInput, Conflict, Forbidden, NotFound
@@ -25,7 +25,7 @@ from ..federation import RemoteActor
 from ..paging import ListInput, paginate
 from ..outputs import ActorOut, Output, Paged, Timestamp
 from ..registry import REGISTRY, Access, Input
-from ..sets import SetMember
+from ..sets import SetMember, TokenSet
 from ..tokens import Token
 from ..views import actor_view
 from .sets import get_visible_set
@@ -126,8 +126,8 @@ def _grant_view(grant: AgentGrant, ctx: Context) -> dict[str, Any]:
         "id": grant.id,
         "owner": actor_view(grant.owner, ctx.site),
         "agent": actor_view(grant.agent, ctx.site),
-        "token": grant.token_id,  # type: ignore[attr-defined]
-        "set": grant.set_id,  # type: ignore[attr-defined]
+        "token": grant.token_id,
+        "set": grant.set_id,
         "attributes": list(grant.attributes or []),
         "needs_approval": grant.needs_approval,
         "created_at": iso(grant.created_at),
@@ -139,8 +139,8 @@ def _report_view(report: AgentReport, ctx: Context) -> dict[str, Any]:
         "id": report.id,
         "agent": actor_view(report.agent, ctx.site),
         "owner": actor_view(report.owner, ctx.site),
-        "token": report.token_id,  # type: ignore[attr-defined]
-        "grant": report.grant_id,  # type: ignore[attr-defined]
+        "token": report.token_id,
+        "grant": report.grant_id,
         "attributes": report.attributes,
         "base_version": report.base_version,
         "applied_version": report.applied_version,
@@ -159,13 +159,14 @@ async def create_grant(ctx: Context, params: GrantCreateInput, agent: Actor | No
     actor = ctx.require_actor()
     if (params.token is None) == (params.set is None):
         raise BadInput("name exactly one of token or set", code="grant-target-required")
+    target: Token | TokenSet
     if params.token is not None:
         target = await get_visible_token(ctx, params.token)
-        if target.owner_id != actor.id:  # type: ignore[attr-defined]
+        if target.owner_id != actor.id:
             raise NotFound(f"you have no token with id {params.token!r}", code="token-not-found")
     else:
         target = await get_visible_set(params.set or "")
-        if target.owner_id != actor.id:  # type: ignore[attr-defined]
+        if target.owner_id != actor.id:
             raise NotFound(f"you have no set with id {params.set!r}", code="set-not-found")
     agent = agent or await _agent_actor(ctx, params.agent)
     if agent.id == actor.id:
@@ -207,18 +208,18 @@ async def delete_grant(ctx: Context, params: IdInput) -> None:
         state=ReportState.REJECTED.value, decided_at=_now()
     )
     await grant.delete()
-    agent_id = grant.agent_id  # type: ignore[attr-defined]
+    agent_id = grant.agent_id
     await ctx.emit("agent.grant.deleted", "agent_grant", grant.id, {"agent": agent_id})
 
 
 async def _covering_grant(agent: Actor, token: Token, names: list[str]) -> AgentGrant:
     """A grant of the token's current owner to this agent covering the token and every name; 403 otherwise."""
-    set_ids = set(await SetMember.filter(token_id=token.id).values_list("set_id", flat=True))
-    grants = await AgentGrant.filter(agent_id=agent.id, owner_id=token.owner_id)  # type: ignore[attr-defined]
+    set_ids = set(await column(SetMember.filter(token_id=token.id).values_list("set_id", flat=True), str))
+    grants = await AgentGrant.filter(agent_id=agent.id, owner_id=token.owner_id)
     granted = [
         grant
         for grant in grants
-        if grant.token_id == token.id or grant.set_id in set_ids  # type: ignore[attr-defined]
+        if grant.token_id == token.id or grant.set_id in set_ids
     ]
     if not granted:
         raise Forbidden("you are not authorized as an agent for this token", code="agent-not-authorized")
@@ -250,7 +251,7 @@ async def report_change(
     resolver = Resolver()
     await merged_own_values(ctx, token, attributes, resolver)  # refuse invalid values before storing anything
     report = AgentReport(
-        grant=grant, agent=agent, owner_id=token.owner_id, token=token,  # type: ignore[attr-defined]
+        grant=grant, agent=agent, owner_id=token.owner_id, token=token,
         attributes=attributes, base_version=token.version, note=note, activity_uri=activity_uri,
     )
     if not grant.needs_approval:
@@ -299,8 +300,8 @@ async def _pending_report(ctx: Context, report_id: str) -> AgentReport:
 async def approve_report(ctx: Context, params: IdInput) -> dict[str, Any]:
     """Apply a held report; 409 if the token changed since the agent reported."""
     report = await _pending_report(ctx, params.id)
-    token = await get_visible_token(ctx, report.token_id)  # type: ignore[attr-defined]
-    if token.owner_id != report.owner_id:  # type: ignore[attr-defined]
+    token = await get_visible_token(ctx, report.token_id)
+    if token.owner_id != report.owner_id:
         raise Conflict("the token has a new owner since this report was made", code="owner-changed")
     if token.version != report.base_version:
         raise Conflict(
@@ -321,6 +322,6 @@ async def reject_report(ctx: Context, params: IdInput) -> dict[str, Any]:
     report = await _pending_report(ctx, params.id)
     report.state, report.decided_at = ReportState.REJECTED.value, _now()
     await report.save(update_fields=["state", "decided_at", "updated_at"])
-    token_id = report.token_id  # type: ignore[attr-defined]
+    token_id = report.token_id
     await ctx.emit("agent.report.rejected", "token", token_id, {"agent": report.agent.id, "report": report.id})
     return _report_view(report, ctx)

@@ -198,7 +198,7 @@ async def submit_chain(ctx: Context, params: ChainInput) -> dict[str, Any]:
     for step in params.steps:
         _check_input(ctx, step, ref_paths[step.id])
     if params.callback_url is not None:
-        check_callback_syntax(params.callback_url, allow_private=ctx.site.allow_private_addresses)
+        check_callback_syntax(params.callback_url, allow_private=ctx.site.federation.allow_private_addresses)
     steps = [
         {"id": step.id, "operation": step.operation, "input": step.input, "state": "queued", "result": None, "error": None}
         for step in params.steps

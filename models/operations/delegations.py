@@ -96,8 +96,8 @@ class DelegationOut(Output):
 def delegation_view(delegation: Delegation, usernames: dict[str, str]) -> dict[str, Any]:
     return {
         "id": delegation.id,
-        "grantor": usernames.get(delegation.grantor_id),  # type: ignore[attr-defined]
-        "delegate": usernames.get(delegation.delegate_id),  # type: ignore[attr-defined]
+        "grantor": usernames.get(delegation.grantor_id),
+        "delegate": usernames.get(delegation.delegate_id),
         "scopes": list(delegation.scopes or []),
         "state": delegation.state().value,
         "expires_at": iso(delegation.expires_at),
@@ -107,7 +107,7 @@ def delegation_view(delegation: Delegation, usernames: dict[str, str]) -> dict[s
 
 
 async def _views(delegations: list[Delegation]) -> list[dict[str, Any]]:
-    ids = {d.grantor_id for d in delegations} | {d.delegate_id for d in delegations}  # type: ignore[attr-defined]
+    ids = {d.grantor_id for d in delegations} | {d.delegate_id for d in delegations}
     rows = await User.filter(id__in=list(ids)).values_list("id", "username")
     usernames = {user_id: username for user_id, username in rows}
     return [delegation_view(delegation, usernames) for delegation in delegations]

@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-
 from tortoise.expressions import F
 
 from .. import sql
@@ -107,7 +106,7 @@ def _view(
         "id": entry.id,
         "kind": entry.kind,
         "type": token_type.id,
-        "token": entry.token_id,  # type: ignore[union-attr]  # ORM FK id
+        "token": entry.token_id,
         "author": author.handle(domain),
         "recipient": recipient.handle(domain) if recipient else None,
         "amount": amount_text(entry.amount, token_type),
@@ -142,10 +141,10 @@ async def entry_views(
         rows = await LedgerSource.filter(entry_id__in=chunk).order_by("id").values_list("entry_id", "source_id", "amount")
         for entry_id, source_id, amount in rows:
             sources[entry_id].append((source_id, amount))
-    type_ids = {entry.type_id for entry in entries}  # type: ignore[union-attr]  # ORM FK id
+    type_ids = {entry.type_id for entry in entries}
     types = {t.id: t for t in await TokenType.filter(id__in=list(type_ids))}
-    actor_ids = {entry.author_id for entry in entries} | {  # type: ignore[union-attr]  # ORM FK id
-        entry.recipient_id for entry in entries if entry.recipient_id  # type: ignore[union-attr]  # ORM FK id
+    actor_ids = {entry.author_id for entry in entries} | {
+        entry.recipient_id for entry in entries if entry.recipient_id
     }
     flagged = [entry.id for entry in entries if entry.flags]
     flag_rows: list[tuple[str, str, str, Any]] = []
@@ -161,9 +160,9 @@ async def entry_views(
     return [
         _view(
             entry,
-            types[entry.type_id],  # type: ignore[union-attr]  # ORM FK id
-            actors[entry.author_id],  # type: ignore[union-attr]  # ORM FK id
-            actors.get(entry.recipient_id) if entry.recipient_id else None,  # type: ignore[union-attr]  # ORM FK id
+            types[entry.type_id],
+            actors[entry.author_id],
+            actors.get(entry.recipient_id) if entry.recipient_id else None,
             sources[entry.id],
             ctx.site.domain,
             details.get(entry.id),
@@ -263,7 +262,7 @@ async def reserve_supply(token_type: TokenType, amount: int) -> None:
 
 def unit(token_type: TokenType) -> int:
     """One whole unit in minor units: what a unique token counts for in the ledger."""
-    return 10**token_type.smallest_unit
+    return int(10**token_type.smallest_unit)  # ** with an int exponent is typed int | float
 
 
 async def spend_token_unit(owner: Actor, token: Token) -> list[tuple[str, int]]:

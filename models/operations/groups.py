@@ -83,7 +83,7 @@ class MemberInput(GroupIdInput):
 
 async def caller_role(user: User, group: UserGroup) -> str | None:
     """The user's role in the group: owner, admin or member; None when not in it."""
-    if group.owner_id == user.id:  # type: ignore[attr-defined]
+    if group.owner_id == user.id:
         return OWNER
     membership = await GroupMember.get_or_none(group_id=group.id, user_id=user.id)
     return membership.role if membership else None
@@ -135,12 +135,12 @@ class GroupOut(GroupSummaryOut):
 
 
 async def _view(group: UserGroup, role: str, *, members: bool = True) -> dict[str, Any]:
-    owner = await User.get(id=group.owner_id)  # type: ignore[attr-defined]
+    owner = await User.get(id=group.owner_id)
     view: dict[str, Any] = {
         "id": group.id,
         "name": group.name,
         "description": group.description,
-        "owner": {"username": owner.username, "actor_id": owner.actor_id},  # type: ignore[attr-defined]
+        "owner": {"username": owner.username, "actor_id": owner.actor_id},
         "my_role": role,
         "created_at": iso(group.created_at),
         "updated_at": iso(group.updated_at),
@@ -219,7 +219,7 @@ async def update_group(ctx: Context, params: UpdateGroupInput) -> dict[str, Any]
     if params.description is not None:
         _require(role, (OWNER, GroupRole.ADMIN.value), "edit the description")
     changes: dict[str, Any] = {}
-    old_owner = await User.get(id=group.owner_id)  # type: ignore[attr-defined]
+    old_owner = await User.get(id=group.owner_id)
     if params.owner is not None and params.owner != old_owner.username:
         new_owner = await find_user(params.owner)
         membership = await GroupMember.get_or_none(group_id=group.id, user_id=new_owner.id)
@@ -260,7 +260,7 @@ async def add_member(ctx: Context, params: AddMemberInput) -> dict[str, Any]:
     if params.role is GroupRole.ADMIN:
         _require(role, (OWNER,), "make someone an admin")
     user = await find_user(params.username)
-    if user.id == group.owner_id:  # type: ignore[attr-defined]
+    if user.id == group.owner_id:
         raise Conflict(f"{user.username} owns this group already", code="already-owner")
     membership = await GroupMember.get_or_none(group_id=group.id, user_id=user.id)
     if membership is not None and membership.role == params.role.value:
@@ -286,7 +286,7 @@ async def remove_member(ctx: Context, params: MemberInput) -> None:
     group, role = await _load(ctx, params.id, lock=True)
     caller = ctx.require_user()
     target = await User.get_or_none(username=params.username)  # deleted users can still be removed
-    if target is not None and target.id == group.owner_id:  # type: ignore[attr-defined]
+    if target is not None and target.id == group.owner_id:
         raise Conflict(
             "nobody can remove the owner; transfer ownership to a member first, or delete the group",
             code="cannot-remove-owner",

@@ -82,10 +82,10 @@ async def acting_context(ctx: Context, behalf_username: str | None, operation: s
 
 async def check_job_consent(job: Job) -> None:
     """Before a run: the behalf user's consent still holds (not revoked or expired since queueing)."""
-    if job.on_behalf_of_id is None or job.caller_id is None:  # type: ignore[attr-defined]
+    if job.on_behalf_of_id is None or job.caller_id is None:
         return
-    users = {user.id: user for user in await User.filter(id__in=[job.caller_id, job.on_behalf_of_id])}  # type: ignore[attr-defined]
-    caller, grantor = users.get(job.caller_id), users.get(job.on_behalf_of_id)  # type: ignore[attr-defined]
+    users = {user.id: user for user in await User.filter(id__in=[job.caller_id, job.on_behalf_of_id])}
+    caller, grantor = users.get(job.caller_id), users.get(job.on_behalf_of_id)
     if caller is None or grantor is None:
         raise Forbidden("the account that queued this job or the one it acts for is gone", code="on-behalf-of-forbidden")
     await require_consent(caller, grantor, job.operation)
@@ -133,7 +133,7 @@ async def enqueue(ctx: Context, request: JobRequest) -> tuple[Job, bool]:
     refuse_job_token(ctx)
     REGISTRY.parse(request.operation, request.input, ctx)
     if request.callback_url is not None:
-        check_callback_syntax(request.callback_url, allow_private=ctx.site.allow_private_addresses)
+        check_callback_syntax(request.callback_url, allow_private=ctx.site.federation.allow_private_addresses)
     key = request.idempotency_key
     if key is not None:
         existing = await Job.get_or_none(caller_id=caller.id, idempotency_key=key)
@@ -163,7 +163,7 @@ async def enqueue(ctx: Context, request: JobRequest) -> tuple[Job, bool]:
 
 
 async def _usernames(jobs: list[Job]) -> dict[str, str]:
-    ids = {job.caller_id for job in jobs} | {job.on_behalf_of_id for job in jobs if job.on_behalf_of_id}  # type: ignore[attr-defined]
+    ids = {job.caller_id for job in jobs} | {job.on_behalf_of_id for job in jobs if job.on_behalf_of_id}
     rows = await User.filter(id__in=list(ids)).values_list("id", "username")
     return {user_id: username for user_id, username in rows}
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta, timezone
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import Field
 from tortoise.exceptions import IntegrityError
@@ -121,7 +121,7 @@ class StuckJobOut(JobOut):
 async def stuck_jobs(ctx: Context, params: StuckInput) -> Any:
     """Running jobs past their lease (their worker died) or running longer than the limit."""
     now = _now()
-    limit = params.running_longer_than or ctx.site.stuck_job_seconds
+    limit = params.running_longer_than or ctx.site.jobs.stuck_after_seconds
     too_long = now - timedelta(seconds=limit)
     query = Job.filter(Q(lease_expires_at__lt=now) | Q(started_at__lt=too_long), state=JobState.RUNNING.value)
     if params.operation:
@@ -231,12 +231,8 @@ async def job_metrics(ctx: Context, params: MetricsInput) -> dict[str, Any]:
         by_state[row["state"]] += row["n"]
         by_operation.setdefault(row["operation"], {})[row["state"]] = row["n"]
     now = _now()
-    oldest = (
-        await base.filter(state=JobState.QUEUED.value)
-        .order_by("created_at")
-        .first()
-        .values_list("created_at", flat=True)
-    )
+    first_queued = base.filter(state=JobState.QUEUED.value).order_by("created_at").first()
+    oldest = cast(datetime | None, await first_queued.values_list("created_at", flat=True))  # flat: one value
     finished = await (
         base.filter(state__in=list(FINISHED), finished_at__gte=now - timedelta(hours=params.hours))
         .order_by("-finished_at")

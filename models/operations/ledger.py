@@ -130,9 +130,9 @@ async def _spend_explicit(owner: Actor, token_type: TokenType, sources: list[tup
     spent = []
     for amount, source_id in sorted(sources, key=lambda pair: pair[1]):  # one lock order: no deadlocks
         source = await LedgerEntry.get_or_none(id=source_id)
-        if source is None or source.recipient_id != owner.id:  # type: ignore[attr-defined]
+        if source is None or source.recipient_id != owner.id:
             raise NotFound(f"source {source_id!r} is not an output you hold", code="source-not-found")
-        if source.type_id != token_type.id:  # type: ignore[attr-defined]
+        if source.type_id != token_type.id:
             raise Unprocessable(f"source {source_id!r} is of another token type", code="source-type-mismatch")
         if await _decrement(source_id, amount) != 1:
             raise Conflict(f"source {source_id!r} does not have that much unspent", code="double-spend")
@@ -331,7 +331,7 @@ async def create(ctx: Context, params: CreateInput) -> dict[str, Any]:
     """Mint new units of a type you own."""
     token_type = await _ledger_type(params.type)
     actor = ctx.require_actor()
-    if token_type.owner_id != actor.id:  # type: ignore[attr-defined]
+    if token_type.owner_id != actor.id:
         raise Forbidden("only the owner of a token type can mint it", code="not-owner")
     if not token_type.fungible:
         raise Unprocessable(
@@ -406,7 +406,7 @@ async def _give_unique(ctx: Context, token_type: TokenType, amount: int, recipie
     if amount != unit(token_type) or params.sources:
         raise Unprocessable("a unique token is given whole: amount 1 and no sources", code="unique-amount")
     token = await get_visible_token(ctx, params.token)
-    if token.type_id != token_type.id:  # type: ignore[attr-defined]
+    if token.type_id != token_type.id:
         raise Unprocessable(f"token {token.id} is not of type {token_type.id}", code="token-type-mismatch")
     await check_token_if_match(ctx, token)
     spent = await spend_token_unit(ctx.require_actor(), token)
@@ -685,7 +685,7 @@ async def unflag(ctx: Context, params: FlagInput) -> dict[str, Any]:
     if not authors:
         raise NotFound(f"operation {entry.id} has no flag {params.flag!r}", code="flag-not-found")
     moderator = ctx.has_role(Role.MODERATOR) or ctx.has_role(Role.ADMIN)
-    party = actor.id in (entry.author_id, entry.recipient_id)  # type: ignore[attr-defined]
+    party = actor.id in (entry.author_id, entry.recipient_id)
     if actor.id in authors:
         await rows.filter(author_id=actor.id).delete()  # your own flag; others' stay
     elif None in authors and party:

@@ -79,7 +79,7 @@ async def upload(ctx: Context, params: UploadInput) -> dict[str, Any]:
     token = await get_visible_token(ctx, params.id)
     require_token_owner(ctx, token)
     resolver = Resolver()
-    schema = await resolver.schema(token.type_id)  # type: ignore[attr-defined]
+    schema = await resolver.schema(token.type_id)
     definition = schema.definitions.get(params.attribute)
     if definition is None:
         raise NotFound(f"this token's type has no attribute {params.attribute!r}", code="attribute-not-found")
@@ -97,8 +97,8 @@ async def upload(ctx: Context, params: UploadInput) -> dict[str, Any]:
     size = len(params.content)
     if size == 0:
         raise BadInput("the upload is empty; send the file as the request body", code="empty-upload")
-    if size > ctx.site.max_media_bytes:
-        raise TooLarge(f"the file is {size} bytes; the limit is {ctx.site.max_media_bytes}", code="media-too-large")
+    if size > ctx.site.limits.max_media_bytes:
+        raise TooLarge(f"the file is {size} bytes; the limit is {ctx.site.limits.max_media_bytes}", code="media-too-large")
     if not sniff_matches(content_type, params.content):
         raise Unprocessable(
             f"the file's content is not {content_type}; declare the type it really has", code="media-content-mismatch"
@@ -107,7 +107,7 @@ async def upload(ctx: Context, params: UploadInput) -> dict[str, Any]:
     digest = hashlib.sha256(params.content).hexdigest()
     await asyncio.to_thread(_store, media_path(ctx, digest), params.content)
     media = await Media.create(
-        owner_id=ctx.actor.id if ctx.actor else token.owner_id,  # type: ignore[attr-defined]
+        owner_id=ctx.actor.id if ctx.actor else token.owner_id,
         token=token,
         attribute=params.attribute,
         content_type=content_type,
@@ -136,14 +136,14 @@ async def read_media(ctx: Context, params: MediaIdInput) -> FileResult:
     missing = NotFound(f"there is no media with id {params.id!r}", code="media-not-found")
     if media is None:
         raise missing
-    token = await Token.get_or_none(id=media.token_id) if media.token_id else None  # type: ignore[attr-defined]
+    token = await Token.get_or_none(id=media.token_id) if media.token_id else None
     caller = ctx.actor.id if ctx.actor else None
     if not ctx.system:
         if token is None or token.is_deleted:
-            if caller != media.owner_id:  # type: ignore[attr-defined]
+            if caller != media.owner_id:
                 raise missing
-        elif caller != token.owner_id:  # type: ignore[attr-defined]
-            schema = await Resolver().schema(token.type_id)  # type: ignore[attr-defined]
+        elif caller != token.owner_id:
+            schema = await Resolver().schema(token.type_id)
             definition = schema.definitions.get(media.attribute)
             if definition is None or is_hidden(definition):
                 raise missing

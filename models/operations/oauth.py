@@ -17,7 +17,7 @@ import hmac
 import re
 import secrets
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from pydantic import ConfigDict, Field, RootModel, field_validator
@@ -331,7 +331,8 @@ async def _refuse_reused(code: OAuthCode) -> BadInput:
     """Revoke every token issued for a code presented again; committed though the request fails."""
     now = _now()
     async with in_transaction():
-        links = await OAuthToken.filter(code_id=code.id, revoked_at=None).values_list("access_token_id", flat=True)
+        issued = OAuthToken.filter(code_id=code.id, revoked_at=None).values_list("access_token_id", flat=True)
+        links = cast(list[str | None], await issued)  # flat: tortoise types every values_list as tuples
         await OAuthToken.filter(code_id=code.id, revoked_at=None).update(revoked_at=now)
         held = [token_id for token_id in links if token_id is not None]
         if held:
@@ -477,7 +478,7 @@ async def revoke_authorization(ctx: Context, params: AppIdInput) -> dict[str, An
     links = await OAuthToken.filter(app_id=params.app, access_token__user_id=user.id, revoked_at=None)
     if not links:
         raise BadInput("that app holds no access for you", code="not-authorized")
-    await AccessToken.filter(id__in=[link.access_token_id for link in links]).update(revoked_at=_now())  # type: ignore[attr-defined]
+    await AccessToken.filter(id__in=[link.access_token_id for link in links]).update(revoked_at=_now())
     await OAuthToken.filter(id__in=[link.id for link in links]).update(revoked_at=_now())
     await ctx.emit("oauth.access_revoked", "oauth_app", params.app, {"user": user.username})
     return {"revoked": len(links)}
@@ -488,9 +489,9 @@ async def verify_app(ctx: Context, params: NoParams) -> dict[str, Any]:
     """The app behind the calling token (Mastodon's verify_credentials); 401 for other tokens."""
     app_id = ctx.extra.get("oauth_app_id")
     token = ctx.extra.get("access_token")
-    if app_id is None and getattr(token, "kind", None) == TokenKind.OAUTH.value:
-        link = await OAuthToken.get_or_none(access_token_id=token.id)  # type: ignore[union-attr]
-        app_id = link.app_id if link else None  # type: ignore[attr-defined]
+    if app_id is None and token is not None and getattr(token, "kind", None) == TokenKind.OAUTH.value:
+        link = await OAuthToken.get_or_none(access_token_id=token.id)
+        app_id = link.app_id if link else None
     app = await OAuthApp.get_or_none(id=app_id) if app_id else None
     if app is None:
         raise Unauthorized("call this with a token issued to an app", code="app-token-required")

@@ -20,7 +20,7 @@ from tortoise.expressions import F, Subquery
 from tortoise.functions import Count
 
 from ..actors import Actor, owner_filter
-from ..base import iso
+from ..base import column, iso
 from ..context import Context
 from ..errors import Conflict, Forbidden, NotFound, Unprocessable
 from ..formats import get_renderer
@@ -118,7 +118,7 @@ async def get_visible_set(set_id: str) -> TokenSet:
 def require_set_owner(ctx: Context, token_set: TokenSet) -> None:
     if ctx.system:
         return
-    if ctx.require_actor().id != token_set.owner_id:  # type: ignore[attr-defined]
+    if ctx.require_actor().id != token_set.owner_id:
         raise Forbidden("only the owner of this set may change it", code="not-owner")
 
 
@@ -171,17 +171,17 @@ async def set_views(sets: list[TokenSet], ctx: Context) -> list[dict[str, Any]]:
     pairs = SetLink.filter(set_id__in=ids, linked__is_deleted=False).order_by("id").values_list("set_id", "linked_id")
     for set_id, linked_id in await pairs:
         links.setdefault(set_id, []).append(linked_id)
-    parent_ids = {token_set.parent_id for token_set in sets if token_set.parent_id}  # type: ignore[attr-defined]
+    parent_ids = {token_set.parent_id for token_set in sets if token_set.parent_id}
     live_parents: set[str] = set()
     if parent_ids:
-        live_parents = set(await TokenSet.filter(id__in=parent_ids, is_deleted=False).values_list("id", flat=True))
+        live_parents = set(await column(TokenSet.filter(id__in=parent_ids, is_deleted=False).values_list("id", flat=True), str))
     return [
         {
             "id": token_set.id,
             "name": token_set.name,
             "description": token_set.description,
             "owner": actor_view(token_set.owner, ctx.site),
-            "parent": token_set.parent_id if token_set.parent_id in live_parents else None,  # type: ignore[attr-defined]
+            "parent": token_set.parent_id if token_set.parent_id in live_parents else None,
             "links": links.get(token_set.id, []),
             "version": token_set.version,
             "token_count": counts.get(token_set.id, 0),
@@ -216,9 +216,9 @@ async def _checked_parent(owner_id: str, parent_id: str, set_id: str | None) -> 
     parent = await TokenSet.get_or_none(id=parent_id, is_deleted=False)
     if parent is None:
         raise NotFound(f"there is no set with id {parent_id!r} to use as the parent", code="set-not-found")
-    if parent.owner_id != owner_id:  # type: ignore[attr-defined]
+    if parent.owner_id != owner_id:
         raise Forbidden("the parent set must belong to the same owner", code="parent-not-owned")
-    depth, current = 1, parent.parent_id  # type: ignore[attr-defined]
+    depth, current = 1, parent.parent_id
     while current:
         if current == set_id:
             raise Unprocessable(f"set {parent_id!r} is already inside this set: that would make a cycle",
@@ -226,7 +226,7 @@ async def _checked_parent(owner_id: str, parent_id: str, set_id: str | None) -> 
         depth += 1
         if depth >= MAX_SET_DEPTH:
             raise Unprocessable(f"sets may be nested at most {MAX_SET_DEPTH} deep", code="parent-chain-too-deep")
-        above = await TokenSet.filter(id=current).values_list("parent_id", flat=True)
+        above = await column(TokenSet.filter(id=current).values_list("parent_id", flat=True), str)
         current = above[0] if above else None
 
 
@@ -234,7 +234,8 @@ async def _checked_links(link_ids: list[str], set_id: str | None) -> list[str]:
     wanted = list(dict.fromkeys(link_ids))
     if set_id is not None and set_id in wanted:
         raise Unprocessable("a set cannot link to itself", code="self-link")
-    live = set(await TokenSet.filter(id__in=wanted, is_deleted=False).values_list("id", flat=True)) if wanted else set()
+    found = TokenSet.filter(id__in=wanted, is_deleted=False).values_list("id", flat=True)
+    live = set(await column(found, str)) if wanted else set()
     missing = [link for link in wanted if link not in live]
     if missing:
         raise NotFound(f"there is no set with id {missing[0]!r} to link to", code="set-not-found",
@@ -315,7 +316,7 @@ async def update_set(ctx: Context, params: SetUpdateInput) -> dict[str, Any]:
     token_set = await get_visible_set(params.id)
     require_set_owner(ctx, token_set)
     ctx.check_version(token_set.version, "set")
-    owner_id: str = token_set.owner_id  # type: ignore[attr-defined]
+    owner_id: str = token_set.owner_id
     given = params.model_fields_set
     changes: dict[str, Any] = {}
     if params.name is not None and params.name != token_set.name:
@@ -323,7 +324,7 @@ async def update_set(ctx: Context, params: SetUpdateInput) -> dict[str, Any]:
         changes["name"] = params.name
     if params.description is not None and params.description != token_set.description:
         changes["description"] = params.description
-    if "parent" in given and params.parent != token_set.parent_id:  # type: ignore[attr-defined]
+    if "parent" in given and params.parent != token_set.parent_id:
         if params.parent is not None:
             await _checked_parent(owner_id, params.parent, token_set.id)
         changes["parent_id"] = params.parent
@@ -331,8 +332,8 @@ async def update_set(ctx: Context, params: SetUpdateInput) -> dict[str, Any]:
     links: list[str] = []
     if params.links is not None:
         links = await _checked_links(params.links, token_set.id)
-        current = await SetLink.filter(set_id=token_set.id).order_by("id").values_list("linked_id", flat=True)
-        if links != list(current):
+        current = await column(SetLink.filter(set_id=token_set.id).order_by("id").values_list("linked_id", flat=True), str)
+        if links != current:
             fields.append("links")
     if not fields:
         return await _view(token_set, ctx)
@@ -373,15 +374,16 @@ async def add_tokens(ctx: Context, params: SetTokensInput) -> dict[str, Any]:
     ctx.check_version(token_set.version, "set")
     wanted = list(dict.fromkeys(params.tokens))
     tokens = [await get_visible_token(ctx, token_id) for token_id in wanted]
-    owner_id = token_set.owner_id  # type: ignore[attr-defined]
-    refused = [token.id for token in tokens if token.owner_id != owner_id and not token.shareable]  # type: ignore[attr-defined]
+    owner_id = token_set.owner_id
+    refused = [token.id for token in tokens if token.owner_id != owner_id and not token.shareable]
     if refused:
         raise Forbidden(
             f"token {refused[0]!r} belongs to someone else and is not shareable; nothing was added",
             code="token-not-shareable",
             extra={"tokens": refused},
         )
-    present = set(await SetMember.filter(set_id=token_set.id, token_id__in=wanted).values_list("token_id", flat=True))
+    in_set = SetMember.filter(set_id=token_set.id, token_id__in=wanted)
+    present = set(await column(in_set.values_list("token_id", flat=True), str))
     added = [token_id for token_id in wanted if token_id not in present]
     if added:
         adder = ctx.actor or token_set.owner
@@ -401,8 +403,8 @@ async def remove_token(ctx: Context, params: SetTokenInput) -> None:
     member = await SetMember.get_or_none(set_id=token_set.id, token_id=params.token_id).select_related("token")
     if not ctx.system:
         actor = ctx.require_actor()
-        owns_token = member is not None and member.token.owner_id == actor.id  # type: ignore[attr-defined]
-        if actor.id != token_set.owner_id and not owns_token:  # type: ignore[attr-defined]
+        owns_token = member is not None and member.token.owner_id == actor.id
+        if actor.id != token_set.owner_id and not owns_token:
             raise Forbidden("only the owner of this set (or of the token) may take a token out", code="not-owner")
     if member is None:
         raise NotFound(f"token {params.token_id!r} is not in this set", code="token-not-in-set")
@@ -414,13 +416,12 @@ async def remove_token(ctx: Context, params: SetTokenInput) -> None:
 
 async def _descendants(token_set: TokenSet) -> list[str]:
     """Live child sets of the same owner, breadth-first, bounded in depth and count."""
-    seen, frontier, found = {token_set.id}, [token_set.id], []
+    seen, frontier, found = {token_set.id}, [token_set.id], list[str]()
     for _ in range(MAX_SET_DEPTH):
         if not frontier or len(found) >= MAX_CHILD_SETS:
             break
-        children = await TokenSet.filter(
-            parent_id__in=frontier, owner_id=token_set.owner_id, is_deleted=False  # type: ignore[attr-defined]
-        ).order_by("id").values_list("id", flat=True)
+        below = TokenSet.filter(parent_id__in=frontier, owner_id=token_set.owner_id, is_deleted=False)
+        children = await column(below.order_by("id").values_list("id", flat=True), str)
         frontier = [child for child in children if child not in seen][: MAX_CHILD_SETS - len(found)]
         seen.update(frontier)
         found.extend(frontier)
@@ -433,7 +434,7 @@ async def search_set(ctx: Context, params: SetSearchInput) -> dict[str, Any]:
     token_set = await get_visible_set(params.id)
     matcher = Matcher(params.filters)  # bad or unsafe patterns fail here, before any scanning
     set_ids = [token_set.id, *(await _descendants(token_set) if params.include_children else [])]
-    cap = ctx.site.max_set_search_tokens
+    cap = ctx.site.limits.max_set_search_tokens
     members = Subquery(SetMember.filter(set_id__in=set_ids).values("token_id"))
     tokens = await Token.filter(id__in=members, is_deleted=False).select_related("owner").order_by("id").limit(cap + 1)
     truncated, tokens = len(tokens) > cap, tokens[:cap]
@@ -442,7 +443,7 @@ async def search_set(ctx: Context, params: SetSearchInput) -> dict[str, Any]:
     rows: list[tuple[dict[str, Any], dict[str, str]]] = []
     for token in tokens:
         view = await token_view(token, ctx, resolver)  # what the caller may see is what they may search
-        schema = await resolver.schema(token.type_id)  # type: ignore[attr-defined]
+        schema = await resolver.schema(token.type_id)
         views.append(view)
         rows.append((view["attributes"], {name: definition.type for name, definition in schema.definitions.items()}))
     matches = [view for view, selected in zip(views, await matcher.select(rows), strict=True) if selected]
@@ -467,7 +468,7 @@ async def format_set(ctx: Context, params: SetFormatInput) -> Rendered:
     renderer = get_renderer(params.format)
     token_set = await get_visible_set(params.id)
     view = await _view(token_set, ctx)
-    limit = min(MAX_FORMAT_TOKENS, ctx.site.max_set_search_tokens)
+    limit = min(MAX_FORMAT_TOKENS, ctx.site.limits.max_set_search_tokens)
     members = await (
         SetMember.filter(set_id=token_set.id, token__is_deleted=False)
         .select_related("token__owner").order_by("id").limit(limit + 1)

@@ -24,7 +24,7 @@ from ..attributes import (
     is_hidden,
     validate_value,
 )
-from ..base import iso
+from ..base import column, iso
 from ..commitments import SEED_KEY, commitment, disclosure, new_salt, salt_for
 from ..context import Context
 from ..errors import BadInput, Conflict, Forbidden, NotFound, Unprocessable
@@ -78,16 +78,16 @@ class Resolver:
         """Every attribute of the token's schema with its effective value (None when unset)."""
         if token.id in self._values:
             return self._values[token.id]
-        schema = await self.schema(token.type_id)  # type: ignore[attr-defined]
+        schema = await self.schema(token.type_id)
         inherited: dict[str, Any] = {}
         parent_schema = TypeSchema()
-        parent_id = token.parent_id  # type: ignore[attr-defined]
+        parent_id = token.parent_id
         if parent_id and depth < MAX_PARENT_DEPTH:
             parent = await Token.get_or_none(id=parent_id, is_deleted=False)
             if parent is not None:
                 inherited = dict(await self.effective(parent, depth + 1))
-                parent_schema = await self.schema(parent.type_id)  # type: ignore[attr-defined]
-                if parent.owner_id != token.owner_id:  # type: ignore[attr-defined]
+                parent_schema = await self.schema(parent.type_id)
+                if parent.owner_id != token.owner_id:
                     # another owner's private values must not leak through inheritance
                     for name, definition in parent_schema.definitions.items():
                         if is_hidden(definition):
@@ -169,8 +169,8 @@ def token_document(token: Token, effective: dict[str, Any], schema: TypeSchema) 
             public[name] = value
     document: dict[str, Any] = {
         "id": token.id,
-        "type": token.type_id,  # type: ignore[attr-defined]
-        "owner": token.owner_id,  # type: ignore[attr-defined]
+        "type": token.type_id,
+        "owner": token.owner_id,
         "version": token.version,
         "attributes": public,
     }
@@ -183,7 +183,7 @@ async def hashed_document(token: Token, resolver: Resolver | None = None) -> dic
     """The document the token's content hash covers, resolving its values and schema."""
     resolver = resolver or Resolver()
     effective = await resolver.effective(token)
-    return token_document(token, effective, await resolver.schema(token.type_id))  # type: ignore[attr-defined]
+    return token_document(token, effective, await resolver.schema(token.type_id))
 
 
 def _rotate_salts(token: Token, schema: TypeSchema, before: dict[str, Any], after: dict[str, Any]) -> None:
@@ -215,7 +215,7 @@ async def check_token_if_match(ctx: Context, token: Token) -> None:
 
 
 def _is_owner(ctx: Context, token: Token) -> bool:
-    return ctx.system or (ctx.actor is not None and ctx.actor.id == token.owner_id)  # type: ignore[attr-defined]
+    return ctx.system or (ctx.actor is not None and ctx.actor.id == token.owner_id)
 
 
 def require_token_owner(ctx: Context, token: Token) -> None:
@@ -261,17 +261,17 @@ async def token_view(token: Token, ctx: Context, resolver: Resolver | None = Non
     """The JSON of a token; private attributes are left out unless the caller owns it."""
     resolver = resolver or Resolver()
     effective = await resolver.effective(token)
-    schema = await resolver.schema(token.type_id)  # type: ignore[attr-defined]
+    schema = await resolver.schema(token.type_id)
     owner = token.owner
     if not isinstance(owner, Actor):
-        owner = await Actor.get(id=token.owner_id)  # type: ignore[attr-defined]
+        owner = await Actor.get(id=token.owner_id)
     hidden = set() if _is_owner(ctx, token) else {n for n, d in schema.definitions.items() if is_hidden(d)}
     document = token_document(token, effective, schema)
     return {
         "id": token.id,
-        "type": token.type_id,  # type: ignore[attr-defined]
+        "type": token.type_id,
         "owner": actor_view(owner, ctx.site),
-        "parent": token.parent_id,  # type: ignore[attr-defined]
+        "parent": token.parent_id,
         "attributes": {name: value for name, value in effective.items() if name not in hidden},
         "own_attributes": {name: value for name, value in (token.attributes or {}).items() if name not in hidden},
         "shareable": token.shareable,
@@ -334,14 +334,14 @@ async def _validated(
         len(value) for name, value in values.items()
         if isinstance(value, str) and (definition := schema.definitions.get(name)) is not None and definition.regex
     )
-    check = functools.partial(_check_values, schema, values, current, ctx.site.max_string_length)
+    check = functools.partial(_check_values, schema, values, current, ctx.site.limits.max_string_length)
     result, errors, references = await run_bounded(
         check, patterned, "the values against the type's patterns", "send shorter values, or ask the type's owner "
         "for a simpler pattern", code="pattern-too-slow",
     )
     if references:
         wanted = list({token_id for _, token_id in references})
-        live = set(await Token.filter(id__in=wanted, is_deleted=False).values_list("id", flat=True))
+        live = set(await column(Token.filter(id__in=wanted, is_deleted=False).values_list("id", flat=True), str))
         errors += [
             {"field": f"attributes.{name}", "message": f"there is no token with id {token_id!r}", "type": "token"}
             for name, token_id in references
@@ -369,7 +369,7 @@ async def save_token_change(
     ctx: Context, token: Token, attributes: dict[str, Any], shareable: bool, resolver: Resolver
 ) -> Token:
     """Write new own values with version + 1 and a fresh hash, only if nobody wrote first."""
-    schema = await resolver.schema(token.type_id)  # type: ignore[attr-defined]
+    schema = await resolver.schema(token.type_id)
     before = dict(await resolver.effective(token))
     old_version = token.version
     token.attributes, token.shareable, token.version = attributes, shareable, old_version + 1
@@ -422,11 +422,11 @@ class TokenListInput(ListInput, TextInput):
 
 
 async def _parent_depth(parent: Token) -> int:
-    depth, current = 1, parent.parent_id  # type: ignore[attr-defined]
+    depth, current = 1, parent.parent_id
     while current and depth <= MAX_PARENT_DEPTH:
         depth += 1
         row = await Token.get_or_none(id=current)
-        current = row.parent_id if row else None  # type: ignore[attr-defined]
+        current = row.parent_id if row else None
     return depth
 
 
@@ -435,7 +435,7 @@ async def create_token(ctx: Context, params: TokenCreateInput) -> dict[str, Any]
     """Create a token of a type you own; it is owned by you until you give it away."""
     actor = ctx.require_actor()
     token_type = await get_type(params.type)
-    if token_type.owner_id != actor.id:  # type: ignore[attr-defined]
+    if token_type.owner_id != actor.id:
         # Using another owner's type needs their consent (contracts, a later feature).
         raise Forbidden("only the owner of a token type can create tokens of it", code="not-owner")
     resolver = Resolver()
@@ -443,7 +443,7 @@ async def create_token(ctx: Context, params: TokenCreateInput) -> dict[str, Any]
     parent: Token | None = None
     if params.parent is not None:
         parent = await get_visible_token(ctx, params.parent)
-        if parent.owner_id != actor.id and not parent.shareable:  # type: ignore[attr-defined]
+        if parent.owner_id != actor.id and not parent.shareable:
             raise Forbidden(
                 "the parent token belongs to someone else and is not shareable", code="parent-not-shareable"
             )
@@ -501,7 +501,7 @@ async def token_disclosures(ctx: Context, token: Token, attribute: str | None = 
     """The disclosures of the token's private values (the caller checked ownership)."""
     resolver = Resolver()
     effective = await resolver.effective(token)
-    schema = await resolver.schema(token.type_id)  # type: ignore[attr-defined]
+    schema = await resolver.schema(token.type_id)
     names = [name for name, definition in schema.definitions.items() if is_hidden(definition)]
     if attribute is not None:
         if attribute not in names:
@@ -568,7 +568,7 @@ async def merged_own_values(
     ctx: Context, token: Token, attributes: dict[str, Any], resolver: Resolver
 ) -> dict[str, Any]:
     """The token's own values with `attributes` applied, validated against its type (400 otherwise)."""
-    schema = await resolver.schema(token.type_id)  # type: ignore[attr-defined]
+    schema = await resolver.schema(token.type_id)
     own = dict(token.attributes or {})
     for name, value in (await _validated(ctx, schema, attributes, own)).items():
         if value is None:
@@ -610,7 +610,7 @@ async def delete_token(ctx: Context, params: TokenIdInput) -> None:
     if not updated:
         raise Conflict("the token changed while it was being deleted; try again", code="version-mismatch")
     await ctx.emit("token.deleted", "token", token.id, {"version": version})
-    token_type = await TokenType.get(id=token.type_id)  # type: ignore[attr-defined]
+    token_type = await TokenType.get(id=token.type_id)
     if not token_type.fungible:  # deleting a unique token burns its unit
         spent = await spend_token_unit(ctx.require_actor(), token)
         await record_entry(ctx, EntryKind.BURN, token_type, unit(token_type), None, spent, "token deleted", token)

@@ -19,7 +19,7 @@ from pydantic import Field, StrictBool, StrictInt, field_validator
 from ..actors import Actor, owner_filter
 from ..amounts import MAX_DECIMALS, to_decimal_string, to_minor
 from ..attributes import STORED, AttributeDef, TextInput, fits
-from ..base import iso
+from ..base import column, iso
 from ..context import Context, Site
 from ..errors import BadInput, Conflict, Forbidden, NotFound, Unprocessable
 from ..ledger import LedgerEntry
@@ -91,7 +91,7 @@ async def get_type(type_id: str) -> TokenType:
 
 def _parent_ids(token_type: TokenType) -> list[str]:
     links = token_type.parent_links.related_objects if token_type.parent_links._fetched else []
-    return [link.parent_id for link in sorted(links, key=lambda link: link.position)]  # type: ignore[attr-defined]
+    return [link.parent_id for link in sorted(links, key=lambda link: link.position)]
 
 
 class AttributeDefOut(Output):
@@ -138,7 +138,7 @@ def type_view(token_type: TokenType, site: Site) -> dict[str, Any]:
     """The public JSON of a type (owner and parent links should be loaded, as get_type does)."""
     decimals = token_type.smallest_unit
     owner = token_type.owner
-    owner_id = token_type.owner_id  # type: ignore[attr-defined]
+    owner_id = token_type.owner_id
     limit = token_type.supply_limit
     return {
         "id": token_type.id,
@@ -174,7 +174,7 @@ async def resolve_schema(own: list[AttributeDef], parent_ids: list[str], own_id:
         links = await TypeParent.filter(child_id__in=level).order_by("position")
         by_child: dict[str, list[str]] = {}
         for link in links:
-            by_child.setdefault(link.child_id, []).append(link.parent_id)  # type: ignore[attr-defined]
+            by_child.setdefault(link.child_id, []).append(link.parent_id)
         following: list[str] = []
         for type_id in level:
             if type_id in rows:
@@ -218,14 +218,14 @@ def _merged(ordered: list[tuple[str | None, list[AttributeDef]]], deadline: floa
 async def type_schema(token_type: TokenType) -> TypeSchema:
     """The effective schema of a stored type."""
     links = await TypeParent.filter(child_id=token_type.id).order_by("position")
-    parents = [link.parent_id for link in links]  # type: ignore[attr-defined]
+    parents = [link.parent_id for link in links]
     return await resolve_schema(definitions_of(token_type), parents, token_type.id)
 
 
 def require_type_owner(ctx: Context, token_type: TokenType) -> None:
     if ctx.system:
         return
-    if ctx.require_actor().id != token_type.owner_id:  # type: ignore[attr-defined]
+    if ctx.require_actor().id != token_type.owner_id:
         raise Forbidden("only the owner of this token type may change it", code="not-owner")
 
 
@@ -302,7 +302,7 @@ async def _check_parents(parent_ids: list[str], child_id: str | None) -> None:
     """Parents must be live types, and the child must not be among their ancestors."""
     if child_id is not None and child_id in parent_ids:
         raise Unprocessable("a type cannot be its own parent", code="cyclic-parents")
-    found = set(await TokenType.filter(id__in=parent_ids, is_deleted=False).values_list("id", flat=True))
+    found = set(await column(TokenType.filter(id__in=parent_ids, is_deleted=False).values_list("id", flat=True), str))
     missing = [pid for pid in parent_ids if pid not in found]
     if missing:
         raise NotFound(f"parent type {missing[0]!r} does not exist", code="type-not-found")
@@ -314,7 +314,7 @@ async def _check_parents(parent_ids: list[str], child_id: str | None) -> None:
         seen.update(level)
         level = [
             pid
-            for pid in await TypeParent.filter(child_id__in=level).values_list("parent_id", flat=True)
+            for pid in await column(TypeParent.filter(child_id__in=level).values_list("parent_id", flat=True), str)
             if pid not in seen
         ]
         if child_id in level:
@@ -325,9 +325,9 @@ async def _check_parents(parent_ids: list[str], child_id: str | None) -> None:
 
 
 async def _checked_schema(ctx: Context, own: list[AttributeDef], parents: list[str], type_id: str | None) -> TypeSchema:
-    if len(own) > ctx.site.max_attributes:
+    if len(own) > ctx.site.limits.max_attributes:
         raise Unprocessable(
-            f"a type may define at most {ctx.site.max_attributes} attributes; this one has {len(own)}",
+            f"a type may define at most {ctx.site.limits.max_attributes} attributes; this one has {len(own)}",
             code="too-many-attributes",
         )
     await _check_parents(parents, type_id)

@@ -9,7 +9,7 @@ from aiohttp import web
 from models.errors import DomainError
 from models.registry import REGISTRY
 
-from ..keys import CTX
+from ..appkeys import CTX
 from ..sessions import clear_session_cookie, set_session_cookie
 from .base import FormError, call, page, page_size, read_form, redirect, render, safe_next, signed_in_user
 

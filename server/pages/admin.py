@@ -8,7 +8,7 @@ from aiohttp import web
 
 from models.registry import REGISTRY
 
-from ..keys import CTX
+from ..appkeys import CTX
 from .base import FormError, call, page, page_size, read_form, redirect, render, require_signed_in
 
 __all__ = ["blocks_page", "block_domain", "unblock_domain", "stuck_jobs_page", "terminate_job"]

@@ -22,9 +22,9 @@ from models.context import Context
 from models.errors import DomainError
 from models.registry import REGISTRY
 
+from ..appkeys import CTX
 from ..formats import display
 from ..headers import protect
-from ..keys import CTX
 from ..sessions import CSRF_FIELD, check_csrf, csrf_token, finish_csrf_cookie, load_session
 from .markdown import render_markdown
 
@@ -52,7 +52,7 @@ PageHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def page_size(ctx: Context, wanted: int = 50) -> int:
     """How many rows a page lists: `wanted`, or the server's largest page (limits.max_page_size) if smaller."""
-    return min(wanted, ctx.site.max_page_size)
+    return min(wanted, ctx.site.limits.max_page_size)
 
 
 @cache

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from models.registry import REGISTRY
 
-from ..keys import CTX
+from ..appkeys import CTX
 from .base import FormError, call, page, redirect, render, require_signed_in
 
 __all__ = ["delegations_page", "grant_delegation", "revoke_delegation"]

@@ -10,7 +10,7 @@ from aiohttp import web
 from models.actors import Role
 from models.registry import REGISTRY
 
-from ..keys import CTX
+from ..appkeys import CTX
 from .base import FormError, call, page, page_size, read_form, redirect, render, require_signed_in
 
 __all__ = [

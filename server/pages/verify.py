@@ -7,9 +7,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from federation.copycheck import Verdict, check_document, check_token_url
+from federation.verify_client import Verdict, check_document, check_token_url
 
-from ..keys import CTX
+from ..appkeys import CTX
 from .base import page, render, require_signed_in
 
 __all__ = ["verify_form", "verify"]

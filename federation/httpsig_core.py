@@ -1,11 +1,11 @@
 """Shared pieces of HTTP signature handling: result types, the request view, crypto, time.
 
-Both signature schemes we speak (draft-cavage-12 in ``federation.signatures`` and RFC 9421
-in ``federation.rfc9421``) reduce an incoming request to a ``ParsedSignature``: who signed
+Both signature schemes we speak (draft-cavage-12 in ``federation.httpsig_cavage`` and RFC 9421
+in ``federation.httpsig_rfc9421``) reduce an incoming request to a ``ParsedSignature``: who signed
 (key id), with what (declared algorithm), over which bytes (one or more candidate signing
 strings), and when (created/expires/Date). Everything after that -- the date window, the
 body digest, fetching the key and checking the bytes -- is common and lives in
-``federation.signatures.verify_request``.
+``federation.httpsig.verify_request``.
 
 Nothing here maps to HTTP statuses: the inbox decides that (format errors 400, bad
 signatures 401), as Takahe's core/signatures.py and microblog.pub's httpsig.py do.

@@ -12,7 +12,7 @@ Range, pattern and disclosure answers are true/false and never contain the value
 private or owner-readable can be checked only when their definition says `verifiable: true`.
 Every answer carries the token's current content hash as `checksum`: presented later in
 If-Match, it makes a change to the token fail with 409 if the token changed meanwhile.
-Signing the answer is federation's part (federation/verification.py).
+Signing the answer is federation's part (federation/verify_service.py).
 """
 
 from __future__ import annotations
@@ -97,10 +97,11 @@ class VerifyInput(Input):
         """A range or pattern question as the set-search filter that answers it. Built without a
         second validation: the fields above carry the filter's own constraints (name pattern,
         pattern length) and the validator its range check."""
+        attribute = self.attribute or ""  # set for these questions (checked in _one_question)
         if self.pattern is not None:
-            return SearchFilter.model_construct(attribute=self.attribute, op="regex", pattern=self.pattern)
-        bounds = {name: value for name, value in (("min", self.min), ("max", self.max)) if value is not None}
-        return SearchFilter.model_construct(attribute=self.attribute, op="range", **bounds)
+            return SearchFilter.model_construct(attribute=attribute, op="regex", pattern=self.pattern)
+        bounds: dict[str, Any] = {name: value for name, value in (("min", self.min), ("max", self.max)) if value is not None}
+        return SearchFilter.model_construct(attribute=attribute, op="range", **bounds)
 
     @property
     def question(self) -> str:
@@ -176,7 +177,7 @@ def _disclosure_verdict(params: VerifyInput, document: dict[str, Any]) -> dict[s
 async def _attribute_verdict(
     params: VerifyInput, token: Token, effective: dict[str, Any], resolver: Resolver
 ) -> dict[str, Any]:
-    schema = await resolver.schema(token.type_id)  # type: ignore[attr-defined]
+    schema = await resolver.schema(token.type_id)
     name = params.attribute or ""
     definition = schema.definitions.get(name)
     if definition is None:
@@ -227,7 +228,7 @@ async def assess(ctx: Context, params: VerifyInput) -> dict[str, Any]:
     if token.is_deleted:
         return {**answer, "verdict": "withdrawn", "reason": "the owner deleted this token"}
     effective = await resolver.effective(token)
-    document = token_document(token, effective, await resolver.schema(token.type_id))  # type: ignore[attr-defined]
+    document = token_document(token, effective, await resolver.schema(token.type_id))
     current_hash = content_hash(document)
     answer["checksum"] = current_hash
     if params.question == "copy":

@@ -17,15 +17,16 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from models.amounts import MAX_DECIMALS, check_in_range, out_of_range, parse_decimal, to_decimal_string, to_minor
-from models.base import iso
+from models.base import column, iso
 from models.context import Context, Site
 from models.errors import BadInput, DomainError
 from models.federation import RemoteActor, RemoteCredit
 from models.registry import REGISTRY, Access, Input
 
+from .as2 import as_id, type_of
+from .fetch import FetchError, fetch_json
 from .follows import local_actor_of
 from .outputs import HoldingsOut
-from .remote import FetchError, as_id, fetch_json, type_of
 
 __all__ = ["credit_remote_give", "holdings", "is_give_to_us"]
 
@@ -104,11 +105,12 @@ async def credit_remote_give(site: Site, obj: Mapping[str, Any], sender: RemoteA
             raise BadInput("amount is not a decimal string")
         _minor(amount, decimals)
         async with in_transaction():
-            held = await RemoteCredit.filter(recipient_id=recipient.id, type_uri=type_uri).values_list("amount", flat=True)
+            holding = RemoteCredit.filter(recipient_id=recipient.id, type_uri=type_uri)
+            held = await column(holding.values_list("amount", flat=True), str)
             total, places = _total([*held, amount], decimals)
             check_in_range(total, places, field="amount", what="this would make the holding exceed")
             await RemoteCredit.create(
-                entry_uri=entry_uri, recipient=recipient, sender_id=sender.actor_id,  # type: ignore[attr-defined]
+                entry_uri=entry_uri, recipient=recipient, sender_id=sender.actor_id,
                 type_uri=type_uri, symbol=symbol, amount=amount.strip(),
             )
     except DomainError as refused:

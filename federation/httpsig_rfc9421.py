@@ -26,8 +26,7 @@ import http_sf
 from http_sf.innerlist import ser_innerlist
 
 from federation.digests import content_digest_header
-from federation.keys import PrivateKey, key_kind
-from federation.sigcore import (
+from federation.httpsig_core import (
     Failure,
     IncomingRequest,
     ParsedSignature,
@@ -39,6 +38,7 @@ from federation.sigcore import (
     sign_bytes,
     split_url,
 )
+from federation.keys import PrivateKey, key_kind
 
 __all__ = ["SUPPORTED_ALGORITHMS", "parse_rfc9421", "sign_rfc9421", "signature_base"]
 

@@ -1,6 +1,6 @@
 """Verification queries, answered and signed by the origin (`POST|GET /api/v1/verify`).
 
-models/verification.py works out the answer; here it is signed with the instance actor's
+models/verify_answers.py works out the answer; here it is signed with the instance actor's
 Ed25519 key as an Object Integrity Proof (federation/proofs.py), so whoever holds the answer
 can show it to a third party, who checks it against our instance actor's `assertionMethod`
 without asking us again.
@@ -12,14 +12,14 @@ from typing import Any
 
 from models.context import Context
 from models.registry import REGISTRY, Access
-from models.verification import VerifyInput, assess
+from models.verify_answers import VerifyInput, assess
 
 from . import documents
 from .actors import actor_keys, instance_actor
 from .keys import load_private_key
+from .memo import LoopMemo
 from .outputs import VerifyAnswerDocument
 from .proofs import DATA_INTEGRITY_CONTEXT, sign_object
-from .remote import LoopMemo
 
 __all__ = ["ANSWER_TYPE", "verify_token"]
 

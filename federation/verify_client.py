@@ -19,8 +19,8 @@ from models.context import Site
 
 from .documents import instance_actor_url
 from .exports import EXPORT_TYPE
-from .integrity import ActorDocuments, ObjectRefused, verify_remote_object
-from .remote import FetchError, fetch_json
+from .fetch import FetchError, fetch_json
+from .signed_objects import ActorDocuments, ObjectRefused, verify_remote_object
 
 __all__ = ["Verdict", "check_document", "check_token_url"]
 

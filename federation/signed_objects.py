@@ -18,18 +18,19 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from models.actors import Actor
+from models.actors import INSTANCE_USERNAME, Actor, local_actor_url
 from models.context import Context, Site
 from models.errors import DomainError
 from models.registry import REGISTRY, Access
 
 from . import documents
-from .actors import INSTANCE_USERNAME, ObjectInput, actor_keys, local_actor_url, local_user_actor
+from .actors import ObjectInput, actor_keys, local_user_actor
+from .as2 import as_id, as_list, domain_of, type_of
+from .fetch import FetchError, fetch_json
 from .keys import KeyFormatError, ed25519_from_multibase, load_private_key
 from .objects import read_object
 from .outputs import ObjectDocument
 from .proofs import ProofError, proof_of, sign_object, verify_object
-from .remote import FetchError, as_id, as_list, domain_of, fetch_json, type_of
 
 __all__ = [
     "ActorDocuments", "ObjectRefused", "Verified", "key_in_actor", "sign_as", "signed_document", "verify_remote_object",
@@ -59,7 +60,7 @@ async def sign_as(site: Site, actor: Actor, document: dict[str, Any]) -> dict[st
     keys = await actor_keys(actor)
     private = load_private_key(keys.ed25519_private_pem)
     method = local_actor_url(site.base_url, actor) + KEY_FRAGMENT
-    return sign_object(document, private, method)  # type: ignore[arg-type]
+    return sign_object(document, private, method)  # type: ignore[arg-type]  # the ed25519 column holds an Ed25519 key
 
 
 def _local_username(site: Site, url: str) -> str | None:

@@ -1,0 +1,172 @@
+"""Guarded remote GETs: `fetch_json`, signed by the instance actor and bounded in size and time.
+
+Every GET is signed by the instance actor (draft-cavage-12, ``(request-target) host date``),
+so servers in authorized-fetch mode answer it. Each fetch is bounded: the SSRF guard checks
+the URL and every address the connector uses (federation/ssrf.py), the whole exchange must
+finish within ``fetch_timeout_seconds`` and the body may not exceed ``fetch_max_bytes``.
+Failures are typed (`FetchError.kind`), never bare aiohttp exceptions. Blocked domains and
+actors (read through a short per-process memo) are refused before any connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from functools import lru_cache
+from typing import Any
+
+import aiohttp
+import orjson
+import yarl
+from tortoise.exceptions import ConfigurationError
+from tortoise.expressions import Q
+
+from models.base import column
+from models.context import Site
+from models.federation import ActorBlock, DomainHealth
+from models.urls import UrlRefused, check_url
+
+from . import documents
+from .actors import actor_keys, instance_actor
+from .as2 import as_id, domain_of, type_of
+from .httpsig_cavage import sign_cavage
+from .keys import PrivateKey, load_private_key
+from .memo import LoopMemo
+from .ssrf import GuardedResolver, resolve_public
+
+__all__ = [
+    "ACCEPT",
+    "DOMAIN_STATES",
+    "USER_AGENT",
+    "FetchError",
+    "blocked_actors",
+    "closed_domains",
+    "fetch_json",
+    "mark_available",
+    "refuse_blocked",
+    "remote_object_owner",
+    "signing_key",
+]
+
+ACCEPT = 'application/activity+json, application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
+USER_AGENT = "tallystick (+https://tallystick.dev/)"
+
+
+@lru_cache(maxsize=256)
+def signing_key(private_pem: str) -> PrivateKey:
+    """A private key read from PEM once: loading an RSA key checks it, about 30 ms each time."""
+    return load_private_key(private_pem)
+
+
+class FetchError(Exception):
+    """A remote fetch failed; `kind` is refused, unreachable, gone, not-found, too-large, invalid,
+    or not-object (the document is not the kind of object asked for)."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+
+
+async def _read_limited(reply: aiohttp.ClientResponse, limit: int) -> bytes:
+    if reply.content_length is not None and reply.content_length > limit:
+        raise FetchError("too-large", f"the document is {reply.content_length} bytes; the limit is {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in reply.content.iter_chunked(65_536):
+        size += len(chunk)
+        if size > limit:
+            raise FetchError("too-large", f"the document is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+DOMAIN_STATES = LoopMemo(ttl=5)  # "all": closed domains {domain: "blocked" | "unavailable"}; "actors": blocked ids
+
+
+async def closed_domains() -> dict[str, str]:
+    """Blocked and unavailable domains (re-read at most every few seconds)."""
+    found: dict[str, str] | None = DOMAIN_STATES.get("all")
+    if found is None:
+        rows = await DomainHealth.filter(Q(blocked=True) | Q(unavailable=True)).values_list("domain", "blocked")
+        found = {domain: "blocked" if blocked else "unavailable" for domain, blocked in rows}
+        DOMAIN_STATES.put("all", found)
+    return found
+
+
+async def blocked_actors() -> frozenset[str]:
+    """Ids of the remote actors an admin blocked (re-read at most every few seconds)."""
+    found: frozenset[str] | None = DOMAIN_STATES.get("actors")
+    if found is None:
+        found = frozenset(await column(ActorBlock.all().values_list("uri", flat=True), str))
+        DOMAIN_STATES.put("actors", found)
+    return found
+
+
+async def refuse_blocked(url: str) -> None:
+    try:
+        closed = await closed_domains()
+    except ConfigurationError:  # no database in this process (the `verify` client): nothing is blocked
+        return
+    if closed.get(domain_of(url)) == "blocked":
+        raise FetchError("refused", f"{domain_of(url)} is blocked here")
+    if url in await blocked_actors():
+        raise FetchError("refused", f"{url} is blocked here")
+
+
+async def mark_available(domain: str) -> None:
+    """A domain answered or spoke to us: deliveries to it resume."""
+    if (await closed_domains()).get(domain) == "unavailable":
+        await DomainHealth.filter(domain=domain, unavailable=True).update(unavailable=False, failure_days=[])
+        DOMAIN_STATES.forget()
+
+
+async def fetch_json(site: Site, url: str, *, signed: bool = True, accept: str = ACCEPT) -> dict[str, Any]:
+    """GET a JSON object, signed by the instance actor, within the size and time limits."""
+    allow = site.federation.allow_private_addresses
+    await refuse_blocked(url)
+    try:
+        target = check_url(url, allow_private=allow)
+        await resolve_public(target.host, target.port, allow_private=allow)
+    except UrlRefused as error:
+        raise FetchError("refused", error.detail) from None
+    headers = {"Accept": accept, "User-Agent": USER_AGENT}
+    if signed:
+        instance = await instance_actor()
+        keys = await actor_keys(instance)
+        key_id = f"{documents.instance_actor_url(site.base_url)}#main-key"
+        # signed as aiohttp will send it: yarl normalises percent-escapes (%3A -> :) in the query
+        headers.update(sign_cavage("GET", str(yarl.URL(url)), key_id=key_id, private_key=signing_key(keys.rsa_private_pem)))
+    limits = site.federation
+    connector = aiohttp.TCPConnector(resolver=GuardedResolver(allow_private=allow), force_close=True)
+    try:
+        async with aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=limits.fetch_timeout_seconds)
+        ) as session, session.get(url, headers=headers, allow_redirects=False) as reply:
+            if reply.status == 410:
+                raise FetchError("gone", f"{url} is gone (410)")
+            if reply.status == 404:
+                raise FetchError("not-found", f"{url} was not found (404)")
+            if reply.status != 200:
+                raise FetchError("unreachable", f"{url} answered {reply.status}")
+            body = await _read_limited(reply, limits.fetch_max_bytes)
+    except TimeoutError:
+        raise FetchError("unreachable", f"{url} did not answer within {limits.fetch_timeout_seconds} seconds") from None
+    except (aiohttp.ClientError, OSError) as error:
+        raise FetchError("unreachable", f"cannot reach {url}: {error}"[:300]) from None
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise FetchError("invalid", f"{url} did not answer JSON") from None
+    if not isinstance(document, dict):
+        raise FetchError("invalid", f"{url} did not answer a JSON object")
+    return document
+
+
+async def remote_object_owner(site: Site, uri: str, types: Collection[str]) -> str:
+    """The actor a remote object of one of `types` is attributed to, on the object's own server
+    (the object fetched); FetchError, kind not-object, when the document is no such object."""
+    document = await fetch_json(site, uri)
+    owner = as_id(document.get("attributedTo"))
+    if as_id(document) != uri or type_of(document) not in types or not owner or domain_of(owner) != domain_of(uri):
+        raise FetchError("not-object", f"{uri} is not a {' or '.join(sorted(types))} of its server's actor")
+    return owner

@@ -9,7 +9,7 @@ actor and the objects it creates or changes live on the actor's host; the FEP-8b
 a created or updated object, when it carries one. Then the activity is stored once by its id
 and the caller answers 202.
 
-Processing is the engine's machine INBOX (models/engine): the runner claims stored activities
+Processing is the engine's machine INBOX (declared in models/machines.py): the runner claims stored activities
 under a lease and `process` dispatches on their type in one place. A worker that dies leaves
 an expired lease: the row is reaped and claimed again. Unknown types are stored and marked
 ignored. A handler that fails (the origin of a give we must confirm is down, say) is retried
@@ -33,10 +33,11 @@ from models import sql
 from models.actors import Actor, Role, User, UserStatus
 from models.base import iso
 from models.context import Context, Site
-from models.engine import Go, Lease, Machine, Outcome, Retry, backoff, run_due
+from models.engine import Go, Lease, Outcome, Retry, run_due
 from models.errors import BadInput, Forbidden, NotFound, TooLarge
 from models.federation import InboxActivity, InboxState, RemoteActor, RemoteObject
 from models.ids import new_id
+from models.machines import INBOX
 from models.outputs import Paged
 from models.paging import ListInput, Page, paginate
 from models.registry import REGISTRY, Access
@@ -53,11 +54,10 @@ from .remote_actors import signing_actor
 from .remote_gives import credit_remote_give, is_give_to_us
 from .signed_objects import ObjectRefused, verify_remote_object
 
-__all__ = ["INBOX", "Received", "drain", "process_due", "receive"]
+__all__ = ["Received", "drain", "process_due", "receive"]
 
 log = logging.getLogger("tallystick.inbox")
 
-LEASE_SECONDS = 60
 MAX_URI = 2048
 GROUP_MAX = 200  # rows per INSERT (12 parameters each, far below the databases' limits)
 GATHER_SECONDS = 0.002  # the longest a batch waits for more rows under load
@@ -350,25 +350,6 @@ HANDLERS: dict[str, Handler] = {
     "Update": _on_update,
     "Delete": _on_change,
 }
-
-
-INBOX: Machine[InboxActivity] = Machine(
-    name="federation.inbox",
-    model=InboxActivity,
-    states=[state.value for state in InboxState],
-    ready=InboxState.QUEUED.value,
-    running=InboxState.RUNNING.value,
-    failed=InboxState.FAILED.value,
-    terminal={InboxState.DONE.value, InboxState.IGNORED.value, InboxState.FAILED.value},
-    transitions={InboxState.RUNNING.value: {InboxState.DONE.value, InboxState.IGNORED.value, InboxState.FAILED.value}},
-    retry=backoff.mastodon(jitter=0),  # delivery's figures: n**4 + 15 s after try n
-    max_attempts=lambda site: site.federation.delivery_max_attempts,
-    lease_seconds=LEASE_SECONDS,
-    # The runner records a claim's outcomes when its last row is done: a worker killed meanwhile
-    # has every row of the claim processed again, so claims stay small.
-    batch=10,
-    order=("id",),  # in the order they arrived
-)
 
 
 def _done(outcome: str) -> Outcome:

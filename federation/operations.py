@@ -1,5 +1,7 @@
 """Import this to register every operation: the domain ones (models.operations) and those
-that live in federation because they touch keys, documents or the network."""
+that live in federation because they touch keys, documents or the network; and the engine's
+machines and pumps declared here (webhooks: deliveries and the fan-out pump; callbacks: the
+handler of the jobs.callbacks machine)."""
 
 import models.operations  # noqa: F401
 

@@ -32,10 +32,8 @@ __all__ = [
     "RemoteFollowOut",
     "RemoteObjectOut",
     "SentReportOut",
-    "TriedOut",
     "VerifyAnswerDocument",
     "WebFingerDocument",
-    "WebhookRunOut",
 ]
 
 
@@ -202,15 +200,6 @@ class SentReportOut(Output):
     delivery: SentDeliveryOut | None
     created_at: Timestamp
     decided_at: Timestamp
-
-
-class TriedOut(Output):
-    tried: int
-
-
-class WebhookRunOut(Output):
-    queued: int
-    tried: int
 
 
 class PruneOut(Output):

@@ -2,37 +2,36 @@
 
 Each delivery is POSTed with the shared Standard Webhooks poster (federation/callbacks.py:
 one signer, one SSRF guard), `webhook-id` = the delivery id (the same on every retry, so
-receivers drop duplicates), signed with the owner's webhook secret. A try is claimed by a
-compare-and-set on `attempts`, the HTTP call runs with no transaction open, and the outcome is
-recorded conditional on that claim. Failed tries are retried after the callbacks' BACKOFF; when
-a delivery has failed MAX_TRIES times, or the endpoint answers 410 Gone, the endpoint is
-disabled with the reason, and its owner re-enables it with PATCH {"enabled": true}.
+receivers drop duplicates), signed with the owner's webhook secret. Deliveries are rows of the
+WEBHOOK_DELIVERIES machine (models/machines.py): the engine's runner claims the due ones under a lease, `send` posts
+one with no transaction open and answers what happens next, and failed tries are retried after
+the callbacks' BACKOFF. When a delivery fails its last try (MAX_TRIES), or the endpoint answers
+410 Gone, the endpoint is disabled with the reason in the transaction that records the outcome,
+and its owner re-enables it with PATCH {"enabled": true} (from then on: deliveries of a
+disabled endpoint are not sent). `fan_out_webhooks` is the runner's pump that turns new outbox
+events into deliveries.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
-from typing import Any
+from datetime import datetime, timezone
 
 import orjson
-from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from models.base import column
-from models.context import Context, Site
+from models.context import Site
+from models.engine import MACHINES, GiveUp, Go, Lease, Outcome, Retry, run_due
 from models.events import Event
+from models.machines import WEBHOOK_DELIVERIES
 from models.operations.callbacks import secret_for
-from models.registry import REGISTRY, Access, Input, Transaction
 from models.webhooks import DeliveryState, Webhook, WebhookDelivery, event_message, fan_out
 
-from .callbacks import BACKOFF, CLAIM_SECONDS, MAX_TRIES, post_signed
-from .outputs import WebhookRunOut
+from .callbacks import post_signed
 
-__all__ = ["deliver_webhook", "deliver_due_webhooks", "run_webhooks"]
+__all__ = ["WEBHOOK_DELIVERIES", "send", "fan_out_webhooks", "deliver_due_webhooks", "run_webhooks"]
 
 log = logging.getLogger("tallystick.webhooks")
-
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
@@ -56,78 +55,46 @@ async def _disable(hook: Webhook, reason: str) -> None:
         log.warning("webhook %s disabled: %s", hook.id, reason)
 
 
-async def deliver_webhook(site: Site, delivery_id: str, *, now: datetime | None = None) -> WebhookDelivery | None:
-    """One try of a due delivery; None when it is not due, its endpoint is off, or another process took it."""
-    now = now or _now()
-    delivery = await WebhookDelivery.get_or_none(id=delivery_id).select_related("webhook", "event")
-    if delivery is None or delivery.state != DeliveryState.PENDING.value or not delivery.webhook.enabled:
-        return None
-    if delivery.next_at is not None and delivery.next_at > now:
-        return None
-    claimed = await WebhookDelivery.filter(
-        id=delivery.id, attempts=delivery.attempts, state=DeliveryState.PENDING.value
-    ).update(attempts=delivery.attempts + 1, next_at=now + timedelta(seconds=CLAIM_SECONDS))
-    if not claimed:
-        return None
-    delivery.attempts += 1
-    hook = delivery.webhook
+@WEBHOOK_DELIVERIES.handler(may={DeliveryState.DELIVERED.value})
+async def send(site: Site, delivery: WebhookDelivery, lease: Lease) -> Outcome:
+    """One try of a claimed delivery; a 410 or a failed last try disables its endpoint."""
+    await delivery.fetch_related("webhook", "event")
+    hook, event = delivery.webhook, delivery.event
+    if not hook.enabled:
+        return GiveUp("not sent: the endpoint was disabled")
     secret = await secret_for(hook.owner_id)
-    body = orjson.dumps(event_message(delivery.event))
+    body = orjson.dumps(event_message(event))
     status, problem = await post_signed(site, hook.url, secret.secret, delivery.id, body)  # no transaction open
-    fields: dict[str, Any] = {"last_status": status, "last_error": problem}
-    disable: str | None = None
     if problem is None:
-        fields.update(state=DeliveryState.DELIVERED.value, next_at=None, delivered_at=_now())
-    elif status == 410 or delivery.attempts >= MAX_TRIES:
-        fields.update(state=DeliveryState.FAILED.value, next_at=None)
-        disable = (
-            f"the endpoint answered 410 Gone to {delivery.event.name}"
-            if status == 410
-            else f"{delivery.event.name} could not be delivered in {MAX_TRIES} tries; the last: {problem}"
-        )
-    else:
-        fields.update(next_at=now + timedelta(seconds=BACKOFF[delivery.attempts - 1]))
-    async with in_transaction():
-        changed = await WebhookDelivery.filter(id=delivery.id, attempts=delivery.attempts).update(**fields)
-        if changed and disable is not None:
-            await _disable(hook, disable)
-    await delivery.refresh_from_db()
-    return delivery
-
-
-async def deliver_due_webhooks(site: Site, *, now: datetime | None = None, limit: int = 100) -> int:
-    """Try every pending delivery that is due, oldest first, for enabled endpoints; the number tried."""
-    now = now or _now()
-    due = await column(
-        WebhookDelivery.filter(Q(next_at__isnull=True) | Q(next_at__lte=now))
-        .filter(state=DeliveryState.PENDING.value, webhook__enabled=True)
-        .order_by("id")
-        .limit(limit)
-        .values_list("id", flat=True),
-        str,
+        return Go(DeliveryState.DELIVERED.value, values={"last_status": status, "delivered_at": _now()})
+    if status != 410 and not lease.is_last_try(delivery):
+        return Retry(problem, values={"last_status": status})
+    outcome = GiveUp(problem, values={"last_status": status})
+    reason = (
+        f"the endpoint answered 410 Gone to {event.name}"
+        if status == 410
+        else f"{event.name} could not be delivered in {delivery.attempts} tries; the last: {problem}"
     )
-    tried = 0
-    for delivery_id in due:
-        try:
-            if await deliver_webhook(site, delivery_id, now=now) is not None:
-                tried += 1
-        except Exception:
-            log.exception("webhook delivery %s failed unexpectedly", delivery_id)
-    return tried
+    async with in_transaction():
+        await lease.commit(delivery, outcome)
+        await _disable(hook, reason)
+    return outcome
+
+
+@MACHINES.pump("webhooks.fan_out")
+async def fan_out_webhooks(site: Site) -> int:
+    """The runner's pump: new outbox events become deliveries for the subscriptions that want them."""
+    created = await fan_out()
+    if created:
+        MACHINES.wake(WEBHOOK_DELIVERIES.name)
+    return created
+
+
+async def deliver_due_webhooks(site: Site, *, now: datetime | None = None) -> int:
+    """One batch of the deliveries machine: every due delivery tried once, oldest first; the number tried."""
+    return await run_due(site, WEBHOOK_DELIVERIES, now=now)
 
 
 async def run_webhooks(site: Site, *, now: datetime | None = None) -> dict[str, int]:
     """One pass: new events become deliveries, then the due ones are posted."""
-    return {"queued": await fan_out(), "tried": await deliver_due_webhooks(site, now=now)}
-
-
-class NoInput(Input):
-    pass
-
-
-@REGISTRY.operation(
-    "system.webhooks.deliver", NoInput, output=WebhookRunOut, access=Access.SYSTEM, transaction=Transaction.NONE
-)
-async def deliver_webhooks(ctx: Context, params: NoInput) -> dict[str, int]:
-    """Periodic: fan out new outbox events to subscriptions and post the due deliveries."""
-    return await run_webhooks(ctx.site)
+    return {"queued": await fan_out_webhooks(site), "tried": await deliver_due_webhooks(site, now=now)}

@@ -5,8 +5,9 @@ own name and a lease deadline), renews the lease while it runs, and records the 
 the problem. A reaper puts running jobs whose lease ran out back in the queue.
 
 A chain is a job whose `steps` hold the ordered steps with their per-step state, result or
-problem (see models/operations/chains.py). A job with a callback URL has its record POSTed
-there when it finishes, signed with the caller's webhook secret (federation/callbacks.py).
+problem (see models/operations/chains.py). A job with a callback URL (its `job_callbacks` row,
+models/job_callbacks.py) has its record POSTed there when it finishes, signed with the caller's
+webhook secret (federation/callbacks.py).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from .engine import Durable
 from .events import Event
 
 __all__ = [
-    "Job", "JobState", "CallbackState", "FINISHED", "MANUAL_TRANSITIONS", "WebhookSecret",
+    "Job", "JobState", "FINISHED", "MANUAL_TRANSITIONS", "WebhookSecret",
     "job_view", "job_location", "record_job_event", "revoke_job_tokens",
 ]
 
@@ -34,12 +35,6 @@ class JobState(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
-
-
-class CallbackState(StrEnum):
-    PENDING = "pending"  # to be delivered once the job has finished (or retried later)
-    DELIVERED = "delivered"
-    FAILED = "failed"  # gave up after the last try; POST /jobs/{id}/callback tries again
 
 
 FINISHED = (JobState.SUCCEEDED.value, JobState.FAILED.value, JobState.CANCELLED.value)
@@ -81,13 +76,6 @@ class Job(Durable, Entity):
     max_attempts = fields.IntField(default=3)
     idempotency_key = fields.CharField(max_length=255, null=True)
     request_fingerprint = fields.CharField(max_length=64, null=True)
-    callback_url = fields.CharField(max_length=2048, null=True)
-    callback_state = fields.CharField(max_length=16, null=True)
-    callback_attempts = fields.IntField(default=0)
-    callback_last_status = fields.IntField(null=True)
-    callback_last_error = fields.CharField(max_length=500, null=True)
-    callback_next_at = fields.DatetimeField(null=True)  # earliest next try, null means now
-    callback_delivered_at = fields.DatetimeField(null=True)
     started_at = fields.DatetimeField(null=True)
     finished_at = fields.DatetimeField(null=True)
     # The bearer token the current run acts with (an AccessToken of kind job), revoked when the run ends.
@@ -142,8 +130,9 @@ def job_location(job_id: str) -> str:
     return f"/api/v1/jobs/{job_id}"
 
 
-def job_view(job: Job, usernames: dict[str, str]) -> dict[str, Any]:
-    """The public job record; `usernames` maps the caller and behalf user ids to names."""
+def job_view(job: Job, usernames: dict[str, str], callback: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The public job record; `usernames` maps the caller and behalf user ids to names, `callback`
+    is the view of the job's callback if it has one (models/job_callbacks.py callback_view)."""
     behalf_id = job.on_behalf_of_id
     return {
         "id": job.id,
@@ -159,17 +148,7 @@ def job_view(job: Job, usernames: dict[str, str]) -> dict[str, Any]:
         "max_attempts": job.max_attempts,
         "idempotency_key": job.idempotency_key,
         "steps": job.steps,
-        "callback": None
-        if job.callback_url is None
-        else {
-            "url": job.callback_url,
-            "state": job.callback_state,
-            "attempts": job.callback_attempts,
-            "last_status": job.callback_last_status,
-            "last_error": job.callback_last_error,
-            "next_attempt_at": iso(job.callback_next_at) if job.callback_state == "pending" else None,
-            "delivered_at": iso(job.callback_delivered_at),
-        },
+        "callback": callback,
         "created_at": iso(job.created_at),
         "updated_at": iso(job.updated_at),
         "started_at": iso(job.started_at),

@@ -15,12 +15,15 @@ import orjson
 from . import sql
 from .actors import AccessToken, TokenKind
 from .engine import Lease, Machine, backoff
-from .federation import Delivery, DeliveryState
+from .federation import Delivery, DeliveryState, InboxActivity, InboxState
 from .ids import new_id
+from .job_callbacks import BACKOFF, CLAIM_SECONDS, MAX_TRIES, CallbackState, JobCallback, queue_callback
 from .jobs import FINISHED, MANUAL_TRANSITIONS, Job, JobState, record_job_event, revoke_job_tokens
 from .security import new_bearer_token, token_digest
+from .webhooks import DeliveryState as WebhookState
+from .webhooks import WebhookDelivery
 
-__all__ = ["DELIVERIES", "JOBS"]
+__all__ = ["CALLBACKS", "DELIVERIES", "INBOX", "JOBS", "WEBHOOK_DELIVERIES"]
 
 
 async def _extend_job_tokens(jobs: list[Job], deadline: datetime) -> None:
@@ -46,6 +49,7 @@ async def _job_reaped(job: Job, gave_up: bool, now: datetime) -> None:
             "detail": f"the worker running this job stopped {job.attempts} times; it will not be tried again",
         }
         await Job.filter(id=job.id).update(error=problem, finished_at=now)
+        await queue_callback(job)  # a job that ends here still reports to its callback
     job.state = JobState.FAILED.value if gave_up else JobState.QUEUED.value
     await record_job_event(job, "job.failed" if gave_up else "job.requeued", {"attempts": job.attempts})
 
@@ -127,4 +131,65 @@ DELIVERIES: Machine[Delivery] = Machine(
     batch=2000,
     order=("next_at", "id"),
     only=("signer_id", "activity_uri", "inbox", "domain", "body"),  # no timestamps to parse for 2,000 rows
+)
+
+
+# Job callbacks (rows: models/job_callbacks.py; handler: federation/callbacks.py `send`). A row
+# waits while its job runs; the job's end makes it due (queue_callback).
+CALLBACKS: Machine[JobCallback] = Machine(
+    name="jobs.callbacks",
+    model=JobCallback,
+    states=[state.value for state in CallbackState],
+    ready=CallbackState.PENDING.value,
+    failed=CallbackState.FAILED.value,
+    terminal=(CallbackState.DELIVERED.value, CallbackState.FAILED.value),
+    transitions={CallbackState.PENDING.value: {CallbackState.DELIVERED.value, CallbackState.FAILED.value}},
+    # The job ended (finished, cancelled, terminated, given up): send it. Requeued: wait for the
+    # new end. Sent again by hand (POST /jobs/{id}/callback): due now, whatever it was.
+    manual={
+        CallbackState.WAITING.value: {CallbackState.PENDING.value},
+        CallbackState.PENDING.value: {CallbackState.PENDING.value, CallbackState.WAITING.value},
+        CallbackState.DELIVERED.value: {CallbackState.PENDING.value, CallbackState.WAITING.value},
+        CallbackState.FAILED.value: {CallbackState.PENDING.value, CallbackState.WAITING.value},
+    },
+    retry=backoff.table(BACKOFF),  # 10 s, 1 min, 5 min, 30 min, 1 h, 3 h, 6 h
+    max_attempts=MAX_TRIES,
+    lease_seconds=CLAIM_SECONDS,
+    batch=50,
+    order=("id",),
+)
+
+# Event webhook deliveries (rows: models/webhooks.py; handler: federation/webhooks.py `send`,
+# which disables the endpoint on 410 or a failed last try; fan-out: the `webhooks.fan_out` pump).
+WEBHOOK_DELIVERIES: Machine[WebhookDelivery] = Machine(
+    name="webhooks.deliveries",
+    model=WebhookDelivery,
+    states=[state.value for state in WebhookState],
+    ready=WebhookState.PENDING.value,
+    failed=WebhookState.FAILED.value,
+    terminal=(WebhookState.DELIVERED.value, WebhookState.FAILED.value),
+    transitions={WebhookState.PENDING.value: {WebhookState.DELIVERED.value, WebhookState.FAILED.value}},
+    retry=backoff.table(BACKOFF),  # the callbacks' table
+    max_attempts=MAX_TRIES,
+    lease_seconds=CLAIM_SECONDS,
+    batch=100,
+    order=("id",),  # oldest event first
+)
+
+
+# Activities other servers sent us, processed after the 202 (handler: federation/inbox.py `process`).
+INBOX: Machine[InboxActivity] = Machine(
+    name="federation.inbox",
+    model=InboxActivity,
+    states=[state.value for state in InboxState],
+    ready=InboxState.QUEUED.value,
+    running=InboxState.RUNNING.value,
+    failed=InboxState.FAILED.value,
+    terminal={InboxState.DONE.value, InboxState.IGNORED.value, InboxState.FAILED.value},
+    transitions={InboxState.RUNNING.value: {InboxState.DONE.value, InboxState.IGNORED.value, InboxState.FAILED.value}},
+    retry=backoff.mastodon(jitter=0),  # delivery's figures: n**4 + 15 s after try n
+    max_attempts=lambda site: site.federation.delivery_max_attempts,
+    lease_seconds=60,
+    batch=10,  # each row's outcome is recorded as it ends
+    order=("id",),  # in the order they arrived
 )

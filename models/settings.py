@@ -84,6 +84,4 @@ class JobSettings(_Frozen):
     retention_days: float = Field(30, gt=0)  # finished jobs are purged after this
     scheduler: bool = True  # enqueue periodic work (server/scheduler.py) in processes that run workers
     sweep_seconds: float = Field(15, gt=0)  # stuck-job sweep (expired leases)
-    callback_retry_seconds: float = Field(10, gt=0)
     purge_seconds: float = Field(3600, gt=0)
-    webhook_seconds: float = Field(5, gt=0)  # event webhooks: fan out the outbox, post due deliveries

@@ -21,6 +21,7 @@ from tortoise.transactions import in_transaction
 
 from .actors import User
 from .base import APP, Entity, iso
+from .engine import Durable
 from .events import Event
 from .ids import first_id_at, new_id
 from .jobs import Job
@@ -80,9 +81,13 @@ class Webhook(Entity):
         indexes = (("enabled", "cursor"),)
 
 
-class WebhookDelivery(Entity):
+class WebhookDelivery(Durable, Entity):
     """One event for one subscription, with its tries."""
 
+    # The bookkeeping columns (Durable) are the engine's; the machine that posts these rows,
+    # WEBHOOK_DELIVERIES, is declared in models/machines.py.
+
+    state = fields.CharField(max_length=16, default=DeliveryState.PENDING.value)
     webhook_id: str
     webhook: fields.ForeignKeyRelation[Webhook] = fields.ForeignKeyField(
         f"{APP}.Webhook", related_name="deliveries", on_delete=fields.CASCADE
@@ -91,11 +96,7 @@ class WebhookDelivery(Entity):
     event: fields.ForeignKeyRelation[Event] = fields.ForeignKeyField(
         f"{APP}.Event", related_name="webhook_deliveries", on_delete=fields.CASCADE
     )
-    state = fields.CharField(max_length=16, default=DeliveryState.PENDING.value)
-    attempts = fields.IntField(default=0)
-    next_at = fields.DatetimeField(null=True)  # earliest next try, null means now
     last_status = fields.IntField(null=True)
-    last_error = fields.CharField(max_length=500, null=True)
     delivered_at = fields.DatetimeField(null=True)
 
     class Meta:

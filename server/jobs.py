@@ -14,8 +14,9 @@ together with the `lease.save` that records its result in `steps`. So each step 
 exactly once, a worker that takes over a reaped chain skips the steps already recorded, and a
 later failure does not undo earlier steps.
 
-Callbacks (federation/callbacks.py): the handler tries a finished job's callback right away,
-outside any transaction; failures are retried when due.
+Callbacks: the transaction that records a job's end also makes its callback due
+(models/job_callbacks.py queue_callback); the engine's callbacks machine posts it
+(federation/callbacks.py) and retries failures when due.
 """
 
 from __future__ import annotations
@@ -30,13 +31,13 @@ import orjson
 from aiohttp import web
 from tortoise.transactions import in_transaction
 
-from federation.callbacks import deliver
 from models.actors import AccessToken, User, UserStatus
 from models.context import Context, Site
 from models.engine import GiveUp, Go, Lease, LostLease, Outcome, Runner, claim, run_claimed, run_due
 from models.engine.runner import renew, runner_name
 from models.errors import DomainError, Unauthorized, Unprocessable
 from models.ids import new_id
+from models.job_callbacks import queue_callback
 from models.jobs import Job, JobState
 from models.machines import JOBS
 from models.operations.accounts import authenticate_token
@@ -120,6 +121,7 @@ async def _finish(job: Job, lease: Lease, outcome: Outcome) -> Outcome:
     if job.job_token_id:  # ours: no need to look it up
         await AccessToken.filter(id=job.job_token_id, revoked_at=None).update(revoked_at=_now())
     await record_job_event(job, f"job.{job.state}", {"attempts": job.attempts})
+    await queue_callback(job)  # one conditional UPDATE; the callbacks machine posts it
     return outcome
 
 
@@ -217,14 +219,8 @@ async def _run(site: Site, job: Job, lease: Lease) -> Outcome:
 
 @JOBS.handler(may={JobState.SUCCEEDED.value, JobState.FAILED.value})
 async def run_job(site: Site, job: Job, lease: Lease) -> Outcome:
-    """The jobs machine's handler: run the job, then try its callback (outside any transaction)."""
-    outcome = await _run(site, job, lease)
-    if job.callback_url:
-        try:
-            await deliver(site, job.id)  # failures are recorded and retried when due
-        except Exception:
-            log.exception("job %s: callback delivery failed unexpectedly", job.id)
-    return outcome
+    """The jobs machine's handler: run the job (its end queues its callback)."""
+    return await _run(site, job, lease)
 
 
 class Worker:

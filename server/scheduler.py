@@ -40,9 +40,7 @@ def periodic_work(settings: JobSettings) -> list[Periodic]:
     """What runs periodically, and how often (settings.jobs)."""
     return [
         Periodic("system.jobs.sweep", settings.sweep_seconds, {}),
-        Periodic("system.callbacks.retry", settings.callback_retry_seconds, {}),
         Periodic("system.jobs.purge", settings.purge_seconds, {"retention_days": settings.retention_days}),
-        Periodic("system.webhooks.deliver", settings.webhook_seconds, {}),
         Periodic("system.federation.prune", settings.purge_seconds, {}),  # retention from settings.federation
     ]
 

@@ -16,7 +16,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from federation.callbacks import MAX_TRIES, deliver, deliver_due_callbacks
 from models.events import Event
-from models.jobs import Job
+from models.job_callbacks import JobCallback
 from server.app import create_app
 from server.appkeys import SITE
 
@@ -154,6 +154,7 @@ async def test_callback__a_chain_posts_its_steps(hook_api: Api, receiver: Receiv
     reply = await hook_api.post(JOBS, {"steps": steps, "callback_url": receiver.url}, token=alice)
     assert reply.status == 202, reply
     assert await worker(hook_api, "w").run_once()
+    assert await deliver_due_callbacks(hook_api.client.app[SITE]) == 1  # its end queued the callback
     [hit] = receiver.received
     assert hit["verified"] and [step["state"] for step in hit["payload"]["steps"]] == ["succeeded", "succeeded"]
     assert (await callback_of(hook_api, alice, reply.body["id"]))["state"] == "delivered"
@@ -174,7 +175,8 @@ async def test_callback__receiver_down_is_retried_with_backoff_then_delivered(ho
     site = hook_api.client.app[SITE]
     await receiver.stop()  # nothing listens on the port now
     job = await queued_with_callback(hook_api, alice, receiver.url)
-    assert await worker(hook_api, "w").run_once()  # runs the job, then the first try fails
+    assert await worker(hook_api, "w").run_once()  # runs the job, which queues its callback
+    assert await deliver_due_callbacks(site) == 1  # the first try fails
     first = await callback_of(hook_api, alice, job["id"])
     assert first["state"] == "pending" and first["attempts"] == 1
     assert first["last_status"] is None and "cannot reach" in first["last_error"]
@@ -203,6 +205,7 @@ async def test_callback__gives_up_after_the_last_try_then_manual_redelivery(hook
     receiver.status = 503
     job = await queued_with_callback(hook_api, alice, receiver.url)
     assert await worker(hook_api, "w").run_once()
+    assert await deliver_due_callbacks(hook_api.client.app[SITE]) == 1  # its end queued the callback
     for day in range(1, MAX_TRIES + 2):
         await deliver_due_callbacks(site, now=later(day * 86400))
     callback = await callback_of(hook_api, alice, job["id"])
@@ -228,6 +231,29 @@ async def test_callback__the_address_is_checked_again_before_each_try(hook_api: 
     assert receiver.received == []
 
 
+async def test_callback__a_requeued_job_posts_again_only_when_it_finishes_again(
+    hook_api: Api, receiver: Receiver
+) -> None:
+    alice = await user_with_secret(hook_api, receiver)
+    writer = await hook_api.user("ops", roles=["job-write"])
+    site = hook_api.client.app[SITE]
+    job = await queued_with_callback(hook_api, alice, receiver.url)
+    failed = await hook_api.put(f"/api/v1/admin/jobs/{job['id']}/state", {"state": "failed", "reason": "x"}, token=writer)
+    assert failed.status == 200 and failed.body["callback"]["state"] == "pending", failed
+    assert await deliver_due_callbacks(site) == 1  # the failed job is reported
+    requeued = await hook_api.put(
+        f"/api/v1/admin/jobs/{job['id']}/state", {"state": "queued", "reason": "retry after fix"}, token=writer
+    )
+    assert requeued.status == 200, requeued
+    assert requeued.body["callback"]["state"] == "pending" and requeued.body["callback"]["attempts"] == 1
+    assert await deliver_due_callbacks(site) == 0  # not before the new run has finished
+    assert await worker(hook_api, "w").run_once()
+    assert await deliver_due_callbacks(site) == 1  # its end queued the callback again
+    assert [hit["payload"]["state"] for hit in receiver.received] == ["failed", "succeeded"]
+    callback = await callback_of(hook_api, alice, job["id"])
+    assert callback["state"] == "delivered" and callback["attempts"] == 2
+
+
 # ------------------------------------------------------------------ redeliver and secrets
 
 
@@ -236,14 +262,14 @@ async def test_redeliver__refused_without_callback_unfinished_or_invisible(hook_
     bob = await hook_api.user("bob")
     plain = (await hook_api.post("/api/v1/types", COIN, token=alice, headers=ASYNC)).body
     hooked = await queued_with_callback(hook_api, alice, receiver.url)
-    before = (await Event.all().count(), await Job.filter(callback_attempts__gt=0).count())
+    before = (await Event.all().count(), await JobCallback.filter(attempts__gt=0).count())
     assert_problem(await hook_api.post(f"{JOBS}/{plain['id']}/callback", token=alice), 422, "no-callback")
     assert_problem(await hook_api.post(f"{JOBS}/{hooked['id']}/callback", token=alice), 409, "job-not-finished")
     assert_problem(await hook_api.post(f"{JOBS}/{hooked['id']}/callback", token=bob), 404, "job-not-found")
     assert_problem(await hook_api.post(f"{JOBS}/nope/callback", token=alice), 404, "job-not-found")
     assert_problem(await hook_api.post(f"{JOBS}/{'x' * 65}/callback", token=alice), 400, "validation-failed")
     assert_problem(await hook_api.post(f"{JOBS}/{hooked['id']}/callback"), 401)
-    assert (await Event.all().count(), await Job.filter(callback_attempts__gt=0).count()) == before
+    assert (await Event.all().count(), await JobCallback.filter(attempts__gt=0).count()) == before
     assert receiver.received == []
 
 
@@ -262,6 +288,7 @@ async def test_webhook_secret__stable_until_rotated_and_rotation_signs_new_callb
     assert await Event.filter(name="webhook_secret.rotated").count() == 1
     job = await queued_with_callback(hook_api, alice, receiver.url)
     assert await worker(hook_api, "w").run_once()
+    assert await deliver_due_callbacks(hook_api.client.app[SITE]) == 1  # its end queued the callback
     assert receiver.received[-1]["verified"] is False  # the receiver still has the old secret
     receiver.secret = rotated.body["secret"]
     assert (await hook_api.post(f"{JOBS}/{job['id']}/callback", token=alice)).status == 200

@@ -242,3 +242,18 @@ def test_backoff__mastodon_table_and_retry_after() -> None:
     assert backoff.parse_retry_after("120") == 120 and backoff.parse_retry_after("soon") is None
     moment = datetime(2026, 1, 1, tzinfo=UTC)
     assert backoff.parse_retry_after("Thu, 01 Jan 2026 00:01:00 GMT", moment) == 60
+
+
+async def test_engine__run_due_for_given_ids_takes_only_those(toy_db: None) -> None:
+    registry = Machines()
+    machine = toy_machine(registry)
+
+    @machine.handler(may={"done"})
+    async def do(site: Any, chore: Chore, lease: Lease) -> Go:
+        return Go("done")
+
+    first, second = await chores("first", "second")
+    assert await run_due(None, machine, ids=[second.id]) == 1  # "send this one now"
+    assert [(await Chore.get(id=c.id)).state for c in (first, second)] == ["todo", "done"]
+    assert await run_due(None, machine, ids=[second.id]) == 0  # done: nothing due among the ids
+    assert await run_due(None, machine) == 1

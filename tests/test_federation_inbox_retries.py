@@ -7,9 +7,10 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 
 from federation.delivery import retry_delay
-from federation.inbox import INBOX, process_due
+from federation.inbox import process_due
 from models.engine import claim
 from models.federation import InboxActivity, RemoteCredit
+from models.machines import INBOX
 
 from .conftest import Api
 from .fedhelpers import Remote, fed_api, remote, signed_post, site_of  # noqa: F401

@@ -14,7 +14,9 @@ import pytest
 
 from models.actors import AccessToken, User
 from models.context import Context
+from models.engine import Runner
 from models.jobs import Job
+from models.machines import CALLBACKS
 from models.registry import REGISTRY
 from server.app import create_app
 from server.appkeys import SITE
@@ -49,8 +51,7 @@ def test_periodic_work__uses_the_job_settings(settings: Any) -> None:
     jobs = settings.jobs.model_copy(update={"retention_days": 7, "sweep_seconds": 2})
     work = {periodic.operation: periodic for periodic in periodic_work(jobs)}
     assert set(work) == {
-        "system.jobs.sweep", "system.callbacks.retry", "system.jobs.purge", "system.webhooks.deliver",
-        "system.federation.prune",
+        "system.jobs.sweep", "system.jobs.purge", "system.federation.prune",
     }
     assert work["system.jobs.purge"].input == {"retention_days": 7} and work["system.jobs.sweep"].seconds == 2
 
@@ -98,28 +99,38 @@ async def test_sweep__a_system_job_requeues_a_dead_worker_s_job(queue_api: Api) 
     assert done["state"] == "succeeded" and done["attempts"] == 2
 
 
-async def test_callback_retry__a_due_callback_is_delivered_by_the_periodic_job(
+async def test_callback_retry__a_due_callback_is_delivered_by_the_engine_runner(
     aiohttp_client: Any, tmp_path: Path, database_url: str, receiver: Receiver
 ) -> None:
+    """No periodic job: the callbacks machine's runner posts a callback as soon as it is due."""
     config = make_settings(
         tmp_path, database_url, jobs=FAST_JOBS, embedded_workers=False, federation={"allow_private_addresses": True}
     )
     api = Api(await aiohttp_client(create_app(config)), config)
     alice = await user_with_secret(api, receiver)
     job = await queued_with_callback(api, alice, receiver.url)
-    assert (await api.post(f"{JOBS}/{job['id']}/cancel", token=alice)).status == 200  # finished, not yet posted
-    await Scheduler([]).tick(Periodic("system.callbacks.retry", 10, {}))
-    assert await worker(api, "w").run_once()
+    runner = Runner(api.client.app[SITE], machines=[CALLBACKS], poll_seconds=0.05)
+    runner.start()
+    try:
+        assert (await api.post(f"{JOBS}/{job['id']}/cancel", token=alice)).status == 200  # finished: due now
+        for _ in range(400):  # a generous limit, not a timing check
+            reply = await api.get(f"{JOBS}/{job['id']}", token=alice)
+            assert reply.status == 200, reply
+            if reply.body["callback"]["state"] == "delivered":
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await runner.stop()
+    assert reply.body["callback"]["state"] == "delivered" and reply.body["callback"]["attempts"] == 1
     [hit] = receiver.received
     assert hit["verified"] and hit["payload"]["state"] == "cancelled"
-    assert (await api.get(f"{JOBS}/{job['id']}", token=alice)).body["callback"]["state"] == "delivered"
     await api.client.close()
 
 
 @pytest.fixture
 async def scheduled_api(aiohttp_client: Any, tmp_path: Path, database_url: str) -> AsyncIterator[Api]:
     """Embedded workers with the real APScheduler firing every 0.2 s."""
-    jobs = {**FAST_JOBS, "sweep_seconds": 0.2, "callback_retry_seconds": 0.2, "purge_seconds": 0.2}
+    jobs = {**FAST_JOBS, "sweep_seconds": 0.2, "purge_seconds": 0.2}
     config = make_settings(tmp_path, database_url, jobs=jobs)
     api = Api(await aiohttp_client(create_app(config)), config)
     yield api

@@ -123,3 +123,51 @@ async def test_upgrade_to_0008__inbox_retry_reasons_move_to_last_error(empty_dat
         ("i4", "ignored", 1, "ignored: not the owner", None, None),
         ("i5", "queued", 0, None, None, None),
     ]
+
+
+async def test_upgrade_to_0009__job_callbacks_move_to_their_own_rows_and_keep_their_state(
+    empty_database: str,
+) -> None:
+    config = tortoise_config(empty_database)
+    await migrate(config=config, target="tallystick.0005_ledger_flag_authors")
+    await Tortoise.close_connections()
+    await Tortoise.init(config=config)
+    later = datetime(2030, 1, 1, tzinfo=UTC)
+    try:
+        now = datetime.now(UTC)
+        columns = (
+            '"id", "created_at", "updated_at", "operation", "input", "state", "attempts", "max_attempts", '
+            '"callback_url", "callback_state", "callback_attempts", "callback_last_status", "callback_last_error", '
+            '"callback_next_at"'
+        )
+        for job_id, state, url, callback, tries, status, error, next_at in (
+            ("j1", "queued", "https://a.example/hook", "pending", 0, None, None, None),
+            ("j2", "succeeded", "https://b.example/hook", "pending", 2, 503, "the receiver answered 503", later),
+            ("j3", "failed", "https://c.example/hook", "delivered", 1, 200, None, None),
+            ("j4", "succeeded", None, None, 0, None, None, None),
+        ):
+            await _execute(
+                f'INSERT INTO "jobs" ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+                job_id, now, now, "ledger.balance", "{}", state, 1, 3, url, callback, tries, status, error, next_at,
+            )
+    finally:
+        await Tortoise.close_connections()
+    await migrate(config=config)
+    await Tortoise.close_connections()
+    await Tortoise.init(config=config)
+    try:
+        rows = await _rows(
+            'SELECT "job_id", "url", "state", "attempts", "last_status", "last_error", "next_at" FROM "job_callbacks"'
+        )
+        job_columns = await _rows('SELECT * FROM "jobs" WHERE "id" = \'j2\'')
+    finally:
+        await Tortoise.close_connections()
+    callbacks = {row.pop("job_id"): row for row in rows}
+    assert set(callbacks) == {"j1", "j2", "j3"}  # the job without a callback has no row
+    assert callbacks["j1"]["state"] == "waiting" and callbacks["j1"]["attempts"] == 0  # sent when the job ends
+    retrying = callbacks["j2"]
+    assert (retrying["state"], retrying["attempts"], retrying["last_status"]) == ("pending", 2, 503)
+    assert retrying["url"] == "https://b.example/hook" and retrying["last_error"] == "the receiver answered 503"
+    assert str(retrying["next_at"]).startswith("2030-01-01")  # still waits for its next try
+    assert callbacks["j3"]["state"] == "delivered" and callbacks["j3"]["last_status"] == 200
+    assert job_columns and not [column for column in job_columns[0] if column.startswith("callback_")]

@@ -118,11 +118,9 @@ EXPECTED_SCOPES = {
     "sets.tokens": R,
     "sets.update": W,
     # internal: no token reaches them (404 to everyone); the strictest scope all the same
-    "system.callbacks.retry": AW,
     "system.federation.prune": AW,
     "system.jobs.purge": AW,
     "system.jobs.sweep": AW,
-    "system.webhooks.deliver": AW,
     "tokens.create": W,
     "tokens.delete": W,
     "tokens.disclosures": R,

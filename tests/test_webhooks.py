@@ -4,6 +4,7 @@ with backoff; an endpoint that keeps failing is disabled with the reason, and re
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 from collections.abc import AsyncIterator
@@ -14,13 +15,13 @@ from typing import Any
 import pytest
 
 from federation.callbacks import MAX_TRIES
-from federation.webhooks import run_webhooks
+from federation.webhooks import WEBHOOK_DELIVERIES, run_webhooks
 from models import webhooks as webhook_models
+from models.engine import Runner
 from models.urls import is_public
-from models.webhooks import fan_out
+from models.webhooks import WebhookDelivery, fan_out
 from server.app import create_app
 from server.appkeys import SITE
-from server.scheduler import Periodic, Scheduler
 
 from .conftest import Api, assert_problem
 from .dbutil import test_settings as make_settings
@@ -261,13 +262,38 @@ async def test_webhooks__410_gone_disables_at_once(hook_api: Api, receivers: lis
     assert got["enabled"] is False and "410" in got["disabled_reason"]
 
 
-async def test_webhooks__the_periodic_job_delivers(hook_api: Api, receivers: list[Receiver]) -> None:
+async def test_webhooks__the_engine_runner_fans_out_and_delivers(hook_api: Api, receivers: list[Receiver]) -> None:
+    """No periodic job: the runner's pump turns the event into a delivery and the machine posts it."""
     alice = await user_with_secret(hook_api, receivers[0])
     await subscribe(hook_api, alice, receivers[0].url, events=["type.created"])
     await hook_api.post("/api/v1/types", COIN, token=alice, expect=201)
-    assert await Scheduler([]).tick(Periodic("system.webhooks.deliver", 5, {}))
-    assert await worker(hook_api, "w").run_once()
+    runner = Runner(hook_api.client.app[SITE], machines=[WEBHOOK_DELIVERIES], poll_seconds=0.05)
+    runner.start()
+    try:
+        for _ in range(400):  # a generous limit, not a timing check
+            if await WebhookDelivery.filter(state="delivered").exists():
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await runner.stop()
+    [delivery] = await WebhookDelivery.all()
+    assert (delivery.state, delivery.attempts, delivery.lease_owner) == ("delivered", 1, None)
     assert received(receivers[0]) == ["type.created"]
+
+
+async def test_webhooks__a_delivery_left_for_a_disabled_endpoint_is_not_sent(
+    hook_api: Api, receivers: list[Receiver]
+) -> None:
+    alice = await user_with_secret(hook_api, receivers[0])
+    hook = await subscribe(hook_api, alice, receivers[0].url, events=["type.created"])
+    assert (await hook_api.post("/api/v1/types", COIN, token=alice)).status == 201
+    assert await fan_out() == 1
+    off = await hook_api.patch(f"{HOOKS}/{hook['id']}", {"enabled": False}, token=alice)
+    assert off.status == 200 and off.body["enabled"] is False, off
+    assert (await deliver(hook_api))["tried"] == 1
+    assert receivers[0].received == []
+    [left] = (await hook_api.get(f"{HOOKS}/{hook['id']}/deliveries", token=alice)).body["items"]
+    assert left["state"] == "failed" and left["last_error"] == "not sent: the endpoint was disabled"
 
 
 async def test_fan_out__leaves_the_newest_events_for_the_next_pass(hook_api: Api, receivers: list[Receiver]) -> None:

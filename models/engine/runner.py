@@ -179,10 +179,12 @@ def _due(machine: Machine[Any], now: datetime) -> Q:
 
 async def claim(
     machine: Machine[Any], site: Site | None, *, owner: str | None = None, limit: int | None = None,
-    now: datetime | None = None,
+    now: datetime | None = None, ids: Iterable[str] | None = None,
 ) -> tuple[Lease, list[Any]]:
-    """Take up to `limit` due rows no other runner took; the lease and the rows (possibly none)."""
+    """Take up to `limit` due rows no other runner took (only among `ids` if given: a person's
+    "send it now"); the lease and the rows (possibly none)."""
     given, now = now is not None, now or _now()
+    due = _due(machine, now) if ids is None else _due(machine, now) & Q(id__in=list(ids))
     # The lease token names who holds the rows (admins see it). An owner runs one claim at a time
     # (a worker, a runner's task); a caller without a name gets a fresh one for this claim.
     token = (owner or f"{runner_name()}:{new_id()[-10:]}")[-100:]
@@ -201,15 +203,15 @@ async def claim(
     if _is_postgres():
         async with in_transaction():
             ids = await (
-                model.filter(_due(machine, now)).order_by(*machine.order).limit(limit)
+                model.filter(due).order_by(*machine.order).limit(limit)
                 .select_for_update(skip_locked=True).values_list("id", flat=True)
             )
             if ids:
                 await model.filter(id__in=list(ids)).update(**columns)
     else:
-        ids = await model.filter(_due(machine, now)).order_by(*machine.order).limit(limit).values_list("id", flat=True)
+        ids = await model.filter(due).order_by(*machine.order).limit(limit).values_list("id", flat=True)
         if ids:  # the compare-and-set: rows another runner took meanwhile no longer match
-            await model.filter(_due(machine, now), id__in=list(ids)).update(**columns)
+            await model.filter(due, id__in=list(ids)).update(**columns)
     if not ids:
         return lease, []
     query = model.filter(lease_owner=token).order_by(*machine.order)
@@ -328,7 +330,11 @@ async def _handle(site: Site | None, lease: Lease, rows: list[Any]) -> dict[str,
     for row in rows:
         lease.current = row.id
         try:
-            outcomes[row.id] = _checked(machine, row.id, await machine.run_one(site, row, lease))
+            outcome = _checked(machine, row.id, await machine.run_one(site, row, lease))
+            if row.id not in lease.committed:  # recorded as each row ends: a crash repeats one row, not the claim
+                await record(lease, [row], {row.id: outcome})
+                lease.committed.add(row.id)
+            outcomes[row.id] = outcome
         except LostLease:
             log.warning("machine %s: %s was taken from us while it ran; its changes rolled back", machine.name, row.id)
             lease.committed.add(row.id)  # nothing to record: it is not ours
@@ -344,15 +350,16 @@ _last_reap: dict[tuple[int, str], float] = {}
 
 async def run_due(
     site: Site | None, machine: Machine[Any], *, owner: str | None = None, now: datetime | None = None,
-    limit: int | None = None,
+    limit: int | None = None, ids: Iterable[str] | None = None,
 ) -> int:
-    """Claim one batch of due rows of `machine`, run it under a renewed lease; rows handled."""
+    """Claim one batch of due rows of `machine` (only among `ids` if given), run it under a
+    renewed lease; rows handled."""
     if machine.running is not None:  # reap now and then, so a dead runner's rows come back soon
         key, moment = (id(site), machine.name), time.monotonic()
         if moment - _last_reap.get(key, 0.0) >= machine.lease_seconds(site) / 3:
             _last_reap[key] = moment
             await reap(machine, site, now=now)
-    lease, rows = await claim(machine, site, owner=owner, limit=limit, now=now)
+    lease, rows = await claim(machine, site, owner=owner, limit=limit, now=now, ids=ids)
     if rows:
         await run_claimed(lease, rows)
     return len(rows)

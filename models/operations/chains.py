@@ -24,7 +24,8 @@ from tortoise.transactions import in_transaction
 
 from ..context import Context
 from ..errors import BadInput, TooLarge, Unprocessable
-from ..jobs import CallbackState, Job
+from ..job_callbacks import JobCallback
+from ..jobs import Job
 from ..urls import check_callback_syntax
 from ..outputs import JobOut
 from ..registry import REGISTRY, Input, Transaction
@@ -208,8 +209,8 @@ async def submit_chain(ctx: Context, params: ChainInput) -> dict[str, Any]:
             operation=CHAIN_OPERATION,
             input={},
             steps=steps,
-            callback_url=params.callback_url,
-            callback_state=CallbackState.PENDING.value if params.callback_url else None,
         )
+        if params.callback_url:
+            await JobCallback.create(id=job.id, job=job, url=params.callback_url)
         await record_job_event(job, "job.queued", {"steps": [step.id for step in params.steps]})
     return await render_job(job)

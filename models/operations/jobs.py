@@ -29,7 +29,8 @@ from ..actors import TokenKind, User
 from ..context import Context
 from ..engine import move
 from ..errors import BadInput, Conflict, Forbidden, NotFound, Unprocessable
-from ..jobs import FINISHED, CallbackState, Job, JobState, job_location, job_view, record_job_event, revoke_job_tokens
+from ..job_callbacks import JobCallback, callback_of, callbacks_of, queue_callback
+from ..jobs import FINISHED, Job, JobState, job_location, job_view, record_job_event, revoke_job_tokens
 from ..machines import JOBS
 from ..outputs import JobOut, Paged
 from ..paging import ListInput, paginate
@@ -149,9 +150,9 @@ async def enqueue(ctx: Context, request: JobRequest) -> tuple[Job, bool]:
                 max_attempts=request.max_attempts,
                 idempotency_key=key,
                 request_fingerprint=request.fingerprint if key is not None else None,
-                callback_url=request.callback_url,
-                callback_state=CallbackState.PENDING.value if request.callback_url else None,
             )
+            if request.callback_url:
+                await JobCallback.create(id=job.id, job=job, url=request.callback_url)
             await record_job_event(job, "job.queued", {"on_behalf_of": behalf.username if behalf else None})
     except IntegrityError:
         if key is None:
@@ -168,7 +169,7 @@ async def _usernames(jobs: list[Job]) -> dict[str, str]:
 
 
 async def render_job(job: Job) -> dict[str, Any]:
-    return job_view(job, await _usernames([job]))
+    return job_view(job, await _usernames([job]), await callback_of(job.id))
 
 
 def _mine(user: User) -> Q:
@@ -208,7 +209,8 @@ async def list_jobs(ctx: Context, params: JobListInput) -> Any:
         query = query.filter(operation=params.operation)
     page = await paginate(query, params)
     usernames = await _usernames(page.items)
-    return page.map(lambda job: job_view(job, usernames))
+    callbacks = await callbacks_of(job.id for job in page.items)
+    return page.map(lambda job: job_view(job, usernames, callbacks.get(job.id)))
 
 
 @REGISTRY.operation("jobs.cancel", JobIdInput, output=JobOut)
@@ -222,6 +224,7 @@ async def cancel_job(ctx: Context, params: JobIdInput) -> dict[str, Any]:
     if not changed:
         raise Conflict(f"the job has already {job.state}", code="job-finished", extra={"state": job.state})
     await revoke_job_tokens(job.id)
+    await queue_callback(job)
     await record_job_event(job, "job.cancelled", {"by": ctx.require_user().username})
     return await render_job(job)
 

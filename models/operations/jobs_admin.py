@@ -23,7 +23,8 @@ from ..bounds import Days, Hours, Seconds
 from ..context import Context
 from ..engine import move, reap, reap_all
 from ..errors import Conflict, Forbidden, NotFound
-from ..jobs import FINISHED, CallbackState, Job, JobState, job_view, revoke_job_tokens
+from ..job_callbacks import callbacks_of, queue_callback, rewind_callback
+from ..jobs import FINISHED, Job, JobState, job_view, revoke_job_tokens
 from ..machines import JOBS
 from ..outputs import JobOut, Output, Paged
 from ..paging import ListInput, paginate
@@ -80,8 +81,6 @@ async def change_state(job: Job, target: str, *, reason: str, by: str, event: st
     changes: dict[str, Any] = {"updated_at": now}
     if target == JobState.QUEUED.value:  # a fresh start: as if it had just been queued
         changes.update(result=None, error=None, finished_at=None, started_at=None, attempts=0, last_error=None)
-        if job.callback_url:
-            changes.update(callback_state=CallbackState.PENDING.value, callback_next_at=None)
     else:
         title = "Job cancelled" if target == JobState.CANCELLED.value else "Job terminated"
         changes.update(finished_at=now, error=_problem("job-terminated", title, 409, f"{by}: {reason}"))
@@ -90,6 +89,10 @@ async def change_state(job: Job, target: str, *, reason: str, by: str, event: st
             await job.refresh_from_db()
             raise Conflict(f"the job changed meanwhile; it is now {job.state}", code="job-changed")
         await revoke_job_tokens(job.id)
+        if target == JobState.QUEUED.value:
+            await rewind_callback(job)
+        else:
+            await queue_callback(job)
         previous = job.state
         await job.refresh_from_db()
         await record_job_event(job, event, {"from": previous, "reason": reason, "by": by})
@@ -125,12 +128,13 @@ async def stuck_jobs(ctx: Context, params: StuckInput) -> Any:
         query = query.filter(operation=params.operation)
     page = await paginate(query, params)
     usernames = await _usernames(page.items)
+    callbacks = await callbacks_of(job.id for job in page.items)
 
     def render(job: Job) -> dict[str, Any]:
         expired = job.lease_expires_at is not None and job.lease_expires_at < now
         running = (now - job.started_at).total_seconds() if job.started_at else None
         return {
-            **job_view(job, usernames),
+            **job_view(job, usernames, callbacks.get(job.id)),
             "lease_owner": job.lease_owner,
             "stuck_because": "lease-expired" if expired else "running-too-long",
             "running_seconds": running,

@@ -6,6 +6,7 @@ success response (a component schema), None a 204 without a body.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -195,11 +196,19 @@ def _operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-def build_openapi(routes: list[Route], base_url: str, version: str) -> dict[str, Any]:
+@functools.lru_cache(maxsize=4)
+def _paths_and_schemas(routes: tuple[Route, ...]) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """The per-route part, built once per process: generating every output model's JSON schema
+    costs about 0.3 s, and every app (each test makes several) used to pay it. Read-only."""
     components: dict[str, Any] = {"Problem": _PROBLEM_SCHEMA}
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, components)
+    return paths, components
+
+
+def build_openapi(routes: list[Route], base_url: str, version: str) -> dict[str, Any]:
+    paths, components = _paths_and_schemas(tuple(routes))
     return {
         "openapi": "3.1.0",
         "info": {

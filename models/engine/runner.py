@@ -206,8 +206,8 @@ async def claim(
                 model.filter(due).order_by(*machine.order).limit(limit)
                 .select_for_update(skip_locked=True).values_list("id", flat=True)
             )
-            if ids:
-                await model.filter(id__in=list(ids)).update(**columns)
+            if ids:  # still the compare-and-set: the lock spares a fight, the condition decides
+                await model.filter(due, id__in=list(ids)).update(**columns)
     else:
         ids = await model.filter(due).order_by(*machine.order).limit(limit).values_list("id", flat=True)
         if ids:  # the compare-and-set: rows another runner took meanwhile no longer match

@@ -45,10 +45,13 @@ async def direct_rate(ctx: Any, count: int) -> float:
     return count / (time.perf_counter() - start)
 
 
-async def job_rate(ctx: Any, settings: Any, count: int) -> tuple[float, float]:
-    """(jobs/s from the first enqueue to the last success, jobs/s of the drain alone)."""
-    from models.jobs import Job
+async def job_rate(ctx: Any, settings: Any, count: int, *, batched: bool = True) -> tuple[float, float]:
+    """(jobs/s from the first enqueue to the last success, jobs/s of the drain alone).
+
+    batched: claim as the runner's loop does (several jobs a claim); else one claim per job
+    (Worker.run_once), the measure printed before #15, kept beside the new one."""
     from models.engine import run_due
+    from models.jobs import Job
     from models.machines import JOBS
     from models.operations.jobs import JobRequest, enqueue
     from server.jobs import Worker
@@ -58,12 +61,17 @@ async def job_rate(ctx: Any, settings: Any, count: int) -> tuple[float, float]:
     for _ in range(count):
         await enqueue(ctx, JobRequest(operation=OPERATION))
     drain_start = time.perf_counter()
-    while await run_due(worker.site, JOBS, owner=worker.name):  # as the runner's loop claims (batches)
-        pass
+    if batched:
+        while await run_due(worker.site, JOBS, owner=worker.name):
+            pass
+    else:
+        while await worker.run_once():
+            pass
     end = time.perf_counter()
     succeeded = await Job.filter(state="succeeded").count()
     if succeeded != count:
         raise RuntimeError(f"{succeeded} of {count} jobs succeeded")
+    await Job.all().delete()  # the next measure starts from an empty queue
     return count / (end - start), count / (end - drain_start)
 
 
@@ -99,6 +107,7 @@ async def main(args: argparse.Namespace) -> None:
             ctx = await _context(settings)
             await direct_rate(ctx, 20)  # warm-up: imports, first queries
             direct = await direct_rate(ctx, args.jobs)
+            _, drain_one = await job_rate(ctx, settings, args.jobs, batched=False)
             end_to_end, drain = await job_rate(ctx, settings, args.jobs)
             latencies = await start_latencies(ctx, settings, args.latency)
 
@@ -109,6 +118,7 @@ async def main(args: argparse.Namespace) -> None:
     print_row("direct calls/s (baseline)", f"{direct:,.0f}")
     print_row("jobs/s, enqueue -> worker -> succeeded", f"{end_to_end:,.0f}", f"ratio {end_to_end / direct:.3f}")
     print_row("jobs/s, drain only", f"{drain:,.0f}", f"ratio {drain / direct:.3f}")
+    print_row("jobs/s, drain only, one claim per job (old)", f"{drain_one:,.0f}", f"ratio {drain_one / direct:.3f}")
     print_row(f"enqueue -> start latency p50 ({args.latency} jobs)", ms(median(latencies)))
     print_row("enqueue -> start latency p99", ms(percentile(latencies, 99)))
 

@@ -8,6 +8,8 @@ carried out, so a repeat gets the same entry.
 
 from __future__ import annotations
 
+from typing import Any
+
 from orjson import loads
 from tortoise import fields, migrations
 from tortoise.fields.base import OnDelete
@@ -18,7 +20,7 @@ from tortoise.migrations import operations as ops
 from models.ids import new_id
 
 
-def _entity() -> list[tuple[str, fields.Field]]:  # type: ignore[type-arg]
+def _entity() -> list[tuple[str, fields.Field[Any]]]:
     return [
         ("id", fields.CharField(primary_key=True, default=new_id, unique=True, db_index=True, max_length=26)),
         ("created_at", fields.DatetimeField(auto_now=False, auto_now_add=True)),
@@ -26,7 +28,7 @@ def _entity() -> list[tuple[str, fields.Field]]:  # type: ignore[type-arg]
     ]
 
 
-def _actor(name: str, related: str) -> tuple[str, fields.Field]:  # type: ignore[type-arg]
+def _actor(name: str, related: str) -> tuple[str, fields.Field[Any]]:
     return (name, fields.ForeignKeyField(
         "tallystick.Actor", source_field=f"{name}_id", db_constraint=True, to_field="id", related_name=related,
         on_delete=OnDelete.CASCADE,

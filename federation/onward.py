@@ -37,7 +37,7 @@ from models.actors import Actor, local_actor_url
 from models.amounts import to_decimal_string
 from models.base import iso
 from models.context import Context, Site
-from models.engine import GiveUp, Go, Lease, Outcome, Retry, run_due
+from models.engine import GiveUp, Go, Lease, Outcome, Retry, claimed_at_birth, run_claimed
 from models.errors import BadInput, DomainError, Forbidden, NotFound, Unprocessable
 from models.federation import OnwardGive, OnwardState, RemoteActor
 from models.holdings import OnwardOut, exact, minor_of, origin_of, remote_holdings
@@ -163,15 +163,16 @@ async def ask_origin(ctx: Context, kind: str, params: Any) -> dict[str, Any]:
         if recipient.id == holder.id:
             raise Unprocessable("you cannot give to yourself", code="self-give")
         target_uri, handle = recipient.uri or local_actor_url(ctx.site.base_url, recipient), params.to.strip()
+    lease, claimed = claimed_at_birth(ONWARD_GIVES, ctx.site)  # we send it now; no runner may meanwhile
     row = OnwardGive(
-        state=OnwardState.PENDING.value, holder=holder, kind=kind, type_uri=type_uri, symbol=holding.symbol,
+        **claimed, holder=holder, kind=kind, type_uri=type_uri, symbol=holding.symbol,
         endpoint=ledger_endpoint(type_uri), amount=amount, target_uri=target_uri, target_handle=handle,
         sources=sources, description=params.description or "",
         request_uri="",
     )
     row.request_uri = f"{local_actor_url(ctx.site.base_url, holder)}/ledger-requests/{row.id}"
     await row.save()
-    await run_due(ctx.site, ONWARD_GIVES, ids=[row.id])  # at once; the runner takes it if we lose the race
+    await run_claimed(lease, [row])
     row = await OnwardGive.get(id=row.id)
     if row.state == OnwardState.REFUSED.value:
         raise _refusal(row)

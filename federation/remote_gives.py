@@ -31,6 +31,7 @@ from .as2 import as_id, as_list, domain_of, type_of
 from .fetch import FetchError, fetch_json
 from .follows import local_actor_of
 from .outputs import HoldingsOut
+from .remote_actors import remote_actor
 
 __all__ = ["apply_confirmed_entry", "concerns_us", "holdings", "settle_remote_entry"]
 
@@ -85,15 +86,17 @@ async def settle_remote_entry(site: Site, obj: Mapping[str, Any], sender: Remote
 
 
 async def _giver(site: Site, author_uri: str, sender: RemoteActor | None) -> Actor | None:
-    """Who a credit is from: the entry's author if we know it (a user here, a remote actor seen
-    before), else the actor that told us."""
+    """Who a credit is from: the entry's author (a user here, or a remote actor, fetched if we
+    have not seen it: a give onward comes from a third server), else the actor that told us."""
     local = await local_actor_of(site, author_uri)
     if local is not None:
         return local
-    known = await RemoteActor.get_or_none(uri=author_uri).select_related("actor")
-    if known is not None:
-        return known.actor
-    return await Actor.get_or_none(id=sender.actor_id) if sender is not None else None
+    author: RemoteActor | None = sender
+    try:
+        author = await remote_actor(site, author_uri)
+    except FetchError:
+        pass
+    return await Actor.get_or_none(id=author.actor_id) if author is not None else None
 
 
 async def apply_confirmed_entry(site: Site, confirmed: Mapping[str, Any], *, sender: RemoteActor | None = None) -> str:

@@ -47,7 +47,7 @@ from models.operations.ledger import resolve_actor, split_handle
 from models.operations.remote_spends import carry_out_request
 from models.outputs import Paged
 from models.paging import ListInput, paginate
-from models.registry import REGISTRY, Input
+from models.registry import REGISTRY, Access, Input
 
 from . import documents
 from .as2 import as_id, as_list, domain_of, type_of
@@ -102,9 +102,8 @@ async def _recipient(ctx: Context, handle: str) -> Actor:
 
 
 def _checked_amount(value: str, field: str) -> str:
-    minor, _ = minor_of(value.strip())
-    if minor <= 0:
-        raise Unprocessable(f"{field} must be more than zero", code="invalid-amount")
+    """A positive decimal, read by the ledger's parser (400 invalid-amount otherwise)."""
+    minor_of(value.strip())
     return value.strip()
 
 
@@ -255,7 +254,7 @@ class RemoteGivesInput(ListInput):
     state: OnwardState | None = None
 
 
-@REGISTRY.operation("ledger.remote_gives.list", RemoteGivesInput, output=Paged[OnwardOut])
+@REGISTRY.operation("ledger.remote_gives.list", RemoteGivesInput, output=Paged[OnwardOut], access=Access.USER)
 async def list_remote_gives(ctx: Context, params: RemoteGivesInput) -> Any:
     """Your gives and burns of units held on other servers, newest first, with their state."""
     query = OnwardGive.filter(holder_id=ctx.require_actor().id)
@@ -270,7 +269,7 @@ class RemoteGiveInput(Input):
     id: str = Field(min_length=1, max_length=64)
 
 
-@REGISTRY.operation("ledger.remote_gives.get", RemoteGiveInput, output=OnwardOut)
+@REGISTRY.operation("ledger.remote_gives.get", RemoteGiveInput, output=OnwardOut, access=Access.USER)
 async def get_remote_give(ctx: Context, params: RemoteGiveInput) -> dict[str, Any]:
     """One of your gives of units held on another server: pending, done, refused or failed."""
     row = await OnwardGive.get_or_none(id=params.id, holder_id=ctx.require_actor().id)

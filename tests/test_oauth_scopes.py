@@ -89,6 +89,8 @@ EXPECTED_SCOPES = {
     "jobs.redeliver": W,
     "jobs.submit": W,  # queues work (and a callback POST); each step is checked as well
     "ledger.balance": R,
+    "ledger.remote_gives.list": R,
+    "ledger.remote_gives.get": R,
     "ledger.burn": W,
     "ledger.create": W,
     "ledger.flag": W,

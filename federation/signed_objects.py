@@ -25,7 +25,7 @@ from pydantic import Field
 
 from models.actors import INSTANCE_USERNAME, Actor, local_actor_url
 from models.context import Context, Site
-from models.errors import DomainError
+from models.errors import DomainError, Gone
 from models.operations.entries import entry_rows
 from models.operations.types import get_type
 from models.registry import REGISTRY, Access, Input
@@ -208,8 +208,20 @@ async def signed_document(site: Site, kind: str, object_id: str) -> dict[str, An
     signer = found.signer or found.owner
     if kind not in SIGNED_KINDS or signer.domain:  # we hold no key of a remote owner
         return found.document
-    owner = await local_user_actor(signer.username)  # 410 once the owner's account is deleted
-    return await sign_as(site, owner, found.document)
+    owner = await _entry_signer(signer) if found.signer else await local_user_actor(signer.username)
+    if owner is None:
+        return found.document
+    return await sign_as(site, owner, found.document)  # an owner's own object is 410 once the account is deleted
+
+
+async def _entry_signer(type_owner: Actor) -> Actor | None:
+    """The type owner who signs a ledger entry; None when that account was deleted: the ledger's
+    history stays and its units still move, served and published without a proof (nobody could
+    fetch the key any more)."""
+    try:
+        return await local_user_actor(type_owner.username)
+    except Gone:
+        return None
 
 
 class TraceInput(Input):
@@ -247,8 +259,8 @@ async def signed_trace(ctx: Context, params: TraceInput) -> dict[str, Any]:
             recipient_url=object_actor_url(site, recipient) if recipient is not None else None,
             type_symbol=token_type.symbol, token_owner_url=owner_url,
         ))
-    if not token_type.owner.domain:
-        owner = await local_user_actor(token_type.owner.username)
+    owner = None if token_type.owner.domain else await _entry_signer(token_type.owner)
+    if owner is not None:
         private, method = await _signing_key(site, owner)
         for start in range(0, len(entries), SIGN_BATCH):
             if start:

@@ -97,10 +97,12 @@ AP = {"Accept": "application/activity+json"}
 BOB = "http://127.0.0.1:8080/users/bob"
 
 
-async def a_chain(api: Api, alice: str) -> tuple[str, list[str]]:
+async def a_chain(api: Api, alice: str, tokens: dict[str, str] | None = None) -> tuple[str, list[str]]:
     """Alice's Coin: she mints 10, gives 6 to bob, bob gives 4 to carol, carol gives 1 to dave
-    (three hops, each give by the holder, not by the type's owner); the type and the entry ids."""
-    tokens = {"alice": alice, **{name: await api.user(name) for name in ("bob", "carol", "dave")}}
+    (three hops, each give by the holder, not by the type's owner); the type and the entry ids
+    (and in `tokens`, each user's API token)."""
+    tokens = tokens if tokens is not None else {}
+    tokens.update({"alice": alice, **{name: await api.user(name) for name in ("bob", "carol", "dave")}})
     type_id = (await api.post("/api/v1/types", COIN, token=alice, expect=201)).body["id"]
     ids = [(await api.post("/api/v1/ledger/create", {"type": type_id, "amount": "10"}, token=alice, expect=201)).body["id"]]
     for giver, amount, to in (("alice", "6", "bob"), ("bob", "4", "carol"), ("carol", "1", "dave")):
@@ -205,8 +207,8 @@ async def test_ledger_trace__a_changed_or_missing_ancestor_is_named(fed_api: Api
         return {**trace, "orderedItems": items}
 
     refused = [(v.token, v.detail) for v in await check_trace(site, changed(bobs_give, amount="5.00"), key) if v.verdict != "valid"]
-    assert refused == [(url[bobs_give], "its proof does not hold: the proof does not match the object: "
-                        "it was changed or signed by another key")]
+    changed_proof = "its proof does not hold: the proof does not match the object: it was changed or signed by another key"
+    assert refused == [(url[bobs_give], changed_proof)]
     without = {**trace, "orderedItems": [item for item in trace["orderedItems"] if item["id"] != url[alices_give]]}
     refused = [(v.token, v.detail) for v in await check_trace(site, without, key) if v.verdict != "valid"]
     assert refused == [(url[bobs_give], f"its source {url[alices_give]} is not in the file")]
@@ -223,3 +225,29 @@ async def test_ledger_trace__a_changed_or_missing_ancestor_is_named(fed_api: Api
 
 async def test_ledger_trace__of_an_unknown_entry_is_a_404(fed_api: Api) -> None:
     assert_problem(await fed_api.get("/ledger/nosuchentry/trace", headers=AP), 404, "operation-not-found")
+
+
+async def test_ledger_entry__of_a_type_whose_owner_left_is_still_served_and_published_unsigned(
+    fed_api: Api, remote: Remote
+) -> None:
+    """History stays when an account is deleted: bob's units of alice's Coin still move and are
+    told about, without a proof (nobody can fetch alice's key any more)."""
+    alice = await fed_api.user("alice")
+    tokens: dict[str, str] = {}
+    type_id, [_, _, bobs_give, _] = await a_chain(fed_api, alice, tokens)
+    erin = remote.actor("erin")
+    assert (await fed_api.delete("/api/v1/users/me", json={"password": "correct horse"}, token=alice)).status == 200
+    entry = await entry_at(fed_api, bobs_give)
+    assert entry["tokenOwner"] == ALICE and "proof" not in entry
+    trace = await fed_api.get(f"/ledger/{bobs_give}/trace", headers=AP, expect=200)
+    assert all("proof" not in item for item in orjson.loads(trace.text)["orderedItems"])
+    give = {"type": type_id, "amount": "1", "to": erin.handle}
+    site = site_of(fed_api)
+    await publish_due_events(site)
+    await deliver_due(site)
+    remote.requests.clear()
+    assert (await fed_api.post("/api/v1/ledger/give", give, token=tokens["bob"])).status == 201
+    await publish_due_events(site)
+    await deliver_due(site)
+    [post] = [p["json"]["object"] for p in remote.posts() if p["json"]["object"].get("type") == "LedgerEntry"]
+    assert (post["amount"], post["target"]) == ("1.00", erin.uri) and "proof" not in post

@@ -29,6 +29,8 @@ __all__ = [
     "set_document",
     "token_document",
     "tombstone",
+    "trace_document",
+    "trace_url",
     "type_document",
     "vocabulary_document",
     "vocabulary_url",
@@ -49,6 +51,9 @@ _TERMS = {
     "TokenSet": "ts:TokenSet",
     "LedgerEntry": "ts:LedgerEntry",
     "tokenType": {"@id": "ts:tokenType", "@type": "@id"},
+    "tokenOwner": {"@id": "ts:tokenOwner", "@type": "@id"},
+    "traceOf": {"@id": "ts:traceOf", "@type": "@id"},
+    "truncated": "ts:truncated",
     "parentToken": {"@id": "ts:parentToken", "@type": "@id"},
     "parentTypes": {"@id": "ts:parentTypes", "@type": "@id", "@container": "@list"},
     "parentSet": {"@id": "ts:parentSet", "@type": "@id"},
@@ -301,8 +306,14 @@ def entry_document(
     author_url: str,
     recipient_url: str | None,
     type_symbol: str,
+    token_owner_url: str | None = None,
 ) -> dict[str, Any]:
-    """A ledger entry (create, give or burn) with the entries it spent as sources."""
+    """A ledger entry (create, give or burn) with the entries it spent as sources.
+
+    `tokenOwner` names the owner of the entry's type: the ledger is kept on the type owner's
+    server, which signs every entry with that owner's key whoever authored it (a holder on
+    another server gives onward), so one key checks a whole trace.
+    """
     object_id = object_url(base_url, "ledger", entry["id"])
     amount = f"{entry['amount']} {type_symbol}"
     verbs = {"create": "created", "give": "gave", "burn": "burned"}
@@ -334,8 +345,29 @@ def entry_document(
         "published": entry.get("created_at"),
         "to": [PUBLIC],
     }
+    if token_owner_url:
+        document["tokenOwner"] = token_owner_url
     if recipient_url:
         document["target"] = recipient_url
     if entry.get("token"):
         document["token"] = object_url(base_url, "token", entry["token"])
     return document
+
+
+def trace_url(base_url: str, entry_id: str) -> str:
+    """Where the signed trace of a ledger entry is served."""
+    return f"{object_url(base_url, 'ledger', entry_id)}/trace"
+
+
+def trace_document(base_url: str, entry_id: str, entries: list[dict[str, Any]], *, truncated: bool) -> dict[str, Any]:
+    """A ledger entry and every ancestor (each a signed entry document with its own @context),
+    the entry first: a copy anyone can check offline against the type owner's key."""
+    return {
+        "@context": _object_context(base_url),
+        "id": trace_url(base_url, entry_id),
+        "type": "OrderedCollection",
+        "traceOf": object_url(base_url, "ledger", entry_id),
+        "totalItems": len(entries),
+        "truncated": truncated,
+        "orderedItems": entries,
+    }

@@ -30,10 +30,14 @@ ObjectKind = Literal["token", "type", "set", "ledger"]
 
 @dataclass(frozen=True)
 class PublicObject:
-    """An object's public document and the actor it is attributed to (the owner, or an entry's author)."""
+    """An object's public document and the actor it is attributed to (the owner, or an entry's author).
+
+    `signer`: whose key signs it when that is not `owner` (a ledger entry: its type's owner).
+    """
 
     document: dict[str, Any]
     owner: Actor
+    signer: Actor | None = None
 
 
 def actor_url(site: Site, actor: Actor) -> str:
@@ -81,8 +85,9 @@ async def _entry(site: Site, public: Context, object_id: str) -> PublicObject:
         author_url=actor_url(site, entry.author),
         recipient_url=actor_url(site, recipient) if recipient is not None else None,
         type_symbol=token_type.symbol,
+        token_owner_url=actor_url(site, token_type.owner),
     )
-    return PublicObject(document, entry.author)
+    return PublicObject(document, entry.author, token_type.owner)
 
 
 async def read_object(site: Site, kind: str, object_id: str) -> PublicObject:

@@ -188,6 +188,18 @@ def _object_handler(kind: str) -> Any:
     return handle
 
 
+async def _trace(request: web.Request) -> web.StreamResponse:
+    """A ledger entry and its ancestors, each signed by the type's owner: JSON for any client,
+    as it is a file to keep and check (`tallystick verify`), not a page."""
+    reject_nul(request)
+    choice = negotiate(request.headers.get("Accept"))
+    raw: dict[str, Any] = {"id": request.match_info["id"]}
+    if "limit" in request.query:
+        raw["limit"] = request.query["limit"]
+    document = await REGISTRY.call(request[CTX], "federation.signed_trace", raw)
+    return activity_response(document, "ld" if choice == "ld" else "activity")
+
+
 async def signed_request(request: web.Request) -> IncomingRequest:
     """What an HTTP signature covers, as received (body read), with our public scheme: the same
     behind a TLS-terminating proxy."""
@@ -260,6 +272,7 @@ def add_activitypub_routes(router: web.UrlDispatcher) -> None:
     router.add_get(f"/users/{{username}}/{collections}", _collection)
     for kind, path in (("token", "tokens"), ("type", "types"), ("set", "sets"), ("ledger", "ledger")):
         router.add_get(f"/{path}/{{id}}", _object_handler(kind), name=f"ap_{kind}")
+    router.add_get("/ledger/{id}/trace", _trace, name="ap_ledger_trace")
     router.add_get("/ns", _vocabulary, name="ap_vocabulary")
     router.add_post("/inbox", _inbox, name="ap_shared_inbox")
     router.add_post("/ledger", _ledger_request, name="ap_ledger_requests")

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -20,6 +21,9 @@ from models.errors import DomainError
 from .database import DatabaseUnavailable
 from .settings import Settings, SettingsError, load_settings
 from .system import system_call
+
+if TYPE_CHECKING:
+    from federation.verify_client import Verdict
 
 __all__ = ["main", "system_call"]
 
@@ -168,16 +172,27 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _verify(settings: Settings, args: argparse.Namespace) -> int:
-    """Check a token URL, or every token of an export (or token) file, against its origin."""
+    """Check a token URL, or every token of an export (or token) file, against its origin; or a
+    ledger trace file, offline with the type owner's key (`--key`)."""
     import orjson
 
-    from federation.verify_client import check_document, check_token_url
+    from federation.verify_client import check_document, check_token_url, check_trace, is_trace, read_key_file
 
     from .app import site_from
 
     site = site_from(settings)
     target = args.target
+    key = None
+    if args.key is not None:
+        try:
+            key = read_key_file(site, Path(args.key).read_bytes())
+        except (OSError, ValueError) as error:
+            print(f"tallystick verify: cannot use the key file {args.key}: {error}", file=sys.stderr)
+            return 2
     if target.startswith(("https://", "http://")):
+        if key is not None:
+            print("tallystick verify: --key checks a ledger trace file, not a URL", file=sys.stderr)
+            return 2
         verdicts = [asyncio.run(check_token_url(site, target, claimed_hash=args.content_hash))]
     else:
         try:
@@ -188,6 +203,11 @@ def _verify(settings: Settings, args: argparse.Namespace) -> int:
         if not isinstance(document, dict):
             print(f"tallystick verify: {target} is not a JSON object", file=sys.stderr)
             return 2
+        if is_trace(document):
+            return _report_trace(asyncio.run(check_trace(site, document, key)), str(document.get("traceOf")))
+        if key is not None:
+            print(f"tallystick verify: --key checks a ledger trace file; {target} is not one", file=sys.stderr)
+            return 2
         verdicts = asyncio.run(check_document(site, document))
     for verdict in verdicts:
         version = f" (origin version {verdict.version})" if verdict.version is not None else ""
@@ -195,6 +215,16 @@ def _verify(settings: Settings, args: argparse.Namespace) -> int:
     good = sum(verdict.accurate for verdict in verdicts)
     print(f"{good} of {len(verdicts)} token(s) accurate at their origin")
     return 0 if verdicts and good == len(verdicts) else 1
+
+
+def _report_trace(verdicts: list[Verdict], traced: str) -> int:
+    """One line per entry, then whether the whole trace checks; exit 0 only when it does."""
+    for verdict in verdicts:
+        print(f"{verdict.verdict.upper():<9} {verdict.token}: {verdict.detail}")
+    good = sum(verdict.verdict == "valid" for verdict in verdicts)
+    whole = bool(verdicts) and good == len(verdicts)
+    print(f"{good} of {len(verdicts)} ledger entries valid: the trace of {traced} {'checks' if whole else 'does NOT check'}")
+    return 0 if whole else 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -224,9 +254,12 @@ def _parser() -> argparse.ArgumentParser:
     regenerate.add_argument("username")
     regenerate.set_defaults(run=_regenerate_token)
     commands.add_parser("demo", help="load demo users and tokens (idempotent)").set_defaults(run=_demo)
-    verify = commands.add_parser("verify", help="verify a copied token against its origin")
-    verify.add_argument("target", help="a token URL, or an export (or token) JSON file")
+    verify = commands.add_parser("verify", help="verify a copied token against its origin, or a ledger trace")
+    verify.add_argument("target", help="a token URL, or an export, token or ledger trace JSON file")
     verify.add_argument("--content-hash", help="check a copy with this content hash instead of the current document")
+    verify.add_argument(
+        "--key", help="a trace's type owner's key (Ed25519 PEM, or its actor document as JSON): check offline"
+    )
     verify.set_defaults(run=_verify)
     return parser
 

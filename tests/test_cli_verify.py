@@ -12,6 +12,8 @@ import aiohttp
 import orjson
 import pytest
 
+from federation.keys import ed25519_from_multibase, public_key_pem
+
 from .dbutil import TemplateDatabase
 from .livesrv import LiveServer, live_server
 from .test_export_live import verify_cli
@@ -95,3 +97,46 @@ async def test_cli_verify__what_is_not_a_token_gives_a_clear_refusal(origin: Ins
     assert unreadable.returncode == 2 and "cannot read" in unreadable.stderr
     (tmp_path / "list.json").write_text("[1, 2]")
     assert verify_cli(origin.server, str(tmp_path / "list.json")).returncode == 2
+
+
+async def test_cli_verify__a_ledger_trace_checks_offline_with_the_owners_key(origin: Instance, tmp_path: Path) -> None:
+    """alice mints, gives to bob, bob to carol, carol to dave; the trace of dave's units, saved
+    with alice's key, checks with the server stopped, and a changed ancestor is named."""
+    for name in ("bob", "carol", "dave"):
+        origin.user(name)
+    status, kind = await origin.call("POST", "/api/v1/types", "alice", json={
+        "name": "Coin", "symbol": "CN", "fungible": True, "smallest_unit": 2})
+    assert status == 201, kind
+    await origin.call("POST", "/api/v1/ledger/create", "alice", json={"type": kind["id"], "amount": "10"}, expect=201)
+    gives = []
+    for giver, amount, to in (("alice", "6", "bob"), ("bob", "4", "carol"), ("carol", "1", "dave")):
+        status, give = await origin.call(
+            "POST", "/api/v1/ledger/give", giver, json={"type": kind["id"], "amount": amount, "to": to})
+        assert status == 201, give
+        gives.append(give["id"])
+    accept = {"Accept": "application/activity+json"}
+    status, trace = await origin.call("GET", f"/ledger/{gives[-1]}/trace", headers=accept)
+    assert status == 200 and len(trace["orderedItems"]) == 4, trace
+    status, alice = await origin.call("GET", "/users/alice", headers=accept)
+    assert status == 200, alice
+    pem = public_key_pem(ed25519_from_multibase(alice["assertionMethod"][0]["publicKeyMultibase"]))
+    (tmp_path / "alice.json").write_bytes(orjson.dumps(alice))
+    (tmp_path / "alice.pem").write_text(pem)
+    saved = tmp_path / "trace.json"
+    saved.write_bytes(orjson.dumps(trace))
+    origin.server.stop()  # offline from here: nothing to ask
+
+    traced = f"{origin.server.base_url}/ledger/{gives[-1]}"
+    for key in ("alice.json", "alice.pem"):
+        done = verify_cli(origin.server, str(saved), "--key", str(tmp_path / key))
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert done.stdout.splitlines()[-1] == f"4 of 4 ledger entries valid: the trace of {traced} checks"
+    bobs_give = f"{origin.server.base_url}/ledger/{gives[1]}"
+    items = [{**item, "amount": "5.00"} if item["id"] == bobs_give else item for item in trace["orderedItems"]]
+    saved.write_bytes(orjson.dumps({**trace, "orderedItems": items}))
+    forged = verify_cli(origin.server, str(saved), "--key", str(tmp_path / "alice.pem"))
+    assert forged.returncode == 1, forged.stdout + forged.stderr
+    assert f"REFUSED   {bobs_give}: its proof does not hold" in forged.stdout, forged.stdout
+    assert forged.stdout.splitlines()[-1] == f"3 of 4 ledger entries valid: the trace of {traced} does NOT check"
+    wrong = verify_cli(origin.server, str(saved), "--key", str(tmp_path / "trace.json"))
+    assert wrong.returncode == 2 and "cannot use the key file" in wrong.stderr

@@ -135,7 +135,9 @@ async def _spend_explicit(owner: Actor, token_type: TokenType, sources: list[tup
         if source.type_id != token_type.id:
             raise Unprocessable(f"source {source_id!r} is of another token type", code="source-type-mismatch")
         if await _decrement(source_id, amount) != 1:
-            raise Conflict(f"source {source_id!r} does not have that much unspent", code="double-spend")
+            raise Conflict(
+                f"source {source_id!r} does not have {amount_text(amount, token_type)} unspent", code="insufficient"
+            )
         spent.append((source_id, amount))
     return spent
 
@@ -173,7 +175,7 @@ async def _spend_oldest_first(owner: Actor, token_type: TokenType, amount: int) 
         if sum(remaining for _, remaining in outputs) < needed:
             raise Conflict(
                 f"insufficient balance: {amount_text(needed, token_type)} needed",
-                code="insufficient-balance",
+                code="insufficient",
             )
         raced = False
         for output_id, remaining in outputs:

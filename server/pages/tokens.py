@@ -258,8 +258,7 @@ _LEDGER_FIELDS = {
 _FIELD_OF_CODE = {
     "actor-not-found": "to",
     "self-give": "to",
-    "insufficient-balance": "amount",
-    "double-spend": "amount",
+    "insufficient": "amount",
     "supply-limit-exceeded": "amount",
     "token-required": "token",
 }

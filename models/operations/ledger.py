@@ -47,6 +47,7 @@ AMOUNT = Field(min_length=1, max_length=40, description="decimal string, e.g. \"
 ID = Field(min_length=1, max_length=64)
 FLAG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,49}$")
 MAX_SOURCES = 100
+MAX_ALL_OUTPUTS = 1000  # outputs one give or burn of `all` may spend (one source row each)
 AUTO_SPEND_ATTEMPTS = 20
 
 
@@ -192,8 +193,77 @@ async def _spend_oldest_first(owner: Actor, token_type: TokenType, amount: int) 
     raise Conflict("the balance changed while spending; try again", code="concurrent-spend")
 
 
-async def _spend(ctx: Context, token_type: TokenType, amount: int, sources: list[tuple[int, str]] | None) -> list[tuple[str, int]]:
-    owner = ctx.require_actor()
+async def _spend_remainder(owner: Actor, token_type: TokenType, output_id: str) -> list[tuple[str, int]]:
+    """All that remains of one output of the owner's, at the moment it is spent: read it, then
+    the same conditional decrement as any spend; when another spend of it came first, read it
+    again. Of racing spends of all of it exactly one wins; the others find nothing left (409)."""
+    for _ in range(AUTO_SPEND_ATTEMPTS):
+        rows = await sql.fetch("SELECT recipient_id, type_id, remaining FROM ledger_entries WHERE id = ?", output_id)
+        if not rows or rows[0]["recipient_id"] != owner.id:
+            raise NotFound(f"operation {output_id!r} is not an output you hold", code="source-not-found")
+        if rows[0]["type_id"] != token_type.id:
+            raise Unprocessable(f"operation {output_id!r} is of another token type", code="source-type-mismatch")
+        remaining = int(rows[0]["remaining"])
+        if remaining == 0:
+            raise Conflict(f"operation {output_id!r} has nothing left unspent", code="insufficient")
+        if await _decrement(output_id, remaining) == 1:  # `remaining` only ever decreases
+            return [(output_id, remaining)]
+    raise Conflict("the output changed while spending; try again", code="concurrent-spend")
+
+
+async def _spend_all(owner: Actor, token_type: TokenType) -> list[tuple[str, int]]:
+    """Every unspent output of the owner's of this type, whole, or nothing (409): a spend that
+    lost a race for one of them, or an output that arrived meanwhile, undoes it all (the
+    caller's transaction rolls back)."""
+    outputs = [
+        (row["id"], int(row["remaining"]))
+        for row in await sql.fetch(
+            "SELECT id, remaining FROM ledger_entries WHERE recipient_id = ? AND type_id = ? AND remaining > 0 ORDER BY id",
+            owner.id,
+            token_type.id,
+        )
+    ]
+    if not outputs:
+        raise Conflict(f"you hold no {token_type.symbol}: there is nothing to give", code="insufficient")
+    if len(outputs) > MAX_ALL_OUTPUTS:
+        raise Unprocessable(
+            f"your {token_type.symbol} are in {len(outputs)} outputs, more than the {MAX_ALL_OUTPUTS} one "
+            "operation may spend: give an amount (oldest first) in parts",
+            code="too-many-outputs",
+        )
+    for output_id, remaining in outputs:  # by id: the lock order of every spend
+        if await _decrement(output_id, remaining) != 1:  # `remaining` only ever decreases
+            raise Conflict("the balance changed while spending; nothing was given: try again", code="concurrent-spend")
+    left = await sql.fetch(
+        "SELECT id FROM ledger_entries WHERE recipient_id = ? AND type_id = ? AND remaining > 0 LIMIT 1",
+        owner.id,
+        token_type.id,
+    )
+    if left:
+        raise Conflict("the balance changed while spending; nothing was given: try again", code="concurrent-spend")
+    return outputs
+
+
+async def _spend(
+    owner: Actor,
+    token_type: TokenType,
+    amount: int | None,
+    sources: list[tuple[int, str]] | None,
+    *,
+    from_operation: str | None = None,
+    everything: bool = False,
+) -> list[tuple[str, int]]:
+    """Spend what the input chose: the whole balance (`everything`), all that remains of one
+    output (`from_operation` without an amount), `amount` of it, explicit `sources`, or
+    `amount` oldest first. Each spent output is a conditional decrement (`remaining >= x`)."""
+    if everything:
+        return await _spend_all(owner, token_type)
+    if from_operation is not None:
+        if amount is None:
+            return await _spend_remainder(owner, token_type, from_operation)
+        return await _spend_explicit(owner, token_type, [(amount, from_operation)])
+    if amount is None:
+        amount = sum(pair[0] for pair in sources or [])
     if not sources:
         return await _spend_oldest_first(owner, token_type, amount)
     if sum(pair[0] for pair in sources) != amount:
@@ -243,24 +313,78 @@ class CreateInput(Input):
     description: str = Field("", max_length=1000)
 
 
-class GiveInput(SourcesMixin):
-    type: str = ID
-    amount: str = AMOUNT
+class ChoiceMixin(SourcesMixin):
+    """What a give or burn spends: `amount` (oldest first, or from `sources`), all that remains
+    of one output (`from_operation`), `amount` of that output, or everything of a type (`all`)."""
+
+    from_operation: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="an output of yours to spend from: all that remains of it, or `amount` of it; "
+        "`type` may then be left out",
+    )
+    all: bool = Field(False, description="spend your whole balance of `type` (every unspent output)")
+
+    def _check_choice(self, type_id: str | None, amount: str | None) -> None:
+        if self.all:
+            if amount is not None or self.sources or self.from_operation is not None:
+                raise ValueError("`all` spends your whole balance: leave out amount, sources and from_operation")
+        if self.from_operation is not None and self.sources:
+            raise ValueError("name the output to spend with from_operation or with sources, not both")
+        if type_id is None and self.from_operation is None:
+            raise ValueError("give the type (or from_operation, whose type it is)")
+
+
+class GiveInput(ChoiceMixin):
+    type: str | None = Field(None, min_length=1, max_length=64, description="required unless from_operation is given")
+    amount: str | None = Field(
+        None, min_length=1, max_length=40, description="decimal string, e.g. \"12.50\"; left out with from_operation or all"
+    )
     to: str = Field(min_length=1, max_length=320, description="username, or user@host")
     token: str | None = Field(None, min_length=1, max_length=64, description="the token to hand over (unique types)")
     description: str = Field("", max_length=1000)
 
+    @model_validator(mode="after")
+    def _what_to_give(self) -> GiveInput:
+        self._check_choice(self.type, self.amount)
+        if self.amount is None and self.from_operation is None and not self.all:
+            raise ValueError("give an amount, from_operation, or all")
+        if self.all and self.token is not None:
+            raise ValueError("`all` gives units of a fungible type: leave out token")
+        return self
 
-class BurnInput(SourcesMixin):
-    type: str = ID
+
+class BurnInput(ChoiceMixin):
+    type: str | None = Field(None, min_length=1, max_length=64, description="required unless from_operation is given")
     amount: str | None = Field(None, min_length=1, max_length=40)
     description: str = Field("", max_length=1000)
 
     @model_validator(mode="after")
     def _amount_or_sources(self) -> BurnInput:
-        if self.amount is None and not self.sources:
-            raise ValueError("give an amount, or sources to burn")
+        self._check_choice(self.type, self.amount)
+        if self.amount is None and not self.sources and self.from_operation is None and not self.all:
+            raise ValueError("give an amount, sources, from_operation or all to burn")
         return self
+
+
+async def _chosen_type(owner: Actor, params: ChoiceMixin, type_id: str | None) -> str:
+    """The type named, or else the type of the `from_operation` output (which must be the owner's)."""
+    if type_id is not None:
+        return type_id
+    assert params.from_operation is not None  # the input's validator
+    rows = await sql.fetch("SELECT type_id, recipient_id FROM ledger_entries WHERE id = ?", params.from_operation)
+    if not rows or rows[0]["recipient_id"] != owner.id:
+        raise NotFound(f"operation {params.from_operation!r} is not an output you hold", code="source-not-found")
+    return str(rows[0]["type_id"])
+
+
+def _whole_only(token_type: TokenType, params: ChoiceMixin) -> None:
+    if not token_type.fungible and (params.all or params.from_operation is not None):
+        raise Unprocessable(
+            "a unique token is given by its token id, one at a time: from_operation and all are for fungible types",
+            code="unique-type",
+        )
 
 
 # ---------------------------------------------------------------- operations
@@ -352,15 +476,17 @@ _OLDEST_OUTPUT_SQL = (
 
 @REGISTRY.operation("ledger.give", GiveInput, output=EntryOut, transaction=Transaction.OWN)
 async def give(ctx: Context, params: GiveInput) -> dict[str, Any]:
-    """Give units to another actor, from explicit sources or oldest-first."""
+    """Give units to another actor: an amount (oldest first, or from explicit sources), all that
+    remains of one output (`from_operation`), or your whole balance of a type (`all`)."""
     owner = ctx.require_actor()
     username, domain = split_handle(params.to, ctx)
-    lookups = [(_type_sql(), params.type), (_OLDEST_OUTPUT_SQL, owner.id, params.type)]
+    type_id = await _chosen_type(owner, params, params.type)
+    lookups = [(_type_sql(), type_id), (_OLDEST_OUTPUT_SQL, owner.id, type_id)]
     if domain is None:
         lookups.append((_actor_sql(), username))
     type_rows, oldest, *actor_rows = await sql.fetch_together(*lookups)
-    token_type = _type_from(type_rows, params.type)
-    amount = to_minor(params.amount, token_type.smallest_unit)
+    token_type = _type_from(type_rows, type_id)
+    amount = None if params.amount is None else to_minor(params.amount, token_type.smallest_unit)
     sources = _minor_sources(params.sources, token_type)
     if domain is None:
         recipient = _actor_from(actor_rows[0], params.to)
@@ -370,14 +496,20 @@ async def give(ctx: Context, params: GiveInput) -> dict[str, Any]:
         raise Unprocessable("you cannot give to yourself", code="self-give")
     if token_type.fungible and params.token is not None:
         raise Unprocessable("units of a fungible type are given by amount, not by token", code="fungible-type")
-    if token_type.fungible and not sources and oldest and int(oldest[0]["remaining"]) >= amount:
+    _whole_only(token_type, params)
+    chosen = params.from_operation is not None or params.all
+    if token_type.fungible and amount is not None and not sources and not chosen and oldest and int(oldest[0]["remaining"]) >= amount:
         done = await _give_from_output(ctx, token_type, amount, recipient, oldest[0]["id"], params.description)
         if done is not None:
             return done
     async with in_transaction():
         if token_type.fungible:
-            spent = await _spend(ctx, token_type, amount, sources)
-            return await record_entry(ctx, EntryKind.GIVE, token_type, amount, recipient, spent, params.description)
+            spent = await _spend(
+                owner, token_type, amount, sources, from_operation=params.from_operation, everything=params.all
+            )
+            total = sum(taken for _, taken in spent)
+            return await record_entry(ctx, EntryKind.GIVE, token_type, total, recipient, spent, params.description)
+        assert amount is not None  # a unique type: neither from_operation nor all (_whole_only)
         return await _give_unique(ctx, token_type, amount, recipient, params)
 
 
@@ -419,17 +551,17 @@ async def _give_unique(ctx: Context, token_type: TokenType, amount: int, recipie
 
 @REGISTRY.operation("ledger.burn", BurnInput, output=EntryOut)
 async def burn(ctx: Context, params: BurnInput) -> dict[str, Any]:
-    """Destroy units you hold, by amount (oldest first) or explicit sources."""
-    token_type = await _ledger_type(params.type)
+    """Destroy units you hold: an amount (oldest first), explicit sources, all that remains of
+    one output (`from_operation`), or your whole balance of a type (`all`)."""
+    owner = ctx.require_actor()
+    token_type = await _ledger_type(await _chosen_type(owner, params, params.type))
     if not token_type.fungible:
         raise Unprocessable("a unique token is burnt by deleting it: DELETE /api/v1/tokens/{id}", code="unique-type")
     sources = _minor_sources(params.sources, token_type)
-    if params.amount is not None:
-        amount = to_minor(params.amount, token_type.smallest_unit)
-    else:
-        amount = sum(pair[0] for pair in sources or [])
-    spent = await _spend(ctx, token_type, amount, sources)
-    return await record_entry(ctx, EntryKind.BURN, token_type, amount, None, spent, params.description)
+    amount = None if params.amount is None else to_minor(params.amount, token_type.smallest_unit)
+    spent = await _spend(owner, token_type, amount, sources, from_operation=params.from_operation, everything=params.all)
+    total = sum(taken for _, taken in spent)
+    return await record_entry(ctx, EntryKind.BURN, token_type, total, None, spent, params.description)
 
 
 class BalanceInput(Input):

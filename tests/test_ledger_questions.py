@@ -1,0 +1,223 @@
+"""The ledger questions of ssb-tokens (issue #16, item 4): give or burn all that remains of one
+operation, give everything of a type, the descendants of an operation, lists for several
+owners, and a 409 `insufficient` for a plain shortfall."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+from models.events import Event
+from models.ledger import LedgerEntry
+
+from .conftest import Api, assert_problem
+from .test_ledger import assert_invariant, balance, minted, new_type
+
+GIVE, BURN, OPERATIONS = "/api/v1/ledger/give", "/api/v1/ledger/burn", "/api/v1/ledger/operations"
+
+
+async def mint(api: Api, token: str, type_id: str, amount: str) -> str:
+    reply = await api.post("/api/v1/ledger/create", {"type": type_id, "amount": amount}, token=token, expect=201)
+    return str(reply.body["id"])
+
+
+async def remaining(api: Api, entry_id: str) -> str:
+    reply = await api.get(f"{OPERATIONS}/{entry_id}", expect=200)
+    return str(reply.body["remaining"])
+
+
+# ---------------------------------------------------------------- all that remains of one operation
+
+
+async def test_give__from_operation_gives_all_that_remains_of_it(api: Api) -> None:
+    alice, bob = await api.user("alice"), await api.user("bob")
+    type_id = await minted(api, alice, "10.00")
+    first = (await api.get(OPERATIONS, params={"owner": "alice", "type": type_id}, expect=200)).body["items"][0]["id"]
+    second = await mint(api, alice, type_id, "5.00")
+    await api.post(GIVE, {"type": type_id, "amount": "3", "to": "bob", "sources": [["3", first]]}, token=alice, expect=201)
+    # no amount, and no type either: the output says which type it is
+    reply = await api.post(GIVE, {"from_operation": first, "to": "bob"}, token=alice)
+    assert reply.status == 201, reply
+    assert reply.body["amount"] == "7.00" and reply.body["sources"] == [["7.00", first]], reply.body
+    assert reply.body["type"] == type_id and reply.body["recipient"].startswith("bob@")
+    assert await remaining(api, first) == "0.00" and await remaining(api, second) == "5.00"
+    assert await balance(api, type_id, "alice") == "5.00"
+    assert await balance(api, type_id, "bob") == "10.00"
+    # nothing left of it: a shortfall, and nothing moves
+    entries = await LedgerEntry.all().count()
+    assert_problem(await api.post(GIVE, {"from_operation": first, "to": "bob"}, token=alice), 409, "insufficient")
+    assert await LedgerEntry.all().count() == entries
+    await assert_invariant(api, type_id, "alice")
+    await assert_invariant(api, type_id, "bob")
+
+
+async def test_give__from_operation_with_an_amount_gives_that_much_of_it(api: Api) -> None:
+    alice, _ = await api.user("alice"), await api.user("bob")
+    type_id = await minted(api, alice, "10.00")
+    second = await mint(api, alice, type_id, "5.00")
+    reply = await api.post(GIVE, {"type": type_id, "from_operation": second, "amount": "2", "to": "bob"}, token=alice)
+    assert reply.status == 201 and reply.body["sources"] == [["2.00", second]], reply
+    assert await remaining(api, second) == "3.00"
+    assert_problem(
+        await api.post(GIVE, {"from_operation": second, "amount": "4", "to": "bob"}, token=alice), 409, "insufficient"
+    )
+    assert await balance(api, type_id, "alice") == "13.00"
+
+
+async def test_give__from_operation_refusals_change_nothing(api: Api) -> None:
+    alice, bob = await api.user("alice"), await api.user("bob")
+    type_id = await minted(api, alice, "10.00")
+    other = await minted(api, alice, "4.00")
+    first = (await api.get(OPERATIONS, params={"owner": "alice", "type": type_id}, expect=200)).body["items"][0]["id"]
+    other_output = (await api.get(OPERATIONS, params={"owner": "alice", "type": other}, expect=200)).body["items"][0]["id"]
+    entries, events = await LedgerEntry.all().count(), await Event.all().count()
+    cases = [
+        (bob, {"from_operation": first, "to": "alice"}, 404, "source-not-found"),  # not his
+        (alice, {"from_operation": "nope", "to": "bob"}, 404, "source-not-found"),
+        (alice, {"type": type_id, "from_operation": other_output, "to": "bob"}, 422, "source-type-mismatch"),
+        (alice, {"type": type_id, "from_operation": first, "sources": [["1", first]], "to": "bob"}, 400, "validation-failed"),
+        (alice, {"from_operation": first, "all": True, "to": "bob"}, 400, "validation-failed"),
+        (alice, {"from_operation": "", "to": "bob"}, 400, "validation-failed"),
+        (alice, {"to": "bob"}, 400, "validation-failed"),  # neither type, amount, from_operation nor all
+        (alice, {"type": type_id, "to": "bob"}, 400, "validation-failed"),
+        (alice, {"from_operation": first, "to": "alice"}, 422, "self-give"),
+    ]
+    for token, body, status, code in cases:
+        assert_problem(await api.post(GIVE, body, token=token), status, code)
+    assert await LedgerEntry.all().count() == entries and await Event.all().count() == events
+    assert await remaining(api, first) == "10.00"
+
+
+async def test_give__from_operation_race_has_exactly_one_winner(api: Api) -> None:
+    alice, _ = await api.user("alice"), await api.user("bob")
+    type_id = await minted(api, alice, "100", smallest_unit=0)
+    source = (await api.get(OPERATIONS, params={"type": type_id}, expect=200)).body["items"][0]["id"]
+    await mint(api, alice, type_id, "50")
+
+    async def give(body: dict[str, Any]) -> tuple[int, Any]:
+        reply = await api.post(GIVE, {**body, "to": "bob"}, token=alice)
+        return reply.status, reply.body
+
+    # twenty "all that remains" of one output, racing ten explicit gives of 1 from it
+    answers = await asyncio.gather(
+        *[give({"from_operation": source}) for _ in range(20)],
+        *[give({"type": type_id, "amount": "1", "sources": [["1", source]]}) for _ in range(10)],
+    )
+    wholes = [(status, body) for status, body in answers[:20]]
+    ones = [(status, body) for status, body in answers[20:]]
+    assert Counter(status for status, _ in wholes) == {201: 1, 409: 19}, wholes
+    assert all(body["code"] == "insufficient" for status, body in answers if status == 409), answers
+    won = next(body for status, body in wholes if status == 201)
+    given_ones = sum(1 for status, _ in ones if status == 201)
+    assert int(won["amount"]) + given_ones == 100, (won, given_ones)
+    assert await remaining(api, source) == "0"
+    assert await balance(api, type_id, "alice") == "50"
+    assert await balance(api, type_id, "bob") == "100"
+    await assert_invariant(api, type_id, "alice")
+
+
+async def test_burn__from_operation_burns_all_that_remains_of_it(api: Api) -> None:
+    alice, _ = await api.user("alice"), await api.user("bob")
+    type_id = await minted(api, alice, "10.00")
+    first = (await api.get(OPERATIONS, params={"owner": "alice", "type": type_id}, expect=200)).body["items"][0]["id"]
+    await mint(api, alice, type_id, "5.00")
+    await api.post(GIVE, {"type": type_id, "amount": "4", "to": "bob", "sources": [["4", first]]}, token=alice, expect=201)
+    reply = await api.post(BURN, {"from_operation": first}, token=alice)
+    assert reply.status == 201, reply
+    assert reply.body["kind"] == "burn" and reply.body["amount"] == "6.00" and reply.body["sources"] == [["6.00", first]]
+    assert await balance(api, type_id, "alice") == "5.00"
+    assert_problem(await api.post(BURN, {"from_operation": first}, token=alice), 409, "insufficient")
+    partly = await api.post(BURN, {"type": type_id, "all": True}, token=alice)
+    assert partly.status == 201 and partly.body["amount"] == "5.00", partly
+    assert await balance(api, type_id, "alice") == "0.00"
+    await assert_invariant(api, type_id, "alice")
+
+
+# ---------------------------------------------------------------- everything of a type
+
+
+async def test_give__all_gives_the_whole_balance_in_one_entry(api: Api) -> None:
+    alice, bob = await api.user("alice"), await api.user("bob")
+    type_id = await minted(api, alice, "10.00")
+    await mint(api, alice, type_id, "5.00")
+    await api.post(GIVE, {"type": type_id, "amount": "2", "to": "bob"}, token=alice, expect=201)
+    await api.post(GIVE, {"type": type_id, "amount": "1", "to": "alice"}, token=bob, expect=201)
+    other = await minted(api, alice, "7.00")  # another type: untouched
+    reply = await api.post(GIVE, {"type": type_id, "all": True, "to": "bob"}, token=alice)
+    assert reply.status == 201, reply
+    assert reply.body["amount"] == "14.00", reply.body
+    assert [taken for taken, _ in reply.body["sources"]] == ["8.00", "5.00", "1.00"], reply.body
+    assert await balance(api, type_id, "alice") == "0.00"
+    assert await balance(api, type_id, "bob") == "15.00"
+    assert await balance(api, other, "alice") == "7.00"
+    assert_problem(await api.post(GIVE, {"type": type_id, "all": True, "to": "bob"}, token=alice), 409, "insufficient")
+    assert_problem(
+        await api.post(GIVE, {"type": type_id, "all": True, "amount": "1", "to": "bob"}, token=alice), 400, "validation-failed"
+    )
+    await assert_invariant(api, type_id, "alice")
+    await assert_invariant(api, type_id, "bob")
+
+
+async def test_give__all_and_from_operation_refuse_a_unique_type(api: Api) -> None:
+    alice, _ = await api.user("alice"), await api.user("bob")
+    unique = await new_type(api, alice, fungible=False, smallest_unit=0)
+    token = await api.post("/api/v1/tokens", {"type": unique["id"]}, token=alice, expect=201)
+    output = (await api.get(OPERATIONS, params={"owner": "alice", "type": unique["id"]}, expect=200)).body["items"][0]["id"]
+    assert_problem(await api.post(GIVE, {"type": unique["id"], "all": True, "to": "bob"}, token=alice), 422, "unique-type")
+    assert_problem(await api.post(GIVE, {"from_operation": output, "to": "bob"}, token=alice), 422, "unique-type")
+    mine = await api.get(f"/api/v1/tokens/{token.body['id']}", token=alice, expect=200)
+    assert mine.body["owner"]["username"] == "alice"
+
+
+async def test_give__all_racing_other_spends_is_all_or_nothing(api: Api) -> None:
+    """Give-alls race gives of 1: each give-all either takes every unit left at its moment (one
+    entry) or moves nothing (409); no unit is given twice and none is lost."""
+    alice, _, _ = await api.user("alice"), await api.user("bob"), await api.user("carol")
+    type_id = await minted(api, alice, "10", smallest_unit=0)
+    for _ in range(9):
+        await mint(api, alice, type_id, "10")
+
+    async def give(body: dict[str, Any], to: str) -> tuple[int, Any]:
+        reply = await api.post(GIVE, {"type": type_id, **body, "to": to}, token=alice)
+        return reply.status, reply.body
+
+    answers = await asyncio.gather(
+        *[give({"amount": "1"}, "bob") for _ in range(30)],
+        *[give({"all": True}, "carol") for _ in range(5)],
+    )
+    for status, body in answers:
+        assert status == 201 or (status == 409 and body["code"] in ("insufficient", "concurrent-spend")), (status, body)
+    to_bob = sum(1 for status, _ in answers[:30] if status == 201)
+    alls = [body for status, body in answers[30:] if status == 201]
+    assert len(alls) <= 1, alls
+    to_carol = sum(int(body["amount"]) for body in alls)
+    assert int(await balance(api, type_id, "bob")) == to_bob
+    assert int(await balance(api, type_id, "carol")) == to_carol
+    assert int(await balance(api, type_id, "alice")) == 100 - to_bob - to_carol
+    if alls:
+        assert await balance(api, type_id, "alice") == "0"
+    for owner in ("alice", "bob", "carol"):
+        await assert_invariant(api, type_id, owner)
+
+
+# ---------------------------------------------------------------- a plain shortfall says so
+
+
+async def test_shortfall__answers_insufficient_for_sources_oldest_first_and_burns(api: Api) -> None:
+    alice, _ = await api.user("alice"), await api.user("bob")
+    type_id = await minted(api, alice, "10.00")
+    first = (await api.get(OPERATIONS, params={"owner": "alice", "type": type_id}, expect=200)).body["items"][0]["id"]
+    await api.post(GIVE, {"type": type_id, "amount": "10", "to": "bob", "sources": [["10", first]]}, token=alice, expect=201)
+    await mint(api, alice, type_id, "1.00")
+    shortfalls = [
+        (GIVE, {"type": type_id, "amount": "1", "to": "bob", "sources": [["1", first]]}),  # spent source
+        (GIVE, {"type": type_id, "amount": "2", "to": "bob"}),  # oldest first, past the balance
+        (BURN, {"type": type_id, "sources": [["1", first]]}),
+        (BURN, {"type": type_id, "amount": "2"}),
+    ]
+    for path, body in shortfalls:
+        reply = await api.post(path, body, token=alice)
+        assert_problem(reply, 409, "insufficient")
+        assert "unspent" in reply.body["detail"] or "insufficient" in reply.body["detail"], reply.body
+    assert await balance(api, type_id, "alice") == "1.00"

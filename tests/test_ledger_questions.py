@@ -5,14 +5,24 @@ owners, and a 409 `insufficient` for a plain shortfall."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import Counter
 from typing import Any
+
+import pytest
 
 from models.events import Event
 from models.ledger import LedgerEntry
 
 from .conftest import Api, assert_problem
+from .pagehelpers import Browser
 from .test_ledger import assert_invariant, balance, minted, new_type
+from .test_pages import make_type
+
+@pytest.fixture
+def browser(api: Api) -> Browser:
+    return Browser(api.client)
+
 
 GIVE, BURN, OPERATIONS = "/api/v1/ledger/give", "/api/v1/ledger/burn", "/api/v1/ledger/operations"
 
@@ -221,3 +231,82 @@ async def test_shortfall__answers_insufficient_for_sources_oldest_first_and_burn
         assert_problem(reply, 409, "insufficient")
         assert "unspent" in reply.body["detail"] or "insufficient" in reply.body["detail"], reply.body
     assert await balance(api, type_id, "alice") == "1.00"
+
+
+# ---------------------------------------------------------------- descendants of an operation
+
+
+async def test_descendants__every_operation_that_spent_from_it_and_back(api: Api) -> None:
+    alice, bob, carol, dave = await api.user("alice"), await api.user("bob"), await api.user("carol"), await api.user("dave")
+    type_id = await minted(api, alice, "10", smallest_unit=0)
+    c1 = (await api.get(OPERATIONS, params={"type": type_id}, expect=200)).body["items"][0]["id"]
+    c2 = await mint(api, alice, type_id, "5")
+
+    async def op(path: str, token: str, body: dict[str, Any]) -> str:
+        return str((await api.post(path, {"type": type_id, **body}, token=token, expect=201)).body["id"])
+
+    g1 = await op(GIVE, alice, {"amount": "6", "to": "bob", "sources": [["6", c1]]})
+    g2 = await op(GIVE, bob, {"amount": "4", "to": "carol", "sources": [["4", g1]]})
+    b1 = await op(BURN, carol, {"sources": [["1", g2]]})
+    g3 = await op(GIVE, alice, {"amount": "6", "to": "dave", "sources": [["4", c1], ["2", c2]]})
+    g4 = await op(GIVE, dave, {"amount": "6", "to": "bob", "sources": [["6", g3]]})
+    reply = await api.get(f"{OPERATIONS}/{c1}/descendants")
+    assert reply.status == 200, reply
+    assert reply.body["operation"]["id"] == c1 and reply.body["truncated"] is False
+    assert _ids(reply) == sorted([g1, g2, b1, g3, g4])
+    assert {(edge["entry"], edge["source"], edge["amount"]) for edge in reply.body["edges"]} == {
+        (g1, c1, "6"), (g2, g1, "4"), (b1, g2, "1"), (g3, c1, "4"), (g4, g3, "6"),
+    }
+    # a descendant that also spent another output lists every source it has
+    combined = next(item for item in reply.body["descendants"] if item["id"] == g3)
+    assert sorted(combined["sources"]) == sorted([["4", c1], ["2", c2]])
+    other = await api.get(f"{OPERATIONS}/{c2}/descendants", expect=200)
+    assert _ids(other) == [g3, g4]
+    assert _ids(await api.get(f"{OPERATIONS}/{g2}/descendants", expect=200)) == [b1]
+    assert _ids(await api.get(f"{OPERATIONS}/{b1}/descendants", expect=200)) == []
+    # the reverse of trace: every descendant's trace reaches the operation
+    for descendant in _ids(reply):
+        traced = await api.get(f"{OPERATIONS}/{descendant}/trace", expect=200)
+        assert c1 in [item["id"] for item in traced.body["ancestors"]], descendant
+    # capped: the nearest first, and it says so
+    capped = await api.get(f"{OPERATIONS}/{c1}/descendants", params={"limit": "2"})
+    assert capped.status == 200 and capped.body["truncated"] is True, capped
+    assert sorted(_ids(capped)) == sorted([g1, g3])
+    assert_problem(await api.get(f"{OPERATIONS}/nope/descendants"), 404, "operation-not-found")
+    assert_problem(await api.get(f"{OPERATIONS}/{c1}/descendants", params={"limit": "0"}), 400, "validation-failed")
+
+
+def _ids(reply: Any) -> list[str]:
+    return [item["id"] for item in reply.body["descendants"]]
+
+
+# ---------------------------------------------------------------- pages
+
+
+async def test_pages__give_all_that_remains_all_of_a_type_and_where_units_went(browser: Browser, api: Api) -> None:
+    await api.user("bob")
+    await browser.sign_up("ann")
+    type_id = await make_type(browser)
+    minted_page = await browser.submit(f"/app/types/{type_id}", f"/app/types/{type_id}/mint", {"amount": "10"})
+    assert minted_page.status == 200 and "Minted 10." in minted_page
+    create = minted_page.url.rsplit("/", 1)[-1]
+    assert 'id="give-remainder-form"' in minted_page.text and "Nothing has been spent from this operation yet." in minted_page
+    # the type page's give form, from that operation with an amount
+    part = await browser.submit(
+        f"/app/types/{type_id}", f"/app/types/{type_id}/give", {"amount": "3", "to": "bob", "from_operation": create}
+    )
+    assert part.status == 200 and "Gave 3." in part, part.text[:500]
+    # the operation's page: where they went, and a form giving all that remains of it
+    rest = await browser.submit(f"/app/entries/{create}", f"/app/types/{type_id}/give", {"to": "bob", "from_operation": create})
+    assert rest.status == 200 and "Gave 7." in rest, rest.text[:500]
+    went = await browser.get(f"/app/entries/{create}", expect=200)
+    assert len(re.findall(r'<li class="descendant">', went.text)) == 2
+    assert 'id="give-remainder-form"' not in went.text  # nothing left of it
+    # all of a type, from the type page; then nothing is left and the form says why
+    await browser.submit(f"/app/types/{type_id}", f"/app/types/{type_id}/mint", {"amount": "4"}, expect=200)
+    await browser.submit(f"/app/types/{type_id}", f"/app/types/{type_id}/mint", {"amount": "1"}, expect=200)
+    everything = await browser.submit(f"/app/types/{type_id}", f"/app/types/{type_id}/give", {"to": "bob", "all": "on"})
+    assert everything.status == 200 and "Gave 5." in everything, everything.text[:500]
+    nothing = await browser.submit(f"/app/types/{type_id}", f"/app/types/{type_id}/burn", {"all": "on"})
+    assert nothing.status == 409 and "you hold no CUP" in (nothing.field_error("amount") or ""), nothing.text[:2000]
+    assert (await api.get("/api/v1/ledger/balance", params={"type": type_id, "owner": "bob"}, expect=200)).body["balance"] == "15"

@@ -224,7 +224,7 @@ async def _spend_all(owner: Actor, token_type: TokenType) -> list[tuple[str, int
         )
     ]
     if not outputs:
-        raise Conflict(f"you hold no {token_type.symbol}: there is nothing to give", code="insufficient")
+        raise Conflict(f"you hold no {token_type.symbol}: there is nothing to spend", code="insufficient")
     if len(outputs) > MAX_ALL_OUTPUTS:
         raise Unprocessable(
             f"your {token_type.symbol} are in {len(outputs)} outputs, more than the {MAX_ALL_OUTPUTS} one "
@@ -750,6 +750,67 @@ async def _ancestry_edges(entry_id: str) -> list[tuple[str, str, int]]:
     param = "?" if connection.capabilities.dialect == "sqlite" else "$1"
     rows = await connection.execute_query_dict(_TRACE_SQL.format(param=param), [entry_id])
     return [(row["entry_id"], row["source_id"], int(row["amount"])) for row in rows]
+
+
+class DescendantsInput(EntryIdInput):
+    limit: int = Field(
+        10_000, ge=1, le=100_000, description="at most this many source links are walked, nearest first"
+    )
+
+
+class DescendantsOut(Output):
+    operation: EntryOut
+    descendants: list[EntryOut] = Field(description="every operation that spent from it, directly or transitively, by id")
+    edges: list[TraceEdgeOut]
+    truncated: bool = Field(description="more links than `limit`: the farthest descendants are left out")
+
+
+@REGISTRY.operation("ledger.descendants", DescendantsInput, output=DescendantsOut, access=Access.PUBLIC)
+async def descendants(ctx: Context, params: DescendantsInput) -> dict[str, Any]:
+    """Every operation descending from this one (the reverse of ledger.trace): where its units
+    went, in one recursive query over the source links, nearest first, capped by `limit`."""
+    with _collector_paused():
+        edges = await _descent_edges(params.id, params.limit + 1)
+        truncated = len(edges) > params.limit
+        edges = edges[: params.limit]
+        edges.sort(key=lambda edge: edge[0])  # source-row order, as a trace lists them
+        descendant_ids = sorted({child for _, child, _, _ in edges})
+        rows = await entry_rows([params.id, *descendant_ids])
+        entry = next((row for row in rows if row.id == params.id), None)
+        if entry is None:
+            raise NotFound(f"there is no ledger operation {params.id!r}", code="operation-not-found")
+        views = await entry_views([entry, *(row for row in rows if row is not entry)], ctx)
+        token_type = await TokenType.get(id=entry.type_id)
+        return {
+            "operation": views[0],
+            "descendants": views[1:],
+            "edges": [
+                {"entry": child, "source": source, "amount": amount_text(amount, token_type)}
+                for _, child, source, amount in edges
+            ],
+            "truncated": truncated,
+        }
+
+
+# The walk the other way: the source rows that spend from the operation, then those that spend
+# from what they made, and so on. Breadth first on both databases (a recursive CTE's queue), and
+# both evaluate it only as far as the LIMIT asks, so a capped walk of a busy create stays cheap.
+_DESCENT_SQL = """
+WITH RECURSIVE walk(id, entry_id, source_id, amount) AS (
+    SELECT id, entry_id, source_id, amount FROM ledger_sources WHERE source_id = {id}
+    UNION
+    SELECT s.id, s.entry_id, s.source_id, s.amount FROM ledger_sources s JOIN walk w ON s.source_id = w.entry_id
+)
+SELECT id, entry_id, source_id, amount FROM walk LIMIT {limit}
+"""
+
+
+async def _descent_edges(entry_id: str, limit: int) -> list[tuple[str, str, str, int]]:
+    connection = connections.get("default")
+    sqlite = connection.capabilities.dialect == "sqlite"
+    query = _DESCENT_SQL.format(id="?" if sqlite else "$1", limit="?" if sqlite else "$2")
+    rows = await connection.execute_query_dict(query, [entry_id, limit])
+    return [(row["id"], row["entry_id"], row["source_id"], int(row["amount"])) for row in rows]
 
 
 class FlagInput(EntryIdInput):

@@ -250,8 +250,8 @@ async def type_page(request: web.Request) -> web.StreamResponse:
 
 _LEDGER_FIELDS = {
     "mint": ("ledger.create", ("amount", "description")),
-    "give": ("ledger.give", ("amount", "to", "token", "description")),
-    "burn": ("ledger.burn", ("amount", "description")),
+    "give": ("ledger.give", ("amount", "to", "token", "description", "from_operation", "all")),
+    "burn": ("ledger.burn", ("amount", "description", "from_operation", "all")),
 }
 
 
@@ -259,6 +259,9 @@ _FIELD_OF_CODE = {
     "actor-not-found": "to",
     "self-give": "to",
     "insufficient": "amount",
+    "source-not-found": "from_operation",
+    "source-type-mismatch": "from_operation",
+    "concurrent-spend": "amount",
     "supply-limit-exceeded": "amount",
     "token-required": "token",
 }
@@ -273,6 +276,8 @@ async def ledger_action(request: web.Request) -> web.StreamResponse:
     form = await read_form(request)
     data: dict[str, Any] = {"type": type_id}
     data.update({key: form[key].strip() for key in fields if form.get(key, "").strip()})
+    if "all" in data:  # a checkbox: present when ticked
+        data["all"] = True
     try:
         entry = await call(request, operation, data)
     except FormError as error:
@@ -349,6 +354,9 @@ async def token_page(request: web.Request) -> web.StreamResponse:
     )
 
 
+DESCENDANTS_SHOWN = 200  # source links walked for an entry page's "where these units went"
+
+
 @page
 async def entry_page(request: web.Request) -> web.StreamResponse:
     """A ledger operation and its provenance: every ancestor back to the creates, as a chain."""
@@ -357,6 +365,7 @@ async def entry_page(request: web.Request) -> web.StreamResponse:
     entry = traced["operation"]
     token_type = await REGISTRY.call(ctx, "types.get", {"id": entry["type"]})
     chain = sorted(traced["ancestors"], key=lambda item: item["id"]) + [entry]
+    went = await REGISTRY.call(ctx, "ledger.descendants", {"id": entry["id"], "limit": DESCENDANTS_SHOWN})
     return render(
         request,
         "entry.html.j2",
@@ -365,4 +374,7 @@ async def entry_page(request: web.Request) -> web.StreamResponse:
         type=token_type,
         edges=traced["edges"],
         truncated=traced["truncated"],
+        descendants=went["descendants"],
+        descendants_truncated=went["truncated"],
+        held=ctx.actor is not None and entry["status"] == "unspent" and entry["recipient"] == ctx.actor.handle(ctx.site.domain),
     )

@@ -18,6 +18,7 @@ from .conftest import Api, assert_problem
 from .pagehelpers import Browser
 from .test_ledger import assert_invariant, balance, minted, new_type
 from .test_pages import make_type
+from .test_pages_session import assert_labelled
 
 @pytest.fixture
 def browser(api: Api) -> Browser:
@@ -280,6 +281,59 @@ def _ids(reply: Any) -> list[str]:
     return [item["id"] for item in reply.body["descendants"]]
 
 
+# ---------------------------------------------------------------- several owners
+
+
+async def test_list__several_owners_in_one_list(api: Api) -> None:
+    alice, bob, carol, _ = await api.user("alice"), await api.user("bob"), await api.user("carol"), await api.user("dave")
+    type_id = await minted(api, alice, "10", smallest_unit=0)
+    to_bob = await api.post(GIVE, {"type": type_id, "amount": "4", "to": "bob"}, token=alice, expect=201)
+    to_carol = await api.post(GIVE, {"type": type_id, "amount": "3", "to": "carol"}, token=bob, expect=201)
+    to_dave = await api.post(GIVE, {"type": type_id, "amount": "1", "to": "dave"}, token=carol, expect=201)
+    ids = {name: (await api.get(OPERATIONS, params={"owner": name}, expect=200)).body["items"] for name in ("bob", "dave")}
+    both = await api.get(OPERATIONS, params={"owners": "bob,dave", "sort": "created_at"})
+    assert both.status == 200, both
+    expected = sorted({item["id"] for items in ids.values() for item in items})
+    assert [item["id"] for item in both.body["items"]] == expected
+    assert expected == sorted([to_bob.body["id"], to_carol.body["id"], to_dave.body["id"]])
+    # repeated, with spaces, @ and this server's domain, and by status: the outputs they hold
+    domain = to_bob.body["recipient"].partition("@")[2]
+    held = await api.get(f"{OPERATIONS}?owners=%40bob&owners=+carol@{domain}&status=unspent&sort=created_at")
+    assert held.status == 200, held
+    assert [(item["id"], item["remaining"]) for item in held.body["items"]] == [
+        (to_bob.body["id"], "1"), (to_carol.body["id"], "2"),
+    ]
+    paged = await api.get(OPERATIONS, params={"owners": "bob,dave", "page_size": "2", "sort": "created_at"})
+    assert len(paged.body["items"]) == 2 and paged.body["next"], paged.body
+    rest = await api.get(paged.body["next"], expect=200)
+    assert [item["id"] for item in paged.body["items"] + rest.body["items"]] == expected
+    # refused: too many, unknown, both forms at once, empty
+    many = ",".join(f"user{index}" for index in range(21))
+    assert_problem(await api.get(OPERATIONS, params={"owners": many}), 400, "validation-failed")
+    assert_problem(await api.get(OPERATIONS, params={"owners": "bob,nobody"}), 404, "actor-not-found")
+    assert_problem(await api.get(OPERATIONS, params={"owners": "bob", "owner": "dave"}), 400, "validation-failed")
+    assert_problem(await api.get(OPERATIONS, params={"owners": " , "}), 400, "validation-failed")
+    del alice
+
+
+async def test_balance__several_owners_at_once(api: Api) -> None:
+    alice, _, _ = await api.user("alice"), await api.user("bob"), await api.user("carol")
+    type_id = await minted(api, alice, "10", smallest_unit=0)
+    other = await minted(api, alice, "5", smallest_unit=0)
+    await api.post(GIVE, {"type": type_id, "amount": "4", "to": "bob"}, token=alice, expect=201)
+    await api.post(GIVE, {"type": other, "amount": "2", "to": "bob"}, token=alice, expect=201)
+    one_type = await api.get("/api/v1/ledger/balance", params={"type": type_id, "owners": "bob,alice,carol"})
+    assert one_type.status == 200, one_type
+    assert [(item["owner"].partition("@")[0], item["balance"]) for item in one_type.body["owners"]] == [
+        ("bob", "4"), ("alice", "6"), ("carol", "0"),
+    ]
+    every_type = await api.get("/api/v1/ledger/balance", params={"owners": "bob,carol"}, expect=200)
+    bob_balances, carol_balances = every_type.body["owners"]
+    assert sorted((item["type"], item["balance"]) for item in bob_balances["balances"]) == sorted([(type_id, "4"), (other, "2")])
+    assert carol_balances["balances"] == []
+    assert_problem(await api.get("/api/v1/ledger/balance", params={"owners": "bob", "owner": "bob"}), 400, "validation-failed")
+
+
 # ---------------------------------------------------------------- pages
 
 
@@ -310,3 +364,24 @@ async def test_pages__give_all_that_remains_all_of_a_type_and_where_units_went(b
     nothing = await browser.submit(f"/app/types/{type_id}", f"/app/types/{type_id}/burn", {"all": "on"})
     assert nothing.status == 409 and "you hold no CUP" in (nothing.field_error("amount") or ""), nothing.text[:2000]
     assert (await api.get("/api/v1/ledger/balance", params={"type": type_id, "owner": "bob"}, expect=200)).body["balance"] == "15"
+
+
+async def test_pages__ledger_of_several_owners(browser: Browser, api: Api) -> None:
+    await api.user("bob")
+    await browser.sign_up("ann")
+    type_id = await make_type(browser)
+    await browser.submit(f"/app/types/{type_id}", f"/app/types/{type_id}/mint", {"amount": "10"}, expect=200)
+    await browser.submit(f"/app/types/{type_id}", f"/app/types/{type_id}/give", {"amount": "4", "to": "bob"}, expect=200)
+    mine = await browser.get("/app/ledger", expect=200)  # by default: the signed-in user's own
+    assert_labelled(mine.text)
+    assert re.findall(r'<tr data-owner="([^"@]+)@[^"]*"><td>[^<]*</td><td><a[^>]*>CUP</a></td><td class="num balance">(\d+)<', mine.text) == [("ann", "6")]
+    both = await browser.get("/app/ledger", params={"owners": "ann, bob", "type": type_id}, expect=200)
+    balances = re.findall(r'<tr data-owner="([^"@]+)@[^"]*"><td>[^<]*</td><td><a[^>]*>CUP</a></td><td class="num balance">(\d+)<', both.text)
+    assert balances == [("ann", "6"), ("bob", "4")], both.text
+    assert len(re.findall(r'<span class="kind kind-(?:create|give)">', both.text)) == 2
+    held = await browser.get("/app/ledger", params={"owners": "bob", "status": "unspent"}, expect=200)
+    assert len(re.findall(r'<span class="kind kind-give">', held.text)) == 1
+    unknown = await browser.get("/app/ledger", params={"owners": "ann,nobody"})
+    assert unknown.status == 404 and "nobody" in (unknown.field_error("owners") or ""), unknown.text[:2000]
+    too_many = await browser.get("/app/ledger", params={"owners": ",".join(f"u{index}" for index in range(21))})
+    assert too_many.status == 400 and "at most 20" in (too_many.field_error("owners") or ""), too_many.text[:2000]

@@ -434,8 +434,13 @@ class AllBalancesOut(Output):
     balances: list[TypeBalanceOut]
 
 
-class BalanceOut(RootModel[OneBalanceOut | AllBalancesOut]):
-    """An owner's balance of one type (type given), or of every type they hold."""
+class SeveralBalancesOut(Output):
+    owners: list[OneBalanceOut | AllBalancesOut] = Field(description="one balance per owner named, in that order")
+
+
+class BalanceOut(RootModel[OneBalanceOut | AllBalancesOut | SeveralBalancesOut]):
+    """An owner's balance of one type (type given), or of every type they hold; with `owners`,
+    that for each of them."""
 
 
 class TraceEdgeOut(Output):
@@ -564,7 +569,45 @@ async def burn(ctx: Context, params: BurnInput) -> dict[str, Any]:
     return await record_entry(ctx, EntryKind.BURN, token_type, total, None, spent, params.description)
 
 
-class BalanceInput(Input):
+MAX_OWNERS = 20  # handles one list or balance may name
+
+
+def _handles(value: Any) -> Any:
+    """`owners` as a query gives it: "a,b,c", or the parameter repeated (a list of such)."""
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        handles = [part.strip() for item in value for part in item.split(",") if part.strip()]
+        if not handles:
+            raise ValueError("name at least one owner, or leave owners out")
+        if len(handles) > MAX_OWNERS:
+            raise ValueError(f"at most {MAX_OWNERS} owners at once")
+        if any(len(handle) > 320 for handle in handles):
+            raise ValueError("a handle is at most 320 characters")
+        return list(dict.fromkeys(handle.lower().lstrip("@") for handle in handles))
+    return value
+
+
+class OwnersMixin(Input):
+    owner: str | None = Field(None, min_length=1, max_length=320, description="username or user@host")
+    owners: list[str] | None = Field(
+        None,
+        description=f"several owners: handles separated by commas (or the parameter repeated), at most {MAX_OWNERS}",
+    )
+
+    @field_validator("owners", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        return _handles(value)
+
+    @model_validator(mode="after")
+    def _one_or_several(self) -> OwnersMixin:
+        if self.owner is not None and self.owners is not None:
+            raise ValueError("give owner or owners, not both")
+        return self
+
+
+class BalanceInput(OwnersMixin):
     type: str | None = Field(None, min_length=1, max_length=64)
     owner: str | None = Field(None, min_length=1, max_length=320, description="username; default: the caller")
 
@@ -573,6 +616,15 @@ async def _owner(ctx: Context, handle: str | None) -> Actor:
     if handle:
         return await resolve_actor(handle, ctx, field="owner")
     return ctx.require_actor()
+
+
+async def _owners(ctx: Context, handles: list[str]) -> list[Actor]:
+    """The actors the handles name, each once, in the order named."""
+    actors: dict[str, Actor] = {}
+    for handle in handles:
+        actor = await resolve_actor(handle, ctx, field="owners")
+        actors.setdefault(actor.id, actor)
+    return list(actors.values())
 
 
 # Each part of a balance, summed in two halves: SQLite's SUM() fails with "integer
@@ -611,36 +663,48 @@ async def balance_of(owner: Actor, token_type: TokenType) -> dict[str, Any]:
 
 @REGISTRY.operation("ledger.balance", BalanceInput, output=BalanceOut, access=Access.PUBLIC)
 async def balance(ctx: Context, params: BalanceInput) -> dict[str, Any]:
-    """An owner's balance of one type, or of every type they hold."""
-    owner = await _owner(ctx, params.owner)
+    """An owner's balance of one type, or of every type they hold; or that of several owners."""
+    token_type = await _ledger_type(params.type) if params.type else None
+    if params.owners is not None:
+        return {"owners": [await _balance(ctx, owner, token_type) for owner in await _owners(ctx, params.owners)]}
+    return await _balance(ctx, await _owner(ctx, params.owner), token_type)
+
+
+async def _balance(ctx: Context, owner: Actor, token_type: TokenType | None) -> dict[str, Any]:
     handle = owner.handle(ctx.site.domain)
-    if params.type:
-        return {"owner": handle, **await balance_of(owner, await _ledger_type(params.type))}
+    if token_type is not None:
+        return {"owner": handle, **await balance_of(owner, token_type)}
     type_ids = await LedgerEntry.filter(recipient=owner).distinct().values_list("type_id", flat=True)
     types = await TokenType.filter(id__in=list(type_ids)).order_by("id")
-    return {"owner": handle, "balances": [await balance_of(owner, token_type) for token_type in types]}
+    return {"owner": handle, "balances": [await balance_of(owner, one_type) for one_type in types]}
 
 
-class ListEntriesInput(ListInput):
+class ListEntriesInput(ListInput, OwnersMixin):
     type: str | None = Field(None, min_length=1, max_length=64)
-    owner: str | None = Field(None, min_length=1, max_length=320)
     status: Literal["unspent", "spent", "all"] = "all"
     kind: EntryKind | None = None
 
 
 @REGISTRY.operation("ledger.list", ListEntriesInput, output=Paged[EntryOut], access=Access.PUBLIC)
 async def list_entries(ctx: Context, params: ListEntriesInput) -> Any:
-    """Ledger entries, filtered by type, owner, status (unspent/spent outputs) and kind."""
+    """Ledger entries, filtered by type, owner (or several owners), status (unspent/spent
+    outputs) and kind. An owner's entries are those they received or wrote; by status, the
+    outputs they hold."""
     query = LedgerEntry.all()
     if params.type:
         query = query.filter(type=await _ledger_type(params.type))
-    owner = await _owner(ctx, params.owner) if (params.owner or params.status != "all") else None
+    if params.owners is not None:
+        owner_ids = [owner.id for owner in await _owners(ctx, params.owners)]
+    elif params.owner or params.status != "all":
+        owner_ids = [(await _owner(ctx, params.owner)).id]
+    else:
+        owner_ids = None
     if params.status == "unspent":
-        query = query.filter(recipient=owner, remaining__gt=0)
+        query = query.filter(recipient_id__in=owner_ids, remaining__gt=0)
     elif params.status == "spent":
-        query = query.filter(recipient=owner, remaining=0)
-    elif owner is not None:
-        query = query.filter(Q(recipient=owner) | Q(author=owner))
+        query = query.filter(recipient_id__in=owner_ids, remaining=0)
+    elif owner_ids is not None:
+        query = query.filter(Q(recipient_id__in=owner_ids) | Q(author_id__in=owner_ids))
     if params.kind:
         query = query.filter(kind=params.kind.value)
     page = await paginate(query, params)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 from aiohttp import web
@@ -20,6 +21,7 @@ __all__ = [
     "update_type",
     "type_page",
     "ledger_action",
+    "ledger_page",
     "create_token",
     "token_page",
     "entry_page",
@@ -378,3 +380,45 @@ async def entry_page(request: web.Request) -> web.StreamResponse:
         descendants_truncated=went["truncated"],
         held=ctx.actor is not None and entry["status"] == "unspent" and entry["recipient"] == ctx.actor.handle(ctx.site.domain),
     )
+
+
+LEDGER_PAGE_SIZE = 20
+_LEDGER_QUERY = ("owners", "type", "status")
+
+
+@page
+async def ledger_page(request: web.Request) -> web.StreamResponse:
+    """Ledger operations of one or several owners (handles separated by commas), by type and
+    status, with each owner's balance: ledger.list and ledger.balance with `owners`."""
+    ctx = request[CTX]
+    values = {key: request.query.get(key, "").strip() for key in _LEDGER_QUERY}
+    owners = values["owners"] or (ctx.user.username if ctx.user is not None else "")
+    shown: dict[str, Any] = {"entries": [], "balances": [], "next": None, "names": {}}
+    errors: dict[str, str] = {}
+    status = 200
+    if owners:
+        query: dict[str, Any] = {"owners": owners}
+        if values["type"]:
+            query["type"] = values["type"]
+        if values["status"] in ("unspent", "spent"):
+            query["status"] = values["status"]
+        listing = {**query, "page_size": page_size(ctx, LEDGER_PAGE_SIZE), "sort": "-created_at"}
+        if request.query.get("cursor"):
+            listing["cursor"] = request.query["cursor"]
+        try:
+            listed = await call(request, "ledger.list", listing)
+            balances = await call(request, "ledger.balance", {key: query[key] for key in ("owners", "type") if key in query})
+        except FormError as error:
+            field = "type" if error.problem.code == "type-not-found" else "owners"
+            errors = {key: message for key, message in error.fields.items() if key in _LEDGER_QUERY}
+            errors = errors or {field: error.problem.detail}
+            status = error.status
+        else:
+            shown["entries"] = listed.items
+            shown["balances"] = balances["owners"]
+            if listed.next_cursor:
+                shown["next"] = "/app/ledger?" + urlencode({**values, "owners": owners, "cursor": listed.next_cursor})
+            for balance in balances["owners"]:
+                for one in balance.get("balances", [balance]):
+                    shown["names"].setdefault(one["type"], one["symbol"])
+    return render(request, "ledger.html.j2", status=status, values={**values, "owners": owners}, errors=errors, **shown)

@@ -20,6 +20,7 @@ from .test_ledger import assert_invariant, balance, minted, new_type
 from .test_pages import make_type
 from .test_pages_session import assert_labelled
 
+
 @pytest.fixture
 def browser(api: Api) -> Browser:
     return Browser(api.client)
@@ -42,7 +43,7 @@ async def remaining(api: Api, entry_id: str) -> str:
 
 
 async def test_give__from_operation_gives_all_that_remains_of_it(api: Api) -> None:
-    alice, bob = await api.user("alice"), await api.user("bob")
+    alice, _ = await api.user("alice"), await api.user("bob")
     type_id = await minted(api, alice, "10.00")
     first = (await api.get(OPERATIONS, params={"owner": "alice", "type": type_id}, expect=200)).body["items"][0]["id"]
     second = await mint(api, alice, type_id, "5.00")
@@ -115,8 +116,7 @@ async def test_give__from_operation_race_has_exactly_one_winner(api: Api) -> Non
         *[give({"from_operation": source}) for _ in range(20)],
         *[give({"type": type_id, "amount": "1", "sources": [["1", source]]}) for _ in range(10)],
     )
-    wholes = [(status, body) for status, body in answers[:20]]
-    ones = [(status, body) for status, body in answers[20:]]
+    wholes, ones = answers[:20], answers[20:]
     assert Counter(status for status, _ in wholes) == {201: 1, 409: 19}, wholes
     assert all(body["code"] == "insufficient" for status, body in answers if status == 409), answers
     won = next(body for status, body in wholes if status == 201)
@@ -313,7 +313,6 @@ async def test_list__several_owners_in_one_list(api: Api) -> None:
     assert_problem(await api.get(OPERATIONS, params={"owners": "bob,nobody"}), 404, "actor-not-found")
     assert_problem(await api.get(OPERATIONS, params={"owners": "bob", "owner": "dave"}), 400, "validation-failed")
     assert_problem(await api.get(OPERATIONS, params={"owners": " , "}), 400, "validation-failed")
-    del alice
 
 
 async def test_balance__several_owners_at_once(api: Api) -> None:

@@ -327,9 +327,8 @@ class ChoiceMixin(SourcesMixin):
     all: bool = Field(False, description="spend your whole balance of `type` (every unspent output)")
 
     def _check_choice(self, type_id: str | None, amount: str | None) -> None:
-        if self.all:
-            if amount is not None or self.sources or self.from_operation is not None:
-                raise ValueError("`all` spends your whole balance: leave out amount, sources and from_operation")
+        if self.all and (amount is not None or self.sources or self.from_operation is not None):
+            raise ValueError("`all` spends your whole balance: leave out amount, sources and from_operation")
         if self.from_operation is not None and self.sources:
             raise ValueError("name the output to spend with from_operation or with sources, not both")
         if type_id is None and self.from_operation is None:

@@ -360,6 +360,8 @@ async def test_pages__give_all_that_remains_all_of_a_type_and_where_units_went(b
     await browser.submit(f"/app/types/{type_id}", f"/app/types/{type_id}/mint", {"amount": "1"}, expect=200)
     everything = await browser.submit(f"/app/types/{type_id}", f"/app/types/{type_id}/give", {"to": "bob", "all": "on"})
     assert everything.status == 200 and "Gave 5." in everything, everything.text[:500]
+    empty = await browser.submit(f"/app/types/{type_id}", f"/app/types/{type_id}/give", {"to": "bob"})
+    assert empty.status == 400 and "give an amount, from_operation, or all" in empty, empty.text[:2000]
     nothing = await browser.submit(f"/app/types/{type_id}", f"/app/types/{type_id}/burn", {"all": "on"})
     assert nothing.status == 409 and "you hold no CUP" in (nothing.field_error("amount") or ""), nothing.text[:2000]
     assert (await api.get("/api/v1/ledger/balance", params={"type": type_id, "owner": "bob"}, expect=200)).body["balance"] == "15"

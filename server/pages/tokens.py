@@ -284,6 +284,8 @@ async def ledger_action(request: web.Request) -> web.StreamResponse:
         entry = await call(request, operation, data)
     except FormError as error:
         fields = dict(error.fields)
+        if "body" in fields:  # the input as a whole (e.g. neither an amount nor All of it): atop the form
+            fields["_form"] = fields.pop("body")
         # Problems without field errors that still concern one field: say so beside it.
         field = _FIELD_OF_CODE.get(error.problem.code)
         if field and field not in fields:

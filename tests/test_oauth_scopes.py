@@ -91,6 +91,7 @@ EXPECTED_SCOPES = {
     "ledger.balance": R,
     "ledger.burn": W,
     "ledger.create": W,
+    "ledger.descendants": R,
     "ledger.flag": W,
     "ledger.get": R,
     "ledger.give": W,

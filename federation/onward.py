@@ -38,9 +38,9 @@ from models.amounts import to_decimal_string
 from models.base import iso
 from models.context import Context, Site
 from models.engine import GiveUp, Go, Lease, Outcome, Retry, claimed_at_birth, run_claimed
-from models.errors import BadInput, DomainError, Forbidden, NotFound, Unprocessable
-from models.federation import OnwardGive, OnwardState, RemoteActor
-from models.holdings import OnwardOut, exact, minor_of, origin_of, remote_holdings
+from models.errors import BadInput, Conflict, DomainError, Forbidden, NotFound, Unprocessable
+from models.federation import OnwardGive, OnwardState, RemoteActor, RemoteCredit
+from models.holdings import Holding, OnwardOut, exact, minor_of, origin_of, remote_holdings
 from models.ledger import EntryKind
 from models.machines import ONWARD_GIVES
 from models.operations.ledger import resolve_actor, split_handle
@@ -126,6 +126,51 @@ def _refusal(row: OnwardGive) -> DomainError:
     return error
 
 
+async def _held_type(holder: Actor, params: Any) -> str:
+    """The remote type named, or the type of the remote output named by `from_operation`."""
+    if params.type:
+        return str(params.type)
+    credit = await RemoteCredit.get_or_none(entry_uri=params.from_operation, recipient_id=holder.id)
+    if credit is None:
+        raise NotFound(f"{params.from_operation!r} is not an output you hold", code="source-not-found")
+    return credit.type_uri
+
+
+def _what_to_spend(holding: Holding, params: Any) -> tuple[str, list[list[str]]]:
+    """(amount, [[amount, entry URL], ...]) to ask for. `all` and `from_operation` are read from
+    our mirror of the origin's ledger; the origin checks them against its own."""
+    view = holding.view(domain="")
+    outputs = {output["entry"]: output for output in view["outputs"]}
+    amount = None if params.amount is None else _checked_amount(params.amount, "amount")
+    sources = [[_checked_amount(amount, f"sources.{index}.0"), uri] for index, (amount, uri) in enumerate(params.sources or [])]
+    if params.from_operation is not None:
+        sources = [[amount or outputs.get(params.from_operation, {}).get("remaining", "0"), params.from_operation]]
+    for _, uri in sources:
+        if uri not in outputs:
+            raise NotFound(f"source {uri!r} is not an output you hold", code="source-not-found")
+    if params.all:
+        balance = str(view["balance"])
+        if minor_of_or_zero(balance) <= 0:
+            raise Conflict(f"insufficient balance: you hold no {holding.symbol or 'units'} of {holding.type_uri}",
+                           code="insufficient")
+        return balance, []
+    if sources and minor_of_or_zero(sources[0][0]) <= 0:
+        raise Conflict(f"insufficient balance: nothing remains of {sources[0][1]}", code="insufficient")
+    if amount is not None and params.from_operation is None:
+        return amount, sources
+    if sources:
+        return to_decimal_string(*exact([taken for taken, _ in sources])), sources
+    raise Unprocessable("give an amount, sources, from_operation or all", code="amount-required")
+
+
+def minor_of_or_zero(amount: str) -> int:
+    """Minor units of a decimal string, 0 for zero or less (which the ledger's parser refuses)."""
+    try:
+        return minor_of(amount)[0]
+    except DomainError:
+        return 0
+
+
 async def ask_origin(ctx: Context, kind: str, params: Any) -> dict[str, Any]:
     """`ledger.give`/`ledger.burn` of a remote type (its URL): ask its origin, in the caller's name.
 
@@ -133,7 +178,7 @@ async def ask_origin(ctx: Context, kind: str, params: Any) -> dict[str, Any]:
     when it is away (the engine sends it again); the origin's refusal as an error.
     """
     holder = ctx.require_actor()
-    type_uri = str(params.type)
+    type_uri = await _held_type(holder, params)
     found = await remote_holdings(holder.id, type_uri)
     if not found:
         raise NotFound(f"you hold no units of {type_uri}", code="type-not-found")
@@ -145,17 +190,7 @@ async def ask_origin(ctx: Context, kind: str, params: Any) -> dict[str, Any]:
             code="domain-blocked",
         ) from None
     holding = found[0]
-    sources = [[_checked_amount(amount, f"sources.{index}.0"), uri] for index, (amount, uri) in enumerate(params.sources or [])]
-    held = {output.entry_uri for output in holding.credits}
-    for _, uri in sources:
-        if uri not in held:
-            raise NotFound(f"source {uri!r} is not an output you hold", code="source-not-found")
-    if params.amount is not None:
-        amount = _checked_amount(params.amount, "amount")
-    elif sources:
-        amount = to_decimal_string(*exact([taken for taken, _ in sources]))
-    else:
-        raise Unprocessable("give an amount, or sources", code="amount-required")
+    amount, sources = _what_to_spend(holding, params)
     target_uri, handle = None, ""
     if kind == "give":
         recipient = await _recipient(ctx, params.to)

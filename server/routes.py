@@ -81,6 +81,7 @@ LEDGER = [
     Route("GET", f"{V1}/ledger/operations", "ledger.list"),
     Route("GET", f"{V1}/ledger/operations/{{id}}", "ledger.get"),
     Route("GET", f"{V1}/ledger/operations/{{id}}/trace", "ledger.trace"),
+    Route("GET", f"{V1}/ledger/operations/{{id}}/descendants", "ledger.descendants"),
     Route("POST", f"{V1}/ledger/operations/{{id}}/flags", "ledger.flag"),
     Route("DELETE", f"{V1}/ledger/operations/{{id}}/flags/{{flag}}", "ledger.unflag"),
 ]

@@ -116,7 +116,7 @@ async def test_give__explicit_sources(api: Api) -> None:
     assert reply.status == 201 and reply.body["sources"] == [["4.00", first]]
     # The same units cannot be spent twice, and sources must add up and belong to the giver.
     given = reply.body["id"]
-    assert_problem(await api.post("/api/v1/ledger/give", {"type": type_id, "amount": "7", "to": "bob", "sources": [["7", first]]}, token=alice), 409, "double-spend")
+    assert_problem(await api.post("/api/v1/ledger/give", {"type": type_id, "amount": "7", "to": "bob", "sources": [["7", first]]}, token=alice), 409, "insufficient")
     assert_problem(await api.post("/api/v1/ledger/give", {"type": type_id, "amount": "3", "to": "bob", "sources": [["2", first]]}, token=alice), 422, "sources-mismatch")
     assert_problem(await api.post("/api/v1/ledger/give", {"type": type_id, "amount": "1", "to": "bob", "sources": [["1", given]]}, token=alice), 404, "source-not-found")
     assert_problem(await api.post("/api/v1/ledger/give", {"type": type_id, "amount": "1", "to": "bob", "sources": [["1", first], ["1", first]]}, token=alice), 400)
@@ -132,7 +132,7 @@ async def test_give__refusals_change_nothing(api: Api) -> None:
     type_id = await minted(api, alice, "5.00")
     entries, events = await LedgerEntry.all().count(), await Event.all().count()
     cases = [
-        (alice, {"type": type_id, "amount": "6", "to": "bob"}, 409, "insufficient-balance"),
+        (alice, {"type": type_id, "amount": "6", "to": "bob"}, 409, "insufficient"),
         (alice, {"type": type_id, "amount": "1", "to": "nobody"}, 404, "actor-not-found"),
         (alice, {"type": type_id, "amount": "1", "to": "alice"}, 422, "self-give"),
         # an unseen handle is looked up, and the SSRF guard refuses a private address (no network)
@@ -140,7 +140,7 @@ async def test_give__refusals_change_nothing(api: Api) -> None:
         (alice, {"type": type_id, "amount": "0.001", "to": "bob"}, 400, "invalid-amount"),
         (alice, {"type": type_id, "amount": "1", "to": ""}, 400, "validation-failed"),
         (alice, {"type": type_id, "amount": "1", "to": "b" * 400}, 400, "validation-failed"),
-        (bob, {"type": type_id, "amount": "1", "to": "alice"}, 409, "insufficient-balance"),
+        (bob, {"type": type_id, "amount": "1", "to": "alice"}, 409, "insufficient"),
         (None, {"type": type_id, "amount": "1", "to": "alice"}, 401, None),
     ]
     for token, body, status, code in cases:
@@ -167,7 +167,7 @@ async def test_burn__by_amount_and_by_sources(api: Api) -> None:
     assert reply.status == 201 and reply.body["amount"] == "2.00"
     assert await balance(api, type_id, "alice") == "5.00"
     assert_problem(await api.post("/api/v1/ledger/burn", {"type": type_id}, token=alice), 400, "validation-failed")
-    assert_problem(await api.post("/api/v1/ledger/burn", {"type": type_id, "amount": "6"}, token=alice), 409, "insufficient-balance")
+    assert_problem(await api.post("/api/v1/ledger/burn", {"type": type_id, "amount": "6"}, token=alice), 409, "insufficient")
     await assert_invariant(api, type_id, "alice")
 
 

@@ -19,7 +19,7 @@ async def test_concurrent_gives__exactly_the_balance_succeeds(api: Api) -> None:
     async def give() -> int:
         reply = await api.post("/api/v1/ledger/give", {"type": type_id, "amount": "1", "to": "bob"}, token=alice)
         if reply.status == 409:
-            assert reply.body["code"] == "insufficient-balance", reply
+            assert reply.body["code"] == "insufficient", reply
         return reply.status
 
     statuses = Counter(await asyncio.gather(*(give() for _ in range(200))))
@@ -64,7 +64,7 @@ async def test_concurrent_mints__cannot_pass_the_largest_total_together(api: Api
 
 async def test_concurrent_gives__overspends_refused_alone_and_balances_exact(api: Api) -> None:
     """Two givers race many gives at once, some past their balance: every answer is right on
-    its own (201 with the entry, or 409 insufficient-balance), and the balances add up exactly:
+    its own (201 with the entry, or 409 insufficient), and the balances add up exactly:
     no double spend, no lost give (gives committed together fail and succeed one by one)."""
     alice, carol, _, _ = await api.user("alice"), await api.user("carol"), await api.user("bob"), await api.user("dave")
     type_a = await minted(api, alice, "100", smallest_unit=0)
@@ -82,7 +82,7 @@ async def test_concurrent_gives__overspends_refused_alone_and_balances_exact(api
     ids = set()
     for type_id, to, status, body in answers:
         if status == 409:
-            assert body["code"] == "insufficient-balance", body
+            assert body["code"] == "insufficient", body
             continue
         assert status == 201, (status, body)
         amount = "7" if type_id == type_a else "2"

@@ -93,6 +93,7 @@ EXPECTED_SCOPES = {
     "ledger.remote_gives.get": R,
     "ledger.burn": W,
     "ledger.create": W,
+    "ledger.descendants": R,
     "ledger.flag": W,
     "ledger.get": R,
     "ledger.give": W,

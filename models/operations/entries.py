@@ -272,5 +272,5 @@ async def spend_token_unit(owner: Actor, token: Token) -> list[tuple[str, int]]:
         raise Conflict(f"you do not hold token {token.id}", code="token-not-held")
     updated = await LedgerEntry.filter(id=output.id, remaining=output.remaining).update(remaining=0)
     if updated != 1:
-        raise Conflict(f"token {token.id} was spent by another operation", code="double-spend")
+        raise Conflict(f"token {token.id} was given or burnt by another operation meanwhile", code="token-not-held")
     return [(output.id, output.remaining)]

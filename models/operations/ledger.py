@@ -46,9 +46,14 @@ __all__ = ["balance_of", "resolve_actor"]
 
 AMOUNT = Field(min_length=1, max_length=40, description="decimal string, e.g. \"12.50\"")
 ID = Field(min_length=1, max_length=64)
-TYPE = Field(min_length=1, max_length=2048, description="a type's id, or the URL of a type of another server you hold units of")
+TYPE = Field(
+    None, min_length=1, max_length=2048,
+    description="a type's id, or the URL of a type of another server you hold units of; "
+    "required unless from_operation is given",
+)
 FLAG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,49}$")
 MAX_SOURCES = 100
+MAX_ALL_OUTPUTS = 1000  # outputs one give or burn of `all` may spend (one source row each)
 AUTO_SPEND_ATTEMPTS = 20
 
 
@@ -137,7 +142,9 @@ async def _spend_explicit(owner: Actor, token_type: TokenType, sources: list[tup
         if source.type_id != token_type.id:
             raise Unprocessable(f"source {source_id!r} is of another token type", code="source-type-mismatch")
         if await _decrement(source_id, amount) != 1:
-            raise Conflict(f"source {source_id!r} does not have that much unspent", code="double-spend")
+            raise Conflict(
+                f"source {source_id!r} does not have {amount_text(amount, token_type)} unspent", code="insufficient"
+            )
         spent.append((source_id, amount))
     return spent
 
@@ -175,7 +182,7 @@ async def _spend_oldest_first(owner: Actor, token_type: TokenType, amount: int) 
         if sum(remaining for _, remaining in outputs) < needed:
             raise Conflict(
                 f"insufficient balance: {amount_text(needed, token_type)} needed",
-                code="insufficient-balance",
+                code="insufficient",
             )
         raced = False
         for output_id, remaining in outputs:
@@ -192,8 +199,77 @@ async def _spend_oldest_first(owner: Actor, token_type: TokenType, amount: int) 
     raise Conflict("the balance changed while spending; try again", code="concurrent-spend")
 
 
-async def _spend(ctx: Context, token_type: TokenType, amount: int, sources: list[tuple[int, str]] | None) -> list[tuple[str, int]]:
-    owner = ctx.require_actor()
+async def _spend_remainder(owner: Actor, token_type: TokenType, output_id: str) -> list[tuple[str, int]]:
+    """All that remains of one output of the owner's, at the moment it is spent: read it, then
+    the same conditional decrement as any spend; when another spend of it came first, read it
+    again. Of racing spends of all of it exactly one wins; the others find nothing left (409)."""
+    for _ in range(AUTO_SPEND_ATTEMPTS):
+        rows = await sql.fetch("SELECT recipient_id, type_id, remaining FROM ledger_entries WHERE id = ?", output_id)
+        if not rows or rows[0]["recipient_id"] != owner.id:
+            raise NotFound(f"operation {output_id!r} is not an output you hold", code="source-not-found")
+        if rows[0]["type_id"] != token_type.id:
+            raise Unprocessable(f"operation {output_id!r} is of another token type", code="source-type-mismatch")
+        remaining = int(rows[0]["remaining"])
+        if remaining == 0:
+            raise Conflict(f"operation {output_id!r} has nothing left unspent", code="insufficient")
+        if await _decrement(output_id, remaining) == 1:  # `remaining` only ever decreases
+            return [(output_id, remaining)]
+    raise Conflict("the output changed while spending; try again", code="concurrent-spend")
+
+
+async def _spend_all(owner: Actor, token_type: TokenType) -> list[tuple[str, int]]:
+    """Every unspent output of the owner's of this type, whole, or nothing (409): a spend that
+    lost a race for one of them, or an output that arrived meanwhile, undoes it all (the
+    caller's transaction rolls back)."""
+    outputs = [
+        (row["id"], int(row["remaining"]))
+        for row in await sql.fetch(
+            "SELECT id, remaining FROM ledger_entries WHERE recipient_id = ? AND type_id = ? AND remaining > 0 ORDER BY id",
+            owner.id,
+            token_type.id,
+        )
+    ]
+    if not outputs:
+        raise Conflict(f"you hold no {token_type.symbol}: there is nothing to spend", code="insufficient")
+    if len(outputs) > MAX_ALL_OUTPUTS:
+        raise Unprocessable(
+            f"your {token_type.symbol} are in {len(outputs)} outputs, more than the {MAX_ALL_OUTPUTS} one "
+            "operation may spend: give an amount (oldest first) in parts",
+            code="too-many-outputs",
+        )
+    for output_id, remaining in outputs:  # by id: the lock order of every spend
+        if await _decrement(output_id, remaining) != 1:  # `remaining` only ever decreases
+            raise Conflict("the balance changed while spending; nothing was given: try again", code="concurrent-spend")
+    left = await sql.fetch(
+        "SELECT id FROM ledger_entries WHERE recipient_id = ? AND type_id = ? AND remaining > 0 LIMIT 1",
+        owner.id,
+        token_type.id,
+    )
+    if left:
+        raise Conflict("the balance changed while spending; nothing was given: try again", code="concurrent-spend")
+    return outputs
+
+
+async def _spend(
+    owner: Actor,
+    token_type: TokenType,
+    amount: int | None,
+    sources: list[tuple[int, str]] | None,
+    *,
+    from_operation: str | None = None,
+    everything: bool = False,
+) -> list[tuple[str, int]]:
+    """Spend what the input chose: the whole balance (`everything`), all that remains of one
+    output (`from_operation` without an amount), `amount` of it, explicit `sources`, or
+    `amount` oldest first. Each spent output is a conditional decrement (`remaining >= x`)."""
+    if everything:
+        return await _spend_all(owner, token_type)
+    if from_operation is not None:
+        if amount is None:
+            return await _spend_remainder(owner, token_type, from_operation)
+        return await _spend_explicit(owner, token_type, [(amount, from_operation)])
+    if amount is None:
+        amount = sum(pair[0] for pair in sources or [])
     if not sources:
         return await _spend_oldest_first(owner, token_type, amount)
     if sum(pair[0] for pair in sources) != amount:
@@ -204,8 +280,13 @@ async def _spend(ctx: Context, token_type: TokenType, amount: int, sources: list
 # ---------------------------------------------------------------- inputs
 
 
-def _is_url(value: str) -> bool:
-    return value.startswith(("https://", "http://"))
+def _is_url(value: str | None) -> bool:
+    return value is not None and value.startswith(("https://", "http://"))
+
+
+def _remote(params: GiveInput | BurnInput) -> bool:
+    """Units of another server's type: named by the type's URL or an entry URL."""
+    return _is_url(params.type) or _is_url(params.from_operation)
 
 
 async def _elsewhere(ctx: Context, kind: str, params: GiveInput | BurnInput) -> dict[str, Any]:
@@ -254,24 +335,77 @@ class CreateInput(Input):
     description: str = Field("", max_length=1000)
 
 
-class GiveInput(SourcesMixin):
-    type: str = TYPE
-    amount: str = AMOUNT
+class ChoiceMixin(SourcesMixin):
+    """What a give or burn spends: `amount` (oldest first, or from `sources`), all that remains
+    of one output (`from_operation`), `amount` of that output, or everything of a type (`all`)."""
+
+    from_operation: str | None = Field(
+        None,
+        min_length=1,
+        max_length=2048,
+        description="an output of yours to spend from: all that remains of it, or `amount` of it; "
+        "`type` may then be left out (the entry's URL, for units held on another server)",
+    )
+    all: bool = Field(False, description="spend your whole balance of `type` (every unspent output)")
+
+    def _check_choice(self, type_id: str | None, amount: str | None) -> None:
+        if self.all and (amount is not None or self.sources or self.from_operation is not None):
+            raise ValueError("`all` spends your whole balance: leave out amount, sources and from_operation")
+        if self.from_operation is not None and self.sources:
+            raise ValueError("name the output to spend with from_operation or with sources, not both")
+        if type_id is None and self.from_operation is None:
+            raise ValueError("give the type (or from_operation, whose type it is)")
+
+
+class GiveInput(ChoiceMixin):
+    type: str | None = TYPE
+    amount: str | None = Field(
+        None, min_length=1, max_length=40, description="decimal string, e.g. \"12.50\"; left out with from_operation or all"
+    )
     to: str = Field(min_length=1, max_length=320, description="username, or user@host")
     token: str | None = Field(None, min_length=1, max_length=64, description="the token to hand over (unique types)")
     description: str = Field("", max_length=1000)
 
+    @model_validator(mode="after")
+    def _what_to_give(self) -> GiveInput:
+        self._check_choice(self.type, self.amount)
+        if self.amount is None and self.from_operation is None and not self.all:
+            raise ValueError("give an amount, from_operation, or all")
+        if self.all and self.token is not None:
+            raise ValueError("`all` gives units of a fungible type: leave out token")
+        return self
 
-class BurnInput(SourcesMixin):
-    type: str = TYPE
+
+class BurnInput(ChoiceMixin):
+    type: str | None = TYPE
     amount: str | None = Field(None, min_length=1, max_length=40)
     description: str = Field("", max_length=1000)
 
     @model_validator(mode="after")
     def _amount_or_sources(self) -> BurnInput:
-        if self.amount is None and not self.sources:
-            raise ValueError("give an amount, or sources to burn")
+        self._check_choice(self.type, self.amount)
+        if self.amount is None and not self.sources and self.from_operation is None and not self.all:
+            raise ValueError("give an amount, sources, from_operation or all to burn")
         return self
+
+
+async def _chosen_type(owner: Actor, params: ChoiceMixin, type_id: str | None) -> str:
+    """The type named, or else the type of the `from_operation` output (which must be the owner's)."""
+    if type_id is not None:
+        return type_id
+    assert params.from_operation is not None  # the input's validator
+    rows = await sql.fetch("SELECT type_id, recipient_id FROM ledger_entries WHERE id = ?", params.from_operation)
+    if not rows or rows[0]["recipient_id"] != owner.id:
+        raise NotFound(f"operation {params.from_operation!r} is not an output you hold", code="source-not-found")
+    return str(rows[0]["type_id"])
+
+
+def _whole_only(token_type: TokenType, params: ChoiceMixin) -> None:
+    if not token_type.fungible and (params.all or params.from_operation is not None):
+        raise Unprocessable(
+            "a unique token is given by its token id, one at a time: from_operation and all are for fungible types",
+            code="unique-type",
+        )
 
 
 # ---------------------------------------------------------------- operations
@@ -323,8 +457,13 @@ class AllBalancesOut(Output):
     balances: list[TypeBalanceOut]
 
 
-class BalanceOut(RootModel[OneBalanceOut | AllBalancesOut]):
-    """An owner's balance of one type (type given), or of every type they hold."""
+class SeveralBalancesOut(Output):
+    owners: list[OneBalanceOut | AllBalancesOut] = Field(description="one balance per owner named, in that order")
+
+
+class BalanceOut(RootModel[OneBalanceOut | AllBalancesOut | SeveralBalancesOut]):
+    """An owner's balance of one type (type given), or of every type they hold; with `owners`,
+    that for each of them."""
 
 
 class TraceEdgeOut(Output):
@@ -370,18 +509,20 @@ class GiveOut(RootModel[EntryOut | OnwardOut]):
 
 @REGISTRY.operation("ledger.give", GiveInput, output=GiveOut, transaction=Transaction.OWN)
 async def give(ctx: Context, params: GiveInput) -> dict[str, Any]:
-    """Give units to another actor, from explicit sources or oldest-first; units of another
-    server's type (its URL) are given by asking that server."""
-    if _is_url(params.type):
+    """Give units to another actor: an amount (oldest first, or from explicit sources), all that
+    remains of one output (`from_operation`), or your whole balance of a type (`all`). Units of
+    another server's type (its URL, or an entry URL as `from_operation`) are given by asking it."""
+    if _remote(params):
         return await _elsewhere(ctx, "give", params)
     owner = ctx.require_actor()
     username, domain = split_handle(params.to, ctx)
-    lookups = [(_type_sql(), params.type), (_OLDEST_OUTPUT_SQL, owner.id, params.type)]
+    type_id = await _chosen_type(owner, params, params.type)
+    lookups = [(_type_sql(), type_id), (_OLDEST_OUTPUT_SQL, owner.id, type_id)]
     if domain is None:
         lookups.append((_actor_sql(), username))
     type_rows, oldest, *actor_rows = await sql.fetch_together(*lookups)
-    token_type = _type_from(type_rows, params.type)
-    amount = to_minor(params.amount, token_type.smallest_unit)
+    token_type = _type_from(type_rows, type_id)
+    amount = None if params.amount is None else to_minor(params.amount, token_type.smallest_unit)
     sources = _minor_sources(params.sources, token_type)
     if domain is None:
         recipient = _actor_from(actor_rows[0], params.to)
@@ -391,14 +532,20 @@ async def give(ctx: Context, params: GiveInput) -> dict[str, Any]:
         raise Unprocessable("you cannot give to yourself", code="self-give")
     if token_type.fungible and params.token is not None:
         raise Unprocessable("units of a fungible type are given by amount, not by token", code="fungible-type")
-    if token_type.fungible and not sources and oldest and int(oldest[0]["remaining"]) >= amount:
+    _whole_only(token_type, params)
+    chosen = params.from_operation is not None or params.all
+    if token_type.fungible and amount is not None and not sources and not chosen and oldest and int(oldest[0]["remaining"]) >= amount:
         done = await _give_from_output(ctx, token_type, amount, recipient, oldest[0]["id"], params.description)
         if done is not None:
             return done
     async with in_transaction():
         if token_type.fungible:
-            spent = await _spend(ctx, token_type, amount, sources)
-            return await record_entry(ctx, EntryKind.GIVE, token_type, amount, recipient, spent, params.description)
+            spent = await _spend(
+                owner, token_type, amount, sources, from_operation=params.from_operation, everything=params.all
+            )
+            total = sum(taken for _, taken in spent)
+            return await record_entry(ctx, EntryKind.GIVE, token_type, total, recipient, spent, params.description)
+        assert amount is not None  # a unique type: neither from_operation nor all (_whole_only)
         return await _give_unique(ctx, token_type, amount, recipient, params)
 
 
@@ -440,28 +587,66 @@ async def _give_unique(ctx: Context, token_type: TokenType, amount: int, recipie
 
 @REGISTRY.operation("ledger.burn", BurnInput, output=GiveOut, transaction=Transaction.OWN)
 async def burn(ctx: Context, params: BurnInput) -> dict[str, Any]:
-    """Destroy units you hold, by amount (oldest first) or explicit sources; units of another
-    server's type (its URL) are burnt by asking that server."""
-    if _is_url(params.type):
+    """Destroy units you hold: an amount (oldest first), explicit sources, all that remains of
+    one output (`from_operation`), or your whole balance of a type (`all`). Units of another
+    server's type are burnt by asking it."""
+    if _remote(params):
         return await _elsewhere(ctx, "burn", params)
     async with in_transaction():
         return await _burn(ctx, params)
 
 
 async def _burn(ctx: Context, params: BurnInput) -> dict[str, Any]:
-    token_type = await _ledger_type(params.type)
+    owner = ctx.require_actor()
+    token_type = await _ledger_type(await _chosen_type(owner, params, params.type))
     if not token_type.fungible:
         raise Unprocessable("a unique token is burnt by deleting it: DELETE /api/v1/tokens/{id}", code="unique-type")
     sources = _minor_sources(params.sources, token_type)
-    if params.amount is not None:
-        amount = to_minor(params.amount, token_type.smallest_unit)
-    else:
-        amount = sum(pair[0] for pair in sources or [])
-    spent = await _spend(ctx, token_type, amount, sources)
-    return await record_entry(ctx, EntryKind.BURN, token_type, amount, None, spent, params.description)
+    amount = None if params.amount is None else to_minor(params.amount, token_type.smallest_unit)
+    spent = await _spend(owner, token_type, amount, sources, from_operation=params.from_operation, everything=params.all)
+    total = sum(taken for _, taken in spent)
+    return await record_entry(ctx, EntryKind.BURN, token_type, total, None, spent, params.description)
 
 
-class BalanceInput(Input):
+MAX_OWNERS = 20  # handles one list or balance may name
+
+
+def _handles(value: Any) -> Any:
+    """`owners` as a query gives it: "a,b,c", or the parameter repeated (a list of such)."""
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        handles = [part.strip() for item in value for part in item.split(",") if part.strip()]
+        if not handles:
+            raise ValueError("name at least one owner, or leave owners out")
+        if len(handles) > MAX_OWNERS:
+            raise ValueError(f"at most {MAX_OWNERS} owners at once")
+        if any(len(handle) > 320 for handle in handles):
+            raise ValueError("a handle is at most 320 characters")
+        return list(dict.fromkeys(handle.lower().lstrip("@") for handle in handles))
+    return value
+
+
+class OwnersMixin(Input):
+    owner: str | None = Field(None, min_length=1, max_length=320, description="username or user@host")
+    owners: list[str] | None = Field(
+        None,
+        description=f"several owners: handles separated by commas (or the parameter repeated), at most {MAX_OWNERS}",
+    )
+
+    @field_validator("owners", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        return _handles(value)
+
+    @model_validator(mode="after")
+    def _one_or_several(self) -> OwnersMixin:
+        if self.owner is not None and self.owners is not None:
+            raise ValueError("give owner or owners, not both")
+        return self
+
+
+class BalanceInput(OwnersMixin):
     type: str | None = Field(None, min_length=1, max_length=2048, description="a type's id, or a remote type's URL")
     owner: str | None = Field(None, min_length=1, max_length=320, description="username; default: the caller")
 
@@ -470,6 +655,15 @@ async def _owner(ctx: Context, handle: str | None) -> Actor:
     if handle:
         return await resolve_actor(handle, ctx, field="owner")
     return ctx.require_actor()
+
+
+async def _owners(ctx: Context, handles: list[str]) -> list[Actor]:
+    """The actors the handles name, each once, in the order named."""
+    actors: dict[str, Actor] = {}
+    for handle in handles:
+        actor = await resolve_actor(handle, ctx, field="owners")
+        actors.setdefault(actor.id, actor)
+    return list(actors.values())
 
 
 # Each part of a balance, summed in two halves: SQLite's SUM() fails with "integer
@@ -508,19 +702,27 @@ async def balance_of(owner: Actor, token_type: TokenType) -> dict[str, Any]:
 
 @REGISTRY.operation("ledger.balance", BalanceInput, output=BalanceOut, access=Access.PUBLIC)
 async def balance(ctx: Context, params: BalanceInput) -> dict[str, Any]:
-    """An owner's balance of one type, or of every type they hold."""
-    owner = await _owner(ctx, params.owner)
+    """An owner's balance of one type, or of every type they hold; or that of several owners."""
+    remote_type = params.type if _is_url(params.type) else None
+    token_type = await _ledger_type(params.type) if params.type and remote_type is None else None
+    if params.owners is not None:
+        owners = await _owners(ctx, params.owners)
+        return {"owners": [await _balance(ctx, owner, token_type, remote_type) for owner in owners]}
+    return await _balance(ctx, await _owner(ctx, params.owner), token_type, remote_type)
+
+
+async def _balance(ctx: Context, owner: Actor, token_type: TokenType | None, remote_type: str | None) -> dict[str, Any]:
     handle = owner.handle(ctx.site.domain)
-    if params.type and _is_url(params.type):
-        found = await remote_holdings(owner.id, params.type) if not owner.domain else []
+    if remote_type is not None:
+        found = await remote_holdings(owner.id, remote_type) if not owner.domain else []
         if not found:
-            raise NotFound(f"{handle} holds no units of {params.type}", code="type-not-found")
+            raise NotFound(f"{handle} holds no units of {remote_type}", code="type-not-found")
         return {"owner": handle, **_remote_balance(found[0], ctx)}
-    if params.type:
-        return {"owner": handle, **await balance_of(owner, await _ledger_type(params.type))}
+    if token_type is not None:
+        return {"owner": handle, **await balance_of(owner, token_type)}
     type_ids = await LedgerEntry.filter(recipient=owner).distinct().values_list("type_id", flat=True)
     types = await TokenType.filter(id__in=list(type_ids)).order_by("id")
-    balances = [await balance_of(owner, token_type) for token_type in types]
+    balances = [await balance_of(owner, one_type) for one_type in types]
     if not owner.domain:  # what our users hold on other servers, as their origins recorded it
         balances += [_remote_balance(holding, ctx) for holding in await remote_holdings(owner.id)]
     return {"owner": handle, "balances": balances}
@@ -528,31 +730,36 @@ async def balance(ctx: Context, params: BalanceInput) -> dict[str, Any]:
 
 def _remote_balance(holding: Holding, ctx: Context) -> dict[str, Any]:
     view = holding.view(domain=ctx.site.domain)
-    return {name: view[name] for name in ("type", "symbol", "balance", "received", "given", "burnt", "origin", "pending")} | {
-        "created": "0"
-    }
+    parts = ("type", "symbol", "balance", "received", "given", "burnt", "origin", "pending")
+    return {name: view[name] for name in parts} | {"created": "0"}
 
 
-class ListEntriesInput(ListInput):
+class ListEntriesInput(ListInput, OwnersMixin):
     type: str | None = Field(None, min_length=1, max_length=64)
-    owner: str | None = Field(None, min_length=1, max_length=320)
     status: Literal["unspent", "spent", "all"] = "all"
     kind: EntryKind | None = None
 
 
 @REGISTRY.operation("ledger.list", ListEntriesInput, output=Paged[EntryOut], access=Access.PUBLIC)
 async def list_entries(ctx: Context, params: ListEntriesInput) -> Any:
-    """Ledger entries, filtered by type, owner, status (unspent/spent outputs) and kind."""
+    """Ledger entries, filtered by type, owner (or several owners), status (unspent/spent
+    outputs) and kind. An owner's entries are those they received or wrote; by status, the
+    outputs they hold."""
     query = LedgerEntry.all()
     if params.type:
         query = query.filter(type=await _ledger_type(params.type))
-    owner = await _owner(ctx, params.owner) if (params.owner or params.status != "all") else None
+    if params.owners is not None:
+        owner_ids = [owner.id for owner in await _owners(ctx, params.owners)]
+    elif params.owner or params.status != "all":
+        owner_ids = [(await _owner(ctx, params.owner)).id]
+    else:
+        owner_ids = None
     if params.status == "unspent":
-        query = query.filter(recipient=owner, remaining__gt=0)
+        query = query.filter(recipient_id__in=owner_ids, remaining__gt=0)
     elif params.status == "spent":
-        query = query.filter(recipient=owner, remaining=0)
-    elif owner is not None:
-        query = query.filter(Q(recipient=owner) | Q(author=owner))
+        query = query.filter(recipient_id__in=owner_ids, remaining=0)
+    elif owner_ids is not None:
+        query = query.filter(Q(recipient_id__in=owner_ids) | Q(author_id__in=owner_ids))
     if params.kind:
         query = query.filter(kind=params.kind.value)
     page = await paginate(query, params)
@@ -662,6 +869,67 @@ async def _ancestry_edges(entry_id: str) -> list[tuple[str, str, int]]:
     param = "?" if connection.capabilities.dialect == "sqlite" else "$1"
     rows = await connection.execute_query_dict(_TRACE_SQL.format(param=param), [entry_id])
     return [(row["entry_id"], row["source_id"], int(row["amount"])) for row in rows]
+
+
+class DescendantsInput(EntryIdInput):
+    limit: int = Field(
+        10_000, ge=1, le=100_000, description="at most this many source links are walked, nearest first"
+    )
+
+
+class DescendantsOut(Output):
+    operation: EntryOut
+    descendants: list[EntryOut] = Field(description="every operation that spent from it, directly or transitively, by id")
+    edges: list[TraceEdgeOut]
+    truncated: bool = Field(description="more links than `limit`: the farthest descendants are left out")
+
+
+@REGISTRY.operation("ledger.descendants", DescendantsInput, output=DescendantsOut, access=Access.PUBLIC)
+async def descendants(ctx: Context, params: DescendantsInput) -> dict[str, Any]:
+    """Every operation descending from this one (the reverse of ledger.trace): where its units
+    went, in one recursive query over the source links, nearest first, capped by `limit`."""
+    with _collector_paused():
+        edges = await _descent_edges(params.id, params.limit + 1)
+        truncated = len(edges) > params.limit
+        edges = edges[: params.limit]
+        edges.sort(key=lambda edge: edge[0])  # source-row order, as a trace lists them
+        descendant_ids = sorted({child for _, child, _, _ in edges})
+        rows = await entry_rows([params.id, *descendant_ids])
+        entry = next((row for row in rows if row.id == params.id), None)
+        if entry is None:
+            raise NotFound(f"there is no ledger operation {params.id!r}", code="operation-not-found")
+        views = await entry_views([entry, *(row for row in rows if row is not entry)], ctx)
+        token_type = await TokenType.get(id=entry.type_id)
+        return {
+            "operation": views[0],
+            "descendants": views[1:],
+            "edges": [
+                {"entry": child, "source": source, "amount": amount_text(amount, token_type)}
+                for _, child, source, amount in edges
+            ],
+            "truncated": truncated,
+        }
+
+
+# The walk the other way: the source rows that spend from the operation, then those that spend
+# from what they made, and so on. Breadth first on both databases (a recursive CTE's queue), and
+# both evaluate it only as far as the LIMIT asks, so a capped walk of a busy create stays cheap.
+_DESCENT_SQL = """
+WITH RECURSIVE walk(id, entry_id, source_id, amount) AS (
+    SELECT id, entry_id, source_id, amount FROM ledger_sources WHERE source_id = {id}
+    UNION
+    SELECT s.id, s.entry_id, s.source_id, s.amount FROM ledger_sources s JOIN walk w ON s.source_id = w.entry_id
+)
+SELECT id, entry_id, source_id, amount FROM walk LIMIT {limit}
+"""
+
+
+async def _descent_edges(entry_id: str, limit: int) -> list[tuple[str, str, str, int]]:
+    connection = connections.get("default")
+    sqlite = connection.capabilities.dialect == "sqlite"
+    query = _DESCENT_SQL.format(id="?" if sqlite else "$1", limit="?" if sqlite else "$2")
+    rows = await connection.execute_query_dict(query, [entry_id, limit])
+    return [(row["id"], row["entry_id"], row["source_id"], int(row["amount"])) for row in rows]
 
 
 class FlagInput(EntryIdInput):

@@ -68,7 +68,7 @@ async def carry_out_request(
     ctx = Context(site=site, actor=holder, remote=True)
     try:
         async with in_transaction():
-            spent = await _spend(ctx, token_type, minor, explicit)
+            spent = await _spend(holder, token_type, minor, explicit)
             view = await record_entry(ctx, kind, token_type, minor, recipient, spent, description)
             await LedgerRequest.create(request_uri=request_uri, actor_id=holder.id, entry_id=view["id"])
     except IntegrityError:  # a copy of this request committed first: its entry is the answer

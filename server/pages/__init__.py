@@ -27,6 +27,7 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/app/types/{id}/tokens", tokens.create_token)
     router.add_get("/app/tokens/{id}", tokens.token_page, name="page_token")
     router.add_get("/app/entries/{id}", tokens.entry_page, name="page_entry")
+    router.add_get("/app/ledger", tokens.ledger_page, name="page_ledger")
     router.add_get("/app/sets", manage.sets_page, name="page_sets")
     router.add_post("/app/sets", manage.create_set)
     router.add_get("/app/sets/{id}", manage.set_page, name="page_set")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 from aiohttp import web
@@ -20,6 +21,7 @@ __all__ = [
     "update_type",
     "type_page",
     "ledger_action",
+    "ledger_page",
     "create_token",
     "token_page",
     "entry_page",
@@ -250,16 +252,18 @@ async def type_page(request: web.Request) -> web.StreamResponse:
 
 _LEDGER_FIELDS = {
     "mint": ("ledger.create", ("amount", "description")),
-    "give": ("ledger.give", ("amount", "to", "token", "description")),
-    "burn": ("ledger.burn", ("amount", "description")),
+    "give": ("ledger.give", ("amount", "to", "token", "description", "from_operation", "all")),
+    "burn": ("ledger.burn", ("amount", "description", "from_operation", "all")),
 }
 
 
 _FIELD_OF_CODE = {
     "actor-not-found": "to",
     "self-give": "to",
-    "insufficient-balance": "amount",
-    "double-spend": "amount",
+    "insufficient": "amount",
+    "source-not-found": "from_operation",
+    "source-type-mismatch": "from_operation",
+    "concurrent-spend": "amount",
     "supply-limit-exceeded": "amount",
     "token-required": "token",
 }
@@ -274,10 +278,14 @@ async def ledger_action(request: web.Request) -> web.StreamResponse:
     form = await read_form(request)
     data: dict[str, Any] = {"type": type_id}
     data.update({key: form[key].strip() for key in fields if form.get(key, "").strip()})
+    if "all" in data:  # a checkbox: present when ticked
+        data["all"] = True
     try:
         entry = await call(request, operation, data)
     except FormError as error:
         fields = dict(error.fields)
+        if "body" in fields:  # the input as a whole (e.g. neither an amount nor All of it): atop the form
+            fields["_form"] = fields.pop("body")
         # Problems without field errors that still concern one field: say so beside it.
         field = _FIELD_OF_CODE.get(error.problem.code)
         if field and field not in fields:
@@ -350,6 +358,9 @@ async def token_page(request: web.Request) -> web.StreamResponse:
     )
 
 
+DESCENDANTS_SHOWN = 200  # source links walked for an entry page's "where these units went"
+
+
 @page
 async def entry_page(request: web.Request) -> web.StreamResponse:
     """A ledger operation and its provenance: every ancestor back to the creates, as a chain."""
@@ -358,6 +369,7 @@ async def entry_page(request: web.Request) -> web.StreamResponse:
     entry = traced["operation"]
     token_type = await REGISTRY.call(ctx, "types.get", {"id": entry["type"]})
     chain = sorted(traced["ancestors"], key=lambda item: item["id"]) + [entry]
+    went = await REGISTRY.call(ctx, "ledger.descendants", {"id": entry["id"], "limit": DESCENDANTS_SHOWN})
     return render(
         request,
         "entry.html.j2",
@@ -366,4 +378,49 @@ async def entry_page(request: web.Request) -> web.StreamResponse:
         type=token_type,
         edges=traced["edges"],
         truncated=traced["truncated"],
+        descendants=went["descendants"],
+        descendants_truncated=went["truncated"],
+        held=ctx.actor is not None and entry["status"] == "unspent" and entry["recipient"] == ctx.actor.handle(ctx.site.domain),
     )
+
+
+LEDGER_PAGE_SIZE = 20
+_LEDGER_QUERY = ("owners", "type", "status")
+
+
+@page
+async def ledger_page(request: web.Request) -> web.StreamResponse:
+    """Ledger operations of one or several owners (handles separated by commas), by type and
+    status, with each owner's balance: ledger.list and ledger.balance with `owners`."""
+    ctx = request[CTX]
+    values = {key: request.query.get(key, "").strip() for key in _LEDGER_QUERY}
+    owners = values["owners"] or (ctx.user.username if ctx.user is not None else "")
+    shown: dict[str, Any] = {"entries": [], "balances": [], "next": None, "names": {}}
+    errors: dict[str, str] = {}
+    status = 200
+    if owners:
+        query: dict[str, Any] = {"owners": owners}
+        if values["type"]:
+            query["type"] = values["type"]
+        if values["status"] in ("unspent", "spent"):
+            query["status"] = values["status"]
+        listing = {**query, "page_size": page_size(ctx, LEDGER_PAGE_SIZE), "sort": "-created_at"}
+        if request.query.get("cursor"):
+            listing["cursor"] = request.query["cursor"]
+        try:
+            listed = await call(request, "ledger.list", listing)
+            balances = await call(request, "ledger.balance", {key: query[key] for key in ("owners", "type") if key in query})
+        except FormError as error:
+            field = "type" if error.problem.code == "type-not-found" else "owners"
+            errors = {key: message for key, message in error.fields.items() if key in _LEDGER_QUERY}
+            errors = errors or {field: error.problem.detail}
+            status = error.status
+        else:
+            shown["entries"] = listed.items
+            shown["balances"] = balances["owners"]
+            if listed.next_cursor:
+                shown["next"] = "/app/ledger?" + urlencode({**values, "owners": owners, "cursor": listed.next_cursor})
+            for balance in balances["owners"]:
+                for one in balance.get("balances", [balance]):
+                    shown["names"].setdefault(one["type"], one["symbol"])
+    return render(request, "ledger.html.j2", status=status, values={**values, "owners": owners}, errors=errors, **shown)

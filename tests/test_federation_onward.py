@@ -97,7 +97,7 @@ async def test_origin__explicit_sources_and_a_burn_spend_the_holders_outputs(fed
 
 async def test_origin__more_than_the_holding_is_refused_and_nothing_moves(fed_api: Api, remote: Remote) -> None:
     origin = await _origin(fed_api, remote)
-    assert_problem(await origin.send(origin.request("10.01")), 409, "insufficient-balance")
+    assert_problem(await origin.send(origin.request("10.01")), 409, "insufficient")
     source = f"{origin.settings_base}/ledger/{origin.dave_output}"
     assert_problem(await origin.send(origin.request("11", sources=[{"id": source, "amount": "11"}])), 409)
     assert await origin.balance(origin.dave.handle) == "10.00"

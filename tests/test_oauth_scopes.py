@@ -65,6 +65,7 @@ EXPECTED_SCOPES = {
     "federation.remote_objects": R,
     "federation.settings": W,
     "federation.signed_object": R,
+    "federation.signed_trace": R,
     "federation.webfinger": R,
     "followers.approve": W,
     "followers.list": R,

@@ -179,8 +179,8 @@ async def ask_origin(ctx: Context, kind: str, params: Any) -> dict[str, Any]:
     """
     holder = ctx.require_actor()
     type_uri = await _held_type(holder, params)
-    found = await remote_holdings(holder.id, type_uri)
-    if not found:
+    first = await RemoteCredit.filter(recipient_id=holder.id, type_uri=type_uri).order_by("id").first()
+    if first is None:
         raise NotFound(f"you hold no units of {type_uri}", code="type-not-found")
     try:
         await refuse_blocked(type_uri)
@@ -189,8 +189,11 @@ async def ask_origin(ctx: Context, kind: str, params: Any) -> dict[str, Any]:
             f"{origin_of(type_uri)} is blocked here: units of its types cannot be moved from this server",
             code="domain-blocked",
         ) from None
-    holding = found[0]
-    amount, sources = _what_to_spend(holding, params)
+    if params.sources or params.from_operation is not None or params.all:  # read from our mirror
+        [holding] = await remote_holdings(holder.id, type_uri)
+        amount, sources = _what_to_spend(holding, params)
+    else:  # the common give: an amount, oldest first; the origin alone knows if it is covered
+        amount, sources = _checked_amount(params.amount or "", "amount"), []
     target_uri, handle = None, ""
     if kind == "give":
         recipient = await _recipient(ctx, params.to)
@@ -199,7 +202,7 @@ async def ask_origin(ctx: Context, kind: str, params: Any) -> dict[str, Any]:
         target_uri, handle = recipient.uri or local_actor_url(ctx.site.base_url, recipient), params.to.strip()
     lease, claimed = claimed_at_birth(ONWARD_GIVES, ctx.site)  # we send it now; no runner may meanwhile
     row = OnwardGive(
-        **claimed, holder=holder, kind=kind, type_uri=type_uri, symbol=holding.symbol,
+        **claimed, holder=holder, kind=kind, type_uri=type_uri, symbol=first.symbol,
         endpoint=ledger_endpoint(type_uri), amount=amount, target_uri=target_uri, target_handle=handle,
         sources=sources, description=params.description or "",
         request_uri="",

@@ -71,6 +71,8 @@ _TERMS = {
     "contentHash": "ts:contentHash",
     "commitments": {"@id": "ts:commitments", "@type": "@json"},
     "manuallyApprovesFollowers": "as:manuallyApprovesFollowers",
+    # the actor's current public objects, signed, oldest first (federation/backfill.py)
+    "objects": {"@id": "ts:objects", "@type": "@id"},
 }
 
 
@@ -126,6 +128,7 @@ def actor_document(
         "outbox": f"{actor_id}/outbox",
         "followers": f"{actor_id}/followers",
         "following": f"{actor_id}/following",
+        "objects": f"{actor_id}/objects",
         "endpoints": {"sharedInbox": f"{base_url}/inbox"},
         "manuallyApprovesFollowers": False,
         "published": actor.get("created_at"),

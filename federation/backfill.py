@@ -263,7 +263,8 @@ async def run(site: Site, row: Backfill, lease: Lease) -> Outcome:
                 return Go(BackfillState.DONE.value, values={"note": f"{origin} offers no list of past objects"})
             collection = await fetch_json(site, url)
             url = as_id(collection.get("first")) if type_of(collection) == "OrderedCollection" else url
-        signers, known = ActorDocuments(site), {}
+        signers = ActorDocuments(site)  # each signer's document fetched once per run
+        known: dict[str, str] = {}  # owner URL -> actor id
         while url:
             if domain_of(url) != origin:
                 return GiveUp(f"the next page {url} is not on {origin}")

@@ -21,12 +21,12 @@ from federation.signed_objects import verify_remote_object
 from models.engine import run_due
 from models.federation import Backfill, RemoteObject
 from models.machines import BACKFILLS
-
 from server.app import create_app
 
 from .conftest import Api
 from .dbutil import test_settings as app_settings
 from .fedhelpers import Remote, fed_api, remote, signed_post, site_of  # noqa: F401
+from .pagehelpers import Browser
 from .test_integrity import REMOTE_KEY, KeyedRemote
 
 AP = {"Accept": "application/activity+json"}
@@ -211,6 +211,10 @@ async def test_backfill__an_origin_down_is_retried_and_resumes_from_the_page_rea
     assert (row.state, row.copied, row.pages, row.attempts) == ("pending", 2, 1, 1)
     assert row.next_url == f"{flaky.base}/objects/carol-2" and "503" in (row.last_error or "")
     assert await copied_names(fed_api, token) == ["one", "two"]
+    browser = Browser(fed_api.client)
+    await browser.sign_in("alice")
+    page = await browser.get("/app/follows", expect=200)
+    assert "copied 2 of carol&#39;s objects; their server did not answer, trying again later" in page.text
     assert await run_due(site, BACKFILLS) == 0  # not due before the backoff
     flaky.down = set()
     fetched = len([r for r in flaky.fetches() if r["path"] == "/objects/carol-1"])
@@ -219,6 +223,7 @@ async def test_backfill__an_origin_down_is_retried_and_resumes_from_the_page_rea
     assert (row.state, row.copied, row.refused, row.pages, row.next_url) == ("done", 4, 0, 2, None)
     assert len([r for r in flaky.fetches() if r["path"] == "/objects/carol-1"]) == fetched == 1  # resumed
     assert await copied_names(fed_api, token) == ["four", "one", "three", "two"]
+    assert "done: copied 4 of carol&#39;s objects" in (await browser.get("/app/follows", expect=200)).text
     copy = await RemoteObject.get(uri=f"{flaky.base}/tokens/3")
     assert (await verify_remote_object(site, copy.document)).signer == carol  # stored with its proof
     assert await copied_names(fed_api, dave) == []  # dave follows nobody

@@ -61,6 +61,7 @@ EXPECTED_SCOPES = {
     "federation.lookup": R,
     "federation.nodeinfo": R,
     "federation.object": R,
+    "federation.objects": R,
     "federation.remote_follow": R,
     "federation.remote_objects": R,
     "federation.settings": W,

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import orjson
 import pytest
@@ -41,10 +42,10 @@ async def keyed_remote() -> Any:
     await server.stop()
 
 
-def signed(remote: Remote, owner: str, path: str, name: str, kind: str = "Token") -> dict[str, Any]:
+def signed(server: Remote, owner: str, path: str, name: str, kind: str = "Token", **more: Any) -> dict[str, Any]:
     """An object of the fake server, with its owner's FEP-8b32 proof."""
-    document = {"@context": "https://www.w3.org/ns/activitystreams", "id": f"{remote.base}/{path}", "type": kind,
-                "attributedTo": owner, "name": name}
+    document = {"@context": "https://www.w3.org/ns/activitystreams", "id": f"{server.base}/{path}", "type": kind,
+                "attributedTo": owner, "name": name, **more}
     return sign_object(document, load_private_key(REMOTE_KEY.private_pem), f"{owner}#ed25519-key")  # type: ignore[arg-type]
 
 
@@ -269,3 +270,32 @@ async def test_remote_objects__a_user_who_follows_nobody_sees_no_copies(fed_api:
     assert await process_due(site_of(fed_api)) == 1
     assert await RemoteObject.all().count() == 1  # the server holds it
     assert await copied_names(fed_api, token) == []
+
+
+async def test_backfill__a_followed_type_brings_its_tokens_and_only_those_are_listed(
+    fed_api: Api, flaky: FlakyRemote
+) -> None:
+    token = await fed_api.user("alice")
+    site = site_of(fed_api)
+    carol = flaky.actor("carol")
+    gold = signed(flaky, carol.uri, "objects/gold", "Gold", "TokenType")
+    flaky.objects["gold"] = gold
+    serve_pages(flaky, "carol", [[gold, signed(flaky, carol.uri, "tokens/1", "nugget", tokenType=gold["id"])]])
+    made = await fed_api.post("/api/v1/follows", {"target": gold["id"]}, token=token, expect=201)
+    assert made.body["object"] == gold["id"]
+    await deliver_due(site)
+    sent = next(p["json"] for p in flaky.posts() if p["json"]["type"] == "Follow")
+    assert sent["object"] == gold["id"]
+    accept = {"id": f"{carol.uri}/accept/1", "type": "Accept", "actor": carol.uri, "object": sent}
+    await signed_post(fed_api, "/users/alice/inbox", accept, carol, expect=202)
+    other = {"id": f"{carol.uri}/create/9", "type": "Create", "actor": carol.uri,
+             "object": signed(flaky, carol.uri, "types/9", "Silver", "TokenType")}
+    await signed_post(fed_api, "/inbox", other, carol, expect=202)  # carol's, but not of the followed type
+    assert await process_due(site) == 2
+    assert await run_due(site, BACKFILLS) == 1
+    row = await Backfill.get()
+    assert (row.state, row.copied, row.members) == ("done", 2, [f"{flaky.base}/tokens/1"]), (row.refused, row.note)
+    collection = next(r["path"] for r in flaky.fetches() if r["path"].startswith("/objects/carol?"))
+    assert parse_qs(urlsplit(collection).query) == {"object": [gold["id"]]}  # narrowed to the followed type
+    assert await copied_names(fed_api, token) == ["Gold", "nugget"]
+    assert await RemoteObject.all().count() == 3

@@ -32,12 +32,15 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from models.actors import Actor, local_actor_url
+from models.base import iso
 from models.context import Context, Site
 from models.engine import MACHINES, GiveUp, Go, Lease, Outcome, Retry
 from models.errors import DomainError, NotFound
 from models.federation import Backfill, BackfillState, Follow, FollowState, RemoteObject
 from models.ledger import LedgerEntry
 from models.machines import BACKFILLS
+from models.outputs import Output, Paged, Timestamp
+from models.paging import ListInput, Page, paginate
 from models.registry import REGISTRY, Access, Input
 from models.sets import SetMember, TokenSet
 from models.tokens import Token, TokenType
@@ -52,7 +55,7 @@ from .remote_actors import remote_actor
 from .signed_objects import ActorDocuments, ObjectRefused, signed_document, verify_remote_object
 from .subscriptions import followable_object
 
-__all__ = ["backfills_of", "object_collection", "run", "start_backfill"]
+__all__ = ["BackfillOut", "backfill_views", "backfills", "backfills_of", "object_collection", "run", "start_backfill"]
 
 log = logging.getLogger("tallystick.backfill")
 
@@ -237,7 +240,12 @@ async def _store(copies: list[tuple[str, str, str, dict[str, Any]]]) -> tuple[in
     for uri, kind, owner_id, document in copies:
         row = existing.get(uri)
         if row is None:
-            await RemoteObject.create(uri=uri, type=kind, owner_id=owner_id, document=document)
+            try:
+                async with in_transaction():  # a savepoint: an incoming Create may store it first
+                    await RemoteObject.create(uri=uri, type=kind, owner_id=owner_id, document=document)
+            except IntegrityError:
+                row = await RemoteObject.get(uri=uri)
+        if row is None:
             held += 1
         elif row.owner_id != owner_id:
             refused += 1
@@ -254,6 +262,8 @@ async def run(site: Site, row: Backfill, lease: Lease) -> Outcome:
         return GiveUp("the follow has ended")
     target = await Actor.get(id=follow.target_id)
     limit = site.federation.backfill_max_objects
+    if limit == 0:
+        return Go(BackfillState.DONE.value, values={"note": "this server copies no past objects (backfill_max_objects = 0)"})
     origin = domain_of(target.uri or "")
     url = row.next_url
     try:
@@ -300,13 +310,47 @@ async def run(site: Site, row: Backfill, lease: Lease) -> Outcome:
 # ---------------------------------------------------------------- reading progress
 
 
-async def backfills_of(actor: Actor) -> dict[str, dict[str, Any]]:
-    """The backfills of an actor's follows, by follow id: state and counts, for the follows page."""
-    rows = await Backfill.filter(follow__follower_id=actor.id)
-    return {
-        row.follow_id: {
-            "state": row.state, "copied": row.copied, "refused": row.refused, "pages": row.pages,
-            "note": row.note, "last_error": row.last_error,
-        }
-        for row in rows
-    }
+class BackfillOut(Output):
+    """federation/backfill.py backfill_views: copying what a followed actor (or object) held before."""
+
+    id: str
+    follow: str = Field(description="the follow's id")
+    target: str = Field(description="handle of the followed actor")
+    object: str | None = Field(description="the followed object's URL, when an object is followed")
+    state: str = Field(description="pending (waiting, or to try again), running, done or failed")
+    copied: int = Field(description="objects held as copies so far")
+    refused: int = Field(description="objects refused: of another server, a proof that does not check out")
+    pages: int
+    note: str | None = Field(description="why it ended early, or the last refusal")
+    last_error: str | None = Field(description="why the last try failed (the other server was down, say)")
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+async def backfill_views(site: Site, rows: list[Backfill]) -> list[dict[str, Any]]:
+    follows = {row.id: row for row in await Follow.filter(id__in=[row.follow_id for row in rows])}
+    targets = {actor.id: actor for actor in await Actor.filter(id__in=[f.target_id for f in follows.values()])}
+    views = []
+    for row in rows:
+        follow = follows[row.follow_id]
+        views.append({
+            "id": row.id, "follow": row.follow_id, "target": targets[follow.target_id].handle(site.domain),
+            "object": follow.object_uri or None, "state": row.state, "copied": row.copied, "refused": row.refused,
+            "pages": row.pages, "note": row.note, "last_error": row.last_error,
+            "created_at": iso(row.created_at), "updated_at": iso(row.updated_at),
+        })
+    return views
+
+
+@REGISTRY.operation("federation.backfills", ListInput, output=Paged[BackfillOut], access=Access.USER)
+async def backfills(ctx: Context, params: ListInput) -> Page:
+    """How copying what the actors and objects you follow held before the follow goes, newest follow first."""
+    page = await paginate(Backfill.filter(follow__follower_id=ctx.require_actor().id), params)
+    page.items = await backfill_views(ctx.site, page.items)
+    return page
+
+
+async def backfills_of(site: Site, actor: Actor) -> dict[str, dict[str, Any]]:
+    """The backfills of an actor's follows, by follow id (the follows page shows them beside each)."""
+    views = await backfill_views(site, await Backfill.filter(follow__follower_id=actor.id))
+    return {view["follow"]: view for view in views}

@@ -225,6 +225,11 @@ async def test_backfill__an_origin_down_is_retried_and_resumes_from_the_page_rea
     assert len([r for r in flaky.fetches() if r["path"] == "/objects/carol-1"]) == fetched == 1  # resumed
     assert await copied_names(fed_api, token) == ["four", "one", "three", "two"]
     assert "done: copied 4 of carol&#39;s objects" in (await browser.get("/app/follows", expect=200)).text
+    listed = await fed_api.get("/api/v1/federation/backfills", token=token, expect=200)
+    assert [(b["target"], b["state"], b["copied"], b["refused"], b["pages"]) for b in listed.body["items"]] == [
+        (flaky.actor("carol").handle, "done", 4, 0, 2)
+    ]
+    assert (await fed_api.get("/api/v1/federation/backfills", token=dave, expect=200)).body["items"] == []
     copy = await RemoteObject.get(uri=f"{flaky.base}/tokens/3")
     assert (await verify_remote_object(site, copy.document)).signer == carol  # stored with its proof
     assert await copied_names(fed_api, dave) == []  # dave follows nobody

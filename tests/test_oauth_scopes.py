@@ -55,6 +55,7 @@ EXPECTED_SCOPES = {
     "exports.get": R,
     "federation.activity": R,
     "federation.actor": R,
+    "federation.backfills": R,
     "federation.collection": R,
     "federation.holdings": R,
     "federation.inbox": R,

@@ -30,7 +30,7 @@ async def _follows_page(
     ctx = request[CTX]
     following = await REGISTRY.call(ctx, "follows.list", {"page_size": page_size(ctx)})
     followers = await REGISTRY.call(ctx, "followers.list", {"page_size": page_size(ctx)})
-    progress = await backfills_of(ctx.require_actor())
+    progress = await backfills_of(ctx.site, ctx.require_actor())
     return render(
         request,
         "follows.html.j2",

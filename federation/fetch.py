@@ -11,6 +11,7 @@ actors (read through a short per-process memo) are refused before any connection
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -20,8 +21,10 @@ import yarl
 from tortoise.exceptions import ConfigurationError
 from tortoise.expressions import Q
 
+from models.actors import Actor, local_actor_url
 from models.base import column
 from models.context import Site
+from models.engine import backoff
 from models.federation import ActorBlock, DomainHealth
 from models.urls import UrlRefused, check_url
 
@@ -35,6 +38,7 @@ from .ssrf import GuardedResolver, resolve_public
 
 __all__ = [
     "ACCEPT",
+    "Answer",
     "DOMAIN_STATES",
     "USER_AGENT",
     "FetchError",
@@ -42,6 +46,7 @@ __all__ = [
     "closed_domains",
     "fetch_json",
     "mark_available",
+    "post_json",
     "refuse_blocked",
     "remote_object_owner",
     "signing_key",
@@ -120,8 +125,8 @@ async def mark_available(domain: str) -> None:
         DOMAIN_STATES.forget()
 
 
-async def fetch_json(site: Site, url: str, *, signed: bool = True, accept: str = ACCEPT) -> dict[str, Any]:
-    """GET a JSON object, signed by the instance actor, within the size and time limits."""
+async def _checked(site: Site, url: str) -> None:
+    """Blocked domains and actors, then the SSRF guard (FetchError "refused")."""
     allow = site.federation.allow_private_addresses
     await refuse_blocked(url)
     try:
@@ -129,19 +134,47 @@ async def fetch_json(site: Site, url: str, *, signed: bool = True, accept: str =
         await resolve_public(target.host, target.port, allow_private=allow)
     except UrlRefused as error:
         raise FetchError("refused", error.detail) from None
+
+
+def _session(site: Site) -> aiohttp.ClientSession:
+    """A session whose connector checks every address it connects to, bounded in time."""
+    connector = aiohttp.TCPConnector(
+        resolver=GuardedResolver(allow_private=site.federation.allow_private_addresses), force_close=True
+    )
+    timeout = aiohttp.ClientTimeout(total=site.federation.fetch_timeout_seconds)
+    return aiohttp.ClientSession(connector=connector, timeout=timeout)
+
+
+async def _signature(site: Site, method: str, url: str, signer: Actor | None, body: bytes | None = None) -> dict[str, str]:
+    """The draft-cavage headers of a request signed by `signer` (default: the instance actor)."""
+    actor = signer or await instance_actor()
+    keys = await actor_keys(actor)
+    owner = documents.instance_actor_url(site.base_url) if signer is None else local_actor_url(site.base_url, actor)
+    # signed as aiohttp will send it: yarl normalises percent-escapes (%3A -> :) in the query
+    return sign_cavage(
+        method, str(yarl.URL(url)), key_id=f"{owner}#main-key", private_key=signing_key(keys.rsa_private_pem), body=body
+    )
+
+
+def _parse(body: bytes, url: str) -> dict[str, Any]:
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise FetchError("invalid", f"{url} did not answer JSON") from None
+    if not isinstance(document, dict):
+        raise FetchError("invalid", f"{url} did not answer a JSON object")
+    return document
+
+
+async def fetch_json(site: Site, url: str, *, signed: bool = True, accept: str = ACCEPT) -> dict[str, Any]:
+    """GET a JSON object, signed by the instance actor, within the size and time limits."""
+    await _checked(site, url)
     headers = {"Accept": accept, "User-Agent": USER_AGENT}
     if signed:
-        instance = await instance_actor()
-        keys = await actor_keys(instance)
-        key_id = f"{documents.instance_actor_url(site.base_url)}#main-key"
-        # signed as aiohttp will send it: yarl normalises percent-escapes (%3A -> :) in the query
-        headers.update(sign_cavage("GET", str(yarl.URL(url)), key_id=key_id, private_key=signing_key(keys.rsa_private_pem)))
+        headers.update(await _signature(site, "GET", url, None))
     limits = site.federation
-    connector = aiohttp.TCPConnector(resolver=GuardedResolver(allow_private=allow), force_close=True)
     try:
-        async with aiohttp.ClientSession(
-            connector=connector, timeout=aiohttp.ClientTimeout(total=limits.fetch_timeout_seconds)
-        ) as session, session.get(url, headers=headers, allow_redirects=False) as reply:
+        async with _session(site) as session, session.get(url, headers=headers, allow_redirects=False) as reply:
             if reply.status == 410:
                 raise FetchError("gone", f"{url} is gone (410)")
             if reply.status == 404:
@@ -153,13 +186,39 @@ async def fetch_json(site: Site, url: str, *, signed: bool = True, accept: str =
         raise FetchError("unreachable", f"{url} did not answer within {limits.fetch_timeout_seconds} seconds") from None
     except (aiohttp.ClientError, OSError) as error:
         raise FetchError("unreachable", f"cannot reach {url}: {error}"[:300]) from None
+    return _parse(body, url)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a server answered a signed POST: its status, its JSON object (or None), Retry-After."""
+
+    status: int
+    document: dict[str, Any] | None
+    retry_after: float | None = None
+
+
+async def post_json(site: Site, url: str, document: dict[str, Any], *, signer: Actor) -> Answer:
+    """POST a JSON object signed by a local actor, within the size and time limits; the answer
+    whatever its status (FetchError only when there is none: refused, unreachable, too large)."""
+    await _checked(site, url)
+    body = orjson.dumps(document)
+    headers = {"Accept": ACCEPT, "Content-Type": "application/activity+json", "User-Agent": USER_AGENT}
+    headers.update(await _signature(site, "POST", url, signer, body))
+    limits = site.federation
     try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise FetchError("invalid", f"{url} did not answer JSON") from None
-    if not isinstance(document, dict):
-        raise FetchError("invalid", f"{url} did not answer a JSON object")
-    return document
+        async with _session(site) as session, session.post(url, data=body, headers=headers, allow_redirects=False) as reply:
+            answer = await _read_limited(reply, limits.fetch_max_bytes)
+            status, retry_after = reply.status, backoff.parse_retry_after(reply.headers.get("Retry-After"))
+    except TimeoutError:
+        raise FetchError("unreachable", f"{url} did not answer within {limits.fetch_timeout_seconds} seconds") from None
+    except (aiohttp.ClientError, OSError) as error:
+        raise FetchError("unreachable", f"cannot reach {url}: {error}"[:300]) from None
+    try:
+        parsed = _parse(answer, url) if answer else None
+    except FetchError:
+        parsed = None
+    return Answer(status, parsed, retry_after)
 
 
 async def remote_object_owner(site: Site, uri: str, types: Collection[str]) -> str:

@@ -52,7 +52,7 @@ from .httpsig_core import IncomingRequest
 from .memo import PerLoop
 from .outputs import InboxActivityOut, RemoteObjectOut
 from .remote_actors import signing_actor
-from .remote_gives import credit_remote_give, is_give_to_us
+from .remote_gives import concerns_us, settle_remote_entry
 from .signed_objects import ObjectRefused, verify_remote_object
 
 __all__ = ["Received", "drain", "process_due", "receive"]
@@ -69,7 +69,11 @@ _CHANGES = {"Create", "Update", "Delete"}
 Received = str  # "accepted", "duplicate" or "dropped"
 
 
-def _parse(body: bytes) -> dict[str, Any]:
+def parse_activity(body: bytes, limit: int) -> dict[str, Any]:
+    """An activity as received: JSON, an object with an id, a type and an actor (http(s) URLs),
+    within `limit` bytes; BadInput or TooLarge otherwise."""
+    if len(body) > limit:
+        raise TooLarge(f"the activity is {len(body)} bytes; the limit is {limit}")
     if b"\\u0000" in body:
         raise BadInput("NUL characters are not allowed in text", code="nul-character")
     try:
@@ -108,7 +112,9 @@ def _check_origin(activity: Mapping[str, Any], actor_uri: str) -> None:
             raise Forbidden("the object of this activity lives on another server than its actor", code="origin-mismatch")
         if isinstance(obj, Mapping) and activity["type"] != "Delete":
             owner = as_id(obj.get("attributedTo"))
-            if owner is not None and owner != actor_uri:
+            # a ledger entry is the origin's record of what someone did with its units: its
+            # author may live anywhere (a give onward); the entry, and its type, live here
+            if owner is not None and owner != actor_uri and type_of(obj) != "LedgerEntry":
                 raise Forbidden("only the owner of an object may create or change it", code="origin-mismatch")
 
 
@@ -140,11 +146,8 @@ async def receive(site: Site, username: str | None, request: IncomingRequest) ->
 
 async def _checked_row(site: Site, username: str | None, request: IncomingRequest) -> dict[str, Any] | None:
     """The inbox row for an activity that passed every check; None to drop it unseen."""
-    limit = site.federation.inbox_max_bytes
-    if len(request.body) > limit:
-        raise TooLarge(f"the activity is {len(request.body)} bytes; the limit is {limit}")
     recipient = await _recipient(username)
-    activity = _parse(request.body)
+    activity = parse_activity(request.body, site.federation.inbox_max_bytes)
     actor_uri = str(as_id(activity["actor"]))
     if activity["type"] == "Delete" and not await RemoteActor.filter(uri=actor_uri, gone_at=None).exists():
         return None  # unknown, or already gone (a repeated Delete of itself)
@@ -303,7 +306,7 @@ async def _on_change(site: Site, activity: Mapping[str, Any], sender: RemoteActo
     kind = type_of(obj)
     if not isinstance(obj, Mapping) or kind not in OBJECT_TYPES:
         return "ignored: not a token, type, set or ledger entry"
-    credited = await credit_remote_give(site, obj, sender) if is_give_to_us(site, obj) else ""
+    credited = await settle_remote_entry(site, obj, sender) if concerns_us(site, obj) else ""
     if credited.startswith("ignored"):
         return credited
     if copy is None:
@@ -368,7 +371,7 @@ async def process(site: Site, row: InboxActivity, lease: Lease) -> Outcome:
     sender = await RemoteActor.get_or_none(uri=row.actor_uri)
     if sender is None:  # it was verified with this actor's key, so it was cached: only a purge removes it
         return _done("ignored: the actor is no longer known")
-    activity = {**row.payload, "type": row.type}  # the type as _parse chose it (AS2 allows a list)
+    activity = {**row.payload, "type": row.type}  # the type as parse_activity chose it (AS2 allows a list)
     try:
         return _done(await handler(site, activity, sender))
     except FetchError as error:  # expected: a server we must ask is down; not a bug to trace

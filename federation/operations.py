@@ -15,6 +15,7 @@ from . import (  # noqa: F401
     follows,
     imports,
     inbox,
+    onward,
     outbox,
     pruning,
     remote_gives,

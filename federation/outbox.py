@@ -20,7 +20,7 @@ that commits late (it got its id earlier) is still seen on a later sweep.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -38,6 +38,7 @@ from models.events import Event
 from models.federation import FederationCursor, Follow, FollowState, OutboxActivity, RemoteActor, Subscription
 from models.ids import new_id
 from models.registry import REGISTRY, Access, Input
+from models.tokens import TokenType
 
 from . import documents
 from .actors import ActorInput, actor_document, instance_actor, local_user_actor
@@ -126,7 +127,7 @@ async def publish(
     to: list[str] | None = None,
     event_id: str | None = None,
     row_id: str | None = None,
-    addressee: RemoteActor | None = None,
+    addressees: Sequence[RemoteActor] = (),
     subscribers: list[str] | None = None,
     extra: Mapping[str, Any] | None = None,
     followers: list[str] | None = None,
@@ -134,7 +135,8 @@ async def publish(
     """Store an activity of a local actor and queue its deliveries (call inside a transaction).
 
     Without `inboxes` it goes to the actor's followers and is public; with them, to those only.
-    An `addressee` (the remote recipient of a give) gets it in its own inbox as well, and so do
+    The `addressees` (the remote recipient of a give, the remote holder who gave onward) get it
+    in their own inboxes as well, and so do
     the `subscribers` (inboxes of those who follow the object itself). `extra` adds properties
     (a `content` reason on a Reject, say). `followers`: the follower inboxes, when the caller
     has just read them.
@@ -157,7 +159,7 @@ async def publish(
     else:
         document["to"] = to or []
         targets = list(inboxes)
-    if addressee is not None:
+    for addressee in addressees:
         document["to"] = [*document["to"], addressee.uri]
         targets.append(addressee.inbox)
     await OutboxActivity.create(id=row_id, actor=actor, event_id=event_id, type=kind, document=document)
@@ -202,8 +204,25 @@ def _payload(event: Event) -> Mapping[str, Any]:
     return event.payload if isinstance(event.payload, Mapping) else {}
 
 
+async def _remote_parties(site: Site, event: Event, *, remote_author: bool) -> list[RemoteActor]:
+    """The remote actors a ledger entry concerns, who must hear of it even if they follow nobody
+    here: the recipient of a give, and a remote holder who gave or burnt units onward."""
+    author = await RemoteActor.get_or_none(actor_id=event.actor_id) if remote_author and event.actor_id else None
+    recipient = await _remote_recipient(site, event)
+    parties = [party for party in (recipient, author) if party is not None]
+    return list({party.uri: party for party in parties}.values())
+
+
+async def _ledger_keeper(event: Event) -> Actor | None:
+    """Who tells of an entry a remote holder made (a give onward): the owner of its type, whose
+    ledger it is."""
+    type_id = _payload(event).get("type")
+    token_type = await TokenType.get_or_none(id=str(type_id)) if type_id else None
+    return await Actor.get_or_none(id=token_type.owner_id, domain="") if token_type else None
+
+
 async def _remote_recipient(site: Site, event: Event) -> RemoteActor | None:
-    """The remote actor a ledger entry gives to, who must hear of it even if it follows nobody here."""
+    """The remote actor a ledger entry gives to."""
     if event.name != "ledger.give":
         return None
     recipient = str(_payload(event).get("recipient") or "")
@@ -236,9 +255,12 @@ async def _publish_event(site: Site, event: Event) -> bool:
     # any other event is published by the actor who caused it.
     subject = event.object_id if kind == "actor" else event.actor_id
     actor = await Actor.get_or_none(id=subject, domain="") if subject else None
+    remote_author = actor is None and kind == "ledger"
+    if remote_author:
+        actor = await _ledger_keeper(event)
     if actor is None:
         return False
-    addressee = await _remote_recipient(site, event)
+    addressees = await _remote_parties(site, event, remote_author=remote_author) if kind == "ledger" else []
     subscribers = await subscriber_inboxes(mapping[0], event.object_id)
     audience = await _audience(event)
     followers = await follower_inboxes(actor) if audience is None else None
@@ -246,14 +268,14 @@ async def _publish_event(site: Site, event: Event) -> bool:
         obj = await _actor_object(site, actor, mapping[1])
     else:
         # Signed only when someone receives it: the first proof creates the owner's keys.
-        heard = bool(addressee or subscribers or audience or followers)
+        heard = bool(addressees or subscribers or audience or followers)
         obj = await _object_for(site, mapping[0], event.object_id, mapping[1], signed=heard)
     if obj is None:
         return False
     try:
         async with in_transaction():
             await publish(
-                site, actor, mapping[1], obj, event_id=event.id, addressee=addressee, subscribers=subscribers,
+                site, actor, mapping[1], obj, event_id=event.id, addressees=addressees, subscribers=subscribers,
                 inboxes=audience, to=[documents.PUBLIC] if audience is not None else None, followers=followers,
             )
     except IntegrityError:  # another sweeper made this event's activity first

@@ -94,16 +94,23 @@ class FederationSettingsOut(Output):
 
 
 class HoldingEntryOut(Output):
-    entry: str
+    entry: str = Field(description="the origin's entry that gave you these units")
     amount: str
-    from_: str = Field(alias="from", description="the giver's handle")
+    remaining: str = Field(description="what the origin has not spent of it for you yet")
+    from_: str | None = Field(alias="from", description="the giver's handle")
     received_at: Timestamp
 
 
 class HoldingOut(Output):
     type: str = Field(description="the remote type's URL")
     symbol: str | None
-    amount: str
+    origin: str = Field(description="the server that keeps this type's ledger")
+    amount: str = Field(description="what you hold: received - given - burnt")
+    balance: str = Field(description="the same as amount")
+    received: str
+    given: str = Field(description="given onward, as the origin recorded it")
+    burnt: str
+    pending: str = Field(description="asked of the origin, not answered yet (still counted in the balance)")
     entries: list[HoldingEntryOut]
 
 

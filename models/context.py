@@ -42,6 +42,12 @@ class Site:
     # server installs federation.follows.find_remote_actor here, as models do no network I/O;
     # it raises a DomainError when there is no such account. None: unknown ones are refused.
     find_remote_actor: Callable[[Site, str], Awaitable[Actor]] | None = field(default=None, compare=False, repr=False)
+    # A give or burn of units of another server's type (`type` is its URL): asked of that origin
+    # in the caller's name (federation/onward.py `ask_origin`, installed by the server; models do
+    # no network I/O). Called as (ctx, kind, params); None: such gives are refused.
+    remote_ledger: Callable[[Context, str, Any], Awaitable[dict[str, Any]]] | None = field(
+        default=None, compare=False, repr=False
+    )
 
 @dataclass
 class Context:
@@ -52,6 +58,9 @@ class Context:
     actor: Actor | None = None
     if_match: str | None = None
     system: bool = False  # trusted internal caller (CLI, demo): passes permission checks
+    # a remote actor whose signed request this origin carries out (its units of our types): it
+    # acts as `actor`, with no user here (models/operations/remote_spends.py)
+    remote: bool = False
     client_address: str | None = None  # the caller's IP address, as the server layer determined it
     extra: dict[str, Any] = field(default_factory=dict)
     # names of the events this call emitted (the list is shared with contexts derived by replace())
@@ -63,6 +72,8 @@ class Context:
         return self.user
 
     def require_actor(self) -> Actor:
+        if self.remote and self.actor is not None:
+            return self.actor
         self.require_user()
         assert self.actor is not None
         return self.actor

@@ -31,9 +31,12 @@ __all__ = [
     "FollowState",
     "InboxActivity",
     "InboxState",
+    "OnwardGive",
+    "OnwardState",
     "OutboxActivity",
     "RemoteActor",
     "RemoteCredit",
+    "RemoteDebit",
     "RemoteObject",
     "Subscription",
 ]
@@ -317,3 +320,61 @@ class ActorBlock(Entity):
     class Meta:
         app = APP
         table = "actor_blocks"
+
+
+class OnwardState(StrEnum):
+    PENDING = "pending"  # not answered yet: sent again with backoff while the origin is away
+    DONE = "done"  # the origin recorded it; `entry_uri` is its entry
+    REFUSED = "refused"  # the origin said no; `answer` is its problem document
+    FAILED = "failed"  # no answer after every try
+
+
+class OnwardGive(Durable, Entity):
+    """A give or burn of units held on another server, asked of their origin in the holder's name.
+
+    The origin keeps the ledger of its types, so only it can spend a holder's outputs; this row
+    is what the holder sees until it has answered, and the engine sends it again (the same
+    `request_uri`, which the origin answers once) while the origin is away.
+    """
+
+    holder_id: str
+    holder: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
+        f"{APP}.Actor", related_name="onward_gives", on_delete=fields.CASCADE
+    )
+    kind = fields.CharField(max_length=8)  # give or burn
+    type_uri = fields.CharField(max_length=2048)
+    symbol = fields.CharField(max_length=64, default="")
+    endpoint = fields.CharField(max_length=2048)  # where the origin takes ledger requests
+    amount = fields.CharField(max_length=40)  # a decimal string
+    target_uri = fields.CharField(max_length=2048, null=True)  # who receives (null for a burn)
+    target_handle = fields.CharField(max_length=320, default="")
+    sources: fields.JSONField[list[list[str]]] = fields.JSONField(default=list)  # [[amount, entry uri], ...]
+    description = fields.TextField(default="")
+    request_uri = fields.CharField(max_length=2048, unique=True)
+    entry_uri = fields.CharField(max_length=2048, null=True)
+    answer: fields.JSONField[dict[str, Any] | None] = fields.JSONField(null=True)  # the entry, or the problem
+    last_status = fields.IntField(null=True)
+
+    class Meta:
+        app = APP
+        table = "onward_gives"
+        indexes = (("state", "next_at"), ("holder_id", "type_uri"))
+
+
+class RemoteDebit(Entity):
+    """Units of a remote holding the origin spent: a give or burn it recorded in our user's name"""
+
+    entry_uri = fields.CharField(max_length=2048, unique=True)
+    holder_id: str
+    holder: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
+        f"{APP}.Actor", related_name="remote_spends", on_delete=fields.CASCADE
+    )
+    type_uri = fields.CharField(max_length=2048)
+    kind = fields.CharField(max_length=8)
+    amount = fields.CharField(max_length=40)
+    sources: fields.JSONField[list[list[str]]] = fields.JSONField(default=list)  # [[amount, credited entry uri], ...]
+
+    class Meta:
+        app = APP
+        table = "remote_debits"
+        indexes = (("holder_id", "type_uri"),)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # relation annotations only (the models refer to each other b
     from .actors import Actor
     from .tokens import Token, TokenType
 
-__all__ = ["EntryKind", "LedgerEntry", "LedgerFlag", "LedgerSource"]
+__all__ = ["EntryKind", "LedgerEntry", "LedgerFlag", "LedgerRequest", "LedgerSource"]
 
 
 class EntryKind(StrEnum):
@@ -92,3 +92,22 @@ class LedgerFlag(Entity):
         app = APP
         table = "ledger_flags"
         unique_together = (("entry", "label", "author"),)
+
+
+class LedgerRequest(Entity):
+    """A remote holder's signed request this origin carried out, by the request's id: a repeat
+    (the holder's server retrying after a lost answer) gets the same entry, and nothing moves."""
+
+    request_uri = fields.CharField(max_length=2048, unique=True)
+    actor_id: str
+    actor: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
+        f"{APP}.Actor", related_name="ledger_requests", on_delete=fields.CASCADE
+    )
+    entry_id: str
+    entry: fields.ForeignKeyRelation[LedgerEntry] = fields.ForeignKeyField(
+        f"{APP}.LedgerEntry", related_name="requests", on_delete=fields.CASCADE
+    )
+
+    class Meta:
+        app = APP
+        table = "ledger_requests"

@@ -15,7 +15,16 @@ import orjson
 from . import sql
 from .actors import AccessToken, TokenKind
 from .engine import Lease, Machine, backoff
-from .federation import Backfill, BackfillState, Delivery, DeliveryState, InboxActivity, InboxState
+from .federation import (
+    Backfill,
+    BackfillState,
+    Delivery,
+    DeliveryState,
+    InboxActivity,
+    InboxState,
+    OnwardGive,
+    OnwardState,
+)
 from .ids import new_id
 from .job_callbacks import BACKOFF, CLAIM_SECONDS, MAX_TRIES, CallbackState, JobCallback, queue_callback
 from .jobs import FINISHED, MANUAL_TRANSITIONS, Job, JobState, record_job_event, revoke_job_tokens
@@ -23,7 +32,7 @@ from .security import new_bearer_token, token_digest
 from .webhooks import DeliveryState as WebhookState
 from .webhooks import WebhookDelivery
 
-__all__ = ["BACKFILLS", "CALLBACKS", "DELIVERIES", "INBOX", "JOBS", "WEBHOOK_DELIVERIES"]
+__all__ = ["BACKFILLS", "CALLBACKS", "DELIVERIES", "INBOX", "JOBS", "ONWARD_GIVES", "WEBHOOK_DELIVERIES"]
 
 
 async def _extend_job_tokens(jobs: list[Job], deadline: datetime) -> None:
@@ -212,4 +221,23 @@ BACKFILLS: Machine[Backfill] = Machine(
     lease_seconds=120,
     batch=1,  # one backfill may read many pages
     order=("id",),
+)
+
+
+# Gives and burns of units held on another server, asked of their origin in the holder's name
+# (handler: federation/onward.py `send_request`). The request's id makes a repeat harmless, so
+# it is sent again while the origin is away; the origin's "no" is final (refused).
+ONWARD_GIVES: Machine[OnwardGive] = Machine(
+    name="ledger.onward_gives",
+    model=OnwardGive,
+    states=[state.value for state in OnwardState],
+    ready=OnwardState.PENDING.value,
+    failed=OnwardState.FAILED.value,
+    terminal=(OnwardState.DONE.value, OnwardState.REFUSED.value, OnwardState.FAILED.value),
+    transitions={OnwardState.PENDING.value: {OnwardState.DONE.value, OnwardState.REFUSED.value, OnwardState.FAILED.value}},
+    retry=backoff.mastodon(),  # try n waits about n**4 + 15 s
+    max_attempts=lambda site: site.federation.delivery_max_attempts,
+    lease_seconds=60,
+    batch=10,
+    order=("id",),  # in the order they were asked
 )

@@ -20,6 +20,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from federation.documents import actor_url, tombstone, vocabulary_document
 from federation.httpsig_core import IncomingRequest
 from federation.inbox import receive
+from federation.onward import receive_ledger_request
 from models.errors import BadInput, DomainError, Gone, TooLarge
 from models.registry import REGISTRY
 
@@ -218,6 +219,20 @@ async def _inbox(request: web.Request) -> web.StreamResponse:
     return web.Response(status=202, text=outcome)
 
 
+async def _ledger_request(request: web.Request) -> web.StreamResponse:
+    """A remote holder's signed request to give or burn its units of one of our types, answered
+    at once with the entry (federation/onward.py)."""
+    reject_nul(request)
+    site = request.app[SITE]
+    limit = site.federation.inbox_max_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise TooLarge(f"the request is {request.content_length} bytes; the limit is {limit}")
+    status, document = await receive_ledger_request(site, await signed_request(request))
+    response = activity_response(document, status=status)
+    response.headers["Location"] = str(document["id"])
+    return response
+
+
 async def _activity(request: web.Request) -> web.StreamResponse:
     reject_nul(request)
     choice = negotiate(request.headers.get("Accept"))
@@ -258,6 +273,7 @@ def add_activitypub_routes(router: web.UrlDispatcher) -> None:
         router.add_get(f"/{path}/{{id}}", _object_handler(kind), name=f"ap_{kind}")
     router.add_get("/ns", _vocabulary, name="ap_vocabulary")
     router.add_post("/inbox", _inbox, name="ap_shared_inbox")
+    router.add_post("/ledger", _ledger_request, name="ap_ledger_requests")
     router.add_post("/actor/inbox", _inbox, name="ap_instance_inbox")
     router.add_post("/users/{username}/inbox", _inbox, name="ap_inbox")
     router.add_get("/activities/{id}", _activity, name="ap_activity")

@@ -85,14 +85,20 @@ def _render(request: web.Request, route: Route, result: Any) -> web.StreamRespon
     if isinstance(result, Page):
         return json_response(_page_body(request, result))
     headers: dict[str, str] = {}
+    # An operation whose work may go on in the background (a give asked of another server) says
+    # how it went: 201 done, or 202 and where to follow it.
+    answered = request[CTX].extra
+    status = int(answered.get("status", route.status))
     if isinstance(result, dict):
         if isinstance(result.get("version"), int):
             headers["ETag"] = f'"{result["version"]}"'
-        if route.location and route.status in (201, 202) and "id" in result:
+        if "location" in answered:
+            headers["Location"] = str(answered["location"])
+        elif route.location and status in (201, 202) and "id" in result:
             headers["Location"] = route.location.format(id=result["id"])
     if result is None:
         return web.Response(status=204)
-    return json_response(result, status=route.status, headers=headers)
+    return json_response(result, status=status, headers=headers)
 
 
 async def _spend_budget(request: web.Request) -> None:

@@ -12,6 +12,7 @@ from aiohttp.typedefs import Handler
 import federation.operations  # noqa: F401  (registers every operation)
 from federation.follows import find_remote_actor
 from federation.inbox import drain as drain_inbox
+from federation.onward import ask_origin
 from federation.ssrf import check_callback_url
 from models.context import Site
 from models.login_throttle import LoginThrottle
@@ -54,6 +55,7 @@ def site_from(settings: Settings) -> Site:
         login_throttle=LoginThrottle(settings.limits),
         check_url_host=check_callback_url,  # DNS: a saved webhook URL must resolve to public addresses
         find_remote_actor=find_remote_actor,  # a give to user@host not seen yet looks it up
+        remote_ledger=ask_origin,  # a give of units of another server's type asks that server
     )
 
 

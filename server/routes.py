@@ -76,6 +76,8 @@ LEDGER = [
     Route("POST", f"{V1}/ledger/give", "ledger.give", status=201, location=f"{V1}/ledger/operations/{{id}}"),
     Route("POST", f"{V1}/ledger/burn", "ledger.burn", status=201, location=f"{V1}/ledger/operations/{{id}}"),
     Route("GET", f"{V1}/ledger/balance", "ledger.balance"),
+    Route("GET", f"{V1}/ledger/remote-gives", "ledger.remote_gives.list"),
+    Route("GET", f"{V1}/ledger/remote-gives/{{id}}", "ledger.remote_gives.get"),
     Route("GET", f"{V1}/ledger/operations", "ledger.list"),
     Route("GET", f"{V1}/ledger/operations/{{id}}", "ledger.get"),
     Route("GET", f"{V1}/ledger/operations/{{id}}/trace", "ledger.trace"),

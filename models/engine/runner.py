@@ -220,6 +220,22 @@ async def claim(
     return lease, list(await query)
 
 
+def claimed_at_birth(machine: Machine[Any], site: Site | None) -> tuple[Lease, dict[str, Any]]:
+    """A lease for a row about to be created, and the columns that create it claimed.
+
+    For work a person waits on (a give asked of another server): the caller runs the row at
+    once with run_claimed, and no runner can take it meanwhile; if the caller dies, the lease
+    expires and a runner takes the row as it would any other.
+    """
+    now = _now()
+    token = f"{runner_name()}:{new_id()[-10:]}"[-100:]
+    lease = Lease(machine, token, site, now + timedelta(seconds=machine.lease_seconds(site)), claimed_at=now)
+    columns = {"state": machine.source, "attempts": 1, "lease_owner": token, "lease_expires_at": lease.expires_at}
+    if machine.claim_values is not None:
+        columns.update(machine.claim_values(now))
+    return lease, columns
+
+
 async def renew(lease: Lease) -> bool:
     """Extend the claim; False when the row being worked on (or every row) is no longer ours."""
     deadline = _now() + timedelta(seconds=lease.machine.lease_seconds(lease.site))

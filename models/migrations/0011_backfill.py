@@ -13,7 +13,7 @@ from models.ids import new_id
 
 
 class Migration(migrations.Migration):
-    dependencies = [("tallystick", "0009_webhook_and_callback_machines")]
+    dependencies = [("tallystick", "0010_onward_gives")]
 
     operations = [
         ops.CreateModel(

@@ -24,6 +24,7 @@ from ..actors import Actor, Role, UserStatus
 from ..amounts import check_in_range, to_minor
 from ..context import Context, Site
 from ..errors import Conflict, Forbidden, NotFound, Unprocessable
+from ..holdings import Holding, OnwardOut, remote_holdings
 from ..ledger import EntryKind, LedgerEntry, LedgerFlag
 from ..ledger_commit import run_grouped
 from ..outputs import Output, Paged, Timestamp
@@ -45,6 +46,7 @@ __all__ = ["balance_of", "resolve_actor"]
 
 AMOUNT = Field(min_length=1, max_length=40, description="decimal string, e.g. \"12.50\"")
 ID = Field(min_length=1, max_length=64)
+TYPE = Field(min_length=1, max_length=2048, description="a type's id, or the URL of a type of another server you hold units of")
 FLAG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,49}$")
 MAX_SOURCES = 100
 AUTO_SPEND_ATTEMPTS = 20
@@ -202,11 +204,22 @@ async def _spend(ctx: Context, token_type: TokenType, amount: int, sources: list
 # ---------------------------------------------------------------- inputs
 
 
+def _is_url(value: str) -> bool:
+    return value.startswith(("https://", "http://"))
+
+
+async def _elsewhere(ctx: Context, kind: str, params: GiveInput | BurnInput) -> dict[str, Any]:
+    """A give or burn of units of another server's type: asked of that origin (Site.remote_ledger)."""
+    if ctx.site.remote_ledger is None:
+        raise NotFound(f"there is no token type {params.type!r} here", code="type-not-found")
+    return await ctx.site.remote_ledger(ctx, kind, params)
+
+
 class SourcesMixin(Input):
     sources: list[tuple[str, str]] | None = Field(
         None,
         max_length=MAX_SOURCES,
-        description="explicit outputs to spend: [[amount, operation_id], ...]",
+        description="explicit outputs to spend: [[amount, operation_id], ...] (entry URLs for a remote type)",
     )
 
     @field_validator("sources")
@@ -218,8 +231,8 @@ class SourcesMixin(Input):
             ids = [source_id for _, source_id in value]
             if len(set(ids)) != len(ids):
                 raise ValueError("an operation may be named once")
-            if any(not source_id or len(source_id) > 64 for source_id in ids):
-                raise ValueError("operation ids are 1-64 characters")
+            if any(not source_id or (len(source_id) > 64 and not _is_url(source_id)) or len(source_id) > 2048 for source_id in ids):
+                raise ValueError("operation ids are 1-64 characters (entry URLs at most 2048)")
         return value
 
 
@@ -242,7 +255,7 @@ class CreateInput(Input):
 
 
 class GiveInput(SourcesMixin):
-    type: str = ID
+    type: str = TYPE
     amount: str = AMOUNT
     to: str = Field(min_length=1, max_length=320, description="username, or user@host")
     token: str | None = Field(None, min_length=1, max_length=64, description="the token to hand over (unique types)")
@@ -250,7 +263,7 @@ class GiveInput(SourcesMixin):
 
 
 class BurnInput(SourcesMixin):
-    type: str = ID
+    type: str = TYPE
     amount: str | None = Field(None, min_length=1, max_length=40)
     description: str = Field("", max_length=1000)
 
@@ -290,13 +303,15 @@ class EntryOut(Output):
 
 
 class TypeBalanceOut(Output):
-    type: str
+    type: str = Field(description="a type's id, or the URL of a type of another server")
     symbol: str
     balance: str
     created: str
     received: str
     given: str
     burnt: str
+    origin: str | None = Field(None, description="for a type of another server: the server that keeps its ledger")
+    pending: str | None = Field(None, description="for a type of another server: asked of its origin, not answered yet")
 
 
 class OneBalanceOut(TypeBalanceOut):
@@ -348,9 +363,17 @@ _OLDEST_OUTPUT_SQL = (
 )
 
 
-@REGISTRY.operation("ledger.give", GiveInput, output=EntryOut, transaction=Transaction.OWN)
+class GiveOut(RootModel[EntryOut | OnwardOut]):
+    """The entry (a type of this server), or the request to the type's origin (another server's:
+    201 when it answered, 202 while it is pending)."""
+
+
+@REGISTRY.operation("ledger.give", GiveInput, output=GiveOut, transaction=Transaction.OWN)
 async def give(ctx: Context, params: GiveInput) -> dict[str, Any]:
-    """Give units to another actor, from explicit sources or oldest-first."""
+    """Give units to another actor, from explicit sources or oldest-first; units of another
+    server's type (its URL) are given by asking that server."""
+    if _is_url(params.type):
+        return await _elsewhere(ctx, "give", params)
     owner = ctx.require_actor()
     username, domain = split_handle(params.to, ctx)
     lookups = [(_type_sql(), params.type), (_OLDEST_OUTPUT_SQL, owner.id, params.type)]
@@ -415,9 +438,17 @@ async def _give_unique(ctx: Context, token_type: TokenType, amount: int, recipie
     return view
 
 
-@REGISTRY.operation("ledger.burn", BurnInput, output=EntryOut)
+@REGISTRY.operation("ledger.burn", BurnInput, output=GiveOut, transaction=Transaction.OWN)
 async def burn(ctx: Context, params: BurnInput) -> dict[str, Any]:
-    """Destroy units you hold, by amount (oldest first) or explicit sources."""
+    """Destroy units you hold, by amount (oldest first) or explicit sources; units of another
+    server's type (its URL) are burnt by asking that server."""
+    if _is_url(params.type):
+        return await _elsewhere(ctx, "burn", params)
+    async with in_transaction():
+        return await _burn(ctx, params)
+
+
+async def _burn(ctx: Context, params: BurnInput) -> dict[str, Any]:
     token_type = await _ledger_type(params.type)
     if not token_type.fungible:
         raise Unprocessable("a unique token is burnt by deleting it: DELETE /api/v1/tokens/{id}", code="unique-type")
@@ -431,7 +462,7 @@ async def burn(ctx: Context, params: BurnInput) -> dict[str, Any]:
 
 
 class BalanceInput(Input):
-    type: str | None = Field(None, min_length=1, max_length=64)
+    type: str | None = Field(None, min_length=1, max_length=2048, description="a type's id, or a remote type's URL")
     owner: str | None = Field(None, min_length=1, max_length=320, description="username; default: the caller")
 
 
@@ -480,11 +511,26 @@ async def balance(ctx: Context, params: BalanceInput) -> dict[str, Any]:
     """An owner's balance of one type, or of every type they hold."""
     owner = await _owner(ctx, params.owner)
     handle = owner.handle(ctx.site.domain)
+    if params.type and _is_url(params.type):
+        found = await remote_holdings(owner.id, params.type) if not owner.domain else []
+        if not found:
+            raise NotFound(f"{handle} holds no units of {params.type}", code="type-not-found")
+        return {"owner": handle, **_remote_balance(found[0], ctx)}
     if params.type:
         return {"owner": handle, **await balance_of(owner, await _ledger_type(params.type))}
     type_ids = await LedgerEntry.filter(recipient=owner).distinct().values_list("type_id", flat=True)
     types = await TokenType.filter(id__in=list(type_ids)).order_by("id")
-    return {"owner": handle, "balances": [await balance_of(owner, token_type) for token_type in types]}
+    balances = [await balance_of(owner, token_type) for token_type in types]
+    if not owner.domain:  # what our users hold on other servers, as their origins recorded it
+        balances += [_remote_balance(holding, ctx) for holding in await remote_holdings(owner.id)]
+    return {"owner": handle, "balances": balances}
+
+
+def _remote_balance(holding: Holding, ctx: Context) -> dict[str, Any]:
+    view = holding.view(domain=ctx.site.domain)
+    return {name: view[name] for name in ("type", "symbol", "balance", "received", "given", "burnt", "origin", "pending")} | {
+        "created": "0"
+    }
 
 
 class ListEntriesInput(ListInput):

@@ -1,0 +1,79 @@
+"""The origin's side of a give onward: a remote holder spends its units of one of our types.
+
+dave@B holds units of carol's type because our ledger has outputs whose recipient is dave's
+(remote) actor. His server asks us, in a request signed with dave's key, to give or burn some
+of them (federation/onward.py checks the signature and finds the actors); here the spend runs
+exactly as a local one does (`_spend`: the conditional decrement that refuses a double spend)
+and the entry is recorded with dave as its author. The request's id is recorded in the same
+transaction: a repeat (dave's server retrying after a lost answer) finds it and gets the same
+entry; two copies racing cannot both commit (the id is unique), so nothing moves twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from ..actors import Actor
+from ..amounts import to_minor
+from ..context import Context, Site
+from ..errors import Conflict, Unprocessable
+from ..ledger import EntryKind, LedgerEntry, LedgerRequest
+from .entries import entry_views, record_entry
+from .ledger import _ledger_type, _minor_sources, _spend
+
+__all__ = ["carry_out_request"]
+
+
+async def _done(site: Site, request_uri: str, holder: Actor) -> dict[str, Any] | None:
+    """The entry an earlier copy of this request made, or None."""
+    done = await LedgerRequest.get_or_none(request_uri=request_uri)
+    if done is None:
+        return None
+    if done.actor_id != holder.id:
+        raise Conflict("another actor already used this request id", code="request-id-taken")
+    [view] = await entry_views([await LedgerEntry.get(id=done.entry_id)], Context(site=site))
+    return view
+
+
+async def carry_out_request(
+    site: Site,
+    holder: Actor,
+    request_uri: str,
+    *,
+    kind: EntryKind,
+    type_id: str,
+    amount: str,
+    recipient: Actor | None,
+    sources: list[tuple[str, str]] | None,
+    description: str,
+) -> tuple[dict[str, Any], bool]:
+    """Give (to `recipient`) or burn a remote holder's units; (entry view, True if made now).
+
+    Explicit `sources` ([amount, entry id] pairs) or oldest-first, as for a local give. The
+    refusals are the local ones: 409 insufficient, 404 a source that is not the holder's.
+    """
+    earlier = await _done(site, request_uri, holder)
+    if earlier is not None:
+        return earlier, False
+    token_type = await _ledger_type(type_id)
+    if not token_type.fungible:
+        raise Unprocessable("only units of fungible types can be given onward from another server", code="unique-type")
+    if recipient is not None and recipient.id == holder.id:
+        raise Unprocessable("you cannot give to yourself", code="self-give")
+    minor = to_minor(amount, token_type.smallest_unit)
+    explicit = _minor_sources(sources, token_type)
+    ctx = Context(site=site, actor=holder, remote=True)
+    try:
+        async with in_transaction():
+            spent = await _spend(ctx, token_type, minor, explicit)
+            view = await record_entry(ctx, kind, token_type, minor, recipient, spent, description)
+            await LedgerRequest.create(request_uri=request_uri, actor_id=holder.id, entry_id=view["id"])
+    except IntegrityError:  # a copy of this request committed first: its entry is the answer
+        earlier = await _done(site, request_uri, holder)
+        if earlier is None:
+            raise
+        return earlier, False
+    return view, True

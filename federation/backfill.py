@@ -245,9 +245,7 @@ async def _store(copies: list[tuple[str, str, str, dict[str, Any]]]) -> tuple[in
                     await RemoteObject.create(uri=uri, type=kind, owner_id=owner_id, document=document)
             except IntegrityError:
                 row = await RemoteObject.get(uri=uri)
-        if row is None:
-            held += 1
-        elif row.owner_id != owner_id:
+        if row is not None and row.owner_id != owner_id:
             refused += 1
         else:
             held += 1
@@ -278,7 +276,7 @@ async def run(site: Site, row: Backfill, lease: Lease) -> Outcome:
         while url:
             if domain_of(url) != origin:
                 return GiveUp(f"the next page {url} is not on {origin}")
-            if row.copied + row.refused >= limit:
+            if row.copied + row.refused >= limit or row.pages >= limit:  # empty pages forever count too
                 return Go(BackfillState.DONE.value, values={"note": f"stopped at the limit of {limit} objects"})
             page = await fetch_json(site, url)
             items = list(page.get("orderedItems") or page.get("items") or [])[: site.federation.backfill_page_size]

@@ -304,3 +304,30 @@ async def test_backfill__a_followed_type_brings_its_tokens_and_only_those_are_li
     assert parse_qs(urlsplit(collection).query) == {"object": [gold["id"]]}  # narrowed to the followed type
     assert await copied_names(fed_api, token) == ["Gold", "nugget"]
     assert await RemoteObject.all().count() == 3
+
+
+@pytest.fixture
+async def capped_api(aiohttp_client: Any, tmp_path: Path, database_url: str) -> AsyncIterator[Api]:
+    """fed_api, taking at most 2 objects from a page and 3 in all."""
+    settings = app_settings(
+        tmp_path, database_url, embedded_workers=False,
+        federation={"allow_private_addresses": True, "inbox_max_bytes": 4096, "backfill_page_size": 2,
+                    "backfill_max_objects": 3},
+    )
+    client = await aiohttp_client(create_app(settings))
+    yield Api(client, settings)
+    await client.close()
+
+
+async def test_backfill__stops_at_the_page_and_total_caps(capped_api: Api, flaky: FlakyRemote) -> None:
+    api = capped_api
+    token = await api.user("alice")
+    carol = flaky.actor("carol").uri
+    made = [signed(flaky, carol, f"tokens/{n}", f"t{n}") for n in range(6)]
+    serve_pages(flaky, "carol", [made[:3], made[3:5], made[5:]])  # the first page is longer than we take
+    await follow_accepted(api, flaky, token)
+    assert await run_due(site_of(api), BACKFILLS) == 1
+    row = await Backfill.get()
+    assert (row.state, row.copied, row.pages, row.note) == ("done", 3, 2, "stopped at the limit of 3 objects")
+    assert await copied_names(api, token) == ["t0", "t1", "t3"]
+    assert not [r for r in flaky.fetches() if r["path"] == "/objects/carol-3"]

@@ -5,6 +5,7 @@ are those of what they follow."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 import pytest
+from aiohttp import web
 
 from federation.delivery import deliver_due
 from federation.inbox import process_due
@@ -176,11 +178,13 @@ class FlakyRemote(KeyedRemote):
     """The keyed fake server, whose object paths in `down` answer 503 as a server that is down."""
 
     down: set[str]
+    held: dict[str, asyncio.Event]  # paths that answer only once their event is set
 
     async def _object(self, request: Any) -> Any:
-        from aiohttp import web
-
-        if request.match_info["path"] in getattr(self, "down", set()):
+        path = request.match_info["path"]
+        if path in self.held:
+            await self.held[path].wait()
+        if path in self.down:
             return web.Response(status=503)
         return await super()._object(request)
 
@@ -188,7 +192,7 @@ class FlakyRemote(KeyedRemote):
 @pytest.fixture
 async def flaky() -> Any:
     server = FlakyRemote()
-    server.down = set()
+    server.down, server.held = set(), {}
     await server.start()
     yield server
     await server.stop()
@@ -331,3 +335,32 @@ async def test_backfill__stops_at_the_page_and_total_caps(capped_api: Api, flaky
     assert (row.state, row.copied, row.pages, row.note) == ("done", 3, 2, "stopped at the limit of 3 objects")
     assert await copied_names(api, token) == ["t0", "t1", "t3"]
     assert not [r for r in flaky.fetches() if r["path"] == "/objects/carol-3"]
+
+
+async def test_backfill__a_process_stopped_mid_backfill_resumes_from_the_page_reached(
+    fed_api: Api, flaky: FlakyRemote
+) -> None:
+    token = await fed_api.user("alice")
+    site = site_of(fed_api)
+    carol = flaky.actor("carol").uri
+    serve_pages(flaky, "carol", [[signed(flaky, carol, "tokens/1", "one")], [signed(flaky, carol, "tokens/2", "two")]])
+    flaky.held["carol-2"] = asyncio.Event()
+    await follow_accepted(fed_api, flaky, token)
+    running = asyncio.create_task(run_due(site, BACKFILLS))
+    for _ in range(200):  # until page 1 is stored and page 2 asked for
+        if (await Backfill.get()).copied == 1:
+            break
+        await asyncio.sleep(0.05)
+    row = await Backfill.get()
+    assert (row.state, row.copied, row.next_url) == ("running", 1, f"{flaky.base}/objects/carol-2")
+    running.cancel()  # the process stops while it waits for page 2
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    row = await Backfill.get()
+    assert (row.state, row.copied, row.next_url) == ("pending", 1, f"{flaky.base}/objects/carol-2")
+    flaky.held.pop("carol-2").set()
+    assert await run_due(site, BACKFILLS) == 1
+    row = await Backfill.get()
+    assert (row.state, row.copied, row.pages) == ("done", 2, 2)
+    assert len([r for r in flaky.fetches() if r["path"] == "/objects/carol-1"]) == 1  # page 1 was not read again
+    assert await copied_names(fed_api, token) == ["one", "two"]

@@ -116,7 +116,7 @@ def actor_document(
     the caller already sanitised, as ActivityStreams `summary` is HTML).
     """
     kind = actor.get("kind") if actor.get("kind") in ACTOR_TYPES else "Person"
-    return {
+    document: dict[str, Any] = {
         "@context": [AS_CONTEXT, SECURITY_CONTEXT, MULTIKEY_CONTEXT, vocabulary_url(base_url)],
         "id": actor_id,
         "type": kind,
@@ -128,7 +128,6 @@ def actor_document(
         "outbox": f"{actor_id}/outbox",
         "followers": f"{actor_id}/followers",
         "following": f"{actor_id}/following",
-        "objects": f"{actor_id}/objects",
         "endpoints": {"sharedInbox": f"{base_url}/inbox"},
         "manuallyApprovesFollowers": False,
         "published": actor.get("created_at"),
@@ -142,6 +141,9 @@ def actor_document(
             }
         ],
     }
+    if actor_id != instance_actor_url(base_url):  # what a new follower copies (the instance owns nothing)
+        document["objects"] = f"{actor_id}/objects"
+    return document
 
 
 def tombstone(object_id: str, former_type: str | None = None) -> dict[str, Any]:

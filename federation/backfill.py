@@ -29,6 +29,7 @@ from urllib.parse import quote, urlencode
 
 from pydantic import Field
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from models.actors import Actor, local_actor_url
@@ -92,15 +93,16 @@ async def _candidates(actor: Actor, scope: tuple[str, str] | None, after: str, l
         await take("type", TokenType.filter(owner_id=actor.id, is_deleted=False))
         await take("token", Token.filter(owner_id=actor.id, is_deleted=False))
         await take("set", TokenSet.filter(owner_id=actor.id, is_deleted=False))
-        await take("ledger", LedgerEntry.filter(author_id=actor.id))
+        # what the actor wrote, and what remote holders gave onward of its types (the entry is
+        # this server's record of it, published in the type owner's name: federation/outbox.py)
+        await take("ledger", LedgerEntry.filter(Q(author_id=actor.id) | (Q(type__owner_id=actor.id) & ~Q(author__domain=""))))
     else:
         kind, object_id = scope
         if object_id > after:
             found.append((object_id, kind))
         if kind == "type":
             await take("token", Token.filter(type_id=object_id, is_deleted=False))
-            # entries written here (an onward give a remote holder asked for is attributed to them)
-            await take("ledger", LedgerEntry.filter(type_id=object_id, author__domain=""))
+            await take("ledger", LedgerEntry.filter(type_id=object_id))  # its whole ledger, gives onward too
         elif kind == "set":
             await take("token", SetMember.filter(set_id=object_id, token__is_deleted=False), "token_id")
     found.sort()
@@ -191,8 +193,10 @@ def _first_url(actor_document: Mapping[str, Any], object_uri: str) -> str | None
 
 
 async def _owner_of(site: Site, item: Mapping[str, Any], target: Actor, origin: str, known: dict[str, str]) -> str:
-    """The local id of the actor an item is attributed to; ObjectRefused when it may not be stored."""
-    owner = as_id(item.get("attributedTo")) or ""
+    """The local id of the actor an item is attributed to (a ledger entry: its type's owner, who
+    keeps that ledger, as its author may live anywhere); ObjectRefused when it may not be stored."""
+    keeper = as_id(item.get("tokenOwner")) if type_of(item) == "LedgerEntry" else None
+    owner = keeper or as_id(item.get("attributedTo")) or ""
     if owner == target.uri:
         return target.id
     if not owner or domain_of(owner) != origin:

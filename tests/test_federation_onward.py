@@ -13,6 +13,7 @@ from federation.delivery import deliver_due
 from federation.httpsig_cavage import sign_cavage
 from federation.inbox import process_due
 from federation.outbox import publish_due_events
+from federation.signed_objects import verify_remote_object
 from models.federation import OnwardGive
 from models.ledger import LedgerEntry
 
@@ -226,3 +227,16 @@ async def test_holder__bad_gives_of_remote_units_are_refused_before_asking(fed_a
     assert_problem(await fed_api.post("/api/v1/ledger/give", {**give, "amount": "0"}, token=token), 400, "invalid-amount")
     assert await OnwardGive.all().count() == 0
     assert remote.posts("ledger") == []
+
+
+async def test_origin__a_give_onward_is_in_the_type_owners_objects_signed_by_the_owner(fed_api: Api, remote: Remote) -> None:
+    """A follower's backfill gets the gives remote holders made of the owner's types too."""
+    origin = await _origin(fed_api, remote)
+    made = orjson.loads((await origin.send(origin.request("4"), expect=201)).text)
+    base = origin.settings_base
+    headers = {"Accept": "application/activity+json"}
+    for url in ("/users/alice/objects?page=1", f"/users/alice/objects?page=1&object={origin.type_url}"):
+        page = orjson.loads((await fed_api.get(url, headers=headers, expect=200)).text)
+        [onward] = [item for item in page["orderedItems"] if item["id"] == made["id"]]
+        assert (onward["attributedTo"], onward["tokenOwner"]) == (origin.dave.uri, f"{base}/users/alice")
+        assert (await verify_remote_object(site_of(fed_api), onward)).signer == f"{base}/users/alice"

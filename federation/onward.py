@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field
 
+from models import sql
 from models.actors import Actor, local_actor_url
 from models.amounts import to_decimal_string
 from models.base import iso
@@ -200,16 +201,19 @@ async def ask_origin(ctx: Context, kind: str, params: Any) -> dict[str, Any]:
         if recipient.id == holder.id:
             raise Unprocessable("you cannot give to yourself", code="self-give")
         target_uri, handle = recipient.uri or local_actor_url(ctx.site.base_url, recipient), params.to.strip()
-    lease, claimed = claimed_at_birth(ONWARD_GIVES, ctx.site)  # we send it now; no runner may meanwhile
+    # Sent at once by this request, which waits for the answer; inside a transaction (a queued
+    # job runs its operation in one) only recorded: the runner sends it once that commits.
+    inline = not sql.in_transaction_now()
+    lease, claimed = claimed_at_birth(ONWARD_GIVES, ctx.site)
     row = OnwardGive(
-        **claimed, holder=holder, kind=kind, type_uri=type_uri, symbol=first.symbol,
-        endpoint=ledger_endpoint(type_uri), amount=amount, target_uri=target_uri, target_handle=handle,
-        sources=sources, description=params.description or "",
-        request_uri="",
+        **(claimed if inline else {"state": OnwardState.PENDING.value}), holder=holder, kind=kind, type_uri=type_uri,
+        symbol=first.symbol, endpoint=ledger_endpoint(type_uri), amount=amount, target_uri=target_uri,
+        target_handle=handle, sources=sources, description=params.description or "", request_uri="",
     )
     row.request_uri = f"{local_actor_url(ctx.site.base_url, holder)}/ledger-requests/{row.id}"
     await row.save()
-    await run_claimed(lease, [row])
+    if inline:
+        await run_claimed(lease, [row])
     row = await OnwardGive.get(id=row.id)
     if row.state == OnwardState.REFUSED.value:
         raise _refusal(row)

@@ -146,9 +146,11 @@ async def test_origin__a_replayed_give_moves_nothing_and_an_old_signature_is_ref
     assert await origin.balance(origin.dave.handle) == "9.00"
 
 
-async def test_origin__requests_from_a_blocked_domain_are_refused(fed_api: Api, remote: Remote) -> None:
+async def test_origin__requests_from_a_blocked_actor_or_domain_are_refused(fed_api: Api, remote: Remote) -> None:
     origin = await _origin(fed_api, remote)
     admin = await fed_api.user("root", roles=["admin"])
+    await fed_api.post("/api/v1/admin/federation/actor-blocks", {"actor": origin.dave.uri}, token=admin, expect=201)
+    assert_problem(await origin.send(origin.request("1")), 403, "actor-blocked")
     await fed_api.put(f"/api/v1/admin/federation/blocks/127.0.0.1:{remote.port}", token=admin, expect=200)
     assert_problem(await origin.send(origin.request("1")), 403, "domain-blocked")
     assert await origin.balance(origin.dave.handle) == "10.00"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gc
 import re
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
 
@@ -550,17 +550,21 @@ async def give(ctx: Context, params: GiveInput) -> dict[str, Any]:
 
 
 async def _give_from_output(
-    ctx: Context, token_type: TokenType, amount: int, recipient: Actor, output_id: str, description: str
+    ctx: Context, token_type: TokenType, amount: int, recipient: Actor | None, output_id: str, description: str,
+    *, kind: EntryKind = EntryKind.GIVE, then: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
 ) -> dict[str, Any] | None:
-    """The common give in one database round trip: the oldest unspent output covers it.
+    """The common give (or burn) in one database round trip: the oldest unspent output covers it.
 
     The entry, its source and its event are written together with the conditional decrement
     (the double-spend guard) in one transaction, committed together with concurrent gives
     (models/ledger_commit.py); None when another give spent that output first, and the caller
-    then takes the general path, which re-reads.
+    then takes the general path, which re-reads. `then(view)` adds writes of the caller's to
+    the same transaction (a remote holder's request id: models/operations/remote_spends.py).
     """
     with sql.deferred() as writes:
-        view = await record_entry(ctx, EntryKind.GIVE, token_type, amount, recipient, [(output_id, amount)], description)
+        view = await record_entry(ctx, kind, token_type, amount, recipient, [(output_id, amount)], description)
+        if then is not None:
+            await then(view)
     guard = sql.Statement(
         "UPDATE ledger_entries SET remaining = remaining - ? WHERE id = ? AND remaining >= ?",
         (amount, output_id, amount),

@@ -16,13 +16,15 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from .. import sql
 from ..actors import Actor
 from ..amounts import to_minor
 from ..context import Context, Site
 from ..errors import Conflict, Unprocessable
+from ..ids import new_id
 from ..ledger import EntryKind, LedgerEntry, LedgerRequest
 from .entries import entry_views, record_entry
-from .ledger import _ledger_type, _minor_sources, _spend
+from .ledger import _OLDEST_OUTPUT_SQL, _give_from_output, _ledger_type, _minor_sources, _spend
 
 __all__ = ["carry_out_request"]
 
@@ -66,6 +68,25 @@ async def carry_out_request(
     minor = to_minor(amount, token_type.smallest_unit)
     explicit = _minor_sources(sources, token_type)
     ctx = Context(site=site, actor=holder, remote=True)
+
+    async def note_request(view: dict[str, Any]) -> None:
+        moment = sql.now()
+        await sql.insert(LedgerRequest._meta.db_table, id=new_id(), request_uri=request_uri, actor_id=holder.id,
+                         entry_id=view["id"], created_at=moment, updated_at=moment)
+
+    oldest = await sql.fetch(_OLDEST_OUTPUT_SQL, holder.id, token_type.id) if explicit is None else []
+    if oldest and int(oldest[0]["remaining"]) >= minor:  # the common case in one trip, as a local give
+        try:
+            view = await _give_from_output(ctx, token_type, minor, recipient, oldest[0]["id"], description,
+                                           kind=kind, then=note_request)
+        except IntegrityError:  # a copy of this request committed first
+            view = None
+            earlier = await _done(site, request_uri, holder)
+            if earlier is not None:
+                return earlier, False
+            raise
+        if view is not None:
+            return view, True
     try:
         async with in_transaction():
             spent = await _spend(holder, token_type, minor, explicit)

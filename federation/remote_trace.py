@@ -29,6 +29,7 @@ from models.registry import REGISTRY, Access, Input
 
 from .as2 import as_id, domain_of, type_of
 from .fetch import FetchError, fetch_json
+from .remote_actors import remote_actor
 from .verify_client import Verdict, check_trace
 
 __all__ = ["RemoteTraceOut", "remote_trace", "trace_url_of"]
@@ -88,10 +89,15 @@ def _checked_entry_url(ctx: Context, value: str) -> str:
 
 
 async def _handle_of(ctx: Context, actor_url: str | None) -> str | None:
-    """user@host of an actor we know, or None."""
+    """user@host of the type's owner (looked up when we do not know it yet), or None."""
     if actor_url is None:
         return None
     actor = await Actor.get_or_none(uri=actor_url)
+    if actor is None:
+        try:
+            actor = await Actor.get_or_none(id=(await remote_actor(ctx.site, actor_url, shared=True)).actor_id)
+        except FetchError:
+            return None
     return actor.handle(ctx.site.domain) if actor is not None else None
 
 
@@ -140,7 +146,7 @@ async def remote_trace(ctx: Context, params: RemoteTraceInput) -> dict[str, Any]
     refused = [verdict for verdict in verdicts if verdict.verdict != "valid"]
     if credit is not None and type_uri != credit.type_uri:
         refused.append(Verdict(entry_url, "refused", f"the entry is of {type_uri}, not of {credit.type_uri} that you hold"))
-    handle = await _handle_of(ctx, signer)
+    handle = await _handle_of(ctx, signer) if not refused else None
     if refused:
         first_problem = refused[0]
         detail = (first_problem.detail if first_problem.token == entry_url and len(verdicts) == 1

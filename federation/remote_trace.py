@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field
 
-from models.actors import Actor
+from models.actors import Actor, User, UserStatus
 from models.context import Context
 from models.errors import BadInput, Forbidden, Unprocessable
 from models.federation import RemoteCredit
@@ -27,6 +27,7 @@ from models.holdings import origin_of
 from models.outputs import Output
 from models.registry import REGISTRY, Access, Input
 
+from . import documents
 from .as2 import as_id, domain_of, type_of
 from .fetch import FetchError, fetch_json
 from .remote_actors import remote_actor
@@ -48,6 +49,8 @@ class RemoteStepOut(Output):
     symbol: str | None
     author: str | None = Field(description="who made it (actor URL)")
     target: str | None = Field(description="who received it (actor URL), for a give or a create")
+    author_handle: str | None = Field(None, description="user@host of the author, when this server knows them")
+    target_handle: str | None = Field(None, description="user@host of the recipient, when this server knows them")
     published: str | None
     sources: list[dict[str, Any]] = Field(description="the entries it spent: {id, amount}")
     valid: bool = Field(description="its proof and its place in the trace check out")
@@ -99,6 +102,21 @@ async def _handle_of(ctx: Context, actor_url: str | None) -> str | None:
         except FetchError:
             return None
     return actor.handle(ctx.site.domain) if actor is not None else None
+
+
+async def _known_handles(ctx: Context, urls: set[str]) -> dict[str, str]:
+    """user@host of the actors among `urls` that we know (ours, or remote ones met before)."""
+    names: dict[str, str] = {}
+    prefix = documents.actor_url(ctx.site.base_url, "")
+    ours = {url[len(prefix):].lower(): url for url in urls if url.startswith(prefix)}
+    if ours:
+        for user in await User.filter(username__in=list(ours)).exclude(status=UserStatus.DELETED.value):
+            names[ours[user.username]] = f"{user.username}@{ctx.site.domain}"
+    remote = [url for url in urls if url not in names and not url.startswith(prefix)]
+    for actor in await Actor.filter(uri__in=remote) if remote else []:
+        if actor.uri:
+            names[actor.uri] = actor.handle(ctx.site.domain)
+    return names
 
 
 def _step(entry: Mapping[str, Any], verdict: Verdict) -> dict[str, Any]:
@@ -155,6 +173,9 @@ async def remote_trace(ctx: Context, params: RemoteTraceInput) -> dict[str, Any]
         detail = f"every step signed by {handle or signer}"
     by_id = {verdict.token: verdict for verdict in verdicts}
     steps = [_step(entry, by_id[url]) for url, entry in entries.items() if url in by_id]
+    names = await _known_handles(ctx, {step[key] for step in steps for key in ("author", "target") if step[key]})
+    for step in steps:
+        step["author_handle"], step["target_handle"] = names.get(step["author"]), names.get(step["target"])
     symbol = str(credit.symbol) if credit is not None and credit.symbol else None
     for step in steps:
         step["symbol"] = symbol

@@ -145,6 +145,7 @@ async def test_pages_holdings__the_trace_of_a_remote_entry_is_fetched_and_checke
     steps = re.findall(r'<span class="kind kind-(\w+)">', traced.text)
     assert steps == ["create", "give"]  # the create first, the entry asked about last
     assert "you hold units from this entry" in traced
+    assert f"by {bob.handle} → alice@{fed_api.settings.domain}" in traced  # actors it knows, by their handles
     token = await fed_api.user("erin")
     api = await fed_api.get("/api/v1/ledger/remote-trace", token=token, params={"entry": entry})
     assert api.status == 200, api
@@ -160,7 +161,7 @@ async def test_pages_holdings__a_tampered_remote_trace_says_what_does_not_hold(f
     traced = await browser.get("/app/remote-trace?" + urlencode({"entry": entry}))
     assert traced.status == 200, traced.text[:2000]
     assert "<h2>Not verified</h2>" in traced.text and "Signed:" not in traced.text
-    assert re.search(r'class="reason" role="alert">' + re.escape(entry) + r": its proof does not hold: ", traced.text), (
+    assert re.search(r'class="reason urls" role="alert">' + re.escape(entry) + r": its proof does not hold: ", traced.text), (
         traced.text[:4000])
 
 

@@ -151,7 +151,7 @@ async def remote_trace(ctx: Context, params: RemoteTraceInput) -> dict[str, Any]
         document = await fetch_json(ctx.site, trace_url)
     except FetchError as error:
         if error.kind == "refused":
-            raise Forbidden(f"{origin} may not be asked from this server: {error.detail}", code="domain-blocked") from None
+            raise Forbidden(f"{origin} may not be asked from this server: {error.detail}", code="fetch-refused") from None
         raise Unprocessable(f"could not fetch the trace from {origin}: {error.detail}", code="trace-unavailable") from None
     if type_of(document) != "OrderedCollection" or as_id(document.get("traceOf")) != entry_url:
         raise Unprocessable(f"{origin} did not answer with the trace of {entry_url}", code="trace-unavailable")

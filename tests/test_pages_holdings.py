@@ -165,7 +165,7 @@ async def test_pages_holdings__a_tampered_remote_trace_says_what_does_not_hold(f
         traced.text[:4000])
 
 
-async def test_remote_trace__refuses_local_and_non_http_urls_and_reports_an_origin_that_is_away(
+async def test_remote_trace__refuses_local_non_http_and_blocked_urls_and_reports_an_origin_that_is_away(
     fed_api: Api, remote: Remote
 ) -> None:
     token = await fed_api.user("alice")
@@ -178,3 +178,11 @@ async def test_remote_trace__refuses_local_and_non_http_urls_and_reports_an_orig
     assert_problem(missing, 422, "trace-unavailable")
     assert "could not fetch the trace from 127.0.0.1:" in missing.body["detail"]
     assert (await fed_api.get("/api/v1/ledger/remote-trace", params={"entry": f"{remote.base}/x"})).status == 401
+    admin = await fed_api.user("root", roles=["admin"])
+    await fed_api.put(f"/api/v1/admin/federation/blocks/127.0.0.1:{remote.port}", token=admin, expect=200)
+    serve_trace(remote)
+    asked = len(remote.fetches())
+    blocked = await fed_api.get("/api/v1/ledger/remote-trace", token=token,
+                                params={"entry": f"{remote.base}/objects/entries/1"})
+    assert_problem(blocked, 403, "fetch-refused")
+    assert len(remote.fetches()) == asked  # nothing fetched from a blocked domain

@@ -157,13 +157,13 @@ async def remote_gives_page(request: web.Request) -> web.StreamResponse:
         listed = await call(request, "ledger.remote_gives.list", query)
     except FormError as error:
         return render(request, "remote_gives.html.j2", status=error.status, gives=[], next=None, state=state,
-                      states=STATES, error=error.general, holding_path=holding_path)
+                      states=STATES, error=error.general, holding_path=holding_path, trace_path=trace_path)
     following = None
     if listed.next_cursor:
         following = "/app/remote-gives?" + urlencode({**({"state": state} if state in STATES else {}),
                                                        "cursor": listed.next_cursor})
     return render(request, "remote_gives.html.j2", gives=[_gives_view(give) for give in listed.items],
-                  next=following, state=state, states=STATES, error="", holding_path=holding_path)
+                  next=following, state=state, states=STATES, error="", holding_path=holding_path, trace_path=trace_path)
 
 
 @page

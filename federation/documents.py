@@ -76,6 +76,8 @@ _TERMS = {
     "contentHash": "ts:contentHash",
     "commitments": {"@id": "ts:commitments", "@type": "@json"},
     "manuallyApprovesFollowers": "as:manuallyApprovesFollowers",
+    # the actor's current public objects, signed, oldest first (federation/backfill.py)
+    "objects": {"@id": "ts:objects", "@type": "@id"},
 }
 
 
@@ -119,7 +121,7 @@ def actor_document(
     the caller already sanitised, as ActivityStreams `summary` is HTML).
     """
     kind = actor.get("kind") if actor.get("kind") in ACTOR_TYPES else "Person"
-    return {
+    document: dict[str, Any] = {
         "@context": [AS_CONTEXT, SECURITY_CONTEXT, MULTIKEY_CONTEXT, vocabulary_url(base_url)],
         "id": actor_id,
         "type": kind,
@@ -144,6 +146,9 @@ def actor_document(
             }
         ],
     }
+    if actor_id != instance_actor_url(base_url):  # what a new follower copies (the instance owns nothing)
+        document["objects"] = f"{actor_id}/objects"
+    return document
 
 
 def tombstone(object_id: str, former_type: str | None = None) -> dict[str, Any]:

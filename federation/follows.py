@@ -33,6 +33,7 @@ from models.registry import REGISTRY, Access, Input, Transaction
 from . import documents
 from .actors import SUBSCRIBE_REL
 from .as2 import as_id, domain_of
+from .backfill import start_backfill
 from .fetch import FetchError, remote_object_owner
 from .outbox import activity_url, publish
 from .outputs import FederationSettingsOut, LookupOut, RemoteFollowOut
@@ -329,7 +330,9 @@ async def on_accept(site: Site, activity: Mapping[str, Any], sender: RemoteActor
     row = await _our_follow(site, activity, sender)
     if row is None:
         return "ignored: no such follow"
-    await Follow.filter(id=row.id).update(state=FollowState.ACCEPTED.value)
+    async with in_transaction():
+        await Follow.filter(id=row.id).update(state=FollowState.ACCEPTED.value)
+        await start_backfill(row)  # what the actor (or object) held before the follow
     return "accepted"
 
 

@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 from pydantic import Field
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 
 from models import sql
 from models.actors import Actor, Role, User, UserStatus
@@ -35,7 +36,7 @@ from models.base import iso
 from models.context import Context, Site
 from models.engine import Go, Lease, Outcome, Retry, run_due
 from models.errors import BadInput, Forbidden, NotFound, TooLarge
-from models.federation import InboxActivity, InboxState, RemoteActor, RemoteObject
+from models.federation import Backfill, Follow, FollowState, InboxActivity, InboxState, RemoteActor, RemoteObject
 from models.ids import new_id
 from models.machines import INBOX
 from models.outputs import Paged
@@ -386,6 +387,22 @@ async def process_due(site: Site, *, now: datetime | None = None, limit: int | N
 # ---------------------------------------------------------------- reading what arrived
 
 
+async def _followed(me: Actor) -> Q:
+    """Which copies are of what `me` follows (accepted follows only)."""
+    rows = await Follow.filter(follower_id=me.id, state=FollowState.ACCEPTED.value).values_list(
+        "id", "target_id", "object_uri"
+    )
+    owners = [target for _, target, uri in rows if not uri]
+    subscribed = [uri for _, _, uri in rows if uri]
+    members: list[str] = []
+    if subscribed:  # the tokens and entries of a followed type, the tokens of a followed set
+        for listed in await Backfill.filter(follow_id__in=[row for row, _, uri in rows if uri]).values_list(
+            "members", flat=True
+        ):
+            members.extend(listed)
+    return Q(owner_id__in=owners) | Q(uri__in=[*subscribed, *members])
+
+
 class RemoteObjectsInput(ListInput):
     actor: str | None = Field(None, max_length=2048, description="only objects of this actor (its URL)")
     type: str | None = Field(None, max_length=64)
@@ -393,8 +410,9 @@ class RemoteObjectsInput(ListInput):
 
 @REGISTRY.operation("federation.remote_objects", RemoteObjectsInput, output=Paged[RemoteObjectOut], access=Access.USER)
 async def remote_objects(ctx: Context, params: RemoteObjectsInput) -> Page:
-    """Copies of tokens, types, sets and ledger entries received from other servers."""
-    query = RemoteObject.filter(is_deleted=False)
+    """Copies of tokens, types, sets and ledger entries you follow: those of the actors you follow,
+    the objects you subscribed to, and what those types and sets held when you subscribed."""
+    query = RemoteObject.filter(await _followed(ctx.require_actor()), is_deleted=False)
     if params.actor:
         query = query.filter(owner__uri=params.actor)
     if params.type:

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field
 
+from models import sql
 from models.actors import Actor, local_actor_url
 from models.amounts import to_decimal_string
 from models.base import iso
@@ -179,8 +180,8 @@ async def ask_origin(ctx: Context, kind: str, params: Any) -> dict[str, Any]:
     """
     holder = ctx.require_actor()
     type_uri = await _held_type(holder, params)
-    found = await remote_holdings(holder.id, type_uri)
-    if not found:
+    first = await RemoteCredit.filter(recipient_id=holder.id, type_uri=type_uri).order_by("id").first()
+    if first is None:
         raise NotFound(f"you hold no units of {type_uri}", code="type-not-found")
     try:
         await refuse_blocked(type_uri)
@@ -189,24 +190,30 @@ async def ask_origin(ctx: Context, kind: str, params: Any) -> dict[str, Any]:
             f"{origin_of(type_uri)} is blocked here: units of its types cannot be moved from this server",
             code="domain-blocked",
         ) from None
-    holding = found[0]
-    amount, sources = _what_to_spend(holding, params)
+    if params.sources or params.from_operation is not None or params.all:  # read from our mirror
+        [holding] = await remote_holdings(holder.id, type_uri)
+        amount, sources = _what_to_spend(holding, params)
+    else:  # the common give: an amount, oldest first; the origin alone knows if it is covered
+        amount, sources = _checked_amount(params.amount or "", "amount"), []
     target_uri, handle = None, ""
     if kind == "give":
         recipient = await _recipient(ctx, params.to)
         if recipient.id == holder.id:
             raise Unprocessable("you cannot give to yourself", code="self-give")
         target_uri, handle = recipient.uri or local_actor_url(ctx.site.base_url, recipient), params.to.strip()
-    lease, claimed = claimed_at_birth(ONWARD_GIVES, ctx.site)  # we send it now; no runner may meanwhile
+    # Sent at once by this request, which waits for the answer; inside a transaction (a queued
+    # job runs its operation in one) only recorded: the runner sends it once that commits.
+    inline = not sql.in_transaction_now()
+    lease, claimed = claimed_at_birth(ONWARD_GIVES, ctx.site)
     row = OnwardGive(
-        **claimed, holder=holder, kind=kind, type_uri=type_uri, symbol=holding.symbol,
-        endpoint=ledger_endpoint(type_uri), amount=amount, target_uri=target_uri, target_handle=handle,
-        sources=sources, description=params.description or "",
-        request_uri="",
+        **(claimed if inline else {"state": OnwardState.PENDING.value}), holder=holder, kind=kind, type_uri=type_uri,
+        symbol=first.symbol, endpoint=ledger_endpoint(type_uri), amount=amount, target_uri=target_uri,
+        target_handle=handle, sources=sources, description=params.description or "", request_uri="",
     )
     row.request_uri = f"{local_actor_url(ctx.site.base_url, holder)}/ledger-requests/{row.id}"
     await row.save()
-    await run_claimed(lease, [row])
+    if inline:
+        await run_claimed(lease, [row])
     row = await OnwardGive.get(id=row.id)
     if row.state == OnwardState.REFUSED.value:
         raise _refusal(row)

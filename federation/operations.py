@@ -7,6 +7,7 @@ import models.operations  # noqa: F401
 
 from . import (  # noqa: F401
     actors,
+    backfill,
     blocks,
     callbacks,
     delivery,

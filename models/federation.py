@@ -20,6 +20,8 @@ from .engine import Durable
 __all__ = [
     "ActorBlock",
     "ActorKey",
+    "Backfill",
+    "BackfillState",
     "Delivery",
     "DeliveryState",
     "DomainHealth",
@@ -139,6 +141,37 @@ class Subscription(Entity):
         table = "subscriptions"
         unique_together = (("follower", "object_kind", "object_id"),)
         indexes = (("object_kind", "object_id"),)
+
+
+class BackfillState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Backfill(Durable, Entity):
+    """Copying what a followed remote actor (or one followed object) held before the follow
+    (the machine federation.backfills; the handler is federation/backfill.py `run`)"""
+
+    follow_id: str
+    follow: fields.OneToOneRelation[Follow] = fields.OneToOneField(
+        f"{APP}.Follow", related_name="backfill", on_delete=fields.CASCADE
+    )
+    state = fields.CharField(max_length=16, default=BackfillState.PENDING.value)
+    next_url = fields.CharField(max_length=2048, null=True)  # the page to read next; null before the first
+    pages = fields.IntField(default=0)  # pages read
+    copied = fields.IntField(default=0)  # objects we now hold a copy of (new, or held already)
+    refused = fields.IntField(default=0)  # objects refused: a bad proof, another server's, malformed
+    # The URLs of the objects a subscription to one type or set brought (its tokens, entries,
+    # members): federation.remote_objects lists them to the subscriber.
+    members: fields.JSONField[list[str]] = fields.JSONField(default=list)
+    note = fields.CharField(max_length=500, null=True)  # why it ended early, in words
+
+    class Meta:
+        app = APP
+        table = "federation_backfills"
+        indexes = (("state", "next_at"),)
 
 
 class InboxState(StrEnum):

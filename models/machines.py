@@ -15,7 +15,16 @@ import orjson
 from . import sql
 from .actors import AccessToken, TokenKind
 from .engine import Lease, Machine, backoff
-from .federation import Delivery, DeliveryState, InboxActivity, InboxState, OnwardGive, OnwardState
+from .federation import (
+    Backfill,
+    BackfillState,
+    Delivery,
+    DeliveryState,
+    InboxActivity,
+    InboxState,
+    OnwardGive,
+    OnwardState,
+)
 from .ids import new_id
 from .job_callbacks import BACKOFF, CLAIM_SECONDS, MAX_TRIES, CallbackState, JobCallback, queue_callback
 from .jobs import FINISHED, MANUAL_TRANSITIONS, Job, JobState, record_job_event, revoke_job_tokens
@@ -23,7 +32,7 @@ from .security import new_bearer_token, token_digest
 from .webhooks import DeliveryState as WebhookState
 from .webhooks import WebhookDelivery
 
-__all__ = ["CALLBACKS", "DELIVERIES", "INBOX", "JOBS", "ONWARD_GIVES", "WEBHOOK_DELIVERIES"]
+__all__ = ["BACKFILLS", "CALLBACKS", "DELIVERIES", "INBOX", "JOBS", "ONWARD_GIVES", "WEBHOOK_DELIVERIES"]
 
 
 async def _extend_job_tokens(jobs: list[Job], deadline: datetime) -> None:
@@ -192,6 +201,26 @@ INBOX: Machine[InboxActivity] = Machine(
     lease_seconds=60,
     batch=10,  # each row's outcome is recorded as it ends
     order=("id",),  # in the order they arrived
+)
+
+
+# Copying what a followed remote actor (or object) held before the follow, page by page; started
+# when the Accept arrives (handler: federation/backfill.py `run`, which saves the page it reached
+# after each page, so a retry or a reaped claim resumes there).
+BACKFILLS: Machine[Backfill] = Machine(
+    name="federation.backfills",
+    model=Backfill,
+    states=[state.value for state in BackfillState],
+    ready=BackfillState.PENDING.value,
+    running=BackfillState.RUNNING.value,  # the follows page says "still copying"
+    failed=BackfillState.FAILED.value,
+    terminal={BackfillState.DONE.value, BackfillState.FAILED.value},
+    transitions={BackfillState.RUNNING.value: {BackfillState.DONE.value, BackfillState.FAILED.value}},
+    retry=backoff.mastodon(jitter=0),  # the origin is down: delivery's figures, n**4 + 15 s after try n
+    max_attempts=lambda site: site.federation.delivery_max_attempts,
+    lease_seconds=120,
+    batch=1,  # one backfill may read many pages
+    order=("id",),
 )
 
 

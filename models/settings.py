@@ -61,6 +61,10 @@ class FederationSettings(_Frozen):
     # At least one day: longer than the signature date window, so a pruned activity cannot be replayed.
     inbox_retention_days: int = Field(30, ge=1, le=3650)
     delivery_retention_days: int = Field(14, ge=1, le=3650)
+    # Backfill on follow: objects per page of an actor's /objects collection (a follower also takes
+    # at most this many from one page of another server), and the most past objects one follow copies.
+    backfill_page_size: int = Field(50, ge=1, le=500)
+    backfill_max_objects: int = Field(10_000, ge=0, le=1_000_000)
 
 
 class DatabaseSettings(_Frozen):

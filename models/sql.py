@@ -53,6 +53,12 @@ async def fetch(query: str, *params: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def in_transaction_now() -> bool:
+    """Whether the caller runs inside an open transaction (a job's, say): network waits there
+    would hold the transaction (and SQLite's write lock) open."""
+    return isinstance(connections.get("default"), TransactionalDBClient)
+
+
 def is_sqlite() -> bool:
     """Whether the default connection is SQLite (some statements are cheaper written for it)."""
     return bool(connections.get("default").capabilities.dialect == "sqlite")

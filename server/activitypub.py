@@ -174,6 +174,16 @@ async def _collection(request: web.Request) -> web.StreamResponse:
     return activity_response(document, "ld" if choice == "ld" else "activity")
 
 
+async def _objects(request: web.Request) -> web.StreamResponse:
+    """An actor's current public objects, signed, paged oldest first (federation/backfill.py)."""
+    reject_nul(request)
+    choice = negotiate(request.headers.get("Accept"))
+    raw: dict[str, Any] = {"username": request.match_info["username"]}
+    raw.update({key: request.query[key] for key in ("page", "after", "object") if key in request.query})
+    document = await REGISTRY.call(request[CTX], "federation.objects", raw)
+    return activity_response(document, "ld" if choice == "ld" else "activity")
+
+
 def _object_handler(kind: str) -> Any:
     async def handle(request: web.Request) -> web.StreamResponse:
         reject_nul(request)
@@ -270,6 +280,7 @@ def add_activitypub_routes(router: web.UrlDispatcher) -> None:
     router.add_get(f"/actor/{collections}", _collection)
     router.add_get("/users/{username}", _actor, name="ap_actor")
     router.add_get(f"/users/{{username}}/{collections}", _collection)
+    router.add_get("/users/{username}/objects", _objects, name="ap_objects")
     for kind, path in (("token", "tokens"), ("type", "types"), ("set", "sets"), ("ledger", "ledger")):
         router.add_get(f"/{path}/{{id}}", _object_handler(kind), name=f"ap_{kind}")
     router.add_get("/ledger/{id}/trace", _trace, name="ap_ledger_trace")

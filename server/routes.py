@@ -136,6 +136,7 @@ FEDERATION = [
     Route("POST", f"{V1}/followers/{{id}}/reject", "followers.reject"),
     Route("PATCH", f"{V1}/me/federation", "federation.settings"),
     Route("GET", f"{V1}/federation/objects", "federation.remote_objects"),
+    Route("GET", f"{V1}/federation/backfills", "federation.backfills"),
     Route("GET", f"{V1}/federation/inbox", "federation.inbox"),
     Route("POST", f"{V1}/federation/lookup", "federation.lookup"),
     Route("GET", f"{V1}/federation/holdings", "federation.holdings"),

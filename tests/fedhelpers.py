@@ -99,6 +99,8 @@ class Remote:
     inbox_base: str | None = None  # the actors' inboxes on another server than their ids
     extra: dict[str, dict[str, Any]] = field(default_factory=dict)  # actor name -> fields to change in its document
     objects_down: bool = False  # /objects/... answer 503, as a server that is down
+    # POST /ledger (a give onward asked of this origin): the status it answers, with a problem
+    ledger_status: int = 404
     _server: Loopback | None = None
 
     @property
@@ -144,6 +146,10 @@ class Remote:
             return web.Response(status=404)
         return web.Response(body=orjson.dumps(document), content_type="application/activity+json")
 
+    async def _ledger(self, request: web.Request) -> web.Response:
+        problem = {"status": self.ledger_status, "code": "no-ledger-requests", "detail": "this server takes no ledger requests"}
+        return web.Response(status=self.ledger_status, body=orjson.dumps(problem), content_type="application/problem+json")
+
     async def _inbox(self, request: web.Request) -> web.Response:
         return web.Response(status=self.inbox_status, headers=self.inbox_headers)
 
@@ -155,6 +161,7 @@ class Remote:
         server.route("GET", "/users/{name}/main-key", self._key)
         server.route("POST", "/users/{name}/inbox", self._inbox)
         server.route("POST", "/inbox", self._inbox)
+        server.route("POST", "/ledger", self._ledger)
         server.route("GET", "/objects/{path:.*}", self._object)
         await server.start()
         self.port = server.port

@@ -23,6 +23,7 @@ from server.database import close_database, open_database
 from .conftest import Api, assert_problem
 from .dbutil import test_settings as make_settings
 from .fedhelpers import OTHER_KEY, SHARED_KEY, Remote, fed_api, local_key_pem, remote, signed_post, site_of  # noqa: F401
+from .test_federation_backfill import follow_accepted
 
 ALICE = "http://127.0.0.1:8080/users/alice"  # our actor URL (the test settings' base_url)
 
@@ -258,6 +259,7 @@ async def test_inbox__create_update_delete_keep_a_remote_copy(fed_api: Api, remo
     token = await fed_api.user("alice")
     bob = remote.actor("bob")
     site = site_of(fed_api)
+    await follow_accepted(fed_api, remote, token, "bob")  # the copies listed are those of whom alice follows
     created = {"id": f"{bob.uri}/a/1", "type": "Create", "actor": bob.uri, "object": token_object(remote, bob.uri)}
     assert (await signed_post(fed_api, "/inbox", created, bob)).status == 202
     await process_due(site)

@@ -13,11 +13,15 @@ from federation.delivery import deliver_due
 from federation.httpsig_cavage import sign_cavage
 from federation.inbox import process_due
 from federation.outbox import publish_due_events
+from federation.signed_objects import verify_remote_object
+from models.engine import run_due
 from models.federation import OnwardGive
 from models.ledger import LedgerEntry
+from models.machines import ONWARD_GIVES
 
 from .conftest import Api, Reply, assert_problem
 from .fedhelpers import OTHER_KEY, SHARED_KEY, FakeActor, Remote, fed_api, remote, signed_post, site_of  # noqa: F401
+from .jobhelpers import queued, worker
 from .test_federation_give import remote_give
 
 COIN = {"name": "Coin", "symbol": "CN", "fungible": True, "smallest_unit": 2}
@@ -142,9 +146,11 @@ async def test_origin__a_replayed_give_moves_nothing_and_an_old_signature_is_ref
     assert await origin.balance(origin.dave.handle) == "9.00"
 
 
-async def test_origin__requests_from_a_blocked_domain_are_refused(fed_api: Api, remote: Remote) -> None:
+async def test_origin__requests_from_a_blocked_actor_or_domain_are_refused(fed_api: Api, remote: Remote) -> None:
     origin = await _origin(fed_api, remote)
     admin = await fed_api.user("root", roles=["admin"])
+    await fed_api.post("/api/v1/admin/federation/actor-blocks", {"actor": origin.dave.uri}, token=admin, expect=201)
+    assert_problem(await origin.send(origin.request("1")), 403, "actor-blocked")
     await fed_api.put(f"/api/v1/admin/federation/blocks/127.0.0.1:{remote.port}", token=admin, expect=200)
     assert_problem(await origin.send(origin.request("1")), 403, "domain-blocked")
     assert await origin.balance(origin.dave.handle) == "10.00"
@@ -206,8 +212,9 @@ async def test_holder__an_origin_that_takes_no_ledger_requests_refuses_and_nothi
     token, type_url = await _holder(fed_api, remote)
     await fed_api.user("frank")
     reply = await fed_api.post("/api/v1/ledger/give", {"type": type_url, "amount": "1", "to": "frank"}, token=token)
-    assert_problem(reply, 404)
-    assert reply.body["detail"].startswith(f"127.0.0.1:{remote.port} refused: ")
+    assert_problem(reply, 404, "no-ledger-requests")
+    assert reply.body["detail"] == f"127.0.0.1:{remote.port} refused: this server takes no ledger requests"
+    assert len(remote.posts("ledger")) == 1
     [row] = (await fed_api.get("/api/v1/ledger/remote-gives", token=token, expect=200)).body["items"]
     assert (row["state"], row["problem"]["status"], row["next_try_at"]) == ("refused", 404, None)
     [item] = (await fed_api.get("/api/v1/federation/holdings", token=token, expect=200)).body["items"]
@@ -226,3 +233,51 @@ async def test_holder__bad_gives_of_remote_units_are_refused_before_asking(fed_a
     assert_problem(await fed_api.post("/api/v1/ledger/give", {**give, "amount": "0"}, token=token), 400, "invalid-amount")
     assert await OnwardGive.all().count() == 0
     assert remote.posts("ledger") == []
+
+
+async def test_origin__a_give_onward_is_in_the_type_owners_objects_signed_by_the_owner(fed_api: Api, remote: Remote) -> None:
+    """A follower's backfill gets the gives remote holders made of the owner's types too."""
+    origin = await _origin(fed_api, remote)
+    made = orjson.loads((await origin.send(origin.request("4"), expect=201)).text)
+    base = origin.settings_base
+    headers = {"Accept": "application/activity+json"}
+    for url in ("/users/alice/objects?page=1", f"/users/alice/objects?page=1&object={origin.type_url}"):
+        page = orjson.loads((await fed_api.get(url, headers=headers, expect=200)).text)
+        [onward] = [item for item in page["orderedItems"] if item["id"] == made["id"]]
+        assert (onward["attributedTo"], onward["tokenOwner"]) == (origin.dave.uri, f"{base}/users/alice")
+        assert (await verify_remote_object(site_of(fed_api), onward)).signer == f"{base}/users/alice"
+
+
+async def test_holder__a_give_onward_queued_as_a_job_is_sent_by_the_runner_after_it_commits(
+    fed_api: Api, remote: Remote
+) -> None:
+    token, type_url = await _holder(fed_api, remote)
+    await fed_api.user("frank")
+    job = await queued(fed_api, "/api/v1/ledger/give", {"type": type_url, "amount": "1", "to": "frank"}, token)
+    assert await worker(fed_api, "w1").run_once()
+    done = (await fed_api.get(f"/api/v1/jobs/{job['id']}", token=token, expect=200)).body
+    assert (done["state"], done["result"]["state"]) == ("succeeded", "pending"), done
+    assert remote.posts("ledger") == []  # nothing sent while the job's transaction was open
+    assert await run_due(site_of(fed_api), ONWARD_GIVES) == 1
+    [row] = (await fed_api.get("/api/v1/ledger/remote-gives", token=token, expect=200)).body["items"]
+    assert (row["state"], row["problem"]["status"]) == ("refused", 404)  # the fake origin takes no requests
+    assert len(remote.posts("ledger")) == 1
+
+
+async def test_holder__an_origin_answering_503_leaves_the_give_pending_until_it_answers(fed_api: Api, remote: Remote) -> None:
+    token, type_url = await _holder(fed_api, remote)
+    await fed_api.user("frank")
+    remote.ledger_status = 503
+    reply = await fed_api.post("/api/v1/ledger/give", {"type": type_url, "amount": "1", "to": "frank"}, token=token)
+    assert (reply.status, reply.body["state"], reply.body["attempts"]) == (202, "pending", 1), reply
+    assert reply.headers["Location"] == f"/api/v1/ledger/remote-gives/{reply.body['id']}"
+    assert reply.body["problem"]["code"] == "origin-unreachable" and reply.body["next_try_at"]
+    [item] = (await fed_api.get("/api/v1/federation/holdings", token=token, expect=200)).body["items"]
+    assert (item["amount"], item["pending"]) == ("3.5", "1.0")
+    assert await run_due(site_of(fed_api), ONWARD_GIVES) == 0  # not due before its backoff
+    remote.ledger_status = 409
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    assert await run_due(site_of(fed_api), ONWARD_GIVES, now=later) == 1
+    row = (await fed_api.get(f"/api/v1/ledger/remote-gives/{reply.body['id']}", token=token, expect=200)).body
+    assert (row["state"], row["attempts"], row["problem"]["status"]) == ("refused", 2, 409)
+    assert len(remote.posts("ledger")) == 2

@@ -137,6 +137,13 @@ async def test_onward__units_travel_from_b_to_c_b_and_back_to_a_and_every_ledger
     dave = await _holding(b, "dave", type_url)
     assert dave is not None and dave["balance"] == "2"
 
+    # dave burns all he has left, at the origin
+    status, burnt = await b.call("POST", "/api/v1/ledger/burn", "dave", json={"type": type_url, "all": True})
+    assert (status, burnt["state"], burnt["amount"]) == (201, "done", "2"), burnt
+    assert await _origin_balance(a, f"dave@{b.domain}", type_url) == "0"
+    dave = await _holding(b, "dave", type_url)
+    assert dave is not None and (dave["balance"], dave["burnt"]) == ("0", "2")
+
     # erin asks her own server for the trace of her units: C fetches it from A and checks every proof
     status, traced = await c.call("GET", "/api/v1/ledger/remote-trace", "erin", params={"entry": entries[0]})
     assert status == 200, traced
@@ -273,3 +280,14 @@ async def test_onward__the_origins_refusal_reaches_the_holder_and_nothing_moves(
     dave = await _holding(b, "dave", type_url)
     assert dave is not None and dave["balance"] == "10"
     assert listed["items"][0]["next_try_at"] is None  # the refusal is final: no retry is scheduled
+
+    # from one output: 3 of it, then all that remains of it
+    [output] = dave["entries"]
+    to_carol = {"from_operation": output["entry"], "to": f"carol@{a.domain}"}
+    status, made = await b.call("POST", "/api/v1/ledger/give", "dave", json={**to_carol, "amount": "3"})
+    assert (status, made["amount"], made["sources"]) == (201, "3", [["3", output["entry"]]]), made
+    status, made = await b.call("POST", "/api/v1/ledger/give", "dave", json=to_carol)
+    assert (status, made["amount"]) == (201, "7"), made
+    assert await _origin_balance(a, f"dave@{b.domain}", type_url) == "0"
+    status, problem = await b.call("POST", "/api/v1/ledger/give", "dave", json=to_carol)
+    assert (status, problem["code"]) == (409, "insufficient"), problem

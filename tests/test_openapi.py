@@ -221,8 +221,8 @@ async def test_openapi__real_answers_match_declared_outputs(api: Api) -> None:
     await ok("GET", f"{v1}/admin/jobs/stuck", token=root)
 
     await ok("PATCH", f"{v1}/me/federation", json={"manually_approves_followers": True})
-    for path in ("follows", "followers", "federation/inbox", "federation/objects", "federation/holdings",
-                 "imports", "copies", "agents/grants", "agents/reports"):
+    for path in ("follows", "followers", "federation/inbox", "federation/objects", "federation/backfills",
+                 "federation/holdings", "imports", "copies", "agents/grants", "agents/reports"):
         await ok("GET", f"{v1}/{path}")
     await ok("PUT", f"{v1}/admin/federation/blocks/spam.example", token=root)
     await ok("GET", f"{v1}/admin/federation/blocks", token=root)

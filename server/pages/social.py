@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from federation.backfill import backfills_of
 from models.registry import REGISTRY
 
 from ..appkeys import CTX
@@ -29,16 +30,35 @@ async def _follows_page(
     ctx = request[CTX]
     following = await REGISTRY.call(ctx, "follows.list", {"page_size": page_size(ctx)})
     followers = await REGISTRY.call(ctx, "followers.list", {"page_size": page_size(ctx)})
+    progress = await backfills_of(ctx.site, ctx.require_actor())
     return render(
         request,
         "follows.html.j2",
         status=status,
         following=following.items,
+        past={item["id"]: backfill_words(progress.get(item["id"]), item) for item in following.items},
         followers=followers.items,
         values=values or {},
         errors=errors or {},
         error=error,
     )
+
+
+def backfill_words(progress: dict[str, Any] | None, follow: dict[str, Any]) -> str:
+    """How copying what existed before the follow goes, in plain words ("" when there is none)."""
+    if progress is None:
+        return ""
+    whose = f"{str(follow['target']).split('@')[0]}'s" if not follow.get("object") else "its"
+    copied = f"copied {progress['copied']} of {whose} objects"
+    refused = f" ({progress['refused']} refused)" if progress["refused"] else ""
+    if progress["state"] == "done":
+        note = f"; {progress['note']}" if progress["note"] and not progress["refused"] else ""
+        return f"done: {copied}{refused}{note}"
+    if progress["state"] == "failed":
+        return f"stopped: {copied}{refused}; {progress['last_error'] or 'the other server refused'}"
+    if progress["last_error"]:
+        return f"{copied}{refused}; their server did not answer, trying again later"
+    return f"{copied}{refused}; still copying"
 
 
 @page

@@ -78,6 +78,7 @@ LEDGER = [
     Route("GET", f"{V1}/ledger/balance", "ledger.balance"),
     Route("GET", f"{V1}/ledger/remote-gives", "ledger.remote_gives.list"),
     Route("GET", f"{V1}/ledger/remote-gives/{{id}}", "ledger.remote_gives.get"),
+    Route("GET", f"{V1}/ledger/remote-trace", "ledger.remote_trace"),
     Route("GET", f"{V1}/ledger/operations", "ledger.list"),
     Route("GET", f"{V1}/ledger/operations/{{id}}", "ledger.get"),
     Route("GET", f"{V1}/ledger/operations/{{id}}/trace", "ledger.trace"),

@@ -245,7 +245,8 @@ def test_browser__people_create_mint_give_and_apps_get_consent(live: LiveServer,
     bob.locator("iframe.format").screenshot(path=str(ARTIFACTS / "09-set-format.png"))  # full-page shots skip frames
     shot(bob, "09-set")
     pages = ((f"/app/types/{type_id}", "08-type"), ("/app/apps", "09-apps"), ("/app/jobs", "10-jobs"),
-             ("/app/follows", "13-follows"), ("/app/copies", "14-copies"), ("/app/verify", "15-verify"))
+             ("/app/follows", "13-follows"), ("/app/copies", "14-copies"), ("/app/verify", "15-verify"),
+             ("/app/remote-gives", "17-remote-gives"), ("/app/remote-trace", "18-remote-trace"))
     for path, name in pages:
         bob.goto(path)
         accessible(bob)
@@ -262,7 +263,8 @@ def test_browser__people_create_mint_give_and_apps_get_consent(live: LiveServer,
     shot(bob, "16-verify-result")
     # On a phone-sized screen the layout reflows instead of scrolling sideways.
     bob.set_viewport_size({"width": 390, "height": 844})
-    for path, name in (("/", "11-wallet-phone"), (f"/app/types/{type_id}", "12-type-phone")):
+    for path, name in (("/", "11-wallet-phone"), (f"/app/types/{type_id}", "12-type-phone"),
+                       ("/app/remote-gives", "19-remote-gives-phone")):
         bob.goto(path)
         assert bob.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), path
         shot(bob, name)

@@ -144,6 +144,17 @@ async def test_onward__units_travel_from_b_to_c_b_and_back_to_a_and_every_ledger
     dave = await _holding(b, "dave", type_url)
     assert dave is not None and (dave["balance"], dave["burnt"]) == ("0", "2")
 
+    # erin asks her own server for the trace of her units: C fetches it from A and checks every proof
+    status, traced = await c.call("GET", "/api/v1/ledger/remote-trace", "erin", params={"entry": entries[0]})
+    assert status == 200, traced
+    carol_url = f"{a.server.base_url}/users/carol"
+    assert (traced["verdict"], traced["verified"], traced["held"], traced["signer"]) == ("signed", True, True, carol_url)
+    assert traced["detail"] == f"every step signed by carol@{a.domain}"
+    first, last = traced["steps"][0], traced["steps"][-1]
+    assert (first["kind"], first["amount"], first["author"]) == ("create", "100", carol_url)
+    assert (last["id"], last["kind"], last["amount"]) == (entries[0], "give", "4")
+    assert all(step["valid"] for step in traced["steps"])
+
 
 async def _dave_key(server: LiveServer) -> str:
     """dave's private RSA key, read from B's database (the "other client" holds his key)."""

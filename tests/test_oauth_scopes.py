@@ -94,6 +94,7 @@ EXPECTED_SCOPES = {
     "ledger.balance": R,
     "ledger.remote_gives.list": R,
     "ledger.remote_gives.get": R,
+    "ledger.remote_trace": R,
     "ledger.burn": W,
     "ledger.create": W,
     "ledger.descendants": R,

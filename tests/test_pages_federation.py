@@ -158,7 +158,8 @@ async def test_pages_federation__verify_page_takes_an_empty_file_field_as_no_fil
 async def test_pages_federation__new_pages_pass_the_accessibility_smoke_check(browser: Browser, api: Api) -> None:
     await api.user("root", roles=["admin"])
     await browser.sign_in("root")
-    for path in ("/app/follows", "/app/verify", "/app/copies", "/app/admin/blocks", "/app/admin/jobs"):
+    for path in ("/app/follows", "/app/verify", "/app/copies", "/app/admin/blocks", "/app/admin/jobs",
+                 "/app/remote-gives", "/app/remote-trace"):
         assert_accessible(await browser.get(path))
     assert (await browser.get("/app/verify")).status == 200
     browser.client.session.cookie_jar.clear()

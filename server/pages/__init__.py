@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import account, admin, delegations, manage, social, tokens, verify
+from . import account, admin, delegations, holdings, manage, social, tokens, verify
 from .base import STATIC_DIR, html_error_pages
 
 __all__ = ["add_page_routes", "html_error_pages"]
@@ -28,6 +28,10 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/app/tokens/{id}", tokens.token_page, name="page_token")
     router.add_get("/app/entries/{id}", tokens.entry_page, name="page_entry")
     router.add_get("/app/ledger", tokens.ledger_page, name="page_ledger")
+    router.add_get("/app/holdings", holdings.holding_page, name="page_holding")
+    router.add_post("/app/holdings/{action:give|burn}", holdings.holding_action)
+    router.add_get("/app/remote-gives", holdings.remote_gives_page, name="page_remote_gives")
+    router.add_get("/app/remote-trace", holdings.remote_trace_page, name="page_remote_trace")
     router.add_get("/app/sets", manage.sets_page, name="page_sets")
     router.add_post("/app/sets", manage.create_set)
     router.add_get("/app/sets/{id}", manage.set_page, name="page_set")

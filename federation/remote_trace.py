@@ -31,6 +31,7 @@ from . import documents
 from .as2 import as_id, domain_of, type_of
 from .fetch import FetchError, fetch_json
 from .remote_actors import remote_actor
+from .signed_objects import ActorDocuments
 from .verify_client import Verdict, check_trace
 
 __all__ = ["RemoteTraceOut", "remote_trace", "trace_url_of"]
@@ -156,7 +157,7 @@ async def remote_trace(ctx: Context, params: RemoteTraceInput) -> dict[str, Any]
     if type_of(document) != "OrderedCollection" or as_id(document.get("traceOf")) != entry_url:
         raise Unprocessable(f"{origin} did not answer with the trace of {entry_url}", code="trace-unavailable")
     credit = await RemoteCredit.get_or_none(entry_uri=entry_url, recipient_id=me.id)
-    verdicts = await check_trace(ctx.site, document)
+    verdicts = await check_trace(ctx.site, document, ActorDocuments(ctx.site))  # signed: authorized-fetch origins
     items = document.get("orderedItems")
     entries = {str(as_id(item)): item for item in items if isinstance(item, Mapping)} if isinstance(items, list) else {}
     first = entries.get(entry_url, {})

@@ -234,11 +234,12 @@ def _edge_problems(
     return None
 
 
-async def check_trace(site: Site, document: Mapping[str, Any], key: GivenKey | None = None) -> list[Verdict]:
+async def check_trace(site: Site, document: Mapping[str, Any], key: ActorDocuments | None = None) -> list[Verdict]:
     """One verdict per entry of a trace file ("valid" or "refused"), each naming the entry.
 
-    With `key` nothing is fetched: every proof must be by that key. Without it, the type
-    owner's actor document is fetched from the origin."""
+    With a `GivenKey` nothing is fetched: every proof must be by that key. Without `key`, the
+    type owner's actor document is fetched from the origin unsigned (the command-line client
+    has no keys); a server passes its own `ActorDocuments(site)`, which signs the fetch."""
     items = document.get("orderedItems")
     traced = as_id(document.get("traceOf")) or "the trace"
     if not isinstance(items, list) or not items or not all(isinstance(item, Mapping) for item in items):

@@ -315,3 +315,23 @@ def print_header(title: str, detail: str) -> None:
 
 def print_row(label: str, value: str, note: str = "") -> None:
     print(f"   {label:<44} {value:>14}  {note}".rstrip(), flush=True)
+
+
+async def post_load(
+    client: Client, path: str, token: str, body: dict[str, Any], concurrency: int, seconds: float, expect: int = 201
+) -> LoadResult:
+    """POST the same JSON body at `concurrency` for `seconds`; every answer must be `expect`."""
+
+    async def one() -> None:
+        await client.call("POST", path, token=token, json=body, expect=expect)
+
+    return await run_load(concurrency, one, seconds=seconds)
+
+
+def report_rounds(label: str, rounds: list[LoadResult]) -> LoadResult:
+    """Print the best round's rate (with every round's and the best's latencies); the best."""
+    best = max(rounds, key=lambda result: result.rate)
+    rates = ", ".join(f"{result.rate:.0f}" for result in rounds)
+    print_row(label, f"{best.rate:8.0f} req/s",
+              f"(rounds: {rates}; p50 {ms(percentile(best.latencies, 50))}, p99 {ms(percentile(best.latencies, 99))})")
+    return best

@@ -30,11 +30,10 @@ from common import (  # noqa: E402
     LoadResult,
     free_port,
     instance,
-    ms,
-    percentile,
+    post_load,
     print_header,
     print_row,
-    run_load,
+    report_rounds,
     stop_process,
     timed,
     wait_for_http,
@@ -173,22 +172,13 @@ class Target:
     rounds: list[LoadResult] = field(default_factory=list)
 
     async def load(self, body: dict[str, str], token: str, concurrency: int, seconds: float) -> LoadResult:
-        async def one() -> None:
-            await self.client.call("POST", self.path, token=token, json=body, expect=201)
-
-        return await run_load(concurrency, one, seconds=seconds)
+        return await post_load(self.client, self.path, token, body, concurrency, seconds)
 
     def best(self) -> LoadResult:
         return max(self.rounds, key=lambda result: result.rate)
 
     def report(self) -> None:
-        best = self.best()
-        rates = ", ".join(f"{result.rate:.0f}" for result in self.rounds)
-        print_row(
-            self.label,
-            f"{best.rate:8.0f} req/s",
-            f"(rounds: {rates}; p50 {ms(percentile(best.latencies, 50))}, p99 {ms(percentile(best.latencies, 99))})",
-        )
+        report_rounds(self.label, self.rounds)
 
 
 async def measure(app: Target, baseline: Target, body: dict[str, str], token: str, args: argparse.Namespace) -> int:

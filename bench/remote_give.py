@@ -25,32 +25,16 @@ from common import (  # noqa: E402
     Client,
     LoadResult,
     instance,
-    ms,
-    percentile,
+    post_load,
     print_header,
     print_row,
-    run_load,
+    report_rounds,
     timed,
 )
 
 MINTED = 10**12
 HELD = 10**9  # what carol gives dave@B: more than any run gives onward
 FEDERATING = {"TALLYSTICK_FEDERATION__ALLOW_PRIVATE_ADDRESSES": "true", "TALLYSTICK_JOBS__POLL_INTERVAL_SECONDS": "0.1"}
-
-
-async def load(client: Client, path: str, token: str, body: dict[str, str], concurrency: int, seconds: float) -> LoadResult:
-    async def one() -> None:
-        await client.call("POST", path, token=token, json=body, expect=201)
-
-    return await run_load(concurrency, one, seconds=seconds)
-
-
-def report(label: str, rounds: list[LoadResult]) -> LoadResult:
-    best = max(rounds, key=lambda result: result.rate)
-    rates = ", ".join(f"{result.rate:.0f}" for result in rounds)
-    print_row(label, f"{best.rate:8.0f} req/s",
-              f"(rounds: {rates}; p50 {ms(percentile(best.latencies, 50))}, p99 {ms(percentile(best.latencies, 99))})")
-    return best
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -90,17 +74,17 @@ async def run(args: argparse.Namespace) -> None:
             local = {"type": type_id, "amount": "1", "to": "bob"}
             onward_rounds: list[LoadResult] = []
             local_rounds: list[LoadResult] = []
-            given = (await load(on_b, "/api/v1/ledger/give", dave, onward, args.concurrency, args.warmup)).requests
-            await load(on_a, "/api/v1/ledger/give", carol, local, args.concurrency, args.warmup)
+            given = (await post_load(on_b, "/api/v1/ledger/give", dave, onward, args.concurrency, args.warmup)).requests
+            await post_load(on_a, "/api/v1/ledger/give", carol, local, args.concurrency, args.warmup)
             for _ in range(args.rounds):
-                onward_rounds.append(await load(on_b, "/api/v1/ledger/give", dave, onward, args.concurrency, args.seconds))
+                onward_rounds.append(await post_load(on_b, "/api/v1/ledger/give", dave, onward, args.concurrency, args.seconds))
                 given += onward_rounds[-1].requests
-                local_rounds.append(await load(on_a, "/api/v1/ledger/give", carol, local, args.concurrency, args.seconds))
+                local_rounds.append(await post_load(on_a, "/api/v1/ledger/give", carol, local, args.concurrency, args.seconds))
             left = await on_a.call("GET", f"/api/v1/ledger/balance?owner=dave@{domain_b}&type={type_id}")
             if left["balance"] != str(HELD - given):  # every 201 from B moved exactly one unit on A
                 raise RuntimeError(f"dave should hold {HELD - given} on A, holds {left['balance']}")
-    best_onward = report("onward give: B's API -> A's /ledger", onward_rounds)
-    best_local = report("baseline: local give on A", local_rounds)
+    best_onward = report_rounds("onward give: B's API -> A's /ledger", onward_rounds)
+    best_local = report_rounds("baseline: local give on A", local_rounds)
     paired = ", ".join(f"{mine.rate / bare.rate:.2f}" for mine, bare in zip(onward_rounds, local_rounds))
     print_row("ratio onward / local", f"{best_onward.rate / best_local.rate:8.2f}",
               f"(no target yet; round by round: {paired})")

@@ -11,8 +11,7 @@ import asyncio
 import os
 import signal
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -22,25 +21,29 @@ import pytest
 
 from federation.httpsig_cavage import sign_cavage
 
-from .dbutil import TemplateDatabase
-from .livesrv import LiveServer, federated_servers
-from .test_federation_live import Instance, eventually
+from .livesrv import LiveServer
+from .test_federation_live import Instance, eventually, servers  # noqa: F401
 
 pytestmark = pytest.mark.slow
 COIN = {"name": "Gold", "symbol": "GLD", "fungible": True, "smallest_unit": 0}
 
 
 @pytest.fixture
-def servers(template_database: TemplateDatabase, tmp_path: Path) -> Iterator[list[LiveServer]]:
-    with federated_servers(template_database, tmp_path, ("a", "b", "c")) as made:
-        yield made
-
-
-@pytest.fixture
 async def trio(servers: list[LiveServer]) -> AsyncIterator[tuple[Instance, Instance, Instance]]:
+    """Three servers, and a client without a connection limit (200 gives race) and with a longer
+    timeout than tests/test_federation_live.py's (a give waits for the origin under that load)."""
     connector = aiohttp.TCPConnector(keepalive_timeout=5, limit=0)
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120), connector=connector) as session:
         yield Instance(servers[0], session), Instance(servers[1], session), Instance(servers[2], session)
+
+
+async def _dave_holds(a: Instance, b: Instance, amount: str) -> str:
+    """carol on A and dave on B, both servers started, dave holding `amount` GLD; the type URL."""
+    a.user("carol")
+    b.user("dave")
+    a.server.start()
+    b.server.start()
+    return await _coin_given_to_dave(a, b, amount)
 
 
 async def _coin_given_to_dave(a: Instance, b: Instance, amount: str) -> str:
@@ -176,11 +179,7 @@ async def test_onward__200_racing_gives_on_100_units_succeed_exactly_100_times(
     trio: tuple[Instance, Instance, Instance]
 ) -> None:
     a, b, _ = trio
-    a.user("carol")
-    b.user("dave")
-    a.server.start()
-    b.server.start()
-    type_url = await _coin_given_to_dave(a, b, "100")
+    type_url = await _dave_holds(a, b, "100")
     dave_url = f"{b.server.base_url}/users/dave"
     pem = await _dave_key(b.server)  # made when B first served dave's actor (A looked him up)
     endpoint = f"{a.server.base_url}/ledger"
@@ -229,11 +228,7 @@ async def test_onward__a_give_asked_while_the_origin_is_down_completes_once_afte
     trio: tuple[Instance, Instance, Instance]
 ) -> None:
     a, b, _ = trio
-    a.user("carol")
-    b.user("dave")
-    a.server.start()
-    b.server.start()
-    type_url = await _coin_given_to_dave(a, b, "10")
+    type_url = await _dave_holds(a, b, "10")
     assert a.server.process is not None
     os.killpg(a.server.process.pid, signal.SIGKILL)
     a.server.process.wait()
@@ -265,11 +260,7 @@ async def test_onward__the_origins_refusal_reaches_the_holder_and_nothing_moves(
     trio: tuple[Instance, Instance, Instance]
 ) -> None:
     a, b, _ = trio
-    a.user("carol")
-    b.user("dave")
-    a.server.start()
-    b.server.start()
-    type_url = await _coin_given_to_dave(a, b, "10")
+    type_url = await _dave_holds(a, b, "10")
     status, problem = await b.call("POST", "/api/v1/ledger/give", "dave",
                                    json={"type": type_url, "amount": "11", "to": f"carol@{a.domain}"})
     assert status == 409, problem

@@ -77,12 +77,11 @@ def ledger_endpoint(type_uri: str) -> str:
 
 
 def onward_view(row: OnwardGive) -> dict[str, Any]:
+    """The row as its holder sees it; `problem`: the origin's refusal, or why it is not answered."""
     problem = None
     if row.state == OnwardState.REFUSED.value:
         problem = dict(row.answer or {})
-    elif row.state == OnwardState.FAILED.value:
-        problem = {"status": row.last_status, "code": "origin-unreachable", "detail": row.last_error or ""}
-    elif row.last_error:
+    elif row.last_error:  # pending after a failed try, or failed after the last
         problem = {"status": row.last_status, "code": "origin-unreachable", "detail": row.last_error}
     return {
         "id": row.id, "kind": row.kind, "type": row.type_uri, "symbol": row.symbol, "origin": origin_of(row.type_uri),

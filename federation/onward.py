@@ -32,6 +32,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import Field
+from tortoise.transactions import in_transaction
 
 from models import sql
 from models.actors import Actor, local_actor_url
@@ -280,8 +281,10 @@ async def send_request(site: Site, row: OnwardGive, lease: Lease) -> Outcome:
             return Retry(error=f"the origin answered {status} with another entry than the one asked for",
                          values={"last_status": status})
         assert body is not None
-        await apply_confirmed_entry(site, body)
-        return Go(OnwardState.DONE.value, values={"entry_uri": str(as_id(body)), "answer": body, "last_status": status})
+        done = Go(OnwardState.DONE.value, values={"entry_uri": str(as_id(body)), "answer": body, "last_status": status})
+        async with in_transaction():  # the debit (and a local credit) with the row's end: one commit
+            await apply_confirmed_entry(site, body, symbol=row.symbol)
+            return await lease.commit(row, done)
     detail = str((body or {}).get("detail") or (body or {}).get("title") or f"status {status}")[:300]
     if status in _TRANSIENT or status >= 500:
         return Retry(error=f"the origin answered {status}: {detail}", retry_after=answer.retry_after,

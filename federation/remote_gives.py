@@ -99,9 +99,12 @@ async def _giver(site: Site, author_uri: str, sender: RemoteActor | None) -> Act
     return await Actor.get_or_none(id=author.actor_id) if author is not None else None
 
 
-async def apply_confirmed_entry(site: Site, confirmed: Mapping[str, Any], *, sender: RemoteActor | None = None) -> str:
+async def apply_confirmed_entry(
+    site: Site, confirmed: Mapping[str, Any], *, sender: RemoteActor | None = None, symbol: str | None = None
+) -> str:
     """Credit the target and debit the author, where they are ours, of an entry its origin
-    confirmed (fetched from it, or its answer to our request); the outcome."""
+    confirmed (fetched from it, or its answer to our request); the outcome. With the type's
+    `symbol` known, nothing is fetched (the caller may hold a transaction open)."""
     entry_uri = str(as_id(confirmed) or "")
     type_uri = str(as_id(confirmed.get("tokenType")) or "")
     if not entry_uri or domain_of(type_uri) != domain_of(entry_uri):
@@ -111,7 +114,8 @@ async def apply_confirmed_entry(site: Site, confirmed: Mapping[str, Any], *, sen
     outcomes = []
     recipient = await local_actor_of(site, str(as_id(confirmed.get("target")))) if kind == "give" else None
     if recipient is not None:
-        outcomes.append(await _credit(site, confirmed, recipient, await _giver(site, author_uri, sender), type_uri))
+        giver = await _giver(site, author_uri, sender)
+        outcomes.append(await _credit(site, confirmed, recipient, giver, type_uri, symbol))
     author = await local_actor_of(site, author_uri) if kind in _SPENDS else None
     if author is not None:
         outcomes.append(await _debit(confirmed, author, type_uri))
@@ -121,17 +125,20 @@ async def apply_confirmed_entry(site: Site, confirmed: Mapping[str, Any], *, sen
     return refused[0] if refused else ", ".join(outcomes)
 
 
-async def _credit(site: Site, confirmed: Mapping[str, Any], recipient: Actor, giver: Actor | None, type_uri: str) -> str:
+async def _credit(
+    site: Site, confirmed: Mapping[str, Any], recipient: Actor, giver: Actor | None, type_uri: str, known: str | None
+) -> str:
     entry_uri = str(as_id(confirmed))
     if giver is None:
         return "ignored: nobody we know gave it"
-    symbol, decimals = "", None
-    try:
-        token_type = await fetch_json(site, type_uri)
-        symbol = str(token_type.get("symbol") or "")[:64]
-        decimals = _decimals(token_type)
-    except FetchError:
-        pass  # the symbol is for display only; the type's URL identifies it
+    symbol, decimals = known or "", None
+    if known is None:
+        try:
+            token_type = await fetch_json(site, type_uri)
+            symbol = str(token_type.get("symbol") or "")[:64]
+            decimals = _decimals(token_type)
+        except FetchError:
+            pass  # the symbol is for display only; the type's URL identifies it
     try:
         amount = _amount(confirmed.get("amount"), decimals)
         async with in_transaction():
@@ -158,10 +165,11 @@ async def _debit(confirmed: Mapping[str, Any], holder: Actor, type_uri: str) -> 
             [_amount(source.get("amount")), str(as_id(source))]
             for source in as_list(confirmed.get("sources")) if isinstance(source, Mapping) and as_id(source)
         ]
-        await RemoteDebit.create(
-            entry_uri=str(as_id(confirmed)), holder=holder, type_uri=type_uri,
-            kind=str(confirmed.get("entryKind")), amount=amount, sources=sources,
-        )
+        async with in_transaction():  # a savepoint inside a caller's transaction: a duplicate leaves it usable
+            await RemoteDebit.create(
+                entry_uri=str(as_id(confirmed)), holder=holder, type_uri=type_uri,
+                kind=str(confirmed.get("entryKind")), amount=amount, sources=sources,
+            )
     except DomainError as refused:
         return f"ignored: {refused.detail}"
     except IntegrityError:

@@ -1,0 +1,68 @@
+"""64 bidders at once on one english auction: every bid either holds its payment or moves
+nothing, exactly one winner at the close, every other hold given back, and the ledger's
+invariants hold for every actor (run on SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+from models.engine import run_due
+from models.ledger import LedgerEntry
+from models.machines import MARKET_CLOSES
+from models.market import Bid, Lot
+
+from .conftest import Api
+from .fedhelpers import site_of
+from .test_ledger import assert_invariant, balance, minted
+
+BIDDERS = 64
+
+
+async def test_64_concurrent_bidders__one_winner_and_every_other_hold_released(api: Api) -> None:
+    seller = await api.user("seller")
+    gem = await minted(api, seller, "1", name="Gem", symbol="GEM", smallest_unit=0)
+    coin = await minted(api, seller, str(1000 * BIDDERS), smallest_unit=0)
+    tokens = {}
+    for index in range(BIDDERS):
+        name = f"bidder{index}"
+        tokens[name] = await api.user(name)
+        await api.post("/api/v1/ledger/give", {"type": coin, "amount": "1000", "to": name}, token=seller, expect=201)
+    closes_at = (datetime.now(UTC) + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+    body = {"kind": "english_auction", "type": gem, "amount": "1", "price_type": coin, "start_price": "10",
+            "min_increment": "1", "closes_at": closes_at}
+    listed = await api.post("/api/v1/market/lots", body, token=seller, expect=201)
+    lot_id = listed.body["id"]
+
+    async def bid(index: int) -> tuple[int, str | None]:
+        reply = await api.post(f"/api/v1/market/lots/{lot_id}/bids", {"amount": str(10 + index * 7)}, token=tokens[f"bidder{index}"])
+        if reply.status != 201:
+            assert reply.status == 422 and reply.body["code"] == "bid-too-low", reply  # a higher bid came first
+        return reply.status, reply.body.get("code")
+
+    statuses = Counter(status for status, _ in await asyncio.gather(*(bid(index) for index in range(BIDDERS))))
+    assert statuses[201] >= 1 and statuses[201] + statuses[422] == BIDDERS, statuses
+    held = await Bid.filter(lot_id=lot_id, state="held")
+    assert len(held) == 1  # only the leading bid is held; each outbid one was given back at once
+    assert await Bid.filter(lot_id=lot_id).count() == statuses[201]
+
+    assert await run_due(site_of(api), MARKET_CLOSES, now=datetime.now(UTC) + timedelta(hours=2)) == 1
+    lot = await Lot.get(id=lot_id)
+    winner = held[0]
+    assert lot.state == "sold" and lot.winner_id == winner.bidder_id and lot.sold_price == winner.amount
+    assert await Bid.filter(lot_id=lot_id, state="won").count() == 1
+    assert await Bid.filter(lot_id=lot_id, state="held").count() == 0
+    escrow_left = await LedgerEntry.filter(recipient_id=lot.escrow_id, remaining__gt=0).count()
+    assert escrow_left == 0
+    assert await balance(api, coin, "seller") == str(winner.amount)
+    winners = [name for name in tokens if await balance(api, gem, name) == "1"]
+    assert len(winners) == 1
+    total = 0
+    for name in tokens:
+        total += int(await balance(api, coin, name))
+        await assert_invariant(api, coin, name)
+        await assert_invariant(api, gem, name)
+    assert total == 1000 * BIDDERS - winner.amount
+    await assert_invariant(api, coin, "seller")
+    await assert_invariant(api, gem, "seller")

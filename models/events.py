@@ -15,12 +15,12 @@ webhook bodies. The payload is also what webhook subscribers receive in `data.pa
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NotRequired
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
 from tortoise import fields
 from tortoise.signals import pre_save
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 from .base import APP, Entity
 

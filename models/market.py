@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # relation annotations only
     from .ledger import LedgerEntry
     from .tokens import TokenType
 
-__all__ = ["BidKind", "BidState", "Bid", "CloseState", "Lot", "LotClose", "LotKind", "LotState", "ESCROW_KIND"]
+__all__ = ["ESCROW_KIND", "Bid", "BidKind", "BidState", "CloseState", "Lot", "LotClose", "LotKind", "LotState"]
 
 ESCROW_KIND = "escrow"  # Actor.kind of a lot's escrow
 
@@ -74,7 +74,7 @@ class Lot(Entity):
     opens_at = fields.DatetimeField(null=True)
     closes_at = fields.DatetimeField(null=True)
     bid_count = fields.IntField(default=0)  # > 0: locked against edits and withdrawal
-    best_bid_id: str | None = fields.CharField(max_length=26, null=True)  # english: the leading held bid
+    best_bid_id = fields.CharField(max_length=26, null=True)  # english: the leading held bid
     best_amount = fields.BigIntField(null=True)
     winner_id: str | None
     winner: fields.ForeignKeyNullableRelation[Actor] = fields.ForeignKeyField(

@@ -6,10 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from models.context import Context
 from models.engine import run_due
 from models.ledger import LedgerEntry
 from models.machines import MARKET_CLOSES
 from models.market import Lot, LotClose
+from models.operations.market import close_lot
 
 from .conftest import Api, assert_problem
 from .fedhelpers import site_of
@@ -158,9 +160,6 @@ async def test_close__after_a_restart_awards_once_even_when_run_twice(api: Api) 
     later = datetime.now(UTC) + timedelta(days=1)
     assert await run_due(site_of(api), MARKET_CLOSES, now=later) == 1
     assert await run_due(site_of(api), MARKET_CLOSES, now=later + timedelta(hours=1)) == 0
-    from models.operations.market import close_lot
-    from models.context import Context
-
     assert await close_lot(Context(site=site_of(api), system=True), listed["id"]) == "ended"  # a direct second close
     assert await balances(api, m, "coin") == {"alice": "25", "bob": "75", "carol": "100", "dave": "100"}
     assert await balances(api, m, "gem") == {"alice": "6", "bob": "4", "carol": "0", "dave": "0"}

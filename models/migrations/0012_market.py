@@ -1,14 +1,15 @@
 """The marketplace, first slice (issue 17): lots, their bids and offers, and the close of a lot
 at its closing time (a machine row). New tables only; existing rows are untouched."""
 
-from tortoise import migrations
-from tortoise.migrations import operations as ops
-from models.ids import new_id
 from orjson import loads
+from tortoise import fields, migrations
 from tortoise.fields.base import OnDelete
 from tortoise.fields.data import JSON_DUMPS
-from tortoise import fields
 from tortoise.indexes import Index
+from tortoise.migrations import operations as ops
+
+from models.ids import new_id
+
 
 class Migration(migrations.Migration):
     dependencies = [('tallystick', '0011_backfill')]

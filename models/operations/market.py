@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -44,7 +44,7 @@ from .entries import record_entry, spend_token_unit, unit
 from .ledger import _spend, _spend_explicit
 from .tokens import get_visible_token, transfer_token
 
-__all__ = ["close_lot", "close_due_lot", "lot_views", "bid_views"]
+__all__ = ["bid_views", "close_due_lot", "close_lot", "lot_views"]
 
 ID = Field(min_length=1, max_length=64)
 AMOUNT = Field(None, min_length=1, max_length=40, description='decimal string, e.g. "12.50"')
@@ -54,12 +54,12 @@ CLOSING_SOON = timedelta(hours=24)
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _aware(moment: datetime | None) -> datetime | None:
     if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
+        return moment.replace(tzinfo=UTC)
     return moment
 
 
@@ -208,13 +208,14 @@ def _text(minor: int | None, token_type: TokenType) -> str | None:
 
 
 def _next_minimum(lot: Lot) -> int | None:
+    """The least a bid may be now: the price (fixed_price), the start, or the best plus the increment."""
     if lot.kind == LotKind.FIXED_PRICE.value:
-        return lot.price
-    if lot.kind == LotKind.ENGLISH_AUCTION.value:
-        if lot.best_amount is None:
-            return lot.start_price
-        return lot.best_amount + (lot.min_increment or 1)
-    return None
+        least = lot.price
+    elif lot.kind == LotKind.ENGLISH_AUCTION.value:
+        least = lot.start_price if lot.best_amount is None else lot.best_amount + (lot.min_increment or 1)
+    else:
+        least = None
+    return None if least is None else int(least)
 
 
 async def lot_views(ctx: Context, lots: Sequence[Lot]) -> list[dict[str, Any]]:
@@ -516,9 +517,10 @@ async def _open_for_bids(ctx: Context, lot_id: str) -> tuple[Lot, Actor]:
     if bidder.id == lot.seller_id:
         raise Forbidden("you cannot bid on your own lot", code="own-lot")
     now = _now()
-    if lot.opens_at is not None and now < _aware(lot.opens_at):  # type: ignore[operator]
+    opens_at, closes_at = _aware(lot.opens_at), _aware(lot.closes_at)
+    if opens_at is not None and now < opens_at:
         raise Conflict(f"lot {lot.id} opens at {iso(lot.opens_at)}", code="lot-not-open-yet")
-    if lot.closes_at is not None and now >= _aware(lot.closes_at):  # type: ignore[operator]
+    if closes_at is not None and now >= closes_at:
         raise Conflict(f"lot {lot.id} closed at {iso(lot.closes_at)}", code="lot-closed")
     return lot, bidder
 
@@ -675,11 +677,11 @@ async def close_lot(ctx: Context, lot_id: str) -> str:
     if bumped != 1:
         return "ended"
     lot = await _lot(lot_id)
-    if lot.kind == LotKind.ENGLISH_AUCTION.value and lot.best_bid_id is not None:
-        if lot.reserve is None or (lot.best_amount or 0) >= lot.reserve:
-            bid = await Bid.get(id=lot.best_bid_id)
-            await _award(ctx, lot, bid, await TokenType.get(id=lot.price_type_id))
-            return "sold"
+    meets_reserve = lot.reserve is None or (lot.best_amount or 0) >= lot.reserve
+    if lot.kind == LotKind.ENGLISH_AUCTION.value and lot.best_bid_id is not None and meets_reserve:
+        bid = await Bid.get(id=lot.best_bid_id)
+        await _award(ctx, lot, bid, await TokenType.get(id=lot.price_type_id))
+        return "sold"
     await _leave_unsold(ctx, lot)
     return "unsold"
 

@@ -58,6 +58,7 @@ class Lot(Entity):
     )
     item_amount = fields.BigIntField()  # minor units (a unique token counts one whole unit each)
     tokens: fields.JSONField[list[str]] = fields.JSONField(default=list)  # unique tokens sold, by id
+    set_id = fields.CharField(max_length=26, null=True)  # the set whose tokens were listed, if listed by set
     item_hold_id: str | None  # the fungible hold (escrow's output); unique tokens: one hold per token
     item_hold: fields.ForeignKeyNullableRelation[LedgerEntry] = fields.ForeignKeyField(
         f"{APP}.LedgerEntry", related_name="lot_holds", null=True, on_delete=fields.RESTRICT

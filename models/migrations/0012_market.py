@@ -32,6 +32,7 @@ class Migration(migrations.Migration):
                 ('item_type', fields.ForeignKeyField('tallystick.TokenType', source_field='item_type_id', db_constraint=True, to_field='id', related_name='lots', on_delete=OnDelete.RESTRICT)),
                 ('item_amount', fields.BigIntField()),
                 ('tokens', fields.JSONField(default=list, encoder=JSON_DUMPS, decoder=loads)),
+                ('set_id', fields.CharField(null=True, max_length=26)),
                 ('item_hold', fields.ForeignKeyField('tallystick.LedgerEntry', source_field='item_hold_id', null=True, db_constraint=True, to_field='id', related_name='lot_holds', on_delete=OnDelete.RESTRICT)),
                 ('price_type', fields.ForeignKeyField('tallystick.TokenType', source_field='price_type_id', db_constraint=True, to_field='id', related_name='priced_lots', on_delete=OnDelete.RESTRICT)),
                 ('price', fields.BigIntField(null=True)),

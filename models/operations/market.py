@@ -39,6 +39,7 @@ from ..market import ESCROW_KIND, Bid, BidKind, BidState, CloseState, Lot, LotCl
 from ..outputs import Output, Paged, Timestamp
 from ..paging import ListInput, paginate
 from ..registry import REGISTRY, Access, Input
+from ..sets import SetMember, TokenSet
 from ..tokens import Token, TokenType
 from .entries import record_entry, spend_token_unit, unit
 from .ledger import _spend, _spend_explicit
@@ -147,6 +148,7 @@ class ItemOut(Output):
     symbol: str
     amount: str = Field(description="units sold (a unique token counts 1 each)")
     tokens: list[str] = Field(description="the unique tokens sold, by id")
+    set: str | None = Field(description="the set whose tokens these are, when listed by set")
 
 
 class LotOut(Output):
@@ -229,7 +231,8 @@ async def lot_views(ctx: Context, lots: Sequence[Lot]) -> list[dict[str, Any]]:
         views.append({
             "id": lot.id, "kind": lot.kind, "state": lot.state, "title": lot.title, "description": lot.description,
             "seller": actors[lot.seller_id].handle(domain),
-            "item": {"type": item.id, "symbol": item.symbol, "amount": _text(lot.item_amount, item), "tokens": list(lot.tokens)},
+            "item": {"type": item.id, "symbol": item.symbol, "amount": _text(lot.item_amount, item), "tokens": list(lot.tokens),
+                     "set": lot.set_id},
             "price_type": price.id, "price_symbol": price.symbol,
             "price": _text(lot.price, price), "start_price": _text(lot.start_price, price),
             "reserve": _text(lot.reserve, price) if mine else None,
@@ -271,9 +274,14 @@ async def _detail(ctx: Context, lot: Lot) -> dict[str, Any]:
 
 class LotCreateInput(Input):
     kind: LotKind
-    type: str = Field(min_length=1, max_length=64, description="the token type sold (a type of this server)")
+    type: str | None = Field(
+        None, min_length=1, max_length=64, description="the token type sold (a type of this server); may be left out with set"
+    )
     amount: str | None = Field(None, min_length=1, max_length=40, description="fungible types: the units sold")
     tokens: list[str] | None = Field(None, min_length=1, max_length=MAX_TOKENS, description="unique types: the tokens sold, by id")
+    set: str | None = Field(
+        None, min_length=1, max_length=64, description="a set of yours: its tokens are sold (all of one unique type, all held by you)"
+    )
     price_type: str = Field(min_length=1, max_length=64, description="the token type paid with (a type of this server)")
     price: str | None = Field(None, min_length=1, max_length=40, description="fixed_price: the price")
     start_price: str | None = Field(None, min_length=1, max_length=40, description="english_auction: the least first bid")
@@ -294,8 +302,10 @@ class LotCreateInput(Input):
 
     @model_validator(mode="after")
     def _fits_kind(self) -> LotCreateInput:
-        if (self.amount is None) == (self.tokens is None):
-            raise ValueError("give amount (a fungible type) or tokens (a unique type), not both")
+        if sum(value is not None for value in (self.amount, self.tokens, self.set)) != 1:
+            raise ValueError("give one of amount (a fungible type), tokens (a unique type) or set (its tokens)")
+        if self.type is None and self.set is None:
+            raise ValueError("give the type sold")
         if self.kind is LotKind.FIXED_PRICE and self.price is None:
             raise ValueError("a fixed_price lot needs a price")
         if self.kind is not LotKind.FIXED_PRICE and self.price is not None:
@@ -320,6 +330,21 @@ def _minor(value: str | None, token_type: TokenType, field: str) -> int | None:
     return None if value is None else to_minor(value, token_type.smallest_unit, field=field)
 
 
+async def _set_tokens(seller: Actor, set_id: str) -> list[str]:
+    """The tokens of a set of the seller's, in the order they were added."""
+    token_set = await TokenSet.get_or_none(id=set_id, is_deleted=False)
+    if token_set is None:
+        raise NotFound(f"there is no set {set_id!r}", code="set-not-found")
+    if token_set.owner_id != seller.id:
+        raise Forbidden("only the owner of a set can sell it", code="not-owner")
+    members = await SetMember.filter(set_id=set_id).order_by("id").values_list("token_id", flat=True)
+    if not members:
+        raise Unprocessable("this set has no tokens to sell", code="empty-set")
+    if len(members) > MAX_TOKENS:
+        raise Unprocessable(f"a lot sells at most {MAX_TOKENS} tokens; this set has {len(members)}", code="too-many-tokens")
+    return [str(token_id) for token_id in members]
+
+
 async def _new_escrow(lot_id: str) -> Actor:
     """The lot's escrow: a local actor with no user (so no one signs in as it or names it in a
     give) and a username no user can take (a dot)."""
@@ -330,7 +355,14 @@ async def _new_escrow(lot_id: str) -> Actor:
 async def create_lot(ctx: Context, params: LotCreateInput) -> dict[str, Any]:
     """List a lot: what it sells is held in the lot's escrow at once (409 when not yours or already held)."""
     seller = ctx.require_actor()
-    item_type = await _local_type(params.type, "type")
+    tokens = params.tokens
+    if params.set is not None:
+        tokens = await _set_tokens(seller, params.set)
+    type_id = params.type
+    if type_id is None:
+        assert tokens  # the input's validator; _set_tokens refuses an empty set
+        type_id = (await get_visible_token(ctx, tokens[0])).type_id
+    item_type = await _local_type(type_id, "type")
     price_type = await _local_type(params.price_type, "price_type")
     now = _now()
     opens_at, closes_at = _aware(params.opens_at), _aware(params.closes_at)
@@ -358,20 +390,20 @@ async def create_lot(ctx: Context, params: LotCreateInput) -> dict[str, Any]:
         id=lot_id, seller_id=seller.id, escrow_id=escrow.id, kind=params.kind.value, title=params.title,
         description=params.description, item_type_id=item_type.id, price_type_id=price_type.id, price=price,
         start_price=start, reserve=reserve, buy_now=buy_now, min_increment=increment, opens_at=opens_at,
-        closes_at=closes_at, item_amount=0, tokens=[],
+        closes_at=closes_at, item_amount=0, tokens=[], set_id=params.set,
     )
     if params.amount is not None:
         lot.item_amount = to_minor(params.amount, item_type.smallest_unit)
         lot.item_hold_id = await _hold(ctx, seller, item_type, lot.item_amount, escrow, description)
     else:
-        assert params.tokens is not None  # the input's validator
-        for token_id in params.tokens:
+        assert tokens is not None  # the input's validator
+        for token_id in tokens:
             token = await get_visible_token(ctx, token_id)
             if token.type_id != item_type.id:
                 raise Unprocessable(f"token {token_id} is not of type {item_type.id}", code="token-type-mismatch")
             await _hold_token(ctx, seller, token, item_type, escrow, description)
-        lot.tokens = list(params.tokens)
-        lot.item_amount = unit(item_type) * len(params.tokens)
+        lot.tokens = list(tokens)
+        lot.item_amount = unit(item_type) * len(tokens)
     await lot.save()
     if closes_at is not None:
         await LotClose.create(lot_id=lot.id, state=CloseState.PENDING.value, next_at=closes_at)

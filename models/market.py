@@ -112,7 +112,9 @@ class Bid(Entity):
         f"{APP}.Actor", related_name="market_bids", on_delete=fields.RESTRICT
     )
     kind = fields.CharField(max_length=8)
-    amount = fields.BigIntField()  # minor units of the lot's price type
+    # minor units of the lot's price type; a proxy bid's amount rises as others bid, up to max_amount
+    amount = fields.BigIntField()
+    max_amount = fields.BigIntField(null=True)  # a proxy bid's ceiling: what its hold holds
     state = fields.CharField(max_length=16, default=BidState.HELD.value)
     hold_id: str
     hold: fields.ForeignKeyRelation[LedgerEntry] = fields.ForeignKeyField(
@@ -122,6 +124,11 @@ class Bid(Entity):
     settled: fields.ForeignKeyNullableRelation[LedgerEntry] = fields.ForeignKeyField(
         f"{APP}.LedgerEntry", related_name="bid_settlements", null=True, on_delete=fields.RESTRICT
     )
+
+    @property
+    def held(self) -> int:
+        """What its hold holds: the proxy ceiling, or the amount."""
+        return int(self.max_amount if self.max_amount is not None else self.amount)
 
     class Meta:
         app = APP

@@ -323,3 +323,48 @@ async def test_list__filters_by_kind_seller_and_closing_soon(api: Api) -> None:
     assert len((await api.get(LOTS, params={"seller": "bob"})).body["items"]) == 0
     mine = await api.get("/api/v1/market/bids", token=m["bob"])
     assert mine.status == 200 and mine.body["items"] == [], mine
+
+
+# ---------------------------------------------------------------- proxy bids (eBay's rule)
+
+
+async def test_proxy_bid__rises_by_the_increment_up_to_its_max_and_the_rest_comes_back(api: Api) -> None:
+    m = await users(api)
+    listed = await lot(api, m, "english_auction", start_price="10", min_increment="5", closes_at=_later())
+    path = f"{LOTS}/{listed['id']}/bids"
+    proxy = await api.post(path, {"max_amount": "50"}, token=m["bob"])
+    assert proxy.status == 201 and proxy.body["amount"] == "10" and proxy.body["max_amount"] == "50", proxy
+    assert await balance(api, m["coin"], "bob") == "50"  # the ceiling is held
+    beaten = await api.post(path, {"amount": "20"}, token=m["carol"])
+    assert beaten.status == 201 and beaten.body["state"] == "released", beaten  # bob's proxy answers at once
+    shown = await api.get(f"{LOTS}/{listed['id']}")
+    assert shown.body["best_bid"] == "25", shown
+    assert all(bid["max_amount"] is None for bid in shown.body["bids"])  # a ceiling is the bidder's secret
+    assert await balance(api, m["coin"], "carol") == "100"
+    assert_problem(await api.post(path, {"max_amount": "90"}, token=m["bob"]), 409, "already-leading")
+    leads = await api.post(path, {"max_amount": "60"}, token=m["carol"])
+    assert leads.status == 201 and leads.body["state"] == "held" and leads.body["amount"] == "55", leads
+    assert await balances(api, m, "coin") == {"alice": "0", "bob": "100", "carol": "40", "dave": "100"}
+
+    assert await run_due(site_of(api), MARKET_CLOSES, now=datetime.now(UTC) + timedelta(hours=2)) == 1
+    assert await balances(api, m, "coin") == {"alice": "55", "bob": "100", "carol": "45", "dave": "100"}
+    assert await balance(api, m["gem"], "carol") == "4"
+    assert await escrow_holds(listed["id"]) == 0
+    await invariants(api, m)
+
+
+async def test_proxy_bid__a_tie_goes_to_the_earlier_and_a_reserve_is_bid_when_reached(api: Api) -> None:
+    m = await users(api)
+    listed = await lot(api, m, "english_auction", start_price="10", reserve="30", closes_at=_later())
+    path = f"{LOTS}/{listed['id']}/bids"
+    first = await api.post(path, {"max_amount": "50"}, token=m["bob"])
+    assert first.status == 201 and first.body["amount"] == "30", first  # the ceiling reaches the reserve
+    assert (await api.get(f"{LOTS}/{listed['id']}")).body["reserve_met"] is True
+    tie = await api.post(path, {"max_amount": "50"}, token=m["dave"])
+    assert tie.status == 201 and tie.body["state"] == "released", tie
+    shown = await api.get(f"{LOTS}/{listed['id']}")
+    assert shown.body["best_bid"] == "50" and shown.body["bids"][-1]["bidder"].startswith("bob@"), shown
+    assert await balances(api, m, "coin") == {"alice": "0", "bob": "50", "carol": "100", "dave": "100"}
+    bad = await api.post(path, {"amount": "60", "max_amount": "55"}, token=m["carol"])
+    assert_problem(bad, 422, "invalid-max-amount")
+    assert await balance(api, m["coin"], "carol") == "100"

@@ -63,6 +63,7 @@ class Migration(migrations.Migration):
                 ('bidder', fields.ForeignKeyField('tallystick.Actor', source_field='bidder_id', db_constraint=True, to_field='id', related_name='market_bids', on_delete=OnDelete.RESTRICT)),
                 ('kind', fields.CharField(max_length=8)),
                 ('amount', fields.BigIntField()),
+                ('max_amount', fields.BigIntField(null=True)),
                 ('state', fields.CharField(default='held', max_length=16)),
                 ('hold', fields.ForeignKeyField('tallystick.LedgerEntry', source_field='hold_id', db_constraint=True, to_field='id', related_name='bid_holds', on_delete=OnDelete.RESTRICT)),
                 ('settled', fields.ForeignKeyField('tallystick.LedgerEntry', source_field='settled_id', null=True, db_constraint=True, to_field='id', related_name='bid_settlements', on_delete=OnDelete.RESTRICT)),

@@ -112,7 +112,7 @@ async def _hand_over_items(ectx: Context, lot: Lot, item_type: TokenType, to: Ac
 async def _release_bid(ctx: Context, ectx: Context, lot: Lot, price_type: TokenType, bid: Bid, why: str) -> None:
     """Give a held bid's payment back to its bidder; the bid is released."""
     bidder = await Actor.get(id=bid.bidder_id)
-    entry = await _pay_out(ectx, price_type, bid.amount, bid.hold_id, bidder, f"released: {why} (lot {lot.id})")
+    entry = await _pay_out(ectx, price_type, bid.held, bid.hold_id, bidder, f"released: {why} (lot {lot.id})")
     if await Bid.filter(id=bid.id, state=BidState.HELD.value).update(state=BidState.RELEASED.value, settled_id=entry) != 1:
         raise Conflict("the bid changed while it was being released; try again", code="concurrent-change")
     await ctx.emit("market.bid.released", "market_bid", bid.id, _bid_payload(lot, price_type, bid, entry))
@@ -185,7 +185,8 @@ class BidOut(Output):
     lot: str
     kind: Literal["bid", "offer"]
     bidder: str = Field(description="handle")
-    amount: str
+    amount: str = Field(description="the bid; a proxy bid's rises as others bid, up to its max_amount")
+    max_amount: str | None = Field(description="a proxy bid's ceiling; shown to its bidder only")
     symbol: str
     state: Literal["held", "released", "won"]
     hold: str = Field(description="the ledger entry that holds the payment in the lot's escrow")
@@ -252,12 +253,14 @@ async def bid_views(ctx: Context, bids: Sequence[Bid]) -> list[dict[str, Any]]:
     lots = {lot.id: lot for lot in await Lot.filter(id__in=list({bid.lot_id for bid in bids}))}
     types = await _types({lot.price_type_id for lot in lots.values()})
     actors = await _actors({bid.bidder_id for bid in bids})
+    me = ctx.actor.id if ctx.actor is not None else None
     views = []
     for bid in bids:
         price = types[lots[bid.lot_id].price_type_id]
         views.append({
             "id": bid.id, "lot": bid.lot_id, "kind": bid.kind, "bidder": actors[bid.bidder_id].handle(ctx.site.domain),
-            "amount": _text(bid.amount, price), "symbol": price.symbol, "state": bid.state, "hold": bid.hold_id,
+            "amount": _text(bid.amount, price),
+            "max_amount": _text(bid.max_amount, price) if me == bid.bidder_id else None, "symbol": price.symbol, "state": bid.state, "hold": bid.hold_id,
             "settled": bid.settled_id, "created_at": iso(bid.created_at),
         })
     return views
@@ -535,7 +538,15 @@ async def withdraw_lot(ctx: Context, params: LotIdInput) -> dict[str, Any]:
 
 class BidInput(Input):
     id: str = ID
-    amount: str | None = Field(None, min_length=1, max_length=40, description="what you pay; fixed_price: the price (may be left out)")
+    amount: str | None = Field(
+        None, min_length=1, max_length=40,
+        description="what you bid; fixed_price: the price (may be left out); with max_amount, default the least bid",
+    )
+    max_amount: str | None = Field(
+        None, min_length=1, max_length=40,
+        description="english_auction: a proxy bid's ceiling; it is held, and your bid rises by the increment "
+        "when someone bids more, up to it",
+    )
 
 
 class OfferInput(Input):
@@ -557,11 +568,16 @@ async def _open_for_bids(ctx: Context, lot_id: str) -> tuple[Lot, Actor]:
     return lot, bidder
 
 
-async def _place(ctx: Context, lot: Lot, bidder: Actor, price_type: TokenType, kind: BidKind, amount: int) -> Bid:
-    """Hold the payment in the lot's escrow and record the bid (held)."""
+async def _place(
+    ctx: Context, lot: Lot, bidder: Actor, price_type: TokenType, kind: BidKind, amount: int, max_amount: int | None = None
+) -> Bid:
+    """Hold the payment (a proxy bid: its ceiling) in the lot's escrow and record the bid (held)."""
     escrow = await Actor.get(id=lot.escrow_id)
-    hold = await _hold(ctx, bidder, price_type, amount, escrow, f"held for lot {lot.id}: {kind.value}")
-    bid = await Bid.create(lot_id=lot.id, bidder_id=bidder.id, kind=kind.value, amount=amount, hold_id=hold)
+    held = amount if max_amount is None else max_amount
+    hold = await _hold(ctx, bidder, price_type, held, escrow, f"held for lot {lot.id}: {kind.value}")
+    bid = await Bid.create(
+        lot_id=lot.id, bidder_id=bidder.id, kind=kind.value, amount=amount, max_amount=max_amount, hold_id=hold
+    )
     await Lot.filter(id=lot.id).update(bid_count=lot.bid_count + 1)
     lot.bid_count += 1
     await ctx.emit("market.bid.placed", "market_bid", bid.id, _bid_payload(lot, price_type, bid, hold))
@@ -587,25 +603,57 @@ async def place_bid(ctx: Context, params: BidInput) -> dict[str, Any]:
         bid = await _place(ctx, lot, bidder, price_type, BidKind.BID, amount)
         await _award(ctx, lot, bid, price_type)
         return (await bid_views(ctx, [await Bid.get(id=bid.id)]))[0]
-    if params.amount is None:
-        raise Unprocessable("give the amount you bid", code="amount-required", errors=[{"field": "amount", "message": "required"}])
-    amount = to_minor(params.amount, price_type.smallest_unit)
+    return await _bid_in_auction(ctx, lot, bidder, price_type, params)
+
+
+def _too_low(least: int, price_type: TokenType, field: str = "amount") -> Unprocessable:
+    return Unprocessable(
+        f"a bid must be at least {_text(least, price_type)} {price_type.symbol}", code="bid-too-low",
+        errors=[{"field": field, "message": f"at least {_text(least, price_type)}"}],
+    )
+
+
+async def _bid_in_auction(ctx: Context, lot: Lot, bidder: Actor, price_type: TokenType, params: BidInput) -> dict[str, Any]:
+    """An english auction's bid, with eBay's proxy rule: each bid stands for its ceiling (a proxy's
+    max_amount, else its amount); the higher ceiling leads, at one increment above the other
+    ceiling (never above its own; at the reserve when its ceiling reaches that); on a tie the
+    earlier bid leads. The bid that does not lead is given back at once."""
     least = _next_minimum(lot)
     assert least is not None
+    increment = lot.min_increment or 1
+    if params.amount is None and params.max_amount is None:
+        raise Unprocessable("give the amount you bid", code="amount-required", errors=[{"field": "amount", "message": "required"}])
+    ceiling = None if params.max_amount is None else to_minor(params.max_amount, price_type.smallest_unit, field="max_amount")
+    amount = least if params.amount is None else to_minor(params.amount, price_type.smallest_unit)
     if amount < least:
-        raise Unprocessable(
-            f"a bid must be at least {_text(least, price_type)} {price_type.symbol}", code="bid-too-low",
-            errors=[{"field": "amount", "message": f"at least {_text(least, price_type)}"}],
-        )
-    previous = await Bid.get_or_none(id=lot.best_bid_id) if lot.best_bid_id else None
-    bid = await _place(ctx, lot, bidder, price_type, BidKind.BID, amount)
-    await Lot.filter(id=lot.id).update(best_bid_id=bid.id, best_amount=amount)
-    lot.best_bid_id, lot.best_amount = bid.id, amount
-    if previous is not None and previous.state == BidState.HELD.value:
-        escrow = await Actor.get(id=lot.escrow_id)
-        await _release_bid(ctx, _as_escrow(ctx, escrow), lot, price_type, previous, "outbid")
-    if lot.buy_now is not None and amount >= lot.buy_now:
-        await _award(ctx, lot, bid, price_type)
+        raise _too_low(least, price_type)
+    if ceiling is not None and ceiling < amount:
+        raise Unprocessable("max_amount must be at least the amount", code="invalid-max-amount",
+                            errors=[{"field": "max_amount", "message": "below the amount"}])
+    leader = await Bid.get_or_none(id=lot.best_bid_id) if lot.best_bid_id else None
+    if leader is not None and leader.state != BidState.HELD.value:
+        leader = None
+    if leader is not None and leader.bidder_id == bidder.id:
+        raise Conflict("you already lead this auction; bid again when someone outbids you", code="already-leading")
+    bid = await _place(ctx, lot, bidder, price_type, BidKind.BID, amount, ceiling)
+    escrow = await Actor.get(id=lot.escrow_id)
+    loser: Bid | None
+    if leader is not None and bid.held <= leader.held:  # the earlier ceiling holds: it rises to meet this one
+        leader.amount = max(leader.amount, min(leader.held, bid.held + increment))
+        winner, loser = leader, bid
+    else:
+        price = amount if leader is None else max(amount, min(bid.held, leader.held + increment))
+        bid.amount = price
+        winner, loser = bid, leader
+    if lot.reserve is not None and winner.held >= lot.reserve > winner.amount:
+        winner.amount = lot.reserve  # a ceiling that reaches the reserve bids the reserve
+    await Bid.filter(id=winner.id).update(amount=winner.amount)
+    await Lot.filter(id=lot.id).update(best_bid_id=winner.id, best_amount=winner.amount)
+    lot.best_bid_id, lot.best_amount = winner.id, winner.amount
+    if loser is not None:
+        await _release_bid(ctx, _as_escrow(ctx, escrow), lot, price_type, loser, "outbid")
+    if lot.buy_now is not None and winner.amount >= lot.buy_now:
+        await _award(ctx, lot, winner, price_type)
     return (await bid_views(ctx, [await Bid.get(id=bid.id)]))[0]
 
 
@@ -676,6 +724,8 @@ async def _award(ctx: Context, lot: Lot, bid: Bid, price_type: TokenType) -> Non
     buyer, seller = await Actor.get(id=bid.bidder_id), await Actor.get(id=lot.seller_id)
     entries = await _hand_over_items(ectx, lot, item_type, buyer, f"bought in lot {lot.id}")
     payment = await _pay_out(ectx, price_type, bid.amount, bid.hold_id, seller, f"sold in lot {lot.id}")
+    if bid.held > bid.amount:  # a proxy bid won below its ceiling: the rest goes back
+        await _pay_out(ectx, price_type, bid.held - bid.amount, bid.hold_id, buyer, f"released: rest of your maximum bid (lot {lot.id})")
     if await Bid.filter(id=bid.id, state=BidState.HELD.value).update(state=BidState.WON.value, settled_id=payment) != 1:
         raise Conflict("the winning bid changed meanwhile; try again", code="concurrent-change")
     await _release_all(ctx, ectx, lot, price_type, "another bid won", keep=bid.id)

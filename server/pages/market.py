@@ -92,8 +92,9 @@ async def _act(request: web.Request, operation: str, data: dict[str, Any], done:
 async def bid(request: web.Request) -> web.StreamResponse:
     form = await read_form(request)
     data = {"id": request.match_info["id"]}
-    if form.get("amount", "").strip():
-        data["amount"] = form["amount"].strip()
+    for name in ("amount", "max_amount"):
+        if form.get(name, "").strip():
+            data[name] = form[name].strip()
     return await _act(request, "market.bids.place", data, "Your bid is placed; its payment is held until the lot ends.")
 
 

@@ -5,6 +5,7 @@ invariants hold for every actor (run on SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import asyncio
+import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -35,14 +36,18 @@ async def test_64_concurrent_bidders__one_winner_and_every_other_hold_released(a
     listed = await api.post("/api/v1/market/lots", body, token=seller, expect=201)
     lot_id = listed.body["id"]
 
+    steps = list(range(BIDDERS))
+    random.Random(17).shuffle(steps)  # bids in no order: whichever arrive after a higher one are too low
+
     async def bid(index: int) -> tuple[int, str | None]:
-        reply = await api.post(f"/api/v1/market/lots/{lot_id}/bids", {"amount": str(10 + index * 7)}, token=tokens[f"bidder{index}"])
+        amount = str(10 + steps[index] * 7)
+        reply = await api.post(f"/api/v1/market/lots/{lot_id}/bids", {"amount": amount}, token=tokens[f"bidder{index}"])
         if reply.status != 201:
             assert reply.status == 422 and reply.body["code"] == "bid-too-low", reply  # a higher bid came first
         return reply.status, reply.body.get("code")
 
     statuses = Counter(status for status, _ in await asyncio.gather(*(bid(index) for index in range(BIDDERS))))
-    assert statuses[201] >= 1 and statuses[201] + statuses[422] == BIDDERS, statuses
+    assert statuses[201] >= 1 and statuses[422] >= 1 and statuses[201] + statuses[422] == BIDDERS, statuses
     held = await Bid.filter(lot_id=lot_id, state="held")
     assert len(held) == 1  # only the leading bid is held; each outbid one was given back at once
     assert await Bid.filter(lot_id=lot_id).count() == statuses[201]
@@ -51,6 +56,7 @@ async def test_64_concurrent_bidders__one_winner_and_every_other_hold_released(a
     lot = await Lot.get(id=lot_id)
     winner = held[0]
     assert lot.state == "sold" and lot.winner_id == winner.bidder_id and lot.sold_price == winner.amount
+    assert winner.amount == 10 + (BIDDERS - 1) * 7  # the highest bid always gets in: nothing can beat it
     assert await Bid.filter(lot_id=lot_id, state="won").count() == 1
     assert await Bid.filter(lot_id=lot_id, state="held").count() == 0
     escrow_left = await LedgerEntry.filter(recipient_id=lot.escrow_id, remaining__gt=0).count()

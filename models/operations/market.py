@@ -775,4 +775,3 @@ async def close_due_lot(site: Site, row: LotClose, lease: Lease) -> Outcome:
     async with in_transaction():
         outcome = await close_lot(ctx, row.lot_id)
         return await lease.commit(row, Go(CloseState.DONE.value, values={"outcome": outcome}))
-

@@ -72,3 +72,69 @@ async def test_64_concurrent_bidders__one_winner_and_every_other_hold_released(a
     assert total == 1000 * BIDDERS - winner.amount
     await assert_invariant(api, coin, "seller")
     await assert_invariant(api, gem, "seller")
+
+
+async def test_20_concurrent_buyers_of_a_fixed_price_lot__exactly_one_buys(api: Api) -> None:
+    seller = await api.user("seller")
+    gem = await minted(api, seller, "1", name="Gem", symbol="GEM", smallest_unit=0)
+    coin = await minted(api, seller, "2000", smallest_unit=0)
+    tokens = {}
+    for index in range(20):
+        tokens[index] = await api.user(f"buyer{index}")
+        await api.post("/api/v1/ledger/give", {"type": coin, "amount": "100", "to": f"buyer{index}"}, token=seller, expect=201)
+    body = {"kind": "fixed_price", "type": gem, "amount": "1", "price_type": coin, "price": "60"}
+    lot_id = (await api.post("/api/v1/market/lots", body, token=seller, expect=201)).body["id"]
+
+    async def buy(index: int) -> int:
+        reply = await api.post(f"/api/v1/market/lots/{lot_id}/bids", {}, token=tokens[index])
+        if reply.status != 201:
+            assert reply.status == 409 and reply.body["code"] == "lot-not-open", reply
+        return reply.status
+
+    statuses = Counter(await asyncio.gather(*(buy(index) for index in range(20))))
+    assert statuses == {201: 1, 409: 19}, statuses
+    spent = [index for index in range(20) if await balance(api, coin, f"buyer{index}") != "100"]
+    assert len(spent) == 1 and await balance(api, coin, f"buyer{spent[0]}") == "40"
+    assert await balance(api, gem, f"buyer{spent[0]}") == "1"
+    assert await balance(api, coin, "seller") == "60"
+    for index in range(20):
+        await assert_invariant(api, coin, f"buyer{index}")
+
+
+async def test_close_racing_bids__one_winner_and_nothing_held_after(api: Api) -> None:
+    """The close runs while bids arrive: bids after it are refused (409 lot-not-open), the lot is
+    sold once to the best bid that got in, and no hold is left behind."""
+    seller = await api.user("seller")
+    gem = await minted(api, seller, "1", name="Gem", symbol="GEM", smallest_unit=0)
+    coin = await minted(api, seller, "3000", smallest_unit=0)
+    tokens = {}
+    for index in range(30):
+        tokens[index] = await api.user(f"bidder{index}")
+        await api.post("/api/v1/ledger/give", {"type": coin, "amount": "100", "to": f"bidder{index}"}, token=seller, expect=201)
+    closes_at = (datetime.now(UTC) + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+    body = {"kind": "english_auction", "type": gem, "amount": "1", "price_type": coin, "start_price": "1", "closes_at": closes_at}
+    lot_id = (await api.post("/api/v1/market/lots", body, token=seller, expect=201)).body["id"]
+
+    async def bid(index: int) -> int:
+        reply = await api.post(f"/api/v1/market/lots/{lot_id}/bids", {"amount": str(1 + index * 3)}, token=tokens[index])
+        if reply.status != 201:
+            assert reply.status in (409, 422) and reply.body["code"] in ("lot-not-open", "bid-too-low"), reply
+        return reply.status
+
+    async def close() -> int:
+        await asyncio.sleep(0.05)
+        return await run_due(site_of(api), MARKET_CLOSES, now=datetime.now(UTC) + timedelta(hours=2))
+
+    *statuses, closed = await asyncio.gather(*(bid(index) for index in range(30)), close())
+    assert closed == 1
+    assert await Bid.filter(lot_id=lot_id).count() == statuses.count(201)  # a refused bid left no row
+    lot = await Lot.get(id=lot_id)
+    assert lot.state in ("sold", "unsold")
+    assert await Bid.filter(lot_id=lot_id, state="held").count() == 0
+    assert await Bid.filter(lot_id=lot_id, state="won").count() == (1 if lot.state == "sold" else 0)
+    assert await LedgerEntry.filter(recipient_id=lot.escrow_id, remaining__gt=0).count() == 0
+    total = sum([int(await balance(api, coin, f"bidder{index}")) for index in range(30)])
+    assert total == 3000 - (lot.sold_price or 0)
+    assert await balance(api, coin, "seller") == str(lot.sold_price or 0)
+    for index in range(30):
+        await assert_invariant(api, coin, f"bidder{index}")

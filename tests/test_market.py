@@ -368,3 +368,23 @@ async def test_proxy_bid__a_tie_goes_to_the_earlier_and_a_reserve_is_bid_when_re
     bad = await api.post(path, {"amount": "60", "max_amount": "55"}, token=m["carol"])
     assert_problem(bad, 422, "invalid-max-amount")
     assert await balance(api, m["coin"], "carol") == "100"
+
+
+async def test_offers_lot_with_a_closing_time__ends_unsold_and_gives_every_offer_back(api: Api) -> None:
+    m = await users(api)
+    listed = await lot(api, m, "offers", closes_at=_later())
+    for name in ("bob", "carol"):
+        await api.post(f"{LOTS}/{listed['id']}/offers", {"amount": "10"}, token=m[name], expect=201)
+    assert await run_due(site_of(api), MARKET_CLOSES, now=datetime.now(UTC) + timedelta(hours=2)) == 1
+    closed = await api.get(f"{LOTS}/{listed['id']}", expect=200)
+    assert closed.body["state"] == "unsold" and {bid["state"] for bid in closed.body["bids"]} == {"released"}
+    assert await balances(api, m, "coin") == {"alice": "0", "bob": "100", "carol": "100", "dave": "100"}
+    assert await balance(api, m["gem"], "alice") == "10"
+    assert await escrow_holds(listed["id"]) == 0
+
+
+async def test_bid_before_the_lot_opens__refused(api: Api) -> None:
+    m = await users(api)
+    listed = await lot(api, m, "fixed_price", price="5", opens_at=_later(1))
+    assert_problem(await api.post(f"{LOTS}/{listed['id']}/bids", {}, token=m["bob"]), 409, "lot-not-open-yet")
+    assert await balance(api, m["coin"], "bob") == "100"

@@ -301,6 +301,15 @@ async def test_listing__units_not_held_or_already_listed_are_refused(api: Api) -
     assert await balance(api, m["gem"], "alice") == "2"
 
 
+async def test_listing__priced_in_a_unique_type_is_refused(api: Api) -> None:
+    m = await users(api)
+    card = await make_type(api, m["alice"], attributes=[])
+    reply = await api.post(LOTS, {"kind": "offers", "type": m["gem"], "amount": "1", "price_type": card}, token=m["alice"])
+    assert_problem(reply, 422, "unique-type")
+    assert await balance(api, m["gem"], "alice") == "10"
+    assert await Lot.all().count() == 0
+
+
 async def test_update__allowed_before_the_first_bid_locked_after(api: Api) -> None:
     m = await users(api)
     listed = await lot(api, m, "offers", title="Gems")

@@ -367,6 +367,11 @@ async def create_lot(ctx: Context, params: LotCreateInput) -> dict[str, Any]:
         type_id = (await get_visible_token(ctx, tokens[0])).type_id
     item_type = await _local_type(type_id, "type")
     price_type = await _local_type(params.price_type, "price_type")
+    if not price_type.fungible:
+        raise Unprocessable(
+            "a lot is paid in units of a fungible type; unique tokens cannot be a price", code="unique-type",
+            errors=[{"field": "price_type", "message": "must be a fungible type"}],
+        )
     now = _now()
     opens_at, closes_at = _aware(params.opens_at), _aware(params.closes_at)
     if closes_at is not None and closes_at <= max(now, opens_at or now):

@@ -397,3 +397,13 @@ async def test_bid_before_the_lot_opens__refused(api: Api) -> None:
     listed = await lot(api, m, "fixed_price", price="5", opens_at=_later(1))
     assert_problem(await api.post(f"{LOTS}/{listed['id']}/bids", {}, token=m["bob"]), 409, "lot-not-open-yet")
     assert await balance(api, m["coin"], "bob") == "100"
+
+
+async def test_award_after_the_closing_time__refused_even_before_the_close_ran(api: Api) -> None:
+    m = await users(api)
+    listed = await lot(api, m, "offers", closes_at=_later())
+    offer = await api.post(f"{LOTS}/{listed['id']}/offers", {"amount": "10"}, token=m["bob"], expect=201)
+    await Lot.filter(id=listed["id"]).update(closes_at=datetime.now(UTC) - timedelta(seconds=1))
+    late = await api.post(f"{LOTS}/{listed['id']}/award", {"offer": offer.body["id"]}, token=m["alice"])
+    assert_problem(late, 409, "lot-closed")
+    assert await balance(api, m["coin"], "alice") == "0" and await balance(api, m["gem"], "bob") == "0"

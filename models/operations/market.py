@@ -685,6 +685,9 @@ async def award_lot(ctx: Context, params: AwardInput) -> dict[str, Any]:
     _check_seller(ctx, lot)
     if lot.kind != LotKind.OFFERS.value:
         raise Unprocessable("only an offers lot is awarded by its seller; an auction is awarded at its close", code="wrong-kind")
+    closes_at = _aware(lot.closes_at)
+    if closes_at is not None and _now() >= closes_at:
+        raise Conflict(f"lot {lot.id} closed at {iso(lot.closes_at)}: its offers are being given back", code="lot-closed")
     offer = await Bid.get_or_none(id=params.offer, lot_id=lot.id)
     if offer is None:
         raise NotFound(f"lot {lot.id} has no offer {params.offer!r}", code="offer-not-found")

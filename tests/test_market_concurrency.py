@@ -51,6 +51,11 @@ async def test_64_concurrent_bidders__one_winner_and_every_other_hold_released(a
     held = await Bid.filter(lot_id=lot_id, state="held")
     assert len(held) == 1  # only the leading bid is held; each outbid one was given back at once
     assert await Bid.filter(lot_id=lot_id).count() == statuses[201]
+    escrow = (await Lot.get(id=lot_id)).escrow_id
+    outputs = await LedgerEntry.filter(recipient_id=escrow, remaining__gt=0)
+    held_coin = sum(entry.remaining for entry in outputs if entry.type_id == coin)
+    assert held_coin == sum(bid.held for bid in held)  # the escrow holds exactly the held bids
+    assert sum(entry.remaining for entry in outputs if entry.type_id == gem) == 1  # and the lot
 
     assert await run_due(site_of(api), MARKET_CLOSES, now=datetime.now(UTC) + timedelta(hours=2)) == 1
     lot = await Lot.get(id=lot_id)

@@ -70,7 +70,7 @@ def _aware(moment: datetime | None) -> datetime | None:
 def _as_escrow(ctx: Context, escrow: Actor) -> Context:
     """A context in which the lot's escrow actor writes the entries (releases, the award's
     gives): it acts as `actor` with no user, as an origin acting for a remote holder does."""
-    return replace(ctx, actor=escrow, user=None, remote=True, system=True)
+    return replace(ctx, actor=escrow, user=None, remote=True)
 
 
 async def _hold(ctx: Context, owner: Actor, token_type: TokenType, amount: int, escrow: Actor, description: str) -> str:

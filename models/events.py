@@ -15,12 +15,12 @@ webhook bodies. The payload is also what webhook subscribers receive in `data.pa
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NotRequired
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
 from tortoise import fields
 from tortoise.signals import pre_save
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 from .base import APP, Entity
 
@@ -386,6 +386,46 @@ _JOB_EVENTS = (
     "callback_delivered", "callback_failed", "callback_retrying",
 )
 
+@with_config(_STRICT)
+class MarketLot(TypedDict):
+    """market.lot.created|withdrawn|sold|unsold (object: the lot)."""
+
+    lot: str
+    kind: str  # fixed_price, offers or english_auction
+    seller: str  # actor id
+    item_type: str  # token type id
+    item_amount: str  # decimal string
+    tokens: list[str]  # unique tokens sold, by id
+    price_type: str  # token type id
+
+
+@with_config(_STRICT)
+class MarketBid(TypedDict):
+    """market.bid.placed|released (object: the bid): a bid or offer held, or its hold given back."""
+
+    lot: str
+    bid: str
+    kind: str  # bid or offer
+    bidder: str  # actor id
+    amount: str  # decimal string of the lot's price type
+    entry: str  # the ledger entry that held (placed) or gave back (released) the payment
+
+
+@with_config(_STRICT)
+class MarketSale(TypedDict):
+    """market.sale (object: the lot): what was sold, to whom, for what; the award's entries."""
+
+    lot: str
+    seller: str  # actor id
+    buyer: str  # actor id
+    item_type: str
+    item_amount: str
+    tokens: list[str]
+    price_type: str
+    price: str
+    entries: list[str]  # the award's ledger entries: item to the buyer, payment to the seller
+
+
 # --- the declaration: every event name and its payload type --------------------------------
 
 EVENTS: dict[str, Any] = {
@@ -453,6 +493,13 @@ EVENTS: dict[str, Any] = {
     "federation.domain_unblocked": DomainUnblocked,
     "federation.actor_blocked": ActorBlocked,
     "federation.actor_unblocked": ActorUnblocked,
+    "market.lot.created": MarketLot,
+    "market.lot.withdrawn": MarketLot,
+    "market.lot.sold": MarketLot,
+    "market.lot.unsold": MarketLot,
+    "market.bid.placed": MarketBid,
+    "market.bid.released": MarketBid,
+    "market.sale": MarketSale,
     **{f"job.{name}": JobPayload for name in _JOB_EVENTS},
 }
 

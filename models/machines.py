@@ -28,11 +28,12 @@ from .federation import (
 from .ids import new_id
 from .job_callbacks import BACKOFF, CLAIM_SECONDS, MAX_TRIES, CallbackState, JobCallback, queue_callback
 from .jobs import FINISHED, MANUAL_TRANSITIONS, Job, JobState, record_job_event, revoke_job_tokens
+from .market import CloseState, LotClose
 from .security import new_bearer_token, token_digest
 from .webhooks import DeliveryState as WebhookState
 from .webhooks import WebhookDelivery
 
-__all__ = ["BACKFILLS", "CALLBACKS", "DELIVERIES", "INBOX", "JOBS", "ONWARD_GIVES", "WEBHOOK_DELIVERIES"]
+__all__ = ["BACKFILLS", "CALLBACKS", "DELIVERIES", "INBOX", "JOBS", "MARKET_CLOSES", "ONWARD_GIVES", "WEBHOOK_DELIVERIES"]
 
 
 async def _extend_job_tokens(jobs: list[Job], deadline: datetime) -> None:
@@ -240,4 +241,25 @@ ONWARD_GIVES: Machine[OnwardGive] = Machine(
     lease_seconds=60,
     batch=10,
     order=("id",),  # in the order they were asked
+)
+
+
+# The close of a market lot that has a closing time, due at closes_at (handler:
+# models/operations/market.py `close_lot`): an english auction goes to its best bid if that meets
+# the reserve, else every hold goes back; a lot that ended before (sold, withdrawn) just ends.
+# The lot's own conditional state update decides, so a close and a purchase racing, or a close
+# run twice after a restart, award once. A failure rolls the whole close back and retries.
+MARKET_CLOSES: Machine[LotClose] = Machine(
+    name="market.closes",
+    model=LotClose,
+    states=[state.value for state in CloseState],
+    ready=CloseState.PENDING.value,
+    failed=CloseState.FAILED.value,
+    terminal=(CloseState.DONE.value, CloseState.FAILED.value),
+    transitions={CloseState.PENDING.value: {CloseState.DONE.value, CloseState.FAILED.value}},
+    retry=backoff.mastodon(),
+    max_attempts=10,
+    lease_seconds=60,
+    batch=20,
+    order=("next_at", "id"),
 )

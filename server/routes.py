@@ -184,7 +184,19 @@ OAUTH = [
     Route("GET", f"{V1}/apps/verify_credentials", "oauth.apps.verify"),
 ]
 
+MARKET = [
+    Route("POST", f"{V1}/market/lots", "market.lots.create", status=201, location=f"{V1}/market/lots/{{id}}"),
+    Route("GET", f"{V1}/market/lots", "market.lots.list"),
+    Route("GET", f"{V1}/market/lots/{{id}}", "market.lots.get"),
+    Route("PATCH", f"{V1}/market/lots/{{id}}", "market.lots.update"),
+    Route("POST", f"{V1}/market/lots/{{id}}/withdraw", "market.lots.withdraw"),
+    Route("POST", f"{V1}/market/lots/{{id}}/bids", "market.bids.place", status=201),
+    Route("POST", f"{V1}/market/lots/{{id}}/offers", "market.offers.place", status=201),
+    Route("POST", f"{V1}/market/lots/{{id}}/award", "market.lots.award"),
+    Route("GET", f"{V1}/market/bids", "market.bids.list"),
+]
+
 ROUTES: list[Route] = [
     *ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *AGENTS, *JOBS, *WEBHOOKS, *VERIFY, *FEDERATION, *EXPORTS, *OAUTH,
-    *DELEGATIONS,
+    *DELEGATIONS, *MARKET,
 ]

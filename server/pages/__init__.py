@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import account, admin, delegations, holdings, manage, social, tokens, verify
+from . import account, admin, delegations, holdings, manage, market, social, tokens, verify
 from .base import STATIC_DIR, html_error_pages
 
 __all__ = ["add_page_routes", "html_error_pages"]
@@ -42,6 +42,15 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/app/delegations", delegations.delegations_page, name="page_delegations")
     router.add_post("/app/delegations", delegations.grant_delegation)
     router.add_post("/app/delegations/{id}/revoke", delegations.revoke_delegation)
+    router.add_get("/app/market", market.browse_page, name="page_market")
+    router.add_get("/app/market/mine", market.my_lots_page, name="page_market_mine")
+    router.add_post("/app/market/mine", market.create_lot)
+    router.add_get("/app/market/bids", market.my_bids_page, name="page_market_bids")
+    router.add_get("/app/market/lots/{id}", market.lot_page, name="page_market_lot")
+    router.add_post("/app/market/lots/{id}/bid", market.bid)
+    router.add_post("/app/market/lots/{id}/offer", market.offer)
+    router.add_post("/app/market/lots/{id}/award", market.award)
+    router.add_post("/app/market/lots/{id}/withdraw", market.withdraw)
     router.add_get("/app/admin/users", manage.admin_users, name="page_admin_users")
     router.add_post("/app/admin/users/{username}/{action:freeze|unfreeze|token|roles}", manage.admin_action)
     router.add_get("/app/follows", social.follows_page, name="page_follows")

@@ -1,0 +1,785 @@
+"""The marketplace, first slice (issue 17): local lots, bids, offers, the atomic award and the close.
+
+Escrow on the ledger. Every lot has its own escrow actor (models/market.py). Listing a lot
+gives what it sells to that actor, and a bid or offer gives its payment there: ordinary ledger
+gives, made with the ledger's own conditional spends, so held units cannot be given, burnt or
+listed twice, and a balance is always the sum of its unspent outputs. A release gives back
+exactly the hold's output; the award gives the item to the winner and the winning payment to
+the seller out of the escrow. Every movement is an entry with a description saying why.
+
+Exactly one winner. Every change to a lot first bumps its row with a conditional update
+(`... WHERE id = ? AND state = 'open'`): it is the lock that serialises bids on PostgreSQL (the
+row stays locked until commit; SQLite serialises write transactions anyway) and the one place
+that decides whether the lot is still open. The award is the conditional move open -> sold;
+a second award, a close racing a purchase, or a close run again after a restart finds no open
+row and does nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+from tortoise.expressions import F
+from tortoise.transactions import in_transaction
+
+from ..actors import Actor
+from ..amounts import to_decimal_string, to_minor
+from ..base import iso
+from ..context import Context, Site
+from ..engine import Go, Lease, Outcome
+from ..errors import Conflict, Forbidden, NotFound, Unprocessable
+from ..ids import new_id
+from ..ledger import EntryKind
+from ..machines import MARKET_CLOSES
+from ..market import ESCROW_KIND, Bid, BidKind, BidState, CloseState, Lot, LotClose, LotKind, LotState
+from ..outputs import Output, Paged, Timestamp
+from ..paging import ListInput, paginate
+from ..registry import REGISTRY, Access, Input
+from ..sets import SetMember, TokenSet
+from ..tokens import Token, TokenType
+from .entries import record_entry, spend_token_unit, unit
+from .ledger import _spend, _spend_explicit
+from .tokens import get_visible_token, transfer_token
+
+__all__ = ["bid_views", "close_due_lot", "close_lot", "lot_views"]
+
+ID = Field(min_length=1, max_length=64)
+AMOUNT = Field(None, min_length=1, max_length=40, description='decimal string, e.g. "12.50"')
+MAX_TOKENS = 100  # unique tokens one lot may sell
+HISTORY = 50  # bids a lot's view lists, newest first
+CLOSING_SOON = timedelta(hours=24)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
+# ---------------------------------------------------------------- the escrow
+
+
+def _as_escrow(ctx: Context, escrow: Actor) -> Context:
+    """A context in which the lot's escrow actor writes the entries (releases, the award's
+    gives): it acts as `actor` with no user, as an origin acting for a remote holder does."""
+    return replace(ctx, actor=escrow, user=None, remote=True)
+
+
+async def _hold(ctx: Context, owner: Actor, token_type: TokenType, amount: int, escrow: Actor, description: str) -> str:
+    """Give `amount` of the owner's units to the escrow (oldest outputs first); the hold's entry id.
+    409 insufficient when the owner has not that much unheld."""
+    spent = await _spend(owner, token_type, amount, None)
+    return str((await record_entry(ctx, EntryKind.GIVE, token_type, amount, escrow, spent, description))["id"])
+
+
+async def _hold_token(ctx: Context, owner: Actor, token: Token, token_type: TokenType, escrow: Actor, description: str) -> str:
+    """Give one unique token to the escrow: its unit output spent, its owner now the escrow."""
+    spent = await spend_token_unit(owner, token)
+    view = await record_entry(ctx, EntryKind.GIVE, token_type, unit(token_type), escrow, spent, description, token)
+    await transfer_token(ctx, token, escrow)
+    return str(view["id"])
+
+
+async def _pay_out(ectx: Context, token_type: TokenType, amount: int, hold_id: str, to: Actor, description: str) -> str:
+    """Give exactly one hold's output from the escrow to `to`; the entry id."""
+    escrow = ectx.require_actor()
+    spent = await _spend_explicit(escrow, token_type, [(amount, hold_id)])
+    return str((await record_entry(ectx, EntryKind.GIVE, token_type, amount, to, spent, description))["id"])
+
+
+async def _hand_over_items(ectx: Context, lot: Lot, item_type: TokenType, to: Actor, description: str) -> list[str]:
+    """What the lot sells, out of the escrow to `to` (the winner, or the seller back)."""
+    if lot.item_hold_id is not None:
+        return [await _pay_out(ectx, item_type, lot.item_amount, lot.item_hold_id, to, description)]
+    entries = []
+    for token_id in lot.tokens:
+        token = await Token.get(id=token_id)
+        spent = await spend_token_unit(ectx.require_actor(), token)
+        view = await record_entry(ectx, EntryKind.GIVE, item_type, unit(item_type), to, spent, description, token)
+        await transfer_token(ectx, token, to)
+        entries.append(str(view["id"]))
+    return entries
+
+
+async def _release_bid(ctx: Context, ectx: Context, lot: Lot, price_type: TokenType, bid: Bid, why: str) -> None:
+    """Give a held bid's payment back to its bidder; the bid is released."""
+    bidder = await Actor.get(id=bid.bidder_id)
+    entry = await _pay_out(ectx, price_type, bid.held, bid.hold_id, bidder, f"released: {why} (lot {lot.id})")
+    if await Bid.filter(id=bid.id, state=BidState.HELD.value).update(state=BidState.RELEASED.value, settled_id=entry) != 1:
+        raise Conflict("the bid changed while it was being released; try again", code="concurrent-change")
+    await ctx.emit("market.bid.released", "market_bid", bid.id, _bid_payload(lot, price_type, bid, entry))
+
+
+async def _release_all(ctx: Context, ectx: Context, lot: Lot, price_type: TokenType, why: str, keep: str | None = None) -> None:
+    held = await Bid.filter(lot_id=lot.id, state=BidState.HELD.value).order_by("id")
+    for bid in held:
+        if bid.id != keep:
+            await _release_bid(ctx, ectx, lot, price_type, bid, why)
+
+
+# ---------------------------------------------------------------- payloads and views
+
+
+def _lot_payload(lot: Lot, item_type: TokenType) -> dict[str, Any]:
+    return {
+        "lot": lot.id, "kind": lot.kind, "seller": lot.seller_id, "item_type": lot.item_type_id,
+        "item_amount": to_decimal_string(lot.item_amount, item_type.smallest_unit), "tokens": list(lot.tokens),
+        "price_type": lot.price_type_id,
+    }
+
+
+def _bid_payload(lot: Lot, price_type: TokenType, bid: Bid, entry: str) -> dict[str, Any]:
+    return {
+        "lot": lot.id, "bid": bid.id, "kind": bid.kind, "bidder": bid.bidder_id,
+        "amount": to_decimal_string(bid.amount, price_type.smallest_unit), "entry": entry,
+    }
+
+
+class ItemOut(Output):
+    type: str = Field(description="the token type sold")
+    symbol: str
+    amount: str = Field(description="units sold (a unique token counts 1 each)")
+    tokens: list[str] = Field(description="the unique tokens sold, by id")
+    set: str | None = Field(description="the set whose tokens these are, when listed by set")
+
+
+class LotOut(Output):
+    id: str
+    kind: Literal["fixed_price", "offers", "english_auction"]
+    state: Literal["open", "sold", "unsold", "withdrawn"]
+    title: str
+    description: str
+    seller: str = Field(description="handle")
+    item: ItemOut
+    price_type: str
+    price_symbol: str
+    price: str | None = Field(description="fixed_price: the price")
+    start_price: str | None
+    reserve: str | None = Field(description="english: shown to the seller only")
+    reserve_met: bool | None = Field(description="english with a reserve: whether the best bid meets it")
+    buy_now: str | None
+    min_increment: str | None
+    best_bid: str | None = Field(description="english: the leading bid's amount")
+    next_minimum: str | None = Field(description="english: the least a new bid may be; fixed_price: the price")
+    bid_count: int
+    opens_at: Timestamp
+    closes_at: Timestamp
+    winner: str | None
+    sold_price: str | None
+    ended_at: Timestamp
+    version: int
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class BidOut(Output):
+    id: str
+    lot: str
+    kind: Literal["bid", "offer"]
+    bidder: str = Field(description="handle")
+    amount: str = Field(description="the bid; a proxy bid's rises as others bid, up to its max_amount")
+    max_amount: str | None = Field(description="a proxy bid's ceiling; shown to its bidder only")
+    symbol: str
+    state: Literal["held", "released", "won"]
+    hold: str = Field(description="the ledger entry that holds the payment in the lot's escrow")
+    settled: str | None = Field(description="the entry that gave the payment back, or to the seller")
+    created_at: Timestamp
+
+
+class LotDetailOut(LotOut):
+    bids: list[BidOut] = Field(description=f"its bids or offers, newest first (at most {HISTORY})")
+
+
+async def _types(ids: set[str]) -> dict[str, TokenType]:
+    return {t.id: t for t in await TokenType.filter(id__in=list(ids))}
+
+
+async def _actors(ids: set[str]) -> dict[str, Actor]:
+    return {a.id: a for a in await Actor.filter(id__in=list(ids))}
+
+
+def _text(minor: int | None, token_type: TokenType) -> str | None:
+    return None if minor is None else to_decimal_string(minor, token_type.smallest_unit)
+
+
+def _next_minimum(lot: Lot) -> int | None:
+    """The least a bid may be now: the price (fixed_price), the start, or the best plus the increment."""
+    if lot.kind == LotKind.FIXED_PRICE.value:
+        least = lot.price
+    elif lot.kind == LotKind.ENGLISH_AUCTION.value:
+        least = lot.start_price if lot.best_amount is None else lot.best_amount + (lot.min_increment or 1)
+    else:
+        least = None
+    return None if least is None else int(least)
+
+
+async def lot_views(ctx: Context, lots: Sequence[Lot]) -> list[dict[str, Any]]:
+    types = await _types({lot.item_type_id for lot in lots} | {lot.price_type_id for lot in lots})
+    actors = await _actors({lot.seller_id for lot in lots} | {lot.winner_id for lot in lots if lot.winner_id})
+    domain = ctx.site.domain
+    views = []
+    for lot in lots:
+        item, price = types[lot.item_type_id], types[lot.price_type_id]
+        mine = ctx.actor is not None and ctx.actor.id == lot.seller_id
+        views.append({
+            "id": lot.id, "kind": lot.kind, "state": lot.state, "title": lot.title, "description": lot.description,
+            "seller": actors[lot.seller_id].handle(domain),
+            "item": {"type": item.id, "symbol": item.symbol, "amount": _text(lot.item_amount, item), "tokens": list(lot.tokens),
+                     "set": lot.set_id},
+            "price_type": price.id, "price_symbol": price.symbol,
+            "price": _text(lot.price, price), "start_price": _text(lot.start_price, price),
+            "reserve": _text(lot.reserve, price) if mine else None,
+            "reserve_met": None if lot.reserve is None else (lot.best_amount or 0) >= lot.reserve,
+            "buy_now": _text(lot.buy_now, price), "min_increment": _text(lot.min_increment, price),
+            "best_bid": _text(lot.best_amount, price),
+            "next_minimum": _text(_next_minimum(lot), price) if lot.state == LotState.OPEN.value else None,
+            "bid_count": lot.bid_count, "opens_at": iso(lot.opens_at), "closes_at": iso(lot.closes_at),
+            "winner": actors[lot.winner_id].handle(domain) if lot.winner_id else None,
+            "sold_price": _text(lot.sold_price, price), "ended_at": iso(lot.ended_at), "version": lot.version,
+            "created_at": iso(lot.created_at), "updated_at": iso(lot.updated_at),
+        })
+    return views
+
+
+async def bid_views(ctx: Context, bids: Sequence[Bid]) -> list[dict[str, Any]]:
+    lots = {lot.id: lot for lot in await Lot.filter(id__in=list({bid.lot_id for bid in bids}))}
+    types = await _types({lot.price_type_id for lot in lots.values()})
+    actors = await _actors({bid.bidder_id for bid in bids})
+    me = ctx.actor.id if ctx.actor is not None else None
+    views = []
+    for bid in bids:
+        price = types[lots[bid.lot_id].price_type_id]
+        views.append({
+            "id": bid.id, "lot": bid.lot_id, "kind": bid.kind, "bidder": actors[bid.bidder_id].handle(ctx.site.domain),
+            "amount": _text(bid.amount, price),
+            "max_amount": _text(bid.max_amount, price) if me == bid.bidder_id else None, "symbol": price.symbol, "state": bid.state, "hold": bid.hold_id,
+            "settled": bid.settled_id, "created_at": iso(bid.created_at),
+        })
+    return views
+
+
+async def _detail(ctx: Context, lot: Lot) -> dict[str, Any]:
+    [view] = await lot_views(ctx, [lot])
+    bids = await Bid.filter(lot_id=lot.id).order_by("-id").limit(HISTORY)
+    return {**view, "bids": await bid_views(ctx, bids)}
+
+
+# ---------------------------------------------------------------- lots
+
+
+class LotCreateInput(Input):
+    kind: LotKind
+    type: str | None = Field(
+        None, min_length=1, max_length=64, description="the token type sold (a type of this server); may be left out with set"
+    )
+    amount: str | None = Field(None, min_length=1, max_length=40, description="fungible types: the units sold")
+    tokens: list[str] | None = Field(None, min_length=1, max_length=MAX_TOKENS, description="unique types: the tokens sold, by id")
+    set: str | None = Field(
+        None, min_length=1, max_length=64, description="a set of yours: its tokens are sold (all of one unique type, all held by you)"
+    )
+    price_type: str = Field(min_length=1, max_length=64, description="the token type paid with (a type of this server)")
+    price: str | None = Field(None, min_length=1, max_length=40, description="fixed_price: the price")
+    start_price: str | None = Field(None, min_length=1, max_length=40, description="english_auction: the least first bid")
+    reserve: str | None = Field(None, min_length=1, max_length=40, description="english_auction: unsold below this")
+    buy_now: str | None = Field(None, min_length=1, max_length=40, description="english_auction: a bid of this much wins at once")
+    min_increment: str | None = Field(None, min_length=1, max_length=40, description="english_auction: default the smallest unit")
+    opens_at: datetime | None = Field(None, description="bids are taken from then (default: now)")
+    closes_at: datetime | None = Field(None, description="required for english_auction; optional otherwise")
+    title: str = Field("", max_length=200)
+    description: str = Field("", max_length=5000)
+
+    @field_validator("tokens")
+    @classmethod
+    def _distinct(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("a token may be named once")
+        return value
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> LotCreateInput:
+        if sum(value is not None for value in (self.amount, self.tokens, self.set)) != 1:
+            raise ValueError("give one of amount (a fungible type), tokens (a unique type) or set (its tokens)")
+        if self.type is None and self.set is None:
+            raise ValueError("give the type sold")
+        if self.kind is LotKind.FIXED_PRICE and self.price is None:
+            raise ValueError("a fixed_price lot needs a price")
+        if self.kind is not LotKind.FIXED_PRICE and self.price is not None:
+            raise ValueError("only a fixed_price lot has a price")
+        auction_fields = (self.start_price, self.reserve, self.buy_now, self.min_increment)
+        if self.kind is LotKind.ENGLISH_AUCTION:
+            if self.start_price is None or self.closes_at is None:
+                raise ValueError("an english_auction needs start_price and closes_at")
+        elif any(value is not None for value in auction_fields):
+            raise ValueError("start_price, reserve, buy_now and min_increment are for an english_auction")
+        return self
+
+
+async def _local_type(type_id: str, field: str) -> TokenType:
+    token_type = await TokenType.get_or_none(id=type_id, is_deleted=False)
+    if token_type is None:
+        raise NotFound(f"there is no token type {type_id!r} on this server", code="type-not-found")
+    return token_type
+
+
+def _minor(value: str | None, token_type: TokenType, field: str) -> int | None:
+    return None if value is None else to_minor(value, token_type.smallest_unit, field=field)
+
+
+async def _set_tokens(seller: Actor, set_id: str) -> list[str]:
+    """The tokens of a set of the seller's, in the order they were added."""
+    token_set = await TokenSet.get_or_none(id=set_id, is_deleted=False)
+    if token_set is None:
+        raise NotFound(f"there is no set {set_id!r}", code="set-not-found")
+    if token_set.owner_id != seller.id:
+        raise Forbidden("only the owner of a set can sell it", code="not-owner")
+    members = await SetMember.filter(set_id=set_id).order_by("id").values_list("token_id", flat=True)
+    if not members:
+        raise Unprocessable("this set has no tokens to sell", code="empty-set")
+    if len(members) > MAX_TOKENS:
+        raise Unprocessable(f"a lot sells at most {MAX_TOKENS} tokens; this set has {len(members)}", code="too-many-tokens")
+    return [str(token_id) for token_id in members]
+
+
+async def _new_escrow(lot_id: str) -> Actor:
+    """The lot's escrow: a local actor with no user (so no one signs in as it or names it in a
+    give) and a username no user can take (a dot)."""
+    return await Actor.create(kind=ESCROW_KIND, username=f"escrow.{lot_id.lower()}", display_name=f"Escrow of lot {lot_id}")
+
+
+@REGISTRY.operation("market.lots.create", LotCreateInput, output=LotDetailOut)
+async def create_lot(ctx: Context, params: LotCreateInput) -> dict[str, Any]:
+    """List a lot: what it sells is held in the lot's escrow at once (409 when not yours or already held)."""
+    seller = ctx.require_actor()
+    tokens = params.tokens
+    if params.set is not None:
+        tokens = await _set_tokens(seller, params.set)
+    type_id = params.type
+    if type_id is None:
+        assert tokens  # the input's validator; _set_tokens refuses an empty set
+        type_id = (await get_visible_token(ctx, tokens[0])).type_id
+    item_type = await _local_type(type_id, "type")
+    price_type = await _local_type(params.price_type, "price_type")
+    if not price_type.fungible:
+        raise Unprocessable(
+            "a lot is paid in units of a fungible type; unique tokens cannot be a price", code="unique-type",
+            errors=[{"field": "price_type", "message": "must be a fungible type"}],
+        )
+    now = _now()
+    opens_at, closes_at = _aware(params.opens_at), _aware(params.closes_at)
+    if closes_at is not None and closes_at <= max(now, opens_at or now):
+        raise Unprocessable("closes_at must be in the future and after opens_at", code="invalid-closing-time",
+                            errors=[{"field": "closes_at", "message": "must be later"}])
+    if item_type.fungible != (params.amount is not None):
+        raise Unprocessable(
+            "a fungible type is sold by amount, a unique type by tokens", code="unique-type" if params.amount else "fungible-type",
+        )
+    price = _minor(params.price, price_type, "price")
+    start = _minor(params.start_price, price_type, "start_price")
+    reserve = _minor(params.reserve, price_type, "reserve")
+    buy_now = _minor(params.buy_now, price_type, "buy_now")
+    increment = _minor(params.min_increment, price_type, "min_increment")
+    if params.kind is LotKind.ENGLISH_AUCTION:
+        increment = increment or 1
+        if buy_now is not None and start is not None and buy_now < start:
+            raise Unprocessable("buy_now must be at least start_price", code="invalid-price",
+                                errors=[{"field": "buy_now", "message": "below start_price"}])
+    lot_id = new_id()
+    escrow = await _new_escrow(lot_id)
+    description = f"held for lot {lot_id}"
+    lot = Lot(
+        id=lot_id, seller_id=seller.id, escrow_id=escrow.id, kind=params.kind.value, title=params.title,
+        description=params.description, item_type_id=item_type.id, price_type_id=price_type.id, price=price,
+        start_price=start, reserve=reserve, buy_now=buy_now, min_increment=increment, opens_at=opens_at,
+        closes_at=closes_at, item_amount=0, tokens=[], set_id=params.set,
+    )
+    if params.amount is not None:
+        lot.item_amount = to_minor(params.amount, item_type.smallest_unit)
+        lot.item_hold_id = await _hold(ctx, seller, item_type, lot.item_amount, escrow, description)
+    else:
+        assert tokens is not None  # the input's validator
+        for token_id in tokens:
+            token = await get_visible_token(ctx, token_id)
+            if token.type_id != item_type.id:
+                raise Unprocessable(f"token {token_id} is not of type {item_type.id}", code="token-type-mismatch")
+            await _hold_token(ctx, seller, token, item_type, escrow, description)
+        lot.tokens = list(tokens)
+        lot.item_amount = unit(item_type) * len(tokens)
+    await lot.save()
+    if closes_at is not None:
+        await LotClose.create(lot_id=lot.id, state=CloseState.PENDING.value, next_at=closes_at)
+    await ctx.emit("market.lot.created", "market_lot", lot.id, _lot_payload(lot, item_type))
+    return await _detail(ctx, lot)
+
+
+class LotListInput(ListInput):
+    type: str | None = Field(None, min_length=1, max_length=64, description="the token type sold")
+    kind: LotKind | None = None
+    seller: str | None = Field(None, min_length=1, max_length=320, description="username")
+    state: Literal["open", "sold", "unsold", "withdrawn", "all"] = "open"
+    closing_soon: bool = Field(False, description="only open lots that close within a day, soonest first")
+
+
+@REGISTRY.operation("market.lots.list", LotListInput, output=Paged[LotOut], access=Access.PUBLIC)
+async def list_lots(ctx: Context, params: LotListInput) -> Any:
+    """Lots, filtered by the type sold, kind, seller, state (default open) or closing soon."""
+    query = Lot.all()
+    if params.type:
+        query = query.filter(item_type_id=params.type)
+    if params.kind:
+        query = query.filter(kind=params.kind.value)
+    if params.seller:
+        username = params.seller.lower().lstrip("@").partition("@")[0]
+        query = query.filter(seller__username=username, seller__domain="")
+    if params.state != "all":
+        query = query.filter(state=params.state)
+    if params.closing_soon:
+        now = _now()
+        query = query.filter(state=LotState.OPEN.value, closes_at__gt=now, closes_at__lte=now + CLOSING_SOON)
+    page = await paginate(query, params)
+    page.items = await lot_views(ctx, page.items)
+    if params.closing_soon:
+        page.items.sort(key=lambda view: view["closes_at"] or "")
+    return page
+
+
+class LotIdInput(Input):
+    id: str = ID
+
+
+async def _lot(lot_id: str) -> Lot:
+    lot = await Lot.get_or_none(id=lot_id)
+    if lot is None:
+        raise NotFound(f"there is no lot {lot_id!r}", code="lot-not-found")
+    return lot
+
+
+@REGISTRY.operation("market.lots.get", LotIdInput, output=LotDetailOut, access=Access.PUBLIC)
+async def get_lot(ctx: Context, params: LotIdInput) -> dict[str, Any]:
+    """A lot with its bid (or offer) history."""
+    return await _detail(ctx, await _lot(params.id))
+
+
+async def _lock_open(lot_id: str) -> Lot:
+    """Lock the lot's row for this transaction (the bump is the lock on PostgreSQL) if it is
+    open, and read it as it is now; 404 or 409 lot-not-open otherwise."""
+    bumped = await Lot.filter(id=lot_id, state=LotState.OPEN.value).update(version=_version_plus_one())
+    lot = await _lot(lot_id)
+    if bumped != 1:
+        raise Conflict(f"lot {lot_id} is {lot.state}: it takes no more changes", code="lot-not-open")
+    return lot
+
+
+def _version_plus_one() -> Any:
+    return F("version") + 1
+
+
+def _check_seller(ctx: Context, lot: Lot) -> Actor:
+    actor = ctx.require_actor()
+    if actor.id != lot.seller_id:
+        raise Forbidden("only the seller may do this", code="not-seller")
+    return actor
+
+
+class LotUpdateInput(Input):
+    id: str = ID
+    title: str | None = Field(None, max_length=200)
+    description: str | None = Field(None, max_length=5000)
+    price: str | None = Field(None, min_length=1, max_length=40, description="fixed_price only")
+    reserve: str | None = Field(None, min_length=1, max_length=40, description="english_auction only")
+    buy_now: str | None = Field(None, min_length=1, max_length=40, description="english_auction only")
+
+
+@REGISTRY.operation("market.lots.update", LotUpdateInput, output=LotDetailOut)
+async def update_lot(ctx: Context, params: LotUpdateInput) -> dict[str, Any]:
+    """Change an open lot's title, description or prices; locked once it has a bid (409 lot-locked)."""
+    lot = await _lock_open(params.id)
+    _check_seller(ctx, lot)
+    if lot.bid_count:
+        raise Conflict("this lot has bids: it can no longer be changed", code="lot-locked")
+    ctx.check_version(lot.version - 1, "lot")
+    price_type = await TokenType.get(id=lot.price_type_id)
+    changes: dict[str, Any] = {}
+    for name in ("title", "description"):
+        if getattr(params, name) is not None:
+            changes[name] = getattr(params, name)
+    allowed = {"price": LotKind.FIXED_PRICE.value, "reserve": LotKind.ENGLISH_AUCTION.value, "buy_now": LotKind.ENGLISH_AUCTION.value}
+    for name, kind in allowed.items():
+        value = getattr(params, name)
+        if value is None:
+            continue
+        if lot.kind != kind:
+            raise Unprocessable(f"a {lot.kind} lot has no {name}", code="wrong-kind", errors=[{"field": name, "message": "not for this kind"}])
+        changes[name] = _minor(value, price_type, name)
+    if changes:
+        await Lot.filter(id=lot.id).update(**changes)
+    return await _detail(ctx, await _lot(lot.id))
+
+
+@REGISTRY.operation("market.lots.withdraw", LotIdInput, output=LotDetailOut)
+async def withdraw_lot(ctx: Context, params: LotIdInput) -> dict[str, Any]:
+    """Take an open lot off the market before its first bid; what it sells goes back to you."""
+    lot = await _lock_open(params.id)
+    seller = _check_seller(ctx, lot)
+    if lot.bid_count:
+        raise Conflict("this lot has bids or offers: it can no longer be withdrawn", code="lot-locked")
+    await Lot.filter(id=lot.id).update(state=LotState.WITHDRAWN.value, ended_at=_now())
+    item_type = await TokenType.get(id=lot.item_type_id)
+    escrow = await Actor.get(id=lot.escrow_id)
+    await _hand_over_items(_as_escrow(ctx, escrow), lot, item_type, seller, f"released: lot {lot.id} withdrawn")
+    await ctx.emit("market.lot.withdrawn", "market_lot", lot.id, _lot_payload(lot, item_type))
+    return await _detail(ctx, await _lot(lot.id))
+
+
+# ---------------------------------------------------------------- bids and offers
+
+
+class BidInput(Input):
+    id: str = ID
+    amount: str | None = Field(
+        None, min_length=1, max_length=40,
+        description="what you bid; fixed_price: the price (may be left out); with max_amount, default the least bid",
+    )
+    max_amount: str | None = Field(
+        None, min_length=1, max_length=40,
+        description="english_auction: a proxy bid's ceiling; it is held, and your bid rises by the increment "
+        "when someone bids more, up to it",
+    )
+
+
+class OfferInput(Input):
+    id: str = ID
+    amount: str = Field(min_length=1, max_length=40, description="what you offer; held until the seller decides")
+
+
+async def _open_for_bids(ctx: Context, lot_id: str) -> tuple[Lot, Actor]:
+    lot = await _lock_open(lot_id)
+    bidder = ctx.require_actor()
+    if bidder.id == lot.seller_id:
+        raise Forbidden("you cannot bid on your own lot", code="own-lot")
+    now = _now()
+    opens_at, closes_at = _aware(lot.opens_at), _aware(lot.closes_at)
+    if opens_at is not None and now < opens_at:
+        raise Conflict(f"lot {lot.id} opens at {iso(lot.opens_at)}", code="lot-not-open-yet")
+    if closes_at is not None and now >= closes_at:
+        raise Conflict(f"lot {lot.id} closed at {iso(lot.closes_at)}", code="lot-closed")
+    return lot, bidder
+
+
+async def _place(
+    ctx: Context, lot: Lot, bidder: Actor, price_type: TokenType, kind: BidKind, amount: int, max_amount: int | None = None
+) -> Bid:
+    """Hold the payment (a proxy bid: its ceiling) in the lot's escrow and record the bid (held)."""
+    escrow = await Actor.get(id=lot.escrow_id)
+    held = amount if max_amount is None else max_amount
+    hold = await _hold(ctx, bidder, price_type, held, escrow, f"held for lot {lot.id}: {kind.value}")
+    bid = await Bid.create(
+        lot_id=lot.id, bidder_id=bidder.id, kind=kind.value, amount=amount, max_amount=max_amount, hold_id=hold
+    )
+    await Lot.filter(id=lot.id).update(bid_count=lot.bid_count + 1)
+    lot.bid_count += 1
+    await ctx.emit("market.bid.placed", "market_bid", bid.id, _bid_payload(lot, price_type, bid, hold))
+    return bid
+
+
+@REGISTRY.operation("market.bids.place", BidInput, output=BidOut)
+async def place_bid(ctx: Context, params: BidInput) -> dict[str, Any]:
+    """Bid on an english auction (the payment is held; the bid it beats is given back at once),
+    or buy a fixed_price lot (paid and handed over at once)."""
+    lot, bidder = await _open_for_bids(ctx, params.id)
+    price_type = await TokenType.get(id=lot.price_type_id)
+    if lot.kind == LotKind.OFFERS.value:
+        raise Unprocessable("this lot takes offers: POST /api/v1/market/lots/{id}/offers", code="wrong-kind")
+    if lot.kind == LotKind.FIXED_PRICE.value:
+        assert lot.price is not None
+        amount = lot.price if params.amount is None else to_minor(params.amount, price_type.smallest_unit)
+        if amount != lot.price:
+            raise Unprocessable(
+                f"this lot sells for {_text(lot.price, price_type)} {price_type.symbol}", code="wrong-price",
+                errors=[{"field": "amount", "message": "must be the price"}],
+            )
+        bid = await _place(ctx, lot, bidder, price_type, BidKind.BID, amount)
+        await _award(ctx, lot, bid, price_type)
+        return (await bid_views(ctx, [await Bid.get(id=bid.id)]))[0]
+    return await _bid_in_auction(ctx, lot, bidder, price_type, params)
+
+
+def _too_low(least: int, price_type: TokenType, field: str = "amount") -> Unprocessable:
+    return Unprocessable(
+        f"a bid must be at least {_text(least, price_type)} {price_type.symbol}", code="bid-too-low",
+        errors=[{"field": field, "message": f"at least {_text(least, price_type)}"}],
+    )
+
+
+async def _bid_in_auction(ctx: Context, lot: Lot, bidder: Actor, price_type: TokenType, params: BidInput) -> dict[str, Any]:
+    """An english auction's bid, with eBay's proxy rule: each bid stands for its ceiling (a proxy's
+    max_amount, else its amount); the higher ceiling leads, at one increment above the other
+    ceiling (never above its own; at the reserve when its ceiling reaches that); on a tie the
+    earlier bid leads. The bid that does not lead is given back at once."""
+    least = _next_minimum(lot)
+    assert least is not None
+    increment = lot.min_increment or 1
+    if params.amount is None and params.max_amount is None:
+        raise Unprocessable("give the amount you bid", code="amount-required", errors=[{"field": "amount", "message": "required"}])
+    ceiling = None if params.max_amount is None else to_minor(params.max_amount, price_type.smallest_unit, field="max_amount")
+    amount = least if params.amount is None else to_minor(params.amount, price_type.smallest_unit)
+    if amount < least:
+        raise _too_low(least, price_type)
+    if ceiling is not None and ceiling < amount:
+        raise Unprocessable("max_amount must be at least the amount", code="invalid-max-amount",
+                            errors=[{"field": "max_amount", "message": "below the amount"}])
+    leader = await Bid.get_or_none(id=lot.best_bid_id) if lot.best_bid_id else None
+    if leader is not None and leader.state != BidState.HELD.value:
+        leader = None
+    if leader is not None and leader.bidder_id == bidder.id:
+        raise Conflict("you already lead this auction; bid again when someone outbids you", code="already-leading")
+    bid = await _place(ctx, lot, bidder, price_type, BidKind.BID, amount, ceiling)
+    escrow = await Actor.get(id=lot.escrow_id)
+    loser: Bid | None
+    if leader is not None and bid.held <= leader.held:  # the earlier ceiling holds: it rises to meet this one
+        leader.amount = max(leader.amount, min(leader.held, bid.held + increment))
+        winner, loser = leader, bid
+    else:
+        price = amount if leader is None else max(amount, min(bid.held, leader.held + increment))
+        bid.amount = price
+        winner, loser = bid, leader
+    if lot.reserve is not None and winner.held >= lot.reserve > winner.amount:
+        winner.amount = lot.reserve  # a ceiling that reaches the reserve bids the reserve
+    await Bid.filter(id=winner.id).update(amount=winner.amount)
+    await Lot.filter(id=lot.id).update(best_bid_id=winner.id, best_amount=winner.amount)
+    lot.best_bid_id, lot.best_amount = winner.id, winner.amount
+    if loser is not None:
+        await _release_bid(ctx, _as_escrow(ctx, escrow), lot, price_type, loser, "outbid")
+    if lot.buy_now is not None and winner.amount >= lot.buy_now:
+        await _award(ctx, lot, winner, price_type)
+    return (await bid_views(ctx, [await Bid.get(id=bid.id)]))[0]
+
+
+@REGISTRY.operation("market.offers.place", OfferInput, output=BidOut)
+async def place_offer(ctx: Context, params: OfferInput) -> dict[str, Any]:
+    """Make an offer on an offers lot: the amount is held until the seller accepts one (or the lot ends)."""
+    lot, bidder = await _open_for_bids(ctx, params.id)
+    if lot.kind != LotKind.OFFERS.value:
+        raise Unprocessable("this lot does not take offers: POST /api/v1/market/lots/{id}/bids", code="wrong-kind")
+    price_type = await TokenType.get(id=lot.price_type_id)
+    bid = await _place(ctx, lot, bidder, price_type, BidKind.OFFER, to_minor(params.amount, price_type.smallest_unit))
+    return (await bid_views(ctx, [bid]))[0]
+
+
+class AwardInput(Input):
+    id: str = ID
+    offer: str = Field(min_length=1, max_length=64, description="the offer you accept")
+
+
+@REGISTRY.operation("market.lots.award", AwardInput, output=LotDetailOut)
+async def award_lot(ctx: Context, params: AwardInput) -> dict[str, Any]:
+    """Accept one offer on your offers lot: it is sold to that bidder, every other offer is given back."""
+    lot = await _lock_open(params.id)
+    _check_seller(ctx, lot)
+    if lot.kind != LotKind.OFFERS.value:
+        raise Unprocessable("only an offers lot is awarded by its seller; an auction is awarded at its close", code="wrong-kind")
+    closes_at = _aware(lot.closes_at)
+    if closes_at is not None and _now() >= closes_at:
+        raise Conflict(f"lot {lot.id} closed at {iso(lot.closes_at)}: its offers are being given back", code="lot-closed")
+    offer = await Bid.get_or_none(id=params.offer, lot_id=lot.id)
+    if offer is None:
+        raise NotFound(f"lot {lot.id} has no offer {params.offer!r}", code="offer-not-found")
+    if offer.state != BidState.HELD.value:
+        raise Conflict(f"offer {offer.id} is {offer.state}", code="offer-not-held")
+    await _award(ctx, lot, offer, await TokenType.get(id=lot.price_type_id))
+    return await _detail(ctx, await _lot(lot.id))
+
+
+class MyBidsInput(ListInput):
+    state: Literal["held", "released", "won", "all"] = "all"
+
+
+@REGISTRY.operation("market.bids.list", MyBidsInput, output=Paged[BidOut], access=Access.USER)
+async def list_my_bids(ctx: Context, params: MyBidsInput) -> Any:
+    """Your bids and offers, newest first."""
+    query = Bid.filter(bidder_id=ctx.require_actor().id)
+    if params.state != "all":
+        query = query.filter(state=params.state)
+    page = await paginate(query, params)
+    page.items = await bid_views(ctx, page.items)
+    return page
+
+
+# ---------------------------------------------------------------- the award and the close
+
+
+async def _award(ctx: Context, lot: Lot, bid: Bid, price_type: TokenType) -> None:
+    """Sell the lot to `bid` in the caller's transaction: the conditional open -> sold decides
+    (409 lot-not-open if another award came first); the item to the winner, the payment to the
+    seller, every other hold given back."""
+    now = _now()
+    won = await Lot.filter(id=lot.id, state=LotState.OPEN.value).update(
+        state=LotState.SOLD.value, winner_id=bid.bidder_id, sold_price=bid.amount, ended_at=now,
+        best_bid_id=bid.id, best_amount=bid.amount,
+    )
+    if won != 1:
+        raise Conflict(f"lot {lot.id} was sold or ended meanwhile", code="lot-not-open")
+    escrow = await Actor.get(id=lot.escrow_id)
+    ectx = _as_escrow(ctx, escrow)
+    item_type = await TokenType.get(id=lot.item_type_id)
+    buyer, seller = await Actor.get(id=bid.bidder_id), await Actor.get(id=lot.seller_id)
+    entries = await _hand_over_items(ectx, lot, item_type, buyer, f"bought in lot {lot.id}")
+    payment = await _pay_out(ectx, price_type, bid.amount, bid.hold_id, seller, f"sold in lot {lot.id}")
+    if bid.held > bid.amount:  # a proxy bid won below its ceiling: the rest goes back
+        await _pay_out(ectx, price_type, bid.held - bid.amount, bid.hold_id, buyer, f"released: rest of your maximum bid (lot {lot.id})")
+    if await Bid.filter(id=bid.id, state=BidState.HELD.value).update(state=BidState.WON.value, settled_id=payment) != 1:
+        raise Conflict("the winning bid changed meanwhile; try again", code="concurrent-change")
+    await _release_all(ctx, ectx, lot, price_type, "another bid won", keep=bid.id)
+    lot.winner_id = bid.bidder_id
+    await ctx.emit("market.lot.sold", "market_lot", lot.id, _lot_payload(lot, item_type))
+    await ctx.emit("market.sale", "market_lot", lot.id, {
+        **{key: value for key, value in _lot_payload(lot, item_type).items() if key != "kind"},
+        "buyer": bid.bidder_id, "price": to_decimal_string(bid.amount, price_type.smallest_unit),
+        "entries": [*entries, payment],
+    })
+
+
+async def _leave_unsold(ctx: Context, lot: Lot) -> None:
+    """The lot ends without a sale: every hold goes back (bids to bidders, the item to the seller)."""
+    ended = await Lot.filter(id=lot.id, state=LotState.OPEN.value).update(state=LotState.UNSOLD.value, ended_at=_now())
+    if ended != 1:
+        return
+    escrow, seller = await Actor.get(id=lot.escrow_id), await Actor.get(id=lot.seller_id)
+    ectx = _as_escrow(ctx, escrow)
+    price_type, item_type = await TokenType.get(id=lot.price_type_id), await TokenType.get(id=lot.item_type_id)
+    await _release_all(ctx, ectx, lot, price_type, "the lot closed unsold")
+    await _hand_over_items(ectx, lot, item_type, seller, f"released: lot {lot.id} closed unsold")
+    await ctx.emit("market.lot.unsold", "market_lot", lot.id, _lot_payload(lot, item_type))
+
+
+async def close_lot(ctx: Context, lot_id: str) -> str:
+    """Close a lot at its closing time (in the caller's transaction): an english auction is sold to
+    its best bid if that meets the reserve; anything else still open ends unsold. Returns what
+    happened: sold, unsold, or ended (it had ended before: nothing to do)."""
+    bumped = await Lot.filter(id=lot_id, state=LotState.OPEN.value).update(version=_version_plus_one())
+    if bumped != 1:
+        return "ended"
+    lot = await _lot(lot_id)
+    meets_reserve = lot.reserve is None or (lot.best_amount or 0) >= lot.reserve
+    if lot.kind == LotKind.ENGLISH_AUCTION.value and lot.best_bid_id is not None and meets_reserve:
+        bid = await Bid.get(id=lot.best_bid_id)
+        await _award(ctx, lot, bid, await TokenType.get(id=lot.price_type_id))
+        return "sold"
+    await _leave_unsold(ctx, lot)
+    return "unsold"
+
+
+@MARKET_CLOSES.handler(may={CloseState.DONE.value})
+async def close_due_lot(site: Site, row: LotClose, lease: Lease) -> Outcome:
+    """The runner's handler: close the lot and record the close in one transaction."""
+    ctx = Context(site=site, system=True)
+    async with in_transaction():
+        outcome = await close_lot(ctx, row.lot_id)
+        return await lease.commit(row, Go(CloseState.DONE.value, values={"outcome": outcome}))

@@ -1,0 +1,163 @@
+"""The market pages: browse lots, one lot (bid, offer, buy, award, withdraw), sell, my lots, my bids.
+
+They call the market operations as the API does (models/operations/market.py); no JavaScript.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from models.errors import DomainError
+from models.registry import REGISTRY
+
+from ..appkeys import CTX
+from .base import FormError, call, page, page_size, read_form, redirect, render, require_signed_in
+
+__all__ = [
+    "award", "bid", "browse_page", "create_lot", "lot_page", "my_bids_page", "my_lots_page", "offer", "time_left", "withdraw",
+]
+
+BROWSE = "/app/market"
+MINE = "/app/market/mine"
+KINDS = {"fixed_price": "Fixed price", "offers": "Offers", "english_auction": "Auction"}
+
+
+def time_left(closes_at: str | None, state: str, now: datetime | None = None) -> str:
+    """The time to the close in words: "2 days 3 hours left", "5 minutes left", "closed"."""
+    if state != "open":
+        return state
+    if not closes_at:
+        return "no closing time"
+    moment = datetime.fromisoformat(closes_at)
+    seconds = int((moment - (now or datetime.now(UTC))).total_seconds())
+    if seconds <= 0:
+        return "closing now"
+    parts = []
+    for size, name in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count} {name}{'' if count == 1 else 's'}")
+    return (" ".join(parts[:2]) or "less than a minute") + " left"
+
+
+def _lot_rows(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**item, "left": time_left(item["closes_at"], item["state"]), "kind_name": KINDS[item["kind"]]} for item in items]
+
+
+@page
+async def browse_page(request: web.Request) -> web.StreamResponse:
+    ctx = request[CTX]
+    query = request.query
+    filters = {key: query[key] for key in ("type", "kind") if query.get(key)}
+    if query.get("closing_soon"):
+        filters["closing_soon"] = "true"
+    error = ""
+    try:
+        lots = await REGISTRY.call(ctx, "market.lots.list", {**filters, "page_size": page_size(ctx)})
+        items = lots.items
+    except DomainError as problem:
+        items, error = [], problem.detail
+    return render(request, "market.html.j2", lots=_lot_rows(items), filters=filters, kinds=KINDS, error=error)
+
+
+async def _lot_page(request: web.Request, *, error: str = "", errors: dict[str, str] | None = None, status: int = 200) -> web.Response:
+    ctx = request[CTX]
+    lot = await REGISTRY.call(ctx, "market.lots.get", {"id": request.match_info["id"]})
+    mine = ctx.actor is not None and lot["seller"] == ctx.actor.handle(ctx.site.domain)
+    return render(
+        request, "market_lot.html.j2", status=status, lot=lot, left=time_left(lot["closes_at"], lot["state"]),
+        kind_name=KINDS[lot["kind"]], mine=mine, error=error, errors=errors or {},
+    )
+
+
+@page
+async def lot_page(request: web.Request) -> web.StreamResponse:
+    return await _lot_page(request)
+
+
+async def _act(request: web.Request, operation: str, data: dict[str, Any], done: str) -> web.StreamResponse:
+    require_signed_in(request)
+    try:
+        await call(request, operation, data)
+    except FormError as error:
+        general = error.general if not error.fields else "; ".join(error.fields.values())
+        return await _lot_page(request, error=general, errors=error.fields, status=error.status)
+    raise redirect(f"/app/market/lots/{request.match_info['id']}", done)
+
+
+@page
+async def bid(request: web.Request) -> web.StreamResponse:
+    form = await read_form(request)
+    data = {"id": request.match_info["id"]}
+    for name in ("amount", "max_amount"):
+        if form.get(name, "").strip():
+            data[name] = form[name].strip()
+    return await _act(request, "market.bids.place", data, "Your bid is placed; its payment is held until the lot ends.")
+
+
+@page
+async def offer(request: web.Request) -> web.StreamResponse:
+    form = await read_form(request)
+    data = {"id": request.match_info["id"], "amount": form.get("amount", "").strip()}
+    return await _act(request, "market.offers.place", data, "Your offer is made; its amount is held until the seller decides.")
+
+
+@page
+async def award(request: web.Request) -> web.StreamResponse:
+    form = await read_form(request)
+    data = {"id": request.match_info["id"], "offer": form.get("offer", "")}
+    return await _act(request, "market.lots.award", data, "Sold. The other offers were given back.")
+
+
+@page
+async def withdraw(request: web.Request) -> web.StreamResponse:
+    return await _act(request, "market.lots.withdraw", {"id": request.match_info["id"]}, "Lot withdrawn; its units are yours again.")
+
+
+async def _mine(request: web.Request, *, values: dict[str, str] | None = None, errors: dict[str, str] | None = None,
+                error: str = "", status: int = 200) -> web.Response:
+    ctx = request[CTX]
+    lots = await REGISTRY.call(ctx, "market.lots.list", {"seller": ctx.actor.username, "state": "all", "page_size": page_size(ctx)})
+    return render(
+        request, "market_mine.html.j2", status=status, lots=_lot_rows(lots.items), kinds=KINDS,
+        values=values or {"kind": "fixed_price"}, errors=errors or {}, error=error,
+    )
+
+
+@page
+async def my_lots_page(request: web.Request) -> web.StreamResponse:
+    require_signed_in(request)
+    return await _mine(request)
+
+
+_LOT_FIELDS = ("kind", "type", "amount", "price_type", "price", "start_price", "reserve", "buy_now", "min_increment",
+               "closes_at", "title", "description")
+
+
+@page
+async def create_lot(request: web.Request) -> web.StreamResponse:
+    require_signed_in(request)
+    form = await read_form(request)
+    values = {name: form.get(name, "").strip() for name in (*_LOT_FIELDS, "tokens")}
+    data: dict[str, Any] = {name: values[name] for name in _LOT_FIELDS if values[name]}
+    if values["tokens"]:
+        data["tokens"] = [part.strip() for part in values["tokens"].replace(",", " ").split() if part.strip()]
+    if "closes_at" in data and len(data["closes_at"]) == 16:  # datetime-local: minutes, no zone; taken as UTC
+        data["closes_at"] += ":00Z"
+    try:
+        created = await call(request, "market.lots.create", data)
+    except FormError as error:
+        fields = {name.split(".")[0]: message for name, message in error.fields.items()}
+        return await _mine(request, values=values, errors=fields, error=error.general if not fields else "", status=error.status)
+    raise redirect(f"/app/market/lots/{created['id']}", "Lot listed; what it sells is held until it ends.")
+
+
+@page
+async def my_bids_page(request: web.Request) -> web.StreamResponse:
+    require_signed_in(request)
+    ctx = request[CTX]
+    bids = await REGISTRY.call(ctx, "market.bids.list", {"page_size": page_size(ctx)})
+    return render(request, "market_bids.html.j2", bids=bids.items)

@@ -58,8 +58,8 @@ class Context:
     actor: Actor | None = None
     if_match: str | None = None
     system: bool = False  # trusted internal caller (CLI, demo): passes permission checks
-    # a remote actor whose signed request this origin carries out (its units of our types): it
-    # acts as `actor`, with no user here (models/operations/remote_spends.py)
+    # `actor` acts with no user here: a remote holder whose signed request this origin carries
+    # out (models/operations/remote_spends.py), or a lot's escrow (models/operations/market.py)
     remote: bool = False
     client_address: str | None = None  # the caller's IP address, as the server layer determined it
     extra: dict[str, Any] = field(default_factory=dict)

@@ -133,6 +133,22 @@ async def _check_embedded_proof(site: Site, activity: Mapping[str, Any]) -> None
         raise Forbidden(f"the embedded object's proof was refused: {error.reason}", code="bad-proof") from None
 
 
+async def checked_sender(
+    site: Site, request: IncomingRequest, actor_uri: str, *, accept_gone: bool = False
+) -> RemoteActor:
+    """The remote actor whose key signed a request, which must be `actor_uri`'s; blocked domains
+    and actors are refused first (403), a signature that does not check is 401. The inbox and
+    the ledger endpoint (federation/onward.py) take their senders through here."""
+    if (await closed_domains()).get(domain_of(actor_uri)) == "blocked":
+        raise Forbidden("this server does not accept activities from your domain", code="domain-blocked")
+    if actor_uri in await blocked_actors():
+        raise Forbidden("this server does not accept activities from this actor", code="actor-blocked")
+    signer = await signing_actor(site, request, accept_gone=accept_gone)
+    if signer.uri != actor_uri:
+        raise Forbidden("the activity's actor is not the owner of the key that signed it", code="origin-mismatch")
+    return signer
+
+
 async def receive(site: Site, username: str | None, request: IncomingRequest) -> Received:
     """Check and store one inbox POST; raises a DomainError (400/401/403/404/413) to refuse it."""
     row = await _checked_row(site, username, request)
@@ -151,14 +167,8 @@ async def _checked_row(site: Site, username: str | None, request: IncomingReques
     actor_uri = str(as_id(activity["actor"]))
     if activity["type"] == "Delete" and not await RemoteActor.filter(uri=actor_uri, gone_at=None).exists():
         return None  # unknown, or already gone (a repeated Delete of itself)
-    if (await closed_domains()).get(domain_of(actor_uri)) == "blocked":
-        raise Forbidden("this server does not accept activities from your domain", code="domain-blocked")
-    if actor_uri in await blocked_actors():
-        raise Forbidden("this server does not accept activities from this actor", code="actor-blocked")
     deletes_itself = activity["type"] == "Delete" and as_id(activity.get("object")) == actor_uri
-    signer = await signing_actor(site, request, accept_gone=deletes_itself)
-    if signer.uri != actor_uri:
-        raise Forbidden("the activity's actor is not the owner of the key that signed it", code="origin-mismatch")
+    await checked_sender(site, request, actor_uri, accept_gone=deletes_itself)
     if await agent_update_token(site, activity, actor_uri) is None:  # an agent's report is checked when processed
         _check_origin(activity, actor_uri)
         await _check_embedded_proof(site, activity)

@@ -45,7 +45,7 @@ from models.federation import OnwardGive, OnwardState, RemoteActor, RemoteCredit
 from models.holdings import Holding, OnwardOut, exact, minor_of, origin_of, remote_holdings
 from models.ledger import EntryKind
 from models.machines import ONWARD_GIVES
-from models.operations.ledger import resolve_actor, split_handle
+from models.operations.ledger import resolve_actor
 from models.operations.remote_spends import carry_out_request
 from models.outputs import Paged
 from models.paging import ListInput, paginate
@@ -53,11 +53,11 @@ from models.registry import REGISTRY, Access, Input
 
 from . import documents
 from .as2 import as_id, as_list, domain_of, type_of
-from .fetch import FetchError, blocked_actors, closed_domains, post_json, refuse_blocked
-from .follows import find_remote_actor, local_actor_of
+from .fetch import FetchError, post_json, refuse_blocked
+from .follows import local_actor_of
 from .httpsig_core import IncomingRequest
-from .inbox import parse_activity
-from .remote_actors import remote_actor, signing_actor
+from .inbox import checked_sender, parse_activity
+from .remote_actors import remote_actor
 from .remote_gives import apply_confirmed_entry
 from .signed_objects import signed_document
 
@@ -91,15 +91,6 @@ def onward_view(row: OnwardGive) -> dict[str, Any]:
         "attempts": row.attempts, "next_try_at": iso(row.next_at) if row.state == OnwardState.PENDING.value else None,
         "created_at": iso(row.created_at),
     }
-
-
-async def _recipient(ctx: Context, handle: str) -> Actor:
-    """A local user, or a remote actor (looked up now if we have not seen it)."""
-    username, domain = split_handle(handle, ctx)
-    if domain is None:
-        return await resolve_actor(handle, ctx)
-    known = await Actor.get_or_none(username=username, domain=domain, uri__isnull=False)
-    return known if known is not None else await find_remote_actor(ctx.site, f"{username}@{domain}")
 
 
 def _checked_amount(value: str, field: str) -> str:
@@ -197,7 +188,7 @@ async def ask_origin(ctx: Context, kind: str, params: Any) -> dict[str, Any]:
         amount, sources = _checked_amount(params.amount or "", "amount"), []
     target_uri, handle = None, ""
     if kind == "give":
-        recipient = await _recipient(ctx, params.to)
+        recipient = await resolve_actor(params.to, ctx, look_up=True)  # an unseen one is looked up
         if recipient.id == holder.id:
             raise Unprocessable("you cannot give to yourself", code="self-give")
         target_uri, handle = recipient.uri or local_actor_url(ctx.site.base_url, recipient), params.to.strip()
@@ -353,15 +344,10 @@ async def _target(site: Site, uri: Any) -> Actor:
 
 
 async def _sender(site: Site, request: IncomingRequest, activity: Mapping[str, Any]) -> RemoteActor:
-    """The remote actor that signed the request, who must be its actor; blocks apply."""
+    """The remote actor that signed the request, who must be its actor (the inbox's checks,
+    blocks first), with the request's id on its server."""
     actor_uri = str(as_id(activity["actor"]))
-    if (await closed_domains()).get(domain_of(actor_uri)) == "blocked":
-        raise Forbidden("this server does not accept requests from your domain", code="domain-blocked")
-    if actor_uri in await blocked_actors():
-        raise Forbidden("this server does not accept requests from this actor", code="actor-blocked")
-    signer = await signing_actor(site, request)
-    if signer.uri != actor_uri:
-        raise Forbidden("the request's actor is not the owner of the key that signed it", code="origin-mismatch")
+    signer = await checked_sender(site, request, actor_uri)
     if domain_of(str(activity["id"])) != domain_of(actor_uri):
         raise Forbidden("a request's id must live on its actor's server", code="origin-mismatch")
     return signer

@@ -111,11 +111,12 @@ def _actor_from(rows: list[dict[str, Any]], handle: str) -> Actor:
     return sql.load(Actor, rows[0], "a")
 
 
-async def resolve_actor(handle: str, ctx: Context, *, field: str = "to") -> Actor:
-    """The actor a handle names: a local user, or a remote actor we know (see split_handle)."""
+async def resolve_actor(handle: str, ctx: Context, *, field: str = "to", look_up: bool = False) -> Actor:
+    """The actor a handle names: a local user, or a remote actor we know (see split_handle);
+    with `look_up`, one we have not seen yet is looked up now (see _remote_actor)."""
     username, domain = split_handle(handle, ctx)
     if domain is not None:
-        return await _remote_actor(handle, username, domain, field)
+        return await _remote_actor(handle, username, domain, field, ctx.site if look_up else None)
     return _actor_from(await sql.fetch(_actor_sql(), username), handle)
 
 

@@ -266,10 +266,15 @@ async def test_holder__a_give_onward_queued_as_a_job_is_sent_by_the_runner_after
 
 async def test_holder__an_origin_answering_503_leaves_the_give_pending_until_it_answers(fed_api: Api, remote: Remote) -> None:
     token, type_url = await _holder(fed_api, remote)
-    await fed_api.user("frank")
+    frank = await fed_api.user("frank")
     remote.ledger_status = 503
     reply = await fed_api.post("/api/v1/ledger/give", {"type": type_url, "amount": "1", "to": "frank"}, token=token)
     assert (reply.status, reply.body["state"], reply.body["attempts"]) == (202, "pending", 1), reply
+    # only its holder sees it
+    assert_problem(await fed_api.get(f"/api/v1/ledger/remote-gives/{reply.body['id']}", token=frank), 404,
+                   "remote-give-not-found")
+    assert (await fed_api.get("/api/v1/ledger/remote-gives", token=frank, expect=200)).body["items"] == []
+    assert_problem(await fed_api.get("/api/v1/ledger/remote-gives"), 401)
     assert reply.headers["Location"] == f"/api/v1/ledger/remote-gives/{reply.body['id']}"
     assert reply.body["problem"]["code"] == "origin-unreachable" and reply.body["next_try_at"]
     [item] = (await fed_api.get("/api/v1/federation/holdings", token=token, expect=200)).body["items"]

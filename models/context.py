@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ from . import sql
 from .actors import Actor, Role, User
 from .errors import BadInput, Conflict, Forbidden, Unauthorized
 from .events import Event, check_payload
-from .ids import new_id
+from .ids import new_ids
 from .login_throttle import LoginThrottle
 from .settings import FederationSettings, JobSettings, Limits
 
@@ -128,17 +128,19 @@ class Context:
     async def emit(self, name: str, object_type: str, object_id: str, payload: dict[str, Any]) -> None:
         """Record a domain event in the current transaction (the outbox); its payload must match
         the name's declaration in models/events.py."""
-        check_payload(name, payload)
-        self.emitted.append(name)
+        await self.emit_many(name, object_type, [(object_id, payload)])
+
+    async def emit_many(self, name: str, object_type: str, events: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """`emit` for events of one name, each (object id, payload), in that order; many are written
+        by a few multi-row INSERTs (an award giving back thousands of holds)."""
         moment = sql.now()
-        await sql.insert(
-            Event._meta.db_table,
-            id=new_id(),
-            name=name,
-            actor_id=self.actor.id if self.actor else None,
-            object_type=object_type,
-            object_id=object_id,
-            payload=orjson.dumps(payload).decode(),
-            created_at=moment,
-            updated_at=moment,
-        )
+        rows = []
+        for event_id, (object_id, payload) in zip(new_ids(len(events)), events, strict=True):
+            check_payload(name, payload)
+            rows.append({
+                "id": event_id, "name": name, "actor_id": self.actor.id if self.actor else None,
+                "object_type": object_type, "object_id": object_id, "payload": orjson.dumps(payload).decode(),
+                "created_at": moment, "updated_at": moment,
+            })
+        self.emitted.extend(name for _ in rows)
+        await sql.insert_many(Event._meta.db_table, rows)

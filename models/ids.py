@@ -6,7 +6,7 @@ import os
 import threading
 import time
 
-__all__ = ["new_id", "first_id_at"]
+__all__ = ["new_id", "new_ids", "first_id_at"]
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
 _PAIRS = [high + low for high in _ALPHABET for low in _ALPHABET]  # every 10-bit value as two characters
@@ -23,8 +23,8 @@ def _encode(value: int, length: int) -> str:
     return "".join(reversed(chars))
 
 
-def new_id() -> str:
-    """26 characters: 48 bits of milliseconds, then 80 bits random (monotonic per process)."""
+def _reserve(count: int) -> int:
+    """The first of `count` consecutive id values (48 bits of milliseconds, 80 random bits)."""
     global _last
     with _lock:
         millis = time.time_ns() // 1_000_000
@@ -33,9 +33,30 @@ def new_id() -> str:
             millis, randomness = last_millis, last_random + 1
         else:
             randomness = int.from_bytes(os.urandom(10), "big") >> 1
-        _last = (millis, randomness)
-    value = millis << 80 | randomness  # the same text as _encode(millis, 10) + _encode(randomness, 16), faster
-    return "".join([_PAIRS[(value >> shift) & 1023] for shift in _SHIFTS])
+        _last = (millis, randomness + count - 1)
+    return millis << 80 | randomness
+
+
+def _text(value: int) -> str:
+    return "".join([_PAIRS[(value >> shift) & 1023] for shift in _SHIFTS])  # as _encode(value, 26), faster
+
+
+def new_id() -> str:
+    """26 characters: 48 bits of milliseconds, then 80 bits random (monotonic per process)."""
+    return _text(_reserve(1))
+
+
+def new_ids(count: int) -> list[str]:
+    """`count` new ids in order, as `new_id` would make them one by one, at a fraction of the cost
+    (bulk inserts of thousands of rows): consecutive values share all but their last 20 bits."""
+    first = _reserve(count)
+    ids = []
+    high, prefix = -1, ""
+    for value in range(first, first + count):
+        if value >> 20 != high:
+            high, prefix = value >> 20, _text(value)[:-4]
+        ids.append(prefix + _PAIRS[(value >> 10) & 1023] + _PAIRS[value & 1023])
+    return ids
 
 
 def first_id_at(millis: int) -> str:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import time
 
-from models.ids import first_id_at, new_id
+import pytest
+
+from models import ids
+from models.ids import first_id_at, new_id, new_ids
 
 
 def test_new_id__sorts_by_creation_and_sits_within_its_millisecond() -> None:
@@ -18,3 +21,18 @@ def test_new_id__sorts_by_creation_and_sits_within_its_millisecond() -> None:
     for item in made[:50]:
         millis = next(m for m in range(before, after + 1) if first_id_at(m) <= item < first_id_at(m + 1))
         assert before <= millis <= after
+
+
+def test_new_ids__in_order_between_earlier_and_later_ids_also_across_a_carry(monkeypatch: pytest.MonkeyPatch) -> None:
+    earlier = new_id()
+    batch = new_ids(5_000)
+    later = new_id()
+    assert earlier < batch[0] and batch == sorted(batch) and batch[-1] < later and len(set(batch)) == 5_000
+    assert all(len(item) == 26 and set(item) <= set("0123456789abcdefghjkmnpqrstvwxyz") for item in batch)
+    # the random part two below a multiple of 2**20: the prefix the batch shares changes inside it
+    millis = time.time_ns() // 1_000_000 + 60_000
+    monkeypatch.setattr(ids, "_last", (millis, (1 << 40) - 3))
+    crossing = new_ids(4)
+    first = millis << 80 | (1 << 40) - 2
+    assert crossing == [ids._encode(value, 26) for value in range(first, first + 4)]
+    assert crossing[1][:-4] != crossing[2][:-4] and crossing[-1] < new_id()

@@ -6,7 +6,7 @@ Shared by the ledger operations and by token creation (a unique token's mint is 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,13 +21,13 @@ from ..base import iso
 from ..context import Context
 from ..errors import Conflict, Unprocessable
 from ..events import LedgerEntryPayload
-from ..ids import new_id
+from ..ids import new_id, new_ids
 from ..ledger import EntryKind, LedgerEntry, LedgerFlag, LedgerSource
 from ..tokens import Token, TokenType
 
 __all__ = [
-    "EntryRow", "amount_text", "chunks", "entry_rows", "entry_views", "record_entry", "reserve_supply",
-    "spend_token_unit",
+    "EntryRow", "Give", "amount_text", "chunks", "entry_rows", "entry_views", "record_entry", "record_gives",
+    "reserve_supply", "spend_token_unit",
 ]
 
 
@@ -175,6 +175,40 @@ def chunks(values: list[str], size: int = 500) -> list[list[str]]:
     return [values[start : start + size] for start in range(0, len(values), size)]
 
 
+def _entry_columns(entry: NewEntry, token_type: TokenType, author: Actor, recipient: Actor | None) -> dict[str, Any]:
+    """The ledger_entries row of a new entry, ready for `sql.insert_many`."""
+    return {
+        "id": entry.id, "kind": entry.kind, "type_id": token_type.id, "token_id": entry.token_id, "author_id": author.id,
+        "recipient_id": recipient.id if recipient else None, "amount": entry.amount, "remaining": entry.remaining,
+        "description": entry.description, "flags": "[]", "created_at": entry.created_at, "updated_at": entry.created_at,
+    }
+
+
+def _source_rows(entry: NewEntry, spent: Sequence[tuple[str, int]], ids: Iterator[str]) -> list[dict[str, Any]]:
+    """The ledger_sources rows of a new entry, each with the next of `ids`."""
+    return [
+        {"id": next(ids), "entry_id": entry.id, "source_id": source_id, "amount": taken,
+         "created_at": entry.created_at, "updated_at": entry.created_at}
+        for source_id, taken in spent
+    ]
+
+
+def _payload(entry: NewEntry, token_type: TokenType, author: Actor, recipient: Actor | None, domain: str) -> dict[str, Any]:
+    """The `ledger.<kind>` event's payload: the ids of the entry, its type and actors."""
+    payload: LedgerEntryPayload = {
+        "entry": entry.id,
+        "kind": entry.kind,
+        "type": token_type.id,
+        "token": entry.token_id,
+        "author": author.id,
+        "author_handle": author.handle(domain),
+        "recipient": recipient.id if recipient else None,
+        "recipient_handle": recipient.handle(domain) if recipient else None,
+        "amount": amount_text(entry.amount, token_type),
+    }
+    return dict(payload)
+
+
 async def record_entry(
     ctx: Context,
     kind: EntryKind,
@@ -192,7 +226,6 @@ async def record_entry(
     model building cost more than the statements themselves.
     """
     author = ctx.require_actor()
-    moment = sql.now()
     entry = NewEntry(
         id=new_id(),
         kind=kind.value,
@@ -201,45 +234,42 @@ async def record_entry(
         remaining=amount if recipient else 0,
         description=description,
         flags=[],
-        created_at=moment,
+        created_at=sql.now(),
     )
-    await sql.insert(
-        LedgerEntry._meta.db_table,
-        id=entry.id,
-        kind=entry.kind,
-        type_id=token_type.id,
-        token_id=entry.token_id,
-        author_id=author.id,
-        recipient_id=recipient.id if recipient else None,
-        amount=amount,
-        remaining=entry.remaining,
-        description=description,
-        flags="[]",
-        created_at=moment,
-        updated_at=moment,
-    )
-    await sql.insert_many(
-        LedgerSource._meta.db_table,
-        [
-            {"id": new_id(), "entry_id": entry.id, "source_id": source_id, "amount": taken,
-             "created_at": moment, "updated_at": moment}
-            for source_id, taken in spent
-        ],
-    )
+    await sql.insert(LedgerEntry._meta.db_table, **_entry_columns(entry, token_type, author, recipient))
+    await sql.insert_many(LedgerSource._meta.db_table, _source_rows(entry, spent, iter(new_ids(len(spent)))))
     view = _view(entry, token_type, author, recipient, spent, ctx.site.domain)
-    payload: LedgerEntryPayload = {
-        "entry": entry.id,
-        "kind": entry.kind,
-        "type": token_type.id,
-        "token": entry.token_id,
-        "author": author.id,
-        "author_handle": view["author"],
-        "recipient": recipient.id if recipient else None,
-        "recipient_handle": view["recipient"],
-        "amount": view["amount"],
-    }
-    await ctx.emit(f"ledger.{kind.value}", "ledger_entry", entry.id, dict(payload))
+    await ctx.emit(f"ledger.{kind.value}", "ledger_entry", entry.id, _payload(entry, token_type, author, recipient, ctx.site.domain))
     return view
+
+
+@dataclass(frozen=True)
+class Give:
+    """One give of `record_gives`: `amount` to `recipient`, out of the outputs in `spent`."""
+
+    amount: int
+    recipient: Actor
+    spent: list[tuple[str, int]]
+    description: str
+
+
+async def record_gives(ctx: Context, token_type: TokenType, gives: Sequence[Give]) -> list[str]:
+    """`record_entry` for many gives of one author (an escrow giving back its holds): the same
+    entries, sources and `ledger.give` events, in order, written by a few multi-row INSERTs
+    instead of three statements each. The entries' ids, in the order of `gives`."""
+    author = ctx.require_actor()
+    moment = sql.now()
+    entry_ids, source_ids = new_ids(len(gives)), iter(new_ids(sum(len(give.spent) for give in gives)))
+    entries, sources, events = [], [], []
+    for entry_id, give in zip(entry_ids, gives, strict=True):
+        entry = NewEntry(entry_id, EntryKind.GIVE.value, None, give.amount, give.amount, give.description, [], moment)
+        entries.append(_entry_columns(entry, token_type, author, give.recipient))
+        sources += _source_rows(entry, give.spent, source_ids)
+        events.append((entry.id, _payload(entry, token_type, author, give.recipient, ctx.site.domain)))
+    await sql.insert_many(LedgerEntry._meta.db_table, entries)
+    await sql.insert_many(LedgerSource._meta.db_table, sources)
+    await ctx.emit_many(f"ledger.{EntryKind.GIVE.value}", "ledger_entry", events)
+    return entry_ids
 
 
 async def reserve_supply(token_type: TokenType, amount: int) -> None:

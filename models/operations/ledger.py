@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gc
 import re
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
 
@@ -148,6 +148,46 @@ async def _spend_explicit(owner: Actor, token_type: TokenType, sources: list[tup
             )
         spent.append((source_id, amount))
     return spent
+
+
+SPEND_EACH_CHUNK = 1000  # outputs per UPDATE of _spend_each (two values each)
+
+
+async def _spend_each(owner: Actor, token_type: TokenType, sources: Sequence[tuple[int, str]]) -> list[tuple[str, int]]:
+    """Consume exactly `amount` of each named output, each for an entry of its own (an escrow
+    giving back thousands of holds), with one UPDATE per thousand outputs instead of two
+    statements each: the same conditional decrement as `_spend_explicit` (`remaining >= x`,
+    the owner's, of this type), joined to a list of (id, amount); an output named twice counts
+    once. All or nothing, inside the caller's transaction: unless every output was decremented,
+    409 and the caller rolls back. Chunks go in id order, but within one the join picks the
+    order rows are locked in: callers that may race on the same outputs hold a lock of their
+    own (the market: its lot's row)."""
+    ordered = sorted(sources, key=lambda pair: pair[1])
+    for start in range(0, len(ordered), SPEND_EACH_CHUNK):
+        chunk = ordered[start : start + SPEND_EACH_CHUNK]
+        if len(chunk) == 1:  # one output (a bid outbid): a join costs SQLite about 0.1 ms more than this
+            [(amount, source_id)] = chunk
+            changed = await sql.execute(
+                "UPDATE ledger_entries SET remaining = remaining - ? "
+                "WHERE id = ? AND recipient_id = ? AND type_id = ? AND remaining >= ?",
+                amount, source_id, owner.id, token_type.id, amount,
+            )
+        else:
+            # (VALUES ...) names its columns column1, column2 in SQLite and PostgreSQL alike; a WITH
+            # that named them would hide the count from tortoise, which counts an UPDATE's changes only
+            changed = await sql.execute(
+                "UPDATE ledger_entries SET remaining = ledger_entries.remaining - spent.column2 "
+                f"FROM (VALUES {', '.join('(?, CAST(? AS BIGINT))' for _ in chunk)}) AS spent "
+                "WHERE ledger_entries.id = spent.column1 AND ledger_entries.recipient_id = ? "
+                "AND ledger_entries.type_id = ? AND ledger_entries.remaining >= spent.column2",
+                *[value for amount, source_id in chunk for value in (source_id, amount)], owner.id, token_type.id,
+            )
+        if changed != len(chunk):
+            raise Conflict(
+                f"{len(chunk) - changed} of the outputs to spend are not yours, of another type or already spent",
+                code="insufficient",
+            )
+    return [(source_id, amount) for amount, source_id in ordered]
 
 
 async def _spend_from_oldest_output(owner: Actor, token_type: TokenType, amount: int) -> list[tuple[str, int]]:
@@ -799,7 +839,8 @@ _collector_pausers = 0
 
 @contextmanager
 def _collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off while a trace is built, on again after the last.
+    """Python's cyclic garbage collector off while a trace is built (or an award gives back
+    thousands of bids: models/operations/market.py), on again after the last.
 
     A trace's rows, edges and views are many small containers that all stay alive until the
     answer is sent, and they hold no cycles: the collector has nothing to free among them, but

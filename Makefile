@@ -52,7 +52,7 @@ typecheck: venv
 bench: venv
 	$(BIN)/python bench/ledger.py && $(BIN)/python bench/ledger_trace.py && $(BIN)/python bench/paging.py \
 		&& $(BIN)/python bench/jobs.py && $(BIN)/python bench/fanout.py && $(BIN)/python bench/inbox.py \
-		&& $(BIN)/python bench/verify.py && $(BIN)/python bench/remote_give.py
+		&& $(BIN)/python bench/verify.py && $(BIN)/python bench/remote_give.py && $(BIN)/python bench/market.py
 
 clean:
 	rm -rf $(VENV) data data-b .pytest_cache

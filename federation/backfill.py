@@ -48,7 +48,7 @@ from models.tokens import Token, TokenType
 
 from . import documents
 from .actors import local_user_actor
-from .as2 import as_id, domain_of, type_of
+from .as2 import OBJECT_TYPES, as_id, domain_of, type_of
 from .fetch import FetchError, fetch_json
 from .objects import read_object
 from .outputs import CollectionDocument
@@ -60,7 +60,6 @@ __all__ = ["BackfillOut", "backfill_views", "backfills", "backfills_of", "object
 
 log = logging.getLogger("tallystick.backfill")
 
-OBJECT_TYPES = {"Token", "TokenType", "TokenSet", "LedgerEntry"}
 
 
 # ---------------------------------------------------------------- origin: the objects collection

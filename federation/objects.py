@@ -1,6 +1,6 @@
 """Our objects' ActivityPub documents, built from model reads by id.
 
-A token, type, set or ledger entry is read once by its id with its owner's actor row, turned
+A token, type, set, ledger entry or market lot is read once by its id with its owner's actor row, turned
 into its public view by the models' view functions (as an anonymous reader sees it: private
 attributes never leave), and rendered by `documents`. The actor ids come from the rows, so
 no handle is parsed back out of a view and no operation is called by name on the way. The
@@ -16,7 +16,9 @@ from models.actors import Actor
 from models.context import Context, Site
 from models.errors import NotFound
 from models.ledger import LedgerEntry
+from models.market import ESCROW_KIND, Lot, lot_of_escrow
 from models.operations.entries import entry_views
+from models.operations.market import lot_views
 from models.operations.sets import get_visible_set, set_views
 from models.operations.tokens import get_visible_token, token_view
 from models.operations.types import get_type, type_view
@@ -25,7 +27,7 @@ from . import documents
 
 __all__ = ["ObjectKind", "PublicObject", "read_object"]
 
-ObjectKind = Literal["token", "type", "set", "ledger"]
+ObjectKind = Literal["token", "type", "set", "ledger", "lot"]
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,10 @@ class PublicObject:
 
 
 def actor_url(site: Site, actor: Actor) -> str:
-    """An actor's ActivityPub id: ours are computed, remote ones are their URI (or an acct: URI)."""
+    """An actor's ActivityPub id: ours are computed, remote ones are their URI (or an acct: URI).
+    A lot's escrow is named by its lot: what the escrow holds, the lot holds."""
+    if actor.kind == ESCROW_KIND:
+        return documents.object_url(site.base_url, "lot", lot_of_escrow(actor.username))
     if not actor.domain:
         return documents.actor_url(site.base_url, actor.username)
     return actor.uri or f"acct:{actor.handle(site.domain)}"
@@ -90,6 +95,19 @@ async def _entry(site: Site, public: Context, object_id: str) -> PublicObject:
     return PublicObject(document, entry.author, token_type.owner)
 
 
+async def _lot(site: Site, public: Context, object_id: str) -> PublicObject:
+    lot = await Lot.get_or_none(id=object_id).select_related("seller", "winner")
+    if lot is None:
+        raise NotFound(f"there is no lot {object_id!r}", code="lot-not-found")
+    [view] = await lot_views(public, [lot])
+    winner: Actor | None = lot.winner
+    document = documents.lot_document(
+        view, base_url=site.base_url, seller_url=actor_url(site, lot.seller),
+        winner_url=actor_url(site, winner) if winner is not None else None,
+    )
+    return PublicObject(document, lot.seller)
+
+
 async def read_object(site: Site, kind: str, object_id: str) -> PublicObject:
     """The public document of one of our objects; NotFound (404) or Gone (410) as its read says."""
     public = Context(site=site)  # always the anonymous view
@@ -101,4 +119,6 @@ async def read_object(site: Site, kind: str, object_id: str) -> PublicObject:
         return await _set(site, public, object_id)
     if kind == "ledger":
         return await _entry(site, public, object_id)
+    if kind == "lot":
+        return await _lot(site, public, object_id)
     raise NotFound(f"there is no object kind {kind!r}", code="object-not-found")

@@ -187,12 +187,12 @@ async def verify_remote_object(
     return Verified(signer=signer, proof=proof)
 
 
-SIGNED_KINDS = ("token", "type", "set", "ledger")
+SIGNED_KINDS = ("token", "type", "set", "ledger", "lot")
 
 
 @REGISTRY.operation("federation.signed_object", ObjectInput, output=ObjectDocument, access=Access.PUBLIC)
 async def signed_object(ctx: Context, params: ObjectInput) -> dict[str, Any]:
-    """The ActivityPub form of a token, type, set or ledger entry with a proof by its owner
+    """The ActivityPub form of a token, type, set, ledger entry or market lot with a proof by its owner
     (FEP-8b32); a ledger entry's is by the owner of its type.
 
     Objects whose owner lives on another server (we hold no key of theirs) are served

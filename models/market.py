@@ -21,9 +21,21 @@ if TYPE_CHECKING:  # relation annotations only
     from .ledger import LedgerEntry
     from .tokens import TokenType
 
-__all__ = ["ESCROW_KIND", "Bid", "BidKind", "BidState", "CloseState", "Lot", "LotClose", "LotKind", "LotState"]
+__all__ = ["ESCROW_KIND", "Bid", "BidKind", "BidState", "CloseState", "Lot", "LotClose", "LotKind", "LotState", "escrow_username", "lot_of_escrow"]
 
 ESCROW_KIND = "escrow"  # Actor.kind of a lot's escrow
+_ESCROW_PREFIX = "escrow."
+
+
+def escrow_username(lot_id: str) -> str:
+    """The escrow's username: a dot, which no user's name may have, and the lot's id (ids are
+    lower case, as usernames are)."""
+    return f"{_ESCROW_PREFIX}{lot_id}"
+
+
+def lot_of_escrow(username: str) -> str:
+    """The id of the lot an escrow (by its username) holds for."""
+    return username.removeprefix(_ESCROW_PREFIX)
 
 
 class LotKind(StrEnum):

@@ -193,6 +193,9 @@ MARKET = [
     Route("POST", f"{V1}/market/lots/{{id}}/bids", "market.bids.place", status=201),
     Route("POST", f"{V1}/market/lots/{{id}}/offers", "market.offers.place", status=201),
     Route("POST", f"{V1}/market/lots/{{id}}/award", "market.lots.award"),
+    Route("POST", f"{V1}/market/remote-bids", "market.remote_bids.place", status=201),
+    Route("GET", f"{V1}/market/remote-bids", "market.remote_bids.list"),
+    Route("GET", f"{V1}/market/remote-bids/{{id}}", "market.remote_bids.get"),
     Route("GET", f"{V1}/market/bids", "market.bids.list"),
 ]
 

@@ -35,7 +35,7 @@ from ..errors import Conflict, Forbidden, NotFound, Unprocessable
 from ..ids import new_id
 from ..ledger import EntryKind
 from ..machines import MARKET_CLOSES
-from ..market import ESCROW_KIND, Bid, BidKind, BidState, CloseState, Lot, LotClose, LotKind, LotState
+from ..market import ESCROW_KIND, Bid, BidKind, BidState, CloseState, Lot, LotClose, LotKind, LotState, escrow_username
 from ..outputs import Output, Paged, Timestamp
 from ..paging import ListInput, paginate
 from ..registry import REGISTRY, Access, Input
@@ -351,7 +351,7 @@ async def _set_tokens(seller: Actor, set_id: str) -> list[str]:
 async def _new_escrow(lot_id: str) -> Actor:
     """The lot's escrow: a local actor with no user (so no one signs in as it or names it in a
     give) and a username no user can take (a dot)."""
-    return await Actor.create(kind=ESCROW_KIND, username=f"escrow.{lot_id.lower()}", display_name=f"Escrow of lot {lot_id}")
+    return await Actor.create(kind=ESCROW_KIND, username=escrow_username(lot_id), display_name=f"Escrow of lot {lot_id}")
 
 
 @REGISTRY.operation("market.lots.create", LotCreateInput, output=LotDetailOut)

@@ -26,10 +26,10 @@ from ..ledger import EntryKind, LedgerEntry, LedgerRequest
 from .entries import entry_views, record_entry
 from .ledger import _OLDEST_OUTPUT_SQL, _give_from_output, _ledger_type, _minor_sources, _spend
 
-__all__ = ["carry_out_request"]
+__all__ = ["carry_out_request", "earlier_answer"]
 
 
-async def _done(site: Site, request_uri: str, holder: Actor) -> dict[str, Any] | None:
+async def earlier_answer(site: Site, request_uri: str, holder: Actor) -> dict[str, Any] | None:
     """The entry an earlier copy of this request made, or None."""
     done = await LedgerRequest.get_or_none(request_uri=request_uri)
     if done is None:
@@ -57,7 +57,7 @@ async def carry_out_request(
     Explicit `sources` ([amount, entry id] pairs) or oldest-first, as for a local give. The
     refusals are the local ones: 409 insufficient, 404 a source that is not the holder's.
     """
-    earlier = await _done(site, request_uri, holder)
+    earlier = await earlier_answer(site, request_uri, holder)
     if earlier is not None:
         return earlier, False
     token_type = await _ledger_type(type_id)
@@ -81,7 +81,7 @@ async def carry_out_request(
                                            kind=kind, then=note_request)
         except IntegrityError:  # a copy of this request committed first
             view = None
-            earlier = await _done(site, request_uri, holder)
+            earlier = await earlier_answer(site, request_uri, holder)
             if earlier is not None:
                 return earlier, False
             raise
@@ -93,7 +93,7 @@ async def carry_out_request(
             view = await record_entry(ctx, kind, token_type, minor, recipient, spent, description)
             await LedgerRequest.create(request_uri=request_uri, actor_id=holder.id, entry_id=view["id"])
     except IntegrityError:  # a copy of this request committed first: its entry is the answer
-        earlier = await _done(site, request_uri, holder)
+        earlier = await earlier_answer(site, request_uri, holder)
         if earlier is None:
             raise
         return earlier, False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import account, admin, delegations, holdings, manage, market, social, tokens, verify
+from . import account, admin, delegations, holdings, manage, market, market_elsewhere, social, tokens, verify
 from .base import STATIC_DIR, html_error_pages
 
 __all__ = ["add_page_routes", "html_error_pages"]
@@ -46,6 +46,8 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/app/market/mine", market.my_lots_page, name="page_market_mine")
     router.add_post("/app/market/mine", market.create_lot)
     router.add_get("/app/market/bids", market.my_bids_page, name="page_market_bids")
+    router.add_get("/app/market/elsewhere", market_elsewhere.elsewhere_page, name="page_market_elsewhere")
+    router.add_post("/app/market/elsewhere", market_elsewhere.bid_elsewhere)
     router.add_get("/app/market/lots/{id}", market.lot_page, name="page_market_lot")
     router.add_post("/app/market/lots/{id}/bid", market.bid)
     router.add_post("/app/market/lots/{id}/offer", market.offer)

@@ -113,6 +113,7 @@ EXPECTED_SCOPES = {
     "market.lots.update": W,
     "market.lots.withdraw": W,
     "market.offers.place": W,
+    "market.offers.withdraw": W,
     "media.get": R,
     "media.upload": W,
     "oauth.apps.create": W,

@@ -391,7 +391,7 @@ class MarketLot(TypedDict):
     """market.lot.created|withdrawn|sold|unsold (object: the lot)."""
 
     lot: str
-    kind: str  # fixed_price, offers or english_auction
+    kind: str  # fixed_price, offers, english_auction, dutch_auction or sealed_auction
     seller: str  # actor id
     item_type: str  # token type id
     item_amount: str  # decimal string
@@ -401,7 +401,8 @@ class MarketLot(TypedDict):
 
 @with_config(_STRICT)
 class MarketBid(TypedDict):
-    """market.bid.placed|released (object: the bid): a bid or offer held, or its hold given back."""
+    """market.bid.placed|released|withdrawn (object: the bid): a bid or offer held, its hold given
+    back, or an offer taken back by its bidder. Webhooks deliver it to the bidder alone."""
 
     lot: str
     bid: str
@@ -409,6 +410,16 @@ class MarketBid(TypedDict):
     bidder: str  # actor id
     amount: str  # decimal string of the lot's price type
     entry: str  # the ledger entry that held (placed) or gave back (released) the payment
+
+
+@with_config(_STRICT)
+class MarketLotExtended(TypedDict):
+    """market.lot.extended (object: the lot): a late bid moved an english auction's close (soft close)."""
+
+    lot: str
+    bid: str  # the bid that moved it
+    previous_closes_at: str  # ISO 8601
+    closes_at: str  # ISO 8601, the new closing time
 
 
 @with_config(_STRICT)
@@ -499,6 +510,8 @@ EVENTS: dict[str, Any] = {
     "market.lot.unsold": MarketLot,
     "market.bid.placed": MarketBid,
     "market.bid.released": MarketBid,
+    "market.bid.withdrawn": MarketBid,
+    "market.lot.extended": MarketLotExtended,
     "market.sale": MarketSale,
     **{f"job.{name}": JobPayload for name in _JOB_EVENTS},
 }

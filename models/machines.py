@@ -257,6 +257,9 @@ MARKET_CLOSES: Machine[LotClose] = Machine(
     failed=CloseState.FAILED.value,
     terminal=(CloseState.DONE.value, CloseState.FAILED.value),
     transitions={CloseState.PENDING.value: {CloseState.DONE.value, CloseState.FAILED.value}},
+    # A soft close (a late bid on an english auction) moves a pending close later; the move drops
+    # a runner's claim on it, and the handler re-checks the lot's closes_at under the lot's lock.
+    manual={CloseState.PENDING.value: {CloseState.PENDING.value}},
     retry=backoff.mastodon(),
     max_attempts=10,
     lease_seconds=60,

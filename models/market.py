@@ -42,6 +42,8 @@ class LotKind(StrEnum):
     FIXED_PRICE = "fixed_price"
     OFFERS = "offers"
     ENGLISH_AUCTION = "english_auction"
+    DUTCH_AUCTION = "dutch_auction"  # the price falls by steps; the first to accept buys (models/auctions.py)
+    SEALED_AUCTION = "sealed_auction"  # bids hidden until the close; the highest pays its bid
 
 
 class LotState(StrEnum):
@@ -80,14 +82,17 @@ class Lot(Entity):
         f"{APP}.TokenType", related_name="priced_lots", on_delete=fields.RESTRICT
     )
     price = fields.BigIntField(null=True)  # fixed_price: the price
-    start_price = fields.BigIntField(null=True)  # english: the least first bid
-    reserve = fields.BigIntField(null=True)  # english: unsold below this at the close
+    start_price = fields.BigIntField(null=True)  # english, sealed: the least bid; dutch: the first price
+    reserve = fields.BigIntField(null=True)  # english, sealed: unsold below this at the close; dutch: the floor
     buy_now = fields.BigIntField(null=True)  # english: a bid of this much wins at once
     min_increment = fields.BigIntField(null=True)  # english: a bid beats the best by at least this
+    price_drop = fields.BigIntField(null=True)  # dutch: the price falls by this ...
+    drop_every = fields.IntField(null=True)  # dutch: ... every this many seconds, to the floor (reserve)
+    extend_by = fields.IntField(null=True)  # english: a bid this close to the close moves it this far
     opens_at = fields.DatetimeField(null=True)
     closes_at = fields.DatetimeField(null=True)
     bid_count = fields.IntField(default=0)  # > 0: locked against edits and withdrawal
-    best_bid_id = fields.CharField(max_length=26, null=True)  # english: the leading held bid
+    best_bid_id = fields.CharField(max_length=26, null=True)  # english: the leading held bid (sealed: set at the close)
     best_amount = fields.BigIntField(null=True)
     winner_id: str | None
     winner: fields.ForeignKeyNullableRelation[Actor] = fields.ForeignKeyField(
@@ -100,7 +105,7 @@ class Lot(Entity):
     class Meta:
         app = APP
         table = "market_lots"
-        indexes = (("state", "closes_at"), ("seller_id", "state"), ("item_type_id", "state"))
+        indexes = (("state", "closes_at"), ("seller_id", "state"), ("item_type_id", "state"), ("escrow_id", "state"))
 
 
 class BidKind(StrEnum):
@@ -111,6 +116,7 @@ class BidKind(StrEnum):
 class BidState(StrEnum):
     HELD = "held"  # its payment is in escrow
     RELEASED = "released"  # outbid, lost, or the lot ended without it: the payment went back
+    WITHDRAWN = "withdrawn"  # an offer its bidder took back: the payment went back
     WON = "won"  # its payment went to the seller
 
 

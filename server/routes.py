@@ -192,6 +192,7 @@ MARKET = [
     Route("POST", f"{V1}/market/lots/{{id}}/withdraw", "market.lots.withdraw"),
     Route("POST", f"{V1}/market/lots/{{id}}/bids", "market.bids.place", status=201),
     Route("POST", f"{V1}/market/lots/{{id}}/offers", "market.offers.place", status=201),
+    Route("POST", f"{V1}/market/lots/{{id}}/offers/{{offer}}/withdraw", "market.offers.withdraw"),
     Route("POST", f"{V1}/market/lots/{{id}}/award", "market.lots.award"),
     Route("POST", f"{V1}/market/remote-bids", "market.remote_bids.place", status=201),
     Route("GET", f"{V1}/market/remote-bids", "market.remote_bids.list"),

@@ -113,6 +113,7 @@ EXPECTED_SCOPES = {
     "market.lots.update": W,
     "market.lots.withdraw": W,
     "market.offers.place": W,
+    "market.offers.withdraw": W,
     "market.remote_bids.get": R,
     "market.remote_bids.list": R,
     "market.remote_bids.place": W,

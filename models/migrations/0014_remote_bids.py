@@ -9,7 +9,7 @@ from tortoise.migrations import operations as ops
 
 
 class Migration(migrations.Migration):
-    dependencies = [("tallystick", "0012_market")]
+    dependencies = [("tallystick", "0013_market_auctions")]
 
     operations = [
         ops.AddField(model_name="OnwardGive", name="is_bid", field=fields.BooleanField(default=False, db_default=False)),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gc
 import re
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
 
@@ -22,6 +22,7 @@ from tortoise.transactions import in_transaction
 from .. import sql
 from ..actors import Actor, Role, UserStatus
 from ..amounts import check_in_range, to_minor
+from ..auctions import sealed_escrows
 from ..context import Context, Site
 from ..errors import Conflict, Forbidden, NotFound, Unprocessable
 from ..holdings import Holding, OnwardOut, remote_holdings
@@ -32,6 +33,7 @@ from ..paging import ListInput, paginate
 from ..registry import REGISTRY, Access, Input, Transaction
 from ..tokens import TokenType
 from .entries import (
+    EntryRow,
     amount_text,
     entry_rows,
     entry_views,
@@ -768,8 +770,26 @@ async def list_entries(ctx: Context, params: ListEntriesInput) -> Any:
     if params.kind:
         query = query.filter(kind=params.kind.value)
     page = await paginate(query, params)
-    page.items = await entry_views(page.items, ctx)
+    hidden = await sealed_from(ctx, page.items)
+    page.items = await entry_views([entry for entry in page.items if entry.id not in hidden], ctx)
     return page
+
+
+async def sealed_from(ctx: Context, entries: Sequence[LedgerEntry | EntryRow]) -> set[str]:
+    """The entries the caller may not see yet: holds into (or out of) the escrow of a sealed
+    auction still open, seen by their author (the bidder) alone (models/auctions.py)."""
+    escrows = await sealed_escrows([entry.author_id for entry in entries] + [entry.recipient_id or "" for entry in entries])
+    me = ctx.actor.id if ctx.actor is not None else None
+    return {
+        entry.id for entry in entries
+        if (entry.recipient_id in escrows or entry.author_id in escrows) and entry.author_id != me
+    }
+
+
+async def _visible_entry(ctx: Context, entry: LedgerEntry | EntryRow) -> None:
+    """404 for an entry the caller may not see yet (sealed_from), as for one that does not exist."""
+    if await sealed_from(ctx, [entry]):
+        raise NotFound(f"there is no ledger operation {entry.id!r}", code="operation-not-found")
 
 
 class EntryIdInput(Input):
@@ -786,7 +806,9 @@ async def _entry(entry_id: str) -> LedgerEntry:
 @REGISTRY.operation("ledger.get", EntryIdInput, output=EntryOut, access=Access.PUBLIC)
 async def get_entry(ctx: Context, params: EntryIdInput) -> dict[str, Any]:
     """One ledger operation."""
-    [view] = await entry_views([await _entry(params.id)], ctx)
+    entry = await _entry(params.id)
+    await _visible_entry(ctx, entry)
+    [view] = await entry_views([entry], ctx)
     return view
 
 
@@ -842,6 +864,7 @@ async def _trace(ctx: Context, params: TraceInput) -> dict[str, Any]:
     entry = next((row for row in rows if row.id == params.id), None)
     if entry is None:
         raise NotFound(f"there is no ledger operation {params.id!r}", code="operation-not-found")
+    await _visible_entry(ctx, entry)  # its ancestors are the bidder's outputs: not sealed
     sources: dict[str, list[tuple[str, int]]] = {}
     for child, source, amount in edges:  # in source-row order, as entry_views reads them
         sources.setdefault(child, []).append((source, amount))
@@ -903,6 +926,11 @@ async def descendants(ctx: Context, params: DescendantsInput) -> dict[str, Any]:
         entry = next((row for row in rows if row.id == params.id), None)
         if entry is None:
             raise NotFound(f"there is no ledger operation {params.id!r}", code="operation-not-found")
+        await _visible_entry(ctx, entry)
+        hidden = await sealed_from(ctx, rows)  # a sealed hold that spent from this entry: left out
+        if hidden:
+            rows = [row for row in rows if row.id not in hidden]
+            edges = [edge for edge in edges if edge[1] not in hidden]
         views = await entry_views([entry, *(row for row in rows if row is not entry)], ctx)
         token_type = await TokenType.get(id=entry.type_id)
         return {

@@ -18,6 +18,7 @@ from models.errors import NotFound
 from models.ledger import LedgerEntry
 from models.market import ESCROW_KIND, Lot, lot_of_escrow
 from models.operations.entries import entry_views
+from models.operations.ledger import sealed_from
 from models.operations.market import lot_views
 from models.operations.sets import get_visible_set, set_views
 from models.operations.tokens import get_visible_token, token_view
@@ -77,9 +78,9 @@ async def _set(site: Site, public: Context, object_id: str) -> PublicObject:
     return PublicObject(document, token_set.owner)
 
 
-async def _entry(site: Site, public: Context, object_id: str) -> PublicObject:
+async def _entry(site: Site, public: Context, object_id: str, reveal: bool) -> PublicObject:
     entry = await LedgerEntry.get_or_none(id=object_id).select_related("author", "recipient")
-    if entry is None:
+    if entry is None or (not reveal and await sealed_from(public, [entry])):  # a sealed bid's hold, as for the API
         raise NotFound(f"there is no ledger operation {object_id!r}", code="operation-not-found")
     [view] = await entry_views([entry], public)
     token_type = await get_type(entry.type_id)
@@ -108,8 +109,9 @@ async def _lot(site: Site, public: Context, object_id: str) -> PublicObject:
     return PublicObject(document, lot.seller)
 
 
-async def read_object(site: Site, kind: str, object_id: str) -> PublicObject:
-    """The public document of one of our objects; NotFound (404) or Gone (410) as its read says."""
+async def read_object(site: Site, kind: str, object_id: str, *, reveal: bool = False) -> PublicObject:
+    """The public document of one of our objects; NotFound (404) or Gone (410) as its read says.
+    `reveal`: a sealed bid's hold too, for the answer to the bidder's own request."""
     public = Context(site=site)  # always the anonymous view
     if kind == "token":
         return await _token(site, public, object_id)
@@ -118,7 +120,7 @@ async def read_object(site: Site, kind: str, object_id: str) -> PublicObject:
     if kind == "set":
         return await _set(site, public, object_id)
     if kind == "ledger":
-        return await _entry(site, public, object_id)
+        return await _entry(site, public, object_id, reveal)
     if kind == "lot":
         return await _lot(site, public, object_id)
     raise NotFound(f"there is no object kind {kind!r}", code="object-not-found")

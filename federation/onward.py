@@ -420,4 +420,6 @@ async def _bid(
         site, holder, request_uri, lot_id=lot_id, type_id=type_id, amount=amount,
         bid_amount=bid_amount.strip() if bid_amount is not None else None,
     )
-    return (201 if made else 200), await signed_document(site, "ledger", view["id"])
+    # the bidder's own request: answered even when the lot is a sealed auction's (its hold is
+    # hidden from everyone else until the close, and not published)
+    return (201 if made else 200), await signed_document(site, "ledger", view["id"], reveal=True)

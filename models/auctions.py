@@ -31,9 +31,9 @@ ledger entry in the ledger API (ledger.get answers 404, ledger.list, trace and d
 leave it out) for anyone but the bidder while the lot is open. What it cannot cover on a ledger
 whose balances are public: a bidder's balance (and the `remaining` of the output the hold
 spent) drops by the amount held, so someone who watches that bidder's balance learns the
-amount; and the bidder's remote followers receive the hold's give as an activity (federation
-publishes every entry). Closing those needs held units to count in balances and private
-entries in federation, beyond this slice.
+amount. Federation hides the hold as the API does: its ActivityPub document is 404 and it is
+not published (federation/objects.py); only a remote bidder's own request is answered with it.
+Closing the balance leak needs held units to count apart in balances, beyond this slice.
 
 **Soft close (anti-sniping), english auction.** With `extend_by` (seconds), a bid placed in
 the last `extend_by` seconds before `closes_at` moves the close to now + `extend_by` (the window

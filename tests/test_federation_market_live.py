@@ -120,6 +120,17 @@ async def test_market__a_bidder_on_b_is_outbid_then_buys_a_lot_on_a_and_every_le
 
     await eventually(sold_on_b, "the lot's Update to reach B")
 
+    # a sealed auction: A answers bob's own request with his hold, and shows it to nobody else
+    status, sealed = await a.call("POST", "/api/v1/market/lots", "alice", json={
+        "kind": "sealed_auction", "type": gem, "amount": "2", "price_type": coin, "closes_at": closes,
+    })
+    assert status == 201, sealed
+    status, placed = await _bid(b, f"{a.server.base_url}/market/lots/{sealed['id']}", amount="7")
+    assert (status, placed["state"]) == (201, "done"), placed
+    assert await bob_has(coin_url, "43")
+    status, _ = await a.call("GET", placed["entry"].removeprefix(a.server.base_url), headers={"Accept": "application/activity+json"})
+    assert status == 404
+
 
 async def test_market__a_bid_from_b_is_refused_on_b_when_it_cannot_be_one(trio: tuple[Instance, Instance, Instance]) -> None:
     a, b, _ = trio

@@ -10,9 +10,13 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
+from federation.outbox import publish_due_events
 from models.actors import User
 from models.engine import claim, run_claimed, run_due
 from models.events import Event
+from models.federation import OutboxActivity
 from models.ledger import LedgerEntry
 from models.machines import MARKET_CLOSES
 from models.market import Bid, Lot, LotClose
@@ -155,11 +159,17 @@ async def test_sealed__amounts_and_leader_hidden_from_seller_others_and_the_ledg
         shown = await api.get(f"{LOTS}/{listed['id']}", token=viewer, expect=200)
         assert shown.body["sealed"] is True and shown.body["bid_count"] == 1, shown.body
         assert shown.body["best_bid"] is None and shown.body["reserve_met"] is None and shown.body["bids"] == []
-        assert "35" not in shown.text
+        assert '"35"' not in shown.text
         assert_problem(await api.get(f"/api/v1/ledger/operations/{hold}", token=viewer), 404, "operation-not-found")
         assert_problem(await api.get(f"/api/v1/ledger/operations/{hold}/trace", token=viewer), 404, "operation-not-found")
         listed_entries = await api.get("/api/v1/ledger/operations", params={"type": m["coin"], "page_size": "50"}, token=viewer, expect=200)
         assert hold not in {entry["id"] for entry in listed_entries.body["items"]}
+    # nor through federation: the entry's ActivityPub document is 404, and it is not published
+    ap = {"Accept": "application/activity+json"}
+    assert (await api.get(f"/ledger/{hold}", headers=ap)).status == 404
+    await publish_due_events(site_of(api), now=datetime.now(UTC) + timedelta(minutes=5))
+    given = await Event.get(name="ledger.give", object_id=hold)
+    assert not await OutboxActivity.filter(event_id=given.id).exists()
     own = await api.get(f"{LOTS}/{listed['id']}", token=m["bob"], expect=200)
     assert [(bid["bidder"].partition("@")[0], bid["amount"]) for bid in own.body["bids"]] == [("bob", "35")]
     assert (await api.get(f"/api/v1/ledger/operations/{hold}", token=m["bob"], expect=200)).body["amount"] == "35"
@@ -176,6 +186,7 @@ async def test_sealed__amounts_and_leader_hidden_from_seller_others_and_the_ledg
     opened = await api.get(f"{LOTS}/{listed['id']}", token=m["carol"], expect=200)
     assert opened.body["state"] == "sold" and opened.body["best_bid"] == "35" and opened.body["bids"][0]["amount"] == "35"
     assert (await api.get(f"/api/v1/ledger/operations/{hold}", token=m["carol"], expect=200)).body["amount"] == "35"
+    assert orjson.loads((await api.get(f"/ledger/{hold}", headers=ap, expect=200)).text)["amount"] == "35"
 
 
 async def test_sealed__best_below_the_reserve_closes_unsold_and_gives_everything_back(api: Api) -> None:

@@ -40,7 +40,7 @@ from models.errors import DomainError, NotFound
 from models.federation import Backfill, BackfillState, Follow, FollowState, RemoteObject
 from models.ledger import LedgerEntry
 from models.machines import BACKFILLS
-from models.market import ESCROW_KIND, Lot, LotState
+from models.market import ESCROW_KIND, Lot, LotState, LotVisibility
 from models.outputs import Output, Paged, Timestamp
 from models.paging import ListInput, Page, paginate
 from models.registry import REGISTRY, Access, Input
@@ -97,7 +97,7 @@ async def _candidates(actor: Actor, scope: tuple[str, str] | None, after: str, l
         # gave of them (this server's record, published in the type owner's name: federation/outbox.py)
         told = Q(type__owner_id=actor.id) & (~Q(author__domain="") | Q(author__kind=ESCROW_KIND))
         await take("ledger", LedgerEntry.filter(Q(author_id=actor.id) | told))
-        await take("lot", Lot.filter(seller_id=actor.id, state=LotState.OPEN.value))  # what is for sale now
+        await take("lot", Lot.filter(seller_id=actor.id, state=LotState.OPEN.value, visibility=LotVisibility.PUBLIC.value))
     else:
         kind, object_id = scope
         if object_id > after:

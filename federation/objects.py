@@ -16,7 +16,7 @@ from models.actors import Actor
 from models.context import Context, Site
 from models.errors import NotFound
 from models.ledger import LedgerEntry
-from models.market import ESCROW_KIND, Lot, lot_of_escrow
+from models.market import ESCROW_KIND, Lot, LotVisibility, lot_of_escrow
 from models.operations.entries import entry_views
 from models.operations.ledger import sealed_from
 from models.operations.market import lot_views
@@ -97,8 +97,8 @@ async def _entry(site: Site, public: Context, object_id: str, reveal: bool) -> P
 
 
 async def _lot(site: Site, public: Context, object_id: str) -> PublicObject:
-    lot = await Lot.get_or_none(id=object_id).select_related("seller", "winner")
-    if lot is None:
+    lot = await Lot.get_or_none(id=object_id, visibility=LotVisibility.PUBLIC.value).select_related("seller", "winner")
+    if lot is None:  # a lot for followers or listed users is not federated: its document would be public
         raise NotFound(f"there is no lot {object_id!r}", code="lot-not-found")
     [view] = await lot_views(public, [lot])
     winner: Actor | None = lot.winner

@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # relation annotations only
     from .ledger import LedgerEntry
     from .tokens import TokenType
 
-__all__ = ["ESCROW_KIND", "Bid", "BidKind", "BidState", "CloseState", "Lot", "LotClose", "LotKind", "LotState", "escrow_username", "lot_of_escrow"]
+__all__ = ["ESCROW_KIND", "Bid", "BidKind", "BidState", "CloseState", "Lot", "LotClose", "LotKind", "LotState", "LotViewer", "LotVisibility", "escrow_username", "lot_of_escrow"]
 
 ESCROW_KIND = "escrow"  # Actor.kind of a lot's escrow
 _ESCROW_PREFIX = "escrow."
@@ -44,6 +44,15 @@ class LotKind(StrEnum):
     ENGLISH_AUCTION = "english_auction"
     DUTCH_AUCTION = "dutch_auction"  # the price falls by steps; the first to accept buys (models/auctions.py)
     SEALED_AUCTION = "sealed_auction"  # bids hidden until the close; the highest pays its bid
+
+
+class LotVisibility(StrEnum):
+    """Who sees a lot (and may bid): everyone, the seller's followers, or the users the seller
+    listed. Whoever bid keeps seeing it; the seller always does. Only public lots are federated."""
+
+    PUBLIC = "public"
+    FOLLOWERS = "followers"
+    LISTED = "listed"
 
 
 class LotState(StrEnum):
@@ -101,11 +110,31 @@ class Lot(Entity):
     sold_price = fields.BigIntField(null=True)
     ended_at = fields.DatetimeField(null=True)
     version = fields.IntField(default=1)
+    visibility = fields.CharField(max_length=12, default=LotVisibility.PUBLIC.value, db_default=LotVisibility.PUBLIC.value)
 
     class Meta:
         app = APP
         table = "market_lots"
         indexes = (("state", "closes_at"), ("seller_id", "state"), ("item_type_id", "state"), ("escrow_id", "state"))
+
+
+class LotViewer(Entity):
+    """One user a `listed` lot is shown to."""
+
+    lot_id: str
+    lot: fields.ForeignKeyRelation[Lot] = fields.ForeignKeyField(
+        f"{APP}.Lot", related_name="viewers", on_delete=fields.CASCADE
+    )
+    actor_id: str
+    actor: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
+        f"{APP}.Actor", related_name="listed_lots", on_delete=fields.CASCADE
+    )
+
+    class Meta:
+        app = APP
+        table = "market_lot_viewers"
+        unique_together = (("lot", "actor"),)
+        indexes = (("actor_id",),)
 
 
 class BidKind(StrEnum):

@@ -66,10 +66,13 @@ async def test_pages_market__list_a_lot_from_the_form_and_withdraw_it(browser: B
     listed = await browser.post(
         "/app/market/mine",
         {"kind": "english_auction", "type": gem_reply.body["id"], "amount": "5", "price_type": coin, "start_price": "1",
-         "closes_at": closes, "title": "Five gems"},
+         "closes_at": closes, "title": "Five gems", "visibility": "listed", "audience": "dave"},
         csrf=sell.csrf(), expect=200,
     )
     assert "Five gems" in listed and "1 day" in listed and "Withdraw this lot" in listed, listed.text[:3000]
+    assert "Seen by" in listed and "the people the seller named" in listed
+    seen = await api.get("/api/v1/market/lots", token=token, expect=200)  # dave, named, sees it
+    assert [item["title"] for item in seen.body["items"]] == ["Five gems"]
     assert await balance(api, gem_reply.body["id"], "carol") == "0"
     lot_id = re.search(r"/app/market/lots/([0-9a-z]{26})", listed.url)
     assert lot_id, listed.url

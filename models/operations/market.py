@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
-from tortoise.expressions import F
+from tortoise.expressions import F, Q, Subquery
 from tortoise.transactions import in_transaction
 
 from ..actors import Actor
@@ -33,17 +33,31 @@ from ..base import iso
 from ..context import Context, Site
 from ..engine import Go, Lease, Outcome, Retry, move
 from ..errors import Conflict, Forbidden, NotFound, Unprocessable
+from ..federation import Follow, FollowState
 from ..ids import new_id
 from ..ledger import EntryKind
 from ..machines import MARKET_CLOSES
-from ..market import ESCROW_KIND, Bid, BidKind, BidState, CloseState, Lot, LotClose, LotKind, LotState, escrow_username
+from ..market import (
+    ESCROW_KIND,
+    Bid,
+    BidKind,
+    BidState,
+    CloseState,
+    Lot,
+    LotClose,
+    LotKind,
+    LotState,
+    LotViewer,
+    LotVisibility,
+    escrow_username,
+)
 from ..outputs import Output, Paged, Timestamp
 from ..paging import ListInput, paginate
 from ..registry import REGISTRY, Access, Input
 from ..sets import SetMember, TokenSet
 from ..tokens import Token, TokenType
 from .entries import record_entry, spend_token_unit, unit
-from .ledger import _spend, _spend_explicit
+from .ledger import _spend, _spend_explicit, resolve_actor
 from .tokens import get_visible_token, transfer_token
 
 __all__ = ["bid_views", "close_due_lot", "close_lot", "lot_views"]
@@ -51,6 +65,7 @@ __all__ = ["bid_views", "close_due_lot", "close_lot", "lot_views"]
 ID = Field(min_length=1, max_length=64)
 AMOUNT = Field(None, min_length=1, max_length=40, description='decimal string, e.g. "12.50"')
 MAX_TOKENS = 100  # unique tokens one lot may sell
+MAX_AUDIENCE = 100  # users a listed lot may name
 MAX_SECONDS = 30 * 86400  # the longest dutch step or soft-close extension
 HISTORY = 50  # bids a lot's view lists, newest first
 CLOSING_SOON = timedelta(hours=24)
@@ -190,6 +205,7 @@ class LotOut(Output):
     sold_price: str | None
     ended_at: Timestamp
     version: int
+    visibility: Literal["public", "followers", "listed"] = Field(description="who sees the lot and may bid")
     created_at: Timestamp
     updated_at: Timestamp
 
@@ -269,6 +285,7 @@ async def lot_views(ctx: Context, lots: Sequence[Lot]) -> list[dict[str, Any]]:
             "bid_count": lot.bid_count, "opens_at": iso(lot.opens_at), "closes_at": iso(lot.closes_at),
             "winner": actors[lot.winner_id].handle(domain) if lot.winner_id else None,
             "sold_price": _text(lot.sold_price, price), "ended_at": iso(lot.ended_at), "version": lot.version,
+            "visibility": lot.visibility,
             "created_at": iso(lot.created_at), "updated_at": iso(lot.updated_at),
         })
     return views
@@ -336,6 +353,12 @@ class LotCreateInput(Input):
     )
     opens_at: datetime | None = Field(None, description="bids are taken from then (default: now)")
     closes_at: datetime | None = Field(None, description="required for the auctions; optional otherwise")
+    visibility: LotVisibility = Field(
+        LotVisibility.PUBLIC, description="public (default), followers (yours), or listed (the users in audience)",
+    )
+    audience: list[str] | None = Field(
+        None, min_length=1, max_length=MAX_AUDIENCE, description="listed: the users who see the lot, by handle",
+    )
     title: str = Field("", max_length=200)
     description: str = Field("", max_length=5000)
 
@@ -348,6 +371,8 @@ class LotCreateInput(Input):
 
     @model_validator(mode="after")
     def _fits_kind(self) -> LotCreateInput:
+        if (self.visibility is LotVisibility.LISTED) != (self.audience is not None):
+            raise ValueError("a listed lot names its audience, and only a listed lot has one")
         if sum(value is not None for value in (self.amount, self.tokens, self.set)) != 1:
             raise ValueError("give one of amount (a fungible type), tokens (a unique type) or set (its tokens)")
         if self.type is None and self.set is None:
@@ -482,7 +507,12 @@ async def create_lot(ctx: Context, params: LotCreateInput) -> dict[str, Any]:
             await _hold_token(ctx, seller, token, item_type, escrow, description)
         lot.tokens = list(tokens)
         lot.item_amount = unit(item_type) * len(tokens)
+    lot.visibility = params.visibility.value
     await lot.save()
+    for handle in params.audience or []:
+        viewer = await resolve_actor(handle, ctx, field="audience")
+        if viewer.id != seller.id:
+            await LotViewer.get_or_create(lot_id=lot.id, actor_id=viewer.id)
     if closes_at is not None:
         await LotClose.create(lot_id=lot.id, state=CloseState.PENDING.value, next_at=closes_at)
     await ctx.emit("market.lot.created", "market_lot", lot.id, _lot_payload(lot, item_type))
@@ -499,8 +529,8 @@ class LotListInput(ListInput):
 
 @REGISTRY.operation("market.lots.list", LotListInput, output=Paged[LotOut], access=Access.PUBLIC)
 async def list_lots(ctx: Context, params: LotListInput) -> Any:
-    """Lots, filtered by the type sold, kind, seller, state (default open) or closing soon."""
-    query = Lot.all()
+    """Lots you may see, filtered by the type sold, kind, seller, state (default open) or closing soon."""
+    query = Lot.filter(seen_by(ctx.actor))
     if params.type:
         query = query.filter(item_type_id=params.type)
     if params.kind:
@@ -524,6 +554,30 @@ class LotIdInput(Input):
     id: str = ID
 
 
+def seen_by(actor: Actor | None) -> Q:
+    """The lots `actor` may see: public ones; with an actor, also its own, those of sellers it
+    follows (followers), those it is listed for, and those it bid on."""
+    public = Q(visibility=LotVisibility.PUBLIC.value)
+    if actor is None:
+        return public
+    followed = Follow.filter(follower_id=actor.id, state=FollowState.ACCEPTED.value, object_uri="").values("target_id")
+    return (
+        public
+        | Q(seller_id=actor.id)
+        | Q(visibility=LotVisibility.FOLLOWERS.value, seller_id__in=Subquery(followed))
+        | Q(visibility=LotVisibility.LISTED.value, id__in=Subquery(LotViewer.filter(actor_id=actor.id).values("lot_id")))
+        | Q(id__in=Subquery(Bid.filter(bidder_id=actor.id).values("lot_id")))
+    )
+
+
+async def _visible_lot(ctx: Context, lot_id: str) -> Lot:
+    """The lot, if the caller may see it; 404 as for a lot that does not exist otherwise."""
+    lot = await Lot.filter(seen_by(ctx.actor), id=lot_id).first()
+    if lot is None:
+        raise NotFound(f"there is no lot {lot_id!r}", code="lot-not-found")
+    return lot
+
+
 async def _lot(lot_id: str) -> Lot:
     lot = await Lot.get_or_none(id=lot_id)
     if lot is None:
@@ -534,7 +588,7 @@ async def _lot(lot_id: str) -> Lot:
 @REGISTRY.operation("market.lots.get", LotIdInput, output=LotDetailOut, access=Access.PUBLIC)
 async def get_lot(ctx: Context, params: LotIdInput) -> dict[str, Any]:
     """A lot with its bid (or offer) history."""
-    return await _detail(ctx, await _lot(params.id))
+    return await _detail(ctx, await _visible_lot(ctx, params.id))
 
 
 async def _lock_open(lot_id: str) -> Lot:
@@ -634,6 +688,7 @@ class OfferInput(Input):
 
 
 async def _open_for_bids(ctx: Context, lot_id: str) -> tuple[Lot, Actor]:
+    await _visible_lot(ctx, lot_id)
     lot = await _lock_open(lot_id)
     bidder = ctx.require_actor()
     if bidder.id == lot.seller_id:

@@ -173,7 +173,7 @@ async def my_lots_page(request: web.Request) -> web.StreamResponse:
 
 
 _LOT_FIELDS = ("kind", "type", "amount", "price_type", "price", "start_price", "reserve", "buy_now", "min_increment",
-               "drop", "drop_every", "extend_by", "closes_at", "title", "description")
+               "drop", "drop_every", "extend_by", "closes_at", "title", "description", "visibility")
 _MINUTES = ("drop_every", "extend_by")  # asked in minutes on the form, seconds in the API
 
 
@@ -181,10 +181,11 @@ _MINUTES = ("drop_every", "extend_by")  # asked in minutes on the form, seconds 
 async def create_lot(request: web.Request) -> web.StreamResponse:
     require_signed_in(request)
     form = await read_form(request)
-    values = {name: form.get(name, "").strip() for name in (*_LOT_FIELDS, "tokens")}
+    values = {name: form.get(name, "").strip() for name in (*_LOT_FIELDS, "tokens", "audience")}
     data: dict[str, Any] = {name: values[name] for name in _LOT_FIELDS if values[name]}
-    if values["tokens"]:
-        data["tokens"] = [part.strip() for part in values["tokens"].replace(",", " ").split() if part.strip()]
+    for name in ("tokens", "audience"):
+        if values[name]:
+            data[name] = [part.strip() for part in values[name].replace(",", " ").split() if part.strip()]
     if "closes_at" in data and len(data["closes_at"]) == 16:  # datetime-local: minutes, no zone; taken as UTC
         data["closes_at"] += ":00Z"
     for name in _MINUTES:

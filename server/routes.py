@@ -190,6 +190,7 @@ MARKET = [
     Route("GET", f"{V1}/market/lots/{{id}}", "market.lots.get"),
     Route("PATCH", f"{V1}/market/lots/{{id}}", "market.lots.update"),
     Route("POST", f"{V1}/market/lots/{{id}}/withdraw", "market.lots.withdraw"),
+    Route("POST", f"{V1}/market/lots/{{id}}/relist", "market.lots.relist", status=201),
     Route("POST", f"{V1}/market/lots/{{id}}/bids", "market.bids.place", status=201),
     Route("POST", f"{V1}/market/lots/{{id}}/offers", "market.offers.place", status=201),
     Route("POST", f"{V1}/market/lots/{{id}}/offers/{{offer}}/withdraw", "market.offers.withdraw"),

@@ -143,6 +143,15 @@ async def test_english_auction__reserve_not_met_closes_unsold_and_gives_everythi
     assert await balance(api, m["gem"], "alice") == "10"
     assert await escrow_holds(listed["id"]) == 0
     await invariants(api, m)
+    # the seller lists it again, on the same terms with a new close: the gems are held again
+    assert_problem(await api.post(f"{LOTS}/{listed['id']}/relist", {"closes_at": _later(3)}, token=m["bob"]), 403, "not-seller")
+    again = await api.post(f"{LOTS}/{listed['id']}/relist", {"closes_at": _later(3)}, token=m["alice"], expect=201)
+    assert again.body["id"] != listed["id"] and again.body["state"] == "open"
+    assert (again.body["kind"], again.body["start_price"], again.body["reserve"], again.body["item"]["amount"]) == (
+        "english_auction", "10", "50", "4")
+    assert await balance(api, m["gem"], "alice") == "6"
+    assert_problem(await api.post(f"{LOTS}/{again.body['id']}/relist", {}, token=m["alice"]), 409, "lot-not-ended")
+    await invariants(api, m)
 
 
 async def test_english_auction__buy_now_wins_at_once_and_the_close_then_does_nothing(api: Api) -> None:

@@ -110,6 +110,7 @@ EXPECTED_SCOPES = {
     "market.lots.create": W,
     "market.lots.get": R,
     "market.lots.list": R,
+    "market.lots.relist": W,
     "market.lots.update": W,
     "market.lots.withdraw": W,
     "market.offers.place": W,

@@ -607,6 +607,8 @@ def _version_plus_one() -> Any:
 
 def _check_seller(ctx: Context, lot: Lot) -> Actor:
     actor = ctx.require_actor()
+    if actor.id != lot.seller_id and lot.visibility != LotVisibility.PUBLIC.value:
+        raise NotFound(f"there is no lot {lot.id!r}", code="lot-not-found")  # as for those who cannot see it
     if actor.id != lot.seller_id:
         raise Forbidden("only the seller may do this", code="not-seller")
     return actor
@@ -649,6 +651,36 @@ async def update_lot(ctx: Context, params: LotUpdateInput) -> dict[str, Any]:
     if changes:
         await Lot.filter(id=lot.id).update(**changes)
     return await _detail(ctx, await _lot(lot.id))
+
+
+class RelistInput(Input):
+    id: str = ID
+    opens_at: datetime | None = Field(None, description="default: now")
+    closes_at: datetime | None = Field(None, description="the new closing time (an auction needs one)")
+
+
+@REGISTRY.operation("market.lots.relist", RelistInput, output=LotDetailOut)
+async def relist_lot(ctx: Context, params: RelistInput) -> dict[str, Any]:
+    """List again what an unsold or withdrawn lot of yours sold, on the same terms, as a new lot
+    (its units or tokens are held again: 409 when you no longer have them)."""
+    old = await _lot(params.id)
+    _check_seller(ctx, old)
+    if old.state not in (LotState.UNSOLD.value, LotState.WITHDRAWN.value):
+        raise Conflict(f"lot {old.id} is {old.state}: only an unsold or withdrawn lot is listed again", code="lot-not-ended")
+    item, price = await TokenType.get(id=old.item_type_id), await TokenType.get(id=old.price_type_id)
+    audience = await Actor.filter(listed_lots__lot_id=old.id).all()
+    terms = {
+        "kind": old.kind, "type": item.id, "price_type": price.id, "title": old.title, "description": old.description,
+        "opens_at": params.opens_at, "closes_at": params.closes_at, "visibility": old.visibility,
+        "audience": [actor.handle(ctx.site.domain) for actor in audience] or None,
+        "drop_every": old.drop_every, "extend_by": old.extend_by,
+        **({"tokens": list(old.tokens)} if old.tokens else {"amount": _text(old.item_amount, item)}),
+        **{name: _text(getattr(old, column), price) for name, column in (
+            ("price", "price"), ("start_price", "start_price"), ("reserve", "reserve"), ("buy_now", "buy_now"),
+            ("min_increment", "min_increment"), ("drop", "price_drop"),
+        )},
+    }
+    return await create_lot(ctx, LotCreateInput.model_validate(terms))
 
 
 @REGISTRY.operation("market.lots.withdraw", LotIdInput, output=LotDetailOut)

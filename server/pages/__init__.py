@@ -53,6 +53,7 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/app/market/lots/{id}/offer", market.offer)
     router.add_post("/app/market/lots/{id}/award", market.award)
     router.add_post("/app/market/lots/{id}/withdraw", market.withdraw)
+    router.add_post("/app/market/lots/{id}/relist", market.relist)
     router.add_post("/app/market/lots/{id}/offers/{offer}/withdraw", market.withdraw_offer)
     router.add_get("/app/admin/users", manage.admin_users, name="page_admin_users")
     router.add_post("/app/admin/users/{username}/{action:freeze|unfreeze|token|roles}", manage.admin_action)

@@ -19,7 +19,7 @@ from .base import FormError, call, page, page_size, read_form, redirect, render,
 
 __all__ = [
     "award", "bid", "browse_page", "create_lot", "duration", "lot_page", "my_bids_page", "my_lots_page", "offer",
-    "time_left", "withdraw", "withdraw_offer",
+    "relist", "time_left", "withdraw", "withdraw_offer",
 ]
 
 BROWSE = "/app/market"
@@ -133,6 +133,22 @@ async def award(request: web.Request) -> web.StreamResponse:
     form = await read_form(request)
     data = {"id": request.match_info["id"], "offer": form.get("offer", "")}
     return await _act(request, "market.lots.award", data, "Sold. The other offers were given back.")
+
+
+@page
+async def relist(request: web.Request) -> web.StreamResponse:
+    require_signed_in(request)
+    form = await read_form(request)
+    data = {"id": request.match_info["id"]}
+    closes = form.get("closes_at", "").strip()
+    if closes:
+        data["closes_at"] = closes + ":00Z" if len(closes) == 16 else closes  # datetime-local: minutes, UTC
+    try:
+        made = await call(request, "market.lots.relist", data)
+    except FormError as error:
+        general = error.general if not error.fields else "; ".join(error.fields.values())
+        return await _lot_page(request, error=general, errors=error.fields, status=error.status)
+    raise redirect(f"/app/market/lots/{made['id']}", "Listed again; what it sells is held until it ends.")
 
 
 @page

@@ -201,7 +201,12 @@ MARKET = [
     Route("GET", f"{V1}/market/bids", "market.bids.list"),
 ]
 
+TRENDS = [
+    Route("GET", f"{V1}/trends", "trends.list"),
+    Route("GET", f"{V1}/trends/{{type}}", "trends.get"),
+]
+
 ROUTES: list[Route] = [
     *ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *AGENTS, *JOBS, *WEBHOOKS, *VERIFY, *FEDERATION, *EXPORTS, *OAUTH,
-    *DELEGATIONS, *MARKET,
+    *DELEGATIONS, *MARKET, *TRENDS,
 ]

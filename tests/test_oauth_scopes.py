@@ -148,6 +148,8 @@ EXPECTED_SCOPES = {
     "tokens.get": R,
     "tokens.list": R,
     "tokens.update": W,
+    "trends.get": R,
+    "trends.list": R,
     "types.create": W,
     "types.delete": W,
     "types.get": R,

@@ -18,5 +18,6 @@ from . import (  # noqa: F401
     imports,
     sets,  # noqa: F401
     tokens,
+    trends,  # noqa: F401  (reads market lots)
     types,
 )

@@ -680,7 +680,8 @@ async def relist_lot(ctx: Context, params: RelistInput) -> dict[str, Any]:
             ("min_increment", "min_increment"), ("drop", "price_drop"),
         )},
     }
-    return await create_lot(ctx, LotCreateInput.model_validate(terms))
+    made: dict[str, Any] = await create_lot(ctx, LotCreateInput.model_validate(terms))
+    return made
 
 
 @REGISTRY.operation("market.lots.withdraw", LotIdInput, output=LotDetailOut)

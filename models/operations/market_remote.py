@@ -15,17 +15,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
-
 from ..actors import Actor
 from ..context import Context, Site
 from ..errors import NotFound, Unprocessable
-from ..ledger import LedgerEntry, LedgerRequest
 from ..market import Lot, LotKind
-from .entries import entry_views
 from .market import BidInput, OfferInput, place_bid, place_offer
-from .remote_spends import earlier_answer
+from .remote_spends import answer_once, earlier_answer
 
 __all__ = ["carry_out_bid"]
 
@@ -49,19 +44,14 @@ async def carry_out_bid(
     if lot.price_type_id != type_id:
         raise Unprocessable(f"lot {lot_id} is paid in units of type {lot.price_type_id}", code="wrong-price-type")
     ctx = Context(site=site, actor=holder, remote=True)
-    try:
-        async with in_transaction():
-            if lot.kind == LotKind.OFFERS.value:
-                bid = await place_offer(ctx, OfferInput(id=lot_id, amount=amount))
-            elif bid_amount is not None:
-                bid = await place_bid(ctx, BidInput(id=lot_id, amount=bid_amount, max_amount=amount))
-            else:
-                bid = await place_bid(ctx, BidInput(id=lot_id, amount=amount))
-            await LedgerRequest.create(request_uri=request_uri, actor_id=holder.id, entry_id=bid["hold"])
-    except IntegrityError:  # a copy of this request committed first: its hold is the answer
-        earlier = await earlier_answer(site, request_uri, holder)
-        if earlier is None:
-            raise
-        return earlier, False
-    [view] = await entry_views([await LedgerEntry.get(id=bid["hold"])], Context(site=site))
-    return view, True
+
+    async def place() -> str:
+        if lot.kind == LotKind.OFFERS.value:
+            bid = await place_offer(ctx, OfferInput(id=lot_id, amount=amount))
+        elif bid_amount is not None:
+            bid = await place_bid(ctx, BidInput(id=lot_id, amount=bid_amount, max_amount=amount))
+        else:
+            bid = await place_bid(ctx, BidInput(id=lot_id, amount=amount))
+        return str(bid["hold"])
+
+    return await answer_once(site, holder, request_uri, place)

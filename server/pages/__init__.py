@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import account, admin, delegations, holdings, manage, market, market_elsewhere, pools, social, tokens, trends, verify
+from . import (
+    account,
+    admin,
+    delegations,
+    holdings,
+    manage,
+    market,
+    market_elsewhere,
+    pools,
+    social,
+    tokens,
+    trends,
+    verify,
+)
 from .base import STATIC_DIR, html_error_pages
 
 __all__ = ["add_page_routes", "html_error_pages"]

@@ -48,7 +48,8 @@ def _period(seconds: int | None) -> str:
 async def _mine(request: web.Request, *, values: dict[str, str] | None = None, errors: dict[str, str] | None = None,
                 error: str = "", status: int = 200) -> web.Response:
     ctx = request[CTX]
-    pools = await REGISTRY.call(ctx, "pools.list", {"owner": ctx.actor.username, "page_size": page_size(ctx)})
+    owner = ctx.require_actor()
+    pools = await REGISTRY.call(ctx, "pools.list", {"owner": owner.username, "page_size": page_size(ctx)})
     return render(request, "pools.html.j2", status=status, pools=pools.items, values=values or {}, errors=errors or {}, error=error)
 
 

@@ -437,6 +437,40 @@ class MarketSale(TypedDict):
     entries: list[str]  # the award's ledger entries: item to the buyer, payment to the seller
 
 
+@with_config(_STRICT)
+class PoolChanged(TypedDict):
+    """pool.created|subpool_created (object: the pool, or the sub-pool)."""
+
+    pool: str
+    parent: str | None  # a sub-pool's pool
+    owner: str  # actor id
+    type: str  # token type id
+    capacity: str  # decimal string
+
+
+@with_config(_STRICT)
+class PoolBatch(TypedDict):
+    """pool.batch.assigned|generated|failed (object: the batch): a quantity assigned to its owner,
+    or a part of it generated (minted to the owner: `entries`)."""
+
+    pool: str
+    batch: str
+    owner: str  # actor id of the batch's owner
+    quantity: str  # decimal string: assigned, or generated now
+    entries: list[str]  # the create entries generated now (none when assigned)
+
+
+@with_config(_STRICT)
+class PoolReservation(TypedDict):
+    """pool.reservation.created|claimed|cancelled|expired (object: the reservation)."""
+
+    pool: str
+    reservation: str
+    actor: str  # actor id of the reserver
+    quantity: str  # decimal string
+    batch: NotRequired[str]  # claimed: the batch made for the reserver
+
+
 # --- the declaration: every event name and its payload type --------------------------------
 
 EVENTS: dict[str, Any] = {
@@ -513,6 +547,15 @@ EVENTS: dict[str, Any] = {
     "market.bid.withdrawn": MarketBid,
     "market.lot.extended": MarketLotExtended,
     "market.sale": MarketSale,
+    "pool.created": PoolChanged,
+    "pool.subpool_created": PoolChanged,
+    "pool.batch.assigned": PoolBatch,
+    "pool.batch.generated": PoolBatch,
+    "pool.batch.failed": PoolBatch,
+    "pool.reservation.created": PoolReservation,
+    "pool.reservation.claimed": PoolReservation,
+    "pool.reservation.cancelled": PoolReservation,
+    "pool.reservation.expired": PoolReservation,
     **{f"job.{name}": JobPayload for name in _JOB_EVENTS},
 }
 

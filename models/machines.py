@@ -29,11 +29,15 @@ from .ids import new_id
 from .job_callbacks import BACKOFF, CLAIM_SECONDS, MAX_TRIES, CallbackState, JobCallback, queue_callback
 from .jobs import FINISHED, MANUAL_TRANSITIONS, Job, JobState, record_job_event, revoke_job_tokens
 from .market import CloseState, LotClose
+from .pools import Generation, GenerationState, Reservation, ReservationState
 from .security import new_bearer_token, token_digest
 from .webhooks import DeliveryState as WebhookState
 from .webhooks import WebhookDelivery
 
-__all__ = ["BACKFILLS", "CALLBACKS", "DELIVERIES", "INBOX", "JOBS", "MARKET_CLOSES", "ONWARD_GIVES", "WEBHOOK_DELIVERIES"]
+__all__ = [
+    "BACKFILLS", "CALLBACKS", "DELIVERIES", "INBOX", "JOBS", "MARKET_CLOSES", "ONWARD_GIVES", "POOL_GENERATIONS",
+    "POOL_RESERVATIONS", "WEBHOOK_DELIVERIES",
+]
 
 
 async def _extend_job_tokens(jobs: list[Job], deadline: datetime) -> None:
@@ -264,5 +268,50 @@ MARKET_CLOSES: Machine[LotClose] = Machine(
     max_attempts=10,
     lease_seconds=60,
     batch=20,
+    order=("next_at", "id"),
+)
+
+
+# One slice of a pool batch generated on a schedule, due at its time (handler:
+# models/operations/pools.py `generate_slice`): it mints the slice to the batch's owner, moves
+# the quantity from the pool's `reserved` to `generated`, and writes the next slice's row, due a
+# period later, all in one transaction. A failure (the type's supply limit, say) rolls it back
+# and retries; given up, the batch is marked failed and the rest stays reserved for it.
+POOL_GENERATIONS: Machine[Generation] = Machine(
+    name="pools.generations",
+    model=Generation,
+    states=[state.value for state in GenerationState],
+    ready=GenerationState.PENDING.value,
+    failed=GenerationState.FAILED.value,
+    terminal=(GenerationState.DONE.value, GenerationState.FAILED.value),
+    transitions={GenerationState.PENDING.value: {GenerationState.DONE.value, GenerationState.FAILED.value}},
+    retry=backoff.mastodon(),
+    max_attempts=10,
+    lease_seconds=60,
+    batch=20,
+    order=("next_at", "id"),
+)
+
+
+# A reservation from a pool, due at its expiry (handler: models/operations/pools.py
+# `expire_reservation`), which gives its capacity back to the pool (and the reserver's per-user
+# allowance) in the same transaction. The pool's owner claiming it and the reserver cancelling it
+# are people's moves; a move drops the runner's claim, so an expiry racing a claim cannot commit.
+POOL_RESERVATIONS: Machine[Reservation] = Machine(
+    name="pools.reservations",
+    model=Reservation,
+    states=[state.value for state in ReservationState],
+    ready=ReservationState.ACTIVE.value,
+    failed=ReservationState.FAILED.value,
+    terminal=(
+        ReservationState.CLAIMED.value, ReservationState.CANCELLED.value, ReservationState.EXPIRED.value,
+        ReservationState.FAILED.value,
+    ),
+    transitions={ReservationState.ACTIVE.value: {ReservationState.EXPIRED.value, ReservationState.FAILED.value}},
+    manual={ReservationState.ACTIVE.value: {ReservationState.CLAIMED.value, ReservationState.CANCELLED.value}},
+    retry=backoff.mastodon(),
+    max_attempts=10,
+    lease_seconds=60,
+    batch=50,
     order=("next_at", "id"),
 )

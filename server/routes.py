@@ -201,6 +201,19 @@ MARKET = [
     Route("GET", f"{V1}/market/bids", "market.bids.list"),
 ]
 
+POOLS = [
+    Route("POST", f"{V1}/pools", "pools.create", status=201, location=f"{V1}/pools/{{id}}"),
+    Route("GET", f"{V1}/pools", "pools.list"),
+    Route("GET", f"{V1}/pools/{{id}}", "pools.get"),
+    Route("POST", f"{V1}/pools/{{id}}/subpools", "pools.subpools.create", status=201, location=f"{V1}/pools/{{id}}"),
+    Route("POST", f"{V1}/pools/{{id}}/batches", "pools.batches.create", status=201),
+    Route("POST", f"{V1}/pools/{{id}}/reservations", "pools.reservations.create", status=201),
+    Route("GET", f"{V1}/pools/{{id}}/reservations", "pools.reservations.list"),
+    Route("POST", f"{V1}/pools/{{id}}/reservations/{{reservation}}/claim", "pools.reservations.claim", status=201),
+    Route("POST", f"{V1}/pools/{{id}}/reservations/{{reservation}}/cancel", "pools.reservations.cancel"),
+    Route("GET", f"{V1}/pool-reservations", "pools.reservations.mine"),
+]
+
 TRENDS = [
     Route("GET", f"{V1}/trends", "trends.list"),
     Route("GET", f"{V1}/trends/{{type}}", "trends.get"),
@@ -208,5 +221,5 @@ TRENDS = [
 
 ROUTES: list[Route] = [
     *ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *AGENTS, *JOBS, *WEBHOOKS, *VERIFY, *FEDERATION, *EXPORTS, *OAUTH,
-    *DELEGATIONS, *MARKET, *TRENDS,
+    *DELEGATIONS, *MARKET, *POOLS, *TRENDS,
 ]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from html import escape as _html_escape
 
-__all__ = ["Bucket", "escape", "nice_ceiling", "plain_number", "price_volume_chart"]
+__all__ = ["Bucket", "Segment", "escape", "nice_ceiling", "plain_number", "price_volume_chart", "stacked_bar"]
 
 WIDTH, HEIGHT = 390, 260
 _LEFT, _RIGHT, _TOP, _BOTTOM, _GAP = 52, 10, 22, 30, 26  # margins around the two panels
@@ -33,6 +33,18 @@ class Bucket:
     volume: Decimal
     price: Decimal | None
     note: str = ""  # what a bar's or point's tooltip says in words
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One part of a stacked bar: its name (the legend and its class), size and colour."""
+
+    name: str
+    value: Decimal
+    colour: str
+
+
+BAR_HEIGHT = 64  # a stacked bar: the bar, then its legend on one line
 
 
 def escape(text: str) -> str:
@@ -162,3 +174,43 @@ def _x_labels(buckets: Sequence[Bucket], slot: float) -> list[str]:
             f"{escape(buckets[index].label)}</text>"
         )
     return parts
+
+
+def stacked_bar(segments: Sequence[Segment], *, title: str, description: str, unit: str = "") -> str:
+    """One horizontal bar split into its segments (a pool's generated / reserved / free), each
+    as wide as its share of the total, with a legend of names and figures under it.
+
+    Each segment is a <rect class="segment <name>"> with a <title> in words; a segment of 0 is
+    left out of the bar but stays in the legend. An empty total draws an empty outline.
+    """
+    total = sum((segment.value for segment in segments), Decimal(0))
+    plot_width = WIDTH - 2 * _RIGHT
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart bar" viewBox="0 0 {WIDTH} {BAR_HEIGHT}" role="img" '
+        f'aria-label="{escape(title)}" font-family="system-ui, sans-serif" font-size="12">',
+        f"<title>{escape(title)}</title>",
+        f"<desc>{escape(description)}</desc>",
+        f'<rect class="outline" x="{_RIGHT}" y="6" width="{plot_width}" height="26" fill="none" stroke="{LINE}"/>',
+    ]
+    x = float(_RIGHT)
+    for segment in segments:
+        if total <= 0 or segment.value <= 0:
+            continue
+        width = float(segment.value / total) * plot_width
+        words = f"{segment.name}: {plain_number(segment.value)}{' ' + unit if unit else ''}"
+        parts.append(
+            f'<rect class="segment {escape(_ID.sub("-", segment.name))}" x="{_at(x)}" y="6" width="{_at(width)}" height="26" '
+            f'fill="{segment.colour}"><title>{escape(words)}</title></rect>'
+        )
+        x += width
+    legend_x = float(_RIGHT)
+    step = plot_width / max(len(segments), 1)
+    for segment in segments:
+        parts.append(
+            f'<rect x="{_at(legend_x)}" y="44" width="10" height="10" fill="{segment.colour}"/>'
+            f'<text class="legend" x="{_at(legend_x + 14)}" y="53" fill="{INK}">'
+            f"{escape(segment.name)} {escape(plain_number(segment.value))}</text>"
+        )
+        legend_x += step
+    parts.append("</svg>")
+    return "".join(parts)

@@ -6,7 +6,7 @@ import re
 import xml.etree.ElementTree as ET
 from decimal import Decimal
 
-from server.svg import Bucket, escape, nice_ceiling, plain_number, price_volume_chart
+from server.svg import Bucket, Segment, escape, nice_ceiling, plain_number, price_volume_chart, stacked_bar
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -83,3 +83,14 @@ def test_nice_ceiling_and_plain_number() -> None:
     cases = {"0": "1", "0.37": "0.5", "1": "1", "1.01": "2", "45": "50", "100": "100", "12.5": "20", "999": "1000"}
     assert {value: plain_number(nice_ceiling(Decimal(value))) for value in cases} == cases
     assert plain_number(Decimal("2.50")) == "2.5" and escape('"<&>') == "&quot;&lt;&amp;&gt;"
+
+
+def test_svg__a_stacked_bar_splits_by_share_and_names_every_part() -> None:
+    svg = stacked_bar(
+        [Segment("generated", Decimal(20), "#111"), Segment("reserved", Decimal(0), "#222"), Segment("free", Decimal(30), "#333")],
+        title="Capacity <of> pool", description="20 made", unit="CN",
+    )
+    widths = [float(width) for width in re.findall(r'class="segment [a-z]+" x="[\d.]+" y="6" width="([\d.]+)"', svg)]
+    assert len(widths) == 2 and abs(widths[0] / widths[1] - 20 / 30) < 0.01  # a part of 0 is left out of the bar
+    assert "reserved 0" in svg and "free 30" in svg  # but stays in the legend
+    assert "Capacity &lt;of&gt; pool" in svg and 'role="img"' in svg and "style=" not in svg

@@ -13,6 +13,7 @@ from . import (  # noqa: F401
     market,  # noqa: F401  (after ledger, tokens)
     media,
     oauth,  # noqa: F401
+    pools,  # noqa: F401  (after ledger, tokens)
     delegations,  # noqa: F401  (after oauth)
     follows,
     imports,

@@ -30,6 +30,7 @@ from ..ledger import EntryKind, LedgerEntry, LedgerFlag
 from ..ledger_commit import run_grouped
 from ..outputs import Output, Paged, Timestamp
 from ..paging import ListInput, paginate
+from ..pools import check_resale
 from ..registry import REGISTRY, Access, Input, Transaction
 from ..tokens import TokenType
 from .entries import (
@@ -536,6 +537,7 @@ async def give(ctx: Context, params: GiveInput) -> dict[str, Any]:
     if token_type.fungible and params.token is not None:
         raise Unprocessable("units of a fungible type are given by amount, not by token", code="fungible-type")
     _whole_only(token_type, params)
+    await check_resale(owner, token_type, recipient, spends=params)
     chosen = params.from_operation is not None or params.all
     if token_type.fungible and amount is not None and not sources and not chosen and oldest and int(oldest[0]["remaining"]) >= amount:
         done = await _give_from_output(ctx, token_type, amount, recipient, oldest[0]["id"], params.description)

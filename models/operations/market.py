@@ -53,6 +53,7 @@ from ..market import (
 )
 from ..outputs import Output, Paged, Timestamp
 from ..paging import ListInput, paginate
+from ..pools import check_resale
 from ..registry import REGISTRY, Access, Input
 from ..sets import SetMember, TokenSet
 from ..tokens import Token, TokenType
@@ -485,6 +486,7 @@ async def create_lot(ctx: Context, params: LotCreateInput) -> dict[str, Any]:
     if params.kind is LotKind.DUTCH_AUCTION and start is not None and reserve is not None and reserve >= start:
         raise Unprocessable("a dutch auction's floor (reserve) must be below its start_price", code="invalid-price",
                             errors=[{"field": "reserve", "message": "must be below start_price"}])
+    await check_resale(seller, item_type, None, tokens=tokens or ())
     lot_id = new_id()
     escrow = await _new_escrow(lot_id)
     description = f"held for lot {lot_id}"

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import account, admin, delegations, holdings, manage, market, market_elsewhere, social, tokens, trends, verify
+from . import (
+    account,
+    admin,
+    delegations,
+    holdings,
+    manage,
+    market,
+    market_elsewhere,
+    pools,
+    social,
+    tokens,
+    trends,
+    verify,
+)
 from .base import STATIC_DIR, html_error_pages
 
 __all__ = ["add_page_routes", "html_error_pages"]
@@ -55,6 +68,12 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/app/market/lots/{id}/withdraw", market.withdraw)
     router.add_post("/app/market/lots/{id}/relist", market.relist)
     router.add_post("/app/market/lots/{id}/offers/{offer}/withdraw", market.withdraw_offer)
+    router.add_get("/app/pools", pools.my_pools_page, name="page_pools")
+    router.add_post("/app/pools", pools.create_pool)
+    router.add_get("/app/pools/reservations", pools.my_reservations_page, name="page_pool_reservations")
+    router.add_get("/app/pools/{id}", pools.pool_page, name="page_pool")
+    router.add_post("/app/pools/{id}/{action:batches|reserve|subpools}", pools.act)
+    router.add_post("/app/pools/{id}/reservations/{reservation}/{action:claim|cancel}", pools.act)
     router.add_get("/trends", trends.trends_page, name="page_trends")
     router.add_get("/trends/{type}", trends.trend_page, name="page_trend")
     router.add_get("/app/admin/users", manage.admin_users, name="page_admin_users")

@@ -231,6 +231,13 @@ async def test_no_resale__units_cannot_be_given_onward_or_listed(api: Api) -> No
     # what the owner got back is the owner's, free like any other unit
     onward = await api.post("/api/v1/ledger/give", {"type": m["coin"], "amount": "4", "to": "carol"}, token=m["alice"])
     assert onward.status == 201, onward
+    # nor paid for a lot: a payment goes to its seller (the pool's owner may be paid back)
+    cap = (await new_type(api, m["carol"], name="Cap", symbol="CAP", smallest_unit=0))["id"]
+    await api.post("/api/v1/ledger/create", {"type": cap, "amount": "1"}, token=m["carol"], expect=201)
+    sale = await api.post("/api/v1/market/lots", {"kind": "fixed_price", "type": cap, "amount": "1", "price_type": m["coin"],
+                                                  "price": "1"}, token=m["carol"], expect=201)
+    assert_problem(await api.post(f"/api/v1/market/lots/{sale.body['id']}/bids", {}, token=m["bob"]), 403, "no-resale")
+    assert await balance(api, m["coin"], "bob") == "5" and await balance(api, cap, "bob") == "0"
     for name in ("alice", "bob", "carol"):
         await assert_invariant(api, m["coin"], name)
 

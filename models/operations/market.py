@@ -743,6 +743,7 @@ async def _place(
     """Hold the payment (a proxy bid: its ceiling) in the lot's escrow and record the bid (held)."""
     escrow = await Actor.get(id=lot.escrow_id)
     held = amount if max_amount is None else max_amount
+    await check_resale(bidder, price_type, await Actor.get(id=lot.seller_id))  # a payment is a give to the seller
     hold = await _hold(ctx, bidder, price_type, held, escrow, f"held for lot {lot.id}: {kind.value}")
     bid = await Bid.create(
         lot_id=lot.id, bidder_id=bidder.id, kind=kind.value, amount=amount, max_amount=max_amount, hold_id=hold

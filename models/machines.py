@@ -14,6 +14,7 @@ import orjson
 
 from . import sql
 from .actors import AccessToken, TokenKind
+from .contracts import ContractStep, StepState
 from .engine import Lease, Machine, backoff
 from .federation import (
     Backfill,
@@ -33,7 +34,7 @@ from .security import new_bearer_token, token_digest
 from .webhooks import DeliveryState as WebhookState
 from .webhooks import WebhookDelivery
 
-__all__ = ["BACKFILLS", "CALLBACKS", "DELIVERIES", "INBOX", "JOBS", "MARKET_CLOSES", "ONWARD_GIVES", "WEBHOOK_DELIVERIES"]
+__all__ = ["BACKFILLS", "CALLBACKS", "CONTRACT_STEPS", "DELIVERIES", "INBOX", "JOBS", "MARKET_CLOSES", "ONWARD_GIVES", "WEBHOOK_DELIVERIES"]
 
 
 async def _extend_job_tokens(jobs: list[Job], deadline: datetime) -> None:
@@ -260,6 +261,30 @@ MARKET_CLOSES: Machine[LotClose] = Machine(
     # A soft close (a late bid on an english auction) moves a pending close later; the move drops
     # a runner's claim on it, and the handler re-checks the lot's closes_at under the lot's lock.
     manual={CloseState.PENDING.value: {CloseState.PENDING.value}},
+    retry=backoff.mastodon(),
+    max_attempts=10,
+    lease_seconds=60,
+    batch=20,
+    order=("next_at", "id"),
+)
+
+
+# What falls due on a contract (rows: models/contracts.py ContractStep; handler:
+# models/operations/contracts.py `run_step`): a payment taken from the licensee (a ledger give;
+# one that fails moves the contract to in_arrears and adds the penalty), the end of a grace
+# period (still in arrears: suspended), the end of a cancellation's notice, the expiry. Each step
+# moves the contract along its declared life (models/contracts.py MOVES) under the contract's
+# lock and queues the next step, in one transaction with its own outcome. A step the contract no
+# longer needs (it ended, the arrears were paid) is closed by hand: pending -> done.
+CONTRACT_STEPS: Machine[ContractStep] = Machine(
+    name="contracts.steps",
+    model=ContractStep,
+    states=[state.value for state in StepState],
+    ready=StepState.PENDING.value,
+    failed=StepState.FAILED.value,
+    terminal=(StepState.DONE.value, StepState.FAILED.value),
+    transitions={StepState.PENDING.value: {StepState.DONE.value, StepState.FAILED.value}},
+    manual={StepState.PENDING.value: {StepState.DONE.value}},
     retry=backoff.mastodon(),
     max_attempts=10,
     lease_seconds=60,

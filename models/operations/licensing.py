@@ -23,6 +23,7 @@ from tortoise.expressions import F
 
 from ..actors import Actor
 from ..amounts import to_decimal_string
+from ..base import column
 from ..context import Context
 from ..contracts import MINTING, Contract, ContractState, Licensing, LinkBasis
 from ..errors import Forbidden, NotFound, Unprocessable
@@ -55,7 +56,8 @@ def period_index(contract: Contract, now: datetime) -> int:
 
 def units_of(amount: int, token_type: TokenType) -> Decimal:
     """Minor units of a type as whole units."""
-    return Decimal(amount) / (Decimal(10) ** token_type.smallest_unit)
+    scale: Decimal = Decimal(10) ** token_type.smallest_unit
+    return Decimal(amount) / scale
 
 
 def contract_payload(contract: Contract, **extra: Any) -> dict[str, Any]:
@@ -164,10 +166,8 @@ async def charge_mint(ctx: Context, token_type: TokenType, amount: int) -> None:
     """Before `amount` (minor units) of a derived type is minted: each contract it was derived
     under must allow minting (403 contract-suspended / contract-ended) and have room in this
     period's unit limit (422 contract-unit-limit); the per-unit rate is added to what is owed."""
-    contract_ids = [
-        cid for cid in await TypeParent.filter(child_id=token_type.id, basis=LinkBasis.CONTRACT.value)
-        .order_by("position").values_list("contract_id", flat=True) if cid
-    ]
+    links = TypeParent.filter(child_id=token_type.id, basis=LinkBasis.CONTRACT.value).order_by("position")
+    contract_ids = [cid for cid in await column(links.values_list("contract_id", flat=True), str) if cid]
     if not contract_ids:
         return
     units = units_of(amount, token_type)

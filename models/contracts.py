@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # relation annotations only
 
 __all__ = [
     "CancelBy", "Contract", "ContractChange", "ContractOffer", "ContractState", "ContractStep", "LinkBasis",
-    "Licensing", "MINTING", "MOVES", "OfferState", "StepKind", "StepState", "Takers",
+    "Licensing", "MINTING", "MOVES", "OfferState", "OfferTaker", "StepKind", "StepState", "Takers",
 ]
 
 
@@ -136,13 +136,31 @@ class ContractOffer(_Terms):
     )
     title = fields.CharField(max_length=200, default="")
     takers = fields.CharField(max_length=10, default=Takers.ANYONE.value)
-    listed: fields.JSONField[list[str]] = fields.JSONField(default=list)  # actor ids, when takers is listed
     state = fields.CharField(max_length=12, default=OfferState.OPEN.value)
 
     class Meta:
         app = APP
         table = "contract_offers"
         indexes = (("type_id", "state"),)
+
+
+class OfferTaker(Entity):
+    """One user a `listed` offer is made to."""
+
+    offer_id: str
+    offer: fields.ForeignKeyRelation[ContractOffer] = fields.ForeignKeyField(
+        f"{APP}.ContractOffer", related_name="taker_rows", on_delete=fields.CASCADE
+    )
+    actor_id: str
+    actor: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
+        f"{APP}.Actor", related_name="contract_offers_to", on_delete=fields.CASCADE
+    )
+
+    class Meta:
+        app = APP
+        table = "contract_offer_takers"
+        unique_together = (("offer", "actor"),)
+        indexes = (("actor_id",),)
 
 
 class Contract(_Terms):
@@ -170,7 +188,7 @@ class Contract(_Terms):
     owed = fields.BigIntField(default=0)  # rates and type prices accrued since the last payment
     arrears = fields.BigIntField(default=0)  # missed payments and their penalties
     paid = fields.BigIntField(default=0)  # everything paid so far
-    period_index = fields.IntField(default=0)  # the period `period_units` counts
+    period_index = fields.IntField(default=0)  # periods whose payment fell due (each resets period_units)
     period_units = fields.DecimalField(max_digits=40, decimal_places=18, default=0)
     derived_types = fields.IntField(default=0)
     cancel_at = fields.DatetimeField(null=True)  # a cancellation given takes effect then

@@ -51,7 +51,6 @@ class Migration(migrations.Migration):
                 ('payment_type', fields.ForeignKeyField('tallystick.TokenType', source_field='payment_type_id', null=True, db_constraint=True, to_field='id', related_name='offers_paid_in', on_delete=OnDelete.RESTRICT)),
                 ('title', fields.CharField(default='', max_length=200)),
                 ('takers', fields.CharField(default='anyone', max_length=10)),
-                ('listed', fields.JSONField(default=list, encoder=JSON_DUMPS, decoder=loads)),
                 ('state', fields.CharField(default='open', max_length=12)),
             ],
             options={'table': 'contract_offers', 'app': 'tallystick', 'indexes': [Index(fields=['type_id', 'state'])], 'pk_attr': 'id'},
@@ -132,6 +131,18 @@ class Migration(migrations.Migration):
             ],
             options={'table': 'contract_steps', 'app': 'tallystick', 'indexes': [Index(fields=['state', 'next_at']), Index(fields=['contract_id', 'due_at'])], 'pk_attr': 'id', 'table_description': 'One thing due on a contract at `due_at`: a row of the CONTRACT_STEPS machine.'},
             bases=['Durable', 'Entity'],
+        ),
+        ops.CreateModel(
+            name='OfferTaker',
+            fields=[
+                ('id', fields.CharField(primary_key=True, default=new_id, unique=True, db_index=True, max_length=26)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
+                ('offer', fields.ForeignKeyField('tallystick.ContractOffer', source_field='offer_id', db_constraint=True, to_field='id', related_name='taker_rows', on_delete=OnDelete.CASCADE)),
+                ('actor', fields.ForeignKeyField('tallystick.Actor', source_field='actor_id', db_constraint=True, to_field='id', related_name='contract_offers_to', on_delete=OnDelete.CASCADE)),
+            ],
+            options={'table': 'contract_offer_takers', 'app': 'tallystick', 'unique_together': (('offer', 'actor'),), 'indexes': [Index(fields=['actor_id'])], 'pk_attr': 'id', 'table_description': 'One user a `listed` offer is made to.'},
+            bases=['Entity'],
         ),
         ops.AddField(
             model_name='TokenType',

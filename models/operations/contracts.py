@@ -38,6 +38,7 @@ from ..contracts import (
     ContractStep,
     Licensing,
     OfferState,
+    OfferTaker,
     StepKind,
     StepState,
     Takers,
@@ -261,14 +262,17 @@ def _terms_view(row: ContractOffer | Contract, payment: TokenType | None) -> dic
 
 async def offer_views(ctx: Context, offers: Sequence[ContractOffer]) -> list[dict[str, Any]]:
     types = await _types({o.type_id for o in offers} | {o.payment_type_id for o in offers if o.payment_type_id})
-    actor_ids = {o.licensor_id for o in offers} | {a for o in offers for a in o.listed}
+    listed: dict[str, list[str]] = {}
+    for taker in await OfferTaker.filter(offer_id__in=[o.id for o in offers]).order_by("id"):
+        listed.setdefault(taker.offer_id, []).append(taker.actor_id)
+    actor_ids = {o.licensor_id for o in offers} | {a for ids in listed.values() for a in ids}
     actors = {a.id: a for a in await Actor.filter(id__in=list(actor_ids))}
     me = ctx.actor.id if ctx.actor is not None else None
     domain = ctx.site.domain
     return [{
         "id": o.id, "type": o.type_id, "type_symbol": types[o.type_id].symbol, "licensor": actors[o.licensor_id].handle(domain),
         "title": o.title, "state": o.state, "takers": o.takers,
-        "listed": [actors[a].handle(domain) for a in o.listed if a in actors] if me == o.licensor_id else None,
+        "listed": [actors[a].handle(domain) for a in listed.get(o.id, [])] if me == o.licensor_id else None,
         **_terms_view(o, types.get(o.payment_type_id or "")), "created_at": iso(o.created_at),
     } for o in offers]
 
@@ -290,11 +294,16 @@ async def contract_views(ctx: Context, contracts: Sequence[Contract]) -> list[di
             "licensor": actors[c.licensor_id].handle(domain), "licensee": actors[c.licensee_id].handle(domain),
             "state": c.state, **_terms_view(c, payment), "started_at": iso(c.started_at),
             "owed": _text(c.owed, payment), "arrears": _text(c.arrears, payment), "paid": _text(c.paid, payment),
-            "derived_types": c.derived_types, "units_this_period": f"{c.period_units.normalize():f}",
+            "derived_types": c.derived_types, "units_this_period": _units_now(c),
             "next_payment_at": iso(pending.get(c.id)), "cancel_at": iso(c.cancel_at), "ended_at": iso(c.ended_at),
             "version": c.version,
         })
     return views
+
+
+def _units_now(contract: Contract) -> str:
+    """Units minted of derived types in the current period (each period's payment step resets it)."""
+    return f"{Decimal(contract.period_units).normalize():f}"
 
 
 async def _detail(ctx: Context, contract: Contract) -> dict[str, Any]:
@@ -350,6 +359,8 @@ async def create_offer(ctx: Context, params: OfferCreateInput) -> dict[str, Any]
         notice_seconds=params.notice_seconds or 0, cancel_by=(params.cancel_by or CancelBy.LICENSEE).value,
         grace_seconds=params.grace_seconds if params.grace_seconds is not None else 7 * 86400,
     )
+    for actor_id in listed:
+        await OfferTaker.create(offer_id=offer.id, actor_id=actor_id)
     await ctx.emit("contract.offer.created", "contract_offer", offer.id, {"offer": offer.id, "type": token_type.id, "licensor": licensor.id})
     [view] = await offer_views(ctx, [offer])
     return view
@@ -359,13 +370,16 @@ def _offers_seen_by(actor: Actor | None) -> Q:
     """Offers to anyone; listed ones to their takers and licensor."""
     if actor is None:
         return Q(takers=Takers.ANYONE.value)
-    return Q(takers=Takers.ANYONE.value) | Q(licensor_id=actor.id) | Q(listed__contains=actor.id)
+    return Q(takers=Takers.ANYONE.value) | Q(licensor_id=actor.id) | Q(taker_rows__actor_id=actor.id)
 
 
 async def _visible_offer(ctx: Context, offer_id: str) -> ContractOffer:
     offer = await ContractOffer.get_or_none(id=offer_id)
     me = ctx.actor.id if ctx.actor is not None else None
-    if offer is None or (offer.takers == Takers.LISTED.value and me != offer.licensor_id and me not in offer.listed):
+    if offer is None or (
+        offer.takers == Takers.LISTED.value and me != offer.licensor_id
+        and not await OfferTaker.filter(offer_id=offer.id, actor_id=me or "").exists()
+    ):
         raise NotFound(f"there is no contract offer {offer_id!r}", code="offer-not-found")
     return offer
 
@@ -378,7 +392,7 @@ class OfferListInput(ListInput):
 @REGISTRY.operation("contracts.offers.list", OfferListInput, output=Paged[OfferOut], access=Access.PUBLIC)
 async def list_offers(ctx: Context, params: OfferListInput) -> Any:
     """Contract offers you may see, newest first: to anyone, or listing you."""
-    query = ContractOffer.filter(_offers_seen_by(ctx.actor))
+    query = ContractOffer.filter(_offers_seen_by(ctx.actor)).distinct()
     if params.type:
         query = query.filter(type_id=params.type)
     if params.state != "all":
@@ -499,8 +513,11 @@ async def get_contract(ctx: Context, params: ContractIdInput) -> dict[str, Any]:
 # ---------------------------------------------------------------- moving a contract
 
 
-async def _move(ctx: Context, contract: Contract, target: ContractState, event: str, **extra: Any) -> Contract:
-    """Move a (locked) contract along its declared life and say so to both parties."""
+async def _move(
+    ctx: Context, contract: Contract, target: ContractState, event: str, *, running: str | None = None, **extra: Any,
+) -> Contract:
+    """Move a (locked) contract along its declared life and say so to both parties; an end
+    closes its pending steps but the `running` one (the runner records that one itself)."""
     if target.value not in MOVES[ContractState(contract.state)]:
         raise Conflict(f"a {contract.state} contract cannot become {target.value}", code="contract-not-live")
     values: dict[str, Any] = {"state": target.value, "updated_at": _now()}
@@ -509,7 +526,7 @@ async def _move(ctx: Context, contract: Contract, target: ContractState, event: 
     await Contract.filter(id=contract.id, state=contract.state).update(**values)
     contract = await Contract.get(id=contract.id)
     if target in (ContractState.ENDED, ContractState.CANCELLED):
-        await _close_steps(contract.id)
+        await _close_steps(contract.id, keep=running)
     await ctx.emit(event, "contract", contract.id, contract_payload(contract, **extra))
     return contract
 
@@ -613,6 +630,8 @@ async def _final_collect(ctx: Context, contract: Contract) -> None:
 
 async def _payment_step(ctx: Context, contract: Contract, step: ContractStep, now: datetime) -> dict[str, Any]:
     """Take the period's fee, what is owed and the arrears; on failure: arrears and penalty."""
+    # a new period begins: the unit limit counts afresh
+    await Contract.filter(id=contract.id).update(period_units=0, period_index=contract.period_index + 1)
     due = contract.fee + contract.owed + contract.arrears
     values: dict[str, Any] = {"amount": due}
     if due == 0:
@@ -650,14 +669,14 @@ async def _run_step(ctx: Context, step: ContractStep, now: datetime) -> dict[str
     if step.kind == StepKind.GRACE_END.value:
         if contract.state != ContractState.IN_ARREARS.value:
             return {"outcome": "skipped"}
-        await _move(ctx, contract, ContractState.SUSPENDED, "contract.suspended")
+        await _move(ctx, contract, ContractState.SUSPENDED, "contract.suspended", running=step.id)
         return {"outcome": "suspended"}
     if step.kind == StepKind.NOTICE_END.value:
         await _final_collect(ctx, contract)
-        await _move(ctx, await Contract.get(id=contract.id), ContractState.CANCELLED, "contract.cancelled")
+        await _move(ctx, await Contract.get(id=contract.id), ContractState.CANCELLED, "contract.cancelled", running=step.id)
         return {"outcome": "cancelled"}
     await _final_collect(ctx, contract)
-    await _move(ctx, await Contract.get(id=contract.id), ContractState.ENDED, "contract.ended", reason="expired")
+    await _move(ctx, await Contract.get(id=contract.id), ContractState.ENDED, "contract.ended", running=step.id, reason="expired")
     return {"outcome": "ended"}
 
 

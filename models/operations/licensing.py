@@ -29,7 +29,7 @@ from ..contracts import MINTING, Contract, ContractState, Licensing, LinkBasis
 from ..errors import Forbidden, NotFound, Unprocessable
 from ..tokens import TokenType, TypeParent
 
-__all__ = ["Link", "charge_mint", "contract_payload", "license_parents", "lock_contract", "money_text", "period_index", "refuse_remote_parents", "units_of"]
+__all__ = ["Link", "charge_mint", "contract_payload", "license_parents", "lock_contract", "money_text", "refuse_remote_parents", "units_of"]
 
 
 @dataclass(frozen=True)
@@ -42,16 +42,6 @@ class Link:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
-def period_index(contract: Contract, now: datetime) -> int:
-    """Which period of the contract `now` falls in (0 from its start)."""
-    elapsed = (now - _aware(contract.started_at)).total_seconds()
-    return max(0, int(elapsed // contract.period_seconds))
 
 
 def units_of(amount: int, token_type: TokenType) -> Decimal:
@@ -177,8 +167,7 @@ async def charge_mint(ctx: Context, token_type: TokenType, amount: int) -> None:
         assert contract is not None  # a link's contract is never deleted (RESTRICT)
         if contract.state not in MINTING:
             raise _refuse_state(contract)
-        index = period_index(contract, now)
-        counted = Decimal(contract.period_units) if index == contract.period_index else Decimal(0)
+        counted = Decimal(contract.period_units)  # reset by each period's payment step
         if contract.max_units_per_period is not None and counted + units > contract.max_units_per_period:
             left = max(Decimal(0), contract.max_units_per_period - counted)
             raise Unprocessable(
@@ -188,7 +177,7 @@ async def charge_mint(ctx: Context, token_type: TokenType, amount: int) -> None:
             )
         rate = math.ceil(Decimal(contract.rate_per_unit) * units)
         await Contract.filter(id=contract.id).update(
-            period_index=index, period_units=counted + units, owed=contract.owed + rate, updated_at=now,
+            period_units=counted + units, owed=contract.owed + rate, updated_at=now,
         )
         if rate:
             await ctx.emit("contract.owed", "contract", contract.id, contract_payload(

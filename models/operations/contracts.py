@@ -453,7 +453,8 @@ async def accept_offer(ctx: Context, params: AcceptInput) -> dict[str, Any]:
         raise Unprocessable("you own this type: you may derive from it without a contract", code="own-type")
     if offer.state != OfferState.OPEN.value:
         raise Conflict("this offer was withdrawn", code="offer-not-open")
-    if offer.expires_at is not None and _aware(offer.expires_at) <= _now():  # type: ignore[operator]
+    offer_ends = _aware(offer.expires_at)
+    if offer_ends is not None and offer_ends <= _now():
         raise Conflict("this offer has expired", code="offer-expired")
     if await Contract.filter(type_id=offer.type_id, licensee_id=licensee.id, state__in=list(LIVE)).exists():
         raise Conflict(f"you hold a contract on type {offer.type_id} already", code="contract-exists")

@@ -648,12 +648,12 @@ async def _payment_step(ctx: Context, contract: Contract, step: ContractStep, no
             await Contract.filter(id=contract.id).update(arrears=arrears, owed=0, updated_at=now)
             contract = await Contract.get(id=contract.id)
             values["outcome"] = "missed"
-            await ctx.emit("contract.payment_missed", "contract", contract.id, contract_payload(
-                contract, amount=await money_text(contract, due),
-            ))
-            if contract.state == ContractState.ACTIVE.value:
-                contract = await _move(ctx, contract, ContractState.IN_ARREARS, "contract.payment_missed")
+            asked = await money_text(contract, due)
+            if contract.state == ContractState.ACTIVE.value:  # the grace period starts
+                contract = await _move(ctx, contract, ContractState.IN_ARREARS, "contract.payment_missed", amount=asked)
                 await _step(contract, StepKind.GRACE_END, now + timedelta(seconds=contract.grace_seconds))
+            else:  # already in arrears or suspended: the penalty accrues again
+                await ctx.emit("contract.payment_missed", "contract", contract.id, contract_payload(contract, amount=asked))
     if contract.state in LIVE:
         due_at = _aware(step.due_at)
         assert due_at is not None

@@ -471,6 +471,34 @@ class PoolReservation(TypedDict):
     batch: NotRequired[str]  # claimed: the batch made for the reserver
 
 
+@with_config(_STRICT)
+class ContractEvent(TypedDict):
+    """contract.* (object: the contract): every step of a contract's life, seen by both parties."""
+
+    contract: str
+    type: str  # the licensed type's id
+    licensor: str  # actor id
+    licensee: str  # actor id
+    state: str  # the contract's state after the event
+    amount: NotRequired[str]  # a payment asked or taken (decimal string of the payment type)
+    owed: NotRequired[str]  # what a derivation or a mint added to what is owed
+    units: NotRequired[str]  # units minted of a derived type
+    minted_type: NotRequired[str]  # the derived type minted
+    entry: NotRequired[str]  # the payment's ledger entry
+    reason: NotRequired[str]  # an admin's reason
+    effective_at: NotRequired[str]  # a cancellation takes effect then (ISO 8601)
+    fields: NotRequired[list[str]]  # the terms an admin changed
+
+
+@with_config(_STRICT)
+class ContractOfferEvent(TypedDict):
+    """contract.offer.created|withdrawn (object: the offer)."""
+
+    offer: str
+    type: str
+    licensor: str
+
+
 # --- the declaration: every event name and its payload type --------------------------------
 
 EVENTS: dict[str, Any] = {
@@ -556,6 +584,12 @@ EVENTS: dict[str, Any] = {
     "pool.reservation.claimed": PoolReservation,
     "pool.reservation.cancelled": PoolReservation,
     "pool.reservation.expired": PoolReservation,
+    "contract.offer.created": ContractOfferEvent,
+    "contract.offer.withdrawn": ContractOfferEvent,
+    **{f"contract.{name}": ContractEvent for name in (
+        "accepted", "derived", "owed", "paid", "payment_missed", "suspended", "restored", "cancel_given",
+        "cancelled", "ended", "terms_changed",
+    )},
     **{f"job.{name}": JobPayload for name in _JOB_EVENTS},
 }
 

@@ -14,6 +14,7 @@ import orjson
 
 from . import sql
 from .actors import AccessToken, TokenKind
+from .contracts import ContractStep, StepState
 from .engine import Lease, Machine, backoff
 from .federation import (
     Backfill,
@@ -35,8 +36,8 @@ from .webhooks import DeliveryState as WebhookState
 from .webhooks import WebhookDelivery
 
 __all__ = [
-    "BACKFILLS", "CALLBACKS", "DELIVERIES", "INBOX", "JOBS", "MARKET_CLOSES", "ONWARD_GIVES", "POOL_GENERATIONS",
-    "POOL_RESERVATIONS", "WEBHOOK_DELIVERIES",
+    "BACKFILLS", "CALLBACKS", "CONTRACT_STEPS", "DELIVERIES", "INBOX", "JOBS", "MARKET_CLOSES", "ONWARD_GIVES",
+    "POOL_GENERATIONS", "POOL_RESERVATIONS", "WEBHOOK_DELIVERIES",
 ]
 
 
@@ -285,6 +286,30 @@ POOL_GENERATIONS: Machine[Generation] = Machine(
     failed=GenerationState.FAILED.value,
     terminal=(GenerationState.DONE.value, GenerationState.FAILED.value),
     transitions={GenerationState.PENDING.value: {GenerationState.DONE.value, GenerationState.FAILED.value}},
+    retry=backoff.mastodon(),
+    max_attempts=10,
+    lease_seconds=60,
+    batch=20,
+    order=("next_at", "id"),
+)
+
+
+# What falls due on a contract (rows: models/contracts.py ContractStep; handler:
+# models/operations/contracts.py `run_step`): a payment taken from the licensee (a ledger give;
+# one that fails moves the contract to in_arrears and adds the penalty), the end of a grace
+# period (still in arrears: suspended), the end of a cancellation's notice, the expiry. Each step
+# moves the contract along its declared life (models/contracts.py MOVES) under the contract's
+# lock and queues the next step, in one transaction with its own outcome. A step the contract no
+# longer needs (it ended, the arrears were paid) is closed by hand: pending -> done.
+CONTRACT_STEPS: Machine[ContractStep] = Machine(
+    name="contracts.steps",
+    model=ContractStep,
+    states=[state.value for state in StepState],
+    ready=StepState.PENDING.value,
+    failed=StepState.FAILED.value,
+    terminal=(StepState.DONE.value, StepState.FAILED.value),
+    transitions={StepState.PENDING.value: {StepState.DONE.value, StepState.FAILED.value}},
+    manual={StepState.PENDING.value: {StepState.DONE.value}},
     retry=backoff.mastodon(),
     max_attempts=10,
     lease_seconds=60,

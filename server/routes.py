@@ -184,6 +184,20 @@ OAUTH = [
     Route("GET", f"{V1}/apps/verify_credentials", "oauth.apps.verify"),
 ]
 
+CONTRACTS = [
+    Route("POST", f"{V1}/contracts/offers", "contracts.offers.create", status=201, location=f"{V1}/contracts/offers/{{id}}"),
+    Route("GET", f"{V1}/contracts/offers", "contracts.offers.list"),
+    Route("GET", f"{V1}/contracts/offers/{{id}}", "contracts.offers.get"),
+    Route("POST", f"{V1}/contracts/offers/{{id}}/withdraw", "contracts.offers.withdraw"),
+    Route("POST", f"{V1}/contracts", "contracts.accept", status=201, location=f"{V1}/contracts/{{id}}"),
+    Route("GET", f"{V1}/contracts", "contracts.list"),
+    Route("GET", f"{V1}/contracts/{{id}}", "contracts.get"),
+    Route("POST", f"{V1}/contracts/{{id}}/pay", "contracts.pay"),
+    Route("POST", f"{V1}/contracts/{{id}}/cancel", "contracts.cancel"),
+    Route("PATCH", f"{V1}/admin/contracts/{{id}}", "contracts.admin.update"),
+    Route("POST", f"{V1}/admin/contracts/{{id}}/end", "contracts.admin.end"),
+]
+
 MARKET = [
     Route("POST", f"{V1}/market/lots", "market.lots.create", status=201, location=f"{V1}/market/lots/{{id}}"),
     Route("GET", f"{V1}/market/lots", "market.lots.list"),
@@ -221,5 +235,5 @@ TRENDS = [
 
 ROUTES: list[Route] = [
     *ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *AGENTS, *JOBS, *WEBHOOKS, *VERIFY, *FEDERATION, *EXPORTS, *OAUTH,
-    *DELEGATIONS, *MARKET, *POOLS, *TRENDS,
+    *DELEGATIONS, *MARKET, *POOLS, *TRENDS, *CONTRACTS,
 ]

@@ -10,6 +10,7 @@ from . import (  # noqa: F401
     callbacks,  # noqa: F401  (after jobs)
     webhooks,  # noqa: F401
     ledger,  # noqa: F401
+    contracts,  # noqa: F401  (after ledger)
     market,  # noqa: F401  (after ledger, tokens)
     media,
     oauth,  # noqa: F401

@@ -43,6 +43,7 @@ from .entries import (
     spend_token_unit,
     unit,
 )
+from .licensing import charge_mint
 from .tokens import check_token_if_match, get_visible_token, transfer_token
 
 __all__ = ["balance_of", "resolve_actor"]
@@ -497,6 +498,7 @@ async def create(ctx: Context, params: CreateInput) -> dict[str, Any]:
             code="unique-type",
         )
     amount = to_minor(params.amount, token_type.smallest_unit)
+    await charge_mint(ctx, token_type, amount)  # a derived type: its contracts allow it and count it
     await reserve_supply(token_type, amount)
     return await record_entry(ctx, EntryKind.CREATE, token_type, amount, actor, [], params.description)
 

@@ -37,6 +37,7 @@ from ..registry import REGISTRY, Access
 from ..tokens import Token, TokenType
 from ..views import actor_view
 from .entries import record_entry, reserve_supply, spend_token_unit, unit
+from .licensing import charge_mint
 from .types import TypeSchema, get_type, type_schema
 
 __all__ = [
@@ -491,6 +492,7 @@ async def mint_token(
     )
     entry: dict[str, Any] = {}
     if not token_type.fungible:  # a unique token is one unit in the ledger, held by its owner
+        await charge_mint(ctx, token_type, unit(token_type))  # a derived type: its contracts allow it
         await reserve_supply(token_type, unit(token_type))
         entry = await record_entry(ctx, EntryKind.CREATE, token_type, unit(token_type), owner, [], description, token)
     return token, entry

@@ -7,6 +7,7 @@ from aiohttp import web
 from . import (
     account,
     admin,
+    contracts,
     delegations,
     holdings,
     manage,
@@ -38,6 +39,13 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/app/types/{id}/edit", tokens.update_type)
     router.add_post("/app/types/{id}/{action:mint|give|burn}", tokens.ledger_action)
     router.add_post("/app/types/{id}/tokens", tokens.create_token)
+    router.add_post("/app/types/{id}/licensing", contracts.set_licensing)
+    router.add_post("/app/types/{id}/offers", contracts.make_offer)
+    router.add_get("/app/contracts", contracts.my_contracts_page, name="page_contracts")
+    router.add_post("/app/contracts", contracts.accept)
+    router.add_get("/app/contracts/{id}", contracts.contract_page, name="page_contract")
+    router.add_post("/app/contracts/{id}/{action:pay|cancel|end}", contracts.act)
+    router.add_post("/app/contracts/{id}/terms", contracts.admin_change)
     router.add_get("/app/tokens/{id}", tokens.token_page, name="page_token")
     router.add_get("/app/entries/{id}", tokens.entry_page, name="page_entry")
     router.add_get("/app/ledger", tokens.ledger_page, name="page_ledger")

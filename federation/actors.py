@@ -141,7 +141,7 @@ async def actor_document(ctx: Context, params: ActorInput) -> dict[str, Any]:
 
 
 class ObjectInput(Input):
-    kind: Literal["token", "type", "set", "ledger"]
+    kind: Literal["token", "type", "set", "ledger", "lot"]
     id: str = ID
 
 

@@ -34,9 +34,11 @@ def as_list(value: Any) -> list[Any]:
 # document give several, e.g. ["Person", "http://schema.org/Person"]: the first of these wins.
 KNOWN_TYPES = frozenset({
     "Accept", "Add", "Announce", "Block", "Create", "Delete", "Flag", "Follow", "Like", "Move", "Reject",
-    "Remove", "Undo", "Update", "Tombstone", "Token", "TokenType", "TokenSet", "LedgerEntry", "Multikey",
+    "Remove", "Undo", "Update", "Tombstone", "Token", "TokenType", "TokenSet", "LedgerEntry", "Proposal", "Multikey",
     *documents.ACTOR_TYPES,
 })
+# The objects of other servers we keep a copy of when their owner publishes them (a lot is a Proposal).
+OBJECT_TYPES = frozenset({"Token", "TokenType", "TokenSet", "LedgerEntry", "Proposal"})
 
 
 def type_of(document: Any) -> str | None:

@@ -1,7 +1,7 @@
 """Backfill on follow: a new follower gets what existed before the follow, not only what changes.
 
-Origin side: `federation.objects` serves an actor's current public objects (types, tokens, sets
-and the ledger entries it wrote) as a paged OrderedCollection at /users/{name}/objects, each item
+Origin side: `federation.objects` serves an actor's current public objects (types, tokens, sets,
+the ledger entries it wrote and its open market lots) as a paged OrderedCollection at /users/{name}/objects, each item
 the signed document `federation.signed_object` serves (FEP-8b32 proof by its owner for the kinds
 that carry one). Oldest first, paged by id: page N+1 is "after the last id of page N", so objects
 made while a follower pages through never shift a page it has not read yet, and later objects
@@ -40,6 +40,7 @@ from models.errors import DomainError, NotFound
 from models.federation import Backfill, BackfillState, Follow, FollowState, RemoteObject
 from models.ledger import LedgerEntry
 from models.machines import BACKFILLS
+from models.market import ESCROW_KIND, Lot, LotState, LotVisibility
 from models.outputs import Output, Paged, Timestamp
 from models.paging import ListInput, Page, paginate
 from models.registry import REGISTRY, Access, Input
@@ -48,7 +49,7 @@ from models.tokens import Token, TokenType
 
 from . import documents
 from .actors import local_user_actor
-from .as2 import as_id, domain_of, type_of
+from .as2 import OBJECT_TYPES, as_id, domain_of, type_of
 from .fetch import FetchError, fetch_json
 from .objects import read_object
 from .outputs import CollectionDocument
@@ -60,7 +61,6 @@ __all__ = ["BackfillOut", "backfill_views", "backfills", "backfills_of", "object
 
 log = logging.getLogger("tallystick.backfill")
 
-OBJECT_TYPES = {"Token", "TokenType", "TokenSet", "LedgerEntry"}
 
 
 # ---------------------------------------------------------------- origin: the objects collection
@@ -93,9 +93,11 @@ async def _candidates(actor: Actor, scope: tuple[str, str] | None, after: str, l
         await take("type", TokenType.filter(owner_id=actor.id, is_deleted=False))
         await take("token", Token.filter(owner_id=actor.id, is_deleted=False))
         await take("set", TokenSet.filter(owner_id=actor.id, is_deleted=False))
-        # what the actor wrote, and what remote holders gave onward of its types (the entry is
-        # this server's record of it, published in the type owner's name: federation/outbox.py)
-        await take("ledger", LedgerEntry.filter(Q(author_id=actor.id) | (Q(type__owner_id=actor.id) & ~Q(author__domain=""))))
+        # what the actor wrote, and what remote holders gave onward of its types and lots' escrows
+        # gave of them (this server's record, published in the type owner's name: federation/outbox.py)
+        told = Q(type__owner_id=actor.id) & (~Q(author__domain="") | Q(author__kind=ESCROW_KIND))
+        await take("ledger", LedgerEntry.filter(Q(author_id=actor.id) | told))
+        await take("lot", Lot.filter(seller_id=actor.id, state=LotState.OPEN.value, visibility=LotVisibility.PUBLIC.value))
     else:
         kind, object_id = scope
         if object_id > after:

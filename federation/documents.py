@@ -42,7 +42,7 @@ MULTIKEY_CONTEXT = "https://w3id.org/security/multikey/v1"
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 NAMESPACE = "https://tallystick.dev/ns#"  # stable term IRIs, whichever instance serves the context
 ACTOR_TYPES = {"Person", "Service", "Organization", "Group", "Application"}
-OBJECT_PATHS = {"token": "tokens", "type": "types", "set": "sets", "ledger": "ledger"}
+OBJECT_PATHS = {"token": "tokens", "type": "types", "set": "sets", "ledger": "ledger", "lot": "market/lots"}
 
 _TERMS = {
     "ts": NAMESPACE,
@@ -78,6 +78,30 @@ _TERMS = {
     "manuallyApprovesFollowers": "as:manuallyApprovesFollowers",
     # the actor's current public objects, signed, oldest first (federation/backfill.py)
     "objects": {"@id": "ts:objects", "@type": "@id"},
+    # a market lot, in FEP-0837's ValueFlows terms where they fit (models/market.py)
+    "vf": "https://w3id.org/valueflows/ont/vf#",
+    "om2": "http://www.ontology-of-units-of-measure.org/resource/om-2/",
+    "Proposal": "vf:Proposal",
+    "Intent": "vf:Intent",
+    "purpose": "vf:purpose",
+    "publishes": {"@id": "vf:publishes", "@type": "@id"},
+    "reciprocal": {"@id": "vf:reciprocal", "@type": "@id"},
+    "unitBased": "vf:unitBased",
+    "action": "vf:action",
+    "resourceConformsTo": {"@id": "vf:resourceConformsTo", "@type": "@id"},
+    "resourceQuantity": "vf:resourceQuantity",
+    "hasUnit": "om2:hasUnit",
+    "hasNumericalValue": "om2:hasNumericalValue",
+    "tokens": {"@id": "ts:tokens", "@type": "@id", "@container": "@list"},
+    "lotKind": "ts:lotKind",
+    "lotState": "ts:lotState",
+    "bidCount": "ts:bidCount",
+    "bestBid": "ts:bestBid",
+    "nextMinimum": "ts:nextMinimum",
+    "soldPrice": "ts:soldPrice",
+    "winner": {"@id": "ts:winner", "@type": "@id"},
+    "bidEndpoint": {"@id": "ts:bidEndpoint", "@type": "@id"},
+    "bidAmount": "ts:bidAmount",
 }
 
 
@@ -356,6 +380,59 @@ def entry_document(
         document["target"] = recipient_url
     if entry.get("token"):
         document["token"] = object_url(base_url, "token", entry["token"])
+    return document
+
+
+def _quantity(amount: str | None, type_url: str) -> dict[str, Any] | None:
+    return None if amount is None else {"hasUnit": "one", "hasNumericalValue": amount, "resourceConformsTo": type_url}
+
+
+def lot_document(lot: dict[str, Any], *, base_url: str, seller_url: str, winner_url: str | None) -> dict[str, Any]:
+    """A market lot as an FEP-0837 `Proposal`: it `publishes` what is sold (an Intent to
+    transfer units of the item type) and asks the `reciprocal` (an Intent to transfer units of
+    the price type: the price, or the least bid now). Bids are ledger requests to the price
+    type's origin naming this lot as their target (`bidEndpoint`, docs/federation-ledger.md)."""
+    object_id = object_url(base_url, "lot", lot["id"])
+    item, price_url = lot["item"], object_url(base_url, "type", lot["price_type"])
+    item_url = object_url(base_url, "type", item["type"])
+    asked = lot.get("price") or lot.get("next_minimum") or lot.get("current_price") or lot.get("start_price")
+    what = f"{item['amount']} {item['symbol']}"
+    name = lot["title"] or f"{what} for {lot['price_symbol']}"
+    facts = [("kind", lot["kind"].replace("_", " ")), ("state", lot["state"]), ("sells", what),
+             ("paid in", lot["price_symbol"]), ("closes", lot.get("closes_at") or "—")]
+    publishes: dict[str, Any] = {"id": f"{object_id}#primary", "type": "Intent", "action": "transfer",
+                                 "resourceConformsTo": item_url, "resourceQuantity": _quantity(item["amount"], item_url)}
+    if item["tokens"]:
+        publishes["tokens"] = [object_url(base_url, "token", token) for token in item["tokens"]]
+    document: dict[str, Any] = {
+        "@context": _object_context(base_url),
+        "id": object_id,
+        "type": "Proposal",
+        "url": f"{base_url}/app/market/lots/{lot['id']}",
+        "attributedTo": seller_url,
+        "name": name,
+        "summary": escape(f"{lot['kind'].replace('_', ' ')}: {what}"),
+        "content": (f"<p>{escape(lot['description'])}</p>" if lot["description"] else "") + _html_list(facts),
+        "mediaType": "text/html",
+        "purpose": "offer",
+        "publishes": publishes,
+        "reciprocal": {"id": f"{object_id}#reciprocal", "type": "Intent", "action": "transfer",
+                       "resourceConformsTo": price_url, "resourceQuantity": _quantity(asked, price_url)},
+        "unitBased": False,
+        "lotKind": lot["kind"],
+        "lotState": lot["state"],
+        "bidCount": lot["bid_count"],
+        "bestBid": lot.get("best_bid"),
+        "nextMinimum": lot.get("next_minimum"),
+        "soldPrice": lot.get("sold_price"),
+        "bidEndpoint": f"{base_url}/ledger",
+        "published": lot["created_at"],
+        "updated": lot["updated_at"],
+        "to": [PUBLIC],
+    }
+    for name, value in (("startTime", lot.get("opens_at")), ("endTime", lot.get("closes_at")), ("winner", winner_url)):
+        if value:
+            document[name] = value
     return document
 
 

@@ -45,7 +45,7 @@ from models.registry import REGISTRY, Access
 
 from .actor_changes import on_actor_delete, on_actor_update
 from .agent_reports import agent_update_token, on_agent_update, on_report_answer
-from .as2 import as_id, domain_of, type_of
+from .as2 import OBJECT_TYPES, as_id, domain_of, type_of
 from .fetch import FetchError, blocked_actors, closed_domains, mark_available
 from .follows import on_accept, on_follow, on_reject, on_undo
 from .httpsig_core import IncomingRequest
@@ -63,7 +63,6 @@ MAX_URI = 2048
 GROUP_MAX = 200  # rows per INSERT (12 parameters each, far below the databases' limits)
 GATHER_SECONDS = 0.002  # the longest a batch waits for more rows under load
 DRAIN_SECONDS = 10.0  # the longest shutdown waits for a group insert under way
-OBJECT_TYPES = {"Token", "TokenType", "TokenSet", "LedgerEntry"}
 _CHANGES = {"Create", "Update", "Delete"}
 
 Received = str  # "accepted", "duplicate" or "dropped"
@@ -420,7 +419,7 @@ class RemoteObjectsInput(ListInput):
 
 @REGISTRY.operation("federation.remote_objects", RemoteObjectsInput, output=Paged[RemoteObjectOut], access=Access.USER)
 async def remote_objects(ctx: Context, params: RemoteObjectsInput) -> Page:
-    """Copies of tokens, types, sets and ledger entries you follow: those of the actors you follow,
+    """Copies of tokens, types, sets, ledger entries and market lots you follow: those of the actors you follow,
     the objects you subscribed to, and what those types and sets held when you subscribed."""
     query = RemoteObject.filter(await _followed(ctx.require_actor()), is_deleted=False)
     if params.actor:

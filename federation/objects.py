@@ -1,6 +1,6 @@
 """Our objects' ActivityPub documents, built from model reads by id.
 
-A token, type, set or ledger entry is read once by its id with its owner's actor row, turned
+A token, type, set, ledger entry or market lot is read once by its id with its owner's actor row, turned
 into its public view by the models' view functions (as an anonymous reader sees it: private
 attributes never leave), and rendered by `documents`. The actor ids come from the rows, so
 no handle is parsed back out of a view and no operation is called by name on the way. The
@@ -16,7 +16,10 @@ from models.actors import Actor
 from models.context import Context, Site
 from models.errors import NotFound
 from models.ledger import LedgerEntry
+from models.market import ESCROW_KIND, Lot, LotVisibility, lot_of_escrow
 from models.operations.entries import entry_views
+from models.operations.ledger import sealed_from
+from models.operations.market import lot_views
 from models.operations.sets import get_visible_set, set_views
 from models.operations.tokens import get_visible_token, token_view
 from models.operations.types import get_type, type_view
@@ -25,7 +28,7 @@ from . import documents
 
 __all__ = ["ObjectKind", "PublicObject", "read_object"]
 
-ObjectKind = Literal["token", "type", "set", "ledger"]
+ObjectKind = Literal["token", "type", "set", "ledger", "lot"]
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,10 @@ class PublicObject:
 
 
 def actor_url(site: Site, actor: Actor) -> str:
-    """An actor's ActivityPub id: ours are computed, remote ones are their URI (or an acct: URI)."""
+    """An actor's ActivityPub id: ours are computed, remote ones are their URI (or an acct: URI).
+    A lot's escrow is named by its lot: what the escrow holds, the lot holds."""
+    if actor.kind == ESCROW_KIND:
+        return documents.object_url(site.base_url, "lot", lot_of_escrow(actor.username))
     if not actor.domain:
         return documents.actor_url(site.base_url, actor.username)
     return actor.uri or f"acct:{actor.handle(site.domain)}"
@@ -72,9 +78,9 @@ async def _set(site: Site, public: Context, object_id: str) -> PublicObject:
     return PublicObject(document, token_set.owner)
 
 
-async def _entry(site: Site, public: Context, object_id: str) -> PublicObject:
+async def _entry(site: Site, public: Context, object_id: str, reveal: bool) -> PublicObject:
     entry = await LedgerEntry.get_or_none(id=object_id).select_related("author", "recipient")
-    if entry is None:
+    if entry is None or (not reveal and await sealed_from(public, [entry])):  # a sealed bid's hold, as for the API
         raise NotFound(f"there is no ledger operation {object_id!r}", code="operation-not-found")
     [view] = await entry_views([entry], public)
     token_type = await get_type(entry.type_id)
@@ -90,8 +96,22 @@ async def _entry(site: Site, public: Context, object_id: str) -> PublicObject:
     return PublicObject(document, entry.author, token_type.owner)
 
 
-async def read_object(site: Site, kind: str, object_id: str) -> PublicObject:
-    """The public document of one of our objects; NotFound (404) or Gone (410) as its read says."""
+async def _lot(site: Site, public: Context, object_id: str) -> PublicObject:
+    lot = await Lot.get_or_none(id=object_id, visibility=LotVisibility.PUBLIC.value).select_related("seller", "winner")
+    if lot is None:  # a lot for followers or listed users is not federated: its document would be public
+        raise NotFound(f"there is no lot {object_id!r}", code="lot-not-found")
+    [view] = await lot_views(public, [lot])
+    winner: Actor | None = lot.winner
+    document = documents.lot_document(
+        view, base_url=site.base_url, seller_url=actor_url(site, lot.seller),
+        winner_url=actor_url(site, winner) if winner is not None else None,
+    )
+    return PublicObject(document, lot.seller)
+
+
+async def read_object(site: Site, kind: str, object_id: str, *, reveal: bool = False) -> PublicObject:
+    """The public document of one of our objects; NotFound (404) or Gone (410) as its read says.
+    `reveal`: a sealed bid's hold too, for the answer to the bidder's own request."""
     public = Context(site=site)  # always the anonymous view
     if kind == "token":
         return await _token(site, public, object_id)
@@ -100,5 +120,7 @@ async def read_object(site: Site, kind: str, object_id: str) -> PublicObject:
     if kind == "set":
         return await _set(site, public, object_id)
     if kind == "ledger":
-        return await _entry(site, public, object_id)
+        return await _entry(site, public, object_id, reveal)
+    if kind == "lot":
+        return await _lot(site, public, object_id)
     raise NotFound(f"there is no object kind {kind!r}", code="object-not-found")

@@ -46,6 +46,7 @@ from models.holdings import Holding, OnwardOut, exact, minor_of, origin_of, remo
 from models.ledger import EntryKind
 from models.machines import ONWARD_GIVES
 from models.operations.ledger import resolve_actor
+from models.operations.market_remote import carry_out_bid
 from models.operations.remote_spends import carry_out_request
 from models.outputs import Paged
 from models.paging import ListInput, paginate
@@ -61,7 +62,7 @@ from .remote_actors import remote_actor
 from .remote_gives import apply_confirmed_entry
 from .signed_objects import signed_document
 
-__all__ = ["ask_origin", "receive_ledger_request"]
+__all__ = ["ask", "ask_origin", "onward_view", "receive_ledger_request"]
 
 LEDGER_PATH = "/ledger"
 MAX_DESCRIPTION = 1000
@@ -163,6 +164,16 @@ def minor_of_or_zero(amount: str) -> int:
         return 0
 
 
+async def _origin_open(type_uri: str) -> None:
+    try:
+        await refuse_blocked(type_uri)
+    except FetchError:
+        raise Forbidden(
+            f"{origin_of(type_uri)} is blocked here: units of its types cannot be moved from this server",
+            code="domain-blocked",
+        ) from None
+
+
 async def ask_origin(ctx: Context, kind: str, params: Any) -> dict[str, Any]:
     """`ledger.give`/`ledger.burn` of a remote type (its URL): ask its origin, in the caller's name.
 
@@ -174,13 +185,7 @@ async def ask_origin(ctx: Context, kind: str, params: Any) -> dict[str, Any]:
     first = await RemoteCredit.filter(recipient_id=holder.id, type_uri=type_uri).order_by("id").first()
     if first is None:
         raise NotFound(f"you hold no units of {type_uri}", code="type-not-found")
-    try:
-        await refuse_blocked(type_uri)
-    except FetchError:
-        raise Forbidden(
-            f"{origin_of(type_uri)} is blocked here: units of its types cannot be moved from this server",
-            code="domain-blocked",
-        ) from None
+    await _origin_open(type_uri)
     if params.sources or params.from_operation is not None or params.all:  # read from our mirror
         [holding] = await remote_holdings(holder.id, type_uri)
         amount, sources = _what_to_spend(holding, params)
@@ -192,16 +197,25 @@ async def ask_origin(ctx: Context, kind: str, params: Any) -> dict[str, Any]:
         if recipient.id == holder.id:
             raise Unprocessable("you cannot give to yourself", code="self-give")
         target_uri, handle = recipient.uri or local_actor_url(ctx.site.base_url, recipient), params.to.strip()
+    row = await ask(ctx, OnwardGive(
+        holder=holder, kind=kind, type_uri=type_uri, symbol=first.symbol, amount=amount, target_uri=target_uri,
+        target_handle=handle, sources=sources, description=params.description or "",
+    ))
+    ctx.extra["location"] = f"/api/v1/ledger/remote-gives/{row.id}"
+    return onward_view(row)
+
+
+async def ask(ctx: Context, row: OnwardGive) -> OnwardGive:
+    """Record a request to the origin of `row.type_uri` and send it at once; the row as it ended
+    (done: 201, pending: 202 in ctx.extra["status"]), or the origin's refusal as an error."""
     # Sent at once by this request, which waits for the answer; inside a transaction (a queued
     # job runs its operation in one) only recorded: the runner sends it once that commits.
     inline = not sql.in_transaction_now()
     lease, claimed = claimed_at_birth(ONWARD_GIVES, ctx.site)
-    row = OnwardGive(
-        **(claimed if inline else {"state": OnwardState.PENDING.value}), holder=holder, kind=kind, type_uri=type_uri,
-        symbol=first.symbol, endpoint=ledger_endpoint(type_uri), amount=amount, target_uri=target_uri,
-        target_handle=handle, sources=sources, description=params.description or "", request_uri="",
-    )
-    row.request_uri = f"{local_actor_url(ctx.site.base_url, holder)}/ledger-requests/{row.id}"
+    for name, value in (claimed if inline else {"state": OnwardState.PENDING.value}).items():
+        setattr(row, name, value)
+    row.endpoint = ledger_endpoint(row.type_uri)
+    row.request_uri = f"{local_actor_url(ctx.site.base_url, ctx.require_actor())}/ledger-requests/{row.id}"
     await row.save()
     if inline:
         await run_claimed(lease, [row])
@@ -209,8 +223,7 @@ async def ask_origin(ctx: Context, kind: str, params: Any) -> dict[str, Any]:
     if row.state == OnwardState.REFUSED.value:
         raise _refusal(row)
     ctx.extra["status"] = 201 if row.state == OnwardState.DONE.value else 202
-    ctx.extra["location"] = f"/api/v1/ledger/remote-gives/{row.id}"
-    return onward_view(row)
+    return row
 
 
 def request_document(site: Site, row: OnwardGive, holder: Actor) -> dict[str, Any]:
@@ -228,6 +241,8 @@ def request_document(site: Site, row: OnwardGive, holder: Actor) -> dict[str, An
         entry["sources"] = [{"id": uri, "amount": amount} for amount, uri in row.sources]
     if row.description:
         entry["summary"] = row.description
+    if row.bid_amount is not None:
+        entry["bidAmount"] = row.bid_amount
     return {
         "@context": [documents.AS_CONTEXT, documents.vocabulary_url(site.base_url)],
         "id": row.request_uri,
@@ -321,8 +336,8 @@ def _local_id(site: Site, uri: Any, kind: str, field: str) -> str:
     prefix = documents.object_url(site.base_url, kind, "")
     text = str(as_id(uri) or "")
     if not text.startswith(prefix) or not text[len(prefix):] or "/" in text[len(prefix):]:
-        what = {"type": "token type", "ledger": "ledger entry"}[kind]
-        code = {"type": "type-not-found", "ledger": "source-not-found"}[kind]
+        what = {"type": "token type", "ledger": "ledger entry", "lot": "lot"}[kind]
+        code = {"type": "type-not-found", "ledger": "source-not-found", "lot": "lot-not-found"}[kind]
         raise NotFound(f"{field}: {text!r} is not a {what} of this server", code=code)
     return text[len(prefix):]
 
@@ -376,12 +391,35 @@ async def receive_ledger_request(site: Site, request: IncomingRequest) -> tuple[
         if not isinstance(taken, str) or len(taken) > 40:
             raise BadInput(f"sources.{index}: an entry URL and an amount", code="malformed-request")
         sources.append((taken, _local_id(site, as_id(source), "ledger", f"sources.{index}")))
-    recipient = await _target(site, entry.get("target")) if kind is EntryKind.GIVE else None
+    holder = await Actor.get(id=sender.actor_id)
+    target = str(as_id(entry.get("target")) or "")
+    if kind is EntryKind.GIVE and target.startswith(documents.object_url(site.base_url, "lot", "")):
+        return await _bid(site, holder, str(activity["id"]), entry, type_id, amount.strip(), sources)
+    recipient = await _target(site, target) if kind is EntryKind.GIVE else None
     summary = entry.get("summary")
     description = summary[:MAX_DESCRIPTION] if isinstance(summary, str) else ""
-    holder = await Actor.get(id=sender.actor_id)
     view, made = await carry_out_request(
         site, holder, str(activity["id"]), kind=kind, type_id=type_id, amount=amount.strip(), recipient=recipient,
         sources=sources or None, description=description,
     )
     return (201 if made else 200), await signed_document(site, "ledger", view["id"])
+
+
+async def _bid(
+    site: Site, holder: Actor, request_uri: str, entry: Mapping[str, Any], type_id: str, amount: str, sources: list[Any]
+) -> tuple[int, dict[str, Any]]:
+    """A give whose target is one of our lots: a bid (or offer) holding `amount`, placed as a
+    local bidder's is (models/operations/market_remote.py); `bidAmount`: a proxy bid's opening."""
+    if sources:
+        raise Unprocessable("a bid holds units oldest first; it names no sources", code="malformed-request")
+    bid_amount = entry.get("bidAmount")
+    if bid_amount is not None and (not isinstance(bid_amount, str) or not bid_amount.strip() or len(bid_amount) > 40):
+        raise BadInput("bidAmount must be a decimal string", code="malformed-request")
+    lot_id = _local_id(site, entry.get("target"), "lot", "target")
+    view, made = await carry_out_bid(
+        site, holder, request_uri, lot_id=lot_id, type_id=type_id, amount=amount,
+        bid_amount=bid_amount.strip() if bid_amount is not None else None,
+    )
+    # the bidder's own request: answered even when the lot is a sealed auction's (its hold is
+    # hidden from everyone else until the close, and not published)
+    return (201 if made else 200), await signed_document(site, "ledger", view["id"], reveal=True)

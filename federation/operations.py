@@ -18,6 +18,7 @@ from . import (  # noqa: F401
     onward,
     outbox,
     pruning,
+    remote_bids,
     remote_gives,
     remote_trace,
     signed_objects,

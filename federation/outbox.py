@@ -27,6 +27,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import Field
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Subquery
 from tortoise.transactions import in_transaction
 
 from models.actors import Actor, local_actor_url
@@ -37,6 +38,7 @@ from models.errors import Gone, NotFound
 from models.events import Event
 from models.federation import FederationCursor, Follow, FollowState, OutboxActivity, RemoteActor, Subscription
 from models.ids import new_id
+from models.market import ESCROW_KIND, Bid, Lot
 from models.registry import REGISTRY, Access, Input
 from models.tokens import TokenType
 
@@ -85,10 +87,17 @@ _EVENTS: dict[str, tuple[str, str]] = {
     "ledger.burn": ("ledger", "Create"),
     "ledger.flagged": ("ledger", "Update"),
     "ledger.unflagged": ("ledger", "Update"),
+    "market.lot.created": ("lot", "Create"),
+    "market.lot.sold": ("lot", "Update"),
+    "market.lot.unsold": ("lot", "Update"),
+    "market.lot.withdrawn": ("lot", "Update"),
+    "market.lot.extended": ("lot", "Update"),
     "actor.updated": ("actor", "Update"),
     "actor.deleted": ("actor", "Delete"),
 }
-_OBJECT_KINDS = {"token": "token", "type": "type", "set": "set", "ledger_entry": "ledger", "actor": "actor"}
+_OBJECT_KINDS = {
+    "token": "token", "type": "type", "set": "set", "ledger_entry": "ledger", "actor": "actor", "market_lot": "lot",
+}
 
 # event name -> a publisher for events that are not a change of a public object (registered by
 # the module that owns them; it returns whether an activity was made, with event_id=event.id)
@@ -251,16 +260,24 @@ async def _publish_event(site: Site, event: Event) -> bool:
     kind = _OBJECT_KINDS.get(event.object_type)
     if mapping is None or kind is None:
         return False
-    # An actor event is about the actor itself, whoever caused it (an admin deletes a user);
-    # any other event is published by the actor who caused it.
+    # An actor event is about the actor itself, whoever caused it (an admin deletes a user), a
+    # lot's is its seller's (its close is the server's doing); any other event is published by
+    # the actor who caused it.
     subject = event.object_id if kind == "actor" else event.actor_id
+    if kind == "lot":
+        lot = await Lot.get_or_none(id=event.object_id)
+        subject = lot.seller_id if lot is not None else None
     actor = await Actor.get_or_none(id=subject, domain="") if subject else None
-    remote_author = actor is None and kind == "ledger"
+    # an entry a remote holder made, or a lot's escrow (it has no keys and no followers), is
+    # told by the owner of its type
+    remote_author = kind == "ledger" and (actor is None or actor.kind == ESCROW_KIND)
     if remote_author:
         actor = await _ledger_keeper(event)
     if actor is None:
         return False
     addressees = await _remote_parties(site, event, remote_author=remote_author) if kind == "ledger" else []
+    if kind == "lot":  # whoever bid from another server hears how the lot ends, following or not
+        addressees = await RemoteActor.filter(actor_id__in=Subquery(Bid.filter(lot_id=event.object_id).values("bidder_id")))
     subscribers = await subscriber_inboxes(mapping[0], event.object_id)
     audience = await _audience(event)
     followers = await follower_inboxes(actor) if audience is None else None

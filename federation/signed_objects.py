@@ -187,12 +187,12 @@ async def verify_remote_object(
     return Verified(signer=signer, proof=proof)
 
 
-SIGNED_KINDS = ("token", "type", "set", "ledger")
+SIGNED_KINDS = ("token", "type", "set", "ledger", "lot")
 
 
 @REGISTRY.operation("federation.signed_object", ObjectInput, output=ObjectDocument, access=Access.PUBLIC)
 async def signed_object(ctx: Context, params: ObjectInput) -> dict[str, Any]:
-    """The ActivityPub form of a token, type, set or ledger entry with a proof by its owner
+    """The ActivityPub form of a token, type, set, ledger entry or market lot with a proof by its owner
     (FEP-8b32); a ledger entry's is by the owner of its type.
 
     Objects whose owner lives on another server (we hold no key of theirs) are served
@@ -201,10 +201,11 @@ async def signed_object(ctx: Context, params: ObjectInput) -> dict[str, Any]:
     return await signed_document(ctx.site, params.kind, params.id)
 
 
-async def signed_document(site: Site, kind: str, object_id: str) -> dict[str, Any]:
+async def signed_document(site: Site, kind: str, object_id: str, *, reveal: bool = False) -> dict[str, Any]:
     """An object's public document, with its local owner's proof for the kinds that carry one
-    (re-signed on every read, so the proof covers the current document: an entry's flags change)."""
-    found = await read_object(site, kind, object_id)
+    (re-signed on every read, so the proof covers the current document: an entry's flags change).
+    `reveal`: see read_object."""
+    found = await read_object(site, kind, object_id, reveal=reveal)
     signer = found.signer or found.owner
     if kind not in SIGNED_KINDS or signer.domain:  # we hold no key of a remote owner
         return found.document

@@ -391,7 +391,7 @@ class MarketLot(TypedDict):
     """market.lot.created|withdrawn|sold|unsold (object: the lot)."""
 
     lot: str
-    kind: str  # fixed_price, offers or english_auction
+    kind: str  # fixed_price, offers, english_auction, dutch_auction or sealed_auction
     seller: str  # actor id
     item_type: str  # token type id
     item_amount: str  # decimal string
@@ -401,7 +401,8 @@ class MarketLot(TypedDict):
 
 @with_config(_STRICT)
 class MarketBid(TypedDict):
-    """market.bid.placed|released (object: the bid): a bid or offer held, or its hold given back."""
+    """market.bid.placed|released|withdrawn (object: the bid): a bid or offer held, its hold given
+    back, or an offer taken back by its bidder. Webhooks deliver it to the bidder alone."""
 
     lot: str
     bid: str
@@ -409,6 +410,16 @@ class MarketBid(TypedDict):
     bidder: str  # actor id
     amount: str  # decimal string of the lot's price type
     entry: str  # the ledger entry that held (placed) or gave back (released) the payment
+
+
+@with_config(_STRICT)
+class MarketLotExtended(TypedDict):
+    """market.lot.extended (object: the lot): a late bid moved an english auction's close (soft close)."""
+
+    lot: str
+    bid: str  # the bid that moved it
+    previous_closes_at: str  # ISO 8601
+    closes_at: str  # ISO 8601, the new closing time
 
 
 @with_config(_STRICT)
@@ -424,6 +435,68 @@ class MarketSale(TypedDict):
     price_type: str
     price: str
     entries: list[str]  # the award's ledger entries: item to the buyer, payment to the seller
+
+
+@with_config(_STRICT)
+class PoolChanged(TypedDict):
+    """pool.created|subpool_created (object: the pool, or the sub-pool)."""
+
+    pool: str
+    parent: str | None  # a sub-pool's pool
+    owner: str  # actor id
+    type: str  # token type id
+    capacity: str  # decimal string
+
+
+@with_config(_STRICT)
+class PoolBatch(TypedDict):
+    """pool.batch.assigned|generated|failed (object: the batch): a quantity assigned to its owner,
+    or a part of it generated (minted to the owner: `entries`)."""
+
+    pool: str
+    batch: str
+    owner: str  # actor id of the batch's owner
+    quantity: str  # decimal string: assigned, or generated now
+    entries: list[str]  # the create entries generated now (none when assigned)
+
+
+@with_config(_STRICT)
+class PoolReservation(TypedDict):
+    """pool.reservation.created|claimed|cancelled|expired (object: the reservation)."""
+
+    pool: str
+    reservation: str
+    actor: str  # actor id of the reserver
+    quantity: str  # decimal string
+    batch: NotRequired[str]  # claimed: the batch made for the reserver
+
+
+@with_config(_STRICT)
+class ContractEvent(TypedDict):
+    """contract.* (object: the contract): every step of a contract's life, seen by both parties."""
+
+    contract: str
+    type: str  # the licensed type's id
+    licensor: str  # actor id
+    licensee: str  # actor id
+    state: str  # the contract's state after the event
+    amount: NotRequired[str]  # a payment asked or taken (decimal string of the payment type)
+    owed: NotRequired[str]  # what a derivation or a mint added to what is owed
+    units: NotRequired[str]  # units minted of a derived type
+    minted_type: NotRequired[str]  # the derived type minted
+    entry: NotRequired[str]  # the payment's ledger entry
+    reason: NotRequired[str]  # an admin's reason
+    effective_at: NotRequired[str]  # a cancellation takes effect then (ISO 8601)
+    fields: NotRequired[list[str]]  # the terms an admin changed
+
+
+@with_config(_STRICT)
+class ContractOfferEvent(TypedDict):
+    """contract.offer.created|withdrawn (object: the offer)."""
+
+    offer: str
+    type: str
+    licensor: str
 
 
 # --- the declaration: every event name and its payload type --------------------------------
@@ -499,7 +572,24 @@ EVENTS: dict[str, Any] = {
     "market.lot.unsold": MarketLot,
     "market.bid.placed": MarketBid,
     "market.bid.released": MarketBid,
+    "market.bid.withdrawn": MarketBid,
+    "market.lot.extended": MarketLotExtended,
     "market.sale": MarketSale,
+    "pool.created": PoolChanged,
+    "pool.subpool_created": PoolChanged,
+    "pool.batch.assigned": PoolBatch,
+    "pool.batch.generated": PoolBatch,
+    "pool.batch.failed": PoolBatch,
+    "pool.reservation.created": PoolReservation,
+    "pool.reservation.claimed": PoolReservation,
+    "pool.reservation.cancelled": PoolReservation,
+    "pool.reservation.expired": PoolReservation,
+    "contract.offer.created": ContractOfferEvent,
+    "contract.offer.withdrawn": ContractOfferEvent,
+    **{f"contract.{name}": ContractEvent for name in (
+        "accepted", "derived", "owed", "paid", "payment_missed", "suspended", "restored", "cancel_given",
+        "cancelled", "ended", "terms_changed",
+    )},
     **{f"job.{name}": JobPayload for name in _JOB_EVENTS},
 }
 

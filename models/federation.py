@@ -354,6 +354,8 @@ class OnwardGive(Durable, Entity):
     entry_uri = fields.CharField(max_length=2048, null=True)
     answer: fields.JSONField[dict[str, Any] | None] = fields.JSONField(null=True)  # the entry, or the problem
     last_status = fields.IntField(null=True)
+    is_bid = fields.BooleanField(default=False, db_default=False)  # a bid on the lot `target_uri` names, holding `amount`
+    bid_amount = fields.CharField(max_length=40, null=True)  # a proxy bid's opening bid (`amount` is its ceiling)
 
     class Meta:
         app = APP

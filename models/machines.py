@@ -14,6 +14,7 @@ import orjson
 
 from . import sql
 from .actors import AccessToken, TokenKind
+from .contracts import ContractStep, StepState
 from .engine import Lease, Machine, backoff
 from .federation import (
     Backfill,
@@ -29,11 +30,15 @@ from .ids import new_id
 from .job_callbacks import BACKOFF, CLAIM_SECONDS, MAX_TRIES, CallbackState, JobCallback, queue_callback
 from .jobs import FINISHED, MANUAL_TRANSITIONS, Job, JobState, record_job_event, revoke_job_tokens
 from .market import CloseState, LotClose
+from .pools import Generation, GenerationState, Reservation, ReservationState
 from .security import new_bearer_token, token_digest
 from .webhooks import DeliveryState as WebhookState
 from .webhooks import WebhookDelivery
 
-__all__ = ["BACKFILLS", "CALLBACKS", "DELIVERIES", "INBOX", "JOBS", "MARKET_CLOSES", "ONWARD_GIVES", "WEBHOOK_DELIVERIES"]
+__all__ = [
+    "BACKFILLS", "CALLBACKS", "CONTRACT_STEPS", "DELIVERIES", "INBOX", "JOBS", "MARKET_CLOSES", "ONWARD_GIVES",
+    "POOL_GENERATIONS", "POOL_RESERVATIONS", "WEBHOOK_DELIVERIES",
+]
 
 
 async def _extend_job_tokens(jobs: list[Job], deadline: datetime) -> None:
@@ -257,9 +262,81 @@ MARKET_CLOSES: Machine[LotClose] = Machine(
     failed=CloseState.FAILED.value,
     terminal=(CloseState.DONE.value, CloseState.FAILED.value),
     transitions={CloseState.PENDING.value: {CloseState.DONE.value, CloseState.FAILED.value}},
+    # A soft close (a late bid on an english auction) moves a pending close later; the move drops
+    # a runner's claim on it, and the handler re-checks the lot's closes_at under the lot's lock.
+    manual={CloseState.PENDING.value: {CloseState.PENDING.value}},
     retry=backoff.mastodon(),
     max_attempts=10,
     lease_seconds=60,
     batch=20,
+    order=("next_at", "id"),
+)
+
+
+# One slice of a pool batch generated on a schedule, due at its time (handler:
+# models/operations/pools.py `generate_slice`): it mints the slice to the batch's owner, moves
+# the quantity from the pool's `reserved` to `generated`, and writes the next slice's row, due a
+# period later, all in one transaction. A failure (the type's supply limit, say) rolls it back
+# and retries; given up, the batch is marked failed and the rest stays reserved for it.
+POOL_GENERATIONS: Machine[Generation] = Machine(
+    name="pools.generations",
+    model=Generation,
+    states=[state.value for state in GenerationState],
+    ready=GenerationState.PENDING.value,
+    failed=GenerationState.FAILED.value,
+    terminal=(GenerationState.DONE.value, GenerationState.FAILED.value),
+    transitions={GenerationState.PENDING.value: {GenerationState.DONE.value, GenerationState.FAILED.value}},
+    retry=backoff.mastodon(),
+    max_attempts=10,
+    lease_seconds=60,
+    batch=20,
+    order=("next_at", "id"),
+)
+
+
+# What falls due on a contract (rows: models/contracts.py ContractStep; handler:
+# models/operations/contracts.py `run_step`): a payment taken from the licensee (a ledger give;
+# one that fails moves the contract to in_arrears and adds the penalty), the end of a grace
+# period (still in arrears: suspended), the end of a cancellation's notice, the expiry. Each step
+# moves the contract along its declared life (models/contracts.py MOVES) under the contract's
+# lock and queues the next step, in one transaction with its own outcome. A step the contract no
+# longer needs (it ended, the arrears were paid) is closed by hand: pending -> done.
+CONTRACT_STEPS: Machine[ContractStep] = Machine(
+    name="contracts.steps",
+    model=ContractStep,
+    states=[state.value for state in StepState],
+    ready=StepState.PENDING.value,
+    failed=StepState.FAILED.value,
+    terminal=(StepState.DONE.value, StepState.FAILED.value),
+    transitions={StepState.PENDING.value: {StepState.DONE.value, StepState.FAILED.value}},
+    manual={StepState.PENDING.value: {StepState.DONE.value}},
+    retry=backoff.mastodon(),
+    max_attempts=10,
+    lease_seconds=60,
+    batch=20,
+    order=("next_at", "id"),
+)
+
+
+# A reservation from a pool, due at its expiry (handler: models/operations/pools.py
+# `expire_reservation`), which gives its capacity back to the pool (and the reserver's per-user
+# allowance) in the same transaction. The pool's owner claiming it and the reserver cancelling it
+# are people's moves; a move drops the runner's claim, so an expiry racing a claim cannot commit.
+POOL_RESERVATIONS: Machine[Reservation] = Machine(
+    name="pools.reservations",
+    model=Reservation,
+    states=[state.value for state in ReservationState],
+    ready=ReservationState.ACTIVE.value,
+    failed=ReservationState.FAILED.value,
+    terminal=(
+        ReservationState.CLAIMED.value, ReservationState.CANCELLED.value, ReservationState.EXPIRED.value,
+        ReservationState.FAILED.value,
+    ),
+    transitions={ReservationState.ACTIVE.value: {ReservationState.EXPIRED.value, ReservationState.FAILED.value}},
+    manual={ReservationState.ACTIVE.value: {ReservationState.CLAIMED.value, ReservationState.CANCELLED.value}},
+    retry=backoff.mastodon(),
+    max_attempts=10,
+    lease_seconds=60,
+    batch=50,
     order=("next_at", "id"),
 )

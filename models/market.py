@@ -21,15 +21,38 @@ if TYPE_CHECKING:  # relation annotations only
     from .ledger import LedgerEntry
     from .tokens import TokenType
 
-__all__ = ["ESCROW_KIND", "Bid", "BidKind", "BidState", "CloseState", "Lot", "LotClose", "LotKind", "LotState"]
+__all__ = ["ESCROW_KIND", "Bid", "BidKind", "BidState", "CloseState", "Lot", "LotClose", "LotKind", "LotState", "LotViewer", "LotVisibility", "escrow_username", "lot_of_escrow"]
 
 ESCROW_KIND = "escrow"  # Actor.kind of a lot's escrow
+_ESCROW_PREFIX = "escrow."
+
+
+def escrow_username(lot_id: str) -> str:
+    """The escrow's username: a dot, which no user's name may have, and the lot's id (ids are
+    lower case, as usernames are)."""
+    return f"{_ESCROW_PREFIX}{lot_id}"
+
+
+def lot_of_escrow(username: str) -> str:
+    """The id of the lot an escrow (by its username) holds for."""
+    return username.removeprefix(_ESCROW_PREFIX)
 
 
 class LotKind(StrEnum):
     FIXED_PRICE = "fixed_price"
     OFFERS = "offers"
     ENGLISH_AUCTION = "english_auction"
+    DUTCH_AUCTION = "dutch_auction"  # the price falls by steps; the first to accept buys (models/auctions.py)
+    SEALED_AUCTION = "sealed_auction"  # bids hidden until the close; the highest pays its bid
+
+
+class LotVisibility(StrEnum):
+    """Who sees a lot (and may bid): everyone, the seller's followers, or the users the seller
+    listed. Whoever bid keeps seeing it; the seller always does. Only public lots are federated."""
+
+    PUBLIC = "public"
+    FOLLOWERS = "followers"
+    LISTED = "listed"
 
 
 class LotState(StrEnum):
@@ -68,14 +91,17 @@ class Lot(Entity):
         f"{APP}.TokenType", related_name="priced_lots", on_delete=fields.RESTRICT
     )
     price = fields.BigIntField(null=True)  # fixed_price: the price
-    start_price = fields.BigIntField(null=True)  # english: the least first bid
-    reserve = fields.BigIntField(null=True)  # english: unsold below this at the close
+    start_price = fields.BigIntField(null=True)  # english, sealed: the least bid; dutch: the first price
+    reserve = fields.BigIntField(null=True)  # english, sealed: unsold below this at the close; dutch: the floor
     buy_now = fields.BigIntField(null=True)  # english: a bid of this much wins at once
     min_increment = fields.BigIntField(null=True)  # english: a bid beats the best by at least this
+    price_drop = fields.BigIntField(null=True)  # dutch: the price falls by this ...
+    drop_every = fields.IntField(null=True)  # dutch: ... every this many seconds, to the floor (reserve)
+    extend_by = fields.IntField(null=True)  # english: a bid this close to the close moves it this far
     opens_at = fields.DatetimeField(null=True)
     closes_at = fields.DatetimeField(null=True)
     bid_count = fields.IntField(default=0)  # > 0: locked against edits and withdrawal
-    best_bid_id = fields.CharField(max_length=26, null=True)  # english: the leading held bid
+    best_bid_id = fields.CharField(max_length=26, null=True)  # english: the leading held bid (sealed: set at the close)
     best_amount = fields.BigIntField(null=True)
     winner_id: str | None
     winner: fields.ForeignKeyNullableRelation[Actor] = fields.ForeignKeyField(
@@ -84,11 +110,31 @@ class Lot(Entity):
     sold_price = fields.BigIntField(null=True)
     ended_at = fields.DatetimeField(null=True)
     version = fields.IntField(default=1)
+    visibility = fields.CharField(max_length=12, default=LotVisibility.PUBLIC.value, db_default=LotVisibility.PUBLIC.value)
 
     class Meta:
         app = APP
         table = "market_lots"
-        indexes = (("state", "closes_at"), ("seller_id", "state"), ("item_type_id", "state"))
+        indexes = (("state", "closes_at"), ("seller_id", "state"), ("item_type_id", "state"), ("escrow_id", "state"))
+
+
+class LotViewer(Entity):
+    """One user a `listed` lot is shown to."""
+
+    lot_id: str
+    lot: fields.ForeignKeyRelation[Lot] = fields.ForeignKeyField(
+        f"{APP}.Lot", related_name="viewers", on_delete=fields.CASCADE
+    )
+    actor_id: str
+    actor: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
+        f"{APP}.Actor", related_name="listed_lots", on_delete=fields.CASCADE
+    )
+
+    class Meta:
+        app = APP
+        table = "market_lot_viewers"
+        unique_together = (("lot", "actor"),)
+        indexes = (("actor_id",),)
 
 
 class BidKind(StrEnum):
@@ -99,6 +145,7 @@ class BidKind(StrEnum):
 class BidState(StrEnum):
     HELD = "held"  # its payment is in escrow
     RELEASED = "released"  # outbid, lost, or the lot ended without it: the payment went back
+    WITHDRAWN = "withdrawn"  # an offer its bidder took back: the payment went back
     WON = "won"  # its payment went to the seller
 
 

@@ -11,6 +11,7 @@ from .commitments import SEED_KEY, new_salt
 
 if TYPE_CHECKING:  # relation annotations only (the models refer to each other by name)
     from .actors import Actor
+    from .contracts import Contract
 
 __all__ = ["TokenType", "TypeParent", "Token", "Media", "new_salts"]
 
@@ -36,6 +37,8 @@ class TokenType(Entity):
     attributes: fields.JSONField[Any] = fields.JSONField(default=list)  # list of attribute definitions
     version = fields.IntField(default=1)
     is_deleted = fields.BooleanField(default=False)
+    # who may use it as a parent (models/contracts.py Licensing): open, contract or closed
+    licensing = fields.CharField(max_length=10, default="contract", db_default="contract")
 
     class Meta:
         app = APP
@@ -52,6 +55,12 @@ class TypeParent(Entity):
         f"{APP}.TokenType", related_name="child_links", on_delete=fields.RESTRICT
     )
     position = fields.SmallIntField(default=0)
+    # on what basis the child names the parent (models/contracts.py LinkBasis): own, open, contract, grandfathered
+    basis = fields.CharField(max_length=16, default="own", db_default="own")
+    contract_id: str | None
+    contract: fields.ForeignKeyNullableRelation[Contract] = fields.ForeignKeyField(
+        f"{APP}.Contract", related_name="links", null=True, on_delete=fields.RESTRICT
+    )
 
     class Meta:
         app = APP

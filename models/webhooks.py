@@ -21,6 +21,7 @@ from tortoise.transactions import in_transaction
 
 from .actors import User
 from .base import APP, Entity, iso
+from .contracts import Contract, ContractOffer
 from .engine import Durable
 from .events import Event
 from .ids import first_id_at, new_id
@@ -136,6 +137,10 @@ async def can_see(owner: User, event: Event) -> bool:
         return await TokenSet.filter(id=object_id, owner_id=actor_id).exists()
     if kind == "user":
         return object_id == owner.id
+    if kind == "contract":  # both parties hear of every step of a contract's life
+        return await Contract.filter(Q(licensor_id=actor_id) | Q(licensee_id=actor_id), id=object_id).exists()
+    if kind == "contract_offer":
+        return await ContractOffer.filter(id=object_id, licensor_id=actor_id).exists()
     return False
 
 

@@ -17,7 +17,7 @@ import orjson
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from federation.documents import actor_url, tombstone, vocabulary_document
+from federation.documents import OBJECT_PATHS, actor_url, tombstone, vocabulary_document
 from federation.httpsig_core import IncomingRequest
 from federation.inbox import receive
 from federation.onward import receive_ledger_request
@@ -190,6 +190,8 @@ def _object_handler(kind: str) -> Any:
         choice = negotiate(request.headers.get("Accept"))
         raw = {"kind": kind, "id": request.match_info["id"]}
         document = await REGISTRY.call(request[CTX], "federation.signed_object", raw)  # with the owner's proof
+        if choice == "html" and kind == "lot":  # a person opening a lot's id gets its page
+            raise web.HTTPSeeOther(str(document["url"]))
         if choice == "html":
             return _object_page(document)
         return activity_response(document, choice)
@@ -281,7 +283,7 @@ def add_activitypub_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/users/{username}", _actor, name="ap_actor")
     router.add_get(f"/users/{{username}}/{collections}", _collection)
     router.add_get("/users/{username}/objects", _objects, name="ap_objects")
-    for kind, path in (("token", "tokens"), ("type", "types"), ("set", "sets"), ("ledger", "ledger")):
+    for kind, path in OBJECT_PATHS.items():
         router.add_get(f"/{path}/{{id}}", _object_handler(kind), name=f"ap_{kind}")
     router.add_get("/ledger/{id}/trace", _trace, name="ap_ledger_trace")
     router.add_get("/ns", _vocabulary, name="ap_vocabulary")

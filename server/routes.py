@@ -184,19 +184,56 @@ OAUTH = [
     Route("GET", f"{V1}/apps/verify_credentials", "oauth.apps.verify"),
 ]
 
+CONTRACTS = [
+    Route("POST", f"{V1}/contracts/offers", "contracts.offers.create", status=201, location=f"{V1}/contracts/offers/{{id}}"),
+    Route("GET", f"{V1}/contracts/offers", "contracts.offers.list"),
+    Route("GET", f"{V1}/contracts/offers/{{id}}", "contracts.offers.get"),
+    Route("POST", f"{V1}/contracts/offers/{{id}}/withdraw", "contracts.offers.withdraw"),
+    Route("POST", f"{V1}/contracts", "contracts.accept", status=201, location=f"{V1}/contracts/{{id}}"),
+    Route("GET", f"{V1}/contracts", "contracts.list"),
+    Route("GET", f"{V1}/contracts/{{id}}", "contracts.get"),
+    Route("POST", f"{V1}/contracts/{{id}}/pay", "contracts.pay"),
+    Route("POST", f"{V1}/contracts/{{id}}/cancel", "contracts.cancel"),
+    Route("PATCH", f"{V1}/admin/contracts/{{id}}", "contracts.admin.update"),
+    Route("POST", f"{V1}/admin/contracts/{{id}}/end", "contracts.admin.end"),
+]
+
 MARKET = [
     Route("POST", f"{V1}/market/lots", "market.lots.create", status=201, location=f"{V1}/market/lots/{{id}}"),
     Route("GET", f"{V1}/market/lots", "market.lots.list"),
     Route("GET", f"{V1}/market/lots/{{id}}", "market.lots.get"),
     Route("PATCH", f"{V1}/market/lots/{{id}}", "market.lots.update"),
     Route("POST", f"{V1}/market/lots/{{id}}/withdraw", "market.lots.withdraw"),
+    Route("POST", f"{V1}/market/lots/{{id}}/relist", "market.lots.relist", status=201),
     Route("POST", f"{V1}/market/lots/{{id}}/bids", "market.bids.place", status=201),
     Route("POST", f"{V1}/market/lots/{{id}}/offers", "market.offers.place", status=201),
+    Route("POST", f"{V1}/market/lots/{{id}}/offers/{{offer}}/withdraw", "market.offers.withdraw"),
     Route("POST", f"{V1}/market/lots/{{id}}/award", "market.lots.award"),
+    Route("POST", f"{V1}/market/remote-bids", "market.remote_bids.place", status=201),
+    Route("GET", f"{V1}/market/remote-bids", "market.remote_bids.list"),
+    Route("GET", f"{V1}/market/remote-bids/{{id}}", "market.remote_bids.get"),
     Route("GET", f"{V1}/market/bids", "market.bids.list"),
+]
+
+POOLS = [
+    Route("POST", f"{V1}/pools", "pools.create", status=201, location=f"{V1}/pools/{{id}}"),
+    Route("GET", f"{V1}/pools", "pools.list"),
+    Route("GET", f"{V1}/pools/{{id}}", "pools.get"),
+    Route("POST", f"{V1}/pools/{{id}}/subpools", "pools.subpools.create", status=201, location=f"{V1}/pools/{{id}}"),
+    Route("POST", f"{V1}/pools/{{id}}/batches", "pools.batches.create", status=201),
+    Route("POST", f"{V1}/pools/{{id}}/reservations", "pools.reservations.create", status=201),
+    Route("GET", f"{V1}/pools/{{id}}/reservations", "pools.reservations.list"),
+    Route("POST", f"{V1}/pools/{{id}}/reservations/{{reservation}}/claim", "pools.reservations.claim", status=201),
+    Route("POST", f"{V1}/pools/{{id}}/reservations/{{reservation}}/cancel", "pools.reservations.cancel"),
+    Route("GET", f"{V1}/pool-reservations", "pools.reservations.mine"),
+]
+
+TRENDS = [
+    Route("GET", f"{V1}/trends", "trends.list"),
+    Route("GET", f"{V1}/trends/{{type}}", "trends.get"),
 ]
 
 ROUTES: list[Route] = [
     *ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *AGENTS, *JOBS, *WEBHOOKS, *VERIFY, *FEDERATION, *EXPORTS, *OAUTH,
-    *DELEGATIONS, *MARKET,
+    *DELEGATIONS, *MARKET, *POOLS, *TRENDS, *CONTRACTS,
 ]

@@ -119,6 +119,26 @@ async def test_objects__lists_an_actors_public_objects_signed_oldest_first_in_pa
     assert "proof" in items[0] and "proof" in items[3]
 
 
+async def test_objects__lists_open_lots_and_what_their_escrows_gave(fed_api: Api) -> None:
+    token = await fed_api.user("carol")
+    site = site_of(fed_api)
+    type_id = (await fed_api.post("/api/v1/types", COIN, token=token, expect=201)).body["id"]
+    await fed_api.post("/api/v1/ledger/create", {"type": type_id, "amount": "10"}, token=token, expect=201)
+    lots = [
+        (await fed_api.post("/api/v1/market/lots", {"kind": "offers", "type": type_id, "amount": amount, "price_type": type_id,
+                                                     "title": title}, token=token, expect=201)).body["id"]
+        for amount, title in (("2", "Gone"), ("3", "For sale"))
+    ]
+    await fed_api.post(f"/api/v1/market/lots/{lots[0]}/withdraw", {}, token=token, expect=200)
+    [items] = await read_all(fed_api, "/users/carol/objects")
+    proposals = [item for item in items if item["type"] == "Proposal"]
+    assert [(item["name"], item["lotState"]) for item in proposals] == [("For sale", "open")]  # the withdrawn one is not for sale
+    assert (await verify_remote_object(site, proposals[0])).signer == f"{site.base_url}/users/carol"
+    # the withdrawn lot's escrow gave the 2 back: the entry is listed, its author the lot
+    [released] = [item for item in items if item["type"] == "LedgerEntry" and item["attributedTo"].endswith(lots[0])]
+    assert (released["amount"], released["target"]) == ("2", f"{site.base_url}/users/carol")
+
+
 @pytest.fixture
 async def small_pages(aiohttp_client: Any, tmp_path: Path, database_url: str) -> AsyncIterator[Api]:
     """The app with pages of two objects."""

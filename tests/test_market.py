@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 
 from federation.outbox import publish_due_events
+from models.actors import Actor
 from models.context import Context
 from models.engine import run_due
+from models.federation import Follow, FollowState
 from models.ledger import LedgerEntry
 from models.machines import MARKET_CLOSES
 from models.market import Lot, LotClose
@@ -140,6 +142,15 @@ async def test_english_auction__reserve_not_met_closes_unsold_and_gives_everythi
     assert await balances(api, m, "coin") == {"alice": "0", "bob": "100", "carol": "100", "dave": "100"}
     assert await balance(api, m["gem"], "alice") == "10"
     assert await escrow_holds(listed["id"]) == 0
+    await invariants(api, m)
+    # the seller lists it again, on the same terms with a new close: the gems are held again
+    assert_problem(await api.post(f"{LOTS}/{listed['id']}/relist", {"closes_at": _later(3)}, token=m["bob"]), 403, "not-seller")
+    again = await api.post(f"{LOTS}/{listed['id']}/relist", {"closes_at": _later(3)}, token=m["alice"], expect=201)
+    assert again.body["id"] != listed["id"] and again.body["state"] == "open"
+    assert (again.body["kind"], again.body["start_price"], again.body["reserve"], again.body["item"]["amount"]) == (
+        "english_auction", "10", "50", "4")
+    assert await balance(api, m["gem"], "alice") == "6"
+    assert_problem(await api.post(f"{LOTS}/{again.body['id']}/relist", {}, token=m["alice"]), 409, "lot-not-ended")
     await invariants(api, m)
 
 
@@ -407,3 +418,41 @@ async def test_award_after_the_closing_time__refused_even_before_the_close_ran(a
     late = await api.post(f"{LOTS}/{listed['id']}/award", {"offer": offer.body["id"]}, token=m["alice"])
     assert_problem(late, 409, "lot-closed")
     assert await balance(api, m["coin"], "alice") == "0" and await balance(api, m["gem"], "bob") == "0"
+
+
+async def test_visibility__followers_and_listed_lots_are_seen_and_bid_on_by_those_only(api: Api) -> None:
+    m = await users(api)
+    alice = await Actor.get(username="alice", domain="")
+    carol = await Actor.get(username="carol", domain="")
+    await Follow.create(follower=carol, target=alice, state=FollowState.ACCEPTED.value, activity_uri="http://127.0.0.1/f/1")
+    followers = await lot(api, m, "offers", amount="2", visibility="followers", title="For followers")
+    listed = await lot(api, m, "offers", amount="2", visibility="listed", audience=["dave"], title="For dave")
+    public = await lot(api, m, "offers", amount="2", title="For all")
+
+    async def seen(token: str | None) -> set[str]:
+        reply = await api.get(LOTS, token=token, expect=200)
+        return {item["title"] for item in reply.body["items"]}
+
+    assert await seen(m["alice"]) == {"For followers", "For dave", "For all"}
+    assert await seen(m["carol"]) == {"For followers", "For all"}
+    assert await seen(m["dave"]) == {"For dave", "For all"}
+    assert await seen(m["bob"]) == await seen(None) == {"For all"}
+    # bob sees neither: 404 as for no lot, and his offer is refused with nothing held
+    for hidden in (followers, listed):
+        assert_problem(await api.get(f"{LOTS}/{hidden['id']}", token=m["bob"]), 404, "lot-not-found")
+        assert_problem(await api.get(f"{LOTS}/{hidden['id']}"), 404, "lot-not-found")
+        assert_problem(await api.post(f"{LOTS}/{hidden['id']}/offers", {"amount": "5"}, token=m["bob"]), 404, "lot-not-found")
+    assert await balance(api, m["coin"], "bob") == "100"
+    await api.post(f"{LOTS}/{followers['id']}/offers", {"amount": "5"}, token=m["carol"], expect=201)
+    await api.post(f"{LOTS}/{listed['id']}/offers", {"amount": "6"}, token=m["dave"], expect=201)
+    assert (await api.get(f"{LOTS}/{listed['id']}", token=m["dave"], expect=200)).body["visibility"] == "listed"
+    # not federated: the ActivityPub document of a non-public lot is 404
+    ap = {"Accept": "application/activity+json"}
+    assert (await api.get(f"/market/lots/{followers['id']}", headers=ap)).status == 404
+    assert (await api.get(f"/market/lots/{public['id']}", headers=ap)).status == 200
+    # an audience goes with listed only, and names users this server knows
+    base = {"kind": "offers", "type": m["gem"], "amount": "1", "price_type": m["coin"]}
+    assert_problem(await api.post(LOTS, {**base, "visibility": "listed"}, token=m["alice"]), 400)
+    assert_problem(await api.post(LOTS, {**base, "audience": ["dave"]}, token=m["alice"]), 400)
+    assert_problem(await api.post(LOTS, {**base, "visibility": "listed", "audience": ["nobody"]}, token=m["alice"]), 404)
+    await invariants(api, m)

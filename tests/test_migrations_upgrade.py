@@ -171,3 +171,44 @@ async def test_upgrade_to_0009__job_callbacks_move_to_their_own_rows_and_keep_th
     assert str(retrying["next_at"]).startswith("2030-01-01")  # still waits for its next try
     assert callbacks["j3"]["state"] == "delivered" and callbacks["j3"]["last_status"] == 200
     assert job_columns and not [column for column in job_columns[0] if column.startswith("callback_")]
+
+
+async def test_upgrade_to_0017__types_become_contract_and_others_children_are_grandfathered(empty_database: str) -> None:
+    config = tortoise_config(empty_database)
+    await migrate(config=config, target="tallystick.0016_pools")
+    await Tortoise.close_connections()
+    await Tortoise.init(config=config)
+    try:
+        now = datetime.now(UTC)
+        for actor_id, name in (("a1", "alice"), ("a2", "bob")):
+            await _execute(
+                'INSERT INTO "actors" ("id", "created_at", "updated_at", "kind", "username", "domain", "display_name", '
+                '"summary") VALUES (?, ?, ?, ?, ?, ?, ?, ?)', actor_id, now, now, "Person", name, "", "", "",
+            )
+        for type_id, owner in (("base", "a1"), ("own_kid", "a1"), ("bobs_kid", "a2")):
+            await _execute(
+                'INSERT INTO "token_types" ("id", "created_at", "updated_at", "owner_id", "name", "symbol", '
+                '"description", "fungible", "smallest_unit", "minted", "attributes", "version", "is_deleted") '
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                type_id, now, now, owner, "T", "T", "", True, 0, 0, "[]", 1, False,
+            )
+        for link_id, child in (("l1", "own_kid"), ("l2", "bobs_kid")):
+            await _execute(
+                'INSERT INTO "type_parents" ("id", "created_at", "updated_at", "child_id", "parent_id", "position") '
+                "VALUES (?, ?, ?, ?, ?, ?)", link_id, now, now, child, "base", 0,
+            )
+    finally:
+        await Tortoise.close_connections()
+    await migrate(config=config)
+    await Tortoise.close_connections()
+    await Tortoise.init(config=config)
+    try:
+        links = await _rows('SELECT "id", "basis", "contract_id" FROM "type_parents" ORDER BY "id"')
+        policies = {row["licensing"] for row in await _rows('SELECT "licensing" FROM "token_types"')}
+    finally:
+        await Tortoise.close_connections()
+    assert links == [
+        {"id": "l1", "basis": "own", "contract_id": None},  # same owner
+        {"id": "l2", "basis": "grandfathered", "contract_id": None},  # bob's child of alice's type keeps working
+    ]
+    assert policies == {"contract"}

@@ -66,10 +66,13 @@ async def test_pages_market__list_a_lot_from_the_form_and_withdraw_it(browser: B
     listed = await browser.post(
         "/app/market/mine",
         {"kind": "english_auction", "type": gem_reply.body["id"], "amount": "5", "price_type": coin, "start_price": "1",
-         "closes_at": closes, "title": "Five gems"},
+         "closes_at": closes, "title": "Five gems", "visibility": "listed", "audience": "dave"},
         csrf=sell.csrf(), expect=200,
     )
     assert "Five gems" in listed and "1 day" in listed and "Withdraw this lot" in listed, listed.text[:3000]
+    assert "Seen by" in listed and "the people the seller named" in listed
+    seen = await api.get("/api/v1/market/lots", token=token, expect=200)  # dave, named, sees it
+    assert [item["title"] for item in seen.body["items"]] == ["Five gems"]
     assert await balance(api, gem_reply.body["id"], "carol") == "0"
     lot_id = re.search(r"/app/market/lots/([0-9a-z]{26})", listed.url)
     assert lot_id, listed.url
@@ -122,3 +125,96 @@ def test_time_left__in_words() -> None:
     assert time_left("2025-12-31T00:00:00Z", "open", now) == "closing now"
     assert time_left(None, "open", now) == "no closing time"
     assert time_left("2026-01-03T00:00:00Z", "sold", now) == "sold"
+
+
+async def test_pages_market__dutch_listed_from_the_form_shows_its_schedule_and_sells_from_the_page(
+    browser: Browser, api: Api
+) -> None:
+    alice, gem, coin = await _setup(api)
+    await browser.sign_up("bob")
+    await api.post("/api/v1/ledger/give", {"type": gem, "amount": "2", "to": "bob"}, token=alice, expect=201)
+    sell = await browser.get("/app/market/mine", expect=200)
+    assert_labelled(sell.text)
+    closes = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    listed = await browser.post(
+        "/app/market/mine",
+        {"kind": "dutch_auction", "type": gem, "amount": "2", "price_type": coin, "start_price": "40", "reserve": "20",
+         "drop": "5", "drop_every": "60", "closes_at": closes, "title": "Falling gems"},
+        csrf=sell.csrf(), expect=200,
+    )
+    assert "Falling gems" in listed and "Price now" in listed and "40 CN" in listed, listed.text[:3000]
+    assert "falls by 5 every 1 hour, down to 20 CN" in listed and "in 59 minutes" in listed
+    lot_id = listed.url.rsplit("/", 1)[1]
+    bought = await api.post(f"/api/v1/market/lots/{lot_id}/bids", {}, token=alice)
+    assert bought.status == 201 and bought.body["amount"] == "40", bought
+    assert "Bought by" in await browser.get(f"/app/market/lots/{lot_id}", expect=200)
+
+
+async def test_pages_market__buy_a_dutch_lot_at_the_price_shown(browser: Browser, api: Api) -> None:
+    alice, gem, coin = await _setup(api)
+    await browser.sign_up("bob")
+    await api.post("/api/v1/ledger/give", {"type": coin, "amount": "50", "to": "bob"}, token=alice, expect=201)
+    closes = (datetime.now(UTC) + timedelta(hours=5)).isoformat().replace("+00:00", "Z")
+    lot = await api.post(
+        "/api/v1/market/lots",
+        {"kind": "dutch_auction", "type": gem, "amount": "1", "price_type": coin, "start_price": "30", "reserve": "10",
+         "drop": "5", "drop_every": 600, "closes_at": closes},
+        token=alice, expect=201,
+    )
+    opened = await browser.get(f"/app/market/lots/{lot.body['id']}", expect=200)
+    assert "Buy for 30 CN" in opened and "Next drop" in opened
+    assert_labelled(opened.text)
+    bought = await browser.post(f"/app/market/lots/{lot.body['id']}/bid", {"amount": "30"}, csrf=opened.csrf(), expect=200)
+    assert "Bought by" in bought and "bob@" in bought
+    assert await balance(api, coin, "bob") == "20" and await balance(api, gem, "bob") == "1"
+
+
+async def test_pages_market__sealed_bids_are_hidden_but_your_own_is_shown(browser: Browser, api: Api) -> None:
+    alice, gem, coin = await _setup(api)
+    carol = await api.user("carol")
+    await browser.sign_up("bob")
+    for name in ("bob", "carol"):
+        await api.post("/api/v1/ledger/give", {"type": coin, "amount": "50", "to": name}, token=alice, expect=201)
+    closes = (datetime.now(UTC) + timedelta(hours=5)).isoformat().replace("+00:00", "Z")
+    lot = await api.post(
+        "/api/v1/market/lots",
+        {"kind": "sealed_auction", "type": gem, "amount": "1", "price_type": coin, "start_price": "5", "closes_at": closes},
+        token=alice, expect=201,
+    )
+    path = f"/app/market/lots/{lot.body['id']}"
+    await api.post(f"/api/v1/market/lots/{lot.body['id']}/bids", {"amount": "44"}, token=carol, expect=201)
+    opened = await browser.get(path, expect=200)
+    assert "Bids are sealed until" in opened and "Place sealed bid" in opened and "44 CN" not in opened
+    assert_labelled(opened.text)
+    placed = await browser.post(f"{path}/bid", {"amount": "37"}, csrf=opened.csrf(), expect=200)
+    assert "You bid 37 CN" in placed and "Place sealed bid" not in placed and "44 CN" not in placed, placed.text[:3000]
+    assert await balance(api, coin, "bob") == "13"
+    await browser.sign_in("alice")  # the seller sees neither amount
+    seller = await browser.get(path, expect=200)
+    assert "Bids are sealed until" in seller and "37 CN" not in seller and "44 CN" not in seller
+    assert 'id="bid-' not in seller.text
+
+
+async def test_pages_market__withdraw_an_offer_from_my_bids(browser: Browser, api: Api) -> None:
+    alice, gem, coin = await _setup(api)
+    await browser.sign_up("bob")
+    await api.post("/api/v1/ledger/give", {"type": coin, "amount": "50", "to": "bob"}, token=alice, expect=201)
+    lot = await api.post(
+        "/api/v1/market/lots", {"kind": "offers", "type": gem, "amount": "1", "price_type": coin}, token=alice, expect=201,
+    )
+    opened = await browser.get(f"/app/market/lots/{lot.body['id']}", expect=200)
+    offered = await browser.post(f"/app/market/lots/{lot.body['id']}/offer", {"amount": "12"}, csrf=opened.csrf(), expect=200)
+    assert "Withdraw my offer" in offered
+    assert await balance(api, coin, "bob") == "38"
+    mine = await browser.get("/app/market/bids", expect=200)
+    offer_id = re.search(r'id="bid-([0-9a-z]{26})"', mine.text)
+    assert offer_id and "Withdraw" in mine, mine.text[:3000]
+    back = await browser.post(
+        f"/app/market/lots/{lot.body['id']}/offers/{offer_id.group(1)}/withdraw", {"back": "bids"}, csrf=mine.csrf(), expect=200,
+    )
+    assert back.url.endswith("/app/market/bids") and "withdrawn" in back, back.text[:3000]
+    assert await balance(api, coin, "bob") == "50"
+    again = await browser.post(
+        f"/app/market/lots/{lot.body['id']}/offers/{offer_id.group(1)}/withdraw", {"back": "bids"}, csrf=back.csrf(),
+    )
+    assert again.status == 409 and "nothing is held" in again.text, again.text[:3000]

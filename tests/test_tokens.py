@@ -179,7 +179,7 @@ async def test_tokens_inheritance__own_then_parent_token_then_type_defaults(api:
 
 async def test_tokens_inheritance__other_owners_parents_must_be_shareable_and_keep_secrets(api: Api) -> None:
     alice, bob = await api.user("alice"), await api.user("bob")
-    type_id = await make_type(api, alice, attributes=[
+    type_id = await make_type(api, alice, licensing="open", attributes=[  # open: bob may derive from it
         {"name": "public_note", "type": "string"}, {"name": "secret", "type": "string", "private": True},
     ])
     bobs_type = await make_type(api, bob, parents=[type_id], attributes=[])

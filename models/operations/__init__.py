@@ -10,13 +10,16 @@ from . import (  # noqa: F401
     callbacks,  # noqa: F401  (after jobs)
     webhooks,  # noqa: F401
     ledger,  # noqa: F401
+    contracts,  # noqa: F401  (after ledger)
     market,  # noqa: F401  (after ledger, tokens)
     media,
     oauth,  # noqa: F401
+    pools,  # noqa: F401  (after ledger, tokens)
     delegations,  # noqa: F401  (after oauth)
     follows,
     imports,
     sets,  # noqa: F401
     tokens,
+    trends,  # noqa: F401  (reads market lots)
     types,
 )

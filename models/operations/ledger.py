@@ -22,6 +22,7 @@ from tortoise.transactions import in_transaction
 from .. import sql
 from ..actors import Actor, Role, UserStatus
 from ..amounts import check_in_range, to_minor
+from ..auctions import sealed_escrows
 from ..context import Context, Site
 from ..errors import Conflict, Forbidden, NotFound, Unprocessable
 from ..holdings import Holding, OnwardOut, remote_holdings
@@ -29,9 +30,11 @@ from ..ledger import EntryKind, LedgerEntry, LedgerFlag
 from ..ledger_commit import run_grouped
 from ..outputs import Output, Paged, Timestamp
 from ..paging import ListInput, paginate
+from ..pools import check_resale
 from ..registry import REGISTRY, Access, Input, Transaction
 from ..tokens import TokenType
 from .entries import (
+    EntryRow,
     amount_text,
     entry_rows,
     entry_views,
@@ -40,6 +43,7 @@ from .entries import (
     spend_token_unit,
     unit,
 )
+from .licensing import charge_mint
 from .tokens import check_token_if_match, get_visible_token, transfer_token
 
 __all__ = ["balance_of", "resolve_actor"]
@@ -534,6 +538,7 @@ async def create(ctx: Context, params: CreateInput) -> dict[str, Any]:
             code="unique-type",
         )
     amount = to_minor(params.amount, token_type.smallest_unit)
+    await charge_mint(ctx, token_type, amount)  # a derived type: its contracts allow it and count it
     await reserve_supply(token_type, amount)
     return await record_entry(ctx, EntryKind.CREATE, token_type, amount, actor, [], params.description)
 
@@ -574,6 +579,7 @@ async def give(ctx: Context, params: GiveInput) -> dict[str, Any]:
     if token_type.fungible and params.token is not None:
         raise Unprocessable("units of a fungible type are given by amount, not by token", code="fungible-type")
     _whole_only(token_type, params)
+    await check_resale(owner, token_type, recipient, spends=params)
     chosen = params.from_operation is not None or params.all
     if token_type.fungible and amount is not None and not sources and not chosen and oldest and int(oldest[0]["remaining"]) >= amount:
         done = await _give_from_output(ctx, token_type, amount, recipient, oldest[0]["id"], params.description)
@@ -808,8 +814,26 @@ async def list_entries(ctx: Context, params: ListEntriesInput) -> Any:
     if params.kind:
         query = query.filter(kind=params.kind.value)
     page = await paginate(query, params)
-    page.items = await entry_views(page.items, ctx)
+    hidden = await sealed_from(ctx, page.items)
+    page.items = await entry_views([entry for entry in page.items if entry.id not in hidden], ctx)
     return page
+
+
+async def sealed_from(ctx: Context, entries: Sequence[LedgerEntry | EntryRow]) -> set[str]:
+    """The entries the caller may not see yet: holds into (or out of) the escrow of a sealed
+    auction still open, seen by their author (the bidder) alone (models/auctions.py)."""
+    escrows = await sealed_escrows([entry.author_id for entry in entries] + [entry.recipient_id or "" for entry in entries])
+    me = ctx.actor.id if ctx.actor is not None else None
+    return {
+        entry.id for entry in entries
+        if (entry.recipient_id in escrows or entry.author_id in escrows) and entry.author_id != me
+    }
+
+
+async def _visible_entry(ctx: Context, entry: LedgerEntry | EntryRow) -> None:
+    """404 for an entry the caller may not see yet (sealed_from), as for one that does not exist."""
+    if await sealed_from(ctx, [entry]):
+        raise NotFound(f"there is no ledger operation {entry.id!r}", code="operation-not-found")
 
 
 class EntryIdInput(Input):
@@ -826,7 +850,9 @@ async def _entry(entry_id: str) -> LedgerEntry:
 @REGISTRY.operation("ledger.get", EntryIdInput, output=EntryOut, access=Access.PUBLIC)
 async def get_entry(ctx: Context, params: EntryIdInput) -> dict[str, Any]:
     """One ledger operation."""
-    [view] = await entry_views([await _entry(params.id)], ctx)
+    entry = await _entry(params.id)
+    await _visible_entry(ctx, entry)
+    [view] = await entry_views([entry], ctx)
     return view
 
 
@@ -883,6 +909,7 @@ async def _trace(ctx: Context, params: TraceInput) -> dict[str, Any]:
     entry = next((row for row in rows if row.id == params.id), None)
     if entry is None:
         raise NotFound(f"there is no ledger operation {params.id!r}", code="operation-not-found")
+    await _visible_entry(ctx, entry)  # its ancestors are the bidder's outputs: not sealed
     sources: dict[str, list[tuple[str, int]]] = {}
     for child, source, amount in edges:  # in source-row order, as entry_views reads them
         sources.setdefault(child, []).append((source, amount))
@@ -944,6 +971,11 @@ async def descendants(ctx: Context, params: DescendantsInput) -> dict[str, Any]:
         entry = next((row for row in rows if row.id == params.id), None)
         if entry is None:
             raise NotFound(f"there is no ledger operation {params.id!r}", code="operation-not-found")
+        await _visible_entry(ctx, entry)
+        hidden = await sealed_from(ctx, rows)  # a sealed hold that spent from this entry: left out
+        if hidden:
+            rows = [row for row in rows if row.id not in hidden]
+            edges = [edge for edge in edges if edge[1] not in hidden]
         views = await entry_views([entry, *(row for row in rows if row is not entry)], ctx)
         token_type = await TokenType.get(id=entry.type_id)
         return {

@@ -23,27 +23,43 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
-from tortoise.expressions import F
+from tortoise.expressions import F, Q, Subquery
 from tortoise.transactions import in_transaction
 
 from .. import sql
 from ..actors import Actor
 from ..amounts import to_decimal_string, to_minor
+from ..auctions import dutch_price, extended_close, is_sealed, next_drop_at
 from ..base import iso
 from ..context import Context, Site
-from ..engine import Go, Lease, Outcome
+from ..engine import Go, Lease, Outcome, Retry, move
 from ..errors import Conflict, Forbidden, NotFound, Unprocessable
+from ..federation import Follow, FollowState
 from ..ids import new_id
 from ..ledger import EntryKind
 from ..machines import MARKET_CLOSES
-from ..market import ESCROW_KIND, Bid, BidKind, BidState, CloseState, Lot, LotClose, LotKind, LotState
+from ..market import (
+    ESCROW_KIND,
+    Bid,
+    BidKind,
+    BidState,
+    CloseState,
+    Lot,
+    LotClose,
+    LotKind,
+    LotState,
+    LotViewer,
+    LotVisibility,
+    escrow_username,
+)
 from ..outputs import Output, Paged, Timestamp
 from ..paging import ListInput, paginate
+from ..pools import check_resale
 from ..registry import REGISTRY, Access, Input
 from ..sets import SetMember, TokenSet
 from ..tokens import Token, TokenType
 from .entries import Give, chunks, record_entry, record_gives, spend_token_unit, unit
-from .ledger import _collector_paused, _spend, _spend_each, _spend_explicit
+from .ledger import _collector_paused, _spend, _spend_each, _spend_explicit, resolve_actor
 from .tokens import get_visible_token, transfer_token
 
 __all__ = ["bid_views", "close_due_lot", "close_lot", "lot_views"]
@@ -51,6 +67,8 @@ __all__ = ["bid_views", "close_due_lot", "close_lot", "lot_views"]
 ID = Field(min_length=1, max_length=64)
 AMOUNT = Field(None, min_length=1, max_length=40, description='decimal string, e.g. "12.50"')
 MAX_TOKENS = 100  # unique tokens one lot may sell
+MAX_AUDIENCE = 100  # users a listed lot may name
+MAX_SECONDS = 30 * 86400  # the longest dutch step or soft-close extension
 HISTORY = 50  # bids a lot's view lists, newest first
 CLOSING_SOON = timedelta(hours=24)
 
@@ -226,7 +244,7 @@ class ItemOut(Output):
 
 class LotOut(Output):
     id: str
-    kind: Literal["fixed_price", "offers", "english_auction"]
+    kind: Literal["fixed_price", "offers", "english_auction", "dutch_auction", "sealed_auction"]
     state: Literal["open", "sold", "unsold", "withdrawn"]
     title: str
     description: str
@@ -235,13 +253,25 @@ class LotOut(Output):
     price_type: str
     price_symbol: str
     price: str | None = Field(description="fixed_price: the price")
-    start_price: str | None
-    reserve: str | None = Field(description="english: shown to the seller only")
-    reserve_met: bool | None = Field(description="english with a reserve: whether the best bid meets it")
+    start_price: str | None = Field(description="english, sealed: the least bid; dutch: the first price")
+    reserve: str | None = Field(description="english, sealed: shown to the seller only; dutch: the floor, shown to all")
+    reserve_met: bool | None = Field(
+        description="english with a reserve: whether the best bid meets it (sealed: only once closed)"
+    )
     buy_now: str | None
     min_increment: str | None
-    best_bid: str | None = Field(description="english: the leading bid's amount")
-    next_minimum: str | None = Field(description="english: the least a new bid may be; fixed_price: the price")
+    best_bid: str | None = Field(description="english: the leading bid's amount (sealed: only once closed)")
+    next_minimum: str | None = Field(
+        description="english, sealed: the least a new bid may be; fixed_price: the price; dutch: the price now"
+    )
+    current_price: str | None = Field(description="dutch, while open: the price now, from the clock")
+    next_drop_at: Timestamp = Field(description="dutch: when the price falls next (none at the floor)")
+    drop: str | None = Field(description="dutch: the price falls by this ...")
+    drop_every: int | None = Field(description="dutch: ... every this many seconds, down to the floor (reserve)")
+    extend_by: int | None = Field(
+        description="english: a bid in the last this many seconds moves the close to this many seconds after it"
+    )
+    sealed: bool = Field(description="sealed and still open: bid amounts and the leader are hidden until the close")
     bid_count: int
     opens_at: Timestamp
     closes_at: Timestamp
@@ -249,6 +279,7 @@ class LotOut(Output):
     sold_price: str | None
     ended_at: Timestamp
     version: int
+    visibility: Literal["public", "followers", "listed"] = Field(description="who sees the lot and may bid")
     created_at: Timestamp
     updated_at: Timestamp
 
@@ -261,7 +292,7 @@ class BidOut(Output):
     amount: str = Field(description="the bid; a proxy bid's rises as others bid, up to its max_amount")
     max_amount: str | None = Field(description="a proxy bid's ceiling; shown to its bidder only")
     symbol: str
-    state: Literal["held", "released", "won"]
+    state: Literal["held", "released", "won", "withdrawn"]
     hold: str = Field(description="the ledger entry that holds the payment in the lot's escrow")
     settled: str | None = Field(description="the entry that gave the payment back, or to the seller")
     created_at: Timestamp
@@ -283,12 +314,17 @@ def _text(minor: int | None, token_type: TokenType) -> str | None:
     return None if minor is None else to_decimal_string(minor, token_type.smallest_unit)
 
 
-def _next_minimum(lot: Lot) -> int | None:
-    """The least a bid may be now: the price (fixed_price), the start, or the best plus the increment."""
+def _next_minimum(lot: Lot, now: datetime | None = None) -> int | None:
+    """The least a bid may be now: the price (fixed_price), the start, the best plus the increment
+    (english), the start or one smallest unit (sealed), or the price now (dutch)."""
     if lot.kind == LotKind.FIXED_PRICE.value:
         least = lot.price
     elif lot.kind == LotKind.ENGLISH_AUCTION.value:
         least = lot.start_price if lot.best_amount is None else lot.best_amount + (lot.min_increment or 1)
+    elif lot.kind == LotKind.SEALED_AUCTION.value:
+        least = lot.start_price or 1
+    elif lot.kind == LotKind.DUTCH_AUCTION.value:
+        least = dutch_price(lot, now or _now())
     else:
         least = None
     return None if least is None else int(least)
@@ -298,10 +334,12 @@ async def lot_views(ctx: Context, lots: Sequence[Lot]) -> list[dict[str, Any]]:
     types = await _types({lot.item_type_id for lot in lots} | {lot.price_type_id for lot in lots})
     actors = await _actors({lot.seller_id for lot in lots} | {lot.winner_id for lot in lots if lot.winner_id})
     domain = ctx.site.domain
+    now = _now()
     views = []
     for lot in lots:
         item, price = types[lot.item_type_id], types[lot.price_type_id]
         mine = ctx.actor is not None and ctx.actor.id == lot.seller_id
+        sealed, dutch, is_open = is_sealed(lot), lot.kind == LotKind.DUTCH_AUCTION.value, lot.state == LotState.OPEN.value
         views.append({
             "id": lot.id, "kind": lot.kind, "state": lot.state, "title": lot.title, "description": lot.description,
             "seller": actors[lot.seller_id].handle(domain),
@@ -309,14 +347,19 @@ async def lot_views(ctx: Context, lots: Sequence[Lot]) -> list[dict[str, Any]]:
                      "set": lot.set_id},
             "price_type": price.id, "price_symbol": price.symbol,
             "price": _text(lot.price, price), "start_price": _text(lot.start_price, price),
-            "reserve": _text(lot.reserve, price) if mine else None,
-            "reserve_met": None if lot.reserve is None else (lot.best_amount or 0) >= lot.reserve,
+            "reserve": _text(lot.reserve, price) if mine or dutch else None,
+            "reserve_met": None if lot.reserve is None or sealed or dutch else (lot.best_amount or 0) >= lot.reserve,
             "buy_now": _text(lot.buy_now, price), "min_increment": _text(lot.min_increment, price),
-            "best_bid": _text(lot.best_amount, price),
-            "next_minimum": _text(_next_minimum(lot), price) if lot.state == LotState.OPEN.value else None,
+            "best_bid": None if sealed else _text(lot.best_amount, price),
+            "next_minimum": _text(_next_minimum(lot, now), price) if is_open else None,
+            "current_price": _text(dutch_price(lot, now), price) if dutch and is_open else None,
+            "next_drop_at": iso(next_drop_at(lot, now)) if dutch and is_open else None,
+            "drop": _text(lot.price_drop, price), "drop_every": lot.drop_every, "extend_by": lot.extend_by,
+            "sealed": sealed,
             "bid_count": lot.bid_count, "opens_at": iso(lot.opens_at), "closes_at": iso(lot.closes_at),
             "winner": actors[lot.winner_id].handle(domain) if lot.winner_id else None,
             "sold_price": _text(lot.sold_price, price), "ended_at": iso(lot.ended_at), "version": lot.version,
+            "visibility": lot.visibility,
             "created_at": iso(lot.created_at), "updated_at": iso(lot.updated_at),
         })
     return views
@@ -340,8 +383,12 @@ async def bid_views(ctx: Context, bids: Sequence[Bid]) -> list[dict[str, Any]]:
 
 
 async def _detail(ctx: Context, lot: Lot) -> dict[str, Any]:
+    """The lot with its latest bids; while a sealed lot is open, only the caller's own bid."""
     [view] = await lot_views(ctx, [lot])
-    bids = await Bid.filter(lot_id=lot.id).order_by("-id").limit(HISTORY)
+    query = Bid.filter(lot_id=lot.id)
+    if is_sealed(lot):
+        query = query.filter(bidder_id=ctx.actor.id if ctx.actor is not None else "")
+    bids = await query.order_by("-id").limit(HISTORY)
     return {**view, "bids": await bid_views(ctx, bids)}
 
 
@@ -360,12 +407,32 @@ class LotCreateInput(Input):
     )
     price_type: str = Field(min_length=1, max_length=64, description="the token type paid with (a type of this server)")
     price: str | None = Field(None, min_length=1, max_length=40, description="fixed_price: the price")
-    start_price: str | None = Field(None, min_length=1, max_length=40, description="english_auction: the least first bid")
-    reserve: str | None = Field(None, min_length=1, max_length=40, description="english_auction: unsold below this")
+    start_price: str | None = Field(
+        None, min_length=1, max_length=40,
+        description="english_auction: the least first bid; sealed_auction: the least bid (optional); dutch_auction: the first price",
+    )
+    reserve: str | None = Field(
+        None, min_length=1, max_length=40,
+        description="english_auction, sealed_auction: unsold below this; dutch_auction: the floor the price falls to",
+    )
     buy_now: str | None = Field(None, min_length=1, max_length=40, description="english_auction: a bid of this much wins at once")
     min_increment: str | None = Field(None, min_length=1, max_length=40, description="english_auction: default the smallest unit")
+    drop: str | None = Field(None, min_length=1, max_length=40, description="dutch_auction: the price falls by this ...")
+    drop_every: int | None = Field(
+        None, ge=1, le=MAX_SECONDS, description="dutch_auction: ... every this many seconds, from opens_at (or now)"
+    )
+    extend_by: int | None = Field(
+        None, ge=1, le=MAX_SECONDS,
+        description="english_auction: a bid in the last this many seconds moves the close to this many seconds after it",
+    )
     opens_at: datetime | None = Field(None, description="bids are taken from then (default: now)")
-    closes_at: datetime | None = Field(None, description="required for english_auction; optional otherwise")
+    closes_at: datetime | None = Field(None, description="required for the auctions; optional otherwise")
+    visibility: LotVisibility = Field(
+        LotVisibility.PUBLIC, description="public (default), followers (yours), or listed (the users in audience)",
+    )
+    audience: list[str] | None = Field(
+        None, min_length=1, max_length=MAX_AUDIENCE, description="listed: the users who see the lot, by handle",
+    )
     title: str = Field("", max_length=200)
     description: str = Field("", max_length=5000)
 
@@ -378,6 +445,8 @@ class LotCreateInput(Input):
 
     @model_validator(mode="after")
     def _fits_kind(self) -> LotCreateInput:
+        if (self.visibility is LotVisibility.LISTED) != (self.audience is not None):
+            raise ValueError("a listed lot names its audience, and only a listed lot has one")
         if sum(value is not None for value in (self.amount, self.tokens, self.set)) != 1:
             raise ValueError("give one of amount (a fungible type), tokens (a unique type) or set (its tokens)")
         if self.type is None and self.set is None:
@@ -386,13 +455,35 @@ class LotCreateInput(Input):
             raise ValueError("a fixed_price lot needs a price")
         if self.kind is not LotKind.FIXED_PRICE and self.price is not None:
             raise ValueError("only a fixed_price lot has a price")
-        auction_fields = (self.start_price, self.reserve, self.buy_now, self.min_increment)
-        if self.kind is LotKind.ENGLISH_AUCTION:
-            if self.start_price is None or self.closes_at is None:
-                raise ValueError("an english_auction needs start_price and closes_at")
-        elif any(value is not None for value in auction_fields):
-            raise ValueError("start_price, reserve, buy_now and min_increment are for an english_auction")
+        _check_kind_fields(self)
         return self
+
+
+# Which lot fields each kind takes (beyond the item, price type and times), and which it needs.
+_KIND_FIELDS: dict[LotKind, tuple[frozenset[str], frozenset[str]]] = {
+    LotKind.FIXED_PRICE: (frozenset({"price"}), frozenset({"price"})),
+    LotKind.OFFERS: (frozenset(), frozenset()),
+    LotKind.ENGLISH_AUCTION: (
+        frozenset({"start_price", "reserve", "buy_now", "min_increment", "extend_by"}), frozenset({"start_price", "closes_at"}),
+    ),
+    LotKind.DUTCH_AUCTION: (
+        frozenset({"start_price", "reserve", "drop", "drop_every"}),
+        frozenset({"start_price", "reserve", "drop", "drop_every", "closes_at"}),
+    ),
+    LotKind.SEALED_AUCTION: (frozenset({"start_price", "reserve"}), frozenset({"closes_at"})),
+}
+_PRICING = ("price", "start_price", "reserve", "buy_now", "min_increment", "drop", "drop_every", "extend_by")
+
+
+def _check_kind_fields(params: LotCreateInput) -> None:
+    """A kind's required fields given, and no field of another kind (400 with the names)."""
+    allowed, needed = _KIND_FIELDS[params.kind]
+    missing = sorted(name for name in needed if getattr(params, name) is None)
+    if missing:
+        raise ValueError(f"a {params.kind.value} lot needs {', '.join(missing)}")
+    foreign = sorted(name for name in _PRICING if name not in allowed and getattr(params, name) is not None)
+    if foreign:
+        raise ValueError(f"a {params.kind.value} lot takes no {', '.join(foreign)}")
 
 
 async def _local_type(type_id: str, field: str) -> TokenType:
@@ -424,7 +515,7 @@ async def _set_tokens(seller: Actor, set_id: str) -> list[str]:
 async def _new_escrow(lot_id: str) -> Actor:
     """The lot's escrow: a local actor with no user (so no one signs in as it or names it in a
     give) and a username no user can take (a dot)."""
-    return await Actor.create(kind=ESCROW_KIND, username=f"escrow.{lot_id.lower()}", display_name=f"Escrow of lot {lot_id}")
+    return await Actor.create(kind=ESCROW_KIND, username=escrow_username(lot_id), display_name=f"Escrow of lot {lot_id}")
 
 
 @REGISTRY.operation("market.lots.create", LotCreateInput, output=LotDetailOut)
@@ -459,18 +550,24 @@ async def create_lot(ctx: Context, params: LotCreateInput) -> dict[str, Any]:
     reserve = _minor(params.reserve, price_type, "reserve")
     buy_now = _minor(params.buy_now, price_type, "buy_now")
     increment = _minor(params.min_increment, price_type, "min_increment")
+    drop = _minor(params.drop, price_type, "drop")
     if params.kind is LotKind.ENGLISH_AUCTION:
         increment = increment or 1
         if buy_now is not None and start is not None and buy_now < start:
             raise Unprocessable("buy_now must be at least start_price", code="invalid-price",
                                 errors=[{"field": "buy_now", "message": "below start_price"}])
+    if params.kind is LotKind.DUTCH_AUCTION and start is not None and reserve is not None and reserve >= start:
+        raise Unprocessable("a dutch auction's floor (reserve) must be below its start_price", code="invalid-price",
+                            errors=[{"field": "reserve", "message": "must be below start_price"}])
+    await check_resale(seller, item_type, None, tokens=tokens or ())
     lot_id = new_id()
     escrow = await _new_escrow(lot_id)
     description = f"held for lot {lot_id}"
     lot = Lot(
         id=lot_id, seller_id=seller.id, escrow_id=escrow.id, kind=params.kind.value, title=params.title,
         description=params.description, item_type_id=item_type.id, price_type_id=price_type.id, price=price,
-        start_price=start, reserve=reserve, buy_now=buy_now, min_increment=increment, opens_at=opens_at,
+        start_price=start, reserve=reserve, buy_now=buy_now, min_increment=increment, price_drop=drop,
+        drop_every=params.drop_every, extend_by=params.extend_by, opens_at=opens_at,
         closes_at=closes_at, item_amount=0, tokens=[], set_id=params.set,
     )
     if params.amount is not None:
@@ -485,7 +582,12 @@ async def create_lot(ctx: Context, params: LotCreateInput) -> dict[str, Any]:
             await _hold_token(ctx, seller, token, item_type, escrow, description)
         lot.tokens = list(tokens)
         lot.item_amount = unit(item_type) * len(tokens)
+    lot.visibility = params.visibility.value
     await lot.save()
+    for handle in params.audience or []:
+        viewer = await resolve_actor(handle, ctx, field="audience")
+        if viewer.id != seller.id:
+            await LotViewer.get_or_create(lot_id=lot.id, actor_id=viewer.id)
     if closes_at is not None:
         await LotClose.create(lot_id=lot.id, state=CloseState.PENDING.value, next_at=closes_at)
     await ctx.emit("market.lot.created", "market_lot", lot.id, _lot_payload(lot, item_type))
@@ -502,8 +604,8 @@ class LotListInput(ListInput):
 
 @REGISTRY.operation("market.lots.list", LotListInput, output=Paged[LotOut], access=Access.PUBLIC)
 async def list_lots(ctx: Context, params: LotListInput) -> Any:
-    """Lots, filtered by the type sold, kind, seller, state (default open) or closing soon."""
-    query = Lot.all()
+    """Lots you may see, filtered by the type sold, kind, seller, state (default open) or closing soon."""
+    query = Lot.filter(seen_by(ctx.actor))
     if params.type:
         query = query.filter(item_type_id=params.type)
     if params.kind:
@@ -527,6 +629,30 @@ class LotIdInput(Input):
     id: str = ID
 
 
+def seen_by(actor: Actor | None) -> Q:
+    """The lots `actor` may see: public ones; with an actor, also its own, those of sellers it
+    follows (followers), those it is listed for, and those it bid on."""
+    public = Q(visibility=LotVisibility.PUBLIC.value)
+    if actor is None:
+        return public
+    followed = Follow.filter(follower_id=actor.id, state=FollowState.ACCEPTED.value, object_uri="").values("target_id")
+    return (
+        public
+        | Q(seller_id=actor.id)
+        | Q(visibility=LotVisibility.FOLLOWERS.value, seller_id__in=Subquery(followed))
+        | Q(visibility=LotVisibility.LISTED.value, id__in=Subquery(LotViewer.filter(actor_id=actor.id).values("lot_id")))
+        | Q(id__in=Subquery(Bid.filter(bidder_id=actor.id).values("lot_id")))
+    )
+
+
+async def _visible_lot(ctx: Context, lot_id: str) -> Lot:
+    """The lot, if the caller may see it; 404 as for a lot that does not exist otherwise."""
+    lot = await Lot.filter(seen_by(ctx.actor), id=lot_id).first()
+    if lot is None:
+        raise NotFound(f"there is no lot {lot_id!r}", code="lot-not-found")
+    return lot
+
+
 async def _lot(lot_id: str) -> Lot:
     lot = await Lot.get_or_none(id=lot_id)
     if lot is None:
@@ -537,7 +663,7 @@ async def _lot(lot_id: str) -> Lot:
 @REGISTRY.operation("market.lots.get", LotIdInput, output=LotDetailOut, access=Access.PUBLIC)
 async def get_lot(ctx: Context, params: LotIdInput) -> dict[str, Any]:
     """A lot with its bid (or offer) history."""
-    return await _detail(ctx, await _lot(params.id))
+    return await _detail(ctx, await _visible_lot(ctx, params.id))
 
 
 async def _lock_open(lot_id: str) -> Lot:
@@ -556,6 +682,8 @@ def _version_plus_one() -> Any:
 
 def _check_seller(ctx: Context, lot: Lot) -> Actor:
     actor = ctx.require_actor()
+    if actor.id != lot.seller_id and lot.visibility != LotVisibility.PUBLIC.value:
+        raise NotFound(f"there is no lot {lot.id!r}", code="lot-not-found")  # as for those who cannot see it
     if actor.id != lot.seller_id:
         raise Forbidden("only the seller may do this", code="not-seller")
     return actor
@@ -566,7 +694,7 @@ class LotUpdateInput(Input):
     title: str | None = Field(None, max_length=200)
     description: str | None = Field(None, max_length=5000)
     price: str | None = Field(None, min_length=1, max_length=40, description="fixed_price only")
-    reserve: str | None = Field(None, min_length=1, max_length=40, description="english_auction only")
+    reserve: str | None = Field(None, min_length=1, max_length=40, description="english_auction, sealed_auction only")
     buy_now: str | None = Field(None, min_length=1, max_length=40, description="english_auction only")
 
 
@@ -583,17 +711,52 @@ async def update_lot(ctx: Context, params: LotUpdateInput) -> dict[str, Any]:
     for name in ("title", "description"):
         if getattr(params, name) is not None:
             changes[name] = getattr(params, name)
-    allowed = {"price": LotKind.FIXED_PRICE.value, "reserve": LotKind.ENGLISH_AUCTION.value, "buy_now": LotKind.ENGLISH_AUCTION.value}
-    for name, kind in allowed.items():
+    allowed = {
+        "price": {LotKind.FIXED_PRICE.value},
+        "reserve": {LotKind.ENGLISH_AUCTION.value, LotKind.SEALED_AUCTION.value},
+        "buy_now": {LotKind.ENGLISH_AUCTION.value},
+    }
+    for name, kinds in allowed.items():
         value = getattr(params, name)
         if value is None:
             continue
-        if lot.kind != kind:
+        if lot.kind not in kinds:
             raise Unprocessable(f"a {lot.kind} lot has no {name}", code="wrong-kind", errors=[{"field": name, "message": "not for this kind"}])
         changes[name] = _minor(value, price_type, name)
     if changes:
         await Lot.filter(id=lot.id).update(**changes)
     return await _detail(ctx, await _lot(lot.id))
+
+
+class RelistInput(Input):
+    id: str = ID
+    opens_at: datetime | None = Field(None, description="default: now")
+    closes_at: datetime | None = Field(None, description="the new closing time (an auction needs one)")
+
+
+@REGISTRY.operation("market.lots.relist", RelistInput, output=LotDetailOut)
+async def relist_lot(ctx: Context, params: RelistInput) -> dict[str, Any]:
+    """List again what an unsold or withdrawn lot of yours sold, on the same terms, as a new lot
+    (its units or tokens are held again: 409 when you no longer have them)."""
+    old = await _lot(params.id)
+    _check_seller(ctx, old)
+    if old.state not in (LotState.UNSOLD.value, LotState.WITHDRAWN.value):
+        raise Conflict(f"lot {old.id} is {old.state}: only an unsold or withdrawn lot is listed again", code="lot-not-ended")
+    item, price = await TokenType.get(id=old.item_type_id), await TokenType.get(id=old.price_type_id)
+    audience = await Actor.filter(listed_lots__lot_id=old.id).all()
+    terms = {
+        "kind": old.kind, "type": item.id, "price_type": price.id, "title": old.title, "description": old.description,
+        "opens_at": params.opens_at, "closes_at": params.closes_at, "visibility": old.visibility,
+        "audience": [actor.handle(ctx.site.domain) for actor in audience] or None,
+        "drop_every": old.drop_every, "extend_by": old.extend_by,
+        **({"tokens": list(old.tokens)} if old.tokens else {"amount": _text(old.item_amount, item)}),
+        **{name: _text(getattr(old, column), price) for name, column in (
+            ("price", "price"), ("start_price", "start_price"), ("reserve", "reserve"), ("buy_now", "buy_now"),
+            ("min_increment", "min_increment"), ("drop", "price_drop"),
+        )},
+    }
+    made: dict[str, Any] = await create_lot(ctx, LotCreateInput.model_validate(terms))
+    return made
 
 
 @REGISTRY.operation("market.lots.withdraw", LotIdInput, output=LotDetailOut)
@@ -633,6 +796,7 @@ class OfferInput(Input):
 
 
 async def _open_for_bids(ctx: Context, lot_id: str) -> tuple[Lot, Actor]:
+    await _visible_lot(ctx, lot_id)
     lot = await _lock_open(lot_id)
     bidder = ctx.require_actor()
     if bidder.id == lot.seller_id:
@@ -652,6 +816,7 @@ async def _place(
     """Hold the payment (a proxy bid: its ceiling) in the lot's escrow and record the bid (held)."""
     escrow = await Actor.get(id=lot.escrow_id)
     held = amount if max_amount is None else max_amount
+    await check_resale(bidder, price_type, await Actor.get(id=lot.seller_id))  # a payment is a give to the seller
     hold = await _hold(ctx, bidder, price_type, held, escrow, f"held for lot {lot.id}: {kind.value}")
     bid = await Bid.create(
         lot_id=lot.id, bidder_id=bidder.id, kind=kind.value, amount=amount, max_amount=max_amount, hold_id=hold
@@ -665,11 +830,19 @@ async def _place(
 @REGISTRY.operation("market.bids.place", BidInput, output=BidOut)
 async def place_bid(ctx: Context, params: BidInput) -> dict[str, Any]:
     """Bid on an english auction (the payment is held; the bid it beats is given back at once),
-    or buy a fixed_price lot (paid and handed over at once)."""
+    buy a fixed_price lot or accept a dutch auction's price now (paid and handed over at once),
+    or place your one sealed bid (held, hidden from others until the close)."""
     lot, bidder = await _open_for_bids(ctx, params.id)
     price_type = await TokenType.get(id=lot.price_type_id)
     if lot.kind == LotKind.OFFERS.value:
         raise Unprocessable("this lot takes offers: POST /api/v1/market/lots/{id}/offers", code="wrong-kind")
+    if params.max_amount is not None and lot.kind != LotKind.ENGLISH_AUCTION.value:
+        raise Unprocessable("max_amount (a proxy bid) is for an english_auction", code="wrong-kind",
+                            errors=[{"field": "max_amount", "message": "not for this kind"}])
+    if lot.kind == LotKind.DUTCH_AUCTION.value:
+        return await _accept_dutch(ctx, lot, bidder, price_type, params.amount)
+    if lot.kind == LotKind.SEALED_AUCTION.value:
+        return await _bid_sealed(ctx, lot, bidder, price_type, params.amount)
     if lot.kind == LotKind.FIXED_PRICE.value:
         assert lot.price is not None
         amount = lot.price if params.amount is None else to_minor(params.amount, price_type.smallest_unit)
@@ -732,7 +905,62 @@ async def _bid_in_auction(ctx: Context, lot: Lot, bidder: Actor, price_type: Tok
         await _release_bid(ctx, _as_escrow(ctx, escrow), lot, price_type, loser, "outbid")
     if lot.buy_now is not None and winner.amount >= lot.buy_now:
         await _award(ctx, lot, winner, price_type)
+    else:
+        await _extend_if_sniped(ctx, lot, bid)
     return (await bid_views(ctx, [await Bid.get(id=bid.id)]))[0]
+
+
+async def _extend_if_sniped(ctx: Context, lot: Lot, bid: Bid) -> None:
+    """Soft close: a bid in the last extend_by seconds moves the close to now + extend_by, and the
+    close row's next_at with it (a declared manual move, conditional on the row still pending).
+    The move also drops any runner's claim on the row: a close already running for the old time
+    cannot commit (LostLease), and it re-checks closes_at under the lot's lock anyway."""
+    new_close = extended_close(lot, _now())
+    if new_close is None:
+        return
+    previous = lot.closes_at
+    await Lot.filter(id=lot.id).update(closes_at=new_close)
+    lot.closes_at = new_close
+    close = await LotClose.get_or_none(lot_id=lot.id)
+    if close is not None:
+        await move(MARKET_CLOSES, close.id, CloseState.PENDING.value, CloseState.PENDING.value, next_at=new_close)
+    await ctx.emit("market.lot.extended", "market_lot", lot.id, {
+        "lot": lot.id, "bid": bid.id, "previous_closes_at": iso(previous) or "", "closes_at": iso(new_close) or "",
+    })
+
+
+async def _accept_dutch(ctx: Context, lot: Lot, bidder: Actor, price_type: TokenType, amount_text: str | None) -> dict[str, Any]:
+    """Buy a dutch lot at the price now: `amount` (if given) is the most you agree to pay, and must
+    reach the price; you pay the price now. Held and awarded at once, like a fixed-price buy; of
+    several at once, the lot's conditional open -> sold lets one through (others: 409 lot-not-open)."""
+    now = _now()
+    price = dutch_price(lot, now)
+    if amount_text is not None and to_minor(amount_text, price_type.smallest_unit) < price:
+        drop_at = next_drop_at(lot, now)
+        later = f"; it falls at {iso(drop_at)}" if drop_at is not None else ""
+        raise Unprocessable(
+            f"the price now is {_text(price, price_type)} {price_type.symbol}{later}", code="bid-too-low",
+            errors=[{"field": "amount", "message": f"at least {_text(price, price_type)}"}],
+        )
+    bid = await _place(ctx, lot, bidder, price_type, BidKind.BID, price)
+    await _award(ctx, lot, bid, price_type)
+    return (await bid_views(ctx, [await Bid.get(id=bid.id)]))[0]
+
+
+async def _bid_sealed(ctx: Context, lot: Lot, bidder: Actor, price_type: TokenType, amount_text: str | None) -> dict[str, Any]:
+    """Your one sealed bid: held until the close, shown to you alone (models/auctions.py says why
+    it is binding and why one)."""
+    if amount_text is None:
+        raise Unprocessable("give the amount you bid", code="amount-required", errors=[{"field": "amount", "message": "required"}])
+    amount = to_minor(amount_text, price_type.smallest_unit)
+    least = _next_minimum(lot)
+    assert least is not None
+    if amount < least:
+        raise _too_low(least, price_type)
+    if await Bid.filter(lot_id=lot.id, bidder_id=bidder.id).exists():  # the lot's row is locked: no race
+        raise Conflict("you have bid on this sealed auction already; a sealed bid is final", code="already-bid")
+    bid = await _place(ctx, lot, bidder, price_type, BidKind.BID, amount)
+    return (await bid_views(ctx, [bid]))[0]
 
 
 @REGISTRY.operation("market.offers.place", OfferInput, output=BidOut)
@@ -770,8 +998,46 @@ async def award_lot(ctx: Context, params: AwardInput) -> dict[str, Any]:
     return await _detail(ctx, await _lot(lot.id))
 
 
+class WithdrawOfferInput(Input):
+    id: str = ID
+    offer: str = Field(min_length=1, max_length=64, description="your held offer")
+
+
+_NOT_WITHDRAWABLE = {
+    LotKind.ENGLISH_AUCTION.value: "an english auction's bid cannot be withdrawn: a leading bid is what the auction "
+    "stands on, and a bid that was outbid has been given back already",
+    LotKind.SEALED_AUCTION.value: "a sealed bid is binding until the close, like a sealed tender",
+    LotKind.DUTCH_AUCTION.value: "a dutch auction's acceptance is a purchase; sales are final",
+    LotKind.FIXED_PRICE.value: "a purchase is final",
+}
+
+
+@REGISTRY.operation("market.offers.withdraw", WithdrawOfferInput, output=BidOut)
+async def withdraw_offer(ctx: Context, params: WithdrawOfferInput) -> dict[str, Any]:
+    """Take back your held offer on an offers lot: its payment comes back at once (state withdrawn).
+    Bids on auctions and purchases cannot be withdrawn (409 bid-not-withdrawable)."""
+    lot = await _lock_open(params.id)  # an ended lot settled every offer already: 409 lot-not-open
+    offer = await Bid.get_or_none(id=params.offer, lot_id=lot.id)
+    if offer is None:
+        raise NotFound(f"lot {lot.id} has no offer {params.offer!r}", code="offer-not-found")
+    bidder = ctx.require_actor()
+    if offer.bidder_id != bidder.id:
+        raise Forbidden("only its bidder may withdraw an offer", code="not-bidder")
+    if lot.kind != LotKind.OFFERS.value:
+        raise Conflict(_NOT_WITHDRAWABLE[lot.kind], code="bid-not-withdrawable")
+    if offer.state != BidState.HELD.value:
+        raise Conflict(f"offer {offer.id} is {offer.state}: nothing is held", code="offer-not-held")
+    price_type = await TokenType.get(id=lot.price_type_id)
+    escrow = await Actor.get(id=lot.escrow_id)
+    entry = await _pay_out(_as_escrow(ctx, escrow), price_type, offer.held, offer.hold_id, bidder, f"released: offer withdrawn (lot {lot.id})")
+    if await Bid.filter(id=offer.id, state=BidState.HELD.value).update(state=BidState.WITHDRAWN.value, settled_id=entry) != 1:
+        raise Conflict("the offer changed while it was being withdrawn; try again", code="concurrent-change")
+    await ctx.emit("market.bid.withdrawn", "market_bid", offer.id, _bid_payload(lot, price_type, offer, entry))
+    return (await bid_views(ctx, [await Bid.get(id=offer.id)]))[0]
+
+
 class MyBidsInput(ListInput):
-    state: Literal["held", "released", "won", "all"] = "all"
+    state: Literal["held", "released", "won", "withdrawn", "all"] = "all"
 
 
 @REGISTRY.operation("market.bids.list", MyBidsInput, output=Paged[BidOut], access=Access.USER)
@@ -832,18 +1098,34 @@ async def _leave_unsold(ctx: Context, lot: Lot) -> None:
     await ctx.emit("market.lot.unsold", "market_lot", lot.id, _lot_payload(lot, item_type))
 
 
-async def close_lot(ctx: Context, lot_id: str) -> str:
+LATER = "later"  # close_lot: the closing time moved past `due_at` (a soft close): nothing done
+
+
+async def _best_sealed_bid(lot: Lot) -> Bid | None:
+    """The highest held sealed bid; of equal ones the earliest."""
+    return await Bid.filter(lot_id=lot.id, state=BidState.HELD.value).order_by("-amount", "created_at", "id").first()
+
+
+async def close_lot(ctx: Context, lot_id: str, *, due_at: datetime | None = None) -> str:
     """Close a lot at its closing time (in the caller's transaction): an english auction is sold to
-    its best bid if that meets the reserve; anything else still open ends unsold. Returns what
-    happened: sold, unsold, or ended (it had ended before: nothing to do)."""
+    its best bid, a sealed one to its highest (first price), if that meets the reserve; anything
+    else still open ends unsold. With `due_at` (the runner's clock), a lot whose closing time has
+    moved past it (a soft close) is left open. Returns what happened: sold, unsold, later, or
+    ended (it had ended before: nothing to do)."""
     bumped = await Lot.filter(id=lot_id, state=LotState.OPEN.value).update(version=_version_plus_one())
     if bumped != 1:
         return "ended"
-    lot = await _lot(lot_id)
-    meets_reserve = lot.reserve is None or (lot.best_amount or 0) >= lot.reserve
-    if lot.kind == LotKind.ENGLISH_AUCTION.value and lot.best_bid_id is not None and meets_reserve:
-        bid = await Bid.get(id=lot.best_bid_id)
-        await _award(ctx, lot, bid, await TokenType.get(id=lot.price_type_id))
+    lot = await _lot(lot_id)  # read under the lot's lock: a bid that moved the close has committed
+    closes_at = _aware(lot.closes_at)
+    if due_at is not None and closes_at is not None and closes_at > due_at:
+        return LATER
+    best: Bid | None = None
+    if lot.kind == LotKind.ENGLISH_AUCTION.value and lot.best_bid_id is not None:
+        best = await Bid.get(id=lot.best_bid_id)
+    elif lot.kind == LotKind.SEALED_AUCTION.value:
+        best = await _best_sealed_bid(lot)
+    if best is not None and (lot.reserve is None or best.amount >= lot.reserve):
+        await _award(ctx, lot, best, await TokenType.get(id=lot.price_type_id))
         return "sold"
     await _leave_unsold(ctx, lot)
     return "unsold"
@@ -851,8 +1133,16 @@ async def close_lot(ctx: Context, lot_id: str) -> str:
 
 @MARKET_CLOSES.handler(may={CloseState.DONE.value})
 async def close_due_lot(site: Site, row: LotClose, lease: Lease) -> Outcome:
-    """The runner's handler: close the lot and record the close in one transaction."""
+    """The runner's handler: close the lot and record the close in one transaction. A close whose
+    lot's closing time moved later (a soft close) is rescheduled for the new time instead."""
     ctx = Context(site=site, system=True)
     async with in_transaction():
-        outcome = await close_lot(ctx, row.lot_id)
+        now = lease.now()
+        outcome = await close_lot(ctx, row.lot_id, due_at=now)
+        if outcome == LATER:
+            lot = await _lot(row.lot_id)
+            closes_at = _aware(lot.closes_at)
+            assert closes_at is not None
+            wait = (closes_at - now).total_seconds()
+            return await lease.commit(row, Retry(error=f"the closing time moved to {iso(closes_at)}", after=wait))
         return await lease.commit(row, Go(CloseState.DONE.value, values={"outcome": outcome}))

@@ -11,6 +11,7 @@ entry; two copies racing cannot both commit (the id is unique), so nothing moves
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
@@ -26,10 +27,10 @@ from ..ledger import EntryKind, LedgerEntry, LedgerRequest
 from .entries import entry_views, record_entry
 from .ledger import _OLDEST_OUTPUT_SQL, _give_from_output, _ledger_type, _minor_sources, _spend
 
-__all__ = ["carry_out_request"]
+__all__ = ["answer_once", "carry_out_request", "earlier_answer"]
 
 
-async def _done(site: Site, request_uri: str, holder: Actor) -> dict[str, Any] | None:
+async def earlier_answer(site: Site, request_uri: str, holder: Actor) -> dict[str, Any] | None:
     """The entry an earlier copy of this request made, or None."""
     done = await LedgerRequest.get_or_none(request_uri=request_uri)
     if done is None:
@@ -57,7 +58,7 @@ async def carry_out_request(
     Explicit `sources` ([amount, entry id] pairs) or oldest-first, as for a local give. The
     refusals are the local ones: 409 insufficient, 404 a source that is not the holder's.
     """
-    earlier = await _done(site, request_uri, holder)
+    earlier = await earlier_answer(site, request_uri, holder)
     if earlier is not None:
         return earlier, False
     token_type = await _ledger_type(type_id)
@@ -81,20 +82,33 @@ async def carry_out_request(
                                            kind=kind, then=note_request)
         except IntegrityError:  # a copy of this request committed first
             view = None
-            earlier = await _done(site, request_uri, holder)
+            earlier = await earlier_answer(site, request_uri, holder)
             if earlier is not None:
                 return earlier, False
             raise
         if view is not None:
             return view, True
+    async def spend() -> str:
+        spent = await _spend(holder, token_type, minor, explicit)
+        return str((await record_entry(ctx, kind, token_type, minor, recipient, spent, description))["id"])
+
+    return await answer_once(site, holder, request_uri, spend)
+
+
+async def answer_once(
+    site: Site, holder: Actor, request_uri: str, work: Callable[[], Awaitable[str]]
+) -> tuple[dict[str, Any], bool]:
+    """Run `work` (it returns the id of the entry it made) in one transaction with the request's
+    record: (the entry's view, True), or, when a copy of this request committed first, that
+    copy's entry (False) and nothing of this one."""
     try:
         async with in_transaction():
-            spent = await _spend(holder, token_type, minor, explicit)
-            view = await record_entry(ctx, kind, token_type, minor, recipient, spent, description)
-            await LedgerRequest.create(request_uri=request_uri, actor_id=holder.id, entry_id=view["id"])
-    except IntegrityError:  # a copy of this request committed first: its entry is the answer
-        earlier = await _done(site, request_uri, holder)
+            entry_id = await work()
+            await LedgerRequest.create(request_uri=request_uri, actor_id=holder.id, entry_id=entry_id)
+    except IntegrityError:
+        earlier = await earlier_answer(site, request_uri, holder)
         if earlier is None:
             raise
         return earlier, False
+    [view] = await entry_views([await LedgerEntry.get(id=entry_id)], Context(site=site))
     return view, True

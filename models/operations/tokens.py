@@ -37,6 +37,7 @@ from ..registry import REGISTRY, Access
 from ..tokens import Token, TokenType
 from ..views import actor_view
 from .entries import record_entry, reserve_supply, spend_token_unit, unit
+from .licensing import charge_mint
 from .types import TypeSchema, get_type, type_schema
 
 __all__ = [
@@ -51,6 +52,8 @@ __all__ = [
     "apply_token_update",
     "merged_own_values",
     "check_token_if_match",
+    "check_token_values",
+    "mint_token",
 ]
 
 MAX_PARENT_DEPTH = 32
@@ -452,8 +455,32 @@ async def create_token(ctx: Context, params: TokenCreateInput) -> dict[str, Any]
                 f"parent chains may be at most {MAX_PARENT_DEPTH} tokens long", code="parent-chain-too-deep"
             )
     given = await _validated(ctx, schema, params.attributes, {})
-    own = {name: value for name, value in given.items() if value is not None}  # null on create: not set
-    token = Token(id=new_id(), type=token_type, owner=actor, parent=parent, attributes=own, shareable=params.shareable)
+    token, _ = await mint_token(ctx, token_type, actor, given, resolver, parent=parent, shareable=params.shareable)
+    return await token_view(token, ctx, resolver)
+
+
+async def check_token_values(ctx: Context, token_type: TokenType, values: dict[str, Any]) -> dict[str, Any]:
+    """The values a new token of the type would get, checked as tokens.create checks them (400
+    listing every error): a pool's template is checked once, when the pool is made."""
+    resolver = Resolver()
+    schema = await resolver.schema(token_type.id)
+    given = await _validated(ctx, schema, values, {})
+    own = {name: value for name, value in given.items() if value is not None}
+    probe = Token(id=new_id(), type=token_type, owner_id="", attributes=own)
+    _require_values(schema, await resolver.effective(probe))
+    return own
+
+
+async def mint_token(
+    ctx: Context, token_type: TokenType, owner: Actor, values: dict[str, Any], resolver: Resolver, *,
+    parent: Token | None = None, shareable: bool = False, description: str = "",
+) -> tuple[Token, dict[str, Any]]:
+    """Make a token owned by `owner` from checked values (ctx's actor writes it) and, for a unique
+    type, its create entry (one unit, within the supply limit): the token and that entry's view
+    (empty for a fungible type). tokens.create and pools (models/operations/pools.py) mint here."""
+    schema = await resolver.schema(token_type.id)
+    own = {name: value for name, value in values.items() if value is not None}  # null on create: not set
+    token = Token(id=new_id(), type=token_type, owner=owner, parent=parent, attributes=own, shareable=shareable)
     effective = await resolver.effective(token)
     _require_values(schema, effective)
     _rotate_salts(token, schema, {}, effective)
@@ -461,12 +488,14 @@ async def create_token(ctx: Context, params: TokenCreateInput) -> dict[str, Any]
     await token.save(force_create=True)
     await ctx.emit(
         "token.created", "token", token.id,
-        {"type": token_type.id, "owner": actor.id, "version": token.version, "content_hash": token.content_hash},
+        {"type": token_type.id, "owner": owner.id, "version": token.version, "content_hash": token.content_hash},
     )
+    entry: dict[str, Any] = {}
     if not token_type.fungible:  # a unique token is one unit in the ledger, held by its owner
+        await charge_mint(ctx, token_type, unit(token_type))  # a derived type: its contracts allow it
         await reserve_supply(token_type, unit(token_type))
-        await record_entry(ctx, EntryKind.CREATE, token_type, unit(token_type), actor, [], "", token)
-    return await token_view(token, ctx, resolver)
+        entry = await record_entry(ctx, EntryKind.CREATE, token_type, unit(token_type), owner, [], description, token)
+    return token, entry
 
 
 async def transfer_token(ctx: Context, token: Token, new_owner: Actor) -> None:

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache, partial
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from pydantic import Field, StrictBool, StrictInt, field_validator
@@ -21,6 +21,7 @@ from ..amounts import MAX_DECIMALS, to_decimal_string, to_minor
 from ..attributes import STORED, AttributeDef, TextInput, fits
 from ..base import column, iso
 from ..context import Context, Site
+from ..contracts import Licensing
 from ..errors import BadInput, Conflict, Forbidden, NotFound, Unprocessable
 from ..ledger import LedgerEntry
 from ..names import Name
@@ -30,6 +31,7 @@ from ..patterns import OutOfTime, run_bounded
 from ..registry import REGISTRY, Access
 from ..tokens import Token, TokenType, TypeParent
 from ..views import actor_view
+from .licensing import license_parents, refuse_remote_parents
 
 __all__ = [
     "TypeSchema",
@@ -89,9 +91,13 @@ async def get_type(type_id: str) -> TokenType:
     return token_type
 
 
-def _parent_ids(token_type: TokenType) -> list[str]:
+def _parent_links(token_type: TokenType) -> list[TypeParent]:
     links = token_type.parent_links.related_objects if token_type.parent_links._fetched else []
-    return [link.parent_id for link in sorted(links, key=lambda link: link.position)]
+    return sorted(links, key=lambda link: link.position)
+
+
+def _parent_ids(token_type: TokenType) -> list[str]:
+    return [link.parent_id for link in _parent_links(token_type)]
 
 
 class AttributeDefOut(Output):
@@ -109,6 +115,15 @@ class OwnerRef(Output):
     id: str
 
 
+class ParentLinkOut(Output):
+    parent: str
+    basis: Literal["own", "open", "contract", "grandfathered"] = Field(
+        description="why the type may use this parent: same owner, the parent was open, a contract, or"
+        " grandfathered (made before licensing existed)"
+    )
+    contract: str | None = Field(description="the contract it was derived under")
+
+
 class TypeOut(Output):
     """A token type (type_view); amounts are decimal strings."""
 
@@ -122,6 +137,10 @@ class TypeOut(Output):
     minted: str
     owner: ActorOut | OwnerRef
     parents: list[str]
+    parent_links: list[ParentLinkOut]
+    licensing: Literal["open", "contract", "closed"] = Field(
+        description="who may use it as a parent: anyone, holders of a contract with its owner, or its owner only"
+    )
     attributes: list[AttributeDefOut]
     version: int
     created_at: Timestamp
@@ -151,6 +170,10 @@ def type_view(token_type: TokenType, site: Site) -> dict[str, Any]:
         "minted": to_decimal_string(token_type.minted, decimals),
         "owner": actor_view(owner, site) if isinstance(owner, Actor) else {"id": owner_id},
         "parents": _parent_ids(token_type),
+        "parent_links": [
+            {"parent": link.parent_id, "basis": link.basis, "contract": link.contract_id} for link in _parent_links(token_type)
+        ],
+        "licensing": token_type.licensing,
         "attributes": [definition.as_json() for definition in definitions_of(token_type)],
         "version": token_type.version,
         "created_at": iso(token_type.created_at),
@@ -252,6 +275,9 @@ class TypeCreateInput(TextInput):
     supply_limit: str | StrictInt | None = Field(None, description="a decimal string; no limit when absent")
     parents: list[str] = Field(default_factory=list, max_length=MAX_PARENTS)
     attributes: list[AttributeDef] = Field(default_factory=list, max_length=1000)
+    licensing: Licensing = Field(
+        Licensing.CONTRACT, description="who may use it as a parent: open (anyone), contract (holders of a contract), closed"
+    )
 
     _names = field_validator("attributes")(_unique_names)
     _parents = field_validator("parents")(_unique_ids)
@@ -267,6 +293,7 @@ class TypeUpdateInput(TextInput):
     supply_limit: str | StrictInt | None = Field(None, description="a decimal string; null removes the limit")
     parents: list[str] | None = Field(None, max_length=MAX_PARENTS)
     attributes: list[AttributeDef] | None = Field(None, max_length=1000)
+    licensing: Licensing | None = None
 
     _names = field_validator("attributes")(_unique_names)
     _parents = field_validator("parents")(_unique_ids)
@@ -374,9 +401,11 @@ async def _view(token_type: TokenType, ctx: Context) -> dict[str, Any]:
 async def create_type(ctx: Context, params: TypeCreateInput) -> dict[str, Any]:
     """Create a token type owned by the caller."""
     actor = ctx.require_actor()
+    refuse_remote_parents(params.parents)
     own = _merge_scripts(params.attributes, [])
     await _checked_schema(ctx, own, params.parents, None)
     limit = _supply(params.supply_limit, params.smallest_unit, 0)
+    links = await license_parents(ctx, actor, params.parents)
     token_type = await TokenType.create(
         owner=actor,
         name=params.name,
@@ -386,9 +415,13 @@ async def create_type(ctx: Context, params: TypeCreateInput) -> dict[str, Any]:
         smallest_unit=params.smallest_unit,
         supply_limit=limit,
         attributes=[definition.as_json() for definition in own],
+        licensing=params.licensing.value,
     )
     for position, parent_id in enumerate(params.parents):
-        await TypeParent.create(child=token_type, parent_id=parent_id, position=position)
+        link = links[parent_id]
+        await TypeParent.create(
+            child=token_type, parent_id=parent_id, position=position, basis=link.basis, contract_id=link.contract_id,
+        )
     await ctx.emit("type.created", "type", token_type.id, {"name": token_type.name, "symbol": token_type.symbol})
     return await _view(await get_type(token_type.id), ctx)
 
@@ -424,6 +457,7 @@ def _not_null(params: TypeUpdateInput) -> None:
 async def update_type(ctx: Context, params: TypeUpdateInput) -> dict[str, Any]:
     """Change a type (owner only). fungible and smallest_unit are fixed once units exist."""
     _not_null(params)
+    refuse_remote_parents(params.parents or [])
     token_type = await get_type(params.id)
     require_type_owner(ctx, token_type)
     ctx.check_version(token_type.version, "token type")
@@ -431,6 +465,8 @@ async def update_type(ctx: Context, params: TypeUpdateInput) -> dict[str, Any]:
     changes: dict[str, Any] = {
         name: getattr(params, name) for name in ("name", "symbol", "description") if name in given
     }
+    if "licensing" in given and params.licensing is not None:
+        changes["licensing"] = params.licensing.value
     for name in ("fungible", "smallest_unit"):
         value = getattr(params, name)
         if name in given and value != getattr(token_type, name):
@@ -472,6 +508,9 @@ async def update_type(ctx: Context, params: TypeUpdateInput) -> dict[str, Any]:
             )
     if not changes and "parents" not in given:
         return await _view(token_type, ctx)
+    kept = {link.parent_id: link for link in _parent_links(token_type)}
+    added = [pid for pid in parents if pid not in kept] if "parents" in given else []
+    links = await license_parents(ctx, token_type.owner, added) if added else {}
     version = token_type.version + 1
     # `minted` in the condition: a mint racing this update (units, supply limit) makes it fail
     updated = await TokenType.filter(
@@ -487,7 +526,11 @@ async def update_type(ctx: Context, params: TypeUpdateInput) -> dict[str, Any]:
     if "parents" in given:
         await TypeParent.filter(child_id=token_type.id).delete()
         for position, parent_id in enumerate(parents):
-            await TypeParent.create(child_id=token_type.id, parent_id=parent_id, position=position)
+            old = kept.get(parent_id)  # a kept link keeps its basis: grandfathered stays grandfathered
+            basis, contract_id = (old.basis, old.contract_id) if old else (links[parent_id].basis, links[parent_id].contract_id)
+            await TypeParent.create(
+                child_id=token_type.id, parent_id=parent_id, position=position, basis=basis, contract_id=contract_id,
+            )
     fields = sorted(given)
     await ctx.emit("type.updated", "type", token_type.id, {"fields": fields, "version": version})
     return await _view(await get_type(token_type.id), ctx)

@@ -4,7 +4,21 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import account, admin, delegations, holdings, manage, market, social, tokens, verify
+from . import (
+    account,
+    admin,
+    contracts,
+    delegations,
+    holdings,
+    manage,
+    market,
+    market_elsewhere,
+    pools,
+    social,
+    tokens,
+    trends,
+    verify,
+)
 from .base import STATIC_DIR, html_error_pages
 
 __all__ = ["add_page_routes", "html_error_pages"]
@@ -25,6 +39,13 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/app/types/{id}/edit", tokens.update_type)
     router.add_post("/app/types/{id}/{action:mint|give|burn}", tokens.ledger_action)
     router.add_post("/app/types/{id}/tokens", tokens.create_token)
+    router.add_post("/app/types/{id}/licensing", contracts.set_licensing)
+    router.add_post("/app/types/{id}/offers", contracts.make_offer)
+    router.add_get("/app/contracts", contracts.my_contracts_page, name="page_contracts")
+    router.add_post("/app/contracts", contracts.accept)
+    router.add_get("/app/contracts/{id}", contracts.contract_page, name="page_contract")
+    router.add_post("/app/contracts/{id}/{action:pay|cancel|end}", contracts.act)
+    router.add_post("/app/contracts/{id}/terms", contracts.admin_change)
     router.add_get("/app/tokens/{id}", tokens.token_page, name="page_token")
     router.add_get("/app/entries/{id}", tokens.entry_page, name="page_entry")
     router.add_get("/app/ledger", tokens.ledger_page, name="page_ledger")
@@ -46,11 +67,23 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/app/market/mine", market.my_lots_page, name="page_market_mine")
     router.add_post("/app/market/mine", market.create_lot)
     router.add_get("/app/market/bids", market.my_bids_page, name="page_market_bids")
+    router.add_get("/app/market/elsewhere", market_elsewhere.elsewhere_page, name="page_market_elsewhere")
+    router.add_post("/app/market/elsewhere", market_elsewhere.bid_elsewhere)
     router.add_get("/app/market/lots/{id}", market.lot_page, name="page_market_lot")
     router.add_post("/app/market/lots/{id}/bid", market.bid)
     router.add_post("/app/market/lots/{id}/offer", market.offer)
     router.add_post("/app/market/lots/{id}/award", market.award)
     router.add_post("/app/market/lots/{id}/withdraw", market.withdraw)
+    router.add_post("/app/market/lots/{id}/relist", market.relist)
+    router.add_post("/app/market/lots/{id}/offers/{offer}/withdraw", market.withdraw_offer)
+    router.add_get("/app/pools", pools.my_pools_page, name="page_pools")
+    router.add_post("/app/pools", pools.create_pool)
+    router.add_get("/app/pools/reservations", pools.my_reservations_page, name="page_pool_reservations")
+    router.add_get("/app/pools/{id}", pools.pool_page, name="page_pool")
+    router.add_post("/app/pools/{id}/{action:batches|reserve|subpools}", pools.act)
+    router.add_post("/app/pools/{id}/reservations/{reservation}/{action:claim|cancel}", pools.act)
+    router.add_get("/trends", trends.trends_page, name="page_trends")
+    router.add_get("/trends/{type}", trends.trend_page, name="page_trend")
     router.add_get("/app/admin/users", manage.admin_users, name="page_admin_users")
     router.add_post("/app/admin/users/{username}/{action:freeze|unfreeze|token|roles}", manage.admin_action)
     router.add_get("/app/follows", social.follows_page, name="page_follows")

@@ -1,4 +1,5 @@
-"""The market pages: browse lots, one lot (bid, offer, buy, award, withdraw), sell, my lots, my bids.
+"""The market pages: browse lots, one lot (bid, offer, buy, accept a dutch price, award, withdraw
+a lot or an offer), sell, my lots, my bids.
 
 They call the market operations as the API does (models/operations/market.py); no JavaScript.
 """
@@ -17,12 +18,27 @@ from ..appkeys import CTX
 from .base import FormError, call, page, page_size, read_form, redirect, render, require_signed_in
 
 __all__ = [
-    "award", "bid", "browse_page", "create_lot", "lot_page", "my_bids_page", "my_lots_page", "offer", "time_left", "withdraw",
+    "award", "bid", "browse_page", "create_lot", "duration", "lot_page", "my_bids_page", "my_lots_page", "offer",
+    "relist", "time_left", "withdraw", "withdraw_offer",
 ]
 
 BROWSE = "/app/market"
 MINE = "/app/market/mine"
-KINDS = {"fixed_price": "Fixed price", "offers": "Offers", "english_auction": "Auction"}
+BIDS = "/app/market/bids"
+KINDS = {
+    "fixed_price": "Fixed price", "offers": "Offers", "english_auction": "Auction", "dutch_auction": "Dutch auction",
+    "sealed_auction": "Sealed bids",
+}
+
+
+def duration(seconds: int) -> str:
+    """A span in words, the two largest parts: "2 days 3 hours", "5 minutes", "less than a minute"."""
+    parts = []
+    for size, name in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count} {name}{'' if count == 1 else 's'}")
+    return " ".join(parts[:2]) or "less than a minute"
 
 
 def time_left(closes_at: str | None, state: str, now: datetime | None = None) -> str:
@@ -35,12 +51,15 @@ def time_left(closes_at: str | None, state: str, now: datetime | None = None) ->
     seconds = int((moment - (now or datetime.now(UTC))).total_seconds())
     if seconds <= 0:
         return "closing now"
-    parts = []
-    for size, name in ((86400, "day"), (3600, "hour"), (60, "minute")):
-        count, seconds = divmod(seconds, size)
-        if count:
-            parts.append(f"{count} {name}{'' if count == 1 else 's'}")
-    return (" ".join(parts[:2]) or "less than a minute") + " left"
+    return duration(seconds) + " left"
+
+
+def _until(moment: str | None) -> str:
+    """How long until a time, in words ("in 20 minutes"); empty without one."""
+    if not moment:
+        return ""
+    seconds = int((datetime.fromisoformat(moment) - datetime.now(UTC)).total_seconds())
+    return "now" if seconds <= 0 else f"in {duration(seconds)}"
 
 
 def _lot_rows(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -66,10 +85,14 @@ async def browse_page(request: web.Request) -> web.StreamResponse:
 async def _lot_page(request: web.Request, *, error: str = "", errors: dict[str, str] | None = None, status: int = 200) -> web.Response:
     ctx = request[CTX]
     lot = await REGISTRY.call(ctx, "market.lots.get", {"id": request.match_info["id"]})
-    mine = ctx.actor is not None and lot["seller"] == ctx.actor.handle(ctx.site.domain)
+    me = ctx.actor.handle(ctx.site.domain) if ctx.actor is not None else None
+    mine = me is not None and lot["seller"] == me
+    my_bids = [item for item in lot["bids"] if item["bidder"] == me]
     return render(
         request, "market_lot.html.j2", status=status, lot=lot, left=time_left(lot["closes_at"], lot["state"]),
-        kind_name=KINDS[lot["kind"]], mine=mine, error=error, errors=errors or {},
+        kind_name=KINDS[lot["kind"]], mine=mine, my_bids=my_bids, me_handle=me, error=error, errors=errors or {},
+        drop_every=duration(lot["drop_every"]) if lot["drop_every"] else "", next_drop=_until(lot["next_drop_at"]),
+        extend_by=duration(lot["extend_by"]) if lot["extend_by"] else "",
     )
 
 
@@ -113,8 +136,40 @@ async def award(request: web.Request) -> web.StreamResponse:
 
 
 @page
+async def relist(request: web.Request) -> web.StreamResponse:
+    require_signed_in(request)
+    form = await read_form(request)
+    data = {"id": request.match_info["id"]}
+    closes = form.get("closes_at", "").strip()
+    if closes:
+        data["closes_at"] = closes + ":00Z" if len(closes) == 16 else closes  # datetime-local: minutes, UTC
+    try:
+        made = await call(request, "market.lots.relist", data)
+    except FormError as error:
+        general = error.general if not error.fields else "; ".join(error.fields.values())
+        return await _lot_page(request, error=general, errors=error.fields, status=error.status)
+    raise redirect(f"/app/market/lots/{made['id']}", "Listed again; what it sells is held until it ends.")
+
+
+@page
 async def withdraw(request: web.Request) -> web.StreamResponse:
     return await _act(request, "market.lots.withdraw", {"id": request.match_info["id"]}, "Lot withdrawn; its units are yours again.")
+
+
+@page
+async def withdraw_offer(request: web.Request) -> web.StreamResponse:
+    """Take back your held offer; back to the page it was asked from (the lot, or my bids)."""
+    require_signed_in(request)
+    form = await read_form(request)
+    data = {"id": request.match_info["id"], "offer": request.match_info["offer"]}
+    done = "Offer withdrawn; its amount is yours again."
+    if form.get("back") != "bids":
+        return await _act(request, "market.offers.withdraw", data, done)
+    try:
+        await call(request, "market.offers.withdraw", data)
+    except FormError as error:
+        return await _bids(request, error=error.general or "; ".join(error.fields.values()), status=error.status)
+    raise redirect(BIDS, done)
 
 
 async def _mine(request: web.Request, *, values: dict[str, str] | None = None, errors: dict[str, str] | None = None,
@@ -134,19 +189,24 @@ async def my_lots_page(request: web.Request) -> web.StreamResponse:
 
 
 _LOT_FIELDS = ("kind", "type", "amount", "price_type", "price", "start_price", "reserve", "buy_now", "min_increment",
-               "closes_at", "title", "description")
+               "drop", "drop_every", "extend_by", "closes_at", "title", "description", "visibility")
+_MINUTES = ("drop_every", "extend_by")  # asked in minutes on the form, seconds in the API
 
 
 @page
 async def create_lot(request: web.Request) -> web.StreamResponse:
     require_signed_in(request)
     form = await read_form(request)
-    values = {name: form.get(name, "").strip() for name in (*_LOT_FIELDS, "tokens")}
+    values = {name: form.get(name, "").strip() for name in (*_LOT_FIELDS, "tokens", "audience")}
     data: dict[str, Any] = {name: values[name] for name in _LOT_FIELDS if values[name]}
-    if values["tokens"]:
-        data["tokens"] = [part.strip() for part in values["tokens"].replace(",", " ").split() if part.strip()]
+    for name in ("tokens", "audience"):
+        if values[name]:
+            data[name] = [part.strip() for part in values[name].replace(",", " ").split() if part.strip()]
     if "closes_at" in data and len(data["closes_at"]) == 16:  # datetime-local: minutes, no zone; taken as UTC
         data["closes_at"] += ":00Z"
+    for name in _MINUTES:
+        if name in data and data[name].isdigit():  # anything else goes as typed: the operation says what is wrong
+            data[name] = int(data[name]) * 60
     try:
         created = await call(request, "market.lots.create", data)
     except FormError as error:
@@ -155,9 +215,13 @@ async def create_lot(request: web.Request) -> web.StreamResponse:
     raise redirect(f"/app/market/lots/{created['id']}", "Lot listed; what it sells is held until it ends.")
 
 
+async def _bids(request: web.Request, *, error: str = "", status: int = 200) -> web.Response:
+    ctx = request[CTX]
+    bids = await REGISTRY.call(ctx, "market.bids.list", {"page_size": page_size(ctx)})
+    return render(request, "market_bids.html.j2", status=status, bids=bids.items, error=error)
+
+
 @page
 async def my_bids_page(request: web.Request) -> web.StreamResponse:
     require_signed_in(request)
-    ctx = request[CTX]
-    bids = await REGISTRY.call(ctx, "market.bids.list", {"page_size": page_size(ctx)})
-    return render(request, "market_bids.html.j2", bids=bids.items)
+    return await _bids(request)

@@ -13,6 +13,7 @@ from models.registry import REGISTRY
 
 from ..appkeys import CTX
 from .base import FormError, call, page, page_size, read_form, redirect, render, require_signed_in
+from .contracts import licensing_panel
 
 __all__ = [
     "new_type_form",
@@ -240,6 +241,7 @@ async def _type_page(
         tokens=tokens,
         is_owner=is_owner,
         names={token_type["id"]: token_type["name"]},
+        licensing=await licensing_panel(request, token_type),
         errors=errors or {},
         values=values or {},
     )

@@ -1,0 +1,216 @@
+"""Server-rendered SVG pictures for pages that run no JavaScript (and allow no inline style).
+
+Pure functions from numbers to markup. Every text is escaped; colours are presentation
+attributes (the pages' Content-Security-Policy forbids style attributes, not these), and each
+shape has a class so the stylesheet may restyle it. A picture has a viewBox sized for a 390 px
+wide phone and no width or height: the stylesheet (`svg.chart`) scales it to its column.
+Accessibility: role="img" with an aria-label, a <title> and a <desc>; each bar and point also
+carries a <title> in words. A page still shows the same figures as a table beside it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from html import escape as _html_escape
+
+__all__ = ["Bucket", "Segment", "escape", "nice_ceiling", "plain_number", "price_volume_chart", "stacked_bar"]
+
+WIDTH, HEIGHT = 390, 260
+_LEFT, _RIGHT, _TOP, _BOTTOM, _GAP = 52, 10, 22, 30, 26  # margins around the two panels
+_PRICE_SHARE = 0.58  # of the panels' height, the price panel's part
+INK, MUTED, LINE, ACCENT, BAR = "#1d2430", "#5a6472", "#d6dbe1", "#1f5fa8", "#9fb8d6"
+_ID = re.compile(r"[^A-Za-z0-9_-]")
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One slot of the x axis: its bar (volume), its point on the price line (None: no price here)."""
+
+    label: str  # the slot's name on the axis ("14:00"); shown for a few slots only
+    volume: Decimal
+    price: Decimal | None
+    note: str = ""  # what a bar's or point's tooltip says in words
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One part of a stacked bar: its name (the legend and its class), size and colour."""
+
+    name: str
+    value: Decimal
+    colour: str
+
+
+BAR_HEIGHT = 64  # a stacked bar: the bar, then its legend on one line
+
+
+def escape(text: str) -> str:
+    """Text safe in SVG content and in quoted attributes (& < > " ' escaped)."""
+    return _html_escape(str(text), quote=True)
+
+
+def nice_ceiling(value: Decimal) -> Decimal:
+    """The least of 1, 2, 5 (times a power of ten) that is at least `value`: an axis's top. 1 for 0."""
+    if value <= 0:
+        return Decimal(1)
+    power = Decimal(1).scaleb(value.adjusted())
+    for step in (1, 2, 5, 10):
+        if step * power >= value:
+            return step * power
+    raise AssertionError("unreachable: 10 * 10**adjusted() exceeds any value")
+
+
+def plain_number(value: Decimal) -> str:
+    """A decimal without exponent or trailing zeros: 2.50 -> "2.5", 1E+2 -> "100"."""
+    return format(value.normalize(), "f")
+
+
+def _at(value: float) -> str:
+    return f"{value:.1f}".rstrip("0").rstrip(".")
+
+
+def _axis(top: Decimal, y0: float, height: float, caption_y: float, caption: str) -> list[str]:
+    """A panel's grid lines at 0, half and the top, their labels on the left, its caption above."""
+    parts = [f'<text class="caption" x="{_LEFT}" y="{_at(caption_y)}" fill="{INK}" font-weight="600">{escape(caption)}</text>']
+    for share in (Decimal(0), Decimal("0.5"), Decimal(1)):
+        y = y0 + height - float(share) * height
+        parts.append(
+            f'<line class="grid" x1="{_LEFT}" x2="{WIDTH - _RIGHT}" y1="{_at(y)}" y2="{_at(y)}" stroke="{LINE}" stroke-width="1"/>'
+        )
+        label = plain_number(top * share)
+        parts.append(
+            f'<text class="tick" x="{_LEFT - 4}" y="{_at(y + 3.5)}" text-anchor="end" fill="{MUTED}">{escape(label)}</text>'
+        )
+    return parts
+
+
+def price_volume_chart(
+    buckets: Sequence[Bucket],
+    *,
+    title: str,
+    description: str,
+    price_caption: str,
+    volume_caption: str,
+    chart_id: str = "chart",
+    empty_text: str = "Nothing to show",
+) -> str:
+    """A price line over volume bars, sharing one x axis of `buckets` (oldest first).
+
+    One <rect class="bar"> per bucket with a volume above 0, one <circle class="point"> per
+    bucket with a price; the line joins neighbouring points and breaks where a bucket has none.
+    """
+    ident = _ID.sub("-", chart_id) or "chart"
+    plot_width = WIDTH - _LEFT - _RIGHT
+    panels = HEIGHT - _TOP - _BOTTOM - _GAP
+    price_height = panels * _PRICE_SHARE
+    volume_top = _TOP + price_height + _GAP
+    volume_height = panels - price_height
+    slot = plot_width / max(len(buckets), 1)
+    prices = [bucket.price for bucket in buckets if bucket.price is not None]
+    price_top = nice_ceiling(max(prices, default=Decimal(0)))
+    volume_top_value = nice_ceiling(max((bucket.volume for bucket in buckets), default=Decimal(0)))
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'aria-label="{escape(title)}" aria-describedby="{ident}-desc" font-family="system-ui, sans-serif" font-size="12">',
+        f'<title id="{ident}-title">{escape(title)}</title>',
+        f'<desc id="{ident}-desc">{escape(description)}</desc>',
+        *_axis(price_top, _TOP, price_height, _TOP - 8, price_caption),
+        *_axis(volume_top_value, volume_top, volume_height, volume_top - 8, volume_caption),
+    ]
+    for index, bucket in enumerate(buckets):
+        if bucket.volume <= 0:
+            continue
+        bar_height = max(float(bucket.volume / volume_top_value) * volume_height, 1.0)
+        x = _LEFT + index * slot + slot * 0.15
+        y = volume_top + volume_height - bar_height
+        parts.append(
+            f'<rect class="bar" x="{_at(x)}" y="{_at(y)}" width="{_at(slot * 0.7)}" height="{_at(bar_height)}" fill="{BAR}">'
+            f"<title>{escape(bucket.note or plain_number(bucket.volume))}</title></rect>"
+        )
+    points = []
+    path: list[str] = []
+    previous_present = False
+    for index, bucket in enumerate(buckets):
+        if bucket.price is None:
+            previous_present = False
+            continue
+        x = _LEFT + (index + 0.5) * slot
+        y = _TOP + price_height - float(bucket.price / price_top) * price_height
+        path.append(f"{'L' if previous_present else 'M'}{_at(x)} {_at(y)}")
+        previous_present = True
+        points.append(
+            f'<circle class="point" cx="{_at(x)}" cy="{_at(y)}" r="3" fill="{ACCENT}">'
+            f"<title>{escape(bucket.note or plain_number(bucket.price))}</title></circle>"
+        )
+    if path:
+        parts.append(f'<path class="line" d="{" ".join(path)}" fill="none" stroke="{ACCENT}" stroke-width="2"/>')
+    parts.extend(points)
+    parts.extend(_x_labels(buckets, slot))
+    if not prices and not any(bucket.volume > 0 for bucket in buckets):
+        parts.append(
+            f'<text class="empty" x="{_at(_LEFT + plot_width / 2)}" y="{_at(_TOP + price_height / 2)}" '
+            f'text-anchor="middle" fill="{MUTED}">{escape(empty_text)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _x_labels(buckets: Sequence[Bucket], slot: float) -> list[str]:
+    """The first, middle and last slots' labels under the axis (more would not fit at 390 px)."""
+    if not buckets:
+        return []
+    last = len(buckets) - 1
+    shown = sorted({0, last // 2, last}) if last else [0]
+    parts = []
+    for index in shown:
+        anchor = "start" if index == 0 and last else "end" if index == last and last else "middle"
+        x = _LEFT + index * slot if anchor == "start" else _LEFT + (index + 1) * slot if anchor == "end" else _LEFT + (index + 0.5) * slot
+        parts.append(
+            f'<text class="label" x="{_at(x)}" y="{HEIGHT - _BOTTOM + 16}" text-anchor="{anchor}" fill="{MUTED}">'
+            f"{escape(buckets[index].label)}</text>"
+        )
+    return parts
+
+
+def stacked_bar(segments: Sequence[Segment], *, title: str, description: str, unit: str = "") -> str:
+    """One horizontal bar split into its segments (a pool's generated / reserved / free), each
+    as wide as its share of the total, with a legend of names and figures under it.
+
+    Each segment is a <rect class="segment <name>"> with a <title> in words; a segment of 0 is
+    left out of the bar but stays in the legend. An empty total draws an empty outline.
+    """
+    total = sum((segment.value for segment in segments), Decimal(0))
+    plot_width = WIDTH - 2 * _RIGHT
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart bar" viewBox="0 0 {WIDTH} {BAR_HEIGHT}" role="img" '
+        f'aria-label="{escape(title)}" font-family="system-ui, sans-serif" font-size="12">',
+        f"<title>{escape(title)}</title>",
+        f"<desc>{escape(description)}</desc>",
+        f'<rect class="outline" x="{_RIGHT}" y="6" width="{plot_width}" height="26" fill="none" stroke="{LINE}"/>',
+    ]
+    x = float(_RIGHT)
+    for segment in segments:
+        if total <= 0 or segment.value <= 0:
+            continue
+        width = float(segment.value / total) * plot_width
+        words = f"{segment.name}: {plain_number(segment.value)}{' ' + unit if unit else ''}"
+        parts.append(
+            f'<rect class="segment {escape(_ID.sub("-", segment.name))}" x="{_at(x)}" y="6" width="{_at(width)}" height="26" '
+            f'fill="{segment.colour}"><title>{escape(words)}</title></rect>'
+        )
+        x += width
+    legend_x = float(_RIGHT)
+    step = plot_width / max(len(segments), 1)
+    for segment in segments:
+        parts.append(
+            f'<rect x="{_at(legend_x)}" y="44" width="10" height="10" fill="{segment.colour}"/>'
+            f'<text class="legend" x="{_at(legend_x + 14)}" y="53" fill="{INK}">'
+            f"{escape(segment.name)} {escape(plain_number(segment.value))}</text>"
+        )
+        legend_x += step
+    parts.append("</svg>")
+    return "".join(parts)

@@ -1,11 +1,8 @@
-"""The marketplace, first slice (issue 17): local lots, bids, offers, the atomic award and the close.
+"""The marketplace (issue 17): lots, bids, offers, the atomic award and the close.
 
-Escrow on the ledger. Every lot has its own escrow actor (models/market.py). Listing a lot
-gives what it sells to that actor, and a bid or offer gives its payment there: ordinary ledger
-gives, made with the ledger's own conditional spends, so held units cannot be given, burnt or
-listed twice, and a balance is always the sum of its unspent outputs. A release gives back
-exactly the hold's output; the award gives the item to the winner and the winning payment to
-the seller out of the escrow. Every movement is an entry with a description saying why.
+What a lot sells and every bid's payment are held in the lot's escrow on the ledger
+(market_escrow.py); what the API shows of lots and bids is in market_views.py, the rules of
+the dutch and sealed auctions and the soft close in models/auctions.py.
 
 Exactly one winner. Every change to a lot first bumps its row with a conditional update
 (`... WHERE id = ? AND state = 'open'`): it is the lock that serialises bids on PostgreSQL (the
@@ -17,8 +14,6 @@ row and does nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -26,17 +21,15 @@ from pydantic import Field, field_validator, model_validator
 from tortoise.expressions import F, Q, Subquery
 from tortoise.transactions import in_transaction
 
-from .. import sql
 from ..actors import Actor
 from ..amounts import to_decimal_string, to_minor
-from ..auctions import dutch_price, extended_close, is_sealed, next_drop_at
+from ..auctions import aware, dutch_price, extended_close, next_drop_at
 from ..base import iso
 from ..context import Context, Site
 from ..engine import Go, Lease, Outcome, Retry, move
 from ..errors import Conflict, Forbidden, NotFound, Unprocessable
 from ..federation import Follow, FollowState
 from ..ids import new_id
-from ..ledger import EntryKind
 from ..machines import MARKET_CLOSES
 from ..market import (
     ESCROW_KIND,
@@ -52,15 +45,28 @@ from ..market import (
     LotVisibility,
     escrow_username,
 )
-from ..outputs import Output, Paged, Timestamp
+from ..outputs import Paged
 from ..paging import ListInput, paginate
 from ..pools import check_resale
 from ..registry import REGISTRY, Access, Input
 from ..sets import SetMember, TokenSet
-from ..tokens import Token, TokenType
-from .entries import Give, chunks, record_entry, record_gives, spend_token_unit, unit
-from .ledger import _collector_paused, _spend, _spend_each, _spend_explicit, resolve_actor
-from .tokens import get_visible_token, transfer_token
+from ..tokens import TokenType
+from .entries import unit
+from .ledger import resolve_actor
+from .market_escrow import as_escrow, hand_over_items, hold, hold_token, pay_out, release_all, release_bid
+from .market_views import (
+    BidOut,
+    LotDetailOut,
+    LotOut,
+    bid_payload,
+    bid_views,
+    lot_detail,
+    lot_payload,
+    lot_views,
+    minor_text,
+    next_minimum,
+)
+from .tokens import get_visible_token
 
 __all__ = ["bid_views", "close_due_lot", "close_lot", "lot_views"]
 
@@ -69,327 +75,11 @@ AMOUNT = Field(None, min_length=1, max_length=40, description='decimal string, e
 MAX_TOKENS = 100  # unique tokens one lot may sell
 MAX_AUDIENCE = 100  # users a listed lot may name
 MAX_SECONDS = 30 * 86400  # the longest dutch step or soft-close extension
-HISTORY = 50  # bids a lot's view lists, newest first
 CLOSING_SOON = timedelta(hours=24)
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
-
-
-# ---------------------------------------------------------------- the escrow
-
-
-def _as_escrow(ctx: Context, escrow: Actor) -> Context:
-    """A context in which the lot's escrow actor writes the entries (releases, the award's
-    gives): it acts as `actor` with no user, as an origin acting for a remote holder does."""
-    return replace(ctx, actor=escrow, user=None, remote=True)
-
-
-async def _hold(ctx: Context, owner: Actor, token_type: TokenType, amount: int, escrow: Actor, description: str) -> str:
-    """Give `amount` of the owner's units to the escrow (oldest outputs first); the hold's entry id.
-    409 insufficient when the owner has not that much unheld."""
-    spent = await _spend(owner, token_type, amount, None)
-    return str((await record_entry(ctx, EntryKind.GIVE, token_type, amount, escrow, spent, description))["id"])
-
-
-async def _hold_token(ctx: Context, owner: Actor, token: Token, token_type: TokenType, escrow: Actor, description: str) -> str:
-    """Give one unique token to the escrow: its unit output spent, its owner now the escrow."""
-    spent = await spend_token_unit(owner, token)
-    view = await record_entry(ctx, EntryKind.GIVE, token_type, unit(token_type), escrow, spent, description, token)
-    await transfer_token(ctx, token, escrow)
-    return str(view["id"])
-
-
-async def _pay_out(ectx: Context, token_type: TokenType, amount: int, hold_id: str, to: Actor, description: str) -> str:
-    """Give exactly one hold's output from the escrow to `to`; the entry id."""
-    escrow = ectx.require_actor()
-    spent = await _spend_explicit(escrow, token_type, [(amount, hold_id)])
-    return str((await record_entry(ectx, EntryKind.GIVE, token_type, amount, to, spent, description))["id"])
-
-
-async def _hand_over_items(ectx: Context, lot: Lot, item_type: TokenType, to: Actor, description: str) -> list[str]:
-    """What the lot sells, out of the escrow to `to` (the winner, or the seller back)."""
-    if lot.item_hold_id is not None:
-        return [await _pay_out(ectx, item_type, lot.item_amount, lot.item_hold_id, to, description)]
-    entries = []
-    for token_id in lot.tokens:
-        token = await Token.get(id=token_id)
-        spent = await spend_token_unit(ectx.require_actor(), token)
-        view = await record_entry(ectx, EntryKind.GIVE, item_type, unit(item_type), to, spent, description, token)
-        await transfer_token(ectx, token, to)
-        entries.append(str(view["id"]))
-    return entries
-
-
-async def _release_bid(ctx: Context, ectx: Context, lot: Lot, price_type: TokenType, bid: Bid, why: str) -> None:
-    """Give a held bid's payment back to its bidder; the bid is released."""
-    await _release_bids(ctx, ectx, lot, price_type, [_HeldBid.of(bid)], why)
-
-
-async def _release_all(ctx: Context, ectx: Context, lot: Lot, price_type: TokenType, why: str, keep: str | None = None) -> None:
-    with _collector_paused():  # see _release_bids
-        rows = await sql.fetch(
-            "SELECT id, bidder_id, kind, amount, max_amount, hold_id FROM market_bids WHERE lot_id = ? AND state = ? ORDER BY id",
-            lot.id, BidState.HELD.value,
-        )
-        held = [_HeldBid.of_row(row) for row in rows if row["id"] != keep]
-        await _release_bids(ctx, ectx, lot, price_type, held, why)
-
-
-@dataclass(frozen=True, slots=True)
-class _HeldBid:
-    """A held bid as a release reads it: loading Bid models (timestamps parsed and all) cost
-    more than the rest of an award that gives back thousands."""
-
-    id: str
-    bidder_id: str
-    kind: str
-    amount: int
-    held: int  # what its hold holds (Bid.held)
-    hold_id: str
-
-    @classmethod
-    def of(cls, bid: Bid) -> _HeldBid:
-        return cls(bid.id, bid.bidder_id, bid.kind, int(bid.amount), bid.held, bid.hold_id)
-
-    @classmethod
-    def of_row(cls, row: dict[str, Any]) -> _HeldBid:
-        held = row["amount"] if row["max_amount"] is None else row["max_amount"]
-        return cls(row["id"], row["bidder_id"], row["kind"], int(row["amount"]), int(held), row["hold_id"])
-
-
-RELEASE_CHUNK = 1000  # bids per UPDATE when marking them released
-
-
-async def _release_bids(
-    ctx: Context, ectx: Context, lot: Lot, price_type: TokenType, bids: Sequence[_HeldBid], why: str
-) -> None:
-    """Give each held bid's payment back to its bidder, each by a ledger entry of its own, mark the
-    bids released with that entry and emit `market.bid.released` for each, in the caller's
-    transaction. In bulk, because an offers lot's award gives back every other offer (issue 17
-    asks well under a second for 10,000; one by one that took 16 s, bench/market.py): one
-    spend of all the holds, multi-row INSERTs of the entries and events, one UPDATE of the bids
-    per thousand."""
-    if not bids:
-        return
-    with _collector_paused():  # tens of thousands of rows, no cycles: a full collection cost 0.1 s
-        await _release_in_bulk(ctx, ectx, lot, price_type, bids, why)
-
-
-async def _release_in_bulk(
-    ctx: Context, ectx: Context, lot: Lot, price_type: TokenType, bids: Sequence[_HeldBid], why: str
-) -> None:
-    bidder_ids = sorted({bid.bidder_id for bid in bids})
-    bidders = {actor.id: actor for part in chunks(bidder_ids) for actor in await Actor.filter(id__in=part)}
-    await _spend_each(ectx.require_actor(), price_type, [(bid.held, bid.hold_id) for bid in bids])
-    description = f"released: {why} (lot {lot.id})"
-    gives = [Give(bid.held, bidders[bid.bidder_id], [(bid.hold_id, bid.held)], description) for bid in bids]
-    entries = await record_gives(ectx, price_type, gives)
-    settled = list(zip(bids, entries, strict=True))
-    for start in range(0, len(settled), RELEASE_CHUNK):
-        part = settled[start : start + RELEASE_CHUNK]
-        if len(part) == 1:  # as in _spend_each: one bid without the join
-            [(bid, entry)] = part
-            changed = await sql.execute(
-                "UPDATE market_bids SET state = ?, settled_id = ?, updated_at = ? WHERE id = ? AND state = ?",
-                BidState.RELEASED.value, entry, sql.now(), bid.id, BidState.HELD.value,
-            )
-        else:  # settled: (bid id, entry id) as column1, column2 (see _spend_each)
-            changed = await sql.execute(
-                "UPDATE market_bids SET state = ?, settled_id = settled.column2, updated_at = ? "
-                f"FROM (VALUES {', '.join('(?, ?)' for _ in part)}) AS settled "
-                "WHERE market_bids.id = settled.column1 AND market_bids.state = ?",
-                BidState.RELEASED.value, sql.now(), *[value for bid, entry in part for value in (bid.id, entry)],
-                BidState.HELD.value,
-            )
-        if changed != len(part):
-            raise Conflict("a bid changed while it was being released; try again", code="concurrent-change")
-    await ctx.emit_many(
-        "market.bid.released", "market_bid", [(bid.id, _bid_payload(lot, price_type, bid, entry)) for bid, entry in settled]
-    )
-
-
-# ---------------------------------------------------------------- payloads and views
-
-
-def _lot_payload(lot: Lot, item_type: TokenType) -> dict[str, Any]:
-    return {
-        "lot": lot.id, "kind": lot.kind, "seller": lot.seller_id, "item_type": lot.item_type_id,
-        "item_amount": to_decimal_string(lot.item_amount, item_type.smallest_unit), "tokens": list(lot.tokens),
-        "price_type": lot.price_type_id,
-    }
-
-
-def _bid_payload(lot: Lot, price_type: TokenType, bid: Bid | _HeldBid, entry: str) -> dict[str, Any]:
-    return {
-        "lot": lot.id, "bid": bid.id, "kind": bid.kind, "bidder": bid.bidder_id,
-        "amount": to_decimal_string(bid.amount, price_type.smallest_unit), "entry": entry,
-    }
-
-
-class ItemOut(Output):
-    type: str = Field(description="the token type sold")
-    symbol: str
-    amount: str = Field(description="units sold (a unique token counts 1 each)")
-    tokens: list[str] = Field(description="the unique tokens sold, by id")
-    set: str | None = Field(description="the set whose tokens these are, when listed by set")
-
-
-class LotOut(Output):
-    id: str
-    kind: Literal["fixed_price", "offers", "english_auction", "dutch_auction", "sealed_auction"]
-    state: Literal["open", "sold", "unsold", "withdrawn"]
-    title: str
-    description: str
-    seller: str = Field(description="handle")
-    item: ItemOut
-    price_type: str
-    price_symbol: str
-    price: str | None = Field(description="fixed_price: the price")
-    start_price: str | None = Field(description="english, sealed: the least bid; dutch: the first price")
-    reserve: str | None = Field(description="english, sealed: shown to the seller only; dutch: the floor, shown to all")
-    reserve_met: bool | None = Field(
-        description="english with a reserve: whether the best bid meets it (sealed: only once closed)"
-    )
-    buy_now: str | None
-    min_increment: str | None
-    best_bid: str | None = Field(description="english: the leading bid's amount (sealed: only once closed)")
-    next_minimum: str | None = Field(
-        description="english, sealed: the least a new bid may be; fixed_price: the price; dutch: the price now"
-    )
-    current_price: str | None = Field(description="dutch, while open: the price now, from the clock")
-    next_drop_at: Timestamp = Field(description="dutch: when the price falls next (none at the floor)")
-    drop: str | None = Field(description="dutch: the price falls by this ...")
-    drop_every: int | None = Field(description="dutch: ... every this many seconds, down to the floor (reserve)")
-    extend_by: int | None = Field(
-        description="english: a bid in the last this many seconds moves the close to this many seconds after it"
-    )
-    sealed: bool = Field(description="sealed and still open: bid amounts and the leader are hidden until the close")
-    bid_count: int
-    opens_at: Timestamp
-    closes_at: Timestamp
-    winner: str | None
-    sold_price: str | None
-    ended_at: Timestamp
-    version: int
-    visibility: Literal["public", "followers", "listed"] = Field(description="who sees the lot and may bid")
-    created_at: Timestamp
-    updated_at: Timestamp
-
-
-class BidOut(Output):
-    id: str
-    lot: str
-    kind: Literal["bid", "offer"]
-    bidder: str = Field(description="handle")
-    amount: str = Field(description="the bid; a proxy bid's rises as others bid, up to its max_amount")
-    max_amount: str | None = Field(description="a proxy bid's ceiling; shown to its bidder only")
-    symbol: str
-    state: Literal["held", "released", "won", "withdrawn"]
-    hold: str = Field(description="the ledger entry that holds the payment in the lot's escrow")
-    settled: str | None = Field(description="the entry that gave the payment back, or to the seller")
-    created_at: Timestamp
-
-
-class LotDetailOut(LotOut):
-    bids: list[BidOut] = Field(description=f"its bids or offers, newest first (at most {HISTORY})")
-
-
-async def _types(ids: set[str]) -> dict[str, TokenType]:
-    return {t.id: t for t in await TokenType.filter(id__in=list(ids))}
-
-
-async def _actors(ids: set[str]) -> dict[str, Actor]:
-    return {a.id: a for a in await Actor.filter(id__in=list(ids))}
-
-
-def _text(minor: int | None, token_type: TokenType) -> str | None:
-    return None if minor is None else to_decimal_string(minor, token_type.smallest_unit)
-
-
-def _next_minimum(lot: Lot, now: datetime | None = None) -> int | None:
-    """The least a bid may be now: the price (fixed_price), the start, the best plus the increment
-    (english), the start or one smallest unit (sealed), or the price now (dutch)."""
-    if lot.kind == LotKind.FIXED_PRICE.value:
-        least = lot.price
-    elif lot.kind == LotKind.ENGLISH_AUCTION.value:
-        least = lot.start_price if lot.best_amount is None else lot.best_amount + (lot.min_increment or 1)
-    elif lot.kind == LotKind.SEALED_AUCTION.value:
-        least = lot.start_price or 1
-    elif lot.kind == LotKind.DUTCH_AUCTION.value:
-        least = dutch_price(lot, now or _now())
-    else:
-        least = None
-    return None if least is None else int(least)
-
-
-async def lot_views(ctx: Context, lots: Sequence[Lot]) -> list[dict[str, Any]]:
-    types = await _types({lot.item_type_id for lot in lots} | {lot.price_type_id for lot in lots})
-    actors = await _actors({lot.seller_id for lot in lots} | {lot.winner_id for lot in lots if lot.winner_id})
-    domain = ctx.site.domain
-    now = _now()
-    views = []
-    for lot in lots:
-        item, price = types[lot.item_type_id], types[lot.price_type_id]
-        mine = ctx.actor is not None and ctx.actor.id == lot.seller_id
-        sealed, dutch, is_open = is_sealed(lot), lot.kind == LotKind.DUTCH_AUCTION.value, lot.state == LotState.OPEN.value
-        views.append({
-            "id": lot.id, "kind": lot.kind, "state": lot.state, "title": lot.title, "description": lot.description,
-            "seller": actors[lot.seller_id].handle(domain),
-            "item": {"type": item.id, "symbol": item.symbol, "amount": _text(lot.item_amount, item), "tokens": list(lot.tokens),
-                     "set": lot.set_id},
-            "price_type": price.id, "price_symbol": price.symbol,
-            "price": _text(lot.price, price), "start_price": _text(lot.start_price, price),
-            "reserve": _text(lot.reserve, price) if mine or dutch else None,
-            "reserve_met": None if lot.reserve is None or sealed or dutch else (lot.best_amount or 0) >= lot.reserve,
-            "buy_now": _text(lot.buy_now, price), "min_increment": _text(lot.min_increment, price),
-            "best_bid": None if sealed else _text(lot.best_amount, price),
-            "next_minimum": _text(_next_minimum(lot, now), price) if is_open else None,
-            "current_price": _text(dutch_price(lot, now), price) if dutch and is_open else None,
-            "next_drop_at": iso(next_drop_at(lot, now)) if dutch and is_open else None,
-            "drop": _text(lot.price_drop, price), "drop_every": lot.drop_every, "extend_by": lot.extend_by,
-            "sealed": sealed,
-            "bid_count": lot.bid_count, "opens_at": iso(lot.opens_at), "closes_at": iso(lot.closes_at),
-            "winner": actors[lot.winner_id].handle(domain) if lot.winner_id else None,
-            "sold_price": _text(lot.sold_price, price), "ended_at": iso(lot.ended_at), "version": lot.version,
-            "visibility": lot.visibility,
-            "created_at": iso(lot.created_at), "updated_at": iso(lot.updated_at),
-        })
-    return views
-
-
-async def bid_views(ctx: Context, bids: Sequence[Bid]) -> list[dict[str, Any]]:
-    lots = {lot.id: lot for lot in await Lot.filter(id__in=list({bid.lot_id for bid in bids}))}
-    types = await _types({lot.price_type_id for lot in lots.values()})
-    actors = await _actors({bid.bidder_id for bid in bids})
-    me = ctx.actor.id if ctx.actor is not None else None
-    views = []
-    for bid in bids:
-        price = types[lots[bid.lot_id].price_type_id]
-        views.append({
-            "id": bid.id, "lot": bid.lot_id, "kind": bid.kind, "bidder": actors[bid.bidder_id].handle(ctx.site.domain),
-            "amount": _text(bid.amount, price),
-            "max_amount": _text(bid.max_amount, price) if me == bid.bidder_id else None, "symbol": price.symbol, "state": bid.state, "hold": bid.hold_id,
-            "settled": bid.settled_id, "created_at": iso(bid.created_at),
-        })
-    return views
-
-
-async def _detail(ctx: Context, lot: Lot) -> dict[str, Any]:
-    """The lot with its latest bids; while a sealed lot is open, only the caller's own bid."""
-    [view] = await lot_views(ctx, [lot])
-    query = Bid.filter(lot_id=lot.id)
-    if is_sealed(lot):
-        query = query.filter(bidder_id=ctx.actor.id if ctx.actor is not None else "")
-    bids = await query.order_by("-id").limit(HISTORY)
-    return {**view, "bids": await bid_views(ctx, bids)}
 
 
 # ---------------------------------------------------------------- lots
@@ -537,7 +227,7 @@ async def create_lot(ctx: Context, params: LotCreateInput) -> dict[str, Any]:
             errors=[{"field": "price_type", "message": "must be a fungible type"}],
         )
     now = _now()
-    opens_at, closes_at = _aware(params.opens_at), _aware(params.closes_at)
+    opens_at, closes_at = aware(params.opens_at), aware(params.closes_at)
     if closes_at is not None and closes_at <= max(now, opens_at or now):
         raise Unprocessable("closes_at must be in the future and after opens_at", code="invalid-closing-time",
                             errors=[{"field": "closes_at", "message": "must be later"}])
@@ -572,14 +262,14 @@ async def create_lot(ctx: Context, params: LotCreateInput) -> dict[str, Any]:
     )
     if params.amount is not None:
         lot.item_amount = to_minor(params.amount, item_type.smallest_unit)
-        lot.item_hold_id = await _hold(ctx, seller, item_type, lot.item_amount, escrow, description)
+        lot.item_hold_id = await hold(ctx, seller, item_type, lot.item_amount, escrow, description)
     else:
         assert tokens is not None  # the input's validator
         for token_id in tokens:
             token = await get_visible_token(ctx, token_id)
             if token.type_id != item_type.id:
                 raise Unprocessable(f"token {token_id} is not of type {item_type.id}", code="token-type-mismatch")
-            await _hold_token(ctx, seller, token, item_type, escrow, description)
+            await hold_token(ctx, seller, token, item_type, escrow, description)
         lot.tokens = list(tokens)
         lot.item_amount = unit(item_type) * len(tokens)
     lot.visibility = params.visibility.value
@@ -590,8 +280,8 @@ async def create_lot(ctx: Context, params: LotCreateInput) -> dict[str, Any]:
             await LotViewer.get_or_create(lot_id=lot.id, actor_id=viewer.id)
     if closes_at is not None:
         await LotClose.create(lot_id=lot.id, state=CloseState.PENDING.value, next_at=closes_at)
-    await ctx.emit("market.lot.created", "market_lot", lot.id, _lot_payload(lot, item_type))
-    return await _detail(ctx, lot)
+    await ctx.emit("market.lot.created", "market_lot", lot.id, lot_payload(lot, item_type))
+    return await lot_detail(ctx, lot)
 
 
 class LotListInput(ListInput):
@@ -663,7 +353,7 @@ async def _lot(lot_id: str) -> Lot:
 @REGISTRY.operation("market.lots.get", LotIdInput, output=LotDetailOut, access=Access.PUBLIC)
 async def get_lot(ctx: Context, params: LotIdInput) -> dict[str, Any]:
     """A lot with its bid (or offer) history."""
-    return await _detail(ctx, await _visible_lot(ctx, params.id))
+    return await lot_detail(ctx, await _visible_lot(ctx, params.id))
 
 
 async def _lock_open(lot_id: str) -> Lot:
@@ -725,7 +415,7 @@ async def update_lot(ctx: Context, params: LotUpdateInput) -> dict[str, Any]:
         changes[name] = _minor(value, price_type, name)
     if changes:
         await Lot.filter(id=lot.id).update(**changes)
-    return await _detail(ctx, await _lot(lot.id))
+    return await lot_detail(ctx, await _lot(lot.id))
 
 
 class RelistInput(Input):
@@ -749,8 +439,8 @@ async def relist_lot(ctx: Context, params: RelistInput) -> dict[str, Any]:
         "opens_at": params.opens_at, "closes_at": params.closes_at, "visibility": old.visibility,
         "audience": [actor.handle(ctx.site.domain) for actor in audience] or None,
         "drop_every": old.drop_every, "extend_by": old.extend_by,
-        **({"tokens": list(old.tokens)} if old.tokens else {"amount": _text(old.item_amount, item)}),
-        **{name: _text(getattr(old, column), price) for name, column in (
+        **({"tokens": list(old.tokens)} if old.tokens else {"amount": minor_text(old.item_amount, item)}),
+        **{name: minor_text(getattr(old, column), price) for name, column in (
             ("price", "price"), ("start_price", "start_price"), ("reserve", "reserve"), ("buy_now", "buy_now"),
             ("min_increment", "min_increment"), ("drop", "price_drop"),
         )},
@@ -769,9 +459,9 @@ async def withdraw_lot(ctx: Context, params: LotIdInput) -> dict[str, Any]:
     await Lot.filter(id=lot.id).update(state=LotState.WITHDRAWN.value, ended_at=_now())
     item_type = await TokenType.get(id=lot.item_type_id)
     escrow = await Actor.get(id=lot.escrow_id)
-    await _hand_over_items(_as_escrow(ctx, escrow), lot, item_type, seller, f"released: lot {lot.id} withdrawn")
-    await ctx.emit("market.lot.withdrawn", "market_lot", lot.id, _lot_payload(lot, item_type))
-    return await _detail(ctx, await _lot(lot.id))
+    await hand_over_items(as_escrow(ctx, escrow), lot, item_type, seller, f"released: lot {lot.id} withdrawn")
+    await ctx.emit("market.lot.withdrawn", "market_lot", lot.id, lot_payload(lot, item_type))
+    return await lot_detail(ctx, await _lot(lot.id))
 
 
 # ---------------------------------------------------------------- bids and offers
@@ -802,7 +492,7 @@ async def _open_for_bids(ctx: Context, lot_id: str) -> tuple[Lot, Actor]:
     if bidder.id == lot.seller_id:
         raise Forbidden("you cannot bid on your own lot", code="own-lot")
     now = _now()
-    opens_at, closes_at = _aware(lot.opens_at), _aware(lot.closes_at)
+    opens_at, closes_at = aware(lot.opens_at), aware(lot.closes_at)
     if opens_at is not None and now < opens_at:
         raise Conflict(f"lot {lot.id} opens at {iso(lot.opens_at)}", code="lot-not-open-yet")
     if closes_at is not None and now >= closes_at:
@@ -817,13 +507,13 @@ async def _place(
     escrow = await Actor.get(id=lot.escrow_id)
     held = amount if max_amount is None else max_amount
     await check_resale(bidder, price_type, await Actor.get(id=lot.seller_id))  # a payment is a give to the seller
-    hold = await _hold(ctx, bidder, price_type, held, escrow, f"held for lot {lot.id}: {kind.value}")
+    hold_id = await hold(ctx, bidder, price_type, held, escrow, f"held for lot {lot.id}: {kind.value}")
     bid = await Bid.create(
-        lot_id=lot.id, bidder_id=bidder.id, kind=kind.value, amount=amount, max_amount=max_amount, hold_id=hold
+        lot_id=lot.id, bidder_id=bidder.id, kind=kind.value, amount=amount, max_amount=max_amount, hold_id=hold_id
     )
     await Lot.filter(id=lot.id).update(bid_count=lot.bid_count + 1)
     lot.bid_count += 1
-    await ctx.emit("market.bid.placed", "market_bid", bid.id, _bid_payload(lot, price_type, bid, hold))
+    await ctx.emit("market.bid.placed", "market_bid", bid.id, bid_payload(lot, price_type, bid, hold_id))
     return bid
 
 
@@ -848,7 +538,7 @@ async def place_bid(ctx: Context, params: BidInput) -> dict[str, Any]:
         amount = lot.price if params.amount is None else to_minor(params.amount, price_type.smallest_unit)
         if amount != lot.price:
             raise Unprocessable(
-                f"this lot sells for {_text(lot.price, price_type)} {price_type.symbol}", code="wrong-price",
+                f"this lot sells for {minor_text(lot.price, price_type)} {price_type.symbol}", code="wrong-price",
                 errors=[{"field": "amount", "message": "must be the price"}],
             )
         bid = await _place(ctx, lot, bidder, price_type, BidKind.BID, amount)
@@ -859,8 +549,8 @@ async def place_bid(ctx: Context, params: BidInput) -> dict[str, Any]:
 
 def _too_low(least: int, price_type: TokenType, field: str = "amount") -> Unprocessable:
     return Unprocessable(
-        f"a bid must be at least {_text(least, price_type)} {price_type.symbol}", code="bid-too-low",
-        errors=[{"field": field, "message": f"at least {_text(least, price_type)}"}],
+        f"a bid must be at least {minor_text(least, price_type)} {price_type.symbol}", code="bid-too-low",
+        errors=[{"field": field, "message": f"at least {minor_text(least, price_type)}"}],
     )
 
 
@@ -869,7 +559,7 @@ async def _bid_in_auction(ctx: Context, lot: Lot, bidder: Actor, price_type: Tok
     max_amount, else its amount); the higher ceiling leads, at one increment above the other
     ceiling (never above its own; at the reserve when its ceiling reaches that); on a tie the
     earlier bid leads. The bid that does not lead is given back at once."""
-    least = _next_minimum(lot)
+    least = next_minimum(lot)
     assert least is not None
     increment = lot.min_increment or 1
     if params.amount is None and params.max_amount is None:
@@ -902,7 +592,7 @@ async def _bid_in_auction(ctx: Context, lot: Lot, bidder: Actor, price_type: Tok
     await Lot.filter(id=lot.id).update(best_bid_id=winner.id, best_amount=winner.amount)
     lot.best_bid_id, lot.best_amount = winner.id, winner.amount
     if loser is not None:
-        await _release_bid(ctx, _as_escrow(ctx, escrow), lot, price_type, loser, "outbid")
+        await release_bid(ctx, as_escrow(ctx, escrow), lot, price_type, loser, "outbid")
     if lot.buy_now is not None and winner.amount >= lot.buy_now:
         await _award(ctx, lot, winner, price_type)
     else:
@@ -939,8 +629,8 @@ async def _accept_dutch(ctx: Context, lot: Lot, bidder: Actor, price_type: Token
         drop_at = next_drop_at(lot, now)
         later = f"; it falls at {iso(drop_at)}" if drop_at is not None else ""
         raise Unprocessable(
-            f"the price now is {_text(price, price_type)} {price_type.symbol}{later}", code="bid-too-low",
-            errors=[{"field": "amount", "message": f"at least {_text(price, price_type)}"}],
+            f"the price now is {minor_text(price, price_type)} {price_type.symbol}{later}", code="bid-too-low",
+            errors=[{"field": "amount", "message": f"at least {minor_text(price, price_type)}"}],
         )
     bid = await _place(ctx, lot, bidder, price_type, BidKind.BID, price)
     await _award(ctx, lot, bid, price_type)
@@ -953,7 +643,7 @@ async def _bid_sealed(ctx: Context, lot: Lot, bidder: Actor, price_type: TokenTy
     if amount_text is None:
         raise Unprocessable("give the amount you bid", code="amount-required", errors=[{"field": "amount", "message": "required"}])
     amount = to_minor(amount_text, price_type.smallest_unit)
-    least = _next_minimum(lot)
+    least = next_minimum(lot)
     assert least is not None
     if amount < least:
         raise _too_low(least, price_type)
@@ -986,7 +676,7 @@ async def award_lot(ctx: Context, params: AwardInput) -> dict[str, Any]:
     _check_seller(ctx, lot)
     if lot.kind != LotKind.OFFERS.value:
         raise Unprocessable("only an offers lot is awarded by its seller; an auction is awarded at its close", code="wrong-kind")
-    closes_at = _aware(lot.closes_at)
+    closes_at = aware(lot.closes_at)
     if closes_at is not None and _now() >= closes_at:
         raise Conflict(f"lot {lot.id} closed at {iso(lot.closes_at)}: its offers are being given back", code="lot-closed")
     offer = await Bid.get_or_none(id=params.offer, lot_id=lot.id)
@@ -995,7 +685,7 @@ async def award_lot(ctx: Context, params: AwardInput) -> dict[str, Any]:
     if offer.state != BidState.HELD.value:
         raise Conflict(f"offer {offer.id} is {offer.state}", code="offer-not-held")
     await _award(ctx, lot, offer, await TokenType.get(id=lot.price_type_id))
-    return await _detail(ctx, await _lot(lot.id))
+    return await lot_detail(ctx, await _lot(lot.id))
 
 
 class WithdrawOfferInput(Input):
@@ -1029,10 +719,10 @@ async def withdraw_offer(ctx: Context, params: WithdrawOfferInput) -> dict[str, 
         raise Conflict(f"offer {offer.id} is {offer.state}: nothing is held", code="offer-not-held")
     price_type = await TokenType.get(id=lot.price_type_id)
     escrow = await Actor.get(id=lot.escrow_id)
-    entry = await _pay_out(_as_escrow(ctx, escrow), price_type, offer.held, offer.hold_id, bidder, f"released: offer withdrawn (lot {lot.id})")
+    entry = await pay_out(as_escrow(ctx, escrow), price_type, offer.held, offer.hold_id, bidder, f"released: offer withdrawn (lot {lot.id})")
     if await Bid.filter(id=offer.id, state=BidState.HELD.value).update(state=BidState.WITHDRAWN.value, settled_id=entry) != 1:
         raise Conflict("the offer changed while it was being withdrawn; try again", code="concurrent-change")
-    await ctx.emit("market.bid.withdrawn", "market_bid", offer.id, _bid_payload(lot, price_type, offer, entry))
+    await ctx.emit("market.bid.withdrawn", "market_bid", offer.id, bid_payload(lot, price_type, offer, entry))
     return (await bid_views(ctx, [await Bid.get(id=offer.id)]))[0]
 
 
@@ -1066,20 +756,20 @@ async def _award(ctx: Context, lot: Lot, bid: Bid, price_type: TokenType) -> Non
     if won != 1:
         raise Conflict(f"lot {lot.id} was sold or ended meanwhile", code="lot-not-open")
     escrow = await Actor.get(id=lot.escrow_id)
-    ectx = _as_escrow(ctx, escrow)
+    ectx = as_escrow(ctx, escrow)
     item_type = await TokenType.get(id=lot.item_type_id)
     buyer, seller = await Actor.get(id=bid.bidder_id), await Actor.get(id=lot.seller_id)
-    entries = await _hand_over_items(ectx, lot, item_type, buyer, f"bought in lot {lot.id}")
-    payment = await _pay_out(ectx, price_type, bid.amount, bid.hold_id, seller, f"sold in lot {lot.id}")
+    entries = await hand_over_items(ectx, lot, item_type, buyer, f"bought in lot {lot.id}")
+    payment = await pay_out(ectx, price_type, bid.amount, bid.hold_id, seller, f"sold in lot {lot.id}")
     if bid.held > bid.amount:  # a proxy bid won below its ceiling: the rest goes back
-        await _pay_out(ectx, price_type, bid.held - bid.amount, bid.hold_id, buyer, f"released: rest of your maximum bid (lot {lot.id})")
+        await pay_out(ectx, price_type, bid.held - bid.amount, bid.hold_id, buyer, f"released: rest of your maximum bid (lot {lot.id})")
     if await Bid.filter(id=bid.id, state=BidState.HELD.value).update(state=BidState.WON.value, settled_id=payment) != 1:
         raise Conflict("the winning bid changed meanwhile; try again", code="concurrent-change")
-    await _release_all(ctx, ectx, lot, price_type, "another bid won", keep=bid.id)
+    await release_all(ctx, ectx, lot, price_type, "another bid won", keep=bid.id)
     lot.winner_id = bid.bidder_id
-    await ctx.emit("market.lot.sold", "market_lot", lot.id, _lot_payload(lot, item_type))
+    await ctx.emit("market.lot.sold", "market_lot", lot.id, lot_payload(lot, item_type))
     await ctx.emit("market.sale", "market_lot", lot.id, {
-        **{key: value for key, value in _lot_payload(lot, item_type).items() if key != "kind"},
+        **{key: value for key, value in lot_payload(lot, item_type).items() if key != "kind"},
         "buyer": bid.bidder_id, "price": to_decimal_string(bid.amount, price_type.smallest_unit),
         "entries": [*entries, payment],
     })
@@ -1091,11 +781,11 @@ async def _leave_unsold(ctx: Context, lot: Lot) -> None:
     if ended != 1:
         return
     escrow, seller = await Actor.get(id=lot.escrow_id), await Actor.get(id=lot.seller_id)
-    ectx = _as_escrow(ctx, escrow)
+    ectx = as_escrow(ctx, escrow)
     price_type, item_type = await TokenType.get(id=lot.price_type_id), await TokenType.get(id=lot.item_type_id)
-    await _release_all(ctx, ectx, lot, price_type, "the lot closed unsold")
-    await _hand_over_items(ectx, lot, item_type, seller, f"released: lot {lot.id} closed unsold")
-    await ctx.emit("market.lot.unsold", "market_lot", lot.id, _lot_payload(lot, item_type))
+    await release_all(ctx, ectx, lot, price_type, "the lot closed unsold")
+    await hand_over_items(ectx, lot, item_type, seller, f"released: lot {lot.id} closed unsold")
+    await ctx.emit("market.lot.unsold", "market_lot", lot.id, lot_payload(lot, item_type))
 
 
 LATER = "later"  # close_lot: the closing time moved past `due_at` (a soft close): nothing done
@@ -1116,7 +806,7 @@ async def close_lot(ctx: Context, lot_id: str, *, due_at: datetime | None = None
     if bumped != 1:
         return "ended"
     lot = await _lot(lot_id)  # read under the lot's lock: a bid that moved the close has committed
-    closes_at = _aware(lot.closes_at)
+    closes_at = aware(lot.closes_at)
     if due_at is not None and closes_at is not None and closes_at > due_at:
         return LATER
     best: Bid | None = None
@@ -1141,7 +831,7 @@ async def close_due_lot(site: Site, row: LotClose, lease: Lease) -> Outcome:
         outcome = await close_lot(ctx, row.lot_id, due_at=now)
         if outcome == LATER:
             lot = await _lot(row.lot_id)
-            closes_at = _aware(lot.closes_at)
+            closes_at = aware(lot.closes_at)
             assert closes_at is not None
             wait = (closes_at - now).total_seconds()
             return await lease.commit(row, Retry(error=f"the closing time moved to {iso(closes_at)}", after=wait))

@@ -59,7 +59,7 @@ class Context:
     if_match: str | None = None
     system: bool = False  # trusted internal caller (CLI, demo): passes permission checks
     # `actor` acts with no user here: a remote holder whose signed request this origin carries
-    # out (models/operations/remote_spends.py), or a lot's escrow (models/operations/market.py)
+    # out (models/operations/remote_spends.py), or a lot's escrow (models/operations/market_escrow.py)
     remote: bool = False
     client_address: str | None = None  # the caller's IP address, as the server layer determined it
     extra: dict[str, Any] = field(default_factory=dict)

@@ -866,7 +866,7 @@ _collector_pausers = 0
 @contextmanager
 def _collector_paused() -> Iterator[None]:
     """Python's cyclic garbage collector off while a trace is built (or an award gives back
-    thousands of bids: models/operations/market.py), on again after the last.
+    thousands of bids: models/operations/market_escrow.py), on again after the last.
 
     A trace's rows, edges and views are many small containers that all stay alive until the
     answer is sent, and they hold no cycles: the collector has nothing to free among them, but

@@ -20,9 +20,10 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from models.actors import Actor, local_actor_url
 from models.context import Context, Site
 from models.errors import Conflict, NotFound, Unprocessable
-from models.federation import OnwardGive, RemoteCredit
+from models.federation import OnwardGive, RemoteCredit, RemoteObject
 from models.holdings import OnwardOut, minor_of
 from models.outputs import Paged
 from models.paging import ListInput, paginate
@@ -60,13 +61,27 @@ class RemoteBidOut(OnwardOut):
     lot_name: str
     bid: str = Field(description="what you bid (a proxy bid: its opening bid)")
     max_amount: str | None = Field(description="a proxy bid's ceiling, which is what is held")
+    lot_state: str | None = Field(description="the lot's state as its server last told us (open, sold, unsold, withdrawn)")
+    won: bool | None = Field(description="the lot was sold to you (null while we do not know it ended)")
 
 
-def bid_view(row: OnwardGive) -> dict[str, Any]:
-    return {
-        **onward_view(row), "lot": row.target_uri or "", "lot_name": row.target_handle,
-        "bid": row.bid_amount or row.amount, "max_amount": row.amount if row.bid_amount is not None else None,
-    }
+async def bid_views(site: Site, rows: list[OnwardGive]) -> list[dict[str, Any]]:
+    """The bids, with how their lots stand as their servers last told us (the copies the inbox
+    keeps of lots published to us: we follow the seller, or we bid)."""
+    copies = {copy.uri: copy.document for copy in await RemoteObject.filter(uri__in=[row.target_uri for row in rows])}
+    holders = {actor.id: actor for actor in await Actor.filter(id__in=list({row.holder_id for row in rows}))}
+    views = []
+    for row in rows:
+        copy = copies.get(row.target_uri or "") or {}
+        state = copy.get("lotState") if isinstance(copy.get("lotState"), str) else None
+        holder = holders[row.holder_id]
+        views.append({
+            **onward_view(row), "lot": row.target_uri or "", "lot_name": row.target_handle,
+            "bid": row.bid_amount or row.amount, "max_amount": row.amount if row.bid_amount is not None else None,
+            "lot_state": state,
+            "won": None if state in (None, "open") else as_id(copy.get("winner")) == local_actor_url(site.base_url, holder),
+        })
+    return views
 
 
 def _quantity(intent: Any) -> tuple[str, str | None]:
@@ -123,7 +138,7 @@ async def place_remote_bid(ctx: Context, params: RemoteBidInput) -> dict[str, An
         target_handle=name, sources=[], description=f"bid on {name}"[:1000], is_bid=True, bid_amount=opening,
     ))
     ctx.extra["location"] = f"/api/v1/market/remote-bids/{row.id}"
-    return bid_view(row)
+    return (await bid_views(ctx.site, [row]))[0]
 
 
 async def _held_symbol(holder_id: str, type_uri: str) -> str | None:
@@ -140,7 +155,7 @@ class RemoteBidsInput(ListInput):
 async def list_remote_bids(ctx: Context, params: RemoteBidsInput) -> Any:
     """Your bids on lots of other servers, newest first: pending, done (held there), refused or failed."""
     page = await paginate(OnwardGive.filter(holder_id=ctx.require_actor().id, is_bid=True), params)
-    page.items = [bid_view(row) for row in page.items]
+    page.items = await bid_views(ctx.site, page.items)
     return page
 
 
@@ -154,4 +169,4 @@ async def get_remote_bid(ctx: Context, params: RemoteBidIdInput) -> dict[str, An
     row = await OnwardGive.get_or_none(id=params.id, holder_id=ctx.require_actor().id, is_bid=True)
     if row is None:
         raise NotFound(f"you have no bid elsewhere {params.id!r}", code="remote-bid-not-found")
-    return bid_view(row)
+    return (await bid_views(ctx.site, [row]))[0]

@@ -119,6 +119,9 @@ async def test_market__a_bidder_on_b_is_outbid_then_buys_a_lot_on_a_and_every_le
         return bool(found and found["lotState"] == "sold" and found.get("winner") == f"{b.server.base_url}/users/bob")
 
     await eventually(sold_on_b, "the lot's Update to reach B")
+    _, mine = await b.call("GET", "/api/v1/market/remote-bids", "bob", expect=200)
+    assert {(row["bid"], row["lot_state"], row["won"]) for row in mine["items"]} == {
+        ("50", "sold", True), ("500", "sold", True), ("12", "sold", True)}
 
     # a sealed auction: A answers bob's own request with his hold, and shows it to nobody else
     status, sealed = await a.call("POST", "/api/v1/market/lots", "alice", json={

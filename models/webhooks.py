@@ -29,6 +29,7 @@ from .jobs import Job
 from .ledger import LedgerEntry
 from .sets import TokenSet
 from .tokens import Token, TokenType
+from .watchers import Watcher
 
 __all__ = [
     "Webhook",
@@ -139,6 +140,8 @@ async def can_see(owner: User, event: Event) -> bool:
         return object_id == owner.id
     if kind == "contract":  # both parties hear of every step of a contract's life
         return await Contract.filter(Q(licensor_id=actor_id) | Q(licensee_id=actor_id), id=object_id).exists()
+    if kind == "watcher":  # only the watcher's owner hears it fire
+        return await Watcher.filter(id=object_id, owner_id=owner.id).exists()
     if kind == "contract_offer":
         return await ContractOffer.filter(id=object_id, licensor_id=actor_id).exists()
     return False

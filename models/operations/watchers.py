@@ -25,7 +25,7 @@ from pydantic import Field, StrictBool, model_validator
 from tortoise.transactions import in_transaction
 
 from ..actors import Actor, User
-from ..base import iso
+from ..base import column, iso
 from ..context import Context, Site
 from ..engine import Go, Lease, Outcome, move
 from ..errors import BadInput, Conflict, DomainError, NotFound
@@ -211,11 +211,11 @@ async def _evaluate(ctx: Context, watcher: Watcher, now: datetime) -> list[str]:
         horizon = now + timedelta(minutes=int(query["within_minutes"]))
         lots = Lot.filter(seen_by(ctx.actor), state=LotState.OPEN.value, item_type_id=query["type"],
                           closes_at__gt=now, closes_at__lte=horizon)
-        return sorted(await lots.values_list("id", flat=True))  # type: ignore[arg-type]
+        return sorted(await column(lots.values_list("id", flat=True), str))
     if watcher.kind == WatchKind.LEDGER.value:
         gives = LedgerEntry.filter(kind=EntryKind.GIVE.value, type_id=query["type"], recipient_id=query["actor"],
                                    created_at__gte=watcher.created_at)
-        return sorted(await gives.values_list("id", flat=True))  # type: ignore[arg-type]
+        return sorted(await column(gives.values_list("id", flat=True), str))
     actor = await Actor.get(id=query["actor"])
     token_type = await TokenType.get(id=query["type"])
     balance = Decimal((await balance_of(actor, token_type))["balance"])

@@ -44,7 +44,7 @@ __all__ = [
     "event_message",
 ]
 
-OBJECT_TYPES = ("token", "type", "set", "ledger_entry", "job", "user", "group")
+OBJECT_TYPES = ("token", "type", "set", "ledger_entry", "job", "user", "group", "watcher")
 FAN_OUT_BATCH = 200  # events read per subscription and pass
 # Event ids are made before their transaction commits, so an event may become visible after a
 # later one. Fan-out leaves the newest SETTLE_SECONDS of events for the next pass, so a cursor

@@ -6,14 +6,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from models.actors import User
 from models.engine import run_due
 from models.events import Event
 from models.jobs import Job
 from models.machines import WATCHER_CHECKS
+from models.webhooks import can_see
 
 from .conftest import Api, assert_problem
 from .fedhelpers import site_of
 from .test_ledger import minted
+from .test_market import lot, users
 from .test_sets import gem_shelf
 
 WATCHERS = "/api/v1/watchers"
@@ -172,3 +175,18 @@ async def test_watcher__bad_input_and_permissions(api: Api) -> None:
     await api.delete(path, token=alice, expect=204)
     assert_problem(await api.get(path, token=alice), 404, "watcher-not-found")
     assert await tick(api, 5) == 0
+
+
+async def test_watcher__lots_closing_soon_and_only_its_owner_sees_the_event(api: Api) -> None:
+    m = await users(api)
+    watch = {"name": "closing", "kind": "lots", "every_seconds": 60, "query": {"type": m["gem"], "within_minutes": 90}}
+    made = await api.post(WATCHERS, watch, token=m["bob"], expect=201)
+    assert await tick(api, 0) == 1 and await fired(made.body["id"]) == 0  # no lot yet
+    far = await lot(api, m, "english_auction", start_price="10", closes_at=(datetime.now(UTC) + timedelta(hours=5)).isoformat())
+    assert await tick(api, 1.1) == 1 and await fired(made.body["id"]) == 0  # closes in 5 h, not within 90 min
+    soon = await lot(api, m, "english_auction", start_price="10", closes_at=(datetime.now(UTC) + timedelta(hours=1)).isoformat())
+    assert await tick(api, 2.2) == 1 and await fired(made.body["id"]) == 1
+    event = await Event.get(name="watcher.fired", object_id=made.body["id"])
+    assert event.payload["items"] == [soon["id"]] and far["id"] not in event.payload["items"]
+    owners = {user.username: user for user in await User.filter(username__in=["bob", "carol"])}
+    assert await can_see(owners["bob"], event) and not await can_see(owners["carol"], event)

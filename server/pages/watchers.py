@@ -38,7 +38,7 @@ async def my_watchers_page(request: web.Request) -> web.StreamResponse:
 
 def _query(values: dict[str, str]) -> dict[str, Any]:
     """The query for the kind chosen: only the fields that kind reads, as the API takes them."""
-    kind, query = values["kind"], {}
+    kind, query = values["kind"], dict[str, Any]()
     wanted = {"tokens": ("set",), "balance": ("type", "actor", "above", "below"), "ledger": ("type", "actor"),
               "lots": ("type", "within_minutes")}.get(kind, ())
     for name in wanted:

@@ -3,16 +3,26 @@ firings, turn it off and on, delete it; every field labelled, no JavaScript."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from models.watchers import Watcher
+from server.settings import Settings
 
 from .conftest import Api
+from .dbutil import test_settings as settings_for
 from .pagehelpers import Browser
 from .test_pages_session import assert_labelled
 from .test_watchers import tick
 
 PAGE = "/app/watchers"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    """No embedded runner: the tests drive watchers.checks themselves (run_due), check by check."""
+    return settings_for(tmp_path, database_url, embedded_workers=False)
 
 
 @pytest.fixture
@@ -39,7 +49,7 @@ async def test_pages_watchers__make_see_firings_turn_off_and_delete(browser: Bro
     made = await browser.post(PAGE, {"name": "low coins", "kind": "balance", "fire_on": "hit", "every_minutes": "5",
                                      "type": coin, "actor": "alice", "below": "50"}, csrf=form.csrf(), expect=200)
     assert "Watcher saved" in made and "low coins" in made and "It has not fired yet" in made
-    assert await tick(api, 0.1) == 1
+    assert await tick(api, 0) == 1
     seen = await browser.get(PAGE, expect=200)
     assert "1 found (10.00)" in seen, seen.text[:3000]
     watcher = await Watcher.get(name="low coins")

@@ -4,7 +4,10 @@ a regex watcher on RE2; expiry; off; the per-user limit; bad input and permissio
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from models.actors import User
 from models.engine import run_due
@@ -12,14 +15,22 @@ from models.events import Event
 from models.jobs import Job
 from models.machines import WATCHER_CHECKS
 from models.webhooks import can_see
+from server.settings import Settings
 
 from .conftest import Api, assert_problem
+from .dbutil import test_settings as settings_for
 from .fedhelpers import site_of
 from .test_ledger import minted
 from .test_market import lot, users
 from .test_sets import gem_shelf
 
 WATCHERS = "/api/v1/watchers"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    """No embedded runner: the tests drive watchers.checks themselves (run_due), check by check."""
+    return settings_for(tmp_path, database_url, embedded_workers=False)
 
 
 async def tick(api: Api, minutes: float) -> int:

@@ -181,6 +181,9 @@ async def test_watcher__bad_input_and_permissions(api: Api) -> None:
     for call in (api.get(path, token=bob), api.patch(path, {"enabled": False}, token=bob),
                  api.delete(path, token=bob), api.get(f"{path}/firings", token=bob)):
         assert_problem(await call, 404, "watcher-not-found")
+    assert_problem(await api.patch(path, {"enabled": "yes"}, token=alice), 400)
+    assert_problem(await api.patch(path, {"every_seconds": 5}, token=alice), 400)  # not a field of update
+    assert_problem(await api.get(f"{WATCHERS}/nope", token=alice), 404, "watcher-not-found")
     assert (await api.get(WATCHERS, token=bob, expect=200)).body["items"] == []
     assert [item["id"] for item in (await api.get(WATCHERS, token=alice, expect=200)).body["items"]] == [watcher["id"]]
     await api.delete(path, token=alice, expect=204)
@@ -201,3 +204,14 @@ async def test_watcher__lots_closing_soon_and_only_its_owner_sees_the_event(api:
     assert event.payload["items"] == [soon["id"]] and far["id"] not in event.payload["items"]
     owners = {user.username: user for user in await User.filter(username__in=["bob", "carol"])}
     assert await can_see(owners["bob"], event) and not await can_see(owners["carol"], event)
+
+
+async def test_watcher__a_deleted_set_is_reported_not_fired(api: Api) -> None:
+    alice = await api.user("alice")
+    shelf, _ = await gem_shelf(api, alice)
+    made = await api.post(WATCHERS, {"name": "gems", "kind": "tokens", "fire_on": "empty", "every_seconds": 60,
+                                     "query": {"set": shelf["id"]}}, token=alice, expect=201)
+    await api.delete(f"/api/v1/sets/{shelf['id']}", token=alice, expect=204)
+    assert await tick(api, 0) == 1 and await fired(made.body["id"]) == 0
+    view = (await api.get(f"{WATCHERS}/{made.body['id']}", token=alice, expect=200)).body
+    assert view["last_error"].startswith("set-not-found") and view["next_check_at"] is not None

@@ -499,6 +499,20 @@ class ContractOfferEvent(TypedDict):
     licensor: str
 
 
+@with_config(_STRICT)
+class WatcherFired(TypedDict):
+    """watcher.fired (object: the watcher; actor: its owner, who alone sees it)."""
+
+    watcher: str
+    name: str
+    kind: str  # tokens, balance, ledger or lots
+    fire_on: str  # hit, empty or change
+    count: int  # how many things the result holds
+    items: list[str]  # the first ids (tokens, entries, lots) or the balance
+    firing: str  # the firing's id
+    job: str | None  # the chain queued, if the watcher has one
+
+
 # --- the declaration: every event name and its payload type --------------------------------
 
 EVENTS: dict[str, Any] = {
@@ -590,6 +604,7 @@ EVENTS: dict[str, Any] = {
         "accepted", "derived", "owed", "paid", "payment_missed", "suspended", "restored", "cancel_given",
         "cancelled", "ended", "terms_changed",
     )},
+    "watcher.fired": WatcherFired,
     **{f"job.{name}": JobPayload for name in _JOB_EVENTS},
 }
 

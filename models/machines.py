@@ -32,12 +32,13 @@ from .jobs import FINISHED, MANUAL_TRANSITIONS, Job, JobState, record_job_event,
 from .market import CloseState, LotClose
 from .pools import Generation, GenerationState, Reservation, ReservationState
 from .security import new_bearer_token, token_digest
+from .watchers import CheckState, WatcherCheck
 from .webhooks import DeliveryState as WebhookState
 from .webhooks import WebhookDelivery
 
 __all__ = [
     "BACKFILLS", "CALLBACKS", "CONTRACT_STEPS", "DELIVERIES", "INBOX", "JOBS", "MARKET_CLOSES", "ONWARD_GIVES",
-    "POOL_GENERATIONS", "POOL_RESERVATIONS", "WEBHOOK_DELIVERIES",
+    "POOL_GENERATIONS", "POOL_RESERVATIONS", "WATCHER_CHECKS", "WEBHOOK_DELIVERIES",
 ]
 
 
@@ -338,5 +339,27 @@ POOL_RESERVATIONS: Machine[Reservation] = Machine(
     max_attempts=10,
     lease_seconds=60,
     batch=50,
+    order=("next_at", "id"),
+)
+
+
+# The next check of a watcher, due at its time (handler: models/operations/watchers.py
+# `run_check`): it evaluates the watcher's query as its owner, fires (event `watcher.fired`, and
+# the watcher's chain queued as a job) when the fire-on rule holds for a state it has not fired
+# on, and writes the next check's row, all in one transaction. Turning a watcher off or deleting
+# it closes its pending check by hand (pending -> done).
+WATCHER_CHECKS: Machine[WatcherCheck] = Machine(
+    name="watchers.checks",
+    model=WatcherCheck,
+    states=[state.value for state in CheckState],
+    ready=CheckState.PENDING.value,
+    failed=CheckState.FAILED.value,
+    terminal=(CheckState.DONE.value, CheckState.FAILED.value),
+    transitions={CheckState.PENDING.value: {CheckState.DONE.value, CheckState.FAILED.value}},
+    manual={CheckState.PENDING.value: {CheckState.DONE.value}},
+    retry=backoff.mastodon(),
+    max_attempts=10,
+    lease_seconds=60,
+    batch=20,
     order=("next_at", "id"),
 )

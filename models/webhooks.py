@@ -29,6 +29,7 @@ from .jobs import Job
 from .ledger import LedgerEntry
 from .sets import TokenSet
 from .tokens import Token, TokenType
+from .watchers import Watcher
 
 __all__ = [
     "Webhook",
@@ -43,7 +44,7 @@ __all__ = [
     "event_message",
 ]
 
-OBJECT_TYPES = ("token", "type", "set", "ledger_entry", "job", "user", "group")
+OBJECT_TYPES = ("token", "type", "set", "ledger_entry", "job", "user", "group", "watcher")
 FAN_OUT_BATCH = 200  # events read per subscription and pass
 # Event ids are made before their transaction commits, so an event may become visible after a
 # later one. Fan-out leaves the newest SETTLE_SECONDS of events for the next pass, so a cursor
@@ -139,6 +140,8 @@ async def can_see(owner: User, event: Event) -> bool:
         return object_id == owner.id
     if kind == "contract":  # both parties hear of every step of a contract's life
         return await Contract.filter(Q(licensor_id=actor_id) | Q(licensee_id=actor_id), id=object_id).exists()
+    if kind == "watcher":  # only the watcher's owner hears it fire
+        return await Watcher.filter(id=object_id, owner_id=owner.id).exists()
     if kind == "contract_offer":
         return await ContractOffer.filter(id=object_id, licensor_id=actor_id).exists()
     return False

@@ -216,6 +216,12 @@ MARKET = [
 ]
 
 POOLS = [
+    Route("POST", f"{V1}/watchers", "watchers.create", status=201, location=f"{V1}/watchers/{{id}}"),
+    Route("GET", f"{V1}/watchers", "watchers.list"),
+    Route("GET", f"{V1}/watchers/{{id}}", "watchers.get"),
+    Route("PATCH", f"{V1}/watchers/{{id}}", "watchers.update"),
+    Route("DELETE", f"{V1}/watchers/{{id}}", "watchers.delete"),
+    Route("GET", f"{V1}/watchers/{{id}}/firings", "watchers.firings"),
     Route("POST", f"{V1}/pools", "pools.create", status=201, location=f"{V1}/pools/{{id}}"),
     Route("GET", f"{V1}/pools", "pools.list"),
     Route("GET", f"{V1}/pools/{{id}}", "pools.get"),

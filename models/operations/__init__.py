@@ -14,6 +14,7 @@ from . import (  # noqa: F401
     market,  # noqa: F401  (after ledger, tokens)
     media,
     oauth,  # noqa: F401
+    watchers,  # noqa: F401  (after chains, ledger, market, sets)
     pools,  # noqa: F401  (after ledger, tokens)
     delegations,  # noqa: F401  (after oauth)
     follows,

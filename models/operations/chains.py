@@ -26,12 +26,12 @@ from ..context import Context
 from ..errors import BadInput, TooLarge, Unprocessable
 from ..job_callbacks import JobCallback
 from ..jobs import Job
-from ..urls import check_callback_syntax
 from ..outputs import JobOut
 from ..registry import REGISTRY, Input, Transaction
+from ..urls import check_callback_syntax
 from .jobs import NOT_QUEUEABLE, record_job_event, refuse_job_token, render_job
 
-__all__ = ["MAX_STEPS", "CHAIN_OPERATION", "parse_ref", "resolve_refs", "StepInput", "ChainInput"]
+__all__ = ["MAX_STEPS", "CHAIN_OPERATION", "checked_steps", "parse_ref", "resolve_refs", "StepInput", "ChainInput"]
 
 MAX_STEPS = 20
 CHAIN_OPERATION = "chain"  # Job.operation of a chain; the steps name the real operations
@@ -187,22 +187,9 @@ async def submit_chain(ctx: Context, params: ChainInput) -> dict[str, Any]:
     """Queue a chain of operations; a step may use an earlier step's result with {"$ref": "step#/pointer"}."""
     user = ctx.require_user()
     refuse_job_token(ctx)
-    if len(params.steps) > MAX_STEPS:
-        raise TooLarge(f"a chain has at most {MAX_STEPS} steps, this one has {len(params.steps)}", code="chain-too-long")
-    seen: set[str] = set()
-    for step in params.steps:
-        if step.id in seen:
-            raise _refused(step.id, "step ids must be unique within the chain", "duplicate-step-id")
-        seen.add(step.id)
-    ref_paths = _check_refs(params.steps)
-    for step in params.steps:
-        _check_input(ctx, step, ref_paths[step.id])
+    steps = checked_steps(ctx, params.steps)
     if params.callback_url is not None:
         check_callback_syntax(params.callback_url, allow_private=ctx.site.federation.allow_private_addresses)
-    steps = [
-        {"id": step.id, "operation": step.operation, "input": step.input, "state": "queued", "result": None, "error": None}
-        for step in params.steps
-    ]
     async with in_transaction():
         job = await Job.create(
             caller=user,
@@ -214,3 +201,23 @@ async def submit_chain(ctx: Context, params: ChainInput) -> dict[str, Any]:
             await JobCallback.create(id=job.id, job=job, url=params.callback_url)
         await record_job_event(job, "job.queued", {"steps": [step.id for step in params.steps]})
     return await render_job(job)
+
+
+def checked_steps(ctx: Context, given: list[StepInput]) -> list[dict[str, Any]]:
+    """A chain's steps as a job stores them, after every check that needs no run (a watcher's
+    chain is checked so when it is saved, and queued as it fires)."""
+    params = ChainInput(steps=given)
+    if len(params.steps) > MAX_STEPS:
+        raise TooLarge(f"a chain has at most {MAX_STEPS} steps, this one has {len(params.steps)}", code="chain-too-long")
+    seen: set[str] = set()
+    for step in params.steps:
+        if step.id in seen:
+            raise _refused(step.id, "step ids must be unique within the chain", "duplicate-step-id")
+        seen.add(step.id)
+    ref_paths = _check_refs(params.steps)
+    for step in params.steps:
+        _check_input(ctx, step, ref_paths[step.id])
+    return [
+        {"id": step.id, "operation": step.operation, "input": step.input, "state": "queued", "result": None, "error": None}
+        for step in params.steps
+    ]

@@ -26,8 +26,8 @@ from ..errors import Conflict, Forbidden, NotFound, Unprocessable
 from ..formats import get_renderer
 from ..ids import new_id
 from ..names import Name
-from ..paging import ListInput, PagedInput, paginate
 from ..outputs import ActorOut, Output, Paged, Timestamp
+from ..paging import ListInput, PagedInput, paginate
 from ..registry import REGISTRY, Access, Input
 from ..results import Rendered
 from ..set_search import Matcher, SearchFilter
@@ -428,12 +428,15 @@ async def _descendants(token_set: TokenSet) -> list[str]:
     return found
 
 
-@REGISTRY.operation("sets.search", SetSearchInput, output=SetSearchOut, access=Access.PUBLIC)
-async def search_set(ctx: Context, params: SetSearchInput) -> dict[str, Any]:
-    """Tokens in a set (optionally its child sets too) whose visible attributes match every filter."""
-    token_set = await get_visible_set(params.id)
-    matcher = Matcher(params.filters)  # bad or unsafe patterns fail here, before any scanning
-    set_ids = [token_set.id, *(await _descendants(token_set) if params.include_children else [])]
+async def matching_tokens(
+    ctx: Context, set_id: str, filters: list[SearchFilter], include_children: bool
+) -> tuple[list[dict[str, Any]], int, bool, list[str]]:
+    """Views of the set's tokens (with its child sets') whose attributes the caller sees match
+    every filter: (matches, tokens scanned, truncated at the cap, set ids searched). Shared by
+    sets.search and the watchers (models/operations/watchers.py)."""
+    token_set = await get_visible_set(set_id)
+    matcher = Matcher(filters)  # bad or unsafe patterns fail here, before any scanning
+    set_ids = [token_set.id, *(await _descendants(token_set) if include_children else [])]
     cap = ctx.site.limits.max_set_search_tokens
     members = Subquery(SetMember.filter(set_id__in=set_ids).values("token_id"))
     tokens = await Token.filter(id__in=members, is_deleted=False).select_related("owner").order_by("id").limit(cap + 1)
@@ -447,6 +450,13 @@ async def search_set(ctx: Context, params: SetSearchInput) -> dict[str, Any]:
         views.append(view)
         rows.append((view["attributes"], {name: definition.type for name, definition in schema.definitions.items()}))
     matches = [view for view, selected in zip(views, await matcher.select(rows), strict=True) if selected]
+    return matches, len(tokens), truncated, set_ids
+
+
+@REGISTRY.operation("sets.search", SetSearchInput, output=SetSearchOut, access=Access.PUBLIC)
+async def search_set(ctx: Context, params: SetSearchInput) -> dict[str, Any]:
+    """Tokens in a set (optionally its child sets too) whose visible attributes match every filter."""
+    matches, scanned, truncated, set_ids = await matching_tokens(ctx, params.id, params.filters, params.include_children)
     start = (params.page - 1) * params.page_size
     has_next = len(matches) > start + params.page_size
     return {
@@ -456,7 +466,7 @@ async def search_set(ctx: Context, params: SetSearchInput) -> dict[str, Any]:
         "next_page": params.page + 1 if has_next else None,
         "previous_page": params.page - 1 if params.page > 1 else None,
         "total": len(matches),
-        "scanned": len(tokens),
+        "scanned": scanned,
         "truncated": truncated,
         "sets_searched": len(set_ids),
     }

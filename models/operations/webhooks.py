@@ -28,7 +28,7 @@ __all__ = ["MAX_WEBHOOKS"]
 
 MAX_WEBHOOKS = 20  # per user
 EVENT_PATTERN = re.compile(r"^(\*|[a-z_]+(\.[a-z_]+)*(\.\*)?)$")
-ObjectType = Literal["token", "type", "set", "ledger_entry", "job", "user", "group"]  # models.webhooks.OBJECT_TYPES
+ObjectType = Literal["token", "type", "set", "ledger_entry", "job", "user", "group", "watcher"]  # models.webhooks.OBJECT_TYPES
 
 
 def _check_patterns(patterns: list[str] | None) -> list[str] | None:

@@ -14,6 +14,7 @@ from . import (
     market,
     market_elsewhere,
     pools,
+    watchers,
     social,
     tokens,
     trends,
@@ -76,6 +77,9 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/app/market/lots/{id}/withdraw", market.withdraw)
     router.add_post("/app/market/lots/{id}/relist", market.relist)
     router.add_post("/app/market/lots/{id}/offers/{offer}/withdraw", market.withdraw_offer)
+    router.add_get("/app/watchers", watchers.my_watchers_page, name="page_watchers")
+    router.add_post("/app/watchers", watchers.create_watcher)
+    router.add_post("/app/watchers/{id}/{action:on|off|delete}", watchers.act)
     router.add_get("/app/pools", pools.my_pools_page, name="page_pools")
     router.add_post("/app/pools", pools.create_pool)
     router.add_get("/app/pools/reservations", pools.my_reservations_page, name="page_pool_reservations")

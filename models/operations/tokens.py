@@ -625,7 +625,7 @@ async def apply_token_update(
     values = {name: [before.get(name), after.get(name)] for name in sorted(attributes) if before.get(name) != after.get(name)}
     if values:
         await AttributeChange.create(
-            token_id=token.id, type_id=token.type_id, changed_by_id=ctx.actor.id if ctx.actor else None,
+            token_id=token.id, type_id=token.type_id, changed_by_id=_changed_by(ctx, event_extra),
             version=token.version, values=values,
         )
     changed = sorted([*attributes, *(["shareable"] if shareable is not None else [])])
@@ -634,6 +634,12 @@ async def apply_token_update(
         {"version": token.version, "content_hash": token.content_hash, "fields": changed, **(event_extra or {})},
     )
     return token
+
+
+def _changed_by(ctx: Context, event_extra: dict[str, Any] | None) -> str | None:
+    """Who made a change: the moderator or agent named in the event, else the caller."""
+    extra = event_extra or {}
+    return extra.get("moderator") or extra.get("agent") or (ctx.actor.id if ctx.actor else None)
 
 
 @REGISTRY.operation("tokens.delete", TokenIdInput, output=None)

@@ -85,7 +85,7 @@ def _seen_names(assignment: ModeratorAssignment, hidden: set[str], names: list[s
 # --- outputs ---------------------------------------------------------------------------------
 
 
-class AssignmentOut(Output):
+class ModeratorAssignmentOut(Output):
     id: str
     moderator: ActorOut
     type: str | None = Field(description="a token type: its tokens and those of every type deriving from it")
@@ -99,12 +99,12 @@ class AssignmentOut(Output):
     created_at: Timestamp
 
 
-class ValueChangeOut(Output):
+class ValueBeforeAfterOut(Output):
     before: Any
     after: Any
 
 
-class ChangeOut(Output):
+class AttributeChangeOut(Output):
     """One token update's changed values the moderator may see."""
 
     id: str
@@ -112,11 +112,11 @@ class ChangeOut(Output):
     type: str
     changed_by: str | None = Field(description="handle of who changed it")
     version: int
-    values: dict[str, ValueChangeOut]
+    values: dict[str, ValueBeforeAfterOut]
     created_at: Timestamp
 
 
-class ActionOut(Output):
+class ModerationActionOut(Output):
     """An entry of the audit log."""
 
     id: str
@@ -209,7 +209,7 @@ async def _moderator(username: str) -> Actor:
     return user.actor
 
 
-@REGISTRY.operation("moderation.assignments.create", AssignmentCreateInput, output=AssignmentOut)
+@REGISTRY.operation("moderation.assignments.create", AssignmentCreateInput, output=ModeratorAssignmentOut)
 async def create_assignment(ctx: Context, params: AssignmentCreateInput) -> dict[str, Any]:
     """Make a user a moderator of a type (and its descendants) or a set: an admin, or the owner."""
     actor = ctx.require_actor()
@@ -247,7 +247,7 @@ def _assignment_payload(assignment: ModeratorAssignment) -> dict[str, Any]:
     }
 
 
-@REGISTRY.operation("moderation.assignments.list", AssignmentListInput, output=Paged[AssignmentOut], access=Access.USER)
+@REGISTRY.operation("moderation.assignments.list", AssignmentListInput, output=Paged[ModeratorAssignmentOut], access=Access.USER)
 async def list_assignments(ctx: Context, params: AssignmentListInput) -> Any:
     """Your moderator assignments, those you set up, or (admins) every one; newest first."""
     actor = ctx.require_actor()
@@ -264,7 +264,7 @@ async def list_assignments(ctx: Context, params: AssignmentListInput) -> Any:
     return page.map(lambda assignment: assignment_view(assignment, ctx))
 
 
-@REGISTRY.operation("moderation.assignments.revoke", AssignmentIdInput, output=AssignmentOut)
+@REGISTRY.operation("moderation.assignments.revoke", AssignmentIdInput, output=ModeratorAssignmentOut)
 async def revoke_assignment(ctx: Context, params: AssignmentIdInput) -> dict[str, Any]:
     """End an assignment: who set it up, or an admin (the moderator may also give it up)."""
     actor = ctx.require_actor()
@@ -289,7 +289,7 @@ class FeedInput(ListInput, TextInput):
     token: str | None = Field(None, min_length=1, max_length=64, description="only this token's changes")
 
 
-@REGISTRY.operation("moderation.feed", FeedInput, output=Paged[ChangeOut], access=Access.USER)
+@REGISTRY.operation("moderation.feed", FeedInput, output=Paged[AttributeChangeOut], access=Access.USER)
 async def feed(ctx: Context, params: FeedInput) -> Any:
     """Changed attribute values under your dominion, newest first (the values your assignments cover)."""
     actor = ctx.require_actor()
@@ -337,13 +337,13 @@ class EditInput(TextInput):
     reason: str = REASON
 
 
-class EditOut(Output):
+class ModeratorEditOut(Output):
     token: str
     version: int
-    action: ActionOut
+    action: ModerationActionOut
 
 
-@REGISTRY.operation("moderation.tokens.edit", EditInput, output=EditOut)
+@REGISTRY.operation("moderation.tokens.edit", EditInput, output=ModeratorEditOut)
 async def edit_token(ctx: Context, params: EditInput) -> dict[str, Any]:
     """Edit a token's values as its moderator, with a reason (audited, and federated like the owner's update)."""
     actor = ctx.require_actor()
@@ -392,7 +392,7 @@ class AuditInput(ListInput, TextInput):
     object: str | None = Field(None, min_length=1, max_length=64, description="only this token, type or set")
 
 
-@REGISTRY.operation("moderation.audit", AuditInput, output=Paged[ActionOut], access=Access.USER)
+@REGISTRY.operation("moderation.audit", AuditInput, output=Paged[ModerationActionOut], access=Access.USER)
 async def audit(ctx: Context, params: AuditInput) -> Any:
     """The audit log: moderators' edits and admins' changes of ownership, newest first."""
     actor = ctx.require_actor()
@@ -419,7 +419,7 @@ class OwnershipInput(TextInput):
     reason: str = REASON
 
 
-@REGISTRY.operation("admin.ownership.change", OwnershipInput, output=ActionOut, role=Role.ADMIN)
+@REGISTRY.operation("admin.ownership.change", OwnershipInput, output=ModerationActionOut, role=Role.ADMIN)
 async def change_ownership(ctx: Context, params: OwnershipInput) -> dict[str, Any]:
     """Give a token, type or set to another local user (admin), with a reason kept in the audit log.
 

@@ -1,6 +1,8 @@
 """Moderators (issue 19, item 6): moderator assignments, the attribute changes their feeds read,
 and the audit log of moderators' edits and admins' changes of ownership."""
 
+from typing import Any
+
 from orjson import loads
 from tortoise import fields, migrations
 from tortoise.fields.base import OnDelete
@@ -11,7 +13,7 @@ from tortoise.migrations import operations as ops
 from models.ids import new_id
 
 
-def _entity() -> list:  # type: ignore[type-arg]
+def _entity() -> list[tuple[str, Any]]:
     return [
         ('id', fields.CharField(primary_key=True, default=new_id, unique=True, db_index=True, max_length=26)),
         ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
@@ -19,7 +21,7 @@ def _entity() -> list:  # type: ignore[type-arg]
     ]
 
 
-def _json(default: type) -> fields.JSONField:  # type: ignore[type-arg]
+def _json(default: type) -> Any:
     return fields.JSONField(default=default, encoder=JSON_DUMPS, decoder=loads)
 
 

@@ -121,6 +121,9 @@ async def test_feed__shows_changes_under_the_dominion_with_the_covered_values(ap
     assert [(item["token"], item["changed_by"].split("@")[0]) for item in feed] == [(m["t_child"], "alice")]
     assert feed[0]["values"] == {"title": {"before": "Ace", "after": "Two"}, "price": {"before": None, "after": 3}}
     assert "hush" not in str(feed)  # a private value is only for an assignment naming it
+    await api.post(ASSIGN, {"moderator": "carol", "type": m["card"], "attributes": ["secret"]}, token=m["alice"], expect=201)
+    carols = (await api.get(FEED, token=m["carol"], expect=200)).body["items"]
+    assert [item["values"] for item in carols] == [{"secret": {"before": None, "after": "hush"}}]
     assert (await api.get(FEED, token=m["bob"], expect=200)).body["items"] == []
     # a set's moderator sees its tokens' changes
     made = await api.post("/api/v1/sets", {"name": "Mine"}, token=m["carol"], expect=201)
@@ -128,6 +131,9 @@ async def test_feed__shows_changes_under_the_dominion_with_the_covered_values(ap
     await api.post(ASSIGN, {"moderator": "bob", "set": made.body["id"], "attributes": ["title"]}, token=m["carol"], expect=201)
     bobs = (await api.get(FEED, token=m["bob"], expect=200)).body["items"]
     assert [(item["token"], item["values"]) for item in bobs] == [(m["t_other"], {"title": {"before": "Ace", "after": "Elsewhere"}})]
+    body = {"attributes": {"title": "Bob"}, "reason": "r"}
+    assert_problem(await api.post(edit_url(m["t_other"]), body, token=m["bob"]), 403, "not-moderator")
+    assert_problem(await api.post(edit_url(m["t_card"]), body, token=m["bob"]), 404, "not-under-dominion")
 
 
 async def test_assignments__who_may_set_up_list_and_revoke(api: Api) -> None:

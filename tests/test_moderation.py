@@ -245,3 +245,17 @@ async def test_ownership__fungible_balances_stay_whole(api: Api) -> None:
     assert reply.status == 200, reply
     assert await balance(api, coin, "alice") == "10.00"  # holdings do not move with the type
     await assert_invariant(api, coin, "alice")
+
+
+async def test_ownership__a_token_listed_on_the_market_is_not_moved(api: Api) -> None:
+    m = await world(api)
+    coin = await minted(api, m["alice"], "10.00")
+    body = {"kind": "fixed_price", "type": m["card"], "tokens": [m["t_card"]], "price_type": coin, "price": "5"}
+    await api.post("/api/v1/market/lots", body, token=m["alice"], expect=201)
+    listed = (await api.get(f"/api/v1/tokens/{m['t_card']}", expect=200)).body
+    change = {"object_type": "token", "id": m["t_card"], "owner": "bob", "reason": "r"}
+    assert_problem(await api.post(OWNERSHIP, change, token=m["admin"]), 409, "token-in-escrow")
+    token = (await api.get(f"/api/v1/tokens/{m['t_card']}", expect=200)).body
+    assert (token["owner"], token["version"]) == (listed["owner"], listed["version"])
+    assert (await api.get(AUDIT, token=m["alice"], expect=200)).body["items"] == []
+    await assert_invariant(api, m["card"], "alice")

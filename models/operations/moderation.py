@@ -361,6 +361,8 @@ async def edit_token(ctx: Context, params: EditInput) -> dict[str, Any]:
         raise Forbidden(
             f"your assignment does not cover the attribute {(outside or names)[0]!r}", code="attribute-not-permitted",
         )
+    if token.owner.domain:  # its owner's server keeps its values now
+        raise Unprocessable("this token's owner is on another server; it is edited there", code="remote-owner")
     await check_token_if_match(ctx, token)
     resolver = Resolver()
     before = dict(await resolver.effective(token))

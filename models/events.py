@@ -141,6 +141,8 @@ class TokenUpdated(TypedDict):
     agent: NotRequired[str]  # actor id of the agent whose report made the change
     agent_handle: NotRequired[str]
     report: NotRequired[str]  # agent report id
+    moderator: NotRequired[str]  # actor id of the moderator who made the change
+    moderator_handle: NotRequired[str]
 
 
 @with_config(_STRICT)
@@ -513,6 +515,38 @@ class WatcherFired(TypedDict):
     job: str | None  # the chain queued, if the watcher has one
 
 
+@with_config(_STRICT)
+class AssignmentEvent(TypedDict):
+    """moderation.assignment.created|revoked (object: the assignment)."""
+
+    moderator: str  # actor id
+    type: str | None
+    set: str | None
+    attributes: list[str]  # empty: every attribute
+    can_edit: bool
+
+
+@with_config(_STRICT)
+class TokenModerated(TypedDict):
+    """moderation.token_edited (object: the token); the change itself is its token.updated."""
+
+    moderator: str  # actor id
+    owner: str  # actor id
+    fields: list[str]
+    version: int
+    reason: str
+
+
+@with_config(_STRICT)
+class OwnershipChanged(TypedDict):
+    """admin.ownership_changed (object: the token, type or set)."""
+
+    object_type: str
+    owner: str  # actor id, before
+    new_owner: str  # actor id
+    reason: str
+
+
 # --- the declaration: every event name and its payload type --------------------------------
 
 EVENTS: dict[str, Any] = {
@@ -598,6 +632,10 @@ EVENTS: dict[str, Any] = {
     "pool.reservation.claimed": PoolReservation,
     "pool.reservation.cancelled": PoolReservation,
     "pool.reservation.expired": PoolReservation,
+    "moderation.assignment.created": AssignmentEvent,
+    "moderation.assignment.revoked": AssignmentEvent,
+    "moderation.token_edited": TokenModerated,
+    "admin.ownership_changed": OwnershipChanged,
     "contract.offer.created": ContractOfferEvent,
     "contract.offer.withdrawn": ContractOfferEvent,
     **{f"contract.{name}": ContractEvent for name in (

@@ -234,6 +234,16 @@ POOLS = [
     Route("GET", f"{V1}/pool-reservations", "pools.reservations.mine"),
 ]
 
+MODERATION = [
+    Route("POST", f"{V1}/moderation/assignments", "moderation.assignments.create", status=201),
+    Route("GET", f"{V1}/moderation/assignments", "moderation.assignments.list"),
+    Route("POST", f"{V1}/moderation/assignments/{{id}}/revoke", "moderation.assignments.revoke"),
+    Route("GET", f"{V1}/moderation/feed", "moderation.feed"),
+    Route("POST", f"{V1}/moderation/tokens/{{token}}/edit", "moderation.tokens.edit"),
+    Route("GET", f"{V1}/moderation/audit", "moderation.audit"),
+    Route("POST", f"{V1}/admin/ownership", "admin.ownership.change"),
+]
+
 TRENDS = [
     Route("GET", f"{V1}/trends", "trends.list"),
     Route("GET", f"{V1}/trends/{{type}}", "trends.get"),
@@ -241,5 +251,5 @@ TRENDS = [
 
 ROUTES: list[Route] = [
     *ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *AGENTS, *JOBS, *WEBHOOKS, *VERIFY, *FEDERATION, *EXPORTS, *OAUTH,
-    *DELEGATIONS, *MARKET, *POOLS, *TRENDS, *CONTRACTS,
+    *DELEGATIONS, *MARKET, *POOLS, *TRENDS, *CONTRACTS, *MODERATION,
 ]

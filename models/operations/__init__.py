@@ -13,6 +13,7 @@ from . import (  # noqa: F401
     contracts,  # noqa: F401  (after ledger)
     market,  # noqa: F401  (after ledger, tokens)
     media,
+    moderation,  # noqa: F401  (after sets, tokens, types)
     oauth,  # noqa: F401
     watchers,  # noqa: F401  (after chains, ledger, market, sets)
     pools,  # noqa: F401  (after ledger, tokens)

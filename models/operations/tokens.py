@@ -30,6 +30,7 @@ from ..context import Context
 from ..errors import BadInput, Conflict, Forbidden, NotFound, Unprocessable
 from ..ids import new_id
 from ..ledger import EntryKind
+from ..moderation import AttributeChange
 from ..outputs import ActorOut, Output, Paged, Timestamp
 from ..paging import ListInput, paginate
 from ..patterns import OutOfTime, run_bounded
@@ -615,15 +616,30 @@ async def apply_token_update(
     resolver: Resolver,
     event_extra: dict[str, Any] | None = None,
 ) -> Token:
-    """Validate, save and announce a change; owners' updates and agents' reports both go through here."""
+    """Validate, save and announce a change; owners' updates, agents' reports and moderators' edits
+    all go through here. The changed values, before and after, are kept for moderators' feeds."""
     own = await merged_own_values(ctx, token, attributes, resolver)
+    before = dict(await resolver.effective(token))
     await save_token_change(ctx, token, own, token.shareable if shareable is None else shareable, resolver)
+    after = await resolver.effective(token)
+    values = {name: [before.get(name), after.get(name)] for name in sorted(attributes) if before.get(name) != after.get(name)}
+    if values:
+        await AttributeChange.create(
+            token_id=token.id, type_id=token.type_id, changed_by_id=_changed_by(ctx, event_extra),
+            version=token.version, values=values,
+        )
     changed = sorted([*attributes, *(["shareable"] if shareable is not None else [])])
     await ctx.emit(
         "token.updated", "token", token.id,
         {"version": token.version, "content_hash": token.content_hash, "fields": changed, **(event_extra or {})},
     )
     return token
+
+
+def _changed_by(ctx: Context, event_extra: dict[str, Any] | None) -> str | None:
+    """Who made a change: the moderator or agent named in the event, else the caller."""
+    extra = event_extra or {}
+    return extra.get("moderator") or extra.get("agent") or (ctx.actor.id if ctx.actor else None)
 
 
 @REGISTRY.operation("tokens.delete", TokenIdInput, output=None)

@@ -13,6 +13,7 @@ from . import (
     manage,
     market,
     market_elsewhere,
+    moderation,
     pools,
     watchers,
     social,
@@ -100,6 +101,13 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/app/copies/{id}/verify", social.verify_copy)
     router.add_get("/app/verify", verify.verify_form, name="page_verify")
     router.add_post("/app/verify", verify.verify)
+    router.add_get("/app/moderation", moderation.queue_page, name="page_moderation")
+    router.add_post("/app/moderation/tokens/{id}/edit", moderation.edit_token)
+    router.add_get("/app/moderation/audit", moderation.audit_page, name="page_moderation_audit")
+    router.add_get("/app/moderation/assignments", moderation.assignments_page, name="page_moderation_assignments")
+    router.add_post("/app/moderation/assignments", moderation.create_assignment)
+    router.add_post("/app/moderation/assignments/{id}/revoke", moderation.revoke_assignment)
+    router.add_post("/app/admin/ownership", moderation.change_ownership)
     router.add_get("/app/admin/blocks", admin.blocks_page, name="page_admin_blocks")
     router.add_post("/app/admin/blocks", admin.block_domain)
     router.add_post("/app/admin/blocks/unblock", admin.unblock_domain)

@@ -54,6 +54,10 @@ async def test_pages_contracts__owner_offers_and_another_accepts_then_pays_on_ti
     assert await run_due(site_of(api), CONTRACT_STEPS, now=datetime.now(UTC) + timedelta(days=10, seconds=5)) == 1
     paid = await browser.get(f"/app/contracts/{contract_id}", expect=200)
     assert "payment of 5 CN — paid" in paid and await balance(api, coin, "bob") == "15"
+    picture = paid.text.split('<svg', 1)[1].split("</svg>", 1)[0]  # the timeline beside the list
+    assert 'class="chart timeline"' in picture and 'role="img"' in picture and "Payment timeline of the contract on BASE" in picture
+    assert picture.count('class="mark paid"') == 1 and picture.count('class="mark due"') == 1  # the next payment waits
+    assert "payment of 5 CN — paid" in picture and ">paid</text>" in picture and ">due</text>" in picture
     cancelled = await browser.post(f"/app/contracts/{contract_id}/cancel", {}, csrf=paid.csrf(), expect=200)
     assert "cancelled" in cancelled
 

@@ -80,8 +80,9 @@ async def make_offer(request: web.Request) -> web.StreamResponse:
     data: dict[str, Any] = {"type": type_id}
     data.update({name: form[name].strip() for name in _OFFER_FIELDS if form.get(name, "").strip()})
     listed = [part for part in form.get("listed", "").replace(",", " ").split() if part]
-    if listed:
-        data.update(takers="listed", listed=listed)
+    groups = [part for part in form.get("groups", "").replace(",", " ").split() if part]
+    if listed or groups:
+        data.update(takers="listed", **({"listed": listed} if listed else {}), **({"groups": groups} if groups else {}))
     _days(form, data)
     _counts(form, data)
     _moment(data)

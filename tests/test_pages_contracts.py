@@ -30,6 +30,7 @@ async def test_pages_contracts__owner_offers_and_another_accepts_then_pays_on_ti
     await browser.sign_in("alice")
     page = await browser.get(f"/app/types/{base}", expect=200)
     assert "under a contract with its owner" in page and "No offers yet" in page
+    assert 'name="listed"' in page and 'name="groups"' in page  # offers to listed users or groups' members
     assert_labelled(page.text)
     offered = await browser.post(
         f"/app/types/{base}/offers", {"title": "Small studio", "payment_type": coin, "fee": "5", "period_days": "10",

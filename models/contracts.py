@@ -25,13 +25,13 @@ from .base import APP, Entity
 from .engine import Durable
 
 if TYPE_CHECKING:  # relation annotations only
-    from .actors import Actor
+    from .actors import Actor, UserGroup
     from .ledger import LedgerEntry
     from .tokens import TokenType
 
 __all__ = [
     "CancelBy", "Contract", "ContractChange", "ContractOffer", "ContractState", "ContractStep", "LinkBasis",
-    "Licensing", "MINTING", "MOVES", "OfferState", "OfferTaker", "StepKind", "StepState", "Takers",
+    "Licensing", "MINTING", "MOVES", "OfferGroup", "OfferState", "OfferTaker", "StepKind", "StepState", "Takers",
 ]
 
 
@@ -54,7 +54,7 @@ class LinkBasis(StrEnum):
 
 class Takers(StrEnum):
     ANYONE = "anyone"
-    LISTED = "listed"  # the users the offer lists
+    LISTED = "listed"  # the users the offer lists, and the members of the groups it lists
 
 
 class CancelBy(StrEnum):
@@ -161,6 +161,25 @@ class OfferTaker(Entity):
         table = "contract_offer_takers"
         unique_together = (("offer", "actor"),)
         indexes = (("actor_id",),)
+
+
+class OfferGroup(Entity):
+    """One group a `listed` offer is made to: whoever is in it when they accept (its owner too)."""
+
+    offer_id: str
+    offer: fields.ForeignKeyRelation[ContractOffer] = fields.ForeignKeyField(
+        f"{APP}.ContractOffer", related_name="group_rows", on_delete=fields.CASCADE
+    )
+    group_id: str
+    group: fields.ForeignKeyRelation[UserGroup] = fields.ForeignKeyField(
+        f"{APP}.UserGroup", related_name="contract_offers_to", on_delete=fields.CASCADE
+    )
+
+    class Meta:
+        app = APP
+        table = "contract_offer_groups"
+        unique_together = (("offer", "group"),)
+        indexes = (("group_id",),)
 
 
 class Contract(_Terms):

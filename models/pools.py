@@ -44,7 +44,7 @@ if TYPE_CHECKING:  # relation annotations only
 
 __all__ = [
     "Batch", "BatchState", "Generation", "GenerationState", "Pool", "PoolMember", "PoolOutput", "Reservation",
-    "ReservationState", "Reservers", "check_resale",
+    "ReservationState", "Reservers", "check_resale", "refuse_resale", "resale_lookup",
 ]
 
 
@@ -232,6 +232,54 @@ _HELD = (
 )
 
 
+def resale_lookup(
+    holder_id: str, type_id: str, *, spends: Spending | None = None, tokens: Sequence[str] = (),
+) -> tuple[Any, ...]:
+    """The read `check_resale` makes, as `(query, *params)`: the no-resale outputs of the type
+    `holder_id` holds, narrowed to those the spend names. A give runs it in the batch of reads
+    it makes anyway (sql.fetch_together), so the rule costs no trip of its own."""
+    query, params = _HELD, [holder_id, type_id, True]
+    token_ids = _named_tokens(spends, tokens)
+    named = _named_outputs(spends)
+    if token_ids:
+        query += f" AND e.token_id IN ({', '.join('?' for _ in token_ids)})"
+        params += token_ids
+    elif named:
+        query += f" AND po.entry_id IN ({', '.join('?' for _ in named)})"
+        params += named
+    return (query + " LIMIT 20", *params)
+
+
+def _named_tokens(spends: Spending | None, tokens: Sequence[str]) -> list[str]:
+    return [*tokens, *([spends.token] if spends is not None and spends.token else [])]
+
+
+def _named_outputs(spends: Spending | None) -> list[str]:
+    named = [source for _, source in (spends.sources or [])] if spends is not None else []
+    if spends is not None and spends.from_operation is not None:
+        named.append(spends.from_operation)
+    return named
+
+
+def refuse_resale(
+    rows: Sequence[dict[str, Any]], token_type: TokenType, recipient: Actor | None, *,
+    spends: Spending | None = None, tokens: Sequence[str] = (),
+) -> None:
+    """403 no-resale when `rows` (what `resale_lookup` read) hold an output that may not go to
+    `recipient` (None: a market listing): only the pool's owner may receive it."""
+    bound = [row for row in rows if recipient is None or row["pool_owner_id"] != recipient.id]
+    if not bound:
+        return
+    where = "listed on the market" if recipient is None else "given to anyone but the pool's owner"
+    hint = "" if _named_tokens(spends, tokens) or _named_outputs(spends) else (
+        "; name the other outputs to spend (sources or from_operation), or give these back to the pool's owner"
+    )
+    raise Forbidden(
+        f"{token_type.symbol} from a no-resale pool (operation {bound[0]['entry_id']}) cannot be {where}{hint}",
+        code="no-resale",
+    )
+
+
 async def check_resale(
     holder: Actor, token_type: TokenType, recipient: Actor | None, *, spends: Spending | None = None,
     tokens: Sequence[str] = (),
@@ -240,26 +288,5 @@ async def check_resale(
     a no-resale pool held by `holder`, unless it goes back to that pool's owner. The outputs
     named (sources, from_operation, tokens) are checked one by one; a spend that names none
     (an amount, oldest first, or all) is refused while any such output is held (module doc)."""
-    query, params = _HELD, [holder.id, token_type.id, True]
-    named = [source for _, source in (spends.sources or [])] if spends is not None else []
-    if spends is not None and spends.from_operation is not None:
-        named.append(spends.from_operation)
-    token_ids = [*tokens, *([spends.token] if spends is not None and spends.token else [])]
-    if token_ids:
-        query += f" AND e.token_id IN ({', '.join('?' for _ in token_ids)})"
-        params += token_ids
-    elif named:
-        query += f" AND po.entry_id IN ({', '.join('?' for _ in named)})"
-        params += named
-    rows = await sql.fetch(query + " LIMIT 20", *params)
-    bound = [row for row in rows if recipient is None or row["pool_owner_id"] != recipient.id]
-    if not bound:
-        return
-    where = "listed on the market" if recipient is None else "given to anyone but the pool's owner"
-    hint = "" if token_ids or named else (
-        "; name the other outputs to spend (sources or from_operation), or give these back to the pool's owner"
-    )
-    raise Forbidden(
-        f"{token_type.symbol} from a no-resale pool (operation {bound[0]['entry_id']}) cannot be {where}{hint}",
-        code="no-resale",
-    )
+    rows = await sql.fetch(*resale_lookup(holder.id, token_type.id, spends=spends, tokens=tokens))
+    refuse_resale(rows, token_type, recipient, spends=spends, tokens=tokens)

@@ -13,10 +13,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from html import escape as _html_escape
 
-__all__ = ["Bucket", "Segment", "escape", "nice_ceiling", "plain_number", "price_volume_chart", "stacked_bar"]
+__all__ = [
+    "Bucket", "Mark", "Segment", "escape", "nice_ceiling", "plain_number", "price_volume_chart", "stacked_bar", "timeline",
+]
 
 WIDTH, HEIGHT = 390, 260
 _LEFT, _RIGHT, _TOP, _BOTTOM, _GAP = 52, 10, 22, 30, 26  # margins around the two panels
@@ -45,6 +48,24 @@ class Segment:
 
 
 BAR_HEIGHT = 64  # a stacked bar: the bar, then its legend on one line
+
+
+@dataclass(frozen=True)
+class Mark:
+    """One moment on a timeline: when, its short label under the axis, its kind (the mark's
+    class and colour: paid, missed, due, suspended, ended ...) and what its tooltip says."""
+
+    at: datetime
+    label: str
+    kind: str
+    note: str = ""
+
+
+TIMELINE_HEIGHT = 92  # dates above the axis, marks on it, labels on two rows under it
+MARK_COLOURS = {
+    "paid": "#2e7d32", "missed": "#b3261e", "due": ACCENT, "suspended": "#c77700", "ended": MUTED,
+}
+_AXIS_Y, _MARK_R, _EDGE = 34, 6, 16
 
 
 def escape(text: str) -> str:
@@ -212,5 +233,52 @@ def stacked_bar(segments: Sequence[Segment], *, title: str, description: str, un
             f"{escape(segment.name)} {escape(plain_number(segment.value))}</text>"
         )
         legend_x += step
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def timeline(marks: Sequence[Mark], *, title: str, description: str, empty_text: str = "Nothing yet") -> str:
+    """A horizontal time axis with one mark per moment (a contract's payment steps), placed by
+    time between the first and the last, oldest left; their dates at both ends.
+
+    Each mark is a <circle class="mark <kind>"> with a <title> in words; a "due" mark (still to
+    come) is hollow. Labels alternate between two rows so neighbours do not overwrite each other.
+    """
+    ordered = sorted(marks, key=lambda mark: mark.at)
+    plot_width = WIDTH - 2 * _EDGE
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart timeline" viewBox="0 0 {WIDTH} {TIMELINE_HEIGHT}" '
+        f'role="img" aria-label="{escape(title)}" font-family="system-ui, sans-serif" font-size="12">',
+        f"<title>{escape(title)}</title>",
+        f"<desc>{escape(description)}</desc>",
+        f'<line class="axis" x1="{_EDGE}" x2="{WIDTH - _EDGE}" y1="{_AXIS_Y}" y2="{_AXIS_Y}" stroke="{LINE}" stroke-width="2"/>',
+    ]
+    if not ordered:
+        parts.append(
+            f'<text class="empty" x="{WIDTH // 2}" y="{_AXIS_Y + 24}" text-anchor="middle" fill="{MUTED}">{escape(empty_text)}</text></svg>'
+        )
+        return "".join(parts)
+    first, last = ordered[0].at, ordered[-1].at
+    span = (last - first).total_seconds()
+    ends = ((first, "start", _EDGE), (last, "end", WIDTH - _EDGE)) if span else ((first, "middle", WIDTH // 2),)
+    for end, anchor, edge in ends:
+        parts.append(
+            f'<text class="date" x="{edge}" y="{_AXIS_Y - 14}" text-anchor="{anchor}" fill="{MUTED}">{escape(end.strftime("%Y-%m-%d"))}</text>'
+        )
+    for index, mark in enumerate(ordered):
+        share = (mark.at - first).total_seconds() / span if span else 0.5
+        x = _EDGE + share * plot_width
+        colour = MARK_COLOURS.get(mark.kind, MUTED)
+        fill = "#ffffff" if mark.kind == "due" else colour
+        kind = _ID.sub("-", mark.kind) or "mark"
+        parts.append(
+            f'<circle class="mark {kind}" cx="{_at(x)}" cy="{_AXIS_Y}" r="{_MARK_R}" fill="{fill}" stroke="{colour}" stroke-width="2">'
+            f"<title>{escape(mark.note or mark.label)}</title></circle>"
+        )
+        anchor = "start" if x < 40 else "end" if x > WIDTH - 40 else "middle"
+        y = _AXIS_Y + 24 + (index % 2) * 16
+        parts.append(
+            f'<text class="label" x="{_at(x)}" y="{y}" text-anchor="{anchor}" fill="{INK}">{escape(mark.label)}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)

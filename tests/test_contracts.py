@@ -283,3 +283,44 @@ async def test_contracts__bad_input_and_permissions(api: Api) -> None:
     assert cancelled.body["state"] == "cancelled"
     assert_problem(await api.post(f"{CONTRACTS}/{cid}/cancel", {}, token=m["bob"]), 409, "contract-not-live")
     assert await Contract.filter(id=cid, state="cancelled").exists()
+
+
+async def test_offers__to_a_group_any_member_accepts_and_others_are_refused_as_unlisted(api: Api) -> None:
+    m = await parties(api)
+    dave = await api.user("dave")
+    team = await api.post("/api/v1/groups", {"name": "studio"}, token=m["alice"], expect=201)
+    members = f"/api/v1/groups/{team.body['id']}/members"
+    await api.post(members, {"username": "bob"}, token=m["alice"], expect=200)
+    await api.post(members, {"username": "dave"}, token=m["alice"], expect=200)
+    to_team = await offer(api, m, takers="listed", groups=[team.body["id"]])
+    assert to_team["groups"] == [team.body["id"]] and to_team["listed"] == []
+
+    # a member sees it and accepts; a non-member (carol) gets what an unlisted user gets
+    seen = await api.get(OFFERS, params={"type": m["base"]}, token=m["bob"], expect=200)
+    assert [o["id"] for o in seen.body["items"]] == [to_team["id"]] and seen.body["items"][0]["groups"] is None
+    held = await accept(api, m, to_team["id"])
+    assert held["state"] == "active"
+    assert (await api.get(OFFERS, params={"type": m["base"]}, token=m["carol"], expect=200)).body["items"] == []
+    assert_problem(await api.get(f"{OFFERS}/{to_team['id']}", token=m["carol"]), 404, "offer-not-found")
+    assert_problem(await api.post(CONTRACTS, {"offer": to_team["id"]}, token=m["carol"]), 404, "offer-not-found")
+
+    # membership counts when accepting: dave leaves, then is refused the same way
+    assert (await api.delete(f"{members}/dave", token=m["alice"])).status == 204
+    assert_problem(await api.post(CONTRACTS, {"offer": to_team["id"]}, token=dave), 404, "offer-not-found")
+    await api.post(members, {"username": "carol"}, token=m["alice"], expect=200)
+    assert (await accept(api, m, to_team["id"], who="carol"))["state"] == "active"
+
+
+async def test_offers__a_group_must_be_one_the_licensor_belongs_to(api: Api) -> None:
+    m = await parties(api)
+    theirs = await api.post("/api/v1/groups", {"name": "bobs"}, token=m["bob"], expect=201)
+    for groups in ([theirs.body["id"]], ["nope"]):
+        refused = await api.post(OFFERS, {"type": m["base"], "takers": "listed", "groups": groups}, token=m["alice"])
+        assert_problem(refused, 404, "group-not-found")
+    assert_problem(await api.post(OFFERS, {"type": m["base"], "groups": [theirs.body["id"]]}, token=m["alice"]), 400, "validation-failed")
+    assert_problem(await api.post(OFFERS, {"type": m["base"], "takers": "listed", "groups": []}, token=m["alice"]), 400, "validation-failed")
+    await api.post(f"/api/v1/groups/{theirs.body['id']}/members", {"username": "alice"}, token=m["bob"], expect=200)
+    mixed = await offer(api, m, takers="listed", groups=[theirs.body["id"]], listed=["carol"])
+    assert mixed["groups"] == [theirs.body["id"]] and len(mixed["listed"]) == 1
+    assert (await accept(api, m, mixed["id"], who="carol"))["state"] == "active"  # listed by name
+    assert (await accept(api, m, mixed["id"]))["state"] == "active"  # bob owns the group

@@ -30,6 +30,7 @@ async def test_pages_contracts__owner_offers_and_another_accepts_then_pays_on_ti
     await browser.sign_in("alice")
     page = await browser.get(f"/app/types/{base}", expect=200)
     assert "under a contract with its owner" in page and "No offers yet" in page
+    assert 'name="listed"' in page and 'name="groups"' in page  # offers to listed users or groups' members
     assert_labelled(page.text)
     offered = await browser.post(
         f"/app/types/{base}/offers", {"title": "Small studio", "payment_type": coin, "fee": "5", "period_days": "10",
@@ -54,6 +55,10 @@ async def test_pages_contracts__owner_offers_and_another_accepts_then_pays_on_ti
     assert await run_due(site_of(api), CONTRACT_STEPS, now=datetime.now(UTC) + timedelta(days=10, seconds=5)) == 1
     paid = await browser.get(f"/app/contracts/{contract_id}", expect=200)
     assert "payment of 5 CN — paid" in paid and await balance(api, coin, "bob") == "15"
+    picture = paid.text.split('<svg', 1)[1].split("</svg>", 1)[0]  # the timeline beside the list
+    assert 'class="chart timeline"' in picture and 'role="img"' in picture and "Payment timeline of the contract on BASE" in picture
+    assert picture.count('class="mark paid"') == 1 and picture.count('class="mark due"') == 1  # the next payment waits
+    assert "payment of 5 CN — paid" in picture and ">paid</text>" in picture and ">due</text>" in picture
     cancelled = await browser.post(f"/app/contracts/{contract_id}/cancel", {}, csrf=paid.csrf(), expect=200)
     assert "cancelled" in cancelled
 

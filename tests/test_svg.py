@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from server.svg import Bucket, Segment, escape, nice_ceiling, plain_number, price_volume_chart, stacked_bar
+from server.svg import (
+    Bucket,
+    Mark,
+    Segment,
+    escape,
+    nice_ceiling,
+    plain_number,
+    price_volume_chart,
+    stacked_bar,
+    timeline,
+)
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -94,3 +105,39 @@ def test_svg__a_stacked_bar_splits_by_share_and_names_every_part() -> None:
     assert len(widths) == 2 and abs(widths[0] / widths[1] - 20 / 30) < 0.01  # a part of 0 is left out of the bar
     assert "reserved 0" in svg and "free 30" in svg  # but stays in the legend
     assert "Capacity &lt;of&gt; pool" in svg and 'role="img"' in svg and "style=" not in svg
+
+
+def test_svg__a_timeline_places_each_step_by_its_time_labelled_escaped_and_accessible() -> None:
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    hostile = '<script>"x"</script> & \'q\''
+    marks = [  # given out of order: drawn oldest left
+        Mark(start + timedelta(days=30), "due", "due", "payment of 5 CN — due"),
+        Mark(start, "paid", "paid", "payment of 5 CN — paid"),
+        Mark(start + timedelta(days=10), "missed", "missed", hostile),
+        Mark(start + timedelta(days=15), "suspended", "suspended"),
+        Mark(start + timedelta(days=20), hostile, "ended"),
+    ]
+    markup = timeline(marks, title=f"Timeline {hostile}", description=hostile)
+    assert "<script" not in markup and "style=" not in markup
+    root = ET.fromstring(markup)
+    assert root.get("viewBox") == "0 0 390 92" and root.get("width") is None and root.get("role") == "img"
+    assert root.get("aria-label") == f"Timeline {hostile}" and root.findtext(f"{SVG}title") == f"Timeline {hostile}"
+    assert root.findtext(f"{SVG}desc") == hostile
+    circles = root.findall(f"{SVG}circle")
+    assert [circle.get("class") for circle in circles] == ["mark paid", "mark missed", "mark suspended", "mark ended", "mark due"]
+    xs = [float(circle.get("cx", "0")) for circle in circles]
+    assert xs == sorted(xs) and abs((xs[1] - xs[0]) - (xs[4] - xs[0]) / 3) < 0.2  # day 10 of 30: a third of the way
+    assert all(0 <= x <= 390 for x in xs)
+    assert circles[4].get("fill") == "#ffffff" and circles[0].get("fill") != "#ffffff"  # still due: hollow
+    assert [circle.findtext(f"{SVG}title") for circle in circles][:2] == ["payment of 5 CN — paid", hostile]
+    labels = [text.text for text in root.findall(f"{SVG}text[@class='label']")]
+    assert labels == ["paid", "missed", "suspended", hostile, "due"]
+    assert [text.text for text in root.findall(f"{SVG}text[@class='date']")] == ["2026-12-01", "2026-12-31"]
+
+
+def test_svg__a_timeline_of_one_step_or_none() -> None:
+    one = ET.fromstring(timeline([Mark(datetime(2026, 1, 2, tzinfo=UTC), "due", "due")], title="t", description="d"))
+    [circle] = one.findall(f"{SVG}circle")
+    assert circle.get("cx") == "195" and [text.text for text in one.findall(f"{SVG}text[@class='date']")] == ["2026-01-02"]
+    empty = ET.fromstring(timeline([], title="t", description="d", empty_text="Nothing has fallen due yet"))
+    assert not empty.findall(f"{SVG}circle") and empty.findtext(f"{SVG}text[@class='empty']") == "Nothing has fallen due yet"

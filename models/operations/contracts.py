@@ -23,7 +23,7 @@ from pydantic import Field, model_validator
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from ..actors import Actor, Role
+from ..actors import Actor, Role, UserGroup
 from ..amounts import to_decimal_string, to_minor
 from ..base import column, iso
 from ..context import Context, Site
@@ -37,6 +37,7 @@ from ..contracts import (
     ContractState,
     ContractStep,
     Licensing,
+    OfferGroup,
     OfferState,
     OfferTaker,
     StepKind,
@@ -53,6 +54,7 @@ from ..paging import ListInput, paginate
 from ..registry import REGISTRY, Access, Input
 from ..tokens import TokenType
 from .entries import record_entry
+from .groups import caller_role
 from .ledger import _spend, resolve_actor
 from .licensing import contract_payload, lock_contract, money_text
 
@@ -99,14 +101,18 @@ class TermsInput(Input):
 class OfferCreateInput(TermsInput):
     type: str = Field(min_length=1, max_length=2048, description="the type licensed (yours)")
     title: str = Field("", max_length=200)
-    takers: Takers = Field(Takers.ANYONE, description="who may accept: anyone, or the users listed")
+    takers: Takers = Field(Takers.ANYONE, description="who may accept: anyone, or the users and groups listed")
     listed: list[str] | None = Field(None, min_length=1, max_length=MAX_LISTED, description="handles, when takers is listed")
+    groups: list[str] | None = Field(
+        None, min_length=1, max_length=MAX_LISTED,
+        description="ids of groups you belong to, when takers is listed: any member (the owner too) may accept",
+    )
     payment_type: str | None = Field(None, min_length=1, max_length=64, description="a fungible type of this server; needed for any price, rate, fee or penalty")
 
     @model_validator(mode="after")
     def _listed_with_takers(self) -> OfferCreateInput:
-        if (self.takers is Takers.LISTED) != bool(self.listed):
-            raise ValueError("listed names the takers exactly when takers is listed")
+        if (self.takers is Takers.LISTED) != bool(self.listed or self.groups):
+            raise ValueError("listed or groups name the takers exactly when takers is listed")
         return self
 
 
@@ -162,6 +168,7 @@ class OfferOut(Output):
     state: Literal["open", "withdrawn"]
     takers: Literal["anyone", "listed"]
     listed: list[str] | None = Field(description="handles; shown to the licensor only")
+    groups: list[str] | None = Field(description="ids of the groups listed; shown to the licensor only")
     payment_type: str | None
     payment_symbol: str | None
     price_per_type: str
@@ -265,6 +272,9 @@ async def offer_views(ctx: Context, offers: Sequence[ContractOffer]) -> list[dic
     listed: dict[str, list[str]] = {}
     for taker in await OfferTaker.filter(offer_id__in=[o.id for o in offers]).order_by("id"):
         listed.setdefault(taker.offer_id, []).append(taker.actor_id)
+    groups: dict[str, list[str]] = {}
+    for row in await OfferGroup.filter(offer_id__in=[o.id for o in offers]).order_by("id"):
+        groups.setdefault(row.offer_id, []).append(row.group_id)
     actor_ids = {o.licensor_id for o in offers} | {a for ids in listed.values() for a in ids}
     actors = {a.id: a for a in await Actor.filter(id__in=list(actor_ids))}
     me = ctx.actor.id if ctx.actor is not None else None
@@ -273,6 +283,7 @@ async def offer_views(ctx: Context, offers: Sequence[ContractOffer]) -> list[dic
         "id": o.id, "type": o.type_id, "type_symbol": types[o.type_id].symbol, "licensor": actors[o.licensor_id].handle(domain),
         "title": o.title, "state": o.state, "takers": o.takers,
         "listed": [actors[a].handle(domain) for a in listed.get(o.id, [])] if me == o.licensor_id else None,
+        "groups": groups.get(o.id, []) if me == o.licensor_id else None,
         **_terms_view(o, types.get(o.payment_type_id or "")), "created_at": iso(o.created_at),
     } for o in offers]
 
@@ -350,6 +361,7 @@ async def create_offer(ctx: Context, params: OfferCreateInput) -> dict[str, Any]
         taker = await resolve_actor(handle, ctx, field="listed")
         if taker.id != licensor.id and taker.id not in listed:
             listed.append(taker.id)
+    groups = await _groups_of_licensor(ctx, params.groups or [])
     money: dict[str, Any] = {name: _minor(getattr(params, name), payment, name) for name in _MONEY_TERMS}
     offer = await ContractOffer.create(
         **money, type_id=token_type.id, licensor_id=licensor.id, title=params.title, takers=params.takers.value, listed=listed,
@@ -361,24 +373,56 @@ async def create_offer(ctx: Context, params: OfferCreateInput) -> dict[str, Any]
     )
     for actor_id in listed:
         await OfferTaker.create(offer_id=offer.id, actor_id=actor_id)
+    for group_id in groups:
+        await OfferGroup.create(offer_id=offer.id, group_id=group_id)
     await ctx.emit("contract.offer.created", "contract_offer", offer.id, {"offer": offer.id, "type": token_type.id, "licensor": licensor.id})
     [view] = await offer_views(ctx, [offer])
     return view
 
 
+async def _groups_of_licensor(ctx: Context, group_ids: list[str]) -> list[str]:
+    """The groups an offer lists: each must be one the licensor belongs to (404 otherwise, as
+    groups.get answers: an offer must not tell whether someone else's group exists)."""
+    if not group_ids:
+        return []
+    user = ctx.require_user()
+    found = {group.id: group for group in await UserGroup.filter(id__in=group_ids)}
+    chosen: list[str] = []
+    for group_id in group_ids:
+        group = found.get(group_id)
+        if group is None or await caller_role(user, group) is None:
+            raise NotFound(f"there is no group with id {group_id!r} that you belong to", code="group-not-found")
+        if group_id not in chosen:
+            chosen.append(group_id)
+    return chosen
+
+
 def _offers_seen_by(actor: Actor | None) -> Q:
-    """Offers to anyone; listed ones to their takers and licensor."""
+    """Offers to anyone; listed ones to their takers, the members of their groups, and licensor."""
     if actor is None:
         return Q(takers=Takers.ANYONE.value)
-    return Q(takers=Takers.ANYONE.value) | Q(licensor_id=actor.id) | Q(taker_rows__actor_id=actor.id)
+    return (
+        Q(takers=Takers.ANYONE.value) | Q(licensor_id=actor.id) | Q(taker_rows__actor_id=actor.id)
+        | Q(group_rows__group__owner__actor_id=actor.id) | Q(group_rows__group__members__user__actor_id=actor.id)
+    )
+
+
+async def _taker(offer: ContractOffer, actor_id: str | None) -> bool:
+    """Whether a listed offer is made to this actor: listed by name, or in a listed group now."""
+    if actor_id is None:
+        return False
+    if await OfferTaker.filter(offer_id=offer.id, actor_id=actor_id).exists():
+        return True
+    return await OfferGroup.filter(
+        Q(group__owner__actor_id=actor_id) | Q(group__members__user__actor_id=actor_id), offer_id=offer.id,
+    ).exists()
 
 
 async def _visible_offer(ctx: Context, offer_id: str) -> ContractOffer:
     offer = await ContractOffer.get_or_none(id=offer_id)
     me = ctx.actor.id if ctx.actor is not None else None
     if offer is None or (
-        offer.takers == Takers.LISTED.value and me != offer.licensor_id
-        and not await OfferTaker.filter(offer_id=offer.id, actor_id=me or "").exists()
+        offer.takers == Takers.LISTED.value and me != offer.licensor_id and not await _taker(offer, me)
     ):
         raise NotFound(f"there is no contract offer {offer_id!r}", code="offer-not-found")
     return offer

@@ -30,7 +30,7 @@ from ..ledger import EntryKind, LedgerEntry, LedgerFlag
 from ..ledger_commit import run_grouped
 from ..outputs import Output, Paged, Timestamp
 from ..paging import ListInput, paginate
-from ..pools import check_resale
+from ..pools import refuse_resale, resale_lookup
 from ..registry import REGISTRY, Access, Input, Transaction
 from ..tokens import TokenType
 from .entries import (
@@ -563,10 +563,11 @@ async def give(ctx: Context, params: GiveInput) -> dict[str, Any]:
     owner = ctx.require_actor()
     username, domain = split_handle(params.to, ctx)
     type_id = await _chosen_type(owner, params, params.type)
-    lookups = [(_type_sql(), type_id), (_OLDEST_OUTPUT_SQL, owner.id, type_id)]
+    # the no-resale rule's read rides in the same batch: no trip of its own (docs/benchmarks.md)
+    lookups = [(_type_sql(), type_id), (_OLDEST_OUTPUT_SQL, owner.id, type_id), resale_lookup(owner.id, type_id, spends=params)]
     if domain is None:
         lookups.append((_actor_sql(), username))
-    type_rows, oldest, *actor_rows = await sql.fetch_together(*lookups)
+    type_rows, oldest, resale_rows, *actor_rows = await sql.fetch_together(*lookups)
     token_type = _type_from(type_rows, type_id)
     amount = None if params.amount is None else to_minor(params.amount, token_type.smallest_unit)
     sources = _minor_sources(params.sources, token_type)
@@ -579,7 +580,7 @@ async def give(ctx: Context, params: GiveInput) -> dict[str, Any]:
     if token_type.fungible and params.token is not None:
         raise Unprocessable("units of a fungible type are given by amount, not by token", code="fungible-type")
     _whole_only(token_type, params)
-    await check_resale(owner, token_type, recipient, spends=params)
+    refuse_resale(resale_rows, token_type, recipient, spends=params)
     chosen = params.from_operation is not None or params.all
     if token_type.fungible and amount is not None and not sources and not chosen and oldest and int(oldest[0]["remaining"]) >= amount:
         done = await _give_from_output(ctx, token_type, amount, recipient, oldest[0]["id"], params.description)

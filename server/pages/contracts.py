@@ -7,17 +7,23 @@ They call the contract operations as the API does (models/operations/contracts.p
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
+from markupsafe import Markup
 
 from models.actors import Role
 from models.registry import REGISTRY
 
 from ..appkeys import CTX
+from ..svg import Mark, timeline
 from .base import FormError, call, page, page_size, read_form, redirect, render, require_signed_in
 
-__all__ = ["accept", "act", "admin_change", "contract_page", "licensing_panel", "make_offer", "my_contracts_page", "set_licensing"]
+__all__ = [
+    "accept", "act", "admin_change", "contract_page", "licensing_panel", "make_offer", "my_contracts_page",
+    "payment_timeline", "set_licensing",
+]
 
 MINE = "/app/contracts"
 DAY = 86400
@@ -74,8 +80,9 @@ async def make_offer(request: web.Request) -> web.StreamResponse:
     data: dict[str, Any] = {"type": type_id}
     data.update({name: form[name].strip() for name in _OFFER_FIELDS if form.get(name, "").strip()})
     listed = [part for part in form.get("listed", "").replace(",", " ").split() if part]
-    if listed:
-        data.update(takers="listed", listed=listed)
+    groups = [part for part in form.get("groups", "").replace(",", " ").split() if part]
+    if listed or groups:
+        data.update(takers="listed", **({"listed": listed} if listed else {}), **({"groups": groups} if groups else {}))
     _days(form, data)
     _counts(form, data)
     _moment(data)
@@ -97,6 +104,29 @@ async def accept(request: web.Request) -> web.StreamResponse:
     raise redirect(f"{MINE}/{made['id']}", "Contract made: you may now derive types from this one.")
 
 
+_MARK_KINDS = {"cancelled": "ended"}  # an outcome's colour on the timeline, where it differs from its name
+
+
+def payment_timeline(contract: dict[str, Any]) -> str:
+    """The contract's steps as a picture: one mark per step, by its outcome (paid, missed,
+    suspended, ended ...) or "due" while it waits; the list beside it says the same in words."""
+    symbol = contract.get("payment_symbol") or ""
+    marks = []
+    for step in contract["steps"]:
+        outcome = step["outcome"] or ("due" if step["state"] == "pending" else step["state"])
+        amount = f" of {step['amount']} {symbol}".rstrip() if step["amount"] is not None else ""
+        words = f"{step['due_at']}: {step['kind'].replace('_', ' ')}{amount} — {outcome.replace('-', ' ')}"
+        marks.append(Mark(
+            at=datetime.fromisoformat(step["due_at"]), label=outcome.replace("-", " "),
+            kind=_MARK_KINDS.get(outcome, outcome), note=words,
+        ))
+    done = sum(1 for step in contract["steps"] if step["outcome"] == "paid")
+    missed = sum(1 for step in contract["steps"] if step["outcome"] == "missed")
+    description = f"{len(marks)} steps, oldest left: {done} paid, {missed} missed; the list below says each in words."
+    return timeline(marks, title=f"Payment timeline of the contract on {contract['type_symbol']}",
+                    description=description, empty_text="Nothing has fallen due yet")
+
+
 async def _contract_page(request: web.Request, *, error: str = "", status: int = 200) -> web.Response:
     ctx = request[CTX]
     contract = await REGISTRY.call(ctx, "contracts.get", {"id": request.match_info["id"]})
@@ -105,6 +135,7 @@ async def _contract_page(request: web.Request, *, error: str = "", status: int =
     may_cancel = side is not None and contract["cancel_by"] in (side, "either")
     return render(
         request, "contract.html.j2", status=status, contract=contract, side=side, may_cancel=may_cancel,
+        timeline_svg=Markup(payment_timeline(contract)),
         is_admin=ctx.has_role(Role.ADMIN), error=error, live=contract["state"] in ("active", "in_arrears", "suspended"),
     )
 

@@ -21,7 +21,7 @@ def _entity() -> list[tuple[str, Any]]:
 
 
 class Migration(migrations.Migration):
-    dependencies = [('tallystick', '0017_contracts')]
+    dependencies = [('tallystick', '0018_offer_groups')]
 
     initial = False
 

@@ -190,6 +190,7 @@ async def test_trends__bad_input_is_a_clear_problem(api: Api) -> None:
         bad = assert_problem(await api.get(path, params={"period": "month"}), 400, "validation-failed")
         assert "period" in bad["detail"], bad
     assert_problem(await api.get(f"{TRENDS}/{m['gem']}", params={"recent": "51"}), 400, "validation-failed")
+    assert_problem(await api.get(f"{TRENDS}/{m['gem']}", params={"recent": "0"}), 400, "validation-failed")
     assert_problem(await api.get(TRENDS, params={"page_size": "0"}), 400, "validation-failed")
     deleted = await new_type(api, m["alice"], name="Gone", symbol="GON")
     await api.delete(f"/api/v1/types/{deleted['id']}", token=m["alice"], expect=204)

@@ -302,7 +302,7 @@ class TrendGetInput(Input):
     price_type: str | None = Field(
         None, min_length=1, max_length=64, description="the payment type to chart; default the one most used in the period"
     )
-    recent: int = Field(RECENT, ge=0, le=MAX_RECENT, description="how many of the newest sales to list")
+    recent: int = Field(RECENT, ge=1, le=MAX_RECENT, description="how many of the newest sales to list")
 
 
 async def _live_type(type_id: str, field: str) -> TokenType:

@@ -14,7 +14,7 @@ __all__ = ["TABLE_MODULES", "tortoise_config", "TORTOISE_ORM"]
 TABLE_MODULES = [
     "models.actors", "models.tokens", "models.ledger", "models.sets", "models.events", "models.jobs", "models.federation",
     "models.webhooks", "models.job_callbacks", "models.oauth", "models.exports",
-    "models.agents", "models.delegations", "models.market", "models.pools", "models.contracts",
+    "models.agents", "models.delegations", "models.market", "models.pools", "models.contracts", "models.organizations",
 ]
 
 

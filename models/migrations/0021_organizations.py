@@ -2,6 +2,8 @@
 members and roles, its proposals (rows of the ORGANIZATION_PROPOSALS machine) and each
 proposal's voters with the shares they held when it opened."""
 
+from typing import Any
+
 from orjson import loads
 from tortoise import fields, migrations
 from tortoise.fields.base import OnDelete
@@ -12,7 +14,7 @@ from tortoise.migrations import operations as ops
 from models.ids import new_id
 
 
-def _entity() -> list[tuple[str, fields.Field]]:  # type: ignore[type-arg]
+def _entity() -> list[tuple[str, Any]]:
     return [
         ('id', fields.CharField(primary_key=True, default=new_id, unique=True, db_index=True, max_length=26)),
         ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),

@@ -7,15 +7,20 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
+
+from federation.delivery import deliver_due
+from federation.inbox import process_due
 from models.engine import run_due
 from models.engine.runner import claim
 from models.machines import ORGANIZATION_PROPOSALS
 
 from .conftest import Api, assert_problem
-from .fedhelpers import site_of
+from .fedhelpers import Remote, fed_api, local_key_pem, remote, signed_post, site_of  # noqa: F401  (fixtures)
 from .test_ledger import balance, minted
 
 ORGS = "/api/v1/organizations"
+ACME = "http://127.0.0.1:8080/users/acme"  # its actor URL (the test settings' base_url)
 SHARES = {"alice": "40", "bob": "25", "carol": "15", "dave": "12", "erin": "8"}  # 100 in all
 
 
@@ -235,3 +240,28 @@ async def test_proposals__bad_input_and_permissions(api: Api) -> None:
     await api.post(ORGS, {"name": "empty"}, token=m["zed"], expect=201)
     assert_problem(await api.post(f"{ORGS}/empty/proposals", {"title": "x", "steps": good}, token=m["zed"]),
                    409, "no-shares")
+
+
+async def test_organization__is_served_as_an_activitypub_organization_and_is_followable(
+    fed_api: Api, remote: Remote,  # noqa: F811  (fixtures)
+) -> None:
+    alice = await fed_api.user("alice")
+    await fed_api.post(ORGS, {"name": "acme", "display_name": "Acme"}, token=alice, expect=201)
+    document = orjson.loads((await fed_api.get("/users/acme", headers={"Accept": "application/activity+json"},
+                                               expect=200)).text)
+    assert document["type"] == "Organization" and document["id"] == ACME and document["inbox"] == f"{ACME}/inbox"
+    assert document["publicKey"]["publicKeyPem"] == await local_key_pem("acme")  # its own keys
+    finger = await fed_api.get("/.well-known/webfinger", params={"resource": "acct:acme@127.0.0.1:8080"}, expect=200)
+    assert any(link.get("href") == ACME for link in orjson.loads(finger.text)["links"])
+    bob = remote.actor("bob")
+    follow = {"@context": "https://www.w3.org/ns/activitystreams", "id": f"{bob.uri}/follows/1", "type": "Follow",
+              "actor": bob.uri, "object": ACME}
+    assert (await signed_post(fed_api, "/users/acme/inbox", follow, bob)).status == 202
+    site = site_of(fed_api)
+    assert await process_due(site) == 1
+    await deliver_due(site)
+    accepts = [r for r in remote.posts() if r["json"]["type"] == "Accept"]
+    assert len(accepts) == 1 and accepts[0]["json"]["actor"] == ACME
+    collection = await fed_api.get("/users/acme/followers?page=1", headers={"Accept": "application/activity+json"})
+    assert orjson.loads(collection.text)["orderedItems"] == [bob.uri]
+    assert_problem(await fed_api.get("/users/nobody", headers={"Accept": "application/activity+json"}), 404)

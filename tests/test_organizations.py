@@ -17,7 +17,9 @@ from models.machines import ORGANIZATION_PROPOSALS
 
 from .conftest import Api, assert_problem
 from .fedhelpers import Remote, fed_api, local_key_pem, remote, signed_post, site_of  # noqa: F401  (fixtures)
+from .pagehelpers import Browser
 from .test_ledger import balance, minted
+from .test_pages_session import assert_labelled
 
 ORGS = "/api/v1/organizations"
 ACME = "http://127.0.0.1:8080/users/acme"  # its actor URL (the test settings' base_url)
@@ -265,3 +267,26 @@ async def test_organization__is_served_as_an_activitypub_organization_and_is_fol
     collection = await fed_api.get("/users/acme/followers?page=1", headers={"Accept": "application/activity+json"})
     assert orjson.loads(collection.text)["orderedItems"] == [bob.uri]
     assert_problem(await fed_api.get("/users/nobody", headers={"Accept": "application/activity+json"}), 404)
+
+
+async def test_pages__profile_wallet_members_and_a_proposal_with_its_tally_and_a_vote(api: Api) -> None:
+    m = await organization(api)
+    proposal = await propose(api, m, [give_step(m, "100")])
+    browser = Browser(api.client)
+    outsider = await browser.get("/app/organizations/acme", expect=200)  # the profile is public
+    assert "Acme" in outsider and "500" in outsider and "Pay zed" not in outsider  # proposals are the members'
+    await browser.sign_in("carol")
+    profile = await browser.get("/app/organizations/acme", expect=200)
+    assert "owner" in profile and "Pay zed" in profile and "votes until" in profile
+    page = await browser.get(f"/app/organizations/acme/proposals/{proposal['id']}", expect=200)
+    assert 'id="vote-form"' in page and "<svg" in page and proposal["deadline"] in page
+    assert "<script" not in page.text
+    assert_labelled(page.text)
+    voted = await browser.post(f"/app/organizations/acme/proposals/{proposal['id']}/vote", {"choice": "yes"},
+                               csrf=page.csrf(), expect=200)
+    assert "Your vote is counted" in voted and "Yes 15" in voted and 'class="segment yes"' in voted
+    refused = await browser.post(f"/app/organizations/acme/proposals/{proposal['id']}/vote", {"choice": "maybe"},
+                                 csrf=voted.csrf(), expect=400)
+    assert "Yes 15" in refused
+    await browser.sign_in("zed")  # no member: the proposal is not there for them
+    await browser.get(f"/app/organizations/acme/proposals/{proposal['id']}", expect=404)

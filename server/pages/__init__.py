@@ -13,6 +13,7 @@ from . import (
     manage,
     market,
     market_elsewhere,
+    organizations,
     pools,
     social,
     tokens,
@@ -76,6 +77,9 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/app/market/lots/{id}/withdraw", market.withdraw)
     router.add_post("/app/market/lots/{id}/relist", market.relist)
     router.add_post("/app/market/lots/{id}/offers/{offer}/withdraw", market.withdraw_offer)
+    router.add_get("/app/organizations/{name}", organizations.organization_page, name="page_organization")
+    router.add_get("/app/organizations/{name}/proposals/{id}", organizations.proposal_page, name="page_proposal")
+    router.add_post("/app/organizations/{name}/proposals/{id}/vote", organizations.vote)
     router.add_get("/app/pools", pools.my_pools_page, name="page_pools")
     router.add_post("/app/pools", pools.create_pool)
     router.add_get("/app/pools/reservations", pools.my_reservations_page, name="page_pool_reservations")

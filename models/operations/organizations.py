@@ -486,15 +486,15 @@ async def vote(ctx: Context, params: VoteInput) -> dict[str, Any]:
     if proposal.state != ProposalState.OPEN.value or now >= proposal.deadline:
         raise Conflict("voting on this proposal has ended", code="voting-closed", extra={"state": proposal.state})
     user = ctx.require_user()
+    # Writing the open proposal's row first takes its lock (PostgreSQL), which the tally at the
+    # deadline takes too: a vote racing it is either counted or refused, never lost.
+    if not await Proposal.filter(id=proposal.id, state=ProposalState.OPEN.value).update(updated_at=now):
+        raise Conflict("voting on this proposal has ended", code="voting-closed")
     changed = await Voter.filter(proposal_id=proposal.id, user_id=user.id).update(
         choice=params.choice.value, voted_at=now, updated_at=now
     )
     if not changed:
         raise Forbidden("you held no shares when this proposal opened", code="not-a-voter")
-    # The tally is read at the deadline under the runner's claim; a vote racing it either lands
-    # before (counted) or finds the proposal decided (its row is no longer open).
-    if await Proposal.filter(id=proposal.id, state=ProposalState.OPEN.value).count() == 0:
-        raise Conflict("voting on this proposal has ended", code="voting-closed")
     await ctx.emit("organization.proposal.voted", "proposal", proposal.id,
                    {"organization": proposal.organization_id, "proposal": proposal.id, "username": user.username,
                     "choice": params.choice.value})
@@ -530,25 +530,20 @@ async def decide(site: Site, proposal: Proposal, lease: Lease) -> Outcome:
     """Tally at the deadline; if passed, run the chain as the organization with the proposal's
     move in one transaction (so it runs once); a failing chain rolls back and says why."""
     now = lease.now()
-    counted = await tally(proposal)
-    cast = sum(counted.values())
-    decided = {"yes": counted["yes"], "no": counted["no"], "abstain": counted["abstain"], "decided_at": now}
-    if cast * 100 < proposal.quorum_percent * proposal.total_shares:
-        outcome = "no-quorum"
-    elif counted["yes"] <= counted["no"]:
-        outcome = "not-a-majority"
-    else:
-        outcome = "passed"
     ctx = Context(site=site)
-    event = {"organization": proposal.organization_id, "proposal": proposal.id, "outcome": outcome}
-    if outcome != "passed":
-        async with in_transaction():
-            await ctx.emit("organization.proposal.rejected", "proposal", proposal.id, event)
-            return await lease.commit(proposal, Go(ProposalState.REJECTED.value, values={**decided, "outcome": outcome}))
     organization = await Organization.get(id=proposal.organization_id)
     octx = as_organization(ctx, organization, await Actor.get(id=organization.actor_id))
+    decided: dict[str, Any] = {}
     try:
         async with in_transaction():
+            await lease.save(proposal, decided_at=now)  # the row's lock, as a vote takes it: no vote slips past
+            counted = await tally(proposal)
+            decided = {**counted, "decided_at": now}
+            outcome = _outcome(proposal, counted)
+            event = {"organization": proposal.organization_id, "proposal": proposal.id, "outcome": outcome}
+            if outcome != "passed":
+                await ctx.emit("organization.proposal.rejected", "proposal", proposal.id, event)
+                return await lease.commit(proposal, Go(ProposalState.REJECTED.value, values={**decided, "outcome": outcome}))
             results = await _run_chain(octx, proposal.steps)
             await octx.emit("organization.proposal.executed", "proposal", proposal.id, event)
             return await lease.commit(proposal, Go(ProposalState.EXECUTED.value, values={
@@ -556,11 +551,21 @@ async def decide(site: Site, proposal: Proposal, lease: Lease) -> Outcome:
             }))
     except DomainError as error:
         problem = _problem(error)
-    async with in_transaction():
+    async with in_transaction():  # the chain rolled back whole; its tally stands (votes closed at the deadline)
+        event = {"organization": proposal.organization_id, "proposal": proposal.id, "outcome": "passed"}
         await ctx.emit("organization.proposal.failed", "proposal", proposal.id, {**event, "code": problem["code"]})
         return await lease.commit(proposal, Go(ProposalState.FAILED.value, values={
-            **decided, "outcome": outcome, "error": problem,
+            **decided, "outcome": "passed", "error": problem,
         }))
+
+
+def _outcome(proposal: Proposal, counted: dict[str, int]) -> str:
+    """Quorum: every share cast (abstentions too) against all snapshotted shares; then more yes than no."""
+    if sum(counted.values()) * 100 < proposal.quorum_percent * proposal.total_shares:
+        return "no-quorum"
+    if counted["yes"] <= counted["no"]:
+        return "not-a-majority"
+    return "passed"
 
 
 def _storable(results: dict[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ nothing; shares moved during a vote do not count twice; bad input and permission
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -290,3 +291,14 @@ async def test_pages__profile_wallet_members_and_a_proposal_with_its_tally_and_a
     assert "Yes 15" in refused
     await browser.sign_in("zed")  # no member: the proposal is not there for them
     await browser.get(f"/app/organizations/acme/proposals/{proposal['id']}", expect=404)
+
+
+async def test_proposal__two_runners_at_the_deadline_run_it_once(api: Api) -> None:
+    m = await organization(api)
+    proposal = await propose(api, m, [give_step(m, "100")])
+    await vote(api, m, proposal, "alice", "yes")
+    await vote(api, m, proposal, "carol", "yes")
+    ran = await asyncio.gather(at_deadline(api, proposal), at_deadline(api, proposal))
+    assert sorted(ran) == [0, 1]
+    assert await balance(api, m["coin"], "zed") == "600"
+    assert await balance(api, m["coin"], "acme") == "400"

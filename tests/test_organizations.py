@@ -302,3 +302,21 @@ async def test_proposal__two_runners_at_the_deadline_run_it_once(api: Api) -> No
     assert sorted(ran) == [0, 1]
     assert await balance(api, m["coin"], "zed") == "600"
     assert await balance(api, m["coin"], "acme") == "400"
+
+
+async def test_proposal__a_chain_with_refs_creates_and_mints_a_type_the_organization_owns(api: Api) -> None:
+    m = await organization(api)
+    steps = [
+        {"id": "kind", "operation": "types.create",
+         "input": {"name": "Acme points", "symbol": "APT", "fungible": True, "smallest_unit": 0}},
+        {"id": "mint", "operation": "ledger.create", "input": {"type": {"$ref": "kind#/id"}, "amount": "70"}},
+    ]
+    proposal = await propose(api, m, steps)
+    for name in ("alice", "bob"):
+        await vote(api, m, proposal, name, "yes")
+    assert await at_deadline(api, proposal) == 1
+    done = await shown(api, m, proposal)
+    assert done["state"] == "executed", done
+    type_id = done["results"]["kind"]["id"]
+    assert (await api.get(f"/api/v1/types/{type_id}", expect=200)).body["owner"]["username"] == "acme"
+    assert await balance(api, type_id, "acme") == "70"

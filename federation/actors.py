@@ -24,6 +24,7 @@ from models.errors import BadInput, Gone, NotFound
 from models.events import Event
 from models.federation import ActorKey, FederationProfile
 from models.markdown import markdown_to_html
+from models.organizations import ORGANIZATION_KIND
 from models.registry import REGISTRY, Access, Input
 from models.tokens import Token
 
@@ -32,7 +33,7 @@ from .keys import KeyPair, ed25519_to_multibase, generate_ed25519, generate_rsa,
 from .objects import read_object
 from .outputs import ActorDocument, NodeInfoDocument, ObjectDocument, WebFingerDocument
 
-__all__ = ["actor_keys", "instance_actor", "local_user_actor", "software_version"]
+__all__ = ["actor_keys", "instance_actor", "local_actor_named", "local_user_actor", "software_version"]
 
 ACCT = re.compile(r"^@?([a-z0-9_.]{1,64})@([a-z0-9.\-]{1,253}(?::[0-9]{1,5})?)$")
 ID = Field(min_length=1, max_length=64)
@@ -97,11 +98,24 @@ async def instance_actor() -> Actor:
         return await Actor.get(username=INSTANCE_USERNAME, domain="")
 
 
+async def local_actor_named(username: str) -> Actor | None:
+    """The local actor served at /users/{username}: a user's (not deleted) or an organization's."""
+    name = username.lower()
+    user = await User.get_or_none(username=name).select_related("actor")
+    if user is not None:
+        return None if user.status == UserStatus.DELETED.value else user.actor
+    return await Actor.get_or_none(username=name, domain="", kind=ORGANIZATION_KIND)
+
+
 async def local_user_actor(username: str) -> Actor:
-    """A local user's actor: 404 when unknown, 410 when the account was deleted."""
+    """A local user's actor, or an organization's (issue 19: one of its own, with its own keys
+    and inbox, so it is followable): 404 when unknown, 410 when the account was deleted."""
     name = username.lower()
     user = await User.get_or_none(username=name).select_related("actor")
     if user is None:
+        organization = await Actor.get_or_none(username=name, domain="", kind=ORGANIZATION_KIND)
+        if organization is not None:
+            return organization
         raise NotFound(f"there is no user named {username!r} here", code="actor-not-found")
     if user.status == UserStatus.DELETED.value:
         raise Gone(f"the account {username!r} has been deleted", code="actor-gone")

@@ -20,7 +20,7 @@ from urllib.parse import quote
 from pydantic import Field
 from tortoise.transactions import in_transaction
 
-from models.actors import Actor, User, UserStatus, local_actor_url
+from models.actors import Actor, local_actor_url
 from models.context import Context, Site
 from models.errors import BadInput, Conflict, NotFound, Unprocessable
 from models.federation import FederationProfile, Follow, FollowState, RemoteActor, Subscription
@@ -31,7 +31,7 @@ from models.outputs import FollowOut
 from models.registry import REGISTRY, Access, Input, Transaction
 
 from . import documents
-from .actors import SUBSCRIBE_REL
+from .actors import SUBSCRIBE_REL, local_actor_named
 from .as2 import as_id, domain_of
 from .backfill import start_backfill
 from .fetch import FetchError, remote_object_owner
@@ -51,10 +51,7 @@ async def local_actor_of(site: Site, url: str) -> Actor | None:
     prefix = documents.actor_url(site.base_url, "")
     if not url.startswith(prefix):
         return None
-    user = await User.get_or_none(username=url[len(prefix):].lower()).select_related("actor")
-    if user is None or user.status == UserStatus.DELETED.value:
-        return None
-    return user.actor
+    return await local_actor_named(url[len(prefix):])  # a user's, or an organization's
 
 
 async def manually_approves(actor: Actor) -> bool:
@@ -119,10 +116,10 @@ async def resolve_target(ctx: Context, target: str) -> Actor:
         if not username or not host:
             raise BadInput("target must be user@host or an actor URL", code="invalid-target")
         if host.lower() == site.domain.lower():
-            user = await User.get_or_none(username=username.lower()).select_related("actor")
-            if user is None or user.status == UserStatus.DELETED.value:
+            actor = await local_actor_named(username)  # a user's, or an organization's
+            if actor is None:
                 raise NotFound(f"there is no user named {username!r} here", code="actor-not-found")
-            return user.actor
+            return actor
         try:
             uri = await webfinger_lookup(site, target)
         except FetchError as error:

@@ -31,7 +31,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 
 from models import sql
-from models.actors import Actor, Role, User, UserStatus
+from models.actors import Actor, Role
 from models.base import iso
 from models.context import Context, Site
 from models.engine import Go, Lease, Outcome, Retry, run_due
@@ -44,6 +44,7 @@ from models.paging import ListInput, Page, paginate
 from models.registry import REGISTRY, Access
 
 from .actor_changes import on_actor_delete, on_actor_update
+from .actors import local_actor_named
 from .agent_reports import agent_update_token, on_agent_update, on_report_answer
 from .as2 import OBJECT_TYPES, as_id, domain_of, type_of
 from .fetch import FetchError, blocked_actors, closed_domains, mark_available
@@ -95,10 +96,10 @@ def parse_activity(body: bytes, limit: int) -> dict[str, Any]:
 async def _recipient(username: str | None) -> Actor | None:
     if username is None:
         return None
-    user = await User.get_or_none(username=username.lower()).select_related("actor")
-    if user is None or user.status == UserStatus.DELETED.value:
+    actor = await local_actor_named(username)  # a user's, or an organization's
+    if actor is None:
         raise NotFound(f"there is no user named {username!r} here", code="actor-not-found")
-    return user.actor
+    return actor
 
 
 def _check_origin(activity: Mapping[str, Any], actor_uri: str) -> None:

@@ -493,6 +493,30 @@ class ContractEvent(TypedDict):
 
 
 @with_config(_STRICT)
+class OrganizationEvent(TypedDict):
+    """organization.* (object: the organization): its creation, members and shares."""
+
+    organization: str
+    name: NotRequired[str]  # created: the organization's handle
+    username: NotRequired[str]  # the member added, removed, whose role changed or who got shares
+    role: NotRequired[str]
+    amount: NotRequired[str]  # shares issued (whole shares)
+
+
+@with_config(_STRICT)
+class ProposalEvent(TypedDict):
+    """organization.proposal.* (object: the proposal): opened, voted, and how it was decided."""
+
+    organization: str
+    proposal: str
+    deadline: NotRequired[str]  # opened (ISO 8601)
+    username: NotRequired[str]  # voted: who
+    choice: NotRequired[str]  # voted: yes, no or abstain
+    outcome: NotRequired[str]  # decided: passed, no-quorum, not-a-majority
+    code: NotRequired[str]  # failed: the failing step's problem code
+
+
+@with_config(_STRICT)
 class ContractOfferEvent(TypedDict):
     """contract.offer.created|withdrawn (object: the offer)."""
 
@@ -643,6 +667,10 @@ EVENTS: dict[str, Any] = {
         "cancelled", "ended", "terms_changed",
     )},
     "watcher.fired": WatcherFired,
+    **{f"organization.{name}": OrganizationEvent for name in (
+        "created", "member.added", "member.removed", "member.role", "shares.issued",
+    )},
+    **{f"organization.proposal.{name}": ProposalEvent for name in ("opened", "voted", "executed", "rejected", "failed")},
     **{f"job.{name}": JobPayload for name in _JOB_EVENTS},
 }
 

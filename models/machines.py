@@ -30,6 +30,7 @@ from .ids import new_id
 from .job_callbacks import BACKOFF, CLAIM_SECONDS, MAX_TRIES, CallbackState, JobCallback, queue_callback
 from .jobs import FINISHED, MANUAL_TRANSITIONS, Job, JobState, record_job_event, revoke_job_tokens
 from .market import CloseState, LotClose
+from .organizations import Proposal, ProposalState
 from .pools import Generation, GenerationState, Reservation, ReservationState
 from .security import new_bearer_token, token_digest
 from .watchers import CheckState, WatcherCheck
@@ -38,7 +39,7 @@ from .webhooks import WebhookDelivery
 
 __all__ = [
     "BACKFILLS", "CALLBACKS", "CONTRACT_STEPS", "DELIVERIES", "INBOX", "JOBS", "MARKET_CLOSES", "ONWARD_GIVES",
-    "POOL_GENERATIONS", "POOL_RESERVATIONS", "WATCHER_CHECKS", "WEBHOOK_DELIVERIES",
+    "ORGANIZATION_PROPOSALS", "POOL_GENERATIONS", "POOL_RESERVATIONS", "WATCHER_CHECKS", "WEBHOOK_DELIVERIES",
 ]
 
 
@@ -361,5 +362,28 @@ WATCHER_CHECKS: Machine[WatcherCheck] = Machine(
     max_attempts=10,
     lease_seconds=60,
     batch=20,
+    order=("next_at", "id"),
+)
+
+
+# An organization's proposal, due at its deadline (rows: models/organizations.py Proposal;
+# handler: models/operations/organizations.py `decide`): the votes are tallied from the shares
+# snapshotted when it opened; a proposal that passed runs its chain as the organization in the
+# same transaction as the row's move out of `open`, so a restart between the deadline and the
+# run runs it once. A chain that fails rolls back whole and the proposal is `failed` with why.
+ORGANIZATION_PROPOSALS: Machine[Proposal] = Machine(
+    name="organizations.proposals",
+    model=Proposal,
+    states=[state.value for state in ProposalState],
+    ready=ProposalState.OPEN.value,
+    failed=ProposalState.FAILED.value,
+    terminal=(ProposalState.EXECUTED.value, ProposalState.REJECTED.value, ProposalState.FAILED.value),
+    transitions={ProposalState.OPEN.value: {
+        ProposalState.EXECUTED.value, ProposalState.REJECTED.value, ProposalState.FAILED.value,
+    }},
+    retry=backoff.mastodon(),
+    max_attempts=10,
+    lease_seconds=120,
+    batch=5,
     order=("next_at", "id"),
 )

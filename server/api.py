@@ -95,7 +95,7 @@ def _render(request: web.Request, route: Route, result: Any) -> web.StreamRespon
         if "location" in answered:
             headers["Location"] = str(answered["location"])
         elif route.location and status in (201, 202) and "id" in result:
-            headers["Location"] = route.location.format(id=result["id"])
+            headers["Location"] = route.location.format_map(result)
     if result is None:
         return web.Response(status=204)
     return json_response(result, status=status, headers=headers)

@@ -185,6 +185,17 @@ OAUTH = [
 ]
 
 CONTRACTS = [
+    Route("POST", f"{V1}/organizations", "organizations.create", status=201, location=f"{V1}/organizations/{{name}}"),
+    Route("GET", f"{V1}/organizations/{{name}}", "organizations.get"),
+    Route("POST", f"{V1}/organizations/{{name}}/members", "organizations.members.add"),
+    Route("DELETE", f"{V1}/organizations/{{name}}/members/{{username}}", "organizations.members.remove"),
+    Route("PATCH", f"{V1}/organizations/{{name}}/members/{{username}}", "organizations.members.role"),
+    Route("POST", f"{V1}/organizations/{{name}}/shares", "organizations.shares.issue"),
+    Route("POST", f"{V1}/organizations/{{name}}/proposals", "organizations.proposals.create", status=201,
+          location=f"{V1}/organizations/{{organization}}/proposals/{{id}}"),
+    Route("GET", f"{V1}/organizations/{{name}}/proposals", "organizations.proposals.list"),
+    Route("GET", f"{V1}/organizations/{{name}}/proposals/{{id}}", "organizations.proposals.get"),
+    Route("POST", f"{V1}/organizations/{{name}}/proposals/{{id}}/vote", "organizations.proposals.vote"),
     Route("POST", f"{V1}/contracts/offers", "contracts.offers.create", status=201, location=f"{V1}/contracts/offers/{{id}}"),
     Route("GET", f"{V1}/contracts/offers", "contracts.offers.list"),
     Route("GET", f"{V1}/contracts/offers/{{id}}", "contracts.offers.get"),

@@ -24,4 +24,5 @@ from . import (  # noqa: F401
     tokens,
     trends,  # noqa: F401  (reads market lots)
     types,
+    organizations,  # noqa: F401  (runs types, ledger and chains operations)
 )

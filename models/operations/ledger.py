@@ -106,7 +106,11 @@ async def _remote_actor(handle: str, username: str, domain: str, field: str, sit
 
 
 def _actor_sql() -> str:
-    return f"SELECT u.status, {sql.columns(Actor, 'a')} FROM users u JOIN actors a ON a.id = u.actor_id WHERE u.username = ?"
+    """A local user's actor, or a local organization's (an actor with no user: issue 19)."""
+    return (
+        f"SELECT u.status, {sql.columns(Actor, 'a')} FROM actors a LEFT JOIN users u ON u.actor_id = a.id"
+        " WHERE a.username = ? AND a.domain = '' AND (u.id IS NOT NULL OR a.kind = 'Organization')"
+    )
 
 
 def _actor_from(rows: list[dict[str, Any]], handle: str) -> Actor:

@@ -14,6 +14,7 @@ from . import (
     market,
     market_elsewhere,
     moderation,
+    organizations,
     pools,
     watchers,
     social,
@@ -81,6 +82,9 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/app/watchers", watchers.my_watchers_page, name="page_watchers")
     router.add_post("/app/watchers", watchers.create_watcher)
     router.add_post("/app/watchers/{id}/{action:on|off|delete}", watchers.act)
+    router.add_get("/app/organizations/{name}", organizations.organization_page, name="page_organization")
+    router.add_get("/app/organizations/{name}/proposals/{id}", organizations.proposal_page, name="page_proposal")
+    router.add_post("/app/organizations/{name}/proposals/{id}/vote", organizations.vote)
     router.add_get("/app/pools", pools.my_pools_page, name="page_pools")
     router.add_post("/app/pools", pools.create_pool)
     router.add_get("/app/pools/reservations", pools.my_reservations_page, name="page_pool_reservations")

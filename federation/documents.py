@@ -22,9 +22,11 @@ __all__ = [
     "actor_document",
     "actor_url",
     "collection_page",
+    "contract_document",
     "entry_document",
     "instance_actor_url",
     "object_url",
+    "offer_document",
     "ordered_collection",
     "set_document",
     "token_document",
@@ -42,7 +44,10 @@ MULTIKEY_CONTEXT = "https://w3id.org/security/multikey/v1"
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 NAMESPACE = "https://tallystick.dev/ns#"  # stable term IRIs, whichever instance serves the context
 ACTOR_TYPES = {"Person", "Service", "Organization", "Group", "Application"}
-OBJECT_PATHS = {"token": "tokens", "type": "types", "set": "sets", "ledger": "ledger", "lot": "market/lots"}
+OBJECT_PATHS = {
+    "token": "tokens", "type": "types", "set": "sets", "ledger": "ledger", "lot": "market/lots",
+    "contract": "contracts", "offer": "contract-offers",
+}
 
 _TERMS = {
     "ts": NAMESPACE,
@@ -102,6 +107,23 @@ _TERMS = {
     "winner": {"@id": "ts:winner", "@type": "@id"},
     "bidEndpoint": {"@id": "ts:bidEndpoint", "@type": "@id"},
     "bidAmount": "ts:bidAmount",
+    # contracts across servers (models/contracts.py, federation/remote_contracts.py)
+    "Contract": "ts:Contract",
+    "ContractOffer": "ts:ContractOffer",
+    "ContractUse": "ts:ContractUse",
+    "ContractPayment": "ts:ContractPayment",
+    "contract": {"@id": "ts:contract", "@type": "@id"},
+    "offer": {"@id": "ts:offer", "@type": "@id"},
+    "licensee": {"@id": "ts:licensee", "@type": "@id"},
+    "contractState": "ts:contractState",
+    "offerState": "ts:offerState",
+    "terms": {"@id": "ts:terms", "@type": "@json"},
+    "derivedTypes": "ts:derivedTypes",
+    "derivedType": {"@id": "ts:derivedType", "@type": "@id"},
+    "useKind": "ts:useKind",
+    "units": "ts:units",
+    "parentContracts": {"@id": "ts:parentContracts", "@type": "@json"},
+    "contractEndpoint": {"@id": "ts:contractEndpoint", "@type": "@id"},
 }
 
 
@@ -265,9 +287,18 @@ def token_document(
     return document
 
 
+def _ref(base_url: str, kind: str, value: str) -> str:
+    """An object named by our id, or by its URL when it lives on another server."""
+    return value if value.startswith(("https://", "http://")) else object_url(base_url, kind, value)
+
+
 def type_document(token_type: dict[str, Any], *, base_url: str, owner_url: str) -> dict[str, Any]:
-    """A token type: its symbol, units, supply and attribute definitions."""
+    """A token type: its symbol, units, supply and attribute definitions. A parent used under a
+    contract is named with that contract (`parentContracts`), on this server or another, so
+    whoever checks a copy can ask the licensor's server whether it holds."""
     object_id = object_url(base_url, "type", token_type["id"])
+    under = [{"parent": _ref(base_url, "type", link["parent"]), "contract": _ref(base_url, "contract", link["contract"])}
+             for link in token_type.get("parent_links") or [] if link.get("contract")]
     kind = "fungible" if token_type.get("fungible") else "non-fungible"
     summary = token_type.get("description") or f"A {kind} token type ({token_type['symbol']})"
     facts = [
@@ -292,7 +323,8 @@ def type_document(token_type: dict[str, Any], *, base_url: str, owner_url: str) 
         "smallestUnit": token_type.get("smallest_unit"),
         "supplyLimit": token_type.get("supply_limit"),
         "minted": token_type.get("minted"),
-        "parentTypes": [object_url(base_url, "type", parent) for parent in token_type.get("parents") or []],
+        "parentTypes": [_ref(base_url, "type", parent) for parent in token_type.get("parents") or []],
+        **({"parentContracts": under} if under else {}),
         "attributeDefinitions": token_type.get("attributes") or [],
         "version": token_type.get("version"),
         "published": token_type.get("created_at"),
@@ -433,6 +465,69 @@ def lot_document(lot: dict[str, Any], *, base_url: str, seller_url: str, winner_
     for name, value in (("startTime", lot.get("opens_at")), ("endTime", lot.get("closes_at")), ("winner", winner_url)):
         if value:
             document[name] = value
+    return document
+
+
+def offer_document(offer: dict[str, Any], *, base_url: str, licensor_url: str) -> dict[str, Any]:
+    """A contract offer made to anyone (models/operations/contracts.py `offer_views`): its type,
+    its terms, and where a user of another server accepts it (`contractEndpoint`, a signed
+    `Accept` of the offer: docs/federation-ledger.md)."""
+    object_id = object_url(base_url, "offer", offer["id"])
+    terms = {name: offer[name] for name in (
+        "price_per_type", "rate_per_unit", "fee", "period_seconds", "max_types", "max_units_per_period",
+        "expires_at", "notice_seconds", "cancel_by", "penalty", "grace_seconds",
+    )}
+    if offer.get("payment_type"):
+        terms["payment_type"] = object_url(base_url, "type", offer["payment_type"])
+    name = offer["title"] or f"Contract offer for {offer['type_symbol']}"
+    facts = [("state", offer["state"]), ("fee", offer["fee"]), ("rate per unit", offer["rate_per_unit"]),
+             ("price per type", offer["price_per_type"]), ("paid in", offer.get("payment_symbol") or "—")]
+    return {
+        "@context": _object_context(base_url),
+        "id": object_id,
+        "type": "ContractOffer",
+        "url": object_id,
+        "attributedTo": licensor_url,
+        "name": name,
+        "summary": escape(f"Terms on which others may derive types from {offer['type_symbol']}"),
+        "content": _html_list(facts),
+        "mediaType": "text/html",
+        "tokenType": object_url(base_url, "type", offer["type"]),
+        "offerState": offer["state"],
+        "terms": terms,
+        "contractEndpoint": f"{base_url}/contracts",
+        "published": offer["created_at"],
+        "to": [PUBLIC],
+    }
+
+
+def contract_document(contract: dict[str, Any], *, base_url: str, licensor_url: str, licensee_url: str) -> dict[str, Any]:
+    """A contract's public facts: its parties, type, offer and state (no money figures): what
+    whoever checks a derived type's copy needs to know that the licence holds."""
+    object_id = object_url(base_url, "contract", contract["id"])
+    summary = f"A licence to derive types from {contract['type_symbol']}, held by @{contract['licensee']}: {contract['state']}"
+    document: dict[str, Any] = {
+        "@context": _object_context(base_url),
+        "id": object_id,
+        "type": "Contract",
+        "url": object_id,
+        "attributedTo": licensor_url,
+        "licensee": licensee_url,
+        "name": f"Contract on {contract['type_symbol']}",
+        "summary": escape(summary),
+        "content": f"<p>{escape(summary)}</p>" + _html_list([("state", contract["state"]),
+                                                            ("derived types", contract["derived_types"])]),
+        "mediaType": "text/html",
+        "tokenType": object_url(base_url, "type", contract["type"]),
+        "offer": object_url(base_url, "offer", contract["offer"]),
+        "contractState": contract["state"],
+        "derivedTypes": contract["derived_types"],
+        "startTime": contract["started_at"],
+        "contractEndpoint": f"{base_url}/contracts",
+        "to": [PUBLIC],
+    }
+    if contract.get("ended_at"):
+        document["endTime"] = contract["ended_at"]
     return document
 
 

@@ -14,9 +14,11 @@ from typing import Any, Literal
 
 from models.actors import Actor
 from models.context import Context, Site
+from models.contracts import Contract
 from models.errors import NotFound
 from models.ledger import LedgerEntry
 from models.market import ESCROW_KIND, Lot, LotVisibility, lot_of_escrow
+from models.operations.contracts import contract_views, offer_views, public_offer
 from models.operations.entries import entry_views
 from models.operations.ledger import sealed_from
 from models.operations.market import lot_views
@@ -28,7 +30,7 @@ from . import documents
 
 __all__ = ["ObjectKind", "PublicObject", "read_object"]
 
-ObjectKind = Literal["token", "type", "set", "ledger", "lot"]
+ObjectKind = Literal["token", "type", "set", "ledger", "lot", "contract", "offer"]
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,27 @@ async def _lot(site: Site, public: Context, object_id: str) -> PublicObject:
     return PublicObject(document, lot.seller)
 
 
+async def _contract(site: Site, public: Context, object_id: str) -> PublicObject:
+    """A contract's public facts, attributed to (and signed by) its licensor."""
+    contract = await Contract.get_or_none(id=object_id).select_related("licensor", "licensee")
+    if contract is None:
+        raise NotFound(f"there is no contract {object_id!r}", code="contract-not-found")
+    [view] = await contract_views(public, [contract])
+    document = documents.contract_document(
+        view, base_url=site.base_url, licensor_url=actor_url(site, contract.licensor),
+        licensee_url=actor_url(site, contract.licensee),
+    )
+    return PublicObject(document, contract.licensor)
+
+
+async def _offer(site: Site, public: Context, object_id: str) -> PublicObject:
+    """An offer made to anyone (a listed one is 404 here, as for an anonymous API caller)."""
+    offer = await public_offer(public, object_id)
+    [view] = await offer_views(public, [offer])
+    licensor = await Actor.get(id=offer.licensor_id)
+    return PublicObject(documents.offer_document(view, base_url=site.base_url, licensor_url=actor_url(site, licensor)), licensor)
+
+
 async def read_object(site: Site, kind: str, object_id: str, *, reveal: bool = False) -> PublicObject:
     """The public document of one of our objects; NotFound (404) or Gone (410) as its read says.
     `reveal`: a sealed bid's hold too, for the answer to the bidder's own request."""
@@ -123,4 +146,8 @@ async def read_object(site: Site, kind: str, object_id: str, *, reveal: bool = F
         return await _entry(site, public, object_id, reveal)
     if kind == "lot":
         return await _lot(site, public, object_id)
+    if kind == "contract":
+        return await _contract(site, public, object_id)
+    if kind == "offer":
+        return await _offer(site, public, object_id)
     raise NotFound(f"there is no object kind {kind!r}", code="object-not-found")

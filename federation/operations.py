@@ -19,6 +19,7 @@ from . import (  # noqa: F401
     outbox,
     pruning,
     remote_bids,
+    remote_contracts,
     remote_gives,
     remote_trace,
     signed_objects,

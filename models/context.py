@@ -48,6 +48,13 @@ class Site:
     remote_ledger: Callable[[Context, str, Any], Awaitable[dict[str, Any]]] | None = field(
         default=None, compare=False, repr=False
     )
+    # Contracts held on another server (issue 18, item 5): a type derived from a type of that
+    # server, and each mint of it, is asked of the licensor's server in the licensee's name
+    # (federation/remote_contracts.py `use_remote_contract`, installed by the server). Called as
+    # (ctx, action, params) with action "derive" or "mint"; None: remote parents are refused.
+    remote_contracts: Callable[[Context, str, dict[str, Any]], Awaitable[dict[str, Any]]] | None = field(
+        default=None, compare=False, repr=False
+    )
 
 @dataclass
 class Context:

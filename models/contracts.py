@@ -31,7 +31,8 @@ if TYPE_CHECKING:  # relation annotations only
 
 __all__ = [
     "CancelBy", "Contract", "ContractChange", "ContractOffer", "ContractState", "ContractStep", "LinkBasis",
-    "Licensing", "MINTING", "MOVES", "OfferGroup", "OfferState", "OfferTaker", "StepKind", "StepState", "Takers",
+    "Licensing", "MINTING", "MOVES", "OfferGroup", "OfferState", "OfferTaker", "RemoteContract", "StepKind", "StepState",
+    "Takers",
 ]
 
 
@@ -217,6 +218,8 @@ class Contract(_Terms):
     )
     ended_at = fields.DatetimeField(null=True)
     version = fields.IntField(default=1)  # bumped first by every change: the row's lock
+    # a licensee of another server accepted by this signed request (its id): a repeat answers this contract
+    request_uri = fields.CharField(max_length=2048, null=True)
 
     class Meta:
         app = APP
@@ -279,3 +282,24 @@ class ContractChange(Entity):
         app = APP
         table = "contract_changes"
         indexes = (("contract_id",),)
+
+
+class RemoteContract(Entity):
+    """A contract one of our users holds on another server (the licensee's side): its URL, the
+    type it licenses there, and the contract's document as that server last answered. The
+    contract lives there; this row only says which contract covers a remote parent."""
+
+    licensee_id: str
+    licensee: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
+        f"{APP}.Actor", related_name="remote_contracts", on_delete=fields.CASCADE
+    )
+    uri = fields.CharField(max_length=2048, unique=True)
+    type_uri = fields.CharField(max_length=2048)
+    offer_uri = fields.CharField(max_length=2048, default="")
+    state = fields.CharField(max_length=12)
+    document: fields.JSONField[dict[str, object]] = fields.JSONField(default=dict)
+
+    class Meta:
+        app = APP
+        table = "remote_contracts"
+        indexes = (("licensee_id", "type_uri"),)

@@ -486,6 +486,7 @@ class ContractEvent(TypedDict):
     owed: NotRequired[str]  # what a derivation or a mint added to what is owed
     units: NotRequired[str]  # units minted of a derived type
     minted_type: NotRequired[str]  # the derived type minted
+    derived_type: NotRequired[str]  # a type derived on another server (its URL), under this contract
     entry: NotRequired[str]  # the payment's ledger entry
     reason: NotRequired[str]  # an admin's reason
     effective_at: NotRequired[str]  # a cancellation takes effect then (ISO 8601)

@@ -13,7 +13,7 @@ if TYPE_CHECKING:  # relation annotations only (the models refer to each other b
     from .actors import Actor
     from .contracts import Contract
 
-__all__ = ["TokenType", "TypeParent", "Token", "Media", "new_salts"]
+__all__ = ["TokenType", "TypeParent", "RemoteTypeParent", "Token", "Media", "new_salts"]
 
 
 def new_salts() -> dict[str, str]:
@@ -23,6 +23,7 @@ def new_salts() -> dict[str, str]:
 
 class TokenType(Entity):
     parent_links: fields.ReverseRelation[TypeParent]  # the links to its parents (TypeParent.child)
+    remote_parent_links: fields.ReverseRelation[RemoteTypeParent]  # its parents on other servers
     owner_id: str
     owner: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
         f"{APP}.Actor", related_name="token_types", on_delete=fields.RESTRICT
@@ -66,6 +67,24 @@ class TypeParent(Entity):
         app = APP
         table = "type_parents"
         unique_together = (("child", "parent"),)
+
+
+class RemoteTypeParent(Entity):
+    """A parent that lives on another server (its URL), used under a contract held there (its
+    URL): the type's document names both, so whoever checks a copy can ask that server."""
+
+    child_id: str
+    child: fields.ForeignKeyRelation[TokenType] = fields.ForeignKeyField(
+        f"{APP}.TokenType", related_name="remote_parent_links", on_delete=fields.CASCADE
+    )
+    parent_uri = fields.CharField(max_length=2048)
+    contract_uri = fields.CharField(max_length=2048)
+    position = fields.SmallIntField(default=0)  # among all the type's parents, local and remote
+
+    class Meta:
+        app = APP
+        table = "remote_type_parents"
+        indexes = (("child_id",),)
 
 
 class Token(Entity):

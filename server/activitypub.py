@@ -21,6 +21,7 @@ from federation.documents import OBJECT_PATHS, actor_url, tombstone, vocabulary_
 from federation.httpsig_core import IncomingRequest
 from federation.inbox import receive
 from federation.onward import receive_ledger_request
+from federation.remote_contracts import receive_contract_request
 from models.errors import BadInput, DomainError, Gone, TooLarge
 from models.registry import REGISTRY
 
@@ -133,6 +134,8 @@ _FACTS = {
     "TokenSet": ["totalItems", "version"],
     "LedgerEntry": ["entryKind", "amount", "tokenType", "target", "flags"],
     "Token": ["tokenType", "version", "contentHash"],
+    "Contract": ["contractState", "tokenType", "licensee", "offer", "derivedTypes", "startTime", "endTime"],
+    "ContractOffer": ["offerState", "tokenType"],
 }
 
 
@@ -247,6 +250,20 @@ async def _ledger_request(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def _contract_request(request: web.Request) -> web.StreamResponse:
+    """A remote licensee's signed request about a contract here (accept an offer, derive or mint
+    under it, pay it), answered at once with the contract (federation/remote_contracts.py)."""
+    reject_nul(request)
+    site = request.app[SITE]
+    limit = site.federation.inbox_max_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise TooLarge(f"the request is {request.content_length} bytes; the limit is {limit}")
+    status, answer = await receive_contract_request(site, await signed_request(request))
+    response = activity_response(answer, status=status)
+    response.headers["Location"] = str(answer["contract"]["id"])
+    return response
+
+
 async def _activity(request: web.Request) -> web.StreamResponse:
     reject_nul(request)
     choice = negotiate(request.headers.get("Accept"))
@@ -289,6 +306,7 @@ def add_activitypub_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/ns", _vocabulary, name="ap_vocabulary")
     router.add_post("/inbox", _inbox, name="ap_shared_inbox")
     router.add_post("/ledger", _ledger_request, name="ap_ledger_requests")
+    router.add_post("/contracts", _contract_request, name="ap_contract_requests")
     router.add_post("/actor/inbox", _inbox, name="ap_instance_inbox")
     router.add_post("/users/{username}/inbox", _inbox, name="ap_inbox")
     router.add_get("/activities/{id}", _activity, name="ap_activity")

@@ -13,6 +13,7 @@ import federation.operations  # noqa: F401  (registers every operation)
 from federation.follows import find_remote_actor
 from federation.inbox import drain as drain_inbox
 from federation.onward import ask_origin
+from federation.remote_contracts import use_remote_contract
 from federation.ssrf import check_callback_url
 from models.context import Site
 from models.login_throttle import LoginThrottle
@@ -56,6 +57,7 @@ def site_from(settings: Settings) -> Site:
         check_url_host=check_callback_url,  # DNS: a saved webhook URL must resolve to public addresses
         find_remote_actor=find_remote_actor,  # a give to user@host not seen yet looks it up
         remote_ledger=ask_origin,  # a give of units of another server's type asks that server
+        remote_contracts=use_remote_contract,  # deriving from, and minting under, a contract held on another server
     )
 
 

@@ -206,6 +206,9 @@ CONTRACTS = [
     Route("POST", f"{V1}/contracts/{{id}}/pay", "contracts.pay"),
     Route("POST", f"{V1}/contracts/{{id}}/cancel", "contracts.cancel"),
     Route("PATCH", f"{V1}/admin/contracts/{{id}}", "contracts.admin.update"),
+    Route("POST", f"{V1}/remote-contracts", "contracts.remote.accept", status=201),
+    Route("GET", f"{V1}/remote-contracts", "contracts.remote.list"),
+    Route("POST", f"{V1}/remote-contracts/pay", "contracts.remote.pay"),
     Route("POST", f"{V1}/admin/contracts/{{id}}/end", "contracts.admin.end"),
 ]
 

@@ -94,10 +94,12 @@ async def test_licensing__closed_refuses_and_open_lets_anyone_derive(api: Api) -
     assert (await mint(api, m["bob"], made.body["id"], "5")).status == 201
 
 
-async def test_licensing__a_parent_of_another_server_is_refused_as_remote(api: Api) -> None:
+async def test_licensing__a_parent_of_another_server_needs_a_contract_held_there(api: Api) -> None:
     m = await parties(api)
-    reply = await derive(api, m, parents=["https://elsewhere.example/api/v1/types/01ABC"])
-    assert_problem(reply, 422, "remote-type")
+    reply = await derive(api, m, parents=["https://elsewhere.example/types/01ABC"])
+    problem = assert_problem(reply, 403, "contract-required")
+    assert "contracts.remote.accept" in problem["detail"]
+    assert (await api.get(TYPES, params={"owner": "bob"}, expect=200)).body["items"] == []  # nothing made
 
 
 async def test_licensing__bad_policy_is_refused(api: Api) -> None:

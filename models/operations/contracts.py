@@ -56,9 +56,9 @@ from ..tokens import TokenType
 from .entries import record_entry
 from .groups import caller_role
 from .ledger import _spend, resolve_actor
-from .licensing import contract_payload, lock_contract, money_text
+from .licensing import contract_payload, count_derivation, count_units, lock_contract, money_text
 
-__all__ = ["contract_views", "offer_views", "run_step"]
+__all__ = ["accept_remote", "contract_views", "offer_views", "pay_as_licensee", "public_offer", "run_step", "use_remote"]
 
 ID = Field(min_length=1, max_length=64)
 MONEY = Field(None, min_length=1, max_length=40, description='decimal string of the payment type, e.g. "2.50"; "0" for none')
@@ -159,16 +159,10 @@ def _future(moment: datetime | None, field: str) -> datetime | None:
 # ---------------------------------------------------------------- views
 
 
-class OfferOut(Output):
-    id: str
-    type: str
-    type_symbol: str
-    licensor: str = Field(description="handle")
-    title: str
-    state: Literal["open", "withdrawn"]
-    takers: Literal["anyone", "listed"]
-    listed: list[str] | None = Field(description="handles; shown to the licensor only")
-    groups: list[str] | None = Field(description="ids of the groups listed; shown to the licensor only")
+class TermsOut(Output):
+    """The terms an offer publishes and a contract copies (`_terms_view`); money in decimal
+    strings of the payment type."""
+
     payment_type: str | None
     payment_symbol: str | None
     price_per_type: str
@@ -182,6 +176,18 @@ class OfferOut(Output):
     cancel_by: Literal["licensee", "licensor", "either"]
     penalty: str
     grace_seconds: int
+
+
+class OfferOut(TermsOut):
+    id: str
+    type: str
+    type_symbol: str
+    licensor: str = Field(description="handle")
+    title: str
+    state: Literal["open", "withdrawn"]
+    takers: Literal["anyone", "listed"]
+    listed: list[str] | None = Field(description="handles; shown to the licensor only")
+    groups: list[str] | None = Field(description="ids of the groups listed; shown to the licensor only")
     created_at: Timestamp
 
 
@@ -211,7 +217,7 @@ class ContractEventOut(Output):
     payload: dict[str, Any]
 
 
-class ContractOut(Output):
+class ContractOut(TermsOut):
     id: str
     offer: str
     type: str
@@ -219,19 +225,6 @@ class ContractOut(Output):
     licensor: str = Field(description="handle")
     licensee: str = Field(description="handle")
     state: Literal["active", "in_arrears", "suspended", "ended", "cancelled"]
-    payment_type: str | None
-    payment_symbol: str | None
-    price_per_type: str
-    rate_per_unit: str
-    fee: str
-    period_seconds: int
-    max_types: int | None
-    max_units_per_period: int | None
-    expires_at: Timestamp
-    notice_seconds: int
-    cancel_by: Literal["licensee", "licensor", "either"]
-    penalty: str
-    grace_seconds: int
     started_at: Timestamp
     owed: str = Field(description="rates and type prices to be taken with the next payment")
     arrears: str = Field(description="missed payments and penalties")
@@ -418,6 +411,11 @@ async def _taker(offer: ContractOffer, actor_id: str | None) -> bool:
     ).exists()
 
 
+async def public_offer(ctx: Context, offer_id: str) -> ContractOffer:
+    """An offer as the caller may see it (its document, for anyone: an offer to anyone); 404 otherwise."""
+    return await _visible_offer(ctx, offer_id)
+
+
 async def _visible_offer(ctx: Context, offer_id: str) -> ContractOffer:
     offer = await ContractOffer.get_or_none(id=offer_id)
     me = ctx.actor.id if ctx.actor is not None else None
@@ -491,8 +489,21 @@ async def _step(contract: Contract, kind: StepKind, due_at: datetime) -> None:
 @REGISTRY.operation("contracts.accept", AcceptInput, output=ContractDetailOut)
 async def accept_offer(ctx: Context, params: AcceptInput) -> dict[str, Any]:
     """Accept an offer: a contract on its terms starts now; the first payment falls due after one period."""
+    return await _detail(ctx, await _accept(ctx, params.offer))
+
+
+async def accept_remote(ctx: Context, offer_id: str, request_uri: str) -> tuple[Contract, bool]:
+    """A licensee of another server accepts (`ctx.actor`: its actor, whose signed request this
+    is): (the contract, made now). A repeat of the same request answers the contract it made."""
+    made = await Contract.get_or_none(request_uri=request_uri, licensee_id=ctx.require_actor().id)
+    if made is not None:
+        return made, False
+    return await _accept(ctx, offer_id, request_uri), True
+
+
+async def _accept(ctx: Context, offer_id: str, request_uri: str | None = None) -> Contract:
     licensee = ctx.require_actor()
-    offer = await _visible_offer(ctx, params.offer)
+    offer = await _visible_offer(ctx, offer_id)
     if offer.licensor_id == licensee.id:
         raise Unprocessable("you own this type: you may derive from it without a contract", code="own-type")
     if offer.state != OfferState.OPEN.value:
@@ -505,13 +516,25 @@ async def accept_offer(ctx: Context, params: AcceptInput) -> dict[str, Any]:
     now = _now()
     contract = await Contract.create(
         offer_id=offer.id, type_id=offer.type_id, licensor_id=offer.licensor_id, licensee_id=licensee.id,
-        started_at=now, **_terms_of(offer),
+        started_at=now, request_uri=request_uri, **_terms_of(offer),
     )
     await _step(contract, StepKind.PAYMENT, now + timedelta(seconds=contract.period_seconds))
     if contract.expires_at is not None:
         await _step(contract, StepKind.EXPIRY, contract.expires_at)
     await ctx.emit("contract.accepted", "contract", contract.id, contract_payload(contract))
-    return await _detail(ctx, contract)
+    return contract
+
+
+async def use_remote(ctx: Context, contract_id: str, action: str, derived: str, units: Decimal) -> Contract:
+    """The licensee's server (its signed request) derives a type (`derive`) or mints `units`
+    of one (`mint`) under a contract here: counted and checked as a local use is. 404 for
+    anyone but the licensee (the contract is not theirs to see)."""
+    contract = await Contract.get_or_none(id=contract_id)
+    if contract is None or contract.licensee_id != ctx.require_actor().id:
+        raise NotFound(f"there is no contract {contract_id!r} that you hold", code="contract-not-found")
+    if action == "derive":
+        return await count_derivation(ctx, contract.id, derived)
+    return await count_units(ctx, contract.id, units, derived)
 
 
 async def _party_contract(ctx: Context, contract_id: str) -> Contract:
@@ -617,7 +640,14 @@ async def _settle(ctx: Context, contract: Contract, amount: int, description: st
 @REGISTRY.operation("contracts.pay", ContractIdInput, output=ContractDetailOut)
 async def pay_contract(ctx: Context, params: ContractIdInput) -> dict[str, Any]:
     """Pay the arrears and what is owed now (licensee): a suspended contract is active again."""
-    contract = await _party_contract(ctx, params.id)
+    _, contract = await pay_as_licensee(ctx, params.id)
+    return await _detail(ctx, contract)
+
+
+async def pay_as_licensee(ctx: Context, contract_id: str) -> tuple[str | None, Contract]:
+    """The licensee pays what is due (a licensee of another server: by its signed request,
+    from the units it holds here); (the payment's ledger entry, the contract after)."""
+    contract = await _party_contract(ctx, contract_id)
     if contract.licensee_id != ctx.require_actor().id:
         raise Forbidden("only the licensee pays a contract", code="not-licensee")
     locked = await lock_contract(contract.id, LIVE)
@@ -626,8 +656,8 @@ async def pay_contract(ctx: Context, params: ContractIdInput) -> dict[str, Any]:
     due = locked.arrears + locked.owed
     if due == 0:
         raise Conflict("nothing is due on this contract", code="nothing-due")
-    await _settle(ctx, locked, due, f"contract {locked.id}: arrears and what is owed")
-    return await _detail(ctx, await Contract.get(id=contract.id))
+    entry, _ = await _settle(ctx, locked, due, f"contract {locked.id}: arrears and what is owed")
+    return entry, await Contract.get(id=contract.id)
 
 
 @REGISTRY.operation("contracts.cancel", ContractIdInput, output=ContractDetailOut)

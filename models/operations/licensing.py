@@ -9,6 +9,11 @@ locks a lot), so racing derivations or mints cannot pass a limit together.
 Money owed (a type's price, per-unit rates) is recorded on the contract as `owed` and taken
 with the next periodic payment (models/operations/contracts.py): deriving and minting never
 move units themselves, so they cannot fail on the licensee's balance.
+
+A parent of another server (named by its URL) is used under a contract held there (issue 18,
+item 5): `license_remote_parents` and `charge_mint` ask that server through the hook the
+server installs (Site.remote_contracts, federation/remote_contracts.py), which counts the
+derivation or the units there with `count_derivation` / `count_units`, as for a local one.
 """
 
 from __future__ import annotations
@@ -27,9 +32,12 @@ from ..base import column
 from ..context import Context
 from ..contracts import MINTING, Contract, ContractState, Licensing, LinkBasis
 from ..errors import Forbidden, NotFound, Unprocessable
-from ..tokens import TokenType, TypeParent
+from ..tokens import RemoteTypeParent, TokenType, TypeParent
 
-__all__ = ["Link", "charge_mint", "contract_payload", "license_parents", "lock_contract", "money_text", "refuse_remote_parents", "units_of"]
+__all__ = [
+    "Link", "charge_mint", "contract_payload", "count_derivation", "count_units", "license_parents",
+    "license_remote_parents", "lock_contract", "money_text", "refuse_remote_parents", "remote_parent_urls", "units_of",
+]
 
 
 @dataclass(frozen=True)
@@ -99,22 +107,24 @@ async def _usable_contract(licensee: Actor, parent: TokenType) -> Contract:
     )
 
 
-def refuse_remote_parents(parent_ids: list[str]) -> None:
-    """Another server's type (named by its URL) cannot be licensed here yet: 422 remote-type."""
-    remote = [pid for pid in parent_ids if pid.startswith(("https://", "http://"))]
+def remote_parent_urls(parent_ids: list[str]) -> list[str]:
+    """The parents named by URL: types of another server."""
+    return [pid for pid in parent_ids if pid.startswith(("https://", "http://"))]
+
+
+def refuse_remote_parents(parent_ids: list[str], why: str = "contracts across servers are not supported here") -> None:
+    """A parent of another server where it cannot be licensed: 422 remote-type."""
+    remote = remote_parent_urls(parent_ids)
     if remote:
-        raise Unprocessable(
-            f"parent {remote[0]!r} is a type of another server; contracts across servers are not supported yet",
-            code="remote-type",
-        )
+        raise Unprocessable(f"parent {remote[0]!r} is a type of another server; {why}", code="remote-type")
 
 
 async def license_parents(ctx: Context, owner: Actor, parent_ids: list[str]) -> dict[str, Link]:
     """Each new parent's basis; counts a derivation (and its price) on the contract used.
 
-    The owner of a parent may always derive from it. Another server's type (a URL) cannot be
-    licensed here yet: 422 remote-type. `closed`: 403 licensing-closed; `contract` without a
-    usable contract: 403 contract-required (or contract-suspended)."""
+    The owner of a parent may always derive from it. Another server's type (a URL) is licensed
+    by `license_remote_parents`, not here: 422 remote-type. `closed`: 403 licensing-closed;
+    `contract` without a usable contract: 403 contract-required (or contract-suspended)."""
     refuse_remote_parents(parent_ids)
     parents = {row.id: row for row in await TokenType.filter(id__in=parent_ids, is_deleted=False)}
     links: dict[str, Link] = {}
@@ -135,9 +145,18 @@ async def license_parents(ctx: Context, owner: Actor, parent_ids: list[str]) -> 
 
 async def _derive_under(ctx: Context, owner: Actor, parent: TokenType) -> str:
     found = await _usable_contract(owner, parent)
-    contract = await lock_contract(found.id, MINTING)
+    return (await count_derivation(ctx, found.id)).id
+
+
+async def count_derivation(ctx: Context, contract_id: str, derived: str | None = None) -> Contract:
+    """Count one derived type on a contract that may derive (its type limit, its price owed);
+    `derived`: the derived type's URL when it lives on the licensee's server."""
+    contract = await lock_contract(contract_id, MINTING)
     if contract is None:
-        raise Forbidden(f"contract {found.id} changed meanwhile; try again", code="contract-required")
+        current = await Contract.get(id=contract_id)
+        if current.state == ContractState.SUSPENDED.value:
+            raise _refuse_state(current)
+        raise Forbidden(f"contract {contract_id} has {current.state}", code="contract-ended")
     if contract.max_types is not None and contract.derived_types >= contract.max_types:
         raise Unprocessable(
             f"contract {contract.id} covers at most {contract.max_types} derived type(s), all used",
@@ -146,40 +165,72 @@ async def _derive_under(ctx: Context, owner: Actor, parent: TokenType) -> str:
     await Contract.filter(id=contract.id).update(
         derived_types=contract.derived_types + 1, owed=contract.owed + contract.price_per_type, updated_at=_now(),
     )
+    extra = {"derived_type": derived} if derived else {}
     await ctx.emit("contract.derived", "contract", contract.id, contract_payload(
-        contract, owed=await money_text(contract, contract.price_per_type),
+        contract, owed=await money_text(contract, contract.price_per_type), **extra,
     ))
-    return contract.id
+    return await Contract.get(id=contract.id)
+
+
+async def count_units(ctx: Context, contract_id: str, units: Decimal, minted_type: str) -> Contract:
+    """Count `units` minted of a type derived under the contract: it must allow minting (403
+    contract-suspended / contract-ended) and have room in this period's unit limit (422
+    contract-unit-limit); the per-unit rate is added to what is owed."""
+    contract = await lock_contract(contract_id)
+    assert contract is not None  # a link's contract is never deleted (RESTRICT)
+    if contract.state not in MINTING:
+        raise _refuse_state(contract)
+    counted = Decimal(contract.period_units)  # reset by each period's payment step
+    if contract.max_units_per_period is not None and counted + units > contract.max_units_per_period:
+        left = max(Decimal(0), contract.max_units_per_period - counted)
+        raise Unprocessable(
+            f"contract {contract.id} allows {contract.max_units_per_period} unit(s) of derived types per period;"
+            f" {left.normalize():f} left in this one",
+            code="contract-unit-limit",
+        )
+    rate = math.ceil(Decimal(contract.rate_per_unit) * units)
+    await Contract.filter(id=contract.id).update(period_units=counted + units, owed=contract.owed + rate, updated_at=_now())
+    if rate:
+        await ctx.emit("contract.owed", "contract", contract.id, contract_payload(
+            contract, owed=await money_text(contract, rate), units=f"{units.normalize():f}", minted_type=minted_type,
+        ))
+    return await Contract.get(id=contract.id)
+
+
+async def license_remote_parents(ctx: Context, owner: Actor, child: TokenType, remote: list[tuple[int, str]]) -> None:
+    """Link a new type to its parents of other servers, (position, URL) each: the owner's
+    contract there is asked to count the derivation (Site.remote_contracts), and the link
+    records that contract's URL. Without the hook: 422 remote-type."""
+    if not remote:
+        return
+    hook = ctx.site.remote_contracts
+    if hook is None:
+        refuse_remote_parents([uri for _, uri in remote])
+    assert hook is not None
+    for position, parent_uri in remote:
+        answer = await hook(ctx, "derive", {"licensee": owner, "parent": parent_uri, "child": child})
+        await RemoteTypeParent.create(child=child, parent_uri=parent_uri, contract_uri=answer["contract"], position=position)
 
 
 async def charge_mint(ctx: Context, token_type: TokenType, amount: int) -> None:
     """Before `amount` (minor units) of a derived type is minted: each contract it was derived
-    under must allow minting (403 contract-suspended / contract-ended) and have room in this
-    period's unit limit (422 contract-unit-limit); the per-unit rate is added to what is owed."""
+    under must allow minting and have room (count_units); the per-unit rate is added to what
+    is owed. A contract on another server is asked there, in the type owner's name."""
     links = TypeParent.filter(child_id=token_type.id, basis=LinkBasis.CONTRACT.value).order_by("position")
     contract_ids = [cid for cid in await column(links.values_list("contract_id", flat=True), str) if cid]
-    if not contract_ids:
+    remote = await RemoteTypeParent.filter(child_id=token_type.id).order_by("position", "id")
+    if not contract_ids and not remote:
         return
     units = units_of(amount, token_type)
-    now = _now()
     for contract_id in contract_ids:
-        contract = await lock_contract(contract_id)
-        assert contract is not None  # a link's contract is never deleted (RESTRICT)
-        if contract.state not in MINTING:
-            raise _refuse_state(contract)
-        counted = Decimal(contract.period_units)  # reset by each period's payment step
-        if contract.max_units_per_period is not None and counted + units > contract.max_units_per_period:
-            left = max(Decimal(0), contract.max_units_per_period - counted)
+        await count_units(ctx, contract_id, units, token_type.id)
+    if remote:
+        hook = ctx.site.remote_contracts
+        if hook is None:
             raise Unprocessable(
-                f"contract {contract.id} allows {contract.max_units_per_period} unit(s) of derived types per period;"
-                f" {left.normalize():f} left in this one",
-                code="contract-unit-limit",
+                f"type {token_type.id} is derived under a contract of another server, which cannot be asked from here",
+                code="remote-type",
             )
-        rate = math.ceil(Decimal(contract.rate_per_unit) * units)
-        await Contract.filter(id=contract.id).update(
-            period_units=counted + units, owed=contract.owed + rate, updated_at=now,
-        )
-        if rate:
-            await ctx.emit("contract.owed", "contract", contract.id, contract_payload(
-                contract, owed=await money_text(contract, rate), units=f"{units.normalize():f}", minted_type=token_type.id,
-            ))
+        licensee = await Actor.get(id=token_type.owner_id)
+        for link in remote:
+            await hook(ctx, "mint", {"licensee": licensee, "contract": link.contract_uri, "child": token_type, "units": units})

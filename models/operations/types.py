@@ -29,9 +29,9 @@ from ..outputs import ActorOut, Output, Paged, Timestamp
 from ..paging import ListInput, paginate
 from ..patterns import OutOfTime, run_bounded
 from ..registry import REGISTRY, Access
-from ..tokens import Token, TokenType, TypeParent
+from ..tokens import RemoteTypeParent, Token, TokenType, TypeParent
 from ..views import actor_view
-from .licensing import license_parents, refuse_remote_parents
+from .licensing import license_parents, license_remote_parents, refuse_remote_parents, remote_parent_urls
 
 __all__ = [
     "TypeSchema",
@@ -87,7 +87,7 @@ async def get_type(type_id: str) -> TokenType:
     token_type = await TokenType.get_or_none(id=type_id, is_deleted=False).select_related("owner")
     if token_type is None:
         raise NotFound(f"there is no token type with id {type_id!r}", code="type-not-found")
-    await token_type.fetch_related("parent_links")
+    await token_type.fetch_related("parent_links", "remote_parent_links")
     return token_type
 
 
@@ -98,6 +98,21 @@ def _parent_links(token_type: TokenType) -> list[TypeParent]:
 
 def _parent_ids(token_type: TokenType) -> list[str]:
     return [link.parent_id for link in _parent_links(token_type)]
+
+
+def _remote_links(token_type: TokenType) -> list[RemoteTypeParent]:
+    links = token_type.remote_parent_links.related_objects if token_type.remote_parent_links._fetched else []
+    return sorted(links, key=lambda link: (link.position, link.id))
+
+
+def _link_views(token_type: TokenType) -> list[dict[str, Any]]:
+    """Every parent link in the order the parents were given: a parent of another server is
+    its URL, under the contract (its URL) held there."""
+    local: list[tuple[int, dict[str, Any]]] = [(link.position, {"parent": link.parent_id, "basis": link.basis, "contract": link.contract_id})
+             for link in _parent_links(token_type)]
+    remote: list[tuple[int, dict[str, Any]]] = [(link.position, {"parent": link.parent_uri, "basis": "contract", "contract": link.contract_uri})
+              for link in _remote_links(token_type)]
+    return [view for _, view in sorted(local + remote, key=lambda pair: pair[0])]
 
 
 class AttributeDefOut(Output):
@@ -121,7 +136,7 @@ class ParentLinkOut(Output):
         description="why the type may use this parent: same owner, the parent was open, a contract, or"
         " grandfathered (made before licensing existed)"
     )
-    contract: str | None = Field(description="the contract it was derived under")
+    contract: str | None = Field(description="the contract it was derived under (its URL when it lives on another server)")
 
 
 class TypeOut(Output):
@@ -159,6 +174,7 @@ def type_view(token_type: TokenType, site: Site) -> dict[str, Any]:
     owner = token_type.owner
     owner_id = token_type.owner_id
     limit = token_type.supply_limit
+    links = _link_views(token_type)
     return {
         "id": token_type.id,
         "name": token_type.name,
@@ -169,10 +185,8 @@ def type_view(token_type: TokenType, site: Site) -> dict[str, Any]:
         "supply_limit": None if limit is None else to_decimal_string(limit, decimals),
         "minted": to_decimal_string(token_type.minted, decimals),
         "owner": actor_view(owner, site) if isinstance(owner, Actor) else {"id": owner_id},
-        "parents": _parent_ids(token_type),
-        "parent_links": [
-            {"parent": link.parent_id, "basis": link.basis, "contract": link.contract_id} for link in _parent_links(token_type)
-        ],
+        "parents": [link["parent"] for link in links],
+        "parent_links": links,
         "licensing": token_type.licensing,
         "attributes": [definition.as_json() for definition in definitions_of(token_type)],
         "version": token_type.version,
@@ -401,11 +415,12 @@ async def _view(token_type: TokenType, ctx: Context) -> dict[str, Any]:
 async def create_type(ctx: Context, params: TypeCreateInput) -> dict[str, Any]:
     """Create a token type owned by the caller."""
     actor = ctx.require_actor()
-    refuse_remote_parents(params.parents)
+    remote = remote_parent_urls(params.parents)
+    local = [pid for pid in params.parents if pid not in remote]
     own = _merge_scripts(params.attributes, [])
-    await _checked_schema(ctx, own, params.parents, None)
+    await _checked_schema(ctx, own, local, None)
     limit = _supply(params.supply_limit, params.smallest_unit, 0)
-    links = await license_parents(ctx, actor, params.parents)
+    links = await license_parents(ctx, actor, local)
     token_type = await TokenType.create(
         owner=actor,
         name=params.name,
@@ -418,10 +433,14 @@ async def create_type(ctx: Context, params: TypeCreateInput) -> dict[str, Any]:
         licensing=params.licensing.value,
     )
     for position, parent_id in enumerate(params.parents):
+        if parent_id in remote:
+            continue
         link = links[parent_id]
         await TypeParent.create(
             child=token_type, parent_id=parent_id, position=position, basis=link.basis, contract_id=link.contract_id,
         )
+    # a parent of another server: asked there under the owner's contract (its attributes are not inherited)
+    await license_remote_parents(ctx, actor, token_type, [(params.parents.index(uri), uri) for uri in remote])
     await ctx.emit("type.created", "type", token_type.id, {"name": token_type.name, "symbol": token_type.symbol})
     return await _view(await get_type(token_type.id), ctx)
 
@@ -438,7 +457,7 @@ async def list_types(ctx: Context, params: TypeListInput) -> Any:
     query = TokenType.filter(is_deleted=False)
     if params.owner:
         query = query.filter(**owner_filter(params.owner, ctx.site.domain))
-    page = await paginate(query.select_related("owner").prefetch_related("parent_links"), params)
+    page = await paginate(query.select_related("owner").prefetch_related("parent_links", "remote_parent_links"), params)
     return page.map(lambda row: type_view(row, ctx.site))
 
 
@@ -457,8 +476,13 @@ def _not_null(params: TypeUpdateInput) -> None:
 async def update_type(ctx: Context, params: TypeUpdateInput) -> dict[str, Any]:
     """Change a type (owner only). fungible and smallest_unit are fixed once units exist."""
     _not_null(params)
-    refuse_remote_parents(params.parents or [])
     token_type = await get_type(params.id)
+    kept_remote = [link.parent_uri for link in _remote_links(token_type)]
+    if params.parents is not None and remote_parent_urls(params.parents) != kept_remote:
+        refuse_remote_parents([uri for uri in remote_parent_urls(params.parents) if uri not in kept_remote] or kept_remote,
+                              "a parent of another server is named when the type is created, and is kept")
+    if params.parents is not None:
+        params.parents = [pid for pid in params.parents if pid not in kept_remote]
     require_type_owner(ctx, token_type)
     ctx.check_version(token_type.version, "token type")
     given = params.model_fields_set - {"id"}

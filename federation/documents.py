@@ -523,6 +523,7 @@ def contract_document(contract: dict[str, Any], *, base_url: str, licensor_url: 
         "contractState": contract["state"],
         "derivedTypes": contract["derived_types"],
         "startTime": contract["started_at"],
+        "published": contract["started_at"],
         "contractEndpoint": f"{base_url}/contracts",
         "to": [PUBLIC],
     }

@@ -533,6 +533,9 @@ async def use_remote(ctx: Context, contract_id: str, action: str, derived: str, 
     if contract is None or contract.licensee_id != ctx.require_actor().id:
         raise NotFound(f"there is no contract {contract_id!r} that you hold", code="contract-not-found")
     if action == "derive":
+        licensed = await TokenType.get(id=contract.type_id)
+        if licensed.licensing == Licensing.CLOSED.value:  # as a local derivation is refused
+            raise Forbidden(f"the owner of type {licensed.id} does not let others derive from it", code="licensing-closed")
         return await count_derivation(ctx, contract.id, derived)
     return await count_units(ctx, contract.id, units, derived)
 

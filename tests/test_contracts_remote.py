@@ -204,3 +204,8 @@ async def test_licensee_operations__bad_input_is_refused(fed_api: Api, remote: R
     made = await fed_api.post("/api/v1/types", {"name": "Kid", "symbol": "KID", "fungible": True, "smallest_unit": 0,
                                                  "parents": [f"{remote.base}/types/base"]}, token=dave)
     assert_problem(made, 403, "contract-required")
+    # a parent of another server is named when a type is created, not added later
+    kid = (await fed_api.post("/api/v1/types", {"name": "Kid", "symbol": "KID", "fungible": True, "smallest_unit": 0},
+                              token=dave, expect=201)).body["id"]
+    added = await fed_api.patch(f"/api/v1/types/{kid}", {"parents": [f"{remote.base}/types/base"]}, token=dave)
+    assert_problem(added, 422, "remote-type")

@@ -46,7 +46,7 @@ class Migration(migrations.Migration):
                 ('state', fields.CharField(max_length=12)),
                 ('document', fields.JSONField(default=dict, encoder=JSON_DUMPS, decoder=loads)),
             ],
-            options={'table': 'remote_contracts', 'app': 'tallystick', 'indexes': [Index(fields=['licensee_id', 'type_uri'])], 'pk_attr': 'id'},
+            options={'table': 'remote_contracts', 'app': 'tallystick', 'indexes': [Index(fields=['licensee_id', 'type_uri'])], 'pk_attr': 'id', 'table_description': "A contract one of our users holds on another server (the licensee's side): its URL, the"},
             bases=['Entity'],
         ),
         ops.CreateModel(
@@ -58,7 +58,7 @@ class Migration(migrations.Migration):
                 ('contract_uri', fields.CharField(max_length=2048)),
                 ('position', fields.SmallIntField(default=0)),
             ],
-            options={'table': 'remote_type_parents', 'app': 'tallystick', 'indexes': [Index(fields=['child_id'])], 'pk_attr': 'id'},
+            options={'table': 'remote_type_parents', 'app': 'tallystick', 'indexes': [Index(fields=['child_id'])], 'pk_attr': 'id', 'table_description': 'A parent that lives on another server (its URL), used under a contract held there (its'},
             bases=['Entity'],
         ),
     ]

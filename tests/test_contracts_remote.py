@@ -14,6 +14,7 @@ import orjson
 
 from federation.signed_objects import verify_remote_object
 from models.contracts import Contract
+from models.tokens import RemoteTypeParent
 
 from .conftest import Api, Reply, assert_problem
 from .fedhelpers import OTHER_KEY, FakeActor, Remote, fed_api, remote, signed_post, site_of  # noqa: F401
@@ -209,3 +210,16 @@ async def test_licensee_operations__bad_input_is_refused(fed_api: Api, remote: R
                               token=dave, expect=201)).body["id"]
     added = await fed_api.patch(f"/api/v1/types/{kid}", {"parents": [f"{remote.base}/types/base"]}, token=dave)
     assert_problem(added, 422, "remote-type")
+
+
+async def test_derived_type__page_and_document_name_the_parent_and_contract_elsewhere(fed_api: Api, remote: Remote) -> None:
+    dave = await fed_api.user("dave")
+    kid = (await fed_api.post("/api/v1/types", {"name": "Kid", "symbol": "KID", "fungible": True, "smallest_unit": 0},
+                              token=dave, expect=201)).body["id"]
+    parent, contract = f"{remote.base}/types/base", f"{remote.base}/contracts/c1"
+    await RemoteTypeParent.create(child_id=kid, parent_uri=parent, contract_uri=contract)  # as a derivation there leaves it
+    page = await fed_api.get(f"/app/types/{kid}", expect=200)
+    assert f'<a href="{parent}">' in page.text and f'<a href="{contract}">' in page.text and "another server" in page.text
+    document = orjson.loads((await fed_api.get(f"/types/{kid}", headers=AP, expect=200)).text)
+    assert document["parentTypes"] == [parent]
+    assert document["parentContracts"] == [{"parent": parent, "contract": contract}]

@@ -18,6 +18,7 @@ from models.tokens import RemoteTypeParent
 
 from .conftest import Api, Reply, assert_problem
 from .fedhelpers import OTHER_KEY, FakeActor, Remote, fed_api, remote, signed_post, site_of  # noqa: F401
+from .test_contracts import at, run_at
 from .test_ledger import minted, new_type
 
 OFFERS, CONTRACTS = "/api/v1/contracts/offers", "/api/v1/contracts"
@@ -223,3 +224,18 @@ async def test_derived_type__page_and_document_name_the_parent_and_contract_else
     document = orjson.loads((await fed_api.get(f"/types/{kid}", headers=AP, expect=200)).text)
     assert document["parentTypes"] == [parent]
     assert document["parentContracts"] == [{"parent": parent, "contract": contract}]
+
+
+async def test_remote_licensee__the_periodic_payment_is_taken_from_the_units_held_here(fed_api: Api, remote: Remote) -> None:
+    a = await _licensor(fed_api, remote)
+    contract = await a.accepted()
+    assert (await a.send(a.use(contract, "mint", "3"))).status == 200
+    seen = await a.contract(contract)
+    assert await run_at(fed_api, at(seen["started_at"], 30)) >= 1  # one period (30 days by default) later
+    seen = await a.contract(contract)
+    [payment] = [step for step in seen["steps"] if step["kind"] == "payment" and step["state"] == "done"]
+    assert (payment["outcome"], payment["amount"], seen["paid"], seen["state"]) == ("paid", "8", "8", "active")
+    held = await fed_api.get("/api/v1/ledger/balance", params={"type": a.coin, "owner": a.dave.handle}, expect=200)
+    assert held.body["balance"] == "12"
+    entry = await fed_api.get(f"/ledger/{payment['entry']}", headers=AP, expect=200)
+    assert orjson.loads(entry.text)["attributedTo"] == a.dave.uri  # published to dave's server, which debits him

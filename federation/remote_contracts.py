@@ -68,6 +68,12 @@ class OriginUnreachable(DomainError):
     status, code, title = 503, "origin-unreachable", "The licensor's server did not answer"
 
 
+class OriginAnswer(DomainError):
+    """The licensor's server answered, but not with the contract asked about."""
+
+    status, code, title = 502, "origin-bad-answer", "The licensor's server answered something else"
+
+
 def _endpoint(url: str) -> str:
     """Where the server of `url` takes contract requests."""
     scheme, _, rest = url.partition("://")
@@ -141,12 +147,12 @@ def _contract_of(answer: Mapping[str, Any], licensee_url: str, *, uri: str | Non
     our licensee (and the one asked about)."""
     contract = answer.get("contract")
     if not isinstance(contract, Mapping) or type_of(contract) != "Contract":
-        raise OriginUnreachable("the licensor's server answered without a contract")
+        raise OriginAnswer("the licensor's server answered without a contract")
     contract_id = str(as_id(contract) or "")
     if (uri is not None and contract_id != uri) or as_id(contract.get("licensee")) != licensee_url:
-        raise OriginUnreachable("the licensor's server answered with another contract than the one asked for")
+        raise OriginAnswer("the licensor's server answered with another contract than the one asked for")
     if domain_of(str(as_id(contract.get("tokenType")) or "")) != domain_of(contract_id):
-        raise OriginUnreachable("the contract is for a type of another server than its own")
+        raise OriginAnswer("the contract is for a type of another server than its own")
     return dict(contract)
 
 
@@ -181,7 +187,7 @@ async def accept_remote_offer(ctx: Context, params: RemoteAcceptInput) -> dict[s
     answer = await _ask(ctx, licensee, params.offer, {"type": "Accept", "object": params.offer})
     contract = _contract_of(answer, local_actor_url(ctx.site.base_url, licensee))
     if as_id(contract.get("offer")) != params.offer:
-        raise OriginUnreachable("the licensor's server answered with a contract on another offer")
+        raise OriginAnswer("the licensor's server answered with a contract on another offer")
     async with in_transaction():
         row = await _record(licensee, contract)
     ctx.extra["status"] = 201

@@ -51,6 +51,7 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/app/contracts/{id}/terms", contracts.admin_change)
     router.add_get("/app/tokens/{id}", tokens.token_page, name="page_token")
     router.add_get("/app/entries/{id}", tokens.entry_page, name="page_entry")
+    router.add_post("/app/entries/{id}/flags", tokens.flag_entry)
     router.add_get("/app/ledger", tokens.ledger_page, name="page_ledger")
     router.add_get("/app/holdings", holdings.holding_page, name="page_holding")
     router.add_post("/app/holdings/{action:give|burn}", holdings.holding_action)

@@ -53,7 +53,7 @@ NO_PAGE_YET = {
     "admin.federation.actor_blocks", "admin.federation.block_actor", "admin.federation.deliveries",
     "admin.federation.unblock_actor", "admin.jobs.set_state", "admin.users.create", "admin.users.delete",
     "agents.grants.create", "agents.grants.delete", "agents.grants.list", "agents.reports.approve",
-    "agents.reports.list", "agents.reports.reject", "contracts.offers.get", "contracts.offers.withdraw",
+    "agents.reports.list", "agents.reports.reject",
     "exports.create", "federation.backfills", "federation.inbox", "federation.settings", "groups.add_member",
     "groups.create", "groups.delete", "groups.get", "groups.list", "groups.remove_member", "groups.update",
     "imports.create", "imports.get", "imports.list", "jobs.cancel", "jobs.delete", "jobs.get", "jobs.redeliver",

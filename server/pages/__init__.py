@@ -44,6 +44,8 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/app/types/{id}/tokens", tokens.create_token)
     router.add_post("/app/types/{id}/licensing", contracts.set_licensing)
     router.add_post("/app/types/{id}/offers", contracts.make_offer)
+    router.add_get("/app/offers/{id}", contracts.offer_page, name="page_offer")
+    router.add_post("/app/offers/{id}/withdraw", contracts.withdraw_offer)
     router.add_get("/app/contracts", contracts.my_contracts_page, name="page_contracts")
     router.add_post("/app/contracts", contracts.accept)
     router.add_get("/app/contracts/{id}", contracts.contract_page, name="page_contract")

@@ -61,7 +61,7 @@ NO_PAGE_YET = {
     "market.remote_bids.get",
     "organizations.create", "organizations.members.add", "organizations.members.remove",
     "organizations.members.role", "organizations.proposals.create", "organizations.shares.issue",
-    "pools.reservations.list", "sets.delete", "sets.remove_token", "sets.search", "sets.update", "tokens.delete",
+    "sets.delete", "sets.remove_token", "sets.search", "sets.update", "tokens.delete",
     "tokens.update", "types.delete", "users.me.delete", "watchers.get", "webhooks.create", "webhooks.delete",
     "webhooks.deliveries", "webhooks.get", "webhooks.list", "webhooks.secret.get", "webhooks.secret.rotate",
     "webhooks.update",

@@ -93,6 +93,7 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/app/pools/reservations", pools.my_reservations_page, name="page_pool_reservations")
     router.add_get("/app/pools/{id}", pools.pool_page, name="page_pool")
     router.add_post("/app/pools/{id}/{action:batches|reserve|subpools}", pools.act)
+    router.add_get("/app/pools/{id}/reservations", pools.pool_reservations_page, name="page_pool_reservation_list")
     router.add_post("/app/pools/{id}/reservations/{reservation}/{action:claim|cancel}", pools.act)
     router.add_get("/trends", trends.trends_page, name="page_trends")
     router.add_get("/trends/{type}", trends.trend_page, name="page_trend")

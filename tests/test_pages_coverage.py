@@ -57,7 +57,7 @@ NO_PAGE_YET = {
     "exports.create", "federation.backfills", "federation.inbox", "federation.settings", "groups.add_member",
     "groups.create", "groups.delete", "groups.get", "groups.list", "groups.remove_member", "groups.update",
     "imports.create", "imports.get", "imports.list", "jobs.cancel", "jobs.delete", "jobs.get", "jobs.redeliver",
-    "media.upload", "ledger.remote_gives.get", "market.lots.update",
+    "media.upload", "ledger.remote_gives.get",
     "market.remote_bids.get",
     "organizations.create", "organizations.members.add", "organizations.members.remove",
     "organizations.members.role", "organizations.proposals.create", "organizations.shares.issue",

@@ -79,6 +79,7 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/app/market/lots/{id}/bid", market.bid)
     router.add_post("/app/market/lots/{id}/offer", market.offer)
     router.add_post("/app/market/lots/{id}/award", market.award)
+    router.add_post("/app/market/lots/{id}/edit", market.edit)
     router.add_post("/app/market/lots/{id}/withdraw", market.withdraw)
     router.add_post("/app/market/lots/{id}/relist", market.relist)
     router.add_post("/app/market/lots/{id}/offers/{offer}/withdraw", market.withdraw_offer)

@@ -41,11 +41,15 @@ API_ONLY = {
     "exports.build": "the job an export runs; people start it with exports.create",
 }
 
-# Pages that do an operation's work without naming it, and where.
+# Pages that do an operation's work without naming it: the page's path, and how.
 ELSEWHERE = {
-    "verify.token": "/app/verify checks a copy through federation.verify_client, as `tallystick verify` does",
-    "federation.remote_follow": "the remote-follow form posts to /authorize_interaction (templates/_remote_follow)",
-    "oauth.authorization.grant": "/oauth/authorize's consent form (server/oauth.py)",
+    "verify.token": ("/app/verify", "checks a copy through federation.verify_client, as `tallystick verify` does"),
+    "federation.remote_follow": ("/authorize_interaction", "where the remote-follow form lands"),
+    "oauth.authorization.grant": ("/oauth/authorize", "the consent form (server/oauth.py)"),
+    # One item of a list whose page shows every field of every item.
+    "ledger.remote_gives.get": ("/app/remote-gives", "each give onward in full, newest first"),
+    "market.remote_bids.get": ("/app/market/elsewhere", "each bid on another server's lot in full"),
+    "watchers.get": ("/app/watchers", "each watcher with its rule and last firings"),
 }
 
 # Capabilities still without a page (issue 23). Remove a name when its page lands; never add one.
@@ -57,12 +61,11 @@ NO_PAGE_YET = {
     "exports.create", "federation.backfills", "federation.inbox", "federation.settings", "groups.add_member",
     "groups.create", "groups.delete", "groups.get", "groups.list", "groups.remove_member", "groups.update",
     "imports.create", "imports.get", "imports.list", "jobs.cancel", "jobs.delete", "jobs.get", "jobs.redeliver",
-    "media.upload", "ledger.remote_gives.get",
-    "market.remote_bids.get",
+    "media.upload",
     "organizations.create", "organizations.members.add", "organizations.members.remove",
     "organizations.members.role", "organizations.proposals.create", "organizations.shares.issue",
     "sets.delete", "sets.remove_token", "sets.search", "sets.update", "tokens.delete",
-    "tokens.update", "types.delete", "users.me.delete", "watchers.get", "webhooks.create", "webhooks.delete",
+    "tokens.update", "types.delete", "users.me.delete", "webhooks.create", "webhooks.delete",
     "webhooks.deliveries", "webhooks.get", "webhooks.list", "webhooks.secret.get", "webhooks.secret.rotate",
     "webhooks.update",
 }
@@ -102,4 +105,5 @@ def test_pages_said_to_do_the_work_elsewhere_exist(tmp_path: Path) -> None:
     settings = settings_in(tmp_path, f"sqlite://{tmp_path / 'unused.sqlite3'}")
     app = create_app(settings, with_database=False)
     paths = {getattr(resource, "canonical", "") for resource in app.router.resources()}
-    assert {"/app/verify", "/authorize_interaction", "/oauth/authorize"} <= paths, sorted(paths)
+    missing = {name: path for name, (path, _) in ELSEWHERE.items() if path not in paths}
+    assert not missing, f"no such page: {missing}"

@@ -50,6 +50,7 @@ ELSEWHERE = {
     "ledger.remote_gives.get": ("/app/remote-gives", "each give onward in full, newest first"),
     "market.remote_bids.get": ("/app/market/elsewhere", "each bid on another server's lot in full"),
     "watchers.get": ("/app/watchers", "each watcher with its rule and last firings"),
+    "federation.backfills": ("/app/follows", "each follow's copying of what existed before, in words"),
 }
 
 # Capabilities still without a page (issue 23). Remove a name when its page lands; never add one.
@@ -58,7 +59,7 @@ NO_PAGE_YET = {
     "admin.federation.unblock_actor", "admin.jobs.set_state", "admin.users.create", "admin.users.delete",
     "agents.grants.create", "agents.grants.delete", "agents.grants.list", "agents.reports.approve",
     "agents.reports.list", "agents.reports.reject",
-    "exports.create", "federation.backfills", "federation.inbox", "federation.settings", "groups.add_member",
+    "exports.create", "groups.add_member",
     "groups.create", "groups.delete", "groups.get", "groups.list", "groups.remove_member", "groups.update",
     "imports.create", "imports.get", "imports.list", "jobs.cancel", "jobs.delete", "jobs.get", "jobs.redeliver",
     "media.upload",

@@ -102,6 +102,8 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/app/admin/users/{username}/{action:freeze|unfreeze|token|roles}", manage.admin_action)
     router.add_get("/app/follows", social.follows_page, name="page_follows")
     router.add_post("/app/follows", social.follow)
+    router.add_post("/app/follows/settings", social.approval_setting)
+    router.add_get("/app/inbox", social.inbox_page, name="page_inbox")
     router.add_post("/app/follows/{id}/delete", social.unfollow)
     router.add_post("/app/followers/{id}/{action:approve|reject}", social.answer_follower)
     router.add_get("/app/actors", social.profile_page, name="page_profile")

@@ -8,6 +8,7 @@ from . import (
     account,
     admin,
     contracts,
+    contracts_elsewhere,
     delegations,
     holdings,
     manage,
@@ -51,6 +52,9 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/app/contracts/{id}", contracts.contract_page, name="page_contract")
     router.add_post("/app/contracts/{id}/{action:pay|cancel|end}", contracts.act)
     router.add_post("/app/contracts/{id}/terms", contracts.admin_change)
+    router.add_get("/app/remote-contracts", contracts_elsewhere.contracts_elsewhere_page, name="page_remote_contracts")
+    router.add_post("/app/remote-contracts", contracts_elsewhere.accept_elsewhere)
+    router.add_post("/app/remote-contracts/pay", contracts_elsewhere.pay_elsewhere)
     router.add_get("/app/tokens/{id}", tokens.token_page, name="page_token")
     router.add_get("/app/entries/{id}", tokens.entry_page, name="page_entry")
     router.add_post("/app/entries/{id}/flags", tokens.flag_entry)

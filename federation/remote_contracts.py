@@ -186,7 +186,7 @@ async def accept_remote_offer(ctx: Context, params: RemoteAcceptInput) -> dict[s
         raise Unprocessable("this offer is on this server: accept it with contracts.accept", code="local-offer")
     answer = await _ask(ctx, licensee, params.offer, {"type": "Accept", "object": params.offer})
     contract = _contract_of(answer, local_actor_url(ctx.site.base_url, licensee))
-    if as_id(contract.get("offer")) != params.offer:
+    if as_id(contract.get("offer")) != params.offer or domain_of(str(as_id(contract))) != domain_of(params.offer):
         raise OriginAnswer("the licensor's server answered with a contract on another offer")
     async with in_transaction():
         row = await _record(licensee, contract)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from aiohttp import web
 
 from federation.signed_objects import verify_remote_object
 from models.contracts import Contract
@@ -18,6 +19,7 @@ from models.tokens import RemoteTypeParent
 
 from .conftest import Api, Reply, assert_problem
 from .fedhelpers import OTHER_KEY, FakeActor, Remote, fed_api, remote, signed_post, site_of  # noqa: F401
+from .loopback import Loopback
 from .test_contracts import at, run_at
 from .test_ledger import minted, new_type
 
@@ -239,3 +241,45 @@ async def test_remote_licensee__the_periodic_payment_is_taken_from_the_units_hel
     assert held.body["balance"] == "12"
     entry = await fed_api.get(f"/ledger/{payment['entry']}", headers=AP, expect=200)
     assert orjson.loads(entry.text)["attributedTo"] == a.dave.uri  # published to dave's server, which debits him
+
+
+async def test_licensee_side__records_what_the_licensor_answers_and_refuses_a_strange_answer(fed_api: Api) -> None:
+    """Our server is B: a stand-in for A answers dave's requests as its script says."""
+    dave = await fed_api.user("dave")
+    dave_url = f"{fed_api.settings.base_url}/users/dave"
+    peer = Loopback()
+
+    def script() -> list[tuple[int, dict[str, Any]]]:
+        document = {"id": contract, "type": "Contract", "attributedTo": f"{peer.base}/users/carol", "licensee": dave_url,
+                    "tokenType": base, "offer": offer, "contractState": "active", "derivedTypes": 0}
+        return [
+            (409, {"code": "offer-not-open", "detail": "this offer was withdrawn"}),
+            (201, {"contract": {**document, "licensee": f"{peer.base}/users/mallory"}, "entry": None}),
+            (201, {"contract": document, "entry": None}),
+            (200, {"contract": {**document, "derivedTypes": 1}, "entry": None}),
+        ]
+
+    answers: list[tuple[int, dict[str, Any]]] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        status, body = answers.pop(0)  # the script, in order
+        return web.json_response(body, status=status)
+
+    peer.route("POST", "/contracts", answer)
+    async with peer:
+        offer, contract, base = f"{peer.base}/contract-offers/o1", f"{peer.base}/contracts/c1", f"{peer.base}/types/t1"
+        answers.extend(script())
+        assert_problem(await fed_api.post("/api/v1/remote-contracts", {"offer": offer}, token=dave), 409, "offer-not-open")
+        assert_problem(await fed_api.post("/api/v1/remote-contracts", {"offer": offer}, token=dave), 502, "origin-bad-answer")
+        held = await fed_api.post("/api/v1/remote-contracts", {"offer": offer}, token=dave, expect=201)
+        assert (held.body["contract"], held.body["type"], held.body["state"]) == (contract, base, "active")
+        kid = await fed_api.post("/api/v1/types", {"name": "Kid", "symbol": "KID", "fungible": True, "smallest_unit": 0,
+                                                   "parents": [base]}, token=dave, expect=201)
+        assert kid.body["parent_links"] == [{"parent": base, "basis": "contract", "contract": contract}]
+        sent = [orjson.loads(request["body"]) for request in peer.requests]
+        assert [item["type"] for item in sent] == ["Accept", "Accept", "Accept", "Create"]
+        assert sent[-1]["actor"] == dave_url and sent[-1]["object"]["useKind"] == "derive"
+        assert sent[-1]["object"]["derivedType"] == f"{fed_api.settings.base_url}/types/{kid.body['id']}"
+        assert all("Signature" in request["headers"] for request in peer.requests)
+        listed = await fed_api.get("/api/v1/remote-contracts", token=dave, expect=200)
+        assert [(item["contract"], item["derived_types"]) for item in listed.body["items"]] == [(contract, 1)]

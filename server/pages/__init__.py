@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..favicon import favicon
 from . import (
     account,
     admin,
@@ -16,11 +17,11 @@ from . import (
     moderation,
     organizations,
     pools,
-    watchers,
     social,
     tokens,
     trends,
     verify,
+    watchers,
 )
 from .base import STATIC_DIR, html_error_pages
 
@@ -29,6 +30,7 @@ __all__ = ["add_page_routes", "html_error_pages"]
 
 def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_static("/static", STATIC_DIR, name="static", append_version=False)
+    router.add_get("/favicon.ico", favicon, name="favicon")
     router.add_get("/", account.home, name="page_home")
     router.add_get("/signup", account.signup_form, name="page_signup")
     router.add_post("/signup", account.signup)

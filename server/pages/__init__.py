@@ -17,11 +17,11 @@ from . import (
     organizations,
     pools,
     proposals,
-    watchers,
     social,
     tokens,
     trends,
     verify,
+    watchers,
 )
 from .base import STATIC_DIR, html_error_pages
 

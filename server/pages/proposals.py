@@ -67,6 +67,8 @@ def deadline_words(proposal: dict[str, Any], now: datetime | None = None) -> str
     deadline = datetime.fromisoformat(proposal["deadline"])
     now = now or datetime.now(UTC)
     at = exact_time(deadline)
+    if proposal["state"] != "open" and deadline > now:  # decided: the clock that decided it was past the deadline
+        return f"closed at {at}"
     if deadline > now:
         return f"closes in {_span((deadline - now).total_seconds())}, at {at}"
     ago = _span((now - deadline).total_seconds())

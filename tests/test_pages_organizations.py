@@ -46,7 +46,7 @@ async def test_pages_organizations__create_from_my_organizations_and_see_it_list
     made = await browser.post(MINE, {"name": "acme", "display_name": "Acme Cooperative", "summary": "We make anvils.",
                                      "quorum_percent": "60", "voting_days": "0.5"}, csrf=mine.csrf(), expect=200)
     assert made.url.endswith(ACME) and "Organization created" in made and "<h1>Acme Cooperative</h1>" in made.text
-    assert "60% of the members' shares" in made and "voting lasts 12.0 hours" in made and "you are its owner" in made
+    assert "60% of the members' shares" in made and "voting lasts 12 hours" in made and "you are its owner" in made
     assert "No shares issued yet" in made
     listed = await browser.get(MINE, expect=200)
     assert 'id="org-acme"' in listed.text and "you are its owner" in listed

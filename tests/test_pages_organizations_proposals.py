@@ -50,7 +50,7 @@ async def test_pages_proposals__a_give_from_the_wallet_with_three_boxes(browser:
                                "input": {"type": m["coin"], "amount": "100", "to": "zed"}}]
     symbol = (await api.get(f"/api/v1/types/{m['coin']}", expect=200)).body["symbol"]
     assert f"Give 100 {symbol} from the wallet to zed" in made
-    assert "Closes in 59 minutes, at " in made and 'id="vote-form"' in made.text
+    assert re.search(r"Closes in 59 minutes, at \d+ [A-Z][a-z]{2} 20\d\d \d\d:\d\d UTC", made.text) and 'id="vote-form"' in made.text
 
 
 async def test_pages_proposals__the_simple_form_refused_shows_why_and_keeps_the_input(browser: Browser, api: Api) -> None:

@@ -21,7 +21,7 @@ from models.registry import REGISTRY
 from ..appkeys import CTX
 from ..svg import ACCENT, Segment, share_rows
 from .base import FormError, call, page, page_size, read_form, redirect, render, require_signed_in
-from .proposals import deadline_words
+from .proposals import deadline_words, duration_words
 
 __all__ = [
     "add_member", "change_role", "confirm_remove", "create_organization", "issue_shares", "my_organizations_page",
@@ -114,7 +114,8 @@ async def _organization(request: web.Request, *, failed: str = "", values: dict[
     total = sum((Decimal(m["shares"] or 0) for m in organization["members"]), Decimal(0))
     return render(
         request, "organization.html.j2", status=status, organization=organization, proposals=proposals,
-        member=role is not None, role=role, deadline_words=deadline_words, manager=role in MANAGERS, total=total, percent_of=percent_of,
+        member=role is not None, role=role, deadline_words=deadline_words,
+        lasts=duration_words(organization["voting_seconds"]), manager=role in MANAGERS, total=total, percent_of=percent_of,
         picture=Markup(share_picture(organization)) if total > 0 else None,
         failed=failed, values=values or {}, errors=errors or {}, error=error,
     )

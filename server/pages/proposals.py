@@ -24,7 +24,7 @@ from ..svg import Segment, stacked_bar
 from .base import FormError, call, page, read_form, redirect, render, require_signed_in
 
 __all__ = [
-    "create_proposal", "deadline_words", "new_proposal_form", "outcome_words", "proposal_page", "step_words",
+    "create_proposal", "deadline_words", "duration_words", "new_proposal_form", "outcome_words", "proposal_page", "step_words",
     "tally_bar", "vote",
 ]
 
@@ -60,6 +60,15 @@ def _span(seconds: float) -> str:
         if count >= 1:
             return f"{count} {unit}{'s' if count != 1 else ''}"
     return "less than a minute"
+
+
+def duration_words(seconds: int) -> str:
+    """How long voting lasts: "3 days", "12 hours", "90 minutes" (the largest unit that divides it)."""
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} seconds"
 
 
 def deadline_words(proposal: dict[str, Any], now: datetime | None = None) -> str:
@@ -183,7 +192,7 @@ async def _new_form(request: web.Request, *, values: dict[str, str] | None = Non
     # Members only, as the API's proposals are: the list answers 404 to anyone else.
     await REGISTRY.call(ctx, "organizations.proposals.list", {"name": name, "page_size": 1})
     return render(request, "proposal_new.html.j2", status=status, organization=organization, values=values or {},
-                  errors=errors or {}, error=error)
+                  errors=errors or {}, error=error, lasts=duration_words(organization["voting_seconds"]))
 
 
 @page

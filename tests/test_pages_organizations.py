@@ -63,6 +63,10 @@ async def test_pages_organizations__create_refused_shows_why_and_keeps_the_input
     days = await browser.post(MINE, {"name": "acme", "quorum_percent": "50", "voting_days": "soon"}, csrf=mine.csrf(),
                               expect=400)
     assert days.field_error("voting_days") and value_of(days, "f-voting-days") == "soon"
+    for odd in ("NaN", "Infinity", "1e400"):
+        refused = await browser.post(MINE, {"name": "acme", "quorum_percent": "50", "voting_days": odd}, csrf=mine.csrf(),
+                                     expect=400)
+        assert refused.field_error("voting_days") and value_of(refused, "f-voting-days") == odd, odd
     taken = await browser.post(MINE, {"name": "alice", "quorum_percent": "50", "voting_days": "3"}, csrf=mine.csrf(),
                                expect=409)
     assert "is taken" in (taken.field_error("name") or "") and value_of(taken, "f-name") == "alice"

@@ -75,7 +75,7 @@ def _whole_or_text(text: str, scale: int = 1) -> int | str:
     """A number from a form box (days may be a fraction), or the text itself for the operation to refuse."""
     try:
         return int(Decimal(text) * scale) if text else text
-    except ArithmeticError:
+    except (ArithmeticError, ValueError):  # not a number, or NaN / infinity
         return text
 
 

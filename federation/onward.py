@@ -62,7 +62,7 @@ from .remote_actors import remote_actor
 from .remote_gives import apply_confirmed_entry
 from .signed_objects import signed_document
 
-__all__ = ["ask", "ask_origin", "onward_view", "receive_ledger_request"]
+__all__ = ["ask", "ask_origin", "checked_amount", "onward_view", "origin_open", "receive_ledger_request"]
 
 LEDGER_PATH = "/ledger"
 MAX_DESCRIPTION = 1000
@@ -94,7 +94,7 @@ def onward_view(row: OnwardGive) -> dict[str, Any]:
     }
 
 
-def _checked_amount(value: str, field: str) -> str:
+def checked_amount(value: str, field: str) -> str:
     """A positive decimal, read by the ledger's parser (400 invalid-amount otherwise)."""
     minor_of(value.strip())
     return value.strip()
@@ -134,8 +134,8 @@ def _what_to_spend(holding: Holding, params: Any) -> tuple[str, list[list[str]]]
     our mirror of the origin's ledger; the origin checks them against its own."""
     view = holding.view(domain="")
     outputs = {output["entry"]: output for output in view["outputs"]}
-    amount = None if params.amount is None else _checked_amount(params.amount, "amount")
-    sources = [[_checked_amount(amount, f"sources.{index}.0"), uri] for index, (amount, uri) in enumerate(params.sources or [])]
+    amount = None if params.amount is None else checked_amount(params.amount, "amount")
+    sources = [[checked_amount(amount, f"sources.{index}.0"), uri] for index, (amount, uri) in enumerate(params.sources or [])]
     if params.from_operation is not None:
         sources = [[amount or outputs.get(params.from_operation, {}).get("remaining", "0"), params.from_operation]]
     for _, uri in sources:
@@ -164,7 +164,8 @@ def minor_of_or_zero(amount: str) -> int:
         return 0
 
 
-async def _origin_open(type_uri: str) -> None:
+async def origin_open(type_uri: str) -> None:
+    """403 domain-blocked when the type's origin is blocked here: nothing may move to or from it."""
     try:
         await refuse_blocked(type_uri)
     except FetchError:
@@ -185,12 +186,12 @@ async def ask_origin(ctx: Context, kind: str, params: Any) -> dict[str, Any]:
     first = await RemoteCredit.filter(recipient_id=holder.id, type_uri=type_uri).order_by("id").first()
     if first is None:
         raise NotFound(f"you hold no units of {type_uri}", code="type-not-found")
-    await _origin_open(type_uri)
+    await origin_open(type_uri)
     if params.sources or params.from_operation is not None or params.all:  # read from our mirror
         [holding] = await remote_holdings(holder.id, type_uri)
         amount, sources = _what_to_spend(holding, params)
     else:  # the common give: an amount, oldest first; the origin alone knows if it is covered
-        amount, sources = _checked_amount(params.amount or "", "amount"), []
+        amount, sources = checked_amount(params.amount or "", "amount"), []
     target_uri, handle = None, ""
     if kind == "give":
         recipient = await resolve_actor(params.to, ctx, look_up=True)  # an unseen one is looked up

@@ -31,7 +31,7 @@ from models.registry import REGISTRY, Access, Input, Transaction
 
 from .as2 import as_id, domain_of, type_of
 from .fetch import FetchError, fetch_json
-from .onward import _checked_amount, _origin_open, ask, onward_view
+from .onward import ask, checked_amount, onward_view, origin_open
 
 __all__ = ["place_remote_bid"]
 
@@ -119,11 +119,11 @@ async def place_remote_bid(ctx: Context, params: RemoteBidInput) -> dict[str, An
     symbol = await _held_symbol(bidder.id, type_uri)
     if symbol is None:
         raise Conflict(f"you hold no units of {type_uri}, the type this lot is paid in", code="insufficient")
-    await _origin_open(type_uri)
-    amount = _checked_amount(params.amount, "amount") if params.amount is not None else None
+    await origin_open(type_uri)
+    amount = checked_amount(params.amount, "amount") if params.amount is not None else None
     held, opening = amount, None
     if params.max_amount is not None:
-        held = _checked_amount(params.max_amount, "max_amount")
+        held = checked_amount(params.max_amount, "max_amount")
         opening = amount or (str(lot.get("nextMinimum")) if lot.get("nextMinimum") else None)
         if opening is None or minor_of(held) < minor_of(opening):
             raise Unprocessable("max_amount must be at least the amount", code="invalid-max-amount",

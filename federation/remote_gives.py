@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -28,6 +29,7 @@ from models.holdings import exact, minor_of, remote_holdings
 from models.registry import REGISTRY, Access, Input
 
 from .as2 import as_id, as_list, domain_of, type_of
+from .documents import OBJECT_PATHS
 from .fetch import FetchError, fetch_json
 from .follows import local_actor_of
 from .outputs import HoldingsOut
@@ -85,12 +87,21 @@ async def settle_remote_entry(site: Site, obj: Mapping[str, Any], sender: Remote
     return await apply_confirmed_entry(site, confirmed, sender=sender)
 
 
+def _is_escrow(author_uri: str) -> bool:
+    """A market lot's escrow gives back held bids and gives out the item in the lot's name
+    (federation/outbox.py names the escrow by the lot's URL): a lot is no actor, so it is not
+    fetched as one; the type owner's server that told us stands for it."""
+    return f"/{OBJECT_PATHS['lot']}/" in urlsplit(author_uri).path
+
+
 async def _giver(site: Site, author_uri: str, sender: RemoteActor | None) -> Actor | None:
     """Who a credit is from: the entry's author (a user here, or a remote actor, fetched if we
     have not seen it: a give onward comes from a third server), else the actor that told us."""
     local = await local_actor_of(site, author_uri)
     if local is not None:
         return local
+    if _is_escrow(author_uri):
+        return await Actor.get_or_none(id=sender.actor_id) if sender is not None else None
     author: RemoteActor | None = sender
     try:
         author = await remote_actor(site, author_uri)

@@ -7,7 +7,9 @@ with the code they drive (server/jobs.py for jobs); the runner finds them throug
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 import orjson
@@ -38,9 +40,27 @@ from .webhooks import DeliveryState as WebhookState
 from .webhooks import WebhookDelivery
 
 __all__ = [
-    "BACKFILLS", "CALLBACKS", "CONTRACT_STEPS", "DELIVERIES", "INBOX", "JOBS", "MARKET_CLOSES", "ONWARD_GIVES",
+    "timed", "BACKFILLS", "CALLBACKS", "CONTRACT_STEPS", "DELIVERIES", "INBOX", "JOBS", "MARKET_CLOSES", "ONWARD_GIVES",
     "ORGANIZATION_PROPOSALS", "POOL_GENERATIONS", "POOL_RESERVATIONS", "WATCHER_CHECKS", "WEBHOOK_DELIVERIES",
 ]
+
+
+def timed(
+    name: str, model: type[Any], states: type[StrEnum], *, ready: str, moves: Iterable[str], failed: str,
+    terminal: Iterable[str] | None = None, manual: Mapping[str, Iterable[str]] | None = None,
+    batch: int = 20, lease_seconds: float = 60, max_attempts: int = 10,
+) -> Machine[Any]:
+    """A row due at a time (next_at) whose handler moves it out of `ready` in one transaction:
+    the shape of every scheduled step of a feature (a close, a slice, a contract step, a check,
+    a deadline). Failures roll back and retry on delivery's curve (about n**4 + 15 s), ten times;
+    `terminal` defaults to the handler's `moves`, earliest due first."""
+    ends = tuple(moves)
+    return Machine(
+        name=name, model=model, states=[state.value for state in states], ready=ready, failed=failed,
+        terminal=ends if terminal is None else terminal, transitions={ready: set(ends)}, manual=manual,
+        retry=backoff.mastodon(), max_attempts=max_attempts, lease_seconds=lease_seconds, batch=batch,
+        order=("next_at", "id"),
+    )
 
 
 async def _extend_job_tokens(jobs: list[Job], deadline: datetime) -> None:
@@ -256,22 +276,14 @@ ONWARD_GIVES: Machine[OnwardGive] = Machine(
 # the reserve, else every hold goes back; a lot that ended before (sold, withdrawn) just ends.
 # The lot's own conditional state update decides, so a close and a purchase racing, or a close
 # run twice after a restart, award once. A failure rolls the whole close back and retries.
-MARKET_CLOSES: Machine[LotClose] = Machine(
-    name="market.closes",
-    model=LotClose,
-    states=[state.value for state in CloseState],
+MARKET_CLOSES: Machine[LotClose] = timed(
+    "market.closes", LotClose, CloseState,
     ready=CloseState.PENDING.value,
+    moves=(CloseState.DONE.value, CloseState.FAILED.value),
     failed=CloseState.FAILED.value,
-    terminal=(CloseState.DONE.value, CloseState.FAILED.value),
-    transitions={CloseState.PENDING.value: {CloseState.DONE.value, CloseState.FAILED.value}},
     # A soft close (a late bid on an english auction) moves a pending close later; the move drops
     # a runner's claim on it, and the handler re-checks the lot's closes_at under the lot's lock.
     manual={CloseState.PENDING.value: {CloseState.PENDING.value}},
-    retry=backoff.mastodon(),
-    max_attempts=10,
-    lease_seconds=60,
-    batch=20,
-    order=("next_at", "id"),
 )
 
 
@@ -280,19 +292,11 @@ MARKET_CLOSES: Machine[LotClose] = Machine(
 # the quantity from the pool's `reserved` to `generated`, and writes the next slice's row, due a
 # period later, all in one transaction. A failure (the type's supply limit, say) rolls it back
 # and retries; given up, the batch is marked failed and the rest stays reserved for it.
-POOL_GENERATIONS: Machine[Generation] = Machine(
-    name="pools.generations",
-    model=Generation,
-    states=[state.value for state in GenerationState],
+POOL_GENERATIONS: Machine[Generation] = timed(
+    "pools.generations", Generation, GenerationState,
     ready=GenerationState.PENDING.value,
+    moves=(GenerationState.DONE.value, GenerationState.FAILED.value),
     failed=GenerationState.FAILED.value,
-    terminal=(GenerationState.DONE.value, GenerationState.FAILED.value),
-    transitions={GenerationState.PENDING.value: {GenerationState.DONE.value, GenerationState.FAILED.value}},
-    retry=backoff.mastodon(),
-    max_attempts=10,
-    lease_seconds=60,
-    batch=20,
-    order=("next_at", "id"),
 )
 
 
@@ -303,20 +307,12 @@ POOL_GENERATIONS: Machine[Generation] = Machine(
 # moves the contract along its declared life (models/contracts.py MOVES) under the contract's
 # lock and queues the next step, in one transaction with its own outcome. A step the contract no
 # longer needs (it ended, the arrears were paid) is closed by hand: pending -> done.
-CONTRACT_STEPS: Machine[ContractStep] = Machine(
-    name="contracts.steps",
-    model=ContractStep,
-    states=[state.value for state in StepState],
+CONTRACT_STEPS: Machine[ContractStep] = timed(
+    "contracts.steps", ContractStep, StepState,
     ready=StepState.PENDING.value,
+    moves=(StepState.DONE.value, StepState.FAILED.value),
     failed=StepState.FAILED.value,
-    terminal=(StepState.DONE.value, StepState.FAILED.value),
-    transitions={StepState.PENDING.value: {StepState.DONE.value, StepState.FAILED.value}},
     manual={StepState.PENDING.value: {StepState.DONE.value}},
-    retry=backoff.mastodon(),
-    max_attempts=10,
-    lease_seconds=60,
-    batch=20,
-    order=("next_at", "id"),
 )
 
 
@@ -324,23 +320,17 @@ CONTRACT_STEPS: Machine[ContractStep] = Machine(
 # `expire_reservation`), which gives its capacity back to the pool (and the reserver's per-user
 # allowance) in the same transaction. The pool's owner claiming it and the reserver cancelling it
 # are people's moves; a move drops the runner's claim, so an expiry racing a claim cannot commit.
-POOL_RESERVATIONS: Machine[Reservation] = Machine(
-    name="pools.reservations",
-    model=Reservation,
-    states=[state.value for state in ReservationState],
+POOL_RESERVATIONS: Machine[Reservation] = timed(
+    "pools.reservations", Reservation, ReservationState,
     ready=ReservationState.ACTIVE.value,
+    moves=(ReservationState.EXPIRED.value, ReservationState.FAILED.value),
     failed=ReservationState.FAILED.value,
     terminal=(
         ReservationState.CLAIMED.value, ReservationState.CANCELLED.value, ReservationState.EXPIRED.value,
         ReservationState.FAILED.value,
     ),
-    transitions={ReservationState.ACTIVE.value: {ReservationState.EXPIRED.value, ReservationState.FAILED.value}},
     manual={ReservationState.ACTIVE.value: {ReservationState.CLAIMED.value, ReservationState.CANCELLED.value}},
-    retry=backoff.mastodon(),
-    max_attempts=10,
-    lease_seconds=60,
     batch=50,
-    order=("next_at", "id"),
 )
 
 
@@ -349,20 +339,12 @@ POOL_RESERVATIONS: Machine[Reservation] = Machine(
 # the watcher's chain queued as a job) when the fire-on rule holds for a state it has not fired
 # on, and writes the next check's row, all in one transaction. Turning a watcher off or deleting
 # it closes its pending check by hand (pending -> done).
-WATCHER_CHECKS: Machine[WatcherCheck] = Machine(
-    name="watchers.checks",
-    model=WatcherCheck,
-    states=[state.value for state in CheckState],
+WATCHER_CHECKS: Machine[WatcherCheck] = timed(
+    "watchers.checks", WatcherCheck, CheckState,
     ready=CheckState.PENDING.value,
+    moves=(CheckState.DONE.value, CheckState.FAILED.value),
     failed=CheckState.FAILED.value,
-    terminal=(CheckState.DONE.value, CheckState.FAILED.value),
-    transitions={CheckState.PENDING.value: {CheckState.DONE.value, CheckState.FAILED.value}},
     manual={CheckState.PENDING.value: {CheckState.DONE.value}},
-    retry=backoff.mastodon(),
-    max_attempts=10,
-    lease_seconds=60,
-    batch=20,
-    order=("next_at", "id"),
 )
 
 
@@ -371,19 +353,11 @@ WATCHER_CHECKS: Machine[WatcherCheck] = Machine(
 # snapshotted when it opened; a proposal that passed runs its chain as the organization in the
 # same transaction as the row's move out of `open`, so a restart between the deadline and the
 # run runs it once. A chain that fails rolls back whole and the proposal is `failed` with why.
-ORGANIZATION_PROPOSALS: Machine[Proposal] = Machine(
-    name="organizations.proposals",
-    model=Proposal,
-    states=[state.value for state in ProposalState],
+ORGANIZATION_PROPOSALS: Machine[Proposal] = timed(
+    "organizations.proposals", Proposal, ProposalState,
     ready=ProposalState.OPEN.value,
+    moves=(ProposalState.EXECUTED.value, ProposalState.REJECTED.value, ProposalState.FAILED.value),
     failed=ProposalState.FAILED.value,
-    terminal=(ProposalState.EXECUTED.value, ProposalState.REJECTED.value, ProposalState.FAILED.value),
-    transitions={ProposalState.OPEN.value: {
-        ProposalState.EXECUTED.value, ProposalState.REJECTED.value, ProposalState.FAILED.value,
-    }},
-    retry=backoff.mastodon(),
-    max_attempts=10,
-    lease_seconds=120,
     batch=5,
-    order=("next_at", "id"),
+    lease_seconds=120,
 )

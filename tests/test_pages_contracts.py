@@ -86,3 +86,33 @@ async def test_pages_contracts__owner_sets_licensing_and_admin_changes_terms(bro
     other = await browser.get(f"/app/contracts/{held.body['id']}", expect=200)  # the licensor sees the audit trail
     assert "promo" in other
     assert (await browser.get("/app/contracts/nope")).status == 404
+
+
+async def test_pages_contracts__offer_page_in_words_accept_and_withdraw(browser: Browser, api: Api) -> None:
+    alice = await api.user("alice")
+    coin = await minted(api, alice, "100", smallest_unit=0)
+    base = (await new_type(api, alice, name="Base", symbol="BASE"))["id"]
+    offer = (await api.post("/api/v1/contracts/offers", {"type": base, "title": "Studio", "payment_type": coin, "fee": "3",
+                                                         "period_seconds": 86400 * 7, "max_types": 1},
+                            token=alice, expect=201)).body
+    await browser.sign_up("bob")
+    seen = await browser.get(f"/app/offers/{offer['id']}", expect=200)
+    assert "Studio" in seen and "3 CN every 7.0 days" in seen and "at most 1 derived types" in seen
+    assert 'id="accept-form"' in seen and 'id="withdraw-form"' not in seen and "<script" not in seen.text
+    assert_labelled(seen.text)
+    # bob may not withdraw alice's offer: told so, and it stays open
+    refused = await browser.post(f"/app/offers/{offer['id']}/withdraw", {}, csrf=seen.csrf(), expect=200)
+    assert 'id="accept-form"' in refused and "withdrawn:" not in refused
+    assert (await api.get(f"/api/v1/contracts/offers/{offer['id']}", expect=200)).body["state"] == "open"
+
+    await browser.sign_in("alice")
+    own = await browser.get(f"/app/offers/{offer['id']}", expect=200)
+    assert 'id="withdraw-form"' in own and 'id="accept-form"' not in own
+    on_type = await browser.get(f"/app/types/{base}", expect=200)
+    assert f'href="/app/offers/{offer["id"]}"' in on_type
+    gone = await browser.post(f"/app/offers/{offer['id']}/withdraw", {}, csrf=own.csrf(), expect=200)
+    assert "Offer withdrawn" in gone
+    after = await browser.get(f"/app/offers/{offer['id']}", expect=200)
+    assert "withdrawn" in after and 'id="withdraw-form"' not in after and 'id="accept-form"' not in after
+    assert (await api.get(f"/api/v1/contracts/offers/{offer['id']}", expect=200)).body["state"] == "withdrawn"
+    await browser.get("/app/offers/nosuch", expect=404)

@@ -207,3 +207,41 @@ async def test_pages_federation__copies_page_without_copies_and_an_unknown_copy(
     assert "No copies." in copies
     unknown = await browser.post("/app/copies/01aaaaaaaaaaaaaaaaaaaaaaaa/verify", {}, csrf=copies.csrf())
     assert unknown.status == 200 and "you have no copy" in unknown
+
+
+async def test_pages_federation__approve_followers_by_hand_and_see_what_servers_sent(
+    fed_api: Api, remote: Remote  # noqa: F811
+) -> None:
+    from federation.inbox import process_due  # noqa: PLC0415
+
+    from .fedhelpers import signed_post, site_of  # noqa: PLC0415
+    from .test_federation_inbox import follow  # noqa: PLC0415
+
+    browser = Browser(fed_api.client)
+    await browser.sign_up("ann")
+    follows = await browser.get("/app/follows")
+    assert_accessible(follows)
+    form = follows.text.split('id="approval-form"')[1].split("</form>")[0]
+    assert 'name="manually_approves_followers"' in form and "checked" not in form
+    saved = await browser.post("/app/follows/settings", {"manually_approves_followers": "on"}, csrf=follows.csrf())
+    assert saved.status == 200 and "New followers now wait for your approval." in saved
+    assert "checked" in saved.text.split('id="approval-form"')[1].split("</form>")[0]
+
+    empty = await browser.get("/app/inbox")
+    assert_accessible(empty)
+    assert "Nothing yet." in empty
+    bob = remote.actor("bob")
+    reply = await signed_post(fed_api, "/users/ann/inbox", follow(bob.uri, target="http://127.0.0.1:8080/users/ann"), bob)
+    assert reply.status == 202, reply
+    assert await process_due(site_of(fed_api)) == 1
+    sent = await browser.get("/app/inbox")
+    assert "<strong>Follow</strong> from" in sent.text and bob.uri in sent.text and 'class="state">handled<' in sent.text
+    assert "<script" not in sent.text and "{" not in sent.text.split('<ul class="inbox">')[1].split("</ul>")[0]  # no raw JSON
+    waiting = await browser.get("/app/follows")
+    assert re.search(r'class="state">pending<', waiting.text)  # approval by hand: bob waits
+
+    off = await browser.post("/app/follows/settings", {}, csrf=waiting.csrf())
+    assert "Anyone may now follow you at once." in off
+    settings = await fed_api.post("/api/v1/auth/login", {"username": "ann", "password": "correct horse"}, expect=200)
+    got = await fed_api.patch("/api/v1/me/federation", {}, token=settings.body["token"], expect=200)
+    assert got.body["manually_approves_followers"] is False

@@ -218,3 +218,33 @@ async def test_pages_market__withdraw_an_offer_from_my_bids(browser: Browser, ap
         f"/app/market/lots/{lot.body['id']}/offers/{offer_id.group(1)}/withdraw", {"back": "bids"}, csrf=back.csrf(),
     )
     assert again.status == 409 and "nothing is held" in again.text, again.text[:3000]
+
+
+async def test_pages_market__seller_changes_a_lot_until_the_first_bid(browser: Browser, api: Api) -> None:
+    await browser.sign_up("alice")
+    alice = (await api.post("/api/v1/auth/login", {"username": "alice", "password": "correct horse"}, expect=200)).body["token"]
+    gem = await minted(api, alice, "10", name="Gem", symbol="GEM", smallest_unit=0)
+    coin = await minted(api, alice, "100", smallest_unit=0)
+    lot = (await api.post("/api/v1/market/lots", {"kind": "fixed_price", "type": gem, "amount": "3", "price_type": coin,
+                                                  "price": "20", "title": "Three gems"}, token=alice, expect=201)).body
+    path = f"/app/market/lots/{lot['id']}"
+    opened = await browser.get(path, expect=200)
+    assert 'id="edit-lot-form"' in opened and 'value="Three gems"' in opened
+    assert_labelled(opened.text)
+    bad = await browser.post(f"{path}/edit", {"kind": "fixed_price", "title": "Three gems", "description": "",
+                                              "price": "-1"}, csrf=opened.csrf(), expect=400)
+    assert bad.field_error("price"), bad.text[:2000]
+    assert (await api.get(f"/api/v1/market/lots/{lot['id']}", expect=200)).body["price"] == "20"
+    changed = await browser.post(f"{path}/edit", {"kind": "fixed_price", "title": "Three fine gems",
+                                                  "description": "Cut **by hand**.", "price": "25"}, csrf=opened.csrf(), expect=200)
+    assert "Lot changed." in changed and "Three fine gems" in changed and "Buy for 25 CN" not in changed  # the seller does not buy
+    stored = (await api.get(f"/api/v1/market/lots/{lot['id']}", expect=200)).body
+    assert (stored["title"], stored["description"], stored["price"]) == ("Three fine gems", "Cut **by hand**.", "25")
+
+    # someone else sees no form and may not change it
+    bob = Browser(api.client)
+    await bob.sign_up("bob")
+    theirs = await bob.get(path, expect=200)
+    assert 'id="edit-lot-form"' not in theirs
+    refused = await bob.post(f"{path}/edit", {"kind": "fixed_price", "title": "Mine now"}, csrf=theirs.csrf())
+    assert refused.status in (403, 404) and (await api.get(f"/api/v1/market/lots/{lot['id']}", expect=200)).body["title"] == "Three fine gems"

@@ -87,3 +87,33 @@ async def test_pages_pools__cancel_from_my_reservations_and_the_owner_claims_fro
     again = await browser.post(f"/app/pools/{pool['id']}/reservations/{own.id}/cancel", {"back": "reservations"},
                                csrf=mine.csrf(), expect=409)
     assert "is cancelled" in again
+
+
+async def test_pages_pools__all_reservations_of_a_pool_page_by_page(browser: Browser, api: Api) -> None:
+    """The pool's page shows the newest 50; its reservations page lists every one, older pages
+    linked; the owner sees everyone's, a reserver only their own."""
+    await browser.sign_up("alice")
+    alice = (await api.post("/api/v1/auth/login", {"username": "alice", "password": "correct horse"}, expect=200)).body["token"]
+    coin = (await new_type(api, alice, smallest_unit=0))["id"]
+    pool = (await api.post("/api/v1/pools", {"type": coin, "name": "Harvest", "capacity": "100"}, token=alice, expect=201)).body
+    bob, carol = await api.user("bob"), await api.user("carol")
+    for _ in range(52):
+        await api.post(f"/api/v1/pools/{pool['id']}/reservations", {"quantity": "1"}, token=bob, expect=201)
+    await api.post(f"/api/v1/pools/{pool['id']}/reservations", {"quantity": "3"}, token=carol, expect=201)
+    path = f"/app/pools/{pool['id']}/reservations"
+    first = await browser.get(path, expect=200)
+    assert "Reservations from Harvest" in first and "<script" not in first.text
+    assert first.text.count('<tr id="reservation-') == 50 and "carol" in first
+    older = re.search(r'<a href="([^"]+)" rel="next">Older reservations</a>', first.text)
+    assert older, first.text[-1500:]
+    second = await browser.get(older.group(1).replace("&amp;", "&"), expect=200)
+    assert second.text.count('<tr id="reservation-') == 3 and "Older reservations" not in second
+    assert_labelled(first.text)
+    pool_page = await browser.get(f"/app/pools/{pool['id']}", expect=200)
+    assert f'href="{path}"' in pool_page
+
+    carol_browser = Browser(api.client)
+    await carol_browser.sign_in("carol")
+    own = await carol_browser.get(path, expect=200)
+    assert own.text.count('<tr id="reservation-') == 1 and "bob" not in own.text.split("<tbody>")[1]
+    await carol_browser.get("/app/pools/nosuch/reservations", expect=404)

@@ -22,7 +22,7 @@ from .base import FormError, call, page, page_size, read_form, redirect, render,
 
 __all__ = [
     "accept", "act", "admin_change", "contract_page", "licensing_panel", "make_offer", "my_contracts_page",
-    "payment_timeline", "set_licensing",
+    "offer_page", "payment_timeline", "set_licensing", "withdraw_offer",
 ]
 
 MINE = "/app/contracts"
@@ -192,3 +192,24 @@ async def my_contracts_page(request: web.Request) -> web.StreamResponse:
     held = await REGISTRY.call(ctx, "contracts.list", {"role": "licensee", "page_size": page_size(ctx)})
     granted = await REGISTRY.call(ctx, "contracts.list", {"role": "licensor", "page_size": page_size(ctx)})
     return render(request, "contracts.html.j2", held=held.items, granted=granted.items)
+
+
+@page
+async def offer_page(request: web.Request) -> web.StreamResponse:
+    """One offer's terms in words: its licensor may withdraw it, others may accept it."""
+    ctx = request[CTX]
+    offer = await REGISTRY.call(ctx, "contracts.offers.get", {"id": request.match_info["id"]})
+    mine = ctx.actor is not None and offer["licensor"] == ctx.actor.handle(ctx.site.domain)
+    return render(request, "offer.html.j2", offer=offer, mine=mine)
+
+
+@page
+async def withdraw_offer(request: web.Request) -> web.StreamResponse:
+    """The licensor withdraws an offer: nobody may accept it any more; contracts made stay."""
+    require_signed_in(request)
+    offer_id = request.match_info["id"]
+    try:
+        offer = await call(request, "contracts.offers.withdraw", {"id": offer_id})
+    except FormError as error:
+        raise redirect(f"/app/offers/{offer_id}", error.general or "; ".join(error.fields.values())) from None
+    raise redirect(f"/app/types/{offer['type']}#licensing", "Offer withdrawn: nobody can accept it now.")

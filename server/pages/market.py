@@ -18,7 +18,7 @@ from ..appkeys import CTX
 from .base import FormError, call, page, page_size, read_form, redirect, render, require_signed_in
 
 __all__ = [
-    "award", "bid", "browse_page", "create_lot", "duration", "lot_page", "my_bids_page", "my_lots_page", "offer",
+    "award", "edit", "bid", "browse_page", "create_lot", "duration", "lot_page", "my_bids_page", "my_lots_page", "offer",
     "relist", "time_left", "withdraw", "withdraw_offer",
 ]
 
@@ -149,6 +149,26 @@ async def relist(request: web.Request) -> web.StreamResponse:
         general = error.general if not error.fields else "; ".join(error.fields.values())
         return await _lot_page(request, error=general, errors=error.fields, status=error.status)
     raise redirect(f"/app/market/lots/{made['id']}", "Listed again; what it sells is held until it ends.")
+
+
+_EDITABLE = {  # what the seller may change before the first bid, by kind (market.lots.update)
+    "fixed_price": ("title", "description", "price"),
+    "english_auction": ("title", "description", "reserve", "buy_now"),
+    "sealed_auction": ("title", "description", "reserve"),
+}
+
+
+@page
+async def edit(request: web.Request) -> web.StreamResponse:
+    """The seller changes an open lot's words or prices until someone bids."""
+    form = await read_form(request)
+    lot_id = request.match_info["id"]
+    data: dict[str, Any] = {"id": lot_id}
+    for name in _EDITABLE.get(form.get("kind", ""), ("title", "description")):
+        value = form.get(name, "").strip()
+        if value or name in ("title", "description"):
+            data[name] = value
+    return await _act(request, "market.lots.update", data, "Lot changed.")
 
 
 @page

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 from markupsafe import Markup
@@ -16,7 +17,8 @@ from ..appkeys import CTX
 from ..svg import Segment, stacked_bar
 from .base import FormError, call, page, page_size, read_form, redirect, render, require_signed_in
 
-__all__ = ["act", "create_pool", "my_pools_page", "my_reservations_page", "pool_page"]
+__all__ = [
+    "pool_reservations_page","act", "create_pool", "my_pools_page", "my_reservations_page", "pool_page"]
 
 MINE = "/app/pools"
 RESERVATIONS = "/app/pools/reservations"
@@ -150,8 +152,28 @@ async def act(request: web.Request) -> web.StreamResponse:
 
 async def _reservations(request: web.Request, *, error: str = "", status: int = 200) -> web.Response:
     ctx = request[CTX]
-    mine = await REGISTRY.call(ctx, "pools.reservations.mine", {"page_size": page_size(ctx)})
-    return render(request, "pool_reservations.html.j2", status=status, reservations=mine.items, error=error)
+    listing: dict[str, Any] = {"page_size": page_size(ctx)}
+    if request.query.get("cursor"):
+        listing["cursor"] = request.query["cursor"]
+    mine = await REGISTRY.call(ctx, "pools.reservations.mine", listing)
+    older = f"{RESERVATIONS}?{urlencode({'cursor': mine.next_cursor})}" if mine.next_cursor else None
+    return render(request, "pool_reservations.html.j2", status=status, reservations=mine.items, error=error, older=older, pool=None)
+
+
+@page
+async def pool_reservations_page(request: web.Request) -> web.StreamResponse:
+    """Every reservation of one pool, page by page: all of them for its owners, yours otherwise
+    (the pool's page shows the newest fifty)."""
+    require_signed_in(request)
+    ctx = request[CTX]
+    pool_id = request.match_info["id"]
+    pool = await REGISTRY.call(ctx, "pools.get", {"id": pool_id})
+    listing: dict[str, Any] = {"id": pool_id, "page_size": page_size(ctx)}
+    if request.query.get("cursor"):
+        listing["cursor"] = request.query["cursor"]
+    found = await REGISTRY.call(ctx, "pools.reservations.list", listing)
+    older = f"/app/pools/{pool_id}/reservations?{urlencode({'cursor': found.next_cursor})}" if found.next_cursor else None
+    return render(request, "pool_reservations.html.j2", reservations=found.items, pool=pool, older=older, error="")
 
 
 @page

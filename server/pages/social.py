@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
@@ -14,7 +14,7 @@ from ..appkeys import CTX
 from .base import FormError, call, page, page_size, read_form, redirect, render, require_signed_in
 
 __all__ = [
-    "answer_follower", "copies_page", "edit_profile", "follow", "follows_page", "profile_page", "unfollow",
+    "answer_follower", "approval_setting", "copies_page", "inbox_page", "edit_profile", "follow", "follows_page", "profile_page", "unfollow",
     "verify_copy",
 ]
 
@@ -31,10 +31,12 @@ async def _follows_page(
     following = await REGISTRY.call(ctx, "follows.list", {"page_size": page_size(ctx)})
     followers = await REGISTRY.call(ctx, "followers.list", {"page_size": page_size(ctx)})
     progress = await backfills_of(ctx.site, ctx.require_actor())
+    settings = await REGISTRY.call(ctx, "federation.settings", {})
     return render(
         request,
         "follows.html.j2",
         status=status,
+        by_hand=settings["manually_approves_followers"],
         following=following.items,
         past={item["id"]: backfill_words(progress.get(item["id"]), item) for item in following.items},
         followers=followers.items,
@@ -59,6 +61,41 @@ def backfill_words(progress: dict[str, Any] | None, follow: dict[str, Any]) -> s
     if progress["last_error"]:
         return f"{copied}{refused}; their server did not answer, trying again later"
     return f"{copied}{refused}; still copying"
+
+
+@page
+async def approval_setting(request: web.Request) -> web.StreamResponse:
+    """Approve followers by hand, or let everyone follow at once."""
+    require_signed_in(request)
+    form = await read_form(request)
+    by_hand = form.get("manually_approves_followers") == "on"
+    await call(request, "federation.settings", {"manually_approves_followers": by_hand})
+    said = "New followers now wait for your approval." if by_hand else "Anyone may now follow you at once."
+    raise redirect("/app/follows", said)
+
+
+INBOX_STATES = {
+    "queued": "waiting", "running": "being handled", "done": "handled", "ignored": "set aside", "failed": "failed",
+}
+
+
+@page
+async def inbox_page(request: web.Request) -> web.StreamResponse:
+    """What other servers sent you, and what became of each: handled, set aside (and why), failed."""
+    require_signed_in(request)
+    ctx = request[CTX]
+    state = request.query.get("state", "")
+    listing: dict[str, Any] = {"page_size": page_size(ctx)}
+    if state in INBOX_STATES:
+        listing["state"] = state
+    if request.query.get("cursor"):
+        listing["cursor"] = request.query["cursor"]
+    received = await REGISTRY.call(ctx, "federation.inbox", listing)
+    older = None
+    if received.next_cursor:
+        kept = {"state": state} if state in INBOX_STATES else {}
+        older = "/app/inbox?" + urlencode({**kept, "cursor": received.next_cursor})
+    return render(request, "inbox.html.j2", items=received.items, states=INBOX_STATES, state=state, older=older)
 
 
 @page

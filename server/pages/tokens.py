@@ -16,6 +16,7 @@ from .base import FormError, call, page, page_size, read_form, redirect, render,
 from .contracts import licensing_panel
 
 __all__ = [
+    "flag_entry",
     "new_type_form",
     "create_type",
     "edit_type_form",
@@ -366,6 +367,12 @@ DESCENDANTS_SHOWN = 200  # source links walked for an entry page's "where these 
 @page
 async def entry_page(request: web.Request) -> web.StreamResponse:
     """A ledger operation and its provenance: every ancestor back to the creates, as a chain."""
+    return await _entry_page(request)
+
+
+async def _entry_page(
+    request: web.Request, *, flag_error: FormError | None = None, flag_value: str = "", status: int = 200
+) -> web.Response:
     ctx = request[CTX]
     traced = await REGISTRY.call(ctx, "ledger.trace", {"id": request.match_info["id"]})
     entry = traced["operation"]
@@ -383,7 +390,25 @@ async def entry_page(request: web.Request) -> web.StreamResponse:
         descendants=went["descendants"],
         descendants_truncated=went["truncated"],
         held=ctx.actor is not None and entry["status"] == "unspent" and entry["recipient"] == ctx.actor.handle(ctx.site.domain),
+        me_handle=ctx.actor.handle(ctx.site.domain) if ctx.actor is not None else "",
+        flag_error=flag_error, flag_value=flag_value, status=status,
     )
+
+
+@page
+async def flag_entry(request: web.Request) -> web.StreamResponse:
+    """Label an operation (`remove` in the form: take your label, or as a moderator anyone's, off)."""
+    require_signed_in(request)
+    form = await read_form(request)
+    label = form.get("flag", "").strip()
+    removing = form.get("remove") == "1"
+    try:
+        operation = "ledger.unflag" if removing else "ledger.flag"
+        await call(request, operation, {"id": request.match_info["id"], "flag": label})
+    except FormError as error:
+        return await _entry_page(request, flag_error=error, flag_value=label, status=error.status)
+    said = f"Flag {label} removed." if removing else f"Flagged {label}."
+    raise redirect(f"/app/entries/{request.match_info['id']}", said)
 
 
 LEDGER_PAGE_SIZE = 20

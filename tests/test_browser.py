@@ -270,3 +270,124 @@ def test_browser__people_create_mint_give_and_apps_get_consent(live: LiveServer,
         shot(bob, name)
     ann_context.close()
     bob_context.close()
+
+
+# ---------------------------------------------------------------- issue 19's pages on a phone
+
+PHONE = {"width": 390, "height": 844}
+AXE_IMPACTS = ("serious", "critical")  # issue 23: axe finds no serious or critical violation
+
+
+def fits_the_phone(page: Page) -> bool:
+    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"))
+
+
+def _organization_with_a_proposal(live: LiveServer) -> dict[str, str]:
+    """alice owns acme (bob a member; 60 and 40 shares; 500 CN in its wallet), bob proposed a give;
+    alice watches CN lots and moderates bob's type."""
+    alice, bob = live.create_user("alice", "admin"), live.create_user("bob")
+    made: dict[str, str] = {"alice": alice, "bob": bob}
+    status, body = api(live, "POST", "/api/v1/types", {"name": "Coin", "symbol": "CN", "fungible": True, "smallest_unit": 0},
+                       token=bob)
+    assert status == 201, body
+    made["coin"] = body["id"]
+    steps: list[tuple[str, dict[str, Any], str]] = [
+        ("/api/v1/organizations", {"name": "acme", "display_name": "Acme Cooperative of Anvil Makers", "voting_seconds": 7200},
+         alice),
+        ("/api/v1/organizations/acme/members", {"username": "bob"}, alice),
+        ("/api/v1/organizations/acme/shares", {"to": "alice", "amount": "60", "symbol": "ACME"}, alice),
+        ("/api/v1/organizations/acme/shares", {"to": "bob", "amount": "40"}, alice),
+        ("/api/v1/ledger/create", {"type": made["coin"], "amount": "1000"}, bob),
+        ("/api/v1/ledger/give", {"type": made["coin"], "amount": "500", "to": "acme"}, bob),
+        ("/api/v1/watchers", {"name": "CN lots closing", "kind": "lots", "query": {"type": made["coin"], "within_minutes": 60}},
+         alice),
+        ("/api/v1/moderation/assignments", {"moderator": "alice", "type": made["coin"], "can_edit": True}, bob),
+    ]
+    for path, data, token in steps:
+        status, body = api(live, "POST", path, data, token=token)
+        assert status in (200, 201), (path, body)
+    status, proposal = api(live, "POST", "/api/v1/organizations/acme/proposals", {
+        "title": "Pay alice for the new anvil moulds", "description": "She made them.",
+        "steps": [{"id": "pay", "operation": "ledger.give", "input": {"type": made["coin"], "amount": "120", "to": "alice"}}],
+    }, token=bob)
+    assert status == 201, proposal
+    made["proposal"] = proposal["id"]
+    return made
+
+
+def _issue_19_pages(made: dict[str, str]) -> list[tuple[str, str]]:
+    return [
+        ("/app/organizations", "21-organizations"), ("/app/organizations/acme", "22-organization"),
+        ("/app/organizations/acme/members/bob/remove", "23-organization-remove"),
+        ("/app/organizations/acme/proposals/new", "24-proposal-new"),
+        (f"/app/organizations/acme/proposals/{made['proposal']}", "25-proposal"),
+        ("/app/watchers", "26-watchers"), ("/app/moderation", "27-moderation"),
+        ("/app/moderation/audit", "28-moderation-audit"), ("/app/moderation/assignments", "29-moderation-assignments"),
+    ]
+
+
+def _sign_in(page: Page, username: str) -> None:
+    page.goto("/signin")
+    page.fill("#f-username", username)
+    page.fill("#f-password", "correct horse")
+    page.click("button[type=submit]:has-text('Sign in')")
+
+
+def test_browser__organization_pages_work_on_a_phone_without_javascript(live: LiveServer, chromium: Browser) -> None:
+    made = _organization_with_a_proposal(live)
+    context = chromium.new_context(java_script_enabled=False, base_url=live.base_url, viewport=PHONE)
+    alice = context.new_page()
+    _sign_in(alice, "alice")
+    for path, name in _issue_19_pages(made):
+        alice.goto(path)
+        assert alice.locator("h1").count() == 1, path
+        accessible(alice)
+        assert fits_the_phone(alice), (path, alice.evaluate("document.documentElement.scrollWidth"))
+        shot(alice, f"{name}-phone")
+
+    # The owner issues shares from the form; the picture gets a bar per member.
+    alice.goto("/app/organizations/acme")
+    assert alice.locator("svg.rows rect.share-row").count() == 2
+    alice.fill("#shares-to", "bob")
+    alice.fill("#shares-amount", "-1")
+    alice.click("#shares-form button[type=submit]")
+    assert field_error(alice, "shares-form", "amount") and alice.locator("#shares-amount").input_value() == "-1"
+    alice.fill("#shares-amount", "20")
+    alice.click("#shares-form button[type=submit]")
+    assert "Issued 20 shares to bob" in alice.locator(".flash").inner_text()
+    assert alice.locator("#member-bob td.num").inner_text().startswith("60")
+
+    # A proposal from the simple form, then a vote; the deadline is said in words.
+    alice.goto("/app/organizations/acme/proposals/new")
+    alice.fill("#f-title", "Buy coal")
+    alice.fill("#f-amount", "30")
+    alice.fill("#f-to", "bob")
+    alice.click("#proposal-form button[type=submit]")
+    assert alice.locator("h1").inner_text() == "Buy coal"
+    assert alice.locator("ol.steps .words").inner_text() == "Give 30 CN from the wallet to bob"
+    assert alice.locator("dd.deadline").inner_text().startswith("Closes in 1 hour, at ")
+    alice.click("#vote-form button[value=yes]")
+    assert "Your vote is counted" in alice.locator(".flash").inner_text()
+    assert alice.locator("svg.bar rect.segment.yes").count() == 1
+    assert fits_the_phone(alice)
+    shot(alice, "30-proposal-voted-phone")
+    context.close()
+
+
+def test_browser__organization_pages_pass_axe(live: LiveServer, chromium: Browser) -> None:
+    axe_playwright = pytest.importorskip("axe_playwright_python.sync_playwright", reason="needs axe-playwright-python")
+    made = _organization_with_a_proposal(live)
+    for viewport in ({"width": 1280, "height": 900}, PHONE):
+        context = chromium.new_context(base_url=live.base_url, viewport=viewport)
+        alice = context.new_page()
+        _sign_in(alice, "alice")
+        found: dict[str, list[str]] = {}
+        for path, _ in _issue_19_pages(made):
+            alice.goto(path)
+            results = axe_playwright.Axe().run(alice)
+            serious = [f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+                       for v in results.response["violations"] if v["impact"] in AXE_IMPACTS]
+            if serious:
+                found[path] = serious
+        context.close()
+        assert not found, (viewport, found)

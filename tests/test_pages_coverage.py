@@ -63,8 +63,6 @@ NO_PAGE_YET = {
     "groups.create", "groups.delete", "groups.get", "groups.list", "groups.remove_member", "groups.update",
     "imports.create", "imports.get", "imports.list", "jobs.cancel", "jobs.delete", "jobs.get", "jobs.redeliver",
     "media.upload",
-    "organizations.create", "organizations.members.add", "organizations.members.remove",
-    "organizations.members.role", "organizations.proposals.create", "organizations.shares.issue",
     "sets.delete", "sets.remove_token", "sets.search", "sets.update", "tokens.delete",
     "tokens.update", "types.delete", "users.me.delete", "webhooks.create", "webhooks.delete",
     "webhooks.deliveries", "webhooks.get", "webhooks.list", "webhooks.secret.get", "webhooks.secret.rotate",

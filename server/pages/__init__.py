@@ -17,6 +17,7 @@ from . import (
     moderation,
     organizations,
     pools,
+    proposals,
     social,
     tokens,
     trends,
@@ -88,9 +89,19 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/app/watchers", watchers.my_watchers_page, name="page_watchers")
     router.add_post("/app/watchers", watchers.create_watcher)
     router.add_post("/app/watchers/{id}/{action:on|off|delete}", watchers.act)
+    router.add_get("/app/organizations", organizations.my_organizations_page, name="page_organizations")
+    router.add_post("/app/organizations", organizations.create_organization)
     router.add_get("/app/organizations/{name}", organizations.organization_page, name="page_organization")
-    router.add_get("/app/organizations/{name}/proposals/{id}", organizations.proposal_page, name="page_proposal")
-    router.add_post("/app/organizations/{name}/proposals/{id}/vote", organizations.vote)
+    router.add_post("/app/organizations/{name}/members", organizations.add_member)
+    router.add_post("/app/organizations/{name}/members/{username}/role", organizations.change_role)
+    router.add_get("/app/organizations/{name}/members/{username}/remove", organizations.confirm_remove,
+                   name="page_organization_remove")
+    router.add_post("/app/organizations/{name}/members/{username}/remove", organizations.remove_member)
+    router.add_post("/app/organizations/{name}/shares", organizations.issue_shares)
+    router.add_get("/app/organizations/{name}/proposals/new", proposals.new_proposal_form, name="page_proposal_new")
+    router.add_post("/app/organizations/{name}/proposals", proposals.create_proposal)
+    router.add_get("/app/organizations/{name}/proposals/{id}", proposals.proposal_page, name="page_proposal")
+    router.add_post("/app/organizations/{name}/proposals/{id}/vote", proposals.vote)
     router.add_get("/app/pools", pools.my_pools_page, name="page_pools")
     router.add_post("/app/pools", pools.create_pool)
     router.add_get("/app/pools/reservations", pools.my_reservations_page, name="page_pool_reservations")

@@ -25,6 +25,7 @@ __all__ = [
 ]
 
 FILTER_ROWS = 3
+_TITLE_ATTRIBUTES = ("name", "title", "label")  # a value people call the token by, when it has one
 _OPS = {"eq": "is", "range": "is between", "regex": "matches the pattern"}
 
 
@@ -38,9 +39,12 @@ async def labelled_tokens(ctx: Context, tokens: list[dict[str, Any]]) -> list[di
             names[type_id] = "Token"
     shown = []
     for token in tokens:
-        values = [f"{name}: {value}" for name, value in sorted((token.get("attributes") or {}).items())
-                  if isinstance(value, (str, int, float)) and not isinstance(value, bool)][:2]
-        label = names.get(token["type"], "Token") + (f" ({', '.join(values)})" if values else "")
+        attributes = token.get("attributes") or {}
+        plain = {name: value for name, value in attributes.items()
+                 if isinstance(value, (str, int, float)) and not isinstance(value, bool)}
+        title = next((str(plain[name]) for name in _TITLE_ATTRIBUTES if name in plain), "")
+        values = title or ", ".join(f"{name}: {value}" for name, value in list(plain.items())[:2])
+        label = names.get(token["type"], "Token") + (f": {values}" if values else "")
         shown.append({**token, "label": label[:120]})
     return shown
 

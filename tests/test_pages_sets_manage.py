@@ -88,7 +88,7 @@ async def test_pages_sets__search_by_equals_range_and_pattern(browser: Browser, 
     set_id, tokens = await shelf(api, alice)
     await api.post(f"/api/v1/sets/{set_id}/tokens", {"tokens": tokens}, token=alice, expect=200)
     form = await browser.get(f"/app/sets/{set_id}/search", expect=200)
-    assert_labelled(form.text.replace("<datalist", "<!--").replace("</datalist>", "-->"))
+    assert_labelled(form.text)
     base = f"/app/sets/{set_id}/search?searched=1"
     red = await browser.get(f"{base}&f0-attribute=colour&f0-op=eq&f0-value=red", expect=200)
     assert "2 token(s) found" in red and "Ruby" in red and "Garnet" in red and "Sapphire" not in red

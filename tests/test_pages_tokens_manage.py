@@ -4,6 +4,8 @@ page, delete your account with your password; others' tokens and types are 404s.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from models.actors import User
@@ -103,3 +105,27 @@ async def test_pages_account__delete_needs_the_password_and_says_what_happens(br
     assert "Your account is deleted." in gone and "Sign in" in gone
     assert (await User.get(username="alice")).status == "deleted"
     await api.post("/api/v1/auth/login", {"username": "alice", "password": "correct horse"}, expect=401)
+
+
+async def test_pages_manage__each_new_page_has_a_title_one_heading_labels_and_no_script(
+    browser: Browser, api: Api
+) -> None:
+    alice = await signed_up(browser, api, "alice")
+    gem = await make_type(api, alice)
+    ruby = await make_token(api, alice, gem, label="Ruby", colour="red")
+    shelf = await api.post("/api/v1/sets", {"name": "Shelf"}, token=alice, expect=201)
+    await api.post(f"/api/v1/sets/{shelf.body['id']}/tokens", {"tokens": [ruby]}, token=alice, expect=200)
+    queued = await api.post("/api/v1/sets", {"name": "Later"}, token=alice, headers={"Prefer": "respond-async"},
+                            expect=202)
+    set_path = f"/app/sets/{shelf.body['id']}"
+    paths = [
+        set_path, f"{set_path}/edit", f"{set_path}/delete", f"{set_path}/search",
+        f"{set_path}/search?searched=1&f0-attribute=colour&f0-op=eq&f0-value=red",
+        f"/app/tokens/{ruby}/edit", f"/app/tokens/{ruby}/delete", f"/app/types/{gem}/delete",
+        "/app/jobs", f"/app/jobs/{queued.body['id']}", "/app/imports", "/app/account/delete",
+    ]
+    for path in paths:
+        page = await browser.get(path, expect=200)
+        assert re.search(r"<title>[^<]+</title>", page.text) and page.text.count("<h1") == 1, path
+        assert "<script" not in page.text and ' style="' not in page.text, path
+        assert_labelled(page.text)

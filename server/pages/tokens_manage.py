@@ -57,7 +57,7 @@ def _edit_page(
     editable = [definition for definition in token_type["attributes"] if definition["type"] != "script"]
     return render(
         request, "token_edit.html.j2", status=status, token=token, type=token_type, definitions=editable,
-        inherited=token.get("attributes") or {}, values=values, errors=errors or {}, error=error,
+        values=values, errors=errors or {}, error=error,
     )
 
 

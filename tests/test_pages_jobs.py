@@ -1,6 +1,6 @@
 """The jobs pages: a job's detail in words (state, "step x of n" with its bar, result or
-problem), cancelling a waiting job, forgetting a finished one, the callback that cannot be
-resent without a URL, another user's job as a 404, and the admin's "queue it again"."""
+problem), cancelling a waiting job, forgetting a finished one, sending a callback again (and
+not without a URL), another user's job as a 404, and the admin's "queue it again"."""
 
 from __future__ import annotations
 
@@ -8,11 +8,14 @@ import re
 
 import pytest
 
+from federation.callbacks import deliver_due_callbacks
 from models.jobs import Job
+from server.appkeys import SITE
 
 from .conftest import Api
 from .jobhelpers import ASYNC, JOBS, queue_api, worker  # noqa: F401
 from .pagehelpers import Browser
+from .test_callbacks import Receiver, hook_api, queued_with_callback, receiver, user_with_secret  # noqa: F401
 from .test_chains import COIN, ref, submit
 from .test_pages_session import assert_labelled
 
@@ -127,3 +130,17 @@ async def test_pages_jobs__an_admin_queues_a_failed_job_again(browser: Browser, 
     assert (await Job.get(id=job_id)).state == "queued"
     await browser.post("/app/admin/jobs/set-state", {"job": "nosuchjob", "state": "failed", "reason": "x"},
                        csrf=page.csrf(), expect=404)
+
+
+async def test_pages_jobs__send_a_finished_jobs_callback_again(hook_api: Api, receiver: Receiver) -> None:  # noqa: F811
+    alice = await user_with_secret(hook_api, receiver)
+    job = await queued_with_callback(hook_api, alice, receiver.url)
+    assert await worker(hook_api, "w").run_once()
+    assert await deliver_due_callbacks(hook_api.client.app[SITE]) == 1
+    browser = Browser(hook_api.client)
+    await browser.sign_in("alice")
+    page = await browser.get(f"/app/jobs/{job['id']}", expect=200)
+    assert f"{receiver.url}: delivered" in page and "Send the callback again" in page
+    again = await browser.post(f"/app/jobs/{job['id']}/redeliver", {}, csrf=page.csrf(), expect=200)
+    assert "Callback sent again." in again
+    assert len(receiver.received) == 2 and receiver.received[-1]["verified"]

@@ -38,7 +38,7 @@ async def upload(browser: Browser, csrf: str, content: bytes | None, url: str = 
 
 async def test_pages_exports__export_download_and_import_round_trip(fed_api: Api) -> None:  # noqa: F811
     browser = Browser(fed_api.client)
-    alice, made = await shelf_with_tokens(fed_api)
+    _, made = await shelf_with_tokens(fed_api)
     await browser.sign_in("alice")
     set_page = await browser.get(f"/app/sets/{made['set']}", expect=200)
     assert "Export this set" in set_page

@@ -37,7 +37,9 @@ async def queued_type(api: Api, token: str) -> str:
     return str(reply.body["id"])
 
 
-async def test_pages_jobs__a_chain_shows_its_steps_and_its_outcome_in_words(browser: Browser, queue_api: Api) -> None:  # noqa: F811
+async def test_pages_jobs__a_chain_shows_its_steps_and_its_outcome_in_words(
+    browser: Browser, queue_api: Api  # noqa: F811
+) -> None:
     await browser.sign_up("alice")
     alice = (await queue_api.post("/api/v1/auth/login", {"username": "alice", "password": "correct horse"},
                                   expect=200)).body["token"]
@@ -124,8 +126,8 @@ async def test_pages_jobs__an_admin_queues_a_failed_job_again(browser: Browser, 
     blank = await browser.post("/app/admin/jobs/set-state", {"job": job_id, "state": "queued", "reason": ""},
                                csrf=page.csrf(), expect=400)
     assert job_id in blank and (await Job.get(id=job_id)).state == "cancelled"
-    again = await browser.post("/app/admin/jobs/set-state", {"job": job_id, "state": "queued", "reason": "worker fixed"},
-                               csrf=page.csrf(), expect=200)
+    form = {"job": job_id, "state": "queued", "reason": "worker fixed"}
+    again = await browser.post("/app/admin/jobs/set-state", form, csrf=page.csrf(), expect=200)
     assert f"Job {job_id} is now waiting to start." in again
     assert (await Job.get(id=job_id)).state == "queued"
     await browser.post("/app/admin/jobs/set-state", {"job": "nosuchjob", "state": "failed", "reason": "x"},

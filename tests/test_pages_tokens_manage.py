@@ -65,7 +65,8 @@ async def test_pages_tokens__delete_a_token_then_its_type(browser: Browser, api:
     await browser.get(f"/app/tokens/{ruby}", expect=404)
     type_confirm = await browser.get(f"/app/types/{gem}/delete", expect=200)
     in_use = await browser.post(f"/app/types/{gem}/delete", {}, csrf=type_confirm.csrf(), expect=409)
-    assert "It cannot be deleted: this type has ledger entries" in in_use and not (await TokenType.get(id=gem)).is_deleted
+    assert "It cannot be deleted: this type has ledger entries" in in_use
+    assert not (await TokenType.get(id=gem)).is_deleted
     unused = await make_type(api, alice, name="Pebble", symbol="PBL")
     type_page = await browser.get(f"/app/types/{unused}", expect=200)
     assert f'href="/app/types/{unused}/delete"' in type_page.text

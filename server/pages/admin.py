@@ -90,7 +90,8 @@ async def set_job_state(request: web.Request) -> web.StreamResponse:
     require_signed_in(request)
     form = await read_form(request)
     job_id = request.match_info.get("id") or form.get("job", "").strip()  # a row's button, or the form below
-    data: dict[str, Any] = {"id": job_id, "reason": form.get("reason", "").strip(), "state": form.get("state", "queued")}
+    reason, state = form.get("reason", "").strip(), form.get("state", "queued")
+    data: dict[str, Any] = {"id": job_id, "reason": reason, "state": state}
     try:
         await call(request, "admin.jobs.set_state", data)
     except FormError as error:

@@ -14,7 +14,7 @@ from .base import FormError, call, page, page_size, redirect, render, require_si
 from .verify import read_uploaded_json
 from .wording import HELPERS
 
-__all__ = ["export_set", "imports_page", "import_export", "import_page"]
+__all__ = ["export_set", "import_export", "import_page", "imports_page"]
 
 
 @page

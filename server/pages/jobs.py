@@ -17,7 +17,7 @@ from ..svg import Segment, stacked_bar
 from .base import FormError, call, page, page_size, redirect, render, require_signed_in
 from .wording import HELPERS, JOB_STATES, duration, job_title, moment_of, words
 
-__all__ = ["jobs_page", "job_page", "job_action"]
+__all__ = ["job_action", "job_page", "jobs_page"]
 
 ACTIVE_JOB_STATES = ("queued", "running")
 _ACTIONS = {"cancel": "jobs.cancel", "delete": "jobs.delete", "redeliver": "jobs.redeliver"}
@@ -124,7 +124,9 @@ async def jobs_page(request: web.Request) -> web.StreamResponse:
     if state in JOB_STATES:
         raw["state"] = state
     jobs = await REGISTRY.call(request[CTX], "jobs.list", raw)
-    shown = [{**job, "outcome": _outcome(job), "download": _download(job), "progress": _progress(job)} for job in jobs.items]
+    shown = [
+        {**job, "outcome": _outcome(job), "download": _download(job), "progress": _progress(job)} for job in jobs.items
+    ]
     active = any(job["state"] in ACTIVE_JOB_STATES for job in jobs.items)
     return render(request, "jobs.html.j2", jobs=shown, active=active, state=state, **HELPERS)
 

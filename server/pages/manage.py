@@ -25,6 +25,7 @@ __all__ = [
     "admin_action",
 ]
 
+
 async def _sets_page(
     request: web.Request,
     *,
@@ -79,7 +80,8 @@ async def _set_page(
     pickable: list[dict[str, Any]] = []
     if is_owner:  # the owner adds tokens by ticking them in a list of their own, not by pasting ids
         present = {token["id"] for token in tokens}
-        mine = await REGISTRY.call(ctx, "tokens.list", {"owner": ctx.require_user().username, "page_size": page_size(ctx, 100)})
+        listing = {"owner": ctx.require_user().username, "page_size": page_size(ctx, 100)}
+        mine = await REGISTRY.call(ctx, "tokens.list", listing)
         pickable = await labelled_tokens(ctx, [token for token in mine.items if token["id"] not in present])
     return render(
         request,

@@ -62,12 +62,12 @@ def moment_of(value: Any) -> datetime | None:
         moment = value
     elif isinstance(value, str) and value:
         try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            moment = datetime.fromisoformat(value)  # 3.11 reads the API's "Z"
         except ValueError:
             return None
     else:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # naive datetimes from the database are UTC
 
 
 def exact_time(value: Any) -> str:
@@ -102,7 +102,7 @@ def since(value: Any, now: datetime | None = None) -> str:
 
 def duration(seconds: float) -> str:
     """"4 seconds", "2 minutes", "1 hour 5 minutes"."""
-    total = int(round(seconds))
+    total = round(seconds)
     if total < 60:
         return f"{total} second{'' if total == 1 else 's'}"
     minutes, hours = total // 60, total // 3600
@@ -113,4 +113,6 @@ def duration(seconds: float) -> str:
 
 
 # Handed to every template of these pages: {{ since(job.created_at) }} etc.
-HELPERS: dict[str, Any] = {"since": since, "exact_time": exact_time, "job_title": job_title, "words": words, "duration": duration}
+HELPERS: dict[str, Any] = {
+    "since": since, "exact_time": exact_time, "job_title": job_title, "words": words, "duration": duration,
+}

@@ -57,6 +57,8 @@ async def test_pages_jobs__a_chain_shows_its_steps_and_its_outcome_in_words(
     done = await browser.get(f"/app/jobs/{job['id']}", expect=200)
     assert "failed" in done and "Step 2 of 3" in done and "1 done, 2 failed or not run, 0 to go" in done
     assert "It failed at step 2 (Mint): amount must be a multiple of the smallest unit 0.01; 1 later step(s)" in done
+    made = r"New token type</strong>: done \(<a href=\"/app/types/\w+\">See the new token type Coin</a>"
+    assert re.search(made, done.text)
     assert "Mint</strong>: failed" in done and "not run: an earlier step failed" in done
     assert "http-equiv" not in done.text and "Forget this job" in done
     for raw in ("ledger.create", "types.create", '{"', "chain-step-failed"):
@@ -88,7 +90,9 @@ async def test_pages_jobs__cancel_a_waiting_job_then_forget_it(browser: Browser,
     await browser.get(f"/app/jobs/{job_id}", expect=404)
 
 
-async def test_pages_jobs__a_running_job_cannot_be_forgotten(browser: Browser, queue_api: Api) -> None:  # noqa: F811
+async def test_pages_jobs__a_job_is_forgotten_only_once_finished_and_links_what_it_made(
+    browser: Browser, queue_api: Api  # noqa: F811
+) -> None:
     await browser.sign_up("alice")
     alice = (await queue_api.post("/api/v1/auth/login", {"username": "alice", "password": "correct horse"},
                                   expect=200)).body["token"]
@@ -96,6 +100,10 @@ async def test_pages_jobs__a_running_job_cannot_be_forgotten(browser: Browser, q
     page = await browser.get(f"/app/jobs/{job_id}", expect=200)
     refused = await browser.post(f"/app/jobs/{job_id}/delete", {}, csrf=page.csrf(), expect=409)
     assert "cancel it first or wait for it to finish" in refused and await Job.filter(id=job_id).exists()
+    await run_all(queue_api)
+    done = await browser.get(f"/app/jobs/{job_id}", expect=200)
+    assert re.search(r'Done\. <a href="/app/types/\w+">See the new token type Coin</a>', done.text), done.text[:3000]
+    await browser.post(f"/app/jobs/{job_id}/delete", {}, csrf=page.csrf(), expect=200)
 
 
 async def test_pages_jobs__another_users_job_is_not_found_and_csrf_is_checked(

@@ -25,6 +25,31 @@ _DONE = {"cancel": "Job cancelled.", "delete": "Job forgotten.", "redeliver": "C
 DONE_COLOUR, FAILED_COLOUR, LEFT_COLOUR = "#2e7d32", "#b3261e", "#d6dbe1"
 
 
+# Where a finished operation's result can be seen: (what to call it, its page), from its result's id.
+_RESULT_PAGES = {
+    "types.create": ("the new token type", "/app/types/{id}"),
+    "types.update": ("the token type", "/app/types/{id}"),
+    "tokens.create": ("the new token", "/app/tokens/{id}"),
+    "tokens.update": ("the token", "/app/tokens/{id}"),
+    "sets.create": ("the new set", "/app/sets/{id}"),
+    "sets.update": ("the set", "/app/sets/{id}"),
+    "ledger.create": ("the entry", "/app/entries/{id}"),
+    "ledger.give": ("the entry", "/app/entries/{id}"),
+    "ledger.burn": ("the entry", "/app/entries/{id}"),
+}
+
+
+def result_link(operation: str, state: str | None, result: Any) -> dict[str, str] | None:
+    """A link to what a succeeded job or step made or changed ("See the new set"), when it has a page."""
+    known = _RESULT_PAGES.get(operation)
+    if known is None or state != "succeeded" or not isinstance(result, dict) or not isinstance(result.get("id"), str):
+        return None
+    what, path = known
+    name = result.get("name")
+    return {"text": f"See {what}" + (f" {name}" if isinstance(name, str) and name else ""),
+            "href": path.format(id=result["id"])}
+
+
 def _problem(job: dict[str, Any]) -> str:
     """What went wrong, in the problem's own sentence (never its JSON)."""
     error = job.get("error")
@@ -100,6 +125,7 @@ def _progress(job: dict[str, Any]) -> dict[str, Any] | None:
             "title": job_title(str(step.get("operation", ""))),
             "state": words("step", step.get("state")),
             "problem": _problem(step),
+            "link": result_link(str(step.get("operation", "")), step.get("state"), step.get("result")),
         }
         for index, step in enumerate(steps, 1)
     ]
@@ -139,6 +165,7 @@ async def _job_page(request: web.Request, job_id: str, *, error: str = "", statu
         status=status,
         job=job,
         outcome=_outcome(job),
+        link=result_link(job["operation"], job["state"], job.get("result")),
         download=_download(job),
         progress=_progress(job),
         elapsed=_elapsed(job),

@@ -10,7 +10,9 @@ from . import (
     admin,
     contracts,
     delegations,
+    exports,
     holdings,
+    jobs,
     manage,
     market,
     market_elsewhere,
@@ -18,8 +20,10 @@ from . import (
     organizations,
     pools,
     proposals,
+    sets_manage,
     social,
     tokens,
+    tokens_manage,
     trends,
     verify,
     watchers,
@@ -38,11 +42,15 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/signin", account.signin_form, name="page_signin")
     router.add_post("/signin", account.signin)
     router.add_post("/signout", account.signout, name="page_signout")
+    router.add_get("/app/account/delete", account.delete_account_form, name="page_account_delete")
+    router.add_post("/app/account/delete", account.delete_account)
     router.add_get("/app/types/new", tokens.new_type_form, name="page_type_new")
     router.add_post("/app/types/new", tokens.create_type)
     router.add_get("/app/types/{id}", tokens.type_page, name="page_type")
     router.add_get("/app/types/{id}/edit", tokens.edit_type_form, name="page_type_edit")
     router.add_post("/app/types/{id}/edit", tokens.update_type)
+    router.add_get("/app/types/{id}/delete", tokens_manage.delete_type_form, name="page_type_delete")
+    router.add_post("/app/types/{id}/delete", tokens_manage.delete_type)
     router.add_post("/app/types/{id}/{action:mint|give|burn}", tokens.ledger_action)
     router.add_post("/app/types/{id}/tokens", tokens.create_token)
     router.add_post("/app/types/{id}/licensing", contracts.set_licensing)
@@ -55,6 +63,10 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/app/contracts/{id}/{action:pay|cancel|end}", contracts.act)
     router.add_post("/app/contracts/{id}/terms", contracts.admin_change)
     router.add_get("/app/tokens/{id}", tokens.token_page, name="page_token")
+    router.add_get("/app/tokens/{id}/edit", tokens_manage.edit_token_form, name="page_token_edit")
+    router.add_post("/app/tokens/{id}/edit", tokens_manage.edit_token)
+    router.add_get("/app/tokens/{id}/delete", tokens_manage.delete_token_form, name="page_token_delete")
+    router.add_post("/app/tokens/{id}/delete", tokens_manage.delete_token)
     router.add_get("/app/entries/{id}", tokens.entry_page, name="page_entry")
     router.add_post("/app/entries/{id}/flags", tokens.flag_entry)
     router.add_get("/app/ledger", tokens.ledger_page, name="page_ledger")
@@ -66,7 +78,19 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/app/sets", manage.create_set)
     router.add_get("/app/sets/{id}", manage.set_page, name="page_set")
     router.add_post("/app/sets/{id}/tokens", manage.add_set_tokens)
-    router.add_get("/app/jobs", manage.jobs_page, name="page_jobs")
+    router.add_post("/app/sets/{id}/tokens/{token}/remove", sets_manage.remove_set_token)
+    router.add_get("/app/sets/{id}/edit", sets_manage.edit_set_form, name="page_set_edit")
+    router.add_post("/app/sets/{id}/edit", sets_manage.edit_set)
+    router.add_get("/app/sets/{id}/delete", sets_manage.delete_set_form, name="page_set_delete")
+    router.add_post("/app/sets/{id}/delete", sets_manage.delete_set)
+    router.add_get("/app/sets/{id}/search", sets_manage.search_set, name="page_set_search")
+    router.add_post("/app/sets/{id}/export", exports.export_set)
+    router.add_get("/app/imports", exports.imports_page, name="page_imports")
+    router.add_post("/app/imports", exports.import_export)
+    router.add_get("/app/imports/{id}", exports.import_page, name="page_import")
+    router.add_get("/app/jobs", jobs.jobs_page, name="page_jobs")
+    router.add_get("/app/jobs/{id}", jobs.job_page, name="page_job")
+    router.add_post("/app/jobs/{id}/{action:cancel|delete|redeliver}", jobs.job_action)
     router.add_get("/app/apps", manage.apps_page, name="page_apps")
     router.add_post("/app/apps/{app}/revoke", manage.revoke_app)
     router.add_get("/app/delegations", delegations.delegations_page, name="page_delegations")
@@ -137,3 +161,5 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/app/admin/blocks/unblock", admin.unblock_domain)
     router.add_get("/app/admin/jobs", admin.stuck_jobs_page, name="page_admin_jobs")
     router.add_post("/app/admin/jobs/{id}/terminate", admin.terminate_job)
+    router.add_post("/app/admin/jobs/set-state", admin.set_job_state)
+    router.add_post("/app/admin/jobs/{id}/state", admin.set_job_state)

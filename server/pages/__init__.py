@@ -16,11 +16,12 @@ from . import (
     moderation,
     organizations,
     pools,
-    watchers,
     social,
     tokens,
     trends,
     verify,
+    watchers,
+    webhooks,
 )
 from .base import STATIC_DIR, html_error_pages
 
@@ -82,6 +83,13 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/app/watchers", watchers.my_watchers_page, name="page_watchers")
     router.add_post("/app/watchers", watchers.create_watcher)
     router.add_post("/app/watchers/{id}/{action:on|off|delete}", watchers.act)
+    router.add_get("/app/webhooks", webhooks.my_webhooks_page, name="page_webhooks")
+    router.add_post("/app/webhooks", webhooks.create_webhook)
+    router.add_post("/app/webhook-secret", webhooks.reveal_secret)
+    router.add_post("/app/webhook-secret/rotate", webhooks.rotate_secret)
+    router.add_get("/app/webhooks/{id}", webhooks.webhook_page, name="page_webhook")
+    router.add_post("/app/webhooks/{id}", webhooks.update_webhook)
+    router.add_post("/app/webhooks/{id}/{action:on|off|delete}", webhooks.act)
     router.add_get("/app/organizations/{name}", organizations.organization_page, name="page_organization")
     router.add_get("/app/organizations/{name}/proposals/{id}", organizations.proposal_page, name="page_proposal")
     router.add_post("/app/organizations/{name}/proposals/{id}/vote", organizations.vote)

@@ -9,6 +9,7 @@ from . import (
     admin,
     contracts,
     delegations,
+    groups,
     holdings,
     manage,
     market,
@@ -83,6 +84,12 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/app/watchers", watchers.my_watchers_page, name="page_watchers")
     router.add_post("/app/watchers", watchers.create_watcher)
     router.add_post("/app/watchers/{id}/{action:on|off|delete}", watchers.act)
+    router.add_get("/app/groups", groups.my_groups_page, name="page_groups")
+    router.add_post("/app/groups", groups.create_group)
+    router.add_get("/app/groups/{id}", groups.group_page, name="page_group")
+    router.add_post("/app/groups/{id}/members", groups.add_member)
+    router.add_post("/app/groups/{id}/members/{username}/remove", groups.remove_member)
+    router.add_post("/app/groups/{id}/{action:description|owner|delete}", groups.act)
     router.add_get("/app/webhooks", webhooks.my_webhooks_page, name="page_webhooks")
     router.add_post("/app/webhooks", webhooks.create_webhook)
     router.add_post("/app/webhook-secret", webhooks.reveal_secret)

@@ -7,6 +7,7 @@ from aiohttp import web
 from . import (
     account,
     admin,
+    agents,
     contracts,
     delegations,
     groups,
@@ -84,6 +85,10 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/app/watchers", watchers.my_watchers_page, name="page_watchers")
     router.add_post("/app/watchers", watchers.create_watcher)
     router.add_post("/app/watchers/{id}/{action:on|off|delete}", watchers.act)
+    router.add_get("/app/agents", agents.agents_page, name="page_agents")
+    router.add_post("/app/agents/grants", agents.create_grant)
+    router.add_post("/app/agents/grants/{id}/withdraw", agents.withdraw_grant)
+    router.add_post("/app/agents/reports/{id}/{action:approve|reject}", agents.decide)
     router.add_get("/app/groups", groups.my_groups_page, name="page_groups")
     router.add_post("/app/groups", groups.create_group)
     router.add_get("/app/groups/{id}", groups.group_page, name="page_group")

@@ -137,3 +137,13 @@ async def test_pages_groups__a_post_without_the_csrf_token_is_refused(browser: B
     await browser.sign_up("alice")
     refused = await browser.post(PAGE, {"name": "Forged"}, csrf=token, expect=403)
     assert "security token" in refused and not await UserGroup.filter(name="Forged").exists()
+
+
+async def test_pages_groups__groups_webhooks_and_agents_are_reached_from_your_profile(browser: Browser) -> None:
+    home = await browser.sign_up("alice")
+    assert 'href="/app/profile"' in home.text, "the @name in the header opens your profile"
+    profile = await browser.get("/app/profile", expect=200)
+    assert "This is you" in profile
+    for path in ("/app/groups", "/app/webhooks", "/app/agents"):
+        assert f'href="{path}"' in profile.text
+        await browser.get(path, expect=200)

@@ -120,6 +120,7 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/app/follows/{id}/delete", social.unfollow)
     router.add_post("/app/followers/{id}/{action:approve|reject}", social.answer_follower)
     router.add_get("/app/actors", social.profile_page, name="page_profile")
+    router.add_get("/app/profile", social.my_profile, name="page_my_profile")
     router.add_post("/app/profile", social.edit_profile)
     router.add_get("/app/copies", social.copies_page, name="page_copies")
     router.add_post("/app/copies/{id}/verify", social.verify_copy)

@@ -85,8 +85,8 @@ async def test_pages_agents__a_set_is_picked_from_the_list(browser: Browser, api
     shelf = await make_set(api, alice, "Shop shelf")
     form = await browser.get(PAGE, expect=200)
     assert f'<option value="set:{shelf["id"]}">Shop shelf</option>' in form.text
-    await browser.post(f"{PAGE}/grants", {"agent": "@robot", "target": f"set:{shelf['id']}", "attributes": "label, colour"},
-                       csrf=form.csrf(), expect=200)
+    await browser.post(f"{PAGE}/grants", {"agent": "@robot", "target": f"set:{shelf['id']}",
+                                          "attributes": "label, colour"}, csrf=form.csrf(), expect=200)
     grant = await AgentGrant.get(set_id=shelf["id"])
     assert grant.attributes == ["colour", "label"] and not grant.needs_approval
     listed = await browser.get(PAGE, expect=200)

@@ -61,7 +61,7 @@ async def test_pages_groups__make_add_people_hand_on_and_delete(browser: Browser
     assert (await UserGroup.get(id=group.id).prefetch_related("owner")).owner.username == "bob"
     assert "Delete the group" not in handed, "only the owner deletes"
 
-    await browser.client.post("/signout", data={"csrf_token": handed.csrf()}, headers={"Accept": "text/html"})
+    await browser.post("/signout", {}, csrf=handed.csrf(), expect=200)
     await browser.sign_in("bob")
     asked = await browser.get(f"{here}?confirm=delete", expect=200)
     assert "Delete Chess club?" in asked and "cannot be undone" in asked

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from markupsafe import Markup, escape
 
-__all__ = ["ago", "exact", "moment"]
+__all__ = ["ago", "exact", "moment", "until"]
 
 
 def _parse(timestamp: str) -> datetime | None:
@@ -42,6 +42,14 @@ def ago(timestamp: str, now: datetime | None = None) -> str:
             words = f"{count} {name}{'' if count == 1 else 's'}"
             return f"in {words}" if future else f"{words} ago"
     return timestamp  # not reached: seconds >= 60 matched "minute"
+
+
+def until(timestamp: str | None, now: datetime | None = None) -> str:
+    """When something planned happens: "in 5 minutes", or "soon" once its time has come."""
+    parsed = _parse(timestamp) if timestamp else None
+    if parsed is None or parsed <= (now or datetime.now(UTC)):
+        return "soon"
+    return ago(timestamp or "", now)
 
 
 def moment(timestamp: str | None, empty: str = "never") -> Markup:

@@ -14,8 +14,8 @@ from ..appkeys import CTX
 from .base import FormError, call, page, page_size, read_form, redirect, render, require_signed_in
 
 __all__ = [
-    "answer_follower", "copies_page", "edit_profile", "follow", "follows_page", "my_profile", "profile_page", "unfollow",
-    "verify_copy",
+    "answer_follower", "copies_page", "edit_profile", "follow", "follows_page", "my_profile", "profile_page",
+    "unfollow", "verify_copy",
 ]
 
 

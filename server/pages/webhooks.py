@@ -12,7 +12,7 @@ from models.registry import REGISTRY
 
 from ..appkeys import CTX
 from .base import FormError, call, page, page_size, redirect, render, require_signed_in
-from .moments import ago, moment
+from .moments import ago, moment, until
 
 __all__ = [
     "act",
@@ -73,7 +73,7 @@ def delivery_words(delivery: dict[str, Any]) -> str:
         return f"Failed: gave up after {tries} tr{'y' if tries == 1 else 'ies'}"
     if not tries:
         return "Waiting to be sent"
-    again = ago(delivery["next_attempt_at"]) if delivery["next_attempt_at"] else "soon"
+    again = until(delivery["next_attempt_at"])
     return f"Not delivered yet: {tries} tr{'y' if tries == 1 else 'ies'} so far, trying again {again}"
 
 
@@ -206,7 +206,8 @@ async def update_webhook(request: web.Request) -> web.StreamResponse:
         await call(request, "webhooks.update", {"id": hook_id, **data}, _NAMES)
     except FormError as problem:
         if problem.problem.code == "version-mismatch":
-            message = "Someone changed this webhook while you were editing; here it is as it is now. Make your change again."
+            message = ("Someone changed this webhook while you were editing; here it is as it is now. "
+                       "Make your change again.")
             return await _detail(request, hook_id, error=message, status=409)
         if problem.status == 404:
             raise problem.problem from None  # not theirs: the plain 404 page

@@ -105,7 +105,7 @@ async def test_pages_groups__admins_and_members_see_only_what_they_may_do(browse
     here = f"{PAGE}/{group_id}"
     seen = await browser.get(here, expect=200)
     assert "You are an admin" in seen and "Add someone" in seen and "Hand the group on" not in seen
-    assert 'name="role"' in seen.text and "Admin: also adds" not in seen, "admins add plain members only"
+    assert 'name="role"' in seen.text and "Admin: also adds and removes people" not in seen, "admins add plain members only"
     refused = await browser.post(f"{here}/members", {"username": "dave_x", "role": "admin"}, csrf=seen.csrf(),
                                  expect=403)
     assert "only the group's owner may make someone an admin" in refused

@@ -325,9 +325,21 @@ def test_browser__groups_webhooks_and_agents_work_without_js_and_fit_a_phone(
         assert "may now report changes" in ann.locator(".flash").inner_text()
         accessible(ann)
 
+        pages = (("/app/groups", "30-groups-phone"), (group_path, "31-group-phone"), (hook_path, "33-webhook-phone"),
+                 ("/app/agents", "34-agents-phone"), (f"{group_path}?confirm=delete", "35-group-delete-phone"))
+        checked = chromium.new_context(base_url=server.base_url)  # axe-core runs as JavaScript
+        audit = checked.new_page()
+        audit.goto("/signin")
+        audit.fill("#f-username", "ann")
+        audit.fill("#f-password", "correct horse")
+        audit.click("button[type=submit]:has-text('Sign in')")
+        for path, _ in pages:
+            audit.goto(path)
+            found = _serious_axe_violations(audit)
+            assert not found, (path, found)
+        checked.close()
         ann.set_viewport_size({"width": 390, "height": 844})
-        for path, name in (("/app/groups", "30-groups-phone"), (group_path, "31-group-phone"),
-                           (hook_path, "33-webhook-phone"), ("/app/agents", "34-agents-phone")):
+        for path, name in pages:
             ann.goto(path)
             assert ann.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), path
             shot(ann, name)
@@ -343,3 +355,12 @@ def _login(server: LiveServer, username: str) -> str:
     status, body = api(server, "POST", "/api/v1/auth/login", {"username": username, "password": "correct horse"})
     assert status == 200, body
     return str(body["token"])
+
+
+def _serious_axe_violations(page: Page) -> list[str]:
+    """axe-core's serious and critical findings in the page's main part (issue 23 item 5)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, context="main")
+    return [f"{item['id']}: {[node['html'] for node in item['nodes']][:3]}"
+            for item in results.response["violations"] if item.get("impact") in ("serious", "critical")]

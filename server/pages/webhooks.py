@@ -42,6 +42,24 @@ FAMILIES = {
     "watcher.*": "Your watchers firing",
     "agent.*": "Agents' reports",
 }
+# What the commonest events mean; the log shows these words, with the name the program receives beside them.
+EVENT_WORDS = {
+    "ledger.create": "Units minted",
+    "ledger.give": "A give",
+    "ledger.burn": "Units burned",
+    "token.created": "A token made",
+    "token.updated": "A token changed",
+    "token.deleted": "A token deleted",
+    "type.created": "A token type made",
+    "type.updated": "A token type changed",
+    "set.created": "A set made",
+    "set.tokens_added": "Tokens added to a set",
+    "market.sale": "A sale",
+    "watcher.fired": "A watcher found something",
+    "group.member_added": "Someone joined a group",
+    "webhook.created": "A webhook added",
+    "webhook.updated": "A webhook changed",
+}
 OBJECT_TYPES = {
     "": "Anything",
     "token": "One token",
@@ -182,6 +200,7 @@ async def _detail(request: web.Request, hook_id: str, *, values: dict[str, Any] 
     deliveries = await REGISTRY.call(ctx, "webhooks.deliveries", query)
     for delivery in deliveries.items:
         delivery["words"], delivery["answer"] = delivery_words(delivery), answer_words(delivery)
+        delivery["what"] = EVENT_WORDS.get(delivery["event"] or "", "An event")
     return render(request, "webhook.html.j2", status=status, hook=hook, deliveries=deliveries, state=state,
                   states=DELIVERY_STATES, values=values or _form_values(hook), errors=errors or {}, error=error,
                   confirm=request.query.get("confirm", ""), families=FAMILIES, object_types=OBJECT_TYPES,

@@ -24,7 +24,10 @@ def _parse(timestamp: str) -> datetime | None:
 def exact(timestamp: str) -> str:
     """ "2 Dec 2026 14:05 UTC": to the minute, without microseconds."""
     parsed = _parse(timestamp)
-    return f"{parsed.astimezone(UTC):%-d %b %Y %H:%M} UTC" if parsed else timestamp
+    if parsed is None:
+        return timestamp
+    utc = parsed.astimezone(UTC)
+    return f"{utc.day} {utc:%b %Y %H:%M} UTC"  # the day without a leading zero, on every platform
 
 
 def ago(timestamp: str, now: datetime | None = None) -> str:

@@ -391,3 +391,95 @@ def test_browser__organization_pages_pass_axe(live: LiveServer, chromium: Browse
                 found[path] = serious
         context.close()
         assert not found, (viewport, found)
+def test_browser__groups_webhooks_and_agents_work_without_js_and_fit_a_phone(
+    template_database: TemplateDatabase, tmp_path: Path, chromium: Browser
+) -> None:
+    """Issue 23 item 1: a group, a webhook (its secret shown on request) and an agent allowed, with
+    JavaScript off; each page reflows at 390 px instead of scrolling sideways."""
+    receiver = "http://127.0.0.1:9/a-rather-long-path/for-the-receiving-program/that-has-to-wrap-on-a-phone"
+    with live_server(template_database, tmp_path, start=True,
+                     TALLYSTICK_FEDERATION__ALLOW_PRIVATE_ADDRESSES="true") as server:
+        server.create_user("bob")
+        server.create_user("robot", "agent")
+        context = chromium.new_context(java_script_enabled=False, base_url=server.base_url)
+        ann = context.new_page()
+        ann.goto("/signup")
+        ann.fill("#f-username", "ann")
+        ann.fill("#f-email", "ann@example.org")
+        ann.fill("#f-password", "correct horse")
+        ann.click("button[type=submit]:has-text('Sign up')")
+        ann.click("header a.who")
+        ann.click("a[href='/app/groups']")
+        assert ann.locator("h1").inner_text() == "My groups"
+        ann.fill("#f-name", "Chess club")
+        ann.fill("#f-description", "Tuesdays at eight, in the library's back room")
+        ann.click("button:has-text('Make the group')")
+        ann.fill("#f-username", "bob")
+        ann.click("button:has-text('Add')")
+        assert "bob is now a member" in ann.locator(".flash").inner_text()
+        group_path = urllib.parse.urlsplit(ann.url).path
+        accessible(ann)
+
+        ann.goto("/app/webhooks")
+        ann.fill("#f-url", receiver)
+        ann.check("#f-events-ledger")
+        ann.click("button:has-text('Save the webhook')")
+        assert "Webhook saved" in ann.locator(".flash").inner_text()
+        hook_path = urllib.parse.urlsplit(ann.url).path
+        accessible(ann)
+
+        token_type = api(server, "POST", "/api/v1/types", {"name": "Gem", "symbol": "GEM", "fungible": False,
+                                                           "smallest_unit": 0,
+                                                           "attributes": [{"name": "label", "type": "string"}]},
+                         token=_login(server, "ann"))
+        assert token_type[0] == 201, token_type
+        made = api(server, "POST", "/api/v1/tokens", {"type": token_type[1]["id"], "attributes": {"label": "raw"}},
+                   token=_login(server, "ann"))
+        assert made[0] == 201, made
+        ann.goto("/app/agents")
+        ann.fill("#f-agent", "robot")
+        ann.select_option("#f-target", f"token:{made[1]['id']}")
+        ann.check("#f-needs-approval")
+        ann.click("button:has-text('Allow')")
+        assert "may now report changes" in ann.locator(".flash").inner_text()
+        accessible(ann)
+
+        pages = (("/app/groups", "30-groups-phone"), (group_path, "31-group-phone"), (hook_path, "33-webhook-phone"),
+                 ("/app/agents", "34-agents-phone"), (f"{group_path}?confirm=delete", "35-group-delete-phone"))
+        checked = chromium.new_context(base_url=server.base_url)  # axe-core runs as JavaScript
+        audit = checked.new_page()
+        audit.goto("/signin")
+        audit.fill("#f-username", "ann")
+        audit.fill("#f-password", "correct horse")
+        audit.click("button[type=submit]:has-text('Sign in')")
+        for path, _ in pages:
+            audit.goto(path)
+            found = _serious_axe_violations(audit)
+            assert not found, (path, found)
+        checked.close()
+        ann.set_viewport_size({"width": 390, "height": 844})
+        for path, name in pages:
+            ann.goto(path)
+            assert ann.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), path
+            shot(ann, name)
+        ann.goto("/app/webhooks")
+        ann.click("button:has-text('Show my secret')")
+        assert len(ann.locator("#secret-value").inner_text()) > 20
+        assert ann.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), "the secret wraps"
+        shot(ann, "32-webhooks-phone")
+        context.close()
+
+
+def _login(server: LiveServer, username: str) -> str:
+    status, body = api(server, "POST", "/api/v1/auth/login", {"username": username, "password": "correct horse"})
+    assert status == 200, body
+    return str(body["token"])
+
+
+def _serious_axe_violations(page: Page) -> list[str]:
+    """axe-core's serious and critical findings in the page's main part (issue 23 item 5)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, context="main")
+    return [f"{item['id']}: {[node['html'] for node in item['nodes']][:3]}"
+            for item in results.response["violations"] if item.get("impact") in ("serious", "critical")]

@@ -56,12 +56,7 @@ ELSEWHERE = {
 # Capabilities still without a page (issue 23). Remove a name when its page lands; never add one.
 NO_PAGE_YET = {
     "admin.federation.actor_blocks", "admin.federation.block_actor", "admin.federation.deliveries",
-    "admin.federation.unblock_actor", "admin.users.create", "admin.users.delete", "agents.grants.create",
-    "agents.grants.delete", "agents.grants.list", "agents.reports.approve", "agents.reports.list",
-    "agents.reports.reject", "groups.add_member", "groups.create", "groups.delete", "groups.get", "groups.list",
-    "groups.remove_member", "groups.update", "media.upload", "webhooks.create", "webhooks.delete",
-    "webhooks.deliveries", "webhooks.get", "webhooks.list", "webhooks.secret.get", "webhooks.secret.rotate",
-    "webhooks.update",
+    "admin.federation.unblock_actor", "admin.users.create", "admin.users.delete", "media.upload",
 }
 
 _NAME = re.compile(r"""["']([a-z_]+(?:\.[a-z_]+)+)["']""")

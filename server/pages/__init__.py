@@ -8,9 +8,11 @@ from ..favicon import favicon
 from . import (
     account,
     admin,
+    agents,
     contracts,
     delegations,
     exports,
+    groups,
     holdings,
     jobs,
     manage,
@@ -27,6 +29,7 @@ from . import (
     trends,
     verify,
     watchers,
+    webhooks,
 )
 from .base import STATIC_DIR, html_error_pages
 
@@ -115,6 +118,23 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/app/watchers/{id}/{action:on|off|delete}", watchers.act)
     router.add_get("/app/organizations", organizations.my_organizations_page, name="page_organizations")
     router.add_post("/app/organizations", organizations.create_organization)
+    router.add_get("/app/agents", agents.agents_page, name="page_agents")
+    router.add_post("/app/agents/grants", agents.create_grant)
+    router.add_post("/app/agents/grants/{id}/withdraw", agents.withdraw_grant)
+    router.add_post("/app/agents/reports/{id}/{action:approve|reject}", agents.decide)
+    router.add_get("/app/groups", groups.my_groups_page, name="page_groups")
+    router.add_post("/app/groups", groups.create_group)
+    router.add_get("/app/groups/{id}", groups.group_page, name="page_group")
+    router.add_post("/app/groups/{id}/members", groups.add_member)
+    router.add_post("/app/groups/{id}/members/{username}/remove", groups.remove_member)
+    router.add_post("/app/groups/{id}/{action:description|owner|delete}", groups.act)
+    router.add_get("/app/webhooks", webhooks.my_webhooks_page, name="page_webhooks")
+    router.add_post("/app/webhooks", webhooks.create_webhook)
+    router.add_post("/app/webhook-secret", webhooks.reveal_secret)
+    router.add_post("/app/webhook-secret/rotate", webhooks.rotate_secret)
+    router.add_get("/app/webhooks/{id}", webhooks.webhook_page, name="page_webhook")
+    router.add_post("/app/webhooks/{id}", webhooks.update_webhook)
+    router.add_post("/app/webhooks/{id}/{action:on|off|delete}", webhooks.act)
     router.add_get("/app/organizations/{name}", organizations.organization_page, name="page_organization")
     router.add_post("/app/organizations/{name}/members", organizations.add_member)
     router.add_post("/app/organizations/{name}/members/{username}/role", organizations.change_role)
@@ -144,6 +164,7 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/app/follows/{id}/delete", social.unfollow)
     router.add_post("/app/followers/{id}/{action:approve|reject}", social.answer_follower)
     router.add_get("/app/actors", social.profile_page, name="page_profile")
+    router.add_get("/app/profile", social.my_profile, name="page_my_profile")
     router.add_post("/app/profile", social.edit_profile)
     router.add_get("/app/copies", social.copies_page, name="page_copies")
     router.add_post("/app/copies/{id}/verify", social.verify_copy)

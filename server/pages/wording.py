@@ -9,7 +9,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["HELPERS", "JOB_STATES", "STEP_STATES", "duration", "exact_time", "job_title", "moment_of", "since", "words"]
+from markupsafe import Markup, escape
+
+__all__ = [
+    "HELPERS", "JOB_STATES", "STEP_STATES", "duration", "exact_time", "job_title", "moment", "moment_of", "since", "until",
+    "words",
+]
 
 # What each kind of job does, as a person would say it (others: the operation's last word).
 _JOB_TITLES = {
@@ -83,7 +88,7 @@ def since(value: Any, now: datetime | None = None) -> str:
     """"just now", "3 minutes ago", "in 2 hours", or the date for moments over a week away."""
     moment = moment_of(value)
     if moment is None:
-        return ""
+        return str(value or "")  # not a time: shown as it came
     seconds = ((now or datetime.now(UTC)) - moment).total_seconds()
     ahead, seconds = seconds < 0, abs(seconds)
     if seconds < 45:
@@ -98,6 +103,22 @@ def since(value: Any, now: datetime | None = None) -> str:
     count = max(1, round(seconds / 60))
     phrase = f"{count} minute{'' if count == 1 else 's'}"
     return f"in {phrase}" if ahead else f"{phrase} ago"
+
+
+def until(value: Any, now: datetime | None = None) -> str:
+    """When something planned happens: "in 5 minutes", or "soon" once its time has come."""
+    planned = moment_of(value)
+    if planned is None or planned <= (now or datetime.now(UTC)):
+        return "soon"
+    return since(planned, now)
+
+
+def moment(value: Any, empty: str = "never") -> Markup:
+    """A <time> element: words to read, the exact time in its title, the ISO value for machines
+    (the _words.html.j2 `when` macro, for Python that builds a line of words)."""
+    if not value:
+        return Markup(escape(empty))
+    return Markup('<time datetime="{0}" title="{1}">{2}</time>').format(value, exact_time(value), since(value))
 
 
 def duration(seconds: float) -> str:

@@ -9,13 +9,11 @@ while browsers always name text/html. Handlers stay thin: parse, call one operat
 from __future__ import annotations
 
 import html
-from functools import cache
 from typing import Any, Literal
 from urllib.parse import urlencode
 
 import orjson
 from aiohttp import web
-from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from federation.documents import OBJECT_PATHS, actor_url, tombstone, vocabulary_document
 from federation.httpsig_core import IncomingRequest
@@ -27,6 +25,7 @@ from models.registry import REGISTRY
 
 from .appkeys import CTX, SITE
 from .jobs import WORKERS
+from .pages.base import public_page
 
 __all__ = ["ACTIVITY_JSON", "LD_JSON", "activity_response", "add_activitypub_routes", "negotiate", "reject_nul"]
 
@@ -108,43 +107,50 @@ def activity_response(document: dict[str, Any], choice: Choice = "activity", *, 
     )
 
 
-@cache
-def _pages() -> Environment:
-    return Environment(
-        loader=PackageLoader("templates", "pages"), autoescape=True, undefined=StrictUndefined,
-        trim_blocks=True, lstrip_blocks=True,
-    )
-
-
-def _html(template: str, **values: Any) -> web.Response:
-    body = _pages().get_template(template).render(**values)
-    return web.Response(text=body, content_type="text/html", charset="utf-8", headers={"Vary": "Accept"})
-
-
 def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, str):
         return value
     if value is None:
         return "—"
+    if isinstance(value, list):
+        return ", ".join(_shown(item) for item in value) or "none"
     return orjson.dumps(value).decode()
 
 
+# What a person reads on an object's page: our vocabulary's fields, in words.
 _FACTS = {
-    "TokenType": ["symbol", "fungible", "smallestUnit", "supplyLimit", "minted", "version"],
-    "TokenSet": ["totalItems", "version"],
-    "LedgerEntry": ["entryKind", "amount", "tokenType", "target", "flags"],
-    "Token": ["tokenType", "version", "contentHash"],
-    "Contract": ["contractState", "tokenType", "licensee", "offer", "derivedTypes", "startTime", "endTime"],
-    "ContractOffer": ["offerState", "tokenType"],
+    "TokenType": [("symbol", "Symbol"), ("fungible", "Divisible into units"), ("smallestUnit", "Decimal places"),
+                  ("supplyLimit", "Supply limit"), ("minted", "Minted so far"), ("version", "Version")],
+    "TokenSet": [("totalItems", "Tokens in the set"), ("version", "Version")],
+    "LedgerEntry": [("entryKind", "Kind"), ("amount", "Amount"), ("tokenType", "Token type"), ("target", "To"),
+                    ("flags", "Flags")],
+    "Token": [("tokenType", "Token type"), ("version", "Version"), ("contentHash", "Content hash")],
+    "Contract": [("contractState", "State"), ("tokenType", "Licensed type"), ("licensee", "Licensee"),
+                 ("offer", "Offer"), ("derivedTypes", "Derived types"), ("startTime", "Started"), ("endTime", "Ended")],
+    "ContractOffer": [("offerState", "State"), ("tokenType", "Licensed type")],
 }
+_APP_PATHS = {"TokenType": "types", "TokenSet": "sets", "Token": "tokens", "ContractOffer": "offers"}  # the same object in the app
 
 
-def _object_page(document: dict[str, Any]) -> web.Response:
-    facts = [(name, _shown(document.get(name))) for name in _FACTS.get(document["type"], []) if name in document]
-    if document["type"] == "Token":
+async def _object_page(request: web.Request, document: dict[str, Any]) -> web.Response:
+    kind = str(document["type"])
+    facts = [(label, _shown(document.get(name))) for name, label in _FACTS.get(kind, []) if name in document]
+    if kind == "Token":
         facts += [(name, _shown(value)) for name, value in sorted((document.get("attributes") or {}).items())]
-    summary = html.unescape(document.get("summary") or "")  # the document's summary is HTML; the page escapes
-    return _html("object.html.j2", document=document, summary=summary, facts=facts)
+    summary = html.unescape(document.get("summary") or "")  # escaped text in the document; markdown for types and sets
+    app_path = f"/app/{_APP_PATHS[kind]}/{str(document['id']).rsplit('/', 1)[1]}" if kind in _APP_PATHS else None
+    return await public_page(
+        request, "object.html.j2", document=document, summary=summary, facts=facts, app_path=app_path,
+        markdown_summary=kind in ("TokenType", "TokenSet"), kind_words=_KINDS.get(kind, kind),
+    )
+
+
+_KINDS = {
+    "TokenType": "Token type", "TokenSet": "Set of tokens", "LedgerEntry": "Ledger operation", "Token": "Token",
+    "Contract": "Contract", "ContractOffer": "Contract offer",
+}
 
 
 async def _actor(request: web.Request) -> web.StreamResponse:
@@ -161,7 +167,7 @@ async def _actor(request: web.Request) -> web.StreamResponse:
         return activity_response(gone, choice, status=410)
     if choice == "html":
         handle = f"{document['preferredUsername']}@{request.app[SITE].domain}"
-        return _html("actor.html.j2", actor=document, handle=handle)
+        return await public_page(request, "actor.html.j2", actor=document, handle=handle)
     return activity_response(document, choice)
 
 
@@ -196,7 +202,7 @@ def _object_handler(kind: str) -> Any:
         if choice == "html" and kind == "lot":  # a person opening a lot's id gets its page
             raise web.HTTPSeeOther(str(document["url"]))
         if choice == "html":
-            return _object_page(document)
+            return await _object_page(request, document)
         return activity_response(document, choice)
 
     handle.__name__ = f"ap_{kind}"

@@ -186,6 +186,7 @@ OAUTH = [
 
 CONTRACTS = [
     Route("POST", f"{V1}/organizations", "organizations.create", status=201, location=f"{V1}/organizations/{{name}}"),
+    Route("GET", f"{V1}/organizations", "organizations.mine"),
     Route("GET", f"{V1}/organizations/{{name}}", "organizations.get"),
     Route("POST", f"{V1}/organizations/{{name}}/members", "organizations.members.add"),
     Route("DELETE", f"{V1}/organizations/{{name}}/members/{{username}}", "organizations.members.remove"),

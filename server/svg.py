@@ -18,7 +18,8 @@ from decimal import Decimal
 from html import escape as _html_escape
 
 __all__ = [
-    "Bucket", "Mark", "Segment", "escape", "nice_ceiling", "plain_number", "price_volume_chart", "stacked_bar", "timeline",
+    "Bucket", "Mark", "Segment", "escape", "nice_ceiling", "plain_number", "price_volume_chart", "share_rows", "stacked_bar",
+    "timeline",
 ]
 
 WIDTH, HEIGHT = 390, 260
@@ -279,6 +280,53 @@ def timeline(marks: Sequence[Mark], *, title: str, description: str, empty_text:
         y = _AXIS_Y + 24 + (index % 2) * 16
         parts.append(
             f'<text class="label" x="{_at(x)}" y="{y}" text-anchor="{anchor}" fill="{INK}">{escape(mark.label)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+ROW_HEIGHT = 26  # share_rows: one row per holder
+_LABEL_END, _BAR_START, _BAR_END = 104, 110, 292
+
+
+def _short(text: str, limit: int = 14) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def share_rows(segments: Sequence[Segment], *, title: str, description: str, unit: str = "") -> str:
+    """One row per holder (an organization's members): the name, a bar as long as its part of
+    the total, and the figure with its percentage; the longest name is cut with an ellipsis
+    (its full text stays in the row's <title>).
+
+    Each bar is a <rect class="share-row"> (none for a holder of 0); an empty total draws the
+    rows' names and zeros only.
+    """
+    total = sum((segment.value for segment in segments), Decimal(0))
+    height = max(len(segments), 1) * ROW_HEIGHT + 8
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart rows" viewBox="0 0 {WIDTH} {height}" role="img" '
+        f'aria-label="{escape(title)}" font-family="system-ui, sans-serif" font-size="12">',
+        f"<title>{escape(title)}</title>",
+        f"<desc>{escape(description)}</desc>",
+    ]
+    for index, segment in enumerate(segments):
+        y = 4 + index * ROW_HEIGHT
+        share = segment.value / total if total > 0 else Decimal(0)
+        percent = plain_number(round(share * 100, 1))
+        words = f"{segment.name}: {plain_number(segment.value)}{' ' + unit if unit else ''} ({percent}%)"
+        parts.append(f"<g><title>{escape(words)}</title>")
+        parts.append(
+            f'<text class="label" x="{_LABEL_END}" y="{y + 16}" text-anchor="end" fill="{INK}">{escape(_short(segment.name))}</text>'
+        )
+        width = float(share) * (_BAR_END - _BAR_START)
+        if segment.value > 0:
+            parts.append(
+                f'<rect class="share-row" x="{_BAR_START}" y="{y + 4}" width="{_at(max(width, 1.0))}" height="16" '
+                f'fill="{segment.colour}"/>'
+            )
+        parts.append(
+            f'<text class="figure" x="{_at(_BAR_START + width + 5)}" y="{y + 16}" fill="{MUTED}">'
+            f"{escape(plain_number(segment.value))} \u00b7 {escape(percent)}%</text></g>"
         )
     parts.append("</svg>")
     return "".join(parts)

@@ -270,3 +270,216 @@ def test_browser__people_create_mint_give_and_apps_get_consent(live: LiveServer,
         shot(bob, name)
     ann_context.close()
     bob_context.close()
+
+
+# ---------------------------------------------------------------- issue 19's pages on a phone
+
+PHONE = {"width": 390, "height": 844}
+AXE_IMPACTS = ("serious", "critical")  # issue 23: axe finds no serious or critical violation
+
+
+def fits_the_phone(page: Page) -> bool:
+    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"))
+
+
+def _organization_with_a_proposal(live: LiveServer) -> dict[str, str]:
+    """alice owns acme (bob a member; 60 and 40 shares; 500 CN in its wallet), bob proposed a give;
+    alice watches CN lots and moderates bob's type."""
+    alice, bob = live.create_user("alice", "admin"), live.create_user("bob")
+    made: dict[str, str] = {"alice": alice, "bob": bob}
+    status, body = api(live, "POST", "/api/v1/types", {"name": "Coin", "symbol": "CN", "fungible": True, "smallest_unit": 0},
+                       token=bob)
+    assert status == 201, body
+    made["coin"] = body["id"]
+    steps: list[tuple[str, dict[str, Any], str]] = [
+        ("/api/v1/organizations", {"name": "acme", "display_name": "Acme Cooperative of Anvil Makers", "voting_seconds": 7200},
+         alice),
+        ("/api/v1/organizations/acme/members", {"username": "bob"}, alice),
+        ("/api/v1/organizations/acme/shares", {"to": "alice", "amount": "60", "symbol": "ACME"}, alice),
+        ("/api/v1/organizations/acme/shares", {"to": "bob", "amount": "40"}, alice),
+        ("/api/v1/ledger/create", {"type": made["coin"], "amount": "1000"}, bob),
+        ("/api/v1/ledger/give", {"type": made["coin"], "amount": "500", "to": "acme"}, bob),
+        ("/api/v1/watchers", {"name": "CN lots closing", "kind": "lots", "query": {"type": made["coin"], "within_minutes": 60}},
+         alice),
+        ("/api/v1/moderation/assignments", {"moderator": "alice", "type": made["coin"], "can_edit": True}, bob),
+    ]
+    for path, data, token in steps:
+        status, body = api(live, "POST", path, data, token=token)
+        assert status in (200, 201), (path, body)
+    status, proposal = api(live, "POST", "/api/v1/organizations/acme/proposals", {
+        "title": "Pay alice for the new anvil moulds", "description": "She made them.",
+        "steps": [{"id": "pay", "operation": "ledger.give", "input": {"type": made["coin"], "amount": "120", "to": "alice"}}],
+    }, token=bob)
+    assert status == 201, proposal
+    made["proposal"] = proposal["id"]
+    return made
+
+
+def _issue_19_pages(made: dict[str, str]) -> list[tuple[str, str]]:
+    return [
+        ("/app/organizations", "21-organizations"), ("/app/organizations/acme", "22-organization"),
+        ("/app/organizations/acme/members/bob/remove", "23-organization-remove"),
+        ("/app/organizations/acme/proposals/new", "24-proposal-new"),
+        (f"/app/organizations/acme/proposals/{made['proposal']}", "25-proposal"),
+        ("/app/watchers", "26-watchers"), ("/app/moderation", "27-moderation"),
+        ("/app/moderation/audit", "28-moderation-audit"), ("/app/moderation/assignments", "29-moderation-assignments"),
+    ]
+
+
+def _sign_in(page: Page, username: str) -> None:
+    page.goto("/signin")
+    page.fill("#f-username", username)
+    page.fill("#f-password", "correct horse")
+    page.click("button[type=submit]:has-text('Sign in')")
+
+
+def test_browser__organization_pages_work_on_a_phone_without_javascript(live: LiveServer, chromium: Browser) -> None:
+    made = _organization_with_a_proposal(live)
+    context = chromium.new_context(java_script_enabled=False, base_url=live.base_url, viewport=PHONE)
+    alice = context.new_page()
+    _sign_in(alice, "alice")
+    for path, name in _issue_19_pages(made):
+        alice.goto(path)
+        assert alice.locator("h1").count() == 1, path
+        accessible(alice)
+        assert fits_the_phone(alice), (path, alice.evaluate("document.documentElement.scrollWidth"))
+        shot(alice, f"{name}-phone")
+
+    # The owner issues shares from the form; the picture gets a bar per member.
+    alice.goto("/app/organizations/acme")
+    assert alice.locator("svg.rows rect.share-row").count() == 2
+    alice.fill("#shares-to", "bob")
+    alice.fill("#shares-amount", "-1")
+    alice.click("#shares-form button[type=submit]")
+    assert field_error(alice, "shares-form", "amount") and alice.locator("#shares-amount").input_value() == "-1"
+    alice.fill("#shares-amount", "20")
+    alice.click("#shares-form button[type=submit]")
+    assert "Issued 20 shares to bob" in alice.locator(".flash").inner_text()
+    assert alice.locator("#member-bob td.num").inner_text().startswith("60")
+
+    # A proposal from the simple form, then a vote; the deadline is said in words.
+    alice.goto("/app/organizations/acme/proposals/new")
+    alice.fill("#f-title", "Buy coal")
+    alice.fill("#f-amount", "30")
+    alice.fill("#f-to", "bob")
+    alice.click("#proposal-form button[type=submit]")
+    assert alice.locator("h1").inner_text() == "Buy coal"
+    assert alice.locator("ol.steps .words").inner_text() == "Give 30 CN from the wallet to bob"
+    assert alice.locator("dd.deadline").inner_text().startswith("Closes in 1 hour, at ")
+    alice.click("#vote-form button[value=yes]")
+    assert "Your vote is counted" in alice.locator(".flash").inner_text()
+    assert alice.locator("svg.bar rect.segment.yes").count() == 1
+    assert fits_the_phone(alice)
+    shot(alice, "30-proposal-voted-phone")
+    context.close()
+
+
+def test_browser__organization_pages_pass_axe(live: LiveServer, chromium: Browser) -> None:
+    axe_playwright = pytest.importorskip("axe_playwright_python.sync_playwright", reason="needs axe-playwright-python")
+    made = _organization_with_a_proposal(live)
+    for viewport in ({"width": 1280, "height": 900}, PHONE):
+        context = chromium.new_context(base_url=live.base_url, viewport=viewport)
+        alice = context.new_page()
+        _sign_in(alice, "alice")
+        found: dict[str, list[str]] = {}
+        for path, _ in _issue_19_pages(made):
+            alice.goto(path)
+            results = axe_playwright.Axe().run(alice)
+            serious = [f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+                       for v in results.response["violations"] if v["impact"] in AXE_IMPACTS]
+            if serious:
+                found[path] = serious
+        context.close()
+        assert not found, (viewport, found)
+def test_browser__groups_webhooks_and_agents_work_without_js_and_fit_a_phone(
+    template_database: TemplateDatabase, tmp_path: Path, chromium: Browser
+) -> None:
+    """Issue 23 item 1: a group, a webhook (its secret shown on request) and an agent allowed, with
+    JavaScript off; each page reflows at 390 px instead of scrolling sideways."""
+    receiver = "http://127.0.0.1:9/a-rather-long-path/for-the-receiving-program/that-has-to-wrap-on-a-phone"
+    with live_server(template_database, tmp_path, start=True,
+                     TALLYSTICK_FEDERATION__ALLOW_PRIVATE_ADDRESSES="true") as server:
+        server.create_user("bob")
+        server.create_user("robot", "agent")
+        context = chromium.new_context(java_script_enabled=False, base_url=server.base_url)
+        ann = context.new_page()
+        ann.goto("/signup")
+        ann.fill("#f-username", "ann")
+        ann.fill("#f-email", "ann@example.org")
+        ann.fill("#f-password", "correct horse")
+        ann.click("button[type=submit]:has-text('Sign up')")
+        ann.click("header a.who")
+        ann.click("a[href='/app/groups']")
+        assert ann.locator("h1").inner_text() == "My groups"
+        ann.fill("#f-name", "Chess club")
+        ann.fill("#f-description", "Tuesdays at eight, in the library's back room")
+        ann.click("button:has-text('Make the group')")
+        ann.fill("#f-username", "bob")
+        ann.click("button:has-text('Add')")
+        assert "bob is now a member" in ann.locator(".flash").inner_text()
+        group_path = urllib.parse.urlsplit(ann.url).path
+        accessible(ann)
+
+        ann.goto("/app/webhooks")
+        ann.fill("#f-url", receiver)
+        ann.check("#f-events-ledger")
+        ann.click("button:has-text('Save the webhook')")
+        assert "Webhook saved" in ann.locator(".flash").inner_text()
+        hook_path = urllib.parse.urlsplit(ann.url).path
+        accessible(ann)
+
+        token_type = api(server, "POST", "/api/v1/types", {"name": "Gem", "symbol": "GEM", "fungible": False,
+                                                           "smallest_unit": 0,
+                                                           "attributes": [{"name": "label", "type": "string"}]},
+                         token=_login(server, "ann"))
+        assert token_type[0] == 201, token_type
+        made = api(server, "POST", "/api/v1/tokens", {"type": token_type[1]["id"], "attributes": {"label": "raw"}},
+                   token=_login(server, "ann"))
+        assert made[0] == 201, made
+        ann.goto("/app/agents")
+        ann.fill("#f-agent", "robot")
+        ann.select_option("#f-target", f"token:{made[1]['id']}")
+        ann.check("#f-needs-approval")
+        ann.click("button:has-text('Allow')")
+        assert "may now report changes" in ann.locator(".flash").inner_text()
+        accessible(ann)
+
+        pages = (("/app/groups", "30-groups-phone"), (group_path, "31-group-phone"), (hook_path, "33-webhook-phone"),
+                 ("/app/agents", "34-agents-phone"), (f"{group_path}?confirm=delete", "35-group-delete-phone"))
+        checked = chromium.new_context(base_url=server.base_url)  # axe-core runs as JavaScript
+        audit = checked.new_page()
+        audit.goto("/signin")
+        audit.fill("#f-username", "ann")
+        audit.fill("#f-password", "correct horse")
+        audit.click("button[type=submit]:has-text('Sign in')")
+        for path, _ in pages:
+            audit.goto(path)
+            found = _serious_axe_violations(audit)
+            assert not found, (path, found)
+        checked.close()
+        ann.set_viewport_size({"width": 390, "height": 844})
+        for path, name in pages:
+            ann.goto(path)
+            assert ann.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), path
+            shot(ann, name)
+        ann.goto("/app/webhooks")
+        ann.click("button:has-text('Show my secret')")
+        assert len(ann.locator("#secret-value").inner_text()) > 20
+        assert ann.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), "the secret wraps"
+        shot(ann, "32-webhooks-phone")
+        context.close()
+
+
+def _login(server: LiveServer, username: str) -> str:
+    status, body = api(server, "POST", "/api/v1/auth/login", {"username": username, "password": "correct horse"})
+    assert status == 200, body
+    return str(body["token"])
+
+
+def _serious_axe_violations(page: Page) -> list[str]:
+    """axe-core's serious and critical findings in the page's main part (issue 23 item 5)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, context="main")
+    return [f"{item['id']}: {[node['html'] for node in item['nodes']][:3]}"
+            for item in results.response["violations"] if item.get("impact") in ("serious", "critical")]

@@ -170,3 +170,17 @@ def test_collections__pure_shapes() -> None:
 @pytest.mark.parametrize("path", ["/tokens/a%00b", "/users/a%00", "/users/a%00/outbox", "/.well-known/webfinger?resource=acct:a%00@x"])
 async def test_documents__nul_characters_are_400(api: Api, path: str) -> None:
     assert_problem(await api.get(path, headers={"Accept": AP}), 400, "nul-character")
+
+
+async def test_type_document__browsers_get_the_apps_layout_in_words(api: Api) -> None:
+    """A type's id opened in a browser: the app's layout (nav, one main), its fields in words rather
+    than our vocabulary's camelCase, its markdown description rendered and sanitised."""
+    alice = await api.user("alice")
+    type_id = await make_type(api, alice, description="Shiny *stones* <script>alert(1)</script>")
+    page = await api.get(f"/types/{type_id}", headers={"Accept": BROWSER})
+    assert page.status == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert page.text.count("<main") == 1 and 'href="/signin"' in page.text and "/static/style.css" in page.text
+    assert "<em>stones</em>" in page.text and "<script>alert" not in page.text
+    assert "<dt>Decimal places</dt>" in page.text and "smallestUnit" not in page.text
+    assert "Token type by" in page.text and "Open it in the app" not in page.text  # nobody signed in
+    assert page.headers["Vary"] == "Accept"

@@ -120,6 +120,7 @@ EXPECTED_SCOPES = {
     "organizations.members.add": W,
     "organizations.members.remove": W,
     "organizations.members.role": W,
+    "organizations.mine": R,
     "organizations.proposals.create": W,
     "organizations.proposals.get": R,
     "organizations.proposals.list": R,

@@ -278,7 +278,7 @@ async def test_pages__profile_wallet_members_and_a_proposal_with_its_tally_and_a
     assert "Acme" in outsider and "500" in outsider and "Pay zed" not in outsider  # proposals are the members'
     await browser.sign_in("carol")
     profile = await browser.get("/app/organizations/acme", expect=200)
-    assert "owner" in profile and "Pay zed" in profile and "votes until" in profile
+    assert "owner" in profile and "Pay zed" in profile and "closes in 59 minutes" in profile
     page = await browser.get(f"/app/organizations/acme/proposals/{proposal['id']}", expect=200)
     assert 'id="vote-form"' in page and "<svg" in page and proposal["deadline"] in page
     assert "<script" not in page.text

@@ -15,6 +15,7 @@ from server.svg import (
     nice_ceiling,
     plain_number,
     price_volume_chart,
+    share_rows,
     stacked_bar,
     timeline,
 )
@@ -141,3 +142,17 @@ def test_svg__a_timeline_of_one_step_or_none() -> None:
     assert circle.get("cx") == "195" and [text.text for text in one.findall(f"{SVG}text[@class='date']")] == ["2026-01-02"]
     empty = ET.fromstring(timeline([], title="t", description="d", empty_text="Nothing has fallen due yet"))
     assert not empty.findall(f"{SVG}circle") and empty.findtext(f"{SVG}text[@class='empty']") == "Nothing has fallen due yet"
+
+
+def test_svg__share_rows_draw_one_bar_per_holder_by_its_part_with_words() -> None:
+    svg = share_rows(
+        [Segment("alice", Decimal(60), "#111"), Segment("<bob>", Decimal(30), "#111"),
+         Segment("a-very-long-member-name", Decimal(0), "#111")],
+        title="Shares of Acme", description="alice 60; bob 30", unit="shares",
+    )
+    ET.fromstring(svg)  # well-formed
+    widths = [float(width) for width in re.findall(r'class="share-row" x="[\d.]+" y="[\d.]+" width="([\d.]+)"', svg)]
+    assert len(widths) == 2 and abs(widths[0] / widths[1] - 2) < 0.01  # a holder of 0 has no bar
+    assert "alice: 60 shares (66.7%)" in svg and "60 · 66.7%" in svg and "0 · 0%" in svg
+    assert "&lt;bob&gt;" in svg and "a-very-long-m\u2026" in svg and "a-very-long-member-name: 0 shares" in svg
+    assert 'role="img"' in svg and 'viewBox="0 0 390 86"' in svg and "style=" not in svg

@@ -270,6 +270,23 @@ async def get_organization(ctx: Context, params: NameInput) -> dict[str, Any]:
     return await organization_view(organization, actor)
 
 
+class MembershipOut(Output):
+    name: str
+    display_name: str
+    role: str
+    joined_at: str
+
+
+@REGISTRY.operation("organizations.mine", ListInput, output=Paged[MembershipOut], access=Access.USER)
+async def my_organizations(ctx: Context, params: ListInput) -> Any:
+    """The organizations you belong to, with your role in each."""
+    page = await paginate(OrgMember.filter(user_id=ctx.require_user().id).select_related("organization__actor"), params)
+    return page.map(lambda m: {
+        "name": m.organization.actor.username, "display_name": m.organization.actor.display_name, "role": m.role,
+        "joined_at": iso(m.created_at) or "",
+    })
+
+
 class MemberInput(Input):
     name: str = NAME
     username: str = USER

@@ -4,24 +4,33 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..favicon import favicon
 from . import (
     account,
     admin,
+    agents,
     contracts,
     contracts_elsewhere,
     delegations,
+    exports,
+    groups,
     holdings,
+    jobs,
     manage,
     market,
     market_elsewhere,
     moderation,
     organizations,
     pools,
-    watchers,
+    proposals,
+    sets_manage,
     social,
     tokens,
+    tokens_manage,
     trends,
     verify,
+    watchers,
+    webhooks,
 )
 from .base import STATIC_DIR, html_error_pages
 
@@ -30,17 +39,22 @@ __all__ = ["add_page_routes", "html_error_pages"]
 
 def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_static("/static", STATIC_DIR, name="static", append_version=False)
+    router.add_get("/favicon.ico", favicon, name="favicon")
     router.add_get("/", account.home, name="page_home")
     router.add_get("/signup", account.signup_form, name="page_signup")
     router.add_post("/signup", account.signup)
     router.add_get("/signin", account.signin_form, name="page_signin")
     router.add_post("/signin", account.signin)
     router.add_post("/signout", account.signout, name="page_signout")
+    router.add_get("/app/account/delete", account.delete_account_form, name="page_account_delete")
+    router.add_post("/app/account/delete", account.delete_account)
     router.add_get("/app/types/new", tokens.new_type_form, name="page_type_new")
     router.add_post("/app/types/new", tokens.create_type)
     router.add_get("/app/types/{id}", tokens.type_page, name="page_type")
     router.add_get("/app/types/{id}/edit", tokens.edit_type_form, name="page_type_edit")
     router.add_post("/app/types/{id}/edit", tokens.update_type)
+    router.add_get("/app/types/{id}/delete", tokens_manage.delete_type_form, name="page_type_delete")
+    router.add_post("/app/types/{id}/delete", tokens_manage.delete_type)
     router.add_post("/app/types/{id}/{action:mint|give|burn}", tokens.ledger_action)
     router.add_post("/app/types/{id}/tokens", tokens.create_token)
     router.add_post("/app/types/{id}/licensing", contracts.set_licensing)
@@ -56,6 +70,10 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/app/remote-contracts", contracts_elsewhere.accept_elsewhere)
     router.add_post("/app/remote-contracts/pay", contracts_elsewhere.pay_elsewhere)
     router.add_get("/app/tokens/{id}", tokens.token_page, name="page_token")
+    router.add_get("/app/tokens/{id}/edit", tokens_manage.edit_token_form, name="page_token_edit")
+    router.add_post("/app/tokens/{id}/edit", tokens_manage.edit_token)
+    router.add_get("/app/tokens/{id}/delete", tokens_manage.delete_token_form, name="page_token_delete")
+    router.add_post("/app/tokens/{id}/delete", tokens_manage.delete_token)
     router.add_get("/app/entries/{id}", tokens.entry_page, name="page_entry")
     router.add_post("/app/entries/{id}/flags", tokens.flag_entry)
     router.add_get("/app/ledger", tokens.ledger_page, name="page_ledger")
@@ -67,7 +85,19 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/app/sets", manage.create_set)
     router.add_get("/app/sets/{id}", manage.set_page, name="page_set")
     router.add_post("/app/sets/{id}/tokens", manage.add_set_tokens)
-    router.add_get("/app/jobs", manage.jobs_page, name="page_jobs")
+    router.add_post("/app/sets/{id}/tokens/{token}/remove", sets_manage.remove_set_token)
+    router.add_get("/app/sets/{id}/edit", sets_manage.edit_set_form, name="page_set_edit")
+    router.add_post("/app/sets/{id}/edit", sets_manage.edit_set)
+    router.add_get("/app/sets/{id}/delete", sets_manage.delete_set_form, name="page_set_delete")
+    router.add_post("/app/sets/{id}/delete", sets_manage.delete_set)
+    router.add_get("/app/sets/{id}/search", sets_manage.search_set, name="page_set_search")
+    router.add_post("/app/sets/{id}/export", exports.export_set)
+    router.add_get("/app/imports", exports.imports_page, name="page_imports")
+    router.add_post("/app/imports", exports.import_export)
+    router.add_get("/app/imports/{id}", exports.import_page, name="page_import")
+    router.add_get("/app/jobs", jobs.jobs_page, name="page_jobs")
+    router.add_get("/app/jobs/{id}", jobs.job_page, name="page_job")
+    router.add_post("/app/jobs/{id}/{action:cancel|delete|redeliver}", jobs.job_action)
     router.add_get("/app/apps", manage.apps_page, name="page_apps")
     router.add_post("/app/apps/{app}/revoke", manage.revoke_app)
     router.add_get("/app/delegations", delegations.delegations_page, name="page_delegations")
@@ -90,9 +120,36 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/app/watchers", watchers.my_watchers_page, name="page_watchers")
     router.add_post("/app/watchers", watchers.create_watcher)
     router.add_post("/app/watchers/{id}/{action:on|off|delete}", watchers.act)
+    router.add_get("/app/organizations", organizations.my_organizations_page, name="page_organizations")
+    router.add_post("/app/organizations", organizations.create_organization)
+    router.add_get("/app/agents", agents.agents_page, name="page_agents")
+    router.add_post("/app/agents/grants", agents.create_grant)
+    router.add_post("/app/agents/grants/{id}/withdraw", agents.withdraw_grant)
+    router.add_post("/app/agents/reports/{id}/{action:approve|reject}", agents.decide)
+    router.add_get("/app/groups", groups.my_groups_page, name="page_groups")
+    router.add_post("/app/groups", groups.create_group)
+    router.add_get("/app/groups/{id}", groups.group_page, name="page_group")
+    router.add_post("/app/groups/{id}/members", groups.add_member)
+    router.add_post("/app/groups/{id}/members/{username}/remove", groups.remove_member)
+    router.add_post("/app/groups/{id}/{action:description|owner|delete}", groups.act)
+    router.add_get("/app/webhooks", webhooks.my_webhooks_page, name="page_webhooks")
+    router.add_post("/app/webhooks", webhooks.create_webhook)
+    router.add_post("/app/webhook-secret", webhooks.reveal_secret)
+    router.add_post("/app/webhook-secret/rotate", webhooks.rotate_secret)
+    router.add_get("/app/webhooks/{id}", webhooks.webhook_page, name="page_webhook")
+    router.add_post("/app/webhooks/{id}", webhooks.update_webhook)
+    router.add_post("/app/webhooks/{id}/{action:on|off|delete}", webhooks.act)
     router.add_get("/app/organizations/{name}", organizations.organization_page, name="page_organization")
-    router.add_get("/app/organizations/{name}/proposals/{id}", organizations.proposal_page, name="page_proposal")
-    router.add_post("/app/organizations/{name}/proposals/{id}/vote", organizations.vote)
+    router.add_post("/app/organizations/{name}/members", organizations.add_member)
+    router.add_post("/app/organizations/{name}/members/{username}/role", organizations.change_role)
+    router.add_get("/app/organizations/{name}/members/{username}/remove", organizations.confirm_remove,
+                   name="page_organization_remove")
+    router.add_post("/app/organizations/{name}/members/{username}/remove", organizations.remove_member)
+    router.add_post("/app/organizations/{name}/shares", organizations.issue_shares)
+    router.add_get("/app/organizations/{name}/proposals/new", proposals.new_proposal_form, name="page_proposal_new")
+    router.add_post("/app/organizations/{name}/proposals", proposals.create_proposal)
+    router.add_get("/app/organizations/{name}/proposals/{id}", proposals.proposal_page, name="page_proposal")
+    router.add_post("/app/organizations/{name}/proposals/{id}/vote", proposals.vote)
     router.add_get("/app/pools", pools.my_pools_page, name="page_pools")
     router.add_post("/app/pools", pools.create_pool)
     router.add_get("/app/pools/reservations", pools.my_reservations_page, name="page_pool_reservations")
@@ -111,6 +168,7 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/app/follows/{id}/delete", social.unfollow)
     router.add_post("/app/followers/{id}/{action:approve|reject}", social.answer_follower)
     router.add_get("/app/actors", social.profile_page, name="page_profile")
+    router.add_get("/app/profile", social.my_profile, name="page_my_profile")
     router.add_post("/app/profile", social.edit_profile)
     router.add_get("/app/copies", social.copies_page, name="page_copies")
     router.add_post("/app/copies/{id}/verify", social.verify_copy)
@@ -128,3 +186,5 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/app/admin/blocks/unblock", admin.unblock_domain)
     router.add_get("/app/admin/jobs", admin.stuck_jobs_page, name="page_admin_jobs")
     router.add_post("/app/admin/jobs/{id}/terminate", admin.terminate_job)
+    router.add_post("/app/admin/jobs/set-state", admin.set_job_state)
+    router.add_post("/app/admin/jobs/{id}/state", admin.set_job_state)

@@ -1,4 +1,4 @@
-"""Sign up, sign in, sign out, and the home page (the wallet when signed in)."""
+"""Sign up, sign in, sign out, delete your account, and the home page (the wallet when signed in)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,22 @@ from models.registry import REGISTRY
 
 from ..appkeys import CTX
 from ..sessions import clear_session_cookie, set_session_cookie
-from .base import FormError, call, page, page_size, read_form, redirect, render, safe_next, signed_in_user
+from .base import (
+    FormError,
+    call,
+    page,
+    page_size,
+    read_form,
+    redirect,
+    render,
+    require_signed_in,
+    safe_next,
+    signed_in_user,
+)
 
-__all__ = ["home", "signup_form", "signup", "signin_form", "signin", "signout"]
+__all__ = [
+    "home", "signup_form", "signup", "signin_form", "signin", "signout", "delete_account_form", "delete_account",
+]
 
 RECENT_ENTRIES = 10
 
@@ -97,5 +110,32 @@ async def signout(request: web.Request) -> web.StreamResponse:
     if signed_in_user(request) is not None:
         await REGISTRY.call(request[CTX], "auth.logout", {})
     response = redirect("/", "You are signed out.")
+    clear_session_cookie(response)
+    raise response
+
+
+def _close_page(request: web.Request, *, errors: dict[str, str] | None = None, status: int = 200) -> web.Response:
+    return render(request, "account_delete.html.j2", status=status, errors=errors or {}, values={})
+
+
+@page
+async def delete_account_form(request: web.Request) -> web.StreamResponse:
+    """What deleting your account does, and the password that confirms it."""
+    require_signed_in(request)
+    return _close_page(request)
+
+
+@page
+async def delete_account(request: web.Request) -> web.StreamResponse:
+    require_signed_in(request)
+    form = await read_form(request)
+    try:
+        await call(request, "users.me.delete", {"password": form.get("password", "")})
+    except FormError as error:
+        message = error.fields.get("password") or error.problem.detail
+        if error.problem.code == "invalid-password":
+            message = "That is not your password; nothing was deleted."
+        return _close_page(request, errors={"password": message}, status=error.status)
+    response = redirect("/", "Your account is deleted.")
     clear_session_cookie(response)
     raise response

@@ -1,4 +1,4 @@
-"""Admin pages for federation and jobs: domain blocks, and stuck jobs with a button to end them."""
+"""Admin pages for federation and jobs: domain blocks, and stuck jobs to end or queue again."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from models.registry import REGISTRY
 
 from ..appkeys import CTX
 from .base import FormError, call, page, page_size, read_form, redirect, render, require_signed_in
+from .wording import HELPERS, words
 
-__all__ = ["blocks_page", "block_domain", "unblock_domain", "stuck_jobs_page", "terminate_job"]
+__all__ = ["blocks_page", "block_domain", "unblock_domain", "stuck_jobs_page", "terminate_job", "set_job_state"]
 
 
 async def _blocks_page(
@@ -59,7 +60,7 @@ async def unblock_domain(request: web.Request) -> web.StreamResponse:
 
 async def _stuck_page(request: web.Request, *, error: str = "", status: int = 200) -> web.Response:
     stuck = await REGISTRY.call(request[CTX], "admin.jobs.stuck", {"page_size": page_size(request[CTX])})
-    return render(request, "admin_stuck.html.j2", status=status, jobs=stuck.items, error=error)
+    return render(request, "admin_stuck.html.j2", status=status, jobs=stuck.items, error=error, **HELPERS)
 
 
 @page
@@ -81,3 +82,19 @@ async def terminate_job(request: web.Request) -> web.StreamResponse:
         detail = next(iter(error.fields.values()), error.problem.detail)
         return await _stuck_page(request, error=f"{job_id}: {detail}", status=error.status)
     raise redirect("/app/admin/jobs", f"Job {job_id} ended.")
+
+
+@page
+async def set_job_state(request: web.Request) -> web.StreamResponse:
+    """Queue a stopped job again, or fail or cancel it, with a reason (kept in the job's history)."""
+    require_signed_in(request)
+    form = await read_form(request)
+    job_id = request.match_info.get("id") or form.get("job", "").strip()  # a row's button, or the form below
+    reason, state = form.get("reason", "").strip(), form.get("state", "queued")
+    data: dict[str, Any] = {"id": job_id, "reason": reason, "state": state}
+    try:
+        await call(request, "admin.jobs.set_state", data)
+    except FormError as error:
+        detail = next(iter(error.fields.values()), error.problem.detail)
+        return await _stuck_page(request, error=f"{job_id}: {detail}", status=error.status)
+    raise redirect("/app/admin/jobs", f"Job {job_id} is now {words('job', data['state'])}.")

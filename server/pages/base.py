@@ -95,6 +95,17 @@ def render(request: web.Request, template: str, *, status: int = 200, **values: 
     return response
 
 
+async def public_page(request: web.Request, template: str, **values: Any) -> web.Response:
+    """A page outside /app (an actor, a token, a type, as a browser opens its ActivityPub id):
+    the app's layout, signed in from the session cookie when there is one."""
+    await load_session(request)
+    response = render(request, template, **values)
+    finish_csrf_cookie(request, response)
+    protect(response)
+    response.headers["Vary"] = "Accept"
+    return response
+
+
 def redirect(location: str, flash: str | None = None) -> web.HTTPSeeOther:
     """303 to a page (Post/Redirect/Get), with an optional one-time message shown there."""
     response = web.HTTPSeeOther(location)

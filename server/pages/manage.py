@@ -1,4 +1,4 @@
-"""Sets, the job list, and the admin pages (users, roles, freeze, regenerate token)."""
+"""Sets, and the admin pages (users, roles, freeze, regenerate token)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from models.registry import REGISTRY
 
 from ..appkeys import CTX
 from .base import FormError, call, page, page_size, read_form, redirect, render, require_signed_in
+from .sets_manage import labelled_tokens
 
 __all__ = [
     "apps_page",
@@ -20,12 +21,9 @@ __all__ = [
     "create_set",
     "set_page",
     "add_set_tokens",
-    "jobs_page",
     "admin_users",
     "admin_action",
 ]
-
-ACTIVE_JOB_STATES = ("queued", "running")
 
 
 async def _sets_page(
@@ -75,14 +73,24 @@ async def _set_page(
 ) -> web.Response:
     ctx = request[CTX]
     token_set = await REGISTRY.call(ctx, "sets.get", {"id": set_id})
-    tokens = await REGISTRY.call(ctx, "sets.tokens", {"id": set_id, "page_size": page_size(ctx)})
+    tokens = await labelled_tokens(
+        ctx, (await REGISTRY.call(ctx, "sets.tokens", {"id": set_id, "page_size": page_size(ctx)})).items
+    )
     is_owner = ctx.actor is not None and token_set["owner"]["id"] == ctx.actor.id
+    pickable: list[dict[str, Any]] = []
+    if is_owner:  # the owner adds tokens by ticking them in a list of their own, not by pasting ids
+        present = {token["id"] for token in tokens}
+        listing = {"owner": ctx.require_user().username, "page_size": page_size(ctx, 100)}
+        mine = await REGISTRY.call(ctx, "tokens.list", listing)
+        pickable = await labelled_tokens(ctx, [token for token in mine.items if token["id"] not in present])
     return render(
         request,
         "set.html.j2",
         status=status,
         set=token_set,
-        tokens=tokens.items,
+        tokens=tokens,
+        pickable=pickable,
+        picked=set((values or {}).get("picked", "").split()),
         is_owner=is_owner,
         errors=errors or {},
         values=values or {},
@@ -96,30 +104,24 @@ async def set_page(request: web.Request) -> web.StreamResponse:
 
 @page
 async def add_set_tokens(request: web.Request) -> web.StreamResponse:
+    """Add the tokens ticked in the list, and any ids pasted (for tokens others share)."""
     require_signed_in(request)
     set_id = request.match_info["id"]
-    form = await read_form(request)
-    ids = [item for item in re.split(r"[\s,]+", form.get("tokens", "")) if item]
+    form = await request.post()
+    picked = [value for value in form.getall("pick", []) if isinstance(value, str)]
+    pasted = str(form.get("tokens") or "")
+    ids = list(dict.fromkeys([*picked, *(item for item in re.split(r"[\s,]+", pasted) if item)]))
+    if not ids:
+        fields = {"tokens": "tick at least one token, or paste the id of a token someone shares"}
+        return await _set_page(request, set_id, errors=fields, values={"tokens": pasted}, status=422)
     try:
         await call(request, "sets.add_tokens", {"id": set_id, "tokens": ids}, {"tokens": "tokens"})
     except FormError as error:
         fields = {"tokens": next(iter(error.fields.values()), error.general)}
         return await _set_page(
-            request, set_id, errors=fields, values={"tokens": form.get("tokens", "")}, status=error.status
+            request, set_id, errors=fields, values={"tokens": pasted, "picked": " ".join(picked)}, status=error.status
         )
     raise redirect(f"/app/sets/{set_id}", f"Added {len(ids)} token(s).")
-
-
-@page
-async def jobs_page(request: web.Request) -> web.StreamResponse:
-    """Your jobs; while any is queued or running the page refreshes itself (no JavaScript needed)."""
-    require_signed_in(request)
-    raw: dict[str, Any] = {"page_size": page_size(request[CTX])}
-    if request.query.get("state"):
-        raw["state"] = request.query["state"]
-    jobs = await REGISTRY.call(request[CTX], "jobs.list", raw)
-    active = any(job["state"] in ACTIVE_JOB_STATES for job in jobs.items)
-    return render(request, "jobs.html.j2", jobs=jobs.items, active=active, state=request.query.get("state", ""))
 
 
 async def _admin_page(

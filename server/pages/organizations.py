@@ -1,9 +1,10 @@
-"""The organization pages (issue 19): an organization's profile with its wallet and members,
-and one proposal with its chain, deadline, tally (a bar of yes / no / abstain shares) and a
-vote form for its voters.
+"""The organization pages (issue 19): my organizations and a form to create one; an
+organization's profile with its wallet and members (their shares drawn as bars), and for its
+owner and admins the forms to add members, change roles, remove members (a confirm page, no
+JavaScript) and issue shares.
 
-They call the organizations operations as the API does (models/operations/organizations.py);
-no JavaScript.
+They call the organizations operations as the API does (models/operations/organizations.py).
+Proposals have their own pages (server/pages/proposals.py).
 """
 
 from __future__ import annotations
@@ -14,66 +15,187 @@ from typing import Any
 from aiohttp import web
 from markupsafe import Markup
 
+from models.errors import NotFound
 from models.registry import REGISTRY
 
 from ..appkeys import CTX
-from ..svg import Segment, stacked_bar
-from .base import FormError, call, page, read_form, redirect, render, require_signed_in
+from ..svg import ACCENT, Segment, share_rows
+from .base import FormError, call, page, page_size, read_form, redirect, render, require_signed_in
+from .proposals import deadline_words, duration_words
 
-__all__ = ["organization_page", "proposal_page", "vote"]
+__all__ = [
+    "add_member", "change_role", "confirm_remove", "create_organization", "issue_shares", "my_organizations_page",
+    "organization_page", "remove_member", "share_picture",
+]
 
-YES, NO, ABSTAIN, UNCAST = "#2e7d32", "#c62828", "#9e9e9e", "#e6e9ed"  # the tally bar's colours
+MINE = "/app/organizations"
+DAY = 86400
+MANAGERS = ("owner", "admin")
+_CREATE_FIELDS = ("name", "display_name", "summary", "quorum_percent", "voting_days")
 
 
-def tally_bar(proposal: dict[str, Any]) -> str:
-    """The proposal's shares as one bar: yes, no, abstain, and not (yet) cast."""
-    counted = {name: Decimal(proposal["tally"][name]) for name in ("yes", "no", "abstain")}
-    uncast = max(Decimal(proposal["total_shares"]) - sum(counted.values()), Decimal(0))
-    segments = [
-        Segment("yes", counted["yes"], YES), Segment("no", counted["no"], NO),
-        Segment("abstain", counted["abstain"], ABSTAIN), Segment("not cast", uncast, UNCAST),
-    ]
-    words = (f"{proposal['tally']['yes']} yes, {proposal['tally']['no']} no, {proposal['tally']['abstain']} abstain "
-             f"of {proposal['total_shares']} shares; quorum {proposal['quorum_percent']}%")
-    return stacked_bar(segments, title=f"Votes on {proposal['title']}", description=words, unit="shares")
+def _home(name: str) -> str:
+    return f"{MINE}/{name}"
+
+
+def share_picture(organization: dict[str, Any]) -> str:
+    """The members' shares as one bar each, largest first (the members table says the same in figures)."""
+    holders = sorted(organization["members"], key=lambda m: -Decimal(m["shares"] or 0))
+    segments = [Segment(m["username"], Decimal(m["shares"] or 0), ACCENT) for m in holders]
+    total = sum((segment.value for segment in segments), Decimal(0))
+    words = "; ".join(f"{s.name} {s.value}" for s in segments) + f"; {total} shares in all"
+    return share_rows(segments, title=f"Shares of {organization['display_name']}", description=words, unit="shares")
+
+
+def percent_of(shares: str | None, total: Decimal) -> str:
+    """A member's part of all shares, as people read it: "40%", "12.5%", "0%"."""
+    if not shares or total <= 0:
+        return "0%"
+    return f"{round(Decimal(shares) * 100 / total, 1).normalize():f}%"
+
+
+# ---------------------------------------------------------------- my organizations
+
+
+async def _mine(request: web.Request, *, values: dict[str, str] | None = None, errors: dict[str, str] | None = None,
+                error: str = "", status: int = 200) -> web.Response:
+    ctx = request[CTX]
+    mine = await REGISTRY.call(ctx, "organizations.mine", {"page_size": page_size(ctx)})
+    return render(request, "organizations.html.j2", status=status, organizations=mine.items,
+                  values=values or {"quorum_percent": "50", "voting_days": "3"}, errors=errors or {}, error=error)
 
 
 @page
-async def organization_page(request: web.Request) -> web.StreamResponse:
+async def my_organizations_page(request: web.Request) -> web.StreamResponse:
+    require_signed_in(request)
+    return await _mine(request)
+
+
+def _whole_or_text(text: str, scale: int = 1) -> int | str:
+    """A number from a form box (days may be a fraction), or the text itself for the operation to refuse."""
+    try:
+        return int(Decimal(text) * scale) if text else text
+    except (ArithmeticError, ValueError):  # not a number, or NaN / infinity
+        return text
+
+
+@page
+async def create_organization(request: web.Request) -> web.StreamResponse:
+    require_signed_in(request)
+    form = await read_form(request)
+    values = {name: form.get(name, "").strip() for name in _CREATE_FIELDS}
+    data: dict[str, Any] = {"name": values["name"], "display_name": values["display_name"], "summary": values["summary"],
+                            "quorum_percent": _whole_or_text(values["quorum_percent"]),
+                            "voting_seconds": _whole_or_text(values["voting_days"], DAY)}
+    try:
+        made = await call(request, "organizations.create", data, {"voting_seconds": "voting_days"})
+    except FormError as problem:
+        field = "name" if problem.problem.code == "name-taken" else None
+        errors = {field: problem.general} if field else problem.fields
+        return await _mine(request, values=values, errors=errors, error="" if field else problem.general,
+                           status=problem.status)
+    raise redirect(_home(made["name"]), "Organization created. Add members, then issue shares so they can vote.")
+
+
+# ---------------------------------------------------------------- one organization
+
+
+async def _organization(request: web.Request, *, failed: str = "", values: dict[str, str] | None = None,
+                        errors: dict[str, str] | None = None, error: str = "", status: int = 200) -> web.Response:
+    """The profile; `failed` names the form whose `values` and `errors` are shown again."""
     ctx = request[CTX]
     name = request.match_info["name"]
     organization = await REGISTRY.call(ctx, "organizations.get", {"name": name})
     me = ctx.user.username if ctx.user is not None else None
-    member = any(row["username"] == me for row in organization["members"])
-    proposals = (await REGISTRY.call(ctx, "organizations.proposals.list", {"name": name, "page_size": 20})).items if member else []
-    return render(request, "organization.html.j2", organization=organization, proposals=proposals, member=member)
-
-
-async def _proposal_page(request: web.Request, *, error: str = "", status: int = 200) -> web.Response:
-    ctx = request[CTX]
-    name, proposal_id = request.match_info["name"], request.match_info["id"]
-    proposal = await REGISTRY.call(ctx, "organizations.proposals.get", {"name": name, "id": proposal_id})
-    me = ctx.user.username if ctx.user is not None else None
-    mine = next((row for row in proposal.get("voters") or [] if row["username"] == me), None)
+    role = next((row["role"] for row in organization["members"] if row["username"] == me), None)
+    proposals = []
+    if role is not None:
+        proposals = (await REGISTRY.call(ctx, "organizations.proposals.list", {"name": name, "page_size": 20})).items
+    total = sum((Decimal(m["shares"] or 0) for m in organization["members"]), Decimal(0))
     return render(
-        request, "proposal.html.j2", status=status, proposal=proposal, bar=Markup(tally_bar(proposal)), mine=mine,
-        error=error,
+        request, "organization.html.j2", status=status, organization=organization, proposals=proposals,
+        member=role is not None, role=role, deadline_words=deadline_words,
+        lasts=duration_words(organization["voting_seconds"]), manager=role in MANAGERS, total=total, percent_of=percent_of,
+        picture=Markup(share_picture(organization)) if total > 0 else None,
+        failed=failed, values=values or {}, errors=errors or {}, error=error,
     )
 
 
 @page
-async def proposal_page(request: web.Request) -> web.StreamResponse:
-    require_signed_in(request)
-    return await _proposal_page(request)
+async def organization_page(request: web.Request) -> web.StreamResponse:
+    return await _organization(request)
+
+
+async def _act(request: web.Request, form_name: str, operation: str, data: dict[str, Any], values: dict[str, str],
+               done: str, names: dict[str, str] | None = None) -> web.StreamResponse:
+    """Run a manager's form; refused, the profile again with the form's input and its errors."""
+    try:
+        await call(request, operation, {"name": request.match_info["name"], **data}, names)
+    except FormError as problem:
+        shown = {field: message for field, message in problem.fields.items() if field in values}
+        general = problem.general if not shown else ""
+        if problem.fields and not shown:
+            general = "; ".join(problem.fields.values())
+        return await _organization(request, failed=form_name, values=values, errors=shown, error=general,
+                                   status=problem.status)
+    raise redirect(_home(request.match_info["name"]), done)
 
 
 @page
-async def vote(request: web.Request) -> web.StreamResponse:
+async def add_member(request: web.Request) -> web.StreamResponse:
     require_signed_in(request)
-    name, proposal_id = request.match_info["name"], request.match_info["id"]
     form = await read_form(request)
+    values = {"username": form.get("username", "").strip(), "role": form.get("role", "member")}
+    return await _act(request, "add", "organizations.members.add", dict(values), values,
+                      f"{values['username']} is a member now.")
+
+
+@page
+async def change_role(request: web.Request) -> web.StreamResponse:
+    require_signed_in(request)
+    username = request.match_info["username"]
+    form = await read_form(request)
+    role = form.get("role", "")
+    return await _act(request, f"role-{username}", "organizations.members.role", {"username": username, "role": role},
+                      {"role": role}, f"{username} is {'an admin' if role == 'admin' else 'a member'} now.")
+
+
+@page
+async def confirm_remove(request: web.Request) -> web.StreamResponse:
+    """Ask before removing (or leaving): a page with one button, so it works without JavaScript."""
+    require_signed_in(request)
+    ctx = request[CTX]
+    name, username = request.match_info["name"], request.match_info["username"]
+    organization = await REGISTRY.call(ctx, "organizations.get", {"name": name})
+    member = next((row for row in organization["members"] if row["username"] == username.lower()), None)
+    if member is None:
+        raise NotFound(f"{username!r} is not a member of {name!r}", code="member-not-found")
+    leaving = ctx.user is not None and ctx.user.username == member["username"]
+    return render(request, "organization_remove.html.j2", organization=organization, member=member, leaving=leaving)
+
+
+@page
+async def remove_member(request: web.Request) -> web.StreamResponse:
+    require_signed_in(request)
+    ctx = request[CTX]
+    name, username = request.match_info["name"], request.match_info["username"]
     try:
-        await call(request, "organizations.proposals.vote", {"name": name, "id": proposal_id, "choice": form.get("choice", "")})
-    except FormError as error:
-        return await _proposal_page(request, error=error.general or "; ".join(error.fields.values()), status=error.status)
-    raise redirect(f"/app/organizations/{name}/proposals/{proposal_id}", "Your vote is counted.")
+        await call(request, "organizations.members.remove", {"name": name, "username": username})
+    except FormError as problem:
+        return await _organization(request, error=problem.general or "; ".join(problem.fields.values()),
+                                   status=problem.status)
+    if ctx.user is not None and ctx.user.username == username.lower():
+        raise redirect(MINE, f"You left {name}.")
+    raise redirect(_home(name), f"{username} is no longer a member.")
+
+
+@page
+async def issue_shares(request: web.Request) -> web.StreamResponse:
+    require_signed_in(request)
+    form = await read_form(request)
+    values = {"to": form.get("to", "").strip(), "amount": form.get("amount", "").strip(), "symbol": form.get("symbol", "").strip()}
+    data: dict[str, Any] = {"to": values["to"], "amount": values["amount"]}
+    if values["symbol"]:
+        data["symbol"] = values["symbol"]
+    return await _act(request, "shares", "organizations.shares.issue", data, values,
+                      f"Issued {values['amount']} shares to {values['to']}.", {"username": "to"})

@@ -14,8 +14,8 @@ from ..appkeys import CTX
 from .base import FormError, call, page, page_size, read_form, redirect, render, require_signed_in
 
 __all__ = [
-    "answer_follower", "approval_setting", "copies_page", "inbox_page", "edit_profile", "follow", "follows_page", "profile_page", "unfollow",
-    "verify_copy",
+    "answer_follower", "approval_setting", "copies_page", "edit_profile", "follow", "follows_page", "inbox_page",
+    "my_profile", "profile_page", "unfollow", "verify_copy",
 ]
 
 
@@ -197,6 +197,14 @@ async def edit_profile(request: web.Request) -> web.StreamResponse:
         actor = await REGISTRY.call(request[CTX], "federation.lookup", {"target": handle})
         return await _profile(request, actor, values=values, errors=dict(error.fields), status=error.status)
     raise redirect(f"/app/actors?target={quote(handle)}", "Profile saved.")
+
+
+@page
+async def my_profile(request: web.Request) -> web.StreamResponse:
+    """Your own profile, where your account's pages are linked (the @name in the header opens it)."""
+    require_signed_in(request)
+    ctx = request[CTX]
+    raise redirect(f"/app/actors?target={quote(f'{ctx.require_user().username}@{ctx.site.domain}')}")
 
 
 def _server_of(uri: str) -> str:

@@ -12,7 +12,7 @@ from federation.verify_client import Verdict, check_document, check_token_url
 from ..appkeys import CTX
 from .base import page, render, require_signed_in
 
-__all__ = ["verify_form", "verify"]
+__all__ = ["read_uploaded_json", "verify_form", "verify"]
 
 
 def _verify_page(
@@ -41,8 +41,11 @@ async def verify_form(request: web.Request) -> web.StreamResponse:
     return _verify_page(request, values={"url": request.query.get("url", "")})
 
 
-async def _uploaded(form: Any) -> tuple[dict[str, Any] | None, str]:
-    """The uploaded file as a JSON object, or why it is not one.
+async def read_uploaded_json(
+    form: Any, wanted: str = "a token or export file saved from a Tallystick server"
+) -> tuple[dict[str, Any] | None, str]:
+    """The uploaded file (the form's `file`) as a JSON object, or why it is not one; `wanted`
+    says in the messages what the page expects.
 
     A file input left empty arrives as a part without a filename, which aiohttp hands over
     as bytes (Chromium: filename="", application/octet-stream): that is no file.
@@ -51,7 +54,7 @@ async def _uploaded(form: Any) -> tuple[dict[str, Any] | None, str]:
     if isinstance(upload, web.FileField):
         content = upload.file.read() if upload.filename else b""
         if upload.filename and not content:
-            return None, "the file is empty; upload a token or export file saved from a Tallystick server"
+            return None, f"the file is empty; upload {wanted}"
     elif isinstance(upload, (bytes, bytearray)):
         content = bytes(upload)
     else:
@@ -61,7 +64,7 @@ async def _uploaded(form: Any) -> tuple[dict[str, Any] | None, str]:
     try:
         document = orjson.loads(content)
     except orjson.JSONDecodeError:
-        return None, "the file is not JSON; upload a token or export file saved from a Tallystick server"
+        return None, f"the file is not JSON; upload {wanted}"
     if not isinstance(document, dict):
         return None, "the file is not a JSON object"
     return document, ""
@@ -76,7 +79,7 @@ async def verify(request: web.Request) -> web.StreamResponse:
     content_hash = str(form.get("content_hash") or "").strip() or None
     values = {"url": url, "content_hash": content_hash or ""}
     site = request[CTX].site
-    document, problem = await _uploaded(form)
+    document, problem = await read_uploaded_json(form)
     if problem:
         return _verify_page(request, values=values, errors={"file": problem}, status=422)
     if document is not None:

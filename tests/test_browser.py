@@ -409,7 +409,7 @@ def test_browser__groups_webhooks_and_agents_work_without_js_and_fit_a_phone(
         ann.fill("#f-password", "correct horse")
         ann.click("button[type=submit]:has-text('Sign up')")
         ann.click("header a.who")
-        ann.click("a[href='/app/groups']")
+        ann.click("main a[href='/app/groups']")
         assert ann.locator("h1").inner_text() == "My groups"
         ann.fill("#f-name", "Chess club")
         ann.fill("#f-description", "Tuesdays at eight, in the library's back room")

@@ -121,6 +121,14 @@ def test_browser_axe__every_page_has_no_serious_accessibility_issue_and_fits_a_p
                 blocking += found
                 minor += rest
             alice.set_viewport_size({"width": 390, "height": 844})
+            # The nav is four links and a "More" menu that opens without JavaScript (a <details>).
+            alice.goto("/")
+            header = alice.locator("header.site").bounding_box()
+            assert header is not None and header["height"] < 110, header  # two short lines at most
+            assert not alice.locator("a[href='/app/pools']").first.is_visible()
+            alice.click("details.menu > summary")
+            alice.click("details.menu a[href='/app/pools']")
+            assert alice.locator("h1").inner_text() == "My pools", alice.url
             for path in _paths(ids):
                 alice.goto(path)
                 if not alice.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"):

@@ -65,17 +65,21 @@ class OrgMember(Entity):
     organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
         f"{APP}.Organization", related_name="members", on_delete=fields.CASCADE
     )
-    user_id: str
-    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
-        f"{APP}.User", related_name="organization_memberships", on_delete=fields.CASCADE
+    actor_id: str  # who the member is: a local user's actor, or a remote actor (issue 19 item 4)
+    actor: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
+        f"{APP}.Actor", related_name="organization_memberships", on_delete=fields.CASCADE
+    )
+    user_id: str | None  # the local user, or None for a member on another server
+    user: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        f"{APP}.User", related_name="organization_memberships", on_delete=fields.CASCADE, null=True
     )
     role = fields.CharField(max_length=8, default=MemberRole.MEMBER.value)
 
     class Meta:
         app = APP
         table = "organization_members"
-        unique_together = (("organization", "user"),)
-        indexes = (("user_id",),)
+        unique_together = (("organization", "user"), ("organization", "actor"))
+        indexes = (("user_id",), ("actor_id",))
 
 
 class ProposalState(StrEnum):
@@ -129,9 +133,13 @@ class Voter(Entity):
     proposal: fields.ForeignKeyRelation[Proposal] = fields.ForeignKeyField(
         f"{APP}.Proposal", related_name="voters", on_delete=fields.CASCADE
     )
-    user_id: str
-    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
-        f"{APP}.User", related_name="proposal_votes", on_delete=fields.CASCADE
+    actor_id: str  # the voter: a local user's actor, or a remote member's
+    actor: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
+        f"{APP}.Actor", related_name="proposal_votes", on_delete=fields.CASCADE
+    )
+    user_id: str | None  # the local user, or None for a voter on another server
+    user: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        f"{APP}.User", related_name="proposal_votes", on_delete=fields.CASCADE, null=True
     )
     shares = fields.BigIntField()  # minor units of the share type
     choice = fields.CharField(max_length=8, null=True)  # null: has not voted
@@ -140,4 +148,4 @@ class Voter(Entity):
     class Meta:
         app = APP
         table = "organization_voters"
-        unique_together = (("proposal", "user"),)
+        unique_together = (("proposal", "user"), ("proposal", "actor"))

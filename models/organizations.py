@@ -24,10 +24,12 @@ from .engine import Durable
 
 if TYPE_CHECKING:  # relation annotations only
     from .actors import Actor, User
+    from .federation import RemoteObject
     from .tokens import TokenType
 
 __all__ = [
-    "Choice", "MemberRole", "OrgMember", "Organization", "ORGANIZATION_KIND", "Proposal", "ProposalState", "Voter",
+    "Choice", "MemberRole", "OrgMember", "Organization", "ORGANIZATION_KIND", "Proposal", "ProposalState",
+    "RemoteBallot", "Voter",
 ]
 
 ORGANIZATION_KIND = "Organization"  # Actor.kind, and the ActivityPub actor type
@@ -149,3 +151,27 @@ class Voter(Entity):
         app = APP
         table = "organization_voters"
         unique_together = (("proposal", "user"), ("proposal", "actor"))
+
+
+class RemoteBallot(Entity):
+    """A local user's ballot on a proposal of an organization on another server.
+
+    The proposal (a `Question` copy) was addressed to them; `choice` is what they last sent
+    (a signed Note, as a Mastodon poll vote)."""
+
+    copy_id: str
+    copy: fields.ForeignKeyRelation[RemoteObject] = fields.ForeignKeyField(
+        f"{APP}.RemoteObject", related_name="ballots", on_delete=fields.CASCADE
+    )
+    actor_id: str
+    actor: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
+        f"{APP}.Actor", related_name="remote_ballots", on_delete=fields.CASCADE
+    )
+    choice = fields.CharField(max_length=8, null=True)  # null: has not voted from here
+    voted_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        app = APP
+        table = "organization_remote_ballots"
+        unique_together = (("copy", "actor"),)
+        indexes = (("actor_id", "id"),)

@@ -208,6 +208,7 @@ class ProposalOut(Output):
     results: dict[str, Any] | None
     error: dict[str, Any] | None
     decided_at: str | None
+    created_at: str = ""
     voters: list[VoterOut] | None = None
 
 
@@ -239,7 +240,7 @@ async def proposal_view(proposal: Proposal, name: str, *, voters: bool = False) 
         "total_shares": to_decimal_string(proposal.total_shares, unit),
         "tally": {choice: to_decimal_string(amount, unit) for choice, amount in counted.items()},
         "outcome": proposal.outcome, "results": proposal.results, "error": proposal.error,
-        "decided_at": iso(proposal.decided_at),
+        "decided_at": iso(proposal.decided_at), "created_at": iso(proposal.created_at) or "",
     }
     if voters:
         rows = await Voter.filter(proposal_id=proposal.id).select_related("actor").order_by("-shares", "id")

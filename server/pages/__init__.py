@@ -14,6 +14,7 @@ from . import (
     market,
     market_elsewhere,
     moderation,
+    org_elsewhere,
     organizations,
     pools,
     watchers,
@@ -82,6 +83,8 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/app/watchers", watchers.my_watchers_page, name="page_watchers")
     router.add_post("/app/watchers", watchers.create_watcher)
     router.add_post("/app/watchers/{id}/{action:on|off|delete}", watchers.act)
+    router.add_get("/app/proposals-elsewhere", org_elsewhere.proposals_elsewhere_page, name="page_proposals_elsewhere")
+    router.add_post("/app/proposals-elsewhere", org_elsewhere.vote_elsewhere)
     router.add_get("/app/organizations/{name}", organizations.organization_page, name="page_organization")
     router.add_get("/app/organizations/{name}/proposals/{id}", organizations.proposal_page, name="page_proposal")
     router.add_post("/app/organizations/{name}/proposals/{id}/vote", organizations.vote)

@@ -49,9 +49,10 @@ from models.registry import REGISTRY, Access, Input
 
 from . import documents
 from .actors import local_actor_named
-from .as2 import as_id, as_list, type_of
+from .as2 import as_id, as_list, domain_of, type_of
 from .objects import proposal_audience, read_object
 from .outbox import EVENT_PUBLISHERS, activity_url, publish
+from .outputs import ObjectDocument
 
 __all__ = ["on_question", "on_vote", "proposal_id_of"]
 
@@ -135,6 +136,31 @@ EVENT_PUBLISHERS["organization.member.added"] = _member_added
 EVENT_PUBLISHERS["organization.proposal.opened"] = _opened
 for _name in ("executed", "rejected", "failed"):
     EVENT_PUBLISHERS[f"organization.proposal.{_name}"] = _decided
+
+
+class ProposalDocumentInput(Input):
+    id: str = Field(min_length=1, max_length=64)
+
+
+@REGISTRY.operation("federation.proposal", ProposalDocumentInput, output=ObjectDocument, access=Access.PUBLIC)
+async def proposal_document(ctx: Context, params: ProposalDocumentInput) -> dict[str, Any]:
+    """An organization's proposal as a `Question`, for those it is addressed to: a member signed in
+    here, or a fetch signed by a member elsewhere or by their server's actor (404 to anyone else)."""
+    proposal = await Proposal.get_or_none(id=params.id)
+    if proposal is None or not await _may_read(ctx, proposal):
+        raise NotFound(f"there is no proposal {params.id!r}", code="proposal-not-found")
+    return (await read_object(ctx.site, "proposal", proposal.id)).document
+
+
+async def _may_read(ctx: Context, proposal: Proposal) -> bool:
+    audience = await proposal_audience(ctx.site, proposal)
+    if ctx.user is not None and ctx.user.actor_id in {actor.id for actor in audience}:
+        return True
+    signer = str(ctx.extra.get("signed_by") or "")
+    if not signer:
+        return False
+    remote = [actor for actor in audience if not actor.is_local]
+    return any(actor.uri == signer or actor.domain == domain_of(signer) for actor in remote)
 
 
 # ---------------------------------------------------------------- origin: votes from other servers

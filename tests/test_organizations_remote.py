@@ -14,12 +14,13 @@ from typing import Any
 import orjson
 
 from federation.delivery import deliver_due
+from federation.httpsig_cavage import sign_cavage
 from federation.inbox import process_due
 from federation.outbox import publish_due_events
 from models.federation import InboxActivity
 
-from .conftest import Api, assert_problem
-from .fedhelpers import OTHER_KEY, FakeActor, Remote, fed_api, remote, signed_post, site_of  # noqa: F401
+from .conftest import Api, Reply, assert_problem
+from .fedhelpers import OTHER_KEY, SHARED_KEY, FakeActor, Remote, fed_api, remote, signed_post, site_of  # noqa: F401
 from .test_ledger import minted
 from .test_organizations import ORGS, at_deadline, give_step
 
@@ -63,6 +64,16 @@ def _vote(voter: FakeActor, question: str, choice: str, number: int) -> dict[str
             "actor": voter.uri, "object": note, "to": note["to"]}
 
 
+ACTIVITY = {"Accept": "application/activity+json"}
+
+
+async def _fetch(api: Api, path: str, actor: FakeActor, *, expect: int | None = None) -> Reply:
+    """A GET signed as `actor`, as a server fetching a document signs it."""
+    url = f"http://{api.client.host}:{api.client.port}{path}"
+    headers = sign_cavage("GET", url, key_id=actor.key_id, private_key=SHARED_KEY.private_pem)
+    return await api.call("GET", path, headers={**headers, **ACTIVITY}, expect=expect)
+
+
 async def _outcomes(api: Api) -> list[str]:
     return [row.outcome or "" for row in await InboxActivity.filter(type="Create").order_by("id")]
 
@@ -93,9 +104,19 @@ async def test_remote_member__is_told_holds_shares_gets_the_question_and_votes_w
         url, "http://127.0.0.1:8080/users/acme", proposal["deadline"])
     assert [(o["name"], o["replies"]["totalItems"]) for o in question["oneOf"]] == [("yes", 0), ("no", 0), ("abstain", 0)]
     assert eve.uri in create["to"] and "closed" not in question
-    served = await api.get(f"/proposals/{proposal['id']}", headers={"Accept": "application/activity+json"}, expect=200)
+    # served to those it is addressed to: eve's signed fetch, or a member signed in here; 404 to others
+    served = await _fetch(api, f"/proposals/{proposal['id']}", eve, expect=200)
     document = orjson.loads(served.text)
     assert (document["type"], document["name"], document["endTime"]) == ("Question", "Pay zed", proposal["deadline"])
+    elsewhere = Remote()  # a server where no member lives (eve's server may read it: it shows it to her)
+    await elsewhere.start()
+    try:
+        assert_problem(await _fetch(api, f"/proposals/{proposal['id']}", elsewhere.actor("mallory")), 404, "proposal-not-found")
+    finally:
+        await elsewhere.stop()
+    assert_problem(await api.get(f"/proposals/{proposal['id']}", headers=ACTIVITY), 404, "proposal-not-found")
+    assert_problem(await api.get(f"/proposals/{proposal['id']}", headers=ACTIVITY, token=m["zed"]), 404)
+    await api.get(f"/proposals/{proposal['id']}", headers=ACTIVITY, token=m["dave"], expect=200)
 
     # eve votes no, then changes to yes: one vote, her 35 snapshotted shares
     await signed_post(api, "/users/acme/inbox", _vote(eve, url, "no", 1), eve, expect=202)

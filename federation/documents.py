@@ -477,12 +477,11 @@ def question_document(
     `proposal` is models.operations.organizations.proposal_view with `voters`."""
     object_id = object_url(base_url, "proposal", proposal["id"])
     voters = proposal.get("voters") or []
-    facts = [("deadline", proposal["deadline"]), ("state", proposal["state"]),
-             ("quorum", f"{proposal['quorum_percent']}% of {proposal['total_shares']} shares")]
-    if proposal["outcome"]:
-        facts.append(("outcome", proposal["outcome"]))
-    if proposal["error"]:
-        facts.append(("failed", proposal["error"].get("detail", "")))
+    result = ""  # a poll client shows `content`: the result in words once decided
+    if proposal["decided_at"]:
+        result = f"{proposal['state']} ({(proposal['outcome'] or '').replace('-', ' ')})"
+        if proposal["error"]:
+            result += f": {proposal['error'].get('detail', '')}"
     document: dict[str, Any] = {
         "@context": _object_context(base_url),
         "id": object_id,
@@ -491,7 +490,7 @@ def question_document(
         "name": proposal["title"],
         "content": f"<p>{escape(proposal['title'])}</p>"
                    + (f"<p>{escape(proposal['description'])}</p>" if proposal["description"] else "")
-                   + _html_list(facts),
+                   + (f"<p>Result: {escape(result)}</p>" if result else ""),
         "mediaType": "text/html",
         "published": proposal["created_at"],
         "endTime": proposal["deadline"],

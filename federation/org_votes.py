@@ -249,7 +249,7 @@ class RemoteProposalOut(Output):
     url: str = Field(description="the proposal's URL on its organization's server (its ActivityPub id)")
     organization: str = Field(description="the organization's handle, name@host")
     title: str
-    content: str = Field(description="the proposal as its server describes it (sanitised HTML is not kept: plain text)")
+    content: str = Field(description="the proposal's description as its server gives it, as plain text")
     deadline: str | None
     state: str = Field(description="open, executed, rejected or failed, as its server last told us")
     closed: bool
@@ -292,11 +292,14 @@ async def _views(rows: list[tuple[RemoteObject, RemoteBallot]]) -> list[dict[str
             for option in as_list(document.get("oneOf")) if isinstance(option, Mapping)
         }
         error = document.get("outcomeError")
+        title = str(document.get("name") or "")[:200]
+        content = _text(document.get("content"))
+        content = content[len(title):].strip() if title and content.startswith(title) else content  # said as the title
         views.append({
             "url": copy.uri,
             "organization": f"{owner.username}@{owner.domain}" if owner else "",
-            "title": str(document.get("name") or "")[:200],
-            "content": _text(document.get("content"))[:10_000],
+            "title": title,
+            "content": content[:10_000],
             "deadline": document.get("endTime") if isinstance(document.get("endTime"), str) else None,
             "state": str(document.get("proposalState") or ("closed" if document.get("closed") else "open")),
             "closed": _is_closed(document, now),
@@ -348,7 +351,7 @@ async def vote_remote(ctx: Context, params: RemoteVoteInput) -> dict[str, Any]:
     ballot = await RemoteBallot.get_or_none(actor_id=me.id, copy__uri=params.proposal, copy__is_deleted=False)
     if ballot is None:
         raise NotFound("no proposal at this URL reached you", code="proposal-not-found",
-                       errors=[{"field": "proposal", "message": "unknown proposal"}])
+                       errors=[{"field": "proposal", "message": "no proposal at this URL reached you"}])
     copy = await RemoteObject.get(id=ballot.copy_id)
     now = datetime.now(UTC)
     if _is_closed(copy.document, now):

@@ -116,7 +116,7 @@ async def _member_added(site: Site, event: Event) -> bool:
 async def _question(site: Site, event: Event, kind: str) -> bool:
     """The proposal's Question (a Create when it opens, an Update when decided) to its remote members."""
     proposal = await Proposal.get_or_none(id=str(_payload(event).get("proposal") or event.object_id))
-    if proposal is None:
+    if proposal is None or await OutboxActivity.filter(id=event.id).exists():  # the sweep sees an event until it settles
         return False
     found = await read_object(site, "proposal", proposal.id)
     document = {key: value for key, value in found.document.items() if key != "@context"}

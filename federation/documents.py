@@ -28,6 +28,7 @@ __all__ = [
     "object_url",
     "offer_document",
     "ordered_collection",
+    "question_document",
     "set_document",
     "token_document",
     "tombstone",
@@ -46,7 +47,7 @@ NAMESPACE = "https://tallystick.dev/ns#"  # stable term IRIs, whichever instance
 ACTOR_TYPES = {"Person", "Service", "Organization", "Group", "Application"}
 OBJECT_PATHS = {
     "token": "tokens", "type": "types", "set": "sets", "ledger": "ledger", "lot": "market/lots",
-    "contract": "contracts", "offer": "contract-offers",
+    "contract": "contracts", "offer": "contract-offers", "proposal": "proposals",
 }
 
 _TERMS = {
@@ -124,6 +125,15 @@ _TERMS = {
     "units": "ts:units",
     "parentContracts": {"@id": "ts:parentContracts", "@type": "@json"},
     "contractEndpoint": {"@id": "ts:contractEndpoint", "@type": "@id"},
+    # an organization's proposal as a Mastodon-shaped poll (docs/federation-organizations.md)
+    "toot": "http://joinmastodon.org/ns#",
+    "votersCount": "toot:votersCount",
+    "proposalState": "ts:proposalState",
+    "outcome": "ts:outcome",
+    "outcomeError": {"@id": "ts:outcomeError", "@type": "@json"},
+    "totalShares": "ts:totalShares",
+    "quorumPercent": "ts:quorumPercent",
+    "shareType": {"@id": "ts:shareType", "@type": "@id"},
 }
 
 
@@ -549,3 +559,56 @@ def trace_document(base_url: str, entry_id: str, entries: list[dict[str, Any]], 
         "truncated": truncated,
         "orderedItems": entries,
     }
+
+
+def question_document(
+    proposal: dict[str, Any], *, base_url: str, organization_url: str, audience: list[str], share_type_url: str | None,
+) -> dict[str, Any]:
+    """An organization's proposal as an ActivityStreams `Question` shaped like a Mastodon poll:
+    `oneOf` yes/no/abstain, each option's `replies.totalItems` the shares behind it (what
+    decides: a poll's percentages are then the shares' split), `votersCount` the members who
+    voted, `endTime` the deadline, `closed` once decided, and the outcome in our own terms.
+    `proposal` is models.operations.organizations.proposal_view with `voters`."""
+    object_id = object_url(base_url, "proposal", proposal["id"])
+    voters = proposal.get("voters") or []
+    result = ""  # a poll client shows `content`: the result in words once decided
+    if proposal["decided_at"]:
+        result = f"{proposal['state']} ({(proposal['outcome'] or '').replace('-', ' ')})"
+        if proposal["error"]:
+            result += f": {proposal['error'].get('detail', '')}"
+    document: dict[str, Any] = {
+        "@context": _object_context(base_url),
+        "id": object_id,
+        "type": "Question",
+        "attributedTo": organization_url,
+        "name": proposal["title"],
+        "content": f"<p>{escape(proposal['title'])}</p>"
+                   + (f"<p>{escape(proposal['description'])}</p>" if proposal["description"] else "")
+                   + (f"<p>Result: {escape(result)}</p>" if result else ""),
+        "mediaType": "text/html",
+        "published": proposal["created_at"],
+        "endTime": proposal["deadline"],
+        "oneOf": [
+            {"type": "Note", "name": choice, "replies": {"type": "Collection", "totalItems": _whole(amount)}}
+            for choice, amount in proposal["tally"].items()
+        ],
+        "votersCount": sum(1 for voter in voters if voter["choice"]),
+        "proposalState": proposal["state"],
+        "totalShares": proposal["total_shares"],
+        "quorumPercent": proposal["quorum_percent"],
+        "to": audience,
+    }
+    if share_type_url:
+        document["shareType"] = share_type_url
+    if proposal["decided_at"]:
+        document["closed"] = proposal["decided_at"]
+        document["updated"] = proposal["decided_at"]
+        document["outcome"] = proposal["outcome"]
+    if proposal["error"]:
+        document["outcomeError"] = {key: proposal["error"][key] for key in ("code", "detail", "step") if key in proposal["error"]}
+    return document
+
+
+def _whole(amount: str) -> int | str:
+    """Shares as a JSON number when whole (a poll's counts are integers), else the decimal text."""
+    return int(amount) if amount.isdigit() else amount

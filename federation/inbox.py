@@ -51,6 +51,7 @@ from .fetch import FetchError, blocked_actors, closed_domains, mark_available
 from .follows import on_accept, on_follow, on_reject, on_undo
 from .httpsig_core import IncomingRequest
 from .memo import PerLoop
+from .org_votes import on_question, on_vote
 from .outputs import InboxActivityOut, RemoteObjectOut
 from .remote_actors import signing_actor
 from .remote_gives import concerns_us, settle_remote_entry
@@ -308,6 +309,9 @@ async def _on_change(site: Site, activity: Mapping[str, Any], sender: RemoteActo
     copy = await RemoteObject.get_or_none(uri=object_id)
     if copy is not None and copy.owner_id != sender.actor_id:
         return "ignored: not the owner"
+    handled = await on_vote(site, activity, sender) or await on_question(site, activity, sender, copy)
+    if handled is not None:  # an organization's proposal, or a vote on one of ours (federation/org_votes.py)
+        return handled
     if activity["type"] == "Delete":
         if copy is None:
             return "ignored: unknown object"

@@ -22,15 +22,17 @@ from models.operations.contracts import contract_views, offer_views, public_offe
 from models.operations.entries import entry_views
 from models.operations.ledger import sealed_from
 from models.operations.market import lot_views
+from models.operations.organizations import proposal_view
 from models.operations.sets import get_visible_set, set_views
 from models.operations.tokens import get_visible_token, token_view
 from models.operations.types import get_type, type_view
+from models.organizations import Organization, OrgMember, Proposal, Voter
 
 from . import documents
 
 __all__ = ["ObjectKind", "PublicObject", "read_object"]
 
-ObjectKind = Literal["token", "type", "set", "ledger", "lot", "contract", "offer"]
+ObjectKind = Literal["token", "type", "set", "ledger", "lot", "contract", "offer", "proposal"]
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,31 @@ async def _offer(site: Site, public: Context, object_id: str) -> PublicObject:
     return PublicObject(documents.offer_document(view, base_url=site.base_url, licensor_url=actor_url(site, licensor)), licensor)
 
 
+async def proposal_audience(site: Site, proposal: Proposal) -> list[Actor]:
+    """Who an organization's proposal is addressed to: its members now and its voters (snapshotted
+    when it opened), local and remote."""
+    members = OrgMember.filter(organization_id=proposal.organization_id).values_list("actor_id", flat=True)
+    voters = Voter.filter(proposal_id=proposal.id).values_list("actor_id", flat=True)
+    ids = {str(actor_id) for actor_id in [*await members, *await voters]}
+    return list(await Actor.filter(id__in=ids).order_by("id"))
+
+
+async def _proposal(site: Site, object_id: str) -> PublicObject:
+    """An organization's proposal as a `Question` (a Mastodon-shaped poll) addressed to its members."""
+    proposal = await Proposal.get_or_none(id=object_id)
+    if proposal is None:
+        raise NotFound(f"there is no proposal {object_id!r}", code="proposal-not-found")
+    organization = await Organization.get(id=proposal.organization_id).select_related("actor")
+    view = await proposal_view(proposal, organization.actor.username, voters=True)
+    audience = [actor_url(site, actor) for actor in await proposal_audience(site, proposal)]
+    share_type = documents.object_url(site.base_url, "type", organization.share_type_id) if organization.share_type_id else None
+    document = documents.question_document(
+        view, base_url=site.base_url, organization_url=actor_url(site, organization.actor), audience=audience,
+        share_type_url=share_type,
+    )
+    return PublicObject(document, organization.actor)
+
+
 async def read_object(site: Site, kind: str, object_id: str, *, reveal: bool = False) -> PublicObject:
     """The public document of one of our objects; NotFound (404) or Gone (410) as its read says.
     `reveal`: a sealed bid's hold too, for the answer to the bidder's own request."""
@@ -150,4 +177,8 @@ async def read_object(site: Site, kind: str, object_id: str, *, reveal: bool = F
         return await _contract(site, public, object_id)
     if kind == "offer":
         return await _offer(site, public, object_id)
+
+
+    if kind == "proposal":
+        return await _proposal(site, object_id)
     raise NotFound(f"there is no object kind {kind!r}", code="object-not-found")

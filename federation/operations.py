@@ -16,6 +16,7 @@ from . import (  # noqa: F401
     imports,
     inbox,
     onward,
+    org_votes,
     outbox,
     pruning,
     remote_bids,

@@ -500,6 +500,7 @@ class OrganizationEvent(TypedDict):
     organization: str
     name: NotRequired[str]  # created: the organization's handle
     username: NotRequired[str]  # the member added, removed, whose role changed or who got shares
+    actor: NotRequired[str]  # member.added: the member's actor id (a remote member is told: federation/org_votes.py)
     role: NotRequired[str]
     amount: NotRequired[str]  # shares issued (whole shares)
 

@@ -24,10 +24,12 @@ from .engine import Durable
 
 if TYPE_CHECKING:  # relation annotations only
     from .actors import Actor, User
+    from .federation import RemoteObject
     from .tokens import TokenType
 
 __all__ = [
-    "Choice", "MemberRole", "OrgMember", "Organization", "ORGANIZATION_KIND", "Proposal", "ProposalState", "Voter",
+    "Choice", "MemberRole", "OrgMember", "Organization", "ORGANIZATION_KIND", "Proposal", "ProposalState",
+    "RemoteBallot", "Voter",
 ]
 
 ORGANIZATION_KIND = "Organization"  # Actor.kind, and the ActivityPub actor type
@@ -65,17 +67,21 @@ class OrgMember(Entity):
     organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
         f"{APP}.Organization", related_name="members", on_delete=fields.CASCADE
     )
-    user_id: str
-    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
-        f"{APP}.User", related_name="organization_memberships", on_delete=fields.CASCADE
+    actor_id: str  # who the member is: a local user's actor, or a remote actor (issue 19 item 4)
+    actor: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
+        f"{APP}.Actor", related_name="organization_memberships", on_delete=fields.CASCADE
+    )
+    user_id: str | None  # the local user, or None for a member on another server
+    user: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        f"{APP}.User", related_name="organization_memberships", on_delete=fields.CASCADE, null=True
     )
     role = fields.CharField(max_length=8, default=MemberRole.MEMBER.value)
 
     class Meta:
         app = APP
         table = "organization_members"
-        unique_together = (("organization", "user"),)
-        indexes = (("user_id",),)
+        unique_together = (("organization", "user"), ("organization", "actor"))
+        indexes = (("user_id",), ("actor_id",))
 
 
 class ProposalState(StrEnum):
@@ -129,9 +135,13 @@ class Voter(Entity):
     proposal: fields.ForeignKeyRelation[Proposal] = fields.ForeignKeyField(
         f"{APP}.Proposal", related_name="voters", on_delete=fields.CASCADE
     )
-    user_id: str
-    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
-        f"{APP}.User", related_name="proposal_votes", on_delete=fields.CASCADE
+    actor_id: str  # the voter: a local user's actor, or a remote member's
+    actor: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
+        f"{APP}.Actor", related_name="proposal_votes", on_delete=fields.CASCADE
+    )
+    user_id: str | None  # the local user, or None for a voter on another server
+    user: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        f"{APP}.User", related_name="proposal_votes", on_delete=fields.CASCADE, null=True
     )
     shares = fields.BigIntField()  # minor units of the share type
     choice = fields.CharField(max_length=8, null=True)  # null: has not voted
@@ -140,4 +150,28 @@ class Voter(Entity):
     class Meta:
         app = APP
         table = "organization_voters"
-        unique_together = (("proposal", "user"),)
+        unique_together = (("proposal", "user"), ("proposal", "actor"))
+
+
+class RemoteBallot(Entity):
+    """A local user's ballot on a proposal of an organization on another server.
+
+    The proposal (a `Question` copy) was addressed to them; `choice` is what they last sent
+    (a signed Note, as a Mastodon poll vote)."""
+
+    copy_id: str
+    copy: fields.ForeignKeyRelation[RemoteObject] = fields.ForeignKeyField(
+        f"{APP}.RemoteObject", related_name="ballots", on_delete=fields.CASCADE
+    )
+    actor_id: str
+    actor: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
+        f"{APP}.Actor", related_name="remote_ballots", on_delete=fields.CASCADE
+    )
+    choice = fields.CharField(max_length=8, null=True)  # null: has not voted from here
+    voted_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        app = APP
+        table = "organization_remote_ballots"
+        unique_together = (("copy", "actor"),)
+        indexes = (("actor_id", "id"),)

@@ -19,6 +19,7 @@ from federation.documents import OBJECT_PATHS, actor_url, tombstone, vocabulary_
 from federation.httpsig_core import IncomingRequest
 from federation.inbox import receive
 from federation.onward import receive_ledger_request
+from federation.remote_actors import signing_actor
 from federation.remote_contracts import receive_contract_request
 from models.errors import BadInput, DomainError, Gone, TooLarge
 from models.registry import REGISTRY
@@ -193,7 +194,22 @@ async def _objects(request: web.Request) -> web.StreamResponse:
     return activity_response(document, "ld" if choice == "ld" else "activity")
 
 
+async def _proposal(request: web.Request) -> web.StreamResponse:
+    """An organization's proposal (a Question) for its members: a fetch must be signed by a member
+    elsewhere or their server (federation/org_votes.py); a signature that does not check is 401."""
+    reject_nul(request)
+    choice = negotiate(request.headers.get("Accept"))
+    if "Signature" in request.headers or "Signature-Input" in request.headers:
+        signer = await signing_actor(request.app[SITE], await signed_request(request))
+        request[CTX].extra["signed_by"] = signer.uri
+    document = await REGISTRY.call(request[CTX], "federation.proposal", {"id": request.match_info["id"]})
+    return activity_response(document, "ld" if choice == "ld" else "activity")
+
+
 def _object_handler(kind: str) -> Any:
+    if kind == "proposal":
+        return _proposal
+
     async def handle(request: web.Request) -> web.StreamResponse:
         reject_nul(request)
         choice = negotiate(request.headers.get("Accept"))

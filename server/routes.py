@@ -197,6 +197,8 @@ CONTRACTS = [
     Route("GET", f"{V1}/organizations/{{name}}/proposals", "organizations.proposals.list"),
     Route("GET", f"{V1}/organizations/{{name}}/proposals/{{id}}", "organizations.proposals.get"),
     Route("POST", f"{V1}/organizations/{{name}}/proposals/{{id}}/vote", "organizations.proposals.vote"),
+    Route("GET", f"{V1}/remote-organizations/proposals", "organizations.remote.list"),
+    Route("POST", f"{V1}/remote-organizations/votes", "organizations.remote.vote"),
     Route("POST", f"{V1}/contracts/offers", "contracts.offers.create", status=201, location=f"{V1}/contracts/offers/{{id}}"),
     Route("GET", f"{V1}/contracts/offers", "contracts.offers.list"),
     Route("GET", f"{V1}/contracts/offers/{{id}}", "contracts.offers.get"),

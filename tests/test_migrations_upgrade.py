@@ -212,3 +212,59 @@ async def test_upgrade_to_0017__types_become_contract_and_others_children_are_gr
         {"id": "l2", "basis": "grandfathered", "contract_id": None},  # bob's child of alice's type keeps working
     ]
     assert policies == {"contract"}
+
+
+async def test_upgrade_to_0022__organization_members_and_voters_keep_their_user_and_get_its_actor(
+    empty_database: str,
+) -> None:
+    config = tortoise_config(empty_database)
+    await migrate(config=config, target="tallystick.0021_organizations")
+    await Tortoise.close_connections()
+    await Tortoise.init(config=config)
+    try:
+        now = datetime.now(UTC)
+        for actor_id, name, kind in (("a1", "alice", "Person"), ("a2", "bob", "Person"), ("a3", "acme", "Organization")):
+            await _execute(
+                'INSERT INTO "actors" ("id", "created_at", "updated_at", "kind", "username", "domain", "display_name", '
+                '"summary") VALUES (?, ?, ?, ?, ?, ?, ?, ?)', actor_id, now, now, kind, name, "", "", "",
+            )
+        for user_id, actor_id, name in (("u1", "a1", "alice"), ("u2", "a2", "bob")):
+            await _execute(
+                'INSERT INTO "users" ("id", "created_at", "updated_at", "actor_id", "username", "email", "password_hash", '
+                '"roles", "status") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)', user_id, now, now, actor_id, name, "", "x", "[]",
+                "active",
+            )
+        await _execute(
+            'INSERT INTO "organizations" ("id", "created_at", "updated_at", "actor_id", "created_by_id", "quorum_percent", '
+            '"voting_seconds") VALUES (?, ?, ?, ?, ?, ?, ?)', "o1", now, now, "a3", "u1", 50, 3600,
+        )
+        for member_id, user_id, role in (("m1", "u1", "owner"), ("m2", "u2", "member")):
+            await _execute(
+                'INSERT INTO "organization_members" ("id", "created_at", "updated_at", "organization_id", "user_id", "role") '
+                "VALUES (?, ?, ?, ?, ?, ?)", member_id, now, now, "o1", user_id, role,
+            )
+        await _execute(
+            'INSERT INTO "organization_proposals" ("id", "created_at", "updated_at", "state", "attempts", "organization_id", '
+            '"proposer_id", "title", "description", "steps", "deadline", "quorum_percent", "total_shares", "yes", "no", '
+            '"abstain") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+            "p1", now, now, "open", 0, "o1", "u1", "Pay", "", "[]", now, 50, 10, 0, 0, 0,
+        )
+        await _execute(
+            'INSERT INTO "organization_voters" ("id", "created_at", "updated_at", "proposal_id", "user_id", "shares", "choice") '
+            "VALUES (?, ?, ?, ?, ?, ?, ?)", "v1", now, now, "p1", "u2", 10, "yes",
+        )
+    finally:
+        await Tortoise.close_connections()
+    await migrate(config=config)
+    await Tortoise.close_connections()
+    await Tortoise.init(config=config)
+    try:
+        members = await _rows('SELECT "id", "user_id", "actor_id", "role" FROM "organization_members" ORDER BY "id"')
+        voters = await _rows('SELECT "user_id", "actor_id", "shares", "choice" FROM "organization_voters"')
+    finally:
+        await Tortoise.close_connections()
+    assert members == [
+        {"id": "m1", "user_id": "u1", "actor_id": "a1", "role": "owner"},
+        {"id": "m2", "user_id": "u2", "actor_id": "a2", "role": "member"},
+    ]
+    assert voters == [{"user_id": "u2", "actor_id": "a2", "shares": 10, "choice": "yes"}]

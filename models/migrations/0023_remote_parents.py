@@ -29,7 +29,7 @@ def _entity() -> list[tuple[str, Any]]:
 
 
 class Migration(migrations.Migration):
-    dependencies = [('tallystick', '0021_organizations')]
+    dependencies = [('tallystick', '0022_remote_members')]
 
     initial = False
 

@@ -49,11 +49,12 @@ from ..registry import REGISTRY, Access, Effect, Input, Transaction
 from ..tokens import TokenType
 from .accounts import USERNAME
 from .chains import MAX_STEPS, RefError, StepInput, _check_input, _check_refs, resolve_refs
+from .ledger import _remote_actor, split_handle
 
-__all__ = ["as_organization", "decide", "organization_of"]
+__all__ = ["as_organization", "decide", "member_name", "organization_of", "record_vote"]
 
 NAME = Field(min_length=1, max_length=30, pattern=USERNAME.pattern, description="the organization's name (its handle)")
-USER = Field(min_length=1, max_length=64)
+USER = Field(min_length=1, max_length=320, description="a username here, or user@host for someone on another server")
 ID = Field(min_length=1, max_length=26)
 MANAGERS = frozenset({MemberRole.OWNER.value, MemberRole.ADMIN.value})
 
@@ -104,6 +105,25 @@ async def _user(username: str, field: str = "username") -> User:
     return user
 
 
+def member_name(actor: Actor) -> str:
+    """How a member is named: a local username, or user@host for a member on another server."""
+    return actor.username if actor.is_local else f"{actor.username}@{actor.domain}"
+
+
+async def _member_actor(ctx: Context, handle: str, field: str, *, look_up: bool = False) -> Actor:
+    """The actor `handle` names: a local user's, or a remote actor (`user@host`). With `look_up`,
+    a remote one not known yet is found through WebFinger and fetched (the SSRF guard applies);
+    call it so before any transaction."""
+    username, domain = split_handle(handle, ctx)
+    if domain is None:
+        return await Actor.get(id=(await _user(username, field)).actor_id)
+    remote = await _remote_actor(handle, username, domain, field, ctx.site if look_up else None)
+    if remote.kind not in ("Person", "Service", "Application"):
+        raise Unprocessable(f"{handle!r} is a {remote.kind}, not a person's account", code="not-a-person",
+                            errors=[{"field": field, "message": "not a person"}])
+    return remote
+
+
 async def _balances(type_id: str, actor_ids: list[str]) -> dict[str, int]:
     rows = await (
         LedgerEntry.filter(type_id=type_id, recipient_id__in=actor_ids, remaining__gt=0)
@@ -149,16 +169,16 @@ async def _wallet(actor: Actor) -> list[dict[str, Any]]:
 
 
 async def organization_view(organization: Organization, actor: Actor) -> dict[str, Any]:
-    members = await OrgMember.filter(organization_id=organization.id).select_related("user").order_by("created_at", "id")
+    members = await OrgMember.filter(organization_id=organization.id).select_related("actor").order_by("created_at", "id")
     share_type = await TokenType.get_or_none(id=organization.share_type_id) if organization.share_type_id else None
-    held = await _balances(share_type.id, [m.user.actor_id for m in members]) if share_type else {}
+    held = await _balances(share_type.id, [m.actor_id for m in members]) if share_type else {}
     return {
         "id": organization.id, "name": actor.username, "display_name": actor.display_name, "summary": actor.summary,
         "kind": actor.kind, "share_type": organization.share_type_id, "quorum_percent": organization.quorum_percent,
         "voting_seconds": organization.voting_seconds,
         "members": [
-            {"username": m.user.username, "role": m.role,
-             "shares": to_decimal_string(held.get(m.user.actor_id, 0), share_type.smallest_unit) if share_type else None}
+            {"username": member_name(m.actor), "role": m.role,
+             "shares": to_decimal_string(held.get(m.actor_id, 0), share_type.smallest_unit) if share_type else None}
             for m in members
         ],
         "wallet": await _wallet(actor),
@@ -188,6 +208,7 @@ class ProposalOut(Output):
     results: dict[str, Any] | None
     error: dict[str, Any] | None
     decided_at: str | None
+    created_at: str = ""
     voters: list[VoterOut] | None = None
 
 
@@ -219,12 +240,12 @@ async def proposal_view(proposal: Proposal, name: str, *, voters: bool = False) 
         "total_shares": to_decimal_string(proposal.total_shares, unit),
         "tally": {choice: to_decimal_string(amount, unit) for choice, amount in counted.items()},
         "outcome": proposal.outcome, "results": proposal.results, "error": proposal.error,
-        "decided_at": iso(proposal.decided_at),
+        "decided_at": iso(proposal.decided_at), "created_at": iso(proposal.created_at) or "",
     }
     if voters:
-        rows = await Voter.filter(proposal_id=proposal.id).select_related("user").order_by("-shares", "id")
+        rows = await Voter.filter(proposal_id=proposal.id).select_related("actor").order_by("-shares", "id")
         view["voters"] = [
-            {"username": row.user.username, "shares": to_decimal_string(row.shares, unit), "choice": row.choice}
+            {"username": member_name(row.actor), "shares": to_decimal_string(row.shares, unit), "choice": row.choice}
             for row in rows
         ]
     return view
@@ -254,7 +275,7 @@ async def create_organization(ctx: Context, params: CreateInput) -> dict[str, An
     organization = await Organization.create(
         actor=actor, created_by=user, quorum_percent=params.quorum_percent, voting_seconds=params.voting_seconds
     )
-    await OrgMember.create(organization=organization, user=user, role=MemberRole.OWNER.value)
+    await OrgMember.create(organization=organization, user=user, actor_id=user.actor_id, role=MemberRole.OWNER.value)
     await ctx.emit("organization.created", "organization", organization.id, {"organization": organization.id, "name": name})
     return await organization_view(organization, actor)
 
@@ -293,20 +314,26 @@ class MemberInput(Input):
     role: Literal["admin", "member"] = "member"
 
 
-@REGISTRY.operation("organizations.members.add", MemberInput, output=OrganizationOut)
+@REGISTRY.operation("organizations.members.add", MemberInput, output=OrganizationOut, transaction=Transaction.OWN)
 async def add_member(ctx: Context, params: MemberInput) -> dict[str, Any]:
-    """Add a user to the organization (owner or admin; only the owner adds admins)."""
+    """Add a user to the organization (owner or admin; only the owner adds admins); `user@host`
+    adds someone on another server, who is told with a signed `Add` and may hold shares and vote."""
     organization, actor, role = await _as_member(ctx, params.name, MANAGERS)
     if params.role == MemberRole.ADMIN.value and role != MemberRole.OWNER.value:
         raise Forbidden("only the owner makes admins", code="organization-role-required")
-    user = await _user(params.username)
+    member = await _member_actor(ctx, params.username, "username", look_up=True)  # network first, no transaction open
+    if not member.is_local and params.role == MemberRole.ADMIN.value:
+        raise Unprocessable("a member on another server cannot be an admin", code="remote-admin",
+                            errors=[{"field": "role", "message": "admins are local users"}])
+    user = await User.get_or_none(actor_id=member.id) if member.is_local else None
     try:
         async with in_transaction():
-            await OrgMember.create(organization=organization, user=user, role=params.role)
+            await OrgMember.create(organization=organization, actor=member, user=user, role=params.role)
+            await ctx.emit("organization.member.added", "organization", organization.id, {
+                "organization": organization.id, "username": member_name(member), "actor": member.id, "role": params.role,
+            })
     except IntegrityError:
-        raise Conflict(f"{user.username!r} is already a member", code="already-a-member") from None
-    await ctx.emit("organization.member.added", "organization", organization.id,
-                   {"organization": organization.id, "username": user.username, "role": params.role})
+        raise Conflict(f"{member_name(member)!r} is already a member", code="already-a-member") from None
     return await organization_view(organization, actor)
 
 
@@ -315,9 +342,12 @@ class MemberRefInput(Input):
     username: str = USER
 
 
-async def _member(organization: Organization, username: str) -> OrgMember:
-    user = await _user(username)
-    member = await OrgMember.get_or_none(organization_id=organization.id, user_id=user.id)
+async def _member(ctx: Context, organization: Organization, username: str) -> OrgMember:
+    try:
+        actor = await _member_actor(ctx, username, "username")
+    except Unprocessable as error:  # a remote actor never heard of is no member either
+        raise NotFound(f"{username!r} is not a member", code="member-not-found") from error
+    member = await OrgMember.get_or_none(organization_id=organization.id, actor_id=actor.id)
     if member is None:
         raise NotFound(f"{username!r} is not a member", code="member-not-found")
     return member
@@ -327,7 +357,7 @@ async def _member(organization: Organization, username: str) -> OrgMember:
 async def remove_member(ctx: Context, params: MemberRefInput) -> dict[str, Any]:
     """Remove a member (owner or admin; admins only plain members), or leave the organization."""
     organization, actor, role = await _as_member(ctx, params.name)
-    member = await _member(organization, params.username)
+    member = await _member(ctx, organization, params.username)
     leaving = member.user_id == ctx.require_user().id
     if member.role == MemberRole.OWNER.value:
         raise Conflict("the owner cannot be removed", code="owner-stays")
@@ -335,7 +365,7 @@ async def remove_member(ctx: Context, params: MemberRefInput) -> dict[str, Any]:
         raise Forbidden("you may not remove this member", code="organization-role-required")
     await OrgMember.filter(id=member.id).delete()
     await ctx.emit("organization.member.removed", "organization", organization.id,
-                   {"organization": organization.id, "username": params.username.lower().lstrip("@")})
+                   {"organization": organization.id, "username": member_name(await Actor.get(id=member.actor_id))})
     return await organization_view(organization, actor)
 
 
@@ -349,18 +379,22 @@ class RoleInput(Input):
 async def set_role(ctx: Context, params: RoleInput) -> dict[str, Any]:
     """Make a member an admin or a plain member (owner only)."""
     organization, actor, _ = await _as_member(ctx, params.name, frozenset({MemberRole.OWNER.value}))
-    member = await _member(organization, params.username)
+    member = await _member(ctx, organization, params.username)
     if member.role == MemberRole.OWNER.value:
         raise Conflict("the owner's role does not change", code="owner-stays")
+    if member.user_id is None and params.role == MemberRole.ADMIN.value:
+        raise Unprocessable("a member on another server cannot be an admin", code="remote-admin",
+                            errors=[{"field": "role", "message": "admins are local users"}])
     await OrgMember.filter(id=member.id).update(role=params.role, updated_at=_now())
     await ctx.emit("organization.member.role", "organization", organization.id,
-                   {"organization": organization.id, "username": params.username.lower().lstrip("@"), "role": params.role})
+                   {"organization": organization.id, "username": member_name(await Actor.get(id=member.actor_id)),
+                    "role": params.role})
     return await organization_view(organization, actor)
 
 
 class IssueInput(Input):
     name: str = NAME
-    to: str = Field(min_length=1, max_length=64, description="a member's username")
+    to: str = Field(min_length=1, max_length=320, description="a member's username (user@host for one on another server)")
     amount: str = Field(min_length=1, max_length=60, description="whole shares, as a decimal string")
     symbol: str | None = Field(None, min_length=1, max_length=32, description="the share type's symbol, on the first issue")
 
@@ -369,7 +403,7 @@ class IssueInput(Input):
 async def issue_shares(ctx: Context, params: IssueInput) -> dict[str, Any]:
     """Issue new shares to a member (owner or admin); the first issue creates the share type."""
     organization, actor, _ = await _as_member(ctx, params.name, MANAGERS)
-    member = await _member(organization, params.to)
+    member = await _member(ctx, organization, params.to)
     amount = to_minor(params.amount, 0)
     if amount <= 0:
         raise BadInput("issue at least one share", code="invalid-amount", errors=[{"field": "amount", "message": "must be positive"}])
@@ -386,12 +420,13 @@ async def issue_shares(ctx: Context, params: IssueInput) -> dict[str, Any]:
     await REGISTRY.get("ledger.create").run(octx, REGISTRY.parse("ledger.create", {
         "type": share_type, "amount": str(amount), "description": "shares issued",
     }, ctx))
-    recipient = await User.get(id=member.user_id)
+    # a member on another server gets a give to its actor: its server shows a remote holding
+    recipient = member_name(await Actor.get(id=member.actor_id))
     await REGISTRY.get("ledger.give").run(octx, REGISTRY.parse("ledger.give", {
-        "type": share_type, "amount": str(amount), "to": recipient.username, "description": "shares issued",
+        "type": share_type, "amount": str(amount), "to": recipient, "description": "shares issued",
     }, ctx))
     await ctx.emit("organization.shares.issued", "organization", organization.id,
-                   {"organization": organization.id, "username": recipient.username, "amount": str(amount)})
+                   {"organization": organization.id, "username": recipient, "amount": str(amount)})
     return await organization_view(organization, actor)
 
 
@@ -436,9 +471,9 @@ async def create_proposal(ctx: Context, params: ProposalInput) -> dict[str, Any]
     for step in params.steps:
         _refuse_for_organization(step)
         _check_input(ctx, step, ref_paths[step.id])
-    members = await OrgMember.filter(organization_id=organization.id).select_related("user")
-    held = await _balances(organization.share_type_id, [m.user.actor_id for m in members])
-    weights = [(m.user, held.get(m.user.actor_id, 0)) for m in members if held.get(m.user.actor_id, 0) > 0]
+    members = await OrgMember.filter(organization_id=organization.id)
+    held = await _balances(organization.share_type_id, [m.actor_id for m in members])
+    weights = [(m, held.get(m.actor_id, 0)) for m in members if held.get(m.actor_id, 0) > 0]
     if not weights:
         raise Conflict("no member holds shares: nobody could vote", code="no-shares")
     now = _now()
@@ -449,7 +484,9 @@ async def create_proposal(ctx: Context, params: ProposalInput) -> dict[str, Any]
         deadline=deadline, next_at=deadline, state=ProposalState.OPEN.value,
         quorum_percent=organization.quorum_percent, total_shares=sum(weight for _, weight in weights),
     )
-    await Voter.bulk_create([Voter(proposal=proposal, user=user, shares=weight) for user, weight in weights])
+    await Voter.bulk_create([
+        Voter(proposal=proposal, actor_id=member.actor_id, user_id=member.user_id, shares=weight) for member, weight in weights
+    ])
     await ctx.emit("organization.proposal.opened", "proposal", proposal.id,
                    {"organization": organization.id, "proposal": proposal.id, "deadline": iso(deadline) or ""})
     return await proposal_view(proposal, params.name.lower(), voters=True)
@@ -503,19 +540,33 @@ async def vote(ctx: Context, params: VoteInput) -> dict[str, Any]:
     if proposal.state != ProposalState.OPEN.value or now >= proposal.deadline:
         raise Conflict("voting on this proposal has ended", code="voting-closed", extra={"state": proposal.state})
     user = ctx.require_user()
+    refused = await record_vote(ctx, proposal, await Actor.get(id=user.actor_id), params.choice)
+    if refused == "voting-closed":
+        raise Conflict("voting on this proposal has ended", code="voting-closed")
+    if refused == "not-a-voter":
+        raise Forbidden("you held no shares when this proposal opened", code="not-a-voter")
+    return await proposal_view(proposal, params.name.lower(), voters=True)
+
+
+async def record_vote(ctx: Context, proposal: Proposal, voter: Actor, choice: Choice) -> str | None:
+    """Count (or replace) `voter`'s vote, a local member's or one sent from another server
+    (federation/org_votes.py); None when counted, else why not: voting-closed or not-a-voter."""
+    now = _now()
+    if proposal.state != ProposalState.OPEN.value or now >= proposal.deadline:
+        return "voting-closed"
     # Writing the open proposal's row first takes its lock (PostgreSQL), which the tally at the
     # deadline takes too: a vote racing it is either counted or refused, never lost.
     if not await Proposal.filter(id=proposal.id, state=ProposalState.OPEN.value).update(updated_at=now):
-        raise Conflict("voting on this proposal has ended", code="voting-closed")
-    changed = await Voter.filter(proposal_id=proposal.id, user_id=user.id).update(
-        choice=params.choice.value, voted_at=now, updated_at=now
+        return "voting-closed"
+    changed = await Voter.filter(proposal_id=proposal.id, actor_id=voter.id).update(
+        choice=choice.value, voted_at=now, updated_at=now
     )
     if not changed:
-        raise Forbidden("you held no shares when this proposal opened", code="not-a-voter")
+        return "not-a-voter"
     await ctx.emit("organization.proposal.voted", "proposal", proposal.id,
-                   {"organization": proposal.organization_id, "proposal": proposal.id, "username": user.username,
-                    "choice": params.choice.value})
-    return await proposal_view(proposal, params.name.lower(), voters=True)
+                   {"organization": proposal.organization_id, "proposal": proposal.id, "username": member_name(voter),
+                    "choice": choice.value})
+    return None
 
 
 # ---------------------------------------------------------------- the deadline

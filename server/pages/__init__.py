@@ -20,6 +20,7 @@ from . import (
     market,
     market_elsewhere,
     moderation,
+    org_elsewhere,
     organizations,
     pools,
     proposals,
@@ -139,6 +140,8 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/app/webhooks/{id}", webhooks.webhook_page, name="page_webhook")
     router.add_post("/app/webhooks/{id}", webhooks.update_webhook)
     router.add_post("/app/webhooks/{id}/{action:on|off|delete}", webhooks.act)
+    router.add_get("/app/proposals-elsewhere", org_elsewhere.proposals_elsewhere_page, name="page_proposals_elsewhere")
+    router.add_post("/app/proposals-elsewhere", org_elsewhere.vote_elsewhere)
     router.add_get("/app/organizations/{name}", organizations.organization_page, name="page_organization")
     router.add_post("/app/organizations/{name}/members", organizations.add_member)
     router.add_post("/app/organizations/{name}/members/{username}/role", organizations.change_role)

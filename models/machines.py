@@ -33,13 +33,15 @@ from .market import CloseState, LotClose
 from .organizations import Proposal, ProposalState
 from .pools import Generation, GenerationState, Reservation, ReservationState
 from .security import new_bearer_token, token_digest
+from .stores import ORDER_MOVES, Order, OrderState
 from .watchers import CheckState, WatcherCheck
 from .webhooks import DeliveryState as WebhookState
 from .webhooks import WebhookDelivery
 
 __all__ = [
     "BACKFILLS", "CALLBACKS", "CONTRACT_STEPS", "DELIVERIES", "INBOX", "JOBS", "MARKET_CLOSES", "ONWARD_GIVES",
-    "ORGANIZATION_PROPOSALS", "POOL_GENERATIONS", "POOL_RESERVATIONS", "WATCHER_CHECKS", "WEBHOOK_DELIVERIES",
+    "ORGANIZATION_PROPOSALS", "POOL_GENERATIONS", "POOL_RESERVATIONS", "STORE_ORDERS", "WATCHER_CHECKS",
+    "WEBHOOK_DELIVERIES",
 ]
 
 
@@ -385,5 +387,38 @@ ORGANIZATION_PROPOSALS: Machine[Proposal] = Machine(
     max_attempts=10,
     lease_seconds=120,
     batch=5,
+    order=("next_at", "id"),
+)
+
+
+def _moves_by_source() -> dict[str, set[str]]:
+    moves: dict[str, set[str]] = {}
+    for source, target in ORDER_MOVES:
+        moves.setdefault(source, set()).add(target)
+    return moves
+
+
+# A store order (rows: models/stores.py Order; handler: models/operations/stores_orders.py
+# `close_unconfirmed`). People move it along its life (ORDER_MOVES: the buyer orders, pays,
+# confirms delivery or opens an issue; the store's staff fulfil, mark delivered, resolve); each
+# move is conditional on the state it leaves and drops a runner's claim. The one due state is
+# `delivered`: at the store's confirmation deadline a silent buyer's order is closed and the
+# store paid, in the same transaction as the row's move, so a buyer confirming or opening an
+# issue at the same moment either wins or is refused, never both.
+STORE_ORDERS: Machine[Order] = Machine(
+    name="stores.orders",
+    model=Order,
+    states=[state.value for state in OrderState],
+    ready=OrderState.DELIVERED.value,
+    failed=OrderState.FAILED.value,
+    terminal=(
+        OrderState.CLOSED.value, OrderState.ISSUE_RESOLVED.value, OrderState.CANCELLED.value, OrderState.FAILED.value,
+    ),
+    transitions={OrderState.DELIVERED.value: {OrderState.CLOSED.value, OrderState.FAILED.value}},
+    manual=_moves_by_source(),
+    retry=backoff.mastodon(),
+    max_attempts=10,
+    lease_seconds=60,
+    batch=20,
     order=("next_at", "id"),
 )

@@ -493,7 +493,7 @@ async def get_order(ctx: Context, params: OrderRefInput) -> dict[str, Any]:
 
 class OrderListInput(ListInput):
     store: str | None = Field(None, min_length=2, max_length=40, description="a store's orders board (its staff)")
-    state: Literal[tuple(state.value for state in OrderState)] | None = None  # type: ignore[valid-type]
+    state: OrderState | None = None
     salesman: str | None = Field(None, min_length=1, max_length=64, description="the board: one salesman's sales")
 
 
@@ -514,7 +514,7 @@ async def list_orders(ctx: Context, params: OrderListInput) -> Any:
         if params.salesman:
             query = query.filter(salesman__username=params.salesman.lower().lstrip("@"))
     if params.state:
-        query = query.filter(state=params.state)
+        query = query.filter(state=params.state.value)
     page = await paginate(query, params)
     views = {row.id: await order_view(row) for row in page.items}
     return page.map(lambda row: views[row.id])

@@ -8,7 +8,8 @@ import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
-from models.engine import run_due
+from models.engine import run_claimed, run_due
+from models.engine.runner import claim
 from models.machines import STORE_ORDERS
 
 from .conftest import Api, assert_problem
@@ -194,6 +195,22 @@ async def test_order__a_confirmed_order_is_not_closed_again_by_the_deadline(api:
     due = datetime.fromisoformat(order["due_at"])
     assert await run_due(site_of(api), STORE_ORDERS, now=due + timedelta(seconds=1)) == 0
     assert await balance(api, m["coin"], "acme") == "0"  # still held for the issue
+
+
+async def test_order__a_buyer_confirming_while_a_runner_holds_it_is_paid_once(api: Api) -> None:
+    m = await shop(api)
+    order = await paid_order(api, m, salesman="sam")
+    await step(api, m, order, "fulfil", "sam")
+    order = await step(api, m, order, "deliver", "sam")
+    due = datetime.fromisoformat(order["due_at"])
+    lease, rows = await claim(STORE_ORDERS, site_of(api), now=due + timedelta(seconds=1))
+    assert [row.id for row in rows] == [order["id"]]  # a runner took it at the deadline ...
+    await step(api, m, order, "confirm", "ben")  # ... and the buyer confirmed before it ran: the move drops its claim
+    assert await run_claimed(lease, rows) == {order["id"]: None}  # the runner's close rolled back
+    assert await balance(api, m["coin"], "acme") == "54" and await balance(api, m["coin"], "sam") == "6"
+    assert await balance(api, m["mug"]["type"], "ben") == "2"
+    shown = (await api.get(f"{ORDERS}/{order['id']}", token=m["ben"], expect=200)).body
+    assert shown["state"] == "closed" and shown["history"][-1]["by"] == "ben"
 
 
 async def test_orders__fifty_buyers_for_ten_units_make_exactly_ten_orders(api: Api) -> None:

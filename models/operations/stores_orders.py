@@ -531,12 +531,13 @@ async def close_unconfirmed(site: Site, order: Order, lease: Lease) -> Outcome:
     store = await Store.get(id=order.store_id)
     now = lease.now()
     async with in_transaction():
+        await lease.save(order, ended_at=now)  # the row's lock, as a buyer's move takes it; LostLease if moved meanwhile
         entries = await _settle(ctx, store, order)
         note = "closed: the buyer did not answer before the deadline"
         history = [*order.history, {"state": OrderState.CLOSED.value, "at": iso(now) or "", "by": None, "note": note}]
         order.state = OrderState.CLOSED.value
         await _emit(ctx, order, store, note)
         return await lease.commit(order, Go(OrderState.CLOSED.value, values={
-            "history": history, "ended_at": now, "settled": entries,
+            "history": history, "settled": entries,
         }))
 

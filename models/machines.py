@@ -33,14 +33,14 @@ from .market import CloseState, LotClose
 from .organizations import Proposal, ProposalState
 from .pools import Generation, GenerationState, Reservation, ReservationState
 from .security import new_bearer_token, token_digest
-from .stores import ORDER_MOVES, Order, OrderState
+from .stores import ORDER_MOVES, DeadlineState, Order, OrderState, PaymentDeadline
 from .watchers import CheckState, WatcherCheck
 from .webhooks import DeliveryState as WebhookState
 from .webhooks import WebhookDelivery
 
 __all__ = [
     "BACKFILLS", "CALLBACKS", "CONTRACT_STEPS", "DELIVERIES", "INBOX", "JOBS", "MARKET_CLOSES", "ONWARD_GIVES",
-    "ORGANIZATION_PROPOSALS", "POOL_GENERATIONS", "POOL_RESERVATIONS", "STORE_ORDERS", "WATCHER_CHECKS",
+    "ORGANIZATION_PROPOSALS", "POOL_GENERATIONS", "POOL_RESERVATIONS", "STORE_ORDERS", "STORE_PAYMENT_DEADLINES", "WATCHER_CHECKS",
     "WEBHOOK_DELIVERIES",
 ]
 
@@ -416,6 +416,27 @@ STORE_ORDERS: Machine[Order] = Machine(
     ),
     transitions={OrderState.DELIVERED.value: {OrderState.CLOSED.value, OrderState.FAILED.value}},
     manual=_moves_by_source(),
+    retry=backoff.mastodon(),
+    max_attempts=10,
+    lease_seconds=60,
+    batch=20,
+    order=("next_at", "id"),
+)
+
+
+# A placed order's payment deadline (rows: models/stores.py PaymentDeadline; handler:
+# models/operations/stores_orders.py `cancel_unpaid`): an order still unpaid then is cancelled
+# and its units go back to stock, so a basket cannot hold a store's stock for ever. Paying or
+# cancelling first closes the row by hand (pending -> done), which drops a runner's claim.
+STORE_PAYMENT_DEADLINES: Machine[PaymentDeadline] = Machine(
+    name="stores.payment_deadlines",
+    model=PaymentDeadline,
+    states=[state.value for state in DeadlineState],
+    ready=DeadlineState.PENDING.value,
+    failed=DeadlineState.FAILED.value,
+    terminal=(DeadlineState.DONE.value, DeadlineState.FAILED.value),
+    transitions={DeadlineState.PENDING.value: {DeadlineState.DONE.value, DeadlineState.FAILED.value}},
+    manual={DeadlineState.PENDING.value: {DeadlineState.DONE.value}},
     retry=backoff.mastodon(),
     max_attempts=10,
     lease_seconds=60,

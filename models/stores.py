@@ -30,7 +30,8 @@ if TYPE_CHECKING:  # relation annotations only
     from .tokens import TokenType
 
 __all__ = [
-    "ORDER_MOVES", "Order", "OrderFeedback", "OrderLine", "OrderState", "ReturnsPolicy", "STORE_ESCROW_PREFIX",
+    "ORDER_MOVES", "DeadlineState", "Order", "OrderFeedback", "OrderLine", "OrderState", "PaymentDeadline",
+    "ReturnsPolicy", "STORE_ESCROW_PREFIX",
     "StaffRole", "Store", "StoreItem", "StoreStaff", "store_escrow_username",
 ]
 
@@ -72,6 +73,7 @@ class Store(Entity):
     returns = fields.CharField(max_length=8, default=ReturnsPolicy.RETURNS.value)
     commission_percent = fields.IntField(default=0)  # of an order's total, to the salesman named on it
     confirm_seconds = fields.IntField(default=14 * 86400)  # after delivery, the store is paid if the buyer is silent
+    pay_within_seconds = fields.IntField(default=86400)  # an order not paid by then is cancelled (its units go back)
     is_open = fields.BooleanField(default=True)  # closed stores take no new orders
     version = fields.IntField(default=1)
 
@@ -241,3 +243,23 @@ class OrderFeedback(Entity):
         app = APP
         table = "store_feedback"
         indexes = (("store_id",),)
+
+
+class DeadlineState(StrEnum):
+    PENDING = "pending"  # due at the order's payment deadline
+    DONE = "done"  # the order was paid or cancelled first, or the deadline cancelled it
+    FAILED = "failed"  # the cancel kept failing (last_error); the units stay held
+
+
+class PaymentDeadline(Durable, Entity):
+    """When a placed order must be paid by: a STORE_PAYMENT_DEADLINES row, due at next_at."""
+
+    order_id: str
+    order: fields.OneToOneRelation[Order] = fields.OneToOneField(
+        f"{APP}.Order", related_name="payment_deadline", on_delete=fields.CASCADE
+    )
+
+    class Meta:
+        app = APP
+        table = "store_payment_deadlines"
+        indexes = (("state", "next_at"),)

@@ -10,7 +10,7 @@ from typing import Any
 
 from models.engine import run_claimed, run_due
 from models.engine.runner import claim
-from models.machines import STORE_ORDERS
+from models.machines import STORE_ORDERS, STORE_PAYMENT_DEADLINES
 
 from .conftest import Api, assert_problem
 from .fedhelpers import site_of
@@ -211,6 +211,42 @@ async def test_order__a_buyer_confirming_while_a_runner_holds_it_is_paid_once(ap
     assert await balance(api, m["mug"]["type"], "ben") == "2"
     shown = (await api.get(f"{ORDERS}/{order['id']}", token=m["ben"], expect=200)).body
     assert shown["state"] == "closed" and shown["history"][-1]["by"] == "ben"
+
+
+async def test_order__not_paid_in_time_is_cancelled_and_its_units_go_back(api: Api) -> None:
+    m = await shop(api)
+    assert m["store"]["pay_within_seconds"] == 86400
+    order = await basket(api, m, "ben", {"mug": "4", "print": "2"})
+    order = await step(api, m, order, "place", "ben")
+    paid = await basket(api, m, "bea", {"mug": "1"})
+    paid = await step(api, m, paid, "place", "bea")
+    await step(api, m, paid, "pay", "bea")  # paid in time: its deadline has nothing to do
+    assert (await stock(api, m, "mug"), await stock(api, m, "print")) == ("15", "1")
+    placed = datetime.fromisoformat(order["history"][-1]["at"])
+    site = site_of(api)
+    assert await run_due(site, STORE_PAYMENT_DEADLINES, now=placed + timedelta(hours=23)) == 0  # not yet
+    assert await run_due(site, STORE_PAYMENT_DEADLINES, now=placed + timedelta(days=1, minutes=1)) == 1
+    assert (await stock(api, m, "mug"), await stock(api, m, "print")) == ("19", "3")
+    shown = (await api.get(f"{ORDERS}/{order['id']}", token=m["ben"], expect=200)).body
+    assert shown["state"] == "cancelled" and shown["history"][-1] == {
+        **shown["history"][-1], "by": None, "note": "cancelled: not paid in time",
+    }
+    assert (await api.get(f"{ORDERS}/{paid['id']}", token=m["bea"], expect=200)).body["state"] == "paid"
+    assert_problem(await api.post(f"{ORDERS}/{order['id']}/pay", {}, token=m["ben"]), 409, "order-state")
+    assert await run_due(site, STORE_PAYMENT_DEADLINES, now=placed + timedelta(days=3)) == 0  # once
+
+
+async def test_order__paying_while_a_runner_holds_the_deadline_wins(api: Api) -> None:
+    m = await shop(api)
+    order = await basket(api, m, "ben", {"mug": "2"})
+    order = await step(api, m, order, "place", "ben")
+    placed = datetime.fromisoformat(order["history"][-1]["at"])
+    lease, rows = await claim(STORE_PAYMENT_DEADLINES, site_of(api), now=placed + timedelta(days=2))
+    assert len(rows) == 1
+    await step(api, m, order, "pay", "ben")  # closes the deadline by hand: the runner's claim is gone
+    assert await run_claimed(lease, rows) == {rows[0].id: None}
+    assert (await api.get(f"{ORDERS}/{order['id']}", token=m["ben"], expect=200)).body["state"] == "paid"
+    assert await stock(api, m, "mug") == "18"
 
 
 async def test_orders__fifty_buyers_for_ten_units_make_exactly_ten_orders(api: Api) -> None:

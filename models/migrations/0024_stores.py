@@ -1,5 +1,6 @@
 """Stores (issue 20, items 1-3): stores of an organization, their staff and items, orders (rows of
-the STORE_ORDERS machine) with their lines, and the feedback on an order."""
+the STORE_ORDERS machine) with their lines and payment deadlines (STORE_PAYMENT_DEADLINES), and
+the feedback on an order."""
 
 from tortoise import migrations
 from tortoise.migrations import operations as ops
@@ -32,6 +33,7 @@ class Migration(migrations.Migration):
                 ('returns', fields.CharField(default='returns', max_length=8)),
                 ('commission_percent', fields.IntField(default=0)),
                 ('confirm_seconds', fields.IntField(default=1209600)),
+                ('pay_within_seconds', fields.IntField(default=86400)),
                 ('is_open', fields.BooleanField(default=True)),
                 ('version', fields.IntField(default=1)),
             ],
@@ -82,6 +84,23 @@ class Migration(migrations.Migration):
             ],
             options={'table': 'store_feedback', 'app': 'tallystick', 'indexes': [Index(fields=['store_id'])], 'pk_attr': 'id', 'table_description': "The buyer's rating and review of an order that ended: shown on its items and its store."},
             bases=['Entity'],
+        ),
+        ops.CreateModel(
+            name='PaymentDeadline',
+            fields=[
+                ('state', fields.CharField(max_length=16)),
+                ('attempts', fields.IntField(default=0)),
+                ('next_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('lease_owner', fields.CharField(null=True, max_length=100)),
+                ('lease_expires_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('last_error', fields.CharField(null=True, max_length=500)),
+                ('id', fields.CharField(primary_key=True, default=new_id, unique=True, db_index=True, max_length=26)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
+                ('order', fields.OneToOneField('tallystick.Order', source_field='order_id', db_constraint=True, to_field='id', related_name='payment_deadline', on_delete=OnDelete.CASCADE)),
+            ],
+            options={'table': 'store_payment_deadlines', 'app': 'tallystick', 'indexes': [Index(fields=['state', 'next_at'])], 'pk_attr': 'id', 'table_description': 'When a placed order must be paid by: a STORE_PAYMENT_DEADLINES row, due at next_at.'},
+            bases=['Durable', 'Entity'],
         ),
         ops.CreateModel(
             name='StoreItem',

@@ -133,6 +133,7 @@ class StoreOut(Output):
     returns: str
     commission_percent: int
     confirm_seconds: int
+    pay_within_seconds: int
     is_open: bool
     rating: StoreRatingOut
     staff: list[StoreStaffOut] | None = Field(None, description="shown to the store's staff")
@@ -157,7 +158,8 @@ async def store_view(store: Store, role: str | None) -> dict[str, Any]:
         "description_html": markdown_to_html(store.description), "organization": organization.actor.username,
         "base_type": store.base_type_id, "categories": store.categories, "returns": store.returns,
         "commission_percent": store.commission_percent, "confirm_seconds": store.confirm_seconds,
-        "is_open": store.is_open, "rating": await _rating(store.id), "version": store.version,
+        "pay_within_seconds": store.pay_within_seconds, "is_open": store.is_open,
+        "rating": await _rating(store.id), "version": store.version,
         "created_at": iso(store.created_at) or "", "updated_at": iso(store.updated_at) or "", "staff": None,
     }
     if role is not None:
@@ -225,6 +227,7 @@ class StoreCreateInput(Input):
     returns: Literal["returns", "final"] = Field("returns", description="returns: an issue may be refunded; final: replaced")
     commission_percent: int = Field(0, ge=0, le=100, description="of an order's total, paid to the salesman named on it")
     confirm_seconds: int = Field(14 * 86400, ge=60, le=180 * 86400, description="after delivery, paid to the store if the buyer is silent")
+    pay_within_seconds: int = Field(86400, ge=60, le=30 * 86400, description="a placed order not paid by then is cancelled")
 
 
 def _categories(values: list[str]) -> list[str]:
@@ -261,6 +264,7 @@ async def create_store(ctx: Context, params: StoreCreateInput) -> dict[str, Any]
         organization=organization, slug=params.slug, title=params.title, description=params.description,
         categories=_categories(params.categories), base_type_id=str(base["id"]), returns=params.returns,
         commission_percent=params.commission_percent, confirm_seconds=params.confirm_seconds,
+        pay_within_seconds=params.pay_within_seconds,
     )
     escrow = await Actor.create(
         kind=ESCROW_KIND, username=store_escrow_username(store.id), display_name=f"Escrow of the store {params.slug}"
@@ -310,6 +314,7 @@ class StoreUpdateInput(Input):
     returns: Literal["returns", "final"] | None = None
     commission_percent: int | None = Field(None, ge=0, le=100)
     confirm_seconds: int | None = Field(None, ge=60, le=180 * 86400)
+    pay_within_seconds: int | None = Field(None, ge=60, le=30 * 86400)
     is_open: bool | None = None
 
 

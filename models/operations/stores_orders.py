@@ -29,20 +29,31 @@ from ..context import Context, Site
 from ..engine import Go, Lease, Outcome, move
 from ..errors import BadInput, Conflict, Forbidden, NotFound, Unprocessable
 from ..ledger import EntryKind
-from ..machines import STORE_ORDERS
+from ..machines import STORE_ORDERS, STORE_PAYMENT_DEADLINES
 from ..markdown import markdown_to_html
 from ..organizations import Organization
 from ..outputs import Output, Paged
 from ..paging import ListInput, paginate
 from ..registry import REGISTRY, Access, Input
-from ..stores import ORDER_MOVES, Order, OrderFeedback, OrderLine, OrderState, Store, StoreItem, StoreStaff
+from ..stores import (
+    ORDER_MOVES,
+    DeadlineState,
+    Order,
+    OrderFeedback,
+    OrderLine,
+    OrderState,
+    PaymentDeadline,
+    Store,
+    StoreItem,
+    StoreStaff,
+)
 from ..tokens import Token, TokenType
 from .entries import record_entry, spend_token_unit, unit
 from .market_escrow import as_escrow, hold, hold_token, pay_out
 from .stores import SLUG, free_pieces, item_of, staff_role, store_context, visible_store
 from .tokens import transfer_token
 
-__all__ = ["close_unconfirmed"]
+__all__ = ["cancel_unpaid", "close_unconfirmed"]
 
 ID = Field(min_length=1, max_length=26)
 NOTE = Field("", max_length=2000, description="a note kept with the move")
@@ -347,10 +358,20 @@ async def place_order(ctx: Context, params: MoveInput) -> dict[str, Any]:
     order, store = await _start(ctx, params.id, OrderState.ORDERED.value)
     if not store.is_open:
         raise Conflict("the store is closed", code="store-closed")
-    order = await _move(ctx, order, OrderState.ORDERED.value, params.note, ordered_at=_now())
+    now = _now()
+    order = await _move(ctx, order, OrderState.ORDERED.value, params.note, ordered_at=now)
     await _hold_stock(ctx, store, order)
+    await PaymentDeadline.create(order=order, state=DeadlineState.PENDING.value,
+                                 next_at=now + timedelta(seconds=store.pay_within_seconds))
     await _emit(ctx, order, store, params.note)
     return await order_view(order)
+
+
+async def _payment_settled(order: Order) -> None:
+    """Paid or cancelled first: the payment deadline has nothing left to do (drops a runner's claim)."""
+    deadline = await PaymentDeadline.get_or_none(order_id=order.id, state=DeadlineState.PENDING.value)
+    if deadline is not None:
+        await move(STORE_PAYMENT_DEADLINES, deadline.id, DeadlineState.PENDING.value, DeadlineState.DONE.value)
 
 
 @REGISTRY.operation("stores.orders.pay", MoveInput, output=StoreOrderOut)
@@ -369,6 +390,7 @@ async def pay_order(ctx: Context, params: MoveInput) -> dict[str, Any]:
             raise Conflict(f"you do not hold {to_decimal_string(order.total, price_type.smallest_unit)} "
                            f"{price_type.symbol} unreserved", code="insufficient") from None
     order = await _move(ctx, order, OrderState.PAID.value, params.note, paid_at=_now(), payment_hold_id=payment)
+    await _payment_settled(order)
     await _emit(ctx, order, store, params.note)
     return await order_view(order)
 
@@ -378,14 +400,22 @@ async def cancel_order(ctx: Context, params: MoveInput) -> dict[str, Any]:
     """Cancel before payment (the buyer; staff once ordered): reserved units go back to stock."""
     order, store, part = await _order_for(ctx, params.id)
     _may(part, order.state, OrderState.CANCELLED.value)
+    await _cancel(ctx, store, order, params.note)
+    return await order_view(await Order.get(id=order.id))
+
+
+async def _cancel(ctx: Context, store: Store, order: Order, note: str, *, by_deadline: bool = False) -> None:
+    """basket or ordered -> cancelled: reserved units go back to stock (and the payment deadline
+    is closed, unless it is the deadline cancelling)."""
     was = order.state
-    order = await _move(ctx, order, OrderState.CANCELLED.value, params.note, ended_at=_now())
+    order = await _move(ctx, order, OrderState.CANCELLED.value, note, ended_at=_now())
     if was == OrderState.ORDERED.value:
         entries = await _give_lines(await _escrow_context(ctx, store), order, await _organization_actor(store),
                                     f"released: order {order.id} cancelled")
         await Order.filter(id=order.id).update(settled=entries)
-    await _emit(ctx, order, store, params.note)
-    return await order_view(await Order.get(id=order.id))
+        if not by_deadline:
+            await _payment_settled(order)
+    await _emit(ctx, order, store, note)
 
 
 @REGISTRY.operation("stores.orders.fulfil", MoveInput, output=StoreOrderOut)
@@ -541,3 +571,16 @@ async def close_unconfirmed(site: Site, order: Order, lease: Lease) -> Outcome:
             "history": history, "settled": entries,
         }))
 
+
+
+@STORE_PAYMENT_DEADLINES.handler(may={DeadlineState.DONE.value})
+async def cancel_unpaid(site: Site, deadline: PaymentDeadline, lease: Lease) -> Outcome:
+    """The order was not paid in time: cancel it and give its units back, with the row's move in one
+    transaction (paying meanwhile closes the row by hand, so this rolls back)."""
+    ctx = Context(site=site)
+    async with in_transaction():
+        await lease.save(deadline)  # LostLease if the order was paid or cancelled meanwhile
+        order = await Order.get(id=deadline.order_id)
+        if order.state == OrderState.ORDERED.value:
+            await _cancel(ctx, await Store.get(id=order.store_id), order, "cancelled: not paid in time", by_deadline=True)
+        return await lease.commit(deadline, Go(DeadlineState.DONE.value))

@@ -125,6 +125,7 @@ async def test_order__runs_to_closed_with_commission_and_feedback(api: Api) -> N
     await step(api, m, other, "feedback", "bea", rating=2)
     mug = (await api.get(f"{SHOP}/items/{m['mug']['id']}", expect=200)).body
     assert mug["rating"] == {"average": 3.0, "count": 2}
+    assert [(r["rating"], r["review_html"]) for r in mug["reviews"]] == [(4, "<p>Nice <em>mug</em></p>\n")]  # bea wrote none
     assert (await api.get(f"{SHOP}/items/{m['tee']['id']}", expect=200)).body["rating"] == {"average": None, "count": 0}
     assert (await api.get(SHOP, expect=200)).body["rating"] == {"average": 3.0, "count": 2}
     board = (await api.get(ORDERS, params={"store": "acme-shop", "salesman": "sam"}, token=m["sue"], expect=200)).body

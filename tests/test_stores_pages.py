@@ -60,5 +60,7 @@ async def test_pages__storefront_item_basket_checkout_orders_and_board(api: Api)
     assert await balance(api, m["coin"], "sam") == "1"  # 10% of 15, in whole coins
     front = await browser.get("/app/stores/acme-shop", expect=200)
     assert "rated 5.0 of 5 by 1 buyer" in front
+    reviewed = await browser.get(f"/app/stores/acme-shop/items/{m['mug']['id']}", expect=200)
+    assert "Reviews" in reviewed and "Lovely <strong>mug</strong>" in reviewed
     await browser.sign_in("bea")
     await browser.get(order_path, expect=404)

@@ -142,6 +142,25 @@ class StoreOut(Output):
     updated_at: str
 
 
+class StoreReviewOut(Output):
+    rating: int
+    review_html: str
+    created_at: str
+
+
+SHOWN_REVIEWS = 10
+
+
+async def _reviews(store_id: str, item_id: str) -> list[dict[str, Any]]:
+    """The latest ratings with a review of orders that bought the item (buyers are not named)."""
+    rows = await OrderFeedback.filter(store_id=store_id, order__lines__item_id=item_id).exclude(review="").distinct(
+    ).order_by("-id").limit(SHOWN_REVIEWS)
+    return [
+        {"rating": row.rating, "review_html": markdown_to_html(row.review), "created_at": iso(row.created_at) or ""}
+        for row in rows
+    ]
+
+
 async def _rating(store_id: str, item_id: str | None = None) -> dict[str, Any]:
     query = OrderFeedback.filter(store_id=store_id)
     if item_id is not None:
@@ -186,6 +205,7 @@ class StoreItemOut(Output):
     variants: list[str] = Field(description="the ids of the items that are variants of this one")
     is_listed: bool
     rating: StoreRatingOut
+    reviews: list[StoreReviewOut] = Field(description="the latest reviews of orders that bought it")
     version: int
     created_at: str
 
@@ -210,7 +230,8 @@ async def item_view(store: Store, item: StoreItem) -> dict[str, Any]:
         "price_symbol": price_type.symbol, "unique": not token_type.fungible,
         "stock": to_decimal_string(await stock_of(store, token_type), token_type.smallest_unit),
         "variant_of": item.variant_of_id, "variant": item.variant, "variants": [str(v) for v in variants],
-        "is_listed": item.is_listed, "rating": await _rating(store.id, item.id), "version": item.version,
+        "is_listed": item.is_listed, "rating": await _rating(store.id, item.id),
+        "reviews": await _reviews(store.id, item.id), "version": item.version,
         "created_at": iso(item.created_at) or "",
     }
 

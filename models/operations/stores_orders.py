@@ -249,7 +249,9 @@ async def _settle(ctx: Context, store: Store, order: Order) -> list[str]:
     entries = await _give_lines(ectx, order, buyer, f"bought in order {order.id}")
     price_type = await TokenType.get(id=order.price_type_id)
     commission = order.total * order.commission_percent // 100 if order.salesman_id else 0
-    hold_id = str(order.payment_hold_id)
+    hold_id = order.payment_hold_id
+    if hold_id is None:  # nothing was paid (a free order)
+        return entries
     if commission:
         salesman = await User.get(id=order.salesman_id).select_related("actor")
         entries.append(await pay_out(ectx, price_type, commission, hold_id, salesman.actor,
@@ -265,8 +267,9 @@ async def _refund(ctx: Context, store: Store, order: Order) -> list[str]:
     ectx = await _escrow_context(ctx, store)
     entries = await _give_lines(ectx, order, await _organization_actor(store), f"returned from order {order.id}")
     price_type = await TokenType.get(id=order.price_type_id)
-    entries.append(await pay_out(ectx, price_type, order.total, str(order.payment_hold_id), await Actor.get(id=order.buyer_id),
-                                 f"refund of order {order.id}"))
+    if order.payment_hold_id is not None:
+        entries.append(await pay_out(ectx, price_type, order.total, order.payment_hold_id,
+                                     await Actor.get(id=order.buyer_id), f"refund of order {order.id}"))
     return entries
 
 

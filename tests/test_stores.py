@@ -8,9 +8,12 @@ import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
+from models.actors import User
 from models.engine import run_claimed, run_due
 from models.engine.runner import claim
+from models.events import Event
 from models.machines import STORE_ORDERS, STORE_PAYMENT_DEADLINES
+from models.webhooks import can_see
 
 from .conftest import Api, assert_problem
 from .fedhelpers import site_of
@@ -130,6 +133,9 @@ async def test_order__runs_to_closed_with_commission_and_feedback(api: Api) -> N
     assert (await api.get(SHOP, expect=200)).body["rating"] == {"average": 3.0, "count": 2}
     board = (await api.get(ORDERS, params={"store": "acme-shop", "salesman": "sam"}, token=m["sue"], expect=200)).body
     assert [o["id"] for o in board["items"]] == [order["id"]]  # sam's sales, attributed to him
+    sent = await Event.get(name="store.order.fulfilled", object_id=order["id"])  # webhooks: who hears of it
+    hears = {name: await can_see(await User.get(username=name), sent) for name in ("ben", "sue", "bea", "zed")}
+    assert hears == {"ben": True, "sue": True, "bea": False, "zed": False}
 
 
 async def test_order__issue_resolved_by_refund_gives_everything_back(api: Api) -> None:

@@ -134,8 +134,8 @@ async def test_order__runs_to_closed_with_commission_and_feedback(api: Api) -> N
     board = (await api.get(ORDERS, params={"store": "acme-shop", "salesman": "sam"}, token=m["sue"], expect=200)).body
     assert [o["id"] for o in board["items"]] == [order["id"]]  # sam's sales, attributed to him
     sent = await Event.get(name="store.order.fulfilled", object_id=order["id"])  # webhooks: who hears of it
-    hears = {name: await can_see(await User.get(username=name), sent) for name in ("ben", "sue", "bea", "zed")}
-    assert hears == {"ben": True, "sue": True, "bea": False, "zed": False}
+    hears = {name: await can_see(await User.get(username=name), sent) for name in ("ben", "sue", "alice", "bea", "zed")}
+    assert hears == {"ben": True, "sue": True, "alice": True, "bea": False, "zed": False}
 
 
 async def test_order__issue_resolved_by_refund_gives_everything_back(api: Api) -> None:

@@ -256,6 +256,16 @@ async def test_order__paying_while_a_runner_holds_the_deadline_wins(api: Api) ->
     assert await stock(api, m, "mug") == "18"
 
 
+async def test_order__staff_buying_from_their_own_store_act_as_both(api: Api) -> None:
+    m = await shop(api)
+    await api.post("/api/v1/ledger/give", {"type": m["coin"], "amount": "50", "to": "sam"}, token=m["zed"], expect=201)
+    order = await basket(api, m, "sam", {"mug": "1"})
+    for verb in ("place", "pay", "fulfil", "deliver", "confirm"):
+        order = await step(api, m, order, verb, "sam")
+    assert order["state"] == "closed" and await balance(api, m["mug"]["type"], "sam") == "1"
+    await step(api, m, order, "feedback", "sam", rating=5)
+
+
 async def test_orders__fifty_buyers_for_ten_units_make_exactly_ten_orders(api: Api) -> None:
     m = await shop(api)
     await api.post(f"{SHOP}/items", {"title": "Lamp", "symbol": "LMP", "price": "1", "stock": "10",

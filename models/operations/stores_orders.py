@@ -141,28 +141,28 @@ async def order_view(order: Order) -> dict[str, Any]:
 # ---------------------------------------------------------------- who sees and moves an order
 
 
-async def _order_for(ctx: Context, order_id: str) -> tuple[Order, Store, str]:
-    """The order, its store and the caller's part: buyer, manager or salesman; 404 to anyone else."""
+async def _order_for(ctx: Context, order_id: str) -> tuple[Order, Store, frozenset[str]]:
+    """The order, its store and the caller's parts in it (buyer, manager, salesman: a store's staff
+    may buy from it too); 404 to anyone with none."""
     actor = ctx.require_actor()
     order = await Order.get_or_none(id=order_id)
     if order is None:
         raise NotFound(f"there is no order {order_id!r}", code="order-not-found")
     store = await Store.get(id=order.store_id)
-    if order.buyer_id == actor.id:
-        return order, store, "buyer"
     role = await staff_role(store, ctx.user)
-    if role is None:
+    parts = frozenset([*(["buyer"] if order.buyer_id == actor.id else []), *([role] if role else [])])
+    if not parts:
         raise NotFound(f"there is no order {order_id!r}", code="order-not-found")
-    return order, store, role
+    return order, store, parts
 
 
-def _may(part: str, source: str, target: str) -> None:
+def _may(parts: frozenset[str], source: str, target: str) -> None:
     who = ORDER_MOVES.get((source, target))
     if who is None:
         raise Conflict(f"an order that is {source} cannot become {target}", code="order-state",
                        extra={"state": source})
     allowed = {"buyer": {"buyer"}, "staff": {"manager", "salesman"}, "buyer or staff": {"buyer", "manager", "salesman"}}[who]
-    if part not in allowed:
+    if not parts & allowed:
         raise Forbidden(f"only the {who} moves an order from {source} to {target}", code="order-party")
 
 
@@ -350,8 +350,8 @@ class MoveInput(Input):
 
 
 async def _start(ctx: Context, order_id: str, target: str) -> tuple[Order, Store]:
-    order, store, part = await _order_for(ctx, order_id)
-    _may(part, order.state, target)
+    order, store, parts = await _order_for(ctx, order_id)
+    _may(parts, order.state, target)
     return order, store
 
 
@@ -401,8 +401,8 @@ async def pay_order(ctx: Context, params: MoveInput) -> dict[str, Any]:
 @REGISTRY.operation("stores.orders.cancel", MoveInput, output=StoreOrderOut)
 async def cancel_order(ctx: Context, params: MoveInput) -> dict[str, Any]:
     """Cancel before payment (the buyer; staff once ordered): reserved units go back to stock."""
-    order, store, part = await _order_for(ctx, params.id)
-    _may(part, order.state, OrderState.CANCELLED.value)
+    order, store, parts = await _order_for(ctx, params.id)
+    _may(parts, order.state, OrderState.CANCELLED.value)
     await _cancel(ctx, store, order, params.note)
     return await order_view(await Order.get(id=order.id))
 
@@ -495,8 +495,8 @@ class FeedbackInput(Input):
 @REGISTRY.operation("stores.orders.feedback", FeedbackInput, output=StoreOrderOut)
 async def give_feedback(ctx: Context, params: FeedbackInput) -> dict[str, Any]:
     """Rate an order that ended (the buyer, once): shown on its items and its store."""
-    order, store, part = await _order_for(ctx, params.id)
-    if part != "buyer":
+    order, store, parts = await _order_for(ctx, params.id)
+    if "buyer" not in parts:
         raise Forbidden("only the buyer rates an order", code="order-party")
     if order.state not in (OrderState.CLOSED.value, OrderState.ISSUE_RESOLVED.value):
         raise Conflict("rate an order once it is closed or its issue resolved", code="order-state",

@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from models.errors import NotFound
 from models.registry import REGISTRY
 from models.stores import ORDER_MOVES
 
@@ -74,20 +75,24 @@ async def basket(request: web.Request) -> web.StreamResponse:
     raise redirect(f"/app/orders/{order['id']}", "In your basket: order it to reserve it.")
 
 
-def _moves(order: dict[str, Any], part: str) -> list[str]:
-    """The verbs the viewer may use on the order now."""
-    allowed = {"buyer": {"buyer", "buyer or staff"}, "staff": {"staff", "buyer or staff"}}[part]
+def _moves(order: dict[str, Any], buyer: bool, staff: bool) -> list[str]:
+    """The verbs the viewer may use on the order now (staff may buy from their own store too)."""
+    allowed = {"buyer or staff"} | ({"buyer"} if buyer else set()) | ({"staff"} if staff else set())
     return [VERBS[target] for (source, target), who in ORDER_MOVES.items() if source == order["state"] and who in allowed]
 
 
 async def _order_page(request: web.Request, *, error: str = "", status: int = 200) -> web.Response:
     ctx = request[CTX]
     order = await REGISTRY.call(ctx, "stores.orders.get", {"id": request.match_info["id"]})
-    part = "buyer" if ctx.user is not None and order["buyer"] == ctx.user.username else "staff"
+    buyer = ctx.user is not None and order["buyer"] == ctx.user.username
+    try:
+        staff = (await REGISTRY.call(ctx, "stores.get", {"slug": order["store"]}))["staff"] is not None  # staff only
+    except NotFound:  # a closed store is its staff's only; its buyers still see their orders
+        staff = False
     ended = order["state"] in ("closed", "issue_resolved")
     return render(
-        request, "store_order.html.j2", status=status, order=order, moves=_moves(order, part), labels=LABELS,
-        part=part, rate=part == "buyer" and ended and order["feedback"] is None, error=error,
+        request, "store_order.html.j2", status=status, order=order, moves=_moves(order, buyer, staff), labels=LABELS,
+        rate=buyer and ended and order["feedback"] is None, error=error,
     )
 
 

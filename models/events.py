@@ -519,6 +519,43 @@ class ProposalEvent(TypedDict):
 
 
 @with_config(_STRICT)
+class StoreEvent(TypedDict):
+    """store.created|updated|staff.added|staff.removed (object: the store)."""
+
+    store: str
+    organization: str  # the organization's id
+    slug: str
+    username: NotRequired[str]  # staff: who
+    role: NotRequired[str]  # staff: manager or salesman
+    fields: NotRequired[list[str]]  # updated: what changed
+
+
+@with_config(_STRICT)
+class StoreItemEvent(TypedDict):
+    """store.item.created|updated (object: the item)."""
+
+    store: str
+    item: str
+    type: str  # the item's token type id
+    fields: NotRequired[list[str]]  # updated: what changed
+    stock_added: NotRequired[str]  # units minted into stock
+
+
+@with_config(_STRICT)
+class StoreOrderEvent(TypedDict):
+    """store.order.<state> (object: the order): each move of an order, by whom, with the note."""
+
+    store: str
+    order: str
+    state: str
+    by: str | None  # username of who moved it; None when the deadline did
+    note: str
+    total: str  # decimal string of the price type
+    resolution: NotRequired[str]  # issue_resolved: refund or replacement
+    rating: NotRequired[int]  # feedback
+
+
+@with_config(_STRICT)
 class ContractOfferEvent(TypedDict):
     """contract.offer.created|withdrawn (object: the offer)."""
 
@@ -673,6 +710,12 @@ EVENTS: dict[str, Any] = {
         "created", "member.added", "member.removed", "member.role", "shares.issued",
     )},
     **{f"organization.proposal.{name}": ProposalEvent for name in ("opened", "voted", "executed", "rejected", "failed")},
+    **{f"store.{name}": StoreEvent for name in ("created", "updated", "staff.added", "staff.removed")},
+    **{f"store.item.{name}": StoreItemEvent for name in ("created", "updated")},
+    **{f"store.order.{name}": StoreOrderEvent for name in (
+        "basket", "ordered", "paid", "fulfilled", "delivered", "closed", "issue_opened", "issue_resolved", "cancelled",
+        "feedback",
+    )},
     **{f"job.{name}": JobPayload for name in _JOB_EVENTS},
 }
 

@@ -35,13 +35,15 @@ from .market import CloseState, LotClose
 from .organizations import Proposal, ProposalState
 from .pools import Generation, GenerationState, Reservation, ReservationState
 from .security import new_bearer_token, token_digest
+from .stores import ORDER_MOVES, DeadlineState, Order, OrderState, PaymentDeadline
 from .watchers import CheckState, WatcherCheck
 from .webhooks import DeliveryState as WebhookState
 from .webhooks import WebhookDelivery
 
 __all__ = [
     "timed", "BACKFILLS", "CALLBACKS", "CONTRACT_STEPS", "DELIVERIES", "INBOX", "JOBS", "MARKET_CLOSES", "ONWARD_GIVES",
-    "ORGANIZATION_PROPOSALS", "POOL_GENERATIONS", "POOL_RESERVATIONS", "WATCHER_CHECKS", "WEBHOOK_DELIVERIES",
+    "ORGANIZATION_PROPOSALS", "POOL_GENERATIONS", "POOL_RESERVATIONS", "STORE_ORDERS", "STORE_PAYMENT_DEADLINES",
+    "WATCHER_CHECKS", "WEBHOOK_DELIVERIES",
 ]
 
 
@@ -360,4 +362,43 @@ ORGANIZATION_PROPOSALS: Machine[Proposal] = timed(
     failed=ProposalState.FAILED.value,
     batch=5,
     lease_seconds=120,
+)
+
+
+def _moves_by_source() -> dict[str, set[str]]:
+    moves: dict[str, set[str]] = {}
+    for source, target in ORDER_MOVES:
+        moves.setdefault(source, set()).add(target)
+    return moves
+
+
+# A store order (rows: models/stores.py Order; handler: models/operations/stores_orders.py
+# `close_unconfirmed`). People move it along its life (ORDER_MOVES: the buyer orders, pays,
+# confirms delivery or opens an issue; the store's staff fulfil, mark delivered, resolve); each
+# move is conditional on the state it leaves and drops a runner's claim. The one due state is
+# `delivered`: at the store's confirmation deadline a silent buyer's order is closed and the
+# store paid, in the same transaction as the row's move, so a buyer confirming or opening an
+# issue at the same moment either wins or is refused, never both.
+STORE_ORDERS: Machine[Order] = timed(
+    "stores.orders", Order, OrderState,
+    ready=OrderState.DELIVERED.value,
+    moves=(OrderState.CLOSED.value, OrderState.FAILED.value),
+    failed=OrderState.FAILED.value,
+    terminal=(
+        OrderState.CLOSED.value, OrderState.ISSUE_RESOLVED.value, OrderState.CANCELLED.value, OrderState.FAILED.value,
+    ),
+    manual=_moves_by_source(),
+)
+
+
+# A placed order's payment deadline (rows: models/stores.py PaymentDeadline; handler:
+# models/operations/stores_orders.py `cancel_unpaid`): an order still unpaid then is cancelled
+# and its units go back to stock, so a basket cannot hold a store's stock for ever. Paying or
+# cancelling first closes the row by hand (pending -> done), which drops a runner's claim.
+STORE_PAYMENT_DEADLINES: Machine[PaymentDeadline] = timed(
+    "stores.payment_deadlines", PaymentDeadline, DeadlineState,
+    ready=DeadlineState.PENDING.value,
+    moves=(DeadlineState.DONE.value, DeadlineState.FAILED.value),
+    failed=DeadlineState.FAILED.value,
+    manual={DeadlineState.PENDING.value: {DeadlineState.DONE.value}},
 )

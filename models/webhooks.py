@@ -6,7 +6,8 @@ retries them with the shared backoff and disables an endpoint that keeps failing
 reason kept for its owner. Nothing here touches the network.
 
 Who sees an event: the actor who caused it, and the user the object belongs to (their tokens,
-types and sets, ledger entries they wrote or received, jobs they queued or that act for them).
+types and sets, ledger entries they wrote or received, jobs they queued or that act for them);
+a store order's buyer and the store's staff hear of each of its moves.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from .events import Event
 from .ids import first_id_at, new_id
 from .jobs import Job
 from .ledger import LedgerEntry
+from .organizations import OrgMember
 from .sets import TokenSet
+from .stores import Order, StoreStaff
 from .tokens import Token, TokenType
 from .watchers import Watcher
 
@@ -144,6 +147,15 @@ async def can_see(owner: User, event: Event) -> bool:
         return await Watcher.filter(id=object_id, owner_id=owner.id).exists()
     if kind == "contract_offer":
         return await ContractOffer.filter(id=object_id, licensor_id=actor_id).exists()
+    if kind == "store_order":  # its buyer and the store's staff, the organization's owner and admins among them
+        order = await Order.get_or_none(id=object_id).select_related("store")
+        return order is not None and (
+            order.buyer_id == actor_id
+            or await StoreStaff.filter(store_id=order.store_id, user_id=owner.id).exists()
+            or await OrgMember.filter(
+                organization_id=order.store.organization_id, user_id=owner.id, role__in=("owner", "admin")
+            ).exists()
+        )
     return False
 
 

@@ -261,6 +261,25 @@ MODERATION = [
     Route("POST", f"{V1}/admin/ownership", "admin.ownership.change"),
 ]
 
+STORES = [
+    Route("POST", f"{V1}/stores", "stores.create", status=201, location=f"{V1}/stores/{{slug}}"),
+    Route("GET", f"{V1}/stores", "stores.list"),
+    Route("GET", f"{V1}/stores/{{slug}}", "stores.get"),
+    Route("PATCH", f"{V1}/stores/{{slug}}", "stores.update"),
+    Route("POST", f"{V1}/stores/{{slug}}/staff", "stores.staff.add"),
+    Route("DELETE", f"{V1}/stores/{{slug}}/staff/{{username}}", "stores.staff.remove"),
+    Route("POST", f"{V1}/stores/{{slug}}/items", "stores.items.create", status=201,
+          location=f"{V1}/stores/{{store}}/items/{{id}}"),
+    Route("GET", f"{V1}/stores/{{slug}}/items", "stores.items.list"),
+    Route("GET", f"{V1}/stores/{{slug}}/items/{{id}}", "stores.items.get"),
+    Route("PATCH", f"{V1}/stores/{{slug}}/items/{{id}}", "stores.items.update"),
+    Route("POST", f"{V1}/orders", "stores.orders.create", status=201, location=f"{V1}/orders/{{id}}"),
+    Route("GET", f"{V1}/orders", "stores.orders.list"),
+    Route("GET", f"{V1}/orders/{{id}}", "stores.orders.get"),
+    *[Route("POST", f"{V1}/orders/{{id}}/{verb}", f"stores.orders.{verb}")
+      for verb in ("place", "pay", "cancel", "fulfil", "deliver", "confirm", "issue", "resolve", "feedback")],
+]
+
 TRENDS = [
     Route("GET", f"{V1}/trends", "trends.list"),
     Route("GET", f"{V1}/trends/{{type}}", "trends.get"),
@@ -268,5 +287,5 @@ TRENDS = [
 
 ROUTES: list[Route] = [
     *ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *AGENTS, *JOBS, *WEBHOOKS, *VERIFY, *FEDERATION, *EXPORTS, *OAUTH,
-    *DELEGATIONS, *MARKET, *POOLS, *TRENDS, *CONTRACTS, *MODERATION,
+    *DELEGATIONS, *MARKET, *POOLS, *TRENDS, *CONTRACTS, *MODERATION, *STORES,
 ]

@@ -25,4 +25,6 @@ from . import (  # noqa: F401
     trends,  # noqa: F401  (reads market lots)
     types,
     organizations,  # noqa: F401  (runs types, ledger and chains operations)
+    stores,  # noqa: F401  (after organizations: runs types, tokens and ledger operations as one)
+    stores_orders,  # noqa: F401  (after stores)
 )

@@ -26,6 +26,7 @@ from . import (
     proposals,
     sets_manage,
     social,
+    stores,
     tokens,
     tokens_manage,
     trends,
@@ -153,6 +154,13 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/app/organizations/{name}/proposals", proposals.create_proposal)
     router.add_get("/app/organizations/{name}/proposals/{id}", proposals.proposal_page, name="page_proposal")
     router.add_post("/app/organizations/{name}/proposals/{id}/vote", proposals.vote)
+    router.add_get("/app/stores/{slug}", stores.storefront, name="page_store")
+    router.add_get("/app/stores/{slug}/items/{id}", stores.item_page, name="page_store_item")
+    router.add_post("/app/stores/{slug}/items/{id}/basket", stores.basket)
+    router.add_get("/app/stores/{slug}/orders", stores.board_page, name="page_store_orders")
+    router.add_get("/app/orders", stores.my_orders_page, name="page_orders")
+    router.add_get("/app/orders/{id}", stores.order_page, name="page_order")
+    router.add_post("/app/orders/{id}/{verb:place|pay|cancel|fulfil|deliver|confirm|issue|resolve|feedback}", stores.act)
     router.add_get("/app/pools", pools.my_pools_page, name="page_pools")
     router.add_post("/app/pools", pools.create_pool)
     router.add_get("/app/pools/reservations", pools.my_reservations_page, name="page_pool_reservations")

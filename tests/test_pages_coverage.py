@@ -56,9 +56,6 @@ ELSEWHERE = {
 # Capabilities still without a page (issue 23). Remove a name when its page lands; never add one
 # (except a new layer's own, merged with its API first and given pages in the same session).
 NO_PAGE_YET = {
-    # issue 20, store management: pages under way
-    "stores.create", "stores.update", "stores.list", "stores.staff.add", "stores.staff.remove", "stores.items.create",
-    "stores.items.update",
     "admin.federation.actor_blocks", "admin.federation.block_actor", "admin.federation.deliveries",
     "admin.federation.unblock_actor", "admin.users.create", "admin.users.delete", "media.upload",
 }

@@ -27,6 +27,7 @@ from . import (
     sets_manage,
     social,
     stores,
+    stores_manage,
     tokens,
     tokens_manage,
     trends,
@@ -154,7 +155,18 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/app/organizations/{name}/proposals", proposals.create_proposal)
     router.add_get("/app/organizations/{name}/proposals/{id}", proposals.proposal_page, name="page_proposal")
     router.add_post("/app/organizations/{name}/proposals/{id}/vote", proposals.vote)
+    router.add_get("/app/stores", stores_manage.stores_page, name="page_stores")
+    router.add_post("/app/stores", stores_manage.open_store)
     router.add_get("/app/stores/{slug}", stores.storefront, name="page_store")
+    router.add_get("/app/stores/{slug}/manage", stores_manage.manage_page, name="page_store_manage")
+    router.add_post("/app/stores/{slug}/manage/settings", stores_manage.update_settings)
+    router.add_post("/app/stores/{slug}/manage/staff", stores_manage.add_staff)
+    router.add_get("/app/stores/{slug}/manage/staff/{username}/remove", stores_manage.confirm_remove_staff,
+                   name="page_store_staff_remove")
+    router.add_post("/app/stores/{slug}/manage/staff/{username}/remove", stores_manage.remove_staff)
+    router.add_post("/app/stores/{slug}/manage/items", stores_manage.add_item)
+    router.add_get("/app/stores/{slug}/manage/items/{id}", stores_manage.edit_item_form, name="page_store_item_edit")
+    router.add_post("/app/stores/{slug}/manage/items/{id}", stores_manage.edit_item)
     router.add_get("/app/stores/{slug}/items/{id}", stores.item_page, name="page_store_item")
     router.add_post("/app/stores/{slug}/items/{id}/basket", stores.basket)
     router.add_get("/app/stores/{slug}/orders", stores.board_page, name="page_store_orders")

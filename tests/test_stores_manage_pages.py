@@ -5,6 +5,8 @@ refused as the API refuses (403, or 404 for what they may not see), and a post w
 
 from __future__ import annotations
 
+import re
+
 from .conftest import Api
 from .pagehelpers import Browser
 from .test_pages_session import assert_labelled
@@ -57,6 +59,8 @@ async def test_manage_page__settings_for_managers_only(api: Api) -> None:
     assert "Manage Acme shop" in page and 'id="settings-form"' in page and "sam" in page and "Mug" in page
     assert "<script" not in page.text
     assert_labelled(page.text)
+    ids = re.findall(r' id="([^"]+)"', page.text)
+    assert len(ids) == len(set(ids)), "each label names one field: no id twice on the page"
     settings = {"title": "Acme shop", "description": "We sell *things*.", "categories": "kitchen, clothes, art",
                 "returns": "returns", "commission_percent": "10", "confirm_hours": "1", "pay_within_hours": "24",
                 "is_open": "on", "version": "1"}

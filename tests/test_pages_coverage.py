@@ -54,10 +54,7 @@ ELSEWHERE = {
 }
 
 # Capabilities still without a page (issue 23). Remove a name when its page lands; never add one.
-NO_PAGE_YET = {
-    "admin.federation.actor_blocks", "admin.federation.block_actor", "admin.federation.deliveries",
-    "admin.federation.unblock_actor", "admin.users.create", "admin.users.delete", "media.upload",
-}
+NO_PAGE_YET = {"media.upload"}
 
 _NAME = re.compile(r"""["']([a-z_]+(?:\.[a-z_]+)+)["']""")
 

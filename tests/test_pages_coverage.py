@@ -54,7 +54,7 @@ ELSEWHERE = {
 }
 
 # Capabilities still without a page (issue 23). Remove a name when its page lands; never add one.
-NO_PAGE_YET = {"media.upload"}
+NO_PAGE_YET: set[str] = set()
 
 _NAME = re.compile(r"""["']([a-z_]+(?:\.[a-z_]+)+)["']""")
 

@@ -18,6 +18,7 @@ from . import (
     manage,
     market,
     market_elsewhere,
+    media,
     moderation,
     organizations,
     pools,
@@ -70,6 +71,7 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/app/tokens/{id}/edit", tokens_manage.edit_token)
     router.add_get("/app/tokens/{id}/delete", tokens_manage.delete_token_form, name="page_token_delete")
     router.add_post("/app/tokens/{id}/delete", tokens_manage.delete_token)
+    router.add_get("/app/media/{id}", media.media_file, name="page_media")
     router.add_get("/app/entries/{id}", tokens.entry_page, name="page_entry")
     router.add_post("/app/entries/{id}/flags", tokens.flag_entry)
     router.add_get("/app/ledger", tokens.ledger_page, name="page_ledger")

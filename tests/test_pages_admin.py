@@ -150,3 +150,25 @@ async def test_pages_admin__refused_to_non_admins_and_without_csrf(browser: Brow
     users = (await api.get("/api/v1/admin/users", token=root, expect=200)).body["items"]
     assert "eve" not in {user["username"] for user in users} and {u["status"] for u in users} == {"active"}
     assert (await api.get("/api/v1/admin/federation/actor-blocks", token=root, expect=200)).body["items"] == []
+
+
+async def test_pages_admin__deliveries_page_on_keeping_the_filter(browser: Browser, api: Api) -> None:
+    await api.user("root", roles=["admin"])
+    root = await Actor.get(username="root")
+    await Delivery.bulk_create([
+        Delivery(signer=root, activity_uri=f"https://here.example/activities/{n}", inbox="https://far.example/inbox",
+                 domain="far.example", body="{}", state="failed", attempts=8, last_error="timed out")
+        for n in range(52)
+    ])
+    await _delivery(root, "near", "pending", attempts=0)
+    await browser.sign_in("root")
+    first = await browser.get("/app/admin/deliveries?state=failed", expect=200)
+    assert first.text.count('class="delivery state-failed"') == 50 and "To near.example" not in first
+    assert 'href="/app/admin/deliveries?state=failed&amp;page=2"' in first.text
+    second = await browser.get("/app/admin/deliveries?state=failed&page=2", expect=200)
+    assert second.text.count('class="delivery state-failed"') == 2 and "Older" not in second
+    assert "tried 8 times" in second and "Last problem: timed out" in second
+    odd = await browser.get("/app/admin/deliveries?state=failed&page=zero", expect=200)  # read as the first page
+    assert odd.text.count('class="delivery state-failed"') == 50
+    long = await browser.get("/app/admin/deliveries?domain=" + "x" * 300, expect=400)
+    assert "no server has a name that long" in long and 'value="' + "x" * 300 + '"' in long.text

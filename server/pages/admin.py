@@ -137,7 +137,9 @@ async def deliveries_page(request: web.Request) -> web.StreamResponse:
     ctx = request[CTX]
     state = request.query.get("state", "")
     domain = request.query.get("domain", "").strip()
-    query: dict[str, Any] = {"page_size": page_size(ctx), "page": request.query.get("page", "1")}
+    number = request.query.get("page", "1")  # anything but a page number reads as the first page
+    page_number = int(number) if number.isdigit() and 0 < int(number) < 100_000 else 1
+    query: dict[str, Any] = {"page_size": page_size(ctx), "page": page_number}
     if state in DELIVERY_STATES:
         query["state"] = state
     if domain:
@@ -148,7 +150,8 @@ async def deliveries_page(request: web.Request) -> web.StreamResponse:
     except FormError as refused:
         if refused.status == 403:
             raise refused.problem from None
-        error, status = next(iter(refused.fields.values()), refused.general), refused.status
+        error = "no server has a name that long" if "domain" in refused.fields else refused.problem.detail
+        status = refused.status
     else:
         rows = [_delivery_view(row) for row in listed.items]
         if listed.has_next:

@@ -47,7 +47,7 @@ def _text(value: Any) -> str:
 
 def _current_values(token: dict[str, Any]) -> dict[str, str]:
     own = token.get("own_attributes") or {}
-    values = {f"a-{name}": _text(value) for name, value in own.items() if not isinstance(value, dict)}
+    values = {f"a-{name}": _text(value) for name, value in own.items()}
     values["shareable"] = "on" if token.get("shareable") else ""
     values["version"] = str(token["version"])
     return values

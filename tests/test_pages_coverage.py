@@ -59,8 +59,6 @@ NO_PAGE_YET = {
     # issue 20, store management: pages under way
     "stores.create", "stores.update", "stores.list", "stores.staff.add", "stores.staff.remove", "stores.items.create",
     "stores.items.update",
-    "admin.federation.actor_blocks", "admin.federation.block_actor", "admin.federation.deliveries",
-    "admin.federation.unblock_actor", "admin.users.create", "admin.users.delete", "media.upload",
 }
 
 _NAME = re.compile(r"""["']([a-z_]+(?:\.[a-z_]+)+)["']""")

@@ -62,7 +62,8 @@ def _seed(live: LiveServer) -> dict[str, str]:
                                                                "fee": "1.00"}, token=alice))["id"]
     _ok(api(live, "POST", "/api/v1/watchers", {"name": "low", "kind": "balance", "every_seconds": 300,
                                                "query": {"type": coin, "actor": "alice", "below": "10"}}, token=alice))
-    return {"coin": coin, "entry": entry, "badge": badge, "token": token, "set": shelf, "lot": lot, "pool": pool,
+    job = _ok(api(live, "POST", f"/api/v1/sets/{shelf}/export", {}, token=alice), 202)["id"]
+    return {"job": job, "coin": coin, "entry": entry, "badge": badge, "token": token, "set": shelf, "lot": lot, "pool": pool,
             "offer": offer}
 
 
@@ -75,7 +76,9 @@ def _paths(ids: dict[str, str]) -> list[str]:
         f"/app/pools/{ids['pool']}/reservations", "/app/pools/reservations", "/app/contracts", f"/app/offers/{ids['offer']}",
         "/app/watchers", "/app/moderation", "/app/moderation/assignments", "/app/moderation/audit", "/app/follows",
         "/app/inbox", "/app/copies", "/app/verify", "/app/remote-gives", "/app/remote-trace", "/app/jobs", "/app/apps",
-        "/app/delegations", "/app/admin/users", "/app/admin/blocks", "/app/admin/jobs", "/users/alice",
+        "/app/delegations", "/app/admin/users", "/app/admin/blocks", "/app/admin/jobs", "/app/admin/deliveries",
+        "/app/organizations", "/app/proposals-elsewhere", "/app/groups", "/app/webhooks", "/app/agents", "/app/imports",
+        "/app/remote-contracts", "/app/orders", f"/app/jobs/{ids['job']}", "/users/alice", f"/types/{ids['coin']}",
     ]
 
 

@@ -55,10 +55,7 @@ ELSEWHERE = {
 
 # Capabilities still without a page (issue 23). Remove a name when its page lands; never add one
 # (except a new layer's own, merged with its API first and given pages in the same session).
-NO_PAGE_YET = {
-    "admin.federation.actor_blocks", "admin.federation.block_actor", "admin.federation.deliveries",
-    "admin.federation.unblock_actor", "admin.users.create", "admin.users.delete", "media.upload",
-}
+NO_PAGE_YET: set[str] = set()
 
 _NAME = re.compile(r"""["']([a-z_]+(?:\.[a-z_]+)+)["']""")
 

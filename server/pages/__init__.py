@@ -19,6 +19,7 @@ from . import (
     manage,
     market,
     market_elsewhere,
+    media,
     moderation,
     org_elsewhere,
     organizations,
@@ -77,6 +78,7 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/app/tokens/{id}/edit", tokens_manage.edit_token)
     router.add_get("/app/tokens/{id}/delete", tokens_manage.delete_token_form, name="page_token_delete")
     router.add_post("/app/tokens/{id}/delete", tokens_manage.delete_token)
+    router.add_get("/app/media/{id}", media.media_file, name="page_media")
     router.add_get("/app/entries/{id}", tokens.entry_page, name="page_entry")
     router.add_post("/app/entries/{id}/flags", tokens.flag_entry)
     router.add_get("/app/ledger", tokens.ledger_page, name="page_ledger")
@@ -183,6 +185,9 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/trends", trends.trends_page, name="page_trends")
     router.add_get("/trends/{type}", trends.trend_page, name="page_trend")
     router.add_get("/app/admin/users", manage.admin_users, name="page_admin_users")
+    router.add_post("/app/admin/users", manage.admin_create_user)
+    router.add_get("/app/admin/users/{username}/delete", manage.admin_delete_form, name="page_admin_user_delete")
+    router.add_post("/app/admin/users/{username}/delete", manage.admin_delete_user)
     router.add_post("/app/admin/users/{username}/{action:freeze|unfreeze|token|roles}", manage.admin_action)
     router.add_get("/app/follows", social.follows_page, name="page_follows")
     router.add_post("/app/follows", social.follow)
@@ -207,6 +212,9 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/app/admin/blocks", admin.blocks_page, name="page_admin_blocks")
     router.add_post("/app/admin/blocks", admin.block_domain)
     router.add_post("/app/admin/blocks/unblock", admin.unblock_domain)
+    router.add_post("/app/admin/blocks/actors", admin.block_actor)
+    router.add_post("/app/admin/blocks/actors/unblock", admin.unblock_actor)
+    router.add_get("/app/admin/deliveries", admin.deliveries_page, name="page_admin_deliveries")
     router.add_get("/app/admin/jobs", admin.stuck_jobs_page, name="page_admin_jobs")
     router.add_post("/app/admin/jobs/{id}/terminate", admin.terminate_job)
     router.add_post("/app/admin/jobs/set-state", admin.set_job_state)

@@ -1,8 +1,10 @@
-"""Admin pages for federation and jobs: domain blocks, and stuck jobs to end or queue again."""
+"""Admin pages for federation and jobs: domain and actor blocks, outgoing deliveries, and stuck
+jobs to end or queue again."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -10,9 +12,19 @@ from models.registry import REGISTRY
 
 from ..appkeys import CTX
 from .base import FormError, call, page, page_size, read_form, redirect, render, require_signed_in
-from .wording import HELPERS, words
+from .wording import HELPERS, moment, until, words
 
-__all__ = ["blocks_page", "block_domain", "unblock_domain", "stuck_jobs_page", "terminate_job", "set_job_state"]
+__all__ = [
+    "block_actor",
+    "block_domain",
+    "blocks_page",
+    "deliveries_page",
+    "set_job_state",
+    "stuck_jobs_page",
+    "terminate_job",
+    "unblock_actor",
+    "unblock_domain",
+]
 
 
 async def _blocks_page(
@@ -22,9 +34,12 @@ async def _blocks_page(
     errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> web.Response:
-    blocks = await REGISTRY.call(request[CTX], "admin.federation.blocks", {"page_size": page_size(request[CTX])})
+    ctx = request[CTX]
+    blocks = await REGISTRY.call(ctx, "admin.federation.blocks", {"page_size": page_size(ctx)})
+    actors = await REGISTRY.call(ctx, "admin.federation.actor_blocks", {"page_size": page_size(ctx)})
     return render(
-        request, "admin_blocks.html.j2", status=status, blocks=blocks.items, values=values or {}, errors=errors or {}
+        request, "admin_blocks.html.j2", status=status, blocks=blocks.items, actor_blocks=actors.items,
+        values=values or {}, errors=errors or {}, moment=moment,
     )
 
 
@@ -56,6 +71,94 @@ async def unblock_domain(request: web.Request) -> web.StreamResponse:
     except FormError as error:
         raise redirect("/app/admin/blocks", error.problem.detail) from None
     raise redirect("/app/admin/blocks", f"{form.get('domain', '')} is no longer blocked.")
+
+
+@page
+async def block_actor(request: web.Request) -> web.StreamResponse:
+    """Block one remote account, named by its handle (looked up as a follow does) or its URL."""
+    require_signed_in(request)
+    form = await read_form(request)
+    named = form.get("actor", "").strip()
+    values = {"actor": named}
+    try:
+        uri = named
+        if named and not named.startswith(("http://", "https://")):
+            found = await call(request, "federation.lookup", {"target": named}, {"target": "actor"})
+            uri = found["uri"]
+            if found["local"]:
+                fields = {"actor": f"{named} is an account on this server; freeze it on the users page instead"}
+                return await _blocks_page(request, values=values, errors=fields, status=422)
+        blocked = await call(request, "admin.federation.block_actor", {"actor": uri})
+    except FormError as error:
+        # Field errors are the URL's shape (pydantic's words); a lookup's problem says what went wrong.
+        message = "give the account as user@host or as its URL (https://...)" if error.fields else error.problem.detail
+        return await _blocks_page(request, values=values, errors={"actor": message}, status=error.status)
+    raise redirect("/app/admin/blocks", f"{named} is blocked." if named == blocked["actor"] else
+                   f"{named} ({blocked['actor']}) is blocked.")
+
+
+@page
+async def unblock_actor(request: web.Request) -> web.StreamResponse:
+    require_signed_in(request)
+    form = await read_form(request)
+    try:
+        await call(request, "admin.federation.unblock_actor", {"id": form.get("id", "")})
+    except FormError as error:
+        if error.status == 403:
+            raise error.problem from None
+        raise redirect("/app/admin/blocks", error.problem.detail) from None
+    raise redirect("/app/admin/blocks", f"{form.get('actor') or 'The account'} is no longer blocked.")
+
+
+DELIVERY_STATES = {
+    "pending": "waiting to be sent",
+    "delivered": "delivered",
+    "failed": "gave up",
+    "skipped": "not sent: the server is blocked or down",
+}
+
+
+def _delivery_view(row: dict[str, Any]) -> dict[str, Any]:
+    problem = row.get("last_error") or ""
+    if row.get("last_status") and str(row["last_status"]) not in problem:
+        problem = f"the server answered {row['last_status']}" + (f": {problem}" if problem else "")
+    return {
+        **row,
+        "words": DELIVERY_STATES.get(row["state"], row["state"]),
+        "problem": problem,
+        "next": until(row["next_attempt_at"]) if row.get("next_attempt_at") else "",
+    }
+
+
+@page
+async def deliveries_page(request: web.Request) -> web.StreamResponse:
+    """What this server sends to others: per inbox, its state in words, tries and last problem."""
+    require_signed_in(request)
+    ctx = request[CTX]
+    state = request.query.get("state", "")
+    domain = request.query.get("domain", "").strip()
+    number = request.query.get("page", "1")  # anything but a page number reads as the first page
+    page_number = int(number) if number.isdigit() and 0 < int(number) < 100_000 else 1
+    query: dict[str, Any] = {"page_size": page_size(ctx), "page": page_number}
+    if state in DELIVERY_STATES:
+        query["state"] = state
+    if domain:
+        query["domain"] = domain
+    error, status, rows, following = "", 200, [], None
+    try:
+        listed = await call(request, "admin.federation.deliveries", query)
+    except FormError as refused:
+        if refused.status == 403:
+            raise refused.problem from None
+        error = "no server has a name that long" if "domain" in refused.fields else refused.problem.detail
+        status = refused.status
+    else:
+        rows = [_delivery_view(row) for row in listed.items]
+        if listed.has_next:
+            kept = {key: value for key, value in (("state", query.get("state")), ("domain", domain)) if value}
+            following = "/app/admin/deliveries?" + urlencode({**kept, "page": listed.page + 1})
+    return render(request, "admin_deliveries.html.j2", status=status, deliveries=rows, state=state, domain=domain,
+                  states=DELIVERY_STATES, next=following, error=error, moment=moment)
 
 
 async def _stuck_page(request: web.Request, *, error: str = "", status: int = 200) -> web.Response:

@@ -23,6 +23,9 @@ __all__ = [
     "add_set_tokens",
     "admin_users",
     "admin_action",
+    "admin_create_user",
+    "admin_delete_form",
+    "admin_delete_user",
 ]
 
 
@@ -125,7 +128,13 @@ async def add_set_tokens(request: web.Request) -> web.StreamResponse:
 
 
 async def _admin_page(
-    request: web.Request, *, issued: dict[str, str] | None = None, error: str = "", status: int = 200
+    request: web.Request,
+    *,
+    issued: dict[str, str] | None = None,
+    error: str = "",
+    status: int = 200,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
 ) -> web.Response:
     users = await REGISTRY.call(
         request[CTX], "admin.users.list", {"page_size": page_size(request[CTX]), "page": request.query.get("page", "1")}
@@ -138,6 +147,8 @@ async def _admin_page(
         roles=[role.value for role in Role],
         issued=issued,
         error=error,
+        values=values or {},
+        errors=errors or {},
         next_page=users.page + 1 if users.has_next else None,
     )
 
@@ -171,6 +182,51 @@ async def admin_action(request: web.Request) -> web.StreamResponse:
     if action == "token":  # the new secret is shown once, on this response, never stored in a cookie
         return await _admin_page(request, issued={"username": username, "token": result["token"]})
     raise redirect("/app/admin/users", f"{username}: done ({action}).")
+
+
+_NEW_USER_FIELDS = ("username", "email", "password")
+
+
+@page
+async def admin_create_user(request: web.Request) -> web.StreamResponse:
+    """An admin makes an account with roles; its personal token is shown once, on this response."""
+    require_signed_in(request)
+    form = await request.post()
+    data: dict[str, Any] = {key: str(form.get(key) or "").strip() for key in _NEW_USER_FIELDS}
+    data["roles"] = [value for value in form.getall("roles", []) if isinstance(value, str)]
+    try:
+        created = await call(request, "admin.users.create", data)
+    except FormError as error:
+        fields = dict(error.fields)
+        if error.problem.code == "username-taken":
+            fields["username"] = error.problem.detail
+        kept = {key: value for key, value in data.items() if key != "password"}  # a password is never sent back
+        return await _admin_page(request, values=kept, errors=fields, error="" if fields else error.general,
+                                 status=error.status)
+    username = created["user"]["username"]
+    return await _admin_page(request, issued={"username": username, "token": created["token"], "new": "yes"})
+
+
+@page
+async def admin_delete_form(request: web.Request) -> web.StreamResponse:
+    """A confirm step: what deleting an account does, before it is done."""
+    require_signed_in(request)
+    await REGISTRY.call(request[CTX], "admin.users.list", {"page_size": 1})  # refuses whoever is not an admin
+    return render(request, "admin_user_delete.html.j2", username=request.match_info["username"], error="")
+
+
+@page
+async def admin_delete_user(request: web.Request) -> web.StreamResponse:
+    require_signed_in(request)
+    username = request.match_info["username"]
+    try:
+        await call(request, "admin.users.delete", {"username": username})
+    except FormError as error:
+        if error.status == 403:
+            raise error.problem from None
+        return render(request, "admin_user_delete.html.j2", status=error.status, username=username,
+                      error=error.problem.detail)
+    raise redirect("/app/admin/users", f"{username} is deleted; their history stays and their tokens no longer work.")
 
 
 @page

@@ -103,7 +103,7 @@ async def order_page(request: web.Request) -> web.StreamResponse:
 
 
 # The order page's forms, by the verb in their URL.
-ORDER_MOVES = {
+ORDER_OPERATIONS = {
     "place": "stores.orders.place", "pay": "stores.orders.pay", "cancel": "stores.orders.cancel",
     "fulfil": "stores.orders.fulfil", "deliver": "stores.orders.deliver", "confirm": "stores.orders.confirm",
     "issue": "stores.orders.issue", "resolve": "stores.orders.resolve", "feedback": "stores.orders.feedback",
@@ -124,7 +124,7 @@ async def act(request: web.Request) -> web.StreamResponse:
         if verb == "resolve":
             body["resolution"] = form.get("resolution", "")
     try:
-        await call(request, ORDER_MOVES[verb], body)
+        await call(request, ORDER_OPERATIONS[verb], body)
     except FormError as error:
         return await _order_page(request, error=error.general or "; ".join(error.fields.values()), status=error.status)
     raise redirect(f"/app/orders/{order_id}", "Thanks for your rating." if verb == "feedback" else "Done.")

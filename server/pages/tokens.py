@@ -14,6 +14,7 @@ from models.registry import REGISTRY
 from ..appkeys import CTX
 from .base import FormError, call, page, page_size, read_form, redirect, render, require_signed_in
 from .contracts import licensing_panel
+from .media import chosen_files, file_field, size_in_words, upload_files
 
 __all__ = [
     "flag_entry",
@@ -245,6 +246,7 @@ async def _type_page(
         licensing=await licensing_panel(request, token_type),
         errors=errors or {},
         values=values or {},
+        media=file_field(ctx),
     )
 
 
@@ -319,11 +321,13 @@ async def create_token(request: web.Request) -> web.StreamResponse:
     type_id = request.match_info["id"]
     token_type = await REGISTRY.call(request[CTX], "types.get", {"id": type_id})
     form = await read_form(request)
+    files = chosen_files(await request.post(), token_type["attributes"])
     attributes = {
         definition["name"]: _attribute_value(definition["type"], form[f"a-{definition['name']}"].strip())
         for definition in token_type["attributes"]
-        if form.get(f"a-{definition['name']}", "").strip()
-        or (definition["type"] == "boolean" and f"a-{definition['name']}" in form)
+        if definition["type"] != "media"  # files: uploaded once the token exists
+        and (form.get(f"a-{definition['name']}", "").strip()
+             or (definition["type"] == "boolean" and f"a-{definition['name']}" in form))
     }
     names = {f"attributes.{name}": f"a-{name}" for name in attributes} | {name: f"a-{name}" for name in attributes}
     try:
@@ -336,6 +340,12 @@ async def create_token(request: web.Request) -> web.StreamResponse:
             values={"token": form},
             status=error.status,
         )
+    problems, status = await upload_files(request, token["id"], files)
+    if problems:  # the token exists now: its edit page says which file was refused, beside its field
+        from .tokens_manage import edit_page_for  # tokens_manage builds on this module
+
+        general = "The token is created, but a file was not taken. Choose another one below."
+        return await edit_page_for(request, token["id"], errors=problems, error=general, status=status)
     raise redirect(f"/app/tokens/{token['id']}", "Token created.")
 
 
@@ -357,6 +367,7 @@ async def token_page(request: web.Request) -> web.StreamResponse:
         disclosures = (await REGISTRY.call(ctx, "tokens.disclosures", {"id": token["id"]}))["disclosures"]
     return render(
         request, "token.html.j2", token=token, type=token_type, kinds=kinds, chain=list(reversed(chain)),
+        size_in_words=size_in_words,
         disclosures=disclosures,
     )
 

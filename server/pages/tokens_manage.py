@@ -7,14 +7,23 @@ from typing import Any
 
 from aiohttp import web
 
-from models.errors import NotFound
+from models.errors import DomainError, NotFound
 from models.registry import REGISTRY
 
 from ..appkeys import CTX
 from .base import FormError, call, page, read_form, redirect, render, require_signed_in
+from .media import chosen_files, file_field, size_in_words, upload_files
 from .tokens import _attribute_value
 
-__all__ = ["delete_token", "delete_token_form", "delete_type", "delete_type_form", "edit_token", "edit_token_form"]
+__all__ = [
+    "delete_token",
+    "delete_token_form",
+    "delete_type",
+    "delete_type_form",
+    "edit_page_for",
+    "edit_token",
+    "edit_token_form",
+]
 
 _CONFLICT = "Someone changed this token while you were editing. Here are its values now; make your change again."
 
@@ -55,10 +64,22 @@ def _edit_page(
     status: int = 200,
 ) -> web.Response:
     editable = [definition for definition in token_type["attributes"] if definition["type"] != "script"]
+    has_media = any(definition["type"] == "media" for definition in editable)
     return render(
         request, "token_edit.html.j2", status=status, token=token, type=token_type, definitions=editable,
-        values=values, errors=errors or {}, error=error,
+        values=values, errors=errors or {}, error=error, has_media=has_media, media=file_field(request[CTX]),
+        size_in_words=size_in_words,
     )
+
+
+async def edit_page_for(
+    request: web.Request, token_id: str, *, errors: dict[str, str], error: str, status: int
+) -> web.Response:
+    """The edit page of a token as it is now, with messages (a file refused after other changes were saved)."""
+    ctx = request[CTX]
+    token = await REGISTRY.call(ctx, "tokens.get", {"id": token_id})
+    token_type = await REGISTRY.call(ctx, "types.get", {"id": token["type"]})
+    return _edit_page(request, token, token_type, _current_values(token), errors=errors, error=error, status=status)
 
 
 @page
@@ -70,15 +91,21 @@ async def edit_token_form(request: web.Request) -> web.StreamResponse:
 
 @page
 async def edit_token(request: web.Request) -> web.StreamResponse:
-    """Save changed values only; an emptied field removes the token's own value (it then inherits)."""
+    """Save changed values only; an emptied field removes the token's own value (it then inherits).
+    Chosen files are uploaded after the other changes, each as its media attribute's value."""
     require_signed_in(request)
     token, token_type = await _owned_token(request)
     form = await read_form(request)
+    files = chosen_files(await request.post(), token_type["attributes"])
     own = token.get("own_attributes") or {}
     changes: dict[str, Any] = {}
     for definition in token_type["attributes"]:
         name, kind = definition["name"], definition["type"]
         key = f"a-{name}"
+        if kind == "media":
+            if form.get(f"{key}-remove") and name not in files and own.get(name) is not None:
+                changes[name] = None
+            continue
         if key not in form or kind == "script":
             continue
         text = form[key].strip()
@@ -97,13 +124,24 @@ async def edit_token(request: web.Request) -> web.StreamResponse:
     request[CTX].if_match = form.get("version") or None
     names = {f"attributes.{name}": f"a-{name}" for name in changes} | {name: f"a-{name}" for name in changes}
     try:
-        await call(request, "tokens.update", data, names)
+        if changes or "shareable" in data or not files:  # a file alone is one change, made by its upload
+            await call(request, "tokens.update", data, names)
+            request[CTX].if_match = None  # checked once; the uploads follow on from this version
+        problems, status = await upload_files(request, token["id"], files)
     except FormError as error:
         if error.problem.code in ("version-mismatch", "precondition-failed", "checksum-mismatch"):
             return _edit_page(request, token, token_type, _current_values(token), error=_CONFLICT, status=409)
         values = {**form, "version": form.get("version", "")}
         return _edit_page(request, token, token_type, values, errors=error.fields,
                           error="" if error.fields else error.general, status=error.status)
+    except DomainError as error:  # upload_files lets only a version conflict through (and 5xx)
+        if error.code != "version-mismatch":
+            raise
+        return _edit_page(request, token, token_type, _current_values(token), error=_CONFLICT, status=409)
+    if problems:
+        saved = "Your other changes are saved, but a file" if changes or "shareable" in data else "A file"
+        return await edit_page_for(request, token["id"], errors=problems, status=status,
+                                   error=f"{saved} was not taken. Choose another one below.")
     raise redirect(f"/app/tokens/{token['id']}", "Token saved.")
 
 

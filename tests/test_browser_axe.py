@@ -63,7 +63,13 @@ def _seed(live: LiveServer) -> dict[str, str]:
     _ok(api(live, "POST", "/api/v1/watchers", {"name": "low", "kind": "balance", "every_seconds": 300,
                                                "query": {"type": coin, "actor": "alice", "below": "10"}}, token=alice))
     job = _ok(api(live, "POST", f"/api/v1/sets/{shelf}/export", {}, token=alice), 202)["id"]
-    return {"job": job, "coin": coin, "entry": entry, "badge": badge, "token": token, "set": shelf, "lot": lot, "pool": pool,
+    _ok(api(live, "POST", "/api/v1/organizations", {"name": "acme"}, token=alice))
+    _ok(api(live, "POST", "/api/v1/stores", {"organization": "acme", "slug": "acme-shop", "title": "Acme shop",
+                                             "categories": ["kitchen"]}, token=alice))
+    mug = _ok(api(live, "POST", "/api/v1/stores/acme-shop/items", {"title": "Mug", "symbol": "MUG", "price": "5.00",
+                                                                  "price_type": coin, "stock": "3", "category": "kitchen"},
+                  token=alice))["id"]
+    return {"mug": mug, "job": job, "coin": coin, "entry": entry, "badge": badge, "token": token, "set": shelf, "lot": lot, "pool": pool,
             "offer": offer}
 
 
@@ -78,7 +84,9 @@ def _paths(ids: dict[str, str]) -> list[str]:
         "/app/inbox", "/app/copies", "/app/verify", "/app/remote-gives", "/app/remote-trace", "/app/jobs", "/app/apps",
         "/app/delegations", "/app/admin/users", "/app/admin/blocks", "/app/admin/jobs", "/app/admin/deliveries",
         "/app/organizations", "/app/proposals-elsewhere", "/app/groups", "/app/webhooks", "/app/agents", "/app/imports",
-        "/app/remote-contracts", "/app/orders", f"/app/jobs/{ids['job']}", "/users/alice", f"/types/{ids['coin']}",
+        "/app/remote-contracts", "/app/orders", "/app/stores", "/app/stores/acme-shop", "/app/stores/acme-shop/manage",
+        f"/app/stores/acme-shop/items/{ids['mug']}", f"/app/stores/acme-shop/manage/items/{ids['mug']}",
+        "/app/stores/acme-shop/orders", "/app/organizations/acme", f"/app/jobs/{ids['job']}", "/users/alice", f"/types/{ids['coin']}",
     ]
 
 

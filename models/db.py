@@ -25,6 +25,12 @@ def _sqlite_engine(url: str) -> dict[str, Any]:
     return {**expanded, "engine": "models.sqlite_engine"}
 
 
+def _postgres_engine(url: str) -> dict[str, Any]:
+    """Tortoise's settings for the URL, on our asyncpg client (a cancelled BEGIN frees its connection)."""
+    expanded = expand_db_url(url)
+    return {**expanded, "engine": "models.postgres_engine"}
+
+
 def tortoise_config(database_url: str, *, max_connections: int = 10, sqlite_synchronous: str = "full") -> dict[str, Any]:
     url = database_url
     if url.startswith("postgresql://"):
@@ -38,7 +44,7 @@ def tortoise_config(database_url: str, *, max_connections: int = 10, sqlite_sync
         # An fsync per commit ("full") or only at checkpoints ("normal"): DatabaseSettings says which.
         url += ("&" if "?" in url else "?") + f"synchronous={sqlite_synchronous.upper()}"
     return {
-        "connections": {"default": _sqlite_engine(url) if url.startswith("sqlite") else url},
+        "connections": {"default": _sqlite_engine(url) if url.startswith("sqlite") else _postgres_engine(url)},
         "apps": {
             APP: {
                 "models": TABLE_MODULES,

@@ -158,11 +158,11 @@ async def test_pages__the_owner_changes_the_rules_and_a_proposal_shows_its_signa
     assert_labelled(page.text)
     refused = await browser.post("/app/organizations/acme/rules",
                                  {"rule": "signers", "signers": "alice, bob", "threshold": "3", "quorum_percent": "50",
-                                  "voting_seconds": "3600"}, csrf=page.csrf(), expect=422)
+                                  "voting_days": "1"}, csrf=page.csrf(), expect=422)
     assert "1 to 2" in refused  # beside the field
     changed = await browser.post("/app/organizations/acme/rules",
                                  {"rule": "signers", "signers": "alice, bob, carol", "threshold": "2",
-                                  "quorum_percent": "50", "voting_seconds": "3600"}, csrf=refused.csrf(), expect=200)
+                                  "quorum_percent": "50", "voting_days": "1"}, csrf=refused.csrf(), expect=200)
     assert "2 of these 3 must sign" in changed
     proposal = await propose(api, m, [give_step(m, "100")])
     await vote(api, m, proposal, "carol", "yes")

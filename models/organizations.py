@@ -141,8 +141,9 @@ class Proposal(Durable, Entity):
 
 
 class Voter(Entity):
-    """A member's weight on one proposal, snapshotted when it opened, and their current vote
-    (under the signers rule: one row per signer, weight 1)."""
+    """A member's weight on one proposal, snapshotted when it opened, and their current vote."""
+
+    # Under the signers rule: one row per named signer, with weight 1.
 
     proposal_id: str
     proposal: fields.ForeignKeyRelation[Proposal] = fields.ForeignKeyField(

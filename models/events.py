@@ -503,6 +503,11 @@ class OrganizationEvent(TypedDict):
     actor: NotRequired[str]  # member.added: the member's actor id (a remote member is told: federation/org_votes.py)
     role: NotRequired[str]
     amount: NotRequired[str]  # shares issued (whole shares)
+    rule: NotRequired[str]  # rules_changed: shares or signers, and the rest of the rules as they are now
+    threshold: NotRequired[int]
+    quorum_percent: NotRequired[int]
+    voting_seconds: NotRequired[int]
+    signers: NotRequired[list[str]]
 
 
 @with_config(_STRICT)
@@ -514,7 +519,7 @@ class ProposalEvent(TypedDict):
     deadline: NotRequired[str]  # opened (ISO 8601)
     username: NotRequired[str]  # voted: who
     choice: NotRequired[str]  # voted: yes, no or abstain
-    outcome: NotRequired[str]  # decided: passed, no-quorum, not-a-majority
+    outcome: NotRequired[str]  # decided: passed, no-quorum, not-a-majority, not-enough-signers
     code: NotRequired[str]  # failed: the failing step's problem code
 
 
@@ -707,7 +712,7 @@ EVENTS: dict[str, Any] = {
     )},
     "watcher.fired": WatcherFired,
     **{f"organization.{name}": OrganizationEvent for name in (
-        "created", "member.added", "member.removed", "member.role", "shares.issued",
+        "created", "member.added", "member.removed", "member.role", "shares.issued", "rules_changed",
     )},
     **{f"organization.proposal.{name}": ProposalEvent for name in ("opened", "voted", "executed", "rejected", "failed")},
     **{f"store.{name}": StoreEvent for name in ("created", "updated", "staff.added", "staff.removed")},

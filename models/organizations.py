@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # relation annotations only
 
 __all__ = [
     "Choice", "MemberRole", "OrgMember", "Organization", "ORGANIZATION_KIND", "Proposal", "ProposalState",
-    "RemoteBallot", "Voter",
+    "RemoteBallot", "Rule", "Voter",
 ]
 
 ORGANIZATION_KIND = "Organization"  # Actor.kind, and the ActivityPub actor type
@@ -39,6 +39,13 @@ class MemberRole(StrEnum):
     OWNER = "owner"  # the creator: everything an admin may, and changing admins
     ADMIN = "admin"  # adds and removes members, issues shares
     MEMBER = "member"  # proposes and votes
+
+
+class Rule(StrEnum):
+    """How an organization decides a proposal."""
+
+    SHARES = "shares"  # a majority of the shares cast, with a quorum, at the deadline
+    SIGNERS = "signers"  # M of its N named signers approve (one each, like a Safe): it runs then
 
 
 class Organization(Entity):
@@ -56,6 +63,8 @@ class Organization(Entity):
     )
     quorum_percent = fields.IntField(default=50)  # shares that voted (any choice), of all members' shares
     voting_seconds = fields.IntField(default=3 * 86400)  # a proposal's deadline is this long after it opens
+    rule = fields.CharField(max_length=8, default=Rule.SHARES.value)
+    threshold = fields.IntField(default=1)  # M: the signers' approvals a proposal needs (rule "signers")
 
     class Meta:
         app = APP
@@ -76,6 +85,7 @@ class OrgMember(Entity):
         f"{APP}.User", related_name="organization_memberships", on_delete=fields.CASCADE, null=True
     )
     role = fields.CharField(max_length=8, default=MemberRole.MEMBER.value)
+    signer = fields.BooleanField(default=False)  # one of the N named signers (rule "signers")
 
     class Meta:
         app = APP
@@ -87,7 +97,7 @@ class OrgMember(Entity):
 class ProposalState(StrEnum):
     OPEN = "open"  # votes are taken until the deadline (next_at)
     EXECUTED = "executed"  # passed, and its chain ran as the organization
-    REJECTED = "rejected"  # no quorum, or not a majority of the shares cast (outcome says which)
+    REJECTED = "rejected"  # no quorum, not a majority of the shares cast, or not enough signers (outcome)
     FAILED = "failed"  # passed, but its chain failed: nothing changed (error says why)
 
 
@@ -113,11 +123,13 @@ class Proposal(Durable, Entity):
     steps: fields.JSONField[list[dict[str, Any]]] = fields.JSONField(default=list)  # the chain format of jobs.submit
     deadline = fields.DatetimeField()
     quorum_percent = fields.IntField()  # the organization's rules when it opened
-    total_shares = fields.BigIntField(default=0)  # all voters' snapshotted shares (minor units)
+    rule = fields.CharField(max_length=8, default=Rule.SHARES.value)
+    threshold = fields.IntField(null=True)  # M, under the signers rule (its voters are the signers, one share each)
+    total_shares = fields.BigIntField(default=0)  # all voters' snapshotted shares (minor units; signers: N)
     yes = fields.BigIntField(default=0)  # the tally at the deadline
     no = fields.BigIntField(default=0)
     abstain = fields.BigIntField(default=0)
-    outcome = fields.CharField(max_length=32, null=True)  # passed, no-quorum, not-a-majority
+    outcome = fields.CharField(max_length=32, null=True)  # passed, no-quorum, not-a-majority, not-enough-signers
     results: fields.JSONField[dict[str, Any] | None] = fields.JSONField(null=True)  # each step's result
     error: fields.JSONField[dict[str, Any] | None] = fields.JSONField(null=True)  # why the chain failed
     decided_at = fields.DatetimeField(null=True)
@@ -130,6 +142,8 @@ class Proposal(Durable, Entity):
 
 class Voter(Entity):
     """A member's weight on one proposal, snapshotted when it opened, and their current vote."""
+
+    # Under the signers rule: one row per named signer, with weight 1.
 
     proposal_id: str
     proposal: fields.ForeignKeyRelation[Proposal] = fields.ForeignKeyField(

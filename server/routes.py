@@ -192,6 +192,7 @@ CONTRACTS = [
     Route("DELETE", f"{V1}/organizations/{{name}}/members/{{username}}", "organizations.members.remove"),
     Route("PATCH", f"{V1}/organizations/{{name}}/members/{{username}}", "organizations.members.role"),
     Route("POST", f"{V1}/organizations/{{name}}/shares", "organizations.shares.issue"),
+    Route("PATCH", f"{V1}/organizations/{{name}}/rules", "organizations.rules.update"),
     Route("POST", f"{V1}/organizations/{{name}}/proposals", "organizations.proposals.create", status=201,
           location=f"{V1}/organizations/{{organization}}/proposals/{{id}}"),
     Route("GET", f"{V1}/organizations/{{name}}/proposals", "organizations.proposals.list"),

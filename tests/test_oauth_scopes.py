@@ -126,6 +126,7 @@ EXPECTED_SCOPES = {
     "organizations.proposals.get": R,
     "organizations.proposals.list": R,
     "organizations.proposals.vote": W,
+    "organizations.rules.update": W,
     "organizations.remote.list": R,
     "organizations.remote.vote": W,
     "organizations.shares.issue": W,

@@ -10,7 +10,10 @@ in one transaction with the proposal's move: a failing step rolls every step bac
 
 Votes are weighted by the shares each member held when the proposal opened (`Voter` rows);
 quorum counts every share that voted (abstentions too) against all snapshotted shares, and a
-proposal passes when its yes shares are more than its no shares.
+proposal passes when its yes shares are more than its no shares. Under the `signers` rule
+(like a Safe) the voters are the organization's named signers, one vote each, and a proposal
+passes as soon as M of them said yes: that vote makes it due now, and the same machine runs it
+(once, by the conditional move out of `open`); without M yeses by the deadline it is rejected.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from ..actors import Actor, User
 from ..amounts import to_decimal_string, to_minor
 from ..base import iso
 from ..context import Context, Site
-from ..engine import Go, Lease, Outcome
+from ..engine import MACHINES, Go, Lease, Outcome, Retry
 from ..errors import BadInput, Conflict, DomainError, Forbidden, NotFound, Unprocessable
 from ..ledger import LedgerEntry
 from ..machines import ORGANIZATION_PROPOSALS
@@ -41,6 +44,7 @@ from ..organizations import (
     OrgMember,
     Proposal,
     ProposalState,
+    Rule,
     Voter,
 )
 from ..outputs import Output, Paged
@@ -139,6 +143,7 @@ class MemberOut(Output):
     username: str
     role: str
     shares: str | None
+    signer: bool = False
 
 
 class OrganizationOut(Output):
@@ -150,6 +155,9 @@ class OrganizationOut(Output):
     share_type: str | None
     quorum_percent: int
     voting_seconds: int
+    rule: str = Rule.SHARES.value
+    threshold: int = 1
+    signers: list[str] = []
     members: list[MemberOut]
     wallet: list[dict[str, Any]]
     created_at: str
@@ -175,9 +183,10 @@ async def organization_view(organization: Organization, actor: Actor) -> dict[st
     return {
         "id": organization.id, "name": actor.username, "display_name": actor.display_name, "summary": actor.summary,
         "kind": actor.kind, "share_type": organization.share_type_id, "quorum_percent": organization.quorum_percent,
-        "voting_seconds": organization.voting_seconds,
+        "voting_seconds": organization.voting_seconds, "rule": organization.rule, "threshold": organization.threshold,
+        "signers": [member_name(m.actor) for m in members if m.signer],
         "members": [
-            {"username": member_name(m.actor), "role": m.role,
+            {"username": member_name(m.actor), "role": m.role, "signer": m.signer,
              "shares": to_decimal_string(held.get(m.actor_id, 0), share_type.smallest_unit) if share_type else None}
             for m in members
         ],
@@ -202,6 +211,8 @@ class ProposalOut(Output):
     state: str
     deadline: str
     quorum_percent: int
+    rule: str = Rule.SHARES.value
+    threshold: int | None = None
     total_shares: str
     tally: dict[str, str]
     outcome: str | None
@@ -227,7 +238,8 @@ async def tally(proposal: Proposal) -> dict[str, int]:
 
 
 async def proposal_view(proposal: Proposal, name: str, *, voters: bool = False) -> dict[str, Any]:
-    unit = await _share_unit(await Organization.get(id=proposal.organization_id))
+    # under the signers rule each voter weighs 1: the tally counts signatures
+    unit = 0 if proposal.rule == Rule.SIGNERS.value else await _share_unit(await Organization.get(id=proposal.organization_id))
     proposer = await User.get(id=proposal.proposer_id)
     counted = (
         {"yes": proposal.yes, "no": proposal.no, "abstain": proposal.abstain}
@@ -237,6 +249,7 @@ async def proposal_view(proposal: Proposal, name: str, *, voters: bool = False) 
         "id": proposal.id, "organization": name, "proposer": proposer.username, "title": proposal.title,
         "description": proposal.description, "steps": proposal.steps, "state": proposal.state,
         "deadline": iso(proposal.deadline) or "", "quorum_percent": proposal.quorum_percent,
+        "rule": proposal.rule, "threshold": proposal.threshold,
         "total_shares": to_decimal_string(proposal.total_shares, unit),
         "tally": {choice: to_decimal_string(amount, unit) for choice, amount in counted.items()},
         "outcome": proposal.outcome, "results": proposal.results, "error": proposal.error,
@@ -363,6 +376,10 @@ async def remove_member(ctx: Context, params: MemberRefInput) -> dict[str, Any]:
         raise Conflict("the owner cannot be removed", code="owner-stays")
     if not leaving and (role not in MANAGERS or (role == MemberRole.ADMIN.value and member.role != MemberRole.MEMBER.value)):
         raise Forbidden("you may not remove this member", code="organization-role-required")
+    if member.signer and organization.rule == Rule.SIGNERS.value and (
+        await OrgMember.filter(organization_id=organization.id, signer=True).count() <= organization.threshold
+    ):
+        raise Conflict("this member is a signer the rule needs: change the rules first", code="signer-needed")
     await OrgMember.filter(id=member.id).delete()
     await ctx.emit("organization.member.removed", "organization", organization.id,
                    {"organization": organization.id, "username": member_name(await Actor.get(id=member.actor_id))})
@@ -390,6 +407,61 @@ async def set_role(ctx: Context, params: RoleInput) -> dict[str, Any]:
                    {"organization": organization.id, "username": member_name(await Actor.get(id=member.actor_id)),
                     "role": params.role})
     return await organization_view(organization, actor)
+
+
+class RulesInput(Input):
+    name: str = NAME
+    rule: Literal["shares", "signers"] | None = Field(
+        None, description="shares: a majority of the shares cast with a quorum, at the deadline; "
+        "signers: M of the named signers, as soon as they approve")
+    quorum_percent: int | None = Field(None, ge=1, le=100, description="shares that must vote, of all members' shares")
+    voting_seconds: int | None = Field(None, ge=60, le=90 * 86400, description="how long a proposal takes votes")
+    signers: list[str] | None = Field(None, max_length=50, description="the members who sign (user@host for one elsewhere)")
+    threshold: int | None = Field(None, ge=1, le=50, description="M: how many signers must approve")
+
+
+@REGISTRY.operation("organizations.rules.update", RulesInput, output=OrganizationOut)
+async def update_rules(ctx: Context, params: RulesInput) -> dict[str, Any]:
+    """Change how the organization decides (owner only: the rules say who may spend its wallet).
+    Open proposals keep the rules they opened with."""
+    organization, actor, _ = await _as_member(ctx, params.name, frozenset({MemberRole.OWNER.value}))
+    members = {m.actor_id: m for m in await OrgMember.filter(organization_id=organization.id)}
+    signer_ids = [m.actor_id for m in members.values() if m.signer]
+    if params.signers is not None:
+        signer_ids, unknown = [], []
+        for handle in params.signers:
+            try:
+                found = await _member_actor(ctx, handle, "signers")
+            except (NotFound, Unprocessable, BadInput):
+                found = None
+            if found is None or found.id not in members:
+                unknown.append(handle)
+            elif found.id not in signer_ids:
+                signer_ids.append(found.id)
+        if unknown:
+            raise Unprocessable(f"signers must be members: {', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not",
+                                code="signer-not-a-member", errors=[{"field": "signers", "message": f"not a member: {h}"}
+                                                                    for h in unknown])
+    rule = params.rule or organization.rule
+    threshold = params.threshold if params.threshold is not None else organization.threshold
+    if rule == Rule.SIGNERS.value and not 1 <= threshold <= len(signer_ids):
+        raise Unprocessable(f"M must be between 1 and the number of signers ({len(signer_ids)})",
+                            code="invalid-threshold", errors=[{"field": "threshold", "message": f"1 to {len(signer_ids)}"}])
+    changes = {
+        "rule": rule, "threshold": threshold,
+        "quorum_percent": params.quorum_percent if params.quorum_percent is not None else organization.quorum_percent,
+        "voting_seconds": params.voting_seconds if params.voting_seconds is not None else organization.voting_seconds,
+    }
+    async with in_transaction():
+        await Organization.filter(id=organization.id).update(**changes, updated_at=_now())
+        if params.signers is not None:
+            await OrgMember.filter(organization_id=organization.id).update(signer=False)
+            await OrgMember.filter(organization_id=organization.id, actor_id__in=signer_ids).update(signer=True)
+        await ctx.emit("organization.rules_changed", "organization", organization.id, {
+            "organization": organization.id, **changes,
+            "signers": [member_name(await Actor.get(id=actor_id)) for actor_id in signer_ids],
+        })
+    return await organization_view(await Organization.get(id=organization.id), actor)
 
 
 class IssueInput(Input):
@@ -465,17 +537,23 @@ async def create_proposal(ctx: Context, params: ProposalInput) -> dict[str, Any]
         raise Unprocessable(f"a chain has at most {MAX_STEPS} steps", code="chain-too-long")
     if len({step.id for step in params.steps}) != len(params.steps):
         raise Unprocessable("step ids must be unique within the chain", code="duplicate-step-id")
-    if organization.share_type_id is None:
+    signers = organization.rule == Rule.SIGNERS.value
+    if organization.share_type_id is None and not signers:
         raise Conflict("the organization has issued no shares: nobody could vote", code="no-shares")
     ref_paths = _check_refs(params.steps)
     for step in params.steps:
         _refuse_for_organization(step)
         _check_input(ctx, step, ref_paths[step.id])
     members = await OrgMember.filter(organization_id=organization.id)
-    held = await _balances(organization.share_type_id, [m.actor_id for m in members])
-    weights = [(m, held.get(m.actor_id, 0)) for m in members if held.get(m.actor_id, 0) > 0]
-    if not weights:
-        raise Conflict("no member holds shares: nobody could vote", code="no-shares")
+    if signers:  # the named signers, one vote each (rules.update keeps 1 <= M <= N)
+        weights = [(m, 1) for m in members if m.signer]
+        if len(weights) < organization.threshold:
+            raise Conflict("the organization has fewer signers than its rule needs", code="not-enough-signers")
+    else:
+        held = await _balances(str(organization.share_type_id), [m.actor_id for m in members])
+        weights = [(m, held.get(m.actor_id, 0)) for m in members if held.get(m.actor_id, 0) > 0]
+        if not weights:
+            raise Conflict("no member holds shares: nobody could vote", code="no-shares")
     now = _now()
     deadline = now + timedelta(seconds=organization.voting_seconds)
     proposal = await Proposal.create(
@@ -483,6 +561,7 @@ async def create_proposal(ctx: Context, params: ProposalInput) -> dict[str, Any]
         steps=[{"id": s.id, "operation": s.operation, "input": s.input} for s in params.steps],
         deadline=deadline, next_at=deadline, state=ProposalState.OPEN.value,
         quorum_percent=organization.quorum_percent, total_shares=sum(weight for _, weight in weights),
+        rule=organization.rule, threshold=organization.threshold if signers else None,
     )
     await Voter.bulk_create([
         Voter(proposal=proposal, actor_id=member.actor_id, user_id=member.user_id, shares=weight) for member, weight in weights
@@ -543,6 +622,8 @@ async def vote(ctx: Context, params: VoteInput) -> dict[str, Any]:
     refused = await record_vote(ctx, proposal, await Actor.get(id=user.actor_id), params.choice)
     if refused == "voting-closed":
         raise Conflict("voting on this proposal has ended", code="voting-closed")
+    if refused == "not-a-voter" and proposal.rule == Rule.SIGNERS.value:
+        raise Forbidden("only the organization's named signers sign this proposal", code="not-a-signer")
     if refused == "not-a-voter":
         raise Forbidden("you held no shares when this proposal opened", code="not-a-voter")
     return await proposal_view(proposal, params.name.lower(), voters=True)
@@ -563,6 +644,12 @@ async def record_vote(ctx: Context, proposal: Proposal, voter: Actor, choice: Ch
     )
     if not changed:
         return "not-a-voter"
+    if proposal.rule == Rule.SIGNERS.value:  # M yeses: due now (the runner decides and runs it once)
+        signed = await Voter.filter(proposal_id=proposal.id, choice=Choice.YES.value).count()
+        due = now if signed >= (proposal.threshold or 1) else proposal.deadline
+        await Proposal.filter(id=proposal.id, state=ProposalState.OPEN.value).update(next_at=due)
+        if due == now:
+            MACHINES.wake(ORGANIZATION_PROPOSALS.name)
     await ctx.emit("organization.proposal.voted", "proposal", proposal.id,
                    {"organization": proposal.organization_id, "proposal": proposal.id, "username": member_name(voter),
                     "choice": choice.value})
@@ -604,10 +691,14 @@ async def decide(site: Site, proposal: Proposal, lease: Lease) -> Outcome:
     decided: dict[str, Any] = {}
     try:
         async with in_transaction():
-            await lease.save(proposal, decided_at=now)  # the row's lock, as a vote takes it: no vote slips past
+            await lease.save(proposal)  # the row's lock, as a vote takes it: no vote slips past
             counted = await tally(proposal)
             decided = {**counted, "decided_at": now}
             outcome = _outcome(proposal, counted)
+            if outcome == "not-enough-signers" and now < proposal.deadline:
+                # due early, but a signer took their yes back before the runner got here: wait on
+                wait = (proposal.deadline - now).total_seconds()
+                return await lease.commit(proposal, Retry(error="signers withdrew", after=wait))
             event = {"organization": proposal.organization_id, "proposal": proposal.id, "outcome": outcome}
             if outcome != "passed":
                 await ctx.emit("organization.proposal.rejected", "proposal", proposal.id, event)
@@ -628,7 +719,10 @@ async def decide(site: Site, proposal: Proposal, lease: Lease) -> Outcome:
 
 
 def _outcome(proposal: Proposal, counted: dict[str, int]) -> str:
-    """Quorum: every share cast (abstentions too) against all snapshotted shares; then more yes than no."""
+    """Quorum: every share cast (abstentions too) against all snapshotted shares; then more yes than no.
+    Under the signers rule: M signers said yes."""
+    if proposal.rule == Rule.SIGNERS.value:
+        return "passed" if counted["yes"] >= (proposal.threshold or 1) else "not-enough-signers"
     if sum(counted.values()) * 100 < proposal.quorum_percent * proposal.total_shares:
         return "no-quorum"
     if counted["yes"] <= counted["no"]:

@@ -153,6 +153,7 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
                    name="page_organization_remove")
     router.add_post("/app/organizations/{name}/members/{username}/remove", organizations.remove_member)
     router.add_post("/app/organizations/{name}/shares", organizations.issue_shares)
+    router.add_post("/app/organizations/{name}/rules", organizations.update_rules)
     router.add_get("/app/organizations/{name}/proposals/new", proposals.new_proposal_form, name="page_proposal_new")
     router.add_post("/app/organizations/{name}/proposals", proposals.create_proposal)
     router.add_get("/app/organizations/{name}/proposals/{id}", proposals.proposal_page, name="page_proposal")

@@ -1,7 +1,8 @@
 """The organization pages (issue 19): my organizations and a form to create one; an
 organization's profile with its wallet and members (their shares drawn as bars), and for its
 owner and admins the forms to add members, change roles, remove members (a confirm page, no
-JavaScript) and issue shares.
+JavaScript) and issue shares; for its owner, the form that changes its rules (shares or M-of-N
+signers), with the rule said in words.
 
 They call the organizations operations as the API does (models/operations/organizations.py).
 Proposals have their own pages (server/pages/proposals.py).
@@ -25,7 +26,7 @@ from .proposals import deadline_words, duration_words
 
 __all__ = [
     "add_member", "change_role", "confirm_remove", "create_organization", "issue_shares", "my_organizations_page",
-    "organization_page", "remove_member", "share_picture",
+    "organization_page", "remove_member", "rule_words", "share_picture", "update_rules",
 ]
 
 MINE = "/app/organizations"
@@ -52,6 +53,16 @@ def percent_of(shares: str | None, total: Decimal) -> str:
     if not shares or total <= 0:
         return "0%"
     return f"{round(Decimal(shares) * 100 / total, 1).normalize():f}%"
+
+
+def rule_words(organization: dict[str, Any], lasts: str) -> str:
+    """The organization's rule as people read it: "2 of these 3 must sign: ..." or the shares rule."""
+    if organization["rule"] == "signers":
+        signers = organization["signers"]
+        return (f"{organization['threshold']} of these {len(signers)} must sign: {', '.join(signers)}. A proposal runs "
+                f"as soon as they have, and is rejected if they have not within {lasts}")
+    return (f"proposals need {organization['quorum_percent']}% of the members' shares to vote, and more yes than no; "
+            f"voting lasts {lasts}")
 
 
 # ---------------------------------------------------------------- my organizations
@@ -112,12 +123,18 @@ async def _organization(request: web.Request, *, failed: str = "", values: dict[
     if role is not None:
         proposals = (await REGISTRY.call(ctx, "organizations.proposals.list", {"name": name, "page_size": 20})).items
     total = sum((Decimal(m["shares"] or 0) for m in organization["members"]), Decimal(0))
+    lasts = duration_words(organization["voting_seconds"])
+    if failed != "rules":  # the rules form starts from the rules as they are
+        rules = {"rule": organization["rule"], "quorum_percent": str(organization["quorum_percent"]),
+                 "voting_days": f"{Decimal(organization['voting_seconds']) / DAY:.4f}".rstrip("0").rstrip("."),
+                 "signers": ", ".join(organization["signers"]), "threshold": str(organization["threshold"])}
     return render(
         request, "organization.html.j2", status=status, organization=organization, proposals=proposals,
         member=role is not None, role=role, deadline_words=deadline_words,
-        lasts=duration_words(organization["voting_seconds"]), manager=role in MANAGERS, total=total, percent_of=percent_of,
+        lasts=lasts, rule=rule_words(organization, lasts), manager=role in MANAGERS, total=total, percent_of=percent_of,
         picture=Markup(share_picture(organization)) if total > 0 else None,
         failed=failed, values=values or {}, errors=errors or {}, error=error,
+        rules=values if failed == "rules" else rules,
     )
 
 
@@ -199,3 +216,24 @@ async def issue_shares(request: web.Request) -> web.StreamResponse:
         data["symbol"] = values["symbol"]
     return await _act(request, "shares", "organizations.shares.issue", data, values,
                       f"Issued {values['amount']} shares to {values['to']}.", {"username": "to"})
+
+
+_RULES_FIELDS = ("rule", "quorum_percent", "voting_days", "signers", "threshold")
+
+
+@page
+async def update_rules(request: web.Request) -> web.StreamResponse:
+    """The owner's rules form: signers typed as a list (commas or spaces between them)."""
+    require_signed_in(request)
+    form = await read_form(request)
+    values = {name: form.get(name, "").strip() for name in _RULES_FIELDS}
+    data: dict[str, Any] = {"rule": values["rule"], "quorum_percent": _whole_or_text(values["quorum_percent"]),
+                            "voting_seconds": _whole_or_text(values["voting_days"], DAY),
+                            "signers": [h for h in values["signers"].replace(",", " ").split() if h],
+                            "threshold": _whole_or_text(values["threshold"])}
+    if values["rule"] == "shares" and not data["signers"]:
+        data.pop("signers")  # the signers stay named for a later switch back
+    if values["rule"] == "shares" and not values["threshold"]:
+        data.pop("threshold")
+    return await _act(request, "rules", "organizations.rules.update", data, values, "The rules are changed.",
+                      {"voting_seconds": "voting_days"})

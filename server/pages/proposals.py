@@ -1,6 +1,7 @@
 """The proposal pages (issue 19): a form to propose (the common case, a give from the wallet,
 as three boxes; any chain as JSON steps under "advanced"), and one proposal with its tally bar,
 its deadline in words, its outcome and each step in plain words, and a vote form for its voters.
+Under the signers rule the bar counts signatures against the M needed ("1 of 2 signatures").
 
 They call the organizations operations as the API does (models/operations/organizations.py);
 no JavaScript.
@@ -24,8 +25,8 @@ from ..svg import Segment, stacked_bar
 from .base import FormError, call, page, read_form, redirect, render, require_signed_in
 
 __all__ = [
-    "create_proposal", "deadline_words", "duration_words", "new_proposal_form", "outcome_words", "proposal_page", "step_words",
-    "tally_bar", "vote",
+    "create_proposal", "deadline_words", "duration_words", "new_proposal_form", "outcome_words", "proposal_page",
+    "signatures_bar", "step_words", "tally_bar", "vote",
 ]
 
 YES, NO, ABSTAIN, UNCAST = "#2e7d32", "#c62828", "#9e9e9e", "#e6e9ed"  # the tally bar's colours
@@ -44,6 +45,21 @@ def tally_bar(proposal: dict[str, Any]) -> str:
     words = (f"{proposal['tally']['yes']} yes, {proposal['tally']['no']} no, {proposal['tally']['abstain']} abstain "
              f"of {proposal['total_shares']} shares; quorum {proposal['quorum_percent']}%")
     return stacked_bar(segments, title=f"Votes on {proposal['title']}", description=words, unit="shares")
+
+
+def signatures_bar(proposal: dict[str, Any]) -> str:
+    """Under the signers rule: the signatures so far against the M needed."""
+    signed, needed = int(proposal["tally"]["yes"]), int(proposal["threshold"] or 1)
+    segments = [Segment("signed", Decimal(signed), YES), Segment("still needed", Decimal(max(needed - signed, 0)), UNCAST)]
+    return stacked_bar(segments, title=f"Signatures on {proposal['title']}",
+                       description=signature_words(proposal), unit="signatures")
+
+
+def signature_words(proposal: dict[str, Any]) -> str:
+    """"1 of 2 signatures" (of the M needed), and who signed."""
+    signed = [v["username"] for v in proposal.get("voters") or [] if v["choice"] == "yes"]
+    words = f"{proposal['tally']['yes']} of {proposal['threshold']} signatures"
+    return words + (f"; signed by {', '.join(signed)}" if signed else "")
 
 
 # ---------------------------------------------------------------- words
@@ -100,6 +116,8 @@ def outcome_words(proposal: dict[str, Any]) -> str:
                 f"{proposal['total_shares']} shares).")
     if outcome == "not-a-majority":
         return "Not passed: there were not more yes than no."
+    if outcome == "not-enough-signers":
+        return f"Not passed: fewer than {proposal['threshold']} signers signed by the deadline."
     return ""
 
 
@@ -157,8 +175,12 @@ async def _proposal_page(request: web.Request, *, error: str = "", status: int =
     symbols = await _symbols(request, proposal["steps"])
     steps = [{**step, "words": step_words(step, symbols), "json": orjson.dumps(step["input"]).decode()}
              for step in proposal["steps"]]
+    signers = proposal["rule"] == "signers"
+    signed = [v["username"] for v in proposal.get("voters") or [] if v["choice"] == "yes"]
+    bar = signatures_bar(proposal) if signers else tally_bar(proposal)
     return render(
-        request, "proposal.html.j2", status=status, proposal=proposal, bar=Markup(tally_bar(proposal)), mine=mine,
+        request, "proposal.html.j2", status=status, proposal=proposal, bar=Markup(bar), mine=mine, signers=signers,
+        signed=signed,
         error=error, deadline=deadline_words(proposal), outcome=outcome_words(proposal), steps=steps,
     )
 

@@ -63,8 +63,8 @@ class Organization(Entity):
     )
     quorum_percent = fields.IntField(default=50)  # shares that voted (any choice), of all members' shares
     voting_seconds = fields.IntField(default=3 * 86400)  # a proposal's deadline is this long after it opens
-    rule = fields.CharField(max_length=8, default=Rule.SHARES.value)
-    threshold = fields.IntField(default=1)  # M: the signers' approvals a proposal needs (rule "signers")
+    rule = fields.CharField(max_length=8, default=Rule.SHARES.value, db_default=Rule.SHARES.value)
+    threshold = fields.IntField(default=1, db_default=1)  # M: the signers' approvals a proposal needs (rule "signers")
 
     class Meta:
         app = APP
@@ -85,7 +85,7 @@ class OrgMember(Entity):
         f"{APP}.User", related_name="organization_memberships", on_delete=fields.CASCADE, null=True
     )
     role = fields.CharField(max_length=8, default=MemberRole.MEMBER.value)
-    signer = fields.BooleanField(default=False)  # one of the N named signers (rule "signers")
+    signer = fields.BooleanField(default=False, db_default=False)  # one of the N named signers (rule "signers")
 
     class Meta:
         app = APP
@@ -123,7 +123,7 @@ class Proposal(Durable, Entity):
     steps: fields.JSONField[list[dict[str, Any]]] = fields.JSONField(default=list)  # the chain format of jobs.submit
     deadline = fields.DatetimeField()
     quorum_percent = fields.IntField()  # the organization's rules when it opened
-    rule = fields.CharField(max_length=8, default=Rule.SHARES.value)
+    rule = fields.CharField(max_length=8, default=Rule.SHARES.value, db_default=Rule.SHARES.value)
     threshold = fields.IntField(null=True)  # M, under the signers rule (its voters are the signers, one share each)
     total_shares = fields.BigIntField(default=0)  # all voters' snapshotted shares (minor units; signers: N)
     yes = fields.BigIntField(default=0)  # the tally at the deadline

@@ -12,9 +12,9 @@ class Migration(migrations.Migration):
     initial = False
 
     operations = [
-        ops.AddField(model_name='Organization', name='rule', field=fields.CharField(default='shares', max_length=8)),
-        ops.AddField(model_name='Organization', name='threshold', field=fields.IntField(default=1)),
-        ops.AddField(model_name='OrgMember', name='signer', field=fields.BooleanField(default=False)),
-        ops.AddField(model_name='Proposal', name='rule', field=fields.CharField(default='shares', max_length=8)),
+        ops.AddField(model_name='Organization', name='rule', field=fields.CharField(default='shares', db_default='shares', max_length=8)),
+        ops.AddField(model_name='Organization', name='threshold', field=fields.IntField(default=1, db_default=1)),
+        ops.AddField(model_name='OrgMember', name='signer', field=fields.BooleanField(default=False, db_default=False)),
+        ops.AddField(model_name='Proposal', name='rule', field=fields.CharField(default='shares', db_default='shares', max_length=8)),
         ops.AddField(model_name='Proposal', name='threshold', field=fields.IntField(null=True)),
     ]

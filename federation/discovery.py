@@ -25,6 +25,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from models.actors import Actor
+from models.base import column
 from models.context import Site
 from models.discovery import DISCOVERY_PLUGINS, Hidden, Listing, Profile, Refused, Unavailable, register_discovery
 from models.engine import GiveUp, Go, Lease, Outcome, Retry
@@ -207,7 +208,9 @@ async def run(site: Site, row: Discovery, lease: Lease) -> Outcome:
                     ))})
                 listing = await plugin.read_page(site, url)
                 accounts = list(dict.fromkeys(listing.accounts))[:max(0, limits.discovery_max_entries - row.found)]
-                known = set(await NetworkEntry.filter(network_id=row.network_id, actor_url__in=accounts).values_list("actor_url", flat=True))
+                known = set(await column(
+                    NetworkEntry.filter(network_id=row.network_id, actor_url__in=accounts).values_list("actor_url", flat=True), str,
+                ))
                 profiles, skipped = [], 0
                 for account in accounts:
                     if account in known:

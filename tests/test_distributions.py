@@ -89,7 +89,8 @@ async def test_distribution__unclaimed_allocations_expire_back_to_the_distributo
     assert sorted(expired) == sorted([m["urls"]["ann"], m["urls"]["cat"]])
     assert await claim_for_identity(system(fed_api), dave, m["urls"]["cat"]) == []  # too late
     escrow = await Actor.get(id=(await Distribution.get(id=made["id"])).escrow_id)
-    assert await balance(fed_api, m["coin"], escrow.username) == "0"
+    held = await LedgerEntry.filter(recipient_id=escrow.id).values_list("remaining", flat=True)
+    assert held and sum(int(left) for left in held) == 0  # the escrow holds nothing more
     await assert_invariant(fed_api, m["coin"], "alice")
 
 
@@ -115,7 +116,7 @@ async def test_distribution__bad_input_and_permissions(fed_api: Api, remote: Rem
     m = await setup(fed_api, remote, ("ann", "ben"))
     body = {"network": m["network"], "type": m["coin"], "amount": "5"}
     assert_problem(await fed_api.post(DISTRIBUTIONS, {**body, "amount": "60"}, token=m["alice"]), 409, "insufficient")
-    assert_problem(await fed_api.post(DISTRIBUTIONS, {**body, "amount": "0"}, token=m["alice"]), 422)
+    assert_problem(await fed_api.post(DISTRIBUTIONS, {**body, "amount": "0"}, token=m["alice"]), 400, "invalid-amount")
     assert_problem(await fed_api.post(DISTRIBUTIONS, {**body, "amount": "1.5"}, token=m["alice"]), 400)
     assert_problem(await fed_api.post(DISTRIBUTIONS, {**body, "expires_in": 5}, token=m["alice"]), 400, "validation-failed")
     past = (datetime.now(UTC) - timedelta(days=1)).isoformat()
@@ -131,3 +132,20 @@ async def test_distribution__bad_input_and_permissions(fed_api: Api, remote: Rem
     assert_problem(await fed_api.get(f"{DISTRIBUTIONS}/{made.body['id']}/allocations", token=m["dave"]), 404)
     assert (await fed_api.get(DISTRIBUTIONS, token=m["dave"], expect=200)).body["items"] == []
     assert_problem(await fed_api.get(DISTRIBUTIONS), 401)
+
+
+async def test_distribution__from_a_pool_generates_into_the_escrow(fed_api: Api, remote: Remote) -> None:
+    m = await setup(fed_api, remote, ("ann", "ben"))
+    pool = await fed_api.post("/api/v1/pools", {"type": m["coin"], "name": "Airdrop", "capacity": "10"}, token=m["alice"], expect=201)
+    body = {"network": m["network"], "pool": pool.body["id"], "amount": "3"}
+    made = await fed_api.post(DISTRIBUTIONS, body, token=m["alice"], expect=201)
+    assert (made.body["type"], made.body["total"]) == (m["coin"], "6")
+    assert await balance(fed_api, m["coin"], "alice") == "100"  # generated, not taken from alice
+    assert (await fed_api.get(f"/api/v1/pools/{pool.body['id']}", expect=200)).body["generated"] == "6"
+    assert await run_due(site_of(fed_api), DISTRIBUTION_RUNS) == 1
+    dave = await Actor.get(username="dave", domain="")
+    assert len(await claim_for_identity(system(fed_api), dave, m["urls"]["ann"])) == 1
+    assert await balance(fed_api, m["coin"], "dave") == "3"
+    assert_problem(await fed_api.post(DISTRIBUTIONS, {**body, "amount": "3"}, token=m["alice"]), 409, "pool-full")
+    assert_problem(await fed_api.post(DISTRIBUTIONS, {**body, "type": m["coin"]}, token=m["alice"]), 400, "validation-failed")
+    assert_problem(await fed_api.post(DISTRIBUTIONS, {**body, "pool": pool.body["id"]}, token=m["dave"]), 404, "network-not-found")

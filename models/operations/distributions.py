@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
-from tortoise.expressions import F
+from tortoise.expressions import F, Subquery
 from tortoise.transactions import in_transaction
 
 from ..actors import Actor
@@ -26,18 +26,21 @@ from ..distributions import release_from_escrow
 from ..engine import MACHINES, Go, Lease, Outcome
 from ..errors import NotFound, Unprocessable
 from ..ids import new_id
+from ..ledger import LedgerEntry
 from ..machines import DISTRIBUTION_EXPIRIES, DISTRIBUTION_RUNS
 from ..market import ESCROW_KIND
 from ..names import Name
 from ..networks import Network, NetworkEntry
 from ..outputs import Output, Paged, Timestamp
 from ..paging import ListInput, Page, paginate
+from ..pools import Pool
 from ..registry import REGISTRY, Access, Input
 from ..sets import SetMember
 from ..tokens import TokenType
 from .entries import amount_text
 from .market_escrow import hold
 from .networks import owner_context
+from .pools import generate_into
 from .types import get_type
 
 __all__ = ["allocate", "expire_allocation"]
@@ -49,16 +52,21 @@ DEFAULT_SECONDS = 30 * 86_400
 
 class DistributionCreateInput(Input):
     network: str = Field(min_length=1, max_length=64, description="a network or subnetwork of yours")
-    type: str = Field(min_length=1, max_length=64, description="a fungible type you hold units of")
+    type: str | None = Field(None, min_length=1, max_length=64, description="a fungible type you hold units of")
+    pool: str | None = Field(
+        None, min_length=1, max_length=64, description="instead of type: a pool of yours (of a fungible type) generates the units",
+    )
     amount: str = Field(min_length=1, max_length=60, description="per entry, a decimal string")
     name: Name = Field("", max_length=200)
     expires_in: int | None = Field(None, ge=60, le=MAX_SECONDS, description="seconds (default 30 days)")
     expires_at: datetime | None = Field(None, description="instead of expires_in")
 
     @model_validator(mode="after")
-    def _one_expiry(self) -> DistributionCreateInput:
+    def _one_each(self) -> DistributionCreateInput:
         if self.expires_in is not None and self.expires_at is not None:
             raise ValueError("give expires_in or expires_at, not both")
+        if (self.type is None) == (self.pool is None):
+            raise ValueError("give type or pool (one of them)")
         return self
 
 
@@ -137,18 +145,23 @@ def _live_entries(network: Network) -> Any:
     """A network's entries whose token is still in its set."""
     return NetworkEntry.filter(
         network_id=network.id, token__is_deleted=False,
-        token_id__in=SetMember.filter(set_id=network.set_id).values("token_id"),
+        token_id__in=Subquery(SetMember.filter(set_id=network.set_id).values("token_id")),
     )
 
 
 @REGISTRY.operation("distributions.create", DistributionCreateInput, output=DistributionOut)
 async def create_distribution(ctx: Context, params: DistributionCreateInput) -> dict[str, Any]:
-    """Allocate an amount of a type to every entry of one of your networks, held until claimed or expired."""
+    """Allocate an amount of a type (or of a pool's) to every entry of one of your networks, held until claimed or expired."""
     actor = ctx.require_actor()
     network = await Network.get_or_none(id=params.network).select_related("set")
     if network is None or network.owner_id != actor.id or network.set.is_deleted:
         raise NotFound(f"there is no network {params.network!r}", code="network-not-found")
-    token_type = await get_type(params.type)
+    pool = None
+    if params.pool is not None:
+        pool = await Pool.get_or_none(id=params.pool)
+        if pool is None:
+            raise NotFound(f"there is no pool {params.pool!r}", code="pool-not-found")
+    token_type = await get_type(pool.type_id if pool is not None else str(params.type))
     if not token_type.fungible:
         raise Unprocessable("only fungible types can be distributed by amount", code="unique-type")
     amount = to_minor(params.amount, token_type.smallest_unit)
@@ -171,8 +184,14 @@ async def create_distribution(ctx: Context, params: DistributionCreateInput) -> 
         display_name=f"Escrow of distribution {distribution_id}",
     )
     name = params.name or f"{token_type.symbol} to {network.set.name}"
-    hold_id = await hold(ctx, actor, token_type, amount * entries, escrow,
-                         f"distribution {distribution_id} ({name}): held for {entries} entries"[:500])
+    if pool is None:
+        hold_id = await hold(ctx, actor, token_type, amount * entries, escrow,
+                             f"distribution {distribution_id} ({name}): held for {entries} entries"[:500])
+    else:  # the pool generates it straight into the escrow
+        await generate_into(ctx, pool.id, escrow, amount * entries)
+        made = await LedgerEntry.filter(recipient_id=escrow.id).order_by("id").first()
+        assert made is not None
+        hold_id = made.id
     row = await Distribution.create(
         id=distribution_id, owner_id=actor.id, network_id=network.id, escrow_id=escrow.id, type_id=token_type.id,
         name=name, amount=amount, entries=entries, max_entry_id=last.id, hold_id=hold_id, expires_at=expires_at,

@@ -16,7 +16,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Subquery
 
 from ..actors import Actor, User
-from ..base import iso
+from ..base import column, iso
 from ..context import Context, Site
 from ..discovery import COLLECTIONS, DISCOVERY_PLUGINS, Profile
 from ..engine import MACHINES
@@ -39,6 +39,7 @@ from .types import TypeCreateInput, create_type
 __all__ = ["add_entries", "discovery_views", "owner_context"]
 
 MAX_FILTERS = 10
+Collection = Literal["followers", "following"]
 
 
 # ---------------------------------------------------------------- inputs and outputs
@@ -69,7 +70,7 @@ class SubnetworkInput(Input):
 class DiscoverInput(Input):
     id: str = Field(min_length=1, max_length=64, description="the network the accounts found join")
     start: str = Field(min_length=3, max_length=2048, description="@name@server, name@server or an actor URL")
-    collections: list[Literal["followers", "following"]] = Field(
+    collections: list[Collection] = Field(
         default_factory=lambda: ["followers"], min_length=1, max_length=2, description="which lists to read"
     )
     plugin: str = Field("fediverse", min_length=1, max_length=64, description="the discovery plugin to use")
@@ -192,7 +193,7 @@ async def add_entries(site: Site, network_id: str, profiles: list[Profile], disc
     profile not in the network yet; the number added. In the caller's transaction."""
     network = await Network.get(id=network_id)
     wanted = {profile.actor_url: profile for profile in profiles}
-    present = set(await NetworkEntry.filter(network_id=network.id, actor_url__in=list(wanted)).values_list("actor_url", flat=True))
+    present = set(await column(NetworkEntry.filter(network_id=network.id, actor_url__in=list(wanted)).values_list("actor_url", flat=True), str))
     fresh = [profile for url, profile in wanted.items() if url not in present]
     if not fresh:
         return 0

@@ -67,11 +67,15 @@ class SubnetworkInput(Input):
     )
 
 
+def _followers_only() -> list[Collection]:
+    return ["followers"]
+
+
 class DiscoverInput(Input):
     id: str = Field(min_length=1, max_length=64, description="the network the accounts found join")
     start: str = Field(min_length=3, max_length=2048, description="@name@server, name@server or an actor URL")
     collections: list[Collection] = Field(
-        default_factory=lambda: ["followers"], min_length=1, max_length=2, description="which lists to read"
+        default_factory=_followers_only, min_length=1, max_length=2, description="which lists to read"
     )
     plugin: str = Field("fediverse", min_length=1, max_length=64, description="the discovery plugin to use")
 

@@ -66,10 +66,11 @@ class FetchError(Exception):
     """A remote fetch failed; `kind` is refused, unreachable, gone, not-found, too-large, invalid,
     or not-object (the document is not the kind of object asked for)."""
 
-    def __init__(self, kind: str, detail: str) -> None:
+    def __init__(self, kind: str, detail: str, status: int | None = None) -> None:
         super().__init__(detail)
         self.kind = kind
         self.detail = detail
+        self.status = status  # the HTTP status the server answered, when it answered
 
 
 async def _read_limited(reply: aiohttp.ClientResponse, limit: int) -> bytes:
@@ -180,7 +181,7 @@ async def fetch_json(site: Site, url: str, *, signed: bool = True, accept: str =
             if reply.status == 404:
                 raise FetchError("not-found", f"{url} was not found (404)")
             if reply.status != 200:
-                raise FetchError("unreachable", f"{url} answered {reply.status}")
+                raise FetchError("unreachable", f"{url} answered {reply.status}", status=reply.status)
             body = await _read_limited(reply, limits.fetch_max_bytes)
     except TimeoutError:
         raise FetchError("unreachable", f"{url} did not answer within {limits.fetch_timeout_seconds} seconds") from None

@@ -11,6 +11,7 @@ from . import (  # noqa: F401
     blocks,
     callbacks,
     delivery,
+    discovery,
     exports,
     follows,
     imports,

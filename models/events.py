@@ -463,6 +463,31 @@ class PoolBatch(TypedDict):
 
 
 @with_config(_STRICT)
+class NetworkEvent(TypedDict):
+    """network.created (object: the network); network.discovery.started (object: the network)."""
+
+    set: NotRequired[str]
+    owner: NotRequired[str]
+    parent: NotRequired[str]  # a subnetwork's parent network
+    discovery: NotRequired[str]
+    start: NotRequired[str]  # the handle or URL a discovery starts from
+
+
+@with_config(_STRICT)
+class DistributionEvent(TypedDict):
+    """distribution.created|allocated (object: the distribution); distribution.allocation.claimed|expired
+    (object: the allocation)."""
+
+    distribution: str
+    type: str
+    amount: str  # decimal string: per entry, or of this allocation
+    entries: NotRequired[int]
+    actor_url: NotRequired[str]  # an allocation's identity
+    to: NotRequired[str]  # actor id it went to (claimed: the user; expired: the distributor)
+    entry: NotRequired[str]  # the ledger entry that moved it
+
+
+@with_config(_STRICT)
 class PoolReservation(TypedDict):
     """pool.reservation.created|claimed|cancelled|expired (object: the reservation)."""
 
@@ -721,6 +746,10 @@ EVENTS: dict[str, Any] = {
         "basket", "ordered", "paid", "fulfilled", "delivered", "closed", "issue_opened", "issue_resolved", "cancelled",
         "feedback",
     )},
+    "network.created": NetworkEvent,
+    "network.discovery.started": NetworkEvent,
+    **{f"distribution.{name}": DistributionEvent for name in ("created", "allocated")},
+    **{f"distribution.allocation.{name}": DistributionEvent for name in ("claimed", "expired")},
     **{f"job.{name}": JobPayload for name in _JOB_EVENTS},
 }
 

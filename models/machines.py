@@ -16,6 +16,7 @@ import orjson
 
 from . import sql
 from .actors import AccessToken, TokenKind
+from .allocations import Allocation, AllocationState, Distribution, RunState
 from .contracts import ContractStep, StepState
 from .engine import Lease, Machine, backoff
 from .federation import (
@@ -32,6 +33,7 @@ from .ids import new_id
 from .job_callbacks import BACKOFF, CLAIM_SECONDS, MAX_TRIES, CallbackState, JobCallback, queue_callback
 from .jobs import FINISHED, MANUAL_TRANSITIONS, Job, JobState, record_job_event, revoke_job_tokens
 from .market import CloseState, LotClose
+from .networks import Discovery, DiscoveryState
 from .organizations import Proposal, ProposalState
 from .pools import Generation, GenerationState, Reservation, ReservationState
 from .security import new_bearer_token, token_digest
@@ -41,7 +43,8 @@ from .webhooks import DeliveryState as WebhookState
 from .webhooks import WebhookDelivery
 
 __all__ = [
-    "timed", "BACKFILLS", "CALLBACKS", "CONTRACT_STEPS", "DELIVERIES", "INBOX", "JOBS", "MARKET_CLOSES", "ONWARD_GIVES",
+    "timed", "BACKFILLS", "CALLBACKS", "CONTRACT_STEPS", "DELIVERIES", "DISTRIBUTION_EXPIRIES", "DISTRIBUTION_RUNS",
+    "INBOX", "JOBS", "MARKET_CLOSES", "NETWORK_DISCOVERIES", "ONWARD_GIVES",
     "ORGANIZATION_PROPOSALS", "POOL_GENERATIONS", "POOL_RESERVATIONS", "STORE_ORDERS", "STORE_PAYMENT_DEADLINES",
     "WATCHER_CHECKS", "WEBHOOK_DELIVERIES",
 ]
@@ -401,4 +404,62 @@ STORE_PAYMENT_DEADLINES: Machine[PaymentDeadline] = timed(
     moves=(DeadlineState.DONE.value, DeadlineState.FAILED.value),
     failed=DeadlineState.FAILED.value,
     manual={DeadlineState.PENDING.value: {DeadlineState.DONE.value}},
+)
+
+
+# Reading an account's followers/following into a network, page by page (rows: models/networks.py
+# Discovery; handler: federation/discovery.py `run`, which saves the page reached and the counts
+# after each page, so a retry or a reaped claim resumes there). A server that hides its
+# collections ends it `done` with a note saying so; an address refused or no such account: failed.
+NETWORK_DISCOVERIES: Machine[Discovery] = Machine(
+    name="networks.discoveries",
+    model=Discovery,
+    states=[state.value for state in DiscoveryState],
+    ready=DiscoveryState.PENDING.value,
+    running=DiscoveryState.RUNNING.value,  # its page says "reading"
+    failed=DiscoveryState.FAILED.value,
+    terminal={DiscoveryState.DONE.value, DiscoveryState.FAILED.value},
+    transitions={DiscoveryState.RUNNING.value: {DiscoveryState.DONE.value, DiscoveryState.FAILED.value}},
+    retry=backoff.mastodon(jitter=0),  # the other server is down: n**4 + 15 s after try n
+    max_attempts=lambda site: site.federation.delivery_max_attempts,
+    lease_seconds=120,
+    batch=1,  # one discovery may read many pages
+    order=("id",),
+)
+
+
+# Writing a distribution's allocations, one per entry of its network, a chunk per transaction
+# (rows: models/allocations.py Distribution; handler: models/operations/distributions.py
+# `allocate`). The units were held in the distribution's escrow when it was made; the counts are
+# its progress. A failure rolls back the chunk under way and retries from the last one written.
+DISTRIBUTION_RUNS: Machine[Distribution] = Machine(
+    name="distributions.runs",
+    model=Distribution,
+    states=[state.value for state in RunState],
+    ready=RunState.PENDING.value,
+    running=RunState.RUNNING.value,
+    failed=RunState.FAILED.value,
+    terminal={RunState.ALLOCATED.value, RunState.FAILED.value},
+    transitions={RunState.RUNNING.value: {RunState.ALLOCATED.value, RunState.FAILED.value}},
+    retry=backoff.mastodon(jitter=0),
+    max_attempts=10,
+    lease_seconds=120,
+    batch=1,
+    order=("id",),
+)
+
+
+# An allocation nobody claimed, due at its distribution's expires_at (handler:
+# models/operations/distributions.py `expire_allocation`): its units go back from the escrow to
+# the distributor in the same transaction as the move. A claim (models/distributions.py
+# `claim_for_identity`) is a person's move held -> claimed, conditional on the state, which
+# drops a runner's claim: an expiry racing a claim cannot both commit.
+DISTRIBUTION_EXPIRIES: Machine[Allocation] = timed(
+    "distributions.expiries", Allocation, AllocationState,
+    ready=AllocationState.HELD.value,
+    moves=(AllocationState.EXPIRED.value, AllocationState.FAILED.value),
+    failed=AllocationState.FAILED.value,
+    terminal=(AllocationState.CLAIMED.value, AllocationState.EXPIRED.value, AllocationState.FAILED.value),
+    manual={AllocationState.HELD.value: {AllocationState.CLAIMED.value}},
+    batch=100,
 )

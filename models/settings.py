@@ -66,6 +66,11 @@ class FederationSettings(_Frozen):
     # at most this many from one page of another server), and the most past objects one follow copies.
     backfill_page_size: int = Field(50, ge=1, le=500)
     backfill_max_objects: int = Field(10_000, ge=0, le=1_000_000)
+    # Network discovery: the most collection pages and entries one discovery reads, and the
+    # polite pace (seconds between two requests to one host).
+    discovery_max_pages: int = Field(200, ge=1, le=100_000)
+    discovery_max_entries: int = Field(5000, ge=1, le=1_000_000)
+    discovery_host_interval_seconds: float = Field(0.5, ge=0, le=60)
 
 
 class DatabaseSettings(_Frozen):

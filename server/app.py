@@ -10,6 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 import federation.operations  # noqa: F401  (registers every operation)
+from federation.discovery import load_discovery_plugins
 from federation.follows import find_remote_actor
 from federation.inbox import drain as drain_inbox
 from federation.onward import ask_origin
@@ -93,6 +94,7 @@ def create_app(settings: Settings, *, with_database: bool = True) -> web.Applica
     app[SIGNED_LIMITER] = RateLimiter(settings.limits.signed_requests_per_minute)
     app[OPENAPI] = build_openapi(ROUTES, settings.base_url, VERSION)
     load_format_plugins()  # entry points -> models.formats, for the operation sets.format
+    load_discovery_plugins()  # entry points -> models.discovery, for the operation networks.discover
 
     by_path: dict[str, list[str]] = {}
     named: dict[str, str] = {}  # operation -> the path its route name points at (its first path)

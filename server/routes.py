@@ -286,7 +286,21 @@ TRENDS = [
     Route("GET", f"{V1}/trends/{{type}}", "trends.get"),
 ]
 
+NETWORKS = [
+    Route("POST", f"{V1}/networks", "networks.create", status=201, location=f"{V1}/networks/{{id}}"),
+    Route("GET", f"{V1}/networks", "networks.list"),
+    Route("GET", f"{V1}/networks/{{id}}", "networks.get"),
+    Route("GET", f"{V1}/networks/{{id}}/entries", "networks.entries"),
+    Route("POST", f"{V1}/networks/{{id}}/subnetworks", "networks.subnetwork", status=201, location=f"{V1}/networks/{{id}}"),
+    Route("POST", f"{V1}/networks/{{id}}/discover", "networks.discover", status=201, location=f"{V1}/discoveries/{{id}}"),
+    Route("GET", f"{V1}/discoveries/{{id}}", "networks.discoveries.get"),
+    Route("POST", f"{V1}/distributions", "distributions.create", status=201, location=f"{V1}/distributions/{{id}}"),
+    Route("GET", f"{V1}/distributions", "distributions.list"),
+    Route("GET", f"{V1}/distributions/{{id}}", "distributions.get"),
+    Route("GET", f"{V1}/distributions/{{id}}/allocations", "distributions.allocations"),
+]
+
 ROUTES: list[Route] = [
     *ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *AGENTS, *JOBS, *WEBHOOKS, *VERIFY, *FEDERATION, *EXPORTS, *OAUTH,
-    *DELEGATIONS, *MARKET, *POOLS, *TRENDS, *CONTRACTS, *MODERATION, *STORES,
+    *DELEGATIONS, *MARKET, *POOLS, *TRENDS, *CONTRACTS, *MODERATION, *STORES, *NETWORKS,
 ]

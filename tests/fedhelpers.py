@@ -101,6 +101,13 @@ class Remote:
     objects_down: bool = False  # /objects/... answer 503, as a server that is down
     # POST /ledger (a give onward asked of this origin): the status it answers, with a problem
     ledger_status: int = 404
+    # followers/following collections: "name/followers" -> actor URLs, served as a paged
+    # OrderedCollection (Mastodon's shape); `collection_status` 401/403 hides them, and
+    # `count_only` serves the total without items (a server hiding who they are)
+    collections: dict[str, list[str]] = field(default_factory=dict)
+    collection_status: int = 200
+    count_only: bool = False
+    collection_page_size: int = 40
     _server: Loopback | None = None
 
     @property
@@ -150,6 +157,25 @@ class Remote:
         problem = {"status": self.ledger_status, "code": "no-ledger-requests", "detail": "this server takes no ledger requests"}
         return web.Response(status=self.ledger_status, body=orjson.dumps(problem), content_type="application/problem+json")
 
+    async def _collection(self, request: web.Request) -> web.Response:
+        if self.collection_status != 200:
+            return web.Response(status=self.collection_status)
+        name, which = request.match_info["name"], request.match_info["collection"]
+        items, url = self.collections.get(f"{name}/{which}", []), f"{self.actor(name).uri}/{which}"
+        page = request.query.get("page")
+        if page is None:
+            document: dict[str, Any] = {"id": url, "type": "OrderedCollection", "totalItems": len(items)}
+            if not self.count_only:
+                document["first"] = f"{url}?page=1"
+        else:
+            number, size = int(page), self.collection_page_size
+            document = {"id": f"{url}?page={number}", "type": "OrderedCollectionPage", "partOf": url,
+                        "orderedItems": items[(number - 1) * size : number * size]}
+            if number * size < len(items):
+                document["next"] = f"{url}?page={number + 1}"
+        document["@context"] = "https://www.w3.org/ns/activitystreams"
+        return web.Response(body=orjson.dumps(document), content_type="application/activity+json")
+
     async def _inbox(self, request: web.Request) -> web.Response:
         return web.Response(status=self.inbox_status, headers=self.inbox_headers)
 
@@ -159,6 +185,7 @@ class Remote:
         server.route("GET", "/.well-known/webfinger", self._webfinger)
         server.route("GET", "/users/{name}", self._actor)
         server.route("GET", "/users/{name}/main-key", self._key)
+        server.route("GET", "/users/{name}/{collection:followers|following}", self._collection)
         server.route("POST", "/users/{name}/inbox", self._inbox)
         server.route("POST", "/inbox", self._inbox)
         server.route("POST", "/ledger", self._ledger)

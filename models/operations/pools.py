@@ -727,3 +727,17 @@ async def expire_reservation(site: Site, row: Reservation, lease: Lease) -> Outc
         token_type = await TokenType.get(id=part.type_id)
         await ctx.emit("pool.reservation.expired", "pool_reservation", row.id, _reservation_payload(row, token_type))
         return await lease.commit(row, Go(ReservationState.EXPIRED.value))
+
+
+async def generate_into(ctx: Context, pool_id: str, recipient: Actor, quantity: int) -> tuple[TokenType, Batch]:
+    """Generate `quantity` (minor units) of a pool at once for `recipient`, as the caller, who must
+    manage the pool: what a distribution from a pool (models/operations/distributions.py) holds in
+    its escrow. 409 pool-full as a batch would be; a no-resale pool's units could not be handed
+    on, so such a pool is refused (422)."""
+    part = await _part(pool_id)
+    _require_manager(ctx.require_actor(), part, await _root(part))
+    if part.no_resale:
+        raise Unprocessable("what a no-resale pool makes cannot be handed on to others", code="no-resale")
+    token_type = await TokenType.get(id=part.type_id)
+    await _take(part, token_type, recipient.id, quantity)
+    return token_type, await _start_batch(ctx, part, token_type, recipient, quantity, None, None)

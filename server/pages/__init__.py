@@ -21,6 +21,7 @@ from . import (
     market_elsewhere,
     media,
     moderation,
+    networks,
     org_elsewhere,
     organizations,
     pools,
@@ -183,6 +184,15 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/app/pools/{id}/{action:batches|reserve|subpools}", pools.act)
     router.add_get("/app/pools/{id}/reservations", pools.pool_reservations_page, name="page_pool_reservation_list")
     router.add_post("/app/pools/{id}/reservations/{reservation}/{action:claim|cancel}", pools.act)
+    router.add_get("/app/networks", networks.networks_page, name="page_networks")
+    router.add_post("/app/networks", networks.create_network)
+    router.add_get("/app/networks/{id}", networks.network_page, name="page_network")
+    router.add_post("/app/networks/{id}/subnetworks", networks.subnetwork)
+    router.add_post("/app/networks/{id}/discover", networks.discover)
+    router.add_get("/app/discoveries/{id}", networks.discovery_page, name="page_discovery")
+    router.add_get("/app/distributions", networks.distributions_page, name="page_distributions")
+    router.add_post("/app/distributions", networks.create_distribution)
+    router.add_get("/app/distributions/{id}", networks.distribution_page, name="page_distribution")
     router.add_get("/trends", trends.trends_page, name="page_trends")
     router.add_get("/trends/{type}", trends.trend_page, name="page_trend")
     router.add_get("/app/admin/users", manage.admin_users, name="page_admin_users")

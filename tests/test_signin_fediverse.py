@@ -300,3 +300,15 @@ async def test_verify_credentials__says_who_signed_in_with_read_accounts_or_prof
         assert account.body["followers_count"] == 0 and account.body["source"]["privacy"] == "public"
     refused = await api.get("/api/v1/me", token=body["access_token"])  # profile reaches nothing else
     assert_problem(refused, 403, "insufficient-scope")
+
+
+async def test_signin__a_deleted_accounts_identity_opens_a_new_account(fed_api: Api, remote: FakeServer) -> None:
+    admin = await fed_api.user("root", roles=["admin"])
+    await sign_in_as(Browser(fed_api.client), remote, "dave")
+    deleted = await fed_api.delete("/api/v1/admin/users/dave", token=admin)
+    assert deleted.status == 200, deleted
+    assert await identities() == []
+    fed_api.client.session.cookie_jar.clear()
+    landed = await sign_in_as(Browser(fed_api.client), remote, "dave")
+    assert "Your account here is dave_2" in landed
+    assert await identities() == [("dave_2", f"dave@{remote.host}")]

@@ -184,7 +184,7 @@ async def start_signin(ctx: Context, params: StartInput) -> dict[str, Any]:
 
 
 class FinishInput(Input):
-    state: str = Field(min_length=1, max_length=200)
+    state: str = Field("", max_length=200, description="none or unknown: refused as a mismatch")
     code: str | None = Field(None, max_length=2048)
     error: str | None = Field(None, max_length=200)
     browser: str = Field("", max_length=128, description="the sign-in cookie's value; none: another browser")

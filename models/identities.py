@@ -7,8 +7,9 @@ server (made once per server, reused); `FediverseSignin` is one sign-in in fligh
 and PKCE verifier stay here, bound to the visitor's browser, short-lived and used once.
 
 `ON_IDENTITY_LINKED` lets other features act in the very transaction that links an identity
-(distributions give what was held for that identity): each hook gets the context, the local
-actor and the remote actor id.
+(distributions give what was held for that identity): each hook gets the context (the
+visitor's: signed out when the sign-in opens a new account), the local actor and the remote
+actor id; an exception undoes the link, and a new account with it.
 """
 
 from __future__ import annotations

@@ -237,8 +237,16 @@ async def test_signin__a_state_from_another_browser_or_used_twice_is_refused(fed
     fed_api.client.session.cookie_jar.clear_domain("127.0.0.1")  # the same URL, opened in another browser
     stolen = await other.get(back, expect=400)
     assert "not started in this browser" in stolen and await identities() == []
-    unknown = await other.get("/signin/fediverse/callback?state=made-up&code=x", expect=400)
-    assert "state does not match" in unknown
+    for query in ("state=made-up&code=x", ""):
+        unknown = await other.get(f"/signin/fediverse/callback?{query}", expect=400)
+        assert "state does not match" in unknown
+
+
+async def test_signin__an_empty_or_malformed_handle_is_explained(fed_api: Api) -> None:
+    browser = Browser(fed_api.client)
+    for handle, said in (("", "enter your fediverse account"), ("dave", "give your fediverse account as @name@")):
+        status, text = await start(browser, handle)
+        assert status == 400 and said in text
 
 
 async def test_signin__a_callback_is_used_once(fed_api: Api, remote: FakeServer) -> None:

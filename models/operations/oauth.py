@@ -27,8 +27,8 @@ from ..actors import AccessToken, TokenKind
 from ..base import iso
 from ..context import Context
 from ..errors import BadInput, Forbidden, Unauthorized
-from ..oauth import APP_TOKEN_PREFIX, BASE_SCOPES, PROFILE_SCOPE, OAuthApp, OAuthCode, OAuthToken
 from ..names import Name
+from ..oauth import APP_TOKEN_PREFIX, BASE_SCOPES, PROFILE_SCOPE, OAuthApp, OAuthCode, OAuthToken
 from ..outputs import Output, Timestamp
 from ..registry import REGISTRY, Access, Effect, Input, Transaction
 from ..security import new_bearer_token, token_digest

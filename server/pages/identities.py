@@ -12,6 +12,7 @@ import secrets
 from aiohttp import web
 
 from federation.signin import CALLBACK_PATH
+from models.errors import BadInput
 from models.identities import SIGNIN_LIFETIME
 
 from ..appkeys import SETTINGS
@@ -36,6 +37,8 @@ async def start(request: web.Request) -> web.StreamResponse:
     handle, target = form.get("handle", "").strip(), safe_next(form.get("next"))
     browser = secrets.token_urlsafe(32)
     try:
+        if len(handle.lstrip("@")) < 3:
+            raise FormError(BadInput("enter your fediverse account, like @dave@mastodon.example"), {}, "")
         answer = await call(request, "accounts.fediverse.start", {"handle": handle, "browser": browser, "next": target})
     except FormError as error:
         message = error.problem.detail

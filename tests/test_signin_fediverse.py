@@ -40,6 +40,7 @@ class FakeServer:
 
     peer: Loopback
     oauth: bool = True  # False: no metadata and no app registration (not OAuth-capable)
+    metadata: bool = True  # False: no RFC 8414 document, as Mastodon before 4.3
     vouch_for: str | None = None  # the acct verify_credentials answers, when not the approved name
     codes: dict[str, tuple[str, str]] = field(default_factory=dict)  # code -> (challenge, name)
     tokens: dict[str, str] = field(default_factory=dict)  # access token -> name
@@ -72,7 +73,7 @@ async def remote() -> AsyncIterator[FakeServer]:
                                   "links": [{"rel": "self", "type": "application/activity+json", "href": href}]})
 
     async def metadata(request: web.Request) -> web.Response:
-        if not server.oauth:
+        if not server.oauth or not server.metadata:
             raise web.HTTPNotFound()
         base = f"http://{request.host}"
         return web.json_response({"issuer": base, "authorization_endpoint": f"{base}/oauth/authorize",
@@ -156,6 +157,25 @@ async def test_signin__first_time_opens_an_account_and_the_next_time_signs_into_
     assert again.status == 200 and "Signed in as dave" in again
     assert await identities() == [("dave", f"dave@{remote.host}")]  # the same account, no second one
     assert remote.registrations() == 1  # our app is registered once per server
+
+
+async def test_signin__a_server_without_metadata_is_reached_at_mastodons_addresses(
+    fed_api: Api, remote: FakeServer
+) -> None:
+    remote.metadata = False
+    browser = Browser(fed_api.client)
+    status, location = await start(browser, f"@dave@{remote.host}")
+    assert status == 303 and location.startswith(f"http://{remote.host}/oauth/authorize?")
+    landed = await browser.get(remote.approve(location, "dave"), expect=200)
+    assert "Welcome! Your account here is dave" in landed
+
+
+async def test_signin__a_denied_consent_links_nothing(fed_api: Api, remote: FakeServer) -> None:
+    browser = Browser(fed_api.client)
+    status, location = await start(browser, f"@dave@{remote.host}")
+    state = parse_qs(urlsplit(location).query)["state"][0]
+    denied = await browser.get(f"/signin/fediverse/callback?error=access_denied&state={state}", expect=400)
+    assert "did not sign you in: you did not approve it" in denied and await identities() == []
 
 
 async def test_signin__a_taken_username_gets_a_suffix(fed_api: Api, remote: FakeServer) -> None:

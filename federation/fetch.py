@@ -46,6 +46,7 @@ __all__ = [
     "closed_domains",
     "fetch_json",
     "mark_available",
+    "post_form",
     "post_json",
     "refuse_blocked",
     "remote_object_owner",
@@ -167,10 +168,15 @@ def _parse(body: bytes, url: str) -> dict[str, Any]:
     return document
 
 
-async def fetch_json(site: Site, url: str, *, signed: bool = True, accept: str = ACCEPT) -> dict[str, Any]:
-    """GET a JSON object, signed by the instance actor, within the size and time limits."""
+async def fetch_json(
+    site: Site, url: str, *, signed: bool = True, accept: str = ACCEPT, bearer: str | None = None
+) -> dict[str, Any]:
+    """GET a JSON object, signed by the instance actor (or with a bearer token), within the size
+    and time limits."""
     await _checked(site, url)
     headers = {"Accept": accept, "User-Agent": USER_AGENT}
+    if bearer is not None:
+        headers["Authorization"] = f"Bearer {bearer}"
     if signed:
         headers.update(await _signature(site, "GET", url, None))
     limits = site.federation
@@ -220,6 +226,27 @@ async def post_json(site: Site, url: str, document: dict[str, Any], *, signer: A
     except FetchError:
         parsed = None
     return Answer(status, parsed, retry_after)
+
+
+async def post_form(site: Site, url: str, fields: dict[str, str]) -> Answer:
+    """POST an unsigned form (OAuth's token and app endpoints), within the size and time limits;
+    the answer whatever its status (FetchError only when there is none)."""
+    await _checked(site, url)
+    headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+    limits = site.federation
+    try:
+        async with _session(site) as session, session.post(url, data=fields, headers=headers, allow_redirects=False) as reply:
+            answer = await _read_limited(reply, limits.fetch_max_bytes)
+            status = reply.status
+    except TimeoutError:
+        raise FetchError("unreachable", f"{url} did not answer within {limits.fetch_timeout_seconds} seconds") from None
+    except (aiohttp.ClientError, OSError) as error:
+        raise FetchError("unreachable", f"cannot reach {url}: {error}"[:300]) from None
+    try:
+        parsed = _parse(answer, url) if answer else None
+    except FetchError:
+        parsed = None
+    return Answer(status, parsed)
 
 
 async def remote_object_owner(site: Site, uri: str, types: Collection[str]) -> str:

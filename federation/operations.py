@@ -25,6 +25,7 @@ from . import (  # noqa: F401
     remote_gives,
     remote_trace,
     signed_objects,
+    signin,
     verify_service,
     webhooks,
 )

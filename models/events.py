@@ -278,6 +278,13 @@ class OAuthUser(TypedDict):
 
 
 @with_config(_STRICT)
+class IdentityEvent(TypedDict):
+    username: str
+    acct: str
+    actor: str
+
+
+@with_config(_STRICT)
 class WebhookCreated(TypedDict):
     url: str
     events: list[str]
@@ -688,6 +695,8 @@ EVENTS: dict[str, Any] = {
     "oauth.authorized": OAuthGrant,
     "oauth.token_issued": OAuthGrant,
     "oauth.access_revoked": OAuthUser,
+    "identity.linked": IdentityEvent,
+    "identity.unlinked": IdentityEvent,
     "webhook.created": WebhookCreated,
     "webhook.updated": WebhookUpdated,
     "webhook.deleted": WebhookUrl,

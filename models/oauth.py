@@ -25,6 +25,7 @@ __all__ = [
     "OAuthApp",
     "OAuthCode",
     "OAuthToken",
+    "PROFILE_SCOPE",
     "check_scope",
     "granted_scopes",
     "required_scope",
@@ -32,6 +33,8 @@ __all__ = [
 
 APP_TOKEN_PREFIX = "tsa_"  # client_credentials tokens: no user behind them
 BASE_SCOPES = ("read", "write", "admin:read", "admin:write")
+PROFILE_SCOPE = "profile"  # Mastodon 4.3's: who signed in (verify_credentials), nothing else
+_PROFILE_OPERATIONS = frozenset({"accounts.verify_credentials"})
 _ADMIN_ROLES = ("admin", "moderator")
 
 
@@ -139,6 +142,8 @@ def check_scope(ctx_extra: dict[str, Any], name: str, raw: dict[str, Any] | None
     for each in names:
         if each not in REGISTRY:
             continue  # the operation itself refuses unknown names
+        if each in _PROFILE_OPERATIONS and PROFILE_SCOPE in scopes:
+            continue
         needed = required_scope(REGISTRY.get(each))
         if needed not in scopes and f"{needed}:{each.split('.')[0]}" not in scopes:
             raise Forbidden(

@@ -18,7 +18,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from models.errors import DomainError
-from models.oauth import BASE_SCOPES
+from models.oauth import BASE_SCOPES, PROFILE_SCOPE
 from models.operations.oauth import OOB_URI, with_query
 from models.registry import REGISTRY
 
@@ -121,7 +121,7 @@ async def _metadata(request: web.Request) -> web.StreamResponse:
         "token_endpoint": f"{base}/oauth/token",
         "revocation_endpoint": f"{base}/oauth/revoke",
         "app_registration_endpoint": f"{base}/api/v1/apps",
-        "scopes_supported": list(BASE_SCOPES),
+        "scopes_supported": [*BASE_SCOPES, PROFILE_SCOPE],
         "response_types_supported": ["code"],
         "grant_types_supported": ["authorization_code", "client_credentials"],
         "code_challenge_methods_supported": ["S256"],

@@ -30,6 +30,8 @@ ACCOUNTS = [
     Route("GET", f"{V1}/users/me", "users.me"),  # the same answer where PATCH and DELETE live
     Route("PATCH", f"{V1}/users/me", "users.me.update"),
     Route("DELETE", f"{V1}/users/me", "users.me.delete"),
+    Route("GET", f"{V1}/users/me/identities", "accounts.identities.list"),
+    Route("DELETE", f"{V1}/users/me/identities/{{id}}", "accounts.identities.unlink"),
     Route("GET", f"{V1}/admin/users", "admin.users.list"),
     Route("POST", f"{V1}/admin/users", "admin.users.create", status=201),
     Route("POST", f"{V1}/admin/users/{{username}}/freeze", "admin.users.freeze"),
@@ -182,6 +184,7 @@ DELEGATIONS = [
 OAUTH = [
     Route("POST", f"{V1}/apps", "oauth.apps.create", forms=True),
     Route("GET", f"{V1}/apps/verify_credentials", "oauth.apps.verify"),
+    Route("GET", f"{V1}/accounts/verify_credentials", "accounts.verify_credentials"),
 ]
 
 CONTRACTS = [

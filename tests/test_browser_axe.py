@@ -82,7 +82,7 @@ def _paths(ids: dict[str, str]) -> list[str]:
         f"/app/pools/{ids['pool']}/reservations", "/app/pools/reservations", "/app/contracts", f"/app/offers/{ids['offer']}",
         "/app/watchers", "/app/moderation", "/app/moderation/assignments", "/app/moderation/audit", "/app/follows",
         "/app/inbox", "/app/copies", "/app/verify", "/app/remote-gives", "/app/remote-trace", "/app/jobs", "/app/apps",
-        "/app/delegations", "/app/admin/users", "/app/admin/blocks", "/app/admin/jobs", "/app/admin/deliveries",
+        "/app/delegations", "/app/account/identities", "/app/admin/users", "/app/admin/blocks", "/app/admin/jobs", "/app/admin/deliveries",
         "/app/organizations", "/app/proposals-elsewhere", "/app/groups", "/app/webhooks", "/app/agents", "/app/imports",
         "/app/remote-contracts", "/app/orders", "/app/stores", "/app/stores/acme-shop", "/app/stores/acme-shop/manage",
         f"/app/stores/acme-shop/items/{ids['mug']}", f"/app/stores/acme-shop/manage/items/{ids['mug']}",

@@ -18,6 +18,11 @@ from .test_oauth import authorize, exchange, pkce, register_app
 R, W, AR, AW = "read", "write", "admin:read", "admin:write"
 
 EXPECTED_SCOPES = {
+    "accounts.fediverse.finish": W,
+    "accounts.fediverse.start": W,
+    "accounts.identities.list": R,
+    "accounts.identities.unlink": W,  # Effect.RELINQUISH: only takes back a way in
+    "accounts.verify_credentials": R,  # or read:accounts, or Mastodon's profile scope
     "admin.federation.actor_blocks": AR,
     "admin.federation.block": AW,
     "admin.federation.block_actor": AW,

@@ -29,6 +29,7 @@ API_ONLY = {
     # OAuth 2 endpoints: the client application drives them; the person sees /oauth/authorize.
     **dict.fromkeys([
         "oauth.apps.create", "oauth.apps.verify", "oauth.authorization.check", "oauth.token", "oauth.revoke",
+        "accounts.verify_credentials",
     ], "an OAuth endpoint a client application calls"),
     # The scheduler's own work.
     **dict.fromkeys(

@@ -45,7 +45,7 @@ def _json(default: Any) -> Any:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("tallystick", "0025_org_signers")]
+    dependencies = [("tallystick", "0030_identities")]
 
     initial = False
 

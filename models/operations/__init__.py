@@ -4,6 +4,7 @@ from . import (  # noqa: F401
     accounts,  # noqa: F401
     agents,  # noqa: F401  (after sets, tokens)
     groups,  # noqa: F401
+    identities,  # noqa: F401
     jobs,  # noqa: F401
     jobs_admin,  # noqa: F401  (after jobs)
     chains,  # noqa: F401  (after jobs)

@@ -21,9 +21,10 @@ from ..actors import AccessToken, Actor, Role, TokenKind, User, UserStatus
 from ..context import Context
 from ..errors import Conflict, Forbidden, NotFound, Unauthorized
 from ..federation import Follow
+from ..identities import LinkedIdentity
+from ..names import Name
 from ..outputs import Output, Paged, UserOut
 from ..paging import ListInput, paginate
-from ..names import Name
 from ..registry import REGISTRY, Access, Effect, Input, Transaction
 from ..security import check_password_off_loop, hash_password, hash_password_off_loop, new_bearer_token, token_digest
 from ..views import user_view
@@ -290,6 +291,7 @@ async def _delete_account(ctx: Context, user: User) -> dict[str, Any]:
     user.status = UserStatus.DELETED.value
     await user.save(update_fields=["status", "updated_at"])
     await AccessToken.filter(user=user, revoked_at=None).update(revoked_at=_now())
+    await LinkedIdentity.filter(user_id=user.id).delete()  # the identities may open a new account
     follows = Follow.filter(Q(follower_id=actor_id) | Q(target_id=actor_id))
     pairs = await follows.values_list("follower_id", "target_id")
     audience = sorted({other for pair in pairs for other in pair if other != actor_id})

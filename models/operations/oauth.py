@@ -27,8 +27,8 @@ from ..actors import AccessToken, TokenKind
 from ..base import iso
 from ..context import Context
 from ..errors import BadInput, Forbidden, Unauthorized
-from ..oauth import APP_TOKEN_PREFIX, BASE_SCOPES, OAuthApp, OAuthCode, OAuthToken
 from ..names import Name
+from ..oauth import APP_TOKEN_PREFIX, BASE_SCOPES, PROFILE_SCOPE, OAuthApp, OAuthCode, OAuthToken
 from ..outputs import Output, Timestamp
 from ..registry import REGISTRY, Access, Effect, Input, Transaction
 from ..security import new_bearer_token, token_digest
@@ -55,10 +55,11 @@ def parse_scopes(value: str | list[str] | None, *, default: str = "read") -> lis
     """Space-separated (or listed) scopes, each a base scope or a finer `read:area` / `write:area`."""
     items = value if isinstance(value, list) else (value or default).replace("+", " ").split()
     scopes = sorted(set(items))
-    bad = [scope for scope in scopes if scope not in BASE_SCOPES and not _FINE_SCOPE.match(scope)]
+    known = (*BASE_SCOPES, PROFILE_SCOPE)
+    bad = [scope for scope in scopes if scope not in known and not _FINE_SCOPE.match(scope)]
     if bad or not scopes:
         raise BadInput(
-            f"unknown scope(s): {' '.join(bad) or '(none)'}; use {' '.join(BASE_SCOPES)}", code="invalid_scope"
+            f"unknown scope(s): {' '.join(bad) or '(none)'}; use {' '.join(known)}", code="invalid_scope"
         )
     return scopes
 

@@ -38,6 +38,7 @@ from . import (
     webhooks,
 )
 from .base import STATIC_DIR, html_error_pages
+from .identities import add_identity_routes
 
 __all__ = ["add_page_routes", "html_error_pages"]
 
@@ -53,6 +54,7 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/signout", account.signout, name="page_signout")
     router.add_get("/app/account/delete", account.delete_account_form, name="page_account_delete")
     router.add_post("/app/account/delete", account.delete_account)
+    add_identity_routes(router)
     router.add_get("/app/types/new", tokens.new_type_form, name="page_type_new")
     router.add_post("/app/types/new", tokens.create_type)
     router.add_get("/app/types/{id}", tokens.type_page, name="page_type")

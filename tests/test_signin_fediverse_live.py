@@ -1,0 +1,106 @@
+"""Two real servers: dave of B signs in on A with `@dave@B`, through B's own authorize page
+(signing in on B as dave, then approving), and gets an account on A linked to that identity;
+signing in again that way opens the same account."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+import pytest
+
+from .dbutil import TemplateDatabase
+from .livesrv import LiveServer, federated_servers
+
+pytestmark = pytest.mark.slow
+_HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
+
+
+class Browser:
+    """One browser visiting two sites: a cookie jar per site (both live on 127.0.0.1, and cookies
+    ignore ports), redirects followed by hand so each hop goes out with its own site's cookies."""
+
+    def __init__(self, sites: list[str]) -> None:
+        self.sessions = {site: aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) for site in sites}
+
+    async def close(self) -> None:
+        for session in self.sessions.values():
+            await session.close()
+
+    async def open(self, method: str, url: str, data: dict[str, str] | None = None) -> tuple[int, str, str]:
+        """(status, text, address) of the page the request ends on."""
+        for _ in range(10):
+            parts = urlsplit(url)
+            session = self.sessions[f"{parts.scheme}://{parts.netloc}"]
+            async with session.request(method, url, data=data, allow_redirects=False,
+                                       headers={"Accept": "text/html"}) as reply:
+                text = await reply.text()
+                if reply.status not in (302, 303):
+                    return reply.status, text, url
+                url, method, data = urljoin(url, reply.headers["Location"]), "GET", None
+        raise AssertionError("too many redirects")
+
+
+def hidden_fields(text: str, action: str) -> dict[str, str]:
+    """The hidden inputs of the form posted to `action`."""
+    form = text.split(f'action="{action}"', 1)[1].split("</form>", 1)[0]
+    return {name: html.unescape(value) for name, value in _HIDDEN.findall(form)}
+
+
+@pytest.fixture
+def two(template_database: TemplateDatabase, tmp_path: Path) -> Iterator[list[LiveServer]]:
+    with federated_servers(template_database, tmp_path, ("a", "b")) as made:
+        for server in made:
+            server.start()
+        yield made
+
+
+@pytest.fixture
+async def browser(two: list[LiveServer]) -> AsyncIterator[Browser]:
+    made = Browser([server.base_url for server in two])
+    yield made
+    await made.close()
+
+
+async def sign_in_with_b(browser: Browser, a: str, handle: str) -> tuple[int, str, str]:
+    """Post A's fediverse form; on B, sign in as dave when asked, then approve; where it ends."""
+    status, page, _ = await browser.open("GET", f"{a}/signin")
+    assert status == 200
+    fields = hidden_fields(page, "/signin/fediverse") | {"handle": handle}
+    status, page, url = await browser.open("POST", f"{a}/signin/fediverse", fields)
+    if urlsplit(url).path == "/signin":  # B asks dave to sign in first
+        assert status == 200 and not url.startswith(a), url
+        login = hidden_fields(page, "/signin") | {"username": "dave", "password": "correct horse"}
+        status, page, url = await browser.open("POST", urljoin(url, "/signin"), login)
+    assert status == 200 and urlsplit(url).path == "/oauth/authorize", (status, url, page[:2000])
+    assert "asks to act for you, <strong>@dave</strong>" in page and "see who you are" in page
+    approve = hidden_fields(page, "/oauth/authorize") | {"decision": "approve"}
+    return await browser.open("POST", urljoin(url, "/oauth/authorize"), approve)
+
+
+async def test_live__dave_of_b_signs_in_on_a_through_b_and_gets_a_linked_account(
+    two: list[LiveServer], browser: Browser
+) -> None:
+    a, b = two
+    b.create_user("dave")
+    handle = f"@dave@{b.base_url.removeprefix('http://')}"
+
+    status, page, url = await sign_in_with_b(browser, a.base_url, handle)
+    assert status == 200 and url == f"{a.base_url}/", (status, url)
+    assert "Welcome! Your account here is dave, signed in with " + handle in html.unescape(page)
+    status, page, _ = await browser.open("GET", f"{a.base_url}/app/account/identities")
+    assert status == 200 and handle in page and f"{b.base_url}/users/dave" in page
+
+    signout = hidden_fields(page, "/signout")
+    status, page, _ = await browser.open("POST", f"{a.base_url}/signout", signout)
+    assert status == 200 and "You are signed out." in html.unescape(page)
+
+    status, page, url = await sign_in_with_b(browser, a.base_url, handle)  # still signed in on B: consent only
+    assert status == 200 and url == f"{a.base_url}/"
+    assert "Signed in as dave with " + handle in html.unescape(page)
+    status, page, _ = await browser.open("GET", f"{a.base_url}/app/account/identities")
+    assert status == 200 and page.count(f"{b.base_url}/users/dave\"") == 1

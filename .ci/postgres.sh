@@ -59,11 +59,15 @@ log "cluster $VERSION/$CLUSTER on port $PORT is $STATUS"
 
 if [ "$FAST" = "true" ] || [ "$FAST" = "1" ]; then
   # Test data is disposable: skip durability work (CREATE DATABASE per test is the hot path).
+  # Two test processes (make test-pg runs pytest-xdist) with live servers and multi-process tests
+  # each holding pools of up to 10: more than the default 100 connections at peak.
   conf="/etc/postgresql/$VERSION/$CLUSTER/conf.d/tallystick-ci.conf"
-  if [ ! -f "$conf" ]; then
-    log "writing $conf (fsync=off, synchronous_commit=off, full_page_writes=off)"
-    printf 'fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n' | $SUDO tee "$conf" >/dev/null
-    if [ "$STATUS" = "online" ]; then $SUDO pg_ctlcluster "$VERSION" "$CLUSTER" reload; fi
+  wanted='fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_connections = 300\n'
+  if [ "$(cat "$conf" 2>/dev/null)" != "$(printf "$wanted")" ]; then
+    log "writing $conf (fsync=off, synchronous_commit=off, full_page_writes=off, max_connections=300)"
+    printf "$wanted" | $SUDO tee "$conf" >/dev/null
+    # max_connections takes a restart, not a reload.
+    if [ "$STATUS" = "online" ]; then $SUDO pg_ctlcluster "$VERSION" "$CLUSTER" restart; fi
   fi
 fi
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -27,8 +28,25 @@ def run(tmp_path: Path, *args: str, timeout: float = 120, **env: str) -> subproc
     return subprocess.run([str(BIN), *args], env=environ, capture_output=True, text=True, timeout=timeout)
 
 
-def test_cli__operator_commands_on_a_fresh_sqlite_instance(tmp_path: Path) -> None:
-    assert run(tmp_path, "migrate").returncode == 0
+@pytest.fixture(scope="module")
+def migrated_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`tallystick migrate` on a fresh data dir, once for the module: a full migrate costs tens of
+    seconds of CPU (tortoise replays every operation's state), so the tests that need a migrated
+    instance start from a copy of this one."""
+    root = tmp_path_factory.mktemp("migrated")
+    result = run(root, "migrate", timeout=300)
+    assert result.returncode == 0, result.stderr
+    return root / "tallystick.sqlite3"
+
+
+def migrated(tmp_path: Path, migrated_file: Path) -> None:
+    """This data dir as `tallystick migrate` left it."""
+    shutil.copyfile(migrated_file, tmp_path / "tallystick.sqlite3")
+
+
+def test_cli__operator_commands_on_a_fresh_sqlite_instance(tmp_path: Path, migrated_file: Path) -> None:
+    migrated(tmp_path, migrated_file)
+    assert run(tmp_path, "migrate").returncode == 0  # an up-to-date database: nothing to do, no error
     created = run(tmp_path, "create-user", "root", "--password", "long password", "--role", "admin")
     assert created.returncode == 0 and "token: tsk_" in created.stdout and "['admin']" in created.stdout
     duplicate = run(tmp_path, "create-user", "root", "--password", "long password")
@@ -40,8 +58,8 @@ def test_cli__operator_commands_on_a_fresh_sqlite_instance(tmp_path: Path) -> No
     assert missing.returncode == 1 and "no user" in missing.stderr
 
 
-def test_cli__demo_is_idempotent_and_prints_credentials(tmp_path: Path) -> None:
-    assert run(tmp_path, "migrate").returncode == 0
+def test_cli__demo_is_idempotent_and_prints_credentials(tmp_path: Path, migrated_file: Path) -> None:
+    migrated(tmp_path, migrated_file)
     first, second = run(tmp_path, "demo"), run(tmp_path, "demo")
     assert first.returncode == 0 and second.returncode == 0, first.stderr
     for output in (first.stdout, second.stdout):
@@ -52,9 +70,9 @@ def demo_tokens(output: str) -> dict[str, str]:
     return dict(re.findall(r"^  (\w+)\s+password=\S+\s+token=(\S+)", output, re.MULTILINE))
 
 
-def test_cli__demo_again_prints_the_same_working_tokens(tmp_path: Path) -> None:
+def test_cli__demo_again_prints_the_same_working_tokens(tmp_path: Path, migrated_file: Path) -> None:
     """A second `make run` printed new tokens and revoked the ones the first run printed."""
-    assert run(tmp_path, "migrate").returncode == 0
+    migrated(tmp_path, migrated_file)
     first, second = run(tmp_path, "demo"), run(tmp_path, "demo")
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     printed = demo_tokens(first.stdout)
@@ -120,8 +138,8 @@ def test_cli__unusable_data_dir_is_one_line(tmp_path: Path) -> None:
     assert "TALLYSTICK_DATA_DIR" in generated_secret.stderr and "Not a directory" in generated_secret.stderr
 
 
-def test_cli__port_in_use_is_one_line_without_a_serving_line(tmp_path: Path) -> None:
-    assert run(tmp_path, "migrate").returncode == 0
+def test_cli__port_in_use_is_one_line_without_a_serving_line(tmp_path: Path, migrated_file: Path) -> None:
+    migrated(tmp_path, migrated_file)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

@@ -19,6 +19,7 @@ from .actors import Actor
 from .allocations import Allocation, AllocationState, Distribution
 from .context import Context
 from .engine import move
+from .identities import ON_IDENTITY_LINKED
 from .ledger import EntryKind
 from .machines import DISTRIBUTION_EXPIRIES
 from .operations.entries import amount_text, record_entry
@@ -66,3 +67,10 @@ async def claim_for_identity(ctx: Context, user_actor: Actor, remote_actor_url: 
             })
             given.append(entry_id)
     return given
+
+
+async def _claim_when_linked(ctx: Context, user_actor: Actor, remote_actor_url: str) -> None:
+    await claim_for_identity(ctx, user_actor, remote_actor_url)
+
+
+ON_IDENTITY_LINKED.append(_claim_when_linked)  # a sign-in with that identity takes what waits for it

@@ -1,16 +1,20 @@
 """Two real servers: dave of B signs in on A with `@dave@B`, through B's own authorize page
 (signing in on B as dave, then approving), and gets an account on A linked to that identity;
-signing in again that way opens the same account."""
+signing in again that way opens the same account. What a distribution on A allocated to
+`@dave@B` before he had an account there is in his wallet on A after that first sign-in."""
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
+import orjson
 import pytest
 
 from .dbutil import TemplateDatabase
@@ -104,3 +108,64 @@ async def test_live__dave_of_b_signs_in_on_a_through_b_and_gets_a_linked_account
     assert "Signed in as dave with " + handle in html.unescape(page)
     status, page, _ = await browser.open("GET", f"{a.base_url}/app/account/identities")
     assert status == 200 and page.count(f"{b.base_url}/users/dave\"") == 1
+
+
+async def api(site: str, method: str, path: str, token: str, expect: int, body: object = None) -> dict:
+    """A JSON API call on `site` as the token's user; the reply must have status `expect`."""
+    async with aiohttp.ClientSession() as session, session.request(
+        method, site + path, json=body, headers={"Authorization": f"Bearer {token}"}
+    ) as reply:
+        parsed = orjson.loads(await reply.read() or b"null")
+        assert reply.status == expect, (method, path, reply.status, parsed)
+        return parsed  # type: ignore[no-any-return]
+
+
+async def until(site: str, path: str, token: str, done: str, limit: float = 60) -> dict:
+    """GET `path` until its `state` is `done` (the workers of the live server run the machines)."""
+    deadline = time.monotonic() + limit
+    while True:
+        read = await api(site, "GET", path, token, 200)
+        if read["state"] == done or time.monotonic() > deadline:
+            assert read["state"] == done, read
+            return read
+        await asyncio.sleep(0.2)
+
+
+async def test_live__what_a_distribution_held_for_dave_of_b_is_his_after_signing_in_on_a(
+    two: list[LiveServer], browser: Browser
+) -> None:
+    a, b = two
+    alice, dave = a.create_user("alice"), b.create_user("dave")
+    a_host = a.base_url.removeprefix("http://")
+    # dave of B follows alice of A: he is then in alice's followers, which a discovery on A reads.
+    await api(b.base_url, "POST", "/api/v1/follows", dave, 201, {"target": f"alice@{a_host}"})
+    deadline = time.monotonic() + 60
+    while [item["state"] for item in (await api(b.base_url, "GET", "/api/v1/follows", dave, 200))["items"]] != ["accepted"]:
+        assert time.monotonic() < deadline, "A did not accept the follow"
+        await asyncio.sleep(0.2)
+    coin = await api(a.base_url, "POST", "/api/v1/types", alice, 201,
+                     {"name": "Welcome coin", "symbol": "WC", "fungible": True, "smallest_unit": 0})
+    await api(a.base_url, "POST", "/api/v1/ledger/create", alice, 201, {"type": coin["id"], "amount": "100"})
+    network = await api(a.base_url, "POST", "/api/v1/networks", alice, 201, {"name": "My followers"})
+    found = await api(a.base_url, "POST", f"/api/v1/networks/{network['id']}/discover", alice, 201,
+                      {"start": f"{a.base_url}/users/alice"})
+    found = await until(a.base_url, f"/api/v1/discoveries/{found['id']}", alice, "done")
+    assert found["found"] == 1, found
+    made = await api(a.base_url, "POST", "/api/v1/distributions", alice, 201,
+                     {"network": network["id"], "type": coin["id"], "amount": "7", "name": "Hello"})
+    await until(a.base_url, f"/api/v1/distributions/{made['id']}", alice, "allocated")
+
+    handle = f"@dave@{b.base_url.removeprefix('http://')}"
+    status, wallet, url = await sign_in_with_b(browser, a.base_url, handle)  # ends on his wallet
+    assert status == 200 and url == f"{a.base_url}/", (status, url)
+    row = wallet.split(f'<tr data-type="{coin["id"]}"', 1)[1].split("</tr>", 1)[0]  # his balance of the coin
+    assert "<td>WC</td>" in row and '<td class="num balance">7</td>' in row, row
+    async with aiohttp.ClientSession() as session, session.get(
+        f"{a.base_url}/api/v1/ledger/balance", params={"type": coin["id"], "owner": "dave"}
+    ) as reply:
+        assert reply.status == 200 and (await reply.json())["balance"] == "7"
+    claimed = await api(a.base_url, "GET", f"/api/v1/distributions/{made['id']}/allocations", alice, 200)
+    [allocation] = claimed["items"]
+    assert (allocation["state"], allocation["actor_url"]) == ("claimed", f"{b.base_url}/users/dave")
+    trace = await api(a.base_url, "GET", f"/api/v1/ledger/operations/{allocation['entry']}/trace", alice, 200)
+    assert made["hold"] in orjson.dumps(trace).decode()  # traceable to the give into the distribution

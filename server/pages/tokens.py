@@ -15,6 +15,7 @@ from ..appkeys import CTX
 from .base import FormError, call, page, page_size, read_form, redirect, render, require_signed_in
 from .contracts import licensing_panel
 from .media import chosen_files, file_field, size_in_words, upload_files
+from .pictures import supply_picture, trace_picture
 
 __all__ = [
     "flag_entry",
@@ -244,6 +245,7 @@ async def _type_page(
         is_owner=is_owner,
         names={token_type["id"]: token_type["name"]},
         licensing=await licensing_panel(request, token_type),
+        supply=supply_picture(token_type),
         errors=errors or {},
         values=values or {},
         media=file_field(ctx),
@@ -397,6 +399,7 @@ async def _entry_page(
         chain=chain,
         type=token_type,
         edges=traced["edges"],
+        picture=trace_picture(traced, token_type["symbol"]),
         truncated=traced["truncated"],
         descendants=went["descendants"],
         descendants_truncated=went["truncated"],

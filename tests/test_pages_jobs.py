@@ -55,7 +55,7 @@ async def test_pages_jobs__a_chain_shows_its_steps_and_its_outcome_in_words(
     assert 'http-equiv="refresh"' in waiting.text and "Cancel this job" in waiting
     await run_all(queue_api)
     done = await browser.get(f"/app/jobs/{job['id']}", expect=200)
-    assert "failed" in done and "Step 2 of 3" in done and "1 done, 2 failed or not run, 0 to go" in done
+    assert "failed" in done and "Step 2 of 3" in done and "1 done, 2 failed or not run, 0 to go; took " in done
     assert "It failed at step 2 (Mint): amount must be a multiple of the smallest unit 0.01; 1 later step(s)" in done
     made = r"New token type</strong>: done \(<a href=\"/app/types/\w+\">See the new token type Coin</a>"
     assert re.search(made, done.text)

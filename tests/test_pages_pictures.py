@@ -35,11 +35,16 @@ async def test_pages_pictures__supply_balance_and_a_trace_with_two_sources(api: 
     assert "3 operation(s) drawn, 2 link(s)" in words
     assert sorted(text.text or "" for text in graph.iter(f"{SVG}text") if text.get("class") == "amount") == ["100", "20"]
     current = [group for group in graph.iter(f"{SVG}g") if group.get("class") == "node current"]
-    assert len(current) == 1 and (current[0].findtext(f"{SVG}title") or "").startswith("120 CUP give by ann")
+    assert len(current) == 1 and current[0].findtext(f"{SVG}title") == "120 CUP give by ann \u2192 bob"  # our own people without the domain
 
     gauge, words = picture(await browser.get(f"/app/types/{type_id}", expect=200), "supply")
     assert words == "150 of at most 500 CUP minted; 350 left to mint."
     assert gauge.get("aria-label") == "Supply of Coffee cups"
+
+    token = (await api.post("/api/v1/auth/login", {"username": "ann", "password": "correct horse"}, expect=200)).body["token"]
+    pool = (await api.post("/api/v1/pools", {"type": type_id, "name": "Harvest", "capacity": "100"}, token=token, expect=201)).body
+    _, words = picture(await browser.get(f"/app/pools/{pool['id']}", expect=200), "supply")
+    assert words == "Of the type as a whole: 150 of at most 500 CUP minted; 350 left to mint."
 
     chart, words = picture(await browser.get("/", expect=200), "balance-chart")
     assert words.startswith("Coffee cups: 30 CUP now; 3 change(s) in the last 90 days, lowest 30, highest 150.")

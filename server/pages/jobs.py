@@ -110,6 +110,8 @@ def _progress(job: dict[str, Any]) -> dict[str, Any] | None:
     stopped = _failed_step(job)
     at = current or (stopped[0] if stopped else len(steps))
     summary = f"Step {at} of {len(steps)}: {done} done, {failed} failed or not run, {left} to go"
+    elapsed = _elapsed(job)
+    summary += f"; {elapsed}" if elapsed else ""
     bar = Markup(stacked_bar(
         [
             Segment("done", Decimal(done), DONE_COLOUR),

@@ -107,10 +107,15 @@ def _nearest(entry_id: str, edges: list[dict[str, Any]]) -> list[str]:
     return list(seen)
 
 
-def trace_picture(traced: dict[str, Any], symbol: str) -> dict[str, Any]:
+def trace_picture(traced: dict[str, Any], symbol: str, local_domain: str) -> dict[str, Any]:
     """The trace as a graph: the creates on top, the traced entry at the bottom, an amount on
-    each arrow into an entry that has several sources (with one, the arrow carries it all)."""
+    each arrow into an entry that has several sources (with one, the arrow carries it all).
+    People of this server are named without its domain, so a narrow box keeps the name."""
     entry = traced["operation"]
+
+    def who(handle: str | None) -> str:
+        return (handle or "").removesuffix(f"@{local_domain}")
+
     views = {view["id"]: view for view in [entry, *traced["ancestors"]]}
     drawn = [node_id for node_id in _nearest(entry["id"], traced["edges"]) if node_id in views]
     shown = set(drawn)
@@ -121,8 +126,8 @@ def trace_picture(traced: dict[str, Any], symbol: str) -> dict[str, Any]:
         Node(
             view["id"],
             f"{view['amount']} {symbol}",  # the amount first: a narrow box still shows it
-            f"{view['kind']} by {view['author']}"
-            + (f" \u2192 {view['recipient']}" if view["kind"] == "give" and view.get("recipient") else ""),
+            f"{view['kind']} by {who(view['author'])}"
+            + (f" \u2192 {who(view['recipient'])}" if view["kind"] == "give" and view.get("recipient") else ""),
             current=view["id"] == entry["id"],
         )
         for view in sorted((views[node_id] for node_id in drawn), key=lambda view: view["id"])

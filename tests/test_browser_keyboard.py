@@ -72,12 +72,13 @@ def test_browser_keyboard__sign_in_mint_and_give_without_a_mouse(live: LiveServe
             tab_to(page, f"a[href='/app/types/{coin['id']}']")
             with page.expect_navigation():
                 page.keyboard.press("Enter")
+            shot(page, "41-keyboard-type")
             tab_to(page, "#mint-amount")
             page.keyboard.type("100")
             with page.expect_navigation():
                 page.keyboard.press("Enter")
             assert "Minted 100." in page.locator(".flash").inner_text()
-            shot(page, "41-keyboard-minted")
+            shot(page, "42-keyboard-minted")
 
             page.goto(f"/app/types/{coin['id']}")
             tab_to(page, "#give-amount")
@@ -87,7 +88,7 @@ def test_browser_keyboard__sign_in_mint_and_give_without_a_mouse(live: LiveServe
             with page.expect_navigation():
                 page.keyboard.press("Enter")
             assert "Gave 30." in page.locator(".flash").inner_text()
-            shot(page, "42-keyboard-given")
+            shot(page, "43-keyboard-given")
 
             page.set_viewport_size({"width": 390, "height": 844})
             page.goto("/")
@@ -97,6 +98,6 @@ def test_browser_keyboard__sign_in_mint_and_give_without_a_mouse(live: LiveServe
             assert shown == ["block", '"Balance: "'], shown  # a card's line, led by its column's name
             assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
             assert page.locator("figure.balance-chart svg[role=img]").count() == 1
-            shot(page, "43-keyboard-wallet-phone")
+            shot(page, "44-keyboard-wallet-phone")
         finally:
             browser.close()

@@ -142,4 +142,4 @@ def trace_picture(traced: dict[str, Any], symbol: str, local_domain: str) -> dic
              "The list below names every step.")
     svg = dag(nodes, edges, title=f"Trace of this {entry['kind']} of {entry['amount']} {symbol}", description=words,
               chart_id=f"trace-{entry['id']}")
-    return {"svg": Markup(svg), "words": words, "cut": len(shown) < len(views)}
+    return {"svg": Markup(svg), "words": words, "cut": len(shown) < len(views), "drawn": len(nodes)}

@@ -125,7 +125,7 @@ def moment(value: Any, empty: str = "never") -> Markup:
 def duration(seconds: float, *, parts: int = 2, under_a_minute: str | None = None) -> str:
     """A span in its `parts` largest units: "2 days 3 hours", "1 hour 5 minutes", "2 minutes";
     under a minute "4 seconds" (or `under_a_minute`: "less than a minute" where seconds do not matter)."""
-    total = max(round(seconds), 0)
+    total = max(int(seconds), 0)  # whole units passed: "59 minutes" until the hour is full
     if total < 60:
         return under_a_minute or f"{total} second{'' if total == 1 else 's'}"
     said: list[str] = []

@@ -41,7 +41,8 @@ def _ok(reply: tuple[int, Any], status: int = 201) -> Any:
 def _seed(live: LiveServer) -> dict[str, str]:
     """Something on every page: alice (admin) owns a coin, a unique badge, a set, a lot, a pool,
     a contract offer and a watcher; bob holds coins."""
-    alice, bob = live.create_user("alice", "admin"), live.create_user("bob")
+    alice = live.create_user("alice", "admin")
+    live.create_user("bob")
     coin = _ok(api(live, "POST", "/api/v1/types", {"name": "Coin", "symbol": "CN", "fungible": True, "smallest_unit": 2},
                    token=alice))["id"]
     _ok(api(live, "POST", "/api/v1/ledger/create", {"type": coin, "amount": "500.00"}, token=alice))

@@ -50,7 +50,8 @@ __all__ = [
 log = logging.getLogger("tallystick.pages")
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 FLASH_COOKIE = "tallystick_flash"
-# An If-Match conflict in words; a page that can shows "their version" beside it (type and set editors).
+# An If-Match conflict in words, for any form; the type, token, set and store editors say it
+# their own way and show the other person's version in the form.
 CONFLICT_CODES = ("version-mismatch", "checksum-mismatch", "precondition-failed")
 CONFLICT = "Someone changed this while you were editing. Open it again to see their version, then make your change again."
 PageHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -39,6 +39,8 @@ async def test_pages_pictures__supply_balance_and_a_trace_with_two_sources(api: 
 
     gauge, words = picture(await browser.get(f"/app/types/{type_id}", expect=200), "supply")
     assert words == "150 of at most 500 CUP minted; 350 left to mint."
+    _, words = picture(await browser.get(f"/types/{type_id}", expect=200), "supply")  # its public page too
+    assert words == "150 of at most 500 CUP minted; 350 left to mint."
     assert gauge.get("aria-label") == "Supply of Coffee cups"
 
     token = (await api.post("/api/v1/auth/login", {"username": "ann", "password": "correct horse"}, expect=200)).body["token"]

@@ -27,6 +27,7 @@ from models.registry import REGISTRY
 from .appkeys import CTX, SITE
 from .jobs import WORKERS
 from .pages.base import public_page
+from .pages.pictures import supply_picture
 
 __all__ = ["ACTIVITY_JSON", "LD_JSON", "activity_response", "add_activitypub_routes", "negotiate", "reject_nul"]
 
@@ -145,7 +146,18 @@ async def _object_page(request: web.Request, document: dict[str, Any]) -> web.Re
     return await public_page(
         request, "object.html.j2", document=document, summary=summary, facts=facts, app_path=app_path,
         markdown_summary=kind in ("TokenType", "TokenSet"), kind_words=_KINDS.get(kind, kind),
+        supply=_supply(document) if kind == "TokenType" else None,
     )
+
+
+def _supply(document: dict[str, Any]) -> dict[str, str] | None:
+    """A type document's supply gauge, as the app's type page draws it (none if its figures are missing)."""
+    try:
+        return supply_picture({"fungible": document["fungible"], "minted": document["minted"],
+                               "supply_limit": document.get("supplyLimit"), "symbol": document["symbol"],
+                               "name": document["name"]})
+    except (KeyError, TypeError, ArithmeticError):
+        return None
 
 
 _KINDS = {

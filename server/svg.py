@@ -18,8 +18,8 @@ from decimal import Decimal
 from html import escape as _html_escape
 
 __all__ = [
-    "Bucket", "Mark", "Segment", "escape", "nice_ceiling", "plain_number", "price_volume_chart", "share_rows", "stacked_bar",
-    "timeline",
+    "Bucket", "Edge", "Mark", "Node", "Segment", "Step", "dag", "escape", "nice_ceiling", "plain_number", "price_volume_chart",
+    "share_rows", "stacked_bar", "step_chart", "supply_gauge", "timeline",
 ]
 
 WIDTH, HEIGHT = 390, 260
@@ -328,5 +328,220 @@ def share_rows(segments: Sequence[Segment], *, title: str, description: str, uni
             f'<text class="figure" x="{_at(_BAR_START + width + 5)}" y="{y + 16}" fill="{MUTED}">'
             f"{escape(plain_number(segment.value))} \u00b7 {escape(percent)}%</text></g>"
         )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def supply_gauge(minted: Decimal, limit: Decimal | None, *, name: str, unit: str) -> str:
+    """A type's supply: what was minted of its limit, as a bar of two parts (minted, still to
+    mint). A type without a limit has no whole to fill: its gauge says the minted figure alone."""
+    title = f"Supply of {name}"
+    if limit is not None and limit > 0:
+        left = max(limit - minted, Decimal(0))
+        percent = plain_number(round(minted / limit * 100, 1))
+        words = (f"{plain_number(minted)} {unit} minted of at most {plain_number(limit)} ({percent}%); "
+                 f"{plain_number(left)} left to mint")
+        return stacked_bar([Segment("minted", minted, ACCENT), Segment("left to mint", left, LINE)],
+                           title=title, description=words, unit=unit)
+    words = f"{plain_number(minted)} {unit} minted; no supply limit"
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart bar unbounded" viewBox="0 0 {WIDTH} 40" role="img" '
+        f'aria-label="{escape(title)}" font-family="system-ui, sans-serif" font-size="12">'
+        f"<title>{escape(title)}</title><desc>{escape(words)}</desc>"
+        f'<text class="legend" x="{_RIGHT}" y="25" fill="{INK}"><tspan font-weight="600">'
+        f"{escape(plain_number(minted))} {escape(unit)}</tspan> minted \u00b7 no supply limit</text></svg>"
+    )
+
+
+@dataclass(frozen=True)
+class Step:
+    """One change of a level over time (a balance after a ledger entry), with its tooltip in words."""
+
+    at: datetime
+    value: Decimal
+    note: str = ""
+
+
+STEP_HEIGHT = 200  # step_chart: one panel, dates under it
+
+
+def step_chart(
+    steps: Sequence[Step],
+    *,
+    start: Decimal,
+    end: datetime,
+    title: str,
+    description: str,
+    caption: str,
+    chart_id: str = "steps",
+    empty_text: str = "Nothing yet",
+) -> str:
+    """A level that holds until it changes (a balance over time): flat from each step to the
+    next, a jump at each step, flat again to `end`. `start` is the level before the first step.
+
+    One <circle class="point"> per step, with a <title> in words; the x axis runs by time from
+    the first step to `end`, its dates at both ends; the y axis starts at 0.
+    """
+    ident = _ID.sub("-", chart_id) or "steps"
+    ordered = sorted(steps, key=lambda step: step.at)
+    top, height = _TOP, STEP_HEIGHT - _TOP - _BOTTOM
+    plot_width = WIDTH - _LEFT - _RIGHT
+    highest = nice_ceiling(max([start, *(step.value for step in ordered)]))
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart steps" viewBox="0 0 {WIDTH} {STEP_HEIGHT}" role="img" '
+        f'aria-label="{escape(title)}" aria-describedby="{ident}-desc" font-family="system-ui, sans-serif" font-size="12">',
+        f'<title id="{ident}-title">{escape(title)}</title>',
+        f'<desc id="{ident}-desc">{escape(description)}</desc>',
+        *_axis(highest, top, height, top - 8, caption),
+    ]
+    if not ordered:
+        parts.append(
+            f'<text class="empty" x="{_at(_LEFT + plot_width / 2)}" y="{_at(top + height / 2)}" text-anchor="middle" '
+            f'fill="{MUTED}">{escape(empty_text)}</text></svg>'
+        )
+        return "".join(parts)
+    first = ordered[0].at
+    span = max((end - first).total_seconds(), 1.0)
+
+    def x_of(moment: datetime) -> float:
+        return _LEFT + min(max((moment - first).total_seconds() / span, 0.0), 1.0) * plot_width
+
+    def y_of(value: Decimal) -> float:
+        return top + height - float(value / highest) * height
+
+    path = [f"M{_at(x_of(first))} {_at(y_of(start))}"]
+    points = []
+    for step in ordered:
+        x, y = x_of(step.at), y_of(step.value)
+        path.append(f"H{_at(x)} V{_at(y)}")
+        points.append(
+            f'<circle class="point" cx="{_at(x)}" cy="{_at(y)}" r="3" fill="{ACCENT}">'
+            f"<title>{escape(step.note or plain_number(step.value))}</title></circle>"
+        )
+    path.append(f"H{_at(x_of(end))}")
+    parts.append(f'<path class="line" d="{" ".join(path)}" fill="none" stroke="{ACCENT}" stroke-width="2"/>')
+    parts.extend(points)
+    for moment, anchor, x in ((first, "start", _LEFT), (end, "end", WIDTH - _RIGHT)):
+        parts.append(
+            f'<text class="date" x="{x}" y="{STEP_HEIGHT - _BOTTOM + 16}" text-anchor="{anchor}" fill="{MUTED}">'
+            f'{escape(moment.strftime("%Y-%m-%d"))}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+@dataclass(frozen=True)
+class Node:
+    """A box of a graph (a ledger entry of a trace): two lines of words, and whether it is the one the page is about."""
+
+    id: str
+    label: str
+    detail: str = ""
+    current: bool = False
+
+
+@dataclass(frozen=True)
+class Edge:
+    """An arrow from `source` to `target`; `amount` is written on it ("" writes nothing)."""
+
+    source: str
+    target: str
+    amount: str = ""
+
+
+_BOX_HEIGHT, _ROW_GAP, _COLUMN_GAP, _PAD = 38, 34, 8, 6
+
+
+def _layers(nodes: Sequence[Node], edges: Sequence[Edge]) -> list[list[str]]:
+    """Nodes in rows: a node sits one row below its lowest source (the longest path from a node
+    with no source), and within a row by the mean place of its sources so arrows cross less."""
+    known = {node.id for node in nodes}
+    sources: dict[str, list[str]] = {node.id: [] for node in nodes}
+    for edge in edges:
+        if edge.source in known and edge.target in known and edge.source != edge.target:
+            sources[edge.target].append(edge.source)
+    depth: dict[str, int] = {}
+
+    def depth_of(node_id: str, seen: frozenset[str] = frozenset()) -> int:
+        if node_id not in depth:
+            parents = [parent for parent in sources[node_id] if parent not in seen]  # a cycle is cut, not followed
+            depth[node_id] = 1 + max((depth_of(parent, seen | {node_id}) for parent in parents), default=-1)
+        return depth[node_id]
+
+    rows: list[list[str]] = []
+    for node in nodes:
+        level = depth_of(node.id)
+        while len(rows) <= level:
+            rows.append([])
+        rows[level].append(node.id)
+    place: dict[str, float] = {}
+    for row in rows:
+        def mean_place(node_id: str) -> float:
+            parents = [place[parent] for parent in sources[node_id] if parent in place]
+            return sum(parents) / len(parents) if parents else 0.0
+        row.sort(key=mean_place)
+        for index, node_id in enumerate(row):
+            place[node_id] = (index + 0.5) / len(row)
+    return rows
+
+
+def dag(nodes: Sequence[Node], edges: Sequence[Edge], *, title: str, description: str, chart_id: str = "graph") -> str:
+    """A directed graph drawn top-down (a trace: the creates on top, the traced entry at the
+    bottom): one row per generation, a box per node (<g class="node">, "node current" for the
+    page's own), an arrow per edge (<path class="edge">) with its amount written at its middle.
+
+    Words longer than a box are cut with an ellipsis; each box's <title> keeps them whole.
+    Edges to nodes not drawn are left out.
+    """
+    ident = _ID.sub("-", chart_id) or "graph"
+    by_id = {node.id: node for node in nodes}
+    rows = _layers(nodes, edges)
+    height = max(len(rows), 1) * (_BOX_HEIGHT + _ROW_GAP) - _ROW_GAP + 2 * _PAD
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart graph" viewBox="0 0 {WIDTH} {height}" role="img" '
+        f'aria-label="{escape(title)}" aria-describedby="{ident}-desc" font-family="system-ui, sans-serif" font-size="11">',
+        f'<title id="{ident}-title">{escape(title)}</title>',
+        f'<desc id="{ident}-desc">{escape(description)}</desc>',
+        f'<defs><marker id="{ident}-arrow" viewBox="0 0 8 8" refX="8" refY="4" markerWidth="7" markerHeight="7" '
+        f'orient="auto"><path d="M0 0 L8 4 L0 8 z" fill="{MUTED}"/></marker></defs>',
+    ]
+    boxes: dict[str, tuple[float, float, float]] = {}  # id -> x, y, width
+    for row_index, row in enumerate(rows):
+        width = min(180.0, (WIDTH - 2 * _PAD - (len(row) - 1) * _COLUMN_GAP) / len(row))
+        used = len(row) * width + (len(row) - 1) * _COLUMN_GAP
+        x = (WIDTH - used) / 2
+        for node_id in row:
+            boxes[node_id] = (x, _PAD + row_index * (_BOX_HEIGHT + _ROW_GAP), width)
+            x += width + _COLUMN_GAP
+    labels = []
+    for edge in edges:
+        if edge.source not in boxes or edge.target not in boxes or edge.source == edge.target:
+            continue
+        sx, sy, sw = boxes[edge.source]
+        tx, ty, tw = boxes[edge.target]
+        x1, y1, x2, y2 = sx + sw / 2, sy + _BOX_HEIGHT, tx + tw / 2, ty
+        middle = (y1 + y2) / 2
+        parts.append(
+            f'<path class="edge" d="M{_at(x1)} {_at(y1)} C{_at(x1)} {_at(middle)} {_at(x2)} {_at(middle)} {_at(x2)} {_at(y2 - 1)}" '
+            f'fill="none" stroke="{MUTED}" stroke-width="1.5" marker-end="url(#{ident}-arrow)"/>'
+        )
+        if edge.amount:
+            labels.append(
+                f'<text class="amount" x="{_at((x1 + x2) / 2 + 4)}" y="{_at(middle + 4)}" fill="{INK}" '
+                f'stroke="#ffffff" stroke-width="3" paint-order="stroke">{escape(edge.amount)}</text>'
+            )
+    for node_id, (x, y, width) in boxes.items():
+        node = by_id[node_id]
+        chars = max(int((width - 8) / 6.2), 3)
+        kind = "node current" if node.current else "node"
+        words = f"{node.label} {node.detail}".strip()
+        parts.append(
+            f'<g class="{kind}"><title>{escape(words)}</title>'
+            f'<rect x="{_at(x)}" y="{_at(y)}" width="{_at(width)}" height="{_BOX_HEIGHT}" rx="5" fill="#ffffff" '
+            f'stroke="{ACCENT if node.current else LINE}" stroke-width="{2 if node.current else 1}"/>'
+            f'<text class="label" x="{_at(x + 5)}" y="{_at(y + 15)}" fill="{INK}" font-weight="600">{escape(_short(node.label, chars))}</text>'
+            f'<text class="detail" x="{_at(x + 5)}" y="{_at(y + 30)}" fill="{MUTED}">{escape(_short(node.detail, chars))}</text></g>'
+        )
+    parts.extend(labels)  # over the boxes and arrows, so an amount is never hidden
     parts.append("</svg>")
     return "".join(parts)

@@ -23,7 +23,14 @@ from server.app import create_app  # noqa: E402
 from server.cli import system_call  # noqa: E402
 from server.settings import Settings  # noqa: E402
 
+from . import screenshots  # noqa: E402
 from .dbutil import TemplateDatabase, test_settings  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _screenshot_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Browser tests save screenshots under this session's temporary directory (tests/screenshots.py)."""
+    screenshots.use(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,8 @@
 """End-to-end in a real browser: Debian's headless Chromium driven by Playwright against `tallystick serve`.
 
 Skipped (with the reason) when /usr/bin/chromium or the playwright package is missing;
-`.ci/run` installs chromium. Screenshots of the main pages go to test-artifacts/browser/.
+`.ci/run` installs chromium. Screenshots of the main pages go to $TALLYSTICK_SCREENSHOTS, or to
+`screenshots/` under pytest's temporary directory (tests/screenshots.py).
 """
 
 from __future__ import annotations
@@ -14,17 +15,18 @@ import secrets
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from . import screenshots
 from .dbutil import TemplateDatabase
 from .livesrv import LiveServer, live_server
 from .test_pages_session import assert_labelled
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "browser"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -66,8 +68,7 @@ def chromium() -> Iterator[Browser]:
 
 
 def shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    screenshots.save(page, name)
 
 
 def accessible(page: Page) -> None:
@@ -242,7 +243,7 @@ def test_browser__people_create_mint_give_and_apps_get_consent(live: LiveServer,
     bob.click("form[action='/app/sets'] button[type=submit]")
     assert bob.locator("h1").inner_text() == "Shelf" and bob.locator(".description em").inner_text() == "shelf"
     bob.frame_locator("iframe.format").locator("h1").wait_for()  # the set, rendered by its HTML format
-    bob.locator("iframe.format").screenshot(path=str(ARTIFACTS / "09-set-format.png"))  # full-page shots skip frames
+    screenshots.save(bob.locator("iframe.format"), "09-set-format", full_page=False)  # full-page shots skip frames
     shot(bob, "09-set")
     pages = ((f"/app/types/{type_id}", "08-type"), ("/app/apps", "09-apps"), ("/app/jobs", "10-jobs"),
              ("/app/follows", "13-follows"), ("/app/copies", "14-copies"), ("/app/verify", "15-verify"),
@@ -375,7 +376,7 @@ def test_browser__organization_pages_work_on_a_phone_without_javascript(live: Li
 
 
 def test_browser__organization_pages_pass_axe(live: LiveServer, chromium: Browser) -> None:
-    axe_playwright = pytest.importorskip("axe_playwright_python.sync_playwright", reason="needs axe-playwright-python")
+    pytest.importorskip("axe_playwright_python.sync_playwright", reason="needs axe-playwright-python")
     made = _organization_with_a_proposal(live)
     for viewport in ({"width": 1280, "height": 900}, PHONE):
         context = chromium.new_context(base_url=live.base_url, viewport=viewport)
@@ -384,9 +385,7 @@ def test_browser__organization_pages_pass_axe(live: LiveServer, chromium: Browse
         found: dict[str, list[str]] = {}
         for path, _ in _issue_19_pages(made):
             alice.goto(path)
-            results = axe_playwright.Axe().run(alice)
-            serious = [f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
-                       for v in results.response["violations"] if v["impact"] in AXE_IMPACTS]
+            serious, _ = axe_findings(alice, path)
             if serious:
                 found[path] = serious
         context.close()
@@ -454,7 +453,7 @@ def test_browser__groups_webhooks_and_agents_work_without_js_and_fit_a_phone(
         audit.click("button[type=submit]:has-text('Sign in')")
         for path, _ in pages:
             audit.goto(path)
-            found = _serious_axe_violations(audit)
+            found, _ = axe_findings(audit, path, context="main")
             assert not found, (path, found)
         checked.close()
         ann.set_viewport_size({"width": 390, "height": 844})
@@ -476,10 +475,20 @@ def _login(server: LiveServer, username: str) -> str:
     return str(body["token"])
 
 
-def _serious_axe_violations(page: Page) -> list[str]:
-    """axe-core's serious and critical findings in the page's main part (issue 23 item 5)."""
+@cache
+def _axe() -> Any:
     from axe_playwright_python.sync_playwright import Axe
 
-    results = Axe().run(page, context="main")
-    return [f"{item['id']}: {[node['html'] for node in item['nodes']][:3]}"
-            for item in results.response["violations"] if item.get("impact") in ("serious", "critical")]
+    return Axe()
+
+
+def axe_findings(page: Page, where: str, *, context: str | None = None) -> tuple[list[str], list[str]]:
+    """axe-core's violations on the page (or in its `context` selector): (serious or critical, the
+    rest), each as "where: rule (impact) at elements: help" (issue 23 item 5)."""
+    results = _axe().run(page, context=context) if context else _axe().run(page)
+    blocking, rest = [], []
+    for violation in results.response["violations"]:
+        targets = ", ".join(str(node["target"][0]) for node in violation["nodes"][:3])
+        line = f"{where}: {violation['id']} ({violation['impact']}) at {targets}: {violation['help']}"
+        (blocking if violation["impact"] in AXE_IMPACTS else rest).append(line)
+    return blocking, rest

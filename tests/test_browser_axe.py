@@ -17,7 +17,7 @@ import pytest
 
 from .dbutil import TemplateDatabase
 from .livesrv import LiveServer, live_server
-from .test_browser import CHROMIUM, CHROMIUM_ARGS, api, sync_playwright
+from .test_browser import CHROMIUM, CHROMIUM_ARGS, api, axe_findings, sync_playwright
 from .test_browser import pytestmark as browser_marks
 
 pytestmark = browser_marks
@@ -26,9 +26,6 @@ try:
     from axe_playwright_python.sync_playwright import Axe
 except ImportError:  # pragma: no cover - the test extra installs it
     Axe = None
-
-BLOCKING = ("serious", "critical")
-
 
 @pytest.fixture
 def live(template_database: TemplateDatabase, tmp_path: Path) -> Iterator[LiveServer]:
@@ -44,7 +41,8 @@ def _ok(reply: tuple[int, Any], status: int = 201) -> Any:
 def _seed(live: LiveServer) -> dict[str, str]:
     """Something on every page: alice (admin) owns a coin, a unique badge, a set, a lot, a pool,
     a contract offer and a watcher; bob holds coins."""
-    alice, bob = live.create_user("alice", "admin"), live.create_user("bob")
+    alice = live.create_user("alice", "admin")
+    live.create_user("bob")
     coin = _ok(api(live, "POST", "/api/v1/types", {"name": "Coin", "symbol": "CN", "fungible": True, "smallest_unit": 2},
                    token=alice))["id"]
     _ok(api(live, "POST", "/api/v1/ledger/create", {"type": coin, "amount": "500.00"}, token=alice))
@@ -90,21 +88,9 @@ def _paths(ids: dict[str, str]) -> list[str]:
     ]
 
 
-def _findings(axe: Any, page: Any, path: str) -> tuple[list[str], list[str]]:
-    """axe's violations on the page: (blocking, the rest), each as "path: rule (impact) at element: help"."""
-    results = axe.run(page)
-    blocking, rest = [], []
-    for violation in results.response["violations"]:
-        targets = ", ".join(str(node["target"][0]) for node in violation["nodes"][:3])
-        line = f"{path}: {violation['id']} ({violation['impact']}) at {targets}: {violation['help']}"
-        (blocking if violation["impact"] in BLOCKING else rest).append(line)
-    return blocking, rest
-
-
 @pytest.mark.skipif(Axe is None, reason="needs axe-playwright-python (pip install -e '.[test]')")
 def test_browser_axe__every_page_has_no_serious_accessibility_issue_and_fits_a_phone(live: LiveServer) -> None:
     ids = _seed(live)
-    axe = Axe()
     blocking: list[str] = []
     minor: list[str] = []
     too_wide: list[str] = []
@@ -115,7 +101,7 @@ def test_browser_axe__every_page_has_no_serious_accessibility_issue_and_fits_a_p
             visitor = browser.new_context(base_url=live.base_url).new_page()
             for path in ("/signin", "/signup", "/trends", "/users/alice", f"/app/market/lots/{ids['lot']}"):
                 visitor.goto(path)
-                found, rest = _findings(axe, visitor, f"visitor {path}")
+                found, rest = axe_findings(visitor, f"visitor {path}")
                 blocking += found
                 minor += rest
             context = browser.new_context(base_url=live.base_url)
@@ -128,7 +114,7 @@ def test_browser_axe__every_page_has_no_serious_accessibility_issue_and_fits_a_p
             for path in _paths(ids):
                 response = alice.goto(path)
                 assert response is not None and response.status == 200, (path, response and response.status)
-                found, rest = _findings(axe, alice, path)
+                found, rest = axe_findings(alice, path)
                 blocking += found
                 minor += rest
             alice.set_viewport_size({"width": 390, "height": 844})

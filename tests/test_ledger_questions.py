@@ -375,9 +375,9 @@ async def test_pages__ledger_of_several_owners(browser: Browser, api: Api) -> No
     await browser.submit(f"/app/types/{type_id}", f"/app/types/{type_id}/give", {"amount": "4", "to": "bob"}, expect=200)
     mine = await browser.get("/app/ledger", expect=200)  # by default: the signed-in user's own
     assert_labelled(mine.text)
-    assert re.findall(r'<tr data-owner="([^"@]+)@[^"]*"><td>[^<]*</td><td><a[^>]*>CUP</a></td><td class="num balance">(\d+)<', mine.text) == [("ann", "6")]
+    assert re.findall(r'<tr data-owner="([^"@]+)@[^"]*"><td[^>]*>[^<]*</td><td[^>]*><a[^>]*>CUP</a></td><td[^>]*class="num balance">(\d+)<', mine.text) == [("ann", "6")]
     both = await browser.get("/app/ledger", params={"owners": "ann, bob", "type": type_id}, expect=200)
-    balances = re.findall(r'<tr data-owner="([^"@]+)@[^"]*"><td>[^<]*</td><td><a[^>]*>CUP</a></td><td class="num balance">(\d+)<', both.text)
+    balances = re.findall(r'<tr data-owner="([^"@]+)@[^"]*"><td[^>]*>[^<]*</td><td[^>]*><a[^>]*>CUP</a></td><td[^>]*class="num balance">(\d+)<', both.text)
     assert balances == [("ann", "6"), ("bob", "4")], both.text
     assert len(re.findall(r'<span class="kind kind-(?:create|give)">', both.text)) == 2
     held = await browser.get("/app/ledger", params={"owners": "bob", "status": "unspent"}, expect=200)

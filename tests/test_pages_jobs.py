@@ -55,7 +55,7 @@ async def test_pages_jobs__a_chain_shows_its_steps_and_its_outcome_in_words(
     assert 'http-equiv="refresh"' in waiting.text and "Cancel this job" in waiting
     await run_all(queue_api)
     done = await browser.get(f"/app/jobs/{job['id']}", expect=200)
-    assert "failed" in done and "Step 2 of 3" in done and "1 done, 2 failed or not run, 0 to go" in done
+    assert "failed" in done and "Step 2 of 3" in done and "1 done, 2 failed or not run, 0 to go; took " in done
     assert "It failed at step 2 (Mint): amount must be a multiple of the smallest unit 0.01; 1 later step(s)" in done
     made = r"New token type</strong>: done \(<a href=\"/app/types/\w+\">See the new token type Coin</a>"
     assert re.search(made, done.text)
@@ -98,11 +98,13 @@ async def test_pages_jobs__a_job_is_forgotten_only_once_finished_and_links_what_
                                   expect=200)).body["token"]
     job_id = await queued_type(queue_api, alice)
     page = await browser.get(f"/app/jobs/{job_id}", expect=200)
+    assert "Step 1 of 1: 0 done, 0 failed or not run, 1 to go" in page  # one operation: its progress too
     refused = await browser.post(f"/app/jobs/{job_id}/delete", {}, csrf=page.csrf(), expect=409)
     assert "cancel it first or wait for it to finish" in refused and await Job.filter(id=job_id).exists()
     await run_all(queue_api)
     done = await browser.get(f"/app/jobs/{job_id}", expect=200)
     assert re.search(r'Done\. <a href="/app/types/\w+">See the new token type Coin</a>', done.text), done.text[:3000]
+    assert re.search(r"Step 1 of 1: 1 done, 0 failed or not run, 0 to go; took \d+ seconds?", done.text), done.text[:3000]
     await browser.post(f"/app/jobs/{job_id}/delete", {}, csrf=page.csrf(), expect=200)
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from server.pages.wording import duration, moment, period, until
 from server.pages.wording import exact_time as exact
-from server.pages.wording import moment, until
 from server.pages.wording import since as ago
 
 NOW = datetime(2026, 12, 2, 14, 5, 30, tzinfo=UTC)
@@ -28,3 +28,11 @@ def test_moments__the_exact_time_is_the_title_without_microseconds() -> None:
     assert shown.startswith('<time datetime="2026-12-02T09:07:59.999999Z" title="2 December 2026, 09:07 UTC">')
     assert str(moment(None)) == "never" and str(moment("", empty="not yet")) == "not yet"
     assert ago("not a time", NOW) == "not a time"
+
+
+def test_moments__spans_in_their_largest_units_and_periods_exactly() -> None:
+    assert duration(4) == "4 seconds" and duration(20, under_a_minute="less than a minute") == "less than a minute"
+    assert duration(3900) == "1 hour 5 minutes" and duration(2 * 86400 + 3 * 3600 + 60) == "2 days 3 hours"
+    assert duration(2 * 86400 + 3 * 3600, parts=1) == "2 days" and duration(86400 + 300) == "1 day 5 minutes"
+    assert period(5400) == "90 minutes" and period(3 * 86400) == "3 days" and period(45) == "45 seconds"
+    assert period(None) == "" and period(3600) == "1 hour"

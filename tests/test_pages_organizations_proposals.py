@@ -50,7 +50,7 @@ async def test_pages_proposals__a_give_from_the_wallet_with_three_boxes(browser:
                                "input": {"type": m["coin"], "amount": "100", "to": "zed"}}]
     symbol = (await api.get(f"/api/v1/types/{m['coin']}", expect=200)).body["symbol"]
     assert f"Give 100 {symbol} from the wallet to zed" in made
-    assert re.search(r"Closes in 59 minutes, at \d+ [A-Z][a-z]{2} 20\d\d \d\d:\d\d UTC", made.text) and 'id="vote-form"' in made.text
+    assert re.search(r"Closes in 59 minutes, at \d+ [A-Z][a-z]+ 20\d\d, \d\d:\d\d UTC", made.text) and 'id="vote-form"' in made.text
 
 
 async def test_pages_proposals__the_simple_form_refused_shows_why_and_keeps_the_input(browser: Browser, api: Api) -> None:
@@ -83,7 +83,7 @@ async def test_pages_proposals__advanced_steps_as_json(browser: Browser, api: Ap
     assert "an organization cannot run organizations.members.add" in (refused.field_error("steps") or ""), refused.text[:3000]
     typo = orjson.dumps([{"id": "m", "operation": "ledger.create", "input": {"amount": "5"}}]).decode()
     invalid = await browser.post(f"{ACME}/proposals", {"title": "Typo", "steps": typo}, csrf=form.csrf(), expect=400)
-    assert "Field required" in (invalid.field_error("steps") or ""), invalid.text[:3000]
+    assert "Enter a type." in (invalid.field_error("steps") or ""), invalid.text[:3000]  # the step's input lacks one
     assert await Proposal.all().count() == 0
     chain = orjson.dumps([
         {"id": "kind", "operation": "types.create",
@@ -124,13 +124,13 @@ async def test_pages_proposals__outcome_and_steps_once_decided(browser: Browser,
 def test_pages_proposals__deadline_words() -> None:
     now = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)
     at = (now + timedelta(days=2, hours=3)).isoformat()
-    assert deadline_words({"deadline": at, "state": "open"}, now) == "closes in 2 days, at 4 Dec 2026 18:00 UTC"
-    assert deadline_words({"deadline": at, "state": "executed"}, now) == "closed at 4 Dec 2026 18:00 UTC"
+    assert deadline_words({"deadline": at, "state": "open"}, now) == "closes in 2 days, at 4 December 2026, 18:00 UTC"
+    assert deadline_words({"deadline": at, "state": "executed"}, now) == "closed at 4 December 2026, 18:00 UTC"
     assert deadline_words({"deadline": (now + timedelta(seconds=30)).isoformat(), "state": "open"}, now).startswith(
         "closes in less than a minute")
     past = (now - timedelta(hours=1, minutes=5)).isoformat()
     assert deadline_words({"deadline": past, "state": "open"}, now).startswith("voting ended 1 hour ago")
-    assert deadline_words({"deadline": past, "state": "rejected"}, now) == "closed 1 hour ago, at 2 Dec 2026 13:55 UTC"
+    assert deadline_words({"deadline": past, "state": "rejected"}, now) == "closed 1 hour ago, at 2 December 2026, 13:55 UTC"
 
 
 async def test_pages_proposals__non_members_get_404_and_csrf_is_checked(browser: Browser, api: Api) -> None:

@@ -1,4 +1,4 @@
-"""server/svg.py: the price and volume chart is well-formed, escaped, accessible and scales."""
+"""server/svg.py: every picture is well-formed, escaped, accessible, scales and draws its numbers where they belong."""
 
 from __future__ import annotations
 
@@ -9,14 +9,20 @@ from decimal import Decimal
 
 from server.svg import (
     Bucket,
+    Edge,
     Mark,
+    Node,
     Segment,
+    Step,
+    dag,
     escape,
     nice_ceiling,
     plain_number,
     price_volume_chart,
     share_rows,
     stacked_bar,
+    step_chart,
+    supply_gauge,
     timeline,
 )
 
@@ -156,3 +162,73 @@ def test_svg__share_rows_draw_one_bar_per_holder_by_its_part_with_words() -> Non
     assert "alice: 60 shares (66.7%)" in svg and "60 · 66.7%" in svg and "0 · 0%" in svg
     assert "&lt;bob&gt;" in svg and "a-very-long-m\u2026" in svg and "a-very-long-member-name: 0 shares" in svg
     assert 'role="img"' in svg and 'viewBox="0 0 390 86"' in svg and "style=" not in svg
+
+
+def test_svg__a_supply_gauge_fills_by_the_minted_share_and_an_unbounded_one_says_so() -> None:
+    bounded = supply_gauge(Decimal(1000), Decimal(5000), name="Gems <x>", unit="GEM")
+    root = ET.fromstring(bounded)
+    widths = [float(width) for width in re.findall(r'class="segment [a-z-]+" x="[\d.]+" y="6" width="([\d.]+)"', bounded)]
+    assert len(widths) == 2 and abs(widths[0] / widths[1] - 1000 / 4000) < 0.01
+    assert root.get("aria-label") == "Supply of Gems <x>" and root.get("role") == "img"
+    assert root.findtext(f"{SVG}desc") == "1000 GEM minted of at most 5000 (20%); 4000 left to mint"
+    open_ended = ET.fromstring(supply_gauge(Decimal("12.5"), None, name="Gems", unit="GEM"))
+    assert not open_ended.findall(f"{SVG}rect") and open_ended.findtext(f"{SVG}desc") == "12.5 GEM minted; no supply limit"
+    assert "".join(open_ended.itertext()).endswith("12.5 GEM minted \u00b7 no supply limit")
+    full = supply_gauge(Decimal(10), Decimal(10), name="G", unit="G")
+    assert len(re.findall(r'class="segment', full)) == 1 and "left to mint 0" in full  # nothing left: one part
+
+
+def test_svg__a_step_chart_holds_each_level_until_the_next_step_and_ends_at_now() -> None:
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    steps = [Step(start, Decimal(100), "minted 100"), Step(start + timedelta(days=10), Decimal(60), "gave 40"),
+             Step(start + timedelta(days=5), Decimal(150), "got 50")]  # out of order: drawn by time
+    markup = step_chart(steps, start=Decimal(0), end=start + timedelta(days=20), title="Balance of <GEM>",
+                        description="150 at most", caption="Balance (GEM)", chart_id="balance-01")
+    assert "style=" not in markup
+    root = ET.fromstring(markup)
+    assert root.get("role") == "img" and root.get("aria-label") == "Balance of <GEM>" and root.get("width") is None
+    [line] = root.findall(f"{SVG}path[@class='line']")
+    moves = re.findall(r"[MHV][\d.]+(?: [\d.]+)?", line.get("d", ""))
+    assert moves[0].startswith("M52 ") and moves[-1] == "H380"  # from the first step to `end` at the right edge
+    points = root.findall(f"{SVG}circle[@class='point']")
+    assert [point.findtext(f"{SVG}title") for point in points] == ["minted 100", "got 50", "gave 40"]
+    ys = [float(point.get("cy", "0")) for point in points]
+    assert ys[1] < ys[0] < ys[2]  # 150 above 100 above 60
+    xs = [float(point.get("cx", "0")) for point in points]
+    assert abs((xs[1] - xs[0]) - (xs[2] - xs[1])) < 0.2  # day 5 and day 10: equal steps
+    assert [text.text for text in root.findall(f"{SVG}text[@class='tick']")] == ["0", "100", "200"]
+    assert [text.text for text in root.findall(f"{SVG}text[@class='date']")] == ["2026-11-01", "2026-11-21"]
+    empty = ET.fromstring(step_chart([], start=Decimal(7), end=start, title="t", description="d", caption="c",
+                                     empty_text="No changes"))
+    assert empty.findtext(f"{SVG}text[@class='empty']") == "No changes" and not empty.findall(f"{SVG}path")
+
+
+def test_svg__a_dag_puts_each_node_a_row_below_its_lowest_source_with_amounts_on_edges() -> None:
+    nodes = [Node("g", "give 15", "by ann \u2192 bob", current=True), Node("c1", "create 10", "by ann"),
+             Node("c2", "create <20>", "by ann"), Node("x", "give 5", "by ann \u2192 cy")]
+    edges = [Edge("c1", "g", "10"), Edge("x", "g", "5"), Edge("c2", "x"), Edge("gone", "g", "1")]  # "gone" is not drawn
+    markup = dag(nodes, edges, title="Trace <of> a give", description="4 operations", chart_id="trace-1")
+    assert "style=" not in markup and "<script" not in markup
+    root = ET.fromstring(markup)
+    assert root.get("role") == "img" and root.get("aria-label") == "Trace <of> a give"
+    boxes = {
+        group.findtext(f"{SVG}title"): float(group.find(f"{SVG}rect").get("y", "0"))  # type: ignore[union-attr]
+        for group in root.iter(f"{SVG}g")
+    }
+    assert boxes["create 10 by ann"] == boxes["create <20> by ann"] < boxes["give 5 by ann \u2192 cy"] < boxes["give 15 by ann \u2192 bob"]
+    assert [group.get("class") for group in root.iter(f"{SVG}g")].count("node current") == 1
+    assert len(root.findall(f"{SVG}path[@class='edge']")) == 3
+    assert sorted(text.text or "" for text in root.findall(f"{SVG}text[@class='amount']")) == ["10", "5"]
+    rects = [group.find(f"{SVG}rect") for group in root.iter(f"{SVG}g")]
+    assert all(0 <= float(r.get("x", "-1")) and float(r.get("x", "0")) + float(r.get("width", "0")) <= 390 for r in rects if r is not None)
+
+
+def test_svg__a_wide_dag_row_shrinks_its_boxes_and_cuts_long_words() -> None:
+    nodes = [Node(f"c{index}", f"create {index}00000 GEMSTONES", "by someone-with-a-long-name") for index in range(6)]
+    root = ET.fromstring(dag([*nodes, Node("g", "give", "by x", current=True)],
+                             [Edge(node.id, "g", "1") for node in nodes], title="t", description="d"))
+    labels = [text.text or "" for text in root.iter(f"{SVG}text") if text.get("class") == "label"]
+    assert any(label.endswith("\u2026") for label in labels)
+    widths = sorted(float(rect.get("width", "0")) for rect in root.iter(f"{SVG}rect"))
+    assert widths[-1] == 180 and max(widths[:-1]) < 65  # six share the top row; the one below has room
+    assert int(root.get("viewBox", "").split()[2]) == 390

@@ -23,6 +23,7 @@ from .base import (
     safe_next,
     signed_in_user,
 )
+from .pictures import balance_charts
 
 __all__ = [
     "home", "signup_form", "signup", "signin_form", "signin", "signout", "delete_account_form", "delete_account",
@@ -44,7 +45,9 @@ async def home(request: web.Request) -> web.StreamResponse:
     names = {item["id"]: item["name"] for item in types.items}
     for balance in balances:
         names.setdefault(balance["type"], balance["symbol"])
-    return render(request, "wallet.html.j2", balances=balances, entries=entries.items, types=types.items, names=names)
+    charts = await balance_charts(ctx, balances, names)
+    return render(request, "wallet.html.j2", balances=balances, entries=entries.items, types=types.items, names=names,
+                  charts=charts)
 
 
 async def _start_session(request: web.Request, username: str, password: str, target: str) -> web.HTTPSeeOther:

@@ -27,8 +27,11 @@ from ..formats import display
 from ..headers import protect
 from ..sessions import CSRF_FIELD, check_csrf, csrf_token, finish_csrf_cookie, load_session
 from .markdown import render_markdown
+from .wording import exact_time, field_message, since
 
 __all__ = [
+    "CONFLICT",
+    "CONFLICT_CODES",
     "STATIC_DIR",
     "FormError",
     "call",
@@ -47,6 +50,10 @@ __all__ = [
 log = logging.getLogger("tallystick.pages")
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 FLASH_COOKIE = "tallystick_flash"
+# An If-Match conflict in words, for any form; the type, token, set and store editors say it
+# their own way and show the other person's version in the form.
+CONFLICT_CODES = ("version-mismatch", "checksum-mismatch", "precondition-failed")
+CONFLICT = "Someone changed this while you were editing. Open it again to see their version, then make your change again."
 PageHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -67,6 +74,7 @@ def environment() -> Environment:
     env.filters["markdown"] = render_markdown
     env.filters["display"] = display
     env.filters["urldecode"] = unquote
+    env.globals.update(since=since, exact_time=exact_time)  # the _words.html.j2 `when` macro on any page
     return env
 
 
@@ -155,11 +163,12 @@ def form_errors(error: DomainError, field_names: dict[str, str] | None = None) -
         message = str(item.get("message") or item.get("detail") or error.detail)
         target = names.get(location, location)
         if target:
-            fields.setdefault(target, message.removeprefix("Value error, "))
+            kind = item.get("type")
+            fields.setdefault(target, field_message(location, message, kind if isinstance(kind, str) else None))
     field = error.extra.get("field") if isinstance(error.extra, dict) else None
     if isinstance(field, str) and field not in fields:
         fields[names.get(field, field)] = error.detail
-    general = "" if fields else error.detail
+    general = "" if fields else CONFLICT if error.code in CONFLICT_CODES else error.detail
     return FormError(error, fields, general or "Please correct the fields marked below.")
 
 

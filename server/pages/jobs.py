@@ -98,9 +98,12 @@ def _download(job: dict[str, Any]) -> str | None:
     return None
 
 
-def _progress(job: dict[str, Any]) -> dict[str, Any] | None:
-    """A chain's steps: how many finished of how many, and the bar that shows it."""
+def _progress(job: dict[str, Any], *, single: bool = False) -> dict[str, Any] | None:
+    """A chain's steps: how many finished of how many, and the bar that shows it; with `single`,
+    a job of one operation is step 1 of 1 (its page shows where it is; the list needs no bar)."""
     steps = job.get("steps") or []
+    if not steps and single:
+        steps = [{key: job.get(key) for key in ("operation", "state", "result", "error")}]
     if not steps:
         return None
     done = sum(step.get("state") == "succeeded" for step in steps)
@@ -110,6 +113,8 @@ def _progress(job: dict[str, Any]) -> dict[str, Any] | None:
     stopped = _failed_step(job)
     at = current or (stopped[0] if stopped else len(steps))
     summary = f"Step {at} of {len(steps)}: {done} done, {failed} failed or not run, {left} to go"
+    elapsed = _elapsed(job)
+    summary += f"; {elapsed}" if elapsed else ""
     bar = Markup(stacked_bar(
         [
             Segment("done", Decimal(done), DONE_COLOUR),
@@ -167,7 +172,7 @@ async def _job_page(request: web.Request, job_id: str, *, error: str = "", statu
         outcome=_outcome(job),
         link=result_link(job["operation"], job["state"], job.get("result")),
         download=_download(job),
-        progress=_progress(job),
+        progress=_progress(job, single=True),
         elapsed=_elapsed(job),
         active=job["state"] in ACTIVE_JOB_STATES,
         error=error,

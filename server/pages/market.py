@@ -16,9 +16,10 @@ from models.registry import REGISTRY
 
 from ..appkeys import CTX
 from .base import FormError, call, page, page_size, read_form, redirect, render, require_signed_in
+from .wording import duration
 
 __all__ = [
-    "award", "edit", "bid", "browse_page", "create_lot", "duration", "lot_page", "my_bids_page", "my_lots_page", "offer",
+    "award", "edit", "bid", "browse_page", "create_lot", "lot_page", "my_bids_page", "my_lots_page", "offer",
     "relist", "time_left", "withdraw", "withdraw_offer",
 ]
 
@@ -31,14 +32,8 @@ KINDS = {
 }
 
 
-def duration(seconds: int) -> str:
-    """A span in words, the two largest parts: "2 days 3 hours", "5 minutes", "less than a minute"."""
-    parts = []
-    for size, name in ((86400, "day"), (3600, "hour"), (60, "minute")):
-        count, seconds = divmod(seconds, size)
-        if count:
-            parts.append(f"{count} {name}{'' if count == 1 else 's'}")
-    return " ".join(parts[:2]) or "less than a minute"
+def _span(seconds: int) -> str:
+    return duration(seconds, under_a_minute="less than a minute")
 
 
 def time_left(closes_at: str | None, state: str, now: datetime | None = None) -> str:
@@ -51,7 +46,7 @@ def time_left(closes_at: str | None, state: str, now: datetime | None = None) ->
     seconds = int((moment - (now or datetime.now(UTC))).total_seconds())
     if seconds <= 0:
         return "closing now"
-    return duration(seconds) + " left"
+    return _span(seconds) + " left"
 
 
 def _until(moment: str | None) -> str:
@@ -59,7 +54,7 @@ def _until(moment: str | None) -> str:
     if not moment:
         return ""
     seconds = int((datetime.fromisoformat(moment) - datetime.now(UTC)).total_seconds())
-    return "now" if seconds <= 0 else f"in {duration(seconds)}"
+    return "now" if seconds <= 0 else f"in {_span(seconds)}"
 
 
 def _lot_rows(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -91,8 +86,8 @@ async def _lot_page(request: web.Request, *, error: str = "", errors: dict[str, 
     return render(
         request, "market_lot.html.j2", status=status, lot=lot, left=time_left(lot["closes_at"], lot["state"]),
         kind_name=KINDS[lot["kind"]], mine=mine, my_bids=my_bids, me_handle=me, error=error, errors=errors or {},
-        drop_every=duration(lot["drop_every"]) if lot["drop_every"] else "", next_drop=_until(lot["next_drop_at"]),
-        extend_by=duration(lot["extend_by"]) if lot["extend_by"] else "",
+        drop_every=_span(lot["drop_every"]) if lot["drop_every"] else "", next_drop=_until(lot["next_drop_at"]),
+        extend_by=_span(lot["extend_by"]) if lot["extend_by"] else "",
     )
 
 

@@ -22,7 +22,8 @@ from models.registry import REGISTRY
 from ..appkeys import CTX
 from ..svg import ACCENT, Segment, share_rows
 from .base import FormError, call, page, page_size, read_form, redirect, render, require_signed_in
-from .proposals import deadline_words, duration_words
+from .proposals import deadline_words
+from .wording import period
 
 __all__ = [
     "add_member", "change_role", "confirm_remove", "create_organization", "issue_shares", "my_organizations_page",
@@ -123,7 +124,7 @@ async def _organization(request: web.Request, *, failed: str = "", values: dict[
     if role is not None:
         proposals = (await REGISTRY.call(ctx, "organizations.proposals.list", {"name": name, "page_size": 20})).items
     total = sum((Decimal(m["shares"] or 0) for m in organization["members"]), Decimal(0))
-    lasts = duration_words(organization["voting_seconds"])
+    lasts = period(organization["voting_seconds"])
     if failed != "rules":  # the rules form starts from the rules as they are
         rules = {"rule": organization["rule"], "quorum_percent": str(organization["quorum_percent"]),
                  "voting_days": f"{Decimal(organization['voting_seconds']) / DAY:.4f}".rstrip("0").rstrip("."),

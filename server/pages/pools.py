@@ -11,11 +11,14 @@ from urllib.parse import urlencode
 from aiohttp import web
 from markupsafe import Markup
 
+from models.errors import DomainError
 from models.registry import REGISTRY
 
 from ..appkeys import CTX
 from ..svg import Segment, stacked_bar
 from .base import FormError, call, page, page_size, read_form, redirect, render, require_signed_in
+from .pictures import supply_picture
+from .wording import period
 
 __all__ = [
     "pool_reservations_page","act", "create_pool", "my_pools_page", "my_reservations_page", "pool_page"]
@@ -35,16 +38,6 @@ def capacity_bar(pool: dict[str, Any]) -> str:
     ]
     words = f"{totals['generated']} generated, {totals['reserved']} reserved and {totals['free']} free of {pool['capacity']} {pool['symbol']}"
     return stacked_bar(segments, title=f"Capacity of {pool['name']}", description=words, unit=pool["symbol"])
-
-
-def _period(seconds: int | None) -> str:
-    if not seconds:
-        return ""
-    for size, name in ((86400, "day"), (3600, "hour"), (60, "minute")):
-        if seconds % size == 0:
-            count = seconds // size
-            return f"{count} {name}{'' if count == 1 else 's'}"
-    return f"{seconds} seconds"
 
 
 async def _mine(request: web.Request, *, values: dict[str, str] | None = None, errors: dict[str, str] | None = None,
@@ -99,10 +92,14 @@ async def _pool_page(request: web.Request, *, error: str = "", errors: dict[str,
     ctx = request[CTX]
     pool = await REGISTRY.call(ctx, "pools.get", {"id": request.match_info["id"]})
     for batch in pool["batches"]:
-        batch["every"] = _period(batch["period"])
+        batch["every"] = period(batch["period"])
+    try:  # what the pool makes counts against its type's supply: its gauge beside the pool's own bar
+        supply = supply_picture(await REGISTRY.call(ctx, "types.get", {"id": pool["type"]}))
+    except DomainError:
+        supply = None
     return render(
-        request, "pool.html.j2", status=status, pool=pool, bar=Markup(capacity_bar(pool)), error=error, errors=errors or {},
-        values=values or {},
+        request, "pool.html.j2", status=status, pool=pool, bar=Markup(capacity_bar(pool)), supply=supply, error=error,
+        errors=errors or {}, values=values or {},
     )
 
 

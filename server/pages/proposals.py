@@ -23,9 +23,10 @@ from models.registry import REGISTRY
 from ..appkeys import CTX
 from ..svg import Segment, stacked_bar
 from .base import FormError, call, page, read_form, redirect, render, require_signed_in
+from .wording import duration, exact_time, period
 
 __all__ = [
-    "create_proposal", "deadline_words", "duration_words", "new_proposal_form", "outcome_words", "proposal_page",
+    "create_proposal", "deadline_words", "new_proposal_form", "outcome_words", "proposal_page",
     "signatures_bar", "step_words", "tally_bar", "vote",
 ]
 
@@ -65,38 +66,16 @@ def signature_words(proposal: dict[str, Any]) -> str:
 # ---------------------------------------------------------------- words
 
 
-def exact_time(moment: datetime) -> str:
-    """"4 Dec 2026 15:30 UTC": the server does not know the reader's zone, so it says which it uses."""
-    return f"{moment.day} {moment.astimezone(UTC):%b %Y %H:%M} UTC"
-
-
-def _span(seconds: float) -> str:
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        count = int(seconds // size)
-        if count >= 1:
-            return f"{count} {unit}{'s' if count != 1 else ''}"
-    return "less than a minute"
-
-
-def duration_words(seconds: int) -> str:
-    """How long voting lasts: "3 days", "12 hours", "90 minutes" (the largest unit that divides it)."""
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds % size == 0:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count != 1 else ''}"
-    return f"{seconds} seconds"
-
-
 def deadline_words(proposal: dict[str, Any], now: datetime | None = None) -> str:
-    """When voting ends or ended, as people say it: "closes in 2 days, at 4 Dec 2026 15:30 UTC"."""
+    """When voting ends or ended, as people say it: "closes in 2 days, at 4 December 2026, 15:30 UTC"."""
     deadline = datetime.fromisoformat(proposal["deadline"])
     now = now or datetime.now(UTC)
     at = exact_time(deadline)
     if proposal["state"] != "open" and deadline > now:  # decided: the clock that decided it was past the deadline
         return f"closed at {at}"
     if deadline > now:
-        return f"closes in {_span((deadline - now).total_seconds())}, at {at}"
-    ago = _span((now - deadline).total_seconds())
+        return f"closes in {duration((deadline - now).total_seconds(), parts=1, under_a_minute='less than a minute')}, at {at}"
+    ago = duration((now - deadline).total_seconds(), parts=1, under_a_minute="less than a minute")
     if proposal["state"] == "open":
         return f"voting ended {ago} ago, at {at}; the votes are being counted"
     return f"closed {ago} ago, at {at}"
@@ -214,7 +193,7 @@ async def _new_form(request: web.Request, *, values: dict[str, str] | None = Non
     # Members only, as the API's proposals are: the list answers 404 to anyone else.
     await REGISTRY.call(ctx, "organizations.proposals.list", {"name": name, "page_size": 1})
     return render(request, "proposal_new.html.j2", status=status, organization=organization, values=values or {},
-                  errors=errors or {}, error=error, lasts=duration_words(organization["voting_seconds"]))
+                  errors=errors or {}, error=error, lasts=period(organization["voting_seconds"]))
 
 
 @page

@@ -12,9 +12,10 @@ from models.errors import DomainError, Forbidden
 from models.registry import REGISTRY
 
 from ..appkeys import CTX
-from .base import FormError, call, page, page_size, read_form, redirect, render, require_signed_in
+from .base import CONFLICT_CODES, FormError, call, page, page_size, read_form, redirect, render, require_signed_in
 from .contracts import licensing_panel
 from .media import chosen_files, file_field, size_in_words, upload_files
+from .pictures import supply_picture, trace_picture
 
 __all__ = [
     "flag_entry",
@@ -141,13 +142,21 @@ async def _owned_type(request: web.Request, type_id: str) -> dict[str, Any]:
 async def edit_type_form(request: web.Request) -> web.StreamResponse:
     require_signed_in(request)
     token_type = await _owned_type(request, request.match_info["id"])
+    return _editor(request, *_saved_form(token_type), {}, editing=token_type)
+
+
+def _saved_form(token_type: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """The editor's values and attribute rows as the type is saved now."""
     values = {
         key: "" if token_type.get(key) is None else str(token_type[key])
         for key in ("name", "symbol", "description", "smallest_unit", "supply_limit")
     }
     values["fungible"] = "on" if token_type["fungible"] else ""
-    rows = [_row_of(item) for item in token_type["attributes"] if item["type"] != "script"]
-    return _editor(request, values, rows, {}, editing=token_type)
+    return values, [_row_of(item) for item in token_type["attributes"] if item["type"] != "script"]
+
+
+TYPE_CONFLICT = ("Someone changed this type while you were editing; here is their version. "
+                 "Make your change again if you still want it.")
 
 
 @page
@@ -177,6 +186,8 @@ async def update_type(request: web.Request) -> web.StreamResponse:
     try:
         updated = await call(request, "types.update", data, _names(rows))
     except FormError as error:
+        if error.problem.code in CONFLICT_CODES:  # their version (read before this save) replaces the form's
+            return _editor(request, *_saved_form(token_type), {}, TYPE_CONFLICT, error.status, editing=token_type)
         return _editor(request, values, rows, error.fields, error.general, error.status, editing=token_type)
     raise redirect(f"/app/types/{updated['id']}", f"Token type {updated['name']} saved.")
 
@@ -244,6 +255,7 @@ async def _type_page(
         is_owner=is_owner,
         names={token_type["id"]: token_type["name"]},
         licensing=await licensing_panel(request, token_type),
+        supply=supply_picture(token_type),
         errors=errors or {},
         values=values or {},
         media=file_field(ctx),
@@ -397,6 +409,7 @@ async def _entry_page(
         chain=chain,
         type=token_type,
         edges=traced["edges"],
+        picture=trace_picture(traced, token_type["symbol"], ctx.site.domain),
         truncated=traced["truncated"],
         descendants=went["descendants"],
         descendants_truncated=went["truncated"],

@@ -6,14 +6,15 @@ code or a timestamp with microseconds (issue 23: "human wording everywhere").
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 from markupsafe import Markup, escape
 
 __all__ = [
-    "HELPERS", "JOB_STATES", "STEP_STATES", "duration", "exact_time", "job_title", "moment", "moment_of", "since", "until",
-    "words",
+    "HELPERS", "JOB_STATES", "STEP_STATES", "duration", "exact_time", "field_message", "job_title", "moment", "moment_of",
+    "period", "since", "until", "words",
 ]
 
 # What each kind of job does, as a person would say it (others: the operation's last word).
@@ -121,19 +122,98 @@ def moment(value: Any, empty: str = "never") -> Markup:
     return Markup('<time datetime="{0}" title="{1}">{2}</time>').format(value, exact_time(value), since(value))
 
 
-def duration(seconds: float) -> str:
-    """"4 seconds", "2 minutes", "1 hour 5 minutes"."""
-    total = round(seconds)
+def duration(seconds: float, *, parts: int = 2, under_a_minute: str | None = None) -> str:
+    """A span in its `parts` largest units: "2 days 3 hours", "1 hour 5 minutes", "2 minutes";
+    under a minute "4 seconds" (or `under_a_minute`: "less than a minute" where seconds do not matter)."""
+    total = max(int(seconds), 0)  # whole units passed: "59 minutes" until the hour is full
     if total < 60:
-        return f"{total} second{'' if total == 1 else 's'}"
-    minutes, hours = total // 60, total // 3600
-    if hours == 0:
-        return f"{minutes} minute{'' if minutes == 1 else 's'}"
-    rest = minutes - hours * 60
-    return f"{hours} hour{'' if hours == 1 else 's'}" + (f" {rest} minute{'' if rest == 1 else 's'}" if rest else "")
+        return under_a_minute or f"{total} second{'' if total == 1 else 's'}"
+    said: list[str] = []
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        count, total = divmod(total, size)
+        if count and len(said) < parts:
+            said.append(f"{count} {unit}{'' if count == 1 else 's'}")
+    return " ".join(said)
+
+
+def period(seconds: int | None) -> str:
+    """How often or how long, exactly: "3 days", "12 hours", "90 minutes" (the largest unit that
+    divides it), "45 seconds"; "" for none."""
+    if not seconds:
+        return ""
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"{seconds} second{'' if seconds == 1 else 's'}"
 
 
 # Handed to every template of these pages: {{ since(job.created_at) }} etc.
 HELPERS: dict[str, Any] = {
     "since": since, "exact_time": exact_time, "job_title": job_title, "words": words, "duration": duration,
 }
+
+
+# Field errors in plain words (issue 23): what pydantic says at the API's edge ("String should
+# have at least 1 character") as a person filling in a form reads it ("Enter a name."). Keyed by
+# pydantic's error type, which the problem's field errors carry (models/registry.py); the number
+# a message needs is the one in pydantic's own message. Other messages keep their words.
+_FIELD_NAMES = {  # a field's last part -> how a form names it, and what to enter
+    "to": ("Recipient", "who receives it"),
+    "url": ("Address", "an address"),
+    "email": ("Email", "an email address"),
+    "smallest_unit": ("Decimal places", "the number of decimal places"),
+    "symbol": ("Symbol", "a symbol"),
+    "owner": ("Owner", "the owner"),
+}
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+_SAYINGS = {
+    "missing": "Enter {noun}.",
+    "string_too_long": "{label} is too long: at most {n} character{s}.",
+    "too_long": "{label} has too many entries: at most {n}.",
+    "too_short": "{label} needs at least {n} entr{ies}.",
+    "int_parsing": "{label} must be a whole number.",
+    "int_type": "{label} must be a whole number.",
+    "int_from_float": "{label} must be a whole number.",
+    "decimal_parsing": "{label} must be a number.",
+    "decimal_type": "{label} must be a number.",
+    "float_parsing": "{label} must be a number.",
+    "greater_than_equal": "{label} must be at least {n}.",
+    "greater_than": "{label} must be more than {n}.",
+    "less_than_equal": "{label} must be at most {n}.",
+    "less_than": "{label} must be less than {n}.",
+    "bool_parsing": "{label} must be yes or no.",
+    "url_parsing": "{label} must be a web address, such as https://example.org/.",
+    "url_scheme": "{label} must be a web address starting with https://.",
+    "datetime_parsing": "{label} must be a date and time.",
+    "datetime_from_date_parsing": "{label} must be a date and time.",
+    "string_pattern_mismatch": "{label} holds characters that are not allowed here.",
+    "string_type": "{label} must be text.",
+    "extra_forbidden": "{label} is not asked for here.",
+}
+
+
+def _field_words(field: str) -> tuple[str, str]:
+    """("Display name", "a display name") for `display_name` or `attributes.0.display_name`."""
+    key = next((part for part in reversed(field.split(".")) if part and not part.isdigit()), "value")
+    if key in _FIELD_NAMES:
+        return _FIELD_NAMES[key]
+    words = key.replace("_", " ").replace("-", " ").strip().lower() or "value"
+    return words.capitalize(), ("an " if words[0] in "aeio" else "a ") + words
+
+
+def field_message(field: str, message: str, kind: str | None = None) -> str:
+    """A field's error in plain words: pydantic's kinds said as a form would, others as they came."""
+    label, noun = _field_words(field)
+    number = _NUMBER.search(message)
+    n = number.group(0) if number else ""
+    if kind == "string_too_short":
+        return f"Enter {noun}." if n in ("", "1") else f"{label} is too short: at least {n} characters."
+    if kind == "too_short" and n in ("", "1"):
+        return f"{label} needs at least one entry."
+    if kind in ("literal_error", "enum"):
+        return f"{label} must be {message.split('Input should be ', 1)[-1]}."
+    saying = _SAYINGS.get(kind or "")
+    if saying is None:  # the domain's own words (a validator's "Value error, ..." without its prefix)
+        return message.removeprefix("Value error, ")
+    return saying.format(label=label, noun=noun, n=n, s="" if n == "1" else "s", ies="y" if n == "1" else "ies")

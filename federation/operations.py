@@ -15,6 +15,7 @@ from . import (  # noqa: F401
     follows,
     imports,
     inbox,
+    mail,
     onward,
     org_votes,
     outbox,

@@ -31,6 +31,7 @@ from .federation import (
 from .ids import new_id
 from .job_callbacks import BACKOFF, CLAIM_SECONDS, MAX_TRIES, CallbackState, JobCallback, queue_callback
 from .jobs import FINISHED, MANUAL_TRANSITIONS, Job, JobState, record_job_event, revoke_job_tokens
+from .mail import MailState, OutgoingMail
 from .market import CloseState, LotClose
 from .organizations import Proposal, ProposalState
 from .pools import Generation, GenerationState, Reservation, ReservationState
@@ -41,7 +42,7 @@ from .webhooks import DeliveryState as WebhookState
 from .webhooks import WebhookDelivery
 
 __all__ = [
-    "timed", "BACKFILLS", "CALLBACKS", "CONTRACT_STEPS", "DELIVERIES", "INBOX", "JOBS", "MARKET_CLOSES", "ONWARD_GIVES",
+    "timed", "BACKFILLS", "CALLBACKS", "CONTRACT_STEPS", "DELIVERIES", "INBOX", "JOBS", "MAIL", "MARKET_CLOSES", "ONWARD_GIVES",
     "ORGANIZATION_PROPOSALS", "POOL_GENERATIONS", "POOL_RESERVATIONS", "STORE_ORDERS", "STORE_PAYMENT_DEADLINES",
     "WATCHER_CHECKS", "WEBHOOK_DELIVERIES",
 ]
@@ -401,4 +402,25 @@ STORE_PAYMENT_DEADLINES: Machine[PaymentDeadline] = timed(
     moves=(DeadlineState.DONE.value, DeadlineState.FAILED.value),
     failed=DeadlineState.FAILED.value,
     manual={DeadlineState.PENDING.value: {DeadlineState.DONE.value}},
+)
+
+
+# Account mail (rows: models/mail.py OutgoingMail, queued by the operation that causes it;
+# handler: federation/mail.py `send`, SMTP on a thread with no transaction open). A message is
+# sent, refused for good (a 5xx from the server: failed), or not sent (no SMTP server is
+# configured, or its link expired before it could leave: unsent). Other failures (the server
+# is down, a 4xx) retry on delivery's curve, n**4 + 15 s, up to [mail] max_attempts.
+MAIL: Machine[OutgoingMail] = Machine(
+    name="mail.outgoing",
+    model=OutgoingMail,
+    states=[state.value for state in MailState],
+    ready=MailState.PENDING.value,
+    failed=MailState.FAILED.value,
+    terminal=(MailState.SENT.value, MailState.FAILED.value, MailState.UNSENT.value),
+    transitions={MailState.PENDING.value: {MailState.SENT.value, MailState.FAILED.value, MailState.UNSENT.value}},
+    retry=backoff.mastodon(),
+    max_attempts=lambda site: site.mail.max_attempts,
+    lease_seconds=lambda site: site.mail.timeout_seconds * 3,  # a try that outlives its timeouts has died
+    batch=10,
+    order=("id",),  # in the order they were queued
 )

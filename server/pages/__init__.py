@@ -23,6 +23,7 @@ from . import (
     moderation,
     org_elsewhere,
     organizations,
+    passwords,
     pools,
     proposals,
     sets_manage,
@@ -52,6 +53,15 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/signout", account.signout, name="page_signout")
     router.add_get("/app/account/delete", account.delete_account_form, name="page_account_delete")
     router.add_post("/app/account/delete", account.delete_account)
+    router.add_get("/forgot-password", passwords.forgot_form, name="page_forgot_password")
+    router.add_post("/forgot-password", passwords.forgot)
+    router.add_get("/reset-password", passwords.reset_form, name="page_reset_password")
+    router.add_post("/reset-password", passwords.reset)
+    router.add_get("/verify-email", passwords.verify_email, name="page_verify_email")
+    router.add_get("/app/account", passwords.account_page, name="page_account")
+    router.add_post("/app/account/verification", passwords.resend_verification)
+    router.add_post("/app/account/email", passwords.change_email)
+    router.add_post("/app/account/password", passwords.change_password)
     router.add_get("/app/types/new", tokens.new_type_form, name="page_type_new")
     router.add_post("/app/types/new", tokens.create_type)
     router.add_get("/app/types/{id}", tokens.type_page, name="page_type")

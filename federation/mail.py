@@ -23,8 +23,8 @@ from email.utils import format_datetime, make_msgid
 
 from models.context import Site
 from models.engine import GiveUp, Go, Lease, Outcome, Retry
-from models.mail import WIPED, MailState, OutgoingMail
 from models.machines import MAIL
+from models.mail import WIPED, MailState, OutgoingMail
 from models.settings import MailSettings
 
 __all__ = ["MAIL", "build_message", "send"]

@@ -22,8 +22,8 @@ from tortoise.expressions import Q
 
 from models.email_links import EmailLink
 from models.engine import run_due
-from models.mail import WIPED, MailState, OutgoingMail
 from models.machines import MAIL
+from models.mail import WIPED, MailState, OutgoingMail
 from server.app import create_app
 from server.appkeys import SITE
 
@@ -319,7 +319,9 @@ async def test_sending__without_an_smtp_server_nothing_breaks_and_admins_are_tol
     browser = Browser(api.client)
     await browser.submit("/signin", "/signin", {"username": "root", "password": "correct horse"}, expect=200)
     page = await browser.get("/app/admin/users", expect=200)
-    assert "No mail server is set up" in page
+    assert "No mail server is set up" in page and 'href="/app/admin/mail"' in page.text
+    listed_page = await browser.get("/app/admin/mail?state=unsent", expect=200)
+    assert "To dora@example.org" in listed_page and "not sent" in listed_page and "no SMTP server" in listed_page
 
 
 # ---------------------------------------------------------------- pages

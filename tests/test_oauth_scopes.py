@@ -34,6 +34,7 @@ EXPECTED_SCOPES = {
     "admin.users.delete": AW,
     "admin.users.freeze": AW,
     "admin.users.list": AR,
+    "admin.mail.list": AR,
     "admin.users.regenerate_token": AW,
     "admin.users.set_roles": AW,
     "admin.users.unfreeze": AW,
@@ -49,6 +50,12 @@ EXPECTED_SCOPES = {
     "auth.login": W,
     "auth.logout": W,  # Effect.RELINQUISH: frozen accounts may, a read-only app may not
     "auth.register": W,
+    "auth.password.change": W,  # needs the current password too
+    "auth.password_reset.request": W,
+    "auth.password_reset.confirm": W,
+    "auth.email.change": W,  # needs the current password too
+    "auth.email_verification.request": W,
+    "auth.email_verification.confirm": W,
     "copies.list": R,
     "copies.verify": R,  # asks the origin; refreshes only the caller's cached copy
     "exports.build": W,

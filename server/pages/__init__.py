@@ -196,6 +196,7 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/trends", trends.trends_page, name="page_trends")
     router.add_get("/trends/{type}", trends.trend_page, name="page_trend")
     router.add_get("/app/admin/users", manage.admin_users, name="page_admin_users")
+    router.add_get("/app/admin/mail", passwords.admin_mail_page, name="page_admin_mail")
     router.add_post("/app/admin/users", manage.admin_create_user)
     router.add_get("/app/admin/users/{username}/delete", manage.admin_delete_form, name="page_admin_user_delete")
     router.add_post("/app/admin/users/{username}/delete", manage.admin_delete_user)

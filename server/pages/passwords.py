@@ -18,12 +18,26 @@ from models.registry import REGISTRY
 
 from ..appkeys import CTX
 from ..sessions import clear_session_cookie
-from .base import FormError, call, form_errors, page, read_form, redirect, render, require_signed_in
+from .base import FormError, call, form_errors, page, page_size, read_form, redirect, render, require_signed_in
+from .wording import moment
 
 __all__ = [
     "forgot_form", "forgot", "reset_form", "reset", "verify_email", "account_page", "resend_verification",
-    "change_email", "change_password",
+    "change_email", "change_password", "admin_mail_page",
 ]
+
+MAIL_STATES = {
+    "pending": "waiting to be sent",
+    "sent": "sent",
+    "failed": "refused or out of tries",
+    "unsent": "not sent",
+}
+PURPOSES = {
+    "verify-email": "link to verify the address",
+    "reset-password": "password reset link",
+    "password-changed": "notice: password changed",
+    "email-changed": "notice: address changed",
+}
 
 NO_REFERRER = {"Referrer-Policy": "no-referrer"}  # a page whose URL holds a link's token never passes it on
 
@@ -159,3 +173,21 @@ async def change_password(request: web.Request) -> web.StreamResponse:
     ended = result["signed_out_sessions"] + result["revoked_app_tokens"]
     note = f" {ended} other sign-in(s) and app(s) were signed out." if ended else ""
     raise redirect("/app/account", f"Your password is changed.{note}")
+
+
+@page
+async def admin_mail_page(request: web.Request) -> web.StreamResponse:
+    """Account mail as admins see it: to whom, why, and how sending went (never the message itself)."""
+    require_signed_in(request)
+    ctx = request[CTX]
+    state = request.query.get("state", "")
+    number = request.query.get("page", "1")
+    query: dict[str, Any] = {"page_size": page_size(ctx), "page": int(number) if number.isdigit() and 0 < int(number) < 100_000 else 1}
+    if state in MAIL_STATES:
+        query["state"] = state
+    listed = await REGISTRY.call(ctx, "admin.mail.list", query)
+    following = f"/app/admin/mail?page={listed.page + 1}" + (f"&state={state}" if state in MAIL_STATES else "") if listed.has_next else None
+    return render(
+        request, "admin_mail.html.j2", messages=listed.items, state=state, states=MAIL_STATES, purposes=PURPOSES,
+        configured=ctx.site.mail.configured, next=following, moment=moment,
+    )

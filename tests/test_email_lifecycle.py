@@ -157,6 +157,21 @@ async def test_reset__a_used_link_is_refused(mailed: Setup) -> None:
     assert (await _login(mailed.api, "ann", "battery staple")).status == 200  # the second try changed nothing
 
 
+async def test_reset__one_link_sent_twice_at_once_sets_one_password(mailed: Setup) -> None:
+    await mailed.api.user("ann")
+    await mailed.api.post(RESET, {"email": "ann@example.org"}, expect=202)
+    secret = await mailed.link("ann@example.org", "/reset-password")
+    first, second = await asyncio.gather(
+        mailed.api.post(CONFIRM, {"token": secret, "new_password": "battery staple"}),
+        mailed.api.post(CONFIRM, {"token": secret, "new_password": "another password"}),
+    )
+    assert sorted([first.status, second.status]) == [200, 410], (first, second)
+    winner = "battery staple" if first.status == 200 else "another password"
+    loser = "another password" if first.status == 200 else "battery staple"
+    assert (await _login(mailed.api, "ann", winner)).status == 200
+    assert_problem(await _login(mailed.api, "ann", loser), 401)
+
+
 async def test_reset__an_expired_link_is_refused(mailed: Setup) -> None:
     await mailed.api.user("ann")
     await mailed.api.post(RESET, {"email": "ann@example.org"}, expect=202)

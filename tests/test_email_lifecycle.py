@@ -20,12 +20,13 @@ from aiosmtpd.smtp import SMTP as SMTPProtocol
 from aiosmtpd.smtp import Envelope, Session
 from tortoise.expressions import Q
 
-from models.email_links import EmailLink
+from models.email_links import EmailLink, RequestCount
 from models.engine import run_due
 from models.machines import MAIL
 from models.mail import WIPED, MailState, OutgoingMail
 from server.app import create_app
 from server.appkeys import SITE
+from server.system import system_call
 
 from .conftest import Api, assert_problem
 from .dbutil import test_settings as app_settings
@@ -400,3 +401,27 @@ async def test_pages__account_page_shows_verification_and_changes_password_and_a
     assert "dora@new.example" in moved and "not verified yet" in moved
     bad = await browser.submit("/app/account", "/app/account/email", {"email": "nope", "password": "battery staple"}, expect=400)
     assert bad.field_error("email")
+
+
+async def test_prune__forgets_old_finished_mail_ended_links_and_old_counts(mailed: Setup) -> None:
+    api = mailed.api
+    await api.user("ann")
+    for _ in range(2):
+        await api.post(RESET, {"email": "ann@example.org"}, expect=202)
+    await mailed.deliver()
+    long_ago = datetime.now(timezone.utc) - timedelta(days=31)
+    old_mail = await OutgoingMail.filter(state=MailState.SENT.value).order_by("id").first()
+    old_link = await EmailLink.filter().order_by("id").first()
+    assert old_mail is not None and old_link is not None
+    await OutgoingMail.filter(id=old_mail.id).update(created_at=long_ago)
+    waiting = await OutgoingMail.create(
+        to_address="ann@example.org", purpose="password-changed", subject="s", body="b",
+        next_at=datetime.now(timezone.utc) + timedelta(hours=1),  # a retry not yet due
+    )
+    await OutgoingMail.filter(id=waiting.id).update(created_at=long_ago)
+    await EmailLink.filter(id=old_link.id).update(expires_at=long_ago)
+    await RequestCount.all().update(created_at=long_ago)
+    pruned = await system_call(api.settings, "system.accounts.prune", {})
+    assert pruned == {"mail": 1, "links": 1, "request_counts": 4, "more": False}, pruned
+    assert await OutgoingMail.filter(id=waiting.id).exists()  # waiting mail is never pruned, however old
+    assert await OutgoingMail.all().count() == 2 and await EmailLink.all().count() == 1

@@ -221,6 +221,7 @@ EXPECTED_SCOPES = {
     "sets.update": W,
     # internal: no token reaches them (404 to everyone); the strictest scope all the same
     "system.federation.prune": AW,
+    "system.accounts.prune": AW,
     "system.jobs.purge": AW,
     "system.jobs.sweep": AW,
     "tokens.create": W,

@@ -15,7 +15,7 @@ asked for and per client address, in the database (models/email_links.py).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from pydantic import Field, field_validator
@@ -25,7 +25,16 @@ from ..account_mail import queue_address_changed, queue_password_changed, queue_
 from ..actors import AccessToken, Role, TokenKind, User, UserStatus
 from ..base import iso
 from ..context import Context
-from ..email_links import LinkPurpose, LinkState, count_request, find_link, retire_links, use_link
+from ..email_links import (
+    EmailLink,
+    LinkPurpose,
+    LinkState,
+    RequestCount,
+    count_request,
+    find_link,
+    retire_links,
+    use_link,
+)
 from ..errors import BadInput, Conflict, Forbidden, Gone
 from ..mail import MailState, OutgoingMail
 from ..outputs import Output, Paged, Timestamp
@@ -34,8 +43,9 @@ from ..registry import REGISTRY, Access, Effect, Input, Transaction
 from ..security import check_password_off_loop, hash_password_off_loop
 from .accounts import EMAIL
 
-__all__ = ["MAX_ACCOUNTS_PER_ADDRESS", "RESET_ANSWER"]
+__all__ = ["MAIL_RETENTION_DAYS", "MAX_ACCOUNTS_PER_ADDRESS", "RESET_ANSWER"]
 
+MAIL_RETENTION_DAYS = 30  # finished mail rows (bodies already wiped) and ended links are kept this long
 MAX_ACCOUNTS_PER_ADDRESS = 5  # accounts sharing one address each get a reset link, up to this many
 RESET_ANSWER = (
     "If an account on this server uses that address, a link to choose a new password is on its way to it. "
@@ -321,3 +331,42 @@ async def list_mail(ctx: Context, params: MailListInput) -> Any:
         "attempts": mail.attempts, "last_error": mail.last_error, "created_at": iso(mail.created_at),
         "sent_at": iso(mail.sent_at),
     })
+
+
+class PruneInput(Input):
+    batch_size: int = Field(500, ge=1, le=10_000)
+    max_batches: int = Field(100, ge=1, le=10_000)
+
+
+class PruneOut(Output):
+    mail: int
+    links: int
+    request_counts: int
+    more: bool
+
+
+async def _delete_batches(query: Any, batch_size: int, max_batches: int) -> tuple[int, bool]:
+    """Delete what `query` selects, a batch per statement; (deleted, some left for the next run)."""
+    removed = 0
+    for _ in range(max_batches):
+        ids = list(await query.order_by("id").limit(batch_size).values_list("id", flat=True))
+        if not ids:
+            return removed, False
+        removed += await query.model.filter(id__in=ids).delete()
+        if len(ids) < batch_size:
+            return removed, False
+    return removed, True
+
+
+@REGISTRY.operation("system.accounts.prune", PruneInput, output=PruneOut, access=Access.SYSTEM, transaction=Transaction.NONE)
+async def prune(ctx: Context, params: PruneInput) -> dict[str, Any]:
+    """Forget finished account mail and ended links after MAIL_RETENTION_DAYS, and request counts past their window."""
+    now = _now()
+    old = now - timedelta(days=MAIL_RETENTION_DAYS)
+    bounds = (params.batch_size, params.max_batches)
+    finished = (MailState.SENT.value, MailState.FAILED.value, MailState.UNSENT.value)
+    mail, more_mail = await _delete_batches(OutgoingMail.filter(state__in=finished, created_at__lt=old), *bounds)
+    links, more_links = await _delete_batches(EmailLink.filter(expires_at__lt=old), *bounds)
+    window = timedelta(seconds=ctx.site.accounts.reset_request_window_seconds)
+    counts, more_counts = await _delete_batches(RequestCount.filter(created_at__lt=now - window), *bounds)
+    return {"mail": mail, "links": links, "request_counts": counts, "more": more_mail or more_links or more_counts}

@@ -395,6 +395,10 @@ async def test_pages__account_page_shows_verification_and_changes_password_and_a
         expect=200,
     )
     assert "Your password is changed" in changed
+    refused = await browser.submit(
+        "/app/account", "/app/account/email", {"email": "dora@new.example", "password": "nope"}, expect=403,
+    )
+    assert refused.field_error("password") == "the current password is not right"
     moved = await browser.submit(
         "/app/account", "/app/account/email", {"email": "dora@new.example", "password": "battery staple"}, expect=200,
     )

@@ -126,7 +126,7 @@ class NoInput(Input):
     pass
 
 
-async def _check_current_password(ctx: Context, user: User, password: str) -> None:
+async def _check_current_password(ctx: Context, user: User, password: str, field: str = "current_password") -> None:
     """403 for a wrong password, counted like a failed sign-in (a stolen session is no password oracle)."""
     throttle = ctx.site.login_throttle
     if throttle is not None:
@@ -134,7 +134,7 @@ async def _check_current_password(ctx: Context, user: User, password: str) -> No
     if not await check_password_off_loop(password, user.password_hash):
         if throttle is not None:
             throttle.failed(user.username, ctx.client_address)
-        raise Forbidden("the current password is not right", code="invalid-password", extra={"field": "current_password"})
+        raise Forbidden("the current password is not right", code="invalid-password", extra={"field": field})
 
 
 async def _end_sign_ins(user: User, *, keep: str | None = None) -> tuple[int, int]:
@@ -287,7 +287,7 @@ async def confirm_verification(ctx: Context, params: TokenInput) -> dict[str, An
 async def change_email(ctx: Context, params: ChangeEmailInput) -> dict[str, Any]:
     """Change your address (give your password); it is unverified until you open the link mailed to it."""
     user = ctx.require_user()
-    await _check_current_password(ctx, user, params.password)
+    await _check_current_password(ctx, user, params.password, "password")
     if params.email.lower() == user.email.lower():
         raise Conflict("that is your address already", code="email-unchanged", extra={"field": "email"})
     old = user.email

@@ -145,8 +145,7 @@ async def change_email(request: web.Request) -> web.StreamResponse:
     form = await read_form(request)
     values = {"email": form.get("email", "").strip()}
     try:
-        await call(request, "auth.email.change", {"email": values["email"], "password": form.get("password", "")},
-                   names={"current_password": "password"})
+        await call(request, "auth.email.change", {"email": values["email"], "password": form.get("password", "")})
     except FormError as error:
         return await _account(request, values=values, errors=error.fields, status=error.status)
     except DomainError as error:  # 429 after wrong passwords

@@ -16,6 +16,7 @@ from . import (  # noqa: F401
     follows,
     imports,
     inbox,
+    mail,
     onward,
     org_votes,
     outbox,

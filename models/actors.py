@@ -75,6 +75,7 @@ class User(Entity):
     )
     username = fields.CharField(max_length=64, unique=True)
     email = fields.CharField(max_length=254)
+    email_verified_at = fields.DatetimeField(null=True)  # when a verification link for `email` was opened
     password_hash = fields.CharField(max_length=255)
     roles: fields.JSONField[list[str]] = fields.JSONField(default=list)
     status = fields.CharField(max_length=16, default=UserStatus.ACTIVE.value)

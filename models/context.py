@@ -15,7 +15,7 @@ from .errors import BadInput, Conflict, Forbidden, Unauthorized
 from .events import Event, check_payload
 from .ids import new_ids
 from .login_throttle import LoginThrottle
-from .settings import FederationSettings, JobSettings, Limits
+from .settings import AccountSettings, FederationSettings, JobSettings, Limits, MailSettings
 
 __all__ = ["Context", "Site"]
 
@@ -32,6 +32,8 @@ class Site:
     limits: Limits = field(default_factory=Limits)
     federation: FederationSettings = field(default_factory=FederationSettings)
     jobs: JobSettings = field(default_factory=JobSettings)
+    mail: MailSettings = field(default_factory=MailSettings)  # the SMTP server (unset: mail is not sent)
+    accounts: AccountSettings = field(default_factory=AccountSettings)  # emailed links and reset limits
     # failed sign-ins of this process (None: not counted, as in the CLI)
     login_throttle: LoginThrottle | None = field(default=None, compare=False, repr=False)
     # The DNS half of the SSRF guard for URLs users save (webhooks): the server installs

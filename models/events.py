@@ -655,6 +655,9 @@ EVENTS: dict[str, Any] = {
     "user.unfrozen": UserStatusChanged,
     "user.deleted": UserStatusChanged,
     "user.token_regenerated": UserNamed,
+    "user.password_changed": UserNamed,  # with the current password, or by an emailed reset link
+    "user.email_changed": UserNamed,
+    "user.email_verified": UserNamed,
     "user.roles_changed": UserRolesChanged,
     "actor.created": ActorCreated,
     "actor.updated": ActorUpdated,

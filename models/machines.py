@@ -32,6 +32,7 @@ from .federation import (
 from .ids import new_id
 from .job_callbacks import BACKOFF, CLAIM_SECONDS, MAX_TRIES, CallbackState, JobCallback, queue_callback
 from .jobs import FINISHED, MANUAL_TRANSITIONS, Job, JobState, record_job_event, revoke_job_tokens
+from .mail import MailState, OutgoingMail
 from .market import CloseState, LotClose
 from .networks import Discovery, DiscoveryState
 from .organizations import Proposal, ProposalState
@@ -44,7 +45,7 @@ from .webhooks import WebhookDelivery
 
 __all__ = [
     "timed", "BACKFILLS", "CALLBACKS", "CONTRACT_STEPS", "DELIVERIES", "DISTRIBUTION_EXPIRIES", "DISTRIBUTION_RUNS",
-    "INBOX", "JOBS", "MARKET_CLOSES", "NETWORK_DISCOVERIES", "ONWARD_GIVES",
+    "INBOX", "JOBS", "MAIL", "MARKET_CLOSES", "NETWORK_DISCOVERIES", "ONWARD_GIVES",
     "ORGANIZATION_PROPOSALS", "POOL_GENERATIONS", "POOL_RESERVATIONS", "STORE_ORDERS", "STORE_PAYMENT_DEADLINES",
     "WATCHER_CHECKS", "WEBHOOK_DELIVERIES",
 ]
@@ -462,4 +463,25 @@ DISTRIBUTION_EXPIRIES: Machine[Allocation] = timed(
     terminal=(AllocationState.CLAIMED.value, AllocationState.EXPIRED.value, AllocationState.FAILED.value),
     manual={AllocationState.HELD.value: {AllocationState.CLAIMED.value}},
     batch=100,
+)
+
+
+# Account mail (rows: models/mail.py OutgoingMail, queued by the operation that causes it;
+# handler: federation/mail.py `send`, SMTP on a thread with no transaction open). A message is
+# sent, refused for good (a 5xx from the server: failed), or not sent (no SMTP server is
+# configured, or its link expired before it could leave: unsent). Other failures (the server
+# is down, a 4xx) retry on delivery's curve, n**4 + 15 s, up to [mail] max_attempts.
+MAIL: Machine[OutgoingMail] = Machine(
+    name="mail.outgoing",
+    model=OutgoingMail,
+    states=[state.value for state in MailState],
+    ready=MailState.PENDING.value,
+    failed=MailState.FAILED.value,
+    terminal=(MailState.SENT.value, MailState.FAILED.value, MailState.UNSENT.value),
+    transitions={MailState.PENDING.value: {MailState.SENT.value, MailState.FAILED.value, MailState.UNSENT.value}},
+    retry=backoff.mastodon(),
+    max_attempts=lambda site: site.mail.max_attempts,
+    lease_seconds=lambda site: site.mail.timeout_seconds * 3,  # a try that outlives its timeouts has died
+    batch=10,
+    order=("id",),  # in the order they were queued
 )

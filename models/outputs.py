@@ -71,6 +71,7 @@ class UserOut(Output):
     created_at: Timestamp
     updated_at: Timestamp
     email: str | None = None
+    email_verified: bool | None = Field(None, description="whether a link mailed to the address was opened (own view only)")
 
 
 class CallbackOut(Output):

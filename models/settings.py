@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["DatabaseSettings", "FederationSettings", "JobSettings", "Limits"]
+__all__ = ["AccountSettings", "DatabaseSettings", "FederationSettings", "JobSettings", "Limits", "MailSettings"]
 
 
 class _Frozen(BaseModel):
@@ -95,3 +95,48 @@ class JobSettings(_Frozen):
     scheduler: bool = True  # enqueue periodic work (server/scheduler.py) in processes that run workers
     sweep_seconds: float = Field(15, gt=0)  # stuck-job sweep (expired leases)
     purge_seconds: float = Field(3600, gt=0)
+
+
+class MailSettings(_Frozen):
+    """The SMTP server mail leaves through (federation/mail.py). No host: nothing is sent, and
+    admins are told so (the mail stays listed as not sent)."""
+
+    host: str = ""
+    port: int = Field(587, ge=1, le=65535)
+    # "starttls": plain connection upgraded with STARTTLS (port 587); "ssl": TLS from the start
+    # (port 465); "none": no encryption (a local relay only).
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str = ""
+    password: str = Field("", repr=False)  # never shown in a repr or a log line
+    from_address: str = ""  # the From: of every message; needed when host is set
+    timeout_seconds: float = Field(30, gt=0, le=300)
+    max_attempts: int = Field(10, ge=1, le=100)  # tries per message (backoff n**4 + 15 s: about 4 hours in all)
+
+    @field_validator("from_address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if value and ("@" not in value or any(c in value for c in "\r\n")):
+            raise ValueError("must be an email address such as tokens@example.org")
+        return value
+
+    @model_validator(mode="after")
+    def _sender_named(self) -> MailSettings:
+        if self.host and not self.from_address:
+            raise ValueError("from_address is needed when host is set")
+        return self
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.host)
+
+
+class AccountSettings(_Frozen):
+    """Emailed links (verification, password reset) and how often a reset may be asked for."""
+
+    verify_link_seconds: int = Field(172_800, ge=60, le=30 * 86_400)  # an email verification link lives this long
+    reset_link_seconds: int = Field(3600, ge=60, le=7 * 86_400)  # a password reset link lives this long
+    # Reset requests per address asked for, and per client address, within the window; then 429.
+    # Counted in the database, so they hold across server processes.
+    reset_requests_per_address: int = Field(3, ge=1, le=1000)
+    reset_requests_per_client: int = Field(10, ge=1, le=100_000)
+    reset_request_window_seconds: int = Field(3600, ge=60, le=7 * 86_400)

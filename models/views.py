@@ -33,4 +33,5 @@ def user_view(user: User, *, private: bool = False) -> dict[str, Any]:
     }
     if private:
         view["email"] = user.email
+        view["email_verified"] = user.email_verified_at is not None
     return view

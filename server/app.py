@@ -54,6 +54,8 @@ def site_from(settings: Settings) -> Site:
         limits=settings.limits,
         federation=settings.federation,
         jobs=settings.jobs,
+        mail=settings.mail,
+        accounts=settings.accounts,
         login_throttle=LoginThrottle(settings.limits),
         check_url_host=check_callback_url,  # DNS: a saved webhook URL must resolve to public addresses
         find_remote_actor=find_remote_actor,  # a give to user@host not seen yet looks it up
@@ -89,6 +91,8 @@ def create_app(settings: Settings, *, with_database: bool = True) -> web.Applica
         client_max_size=max(settings.limits.max_body_bytes, settings.limits.max_media_bytes),
     )
     app[SETTINGS] = settings
+    if not settings.mail.configured:
+        log.warning("no SMTP server is configured ([mail] host): account mail (verification, password reset) is not sent")
     app[SITE] = site_from(settings)
     app[ANONYMOUS_LIMITER] = RateLimiter(settings.limits.anonymous_requests_per_minute)
     app[SIGNED_LIMITER] = RateLimiter(settings.limits.signed_requests_per_minute)

@@ -42,6 +42,7 @@ def periodic_work(settings: JobSettings) -> list[Periodic]:
         Periodic("system.jobs.sweep", settings.sweep_seconds, {}),
         Periodic("system.jobs.purge", settings.purge_seconds, {"retention_days": settings.retention_days}),
         Periodic("system.federation.prune", settings.purge_seconds, {}),  # retention from settings.federation
+        Periodic("system.accounts.prune", settings.purge_seconds, {}),  # old account mail, links, request counts
     ]
 
 

@@ -28,13 +28,15 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from models.settings import DatabaseSettings, FederationSettings, JobSettings, Limits
+from models.settings import AccountSettings, DatabaseSettings, FederationSettings, JobSettings, Limits, MailSettings
 
 __all__ = [
+    "AccountSettings",
     "DatabaseSettings",
     "FederationSettings",
     "JobSettings",
     "Limits",
+    "MailSettings",
     "Settings",
     "SettingsError",
     "load_settings",
@@ -68,6 +70,8 @@ class Settings(BaseSettings):
     federation: FederationSettings = FederationSettings()
     database: DatabaseSettings = DatabaseSettings()
     jobs: JobSettings = JobSettings()
+    mail: MailSettings = MailSettings()
+    accounts: AccountSettings = AccountSettings()
 
     @field_validator("base_url")
     @classmethod

@@ -51,7 +51,7 @@ def test_periodic_work__uses_the_job_settings(settings: Any) -> None:
     jobs = settings.jobs.model_copy(update={"retention_days": 7, "sweep_seconds": 2})
     work = {periodic.operation: periodic for periodic in periodic_work(jobs)}
     assert set(work) == {
-        "system.jobs.sweep", "system.jobs.purge", "system.federation.prune",
+        "system.jobs.sweep", "system.jobs.purge", "system.federation.prune", "system.accounts.prune",
     }
     assert work["system.jobs.purge"].input == {"retention_days": 7} and work["system.jobs.sweep"].seconds == 2
 

@@ -39,6 +39,7 @@ EXPECTED_SCOPES = {
     "admin.users.delete": AW,
     "admin.users.freeze": AW,
     "admin.users.list": AR,
+    "admin.mail.list": AR,
     "admin.users.regenerate_token": AW,
     "admin.users.set_roles": AW,
     "admin.users.unfreeze": AW,
@@ -54,6 +55,12 @@ EXPECTED_SCOPES = {
     "auth.login": W,
     "auth.logout": W,  # Effect.RELINQUISH: frozen accounts may, a read-only app may not
     "auth.register": W,
+    "auth.password.change": W,  # needs the current password too
+    "auth.password_reset.request": W,
+    "auth.password_reset.confirm": W,
+    "auth.email.change": W,  # needs the current password too
+    "auth.email_verification.request": W,
+    "auth.email_verification.confirm": W,
     "copies.list": R,
     "copies.verify": R,  # asks the origin; refreshes only the caller's cached copy
     "exports.build": W,
@@ -230,6 +237,7 @@ EXPECTED_SCOPES = {
     "sets.update": W,
     # internal: no token reaches them (404 to everyone); the strictest scope all the same
     "system.federation.prune": AW,
+    "system.accounts.prune": AW,
     "system.jobs.purge": AW,
     "system.jobs.sweep": AW,
     "tokens.create": W,

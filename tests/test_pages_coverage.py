@@ -33,7 +33,8 @@ API_ONLY = {
     ], "an OAuth endpoint a client application calls"),
     # The scheduler's own work.
     **dict.fromkeys(
-        ["system.federation.prune", "system.jobs.purge", "system.jobs.sweep"], "periodic, run by the scheduler",
+        ["system.federation.prune", "system.jobs.purge", "system.jobs.sweep", "system.accounts.prune"],
+        "periodic, run by the scheduler",
     ),
     # Agents are programs reporting off-server changes; their owners approve on the agents page.
     **dict.fromkeys(["agents.reports.create", "agents.reports.send", "agents.reports.sent"], "an agent program's call"),

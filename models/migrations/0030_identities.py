@@ -8,7 +8,7 @@ from tortoise.fields.base import OnDelete
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    dependencies = [('tallystick', '0025_org_signers')]
+    dependencies = [('tallystick', '0029_email_lifecycle')]
 
     initial = False
 

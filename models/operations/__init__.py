@@ -2,6 +2,7 @@
 
 from . import (  # noqa: F401
     accounts,  # noqa: F401
+    account_lifecycle,  # noqa: F401  (after accounts)
     agents,  # noqa: F401  (after sets, tokens)
     groups,  # noqa: F401
     identities,  # noqa: F401

@@ -17,6 +17,7 @@ from pydantic import Field, field_validator, model_validator
 from tortoise.expressions import Q
 
 from .. import sql
+from ..account_mail import queue_verification
 from ..actors import AccessToken, Actor, Role, TokenKind, User, UserStatus
 from ..context import Context
 from ..errors import Conflict, Forbidden, NotFound, Unauthorized
@@ -157,9 +158,12 @@ class ProfileOut(UserOut):
 
 @REGISTRY.operation("auth.register", RegisterInput, output=UserWithTokenOut, access=Access.PUBLIC, effect=Effect.WRITE)
 async def register(ctx: Context, params: RegisterInput) -> dict[str, Any]:
-    """Create an account and return it with its non-expiring personal bearer token."""
+    """Create an account and return it with its non-expiring personal bearer token.
+
+    A link that verifies the address is mailed to it (models/account_mail.py)."""
     user = await create_user(params.username, params.password, params.email)
     token = await issue_token(user, TokenKind.PERSONAL)
+    await queue_verification(ctx.site, user)
     ctx.actor = await user.actor
     await ctx.emit("user.registered", "user", user.id, {"username": user.username})
     return {"user": user_view(user, private=True), "token": token}

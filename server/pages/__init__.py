@@ -24,6 +24,7 @@ from . import (
     networks,
     org_elsewhere,
     organizations,
+    passwords,
     pools,
     proposals,
     sets_manage,
@@ -55,6 +56,15 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/app/account/delete", account.delete_account_form, name="page_account_delete")
     router.add_post("/app/account/delete", account.delete_account)
     add_identity_routes(router)
+    router.add_get("/forgot-password", passwords.forgot_form, name="page_forgot_password")
+    router.add_post("/forgot-password", passwords.forgot)
+    router.add_get("/reset-password", passwords.reset_form, name="page_reset_password")
+    router.add_post("/reset-password", passwords.reset)
+    router.add_get("/verify-email", passwords.verify_email, name="page_verify_email")
+    router.add_get("/app/account", passwords.account_page, name="page_account")
+    router.add_post("/app/account/verification", passwords.resend_verification)
+    router.add_post("/app/account/email", passwords.change_email)
+    router.add_post("/app/account/password", passwords.change_password)
     router.add_get("/app/types/new", tokens.new_type_form, name="page_type_new")
     router.add_post("/app/types/new", tokens.create_type)
     router.add_get("/app/types/{id}", tokens.type_page, name="page_type")
@@ -198,6 +208,7 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/trends", trends.trends_page, name="page_trends")
     router.add_get("/trends/{type}", trends.trend_page, name="page_trend")
     router.add_get("/app/admin/users", manage.admin_users, name="page_admin_users")
+    router.add_get("/app/admin/mail", passwords.admin_mail_page, name="page_admin_mail")
     router.add_post("/app/admin/users", manage.admin_create_user)
     router.add_get("/app/admin/users/{username}/delete", manage.admin_delete_form, name="page_admin_user_delete")
     router.add_post("/app/admin/users/{username}/delete", manage.admin_delete_user)

@@ -150,6 +150,7 @@ async def _admin_page(
         values=values or {},
         errors=errors or {},
         next_page=users.page + 1 if users.has_next else None,
+        mail_configured=request[CTX].site.mail.configured,
     )
 
 

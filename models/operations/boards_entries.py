@@ -80,6 +80,7 @@ class BoardEntryOut(Output):
     edited_at: Timestamp
     deleted: bool
     muted: bool = Field(False, description="by you: the body is hidden")
+    yours: bool = Field(False, description="you wrote it")
     your_vote: int | None = None
     created_at: Timestamp
     replies: list[Any] | None = Field(None, description="a thread: the replies, each with its own replies")
@@ -117,6 +118,7 @@ def entry_view(ctx: Context, entry: BoardEntry, authors: dict[str, Actor], muted
         "down": entry.down, "score": entry.score, "reply_count": entry.reply_count, "version": entry.version,
         "edited_at": iso(entry.edited_at), "deleted": deleted, "muted": entry.author_id in muted and not deleted,
         "your_vote": (votes or {}).get(entry.id), "created_at": iso(entry.created_at),
+        "yours": ctx.actor is not None and entry.author_id == ctx.actor.id,
     }
 
 

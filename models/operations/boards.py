@@ -23,7 +23,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q, Subquery
 
 from ..actors import Actor, Role
-from ..base import iso
+from ..base import column, iso
 from ..boards import Board, BoardBan, BoardInvite, BoardKind, BoardMember, BoardMute, MemberRole, Visibility
 from ..bounds import Hours
 from ..context import Context
@@ -579,5 +579,5 @@ async def _mutes(ctx: Context, board_id: str, actor: Actor) -> dict[str, Any]:
 async def muted_ids(board_id: str, actor: Actor | None) -> set[str]:
     if actor is None:
         return set()
-    return set(await BoardMute.filter(board_id=board_id, muter_id=actor.id).values_list("muted_id", flat=True))  # type: ignore[arg-type]
+    return set(await column(BoardMute.filter(board_id=board_id, muter_id=actor.id).values_list("muted_id", flat=True), str))
 

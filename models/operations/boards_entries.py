@@ -25,7 +25,7 @@ from tortoise.transactions import in_transaction
 
 from .. import sql
 from ..actors import Actor
-from ..base import iso
+from ..base import Entity, column, iso
 from ..boards import (
     Board,
     BoardEntry,
@@ -171,13 +171,14 @@ class BoardEntryInput(Input):
 
 
 async def _check_subject(ctx: Context, kind: SubjectKind, subject_id: str) -> None:
-    exists = {
-        SubjectKind.TOKEN: lambda: Token.exists(id=subject_id, is_deleted=False),
-        SubjectKind.TYPE: lambda: TokenType.exists(id=subject_id),
-        SubjectKind.ITEM: lambda: StoreItem.exists(id=subject_id),
-        SubjectKind.LOT: lambda: Lot.exists(id=subject_id),
-    }[kind]
-    if not await exists():
+    models: dict[SubjectKind, type[Entity]] = {
+        SubjectKind.TOKEN: Token, SubjectKind.TYPE: TokenType, SubjectKind.ITEM: StoreItem, SubjectKind.LOT: Lot,
+    }
+    model = models[kind]
+    found = model.filter(id=subject_id)
+    if kind is SubjectKind.TOKEN:
+        found = found.filter(is_deleted=False)
+    if not await found.exists():
         raise NotFound(f"there is no {kind.value} with id {subject_id!r} to review", code="subject-not-found",
                        extra={"field": "subject_id"})
 
@@ -287,7 +288,9 @@ async def list_entries(ctx: Context, params: BoardListEntriesInput) -> dict[str,
 
 def _hot(entry: BoardEntry, moment: datetime) -> float:
     hours = max((moment - entry.created_at).total_seconds() / 3600, 0.0)
-    return float(entry.up - entry.down + 1) / (hours + 2) ** 1.5
+    score = float(entry.up - entry.down + 1)
+    decay = float((hours + 2) ** 1.5)
+    return score / decay
 
 
 @REGISTRY.operation("boards.entries.get", BoardEntryIdInput, output=BoardEntryOut, access=Access.PUBLIC)
@@ -535,7 +538,7 @@ async def _readable_board_ids(ctx: Context) -> list[str] | None:
     """Boards whose reviews count for the caller: None means public boards only."""
     if ctx.actor is None:
         return None
-    return list(await BoardMember.filter(actor_id=ctx.actor.id).values_list("board_id", flat=True))  # type: ignore[arg-type]
+    return await column(BoardMember.filter(actor_id=ctx.actor.id).values_list("board_id", flat=True), str)
 
 
 async def review_summary(ctx: Context, kind: str, subject_id: str) -> dict[str, Any]:
@@ -592,4 +595,5 @@ class BoardReplyInput(Input):
 async def reply(ctx: Context, params: BoardReplyInput) -> dict[str, Any]:
     """Reply to an entry (as boards.entries.create with `parent`)."""
     parent, _ = await _entry(ctx, params.id)
-    return await create_entry(ctx, BoardEntryInput(id=parent.board_id, body=params.body, parent=parent.id))
+    made: dict[str, Any] = await create_entry(ctx, BoardEntryInput(id=parent.board_id, body=params.body, parent=parent.id))
+    return made

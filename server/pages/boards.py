@@ -118,7 +118,10 @@ async def post_entry(request: web.Request) -> web.StreamResponse:
     back = form.get("back") or f"{LIST}/{board_id}"
     back = back if back.startswith("/app/") else f"{LIST}/{board_id}"
     try:
-        made = await call(request, "boards.entries.create", data)
+        if form.get("parent"):  # a reply: the board and the rules come from the entry replied to
+            made = await call(request, "boards.entries.reply", {"id": form["parent"], "body": data["body"]})
+        else:
+            made = await call(request, "boards.entries.create", data)
         upload = posted.get("file")
         if upload is not None and not isinstance(upload, str):
             await _upload(request, made["id"], upload)

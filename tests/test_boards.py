@@ -23,7 +23,8 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    return settings_for(tmp_path, database_url, limits={"board_markdown_max_chars": 200, "board_media_per_entry": 1})
+    return settings_for(tmp_path, database_url,
+                        limits={"board_markdown_max_chars": 200, "board_media_per_entry": 1, "max_media_bytes": 1024})
 
 
 async def board(api: Api, token: str, **spec: Any) -> dict[str, Any]:
@@ -175,6 +176,7 @@ async def test_boards__bans_stop_posting_but_public_reading_goes_on(api: Api) ->
     assert ban.body["reason"] == "spam" and ban.body["expires_at"]
     refused = await api.post(f"{BOARDS}/{talk['id']}/entries", {"body": "still here"}, token=bob)
     assert "spam" in assert_problem(refused, 403, "banned-from-board")["detail"]
+    assert await BoardEntry.filter(board_id=talk["id"]).count() == 1
     assert_problem(await api.put(f"/api/v1/entries/{entry['id']}/votes", {"value": "up"}, token=bob), 403, "banned-from-board")
     assert_problem(await api.post(f"{BOARDS}/{talk['id']}/join", token=bob), 403, "banned-from-board")
     assert (await api.get(f"{BOARDS}/{talk['id']}/entries", token=bob, expect=200)).body["items"]
@@ -208,7 +210,9 @@ async def test_boards__mute_hides_entries_only_for_the_muter(api: Api) -> None:
     alice, bob, carol = await api.user("alice"), await api.user("bob"), await api.user("carol")
     room = await board(api, alice, kind="chat", members_only=False)
     await post(api, bob, room["id"], "noise")
-    await api.post(f"{BOARDS}/{room['id']}/mutes", {"username": "bob"}, token=carol, expect=200)
+    muted = await api.post(f"{BOARDS}/{room['id']}/mutes", {"username": "bob"}, token=carol, expect=200)
+    assert muted.body["items"] == (await api.get(f"{BOARDS}/{room['id']}/mutes", token=carol, expect=200)).body["items"]
+    assert len(muted.body["items"]) == 1 and muted.body["items"][0].startswith("bob@")
     assert (await api.get(f"{BOARDS}/{room['id']}/entries", token=carol, expect=200)).body["items"] == []
     assert len((await api.get(f"{BOARDS}/{room['id']}/entries", token=alice, expect=200)).body["items"]) == 1
     await api.delete(f"{BOARDS}/{room['id']}/mutes/bob", token=carol, expect=200)
@@ -222,6 +226,8 @@ async def test_boards__media_attached_within_limits(api: Api) -> None:
     url = f"/api/v1/entries/{entry['id']}/media"
     fake = await api.call("POST", url, token=alice, data=b"not a png", headers={"Content-Type": "image/png"})
     assert_problem(fake, 422, "media-content-mismatch")
+    big = await api.call("POST", url, token=alice, data=PNG + b"\x00" * 1024, headers={"Content-Type": "image/png"})
+    assert_problem(big, 413, "media-too-large")
     attached = await api.call("POST", url, token=alice, data=PNG, headers={"Content-Type": "image/png"}, expect=200)
     media = attached.body["media"][0]
     served = await api.client.get(f"{url}/{media}")
@@ -265,3 +271,22 @@ async def test_boards__private_boards_are_listed_to_members_only(api: Api) -> No
     await join(api, bob, closed["id"])
     seen = await api.get(BOARDS, token=bob, expect=200)
     assert {item["id"] for item in seen.body["items"]} == {open_board["id"], closed["id"]}
+
+
+async def test_boards__threads_sorted_top_hot_and_new(api: Api) -> None:
+    alice, bob, carol = await api.user("alice"), await api.user("bob"), await api.user("carol")
+    talk = await board(api, alice, votes_allowed=True, members_only=False)
+    old, liked, fresh = [await post(api, alice, talk["id"], body) for body in ("old", "liked", "fresh")]
+    for token in (bob, carol):
+        await api.put(f"/api/v1/entries/{liked['id']}/votes", {"value": "up"}, token=token, expect=200)
+    await api.put(f"/api/v1/entries/{old['id']}/votes", {"value": "down"}, token=bob, expect=200)
+    entries = f"{BOARDS}/{talk['id']}/entries"
+
+    async def order(sort: str | None) -> list[str]:
+        reply = await api.get(entries, params={"sort": sort} if sort else None, expect=200)
+        return [item["body"] for item in reply.body["items"]]
+
+    assert await order("top") == ["liked", "fresh", "old"]
+    assert await order("new") == ["fresh", "liked", "old"]
+    assert await order(None) == ["liked", "fresh", "old"]  # hot: the default where votes are on
+    assert_problem(await api.get(entries, params={"sort": "best"}), 400, "validation-failed")

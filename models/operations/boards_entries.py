@@ -272,7 +272,7 @@ async def list_entries(ctx: Context, params: BoardListEntriesInput) -> dict[str,
     elif sort == "old":
         rows = await query.order_by("id").limit(params.limit)
     elif sort == "top":
-        rows = await query.annotate(score=F("up") - F("down")).order_by("-score", "-id").limit(params.limit)
+        rows = await query.annotate(net=F("up") - F("down")).order_by("-net", "-id").limit(params.limit)
     elif sort == "hot":
         recent = await query.order_by("-id").limit(HOT_WINDOW)
         moment = now()

@@ -345,13 +345,18 @@ async def board_events(request: web.Request) -> web.StreamResponse:
     loop = asyncio.get_running_loop()
     ends = loop.time() + SSE_MAX_SECONDS
     items = first["items"]
-    while True:
-        for item in items:
-            after = item["id"]
-            payload = orjson.dumps({key: item[key] for key in ("id", "author", "html", "created_at", "deleted")})
-            await response.write(b"id: " + after.encode() + b"\nevent: entry\ndata: " + payload + b"\n\n")
-        if loop.time() >= ends:
-            break
-        await asyncio.sleep(SSE_POLL_SECONDS)
-        items = (await REGISTRY.call(ctx, "boards.entries.list", {"id": board_id, "after": after, "limit": 100}))["items"]
+    try:
+        while True:
+            for item in items:
+                after = item["id"]
+                payload = orjson.dumps({key: item[key] for key in ("id", "author", "html", "created_at", "deleted")})
+                await response.write(b"id: " + after.encode() + b"\nevent: entry\ndata: " + payload + b"\n\n")
+            if loop.time() >= ends:
+                break
+            await asyncio.sleep(SSE_POLL_SECONDS)
+            items = (await REGISTRY.call(ctx, "boards.entries.list", {"id": board_id, "after": after, "limit": 100}))["items"]
+    except ConnectionResetError:  # the reader left (closed the tab): nothing more to send
+        pass
+    except DomainError:  # the board went away or the reader lost access to it: end the stream
+        pass
     return response

@@ -5,12 +5,13 @@ is a clear 4xx and stores nothing."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from models.boards import BoardEntry, BoardVote
+from models.boards import BoardBan, BoardEntry, BoardVote
 from models.events import Event
 from server.settings import Settings
 
@@ -290,3 +291,15 @@ async def test_boards__threads_sorted_top_hot_and_new(api: Api) -> None:
     assert await order("new") == ["fresh", "liked", "old"]
     assert await order(None) == ["liked", "fresh", "old"]  # hot: the default where votes are on
     assert_problem(await api.get(entries, params={"sort": "best"}), 400, "validation-failed")
+
+
+async def test_boards__a_ban_ends_at_its_expiry(api: Api) -> None:
+    alice, bob = await api.user("alice"), await api.user("bob")
+    talk = await board(api, alice)
+    await api.post(f"{BOARDS}/{talk['id']}/bans", {"username": "bob", "reason": "cool off", "expires_in_hours": 1},
+                   token=alice, expect=201)
+    assert_problem(await api.post(f"{BOARDS}/{talk['id']}/join", token=bob), 403, "banned-from-board")
+    await BoardBan.filter(board_id=talk["id"]).update(expires_at=datetime.now(UTC) - timedelta(minutes=1))
+    await join(api, bob, talk["id"])
+    await post(api, bob, talk["id"], "back after the hour")
+    assert (await api.get(f"{BOARDS}/{talk['id']}/bans", token=alice, expect=200)).body["items"] == []

@@ -113,6 +113,15 @@ async def test_pages_boards__reviews_with_stars_on_the_type_page(browser: Browse
     assert "4.0 out of 5" in reviews and "from 1 review" in reviews and "★★★★☆" in reviews and "Good coin" in reviews
     type_page = await browser.get(f"/app/types/{coin}", expect=200)
     assert "4.0 out of 5 from 1 review" in type_page and f"/app/reviews/type/{coin}" in type_page.text
+    badge = (await api.post("/api/v1/types", {"name": "Badge", "symbol": "BDG", "fungible": False, "smallest_unit": 0},
+                            token=alice, expect=201)).body["id"]
+    token = (await api.post("/api/v1/tokens", {"type": badge, "attributes": {}}, token=alice, expect=201)).body["id"]
+    unreviewed = await browser.get(f"/app/tokens/{token}", expect=200)
+    assert "No reviews yet." in unreviewed
+    await browser.post(f"/app/boards/{board_id}/entries", {"subject_kind": "token", "subject_id": token, "rating": "2",
+                                                           "body": "Scratched"}, csrf=page.csrf(), expect=200)
+    token_page = await browser.get(f"/app/tokens/{token}", expect=200)
+    assert "2.0 out of 5 from 1 review" in token_page and "★★☆☆☆" in token_page
 
 
 async def test_pages_boards__moderators_page_invites_and_bans(browser: Browser, api: Api) -> None:

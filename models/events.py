@@ -647,6 +647,31 @@ class OwnershipChanged(TypedDict):
     reason: str
 
 
+@with_config(_STRICT)
+class BoardEvent(TypedDict):
+    """board.created|updated|member.*|invite.*|ban.* (object: the board)."""
+
+    board: str
+    kind: NotRequired[str]  # created
+    visibility: NotRequired[str]  # created
+    fields: NotRequired[list[str]]  # updated: what changed
+    username: NotRequired[str]  # member, ban: whom
+    how: NotRequired[str]  # joined: joined or invite; role: the new role; ban: the reason
+    invite: NotRequired[str]  # invite: its id
+
+
+@with_config(_STRICT)
+class BoardEntryEvent(TypedDict):
+    """board.entry.created|edited|deleted|voted (object: the entry)."""
+
+    board: str
+    entry: str
+    parent: str | None  # the entry replied to
+    author: str  # actor id of who did it (the author; for a deletion, maybe a moderator)
+    version: NotRequired[int]  # edited
+    value: NotRequired[int]  # voted: 1 up, -1 down, 0 taken back
+
+
 # --- the declaration: every event name and its payload type --------------------------------
 
 EVENTS: dict[str, Any] = {
@@ -748,6 +773,11 @@ EVENTS: dict[str, Any] = {
         "cancelled", "ended", "terms_changed",
     )},
     "watcher.fired": WatcherFired,
+    **{f"board.{name}": BoardEvent for name in (
+        "created", "updated", "member.joined", "member.left", "member.role", "invite.created", "invite.revoked",
+        "ban.created", "ban.lifted",
+    )},
+    **{f"board.entry.{name}": BoardEntryEvent for name in ("created", "edited", "deleted", "voted")},
     **{f"organization.{name}": OrganizationEvent for name in (
         "created", "member.added", "member.removed", "member.role", "shares.issued", "rules_changed",
     )},

@@ -32,6 +32,8 @@ class Limits(_Frozen):
     max_page_size: int = Field(50, ge=1, le=1000)  # larger page_size values are refused (400)
     max_set_search_tokens: int = Field(10_000, ge=1)
     max_watchers_per_user: int = Field(20, ge=0, le=10_000)  # models/operations/watchers.py
+    board_markdown_max_chars: int = Field(5000, ge=100, le=100_000)  # one board entry's text (boards_entries.py)
+    board_media_per_entry: int = Field(4, ge=0, le=50)  # files attached to one board entry
     anonymous_requests_per_minute: int = Field(60, ge=1)  # per client address, on verification routes
     signed_requests_per_minute: int = Field(600, ge=1)  # per server (domain) that signs its verification requests
     # Failed sign-ins (API login, sign-in page, account deletion): after this many for one account

@@ -7,7 +7,9 @@ reason kept for its owner. Nothing here touches the network.
 
 Who sees an event: the actor who caused it, and the user the object belongs to (their tokens,
 types and sets, ledger entries they wrote or received, jobs they queued or that act for them);
-a store order's buyer and the store's staff hear of each of its moves.
+a store order's buyer and the store's staff hear of each of its moves; a board's owner and
+moderators hear of its members, invites and bans, and an entry's author and the board's owner of
+the entry's edits, deletion and votes.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from tortoise.transactions import in_transaction
 
 from .actors import User
 from .base import APP, Entity, iso
+from .boards import BoardEntry, BoardMember, MemberRole
 from .contracts import Contract, ContractOffer
 from .engine import Durable
 from .events import Event
@@ -156,6 +159,12 @@ async def can_see(owner: User, event: Event) -> bool:
                 organization_id=order.store.organization_id, user_id=owner.id, role__in=("owner", "admin")
             ).exists()
         )
+    if kind == "board":  # a board's owner and moderators hear of its members, invites and bans
+        return await BoardMember.filter(board_id=object_id, actor_id=actor_id,
+                                        role__in=(MemberRole.OWNER.value, MemberRole.MODERATOR.value)).exists()
+    if kind == "board_entry":  # an entry's author, and the owner of its board
+        entry = await BoardEntry.get_or_none(id=object_id).select_related("board")
+        return entry is not None and actor_id in (entry.author_id, entry.board.owner_id)
     return False
 
 

@@ -291,6 +291,40 @@ STORES = [
       for verb in ("place", "pay", "cancel", "fulfil", "deliver", "confirm", "issue", "resolve", "feedback")],
 ]
 
+BOARDS = [
+    Route("POST", f"{V1}/boards", "boards.create", status=201, location=f"{V1}/boards/{{id}}"),
+    Route("GET", f"{V1}/boards", "boards.list"),
+    Route("GET", f"{V1}/boards/{{id}}", "boards.get"),
+    Route("PATCH", f"{V1}/boards/{{id}}", "boards.update"),
+    Route("POST", f"{V1}/boards/{{id}}/join", "boards.join"),
+    Route("POST", f"{V1}/boards/{{id}}/leave", "boards.leave"),
+    Route("GET", f"{V1}/boards/{{id}}/members", "boards.members.list"),
+    Route("PUT", f"{V1}/boards/{{id}}/members/{{username}}/role", "boards.members.role"),
+    Route("POST", f"{V1}/boards/{{id}}/invites", "boards.invites.create", status=201),
+    Route("GET", f"{V1}/boards/{{id}}/invites", "boards.invites.list"),
+    Route("DELETE", f"{V1}/boards/{{id}}/invites/{{invite}}", "boards.invites.revoke"),
+    Route("POST", f"{V1}/boards/invites/accept", "boards.invites.accept"),
+    Route("POST", f"{V1}/boards/{{id}}/bans", "boards.bans.create", status=201),
+    Route("GET", f"{V1}/boards/{{id}}/bans", "boards.bans.list"),
+    Route("DELETE", f"{V1}/boards/{{id}}/bans/{{username}}", "boards.bans.lift"),
+    Route("GET", f"{V1}/boards/{{id}}/mutes", "boards.mutes.list"),
+    Route("POST", f"{V1}/boards/{{id}}/mutes", "boards.mutes.create"),
+    Route("DELETE", f"{V1}/boards/{{id}}/mutes/{{username}}", "boards.mutes.delete"),
+    Route("POST", f"{V1}/boards/{{id}}/entries", "boards.entries.create", status=201, location=f"{V1}/entries/{{id}}"),
+    Route("GET", f"{V1}/boards/{{id}}/entries", "boards.entries.list"),
+    Route("GET", f"{V1}/entries/{{id}}", "boards.entries.get"),
+    Route("PATCH", f"{V1}/entries/{{id}}", "boards.entries.update"),
+    Route("DELETE", f"{V1}/entries/{{id}}", "boards.entries.delete"),
+    Route("GET", f"{V1}/entries/{{id}}/history", "boards.entries.history"),
+    Route("POST", f"{V1}/entries/{{id}}/media", "boards.entries.attach", body="raw"),
+    Route("GET", f"{V1}/entries/{{id}}/media/{{media}}", "boards.entries.media"),
+    Route("PUT", f"{V1}/entries/{{id}}/votes", "boards.entries.vote"),
+    Route("DELETE", f"{V1}/entries/{{id}}/votes", "boards.entries.unvote"),
+    Route("POST", f"{V1}/entries/{{id}}/replies", "boards.entries.reply", status=201, location=f"{V1}/entries/{{id}}"),
+    Route("GET", f"{V1}/reviews/{{subject_kind}}/{{subject_id}}", "boards.reviews.list"),
+    Route("GET", f"{V1}/reviews/{{subject_kind}}/{{subject_id}}/summary", "boards.reviews.summary"),
+]
+
 TRENDS = [
     Route("GET", f"{V1}/trends", "trends.list"),
     Route("GET", f"{V1}/trends/{{type}}", "trends.get"),
@@ -313,4 +347,5 @@ NETWORKS = [
 ROUTES: list[Route] = [
     *ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *AGENTS, *JOBS, *WEBHOOKS, *VERIFY, *FEDERATION, *EXPORTS, *OAUTH,
     *DELEGATIONS, *MARKET, *POOLS, *TRENDS, *CONTRACTS, *MODERATION, *STORES, *NETWORKS,
+    *BOARDS,
 ]

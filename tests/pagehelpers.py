@@ -81,3 +81,20 @@ def _checked(page: Page, expect: int | None) -> Page:
     if expect is not None:
         assert page.status == expect, f"{page.url}: expected {expect}, got {page.status}: {page.text[:500]}"
     return page
+
+
+PHONE_WIDTH = 390
+_FIXED_WIDTH = re.compile(r'(?:\bwidth="(\d+)"|[\s;"]width:\s*(\d+)px|min-width:\s*(\d+)px)')
+
+
+def assert_fits_phone(text: str) -> None:
+    """What a page's HTML alone can tell about a 390 px phone: the viewport follows the device,
+    and no element asks for a fixed width wider than the phone (inline width attributes or styles).
+    The stylesheet's reflow is measured in a real browser by tests/test_browser*.py."""
+    assert '<meta name="viewport" content="width=device-width' in text, "no device-width viewport"
+    for match in _FIXED_WIDTH.finditer(text):
+        width = int(next(group for group in match.groups() if group))
+        assert width <= PHONE_WIDTH, f"a fixed width of {width} px does not fit a {PHONE_WIDTH} px phone: {match.group(0)}"
+    for table in re.findall(r"<table\b[^>]*>.*?</table>", text, re.S):
+        columns = len(re.findall(r"<th\b", table.split("</tr>")[0]))
+        assert columns <= 4, f"a table of {columns} columns is wider than a phone unless wrapped to scroll"

@@ -40,7 +40,7 @@ def _ok(reply: tuple[int, Any], status: int = 201) -> Any:
 
 def _seed(live: LiveServer) -> dict[str, str]:
     """Something on every page: alice (admin) owns a coin, a unique badge, a set, a lot, a pool,
-    a contract offer and a watcher; bob holds coins."""
+    a contract offer, a watcher, boards (a thread, a chat room, a review); bob holds coins."""
     alice = live.create_user("alice", "admin")
     live.create_user("bob")
     coin = _ok(api(live, "POST", "/api/v1/types", {"name": "Coin", "symbol": "CN", "fungible": True, "smallest_unit": 2},
@@ -67,7 +67,16 @@ def _seed(live: LiveServer) -> dict[str, str]:
     mug = _ok(api(live, "POST", "/api/v1/stores/acme-shop/items", {"title": "Mug", "symbol": "MUG", "price": "5.00",
                                                                   "price_type": coin, "stock": "3", "category": "kitchen"},
                   token=alice))["id"]
-    return {"mug": mug, "job": job, "coin": coin, "entry": entry, "badge": badge, "token": token, "set": shelf, "lot": lot, "pool": pool,
+    talk = _ok(api(live, "POST", "/api/v1/boards", {"name": "Coin talk", "kind": "discussion", "votes_allowed": True},
+                   token=alice))["id"]
+    post = _ok(api(live, "POST", f"/api/v1/boards/{talk}/entries", {"body": "Which **coins**?"}, token=alice))["id"]
+    _ok(api(live, "POST", f"/api/v1/entries/{post}/replies", {"body": "Old ones"}, token=alice))
+    room = _ok(api(live, "POST", "/api/v1/boards", {"name": "Lobby", "kind": "chat"}, token=alice))["id"]
+    _ok(api(live, "POST", f"/api/v1/boards/{room}/entries", {"body": "hello"}, token=alice))
+    reviews = _ok(api(live, "POST", "/api/v1/boards", {"name": "Reviews", "kind": "review"}, token=alice))["id"]
+    _ok(api(live, "POST", f"/api/v1/boards/{reviews}/entries", {"subject_kind": "type", "subject_id": coin, "rating": 4,
+                                                                 "body": "Good"}, token=alice))
+    return {"talk": talk, "post": post, "room": room, "mug": mug, "job": job, "coin": coin, "entry": entry, "badge": badge, "token": token, "set": shelf, "lot": lot, "pool": pool,
             "offer": offer}
 
 
@@ -85,6 +94,8 @@ def _paths(ids: dict[str, str]) -> list[str]:
         "/app/remote-contracts", "/app/orders", "/app/stores", "/app/stores/acme-shop", "/app/stores/acme-shop/manage",
         f"/app/stores/acme-shop/items/{ids['mug']}", f"/app/stores/acme-shop/manage/items/{ids['mug']}",
         "/app/stores/acme-shop/orders", "/app/organizations/acme", f"/app/jobs/{ids['job']}", "/users/alice", f"/types/{ids['coin']}",
+        "/app/boards", f"/app/boards/{ids['talk']}", f"/app/boards/{ids['room']}", f"/app/posts/{ids['post']}",
+        f"/app/posts/{ids['post']}/edit", f"/app/boards/{ids['talk']}/manage", f"/app/reviews/type/{ids['coin']}",
     ]
 
 

@@ -11,7 +11,7 @@ from models.ids import new_id
 
 
 class Migration(migrations.Migration):
-    dependencies = [('tallystick', '0025_org_signers')]
+    dependencies = [('tallystick', '0028_boards')]
 
     initial = False
 

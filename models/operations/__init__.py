@@ -10,6 +10,8 @@ from . import (  # noqa: F401
     jobs_admin,  # noqa: F401  (after jobs)
     chains,  # noqa: F401  (after jobs)
     callbacks,  # noqa: F401  (after jobs)
+    boards,  # noqa: F401
+    boards_entries,  # noqa: F401  (after boards, media)
     webhooks,  # noqa: F401
     ledger,  # noqa: F401
     contracts,  # noqa: F401  (after ledger)

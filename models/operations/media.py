@@ -30,7 +30,7 @@ from .tokens import (
     token_view,
 )
 
-__all__ = ["ALLOWED_TYPES", "sniff_matches", "media_path"]
+__all__ = ["ALLOWED_TYPES", "media_path", "sniff_matches", "store_file"]
 
 ALLOWED_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf")
 _MAGIC: dict[str, tuple[bytes, ...]] = {
@@ -52,7 +52,7 @@ def media_path(ctx: Context, sha256: str) -> Path:
     return ctx.site.data_dir / "media" / sha256
 
 
-def _store(path: Path, content: bytes) -> None:
+def store_file(path: Path, content: bytes) -> None:
     """Write once, atomically: a reader never sees half a file, and equal content is shared."""
     if path.exists():
         return
@@ -105,7 +105,7 @@ async def upload(ctx: Context, params: UploadInput) -> dict[str, Any]:
         )
     await check_token_if_match(ctx, token)
     digest = hashlib.sha256(params.content).hexdigest()
-    await asyncio.to_thread(_store, media_path(ctx, digest), params.content)
+    await asyncio.to_thread(store_file, media_path(ctx, digest), params.content)
     media = await Media.create(
         owner_id=ctx.actor.id if ctx.actor else token.owner_id,
         token=token,

@@ -9,6 +9,7 @@ from . import (
     account,
     admin,
     agents,
+    boards,
     contracts,
     contracts_elsewhere,
     delegations,
@@ -135,6 +136,21 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/app/market/lots/{id}/withdraw", market.withdraw)
     router.add_post("/app/market/lots/{id}/relist", market.relist)
     router.add_post("/app/market/lots/{id}/offers/{offer}/withdraw", market.withdraw_offer)
+    router.add_get("/app/boards", boards.boards_page, name="page_boards")
+    router.add_post("/app/boards", boards.create_board)
+    router.add_get("/app/boards/invite/{code}", boards.invite_page)
+    router.add_post("/app/boards/invite/{code}", boards.accept_invite)
+    router.add_get("/app/boards/{id}", boards.board_page)
+    router.add_get("/app/boards/{id}/events", boards.board_events)
+    router.add_post("/app/boards/{id}/entries", boards.post_entry)
+    router.add_post("/app/boards/{id}/{action:join|leave|mute|unmute}", boards.act_on_board)
+    router.add_get("/app/boards/{id}/manage", boards.manage_page)
+    router.add_post("/app/boards/{id}/manage/{action}", boards.manage_action)
+    router.add_get("/app/posts/{entry}", boards.thread_page)
+    router.add_get("/app/posts/{entry}/edit", boards.edit_entry_page)
+    router.add_post("/app/posts/{entry}/edit", boards.edit_entry_page)
+    router.add_post("/app/posts/{entry}/{action:up|down|unvote|delete}", boards.act_on_entry)
+    router.add_get("/app/reviews/{kind:token|type|item|lot}/{subject}", boards.reviews_page)
     router.add_get("/app/watchers", watchers.my_watchers_page, name="page_watchers")
     router.add_post("/app/watchers", watchers.create_watcher)
     router.add_post("/app/watchers/{id}/{action:on|off|delete}", watchers.act)

@@ -244,10 +244,12 @@ async def _type_page(
         ).items
         tokens = (await REGISTRY.call(ctx, "tokens.list", {"type": type_id, "page_size": page_size(ctx, 20)})).items
     is_owner = ctx.actor is not None and token_type["owner"].get("id") == ctx.actor.id
+    reviews = await REGISTRY.call(ctx, "boards.reviews.summary", {"subject_kind": "type", "subject_id": type_id})
     return render(
         request,
         "type.html.j2",
         status=status,
+        reviews=reviews,
         type=token_type,
         balance=balance,
         entries=entries,
@@ -377,10 +379,12 @@ async def token_page(request: web.Request) -> web.StreamResponse:
     disclosures: list[dict[str, Any]] = []
     if ctx.actor is not None and token["owner"].get("id") == ctx.actor.id and token.get("commitments"):
         disclosures = (await REGISTRY.call(ctx, "tokens.disclosures", {"id": token["id"]}))["disclosures"]
+    reviews = await REGISTRY.call(ctx, "boards.reviews.summary", {"subject_kind": "token", "subject_id": token["id"]})
     return render(
         request, "token.html.j2", token=token, type=token_type, kinds=kinds, chain=list(reversed(chain)),
         size_in_words=size_in_words,
         disclosures=disclosures,
+        reviews=reviews,
     )
 
 

@@ -1,0 +1,583 @@
+"""Boards (issue 22, items 1 and 3): make and change boards; members, invites, bans and mutes.
+
+Who may do what:
+- read: anyone on a public board; members only on a members or invite board (others get 404);
+- post, reply, vote: signed in, not banned, and a member when the board says members only;
+- moderate (settings, bans, invites, members' roles, deleting others' entries): the owner, the
+  board's moderators, and the site's admins and moderators (the site-wide moderator role of
+  issue 12 applies to every board; its type/set dominion has no meaning for a board).
+- join: anyone signed in and not banned on a public or members board; an invite board needs an
+  invite (a link with a code; only the SHA-256 of the code is kept).
+Entries, votes and reviews are in boards_entries.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import Field, StrictBool
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F, Q, Subquery
+
+from ..actors import Actor, Role
+from ..base import column, iso
+from ..boards import Board, BoardBan, BoardInvite, BoardKind, BoardMember, BoardMute, MemberRole, Visibility
+from ..bounds import Hours
+from ..context import Context
+from ..errors import BadInput, Conflict, Forbidden, Gone, NotFound
+from ..markdown import markdown_to_html
+from ..outputs import Output, Paged, Timestamp
+from ..paging import ListInput, paginate
+from ..registry import REGISTRY, Access, Input
+from .ledger import resolve_actor
+
+__all__ = [
+    "BoardAccess", "ID", "board_access", "can_moderate", "check_can_post", "get_board", "now",
+]
+
+ID = Field(min_length=1, max_length=64)
+HANDLE = Field(min_length=1, max_length=200, description="a username, or user@domain")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class BoardAccess:
+    """What the caller may do on one board, read once per call."""
+
+    def __init__(self, board: Board, actor: Actor | None, member: BoardMember | None, ban: BoardBan | None,
+                 site_moderator: bool) -> None:
+        self.board, self.actor, self.member, self.ban = board, actor, member, ban
+        self.site_moderator = site_moderator
+
+    @property
+    def is_member(self) -> bool:
+        return self.member is not None
+
+    @property
+    def can_read(self) -> bool:
+        return self.board.visibility == Visibility.PUBLIC.value or self.is_member or self.site_moderator
+
+    @property
+    def can_moderate(self) -> bool:
+        return self.site_moderator or (
+            self.member is not None and self.member.role in (MemberRole.OWNER.value, MemberRole.MODERATOR.value)
+        )
+
+    @property
+    def role(self) -> str | None:
+        return self.member.role if self.member else None
+
+
+def _site_moderator(ctx: Context) -> bool:
+    return ctx.system or ctx.has_role(Role.ADMIN) or ctx.has_role(Role.MODERATOR)
+
+
+async def active_ban(board_id: str, actor_id: str) -> BoardBan | None:
+    ban = await BoardBan.get_or_none(board_id=board_id, actor_id=actor_id)
+    if ban is not None and ban.expires_at is not None and ban.expires_at <= now():
+        return None
+    return ban
+
+
+async def board_access(ctx: Context, board_id: str) -> BoardAccess:
+    """The board and the caller's standing on it; 404 board-not-found when the caller may not read it."""
+    board = await Board.get_or_none(id=board_id)
+    missing = NotFound(f"there is no board with id {board_id!r}", code="board-not-found")
+    if board is None:
+        raise missing
+    actor = ctx.actor
+    member = await BoardMember.get_or_none(board_id=board.id, actor_id=actor.id) if actor else None
+    ban = await active_ban(board.id, actor.id) if actor else None
+    access = BoardAccess(board, actor, member, ban, _site_moderator(ctx))
+    if not access.can_read:
+        raise missing
+    return access
+
+
+async def get_board(ctx: Context, board_id: str) -> Board:
+    return (await board_access(ctx, board_id)).board
+
+
+def can_moderate(access: BoardAccess) -> None:
+    if not access.can_moderate:
+        raise Forbidden("only the board's owner and moderators may do this", code="not-a-board-moderator")
+
+
+def check_can_post(ctx: Context, access: BoardAccess) -> Actor:
+    """The caller, if they may post here: signed in, not banned, a member where members only post."""
+    actor = ctx.require_actor()
+    if access.ban is not None:
+        until = f" until {iso(access.ban.expires_at)}" if access.ban.expires_at else ""
+        raise Forbidden(f"you are banned from this board{until}: {access.ban.reason}", code="banned-from-board")
+    if access.board.members_only and not access.is_member and not access.site_moderator:
+        raise Forbidden("only members post on this board: join it first", code="not-a-board-member")
+    return actor
+
+
+# ---------------------------------------------------------------- views
+
+
+class BoardOut(Output):
+    id: str
+    name: str
+    description: str
+    description_html: str
+    kind: str
+    visibility: str
+    members_only: bool
+    replies_allowed: bool
+    media_allowed: bool
+    votes_allowed: bool
+    owner: str
+    member_count: int
+    entry_count: int
+    version: int
+    created_at: Timestamp
+    your_role: str | None = Field(None, description="owner, moderator or member; null when not a member")
+    can_moderate: bool = False
+    banned: bool = False
+
+
+async def board_view(ctx: Context, board: Board, access: BoardAccess | None = None) -> dict[str, Any]:
+    owner = await Actor.get(id=board.owner_id)
+    view = {
+        "id": board.id, "name": board.name, "description": board.description,
+        "description_html": markdown_to_html(board.description), "kind": board.kind, "visibility": board.visibility,
+        "members_only": board.members_only, "replies_allowed": board.replies_allowed,
+        "media_allowed": board.media_allowed, "votes_allowed": board.votes_allowed,
+        "owner": owner.handle(ctx.site.domain), "member_count": board.member_count, "entry_count": board.entry_count,
+        "version": board.version, "created_at": iso(board.created_at),
+    }
+    if access is not None:
+        view |= {"your_role": access.role, "can_moderate": access.can_moderate, "banned": access.ban is not None}
+    return view
+
+
+# ---------------------------------------------------------------- boards
+
+
+class BoardInput(Input):
+    name: str = Field(min_length=1, max_length=100)
+    kind: BoardKind
+    description: str = Field("", max_length=5000, description="markdown")
+    visibility: Visibility = Visibility.PUBLIC
+    members_only: StrictBool = Field(True, description="only members post (else anyone signed in)")
+    replies_allowed: StrictBool = True
+    media_allowed: StrictBool = True
+    votes_allowed: StrictBool = Field(False, description="up and down votes (chat and discussion boards)")
+
+
+class BoardIdInput(Input):
+    id: str = ID
+
+
+class BoardUpdateInput(BoardIdInput):
+    name: str | None = Field(None, min_length=1, max_length=100)
+    description: str | None = Field(None, max_length=5000)
+    visibility: Visibility | None = None
+    members_only: StrictBool | None = None
+    replies_allowed: StrictBool | None = None
+    media_allowed: StrictBool | None = None
+    votes_allowed: StrictBool | None = None
+
+
+class BoardListInput(ListInput):
+    kind: BoardKind | None = None
+    mine: StrictBool = Field(False, description="only boards you are a member of")
+
+
+def _check_votes(kind: str, votes: bool) -> None:
+    if votes and kind == BoardKind.REVIEW.value:
+        raise BadInput("a review board has ratings, not votes", code="votes-not-on-reviews", extra={"field": "votes_allowed"})
+
+
+@REGISTRY.operation("boards.create", BoardInput, output=BoardOut)
+async def create_board(ctx: Context, params: BoardInput) -> dict[str, Any]:
+    """Make a board (a chat room, a discussion board or a review board); you own it."""
+    actor = ctx.require_actor()
+    _check_votes(params.kind.value, params.votes_allowed)
+    board = await Board.create(
+        owner_id=actor.id, name=params.name, description=params.description, kind=params.kind.value,
+        visibility=params.visibility.value, members_only=params.members_only, replies_allowed=params.replies_allowed,
+        media_allowed=params.media_allowed, votes_allowed=params.votes_allowed, member_count=1,
+    )
+    await BoardMember.create(board_id=board.id, actor_id=actor.id, role=MemberRole.OWNER.value)
+    await ctx.emit("board.created", "board", board.id, {"board": board.id, "kind": board.kind, "visibility": board.visibility})
+    return await board_view(ctx, board, await board_access(ctx, board.id))
+
+
+@REGISTRY.operation("boards.list", BoardListInput, output=Paged[BoardOut], access=Access.PUBLIC)
+async def list_boards(ctx: Context, params: BoardListInput) -> Any:
+    """Boards you may read: every public one, and those you are a member of."""
+    mine = Subquery(BoardMember.filter(actor_id=ctx.actor.id).values("board_id")) if ctx.actor else None
+    query = Board.all()
+    if params.mine:
+        query = query.filter(id__in=mine) if mine is not None else query.filter(id="")
+    elif not _site_moderator(ctx):
+        visible = Q(visibility=Visibility.PUBLIC.value)
+        query = query.filter(visible | Q(id__in=mine) if mine is not None else visible)
+    if params.kind is not None:
+        query = query.filter(kind=params.kind.value)
+    page = await paginate(query, params)
+    views = {board.id: await board_view(ctx, board) for board in page.items}
+    return page.map(lambda board: views[board.id])
+
+
+@REGISTRY.operation("boards.get", BoardIdInput, output=BoardOut, access=Access.PUBLIC)
+async def get_board_op(ctx: Context, params: BoardIdInput) -> dict[str, Any]:
+    """A board: its rules and your standing on it."""
+    access = await board_access(ctx, params.id)
+    return await board_view(ctx, access.board, access)
+
+
+@REGISTRY.operation("boards.update", BoardUpdateInput, output=BoardOut)
+async def update_board(ctx: Context, params: BoardUpdateInput) -> dict[str, Any]:
+    """Change a board's name, description, visibility or posting rules (owner and moderators)."""
+    access = await board_access(ctx, params.id)
+    can_moderate(access)
+    board = access.board
+    ctx.check_version(board.version, "board")
+    changes = {name: getattr(params, name) for name in params.model_fields_set - {"id"} if getattr(params, name) is not None}
+    changes = {name: value.value if isinstance(value, Visibility) else value for name, value in changes.items()}
+    _check_votes(board.kind, bool(changes.get("votes_allowed", False)))
+    if changes:
+        updated = await Board.filter(id=board.id, version=board.version).update(
+            **changes, version=board.version + 1, updated_at=now()
+        )
+        if not updated:
+            raise Conflict("the board changed meanwhile: load it again", code="version-mismatch")
+        await ctx.emit("board.updated", "board", board.id, {"board": board.id, "fields": sorted(changes)})
+    return await board_view(ctx, await Board.get(id=board.id), await board_access(ctx, board.id))
+
+
+# ---------------------------------------------------------------- members
+
+
+class BoardMemberOut(Output):
+    username: str
+    role: str
+    joined_at: Timestamp
+
+
+class BoardMembersOut(Output):
+    items: list[BoardMemberOut]
+
+
+class BoardMemberInput(BoardIdInput):
+    username: str = HANDLE
+
+
+class BoardRoleInput(BoardMemberInput):
+    role: Literal["moderator", "member"]
+
+
+async def _add_member(ctx: Context, board: Board, actor: Actor, how: str) -> None:
+    try:
+        await BoardMember.create(board_id=board.id, actor_id=actor.id, role=MemberRole.MEMBER.value)
+    except IntegrityError:
+        raise Conflict("you are already a member of this board", code="already-a-member") from None
+    await Board.filter(id=board.id).update(member_count=F("member_count") + 1)
+    await ctx.emit("board.member.joined", "board", board.id,
+                   {"board": board.id, "username": actor.handle(ctx.site.domain), "how": how})
+
+
+@REGISTRY.operation("boards.join", BoardIdInput, output=BoardOut)
+async def join_board(ctx: Context, params: BoardIdInput) -> dict[str, Any]:
+    """Join a public or members-only board (an invite-only one needs an invite)."""
+    actor = ctx.require_actor()
+    access = await _joinable(ctx, params.id)
+    if access.ban is not None:
+        raise Forbidden(f"you are banned from this board: {access.ban.reason}", code="banned-from-board")
+    if access.board.visibility == Visibility.INVITE.value and not access.site_moderator:
+        raise Forbidden("this board is invite only: ask a moderator for an invite", code="invite-required")
+    await _add_member(ctx, access.board, actor, "joined")
+    return await board_view(ctx, access.board, await board_access(ctx, params.id))
+
+
+async def _joinable(ctx: Context, board_id: str) -> BoardAccess:
+    """A board one may join without reading it yet (members-only boards are listed to nobody, but
+    their id is enough to join one); invite-only boards stay 404 to non-members."""
+    board = await Board.get_or_none(id=board_id)
+    if board is None or (board.visibility == Visibility.INVITE.value and not _site_moderator(ctx)):
+        raise NotFound(f"there is no board with id {board_id!r}", code="board-not-found")
+    actor = ctx.require_actor()
+    member = await BoardMember.get_or_none(board_id=board.id, actor_id=actor.id)
+    return BoardAccess(board, actor, member, await active_ban(board.id, actor.id), _site_moderator(ctx))
+
+
+@REGISTRY.operation("boards.leave", BoardIdInput, output=None)
+async def leave_board(ctx: Context, params: BoardIdInput) -> None:
+    """Leave a board (its owner cannot: the board needs an owner)."""
+    actor = ctx.require_actor()
+    access = await board_access(ctx, params.id)
+    if access.member is None:
+        raise Conflict("you are not a member of this board", code="not-a-board-member")
+    if access.member.role == MemberRole.OWNER.value:
+        raise Conflict("the owner cannot leave their board", code="owner-cannot-leave")
+    await BoardMember.filter(id=access.member.id).delete()
+    await Board.filter(id=access.board.id).update(member_count=F("member_count") - 1)
+    await ctx.emit("board.member.left", "board", access.board.id,
+                   {"board": access.board.id, "username": actor.handle(ctx.site.domain), "how": "left"})
+
+
+@REGISTRY.operation("boards.members.list", BoardIdInput, output=BoardMembersOut, access=Access.PUBLIC)
+async def list_members(ctx: Context, params: BoardIdInput) -> dict[str, Any]:
+    """A board's members with their roles, owner and moderators first."""
+    access = await board_access(ctx, params.id)
+    rows = await BoardMember.filter(board_id=access.board.id).select_related("actor").order_by("id").limit(1000)
+    order = {MemberRole.OWNER.value: 0, MemberRole.MODERATOR.value: 1}
+    rows.sort(key=lambda row: order.get(row.role, 2))
+    return {"items": [{"username": row.actor.handle(ctx.site.domain), "role": row.role, "joined_at": iso(row.created_at)}
+                      for row in rows]}
+
+
+@REGISTRY.operation("boards.members.role", BoardRoleInput, output=BoardMemberOut)
+async def set_member_role(ctx: Context, params: BoardRoleInput) -> dict[str, Any]:
+    """Make a member a moderator of the board, or a member again (the owner only)."""
+    access = await board_access(ctx, params.id)
+    if access.role != MemberRole.OWNER.value and not access.site_moderator:
+        raise Forbidden("only the board's owner names its moderators", code="not-the-board-owner")
+    target = await resolve_actor(params.username, ctx, field="username")
+    member = await BoardMember.get_or_none(board_id=access.board.id, actor_id=target.id)
+    if member is None:
+        raise NotFound(f"{params.username} is not a member of this board", code="member-not-found")
+    if member.role == MemberRole.OWNER.value:
+        raise Conflict("the owner's role does not change", code="owner-role-fixed")
+    await BoardMember.filter(id=member.id).update(role=params.role, updated_at=now())
+    await ctx.emit("board.member.role", "board", access.board.id,
+                   {"board": access.board.id, "username": target.handle(ctx.site.domain), "how": params.role})
+    return {"username": target.handle(ctx.site.domain), "role": params.role, "joined_at": iso(member.created_at)}
+
+
+# ---------------------------------------------------------------- invites
+
+
+class BoardInviteInput(BoardIdInput):
+    max_uses: int | None = Field(1, ge=1, le=100_000, description="1: single use; null: any number until it expires")
+    expires_in_hours: Hours | None = Field(168, description="null: no expiry")
+
+
+class BoardInviteOut(Output):
+    id: str
+    max_uses: int | None
+    uses: int
+    expires_at: Timestamp
+    revoked: bool
+    usable: bool
+    code: str | None = Field(None, description="only in the answer that makes it: it is not kept")
+    link: str | None = None
+
+
+class BoardInvitesOut(Output):
+    items: list[BoardInviteOut]
+
+
+class BoardInviteIdInput(BoardIdInput):
+    invite: str = ID
+
+
+class BoardAcceptInput(Input):
+    code: str = Field(min_length=10, max_length=100)
+
+
+def _hash(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def _invite_view(invite: BoardInvite) -> dict[str, Any]:
+    moment = now()
+    usable = (invite.revoked_at is None and (invite.expires_at is None or invite.expires_at > moment)
+              and (invite.max_uses is None or invite.uses < invite.max_uses))
+    return {"id": invite.id, "max_uses": invite.max_uses, "uses": invite.uses, "expires_at": iso(invite.expires_at),
+            "revoked": invite.revoked_at is not None, "usable": usable}
+
+
+@REGISTRY.operation("boards.invites.create", BoardInviteInput, output=BoardInviteOut)
+async def create_invite(ctx: Context, params: BoardInviteInput) -> dict[str, Any]:
+    """Make an invite link (moderators): single use or many, with an expiry. The code is shown once."""
+    access = await board_access(ctx, params.id)
+    can_moderate(access)
+    code = secrets.token_urlsafe(24)
+    expires = now() + timedelta(hours=params.expires_in_hours) if params.expires_in_hours is not None else None
+    invite = await BoardInvite.create(board_id=access.board.id, code_hash=_hash(code), created_by_id=ctx.require_actor().id,
+                                      max_uses=params.max_uses, expires_at=expires)
+    await ctx.emit("board.invite.created", "board", access.board.id, {"board": access.board.id, "invite": invite.id})
+    return {**_invite_view(invite), "code": code, "link": f"{ctx.site.base_url}/app/boards/invite/{code}"}
+
+
+@REGISTRY.operation("boards.invites.list", BoardIdInput, output=BoardInvitesOut, access=Access.USER)
+async def list_invites(ctx: Context, params: BoardIdInput) -> dict[str, Any]:
+    """A board's invites, newest first (moderators); their codes are not kept."""
+    access = await board_access(ctx, params.id)
+    can_moderate(access)
+    rows = await BoardInvite.filter(board_id=access.board.id).order_by("-id").limit(200)
+    return {"items": [_invite_view(row) for row in rows]}
+
+
+@REGISTRY.operation("boards.invites.revoke", BoardInviteIdInput, output=BoardInviteOut)
+async def revoke_invite(ctx: Context, params: BoardInviteIdInput) -> dict[str, Any]:
+    """Stop an invite link from working (moderators)."""
+    access = await board_access(ctx, params.id)
+    can_moderate(access)
+    invite = await BoardInvite.get_or_none(id=params.invite, board_id=access.board.id)
+    if invite is None:
+        raise NotFound(f"this board has no invite {params.invite!r}", code="invite-not-found")
+    if invite.revoked_at is None:
+        invite.revoked_at = now()
+        await invite.save(update_fields=["revoked_at", "updated_at"])
+        await ctx.emit("board.invite.revoked", "board", access.board.id, {"board": access.board.id, "invite": invite.id})
+    return _invite_view(invite)
+
+
+@REGISTRY.operation("boards.invites.accept", BoardAcceptInput, output=BoardOut)
+async def accept_invite(ctx: Context, params: BoardAcceptInput) -> dict[str, Any]:
+    """Join a board with an invite code."""
+    actor = ctx.require_actor()
+    invite = await BoardInvite.get_or_none(code_hash=_hash(params.code))
+    if invite is None:
+        raise NotFound("this invite does not exist: check the link", code="invite-not-found")
+    if invite.revoked_at is not None or (invite.expires_at is not None and invite.expires_at <= now()):
+        raise Gone("this invite has expired or was withdrawn: ask for a new one", code="invite-expired")
+    board = await Board.get(id=invite.board_id)
+    if await active_ban(board.id, actor.id) is not None:
+        raise Forbidden("you are banned from this board", code="banned-from-board")
+    if await BoardMember.exists(board_id=board.id, actor_id=actor.id):
+        raise Conflict("you are already a member of this board", code="already-a-member")
+    # Counted only if a use is left, in one conditional UPDATE: a single-use code admits one person.
+    used = await BoardInvite.filter(Q(max_uses__isnull=True) | Q(uses__lt=F("max_uses")), id=invite.id).update(
+        uses=F("uses") + 1
+    )
+    if not used:
+        raise Gone("this invite has been used up: ask for a new one", code="invite-used-up")
+    await _add_member(ctx, board, actor, "invite")
+    return await board_view(ctx, board, await board_access(ctx, board.id))
+
+
+# ---------------------------------------------------------------- bans
+
+
+class BoardBanInput(BoardMemberInput):
+    reason: str = Field(min_length=1, max_length=500)
+    expires_in_hours: Hours | None = Field(None, description="null: until lifted")
+
+
+class BoardBanOut(Output):
+    username: str
+    reason: str
+    expires_at: Timestamp
+    banned_by: str | None
+    created_at: Timestamp
+
+
+class BoardBansOut(Output):
+    items: list[BoardBanOut]
+
+
+async def _ban_view(ctx: Context, ban: BoardBan) -> dict[str, Any]:
+    actor = await Actor.get(id=ban.actor_id)
+    by = await Actor.get_or_none(id=ban.banned_by_id) if ban.banned_by_id else None
+    return {"username": actor.handle(ctx.site.domain), "reason": ban.reason, "expires_at": iso(ban.expires_at),
+            "banned_by": by.handle(ctx.site.domain) if by else None, "created_at": iso(ban.created_at)}
+
+
+@REGISTRY.operation("boards.bans.create", BoardBanInput, output=BoardBanOut)
+async def ban_member(ctx: Context, params: BoardBanInput) -> dict[str, Any]:
+    """Ban someone from posting on a board, with a reason and an optional expiry (moderators).
+    They stop being a member; on a public board they can still read."""
+    access = await board_access(ctx, params.id)
+    can_moderate(access)
+    target = await resolve_actor(params.username, ctx, field="username")
+    if target.id == access.board.owner_id:
+        raise Conflict("the board's owner cannot be banned from it", code="owner-cannot-be-banned")
+    expires = now() + timedelta(hours=params.expires_in_hours) if params.expires_in_hours else None
+    by = ctx.actor.id if ctx.actor else None
+    ban = await BoardBan.get_or_none(board_id=access.board.id, actor_id=target.id)
+    if ban is None:
+        ban = await BoardBan.create(board_id=access.board.id, actor_id=target.id, reason=params.reason,
+                                    expires_at=expires, banned_by_id=by)
+    else:  # a new ban replaces an old (perhaps expired) one
+        ban.reason, ban.expires_at, ban.banned_by_id = params.reason, expires, by
+        await ban.save()
+    removed = await BoardMember.filter(board_id=access.board.id, actor_id=target.id).delete()
+    if removed:
+        await Board.filter(id=access.board.id).update(member_count=F("member_count") - removed)
+    await ctx.emit("board.ban.created", "board", access.board.id,
+                   {"board": access.board.id, "username": target.handle(ctx.site.domain), "how": params.reason})
+    return await _ban_view(ctx, ban)
+
+
+@REGISTRY.operation("boards.bans.list", BoardIdInput, output=BoardBansOut, access=Access.USER)
+async def list_bans(ctx: Context, params: BoardIdInput) -> dict[str, Any]:
+    """A board's standing bans, newest first (moderators)."""
+    access = await board_access(ctx, params.id)
+    can_moderate(access)
+    rows = await BoardBan.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now()), board_id=access.board.id
+                                 ).order_by("-id").limit(500)
+    return {"items": [await _ban_view(ctx, row) for row in rows]}
+
+
+@REGISTRY.operation("boards.bans.lift", BoardMemberInput, output=None)
+async def lift_ban(ctx: Context, params: BoardMemberInput) -> None:
+    """Lift a ban (moderators); they may join again."""
+    access = await board_access(ctx, params.id)
+    can_moderate(access)
+    target = await resolve_actor(params.username, ctx, field="username")
+    if not await BoardBan.filter(board_id=access.board.id, actor_id=target.id).delete():
+        raise NotFound(f"{params.username} is not banned from this board", code="ban-not-found")
+    await ctx.emit("board.ban.lifted", "board", access.board.id,
+                   {"board": access.board.id, "username": target.handle(ctx.site.domain), "how": "lifted"})
+
+
+# ---------------------------------------------------------------- mutes
+
+
+class BoardMutesOut(Output):
+    items: list[str] = Field(description="the handles you muted on this board")
+
+
+@REGISTRY.operation("boards.mutes.create", BoardMemberInput, output=BoardMutesOut)
+async def mute_member(ctx: Context, params: BoardMemberInput) -> dict[str, Any]:
+    """Hide someone's entries on this board from yourself (they are not told)."""
+    actor = ctx.require_actor()
+    access = await board_access(ctx, params.id)
+    target = await resolve_actor(params.username, ctx, field="username")
+    if target.id == actor.id:
+        raise BadInput("you cannot mute yourself", code="cannot-mute-self", extra={"field": "username"})
+    if not await BoardMute.exists(board_id=access.board.id, muter_id=actor.id, muted_id=target.id):
+        await BoardMute.create(board_id=access.board.id, muter_id=actor.id, muted_id=target.id)
+    return await _mutes(ctx, access.board.id, actor)
+
+
+@REGISTRY.operation("boards.mutes.delete", BoardMemberInput, output=BoardMutesOut)
+async def unmute_member(ctx: Context, params: BoardMemberInput) -> dict[str, Any]:
+    """Show someone's entries on this board to yourself again."""
+    actor = ctx.require_actor()
+    access = await board_access(ctx, params.id)
+    target = await resolve_actor(params.username, ctx, field="username")
+    await BoardMute.filter(board_id=access.board.id, muter_id=actor.id, muted_id=target.id).delete()
+    return await _mutes(ctx, access.board.id, actor)
+
+
+@REGISTRY.operation("boards.mutes.list", BoardIdInput, output=BoardMutesOut, access=Access.USER)
+async def list_mutes(ctx: Context, params: BoardIdInput) -> dict[str, Any]:
+    """Whom you muted on this board."""
+    actor = ctx.require_actor()
+    access = await board_access(ctx, params.id)
+    return await _mutes(ctx, access.board.id, actor)
+
+
+async def _mutes(ctx: Context, board_id: str, actor: Actor) -> dict[str, Any]:
+    rows = await BoardMute.filter(board_id=board_id, muter_id=actor.id).select_related("muted").order_by("id")
+    return {"items": [row.muted.handle(ctx.site.domain) for row in rows]}
+
+
+async def muted_ids(board_id: str, actor: Actor | None) -> set[str]:
+    if actor is None:
+        return set()
+    return set(await column(BoardMute.filter(board_id=board_id, muter_id=actor.id).values_list("muted_id", flat=True), str))
+

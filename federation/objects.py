@@ -165,8 +165,9 @@ async def _proposal(site: Site, object_id: str) -> PublicObject:
 
 
 async def _open_store(store_id: str) -> tuple[Store, Actor]:
-    """An open store and its organization's actor (a closed store is 404, as to an anonymous caller)."""
-    store = await Store.get_or_none(id=store_id, is_open=True)
+    """An open store, by its id or its slug (its page's address names it so), and its organization's
+    actor; a closed store is 404, as to an anonymous caller."""
+    store = await Store.get_or_none(id=store_id, is_open=True) or await Store.get_or_none(slug=store_id.lower(), is_open=True)
     if store is None:
         raise NotFound(f"there is no store {store_id!r}", code="store-not-found")
     organization = await Organization.get(id=store.organization_id).select_related("actor")

@@ -87,7 +87,7 @@ def _url(value: str) -> str:
 
 def _text(html: Any) -> str:
     """A remote document's HTML as plain text (it is never rendered as HTML here)."""
-    return unescape(sub(r"<[^>]*>", " ", html)).strip() if isinstance(html, str) else ""
+    return " ".join(unescape(sub(r"<[^>]*>", " ", html)).split()) if isinstance(html, str) else ""
 
 
 # ---------------------------------------------------------------- the buyer's server: the storefront

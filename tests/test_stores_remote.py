@@ -12,7 +12,10 @@ from typing import Any
 
 import orjson
 
+from federation.inbox import process_due
+from federation.outbox import publish_due_events
 from federation.signed_objects import verify_remote_object
+from models.federation import Delivery, OutboxActivity
 from models.stores import Order, StoreRequest
 
 from .conftest import Api, Reply, assert_problem
@@ -238,3 +241,24 @@ async def test_buyer_operations__bad_input_and_permission_are_refused(fed_api: A
     assert_problem(await fed_api.get("/api/v1/remote-orders/nope", token=dave), 404, "remote-order-not-found")
     assert (await fed_api.get("/api/v1/remote-orders", token=dave, expect=200)).body["items"] == []
     assert_problem(await fed_api.get("/api/v1/remote-orders"), 401)
+
+
+async def test_storefront__followers_of_the_organization_hear_of_a_listed_item(fed_api: Api, remote: Remote) -> None:
+    m = await shop(fed_api)
+    fan = remote.actor("fan")
+    base = fed_api.settings.base_url
+    follow = {"id": f"{fan.uri}/follows/1", "type": "Follow", "actor": fan.uri, "object": f"{base}/users/acme"}
+    assert (await signed_post(fed_api, "/users/acme/inbox", follow, fan)).status == 202
+    assert await process_due(site_of(fed_api)) == 1
+    await publish_due_events(site_of(fed_api))
+    before = await OutboxActivity.all().count()
+    bowl = (await fed_api.post("/api/v1/stores/acme-shop/items", {
+        "title": "Bowl", "symbol": "BWL", "price": "7", "price_type": m["coin"], "stock": "3"}, token=m["alice"], expect=201)).body
+    await publish_due_events(site_of(fed_api))
+    made = [row.document for row in await OutboxActivity.all().order_by("created_at", "id").offset(before)]
+    told = [(doc["type"], doc["actor"], doc["object"]["type"], doc["object"]["id"]) for doc in made
+            if isinstance(doc["object"], dict) and doc["object"].get("type") == "StoreItem"]
+    assert told == [("Create", f"{base}/users/acme", "StoreItem", f"{base}/store-items/{bowl['id']}")]
+    activity = next(doc for doc in made if doc["object"].get("type") == "StoreItem")
+    inboxes = await Delivery.filter(activity_uri=activity["id"]).values_list("inbox", flat=True)
+    assert inboxes and all(str(inbox).startswith(remote.base) for inbox in inboxes)  # to the fan's server

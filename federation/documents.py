@@ -161,6 +161,9 @@ _TERMS = {
     "feedback": {"@id": "ts:feedback", "@type": "@json"},
     "buyer": {"@id": "ts:buyer", "@type": "@id"},
     "step": "ts:step",
+    "note": "ts:note",
+    "review": "ts:review",
+    "resolution": "ts:resolution",
     "order": {"@id": "ts:order", "@type": "@id"},
 }
 

@@ -36,7 +36,7 @@ DONE = {
 
 def state_words(order: dict[str, Any]) -> str:
     """The order's state in plain words."""
-    state = order["state"]
+    state = str(order["state"])
     if state == "delivered":
         return f"delivered: confirm it, or report a problem, by {order['due_at'] or 'the store’s deadline'}"
     if state == "issue_resolved":

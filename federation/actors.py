@@ -155,7 +155,7 @@ async def actor_document(ctx: Context, params: ActorInput) -> dict[str, Any]:
 
 
 class ObjectInput(Input):
-    kind: Literal["token", "type", "set", "ledger", "lot", "contract", "offer"]
+    kind: Literal["token", "type", "set", "ledger", "lot", "contract", "offer", "store", "store_item"]
     id: str = ID
 
 

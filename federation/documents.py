@@ -48,7 +48,9 @@ ACTOR_TYPES = {"Person", "Service", "Organization", "Group", "Application"}
 OBJECT_PATHS = {
     "token": "tokens", "type": "types", "set": "sets", "ledger": "ledger", "lot": "market/lots",
     "contract": "contracts", "offer": "contract-offers", "proposal": "proposals",
+    "store": "stores", "store_item": "store-items",
 }
+STORE_ORDERS_PATH = "/store-orders"  # where a buyer of another server sends its signed order requests
 
 _TERMS = {
     "ts": NAMESPACE,
@@ -134,6 +136,35 @@ _TERMS = {
     "totalShares": "ts:totalShares",
     "quorumPercent": "ts:quorumPercent",
     "shareType": {"@id": "ts:shareType", "@type": "@id"},
+    # stores and buyers on other servers (docs/stores.md)
+    "Store": "ts:Store",
+    "StoreItem": "ts:StoreItem",
+    "StoreOrder": "ts:StoreOrder",
+    "StoreOrderStep": "ts:StoreOrderStep",
+    "store": {"@id": "ts:store", "@type": "@id"},
+    "escrow": {"@id": "ts:escrow", "@type": "@id"},
+    "orderEndpoint": {"@id": "ts:orderEndpoint", "@type": "@id"},
+    "price": "ts:price",
+    "priceType": {"@id": "ts:priceType", "@type": "@id"},
+    "stock": "ts:stock",
+    "unique": "ts:unique",
+    "category": "ts:category",
+    "categories": {"@id": "ts:categories", "@container": "@set"},
+    "returnsPolicy": "ts:returnsPolicy",
+    "storeOpen": "ts:storeOpen",
+    "variantOf": {"@id": "ts:variantOf", "@type": "@id"},
+    "variant": {"@id": "ts:variant", "@type": "@json"},
+    "rating": {"@id": "ts:rating", "@type": "@json"},
+    "orderState": "ts:orderState",
+    "orderLines": {"@id": "ts:orderLines", "@type": "@json"},
+    "orderHistory": {"@id": "ts:orderHistory", "@type": "@json"},
+    "feedback": {"@id": "ts:feedback", "@type": "@json"},
+    "buyer": {"@id": "ts:buyer", "@type": "@id"},
+    "step": "ts:step",
+    "note": "ts:note",
+    "review": "ts:review",
+    "resolution": "ts:resolution",
+    "order": {"@id": "ts:order", "@type": "@id"},
 }
 
 
@@ -612,3 +643,111 @@ def question_document(
 def _whole(amount: str) -> int | str:
     """Shares as a JSON number when whole (a poll's counts are integers), else the decimal text."""
     return int(amount) if amount.isdigit() else amount
+
+
+def store_escrow_url(base_url: str, store_id: str) -> str:
+    """The id of a store's escrow in ledger entries: what it holds, the store holds for its orders
+    (an escrow has no keys and no inbox, so it is named under its store, as a lot's is by its lot)."""
+    return f"{object_url(base_url, 'store', store_id)}/escrow"
+
+
+def store_item_document(item: dict[str, Any], *, base_url: str, store_id: str, organization_url: str) -> dict[str, Any]:
+    """A store's item (models/operations/stores.py `item_view`): what it is, its price in a type
+    of this server, and its stock; a buyer of another server orders it at the store's `orderEndpoint`."""
+    object_id = object_url(base_url, "store_item", item["id"])
+    document: dict[str, Any] = {
+        "@context": _object_context(base_url),
+        "id": object_id,
+        "type": "StoreItem",
+        "url": f"{base_url}/app/stores/{item['store']}/items/{item['id']}",
+        "attributedTo": organization_url,
+        "store": object_url(base_url, "store", store_id),
+        "name": item["title"],
+        "content": item["description_html"],
+        "mediaType": "text/html",
+        "tokenType": object_url(base_url, "type", item["type"]),
+        "price": item["price"],
+        "priceType": object_url(base_url, "type", item["price_type"]),
+        "symbol": item["price_symbol"],
+        "stock": item["stock"],
+        "unique": item["unique"],
+        "rating": item["rating"],
+        "published": item["created_at"],
+        "to": [PUBLIC],
+    }
+    if item["category"]:
+        document["category"] = item["category"]
+    if item["variant_of"]:
+        document["variantOf"] = object_url(base_url, "store_item", item["variant_of"])
+        document["variant"] = item["variant"]
+    return document
+
+
+def store_document(
+    store: dict[str, Any], items: list[dict[str, Any]], *, base_url: str, organization_url: str
+) -> dict[str, Any]:
+    """A store's storefront: its words, rules and listed items (each a `StoreItem`), and where a
+    buyer of another server sends its order requests (`orderEndpoint`, docs/stores.md)."""
+    object_id = object_url(base_url, "store", store["id"])
+    return {
+        "@context": _object_context(base_url),
+        "id": object_id,
+        "type": "Store",
+        "url": f"{base_url}/app/stores/{store['slug']}",
+        "attributedTo": organization_url,
+        "name": store["title"],
+        "content": store["description_html"],
+        "mediaType": "text/html",
+        "categories": store["categories"],
+        "returnsPolicy": store["returns"],
+        "storeOpen": store["is_open"],
+        "rating": store["rating"],
+        "escrow": store_escrow_url(base_url, store["id"]),
+        "orderEndpoint": f"{base_url}{STORE_ORDERS_PATH}",
+        "items": {
+            "type": "Collection", "totalItems": len(items),
+            "items": [
+                {key: value for key, value in store_item_document(
+                    item, base_url=base_url, store_id=store["id"], organization_url=organization_url,
+                ).items() if key != "@context"}
+                for item in items
+            ],
+        },
+        "published": store["created_at"],
+        "updated": store["updated_at"],
+        "to": [PUBLIC],
+    }
+
+
+def store_order_url(base_url: str, order_id: str) -> str:
+    return f"{base_url}{STORE_ORDERS_PATH}/{order_id}"
+
+
+def store_order_document(
+    order: dict[str, Any], *, base_url: str, store_id: str, buyer_url: str, organization_url: str
+) -> dict[str, Any]:
+    """An order (models/operations/stores_orders.py `order_view`) as its buyer of another server
+    is answered it: not public, so not served at its id; it comes back with each of the buyer's requests."""
+    return {
+        "@context": _object_context(base_url),
+        "id": store_order_url(base_url, order["id"]),
+        "type": "StoreOrder",
+        "attributedTo": organization_url,
+        "store": object_url(base_url, "store", store_id),
+        "buyer": buyer_url,
+        "orderState": order["state"],
+        "orderLines": [
+            {"item": object_url(base_url, "store_item", line["item"]), "name": line["title"],
+             "quantity": line["quantity"], "unitPrice": line["unit_price"], "amount": line["amount"]}
+            for line in order["lines"]
+        ],
+        "amount": order["total"],
+        "priceType": object_url(base_url, "type", order["price_type"]),
+        "symbol": order["price_symbol"],
+        "resolution": order["resolution"],
+        "orderHistory": [{"state": move["state"], "at": move["at"], "note": move["note"]} for move in order["history"]],
+        "endTime": order["due_at"],
+        "feedback": {"rating": order["feedback"]["rating"], "review": order["feedback"]["review"]} if order["feedback"] else None,
+        "published": order["created_at"],
+        "updated": order["updated_at"],
+    }

@@ -24,15 +24,17 @@ from models.operations.ledger import sealed_from
 from models.operations.market import lot_views
 from models.operations.organizations import proposal_view
 from models.operations.sets import get_visible_set, set_views
+from models.operations.stores import item_view, store_view
 from models.operations.tokens import get_visible_token, token_view
 from models.operations.types import get_type, type_view
 from models.organizations import Organization, OrgMember, Proposal, Voter
+from models.stores import Store, StoreItem, store_of_escrow
 
 from . import documents
 
 __all__ = ["ObjectKind", "PublicObject", "read_object"]
 
-ObjectKind = Literal["token", "type", "set", "ledger", "lot", "contract", "offer", "proposal"]
+ObjectKind = Literal["token", "type", "set", "ledger", "lot", "contract", "offer", "proposal", "store", "store_item"]
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,11 @@ class PublicObject:
 
 def actor_url(site: Site, actor: Actor) -> str:
     """An actor's ActivityPub id: ours are computed, remote ones are their URI (or an acct: URI).
-    A lot's escrow is named by its lot: what the escrow holds, the lot holds."""
+    A lot's escrow is named by its lot: what the escrow holds, the lot holds; a store's by its store."""
     if actor.kind == ESCROW_KIND:
+        store_id = store_of_escrow(actor.username)
+        if store_id is not None:
+            return documents.store_escrow_url(site.base_url, store_id)
         return documents.object_url(site.base_url, "lot", lot_of_escrow(actor.username))
     if not actor.domain:
         return documents.actor_url(site.base_url, actor.username)
@@ -159,6 +164,38 @@ async def _proposal(site: Site, object_id: str) -> PublicObject:
     return PublicObject(document, organization.actor)
 
 
+async def _open_store(store_id: str) -> tuple[Store, Actor]:
+    """An open store, by its id or its slug (its page's address names it so), and its organization's
+    actor; a closed store is 404, as to an anonymous caller."""
+    store = await Store.get_or_none(id=store_id, is_open=True) or await Store.get_or_none(slug=store_id.lower(), is_open=True)
+    if store is None:
+        raise NotFound(f"there is no store {store_id!r}", code="store-not-found")
+    organization = await Organization.get(id=store.organization_id).select_related("actor")
+    return store, organization.actor
+
+
+async def _store(site: Site, object_id: str) -> PublicObject:
+    """A storefront with its listed items, attributed to (and signed by) its organization."""
+    store, owner = await _open_store(object_id)
+    items = await StoreItem.filter(store_id=store.id, is_listed=True).order_by("id")
+    document = documents.store_document(
+        await store_view(store, None), [await item_view(store, item) for item in items],
+        base_url=site.base_url, organization_url=actor_url(site, owner),
+    )
+    return PublicObject(document, owner)
+
+
+async def _store_item(site: Site, object_id: str) -> PublicObject:
+    item = await StoreItem.get_or_none(id=object_id, is_listed=True)
+    if item is None:
+        raise NotFound(f"there is no store item {object_id!r}", code="item-not-found")
+    store, owner = await _open_store(item.store_id)
+    document = documents.store_item_document(
+        await item_view(store, item), base_url=site.base_url, store_id=store.id, organization_url=actor_url(site, owner),
+    )
+    return PublicObject(document, owner)
+
+
 async def read_object(site: Site, kind: str, object_id: str, *, reveal: bool = False) -> PublicObject:
     """The public document of one of our objects; NotFound (404) or Gone (410) as its read says.
     `reveal`: a sealed bid's hold too, for the answer to the bidder's own request."""
@@ -181,4 +218,8 @@ async def read_object(site: Site, kind: str, object_id: str, *, reveal: bool = F
 
     if kind == "proposal":
         return await _proposal(site, object_id)
+    if kind == "store":
+        return await _store(site, object_id)
+    if kind == "store_item":
+        return await _store_item(site, object_id)
     raise NotFound(f"there is no object kind {kind!r}", code="object-not-found")

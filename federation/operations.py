@@ -24,6 +24,7 @@ from . import (  # noqa: F401
     remote_bids,
     remote_contracts,
     remote_gives,
+    remote_stores,
     remote_trace,
     signed_objects,
     signin,

@@ -39,7 +39,9 @@ from models.events import Event
 from models.federation import FederationCursor, Follow, FollowState, OutboxActivity, RemoteActor, Subscription
 from models.ids import new_id
 from models.market import ESCROW_KIND, Bid, Lot
+from models.organizations import Organization
 from models.registry import REGISTRY, Access, Input
+from models.stores import Store, StoreItem
 from models.tokens import TokenType
 
 from . import documents
@@ -94,9 +96,14 @@ _EVENTS: dict[str, tuple[str, str]] = {
     "market.lot.extended": ("lot", "Update"),
     "actor.updated": ("actor", "Update"),
     "actor.deleted": ("actor", "Delete"),
+    "store.created": ("store", "Create"),
+    "store.updated": ("store", "Update"),
+    "store.item.created": ("store_item", "Create"),
+    "store.item.updated": ("store_item", "Update"),
 }
 _OBJECT_KINDS = {
     "token": "token", "type": "type", "set": "set", "ledger_entry": "ledger", "actor": "actor", "market_lot": "lot",
+    "store": "store", "store_item": "store_item",
 }
 
 # event name -> a publisher for events that are not a change of a public object (registered by
@@ -252,6 +259,14 @@ async def _audience(event: Event) -> list[str] | None:
     return await _inboxes_of([str(actor_id) for actor_id in audience])
 
 
+async def _store_organization(kind: str, object_id: str) -> str | None:
+    """The actor of the organization whose store (or store item) this is: it tells its followers."""
+    item = await StoreItem.get_or_none(id=object_id) if kind == "store_item" else None
+    store = await Store.get_or_none(id=item.store_id if item is not None else object_id)
+    organization = await Organization.get_or_none(id=store.organization_id) if store is not None else None
+    return organization.actor_id if organization is not None else None
+
+
 async def _publish_event(site: Site, event: Event) -> bool:
     special = EVENT_PUBLISHERS.get(event.name)
     if special is not None:
@@ -267,6 +282,8 @@ async def _publish_event(site: Site, event: Event) -> bool:
     if kind == "lot":
         lot = await Lot.get_or_none(id=event.object_id)
         subject = lot.seller_id if lot is not None else None
+    if kind in ("store", "store_item"):  # a storefront is its organization's (an unlisted item is not told)
+        subject = await _store_organization(kind, event.object_id)
     actor = await Actor.get_or_none(id=subject, domain="") if subject else None
     # an entry a remote holder made, or a lot's escrow (it has no keys and no followers), is
     # told by the owner of its type

@@ -89,9 +89,12 @@ async def settle_remote_entry(site: Site, obj: Mapping[str, Any], sender: Remote
 
 def _is_escrow(author_uri: str) -> bool:
     """A market lot's escrow gives back held bids and gives out the item in the lot's name
-    (federation/outbox.py names the escrow by the lot's URL): a lot is no actor, so it is not
-    fetched as one; the type owner's server that told us stands for it."""
-    return f"/{OBJECT_PATHS['lot']}/" in urlsplit(author_uri).path
+    (federation/objects.py names the escrow by the lot's URL), a store's escrow in its store's
+    (`<store>/escrow`): neither is an actor, so it is not fetched as one; the type owner's server
+    that told us stands for it."""
+    path = urlsplit(author_uri).path
+    store_escrow = path.startswith(f"/{OBJECT_PATHS['store']}/") and path.endswith("/escrow")
+    return f"/{OBJECT_PATHS['lot']}/" in path or store_escrow
 
 
 async def _giver(site: Site, author_uri: str, sender: RemoteActor | None) -> Actor | None:

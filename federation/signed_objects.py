@@ -187,7 +187,7 @@ async def verify_remote_object(
     return Verified(signer=signer, proof=proof)
 
 
-SIGNED_KINDS = ("token", "type", "set", "ledger", "lot", "contract", "offer")
+SIGNED_KINDS = ("token", "type", "set", "ledger", "lot", "contract", "offer", "store", "store_item")
 
 
 @REGISTRY.operation("federation.signed_object", ObjectInput, output=ObjectDocument, access=Access.PUBLIC)

@@ -31,8 +31,8 @@ if TYPE_CHECKING:  # relation annotations only
 
 __all__ = [
     "ORDER_MOVES", "DeadlineState", "Order", "OrderFeedback", "OrderLine", "OrderState", "PaymentDeadline",
-    "ReturnsPolicy", "STORE_ESCROW_PREFIX",
-    "StaffRole", "Store", "StoreItem", "StoreStaff", "store_escrow_username",
+    "RemoteOrder", "ReturnsPolicy", "STORE_ESCROW_PREFIX", "StoreRequest",
+    "StaffRole", "Store", "StoreItem", "StoreStaff", "store_escrow_username", "store_of_escrow",
 ]
 
 STORE_ESCROW_PREFIX = "escrow.store."
@@ -41,6 +41,11 @@ STORE_ESCROW_PREFIX = "escrow.store."
 def store_escrow_username(store_id: str) -> str:
     """A store's escrow username: dots, which no user's name may have, and the store's id."""
     return f"{STORE_ESCROW_PREFIX}{store_id}"
+
+
+def store_of_escrow(username: str) -> str | None:
+    """The id of the store whose escrow this is (by its username), or None for another escrow."""
+    return username.removeprefix(STORE_ESCROW_PREFIX) if username.startswith(STORE_ESCROW_PREFIX) else None
 
 
 class StaffRole(StrEnum):
@@ -263,3 +268,43 @@ class PaymentDeadline(Durable, Entity):
         app = APP
         table = "store_payment_deadlines"
         indexes = (("state", "next_at"),)
+
+
+class StoreRequest(Entity):
+    """A remote buyer's signed request this store carried out, by the request's id: a repeat (the
+    buyer's server asking again after a lost answer) gets the same answer and moves nothing."""
+
+    request_uri = fields.CharField(max_length=2048, unique=True)
+    actor_id: str
+    actor: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
+        f"{APP}.Actor", related_name="store_requests", on_delete=fields.CASCADE
+    )
+    order_id: str
+    order: fields.ForeignKeyRelation[Order] = fields.ForeignKeyField(
+        f"{APP}.Order", related_name="requests", on_delete=fields.CASCADE
+    )
+    entry_id = fields.CharField(max_length=26, null=True)  # a payment's hold entry
+
+    class Meta:
+        app = APP
+        table = "store_requests"
+
+
+class RemoteOrder(Entity):
+    """An order one of our users has with a store of another server (the buyer's side): its URL
+    there and its document as that server last answered. The order lives there."""
+
+    buyer_id: str
+    buyer: fields.ForeignKeyRelation[Actor] = fields.ForeignKeyField(
+        f"{APP}.Actor", related_name="remote_store_orders", on_delete=fields.CASCADE
+    )
+    uri = fields.CharField(max_length=2048, unique=True)
+    store_uri = fields.CharField(max_length=2048)
+    store_title = fields.CharField(max_length=200, default="")
+    state = fields.CharField(max_length=16)
+    document: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
+
+    class Meta:
+        app = APP
+        table = "remote_store_orders"
+        indexes = (("buyer_id",),)

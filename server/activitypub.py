@@ -21,6 +21,7 @@ from federation.inbox import receive
 from federation.onward import receive_ledger_request
 from federation.remote_actors import signing_actor
 from federation.remote_contracts import receive_contract_request
+from federation.remote_stores import receive_store_request
 from models.errors import BadInput, DomainError, Gone, TooLarge
 from models.registry import REGISTRY
 
@@ -227,7 +228,7 @@ def _object_handler(kind: str) -> Any:
         choice = negotiate(request.headers.get("Accept"))
         raw = {"kind": kind, "id": request.match_info["id"]}
         document = await REGISTRY.call(request[CTX], "federation.signed_object", raw)  # with the owner's proof
-        if choice == "html" and kind == "lot":  # a person opening a lot's id gets its page
+        if choice == "html" and kind in ("lot", "store", "store_item"):  # a person opening its id gets its page
             raise web.HTTPSeeOther(str(document["url"]))
         if choice == "html":
             return await _object_page(request, document)
@@ -298,6 +299,20 @@ async def _contract_request(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def _store_request(request: web.Request) -> web.StreamResponse:
+    """A remote buyer's signed request to a store here (a basket, a move on their order, reading
+    it), answered at once with the order (federation/remote_stores.py)."""
+    reject_nul(request)
+    site = request.app[SITE]
+    limit = site.federation.inbox_max_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise TooLarge(f"the request is {request.content_length} bytes; the limit is {limit}")
+    status, answer = await receive_store_request(site, await signed_request(request))
+    response = activity_response(answer, status=status)
+    response.headers["Location"] = str(answer["order"]["id"])
+    return response
+
+
 async def _activity(request: web.Request) -> web.StreamResponse:
     reject_nul(request)
     choice = negotiate(request.headers.get("Accept"))
@@ -341,6 +356,7 @@ def add_activitypub_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/inbox", _inbox, name="ap_shared_inbox")
     router.add_post("/ledger", _ledger_request, name="ap_ledger_requests")
     router.add_post("/contracts", _contract_request, name="ap_contract_requests")
+    router.add_post("/store-orders", _store_request, name="ap_store_requests")
     router.add_post("/actor/inbox", _inbox, name="ap_instance_inbox")
     router.add_post("/users/{username}/inbox", _inbox, name="ap_inbox")
     router.add_get("/activities/{id}", _activity, name="ap_activity")

@@ -289,6 +289,12 @@ STORES = [
     Route("GET", f"{V1}/orders/{{id}}", "stores.orders.get"),
     *[Route("POST", f"{V1}/orders/{{id}}/{verb}", f"stores.orders.{verb}")
       for verb in ("place", "pay", "cancel", "fulfil", "deliver", "confirm", "issue", "resolve", "feedback")],
+    Route("POST", f"{V1}/remote-stores", "stores.remote.storefront"),
+    Route("POST", f"{V1}/remote-orders", "stores.remote.orders.create", status=201),
+    Route("GET", f"{V1}/remote-orders", "stores.remote.orders.list"),
+    Route("GET", f"{V1}/remote-orders/{{id}}", "stores.remote.orders.get"),
+    *[Route("POST", f"{V1}/remote-orders/{{id}}/{verb}", f"stores.remote.orders.{verb}")
+      for verb in ("place", "pay", "cancel", "confirm", "issue", "feedback")],
 ]
 
 BOARDS = [

@@ -137,6 +137,7 @@ class StoreOut(Output):
     is_open: bool
     rating: StoreRatingOut
     staff: list[StoreStaffOut] | None = Field(None, description="shown to the store's staff")
+    role: str | None = Field(None, description="your role in the store: manager or salesman (null: none)")
     version: int
     created_at: str
     updated_at: str
@@ -180,6 +181,7 @@ async def store_view(store: Store, role: str | None) -> dict[str, Any]:
         "pay_within_seconds": store.pay_within_seconds, "is_open": store.is_open,
         "rating": await _rating(store.id), "version": store.version,
         "created_at": iso(store.created_at) or "", "updated_at": iso(store.updated_at) or "", "staff": None,
+        "role": role,
     }
     if role is not None:
         staff = await StoreStaff.filter(store_id=store.id).select_related("user").order_by("created_at", "id")

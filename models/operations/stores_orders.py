@@ -64,6 +64,14 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _by(ctx: Context) -> str | None:
+    """Who makes a move, as the order's history names them: a user here, or a remote buyer's handle."""
+    if ctx.user is not None:
+        return ctx.user.username
+    actor = ctx.actor if ctx.remote else None
+    return actor.handle(ctx.site.domain) if actor is not None else None
+
+
 # ---------------------------------------------------------------- views
 
 
@@ -114,6 +122,7 @@ async def order_view(order: Order) -> dict[str, Any]:
     store = await Store.get(id=order.store_id)
     price_type = await TokenType.get(id=order.price_type_id)
     buyer = await Actor.get(id=order.buyer_id)
+    buyer_name = buyer.username if buyer.is_local else f"{buyer.username}@{buyer.domain}"
     salesman = await User.get(id=order.salesman_id) if order.salesman_id else None
     lines = []
     for line in await OrderLine.filter(order_id=order.id).select_related("item", "item__type").order_by("id"):
@@ -125,7 +134,7 @@ async def order_view(order: Order) -> dict[str, Any]:
         })
     feedback = await OrderFeedback.get_or_none(order_id=order.id)
     return {
-        "id": order.id, "store": store.slug, "buyer": buyer.username, "salesman": salesman.username if salesman else None,
+        "id": order.id, "store": store.slug, "buyer": buyer_name, "salesman": salesman.username if salesman else None,
         "state": order.state, "lines": lines, "total": to_decimal_string(order.total, price_type.smallest_unit),
         "price_type": price_type.id, "price_symbol": price_type.symbol, "commission_percent": order.commission_percent,
         "resolution": order.resolution, "history": order.history,
@@ -168,8 +177,7 @@ def _may(parts: frozenset[str], source: str, target: str) -> None:
 
 async def _move(ctx: Context, order: Order, target: str, note: str, **values: Any) -> Order:
     """The person's move, conditional on the state the order was read in; 409 if it moved meanwhile."""
-    user = ctx.user
-    entry = {"state": target, "at": iso(_now()) or "", "by": user.username if user else None, "note": note}
+    entry = {"state": target, "at": iso(_now()) or "", "by": _by(ctx), "note": note}
     if not await move(STORE_ORDERS, order.id, order.state, target, history=[*order.history, entry], **values):
         raise Conflict("the order changed meanwhile; read it again", code="order-state")
     return await Order.get(id=order.id)
@@ -178,7 +186,7 @@ async def _move(ctx: Context, order: Order, target: str, note: str, **values: An
 async def _emit(ctx: Context, order: Order, store: Store, note: str, name: str | None = None, **extra: Any) -> None:
     price_type = await TokenType.get(id=order.price_type_id)
     await ctx.emit(f"store.order.{name or order.state}", "store_order", order.id, {
-        "store": store.id, "order": order.id, "state": order.state, "by": ctx.user.username if ctx.user else None,
+        "store": store.id, "order": order.id, "state": order.state, "by": _by(ctx),
         "note": note, "total": to_decimal_string(order.total, price_type.smallest_unit), **extra,
     })
 
@@ -315,6 +323,10 @@ async def create_order(ctx: Context, params: OrderCreateInput) -> dict[str, Any]
         item = await item_of(ctx, store, line.item, None)
         token_type = await TokenType.get(id=item.type_id)
         quantity = to_minor(line.quantity, token_type.smallest_unit, field=f"lines.{index}.quantity")
+        if not token_type.fungible and ctx.remote:
+            raise Unprocessable(f"{item.title!r} is a unique piece: those are sold to this server's users only (a "
+                                "token's ownership cannot move to another server yet)", code="unique-type",
+                                errors=[{"field": f"lines.{index}.item", "message": "a unique item"}])
         if not token_type.fungible and quantity % unit(token_type):
             raise BadInput("unique pieces are bought whole", code="invalid-amount",
                            errors=[{"field": f"lines.{index}.quantity", "message": "a whole number of pieces"}])
@@ -327,8 +339,7 @@ async def create_order(ctx: Context, params: OrderCreateInput) -> dict[str, Any]
     if len(price_types) > 1:
         raise Unprocessable("one order pays in one token type: order these items separately", code="mixed-price-types")
     total = sum(cost for _, _, cost in rows)
-    history = [{"state": OrderState.BASKET.value, "at": iso(_now()) or "", "by": ctx.require_user().username,
-                "note": params.note}]
+    history = [{"state": OrderState.BASKET.value, "at": iso(_now()) or "", "by": _by(ctx), "note": params.note}]
     order = await Order.create(
         store=store, buyer=buyer, salesman=salesman, price_type_id=price_types.pop(), total=total,
         commission_percent=store.commission_percent, state=OrderState.BASKET.value, history=history,

@@ -31,6 +31,7 @@ from . import (
     sets_manage,
     social,
     stores,
+    stores_elsewhere,
     stores_manage,
     tokens,
     tokens_manage,
@@ -127,6 +128,9 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/app/market/mine", market.create_lot)
     router.add_get("/app/market/bids", market.my_bids_page, name="page_market_bids")
     router.add_get("/app/market/elsewhere", market_elsewhere.elsewhere_page, name="page_market_elsewhere")
+    router.add_get("/app/stores-elsewhere", stores_elsewhere.stores_elsewhere_page, name="page_stores_elsewhere")
+    router.add_post("/app/stores-elsewhere/order", stores_elsewhere.order_elsewhere)
+    router.add_post("/app/stores-elsewhere/orders/{id}/{step}", stores_elsewhere.step_elsewhere)
     router.add_post("/app/market/elsewhere", market_elsewhere.bid_elsewhere)
     router.add_get("/app/market/lots/{id}", market.lot_page, name="page_market_lot")
     router.add_post("/app/market/lots/{id}/bid", market.bid)

@@ -42,7 +42,7 @@ async def storefront(request: web.Request) -> web.StreamResponse:
     if category:
         query["category"] = category
     items = (await REGISTRY.call(ctx, "stores.items.list", query)).items
-    return render(request, "store.html.j2", store=store, items=items, category=category)
+    return render(request, "store.html.j2", store=store, items=items, category=category, base_url=ctx.site.base_url)
 
 
 async def _item_page(request: web.Request, *, error: str = "", status: int = 200) -> web.Response:

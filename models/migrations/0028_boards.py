@@ -12,7 +12,7 @@ from models.ids import new_id
 
 
 class Migration(migrations.Migration):
-    dependencies = [('tallystick', '0025_org_signers')]
+    dependencies = [('tallystick', '0027_remote_buyers')]
 
     initial = False
 

@@ -27,7 +27,7 @@ from ..formats import display
 from ..headers import protect
 from ..sessions import CSRF_FIELD, check_csrf, csrf_token, finish_csrf_cookie, load_session
 from .markdown import render_markdown
-from .wording import exact_time, field_message, since
+from .wording import exact_time, field_message, moment, since
 
 __all__ = [
     "CONFLICT",
@@ -74,7 +74,8 @@ def environment() -> Environment:
     env.filters["markdown"] = render_markdown
     env.filters["display"] = display
     env.filters["urldecode"] = unquote
-    env.globals.update(since=since, exact_time=exact_time)  # the _words.html.j2 `when` macro on any page
+    # the _words.html.j2 `when` macro, and moment(), on any page
+    env.globals.update(since=since, exact_time=exact_time, moment=moment)
     return env
 
 

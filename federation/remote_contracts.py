@@ -37,16 +37,15 @@ from models.context import Context, Site
 from models.contracts import RemoteContract
 from models.errors import BadInput, DomainError, Forbidden, NotFound, Unprocessable
 from models.federation import RemoteActor, RemoteCredit
-from models.ids import new_id
 from models.operations.contracts import accept_remote, pay_as_licensee, use_remote
 from models.outputs import Output, Paged, Timestamp
 from models.paging import ListInput, paginate
 from models.registry import REGISTRY, Access, Input, Transaction
 from models.tokens import TokenType
 
-from . import documents
+from . import asking, documents
 from .as2 import as_id, domain_of, type_of
-from .fetch import FetchError, post_json, refuse_blocked
+from .asking import ask
 from .httpsig_core import IncomingRequest
 from .inbox import checked_sender, parse_activity
 from .remote_gives import apply_confirmed_entry
@@ -58,13 +57,13 @@ CONTRACTS_PATH = "/contracts"
 _USES = ("derive", "mint")
 
 
-class OriginRefused(DomainError):
+class OriginRefused(asking.OriginRefused):
     """The licensor's server said no; its status and code are passed on (set per refusal)."""
 
     status, code, title = 409, "origin-refused", "Refused by the licensor's server"
 
 
-class OriginUnreachable(DomainError):
+class OriginUnreachable(asking.OriginUnreachable):
     status, code, title = 503, "origin-unreachable", "The licensor's server did not answer"
 
 
@@ -117,29 +116,9 @@ def _url(value: str) -> str:
 
 
 async def _ask(ctx: Context, licensee: Actor, target: str, activity: dict[str, Any]) -> dict[str, Any]:
-    """POST a request signed by the licensee to the server of `target`; the answer's body on
-    2xx, that server's refusal (its status and code) otherwise."""
-    base = local_actor_url(ctx.site.base_url, licensee)
-    request = {
-        "@context": [documents.AS_CONTEXT, documents.vocabulary_url(ctx.site.base_url)],
-        "id": f"{base}/contract-requests/{new_id()}", "actor": base, "to": [_endpoint(target)], **activity,
-    }
-    try:
-        await refuse_blocked(target)
-        answer = await post_json(ctx.site, _endpoint(target), request, signer=licensee)
-    except FetchError as error:
-        if error.kind == "refused":
-            raise Forbidden(f"{domain_of(target)} may not be reached from here: {error.detail}", code="domain-blocked") from None
-        raise OriginUnreachable(f"{domain_of(target)} did not answer: {error.detail}") from None
-    body = answer.document or {}
-    if 200 <= answer.status < 300:
-        return body
-    detail = str(body.get("detail") or body.get("title") or f"status {answer.status}")[:300]
-    if answer.status >= 500 or answer.status in (401, 408, 429):
-        raise OriginUnreachable(f"{domain_of(target)} answered {answer.status}: {detail}")
-    refusal = OriginRefused(f"{domain_of(target)} refused: {detail}", code=str(body.get("code") or "origin-refused"))
-    refusal.status = answer.status
-    raise refusal
+    """A request signed by the licensee to the server of `target` (federation/asking.py)."""
+    return await ask(ctx, licensee, _endpoint(target), "contract-requests", activity,
+                     refused=OriginRefused, unreachable=OriginUnreachable)
 
 
 def _contract_of(answer: Mapping[str, Any], licensee_url: str, *, uri: str | None = None) -> dict[str, Any]:

@@ -383,7 +383,7 @@ async def main(args: argparse.Namespace, internet: Internet) -> None:
             dead_hosts = {internet.name(n) for n, kind in enumerate(internet.kinds) if kind == "dead"}
             dead_domains = {receiver_key(inbox).split("/")[0] for inbox, kind in inboxes.items() if kind == "dead"}
             marked = set(await DomainHealth.filter(unavailable=True).values_list("domain", flat=True))
-            marked_hosts = {domain.rsplit(":", 1)[0] for domain in marked}
+            marked_hosts = {domain.rsplit(":", 1)[0] for domain in marked}  # domains carry the port
 
             # Phase 3: bob's 10 Updates in a row; nothing may go to a domain marked unavailable.
             resolver.lookups.clear()
@@ -436,8 +436,8 @@ async def main(args: argparse.Namespace, internet: Internet) -> None:
     print_row("429s whose next try honours Retry-After", f"{honoured} of {len(limited)}")
     print_row("most POSTs in flight at one host", str(most), f"limit {PER_HOST}: {'kept' if most <= PER_HOST else 'EXCEEDED'}")
     print_row("rows after moving time forward", str(dict(sorted(phase2.items()))), f"({sweeps} sweeps, to {moved_to:%Y-%m-%d})")
-    print_row("dead domains marked unavailable", f"{len(marked & dead_domains)} of {len(dead_domains)}",
-              f"after {args.unavailable_days} failing days; others marked: {len(marked - dead_domains)}")
+    print_row("dead domains marked unavailable", f"{len(marked_hosts & dead_domains)} of {len(dead_domains)}",
+              f"after {args.unavailable_days} failing days; others marked: {len(marked_hosts - dead_domains)}")
     print_row("lookups of marked hosts afterwards", str(looked_up_marked), f"({len(marked_hosts & dead_hosts)} hosts)")
     print_row("10 Updates in a row: bob's rows", str(dict(sorted(phase3.items()))))
     print_row("inboxes that got all 10", f"{complete} of {len(bob_targets)}")

@@ -32,7 +32,7 @@ class Site:
     limits: Limits = field(default_factory=Limits)
     federation: FederationSettings = field(default_factory=FederationSettings)
     jobs: JobSettings = field(default_factory=JobSettings)
-    # failed sign-ins of this process (None: not counted, as in the CLI)
+    # failed sign-ins, counted in the database all processes share (None: not counted, as in the CLI)
     login_throttle: LoginThrottle | None = field(default=None, compare=False, repr=False)
     # The DNS half of the SSRF guard for URLs users save (webhooks): the server installs
     # federation.ssrf.check_callback_url here, as models do no network I/O. None: syntax only.

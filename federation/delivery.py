@@ -64,9 +64,9 @@ log = logging.getLogger("tallystick.delivery")
 
 KEPT_FAILURE_DAYS = 30
 # Requests in flight per sweep (each host also gets at most delivery_per_host). A sweep ends
-# with its slowest inbox, and slow hosts (2-5 s) hold a sender each: with 64, a 2,000-row
-# batch with 10% slow inboxes took ~14 s (bench/internet.py); 256 keeps it near the slowest
-# answer while staying well under a process's usual 1,024 open files.
+# with its slowest inbox, and slow hosts (2-5 s) hold a sender each: a 2,000-row batch with 10%
+# slow inboxes needs 200 x 3.5 s / 64 = 11 s of 64 senders (bench/internet.py's mix); 256 bring
+# it near the slowest answer while staying well under a process's usual 1,024 open files.
 SENDERS = 256
 HELD = "waiting for an earlier delivery to this inbox"
 

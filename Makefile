@@ -58,7 +58,10 @@ typecheck: venv
 bench: venv
 	$(BIN)/python bench/ledger.py && $(BIN)/python bench/ledger_trace.py && $(BIN)/python bench/paging.py \
 		&& $(BIN)/python bench/jobs.py && $(BIN)/python bench/fanout.py && $(BIN)/python bench/inbox.py \
-		&& $(BIN)/python bench/verify.py && $(BIN)/python bench/remote_give.py && $(BIN)/python bench/market.py
+		&& $(BIN)/python bench/verify.py && $(BIN)/python bench/remote_give.py && $(BIN)/python bench/market.py \
+		&& $(BIN)/python bench/internet.py --quick \
+		&& if pg_isready -q -h 127.0.0.1 2>/dev/null; then TALLYSTICK_DATABASE_URL='$(PG_URL)' $(BIN)/python bench/scale.py; \
+		   else echo "bench/scale.py skipped: no PostgreSQL on 127.0.0.1 (bash .ci/postgres.sh starts one)"; fi
 
 clean:
 	rm -rf $(VENV) data data-b .pytest_cache

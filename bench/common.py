@@ -125,7 +125,7 @@ class Instance:
         """`tallystick migrate`, the way an operator runs it."""
         done = subprocess.run(
             [sys.executable, "-m", "server.cli", "migrate"],
-            cwd=REPO, env=self.env, capture_output=True, text=True, timeout=120,
+            cwd=REPO, env=self.env, capture_output=True, text=True, timeout=600,  # slow on a busy machine
         )
         if done.returncode != 0:
             raise RuntimeError(f"tallystick migrate failed:\n{done.stdout}\n{done.stderr}")

@@ -10,6 +10,11 @@ seconds (16 tries span about 2.6 days), or longer when the receiver sends Retry-
 other than 401, 408 and 429 is permanent. A domain that failed on `unavailable_after_days`
 distinct days is unavailable: its deliveries are skipped until it answers once (a fetch from
 it or an activity it sends). Blocked domains are never delivered to.
+
+Deliveries to one inbox arrive in the order they were queued (a Create before its Update, ten
+Updates in their order): a delivery is not posted while an earlier one to the same inbox waits
+for its retry; it is held until just after that one's next try (each hold counts as a try, so
+it gives up no sooner than the one before it).
 """
 
 from __future__ import annotations
@@ -58,7 +63,12 @@ __all__ = ["DELIVERIES", "GIVEN_UP", "deliver_due", "enqueue", "is_permanent", "
 log = logging.getLogger("tallystick.delivery")
 
 KEPT_FAILURE_DAYS = 30
-SENDERS = 64  # requests in flight per sweep (each host also gets at most delivery_per_host)
+# Requests in flight per sweep (each host also gets at most delivery_per_host). A sweep ends
+# with its slowest inbox, and slow hosts (2-5 s) hold a sender each: a 2,000-row batch with 10%
+# slow inboxes needs 200 x 3.5 s / 64 = 11 s of 64 senders (bench/internet.py's mix); 256 bring
+# it near the slowest answer while staying well under a process's usual 1,024 open files.
+SENDERS = 256
+HELD = "waiting for an earlier delivery to this inbox"
 
 
 def retry_delay(attempt: int) -> float:
@@ -100,6 +110,7 @@ class Sent:
     status: int | None
     error: str | None
     retry_after: float | None = None
+    held: float | None = None  # not posted: an earlier delivery to its inbox is due again in this many seconds
 
     @property
     def ok(self) -> bool:
@@ -212,8 +223,13 @@ async def _send_all(site: Site, claimed: list[Delivery]) -> list[Sent]:
 
     async def sender() -> None:
         for indexes in queue:
-            for index in indexes:
-                results[index] = await _post(session, site, claimed[index], bodies[index], signatures[index])
+            for position, index in enumerate(indexes):
+                sent = results[index] = await _post(session, site, claimed[index], bodies[index], signatures[index])
+                if not sent.ok:  # the rest wait for this one's next try, to arrive in order
+                    wait = DELIVERIES.retry.delay(claimed[index].attempts, sent.retry_after)
+                    for later in indexes[position + 1:]:
+                        results[later] = Sent(None, HELD, held=wait)
+                    break
 
     try:
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -224,7 +240,28 @@ async def _send_all(site: Site, claimed: list[Delivery]) -> list[Sent]:
     return results
 
 
+async def _earlier_waiting(rows: list[Delivery], now: datetime) -> dict[str, float]:
+    """Seconds to hold each of these rows whose inbox has an earlier delivery pending outside
+    this claim (waiting for its retry, or claimed by another runner)."""
+    claimed = {row.id for row in rows}
+    waiting: dict[str, list[tuple[str, datetime | None]]] = {}
+    for row_id, inbox, next_at in await Delivery.filter(
+        state=DeliveryState.PENDING.value, attempts__gt=0, inbox__in=list({row.inbox for row in rows}),
+    ).values_list("id", "inbox", "next_at"):
+        if row_id not in claimed:
+            waiting.setdefault(inbox, []).append((row_id, next_at))
+    held = {}
+    for row in rows:
+        due = [next_at for row_id, next_at in waiting.get(row.inbox, ()) if row_id < row.id]
+        if due:
+            latest = max((moment or now for moment in due), default=now)
+            held[row.id] = max(0.0, (latest - now).total_seconds())
+    return held
+
+
 def _outcome(sent: Sent, delivered_at: datetime) -> Outcome:
+    if sent.held is not None:
+        return Retry(HELD, after=sent.held + 1)
     if sent.ok:
         return Go(DeliveryState.DELIVERED.value, values={"delivered_at": delivered_at, "last_status": sent.status})
     values = {"last_status": sent.status}
@@ -241,14 +278,19 @@ async def send(site: Site, rows: list[Delivery], lease: Lease) -> dict[str, Outc
     for row in rows:
         if row.domain in closed:
             outcomes[row.id] = GiveUp(f"the domain is {closed[row.domain]}", state=DeliveryState.SKIPPED.value)
-    claimed = sorted((row for row in rows if row.domain not in closed), key=lambda row: row.id)
+    open_rows = sorted((row for row in rows if row.domain not in closed), key=lambda row: row.id)
+    held = await _earlier_waiting(open_rows, lease.now()) if open_rows else {}
+    for row in open_rows:
+        if row.id in held:
+            outcomes[row.id] = _outcome(Sent(None, HELD, held=held[row.id]), lease.now())
+    claimed = [row for row in open_rows if row.id not in held]
     if not claimed:
         return outcomes
     results = await _send_all(site, claimed)
     delivered_at = datetime.now(UTC)  # one moment for the batch: the runner records it in one UPDATE
     for row, sent in zip(claimed, results, strict=True):
         outcomes[row.id] = outcome = _outcome(sent, delivered_at)
-        if sent.ok:
+        if sent.ok or sent.held is not None:
             continue
         log.info("delivery %s to %s, try %d: %s", row.activity_uri, row.inbox, row.attempts, sent.error)
         if isinstance(outcome, GiveUp) or lease.is_last_try(row):
@@ -259,7 +301,8 @@ async def send(site: Site, rows: list[Delivery], lease: Lease) -> dict[str, Outc
                     for listener in GIVEN_UP:
                         await listener(row.activity_uri, sent.status, sent.error)
     ok = {row.domain for row, sent in zip(claimed, results, strict=True) if sent.ok}
-    failed = {row.domain for row, sent in zip(claimed, results, strict=True) if sent.status is None or sent.status >= 500}
+    failed = {row.domain for row, sent in zip(claimed, results, strict=True)
+              if sent.held is None and (sent.status is None or sent.status >= 500)}
     await _note_domains(ok, failed, lease.claimed_at, site)
     return outcomes
 

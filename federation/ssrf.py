@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp.abc import AbstractResolver
@@ -63,12 +64,17 @@ async def check_callback_url(url: str, *, allow_private: bool = False) -> str:
     return url
 
 
+# What turns host names into addresses before the guard checks them: the system's resolver. A
+# simulation (bench/internet.py: thousands of host names, all on 127.0.0.1) puts its own here.
+NAME_RESOLVER: Callable[[], AbstractResolver] = DefaultResolver
+
+
 class GuardedResolver(AbstractResolver):
     """An aiohttp resolver that refuses non-public addresses at connection time."""
 
     def __init__(self, *, allow_private: bool = False) -> None:
         self.allow_private = allow_private
-        self._inner = DefaultResolver()
+        self._inner = NAME_RESOLVER()
 
     async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[Any]:
         results = await self._inner.resolve(host, port, family)

@@ -34,7 +34,7 @@ class Site:
     jobs: JobSettings = field(default_factory=JobSettings)
     mail: MailSettings = field(default_factory=MailSettings)  # the SMTP server (unset: mail is not sent)
     accounts: AccountSettings = field(default_factory=AccountSettings)  # emailed links and reset limits
-    # failed sign-ins of this process (None: not counted, as in the CLI)
+    # failed sign-ins, counted in the database all processes share (None: not counted, as in the CLI)
     login_throttle: LoginThrottle | None = field(default=None, compare=False, repr=False)
     # The DNS half of the SSRF guard for URLs users save (webhooks): the server installs
     # federation.ssrf.check_callback_url here, as models do no network I/O. None: syntax only.

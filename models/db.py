@@ -16,7 +16,7 @@ TABLE_MODULES = [
     "models.webhooks", "models.job_callbacks", "models.oauth", "models.exports",
     "models.agents", "models.delegations", "models.market", "models.pools", "models.contracts", "models.watchers",
     "models.moderation", "models.organizations", "models.stores", "models.identities", "models.networks",
-    "models.allocations", "models.mail", "models.email_links", "models.boards",
+    "models.allocations", "models.mail", "models.email_links", "models.boards", "models.login_throttle",
 ]
 
 

@@ -8,75 +8,70 @@ account or address is refused before its password is checked, so a guesser learn
 costs no hashing. A successful sign-in clears the account's count (not the address's: an
 attacker signing in to their own account must not reset the address they guess from).
 
-In memory, per server process: several processes each keep their own counts, so the limits
-multiply by the number of processes (a later change shares them through the database). The
-store is bounded: beyond `MAX_KEYS` entries of a kind, the least recently failing are forgotten.
+The counts live in the database (table `login_failures`), so every `serve` process sharing it
+enforces one limit (issue 25): a guesser spreading attempts over N processes gets no N times the
+tries. Each failure is one atomic upsert; a sign-in that succeeds or is refused costs one
+indexed read. Times are wall-clock seconds (time.time), the same in every process of one host
+(and across hosts kept in step by NTP). Rows older than the window and the longest lock-out are
+deleted as failures come in, so the table stays as small as the recent guessing.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections import OrderedDict
-from dataclasses import dataclass, field
 
+from tortoise import fields
+from tortoise.models import Model
+
+from . import sql
+from .base import APP
 from .errors import RateLimited
 from .settings import Limits
 
-__all__ = ["LoginThrottle", "MAX_KEYS"]
-
-MAX_KEYS = 10_000  # per kind (accounts, addresses): memory stays bounded whatever callers send
+__all__ = ["LoginFailure", "LoginThrottle"]
 
 
-@dataclass
-class _Failures:
-    count: int = 0
-    last: float = 0.0
-    locked_until: float = 0.0
+class LoginFailure(Model):
+    """Recent failed sign-ins for one account (`account:<name>`) or address (`address:<ip>`)."""
+
+    key = fields.CharField(max_length=400, primary_key=True)
+    failures = fields.IntField(default=0)
+    last_failed_at = fields.FloatField(db_index=True)  # epoch seconds
+    locked_until = fields.FloatField(default=0)  # epoch seconds; 0: not locked
+
+    class Meta:
+        app = APP
+        table = "login_failures"
 
 
-@dataclass
-class _Counter:
-    """Failures per key for one kind of key, least recently failing first."""
-
-    threshold: int
-    entries: OrderedDict[str, _Failures] = field(default_factory=OrderedDict)
-
-    def locked_for(self, key: str, now: float) -> float:
-        entry = self.entries.get(key)
-        return max(0.0, entry.locked_until - now) if entry is not None else 0.0
-
-    def fail(self, key: str, now: float, limits: Limits) -> None:
-        entry = self.entries.pop(key, None)
-        if entry is None or now - entry.last > limits.login_failure_window_seconds:
-            entry = _Failures()
-        entry.count += 1
-        entry.last = now
-        if entry.count >= self.threshold:
-            doublings = min(entry.count - self.threshold, 32)
-            lockout = min(limits.login_lockout_max_seconds, limits.login_lockout_seconds * 2**doublings)
-            entry.locked_until = now + lockout
-        self.entries[key] = entry  # most recent last
-        while len(self.entries) > MAX_KEYS:
-            self.entries.popitem(last=False)
-
-    def clear(self, key: str) -> None:
-        self.entries.pop(key, None)
+_COUNT = """
+INSERT INTO login_failures (key, failures, last_failed_at, locked_until) VALUES (?, 1, ?, 0)
+ON CONFLICT (key) DO UPDATE SET
+    failures = CASE WHEN excluded.last_failed_at - login_failures.last_failed_at > ? THEN 1
+                    ELSE login_failures.failures + 1 END,
+    last_failed_at = excluded.last_failed_at
+RETURNING failures
+"""
 
 
 class LoginThrottle:
-    """Counts failed sign-ins (see the module docstring); one per server process."""
+    """Counts failed sign-ins (see the module docstring) in the database all processes share."""
 
     def __init__(self, limits: Limits | None = None) -> None:
         self.limits = limits or Limits()  # the login_* settings are read
-        self._accounts = _Counter(self.limits.login_failures_per_account)
-        self._addresses = _Counter(self.limits.login_failures_per_address)
 
-    def check(self, username: str, address: str | None, *, now: float | None = None) -> None:
+    async def check(self, username: str, address: str | None, *, now: float | None = None) -> None:
         """429 with Retry-After while the account or the address is locked out."""
-        now = time.monotonic() if now is None else now
-        account_wait = self._accounts.locked_for(username.lower(), now)
-        address_wait = self._addresses.locked_for(address, now) if address else 0.0
+        now = time.time() if now is None else now
+        account, place = _account(username), _address(address)
+        keys = [account] if place is None else [account, place]
+        marks = ", ".join("?" for _ in keys)
+        locked = {
+            row["key"]: float(row["locked_until"]) - now
+            for row in await sql.fetch(f"SELECT key, locked_until FROM login_failures WHERE key IN ({marks})", *keys)
+        }
+        account_wait, address_wait = max(0.0, locked.get(account, 0.0)), max(0.0, locked.get(place or "", 0.0))
         wait = max(account_wait, address_wait)
         if wait <= 0:
             return
@@ -88,14 +83,40 @@ class LoginThrottle:
             extra={"retry_after": seconds},
         )
 
-    def failed(self, username: str, address: str | None, *, now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
-        self._accounts.fail(username.lower(), now, self.limits)
-        if address:
-            self._addresses.fail(address, now, self.limits)
+    async def failed(self, username: str, address: str | None, *, now: float | None = None) -> None:
+        """Count one failure for the account and the address (one atomic upsert each)."""
+        now = time.time() if now is None else now
+        limits = self.limits
+        await self._count(_account(username), limits.login_failures_per_account, now)
+        place = _address(address)
+        if place is not None:
+            await self._count(place, limits.login_failures_per_address, now)
+        forgotten = now - max(limits.login_failure_window_seconds, limits.login_lockout_max_seconds)
+        await sql.execute("DELETE FROM login_failures WHERE last_failed_at < ?", forgotten)
 
-    def succeeded(self, username: str) -> None:
-        self._accounts.clear(username.lower())
+    async def succeeded(self, username: str) -> None:
+        await sql.execute("DELETE FROM login_failures WHERE key = ?", _account(username))
+
+    async def _count(self, key: str, threshold: int, now: float) -> None:
+        limits = self.limits
+        [row] = await sql.fetch(_COUNT, key, now, limits.login_failure_window_seconds)
+        failures = int(row["failures"])
+        if failures < threshold:
+            return
+        doublings = min(failures - threshold, 32)
+        lockout = min(limits.login_lockout_max_seconds, limits.login_lockout_seconds * 2**doublings)
+        # Two processes counting at once each lock for what their count says; the longer stands.
+        await sql.execute(
+            "UPDATE login_failures SET locked_until = ? WHERE key = ? AND locked_until < ?", now + lockout, key, now + lockout
+        )
+
+
+def _account(username: str) -> str:
+    return f"account:{username.lower()}"
+
+
+def _address(address: str | None) -> str | None:
+    return f"address:{address}" if address else None
 
 
 def _duration(seconds: int) -> str:

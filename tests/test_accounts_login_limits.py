@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from models.login_throttle import MAX_KEYS, LoginThrottle
-from models.settings import Limits
 from models.errors import RateLimited
+from models.login_throttle import LoginFailure, LoginThrottle
+from models.settings import Limits
 from server.app import create_app
 
 from .conftest import Api, assert_problem
@@ -154,32 +154,45 @@ async def test_frozen__cannot_approve_an_app(api: Api) -> None:
     assert "Location" not in response.headers
 
 
-def test_throttle__lockout_doubles_with_each_further_failure_up_to_the_cap() -> None:
+async def test_throttle__lockout_doubles_with_each_further_failure_up_to_the_cap(api: Api) -> None:
     throttle = LoginThrottle(Limits(login_failures_per_account=5, login_lockout_seconds=30, login_lockout_max_seconds=100))
     for second in range(5):
-        throttle.check("ann", "192.0.2.1", now=second)
-        throttle.failed("ann", "192.0.2.1", now=second)
+        await throttle.check("ann", "192.0.2.1", now=second)
+        await throttle.failed("ann", "192.0.2.1", now=second)
     waits = []
     for failed_at in (4, 34, 94, 194):  # the last failure; the next one comes when the lock-out ends
         with pytest.raises(RateLimited) as refused:
-            throttle.check("Ann", None, now=failed_at + 0.5)
+            await throttle.check("Ann", None, now=failed_at + 0.5)
         waits.append(refused.value.extra["retry_after"])
         ends = failed_at + min(100, 30 * 2 ** (len(waits) - 1))
-        throttle.check("ann", None, now=ends)  # open again
-        throttle.failed("ann", None, now=ends)
+        await throttle.check("ann", None, now=ends)  # open again
+        await throttle.failed("ann", None, now=ends)
     assert waits == [30, 60, 100, 100]
-    throttle.succeeded("ANN")
-    throttle.check("ann", None, now=300)
+    await throttle.succeeded("ANN")
+    await throttle.check("ann", None, now=300)
 
 
-def test_throttle__forgets_the_oldest_keys_beyond_its_bound() -> None:
-    throttle = LoginThrottle(Limits(login_failures_per_account=1, login_failures_per_address=100_000))  # the address never locks here
-    for index in range(MAX_KEYS + 50):
-        throttle.failed(f"user{index}", "192.0.2.1", now=0)
-    assert len(throttle._accounts.entries) == MAX_KEYS
-    throttle.check("user0", None, now=1)  # forgotten: no longer locked
+async def test_throttle__two_processes_share_one_count(api: Api) -> None:
+    # Each `serve` process has its own LoginThrottle; the counts are the database's.
+    limits = Limits(login_failures_per_account=4, login_failures_per_address=100_000)
+    first, second = LoginThrottle(limits), LoginThrottle(limits)
+    for second_failing in (False, True, False, True):
+        await (second if second_failing else first).failed("ann", "192.0.2.1", now=10)
     with pytest.raises(RateLimited):
-        throttle.check(f"user{MAX_KEYS + 49}", None, now=1)
+        await first.check("ann", None, now=11)
+    with pytest.raises(RateLimited):
+        await second.check("ann", None, now=11)
+
+
+async def test_throttle__forgets_failures_older_than_the_window_and_lockout(api: Api) -> None:
+    limits = Limits(login_failures_per_account=1, login_failures_per_address=100_000, login_failure_window_seconds=60,
+                    login_lockout_seconds=30, login_lockout_max_seconds=100)
+    throttle = LoginThrottle(limits)
+    await throttle.failed("old", "192.0.2.1", now=0)
+    await throttle.failed("new", "192.0.2.1", now=150)  # 150 s later: the old rows are deleted
+    assert {row.key for row in await LoginFailure.all()} == {"account:new", "address:192.0.2.1"}
+    with pytest.raises(RateLimited):
+        await throttle.check("new", None, now=151)
 
 
 async def test_frozen__can_still_sign_out_and_take_back_an_apps_access(api: Api) -> None:

@@ -89,6 +89,46 @@ async def test_delivery__activities_to_one_inbox_arrive_in_the_order_they_were_m
     assert [a["id"] for a in received] == made
 
 
+async def _create_and_updates(api: Api, token: str, updates: int) -> list[str]:
+    """A new type and `updates` changes of it, published; the activity ids in the order made."""
+    created = await api.post("/api/v1/types", COIN, token=token, expect=201)
+    for n in range(updates):
+        await api.patch(f"/api/v1/types/{created.body['id']}", {"description": f"step {n}"}, token=token, expect=200)
+    await publish_due_events(site_of(api))
+    return [row["document"]["id"] for row in
+            await OutboxActivity.filter(type__in=["Create", "Update"]).order_by("id").values("document")]
+
+
+async def test_delivery__later_activities_wait_behind_one_that_was_refused(fed_api: Api, remote: Remote) -> None:
+    """A 429 on the first of four: the other three are not posted ahead of it, and all four
+    arrive in order once its Retry-After has passed (bench/internet.py found them reordered)."""
+    token = await followed_alice(fed_api, remote, "bob")
+    made = await _create_and_updates(fed_api, token, 3)
+    site, now = site_of(fed_api), datetime.now(UTC)
+    remote.inbox_status, remote.inbox_headers = 429, {"Retry-After": "600"}
+    assert await deliver_due(site, now=now) == 4
+    assert len(remote.posts()) == 1  # the Create only; the Updates wait behind it
+    remote.inbox_status, remote.inbox_headers = 202, {}
+    assert await deliver_due(site, now=now + timedelta(seconds=300)) == 0  # nothing due before Retry-After
+    assert await deliver_due(site, now=now + timedelta(seconds=602)) == 4
+    assert [post["json"]["id"] for post in remote.posts()[1:]] == made
+    assert await Delivery.filter(state="delivered", activity_uri__in=made).count() == 4
+
+
+async def test_delivery__a_new_activity_waits_for_an_earlier_retry_to_the_same_inbox(fed_api: Api, remote: Remote) -> None:
+    token = await followed_alice(fed_api, remote, "bob")
+    [create] = await _create_and_updates(fed_api, token, 0)
+    site, now = site_of(fed_api), datetime.now(UTC)
+    remote.inbox_status = 503
+    assert await deliver_due(site, now=now) == 1  # the Create fails; its retry is due in 16 s
+    remote.inbox_status = 202
+    made = await _create_and_updates(fed_api, token, 0)  # a second type: its Create is due now
+    assert await deliver_due(site, now=now + timedelta(seconds=5)) == 1
+    assert len(remote.posts()) == 1  # held, not posted before the first one's retry
+    assert await deliver_due(site, now=now + timedelta(seconds=retry_delay(1) + 2)) == 2
+    assert [post["json"]["id"] for post in remote.posts()] == [create, *made]
+
+
 async def test_outbox__undo_follow_stops_delivery(fed_api: Api, remote: Remote) -> None:
     token = await followed_alice(fed_api, remote, "bob")
     bob = remote.actor("bob")

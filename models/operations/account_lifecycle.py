@@ -130,10 +130,10 @@ async def _check_current_password(ctx: Context, user: User, password: str, field
     """403 for a wrong password, counted like a failed sign-in (a stolen session is no password oracle)."""
     throttle = ctx.site.login_throttle
     if throttle is not None:
-        throttle.check(user.username, ctx.client_address)
+        await throttle.check(user.username, ctx.client_address)
     if not await check_password_off_loop(password, user.password_hash):
         if throttle is not None:
-            throttle.failed(user.username, ctx.client_address)
+            await throttle.failed(user.username, ctx.client_address)
         raise Forbidden("the current password is not right", code="invalid-password", extra={"field": field})
 
 
@@ -233,7 +233,7 @@ async def confirm_reset(ctx: Context, params: ResetConfirmInput) -> dict[str, An
         ctx.actor = await user.actor
         await ctx.emit("user.password_changed", "user", user.id, {"username": user.username})
     if ctx.site.login_throttle is not None:
-        ctx.site.login_throttle.succeeded(user.username)  # a lock-out from guessing ends with the reset
+        await ctx.site.login_throttle.succeeded(user.username)  # a lock-out from guessing ends with the reset
     return {"username": user.username}
 
 

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
 
 from .. import sql
 from ..account_mail import queue_verification
@@ -182,16 +183,16 @@ async def login(ctx: Context, params: Credentials) -> dict[str, Any]:
     """
     throttle = ctx.site.login_throttle
     if throttle is not None:
-        throttle.check(params.username, ctx.client_address)
+        await throttle.check(params.username, ctx.client_address)
     user = await User.get_or_none(username=params.username)
     stored = user.password_hash if user else _DUMMY_HASH
     valid = await check_password_off_loop(params.password, stored)  # always hash: no hint for unknown names
     if user is None or not valid or user.status == UserStatus.DELETED.value:
         if throttle is not None:
-            throttle.failed(params.username, ctx.client_address)
+            await throttle.failed(params.username, ctx.client_address)
         raise Unauthorized("wrong username or password", code="invalid-credentials")
     if throttle is not None:
-        throttle.succeeded(params.username)
+        await throttle.succeeded(params.username)
     if user.status == UserStatus.FROZEN.value:
         raise Forbidden(
             "this account is frozen: it cannot sign in; ask an administrator to unfreeze it", code="account-frozen"
@@ -327,20 +328,22 @@ class PasswordInput(Input):
     password: str = Field(min_length=1, max_length=256)
 
 
-@REGISTRY.operation("users.me.delete", PasswordInput, output=UserOut)
+# Transaction.OWN: a wrong password is counted (models/login_throttle.py) although the request fails.
+@REGISTRY.operation("users.me.delete", PasswordInput, output=UserOut, transaction=Transaction.OWN)
 async def delete_me(ctx: Context, params: PasswordInput) -> dict[str, Any]:
     """Delete your own account (give your current password); servers that follow you are told."""
     user = ctx.require_user()
     throttle = ctx.site.login_throttle  # a stolen token must not become a password oracle
     if throttle is not None:
-        throttle.check(user.username, ctx.client_address)
+        await throttle.check(user.username, ctx.client_address)
     if not await check_password_off_loop(params.password, user.password_hash):
         if throttle is not None:
-            throttle.failed(user.username, ctx.client_address)
+            await throttle.failed(user.username, ctx.client_address)
         raise Forbidden("the password is not right", code="invalid-password")
     if user.has_role(Role.ADMIN):
         raise Conflict("an admin cannot delete their own account; ask another admin", code="self-lockout")
-    return await _delete_account(ctx, user)
+    async with in_transaction():
+        return await _delete_account(ctx, user)
 
 
 @REGISTRY.operation("admin.users.regenerate_token", UsernameInput, output=UserWithTokenOut, role=Role.ADMIN)

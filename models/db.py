@@ -15,7 +15,7 @@ TABLE_MODULES = [
     "models.actors", "models.tokens", "models.ledger", "models.sets", "models.events", "models.jobs", "models.federation",
     "models.webhooks", "models.job_callbacks", "models.oauth", "models.exports",
     "models.agents", "models.delegations", "models.market", "models.pools", "models.contracts", "models.watchers",
-    "models.moderation", "models.organizations", "models.stores",
+    "models.moderation", "models.organizations", "models.stores", "models.promotions",
 ]
 
 

@@ -3,28 +3,29 @@
 from . import (  # noqa: F401
     accounts,  # noqa: F401
     agents,  # noqa: F401  (after sets, tokens)
+    callbacks,  # noqa: F401  (after jobs)
+    chains,  # noqa: F401  (after jobs)
+    contracts,  # noqa: F401  (after ledger)
+    delegations,  # noqa: F401  (after oauth)
+    follows,
     groups,  # noqa: F401
+    imports,
     jobs,  # noqa: F401
     jobs_admin,  # noqa: F401  (after jobs)
-    chains,  # noqa: F401  (after jobs)
-    callbacks,  # noqa: F401  (after jobs)
-    webhooks,  # noqa: F401
     ledger,  # noqa: F401
-    contracts,  # noqa: F401  (after ledger)
     market,  # noqa: F401  (after ledger, tokens)
     media,
     moderation,  # noqa: F401  (after sets, tokens, types)
     oauth,  # noqa: F401
-    watchers,  # noqa: F401  (after chains, ledger, market, sets)
+    organizations,  # noqa: F401  (runs types, ledger and chains operations)
     pools,  # noqa: F401  (after ledger, tokens)
-    delegations,  # noqa: F401  (after oauth)
-    follows,
-    imports,
+    promotions,  # noqa: F401  (after stores)
     sets,  # noqa: F401
+    stores,  # noqa: F401  (after organizations: runs types, tokens and ledger operations as one)
+    stores_orders,  # noqa: F401  (after stores)
     tokens,
     trends,  # noqa: F401  (reads market lots)
     types,
-    organizations,  # noqa: F401  (runs types, ledger and chains operations)
-    stores,  # noqa: F401  (after organizations: runs types, tokens and ledger operations as one)
-    stores_orders,  # noqa: F401  (after stores)
+    watchers,  # noqa: F401  (after chains, ledger, market, sets)
+    webhooks,  # noqa: F401
 )

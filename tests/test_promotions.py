@@ -303,3 +303,41 @@ async def test_promoters__join_leave_snippets_and_who_sees_what(api: Api) -> Non
     stats = (await api.get(f"{CAMPAIGNS}/{cid}/stats", token=m["mia"], expect=200)).body
     assert len(stats["buckets"]) == 24 and sum(b["impressions"] for b in stats["buckets"]) == 0
     assert_problem(await api.get(f"{CAMPAIGNS}/{cid}/stats", params={"bucket": "week"}, token=m["mia"]), 400)
+
+
+async def test_payouts__a_payout_racing_the_end_pays_each_hit_once(api: Api) -> None:
+    m = await shop(api)
+    campaign = await running(api, m, per_address_per_minute=1000)
+    await joined(api, m, campaign, "pat")
+    await joined(api, m, campaign, "pia")
+    for who in ("pat", "pia"):
+        for signed in await fresh(api, m, campaign, who, 7):
+            await view(api, signed)
+    site = site_of(api)
+    soon = datetime.now(UTC) + timedelta(hours=1, minutes=1)
+    payout, end = await asyncio.gather(
+        run_due(site, PROMO_PAYOUTS, now=soon),
+        api.post(f"{CAMPAIGNS}/{campaign['id']}/end", {}, token=m["mia"]),
+    )
+    assert payout == 1 and end.status == 200, end
+    assert await balance(api, m["coin"], "pat") == "0.07" and await balance(api, m["coin"], "pia") == "0.07"
+    assert await balance(api, m["coin"], "acme") == "999.86"
+    assert not await PromoHit.filter(campaign_id=campaign["id"], payout_entry_id=None).exists()
+    assert await run_due(site, PROMO_PAYOUTS, now=soon + timedelta(days=1)) == 0  # ended: no next payout
+    mine = (await api.get("/api/v1/promotions", token=m["pat"], expect=200)).body["items"]
+    assert (mine[0]["earned"], mine[0]["unpaid"], mine[0]["impressions"]) == ("0.07", "0.00", 7)
+
+
+async def test_payouts__paused_campaigns_still_pay_what_was_earned(api: Api) -> None:
+    m = await shop(api)
+    campaign = await running(api, m)
+    await joined(api, m, campaign, "pat")
+    [one] = await fresh(api, m, campaign, "pat", 1)
+    assert (await api.client.get(f"/promo/c/{one}", allow_redirects=False)).status == 302
+    await api.post(f"{CAMPAIGNS}/{campaign['id']}/pause", {}, token=m["mia"], expect=200)
+    site = site_of(api)
+    first = datetime.now(UTC) + timedelta(hours=1, minutes=1)
+    assert await run_due(site, PROMO_PAYOUTS, now=first) == 1
+    assert await balance(api, m["coin"], "pat") == "0.25"
+    assert await run_due(site, PROMO_PAYOUTS, now=first + timedelta(hours=1, minutes=1)) == 1  # the next one
+    assert await balance(api, m["coin"], "pat") == "0.25"  # nothing new: paid once

@@ -236,7 +236,8 @@ async def test_campaign__pause_resume_and_moves_by_the_wrong_people(api: Api) ->
     cid = campaign["id"]
     await joined(api, m, campaign, "pat")
     for who in ("sam", "pat", "zed"):  # a salesman, a promoter, a stranger
-        assert_problem(await api.post(f"{CAMPAIGNS}/{cid}/pause", {}, token=m[who]), 403, "store-role-required")
+        for verb in ("start", "pause", "resume", "end"):
+            assert_problem(await api.post(f"{CAMPAIGNS}/{cid}/{verb}", {}, token=m[who]), 403, "store-role-required")
     assert_problem(await api.post(f"{CAMPAIGNS}/{cid}/pause", {}), 401)
     await api.post(f"{CAMPAIGNS}/{cid}/pause", {}, token=m["mia"], expect=200)
     await view(api, (await fresh(api, m, campaign, "pat", 1))[0])
@@ -303,6 +304,11 @@ async def test_promoters__join_leave_snippets_and_who_sees_what(api: Api) -> Non
     stats = (await api.get(f"{CAMPAIGNS}/{cid}/stats", token=m["mia"], expect=200)).body
     assert len(stats["buckets"]) == 24 and sum(b["impressions"] for b in stats["buckets"]) == 0
     assert_problem(await api.get(f"{CAMPAIGNS}/{cid}/stats", params={"bucket": "week"}, token=m["mia"]), 400)
+    draft = (await api.post(f"{STORES}/acme-shop/campaigns", terms(m), token=m["mia"], expect=201)).body
+    assert_problem(await api.post(f"{CAMPAIGNS}/{draft['id']}/join", {}, token=m["pia"]), 404, "campaign-not-found")
+    assert_problem(await api.post(f"{CAMPAIGNS}/{draft['id']}/join", {}, token=m["sam"]), 409, "campaign-state")
+    assert_problem(await api.get("/api/v1/promotions"), 401)
+    assert_problem(await api.post(f"{CAMPAIGNS}/{cid}/join", {"extra": 1}, token=m["pia"]), 400, "validation-failed")
 
 
 async def test_payouts__a_payout_racing_the_end_pays_each_hit_once(api: Api) -> None:

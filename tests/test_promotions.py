@@ -347,3 +347,21 @@ async def test_payouts__paused_campaigns_still_pay_what_was_earned(api: Api) -> 
     assert await balance(api, m["coin"], "pat") == "0.25"
     assert await run_due(site, PROMO_PAYOUTS, now=first + timedelta(hours=1, minutes=1)) == 1  # the next one
     assert await balance(api, m["coin"], "pat") == "0.25"  # nothing new: paid once
+
+
+async def test_budget__a_click_it_cannot_pay_leaves_it_running_while_views_can_be_paid(api: Api) -> None:
+    m = await shop(api)
+    campaign = await running(api, m, budget="0.27", per_address_per_minute=1000)
+    await joined(api, m, campaign, "pat")
+    [first, second, third] = await fresh(api, m, campaign, "pat", 3)
+    assert (await api.client.get(f"/promo/c/{first}", allow_redirects=False)).status == 302  # 0.25 of 0.27
+    assert (await api.client.get(f"/promo/c/{second}", allow_redirects=False)).status == 302  # cannot pay: 0.02 left
+    row = await PromoCampaign.get(id=campaign["id"])
+    assert (row.state, row.spent, row.next_at is not None) == ("running", 25, True)
+    await view(api, third)
+    await view(api, (await fresh(api, m, campaign, "pat", 1))[0])
+    await view(api, (await fresh(api, m, campaign, "pat", 1))[0])  # the budget is spent now
+    row = await PromoCampaign.get(id=campaign["id"])
+    assert row.spent == 27 and await PromoHit.filter(campaign_id=row.id).count() == 3
+    ended = await ended_soon(api, m, campaign)
+    assert (ended["paid"], ended["refunded"], ended["ended_reason"]) == ("0.27", "0.00", "the budget is spent")

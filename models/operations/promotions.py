@@ -168,7 +168,12 @@ async def count_hit(ctx: Context, signed: str, kind: HitKind) -> tuple[str, Prom
 
 
 async def _due_now(campaign: PromoCampaign) -> None:
-    """The budget cannot pay a beacon: the campaign's end is due now (it pays out and gives the rest back)."""
+    """The budget cannot pay a beacon: if it cannot pay the cheaper kind either, the campaign's end
+    is due now (it pays out and gives the rest back)."""
+    spent = await PromoCampaign.filter(id=campaign.id).values_list("spent", flat=True)
+    cheapest = min(price for price in (campaign.impression_price, campaign.click_price) if price > 0)
+    if spent and campaign.budget - int(str(spent[0])) >= cheapest:
+        return
     if await move(PROMO_CAMPAIGNS, campaign.id, CampaignState.RUNNING.value, CampaignState.RUNNING.value,
                   next_at=None, ended_reason="the budget is spent"):
         MACHINES.wake(PROMO_CAMPAIGNS.name)

@@ -43,7 +43,8 @@ from .webhooks import WebhookDelivery
 
 __all__ = [
     "timed", "BACKFILLS", "CALLBACKS", "CONTRACT_STEPS", "DELIVERIES", "INBOX", "JOBS", "MARKET_CLOSES", "ONWARD_GIVES",
-    "ORGANIZATION_PROPOSALS", "POOL_GENERATIONS", "PROMO_CAMPAIGNS", "PROMO_PAYOUTS", "POOL_RESERVATIONS", "STORE_ORDERS", "STORE_PAYMENT_DEADLINES",
+    "ORGANIZATION_PROPOSALS", "POOL_GENERATIONS", "POOL_RESERVATIONS", "PROMO_CAMPAIGNS", "PROMO_PAYOUTS",
+    "STORE_ORDERS", "STORE_PAYMENT_DEADLINES",
     "WATCHER_CHECKS", "WEBHOOK_DELIVERIES",
 ]
 
@@ -407,8 +408,9 @@ STORE_PAYMENT_DEADLINES: Machine[PaymentDeadline] = timed(
 
 # A store's promotion campaign (rows: models/promotions.py PromoCampaign; handler:
 # models/operations/promotions_payouts.py `end_campaign`). The store's managers start, pause,
-# resume and end it by hand (CAMPAIGN_MOVES); while running it is due at its end time, and a
-# beacon the budget cannot pay makes it due at once (running -> running). Its end pays every
+# resume and end it by hand (CAMPAIGN_MOVES); while running it is due at its end time, and once
+# the budget cannot pay its cheaper price a beacon makes it due at once (running -> running).
+# Its end pays every
 # counted, unpaid hit and gives the rest of the budget back to the organization, in the same
 # transaction as the row's move, so a manager's move meanwhile drops this claim.
 PROMO_CAMPAIGNS: Machine[PromoCampaign] = timed(

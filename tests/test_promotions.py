@@ -12,7 +12,7 @@ from models.engine import run_due
 from models.events import Event
 from models.ledger import LedgerEntry
 from models.machines import PROMO_CAMPAIGNS, PROMO_PAYOUTS
-from models.operations.promotions import beacon, read_beacon
+from models.operations.promotions_beacons import beacon, read_beacon
 from models.promotions import PromoCampaign, PromoHit, PromoRate
 
 from .conftest import Api, assert_problem

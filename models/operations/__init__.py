@@ -20,6 +20,7 @@ from . import (  # noqa: F401
     organizations,  # noqa: F401  (runs types, ledger and chains operations)
     pools,  # noqa: F401  (after ledger, tokens)
     promotions,  # noqa: F401  (after stores)
+    promotions_beacons,  # noqa: F401
     sets,  # noqa: F401
     stores,  # noqa: F401  (after organizations: runs types, tokens and ledger operations as one)
     stores_orders,  # noqa: F401  (after stores)

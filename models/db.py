@@ -17,6 +17,7 @@ TABLE_MODULES = [
     "models.agents", "models.delegations", "models.market", "models.pools", "models.contracts", "models.watchers",
     "models.moderation", "models.organizations", "models.stores", "models.identities", "models.networks",
     "models.allocations", "models.mail", "models.email_links", "models.boards", "models.login_throttle",
+    "models.promotions",
 ]
 
 

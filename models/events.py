@@ -593,6 +593,18 @@ class StoreOrderEvent(TypedDict):
 
 
 @with_config(_STRICT)
+class PromotionCampaignEvent(TypedDict):
+    """promotion.campaign.<move> (object: the campaign): created, started, paused, resumed, ended,
+    and a promoter joining or leaving."""
+
+    store: str
+    campaign: str
+    state: str
+    by: str | None  # username of who did it; None when the machine ended it
+    reason: NotRequired[str]  # ended: why (the end time, the budget spent, the store)
+
+
+@with_config(_STRICT)
 class ContractOfferEvent(TypedDict):
     """contract.offer.created|withdrawn (object: the offer)."""
 
@@ -792,6 +804,9 @@ EVENTS: dict[str, Any] = {
     "network.discovery.started": NetworkEvent,
     **{f"distribution.{name}": DistributionEvent for name in ("created", "allocated")},
     **{f"distribution.allocation.{name}": DistributionEvent for name in ("claimed", "expired")},
+    **{f"promotion.campaign.{name}": PromotionCampaignEvent for name in (
+        "created", "started", "paused", "resumed", "ended", "joined", "left",
+    )},
     **{f"job.{name}": JobPayload for name in _JOB_EVENTS},
 }
 

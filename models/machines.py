@@ -37,6 +37,7 @@ from .market import CloseState, LotClose
 from .networks import Discovery, DiscoveryState
 from .organizations import Proposal, ProposalState
 from .pools import Generation, GenerationState, Reservation, ReservationState
+from .promotions import CAMPAIGN_MOVES, CampaignState, PayoutState, PromoCampaign, PromoPayout
 from .security import new_bearer_token, token_digest
 from .stores import ORDER_MOVES, DeadlineState, Order, OrderState, PaymentDeadline
 from .watchers import CheckState, WatcherCheck
@@ -46,7 +47,8 @@ from .webhooks import WebhookDelivery
 __all__ = [
     "timed", "BACKFILLS", "CALLBACKS", "CONTRACT_STEPS", "DELIVERIES", "DISTRIBUTION_EXPIRIES", "DISTRIBUTION_RUNS",
     "INBOX", "JOBS", "MAIL", "MARKET_CLOSES", "NETWORK_DISCOVERIES", "ONWARD_GIVES",
-    "ORGANIZATION_PROPOSALS", "POOL_GENERATIONS", "POOL_RESERVATIONS", "STORE_ORDERS", "STORE_PAYMENT_DEADLINES",
+    "ORGANIZATION_PROPOSALS", "POOL_GENERATIONS", "POOL_RESERVATIONS", "PROMO_CAMPAIGNS", "PROMO_PAYOUTS",
+    "STORE_ORDERS", "STORE_PAYMENT_DEADLINES",
     "WATCHER_CHECKS", "WEBHOOK_DELIVERIES",
 ]
 
@@ -484,4 +486,32 @@ MAIL: Machine[OutgoingMail] = Machine(
     lease_seconds=lambda site: site.mail.timeout_seconds * 3,  # a try that outlives its timeouts has died
     batch=10,
     order=("id",),  # in the order they were queued
+)
+
+
+# A store's promotion campaign (rows: models/promotions.py PromoCampaign; handler:
+# models/operations/promotions_payouts.py `end_campaign`). The store's managers start, pause,
+# resume and end it by hand (CAMPAIGN_MOVES); while running it is due at its end time, and once
+# the budget cannot pay its cheaper price a beacon makes it due at once (running -> running).
+# Its end pays every
+# counted, unpaid hit and gives the rest of the budget back to the organization, in the same
+# transaction as the row's move, so a manager's move meanwhile drops this claim.
+PROMO_CAMPAIGNS: Machine[PromoCampaign] = timed(
+    "promotions.campaigns", PromoCampaign, CampaignState,
+    ready=CampaignState.RUNNING.value,
+    moves=(CampaignState.ENDED.value, CampaignState.FAILED.value),
+    failed=CampaignState.FAILED.value,
+    manual=CAMPAIGN_MOVES,
+)
+
+
+# A campaign's next payout, due every payout_seconds while it runs (rows: models/promotions.py
+# PromoPayout; handler: models/operations/promotions_payouts.py `pay_promoters`): the sum of each
+# promoter's counted, unpaid hits is given to them from the campaign's escrow, the hits marked
+# paid by that give, and the next payout's row written, in one transaction.
+PROMO_PAYOUTS: Machine[PromoPayout] = timed(
+    "promotions.payouts", PromoPayout, PayoutState,
+    ready=PayoutState.PENDING.value,
+    moves=(PayoutState.DONE.value, PayoutState.FAILED.value),
+    failed=PayoutState.FAILED.value,
 )

@@ -30,6 +30,7 @@ from .middlewares import auth_middleware, body_timeout_middleware, error_middlew
 from .oauth import add_oauth_routes
 from .openapi import build_openapi, path_item
 from .pages import add_page_routes, html_error_pages
+from .promo import add_promo_routes
 from .ratelimit import RateLimiter
 from .routes import ROUTES
 from .settings import Settings
@@ -113,6 +114,7 @@ def create_app(settings: Settings, *, with_database: bool = True) -> web.Applica
     add_activitypub_routes(app.router)
     add_page_routes(app.router)  # web pages for browsers (sessions, forms)
     add_oauth_routes(app.router)
+    add_promo_routes(app.router)  # promotion beacons a promoter's snippet points at
 
     if with_database:
         if settings.embedded_workers and settings.jobs.workers > 0:

@@ -331,6 +331,20 @@ BOARDS = [
     Route("GET", f"{V1}/reviews/{{subject_kind}}/{{subject_id}}/summary", "boards.reviews.summary"),
 ]
 
+PROMOTIONS = [
+    Route("POST", f"{V1}/stores/{{slug}}/campaigns", "promotions.campaigns.create", status=201,
+          location=f"{V1}/campaigns/{{id}}"),
+    Route("GET", f"{V1}/campaigns", "promotions.campaigns.list"),
+    Route("GET", f"{V1}/campaigns/{{id}}", "promotions.campaigns.get"),
+    Route("GET", f"{V1}/campaigns/{{id}}/stats", "promotions.campaigns.stats"),
+    *[Route("POST", f"{V1}/campaigns/{{id}}/{verb}", f"promotions.campaigns.{verb}")
+      for verb in ("start", "pause", "resume", "end")],
+    Route("POST", f"{V1}/campaigns/{{id}}/join", "promotions.join"),
+    Route("POST", f"{V1}/campaigns/{{id}}/leave", "promotions.leave"),
+    Route("GET", f"{V1}/campaigns/{{id}}/snippets", "promotions.snippets"),
+    Route("GET", f"{V1}/promotions", "promotions.mine"),
+]
+
 TRENDS = [
     Route("GET", f"{V1}/trends", "trends.list"),
     Route("GET", f"{V1}/trends/{{type}}", "trends.get"),
@@ -354,4 +368,5 @@ ROUTES: list[Route] = [
     *ACCOUNTS, *GROUPS, *TYPES, *TOKENS, *MEDIA, *LEDGER, *SETS, *AGENTS, *JOBS, *WEBHOOKS, *VERIFY, *FEDERATION, *EXPORTS, *OAUTH,
     *DELEGATIONS, *MARKET, *POOLS, *TRENDS, *CONTRACTS, *MODERATION, *STORES, *NETWORKS,
     *BOARDS,
+    *PROMOTIONS,
 ]

@@ -38,6 +38,8 @@ API_ONLY = {
     ),
     # Agents are programs reporting off-server changes; their owners approve on the agents page.
     **dict.fromkeys(["agents.reports.create", "agents.reports.send", "agents.reports.sent"], "an agent program's call"),
+    # What a promoter's snippet makes a viewer's browser fetch (server/promo.py: /promo/i/ and /promo/c/).
+    **dict.fromkeys(["promotions.impression", "promotions.click"], "a beacon a viewer's browser fetches from a snippet"),
     "admin.jobs.metrics": "numbers for monitoring systems (Prometheus-style scraping)",
     "jobs.submit": "runs any operation later; every page runs its operation directly",
     "exports.build": "the job an export runs; people start it with exports.create",

@@ -27,7 +27,7 @@ def _entity() -> list[tuple[str, Any]]:
 
 
 class Migration(migrations.Migration):
-    dependencies = [('tallystick', '0025_org_signers')]
+    dependencies = [('tallystick', '0026_promotions')]
 
     initial = False
 

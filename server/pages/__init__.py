@@ -27,6 +27,7 @@ from . import (
     organizations,
     passwords,
     pools,
+    promotions,
     proposals,
     sets_manage,
     social,
@@ -209,6 +210,12 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/app/orders", stores.my_orders_page, name="page_orders")
     router.add_get("/app/orders/{id}", stores.order_page, name="page_order")
     router.add_post("/app/orders/{id}/{verb:place|pay|cancel|fulfil|deliver|confirm|issue|resolve|feedback}", stores.act)
+    router.add_get("/app/stores/{slug}/campaigns", promotions.store_campaigns_page, name="page_store_campaigns")
+    router.add_post("/app/stores/{slug}/campaigns", promotions.create_campaign)
+    router.add_get("/app/campaigns/{id}", promotions.campaign_page, name="page_campaign")
+    router.add_post("/app/campaigns/{id}/{verb:start|pause|resume|end|join|leave}", promotions.act)
+    router.add_get("/app/promotions", promotions.promotions_page, name="page_promotions")
+    router.add_get("/app/promotions/{id}", promotions.promotion_page, name="page_promotion")
     router.add_get("/app/pools", pools.my_pools_page, name="page_pools")
     router.add_post("/app/pools", pools.create_pool)
     router.add_get("/app/pools/reservations", pools.my_reservations_page, name="page_pool_reservations")

@@ -59,7 +59,7 @@ async def test_campaign_pages__draft_start_join_snippet_and_chart(api: Api) -> N
     await browser.sign_in("mia")
     dashboard = await browser.get(campaign_url, expect=200)
     assert '<svg xmlns="http://www.w3.org/2000/svg" class="chart"' in dashboard.text
-    assert "1 views and 0 clicks counted" in dashboard and '<td class="num" data-label="Views">1</td>' in dashboard.text
+    assert "1 view and 0 clicks counted" in dashboard and '<td class="num" data-label="Views">1</td>' in dashboard.text
     ended = await browser.post(f"{campaign_url}/end", {}, csrf=dashboard.csrf(), expect=200)
     assert "The campaign ended" in ended and "0.01 paid so far" in ended and "99.99 given back" in ended
     again = await browser.post(f"{campaign_url}/end", {}, csrf=ended.csrf(), expect=409)

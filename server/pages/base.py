@@ -27,7 +27,7 @@ from ..formats import display
 from ..headers import protect
 from ..sessions import CSRF_FIELD, check_csrf, csrf_token, finish_csrf_cookie, load_session
 from .markdown import render_markdown
-from .wording import exact_time, field_message, moment, since
+from .wording import count, exact_time, field_message, moment, since
 
 __all__ = [
     "CONFLICT",
@@ -75,7 +75,7 @@ def environment() -> Environment:
     env.filters["display"] = display
     env.filters["urldecode"] = unquote
     # the _words.html.j2 `when` macro, and moment(), on any page
-    env.globals.update(since=since, exact_time=exact_time, moment=moment)
+    env.globals.update(since=since, exact_time=exact_time, moment=moment, count=count)
     return env
 
 

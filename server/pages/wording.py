@@ -13,7 +13,7 @@ from typing import Any
 from markupsafe import Markup, escape
 
 __all__ = [
-    "HELPERS", "JOB_STATES", "STEP_STATES", "duration", "exact_time", "field_message", "job_title", "moment", "moment_of",
+    "HELPERS", "JOB_STATES", "STEP_STATES", "count", "duration", "exact_time", "field_message", "job_title", "moment", "moment_of",
     "period", "since", "until", "words",
 ]
 
@@ -217,3 +217,8 @@ def field_message(field: str, message: str, kind: str | None = None) -> str:
     if saying is None:  # the domain's own words (a validator's "Value error, ..." without its prefix)
         return message.removeprefix("Value error, ")
     return saying.format(label=label, noun=noun, n=n, s="" if n == "1" else "s", ies="y" if n == "1" else "ies")
+
+
+def count(number: Any, one: str, many: str | None = None) -> str:
+    """"1 view", "3 views", "1 entry", "2 entries" (`many` when adding an s is not the plural)."""
+    return f"{number} {one if str(number) == '1' else (many or one + 's')}"

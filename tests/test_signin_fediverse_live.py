@@ -159,7 +159,7 @@ async def test_live__what_a_distribution_held_for_dave_of_b_is_his_after_signing
     status, wallet, url = await sign_in_with_b(browser, a.base_url, handle)  # ends on his wallet
     assert status == 200 and url == f"{a.base_url}/", (status, url)
     row = wallet.split(f'<tr data-type="{coin["id"]}"', 1)[1].split("</tr>", 1)[0]  # his balance of the coin
-    assert "<td>WC</td>" in row and '<td class="num balance">7</td>' in row, row
+    assert re.search(r'<td data-label="Symbol">WC</td>', row) and re.search(r'class="num balance">7</td>', row), row
     async with aiohttp.ClientSession() as session, session.get(
         f"{a.base_url}/api/v1/ledger/balance", params={"type": coin["id"], "owner": "dave"}
     ) as reply:

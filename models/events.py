@@ -579,6 +579,17 @@ class StoreItemEvent(TypedDict):
 
 
 @with_config(_STRICT)
+class StoreCollectionEvent(TypedDict):
+    """store.collection.created|updated|deleted (object: the collection)."""
+
+    store: str
+    collection: str
+    name: str
+    items: NotRequired[list[str]]  # created, updated: the item ids, in order
+    fields: NotRequired[list[str]]  # updated: what changed
+
+
+@with_config(_STRICT)
 class StoreOrderEvent(TypedDict):
     """store.order.<state> (object: the order): each move of an order, by whom, with the note."""
 
@@ -796,6 +807,7 @@ EVENTS: dict[str, Any] = {
     **{f"organization.proposal.{name}": ProposalEvent for name in ("opened", "voted", "executed", "rejected", "failed")},
     **{f"store.{name}": StoreEvent for name in ("created", "updated", "staff.added", "staff.removed")},
     **{f"store.item.{name}": StoreItemEvent for name in ("created", "updated")},
+    **{f"store.collection.{name}": StoreCollectionEvent for name in ("created", "updated", "deleted")},
     **{f"store.order.{name}": StoreOrderEvent for name in (
         "basket", "ordered", "paid", "fulfilled", "delivered", "closed", "issue_opened", "issue_resolved", "cancelled",
         "feedback",

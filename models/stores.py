@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # relation annotations only
 __all__ = [
     "ORDER_MOVES", "DeadlineState", "Order", "OrderFeedback", "OrderLine", "OrderState", "PaymentDeadline",
     "RemoteOrder", "ReturnsPolicy", "STORE_ESCROW_PREFIX", "StoreRequest",
-    "StaffRole", "Store", "StoreItem", "StoreStaff", "store_escrow_username", "store_of_escrow",
+    "StaffRole", "Store", "StoreCollection", "StoreItem", "StoreStaff", "store_escrow_username", "store_of_escrow",
 ]
 
 STORE_ESCROW_PREFIX = "escrow.store."
@@ -141,6 +141,28 @@ class StoreItem(Entity):
         app = APP
         table = "store_items"
         indexes = (("store_id", "is_listed"),)
+
+
+class StoreCollection(Entity):
+    """Items a store promotes together (issue 20 item 2), shown as a section of its storefront.
+
+    Its own small table, not a token set (models/sets.py): a set holds tokens, but most items are
+    fungible types whose units have no token of their own (only unique pieces do), so a set could
+    not name a mug or a tee. The collection names items (`item_ids`, in the order shown)."""
+
+    store_id: str
+    store: fields.ForeignKeyRelation[Store] = fields.ForeignKeyField(
+        f"{APP}.Store", related_name="collections", on_delete=fields.CASCADE
+    )
+    name = fields.CharField(max_length=200)
+    description = fields.TextField(default="")  # markdown
+    item_ids: fields.JSONField[list[str]] = fields.JSONField(default=list)  # items of this store, in order
+    version = fields.IntField(default=1)
+
+    class Meta:
+        app = APP
+        table = "store_collections"
+        unique_together = (("store", "name"),)
 
 
 class OrderState(StrEnum):

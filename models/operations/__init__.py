@@ -31,6 +31,7 @@ from . import (  # noqa: F401
     organizations,  # noqa: F401  (runs types, ledger and chains operations)
     stores,  # noqa: F401  (after organizations: runs types, tokens and ledger operations as one)
     stores_orders,  # noqa: F401  (after stores)
+    stores_collections,  # noqa: F401  (after stores)
     promotions,  # noqa: F401  (after stores)
     promotions_beacons,  # noqa: F401
     networks,  # noqa: F401  (after sets, tokens, types)

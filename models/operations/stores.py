@@ -37,7 +37,7 @@ from ..stores import OrderFeedback, StaffRole, Store, StoreItem, StoreStaff, sto
 from ..tokens import Token, TokenType
 from .organizations import as_organization, organization_of
 
-__all__ = ["item_of", "staff_role", "store_of", "visible_store"]
+__all__ = ["as_manager", "item_of", "staff_role", "store_of", "visible_store"]
 
 SLUG = Field(min_length=2, max_length=40, pattern=r"^[a-z0-9][a-z0-9-]*$", description="the store's handle: a-z, 0-9, -")
 ID = Field(min_length=1, max_length=26)
@@ -87,12 +87,17 @@ async def visible_store(ctx: Context, slug: str) -> tuple[Store, str | None]:
     return store, role
 
 
-async def _as_manager(ctx: Context, slug: str) -> Store:
+async def as_manager(ctx: Context, slug: str) -> tuple[Store, str]:
+    """The store, when the caller manages it (403 for others who see it, 404 for the rest)."""
     store, role = await visible_store(ctx, slug)
     ctx.require_user()
     if role != StaffRole.MANAGER.value:
         raise Forbidden(f"this needs the manager role in the store {slug!r}", code="store-role-required")
-    return store
+    return store, role
+
+
+async def _as_manager(ctx: Context, slug: str) -> Store:
+    return (await as_manager(ctx, slug))[0]
 
 
 async def store_context(ctx: Context, store: Store) -> Context:

@@ -19,7 +19,7 @@ from models.stores import ORDER_MOVES
 from ..appkeys import CTX
 from .base import FormError, call, page, page_size, read_form, redirect, render, require_signed_in
 
-__all__ = ["act", "basket", "board_page", "item_page", "my_orders_page", "order_page", "storefront"]
+__all__ = ["act", "basket", "board_page", "collection_page", "item_page", "my_orders_page", "order_page", "storefront"]
 
 # What each move is called on a button, by the verb of its operation.
 VERBS = {
@@ -42,7 +42,20 @@ async def storefront(request: web.Request) -> web.StreamResponse:
     if category:
         query["category"] = category
     items = (await REGISTRY.call(ctx, "stores.items.list", query)).items
-    return render(request, "store.html.j2", store=store, items=items, category=category, base_url=ctx.site.base_url)
+    collections = [] if category else (await REGISTRY.call(ctx, "stores.collections.list", {
+        "slug": slug, "page_size": page_size(ctx)})).items
+    return render(request, "store.html.j2", store=store, items=items, category=category, collections=collections,
+                  base_url=ctx.site.base_url)
+
+
+@page
+async def collection_page(request: web.Request) -> web.StreamResponse:
+    """A collection the store promotes: its description and its items, in the store's order."""
+    ctx = request[CTX]
+    slug = request.match_info["slug"]
+    store = await REGISTRY.call(ctx, "stores.get", {"slug": slug})
+    collection = await REGISTRY.call(ctx, "stores.collections.get", {"slug": slug, "id": request.match_info["id"]})
+    return render(request, "store_collection.html.j2", store=store, collection=collection)
 
 
 async def _item_page(request: web.Request, *, error: str = "", status: int = 200) -> web.Response:

@@ -20,7 +20,7 @@ from .base import FormError, call, page, page_size, read_form, redirect, render,
 from .wording import moment
 
 __all__ = [
-    "add_item", "add_staff", "confirm_remove_staff", "edit_item", "edit_item_form", "manage_page", "open_store",
+    "add_collection", "add_item", "add_staff", "delete_collection", "confirm_remove_staff", "edit_item", "edit_item_form", "manage_page", "open_store",
     "remove_staff", "stores_page", "update_settings",
 ]
 
@@ -152,8 +152,11 @@ async def _manage_page(request: web.Request, store: dict[str, Any], *, failed: s
                        status: int = 200) -> web.Response:
     ctx = request[CTX]
     items = (await REGISTRY.call(ctx, "stores.items.list", {"slug": store["slug"], "page_size": page_size(ctx)})).items
+    collections = (await REGISTRY.call(ctx, "stores.collections.list", {
+        "slug": store["slug"], "page_size": page_size(ctx)})).items
     return render(
-        request, "store_manage.html.j2", status=status, store=store, items=items, failed=failed,
+        request, "store_manage.html.j2", status=status, store=store, items=items, collections=collections,
+        failed=failed,
         settings=values if failed == "settings" and values else _store_values(store),
         values=values or {}, errors=errors or {}, error=error,
         price_types={i["price_type"]: i["price_symbol"] for i in items}, category_choices=_category_choices(store),
@@ -337,3 +340,31 @@ async def edit_item(request: web.Request) -> web.StreamResponse:
         return await _item_form(request, store, values=values, errors=failed.fields, error=failed.general,
                                 status=failed.status)
     raise redirect(f"/app/stores/{store['slug']}/manage#item-{item['id']}", f"{item['title']} saved.")
+
+
+# ---------------------------------------------------------------- collections
+
+
+@page
+async def add_collection(request: web.Request) -> web.StreamResponse:
+    """Make a collection of the ticked items (in the order the form lists them)."""
+    require_signed_in(request)
+    store = await _managed_store(request)
+    data = await request.post()
+    picked = [value for value in data.getall("items", []) if isinstance(value, str)]
+    values = {key: str(data.get(key, "")).strip() for key in ("name", "description")}
+    try:
+        made = await call(request, "stores.collections.create", {"slug": store["slug"], **values, "items": picked})
+    except FormError as failed:
+        return await _manage_page(request, store, failed="collection", values={**values, "items": ",".join(picked)},
+                                  errors=failed.fields, error=failed.general, status=failed.status)
+    raise redirect(f"/app/stores/{store['slug']}/manage#collection-{made['id']}", f"{made['name']} made.")
+
+
+@page
+async def delete_collection(request: web.Request) -> web.StreamResponse:
+    """Delete a collection (its button names it); its items stay in the store."""
+    require_signed_in(request)
+    store = await _managed_store(request)
+    await REGISTRY.call(request[CTX], "stores.collections.delete", {"slug": store["slug"], "id": request.match_info["id"]})
+    raise redirect(f"/app/stores/{store['slug']}/manage#collections", "Collection deleted; its items are still for sale.")

@@ -127,3 +127,30 @@ async def test_collection__pages_make_show_and_delete_it_at_phone_width(api: Api
                                  csrf=manage.csrf(), expect=200)
     assert "Collection deleted" in deleted and "No collections yet." in deleted
     await browser.get(f"/app/stores/acme-shop/collections/{collection['id']}", expect=404)
+
+
+async def test_collection__edit_page_renames_reorders_and_explains_a_conflict(api: Api) -> None:
+    m = await shop(api)
+    collection = await _collection(api, m)  # Tee, Mug
+    browser = Browser(api.client)
+    await browser.sign_in("alice")
+    manage = await browser.get("/app/stores/acme-shop/manage", expect=200)
+    assert f'href="/app/stores/acme-shop/manage/collections/{collection["id"]}">Edit</a>' in manage.text
+    form = await browser.get(f"/app/stores/acme-shop/manage/collections/{collection['id']}", expect=200)
+    assert_labelled(form.text)
+    assert_fits_phone(form.text)
+    assert f'name="pos-{m["tee"]["id"]}" value="1"' in form.text and f'name="pos-{m["mug"]["id"]}" value="2"' in form.text
+    edit = f"/app/stores/acme-shop/manage/collections/{collection['id']}"
+    bad = await browser.post(edit, {"name": "Mornings", "description": "", "version": "1", f"pos-{m['mug']['id']}": "x"},
+                             csrf=form.csrf(), expect=400)
+    assert "A position is a number" in bad
+    saved = await browser.post(edit, {"name": "Mornings", "description": "Coffee first.", "version": "1",
+                                      f"pos-{m['mug']['id']}": "1", f"pos-{m['print']['id']}": "2"},
+                               csrf=form.csrf(), expect=200)
+    assert "Mornings saved." in saved and "<h1>Mornings</h1>" in saved.text
+    read = (await api.get(f"{COLLECTIONS}/{collection['id']}", expect=200)).body
+    assert ([i["title"] for i in read["items"]], read["description"], read["version"]) == (["Mug", "Print"], "Coffee first.", 2)
+    stale = await browser.post(edit, {"name": "Evenings", "description": "", "version": "1",
+                                      f"pos-{m['tee']['id']}": "1"}, csrf=form.csrf(), expect=409)
+    assert "Someone changed this collection while you were editing" in stale and 'value="Mornings"' in stale.text
+    assert (await api.get(f"{COLLECTIONS}/{collection['id']}", expect=200)).body["name"] == "Mornings"

@@ -204,6 +204,9 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/app/stores/{slug}/manage/items", stores_manage.add_item)
     router.add_post("/app/stores/{slug}/manage/collections", stores_manage.add_collection)
     router.add_post("/app/stores/{slug}/manage/collections/{id}/delete", stores_manage.delete_collection)
+    router.add_get("/app/stores/{slug}/manage/collections/{id}", stores_manage.edit_collection_form,
+                   name="page_store_collection_edit")
+    router.add_post("/app/stores/{slug}/manage/collections/{id}", stores_manage.edit_collection)
     router.add_get("/app/stores/{slug}/collections/{id}", stores.collection_page, name="page_store_collection")
     router.add_get("/app/stores/{slug}/manage/items/{id}", stores_manage.edit_item_form, name="page_store_item_edit")
     router.add_post("/app/stores/{slug}/manage/items/{id}", stores_manage.edit_item)

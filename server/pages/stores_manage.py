@@ -20,7 +20,7 @@ from .base import FormError, call, page, page_size, read_form, redirect, render,
 from .wording import moment
 
 __all__ = [
-    "add_collection", "add_item", "add_staff", "delete_collection", "confirm_remove_staff", "edit_item", "edit_item_form", "manage_page", "open_store",
+    "add_collection", "add_item", "add_staff", "delete_collection", "edit_collection", "edit_collection_form", "confirm_remove_staff", "edit_item", "edit_item_form", "manage_page", "open_store",
     "remove_staff", "stores_page", "update_settings",
 ]
 
@@ -368,3 +368,50 @@ async def delete_collection(request: web.Request) -> web.StreamResponse:
     store = await _managed_store(request)
     await REGISTRY.call(request[CTX], "stores.collections.delete", {"slug": store["slug"], "id": request.match_info["id"]})
     raise redirect(f"/app/stores/{store['slug']}/manage#collections", "Collection deleted; its items are still for sale.")
+
+
+async def _collection_form(request: web.Request, store: dict[str, Any], *, values: dict[str, Any] | None = None,
+                           errors: dict[str, str] | None = None, error: str = "", status: int = 200) -> web.Response:
+    ctx = request[CTX]
+    collection = await REGISTRY.call(ctx, "stores.collections.get", {"slug": store["slug"], "id": request.match_info["id"]})
+    items = (await REGISTRY.call(ctx, "stores.items.list", {"slug": store["slug"], "page_size": page_size(ctx)})).items
+    if values is None:
+        values = {"name": collection["name"], "description": collection["description"], "version": str(collection["version"]),
+                  "positions": {item_id: str(n) for n, item_id in enumerate(collection["item_ids"], 1)}}
+    return render(request, "store_collection_edit.html.j2", status=status, store=store, collection=collection,
+                  items=items, values=values, errors=errors or {}, error=error)
+
+
+@page
+async def edit_collection_form(request: web.Request) -> web.StreamResponse:
+    require_signed_in(request)
+    return await _collection_form(request, await _managed_store(request))
+
+
+@page
+async def edit_collection(request: web.Request) -> web.StreamResponse:
+    """Rename a collection, change its text, or its items and their order: an item is in it when
+    it has a position; positions sort it (ties keep the page's order)."""
+    require_signed_in(request)
+    store = await _managed_store(request)
+    form = await read_form(request)
+    values: dict[str, Any] = {key: form.get(key, "").strip() for key in ("name", "description", "version")}
+    values["positions"] = {key.removeprefix("pos-"): value.strip() for key, value in form.items()
+                           if key.startswith("pos-") and value.strip()}
+    try:
+        ordered = sorted(values["positions"], key=lambda item_id: float(values["positions"][item_id]))
+    except ValueError:
+        return await _collection_form(request, store, values=values, status=400,
+                                      errors={"items": "A position is a number, like 1, 2 or 3."})
+    request[CTX].if_match = values["version"] or None
+    body = {"slug": store["slug"], "id": request.match_info["id"], "name": values["name"],
+            "description": values["description"], "items": ordered}
+    try:
+        collection = await call(request, "stores.collections.update", body)
+    except FormError as failed:
+        if failed.problem.code == "version-mismatch":
+            return await _collection_form(request, store, status=409, error="Someone changed this collection while "
+                                          "you were editing. Here is their version; make your change again if you still want it.")
+        return await _collection_form(request, store, values=values, errors=failed.fields, error=failed.general,
+                                      status=failed.status)
+    raise redirect(f"/app/stores/{store['slug']}/collections/{collection['id']}", f"{collection['name']} saved.")

@@ -21,7 +21,6 @@ from server.database import open_database
 
 from . import dbutil
 from .livesrv import LiveServer
-
 from .test_federation_live import Instance, eventually, pair, servers, trio  # noqa: F401
 from .test_federation_onward_live import _holding
 from .test_pages_federation_live import LiveBrowser

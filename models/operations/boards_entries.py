@@ -38,7 +38,7 @@ from ..boards import (
     entry_url,
 )
 from ..context import Context
-from ..errors import BadInput, Conflict, Forbidden, NotFound, TooLarge, Unprocessable, UnsupportedMediaType
+from ..errors import BadInput, Conflict, Forbidden, NotFound, TooLarge
 from ..markdown import markdown_to_html
 from ..market import Lot
 from ..outputs import Output, Timestamp
@@ -47,7 +47,7 @@ from ..results import FileResult
 from ..stores import StoreItem
 from ..tokens import Media, Token, TokenType
 from .boards import ID, BoardAccess, board_access, check_can_post, muted_ids, now
-from .media import ALLOWED_TYPES, media_path, sniff_matches, store_file
+from .media import checked_upload, media_path, store_file
 
 __all__ = ["entry_view", "review_summary"]
 
@@ -400,18 +400,8 @@ async def attach_media(ctx: Context, params: BoardAttachInput) -> dict[str, Any]
     most = ctx.site.limits.board_media_per_entry
     if len(entry.media or []) >= most:
         raise Conflict(f"an entry holds at most {most} files", code="too-many-media")
-    content_type = params.content_type.split(";")[0].strip().lower()
-    if content_type not in ALLOWED_TYPES:
-        raise UnsupportedMediaType(f"{content_type or 'no Content-Type'} is not accepted; send one of {', '.join(ALLOWED_TYPES)}",
-                                   code="unsupported-media-type")
+    content_type = checked_upload(ctx, params.content_type, params.content)
     size = len(params.content)
-    if size == 0:
-        raise BadInput("the upload is empty; send the file as the request body", code="empty-upload")
-    if size > ctx.site.limits.max_media_bytes:
-        raise TooLarge(f"the file is {size} bytes; the limit is {ctx.site.limits.max_media_bytes}", code="media-too-large")
-    if not sniff_matches(content_type, params.content):
-        raise Unprocessable(f"the file's content is not {content_type}; declare the type it really has",
-                            code="media-content-mismatch")
     digest = hashlib.sha256(params.content).hexdigest()
     await asyncio.to_thread(store_file, media_path(ctx, digest), params.content)
     media = await Media.create(owner_id=actor.id, token=None, attribute="board-entry", content_type=content_type, size=size,

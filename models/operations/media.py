@@ -73,6 +73,27 @@ class MediaIdInput(TextInput):
     id: str = Field(min_length=1, max_length=64)
 
 
+def checked_upload(ctx: Context, declared_type: str, content: bytes) -> str:
+    """The upload's media type once it is one we accept, not empty, within the size limit, and
+    its bytes really are that type (every upload: media attributes and board entries)."""
+    content_type = declared_type.split(";")[0].strip().lower()
+    if content_type not in ALLOWED_TYPES:
+        raise UnsupportedMediaType(
+            f"{content_type or 'no Content-Type'} is not accepted; send one of {', '.join(ALLOWED_TYPES)}",
+            code="unsupported-media-type",
+        )
+    size = len(content)
+    if size == 0:
+        raise BadInput("the upload is empty; send the file as the request body", code="empty-upload")
+    if size > ctx.site.limits.max_media_bytes:
+        raise TooLarge(f"the file is {size} bytes; the limit is {ctx.site.limits.max_media_bytes}", code="media-too-large")
+    if not sniff_matches(content_type, content):
+        raise Unprocessable(
+            f"the file's content is not {content_type}; declare the type it really has", code="media-content-mismatch"
+        )
+    return content_type
+
+
 @REGISTRY.operation("media.upload", UploadInput, output=TokenOut)
 async def upload(ctx: Context, params: UploadInput) -> dict[str, Any]:
     """Upload a file (the raw body) as the value of a token's media attribute (owner only)."""
@@ -88,21 +109,8 @@ async def upload(ctx: Context, params: UploadInput) -> dict[str, Any]:
             f"{params.attribute!r} is a {definition.type} attribute, not a media attribute",
             code="not-a-media-attribute",
         )
-    content_type = params.content_type.split(";")[0].strip().lower()
-    if content_type not in ALLOWED_TYPES:
-        raise UnsupportedMediaType(
-            f"{content_type or 'no Content-Type'} is not accepted; send one of {', '.join(ALLOWED_TYPES)}",
-            code="unsupported-media-type",
-        )
+    content_type = checked_upload(ctx, params.content_type, params.content)
     size = len(params.content)
-    if size == 0:
-        raise BadInput("the upload is empty; send the file as the request body", code="empty-upload")
-    if size > ctx.site.limits.max_media_bytes:
-        raise TooLarge(f"the file is {size} bytes; the limit is {ctx.site.limits.max_media_bytes}", code="media-too-large")
-    if not sniff_matches(content_type, params.content):
-        raise Unprocessable(
-            f"the file's content is not {content_type}; declare the type it really has", code="media-content-mismatch"
-        )
     await check_token_if_match(ctx, token)
     digest = hashlib.sha256(params.content).hexdigest()
     await asyncio.to_thread(store_file, media_path(ctx, digest), params.content)

@@ -26,6 +26,7 @@ from tortoise import fields
 
 from .base import APP, Entity
 from .errors import RateLimited
+from .login_throttle import wait_words
 
 if TYPE_CHECKING:
     from .actors import User
@@ -142,15 +143,7 @@ async def count_request(scope: str, value: str, *, limit: int, window_seconds: i
         oldest = recent[len(recent) - limit]
         wait = max(1, math.ceil((oldest + timedelta(seconds=window_seconds) - now).total_seconds()))
         raise RateLimited(
-            f"too many requests {what}; try again in {_duration(wait)}", code="too-many-requests",
+            f"too many requests {what}; try again in {wait_words(wait)}", code="too-many-requests",
             extra={"retry_after": wait},
         )
     await RequestCount.create(scope=scope, key=key)
-
-
-def _duration(seconds: int) -> str:
-    if seconds < 120:
-        return f"{seconds} seconds"
-    if seconds < 7200:
-        return f"{math.ceil(seconds / 60)} minutes"
-    return f"{math.ceil(seconds / 3600)} hours"

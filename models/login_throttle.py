@@ -29,7 +29,7 @@ from .base import APP
 from .errors import RateLimited
 from .settings import Limits
 
-__all__ = ["LoginFailure", "LoginThrottle"]
+__all__ = ["LoginFailure", "LoginThrottle", "wait_words"]
 
 
 class LoginFailure(Model):
@@ -78,7 +78,7 @@ class LoginThrottle:
         seconds = max(1, math.ceil(wait))
         whom = "this account" if account_wait >= address_wait else "your address"
         raise RateLimited(
-            f"too many failed sign-ins for {whom}; wait {_duration(seconds)} and try again",
+            f"too many failed sign-ins for {whom}; wait {wait_words(seconds)} and try again",
             code="too-many-sign-ins",
             extra={"retry_after": seconds},
         )
@@ -119,7 +119,8 @@ def _address(address: str | None) -> str | None:
     return f"address:{address}" if address else None
 
 
-def _duration(seconds: int) -> str:
+def wait_words(seconds: int) -> str:
+    """How long to wait, rounded up: "90 seconds", "5 minutes", "2 hours" (the limits' messages)."""
     if seconds < 120:
         return f"{seconds} seconds"
     if seconds < 7200:

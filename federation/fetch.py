@@ -212,9 +212,22 @@ async def post_json(site: Site, url: str, document: dict[str, Any], *, signer: A
     body = orjson.dumps(document)
     headers = {"Accept": ACCEPT, "Content-Type": "application/activity+json", "User-Agent": USER_AGENT}
     headers.update(await _signature(site, "POST", url, signer, body))
+    return await _post(site, url, body, headers)
+
+
+async def post_form(site: Site, url: str, fields: dict[str, str]) -> Answer:
+    """POST an unsigned form (OAuth's token and app endpoints), within the size and time limits;
+    the answer whatever its status (FetchError only when there is none)."""
+    await _checked(site, url)
+    headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+    return await _post(site, url, fields, headers)
+
+
+async def _post(site: Site, url: str, data: bytes | dict[str, str], headers: dict[str, str]) -> Answer:
+    """Send a POST already checked by the SSRF guard; its answer within the size and time limits."""
     limits = site.federation
     try:
-        async with _session(site) as session, session.post(url, data=body, headers=headers, allow_redirects=False) as reply:
+        async with _session(site) as session, session.post(url, data=data, headers=headers, allow_redirects=False) as reply:
             answer = await _read_limited(reply, limits.fetch_max_bytes)
             status, retry_after = reply.status, backoff.parse_retry_after(reply.headers.get("Retry-After"))
     except TimeoutError:
@@ -226,27 +239,6 @@ async def post_json(site: Site, url: str, document: dict[str, Any], *, signer: A
     except FetchError:
         parsed = None
     return Answer(status, parsed, retry_after)
-
-
-async def post_form(site: Site, url: str, fields: dict[str, str]) -> Answer:
-    """POST an unsigned form (OAuth's token and app endpoints), within the size and time limits;
-    the answer whatever its status (FetchError only when there is none)."""
-    await _checked(site, url)
-    headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
-    limits = site.federation
-    try:
-        async with _session(site) as session, session.post(url, data=fields, headers=headers, allow_redirects=False) as reply:
-            answer = await _read_limited(reply, limits.fetch_max_bytes)
-            status = reply.status
-    except TimeoutError:
-        raise FetchError("unreachable", f"{url} did not answer within {limits.fetch_timeout_seconds} seconds") from None
-    except (aiohttp.ClientError, OSError) as error:
-        raise FetchError("unreachable", f"cannot reach {url}: {error}"[:300]) from None
-    try:
-        parsed = _parse(answer, url) if answer else None
-    except FetchError:
-        parsed = None
-    return Answer(status, parsed)
 
 
 async def remote_object_owner(site: Site, uri: str, types: Collection[str]) -> str:

@@ -5,10 +5,8 @@ signing in again that way opens the same account. What a distribution on A alloc
 
 from __future__ import annotations
 
-import asyncio
 import html
 import re
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -19,6 +17,7 @@ import pytest
 
 from .dbutil import TemplateDatabase
 from .livesrv import LiveServer, federated_servers
+from .test_federation_live import eventually
 
 pytestmark = pytest.mark.slow
 _HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
@@ -120,15 +119,14 @@ async def api(site: str, method: str, path: str, token: str, expect: int, body: 
         return parsed  # type: ignore[no-any-return]
 
 
-async def until(site: str, path: str, token: str, done: str, limit: float = 60) -> dict:
+async def until(site: str, path: str, token: str, done: str) -> dict:
     """GET `path` until its `state` is `done` (the workers of the live server run the machines)."""
-    deadline = time.monotonic() + limit
-    while True:
+
+    async def reached() -> dict | None:
         read = await api(site, "GET", path, token, 200)
-        if read["state"] == done or time.monotonic() > deadline:
-            assert read["state"] == done, read
-            return read
-        await asyncio.sleep(0.2)
+        return read if read["state"] == done else None
+
+    return await eventually(reached, f"{path} to be {done}", limit=60)
 
 
 async def test_live__what_a_distribution_held_for_dave_of_b_is_his_after_signing_in_on_a(
@@ -139,10 +137,12 @@ async def test_live__what_a_distribution_held_for_dave_of_b_is_his_after_signing
     a_host = a.base_url.removeprefix("http://")
     # dave of B follows alice of A: he is then in alice's followers, which a discovery on A reads.
     await api(b.base_url, "POST", "/api/v1/follows", dave, 201, {"target": f"alice@{a_host}"})
-    deadline = time.monotonic() + 60
-    while [item["state"] for item in (await api(b.base_url, "GET", "/api/v1/follows", dave, 200))["items"]] != ["accepted"]:
-        assert time.monotonic() < deadline, "A did not accept the follow"
-        await asyncio.sleep(0.2)
+
+    async def accepted() -> bool:
+        listed = await api(b.base_url, "GET", "/api/v1/follows", dave, 200)
+        return [item["state"] for item in listed["items"]] == ["accepted"]
+
+    await eventually(accepted, "A to accept dave's follow")
     coin = await api(a.base_url, "POST", "/api/v1/types", alice, 201,
                      {"name": "Welcome coin", "symbol": "WC", "fungible": True, "smallest_unit": 0})
     await api(a.base_url, "POST", "/api/v1/ledger/create", alice, 201, {"type": coin["id"], "amount": "100"})

@@ -47,6 +47,7 @@ from .actor_changes import on_actor_delete, on_actor_update
 from .actors import local_actor_named
 from .agent_reports import agent_update_token, on_agent_update, on_report_answer
 from .as2 import OBJECT_TYPES, as_id, domain_of, type_of
+from .board_events import on_board_activity
 from .fetch import FetchError, blocked_actors, closed_domains, mark_available
 from .follows import on_accept, on_follow, on_reject, on_undo
 from .httpsig_core import IncomingRequest
@@ -370,6 +371,10 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
+# what a board's group or its mirror may take (federation/board_events.py); the rest go to HANDLERS
+BOARD_TYPES = frozenset({"Create", "Update", "Delete", "Like", "Dislike", "Undo", "Announce", "Block"})
+
+
 def _done(outcome: str) -> Outcome:
     """Where processing that returned `outcome` leaves the row; the text is what the inbox list shows."""
     state = InboxState.IGNORED if outcome.startswith("ignored") else InboxState.DONE
@@ -380,14 +385,17 @@ def _done(outcome: str) -> Outcome:
 async def process(site: Site, row: InboxActivity, lease: Lease) -> Outcome:
     """Dispatch one claimed activity on its type; a server we must ask being down is retried later."""
     handler = HANDLERS.get(row.type)
-    if handler is None:
+    if handler is None and row.type not in BOARD_TYPES:
         return _done(f"ignored: {row.type} is not handled")
     sender = await RemoteActor.get_or_none(uri=row.actor_uri)
     if sender is None:  # it was verified with this actor's key, so it was cached: only a purge removes it
         return _done("ignored: the actor is no longer known")
     activity = {**row.payload, "type": row.type}  # the type as parse_activity chose it (AS2 allows a list)
     try:
-        return _done(await handler(site, activity, sender))
+        outcome = await on_board_activity(site, activity, sender) if row.type in BOARD_TYPES else None
+        if outcome is None and handler is None:
+            return _done(f"ignored: {row.type} is not handled")
+        return _done(outcome if outcome is not None else await handler(site, activity, sender))  # type: ignore[misc]
     except FetchError as error:  # expected: a server we must ask is down; not a bug to trace
         log.info("inbox: %s %s, try %d: %s", row.type, row.activity_uri, row.attempts, error.detail)
         return Retry(error=error.detail)

@@ -9,6 +9,7 @@ from . import (  # noqa: F401
     actors,
     backfill,
     blocks,
+    board_events,
     callbacks,
     delivery,
     discovery,

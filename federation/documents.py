@@ -165,6 +165,15 @@ _TERMS = {
     "review": "ts:review",
     "resolution": "ts:resolution",
     "order": {"@id": "ts:order", "@type": "@id"},
+    "boardKind": "ts:boardKind",
+    "boardVisibility": "ts:boardVisibility",
+    "membersOnly": "ts:membersOnly",
+    "repliesAllowed": "ts:repliesAllowed",
+    "mediaAllowed": "ts:mediaAllowed",
+    "votesAllowed": "ts:votesAllowed",
+    "subject": {"@id": "ts:subject", "@type": "@json"},
+    "audience": {"@id": "as:audience", "@type": "@id"},
+    "moderators": {"@id": "ts:moderators", "@type": "@id"},
 }
 
 
@@ -751,3 +760,46 @@ def store_order_document(
         "published": order["created_at"],
         "updated": order["updated_at"],
     }
+
+
+PAGE_NAME_CHARS = 100  # a Page's `name` (Lemmy shows it as the title): the entry's first words
+
+
+def board_entry_document(
+    entry: dict[str, Any], *, base_url: str, entry_id: str, author_url: str, group_url: str, parent_url: str | None,
+    page: bool, public: bool, media_urls: list[tuple[str, str]],
+) -> dict[str, Any]:
+    """A board entry as a `Page` (a thread's top entry on a discussion or review board: Lemmy's post)
+    or a `Note` (a chat message, a reply: Lemmy's comment, Mastodon's status), addressed to the
+    board's group (FEP-1b12 `audience`). `entry` has body (markdown), html (sanitised), created_at,
+    edited_at, rating, subject_kind, subject_id; media_urls pairs (url, content type)."""
+    to = [group_url, *([PUBLIC] if public else [])]
+    document: dict[str, Any] = {
+        "@context": _object_context(base_url),
+        "id": entry_id,
+        "type": "Page" if page else "Note",
+        "attributedTo": author_url,
+        "audience": group_url,
+        "to": to,
+        "cc": [f"{group_url}/followers"],
+        "content": entry["html"],
+        "mediaType": "text/html",
+        "source": {"content": entry["body"], "mediaType": "text/markdown"},
+        "published": entry["created_at"],
+    }
+    if page:
+        first = " ".join((entry["body"] or "").split())
+        document["name"] = first[:PAGE_NAME_CHARS] + ("…" if len(first) > PAGE_NAME_CHARS else "") or "Untitled"
+    if parent_url:
+        document["inReplyTo"] = parent_url
+    if entry.get("edited_at"):
+        document["updated"] = entry["edited_at"]
+    if entry.get("rating") is not None:
+        document["rating"] = entry["rating"]
+        document["subject"] = {"kind": entry["subject_kind"], "id": entry["subject_id"]}
+    if media_urls:
+        document["attachment"] = [
+            {"type": "Image" if kind.startswith("image/") else "Document", "url": url, "mediaType": kind}
+            for url, kind in media_urls
+        ]
+    return document

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from tortoise.transactions import in_transaction
 
 from models.errors import DomainError
 from models.registry import REGISTRY
@@ -95,11 +96,21 @@ async def board_page(request: web.Request) -> web.StreamResponse:
     return await _board(request)
 
 
-async def _upload(request: web.Request, entry_id: str, upload: Any) -> None:
-    content = upload.file.read()
-    if content:
-        await call(request, "boards.entries.attach",
-                   {"id": entry_id, "content": content, "content_type": upload.content_type or ""}, {"body": "file"})
+async def _attach(request: web.Request, entry_id: str, uploads: list[Any]) -> None:
+    """Attach the form's files to the entry just made; any refusal (type, size, count, media off)
+    becomes the file field's error, whatever its status (415 included)."""
+    for upload in uploads:
+        content = upload.file.read()
+        if not content and not upload.filename:
+            continue  # the browser sends an empty part when no file was picked
+        try:
+            await REGISTRY.call(request[CTX], "boards.entries.attach",
+                                {"id": entry_id, "content": content, "content_type": upload.content_type or ""})
+        except DomainError as error:
+            if not 400 <= error.status < 500:
+                raise
+            said = f"{upload.filename}: {error.detail}" if upload.filename else error.detail
+            raise FormError(error, {"file": said}, "The file was refused, so nothing was posted.") from None
 
 
 @page
@@ -117,14 +128,15 @@ async def post_entry(request: web.Request) -> web.StreamResponse:
         data["rating"] = int(form["rating"]) if form["rating"].isdigit() else form["rating"]
     back = form.get("back") or f"{LIST}/{board_id}"
     back = back if back.startswith("/app/") else f"{LIST}/{board_id}"
+    uploads = [part for part in posted.getall("file", []) if not isinstance(part, str)]
     try:
-        if form.get("parent"):  # a reply: the board and the rules come from the entry replied to
-            made = await call(request, "boards.entries.reply", {"id": form["parent"], "body": data["body"]})
-        else:
-            made = await call(request, "boards.entries.create", data)
-        upload = posted.get("file")
-        if upload is not None and not isinstance(upload, str):
-            await _upload(request, made["id"], upload)
+        # All or nothing: a refused file takes the entry it came with back with it.
+        async with in_transaction():
+            if form.get("parent"):  # a reply: the board and the rules come from the entry replied to
+                made = await call(request, "boards.entries.reply", {"id": form["parent"], "body": data["body"]})
+            else:
+                made = await call(request, "boards.entries.create", data)
+            await _attach(request, made["id"], uploads)
     except FormError as problem:
         if form.get("parent"):
             said = "; ".join(problem.fields.values()) or problem.general  # a reply form has one field

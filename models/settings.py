@@ -34,6 +34,10 @@ class Limits(_Frozen):
     max_watchers_per_user: int = Field(20, ge=0, le=10_000)  # models/operations/watchers.py
     board_markdown_max_chars: int = Field(5000, ge=100, le=100_000)  # one board entry's text (boards_entries.py)
     board_media_per_entry: int = Field(4, ge=0, le=50)  # files attached to one board entry
+    # A chat room's Server-Sent Events (/app/boards/{id}/events) look for new entries this often,
+    # and one stream lasts this long; then the browser reconnects with Last-Event-ID.
+    board_events_poll_seconds: float = Field(2, gt=0, le=60)
+    board_events_max_seconds: float = Field(300, gt=0, le=86_400)
     anonymous_requests_per_minute: int = Field(60, ge=1)  # per client address, on verification routes
     signed_requests_per_minute: int = Field(600, ge=1)  # per server (domain) that signs its verification requests
     # Failed sign-ins (API login, sign-in page, account deletion): after this many for one account

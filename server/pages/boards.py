@@ -33,8 +33,6 @@ SUBJECT_WORDS = {"token": "token", "type": "token type", "item": "store item", "
 # The chat room runs one small script of ours (server/static/boards-chat.js); every other page runs none.
 CHAT_CSP = ("default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
             "img-src 'self' https: data:; style-src 'self'; frame-src 'self'")
-SSE_POLL_SECONDS = 2.0
-SSE_MAX_SECONDS = 300.0  # then the browser reconnects (EventSource does), sending Last-Event-ID
 
 
 def _flags(form: dict[str, str]) -> dict[str, bool]:
@@ -333,7 +331,9 @@ async def reviews_page(request: web.Request) -> web.StreamResponse:
 
 async def board_events(request: web.Request) -> web.StreamResponse:
     """Server-Sent Events: each new entry of a chat room as an `entry` event (its JSON), from the
-    one after Last-Event-ID (or `after`), polling the database every few seconds for a while."""
+    one after Last-Event-ID (or `after`), polling the database every limits.board_events_poll_seconds
+    for limits.board_events_max_seconds; then the browser reconnects (EventSource does), sending
+    Last-Event-ID."""
     ctx = request[CTX]
     if ctx.user is not None or "oauth_scopes" in ctx.extra:  # as pages do: the browser's session only
         ctx.user = ctx.actor = None
@@ -355,7 +355,8 @@ async def board_events(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     await response.write(b"retry: 3000\n\n")
     loop = asyncio.get_running_loop()
-    ends = loop.time() + SSE_MAX_SECONDS
+    limits = ctx.site.limits
+    ends = loop.time() + limits.board_events_max_seconds
     items = first["items"]
     try:
         while True:
@@ -365,7 +366,7 @@ async def board_events(request: web.Request) -> web.StreamResponse:
                 await response.write(b"id: " + after.encode() + b"\nevent: entry\ndata: " + payload + b"\n\n")
             if loop.time() >= ends:
                 break
-            await asyncio.sleep(SSE_POLL_SECONDS)
+            await asyncio.sleep(limits.board_events_poll_seconds)
             items = (await REGISTRY.call(ctx, "boards.entries.list", {"id": board_id, "after": after, "limit": 100}))["items"]
     except ConnectionResetError:  # the reader left (closed the tab): nothing more to send
         pass

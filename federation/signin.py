@@ -1,6 +1,7 @@
 """Sign in here with a fediverse account (`@name@server`), through that server's OAuth.
 
-`accounts.fediverse.start`: WebFinger the handle (SSRF guard first), find the server's OAuth
+`accounts.fediverse.start`: count the start against the client address's budget (429 past
+accounts.fediverse_signins_per_client in the window), WebFinger the handle (SSRF guard first), find the server's OAuth
 endpoints (RFC 8414 metadata, else Mastodon's fixed /oauth/authorize and /oauth/token),
 register our app there once (Mastodon's POST /api/v1/apps; kept per server), and answer the
 authorize address with a fresh state and a PKCE S256 challenge (RFC 7636). The state and
@@ -29,6 +30,7 @@ from tortoise.exceptions import IntegrityError
 
 from models.actors import TokenKind
 from models.context import Context, Site
+from models.email_links import count_request
 from models.errors import BadInput, Forbidden, Unprocessable
 from models.identities import SIGNIN_LIFETIME, FediverseClient, FediverseSignin
 from models.operations.accounts import LOGIN_TOKEN_DAYS, issue_token
@@ -160,6 +162,13 @@ class LocationOut(Output):
 async def start_signin(ctx: Context, params: StartInput) -> dict[str, Any]:
     """Begin signing in with `@name@server`: the address of that server's authorize page."""
     name, host = parse_handle(params.handle)
+    # Each start makes us ask a server a stranger names: counted per client address before any
+    # request, so no one makes us fetch arbitrary servers at their pace (RFC 6585 section 4).
+    accounts = ctx.site.accounts
+    await count_request(
+        "fediverse-signin:client", ctx.client_address or "unknown", limit=accounts.fediverse_signins_per_client,
+        window_seconds=accounts.fediverse_signin_window_seconds, what="to sign in with a fediverse account from your address",
+    )
     try:
         await webfinger_lookup(ctx.site, f"{name}@{host}")
     except FetchError as error:

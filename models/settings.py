@@ -146,3 +146,7 @@ class AccountSettings(_Frozen):
     reset_requests_per_address: int = Field(3, ge=1, le=1000)
     reset_requests_per_client: int = Field(10, ge=1, le=100_000)
     reset_request_window_seconds: int = Field(3600, ge=60, le=7 * 86_400)
+    # Fediverse sign-ins started from one client address within the window; then 429. Each start
+    # makes us ask the server typed in (WebFinger, OAuth metadata, app registration).
+    fediverse_signins_per_client: int = Field(10, ge=1, le=100_000)
+    fediverse_signin_window_seconds: int = Field(600, ge=60, le=7 * 86_400)

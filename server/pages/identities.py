@@ -12,7 +12,7 @@ import secrets
 from aiohttp import web
 
 from federation.signin import CALLBACK_PATH
-from models.errors import BadInput
+from models.errors import BadInput, DomainError
 from models.identities import SIGNIN_LIFETIME
 
 from ..appkeys import SETTINGS
@@ -31,6 +31,17 @@ def _signin_page(request: web.Request, *, handle: str, error: str, target: str, 
                   fediverse_error=error, fediverse_handle=handle)
 
 
+async def _start_refused(request: web.Request, problem: DomainError, *, handle: str, target: str) -> web.Response:
+    """The form the handle came from, with the reason it was refused (and Retry-After on a 429)."""
+    if signed_in_user(request) is not None and target == IDENTITIES_PATH:
+        shown = await _identities(request, status=problem.status, handle=handle, error=problem.detail)
+    else:
+        shown = _signin_page(request, handle=handle, error=problem.detail, target=target, status=problem.status)
+    if "retry_after" in problem.extra:
+        shown.headers["Retry-After"] = str(problem.extra["retry_after"])
+    return shown
+
+
 @page
 async def start(request: web.Request) -> web.StreamResponse:
     form = await read_form(request)
@@ -41,10 +52,11 @@ async def start(request: web.Request) -> web.StreamResponse:
             raise FormError(BadInput("enter your fediverse account, like @dave@mastodon.example"), {}, "")
         answer = await call(request, "accounts.fediverse.start", {"handle": handle, "browser": browser, "next": target})
     except FormError as error:
-        message = error.problem.detail
-        if signed_in_user(request) is not None and target == IDENTITIES_PATH:
-            return await _identities(request, status=error.status, handle=handle, error=message)
-        return _signin_page(request, handle=handle, error=message, target=target, status=error.status)
+        return await _start_refused(request, error.problem, handle=handle, target=target)
+    except DomainError as error:
+        if error.status != 429:  # too many sign-ins started from this address: said on the form too
+            raise
+        return await _start_refused(request, error, handle=handle, target=target)
     response = web.HTTPSeeOther(answer["location"])
     response.set_cookie(
         BROWSER_COOKIE, browser, max_age=int(SIGNIN_LIFETIME.total_seconds()), path=_COOKIE_PATH, httponly=True,

@@ -393,9 +393,11 @@ async def process(site: Site, row: InboxActivity, lease: Lease) -> Outcome:
     activity = {**row.payload, "type": row.type}  # the type as parse_activity chose it (AS2 allows a list)
     try:
         outcome = await on_board_activity(site, activity, sender) if row.type in BOARD_TYPES else None
-        if outcome is None and handler is None:
-            return _done(f"ignored: {row.type} is not handled")
-        return _done(outcome if outcome is not None else await handler(site, activity, sender))  # type: ignore[misc]
+        if outcome is None:
+            if handler is None:
+                return _done(f"ignored: {row.type} is not handled")
+            outcome = await handler(site, activity, sender)
+        return _done(outcome)
     except FetchError as error:  # expected: a server we must ask is down; not a bug to trace
         log.info("inbox: %s %s, try %d: %s", row.type, row.activity_uri, row.attempts, error.detail)
         return Retry(error=error.detail)

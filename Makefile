@@ -51,7 +51,7 @@ PG_URL ?= postgres://tallystick:tallystick@127.0.0.1:5432/tallystick
 test-pg: venv
 	TALLYSTICK_DATABASE_URL='$(PG_URL)' $(PYTEST)
 
-# mypy, strict on models/ and federation/ (the files and flags are in pyproject's [tool.mypy]).
+# mypy, strict on models/, federation/ and server/ (the files and flags are in pyproject's [tool.mypy]).
 typecheck: venv
 	$(BIN)/mypy
 

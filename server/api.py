@@ -78,10 +78,10 @@ def _render(request: web.Request, route: Route, result: Any) -> web.StreamRespon
         rendered = web.Response(text=result.body, content_type=result.content_type.split(";")[0], charset="utf-8")
         return protect(rendered, rendered_format=True)  # a browser renders it: the pages' headers
     if isinstance(result, FileResult):
-        headers = {"Content-Type": result.content_type, "X-Content-Type-Options": "nosniff"}
+        file_headers = {"Content-Type": result.content_type, "X-Content-Type-Options": "nosniff"}
         if result.filename:
-            headers["Content-Disposition"] = f'attachment; filename="{result.filename}"'
-        return web.FileResponse(result.path, headers=headers)
+            file_headers["Content-Disposition"] = f'attachment; filename="{result.filename}"'
+        return web.FileResponse(result.path, headers=file_headers)
     if isinstance(result, Page):
         return json_response(_page_body(request, result))
     headers: dict[str, str] = {}

@@ -177,6 +177,12 @@ async def _check_callback(request: web.Request, url: Any) -> None:
         await check_callback_url(url, allow_private=request[CTX].site.federation.allow_private_addresses)
 
 
+_NO_REASON: dict[str, Any] = {
+    "type": "https://tallystick.dev/problems/job-failed", "code": "job-failed", "title": "Job failed", "status": 500,
+    "detail": "the job failed without a recorded reason",
+}
+
+
 def _inline(
     request: web.Request, route: Route, job: Job, render: Callable[[web.Request, Route, Any], web.StreamResponse]
 ) -> web.StreamResponse:
@@ -184,7 +190,8 @@ def _inline(
     location = job_location(job.id)
     headers = {"Link": f'<{location}>; rel="monitor"', "Preference-Applied": "wait"}
     if job.state == JobState.FAILED.value:
-        return problem_response(job.error, {**headers, "Location": location})
+        # A job marked failed by hand (job-write) may carry no problem document.
+        return problem_response(job.error or _NO_REASON, {**headers, "Location": location})
     response = render(request, route, job.result)
     response.headers.update(headers)
     response.headers.setdefault("Location", location)

@@ -98,10 +98,10 @@ async def _job_context(site: Site, job: Job, token: str | None = None) -> Contex
         user, access = await authenticate_token(token)
         extra = {"job_id": job.id, "job_token": token, "access_token": access}
         return Context(site=site, user=user, actor=user.actor, extra=extra)
-    user = await User.filter(id=job.runs_as_id).select_related("actor").first()
-    if user is None or user.status == UserStatus.DELETED.value:
+    runs_as = await User.filter(id=job.runs_as_id).select_related("actor").first()
+    if runs_as is None or runs_as.status == UserStatus.DELETED.value:
         raise Unauthorized("the account this job acts for has been deleted", code="account-deleted")
-    return Context(site=site, user=user, actor=user.actor, extra={"job_id": job.id})
+    return Context(site=site, user=runs_as, actor=runs_as.actor, extra={"job_id": job.id})
 
 
 async def _token_for(site: Site, job: Job, lease: Lease) -> str | None:

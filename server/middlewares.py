@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 from collections.abc import Awaitable, Callable
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from models.context import Context
 from models.errors import DomainError, Unauthorized
@@ -36,7 +38,7 @@ _HTTP_CODES = {
 }
 
 
-def problem_response(problem: dict, headers: dict[str, str] | None = None) -> web.Response:
+def problem_response(problem: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(
         body=orjson.dumps(problem),
         status=problem["status"],
@@ -45,7 +47,7 @@ def problem_response(problem: dict, headers: dict[str, str] | None = None) -> we
     )
 
 
-def _http_problem(error: web.HTTPException) -> dict:
+def _http_problem(error: web.HTTPException) -> dict[str, Any]:
     code = _HTTP_CODES.get(error.status, "http-error")
     detail = error.text if error.text and not error.text.startswith(f"{error.status}:") else error.reason
     if error.status == 413:
@@ -99,7 +101,7 @@ def client_address(request: web.Request) -> str | None:
     return request.remote
 
 
-def body_timeout_middleware(seconds: float) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def body_timeout_middleware(seconds: float) -> Middleware:
     """A request body must arrive within `seconds` of its headers, or the answer is 408 and the
     connection closes (limits.body_timeout): a client sending a byte a second cannot hold a
     handler, and what it reserved, for minutes.

@@ -226,4 +226,5 @@ def build_openapi(routes: list[Route], base_url: str, version: str) -> dict[str,
 
 
 def path_item(spec: dict[str, Any], path: str) -> dict[str, Any]:
-    return spec["paths"].get(path, {})
+    item: dict[str, Any] = spec["paths"].get(path, {})
+    return item

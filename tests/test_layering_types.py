@@ -1,4 +1,4 @@
-"""Static types: mypy runs strict on models/ and federation/ (`make typecheck`, a CI stage).
+"""Static types: mypy runs strict on models/, federation/ and server/ (`make typecheck`, a CI stage).
 
 What mypy itself cannot hold us to is checked here: a `type: ignore` silences one named error
 code and says, on the same line, why that is right.
@@ -26,10 +26,10 @@ def test_types__every_ignore_names_its_code_and_reason() -> None:
     assert bare == [], "a type: ignore needs [its-code] and a reason comment after it:\n" + "\n".join(bare)
 
 
-def test_types__mypy_is_strict_on_models_and_federation() -> None:
+def test_types__mypy_is_strict_on_models_federation_and_server() -> None:
     with (ROOT / "pyproject.toml").open("rb") as handle:
         project = tomllib.load(handle)
     mypy = project["tool"]["mypy"]
-    assert mypy["strict"] is True and set(mypy["files"]) >= {"models", "federation"}
+    assert mypy["strict"] is True and set(mypy["files"]) >= {"models", "federation", "server"}
     assert any(extra.startswith("mypy") for extra in project["project"]["optional-dependencies"]["dev"])
     assert "make typecheck" in (ROOT / ".ci" / "run").read_text()

@@ -37,11 +37,12 @@ async def home(request: web.Request) -> web.StreamResponse:
     if signed_in_user(request) is None:
         return render(request, "home.html.j2")
     ctx = request[CTX]
+    me = ctx.require_user()
     balances = (await REGISTRY.call(ctx, "ledger.balance", {}))["balances"]
     entries = await REGISTRY.call(
-        ctx, "ledger.list", {"owner": ctx.user.username, "page_size": page_size(ctx, RECENT_ENTRIES), "sort": "-created_at"}
+        ctx, "ledger.list", {"owner": me.username, "page_size": page_size(ctx, RECENT_ENTRIES), "sort": "-created_at"}
     )
-    types = await REGISTRY.call(ctx, "types.list", {"owner": ctx.user.username, "page_size": page_size(ctx)})
+    types = await REGISTRY.call(ctx, "types.list", {"owner": me.username, "page_size": page_size(ctx)})
     names = {item["id"]: item["name"] for item in types.items}
     for balance in balances:
         names.setdefault(balance["type"], balance["symbol"])

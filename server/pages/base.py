@@ -233,7 +233,8 @@ async def html_error_pages(request: web.Request, handler: PageHandler) -> web.St
     if response.status < 400 or response.content_type != "application/problem+json" or not _wants_html(request):
         return response
     try:
-        problem = orjson.loads(response.body) if isinstance(response, web.Response) and response.body else {}
+        sent = response.body if isinstance(response, web.Response) else None
+        problem = orjson.loads(sent) if isinstance(sent, (bytes, bytearray)) and sent else {}
     except orjson.JSONDecodeError:
         problem = {}
     status = response.status

@@ -38,7 +38,7 @@ async def _sets_page(
     status: int = 200,
 ) -> web.Response:
     ctx = request[CTX]
-    mine = await REGISTRY.call(ctx, "sets.list", {"owner": ctx.user.username, "page_size": page_size(ctx)})
+    mine = await REGISTRY.call(ctx, "sets.list", {"owner": ctx.require_user().username, "page_size": page_size(ctx)})
     return render(
         request, "sets.html.j2", status=status, sets=mine.items, values=values or {}, errors=errors or {}, error=error
     )

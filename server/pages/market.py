@@ -190,7 +190,7 @@ async def withdraw_offer(request: web.Request) -> web.StreamResponse:
 async def _mine(request: web.Request, *, values: dict[str, str] | None = None, errors: dict[str, str] | None = None,
                 error: str = "", status: int = 200) -> web.Response:
     ctx = request[CTX]
-    lots = await REGISTRY.call(ctx, "market.lots.list", {"seller": ctx.actor.username, "state": "all", "page_size": page_size(ctx)})
+    lots = await REGISTRY.call(ctx, "market.lots.list", {"seller": ctx.require_actor().username, "state": "all", "page_size": page_size(ctx)})
     return render(
         request, "market_mine.html.j2", status=status, lots=_lot_rows(lots.items), kinds=KINDS,
         values=values or {"kind": "fixed_price"}, errors=errors or {}, error=error,

@@ -174,7 +174,7 @@ async def _profile(
     following = await REGISTRY.call(request[CTX], "follows.list", {"page_size": page_size(request[CTX])})
     follow = next((item for item in following.items if item["target"] == actor["handle"] and not item["object"]), None)
     me = request[CTX].user
-    is_me = actor["local"] and actor["handle"].split("@")[0] == me.username
+    is_me = me is not None and actor["local"] and actor["handle"].split("@")[0] == me.username
     if is_me and values is None:
         mine = await REGISTRY.call(request[CTX], "users.me", {})
         values = {"display_name": mine["display_name"], "summary": mine["summary"]}  # the markdown, not the HTML
@@ -190,7 +190,7 @@ async def edit_profile(request: web.Request) -> web.StreamResponse:
     require_signed_in(request)
     form = await read_form(request)
     values = {"display_name": form.get("display_name", ""), "summary": form.get("summary", "")}
-    handle = f"{request[CTX].user.username}@{request[CTX].site.domain}"
+    handle = f"{request[CTX].require_user().username}@{request[CTX].site.domain}"
     try:
         await call(request, "users.me.update", values)
     except FormError as error:

@@ -131,7 +131,7 @@ def _names(rows: list[dict[str, str]]) -> dict[str, str]:
 
 
 async def _owned_type(request: web.Request, type_id: str) -> dict[str, Any]:
-    token_type = await REGISTRY.call(request[CTX], "types.get", {"id": type_id})
+    token_type: dict[str, Any] = await REGISTRY.call(request[CTX], "types.get", {"id": type_id})
     actor = request[CTX].actor
     if actor is None or token_type["owner"].get("id") != actor.id:
         raise Forbidden("only the owner of a token type can edit it", code="not-owner")
@@ -293,10 +293,10 @@ async def ledger_action(request: web.Request) -> web.StreamResponse:
     """Mint, give or burn from the type page; on refusal the page shows why beside the field."""
     require_signed_in(request)
     action, type_id = request.match_info["action"], request.match_info["id"]
-    operation, fields = _LEDGER_FIELDS[action]
+    operation, names = _LEDGER_FIELDS[action]
     form = await read_form(request)
     data: dict[str, Any] = {"type": type_id}
-    data.update({key: form[key].strip() for key in fields if form.get(key, "").strip()})
+    data.update({key: form[key].strip() for key in names if form.get(key, "").strip()})
     if "all" in data:  # a checkbox: present when ticked
         data["all"] = True
     try:

@@ -6,6 +6,10 @@ the URL and every address the connector uses (federation/ssrf.py), the whole exc
 finish within ``fetch_timeout_seconds`` and the body may not exceed ``fetch_max_bytes``.
 Failures are typed (`FetchError.kind`), never bare aiohttp exceptions. Blocked domains and
 actors (read through a short per-process memo) are refused before any connection.
+
+Redirects are not followed, except where a caller asks for a few (WebFinger: a handle's domain
+may send the lookup on to the server's own, as Mastodon's WEB_DOMAIN setups do); each hop is
+checked like the first (blocks, SSRF guard) and must be https unless plain http is allowed.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ __all__ = [
     "closed_domains",
     "fetch_json",
     "mark_available",
+    "plain_http_allowed",
     "post_form",
     "post_json",
     "refuse_blocked",
@@ -55,6 +60,13 @@ __all__ = [
 
 ACCEPT = 'application/activity+json, application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
 USER_AGENT = "tallystick (+https://tallystick.dev/)"
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+def plain_http_allowed(site: Site) -> bool:
+    """Whether remote servers may be asked over plain http: only where tests and closed networks
+    allow private addresses and this server itself runs on http."""
+    return site.federation.allow_private_addresses and site.base_url.startswith("http://")
 
 
 @lru_cache(maxsize=256)
@@ -169,10 +181,36 @@ def _parse(body: bytes, url: str) -> dict[str, Any]:
 
 
 async def fetch_json(
-    site: Site, url: str, *, signed: bool = True, accept: str = ACCEPT, bearer: str | None = None
+    site: Site, url: str, *, signed: bool = True, accept: str = ACCEPT, bearer: str | None = None, redirects: int = 0
 ) -> dict[str, Any]:
     """GET a JSON object, signed by the instance actor (or with a bearer token), within the size
-    and time limits."""
+    and time limits, following at most `redirects` redirects (none by default)."""
+    if redirects < 0 or (redirects and bearer is not None):
+        raise ValueError("redirects must be 0 or more, and 0 with a bearer token (it would go to another server)")
+    left = redirects
+    while True:
+        found = await _get_json(site, url, signed=signed, accept=accept, bearer=bearer, follow=left > 0)
+        if isinstance(found, dict):
+            return found
+        left -= 1
+        url = _next_hop(site, url, found)
+
+
+def _next_hop(site: Site, url: str, location: str) -> str:
+    """Where a redirect leads (relative to `url`); https only, unless plain http is allowed."""
+    try:
+        target = yarl.URL(url).join(yarl.URL(location))
+    except ValueError:
+        raise FetchError("invalid", f"{url} redirects to a malformed address") from None
+    if target.scheme != "https" and not (target.scheme == "http" and plain_http_allowed(site)):
+        raise FetchError("refused", f"{url} redirects to {str(target)[:200]}: only https redirects are followed")
+    return str(target)
+
+
+async def _get_json(
+    site: Site, url: str, *, signed: bool, accept: str, bearer: str | None, follow: bool
+) -> dict[str, Any] | str:
+    """One GET: the JSON object, or (when `follow`) the Location a redirect gives."""
     await _checked(site, url)
     headers = {"Accept": accept, "User-Agent": USER_AGENT}
     if bearer is not None:
@@ -186,6 +224,11 @@ async def fetch_json(
                 raise FetchError("gone", f"{url} is gone (410)")
             if reply.status == 404:
                 raise FetchError("not-found", f"{url} was not found (404)")
+            if reply.status in _REDIRECTS and "Location" in reply.headers:
+                if follow:
+                    return reply.headers["Location"]
+                raise FetchError("unreachable", f"{url} answered {reply.status}, a redirect not followed",
+                                 status=reply.status)
             if reply.status != 200:
                 raise FetchError("unreachable", f"{url} answered {reply.status}", status=reply.status)
             body = await _read_limited(reply, limits.fetch_max_bytes)

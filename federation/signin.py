@@ -1,9 +1,10 @@
 """Sign in here with a fediverse account (`@name@server`), through that server's OAuth.
 
 `accounts.fediverse.start`: count the start against the client address's budget (429 past
-accounts.fediverse_signins_per_client in the window), WebFinger the handle (SSRF guard first), find the server's OAuth
-endpoints (RFC 8414 metadata, else Mastodon's fixed /oauth/authorize and /oauth/token),
-register our app there once (Mastodon's POST /api/v1/apps; kept per server), and answer the
+accounts.fediverse_signins_per_client in the window), WebFinger the handle (SSRF guard first;
+up to two redirects, as Mastodon's WEB_DOMAIN setups send the handle's domain on), take the
+server the actor lives on, find its OAuth endpoints (RFC 8414 metadata, else Mastodon's fixed
+/oauth/authorize and /oauth/token), register our app there once (Mastodon's POST /api/v1/apps; kept per server), and answer the
 authorize address with a fresh state and a PKCE S256 challenge (RFC 7636). The state and
 verifier stay in the database, bound to the visitor's browser, for ten minutes, used once.
 
@@ -40,7 +41,7 @@ from models.registry import REGISTRY, Access, Effect, Input, Transaction
 from models.security import token_digest
 
 from .as2 import domain_of
-from .fetch import FetchError, fetch_json, post_form
+from .fetch import FetchError, fetch_json, plain_http_allowed, post_form
 from .webfinger import webfinger_lookup
 
 __all__ = ["CALLBACK_PATH", "SIGNIN_SCOPES"]
@@ -57,8 +58,19 @@ def _now() -> datetime:
 
 def _origin(site: Site, host: str) -> str:
     """The server's address: https, or http when tests and closed networks allow private addresses."""
-    plain = site.federation.allow_private_addresses and site.base_url.startswith("http://")
-    return f"{'http' if plain else 'https'}://{host}"
+    return f"{'http' if plain_http_allowed(site) else 'https'}://{host}"
+
+
+def _provider(host: str, actor_url: str) -> str:
+    """The server that signs the person in: the one their actor lives on. A handle's domain may
+    only point there (Mastodon's WEB_DOMAIN, a personal domain's alias); that server vouches for
+    the account itself at the end, so the handle's domain is trusted with nothing."""
+    try:
+        parts = urlsplit(actor_url)
+        actor_host = parts.netloc.lower() if parts.scheme in ("http", "https") else ""
+    except ValueError:
+        actor_host = ""
+    return actor_host if _HOST.match(actor_host) else host
 
 
 def parse_handle(handle: str) -> tuple[str, str]:
@@ -170,12 +182,12 @@ async def start_signin(ctx: Context, params: StartInput) -> dict[str, Any]:
         window_seconds=accounts.fediverse_signin_window_seconds, what="to sign in with a fediverse account from your address",
     )
     try:
-        await webfinger_lookup(ctx.site, f"{name}@{host}")
+        actor_url = await webfinger_lookup(ctx.site, f"{name}@{host}")
     except FetchError as error:
         if error.kind == "not-found":
             raise Unprocessable(f"{host} knows no account @{name}", code="handle-unknown") from None
         raise _unreachable(host, error) from None
-    client = await _client(ctx.site, host)
+    client = await _client(ctx.site, _provider(host, actor_url))
     state, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(48)
     await FediverseSignin.filter(expires_at__lt=_now() - timedelta(days=1)).delete()  # forgotten ones
     await FediverseSignin.create(

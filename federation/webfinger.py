@@ -9,9 +9,11 @@ from urllib.parse import quote
 from models.context import Site
 
 from .as2 import as_list
-from .fetch import FetchError, fetch_json
+from .fetch import FetchError, fetch_json, plain_http_allowed
 
-__all__ = ["webfinger_document", "webfinger_lookup"]
+__all__ = ["WEBFINGER_REDIRECTS", "webfinger_document", "webfinger_lookup"]
+
+WEBFINGER_REDIRECTS = 2
 
 
 async def webfinger_document(site: Site, handle: str) -> dict[str, Any]:
@@ -19,9 +21,12 @@ async def webfinger_document(site: Site, handle: str) -> dict[str, Any]:
     username, _, host = handle.lstrip("@").partition("@")
     if not username or not host:
         raise FetchError("invalid", f"{handle!r} is not user@host")
-    scheme = "http" if site.federation.allow_private_addresses and site.base_url.startswith("http://") else "https"
+    scheme = "http" if plain_http_allowed(site) else "https"
     url = f"{scheme}://{host}/.well-known/webfinger?resource={quote(f'acct:{username}@{host}')}"
-    return await fetch_json(site, url, signed=False, accept="application/jrd+json, application/json")
+    # A handle's domain may send the lookup on to the server's own (Mastodon's WEB_DOMAIN, a
+    # personal domain's alias); two hops are enough for those, each checked like the first.
+    return await fetch_json(site, url, signed=False, accept="application/jrd+json, application/json",
+                            redirects=WEBFINGER_REDIRECTS)
 
 
 async def webfinger_lookup(site: Site, handle: str) -> str:

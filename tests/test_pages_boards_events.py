@@ -28,9 +28,9 @@ async def test_pages_boards_events__poll_and_length_come_from_the_settings(api: 
     events = await api.client.get(f"/app/boards/{room}/events")
     assert events.status == 200 and await events.content.readuntil(b"\n\n") == b"retry: 3000\n\n"
     said = (await api.post(f"/api/v1/boards/{room}/entries", {"body": "hello"}, token=alice, expect=201)).body["id"]
-    # Seen at the next poll (0.05 s), not after the default 2 s.
-    event = (await asyncio.wait_for(events.content.readuntil(b"\n\n"), 1.0)).decode()
+    # Seen at the next poll (0.05 s), not up to 2 s later as with the default.
+    event = (await asyncio.wait_for(events.content.readuntil(b"\n\n"), 1.5)).decode()
     assert event.startswith(f"id: {said}\nevent: entry\n") and "hello" in event
-    assert await asyncio.wait_for(events.content.read(), 5.0) == b""  # the stream ends after 1.5 s, not 300
-    assert 1.4 < time.monotonic() - started < 5.0
+    assert await asyncio.wait_for(events.content.read(), 30.0) == b""  # the stream ends after 1.5 s, not 300
+    assert 1.5 <= time.monotonic() - started < 30.0
     events.close()

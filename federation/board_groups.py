@@ -123,7 +123,7 @@ async def _our_entry(site: Site, url: str | None) -> tuple[BoardEntry, Board, Ac
     entry: BoardEntry | None = None
     if url.startswith(f"{site.base_url}/boards/"):
         match = _ENTRY_PATH.fullmatch(url[len(site.base_url):])
-        entry = await BoardEntry.get_or_none(id=match[2], board_id=match[1], uri=None) if match else None
+        entry = await BoardEntry.get_or_none(id=match[2], board_id=match[1]) if match else None
     else:
         entry = await BoardEntry.get_or_none(uri=url)
     if entry is None:

@@ -420,6 +420,12 @@ async def _local_actor(event: Event) -> Actor | None:
     return actor if actor is not None and actor.is_local else None
 
 
+async def _unheard(event: Event, group: Actor) -> bool:
+    """Nothing to send: made before, or the group has no followers elsewhere (then nothing is
+    signed either, which would make the author's keys)."""
+    return await OutboxActivity.filter(id=event.id).exists() or not await follower_inboxes(group)
+
+
 async def _once(site: Site, event: Event, board: Board, group: Actor, obj: Any) -> bool:
     """The group's Announce of `obj` for this event, made once (its row id is the event's id)."""
     if await OutboxActivity.filter(id=event.id).exists():
@@ -449,7 +455,7 @@ async def _entry_changed(site: Site, event: Event, board: Board, group: Actor) -
     """Announce{Create|Update {the entry, signed by its author}} for a local member's post or edit."""
     actor = await _local_actor(event)
     entry = await BoardEntry.get_or_none(id=event.object_id)
-    if actor is None or entry is None or entry.deleted_at is not None or await OutboxActivity.filter(id=event.id).exists():
+    if actor is None or entry is None or entry.deleted_at is not None or await _unheard(event, group):
         return False
     document = await board_events.entry_document(site, entry)
     kind = "Create" if event.name == "board.entry.created" else "Update"
@@ -461,7 +467,7 @@ async def _entry_deleted(site: Site, event: Event, board: Board, group: Actor) -
     remote member's entry)."""
     actor = await _local_actor(event)
     entry = await BoardEntry.get_or_none(id=event.object_id)
-    if actor is None or entry is None:
+    if actor is None or entry is None or await _unheard(event, group):
         return False
     target = entry_url(site.base_url, entry)
     return await _once(site, event, board, group, _inner(site, event, "Delete", actor, target, board, group))
@@ -471,7 +477,7 @@ async def _entry_voted(site: Site, event: Event, board: Board, group: Actor) -> 
     """Announce{Like|Dislike {entry}}; a vote taken back: Announce{Undo{the Like or Dislike}}."""
     actor = await _local_actor(event)
     entry = await BoardEntry.get_or_none(id=event.object_id)
-    if actor is None or entry is None:
+    if actor is None or entry is None or await _unheard(event, group):
         return False
     target = entry_url(site.base_url, entry)
     value = _payload(event).get("value")
@@ -512,6 +518,8 @@ async def _ban_changed(site: Site, event: Event, board: Board, group: Actor) -> 
     remote = await RemoteActor.get_or_none(actor_id=banned.id) if not banned.is_local else None
     if remote is not None and remote.inbox not in inboxes and (remote.shared_inbox or "") not in inboxes:
         inboxes.append(remote.inbox)
+    if not inboxes:
+        return False
     if event.name == "board.ban.created":
         ban = await BoardBan.get_or_none(board_id=board.id, actor_id=banned.id)
         expires = iso(ban.expires_at) if ban is not None and ban.expires_at is not None else None
@@ -536,7 +544,7 @@ async def _ban_changed(site: Site, event: Event, board: Board, group: Actor) -> 
 
 async def _board_updated(site: Site, event: Event, board: Board, group: Actor) -> bool:
     """The group's new actor document (name, rules) to its followers: `Update` {the Group}."""
-    if await OutboxActivity.filter(id=event.id).exists():
+    if await _unheard(event, group):
         return False
     document: dict[str, Any] = await actor_document(Context(site=site), ActorInput(username=group.username))
     url = group_url(site, group)

@@ -7,6 +7,7 @@ the requests that server recorded. The three-server flow is the lead's acceptanc
 
 from __future__ import annotations
 
+import asyncio
 from itertools import count
 from typing import Any
 
@@ -15,7 +16,8 @@ import orjson
 from federation.delivery import deliver_due
 from federation.inbox import process_due
 from federation.outbox import publish_due_events
-from models.boards import BoardEntry
+from models.actors import Actor
+from models.boards import Board, BoardEntry
 from models.federation import InboxActivity
 
 from .conftest import Api, assert_problem
@@ -376,3 +378,18 @@ async def test_group__entry_documents_by_content_negotiation(fed_api: Api, remot
     assert_problem(await api.get(hidden_path, headers=ACTIVITY, token=zoe), 404, "entry-not-found")
     await api.get(hidden_path, headers=ACTIVITY, token=alice, expect=200)
     assert_problem(await api.get(f"/boards/{board['id']}/entries/01aaaaaaaaaaaaaaaaaaaaaaaa", headers=ACTIVITY), 404)
+
+
+async def test_group__a_board_made_before_groups_gets_one_once(fed_api: Api) -> None:
+    api = fed_api
+    alice = await api.user("alice")
+    made = await api.post(BOARDS, {"name": "Old times", "kind": "chat"}, token=alice, expect=201)
+    group = await Actor.get(username="old_times", domain="")
+    await Board.filter(id=made.body["id"]).update(actor_id=None)  # as boards were before groups
+    await group.delete()
+    first, second = await asyncio.gather(*(api.get(f"{BOARDS}/{made.body['id']}", token=alice, expect=200)
+                                           for _ in range(2)))
+    assert first.body["handle"] == second.body["handle"] == "old_times@127.0.0.1:8080"
+    assert await Actor.filter(kind="Group", domain="").count() == 1
+    document = orjson.loads((await api.get("/users/old_times", headers=ACTIVITY, expect=200)).text)
+    assert (document["type"], document["name"]) == ("Group", "Old times")

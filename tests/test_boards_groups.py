@@ -393,3 +393,25 @@ async def test_group__a_board_made_before_groups_gets_one_once(fed_api: Api) -> 
     assert await Actor.filter(kind="Group", domain="").count() == 1
     document = orjson.loads((await api.get("/users/old_times", headers=ACTIVITY, expect=200)).text)
     assert (document["type"], document["name"]) == ("Group", "Old times")
+
+
+async def test_group__a_ban_on_a_members_board_ends_the_follow_and_bob_is_told(fed_api: Api, remote: Remote) -> None:
+    api = fed_api
+    alice = await api.user("alice")
+    board = await _board(api, alice, visibility="members")
+    bob = await _member(api, remote, "bob")
+    assert (await _send(api, bob, _note(bob, "hi"))).startswith("posted")
+    [announce] = _sent(remote, "Announce")
+    assert announce["to"] == [f"{GROUP}/followers"] and PUBLIC not in announce.get("cc", [])
+    await api.post(f"{BOARDS}/{board['id']}/bans", {"username": bob.handle, "reason": "leaks"}, token=alice, expect=201)
+    await _sweep(api)
+    [block] = _sent(remote, "Block")
+    assert (block["object"], block["summary"]) == (bob.uri, "leaks")
+    followers = orjson.loads((await api.get("/users/cafe/followers?page=1", headers=ACTIVITY, expect=200)).text)
+    assert followers["orderedItems"] == []
+    await api.post(f"{BOARDS}/{board['id']}/entries", {"body": "members only"}, token=alice, expect=201)
+    await _sweep(api)
+    assert len(_sent(remote, "Announce")) == 1  # bob's server hears no more
+    outcome = await _send(api, bob, _note(bob, "let me back"))
+    assert outcome.startswith("ignored: board-not-found")  # a members board is not there for non-members
+    assert await BoardEntry.filter(board_id=board["id"]).count() == 2

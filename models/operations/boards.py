@@ -28,6 +28,7 @@ from ..boards import Board, BoardBan, BoardInvite, BoardKind, BoardMember, Board
 from ..bounds import Hours
 from ..context import Context
 from ..errors import BadInput, Conflict, Forbidden, Gone, NotFound
+from ..federation import Follow
 from ..markdown import markdown_to_html
 from ..outputs import Output, Paged, Timestamp
 from ..paging import ListInput, paginate
@@ -517,6 +518,8 @@ async def ban_member(ctx: Context, params: BoardBanInput) -> dict[str, Any]:
     removed = await BoardMember.filter(board_id=access.board.id, actor_id=target.id).delete()
     if removed:
         await Board.filter(id=access.board.id).update(member_count=F("member_count") - removed)
+    if access.board.actor_id and access.board.visibility != Visibility.PUBLIC.value:  # no more of what members read
+        await Follow.filter(follower_id=target.id, target_id=access.board.actor_id).delete()
     await ctx.emit("board.ban.created", "board", access.board.id,
                    {"board": access.board.id, "username": target.handle(ctx.site.domain), "how": params.reason})
     return await _ban_view(ctx, ban)

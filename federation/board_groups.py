@@ -74,6 +74,7 @@ __all__ = ["PUBLISHERS", "entry_document_op", "on_activity", "on_follow"]
 log = logging.getLogger("tallystick.board_groups")
 
 POSTS = frozenset({"Note", "Page", "Article"})
+MAX_URI = 2048  # board_entries.uri
 _ENTRY_PATH = re.compile(r"/boards/([0-9a-z]{26})/entries/([0-9a-z]{26})")
 Work = Callable[[Context], Awaitable[str | None]]
 
@@ -294,8 +295,8 @@ async def _on_create(site: Site, activity: Mapping[str, Any], sender: RemoteActo
             return "ignored: a reply to something this group does not hold"
         parent_entry, (board, group) = None, named
     note_id = as_id(obj)
-    if not note_id:
-        return "ignored: the post has no id"
+    if not note_id or not note_id.startswith(("https://", "http://")) or len(note_id) > MAX_URI:
+        return f"ignored: a post's id must be an http(s) URL of at most {MAX_URI} characters"
     if await BoardEntry.filter(uri=note_id).exists():
         return "duplicate"
 
@@ -358,8 +359,6 @@ async def _on_vote(site: Site, activity: Mapping[str, Any], sender: RemoteActor)
 async def _on_undo(site: Site, activity: Mapping[str, Any], sender: RemoteActor) -> str | None:
     obj = activity.get("object")
     inner = type_of(obj) if isinstance(obj, Mapping) else None
-    if isinstance(obj, Mapping) and as_id(obj.get("actor")) not in (None, sender.uri):
-        return "ignored: an Undo of someone else's activity"
     if inner == "Follow" or not isinstance(obj, Mapping):
         return await _undo_follow(site, obj, sender)
     if inner not in ("Like", "Dislike"):
@@ -367,6 +366,8 @@ async def _on_undo(site: Site, activity: Mapping[str, Any], sender: RemoteActor)
     found = await _our_entry(site, as_id(obj.get("object")))
     if found is None:
         return None
+    if as_id(obj.get("actor")) not in (None, sender.uri):
+        return "ignored: an Undo of someone else's vote"
     entry, board, group = found
     held = await BoardVote.get_or_none(entry_id=entry.id, voter_id=sender.actor_id)
     if held is None or held.value != (1 if inner == "Like" else -1):
@@ -383,6 +384,8 @@ async def _undo_follow(site: Site, obj: Any, sender: RemoteActor) -> str | None:
     """Undo{Follow} of one of our groups (the Follow embedded, or named by its id); None when the
     follow is of something else (federation/follows.py takes it)."""
     found = await _our_group(site, as_id(obj.get("object"))) if isinstance(obj, Mapping) else None
+    if found is not None and isinstance(obj, Mapping) and as_id(obj.get("actor")) not in (None, sender.uri):
+        return "ignored: an Undo of someone else's follow"
     if found is None:
         row = await Follow.get_or_none(activity_uri=as_id(obj) or "", follower_id=sender.actor_id)
         target = await Actor.get_or_none(id=row.target_id, kind=GROUP_KIND, domain="") if row is not None else None

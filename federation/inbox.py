@@ -99,7 +99,7 @@ def parse_activity(body: bytes, limit: int) -> dict[str, Any]:
 async def _recipient(username: str | None) -> Actor | None:
     if username is None:
         return None
-    actor = await local_actor_named(username)  # a user's, or an organization's
+    actor = await local_actor_named(username)  # a user's, an organization's or a board's group
     if actor is None:
         raise NotFound(f"there is no user named {username!r} here", code="actor-not-found")
     return actor

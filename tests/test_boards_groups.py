@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from federation.delivery import deliver_due
+from federation.httpsig_cavage import sign_cavage
 from federation.inbox import process_due
 from federation.outbox import publish_due_events
 from models.actors import Actor
@@ -21,7 +22,8 @@ from models.boards import Board, BoardEntry
 from models.federation import InboxActivity
 
 from .conftest import Api, assert_problem
-from .fedhelpers import FakeActor, Remote, fed_api, remote, signed_post, site_of  # noqa: F401
+from .fedhelpers import SHARED_KEY, FakeActor, Remote, fed_api, remote, signed_post, site_of  # noqa: F401
+from .test_ledger import new_type
 
 BOARDS = "/api/v1/boards"
 BASE = "http://127.0.0.1:8080"
@@ -415,3 +417,45 @@ async def test_group__a_ban_on_a_members_board_ends_the_follow_and_bob_is_told(f
     outcome = await _send(api, bob, _note(bob, "let me back"))
     assert outcome.startswith("ignored: board-not-found")  # a members board is not there for non-members
     assert await BoardEntry.filter(board_id=board["id"]).count() == 2
+
+
+async def test_group__reviews_from_elsewhere_and_votes_off(fed_api: Api, remote: Remote) -> None:
+    api = fed_api
+    alice = await api.user("alice")
+    coin = await new_type(api, alice)
+    board = await _board(api, alice, kind="review", votes_allowed=False, members_only=False)
+    bob = remote.actor("bob")  # anyone signed in (here: anyone's server) reviews on this board
+    review = _note(bob, "Solid coin", rating=4, subject={"kind": "type", "id": coin["id"]})
+    assert (await _send(api, bob, review)).startswith("posted")
+    assert (await _send(api, bob, _note(bob, "Again", rating=5, subject={"kind": "type", "id": coin["id"]}))).startswith(
+        "ignored: already-reviewed")
+    assert (await _send(api, bob, _note(bob, "No stars"))).startswith("ignored: review-incomplete")
+    summary = await api.get(f"/api/v1/reviews/type/{coin['id']}/summary", expect=200)
+    assert (summary.body["count"], summary.body["mean"]) == (1, 4.0)
+    outcome = await _send(api, bob, _act(bob, "Like", review["object"]["id"]))
+    assert outcome.startswith("ignored: votes-off"), outcome
+    [entry] = await _entries(api, board["id"])
+    assert (entry["rating"], entry["up"], entry["author"]) == (4, 0, bob.handle)
+
+
+async def test_group__a_members_board_entry_is_fetched_by_its_members_servers_only(
+    fed_api: Api, remote: Remote,
+) -> None:
+    api = fed_api
+    alice = await api.user("alice")
+    board = await _board(api, alice, visibility="members")
+    bob = await _member(api, remote, "bob")
+    post = await api.post(f"{BOARDS}/{board['id']}/entries", {"body": "for members"}, token=alice, expect=201)
+    path = f"/boards/{board['id']}/entries/{post.body['id']}"
+    url = f"http://{api.client.host}:{api.client.port}{path}"
+    signed = sign_cavage("GET", url, key_id=bob.key_id, private_key=SHARED_KEY.private_pem)
+    document = orjson.loads((await api.get(path, headers={**signed, **ACTIVITY}, expect=200)).text)
+    assert (document["type"], document["source"]["content"], document["to"]) == ("Page", "for members", [GROUP])
+    elsewhere = Remote()  # a server where no member lives
+    await elsewhere.start()
+    try:
+        mallory = elsewhere.actor("mallory")
+        signed = sign_cavage("GET", url, key_id=mallory.key_id, private_key=SHARED_KEY.private_pem)
+        assert_problem(await api.get(path, headers={**signed, **ACTIVITY}), 404, "entry-not-found")
+    finally:
+        await elsewhere.stop()

@@ -75,6 +75,7 @@ log = logging.getLogger("tallystick.board_groups")
 
 POSTS = frozenset({"Note", "Page", "Article"})
 MAX_URI = 2048  # board_entries.uri
+UNTITLED = "Untitled"  # the name documents.board_entry_document gives a Page without words
 _ENTRY_PATH = re.compile(r"/boards/([0-9a-z]{26})/entries/([0-9a-z]{26})")
 Work = Callable[[Context], Awaitable[str | None]]
 
@@ -215,6 +216,8 @@ def _body(obj: Mapping[str, Any]) -> str:
         content = obj.get("content")
         body = content if isinstance(content, str) else ""
     name = obj.get("name")
+    if name == UNTITLED and not body.strip():
+        return ""  # a review without words, as our documents name it
     if type_of(obj) in ("Page", "Article") and isinstance(name, str) and name.strip():
         title = " ".join(name.split()).rstrip("…").strip()
         if title and not " ".join(body.split()).startswith(title):

@@ -430,12 +430,16 @@ async def test_group__reviews_from_elsewhere_and_votes_off(fed_api: Api, remote:
     assert (await _send(api, bob, _note(bob, "Again", rating=5, subject={"kind": "type", "id": coin["id"]}))).startswith(
         "ignored: already-reviewed")
     assert (await _send(api, bob, _note(bob, "No stars"))).startswith("ignored: review-incomplete")
+    carol = remote.actor("carol")  # stars without words, as a Tallystick mirror sends them: a Page named Untitled
+    stars = _note(carol, "", rating=3, subject={"kind": "type", "id": coin["id"]}, type="Page", name="Untitled")
+    assert (await _send(api, carol, stars)).startswith("posted")
     summary = await api.get(f"/api/v1/reviews/type/{coin['id']}/summary", expect=200)
-    assert (summary.body["count"], summary.body["mean"]) == (1, 4.0)
+    assert (summary.body["count"], summary.body["mean"]) == (2, 3.5)
     outcome = await _send(api, bob, _act(bob, "Like", review["object"]["id"]))
     assert outcome.startswith("ignored: votes-off"), outcome
-    [entry] = await _entries(api, board["id"])
+    [entry, wordless] = await _entries(api, board["id"])
     assert (entry["rating"], entry["up"], entry["author"]) == (4, 0, bob.handle)
+    assert (wordless["rating"], wordless["body"]) == (3, "")
 
 
 async def test_group__a_members_board_entry_is_fetched_by_its_members_servers_only(

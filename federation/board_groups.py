@@ -179,11 +179,16 @@ async def on_follow(site: Site, activity: Mapping[str, Any], sender: RemoteActor
         else:  # a repeated Follow: answered again (its server may have lost our Accept), one row
             await Follow.filter(id=row.id).update(activity_uri=str(activity["id"]), state=FollowState.ACCEPTED.value)
         if member is None:
-            await BoardMember.create(board_id=board.id, actor_id=actor.id, role=MemberRole.MEMBER.value)
-            await Board.filter(id=board.id).update(member_count=F("member_count") + 1)
-            ctx = Context(site=site, actor=actor, remote=True)
-            await ctx.emit("board.member.joined", "board", board.id,
-                           {"board": board.id, "username": actor.handle(site.domain), "how": "followed"})
+            try:
+                async with in_transaction():  # a savepoint: the same Follow processed twice at once joins once
+                    await BoardMember.create(board_id=board.id, actor_id=actor.id, role=MemberRole.MEMBER.value)
+            except IntegrityError:
+                member = await BoardMember.get(board_id=board.id, actor_id=actor.id)
+            else:
+                await Board.filter(id=board.id).update(member_count=F("member_count") + 1)
+                await Context(site=site, actor=actor, remote=True).emit(
+                    "board.member.joined", "board", board.id,
+                    {"board": board.id, "username": actor.handle(site.domain), "how": "followed"})
         await _answer(site, group, activity, sender, "Accept")
     return "accepted: a member" if member is None else "accepted: already a member"
 

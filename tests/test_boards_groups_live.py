@@ -2,8 +2,8 @@
 
 bob on B follows the group `cafe@A` through B's own API, as he would any account: B finds it by
 WebFinger, A answers with an Accept signed by the group, and bob is a member on A; what alice
-posts on A reaches B as the group's Announce; unfollowing ends the membership. (Posting from B needs the mirror side, federation/board_mirrors.py; the three-server
-acceptance test covers both.)
+posts on A reaches B as the group's Announce; unfollowing ends the membership. (Posting from B
+needs the mirror side, federation/board_mirrors.py; the three-server acceptance test covers both.)
 """
 
 from __future__ import annotations

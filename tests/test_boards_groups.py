@@ -388,7 +388,7 @@ async def test_group__a_board_made_before_groups_gets_one_once(fed_api: Api) -> 
     made = await api.post(BOARDS, {"name": "Old times", "kind": "chat"}, token=alice, expect=201)
     group = await Actor.get(username="old_times", domain="")
     await Board.filter(id=made.body["id"]).update(actor_id=None)  # as boards were before groups
-    await group.delete()
+    assert await Actor.filter(id=group.id).delete() == 1
     first, second = await asyncio.gather(*(api.get(f"{BOARDS}/{made.body['id']}", token=alice, expect=200)
                                            for _ in range(2)))
     assert first.body["handle"] == second.body["handle"] == "old_times@127.0.0.1:8080"

@@ -19,6 +19,7 @@ from tortoise.transactions import in_transaction
 
 from models.actors import INSTANCE_USERNAME, AccessToken, Actor, User, UserStatus, local_actor_url
 from models.base import iso
+from models.boards import GROUP_KIND, Board, BoardMember, MemberRole, Visibility
 from models.context import Context
 from models.errors import BadInput, Gone, NotFound
 from models.events import Event
@@ -98,13 +99,17 @@ async def instance_actor() -> Actor:
         return await Actor.get(username=INSTANCE_USERNAME, domain="")
 
 
+OWN_ACTOR_KINDS = (ORGANIZATION_KIND, GROUP_KIND)  # local actors without a user: organizations, boards' groups
+
+
 async def local_actor_named(username: str) -> Actor | None:
-    """The local actor served at /users/{username}: a user's (not deleted) or an organization's."""
+    """The local actor served at /users/{username}: a user's (not deleted), an organization's or a
+    board's group."""
     name = username.lower()
     user = await User.get_or_none(username=name).select_related("actor")
     if user is not None:
         return None if user.status == UserStatus.DELETED.value else user.actor
-    return await Actor.get_or_none(username=name, domain="", kind=ORGANIZATION_KIND)
+    return await Actor.get_or_none(username=name, domain="", kind__in=OWN_ACTOR_KINDS)
 
 
 async def local_user_actor(username: str) -> Actor:
@@ -113,9 +118,9 @@ async def local_user_actor(username: str) -> Actor:
     name = username.lower()
     user = await User.get_or_none(username=name).select_related("actor")
     if user is None:
-        organization = await Actor.get_or_none(username=name, domain="", kind=ORGANIZATION_KIND)
-        if organization is not None:
-            return organization
+        own = await Actor.get_or_none(username=name, domain="", kind__in=OWN_ACTOR_KINDS)  # an organization, a group
+        if own is not None:
+            return own
         raise NotFound(f"there is no user named {username!r} here", code="actor-not-found")
     if user.status == UserStatus.DELETED.value:
         raise Gone(f"the account {username!r} has been deleted", code="actor-gone")
@@ -151,7 +156,31 @@ async def actor_document(ctx: Context, params: ActorInput) -> dict[str, Any]:
         ed25519_multibase=ed25519_to_multibase(ed_key),  # type: ignore[arg-type]  # an Ed25519 key in that column
     )
     document["manuallyApprovesFollowers"] = bool(profile and profile.manually_approves_followers)
+    if actor.kind == GROUP_KIND:
+        document |= await _group_terms(ctx, actor)
     return document
+
+
+async def _group_terms(ctx: Context, actor: Actor) -> dict[str, Any]:
+    """What a board's Group actor says of its board (docs/boards.md "Across servers"): its page,
+    kind and rules, and its owner and moderators; a board that is not public gives its name only."""
+    base = ctx.site.base_url
+    board = await Board.get_or_none(actor_id=actor.id)
+    if board is None:  # its board was deleted: the name stays taken
+        return {"name": actor.display_name or actor.username}
+    terms: dict[str, Any] = {
+        "name": board.name, "url": f"{base}/app/boards/{board.id}", "boardKind": board.kind,
+        "boardVisibility": board.visibility, "manuallyApprovesFollowers": board.visibility == Visibility.INVITE.value,
+        "membersOnly": board.members_only, "repliesAllowed": board.replies_allowed,
+        "mediaAllowed": board.media_allowed, "votesAllowed": board.votes_allowed,
+    }
+    if board.visibility != Visibility.PUBLIC.value:
+        return terms | {"summary": ""}
+    rows = await BoardMember.filter(board_id=board.id, role__in=[MemberRole.OWNER.value, MemberRole.MODERATOR.value]
+                                    ).select_related("actor").order_by("id")
+    staff = [row.actor.uri or local_actor_url(base, row.actor) for row in rows]
+    owner = [row.actor.uri or local_actor_url(base, row.actor) for row in rows if row.role == MemberRole.OWNER.value]
+    return terms | {"summary": markdown_to_html(board.description), "attributedTo": owner, "moderators": staff}
 
 
 class ObjectInput(Input):

@@ -48,6 +48,7 @@ from .actors import local_actor_named
 from .agent_reports import agent_update_token, on_agent_update, on_report_answer
 from .as2 import OBJECT_TYPES, as_id, domain_of, type_of
 from .board_events import on_board_activity
+from .board_groups import on_follow as on_group_follow
 from .fetch import FetchError, blocked_actors, closed_domains, mark_available
 from .follows import on_accept, on_follow, on_reject, on_undo
 from .httpsig_core import IncomingRequest
@@ -98,7 +99,7 @@ def parse_activity(body: bytes, limit: int) -> dict[str, Any]:
 async def _recipient(username: str | None) -> Actor | None:
     if username is None:
         return None
-    actor = await local_actor_named(username)  # a user's, or an organization's
+    actor = await local_actor_named(username)  # a user's, an organization's or a board's group
     if actor is None:
         raise NotFound(f"there is no user named {username!r} here", code="actor-not-found")
     return actor
@@ -359,9 +360,14 @@ async def _on_reject(site: Site, activity: Mapping[str, Any], sender: RemoteActo
     return await on_report_answer(site, activity, sender) or await on_reject(site, activity, sender)
 
 
+async def _on_follow(site: Site, activity: Mapping[str, Any], sender: RemoteActor) -> str:
+    """A Follow of one of our boards' groups is a join (federation/board_groups.py); any other, a follow."""
+    return await on_group_follow(site, activity, sender) or await on_follow(site, activity, sender)
+
+
 Handler = Callable[[Site, Mapping[str, Any], RemoteActor], Awaitable[str]]
 HANDLERS: dict[str, Handler] = {
-    "Follow": on_follow,
+    "Follow": _on_follow,
     "Accept": _on_accept,
     "Reject": _on_reject,
     "Undo": _on_undo,

@@ -23,9 +23,12 @@ if TYPE_CHECKING:  # relation annotations only
     from .actors import Actor
 
 __all__ = [
-    "Board", "BoardBan", "BoardEntry", "BoardEntryVersion", "BoardInvite", "BoardKind", "BoardMember", "BoardMute",
+    "GROUP_KIND", "Board", "BoardBan", "BoardEntry", "BoardEntryVersion", "BoardInvite", "BoardKind", "BoardMember", "BoardMute",
     "BoardVote", "MemberRole", "SubjectKind", "Visibility", "entry_url",
 ]
+
+
+GROUP_KIND = "Group"  # Actor.kind of a board's own actor, and its ActivityPub type (FEP-1b12)
 
 
 class BoardKind(StrEnum):

@@ -238,6 +238,25 @@ def _object_handler(kind: str) -> Any:
     return handle
 
 
+async def _board_entry(request: web.Request) -> web.StreamResponse:
+    """One of our board entries (federation/board_groups.py): a Note or Page for servers, its
+    thread's page for people; a deleted one is a Tombstone with 410."""
+    reject_nul(request)
+    choice = negotiate(request.headers.get("Accept"))
+    board, entry = request.match_info["board"], request.match_info["id"]
+    if choice == "html":
+        raise web.HTTPSeeOther(f"/app/posts/{entry}")
+    if "Signature" in request.headers or "Signature-Input" in request.headers:
+        signer = await signing_actor(request.app[SITE], await signed_request(request))
+        request[CTX].extra["signed_by"] = signer.uri
+    try:
+        document = await REGISTRY.call(request[CTX], "federation.board_entry", {"board": board, "id": entry})
+    except Gone:
+        gone = tombstone(f"{request.app[SITE].base_url}/boards/{board}/entries/{entry}", "Note")
+        return activity_response(gone, choice, status=410)
+    return activity_response(document, choice)
+
+
 async def _trace(request: web.Request) -> web.StreamResponse:
     """A ledger entry and its ancestors, each signed by the type's owner: JSON for any client,
     as it is a file to keep and check (`tallystick verify`), not a page."""
@@ -352,6 +371,7 @@ def add_activitypub_routes(router: web.UrlDispatcher) -> None:
     for kind, path in OBJECT_PATHS.items():
         router.add_get(f"/{path}/{{id}}", _object_handler(kind), name=f"ap_{kind}")
     router.add_get("/ledger/{id}/trace", _trace, name="ap_ledger_trace")
+    router.add_get("/boards/{board}/entries/{id}", _board_entry, name="ap_board_entry")
     router.add_get("/ns", _vocabulary, name="ap_vocabulary")
     router.add_post("/inbox", _inbox, name="ap_shared_inbox")
     router.add_post("/ledger", _ledger_request, name="ap_ledger_requests")

@@ -76,6 +76,7 @@ EXPECTED_SCOPES = {
     "federation.nodeinfo": R,
     "federation.object": R,
     "federation.proposal": R,
+    "federation.board_entry": R,
     "federation.objects": R,
     "federation.remote_follow": R,
     "federation.remote_objects": R,

@@ -24,7 +24,7 @@ API_ONLY = {
     **dict.fromkeys([
         "federation.activity", "federation.actor", "federation.collection", "federation.nodeinfo",
         "federation.object", "federation.objects", "federation.signed_object", "federation.signed_trace",
-        "federation.webfinger", "federation.proposal", "ledger.get", "exports.get", "media.get", "sets.format",
+        "federation.webfinger", "federation.proposal", "federation.board_entry", "ledger.get", "exports.get", "media.get", "sets.format",
     ], "a document other servers and programs read; people see it rendered on the object's page"),
     # OAuth 2 endpoints: the client application drives them; the person sees /oauth/authorize.
     **dict.fromkeys([

@@ -14,6 +14,7 @@ from functools import cache
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
@@ -79,7 +80,11 @@ async def create_user(username: str, password: str, email: str, roles: list[str]
     if await User.filter(username=username).exists() or await Actor.filter(username=username, domain="").exists():
         raise Conflict(f"the username {username!r} is taken", code="username-taken")
     password_hash = await hash_password_off_loop(password)
-    actor = await Actor.create(username=username, display_name=username, kind="Person")
+    try:  # a savepoint: a name taken meanwhile (by a user, an organization or a board's group) is a 409
+        async with in_transaction():
+            actor = await Actor.create(username=username, display_name=username, kind="Person")
+    except IntegrityError:
+        raise Conflict(f"the username {username!r} is taken", code="username-taken") from None
     return await User.create(
         actor=actor,
         username=username,

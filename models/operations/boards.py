@@ -22,16 +22,18 @@ from pydantic import Field, StrictBool
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q, Subquery
 
-from ..actors import Actor, Role
+from ..actors import Actor, Role, local_actor_url
 from ..base import column, iso
 from ..boards import Board, BoardBan, BoardInvite, BoardKind, BoardMember, BoardMute, MemberRole, Visibility
 from ..bounds import Hours
 from ..context import Context
 from ..errors import BadInput, Conflict, Forbidden, Gone, NotFound
+from ..federation import Follow
 from ..markdown import markdown_to_html
 from ..outputs import Output, Paged, Timestamp
 from ..paging import ListInput, paginate
 from ..registry import REGISTRY, Access, Input
+from .boards_actors import group_actor
 from .ledger import resolve_actor
 
 __all__ = [
@@ -141,6 +143,8 @@ class BoardOut(Output):
     your_role: str | None = Field(None, description="owner, moderator or member; null when not a member")
     can_moderate: bool = False
     banned: bool = False
+    handle: str | None = Field(None, description="the board's Group actor across servers, handle@host")
+    actor_url: str | None = Field(None, description="the board's Group actor (its ActivityPub id)")
 
 
 async def board_view(ctx: Context, board: Board, access: BoardAccess | None = None) -> dict[str, Any]:
@@ -153,6 +157,10 @@ async def board_view(ctx: Context, board: Board, access: BoardAccess | None = No
         "owner": owner.handle(ctx.site.domain), "member_count": board.member_count, "entry_count": board.entry_count,
         "version": board.version, "created_at": iso(board.created_at),
     }
+    group = await Actor.get_or_none(id=board.actor_id) if board.actor_id else None
+    if group is not None:
+        view |= {"handle": group.handle(ctx.site.domain),
+                 "actor_url": local_actor_url(ctx.site.base_url, group) if group.is_local else group.uri}
     if access is not None:
         view |= {"your_role": access.role, "can_moderate": access.can_moderate, "banned": access.ban is not None}
     return view
@@ -170,6 +178,8 @@ class BoardInput(Input):
     replies_allowed: StrictBool = True
     media_allowed: StrictBool = True
     votes_allowed: StrictBool = Field(False, description="up and down votes (chat and discussion boards)")
+    handle: str | None = Field(None, min_length=1, max_length=30, pattern=r"^[a-z0-9_]{1,30}$",
+                               description="its Group actor's name (handle@host); default: made from the name")
 
 
 class BoardIdInput(Input):
@@ -206,6 +216,7 @@ async def create_board(ctx: Context, params: BoardInput) -> dict[str, Any]:
         visibility=params.visibility.value, members_only=params.members_only, replies_allowed=params.replies_allowed,
         media_allowed=params.media_allowed, votes_allowed=params.votes_allowed, member_count=1,
     )
+    await group_actor(board, params.handle)  # 409 name-taken, and nothing stored, when the handle is taken
     await BoardMember.create(board_id=board.id, actor_id=actor.id, role=MemberRole.OWNER.value)
     await ctx.emit("board.created", "board", board.id, {"board": board.id, "kind": board.kind, "visibility": board.visibility})
     return await board_view(ctx, board, await board_access(ctx, board.id))
@@ -232,6 +243,7 @@ async def list_boards(ctx: Context, params: BoardListInput) -> Any:
 async def get_board_op(ctx: Context, params: BoardIdInput) -> dict[str, Any]:
     """A board: its rules and your standing on it."""
     access = await board_access(ctx, params.id)
+    await group_actor(access.board)  # a board made before groups gets its own now
     return await board_view(ctx, access.board, access)
 
 
@@ -506,6 +518,8 @@ async def ban_member(ctx: Context, params: BoardBanInput) -> dict[str, Any]:
     removed = await BoardMember.filter(board_id=access.board.id, actor_id=target.id).delete()
     if removed:
         await Board.filter(id=access.board.id).update(member_count=F("member_count") - removed)
+    if access.board.actor_id and access.board.visibility != Visibility.PUBLIC.value:  # no more of what members read
+        await Follow.filter(follower_id=target.id, target_id=access.board.actor_id).delete()
     await ctx.emit("board.ban.created", "board", access.board.id,
                    {"board": access.board.id, "username": target.handle(ctx.site.domain), "how": params.reason})
     return await _ban_view(ctx, ban)

@@ -282,9 +282,13 @@ async def create_organization(ctx: Context, params: CreateInput) -> dict[str, An
     name = params.name.lower()
     if await User.filter(username=name).exists() or await Actor.filter(username=name, domain="").exists():
         raise Conflict(f"the name {name!r} is taken", code="name-taken")
-    actor = await Actor.create(
-        username=name, display_name=params.display_name or name, summary=params.summary, kind=ORGANIZATION_KIND
-    )
+    try:  # a savepoint: a name taken meanwhile (by a user, an organization or a board's group) is a 409
+        async with in_transaction():
+            actor = await Actor.create(
+                username=name, display_name=params.display_name or name, summary=params.summary, kind=ORGANIZATION_KIND
+            )
+    except IntegrityError:
+        raise Conflict(f"the name {name!r} is taken", code="name-taken") from None
     organization = await Organization.create(
         actor=actor, created_by=user, quorum_percent=params.quorum_percent, voting_seconds=params.voting_seconds
     )

@@ -38,7 +38,7 @@ from models.context import Context, Site
 from models.errors import Unprocessable
 from models.events import Event
 from models.federation import Follow, OutboxActivity, RemoteActor
-from models.operations.boards import BoardIdInput, BoardOut, join_board
+from models.operations.boards import BoardIdInput, BoardOut, join_board, mirror_of
 from models.operations.boards_entries import count_vote, uncount_vote
 from models.registry import REGISTRY, Input, Transaction
 
@@ -106,7 +106,7 @@ def group_settings(document: Mapping[str, Any]) -> dict[str, Any]:
 async def _mirror(group: Actor, document: Mapping[str, Any]) -> Board:
     """The mirror of this group, made or brought up to date (inside the caller's transaction)."""
     settings = group_settings(document)
-    board = await Board.filter(actor_id=group.id).first()
+    board = await mirror_of(group.id)
     if board is None:
         return await Board.create(owner_id=group.id, actor_id=group.id, member_count=0, **settings)
     await Board.filter(id=board.id).update(**settings, updated_at=datetime.now(UTC))
@@ -152,7 +152,7 @@ async def on_activity(site: Site, activity: Mapping[str, Any], sender: RemoteAct
     """An activity a group we mirror sent (an Announce of what it accepted, a Block, an Update of
     itself); None when the sender is no group we mirror, or when the inbox's own handler should
     also see it (an Update of the group's profile)."""
-    board = await Board.filter(actor_id=sender.actor_id).first()
+    board = await mirror_of(sender.actor_id)
     if board is None:
         return None
     kind, obj = activity["type"], activity.get("object")

@@ -45,7 +45,7 @@ from .ledger import resolve_actor
 
 __all__ = [
     "BoardAccess", "ID", "board_access", "can_moderate", "check_can_post", "get_board", "group_elsewhere",
-    "mirror_follow_answered", "now",
+    "mirror_follow_answered", "mirror_of", "now",
 ]
 
 ID = Field(min_length=1, max_length=64)
@@ -396,10 +396,16 @@ async def _ask_group(ctx: Context, access: BoardAccess, actor: Actor) -> None:
                    {"board": board.id, "username": actor.handle(ctx.site.domain), "follow": row_id})
 
 
+async def mirror_of(group_id: str) -> Board | None:
+    """Our copy of the board of a Group actor of another server (its owner is the group: the
+    owner index finds it), or None."""
+    return await Board.filter(owner_id=group_id, actor_id=group_id).first()
+
+
 async def mirror_follow_answered(follow: Follow, accepted: bool) -> str | None:
     """A group of another server answered one of our users' Follow: on Accept they become a member
     of our copy of its board (no event: nothing goes back). None when the group is no board we copy."""
-    board = await Board.filter(actor_id=follow.target_id).first()
+    board = await mirror_of(follow.target_id)
     if board is None or follow.object_uri:
         return None
     if not accepted:

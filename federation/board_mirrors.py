@@ -246,15 +246,16 @@ async def _entry_in(site: Site, board: Board, group: RemoteActor, kind: str, obj
         parent = await _our_entry(site, board, replied)
         if parent is None:  # deliveries race: the reply may come before what it answers
             raise FetchError("unreachable", f"the entry {uri} replies to {replied}, which has not reached us yet")
-    body = _markdown_of(document)
-    name = document.get("name")
-    if isinstance(name, str) and name.strip() and "source" not in document and not body.startswith(name.strip()):
-        body = f"**{_text(name)}**\n\n{body}"  # a Lemmy post's title, when no source says it
+    body = _with_title(document.get("name"), _markdown_of(document))
     rating = document.get("rating") if isinstance(document.get("rating"), int) and 1 <= document["rating"] <= 5 else None
     subject = document.get("subject")
     subject = subject if isinstance(subject, Mapping) else {}
     subject_kind = str(subject.get("kind"))[:8] if subject.get("kind") else None
     subject_id = str(subject.get("id"))[:64] if subject.get("id") else None
+    published = _until(document.get("published"))
+    moment = datetime.now(UTC)
+    # posted when its author says (not in the future): hot and the times shown agree with its server
+    posted = published if published is not None and published.tzinfo is not None and published <= moment else moment
     async with in_transaction():
         existing = await BoardEntry.get_or_none(uri=uri)
         if existing is not None:
@@ -267,6 +268,7 @@ async def _entry_in(site: Site, board: Board, group: RemoteActor, kind: str, obj
                     subject_kind=subject_kind if parent is None else None, subject_id=subject_id if parent is None else None,
                     rating=rating if parent is None else None,
                     review_key=f"{subject_kind}:{subject_id}" if parent is None and rating and subject_kind and subject_id else None,
+                    created_at=posted,
                 )
         except IntegrityError:
             return "ignored: a second review of one subject by one author"
@@ -275,6 +277,15 @@ async def _entry_in(site: Site, board: Board, group: RemoteActor, kind: str, obj
             await BoardEntry.filter(id=parent.id).update(reply_count=F("reply_count") + 1)
         await Board.filter(id=board.id).update(entry_count=F("entry_count") + 1)
     return "stored board entry" if kind == "Create" else "stored board entry (first seen in an Update)"
+
+
+def _with_title(name: Any, body: str) -> str:
+    """The body with the Page's title on top (a Lemmy post's), unless the title is just the body's
+    first words (as our Pages name themselves, documents.board_entry_document)."""
+    title = _text(name) if isinstance(name, str) else ""
+    if not title or " ".join(body.split()).startswith(title.removesuffix("…")) or (title == "Untitled" and not body):
+        return body
+    return f"**{title}**\n\n{body}"
 
 
 async def _update(entry: BoardEntry, board: Board, author_id: str, body: str, rating: int | None) -> str:

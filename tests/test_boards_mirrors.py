@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -228,6 +229,35 @@ async def test_mirror__entries_from_the_group_its_members_and_a_third_server(
             "content": "<p>Hello <a href=\"x\">@cafe</a></p><p>second &amp; last</p>"}
     assert await group.announce(api, toot) == "stored board entry"
     assert (await BoardEntry.get(uri=toot["id"])).body == "Hello @cafe\n\nsecond & last"
+    # a Lemmy-shaped post: a Page with a title of its own and its markdown in `source`
+    page = {**group.note(bob, 21, "Mine are *old*"), "type": "Page", "name": "My coins", "published": "2026-01-02T03:04:05Z"}
+    assert await group.announce(api, group.wrap("Create", bob, page)) == "stored board entry"
+    stored = await BoardEntry.get(uri=page["id"])
+    assert (stored.body, stored.created_at) == ("**My coins**\n\nMine are *old*", datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
+
+
+async def test_mirror__a_reply_before_its_parent_waits_and_an_update_of_the_group_changes_its_rules(
+    fed_api: Api, remote: Remote,
+) -> None:
+    api = fed_api
+    group, alice, board = await _joined(api, remote)
+    bob, carol = group.member("bob"), group.member("carol")
+    top = group.note(bob, 1, "First")
+    early = group.wrap("Create", carol, group.note(carol, 2, "Second", reply_to=top["id"]))
+    assert await group.announce(api, early) == ""  # not processed yet: retried later
+    assert not await BoardEntry.exists(board_id=board["id"])
+    assert await group.announce(api, group.wrap("Create", bob, top)) == "stored board entry"
+    await process_due(site_of(api), now=datetime.now(UTC) + timedelta(days=1))
+    replied = await BoardEntry.get(uri=f"{remote.base}/objects/notes/2")
+    assert (replied.parent_id, replied.depth) == ((await BoardEntry.get(uri=top["id"])).id, 1)
+
+    remote.extra["cafe"] = {**CAFE_TERMS, "name": "Cafe Two", "votesAllowed": False}
+    update = group.wrap("Update", group.actor, group.actor.document())
+    await signed_post(api, "/inbox", update, group.actor, expect=202)
+    await _sweep(api)
+    shown = (await api.get(f"{BOARDS}/{board['id']}", token=alice, expect=200)).body
+    assert (shown["name"], shown["votes_allowed"], shown.get("your_role")) == ("Cafe Two", False, "member")
+    assert_problem(await api.put(f"/api/v1/entries/{replied.id}/votes", {"value": "up"}, token=alice), 403, "votes-off")
 
 
 async def test_mirror__votes_are_counted_exactly_and_deletes_tombstone(fed_api: Api, remote: Remote) -> None:

@@ -390,3 +390,15 @@ async def test_mirror__pages_show_where_the_board_lives_and_a_pending_join(fed_a
     assert f"on 127.0.0.1:{remote.port}" in listing
     assert_labelled(listing.text)
     assert_fits_phone(listing.text)
+    # the group says no: the page gives its reason and offers to ask again
+    await _sweep(api)
+    [follow] = _sent(remote, "Follow")
+    group = Group(remote)
+    reject = group.wrap("Reject", group.actor, follow["id"], summary="Members of the guild only")
+    await signed_post(api, "/users/alice/inbox", reject, group.actor, expect=202)
+    await _sweep(api)
+    board_path = re.search(r"/app/boards/[0-9a-z]{26}", joined.url)
+    assert board_path, joined.url
+    refused = await browser.get(board_path.group(0), expect=200)
+    assert "refused your request to join: Members of the guild only." in refused and "Ask again" in refused
+    assert_fits_phone(refused.text)

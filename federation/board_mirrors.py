@@ -75,7 +75,8 @@ def _text(value: Any) -> str:
 def _markdown_of(document: Mapping[str, Any], field: str = "content") -> str:
     """The markdown a document was written in (`source`, as we and Lemmy send it), else its HTML as text."""
     source = document.get("source")
-    if isinstance(source, Mapping) and source.get("mediaType") == "text/markdown" and isinstance(source.get("content"), str):
+    markdown = isinstance(source, Mapping) and source.get("mediaType") == "text/markdown"
+    if isinstance(source, Mapping) and markdown and isinstance(source.get("content"), str):
         return str(source["content"])
     return _text(document.get(field))
 
@@ -93,13 +94,13 @@ def group_settings(document: Mapping[str, Any]) -> dict[str, Any]:
     visibilities = {visibility.value for visibility in Visibility}
     visibility = document.get("boardVisibility")
     name = document.get("name") or document.get("preferredUsername") or domain_of(str(as_id(document) or ""))
-    description = document.get("source") if isinstance(document.get("source"), Mapping) else None
+    votes = _flag(document, "votesAllowed", kind == BoardKind.DISCUSSION.value) and kind != BoardKind.REVIEW.value
     return {
-        "name": str(name)[:100], "description": (_markdown_of(document, "summary") if description else _text(document.get("summary")))[:5000],
-        "kind": kind, "visibility": visibility if visibility in visibilities else Visibility.PUBLIC.value,
-        "members_only": _flag(document, "membersOnly", False), "replies_allowed": _flag(document, "repliesAllowed", True),
-        "media_allowed": _flag(document, "mediaAllowed", True),
-        "votes_allowed": _flag(document, "votesAllowed", kind == BoardKind.DISCUSSION.value) and kind != BoardKind.REVIEW.value,
+        "name": str(name)[:100], "description": _markdown_of(document, "summary")[:5000], "kind": kind,
+        "visibility": visibility if visibility in visibilities else Visibility.PUBLIC.value,
+        "members_only": _flag(document, "membersOnly", False),
+        "replies_allowed": _flag(document, "repliesAllowed", True),
+        "media_allowed": _flag(document, "mediaAllowed", True), "votes_allowed": votes,
     }
 
 
@@ -117,7 +118,8 @@ async def _mirror(group: Actor, document: Mapping[str, Any]) -> Board:
 
 
 class RemoteJoinInput(Input):
-    group: str = Field(min_length=3, max_length=2048, description="the board's group: handle@host, !handle@host or its URL")
+    group: str = Field(min_length=3, max_length=2048,
+                       description="the board's group: handle@host, !handle@host or its URL")
 
 
 @REGISTRY.operation("boards.remote.join", RemoteJoinInput, output=BoardOut, transaction=Transaction.NONE)
@@ -247,11 +249,12 @@ async def _entry_in(site: Site, board: Board, group: RemoteActor, kind: str, obj
         if parent is None:  # deliveries race: the reply may come before what it answers
             raise FetchError("unreachable", f"the entry {uri} replies to {replied}, which has not reached us yet")
     body = _with_title(document.get("name"), _markdown_of(document))
-    rating = document.get("rating") if isinstance(document.get("rating"), int) and 1 <= document["rating"] <= 5 else None
+    rating = document.get("rating")
     subject = document.get("subject")
-    subject = subject if isinstance(subject, Mapping) else {}
+    subject = subject if isinstance(subject, Mapping) and parent is None else {}  # a reply reviews nothing
     subject_kind = str(subject.get("kind"))[:8] if subject.get("kind") else None
     subject_id = str(subject.get("id"))[:64] if subject.get("id") else None
+    rating = rating if isinstance(rating, int) and 1 <= rating <= 5 and subject_kind and subject_id else None
     published = _until(document.get("published"))
     moment = datetime.now(UTC)
     # posted when its author says (not in the future): hot and the times shown agree with its server
@@ -265,10 +268,8 @@ async def _entry_in(site: Site, board: Board, group: RemoteActor, kind: str, obj
                 entry = await BoardEntry.create(
                     board_id=board.id, author_id=author.actor_id, parent_id=parent.id if parent else None, thread_id="",
                     depth=parent.depth + 1 if parent else 0, uri=uri, body=body[:MAX_BODY],
-                    subject_kind=subject_kind if parent is None else None, subject_id=subject_id if parent is None else None,
-                    rating=rating if parent is None else None,
-                    review_key=f"{subject_kind}:{subject_id}" if parent is None and rating and subject_kind and subject_id else None,
-                    created_at=posted,
+                    subject_kind=subject_kind, subject_id=subject_id, rating=rating,
+                    review_key=f"{subject_kind}:{subject_id}" if rating else None, created_at=posted,
                 )
         except IntegrityError:
             return "ignored: a second review of one subject by one author"
@@ -333,8 +334,8 @@ async def _delete(site: Site, board: Board, group: RemoteActor, actor: str, obj:
     by = await RemoteActor.get_or_none(uri=actor)
     moment = datetime.now(UTC)
     async with in_transaction():
-        await BoardEntry.filter(id=entry.id).update(deleted_at=moment, deleted_by_id=by.actor_id if by else None, body="",
-                                                    media=[], review_key=None, updated_at=moment)
+        await BoardEntry.filter(id=entry.id).update(deleted_at=moment, deleted_by_id=by.actor_id if by else None,
+                                                    body="", media=[], review_key=None, updated_at=moment)
         await BoardEntryVersion.filter(entry_id=entry.id).delete()
     return "deleted board entry"
 
@@ -391,7 +392,8 @@ async def _block(site: Site, board: Board, group: RemoteActor, actor: str, block
         removed = await BoardMember.filter(board_id=board.id, actor_id=banned.id).delete()
         if removed:
             await Board.filter(id=board.id).update(member_count=F("member_count") - removed)
-        await Follow.filter(follower_id=banned.id, target_id=group.actor_id, object_uri="").delete()  # a new join asks again
+        # a join after the ban is lifted asks the group again
+        await Follow.filter(follower_id=banned.id, target_id=group.actor_id, object_uri="").delete()
     return "banned from board"
 
 

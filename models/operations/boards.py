@@ -366,7 +366,8 @@ async def _joinable(ctx: Context, board_id: str) -> BoardAccess:
     their id is enough to join one); invite-only boards stay 404 to non-members."""
     board = await Board.get_or_none(id=board_id)
     elsewhere = await group_elsewhere(board) if board is not None else None
-    if board is None or (board.visibility == Visibility.INVITE.value and not _site_moderator(ctx) and elsewhere is None):
+    invite_only = board is not None and board.visibility == Visibility.INVITE.value and elsewhere is None
+    if board is None or (invite_only and not _site_moderator(ctx)):
         raise NotFound(f"there is no board with id {board_id!r}", code="board-not-found")
     actor = ctx.require_actor()
     member = await BoardMember.get_or_none(board_id=board.id, actor_id=actor.id)

@@ -320,6 +320,15 @@ async def _moderators(site: Site, group: RemoteActor) -> set[str]:
     return found
 
 
+async def _moderates(site: Site, group: RemoteActor, actor: str) -> bool:
+    """Whether `actor` may moderate the group: the group itself, an account of its own server (that
+    server let them, or it would not pass it on; a non-public group names no moderators), or one
+    of the moderators it names."""
+    if actor == group.uri or domain_of(actor) == domain_of(group.uri):
+        return True
+    return actor in await _moderators(site, group)
+
+
 async def _delete(site: Site, board: Board, group: RemoteActor, actor: str, obj: Any) -> str:
     """An entry deleted by its author, the group, or a moderator the group names: a tombstone."""
     entry = await _our_entry(site, board, as_id(obj) or "")
@@ -329,7 +338,7 @@ async def _delete(site: Site, board: Board, group: RemoteActor, actor: str, obj:
         return "ignored: already deleted"
     author = await Actor.get(id=entry.author_id)
     author_url = author.uri if not author.is_local else local_actor_url(site.base_url, author)
-    if actor not in (author_url, group.uri) and actor not in await _moderators(site, group):
+    if actor != author_url and not await _moderates(site, group, actor):
         return "ignored: deleted by someone who is neither its author nor a moderator"
     by = await RemoteActor.get_or_none(uri=actor)
     moment = datetime.now(UTC)
@@ -376,7 +385,7 @@ def _until(value: Any) -> datetime | None:
 
 async def _block(site: Site, board: Board, group: RemoteActor, actor: str, block: Mapping[str, Any]) -> str:
     """The group banned someone: they stop being a member here and cannot post or vote (403)."""
-    if actor and actor != group.uri and actor not in await _moderators(site, group):
+    if actor and not await _moderates(site, group, actor):
         return "ignored: a Block by someone who is no moderator of the group"
     banned = await _banned(site, group, block)
     if isinstance(banned, str):
@@ -398,7 +407,7 @@ async def _block(site: Site, board: Board, group: RemoteActor, actor: str, block
 
 
 async def _unblock(site: Site, board: Board, group: RemoteActor, actor: str, block: Mapping[str, Any]) -> str:
-    if actor and actor != group.uri and actor not in await _moderators(site, group):
+    if actor and not await _moderates(site, group, actor):
         return "ignored: an Undo of a Block by someone who is no moderator of the group"
     banned = await _banned(site, group, block)
     if isinstance(banned, str):

@@ -260,7 +260,7 @@ async def test_mirror__a_reply_before_its_parent_waits_and_an_update_of_the_grou
     assert_problem(await api.put(f"/api/v1/entries/{replied.id}/votes", {"value": "up"}, token=alice), 403, "votes-off")
 
 
-async def test_mirror__votes_are_counted_exactly_and_deletes_tombstone(fed_api: Api, remote: Remote) -> None:
+async def test_mirror__votes_are_counted_exactly_and_deletes_tombstone(fed_api: Api, remote: Remote, far: Remote) -> None:
     api = fed_api
     group, alice, board = await _joined(api, remote)
     bob, carol = group.member("bob"), group.member("carol")
@@ -284,12 +284,21 @@ async def test_mirror__votes_are_counted_exactly_and_deletes_tombstone(fed_api: 
     assert await group.announce(api, group.wrap("Undo", carol, dislike)) == "ignored: no such vote"
     assert await counts() == (1, 0)
 
-    # deleted by someone else: refused; by its author: a tombstone that keeps its place
-    assert (await group.announce(api, group.wrap("Delete", carol, top["id"]))).startswith("ignored: deleted by someone")
+    # deleted by someone of a third server the group does not name: refused; by its author: a
+    # tombstone that keeps its place; by a moderator the group names, or one of its own server: too
+    eve, mod = far.actor("eve"), far.actor("mod")
+    assert (await group.announce(api, group.wrap("Delete", eve, top["id"]))).startswith("ignored: deleted by someone")
     assert await group.announce(api, group.wrap("Delete", bob, top["id"])) == "deleted board entry"
     got = (await api.get(f"/api/v1/entries/{entry['id']}", expect=200)).body
     assert (got["deleted"], got["body"], got["author"]) == (True, "", None)
     assert await group.announce(api, group.wrap("Create", bob, top)) == "ignored: the entry was deleted"
+    second, third = group.note(bob, 2, "Second"), group.note(bob, 3, "Third")
+    for note in (second, third):
+        await group.announce(api, group.wrap("Create", bob, note))
+    remote.extra["cafe"] = {**CAFE_TERMS, "moderators": [mod.uri]}
+    assert await group.announce(api, group.wrap("Delete", mod, second["id"])) == "deleted board entry"
+    assert await group.announce(api, group.wrap("Delete", carol, {"id": third["id"], "type": "Tombstone"})) == (
+        "deleted board entry")
 
 
 async def test_mirror__a_block_bans_our_user_and_its_undo_lifts_it(fed_api: Api, remote: Remote) -> None:

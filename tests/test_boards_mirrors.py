@@ -128,7 +128,7 @@ async def test_mirror__join_sends_a_follow_and_the_accept_makes_a_member(fed_api
     alice = await api.user("alice")
     asked = (await api.post("/api/v1/remote-boards", {"group": f"cafe@127.0.0.1:{remote.port}"}, token=alice,
                             expect=200)).body
-    assert (asked["name"], asked["kind"], asked["home"], asked["group"]) == (
+    assert (asked["name"], asked["kind"], asked["home"], asked["actor_url"]) == (
         "Cafe", "discussion", f"127.0.0.1:{remote.port}", f"{remote.base}/users/cafe")
     assert (asked["members_only"], asked["media_allowed"], asked["votes_allowed"]) == (True, False, True)
     assert asked["description"] == "Coffee & coins"

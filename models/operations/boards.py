@@ -168,7 +168,8 @@ class BoardOut(Output):
     can_moderate: bool = False
     banned: bool = False
     home: str | None = Field(None, description="the server the board lives on; null when it is ours")
-    group: str | None = Field(None, description="the URL of its Group actor, when it lives on another server")
+    actor_url: str | None = Field(None, description="the board's Group actor (its ActivityPub id), when it lives on "
+                                  "another server")
     joining: Literal["pending", "refused"] | None = Field(
         None, description="on a board of another server: your request to join awaits its answer, or was refused")
     refused_because: str | None = Field(None, description="what the board's server said when it refused")
@@ -185,7 +186,7 @@ async def board_view(ctx: Context, board: Board, access: BoardAccess | None = No
         "version": board.version, "created_at": iso(board.created_at),
     }
     if not owner.is_local:  # a board of another server: its owner is its Group actor
-        view |= {"home": owner.domain, "group": owner.uri}
+        view |= {"home": owner.domain, "actor_url": owner.uri}
     if access is not None:
         view |= {"your_role": access.role, "can_moderate": access.can_moderate and access.elsewhere is None,
                  "banned": access.ban is not None}

@@ -21,8 +21,8 @@ from federation.inbox import process_due
 from federation.keys import ed25519_to_multibase
 from federation.outbox import publish_due_events
 from federation.proofs import sign_object
-from models.boards import BoardEntry
-from models.federation import InboxActivity
+from models.boards import Board, BoardEntry
+from models.federation import Follow, InboxActivity
 
 from .conftest import Api, assert_problem
 from .fedhelpers import FakeActor, Remote, fed_api, remote, signed_post, site_of  # noqa: F401
@@ -165,6 +165,12 @@ async def test_mirror__not_a_group_is_422_and_a_reject_keeps_its_reason(fed_api:
     zed = await api.user("zed")
     assert_problem(await api.post("/api/v1/remote-boards", {"group": f"bob@127.0.0.1:{remote.port}"}, token=zed),
                    422, "not-a-group")
+    remote.gone = {"cafe"}  # its document answers 410: nothing is stored
+    assert_problem(await api.post("/api/v1/remote-boards", {"group": f"cafe@127.0.0.1:{remote.port}"}, token=zed),
+                   422, "remote-actor-unavailable")
+    remote.gone = set()
+    assert_problem(await api.post("/api/v1/remote-boards", {"group": "cafe"}, token=zed), 400, "invalid-target")
+    assert not await Board.exists() and not await Follow.exists()
     remote.extra["cafe"] = CAFE_TERMS
     asked = (await api.post("/api/v1/remote-boards", {"group": f"!cafe@127.0.0.1:{remote.port}"}, token=zed,
                             expect=200)).body

@@ -105,11 +105,18 @@ def group_settings(document: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def _mirror(group: Actor, document: Mapping[str, Any]) -> Board:
-    """The mirror of this group, made or brought up to date (inside the caller's transaction)."""
+    """The mirror of this group, made or brought up to date (inside the caller's transaction).
+
+    One per group even when two of our users join at once: the mirror's id is its group actor's
+    id (both are ids of ours, unique), so the second insert fails on the primary key."""
     settings = group_settings(document)
     board = await mirror_of(group.id)
     if board is None:
-        return await Board.create(owner_id=group.id, actor_id=group.id, member_count=0, **settings)
+        try:
+            async with in_transaction():  # a savepoint: a lost race leaves the caller's transaction usable
+                return await Board.create(id=group.id, owner_id=group.id, actor_id=group.id, member_count=0, **settings)
+        except IntegrityError:
+            board = await Board.get(id=group.id)
     await Board.filter(id=board.id).update(**settings, updated_at=datetime.now(UTC))
     return await Board.get(id=board.id)
 

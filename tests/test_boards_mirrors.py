@@ -8,6 +8,7 @@ holds an author whose entries reach us through the group with an FEP-8b32 proof.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -142,6 +143,13 @@ async def test_mirror__join_sends_a_follow_and_the_accept_makes_a_member(fed_api
     assert again["id"] == asked["id"] and again.get("joining") == "pending"
     await _sweep(api)
     assert len(_sent(remote, "Follow")) == 1
+    # two more of our users asking at once share the one copy, each with a Follow of their own
+    carl, dina = await api.user("carl"), await api.user("dina")
+    both = await asyncio.gather(*[api.post("/api/v1/remote-boards", {"group": f"cafe@127.0.0.1:{remote.port}"},
+                                           token=token, expect=200) for token in (carl, dina)])
+    assert {reply.body["id"] for reply in both} == {asked["id"]} and await Board.all().count() == 1
+    await _sweep(api)
+    assert sorted(f["actor"] for f in _sent(remote, "Follow")) == [f"{OURS}/users/{n}" for n in ("alice", "carl", "dina")]
 
     group = Group(remote)
     await signed_post(api, "/users/alice/inbox", group.wrap("Accept", group.actor, follow), group.actor, expect=202)

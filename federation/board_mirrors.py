@@ -177,7 +177,10 @@ async def on_activity(site: Site, activity: Mapping[str, Any], sender: RemoteAct
 
 async def _announced(site: Site, board: Board, group: RemoteActor, obj: Any) -> str:
     if isinstance(obj, str):  # the activity by its URL: as its own server serves it
-        obj = await fetch_json(site, obj)
+        url, obj = obj, await fetch_json(site, obj)
+        by = as_id(obj.get("actor") or obj.get("attributedTo")) or ""
+        if as_id(obj) != url or domain_of(url) not in (domain_of(group.uri), domain_of(by)):
+            return f"ignored: {url} serves what neither its server nor the group's vouches for"
     if not isinstance(obj, Mapping):
         return "ignored: an Announce of nothing"
     if type_of(obj) in ENTRY_TYPES:  # an object announced by itself (as Mastodon-shaped groups do)

@@ -243,6 +243,11 @@ async def test_mirror__entries_from_the_group_its_members_and_a_third_server(
             "content": "<p>Hello <a href=\"x\">@cafe</a></p><p>second &amp; last</p>"}
     assert await group.announce(api, toot) == "stored board entry"
     assert (await BoardEntry.get(uri=toot["id"])).body == "Hello @cafe\n\nsecond & last"
+    # an Announce naming the activity by its URL: fetched from its server
+    by_url = {**group.wrap("Create", bob, group.note(bob, 22, "Fetched")), "id": f"{remote.base}/objects/activities/22"}
+    remote.objects["activities/22"] = by_url
+    assert await group.announce(api, by_url["id"]) == "stored board entry"
+    assert (await BoardEntry.get(uri=by_url["object"]["id"])).body == "Fetched"
     # a Lemmy-shaped post: a Page with a title of its own and its markdown in `source`
     page = {**group.note(bob, 21, "Mine are *old*"), "type": "Page", "name": "My coins", "published": "2026-01-02T03:04:05Z"}
     assert await group.announce(api, group.wrap("Create", bob, page)) == "stored board entry"

@@ -101,9 +101,10 @@ async def far() -> AsyncIterator[Remote]:
     await server.stop()
 
 
-async def _joined(api: Api, remote: Remote, name: str = "alice") -> tuple[Group, str, dict[str, Any]]:
+async def _joined(api: Api, remote: Remote, name: str = "alice", terms: dict[str, Any] | None = None,
+                  ) -> tuple[Group, str, dict[str, Any]]:
     """`name` joins !cafe@remote; the group accepts. (the group, the user's token, our board)"""
-    remote.extra["cafe"] = CAFE_TERMS
+    remote.extra["cafe"] = terms or CAFE_TERMS
     group = Group(remote)
     token = await api.user(name)
     asked = (await api.post("/api/v1/remote-boards", {"group": f"!cafe@127.0.0.1:{remote.port}"}, token=token,
@@ -383,6 +384,23 @@ async def test_mirror__our_posts_and_votes_go_to_the_group_signed(fed_api: Api, 
     # our vote came back through the group: counted once
     assert await group.announce(api, group.wrap("Like", f"{OURS}/users/alice", top["id"])) == "ignored: ours (already here)"
     assert (await BoardEntry.get(id=theirs["id"])).up == 0
+
+
+async def test_mirror__a_review_of_a_subject_of_the_groups_server(fed_api: Api, remote: Remote) -> None:
+    api = fed_api
+    group, alice, board = await _joined(api, remote, terms={**CAFE_TERMS, "boardKind": "review", "votesAllowed": False})
+    assert (board["kind"], board["votes_allowed"]) == ("review", False)
+    review = {"id": board["id"], "body": "Fine coin", "subject_kind": "token", "subject_id": "01theirtoken", "rating": 4}
+    await api.post(f"{BOARDS}/{board['id']}/entries", review, token=alice, expect=201)
+    assert_problem(await api.post(f"{BOARDS}/{board['id']}/entries", review, token=alice), 409, "already-reviewed")
+    await _sweep(api)
+    [create] = _sent(remote, "Create")
+    assert (create["object"]["rating"], create["object"]["subject"]) == (4, {"kind": "token", "id": "01theirtoken"})
+    bob = group.member("bob")
+    theirs = {**group.note(bob, 5, "Too shiny"), "type": "Page", "rating": 2, "subject": {"kind": "token", "id": "01theirtoken"}}
+    assert await group.announce(api, group.wrap("Create", bob, theirs)) == "stored board entry"
+    summary = (await api.get("/api/v1/reviews/token/01theirtoken/summary", token=alice, expect=200)).body
+    assert (summary["count"], summary["mean"]) == (2, 3.0)
 
 
 async def test_mirror__only_its_own_server_manages_it(fed_api: Api, remote: Remote) -> None:

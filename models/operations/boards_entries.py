@@ -206,7 +206,8 @@ async def create_entry(ctx: Context, params: BoardEntryInput) -> dict[str, Any]:
         if params.subject_kind is None or params.subject_id is None or params.rating is None:
             raise BadInput("a review names its subject (subject_kind, subject_id) and a rating of 1 to 5",
                            code="review-incomplete", extra={"field": "rating"})
-        await _check_subject(ctx, params.subject_kind, params.subject_id)
+        if access.elsewhere is None:  # on a board of another server, the subject is one of that server's
+            await _check_subject(ctx, params.subject_kind, params.subject_id)
         review_key = f"{params.subject_kind.value}:{params.subject_id}"
     elif params.subject_kind is not None or params.rating is not None:
         raise BadInput("only review boards take a subject and a rating", code="not-a-review-board", extra={"field": "rating"})

@@ -26,6 +26,7 @@ from models.errors import BadInput, Conflict, NotFound, Unprocessable
 from models.federation import FederationProfile, Follow, FollowState, RemoteActor, Subscription
 from models.ids import new_id
 from models.markdown import markdown_to_html
+from models.operations.boards import mirror_follow_answered
 from models.operations.follows import actors_by_id, follow_view
 from models.outputs import FollowOut
 from models.registry import REGISTRY, Access, Input, Transaction
@@ -329,6 +330,9 @@ async def on_accept(site: Site, activity: Mapping[str, Any], sender: RemoteActor
         return "ignored: no such follow"
     async with in_transaction():
         await Follow.filter(id=row.id).update(state=FollowState.ACCEPTED.value)
+        joined = await mirror_follow_answered(row, accepted=True)  # a board of another server: now a member
+        if joined is not None:
+            return joined
         await start_backfill(row)  # what the actor (or object) held before the follow
     return "accepted"
 
@@ -338,7 +342,7 @@ async def on_reject(site: Site, activity: Mapping[str, Any], sender: RemoteActor
     if row is None:
         return "ignored: no such follow"
     await Follow.filter(id=row.id).update(state=FollowState.REJECTED.value)
-    return "rejected"
+    return await mirror_follow_answered(row, accepted=False) or "rejected"
 
 
 async def on_undo(site: Site, activity: Mapping[str, Any], sender: RemoteActor) -> str:

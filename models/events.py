@@ -672,7 +672,8 @@ class OwnershipChanged(TypedDict):
 
 @with_config(_STRICT)
 class BoardEvent(TypedDict):
-    """board.created|updated|member.*|invite.*|ban.* (object: the board)."""
+    """board.created|updated|member.*|invite.*|ban.* (object: the board); member.requested: one of our
+    users asked to join a board of another server (its group answers with Accept or Reject)."""
 
     board: str
     kind: NotRequired[str]  # created
@@ -681,6 +682,7 @@ class BoardEvent(TypedDict):
     username: NotRequired[str]  # member, ban: whom
     how: NotRequired[str]  # joined: joined or invite; role: the new role; ban: the reason
     invite: NotRequired[str]  # invite: its id
+    follow: NotRequired[str]  # member.requested, and member.left on a board of another server: the Follow's id
 
 
 @with_config(_STRICT)
@@ -797,7 +799,8 @@ EVENTS: dict[str, Any] = {
     )},
     "watcher.fired": WatcherFired,
     **{f"board.{name}": BoardEvent for name in (
-        "created", "updated", "member.joined", "member.left", "member.role", "invite.created", "invite.revoked",
+        "created", "updated", "member.joined", "member.requested", "member.left", "member.role", "invite.created",
+        "invite.revoked",
         "ban.created", "ban.lifted",
     )},
     **{f"board.entry.{name}": BoardEntryEvent for name in ("created", "edited", "deleted", "voted")},

@@ -309,6 +309,7 @@ BOARDS = [
     Route("GET", f"{V1}/boards/{{id}}", "boards.get"),
     Route("PATCH", f"{V1}/boards/{{id}}", "boards.update"),
     Route("POST", f"{V1}/boards/{{id}}/join", "boards.join"),
+    Route("POST", f"{V1}/remote-boards", "boards.remote.join"),
     Route("POST", f"{V1}/boards/{{id}}/leave", "boards.leave"),
     Route("GET", f"{V1}/boards/{{id}}/members", "boards.members.list"),
     Route("PUT", f"{V1}/boards/{{id}}/members/{{username}}/role", "boards.members.role"),

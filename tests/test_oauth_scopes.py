@@ -244,6 +244,7 @@ EXPECTED_SCOPES = {
     "boards.mutes.delete": W,
     "boards.mutes.list": R,
     "boards.reviews.list": R,
+    "boards.remote.join": W,
     "boards.reviews.summary": R,
     "boards.update": W,
     "moderation.audit": R,

@@ -9,11 +9,17 @@ Who may do what:
 - join: anyone signed in and not banned on a public or members board; an invite board needs an
   invite (a link with a code; only the SHA-256 of the code is kept).
 Entries, votes and reviews are in boards_entries.py.
+
+A board of another server (a mirror: its `Group` actor lives there, federation/board_mirrors.py)
+is managed there: settings, invites, bans and roles are 409 `remote-board` here. Joining one asks
+its group (a pending Follow, sent by the board.member.requested event); the membership comes with
+the group's Accept (`mirror_follow_answered`). Leaving sends Undo{Follow}.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -21,6 +27,7 @@ from typing import Any, Literal
 from pydantic import Field, StrictBool
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q, Subquery
+from tortoise.transactions import in_transaction
 
 from ..actors import Actor, Role, local_actor_url
 from ..base import column, iso
@@ -28,7 +35,8 @@ from ..boards import Board, BoardBan, BoardInvite, BoardKind, BoardMember, Board
 from ..bounds import Hours
 from ..context import Context
 from ..errors import BadInput, Conflict, Forbidden, Gone, NotFound
-from ..federation import Follow
+from ..federation import Follow, FollowState, InboxActivity
+from ..ids import new_id
 from ..markdown import markdown_to_html
 from ..outputs import Output, Paged, Timestamp
 from ..paging import ListInput, paginate
@@ -37,7 +45,8 @@ from .boards_actors import group_actor
 from .ledger import resolve_actor
 
 __all__ = [
-    "BoardAccess", "ID", "board_access", "can_moderate", "check_can_post", "get_board", "now",
+    "BoardAccess", "ID", "board_access", "can_moderate", "check_can_post", "get_board", "group_elsewhere",
+    "mirror_follow_answered", "mirror_of", "now",
 ]
 
 ID = Field(min_length=1, max_length=64)
@@ -52,9 +61,10 @@ class BoardAccess:
     """What the caller may do on one board, read once per call."""
 
     def __init__(self, board: Board, actor: Actor | None, member: BoardMember | None, ban: BoardBan | None,
-                 site_moderator: bool) -> None:
+                 site_moderator: bool, elsewhere: Actor | None = None) -> None:
         self.board, self.actor, self.member, self.ban = board, actor, member, ban
         self.site_moderator = site_moderator
+        self.elsewhere = elsewhere  # the board's Group actor when it lives on another server
 
     @property
     def is_member(self) -> bool:
@@ -86,6 +96,21 @@ async def active_ban(board_id: str, actor_id: str) -> BoardBan | None:
     return ban
 
 
+async def group_elsewhere(board: Board) -> Actor | None:
+    """The Group actor of a board that lives on another server (our mirror of it); None for ours."""
+    if board.actor_id is None:
+        return None
+    group = await Actor.get_or_none(id=board.actor_id)
+    return group if group is not None and not group.is_local else None
+
+
+def origin_only(access: BoardAccess) -> None:
+    """Settings, invites, bans and roles of a board of another server are changed there."""
+    if access.elsewhere is not None:
+        raise Conflict(f"this board lives on {access.elsewhere.domain}: manage this board on its own server",
+                       code="remote-board")
+
+
 async def board_access(ctx: Context, board_id: str) -> BoardAccess:
     """The board and the caller's standing on it; 404 board-not-found when the caller may not read it."""
     board = await Board.get_or_none(id=board_id)
@@ -95,7 +120,7 @@ async def board_access(ctx: Context, board_id: str) -> BoardAccess:
     actor = ctx.actor
     member = await BoardMember.get_or_none(board_id=board.id, actor_id=actor.id) if actor else None
     ban = await active_ban(board.id, actor.id) if actor else None
-    access = BoardAccess(board, actor, member, ban, _site_moderator(ctx))
+    access = BoardAccess(board, actor, member, ban, _site_moderator(ctx), await group_elsewhere(board))
     if not access.can_read:
         raise missing
     return access
@@ -144,7 +169,11 @@ class BoardOut(Output):
     can_moderate: bool = False
     banned: bool = False
     handle: str | None = Field(None, description="the board's Group actor across servers, handle@host")
+    home: str | None = Field(None, description="the server the board lives on; null when it is ours")
     actor_url: str | None = Field(None, description="the board's Group actor (its ActivityPub id)")
+    joining: Literal["pending", "refused"] | None = Field(
+        None, description="on a board of another server: your request to join awaits its answer, or was refused")
+    refused_because: str | None = Field(None, description="what the board's server said when it refused")
 
 
 async def board_view(ctx: Context, board: Board, access: BoardAccess | None = None) -> dict[str, Any]:
@@ -161,9 +190,32 @@ async def board_view(ctx: Context, board: Board, access: BoardAccess | None = No
     if group is not None:
         view |= {"handle": group.handle(ctx.site.domain),
                  "actor_url": local_actor_url(ctx.site.base_url, group) if group.is_local else group.uri}
+    if not owner.is_local:  # a board of another server: its owner is its Group actor
+        view["home"] = owner.domain
     if access is not None:
-        view |= {"your_role": access.role, "can_moderate": access.can_moderate, "banned": access.ban is not None}
+        view |= {"your_role": access.role, "can_moderate": access.can_moderate and access.elsewhere is None,
+                 "banned": access.ban is not None}
+        if access.elsewhere is not None and access.actor is not None and access.member is None:
+            view |= await _joining(access.elsewhere, access.actor)
     return view
+
+
+async def _joining(group: Actor, actor: Actor) -> dict[str, Any]:
+    """Where our user's request to join a board of another server stands, and the group's reason
+    when it refused (the Reject's content or summary, as the inbox kept it)."""
+    row = await Follow.get_or_none(follower_id=actor.id, target_id=group.id, object_uri="")
+    if row is None or row.state == FollowState.ACCEPTED.value:
+        return {}
+    if row.state == FollowState.PENDING.value:
+        return {"joining": "pending"}
+    reason = ""
+    for answer in await InboxActivity.filter(type="Reject", actor_uri=group.uri or "").order_by("-id").limit(20):
+        obj = answer.payload.get("object")
+        if (obj.get("id") if isinstance(obj, dict) else obj) == row.activity_uri:
+            said = answer.payload.get("content") or answer.payload.get("summary")
+            reason = _TAGS.sub("", said).strip()[:500] if isinstance(said, str) else ""
+            break
+    return {"joining": "refused", "refused_because": reason or None}
 
 
 # ---------------------------------------------------------------- boards
@@ -199,6 +251,9 @@ class BoardUpdateInput(BoardIdInput):
 class BoardListInput(ListInput):
     kind: BoardKind | None = None
     mine: StrictBool = Field(False, description="only boards you are a member of")
+
+
+_TAGS = re.compile(r"<[^>]*>")
 
 
 def _check_votes(kind: str, votes: bool) -> None:
@@ -251,6 +306,7 @@ async def get_board_op(ctx: Context, params: BoardIdInput) -> dict[str, Any]:
 async def update_board(ctx: Context, params: BoardUpdateInput) -> dict[str, Any]:
     """Change a board's name, description, visibility or posting rules (owner and moderators)."""
     access = await board_access(ctx, params.id)
+    origin_only(access)
     can_moderate(access)
     board = access.board
     ctx.check_version(board.version, "board")
@@ -305,6 +361,10 @@ async def join_board(ctx: Context, params: BoardIdInput) -> dict[str, Any]:
     access = await _joinable(ctx, params.id)
     if access.ban is not None:
         raise Forbidden(f"you are banned from this board: {access.ban.reason}", code="banned-from-board")
+    if access.elsewhere is not None:
+        await _ask_group(ctx, access, actor)
+        access.member = await BoardMember.get_or_none(board_id=access.board.id, actor_id=actor.id)
+        return await board_view(ctx, await Board.get(id=access.board.id), access)
     if access.board.visibility == Visibility.INVITE.value and not access.site_moderator:
         raise Forbidden("this board is invite only: ask a moderator for an invite", code="invite-required")
     await _add_member(ctx, access.board, actor, "joined")
@@ -315,11 +375,61 @@ async def _joinable(ctx: Context, board_id: str) -> BoardAccess:
     """A board one may join without reading it yet (members-only boards are listed to nobody, but
     their id is enough to join one); invite-only boards stay 404 to non-members."""
     board = await Board.get_or_none(id=board_id)
-    if board is None or (board.visibility == Visibility.INVITE.value and not _site_moderator(ctx)):
+    elsewhere = await group_elsewhere(board) if board is not None else None
+    invite_only = board is not None and board.visibility == Visibility.INVITE.value and elsewhere is None
+    if board is None or (invite_only and not _site_moderator(ctx)):
         raise NotFound(f"there is no board with id {board_id!r}", code="board-not-found")
     actor = ctx.require_actor()
     member = await BoardMember.get_or_none(board_id=board.id, actor_id=actor.id)
-    return BoardAccess(board, actor, member, await active_ban(board.id, actor.id), _site_moderator(ctx))
+    return BoardAccess(board, actor, member, await active_ban(board.id, actor.id), _site_moderator(ctx), elsewhere)
+
+
+async def _ask_group(ctx: Context, access: BoardAccess, actor: Actor) -> None:
+    """Join a board of another server: a Follow of its group (sent by the board.member.requested
+    event's publisher, federation/board_mirrors.py); the membership comes with its Accept."""
+    group, board = access.elsewhere, access.board
+    assert group is not None
+    if access.member is not None:
+        raise Conflict("you are already a member of this board", code="already-a-member")
+    row = await Follow.get_or_none(follower_id=actor.id, target_id=group.id, object_uri="")
+    if row is not None and row.state == FollowState.ACCEPTED.value:  # following the group already: accepted
+        await _add_member(ctx, board, actor, "joined")
+        return
+    if row is not None and row.state == FollowState.PENDING.value:
+        return  # asked already: the answer is awaited
+    if row is not None:  # refused before: ask again
+        await Follow.filter(id=row.id).delete()
+    row_id = new_id()
+    # the Follow activity goes out with this row's id, at federation/outbox.py activity_url()
+    await Follow.create(id=row_id, follower_id=actor.id, target_id=group.id, state=FollowState.PENDING.value,
+                        activity_uri=f"{ctx.site.base_url}/activities/{row_id}")
+    await ctx.emit("board.member.requested", "board", board.id,
+                   {"board": board.id, "username": actor.handle(ctx.site.domain), "follow": row_id})
+
+
+async def mirror_of(group_id: str) -> Board | None:
+    """Our copy of the board of a Group actor of another server (its owner is the group: the
+    owner index finds it), or None."""
+    return await Board.filter(owner_id=group_id, actor_id=group_id).first()
+
+
+async def mirror_follow_answered(follow: Follow, accepted: bool) -> str | None:
+    """A group of another server answered one of our users' Follow: on Accept they become a member
+    of our copy of its board (no event: nothing goes back). None when the group is no board we copy."""
+    board = await mirror_of(follow.target_id)
+    if board is None or follow.object_uri:
+        return None
+    if not accepted:
+        return "refused: not a member of the board"
+    if await active_ban(board.id, follow.follower_id) is not None:
+        return "ignored: banned from the board"
+    try:
+        async with in_transaction():
+            await BoardMember.create(board_id=board.id, actor_id=follow.follower_id, role=MemberRole.MEMBER.value)
+    except IntegrityError:
+        return "accepted: already a member"
+    await Board.filter(id=board.id).update(member_count=F("member_count") + 1)
+    return "accepted: member of the board"
 
 
 @REGISTRY.operation("boards.leave", BoardIdInput, output=None)
@@ -327,6 +437,9 @@ async def leave_board(ctx: Context, params: BoardIdInput) -> None:
     """Leave a board (its owner cannot: the board needs an owner)."""
     actor = ctx.require_actor()
     access = await board_access(ctx, params.id)
+    if access.elsewhere is not None:
+        await _leave_group(ctx, access, actor)
+        return
     if access.member is None:
         raise Conflict("you are not a member of this board", code="not-a-board-member")
     if access.member.role == MemberRole.OWNER.value:
@@ -335,6 +448,23 @@ async def leave_board(ctx: Context, params: BoardIdInput) -> None:
     await Board.filter(id=access.board.id).update(member_count=F("member_count") - 1)
     await ctx.emit("board.member.left", "board", access.board.id,
                    {"board": access.board.id, "username": actor.handle(ctx.site.domain), "how": "left"})
+
+
+async def _leave_group(ctx: Context, access: BoardAccess, actor: Actor) -> None:
+    """Leave a board of another server, or take back a request to join it: Undo{Follow} (sent by
+    the board.member.left event's publisher)."""
+    assert access.elsewhere is not None
+    row = await Follow.get_or_none(follower_id=actor.id, target_id=access.elsewhere.id, object_uri="")
+    if access.member is None and row is None:
+        raise Conflict("you are not a member of this board", code="not-a-board-member")
+    if access.member is not None:
+        await BoardMember.filter(id=access.member.id).delete()
+        await Board.filter(id=access.board.id).update(member_count=F("member_count") - 1)
+    payload = {"board": access.board.id, "username": actor.handle(ctx.site.domain), "how": "left"}
+    if row is not None:
+        await Follow.filter(id=row.id).delete()
+        payload["follow"] = row.id
+    await ctx.emit("board.member.left", "board", access.board.id, payload)
 
 
 @REGISTRY.operation("boards.members.list", BoardIdInput, output=BoardMembersOut, access=Access.PUBLIC)
@@ -352,6 +482,7 @@ async def list_members(ctx: Context, params: BoardIdInput) -> dict[str, Any]:
 async def set_member_role(ctx: Context, params: BoardRoleInput) -> dict[str, Any]:
     """Make a member a moderator of the board, or a member again (the owner only)."""
     access = await board_access(ctx, params.id)
+    origin_only(access)
     if access.role != MemberRole.OWNER.value and not access.site_moderator:
         raise Forbidden("only the board's owner names its moderators", code="not-the-board-owner")
     target = await resolve_actor(params.username, ctx, field="username")
@@ -413,6 +544,7 @@ def _invite_view(invite: BoardInvite) -> dict[str, Any]:
 async def create_invite(ctx: Context, params: BoardInviteInput) -> dict[str, Any]:
     """Make an invite link (moderators): single use or many, with an expiry. The code is shown once."""
     access = await board_access(ctx, params.id)
+    origin_only(access)
     can_moderate(access)
     code = secrets.token_urlsafe(24)
     expires = now() + timedelta(hours=params.expires_in_hours) if params.expires_in_hours is not None else None
@@ -426,6 +558,7 @@ async def create_invite(ctx: Context, params: BoardInviteInput) -> dict[str, Any
 async def list_invites(ctx: Context, params: BoardIdInput) -> dict[str, Any]:
     """A board's invites, newest first (moderators); their codes are not kept."""
     access = await board_access(ctx, params.id)
+    origin_only(access)
     can_moderate(access)
     rows = await BoardInvite.filter(board_id=access.board.id).order_by("-id").limit(200)
     return {"items": [_invite_view(row) for row in rows]}
@@ -435,6 +568,7 @@ async def list_invites(ctx: Context, params: BoardIdInput) -> dict[str, Any]:
 async def revoke_invite(ctx: Context, params: BoardInviteIdInput) -> dict[str, Any]:
     """Stop an invite link from working (moderators)."""
     access = await board_access(ctx, params.id)
+    origin_only(access)
     can_moderate(access)
     invite = await BoardInvite.get_or_none(id=params.invite, board_id=access.board.id)
     if invite is None:
@@ -502,6 +636,7 @@ async def ban_member(ctx: Context, params: BoardBanInput) -> dict[str, Any]:
     """Ban someone from posting on a board, with a reason and an optional expiry (moderators).
     They stop being a member; on a public board they can still read."""
     access = await board_access(ctx, params.id)
+    origin_only(access)
     can_moderate(access)
     target = await resolve_actor(params.username, ctx, field="username")
     if target.id == access.board.owner_id:
@@ -539,6 +674,7 @@ async def list_bans(ctx: Context, params: BoardIdInput) -> dict[str, Any]:
 async def lift_ban(ctx: Context, params: BoardMemberInput) -> None:
     """Lift a ban (moderators); they may join again."""
     access = await board_access(ctx, params.id)
+    origin_only(access)
     can_moderate(access)
     target = await resolve_actor(params.username, ctx, field="username")
     if not await BoardBan.filter(board_id=access.board.id, actor_id=target.id).delete():

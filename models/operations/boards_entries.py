@@ -49,7 +49,7 @@ from ..tokens import Media, Token, TokenType
 from .boards import ID, BoardAccess, board_access, check_can_post, muted_ids, now
 from .media import checked_upload, media_path, store_file
 
-__all__ = ["entry_view", "review_summary"]
+__all__ = ["count_vote", "entry_view", "review_summary", "uncount_vote"]
 
 HOT_WINDOW = 500
 THREAD_LIMIT = 2000  # entries shown in one thread
@@ -206,7 +206,8 @@ async def create_entry(ctx: Context, params: BoardEntryInput) -> dict[str, Any]:
         if params.subject_kind is None or params.subject_id is None or params.rating is None:
             raise BadInput("a review names its subject (subject_kind, subject_id) and a rating of 1 to 5",
                            code="review-incomplete", extra={"field": "rating"})
-        await _check_subject(ctx, params.subject_kind, params.subject_id)
+        if access.elsewhere is None:  # on a board of another server, the subject is one of that server's
+            await _check_subject(ctx, params.subject_kind, params.subject_id)
         review_key = f"{params.subject_kind.value}:{params.subject_id}"
     elif params.subject_kind is not None or params.rating is not None:
         raise BadInput("only review boards take a subject and a rating", code="not-a-review-board", extra={"field": "rating"})
@@ -461,27 +462,47 @@ async def _votable(ctx: Context, entry_id: str) -> tuple[BoardEntry, Actor]:
     return entry, actor
 
 
+async def count_vote(entry_id: str, voter_id: str, value: int) -> bool:
+    """Record a vote (1 up, -1 down) and move the entry's counts exactly once; False when the voter's
+    vote already stood so (or a concurrent duplicate won). Ours and those a group passes on alike."""
+    existing = await BoardVote.get_or_none(entry_id=entry_id, voter_id=voter_id)
+    if existing is None:
+        try:
+            async with in_transaction():  # a savepoint: a concurrent duplicate leaves this transaction usable
+                await BoardVote.create(entry_id=entry_id, voter_id=voter_id, value=value)
+        except IntegrityError:
+            return False
+        await BoardEntry.filter(id=entry_id).update(**{_count(value): F(_count(value)) + 1})
+        return True
+    if existing.value == value:
+        return False
+    # Only if the row still holds the old value: two changes at once move the counts once.
+    if await BoardVote.filter(id=existing.id, value=existing.value).update(value=value):
+        await BoardEntry.filter(id=entry_id).update(
+            **{_count(value): F(_count(value)) + 1, _count(existing.value): F(_count(existing.value)) - 1}
+        )
+    return True
+
+
+async def uncount_vote(entry_id: str, voter_id: str) -> bool | None:
+    """Take a vote back, moving the counts once; None when there was none, False when a concurrent
+    call took it first."""
+    existing = await BoardVote.get_or_none(entry_id=entry_id, voter_id=voter_id)
+    if existing is None:
+        return None
+    if await BoardVote.filter(id=existing.id, value=existing.value).delete():
+        await BoardEntry.filter(id=entry_id).update(**{_count(existing.value): F(_count(existing.value)) - 1})
+        return True
+    return False
+
+
 @REGISTRY.operation("boards.entries.vote", BoardVoteInput, output=BoardVoteOut)
 async def vote(ctx: Context, params: BoardVoteInput) -> dict[str, Any]:
     """Vote an entry up or down: one vote per person, which they may change."""
     entry, actor = await _votable(ctx, params.id)
     value = 1 if params.value == "up" else -1
-    existing = await BoardVote.get_or_none(entry_id=entry.id, voter_id=actor.id)
-    if existing is None:
-        try:
-            async with in_transaction():  # a savepoint: a concurrent duplicate leaves this transaction usable
-                await BoardVote.create(entry_id=entry.id, voter_id=actor.id, value=value)
-        except IntegrityError:
-            raise Conflict("you have already voted on this entry", code="already-voted") from None
-        await BoardEntry.filter(id=entry.id).update(**{_count(value): F(_count(value)) + 1})
-    elif existing.value == value:
+    if not await count_vote(entry.id, actor.id, value):
         raise Conflict(f"you have already voted this entry {params.value}", code="already-voted")
-    else:
-        # Only if the row still holds the old value: two changes at once move the counts once.
-        if await BoardVote.filter(id=existing.id, value=existing.value).update(value=value):
-            await BoardEntry.filter(id=entry.id).update(
-                **{_count(value): F(_count(value)) + 1, _count(existing.value): F(_count(existing.value)) - 1}
-            )
     await ctx.emit("board.entry.voted", "board_entry", entry.id,
                    {"board": entry.board_id, "entry": entry.id, "parent": entry.parent_id, "author": actor.id,
                     "value": value})
@@ -492,11 +513,10 @@ async def vote(ctx: Context, params: BoardVoteInput) -> dict[str, Any]:
 async def unvote(ctx: Context, params: BoardEntryIdInput) -> dict[str, Any]:
     """Take your vote on an entry back."""
     entry, actor = await _votable(ctx, params.id)
-    existing = await BoardVote.get_or_none(entry_id=entry.id, voter_id=actor.id)
-    if existing is None:
+    taken = await uncount_vote(entry.id, actor.id)
+    if taken is None:
         raise NotFound("you have not voted on this entry", code="vote-not-found")
-    if await BoardVote.filter(id=existing.id, value=existing.value).delete():
-        await BoardEntry.filter(id=entry.id).update(**{_count(existing.value): F(_count(existing.value)) - 1})
+    if taken:
         await ctx.emit("board.entry.voted", "board_entry", entry.id,
                        {"board": entry.board_id, "entry": entry.id, "parent": entry.parent_id, "author": actor.id,
                         "value": 0})

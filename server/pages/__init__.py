@@ -143,6 +143,7 @@ def add_page_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/app/market/lots/{id}/offers/{offer}/withdraw", market.withdraw_offer)
     router.add_get("/app/boards", boards.boards_page, name="page_boards")
     router.add_post("/app/boards", boards.create_board)
+    router.add_post("/app/boards/elsewhere", boards.join_elsewhere)
     router.add_get("/app/boards/invite/{code}", boards.invite_page)
     router.add_post("/app/boards/invite/{code}", boards.accept_invite)
     router.add_get("/app/boards/{id}", boards.board_page)

@@ -23,6 +23,7 @@ from .base import FormError, call, page, page_size, read_form, redirect, render,
 
 __all__ = [
     "act_on_board", "act_on_entry", "board_events", "board_page", "boards_page", "create_board", "edit_entry_page",
+    "join_elsewhere",
     "invite_page", "accept_invite", "manage_page", "manage_action", "post_entry", "reviews_page", "thread_page",
 ]
 
@@ -40,14 +41,15 @@ def _flags(form: dict[str, str]) -> dict[str, bool]:
 
 
 async def _list(request: web.Request, *, values: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
-                error: str = "", status: int = 200) -> web.Response:
+                error: str = "", status: int = 200, join: dict[str, str] | None = None) -> web.Response:
     ctx = request[CTX]
     boards = await REGISTRY.call(ctx, "boards.list", {"page_size": page_size(ctx)})
     mine = (await REGISTRY.call(ctx, "boards.list", {"mine": True, "page_size": page_size(ctx)})).items if ctx.user else []
     defaults = {"kind": "discussion", "visibility": "public", "members_only": True, "replies_allowed": True,
                 "media_allowed": True}
     return render(request, "boards.html.j2", status=status, boards=boards.items, mine=mine, kinds=KIND_WORDS,
-                  visibilities=VISIBILITY_WORDS, values=values or defaults, errors=errors or {}, error=error)
+                  visibilities=VISIBILITY_WORDS, values=values or defaults, errors=errors or {}, error=error,
+                  join=join or {})
 
 
 @page
@@ -67,6 +69,23 @@ async def create_board(request: web.Request) -> web.StreamResponse:
         return await _list(request, values={**form, **_flags(form)}, errors=problem.fields, error=problem.general,
                            status=problem.status)
     raise redirect(f"{LIST}/{made['id']}", "Board made. You are its owner.")
+
+
+@page
+async def join_elsewhere(request: web.Request) -> web.StreamResponse:
+    """Join a board of another server by its handle (name@host) or URL: it is copied here."""
+    require_signed_in(request)
+    form = await read_form(request)
+    try:
+        board = await call(request, "boards.remote.join", {"group": form.get("group", "").strip()})
+    except FormError as problem:
+        said = "; ".join(problem.fields.values()) or problem.general  # the form has one field
+        return await _list(request, status=problem.status, join={"group": form.get("group", ""), "error": said})
+    if board.get("your_role"):
+        raise redirect(f"{LIST}/{board['id']}", "You are a member.")
+    done = f"Asked to join {board['name']}: {board['home']} answers soon."
+    # a board only members read shows nothing until its server says yes
+    raise redirect(f"{LIST}/{board['id']}" if board["visibility"] == "public" else LIST, done)
 
 
 async def _board(request: web.Request, *, values: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
@@ -228,9 +247,11 @@ async def act_on_board(request: web.Request) -> web.StreamResponse:
     if operation.startswith("boards.mutes"):
         data["username"] = form.get("username", "")
     try:
-        await call(request, operation, data)
+        result = await call(request, operation, data)
     except FormError as problem:
         return await _board(request, values=form, errors=problem.fields, error=problem.general, status=problem.status)
+    if isinstance(result, dict) and result.get("joining") == "pending":  # a board of another server
+        done = f"Asked to join: {result['home']} answers soon."
     raise redirect(LIST if operation == "boards.leave" else f"{LIST}/{board_id}", done)
 
 

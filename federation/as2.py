@@ -6,12 +6,13 @@ Pure functions over parsed JSON; no network and no database.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from . import documents
 
-__all__ = ["KNOWN_TYPES", "as_id", "as_list", "domain_of", "type_of"]
+__all__ = ["KNOWN_TYPES", "as_id", "as_list", "as_time", "domain_of", "type_of"]
 
 
 def as_id(value: Any) -> str | None:
@@ -57,3 +58,13 @@ def domain_of(url: str) -> str:
         return urlsplit(url).netloc.lower()
     except ValueError:
         return ""
+
+
+def as_time(value: Any) -> datetime | None:
+    """An xsd:dateTime property (`published`, `endTime`) as an aware datetime; None when absent,
+    malformed or without a zone (a time with no zone says no moment)."""
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return moment if moment is not None and moment.tzinfo is not None else None

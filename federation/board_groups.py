@@ -56,7 +56,7 @@ from models.operations.boards_entries import (
     BoardEntryIdInput,
     BoardEntryInput,
     BoardVoteInput,
-    create_entry,
+    post_entry,
     delete_entry,
     edit_entry,
     unvote,
@@ -65,7 +65,7 @@ from models.operations.boards_entries import (
 
 from . import board_events, documents
 from .actors import ActorInput, actor_document
-from .as2 import as_id, as_list, domain_of, type_of
+from .as2 import as_id, as_list, as_time, domain_of, type_of
 from .outbox import activity_url, follower_inboxes, publish
 from .outputs import ObjectDocument
 
@@ -311,8 +311,7 @@ async def _on_create(site: Site, activity: Mapping[str, Any], sender: RemoteActo
     async def work(ctx: Context) -> str:
         params = BoardEntryInput(id=board.id, body=_body(obj), parent=parent_entry.id if parent_entry else None,
                                  **_review(obj))
-        made = await create_entry(ctx, params)
-        await BoardEntry.filter(id=made["id"]).update(uri=note_id)
+        made = await post_entry(ctx, params, uri=note_id, published=as_time(obj.get("published")))
         return f"posted: entry {made['id']}"
 
     return await _carry_out(site, sender, board, group, activity, work)

@@ -39,11 +39,11 @@ from models.errors import Unprocessable
 from models.events import Event
 from models.federation import Follow, OutboxActivity, RemoteActor
 from models.operations.boards import BoardIdInput, BoardOut, join_board, mirror_of
-from models.operations.boards_entries import count_vote, uncount_vote
+from models.operations.boards_entries import count_vote, insert_entry, uncount_vote
 from models.registry import REGISTRY, Input, Transaction
 
 from . import board_events, documents
-from .as2 import as_id, as_list, domain_of, type_of
+from .as2 import as_id, as_list, as_time, domain_of, type_of
 from .fetch import FetchError, fetch_json
 from .follows import local_actor_of, resolve_target
 from .outbox import activity_url, publish
@@ -265,28 +265,18 @@ async def _entry_in(site: Site, board: Board, group: RemoteActor, kind: str, obj
     subject_kind = str(subject.get("kind"))[:8] if subject.get("kind") else None
     subject_id = str(subject.get("id"))[:64] if subject.get("id") else None
     rating = rating if isinstance(rating, int) and 1 <= rating <= 5 and subject_kind and subject_id else None
-    published = _until(document.get("published"))
-    moment = datetime.now(UTC)
-    # posted when its author says (not in the future): hot and the times shown agree with its server
-    posted = published if published is not None and published.tzinfo is not None and published <= moment else moment
     async with in_transaction():
         existing = await BoardEntry.get_or_none(uri=uri)
         if existing is not None:
             return await _update(existing, board, author.actor_id, body[:MAX_BODY], rating)
         try:
-            async with in_transaction():
-                entry = await BoardEntry.create(
-                    board_id=board.id, author_id=author.actor_id, parent_id=parent.id if parent else None, thread_id="",
-                    depth=parent.depth + 1 if parent else 0, uri=uri, body=body[:MAX_BODY],
-                    subject_kind=subject_kind, subject_id=subject_id, rating=rating,
-                    review_key=f"{subject_kind}:{subject_id}" if rating else None, created_at=posted,
-                )
+            await insert_entry(
+                board, author.actor_id, parent, body[:MAX_BODY], subject_kind=subject_kind, subject_id=subject_id,
+                rating=rating, review_key=f"{subject_kind}:{subject_id}" if rating else None, uri=uri,
+                published=as_time(document.get("published")),
+            )
         except IntegrityError:
             return "ignored: a second review of one subject by one author"
-        await BoardEntry.filter(id=entry.id).update(thread_id=parent.thread_id if parent else entry.id)
-        if parent is not None:
-            await BoardEntry.filter(id=parent.id).update(reply_count=F("reply_count") + 1)
-        await Board.filter(id=board.id).update(entry_count=F("entry_count") + 1)
     return "stored board entry" if kind == "Create" else "stored board entry (first seen in an Update)"
 
 
@@ -386,13 +376,6 @@ async def _banned(site: Site, group: RemoteActor, block: Mapping[str, Any]) -> A
     return await Actor.get(id=(await remote_actor(site, target)).actor_id)
 
 
-def _until(value: Any) -> datetime | None:
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else None
-    except ValueError:
-        return None
-
-
 async def _block(site: Site, board: Board, group: RemoteActor, actor: str, block: Mapping[str, Any]) -> str:
     """The group banned someone: they stop being a member here and cannot post or vote (403)."""
     if actor and not await _moderates(site, group, actor):
@@ -401,7 +384,7 @@ async def _block(site: Site, board: Board, group: RemoteActor, actor: str, block
     if isinstance(banned, str):
         return banned
     reason = _text(block.get("summary") or block.get("content"))[:500] or f"banned on {domain_of(group.uri)}"
-    expires = _until(block.get("endTime"))
+    expires = as_time(block.get("endTime"))
     async with in_transaction():
         ban = await BoardBan.get_or_none(board_id=board.id, actor_id=banned.id)
         if ban is None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import time
 
-__all__ = ["new_id", "new_ids", "first_id_at"]
+__all__ = ["new_id", "new_ids", "first_id_at", "id_at"]
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
 _PAIRS = [high + low for high in _ALPHABET for low in _ALPHABET]  # every 10-bit value as two characters
@@ -62,3 +63,11 @@ def new_ids(count: int) -> list[str]:
 def first_id_at(millis: int) -> str:
     """The smallest id made at this Unix millisecond: ids below it were made earlier."""
     return _encode(millis, 10) + "0" * 16
+
+
+def id_at(millis: int, seed: str) -> str:
+    """The id of something made elsewhere at this Unix millisecond, the same on every server that
+    copies it: the time part says when, the rest is the SHA-256 of `seed` (its URL). Copies of one
+    board on several servers then sort their entries alike, whenever each copy arrived."""
+    randomness = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:10], "big")
+    return _text(max(0, millis) << 80 | randomness)

@@ -9,6 +9,7 @@ single activities are in tests/test_boards_groups.py, the mirror's in tests/test
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -133,6 +134,24 @@ async def test_live__members_on_b_and_c_post_reply_and_vote_on_a_board_of_a_and_
             (alice_at, "Welcome, says alice", False, 0, 0, 0, ()),
         ),
     )
+
+    # posts racing from B and C at once: every server lists them in one order (each copy is placed
+    # at its post's published time, whenever it arrived)
+    posters = {"B": (b, "bob", on_b), "C": (c, "carol", on_c)}
+    racing = [f"race {n} from {where}" for n in range(3) for where in posters]
+
+    async def post_from(body: str) -> None:
+        server, user, copy = posters[body[-1]]
+        await server.call("POST", f"{BOARDS}/{copy}/entries", user, json={"body": body}, expect=201)
+
+    await asyncio.gather(*(post_from(body) for body in racing))
+
+    async def raced_alike() -> list[list[str]] | None:
+        orders = [[item["body"] for item in await _threads(server, user, copy) if item["body"].startswith("race")]
+                  for server, user, copy in readers]
+        return orders if len(orders[0]) == len(racing) and orders[0] == orders[1] == orders[2] else None
+
+    assert sorted((await eventually(raced_alike, "the racing posts in one order on A, B and C"))[0]) == sorted(racing)
 
     # a moderator's deletion on A reaches B and C as a tombstone that keeps its place and replies
     await a.call("DELETE", f"{ENTRIES}/{entry_on(0, 'Hi bob, carol here')}", "alice", expect=200)

@@ -36,3 +36,14 @@ def test_new_ids__in_order_between_earlier_and_later_ids_also_across_a_carry(mon
     first = millis << 80 | (1 << 40) - 2
     assert crossing == [ids._encode(value, 26) for value in range(first, first + 4)]
     assert crossing[1][:-4] != crossing[2][:-4] and crossing[-1] < new_id()
+
+
+def test_ids__an_id_at_a_moment_is_the_same_for_one_url_and_sorts_by_that_moment() -> None:
+    from models.ids import id_at
+
+    url = "https://b.example/boards/1/entries/2"
+    assert id_at(1_700_000_000_000, url) == id_at(1_700_000_000_000, url)  # every server derives the same
+    assert id_at(1_700_000_000_000, url) != id_at(1_700_000_000_000, url + "3")
+    assert first_id_at(1_700_000_000_000) <= id_at(1_700_000_000_000, url) < first_id_at(1_700_000_000_001)
+    assert id_at(1_700_000_000_001, "a") > id_at(1_700_000_000_000, "z")
+    assert len(id_at(1_700_000_000_000, url)) == 26

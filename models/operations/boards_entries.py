@@ -39,6 +39,7 @@ from ..boards import (
 )
 from ..context import Context
 from ..errors import BadInput, Conflict, Forbidden, NotFound, TooLarge
+from ..ids import id_at, new_id
 from ..markdown import markdown_to_html
 from ..market import Lot
 from ..outputs import Output, Timestamp
@@ -49,7 +50,7 @@ from ..tokens import Media, Token, TokenType
 from .boards import ID, BoardAccess, board_access, check_can_post, muted_ids, now
 from .media import checked_upload, media_path, store_file
 
-__all__ = ["count_vote", "entry_view", "review_summary", "uncount_vote"]
+__all__ = ["count_vote", "entry_view", "insert_entry", "post_entry", "review_summary", "uncount_vote"]
 
 HOT_WINDOW = 500
 THREAD_LIMIT = 2000  # entries shown in one thread
@@ -183,9 +184,45 @@ async def _check_subject(ctx: Context, kind: SubjectKind, subject_id: str) -> No
                        extra={"field": "subject_id"})
 
 
+async def insert_entry(
+    board: Board, author_id: str, parent: BoardEntry | None, body: str, *, subject_kind: str | None = None,
+    subject_id: str | None = None, rating: int | None = None, review_key: str | None = None, uri: str | None = None,
+    published: datetime | None = None,
+) -> BoardEntry:
+    """Store an entry and move its parent's and board's counts: every post here, and every copy of
+    one from elsewhere. IntegrityError for a second review of a subject (in a savepoint, so the
+    caller's transaction stays usable).
+
+    An entry from elsewhere (`uri`, its id there) is placed at its `published` time (not later
+    than now) with an id every server that copies it derives alike (ids.id_at), so the board's
+    copies on several servers list it in one order however their deliveries raced."""
+    entry_id, extra = new_id(), dict[str, Any]()
+    if uri is not None:
+        moment = now()
+        posted = published if published is not None and published.tzinfo is not None and published <= moment else moment
+        entry_id, extra = id_at(int(posted.timestamp() * 1000), uri), {"uri": uri, "created_at": posted}
+    async with in_transaction():
+        entry = await BoardEntry.create(
+            id=entry_id, board_id=board.id, author_id=author_id, parent_id=parent.id if parent else None,
+            thread_id=parent.thread_id if parent else entry_id, depth=parent.depth + 1 if parent else 0, body=body,
+            subject_kind=subject_kind, subject_id=subject_id, rating=rating, review_key=review_key, **extra,
+        )
+    if parent is not None:
+        await BoardEntry.filter(id=parent.id).update(reply_count=F("reply_count") + 1)
+    await Board.filter(id=board.id).update(entry_count=F("entry_count") + 1)
+    return entry
+
+
 @REGISTRY.operation("boards.entries.create", BoardEntryInput, output=BoardEntryOut)
 async def create_entry(ctx: Context, params: BoardEntryInput) -> dict[str, Any]:
     """Post on a board, reply to an entry, or review a subject (review boards)."""
+    return await post_entry(ctx, params)
+
+
+async def post_entry(ctx: Context, params: BoardEntryInput, *, uri: str | None = None,
+                     published: datetime | None = None) -> dict[str, Any]:
+    """boards.entries.create's rules and work; a group takes a member's post from another server
+    through here with the post's id (`uri`) and `published` time."""
     access = await board_access(ctx, params.id)
     actor = check_can_post(ctx, access)
     board = access.board
@@ -214,21 +251,13 @@ async def create_entry(ctx: Context, params: BoardEntryInput) -> dict[str, Any]:
     if not params.body.strip() and review_key is None:
         raise BadInput("write something first", code="empty-entry", extra={"field": "body"})
     try:
-        async with in_transaction():  # a savepoint: a duplicate review leaves the caller's transaction usable
-            entry = await BoardEntry.create(
-                board_id=board.id, author_id=actor.id, parent_id=parent.id if parent else None,
-                thread_id="", depth=parent.depth + 1 if parent else 0, body=params.body,
-                subject_kind=params.subject_kind.value if params.subject_kind else None, subject_id=params.subject_id,
-                rating=params.rating, review_key=review_key,
-            )
+        entry = await insert_entry(
+            board, actor.id, parent, params.body, subject_kind=params.subject_kind.value if params.subject_kind else None,
+            subject_id=params.subject_id, rating=params.rating, review_key=review_key, uri=uri, published=published,
+        )
     except IntegrityError:
         raise Conflict("you have already reviewed this on this board: edit your review instead",
                        code="already-reviewed") from None
-    entry.thread_id = parent.thread_id if parent else entry.id
-    await BoardEntry.filter(id=entry.id).update(thread_id=entry.thread_id)
-    if parent is not None:
-        await BoardEntry.filter(id=parent.id).update(reply_count=F("reply_count") + 1)
-    await Board.filter(id=board.id).update(entry_count=F("entry_count") + 1)
     await ctx.emit("board.entry.created", "board_entry", entry.id,
                    {"board": board.id, "entry": entry.id, "parent": entry.parent_id, "author": actor.id})
     return (await _views(ctx, [entry], board.id))[0]

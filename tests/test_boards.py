@@ -303,3 +303,14 @@ async def test_boards__a_ban_ends_at_its_expiry(api: Api) -> None:
     await join(api, bob, talk["id"])
     await post(api, bob, talk["id"], "back after the hour")
     assert (await api.get(f"{BOARDS}/{talk['id']}/bans", token=alice, expect=200)).body["items"] == []
+
+
+async def test_boards__mine_true_in_the_query_lists_only_my_boards(api: Api) -> None:
+    alice, bob = await api.user("alice"), await api.user("bob")
+    talk = await board(api, alice, name="Talk")
+    await board(api, alice, name="Other")
+    await join(api, bob, talk["id"])
+    mine = await api.get(BOARDS, params={"mine": "true"}, token=bob, expect=200)
+    assert [item["name"] for item in mine.body["items"]] == ["Talk"]
+    everything = await api.get(BOARDS, params={"mine": "false"}, token=bob, expect=200)
+    assert sorted(item["name"] for item in everything.body["items"]) == ["Other", "Talk"]

@@ -250,7 +250,7 @@ class BoardUpdateInput(BoardIdInput):
 
 class BoardListInput(ListInput):
     kind: BoardKind | None = None
-    mine: StrictBool = Field(False, description="only boards you are a member of")
+    mine: bool = Field(False, description="only boards you are a member of (a query string says true or false)")
 
 
 _TAGS = re.compile(r"<[^>]*>")

@@ -158,3 +158,16 @@ async def test_pages_boards__invite_link_page_joins(browser: Browser, api: Api) 
     assert "Welcome" in joined and "Club" in joined
     used = await browser.post(f"/app/boards/invite/{code}", {}, csrf=page.csrf(), expect=409)
     assert "already a member" in used
+
+
+async def test_pages_boards__a_board_named_for_other_servers_says_how_to_follow_it(browser: Browser, api: Api) -> None:
+    await browser.sign_up("alice")
+    taken = await make(browser, handle="coinstalk")
+    page = checked(await browser.get(f"/app/boards/{taken}", expect=200))
+    assert "follow <code>@coinstalk@" in page.text
+    again = await browser.get("/app/boards", expect=200)
+    refused = await browser.post("/app/boards", {"name": "Second", "kind": "discussion", "visibility": "public",
+                                                 "handle": "coinstalk"}, csrf=again.csrf(), expect=409)
+    assert "taken" in refused.text and await Board.filter(name="Second").count() == 0
+    secret = await make(browser, name="Secret", visibility="invite", handle="secret_room")
+    assert "follow <code>@" not in (await browser.get(f"/app/boards/{secret}", expect=200)).text

@@ -49,7 +49,7 @@ async def _list(request: web.Request, *, values: dict[str, Any] | None = None, e
                 "media_allowed": True}
     return render(request, "boards.html.j2", status=status, boards=boards.items, mine=mine, kinds=KIND_WORDS,
                   visibilities=VISIBILITY_WORDS, values=values or defaults, errors=errors or {}, error=error,
-                  join=join or {})
+                  join=join or {}, domain=ctx.site.domain)
 
 
 @page
@@ -63,6 +63,8 @@ async def create_board(request: web.Request) -> web.StreamResponse:
     form = await read_form(request)
     data = {"name": form.get("name", ""), "kind": form.get("kind", ""), "description": form.get("description", ""),
             "visibility": form.get("visibility", "public"), **_flags(form)}
+    if form.get("handle", "").strip():
+        data["handle"] = form["handle"].strip().lstrip("@")
     try:
         made = await call(request, "boards.create", data)
     except FormError as problem:

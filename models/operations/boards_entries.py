@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -273,6 +273,9 @@ class BoardListEntriesInput(Input):
         None, description="threads: hot, top or new (discussion boards: hot; others: new; chat rooms list oldest first)"
     )
     after: str | None = Field(None, min_length=1, max_length=64, description="only entries after this id (oldest first)")
+    changed_since: datetime | None = Field(
+        None, description="only entries that arrived here or changed since then, the least recent first: how a chat "
+                          "room follows a board whose entries from other servers take their place by when they were posted")
     limit: int = Field(50, ge=1, le=200)
     subject_kind: SubjectKind | None = None
     subject_id: str | None = Field(None, min_length=1, max_length=64)
@@ -292,8 +295,12 @@ async def list_entries(ctx: Context, params: BoardListEntriesInput) -> dict[str,
         query = query.filter(subject_kind=params.subject_kind.value)
     if params.subject_id is not None:
         query = query.filter(subject_id=params.subject_id)
-    sort = params.sort or ("hot" if board.kind == BoardKind.DISCUSSION.value and board.votes_allowed else "new")
-    if params.after is not None:
+    sort: str = params.sort or ("hot" if board.kind == BoardKind.DISCUSSION.value and board.votes_allowed else "new")
+    if params.changed_since is not None:
+        sort = "changed"
+        since = params.changed_since if params.changed_since.tzinfo else params.changed_since.replace(tzinfo=UTC)
+        rows = await query.filter(updated_at__gt=since).order_by("updated_at", "id").limit(params.limit)
+    elif params.after is not None:
         sort = "old"
         rows = await query.filter(id__gt=params.after).order_by("id").limit(params.limit)
     elif board.kind == BoardKind.CHAT.value and params.sort is None:

@@ -7,12 +7,15 @@ JavaScript runs, and is an ordinary page, newest last, when it does not."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 from aiohttp import web
 from tortoise.transactions import in_transaction
 
+from models.base import iso
+from models.context import Context
 from models.errors import DomainError
 from models.registry import REGISTRY
 
@@ -353,10 +356,15 @@ async def reviews_page(request: web.Request) -> web.StreamResponse:
 
 
 async def board_events(request: web.Request) -> web.StreamResponse:
-    """Server-Sent Events: each new entry of a chat room as an `entry` event (its JSON), from the
-    one after Last-Event-ID (or `after`), polling the database every limits.board_events_poll_seconds
-    for limits.board_events_max_seconds; then the browser reconnects (EventSource does), sending
-    Last-Event-ID."""
+    """Server-Sent Events: each entry that reaches a chat room as an `entry` event (its JSON),
+    polling the database every limits.board_events_poll_seconds for limits.board_events_max_seconds;
+    then the browser reconnects (EventSource does), sending Last-Event-ID.
+
+    Polled by arrival (`changed_since`), not by id: an entry from another server takes its place
+    by when it was posted (ids.id_at), often before entries already shown. Each poll looks back
+    CHANGE_MARGIN before the last one (a transaction that commits late is still seen) and sends
+    what this stream has not sent; an event's id is the poll's time, from which a reconnect goes
+    on. A first connection starts after the page's last entry (`after`, an entry id)."""
     ctx = request[CTX]
     if ctx.user is not None or "oauth_scopes" in ctx.extra:  # as pages do: the browser's session only
         ctx.user = ctx.actor = None
@@ -364,12 +372,18 @@ async def board_events(request: web.Request) -> web.StreamResponse:
         ctx.extra.pop("oauth_scopes", None)
     await load_session(request)
     board_id = request.match_info["id"]
-    after = request.headers.get("Last-Event-ID") or request.query.get("after") or ""
+    last_event = request.headers.get("Last-Event-ID") or ""
+    resumed = _moment(last_event)
+    polled = (resumed or datetime.now(UTC)) - CHANGE_MARGIN
+    after = "" if resumed else last_event or request.query.get("after") or ""
     try:
-        if not after:  # only what is posted from now on
-            latest = await REGISTRY.call(ctx, "boards.entries.list", {"id": board_id, "limit": 1})
-            after = latest["items"][-1]["id"] if latest["items"] else "0"
-        first = await REGISTRY.call(ctx, "boards.entries.list", {"id": board_id, "after": after, "limit": 100})
+        if resumed:
+            first = await _changes(ctx, board_id, polled)
+        else:
+            if not after:  # only what is posted from now on
+                latest = await REGISTRY.call(ctx, "boards.entries.list", {"id": board_id, "limit": 1})
+                after = latest["items"][-1]["id"] if latest["items"] else "0"
+            first = (await REGISTRY.call(ctx, "boards.entries.list", {"id": board_id, "after": after, "limit": 100}))["items"]
     except DomainError as problem:
         raise web.HTTPNotFound(text=problem.detail) from None
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
@@ -380,19 +394,41 @@ async def board_events(request: web.Request) -> web.StreamResponse:
     loop = asyncio.get_running_loop()
     limits = ctx.site.limits
     ends = loop.time() + limits.board_events_max_seconds
-    items = first["items"]
+    items, sent = first, set[str]()
     try:
         while True:
+            stamp = iso(polled + CHANGE_MARGIN) or ""
             for item in items:
-                after = item["id"]
+                if item["id"] in sent:
+                    continue
+                sent.add(item["id"])
                 payload = orjson.dumps({key: item[key] for key in ("id", "author", "html", "created_at", "deleted")})
-                await response.write(b"id: " + after.encode() + b"\nevent: entry\ndata: " + payload + b"\n\n")
+                await response.write(b"id: " + stamp.encode() + b"\nevent: entry\ndata: " + payload + b"\n\n")
             if loop.time() >= ends:
                 break
             await asyncio.sleep(limits.board_events_poll_seconds)
-            items = (await REGISTRY.call(ctx, "boards.entries.list", {"id": board_id, "after": after, "limit": 100}))["items"]
+            moment = datetime.now(UTC)
+            items = await _changes(ctx, board_id, polled)
+            polled = moment - CHANGE_MARGIN
     except ConnectionResetError:  # the reader left (closed the tab): nothing more to send
         pass
     except DomainError:  # the board went away or the reader lost access to it: end the stream
         pass
     return response
+
+
+CHANGE_MARGIN = timedelta(seconds=10)  # longer than an insert's transaction stays open
+
+
+async def _changes(ctx: Context, board_id: str, since: datetime) -> list[dict[str, Any]]:
+    listed = await REGISTRY.call(ctx, "boards.entries.list", {"id": board_id, "changed_since": since, "limit": 200})
+    return list(listed["items"])
+
+
+def _moment(text: str) -> datetime | None:
+    """A Last-Event-ID this stream wrote (a time), or None (an entry id from the page, or nothing)."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00")) if "T" in text else None
+    except ValueError:
+        return None
+    return moment if moment is not None and moment.tzinfo is not None else None

@@ -285,7 +285,7 @@ async def _entry_in(site: Site, board: Board, group: RemoteActor, kind: str, obj
     async with in_transaction():
         existing = await BoardEntry.get_or_none(uri=uri)
         if existing is not None:
-            media = documents.board_entry_attachments(document, site.limits.board_media_per_entry) or None
+            media = _attachments(site, board, document)
             return await _update(existing, board, author.actor_id, body[:MAX_BODY], rating, media)
         try:
             async with in_transaction():
@@ -294,7 +294,7 @@ async def _entry_in(site: Site, board: Board, group: RemoteActor, kind: str, obj
                     depth=parent.depth + 1 if parent else 0, uri=uri, body=body[:MAX_BODY],
                     subject_kind=subject_kind, subject_id=subject_id, rating=rating,
                     review_key=f"{subject_kind}:{subject_id}" if rating else None, created_at=posted,
-                    remote_media=documents.board_entry_attachments(document, site.limits.board_media_per_entry) or None,
+                    remote_media=_attachments(site, board, document),
                 )
         except IntegrityError:
             return "ignored: a second review of one subject by one author"
@@ -303,6 +303,14 @@ async def _entry_in(site: Site, board: Board, group: RemoteActor, kind: str, obj
             await BoardEntry.filter(id=parent.id).update(reply_count=F("reply_count") + 1)
         await Board.filter(id=board.id).update(entry_count=F("entry_count") + 1)
     return "stored board entry" if kind == "Create" else "stored board entry (first seen in an Update)"
+
+
+def _attachments(site: Site, board: Board, document: Mapping[str, Any]) -> list[dict[str, str]] | None:
+    """The entry's attachments as links (docs/boards.md); none where the group has media off, as
+    the group itself keeps none then."""
+    if not board.media_allowed:
+        return None
+    return documents.board_entry_attachments(document, site.limits.board_media_per_entry) or None
 
 
 def _with_title(name: Any, body: str) -> str:

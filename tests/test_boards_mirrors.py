@@ -544,3 +544,9 @@ async def test_mirror__attachments_from_elsewhere_are_links(fed_api: Api, remote
     page = await Browser(api.client).get(f"/app/boards/{board['id']}", expect=200)
     assert 'href="https://pics.example/menu.pdf"' in page.text and "file (pdf) “Menu” from pics.example" in page
     assert "<img" not in page.text.split("Pictures", 1)[1]
+    # a chat room's script gets them with each new message (server/static/boards-chat.js links them)
+    events = await api.client.get(f"/app/boards/{board['id']}/events", headers={"Last-Event-ID": "0"})
+    assert events.status == 200 and await events.content.readuntil(b"\n\n") == b"retry: 3000\n\n"
+    event = (await events.content.readuntil(b"\n\n")).decode()
+    events.close()
+    assert '"remote_media":[{"url":"https://pics.example/menu.pdf","media_type":"application/pdf","name":"Menu"}]' in event

@@ -509,6 +509,12 @@ async def test_group__a_refused_post_or_vote_is_answered_with_a_reject_saying_wh
     assert banned["object"] == {"id": late["id"], "type": "Create", "actor": bob.uri, "object": late["object"]["id"]}
     assert await BoardEntry.filter(board_id=board["id"]).count() == 1
     assert len(_sent(remote, "Announce", "Create")) == 1
+    # an edit while banned: refused, answered, and the entry keeps its words
+    edit = _create(bob, {**posted["object"], "source": {"content": "Edited", "mediaType": "text/markdown"}}, kind="Update")
+    assert (await _send(api, bob, edit)).startswith("ignored: banned-from-board")
+    [edit_refused] = _rejects(remote, edit)
+    assert (edit_refused["object"]["type"], edit_refused["summary"]) == ("Update", "you are banned from this board: rude")
+    assert (await api.get(f"/api/v1/entries/{entry['id']}", expect=200)).body["body"] == "Standing post"
     # malformed junk is not answered: a rating out of range fails the input, not the board's rules
     junk = _note(bob, "x", rating=9, subject={"kind": "type", "id": "nothing"})
     assert (await _send(api, bob, junk)).startswith("ignored: invalid")

@@ -513,6 +513,14 @@ async def test_mirror__a_reject_marks_our_post_refused_for_its_author_only(fed_a
     assert (counted["up"], counted["your_vote"]) == (0, None)
     await _sweep(api)
     assert _sent(remote, "Undo") == []  # nothing to take back on the group: it never counted it
+    # a refused edit leaves the entry standing (the group keeps the words it had); the row says why
+    second = (await api.post(f"{BOARDS}/{board['id']}/entries", {"body": "Second"}, token=alice, expect=201)).body
+    await api.call("PATCH", f"/api/v1/entries/{second['id']}", json={"body": "Second, longer"}, token=alice, expect=200)
+    await _sweep(api)
+    [update] = _sent(remote, "Update")
+    outcome = await _reject(api, group, "alice", update["id"], "the text is too long")
+    assert outcome == "edit not taken by the group: the text is too long"
+    assert (await api.get(f"/api/v1/entries/{second['id']}", token=erin, expect=200)).body["refused"] is None
 
     # the thread page tells alice, without reply form or vote buttons
     browser = Browser(api.client)

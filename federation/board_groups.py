@@ -230,6 +230,13 @@ def _body(obj: Mapping[str, Any]) -> str:
     return str(body)
 
 
+def _attachments(site: Site, board: Board, obj: Mapping[str, Any]) -> list[dict[str, str]] | None:
+    """The post's attachments, kept as links (none on a board with media off)."""
+    if not board.media_allowed:
+        return None
+    return documents.board_entry_attachments(obj, site.limits.board_media_per_entry) or None
+
+
 def _review(obj: Mapping[str, Any]) -> dict[str, Any]:
     """A review's rating and subject, when the object carries them (our terms)."""
     subject = obj.get("subject")
@@ -251,6 +258,24 @@ async def _announce(site: Site, board: Board, group: Actor, obj: Any, *, row_id:
     else:
         await publish(site, group, "Announce", obj, inboxes=followers, to=[f"{url}/followers"], row_id=row_id,
                       extra=extra)
+
+
+# what the board's rules refuse: answered with a Reject to the sender (their copy shows it refused);
+# a vote that already stood so, a bad id or malformed input are not: nothing to take back there
+ANSWERED = frozenset({"Create", "Update", "Like", "Dislike"})
+NOT_ANSWERED = frozenset({"already-voted", "version-mismatch"})
+
+
+async def _reject(site: Site, group: Actor, activity: Mapping[str, Any], sender: RemoteActor,
+                  error: DomainError) -> None:
+    """`Reject` {actor: the group, object: the refused activity (its id, type, actor and object's id),
+    summary/content: why} to the sender, so their server marks their post refused (or takes the vote back)."""
+    refused = {"id": activity.get("id"), "type": activity["type"], "actor": sender.uri,
+               "object": as_id(activity.get("object"))}
+    reason = error.detail
+    async with in_transaction():
+        await publish(site, group, "Reject", refused, inboxes=[sender.inbox], to=[sender.uri],
+                      extra={"summary": reason, "content": reason})
 
 
 def _refusal(error: Exception) -> str:
@@ -278,6 +303,9 @@ async def _carry_out(site: Site, sender: RemoteActor, board: Board, group: Actor
     except (DomainError, ValidationError) as error:
         why = _refusal(error)
         log.info("board_groups: %s %s from %s refused: %s", activity["type"], activity.get("id"), sender.uri, why)
+        if isinstance(error, DomainError) and activity["type"] in ANSWERED and error.code not in NOT_ANSWERED:
+            await _reject(site, group, activity, sender, error)
+            return f"ignored: {why} (answered Reject)"
         return f"ignored: {why}"
     except IntegrityError:  # the same post, received twice at once
         return "duplicate"
@@ -311,7 +339,8 @@ async def _on_create(site: Site, activity: Mapping[str, Any], sender: RemoteActo
     async def work(ctx: Context) -> str:
         params = BoardEntryInput(id=board.id, body=_body(obj), parent=parent_entry.id if parent_entry else None,
                                  **_review(obj))
-        made = await post_entry(ctx, params, uri=note_id, published=as_time(obj.get("published")))
+        made = await post_entry(ctx, params, uri=note_id, published=as_time(obj.get("published")),
+                                remote_media=_attachments(site, board, obj))
         return f"posted: entry {made['id']}"
 
     return await _carry_out(site, sender, board, group, activity, work)
@@ -329,6 +358,9 @@ async def _on_update(site: Site, activity: Mapping[str, Any], sender: RemoteActo
     async def work(ctx: Context) -> str | None:
         rating = _review(obj).get("rating") if entry.review_key is not None else None
         await edit_entry(ctx, BoardEditInput(id=entry.id, body=_body(obj), rating=rating))
+        media = _attachments(site, board, obj)
+        if media != (entry.remote_media or None):
+            await BoardEntry.filter(id=entry.id).update(remote_media=media)
         return f"edited: entry {entry.id}" if "board.entry.edited" in ctx.emitted else None
 
     return await _carry_out(site, sender, board, group, activity, work)

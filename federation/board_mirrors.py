@@ -33,7 +33,17 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from models.actors import Actor, local_actor_url
-from models.boards import Board, BoardBan, BoardEntry, BoardEntryVersion, BoardKind, BoardMember, Visibility, entry_url
+from models.boards import (
+    Board,
+    BoardBan,
+    BoardEntry,
+    BoardEntryVersion,
+    BoardKind,
+    BoardMember,
+    BoardVote,
+    Visibility,
+    entry_url,
+)
 from models.context import Context, Site
 from models.errors import Unprocessable
 from models.events import Event
@@ -57,6 +67,7 @@ log = logging.getLogger("tallystick.board_mirrors")
 GROUP = "Group"
 ENTRY_TYPES = frozenset({"Note", "Page", "Article"})
 VOTES = {"Like": 1, "Dislike": -1}
+REFUSABLE = frozenset({"Create", "Update", *VOTES})  # what of ours a group answers with a Reject
 MAX_BODY = 100_000  # characters of a remote entry kept (the group applied its own limit)
 _TAGS = re.compile(r"<[^>]*>")
 _BREAKS = re.compile(r"<br\s*/?>|</p>\s*<p[^>]*>", re.IGNORECASE)
@@ -170,6 +181,8 @@ async def on_activity(site: Site, activity: Mapping[str, Any], sender: RemoteAct
         return None  # the actor cache is refreshed by the inbox's Update handler
     if kind == "Announce":
         return await _announced(site, board, sender, obj)
+    if kind == "Reject":
+        return await _refused(site, board, sender, activity)  # None: a Reject of a Follow (federation/follows.py)
     if kind == "Block" or (kind == "Undo" and isinstance(obj, Mapping) and type_of(obj) == "Block"):
         return await _inner(site, board, sender, activity)  # a ban sent straight to one of our users
     return None
@@ -268,16 +281,25 @@ async def _entry_in(site: Site, board: Board, group: RemoteActor, kind: str, obj
     async with in_transaction():
         existing = await BoardEntry.get_or_none(uri=uri)
         if existing is not None:
-            return await _update(existing, board, author.actor_id, body[:MAX_BODY], rating)
+            media = _attachments(site, board, document)
+            return await _update(existing, board, author.actor_id, body[:MAX_BODY], rating, media)
         try:
             await insert_entry(
                 board, author.actor_id, parent, body[:MAX_BODY], subject_kind=subject_kind, subject_id=subject_id,
                 rating=rating, review_key=f"{subject_kind}:{subject_id}" if rating else None, uri=uri,
-                published=as_time(document.get("published")),
+                published=as_time(document.get("published")), remote_media=_attachments(site, board, document),
             )
         except IntegrityError:
             return "ignored: a second review of one subject by one author"
     return "stored board entry" if kind == "Create" else "stored board entry (first seen in an Update)"
+
+
+def _attachments(site: Site, board: Board, document: Mapping[str, Any]) -> list[dict[str, str]] | None:
+    """The entry's attachments as links (docs/boards.md); none where the group has media off, as
+    the group itself keeps none then."""
+    if not board.media_allowed:
+        return None
+    return documents.board_entry_attachments(document, site.limits.board_media_per_entry) or None
 
 
 def _with_title(name: Any, body: str) -> str:
@@ -289,14 +311,17 @@ def _with_title(name: Any, body: str) -> str:
     return f"**{title}**\n\n{body}"
 
 
-async def _update(entry: BoardEntry, board: Board, author_id: str, body: str, rating: int | None) -> str:
+async def _update(entry: BoardEntry, board: Board, author_id: str, body: str, rating: int | None,
+                  media: list[dict[str, str]] | None) -> str:
     if entry.board_id != board.id or entry.author_id != author_id:
         return "ignored: the entry is not this board's or not this author's"
     if entry.deleted_at is not None:
         return "ignored: the entry was deleted"
     rating = rating if entry.review_key is not None else entry.rating
+    if media != entry.remote_media:
+        await BoardEntry.filter(id=entry.id).update(remote_media=media)
     if body == entry.body and rating == entry.rating:
-        return "ignored: no change"
+        return "ignored: no change" if media == entry.remote_media else "updated board entry's attachments"
     await BoardEntryVersion.create(entry_id=entry.id, version=entry.version, body=entry.body, rating=entry.rating)
     moment = datetime.now(UTC)
     await BoardEntry.filter(id=entry.id).update(body=body, rating=rating, version=F("version") + 1, edited_at=moment,
@@ -361,6 +386,42 @@ async def _vote(site: Site, board: Board, actor: str, obj: Any, value: int) -> s
         if value == 0:
             return "vote taken back" if await uncount_vote(entry.id, voter.actor_id) else "ignored: no such vote"
         return "vote counted" if await count_vote(entry.id, voter.actor_id, value) else "ignored: the vote stood so"
+
+
+async def _refused(site: Site, board: Board, group: RemoteActor, reject: Mapping[str, Any]) -> str | None:
+    """The group refused one of our users' activities (`Reject` {object: it, by id or embedded}): a post
+    is marked refused (only its author sees it, with the reason; it leaves the board's counts), a vote
+    is taken back. None when the Reject is not of such an activity (a Follow's: federation/follows.py).
+    The activity is looked up in our own outbox: the Reject is believed only about what we sent it."""
+    activity_id = as_id(reject.get("object")) or ""
+    prefix = activity_url(site.base_url, "")
+    row = await OutboxActivity.get_or_none(id=activity_id[len(prefix):]) if activity_id.startswith(prefix) else None
+    if row is None or row.type not in REFUSABLE:
+        return None
+    if group.uri not in [as_id(value) for value in as_list(row.document.get("to"))]:
+        return "ignored: a Reject of an activity not sent to this group"
+    entry = await _our_entry(site, board, as_id(row.document.get("object")) or "")
+    if entry is None or (entry.uri is not None and row.type not in VOTES):
+        return "ignored: a Reject about no entry of ours on this board"
+    reason = _text(reject.get("summary") or reject.get("content"))[:500] or "no reason given"
+    if row.type in VOTES:
+        held = await BoardVote.get_or_none(entry_id=entry.id, voter_id=row.actor_id)
+        if held is None or held.value != VOTES[row.type]:
+            return "ignored: a refused vote that no longer stands"
+        async with in_transaction():
+            await uncount_vote(entry.id, row.actor_id)
+        return f"vote taken back: the group refused it: {reason}"
+    if row.type == "Update":
+        return f"edit not taken by the group: {reason}"
+    if entry.author_id != row.actor_id or entry.refused is not None:
+        return "ignored: already refused"
+    words = f"Not accepted by {(await Actor.get(id=group.actor_id)).handle(site.domain)}: {reason}"
+    async with in_transaction():
+        if await BoardEntry.filter(id=entry.id, refused=None).update(refused=words, updated_at=datetime.now(UTC)):
+            await Board.filter(id=board.id).update(entry_count=F("entry_count") - 1)
+            if entry.parent_id is not None:
+                await BoardEntry.filter(id=entry.parent_id).update(reply_count=F("reply_count") - 1)
+    return f"entry refused by the group: {reason}"
 
 
 async def _banned(site: Site, group: RemoteActor, block: Mapping[str, Any]) -> Actor | str:

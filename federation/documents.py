@@ -11,6 +11,7 @@ show (ActivityStreams 2.0 section 4: `name`/`summary`/`content` are plain displa
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from html import escape
 from typing import Any
 
@@ -21,6 +22,7 @@ __all__ = [
     "SECURITY_CONTEXT",
     "actor_document",
     "actor_url",
+    "board_entry_attachments",
     "collection_page",
     "contract_document",
     "entry_document",
@@ -803,3 +805,29 @@ def board_entry_document(
             for url, kind in media_urls
         ]
     return document
+
+
+def board_entry_attachments(document: Mapping[str, Any], most: int) -> list[dict[str, str]]:
+    """The attachments of an entry from elsewhere, kept as links: its first `most` items with an
+    http(s) `url` (a string, a Link's `href`, or the first of a list), each {url, media_type, name}.
+    Nothing is fetched: pages link to them (their CSP keeps img-src 'self')."""
+    kept: list[dict[str, str]] = []
+    listed = document.get("attachment")
+    items: list[Any] = listed if isinstance(listed, list) else [listed]
+    for item in items:
+        if len(kept) >= most:
+            break
+        if not isinstance(item, Mapping):
+            continue
+        url: Any = item.get("url") if item.get("url") is not None else item.get("href")
+        if isinstance(url, list):
+            url = url[0] if url else None
+        if isinstance(url, Mapping):
+            url = url.get("href")
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")) or len(url) > 2048:
+            continue
+        kind = item.get("mediaType")
+        name = item.get("name")
+        kept.append({"url": url, "media_type": kind[:100] if isinstance(kind, str) else "",
+                     "name": " ".join(name.split())[:200] if isinstance(name, str) else ""})
+    return kept

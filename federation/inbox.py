@@ -378,7 +378,7 @@ HANDLERS: dict[str, Handler] = {
 
 
 # what a board's group or its mirror may take (federation/board_events.py); the rest go to HANDLERS
-BOARD_TYPES = frozenset({"Create", "Update", "Delete", "Like", "Dislike", "Undo", "Announce", "Block"})
+BOARD_TYPES = frozenset({"Create", "Update", "Delete", "Like", "Dislike", "Undo", "Announce", "Block", "Reject"})
 
 
 def _done(outcome: str) -> Outcome:

@@ -104,6 +104,8 @@ class BoardEntry(Entity):
     uri = fields.CharField(max_length=2048, null=True, unique=True)  # the URL of an entry from elsewhere
     body = fields.TextField(default="")  # markdown, rendered and sanitised when shown
     media: fields.JSONField[list[str]] = fields.JSONField(default=list)  # Media ids, in order
+    # an entry from elsewhere: its attachments as links [{url, media_type, name}] (never fetched)
+    remote_media: fields.JSONField[list[dict[str, str]] | None] = fields.JSONField(null=True)
     subject_kind = fields.CharField(max_length=8, null=True)  # reviews: SubjectKind
     subject_id = fields.CharField(max_length=64, null=True)
     rating = fields.IntField(null=True)  # reviews: 1-5
@@ -120,6 +122,9 @@ class BoardEntry(Entity):
     deleted_by: fields.ForeignKeyNullableRelation[Actor] = fields.ForeignKeyField(
         f"{APP}.Actor", related_name="board_entries_deleted", null=True, on_delete=fields.SET_NULL
     )
+    # our user's entry on a board of another server that the group refused: what the author sees
+    # ("Not accepted by cafe@a.example: <reason>"); null for an entry that stands
+    refused = fields.TextField(null=True)
 
     class Meta:
         app = APP

@@ -1,7 +1,8 @@
 """Issue 22's acceptance across servers: a board on A is a FEP-1b12 group; bob on B and carol on C
 join it from their own servers, post, reply and vote there; all three servers end up showing the
 same thread (the same entries by the same people, in the same order, with the same counts and
-replies); a moderator's deletion on A reaches B and C; a ban on A stops bob posting from B.
+replies); a moderator's deletion on A reaches B and C; a ban on A stops bob posting from B, and a
+post B let through before it knew of the ban is refused by A and shown refused on B.
 
 Three real servers on 127.0.0.1 with real signatures; nothing is mocked. The group's refusals of
 single activities are in tests/test_boards_groups.py, the mirror's in tests/test_boards_mirrors.py.
@@ -10,10 +11,17 @@ single activities are in tests/test_boards_groups.py, the mirror's in tests/test
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from models.actors import Actor
+from models.boards import BoardBan, BoardMember
+from server.database import open_database
+
+from . import dbutil
+from .livesrv import LiveServer
 from .test_federation_live import Instance, eventually, servers, trio  # noqa: F401
 
 pytestmark = pytest.mark.slow
@@ -53,6 +61,19 @@ def _find(entry: dict[str, Any], body: str) -> dict[str, Any] | None:
     return None
 
 
+async def _forget_ban(server: LiveServer, board: str, username: str) -> None:
+    """Undo a ban on this server's copy of the board in its database, as if the group's Block had
+    not reached it yet (a post sent then is one only the group can refuse)."""
+    settings = dbutil.test_settings(Path(server.env["TALLYSTICK_DATA_DIR"]), server.env["TALLYSTICK_DATABASE_URL"])
+    orm = await open_database(settings)
+    try:
+        user = await Actor.get(username=username, domain="")
+        assert await BoardBan.filter(board_id=board, actor_id=user.id).delete() == 1
+        await BoardMember.create(board_id=board, actor_id=user.id, role="member")
+    finally:
+        await orm.close_connections()
+
+
 async def _join(server: Instance, user: str, group: str) -> str:
     """`user` joins the group from `server`; the id of the server's copy of the board, once a member."""
     _, board = await server.call("POST", "/api/v1/remote-boards", user, json={"group": group}, expect=200)
@@ -72,6 +93,7 @@ async def test_live__members_on_b_and_c_post_reply_and_vote_on_a_board_of_a_and_
     a.user("alice")
     a.user("dave")
     b.user("bob")
+    b.user("erin")  # reads the board on B, a member of nothing
     c.user("carol")
     for instance in trio:
         instance.server.start()
@@ -183,3 +205,18 @@ async def test_live__members_on_b_and_c_post_reply_and_vote_on_a_board_of_a_and_
 
     await eventually(carol_everywhere, "carol's new thread on A, B and C")
     assert "let me back in" not in [item["body"] for item in await _threads(a, "alice", board["id"])]
+
+    # a post bob sent before B knew of the ban (the ban forgotten in B's database): A refuses it,
+    # says why, and B shows it refused to bob alone; it reaches neither A nor C
+    await _forget_ban(b.server, on_b, "bob")
+    await b.call("POST", f"{BOARDS}/{on_b}/entries", "bob", json={"body": "sent before I knew"}, expect=201)
+
+    async def refused_on_b() -> dict[str, Any] | None:
+        found = [item for item in await _threads(b, "bob", on_b) if item["body"] == "sent before I knew"]
+        return found[0] if found and found[0]["refused"] else None
+
+    refused_post = await eventually(refused_on_b, "A's refusal of bob's post to reach B")
+    assert refused_post["refused"] == f"Not accepted by {group}: you are banned from this board: spamming the cafe"
+    assert "sent before I knew" not in [item["body"] for item in await _threads(b, "erin", on_b)]
+    for server, user, copy in readers[::2]:
+        assert "sent before I knew" not in [item["body"] for item in await _threads(server, user, copy)]

@@ -23,6 +23,7 @@ from models.federation import InboxActivity
 
 from .conftest import Api, assert_problem
 from .fedhelpers import SHARED_KEY, FakeActor, Remote, fed_api, remote, signed_post, site_of  # noqa: F401
+from .pagehelpers import Browser
 from .test_ledger import new_type
 
 BOARDS = "/api/v1/boards"
@@ -463,3 +464,96 @@ async def test_group__a_members_board_entry_is_fetched_by_its_members_servers_on
         assert_problem(await api.get(path, headers={**signed, **ACTIVITY}), 404, "entry-not-found")
     finally:
         await elsewhere.stop()
+
+
+# ---------------------------------------------------------------- refusals answered, attachments kept
+
+
+def _rejects(remote: Remote, activity: dict[str, Any]) -> list[dict[str, Any]]:
+    return [post for post in _sent(remote, "Reject") if isinstance(post["object"], dict)
+            and post["object"].get("id") == activity["id"]]
+
+
+async def test_group__a_refused_post_or_vote_is_answered_with_a_reject_saying_why(fed_api: Api, remote: Remote) -> None:
+    api = fed_api
+    alice = await api.user("alice")
+    board = await _board(api, alice, replies_allowed=False)
+    bob = await _member(api, remote, "bob")
+    posted = _note(bob, "Standing post")
+    assert (await _send(api, bob, posted)).startswith("posted")
+    [entry] = await _entries(api, board["id"])
+    assert _sent(remote, "Reject") == []  # nothing refused yet
+
+    # replies are off: the reply is refused and bob's server is told, by the group
+    reply = _note(bob, "a reply", inReplyTo=f"{BASE}/boards/{board['id']}/entries/{entry['id']}")
+    assert (await _send(api, bob, reply)).startswith("ignored: replies-off")
+    [reject] = _rejects(remote, reply)
+    assert (reject["actor"], reject["to"], reject["object"]["type"], reject["object"]["object"]) == (
+        GROUP, [bob.uri], "Create", reply["object"]["id"])
+    assert reject["summary"] == reject["content"] == "replies are off on this board"
+
+    # a vote twice: the second is refused but not answered (the first stands on the group)
+    like = _act(bob, "Like", posted["object"]["id"])
+    assert (await _send(api, bob, like)).startswith("voted up")
+    again = _act(bob, "Like", posted["object"]["id"])
+    assert (await _send(api, bob, again)).startswith("ignored: already-voted")
+    assert _rejects(remote, like) == [] and _rejects(remote, again) == []
+
+    # banned: the post is refused with the ban's reason; nothing stored, nothing announced
+    await api.post(f"{BOARDS}/{board['id']}/bans", {"username": bob.handle, "reason": "rude"}, token=alice, expect=201)
+    late = _note(bob, "still here?")
+    outcome = await _send(api, bob, late)
+    assert outcome.startswith("ignored: banned-from-board") and outcome.endswith("(answered Reject)"), outcome
+    [banned] = _rejects(remote, late)
+    assert banned["summary"] == "you are banned from this board: rude"
+    assert banned["object"] == {"id": late["id"], "type": "Create", "actor": bob.uri, "object": late["object"]["id"]}
+    assert await BoardEntry.filter(board_id=board["id"]).count() == 1
+    assert len(_sent(remote, "Announce", "Create")) == 1
+    # an edit while banned: refused, answered, and the entry keeps its words
+    edit = _create(bob, {**posted["object"], "source": {"content": "Edited", "mediaType": "text/markdown"}}, kind="Update")
+    assert (await _send(api, bob, edit)).startswith("ignored: banned-from-board")
+    [edit_refused] = _rejects(remote, edit)
+    assert (edit_refused["object"]["type"], edit_refused["summary"]) == ("Update", "you are banned from this board: rude")
+    assert (await api.get(f"/api/v1/entries/{entry['id']}", expect=200)).body["body"] == "Standing post"
+    # malformed junk is not answered: a rating out of range fails the input, not the board's rules
+    junk = _note(bob, "x", rating=9, subject={"kind": "type", "id": "nothing"})
+    assert (await _send(api, bob, junk)).startswith("ignored: invalid")
+    assert _rejects(remote, junk) == []
+
+
+async def test_group__attachments_of_a_members_post_are_kept_as_links(fed_api: Api, remote: Remote) -> None:
+    api = fed_api
+    alice = await api.user("alice")
+    board = await _board(api, alice)
+    bob = await _member(api, remote, "bob")
+    files = [
+        {"type": "Image", "url": "https://b.example/media/1.png", "mediaType": "image/png", "name": "A cup"},
+        {"type": "Document", "url": "ftp://b.example/media/2.pdf", "mediaType": "application/pdf"},
+        {"type": "Document", "url": "javascript:alert(1)", "mediaType": "text/html"},
+        {"type": "Document", "url": {"type": "Link", "href": "https://b.example/media/3.pdf"},
+         "mediaType": "application/pdf"},
+        *({"type": "Image", "url": f"https://b.example/media/{n}.jpg", "mediaType": "image/jpeg"} for n in range(4, 9)),
+    ]
+    create = _note(bob, "Look at these", attachment=files)
+    assert (await _send(api, bob, create)).startswith("posted")
+    [entry] = await _entries(api, board["id"])
+    assert entry["media"] == []
+    assert entry["remote_media"] == [  # http(s) only, at most limits.board_media_per_entry (4)
+        {"url": "https://b.example/media/1.png", "media_type": "image/png", "name": "A cup"},
+        {"url": "https://b.example/media/3.pdf", "media_type": "application/pdf", "name": ""},
+        {"url": "https://b.example/media/4.jpg", "media_type": "image/jpeg", "name": ""},
+        {"url": "https://b.example/media/5.jpg", "media_type": "image/jpeg", "name": ""},
+    ]
+    # the group's Announce passes the post on as received: the attachments travel with it
+    [announce] = _sent(remote, "Announce", "Create")
+    assert announce["object"]["object"]["attachment"] == files
+    # shown as links, never as pictures from elsewhere
+    page = await Browser(api.client).get(f"/app/posts/{entry['id']}", expect=200)
+    assert 'href="https://b.example/media/1.png"' in page.text and "image (png) “A cup” from b.example" in page
+    assert "file (pdf) from b.example" in page
+    assert 'src="https://b.example' not in page.text and "javascript:" not in page.text
+    # an edit that drops the files drops the links
+    edit = _create(bob, {**create["object"], "attachment": [], "source": {"content": "Edited", "mediaType": "text/markdown"}},
+                   kind="Update")
+    assert (await _send(api, bob, edit)).startswith("edited")
+    assert (await api.get(f"/api/v1/entries/{entry['id']}", expect=200)).body["remote_media"] == []

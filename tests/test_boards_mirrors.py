@@ -448,3 +448,113 @@ async def test_mirror__pages_show_where_the_board_lives_and_a_pending_join(fed_a
     refused = await browser.get(board_path.group(0), expect=200)
     assert "refused your request to join: Members of the guild only." in refused and "Ask again" in refused
     assert_fits_phone(refused.text)
+
+
+# ---------------------------------------------------------------- refusals from the group, attachments
+
+
+async def _reject(api: Api, group: Group, name: str, obj: Any, reason: str, *, by: FakeActor | None = None) -> str:
+    """The group (or `by`) sends Reject{obj} to our user's inbox; the inbox row's outcome."""
+    signer = by or group.actor
+    reject = group.wrap("Reject", signer, obj, summary=reason)
+    await signed_post(api, f"/users/{name}/inbox", reject, signer, expect=202)
+    await _sweep(api)
+    return (await InboxActivity.get(activity_uri=reject["id"])).outcome or ""
+
+
+async def test_mirror__a_reject_marks_our_post_refused_for_its_author_only(fed_api: Api, remote: Remote) -> None:
+    api = fed_api
+    group, alice, board = await _joined(api, remote)
+    erin = await api.user("erin")  # another of our users, reading the public board
+    bob = group.member("bob")
+    top = group.note(bob, 1, "Vote on me")
+    assert await group.announce(api, group.wrap("Create", bob, top)) == "stored board entry"
+    [theirs] = await _entries(api, board)
+    made = (await api.post(f"{BOARDS}/{board['id']}/entries", {"body": "Mine"}, token=alice, expect=201)).body
+    await api.put(f"/api/v1/entries/{theirs['id']}/votes", {"value": "up"}, token=alice, expect=200)
+    await _sweep(api)
+    [create] = _sent(remote, "Create")
+    [like] = _sent(remote, "Like")
+    assert (await api.get(f"{BOARDS}/{board['id']}", token=alice, expect=200)).body["entry_count"] == 2
+
+    # a Reject from someone else than the group changes nothing
+    outcome = await _reject(api, group, "alice", {"id": create["id"], "type": "Create"}, "fake", by=bob)
+    assert outcome.startswith("ignored"), outcome
+    assert (await api.get(f"/api/v1/entries/{made['id']}", token=alice, expect=200)).body["refused"] is None
+
+    # the group refused the post (embedded, as Tallystick sends it): only alice sees it, with the reason
+    refused = {"id": create["id"], "type": "Create", "actor": create["actor"], "object": create["object"]["id"]}
+    outcome = await _reject(api, group, "alice", refused, "you are banned from this board: rude")
+    assert outcome == "entry refused by the group: you are banned from this board: rude"
+    words = f"Not accepted by cafe@127.0.0.1:{remote.port}: you are banned from this board: rude"
+    mine = (await api.get(f"/api/v1/entries/{made['id']}", token=alice, expect=200)).body
+    assert (mine["refused"], mine["yours"]) == (words, True)
+    assert [e["id"] for e in await _entries(api, board, alice)] == [made["id"], theirs["id"]]
+    assert [e["id"] for e in await _entries(api, board, erin)] == [theirs["id"]]
+    assert [e["id"] for e in await _entries(api, board)] == [theirs["id"]]
+    assert_problem(await api.get(f"/api/v1/entries/{made['id']}", token=erin), 404, "entry-not-found")
+    assert (await api.get(f"{BOARDS}/{board['id']}", token=alice, expect=200)).body["entry_count"] == 1
+    # it is not on the board: no replies, no votes
+    assert_problem(await api.post(f"/api/v1/entries/{made['id']}/replies", {"body": "hm"}, token=alice), 409,
+                   "entry-refused")
+    assert_problem(await api.put(f"/api/v1/entries/{made['id']}/votes", {"value": "up"}, token=erin), 404,
+                   "entry-not-found")
+    assert_problem(await api.put(f"/api/v1/entries/{made['id']}/votes", {"value": "up"}, token=alice), 409,
+                   "entry-refused")
+    # the same Reject again changes nothing more
+    assert await _reject(api, group, "alice", refused, "again") == "ignored: already refused"
+    assert (await api.get(f"{BOARDS}/{board['id']}", token=alice, expect=200)).body["entry_count"] == 1
+
+    # a refused vote (named by its id) is taken back here: the counts return
+    assert (await BoardEntry.get(id=theirs["id"])).up == 1
+    outcome = await _reject(api, group, "alice", like["id"], "votes are off on this board")
+    assert outcome == "vote taken back: the group refused it: votes are off on this board"
+    counted = (await api.get(f"/api/v1/entries/{theirs['id']}", token=alice, expect=200)).body
+    assert (counted["up"], counted["your_vote"]) == (0, None)
+    await _sweep(api)
+    assert _sent(remote, "Undo") == []  # nothing to take back on the group: it never counted it
+    # a refused edit leaves the entry standing (the group keeps the words it had); the row says why
+    second = (await api.post(f"{BOARDS}/{board['id']}/entries", {"body": "Second"}, token=alice, expect=201)).body
+    await api.call("PATCH", f"/api/v1/entries/{second['id']}", json={"body": "Second, longer"}, token=alice, expect=200)
+    await _sweep(api)
+    [update] = _sent(remote, "Update")
+    outcome = await _reject(api, group, "alice", update["id"], "the text is too long")
+    assert outcome == "edit not taken by the group: the text is too long"
+    assert (await api.get(f"/api/v1/entries/{second['id']}", token=erin, expect=200)).body["refused"] is None
+
+    # the thread page tells alice, without reply form or vote buttons
+    browser = Browser(api.client)
+    await browser.sign_in("alice")
+    page = await browser.get(f"/app/posts/{made['id']}", expect=200)
+    assert words in page and "Only you see this entry" in page
+    assert "Your reply" not in page and f"/app/posts/{made['id']}/up" not in page.text
+    assert_labelled(page.text)
+    assert_fits_phone(page.text)
+
+
+async def test_mirror__attachments_from_elsewhere_are_links(fed_api: Api, remote: Remote) -> None:
+    api = fed_api
+    group, alice, board = await _joined(api, remote, terms={**CAFE_TERMS, "mediaAllowed": True})
+    bob = group.member("bob")
+    files = [{"type": "Image", "url": f"https://pics.example/{n}.png", "mediaType": "image/png"} for n in range(6)]
+    note = {**group.note(bob, 1, "Pictures"),
+            "attachment": [{"type": "Document", "url": "data:image/png;base64,AAAA", "mediaType": "image/png"}, *files]}
+    assert await group.announce(api, group.wrap("Create", bob, note)) == "stored board entry"
+    [entry] = await _entries(api, board, alice)
+    assert [m["url"] for m in entry["remote_media"]] == [f"https://pics.example/{n}.png" for n in range(4)]
+    assert {m["media_type"] for m in entry["remote_media"]} == {"image/png"}
+    # an Update with other files: the links follow
+    changed = {**note, "attachment": [{"type": "Document", "url": "https://pics.example/menu.pdf",
+                                       "mediaType": "application/pdf", "name": "Menu"}]}
+    assert await group.announce(api, group.wrap("Update", bob, changed)) == "updated board entry's attachments"
+    got = (await api.get(f"/api/v1/entries/{entry['id']}", token=alice, expect=200)).body
+    assert got["remote_media"] == [{"url": "https://pics.example/menu.pdf", "media_type": "application/pdf", "name": "Menu"}]
+    page = await Browser(api.client).get(f"/app/boards/{board['id']}", expect=200)
+    assert 'href="https://pics.example/menu.pdf"' in page.text and "file (pdf) “Menu” from pics.example" in page
+    assert "<img" not in page.text.split("Pictures", 1)[1]
+    # a chat room's script gets them with each new message (server/static/boards-chat.js links them)
+    events = await api.client.get(f"/app/boards/{board['id']}/events", headers={"Last-Event-ID": "0"})
+    assert events.status == 200 and await events.content.readuntil(b"\n\n") == b"retry: 3000\n\n"
+    event = (await events.content.readuntil(b"\n\n")).decode()
+    events.close()
+    assert '"remote_media":[{"url":"https://pics.example/menu.pdf","media_type":"application/pdf","name":"Menu"}]' in event

@@ -59,6 +59,12 @@ THREAD_LIMIT = 2000  # entries shown in one thread
 # ---------------------------------------------------------------- views
 
 
+class RemoteMediaOut(Output):
+    url: str = Field(description="where the file lives (on the entry's own server; not fetched here)")
+    media_type: str
+    name: str
+
+
 class BoardEntryOut(Output):
     id: str
     board: str
@@ -70,6 +76,8 @@ class BoardEntryOut(Output):
     body: str
     html: str
     media: list[str] = Field(description="media ids; GET /api/v1/boards/entries/{id}/media/{media}")
+    remote_media: list[RemoteMediaOut] = Field(
+        default_factory=list, description="an entry from elsewhere: its attachments, as links to its server")
     subject_kind: str | None
     subject_id: str | None
     rating: int | None
@@ -83,6 +91,8 @@ class BoardEntryOut(Output):
     muted: bool = Field(False, description="by you: the body is hidden")
     yours: bool = Field(False, description="you wrote it")
     your_vote: int | None = None
+    refused: str | None = Field(None, description="your entry on a board of another server that its group did not "
+                                                  "accept, and why (only you see it)")
     created_at: Timestamp
     replies: list[Any] | None = Field(None, description="a thread: the replies, each with its own replies")
 
@@ -114,13 +124,20 @@ def entry_view(ctx: Context, entry: BoardEntry, authors: dict[str, Actor], muted
         "author": None if deleted or author is None else author.handle(ctx.site.domain),
         "parent": entry.parent_id, "thread": entry.thread_id, "depth": entry.depth,
         "body": "" if hidden else entry.body, "html": "" if hidden else markdown_to_html(entry.body),
-        "media": [] if hidden else list(entry.media or []), "subject_kind": entry.subject_kind,
+        "media": [] if hidden else list(entry.media or []),
+        "remote_media": [] if hidden else list(entry.remote_media or []), "refused": entry.refused, "subject_kind": entry.subject_kind,
         "subject_id": entry.subject_id, "rating": None if deleted else entry.rating, "up": entry.up,
         "down": entry.down, "score": entry.score, "reply_count": entry.reply_count, "version": entry.version,
         "edited_at": iso(entry.edited_at), "deleted": deleted, "muted": entry.author_id in muted and not deleted,
         "your_vote": (votes or {}).get(entry.id), "created_at": iso(entry.created_at),
         "yours": ctx.actor is not None and entry.author_id == ctx.actor.id,
     }
+
+
+def _shown(ctx: Context, entries: list[BoardEntry]) -> list[BoardEntry]:
+    """Without the refused entries of others: a post the group did not accept is only its author's."""
+    me = ctx.actor.id if ctx.actor is not None else None
+    return [entry for entry in entries if entry.refused is None or entry.author_id == me]
 
 
 async def _views(ctx: Context, entries: list[BoardEntry], board_id: str) -> list[dict[str, Any]]:
@@ -137,13 +154,19 @@ async def _views(ctx: Context, entries: list[BoardEntry], board_id: str) -> list
 async def _entry(ctx: Context, entry_id: str) -> tuple[BoardEntry, BoardAccess]:
     entry = await BoardEntry.get_or_none(id=entry_id)
     missing = NotFound(f"there is no entry with id {entry_id!r}", code="entry-not-found")
-    if entry is None:
+    if entry is None or not _shown(ctx, [entry]):
         raise missing
     try:
         access = await board_access(ctx, entry.board_id)
     except NotFound:
         raise missing from None
     return entry, access
+
+
+def _check_standing(entry: BoardEntry) -> None:
+    """A post the board's group refused is not on the board: it takes no replies or votes."""
+    if entry.refused is not None:
+        raise Conflict(f"this entry is not on the board: {entry.refused}", code="entry-refused")
 
 
 def _check_body(ctx: Context, body: str) -> None:
@@ -187,7 +210,7 @@ async def _check_subject(ctx: Context, kind: SubjectKind, subject_id: str) -> No
 async def insert_entry(
     board: Board, author_id: str, parent: BoardEntry | None, body: str, *, subject_kind: str | None = None,
     subject_id: str | None = None, rating: int | None = None, review_key: str | None = None, uri: str | None = None,
-    published: datetime | None = None,
+    published: datetime | None = None, remote_media: list[dict[str, str]] | None = None,
 ) -> BoardEntry:
     """Store an entry and move its parent's and board's counts: every post here, and every copy of
     one from elsewhere. IntegrityError for a second review of a subject (in a savepoint, so the
@@ -200,7 +223,8 @@ async def insert_entry(
     if uri is not None:
         moment = now()
         posted = published if published is not None and published.tzinfo is not None and published <= moment else moment
-        entry_id, extra = id_at(int(posted.timestamp() * 1000), uri), {"uri": uri, "created_at": posted}
+        entry_id, extra = id_at(int(posted.timestamp() * 1000), uri), {"uri": uri, "created_at": posted,
+                                                                       "remote_media": remote_media}
     async with in_transaction():
         entry = await BoardEntry.create(
             id=entry_id, board_id=board.id, author_id=author_id, parent_id=parent.id if parent else None,
@@ -220,9 +244,10 @@ async def create_entry(ctx: Context, params: BoardEntryInput) -> dict[str, Any]:
 
 
 async def post_entry(ctx: Context, params: BoardEntryInput, *, uri: str | None = None,
-                     published: datetime | None = None) -> dict[str, Any]:
+                     published: datetime | None = None, remote_media: list[dict[str, str]] | None = None
+                     ) -> dict[str, Any]:
     """boards.entries.create's rules and work; a group takes a member's post from another server
-    through here with the post's id (`uri`) and `published` time."""
+    through here with the post's id (`uri`), `published` time and attachments (kept as links)."""
     access = await board_access(ctx, params.id)
     actor = check_can_post(ctx, access)
     board = access.board
@@ -237,6 +262,7 @@ async def post_entry(ctx: Context, params: BoardEntryInput, *, uri: str | None =
             raise NotFound(f"this board has no entry {params.parent!r}", code="entry-not-found", extra={"field": "parent"})
         if parent.deleted_at is not None:
             raise Conflict("that entry was deleted: it takes no new replies", code="entry-deleted")
+        _check_standing(parent)
         if params.subject_kind is not None or params.rating is not None:
             raise BadInput("a reply has no subject or rating", code="reply-not-a-review", extra={"field": "rating"})
     elif board.kind == BoardKind.REVIEW.value:
@@ -254,6 +280,7 @@ async def post_entry(ctx: Context, params: BoardEntryInput, *, uri: str | None =
         entry = await insert_entry(
             board, actor.id, parent, params.body, subject_kind=params.subject_kind.value if params.subject_kind else None,
             subject_id=params.subject_id, rating=params.rating, review_key=review_key, uri=uri, published=published,
+            remote_media=remote_media,
         )
     except IntegrityError:
         raise Conflict("you have already reviewed this on this board: edit your review instead",
@@ -318,6 +345,7 @@ async def list_entries(ctx: Context, params: BoardListEntriesInput) -> dict[str,
     else:
         rows = await query.order_by("-id").limit(params.limit)
     muted = await muted_ids(board.id, ctx.actor)
+    rows = _shown(ctx, rows)
     if muted:
         rows = [row for row in rows if row.author_id not in muted]
     return {"items": await _views(ctx, rows, board.id), "board": board.id, "sort": sort}
@@ -336,7 +364,7 @@ async def get_entry(ctx: Context, params: BoardEntryIdInput) -> dict[str, Any]:
     entry, access = await _entry(ctx, params.id)
     rows = await BoardEntry.filter(thread_id=entry.thread_id, id__gt=entry.id, depth__gt=entry.depth
                                    ).order_by("id").limit(THREAD_LIMIT)
-    views = await _views(ctx, [entry, *rows], access.board.id)
+    views = await _views(ctx, [entry, *_shown(ctx, rows)], access.board.id)
     by_id = {view["id"]: {**view, "replies": []} for view in views}
     for view in views[1:]:
         parent = by_id.get(view["parent"])
@@ -495,6 +523,7 @@ async def _votable(ctx: Context, entry_id: str) -> tuple[BoardEntry, Actor]:
         raise Forbidden("votes are off on this board", code="votes-off")
     if entry.deleted_at is not None:
         raise Conflict("this entry was deleted", code="entry-deleted")
+    _check_standing(entry)
     return entry, actor
 
 
@@ -595,6 +624,7 @@ async def review_summary(ctx: Context, kind: str, subject_id: str) -> dict[str, 
     rows = await sql.fetch(
         "SELECT e.rating AS rating, COUNT(*) AS n FROM board_entries e JOIN boards b ON b.id = e.board_id"
         " WHERE e.subject_kind = ? AND e.subject_id = ? AND e.review_key IS NOT NULL AND e.deleted_at IS NULL"
+        " AND e.refused IS NULL"
         f" AND (b.visibility = ?{member}) GROUP BY e.rating",
         kind, subject_id, Visibility.PUBLIC.value, *mine,
     )
@@ -617,7 +647,8 @@ async def list_reviews(ctx: Context, params: BoardSubjectInput) -> dict[str, Any
     public = await Board.filter(kind=BoardKind.REVIEW.value, visibility=Visibility.PUBLIC.value).values_list("id", flat=True)
     readable = {*boards, *public}
     rows = await BoardEntry.filter(subject_kind=params.subject_kind.value, subject_id=params.subject_id,
-                                   review_key__not_isnull=True, board_id__in=list(readable)).order_by("-id").limit(200)
+                                   review_key__not_isnull=True, board_id__in=list(readable), refused=None
+                                   ).order_by("-id").limit(200)
     items: list[dict[str, Any]] = []
     for board_id in {row.board_id for row in rows}:
         items.extend(await _views(ctx, [row for row in rows if row.board_id == board_id], board_id))

@@ -402,7 +402,8 @@ async def board_events(request: web.Request) -> web.StreamResponse:
                 if item["id"] in sent:
                     continue
                 sent.add(item["id"])
-                payload = orjson.dumps({key: item[key] for key in ("id", "author", "html", "created_at", "deleted")})
+                payload = orjson.dumps({key: item[key] for key in ("id", "author", "html", "created_at", "deleted",
+                                                                   "remote_media")})
                 await response.write(b"id: " + stamp.encode() + b"\nevent: entry\ndata: " + payload + b"\n\n")
             if loop.time() >= ends:
                 break

@@ -23,6 +23,20 @@
     body.innerHTML = entry.html;
     item.appendChild(meta);
     item.appendChild(body);
+    // a message from elsewhere: its files stay on its server, linked as on the page, never shown
+    (entry.remote_media || []).forEach(function (file) {
+      var line = document.createElement("p");
+      var link = document.createElement("a");
+      var slash = file.media_type.indexOf("/");
+      line.className = "remote-media";
+      link.href = file.url;
+      link.rel = "nofollow noopener noreferrer";
+      link.textContent = (file.media_type.indexOf("image/") === 0 ? "image" : "file") +
+        (slash >= 0 ? " (" + file.media_type.slice(slash + 1) + ")" : "") +
+        (file.name ? " \u201c" + file.name + "\u201d" : "") + " from " + file.url.split("/")[2];
+      line.appendChild(link);
+      item.appendChild(line);
+    });
     list.appendChild(item);
   });
 })();

@@ -138,11 +138,13 @@ def _history(server: Remote) -> tuple[Group, list[list[dict[str, Any]]], str]:
 
 
 async def _copied(api: Api, board: dict[str, Any], token: str) -> list[tuple[str, int, int, list[str]]]:
-    """The board's threads as our user reads them: (words, up, down, the replies' words), by words."""
+    """The board's threads as our user reads them: (words, up, down, the replies' words), by words;
+    the thread's count of replies agrees."""
     found = []
     for thread in await _entries(api, board, token):
         whole = (await api.get(f"/api/v1/entries/{thread['id']}", token=token, expect=200)).body
         found.append((whole["body"], whole["up"], whole["down"], [reply["body"] for reply in whole["replies"] or []]))
+        assert whole["reply_count"] == len(whole["replies"] or []), whole
     return sorted(found)
 
 

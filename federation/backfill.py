@@ -335,6 +335,8 @@ class BackfillOut(Output):
     copied: int = Field(description="objects held as copies so far")
     refused: int = Field(description="objects refused: of another server, a proof that does not check out")
     pages: int
+    threads: int = Field(0, description="a board's history: threads copied so far")
+    total: int | None = Field(None, description="a board's history: threads its group lists (at most our limit)")
     note: str | None = Field(description="why it ended early, or the last refusal")
     last_error: str | None = Field(description="why the last try failed (the other server was down, say)")
     created_at: Timestamp
@@ -350,7 +352,7 @@ async def backfill_views(site: Site, rows: list[Backfill]) -> list[dict[str, Any
         views.append({
             "id": row.id, "follow": row.follow_id, "target": targets[follow.target_id].handle(site.domain),
             "object": follow.object_uri or None, "state": row.state, "copied": row.copied, "refused": row.refused,
-            "pages": row.pages, "note": row.note, "last_error": row.last_error,
+            "pages": row.pages, "threads": row.threads, "total": row.total, "note": row.note, "last_error": row.last_error,
             "created_at": iso(row.created_at), "updated_at": iso(row.updated_at),
         })
     return views

@@ -178,6 +178,9 @@ async def test_mirror__copies_the_history_page_by_page_and_retries_a_group_that_
     row = await Backfill.get()
     assert (row.state, row.threads, row.copied, row.refused, row.pages) == ("done", 2, 3, 0, 2)
     assert _fetched(flaky, "/objects/cafe-outbox-1") == 1  # resumed from the page reached
+    listed = (await api.get("/api/v1/federation/backfills", token=alice, expect=200)).body["items"]
+    assert [(b["target"], b["state"], b["threads"], b["total"], b["copied"]) for b in listed] == [
+        (group.actor.handle, "done", 2, 2, 3)]
     assert await _copied(api, board, alice) == [("Old thread", 3, 1, ["Old reply"]), ("Second old thread", 0, 0, [])]
     assert "Copying" not in (await browser.get(f"/app/boards/{board['id']}", expect=200)).text
     assert (await api.get(f"/api/v1/boards/{board['id']}", token=alice, expect=200)).body.get("history") is None

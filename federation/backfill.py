@@ -22,7 +22,7 @@ and an origin that is down is retried with backoff from that page.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -57,7 +57,7 @@ from .remote_actors import remote_actor
 from .signed_objects import ActorDocuments, ObjectRefused, signed_document, verify_remote_object
 from .subscriptions import followable_object
 
-__all__ = ["BackfillOut", "backfill_views", "backfills", "backfills_of", "object_collection", "run", "start_backfill"]
+__all__ = ["RUNNERS", "BackfillOut", "backfill_views", "backfills", "backfills_of", "object_collection", "run", "start_backfill"]
 
 log = logging.getLogger("tallystick.backfill")
 
@@ -258,12 +258,22 @@ async def _store(copies: list[tuple[str, str, str, dict[str, Any]]]) -> tuple[in
     return held, refused
 
 
+# Backfills of follows that are not of an actor's objects (a board's group: federation/board_backfill.py):
+# each returns None when the follow is not its kind, else the outcome of its own run.
+Runner = Callable[[Site, Backfill, Follow, Lease], Awaitable[Outcome | None]]
+RUNNERS: list[Runner] = []
+
+
 @BACKFILLS.handler(may={BackfillState.DONE.value, BackfillState.FAILED.value})
 async def run(site: Site, row: Backfill, lease: Lease) -> Outcome:
     """Read the followed actor's objects from the page reached, storing each page with the progress."""
     follow = await Follow.get_or_none(id=row.follow_id)
     if follow is None or follow.state != FollowState.ACCEPTED.value:
         return GiveUp("the follow has ended")
+    for runner in RUNNERS:
+        outcome = await runner(site, row, follow, lease)
+        if outcome is not None:
+            return outcome
     target = await Actor.get(id=follow.target_id)
     limit = site.federation.backfill_max_objects
     if limit == 0:
@@ -325,6 +335,8 @@ class BackfillOut(Output):
     copied: int = Field(description="objects held as copies so far")
     refused: int = Field(description="objects refused: of another server, a proof that does not check out")
     pages: int
+    threads: int = Field(0, description="a board's history: threads copied so far")
+    total: int | None = Field(None, description="a board's history: threads its group lists (at most our limit)")
     note: str | None = Field(description="why it ended early, or the last refusal")
     last_error: str | None = Field(description="why the last try failed (the other server was down, say)")
     created_at: Timestamp
@@ -340,7 +352,7 @@ async def backfill_views(site: Site, rows: list[Backfill]) -> list[dict[str, Any
         views.append({
             "id": row.id, "follow": row.follow_id, "target": targets[follow.target_id].handle(site.domain),
             "object": follow.object_uri or None, "state": row.state, "copied": row.copied, "refused": row.refused,
-            "pages": row.pages, "note": row.note, "last_error": row.last_error,
+            "pages": row.pages, "threads": row.threads, "total": row.total, "note": row.note, "last_error": row.last_error,
             "created_at": iso(row.created_at), "updated_at": iso(row.updated_at),
         })
     return views

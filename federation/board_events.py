@@ -22,7 +22,7 @@ from models.tokens import Media
 from models.events import EVENTS, Event
 from models.federation import RemoteActor
 
-from . import board_groups, board_mirrors, documents
+from . import board_backfill, board_groups, board_mirrors, documents  # board_backfill: registers its outbox and runner
 from .objects import actor_url
 from .outbox import EVENT_PUBLISHERS
 from .signed_objects import sign_as

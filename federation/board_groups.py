@@ -69,7 +69,7 @@ from .as2 import as_id, as_list, as_time, domain_of, type_of
 from .outbox import activity_url, follower_inboxes, publish
 from .outputs import ObjectDocument
 
-__all__ = ["PUBLISHERS", "entry_document_op", "on_activity", "on_follow"]
+__all__ = ["PUBLISHERS", "entry_document_op", "may_read", "on_activity", "on_follow"]
 
 log = logging.getLogger("tallystick.board_groups")
 
@@ -620,7 +620,7 @@ class EntryDocumentInput(Input):
     id: str = Field(min_length=1, max_length=64)
 
 
-async def _may_read(ctx: Context, board: Board) -> bool:
+async def may_read(ctx: Context, board: Board) -> bool:
     """Anyone reads a public board's entries; others: its members signed in here, or a fetch signed
     by an actor of a server where a member lives (it shows the entry to them)."""
     if board.visibility == Visibility.PUBLIC.value:
@@ -644,7 +644,7 @@ async def entry_document_op(ctx: Context, params: EntryDocumentInput) -> dict[st
     where a member lives (404 to anyone else). A deleted entry is 410."""
     entry = await BoardEntry.get_or_none(id=params.id, board_id=params.board, uri=None)
     board = await Board.get_or_none(id=params.board)
-    if entry is None or board is None or not await _may_read(ctx, board):
+    if entry is None or board is None or not await may_read(ctx, board):
         raise NotFound(f"there is no entry {params.id!r} on this board", code="entry-not-found")
     if entry.deleted_at is not None:
         raise Gone("this entry was deleted", code="entry-deleted")

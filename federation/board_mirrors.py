@@ -60,7 +60,7 @@ from .outbox import activity_url, publish
 from .remote_actors import remote_actor
 from .signed_objects import ObjectRefused, verify_remote_object
 
-__all__ = ["PUBLISHERS", "on_activity"]
+__all__ = ["PUBLISHERS", "on_activity", "take_announced"]
 
 log = logging.getLogger("tallystick.board_mirrors")
 
@@ -199,6 +199,12 @@ async def _announced(site: Site, board: Board, group: RemoteActor, obj: Any) -> 
     if type_of(obj) in ENTRY_TYPES:  # an object announced by itself (as Mastodon-shaped groups do)
         return await _entry_in(site, board, group, "Create", obj)
     return await _inner(site, board, group, obj)
+
+
+async def take_announced(site: Site, board: Board, group: RemoteActor, obj: Any) -> str:
+    """What the group passed on (an Announce's object), taken as its Announce would be: the
+    board's history (federation/board_backfill.py) goes through the same checks."""
+    return await _announced(site, board, group, obj)
 
 
 async def _inner(site: Site, board: Board, group: RemoteActor, activity: Mapping[str, Any]) -> str:

@@ -176,6 +176,7 @@ _TERMS = {
     "subject": {"@id": "ts:subject", "@type": "@json"},
     "audience": {"@id": "as:audience", "@type": "@id"},
     "moderators": {"@id": "ts:moderators", "@type": "@id"},
+    "votes": {"@id": "ts:votes", "@type": "@json"},
 }
 
 

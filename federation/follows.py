@@ -21,6 +21,7 @@ from pydantic import Field
 from tortoise.transactions import in_transaction
 
 from models.actors import Actor, local_actor_url
+from models.boards import Board
 from models.context import Context, Site
 from models.errors import BadInput, Conflict, NotFound, Unprocessable
 from models.federation import FederationProfile, Follow, FollowState, RemoteActor, Subscription
@@ -332,6 +333,8 @@ async def on_accept(site: Site, activity: Mapping[str, Any], sender: RemoteActor
         await Follow.filter(id=row.id).update(state=FollowState.ACCEPTED.value)
         joined = await mirror_follow_answered(row, accepted=True)  # a board of another server: now a member
         if joined is not None:
+            if joined == "accepted: member of the board" and await Board.filter(id=row.target_id, member_count=1).exists():
+                await start_backfill(row)  # the copy's first member: its history (federation/board_backfill.py)
             return joined
         await start_backfill(row)  # what the actor (or object) held before the follow
     return "accepted"

@@ -53,6 +53,7 @@ from .signed_objects import signed_document
 
 __all__ = [
     "EVENT_PUBLISHERS",
+    "OUTBOXES",
     "OUTBOX_TYPES",
     "activity_url",
     "collection",
@@ -105,6 +106,10 @@ _OBJECT_KINDS = {
     "token": "token", "type": "type", "set": "set", "ledger_entry": "ledger", "actor": "actor", "market_lot": "lot",
     "store": "store", "store_item": "store_item",
 }
+
+# actor kind -> its own outbox, for actors whose outbox is not their stored activities (a board's
+# Group: federation/board_backfill.py serves its entries as a new member needs them)
+OUTBOXES: dict[str, Callable[[Context, Actor, int | None], Awaitable[dict[str, Any]]]] = {}
 
 # event name -> a publisher for events that are not a change of a public object (registered by
 # the module that owns them; it returns whether an activity was made, with event_id=event.id)
@@ -362,6 +367,8 @@ async def actor_collection(ctx: Context, params: CollectionInput) -> dict[str, A
     actor = await instance_actor() if params.username is None else await local_user_actor(params.username)
     if params.collection == "inbox":
         return documents.ordered_collection(f"{local_actor_url(ctx.site.base_url, actor)}/inbox", 0, paged=False)
+    if params.collection == "outbox" and actor.kind in OUTBOXES:
+        return await OUTBOXES[actor.kind](ctx, actor, params.page)
     return await collection(ctx.site, actor, params.collection, params.page)
 
 

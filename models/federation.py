@@ -167,6 +167,10 @@ class Backfill(Durable, Entity):
     # members): federation.remote_objects lists them to the subscriber.
     members: fields.JSONField[list[str]] = fields.JSONField(default=list)
     note = fields.CharField(max_length=500, null=True)  # why it ended early, in words
+    # A board's history (the follow is of a group whose board we mirror: federation/board_backfill.py):
+    # threads copied so far, and how many the group lists (capped by our limit) once its outbox is read.
+    threads = fields.IntField(default=0)
+    total = fields.IntField(null=True)
 
     class Meta:
         app = APP

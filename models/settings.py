@@ -72,6 +72,8 @@ class FederationSettings(_Frozen):
     # at most this many from one page of another server), and the most past objects one follow copies.
     backfill_page_size: int = Field(50, ge=1, le=500)
     backfill_max_objects: int = Field(10_000, ge=0, le=1_000_000)
+    # A board of another server joined here: the most threads (with their replies) its history brings.
+    board_backfill_max_threads: int = Field(50, ge=0, le=10_000)
     # Network discovery: the most collection pages and entries one discovery reads, and the
     # polite pace (seconds between two requests to one host).
     discovery_max_pages: int = Field(200, ge=1, le=100_000)

@@ -193,6 +193,10 @@ async def _collection(request: web.Request) -> web.StreamResponse:
         raw["username"] = request.match_info["username"]
     if "page" in request.query:
         raw["page"] = request.query["page"]
+    signed = "Signature" in request.headers or "Signature-Input" in request.headers
+    if signed and raw["collection"] == "outbox":  # a board's outbox shows a members board to members' servers
+        signer = await signing_actor(request.app[SITE], await signed_request(request))
+        request[CTX].extra["signed_by"] = signer.uri
     document = await REGISTRY.call(request[CTX], "federation.collection", raw)
     return activity_response(document, "ld" if choice == "ld" else "activity")
 

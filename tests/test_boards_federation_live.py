@@ -1,5 +1,5 @@
 """Issue 22's acceptance across servers: a board on A is a FEP-1b12 group; bob on B and carol on C
-join it from their own servers, post, reply and vote there; all three servers end up showing the
+join it from their own servers (a thread posted before they joined is copied to them), post, reply and vote there; all three servers end up showing the
 same thread (the same entries by the same people, in the same order, with the same counts and
 replies); a moderator's deletion on A reaches B and C; a ban on A stops bob posting from B, and a
 post B let through before it knew of the ban is refused by A and shown refused on B.
@@ -100,8 +100,21 @@ async def test_live__members_on_b_and_c_post_reply_and_vote_on_a_board_of_a_and_
     _, board = await a.call("POST", BOARDS, "alice", json={
         "name": "Cafe", "kind": "discussion", "votes_allowed": True, "handle": "cafe"}, expect=201)
     await a.call("POST", f"{BOARDS}/{board['id']}/join", "dave", expect=200)
+    # a thread of A before anyone elsewhere joined: B copies it from the group's outbox when bob joins
+    _, old = await a.call("POST", f"{BOARDS}/{board['id']}/entries", "alice", json={"body": "Before bob joined"},
+                          expect=201)
+    await a.call("POST", f"{ENTRIES}/{old['id']}/replies", "dave", json={"body": "dave was here"}, expect=201)
     group = f"cafe@{a.domain}"
     on_b = await _join(b, "bob", group)
+
+    copied = (f"alice@{a.domain}", "Before bob joined", False, 0, 0, 1,
+              ((f"dave@{a.domain}", "dave was here", False, 0, 0, 0, ()),))
+
+    async def history_on_b() -> tuple[Any, ...] | None:
+        thread = await _thread(b, "bob", on_b, "Before bob joined")
+        return _shape(thread) if thread is not None and _shape(thread) == copied else None
+
+    await eventually(history_on_b, "the thread posted on A before bob joined, with its reply, on B")
     on_c = await _join(c, "carol", group)
     readers = ((a, "alice", board["id"]), (b, "bob", on_b), (c, "carol", on_c))
 

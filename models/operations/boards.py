@@ -35,7 +35,7 @@ from ..boards import Board, BoardBan, BoardInvite, BoardKind, BoardMember, Board
 from ..bounds import Hours
 from ..context import Context
 from ..errors import BadInput, Conflict, Forbidden, Gone, NotFound
-from ..federation import Follow, FollowState, InboxActivity
+from ..federation import Backfill, BackfillState, Follow, FollowState, InboxActivity
 from ..ids import new_id
 from ..markdown import markdown_to_html
 from ..outputs import Output, Paged, Timestamp
@@ -149,6 +149,13 @@ def check_can_post(ctx: Context, access: BoardAccess) -> Actor:
 # ---------------------------------------------------------------- views
 
 
+class HistoryOut(Output):
+    """A board of another server whose past threads are being copied here (federation/board_backfill.py)."""
+
+    copied: int = Field(description="threads copied so far")
+    of: int | None = Field(description="threads the board's server lists (at most this server's limit); null before it said")
+
+
 class BoardOut(Output):
     id: str
     name: str
@@ -174,6 +181,10 @@ class BoardOut(Output):
     joining: Literal["pending", "refused"] | None = Field(
         None, description="on a board of another server: your request to join awaits its answer, or was refused")
     refused_because: str | None = Field(None, description="what the board's server said when it refused")
+    history: HistoryOut | None = Field(None, description="on a board of another server: its past threads being copied here")
+
+
+_COPYING = [BackfillState.PENDING.value, BackfillState.RUNNING.value]
 
 
 async def board_view(ctx: Context, board: Board, access: BoardAccess | None = None) -> dict[str, Any]:
@@ -192,6 +203,9 @@ async def board_view(ctx: Context, board: Board, access: BoardAccess | None = No
                  "actor_url": local_actor_url(ctx.site.base_url, group) if group.is_local else group.uri}
     if not owner.is_local:  # a board of another server: its owner is its Group actor
         view["home"] = owner.domain
+        copying = await Backfill.filter(follow__target_id=board.id, state__in=_COPYING).order_by("-id").first()
+        if copying is not None:
+            view["history"] = {"copied": copying.threads, "of": copying.total}
     if access is not None:
         view |= {"your_role": access.role, "can_moderate": access.can_moderate and access.elsewhere is None,
                  "banned": access.ban is not None}

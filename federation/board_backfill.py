@@ -122,9 +122,15 @@ def _votes(item: Mapping[str, Any]) -> tuple[int, int] | None:
     if not isinstance(votes, Mapping):
         return None
     up, down = votes.get("up"), votes.get("down")
-    if not all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= MAX_VOTES for n in (up, down)):
+    if not (_count_of(up) and _count_of(down)):
         return None
-    return int(up), int(down)  # type: ignore[arg-type]
+    assert isinstance(up, int) and isinstance(down, int)
+    return up, down
+
+
+def _count_of(value: Any) -> bool:
+    """A vote total as the group writes it: a whole number (not a boolean) within MAX_VOTES."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_VOTES
 
 
 def _created(item: Mapping[str, Any]) -> tuple[Any, Any] | None:

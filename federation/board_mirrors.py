@@ -509,22 +509,17 @@ async def _author_entry(event: Event) -> tuple[BoardEntry, Actor] | None:
     return entry, actor
 
 
-async def _created(site: Site, event: Event, board: Board, group: Actor) -> bool:
+async def _written(site: Site, event: Event, board: Board, group: Actor) -> bool:
+    """Our user's post (a Create) or edit (an Update) of their entry, as its signed Note or Page."""
     found = await _author_entry(event)
-    if found is None or found[0].author_id != found[1].id or found[0].uri is not None:
+    if found is None or found[0].author_id != found[1].id:
         return False
     entry, author = found
+    created = event.name == "board.entry.created"
+    if (entry.uri is not None) if created else (entry.deleted_at is not None):
+        return False  # a copy of an entry from elsewhere is not ours to send; a deleted one has no new words
     document = await board_events.entry_document(site, entry)
-    return await _send(site, event, author, "Create", document, group, board)
-
-
-async def _edited(site: Site, event: Event, board: Board, group: Actor) -> bool:
-    found = await _author_entry(event)
-    if found is None or found[0].author_id != found[1].id or found[0].deleted_at is not None:
-        return False
-    entry, author = found
-    document = await board_events.entry_document(site, entry)
-    return await _send(site, event, author, "Update", document, group, board)
+    return await _send(site, event, author, "Create" if created else "Update", document, group, board)
 
 
 async def _deleted(site: Site, event: Event, board: Board, group: Actor) -> bool:
@@ -580,8 +575,8 @@ async def _left(site: Site, event: Event, board: Board, group: Actor) -> bool:
 
 # event name -> publisher, for boards whose Group actor is elsewhere (federation/board_events.py routes)
 PUBLISHERS: dict[str, Callable[[Site, Event, Board, Actor], Awaitable[bool]]] = {
-    "board.entry.created": _created,
-    "board.entry.edited": _edited,
+    "board.entry.created": _written,
+    "board.entry.edited": _written,
     "board.entry.deleted": _deleted,
     "board.entry.voted": _voted,
     "board.member.requested": _requested,

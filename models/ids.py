@@ -65,9 +65,11 @@ def first_id_at(millis: int) -> str:
     return _encode(millis, 10) + "0" * 16
 
 
-def id_at(millis: int, seed: str) -> str:
-    """The id of something made elsewhere at this Unix millisecond, the same on every server that
-    copies it: the time part says when, the rest is the SHA-256 of `seed` (its URL). Copies of one
-    board on several servers then sort their entries alike, whenever each copy arrived."""
-    randomness = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:10], "big")
-    return _text(max(0, millis) << 80 | randomness)
+def id_at(micros: int, seed: str) -> str:
+    """The id of something made at this Unix microsecond, the same on every server that copies it:
+    48 bits of milliseconds, then the microseconds within it (10 bits), then 70 bits of the SHA-256
+    of `seed` (its URL, or a random text for our own). Copies of one board on several servers then
+    sort their entries alike, whenever each copy arrived."""
+    millis, within = divmod(max(0, micros), 1000)
+    randomness = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:9], "big") >> 2
+    return _text(millis << 80 | within << 70 | randomness)

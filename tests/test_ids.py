@@ -42,8 +42,9 @@ def test_ids__an_id_at_a_moment_is_the_same_for_one_url_and_sorts_by_that_moment
     from models.ids import id_at
 
     url = "https://b.example/boards/1/entries/2"
-    assert id_at(1_700_000_000_000, url) == id_at(1_700_000_000_000, url)  # every server derives the same
-    assert id_at(1_700_000_000_000, url) != id_at(1_700_000_000_000, url + "3")
-    assert first_id_at(1_700_000_000_000) <= id_at(1_700_000_000_000, url) < first_id_at(1_700_000_000_001)
-    assert id_at(1_700_000_000_001, "a") > id_at(1_700_000_000_000, "z")
-    assert len(id_at(1_700_000_000_000, url)) == 26
+    micros = 1_700_000_000_000_123
+    assert id_at(micros, url) == id_at(micros, url)  # every server derives the same
+    assert id_at(micros, url) != id_at(micros, url + "3")
+    assert first_id_at(1_700_000_000_000) <= id_at(micros, url) < first_id_at(1_700_000_000_001)
+    assert id_at(micros + 1, "a") > id_at(micros, "z")  # a microsecond later sorts later
+    assert len(id_at(micros, url)) == 26

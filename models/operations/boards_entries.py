@@ -219,12 +219,13 @@ async def insert_entry(
     An entry from elsewhere (`uri`, its id there) is placed at its `published` time (not later
     than now) with an id every server that copies it derives alike (ids.id_at), so the board's
     copies on several servers list it in one order however their deliveries raced."""
-    entry_id, extra = new_id(), dict[str, Any]()
+    moment = now()
+    posted = published if uri and published is not None and published.tzinfo is not None and published <= moment else moment
+    micros = int(posted.timestamp()) * 1_000_000 + posted.microsecond
+    entry_id = id_at(micros, uri or new_id())  # ours too: placed by the same clock its copies use
+    extra: dict[str, Any] = {"created_at": posted}
     if uri is not None:
-        moment = now()
-        posted = published if published is not None and published.tzinfo is not None and published <= moment else moment
-        entry_id, extra = id_at(int(posted.timestamp() * 1000), uri), {"uri": uri, "created_at": posted,
-                                                                       "remote_media": remote_media}
+        extra |= {"uri": uri, "remote_media": remote_media}
     async with in_transaction():
         entry = await BoardEntry.create(
             id=entry_id, board_id=board.id, author_id=author_id, parent_id=parent.id if parent else None,

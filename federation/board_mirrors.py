@@ -48,7 +48,7 @@ from models.context import Context, Site
 from models.errors import Unprocessable
 from models.events import Event
 from models.federation import Follow, OutboxActivity, RemoteActor
-from models.operations.boards import BoardIdInput, BoardOut, join_board, mirror_of
+from models.operations.boards import BoardIdInput, BoardOut, join_board, mirror_of, place_ban
 from models.operations.boards_entries import count_vote, insert_entry, uncount_vote
 from models.registry import REGISTRY, Input, Transaction
 
@@ -453,14 +453,7 @@ async def _block(site: Site, board: Board, group: RemoteActor, actor: str, block
     reason = _text(block.get("summary") or block.get("content"))[:500] or f"banned on {domain_of(group.uri)}"
     expires = as_time(block.get("endTime"))
     async with in_transaction():
-        ban = await BoardBan.get_or_none(board_id=board.id, actor_id=banned.id)
-        if ban is None:
-            await BoardBan.create(board_id=board.id, actor_id=banned.id, reason=reason, expires_at=expires)
-        else:
-            await BoardBan.filter(id=ban.id).update(reason=reason, expires_at=expires, updated_at=datetime.now(UTC))
-        removed = await BoardMember.filter(board_id=board.id, actor_id=banned.id).delete()
-        if removed:
-            await Board.filter(id=board.id).update(member_count=F("member_count") - removed)
+        await place_ban(board.id, banned.id, reason, expires, None)
         # a join after the ban is lifted asks the group again
         await Follow.filter(follower_id=banned.id, target_id=group.actor_id, object_uri="").delete()
     return "banned from board"

@@ -46,7 +46,7 @@ from .ledger import resolve_actor
 
 __all__ = [
     "BoardAccess", "ID", "board_access", "can_moderate", "check_can_post", "get_board", "group_elsewhere",
-    "mirror_follow_answered", "mirror_of", "now",
+    "mirror_follow_answered", "mirror_of", "now", "place_ban",
 ]
 
 ID = Field(min_length=1, max_length=64)
@@ -645,6 +645,22 @@ async def _ban_view(ctx: Context, ban: BoardBan) -> dict[str, Any]:
             "banned_by": by.handle(ctx.site.domain) if by else None, "created_at": iso(ban.created_at)}
 
 
+async def place_ban(board_id: str, actor_id: str, reason: str, expires: datetime | None, by: str | None) -> BoardBan:
+    """Ban an actor on a board (a new ban replaces an old, perhaps expired, one) and end their
+    membership: a moderator's ban here, or a group's Block copied onto a mirror."""
+    ban = await BoardBan.get_or_none(board_id=board_id, actor_id=actor_id)
+    if ban is None:
+        ban = await BoardBan.create(board_id=board_id, actor_id=actor_id, reason=reason, expires_at=expires,
+                                    banned_by_id=by)
+    else:
+        ban.reason, ban.expires_at, ban.banned_by_id = reason, expires, by
+        await ban.save()
+    removed = await BoardMember.filter(board_id=board_id, actor_id=actor_id).delete()
+    if removed:
+        await Board.filter(id=board_id).update(member_count=F("member_count") - removed)
+    return ban
+
+
 @REGISTRY.operation("boards.bans.create", BoardBanInput, output=BoardBanOut)
 async def ban_member(ctx: Context, params: BoardBanInput) -> dict[str, Any]:
     """Ban someone from posting on a board, with a reason and an optional expiry (moderators).
@@ -657,16 +673,7 @@ async def ban_member(ctx: Context, params: BoardBanInput) -> dict[str, Any]:
         raise Conflict("the board's owner cannot be banned from it", code="owner-cannot-be-banned")
     expires = now() + timedelta(hours=params.expires_in_hours) if params.expires_in_hours else None
     by = ctx.actor.id if ctx.actor else None
-    ban = await BoardBan.get_or_none(board_id=access.board.id, actor_id=target.id)
-    if ban is None:
-        ban = await BoardBan.create(board_id=access.board.id, actor_id=target.id, reason=params.reason,
-                                    expires_at=expires, banned_by_id=by)
-    else:  # a new ban replaces an old (perhaps expired) one
-        ban.reason, ban.expires_at, ban.banned_by_id = params.reason, expires, by
-        await ban.save()
-    removed = await BoardMember.filter(board_id=access.board.id, actor_id=target.id).delete()
-    if removed:
-        await Board.filter(id=access.board.id).update(member_count=F("member_count") - removed)
+    ban = await place_ban(access.board.id, target.id, params.reason, expires, by)
     if access.board.actor_id and access.board.visibility != Visibility.PUBLIC.value:  # no more of what members read
         await Follow.filter(follower_id=target.id, target_id=access.board.actor_id).delete()
     await ctx.emit("board.ban.created", "board", access.board.id,

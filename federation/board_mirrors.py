@@ -39,7 +39,6 @@ from models.boards import (
     BoardEntry,
     BoardEntryVersion,
     BoardKind,
-    BoardMember,
     BoardVote,
     Visibility,
     entry_url,
